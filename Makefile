@@ -1,0 +1,55 @@
+# Thin wrapper around CMake and the test scripts. See README.md.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+AOS_SHARED ?= $(abspath $(CURDIR)/../shared)
+export AOS_SHARED
+
+.PHONY: all deps build asan run test unit e2e conformance bench fmt lint clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/build.ninja $(BUILD)/Makefile:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: $(BUILD)/Makefile
+	@cmake --build $(BUILD) -j $(JOBS)
+
+$(ASAN_BUILD)/Makefile:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAOS_SANITIZE=ON >/dev/null
+
+asan: $(ASAN_BUILD)/Makefile
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+run: deps build
+	@scripts/run
+
+# Unit tests under ASan+UBSan, then end-to-end tests, then conformance.
+test: deps build asan
+	@scripts/test-all
+
+unit: asan
+	cd $(ASAN_BUILD) && ctest --output-on-failure
+
+e2e: build
+	@scripts/test-e2e
+
+conformance: build
+	@scripts/conformance
+
+bench: deps build
+	@bench/gateway/run.sh
+
+fmt:
+	clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/unit/*.[ch]' 'bench/*.c')
+
+lint: build
+	clang-format --dry-run -Werror $$(git ls-files 'src/*.[ch]' 'tests/unit/*.[ch]' 'bench/*.c')
+	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>/dev/null
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

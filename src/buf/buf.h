@@ -1,0 +1,39 @@
+/* buf.h - a growable byte buffer for building text (request bodies, SSE
+ * frames, Prometheus output).
+ *
+ * Invariants: ptr is either NULL (len == cap == 0) or points to cap bytes of
+ * which the first len are the content, always followed by a '\0' so that ptr
+ * may be used as a C string. max (0 = unlimited) caps len: an append that
+ * would pass it fails with AOS_ETOOBIG and leaves the buffer unchanged. */
+#ifndef AOS_BUF_H
+#define AOS_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct {
+    char *ptr;
+    size_t len;
+    size_t cap;
+    size_t max; /* 0: no limit */
+} aos_buf_t;
+
+#define AOS_BUF_INIT {NULL, 0, 0, 0}
+
+void aos_buf_init(aos_buf_t *b, size_t max);
+/* Frees the content; the buffer may be reused after aos_buf_init. */
+void aos_buf_release(aos_buf_t *b);
+/* Empties the buffer, keeping its memory. */
+void aos_buf_reset(aos_buf_t *b);
+int aos_buf_grow(aos_buf_t *b, size_t extra);
+int aos_buf_append(aos_buf_t *b, const void *data, size_t n);
+int aos_buf_puts(aos_buf_t *b, const char *s);
+int aos_buf_printf(aos_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int aos_buf_vprintf(aos_buf_t *b, const char *fmt, va_list ap);
+/* Drops the first n bytes (n <= len). */
+void aos_buf_consume(aos_buf_t *b, size_t n);
+/* Hands the content to the caller (free() it); the buffer is left empty.
+ * Returns an empty allocated string for an empty buffer, NULL on ENOMEM. */
+char *aos_buf_detach(aos_buf_t *b, size_t *len);
+
+#endif

@@ -1,0 +1,132 @@
+/* http.h - the HTTP server of aosd: libmicrohttpd driven by the libuv loop.
+ *
+ * MHD runs in external-polling mode; its epoll fd is watched with a uv_poll
+ * and its timeouts with a uv_timer, so every request is handled on the loop
+ * thread and no thread ever blocks on an upstream. A handler either answers
+ * at once or keeps the request and answers later (the connection is then
+ * suspended and resumed when the answer is queued). Streaming responses
+ * (SSE) are written piecewise with aos_http_stream_*.
+ *
+ * Routes are registered in tables (method, pattern, permission, handler) so
+ * that the whole API and its permissions can be read in one place per module.
+ * Patterns are literal segments, ":name" (one segment, captured) and a final
+ * "*" (the rest of the path, captured as "*").
+ *
+ * Threading: every function here must be called on the loop thread. */
+#ifndef AOS_HTTP_H
+#define AOS_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "err/err.h"
+
+typedef struct aos_http_s aos_http_t;
+typedef struct aos_http_req_s aos_http_req_t;
+
+/* What a route requires of the caller; checked by the authorizer before the
+ * handler runs. Ordered: a role that may do a level may do those below. */
+typedef enum {
+    AOS_PERM_PUBLIC = 0, /* no token needed (healthz, static UI) */
+    AOS_PERM_MCP,        /* MCP endpoints: a token, or anonymous if allowed */
+    AOS_PERM_READ,       /* Viewer */
+    AOS_PERM_OPERATE,    /* Operator */
+    AOS_PERM_ADMIN,      /* Admin */
+    AOS_PERM_OWNER       /* Owner */
+} aos_perm_t;
+
+/* Returns 0 or a negative AOS_E* code (handler returns). When a handler
+ * returns an error without answering, the server answers with the standard
+ * REST error body for that code. */
+typedef int (*aos_http_handler_fn)(aos_http_req_t *req, void *data);
+
+typedef struct {
+    const char *method;  /* "GET", "POST", ... or "*" */
+    const char *pattern; /* "/mcp/registry/:name" */
+    aos_perm_t perm;
+    aos_http_handler_fn handler;
+    size_t max_body; /* 0: the server default */
+} aos_http_route_t;
+
+/* Decides whether req may use a route needing perm: 0, AOS_EUNAUTH or
+ * AOS_EFORBIDDEN (with a message in err). */
+typedef int (*aos_http_authorize_fn)(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err,
+                                     void *data);
+
+typedef struct {
+    const char *listen;   /* "127.0.0.1:8080", "[::1]:0" */
+    const char *tls_cert; /* PEM file paths; both set = HTTPS */
+    const char *tls_key;
+    size_t max_body;      /* default request body limit */
+    unsigned conn_limit;  /* max concurrent connections */
+    unsigned conn_timeout_s; /* idle timeout of non-suspended connections */
+} aos_http_cfg_t;
+
+int aos_http_new(aos_http_t **out, uv_loop_t *loop, const aos_http_cfg_t *cfg, aos_err_t *err);
+/* Registers n routes; the table (and data) must outlive the server. */
+int aos_http_add_routes(aos_http_t *h, const aos_http_route_t *routes, size_t n, void *data);
+void aos_http_set_authorizer(aos_http_t *h, aos_http_authorize_fn fn, void *data);
+/* Called for a request that matched no route (e.g. the static UI); may be NULL. */
+void aos_http_set_fallback(aos_http_t *h, aos_http_handler_fn fn, void *data);
+int aos_http_start(aos_http_t *h, aos_err_t *err);
+uint16_t aos_http_port(const aos_http_t *h);
+int aos_http_is_tls(const aos_http_t *h);
+/* Stops accepting; kept requests get 503 unless answered first. */
+void aos_http_stop(aos_http_t *h);
+/* After aos_http_stop and once the loop no longer needs it. */
+void aos_http_free(aos_http_t *h);
+
+/* --- the request ---------------------------------------------------------
+ * A request is valid from its handler's call until it is answered and its
+ * on_close callback has run; after that it is freed. */
+const char *aos_http_method(const aos_http_req_t *req);
+const char *aos_http_path(const aos_http_req_t *req);
+const char *aos_http_header(aos_http_req_t *req, const char *name);
+const char *aos_http_query(aos_http_req_t *req, const char *name);
+/* A ":name" (or "*") segment captured by the route pattern. */
+const char *aos_http_param(const aos_http_req_t *req, const char *name);
+const char *aos_http_body(const aos_http_req_t *req, size_t *len);
+/* Parses the body as JSON (bounded already); NULL with err set if it is not. */
+json_t *aos_http_body_json(aos_http_req_t *req, aos_err_t *err);
+/* 1 if the peer address is loopback (127.0.0.0/8 or ::1). */
+int aos_http_peer_is_loopback(aos_http_req_t *req);
+/* Text form of the peer address. */
+const char *aos_http_peer(aos_http_req_t *req);
+
+/* Per-request slots for the authorizer and handlers. */
+void aos_http_set_principal(aos_http_req_t *req, void *principal);
+void *aos_http_principal(const aos_http_req_t *req);
+
+/* Adds a header to the response (before it is sent). */
+int aos_http_add_header(aos_http_req_t *req, const char *name, const char *value);
+
+/* --- answering ------------------------------------------------------------
+ * May be called from the handler or later from any callback on the loop. */
+int aos_http_respond(aos_http_req_t *req, unsigned status, const char *content_type,
+                     const void *body, size_t len);
+/* body is stolen; NULL answers with no body. */
+int aos_http_respond_json(aos_http_req_t *req, unsigned status, json_t *body);
+/* {"error":{"code","message"}} with the status of code. */
+int aos_http_respond_error(aos_http_req_t *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int aos_http_respond_err(aos_http_req_t *req, const aos_err_t *err);
+/* 1 once a response was queued (or a stream opened). */
+int aos_http_answered(const aos_http_req_t *req);
+
+/* Streaming: open with status and content type (e.g. text/event-stream),
+ * then write pieces and close. Writes are buffered until the client reads;
+ * aos_http_stream_pending() tells how many bytes wait (for back-pressure). */
+int aos_http_stream_open(aos_http_req_t *req, unsigned status, const char *content_type);
+int aos_http_stream_write(aos_http_req_t *req, const void *data, size_t len);
+size_t aos_http_stream_pending(const aos_http_req_t *req);
+int aos_http_stream_close(aos_http_req_t *req);
+
+/* Called once when the request ends: answered and sent, or the client went
+ * away (closed = 1 when it did not complete normally). The request is freed
+ * right after; the owner must drop every pointer to it. */
+typedef void (*aos_http_close_fn)(aos_http_req_t *req, int aborted, void *data);
+void aos_http_on_close(aos_http_req_t *req, aos_http_close_fn fn, void *data);
+
+#endif

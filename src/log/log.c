@@ -1,0 +1,92 @@
+/* log.c - JSON-lines logger. The level and sink are process-wide settings
+ * made once at start-up, before threads exist; writing is mutex-protected. */
+#include "log/log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static struct {
+    aos_log_level_t level;
+    aos_log_sink_fn sink;
+    void *sink_data;
+    pthread_mutex_t lock;
+} logger = {AOS_LOG_INFO, NULL, NULL, PTHREAD_MUTEX_INITIALIZER};
+
+static const char *names[] = {"debug", "info", "warn", "error"};
+
+void aos_log_set_level(aos_log_level_t level)
+{
+    logger.level = level;
+}
+
+aos_log_level_t aos_log_get_level(void)
+{
+    return logger.level;
+}
+
+int aos_log_parse_level(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (s && strcmp(s, names[i]) == 0)
+            return i;
+    if (s && strcmp(s, "warning") == 0)
+        return AOS_LOG_WARN;
+    return -1;
+}
+
+const char *aos_log_level_name(aos_log_level_t level)
+{
+    return (unsigned)level < 4 ? names[level] : "info";
+}
+
+void aos_log_set_sink(aos_log_sink_fn fn, void *data)
+{
+    logger.sink = fn;
+    logger.sink_data = data;
+}
+
+void aos_log(aos_log_level_t level, const char *component, json_t *fields, const char *fmt, ...)
+{
+    if (level < logger.level) {
+        json_decref(fields);
+        return;
+    }
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40];
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+
+    json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "ts", when, "level", aos_log_level_name(level),
+                          "component", component ? component : "aosd", "msg", msg);
+    if (!e) {
+        json_decref(fields);
+        return;
+    }
+    if (fields) {
+        json_object_update_missing(e, fields);
+        json_decref(fields);
+    }
+    char *line = json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    pthread_mutex_lock(&logger.lock);
+    if (line) {
+        fputs(line, stderr);
+        fputc('\n', stderr);
+    }
+    if (logger.sink)
+        logger.sink(e, logger.sink_data);
+    pthread_mutex_unlock(&logger.lock);
+    free(line);
+    json_decref(e);
+}
