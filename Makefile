@@ -25,7 +25,9 @@ $(ASAN_BUILD)/Makefile:
 asan: $(ASAN_BUILD)/Makefile
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-run: deps build
+run:
+	@scripts/install-deps --runtime
+	@$(MAKE) --no-print-directory build
 	@scripts/run
 
 # Unit tests under ASan+UBSan, then end-to-end tests, then conformance.

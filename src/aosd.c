@@ -1,7 +1,223 @@
-/* aosd.c - main(): placeholder until the daemon is wired. */
+/* aosd.c - main(): read the settings, open the store and the secret box,
+ * wire the modules to one libuv loop, serve until SIGINT/SIGTERM, then shut
+ * down in order: stop accepting, fail what is in flight, stop the children,
+ * close the store. */
+#include "api/api.h"
+#include "auth/auth.h"
+#include "config/config.h"
+#include "gateway/gateway.h"
+#include "http/http.h"
+#include "httpc/httpc.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "secret/secret.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The daemon: every long-lived object, owned here. */
+typedef struct {
+    aos_config_t cfg;
+    uv_loop_t *loop;
+    aos_store_t *store;
+    aos_secret_box_t *secrets;
+    aos_auth_t *auth;
+    aos_metrics_t *metrics;
+    aos_httpc_t *httpc;
+    aos_gateway_t *gateway;
+    aos_http_t *http;
+    aos_api_t api;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t deadline;
+    int stopping;
+} aos_daemon_t;
+
+static void on_gateway_down(void *data)
 {
-    puts("aosd " AOS_VERSION);
+    aos_daemon_t *d = data;
+    aos_log_info("aosd", "upstreams stopped");
+    uv_timer_stop(&d->deadline);
+    uv_close((uv_handle_t *)&d->deadline, NULL);
+    aos_http_free(d->http);
+    d->http = NULL;
+    aos_gateway_free(d->gateway);
+    d->gateway = NULL;
+    aos_httpc_free(d->httpc);
+    d->httpc = NULL;
+    /* the store keeps the loop alive while it is open */
+    aos_store_close(d->store);
+    d->store = NULL;
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    aos_log_warn("aosd", "shutdown is taking too long; exiting");
+    exit(1);
+}
+
+static void shutdown_daemon(aos_daemon_t *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    aos_log_info("aosd", "shutting down (%s)", why);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_timer_init(d->loop, &d->deadline);
+    uv_timer_start(&d->deadline, on_deadline, 10000, 0);
+    aos_http_stop(d->http);
+    aos_gateway_shutdown(d->gateway, on_gateway_down, d);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    shutdown_daemon(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static int make_dir(const char *path, aos_err_t *err)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0700) && errno != EEXIST)
+                return aos_err_set(err, AOS_EIO, "unable to create '%s': %s", buf, strerror(errno));
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, 0700) && errno != EEXIST)
+        return aos_err_set(err, AOS_EIO, "unable to create '%s': %s", buf, strerror(errno));
     return 0;
+}
+
+static int run(aos_daemon_t *d, aos_err_t *err)
+{
+    int rc;
+    aos_config_t *c = &d->cfg;
+    if ((rc = make_dir(c->data_dir, err)))
+        return rc;
+    char url[4200];
+    if (c->store)
+        snprintf(url, sizeof(url), "%s", c->store);
+    else
+        snprintf(url, sizeof(url), "sqlite:%s/aos.db", c->data_dir);
+    d->loop = uv_default_loop();
+    if ((rc = aos_store_open(&d->store, d->loop, url, err)))
+        return rc;
+    if ((rc = aos_secret_box_open(&d->secrets, c->data_dir, c->master_key, err)))
+        return rc;
+    if ((rc = aos_auth_new(&d->auth, d->store, c->mcp_anonymous, err)))
+        return rc;
+    char *generated = NULL;
+    if ((rc = aos_auth_bootstrap(d->auth, c->bootstrap_token, &generated, err)))
+        return rc;
+    d->metrics = aos_metrics_new();
+    if ((rc = aos_httpc_new(&d->httpc, d->loop, err)))
+        return rc;
+    aos_gateway_cfg_t gc = {d->loop,          d->httpc,          d->store,
+                            d->secrets,       d->metrics,        c->allowed_hosts,
+                            c->allowed_origins, (unsigned)c->session_idle_s, AOS_VERSION};
+    if ((rc = aos_gateway_new(&d->gateway, &gc, err)))
+        return rc;
+    aos_http_cfg_t hc = {c->listen, c->tls_cert, c->tls_key, c->max_body, 0, 0};
+    if ((rc = aos_http_new(&d->http, d->loop, &hc, err)))
+        return rc;
+    aos_http_set_authorizer(d->http, aos_auth_authorize, d->auth);
+    d->api.metrics = d->metrics;
+    d->api.store = d->store;
+    d->api.version = AOS_VERSION;
+    d->api.started_ms = uv_hrtime() / 1000000;
+    aos_api_add_routes(&d->api, d->http);
+    aos_gateway_add_routes(d->gateway, d->http);
+    if ((rc = aos_http_start(d->http, err)))
+        return rc;
+    if ((rc = aos_gateway_load(d->gateway, err)))
+        return rc;
+
+    uv_signal_init(d->loop, &d->sigint);
+    uv_signal_init(d->loop, &d->sigterm);
+    d->sigint.data = d->sigterm.data = d;
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+
+    char host[256];
+    snprintf(host, sizeof(host), "%s", c->listen);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    if (!strcmp(host, "0.0.0.0") || !strcmp(host, "[::]"))
+        strcpy(host, "127.0.0.1");
+    const char *scheme = aos_http_is_tls(d->http) ? "https" : "http";
+    aos_log(AOS_LOG_INFO, "aosd",
+            json_pack("{s:s, s:i, s:s}", "listen", c->listen, "port", aos_http_port(d->http),
+                      "store", aos_store_backend_name(d->store)),
+            "aosd %s listening on %s://%s:%u", AOS_VERSION, scheme, host, aos_http_port(d->http));
+    printf("aosd %s ready: %s://%s:%u/\n", AOS_VERSION, scheme, host, aos_http_port(d->http));
+    if (generated) {
+        printf("owner token (shown once, keep it): %s\n", generated);
+        free(generated);
+    }
+    fflush(stdout);
+
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    aos_daemon_t d;
+    memset(&d, 0, sizeof(d));
+    aos_err_t err = {0, ""};
+    signal(SIGPIPE, SIG_IGN);
+    aos_config_init(&d.cfg);
+    if (aos_config_load(&d.cfg, argc, argv, &err)) {
+        fprintf(stderr, "aosd: %s\n", aos_err_msg(&err));
+        aos_config_usage(argv[0]);
+        aos_config_release(&d.cfg);
+        return 2;
+    }
+    if (d.cfg.help || d.cfg.version) {
+        if (d.cfg.help)
+            aos_config_usage(argv[0]);
+        else
+            printf("aosd %s\n", AOS_VERSION);
+        aos_config_release(&d.cfg);
+        return 0;
+    }
+    int lvl = aos_log_parse_level(d.cfg.log_level);
+    if (lvl < 0) {
+        fprintf(stderr, "aosd: unknown log level '%s'\n", d.cfg.log_level);
+        return 2;
+    }
+    aos_log_set_level((aos_log_level_t)lvl);
+    int rc = run(&d, &err);
+    if (rc)
+        aos_log_error("aosd", "%s", aos_err_msg(&err));
+    /* what run() opened, in reverse order */
+    if (d.http) {
+        aos_http_stop(d.http);
+        aos_http_free(d.http);
+    }
+    if (d.gateway)
+        aos_gateway_free(d.gateway);
+    if (d.httpc)
+        aos_httpc_free(d.httpc);
+    if (d.loop)
+        uv_run(d.loop, UV_RUN_DEFAULT);
+    aos_metrics_free(d.metrics);
+    aos_auth_free(d.auth);
+    aos_secret_box_free(d.secrets);
+    aos_store_close(d.store);
+    if (d.loop)
+        uv_loop_close(d.loop);
+    aos_config_release(&d.cfg);
+    if (!rc)
+        aos_log_info("aosd", "stopped");
+    return rc ? 1 : 0;
 }

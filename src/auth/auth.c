@@ -1,0 +1,176 @@
+/* auth.c - API tokens and roles; see auth.h. */
+#include "auth/auth.h"
+#include "log/log.h"
+#include "map/map.h"
+#include "secret/secret.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct aos_auth_s {
+    aos_store_t *store; /* borrowed */
+    int mcp_anonymous;
+    aos_map_t by_hash; /* token hash -> aos_principal_t */
+    aos_principal_t anonymous;
+};
+
+static const char *const role_names[] = {"none", "viewer", "operator", "admin", "owner"};
+
+const char *aos_role_name(aos_role_t r)
+{
+    return (unsigned)r <= AOS_ROLE_OWNER ? role_names[r] : "none";
+}
+
+aos_role_t aos_role_parse(const char *s)
+{
+    for (int i = 1; s && i <= AOS_ROLE_OWNER; i++)
+        if (!strcasecmp(s, role_names[i]))
+            return (aos_role_t)i;
+    return AOS_ROLE_NONE;
+}
+
+static int load(aos_auth_t *a, aos_err_t *err)
+{
+    json_t *list = NULL;
+    int rc = aos_store_token_list(a->store, &list, err);
+    if (rc)
+        return rc;
+    size_t i;
+    json_t *t;
+    json_array_foreach(list, i, t)
+    {
+        aos_principal_t *p = calloc(1, sizeof(*p));
+        if (!p)
+            break;
+        snprintf(p->id, sizeof(p->id), "%s", json_string_value(json_object_get(t, "id")));
+        snprintf(p->name, sizeof(p->name), "%s", json_string_value(json_object_get(t, "name")));
+        p->role = aos_role_parse(json_string_value(json_object_get(t, "role")));
+        const char *h = json_string_value(json_object_get(t, "token_hash"));
+        free(aos_map_del(&a->by_hash, h));
+        aos_map_put(&a->by_hash, h, p);
+    }
+    json_decref(list);
+    return 0;
+}
+
+int aos_auth_new(aos_auth_t **out, aos_store_t *st, int mcp_anonymous, aos_err_t *err)
+{
+    aos_auth_t *a = calloc(1, sizeof(*a));
+    if (!a)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    a->store = st;
+    a->mcp_anonymous = mcp_anonymous;
+    aos_map_init(&a->by_hash);
+    strcpy(a->anonymous.id, "anonymous");
+    strcpy(a->anonymous.name, "anonymous");
+    a->anonymous.role = AOS_ROLE_OPERATOR;
+    int rc = load(a, err);
+    if (rc) {
+        aos_auth_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+void aos_auth_free(aos_auth_t *a)
+{
+    if (!a)
+        return;
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&a->by_hash, &it, NULL, NULL, &v))
+        free(v);
+    aos_map_release(&a->by_hash);
+    free(a);
+}
+
+int aos_auth_bootstrap(aos_auth_t *a, const char *token, char **generated, aos_err_t *err)
+{
+    *generated = NULL;
+    if (aos_map_count(&a->by_hash) > 0) {
+        if (token) {
+            char h[65];
+            aos_secret_token_hash(token, h);
+            if (!aos_map_get(&a->by_hash, h))
+                aos_log_warn("auth", "the bootstrap token is ignored: tokens exist already");
+        }
+        return 0;
+    }
+    char *tok = NULL;
+    if (token) {
+        if (strlen(token) < 16)
+            return aos_err_set(err, AOS_EINVAL, "the bootstrap token must have 16 characters or more");
+    } else {
+        tok = aos_secret_token_new();
+        if (!tok)
+            return aos_err_set(err, AOS_ENOMEM, NULL);
+        token = tok;
+    }
+    char h[65];
+    aos_secret_token_hash(token, h);
+    int rc = aos_store_token_put(a->store, "owner", "owner", "owner", h, err);
+    if (rc == 0)
+        rc = aos_store_audit_append(a->store, "aosd", "auth.bootstrap", "api_tokens/owner", NULL, err);
+    if (rc == 0)
+        rc = load(a, err);
+    if (rc) {
+        free(tok);
+        return rc;
+    }
+    *generated = tok;
+    return 0;
+}
+
+static aos_role_t need(aos_perm_t perm)
+{
+    switch (perm) {
+    case AOS_PERM_PUBLIC:
+        return AOS_ROLE_NONE;
+    case AOS_PERM_READ:
+        return AOS_ROLE_VIEWER;
+    case AOS_PERM_MCP:
+    case AOS_PERM_OPERATE:
+        return AOS_ROLE_OPERATOR;
+    case AOS_PERM_ADMIN:
+        return AOS_ROLE_ADMIN;
+    case AOS_PERM_OWNER:
+        return AOS_ROLE_OWNER;
+    }
+    return AOS_ROLE_OWNER;
+}
+
+int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, void *data)
+{
+    aos_auth_t *a = data;
+    const char *h = aos_http_header(req, "Authorization");
+    aos_principal_t *p = NULL;
+    if (h && !strncasecmp(h, "Bearer ", 7)) {
+        const char *tok = h + 7;
+        while (*tok == ' ')
+            tok++;
+        char hash[65];
+        aos_secret_token_hash(tok, hash);
+        p = aos_map_get(&a->by_hash, hash);
+        if (!p)
+            return aos_err_set(err, AOS_EUNAUTH, "invalid token");
+    } else if (h) {
+        return aos_err_set(err, AOS_EUNAUTH, "Authorization must be 'Bearer <token>'");
+    } else if (perm == AOS_PERM_MCP && a->mcp_anonymous && aos_http_peer_is_loopback(req)) {
+        p = &a->anonymous;
+    } else {
+        return aos_err_set(err, AOS_EUNAUTH, "missing token: send 'Authorization: Bearer <token>'");
+    }
+    if (p->role < need(perm))
+        return aos_err_set(err, AOS_EFORBIDDEN, "role '%s' may not do this (needs '%s')",
+                           aos_role_name(p->role), aos_role_name(need(perm)));
+    aos_http_set_principal(req, p);
+    return 0;
+}
+
+const aos_principal_t *aos_auth_principal(const aos_http_req_t *req)
+{
+    return aos_http_principal(req);
+}

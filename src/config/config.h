@@ -1,0 +1,57 @@
+/* config.h - aosd settings from flags, AOS_* environment variables and a
+ * JSON config file, in that order of precedence (flag > env > file > default).
+ *
+ * AOS_CONFIG_MAP lists every setting once: its field, type, flag, env var,
+ * default and help; the parser, the --help text and the tests all read it. */
+#ifndef AOS_CONFIG_H
+#define AOS_CONFIG_H
+
+#include "err/err.h"
+
+/* XX(field, type, flag, env, default, help); type S = string, B = bool, U = unsigned */
+#define AOS_CONFIG_MAP(XX)                                                                         \
+    XX(listen, S, "listen", "AOS_LISTEN", "127.0.0.1:8080", "HOST:PORT to serve on")               \
+    XX(data_dir, S, "data-dir", "AOS_DATA_DIR", "./data", "directory for the database and keys")   \
+    XX(store, S, "store", "AOS_STORE", NULL, "store URL (default sqlite:DATA_DIR/aos.db)")         \
+    XX(bootstrap_token, S, "bootstrap-token", "AOS_BOOTSTRAP_TOKEN", NULL,                         \
+       "the Owner's API token on first start (else one is generated)")                            \
+    XX(mcp_anonymous, B, "mcp-anonymous", "AOS_MCP_ANONYMOUS", "false",                            \
+       "let loopback clients use the MCP endpoints without a token")                              \
+    XX(tls_cert, S, "tls-cert", "AOS_TLS_CERT", NULL, "PEM certificate: serve HTTPS")              \
+    XX(tls_key, S, "tls-key", "AOS_TLS_KEY", NULL, "PEM private key for --tls-cert")               \
+    XX(log_level, S, "log-level", "AOS_LOG_LEVEL", "info", "debug | info | warn | error")          \
+    XX(allowed_hosts, S, "allowed-hosts", "AOS_ALLOWED_HOSTS", NULL,                               \
+       "extra Host names accepted on MCP endpoints (comma-separated)")                            \
+    XX(allowed_origins, S, "allowed-origins", "AOS_ALLOWED_ORIGINS", NULL,                         \
+       "extra Origins accepted on MCP endpoints (comma-separated)")                               \
+    XX(master_key, S, "master-key", "AOS_MASTER_KEY", NULL,                                        \
+       "base64 key for secrets (default: DATA_DIR/master.key)")                                   \
+    XX(max_body, U, "max-body", "AOS_MAX_BODY", "4194304", "largest request body in bytes")        \
+    XX(session_idle_s, U, "session-idle", "AOS_SESSION_IDLE", "1800",                              \
+       "seconds before an idle MCP session is dropped")
+
+typedef struct {
+#define XX_S(f) char *f;
+#define XX_B(f) int f;
+#define XX_U(f) unsigned long f;
+#define XX(f, t, flag, env, def, help) XX_##t(f)
+    AOS_CONFIG_MAP(XX)
+#undef XX
+#undef XX_S
+#undef XX_B
+#undef XX_U
+    char *config_file;
+    int help;
+    int version;
+} aos_config_t;
+
+/* Fills cfg with the defaults. */
+int aos_config_init(aos_config_t *cfg);
+void aos_config_release(aos_config_t *cfg);
+/* Applies file (from --config or AOS_CONFIG), then env, then argv. */
+int aos_config_load(aos_config_t *cfg, int argc, char **argv, aos_err_t *err);
+/* Sets one setting by its field name from text (used for files and tests). */
+int aos_config_set(aos_config_t *cfg, const char *field, const char *value, aos_err_t *err);
+void aos_config_usage(const char *prog);
+
+#endif

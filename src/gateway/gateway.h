@@ -1,0 +1,54 @@
+/* gateway.h - the MCP gateway: the live servers of the registry, the MCP
+ * endpoints clients connect to, and the REST routes over them.
+ *
+ *   /mcp                    aggregated MCP endpoint (Streamable HTTP): the
+ *                           tools, resources, templates and prompts of every
+ *                           enabled server, names prefixed "<server>__"
+ *   /mcp/servers/:name      one server exposed unchanged (transparent proxy)
+ *   /mcp/call               REST: one tool call for clients without MCP
+ *   /mcp/registry[...]      REST: the registry (list, get, put, delete, import)
+ *
+ * Every upstream is an aos_upstream_t (stdio child or remote server); one
+ * upstream session is shared by all client sessions, and what the upstream
+ * sends on its own (progress, logs, sampling/elicitation/roots requests) is
+ * routed back to the client session whose call caused it. See
+ * docs/ARCHITECTURE.md, "Gateway sessions and routing".
+ *
+ * Loop thread only. */
+#ifndef AOS_GATEWAY_H
+#define AOS_GATEWAY_H
+
+#include <uv.h>
+
+#include "err/err.h"
+#include "http/http.h"
+#include "httpc/httpc.h"
+#include "metrics/metrics.h"
+#include "secret/secret.h"
+#include "store/store.h"
+
+typedef struct aos_gateway_s aos_gateway_t;
+
+typedef struct {
+    uv_loop_t *loop;           /* borrowed */
+    aos_httpc_t *httpc;        /* borrowed */
+    aos_store_t *store;        /* borrowed */
+    aos_secret_box_t *secrets; /* borrowed */
+    aos_metrics_t *metrics;    /* borrowed */
+    const char *allowed_hosts;   /* comma-separated extra Host names, may be NULL */
+    const char *allowed_origins; /* comma-separated extra Origins, may be NULL */
+    unsigned session_idle_s;     /* drop idle MCP sessions after this */
+    const char *version;
+} aos_gateway_cfg_t;
+
+int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t *err);
+/* Loads the registry from the store and starts every enabled server. Call
+ * once at start-up, before the loop runs (reads the store synchronously). */
+int aos_gateway_load(aos_gateway_t *gw, aos_err_t *err);
+int aos_gateway_add_routes(aos_gateway_t *gw, aos_http_t *http);
+/* Fails calls in flight, ends sessions and stops every upstream; done runs
+ * when all children and connections are gone. */
+void aos_gateway_shutdown(aos_gateway_t *gw, void (*done)(void *data), void *data);
+void aos_gateway_free(aos_gateway_t *gw);
+
+#endif

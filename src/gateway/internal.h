@@ -1,0 +1,177 @@
+/* internal.h - shared inside the gateway module only.
+ *
+ * Objects and who owns them:
+ *   aos_gateway_t  owns the servers (by name) and the sessions (by id).
+ *   gw_server_t    one registry entry and its upstream (or a built-in).
+ *   gw_session_t   one MCP client session (Mcp-Session-Id), bound either to
+ *                  the aggregated endpoint (server_name NULL) or to one server.
+ *   gw_call_t      one client request in flight; linked into its session and
+ *                  its server; owned by the gateway until answered.
+ *   gw_outreq_t    one server->client request (sampling, elicitation, roots)
+ *                  waiting for the client's answer; owned by its session. */
+#ifndef AOS_GATEWAY_INTERNAL_H
+#define AOS_GATEWAY_INTERNAL_H
+
+#include "gateway/gateway.h"
+#include "jsonrpc/jsonrpc.h"
+#include "map/map.h"
+#include "upstream/upstream.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+#define GW_SEP "__"
+#define GW_BUILTIN "aos"
+
+typedef struct gw_server gw_server_t;
+typedef struct gw_session gw_session_t;
+typedef struct gw_call gw_call_t;
+
+/* A built-in server: tools implemented inside aosd. */
+typedef struct {
+    const char *name;
+    json_t *(*tools)(void); /* new array of tool definitions */
+    /* Runs a tool; returns a CallToolResult (new) or NULL with err set. */
+    json_t *(*call)(aos_gateway_t *gw, const char *tool, const json_t *args, aos_err_t *err);
+} gw_builtin_t;
+
+struct gw_server {
+    aos_gateway_t *gw; /* borrowed */
+    char *name;
+    json_t *entry; /* stored registry entry (secrets sealed) */
+    const gw_builtin_t *builtin;
+    aos_upstream_t *up;
+    int enabled;
+    /* lists for the aggregated endpoint, refreshed on READY and list_changed */
+    json_t *tools, *resources, *templates, *prompts;
+    int lists_pending;
+    uint64_t ready_since_ms;
+    gw_call_t *calls; /* in flight on this server, newest first */
+    int closing;
+    gw_server_t *next_closing;
+};
+
+enum gw_call_kind { GW_CALL_MCP, GW_CALL_REST };
+
+/* What to do with the upstream's answer before it goes to the client. */
+enum gw_call_xform { GW_XF_NONE, GW_XF_INIT };
+
+struct gw_call {
+    aos_gateway_t *gw;
+    enum gw_call_kind kind;
+    gw_session_t *sess;  /* borrowed; NULL for REST */
+    json_t *id;          /* the client's JSON-RPC id */
+    aos_http_req_t *req; /* the POST to answer; NULL once the client left */
+    int accept_sse;
+    int sse; /* the answer has become an SSE stream */
+    gw_server_t *server; /* borrowed, while up_pending */
+    uint64_t up_id;
+    int up_pending;
+    uint64_t progress; /* our progress token upstream, 0 = none */
+    json_t *client_progress;
+    enum gw_call_xform xform;
+    char *tool; /* for logs and metrics */
+    char trace_id[33];
+    uint64_t started_ns;
+    gw_call_t *s_prev, *s_next;   /* in sess->calls */
+    gw_call_t *sv_prev, *sv_next; /* in server->calls */
+};
+
+typedef struct {
+    char *server;
+    json_t *up_id; /* the upstream's id for the request */
+    uint64_t down_id;
+} gw_outreq_t;
+
+struct gw_session {
+    aos_gateway_t *gw;
+    char id[33];
+    char *server_name; /* NULL: aggregated endpoint */
+    char protocol[16];
+    json_t *client_caps;
+    json_t *client_info;
+    int log_level; /* index in gw_log_levels; messages below are dropped */
+    aos_http_req_t *stream; /* the GET SSE stream, if open */
+    uint64_t last_seen_ms;
+    gw_call_t *calls;
+    aos_map_t outreqs; /* down_id -> gw_outreq_t */
+    uint64_t next_out_id;
+    json_t *subscriptions; /* uri -> true */
+};
+
+struct aos_gateway_s {
+    aos_gateway_cfg_t cfg;
+    char **hosts;   /* allowed Host names (lowercase, no port) */
+    char **origins; /* allowed Origins */
+    aos_map_t servers;  /* name -> gw_server_t */
+    aos_map_t sessions; /* id -> gw_session_t */
+    aos_map_t progress; /* our token -> gw_call_t */
+    uint64_t next_progress;
+    gw_server_t *closing; /* servers whose upstream is closing */
+    uv_timer_t sweep;
+    int shutting_down;
+    int pending_closes;
+    void (*on_shutdown)(void *data);
+    void *shutdown_data;
+    json_t *client_caps; /* what aosd declares to upstreams */
+    /* metrics */
+    aos_metric_t *m_calls, *m_latency, *m_sessions, *m_up;
+};
+
+extern const char *const gw_log_levels[]; /* debug .. emergency */
+int gw_log_level_index(const char *name);
+
+/* gateway.c: servers */
+gw_server_t *gw_server_get(aos_gateway_t *gw, const char *name);
+/* Creates or replaces the live server for a stored entry. */
+int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err);
+void gw_server_remove(aos_gateway_t *gw, const char *name);
+json_t *gw_server_health(gw_server_t *sv); /* new object */
+int gw_server_ready(const gw_server_t *sv);
+/* 1 if the cached tools of sv are known and hold no tool named tool. */
+int gw_server_lacks_tool(const gw_server_t *sv, const char *tool);
+uint64_t gw_now_ms(void);
+
+/* calls (gateway.c) */
+gw_call_t *gw_call_new(aos_gateway_t *gw, enum gw_call_kind kind, gw_session_t *sess,
+                       const json_t *id, aos_http_req_t *req);
+/* Sends method/params (stolen) to sv for call c; the answer goes to the
+ * client when it arrives. Returns 0 or an error (c is then untouched). */
+int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *params);
+/* Answers c with a full JSON-RPC message (stolen) and frees c. */
+void gw_call_finish(gw_call_t *c, json_t *msg);
+/* Sends an intermediate message (stolen) on c's stream (or the session's). */
+void gw_call_send(gw_call_t *c, json_t *msg);
+void gw_call_free(gw_call_t *c);
+
+/* session.c */
+gw_session_t *gw_session_new(aos_gateway_t *gw, const char *server_name);
+gw_session_t *gw_session_get(aos_gateway_t *gw, const char *id);
+void gw_session_free(gw_session_t *s);
+/* Sends msg (stolen) on the session's GET stream; drops it if none. */
+int gw_session_send(gw_session_t *s, json_t *msg);
+/* Answers a POST with one JSON-RPC message (stolen): one SSE event when the
+ * client accepts text/event-stream, else application/json. */
+int gw_respond_msg(aos_http_req_t *req, json_t *msg);
+/* Writes one SSE "message" event carrying msg (borrowed) to req. */
+int gw_sse_write(aos_http_req_t *req, const json_t *msg);
+void gw_sessions_sweep(aos_gateway_t *gw);
+/* Opens the session's GET stream on req (AOS_ECONFLICT if one is open). */
+int gw_session_attach_stream(gw_session_t *s, aos_http_req_t *req);
+/* The initialize result a session on sv gets (new reference). */
+json_t *gw_init_result(gw_session_t *s, gw_server_t *sv);
+
+/* mcp.c: the Streamable HTTP endpoints */
+int gw_mcp_handle(aos_http_req_t *req, void *data);
+/* routing of what an upstream sends by itself */
+void gw_route_notification(gw_server_t *sv, json_t *msg);
+void gw_route_request(gw_server_t *sv, json_t *msg);
+
+/* builtin.c */
+extern const gw_builtin_t gw_builtin_aos;
+
+/* rest.c */
+extern const aos_http_route_t gw_routes[];
+extern const size_t gw_nroutes;
+
+#endif

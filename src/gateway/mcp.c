@@ -1,0 +1,765 @@
+/* mcp.c - the gateway's MCP endpoints over Streamable HTTP (protocol
+ * versions 2025-11-25, 2025-06-18 and 2025-03-26): POST carries client
+ * messages, GET opens the session's server-to-client stream, DELETE ends
+ * the session. /mcp aggregates every server; /mcp/servers/:name proxies one
+ * server unchanged. Also the routing of what upstreams send on their own. */
+#include "gateway/internal.h"
+#include "log/log.h"
+#include "registry/registry.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05",
+                                       NULL};
+
+static int version_ok(const char *v)
+{
+    for (int i = 0; v && versions[i]; i++)
+        if (!strcmp(v, versions[i]))
+            return 1;
+    return 0;
+}
+
+/* A transport-level failure: HTTP status plus a JSON-RPC error body. */
+static int mcp_fail(aos_http_req_t *req, unsigned status, int rpc, const char *msg)
+{
+    return aos_http_respond_json(req, status, aos_rpc_error(NULL, rpc, msg, NULL));
+}
+
+static int reply(aos_http_req_t *req, const json_t *id, json_t *result)
+{
+    return gw_respond_msg(req, aos_rpc_result(id, result));
+}
+
+static int reply_error(aos_http_req_t *req, const json_t *id, int aos_code, const char *msg)
+{
+    return gw_respond_msg(req, aos_rpc_error_aos(id, aos_code, msg));
+}
+
+/* ---- DNS-rebinding protection ----------------------------------------- */
+
+static int host_is_loopback(const char *h)
+{
+    return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1") ||
+           !strcmp(h, "[::1]");
+}
+
+/* Copies the host part of "host:port", "[v6]:port" or a URL's authority. */
+static void host_part(const char *in, char *out, size_t n)
+{
+    const char *p = in;
+    const char *s = strstr(p, "://");
+    if (s)
+        p = s + 3;
+    size_t i = 0;
+    if (*p == '[') {
+        while (*p && *p != ']' && i + 2 < n)
+            out[i++] = (char)tolower((unsigned char)*p++);
+        if (*p == ']')
+            out[i++] = ']';
+    } else {
+        while (*p && *p != ':' && *p != '/' && i + 1 < n)
+            out[i++] = (char)tolower((unsigned char)*p++);
+    }
+    out[i] = '\0';
+}
+
+static int in_list(char **list, const char *v)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        if (!strcmp(list[i], "*") || !strcasecmp(list[i], v))
+            return 1;
+    return 0;
+}
+
+static int origin_ok(aos_gateway_t *gw, aos_http_req_t *req)
+{
+    char h[256];
+    const char *host = aos_http_header(req, "Host");
+    if (host) {
+        host_part(host, h, sizeof(h));
+        if (!host_is_loopback(h) && !in_list(gw->hosts, h))
+            return 0;
+    }
+    const char *origin = aos_http_header(req, "Origin");
+    if (origin && strcmp(origin, "null") != 0) {
+        host_part(origin, h, sizeof(h));
+        if (!host_is_loopback(h) && !in_list(gw->origins, origin))
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- initialize ------------------------------------------------------------ */
+
+json_t *gw_init_result(gw_session_t *s, gw_server_t *sv)
+{
+    const char *ver = s->protocol;
+    if (sv && sv->up) {
+        const json_t *init = aos_upstream_init_result(sv->up);
+        json_t *r = init ? json_deep_copy(init) : json_object();
+        json_object_set_new(r, "protocolVersion", json_string(ver));
+        return r;
+    }
+    if (sv && sv->builtin)
+        return json_pack("{s:s, s:{s:{}}, s:{s:s, s:s}}", "protocolVersion", ver, "capabilities",
+                         "tools", "serverInfo", "name", sv->name, "version",
+                         s->gw->cfg.version);
+    return json_pack("{s:s, s:{s:{s:b}, s:{s:b, s:b}, s:{s:b}, s:{}, s:{}}, s:{s:s, s:s}, s:s}",
+                     "protocolVersion", ver, "capabilities", "tools", "listChanged", 1,
+                     "resources", "subscribe", 1, "listChanged", 1, "prompts", "listChanged", 1,
+                     "logging", "completions", "serverInfo", "name", "aosd", "version",
+                     s->gw->cfg.version, "instructions",
+                     "AOS gateway: the tools, resources and prompts of every registered MCP "
+                     "server, named <server>__<name>.");
+}
+
+static int handle_initialize(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t *sv,
+                             const json_t *msg)
+{
+    const json_t *id = aos_rpc_id(msg);
+    const json_t *p = aos_rpc_params(msg);
+    const char *ver = json_string_value(json_object_get(p, "protocolVersion"));
+    if (!json_is_object(p) || !ver || !json_is_object(json_object_get(p, "capabilities")))
+        return aos_http_respond_json(
+            req, 400,
+            aos_rpc_error(id, -32602,
+                          "initialize needs protocolVersion and capabilities", NULL));
+    gw_session_t *s = gw_session_new(gw, sv ? sv->name : NULL);
+    if (!s)
+        return AOS_ENOMEM;
+    snprintf(s->protocol, sizeof(s->protocol), "%s", version_ok(ver) ? ver : versions[0]);
+    s->client_caps = json_deep_copy(json_object_get(p, "capabilities"));
+    s->client_info = json_deep_copy(json_object_get(p, "clientInfo"));
+    aos_http_add_header(req, "Mcp-Session-Id", s->id);
+    if (!sv || sv->builtin || gw_server_ready(sv))
+        return reply(req, id, gw_init_result(s, sv));
+    /* not ready yet: a ping is queued until it is (or fails) */
+    gw_call_t *c = gw_call_new(gw, GW_CALL_MCP, s, id, req);
+    if (!c)
+        return AOS_ENOMEM;
+    c->xform = GW_XF_INIT;
+    c->accept_sse = 0;
+    int rc = gw_call_forward(c, sv, "ping", NULL);
+    if (rc) {
+        gw_call_free(c);
+        return reply_error(req, id, rc, "server is not available");
+    }
+    return 0;
+}
+
+/* ---- aggregation --------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The live servers in name order; *n set; free() the array. */
+static gw_server_t **servers_sorted(aos_gateway_t *gw, size_t *n)
+{
+    size_t cnt = aos_map_count(&gw->servers), i = 0;
+    const char **names = calloc(cnt + 1, sizeof(char *));
+    gw_server_t **out = calloc(cnt + 1, sizeof(gw_server_t *));
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    const char *k;
+    while (names && aos_map_iter_next(&gw->servers, &it, &k, NULL, NULL))
+        names[i++] = k;
+    qsort(names, i, sizeof(char *), cmp_str);
+    size_t m = 0;
+    for (size_t j = 0; out && j < i; j++) {
+        gw_server_t *sv = gw_server_get(gw, names[j]);
+        if (sv->enabled && !sv->closing)
+            out[m++] = sv;
+    }
+    free(names);
+    *n = m;
+    return out;
+}
+
+/* Copies list items, prefixing field (may be NULL) with "<server>__". */
+static json_t *aggregate(aos_gateway_t *gw, size_t off, const char *field)
+{
+    json_t *all = json_array();
+    size_t n;
+    gw_server_t **svs = servers_sorted(gw, &n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *list = *(json_t **)((char *)svs[i] + off);
+        size_t j;
+        json_t *item;
+        json_array_foreach(list, j, item)
+        {
+            json_t *c = json_copy(item);
+            if (field) {
+                const char *nm = json_string_value(json_object_get(item, field));
+                char *pn = malloc(strlen(svs[i]->name) + strlen(nm ? nm : "") + 3);
+                sprintf(pn, "%s" GW_SEP "%s", svs[i]->name, nm ? nm : "");
+                json_object_set_new(c, field, json_string(pn));
+                free(pn);
+            }
+            json_array_append_new(all, c);
+        }
+    }
+    free(svs);
+    return all;
+}
+
+/* Splits "<server>__<name>"; returns the server or NULL. */
+static gw_server_t *split_name(aos_gateway_t *gw, const char *full, const char **rest)
+{
+    const char *sep = full ? strstr(full, GW_SEP) : NULL;
+    if (!sep || sep == full)
+        return NULL;
+    char name[AOS_REGISTRY_NAME_MAX + 1];
+    size_t n = (size_t)(sep - full);
+    if (n > AOS_REGISTRY_NAME_MAX)
+        return NULL;
+    memcpy(name, full, n);
+    name[n] = '\0';
+    *rest = sep + strlen(GW_SEP);
+    gw_server_t *sv = gw_server_get(gw, name);
+    return sv && sv->enabled && !sv->closing ? sv : NULL;
+}
+
+static gw_server_t *server_for_uri(aos_gateway_t *gw, const char *uri)
+{
+    if (!uri)
+        return NULL;
+    size_t n;
+    gw_server_t **svs = servers_sorted(gw, &n);
+    gw_server_t *found = NULL;
+    for (size_t i = 0; i < n && !found; i++) {
+        size_t j;
+        json_t *r;
+        json_array_foreach(svs[i]->resources, j, r)
+        {
+            const char *u = json_string_value(json_object_get(r, "uri"));
+            if (u && !strcmp(u, uri)) {
+                found = svs[i];
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < n && !found; i++) {
+        size_t j;
+        json_t *t;
+        json_array_foreach(svs[i]->templates, j, t)
+        {
+            const char *tpl = json_string_value(json_object_get(t, "uriTemplate"));
+            const char *brace = tpl ? strchr(tpl, '{') : NULL;
+            size_t plen = brace ? (size_t)(brace - tpl) : (tpl ? strlen(tpl) : 0);
+            if (tpl && plen && !strncmp(tpl, uri, plen)) {
+                found = svs[i];
+                break;
+            }
+        }
+    }
+    free(svs);
+    return found;
+}
+
+/* Runs a built-in tool and answers at once. */
+static int call_builtin(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t *sv,
+                        const json_t *id, const char *tool, const json_t *args)
+{
+    aos_err_t err = {0, ""};
+    uint64_t t0 = uv_hrtime();
+    json_t *res = sv->builtin->call(gw, tool, args, &err);
+    aos_metric_add(gw->m_calls, 1, sv->name, tool, res ? "ok" : aos_err_code(err.code));
+    aos_metric_observe(gw->m_latency, (double)(uv_hrtime() - t0) / 1e9, sv->name);
+    if (!res)
+        return reply_error(req, id, err.code, aos_err_msg(&err));
+    return reply(req, id, res);
+}
+
+/* Forwards msg's method with params (copied and changed by the caller) to sv. */
+static int forward(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s, gw_server_t *sv,
+                   const json_t *id, const char *method, json_t *params, const char *tool)
+{
+    if (!sv->up) {
+        json_decref(params);
+        return reply_error(req, id, AOS_EUNAVAIL, "server is disabled");
+    }
+    gw_call_t *c = gw_call_new(gw, GW_CALL_MCP, s, id, req);
+    if (!c) {
+        json_decref(params);
+        return AOS_ENOMEM;
+    }
+    if (tool)
+        c->tool = strdup(tool);
+    int rc = gw_call_forward(c, sv, method, params);
+    if (rc) {
+        gw_call_free(c);
+        return reply_error(req, id, rc, NULL);
+    }
+    return 0;
+}
+
+static json_t *params_copy(const json_t *msg)
+{
+    const json_t *p = aos_rpc_params(msg);
+    return p ? json_deep_copy(p) : json_object();
+}
+
+static void set_level_everywhere(aos_gateway_t *gw, const char *level)
+{
+    size_t n;
+    gw_server_t **svs = servers_sorted(gw, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (!gw_server_ready(svs[i]) || !svs[i]->up)
+            continue;
+        const json_t *init = aos_upstream_init_result(svs[i]->up);
+        if (json_object_get(json_object_get(init, "capabilities"), "logging"))
+            aos_upstream_request(svs[i]->up, "logging/setLevel",
+                                 json_pack("{s:s}", "level", level), 0, NULL, NULL, NULL);
+    }
+    free(svs);
+}
+
+static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s,
+                              const json_t *msg)
+{
+    const char *m = aos_rpc_method(msg);
+    const json_t *id = aos_rpc_id(msg);
+    const json_t *p = aos_rpc_params(msg);
+    if (!strcmp(m, "ping"))
+        return reply(req, id, json_object());
+    if (!strcmp(m, "tools/list"))
+        return reply(req, id,
+                     json_pack("{s:o}", "tools",
+                               aggregate(gw, offsetof(gw_server_t, tools), "name")));
+    if (!strcmp(m, "prompts/list"))
+        return reply(req, id,
+                     json_pack("{s:o}", "prompts",
+                               aggregate(gw, offsetof(gw_server_t, prompts), "name")));
+    if (!strcmp(m, "resources/list"))
+        return reply(req, id,
+                     json_pack("{s:o}", "resources",
+                               aggregate(gw, offsetof(gw_server_t, resources), NULL)));
+    if (!strcmp(m, "resources/templates/list"))
+        return reply(req, id,
+                     json_pack("{s:o}", "resourceTemplates",
+                               aggregate(gw, offsetof(gw_server_t, templates), NULL)));
+    if (!strcmp(m, "logging/setLevel")) {
+        const char *lv = json_string_value(json_object_get(p, "level"));
+        int idx = gw_log_level_index(lv);
+        if (idx < 0)
+            return reply_error(req, id, AOS_EINVAL, "unknown log level");
+        s->log_level = idx;
+        set_level_everywhere(gw, lv);
+        return reply(req, id, json_object());
+    }
+    if (!strcmp(m, "tools/call") || !strcmp(m, "prompts/get")) {
+        const char *full = json_string_value(json_object_get(p, "name"));
+        const char *rest = NULL;
+        gw_server_t *sv = split_name(gw, full, &rest);
+        if (!full)
+            return reply_error(req, id, AOS_EINVAL, "params.name is required");
+        if (!sv) {
+            char e[200];
+            snprintf(e, sizeof(e), "unknown %s '%.100s' (expected <server>" GW_SEP "<name>)",
+                     m[0] == 't' ? "tool" : "prompt", full);
+            return reply_error(req, id, AOS_EINVAL, e);
+        }
+        if (m[0] == 't' && gw_server_lacks_tool(sv, rest)) {
+            char e[200];
+            snprintf(e, sizeof(e), "server '%s' has no tool '%.100s'", sv->name, rest);
+            return reply_error(req, id, AOS_EINVAL, e);
+        }
+        if (sv->builtin) {
+            if (m[0] != 't')
+                return reply_error(req, id, AOS_EINVAL, "no such prompt");
+            return call_builtin(gw, req, sv, id, rest, json_object_get(p, "arguments"));
+        }
+        json_t *np = params_copy(msg);
+        json_object_set_new(np, "name", json_string(rest));
+        return forward(gw, req, s, sv, id, m, np, m[0] == 't' ? rest : NULL);
+    }
+    if (!strcmp(m, "resources/read") || !strcmp(m, "resources/subscribe") ||
+        !strcmp(m, "resources/unsubscribe")) {
+        const char *uri = json_string_value(json_object_get(p, "uri"));
+        if (!uri)
+            return reply_error(req, id, AOS_EINVAL, "params.uri is required");
+        gw_server_t *sv = server_for_uri(gw, uri);
+        if (!sv)
+            return gw_respond_msg(req, aos_rpc_error(id, -32002, "resource not found",
+                                                     json_pack("{s:s}", "uri", uri)));
+        if (!strcmp(m, "resources/subscribe"))
+            json_object_set_new(s->subscriptions, uri, json_true());
+        else if (!strcmp(m, "resources/unsubscribe"))
+            json_object_del(s->subscriptions, uri);
+        return forward(gw, req, s, sv, id, m, params_copy(msg), NULL);
+    }
+    if (!strcmp(m, "completion/complete")) {
+        const json_t *ref = json_object_get(p, "ref");
+        const char *type = json_string_value(json_object_get(ref, "type"));
+        gw_server_t *sv = NULL;
+        json_t *np = params_copy(msg);
+        if (type && !strcmp(type, "ref/prompt")) {
+            const char *rest = NULL;
+            sv = split_name(gw, json_string_value(json_object_get(ref, "name")), &rest);
+            if (sv)
+                json_object_set_new(json_object_get(np, "ref"), "name", json_string(rest));
+        } else if (type && !strcmp(type, "ref/resource")) {
+            sv = server_for_uri(gw, json_string_value(json_object_get(ref, "uri")));
+        }
+        if (!sv || sv->builtin) {
+            json_decref(np);
+            return reply(req, id, json_pack("{s:{s:[], s:b}}", "completion", "values", "hasMore", 0));
+        }
+        return forward(gw, req, s, sv, id, m, np, NULL);
+    }
+    return gw_respond_msg(req, aos_rpc_error(id, -32601, "method not found", NULL));
+}
+
+static int server_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s,
+                          gw_server_t *sv, const json_t *msg)
+{
+    const char *m = aos_rpc_method(msg);
+    const json_t *id = aos_rpc_id(msg);
+    const json_t *p = aos_rpc_params(msg);
+    if (!strcmp(m, "ping"))
+        return reply(req, id, json_object());
+    if (!strcmp(m, "logging/setLevel")) {
+        int idx = gw_log_level_index(json_string_value(json_object_get(p, "level")));
+        if (idx < 0)
+            return reply_error(req, id, AOS_EINVAL, "unknown log level");
+        s->log_level = idx;
+    }
+    if (sv->builtin) {
+        if (!strcmp(m, "tools/list"))
+            return reply(req, id, json_pack("{s:O}", "tools", sv->tools));
+        if (!strcmp(m, "tools/call")) {
+            const char *tool = json_string_value(json_object_get(p, "name"));
+            if (!tool)
+                return reply_error(req, id, AOS_EINVAL, "params.name is required");
+            return call_builtin(gw, req, sv, id, tool, json_object_get(p, "arguments"));
+        }
+        if (!strcmp(m, "logging/setLevel"))
+            return reply(req, id, json_object());
+        return gw_respond_msg(req, aos_rpc_error(id, -32601, "method not found", NULL));
+    }
+    const char *uri = json_string_value(json_object_get(p, "uri"));
+    if (uri && !strcmp(m, "resources/subscribe"))
+        json_object_set_new(s->subscriptions, uri, json_true());
+    else if (uri && !strcmp(m, "resources/unsubscribe"))
+        json_object_del(s->subscriptions, uri);
+    const char *tool = !strcmp(m, "tools/call") ? json_string_value(json_object_get(p, "name")) : NULL;
+    return forward(gw, req, s, sv, id, m, params_copy(msg), tool);
+}
+
+/* ---- client notifications and responses ----------------------------------- */
+
+static void client_notification(aos_gateway_t *gw, gw_session_t *s, gw_server_t *sv,
+                                const json_t *msg)
+{
+    const char *m = aos_rpc_method(msg);
+    const json_t *p = aos_rpc_params(msg);
+    if (!strcmp(m, "notifications/cancelled")) {
+        const json_t *rid = json_object_get(p, "requestId");
+        for (gw_call_t *c = s->calls; c; c = c->s_next) {
+            if (json_equal(c->id, rid)) {
+                gw_call_finish(c, aos_rpc_error_aos(c->id, AOS_ECANCELED, "request cancelled"));
+                return;
+            }
+        }
+        return;
+    }
+    if (!strcmp(m, "notifications/roots/list_changed")) {
+        /* tell the upstream(s) this session talks to */
+        if (sv && sv->up)
+            aos_upstream_notify(sv->up, m, NULL);
+        return;
+    }
+    /* notifications/initialized and anything else: nothing to do; the
+     * upstreams were initialized by aosd itself */
+}
+
+static void client_response(aos_gateway_t *gw, gw_session_t *s, const json_t *msg)
+{
+    const json_t *id = aos_rpc_id(msg);
+    if (!json_is_integer(id))
+        return;
+    gw_outreq_t *o = aos_map_del_u64(&s->outreqs, (uint64_t)json_integer_value(id));
+    if (!o) {
+        aos_log_debug("gateway", "session %s: response to unknown request", s->id);
+        return;
+    }
+    gw_server_t *sv = gw_server_get(gw, o->server);
+    if (sv && sv->up) {
+        json_t *fwd = json_copy((json_t *)msg);
+        json_object_set(fwd, "id", o->up_id);
+        aos_upstream_respond(sv->up, fwd);
+    }
+    json_decref(o->up_id);
+    free(o->server);
+    free(o);
+}
+
+/* ---- the endpoint ---------------------------------------------------------- */
+
+static int handle_post(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t *sv)
+{
+    const char *ct = aos_http_header(req, "Content-Type");
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0)
+        return mcp_fail(req, 415, -32600, "Content-Type must be application/json");
+    const char *accept = aos_http_header(req, "Accept");
+    if (accept && !strstr(accept, "application/json") && !strstr(accept, "text/event-stream") &&
+        !strstr(accept, "*/*"))
+        return mcp_fail(req, 406, -32600,
+                        "Accept must include application/json or text/event-stream");
+    aos_err_t err = {0, ""};
+    json_t *msg = aos_http_body_json(req, &err);
+    if (!msg)
+        return mcp_fail(req, 400, -32700, aos_err_msg(&err));
+    int rc = 0;
+    if (json_is_array(msg)) {
+        rc = mcp_fail(req, 400, -32600, "JSON-RPC batches are not supported");
+        goto out;
+    }
+    aos_rpc_kind_t kind = aos_rpc_classify(msg, &err);
+    if (kind == AOS_RPC_INVALID) {
+        rc = aos_http_respond_json(req, 400,
+                                   aos_rpc_error(json_object_get(msg, "id"), -32600,
+                                                 aos_err_msg(&err), NULL));
+        goto out;
+    }
+    if (kind == AOS_RPC_REQUEST && !strcmp(aos_rpc_method(msg), "initialize")) {
+        rc = handle_initialize(gw, req, sv, msg);
+        goto out;
+    }
+    const char *sid = aos_http_header(req, "Mcp-Session-Id");
+    if (!sid) {
+        rc = mcp_fail(req, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
+        goto out;
+    }
+    gw_session_t *s = gw_session_get(gw, sid);
+    const char *want = sv ? sv->name : NULL;
+    if (!s || (s->server_name == NULL) != (want == NULL) ||
+        (want && strcmp(s->server_name, want) != 0)) {
+        rc = mcp_fail(req, 404, -32001, "Session not found");
+        goto out;
+    }
+    const char *pv = aos_http_header(req, "MCP-Protocol-Version");
+    if (pv && !version_ok(pv)) {
+        rc = mcp_fail(req, 400, -32000, "Bad Request: unsupported MCP-Protocol-Version");
+        goto out;
+    }
+    if (kind == AOS_RPC_NOTIFICATION) {
+        client_notification(gw, s, sv, msg);
+        rc = aos_http_respond(req, 202, NULL, "", 0);
+    } else if (kind == AOS_RPC_RESPONSE) {
+        client_response(gw, s, msg);
+        rc = aos_http_respond(req, 202, NULL, "", 0);
+    } else if (sv) {
+        rc = server_request(gw, req, s, sv, msg);
+    } else {
+        rc = aggregated_request(gw, req, s, msg);
+    }
+out:
+    json_decref(msg);
+    return rc;
+}
+
+int gw_mcp_handle(aos_http_req_t *req, void *data)
+{
+    aos_gateway_t *gw = data;
+    if (!origin_ok(gw, req))
+        return mcp_fail(req, 403, -32000, "Forbidden: Host or Origin not allowed");
+    const char *name = aos_http_param(req, "name");
+    gw_server_t *sv = NULL;
+    if (name) {
+        sv = gw_server_get(gw, name);
+        if (!sv || sv->closing) {
+            char m[160];
+            snprintf(m, sizeof(m), "no MCP server named '%.64s'", name);
+            return mcp_fail(req, 404, -32001, m);
+        }
+        if (!sv->enabled)
+            return mcp_fail(req, 503, -32011, "server is disabled");
+    }
+    const char *method = aos_http_method(req);
+    if (!strcmp(method, "POST"))
+        return handle_post(gw, req, sv);
+    const char *sid = aos_http_header(req, "Mcp-Session-Id");
+    gw_session_t *s = gw_session_get(gw, sid);
+    if (!strcmp(method, "GET")) {
+        const char *accept = aos_http_header(req, "Accept");
+        if (!accept || !strstr(accept, "text/event-stream"))
+            return mcp_fail(req, 406, -32000, "Accept must include text/event-stream");
+        if (!sid)
+            return mcp_fail(req, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
+        if (!s)
+            return mcp_fail(req, 404, -32001, "Session not found");
+        int rc = gw_session_attach_stream(s, req);
+        if (rc == AOS_ECONFLICT)
+            return mcp_fail(req, 409, -32000, "Conflict: this session already has a stream");
+        return rc;
+    }
+    if (!strcmp(method, "DELETE")) {
+        if (!sid)
+            return mcp_fail(req, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
+        if (!s)
+            return mcp_fail(req, 404, -32001, "Session not found");
+        gw_session_free(s);
+        return aos_http_respond(req, 200, NULL, "", 0);
+    }
+    aos_http_add_header(req, "Allow", "GET, POST, DELETE");
+    return mcp_fail(req, 405, -32000, "Method not allowed");
+}
+
+/* ---- what upstreams send on their own -------------------------------------- */
+
+static int session_on(const gw_session_t *s, const gw_server_t *sv)
+{
+    if (s->server_name)
+        return !strcmp(s->server_name, sv->name);
+    return !sv->builtin;
+}
+
+/* The newest client call on sv that came through an MCP session. */
+static gw_call_t *current_call(gw_server_t *sv)
+{
+    for (gw_call_t *c = sv->calls; c; c = c->sv_next)
+        if (c->kind == GW_CALL_MCP && c->sess)
+            return c;
+    return NULL;
+}
+
+static void broadcast(gw_server_t *sv, const json_t *msg, int min_level, const char *uri)
+{
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&sv->gw->sessions, &it, NULL, NULL, &v)) {
+        gw_session_t *s = v;
+        if (!session_on(s, sv) || !s->stream)
+            continue;
+        if (min_level >= 0 && min_level < s->log_level)
+            continue;
+        if (uri && !json_object_get(s->subscriptions, uri))
+            continue;
+        gw_session_send(s, json_deep_copy(msg));
+    }
+}
+
+void gw_route_notification(gw_server_t *sv, json_t *msg)
+{
+    aos_gateway_t *gw = sv->gw;
+    const char *m = aos_rpc_method(msg);
+    const json_t *p = aos_rpc_params(msg);
+    if (!m)
+        return;
+    if (!strcmp(m, "notifications/progress")) {
+        const json_t *tok = json_object_get(p, "progressToken");
+        gw_call_t *c = json_is_integer(tok)
+                           ? aos_map_get_u64(&gw->progress, (uint64_t)json_integer_value(tok))
+                           : NULL;
+        if (!c)
+            return;
+        json_t *out = json_deep_copy(msg);
+        json_object_set(json_object_get(out, "params"), "progressToken", c->client_progress);
+        gw_call_send(c, out);
+        return;
+    }
+    if (!strcmp(m, "notifications/message")) {
+        int lv = gw_log_level_index(json_string_value(json_object_get(p, "level")));
+        gw_call_t *c = current_call(sv);
+        if (c) {
+            if (lv >= c->sess->log_level)
+                gw_call_send(c, json_deep_copy(msg));
+            return;
+        }
+        broadcast(sv, msg, lv < 0 ? 0 : lv, NULL);
+        return;
+    }
+    if (!strcmp(m, "notifications/resources/updated")) {
+        const char *uri = json_string_value(json_object_get(p, "uri"));
+        if (uri)
+            broadcast(sv, msg, -1, uri);
+        return;
+    }
+    if (!strcmp(m, "notifications/cancelled")) {
+        /* the upstream withdrew one of its requests to a client */
+        const json_t *rid = json_object_get(p, "requestId");
+        aos_map_iter_t it;
+        aos_map_iter_init(&it);
+        void *v;
+        while (aos_map_iter_next(&gw->sessions, &it, NULL, NULL, &v)) {
+            gw_session_t *s = v;
+            aos_map_iter_t it2;
+            aos_map_iter_init(&it2);
+            void *ov;
+            uint64_t key;
+            while (aos_map_iter_next(&s->outreqs, &it2, NULL, &key, &ov)) {
+                gw_outreq_t *o = ov;
+                if (strcmp(o->server, sv->name) || !json_equal(o->up_id, rid))
+                    continue;
+                json_t *out = json_deep_copy(msg);
+                json_object_set_new(json_object_get(out, "params"), "requestId",
+                                    json_integer((json_int_t)o->down_id));
+                aos_map_del_u64(&s->outreqs, key);
+                json_decref(o->up_id);
+                free(o->server);
+                free(o);
+                gw_session_send(s, out);
+                return;
+            }
+        }
+        return;
+    }
+    /* list_changed and anything else: every session that sees this server */
+    broadcast(sv, msg, -1, NULL);
+}
+
+void gw_route_request(gw_server_t *sv, json_t *msg)
+{
+    aos_gateway_t *gw = sv->gw;
+    const char *m = aos_rpc_method(msg);
+    const json_t *id = aos_rpc_id(msg);
+    if (!strcmp(m, "ping")) {
+        aos_upstream_respond(sv->up, aos_rpc_result(id, json_object()));
+        return;
+    }
+    gw_call_t *c = current_call(sv);
+    gw_session_t *s = c ? c->sess : NULL;
+    if (!s) {
+        /* nothing in flight: the most recently active session with a stream */
+        aos_map_iter_t it;
+        aos_map_iter_init(&it);
+        void *v;
+        while (aos_map_iter_next(&gw->sessions, &it, NULL, NULL, &v)) {
+            gw_session_t *x = v;
+            if (session_on(x, sv) && x->stream && (!s || x->last_seen_ms > s->last_seen_ms))
+                s = x;
+        }
+    }
+    const char *need = !strcmp(m, "sampling/createMessage") ? "sampling"
+                       : !strcmp(m, "elicitation/create")   ? "elicitation"
+                       : !strcmp(m, "roots/list")           ? "roots"
+                                                            : NULL;
+    if (!s || (need && !json_object_get(s->client_caps, need))) {
+        char e[160];
+        snprintf(e, sizeof(e), "no connected client can answer '%.60s'", m);
+        aos_upstream_respond(sv->up, aos_rpc_error(id, -32601, e, NULL));
+        return;
+    }
+    gw_outreq_t *o = calloc(1, sizeof(*o));
+    if (!o) {
+        aos_upstream_respond(sv->up, aos_rpc_error(id, -32603, "out of memory", NULL));
+        return;
+    }
+    o->server = strdup(sv->name);
+    o->up_id = json_deep_copy(id);
+    o->down_id = ++s->next_out_id;
+    aos_map_put_u64(&s->outreqs, o->down_id, o);
+    json_t *out = json_deep_copy(msg);
+    json_object_set_new(out, "id", json_integer((json_int_t)o->down_id));
+    if (c)
+        gw_call_send(c, out);
+    else
+        gw_session_send(s, out);
+}

@@ -1,0 +1,363 @@
+/* rest.c - the gateway's REST routes: the registry (list, get, create or
+ * update, delete, import) and /mcp/call, plus the route table of the MCP
+ * endpoints. Writes go to the store on its worker thread, with an audit row
+ * in the same transaction, and are applied to the live gateway once they
+ * are durable. */
+#include "gateway/internal.h"
+#include "auth/auth.h"
+#include "log/log.h"
+#include "registry/registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- registry reads ---------------------------------------------------- */
+
+static json_t *server_view(gw_server_t *sv)
+{
+    json_t *v = aos_registry_public(sv->entry);
+    json_object_set_new(v, "health", gw_server_health(sv));
+    if (sv->builtin)
+        json_object_set_new(v, "builtin", json_true());
+    return v;
+}
+
+static int registry_list(aos_http_req_t *req, void *data)
+{
+    aos_gateway_t *gw = data;
+    json_t *arr = json_array();
+    size_t n = aos_map_count(&gw->servers), i = 0;
+    const char **names = calloc(n + 1, sizeof(char *));
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    const char *k;
+    while (names && aos_map_iter_next(&gw->servers, &it, &k, NULL, NULL))
+        names[i++] = k;
+    for (size_t a = 1; a < i; a++) /* few entries: insertion sort by name */
+        for (size_t b = a; b > 0 && strcmp(names[b - 1], names[b]) > 0; b--) {
+            const char *t = names[b];
+            names[b] = names[b - 1];
+            names[b - 1] = t;
+        }
+    for (size_t j = 0; j < i; j++)
+        json_array_append_new(arr, server_view(gw_server_get(gw, names[j])));
+    free(names);
+    return aos_http_respond_json(req, 200, json_pack("{s:o}", "servers", arr));
+}
+
+static int registry_get(aos_http_req_t *req, void *data)
+{
+    aos_gateway_t *gw = data;
+    const char *name = aos_http_param(req, "name");
+    gw_server_t *sv = gw_server_get(gw, name);
+    if (!sv || sv->closing)
+        return aos_http_respond_error(req, AOS_ENOTFOUND, "no MCP server named '%.64s'", name);
+    return aos_http_respond_json(req, 200, server_view(sv));
+}
+
+/* ---- registry writes ----------------------------------------------------- */
+
+enum write_op { OP_PUT, OP_DELETE };
+
+struct write_job {
+    aos_gateway_t *gw;
+    aos_http_req_t *req; /* NULL once the client left */
+    enum write_op op;
+    json_t *entries; /* stored forms to put, or names to delete */
+    json_t *diffs;   /* one audit diff per entry */
+    json_t *stored;  /* what the store holds afterwards */
+    char actor[64];
+    int created;
+};
+
+static void job_req_closed(aos_http_req_t *req, int aborted, void *data)
+{
+    struct write_job *j = data;
+    j->req = NULL;
+}
+
+static int job_tx(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct write_job *j = arg;
+    size_t i;
+    json_t *e;
+    json_array_foreach(j->entries, i, e)
+    {
+        int rc;
+        const char *name;
+        char resource[128];
+        if (j->op == OP_PUT) {
+            name = json_string_value(json_object_get(e, "name"));
+            rc = aos_store_registry_put(st, e, err);
+        } else {
+            name = json_string_value(e);
+            rc = aos_store_registry_delete(st, name, err);
+        }
+        if (rc)
+            return rc;
+        snprintf(resource, sizeof(resource), "mcp_registry/%s", name);
+        rc = aos_store_audit_append(st, j->actor,
+                                    j->op == OP_PUT ? "mcp.registry.put" : "mcp.registry.delete",
+                                    resource, json_array_get(j->diffs, i), err);
+        if (rc)
+            return rc;
+        if (j->op == OP_PUT) {
+            json_t *row = NULL;
+            rc = aos_store_registry_get(st, name, &row, err);
+            if (rc)
+                return rc;
+            json_array_append_new(j->stored, row);
+        }
+    }
+    return 0;
+}
+
+static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    return aos_store_tx(st, job_tx, arg, err);
+}
+
+static void job_free(struct write_job *j)
+{
+    if (j->req)
+        aos_http_on_close(j->req, NULL, NULL);
+    json_decref(j->entries);
+    json_decref(j->diffs);
+    json_decref(j->stored);
+    free(j);
+}
+
+static void job_done(int status, const aos_err_t *err, void *arg)
+{
+    struct write_job *j = arg;
+    aos_gateway_t *gw = j->gw;
+    if (status) {
+        aos_log_error("gateway", "registry write failed: %s", aos_err_msg(err));
+        if (j->req)
+            aos_http_respond_err(j->req, err);
+        job_free(j);
+        return;
+    }
+    json_t *views = json_array();
+    size_t i;
+    json_t *e;
+    if (j->op == OP_PUT) {
+        json_array_foreach(j->stored, i, e)
+        {
+            aos_err_t e2 = {0, ""};
+            gw_server_apply(gw, e, &e2);
+            gw_server_t *sv = gw_server_get(gw, json_string_value(json_object_get(e, "name")));
+            if (sv)
+                json_array_append_new(views, server_view(sv));
+        }
+    } else {
+        json_array_foreach(j->entries, i, e) gw_server_remove(gw, json_string_value(e));
+    }
+    if (j->req) {
+        if (j->op == OP_DELETE)
+            aos_http_respond_json(j->req, 200, json_pack("{s:O}", "deleted", json_array_get(j->entries, 0)));
+        else if (json_array_size(j->entries) == 1 && j->created >= 0)
+            aos_http_respond_json(j->req, j->created ? 201 : 200, json_incref(json_array_get(views, 0)));
+        else
+            aos_http_respond_json(j->req, 200, json_pack("{s:O}", "imported", views));
+    }
+    json_decref(views);
+    job_free(j);
+}
+
+static struct write_job *job_new(aos_gateway_t *gw, aos_http_req_t *req, enum write_op op)
+{
+    struct write_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->gw = gw;
+    j->req = req;
+    j->op = op;
+    j->entries = json_array();
+    j->diffs = json_array();
+    j->stored = json_array();
+    const aos_principal_t *p = aos_auth_principal(req);
+    snprintf(j->actor, sizeof(j->actor), "%s", p ? p->name : "unknown");
+    return j;
+}
+
+static int job_submit(aos_gateway_t *gw, struct write_job *j)
+{
+    aos_http_on_close(j->req, job_req_closed, j);
+    int rc = aos_store_submit(gw->cfg.store, job_run, job_done, j);
+    if (rc) {
+        job_free(j);
+        return rc;
+    }
+    return 0;
+}
+
+/* Validates one client entry into j; returns 0 or responds with the error. */
+static int add_put(aos_gateway_t *gw, struct write_job *j, const json_t *in, aos_err_t *err)
+{
+    const char *name = json_string_value(json_object_get(in, "name"));
+    if (name && !strcmp(name, GW_BUILTIN))
+        return aos_err_set(err, AOS_EINVAL, "'%s' is the name of the built-in server", GW_BUILTIN);
+    gw_server_t *prev = gw_server_get(gw, name);
+    json_t *st = aos_registry_normalize(in, prev ? prev->entry : NULL, gw->cfg.secrets, err);
+    if (!st)
+        return err->code;
+    json_t *before = prev ? aos_registry_public(prev->entry) : json_null();
+    json_array_append_new(j->diffs, json_pack("{s:o, s:o}", "before", before, "after",
+                                              aos_registry_public(st)));
+    json_array_append_new(j->entries, st);
+    j->created = prev ? 0 : 1;
+    return 0;
+}
+
+static int registry_put(aos_http_req_t *req, void *data)
+{
+    aos_gateway_t *gw = data;
+    aos_err_t err = {0, ""};
+    json_t *in = aos_http_body_json(req, &err);
+    if (!in)
+        return aos_http_respond_err(req, &err);
+    struct write_job *j = job_new(gw, req, OP_PUT);
+    int rc = j ? add_put(gw, j, in, &err) : aos_err_set(&err, AOS_ENOMEM, NULL);
+    json_decref(in);
+    if (rc) {
+        if (j)
+            job_free(j);
+        return aos_http_respond_err(req, &err);
+    }
+    return job_submit(gw, j);
+}
+
+static int registry_import(aos_http_req_t *req, void *data)
+{
+    aos_gateway_t *gw = data;
+    aos_err_t err = {0, ""};
+    json_t *doc = aos_http_body_json(req, &err);
+    if (!doc)
+        return aos_http_respond_err(req, &err);
+    json_t *list = aos_registry_import(doc, &err);
+    json_decref(doc);
+    if (!list)
+        return aos_http_respond_err(req, &err);
+    struct write_job *j = job_new(gw, req, OP_PUT);
+    if (!j) {
+        json_decref(list);
+        return AOS_ENOMEM;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        if (add_put(gw, j, e, &err)) {
+            char m[400];
+            snprintf(m, sizeof(m), "mcpServers.%s: %s",
+                     json_string_value(json_object_get(e, "name")), aos_err_msg(&err));
+            json_decref(list);
+            job_free(j);
+            return aos_http_respond_error(req, err.code, "%s", m);
+        }
+    }
+    j->created = -1; /* answer with the list */
+    json_decref(list);
+    return job_submit(gw, j);
+}
+
+static int registry_delete(aos_http_req_t *req, void *data)
+{
+    aos_gateway_t *gw = data;
+    const char *name = aos_http_param(req, "name");
+    if (!strcmp(name, GW_BUILTIN))
+        return aos_http_respond_error(req, AOS_EINVAL, "the built-in server cannot be deleted");
+    gw_server_t *sv = gw_server_get(gw, name);
+    if (!sv || sv->closing)
+        return aos_http_respond_error(req, AOS_ENOTFOUND, "no MCP server named '%.64s'", name);
+    struct write_job *j = job_new(gw, req, OP_DELETE);
+    if (!j)
+        return AOS_ENOMEM;
+    json_array_append_new(j->entries, json_string(name));
+    json_array_append_new(j->diffs, json_pack("{s:o}", "before", aos_registry_public(sv->entry)));
+    return job_submit(gw, j);
+}
+
+/* ---- /mcp/call ------------------------------------------------------------ */
+
+static int mcp_call(aos_http_req_t *req, void *data)
+{
+    aos_gateway_t *gw = data;
+    aos_err_t err = {0, ""};
+    json_t *in = aos_http_body_json(req, &err);
+    if (!in)
+        return aos_http_respond_err(req, &err);
+    const char *server = NULL, *tool = NULL;
+    json_t *args = NULL, *caps = NULL;
+    json_error_t je;
+    int rc = 0;
+    if (json_unpack_ex(in, &je, JSON_STRICT, "{s:s, s:s, s?o, s?o}", "server", &server, "tool",
+                       &tool, "args", &args, "caps", &caps) != 0) {
+        rc = aos_http_respond_error(req, AOS_EINVAL, "body must be {\"server\",\"tool\",\"args\",\"caps\"}: %s",
+                                    je.text);
+        goto out;
+    }
+    if (args && !json_is_object(args)) {
+        rc = aos_http_respond_error(req, AOS_EINVAL, "'args' must be an object");
+        goto out;
+    }
+    if (caps && !json_is_object(caps) && !json_is_array(caps)) {
+        rc = aos_http_respond_error(req, AOS_EINVAL, "'caps' must be an object or an array");
+        goto out;
+    }
+    gw_server_t *sv = gw_server_get(gw, server);
+    if (!sv || sv->closing) {
+        rc = aos_http_respond_error(req, AOS_ENOTFOUND, "no MCP server named '%.64s'", server);
+        goto out;
+    }
+    if (!sv->enabled) {
+        rc = aos_http_respond_error(req, AOS_EUNAVAIL, "server '%s' is disabled", sv->name);
+        goto out;
+    }
+    if (gw_server_lacks_tool(sv, tool)) {
+        rc = aos_http_respond_error(req, AOS_ENOTFOUND, "server '%s' has no tool '%.100s'",
+                                    sv->name, tool);
+        goto out;
+    }
+    if (sv->builtin) {
+        json_t *res = sv->builtin->call(gw, tool, args, &err);
+        aos_metric_add(gw->m_calls, 1, sv->name, tool, res ? "ok" : aos_err_code(err.code));
+        rc = res ? aos_http_respond_json(req, 200, res) : aos_http_respond_err(req, &err);
+        goto out;
+    }
+    gw_call_t *c = gw_call_new(gw, GW_CALL_REST, NULL, NULL, req);
+    if (!c) {
+        rc = AOS_ENOMEM;
+        goto out;
+    }
+    c->tool = strdup(tool);
+    json_t *params = json_pack("{s:s, s:O}", "name", tool, "arguments", args ? args : json_object());
+    if (!args)
+        json_decref(json_object_get(params, "arguments"));
+    rc = gw_call_forward(c, sv, "tools/call", params);
+    if (rc) {
+        gw_call_free(c);
+        rc = aos_http_respond_error(req, rc, "server '%s' is not available", sv->name);
+    }
+out:
+    json_decref(in);
+    return rc;
+}
+
+const aos_http_route_t gw_routes[] = {
+    {"GET", "/mcp/registry", AOS_PERM_READ, registry_list, 0},
+    {"POST", "/mcp/registry", AOS_PERM_ADMIN, registry_put, 1 << 20},
+    {"POST", "/mcp/registry/import", AOS_PERM_ADMIN, registry_import, 1 << 20},
+    {"GET", "/mcp/registry/:name", AOS_PERM_READ, registry_get, 0},
+    {"DELETE", "/mcp/registry/:name", AOS_PERM_ADMIN, registry_delete, 0},
+    {"POST", "/mcp/call", AOS_PERM_OPERATE, mcp_call, 0},
+    {"*", "/mcp", AOS_PERM_MCP, gw_mcp_handle, 0},
+    {"*", "/mcp/servers/:name", AOS_PERM_MCP, gw_mcp_handle, 0},
+};
+const size_t gw_nroutes = sizeof(gw_routes) / sizeof(gw_routes[0]);
+
+int aos_gateway_add_routes(aos_gateway_t *gw, aos_http_t *http)
+{
+    return aos_http_add_routes(http, gw_routes, gw_nroutes, gw);
+}

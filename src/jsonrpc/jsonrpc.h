@@ -1,0 +1,35 @@
+/* jsonrpc.h - JSON-RPC 2.0 messages as MCP uses them: classify and validate
+ * an incoming message, build results, errors, requests and notifications.
+ * Pure functions over jansson values; any thread. */
+#ifndef AOS_JSONRPC_H
+#define AOS_JSONRPC_H
+
+#include <jansson.h>
+
+#include "err/err.h"
+
+typedef enum {
+    AOS_RPC_INVALID = 0,
+    AOS_RPC_REQUEST,      /* method + id */
+    AOS_RPC_NOTIFICATION, /* method, no id */
+    AOS_RPC_RESPONSE      /* id + result | error */
+} aos_rpc_kind_t;
+
+/* Checks "jsonrpc":"2.0", the id type (string or integer, not null), the
+ * method type and that params is an object or array. On INVALID err says why. */
+aos_rpc_kind_t aos_rpc_classify(const json_t *msg, aos_err_t *err);
+
+/* id is borrowed (copied in); result and data are stolen. id NULL = null. */
+json_t *aos_rpc_result(const json_t *id, json_t *result);
+json_t *aos_rpc_error(const json_t *id, int rpc_code, const char *message, json_t *data);
+/* The JSON-RPC error for an AOS_E* code, with message (or its default). */
+json_t *aos_rpc_error_aos(const json_t *id, int aos_code, const char *message);
+json_t *aos_rpc_request(const json_t *id, const char *method, json_t *params);
+json_t *aos_rpc_notification(const char *method, json_t *params);
+
+/* Shortcuts on a message. */
+const char *aos_rpc_method(const json_t *msg);
+json_t *aos_rpc_id(const json_t *msg);     /* borrowed */
+json_t *aos_rpc_params(const json_t *msg); /* borrowed, may be NULL */
+
+#endif

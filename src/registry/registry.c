@@ -1,0 +1,326 @@
+/* registry.c - registry entry validation, public view and import. */
+#include "registry/registry.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+int aos_registry_name_ok(const char *name)
+{
+    if (!name || !isalnum((unsigned char)name[0]))
+        return 0;
+    size_t n = strlen(name);
+    if (n > AOS_REGISTRY_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!isalnum(c) && c != '_' && c != '-' && c != '.')
+            return 0;
+    }
+    return strstr(name, "__") == NULL;
+}
+
+static int check_keys(const json_t *o, const char *const *allowed, const char *what,
+                      aos_err_t *err)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            if (!strcmp(*a, k))
+                ok = 1;
+        if (!ok)
+            return aos_err_set(err, AOS_EINVAL, "unknown field '%s' in %s", k, what);
+    }
+    return 0;
+}
+
+/* Copies an object of strings, sealing each value; a value equal to
+ * "(keep)" or missing keys are not special: the client sends the full set
+ * or nothing (then prev's set is kept). */
+static json_t *seal_map(const json_t *in, const char *what, aos_secret_box_t *box, aos_err_t *err)
+{
+    if (!json_is_object(in)) {
+        aos_err_set(err, AOS_EINVAL, "'%s' must be an object of strings", what);
+        return NULL;
+    }
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)in, k, v)
+    {
+        if (!json_is_string(v) || !*k) {
+            aos_err_set(err, AOS_EINVAL, "'%s.%s' must be a string", what, k);
+            json_decref(out);
+            return NULL;
+        }
+        char *sealed = aos_secret_seal(box, json_string_value(v), json_string_length(v));
+        if (!sealed) {
+            aos_err_set(err, AOS_EINTERNAL, "unable to seal '%s.%s'", what, k);
+            json_decref(out);
+            return NULL;
+        }
+        json_object_set_new(out, k, json_string(sealed));
+        free(sealed);
+    }
+    return out;
+}
+
+static const char *str_field(const json_t *o, const char *k, int required, const char *ctx,
+                             aos_err_t *err, int *bad)
+{
+    const json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v)) {
+        if (required) {
+            aos_err_set(err, AOS_EINVAL, "'%s' is required%s", k, ctx);
+            *bad = 1;
+        }
+        return NULL;
+    }
+    if (!json_is_string(v)) {
+        aos_err_set(err, AOS_EINVAL, "'%s' must be a string", k);
+        *bad = 1;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_box_t *box,
+                               aos_err_t *err)
+{
+    static const char *const allowed[] = {
+        "name",     "transport",  "command",   "args",    "env",     "cwd",
+        "url",      "headers",    "description", "capabilities", "auth_token", "timeout_ms",
+        "enabled",  NULL};
+    int bad = 0;
+    if (!json_is_object(in)) {
+        aos_err_set(err, AOS_EINVAL, "an entry must be a JSON object");
+        return NULL;
+    }
+    if (check_keys(in, allowed, "the entry", err))
+        return NULL;
+    const char *name = str_field(in, "name", 1, "", err, &bad);
+    if (bad)
+        return NULL;
+    if (!aos_registry_name_ok(name)) {
+        aos_err_set(err, AOS_EINVAL,
+                    "invalid name '%.80s': use letters, digits, '_', '-', '.', at most 64, no '__'",
+                    name);
+        return NULL;
+    }
+    const char *transport = str_field(in, "transport", 0, "", err, &bad);
+    const char *command = str_field(in, "command", 0, "", err, &bad);
+    const char *url = str_field(in, "url", 0, "", err, &bad);
+    const char *cwd = str_field(in, "cwd", 0, "", err, &bad);
+    const char *desc = str_field(in, "description", 0, "", err, &bad);
+    const char *token = str_field(in, "auth_token", 0, "", err, &bad);
+    if (bad)
+        return NULL;
+    if (!transport)
+        transport = command ? "stdio" : "streamable-http";
+    json_t *config = json_object();
+    json_t *out = NULL;
+    const json_t *pcfg = prev ? json_object_get(prev, "config") : NULL;
+    char *base_url = NULL;
+    if (!strcmp(transport, "stdio")) {
+        if (!command || !*command) {
+            aos_err_set(err, AOS_EINVAL, "'command' is required for transport 'stdio'");
+            goto fail;
+        }
+        if (url) {
+            aos_err_set(err, AOS_EINVAL, "'url' does not apply to transport 'stdio'");
+            goto fail;
+        }
+        json_object_set_new(config, "command", json_string(command));
+        const json_t *args = json_object_get(in, "args");
+        json_t *a = json_array();
+        if (args && !json_is_array(args)) {
+            json_decref(a);
+            aos_err_set(err, AOS_EINVAL, "'args' must be an array of strings");
+            goto fail;
+        }
+        size_t i;
+        json_t *v;
+        json_array_foreach(args, i, v)
+        {
+            if (!json_is_string(v)) {
+                json_decref(a);
+                aos_err_set(err, AOS_EINVAL, "'args[%zu]' must be a string", i);
+                goto fail;
+            }
+            json_array_append(a, v);
+        }
+        json_object_set_new(config, "args", a);
+        const json_t *env = json_object_get(in, "env");
+        if (env) {
+            json_t *sealed = seal_map(env, "env", box, err);
+            if (!sealed)
+                goto fail;
+            json_object_set_new(config, "env", sealed);
+        } else if (pcfg && json_object_get(pcfg, "env")) {
+            json_object_set(config, "env", json_object_get(pcfg, "env"));
+        } else {
+            json_object_set_new(config, "env", json_object());
+        }
+        if (cwd)
+            json_object_set_new(config, "cwd", json_string(cwd));
+        base_url = malloc(strlen(command) + 7);
+        if (base_url)
+            sprintf(base_url, "stdio:%s", command);
+    } else if (!strcmp(transport, "streamable-http")) {
+        if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
+            aos_err_set(err, AOS_EINVAL, "'url' (http:// or https://) is required for transport '%s'",
+                        transport);
+            goto fail;
+        }
+        if (command) {
+            aos_err_set(err, AOS_EINVAL, "'command' does not apply to transport '%s'", transport);
+            goto fail;
+        }
+        json_object_set_new(config, "url", json_string(url));
+        const json_t *h = json_object_get(in, "headers");
+        if (h) {
+            json_t *sealed = seal_map(h, "headers", box, err);
+            if (!sealed)
+                goto fail;
+            json_object_set_new(config, "headers", sealed);
+        } else if (pcfg && json_object_get(pcfg, "headers")) {
+            json_object_set(config, "headers", json_object_get(pcfg, "headers"));
+        } else {
+            json_object_set_new(config, "headers", json_object());
+        }
+        base_url = strdup(url);
+    } else if (!strcmp(transport, "sse")) {
+        aos_err_set(err, AOS_EINVAL,
+                    "transport 'sse' (legacy HTTP+SSE) is not supported yet; use 'streamable-http'");
+        goto fail;
+    } else {
+        aos_err_set(err, AOS_EINVAL, "unknown transport '%.40s' (stdio, streamable-http)",
+                    transport);
+        goto fail;
+    }
+    const json_t *caps = json_object_get(in, "capabilities");
+    if (caps && !json_is_object(caps) && !json_is_array(caps)) {
+        aos_err_set(err, AOS_EINVAL, "'capabilities' must be an object or an array");
+        goto fail;
+    }
+    const json_t *to = json_object_get(in, "timeout_ms");
+    json_int_t timeout = AOS_REGISTRY_DEFAULT_TIMEOUT_MS;
+    if (to) {
+        if (!json_is_integer(to) || json_integer_value(to) < 1 ||
+            json_integer_value(to) > 3600000) {
+            aos_err_set(err, AOS_EINVAL, "'timeout_ms' must be an integer from 1 to 3600000");
+            goto fail;
+        }
+        timeout = json_integer_value(to);
+    }
+    const json_t *en = json_object_get(in, "enabled");
+    if (en && !json_is_boolean(en)) {
+        aos_err_set(err, AOS_EINVAL, "'enabled' must be true or false");
+        goto fail;
+    }
+    json_t *sealed_token = json_null();
+    if (token && *token) {
+        char *s = aos_secret_seal(box, token, strlen(token));
+        if (!s) {
+            aos_err_set(err, AOS_EINTERNAL, "unable to seal the auth token");
+            goto fail;
+        }
+        sealed_token = json_string(s);
+        free(s);
+    } else if (!token && prev && json_is_string(json_object_get(prev, "auth_token"))) {
+        sealed_token = json_incref(json_object_get(prev, "auth_token"));
+    }
+    json_t *capv = caps ? json_deep_copy(caps) : json_object();
+    out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:O, s:o, s:I, s:b}", "name", name, "transport",
+                    transport, "base_url", base_url ? base_url : "", "description",
+                    desc ? desc : "", "capabilities", capv, "config", config, "auth_token",
+                    sealed_token, "timeout_ms", timeout, "enabled", en ? json_is_true(en) : 1);
+fail:
+    free(base_url);
+    json_decref(config);
+    return out;
+}
+
+static json_t *names_of(const json_t *o)
+{
+    json_t *a = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v) json_array_append_new(a, json_string(k));
+    return a;
+}
+
+json_t *aos_registry_public(const json_t *st)
+{
+    const json_t *cfg = json_object_get(st, "config");
+    json_t *out = json_pack(
+        "{s:O, s:O, s:O, s:O, s:O, s:O, s:b}", "name", json_object_get(st, "name"), "transport",
+        json_object_get(st, "transport"), "base_url", json_object_get(st, "base_url"),
+        "description", json_object_get(st, "description"), "capabilities",
+        json_object_get(st, "capabilities"), "timeout_ms", json_object_get(st, "timeout_ms"),
+        "enabled", json_is_true(json_object_get(st, "enabled")));
+    if (!out)
+        return NULL;
+    json_object_set_new(out, "has_auth_token",
+                        json_boolean(json_is_string(json_object_get(st, "auth_token"))));
+    const char *plain[] = {"command", "args", "cwd", "url"};
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        json_t *v = json_object_get(cfg, plain[i]);
+        if (v)
+            json_object_set(out, plain[i], v);
+    }
+    if (json_object_get(cfg, "env"))
+        json_object_set_new(out, "env_keys", names_of(json_object_get(cfg, "env")));
+    if (json_object_get(cfg, "headers"))
+        json_object_set_new(out, "header_names", names_of(json_object_get(cfg, "headers")));
+    const char *ts[] = {"created_at", "updated_at"};
+    for (size_t i = 0; i < 2; i++)
+        if (json_object_get(st, ts[i]))
+            json_object_set(out, ts[i], json_object_get(st, ts[i]));
+    return out;
+}
+
+json_t *aos_registry_import(const json_t *doc, aos_err_t *err)
+{
+    const json_t *servers = json_object_get(doc, "mcpServers");
+    if (!json_is_object(servers)) {
+        aos_err_set(err, AOS_EINVAL, "expected {\"mcpServers\": {...}}");
+        return NULL;
+    }
+    json_t *out = json_array();
+    const char *name;
+    json_t *s;
+    json_object_foreach((json_t *)servers, name, s)
+    {
+        if (!json_is_object(s)) {
+            aos_err_set(err, AOS_EINVAL, "mcpServers.%.64s must be an object", name);
+            json_decref(out);
+            return NULL;
+        }
+        json_t *e = json_object();
+        json_object_set_new(e, "name", json_string(name));
+        const char *k;
+        json_t *v;
+        json_object_foreach(s, k, v)
+        {
+            if (!strcmp(k, "type")) {
+                /* IDE files say "type": "stdio" | "http" | "streamable-http" | "sse" */
+                const char *t = json_string_value(v);
+                if (t && (!strcmp(t, "http") || !strcmp(t, "streamableHttp") ||
+                          !strcmp(t, "streamable-http")))
+                    json_object_set_new(e, "transport", json_string("streamable-http"));
+                else if (t)
+                    json_object_set_new(e, "transport", json_string(t));
+            } else if (!strcmp(k, "disabled")) {
+                json_object_set_new(e, "enabled", json_boolean(!json_is_true(v)));
+            } else {
+                json_object_set(e, k, v);
+            }
+        }
+        json_array_append_new(out, e);
+    }
+    return out;
+}

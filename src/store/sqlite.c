@@ -1,0 +1,352 @@
+/* sqlite.c - the SQLite backend of the store (see internal.h for the
+ * contract). The connection runs in WAL mode with synchronous=NORMAL, foreign
+ * keys on and a busy timeout, and keeps its prepared statements in a small
+ * cache keyed by SQL text, since the domain functions run the same few
+ * statements over and over. */
+#include "store/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BUSY_TIMEOUT_MS 5000
+#define CACHE_SIZE      32
+
+typedef struct {
+    char *sql; /* owned copy: the key */
+    sqlite3_stmt *stmt;
+    int busy; /* in use by a query whose row callback runs another */
+} cached_stmt_t;
+
+typedef struct {
+    sqlite3 *db;
+    cached_stmt_t cache[CACHE_SIZE];
+    int next_evict; /* round robin over a full cache */
+} conn_t;
+
+static int fail(conn_t *c, aos_err_t *err, int rc)
+{
+    int code = AOS_ESTORE;
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            code = AOS_ECONFLICT;
+        else
+            code = AOS_EINVAL;
+    } else if (rc == SQLITE_NOMEM) {
+        code = AOS_ENOMEM;
+    }
+    return aos_err_set(err, code, "%s", c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+}
+
+static void sqlite_close(void *conn)
+{
+    conn_t *c = conn;
+    if (!c)
+        return;
+    for (int i = 0; i < CACHE_SIZE; i++) {
+        sqlite3_finalize(c->cache[i].stmt);
+        free(c->cache[i].sql);
+    }
+    sqlite3_close(c->db);
+    free(c);
+}
+
+/* Creates a missing database file with mode 0600 (SQLite would use 0644):
+ * it holds token hashes and sealed secrets. SQLite gives its -wal and -shm
+ * files the mode of the database. */
+static int create_private(const char *path, aos_err_t *err)
+{
+    if (strcmp(path, ":memory:") == 0 || path[0] == '\0')
+        return 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return 0;
+        return aos_err_set(err, AOS_ESTORE, "unable to open '%s': %s", path, strerror(errno));
+    }
+    close(fd);
+    return 0;
+}
+
+static int sqlite_open(void **out, const char *path, aos_err_t *err)
+{
+    *out = NULL;
+    if (!sqlite3_threadsafe())
+        return aos_err_set(err, AOS_ESTORE, "unable to open '%s': libsqlite3 built without threads",
+                           path);
+    if (create_private(path, err) < 0)
+        return err ? err->code : AOS_ESTORE;
+    conn_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return aos_err_set(err, AOS_ENOMEM, "unable to open '%s': out of memory", path);
+    /* NOMUTEX: store.c serializes every use of the connection. */
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    /* journal_mode answers with a row ("wal", or "memory" for :memory:),
+     * which sqlite3_exec discards. The first read of the file happens here,
+     * so this is where a file that is not a database fails. */
+    rc = sqlite3_exec(c->db,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                      NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    *out = c;
+    return 0;
+fail:
+    aos_err_set(err, AOS_ESTORE, "unable to open '%s': %s", path,
+                c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+    sqlite_close(c);
+    return AOS_ESTORE;
+}
+
+/* A prepared statement for sql, from the cache when it is there and free;
+ * *cached tells whether to give it back with release() or finalize it. */
+static int prepare(conn_t *c, const char *sql, sqlite3_stmt **out, cached_stmt_t **cached,
+                   aos_err_t *err)
+{
+    cached_stmt_t *slot = NULL;
+    int reentered = 0;
+    *cached = NULL;
+    for (int i = 0; i < CACHE_SIZE; i++) {
+        cached_stmt_t *e = &c->cache[i];
+        if (e->sql && strcmp(e->sql, sql) == 0) {
+            if (e->busy) {
+                reentered = 1; /* use a one-off statement, leave the cache alone */
+                break;
+            }
+            e->busy = 1;
+            *cached = e;
+            *out = e->stmt;
+            return 0;
+        }
+        if (!e->sql && !slot)
+            slot = e;
+    }
+    sqlite3_stmt *stmt = NULL;
+    int rc =
+        sqlite3_prepare_v3(c->db, sql, -1, reentered ? 0 : SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c, err, rc);
+    if (!stmt) /* only a comment or white space */
+        return aos_err_set(err, AOS_EINTERNAL, "empty statement");
+    if (reentered) {
+        *out = stmt;
+        return 0;
+    }
+    if (!slot) {
+        /* Full: evict one that is not running. */
+        for (int n = 0; n < CACHE_SIZE && !slot; n++) {
+            cached_stmt_t *e = &c->cache[c->next_evict];
+            c->next_evict = (c->next_evict + 1) % CACHE_SIZE;
+            if (!e->busy) {
+                sqlite3_finalize(e->stmt);
+                free(e->sql);
+                e->sql = NULL;
+                e->stmt = NULL;
+                slot = e;
+            }
+        }
+    }
+    char *key = slot ? strdup(sql) : NULL;
+    if (key) {
+        slot->sql = key;
+        slot->stmt = stmt;
+        slot->busy = 1;
+        *cached = slot;
+    }
+    *out = stmt;
+    return 0;
+}
+
+static void release(sqlite3_stmt *stmt, cached_stmt_t *cached)
+{
+    if (cached) {
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+        cached->busy = 0;
+    } else {
+        sqlite3_finalize(stmt);
+    }
+}
+
+static int bind_params(conn_t *c, sqlite3_stmt *stmt, const aos__sql_val_t *params, int nparams,
+                       aos_err_t *err)
+{
+    if (sqlite3_bind_parameter_count(stmt) != nparams)
+        return aos_err_set(err, AOS_EINTERNAL, "statement takes %d parameters, got %d",
+                           sqlite3_bind_parameter_count(stmt), nparams);
+    for (int i = 0; i < nparams; i++) {
+        const aos__sql_val_t *v = &params[i];
+        int rc;
+        switch (v->type) {
+        case AOS__SQL_INT:
+            rc = sqlite3_bind_int64(stmt, i + 1, v->i);
+            break;
+        case AOS__SQL_REAL:
+            rc = sqlite3_bind_double(stmt, i + 1, v->r);
+            break;
+        case AOS__SQL_TEXT:
+            rc = sqlite3_bind_text64(stmt, i + 1, v->p, v->len, SQLITE_STATIC, SQLITE_UTF8);
+            break;
+        case AOS__SQL_BLOB:
+            rc = sqlite3_bind_blob64(stmt, i + 1, v->p ? v->p : "", v->len, SQLITE_STATIC);
+            break;
+        case AOS__SQL_NULL:
+        default:
+            rc = sqlite3_bind_null(stmt, i + 1);
+            break;
+        }
+        if (rc != SQLITE_OK)
+            return fail(c, err, rc);
+    }
+    return 0;
+}
+
+/* A statement for sql with params bound, to run and then release(). */
+static int start(conn_t *c, const char *sql, const aos__sql_val_t *params, int nparams,
+                 sqlite3_stmt **stmt, cached_stmt_t **cached, aos_err_t *err)
+{
+    int rc = prepare(c, sql, stmt, cached, err);
+    if (rc < 0)
+        return rc;
+    rc = bind_params(c, *stmt, params, nparams, err);
+    if (rc < 0)
+        release(*stmt, *cached);
+    return rc;
+}
+
+static int sqlite_exec(void *conn, const char *sql, const aos__sql_val_t *params, int nparams,
+                       int64_t *changes, aos_err_t *err)
+{
+    conn_t *c = conn;
+    sqlite3_stmt *stmt = NULL;
+    cached_stmt_t *cached = NULL;
+    int rc = start(c, sql, params, nparams, &stmt, &cached, err);
+    if (rc < 0)
+        return rc;
+    int step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+        ;
+    if (step != SQLITE_DONE) {
+        rc = fail(c, err, step);
+        goto out;
+    }
+    if (changes)
+        *changes = sqlite3_changes64(c->db);
+out:
+    release(stmt, cached);
+    return rc;
+}
+
+static int sqlite_query(void *conn, const char *sql, const aos__sql_val_t *params, int nparams,
+                        aos__store_row_fn fn, void *arg, aos_err_t *err)
+{
+    conn_t *c = conn;
+    sqlite3_stmt *stmt = NULL;
+    cached_stmt_t *cached = NULL;
+    aos__sql_val_t *cols = NULL;
+    int rc = start(c, sql, params, nparams, &stmt, &cached, err);
+    if (rc < 0)
+        return rc;
+    int ncols = sqlite3_column_count(stmt);
+    cols = calloc(ncols > 0 ? (size_t)ncols : 1, sizeof(*cols));
+    if (!cols) {
+        rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+        goto out;
+    }
+    int step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        for (int i = 0; i < ncols; i++) {
+            aos__sql_val_t *v = &cols[i];
+            memset(v, 0, sizeof(*v));
+            switch (sqlite3_column_type(stmt, i)) {
+            case SQLITE_INTEGER:
+                v->type = AOS__SQL_INT;
+                v->i = sqlite3_column_int64(stmt, i);
+                break;
+            case SQLITE_FLOAT:
+                v->type = AOS__SQL_REAL;
+                v->r = sqlite3_column_double(stmt, i);
+                break;
+            case SQLITE_TEXT:
+                v->type = AOS__SQL_TEXT;
+                v->p = sqlite3_column_text(stmt, i);
+                v->len = (size_t)sqlite3_column_bytes(stmt, i);
+                break;
+            case SQLITE_BLOB:
+                v->type = AOS__SQL_BLOB;
+                v->p = sqlite3_column_blob(stmt, i);
+                v->len = (size_t)sqlite3_column_bytes(stmt, i);
+                break;
+            default:
+                v->type = AOS__SQL_NULL;
+                break;
+            }
+        }
+        rc = fn(cols, ncols, arg, err);
+        if (rc < 0)
+            goto out;
+    }
+    if (step != SQLITE_DONE)
+        rc = fail(c, err, step);
+out:
+    free(cols);
+    release(stmt, cached);
+    return rc;
+}
+
+/* Migrations only: sqlite3_exec prepares and runs each statement in turn;
+ * there are no parameters to bind. */
+static int sqlite_exec_script(void *conn, const char *sql, aos_err_t *err)
+{
+    conn_t *c = conn;
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : fail(c, err, rc);
+}
+
+static int sqlite_begin(void *conn, aos_err_t *err)
+{
+    /* IMMEDIATE takes the write lock now (waiting up to the busy timeout),
+     * so a transaction that read first cannot fail on its first write. */
+    return sqlite_exec(conn, "BEGIN IMMEDIATE", NULL, 0, NULL, err);
+}
+
+static int sqlite_commit(void *conn, aos_err_t *err)
+{
+    return sqlite_exec(conn, "COMMIT", NULL, 0, NULL, err);
+}
+
+static int sqlite_rollback(void *conn, aos_err_t *err)
+{
+    conn_t *c = conn;
+    /* A failed statement may already have rolled the transaction back. */
+    if (sqlite3_get_autocommit(c->db))
+        return 0;
+    return sqlite_exec(conn, "ROLLBACK", NULL, 0, NULL, err);
+}
+
+static int64_t sqlite_last_insert_id(void *conn)
+{
+    conn_t *c = conn;
+    return sqlite3_last_insert_rowid(c->db);
+}
+
+const aos__store_backend_t aos__store_sqlite = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .exec = sqlite_exec,
+    .query = sqlite_query,
+    .exec_script = sqlite_exec_script,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .last_insert_id = sqlite_last_insert_id,
+};

@@ -1,0 +1,140 @@
+/* internal.h - what the upstream core (upstream.c) and its transports
+ * (stdio.c, http.c) share. Nothing here is visible outside src/upstream.
+ *
+ * The core owns the state machine, the table of pending requests, timeouts
+ * and backoff; a transport only moves JSON-RPC messages. A transport reports
+ * back with aos__up_dispatch (a message arrived), aos__up_conn_lost (the
+ * connection died: the core fails what is pending and backs off) and, for
+ * HTTP, aos__up_session_expired and aos__up_request_failed. Every handle or
+ * transfer that may call back into the core holds a reference (refs) on the
+ * upstream, so that the struct outlives it after aos_upstream_close. */
+#ifndef AOS_UPSTREAM_INTERNAL_H
+#define AOS_UPSTREAM_INTERNAL_H
+
+#include "upstream/upstream.h"
+
+#include <stddef.h>
+
+#define UP_MAX_MESSAGE (16u * 1024 * 1024) /* a stdout line, an HTTP body, an SSE event */
+#define UP_MAX_QUEUE   1024                /* requests waiting for READY */
+
+typedef struct up_pending_s up_pending_t;
+typedef struct up_child_s up_child_t; /* stdio.c */
+typedef struct up_post_s up_post_t;   /* http.c */
+
+/* A request sent (or queued) by the core, until its reply, timeout or cancel. */
+struct up_pending_s {
+    uint64_t id;
+    json_t *msg; /* the whole request; HTTP keeps it to resend it in a new session */
+    aos_upstream_reply_fn cb;
+    void *data;        /* borrowed */
+    uint64_t deadline; /* uv_now() ms; 0 = none */
+    uint32_t timeout_ms;
+    int sent;                  /* on the inflight list, else on the queue */
+    int internal;              /* the core's own initialize */
+    up_post_t *post;           /* http: the transfer that carries the answer, or NULL */
+    up_pending_t *prev, *next; /* queue or inflight list */
+    up_pending_t *hnext;       /* hash chain */
+};
+
+typedef struct {
+    up_pending_t *head, *tail;
+    size_t n;
+} up_list_t;
+
+typedef enum { UP_TX_STDIO, UP_TX_HTTP } up_tx_kind_t;
+
+struct aos_upstream_s {
+    uv_loop_t *loop;    /* borrowed */
+    aos_httpc_t *httpc; /* borrowed */
+    aos_upstream_cb_t cb;
+    void *data; /* borrowed */
+
+    /* configuration, owned copies */
+    char *name;
+    up_tx_kind_t kind;
+    char *command, *cwd, **args, **env;
+    char *url, **headers, *bearer, *ca_file;
+    json_t *client_caps, *client_info;
+    uint32_t timeout_ms, backoff_min, backoff_max;
+
+    /* state */
+    aos_upstream_state_t state;
+    unsigned epoch;      /* bumped at every connection attempt */
+    json_t *init_result; /* READY only */
+    char proto[16];      /* negotiated version, "" before */
+    char last_error[256];
+    char fail_why[256]; /* cause recorded by conn_fail, reported at conn_lost */
+    uint32_t backoff_cur;
+    uint64_t rng;
+    int closing;
+    int refs; /* handles and transfers that still call back */
+    void (*closed)(aos_upstream_t *up, void *data);
+    void *closed_data;
+
+    /* requests */
+    uint64_t next_id;
+    up_pending_t **buckets;
+    size_t nbuckets, npending;
+    up_list_t queue, inflight;
+    uint64_t armed_deadline; /* deadline req_timer is set for, 0 = idle */
+
+    uv_timer_t req_timer;     /* earliest request deadline */
+    uv_timer_t restart_timer; /* (re)connect after backoff, or start */
+    uv_timer_t stable_timer;  /* resets the backoff after 10 s READY */
+
+    /* stdio */
+    up_child_t *child; /* the live child, or NULL */
+
+    /* streamable-http */
+    char *session_id;      /* Mcp-Session-Id, or NULL */
+    up_post_t *posts;      /* live transfers */
+    up_post_t *delayed;    /* transfers waiting for http_timer */
+    up_post_t *get_stream; /* the GET stream for server messages, or NULL */
+    int get_unsupported;   /* the server answered 405 */
+    char get_last_id[256]; /* Last-Event-ID of the GET stream */
+    uint32_t get_delay_ms; /* before reopening the GET stream */
+    uv_timer_t http_timer; /* reopens the GET stream, resumes POST streams */
+};
+
+/* ---- core, for the transports (upstream.c) ---- */
+
+/* Routes one incoming message (object or batch array; borrowed). */
+void aos__up_dispatch(aos_upstream_t *up, json_t *msg);
+/* The connection is gone (child exited, HTTP connection failed): fails every
+ * pending request with AOS_EUPSTREAM and why, goes to BACKOFF. Ignored when
+ * closing. */
+void aos__up_conn_lost(aos_upstream_t *up, const char *why);
+/* Fails one request, if it is still pending. */
+void aos__up_request_failed(aos_upstream_t *up, uint64_t id, int status, const char *why);
+/* HTTP 404 for a message sent with a session id: the request (id, 0 for
+ * none) goes back to the queue, and if that session is the current one
+ * (current) the upstream initializes a new session. */
+void aos__up_session_expired(aos_upstream_t *up, uint64_t id, int current);
+up_pending_t *aos__up_pending_find(aos_upstream_t *up, uint64_t id);
+void aos__up_unref(aos_upstream_t *up);
+void aos__up_log(aos_upstream_t *up, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- transports: stdio.c and http.c ----
+ * connect: begin a connection (spawn); the core then sends initialize.
+ * send: write one message; p is the pending request it carries, or NULL.
+ * abandon: p was dropped (timeout, cancel): release what carries it.
+ * ready: the session is initialized (HTTP opens its GET stream).
+ * disconnect: tear the connection down because of a failure; the transport
+ *   calls aos__up_conn_lost when it is down (stdio: when the child exited).
+ * close: final teardown for aos_upstream_close; drops its refs when done. */
+int aos__up_stdio_connect(aos_upstream_t *up, char *err, size_t errlen);
+int aos__up_stdio_send(aos_upstream_t *up, json_t *msg);
+void aos__up_stdio_disconnect(aos_upstream_t *up);
+void aos__up_stdio_close(aos_upstream_t *up);
+int aos__up_stdio_pid(const aos_upstream_t *up);
+
+void aos__up_http_init(aos_upstream_t *up);
+int aos__up_http_send(aos_upstream_t *up, json_t *msg, up_pending_t *p);
+void aos__up_http_abandon(aos_upstream_t *up, up_pending_t *p);
+void aos__up_http_ready(aos_upstream_t *up);
+void aos__up_http_disconnect(aos_upstream_t *up);
+void aos__up_http_close(aos_upstream_t *up);
+
+#endif

@@ -1,0 +1,90 @@
+// lib.mjs - shared helpers of the end-to-end tests: start a real aosd on a
+// free loopback port with a temporary data dir, talk REST to it, and find
+// the shared MCP tools (../shared/tools/mcp).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const ROOT = resolve(here, '../..');
+export const AOSD = process.env.AOSD_BIN || join(ROOT, 'build/aosd');
+export const SHARED = process.env.AOS_SHARED || resolve(ROOT, '../shared');
+export const TOOLS = join(SHARED, 'tools/mcp');
+export const TOKEN = 'e2e-owner-token-0123456789abcdef';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Starts aosd; resolves when it printed its URL. opts.dataDir reuses a dir.
+export async function startAosd(opts = {}) {
+  const dataDir = opts.dataDir || mkdtempSync(join(tmpdir(), 'aos-e2e-'));
+  const args = ['--listen', opts.listen || '127.0.0.1:0', '--data-dir', dataDir,
+    '--bootstrap-token', TOKEN, ...(opts.args || [])];
+  const proc = spawn(opts.bin || AOSD, args, {
+    env: { ...process.env, ...(opts.env || {}) }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '', err = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  proc.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  const url = await new Promise((res, rej) => {
+    const t = setTimeout(() => rej(new Error(`aosd did not start:\n${err}`)), 15000);
+    const check = () => {
+      const m = out.match(/ready: (https?:\/\/[^/\s]+)\//);
+      if (m) { clearTimeout(t); res(m[1]); }
+    };
+    proc.stdout.on('data', check);
+    exited.then(({ code }) => { clearTimeout(t); rej(new Error(`aosd exited ${code}:\n${err}`)); });
+    check();
+  });
+  const aos = {
+    url, dataDir, proc, exited,
+    stdout: () => out, logs: () => err,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+    async cleanup() { await aos.stop(); if (!opts.dataDir && !opts.keep) rmSync(dataDir, { recursive: true, force: true }); },
+    // REST call with the owner token; returns { status, headers, body(json|text) }
+    async api(method, path, body, token = TOKEN, extraHeaders = {}) {
+      const headers = { ...extraHeaders };
+      if (token) headers.Authorization = `Bearer ${token}`;
+      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      const r = await fetch(url + path, {
+        method, headers, body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
+      });
+      const text = await r.text();
+      let json;
+      try { json = JSON.parse(text); } catch { json = undefined; }
+      return { status: r.status, headers: r.headers, body: json ?? text, text };
+    },
+  };
+  return aos;
+}
+
+// Registers a stdio server started by the shared stdio-backend.sh.
+export function backendEntry(name, which = 'everything', extra = {}) {
+  return { name, transport: 'stdio', command: join(TOOLS, 'stdio-backend.sh'), args: [which], ...extra };
+}
+
+// Polls GET /mcp/registry/:name until its state is ready and its tools are listed.
+export async function waitReady(aos, name, timeoutMs = 60000) {
+  const t0 = Date.now();
+  let last;
+  while (Date.now() - t0 < timeoutMs) {
+    last = await aos.api('GET', `/mcp/registry/${name}`);
+    const h = last.body?.health;
+    if (h?.state === 'ready' && (h.tools === undefined || h.tools > 0)) return last.body;
+    await sleep(100);
+  }
+  throw new Error(`server ${name} not ready: ${JSON.stringify(last?.body)}`);
+}
+
+export function assertErrorShape(assert, r, status, code) {
+  assert.equal(r.status, status, `status ${r.status}: ${r.text}`);
+  assert.equal(typeof r.body?.error?.message, 'string', r.text);
+  if (code) assert.equal(r.body.error.code, code, r.text);
+}
+
+export { existsSync };

@@ -1,0 +1,232 @@
+// mcp.test.mjs - the MCP endpoints with the official TypeScript SDK client
+// (and raw fetches for the transport rules), aosd fronting the reference
+// server-everything over stdio.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import { startAosd, backendEntry, waitReady, TOKEN } from './lib.mjs';
+
+let aos;
+before(async () => {
+  aos = await startAosd();
+  const r = await aos.api('POST', '/mcp/registry', backendEntry('everything'));
+  assert.equal(r.status, 201, r.text);
+  await waitReady(aos, 'everything');
+});
+after(async () => { await aos?.cleanup(); });
+
+async function connect(path, { name = 'e2e', sampleText = 'sampled!' } = {}) {
+  const client = new Client({ name, version: '1.0.0' },
+    { capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } } });
+  client.setRequestHandler(CreateMessageRequestSchema, async (req) => ({
+    model: 'e2e-model', role: 'assistant', content: { type: 'text', text: `${sampleText}` },
+  }));
+  client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { name: 'Ada' } }));
+  const transport = new StreamableHTTPClientTransport(new URL(aos.url + path), {
+    requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } },
+  });
+  await client.connect(transport);
+  return client;
+}
+
+test('aggregated /mcp: tools of every server, namespaced', async () => {
+  const c = await connect('/mcp');
+  try {
+    assert.equal(c.getServerVersion().name, 'aosd');
+    const { tools } = await c.listTools();
+    const names = tools.map((t) => t.name);
+    assert.ok(names.includes('everything__echo'), names.join(','));
+    assert.ok(names.includes('everything__get-sum'));
+    assert.ok(names.includes('aos__echo'));
+    assert.ok(!names.includes('echo'));
+    const r = await c.callTool({ name: 'everything__echo', arguments: { message: 'hello' } });
+    assert.equal(r.content[0].text, 'Echo: hello');
+    const b = await c.callTool({ name: 'aos__echo', arguments: { message: 'built in' } });
+    assert.equal(b.content[0].text, 'Echo: built in');
+    await c.ping();
+    await assert.rejects(c.callTool({ name: 'everything__nope', arguments: {} }), /no tool 'nope'/);
+    await assert.rejects(c.callTool({ name: 'nosuchserver__echo', arguments: {} }), /unknown tool/);
+  } finally { await c.close(); }
+});
+
+test('aggregated /mcp: resources, templates and prompts', async () => {
+  const c = await connect('/mcp');
+  try {
+    const { resources } = await c.listResources();
+    assert.ok(resources.length > 0);
+    const read = await c.readResource({ uri: resources[0].uri });
+    assert.ok(read.contents.length > 0);
+    const { resourceTemplates } = await c.listResourceTemplates();
+    assert.ok(resourceTemplates.length > 0);
+    const { prompts } = await c.listPrompts();
+    const simple = prompts.find((p) => p.name.startsWith('everything__') && !(p.arguments || []).some((a) => a.required));
+    assert.ok(simple, JSON.stringify(prompts.map((p) => p.name)));
+    const got = await c.getPrompt({ name: simple.name });
+    assert.ok(got.messages.length > 0);
+    await assert.rejects(c.readResource({ uri: 'nowhere://x' }), /not found/);
+  } finally { await c.close(); }
+});
+
+test('progress notifications reach the caller', async () => {
+  const c = await connect('/mcp');
+  try {
+    const seen = [];
+    const r = await c.callTool({ name: 'everything__trigger-long-running-operation', arguments: { duration: 0.6, steps: 3 } },
+      undefined, { onprogress: (p) => seen.push(p.progress) });
+    assert.match(r.content[0].text, /completed/);
+    assert.deepEqual(seen, [1, 2, 3]);
+  } finally { await c.close(); }
+});
+
+test('sampling and elicitation requests of the upstream are routed to the calling client', async () => {
+  const c = await connect('/mcp', { sampleText: 'from-client-A' });
+  try {
+    const r = await c.callTool({ name: 'everything__trigger-sampling-request', arguments: { prompt: 'hi', maxTokens: 10 } });
+    assert.match(JSON.stringify(r), /from-client-A/);
+    const e = await c.callTool({ name: 'everything__trigger-elicitation-request', arguments: {} });
+    assert.match(JSON.stringify(e), /Ada/);
+  } finally { await c.close(); }
+});
+
+test('logging/setLevel and log messages', async () => {
+  const c = await connect('/mcp');
+  try {
+    await c.setLoggingLevel('debug');
+    const logs = [];
+    c.setNotificationHandler(LoggingMessageNotificationSchema, (n) => logs.push(n.params));
+    await c.callTool({ name: 'everything__echo', arguments: { message: 'x' } });
+    await assert.rejects(c.setLoggingLevel('loudest'), /log level/);
+  } finally { await c.close(); }
+});
+
+test('per-server endpoint exposes one server unchanged', async () => {
+  const c = await connect('/mcp/servers/everything');
+  try {
+    assert.match(c.getServerVersion().name, /everything/i);
+    const { tools } = await c.listTools();
+    const names = tools.map((t) => t.name);
+    assert.ok(names.includes('echo'));
+    assert.ok(!names.some((n) => n.includes('__')));
+    const r = await c.callTool({ name: 'echo', arguments: { message: 'direct' } });
+    assert.equal(r.content[0].text, 'Echo: direct');
+    const s = await c.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'p', maxTokens: 5 } });
+    assert.match(JSON.stringify(s), /sampled!/);
+  } finally { await c.close(); }
+  const b = await connect('/mcp/servers/aos');
+  try {
+    const { tools } = await b.listTools();
+    assert.deepEqual(tools.map((t) => t.name), ['echo']);
+  } finally { await b.close(); }
+});
+
+// ---- the transport rules, with raw requests ----
+const H = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+
+async function post(path, body, headers = {}) {
+  const r = await fetch(aos.url + path, { method: 'POST', headers: { ...H, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await r.text();
+  let json;
+  // one message, as JSON or as one SSE event
+  const payload = (r.headers.get('content-type') || '').startsWith('text/event-stream')
+    ? text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('') : text;
+  try { json = JSON.parse(payload); } catch { json = undefined; }
+  return { status: r.status, headers: r.headers, json, text };
+}
+
+test('transport: JSON replies when the client accepts only JSON', async () => {
+  const r = await post('/mcp', init, { Accept: 'application/json' });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^application\/json/);
+  const sid = r.headers.get('mcp-session-id');
+  const p = await post('/mcp', { jsonrpc: '2.0', id: 7, method: 'ping' }, { Accept: 'application/json', 'Mcp-Session-Id': sid });
+  assert.deepEqual(JSON.parse(p.text), { jsonrpc: '2.0', id: 7, result: {} });
+  const s = await post('/mcp', { jsonrpc: '2.0', id: 8, method: 'ping' }, { 'Mcp-Session-Id': sid });
+  assert.match(s.headers.get('content-type'), /^text\/event-stream/);
+  assert.match(s.text, /^event: message\ndata: \{.*"id":8.*\}\n\n$/s);
+});
+
+test('transport: sessions, version negotiation', async () => {
+  const r = await post('/mcp', init);
+  assert.equal(r.status, 200, r.text);
+  const sid = r.headers.get('mcp-session-id');
+  assert.match(sid, /^[0-9a-f]{32}$/);
+  assert.equal(r.json.result.protocolVersion, '2025-06-18');
+  const odd = await post('/mcp', { ...init, params: { ...init.params, protocolVersion: '1999-01-01' } });
+  assert.equal(odd.json.result.protocolVersion, '2025-11-25');
+  const n = await post('/mcp', { jsonrpc: '2.0', method: 'notifications/initialized' }, { 'Mcp-Session-Id': sid });
+  assert.equal(n.status, 202);
+  const list = await post('/mcp', { jsonrpc: '2.0', id: 2, method: 'tools/list' }, { 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': '2025-06-18' });
+  assert.equal(list.status, 200);
+  assert.ok(list.json.result.tools.length > 5);
+  const del = await fetch(aos.url + '/mcp', { method: 'DELETE', headers: { ...H, 'Mcp-Session-Id': sid } });
+  assert.equal(del.status, 200);
+  const gone = await post('/mcp', { jsonrpc: '2.0', id: 3, method: 'tools/list' }, { 'Mcp-Session-Id': sid });
+  assert.equal(gone.status, 404);
+});
+
+test('transport: malformed input gets JSON-RPC errors, never a hang', async () => {
+  const r = await post('/mcp', init);
+  const sid = r.headers.get('mcp-session-id');
+  const S = { 'Mcp-Session-Id': sid };
+  let x = await post('/mcp', '{"jsonrpc":', S);
+  assert.equal(x.status, 400); assert.equal(x.json.error.code, -32700);
+  x = await post('/mcp', { jsonrpc: '1.0', id: 1, method: 'ping' }, S);
+  assert.equal(x.status, 400); assert.equal(x.json.error.code, -32600);
+  x = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'no/such/method' }, S);
+  assert.equal(x.status, 200); assert.equal(x.json.error.code, -32601);
+  x = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' });
+  assert.equal(x.status, 400);
+  x = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'Mcp-Session-Id': 'f'.repeat(32) });
+  assert.equal(x.status, 404);
+  x = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { ...S, 'Content-Type': 'text/plain' });
+  assert.equal(x.status, 415);
+  x = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { ...S, Accept: 'text/html' });
+  assert.equal(x.status, 406);
+  x = await post('/mcp', [{ jsonrpc: '2.0', id: 1, method: 'ping' }], S);
+  assert.equal(x.status, 400);
+  x = await post('/mcp/servers/nope', init);
+  assert.equal(x.status, 404);
+  // a session of one endpoint is not valid on another
+  x = await post('/mcp/servers/everything', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, S);
+  assert.equal(x.status, 404);
+});
+
+// fetch() will not send a Host of our choosing; node:http will
+function postWithHost(path, body, host) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(aos.url + path);
+    const req = http.request({ host: u.hostname, port: u.port, path, method: 'POST', headers: { ...H, Host: host } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+test('transport: DNS-rebinding protection on Host and Origin', async () => {
+  assert.equal(await postWithHost('/mcp', init, 'evil.example.com'), 403);
+  assert.equal(await postWithHost('/mcp', init, `localhost:${new URL(aos.url).port}`), 200);
+  let x = await post('/mcp', init, { Origin: 'http://evil.example.com' });
+  assert.equal(x.status, 403);
+  x = await post('/mcp', init, { Origin: aos.url });
+  assert.equal(x.status, 200);
+});
+
+test('transport: no token, no MCP (unless --mcp-anonymous from loopback)', async () => {
+  const x = await post('/mcp', init, { Authorization: '' });
+  assert.equal(x.status, 401);
+  const anon = await startAosd({ args: ['--mcp-anonymous'] });
+  try {
+    const r = await fetch(anon.url + '/mcp', { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' }, body: JSON.stringify(init) });
+    assert.equal(r.status, 200);
+    // REST still needs a token
+    assert.equal((await anon.api('GET', '/mcp/registry', undefined, null)).status, 401);
+  } finally { await anon.cleanup(); }
+});

@@ -1,0 +1,191 @@
+// rest.test.mjs - aosd's REST surface with curl-like fetches: health,
+// metrics (checked by promtool), auth, the registry (validation, secrets,
+// persistence across restarts, import) and /mcp/call.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startAosd, backendEntry, waitReady, assertErrorShape, TOKEN } from './lib.mjs';
+
+let aos;
+before(async () => { aos = await startAosd(); });
+after(async () => { await aos?.cleanup(); });
+
+test('healthz answers without a token', async () => {
+  const r = await aos.api('GET', '/healthz', undefined, null);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.status, 'ok');
+  assert.match(r.body.version, /^\d+\.\d+\.\d+/);
+});
+
+test('unknown routes and methods get JSON errors', async () => {
+  assertErrorShape(assert, await aos.api('GET', '/nope'), 404, 'not_found');
+  assertErrorShape(assert, await aos.api('PUT', '/mcp/registry'), 405, 'method_not_allowed');
+});
+
+test('the API needs a valid bearer token', async () => {
+  assertErrorShape(assert, await aos.api('GET', '/mcp/registry', undefined, null), 401, 'unauthorized');
+  assertErrorShape(assert, await aos.api('GET', '/mcp/registry', undefined, 'wrong-token-xxxxxxxx'), 401, 'unauthorized');
+  const r = await aos.api('GET', '/mcp/registry');
+  assert.equal(r.status, 200);
+  // the built-in server is always there
+  assert.ok(r.body.servers.some((s) => s.name === 'aos' && s.builtin));
+});
+
+test('registry rejects bad entries with clear errors and changes nothing', async () => {
+  const bad = [
+    ['{not json', 'parse_error', 400],
+    [{ transport: 'stdio', command: 'x' }, 'invalid_argument', 400],            // no name
+    [{ name: 'a__b', command: 'x' }, 'invalid_argument', 400],                  // separator in name
+    [{ name: 'x', transport: 'stdio' }, 'invalid_argument', 400],               // no command
+    [{ name: 'x', transport: 'streamable-http', url: 'ftp://h' }, 'invalid_argument', 400],
+    [{ name: 'x', transport: 'carrier-pigeon', command: 'x' }, 'invalid_argument', 400],
+    [{ name: 'x', command: 'x', timeout_ms: -5 }, 'invalid_argument', 400],
+    [{ name: 'x', command: 'x', typo_field: 1 }, 'invalid_argument', 400],
+    [{ name: 'aos', command: 'x' }, 'invalid_argument', 400],                   // built-in name
+  ];
+  for (const [body, code, status] of bad) {
+    const r = await aos.api('POST', '/mcp/registry', body);
+    assertErrorShape(assert, r, status, code);
+  }
+  const list = await aos.api('GET', '/mcp/registry');
+  assert.deepEqual(list.body.servers.map((s) => s.name), ['aos']);
+});
+
+test('a large body is refused with 413', async () => {
+  const big = JSON.stringify({ name: 'big', command: 'x', description: 'x'.repeat(2 << 20) });
+  const r = await aos.api('POST', '/mcp/registry', big);
+  assertErrorShape(assert, r, 413, 'too_large');
+});
+
+test('secrets are write-only: never returned, never logged', async () => {
+  const secret = 'sk-SECRET-VALUE-7f3a9c';
+  const envSecret = 'ENV-SECRET-1d2e3f';
+  const r = await aos.api('POST', '/mcp/registry', {
+    name: 'remote1', transport: 'streamable-http', url: 'http://127.0.0.1:9/mcp',
+    auth_token: secret, headers: { 'X-Api-Key': 'HDR-SECRET-99' }, enabled: false,
+  });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.has_auth_token, true);
+  assert.deepEqual(r.body.header_names, ['X-Api-Key']);
+  const r2 = await aos.api('POST', '/mcp/registry', {
+    name: 'local1', command: '/bin/true', env: { API_KEY: envSecret }, enabled: false,
+  });
+  assert.equal(r2.status, 201, r2.text);
+  assert.deepEqual(r2.body.env_keys, ['API_KEY']);
+  // an update without auth_token keeps it
+  const r3 = await aos.api('POST', '/mcp/registry', {
+    name: 'remote1', transport: 'streamable-http', url: 'http://127.0.0.1:9/mcp', enabled: false,
+    description: 'updated',
+  });
+  assert.equal(r3.status, 200, r3.text);
+  assert.equal(r3.body.has_auth_token, true);
+  assert.equal(r3.body.description, 'updated');
+  const all = (await aos.api('GET', '/mcp/registry')).text + (await aos.api('GET', '/mcp/registry/remote1')).text
+    + (await aos.api('GET', '/audit/logs')).text;
+  for (const s of [secret, envSecret, 'HDR-SECRET-99']) {
+    assert.ok(!all.includes(s), `secret ${s} leaked in a response`);
+    assert.ok(!aos.logs().includes(s), `secret ${s} leaked in the logs`);
+  }
+  // and the database file holds them sealed, not in plain text
+  const db = readFileSync(join(aos.dataDir, 'aos.db'));
+  for (const s of [secret, envSecret, 'HDR-SECRET-99']) assert.ok(!db.includes(s), `secret ${s} stored in plain text`);
+});
+
+test('registry writes are audited', async () => {
+  const r = await aos.api('GET', '/audit/logs?limit=10');
+  assert.equal(r.status, 200, r.text);
+  const actions = r.body.items.map((i) => i.action);
+  assert.ok(actions.includes('mcp.registry.put'), JSON.stringify(r.body));
+});
+
+test('delete removes an entry; unknown names are 404', async () => {
+  const r = await aos.api('DELETE', '/mcp/registry/local1');
+  assert.equal(r.status, 200, r.text);
+  assertErrorShape(assert, await aos.api('DELETE', '/mcp/registry/local1'), 404, 'not_found');
+  assertErrorShape(assert, await aos.api('GET', '/mcp/registry/local1'), 404, 'not_found');
+  assertErrorShape(assert, await aos.api('DELETE', '/mcp/registry/aos'), 400, 'invalid_argument');
+});
+
+test('/mcp/call reaches the built-in echo and validates its input', async () => {
+  const r = await aos.api('POST', '/mcp/call', { server: 'aos', tool: 'echo', args: { message: 'hi' } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.content[0].text, 'Echo: hi');
+  assertErrorShape(assert, await aos.api('POST', '/mcp/call', { server: 'nope', tool: 'echo' }), 404, 'not_found');
+  assertErrorShape(assert, await aos.api('POST', '/mcp/call', { server: 'aos', tool: 'nope' }), 404, 'not_found');
+  assertErrorShape(assert, await aos.api('POST', '/mcp/call', { server: 'aos' }), 400, 'invalid_argument');
+  assertErrorShape(assert, await aos.api('POST', '/mcp/call', '[1,2'), 400, 'parse_error');
+  assertErrorShape(assert, await aos.api('POST', '/mcp/call', { server: 'remote1', tool: 'x' }), 503, 'unavailable');
+});
+
+test('import of a Claude Desktop mcpServers file, all or nothing', async () => {
+  const bad = await aos.api('POST', '/mcp/registry/import', {
+    mcpServers: { good: { command: '/bin/true' }, 'bad name!': { command: '/bin/true' } },
+  });
+  assertErrorShape(assert, bad, 400, 'invalid_argument');
+  assert.equal((await aos.api('GET', '/mcp/registry/good')).status, 404);
+  const r = await aos.api('POST', '/mcp/registry/import', {
+    mcpServers: {
+      everything: { command: backendEntry('x').command, args: ['everything'] },
+      web: { type: 'http', url: 'http://127.0.0.1:9/mcp', disabled: true },
+    },
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.imported.map((s) => s.name).sort(), ['everything', 'web']);
+  const web = await aos.api('GET', '/mcp/registry/web');
+  assert.equal(web.body.transport, 'streamable-http');
+  assert.equal(web.body.enabled, false);
+});
+
+test('/mcp/call through a stdio upstream', async () => {
+  await waitReady(aos, 'everything');
+  const r = await aos.api('POST', '/mcp/call', { server: 'everything', tool: 'echo', args: { message: 'through' } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.content[0].text, 'Echo: through');
+  const sum = await aos.api('POST', '/mcp/call', { server: 'everything', tool: 'get-sum', args: { a: 2, b: 40 } });
+  assert.equal(sum.status, 200, sum.text);
+  assert.match(JSON.stringify(sum.body), /42/);
+  assertErrorShape(assert, await aos.api('POST', '/mcp/call', { server: 'everything', tool: 'no-such-tool' }), 404, 'not_found');
+});
+
+test('/metrics is valid Prometheus text (promtool) and counts calls', async () => {
+  const r = await aos.api('GET', '/metrics', undefined, null);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /text\/plain/);
+  assert.match(r.text, /aos_mcp_calls_total\{server="everything",tool="echo",outcome="ok"\} [1-9]/);
+  const p = spawnSync('promtool', ['check', 'metrics'], { input: r.text, encoding: 'utf8' });
+  assert.equal(p.status, 0, `promtool: ${p.stdout}${p.stderr}`);
+});
+
+test('entries survive a restart and their servers come back', async () => {
+  const dataDir = aos.dataDir;
+  const { code } = await aos.stop();
+  assert.equal(code, 0, 'clean exit on SIGTERM');
+  aos = await startAosd({ dataDir, keep: true });
+  const list = await aos.api('GET', '/mcp/registry');
+  assert.deepEqual(list.body.servers.map((s) => s.name), ['aos', 'everything', 'remote1', 'web']);
+  assert.equal(list.body.servers.find((s) => s.name === 'remote1').has_auth_token, true);
+  await waitReady(aos, 'everything');
+  const r = await aos.api('POST', '/mcp/call', { server: 'everything', tool: 'echo', args: { message: 'again' } });
+  assert.equal(r.body.content[0].text, 'Echo: again');
+  // the bootstrap token was stored once; the same token still works, no new one printed
+  assert.ok(!aos.stdout().includes('owner token'));
+});
+
+test('config file and environment, with flags taking precedence', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aos-cfg-'));
+  const cfg = join(dir, 'aos.json');
+  writeFileSync(cfg, JSON.stringify({ listen: '127.0.0.1:1', log_level: 'debug', 'data-dir': join(dir, 'd') }));
+  // the file says port 1 (privileged, would fail); the flag overrides it
+  const a = await startAosd({ args: ['--config', cfg], env: { AOS_LOG_LEVEL: 'warn' } });
+  try {
+    assert.equal((await a.api('GET', '/healthz', undefined, null)).status, 200);
+    // env (warn) beat the file (debug): no info lines
+    assert.ok(!a.logs().includes('"level":"info"'), a.logs().slice(0, 400));
+  } finally { await a.cleanup(); }
+  const bad = spawnSync(process.env.AOSD_BIN || join(process.cwd(), '../../build/aosd'), ['--no-such-flag'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /unknown option/);
+});

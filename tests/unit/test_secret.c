@@ -1,0 +1,308 @@
+/* test_secret.c - the master key file, sealing and opening secrets, and API
+ * tokens. Each test works in its own temporary data directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "secret/secret.h"
+
+/* base64 of the bytes 0, 1, ..., 31 */
+#define FIXED_KEY "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+typedef struct {
+    char dir[64];
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/aos-secret-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    DIR *d = opendir(f->dir);
+    struct dirent *e;
+    char path[512];
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static aos_secret_box_t *open_box(const char *dir, const char *key)
+{
+    aos_secret_box_t *b = NULL;
+    aos_err_t err = {0};
+    int rc = aos_secret_box_open(&b, dir, key, &err);
+    if (rc != 0)
+        fail_msg("aos_secret_box_open: %s", aos_err_msg(&err));
+    assert_non_null(b);
+    return b;
+}
+
+static void test_seal_open_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    aos_secret_box_t *b = open_box(f->dir, NULL);
+    const char *msg = "ghp_supersecret token";
+    char *sealed = aos_secret_seal(b, msg, strlen(msg));
+    assert_non_null(sealed);
+    assert_memory_equal(sealed, "v1:", 3);
+    assert_null(strstr(sealed, "supersecret"));
+
+    size_t len = 99;
+    char *plain = aos_secret_open(b, sealed, &len);
+    assert_non_null(plain);
+    assert_int_equal(len, strlen(msg));
+    assert_string_equal(plain, msg);
+    aos_secret_wipe(plain);
+
+    /* Random nonces: the same plaintext seals differently each time. */
+    char *again = aos_secret_seal(b, msg, strlen(msg));
+    assert_string_not_equal(again, sealed);
+    free(again);
+
+    /* Binary content with a NUL and the empty string both survive. */
+    const char bin[] = {'a', '\0', 'b'};
+    char *s2 = aos_secret_seal(b, bin, sizeof(bin));
+    plain = aos_secret_open(b, s2, &len);
+    assert_non_null(plain);
+    assert_int_equal(len, 3);
+    assert_memory_equal(plain, bin, 3);
+    aos_secret_wipe(plain);
+    free(s2);
+    char *s3 = aos_secret_seal(b, "", 0);
+    plain = aos_secret_open(b, s3, &len);
+    assert_non_null(plain);
+    assert_int_equal(len, 0);
+    assert_string_equal(plain, "");
+    aos_secret_wipe(plain);
+    free(s3);
+
+    assert_null(aos_secret_seal(b, "x", AOS_SECRET_MAX + 1));
+    free(sealed);
+    aos_secret_box_free(b);
+}
+
+static void test_tamper_detected(void **state)
+{
+    fixture_t *f = *state;
+    aos_secret_box_t *b = open_box(f->dir, NULL);
+    char *sealed = aos_secret_seal(b, "hunter2", 7);
+    assert_non_null(sealed);
+    size_t n = strlen(sealed);
+    size_t len = 99;
+
+    /* Flip one base64 digit in the nonce, in the middle and in the tag. */
+    size_t at[] = {4, n / 2, n - 3};
+    for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+        char *t = strdup(sealed);
+        t[at[i]] = t[at[i]] == 'A' ? 'B' : 'A';
+        assert_null(aos_secret_open(b, t, &len));
+        assert_int_equal(len, 0);
+        free(t);
+    }
+    /* Truncated, wrong version, not base64, too short, empty. */
+    char *t = strdup(sealed);
+    t[n - 4] = '\0';
+    assert_null(aos_secret_open(b, t, NULL));
+    t[0] = 'v';
+    t[1] = '2';
+    assert_null(aos_secret_open(b, t, NULL));
+    free(t);
+    assert_null(aos_secret_open(b, sealed + 3, NULL));
+    assert_null(aos_secret_open(b, "v1:!!!!", NULL));
+    assert_null(aos_secret_open(b, "v1:AAAA", NULL));
+    assert_null(aos_secret_open(b, "", NULL));
+    assert_null(aos_secret_open(b, NULL, NULL));
+
+    /* The untouched text still opens. */
+    char *plain = aos_secret_open(b, sealed, &len);
+    assert_non_null(plain);
+    assert_string_equal(plain, "hunter2");
+    aos_secret_wipe(plain);
+    free(sealed);
+    aos_secret_box_free(b);
+}
+
+static void test_key_file_created_private_and_reused(void **state)
+{
+    fixture_t *f = *state;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, AOS_SECRET_KEY_FILE);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), -1);
+
+    aos_secret_box_t *b1 = open_box(f->dir, NULL);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_true(S_ISREG(sb.st_mode));
+
+    /* The file is base64 text of 32 bytes, and no temporary file is left. */
+    char text[128] = {0};
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    size_t n = fread(text, 1, sizeof(text) - 1, fp);
+    fclose(fp);
+    assert_int_equal(n, 45); /* 44 chars + newline */
+    DIR *d = opendir(f->dir);
+    struct dirent *e;
+    int entries = 0;
+    while ((e = readdir(d)))
+        entries += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(entries, 1);
+
+    char *sealed = aos_secret_seal(b1, "reuse me", 8);
+    aos_secret_box_free(b1);
+
+    aos_secret_box_t *b2 = open_box(f->dir, NULL);
+    char *plain = aos_secret_open(b2, sealed, NULL);
+    assert_non_null(plain);
+    assert_string_equal(plain, "reuse me");
+    aos_secret_wipe(plain);
+    aos_secret_box_free(b2);
+
+    /* The same key given as text opens it too. */
+    text[44] = '\0';
+    aos_secret_box_t *b3 = open_box(NULL, text);
+    plain = aos_secret_open(b3, sealed, NULL);
+    assert_non_null(plain);
+    aos_secret_wipe(plain);
+    aos_secret_box_free(b3);
+    free(sealed);
+}
+
+static void test_other_key_cannot_open(void **state)
+{
+    fixture_t *f = *state;
+    aos_secret_box_t *file_box = open_box(f->dir, NULL);
+    aos_secret_box_t *fixed = open_box(f->dir, FIXED_KEY);
+    char *sealed = aos_secret_seal(file_box, "mine", 4);
+    assert_null(aos_secret_open(fixed, sealed, NULL));
+    free(sealed);
+
+    /* A given key wins over the data directory and works in any variant. */
+    sealed = aos_secret_seal(fixed, "fixed", 5);
+    aos_secret_box_t *nopad = open_box(NULL, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n");
+    char *plain = aos_secret_open(nopad, sealed, NULL);
+    assert_non_null(plain);
+    assert_string_equal(plain, "fixed");
+    aos_secret_wipe(plain);
+    assert_null(aos_secret_open(file_box, sealed, NULL));
+    free(sealed);
+    aos_secret_box_free(nopad);
+    aos_secret_box_free(fixed);
+    aos_secret_box_free(file_box);
+}
+
+static void test_bad_keys_rejected(void **state)
+{
+    fixture_t *f = *state;
+    aos_secret_box_t *b = (aos_secret_box_t *)0x1;
+    aos_err_t err = {0};
+    /* 16 bytes, not 32 */
+    assert_int_equal(aos_secret_box_open(&b, f->dir, "AAECAwQFBgcICQoLDA0ODw==", &err), AOS_EINVAL);
+    assert_null(b);
+    assert_null(strstr(err.msg, "AAEC"));
+    assert_int_equal(aos_secret_box_open(&b, f->dir, "not base64 at all!", &err), AOS_EINVAL);
+    assert_int_equal(aos_secret_box_open(&b, NULL, NULL, &err), AOS_EINVAL);
+
+    /* A key file with junk is an error, not silently replaced. */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, AOS_SECRET_KEY_FILE);
+    FILE *fp = fopen(path, "w");
+    fputs("garbage\n", fp);
+    fclose(fp);
+    assert_int_equal(aos_secret_box_open(&b, f->dir, NULL, &err), AOS_EINVAL);
+    assert_non_null(strstr(err.msg, AOS_SECRET_KEY_FILE));
+    assert_int_equal(aos_secret_box_open(&b, "/nonexistent/aos", NULL, &err), AOS_EIO);
+}
+
+static void test_token_format(void **state)
+{
+    (void)state;
+    char *t1 = aos_secret_token_new();
+    char *t2 = aos_secret_token_new();
+    assert_non_null(t1);
+    assert_non_null(t2);
+    assert_int_equal(strlen(t1), AOS_SECRET_TOKEN_LEN);
+    assert_memory_equal(t1, "aos_", 4);
+    for (const char *p = t1 + 4; *p; p++)
+        assert_true(isalnum((unsigned char)*p) || *p == '-' || *p == '_');
+    assert_string_not_equal(t1, t2);
+
+    char h1[65], h1again[65], h2[65];
+    aos_secret_token_hash(t1, h1);
+    aos_secret_token_hash(t1, h1again);
+    aos_secret_token_hash(t2, h2);
+    assert_int_equal(strlen(h1), 64);
+    assert_string_equal(h1, h1again);
+    assert_string_not_equal(h1, h2);
+    free(t1);
+    free(t2);
+}
+
+static void test_token_hash_known_value(void **state)
+{
+    (void)state;
+    char h[65];
+    /* BLAKE2b-256, unkeyed: python3 -c "hashlib.blake2b(b'aos_test', digest_size=32)" */
+    aos_secret_token_hash("aos_test", h);
+    assert_string_equal(h, "192964f627f020c89ff8e1910a276564b62789ca2a79e7723f61c0ee5b6c4790");
+    aos_secret_token_hash("", h);
+    assert_string_equal(h, "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8");
+}
+
+static void test_equal(void **state)
+{
+    (void)state;
+    assert_true(aos_secret_equal("abc", "abc"));
+    assert_true(aos_secret_equal("", ""));
+    assert_false(aos_secret_equal("abc", "abd"));
+    assert_false(aos_secret_equal("abc", "abcd"));
+    assert_false(aos_secret_equal("abc", NULL));
+    assert_false(aos_secret_equal(NULL, NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_seal_open_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tamper_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_file_created_private_and_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_key_cannot_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_keys_rejected, setup, teardown),
+        cmocka_unit_test(test_token_format),
+        cmocka_unit_test(test_token_hash_known_value),
+        cmocka_unit_test(test_equal),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

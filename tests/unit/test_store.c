@@ -1,0 +1,827 @@
+/* test_store.c - the SQLite store: migrations, the domain functions,
+ * transactions and the worker thread. Each test gets a fresh temporary
+ * directory; schema checks read the file with libsqlite3 directly, so they do
+ * not trust the code under test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/internal.h"
+#include "store/store.h"
+
+typedef struct {
+    char dir[64];
+    char path[96];
+    char url[128];
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/aos-store-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof(f->path), "%s/aos.db", f->dir);
+    snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    DIR *d = opendir(f->dir);
+    struct dirent *e;
+    char path[512];
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static aos_store_t *open_store(fixture_t *f, uv_loop_t *loop)
+{
+    aos_store_t *st = NULL;
+    aos_err_t err = {0};
+    if (aos_store_open(&st, loop, f->url, &err) != 0)
+        fail_msg("aos_store_open: %s", aos_err_msg(&err));
+    return st;
+}
+
+/* One integer from a query on the database file, read without the store. */
+static int64_t raw_int(fixture_t *f, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+    int64_t v = -1;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+static json_t *entry(const char *name, const char *description)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:{s:b}, s:{s:s, s:[s]}, s:s, s:i, s:b}", "name", name,
+                     "transport", "stdio", "base_url", "stdio:npx", "description", description,
+                     "capabilities", "tools", 1, "config", "command", "npx", "args", "-y",
+                     "auth_token", "v1:SEALEDTOKEN", "timeout_ms", 15000, "enabled", 0);
+}
+
+/* Schema ---------------------------------------------------------------- */
+
+static void test_open_creates_schema(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_t *st = open_store(f, NULL);
+    assert_string_equal(aos_store_backend_name(st), "sqlite");
+    assert_int_equal(aos_store_schema_version(st), 1);
+    aos_store_close(st);
+
+    struct stat sb;
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+
+    /* Every table with the columns of SPEC §9 and the gateway's. */
+    static const char *selects[] = {
+        "SELECT id, trace_id, topic, type, severity, payload, created_at FROM events",
+        "SELECT id, trace_id, spec, status, priority, scheduled_at, started_at, finished_at, "
+        "error FROM jobs",
+        "SELECT trace_id, status, cost_cny, latency_ms, started_at, finished_at FROM traces",
+        "SELECT id, name, type, version, route_prefix, replicas, status, config, caps, "
+        "created_at FROM agents",
+        "SELECT run_id, agent_id, trace_id, status, stats, started_at, finished_at FROM "
+        "agent_runs",
+        "SELECT id, subject, project_id, dims, embedding, meta, updated_at FROM mem_embeddings",
+        "SELECT id, project_id, name, scope, usage, secret_ref, last_rotated, audit_ref FROM "
+        "project_vars",
+        "SELECT id, actor, action, resource, diff, created_at FROM audit_logs",
+        "SELECT name, transport, base_url, description, capabilities, config, auth_token, "
+        "timeout_ms, enabled, created_at, updated_at FROM mcp_registry",
+        "SELECT id, name, entry_file, description, schedule_ms, env, created_at, updated_at "
+        "FROM sandbox_scripts",
+        "SELECT id, name, role, token_hash, created_at, last_used_at FROM api_tokens",
+        "SELECT key, value, updated_at FROM settings",
+        "SELECT version, applied_at FROM schema_migrations",
+    };
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (size_t i = 0; i < sizeof(selects) / sizeof(selects[0]); i++) {
+        sqlite3_stmt *stmt = NULL;
+        if (sqlite3_prepare_v2(db, selects[i], -1, &stmt, NULL) != SQLITE_OK)
+            fail_msg("%s: %s", selects[i], sqlite3_errmsg(db));
+        sqlite3_finalize(stmt);
+    }
+    sqlite3_close(db);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                                "AND name NOT LIKE 'sqlite_%'"),
+                     13);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
+                                "name IN ('events_trace_id_idx', 'audit_logs_created_at_idx')"),
+                     2);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations WHERE version = 1"), 1);
+
+    /* WAL is a property of the file, so it is visible from outside. */
+    assert_int_equal(raw_int(f, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+}
+
+static void test_reopen_is_idempotent_and_keeps_data(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = open_store(f, NULL);
+    json_t *e = entry("fs", "files");
+    assert_int_equal(aos_store_registry_put(st, e, &err), 0);
+    json_decref(e);
+    aos_store_close(st);
+
+    for (int i = 0; i < 2; i++) {
+        st = open_store(f, NULL);
+        assert_int_equal(aos_store_schema_version(st), 1);
+        json_t *got = NULL;
+        assert_int_equal(aos_store_registry_get(st, "fs", &got, &err), 0);
+        assert_string_equal(json_string_value(json_object_get(got, "description")), "files");
+        json_decref(got);
+        aos_store_close(st);
+    }
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 1);
+}
+
+static void test_migrations_apply_only_new_ones(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = NULL;
+    static const char extra[] = "CREATE TABLE extra (id INTEGER PRIMARY KEY, note TEXT);\n"
+                                "INSERT INTO extra (note) VALUES ('once');\n";
+    const aos_embed_t two[] = {aos_migrations[0],
+                               {"0002_extra.sql", (const unsigned char *)extra, sizeof(extra) - 1},
+                               {NULL, NULL, 0}};
+
+    st = open_store(f, NULL); /* version 1 only */
+    aos_store_close(st);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(aos__store_open_with(&st, NULL, f->url, two, &err), 0);
+        assert_int_equal(aos_store_schema_version(st), 2);
+        aos_store_close(st);
+    }
+    /* 0002 ran once: its INSERT would have run twice otherwise. */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM extra"), 1);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 2);
+
+    /* An older aosd refuses a newer database. */
+    assert_int_equal(aos_store_open(&st, NULL, f->url, &err), AOS_ESTORE);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "newer"));
+}
+
+static void test_failed_migration_rolls_back(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = NULL;
+    static const char bad[] = "CREATE TABLE half (id INTEGER);\n"
+                              "INSERT INTO no_such_table VALUES (1);\n";
+    const aos_embed_t list[] = {aos_migrations[0],
+                                {"0002_bad.sql", (const unsigned char *)bad, sizeof(bad) - 1},
+                                {NULL, NULL, 0}};
+    assert_int_equal(aos__store_open_with(&st, NULL, f->url, list, &err), AOS_ESTORE);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "0002_bad.sql"));
+    assert_non_null(strstr(err.msg, "no_such_table"));
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'"), 0);
+    assert_int_equal(raw_int(f, "SELECT MAX(version) FROM schema_migrations"), 1);
+
+    const aos_embed_t misnamed[] = {{"init.sql", (const unsigned char *)bad, sizeof(bad) - 1},
+                                    {NULL, NULL, 0}};
+    assert_int_equal(aos__store_open_with(&st, NULL, f->url, misnamed, &err), AOS_EINTERNAL);
+}
+
+static void test_open_errors(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = (aos_store_t *)0x1;
+
+    assert_int_equal(aos_store_open(&st, NULL, "sqlite:/nonexistent-dir/x/aos.db", &err),
+                     AOS_ESTORE);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "unable to open '/nonexistent-dir/x/aos.db'"));
+
+    assert_int_equal(aos_store_open(&st, NULL, "postgres://aos:hunter2@db/aos", &err), AOS_EINVAL);
+    assert_null(strstr(err.msg, "hunter2"));
+    assert_int_equal(aos_store_open(&st, NULL, "", &err), AOS_EINVAL);
+    assert_int_equal(aos_store_open(&st, NULL, "sqlite:", &err), AOS_EINVAL);
+
+    FILE *fp = fopen(f->path, "w");
+    fputs("this is not a database, but it is long enough to have a header of 100 bytes........"
+          "...................................................",
+          fp);
+    fclose(fp);
+    assert_int_equal(aos_store_open(&st, NULL, f->path, &err), AOS_ESTORE);
+    assert_non_null(strstr(err.msg, "unable to open"));
+}
+
+/* Registry --------------------------------------------------------------- */
+
+static void test_registry_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = open_store(f, NULL);
+    json_t *got = NULL, *list = NULL;
+
+    json_t *b = entry("beta", "second");
+    json_t *a = json_pack("{s:s, s:s, s:s}", "name", "alpha", "transport", "streamable-http",
+                          "base_url", "https://mcp.example.com/mcp");
+    assert_int_equal(aos_store_registry_put(st, b, &err), 0);
+    assert_int_equal(aos_store_registry_put(st, a, &err), 0);
+
+    assert_int_equal(aos_store_registry_get(st, "beta", &got, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "transport")), "stdio");
+    assert_string_equal(json_string_value(json_object_get(got, "base_url")), "stdio:npx");
+    assert_true(
+        json_equal(json_object_get(got, "capabilities"), json_object_get(b, "capabilities")));
+    assert_true(json_equal(json_object_get(got, "config"), json_object_get(b, "config")));
+    assert_string_equal(json_string_value(json_object_get(got, "auth_token")), "v1:SEALEDTOKEN");
+    assert_int_equal(json_integer_value(json_object_get(got, "timeout_ms")), 15000);
+    assert_true(json_is_false(json_object_get(got, "enabled")));
+    const char *created = json_string_value(json_object_get(got, "created_at"));
+    assert_non_null(created);
+    assert_int_equal(strlen(created), 24); /* 2025-01-31T12:00:00.000Z */
+    assert_int_equal(created[23], 'Z');
+    char created_copy[32];
+    snprintf(created_copy, sizeof(created_copy), "%s", created);
+    json_decref(got);
+
+    /* Defaults for what alpha left out. */
+    assert_int_equal(aos_store_registry_get(st, "alpha", &got, &err), 0);
+    assert_true(json_is_null(json_object_get(got, "description")));
+    assert_true(json_is_null(json_object_get(got, "auth_token")));
+    assert_true(json_is_null(json_object_get(got, "timeout_ms")));
+    assert_true(json_is_true(json_object_get(got, "enabled")));
+    assert_int_equal(json_object_size(json_object_get(got, "config")), 0);
+    assert_true(json_is_object(json_object_get(got, "capabilities")));
+    json_decref(got);
+
+    assert_int_equal(aos_store_registry_list(st, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")),
+                        "alpha");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "name")),
+                        "beta");
+    json_decref(list);
+
+    /* Update: every column replaced but created_at. */
+    usleep(5000);
+    json_object_set_new(b, "description", json_string("changed"));
+    json_object_set_new(b, "capabilities", json_pack("[s]", "tools"));
+    json_object_set_new(b, "created_at", json_string("1999-01-01T00:00:00.000Z"));
+    assert_int_equal(aos_store_registry_put(st, b, &err), 0);
+    assert_int_equal(aos_store_registry_get(st, "beta", &got, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "description")), "changed");
+    assert_true(json_is_array(json_object_get(got, "capabilities")));
+    assert_string_equal(json_string_value(json_object_get(got, "created_at")), created_copy);
+    assert_true(strcmp(json_string_value(json_object_get(got, "updated_at")), created_copy) > 0);
+    json_decref(got);
+
+    assert_int_equal(aos_store_registry_delete(st, "beta", &err), 0);
+    got = (json_t *)0x1;
+    assert_int_equal(aos_store_registry_get(st, "beta", &got, &err), AOS_ENOTFOUND);
+    assert_null(got);
+    assert_non_null(strstr(err.msg, "beta"));
+    assert_int_equal(aos_store_registry_delete(st, "beta", &err), AOS_ENOTFOUND);
+    assert_int_equal(aos_store_registry_list(st, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+
+    json_decref(a);
+    json_decref(b);
+    aos_store_close(st);
+}
+
+static void test_registry_rejects_bad_input(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = open_store(f, NULL);
+    static const struct {
+        const char *field;
+        const char *json;
+    } bad[] = {
+        {"name", "{\"transport\":\"stdio\",\"base_url\":\"stdio:x\"}"},
+        {"name", "{\"name\":\"\",\"transport\":\"stdio\",\"base_url\":\"stdio:x\"}"},
+        {"transport", "{\"name\":\"x\",\"transport\":\"ftp\",\"base_url\":\"stdio:x\"}"},
+        {"base_url", "{\"name\":\"x\",\"transport\":\"stdio\"}"},
+        {"capabilities",
+         "{\"name\":\"x\",\"transport\":\"sse\",\"base_url\":\"u\",\"capabilities\":\"all\"}"},
+        {"config", "{\"name\":\"x\",\"transport\":\"sse\",\"base_url\":\"u\",\"config\":[]}"},
+        {"timeout_ms", "{\"name\":\"x\",\"transport\":\"sse\",\"base_url\":\"u\","
+                       "\"timeout_ms\":-1}"},
+        {"enabled", "{\"name\":\"x\",\"transport\":\"sse\",\"base_url\":\"u\",\"enabled\":1}"},
+        {"auth_token", "{\"name\":\"x\",\"transport\":\"sse\",\"base_url\":\"u\","
+                       "\"auth_token\":42}"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *e = json_loads(bad[i].json, 0, NULL);
+        assert_non_null(e);
+        /* A sealed token must never show up in an error message. */
+        if (!json_object_get(e, "auth_token"))
+            json_object_set_new(e, "auth_token", json_string("v1:TOPSECRET"));
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(aos_store_registry_put(st, e, &err), AOS_EINVAL);
+        assert_non_null(strstr(err.msg, bad[i].field));
+        assert_null(strstr(err.msg, "TOPSECRET"));
+        json_decref(e);
+    }
+    assert_int_equal(aos_store_registry_put(st, NULL, &err), AOS_EINVAL);
+    json_t *list = NULL;
+    assert_int_equal(aos_store_registry_list(st, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+    aos_store_close(st);
+}
+
+/* Transactions ------------------------------------------------------------ */
+
+static int tx_put_and_audit(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    const char *name = arg;
+    json_t *e = entry(name, "in tx");
+    int rc = aos_store_registry_put(st, e, err);
+    json_decref(e);
+    if (rc == 0)
+        rc = aos_store_audit_append(st, "tester", "registry.put", name, NULL, err);
+    return rc;
+}
+
+static int tx_put_then_fail(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    int rc = tx_put_and_audit(st, arg, err);
+    assert_int_equal(rc, 0);
+    return aos_err_set(err, AOS_ECONFLICT, "changed my mind");
+}
+
+static int tx_nested(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    aos_err_t inner = {0};
+    /* The inner transaction fails; only its own work is undone. */
+    assert_int_equal(aos_store_tx(st, tx_put_then_fail, "inner", &inner), AOS_ECONFLICT);
+    return tx_put_and_audit(st, "outer", err);
+}
+
+static int64_t count_rows(aos_store_t *st)
+{
+    aos_err_t err = {0};
+    json_t *list = NULL, *audit = NULL;
+    assert_int_equal(aos_store_registry_list(st, &list, &err), 0);
+    assert_int_equal(aos_store_audit_list(st, 0, 100, &audit, &err), 0);
+    int64_t n = (int64_t)(json_array_size(list) * 1000 + json_array_size(audit));
+    json_decref(list);
+    json_decref(audit);
+    return n;
+}
+
+static void test_tx_commit_rollback_nested(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = open_store(f, NULL);
+
+    assert_int_equal(aos_store_tx(st, tx_put_then_fail, "gone", &err), AOS_ECONFLICT);
+    assert_string_equal(err.msg, "changed my mind");
+    assert_int_equal(count_rows(st), 0);
+
+    assert_int_equal(aos_store_tx(st, tx_put_and_audit, "kept", &err), 0);
+    assert_int_equal(count_rows(st), 1001);
+
+    assert_int_equal(aos_store_tx(st, tx_nested, NULL, &err), 0);
+    assert_int_equal(count_rows(st), 2002);
+    json_t *got = NULL;
+    assert_int_equal(aos_store_registry_get(st, "inner", &got, &err), AOS_ENOTFOUND);
+    assert_int_equal(aos_store_registry_get(st, "outer", &got, &err), 0);
+    json_decref(got);
+
+    /* Outside a tx, statements autocommit again: data survives a reopen. */
+    aos_store_close(st);
+    st = open_store(f, NULL);
+    assert_int_equal(count_rows(st), 2002);
+    aos_store_close(st);
+}
+
+/* Audit, settings, tokens --------------------------------------------------- */
+
+static void test_audit_paging(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = open_store(f, NULL);
+    for (int i = 1; i <= 25; i++) {
+        json_t *diff = json_pack("{s:i}", "n", i);
+        assert_int_equal(
+            aos_store_audit_append(st, "alice", "setting.put", i % 2 ? "k" : NULL, diff, &err), 0);
+        json_decref(diff);
+    }
+    assert_int_equal(aos_store_audit_append(st, "bob", "login", NULL, NULL, &err), 0);
+
+    json_t *page = NULL;
+    int64_t before = 0, seen = 0, expect = 26;
+    do {
+        assert_int_equal(aos_store_audit_list(st, before, 10, &page, &err), 0);
+        size_t n = json_array_size(page);
+        for (size_t i = 0; i < n; i++) {
+            json_t *row = json_array_get(page, i);
+            assert_int_equal(json_integer_value(json_object_get(row, "id")), expect);
+            if (expect == 26) {
+                assert_string_equal(json_string_value(json_object_get(row, "actor")), "bob");
+                assert_true(json_is_null(json_object_get(row, "diff")));
+            } else {
+                assert_int_equal(
+                    json_integer_value(json_object_get(json_object_get(row, "diff"), "n")), expect);
+                assert_true(expect % 2 ? json_is_string(json_object_get(row, "resource"))
+                                       : json_is_null(json_object_get(row, "resource")));
+            }
+            assert_non_null(json_string_value(json_object_get(row, "created_at")));
+            expect--;
+            seen++;
+            before = json_integer_value(json_object_get(row, "id"));
+        }
+        json_decref(page);
+        if (n < 10)
+            break;
+    } while (1);
+    assert_int_equal(seen, 26);
+
+    assert_int_equal(aos_store_audit_list(st, 0, 0, &page, &err), AOS_EINVAL);
+    assert_int_equal(aos_store_audit_list(st, 0, AOS_STORE_LIST_MAX + 1, &page, &err), AOS_EINVAL);
+    assert_int_equal(aos_store_audit_append(st, "", "x", NULL, NULL, &err), AOS_EINVAL);
+    aos_store_close(st);
+}
+
+static void test_settings(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = open_store(f, NULL);
+    json_t *got = (json_t *)0x1;
+
+    assert_int_equal(aos_store_setting_get(st, "llm", &got, &err), AOS_ENOTFOUND);
+    assert_null(got);
+
+    json_t *v = json_pack("{s:s, s:f, s:[i, i]}", "model", "m-1", "temperature", 0.5, "l", 1, 2);
+    assert_int_equal(aos_store_setting_put(st, "llm", v, &err), 0);
+    assert_int_equal(aos_store_setting_get(st, "llm", &got, &err), 0);
+    assert_true(json_equal(got, v));
+    json_decref(got);
+    json_decref(v);
+
+    /* Overwrite, with a scalar. */
+    v = json_string("plain");
+    assert_int_equal(aos_store_setting_put(st, "llm", v, &err), 0);
+    assert_int_equal(aos_store_setting_get(st, "llm", &got, &err), 0);
+    assert_string_equal(json_string_value(got), "plain");
+    json_decref(got);
+    json_decref(v);
+
+    assert_int_equal(aos_store_setting_put(st, "", json_null(), &err), AOS_EINVAL);
+    assert_int_equal(aos_store_setting_put(st, "k", NULL, &err), AOS_EINVAL);
+    aos_store_close(st);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM settings"), 1);
+}
+
+static void test_tokens(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = open_store(f, NULL);
+    assert_int_equal(aos_store_token_put(st, "t1", "ci", "operator", "aa11", &err), 0);
+    assert_int_equal(aos_store_token_put(st, "t2", NULL, "owner", "bb22", &err), 0);
+    assert_int_equal(aos_store_token_put(st, "t3", "dup", "viewer", "aa11", &err), AOS_ECONFLICT);
+    assert_int_equal(aos_store_token_put(st, "t1", "dup", "viewer", "cc33", &err), AOS_ECONFLICT);
+    assert_int_equal(aos_store_token_put(st, "t4", "x", "", "dd44", &err), AOS_EINVAL);
+
+    json_t *list = NULL;
+    assert_int_equal(aos_store_token_list(st, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 2);
+    json_t *t1 = json_array_get(list, 0), *t2 = json_array_get(list, 1);
+    assert_string_equal(json_string_value(json_object_get(t1, "id")), "t1");
+    assert_string_equal(json_string_value(json_object_get(t1, "name")), "ci");
+    assert_string_equal(json_string_value(json_object_get(t1, "role")), "operator");
+    assert_string_equal(json_string_value(json_object_get(t1, "token_hash")), "aa11");
+    assert_non_null(json_string_value(json_object_get(t1, "created_at")));
+    assert_true(json_is_null(json_object_get(t1, "last_used_at")));
+    assert_true(json_is_null(json_object_get(t2, "name")));
+    json_decref(list);
+    aos_store_close(st);
+}
+
+/* The backend contract, through internal.h. */
+static int read_count(const aos__sql_val_t *cols, int ncols, void *arg, aos_err_t *err)
+{
+    assert_int_equal(ncols, 1);
+    assert_int_equal(cols[0].type, AOS__SQL_INT);
+    *(int64_t *)arg = cols[0].i;
+    return 0;
+}
+
+static void test_backend_contract(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = open_store(f, NULL);
+    int64_t changes = -1, n = -1;
+
+    aos__sql_val_t agent[] = {aos__sql_text("a1"), aos__sql_text("planner"), aos__sql_text("local"),
+                              aos__sql_text("2025-01-01T00:00:00.000Z")};
+    const char *ins = "INSERT INTO agents (id, name, type, created_at) VALUES (?, ?, ?, ?)";
+    assert_int_equal(aos__store_exec(st, ins, agent, 4, &changes, &err), 0);
+    assert_int_equal(changes, 1);
+    assert_int_equal(aos__store_exec(st, ins, agent, 4, NULL, &err), AOS_ECONFLICT);
+    agent[0] = aos__sql_text("a2");
+    agent[1] = aos__sql_text("other");
+    agent[2] = aos__sql_text("cloud"); /* CHECK constraint */
+    assert_int_equal(aos__store_exec(st, ins, agent, 4, NULL, &err), AOS_EINVAL);
+
+    /* foreign_keys=ON: a run of an unknown agent is refused. */
+    aos__sql_val_t run[] = {aos__sql_text("r1"), aos__sql_text("nobody")};
+    assert_int_equal(aos__store_exec(st, "INSERT INTO agent_runs (run_id, agent_id) VALUES (?, ?)",
+                                     run, 2, NULL, &err),
+                     AOS_EINVAL);
+    run[1] = aos__sql_text("a1");
+    assert_int_equal(aos__store_exec(st, "INSERT INTO agent_runs (run_id, agent_id) VALUES (?, ?)",
+                                     run, 2, NULL, &err),
+                     0);
+
+    /* Blobs of float32 and the length check against dims. */
+    float vec[3] = {1.0f, 2.0f, 3.0f};
+    aos__sql_val_t emb[] = {aos__sql_text("m1"), aos__sql_int(3), aos__sql_blob(vec, sizeof(vec)),
+                            aos__sql_text("2025-01-01T00:00:00.000Z")};
+    const char *ins_emb =
+        "INSERT INTO mem_embeddings (id, dims, embedding, updated_at) VALUES (?, ?, ?, ?)";
+    assert_int_equal(aos__store_exec(st, ins_emb, emb, 4, NULL, &err), 0);
+    emb[0] = aos__sql_text("m2");
+    emb[1] = aos__sql_int(4);
+    assert_int_equal(aos__store_exec(st, ins_emb, emb, 4, NULL, &err), AOS_EINVAL);
+
+    /* Ids of append-only tables come back through last_insert_id. */
+    aos__sql_val_t ev[] = {aos__sql_text("step"), aos__sql_text("{}"),
+                           aos__sql_text("2025-01-01T00:00:00.000Z")};
+    const char *ins_ev = "INSERT INTO events (type, payload, created_at) VALUES (?, ?, ?)";
+    assert_int_equal(aos__store_exec(st, ins_ev, ev, 3, NULL, &err), 0);
+    assert_int_equal(aos__store_last_insert_id(st), 1);
+    assert_int_equal(aos__store_exec(st, ins_ev, ev, 3, NULL, &err), 0);
+    assert_int_equal(aos__store_last_insert_id(st), 2);
+
+    assert_int_equal(
+        aos__store_query(st, "SELECT COUNT(*) FROM events", NULL, 0, read_count, &n, &err), 0);
+    assert_int_equal(n, 2);
+    /* A wrong parameter count and bad SQL fail cleanly. */
+    assert_int_equal(aos__store_exec(st, ins_ev, ev, 2, NULL, &err), AOS_EINTERNAL);
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(aos__store_exec(st, "SELEC nonsense", NULL, 0, NULL, &err), AOS_ESTORE);
+    assert_non_null(strstr(err.msg, "syntax error"));
+    aos_store_close(st);
+}
+
+/* The worker ---------------------------------------------------------------- */
+
+#define NJOBS 40
+
+typedef struct {
+    uv_thread_t loop_thread;
+    int order[NJOBS];
+    int ndone;
+    int nran;
+    int bad_thread; /* set if a fn ran on the loop thread or a done off it */
+    int late_submit_rc;
+    int late_done_called;
+    aos_store_t *st;
+    int close_in_done; /* close the store from this done callback (by index) */
+} async_state_t;
+
+typedef struct {
+    async_state_t *as;
+    int index;
+} job_arg_t;
+
+static int job_fn(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    job_arg_t *ja = arg;
+    uv_thread_t self = uv_thread_self();
+    if (uv_thread_equal(&self, &ja->as->loop_thread))
+        ja->as->bad_thread = 1;
+    ja->as->nran++; /* only the worker writes it until close joins it */
+    /* Domain functions work from a job. */
+    char key[32];
+    snprintf(key, sizeof(key), "job.%d", ja->index);
+    json_t *v = json_integer(ja->index);
+    int rc = aos_store_setting_put(st, key, v, err);
+    json_decref(v);
+    if (rc == 0 && ja->index % 7 == 3)
+        return aos_err_set(err, AOS_ENOTFOUND, "job %d says not found", ja->index);
+    return rc;
+}
+
+static int slow_job_fn(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    usleep(20000);
+    return job_fn(st, arg, err);
+}
+
+static void late_done(int status, const aos_err_t *err, void *arg)
+{
+    async_state_t *as = arg;
+    as->late_done_called++;
+}
+
+static int late_fn(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    return 0;
+}
+
+static void done_fn(int status, const aos_err_t *err, void *arg)
+{
+    job_arg_t *ja = arg;
+    async_state_t *as = ja->as;
+    uv_thread_t self = uv_thread_self();
+    if (!uv_thread_equal(&self, &as->loop_thread))
+        as->bad_thread = 1;
+    assert_non_null(err);
+    if (ja->index % 7 == 3) {
+        assert_int_equal(status, AOS_ENOTFOUND);
+        assert_int_equal(err->code, AOS_ENOTFOUND);
+        char want[64];
+        snprintf(want, sizeof(want), "job %d says not found", ja->index);
+        assert_string_equal(err->msg, want);
+    } else {
+        assert_int_equal(status, 0);
+        assert_int_equal(err->code, 0);
+    }
+    as->order[as->ndone++] = ja->index;
+    if (as->close_in_done && ja->index == as->close_in_done) {
+        aos_store_t *st = as->st;
+        as->st = NULL;
+        aos_store_close(st);
+    }
+}
+
+static void on_guard(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
+static void test_async_order_and_threads(void **state)
+{
+    fixture_t *f = *state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    async_state_t as = {.loop_thread = uv_thread_self()};
+    job_arg_t args[NJOBS];
+    as.st = open_store(f, &loop);
+
+    for (int i = 0; i < NJOBS; i++) {
+        args[i] = (job_arg_t){&as, i};
+        assert_int_equal(aos_store_submit(as.st, job_fn, done_fn, &args[i]), 0);
+    }
+    int timed_out = 0;
+    uv_timer_t guard;
+    uv_timer_init(&loop, &guard);
+    guard.data = &timed_out;
+    uv_timer_start(&guard, on_guard, 10000, 0);
+    while (as.ndone < NJOBS && !timed_out)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_false(timed_out);
+    assert_false(as.bad_thread);
+    for (int i = 0; i < NJOBS; i++)
+        assert_int_equal(as.order[i], i);
+
+    /* The jobs' writes are there. */
+    aos_err_t err = {0};
+    json_t *v = NULL;
+    assert_int_equal(aos_store_setting_get(as.st, "job.39", &v, &err), 0);
+    assert_int_equal(json_integer_value(v), 39);
+    json_decref(v);
+
+    assert_int_equal(aos_store_submit(as.st, NULL, NULL, NULL), AOS_EINVAL);
+    aos_store_close(as.st);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A done callback that tries to queue more work while the store closes. */
+static void done_then_submit(int status, const aos_err_t *err, void *arg)
+{
+    job_arg_t *ja = arg;
+    done_fn(status, err, arg);
+    ja->as->late_submit_rc = aos_store_submit(ja->as->st, late_fn, late_done, ja->as);
+}
+
+static void test_close_drains_then_rejects(void **state)
+{
+    fixture_t *f = *state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    async_state_t as = {.loop_thread = uv_thread_self()};
+    job_arg_t args[5];
+    as.st = open_store(f, &loop);
+    for (int i = 0; i < 5; i++) {
+        args[i] = (job_arg_t){&as, i};
+        assert_int_equal(aos_store_submit(as.st, slow_job_fn, done_then_submit, &args[i]), 0);
+    }
+    /* Close at once, without running the loop: it waits for the five slow
+     * jobs and delivers their done callbacks here, on the loop thread. */
+    aos_store_close(as.st);
+    assert_int_equal(as.nran, 5);
+    assert_int_equal(as.ndone, 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(as.order[i], i);
+    assert_false(as.bad_thread);
+    assert_int_equal(as.late_submit_rc, AOS_EUNAVAIL);
+
+    uv_run(&loop, UV_RUN_DEFAULT); /* releases the store's async handle */
+    assert_int_equal(as.late_done_called, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+
+    /* Every job's write was committed before the close. */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM settings WHERE key LIKE 'job.%'"), 5);
+}
+
+static void test_close_from_done_callback(void **state)
+{
+    fixture_t *f = *state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    async_state_t as = {.loop_thread = uv_thread_self(), .close_in_done = 1};
+    job_arg_t args[4];
+    as.st = open_store(f, &loop);
+    for (int i = 0; i < 4; i++) {
+        args[i] = (job_arg_t){&as, i};
+        assert_int_equal(aos_store_submit(as.st, slow_job_fn, done_fn, &args[i]), 0);
+    }
+    /* done of job 1 closes the store; the others are still delivered, once. */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_null(as.st);
+    assert_int_equal(as.ndone, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(as.order[i], i);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_sync_store_has_no_submit(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_t *st = open_store(f, NULL);
+    assert_int_equal(aos_store_submit(st, late_fn, NULL, NULL), AOS_EINVAL);
+    aos_store_close(st);
+    aos_store_close(NULL);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_open_creates_schema),
+        T(test_reopen_is_idempotent_and_keeps_data),
+        T(test_migrations_apply_only_new_ones),
+        T(test_failed_migration_rolls_back),
+        T(test_open_errors),
+        T(test_registry_round_trip),
+        T(test_registry_rejects_bad_input),
+        T(test_tx_commit_rollback_nested),
+        T(test_audit_paging),
+        T(test_settings),
+        T(test_tokens),
+        T(test_backend_contract),
+        T(test_async_order_and_threads),
+        T(test_close_drains_then_rejects),
+        T(test_close_from_done_callback),
+        T(test_sync_store_has_no_submit),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
