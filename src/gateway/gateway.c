@@ -213,6 +213,12 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
         /* a client's initialize, answered once the upstream is ready */
         msg = aos_rpc_result(c->id, gw_init_result(c->sess, sv));
         record(c, sv->name, "ok");
+    } else if (c->kind == GW_CALL_REST && c->tool && gw_server_lacks_tool(sv, c->tool) &&
+               (json_object_get(reply, "error") ||
+                json_is_true(json_object_get(json_object_get(reply, "result"), "isError")))) {
+        /* the upstream confirms what our list said: no such tool */
+        msg = call_error(c, AOS_ENOTFOUND, "server '%s' has no tool '%s'", sv->name, c->tool);
+        record(c, sv->name, "not_found");
     } else {
         msg = json_copy(reply);
         json_object_set(msg, "id", c->id);
@@ -345,6 +351,7 @@ struct list_fetch {
 };
 
 static void fetch_next(struct list_fetch *f, const char *cursor);
+static void refresh_lists(gw_server_t *sv, const char *which);
 
 static void on_list(aos_upstream_t *up, json_t *reply, int status, const char *errmsg, void *data)
 {
@@ -397,6 +404,12 @@ static void fetch_list(gw_server_t *sv, const char *cap, const char *method, con
     f->acc = json_array();
     sv->lists_pending++;
     fetch_next(f, NULL);
+}
+
+void gw_server_refresh(gw_server_t *sv, const char *which)
+{
+    if (sv->up && !sv->closing && aos_upstream_state(sv->up) == AOS_UP_READY)
+        refresh_lists(sv, which);
 }
 
 static void refresh_lists(gw_server_t *sv, const char *which)

@@ -128,7 +128,11 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err);
 void gw_server_remove(aos_gateway_t *gw, const char *name);
 json_t *gw_server_health(gw_server_t *sv); /* new object */
 int gw_server_ready(const gw_server_t *sv);
-/* 1 if the cached tools of sv are known and hold no tool named tool. */
+/* Fetches sv's lists again (which: "tools", "resources", "prompts", NULL = all). */
+void gw_server_refresh(gw_server_t *sv, const char *which);
+/* 1 if the cached tools of sv are known and hold no tool named tool. A
+ * cache can lag behind the upstream, so callers still forward the call and
+ * let the upstream decide, and ask for a refresh. */
 int gw_server_lacks_tool(const gw_server_t *sv, const char *tool);
 uint64_t gw_now_ms(void);
 

@@ -364,11 +364,8 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
                      m[0] == 't' ? "tool" : "prompt", full);
             return reply_error(req, id, AOS_EINVAL, e);
         }
-        if (m[0] == 't' && gw_server_lacks_tool(sv, rest)) {
-            char e[200];
-            snprintf(e, sizeof(e), "server '%s' has no tool '%.100s'", sv->name, rest);
-            return reply_error(req, id, AOS_EINVAL, e);
-        }
+        if (m[0] == 't' && gw_server_lacks_tool(sv, rest) && !sv->lists_pending)
+            gw_server_refresh(sv, "tools");
         if (sv->builtin) {
             if (m[0] != 't')
                 return reply_error(req, id, AOS_EINVAL, "no such prompt");

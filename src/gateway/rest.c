@@ -315,11 +315,13 @@ static int mcp_call(aos_http_req_t *req, void *data)
         rc = aos_http_respond_error(req, AOS_EUNAVAIL, "server '%s' is disabled", sv->name);
         goto out;
     }
-    if (gw_server_lacks_tool(sv, tool)) {
+    if (sv->builtin && gw_server_lacks_tool(sv, tool)) {
         rc = aos_http_respond_error(req, AOS_ENOTFOUND, "server '%s' has no tool '%.100s'",
                                     sv->name, tool);
         goto out;
     }
+    if (gw_server_lacks_tool(sv, tool) && !sv->lists_pending)
+        gw_server_refresh(sv, "tools");
     if (sv->builtin) {
         json_t *res = sv->builtin->call(gw, tool, args, &err);
         aos_metric_add(gw->m_calls, 1, sv->name, tool, res ? "ok" : aos_err_code(err.code));

@@ -49,7 +49,9 @@ test('aggregated /mcp: tools of every server, namespaced', async () => {
     const b = await c.callTool({ name: 'aos__echo', arguments: { message: 'built in' } });
     assert.equal(b.content[0].text, 'Echo: built in');
     await c.ping();
-    await assert.rejects(c.callTool({ name: 'everything__nope', arguments: {} }), /no tool 'nope'/);
+    const nope = await c.callTool({ name: 'everything__nope', arguments: {} });
+    assert.equal(nope.isError, true);
+    assert.match(nope.content[0].text, /nope/);
     await assert.rejects(c.callTool({ name: 'nosuchserver__echo', arguments: {} }), /unknown tool/);
   } finally { await c.close(); }
 });
@@ -229,4 +231,47 @@ test('transport: no token, no MCP (unless --mcp-anonymous from loopback)', async
     // REST still needs a token
     assert.equal((await anon.api('GET', '/mcp/registry', undefined, null)).status, 401);
   } finally { await anon.cleanup(); }
+});
+
+test('list_changed of an upstream reaches clients and refreshes the aggregated list', async () => {
+  const { join } = await import('node:path');
+  const { ROOT } = await import('./lib.mjs');
+  const r = await aos.api('POST', '/mcp/registry', { name: 'faulty', command: process.execPath, args: [join(ROOT, 'tests/e2e/fixtures/faulty-server.mjs')] });
+  assert.equal(r.status, 201, r.text);
+  await waitReady(aos, 'faulty');
+  const c = await connect('/mcp');
+  try {
+    const { ToolListChangedNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
+    const changed = new Promise((res) => c.setNotificationHandler(ToolListChangedNotificationSchema, () => res(true)));
+    // the SDK client opens its GET stream after initialize; give it a moment
+    await new Promise((res) => setTimeout(res, 300));
+    const added = await c.callTool({ name: 'faulty__add-tool', arguments: {} });
+    assert.equal(added.content[0].text, 'added-1');
+    assert.equal(await Promise.race([changed, new Promise((res) => setTimeout(() => res(false), 5000))]), true);
+    let names = [];
+    for (let i = 0; i < 50 && !names.includes('faulty__added-1'); i++) {
+      names = (await c.listTools()).tools.map((t) => t.name);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.ok(names.includes('faulty__added-1'), names.join(','));
+    assert.equal((await c.callTool({ name: 'faulty__added-1', arguments: {} })).content[0].text, 'added-1');
+  } finally { await c.close(); }
+});
+
+test('a cancelled request is cancelled upstream too', async () => {
+  const c = await connect('/mcp');
+  try {
+    const before = Number((await c.callTool({ name: 'faulty__cancellations', arguments: {} })).content[0].text);
+    const ac = new AbortController();
+    const p = c.callTool({ name: 'faulty__slow', arguments: { ms: 20000 } }, undefined, { signal: ac.signal });
+    await new Promise((res) => setTimeout(res, 300));
+    ac.abort();
+    await assert.rejects(p);
+    let after = before;
+    for (let i = 0; i < 50 && after === before; i++) {
+      await new Promise((res) => setTimeout(res, 50));
+      after = Number((await c.callTool({ name: 'faulty__cancellations', arguments: {} })).content[0].text);
+    }
+    assert.equal(after, before + 1, 'the upstream saw notifications/cancelled');
+  } finally { await c.close(); }
 });
