@@ -2,6 +2,7 @@
 #include "buf/buf.h"
 #include "err/err.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ int aos_buf_grow(aos_buf_t *b, size_t extra)
 {
     if (b->max && (extra > b->max || b->len > b->max - extra))
         return AOS_ETOOBIG;
+    if (extra > SIZE_MAX / 2 - b->len - 1)
+        return AOS_ENOMEM;
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;

@@ -54,7 +54,8 @@ static int apply(aos_config_t *cfg, const struct setting *s, const char *v, aos_
         char *end;
         errno = 0;
         unsigned long n = strtoul(v, &end, 10);
-        if (errno || *v == '\0' || *end || *v == '-')
+        /* strtoul skips spaces and takes a sign: accept digits only */
+        if (errno || *v < '0' || *v > '9' || *end)
             return aos_err_set(err, AOS_EINVAL, "'%s' wants a number, not '%s'", s->flag, v);
         *(unsigned long *)(base + s->off) = n;
         return 0;
@@ -93,6 +94,8 @@ void aos_config_release(aos_config_t *cfg)
     cfg->config_file = NULL;
 }
 
+static const struct setting *find_flag(const char *name, size_t len);
+
 static int load_file(aos_config_t *cfg, const char *path, aos_err_t *err)
 {
     json_error_t je;
@@ -125,13 +128,10 @@ static int load_file(aos_config_t *cfg, const char *path, aos_err_t *err)
                              key);
             goto out;
         }
-        /* accept both "data_dir" and "data-dir" */
-        char field[64];
-        snprintf(field, sizeof(field), "%s", key);
-        for (char *p = field; *p; p++)
-            if (*p == '-')
-                *p = '_';
-        if ((rc = aos_config_set(cfg, field, s, err)))
+        /* a key is a field name ("data_dir") or a flag name ("data-dir") */
+        const struct setting *st = find_flag(key, strlen(key));
+        rc = st ? apply(cfg, st, s, err) : aos_config_set(cfg, key, s, err);
+        if (rc)
             goto out;
     }
 out:
@@ -152,10 +152,13 @@ int aos_config_load(aos_config_t *cfg, int argc, char **argv, aos_err_t *err)
     /* the config file comes first, so find --config before anything else */
     const char *file = getenv("AOS_CONFIG");
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc)
+                return aos_err_set(err, AOS_EINVAL, "option '--config' needs a value");
             file = argv[i + 1];
-        else if (!strncmp(argv[i], "--config=", 9))
+        } else if (!strncmp(argv[i], "--config=", 9)) {
             file = argv[i] + 9;
+        }
     }
     if (file && *file) {
         cfg->config_file = strdup(file);

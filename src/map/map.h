@@ -34,7 +34,7 @@ void *aos_map_del_u64(aos_map_t *m, uint64_t key);
 
 size_t aos_map_count(const aos_map_t *m);
 
-/* Iteration: for (it = NULL; (it = aos_map_next(m, it, &k, &v));) ...
+/* Iteration: aos_map_iter_init(&it); while (aos_map_iter_next(m, &it, &k, NULL, &v)) ...
  * The map must not change during iteration, except for deleting the
  * current key with aos_map_del*, which is allowed. */
 typedef struct {

@@ -126,8 +126,8 @@ aos_metric_t *aos_metrics_histogram(aos_metrics_t *m, const char *name, const ch
     aos_metric_t *f = family(m, name, help, labels, HISTOGRAM);
     if (!f)
         return NULL;
-    f->bounds = malloc(nbounds * sizeof(double));
-    if (f->bounds) {
+    f->bounds = malloc((nbounds ? nbounds : 1) * sizeof(double));
+    if (f->bounds && bounds && nbounds) {
         memcpy(f->bounds, bounds, nbounds * sizeof(double));
         f->nbounds = nbounds;
     }
@@ -137,24 +137,22 @@ aos_metric_t *aos_metrics_histogram(aos_metrics_t *m, const char *name, const ch
 static struct series *lookup(aos_metric_t *f, va_list ap)
 {
     const char *vals[MAX_LABELS];
-    char key[512];
-    size_t k = 0;
-    key[0] = '\0';
+    /* the key: each value with its length in front, so that no two lists
+     * of values share a key */
+    aos_buf_t key;
+    aos_buf_init(&key, 0);
     for (int i = 0; i < f->nlabels; i++) {
         vals[i] = va_arg(ap, const char *);
         if (!vals[i])
             vals[i] = "";
-        size_t n = strlen(vals[i]);
-        if (k + n + 2 < sizeof(key)) {
-            memcpy(key + k, vals[i], n);
-            k += n;
-            key[k++] = '\x1f';
-            key[k] = '\0';
-        }
+        aos_buf_printf(&key, "%zu:", strlen(vals[i]));
+        aos_buf_puts(&key, vals[i]);
     }
-    struct series *s = aos_map_get(&f->index, key);
-    if (s)
+    struct series *s = aos_map_get(&f->index, key.ptr ? key.ptr : "");
+    if (s) {
+        aos_buf_release(&key);
         return s;
+    }
     s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
@@ -162,7 +160,9 @@ static struct series *lookup(aos_metric_t *f, va_list ap)
         s->labels[i] = strdup(vals[i]);
     if (f->type == HISTOGRAM)
         s->buckets = calloc(f->nbounds + 1, sizeof(uint64_t));
-    if (aos_map_put(&f->index, key, s)) {
+    int rc = aos_map_put(&f->index, key.ptr ? key.ptr : "", s);
+    aos_buf_release(&key);
+    if (rc) {
         series_free(s, f->nlabels);
         return NULL;
     }
@@ -225,78 +225,102 @@ int aos_metrics_on_collect(aos_metrics_t *m, aos_metrics_collect_fn fn, void *da
     return 0;
 }
 
-static void put_escaped(aos_buf_t *o, const char *s)
+static int put_escaped(aos_buf_t *o, const char *s, int help)
 {
-    for (; *s; s++) {
+    int rc = 0;
+    for (; *s && !rc; s++) {
         if (*s == '\\')
-            aos_buf_puts(o, "\\\\");
-        else if (*s == '"')
-            aos_buf_puts(o, "\\\"");
+            rc = aos_buf_puts(o, "\\\\");
+        else if (*s == '"' && !help)
+            rc = aos_buf_puts(o, "\\\"");
         else if (*s == '\n')
-            aos_buf_puts(o, "\\n");
+            rc = aos_buf_puts(o, "\\n");
         else
-            aos_buf_append(o, s, 1);
+            rc = aos_buf_append(o, s, 1);
     }
+    return rc;
 }
 
-static void put_labels(aos_buf_t *o, const aos_metric_t *f, const struct series *s,
-                       const char *le)
+static int put_labels(aos_buf_t *o, const aos_metric_t *f, const struct series *s,
+                      const char *le)
 {
+    int rc = 0;
     if (!f->nlabels && !le)
-        return;
-    aos_buf_puts(o, "{");
-    for (int i = 0; i < f->nlabels; i++) {
-        aos_buf_printf(o, "%s%s=\"", i ? "," : "", f->label_names[i]);
-        put_escaped(o, s->labels[i]);
-        aos_buf_puts(o, "\"");
+        return 0;
+    rc = aos_buf_puts(o, "{");
+    for (int i = 0; i < f->nlabels && !rc; i++) {
+        rc = aos_buf_printf(o, "%s%s=\"", i ? "," : "", f->label_names[i]);
+        if (!rc)
+            rc = put_escaped(o, s->labels[i], 0);
+        if (!rc)
+            rc = aos_buf_puts(o, "\"");
     }
-    if (le)
-        aos_buf_printf(o, "%sle=\"%s\"", f->nlabels ? "," : "", le);
-    aos_buf_puts(o, "}");
+    if (le && !rc)
+        rc = aos_buf_printf(o, "%sle=\"%s\"", f->nlabels ? "," : "", le);
+    return rc ? rc : aos_buf_puts(o, "}");
 }
 
-static void put_value(aos_buf_t *o, double v)
+/* The shortest text that reads back as exactly v. */
+static void fmt_double(char *out, size_t n, double v)
 {
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, n, "%.*g", prec, v);
+        if (strtod(out, NULL) == v)
+            return;
+    }
+}
+
+static int put_value(aos_buf_t *o, double v)
+{
+    char t[40];
     if (v == floor(v) && fabs(v) < 1e15)
-        aos_buf_printf(o, " %.0f\n", v);
-    else
-        aos_buf_printf(o, " %.9g\n", v);
+        return aos_buf_printf(o, " %.0f\n", v);
+    fmt_double(t, sizeof(t), v);
+    return aos_buf_printf(o, " %s\n", t);
+}
+
+/* One sample line: name+suffix, labels, value. */
+static int put_sample(aos_buf_t *o, const aos_metric_t *f, const char *suffix,
+                      const struct series *s, const char *le, double v)
+{
+    int rc = aos_buf_printf(o, "%s%s", f->name, suffix);
+    if (!rc)
+        rc = put_labels(o, f, s, le);
+    return rc ? rc : put_value(o, v);
 }
 
 int aos_metrics_render(aos_metrics_t *m, aos_buf_t *o)
 {
     static const char *types[] = {"counter", "gauge", "histogram"};
+    int rc = 0;
     for (int i = 0; i < m->ncollect; i++)
         m->collect[i].fn(m, m->collect[i].data);
-    for (aos_metric_t *f = m->first; f; f = f->next) {
-        aos_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
-                       types[f->type]);
-        for (struct series *s = f->first; s; s = s->next) {
+    for (aos_metric_t *f = m->first; f && !rc; f = f->next) {
+        rc = aos_buf_printf(o, "# HELP %s ", f->name);
+        if (!rc)
+            rc = put_escaped(o, f->help, 1);
+        if (!rc)
+            rc = aos_buf_printf(o, "\n# TYPE %s %s\n", f->name, types[f->type]);
+        for (struct series *s = f->first; s && !rc; s = s->next) {
             if (f->type != HISTOGRAM) {
-                aos_buf_puts(o, f->name);
-                put_labels(o, f, s, NULL);
-                put_value(o, s->value);
+                rc = put_sample(o, f, "", s, NULL, s->value);
                 continue;
             }
             uint64_t cum = 0;
-            for (size_t b = 0; b <= f->nbounds; b++) {
+            for (size_t b = 0; b <= f->nbounds && !rc; b++) {
                 char le[32];
                 if (b < f->nbounds)
-                    snprintf(le, sizeof(le), "%g", f->bounds[b]);
+                    fmt_double(le, sizeof(le), f->bounds[b]);
                 else
                     strcpy(le, "+Inf");
                 cum += s->buckets[b];
-                aos_buf_printf(o, "%s_bucket", f->name);
-                put_labels(o, f, s, le);
-                put_value(o, (double)cum);
+                rc = put_sample(o, f, "_bucket", s, le, (double)cum);
             }
-            aos_buf_printf(o, "%s_sum", f->name);
-            put_labels(o, f, s, NULL);
-            put_value(o, s->value);
-            aos_buf_printf(o, "%s_count", f->name);
-            put_labels(o, f, s, NULL);
-            put_value(o, (double)s->count);
+            if (!rc)
+                rc = put_sample(o, f, "_sum", s, NULL, s->value);
+            if (!rc)
+                rc = put_sample(o, f, "_count", s, NULL, (double)s->count);
         }
     }
-    return 0;
+    return rc;
 }

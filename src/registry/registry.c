@@ -129,8 +129,9 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
             aos_err_set(err, AOS_EINVAL, "'command' is required for transport 'stdio'");
             goto fail;
         }
-        if (url) {
-            aos_err_set(err, AOS_EINVAL, "'url' does not apply to transport 'stdio'");
+        if (url || json_object_get(in, "headers")) {
+            aos_err_set(err, AOS_EINVAL, "'%s' does not apply to transport 'stdio'",
+                        url ? "url" : "headers");
             goto fail;
         }
         json_object_set_new(config, "command", json_string(command));
@@ -160,7 +161,7 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
                 goto fail;
             json_object_set_new(config, "env", sealed);
         } else if (pcfg && json_object_get(pcfg, "env")) {
-            json_object_set(config, "env", json_object_get(pcfg, "env"));
+            json_object_set_new(config, "env", json_deep_copy(json_object_get(pcfg, "env")));
         } else {
             json_object_set_new(config, "env", json_object());
         }
@@ -175,9 +176,13 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
                         transport);
             goto fail;
         }
-        if (command) {
-            aos_err_set(err, AOS_EINVAL, "'command' does not apply to transport '%s'", transport);
-            goto fail;
+        const char *stdio_only[] = {"command", "args", "env", "cwd"};
+        for (size_t i = 0; i < 4; i++) {
+            if (json_object_get(in, stdio_only[i])) {
+                aos_err_set(err, AOS_EINVAL, "'%s' does not apply to transport '%s'",
+                            stdio_only[i], transport);
+                goto fail;
+            }
         }
         json_object_set_new(config, "url", json_string(url));
         const json_t *h = json_object_get(in, "headers");
@@ -187,7 +192,8 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
                 goto fail;
             json_object_set_new(config, "headers", sealed);
         } else if (pcfg && json_object_get(pcfg, "headers")) {
-            json_object_set(config, "headers", json_object_get(pcfg, "headers"));
+            json_object_set_new(config, "headers",
+                                json_deep_copy(json_object_get(pcfg, "headers")));
         } else {
             json_object_set_new(config, "headers", json_object());
         }
@@ -230,8 +236,10 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         }
         sealed_token = json_string(s);
         free(s);
-    } else if (!token && prev && json_is_string(json_object_get(prev, "auth_token"))) {
-        sealed_token = json_incref(json_object_get(prev, "auth_token"));
+    } else if (!json_object_get(in, "auth_token") && prev &&
+               json_is_string(json_object_get(prev, "auth_token"))) {
+        /* left out: keep it; null or "" removes it */
+        sealed_token = json_deep_copy(json_object_get(prev, "auth_token"));
     }
     json_t *capv = caps ? json_deep_copy(caps) : json_object();
     out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:O, s:o, s:I, s:b}", "name", name, "transport",
@@ -316,9 +324,13 @@ json_t *aos_registry_import(const json_t *doc, aos_err_t *err)
                     json_object_set_new(e, "transport", json_string(t));
             } else if (!strcmp(k, "disabled")) {
                 json_object_set_new(e, "enabled", json_boolean(!json_is_true(v)));
-            } else {
+            } else if (!strcmp(k, "command") || !strcmp(k, "args") || !strcmp(k, "env") ||
+                       !strcmp(k, "cwd") || !strcmp(k, "url") || !strcmp(k, "headers") ||
+                       !strcmp(k, "description")) {
                 json_object_set(e, k, v);
             }
+            /* other keys are other tools' settings (autoApprove, alwaysAllow,
+             * ...): not ours, left out */
         }
         json_array_append_new(out, e);
     }

@@ -1,0 +1,409 @@
+/* test_jsonrpc.c - JSON-RPC 2.0 classification and builders. Inputs are
+ * written as JSON text so each case reads like the wire message; builders are
+ * checked against the exact compact JSON they must produce (jansson keeps
+ * insertion order). Reference ownership is checked by ASan's leak detector:
+ * a builder that fails to steal leaks, one that steals twice double-frees. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonrpc/jsonrpc.h"
+
+static json_t *parse(const char *text)
+{
+    json_error_t je;
+    json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
+    if (!j)
+        fail_msg("bad test JSON '%s': %s", text, je.text);
+    return j;
+}
+
+static aos_rpc_kind_t classify_text(const char *text, aos_err_t *err)
+{
+    json_t *j = parse(text);
+    aos_rpc_kind_t k = aos_rpc_classify(j, err);
+    json_decref(j);
+    return k;
+}
+
+/* Asserts that text is INVALID with AOS_EBADREQ and a message containing
+ * want (the field it complains about). */
+static void expect_invalid(const char *text, const char *want)
+{
+    aos_err_t err = {0};
+    aos_rpc_kind_t k = classify_text(text, &err);
+    if (k != AOS_RPC_INVALID)
+        fail_msg("expected INVALID for %s, got kind %d", text, (int)k);
+    assert_int_equal(err.code, AOS_EBADREQ);
+    assert_true(strlen(err.msg) > 0);
+    if (want && !strstr(err.msg, want))
+        fail_msg("error for %s is '%s', expected it to mention '%s'", text, err.msg, want);
+    /* err is optional. */
+    assert_int_equal(classify_text(text, NULL), AOS_RPC_INVALID);
+}
+
+static void expect_kind(const char *text, aos_rpc_kind_t want)
+{
+    aos_err_t err = {0};
+    aos_rpc_kind_t k = classify_text(text, &err);
+    if (k != want)
+        fail_msg("expected kind %d for %s, got %d (%s)", (int)want, text, (int)k, err.msg);
+    assert_int_equal(classify_text(text, NULL), want);
+}
+
+/* Compares the compact serialization of j with want, then frees j. */
+static void expect_json(json_t *j, const char *want)
+{
+    assert_non_null(j);
+    char *s = json_dumps(j, JSON_COMPACT);
+    assert_non_null(s);
+    assert_string_equal(s, want);
+    free(s);
+    json_decref(j);
+}
+
+static void test_classify_request(void **state)
+{
+    (void)state;
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}", AOS_RPC_REQUEST);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"ping\"}", AOS_RPC_REQUEST);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":-5,\"method\":\"ping\"}", AOS_RPC_REQUEST);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"method\":\"ping\"}", AOS_RPC_REQUEST);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":\"\",\"method\":\"ping\"}", AOS_RPC_REQUEST);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":9007199254740993,\"method\":\"ping\"}",
+                AOS_RPC_REQUEST);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
+                "\"params\":{\"name\":\"x\",\"arguments\":{}}}",
+                AOS_RPC_REQUEST);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":[1,2]}",
+                AOS_RPC_REQUEST);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{}}", AOS_RPC_REQUEST);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":[]}", AOS_RPC_REQUEST);
+    /* Member order does not matter. */
+    expect_kind("{\"method\":\"m\",\"id\":2,\"jsonrpc\":\"2.0\"}", AOS_RPC_REQUEST);
+}
+
+static void test_classify_notification(void **state)
+{
+    (void)state;
+    expect_kind("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}",
+                AOS_RPC_NOTIFICATION);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                "\"params\":{\"requestId\":3}}",
+                AOS_RPC_NOTIFICATION);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"method\":\"n\",\"params\":[]}", AOS_RPC_NOTIFICATION);
+}
+
+static void test_classify_response(void **state)
+{
+    (void)state;
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}", AOS_RPC_RESPONSE);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"result\":{\"tools\":[]}}", AOS_RPC_RESPONSE);
+    /* Any JSON value is a result, null included. */
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}", AOS_RPC_RESPONSE);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":42}", AOS_RPC_RESPONSE);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32601,"
+                "\"message\":\"method not found\"}}",
+                AOS_RPC_RESPONSE);
+    expect_kind("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1,\"message\":\"x\","
+                "\"data\":[1]}}",
+                AOS_RPC_RESPONSE);
+}
+
+static void test_invalid_not_an_object(void **state)
+{
+    (void)state;
+    aos_err_t err = {0};
+    assert_int_equal(aos_rpc_classify(NULL, &err), AOS_RPC_INVALID);
+    assert_int_equal(err.code, AOS_EBADREQ);
+    expect_invalid("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\"}]", "object");
+    expect_invalid("\"2.0\"", "object");
+    expect_invalid("42", "object");
+    expect_invalid("null", "object");
+}
+
+static void test_invalid_jsonrpc_version(void **state)
+{
+    (void)state;
+    expect_invalid("{\"id\":1,\"method\":\"m\"}", "jsonrpc");
+    expect_invalid("{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"m\"}", "jsonrpc");
+    expect_invalid("{\"jsonrpc\":\"2.0 \",\"id\":1,\"method\":\"m\"}", "jsonrpc");
+    expect_invalid("{\"jsonrpc\":\"2\",\"id\":1,\"method\":\"m\"}", "jsonrpc");
+    expect_invalid("{\"jsonrpc\":\"\",\"id\":1,\"method\":\"m\"}", "jsonrpc");
+    expect_invalid("{\"jsonrpc\":2.0,\"id\":1,\"method\":\"m\"}", "jsonrpc");
+    expect_invalid("{\"jsonrpc\":null,\"id\":1,\"method\":\"m\"}", "jsonrpc");
+}
+
+static void test_invalid_id_null(void **state)
+{
+    (void)state;
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"m\"}", "id");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":null,\"result\":{}}", "id");
+}
+
+static void test_invalid_id_float(void **state)
+{
+    (void)state;
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"m\"}", "id");
+    /* 1.0 is a real in JSON text even though its value is integral. */
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1.0,\"method\":\"m\"}", "id");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1e3,\"result\":{}}", "id");
+}
+
+static void test_invalid_id_other_types(void **state)
+{
+    (void)state;
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":true,\"method\":\"m\"}", "id");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"m\"}", "id");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"m\"}", "id");
+}
+
+static void test_invalid_method_not_string(void **state)
+{
+    (void)state;
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":5}", "method");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":null}", "method");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":[\"m\"]}", "method");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"method\":true}", "method");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\"}", "method");
+}
+
+static void test_invalid_params_scalar(void **state)
+{
+    (void)state;
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":\"x\"}", "params");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":3}", "params");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":true}", "params");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":null}", "params");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"method\":\"n\",\"params\":1.5}", "params");
+}
+
+static void test_invalid_neither_method_nor_id(void **state)
+{
+    (void)state;
+    expect_invalid("{\"jsonrpc\":\"2.0\"}", "method");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"result\":{}}", "id");
+}
+
+static void test_invalid_response_result_and_error(void **state)
+{
+    (void)state;
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{},"
+                   "\"error\":{\"code\":-1,\"message\":\"x\"}}",
+                   "exactly one");
+    /* Neither: an id alone is not a response. */
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1}", "exactly one");
+}
+
+static void test_invalid_error_without_integer_code(void **state)
+{
+    (void)state;
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"message\":\"x\"}}", "code");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":\"-1\"}}", "code");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1.5}}", "code");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":null}}", "code");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":\"boom\"}", "error");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":null}", "error");
+    expect_invalid("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":[-1]}", "error");
+}
+
+static void test_build_result(void **state)
+{
+    (void)state;
+    json_t *id = json_integer(1);
+    expect_json(aos_rpc_result(id, json_pack("{s:[]}", "tools")),
+                "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[]}}");
+    /* id is borrowed: the caller's reference is untouched. */
+    assert_int_equal(id->refcount, 1);
+    json_decref(id);
+
+    /* NULL result becomes {}; NULL id becomes null. */
+    expect_json(aos_rpc_result(NULL, NULL), "{\"jsonrpc\":\"2.0\",\"id\":null,\"result\":{}}");
+    json_t *sid = json_string("req-7");
+    expect_json(aos_rpc_result(sid, json_null()),
+                "{\"jsonrpc\":\"2.0\",\"id\":\"req-7\",\"result\":null}");
+    json_decref(sid);
+}
+
+static void test_build_result_copies_id(void **state)
+{
+    (void)state;
+    json_t *id = json_string("before");
+    json_t *r = aos_rpc_result(id, NULL);
+    /* Changing the caller's id afterwards does not change the message. */
+    json_string_set(id, "after");
+    assert_string_equal(json_string_value(aos_rpc_id(r)), "before");
+    assert_ptr_not_equal(aos_rpc_id(r), id);
+    json_decref(id);
+    json_decref(r);
+}
+
+static void test_build_error(void **state)
+{
+    (void)state;
+    json_t *id = json_integer(3);
+    expect_json(aos_rpc_error(id, -32601, "method not found", NULL),
+                "{\"jsonrpc\":\"2.0\",\"id\":3,\"error\":{\"code\":-32601,"
+                "\"message\":\"method not found\"}}");
+    expect_json(aos_rpc_error(id, -32602, "bad", json_pack("{s:s}", "field", "x")),
+                "{\"jsonrpc\":\"2.0\",\"id\":3,\"error\":{\"code\":-32602,\"message\":\"bad\","
+                "\"data\":{\"field\":\"x\"}}}");
+    /* A NULL message is an empty string, never a missing member. */
+    expect_json(aos_rpc_error(NULL, -1, NULL, NULL),
+                "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-1,\"message\":\"\"}}");
+    /* Messages are escaped as JSON strings. */
+    expect_json(aos_rpc_error(id, -1, "say \"hi\"\n", NULL),
+                "{\"jsonrpc\":\"2.0\",\"id\":3,\"error\":{\"code\":-1,"
+                "\"message\":\"say \\\"hi\\\"\\n\"}}");
+    assert_int_equal(id->refcount, 1);
+    json_decref(id);
+}
+
+static void test_build_error_aos(void **state)
+{
+    (void)state;
+    json_t *id = json_integer(4);
+    expect_json(aos_rpc_error_aos(id, AOS_ENOTFOUND, NULL),
+                "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32002,"
+                "\"message\":\"not found\"}}");
+    expect_json(aos_rpc_error_aos(id, AOS_ENOMETHOD, ""),
+                "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32601,"
+                "\"message\":\"method not found\"}}");
+    expect_json(aos_rpc_error_aos(id, AOS_EINVAL, "'name' is required"),
+                "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32602,"
+                "\"message\":\"'name' is required\"}}");
+    expect_json(aos_rpc_error_aos(id, 12345, NULL),
+                "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32603,"
+                "\"message\":\"unknown error\"}}");
+    json_decref(id);
+}
+
+static void test_build_request(void **state)
+{
+    (void)state;
+    json_t *id = json_integer(7);
+    expect_json(aos_rpc_request(id, "tools/call", json_pack("{s:s}", "name", "echo")),
+                "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\","
+                "\"params\":{\"name\":\"echo\"}}");
+    /* Without params there is no "params" member at all. */
+    expect_json(aos_rpc_request(id, "ping", NULL),
+                "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}");
+    json_t *sid = json_string("s1");
+    expect_json(aos_rpc_request(sid, "m", json_array()),
+                "{\"jsonrpc\":\"2.0\",\"id\":\"s1\",\"method\":\"m\",\"params\":[]}");
+    assert_int_equal(id->refcount, 1);
+    assert_int_equal(sid->refcount, 1);
+    json_decref(id);
+    json_decref(sid);
+}
+
+static void test_build_notification(void **state)
+{
+    (void)state;
+    expect_json(aos_rpc_notification("notifications/initialized", NULL),
+                "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
+    expect_json(aos_rpc_notification("notifications/progress",
+                                     json_pack("{s:i, s:i}", "progress", 1, "total", 2)),
+                "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\","
+                "\"params\":{\"progress\":1,\"total\":2}}");
+}
+
+static void test_built_messages_classify(void **state)
+{
+    (void)state;
+    json_t *id = json_integer(1);
+    json_t *msgs[] = {
+        aos_rpc_result(id, NULL),
+        aos_rpc_error(id, -1, "x", NULL),
+        aos_rpc_error_aos(id, AOS_EINTERNAL, NULL),
+        aos_rpc_request(id, "m", json_object()),
+        aos_rpc_request(id, "m", NULL),
+        aos_rpc_notification("n", json_array()),
+        aos_rpc_notification("n", NULL),
+    };
+    const aos_rpc_kind_t want[] = {AOS_RPC_RESPONSE,    AOS_RPC_RESPONSE, AOS_RPC_RESPONSE,
+                                   AOS_RPC_REQUEST,     AOS_RPC_REQUEST,  AOS_RPC_NOTIFICATION,
+                                   AOS_RPC_NOTIFICATION};
+    for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+        aos_err_t err = {0};
+        assert_non_null(msgs[i]);
+        assert_int_equal(aos_rpc_classify(msgs[i], &err), want[i]);
+        json_decref(msgs[i]);
+    }
+    json_decref(id);
+}
+
+static void test_shortcuts(void **state)
+{
+    (void)state;
+    json_t *req =
+        parse("{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"tools/call\",\"params\":{\"x\":1}}");
+    assert_string_equal(aos_rpc_method(req), "tools/call");
+    assert_string_equal(json_string_value(aos_rpc_id(req)), "a");
+    assert_ptr_equal(aos_rpc_params(req), json_object_get(req, "params"));
+    /* Borrowed: no new reference was taken. */
+    assert_int_equal(aos_rpc_params(req)->refcount, 1);
+    json_decref(req);
+
+    json_t *res = parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}");
+    assert_null(aos_rpc_method(res));
+    assert_null(aos_rpc_params(res));
+    assert_int_equal(json_integer_value(aos_rpc_id(res)), 2);
+    json_decref(res);
+
+    json_t *note = parse("{\"jsonrpc\":\"2.0\",\"method\":\"n\"}");
+    assert_null(aos_rpc_id(note));
+    assert_null(aos_rpc_params(note));
+    json_decref(note);
+
+    assert_null(aos_rpc_method(NULL));
+    assert_null(aos_rpc_id(NULL));
+    assert_null(aos_rpc_params(NULL));
+}
+
+static void test_build_error_bad_utf8_fails_without_leak(void **state)
+{
+    (void)state;
+    /* jansson refuses invalid UTF-8; the builder returns NULL and still
+     * releases the stolen data (ASan would report a leak). */
+    json_t *id = json_integer(1);
+    json_t *r = aos_rpc_error(id, -1, "\xff\xfe", json_pack("{s:i}", "n", 1));
+    assert_null(r);
+    assert_int_equal(id->refcount, 1);
+    json_decref(id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_classify_request),
+        cmocka_unit_test(test_classify_notification),
+        cmocka_unit_test(test_classify_response),
+        cmocka_unit_test(test_invalid_not_an_object),
+        cmocka_unit_test(test_invalid_jsonrpc_version),
+        cmocka_unit_test(test_invalid_id_null),
+        cmocka_unit_test(test_invalid_id_float),
+        cmocka_unit_test(test_invalid_id_other_types),
+        cmocka_unit_test(test_invalid_method_not_string),
+        cmocka_unit_test(test_invalid_params_scalar),
+        cmocka_unit_test(test_invalid_neither_method_nor_id),
+        cmocka_unit_test(test_invalid_response_result_and_error),
+        cmocka_unit_test(test_invalid_error_without_integer_code),
+        cmocka_unit_test(test_build_result),
+        cmocka_unit_test(test_build_result_copies_id),
+        cmocka_unit_test(test_build_error),
+        cmocka_unit_test(test_build_error_aos),
+        cmocka_unit_test(test_build_request),
+        cmocka_unit_test(test_build_notification),
+        cmocka_unit_test(test_built_messages_classify),
+        cmocka_unit_test(test_shortcuts),
+        cmocka_unit_test(test_build_error_bad_utf8_fails_without_leak),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1106 @@
+/* test_upstream.c - the MCP client against real servers.
+ *
+ * - server-everything (the reference server) over stdio and over its own
+ *   Streamable HTTP, through $AOS_SHARED/tools/mcp/stdio-backend.sh;
+ * - small inline node servers for what a reference server will not do on
+ *   demand: never answer, die mid-call, print garbage, call back into the
+ *   client, expire a session, close an event stream early.
+ * Every wait is bounded by a guard timer and every child is stopped (the
+ * inline servers also exit when their stdin closes). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "httpc/httpc.h"
+#include "upstream/sse.h"
+#include "upstream/upstream.h"
+
+/* ---- inline servers ------------------------------------------------------ */
+
+/* stdio: tools/call "hang" never answers, "ask" asks us for a sampling and
+ * answers with what we said, "garbage" prints junk (and a 17 MiB line) first;
+ * notifications/cancelled is echoed back as test/cancelled. FAKE_VERSION
+ * overrides the protocol version it answers. */
+static const char fake_stdio_js[] =
+    "const out=m=>process.stdout.write(JSON.stringify(m)+'\\n');let ask=null;"
+    "require('readline').createInterface({input:process.stdin}).on('line',l=>{"
+    " let m;try{m=JSON.parse(l)}catch(e){return}"
+    " const name=m.params&&m.params.name;"
+    " if(m.method==='initialize')return out({jsonrpc:'2.0',id:m.id,result:{protocolVersion:"
+    "  process.env.FAKE_VERSION||m.params.protocolVersion,capabilities:{tools:{}},"
+    "  serverInfo:{name:'fake-stdio',version:'1.0'},instructions:'be nice'}});"
+    " if(m.method==='notifications/cancelled')"
+    "  return out({jsonrpc:'2.0',method:'test/cancelled',params:m.params});"
+    " if(m.method==='notifications/initialized')return;"
+    " if(m.id==='s1'&&ask!==null){out({jsonrpc:'2.0',id:ask,result:{content:[{type:'text',"
+    "  text:JSON.stringify(m.result)}]}});ask=null;return}"
+    " if(m.method==='tools/call'&&name==='hang')return;"
+    " if(m.method==='tools/call'&&name==='ask'){ask=m.id;return out({jsonrpc:'2.0',id:'s1',"
+    "  method:'sampling/createMessage',params:{messages:[{role:'user',content:{type:'text',"
+    "  text:'hi'}}],maxTokens:5}})}"
+    " if(m.method==='tools/call'&&name==='garbage'){process.stdout.write('this is not json\\n"
+    "{\"half\":\\n'+'x'.repeat(17*1024*1024)+'\\n\\n  \\n\\u0000\\u0001\\n');"
+    "  return out({jsonrpc:'2.0',id:m.id,result:{ok:true}})}"
+    " if(m.method==='tools/call'&&name==='echo')"
+    "  return out({jsonrpc:'2.0',id:m.id,result:m.params.arguments});"
+    " if(m.method&&m.id!==undefined)"
+    "  out({jsonrpc:'2.0',id:m.id,error:{code:-32601,message:'no '+m.method}});"
+    "});";
+
+/* Streamable HTTP, protocol 2025-06-18: tools "json" (application/json
+ * answer), "sse" (notification then answer on an event stream), "ask"
+ * (sampling request on the stream, answered with what we POST back), "poll"
+ * (closes the stream after a priming event; the answer comes on the GET
+ * resumed with Last-Event-ID), "expire" (forgets every session once: 404),
+ * "err" (500), "rpcerr" (400 with a JSON-RPC error), "stats". Requires the
+ * Authorization and X-Api headers, and the protocol version header. */
+static const char fake_http_js[] =
+    "const http=require('http');const sessions=new Set();let n=0,expired=0,asks={},polls={};"
+    "const st={deletes:0,gets:0,resumes:0,cancelled:[]};"
+    "const sse=r=>r.writeHead(200,{'Content-Type':'text/event-stream'});"
+    "const ev=(r,m,id)=>r.write((id?'id: '+id+'\\n':'')+'data: '+JSON.stringify(m)+'\\n\\n');"
+    "const srv=http.createServer((q,r)=>{let b='';q.on('data',d=>b+=d);q.on('end',()=>{"
+    " if(q.headers.authorization!=='Bearer s3cret'||q.headers['x-api']!=='k1'){r.writeHead(401);"
+    "  return r.end('who are you')}"
+    " const s=q.headers['mcp-session-id'];"
+    " if(q.method==='DELETE'){if(sessions.delete(s))st.deletes++;r.writeHead(200);return r.end()}"
+    " if(q.method==='GET'){if(!sessions.has(s)){r.writeHead(404);return r.end()}"
+    "  const last=q.headers['last-event-id'];"
+    "  if(last&&polls[last]){st.resumes++;sse(r);ev(r,polls[last],last+'-2');return r.end()}"
+    "  st.gets++;r.writeHead(405);return r.end()}"
+    " let m;try{m=JSON.parse(b)}catch(e){r.writeHead(400);return r.end('bad json')}"
+    " if(m.method==='initialize'){const id='sess-'+(++n);sessions.add(id);"
+    "  r.writeHead(200,{'Content-Type':'application/json','Mcp-Session-Id':id});"
+    "  return r.end(JSON.stringify({jsonrpc:'2.0',id:m.id,result:{protocolVersion:'2025-06-18',"
+    "   capabilities:{tools:{}},serverInfo:{name:'fake-http',version:'2.0'}}}))}"
+    " if(!sessions.has(s)){r.writeHead(404,{'Content-Type':'application/json'});"
+    "  return r.end(JSON.stringify({jsonrpc:'2.0',id:null,error:{code:-32001,"
+    "   message:'Session not found'}}))}"
+    " if(q.headers['mcp-protocol-version']!=='2025-06-18'){r.writeHead(400);"
+    "  return r.end('bad protocol version header')}"
+    " if(m.method===undefined){if(asks[m.id]){asks[m.id](m);delete asks[m.id]}"
+    "  r.writeHead(202);return r.end()}"
+    " if(m.id===undefined){if(m.method==='notifications/cancelled')st.cancelled.push(m.params);"
+    "  r.writeHead(202);return r.end()}"
+    " const name=m.params&&m.params.name,a=(m.params&&m.params.arguments)||{};"
+    " const res=x=>({jsonrpc:'2.0',id:m.id,result:{content:[{type:'text',text:x}]}});"
+    " if(name==='json'){r.writeHead(200,{'Content-Type':'application/json'});"
+    "  return r.end(JSON.stringify(res('json:'+a.v)))}"
+    " if(name==='sse'){sse(r);ev(r,{jsonrpc:'2.0',method:'notifications/progress',"
+    "  params:{progressToken:1,progress:1}},'e1');ev(r,res('sse:'+a.v),'e2');return r.end()}"
+    " if(name==='ask'){sse(r);const rid='ask-'+m.id;asks[rid]=x=>{ev(r,res("
+    "  JSON.stringify(x.result)));r.end()};return ev(r,{jsonrpc:'2.0',id:rid,"
+    "  method:'sampling/createMessage',params:{messages:[],maxTokens:1}})}"
+    " if(name==='poll'){const pid='p'+m.id;polls[pid]=res('poll:'+a.v);sse(r);"
+    "  r.write('id: '+pid+'\\nretry: 50\\ndata: \\n\\n');return r.end()}"
+    " if(name==='expire'&&!expired){expired=1;sessions.clear();r.writeHead(404);return r.end()}"
+    " if(name==='expire'){r.writeHead(200,{'Content-Type':'application/json'});"
+    "  return r.end(JSON.stringify(res('expired-then:'+s)))}"
+    " if(name==='err'){r.writeHead(500);return r.end('boom\\nbang')}"
+    " if(name==='rpcerr'){r.writeHead(400,{'Content-Type':'application/json'});"
+    "  return r.end(JSON.stringify({jsonrpc:'2.0',id:m.id,error:{code:-32602,"
+    "   message:'bad arguments'}}))}"
+    " if(name==='hang')return;"
+    " if(name==='stats'){r.writeHead(200,{'Content-Type':'application/json'});"
+    "  return r.end(JSON.stringify(res(JSON.stringify(st))))}"
+    " r.writeHead(200,{'Content-Type':'application/json'});"
+    " r.end(JSON.stringify({jsonrpc:'2.0',id:m.id,error:{code:-32601,message:'nope'}}))"
+    "});});"
+    "srv.listen(0,'127.0.0.1',()=>console.log(srv.address().port));"
+    "process.stdin.on('end',()=>process.exit(0));process.stdin.resume();";
+
+typedef struct {
+    pid_t pid;
+    int stdin_fd;
+    int port;
+} proc_t;
+
+/* Starts argv with extra env; if want_port, reads the port it prints. The
+ * child dies with the test process (PR_SET_PDEATHSIG), even if a failed
+ * assertion skips proc_stop. */
+static int proc_start(proc_t *p, char *const argv[], const char *extra_env, int want_port)
+{
+    int in[2], out[2];
+    memset(p, 0, sizeof(*p));
+    if (pipe(in) || pipe(out))
+        return -1;
+    pid_t parent = getpid();
+    p->pid = fork();
+    if (p->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(in[0], 0);
+        dup2(want_port ? out[1] : devnull, 1);
+        dup2(devnull, 2);
+        close(in[1]);
+        close(out[0]);
+        if (extra_env)
+            putenv((char *)extra_env);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    if (p->pid < 0) {
+        close(out[0]);
+        close(in[1]);
+        return -1;
+    }
+    p->stdin_fd = in[1];
+    if (want_port) {
+        char line[32] = {0};
+        size_t got = 0;
+        struct pollfd pf = {.fd = out[0], .events = POLLIN};
+        while (got < sizeof(line) - 1 && !strchr(line, '\n') && poll(&pf, 1, 10000) > 0) {
+            ssize_t k = read(out[0], line + got, sizeof(line) - 1 - got);
+            if (k <= 0)
+                break;
+            got += (size_t)k;
+        }
+        p->port = atoi(line);
+    }
+    close(out[0]);
+    return 0;
+}
+
+static void proc_stop(proc_t *p)
+{
+    if (p->pid <= 0)
+        return;
+    close(p->stdin_fd);
+    kill(p->pid, SIGTERM);
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
+}
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    bind(s, (struct sockaddr *)&a, sizeof(a));
+    getsockname(s, (struct sockaddr *)&a, &len);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static const char *backend_script(void)
+{
+    static char path[512];
+    const char *shared = getenv("AOS_SHARED");
+    snprintf(path, sizeof(path), "%s/tools/mcp/stdio-backend.sh", shared ? shared : "/work/shared");
+    return path;
+}
+
+/* ---- the test context ---------------------------------------------------- */
+
+typedef struct {
+    uv_loop_t loop;
+    aos_httpc_t *httpc;
+    aos_upstream_t *up;
+    int nstate[5]; /* transitions seen per state */
+    aos_upstream_state_t state;
+    char why[256];
+    json_t *notes;    /* notifications received */
+    json_t *requests; /* server->client requests received */
+    int closed;
+    int close_in_reply;
+    int close_on_backoff;
+} ctx_t;
+
+typedef struct call_s {
+    ctx_t *ctx;
+    int done;
+    int status;
+    json_t *reply;
+    char errmsg[256];
+    uint64_t at; /* uv_now when answered */
+    int index;
+    struct call_s *chain; /* a request to send from inside this reply */
+} call_t;
+
+/* Runs the loop until pred(arg) holds or ms pass; 0 when it holds. A 5 ms
+ * tick re-checks pred and stops the loop, so that a condition met inside a
+ * timer callback is seen at once (UV_RUN_ONCE would go on to block in poll). */
+typedef int (*pred_fn)(const void *arg);
+
+typedef struct {
+    uv_timer_t tick;
+    pred_fn pred;
+    const void *arg;
+    uint64_t deadline;
+} waiter_t;
+
+static void on_tick(uv_timer_t *t)
+{
+    waiter_t *w = t->data;
+    if (w->pred(w->arg) || uv_now(t->loop) >= w->deadline)
+        uv_stop(t->loop);
+}
+
+static int wait_for(uv_loop_t *loop, pred_fn pred, const void *arg, uint64_t ms)
+{
+    waiter_t w = {.pred = pred, .arg = arg, .deadline = uv_now(loop) + ms};
+    uv_timer_init(loop, &w.tick);
+    w.tick.data = &w;
+    uv_timer_start(&w.tick, on_tick, 5, 5);
+    while (!pred(arg) && uv_now(loop) < w.deadline)
+        uv_run(loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&w.tick, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return pred(arg) ? 0 : -1;
+}
+
+typedef struct {
+    const int *flag;
+    int want;
+} at_least_t;
+
+static int flag_reached(const void *arg)
+{
+    const at_least_t *a = arg;
+    return *a->flag >= a->want;
+}
+
+static int run_until(uv_loop_t *loop, const int *flag, int want, uint64_t ms)
+{
+    at_least_t a = {flag, want};
+    return wait_for(loop, flag_reached, &a, ms);
+}
+
+static void on_closed(aos_upstream_t *up, void *data)
+{
+    ctx_t *c = data;
+    (void)up;
+    c->closed++;
+}
+
+static void on_state(aos_upstream_t *up, aos_upstream_state_t st, const char *why, void *data)
+{
+    ctx_t *c = data;
+    assert_ptr_equal(up, c->up);
+    assert_int_equal(aos_upstream_state(up), st);
+    c->nstate[st]++;
+    c->state = st;
+    snprintf(c->why, sizeof(c->why), "%s", why ? why : "");
+    if (st == AOS_UP_BACKOFF && c->close_on_backoff)
+        aos_upstream_close(up, on_closed, c);
+}
+
+static void on_notification(aos_upstream_t *up, json_t *msg, void *data)
+{
+    ctx_t *c = data;
+    (void)up;
+    json_array_append(c->notes, msg);
+}
+
+static void on_request(aos_upstream_t *up, json_t *msg, void *data)
+{
+    ctx_t *c = data;
+    const char *method = json_string_value(json_object_get(msg, "method"));
+    json_array_append(c->requests, msg);
+    json_t *id = json_object_get(msg, "id");
+    json_t *r;
+    if (strcmp(method, "sampling/createMessage") == 0)
+        r = json_pack("{s:s, s:O, s:{s:s, s:{s:s, s:s}, s:s}}", "jsonrpc", "2.0", "id", id,
+                      "result", "role", "assistant", "content", "type", "text", "text", "sampled!",
+                      "model", "test-model");
+    else if (strcmp(method, "roots/list") == 0)
+        r = json_pack("{s:s, s:O, s:{s:[]}}", "jsonrpc", "2.0", "id", id, "result", "roots");
+    else
+        r = json_pack("{s:O, s:{s:i, s:s}}", "id", id, "error", "code", -32601, "message", "no");
+    assert_int_equal(aos_upstream_respond(up, r), 0);
+}
+
+static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *errmsg, void *data)
+{
+    call_t *k = data;
+    k->done++;
+    k->status = status;
+    k->reply = json_incref(reply);
+    snprintf(k->errmsg, sizeof(k->errmsg), "%s", errmsg ? errmsg : "");
+    k->at = uv_now(&k->ctx->loop);
+    if (k->ctx->close_in_reply)
+        aos_upstream_close(up, on_closed, k->ctx);
+    if (k->chain) {
+        k->chain->ctx = k->ctx;
+        json_t *params = json_pack("{s:s, s:{s:s}}", "name", "json", "arguments", "v", "chained");
+        assert_int_equal(
+            aos_upstream_request(up, "tools/call", params, 0, on_reply, k->chain, NULL), 0);
+    }
+}
+
+static void call_release(call_t *k)
+{
+    json_decref(k->reply);
+    k->reply = NULL;
+}
+
+static ctx_t *ctx_new(void)
+{
+    ctx_t *c = calloc(1, sizeof(*c));
+    uv_loop_init(&c->loop);
+    assert_int_equal(aos_httpc_new(&c->httpc, &c->loop, NULL), 0);
+    c->notes = json_array();
+    c->requests = json_array();
+    return c;
+}
+
+static int up_open(ctx_t *c, aos_upstream_cfg_t *cfg)
+{
+    static const aos_upstream_cb_t cb = {on_state, on_notification, on_request};
+    json_t *caps = json_pack("{s:{}, s:{s:{}, s:{}}, s:{s:b}}", "sampling", "elicitation", "form",
+                             "url", "roots", "listChanged", 1);
+    cfg->client_capabilities = caps;
+    aos_err_t err = {0};
+    int rc = aos_upstream_new(&c->up, &c->loop, c->httpc, cfg, &cb, c, &err);
+    json_decref(caps);
+    if (rc)
+        print_error("aos_upstream_new: %s\n", aos_err_msg(&err));
+    return rc;
+}
+
+static void up_close(ctx_t *c)
+{
+    if (c->up && !c->closed) {
+        aos_upstream_close(c->up, on_closed, c);
+        assert_int_equal(run_until(&c->loop, &c->closed, 1, 5000), 0);
+    }
+    c->up = NULL;
+}
+
+static void ctx_free(ctx_t *c)
+{
+    up_close(c);
+    aos_httpc_free(c->httpc);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&c->loop), 0);
+    json_decref(c->notes);
+    json_decref(c->requests);
+    free(c);
+}
+
+static int is_ready(const void *arg)
+{
+    const ctx_t *c = arg;
+    return aos_upstream_state(c->up) == AOS_UP_READY;
+}
+
+static int wait_ready(ctx_t *c, uint64_t ms)
+{
+    return wait_for(&c->loop, is_ready, c, ms);
+}
+
+/* tools/call name with arguments (stolen); returns the request id. */
+static uint64_t call_tool(ctx_t *c, call_t *k, const char *name, json_t *args, uint32_t timeout_ms)
+{
+    uint64_t id = 0;
+    k->ctx = c;
+    json_t *params =
+        json_pack("{s:s, s:o}", "name", name, "arguments", args ? args : json_object());
+    assert_int_equal(
+        aos_upstream_request(c->up, "tools/call", params, timeout_ms, on_reply, k, &id), 0);
+    assert_true(id > 0);
+    return id;
+}
+
+static const char *result_text(const call_t *k)
+{
+    json_t *content = json_object_get(json_object_get(k->reply, "result"), "content");
+    return json_string_value(json_object_get(json_array_get(content, 0), "text"));
+}
+
+static void fake_stdio_cfg(aos_upstream_cfg_t *cfg, const char *const *env)
+{
+    static const char *const args[] = {"-e", fake_stdio_js, NULL};
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->name = "fake";
+    cfg->transport = "stdio";
+    cfg->command = "node";
+    cfg->args = args;
+    cfg->env = env;
+    cfg->request_timeout_ms = 10000;
+    cfg->restart_min_ms = 50;
+    cfg->restart_max_ms = 200;
+}
+
+/* ---- server-everything over stdio ----------------------------------------- */
+
+enum { N_CONCURRENT = 200 };
+
+static int all_done(const void *arg)
+{
+    const call_t *calls = arg;
+    for (int i = 0; i < N_CONCURRENT; i++)
+        if (!calls[i].done)
+            return 0;
+    return 1;
+}
+
+static void test_stdio_everything(void **state)
+{
+    (void)state;
+    ctx_t *c = ctx_new();
+    const char *const args[] = {"everything", NULL};
+    aos_upstream_cfg_t cfg = {.name = "everything",
+                              .transport = "stdio",
+                              .command = backend_script(),
+                              .args = args,
+                              .request_timeout_ms = 15000};
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_state(c->up), AOS_UP_STOPPED);
+    assert_null(aos_upstream_init_result(c->up));
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(aos_upstream_start(c->up), AOS_EINVAL);
+
+    /* queued before READY, sent once READY */
+    call_t list = {0};
+    assert_int_equal(aos_upstream_request(c->up, "tools/list", NULL, 0, on_reply, &list, NULL), 0);
+    list.ctx = c;
+    assert_int_equal(wait_ready(c, 30000), 0);
+    assert_true(aos_upstream_pid(c->up) > 0);
+    const json_t *init = aos_upstream_init_result(c->up);
+    assert_non_null(init);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(init, "serverInfo"), "name")),
+        "mcp-servers/everything");
+    assert_string_equal(aos_upstream_protocol_version(c->up), "2025-11-25");
+    assert_non_null(json_object_get(init, "capabilities"));
+
+    assert_int_equal(run_until(&c->loop, &list.done, 1, 10000), 0);
+    assert_int_equal(list.status, 0);
+    json_t *tools = json_object_get(json_object_get(list.reply, "result"), "tools");
+    int has_echo = 0;
+    for (size_t i = 0; i < json_array_size(tools); i++)
+        has_echo |= strcmp(json_string_value(json_object_get(json_array_get(tools, i), "name")),
+                           "echo") == 0;
+    assert_true(has_echo);
+    call_release(&list);
+
+    call_t one = {0};
+    call_tool(c, &one, "echo", json_pack("{s:s}", "message", "hi"), 0);
+    assert_int_equal(run_until(&c->loop, &one.done, 1, 10000), 0);
+    assert_int_equal(one.status, 0);
+    assert_string_equal(result_text(&one), "Echo: hi");
+    call_release(&one);
+
+    /* 200 at once, each answer matched to its own request */
+    enum { N = N_CONCURRENT };
+    call_t *calls = calloc(N, sizeof(*calls));
+    for (int i = 0; i < N; i++) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "m%d", i);
+        calls[i].index = i;
+        call_tool(c, &calls[i], "echo", json_pack("{s:s}", "message", msg), 0);
+    }
+    assert_int_equal(wait_for(&c->loop, all_done, calls, 20000), 0);
+    for (int i = 0; i < N; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "Echo: m%d", i);
+        assert_int_equal(calls[i].status, 0);
+        assert_string_equal(result_text(&calls[i]), want);
+        call_release(&calls[i]);
+    }
+    free(calls);
+
+    /* the server asked for our roots after initialized */
+    int pid = aos_upstream_pid(c->up);
+    up_close(c);
+    assert_int_equal(c->closed, 1);
+    assert_int_equal(c->nstate[AOS_UP_CLOSED], 1);
+    assert_int_equal(c->nstate[AOS_UP_BACKOFF], 0);
+    assert_true(kill(pid, 0) != 0); /* stopped and reaped */
+    ctx_free(c);
+}
+
+/* ---- inline stdio server ---------------------------------------------------- */
+
+static json_t *find_note(ctx_t *c, const char *method)
+{
+    for (size_t i = 0; i < json_array_size(c->notes); i++) {
+        json_t *n = json_array_get(c->notes, i);
+        if (strcmp(json_string_value(json_object_get(n, "method")), method) == 0)
+            return n;
+    }
+    return NULL;
+}
+
+static int count_notes(ctx_t *c, const char *method)
+{
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(c->notes); i++)
+        n += strcmp(json_string_value(json_object_get(json_array_get(c->notes, i), "method")),
+                    method) == 0;
+    return n;
+}
+
+typedef struct {
+    ctx_t *c;
+    const char *method;
+    int want;
+} notes_t;
+
+static int notes_reached(const void *arg)
+{
+    const notes_t *n = arg;
+    return count_notes(n->c, n->method) >= n->want;
+}
+
+static int wait_notes(ctx_t *c, const char *method, int want, uint64_t ms)
+{
+    notes_t n = {c, method, want};
+    return wait_for(&c->loop, notes_reached, &n, ms);
+}
+
+static void test_stdio_timeout_and_cancel(void **state)
+{
+    (void)state;
+    ctx_t *c = ctx_new();
+    aos_upstream_cfg_t cfg;
+    fake_stdio_cfg(&cfg, NULL);
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(wait_ready(c, 10000), 0);
+    assert_string_equal(aos_upstream_protocol_version(c->up), "2025-11-25");
+
+    call_t k = {0};
+    uint64_t t0 = uv_now(&c->loop);
+    uint64_t id = call_tool(c, &k, "hang", NULL, 300);
+    assert_int_equal(run_until(&c->loop, &k.done, 1, 5000), 0);
+    assert_int_equal(k.status, AOS_ETIMEDOUT);
+    assert_null(k.reply);
+    assert_true(k.at - t0 >= 290 && k.at - t0 < 1500);
+    /* the server was told, with the id it knows */
+    assert_int_equal(wait_notes(c, "test/cancelled", 1, 5000), 0);
+    json_t *p = json_object_get(find_note(c, "test/cancelled"), "params");
+    assert_int_equal(json_integer_value(json_object_get(p, "requestId")), (json_int_t)id);
+    assert_string_equal(json_string_value(json_object_get(p, "reason")), "timeout");
+
+    /* an explicit cancel: no callback, the server is told the reason */
+    call_t k2 = {0};
+    uint64_t id2 = call_tool(c, &k2, "hang", NULL, 0);
+    aos_upstream_cancel(c->up, id2, "user gave up");
+    aos_upstream_cancel(c->up, id2, "twice"); /* unknown now: ignored */
+    assert_int_equal(wait_notes(c, "test/cancelled", 2, 5000), 0);
+    p = json_object_get(json_array_get(c->notes, json_array_size(c->notes) - 1), "params");
+    assert_int_equal(json_integer_value(json_object_get(p, "requestId")), (json_int_t)id2);
+    assert_string_equal(json_string_value(json_object_get(p, "reason")), "user gave up");
+    assert_int_equal(k2.done, 0);
+    assert_int_equal(c->nstate[AOS_UP_BACKOFF], 0);
+
+    /* close with a request in flight: it fails with ECANCELED, once */
+    call_t k3 = {0};
+    call_tool(c, &k3, "hang", NULL, 0);
+    up_close(c);
+    assert_int_equal(k3.done, 1);
+    assert_int_equal(k3.status, AOS_ECANCELED);
+    assert_int_equal(k2.done, 0);
+    ctx_free(c);
+}
+
+static void test_stdio_child_killed(void **state)
+{
+    (void)state;
+    ctx_t *c = ctx_new();
+    aos_upstream_cfg_t cfg;
+    fake_stdio_cfg(&cfg, NULL);
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(wait_ready(c, 10000), 0);
+    int pid = aos_upstream_pid(c->up);
+    assert_true(pid > 0);
+
+    call_t k = {0};
+    call_tool(c, &k, "hang", NULL, 0);
+    run_until(&c->loop, &k.done, 1, 100); /* let it reach the child */
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    uint64_t t0 = uv_now(&c->loop);
+    assert_int_equal(run_until(&c->loop, &k.done, 1, 5000), 0);
+    assert_int_equal(k.status, AOS_EUPSTREAM);
+    assert_non_null(strstr(k.errmsg, "upstream exited (signal 9)"));
+    assert_true(k.at - t0 < 1000);
+    assert_int_equal(c->nstate[AOS_UP_BACKOFF], 1);
+    assert_non_null(strstr(aos_upstream_last_error(c->up), "signal 9"));
+    /* no request while backing off */
+    call_t k2 = {0};
+    if (aos_upstream_state(c->up) == AOS_UP_BACKOFF) {
+        json_t *params = json_pack("{s:s}", "name", "echo");
+        assert_int_equal(aos_upstream_request(c->up, "tools/call", params, 0, on_reply, &k2, NULL),
+                         AOS_EUNAVAIL);
+    }
+
+    /* restarted and READY again */
+    assert_int_equal(wait_ready(c, 10000), 0);
+    assert_int_equal(c->nstate[AOS_UP_READY], 2);
+    int pid2 = aos_upstream_pid(c->up);
+    assert_true(pid2 > 0 && pid2 != pid);
+    call_t k3 = {0};
+    call_tool(c, &k3, "echo", json_pack("{s:s}", "v", "again"), 0);
+    assert_int_equal(run_until(&c->loop, &k3.done, 1, 5000), 0);
+    assert_int_equal(k3.status, 0);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(k3.reply, "result"), "v")), "again");
+    call_release(&k3);
+    assert_int_equal(k2.done, 0);
+    ctx_free(c);
+}
+
+static void test_stdio_garbage(void **state)
+{
+    (void)state;
+    ctx_t *c = ctx_new();
+    aos_upstream_cfg_t cfg;
+    fake_stdio_cfg(&cfg, NULL);
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(wait_ready(c, 10000), 0);
+    int pid = aos_upstream_pid(c->up);
+    for (int round = 0; round < 3; round++) { /* again and again */
+        call_t k = {0};
+        call_tool(c, &k, "garbage", NULL, 0);
+        assert_int_equal(run_until(&c->loop, &k.done, 1, 10000), 0);
+        assert_int_equal(k.status, 0);
+        assert_true(json_is_true(json_object_get(json_object_get(k.reply, "result"), "ok")));
+        call_release(&k);
+    }
+    assert_int_equal(aos_upstream_pid(c->up), pid);
+    assert_int_equal(c->nstate[AOS_UP_BACKOFF], 0);
+    assert_int_equal(c->nstate[AOS_UP_READY], 1);
+    ctx_free(c);
+}
+
+static void test_stdio_server_request(void **state)
+{
+    (void)state;
+    ctx_t *c = ctx_new();
+    aos_upstream_cfg_t cfg;
+    fake_stdio_cfg(&cfg, NULL);
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(wait_ready(c, 10000), 0);
+    call_t k = {0};
+    call_tool(c, &k, "ask", NULL, 0);
+    assert_int_equal(run_until(&c->loop, &k.done, 1, 5000), 0);
+    assert_int_equal(k.status, 0);
+    assert_int_equal(json_array_size(c->requests), 1);
+    json_t *rq = json_array_get(c->requests, 0);
+    assert_string_equal(json_string_value(json_object_get(rq, "method")), "sampling/createMessage");
+    assert_string_equal(json_string_value(json_object_get(rq, "id")), "s1");
+    json_t *answered = json_loads(result_text(&k), 0, NULL);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(answered, "content"), "text")),
+        "sampled!");
+    json_decref(answered);
+    call_release(&k);
+    ctx_free(c);
+}
+
+static void test_stdio_failures(void **state)
+{
+    (void)state;
+    /* a command that does not exist: BACKOFF, queued requests fail, retries */
+    ctx_t *c = ctx_new();
+    aos_upstream_cfg_t cfg = {.name = "missing",
+                              .transport = "stdio",
+                              .command = "/nonexistent/mcp-server",
+                              .restart_min_ms = 20,
+                              .restart_max_ms = 40};
+    assert_int_equal(up_open(c, &cfg), 0);
+    call_t k = {0};
+    k.ctx = c;
+    assert_int_equal(aos_upstream_request(c->up, "tools/list", NULL, 0, on_reply, &k, NULL), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(run_until(&c->loop, &c->nstate[AOS_UP_BACKOFF], 3, 5000), 0);
+    assert_int_equal(k.done, 1);
+    assert_int_equal(k.status, AOS_EUNAVAIL);
+    assert_non_null(strstr(aos_upstream_last_error(c->up), "unable to start"));
+    assert_int_equal(aos_upstream_pid(c->up), 0);
+    ctx_free(c);
+
+    /* a server answering a protocol version we do not speak */
+    c = ctx_new();
+    const char *const env[] = {"FAKE_VERSION=1999-01-01", NULL};
+    fake_stdio_cfg(&cfg, env);
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(run_until(&c->loop, &c->nstate[AOS_UP_BACKOFF], 1, 10000), 0);
+    assert_non_null(strstr(aos_upstream_last_error(c->up), "unsupported protocol version"));
+    assert_int_equal(c->nstate[AOS_UP_READY], 0);
+    ctx_free(c);
+
+    /* closed from inside on_state: no restart, closed() runs once */
+    c = ctx_new();
+    fake_stdio_cfg(&cfg, env);
+    c->close_on_backoff = 1;
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(run_until(&c->loop, &c->closed, 1, 10000), 0);
+    assert_int_equal(c->nstate[AOS_UP_BACKOFF], 1);
+    assert_int_equal(c->nstate[AOS_UP_CLOSED], 1);
+    assert_int_equal(c->nstate[AOS_UP_STARTING], 1);
+    c->up = NULL;
+    ctx_free(c);
+
+    /* bad configurations fail synchronously */
+    aos_upstream_t *up = NULL;
+    aos_err_t err = {0};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    aos_upstream_cfg_t bad = {.name = "x", .transport = "carrier-pigeon"};
+    assert_int_equal(aos_upstream_new(&up, &loop, NULL, &bad, NULL, NULL, &err), AOS_EINVAL);
+    bad.transport = "streamable-http";
+    bad.url = "ftp://x";
+    assert_int_equal(aos_upstream_new(&up, &loop, NULL, &bad, NULL, NULL, &err), AOS_EINVAL);
+    assert_null(up);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_close_from_callback(void **state)
+{
+    (void)state;
+    ctx_t *c = ctx_new();
+    aos_upstream_cfg_t cfg;
+    fake_stdio_cfg(&cfg, NULL);
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(wait_ready(c, 10000), 0);
+    int pid = aos_upstream_pid(c->up);
+    call_t a = {0}, b = {0};
+    call_tool(c, &a, "echo", json_pack("{s:i}", "v", 1), 0);
+    call_tool(c, &b, "hang", NULL, 0);
+    c->close_in_reply = 1; /* a's reply closes the upstream */
+    assert_int_equal(run_until(&c->loop, &c->closed, 1, 5000), 0);
+    assert_int_equal(a.done, 1);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(b.done, 1);
+    assert_int_equal(b.status, AOS_ECANCELED);
+    assert_int_equal(c->nstate[AOS_UP_CLOSED], 1);
+    assert_true(kill(pid, 0) != 0);
+    call_release(&a);
+    c->up = NULL;
+    ctx_free(c);
+}
+
+/* ---- Streamable HTTP ------------------------------------------------------- */
+
+static void http_cfg(aos_upstream_cfg_t *cfg, const char *url)
+{
+    static const char *const headers[] = {"X-Api: k1", NULL};
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->name = "fake-http";
+    cfg->transport = "streamable-http";
+    cfg->url = url;
+    cfg->headers = headers;
+    cfg->bearer_token = "s3cret";
+    cfg->request_timeout_ms = 5000;
+    cfg->restart_min_ms = 50;
+    cfg->restart_max_ms = 200;
+}
+
+static void test_http_fake(void **state)
+{
+    (void)state;
+    proc_t srv;
+    char *argv[] = {"node", "-e", (char *)fake_http_js, NULL};
+    assert_int_equal(proc_start(&srv, argv, NULL, 1), 0);
+    assert_true(srv.port > 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/mcp", srv.port);
+
+    ctx_t *c = ctx_new();
+    aos_upstream_cfg_t cfg;
+    http_cfg(&cfg, url);
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(wait_ready(c, 10000), 0);
+    assert_string_equal(aos_upstream_protocol_version(c->up), "2025-06-18");
+    assert_int_equal(aos_upstream_pid(c->up), 0);
+
+    /* application/json answer */
+    call_t k = {0};
+    call_tool(c, &k, "json", json_pack("{s:i}", "v", 7), 0);
+    assert_int_equal(run_until(&c->loop, &k.done, 1, 5000), 0);
+    assert_int_equal(k.status, 0);
+    assert_string_equal(result_text(&k), "json:7");
+    call_release(&k);
+
+    /* event stream: a notification, then the answer; its callback sends
+     * another request from inside the stream's processing */
+    call_t s = {0}, chained = {0};
+    s.chain = &chained;
+    call_tool(c, &s, "sse", json_pack("{s:i}", "v", 8), 0);
+    assert_int_equal(run_until(&c->loop, &s.done, 1, 5000), 0);
+    assert_int_equal(s.status, 0);
+    assert_string_equal(result_text(&s), "sse:8");
+    assert_non_null(find_note(c, "notifications/progress"));
+    call_release(&s);
+    assert_int_equal(run_until(&c->loop, &chained.done, 1, 5000), 0);
+    assert_int_equal(chained.status, 0);
+    assert_string_equal(result_text(&chained), "json:chained");
+    call_release(&chained);
+
+    /* a server->client request on the stream, answered by POST */
+    call_t q = {0};
+    call_tool(c, &q, "ask", NULL, 0);
+    assert_int_equal(run_until(&c->loop, &q.done, 1, 5000), 0);
+    assert_int_equal(q.status, 0);
+    assert_non_null(strstr(result_text(&q), "sampled!"));
+    assert_int_equal(json_array_size(c->requests), 1);
+    call_release(&q);
+
+    /* stream closed early: resumed with Last-Event-ID */
+    call_t p = {0};
+    call_tool(c, &p, "poll", json_pack("{s:i}", "v", 9), 0);
+    assert_int_equal(run_until(&c->loop, &p.done, 1, 5000), 0);
+    assert_int_equal(p.status, 0);
+    assert_string_equal(result_text(&p), "poll:9");
+    call_release(&p);
+
+    /* HTTP errors */
+    call_t e = {0}, r = {0};
+    call_tool(c, &e, "err", NULL, 0);
+    call_tool(c, &r, "rpcerr", NULL, 0);
+    assert_int_equal(run_until(&c->loop, &e.done, 1, 5000), 0);
+    assert_int_equal(run_until(&c->loop, &r.done, 1, 5000), 0);
+    assert_int_equal(e.status, AOS_EUPSTREAM);
+    assert_string_equal(e.errmsg, "http 500: boom bang");
+    assert_int_equal(r.status, 0); /* a JSON-RPC error is an answer */
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r.reply, "error"), "message")),
+        "bad arguments");
+    call_release(&r);
+
+    /* session expired: re-initialized and the request sent again */
+    call_t x = {0};
+    call_tool(c, &x, "expire", NULL, 0);
+    assert_int_equal(run_until(&c->loop, &x.done, 1, 5000), 0);
+    assert_int_equal(x.status, 0);
+    assert_string_equal(result_text(&x), "expired-then:sess-2");
+    assert_int_equal(c->nstate[AOS_UP_READY], 2);
+    assert_int_equal(c->nstate[AOS_UP_BACKOFF], 0);
+
+    /* timeout: notifications/cancelled is POSTed */
+    call_t t = {0};
+    uint64_t tid = call_tool(c, &t, "hang", NULL, 200);
+    assert_int_equal(run_until(&c->loop, &t.done, 1, 5000), 0);
+    assert_int_equal(t.status, AOS_ETIMEDOUT);
+    call_release(&x);
+
+    /* close: DELETE of the session */
+    up_close(c);
+    assert_int_equal(c->closed, 1);
+
+    /* a second client reads the server's counters */
+    ctx_t *c2 = ctx_new();
+    http_cfg(&cfg, url);
+    assert_int_equal(up_open(c2, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c2->up), 0);
+    assert_int_equal(wait_ready(c2, 10000), 0);
+    call_t st = {0};
+    call_tool(c2, &st, "stats", NULL, 0);
+    assert_int_equal(run_until(&c2->loop, &st.done, 1, 5000), 0);
+    assert_int_equal(st.status, 0);
+    json_t *stats = json_loads(result_text(&st), 0, NULL);
+    assert_non_null(stats);
+    assert_int_equal(json_integer_value(json_object_get(stats, "deletes")), 1);
+    assert_true(json_integer_value(json_object_get(stats, "gets")) >= 2); /* one per session */
+    assert_int_equal(json_integer_value(json_object_get(stats, "resumes")), 1);
+    json_t *cancelled = json_array_get(json_object_get(stats, "cancelled"), 0);
+    assert_int_equal(json_integer_value(json_object_get(cancelled, "requestId")), (json_int_t)tid);
+    json_decref(stats);
+    call_release(&st);
+    ctx_free(c2);
+    ctx_free(c);
+
+    /* wrong token: initialize fails with the HTTP status, then backs off */
+    c = ctx_new();
+    http_cfg(&cfg, url);
+    cfg.bearer_token = "wrong";
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(run_until(&c->loop, &c->nstate[AOS_UP_BACKOFF], 1, 5000), 0);
+    assert_non_null(strstr(aos_upstream_last_error(c->up), "http 401"));
+    assert_null(strstr(aos_upstream_last_error(c->up), "wrong"));
+    ctx_free(c);
+    proc_stop(&srv);
+}
+
+static void test_http_everything(void **state)
+{
+    (void)state;
+    int port = free_port();
+    char env_port[32], url[64];
+    snprintf(env_port, sizeof(env_port), "PORT=%d", port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/mcp", port);
+    char *argv[] = {(char *)backend_script(), "everything", "http", NULL};
+    proc_t srv;
+    assert_int_equal(proc_start(&srv, argv, env_port, 0), 0);
+
+    ctx_t *c = ctx_new();
+    aos_upstream_cfg_t cfg = {.name = "everything-http",
+                              .transport = "streamable-http",
+                              .url = url,
+                              .request_timeout_ms = 10000,
+                              .restart_min_ms = 100,
+                              .restart_max_ms = 500};
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    /* the server needs a moment to listen: connection failures back off */
+    assert_int_equal(wait_ready(c, 30000), 0);
+    const json_t *init = aos_upstream_init_result(c->up);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(init, "serverInfo"), "name")),
+        "mcp-servers/everything");
+
+    call_t k = {0};
+    call_tool(c, &k, "echo", json_pack("{s:s}", "message", "over http"), 0);
+    assert_int_equal(run_until(&c->loop, &k.done, 1, 10000), 0);
+    assert_int_equal(k.status, 0);
+    assert_string_equal(result_text(&k), "Echo: over http");
+    call_release(&k);
+
+    enum { N = 50 };
+    call_t calls[N];
+    memset(calls, 0, sizeof(calls));
+    for (int i = 0; i < N; i++) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "h%d", i);
+        call_tool(c, &calls[i], "echo", json_pack("{s:s}", "message", msg), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "Echo: h%d", i);
+        assert_int_equal(run_until(&c->loop, &calls[i].done, 1, 10000), 0);
+        assert_int_equal(calls[i].status, 0);
+        assert_string_equal(result_text(&calls[i]), want);
+        call_release(&calls[i]);
+    }
+
+    /* the server goes away: a request fails with EUPSTREAM, the upstream
+     * backs off, and is READY again (new session) once the server is back */
+    proc_stop(&srv);
+    call_t lost = {0};
+    call_tool(c, &lost, "echo", json_pack("{s:s}", "message", "nobody"), 0);
+    assert_int_equal(run_until(&c->loop, &lost.done, 1, 10000), 0);
+    assert_int_equal(lost.status, AOS_EUPSTREAM);
+    assert_true(c->nstate[AOS_UP_BACKOFF] >= 1);
+    int ready_before = c->nstate[AOS_UP_READY];
+    assert_int_equal(proc_start(&srv, argv, env_port, 0), 0);
+    assert_int_equal(run_until(&c->loop, &c->nstate[AOS_UP_READY], ready_before + 1, 30000), 0);
+    call_t back = {0};
+    call_tool(c, &back, "echo", json_pack("{s:s}", "message", "back"), 0);
+    assert_int_equal(run_until(&c->loop, &back.done, 1, 10000), 0);
+    assert_int_equal(back.status, 0);
+    assert_string_equal(result_text(&back), "Echo: back");
+    call_release(&back);
+
+    up_close(c);
+    ctx_free(c);
+    proc_stop(&srv);
+}
+
+/* ---- the SSE parser (internal to the module) ------------------------------ */
+
+static int sse_record(void *data, const char *type, const char *payload, size_t len)
+{
+    json_array_append_new(data, json_pack("[s, s%]", type, payload, len));
+    return json_array_size(data) == 99 ? -42 : 0;
+}
+
+static void test_sse_parser(void **state)
+{
+    (void)state;
+    /* BOM, comment, CRLF, CR and LF line ends, joined data, a data line with
+     * no colon, an event without data (not dispatched), an unfinished one */
+    static const char stream[] = "\xEF\xBB\xBF: hi\r\nevent: note\r\ndata: a\r\ndata:b\r\n"
+                                 "id: 7\r\n\r\ndata: one\n\ndata\nretry: 1500\n\n"
+                                 "id: x\rdata: cr\r\revent: none\n\nretry: 2x\ndata: tail";
+    const char *want = "[[\"note\", \"a\\nb\"], [\"message\", \"one\"], [\"message\", \"\"], "
+                       "[\"message\", \"cr\"]]";
+    json_t *expect = json_loads(want, 0, NULL);
+    size_t n = sizeof(stream) - 1;
+    /* whole, byte by byte, and cut in two at every place */
+    for (size_t cut = 0; cut <= n + 1; cut++) {
+        json_t *got = json_array();
+        aos__sse_t p;
+        aos__sse_init(&p, 1024, sse_record, got);
+        if (cut == n + 1) {
+            for (size_t i = 0; i < n; i++)
+                assert_int_equal(aos__sse_feed(&p, stream + i, 1), 0);
+        } else {
+            assert_int_equal(aos__sse_feed(&p, stream, cut), 0);
+            assert_int_equal(aos__sse_feed(&p, stream + cut, n - cut), 0);
+        }
+        if (!json_equal(got, expect)) {
+            char *dump = json_dumps(got, 0);
+            print_error("cut %zu: %s\n", cut, dump);
+            free(dump);
+            fail();
+        }
+        assert_string_equal(p.last_id, "x");
+        assert_int_equal(p.retry_ms, 1500);
+        aos__sse_release(&p);
+        json_decref(got);
+    }
+    json_decref(expect);
+
+    /* bounded: a line or event over the limit fails the stream */
+    json_t *got = json_array();
+    aos__sse_t p;
+    aos__sse_init(&p, 16, sse_record, got);
+    assert_int_equal(aos__sse_feed(&p, "data: 0123456789abcdef\n", 23), AOS_ETOOBIG);
+    aos__sse_release(&p);
+    aos__sse_init(&p, 16, sse_record, got);
+    assert_int_equal(aos__sse_feed(&p, "data: 0123456789", 16), 0);
+    assert_int_equal(aos__sse_feed(&p, "abcdef", 6), AOS_ETOOBIG);
+    aos__sse_release(&p);
+    aos__sse_init(&p, 16, sse_record, got);
+    assert_int_equal(aos__sse_feed(&p, "data: 01234567\ndata: 01234567\n\n", 34), AOS_ETOOBIG);
+    aos__sse_release(&p);
+    assert_int_equal(json_array_size(got), 0);
+
+    /* the callback stops the feed */
+    json_array_clear(got);
+    for (int i = 0; i < 98; i++)
+        json_array_append_new(got, json_null());
+    aos__sse_init(&p, 0, sse_record, got);
+    assert_int_equal(aos__sse_feed(&p, "data: 1\n\ndata: 2\n\n", 20), -42);
+    assert_int_equal(json_array_size(got), 99);
+    aos__sse_release(&p);
+    json_decref(got);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sse_parser),
+        cmocka_unit_test(test_stdio_everything),
+        cmocka_unit_test(test_stdio_timeout_and_cancel),
+        cmocka_unit_test(test_stdio_child_killed),
+        cmocka_unit_test(test_stdio_garbage),
+        cmocka_unit_test(test_stdio_server_request),
+        cmocka_unit_test(test_stdio_failures),
+        cmocka_unit_test(test_close_from_callback),
+        cmocka_unit_test(test_http_fake),
+        cmocka_unit_test(test_http_everything),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
