@@ -48,9 +48,6 @@ gw_call_t *gw_call_new(aos_gateway_t *gw, enum gw_call_kind kind, gw_session_t *
     c->id = id ? json_deep_copy(id) : json_null();
     c->req = req;
     c->started_ns = uv_hrtime();
-    unsigned char rnd[16];
-    randombytes_buf(rnd, sizeof(rnd));
-    sodium_bin2hex(c->trace_id, sizeof(c->trace_id), rnd, sizeof(rnd));
     if (req) {
         const char *accept = aos_http_header(req, "Accept");
         c->accept_sse = accept && strstr(accept, "text/event-stream") != NULL;
@@ -101,6 +98,17 @@ void gw_call_free(gw_call_t *c)
     json_decref(c->client_progress);
     free(c->tool);
     free(c);
+}
+
+/* The call's trace id, made when first needed (it costs a getrandom). */
+static const char *trace_id(gw_call_t *c)
+{
+    if (!c->trace_id[0]) {
+        unsigned char rnd[16];
+        randombytes_buf(rnd, sizeof(rnd));
+        sodium_bin2hex(c->trace_id, sizeof(c->trace_id), rnd, sizeof(rnd));
+    }
+    return c->trace_id;
 }
 
 static void record(gw_call_t *c, const char *server, const char *outcome)
@@ -206,7 +214,7 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
         record(c, sv->name, aos_err_code(status));
         aos_log(AOS_LOG_WARN, "gateway",
                 json_pack("{s:s, s:s, s:s, s:s}", "server", sv->name, "tool",
-                          c->tool ? c->tool : "", "trace_id", c->trace_id, "error",
+                          c->tool ? c->tool : "", "trace_id", trace_id(c), "error",
                           aos_err_code(status)),
                 "call failed: %s", errmsg ? errmsg : aos_strerror(status));
     } else if (c->xform == GW_XF_INIT && json_object_get(reply, "result")) {
@@ -305,19 +313,7 @@ static const char *state_name(gw_server_t *sv)
         return "disabled";
     if (!sv->up)
         return "stopped";
-    switch (aos_upstream_state(sv->up)) {
-    case AOS_UP_STOPPED:
-        return "stopped";
-    case AOS_UP_STARTING:
-        return "starting";
-    case AOS_UP_READY:
-        return "ready";
-    case AOS_UP_BACKOFF:
-        return "backoff";
-    case AOS_UP_CLOSED:
-        return "closed";
-    }
-    return "unknown";
+    return aos_upstream_state_name(aos_upstream_state(sv->up));
 }
 
 json_t *gw_server_health(gw_server_t *sv)
@@ -428,7 +424,7 @@ static void refresh_lists(gw_server_t *sv, const char *which)
 static void on_up_state(aos_upstream_t *up, aos_upstream_state_t st, const char *why, void *data)
 {
     gw_server_t *sv = data;
-    aos_log(st == AOS_UP_READY ? AOS_LOG_INFO : AOS_LOG_WARN, "gateway",
+    aos_log(st == AOS_UP_BACKOFF ? AOS_LOG_WARN : AOS_LOG_INFO, "gateway",
             json_pack("{s:s, s:s}", "server", sv->name, "state", state_name(sv)),
             "server '%s' is %s%s%s", sv->name, state_name(sv), why && *why ? ": " : "",
             why ? why : "");

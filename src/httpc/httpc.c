@@ -69,13 +69,18 @@ struct aos_httpc_req_s {
     aos_httpc_req_t *prev, *next;
 };
 
-static void handle_closed(uv_handle_t *h)
+/* The client goes with its last handle (see aos_httpc_free). */
+static void handle_released(aos_httpc_t *c)
 {
-    aos_httpc_t *c = h->data;
     if (--c->open_handles == 0) {
         free(c);
         curl_global_cleanup();
     }
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    handle_released(h->data);
 }
 
 static void sock_closed(uv_handle_t *h)
@@ -83,10 +88,7 @@ static void sock_closed(uv_handle_t *h)
     httpc_sock_t *s = h->data;
     aos_httpc_t *c = s->c;
     free(s);
-    if (--c->open_handles == 0) {
-        free(c);
-        curl_global_cleanup();
-    }
+    handle_released(c);
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -486,14 +488,14 @@ static int req_setup(aos_httpc_req_t *r, const aos_httpc_opts_t *o, aos_err_t *e
     }
     if (o->body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
         strcmp(method, "PATCH") == 0) {
-        if (o->body_len > 0) {
+        if (o->body && o->body_len > 0) {
             r->body = malloc(o->body_len);
             if (!r->body)
                 return aos_err_set(err, AOS_ENOMEM, "out of memory");
             memcpy(r->body, o->body, o->body_len);
         }
         curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->body ? o->body_len : 0));
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
     }
     if (strcmp(method, "GET") == 0) {

@@ -608,9 +608,11 @@ void aos__up_http_ready(aos_upstream_t *up)
 
 void aos__up_http_disconnect(aos_upstream_t *up)
 {
-    for (up_post_t *p = up->posts; p; p = p->next)
+    for (up_post_t *p = up->posts, *nx; p; p = nx) {
+        nx = p->next;
         if (p->kind != DELETE_SESSION)
             post_stop(up, p);
+    }
     while (up->delayed)
         post_stop(up, up->delayed);
     up->get_stream = NULL;

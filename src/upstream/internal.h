@@ -12,6 +12,7 @@
 #define AOS_UPSTREAM_INTERNAL_H
 
 #include "upstream/upstream.h"
+#include "log/log.h"
 
 #include <stddef.h>
 
@@ -60,11 +61,9 @@ struct aos_upstream_s {
 
     /* state */
     aos_upstream_state_t state;
-    unsigned epoch;      /* bumped at every connection attempt */
     json_t *init_result; /* READY only */
     char proto[16];      /* negotiated version, "" before */
     char last_error[256];
-    char fail_why[256]; /* cause recorded by conn_fail, reported at conn_lost */
     uint32_t backoff_cur;
     uint64_t rng;
     int closing;
@@ -88,6 +87,7 @@ struct aos_upstream_s {
 
     /* streamable-http */
     char *session_id;      /* Mcp-Session-Id, or NULL */
+    int expiries;          /* sessions expired in a row without an answer */
     up_post_t *posts;      /* live transfers */
     up_post_t *delayed;    /* transfers waiting for http_timer */
     up_post_t *get_stream; /* the GET stream for server messages, or NULL */
@@ -113,8 +113,9 @@ void aos__up_request_failed(aos_upstream_t *up, uint64_t id, int status, const c
 void aos__up_session_expired(aos_upstream_t *up, uint64_t id, int current);
 up_pending_t *aos__up_pending_find(aos_upstream_t *up, uint64_t id);
 void aos__up_unref(aos_upstream_t *up);
-void aos__up_log(aos_upstream_t *up, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* A log entry of component "upstream" with field server = the name. */
+#define aos__up_log(up, level, ...)                                                                \
+    aos_log((level), "upstream", json_pack("{s:s}", "server", (up)->name), __VA_ARGS__)
 
 /* ---- transports: stdio.c and http.c ----
  * connect: begin a connection (spawn); the core then sends initialize.

@@ -22,6 +22,7 @@
 #define UP_BACKOFF_MIN_MS     250u
 #define UP_BACKOFF_MAX_MS     30000u
 #define UP_STABLE_MS          10000u
+#define UP_MAX_EXPIRIES       3 /* sessions lost in a row, without an answer, before backoff */
 
 static const char *const protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
                                                 "2024-11-05", NULL};
@@ -43,18 +44,6 @@ const char *aos_upstream_state_name(aos_upstream_state_t st)
         return "closed";
     }
     return "unknown";
-}
-
-void aos__up_log(aos_upstream_t *up, int level, const char *fmt, ...)
-{
-    if (level < (int)aos_log_get_level())
-        return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    aos_log((aos_log_level_t)level, "upstream", json_pack("{s:s}", "server", up->name), "%s", msg);
 }
 
 /* ---- pending requests: hash table and lists ----------------------------- */
@@ -485,7 +474,6 @@ static void send_initialize(aos_upstream_t *up)
 
 static void begin_connect(aos_upstream_t *up, const char *why)
 {
-    up->epoch++;
     leave_ready(up);
     up->state = AOS_UP_STARTING;
     aos__up_log(up, AOS_LOG_INFO, "upstream '%s' %s", up->name, why);
@@ -517,6 +505,12 @@ void aos__up_session_expired(aos_upstream_t *up, uint64_t id, int current)
         list_push(&up->queue, p);
     }
     if (current && up->state == AOS_UP_READY) {
+        /* a server that forgets every session at once must not make us spin */
+        if (++up->expiries >= UP_MAX_EXPIRIES) {
+            up->expiries = 0;
+            aos__up_conn_lost(up, "the session keeps expiring");
+            return;
+        }
         begin_connect(up, "session expired, initializing again");
     } else if (up->state == AOS_UP_READY) {
         flush_queue(up);
@@ -572,6 +566,7 @@ static void dispatch_one(aos_upstream_t *up, json_t *m)
                         up->name, em ? ": " : "", em ? em : "");
             return;
         }
+        up->expiries = 0;
         pending_detach(up, p);
         pending_complete(up, p, m, 0, NULL);
         return;

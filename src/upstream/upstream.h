@@ -16,6 +16,13 @@
  *                         +----backoff elapsed----+
  *   any state --aos_upstream_close--> CLOSED
  *
+ * Streamable HTTP: a 404 to a message of the current session means the
+ * server forgot the session; the upstream goes back to STARTING, initializes
+ * a new one and resends the requests that got the 404 (they were never
+ * processed). An event stream the server ends before the answer is resumed
+ * with Last-Event-ID. A connection failure is a failure like a child's exit.
+ * Close every HTTP upstream before freeing the aos_httpc_t it uses.
+ *
  * Threading: everything here runs on the loop thread; every function must be
  * called there.
  *

@@ -5,7 +5,7 @@
  * - small inline node servers for what a reference server will not do on
  *   demand: never answer, die mid-call, print garbage, call back into the
  *   client, expire a session, close an event stream early.
- * Every wait is bounded by a guard timer and every child is stopped (the
+ * Every wait is bounded (wait_for) and every child is stopped (the
  * inline servers also exit when their stdin closes). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -441,6 +441,18 @@ static void fake_stdio_cfg(aos_upstream_cfg_t *cfg, const char *const *env)
     cfg->restart_max_ms = 200;
 }
 
+/* A started upstream on the inline stdio server, READY. */
+static ctx_t *fake_stdio_ready(void)
+{
+    ctx_t *c = ctx_new();
+    aos_upstream_cfg_t cfg;
+    fake_stdio_cfg(&cfg, NULL);
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(wait_ready(c, 10000), 0);
+    return c;
+}
+
 /* ---- server-everything over stdio ----------------------------------------- */
 
 enum { N_CONCURRENT = 200 };
@@ -452,6 +464,12 @@ static int all_done(const void *arg)
         if (!calls[i].done)
             return 0;
     return 1;
+}
+
+static int has_request(const void *arg)
+{
+    const ctx_t *c = arg;
+    return json_array_size(c->requests) > 0;
 }
 
 static void test_stdio_everything(void **state)
@@ -520,7 +538,11 @@ static void test_stdio_everything(void **state)
     }
     free(calls);
 
-    /* the server asked for our roots after initialized */
+    /* the server asks for our roots after initialized, and is answered */
+    assert_int_equal(wait_for(&c->loop, has_request, c, 10000), 0);
+    json_t *rq = json_array_get(c->requests, 0);
+    assert_non_null(rq);
+    assert_string_equal(json_string_value(json_object_get(rq, "method")), "roots/list");
     int pid = aos_upstream_pid(c->up);
     up_close(c);
     assert_int_equal(c->closed, 1);
@@ -572,12 +594,7 @@ static int wait_notes(ctx_t *c, const char *method, int want, uint64_t ms)
 static void test_stdio_timeout_and_cancel(void **state)
 {
     (void)state;
-    ctx_t *c = ctx_new();
-    aos_upstream_cfg_t cfg;
-    fake_stdio_cfg(&cfg, NULL);
-    assert_int_equal(up_open(c, &cfg), 0);
-    assert_int_equal(aos_upstream_start(c->up), 0);
-    assert_int_equal(wait_ready(c, 10000), 0);
+    ctx_t *c = fake_stdio_ready();
     assert_string_equal(aos_upstream_protocol_version(c->up), "2025-11-25");
 
     call_t k = {0};
@@ -618,12 +635,7 @@ static void test_stdio_timeout_and_cancel(void **state)
 static void test_stdio_child_killed(void **state)
 {
     (void)state;
-    ctx_t *c = ctx_new();
-    aos_upstream_cfg_t cfg;
-    fake_stdio_cfg(&cfg, NULL);
-    assert_int_equal(up_open(c, &cfg), 0);
-    assert_int_equal(aos_upstream_start(c->up), 0);
-    assert_int_equal(wait_ready(c, 10000), 0);
+    ctx_t *c = fake_stdio_ready();
     int pid = aos_upstream_pid(c->up);
     assert_true(pid > 0);
 
@@ -665,12 +677,7 @@ static void test_stdio_child_killed(void **state)
 static void test_stdio_garbage(void **state)
 {
     (void)state;
-    ctx_t *c = ctx_new();
-    aos_upstream_cfg_t cfg;
-    fake_stdio_cfg(&cfg, NULL);
-    assert_int_equal(up_open(c, &cfg), 0);
-    assert_int_equal(aos_upstream_start(c->up), 0);
-    assert_int_equal(wait_ready(c, 10000), 0);
+    ctx_t *c = fake_stdio_ready();
     int pid = aos_upstream_pid(c->up);
     for (int round = 0; round < 3; round++) { /* again and again */
         call_t k = {0};
@@ -689,12 +696,7 @@ static void test_stdio_garbage(void **state)
 static void test_stdio_server_request(void **state)
 {
     (void)state;
-    ctx_t *c = ctx_new();
-    aos_upstream_cfg_t cfg;
-    fake_stdio_cfg(&cfg, NULL);
-    assert_int_equal(up_open(c, &cfg), 0);
-    assert_int_equal(aos_upstream_start(c->up), 0);
-    assert_int_equal(wait_ready(c, 10000), 0);
+    ctx_t *c = fake_stdio_ready();
     call_t k = {0};
     call_tool(c, &k, "ask", NULL, 0);
     assert_int_equal(run_until(&c->loop, &k.done, 1, 5000), 0);
@@ -775,12 +777,7 @@ static void test_stdio_failures(void **state)
 static void test_close_from_callback(void **state)
 {
     (void)state;
-    ctx_t *c = ctx_new();
-    aos_upstream_cfg_t cfg;
-    fake_stdio_cfg(&cfg, NULL);
-    assert_int_equal(up_open(c, &cfg), 0);
-    assert_int_equal(aos_upstream_start(c->up), 0);
-    assert_int_equal(wait_ready(c, 10000), 0);
+    ctx_t *c = fake_stdio_ready();
     int pid = aos_upstream_pid(c->up);
     call_t a = {0}, b = {0};
     call_tool(c, &a, "echo", json_pack("{s:i}", "v", 1), 0);
