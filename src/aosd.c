@@ -120,9 +120,10 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     d->metrics = aos_metrics_new();
     if ((rc = aos_httpc_new(&d->httpc, d->loop, err)))
         return rc;
-    aos_gateway_cfg_t gc = {d->loop,          d->httpc,          d->store,
-                            d->secrets,       d->metrics,        c->allowed_hosts,
-                            c->allowed_origins, (unsigned)c->session_idle_s, AOS_VERSION};
+    aos_gateway_cfg_t gc = {
+        d->loop,    d->httpc,         d->store,           d->secrets,
+        d->metrics, c->allowed_hosts, c->allowed_origins, (unsigned)c->session_idle_s,
+        AOS_VERSION};
     if ((rc = aos_gateway_new(&d->gateway, &gc, err)))
         return rc;
     aos_http_cfg_t hc = {c->listen, c->tls_cert, c->tls_key, c->max_body, 0, 0};

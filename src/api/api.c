@@ -9,11 +9,10 @@ static int healthz(aos_http_req_t *req, void *data)
 {
     aos_api_t *api = data;
     uint64_t up = uv_hrtime() / 1000000 - api->started_ms;
-    return aos_http_respond_json(req, 200,
-                                 json_pack("{s:s, s:s, s:s, s:I}", "status", "ok", "version",
-                                           api->version, "store",
-                                           aos_store_backend_name(api->store), "uptime_ms",
-                                           (json_int_t)up));
+    return aos_http_respond_json(
+        req, 200,
+        json_pack("{s:s, s:s, s:s, s:I}", "status", "ok", "version", api->version, "store",
+                  aos_store_backend_name(api->store), "uptime_ms", (json_int_t)up));
 }
 
 static int metrics(aos_http_req_t *req, void *data)
@@ -22,8 +21,8 @@ static int metrics(aos_http_req_t *req, void *data)
     aos_buf_t b;
     aos_buf_init(&b, 0);
     aos_metrics_render(api->metrics, &b);
-    int rc = aos_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr ? b.ptr : "",
-                              b.len);
+    int rc = aos_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8",
+                              b.ptr ? b.ptr : "", b.len);
     aos_buf_release(&b);
     return rc;
 }

@@ -102,7 +102,8 @@ int aos_auth_bootstrap(aos_auth_t *a, const char *token, char **generated, aos_e
     char *tok = NULL;
     if (token) {
         if (strlen(token) < 16)
-            return aos_err_set(err, AOS_EINVAL, "the bootstrap token must have 16 characters or more");
+            return aos_err_set(err, AOS_EINVAL,
+                               "the bootstrap token must have 16 characters or more");
     } else {
         tok = aos_secret_token_new();
         if (!tok)
@@ -113,7 +114,8 @@ int aos_auth_bootstrap(aos_auth_t *a, const char *token, char **generated, aos_e
     aos_secret_token_hash(token, h);
     int rc = aos_store_token_put(a->store, "owner", "owner", "owner", h, err);
     if (rc == 0)
-        rc = aos_store_audit_append(a->store, "aosd", "auth.bootstrap", "api_tokens/owner", NULL, err);
+        rc = aos_store_audit_append(a->store, "aosd", "auth.bootstrap", "api_tokens/owner", NULL,
+                                    err);
     if (rc == 0)
         rc = load(a, err);
     if (rc) {

@@ -15,7 +15,13 @@
 #include "http/http.h"
 #include "store/store.h"
 
-typedef enum { AOS_ROLE_NONE = 0, AOS_ROLE_VIEWER, AOS_ROLE_OPERATOR, AOS_ROLE_ADMIN, AOS_ROLE_OWNER } aos_role_t;
+typedef enum {
+    AOS_ROLE_NONE = 0,
+    AOS_ROLE_VIEWER,
+    AOS_ROLE_OPERATOR,
+    AOS_ROLE_ADMIN,
+    AOS_ROLE_OWNER
+} aos_role_t;
 
 typedef struct {
     char id[40];

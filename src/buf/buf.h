@@ -18,7 +18,10 @@ typedef struct {
     size_t max; /* 0: no limit */
 } aos_buf_t;
 
-#define AOS_BUF_INIT {NULL, 0, 0, 0}
+#define AOS_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 void aos_buf_init(aos_buf_t *b, size_t max);
 /* Frees the content; the buffer may be reused after aos_buf_init. */

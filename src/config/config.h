@@ -14,26 +14,26 @@
     XX(data_dir, S, "data-dir", "AOS_DATA_DIR", "./data", "directory for the database and keys")   \
     XX(store, S, "store", "AOS_STORE", NULL, "store URL (default sqlite:DATA_DIR/aos.db)")         \
     XX(bootstrap_token, S, "bootstrap-token", "AOS_BOOTSTRAP_TOKEN", NULL,                         \
-       "the Owner's API token on first start (else one is generated)")                            \
+       "the Owner's API token on first start (else one is generated)")                             \
     XX(mcp_anonymous, B, "mcp-anonymous", "AOS_MCP_ANONYMOUS", "false",                            \
-       "let loopback clients use the MCP endpoints without a token")                              \
+       "let loopback clients use the MCP endpoints without a token")                               \
     XX(tls_cert, S, "tls-cert", "AOS_TLS_CERT", NULL, "PEM certificate: serve HTTPS")              \
     XX(tls_key, S, "tls-key", "AOS_TLS_KEY", NULL, "PEM private key for --tls-cert")               \
     XX(log_level, S, "log-level", "AOS_LOG_LEVEL", "info", "debug | info | warn | error")          \
     XX(allowed_hosts, S, "allowed-hosts", "AOS_ALLOWED_HOSTS", NULL,                               \
-       "extra Host names accepted on MCP endpoints (comma-separated)")                            \
+       "extra Host names accepted on MCP endpoints (comma-separated)")                             \
     XX(allowed_origins, S, "allowed-origins", "AOS_ALLOWED_ORIGINS", NULL,                         \
-       "extra Origins accepted on MCP endpoints (comma-separated)")                               \
+       "extra Origins accepted on MCP endpoints (comma-separated)")                                \
     XX(master_key, S, "master-key", "AOS_MASTER_KEY", NULL,                                        \
-       "base64 key for secrets (default: DATA_DIR/master.key)")                                   \
+       "base64 key for secrets (default: DATA_DIR/master.key)")                                    \
     XX(max_body, U, "max-body", "AOS_MAX_BODY", "4194304", "largest request body in bytes")        \
     XX(session_idle_s, U, "session-idle", "AOS_SESSION_IDLE", "1800",                              \
        "seconds before an idle MCP session is dropped")
 
 typedef struct {
-#define XX_S(f) char *f;
-#define XX_B(f) int f;
-#define XX_U(f) unsigned long f;
+#define XX_S(f)                        char *f;
+#define XX_B(f)                        int f;
+#define XX_U(f)                        unsigned long f;
 #define XX(f, t, flag, env, def, help) XX_##t(f)
     AOS_CONFIG_MAP(XX)
 #undef XX

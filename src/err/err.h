@@ -42,7 +42,7 @@ typedef enum {
     AOS__EFIRST = -1000,
     AOS_ERR_MAP(XX)
 #undef XX
-    AOS__ELAST
+        AOS__ELAST
 } aos_errno_t;
 
 /* Detail for a failure: a code and a human message (lowercase, no period). */
@@ -51,11 +51,11 @@ typedef struct {
     char msg[256];
 } aos_err_t;
 
-const char *aos_err_name(int code);    /* "EINVAL" */
-const char *aos_err_code(int code);    /* "invalid_argument" (REST body code) */
-const char *aos_strerror(int code);    /* default message */
-int aos_err_http_status(int code);     /* 400.. */
-int aos_err_rpc_code(int code);        /* -32602.. */
+const char *aos_err_name(int code); /* "EINVAL" */
+const char *aos_err_code(int code); /* "invalid_argument" (REST body code) */
+const char *aos_strerror(int code); /* default message */
+int aos_err_http_status(int code);  /* 400.. */
+int aos_err_rpc_code(int code);     /* -32602.. */
 
 /* Sets err (if not NULL) and returns code, so that `return aos_err_set(...)`
  * reports and fails in one step. */

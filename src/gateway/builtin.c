@@ -8,9 +8,9 @@
 
 static json_t *aos_tools(void)
 {
-    return json_pack("[{s:s, s:s, s:{s:s, s:{s:{s:s, s:s}}, s:[s]}, s:{s:b, s:b}}]", "name",
-                     "echo", "description", "Echoes back the message it is given", "inputSchema",
-                     "type", "object", "properties", "message", "type", "string", "description",
+    return json_pack("[{s:s, s:s, s:{s:s, s:{s:{s:s, s:s}}, s:[s]}, s:{s:b, s:b}}]", "name", "echo",
+                     "description", "Echoes back the message it is given", "inputSchema", "type",
+                     "object", "properties", "message", "type", "string", "description",
                      "text to echo", "required", "message", "annotations", "readOnlyHint", 1,
                      "idempotentHint", 1);
 }

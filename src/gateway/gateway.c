@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const gw_log_levels[] = {"debug",    "info",  "notice", "warning", "error",
+const char *const gw_log_levels[] = {"debug",    "info",  "notice",    "warning", "error",
                                      "critical", "alert", "emergency", NULL};
 
 int gw_log_level_index(const char *name)
@@ -201,8 +201,7 @@ static json_t *call_error(gw_call_t *c, int code, const char *fmt, ...)
                          json_pack("{s:s}", "aos_code", aos_err_code(code)));
 }
 
-static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *errmsg,
-                     void *data)
+static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *errmsg, void *data)
 {
     gw_call_t *c = data;
     gw_server_t *sv = c->server;
@@ -232,9 +231,9 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
         json_object_set(msg, "id", c->id);
         const json_t *res = json_object_get(reply, "result");
         record(c, sv->name,
-               json_object_get(reply, "error")              ? "rpc_error"
+               json_object_get(reply, "error")                 ? "rpc_error"
                : json_is_true(json_object_get(res, "isError")) ? "tool_error"
-                                                            : "ok");
+                                                               : "ok");
     }
     unlink_server(c);
     c->server = NULL;
@@ -675,9 +674,9 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
     static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                     0.1,    0.25,  0.5,    1,     2.5,  5,     10};
     aos_metrics_t *m = cfg->metrics;
-    gw->m_calls = aos_metrics_counter(m, "aos_mcp_calls_total",
-                                      "MCP requests forwarded to servers, by outcome",
-                                      "server,tool,outcome");
+    gw->m_calls =
+        aos_metrics_counter(m, "aos_mcp_calls_total",
+                            "MCP requests forwarded to servers, by outcome", "server,tool,outcome");
     gw->m_latency = aos_metrics_histogram(m, "aos_mcp_call_duration_seconds",
                                           "Latency of tool calls through the gateway", "server",
                                           bounds, sizeof(bounds) / sizeof(bounds[0]));
@@ -691,10 +690,10 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
     b->builtin = &gw_builtin_aos;
     b->enabled = 1;
     b->tools = gw_builtin_aos.tools();
-    b->entry = json_pack("{s:s, s:s, s:s, s:s, s:{}, s:i, s:b}", "name", GW_BUILTIN, "transport",
-                         "builtin", "base_url", "builtin:aos", "description",
-                         "tools built into aosd", "capabilities", "timeout_ms",
-                         AOS_REGISTRY_DEFAULT_TIMEOUT_MS, "enabled", 1);
+    b->entry =
+        json_pack("{s:s, s:s, s:s, s:s, s:{}, s:i, s:b}", "name", GW_BUILTIN, "transport",
+                  "builtin", "base_url", "builtin:aos", "description", "tools built into aosd",
+                  "capabilities", "timeout_ms", AOS_REGISTRY_DEFAULT_TIMEOUT_MS, "enabled", 1);
     aos_map_put(&gw->servers, GW_BUILTIN, b);
 
     uv_timer_init(cfg->loop, &gw->sweep);

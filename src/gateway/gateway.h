@@ -30,11 +30,11 @@
 typedef struct aos_gateway_s aos_gateway_t;
 
 typedef struct {
-    uv_loop_t *loop;           /* borrowed */
-    aos_httpc_t *httpc;        /* borrowed */
-    aos_store_t *store;        /* borrowed */
-    aos_secret_box_t *secrets; /* borrowed */
-    aos_metrics_t *metrics;    /* borrowed */
+    uv_loop_t *loop;             /* borrowed */
+    aos_httpc_t *httpc;          /* borrowed */
+    aos_store_t *store;          /* borrowed */
+    aos_secret_box_t *secrets;   /* borrowed */
+    aos_metrics_t *metrics;      /* borrowed */
     const char *allowed_hosts;   /* comma-separated extra Host names, may be NULL */
     const char *allowed_origins; /* comma-separated extra Origins, may be NULL */
     unsigned session_idle_s;     /* drop idle MCP sessions after this */

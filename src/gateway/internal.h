@@ -20,7 +20,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#define GW_SEP "__"
+#define GW_SEP     "__"
 #define GW_BUILTIN "aos"
 
 typedef struct gw_server gw_server_t;
@@ -63,7 +63,7 @@ struct gw_call {
     json_t *id;          /* the client's JSON-RPC id */
     aos_http_req_t *req; /* the POST to answer; NULL once the client left */
     int accept_sse;
-    int sse; /* the answer has become an SSE stream */
+    int sse;             /* the answer has become an SSE stream */
     gw_server_t *server; /* borrowed, while up_pending */
     uint64_t up_id;
     int up_pending;
@@ -90,7 +90,7 @@ struct gw_session {
     char protocol[16];
     json_t *client_caps;
     json_t *client_info;
-    int log_level; /* index in gw_log_levels; messages below are dropped */
+    int log_level;          /* index in gw_log_levels; messages below are dropped */
     aos_http_req_t *stream; /* the GET SSE stream, if open */
     uint64_t last_seen_ms;
     gw_call_t *calls;
@@ -101,8 +101,8 @@ struct gw_session {
 
 struct aos_gateway_s {
     aos_gateway_cfg_t cfg;
-    char **hosts;   /* allowed Host names (lowercase, no port) */
-    char **origins; /* allowed Origins */
+    char **hosts;       /* allowed Host names (lowercase, no port) */
+    char **origins;     /* allowed Origins */
     aos_map_t servers;  /* name -> gw_server_t */
     aos_map_t sessions; /* id -> gw_session_t */
     aos_map_t progress; /* our token -> gw_call_t */

@@ -105,13 +105,12 @@ json_t *gw_init_result(gw_session_t *s, gw_server_t *sv)
     }
     if (sv && sv->builtin)
         return json_pack("{s:s, s:{s:{}}, s:{s:s, s:s}}", "protocolVersion", ver, "capabilities",
-                         "tools", "serverInfo", "name", sv->name, "version",
-                         s->gw->cfg.version);
+                         "tools", "serverInfo", "name", sv->name, "version", s->gw->cfg.version);
     return json_pack("{s:s, s:{s:{s:b}, s:{s:b, s:b}, s:{s:b}, s:{}, s:{}}, s:{s:s, s:s}, s:s}",
-                     "protocolVersion", ver, "capabilities", "tools", "listChanged", 1,
-                     "resources", "subscribe", 1, "listChanged", 1, "prompts", "listChanged", 1,
-                     "logging", "completions", "serverInfo", "name", "aosd", "version",
-                     s->gw->cfg.version, "instructions",
+                     "protocolVersion", ver, "capabilities", "tools", "listChanged", 1, "resources",
+                     "subscribe", 1, "listChanged", 1, "prompts", "listChanged", 1, "logging",
+                     "completions", "serverInfo", "name", "aosd", "version", s->gw->cfg.version,
+                     "instructions",
                      "AOS gateway: the tools, resources and prompts of every registered MCP "
                      "server, named <server>__<name>.");
 }
@@ -125,8 +124,7 @@ static int handle_initialize(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t
     if (!json_is_object(p) || !ver || !json_is_object(json_object_get(p, "capabilities")))
         return aos_http_respond_json(
             req, 400,
-            aos_rpc_error(id, -32602,
-                          "initialize needs protocolVersion and capabilities", NULL));
+            aos_rpc_error(id, -32602, "initialize needs protocolVersion and capabilities", NULL));
     gw_session_t *s = gw_session_new(gw, sv ? sv->name : NULL);
     if (!s)
         return AOS_ENOMEM;
@@ -262,8 +260,8 @@ static gw_server_t *server_for_uri(aos_gateway_t *gw, const char *uri)
 }
 
 /* Runs a built-in tool and answers at once. */
-static int call_builtin(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t *sv,
-                        const json_t *id, const char *tool, const json_t *args)
+static int call_builtin(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t *sv, const json_t *id,
+                        const char *tool, const json_t *args)
 {
     aos_err_t err = {0, ""};
     uint64_t t0 = uv_hrtime();
@@ -313,8 +311,8 @@ static void set_level_everywhere(aos_gateway_t *gw, const char *level)
             continue;
         const json_t *init = aos_upstream_init_result(svs[i]->up);
         if (json_object_get(json_object_get(init, "capabilities"), "logging"))
-            aos_upstream_request(svs[i]->up, "logging/setLevel",
-                                 json_pack("{s:s}", "level", level), 0, NULL, NULL, NULL);
+            aos_upstream_request(svs[i]->up, "logging/setLevel", json_pack("{s:s}", "level", level),
+                                 0, NULL, NULL, NULL);
     }
     free(svs);
 }
@@ -328,17 +326,17 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
     if (!strcmp(m, "ping"))
         return reply(req, id, json_object());
     if (!strcmp(m, "tools/list"))
-        return reply(req, id,
-                     json_pack("{s:o}", "tools",
-                               aggregate(gw, offsetof(gw_server_t, tools), "name")));
+        return reply(
+            req, id,
+            json_pack("{s:o}", "tools", aggregate(gw, offsetof(gw_server_t, tools), "name")));
     if (!strcmp(m, "prompts/list"))
-        return reply(req, id,
-                     json_pack("{s:o}", "prompts",
-                               aggregate(gw, offsetof(gw_server_t, prompts), "name")));
+        return reply(
+            req, id,
+            json_pack("{s:o}", "prompts", aggregate(gw, offsetof(gw_server_t, prompts), "name")));
     if (!strcmp(m, "resources/list"))
-        return reply(req, id,
-                     json_pack("{s:o}", "resources",
-                               aggregate(gw, offsetof(gw_server_t, resources), NULL)));
+        return reply(
+            req, id,
+            json_pack("{s:o}", "resources", aggregate(gw, offsetof(gw_server_t, resources), NULL)));
     if (!strcmp(m, "resources/templates/list"))
         return reply(req, id,
                      json_pack("{s:o}", "resourceTemplates",
@@ -405,15 +403,16 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
         }
         if (!sv || sv->builtin) {
             json_decref(np);
-            return reply(req, id, json_pack("{s:{s:[], s:b}}", "completion", "values", "hasMore", 0));
+            return reply(req, id,
+                         json_pack("{s:{s:[], s:b}}", "completion", "values", "hasMore", 0));
         }
         return forward(gw, req, s, sv, id, m, np, NULL);
     }
     return gw_respond_msg(req, aos_rpc_error(id, -32601, "method not found", NULL));
 }
 
-static int server_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s,
-                          gw_server_t *sv, const json_t *msg)
+static int server_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s, gw_server_t *sv,
+                          const json_t *msg)
 {
     const char *m = aos_rpc_method(msg);
     const json_t *id = aos_rpc_id(msg);
@@ -444,7 +443,8 @@ static int server_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *
         json_object_set_new(s->subscriptions, uri, json_true());
     else if (uri && !strcmp(m, "resources/unsubscribe"))
         json_object_del(s->subscriptions, uri);
-    const char *tool = !strcmp(m, "tools/call") ? json_string_value(json_object_get(p, "name")) : NULL;
+    const char *tool =
+        !strcmp(m, "tools/call") ? json_string_value(json_object_get(p, "name")) : NULL;
     return forward(gw, req, s, sv, id, m, params_copy(msg), tool);
 }
 
@@ -519,9 +519,8 @@ static int handle_post(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t *sv)
     }
     aos_rpc_kind_t kind = aos_rpc_classify(msg, &err);
     if (kind == AOS_RPC_INVALID) {
-        rc = aos_http_respond_json(req, 400,
-                                   aos_rpc_error(json_object_get(msg, "id"), -32600,
-                                                 aos_err_msg(&err), NULL));
+        rc = aos_http_respond_json(
+            req, 400, aos_rpc_error(json_object_get(msg, "id"), -32600, aos_err_msg(&err), NULL));
         goto out;
     }
     if (kind == AOS_RPC_REQUEST && !strcmp(aos_rpc_method(msg), "initialize")) {

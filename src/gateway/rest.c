@@ -155,9 +155,11 @@ static void job_done(int status, const aos_err_t *err, void *arg)
     }
     if (j->req) {
         if (j->op == OP_DELETE)
-            aos_http_respond_json(j->req, 200, json_pack("{s:O}", "deleted", json_array_get(j->entries, 0)));
+            aos_http_respond_json(j->req, 200,
+                                  json_pack("{s:O}", "deleted", json_array_get(j->entries, 0)));
         else if (json_array_size(j->entries) == 1 && j->created >= 0)
-            aos_http_respond_json(j->req, j->created ? 201 : 200, json_incref(json_array_get(views, 0)));
+            aos_http_respond_json(j->req, j->created ? 201 : 200,
+                                  json_incref(json_array_get(views, 0)));
         else
             aos_http_respond_json(j->req, 200, json_pack("{s:O}", "imported", views));
     }
@@ -203,8 +205,8 @@ static int add_put(aos_gateway_t *gw, struct write_job *j, const json_t *in, aos
     if (!st)
         return err->code;
     json_t *before = prev ? aos_registry_public(prev->entry) : json_null();
-    json_array_append_new(j->diffs, json_pack("{s:o, s:o}", "before", before, "after",
-                                              aos_registry_public(st)));
+    json_array_append_new(
+        j->diffs, json_pack("{s:o, s:o}", "before", before, "after", aos_registry_public(st)));
     json_array_append_new(j->entries, st);
     j->created = prev ? 0 : 1;
     return 0;
@@ -294,8 +296,8 @@ static int mcp_call(aos_http_req_t *req, void *data)
     int rc = 0;
     if (json_unpack_ex(in, &je, JSON_STRICT, "{s:s, s:s, s?o, s?o}", "server", &server, "tool",
                        &tool, "args", &args, "caps", &caps) != 0) {
-        rc = aos_http_respond_error(req, AOS_EINVAL, "body must be {\"server\",\"tool\",\"args\",\"caps\"}: %s",
-                                    je.text);
+        rc = aos_http_respond_error(
+            req, AOS_EINVAL, "body must be {\"server\",\"tool\",\"args\",\"caps\"}: %s", je.text);
         goto out;
     }
     if (args && !json_is_object(args)) {
@@ -334,7 +336,8 @@ static int mcp_call(aos_http_req_t *req, void *data)
         goto out;
     }
     c->tool = strdup(tool);
-    json_t *params = json_pack("{s:s, s:O}", "name", tool, "arguments", args ? args : json_object());
+    json_t *params =
+        json_pack("{s:s, s:O}", "name", tool, "arguments", args ? args : json_object());
     if (!args)
         json_decref(json_object_get(params, "arguments"));
     rc = gw_call_forward(c, sv, "tools/call", params);

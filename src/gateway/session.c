@@ -67,8 +67,8 @@ void gw_session_free(gw_session_t *s)
         gw_outreq_t *o = v;
         gw_server_t *sv = gw_server_get(gw, o->server);
         if (sv && sv->up)
-            aos_upstream_respond(sv->up, aos_rpc_error(o->up_id, -32603,
-                                                       "client session ended", NULL));
+            aos_upstream_respond(sv->up,
+                                 aos_rpc_error(o->up_id, -32603, "client session ended", NULL));
         json_decref(o->up_id);
         free(o->server);
         free(o);

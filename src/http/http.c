@@ -25,8 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_PARAMS 8
-#define MAX_SEGMENTS 32
+#define MAX_PARAMS       8
+#define MAX_SEGMENTS     32
 #define MAX_RESP_HEADERS 12
 
 struct route_set {
@@ -296,8 +296,8 @@ static int deliver(aos_http_req_t *r, unsigned status, struct MHD_Response *resp
     return 0;
 }
 
-int aos_http_respond(aos_http_req_t *r, unsigned status, const char *content_type,
-                     const void *body, size_t len)
+int aos_http_respond(aos_http_req_t *r, unsigned status, const char *content_type, const void *body,
+                     size_t len)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -594,8 +594,8 @@ json_t *aos_http_body_json(aos_http_req_t *r, aos_err_t *err)
     json_error_t je;
     json_t *j = json_loadb(r->body.ptr, r->body.len, JSON_REJECT_DUPLICATES, &je);
     if (!j)
-        aos_err_set(err, AOS_EPARSE, "malformed JSON at line %d column %d: %s", je.line,
-                    je.column, je.text);
+        aos_err_set(err, AOS_EPARSE, "malformed JSON at line %d column %d: %s", je.line, je.column,
+                    je.text);
     return j;
 }
 

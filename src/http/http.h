@@ -59,8 +59,8 @@ typedef struct {
     const char *listen;   /* "127.0.0.1:8080", "[::1]:0" */
     const char *tls_cert; /* PEM file paths; both set = HTTPS */
     const char *tls_key;
-    size_t max_body;      /* default request body limit */
-    unsigned conn_limit;  /* max concurrent connections */
+    size_t max_body;         /* default request body limit */
+    unsigned conn_limit;     /* max concurrent connections */
     unsigned conn_timeout_s; /* idle timeout of non-suspended connections */
 } aos_http_cfg_t;
 

@@ -66,7 +66,8 @@ void aos_log(aos_log_level_t level, const char *component, json_t *fields, const
     gmtime_r(&ts.tv_sec, &tm);
     char when[96];
     snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(ts.tv_nsec / 1000000) % 1000);
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (long)(ts.tv_nsec / 1000000) % 1000);
 
     json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "ts", when, "level", aos_log_level_name(level),
                           "component", component ? component : "aosd", "msg", msg);

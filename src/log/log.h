@@ -26,8 +26,8 @@ void aos_log(aos_log_level_t level, const char *component, json_t *fields, const
     __attribute__((format(printf, 4, 5)));
 
 #define aos_log_debug(comp, ...) aos_log(AOS_LOG_DEBUG, comp, NULL, __VA_ARGS__)
-#define aos_log_info(comp, ...) aos_log(AOS_LOG_INFO, comp, NULL, __VA_ARGS__)
-#define aos_log_warn(comp, ...) aos_log(AOS_LOG_WARN, comp, NULL, __VA_ARGS__)
+#define aos_log_info(comp, ...)  aos_log(AOS_LOG_INFO, comp, NULL, __VA_ARGS__)
+#define aos_log_warn(comp, ...)  aos_log(AOS_LOG_WARN, comp, NULL, __VA_ARGS__)
 #define aos_log_error(comp, ...) aos_log(AOS_LOG_ERROR, comp, NULL, __VA_ARGS__)
 
 #endif

@@ -9,15 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LABELS 4
+#define MAX_LABELS  4
 #define MAX_COLLECT 8
 
 enum type { COUNTER, GAUGE, HISTOGRAM };
 
 struct series {
     char *labels[MAX_LABELS];
-    double value;    /* counter, gauge; histogram sum */
-    uint64_t count;  /* histogram */
+    double value;   /* counter, gauge; histogram sum */
+    uint64_t count; /* histogram */
     uint64_t *buckets;
     struct series *next; /* in creation order, for stable output */
 };
@@ -241,8 +241,7 @@ static int put_escaped(aos_buf_t *o, const char *s, int help)
     return rc;
 }
 
-static int put_labels(aos_buf_t *o, const aos_metric_t *f, const struct series *s,
-                      const char *le)
+static int put_labels(aos_buf_t *o, const aos_metric_t *f, const struct series *s, const char *le)
 {
     int rc = 0;
     if (!f->nlabels && !le)

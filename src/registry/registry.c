@@ -20,8 +20,7 @@ int aos_registry_name_ok(const char *name)
     return strstr(name, "__") == NULL;
 }
 
-static int check_keys(const json_t *o, const char *const *allowed, const char *what,
-                      aos_err_t *err)
+static int check_keys(const json_t *o, const char *const *allowed, const char *what, aos_err_t *err)
 {
     const char *k;
     json_t *v;
@@ -91,9 +90,8 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
                                aos_err_t *err)
 {
     static const char *const allowed[] = {
-        "name",     "transport",  "command",   "args",    "env",     "cwd",
-        "url",      "headers",    "description", "capabilities", "auth_token", "timeout_ms",
-        "enabled",  NULL};
+        "name",    "transport",   "command",      "args",       "env",        "cwd",     "url",
+        "headers", "description", "capabilities", "auth_token", "timeout_ms", "enabled", NULL};
     int bad = 0;
     if (!json_is_object(in)) {
         aos_err_set(err, AOS_EINVAL, "an entry must be a JSON object");
@@ -172,15 +170,15 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
             sprintf(base_url, "stdio:%s", command);
     } else if (!strcmp(transport, "streamable-http")) {
         if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
-            aos_err_set(err, AOS_EINVAL, "'url' (http:// or https://) is required for transport '%s'",
-                        transport);
+            aos_err_set(err, AOS_EINVAL,
+                        "'url' (http:// or https://) is required for transport '%s'", transport);
             goto fail;
         }
         const char *stdio_only[] = {"command", "args", "env", "cwd"};
         for (size_t i = 0; i < 4; i++) {
             if (json_object_get(in, stdio_only[i])) {
-                aos_err_set(err, AOS_EINVAL, "'%s' does not apply to transport '%s'",
-                            stdio_only[i], transport);
+                aos_err_set(err, AOS_EINVAL, "'%s' does not apply to transport '%s'", stdio_only[i],
+                            transport);
                 goto fail;
             }
         }
@@ -199,8 +197,9 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         }
         base_url = strdup(url);
     } else if (!strcmp(transport, "sse")) {
-        aos_err_set(err, AOS_EINVAL,
-                    "transport 'sse' (legacy HTTP+SSE) is not supported yet; use 'streamable-http'");
+        aos_err_set(
+            err, AOS_EINVAL,
+            "transport 'sse' (legacy HTTP+SSE) is not supported yet; use 'streamable-http'");
         goto fail;
     } else {
         aos_err_set(err, AOS_EINVAL, "unknown transport '%.40s' (stdio, streamable-http)",

@@ -14,7 +14,7 @@
 #include "err/err.h"
 #include "secret/secret.h"
 
-#define AOS_REGISTRY_NAME_MAX 64
+#define AOS_REGISTRY_NAME_MAX           64
 #define AOS_REGISTRY_DEFAULT_TIMEOUT_MS 30000
 
 /* 1 if name is a valid server name: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}, no "__". */

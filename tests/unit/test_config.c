@@ -666,8 +666,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_in_env_after_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_set, setup, teardown),
         /* Suspected bugs, see the comments above the functions. */
-        cmocka_unit_test_setup_teardown(test_regression_number_with_space_then_minus, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_regression_file_key_session_idle_flag_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_regression_number_with_space_then_minus, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_regression_file_key_session_idle_flag_name, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_regression_config_flag_without_value_ignored, setup,
                                         teardown),
     };
