@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *aos_tools(void)
+static json_t *aos_tools(void *data)
 {
     return json_pack("[{s:s, s:s, s:{s:s, s:{s:{s:s, s:s}}, s:[s]}, s:{s:b, s:b}}]", "name", "echo",
                      "description", "Echoes back the message it is given", "inputSchema", "type",
@@ -15,30 +15,39 @@ static json_t *aos_tools(void)
                      "idempotentHint", 1);
 }
 
-static json_t *aos_call(aos_gateway_t *gw, const char *tool, const json_t *args, aos_err_t *err)
+/* "Echo: " + message, built with the length known (messages may hold NULs). */
+static json_t *echo(const json_t *args, aos_err_t *err)
 {
-    if (!strcmp(tool, "echo")) {
-        const char *msg = json_string_value(json_object_get(args, "message"));
-        if (!msg) {
-            aos_err_set(err, AOS_EINVAL, "echo needs a string argument 'message'");
-            return NULL;
-        }
-        json_t *text = json_string("");
-        size_t n = strlen(msg);
-        char *buf = malloc(n + 7);
-        if (!buf) {
-            json_decref(text);
-            aos_err_set(err, AOS_ENOMEM, NULL);
-            return NULL;
-        }
-        memcpy(buf, "Echo: ", 6);
-        memcpy(buf + 6, msg, n + 1);
-        json_string_setn(text, buf, n + 6);
-        free(buf);
-        return json_pack("{s:[{s:s, s:o}]}", "content", "type", "text", "text", text);
+    const json_t *m = json_object_get(args, "message");
+    if (!json_is_string(m)) {
+        aos_err_set(err, AOS_EINVAL, "echo needs a string argument 'message'");
+        return NULL;
     }
-    aos_err_set(err, AOS_EINVAL, "server 'aos' has no tool '%.100s'", tool);
-    return NULL;
+    size_t n = json_string_length(m);
+    char *buf = malloc(n + 6);
+    if (!buf) {
+        aos_err_set(err, AOS_ENOMEM, NULL);
+        return NULL;
+    }
+    memcpy(buf, "Echo: ", 6);
+    memcpy(buf + 6, json_string_value(m), n);
+    json_t *text = json_stringn_nocheck(buf, n + 6);
+    free(buf);
+    return json_pack("{s:[{s:s, s:o}]}", "content", "type", "text", "text", text);
 }
 
-const gw_builtin_t gw_builtin_aos = {GW_BUILTIN, aos_tools, aos_call};
+static int aos_call(void *data, const char *tool, const json_t *args, aos_builtin_done_fn done,
+                    void *ctx)
+{
+    aos_err_t err = {0, ""};
+    json_t *res = NULL;
+    if (!strcmp(tool, "echo"))
+        res = echo(args, &err);
+    else
+        aos_err_set(&err, AOS_ENOTFOUND, "server 'aos' has no tool '%.100s'", tool);
+    done(ctx, res, res ? NULL : &err);
+    return 0;
+}
+
+const aos_builtin_t gw_builtin_aos = {GW_BUILTIN, "tools built into aosd", aos_tools, aos_call,
+                                      NULL};

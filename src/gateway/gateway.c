@@ -76,8 +76,15 @@ static void unlink_server(gw_call_t *c)
     c->sv_prev = c->sv_next = NULL;
 }
 
+struct gw_ticket {
+    gw_call_t *c; /* NULL once the call was freed first */
+};
+
 void gw_call_free(gw_call_t *c)
 {
+    if (c->ticket)
+        c->ticket->c = NULL;
+    free(c->server_name);
     if (c->up_pending && c->server && c->server->up)
         aos_upstream_cancel(c->server->up, c->up_id, "client request ended");
     unlink_server(c);
@@ -273,6 +280,52 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
         sv->calls->sv_prev = c;
     sv->calls = c;
     return 0;
+}
+
+static void builtin_done(void *ctx, json_t *result, const aos_err_t *err)
+{
+    struct gw_ticket *t = ctx;
+    gw_call_t *c = t->c;
+    free(t);
+    if (!c) {
+        json_decref(result);
+        return;
+    }
+    c->ticket = NULL;
+    json_t *msg;
+    if (result) {
+        msg = aos_rpc_result(c->id, result);
+        record(c, c->server_name,
+               json_is_true(json_object_get(result, "isError")) ? "tool_error" : "ok");
+    } else {
+        int code = err ? err->code : AOS_EINTERNAL;
+        msg = call_error(c, code, "%s", err ? aos_err_msg(err) : "built-in tool failed");
+        record(c, c->server_name, aos_err_code(code));
+    }
+    gw_call_finish(c, msg);
+}
+
+int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_t *args)
+{
+    struct gw_ticket *t = calloc(1, sizeof(*t));
+    if (!t)
+        return AOS_ENOMEM;
+    t->c = c;
+    c->ticket = t;
+    if (!c->tool)
+        c->tool = strdup(tool);
+    c->server_name = strdup(sv->name);
+    json_t *empty = args ? NULL : json_object();
+    int rc = sv->builtin->call(sv->builtin->data, tool, args ? args : empty, builtin_done, t);
+    json_decref(empty);
+    if (rc) {
+        /* failed synchronously: done was not called */
+        if (c->ticket == t) {
+            c->ticket = NULL;
+            free(t);
+        }
+    }
+    return rc;
 }
 
 /* ---- servers ----------------------------------------------------------- */
@@ -684,23 +737,38 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
     gw->m_up = aos_metrics_gauge(m, "aos_mcp_server_up", "1 if the server is ready", "server");
     aos_metrics_on_collect(m, collect, gw);
 
-    gw_server_t *b = calloc(1, sizeof(*b));
-    b->gw = gw;
-    b->name = strdup(GW_BUILTIN);
-    b->builtin = &gw_builtin_aos;
-    b->enabled = 1;
-    b->tools = gw_builtin_aos.tools();
-    b->entry =
-        json_pack("{s:s, s:s, s:s, s:s, s:{}, s:i, s:b}", "name", GW_BUILTIN, "transport",
-                  "builtin", "base_url", "builtin:aos", "description", "tools built into aosd",
-                  "capabilities", "timeout_ms", AOS_REGISTRY_DEFAULT_TIMEOUT_MS, "enabled", 1);
-    aos_map_put(&gw->servers, GW_BUILTIN, b);
+    aos_gateway_add_builtin(gw, &gw_builtin_aos);
 
     uv_timer_init(cfg->loop, &gw->sweep);
     gw->sweep.data = gw;
     uv_timer_start(&gw->sweep, on_sweep, 10000, 10000);
     uv_unref((uv_handle_t *)&gw->sweep);
     *out = gw;
+    return 0;
+}
+
+int aos_gateway_add_builtin(aos_gateway_t *gw, const aos_builtin_t *bi)
+{
+    if (!aos_registry_name_ok(bi->name) || gw_server_get(gw, bi->name))
+        return AOS_EINVAL;
+    gw_server_t *b = calloc(1, sizeof(*b));
+    if (!b)
+        return AOS_ENOMEM;
+    b->gw = gw;
+    b->name = strdup(bi->name);
+    b->builtin = bi;
+    b->enabled = 1;
+    b->tools = bi->tools(bi->data);
+    char url[96];
+    snprintf(url, sizeof(url), "builtin:%s", bi->name);
+    b->entry =
+        json_pack("{s:s, s:s, s:s, s:s, s:{}, s:i, s:b}", "name", bi->name, "transport", "builtin",
+                  "base_url", url, "description", bi->description ? bi->description : "",
+                  "capabilities", "timeout_ms", AOS_REGISTRY_DEFAULT_TIMEOUT_MS, "enabled", 1);
+    if (aos_map_put(&gw->servers, bi->name, b)) {
+        server_free(b);
+        return AOS_ENOMEM;
+    }
     return 0;
 }
 

@@ -27,19 +27,11 @@ typedef struct gw_server gw_server_t;
 typedef struct gw_session gw_session_t;
 typedef struct gw_call gw_call_t;
 
-/* A built-in server: tools implemented inside aosd. */
-typedef struct {
-    const char *name;
-    json_t *(*tools)(void); /* new array of tool definitions */
-    /* Runs a tool; returns a CallToolResult (new) or NULL with err set. */
-    json_t *(*call)(aos_gateway_t *gw, const char *tool, const json_t *args, aos_err_t *err);
-} gw_builtin_t;
-
 struct gw_server {
     aos_gateway_t *gw; /* borrowed */
     char *name;
     json_t *entry; /* stored registry entry (secrets sealed) */
-    const gw_builtin_t *builtin;
+    const aos_builtin_t *builtin;
     aos_upstream_t *up;
     int enabled;
     /* lists for the aggregated endpoint, refreshed on READY and list_changed */
@@ -70,7 +62,9 @@ struct gw_call {
     uint64_t progress; /* our progress token upstream, 0 = none */
     json_t *client_progress;
     enum gw_call_xform xform;
-    char *tool; /* for logs and metrics */
+    char *tool;               /* for logs and metrics */
+    char *server_name;        /* for logs and metrics */
+    struct gw_ticket *ticket; /* a built-in call in progress */
     char trace_id[33];
     uint64_t started_ns;
     gw_call_t *s_prev, *s_next;   /* in sess->calls */
@@ -171,8 +165,11 @@ int gw_mcp_handle(aos_http_req_t *req, void *data);
 void gw_route_notification(gw_server_t *sv, json_t *msg);
 void gw_route_request(gw_server_t *sv, json_t *msg);
 
+/* Runs tool of the built-in sv for c; the answer finishes c. */
+int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_t *args);
+
 /* builtin.c */
-extern const gw_builtin_t gw_builtin_aos;
+extern const aos_builtin_t gw_builtin_aos;
 
 /* rest.c */
 extern const aos_http_route_t gw_routes[];

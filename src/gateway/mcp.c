@@ -259,18 +259,19 @@ static gw_server_t *server_for_uri(aos_gateway_t *gw, const char *uri)
     return found;
 }
 
-/* Runs a built-in tool and answers at once. */
-static int call_builtin(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t *sv, const json_t *id,
-                        const char *tool, const json_t *args)
+/* Runs a built-in tool; the answer comes through the call. */
+static int call_builtin(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s, gw_server_t *sv,
+                        const json_t *id, const char *tool, const json_t *args)
 {
-    aos_err_t err = {0, ""};
-    uint64_t t0 = uv_hrtime();
-    json_t *res = sv->builtin->call(gw, tool, args, &err);
-    aos_metric_add(gw->m_calls, 1, sv->name, tool, res ? "ok" : aos_err_code(err.code));
-    aos_metric_observe(gw->m_latency, (double)(uv_hrtime() - t0) / 1e9, sv->name);
-    if (!res)
-        return reply_error(req, id, err.code, aos_err_msg(&err));
-    return reply(req, id, res);
+    gw_call_t *c = gw_call_new(gw, GW_CALL_MCP, s, id, req);
+    if (!c)
+        return AOS_ENOMEM;
+    int rc = gw_call_builtin(c, sv, tool, args);
+    if (rc) {
+        gw_call_free(c);
+        return reply_error(req, id, rc, NULL);
+    }
+    return 0;
 }
 
 /* Forwards msg's method with params (copied and changed by the caller) to sv. */
@@ -367,7 +368,7 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
         if (sv->builtin) {
             if (m[0] != 't')
                 return reply_error(req, id, AOS_EINVAL, "no such prompt");
-            return call_builtin(gw, req, sv, id, rest, json_object_get(p, "arguments"));
+            return call_builtin(gw, req, s, sv, id, rest, json_object_get(p, "arguments"));
         }
         json_t *np = params_copy(msg);
         json_object_set_new(np, "name", json_string(rest));
@@ -432,7 +433,7 @@ static int server_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *
             const char *tool = json_string_value(json_object_get(p, "name"));
             if (!tool)
                 return reply_error(req, id, AOS_EINVAL, "params.name is required");
-            return call_builtin(gw, req, sv, id, tool, json_object_get(p, "arguments"));
+            return call_builtin(gw, req, s, sv, id, tool, json_object_get(p, "arguments"));
         }
         if (!strcmp(m, "logging/setLevel"))
             return reply(req, id, json_object());

@@ -324,18 +324,20 @@ static int mcp_call(aos_http_req_t *req, void *data)
     }
     if (gw_server_lacks_tool(sv, tool) && !sv->lists_pending)
         gw_server_refresh(sv, "tools");
-    if (sv->builtin) {
-        json_t *res = sv->builtin->call(gw, tool, args, &err);
-        aos_metric_add(gw->m_calls, 1, sv->name, tool, res ? "ok" : aos_err_code(err.code));
-        rc = res ? aos_http_respond_json(req, 200, res) : aos_http_respond_err(req, &err);
-        goto out;
-    }
     gw_call_t *c = gw_call_new(gw, GW_CALL_REST, NULL, NULL, req);
     if (!c) {
         rc = AOS_ENOMEM;
         goto out;
     }
     c->tool = strdup(tool);
+    if (sv->builtin) {
+        rc = gw_call_builtin(c, sv, tool, args);
+        if (rc) {
+            gw_call_free(c);
+            rc = aos_http_respond_error(req, rc, "server '%s' failed", sv->name);
+        }
+        goto out;
+    }
     json_t *params =
         json_pack("{s:s, s:O}", "name", tool, "arguments", args ? args : json_object());
     if (!args)
