@@ -32,6 +32,8 @@ typedef struct {
     aos_gateway_t *gateway;
     aos_http_t *http;
     aos_api_t api;
+    /* wiring: bus (event bus and value-event stream) */
+    /* wiring: logs (log service) */
     uv_signal_t sigint, sigterm;
     uv_timer_t deadline;
     int stopping;
@@ -136,6 +138,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     d->api.started_ms = uv_hrtime() / 1000000;
     aos_api_add_routes(&d->api, d->http);
     aos_gateway_add_routes(d->gateway, d->http);
+    /* wiring: bus -- create, add routes */
+    /* wiring: logs -- create, add routes, add the "logs" built-in to the gateway */
     if ((rc = aos_http_start(d->http, err)))
         return rc;
     if ((rc = aos_gateway_load(d->gateway, err)))
