@@ -122,10 +122,15 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     d->metrics = aos_metrics_new();
     if ((rc = aos_httpc_new(&d->httpc, d->loop, err)))
         return rc;
-    aos_gateway_cfg_t gc = {
-        d->loop,    d->httpc,         d->store,           d->secrets,
-        d->metrics, c->allowed_hosts, c->allowed_origins, (unsigned)c->session_idle_s,
-        AOS_VERSION};
+    aos_gateway_cfg_t gc = {.loop = d->loop,
+                            .httpc = d->httpc,
+                            .store = d->store,
+                            .secrets = d->secrets,
+                            .metrics = d->metrics,
+                            .allowed_hosts = c->allowed_hosts,
+                            .allowed_origins = c->allowed_origins,
+                            .session_idle_s = (unsigned)c->session_idle_s,
+                            .version = AOS_VERSION};
     if ((rc = aos_gateway_new(&d->gateway, &gc, err)))
         return rc;
     aos_http_cfg_t hc = {c->listen, c->tls_cert, c->tls_key, c->max_body, 0, 0};

@@ -26,308 +26,6 @@ uint64_t gw_now_ms(void)
     return uv_hrtime() / 1000000;
 }
 
-/* ---- calls ----------------------------------------------------------- */
-
-static void call_closed(aos_http_req_t *req, int aborted, void *data)
-{
-    gw_call_t *c = data;
-    /* The client left. Per the MCP transport rules this is not a
-     * cancellation: the call runs on and its answer is dropped. */
-    c->req = NULL;
-}
-
-gw_call_t *gw_call_new(aos_gateway_t *gw, enum gw_call_kind kind, gw_session_t *sess,
-                       const json_t *id, aos_http_req_t *req)
-{
-    gw_call_t *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
-    c->gw = gw;
-    c->kind = kind;
-    c->sess = sess;
-    c->id = id ? json_deep_copy(id) : json_null();
-    c->req = req;
-    c->started_ns = uv_hrtime();
-    if (req) {
-        const char *accept = aos_http_header(req, "Accept");
-        c->accept_sse = accept && strstr(accept, "text/event-stream") != NULL;
-        aos_http_on_close(req, call_closed, c);
-    }
-    if (sess) {
-        c->s_next = sess->calls;
-        if (sess->calls)
-            sess->calls->s_prev = c;
-        sess->calls = c;
-    }
-    return c;
-}
-
-static void unlink_server(gw_call_t *c)
-{
-    gw_server_t *sv = c->server;
-    if (!sv)
-        return;
-    if (c->sv_prev)
-        c->sv_prev->sv_next = c->sv_next;
-    else if (sv->calls == c)
-        sv->calls = c->sv_next;
-    if (c->sv_next)
-        c->sv_next->sv_prev = c->sv_prev;
-    c->sv_prev = c->sv_next = NULL;
-}
-
-struct gw_ticket {
-    gw_call_t *c; /* NULL once the call was freed first */
-};
-
-void gw_call_free(gw_call_t *c)
-{
-    if (c->ticket)
-        c->ticket->c = NULL;
-    free(c->server_name);
-    if (c->up_pending && c->server && c->server->up)
-        aos_upstream_cancel(c->server->up, c->up_id, "client request ended");
-    unlink_server(c);
-    c->server = NULL;
-    if (c->sess) {
-        if (c->s_prev)
-            c->s_prev->s_next = c->s_next;
-        else if (c->sess->calls == c)
-            c->sess->calls = c->s_next;
-        if (c->s_next)
-            c->s_next->s_prev = c->s_prev;
-    }
-    if (c->progress)
-        aos_map_del_u64(&c->gw->progress, c->progress);
-    if (c->req)
-        aos_http_on_close(c->req, NULL, NULL);
-    json_decref(c->id);
-    json_decref(c->client_progress);
-    free(c->tool);
-    free(c);
-}
-
-/* The call's trace id, made when first needed (it costs a getrandom). */
-static const char *trace_id(gw_call_t *c)
-{
-    if (!c->trace_id[0]) {
-        unsigned char rnd[16];
-        randombytes_buf(rnd, sizeof(rnd));
-        sodium_bin2hex(c->trace_id, sizeof(c->trace_id), rnd, sizeof(rnd));
-    }
-    return c->trace_id;
-}
-
-static void record(gw_call_t *c, const char *server, const char *outcome)
-{
-    aos_gateway_t *gw = c->gw;
-    double secs = (double)(uv_hrtime() - c->started_ns) / 1e9;
-    aos_metric_add(gw->m_calls, 1, server, c->tool ? c->tool : "", outcome);
-    if (c->tool)
-        aos_metric_observe(gw->m_latency, secs, server);
-}
-
-void gw_call_send(gw_call_t *c, json_t *msg)
-{
-    if (c->req && c->accept_sse && c->kind == GW_CALL_MCP) {
-        if (!c->sse) {
-            if (c->sess)
-                aos_http_add_header(c->req, "Mcp-Session-Id", c->sess->id);
-            if (aos_http_stream_open(c->req, 200, "text/event-stream") == 0)
-                c->sse = 1;
-        }
-        if (c->sse) {
-            gw_sse_write(c->req, msg);
-            json_decref(msg);
-            return;
-        }
-    }
-    if (c->sess)
-        gw_session_send(c->sess, msg);
-    else
-        json_decref(msg);
-}
-
-/* REST answers: the result itself, or the error as a REST error. */
-static void finish_rest(gw_call_t *c, json_t *msg)
-{
-    json_t *res = json_object_get(msg, "result");
-    if (res) {
-        aos_http_respond_json(c->req, 200, json_incref(res));
-        return;
-    }
-    json_t *e = json_object_get(msg, "error");
-    json_int_t code = json_integer_value(json_object_get(e, "code"));
-    const char *m = json_string_value(json_object_get(e, "message"));
-    /* our own errors keep their meaning (data.aos_code); the upstream's are a 502 */
-    int aos = AOS_EUPSTREAM;
-    const json_t *d = json_object_get(e, "data");
-    if (json_is_string(json_object_get(d, "aos_code"))) {
-        const char *cs = json_string_value(json_object_get(d, "aos_code"));
-#define XX(name, status, rpc, cstr, msg)                                                           \
-    if (!strcmp(cs, cstr))                                                                         \
-        aos = AOS_##name;
-        AOS_ERR_MAP(XX)
-#undef XX
-    }
-    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", aos_err_code(aos), "message",
-                             m ? m : aos_strerror(aos));
-    if (aos == AOS_EUPSTREAM)
-        json_object_set_new(json_object_get(body, "error"), "rpc_code", json_integer(code));
-    aos_http_respond_json(c->req, (unsigned)aos_err_http_status(aos), body);
-}
-
-void gw_call_finish(gw_call_t *c, json_t *msg)
-{
-    if (c->req) {
-        if (c->kind == GW_CALL_REST) {
-            finish_rest(c, msg);
-        } else if (c->sse) {
-            gw_sse_write(c->req, msg);
-            aos_http_stream_close(c->req);
-        } else {
-            gw_respond_msg(c->req, json_incref(msg));
-        }
-    }
-    json_decref(msg);
-    gw_call_free(c);
-}
-
-/* An error of ours as a JSON-RPC error whose data names the AOS code, so the
- * REST side can give it the right HTTP status. */
-static json_t *call_error(gw_call_t *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static json_t *call_error(gw_call_t *c, int code, const char *fmt, ...)
-{
-    char m[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(m, sizeof(m), fmt, ap);
-    va_end(ap);
-    return aos_rpc_error(c->id, aos_err_rpc_code(code), m,
-                         json_pack("{s:s}", "aos_code", aos_err_code(code)));
-}
-
-static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *errmsg, void *data)
-{
-    gw_call_t *c = data;
-    gw_server_t *sv = c->server;
-    c->up_pending = 0;
-    json_t *msg;
-    if (status) {
-        msg = call_error(c, status, "server '%s': %s", sv->name,
-                         errmsg && *errmsg ? errmsg : aos_strerror(status));
-        record(c, sv->name, aos_err_code(status));
-        aos_log(AOS_LOG_WARN, "gateway",
-                json_pack("{s:s, s:s, s:s, s:s}", "server", sv->name, "tool",
-                          c->tool ? c->tool : "", "trace_id", trace_id(c), "error",
-                          aos_err_code(status)),
-                "call failed: %s", errmsg ? errmsg : aos_strerror(status));
-    } else if (c->xform == GW_XF_INIT && json_object_get(reply, "result")) {
-        /* a client's initialize, answered once the upstream is ready */
-        msg = aos_rpc_result(c->id, gw_init_result(c->sess, sv));
-        record(c, sv->name, "ok");
-    } else if (c->kind == GW_CALL_REST && c->tool && gw_server_lacks_tool(sv, c->tool) &&
-               (json_object_get(reply, "error") ||
-                json_is_true(json_object_get(json_object_get(reply, "result"), "isError")))) {
-        /* the upstream confirms what our list said: no such tool */
-        msg = call_error(c, AOS_ENOTFOUND, "server '%s' has no tool '%s'", sv->name, c->tool);
-        record(c, sv->name, "not_found");
-    } else {
-        msg = json_copy(reply);
-        json_object_set(msg, "id", c->id);
-        const json_t *res = json_object_get(reply, "result");
-        record(c, sv->name,
-               json_object_get(reply, "error")                 ? "rpc_error"
-               : json_is_true(json_object_get(res, "isError")) ? "tool_error"
-                                                               : "ok");
-    }
-    unlink_server(c);
-    c->server = NULL;
-    gw_call_finish(c, msg);
-}
-
-int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *params)
-{
-    if (!sv->up) {
-        json_decref(params);
-        return AOS_EUNAVAIL;
-    }
-    /* progress tokens are per client: give the upstream one of ours */
-    json_t *meta = json_object_get(params, "_meta");
-    json_t *tok = json_object_get(meta, "progressToken");
-    if (tok && (json_is_string(tok) || json_is_integer(tok))) {
-        c->client_progress = json_incref(tok);
-        c->progress = ++c->gw->next_progress;
-        aos_map_put_u64(&c->gw->progress, c->progress, c);
-        json_object_set_new(meta, "progressToken", json_integer((json_int_t)c->progress));
-    }
-    uint32_t timeout = (uint32_t)json_integer_value(json_object_get(sv->entry, "timeout_ms"));
-    if (!timeout)
-        timeout = AOS_REGISTRY_DEFAULT_TIMEOUT_MS;
-    int rc = aos_upstream_request(sv->up, method, params, timeout, on_reply, c, &c->up_id);
-    if (rc) {
-        if (c->progress) {
-            aos_map_del_u64(&c->gw->progress, c->progress);
-            c->progress = 0;
-        }
-        return rc;
-    }
-    c->up_pending = 1;
-    c->server = sv;
-    c->sv_next = sv->calls;
-    if (sv->calls)
-        sv->calls->sv_prev = c;
-    sv->calls = c;
-    return 0;
-}
-
-static void builtin_done(void *ctx, json_t *result, const aos_err_t *err)
-{
-    struct gw_ticket *t = ctx;
-    gw_call_t *c = t->c;
-    free(t);
-    if (!c) {
-        json_decref(result);
-        return;
-    }
-    c->ticket = NULL;
-    json_t *msg;
-    if (result) {
-        msg = aos_rpc_result(c->id, result);
-        record(c, c->server_name,
-               json_is_true(json_object_get(result, "isError")) ? "tool_error" : "ok");
-    } else {
-        int code = err ? err->code : AOS_EINTERNAL;
-        msg = call_error(c, code, "%s", err ? aos_err_msg(err) : "built-in tool failed");
-        record(c, c->server_name, aos_err_code(code));
-    }
-    gw_call_finish(c, msg);
-}
-
-int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_t *args)
-{
-    struct gw_ticket *t = calloc(1, sizeof(*t));
-    if (!t)
-        return AOS_ENOMEM;
-    t->c = c;
-    c->ticket = t;
-    if (!c->tool)
-        c->tool = strdup(tool);
-    c->server_name = strdup(sv->name);
-    json_t *empty = args ? NULL : json_object();
-    int rc = sv->builtin->call(sv->builtin->data, tool, args ? args : empty, builtin_done, t);
-    json_decref(empty);
-    if (rc) {
-        /* failed synchronously: done was not called */
-        if (c->ticket == t) {
-            c->ticket = NULL;
-            free(t);
-        }
-    }
-    return rc;
-}
-
 /* ---- servers ----------------------------------------------------------- */
 
 gw_server_t *gw_server_get(aos_gateway_t *gw, const char *name)
@@ -368,14 +66,37 @@ static const char *state_name(gw_server_t *sv)
     return aos_upstream_state_name(aos_upstream_state(sv->up));
 }
 
+/* healthy | degraded | down, from the connection, the breaker and pings */
+static const char *health_status(gw_server_t *sv)
+{
+    if (sv->builtin)
+        return "healthy";
+    if (!sv->enabled || !gw_server_ready(sv))
+        return "down";
+    uint64_t now = gw_now_ms();
+    aos_breaker_state_t b = aos_breaker_state(&sv->breaker, now);
+    if (b == AOS_BREAKER_OPEN || sv->ping_ms < 0)
+        return "down";
+    if (b == AOS_BREAKER_HALF_OPEN || sv->breaker.consecutive > 0 ||
+        sv->ping_ms > sv->limits.health_timeout_ms / 2)
+        return "degraded";
+    return "healthy";
+}
+
 json_t *gw_server_health(gw_server_t *sv)
 {
-    int inflight = 0;
-    for (gw_call_t *c = sv->calls; c; c = c->sv_next)
-        inflight++;
-    json_t *h = json_pack("{s:s, s:i}", "state", state_name(sv), "inflight", inflight);
+    json_t *h = json_pack("{s:s, s:s, s:i, s:i, s:s}", "state", state_name(sv), "status",
+                          health_status(sv), "inflight", sv->active, "queued", sv->queued,
+                          "breaker",
+                          aos_breaker_state_name(aos_breaker_state(&sv->breaker, gw_now_ms())));
+    if (sv->ping_ms >= 0 && sv->up)
+        json_object_set_new(h, "latency_ms", json_real(sv->ping_ms));
+    if (sv->limits.quota > 0)
+        json_object_set_new(h, "quota_used", json_integer((json_int_t)sv->quota.used));
     if (sv->up) {
         const char *le = aos_upstream_last_error(sv->up);
+        if (!(le && *le) && sv->last_ping_error[0])
+            le = sv->last_ping_error;
         json_object_set_new(h, "last_error", le && *le ? json_string(le) : json_null());
         if (aos_upstream_pid(sv->up))
             json_object_set_new(h, "pid", json_integer(aos_upstream_pid(sv->up)));
@@ -508,6 +229,16 @@ static void on_up_request(aos_upstream_t *up, json_t *msg, void *data)
 
 static void server_free(gw_server_t *sv)
 {
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *b;
+    while (aos_map_iter_next(&sv->callers, &it, NULL, NULL, &b))
+        free(b);
+    aos_map_release(&sv->callers);
+    if (sv->health_timer) {
+        sv->health_timer->data = NULL;
+        uv_close((uv_handle_t *)sv->health_timer, (uv_close_cb)free);
+    }
     json_decref(sv->entry);
     json_decref(sv->tools);
     json_decref(sv->resources);
@@ -515,6 +246,51 @@ static void server_free(gw_server_t *sv)
     json_decref(sv->prompts);
     free(sv->name);
     free(sv);
+}
+
+/* ---- health checks: a ping every health_interval_ms ---------------------- */
+
+static void on_ping(aos_upstream_t *up, json_t *reply, int status, const char *errmsg, void *data)
+{
+    gw_server_t *sv = data;
+    sv->ping_pending = 0;
+    if (status == AOS_ECANCELED)
+        return;
+    if (status || !reply || json_object_get(reply, "error")) {
+        sv->ping_ms = -1;
+        snprintf(sv->last_ping_error, sizeof(sv->last_ping_error), "ping failed: %s",
+                 errmsg && *errmsg ? errmsg : (status ? aos_strerror(status) : "error reply"));
+    } else {
+        sv->ping_ms = (double)(gw_now_ms() - sv->ping_sent_ms);
+        sv->last_ping_error[0] = '\0';
+    }
+}
+
+static void on_health_timer(uv_timer_t *t)
+{
+    gw_server_t *sv = t->data;
+    if (!sv || sv->closing || !sv->up || sv->ping_pending)
+        return;
+    if (aos_upstream_state(sv->up) != AOS_UP_READY) {
+        sv->ping_ms = -1;
+        return;
+    }
+    sv->ping_sent_ms = gw_now_ms();
+    if (aos_upstream_request(sv->up, "ping", NULL, (uint32_t)sv->limits.health_timeout_ms,
+                             on_ping, sv, NULL) == 0)
+        sv->ping_pending = 1;
+}
+
+static void start_health(gw_server_t *sv)
+{
+    sv->health_timer = malloc(sizeof(uv_timer_t));
+    if (!sv->health_timer)
+        return;
+    uv_timer_init(sv->gw->cfg.loop, sv->health_timer);
+    sv->health_timer->data = sv;
+    uint64_t every = (uint64_t)sv->limits.health_interval_ms;
+    uv_timer_start(sv->health_timer, on_health_timer, every, every);
+    uv_unref((uv_handle_t *)sv->health_timer);
 }
 
 /* Opens the sealed values of a {"K":"v1:..."} map into "K=V" (env) or
@@ -560,10 +336,14 @@ static int start_upstream(aos_gateway_t *gw, gw_server_t *sv, aos_err_t *err)
     uc.command = json_string_value(json_object_get(cfgj, "command"));
     uc.cwd = json_string_value(json_object_get(cfgj, "cwd"));
     uc.url = json_string_value(json_object_get(cfgj, "url"));
+    uc.ca_file = json_string_value(json_object_get(cfgj, "ca_file"));
     uc.client_capabilities = gw->client_caps;
     json_t *info = json_pack("{s:s, s:s}", "name", "aosd", "version", gw->cfg.version);
     uc.client_info = info;
-    uc.request_timeout_ms = (uint32_t)json_integer_value(json_object_get(sv->entry, "timeout_ms"));
+    /* the default, used by initialize and list fetches: a call's own
+     * timeout_ms applies to calls; starting a server may take longer */
+    uint32_t tmo = (uint32_t)json_integer_value(json_object_get(sv->entry, "timeout_ms"));
+    uc.request_timeout_ms = tmo > 30000 ? tmo : 30000;
 
     const json_t *args = json_object_get(cfgj, "args");
     const char **argv = calloc(json_array_size(args) + 1, sizeof(char *));
@@ -617,6 +397,9 @@ static void server_retire(aos_gateway_t *gw, gw_server_t *sv)
 {
     aos_map_del(&gw->servers, sv->name);
     sv->closing = 1;
+    if (sv->health_timer)
+        uv_timer_stop(sv->health_timer);
+    gw_calls_abandon(sv);
     if (!sv->up) {
         server_free(sv);
         return;
@@ -640,11 +423,21 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
     sv->name = strdup(name);
     sv->entry = json_deep_copy(entry);
     sv->enabled = json_is_true(json_object_get(entry, "enabled"));
+    uint64_t now = gw_now_ms();
+    aos_registry_limits(entry, &sv->limits);
+    aos_limits_t *l = &sv->limits;
+    aos_bucket_init(&sv->bucket, l->rate_per_s, l->burst, now);
+    aos_quota_init(&sv->quota, (uint64_t)l->quota, l->quota_month ? AOS_QUOTA_MONTH : AOS_QUOTA_DAY);
+    aos_breaker_init(&sv->breaker, (unsigned)l->breaker_failures, l->breaker_error_rate,
+                     (unsigned)l->breaker_min_calls, (uint64_t)l->breaker_window_ms,
+                     (uint64_t)l->breaker_cooldown_ms);
+    aos_map_init(&sv->callers);
     if (aos_map_put(&gw->servers, name, sv)) {
         server_free(sv);
         return aos_err_set(err, AOS_ENOMEM, NULL);
     }
     if (sv->enabled) {
+        start_health(sv);
         int rc = start_upstream(gw, sv, err);
         if (rc) {
             aos_log_error("gateway", "server '%s': unable to start: %s", name, aos_err_msg(err));
@@ -693,6 +486,7 @@ static void free_list(char **v)
 static void on_sweep(uv_timer_t *t)
 {
     gw_sessions_sweep(t->data);
+    gw_fingerprints_sweep(t->data);
 }
 
 static void collect(aos_metrics_t *m, void *data)
@@ -700,12 +494,19 @@ static void collect(aos_metrics_t *m, void *data)
     aos_gateway_t *gw = data;
     aos_metric_set(gw->m_sessions, (double)aos_map_count(&gw->sessions));
     aos_metric_clear(gw->m_up);
+    aos_metric_clear(gw->m_breaker);
+    aos_metric_clear(gw->m_health);
     aos_map_iter_t it;
     aos_map_iter_init(&it);
     void *v;
+    uint64_t now = gw_now_ms();
     while (aos_map_iter_next(&gw->servers, &it, NULL, NULL, &v)) {
         gw_server_t *sv = v;
         aos_metric_set(gw->m_up, gw_server_ready(sv) ? 1 : 0, sv->name);
+        aos_metric_set(gw->m_breaker, (double)aos_breaker_state(&sv->breaker, now), sv->name);
+        const char *st = health_status(sv);
+        aos_metric_set(gw->m_health, !strcmp(st, "healthy") ? 0 : !strcmp(st, "degraded") ? 1 : 2,
+                       sv->name);
     }
 }
 
@@ -722,6 +523,7 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
     aos_map_init(&gw->servers);
     aos_map_init(&gw->sessions);
     aos_map_init(&gw->progress);
+    aos_map_init(&gw->fingerprints);
     gw->client_caps = json_pack("{s:{}, s:{s:{}, s:{}}, s:{s:b}}", "sampling", "elicitation",
                                 "form", "url", "roots", "listChanged", 1);
     static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -731,10 +533,19 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
         aos_metrics_counter(m, "aos_mcp_calls_total",
                             "MCP requests forwarded to servers, by outcome", "server,tool,outcome");
     gw->m_latency = aos_metrics_histogram(m, "aos_mcp_call_duration_seconds",
-                                          "Latency of tool calls through the gateway", "server",
+                                          "Latency of tool calls through the gateway",
+                                          "server,tool",
                                           bounds, sizeof(bounds) / sizeof(bounds[0]));
     gw->m_sessions = aos_metrics_gauge(m, "aos_mcp_sessions", "Open MCP client sessions", NULL);
     gw->m_up = aos_metrics_gauge(m, "aos_mcp_server_up", "1 if the server is ready", "server");
+    gw->m_health = aos_metrics_gauge(m, "aos_mcp_server_health",
+                                     "0 healthy, 1 degraded, 2 down", "server");
+    gw->m_breaker = aos_metrics_gauge(m, "aos_mcp_breaker_state",
+                                      "Circuit breaker: 0 closed, 1 open, 2 half-open", "server");
+    gw->m_rejected = aos_metrics_counter(m, "aos_mcp_rejected_total",
+                                         "Calls refused by a limit, by reason", "server,reason");
+    gw->m_queue = aos_metrics_gauge(m, "aos_mcp_queue_depth",
+                                    "Calls waiting for a free slot", "server");
     aos_metrics_on_collect(m, collect, gw);
 
     aos_gateway_add_builtin(gw, &gw_builtin_aos);
@@ -817,6 +628,12 @@ static void on_sweep_closed(uv_handle_t *h)
     aos_map_release(&gw->servers);
     aos_map_release(&gw->sessions);
     aos_map_release(&gw->progress);
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *w;
+    while (aos_map_iter_next(&gw->fingerprints, &it, NULL, NULL, &w))
+        free(w);
+    aos_map_release(&gw->fingerprints);
     json_decref(gw->client_caps);
     free_list(gw->hosts);
     free_list(gw->origins);

@@ -56,6 +56,10 @@ typedef struct {
     const char *allowed_origins; /* comma-separated extra Origins, may be NULL */
     unsigned session_idle_s;     /* drop idle MCP sessions after this */
     const char *version;
+    /* Receives the gateway's events (tool.error, anomaly.detected), stolen;
+     * NULL drops them. */
+    void (*emit)(json_t *event, void *data);
+    void *emit_data;
 } aos_gateway_cfg_t;
 
 int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t *err);

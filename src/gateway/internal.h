@@ -15,6 +15,8 @@
 #include "gateway/gateway.h"
 #include "jsonrpc/jsonrpc.h"
 #include "map/map.h"
+#include "guard/guard.h"
+#include "registry/registry.h"
 #include "upstream/upstream.h"
 
 #include <jansson.h>
@@ -38,12 +40,29 @@ struct gw_server {
     json_t *tools, *resources, *templates, *prompts;
     int lists_pending;
     uint64_t ready_since_ms;
-    gw_call_t *calls; /* in flight on this server, newest first */
+    gw_call_t *calls; /* sent, queued or waiting to retry; newest first */
     int closing;
+    /* isolation (call.c) */
+    aos_limits_t limits;
+    aos_bucket_t bucket;
+    aos_quota_t quota;
+    aos_breaker_t breaker;
+    aos_map_t callers; /* caller id -> aos_bucket_t (per-caller rate) */
+    unsigned active;   /* calls sent and not yet answered */
+    gw_call_t *queue;  /* waiting for a slot, oldest first (linked by q_next) */
+    unsigned queued;
+    /* health (gateway.c) */
+    uv_timer_t *health_timer;
+    int ping_pending;
+    uint64_t ping_sent_ms;
+    double ping_ms; /* latency of the last ping, -1 if it failed */
+    char last_ping_error[160];
     gw_server_t *next_closing;
 };
 
 enum gw_call_kind { GW_CALL_MCP, GW_CALL_REST };
+
+enum gw_call_phase { GW_PHASE_NONE = 0, GW_PHASE_SENT, GW_PHASE_QUEUED, GW_PHASE_RETRY };
 
 /* What to do with the upstream's answer before it goes to the client. */
 enum gw_call_xform { GW_XF_NONE, GW_XF_INIT };
@@ -56,9 +75,15 @@ struct gw_call {
     aos_http_req_t *req; /* the POST to answer; NULL once the client left */
     int accept_sse;
     int sse;             /* the answer has become an SSE stream */
-    gw_server_t *server; /* borrowed, while up_pending */
+    gw_server_t *server; /* borrowed, while phase != NONE */
+    enum gw_call_phase phase;
     uint64_t up_id;
-    int up_pending;
+    char *method;   /* kept for queued sends and retries */
+    json_t *params; /* likewise */
+    unsigned attempts;
+    uv_timer_t *retry_timer;
+    gw_call_t *q_next;
+    char caller[40]; /* the principal's id, for per-caller limits */
     uint64_t progress; /* our progress token upstream, 0 = none */
     json_t *client_progress;
     enum gw_call_xform xform;
@@ -100,6 +125,7 @@ struct aos_gateway_s {
     aos_map_t servers;  /* name -> gw_server_t */
     aos_map_t sessions; /* id -> gw_session_t */
     aos_map_t progress; /* our token -> gw_call_t */
+    aos_map_t fingerprints; /* error fingerprint -> its anomaly window */
     uint64_t next_progress;
     gw_server_t *closing; /* servers whose upstream is closing */
     uv_timer_t sweep;
@@ -109,7 +135,8 @@ struct aos_gateway_s {
     void *shutdown_data;
     json_t *client_caps; /* what aosd declares to upstreams */
     /* metrics */
-    aos_metric_t *m_calls, *m_latency, *m_sessions, *m_up;
+    aos_metric_t *m_calls, *m_latency, *m_sessions, *m_up, *m_queue, *m_rejected, *m_breaker,
+        *m_health;
 };
 
 extern const char *const gw_log_levels[]; /* debug .. emergency */
@@ -133,9 +160,17 @@ uint64_t gw_now_ms(void);
 /* calls (gateway.c) */
 gw_call_t *gw_call_new(aos_gateway_t *gw, enum gw_call_kind kind, gw_session_t *sess,
                        const json_t *id, aos_http_req_t *req);
-/* Sends method/params (stolen) to sv for call c; the answer goes to the
- * client when it arrives. Returns 0 or an error (c is then untouched). */
-int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *params);
+/* Sends method/params (stolen) to sv for call c through sv's limits; the
+ * answer goes to the client when it arrives. Returns 0, or an error in err
+ * (with when to retry, in seconds, for ERATE/EUNAVAIL); c is then not
+ * answered: the caller answers and frees it (gw_call_fail). */
+int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *params,
+                    aos_err_t *err, uint64_t *retry_after_s);
+/* Answers c with err (as a JSON-RPC error, or REST error with Retry-After). */
+void gw_call_fail(gw_call_t *c, const aos_err_t *err, uint64_t retry_after_s);
+/* Ends queued and retrying calls of a server being removed. */
+void gw_calls_abandon(gw_server_t *sv);
+void gw_fingerprints_sweep(aos_gateway_t *gw);
 /* Answers c with a full JSON-RPC message (stolen) and frees c. */
 void gw_call_finish(gw_call_t *c, json_t *msg);
 /* Sends an intermediate message (stolen) on c's stream (or the session's). */

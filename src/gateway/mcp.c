@@ -140,11 +140,10 @@ static int handle_initialize(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t
         return AOS_ENOMEM;
     c->xform = GW_XF_INIT;
     c->accept_sse = 0;
-    int rc = gw_call_forward(c, sv, "ping", NULL);
-    if (rc) {
-        gw_call_free(c);
-        return reply_error(req, id, rc, "server is not available");
-    }
+    aos_err_t err = {0, ""};
+    uint64_t after;
+    if (gw_call_forward(c, sv, "ping", NULL, &err, &after))
+        gw_call_fail(c, &err, after);
     return 0;
 }
 
@@ -289,11 +288,10 @@ static int forward(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s, gw_s
     }
     if (tool)
         c->tool = strdup(tool);
-    int rc = gw_call_forward(c, sv, method, params);
-    if (rc) {
-        gw_call_free(c);
-        return reply_error(req, id, rc, NULL);
-    }
+    aos_err_t err = {0, ""};
+    uint64_t after;
+    if (gw_call_forward(c, sv, method, params, &err, &after))
+        gw_call_fail(c, &err, after);
     return 0;
 }
 

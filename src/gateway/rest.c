@@ -342,11 +342,10 @@ static int mcp_call(aos_http_req_t *req, void *data)
         json_pack("{s:s, s:O}", "name", tool, "arguments", args ? args : json_object());
     if (!args)
         json_decref(json_object_get(params, "arguments"));
-    rc = gw_call_forward(c, sv, "tools/call", params);
-    if (rc) {
-        gw_call_free(c);
-        rc = aos_http_respond_error(req, rc, "server '%s' is not available", sv->name);
-    }
+    uint64_t after;
+    if (gw_call_forward(c, sv, "tools/call", params, &err, &after))
+        gw_call_fail(c, &err, after);
+    rc = 0;
 out:
     json_decref(in);
     return rc;

@@ -86,12 +86,67 @@ static const char *str_field(const json_t *o, const char *k, int required, const
     return json_string_value(v);
 }
 
+struct limit_def {
+    const char *name;
+    int is_unsigned;
+    double lo, hi, def;
+    size_t off;
+};
+
+static const struct limit_def limit_defs[] = {
+#define XX(f, k, lo, hi, def, help) {#f, #k[0] == 'U', lo, hi, def, offsetof(aos_limits_t, f)},
+    AOS_LIMITS_MAP(XX)
+#undef XX
+};
+#define NLIMITS (sizeof(limit_defs) / sizeof(limit_defs[0]))
+
+/* Checks a client's "limits" object; returns a copy holding only known keys. */
+static json_t *check_limits(const json_t *in, aos_err_t *err)
+{
+    if (!json_is_object(in)) {
+        aos_err_set(err, AOS_EINVAL, "'limits' must be an object");
+        return NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)in, k, v)
+    {
+        const struct limit_def *d = NULL;
+        for (size_t i = 0; i < NLIMITS; i++)
+            if (!strcmp(limit_defs[i].name, k))
+                d = &limit_defs[i];
+        if (!d) {
+            aos_err_set(err, AOS_EINVAL, "unknown field '%.64s' in 'limits'", k);
+            return NULL;
+        }
+        double x = json_number_value(v);
+        if (!json_is_number(v) || (d->is_unsigned && !json_is_integer(v)) || x < d->lo ||
+            x > d->hi) {
+            aos_err_set(err, AOS_EINVAL, "'limits.%s' must be %s from %g to %g", k,
+                        d->is_unsigned ? "an integer" : "a number", d->lo, d->hi);
+            return NULL;
+        }
+    }
+    return json_deep_copy(in);
+}
+
+void aos_registry_limits(const json_t *stored, aos_limits_t *out)
+{
+    const json_t *l = json_object_get(json_object_get(stored, "config"), "limits");
+    for (size_t i = 0; i < NLIMITS; i++) {
+        const json_t *v = json_object_get(l, limit_defs[i].name);
+        *(double *)((char *)out + limit_defs[i].off) =
+            json_is_number(v) ? json_number_value(v) : limit_defs[i].def;
+    }
+}
+
 json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_box_t *box,
                                aos_err_t *err)
 {
     static const char *const allowed[] = {
         "name",    "transport",   "command",      "args",       "env",        "cwd",     "url",
-        "headers", "description", "capabilities", "auth_token", "timeout_ms", "enabled", NULL};
+        "headers", "description", "capabilities", "auth_token", "timeout_ms", "enabled",
+        "limits",  "ca_file",     NULL};
     int bad = 0;
     if (!json_is_object(in)) {
         aos_err_set(err, AOS_EINVAL, "an entry must be a JSON object");
@@ -114,6 +169,7 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
     const char *cwd = str_field(in, "cwd", 0, "", err, &bad);
     const char *desc = str_field(in, "description", 0, "", err, &bad);
     const char *token = str_field(in, "auth_token", 0, "", err, &bad);
+    const char *ca_file = str_field(in, "ca_file", 0, "", err, &bad);
     if (bad)
         return NULL;
     if (!transport)
@@ -130,6 +186,10 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         if (url || json_object_get(in, "headers")) {
             aos_err_set(err, AOS_EINVAL, "'%s' does not apply to transport 'stdio'",
                         url ? "url" : "headers");
+            goto fail;
+        }
+        if (ca_file) {
+            aos_err_set(err, AOS_EINVAL, "'ca_file' does not apply to transport 'stdio'");
             goto fail;
         }
         json_object_set_new(config, "command", json_string(command));
@@ -168,7 +228,7 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         base_url = malloc(strlen(command) + 7);
         if (base_url)
             sprintf(base_url, "stdio:%s", command);
-    } else if (!strcmp(transport, "streamable-http")) {
+    } else if (!strcmp(transport, "streamable-http") || !strcmp(transport, "sse")) {
         if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
             aos_err_set(err, AOS_EINVAL,
                         "'url' (http:// or https://) is required for transport '%s'", transport);
@@ -182,7 +242,15 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
                 goto fail;
             }
         }
+        /* a CA bundle to verify the server with; verification itself is
+         * never turned off */
+        if (ca_file && ca_file[0] != '/') {
+            aos_err_set(err, AOS_EINVAL, "'ca_file' must be an absolute path to a PEM file");
+            goto fail;
+        }
         json_object_set_new(config, "url", json_string(url));
+        if (ca_file)
+            json_object_set_new(config, "ca_file", json_string(ca_file));
         const json_t *h = json_object_get(in, "headers");
         if (h) {
             json_t *sealed = seal_map(h, "headers", box, err);
@@ -196,13 +264,8 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
             json_object_set_new(config, "headers", json_object());
         }
         base_url = strdup(url);
-    } else if (!strcmp(transport, "sse")) {
-        aos_err_set(
-            err, AOS_EINVAL,
-            "transport 'sse' (legacy HTTP+SSE) is not supported yet; use 'streamable-http'");
-        goto fail;
     } else {
-        aos_err_set(err, AOS_EINVAL, "unknown transport '%.40s' (stdio, streamable-http)",
+        aos_err_set(err, AOS_EINVAL, "unknown transport '%.40s' (stdio, streamable-http, sse)",
                     transport);
         goto fail;
     }
@@ -210,6 +273,13 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
     if (caps && !json_is_object(caps) && !json_is_array(caps)) {
         aos_err_set(err, AOS_EINVAL, "'capabilities' must be an object or an array");
         goto fail;
+    }
+    const json_t *lim = json_object_get(in, "limits");
+    if (lim) {
+        json_t *l = check_limits(lim, err);
+        if (!l)
+            goto fail;
+        json_object_set_new(config, "limits", l);
     }
     const json_t *to = json_object_get(in, "timeout_ms");
     json_int_t timeout = AOS_REGISTRY_DEFAULT_TIMEOUT_MS;
@@ -273,7 +343,7 @@ json_t *aos_registry_public(const json_t *st)
         return NULL;
     json_object_set_new(out, "has_auth_token",
                         json_boolean(json_is_string(json_object_get(st, "auth_token"))));
-    const char *plain[] = {"command", "args", "cwd", "url"};
+    const char *plain[] = {"command", "args", "cwd", "url", "ca_file"};
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         json_t *v = json_object_get(cfg, plain[i]);
         if (v)
@@ -281,6 +351,15 @@ json_t *aos_registry_public(const json_t *st)
     }
     if (json_object_get(cfg, "env"))
         json_object_set_new(out, "env_keys", names_of(json_object_get(cfg, "env")));
+    aos_limits_t lim;
+    aos_registry_limits(st, &lim);
+    json_t *lj = json_object();
+    for (size_t i = 0; i < NLIMITS; i++) {
+        double x = *(double *)((char *)&lim + limit_defs[i].off);
+        json_object_set_new(lj, limit_defs[i].name,
+                            limit_defs[i].is_unsigned ? json_integer((json_int_t)x) : json_real(x));
+    }
+    json_object_set_new(out, "limits", lj);
     if (json_object_get(cfg, "headers"))
         json_object_set_new(out, "header_names", names_of(json_object_get(cfg, "headers")));
     const char *ts[] = {"created_at", "updated_at"};

@@ -11,7 +11,10 @@
  * resuming a request's event stream with Last-Event-ID after the server
  * closed it early, as 2025-11-25 allows) wait on up->delayed, started by
  * http_timer. A request's pending entry points at the transfer that will
- * carry its answer (p->post), so that a timeout or cancel can abort it. */
+ * carry its answer (p->post), so that a timeout or cancel can abort it.
+ *
+ * The request headers (aos__up_hdrs_*) and the text of an HTTP error are
+ * built here for legacy_sse.c as well. */
 #include "upstream/internal.h"
 
 #include <stdarg.h>
@@ -137,22 +140,36 @@ static int same_session(const aos_upstream_t *up, const up_post_t *p)
 
 /* ---- starting transfers -------------------------------------------------- */
 
-static int hdr_add(char **v, size_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int hdr_add(char **v, size_t *n, const char *fmt, ...)
+void aos__up_hdrs_init(up_hdrs_t *h, const aos_upstream_t *up)
 {
+    size_t nstatic = 0;
+    while (up->headers && up->headers[nstatic])
+        nstatic++;
+    h->n = 0;
+    h->cap = nstatic + 8; /* the transport's own lines, the token, the NULL */
+    h->v = calloc(h->cap, sizeof(*h->v));
+    h->failed = !h->v;
+}
+
+void aos__up_hdrs_add(up_hdrs_t *h, const char *fmt, ...)
+{
+    if (h->failed || h->n + 1 >= h->cap) {
+        h->failed = 1;
+        return;
+    }
     aos_buf_t b = AOS_BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
     int rc = aos_buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    if (rc)
-        return rc;
-    v[(*n)++] = b.ptr;
-    return 0;
+    if (rc) {
+        h->failed = 1;
+        return;
+    }
+    h->v[h->n++] = b.ptr;
 }
 
-static void hdrs_free(char **v)
+void aos__up_hdrs_free(char **v)
 {
     for (size_t i = 0; v && v[i]; i++) {
         memset(v[i], 0, strlen(v[i])); /* may hold the token */
@@ -161,36 +178,56 @@ static void hdrs_free(char **v)
     free(v);
 }
 
-static char **build_headers(aos_upstream_t *up, const up_post_t *p)
+char **aos__up_hdrs_finish(up_hdrs_t *h, const aos_upstream_t *up)
 {
-    size_t nstatic = 0, n = 0;
-    while (up->headers && up->headers[nstatic])
-        nstatic++;
-    char **v = calloc(nstatic + 8, sizeof(*v));
-    if (!v)
-        return NULL;
-    int rc = 0;
-    if (p->kind == POST_REQUEST || p->kind == POST_MESSAGE) {
-        rc |= hdr_add(v, &n, "Content-Type: application/json");
-        rc |= hdr_add(v, &n, "Accept: application/json, text/event-stream");
-    } else if (p->kind == GET_STREAM || p->kind == GET_RESUME) {
-        rc |= hdr_add(v, &n, "Accept: text/event-stream");
-        if (p->resume_from[0])
-            rc |= hdr_add(v, &n, "Last-Event-ID: %s", p->resume_from);
-    }
-    if (up->proto[0] && !p->is_init)
-        rc |= hdr_add(v, &n, "MCP-Protocol-Version: %s", up->proto);
-    if (p->session)
-        rc |= hdr_add(v, &n, "Mcp-Session-Id: %s", p->session);
-    for (size_t i = 0; i < nstatic; i++)
-        rc |= hdr_add(v, &n, "%s", up->headers[i]);
+    for (size_t i = 0; up->headers && up->headers[i]; i++)
+        aos__up_hdrs_add(h, "%s", up->headers[i]);
     if (up->bearer)
-        rc |= hdr_add(v, &n, "Authorization: Bearer %s", up->bearer);
-    if (rc) {
-        hdrs_free(v);
+        aos__up_hdrs_add(h, "Authorization: Bearer %s", up->bearer);
+    char **v = h->v;
+    h->v = NULL;
+    if (h->failed) {
+        aos__up_hdrs_free(v);
         return NULL;
     }
     return v;
+}
+
+void aos__up_http_why(char *why, size_t n, long status, const char *body, size_t len)
+{
+    char text[200] = "";
+    json_t *msg = len ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
+    const char *m = json_string_value(json_object_get(json_object_get(msg, "error"), "message"));
+    size_t mlen = m ? strlen(m) : 0;
+    if (!m && !msg && len) {
+        m = body;
+        mlen = len;
+    }
+    size_t i;
+    for (i = 0; i < mlen && m[i] && i < sizeof(text) - 1; i++)
+        text[i] = (unsigned char)m[i] < 0x20 ? ' ' : m[i];
+    text[i] = '\0';
+    json_decref(msg);
+    snprintf(why, n, "http %ld%s%s", status, text[0] ? ": " : "", text);
+}
+
+static char **build_headers(aos_upstream_t *up, const up_post_t *p)
+{
+    up_hdrs_t h;
+    aos__up_hdrs_init(&h, up);
+    if (p->kind == POST_REQUEST || p->kind == POST_MESSAGE) {
+        aos__up_hdrs_add(&h, "Content-Type: application/json");
+        aos__up_hdrs_add(&h, "Accept: application/json, text/event-stream");
+    } else if (p->kind == GET_STREAM || p->kind == GET_RESUME) {
+        aos__up_hdrs_add(&h, "Accept: text/event-stream");
+        if (p->resume_from[0])
+            aos__up_hdrs_add(&h, "Last-Event-ID: %s", p->resume_from);
+    }
+    if (up->proto[0] && !p->is_init)
+        aos__up_hdrs_add(&h, "MCP-Protocol-Version: %s", up->proto);
+    if (p->session)
+        aos__up_hdrs_add(&h, "Mcp-Session-Id: %s", p->session);
+    return aos__up_hdrs_finish(&h, up);
 }
 
 static void on_headers(aos_httpc_req_t *r, long status, void *data);
@@ -218,7 +255,7 @@ static int start_transfer(aos_upstream_t *up, up_post_t *p, const char *method, 
     };
     aos_err_t err;
     int rc = aos_httpc_start(up->httpc, &o, &p->req, &err);
-    hdrs_free(h);
+    aos__up_hdrs_free(h);
     if (rc) {
         aos__up_log(up, AOS_LOG_WARN, "upstream '%s': unable to start an http request: %s",
                     up->name, aos_err_msg(&err));
@@ -354,15 +391,7 @@ static int on_event(void *data, const char *type, const char *payload, size_t le
         i++;
     if (i == len || strcmp(type, "message") != 0)
         return 0; /* a priming event (only an id, for resumption) or not ours */
-    json_error_t jerr;
-    json_t *msg = json_loadb(payload, len, JSON_ALLOW_NUL, &jerr);
-    if (!msg) {
-        aos__up_log(up, AOS_LOG_WARN, "upstream '%s': ignoring an event that is not JSON: %s",
-                    up->name, jerr.text);
-        return 0;
-    }
-    aos__up_dispatch(up, msg);
-    json_decref(msg);
+    aos__up_dispatch_event(up, payload, len);
     return p->stopped || up->closing ? AOS_ECANCELED : 0;
 }
 
@@ -425,7 +454,7 @@ static void answer_done(aos_upstream_t *up, up_post_t *p)
 
 static void http_error(aos_upstream_t *up, up_post_t *p)
 {
-    char why[320], text[200] = "";
+    char why[320];
     json_t *msg = p->body.len ? json_loadb(p->body.ptr, p->body.len, JSON_ALLOW_NUL, NULL) : NULL;
     json_t *id = json_object_get(msg, "id");
     if (json_is_integer(id) && (uint64_t)json_integer_value(id) == p->id &&
@@ -434,17 +463,8 @@ static void http_error(aos_upstream_t *up, up_post_t *p)
         json_decref(msg);
         return;
     }
-    const char *m = json_string_value(json_object_get(json_object_get(msg, "error"), "message"));
-    if (!m && !msg && p->body.len)
-        m = p->body.ptr;
-    if (m) {
-        size_t i;
-        for (i = 0; m[i] && i < sizeof(text) - 1; i++)
-            text[i] = (unsigned char)m[i] < 0x20 ? ' ' : m[i];
-        text[i] = '\0';
-    }
     json_decref(msg);
-    snprintf(why, sizeof(why), "http %ld%s%s", p->status, text[0] ? ": " : "", text);
+    aos__up_http_why(why, sizeof(why), p->status, p->body.ptr, p->body.len);
     aos__up_request_failed(up, p->id, AOS_EUPSTREAM, why);
 }
 

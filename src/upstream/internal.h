@@ -1,5 +1,6 @@
 /* internal.h - what the upstream core (upstream.c) and its transports
- * (stdio.c, http.c) share. Nothing here is visible outside src/upstream.
+ * (stdio.c, http.c, legacy_sse.c) share. Nothing here is visible outside
+ * src/upstream.
  *
  * The core owns the state machine, the table of pending requests, timeouts
  * and backoff; a transport only moves JSON-RPC messages. A transport reports
@@ -22,6 +23,7 @@
 typedef struct up_pending_s up_pending_t;
 typedef struct up_child_s up_child_t; /* stdio.c */
 typedef struct up_post_s up_post_t;   /* http.c */
+typedef struct up_lsse_s up_lsse_t;   /* legacy_sse.c: one transfer */
 
 /* A request sent (or queued) by the core, until its reply, timeout or cancel. */
 struct up_pending_s {
@@ -43,7 +45,7 @@ typedef struct {
     size_t n;
 } up_list_t;
 
-typedef enum { UP_TX_STDIO, UP_TX_HTTP } up_tx_kind_t;
+typedef enum { UP_TX_STDIO, UP_TX_HTTP, UP_TX_SSE } up_tx_kind_t;
 
 struct aos_upstream_s {
     uv_loop_t *loop;    /* borrowed */
@@ -95,12 +97,21 @@ struct aos_upstream_s {
     char get_last_id[256]; /* Last-Event-ID of the GET stream */
     uint32_t get_delay_ms; /* before reopening the GET stream */
     uv_timer_t http_timer; /* reopens the GET stream, resumes POST streams */
+
+    /* legacy HTTP+SSE */
+    up_lsse_t *lsse_xfers; /* live transfers: the GET stream and the POSTs */
+    up_lsse_t *lsse_get;   /* the current connection's GET stream, or NULL */
+    char *lsse_endpoint;   /* where to POST (from the endpoint event), NULL before */
+    json_t *lsse_outbox;   /* messages sent before the endpoint was known */
 };
 
 /* ---- core, for the transports (upstream.c) ---- */
 
 /* Routes one incoming message (object or batch array; borrowed). */
 void aos__up_dispatch(aos_upstream_t *up, json_t *msg);
+/* Routes the message in an SSE event's data; data that is not JSON is
+ * logged and dropped. */
+void aos__up_dispatch_event(aos_upstream_t *up, const char *data, size_t len);
 /* The connection is gone (child exited, HTTP connection failed): fails every
  * pending request with AOS_EUPSTREAM and why, goes to BACKOFF. Ignored when
  * closing. */
@@ -117,8 +128,9 @@ void aos__up_unref(aos_upstream_t *up);
 #define aos__up_log(up, level, ...)                                                                \
     aos_log((level), "upstream", json_pack("{s:s}", "server", (up)->name), __VA_ARGS__)
 
-/* ---- transports: stdio.c and http.c ----
- * connect: begin a connection (spawn); the core then sends initialize.
+/* ---- transports: stdio.c, http.c and legacy_sse.c ----
+ * connect: begin a connection (spawn, open the event stream); the core then
+ *   sends initialize (legacy SSE holds it until the endpoint is known).
  * send: write one message; p is the pending request it carries, or NULL.
  * abandon: p was dropped (timeout, cancel): release what carries it.
  * ready: the session is initialized (HTTP opens its GET stream).
@@ -137,5 +149,36 @@ void aos__up_http_abandon(aos_upstream_t *up, up_pending_t *p);
 void aos__up_http_ready(aos_upstream_t *up);
 void aos__up_http_disconnect(aos_upstream_t *up);
 void aos__up_http_close(aos_upstream_t *up);
+
+int aos__up_lsse_connect(aos_upstream_t *up, char *err, size_t errlen);
+int aos__up_lsse_send(aos_upstream_t *up, json_t *msg, up_pending_t *p);
+void aos__up_lsse_disconnect(aos_upstream_t *up);
+void aos__up_lsse_close(aos_upstream_t *up);
+/* Resolves the data of an endpoint event (ref, len bytes, NUL-terminated)
+ * against the sse url base into *out (free it). Returns 0, or AOS_EUPSTREAM
+ * (not a URI, another origin: scheme, host and port must be base's) or
+ * AOS_ENOMEM, with *why saying so. */
+int aos__up_lsse_endpoint(const char *base, const char *ref, size_t len, char **out,
+                          const char **why);
+
+/* ---- shared by the HTTP transports (defined in http.c) ---- */
+
+/* Request header lines: the transport adds its own with aos__up_hdrs_add,
+ * then aos__up_hdrs_finish appends the static headers and the bearer token
+ * and returns the NULL-terminated list (NULL when out of memory: a failed add
+ * is remembered). Free the list with aos__up_hdrs_free: it wipes the lines,
+ * which may hold the token. */
+typedef struct {
+    char **v;
+    size_t n, cap;
+    int failed;
+} up_hdrs_t;
+void aos__up_hdrs_init(up_hdrs_t *h, const aos_upstream_t *up);
+void aos__up_hdrs_add(up_hdrs_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char **aos__up_hdrs_finish(up_hdrs_t *h, const aos_upstream_t *up);
+void aos__up_hdrs_free(char **v);
+/* why = "http <status>: <the server's message>" for an error response whose
+ * body (may be NULL) explains it; control characters become spaces. */
+void aos__up_http_why(char *why, size_t n, long status, const char *body, size_t len);
 
 #endif

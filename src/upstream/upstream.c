@@ -1,6 +1,7 @@
 /* upstream.c - the MCP client core: lifecycle, pending requests, timeouts,
- * backoff and message routing. The transports (stdio.c, http.c) only move
- * messages; see internal.h for how the two halves talk.
+ * backoff and message routing. The transports (stdio.c, http.c,
+ * legacy_sse.c) only move messages; see internal.h for how the two halves
+ * talk.
  *
  * Pending requests live in a hash table by id and on one of two lists: the
  * queue (waiting for READY) or inflight (sent). One timer is armed for the
@@ -18,6 +19,7 @@
 #include "log/log.h"
 
 #define UP_OFFERED_VERSION    "2025-11-25"
+#define UP_LEGACY_VERSION     "2024-11-05" /* the HTTP+SSE transport's protocol */
 #define UP_DEFAULT_TIMEOUT_MS 60000u
 #define UP_BACKOFF_MIN_MS     250u
 #define UP_BACKOFF_MAX_MS     30000u
@@ -180,17 +182,23 @@ static up_pending_t *pending_new(aos_upstream_t *up, const char *method, json_t 
 
 static int tx_send(aos_upstream_t *up, json_t *msg, up_pending_t *p)
 {
-    if (up->kind == UP_TX_STDIO)
+    switch (up->kind) {
+    case UP_TX_STDIO:
         return aos__up_stdio_send(up, msg);
-    return aos__up_http_send(up, msg, p);
+    case UP_TX_HTTP:
+        return aos__up_http_send(up, msg, p);
+    case UP_TX_SSE:
+        return aos__up_lsse_send(up, msg, p);
+    }
+    return AOS_EINTERNAL;
 }
 
-/* Sends a pending request. Only HTTP may need the message again (to resend
- * it in a new session), so stdio lets it go at once. */
+/* Sends a pending request. Only Streamable HTTP may need the message again
+ * (to resend it in a new session); the others let it go at once. */
 static int pending_send(aos_upstream_t *up, up_pending_t *p)
 {
     int rc = tx_send(up, p->msg, p);
-    if (rc == 0 && up->kind == UP_TX_STDIO) {
+    if (rc == 0 && up->kind != UP_TX_HTTP) {
         json_decref(p->msg);
         p->msg = NULL;
     }
@@ -205,10 +213,17 @@ static void tx_abandon(aos_upstream_t *up, up_pending_t *p)
 
 static void tx_disconnect(aos_upstream_t *up)
 {
-    if (up->kind == UP_TX_STDIO)
+    switch (up->kind) {
+    case UP_TX_STDIO:
         aos__up_stdio_disconnect(up);
-    else
+        break;
+    case UP_TX_HTTP:
         aos__up_http_disconnect(up);
+        break;
+    case UP_TX_SSE:
+        aos__up_lsse_disconnect(up);
+        break;
+    }
 }
 
 static void send_cancelled(aos_upstream_t *up, uint64_t id, const char *reason)
@@ -340,6 +355,8 @@ void aos__up_conn_lost(aos_upstream_t *up, const char *why)
     leave_ready(up);
     if (up->kind == UP_TX_HTTP)
         aos__up_http_disconnect(up);
+    else if (up->kind == UP_TX_SSE)
+        aos__up_lsse_disconnect(up);
     up->state = AOS_UP_BACKOFF;
     uint32_t delay = next_backoff(up);
     uv_timer_start(&up->restart_timer, on_restart, delay, 0);
@@ -452,8 +469,11 @@ static void init_reply(aos_upstream_t *up, json_t *reply, int status, const char
 
 static void send_initialize(aos_upstream_t *up)
 {
-    json_t *params = json_pack("{s:s, s:O, s:O}", "protocolVersion", UP_OFFERED_VERSION,
-                               "capabilities", up->client_caps, "clientInfo", up->client_info);
+    /* a legacy HTTP+SSE server speaks 2024-11-05; offering it avoids a
+     * server that rejects versions it does not know */
+    const char *offer = up->kind == UP_TX_SSE ? UP_LEGACY_VERSION : UP_OFFERED_VERSION;
+    json_t *params = json_pack("{s:s, s:O, s:O}", "protocolVersion", offer, "capabilities",
+                               up->client_caps, "clientInfo", up->client_info);
     up_pending_t *p = params ? pending_new(up, "initialize", params, 0, init_reply, NULL) : NULL;
     if (!p || table_add(up, p) != 0) {
         if (p)
@@ -480,14 +500,16 @@ static void begin_connect(aos_upstream_t *up, const char *why)
     notify_state(up, AOS_UP_STARTING, why);
     if (up->closing || up->state != AOS_UP_STARTING)
         return;
-    if (up->kind == UP_TX_STDIO) {
+    if (up->kind == UP_TX_HTTP) {
+        aos__up_http_init(up);
+    } else {
         char err[256];
-        if (aos__up_stdio_connect(up, err, sizeof(err)) != 0) {
+        int rc = up->kind == UP_TX_STDIO ? aos__up_stdio_connect(up, err, sizeof(err))
+                                         : aos__up_lsse_connect(up, err, sizeof(err));
+        if (rc != 0) {
             aos__up_conn_lost(up, err);
             return;
         }
-    } else {
-        aos__up_http_init(up);
     }
     send_initialize(up);
 }
@@ -586,6 +608,19 @@ void aos__up_dispatch(aos_upstream_t *up, json_t *msg)
         dispatch_one(up, msg);
 }
 
+void aos__up_dispatch_event(aos_upstream_t *up, const char *data, size_t len)
+{
+    json_error_t jerr;
+    json_t *msg = json_loadb(data, len, JSON_ALLOW_NUL, &jerr);
+    if (!msg) {
+        aos__up_log(up, AOS_LOG_WARN, "upstream '%s': ignoring an event that is not JSON: %s",
+                    up->name, jerr.text);
+        return;
+    }
+    aos__up_dispatch(up, msg);
+    json_decref(msg);
+}
+
 /* ---- lifetime ----------------------------------------------------------- */
 
 static void strv_free(char **v)
@@ -638,6 +673,8 @@ static void up_free(aos_upstream_t *up)
     json_decref(up->client_info);
     json_decref(up->init_result);
     free(up->session_id);
+    free(up->lsse_endpoint);
+    json_decref(up->lsse_outbox);
     free(up->buckets);
     free(up);
 }
@@ -677,7 +714,8 @@ int aos_upstream_new(aos_upstream_t **out, uv_loop_t *loop, aos_httpc_t *httpc,
         if (!cfg->command || !*cfg->command)
             return aos_err_set(err, AOS_EINVAL, "upstream '%s': stdio needs a command", name);
         kind = UP_TX_STDIO;
-    } else if (strcmp(cfg->transport, "streamable-http") == 0) {
+    } else if (strcmp(cfg->transport, "streamable-http") == 0 ||
+               strcmp(cfg->transport, "sse") == 0) {
         if (!cfg->url ||
             (strncmp(cfg->url, "http://", 7) != 0 && strncmp(cfg->url, "https://", 8) != 0))
             return aos_err_set(err, AOS_EINVAL, "upstream '%s': needs an http(s) url", name);
@@ -685,7 +723,7 @@ int aos_upstream_new(aos_upstream_t **out, uv_loop_t *loop, aos_httpc_t *httpc,
             return aos_err_set(err, AOS_EINVAL, "upstream '%s': needs an http client", name);
         if (has_crlf(cfg->headers) || (cfg->bearer_token && strpbrk(cfg->bearer_token, "\r\n")))
             return aos_err_set(err, AOS_EINVAL, "upstream '%s': line break in a header", name);
-        kind = UP_TX_HTTP;
+        kind = strcmp(cfg->transport, "sse") == 0 ? UP_TX_SSE : UP_TX_HTTP;
     } else {
         return aos_err_set(err, AOS_EINVAL, "upstream '%s': unknown transport '%.32s'", name,
                            cfg->transport);
@@ -887,8 +925,10 @@ void aos_upstream_close(aos_upstream_t *up, void (*closed)(aos_upstream_t *up, v
     /* from here on no callback but `closed` runs */
     if (up->kind == UP_TX_STDIO)
         aos__up_stdio_close(up);
-    else
+    else if (up->kind == UP_TX_HTTP)
         aos__up_http_close(up); /* DELETE still sends MCP-Protocol-Version */
+    else
+        aos__up_lsse_close(up);
     leave_ready(up);
     uv_close((uv_handle_t *)&up->req_timer, timer_closed);
     uv_close((uv_handle_t *)&up->restart_timer, timer_closed);

@@ -2,8 +2,9 @@
  *
  * The module owns the transport and the client side of the MCP lifecycle:
  * it starts the server (a child process speaking newline-delimited JSON-RPC
- * on stdio) or reaches it (Streamable HTTP), performs the `initialize`
- * handshake offering protocol 2025-11-25, sends `notifications/initialized`
+ * on stdio) or reaches it (Streamable HTTP, or the legacy HTTP+SSE transport
+ * of 2024-11-05), performs the `initialize` handshake offering protocol
+ * 2025-11-25 (2024-11-05 over legacy SSE), sends `notifications/initialized`
  * and is then READY. It matches responses to requests by the JSON-RPC id it
  * assigns, enforces a timeout per request (sending `notifications/cancelled`
  * upstream when one expires), hands server-initiated notifications and
@@ -21,7 +22,16 @@
  * a new one and resends the requests that got the 404 (they were never
  * processed). An event stream the server ends before the answer is resumed
  * with Last-Event-ID. A connection failure is a failure like a child's exit.
- * Close every HTTP upstream before freeing the aos_httpc_t it uses.
+ *
+ * Legacy HTTP+SSE: a GET of the url opens an event stream whose `endpoint`
+ * event names where to POST messages (it must be on the url's origin); every
+ * server message comes on that stream. When the stream ends or fails the
+ * pending requests fail with AOS_EUPSTREAM and the upstream backs off, then
+ * opens a new stream and initializes again.
+ *
+ * HTTPS peers are always verified (certificate chain and host name): against
+ * the system's CA bundle, or the PEM bundle ca_file when it is set. Close every HTTP
+ * upstream before freeing the aos_httpc_t it uses.
  *
  * Threading: everything here runs on the loop thread; every function must be
  * called there.
@@ -62,17 +72,17 @@ const char *aos_upstream_state_name(aos_upstream_state_t st); /* "ready", ... */
 /* Everything is copied by aos_upstream_new; nothing needs to outlive it. */
 typedef struct {
     const char *name;      /* for logs */
-    const char *transport; /* "stdio" | "streamable-http" */
+    const char *transport; /* "stdio" | "streamable-http" | "sse" (legacy HTTP+SSE) */
     /* stdio */
     const char *command;     /* looked up in PATH */
     const char *const *args; /* NULL-terminated, without the command; may be NULL */
     const char *const *env;  /* "K=V", added to (or replacing in) aosd's env; may be NULL */
     const char *cwd;         /* NULL = aosd's */
-    /* streamable-http */
-    const char *url;            /* the MCP endpoint, http:// or https:// */
+    /* streamable-http and sse */
+    const char *url;            /* the MCP endpoint (sse: the event stream), http(s):// */
     const char *const *headers; /* static "Name: value" lines; may be NULL */
     const char *bearer_token;   /* secret: sent as Authorization, never logged; may be NULL */
-    const char *ca_file;        /* PEM bundle for https; NULL = system */
+    const char *ca_file;        /* PEM bundle to verify https with; NULL = the system's */
     /* MCP */
     json_t *client_capabilities; /* borrowed for the call, copied; NULL = {} */
     json_t *client_info;         /* {"name":"aosd","version":..}, copied; NULL = that */
@@ -96,7 +106,7 @@ typedef struct {
 } aos_upstream_cb_t;
 
 /* Creates a STOPPED upstream. httpc (borrowed) is needed for streamable-http
- * and must outlive the upstream; cb is copied; data is passed to callbacks.
+ * and sse and must outlive the upstream; cb is copied; data is passed to callbacks.
  * Returns 0, or AOS_EINVAL / AOS_ENOMEM with err set. */
 int aos_upstream_new(aos_upstream_t **out, uv_loop_t *loop, aos_httpc_t *httpc,
                      const aos_upstream_cfg_t *cfg, const aos_upstream_cb_t *cb, void *data,

@@ -415,12 +415,33 @@ static void test_reject_mixed_transport_fields(void **state)
                    "'command' does not apply");
 }
 
-static void test_reject_sse_transport(void **state)
+static void test_sse_transport_and_ca_file(void **state)
 {
     fixture_t *f = *state;
-    expect_refused(f, "{\"name\":\"a\",\"transport\":\"sse\",\"url\":\"http://x/sse\"}", "sse");
-    expect_refused(f, "{\"name\":\"a\",\"transport\":\"sse\",\"url\":\"http://x/sse\"}",
-                   "not supported");
+    json_t *in = J("{\"name\":\"a\",\"transport\":\"sse\",\"url\":\"https://x/sse\","
+                   "\"ca_file\":\"/etc/aos/ca.pem\"}");
+    aos_err_t err = {0};
+    json_t *st = aos_registry_normalize(in, NULL, f->box, &err);
+    assert_non_null(st);
+    assert_string_equal(json_string_value(json_object_get(st, "transport")), "sse");
+    assert_string_equal(json_string_value(json_object_get(st, "base_url")), "https://x/sse");
+    json_t *cfg = json_object_get(st, "config");
+    assert_string_equal(json_string_value(json_object_get(cfg, "ca_file")), "/etc/aos/ca.pem");
+    json_t *pub = aos_registry_public(st);
+    assert_string_equal(json_string_value(json_object_get(pub, "ca_file")), "/etc/aos/ca.pem");
+    json_decref(pub);
+    json_decref(st);
+    json_decref(in);
+    expect_refused(f, "{\"name\":\"a\",\"transport\":\"sse\"}", "'url'");
+    expect_refused(f, "{\"name\":\"a\",\"transport\":\"sse\",\"url\":\"ftp://x/sse\"}", "'url'");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"https://x\",\"ca_file\":\"ca.pem\"}",
+                   "'ca_file' must be an absolute path");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"https://x\",\"ca_file\":7}", "'ca_file'");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"ca_file\":\"/ca.pem\"}",
+                   "'ca_file' does not apply");
+    /* certificate verification has no switch */
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"https://x\",\"insecure\":true}",
+                   "unknown field 'insecure'");
 }
 
 static void test_reject_unknown_transport(void **state)
@@ -451,7 +472,7 @@ static void test_reject_bad_timeout(void **state)
 static void test_reject_error_is_optional(void **state)
 {
     fixture_t *f = *state;
-    json_t *in = J("{\"name\":\"a\",\"transport\":\"sse\",\"url\":\"http://x\"}");
+    json_t *in = J("{\"name\":\"a\",\"transport\":\"pigeon\",\"url\":\"http://x\"}");
     assert_null(aos_registry_normalize(in, NULL, f->box, NULL));
     json_decref(in);
 }
@@ -617,6 +638,13 @@ static void test_public_stdio_hides_secrets(void **state)
     expect_absent(pub, "s3cret-env");
     expect_absent(pub, "tok-secret");
     expect_absent(pub, "v1:"); /* not even sealed text */
+    /* the effective limits are shown with their defaults; checked here, then
+     * left out of the exact comparison below */
+    json_t *lim = json_object_get(pub, "limits");
+    assert_non_null(lim);
+    assert_int_equal(json_integer_value(json_object_get(lim, "max_concurrency")), 64);
+    assert_int_equal(json_integer_value(json_object_get(lim, "retries")), 2);
+    json_object_del(pub, "limits");
     expect_equal_json(pub, "{\"name\":\"gh\",\"transport\":\"stdio\",\"base_url\":\"stdio:npx\","
                            "\"description\":\"d\",\"capabilities\":{},\"timeout_ms\":30000,"
                            "\"enabled\":true,\"has_auth_token\":true,\"command\":\"npx\","
@@ -640,6 +668,13 @@ static void test_public_http_hides_secrets(void **state)
     assert_non_null(pub);
     expect_absent(pub, "hdr-secret");
     expect_absent(pub, "v1:");
+    /* the effective limits are shown with their defaults; checked here, then
+     * left out of the exact comparison below */
+    json_t *lim = json_object_get(pub, "limits");
+    assert_non_null(lim);
+    assert_int_equal(json_integer_value(json_object_get(lim, "max_concurrency")), 64);
+    assert_int_equal(json_integer_value(json_object_get(lim, "retries")), 2);
+    json_object_del(pub, "limits");
     expect_equal_json(pub, "{\"name\":\"r\",\"transport\":\"streamable-http\","
                            "\"base_url\":\"https://x.example/mcp\",\"description\":\"\","
                            "\"capabilities\":{},\"timeout_ms\":10,\"enabled\":false,"
@@ -717,16 +752,10 @@ static void test_import_then_normalize(void **state)
     aos_err_t err = {0};
     json_t *entries = aos_registry_import(doc, &err);
     assert_non_null(entries);
-    const char *want_transport[] = {"stdio", "streamable-http", "stdio", NULL};
-    const int want_enabled[] = {1, 1, 0, 0};
+    const char *want_transport[] = {"stdio", "streamable-http", "stdio", "sse"};
+    const int want_enabled[] = {1, 1, 0, 1};
     for (size_t i = 0; i < json_array_size(entries); i++) {
         json_t *st = aos_registry_normalize(json_array_get(entries, i), NULL, f->box, &err);
-        if (!want_transport[i]) {
-            /* sse is imported as-is and refused by normalize. */
-            assert_null(st);
-            assert_non_null(strstr(err.msg, "sse"));
-            continue;
-        }
         if (!st)
             fail_msg("entry %zu refused: %s", i, err.msg);
         assert_string_equal(json_string_value(json_object_get(st, "transport")), want_transport[i]);
@@ -829,7 +858,7 @@ int main(void)
         T(test_reject_missing_command),
         T(test_reject_missing_or_bad_url),
         T(test_reject_mixed_transport_fields),
-        T(test_reject_sse_transport),
+        T(test_sse_transport_and_ca_file),
         T(test_reject_unknown_transport),
         T(test_reject_bad_timeout),
         T(test_reject_error_is_optional),

@@ -2,9 +2,12 @@
  *
  * - server-everything (the reference server) over stdio and over its own
  *   Streamable HTTP, through $AOS_SHARED/tools/mcp/stdio-backend.sh;
+ * - the official SDK's legacy HTTP+SSE server (tests/e2e/fixtures/
+ *   legacy-sse-server.mjs);
  * - small inline node servers for what a reference server will not do on
  *   demand: never answer, die mid-call, print garbage, call back into the
- *   client, expire a session, close an event stream early.
+ *   client, expire a session, close an event stream early, announce a
+ *   foreign endpoint.
  * Every wait is bounded (wait_for) and every child is stopped (the
  * inline servers also exit when their stdin closes). */
 #include <setjmp.h>
@@ -27,6 +30,7 @@
 #include <unistd.h>
 
 #include "httpc/httpc.h"
+#include "upstream/internal.h" /* aos__up_lsse_endpoint */
 #include "upstream/sse.h"
 #include "upstream/upstream.h"
 
@@ -130,10 +134,10 @@ typedef struct {
     int port;
 } proc_t;
 
-/* Starts argv with extra env; if want_port, reads the port it prints. The
- * child dies with the test process (PR_SET_PDEATHSIG), even if a failed
- * assertion skips proc_stop. */
-static int proc_start(proc_t *p, char *const argv[], const char *extra_env, int want_port)
+/* Starts argv with extra env ("K=V" strings, NULL-terminated; may be NULL);
+ * if want_port, reads the port it prints. The child dies with the test
+ * process (PR_SET_PDEATHSIG), even if a failed assertion skips proc_stop. */
+static int proc_start(proc_t *p, char *const argv[], char *const extra_env[], int want_port)
 {
     int in[2], out[2];
     memset(p, 0, sizeof(*p));
@@ -151,8 +155,8 @@ static int proc_start(proc_t *p, char *const argv[], const char *extra_env, int 
         dup2(devnull, 2);
         close(in[1]);
         close(out[0]);
-        if (extra_env)
-            putenv((char *)extra_env);
+        for (size_t i = 0; extra_env && extra_env[i]; i++)
+            putenv(extra_env[i]);
         execvp(argv[0], argv);
         _exit(127);
     }
@@ -795,6 +799,27 @@ static void test_close_from_callback(void **state)
     ctx_free(c);
 }
 
+/* n echo calls to server-everything (or the SDK fixture) at once, each
+ * answer matched to its own request. */
+static void echo_many(ctx_t *c, const char *prefix, int n)
+{
+    call_t *calls = calloc((size_t)n, sizeof(*calls));
+    for (int i = 0; i < n; i++) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "%s%d", prefix, i);
+        call_tool(c, &calls[i], "echo", json_pack("{s:s}", "message", msg), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        char want[48];
+        snprintf(want, sizeof(want), "Echo: %s%d", prefix, i);
+        assert_int_equal(run_until(&c->loop, &calls[i].done, 1, 10000), 0);
+        assert_int_equal(calls[i].status, 0);
+        assert_string_equal(result_text(&calls[i]), want);
+        call_release(&calls[i]);
+    }
+    free(calls);
+}
+
 /* ---- Streamable HTTP ------------------------------------------------------- */
 
 static void http_cfg(aos_upstream_cfg_t *cfg, const char *url)
@@ -947,8 +972,9 @@ static void test_http_everything(void **state)
     snprintf(env_port, sizeof(env_port), "PORT=%d", port);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/mcp", port);
     char *argv[] = {(char *)backend_script(), "everything", "http", NULL};
+    char *envs[] = {env_port, NULL};
     proc_t srv;
-    assert_int_equal(proc_start(&srv, argv, env_port, 0), 0);
+    assert_int_equal(proc_start(&srv, argv, envs, 0), 0);
 
     ctx_t *c = ctx_new();
     aos_upstream_cfg_t cfg = {.name = "everything-http",
@@ -973,22 +999,7 @@ static void test_http_everything(void **state)
     assert_string_equal(result_text(&k), "Echo: over http");
     call_release(&k);
 
-    enum { N = 50 };
-    call_t calls[N];
-    memset(calls, 0, sizeof(calls));
-    for (int i = 0; i < N; i++) {
-        char msg[32];
-        snprintf(msg, sizeof(msg), "h%d", i);
-        call_tool(c, &calls[i], "echo", json_pack("{s:s}", "message", msg), 0);
-    }
-    for (int i = 0; i < N; i++) {
-        char want[32];
-        snprintf(want, sizeof(want), "Echo: h%d", i);
-        assert_int_equal(run_until(&c->loop, &calls[i].done, 1, 10000), 0);
-        assert_int_equal(calls[i].status, 0);
-        assert_string_equal(result_text(&calls[i]), want);
-        call_release(&calls[i]);
-    }
+    echo_many(c, "h", 50);
 
     /* the server goes away: a request fails with EUPSTREAM, the upstream
      * backs off, and is READY again (new session) once the server is back */
@@ -999,7 +1010,7 @@ static void test_http_everything(void **state)
     assert_int_equal(lost.status, AOS_EUPSTREAM);
     assert_true(c->nstate[AOS_UP_BACKOFF] >= 1);
     int ready_before = c->nstate[AOS_UP_READY];
-    assert_int_equal(proc_start(&srv, argv, env_port, 0), 0);
+    assert_int_equal(proc_start(&srv, argv, envs, 0), 0);
     assert_int_equal(run_until(&c->loop, &c->nstate[AOS_UP_READY], ready_before + 1, 30000), 0);
     call_t back = {0};
     call_tool(c, &back, "echo", json_pack("{s:s}", "message", "back"), 0);
@@ -1009,6 +1020,328 @@ static void test_http_everything(void **state)
     call_release(&back);
 
     up_close(c);
+    ctx_free(c);
+    proc_stop(&srv);
+}
+
+/* ---- legacy HTTP+SSE ------------------------------------------------------ */
+
+/* An inline legacy server, for what the SDK's will not do on demand. GET
+ * /sse opens a stream whose endpoint event is relative without a slash
+ * ("messages?s=<id>"), or with ?mode=evil one on another origin, or with
+ * ?mode=mute none, or with ?mode=json no stream at all. Answers go on the stream; tools "echo"
+ * (returns how many streams were opened and v), "bad" (400), "forget" (the
+ * session is dropped: 404) and "end" (the server ends the stream). */
+static const char fake_legacy_js[] =
+    "const http=require('http');let gets=0,n=0;const streams=new Map();"
+    "const ev=(r,t,d)=>r.write('event: '+t+'\\ndata: '+d+'\\n\\n');"
+    "const msg=(s,m)=>ev(s,'message',JSON.stringify(m));"
+    "const srv=http.createServer((q,r)=>{const u=new URL(q.url,'http://x');"
+    " if(q.method==='GET'){const mode=u.searchParams.get('mode');gets++;"
+    "  if(mode==='json'){r.writeHead(200,{'Content-Type':'application/json'});return r.end('{}')}"
+    "  r.writeHead(200,{'Content-Type':'text/event-stream'});"
+    "  if(mode==='evil')return ev(r,'endpoint','//localhost:'+srv.address().port+'/messages');"
+    "  if(mode==='mute')return r.write(': nothing to say\\n\\n');"
+    "  const id='s'+(++n);streams.set(id,r);q.on('close',()=>streams.delete(id));"
+    "  return ev(r,'endpoint','messages?s='+id)}"
+    " let b='';q.on('data',d=>b+=d);q.on('end',()=>{const sid=u.searchParams.get('s');"
+    "  const s=streams.get(sid);"
+    "  if(!s||u.pathname!=='/messages'){r.writeHead(404);return r.end('gone')}"
+    "  const m=JSON.parse(b),name=m.params&&m.params.name;"
+    "  if(name==='forget'){streams.delete(sid);r.writeHead(404);return r.end('gone')}"
+    "  if(name==='bad'){r.writeHead(400);return r.end('bad\\nthing')}"
+    "  r.writeHead(202);r.end('Accepted');"
+    "  if(m.method==='initialize')return msg(s,{jsonrpc:'2.0',id:m.id,result:{protocolVersion:"
+    "   m.params.protocolVersion,capabilities:{tools:{}},serverInfo:{name:'fake-legacy',"
+    "   version:'1'}}});"
+    "  if(name==='echo')return msg(s,{jsonrpc:'2.0',id:m.id,result:{content:[{type:'text',"
+    "   text:'gets='+gets+' v='+m.params.arguments.v}]}});"
+    "  if(name==='end')return s.end();"
+    " })});"
+    "srv.listen(0,'127.0.0.1',()=>console.log(srv.address().port));";
+
+static const char *fixture_path(const char *name)
+{
+    static char path[512];
+    const char *src = getenv("AOS_SOURCE_DIR");
+    if (src) {
+        snprintf(path, sizeof(path), "%s/tests/e2e/fixtures/%s", src, name);
+    } else { /* __FILE__ is <root>/tests/unit/test_upstream.c */
+        int root = (int)(strlen(__FILE__) - strlen("tests/unit/test_upstream.c"));
+        snprintf(path, sizeof(path), "%.*stests/e2e/fixtures/%s", root, __FILE__, name);
+    }
+    return path;
+}
+
+static void sse_cfg(aos_upstream_cfg_t *cfg, const char *url, const char *token)
+{
+    static const char *const headers[] = {"X-Api: k1", NULL};
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->name = "legacy";
+    cfg->transport = "sse";
+    cfg->url = url;
+    cfg->headers = headers;
+    cfg->bearer_token = token;
+    cfg->request_timeout_ms = 5000;
+    cfg->restart_min_ms = 50;
+    cfg->restart_max_ms = 200;
+}
+
+static void test_sse_endpoint_resolution(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *base, *ref, *want; /* want NULL: refused */
+    } cases[] = {
+        {"http://127.0.0.1:8080/sse", "/messages?sessionId=a-1",
+         "http://127.0.0.1:8080/messages?sessionId=a-1"},
+        {"http://127.0.0.1:8080/mcp/sse", "messages?s=1", "http://127.0.0.1:8080/mcp/messages?s=1"},
+        {"http://127.0.0.1:8080/a/b/sse", "../m", "http://127.0.0.1:8080/a/m"},
+        {"http://h.example/sse", "http://h.example:80/m", "http://h.example:80/m"},
+        {"https://H.example/sse", "https://h.example/m", "https://h.example/m"},
+        {"https://h.example:8443/sse?x=1", "?y=2", "https://h.example:8443/sse?y=2"},
+        {"http://127.0.0.1:8080/sse", "//evil.example:8080/m", NULL},
+        {"http://127.0.0.1:8080/sse", "http://localhost:8080/m", NULL},
+        {"http://127.0.0.1:8080/sse", "http://127.0.0.1:8081/m", NULL},
+        {"http://127.0.0.1:8080/sse", "https://127.0.0.1:8080/m", NULL},
+        {"http://127.0.0.1:8080/sse", "ftp://127.0.0.1:8080/m", NULL},
+        {"http://127.0.0.1:8080/sse", "/m\r\nX-Evil: 1", NULL},
+        {"http://127.0.0.1:8080/sse", "/a b", NULL},
+        {"http://127.0.0.1:8080/sse", "", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *out = NULL;
+        const char *why = NULL;
+        int rc =
+            aos__up_lsse_endpoint(cases[i].base, cases[i].ref, strlen(cases[i].ref), &out, &why);
+        if (cases[i].want) {
+            if (rc != 0)
+                print_error("case %zu: %s\n", i, why);
+            assert_int_equal(rc, 0);
+            assert_string_equal(out, cases[i].want);
+        } else {
+            if (rc == 0)
+                print_error("case %zu: accepted as %s\n", i, out);
+            assert_int_equal(rc, AOS_EUPSTREAM);
+            assert_null(out);
+            assert_non_null(why);
+        }
+        free(out);
+    }
+    char *out = NULL;
+    const char *why = NULL;
+    char big[4096];
+    memset(big, 'a', sizeof(big) - 1);
+    big[0] = '/';
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(aos__up_lsse_endpoint("http://h/sse", big, strlen(big), &out, &why),
+                     AOS_EUPSTREAM);
+    assert_null(out);
+}
+
+/* The official SDK's SSEServerTransport: initialize, list, calls, a
+ * server->client request; then the server dies under a pending call, and the
+ * upstream comes back when it is restarted. */
+static void test_sse_sdk_server(void **state)
+{
+    (void)state;
+    int port = free_port();
+    char env_port[32], url[64];
+    snprintf(env_port, sizeof(env_port), "PORT=%d", port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/sse", port);
+    char *argv[] = {"node", (char *)fixture_path("legacy-sse-server.mjs"), NULL};
+    char *envs[] = {env_port, "TOKEN=s3cret", NULL};
+    proc_t srv;
+    assert_int_equal(proc_start(&srv, argv, envs, 1), 0);
+    assert_int_equal(srv.port, port);
+
+    ctx_t *c = ctx_new();
+    aos_upstream_cfg_t cfg;
+    sse_cfg(&cfg, url, "s3cret");
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    call_t list = {0};
+    assert_int_equal(aos_upstream_request(c->up, "tools/list", NULL, 0, on_reply, &list, NULL), 0);
+    list.ctx = c;
+    assert_int_equal(wait_ready(c, 10000), 0);
+    assert_string_equal(aos_upstream_protocol_version(c->up), "2024-11-05");
+    const json_t *init = aos_upstream_init_result(c->up);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(init, "serverInfo"), "name")),
+        "legacy-sse");
+    assert_int_equal(aos_upstream_pid(c->up), 0);
+
+    /* queued before READY: answered on the stream */
+    assert_int_equal(run_until(&c->loop, &list.done, 1, 5000), 0);
+    assert_int_equal(list.status, 0);
+    json_t *tools = json_object_get(json_object_get(list.reply, "result"), "tools");
+    assert_int_equal(json_array_size(tools), 4);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tools, 0), "name")),
+                        "echo");
+    call_release(&list);
+
+    call_t k = {0};
+    call_tool(c, &k, "echo", json_pack("{s:s}", "message", "legacy"), 0);
+    assert_int_equal(run_until(&c->loop, &k.done, 1, 5000), 0);
+    assert_int_equal(k.status, 0);
+    assert_string_equal(result_text(&k), "Echo: legacy");
+    call_release(&k);
+
+    /* the server asks us for a sampling on the stream; our answer is POSTed */
+    call_t q = {0};
+    call_tool(c, &q, "sample", NULL, 0);
+    assert_int_equal(run_until(&c->loop, &q.done, 1, 5000), 0);
+    assert_int_equal(q.status, 0);
+    assert_string_equal(result_text(&q), "sampled: sampled!");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(c->requests, 0), "method")),
+        "sampling/createMessage");
+    call_release(&q);
+
+    echo_many(c, "l", 50);
+
+    /* the stream drops under a pending call: it fails at once, not at its
+     * timeout, and the upstream backs off */
+    call_t lost = {0};
+    call_tool(c, &lost, "hang", NULL, 0);
+    run_until(&c->loop, &lost.done, 1, 200); /* let it reach the server */
+    assert_int_equal(lost.done, 0);
+    uint64_t t0 = uv_now(&c->loop);
+    proc_stop(&srv);
+    assert_int_equal(run_until(&c->loop, &lost.done, 1, 5000), 0);
+    assert_int_equal(lost.status, AOS_EUPSTREAM);
+    assert_true(lost.at - t0 < 2000);
+    assert_non_null(strstr(lost.errmsg, "event stream"));
+    assert_true(c->nstate[AOS_UP_BACKOFF] >= 1);
+    assert_null(strstr(aos_upstream_last_error(c->up), "s3cret"));
+
+    /* while the server is away it keeps backing off; once it is back the
+     * upstream opens a new stream and initializes again */
+    int ready_before = c->nstate[AOS_UP_READY];
+    run_until(&c->loop, &c->nstate[AOS_UP_BACKOFF], 3, 5000);
+    assert_true(c->nstate[AOS_UP_BACKOFF] >= 3);
+    assert_int_equal(c->nstate[AOS_UP_READY], ready_before);
+    assert_int_equal(proc_start(&srv, argv, envs, 1), 0);
+    assert_int_equal(run_until(&c->loop, &c->nstate[AOS_UP_READY], ready_before + 1, 10000), 0);
+    call_t back = {0};
+    call_tool(c, &back, "echo", json_pack("{s:s}", "message", "back"), 0);
+    assert_int_equal(run_until(&c->loop, &back.done, 1, 5000), 0);
+    assert_int_equal(back.status, 0);
+    assert_string_equal(result_text(&back), "Echo: back");
+    call_release(&back);
+    up_close(c);
+    ctx_free(c);
+
+    /* a wrong token: the stream's 401 is the error, the token is not */
+    c = ctx_new();
+    sse_cfg(&cfg, url, "wrong-token");
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(run_until(&c->loop, &c->nstate[AOS_UP_BACKOFF], 1, 5000), 0);
+    assert_string_equal(aos_upstream_last_error(c->up), "event stream: http 401: who are you");
+    ctx_free(c);
+    proc_stop(&srv);
+}
+
+static int is_backoff(const void *arg)
+{
+    const ctx_t *c = arg;
+    return c->nstate[AOS_UP_BACKOFF] > 0;
+}
+
+/* The inline legacy server in mode fails every connection with why. */
+static void expect_sse_failure(int port, const char *mode, uint32_t timeout_ms, const char *why)
+{
+    char url[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/sse?mode=%s", port, mode);
+    ctx_t *c = ctx_new();
+    aos_upstream_cfg_t cfg;
+    sse_cfg(&cfg, url, "s3cret");
+    if (timeout_ms)
+        cfg.request_timeout_ms = timeout_ms;
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(wait_for(&c->loop, is_backoff, c, 5000), 0);
+    assert_string_equal(aos_upstream_last_error(c->up), why);
+    assert_int_equal(c->nstate[AOS_UP_READY], 0);
+    ctx_free(c);
+}
+
+static void test_sse_fake(void **state)
+{
+    (void)state;
+    proc_t srv;
+    char *argv[] = {"node", "-e", (char *)fake_legacy_js, NULL};
+    assert_int_equal(proc_start(&srv, argv, NULL, 1), 0);
+    assert_true(srv.port > 0);
+    char url[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/sse?mode=ok", srv.port);
+
+    ctx_t *c = ctx_new();
+    aos_upstream_cfg_t cfg;
+    sse_cfg(&cfg, url, NULL);
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    assert_int_equal(wait_ready(c, 10000), 0);
+    /* the server echoes the version we offer */
+    assert_string_equal(aos_upstream_protocol_version(c->up), "2024-11-05");
+
+    call_t k = {0};
+    call_tool(c, &k, "echo", json_pack("{s:i}", "v", 1), 0);
+    assert_int_equal(run_until(&c->loop, &k.done, 1, 5000), 0);
+    assert_int_equal(k.status, 0);
+    assert_string_equal(result_text(&k), "gets=1 v=1");
+    call_release(&k);
+
+    /* a POST refused: that request fails, the connection stays */
+    call_t b = {0};
+    call_tool(c, &b, "bad", NULL, 0);
+    assert_int_equal(run_until(&c->loop, &b.done, 1, 5000), 0);
+    assert_int_equal(b.status, AOS_EUPSTREAM);
+    assert_string_equal(b.errmsg, "http 400: bad thing");
+    assert_int_equal(c->nstate[AOS_UP_BACKOFF], 0);
+
+    /* the endpoint is gone (404): reconnect and initialize again */
+    call_t f = {0};
+    call_tool(c, &f, "forget", NULL, 0);
+    assert_int_equal(run_until(&c->loop, &f.done, 1, 5000), 0);
+    assert_int_equal(f.status, AOS_EUPSTREAM);
+    assert_string_equal(f.errmsg, "the endpoint is gone (http 404)");
+    assert_int_equal(run_until(&c->loop, &c->nstate[AOS_UP_READY], 2, 5000), 0);
+    call_t k2 = {0};
+    call_tool(c, &k2, "echo", json_pack("{s:i}", "v", 2), 0);
+    assert_int_equal(run_until(&c->loop, &k2.done, 1, 5000), 0);
+    assert_string_equal(result_text(&k2), "gets=2 v=2");
+    call_release(&k2);
+
+    /* the server ends the stream under a pending call */
+    call_t e = {0};
+    call_tool(c, &e, "end", NULL, 0);
+    assert_int_equal(run_until(&c->loop, &e.done, 1, 5000), 0);
+    assert_int_equal(e.status, AOS_EUPSTREAM);
+    assert_string_equal(e.errmsg, "the event stream ended");
+    assert_int_equal(run_until(&c->loop, &c->nstate[AOS_UP_READY], 3, 5000), 0);
+    assert_int_equal(c->nstate[AOS_UP_BACKOFF], 2);
+    ctx_free(c);
+
+    /* an endpoint on another origin (same port, other host): never used */
+    expect_sse_failure(srv.port, "evil", 0, "the endpoint is not on the origin of the sse url");
+    /* no endpoint event: initialize cannot be sent, and times out */
+    expect_sse_failure(srv.port, "mute", 300, "initialize: request timed out after 300 ms");
+    expect_sse_failure(srv.port, "json", 0, "the sse url did not answer with an event stream");
+
+    /* nobody listening */
+    c = ctx_new();
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/sse", free_port());
+    sse_cfg(&cfg, url, NULL);
+    call_t early = {0};
+    assert_int_equal(up_open(c, &cfg), 0);
+    assert_int_equal(aos_upstream_start(c->up), 0);
+    call_tool(c, &early, "echo", NULL, 0);
+    assert_int_equal(wait_for(&c->loop, is_backoff, c, 5000), 0);
+    assert_non_null(strstr(aos_upstream_last_error(c->up), "the event stream failed: "));
+    assert_int_equal(run_until(&c->loop, &early.done, 1, 1000), 0);
+    assert_int_equal(early.status, AOS_EUNAVAIL);
     ctx_free(c);
     proc_stop(&srv);
 }
@@ -1098,6 +1431,9 @@ int main(void)
         cmocka_unit_test(test_close_from_callback),
         cmocka_unit_test(test_http_fake),
         cmocka_unit_test(test_http_everything),
+        cmocka_unit_test(test_sse_endpoint_resolution),
+        cmocka_unit_test(test_sse_sdk_server),
+        cmocka_unit_test(test_sse_fake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

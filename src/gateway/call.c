@@ -1,0 +1,653 @@
+/* call.c - one client request carried to a server and its answer back,
+ * through the server's isolation policies (see guard.h): circuit breaker,
+ * rate limit (per server and per caller), daily or monthly quota, a
+ * concurrency limit with a bounded wait queue, and retries with back-off
+ * where a retry is safe. Failures are logged and emitted as events with an
+ * error fingerprint; a fingerprint that repeats raises one anomaly per
+ * window. */
+#include "gateway/internal.h"
+#include "auth/auth.h"
+#include "log/log.h"
+#include "registry/registry.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ANOMALY_WINDOW_MS 60000
+#define ANOMALY_THRESHOLD 3
+
+struct gw_ticket {
+    gw_call_t *c; /* NULL once the call was freed first */
+};
+
+static void call_closed(aos_http_req_t *req, int aborted, void *data)
+{
+    gw_call_t *c = data;
+    /* The client left. Per the MCP transport rules this is not a
+     * cancellation: the call runs on and its answer is dropped. */
+    c->req = NULL;
+}
+
+gw_call_t *gw_call_new(aos_gateway_t *gw, enum gw_call_kind kind, gw_session_t *sess,
+                       const json_t *id, aos_http_req_t *req)
+{
+    gw_call_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->gw = gw;
+    c->kind = kind;
+    c->sess = sess;
+    c->id = id ? json_deep_copy(id) : json_null();
+    c->req = req;
+    c->started_ns = uv_hrtime();
+    if (req) {
+        const char *accept = aos_http_header(req, "Accept");
+        c->accept_sse = accept && strstr(accept, "text/event-stream") != NULL;
+        const aos_principal_t *p = aos_auth_principal(req);
+        if (p)
+            snprintf(c->caller, sizeof(c->caller), "%s", p->id);
+        aos_http_on_close(req, call_closed, c);
+    }
+    if (sess) {
+        c->s_next = sess->calls;
+        if (sess->calls)
+            sess->calls->s_prev = c;
+        sess->calls = c;
+    }
+    return c;
+}
+
+/* ---- the server's list of calls and its wait queue ---------------------- */
+
+static void link_server(gw_call_t *c, gw_server_t *sv)
+{
+    c->server = sv;
+    c->sv_prev = NULL;
+    c->sv_next = sv->calls;
+    if (sv->calls)
+        sv->calls->sv_prev = c;
+    sv->calls = c;
+}
+
+static void unlink_server(gw_call_t *c)
+{
+    gw_server_t *sv = c->server;
+    if (!sv)
+        return;
+    if (c->sv_prev)
+        c->sv_prev->sv_next = c->sv_next;
+    else if (sv->calls == c)
+        sv->calls = c->sv_next;
+    if (c->sv_next)
+        c->sv_next->sv_prev = c->sv_prev;
+    c->sv_prev = c->sv_next = NULL;
+    if (c->phase == GW_PHASE_QUEUED) {
+        gw_call_t **p = &sv->queue;
+        while (*p && *p != c)
+            p = &(*p)->q_next;
+        if (*p)
+            *p = c->q_next;
+        c->q_next = NULL;
+        sv->queued--;
+    }
+    c->server = NULL;
+    c->phase = GW_PHASE_NONE;
+}
+
+static void pump(gw_server_t *sv);
+
+void gw_call_free(gw_call_t *c)
+{
+    gw_server_t *sv = c->server;
+    if (c->ticket)
+        c->ticket->c = NULL;
+    if (c->retry_timer) {
+        c->retry_timer->data = NULL;
+        uv_close((uv_handle_t *)c->retry_timer, (uv_close_cb)free);
+        c->retry_timer = NULL;
+    }
+    int was_sent = c->phase == GW_PHASE_SENT;
+    if (was_sent && sv && sv->up)
+        aos_upstream_cancel(sv->up, c->up_id, "client request ended");
+    unlink_server(c);
+    if (was_sent && sv) {
+        sv->active--;
+        pump(sv);
+    }
+    if (c->sess) {
+        if (c->s_prev)
+            c->s_prev->s_next = c->s_next;
+        else if (c->sess->calls == c)
+            c->sess->calls = c->s_next;
+        if (c->s_next)
+            c->s_next->s_prev = c->s_prev;
+    }
+    if (c->progress)
+        aos_map_del_u64(&c->gw->progress, c->progress);
+    if (c->req)
+        aos_http_on_close(c->req, NULL, NULL);
+    json_decref(c->id);
+    json_decref(c->client_progress);
+    json_decref(c->params);
+    free(c->method);
+    free(c->server_name);
+    free(c->tool);
+    free(c);
+}
+
+/* ---- answers --------------------------------------------------------------- */
+
+/* The call's trace id, made when first needed (it costs a getrandom). */
+static const char *trace_id(gw_call_t *c)
+{
+    if (!c->trace_id[0]) {
+        unsigned char rnd[16];
+        randombytes_buf(rnd, sizeof(rnd));
+        sodium_bin2hex(c->trace_id, sizeof(c->trace_id), rnd, sizeof(rnd));
+    }
+    return c->trace_id;
+}
+
+static void record(gw_call_t *c, const char *server, const char *outcome)
+{
+    aos_gateway_t *gw = c->gw;
+    double secs = (double)(uv_hrtime() - c->started_ns) / 1e9;
+    aos_metric_add(gw->m_calls, 1, server, c->tool ? c->tool : "", outcome);
+    if (c->tool)
+        aos_metric_observe(gw->m_latency, secs, server, c->tool);
+}
+
+void gw_call_send(gw_call_t *c, json_t *msg)
+{
+    if (c->req && c->accept_sse && c->kind == GW_CALL_MCP) {
+        if (!c->sse) {
+            if (c->sess)
+                aos_http_add_header(c->req, "Mcp-Session-Id", c->sess->id);
+            if (aos_http_stream_open(c->req, 200, "text/event-stream") == 0)
+                c->sse = 1;
+        }
+        if (c->sse) {
+            gw_sse_write(c->req, msg);
+            json_decref(msg);
+            return;
+        }
+    }
+    if (c->sess)
+        gw_session_send(c->sess, msg);
+    else
+        json_decref(msg);
+}
+
+/* REST answers: the result itself, or the error as a REST error. */
+static void finish_rest(gw_call_t *c, json_t *msg)
+{
+    json_t *res = json_object_get(msg, "result");
+    if (res) {
+        aos_http_respond_json(c->req, 200, json_incref(res));
+        return;
+    }
+    json_t *e = json_object_get(msg, "error");
+    json_int_t code = json_integer_value(json_object_get(e, "code"));
+    const char *m = json_string_value(json_object_get(e, "message"));
+    /* our own errors keep their meaning (data.aos_code); the upstream's are a 502 */
+    int aos = AOS_EUPSTREAM;
+    const json_t *d = json_object_get(e, "data");
+    if (json_is_string(json_object_get(d, "aos_code"))) {
+        const char *cs = json_string_value(json_object_get(d, "aos_code"));
+#define XX(name, status, rpc, cstr, msg)                                                           \
+    if (!strcmp(cs, cstr))                                                                         \
+        aos = AOS_##name;
+        AOS_ERR_MAP(XX)
+#undef XX
+    }
+    json_int_t after = json_integer_value(json_object_get(d, "retry_after_s"));
+    if (after > 0) {
+        char v[32];
+        snprintf(v, sizeof(v), "%lld", (long long)after);
+        aos_http_add_header(c->req, "Retry-After", v);
+    }
+    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", aos_err_code(aos), "message",
+                             m ? m : aos_strerror(aos));
+    if (aos == AOS_EUPSTREAM)
+        json_object_set_new(json_object_get(body, "error"), "rpc_code", json_integer(code));
+    aos_http_respond_json(c->req, (unsigned)aos_err_http_status(aos), body);
+}
+
+void gw_call_finish(gw_call_t *c, json_t *msg)
+{
+    if (c->req) {
+        if (c->kind == GW_CALL_REST) {
+            finish_rest(c, msg);
+        } else if (c->sse) {
+            gw_sse_write(c->req, msg);
+            aos_http_stream_close(c->req);
+        } else {
+            gw_respond_msg(c->req, json_incref(msg));
+        }
+    }
+    json_decref(msg);
+    gw_call_free(c);
+}
+
+/* An error of ours as a JSON-RPC error whose data names the AOS code (and
+ * when to retry), so the REST side can give it the right HTTP status. */
+static json_t *call_error_v(gw_call_t *c, int code, uint64_t retry_after_s, const char *m)
+{
+    json_t *data = json_pack("{s:s}", "aos_code", aos_err_code(code));
+    if (retry_after_s)
+        json_object_set_new(data, "retry_after_s", json_integer((json_int_t)retry_after_s));
+    return aos_rpc_error(c->id, aos_err_rpc_code(code), m, data);
+}
+
+static json_t *call_error(gw_call_t *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static json_t *call_error(gw_call_t *c, int code, const char *fmt, ...)
+{
+    char m[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof(m), fmt, ap);
+    va_end(ap);
+    return call_error_v(c, code, 0, m);
+}
+
+void gw_call_fail(gw_call_t *c, const aos_err_t *err, uint64_t retry_after_s)
+{
+    gw_call_finish(c, call_error_v(c, err->code, retry_after_s, aos_err_msg(err)));
+}
+
+/* ---- failures: log line, event, fingerprint, anomaly ------------------------- */
+
+struct fp_window {
+    uint64_t start_ms;
+    unsigned count;
+    int raised;
+};
+
+static void emit(aos_gateway_t *gw, json_t *ev)
+{
+    if (gw->cfg.emit)
+        gw->cfg.emit(ev, gw->cfg.emit_data);
+    else
+        json_decref(ev);
+}
+
+static void failed(gw_call_t *c, gw_server_t *sv, int code, const char *msg)
+{
+    aos_gateway_t *gw = c->gw;
+    const char *cls = aos_err_code(code);
+    const char *tool = c->tool ? c->tool : (c->method ? c->method : "");
+    char fp[17];
+    aos_fingerprint(sv->name, tool, cls, msg, fp);
+    aos_log(AOS_LOG_WARN, "gateway",
+            json_pack("{s:s, s:s, s:s, s:s, s:s}", "server", sv->name, "tool", tool, "trace_id",
+                      trace_id(c), "error", cls, "fingerprint", fp),
+            "call failed: %s", msg);
+    emit(gw, json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}}", "topic", "mcp",
+                       "type", "tool.error", "severity", code == AOS_ETIMEDOUT ? "warning" : "error",
+                       "trace_id", trace_id(c), "payload", "server", sv->name, "tool", tool,
+                       "error", cls, "message", msg, "fingerprint", fp));
+    uint64_t now = gw_now_ms();
+    struct fp_window *w = aos_map_get(&gw->fingerprints, fp);
+    if (!w) {
+        w = calloc(1, sizeof(*w));
+        if (!w || aos_map_put(&gw->fingerprints, fp, w)) {
+            free(w);
+            return;
+        }
+        w->start_ms = now;
+    }
+    if (now - w->start_ms >= ANOMALY_WINDOW_MS) {
+        w->start_ms = now;
+        w->count = 0;
+        w->raised = 0;
+    }
+    if (++w->count >= ANOMALY_THRESHOLD && !w->raised) {
+        w->raised = 1;
+        aos_log(AOS_LOG_ERROR, "gateway",
+                json_pack("{s:s, s:s, s:s, s:i}", "server", sv->name, "tool", tool,
+                          "fingerprint", fp, "count", w->count),
+                "anomaly: the same failure %u times within %d s: %s", w->count,
+                ANOMALY_WINDOW_MS / 1000, msg);
+        emit(gw, json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:i, s:i}}", "topic",
+                           "mcp", "type", "anomaly.detected", "severity", "error", "trace_id",
+                           trace_id(c), "payload", "server", sv->name, "tool", tool, "error", cls,
+                           "message", msg, "fingerprint", fp, "count", w->count, "window_s",
+                           ANOMALY_WINDOW_MS / 1000));
+    }
+}
+
+void gw_fingerprints_sweep(aos_gateway_t *gw)
+{
+    uint64_t now = gw_now_ms();
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    const char *k;
+    void *v;
+    while (aos_map_iter_next(&gw->fingerprints, &it, &k, NULL, &v)) {
+        struct fp_window *w = v;
+        if (now - w->start_ms >= 2 * ANOMALY_WINDOW_MS) {
+            aos_map_del(&gw->fingerprints, k);
+            free(w);
+        }
+    }
+}
+
+/* ---- sending, retries and the answer ----------------------------------------- */
+
+static int send_call(gw_call_t *c, gw_server_t *sv);
+
+/* A failure that says something about the server (not about the request). */
+static int server_failure(int status, const json_t *reply)
+{
+    if (status)
+        return status != AOS_ECANCELED;
+    const json_t *e = json_object_get(reply, "error");
+    return e && json_integer_value(json_object_get(e, "code")) == -32603;
+}
+
+/* May this call be sent again after it failed with status? */
+static int retry_safe(gw_call_t *c, gw_server_t *sv, int status)
+{
+    if (status == AOS_EUNAVAIL)
+        return 1; /* never reached the server */
+    if (status != AOS_EUPSTREAM && status != AOS_ETIMEDOUT)
+        return 0;
+    if (strcmp(c->method, "tools/call") != 0)
+        return strcmp(c->method, "initialize") == 0 || strstr(c->method, "/list") != NULL ||
+               strcmp(c->method, "resources/read") == 0 || strcmp(c->method, "prompts/get") == 0 ||
+               strcmp(c->method, "ping") == 0;
+    /* a tool call only when the tool says it can be repeated */
+    size_t i;
+    json_t *t;
+    json_array_foreach(sv->tools, i, t)
+    {
+        const char *n = json_string_value(json_object_get(t, "name"));
+        if (!n || !c->tool || strcmp(n, c->tool))
+            continue;
+        const json_t *a = json_object_get(t, "annotations");
+        return json_is_true(json_object_get(a, "idempotentHint")) ||
+               json_is_true(json_object_get(a, "readOnlyHint"));
+    }
+    return 0;
+}
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    gw_call_t *c = t->data;
+    if (!c) {
+        uv_close((uv_handle_t *)t, (uv_close_cb)free);
+        return;
+    }
+    gw_server_t *sv = c->server;
+    /* a restarting server: wait for it, within the call's own timeout */
+    unsigned timeout = (unsigned)json_integer_value(json_object_get(sv->entry, "timeout_ms"));
+    uint64_t age_ms = (uv_hrtime() - c->started_ns) / 1000000;
+    if (sv->up && aos_upstream_state(sv->up) == AOS_UP_BACKOFF && age_ms < timeout) {
+        uv_timer_start(t, on_retry_timer, 50, 0);
+        return;
+    }
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    c->retry_timer = NULL;
+    unlink_server(c);
+    if (!aos_breaker_allow(&sv->breaker, gw_now_ms())) {
+        gw_call_finish(c, call_error(c, AOS_EUNAVAIL, "server '%s' is failing: circuit open",
+                                     sv->name));
+        return;
+    }
+    int rc = send_call(c, sv);
+    if (rc)
+        gw_call_finish(c, call_error(c, rc, "server '%s' is not available", sv->name));
+}
+
+static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *errmsg, void *data)
+{
+    gw_call_t *c = data;
+    gw_server_t *sv = c->server;
+    uint64_t now = gw_now_ms();
+    unlink_server(c);
+    sv->active--;
+    int bad = server_failure(status, reply);
+    if (status != AOS_ECANCELED)
+        aos_breaker_record(&sv->breaker, now, !bad);
+    json_t *msg;
+    if (status && status != AOS_ECANCELED && c->attempts <= sv->limits.retries &&
+        retry_safe(c, sv, status) && !sv->closing) {
+        /* wait, then send again (the slot is given back meanwhile) */
+        uint64_t d = aos_backoff_ms(c->attempts, (uint64_t)sv->limits.retry_base_ms,
+                                    (uint64_t)sv->limits.retry_max_ms, randombytes_random());
+        c->retry_timer = malloc(sizeof(uv_timer_t));
+        if (c->retry_timer) {
+            aos_log(AOS_LOG_INFO, "gateway",
+                    json_pack("{s:s, s:s, s:i}", "server", sv->name, "method", c->method,
+                              "attempt", c->attempts),
+                    "retrying in %llu ms after: %s", (unsigned long long)d,
+                    errmsg ? errmsg : aos_strerror(status));
+            uv_timer_init(c->gw->cfg.loop, c->retry_timer);
+            c->retry_timer->data = c;
+            uv_timer_start(c->retry_timer, on_retry_timer, d, 0);
+            link_server(c, sv);
+            c->phase = GW_PHASE_RETRY;
+            pump(sv);
+            return;
+        }
+    }
+    if (status) {
+        const char *m = errmsg && *errmsg ? errmsg : aos_strerror(status);
+        msg = call_error(c, status, "server '%s': %s", sv->name, m);
+        record(c, sv->name, aos_err_code(status));
+        if (status != AOS_ECANCELED)
+            failed(c, sv, status, m);
+    } else if (c->xform == GW_XF_INIT && json_object_get(reply, "result")) {
+        /* a client's initialize, answered once the upstream is ready */
+        msg = aos_rpc_result(c->id, gw_init_result(c->sess, sv));
+        record(c, sv->name, "ok");
+    } else if (c->kind == GW_CALL_REST && c->tool && gw_server_lacks_tool(sv, c->tool) &&
+               (json_object_get(reply, "error") ||
+                json_is_true(json_object_get(json_object_get(reply, "result"), "isError")))) {
+        /* the upstream confirms what our list said: no such tool */
+        msg = call_error(c, AOS_ENOTFOUND, "server '%s' has no tool '%s'", sv->name, c->tool);
+        record(c, sv->name, "not_found");
+    } else {
+        msg = json_copy(reply);
+        json_object_set(msg, "id", c->id);
+        const json_t *res = json_object_get(reply, "result");
+        const json_t *e = json_object_get(reply, "error");
+        record(c, sv->name,
+               e                                               ? "rpc_error"
+               : json_is_true(json_object_get(res, "isError")) ? "tool_error"
+                                                               : "ok");
+        if (bad) {
+            const char *em = json_string_value(json_object_get(e, "message"));
+            failed(c, sv, AOS_EUPSTREAM, em ? em : "internal error");
+        }
+    }
+    pump(sv);
+    gw_call_finish(c, msg);
+}
+
+/* Sends c to sv now; c must not be linked to a server. */
+static int send_call(gw_call_t *c, gw_server_t *sv)
+{
+    unsigned timeout = (unsigned)json_integer_value(json_object_get(sv->entry, "timeout_ms"));
+    if (!timeout)
+        timeout = AOS_REGISTRY_DEFAULT_TIMEOUT_MS;
+    c->attempts++;
+    int rc = aos_upstream_request(sv->up, c->method, json_incref(c->params), timeout, on_reply, c,
+                                  &c->up_id);
+    if (rc)
+        return rc;
+    link_server(c, sv);
+    c->phase = GW_PHASE_SENT;
+    sv->active++;
+    return 0;
+}
+
+/* Sends queued calls while slots are free. */
+static void pump(gw_server_t *sv)
+{
+    while (sv->queue && sv->active < (unsigned)sv->limits.max_concurrency && !sv->closing) {
+        gw_call_t *c = sv->queue;
+        unlink_server(c);
+        int rc = send_call(c, sv);
+        if (rc)
+            gw_call_finish(c, call_error(c, rc, "server '%s' is not available", sv->name));
+    }
+    aos_metric_set(sv->gw->m_queue, (double)sv->queued, sv->name);
+}
+
+int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *params,
+                    aos_err_t *err, uint64_t *retry_after_s)
+{
+    aos_gateway_t *gw = c->gw;
+    uint64_t now = gw_now_ms();
+    *retry_after_s = 0;
+    if (!sv->up) {
+        json_decref(params);
+        return aos_err_set(err, AOS_EUNAVAIL, "server '%s' is disabled", sv->name);
+    }
+    if (aos_breaker_state(&sv->breaker, now) == AOS_BREAKER_OPEN) {
+        json_decref(params);
+        uint64_t ms = aos_breaker_retry_after(&sv->breaker, now);
+        *retry_after_s = (ms + 999) / 1000;
+        aos_metric_add(gw->m_rejected, 1, sv->name, "breaker");
+        return aos_err_set(err, AOS_EUNAVAIL,
+                           "server '%s' is failing: circuit breaker open, next try in %llu ms",
+                           sv->name, (unsigned long long)ms);
+    }
+    if (!strcmp(method, "tools/call")) {
+        uint64_t wait = aos_bucket_take(&sv->bucket, now);
+        const char *why = NULL;
+        if (wait) {
+            why = "rate";
+        } else if (c->caller[0] && sv->limits.caller_rate_per_s > 0) {
+            aos_bucket_t *b = aos_map_get(&sv->callers, c->caller);
+            if (!b && (b = malloc(sizeof(*b)))) {
+                aos_bucket_init(b, sv->limits.caller_rate_per_s, sv->limits.caller_burst, now);
+                if (aos_map_put(&sv->callers, c->caller, b)) {
+                    free(b);
+                    b = NULL;
+                }
+            }
+            if (b && (wait = aos_bucket_take(b, now)))
+                why = "caller_rate";
+        }
+        if (why) {
+            json_decref(params);
+            *retry_after_s = (wait + 999) / 1000;
+            aos_metric_add(gw->m_rejected, 1, sv->name, why);
+            return aos_err_set(err, AOS_ERATE, "server '%s': %s limit exceeded, retry in %llu ms",
+                               sv->name, strcmp(why, "rate") ? "per-caller rate" : "rate",
+                               (unsigned long long)wait);
+        }
+        uint64_t reset = aos_quota_take(&sv->quota, time(NULL));
+        if (reset) {
+            json_decref(params);
+            *retry_after_s = reset;
+            aos_metric_add(gw->m_rejected, 1, sv->name, "quota");
+            return aos_err_set(err, AOS_ERATE,
+                               "server '%s': quota of %.0f calls per %s used up, resets in %llu s",
+                               sv->name, sv->limits.quota,
+                               sv->limits.quota_month ? "month" : "day", (unsigned long long)reset);
+        }
+    }
+    if (!aos_breaker_allow(&sv->breaker, now)) {
+        json_decref(params);
+        *retry_after_s = 1;
+        aos_metric_add(gw->m_rejected, 1, sv->name, "breaker");
+        return aos_err_set(err, AOS_EUNAVAIL,
+                           "server '%s' is failing: circuit breaker half-open, probe in flight",
+                           sv->name);
+    }
+    /* progress tokens are per client: give the upstream one of ours */
+    json_t *meta = json_object_get(params, "_meta");
+    json_t *tok = json_object_get(meta, "progressToken");
+    if (tok && (json_is_string(tok) || json_is_integer(tok))) {
+        c->client_progress = json_incref(tok);
+        c->progress = ++gw->next_progress;
+        aos_map_put_u64(&gw->progress, c->progress, c);
+        json_object_set_new(meta, "progressToken", json_integer((json_int_t)c->progress));
+    }
+    c->method = strdup(method);
+    c->params = params;
+    if (sv->active >= (unsigned)sv->limits.max_concurrency) {
+        if (sv->queued >= (unsigned)sv->limits.queue) {
+            aos_metric_add(gw->m_rejected, 1, sv->name, "queue_full");
+            *retry_after_s = 1;
+            return aos_err_set(err, AOS_EUNAVAIL, "server '%s' is busy: %u calls waiting",
+                               sv->name, sv->queued);
+        }
+        link_server(c, sv);
+        c->phase = GW_PHASE_QUEUED;
+        gw_call_t **p = &sv->queue;
+        while (*p)
+            p = &(*p)->q_next;
+        *p = c;
+        sv->queued++;
+        aos_metric_set(gw->m_queue, (double)sv->queued, sv->name);
+        return 0;
+    }
+    int rc = send_call(c, sv);
+    if (rc)
+        return aos_err_set(err, rc, "server '%s' is not available", sv->name);
+    return 0;
+}
+
+/* Ends the calls of a server being removed that never reached it. */
+void gw_calls_abandon(gw_server_t *sv)
+{
+    for (gw_call_t *c = sv->calls, *n; c; c = n) {
+        n = c->sv_next;
+        if (c->phase == GW_PHASE_QUEUED || c->phase == GW_PHASE_RETRY)
+            gw_call_finish(c, call_error(c, AOS_EUNAVAIL, "server '%s' was removed", sv->name));
+    }
+}
+
+/* ---- built-in servers ------------------------------------------------------- */
+
+static void builtin_done(void *ctx, json_t *result, const aos_err_t *err)
+{
+    struct gw_ticket *t = ctx;
+    gw_call_t *c = t->c;
+    free(t);
+    if (!c) {
+        json_decref(result);
+        return;
+    }
+    c->ticket = NULL;
+    json_t *msg;
+    if (result) {
+        msg = aos_rpc_result(c->id, result);
+        record(c, c->server_name,
+               json_is_true(json_object_get(result, "isError")) ? "tool_error" : "ok");
+    } else {
+        int code = err ? err->code : AOS_EINTERNAL;
+        msg = call_error(c, code, "%s", err ? aos_err_msg(err) : "built-in tool failed");
+        record(c, c->server_name, aos_err_code(code));
+    }
+    gw_call_finish(c, msg);
+}
+
+int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_t *args)
+{
+    struct gw_ticket *t = calloc(1, sizeof(*t));
+    if (!t)
+        return AOS_ENOMEM;
+    t->c = c;
+    c->ticket = t;
+    if (!c->tool)
+        c->tool = strdup(tool);
+    c->server_name = strdup(sv->name);
+    json_t *empty = args ? NULL : json_object();
+    int rc = sv->builtin->call(sv->builtin->data, tool, args ? args : empty, builtin_done, t);
+    json_decref(empty);
+    if (rc) {
+        /* failed synchronously: done was not called */
+        if (c->ticket == t) {
+            c->ticket = NULL;
+            free(t);
+        }
+    }
+    return rc;
+}

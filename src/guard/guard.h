@@ -1,0 +1,99 @@
+/* guard.h - the policies that keep one bad upstream from hurting the rest:
+ * token-bucket rate limits, call quotas per day or month, circuit breakers,
+ * retry back-off, and error fingerprints.
+ *
+ * Pure state machines over times the caller passes in (milliseconds of a
+ * monotonic clock, or wall-clock seconds for quotas), so that they can be
+ * tested with a fake clock. No allocation; embed them in the owner's struct.
+ * Not thread-safe: each belongs to one thread. */
+#ifndef AOS_GUARD_H
+#define AOS_GUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ---- token bucket ---------------------------------------------------------
+ * rate tokens per second, at most burst banked. rate 0 = unlimited. */
+typedef struct {
+    double rate;
+    double burst;
+    double tokens;
+    uint64_t last_ms;
+} aos_bucket_t;
+
+void aos_bucket_init(aos_bucket_t *b, double rate, double burst, uint64_t now_ms);
+/* Takes one token: 0 if taken, else how many ms until one is there. */
+uint64_t aos_bucket_take(aos_bucket_t *b, uint64_t now_ms);
+
+/* ---- quota ----------------------------------------------------------------
+ * At most limit calls per UTC day or month. limit 0 = unlimited. */
+typedef enum { AOS_QUOTA_DAY = 0, AOS_QUOTA_MONTH } aos_quota_period_t;
+
+typedef struct {
+    uint64_t limit;
+    aos_quota_period_t period;
+    uint64_t used;
+    long period_key; /* yyyymmdd or yyyymm of the counted period */
+} aos_quota_t;
+
+void aos_quota_init(aos_quota_t *q, uint64_t limit, aos_quota_period_t period);
+/* Counts one call: 0 if allowed, else seconds until the period resets. */
+uint64_t aos_quota_take(aos_quota_t *q, time_t now);
+
+/* ---- circuit breaker ------------------------------------------------------
+ * closed: calls pass; it opens after `failures` consecutive failures, or when
+ * at least `min_calls` calls in the last window_ms failed at more than
+ * error_rate. open: calls fail fast for cooldown_ms, then half-open: up to
+ * `probes` calls pass; one success closes it, one failure opens it again. */
+typedef enum { AOS_BREAKER_CLOSED = 0, AOS_BREAKER_OPEN, AOS_BREAKER_HALF_OPEN } aos_breaker_state_t;
+
+#define AOS_BREAKER_SLOTS 10
+
+typedef struct {
+    /* settings */
+    unsigned failures;
+    double error_rate;
+    unsigned min_calls;
+    uint64_t window_ms;
+    uint64_t cooldown_ms;
+    unsigned probes;
+    /* state */
+    aos_breaker_state_t state;
+    unsigned consecutive;
+    uint64_t opened_ms;
+    unsigned probes_out;
+    struct {
+        uint64_t start_ms;
+        unsigned ok, failed;
+    } slot[AOS_BREAKER_SLOTS]; /* the window in AOS_BREAKER_SLOTS slices */
+    unsigned transitions; /* times it opened, for metrics */
+} aos_breaker_t;
+
+void aos_breaker_init(aos_breaker_t *b, unsigned failures, double error_rate, unsigned min_calls,
+                      uint64_t window_ms, uint64_t cooldown_ms);
+/* 1 if a call may go (a half-open probe is counted), 0 to fail fast. */
+int aos_breaker_allow(aos_breaker_t *b, uint64_t now_ms);
+/* Records the outcome of an allowed call. */
+void aos_breaker_record(aos_breaker_t *b, uint64_t now_ms, int ok);
+/* The state now (open turns half-open once the cool-down passed). */
+aos_breaker_state_t aos_breaker_state(aos_breaker_t *b, uint64_t now_ms);
+/* ms until an open breaker lets a probe through (0 when not open). */
+uint64_t aos_breaker_retry_after(const aos_breaker_t *b, uint64_t now_ms);
+const char *aos_breaker_state_name(aos_breaker_state_t s);
+
+/* ---- retries ----------------------------------------------------------------
+ * Delay before retry number attempt (1, 2, ...): exponential from base_ms,
+ * capped at max_ms, with full jitter from rnd (a uniform 32-bit number). */
+uint64_t aos_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t max_ms, uint32_t rnd);
+
+/* ---- error fingerprints -------------------------------------------------------
+ * A stable short hash (16 hex chars) of (server, tool, error class, message)
+ * where the message has numbers, hex ids, UUIDs, quoted strings and paths
+ * replaced, so that the same failure with different details groups together.
+ * aos_fingerprint_normalize exposes the normalized message (for tests). */
+void aos_fingerprint_normalize(const char *msg, char *out, size_t n);
+void aos_fingerprint(const char *server, const char *tool, const char *err_class, const char *msg,
+                     char out[17]);
+
+#endif
