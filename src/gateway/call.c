@@ -108,8 +108,8 @@ void gw_call_free(gw_call_t *c)
         c->retry_timer = NULL;
     }
     int was_sent = c->phase == GW_PHASE_SENT;
-    if (was_sent && sv && sv->up)
-        aos_upstream_cancel(sv->up, c->up_id, "client request ended");
+    if (was_sent && c->up)
+        aos_upstream_cancel(c->up, c->up_id, "client request ended");
     unlink_server(c);
     if (was_sent && sv) {
         sv->active--;
@@ -384,7 +384,7 @@ static void on_retry_timer(uv_timer_t *t)
     /* a restarting server: wait for it, within the call's own timeout */
     unsigned timeout = (unsigned)json_integer_value(json_object_get(sv->entry, "timeout_ms"));
     uint64_t age_ms = (uv_hrtime() - c->started_ns) / 1000000;
-    if (sv->up && aos_upstream_state(sv->up) == AOS_UP_BACKOFF && age_ms < timeout) {
+    if (c->up && aos_upstream_state(c->up) == AOS_UP_BACKOFF && age_ms < timeout) {
         uv_timer_start(t, on_retry_timer, 50, 0);
         return;
     }
@@ -474,7 +474,7 @@ static int send_call(gw_call_t *c, gw_server_t *sv)
     if (!timeout)
         timeout = AOS_REGISTRY_DEFAULT_TIMEOUT_MS;
     c->attempts++;
-    int rc = aos_upstream_request(sv->up, c->method, json_incref(c->params), timeout, on_reply, c,
+    int rc = aos_upstream_request(c->up, c->method, json_incref(c->params), timeout, on_reply, c,
                                   &c->up_id);
     if (rc)
         return rc;
@@ -503,9 +503,11 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
     aos_gateway_t *gw = c->gw;
     uint64_t now = gw_now_ms();
     *retry_after_s = 0;
-    if (!sv->up) {
+    c->up = sv->up ? gw_upstream_for(sv, c->sess) : NULL;
+    if (!c->up) {
         json_decref(params);
-        return aos_err_set(err, AOS_EUNAVAIL, "server '%s' is disabled", sv->name);
+        return aos_err_set(err, AOS_EUNAVAIL, "server '%s' is %s", sv->name,
+                           sv->up ? "not available" : "disabled");
     }
     if (aos_breaker_state(&sv->breaker, now) == AOS_BREAKER_OPEN) {
         json_decref(params);

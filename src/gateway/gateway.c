@@ -219,12 +219,13 @@ static void on_up_notification(aos_upstream_t *up, json_t *msg, void *data)
         else if (!strcmp(m, "notifications/prompts/list_changed"))
             refresh_lists(sv, "prompts");
     }
-    gw_route_notification(sv, msg);
+    gw_route_notification(sv, NULL, msg);
 }
 
 static void on_up_request(aos_upstream_t *up, json_t *msg, void *data)
 {
-    gw_route_request(data, msg);
+    gw_server_t *sv = data;
+    gw_route_request(sv, NULL, up, msg);
 }
 
 static void server_free(gw_server_t *sv)
@@ -327,7 +328,9 @@ static void free_strv(char **v)
     free(v);
 }
 
-static int start_upstream(aos_gateway_t *gw, gw_server_t *sv, aos_err_t *err)
+/* Creates and starts an upstream for sv's entry, with callbacks cb(data). */
+static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, const aos_upstream_cb_t *cbs,
+                         void *data, aos_upstream_t **out, aos_err_t *err)
 {
     const json_t *cfgj = json_object_get(sv->entry, "config");
     aos_upstream_cfg_t uc = {0};
@@ -361,8 +364,7 @@ static int start_upstream(aos_gateway_t *gw, gw_server_t *sv, aos_err_t *err)
         token = aos_secret_open(gw->cfg.secrets, sealed, NULL);
     uc.bearer_token = token;
 
-    aos_upstream_cb_t cb = {on_up_state, on_up_notification, on_up_request};
-    int rc = aos_upstream_new(&sv->up, gw->cfg.loop, gw->cfg.httpc, &uc, &cb, sv, err);
+    int rc = aos_upstream_new(out, gw->cfg.loop, gw->cfg.httpc, &uc, cbs, data, err);
     if (token)
         aos_secret_wipe(token);
     free_strv(env);
@@ -371,7 +373,94 @@ static int start_upstream(aos_gateway_t *gw, gw_server_t *sv, aos_err_t *err)
     json_decref(info);
     if (rc)
         return rc;
-    return aos_upstream_start(sv->up);
+    return aos_upstream_start(*out);
+}
+
+static int start_upstream(aos_gateway_t *gw, gw_server_t *sv, aos_err_t *err)
+{
+    static const aos_upstream_cb_t cb = {on_up_state, on_up_notification, on_up_request};
+    return open_upstream(gw, sv, &cb, sv, &sv->up, err);
+}
+
+/* ---- per-client upstream sessions ----------------------------------------
+ * A server in "per-client" session mode gets one upstream of its own for
+ * every client session that uses it (a child per session for stdio, an
+ * upstream MCP session per client for HTTP): what that upstream sends is
+ * that client's alone. The shared upstream stays for lists and health. */
+
+static void on_sup_state(aos_upstream_t *up, aos_upstream_state_t st, const char *why, void *data)
+{
+    gw_sup_t *u = data;
+    aos_log_debug("gateway", "server '%s' (session %s) is %s", u->server, u->sess->id,
+                  aos_upstream_state_name(st));
+}
+
+static void on_sup_notification(aos_upstream_t *up, json_t *msg, void *data)
+{
+    gw_sup_t *u = data;
+    gw_server_t *sv = gw_server_get(u->sess->gw, u->server);
+    if (sv)
+        gw_route_notification(sv, u->sess, msg);
+}
+
+static void on_sup_request(aos_upstream_t *up, json_t *msg, void *data)
+{
+    gw_sup_t *u = data;
+    gw_server_t *sv = gw_server_get(u->sess->gw, u->server);
+    if (sv)
+        gw_route_request(sv, u->sess, up, msg);
+    else
+        aos_upstream_respond(up, aos_rpc_error(aos_rpc_id(msg), -32603, "server removed", NULL));
+}
+
+aos_upstream_t *gw_upstream_for(gw_server_t *sv, gw_session_t *s)
+{
+    if (!sv->per_client || !s)
+        return sv->up;
+    gw_sup_t *u = aos_map_get(&s->ups, sv->name);
+    if (u)
+        return u->up;
+    u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    u->sess = s;
+    u->server = strdup(sv->name);
+    static const aos_upstream_cb_t cb = {on_sup_state, on_sup_notification, on_sup_request};
+    aos_err_t err = {0, ""};
+    if (open_upstream(sv->gw, sv, &cb, u, &u->up, &err) || aos_map_put(&s->ups, sv->name, u)) {
+        aos_log_warn("gateway", "server '%s': no upstream for session %s: %s", sv->name, s->id,
+                     aos_err_msg(&err));
+        if (u->up)
+            aos_upstream_close(u->up, NULL, NULL);
+        free(u->server);
+        free(u);
+        return NULL;
+    }
+    return u->up;
+}
+
+static void on_sup_closed(aos_upstream_t *up, void *data)
+{
+    gw_sup_t *u = data;
+    aos_gateway_t *gw = u->gw;
+    free(u->server);
+    free(u);
+    if (--gw->pending_closes == 0 && gw->shutting_down && gw->on_shutdown) {
+        void (*done)(void *) = gw->on_shutdown;
+        gw->on_shutdown = NULL;
+        done(gw->shutdown_data);
+    }
+}
+
+void gw_sup_close(gw_session_t *s, const char *server)
+{
+    gw_sup_t *u = aos_map_del(&s->ups, server);
+    if (!u)
+        return;
+    u->gw = s->gw;
+    u->sess = NULL;
+    s->gw->pending_closes++;
+    aos_upstream_close(u->up, on_sup_closed, u);
 }
 
 static void on_upstream_closed(aos_upstream_t *up, void *data)
@@ -400,6 +489,11 @@ static void server_retire(aos_gateway_t *gw, gw_server_t *sv)
     if (sv->health_timer)
         uv_timer_stop(sv->health_timer);
     gw_calls_abandon(sv);
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *s;
+    while (aos_map_iter_next(&gw->sessions, &it, NULL, NULL, &s))
+        gw_sup_close(s, sv->name);
     if (!sv->up) {
         server_free(sv);
         return;
@@ -423,6 +517,9 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
     sv->name = strdup(name);
     sv->entry = json_deep_copy(entry);
     sv->enabled = json_is_true(json_object_get(entry, "enabled"));
+    const char *mode =
+        json_string_value(json_object_get(json_object_get(entry, "config"), "session_mode"));
+    sv->per_client = mode && !strcmp(mode, "per-client");
     uint64_t now = gw_now_ms();
     aos_registry_limits(entry, &sv->limits);
     aos_limits_t *l = &sv->limits;

@@ -29,12 +29,21 @@ typedef struct gw_server gw_server_t;
 typedef struct gw_session gw_session_t;
 typedef struct gw_call gw_call_t;
 
+/* A client session's own upstream of a per-client server. */
+typedef struct {
+    aos_gateway_t *gw;
+    gw_session_t *sess; /* borrowed; NULL once closing */
+    char *server;
+    aos_upstream_t *up;
+} gw_sup_t;
+
 struct gw_server {
     aos_gateway_t *gw; /* borrowed */
     char *name;
     json_t *entry; /* stored registry entry (secrets sealed) */
     const aos_builtin_t *builtin;
-    aos_upstream_t *up;
+    aos_upstream_t *up; /* the shared upstream */
+    int per_client;     /* session_mode "per-client": one upstream per client session */
     int enabled;
     /* lists for the aggregated endpoint, refreshed on READY and list_changed */
     json_t *tools, *resources, *templates, *prompts;
@@ -76,6 +85,7 @@ struct gw_call {
     int accept_sse;
     int sse;             /* the answer has become an SSE stream */
     gw_server_t *server; /* borrowed, while phase != NONE */
+    aos_upstream_t *up;  /* borrowed: where it was sent (shared or the session's) */
     enum gw_call_phase phase;
     uint64_t up_id;
     char *method;   /* kept for queued sends and retries */
@@ -116,6 +126,7 @@ struct gw_session {
     aos_map_t outreqs; /* down_id -> gw_outreq_t */
     uint64_t next_out_id;
     json_t *subscriptions; /* uri -> true */
+    aos_map_t ups;         /* server name -> gw_sup_t (per-client servers) */
 };
 
 struct aos_gateway_s {
@@ -149,6 +160,11 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err);
 void gw_server_remove(aos_gateway_t *gw, const char *name);
 json_t *gw_server_health(gw_server_t *sv); /* new object */
 int gw_server_ready(const gw_server_t *sv);
+/* The upstream calls of session s go to on sv: its own for a per-client
+ * server (created on first use), else the shared one. */
+aos_upstream_t *gw_upstream_for(gw_server_t *sv, gw_session_t *s);
+/* Closes session s's own upstream of server (if any). */
+void gw_sup_close(gw_session_t *s, const char *server);
 /* Fetches sv's lists again (which: "tools", "resources", "prompts", NULL = all). */
 void gw_server_refresh(gw_server_t *sv, const char *which);
 /* 1 if the cached tools of sv are known and hold no tool named tool. A
@@ -197,8 +213,10 @@ json_t *gw_init_result(gw_session_t *s, gw_server_t *sv);
 /* mcp.c: the Streamable HTTP endpoints */
 int gw_mcp_handle(aos_http_req_t *req, void *data);
 /* routing of what an upstream sends by itself */
-void gw_route_notification(gw_server_t *sv, json_t *msg);
-void gw_route_request(gw_server_t *sv, json_t *msg);
+/* only: the session whose own upstream sent it (per-client), or NULL */
+void gw_route_notification(gw_server_t *sv, gw_session_t *only, json_t *msg);
+/* up: the upstream that asked, to answer it */
+void gw_route_request(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, json_t *msg);
 
 /* Runs tool of the built-in sv for c; the answer finishes c. */
 int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_t *args);

@@ -466,8 +466,9 @@ static void client_notification(aos_gateway_t *gw, gw_session_t *s, gw_server_t 
     }
     if (!strcmp(m, "notifications/roots/list_changed")) {
         /* tell the upstream(s) this session talks to */
-        if (sv && sv->up)
-            aos_upstream_notify(sv->up, m, NULL);
+        aos_upstream_t *up = sv && sv->up ? gw_upstream_for(sv, s) : NULL;
+        if (up)
+            aos_upstream_notify(up, m, NULL);
         return;
     }
     /* notifications/initialized and anything else: nothing to do; the
@@ -485,10 +486,11 @@ static void client_response(aos_gateway_t *gw, gw_session_t *s, const json_t *ms
         return;
     }
     gw_server_t *sv = gw_server_get(gw, o->server);
-    if (sv && sv->up) {
+    aos_upstream_t *up = sv && sv->up ? gw_upstream_for(sv, s) : NULL;
+    if (up) {
         json_t *fwd = json_copy((json_t *)msg);
         json_object_set(fwd, "id", o->up_id);
-        aos_upstream_respond(sv->up, fwd);
+        aos_upstream_respond(up, fwd);
     }
     json_decref(o->up_id);
     free(o->server);
@@ -615,23 +617,25 @@ static int session_on(const gw_session_t *s, const gw_server_t *sv)
     return !sv->builtin;
 }
 
-/* The newest client call on sv that came through an MCP session. */
-static gw_call_t *current_call(gw_server_t *sv)
+/* The newest client call sent to sv through an MCP session (of only, if set). */
+static gw_call_t *current_call(gw_server_t *sv, gw_session_t *only)
 {
     for (gw_call_t *c = sv->calls; c; c = c->sv_next)
-        if (c->kind == GW_CALL_MCP && c->sess)
+        if (c->kind == GW_CALL_MCP && c->sess && c->phase == GW_PHASE_SENT &&
+            (!only || c->sess == only))
             return c;
     return NULL;
 }
 
-static void broadcast(gw_server_t *sv, const json_t *msg, int min_level, const char *uri)
+static void broadcast(gw_server_t *sv, gw_session_t *only, const json_t *msg, int min_level,
+                      const char *uri)
 {
     aos_map_iter_t it;
     aos_map_iter_init(&it);
     void *v;
     while (aos_map_iter_next(&sv->gw->sessions, &it, NULL, NULL, &v)) {
         gw_session_t *s = v;
-        if (!session_on(s, sv) || !s->stream)
+        if (!session_on(s, sv) || !s->stream || (only && s != only))
             continue;
         if (min_level >= 0 && min_level < s->log_level)
             continue;
@@ -641,7 +645,7 @@ static void broadcast(gw_server_t *sv, const json_t *msg, int min_level, const c
     }
 }
 
-void gw_route_notification(gw_server_t *sv, json_t *msg)
+void gw_route_notification(gw_server_t *sv, gw_session_t *only, json_t *msg)
 {
     aos_gateway_t *gw = sv->gw;
     const char *m = aos_rpc_method(msg);
@@ -662,19 +666,19 @@ void gw_route_notification(gw_server_t *sv, json_t *msg)
     }
     if (!strcmp(m, "notifications/message")) {
         int lv = gw_log_level_index(json_string_value(json_object_get(p, "level")));
-        gw_call_t *c = current_call(sv);
+        gw_call_t *c = current_call(sv, only);
         if (c) {
             if (lv >= c->sess->log_level)
                 gw_call_send(c, json_deep_copy(msg));
             return;
         }
-        broadcast(sv, msg, lv < 0 ? 0 : lv, NULL);
+        broadcast(sv, only, msg, lv < 0 ? 0 : lv, NULL);
         return;
     }
     if (!strcmp(m, "notifications/resources/updated")) {
         const char *uri = json_string_value(json_object_get(p, "uri"));
         if (uri)
-            broadcast(sv, msg, -1, uri);
+            broadcast(sv, only, msg, -1, uri);
         return;
     }
     if (!strcmp(m, "notifications/cancelled")) {
@@ -707,20 +711,20 @@ void gw_route_notification(gw_server_t *sv, json_t *msg)
         return;
     }
     /* list_changed and anything else: every session that sees this server */
-    broadcast(sv, msg, -1, NULL);
+    broadcast(sv, only, msg, -1, NULL);
 }
 
-void gw_route_request(gw_server_t *sv, json_t *msg)
+void gw_route_request(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, json_t *msg)
 {
     aos_gateway_t *gw = sv->gw;
     const char *m = aos_rpc_method(msg);
     const json_t *id = aos_rpc_id(msg);
     if (!strcmp(m, "ping")) {
-        aos_upstream_respond(sv->up, aos_rpc_result(id, json_object()));
+        aos_upstream_respond(up, aos_rpc_result(id, json_object()));
         return;
     }
-    gw_call_t *c = current_call(sv);
-    gw_session_t *s = c ? c->sess : NULL;
+    gw_call_t *c = current_call(sv, only);
+    gw_session_t *s = c ? c->sess : only;
     if (!s) {
         /* nothing in flight: the most recently active session with a stream */
         aos_map_iter_t it;
@@ -739,12 +743,12 @@ void gw_route_request(gw_server_t *sv, json_t *msg)
     if (!s || (need && !json_object_get(s->client_caps, need))) {
         char e[160];
         snprintf(e, sizeof(e), "no connected client can answer '%.60s'", m);
-        aos_upstream_respond(sv->up, aos_rpc_error(id, -32601, e, NULL));
+        aos_upstream_respond(up, aos_rpc_error(id, -32601, e, NULL));
         return;
     }
     gw_outreq_t *o = calloc(1, sizeof(*o));
     if (!o) {
-        aos_upstream_respond(sv->up, aos_rpc_error(id, -32603, "out of memory", NULL));
+        aos_upstream_respond(up, aos_rpc_error(id, -32603, "out of memory", NULL));
         return;
     }
     o->server = strdup(sv->name);

@@ -23,6 +23,7 @@ gw_session_t *gw_session_new(aos_gateway_t *gw, const char *server_name)
     s->last_seen_ms = gw_now_ms();
     s->subscriptions = json_object();
     aos_map_init(&s->outreqs);
+    aos_map_init(&s->ups);
     if (aos_map_put(&gw->sessions, s->id, s)) {
         free(s->server_name);
         json_decref(s->subscriptions);
@@ -66,7 +67,7 @@ void gw_session_free(gw_session_t *s)
     while (aos_map_iter_next(&s->outreqs, &it, NULL, NULL, &v)) {
         gw_outreq_t *o = v;
         gw_server_t *sv = gw_server_get(gw, o->server);
-        if (sv && sv->up)
+        if (sv && sv->up && !sv->per_client)
             aos_upstream_respond(sv->up,
                                  aos_rpc_error(o->up_id, -32603, "client session ended", NULL));
         json_decref(o->up_id);
@@ -74,6 +75,11 @@ void gw_session_free(gw_session_t *s)
         free(o);
     }
     aos_map_release(&s->outreqs);
+    const char *name;
+    aos_map_iter_init(&it);
+    while (aos_map_iter_next(&s->ups, &it, &name, NULL, NULL))
+        gw_sup_close(s, name);
+    aos_map_release(&s->ups);
     json_decref(s->client_caps);
     json_decref(s->client_info);
     json_decref(s->subscriptions);

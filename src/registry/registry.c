@@ -146,7 +146,7 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
     static const char *const allowed[] = {
         "name",    "transport",   "command",      "args",       "env",        "cwd",     "url",
         "headers", "description", "capabilities", "auth_token", "timeout_ms", "enabled",
-        "limits",  "ca_file",     NULL};
+        "limits",  "ca_file",     "session_mode", NULL};
     int bad = 0;
     if (!json_is_object(in)) {
         aos_err_set(err, AOS_EINVAL, "an entry must be a JSON object");
@@ -274,6 +274,15 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         aos_err_set(err, AOS_EINVAL, "'capabilities' must be an object or an array");
         goto fail;
     }
+    const json_t *sm = json_object_get(in, "session_mode");
+    if (sm) {
+        const char *v = json_string_value(sm);
+        if (!v || (strcmp(v, "shared") && strcmp(v, "per-client"))) {
+            aos_err_set(err, AOS_EINVAL, "'session_mode' must be \"shared\" or \"per-client\"");
+            goto fail;
+        }
+        json_object_set_new(config, "session_mode", json_string(v));
+    }
     const json_t *lim = json_object_get(in, "limits");
     if (lim) {
         json_t *l = check_limits(lim, err);
@@ -351,6 +360,9 @@ json_t *aos_registry_public(const json_t *st)
     }
     if (json_object_get(cfg, "env"))
         json_object_set_new(out, "env_keys", names_of(json_object_get(cfg, "env")));
+    const json_t *smode = json_object_get(cfg, "session_mode");
+    json_object_set_new(out, "session_mode",
+                        json_string(json_is_string(smode) ? json_string_value(smode) : "shared"));
     aos_limits_t lim;
     aos_registry_limits(st, &lim);
     json_t *lj = json_object();

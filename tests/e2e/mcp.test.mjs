@@ -275,3 +275,23 @@ test('a cancelled request is cancelled upstream too', async () => {
     assert.equal(after, before + 1, 'the upstream saw notifications/cancelled');
   } finally { await c.close(); }
 });
+
+test('per-client session mode: concurrent sampling requests reach the client that caused them', async () => {
+  const r = await aos.api('POST', '/mcp/registry', { ...backendEntry('pc'), session_mode: 'per-client' });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.session_mode, 'per-client');
+  await waitReady(aos, 'pc');
+  const a = await connect('/mcp', { sampleText: 'answer-of-A' });
+  const b = await connect('/mcp/servers/pc', { sampleText: 'answer-of-B' });
+  try {
+    // both calls are in flight at once on the same server
+    const [ra, rb] = await Promise.all([
+      a.callTool({ name: 'pc__trigger-sampling-request', arguments: { prompt: 'a', maxTokens: 5 } }),
+      b.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'b', maxTokens: 5 } }),
+    ]);
+    assert.match(JSON.stringify(ra), /answer-of-A/);
+    assert.doesNotMatch(JSON.stringify(ra), /answer-of-B/);
+    assert.match(JSON.stringify(rb), /answer-of-B/);
+    assert.doesNotMatch(JSON.stringify(rb), /answer-of-A/);
+  } finally { await a.close(); await b.close(); }
+});

@@ -645,6 +645,8 @@ static void test_public_stdio_hides_secrets(void **state)
     assert_int_equal(json_integer_value(json_object_get(lim, "max_concurrency")), 64);
     assert_int_equal(json_integer_value(json_object_get(lim, "retries")), 2);
     json_object_del(pub, "limits");
+    assert_string_equal(json_string_value(json_object_get(pub, "session_mode")), "shared");
+    json_object_del(pub, "session_mode");
     expect_equal_json(pub, "{\"name\":\"gh\",\"transport\":\"stdio\",\"base_url\":\"stdio:npx\","
                            "\"description\":\"d\",\"capabilities\":{},\"timeout_ms\":30000,"
                            "\"enabled\":true,\"has_auth_token\":true,\"command\":\"npx\","
@@ -675,6 +677,8 @@ static void test_public_http_hides_secrets(void **state)
     assert_int_equal(json_integer_value(json_object_get(lim, "max_concurrency")), 64);
     assert_int_equal(json_integer_value(json_object_get(lim, "retries")), 2);
     json_object_del(pub, "limits");
+    assert_string_equal(json_string_value(json_object_get(pub, "session_mode")), "shared");
+    json_object_del(pub, "session_mode");
     expect_equal_json(pub, "{\"name\":\"r\",\"transport\":\"streamable-http\","
                            "\"base_url\":\"https://x.example/mcp\",\"description\":\"\","
                            "\"capabilities\":{},\"timeout_ms\":10,\"enabled\":false,"
