@@ -51,7 +51,7 @@ test('registry rejects bad entries with clear errors and changes nothing', async
     assertErrorShape(assert, r, status, code);
   }
   const list = await aos.api('GET', '/mcp/registry');
-  assert.deepEqual(list.body.servers.map((s) => s.name), ['aos']);
+  assert.deepEqual(list.body.servers.filter((s) => !s.builtin).map((s) => s.name), []);
 });
 
 test('a large body is refused with 413', async () => {
@@ -165,7 +165,7 @@ test('entries survive a restart and their servers come back', async () => {
   assert.equal(code, 0, 'clean exit on SIGTERM');
   aos = await startAosd({ dataDir, keep: true });
   const list = await aos.api('GET', '/mcp/registry');
-  assert.deepEqual(list.body.servers.map((s) => s.name), ['aos', 'everything', 'remote1', 'web']);
+  assert.deepEqual(list.body.servers.filter((s) => !s.builtin).map((s) => s.name), ['everything', 'remote1', 'web']);
   assert.equal(list.body.servers.find((s) => s.name === 'remote1').has_auth_token, true);
   await waitReady(aos, 'everything');
   const r = await aos.api('POST', '/mcp/call', { server: 'everything', tool: 'echo', args: { message: 'again' } });
