@@ -284,8 +284,8 @@ static void failed(gw_call_t *c, gw_server_t *sv, int code, const char *msg)
             json_pack("{s:s, s:s, s:s, s:s, s:s}", "server", sv->name, "tool", tool, "trace_id",
                       trace_id(c), "error", cls, "fingerprint", fp),
             "call failed: %s", msg);
-    emit(gw, json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}}", "topic", "mcp",
-                       "type", "tool.error", "severity", code == AOS_ETIMEDOUT ? "warning" : "error",
+    emit(gw, json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}}", "topic", "mcp", "type",
+                       "tool.error", "severity", code == AOS_ETIMEDOUT ? "warning" : "error",
                        "trace_id", trace_id(c), "payload", "server", sv->name, "tool", tool,
                        "error", cls, "message", msg, "fingerprint", fp));
     uint64_t now = gw_now_ms();
@@ -306,8 +306,8 @@ static void failed(gw_call_t *c, gw_server_t *sv, int code, const char *msg)
     if (++w->count >= ANOMALY_THRESHOLD && !w->raised) {
         w->raised = 1;
         aos_log(AOS_LOG_ERROR, "gateway",
-                json_pack("{s:s, s:s, s:s, s:i}", "server", sv->name, "tool", tool,
-                          "fingerprint", fp, "count", w->count),
+                json_pack("{s:s, s:s, s:s, s:i}", "server", sv->name, "tool", tool, "fingerprint",
+                          fp, "count", w->count),
                 "anomaly: the same failure %u times within %d s: %s", w->count,
                 ANOMALY_WINDOW_MS / 1000, msg);
         emit(gw, json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:i, s:i}}", "topic",
@@ -392,8 +392,8 @@ static void on_retry_timer(uv_timer_t *t)
     c->retry_timer = NULL;
     unlink_server(c);
     if (!aos_breaker_allow(&sv->breaker, gw_now_ms())) {
-        gw_call_finish(c, call_error(c, AOS_EUNAVAIL, "server '%s' is failing: circuit open",
-                                     sv->name));
+        gw_call_finish(
+            c, call_error(c, AOS_EUNAVAIL, "server '%s' is failing: circuit open", sv->name));
         return;
     }
     int rc = send_call(c, sv);
@@ -420,8 +420,8 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
         c->retry_timer = malloc(sizeof(uv_timer_t));
         if (c->retry_timer) {
             aos_log(AOS_LOG_INFO, "gateway",
-                    json_pack("{s:s, s:s, s:i}", "server", sv->name, "method", c->method,
-                              "attempt", c->attempts),
+                    json_pack("{s:s, s:s, s:i}", "server", sv->name, "method", c->method, "attempt",
+                              c->attempts),
                     "retrying in %llu ms after: %s", (unsigned long long)d,
                     errmsg ? errmsg : aos_strerror(status));
             uv_timer_init(c->gw->cfg.loop, c->retry_timer);
@@ -550,8 +550,8 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
             aos_metric_add(gw->m_rejected, 1, sv->name, "quota");
             return aos_err_set(err, AOS_ERATE,
                                "server '%s': quota of %.0f calls per %s used up, resets in %llu s",
-                               sv->name, sv->limits.quota,
-                               sv->limits.quota_month ? "month" : "day", (unsigned long long)reset);
+                               sv->name, sv->limits.quota, sv->limits.quota_month ? "month" : "day",
+                               (unsigned long long)reset);
         }
     }
     if (!aos_breaker_allow(&sv->breaker, now)) {
@@ -577,8 +577,8 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
         if (sv->queued >= (unsigned)sv->limits.queue) {
             aos_metric_add(gw->m_rejected, 1, sv->name, "queue_full");
             *retry_after_s = 1;
-            return aos_err_set(err, AOS_EUNAVAIL, "server '%s' is busy: %u calls waiting",
-                               sv->name, sv->queued);
+            return aos_err_set(err, AOS_EUNAVAIL, "server '%s' is busy: %u calls waiting", sv->name,
+                               sv->queued);
         }
         link_server(c, sv);
         c->phase = GW_PHASE_QUEUED;

@@ -85,10 +85,10 @@ static const char *health_status(gw_server_t *sv)
 
 json_t *gw_server_health(gw_server_t *sv)
 {
-    json_t *h = json_pack("{s:s, s:s, s:i, s:i, s:s}", "state", state_name(sv), "status",
-                          health_status(sv), "inflight", sv->active, "queued", sv->queued,
-                          "breaker",
-                          aos_breaker_state_name(aos_breaker_state(&sv->breaker, gw_now_ms())));
+    json_t *h =
+        json_pack("{s:s, s:s, s:i, s:i, s:s}", "state", state_name(sv), "status", health_status(sv),
+                  "inflight", sv->active, "queued", sv->queued, "breaker",
+                  aos_breaker_state_name(aos_breaker_state(&sv->breaker, gw_now_ms())));
     if (sv->ping_ms >= 0 && sv->up)
         json_object_set_new(h, "latency_ms", json_real(sv->ping_ms));
     if (sv->limits.quota > 0)
@@ -277,8 +277,8 @@ static void on_health_timer(uv_timer_t *t)
         return;
     }
     sv->ping_sent_ms = gw_now_ms();
-    if (aos_upstream_request(sv->up, "ping", NULL, (uint32_t)sv->limits.health_timeout_ms,
-                             on_ping, sv, NULL) == 0)
+    if (aos_upstream_request(sv->up, "ping", NULL, (uint32_t)sv->limits.health_timeout_ms, on_ping,
+                             sv, NULL) == 0)
         sv->ping_pending = 1;
 }
 
@@ -524,7 +524,8 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
     aos_registry_limits(entry, &sv->limits);
     aos_limits_t *l = &sv->limits;
     aos_bucket_init(&sv->bucket, l->rate_per_s, l->burst, now);
-    aos_quota_init(&sv->quota, (uint64_t)l->quota, l->quota_month ? AOS_QUOTA_MONTH : AOS_QUOTA_DAY);
+    aos_quota_init(&sv->quota, (uint64_t)l->quota,
+                   l->quota_month ? AOS_QUOTA_MONTH : AOS_QUOTA_DAY);
     aos_breaker_init(&sv->breaker, (unsigned)l->breaker_failures, l->breaker_error_rate,
                      (unsigned)l->breaker_min_calls, (uint64_t)l->breaker_window_ms,
                      (uint64_t)l->breaker_cooldown_ms);
@@ -602,7 +603,10 @@ static void collect(aos_metrics_t *m, void *data)
         aos_metric_set(gw->m_up, gw_server_ready(sv) ? 1 : 0, sv->name);
         aos_metric_set(gw->m_breaker, (double)aos_breaker_state(&sv->breaker, now), sv->name);
         const char *st = health_status(sv);
-        aos_metric_set(gw->m_health, !strcmp(st, "healthy") ? 0 : !strcmp(st, "degraded") ? 1 : 2,
+        aos_metric_set(gw->m_health,
+                       !strcmp(st, "healthy")    ? 0
+                       : !strcmp(st, "degraded") ? 1
+                                                 : 2,
                        sv->name);
     }
 }
@@ -629,20 +633,19 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
     gw->m_calls =
         aos_metrics_counter(m, "aos_mcp_calls_total",
                             "MCP requests forwarded to servers, by outcome", "server,tool,outcome");
-    gw->m_latency = aos_metrics_histogram(m, "aos_mcp_call_duration_seconds",
-                                          "Latency of tool calls through the gateway",
-                                          "server,tool",
-                                          bounds, sizeof(bounds) / sizeof(bounds[0]));
+    gw->m_latency = aos_metrics_histogram(
+        m, "aos_mcp_call_duration_seconds", "Latency of tool calls through the gateway",
+        "server,tool", bounds, sizeof(bounds) / sizeof(bounds[0]));
     gw->m_sessions = aos_metrics_gauge(m, "aos_mcp_sessions", "Open MCP client sessions", NULL);
     gw->m_up = aos_metrics_gauge(m, "aos_mcp_server_up", "1 if the server is ready", "server");
-    gw->m_health = aos_metrics_gauge(m, "aos_mcp_server_health",
-                                     "0 healthy, 1 degraded, 2 down", "server");
+    gw->m_health =
+        aos_metrics_gauge(m, "aos_mcp_server_health", "0 healthy, 1 degraded, 2 down", "server");
     gw->m_breaker = aos_metrics_gauge(m, "aos_mcp_breaker_state",
                                       "Circuit breaker: 0 closed, 1 open, 2 half-open", "server");
     gw->m_rejected = aos_metrics_counter(m, "aos_mcp_rejected_total",
                                          "Calls refused by a limit, by reason", "server,reason");
-    gw->m_queue = aos_metrics_gauge(m, "aos_mcp_queue_depth",
-                                    "Calls waiting for a free slot", "server");
+    gw->m_queue =
+        aos_metrics_gauge(m, "aos_mcp_queue_depth", "Calls waiting for a free slot", "server");
     aos_metrics_on_collect(m, collect, gw);
 
     aos_gateway_add_builtin(gw, &gw_builtin_aos);

@@ -93,7 +93,7 @@ struct gw_call {
     unsigned attempts;
     uv_timer_t *retry_timer;
     gw_call_t *q_next;
-    char caller[40]; /* the principal's id, for per-caller limits */
+    char caller[40];   /* the principal's id, for per-caller limits */
     uint64_t progress; /* our progress token upstream, 0 = none */
     json_t *client_progress;
     enum gw_call_xform xform;
@@ -131,11 +131,11 @@ struct gw_session {
 
 struct aos_gateway_s {
     aos_gateway_cfg_t cfg;
-    char **hosts;       /* allowed Host names (lowercase, no port) */
-    char **origins;     /* allowed Origins */
-    aos_map_t servers;  /* name -> gw_server_t */
-    aos_map_t sessions; /* id -> gw_session_t */
-    aos_map_t progress; /* our token -> gw_call_t */
+    char **hosts;           /* allowed Host names (lowercase, no port) */
+    char **origins;         /* allowed Origins */
+    aos_map_t servers;      /* name -> gw_server_t */
+    aos_map_t sessions;     /* id -> gw_session_t */
+    aos_map_t progress;     /* our token -> gw_call_t */
     aos_map_t fingerprints; /* error fingerprint -> its anomaly window */
     uint64_t next_progress;
     gw_server_t *closing; /* servers whose upstream is closing */

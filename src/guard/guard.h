@@ -46,7 +46,11 @@ uint64_t aos_quota_take(aos_quota_t *q, time_t now);
  * at least `min_calls` calls in the last window_ms failed at more than
  * error_rate. open: calls fail fast for cooldown_ms, then half-open: up to
  * `probes` calls pass; one success closes it, one failure opens it again. */
-typedef enum { AOS_BREAKER_CLOSED = 0, AOS_BREAKER_OPEN, AOS_BREAKER_HALF_OPEN } aos_breaker_state_t;
+typedef enum {
+    AOS_BREAKER_CLOSED = 0,
+    AOS_BREAKER_OPEN,
+    AOS_BREAKER_HALF_OPEN
+} aos_breaker_state_t;
 
 #define AOS_BREAKER_SLOTS 10
 
@@ -67,7 +71,7 @@ typedef struct {
         uint64_t start_ms;
         unsigned ok, failed;
     } slot[AOS_BREAKER_SLOTS]; /* the window in AOS_BREAKER_SLOTS slices */
-    unsigned transitions; /* times it opened, for metrics */
+    unsigned transitions;      /* times it opened, for metrics */
 } aos_breaker_t;
 
 void aos_breaker_init(aos_breaker_t *b, unsigned failures, double error_rate, unsigned min_calls,

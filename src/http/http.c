@@ -764,7 +764,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, aos_err_t *e
 
 int aos_http_start(aos_http_t *h, aos_err_t *err)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     int rc = parse_listen(h->cfg.listen, &ss, err);
     if (rc)
         return rc;

@@ -144,9 +144,9 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
                                aos_err_t *err)
 {
     static const char *const allowed[] = {
-        "name",    "transport",   "command",      "args",       "env",        "cwd",     "url",
-        "headers", "description", "capabilities", "auth_token", "timeout_ms", "enabled",
-        "limits",  "ca_file",     "session_mode", NULL};
+        "name",    "transport", "command",     "args",         "env",        "cwd",
+        "url",     "headers",   "description", "capabilities", "auth_token", "timeout_ms",
+        "enabled", "limits",    "ca_file",     "session_mode", NULL};
     int bad = 0;
     if (!json_is_object(in)) {
         aos_err_set(err, AOS_EINVAL, "an entry must be a JSON object");

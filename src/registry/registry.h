@@ -20,28 +20,28 @@
 /* Per-server isolation settings ("limits" in an entry), each with its
  * bounds and default. XX(field, kind D=double U=unsigned, min, max, default, help) */
 #define AOS_LIMITS_MAP(XX)                                                                         \
-    XX(rate_per_s, D, 0, 1e6, 0, "calls per second (token bucket); 0 = unlimited")                \
-    XX(burst, D, 0, 1e6, 0, "calls banked beyond the rate; 0 = the rate")                         \
-    XX(caller_rate_per_s, D, 0, 1e6, 0, "calls per second per caller token; 0 = unlimited")       \
-    XX(caller_burst, D, 0, 1e6, 0, "per-caller burst; 0 = the per-caller rate")                   \
-    XX(quota, U, 0, 1e12, 0, "calls per quota period; 0 = unlimited")                             \
-    XX(quota_month, U, 0, 1, 0, "1: the quota period is a calendar month, 0: a day (UTC)")        \
-    XX(max_concurrency, U, 1, 100000, 64, "calls in flight at once")                              \
-    XX(queue, U, 0, 100000, 256, "calls waiting for a free slot; beyond: 503")                    \
-    XX(retries, U, 0, 10, 2, "retries of calls that are safe to retry")                           \
-    XX(retry_base_ms, U, 1, 60000, 100, "first retry delay (doubles, with jitter)")               \
-    XX(retry_max_ms, U, 1, 600000, 2000, "longest retry delay")                                   \
-    XX(breaker_failures, U, 1, 100000, 5, "consecutive failures that open the breaker")           \
-    XX(breaker_error_rate, D, 0, 1, 0.5, "failure ratio in the window that opens it; 0 = off")    \
-    XX(breaker_min_calls, U, 1, 100000, 20, "calls in the window before the ratio counts")        \
-    XX(breaker_window_ms, U, 100, 3600000, 30000, "window of the failure ratio")                  \
-    XX(breaker_cooldown_ms, U, 10, 3600000, 10000, "open time before a probe is let through")     \
-    XX(health_interval_ms, U, 100, 3600000, 15000, "time between health pings")                  \
+    XX(rate_per_s, D, 0, 1e6, 0, "calls per second (token bucket); 0 = unlimited")                 \
+    XX(burst, D, 0, 1e6, 0, "calls banked beyond the rate; 0 = the rate")                          \
+    XX(caller_rate_per_s, D, 0, 1e6, 0, "calls per second per caller token; 0 = unlimited")        \
+    XX(caller_burst, D, 0, 1e6, 0, "per-caller burst; 0 = the per-caller rate")                    \
+    XX(quota, U, 0, 1e12, 0, "calls per quota period; 0 = unlimited")                              \
+    XX(quota_month, U, 0, 1, 0, "1: the quota period is a calendar month, 0: a day (UTC)")         \
+    XX(max_concurrency, U, 1, 100000, 64, "calls in flight at once")                               \
+    XX(queue, U, 0, 100000, 256, "calls waiting for a free slot; beyond: 503")                     \
+    XX(retries, U, 0, 10, 2, "retries of calls that are safe to retry")                            \
+    XX(retry_base_ms, U, 1, 60000, 100, "first retry delay (doubles, with jitter)")                \
+    XX(retry_max_ms, U, 1, 600000, 2000, "longest retry delay")                                    \
+    XX(breaker_failures, U, 1, 100000, 5, "consecutive failures that open the breaker")            \
+    XX(breaker_error_rate, D, 0, 1, 0.5, "failure ratio in the window that opens it; 0 = off")     \
+    XX(breaker_min_calls, U, 1, 100000, 20, "calls in the window before the ratio counts")         \
+    XX(breaker_window_ms, U, 100, 3600000, 30000, "window of the failure ratio")                   \
+    XX(breaker_cooldown_ms, U, 10, 3600000, 10000, "open time before a probe is let through")      \
+    XX(health_interval_ms, U, 100, 3600000, 15000, "time between health pings")                    \
     XX(health_timeout_ms, U, 10, 600000, 5000, "a ping slower than this fails")
 
 typedef struct {
-#define XX_D(f) double f;
-#define XX_U(f) double f;
+#define XX_D(f)                     double f;
+#define XX_U(f)                     double f;
 #define XX(f, k, lo, hi, def, help) XX_##k(f)
     AOS_LIMITS_MAP(XX)
 #undef XX
