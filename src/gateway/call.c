@@ -96,6 +96,7 @@ static void unlink_server(gw_call_t *c)
 }
 
 static void pump(gw_server_t *sv);
+static void record(gw_call_t *c, const char *server, const char *outcome);
 
 void gw_call_free(gw_call_t *c)
 {
@@ -110,6 +111,10 @@ void gw_call_free(gw_call_t *c)
     int was_sent = c->phase == GW_PHASE_SENT;
     if (was_sent && c->up)
         aos_upstream_cancel(c->up, c->up_id, "client request ended");
+    if (sv && c->probe && c->phase != GW_PHASE_NONE)
+        aos_breaker_release(&sv->breaker);
+    if (was_sent && sv)
+        record(c, sv->name, "canceled");
     unlink_server(c);
     if (was_sent && sv) {
         sv->active--;
@@ -396,6 +401,7 @@ static void on_retry_timer(uv_timer_t *t)
             c, call_error(c, AOS_EUNAVAIL, "server '%s' is failing: circuit open", sv->name));
         return;
     }
+    c->probe = aos_breaker_state(&sv->breaker, gw_now_ms()) == AOS_BREAKER_HALF_OPEN;
     int rc = send_call(c, sv);
     if (rc)
         gw_call_finish(c, call_error(c, rc, "server '%s' is not available", sv->name));
@@ -411,6 +417,9 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
     int bad = server_failure(status, reply);
     if (status != AOS_ECANCELED)
         aos_breaker_record(&sv->breaker, now, !bad);
+    else if (c->probe)
+        aos_breaker_release(&sv->breaker);
+    c->probe = 0;
     json_t *msg;
     if (status && status != AOS_ECANCELED && c->attempts <= sv->limits.retries &&
         retry_safe(c, sv, status) && !sv->closing) {
@@ -554,6 +563,15 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
                                (unsigned long long)reset);
         }
     }
+    int busy = sv->active >= (unsigned)sv->limits.max_concurrency;
+    if (busy && sv->queued >= (unsigned)sv->limits.queue) {
+        json_decref(params);
+        aos_metric_add(gw->m_rejected, 1, sv->name, "queue_full");
+        *retry_after_s = 1;
+        return aos_err_set(err, AOS_EUNAVAIL, "server '%s' is busy: %u calls waiting", sv->name,
+                           sv->queued);
+    }
+    /* last, so that a half-open probe slot is only taken by a call that goes */
     if (!aos_breaker_allow(&sv->breaker, now)) {
         json_decref(params);
         *retry_after_s = 1;
@@ -562,6 +580,7 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
                            "server '%s' is failing: circuit breaker half-open, probe in flight",
                            sv->name);
     }
+    c->probe = aos_breaker_state(&sv->breaker, now) == AOS_BREAKER_HALF_OPEN;
     /* progress tokens are per client: give the upstream one of ours */
     json_t *meta = json_object_get(params, "_meta");
     json_t *tok = json_object_get(meta, "progressToken");
@@ -573,13 +592,7 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
     }
     c->method = strdup(method);
     c->params = params;
-    if (sv->active >= (unsigned)sv->limits.max_concurrency) {
-        if (sv->queued >= (unsigned)sv->limits.queue) {
-            aos_metric_add(gw->m_rejected, 1, sv->name, "queue_full");
-            *retry_after_s = 1;
-            return aos_err_set(err, AOS_EUNAVAIL, "server '%s' is busy: %u calls waiting", sv->name,
-                               sv->queued);
-        }
+    if (busy) {
         link_server(c, sv);
         c->phase = GW_PHASE_QUEUED;
         gw_call_t **p = &sv->queue;
@@ -591,8 +604,12 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
         return 0;
     }
     int rc = send_call(c, sv);
-    if (rc)
+    if (rc) {
+        if (c->probe)
+            aos_breaker_release(&sv->breaker);
+        c->probe = 0;
         return aos_err_set(err, rc, "server '%s' is not available", sv->name);
+    }
     return 0;
 }
 

@@ -91,6 +91,7 @@ struct gw_call {
     char *method;   /* kept for queued sends and retries */
     json_t *params; /* likewise */
     unsigned attempts;
+    int probe; /* let through as the half-open breaker's probe */
     uv_timer_t *retry_timer;
     gw_call_t *q_next;
     char caller[40];   /* the principal's id, for per-caller limits */

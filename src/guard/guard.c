@@ -123,6 +123,12 @@ int aos_breaker_allow(aos_breaker_t *b, uint64_t now)
     return 0;
 }
 
+void aos_breaker_release(aos_breaker_t *b)
+{
+    if (b->state == AOS_BREAKER_HALF_OPEN && b->probes_out)
+        b->probes_out--;
+}
+
 /* The slot of the window that now falls in, emptied if it is stale. */
 static void count(aos_breaker_t *b, uint64_t now, int ok)
 {

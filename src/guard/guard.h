@@ -78,6 +78,9 @@ void aos_breaker_init(aos_breaker_t *b, unsigned failures, double error_rate, un
                       uint64_t window_ms, uint64_t cooldown_ms);
 /* 1 if a call may go (a half-open probe is counted), 0 to fail fast. */
 int aos_breaker_allow(aos_breaker_t *b, uint64_t now_ms);
+/* Gives back a half-open probe slot of an allowed call that ended without
+ * an outcome (refused later, or cancelled). */
+void aos_breaker_release(aos_breaker_t *b);
 /* Records the outcome of an allowed call. */
 void aos_breaker_record(aos_breaker_t *b, uint64_t now_ms, int ok);
 /* The state now (open turns half-open once the cool-down passed). */

@@ -951,9 +951,30 @@ static void test_regression_normalize_writes_into_zero_size_buffer(void **state)
     assert_int_equal(out[0], 'X');
 }
 
+/* A probe slot given back (the call was refused later or cancelled) lets the
+ * next call probe; without it the breaker would stay half-open for good. */
+static void test_breaker_release_gives_back_the_probe(void **state)
+{
+    (void)state;
+    aos_breaker_t b;
+    aos_breaker_init(&b, 1, 0, 1, 1000, 100);
+    assert_int_equal(aos_breaker_allow(&b, 0), 1);
+    aos_breaker_record(&b, 0, 0); /* opens */
+    assert_int_equal(aos_breaker_state(&b, 150), AOS_BREAKER_HALF_OPEN);
+    assert_int_equal(aos_breaker_allow(&b, 150), 1);
+    assert_int_equal(aos_breaker_allow(&b, 151), 0); /* the one probe is out */
+    aos_breaker_release(&b);
+    assert_int_equal(aos_breaker_allow(&b, 152), 1);
+    aos_breaker_record(&b, 153, 1);
+    assert_int_equal(aos_breaker_state(&b, 154), AOS_BREAKER_CLOSED);
+    aos_breaker_release(&b); /* closed: nothing to give back, no underflow */
+    assert_int_equal(b.probes_out, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_breaker_release_gives_back_the_probe),
         cmocka_unit_test(test_utc_helper_matches_known_values),
         cmocka_unit_test(test_bucket_burst_then_refill_at_rate),
         cmocka_unit_test(test_bucket_wait_is_accurate_within_1ms),
