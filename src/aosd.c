@@ -4,11 +4,13 @@
  * close the store. */
 #include "api/api.h"
 #include "auth/auth.h"
+#include "bus/bus.h"
 #include "config/config.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
 #include "httpc/httpc.h"
 #include "log/log.h"
+#include "logs/logs.h" /* wiring: logs */
 #include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "store/store.h"
@@ -33,7 +35,9 @@ typedef struct {
     aos_http_t *http;
     aos_api_t api;
     /* wiring: bus (event bus and value-event stream) */
+    aos_bus_t *bus;
     /* wiring: logs (log service) */
+    aos_logs_t *logs;
     uv_signal_t sigint, sigterm;
     uv_timer_t deadline;
     int stopping;
@@ -51,6 +55,8 @@ static void on_gateway_down(void *data)
     d->gateway = NULL;
     aos_httpc_free(d->httpc);
     d->httpc = NULL;
+    aos_bus_free(d->bus); /* wiring: bus -- before the store, which finishes its jobs */
+    d->bus = NULL;
     /* the store keeps the loop alive while it is open */
     aos_store_close(d->store);
     d->store = NULL;
@@ -72,6 +78,7 @@ static void shutdown_daemon(aos_daemon_t *d, const char *why)
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_timer_init(d->loop, &d->deadline);
     uv_timer_start(&d->deadline, on_deadline, 10000, 0);
+    aos_logs_shutdown(d->logs); /* wiring: logs -- ends its streams, stores what it captured */
     aos_http_stop(d->http);
     aos_gateway_shutdown(d->gateway, on_gateway_down, d);
 }
@@ -79,6 +86,20 @@ static void shutdown_daemon(aos_daemon_t *d, const char *why)
 static void on_signal(uv_signal_t *s, int signum)
 {
     shutdown_daemon(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* The gateway's events (tool.error, anomaly.detected) go to the bus; one
+ * that cannot be written is logged, never lost silently. */
+static void emit_event(json_t *event, void *data)
+{
+    aos_daemon_t *d = data;
+    aos_err_t err = {0, ""};
+    if (!d->bus) {
+        json_decref(event);
+        return;
+    }
+    if (aos_bus_publish(d->bus, event, NULL, NULL, &err)) /* event is taken either way */
+        aos_log_warn("aosd", "event not published: %s", aos_err_msg(&err));
 }
 
 static int make_dir(const char *path, aos_err_t *err)
@@ -130,7 +151,9 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .allowed_hosts = c->allowed_hosts,
                             .allowed_origins = c->allowed_origins,
                             .session_idle_s = (unsigned)c->session_idle_s,
-                            .version = AOS_VERSION};
+                            .version = AOS_VERSION,
+                            .emit = emit_event,
+                            .emit_data = d};
     if ((rc = aos_gateway_new(&d->gateway, &gc, err)))
         return rc;
     aos_http_cfg_t hc = {c->listen, c->tls_cert, c->tls_key, c->max_body, 0, 0};
@@ -144,7 +167,30 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     aos_api_add_routes(&d->api, d->http);
     aos_gateway_add_routes(d->gateway, d->http);
     /* wiring: bus -- create, add routes */
+    aos_bus_cfg_t bc = {.loop = d->loop,
+                        .store = d->store,
+                        .metrics = d->metrics,
+                        .heartbeat_ms = (unsigned)c->events_heartbeat_ms,
+                        .stream_buffer = (size_t)c->events_buffer};
+    if ((rc = aos_bus_new(&d->bus, &bc, err)) || (rc = aos_bus_add_routes(d->bus, d->http)))
+        return rc;
     /* wiring: logs -- create, add routes, add the "logs" built-in to the gateway */
+    aos_logs_cfg_t lc = {.loop = d->loop,
+                         .store = d->store,
+                         .metrics = d->metrics,
+                         .retention_days = c->log_retention_days,
+                         .retention_rows = c->log_retention_rows,
+                         .retention_check_s = c->log_retention_check_s};
+    if ((rc = aos_logs_new(&d->logs, &lc, err)) || (rc = aos_logs_add_routes(d->logs, d->http)))
+        return rc;
+    if ((rc = aos_gateway_add_builtin(d->gateway, aos_logs_builtin(d->logs))))
+        return aos_err_set(err, rc, "unable to add the built-in server 'logs'");
+    /* secrets aosd holds never reach the log store */
+    const char *secrets[] = {c->bootstrap_token, c->master_key, generated};
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+        if (secrets[i])
+            aos_logs_add_secret(d->logs, secrets[i]);
+    aos_logs_capture(d->logs);
     if ((rc = aos_http_start(d->http, err)))
         return rc;
     if ((rc = aos_gateway_load(d->gateway, err)))
@@ -218,12 +264,15 @@ int main(int argc, char **argv)
         aos_gateway_free(d.gateway);
     if (d.httpc)
         aos_httpc_free(d.httpc);
+    aos_bus_free(d.bus);       /* wiring: bus */
+    aos_logs_shutdown(d.logs); /* wiring: logs */
     if (d.loop)
         uv_run(d.loop, UV_RUN_DEFAULT);
     aos_metrics_free(d.metrics);
     aos_auth_free(d.auth);
     aos_secret_box_free(d.secrets);
     aos_store_close(d.store);
+    aos_logs_free(d.logs); /* wiring: logs -- after the store, whose callbacks reach it */
     if (d.loop)
         uv_loop_close(d.loop);
     aos_config_release(&d.cfg);

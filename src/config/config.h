@@ -28,7 +28,17 @@
        "base64 key for secrets (default: DATA_DIR/master.key)")                                    \
     XX(max_body, U, "max-body", "AOS_MAX_BODY", "4194304", "largest request body in bytes")        \
     XX(session_idle_s, U, "session-idle", "AOS_SESSION_IDLE", "1800",                              \
-       "seconds before an idle MCP session is dropped")
+       "seconds before an idle MCP session is dropped")                                            \
+    XX(events_heartbeat_ms, U, "events-heartbeat-ms", "AOS_EVENTS_HEARTBEAT_MS", "15000",          \
+       "milliseconds between heartbeat comments on /agent/events")                                 \
+    XX(events_buffer, U, "events-buffer", "AOS_EVENTS_BUFFER", "1048576",                          \
+       "bytes an /agent/events client may leave unread before it is disconnected")                 \
+    XX(log_retention_days, U, "log-retention-days", "AOS_LOG_RETENTION_DAYS", "7",                 \
+       "days the log service keeps an entry (0: no age limit)")                                    \
+    XX(log_retention_rows, U, "log-retention-rows", "AOS_LOG_RETENTION_ROWS", "1000000",           \
+       "most entries the log service keeps (0: no limit)")                                         \
+    XX(log_retention_check_s, U, "log-retention-check", "AOS_LOG_RETENTION_CHECK", "60",           \
+       "seconds between two retention runs of the log service")
 
 typedef struct {
 #define XX_S(f)                        char *f;

@@ -112,4 +112,138 @@ int aos_store_audit_append(aos_store_t *st, const char *actor, const char *actio
 int aos_store_audit_list(aos_store_t *st, int64_t before_id, int limit, json_t **out,
                          aos_err_t *err);
 
+/* ---- logs ----------------------------------------------------------------
+ * The log service's table (migration 0003, SPEC §6). src/logs validates,
+ * normalizes and redacts entries before they get here; these functions
+ * trust their input's shape. Levels are numbers 0..5 (trace, debug, info,
+ * warn, error, fatal), so "at least warn" is a range. Timestamps are the
+ * normalized text "2025-01-31T12:00:00.000Z". */
+
+#define AOS_STORE_LOG_LEVELS 6
+/* "trace" .. "fatal"; NULL outside 0..5. */
+const char *aos_store_log_level_name(int level);
+
+/* One entry to insert. Strings are borrowed; NULL stores SQL NULL. */
+typedef struct {
+    const char *ts;      /* normalized */
+    int level;           /* 0..5 */
+    const char *message; /* UTF-8 without NUL, message_len bytes */
+    size_t message_len;
+    const char *topic;
+    const char *attributes; /* compact JSON object text, or NULL */
+    const char *trace_id;
+    const char *span_id;
+    const char *source;
+    int64_t id; /* out: the id the entry got */
+} aos_store_log_t;
+
+/* Inserts n entries in one transaction (a savepoint inside aos_store_tx):
+ * all or none. Fills rows[i].id and created_at (the same for the batch). */
+int aos_store_logs_insert(aos_store_t *st, aos_store_log_t *rows, size_t n, char created_at[32],
+                          aos_err_t *err);
+
+/* What to select. Zero/NULL members do not filter. */
+typedef struct {
+    int min_level;        /* level >= min_level */
+    const char *trace_id; /* equal */
+    const char *topic;    /* equal */
+    const char *source;   /* equal */
+    const char *after;    /* ts > after (normalized) */
+    const char *before;   /* ts < before (normalized) */
+    const char *q;        /* full text: see aos_store_logs_fts */
+    int64_t after_id;     /* id > after_id */
+    int64_t before_id;    /* id < before_id */
+    int ascending;        /* 1: oldest first; 0: newest first */
+    int limit;            /* rows or groups: 1..AOS_STORE_LIST_MAX + 1 (a page and one more,
+                             to learn whether another page follows) */
+} aos_store_logs_filter_t;
+
+/* The entries matching f, in id order, as [{id, ts, level (name), message,
+ * topic, attributes (object or null), trace_id, span_id, source,
+ * created_at}]. */
+int aos_store_logs_query(aos_store_t *st, const aos_store_logs_filter_t *f, json_t **out,
+                         aos_err_t *err);
+/* Counts of the entries matching f (ids, order and limit aside from the
+ * number of groups) per value of group_by ("topic", "level" or "source"),
+ * largest first: [{key, count}] (key null for entries without one). */
+int aos_store_logs_count(aos_store_t *st, const aos_store_logs_filter_t *f, const char *group_by,
+                         json_t **out, aos_err_t *err);
+/* The highest id given so far (0 for none): where a new subscriber starts. */
+int aos_store_logs_last_id(aos_store_t *st, int64_t *out, aos_err_t *err);
+
+/* Retention: deletes at most max_delete of the oldest entries that were
+ * created before created_before (NULL: no age limit) or are older than the
+ * newest keep_rows (0: no count limit), in one transaction. *deleted gets
+ * how many; while it equals max_delete, there may be more. */
+int aos_store_logs_retain(aos_store_t *st, const char *created_before, int64_t keep_rows,
+                          int64_t max_delete, int64_t *deleted, aos_err_t *err);
+
+/* Token characters of the full-text index (FTS5's 'ascii' tokenizer):
+ * ASCII letters and digits, and every non-ASCII byte; ASCII case folds. */
+int aos_store_logs_token_char(unsigned char c);
+/* The next word of the full-text query at *q, as aos_store_logs_fts splits
+ * it: white space separates words, trailing stars mark a prefix (prefix 1)
+ * and are left out of the word, words without a token character are
+ * skipped. Advances *q; 0 when no word is left. */
+int aos_store_logs_next_word(const char **q, const char **word, size_t *len, int *prefix);
+
+/* The full-text query of q for the backend's index (SQLite FTS5): each
+ * white-space separated word of q is a phrase of its tokens, quoted so that
+ * no FTS5 syntax in q has any effect; a word ending in '*' matches as a
+ * prefix; all words must match. AOS_EINVAL when q has no word with a token
+ * character, more than 16 words, or more than 512 bytes. *out is malloc'd. */
+int aos_store_logs_fts(const char *q, char **out, aos_err_t *err);
+
+/* For tests: the statement aos_store_logs_query (group_by NULL) or
+ * aos_store_logs_count would run for f, and its parameters as a JSON array
+ * of strings and integers, in order. *sql is malloc'd. */
+int aos_store_logs_sql(const aos_store_logs_filter_t *f, const char *group_by, char **sql,
+                       json_t **params, aos_err_t *err);
+
+/* --- events (bus) --------------------------------------------------------
+ * The outbox of the event bus (src/bus/bus.h has the policy; these are the
+ * mechanics). An event row is the envelope
+ *   {"id", "trace_id", "topic", "type", "severity", "payload" (object),
+ *    "created_at", "card_id", "card_version", "project_id"}
+ * with null for what is absent. Ids grow monotonically in commit order (one
+ * writer at a time), so a reader may use the last id it saw as a cursor.
+ * An event with a card_id is a value event: each one written is the card's
+ * next version. Times (now_ms, fold_ms) are milliseconds since the epoch,
+ * passed in so that tests can drive the clock. */
+
+/* Appends ev (borrowed: an envelope without id, created_at, card_version).
+ * With a card_id and fold_ms > 0, if the card's last version was written
+ * less than fold_ms before now_ms, ev is folded instead: it replaces the
+ * card's pending fold (durable, in event_folds) and is written, as the next
+ * version, by aos_store_event_flush once the window ends; *id is then 0.
+ * Otherwise any pending fold of the card is dropped (ev is newer) and ev is
+ * written. *id, *card_version (0 without a card or when folded) may be NULL.
+ * Atomic: a savepoint inside an aos_store_tx. */
+int aos_store_event_append(aos_store_t *st, const json_t *ev, int64_t now_ms, int64_t fold_ms,
+                           int64_t *id, int64_t *card_version, aos_err_t *err);
+
+/* Writes the folds that are due (due_ms <= now_ms) or, with trace_id, every
+ * fold of that trace, as events; their window restarts at now_ms. *n (may be
+ * NULL) gets how many were written, *next_due_ms (may be NULL) the earliest
+ * due time left, or 0 when no fold is pending. */
+int aos_store_event_flush(aos_store_t *st, int64_t now_ms, const char *trace_id, int *n,
+                          int64_t *next_due_ms, aos_err_t *err);
+
+typedef struct {
+    int newest_first;       /* 0: id > after_id, ascending; 1: id < before_id, descending */
+    int64_t after_id;       /* 0: from the first */
+    int64_t before_id;      /* <= 0: from the newest */
+    const char *trace_id;   /* NULL: any */
+    const char *project_id; /* NULL: any */
+    int value_only;         /* 1: only events with a card */
+    int limit;              /* 1..AOS_STORE_LIST_MAX */
+} aos_store_event_query_t;
+
+/* Events matching q as an array of envelopes (see above). */
+int aos_store_event_list(aos_store_t *st, const aos_store_event_query_t *q, json_t **out,
+                         aos_err_t *err);
+
+/* The highest event id written (0 for none). */
+int aos_store_event_last_id(aos_store_t *st, int64_t *id, aos_err_t *err);
+
 #endif

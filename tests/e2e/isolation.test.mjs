@@ -134,6 +134,17 @@ test('failures carry a stable fingerprint; repeats raise one anomaly per window'
   assert.match(fp, /^[0-9a-f]{16}$/);
   const anomalies = aos.logs().split('\n').filter((l) => l.includes('"anomaly') && l.includes(fp));
   assert.equal(anomalies.length, 1, 'one anomaly for the window, not one per call');
+  // and the Chat Hub's value-event stream carries that anomaly, once
+  let cards = [];
+  for (let i = 0; i < 50 && cards.length === 0; i++) {
+    const h = await aos.api('GET', '/agent/events/history?limit=200');
+    assert.equal(h.status, 200, h.text);
+    cards = h.body.events.filter((e) => e.type === 'anomaly.detected' && e.payload.fingerprint === fp);
+    if (!cards.length) await sleep(100);
+  }
+  assert.equal(cards.length, 1, 'one anomaly.detected value event');
+  assert.equal(cards[0].payload.server, 'fp');
+  assert.equal(cards[0].topic, 'mcp');
 });
 
 test('health checks: status, latency and last error in the registry', async () => {

@@ -1,0 +1,186 @@
+/* logs_limit.c - the ceiling for the log service's ingest: the same rows
+ * (bench_rows.h) inserted straight into SQLite, with the same schema
+ * (migration 0003_logs.sql: table, indexes, FTS5 and its triggers), the
+ * same pragmas as aosd's store (WAL, synchronous=NORMAL) and the same
+ * statements, prepared once: the INSERT per row and the full-text index's
+ * INSERT ... SELECT per batch, one transaction per batch. No HTTP, no
+ * JSON, no validation, no redaction: aosd cannot be faster than this.
+ *
+ *   logs_limit --schema src/store/migrations/0003_logs.sql --db /tmp/x.db \
+ *              --rows 300000 --batch 1000
+ *   -> logs_limit: batch 1000: 300000 rows in 1.234 s = 243000 entries/s
+ *
+ * --fill writes into an existing aosd database (schema already there,
+ * nothing timed that matters): how the 1,000,000-row query test is set up.
+ * --offset K starts at entry K. */
+#include "bench_rows.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(sqlite3 *db, const char *what)
+{
+    fprintf(stderr, "logs_limit: %s: %s\n", what, db ? sqlite3_errmsg(db) : "");
+    exit(1);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "logs_limit: unable to open '%s'\n", path);
+        exit(1);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (!s || fread(s, 1, (size_t)n, f) != (size_t)n)
+        exit(1);
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static void now_text(char out[32])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
+}
+
+/* Inserts n rows and indexes their text as aosd's store does: the rows one
+ * by one, then the full-text index for the batch in one statement. */
+static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *fts, const bench_row_t *rows,
+                         size_t n)
+{
+    sqlite3_int64 first = 0;
+    char now[32];
+    now_text(now);
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        die(db, "begin");
+    for (size_t i = 0; i < n; i++) {
+        const bench_row_t *r = &rows[i];
+        sqlite3_bind_text(ins, 1, r->ts, -1, SQLITE_STATIC);
+        sqlite3_bind_int(ins, 2, r->level);
+        sqlite3_bind_text(ins, 3, r->message, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 4, r->topic, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 5, r->attributes, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 6, r->trace_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 7, r->span_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 8, r->source, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 9, now, -1, SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            die(db, "insert");
+        sqlite3_reset(ins);
+        if (i == 0)
+            first = sqlite3_last_insert_rowid(db);
+    }
+    sqlite3_bind_int64(fts, 1, first);
+    sqlite3_bind_int64(fts, 2, sqlite3_last_insert_rowid(db));
+    if (sqlite3_step(fts) != SQLITE_DONE)
+        die(db, "full-text index");
+    sqlite3_reset(fts);
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        die(db, "commit");
+}
+
+int main(int argc, char **argv)
+{
+    const char *schema = NULL, *path = NULL;
+    long rows = 100000, batch = 1000, offset = 0;
+    int fill = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--schema") && i + 1 < argc)
+            schema = argv[++i];
+        else if (!strcmp(argv[i], "--db") && i + 1 < argc)
+            path = argv[++i];
+        else if (!strcmp(argv[i], "--rows") && i + 1 < argc)
+            rows = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            batch = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--offset") && i + 1 < argc)
+            offset = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--fill"))
+            fill = 1;
+        else {
+            fprintf(stderr,
+                    "usage: %s --db FILE (--schema 0003_logs.sql | --fill) [--rows N] "
+                    "[--batch N] [--offset K]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (!path || (!schema && !fill) || rows < 1 || batch < 1 || offset < 0) {
+        fprintf(stderr, "logs_limit: --db and --schema (or --fill) are required\n");
+        return 2;
+    }
+    sqlite3 *db;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+        die(db, "open");
+    /* the pragmas of src/store/sqlite.c */
+    if (sqlite3_exec(db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                     "PRAGMA foreign_keys=ON;",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        die(db, "pragmas");
+    if (!fill) {
+        char *sql = read_file(schema);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            die(db, "schema");
+        free(sql);
+    }
+    sqlite3_stmt *ins;
+    if (sqlite3_prepare_v3(db,
+                           "INSERT INTO logs (ts, level, message, topic, attributes, trace_id, "
+                           "span_id, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) != SQLITE_OK)
+        die(db, "prepare");
+    sqlite3_stmt *fts;
+    if (sqlite3_prepare_v3(db,
+                           "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs "
+                           "WHERE id BETWEEN ? AND ?",
+                           -1, SQLITE_PREPARE_PERSISTENT, &fts, NULL) != SQLITE_OK)
+        die(db, "prepare");
+
+    /* rows are made before the clock starts (in --fill, a batch at a time) */
+    size_t held = fill ? (size_t)batch : (size_t)rows;
+    bench_row_t *all = malloc(held * sizeof(*all));
+    if (!all)
+        die(NULL, "out of memory");
+    if (!fill)
+        for (long i = 0; i < rows; i++)
+            bench_row((uint64_t)(offset + i), &all[i]);
+    double t0 = now_s();
+    for (long done = 0; done < rows; done += batch) {
+        size_t n = (size_t)(rows - done < batch ? rows - done : batch);
+        if (fill) {
+            for (size_t i = 0; i < n; i++)
+                bench_row((uint64_t)(offset + done) + i, &all[i]);
+            insert_batch(db, ins, fts, all, n);
+        } else {
+            insert_batch(db, ins, fts, all + done, n);
+        }
+    }
+    double dt = now_s() - t0;
+    sqlite3_finalize(ins);
+    sqlite3_finalize(fts);
+    sqlite3_close(db);
+    free(all);
+    printf("logs_limit: batch %ld: %ld rows in %.3f s = %.0f entries/s\n", batch, rows, dt,
+           (double)rows / dt);
+    return 0;
+}

@@ -1,0 +1,382 @@
+/* logs_load.c - load generator for the log service benchmark.
+ *
+ * Ingest: C connections (one thread and one keep-alive socket each) POST
+ * batches of B entries (bench_rows.h, as JSON built before the clock starts)
+ * to /api/logs in a closed loop; after a warm-up, it counts the entries
+ * acknowledged (201) inside the measured window and the latency of each
+ * request, and reports its own CPU time (it shares the machine with aosd).
+ *
+ *   logs_load --url http://127.0.0.1:3401 --token T --batch 1000 --conns 4 \
+ *             --seconds 10 --warmup 2
+ *
+ * Query: GET /api/logs by trace id (traces of the rows logs_limit --fill
+ * wrote) and by full-text term, one request at a time, latency per kind.
+ *
+ *   logs_load --query --url ... --token T --traces 50000 --rounds 200
+ *
+ * Loopback only: the URL must be http://127.0.0.1:PORT. */
+#include "bench_rows.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POOL 24 /* distinct bodies per connection, sent in turn */
+
+static struct {
+    int port;
+    const char *token;
+    int batch, conns, seconds, warmup;
+    long offset;
+    atomic_int phase; /* 0 warm-up, 1 measured, 2 stop */
+} cfg = {0, NULL, 100, 4, 10, 2, 0, 0};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int connect_local(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)cfg.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        perror("logs_load: connect");
+        exit(1);
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads one response (Content-Length bodies only); returns the status, or
+ * -1. body (may be NULL) receives up to cap-1 bytes of it. */
+static int read_response(int fd, char *body, size_t cap)
+{
+    static _Thread_local char buf[1 << 16];
+    size_t have = 0;
+    char *end = NULL;
+    while (!end) {
+        if (have == sizeof(buf) - 1)
+            return -1;
+        ssize_t r = read(fd, buf + have, sizeof(buf) - 1 - have);
+        if (r <= 0)
+            return -1;
+        have += (size_t)r;
+        buf[have] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+    }
+    int status = atoi(buf + 9);
+    const char *cl = strcasestr(buf, "\r\nContent-Length:");
+    size_t len = cl ? (size_t)strtoul(cl + 17, NULL, 10) : 0;
+    size_t head = (size_t)(end + 4 - buf);
+    size_t got = have - head;
+    if (body && cap) {
+        size_t n = got < len ? got : len;
+        n = n < cap - 1 ? n : cap - 1;
+        memcpy(body, buf + head, n);
+        body[n] = '\0';
+    }
+    while (got < len) {
+        char sink[1 << 14];
+        size_t want = len - got < sizeof(sink) ? len - got : sizeof(sink);
+        ssize_t r = read(fd, sink, want);
+        if (r <= 0)
+            return -1;
+        if (body && got < cap - 1) {
+            size_t n = (size_t)r < cap - 1 - got ? (size_t)r : cap - 1 - got;
+            memcpy(body + got, sink, n);
+            body[got + n] = '\0';
+        }
+        got += (size_t)r;
+    }
+    return status;
+}
+
+/* ---- ingest ------------------------------------------------------------------ */
+
+typedef struct {
+    int id;
+    char *req[POOL];
+    size_t req_len[POOL];
+    long acked;  /* entries acknowledged inside the window */
+    long errors; /* non-201 answers (any time) */
+    double *lat; /* request latencies inside the window, ms */
+    size_t nlat, caplat;
+} conn_t;
+
+static char *build_request(long first, int n, size_t *len)
+{
+    json_t *entries = json_array();
+    for (int i = 0; i < n; i++) {
+        bench_row_t r;
+        bench_row((uint64_t)(first + i), &r);
+        json_t *attrs = json_loads(r.attributes, 0, NULL);
+        json_array_append_new(entries,
+                              json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s}", "ts", r.ts,
+                                        "level", bench_levels[r.level], "message", r.message,
+                                        "topic", r.topic, "attributes", attrs, "trace_id",
+                                        r.trace_id, "span_id", r.span_id, "source", r.source));
+    }
+    json_t *body = json_pack("{s:o}", "entries", entries);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    size_t blen = strlen(text);
+    char head[512];
+    int hn = snprintf(head, sizeof(head),
+                      "POST /api/logs HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer "
+                      "%s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                      cfg.port, cfg.token, blen);
+    char *req = malloc((size_t)hn + blen);
+    memcpy(req, head, (size_t)hn);
+    memcpy(req + hn, text, blen);
+    free(text);
+    *len = (size_t)hn + blen;
+    return req;
+}
+
+static void *conn_main(void *arg)
+{
+    conn_t *c = arg;
+    int fd = connect_local();
+    char body[512];
+    for (unsigned k = 0; atomic_load(&cfg.phase) < 2; k++) {
+        double t0 = now_ms();
+        int ph = atomic_load(&cfg.phase);
+        if (write_all(fd, c->req[k % POOL], c->req_len[k % POOL]) < 0) {
+            fprintf(stderr, "logs_load: write failed\n");
+            exit(1);
+        }
+        int status = read_response(fd, body, sizeof(body));
+        if (status < 0) {
+            fprintf(stderr, "logs_load: connection lost\n");
+            exit(1);
+        }
+        double dt = now_ms() - t0;
+        if (status != 201) {
+            if (c->errors++ == 0)
+                fprintf(stderr, "logs_load: status %d: %s\n", status, body);
+            continue;
+        }
+        /* a request counts when it was sent and answered inside the window */
+        if (ph == 1 && atomic_load(&cfg.phase) == 1) {
+            c->acked += cfg.batch;
+            if (c->nlat == c->caplat) {
+                c->caplat = c->caplat ? 2 * c->caplat : 4096;
+                c->lat = realloc(c->lat, c->caplat * sizeof(double));
+            }
+            c->lat[c->nlat++] = dt;
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return v[i];
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static int run_ingest(void)
+{
+    conn_t *cs = calloc((size_t)cfg.conns, sizeof(*cs));
+    pthread_t *th = calloc((size_t)cfg.conns, sizeof(*th));
+    for (int i = 0; i < cfg.conns; i++) {
+        cs[i].id = i;
+        for (int k = 0; k < POOL; k++)
+            cs[i].req[k] = build_request(cfg.offset + ((long)i * POOL + k) * cfg.batch, cfg.batch,
+                                         &cs[i].req_len[k]);
+    }
+    for (int i = 0; i < cfg.conns; i++)
+        pthread_create(&th[i], NULL, conn_main, &cs[i]);
+    usleep((useconds_t)cfg.warmup * 1000000);
+    double c0 = cpu_s(), t0 = now_ms();
+    atomic_store(&cfg.phase, 1);
+    usleep((useconds_t)cfg.seconds * 1000000);
+    atomic_store(&cfg.phase, 2);
+    double t1 = now_ms(), c1 = cpu_s();
+    for (int i = 0; i < cfg.conns; i++)
+        pthread_join(th[i], NULL);
+    long acked = 0, errors = 0;
+    size_t nlat = 0;
+    for (int i = 0; i < cfg.conns; i++) {
+        acked += cs[i].acked;
+        errors += cs[i].errors;
+        nlat += cs[i].nlat;
+    }
+    double *lat = malloc((nlat ? nlat : 1) * sizeof(double));
+    size_t at = 0;
+    for (int i = 0; i < cfg.conns; i++) {
+        memcpy(lat + at, cs[i].lat, cs[i].nlat * sizeof(double));
+        at += cs[i].nlat;
+        free(cs[i].lat);
+        for (int k = 0; k < POOL; k++)
+            free(cs[i].req[k]);
+    }
+    qsort(lat, nlat, sizeof(double), cmp_double);
+    double secs = (t1 - t0) / 1e3;
+    printf("logs_load: batch %d, %d connections: %ld entries in %.2f s = %.0f entries/s; "
+           "request p50 %.2f ms p99 %.2f ms; errors %ld; loadgen cpu %.2f s\n",
+           cfg.batch, cfg.conns, acked, secs, (double)acked / secs, pct(lat, nlat, 0.5),
+           pct(lat, nlat, 0.99), errors, c1 - c0);
+    free(lat);
+    free(cs);
+    free(th);
+    return errors ? 1 : 0;
+}
+
+/* ---- queries ------------------------------------------------------------------ */
+
+static int run_query(long traces, int rounds)
+{
+    int fd = connect_local();
+    static const char *const kinds[] = {"trace id", "text 'timeout' (0.1%)",
+                                        "text 'connection' (5%)", "text 'queue*' prefix"};
+    static const char *const qs[] = {NULL, "q=timeout", "q=connection", "q=queue*"};
+    size_t nk = sizeof(kinds) / sizeof(kinds[0]);
+    double *lat = calloc((size_t)rounds, sizeof(double));
+    char *body = malloc(1 << 20);
+    int rc = 0;
+    for (size_t k = 0; k < nk; k++) {
+        long items = 0;
+        for (int i = 0; i < rounds + 5; i++) {
+            char path[256], tid[40];
+            if (!qs[k]) {
+                bench_trace_id((uint64_t)(bench_mix((uint64_t)i) % (uint64_t)traces), tid);
+                snprintf(path, sizeof(path), "/api/logs?traceId=%s&limit=100", tid);
+            } else {
+                snprintf(path, sizeof(path), "/api/logs?%s&limit=100", qs[k]);
+            }
+            char req[1024];
+            int n = snprintf(req, sizeof(req),
+                             "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer "
+                             "%s\r\n\r\n",
+                             path, cfg.port, cfg.token);
+            double t0 = now_ms();
+            if (write_all(fd, req, (size_t)n) < 0)
+                return 1;
+            int status = read_response(fd, body, 1 << 20);
+            double dt = now_ms() - t0;
+            if (status != 200) {
+                fprintf(stderr, "logs_load: %s: status %d: %.200s\n", path, status, body);
+                rc = 1;
+                break;
+            }
+            json_t *j = json_loads(body, 0, NULL);
+            long got = (long)json_array_size(json_object_get(j, "items"));
+            json_decref(j);
+            if (i >= 5) { /* the first few warm the caches */
+                lat[i - 5] = dt;
+                items += got;
+            }
+        }
+        qsort(lat, (size_t)rounds, sizeof(double), cmp_double);
+        printf("logs_load: query by %s: p50 %.2f ms p99 %.2f ms max %.2f ms (%.1f entries per "
+               "answer)\n",
+               kinds[k], pct(lat, (size_t)rounds, 0.5), pct(lat, (size_t)rounds, 0.99),
+               lat[rounds - 1], (double)items / rounds);
+    }
+    free(lat);
+    free(body);
+    close(fd);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *url = NULL;
+    int query = 0, rounds = 200;
+    long traces = 50000;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--query")) {
+            query = 1;
+            continue;
+        }
+        if (!v)
+            goto usage;
+        i++;
+        if (!strcmp(a, "--url"))
+            url = v;
+        else if (!strcmp(a, "--token"))
+            cfg.token = v;
+        else if (!strcmp(a, "--batch"))
+            cfg.batch = atoi(v);
+        else if (!strcmp(a, "--conns"))
+            cfg.conns = atoi(v);
+        else if (!strcmp(a, "--seconds"))
+            cfg.seconds = atoi(v);
+        else if (!strcmp(a, "--warmup"))
+            cfg.warmup = atoi(v);
+        else if (!strcmp(a, "--offset"))
+            cfg.offset = atol(v);
+        else if (!strcmp(a, "--traces"))
+            traces = atol(v);
+        else if (!strcmp(a, "--rounds"))
+            rounds = atoi(v);
+        else
+            goto usage;
+    }
+    if (!url || !cfg.token || strncmp(url, "http://127.0.0.1:", 17) != 0)
+        goto usage;
+    cfg.port = atoi(url + 17);
+    if (cfg.port <= 0 || cfg.batch < 1 || cfg.conns < 1 || cfg.seconds < 1 || rounds < 1 ||
+        traces < 1)
+        goto usage;
+    return query ? run_query(traces, rounds) : run_ingest();
+usage:
+    fprintf(stderr,
+            "usage: %s --url http://127.0.0.1:PORT --token T [--batch N] [--conns N] "
+            "[--seconds N] [--warmup N] [--offset K]\n"
+            "       %s --query --url http://127.0.0.1:PORT --token T [--traces N] [--rounds N]\n",
+            argv[0], argv[0]);
+    return 2;
+}

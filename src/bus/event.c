@@ -1,0 +1,241 @@
+/* event.c - what an event is: the whitelist of value events, the fold
+ * policy, the checks on what publishers send, and the SSE frame each event
+ * is sent as. No I/O here; every function may run on any thread. */
+#include "bus/internal.h"
+#include "buf/buf.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const value_types[] = {
+    "task.acceptance",  "task.progress.milestone", "task.receipt",  "approval.request",
+    "anomaly.detected", "recovery.start",          "recovery.done",
+};
+
+static const char *const severities[] = {"debug", "info", "notice", "warning", "error", "critical"};
+
+#define MILESTONE  "task.progress.milestone"
+#define MAX_TYPE   64
+#define MAX_IDTEXT 128
+
+static int in_list(const char *s, const char *const *list, size_t n)
+{
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int aos_bus_is_value_type(const char *type)
+{
+    return in_list(type, value_types, sizeof(value_types) / sizeof(value_types[0]));
+}
+
+int aos_bus_is_severity(const char *severity)
+{
+    return in_list(severity, severities, sizeof(severities) / sizeof(severities[0]));
+}
+
+int64_t aos_bus_fold_window_ms(const char *type)
+{
+    return type && strcmp(type, MILESTONE) == 0 ? AOS_BUS_FOLD_MS : 0;
+}
+
+int64_t aos__bus_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Checks ------------------------------------------------------------------- */
+
+/* The string member key of in, into out (NULL when absent or null). */
+static int take_str(const json_t *in, const char *key, size_t max, json_t *out, aos_err_t *err)
+{
+    json_t *v = json_object_get(in, key);
+    if (!v || json_is_null(v))
+        return json_object_set_new(out, key, json_null()) ? AOS_ENOMEM : 0;
+    if (!json_is_string(v))
+        return aos_err_set(err, AOS_EINVAL, "'%s' must be a string", key);
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (n == 0)
+        return aos_err_set(err, AOS_EINVAL, "'%s' must not be empty", key);
+    if (n > max)
+        return aos_err_set(err, AOS_EINVAL, "'%s' is longer than %zu bytes", key, max);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return aos_err_set(err, AOS_EINVAL, "'%s' holds a control character", key);
+    return json_object_set(out, key, v) ? AOS_ENOMEM : 0;
+}
+
+static int valid_type(const char *s, size_t n)
+{
+    if (n == 0 || n > MAX_TYPE)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int new_card_id(json_t *out)
+{
+    unsigned char rnd[12];
+    char hex[2 * sizeof(rnd) + 1], id[sizeof(hex) + 8];
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+    snprintf(id, sizeof(id), "card_%s", hex);
+    return json_object_set_new(out, "card_id", json_string(id)) ? AOS_ENOMEM : 0;
+}
+
+static int check(const json_t *in, json_t *out, aos_err_t *err)
+{
+    static const char *const known[] = {"type",    "trace_id", "topic",     "severity",
+                                        "payload", "card_id",  "project_id"};
+    static const char *const assigned[] = {"id", "created_at", "card_version"};
+    const char *key;
+    json_t *v;
+    int rc;
+    if (!json_is_object(in))
+        return aos_err_set(err, AOS_EINVAL, "an event must be an object");
+    json_object_foreach((json_t *)in, key, v)
+    {
+        if (in_list(key, assigned, sizeof(assigned) / sizeof(assigned[0])))
+            return aos_err_set(err, AOS_EINVAL, "'%.64s' is assigned by the bus", key);
+        if (!in_list(key, known, sizeof(known) / sizeof(known[0])))
+            return aos_err_set(err, AOS_EINVAL, "unknown member '%.64s'", key);
+    }
+    v = json_object_get(in, "type");
+    if (!v || json_is_null(v))
+        return aos_err_set(err, AOS_EINVAL, "'type' is required");
+    if (!json_is_string(v) || !valid_type(json_string_value(v), json_string_length(v)))
+        return aos_err_set(err, AOS_EINVAL,
+                           "'type' must be 1 to %d characters of a-z, 0-9, '.', '_', '-'",
+                           MAX_TYPE);
+    const char *type = json_string_value(v);
+    if (json_object_set(out, "type", v))
+        return AOS_ENOMEM;
+    if ((rc = take_str(in, "trace_id", MAX_IDTEXT, out, err)) ||
+        (rc = take_str(in, "topic", MAX_IDTEXT, out, err)) ||
+        (rc = take_str(in, "project_id", MAX_IDTEXT, out, err)) ||
+        (rc = take_str(in, "card_id", MAX_IDTEXT, out, err)))
+        return rc;
+
+    v = json_object_get(in, "severity");
+    if (v && !json_is_null(v)) {
+        if (!aos_bus_is_severity(json_string_value(v)))
+            return aos_err_set(err, AOS_EINVAL,
+                               "'severity' must be one of debug, info, notice, warning, error, "
+                               "critical");
+        if (json_object_set(out, "severity", v))
+            return AOS_ENOMEM;
+    } else if (json_object_set_new(out, "severity", json_string("info"))) {
+        return AOS_ENOMEM;
+    }
+
+    v = json_object_get(in, "payload");
+    if (v && !json_is_null(v)) {
+        if (!json_is_object(v))
+            return aos_err_set(err, AOS_EINVAL, "'payload' must be an object");
+        size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+        if (n == 0 || n > AOS_BUS_MAX_PAYLOAD)
+            return aos_err_set(err, AOS_EINVAL, "'payload' is larger than %d bytes",
+                               AOS_BUS_MAX_PAYLOAD);
+        if (json_object_set(out, "payload", v))
+            return AOS_ENOMEM;
+    } else if (json_object_set_new(out, "payload", json_object())) {
+        return AOS_ENOMEM;
+    }
+
+    const char *trace = json_string_value(json_object_get(out, "trace_id"));
+    int has_card = json_is_string(json_object_get(out, "card_id"));
+    if (!aos_bus_is_value_type(type)) {
+        if (has_card)
+            return aos_err_set(err, AOS_EINVAL, "'card_id' is only for value events");
+    } else if (!has_card) {
+        if (strcmp(type, MILESTONE) == 0 && trace) {
+            /* one progress card per task: its milestones fold into it */
+            char id[MAX_IDTEXT + 16];
+            snprintf(id, sizeof(id), "progress:%s", trace);
+            if (json_object_set_new(out, "card_id", json_string(id)))
+                return AOS_ENOMEM;
+        } else if ((rc = new_card_id(out))) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err)
+{
+    json_t *o = json_object();
+    *out = NULL;
+    if (!o)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    int rc = check(in, o, err);
+    if (rc) {
+        json_decref(o);
+        if (rc == AOS_ENOMEM)
+            return aos_err_set(err, AOS_ENOMEM, NULL);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+/* Delivered events ---------------------------------------------------------- */
+
+int aos__bus_event_init(aos_bus_event_t *e, json_t *env, int frame)
+{
+    memset(e, 0, sizeof(*e));
+    e->json = env;
+    e->id = json_integer_value(json_object_get(env, "id"));
+    e->type = json_string_value(json_object_get(env, "type"));
+    e->trace_id = json_string_value(json_object_get(env, "trace_id"));
+    e->project_id = json_string_value(json_object_get(env, "project_id"));
+    e->value = aos_bus_is_value_type(e->type);
+    if (!frame)
+        return 0;
+    size_t n = json_dumpb(env, NULL, 0, JSON_COMPACT);
+    char head[40];
+    int hn = snprintf(head, sizeof(head), "id: %lld\ndata: ", (long long)e->id);
+    char *s = malloc((size_t)hn + n + 3);
+    if (!s || n == 0)
+        goto nomem;
+    memcpy(s, head, (size_t)hn);
+    if (json_dumpb(env, s + hn, n, JSON_COMPACT) != n)
+        goto nomem;
+    memcpy(s + hn + n, "\n\n", 3);
+    e->sse = s;
+    e->sse_len = (size_t)hn + n + 2;
+    return 0;
+nomem:
+    free(s);
+    return AOS_ENOMEM;
+}
+
+void aos__bus_event_release(aos_bus_event_t *e)
+{
+    json_decref((json_t *)e->json);
+    free((char *)e->sse);
+    memset(e, 0, sizeof(*e));
+}
+
+void aos__bus_batch_free(aos__bus_batch_t *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        aos__bus_event_release(&b->v[i]);
+    free(b->v);
+    free(b);
+}

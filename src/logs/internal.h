@@ -1,0 +1,136 @@
+/* internal.h - shared inside the logs module, and with its unit tests.
+ *
+ * entry.c    pure functions: timestamps, levels, batch validation (with
+ *            redaction), query arguments -> store filter, cursors, and the
+ *            live matcher that decides which subscriber gets an entry
+ * redact.c   the default redactor
+ * logs.c     the service: ingest, query and subscribe operations, REST and
+ *            SSE routes, aosd's own log capture, retention
+ * mcp.c      the built-in MCP server "logs" and the REST forms of its tools */
+#ifndef AOS_LOGS_INTERNAL_H
+#define AOS_LOGS_INTERNAL_H
+
+#include "logs/logs.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+#define AOS__LOGS_MAX_BATCH   10000 /* entries in one publish */
+#define AOS__LOGS_MAX_MESSAGE 65536 /* bytes of one message */
+#define AOS__LOGS_MAX_ATTRS   32768 /* bytes of one entry's attributes, as JSON */
+#define AOS__LOGS_MAX_NAME    256   /* topic, source */
+#define AOS__LOGS_MAX_ID      128   /* trace_id, span_id */
+#define AOS__LOGS_PAGE        100   /* default limit of a query */
+#define AOS__LOGS_BODY_MAX    (16u << 20)
+
+/* Why input was refused: the entry index (-1: not about one entry) and the
+ * argument or field, for the error body. */
+typedef struct {
+    long index;
+    char field[32];
+} aos__logs_fault_t;
+
+/* A validated batch. rows (contiguous, for aos_store_logs_insert) borrow
+ * their strings from src and from aux. */
+typedef struct {
+    char ts[32];      /* the normalized timestamp */
+    json_t *attrs;    /* borrowed from src: the redacted attributes, or NULL */
+    char *attrs_text; /* owned: compact JSON of attrs */
+} aos__logs_aux_t;
+
+typedef struct {
+    aos_store_log_t *rows;
+    aos__logs_aux_t *aux;
+    size_t n;
+    json_t *src; /* a reference to the entries array */
+    char created_at[32];
+} aos__logs_batch_t;
+
+/* "trace".."fatal" (any case; "warning" = warn) -> 0..5; -1 otherwise. */
+int aos__logs_level_parse(const char *s);
+/* An RFC 3339 timestamp with a zone ("2025-01-31T12:00:00.5+02:00") or an
+ * integer of milliseconds since 1970 -> "2025-01-31T10:00:00.500Z".
+ * 0, or AOS_EINVAL with err set. */
+int aos__logs_ts_parse(const json_t *v, char out[32], aos_err_t *err);
+void aos__logs_ts_format(int64_t ms, char out[32]);
+int64_t aos__logs_now_ms(void);
+
+/* Validates entries (an array, modified in place: redacted strings are
+ * replaced), redacting with fn(data) (fn NULL: no redaction). On failure
+ * returns AOS_EINVAL (or the redactor's code) with err ("entries[3].level:
+ * ...") and fault set, and b empty. entries is referenced by b. */
+int aos__logs_batch_parse(aos__logs_batch_t *b, json_t *entries, aos_logs_redact_fn fn, void *data,
+                          aos__logs_fault_t *fault, aos_err_t *err);
+void aos__logs_batch_release(aos__logs_batch_t *b);
+/* Entry i as the API shows it (new object), once its id is known. */
+json_t *aos__logs_entry_json(const aos__logs_batch_t *b, size_t i);
+
+/* Cursors are opaque to clients: base64url of "n<id>" (next page of a
+ * newest-first listing: ids below) or "o<id>" (oldest-first: ids above). */
+int aos__logs_cursor_encode(int64_t id, int ascending, char out[48]);
+int aos__logs_cursor_decode(const char *s, int64_t *id, int *ascending);
+
+/* Which arguments an operation takes. */
+typedef enum {
+    AOS__LOGS_QUERY,     /* GET /api/logs, logs.query */
+    AOS__LOGS_STREAM,    /* GET /api/logs/stream */
+    AOS__LOGS_SUBSCRIBE, /* logs.subscribe */
+} aos__logs_kind_t;
+
+/* One full-text word, for the live matcher: its tokens (lowercase ASCII,
+ * non-ASCII bytes as they are) in a row. */
+typedef struct {
+    char *text; /* owned: tokens separated by single spaces */
+    int prefix; /* the last token may be a prefix */
+} aos__logs_word_t;
+
+typedef struct {
+    aos_store_logs_filter_t f; /* strings point into src, after, before */
+    char after[32], before[32];
+    const char *group_by; /* static: "topic", "level", "source" or NULL */
+    int has_cursor;
+    int has_after_id;
+    json_t *src; /* a reference to the arguments */
+    aos__logs_word_t *words;
+    int nwords;
+} aos__logs_query_t;
+
+/* Arguments (a JSON object whose values may also be strings of digits
+ * where integers are expected, as query strings give them) -> q. Names:
+ * level, traceId (or trace_id), topic, source, after, before, q, limit; and
+ * for QUERY cursor, order (asc|desc), group_by; for SUBSCRIBE cursor; for
+ * STREAM after_id. Unknown names are refused. */
+int aos__logs_query_parse(aos__logs_query_t *q, json_t *args, aos__logs_kind_t kind,
+                          aos__logs_fault_t *fault, aos_err_t *err);
+void aos__logs_query_release(aos__logs_query_t *q);
+/* 1 if the stored entry r matches q's filters (ids and limit aside),
+ * full-text words included, with the rules of the FTS5 'ascii' tokenizer. */
+int aos__logs_query_match(const aos__logs_query_t *q, const aos_store_log_t *r);
+
+/* ---- the service (logs.c), for mcp.c ---------------------------------- */
+
+typedef enum { AOS__LOGS_OP_PUBLISH, AOS__LOGS_OP_QUERY, AOS__LOGS_OP_SUBSCRIBE } aos__logs_op_t;
+
+/* The answer of an operation: result (stolen) or err. */
+typedef void (*aos__logs_done_fn)(void *ctx, json_t *result, const aos_err_t *err);
+
+/* Starts op with args (a reference is taken; publish may redact it in
+ * place). Returns 0 and calls done later, once; or fails now, with err and
+ * fault set, without calling done. via names the path for metrics. */
+int aos__logs_op(aos_logs_t *l, aos__logs_op_t op, json_t *args, const char *via,
+                 aos__logs_done_fn done, void *ctx, aos__logs_fault_t *fault, aos_err_t *err);
+/* Answers req with the REST error for err and fault. */
+int aos__logs_respond_error(aos_http_req_t *req, const aos_err_t *err,
+                            const aos__logs_fault_t *fault);
+
+/* Runs op with the JSON body of req as its arguments (a publish may also
+ * be a bare array of entries) and answers with status and the result. */
+int aos__logs_http_op(aos_http_req_t *req, aos_logs_t *l, aos__logs_op_t op, unsigned status,
+                      const char *via);
+
+/* mcp.c */
+void aos__logs_builtin_init(aos_builtin_t *b, aos_logs_t *l);
+extern const aos_http_route_t aos__logs_mcp_routes[];
+extern const size_t aos__logs_mcp_nroutes;
+
+#endif

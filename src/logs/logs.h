@@ -1,0 +1,99 @@
+/* logs.h - the log service (SPEC §6): ingest, query and live streams of log
+ * entries, over REST, SSE and a built-in MCP server.
+ *
+ *   POST /api/logs                a batch of entries (Operator)
+ *   GET  /api/logs                filters, full text, cursor pages, group counts (Viewer)
+ *   GET  /api/logs/stream         SSE: the same filters, live, resumable by id (Viewer)
+ *   POST /mcp/logs/publish|query|subscribe   the MCP tools' REST forms
+ *   MCP server "logs"             tools logs.publish, logs.query, logs.subscribe
+ *
+ * An entry is {ts, level, message, topic, attributes, trace_id, span_id,
+ * source}; only message is required. A batch is validated as a whole (one
+ * bad entry rejects it, naming the entry and the field), redacted (message
+ * and attribute values, see aos_logs_set_redactor), then inserted by the
+ * store's worker in one transaction; the client gets its 2xx only after the
+ * commit, and live subscribers get the entries right after it, pushed from
+ * the loop (no subscriber ever polls the database).
+ *
+ * aosd's own log lines (aos_log, which includes child processes' stderr,
+ * component "upstream") land here too once aos_logs_capture() is called:
+ * a sink queues them (bounded; overflow is counted and reported) and the
+ * loop inserts them in batches. Lines of component "logs" are not captured,
+ * so the service never feeds on its own failures.
+ *
+ * Retention (by age and by row count) runs periodically on the store worker.
+ *
+ * Threads: everything here on the loop thread, except the sink installed by
+ * aos_logs_capture (any thread) and the redactors (called on the loop). */
+#ifndef AOS_LOGS_H
+#define AOS_LOGS_H
+
+#include "buf/buf.h"
+#include "err/err.h"
+#include "gateway/gateway.h"
+#include "http/http.h"
+#include "metrics/metrics.h"
+#include "store/store.h"
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct aos_logs_s aos_logs_t;
+
+typedef struct {
+    uv_loop_t *loop;                 /* borrowed */
+    aos_store_t *store;              /* borrowed */
+    aos_metrics_t *metrics;          /* borrowed, may be NULL */
+    unsigned long retention_days;    /* delete entries older than this; 0: never */
+    unsigned long retention_rows;    /* keep at most this many; 0: no limit */
+    unsigned long retention_check_s; /* how often retention runs; 0: 60 */
+} aos_logs_cfg_t;
+
+int aos_logs_new(aos_logs_t **out, const aos_logs_cfg_t *cfg, aos_err_t *err);
+/* The routes above; l must outlive http. */
+int aos_logs_add_routes(aos_logs_t *l, aos_http_t *http);
+/* The built-in MCP server "logs", for aos_gateway_add_builtin; owned by l. */
+const aos_builtin_t *aos_logs_builtin(aos_logs_t *l);
+/* Installs the aos_log sink: from now on aosd's own log lines are stored. */
+void aos_logs_capture(aos_logs_t *l);
+/* Stops capture, retention and streams (their clients may resume later)
+ * and closes l's handles; pending inserts still complete. Idempotent. */
+void aos_logs_shutdown(aos_logs_t *l);
+/* After aos_store_close (no store callback may still reach l) and after the
+ * loop ran the close callbacks of aos_logs_shutdown (called here if it was
+ * not). May be NULL. */
+void aos_logs_free(aos_logs_t *l);
+
+/* --- redaction ------------------------------------------------------------
+ * A redactor sees each string before it is stored: the message (key NULL)
+ * and every string value inside attributes (key = the name of the member
+ * holding it, or of the array holding it). It returns 0 when the text may
+ * be stored as is, 1 when it wrote a replacement to out (which arrives
+ * empty), or a negative AOS_E* code, which rejects the batch. */
+typedef int (*aos_logs_redact_fn)(const char *key, const char *text, size_t len, aos_buf_t *out,
+                                  void *data);
+/* Replaces the redactor (fn NULL: the default one of l, which is where
+ * aos_logs_add_secret adds). data is borrowed. */
+void aos_logs_set_redactor(aos_logs_t *l, aos_logs_redact_fn fn, void *data);
+/* Adds a literal secret (8 bytes or more; copied) to l's default redactor. */
+int aos_logs_add_secret(aos_logs_t *l, const char *secret);
+
+/* The default redactor, usable on its own or from another redactor.
+ * It replaces with "[REDACTED]":
+ *   - every occurrence of a literal secret added to it;
+ *   - the token after "Bearer " / "Basic " (any case);
+ *   - API-key shapes: sk-..., aos_..., ghp_/gho_/ghu_/ghs_/ghr_/github_pat_...,
+ *     xox[abprs]-..., AKIA + 16, JWTs (eyJ...eyJ...);
+ *   - the value in "password=...", "secret: ...", "api_key=...", "token=..."
+ *     and the like;
+ *   - the whole value of an attribute whose name says it is a secret
+ *     (authorization, password, secret, token, api_key, cookie, ...). */
+typedef struct aos_logs_redactor_s aos_logs_redactor_t;
+aos_logs_redactor_t *aos_logs_redactor_new(void);
+void aos_logs_redactor_free(aos_logs_redactor_t *r);
+int aos_logs_redactor_add_secret(aos_logs_redactor_t *r, const char *secret);
+/* An aos_logs_redact_fn; data is an aos_logs_redactor_t (or NULL: patterns only). */
+int aos_logs_redact_default(const char *key, const char *text, size_t len, aos_buf_t *out,
+                            void *data);
+
+#endif

@@ -1,0 +1,327 @@
+/* events.c - the outbox of the event bus: appending events, the cards that
+ * number value events, the fold buffer of the aggregation window, and
+ * reading events by id (store.h, "events (bus)").
+ *
+ * The bus decides what folds and for how long (src/bus); this file only
+ * keeps the three tables consistent, in portable SQL, inside one savepoint
+ * per operation so that an event joins the caller's transaction. */
+#include "store/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define EVENT_COLS                                                                                 \
+    "id, trace_id, topic, type, severity, payload, created_at, card_id, card_version, project_id"
+#define NEVENT_COLS 10
+
+/* One envelope from the columns of EVENT_COLS, in order. */
+static json_t *event_from_row(const aos__sql_val_t *c)
+{
+    static const char *const names[NEVENT_COLS] = {
+        "id",      "trace_id",   "topic",   "type",         "severity",
+        "payload", "created_at", "card_id", "card_version", "project_id"};
+    json_t *ev = json_object();
+    if (!ev)
+        return NULL;
+    for (int i = 0; i < NEVENT_COLS; i++) {
+        json_t *v;
+        if (c[i].type == AOS__SQL_NULL)
+            v = json_null();
+        else if (c[i].type == AOS__SQL_INT)
+            v = json_integer(c[i].i);
+        else if (i == 5) /* payload */
+            v = json_loadb(c[i].p, c[i].len, 0, NULL);
+        else if (c[i].type == AOS__SQL_TEXT)
+            v = json_stringn(c[i].p, c[i].len);
+        else
+            v = NULL;
+        if (!v || json_object_set_new(ev, names[i], v) < 0) {
+            json_decref(ev);
+            return NULL;
+        }
+    }
+    return ev;
+}
+
+static int collect_event(const aos__sql_val_t *cols, int ncols, void *arg, aos_err_t *err)
+{
+    if (ncols != NEVENT_COLS)
+        return aos_err_set(err, AOS_EINTERNAL, "event query returned %d columns", ncols);
+    json_t *ev = event_from_row(cols);
+    if (!ev)
+        return aos_err_set(err, AOS_ESTORE, "unreadable event row");
+    if (json_array_append_new(arg, ev) < 0)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int read_int64(const aos__sql_val_t *cols, int ncols, void *arg, aos_err_t *err)
+{
+    int64_t *out = arg;
+    if (ncols > 0 && cols[0].type == AOS__SQL_INT)
+        *out = cols[0].i;
+    return 0;
+}
+
+/* A string member of an envelope, or NULL. */
+static const char *str(const json_t *ev, const char *key)
+{
+    return json_string_value(json_object_get(ev, key));
+}
+
+/* Writes the next version of card_id (NULL: no card) and the event itself. */
+static int write_event(aos_store_t *st, const char *trace_id, const char *topic, const char *type,
+                       const char *severity, const char *payload, const char *card_id,
+                       const char *project_id, const char *created_at, int64_t now_ms, int64_t *id,
+                       int64_t *version, aos_err_t *err)
+{
+    int rc;
+    aos__sql_val_t version_val = aos__sql_null();
+    *version = 0;
+    if (card_id) {
+        aos__sql_val_t p[] = {aos__sql_text(card_id), aos__sql_int(now_ms)};
+        rc = aos__store_exec(st,
+                             "INSERT INTO event_cards (card_id, version, last_ms) VALUES (?, 1, ?) "
+                             "ON CONFLICT (card_id) DO UPDATE SET "
+                             "version = event_cards.version + 1, last_ms = excluded.last_ms",
+                             p, 2, NULL, err);
+        if (rc == 0)
+            rc = aos__store_query(st, "SELECT version FROM event_cards WHERE card_id = ?", p, 1,
+                                  read_int64, version, err);
+        if (rc < 0)
+            return rc;
+        version_val = aos__sql_int(*version);
+    }
+    aos__sql_val_t p[] = {aos__sql_text(trace_id),  aos__sql_text(topic),
+                          aos__sql_text(type),      aos__sql_text(severity),
+                          aos__sql_text(payload),   aos__sql_text(created_at),
+                          aos__sql_text(card_id),   version_val,
+                          aos__sql_text(project_id)};
+    rc =
+        aos__store_exec(st,
+                        "INSERT INTO events (trace_id, topic, type, severity, payload, created_at, "
+                        "card_id, card_version, project_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        p, 9, NULL, err);
+    if (rc < 0)
+        return rc;
+    *id = aos__store_last_insert_id(st);
+    return 0;
+}
+
+struct append {
+    const json_t *ev;
+    int64_t now_ms, fold_ms;
+    int64_t id, version;
+};
+
+static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct append *a = arg;
+    const char *type = str(a->ev, "type"), *card_id = str(a->ev, "card_id");
+    json_t *payload_v = json_object_get(a->ev, "payload");
+    int rc;
+    if (!type || !type[0])
+        return aos_err_set(err, AOS_EINVAL, "'type' is required");
+    if (payload_v && !json_is_object(payload_v))
+        return aos_err_set(err, AOS_EINVAL, "'payload' must be an object");
+    char *payload = payload_v ? json_dumps(payload_v, JSON_COMPACT) : strdup("{}");
+    if (!payload)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    char now[32];
+    aos__store_now(now);
+
+    if (card_id && a->fold_ms > 0) {
+        int64_t last_ms = -1;
+        aos__sql_val_t k = aos__sql_text(card_id);
+        rc = aos__store_query(st, "SELECT last_ms FROM event_cards WHERE card_id = ?", &k, 1,
+                              read_int64, &last_ms, err);
+        if (rc < 0)
+            goto out;
+        if (last_ms >= 0 && a->now_ms - last_ms < a->fold_ms) {
+            aos__sql_val_t p[] = {aos__sql_text(card_id),
+                                  aos__sql_int(last_ms + a->fold_ms),
+                                  aos__sql_text(str(a->ev, "trace_id")),
+                                  aos__sql_text(str(a->ev, "topic")),
+                                  aos__sql_text(type),
+                                  aos__sql_text(str(a->ev, "severity")),
+                                  aos__sql_text(payload),
+                                  aos__sql_text(str(a->ev, "project_id")),
+                                  aos__sql_text(now)};
+            rc = aos__store_exec(st,
+                                 "INSERT INTO event_folds (card_id, due_ms, trace_id, topic, type, "
+                                 "severity, payload, project_id, created_at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                                 "ON CONFLICT (card_id) DO UPDATE SET due_ms = excluded.due_ms, "
+                                 "trace_id = excluded.trace_id, topic = excluded.topic, "
+                                 "type = excluded.type, severity = excluded.severity, "
+                                 "payload = excluded.payload, project_id = excluded.project_id, "
+                                 "created_at = excluded.created_at",
+                                 p, 9, NULL, err);
+            a->id = a->version = 0;
+            goto out;
+        }
+    }
+    if (card_id) {
+        aos__sql_val_t k = aos__sql_text(card_id);
+        rc = aos__store_exec(st, "DELETE FROM event_folds WHERE card_id = ?", &k, 1, NULL, err);
+        if (rc < 0)
+            goto out;
+    }
+    rc = write_event(st, str(a->ev, "trace_id"), str(a->ev, "topic"), type, str(a->ev, "severity"),
+                     payload, card_id, str(a->ev, "project_id"), now, a->now_ms, &a->id,
+                     &a->version, err);
+out:
+    free(payload);
+    return rc;
+}
+
+int aos_store_event_append(aos_store_t *st, const json_t *ev, int64_t now_ms, int64_t fold_ms,
+                           int64_t *id, int64_t *card_version, aos_err_t *err)
+{
+    struct append a = {ev, now_ms, fold_ms, 0, 0};
+    if (!json_is_object(ev))
+        return aos_err_set(err, AOS_EINVAL, "unable to append event: not an object");
+    int rc = aos_store_tx(st, append_tx, &a, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to append event");
+    if (id)
+        *id = a.id;
+    if (card_version)
+        *card_version = a.version;
+    return 0;
+}
+
+/* Folds ------------------------------------------------------------------ */
+
+#define FOLD_COLS "card_id, trace_id, topic, type, severity, payload, project_id, created_at"
+
+static int collect_fold(const aos__sql_val_t *c, int ncols, void *arg, aos_err_t *err)
+{
+    json_t *row = json_array();
+    if (!row || json_array_append_new(arg, row) < 0)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    for (int i = 0; i < ncols; i++) {
+        json_t *v = c[i].type == AOS__SQL_TEXT ? json_stringn(c[i].p, c[i].len) : json_null();
+        if (!v || json_array_append_new(row, v) < 0)
+            return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+struct flush {
+    int64_t now_ms;
+    const char *trace_id;
+    int n;
+    int64_t next_due;
+};
+
+static int flush_tx(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct flush *f = arg;
+    json_t *rows = json_array();
+    int rc;
+    if (!rows)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    if (f->trace_id) {
+        aos__sql_val_t p = aos__sql_text(f->trace_id);
+        rc = aos__store_query(st,
+                              "SELECT " FOLD_COLS " FROM event_folds WHERE trace_id = ? "
+                              "ORDER BY due_ms, card_id",
+                              &p, 1, collect_fold, rows, err);
+    } else {
+        aos__sql_val_t p = aos__sql_int(f->now_ms);
+        rc = aos__store_query(st,
+                              "SELECT " FOLD_COLS " FROM event_folds WHERE due_ms <= ? "
+                              "ORDER BY due_ms, card_id",
+                              &p, 1, collect_fold, rows, err);
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        if (rc < 0)
+            break;
+#define COL(n) json_string_value(json_array_get(r, n))
+        int64_t id, version;
+        aos__sql_val_t k = aos__sql_text(COL(0));
+        rc = aos__store_exec(st, "DELETE FROM event_folds WHERE card_id = ?", &k, 1, NULL, err);
+        if (rc == 0)
+            rc = write_event(st, COL(1), COL(2), COL(3), COL(4), COL(5), COL(0), COL(6), COL(7),
+                             f->now_ms, &id, &version, err);
+#undef COL
+        if (rc == 0)
+            f->n++;
+    }
+    json_decref(rows);
+    if (rc == 0) {
+        f->next_due = 0;
+        rc = aos__store_query(st, "SELECT MIN(due_ms) FROM event_folds", NULL, 0, read_int64,
+                              &f->next_due, err);
+    }
+    return rc;
+}
+
+int aos_store_event_flush(aos_store_t *st, int64_t now_ms, const char *trace_id, int *n,
+                          int64_t *next_due_ms, aos_err_t *err)
+{
+    struct flush f = {now_ms, trace_id, 0, 0};
+    int rc = aos_store_tx(st, flush_tx, &f, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to flush folded events");
+    if (n)
+        *n = f.n;
+    if (next_due_ms)
+        *next_due_ms = f.next_due;
+    return 0;
+}
+
+/* Reading ----------------------------------------------------------------- */
+
+int aos_store_event_list(aos_store_t *st, const aos_store_event_query_t *q, json_t **out,
+                         aos_err_t *err)
+{
+    *out = NULL;
+    if (q->limit < 1 || q->limit > AOS_STORE_LIST_MAX)
+        return aos_err_set(err, AOS_EINVAL, "unable to list events: limit must be 1..%d",
+                           AOS_STORE_LIST_MAX);
+    /* The statement text is one of a few fixed variants (order, filters),
+     * so each stays in the backend's statement cache; each has an index to
+     * walk: the primary key, (trace_id, id) or (project_id, id). */
+    aos__sql_val_t p[4];
+    int np = 0;
+    char sql[512];
+    if (q->newest_first)
+        p[np++] = aos__sql_int(q->before_id > 0 ? q->before_id : INT64_MAX);
+    else
+        p[np++] = aos__sql_int(q->after_id > 0 ? q->after_id : 0);
+    if (q->trace_id)
+        p[np++] = aos__sql_text(q->trace_id);
+    if (q->project_id)
+        p[np++] = aos__sql_text(q->project_id);
+    p[np++] = aos__sql_int(q->limit);
+    snprintf(sql, sizeof(sql),
+             "SELECT " EVENT_COLS " FROM events WHERE id %s ?%s%s%s ORDER BY id %s LIMIT ?",
+             q->newest_first ? "<" : ">", q->trace_id ? " AND trace_id = ?" : "",
+             q->project_id ? " AND project_id = ?" : "",
+             q->value_only ? " AND card_id IS NOT NULL" : "", q->newest_first ? "DESC" : "ASC");
+    json_t *rows = json_array();
+    if (!rows)
+        return aos_err_set(err, AOS_ENOMEM, "unable to list events: out of memory");
+    int rc = aos__store_query(st, sql, p, np, collect_event, rows, err);
+    if (rc < 0) {
+        json_decref(rows);
+        return aos__store_fail(err, rc, "unable to list events");
+    }
+    *out = rows;
+    return 0;
+}
+
+int aos_store_event_last_id(aos_store_t *st, int64_t *id, aos_err_t *err)
+{
+    *id = 0;
+    int rc = aos__store_query(st, "SELECT COALESCE(MAX(id), 0) FROM events", NULL, 0, read_int64,
+                              id, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to read the last event id");
+    return 0;
+}

@@ -1,0 +1,482 @@
+/* logs.c - the store side of the log service (store.h, "logs"): batch
+ * insert, filtered and paged queries, group counts, retention, and the
+ * full-text query built from user words.
+ *
+ * Every statement is built from fixed fragments with `?` placeholders; user
+ * values only ever travel as bound parameters, the full-text words included
+ * (quoted as FTS5 strings, then bound). The forms of a query are few (one
+ * per combination of filters), so the backend's statement cache keeps them
+ * prepared. */
+#include "store/internal.h"
+
+#include "buf/buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PARAMS    16
+#define FTS_MAX_WORDS 16
+#define FTS_MAX_BYTES 512
+
+static const char *const level_names[AOS_STORE_LOG_LEVELS] = {"trace", "debug", "info",
+                                                              "warn",  "error", "fatal"};
+
+const char *aos_store_log_level_name(int level)
+{
+    return level >= 0 && level < AOS_STORE_LOG_LEVELS ? level_names[level] : NULL;
+}
+
+/* Insert ----------------------------------------------------------------- */
+
+#define INSERT_SQL                                                                                 \
+    "INSERT INTO logs (ts, level, message, topic, attributes, trace_id, span_id, source, "         \
+    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+struct insert_arg {
+    aos_store_log_t *rows;
+    size_t n;
+    const char *now;
+};
+
+static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct insert_arg *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        aos_store_log_t *r = &a->rows[i];
+        aos__sql_val_t msg = aos__sql_text(r->message);
+        msg.len = r->message_len;
+        aos__sql_val_t p[] = {
+            aos__sql_text(r->ts),      aos__sql_int(r->level),       msg,
+            aos__sql_text(r->topic),   aos__sql_text(r->attributes), aos__sql_text(r->trace_id),
+            aos__sql_text(r->span_id), aos__sql_text(r->source),     aos__sql_text(a->now),
+        };
+        /* The backend keeps the statement prepared: one prepare per batch at most. */
+        int rc = st->be->exec(st->conn, INSERT_SQL, p, 9, NULL, err);
+        if (rc < 0)
+            return aos__store_fail(err, rc, "entry %zu", i);
+        r->id = st->be->last_insert_id(st->conn);
+    }
+    /* The full-text index, in one statement for the batch (see 0003_logs.sql). */
+    aos__sql_val_t ids[] = {aos__sql_int(a->rows[0].id), aos__sql_int(a->rows[a->n - 1].id)};
+    int rc = st->be->exec(st->conn,
+                          "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs "
+                          "WHERE id BETWEEN ? AND ?",
+                          ids, 2, NULL, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "full-text index");
+    return 0;
+}
+
+int aos_store_logs_insert(aos_store_t *st, aos_store_log_t *rows, size_t n, char created_at[32],
+                          aos_err_t *err)
+{
+    char now[32];
+    aos__store_now(now);
+    if (created_at)
+        memcpy(created_at, now, sizeof(now));
+    if (n == 0)
+        return 0;
+    struct insert_arg a = {rows, n, now};
+    /* aos_store_tx holds db_lock: insert_rows may use the backend directly. */
+    int rc = aos_store_tx(st, insert_rows, &a, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to insert %zu log entries", n);
+    return 0;
+}
+
+/* Full text --------------------------------------------------------------- */
+
+int aos_store_logs_token_char(unsigned char c)
+{
+    return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+int aos_store_logs_next_word(const char **q, const char **word, size_t *len, int *prefix)
+{
+    const unsigned char *p = (const unsigned char *)*q;
+    while (*p) {
+        while (is_space(*p))
+            p++;
+        const unsigned char *w = p;
+        while (*p && !is_space(*p))
+            p++;
+        size_t n = (size_t)(p - w);
+        int star = 0;
+        while (n > 0 && w[n - 1] == '*') {
+            star = 1;
+            n--;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (aos_store_logs_token_char(w[i])) {
+                *q = (const char *)p;
+                *word = (const char *)w;
+                *len = n;
+                *prefix = star;
+                return 1;
+            }
+        }
+        /* only separators: nothing the index could match */
+    }
+    *q = (const char *)p;
+    return 0;
+}
+
+int aos_store_logs_fts(const char *q, char **out, aos_err_t *err)
+{
+    *out = NULL;
+    if (!q)
+        return aos_err_set(err, AOS_EINVAL, "'q' is required");
+    if (strlen(q) > FTS_MAX_BYTES)
+        return aos_err_set(err, AOS_EINVAL, "'q' is longer than %d bytes", FTS_MAX_BYTES);
+    aos_buf_t b;
+    aos_buf_init(&b, 4 * FTS_MAX_BYTES);
+    int words = 0, rc = 0, prefix;
+    const char *wp;
+    size_t n;
+    while (aos_store_logs_next_word(&q, &wp, &n, &prefix)) {
+        const unsigned char *w = (const unsigned char *)wp;
+        if (++words > FTS_MAX_WORDS) {
+            rc = aos_err_set(err, AOS_EINVAL, "'q' has more than %d words", FTS_MAX_WORDS);
+            goto out;
+        }
+        /* An FTS5 string: "..." with " doubled; everything inside is text. */
+        rc = aos_buf_puts(&b, words > 1 ? " \"" : "\"");
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc =
+                aos_buf_append(&b, w[i] == '"' ? "\"\"" : (const char *)&w[i], w[i] == '"' ? 2 : 1);
+        if (rc == 0)
+            rc = aos_buf_puts(&b, prefix ? "\"*" : "\"");
+        if (rc < 0) {
+            rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (words == 0) {
+        rc = aos_err_set(err, AOS_EINVAL, "'q' has no word to search for");
+        goto out;
+    }
+    *out = aos_buf_detach(&b, NULL);
+    if (!*out)
+        rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+out:
+    aos_buf_release(&b);
+    return rc;
+}
+
+/* Statements ------------------------------------------------------------- */
+
+typedef struct {
+    aos_buf_t sql;
+    aos__sql_val_t p[MAX_PARAMS];
+    int n;
+    char *fts; /* owned: the bound full-text query */
+    int nconds;
+} stmt_t;
+
+static void stmt_release(stmt_t *s)
+{
+    aos_buf_release(&s->sql);
+    free(s->fts);
+}
+
+/* Appends " WHERE"/" AND" cond, binding v. */
+static void cond(stmt_t *s, const char *text, aos__sql_val_t v)
+{
+    aos_buf_puts(&s->sql, s->nconds++ ? " AND " : " WHERE ");
+    aos_buf_puts(&s->sql, text);
+    s->p[s->n++] = v;
+}
+
+static const char *group_column(const char *group_by)
+{
+    static const char *const cols[] = {"topic", "level", "source"};
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+        if (group_by && !strcmp(group_by, cols[i]))
+            return cols[i];
+    return NULL;
+}
+
+#define ENTRY_COLUMNS                                                                              \
+    "logs.id, logs.ts, logs.level, logs.message, logs.topic, logs.attributes, logs.trace_id, "     \
+    "logs.span_id, logs.source, logs.created_at"
+
+/* The statement for f: entries (group_by NULL) or counts per group_by. */
+static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_by, aos_err_t *err)
+{
+    memset(s, 0, sizeof(*s));
+    aos_buf_init(&s->sql, 0);
+    const char *gcol = NULL;
+    if (group_by && !(gcol = group_column(group_by)))
+        return aos_err_set(err, AOS_EINVAL, "'group_by' must be topic, level or source");
+    if (f->limit < 1 || f->limit > AOS_STORE_LIST_MAX + 1)
+        return aos_err_set(err, AOS_EINVAL, "'limit' must be from 1 to %d", AOS_STORE_LIST_MAX);
+    if (f->q) {
+        int rc = aos_store_logs_fts(f->q, &s->fts, err);
+        if (rc < 0)
+            return rc;
+    }
+    /* Who drives the scan, for a page of `limit` newest (or oldest) matches:
+     *  - with a trace id, its index (a trace is small); the full-text match
+     *    is then a set of rowids looked up per row;
+     *  - else with full text, the FTS table, in rowid order, so that the
+     *    page stops after `limit` matches instead of collecting them all;
+     *  - else with a time range, the (level, ts) index: level as a list of
+     *    equalities lets the range on ts use the index too; the few rows in
+     *    the range are then sorted by id;
+     *  - else the table itself, newest first, stopping after `limit`. */
+    int fts_drives = s->fts && !f->trace_id;
+    const char *id = fts_drives ? "logs_fts.rowid" : "logs.id";
+    if (gcol)
+        aos_buf_printf(&s->sql, "SELECT logs.%s, COUNT(*) FROM ", gcol);
+    else
+        aos_buf_puts(&s->sql, "SELECT " ENTRY_COLUMNS " FROM ");
+    aos_buf_puts(&s->sql, fts_drives ? "logs_fts JOIN logs ON logs.id = logs_fts.rowid" : "logs");
+    if (fts_drives)
+        cond(s, "logs_fts MATCH ?", aos__sql_text(s->fts));
+    else if (s->fts)
+        cond(s, "logs.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)",
+             aos__sql_text(s->fts));
+    int min = f->min_level > 0 ? f->min_level : 0;
+    if ((f->after || f->before) && min < AOS_STORE_LOG_LEVELS) {
+        aos_buf_puts(&s->sql, s->nconds++ ? " AND logs.level IN (" : " WHERE logs.level IN (");
+        for (int lv = min; lv < AOS_STORE_LOG_LEVELS; lv++) {
+            aos_buf_puts(&s->sql, lv > min ? ", ?" : "?");
+            s->p[s->n++] = aos__sql_int(lv);
+        }
+        aos_buf_puts(&s->sql, ")");
+    } else if (min > 0) {
+        cond(s, "logs.level >= ?", aos__sql_int(min));
+    }
+    if (f->trace_id)
+        cond(s, "logs.trace_id = ?", aos__sql_text(f->trace_id));
+    if (f->topic)
+        cond(s, "logs.topic = ?", aos__sql_text(f->topic));
+    if (f->source)
+        cond(s, "logs.source = ?", aos__sql_text(f->source));
+    if (f->after)
+        cond(s, "logs.ts > ?", aos__sql_text(f->after));
+    if (f->before)
+        cond(s, "logs.ts < ?", aos__sql_text(f->before));
+    if (f->after_id > 0) {
+        aos_buf_printf(&s->sql, "%s%s > ?", s->nconds++ ? " AND " : " WHERE ", id);
+        s->p[s->n++] = aos__sql_int(f->after_id);
+    }
+    if (f->before_id > 0) {
+        aos_buf_printf(&s->sql, "%s%s < ?", s->nconds++ ? " AND " : " WHERE ", id);
+        s->p[s->n++] = aos__sql_int(f->before_id);
+    }
+    if (gcol)
+        aos_buf_printf(&s->sql, " GROUP BY logs.%s ORDER BY COUNT(*) DESC, logs.%s", gcol, gcol);
+    else
+        aos_buf_printf(&s->sql, " ORDER BY %s %s", id, f->ascending ? "ASC" : "DESC");
+    aos_buf_puts(&s->sql, " LIMIT ?");
+    s->p[s->n++] = aos__sql_int(f->limit);
+    if (!s->sql.ptr)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    return 0;
+}
+
+int aos_store_logs_sql(const aos_store_logs_filter_t *f, const char *group_by, char **sql,
+                       json_t **params, aos_err_t *err)
+{
+    stmt_t s;
+    *sql = NULL;
+    *params = NULL;
+    int rc = build(&s, f, group_by, err);
+    if (rc == 0) {
+        json_t *a = json_array();
+        for (int i = 0; a && i < s.n; i++)
+            json_array_append_new(a, s.p[i].type == AOS__SQL_INT
+                                         ? json_integer(s.p[i].i)
+                                         : json_stringn(s.p[i].p, s.p[i].len));
+        *sql = aos_buf_detach(&s.sql, NULL);
+        *params = a;
+        if (!*sql || !a) {
+            free(*sql);
+            json_decref(a);
+            *sql = NULL;
+            *params = NULL;
+            rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+        }
+    }
+    stmt_release(&s);
+    return rc;
+}
+
+/* Rows -------------------------------------------------------------------- */
+
+static json_t *text_or_null(const aos__sql_val_t *v)
+{
+    return v->type == AOS__SQL_TEXT ? json_stringn(v->p, v->len) : json_null();
+}
+
+static int entry_row(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
+{
+    json_t *rows = arg;
+    if (n != 10 || c[0].type != AOS__SQL_INT || c[2].type != AOS__SQL_INT)
+        return aos_err_set(err, AOS_ESTORE, "unreadable log entry");
+    json_t *attrs = c[5].type == AOS__SQL_TEXT ? json_loadb(c[5].p, c[5].len, 0, NULL) : NULL;
+    const char *level = aos_store_log_level_name((int)c[2].i);
+    json_t *e = json_pack("{s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+                          (json_int_t)c[0].i, "ts", text_or_null(&c[1]), "level",
+                          level ? level : "info", "message", text_or_null(&c[3]), "topic",
+                          text_or_null(&c[4]), "attributes", attrs ? attrs : json_null(),
+                          "trace_id", text_or_null(&c[6]), "span_id", text_or_null(&c[7]), "source",
+                          text_or_null(&c[8]), "created_at", text_or_null(&c[9]));
+    if (!e || json_array_append_new(rows, e) < 0)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int count_row(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
+{
+    json_t *rows = arg;
+    if (n != 2 || c[1].type != AOS__SQL_INT)
+        return aos_err_set(err, AOS_ESTORE, "unreadable count");
+    json_t *key;
+    if (c[0].type == AOS__SQL_INT) {
+        const char *name = aos_store_log_level_name((int)c[0].i);
+        key = name ? json_string(name) : json_integer(c[0].i);
+    } else {
+        key = text_or_null(&c[0]);
+    }
+    json_t *g = json_pack("{s:o, s:I}", "key", key, "count", (json_int_t)c[1].i);
+    if (!g || json_array_append_new(rows, g) < 0)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int run_select(aos_store_t *st, const aos_store_logs_filter_t *f, const char *group_by,
+                      json_t **out, aos_err_t *err)
+{
+    stmt_t s;
+    *out = NULL;
+    int rc = build(&s, f, group_by, err);
+    json_t *rows = rc == 0 ? json_array() : NULL;
+    if (rc == 0 && !rows)
+        rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = aos__store_query(st, s.sql.ptr, s.p, s.n, group_by ? count_row : entry_row, rows, err);
+    stmt_release(&s);
+    if (rc < 0) {
+        json_decref(rows);
+        return rc;
+    }
+    *out = rows;
+    return 0;
+}
+
+int aos_store_logs_query(aos_store_t *st, const aos_store_logs_filter_t *f, json_t **out,
+                         aos_err_t *err)
+{
+    int rc = run_select(st, f, NULL, out, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to query logs");
+    return 0;
+}
+
+int aos_store_logs_count(aos_store_t *st, const aos_store_logs_filter_t *f, const char *group_by,
+                         json_t **out, aos_err_t *err)
+{
+    if (!group_by)
+        return aos_err_set(err, AOS_EINVAL, "unable to count logs: no group");
+    int rc = run_select(st, f, group_by, out, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to count logs");
+    return 0;
+}
+
+static int read_int(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
+{
+    int64_t *out = arg;
+    *out = (n > 0 && c[0].type == AOS__SQL_INT) ? c[0].i : 0;
+    return 0;
+}
+
+int aos_store_logs_last_id(aos_store_t *st, int64_t *out, aos_err_t *err)
+{
+    *out = 0;
+    /* sqlite_sequence remembers ids of deleted rows too; MAX(id) is the
+     * portable fallback and equal while the newest row exists. */
+    int rc = aos__store_query(st, "SELECT MAX(id) FROM logs", NULL, 0, read_int, out, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to read the last log id");
+    return 0;
+}
+
+/* Retention --------------------------------------------------------------- */
+
+struct retain_arg {
+    const char *created_before;
+    int64_t keep_rows;
+    int64_t max_delete;
+    int64_t deleted;
+};
+
+static int retain_rows(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct retain_arg *a = arg;
+    int64_t budget = a->max_delete, changes = 0, lo = 0, hi = 0;
+    int rc;
+    if (a->keep_rows > 0) {
+        /* ids only grow and retention deletes the oldest, so the newest
+         * keep_rows entries are those with id > MAX(id) - keep_rows (fewer
+         * if ids have gaps, never more). */
+        if ((rc = aos__store_query(st, "SELECT MIN(id) FROM logs", NULL, 0, read_int, &lo, err)) ||
+            (rc = aos__store_query(st, "SELECT MAX(id) FROM logs", NULL, 0, read_int, &hi, err)))
+            return rc;
+        int64_t keep_from = hi - a->keep_rows + 1;
+        if (lo > 0 && lo < keep_from) {
+            int64_t upto = keep_from - lo > budget ? lo + budget : keep_from;
+            aos__sql_val_t p = aos__sql_int(upto);
+            /* the full-text index first: it needs the text being deleted */
+            if ((rc = aos__store_exec(st,
+                                      "INSERT INTO logs_fts (logs_fts, rowid, message) SELECT "
+                                      "'delete', id, message FROM logs WHERE id < ?",
+                                      &p, 1, NULL, err)) ||
+                (rc = aos__store_exec(st, "DELETE FROM logs WHERE id < ?", &p, 1, &changes, err)))
+                return rc;
+            a->deleted += changes;
+            budget -= changes;
+        }
+    }
+    if (a->created_before && budget > 0) {
+        /* created_at follows id (both set at insert), so the old entries are
+         * among the oldest ids: look at no more than budget of those. The
+         * two statements select the same rows: nothing else writes between. */
+        aos__sql_val_t p[] = {aos__sql_int(budget), aos__sql_text(a->created_before)};
+        if ((rc = aos__store_exec(st,
+                                  "INSERT INTO logs_fts (logs_fts, rowid, message) SELECT "
+                                  "'delete', id, message FROM logs WHERE id IN (SELECT id FROM "
+                                  "logs ORDER BY id LIMIT ?) AND created_at < ?",
+                                  p, 2, NULL, err)) ||
+            (rc = aos__store_exec(st,
+                                  "DELETE FROM logs WHERE id IN (SELECT id FROM logs ORDER BY id "
+                                  "LIMIT ?) AND created_at < ?",
+                                  p, 2, &changes, err)))
+            return rc;
+        a->deleted += changes;
+    }
+    return 0;
+}
+
+int aos_store_logs_retain(aos_store_t *st, const char *created_before, int64_t keep_rows,
+                          int64_t max_delete, int64_t *deleted, aos_err_t *err)
+{
+    struct retain_arg a = {created_before, keep_rows, max_delete, 0};
+    if (deleted)
+        *deleted = 0;
+    if (max_delete < 1 || keep_rows < 0)
+        return aos_err_set(err, AOS_EINVAL, "unable to apply log retention: bad limits");
+    int rc = aos_store_tx(st, retain_rows, &a, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to apply log retention");
+    if (deleted)
+        *deleted = a.deleted;
+    return 0;
+}

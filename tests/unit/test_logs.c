@@ -1,0 +1,1027 @@
+/* test_logs.c - the log service's parts that need no server: validation of
+ * entries, redaction, timestamps, cursors, query arguments, the statements
+ * built from a filter (values only ever bound), the full-text query made
+ * from user words, and the store functions on a real SQLite file. The live
+ * matcher is checked against SQLite FTS5 itself: both must find the same
+ * entries for the same words. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "logs/internal.h"
+#include "store/store.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+typedef struct {
+    char dir[64];
+    char path[96];
+    char url[128];
+    aos_store_t *st;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/aos-logs-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof(f->path), "%s/aos.db", f->dir);
+    snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path);
+    aos_err_t err = {0, ""};
+    if (aos_store_open(&f->st, NULL, f->url, &err) != 0) {
+        fprintf(stderr, "aos_store_open: %s\n", aos_err_msg(&err));
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_close(f->st);
+    DIR *d = opendir(f->dir);
+    struct dirent *e;
+    char path[512];
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static json_t *parse(const char *text)
+{
+    json_error_t je;
+    json_t *j = json_loads(text, JSON_ALLOW_NUL, &je);
+    if (!j)
+        fail_msg("bad JSON in test: %s: %s", text, je.text);
+    return j;
+}
+
+/* Parses a batch given as JSON text, with the default redactor. */
+static int batch(aos__logs_batch_t *b, const char *text, aos__logs_fault_t *fault, aos_err_t *err)
+{
+    json_t *j = parse(text);
+    int rc = aos__logs_batch_parse(b, j, aos_logs_redact_default, NULL, fault, err);
+    json_decref(j);
+    return rc;
+}
+
+/* Default redaction of text (the message: no key); returns a new string. */
+static char *redact(const char *key, const char *text, aos_logs_redactor_t *r)
+{
+    aos_buf_t out;
+    aos_buf_init(&out, 0);
+    int rc = aos_logs_redact_default(key, text, strlen(text), &out, r);
+    assert_true(rc == 0 || rc == 1);
+    char *s = strdup(rc == 1 ? (out.ptr ? out.ptr : "") : text);
+    aos_buf_release(&out);
+    return s;
+}
+
+/* ---- levels and timestamps ------------------------------------------------ */
+
+static void test_levels(void **state)
+{
+    assert_int_equal(aos__logs_level_parse("trace"), 0);
+    assert_int_equal(aos__logs_level_parse("debug"), 1);
+    assert_int_equal(aos__logs_level_parse("INFO"), 2);
+    assert_int_equal(aos__logs_level_parse("warn"), 3);
+    assert_int_equal(aos__logs_level_parse("warning"), 3);
+    assert_int_equal(aos__logs_level_parse("error"), 4);
+    assert_int_equal(aos__logs_level_parse("fatal"), 5);
+    assert_int_equal(aos__logs_level_parse("loud"), -1);
+    assert_int_equal(aos__logs_level_parse(""), -1);
+    assert_int_equal(aos__logs_level_parse(NULL), -1);
+    for (int i = 0; i < AOS_STORE_LOG_LEVELS; i++)
+        assert_int_equal(aos__logs_level_parse(aos_store_log_level_name(i)), i);
+    assert_null(aos_store_log_level_name(6));
+}
+
+static void ts_ok(const char *in, const char *want)
+{
+    char out[32];
+    aos_err_t err = {0, ""};
+    json_t *v = json_string(in);
+    int rc = aos__logs_ts_parse(v, out, &err);
+    json_decref(v);
+    if (rc)
+        fail_msg("'%s' refused: %s", in, aos_err_msg(&err));
+    assert_string_equal(out, want);
+}
+
+static void ts_bad(const char *in)
+{
+    char out[32];
+    aos_err_t err = {0, ""};
+    json_t *v = json_string(in);
+    if (aos__logs_ts_parse(v, out, &err) != AOS_EINVAL)
+        fail_msg("'%s' accepted as %s", in, out);
+    json_decref(v);
+}
+
+static void test_timestamps(void **state)
+{
+    ts_ok("2025-01-31T12:00:00Z", "2025-01-31T12:00:00.000Z");
+    ts_ok("2025-01-31T12:00:00.5Z", "2025-01-31T12:00:00.500Z");
+    ts_ok("2025-01-31t12:00:00.123456789z", "2025-01-31T12:00:00.123Z");
+    ts_ok("2025-01-31 12:00:00.042Z", "2025-01-31T12:00:00.042Z");
+    ts_ok("2025-01-31T12:00:00+02:00", "2025-01-31T10:00:00.000Z");
+    ts_ok("2025-01-01T01:30:00-05:30", "2025-01-01T07:00:00.000Z");
+    ts_ok("2025-01-01T00:00:00+02:00", "2024-12-31T22:00:00.000Z");
+    ts_ok("2024-02-29T00:00:00Z", "2024-02-29T00:00:00.000Z");
+    ts_ok("2016-12-31T23:59:60Z", "2016-12-31T23:59:59.000Z");
+    ts_ok("1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000Z");
+    ts_bad("2025-01-31T12:00:00");  /* no zone */
+    ts_bad("2025-02-29T00:00:00Z"); /* not a leap year */
+    ts_bad("2025-13-01T00:00:00Z");
+    ts_bad("2025-01-31T24:00:00Z");
+    ts_bad("2025-01-31T12:00Z");
+    ts_bad("2025-01-31T12:00:00.Z");
+    ts_bad("2025-01-31T12:00:00Zjunk");
+    ts_bad("1969-12-31T23:59:59Z");
+    ts_bad("yesterday");
+    ts_bad("");
+
+    char out[32];
+    aos_err_t err = {0, ""};
+    json_t *ms = json_integer(1738324800123LL);
+    assert_int_equal(aos__logs_ts_parse(ms, out, &err), 0);
+    assert_string_equal(out, "2025-01-31T12:00:00.123Z");
+    json_decref(ms);
+    ms = json_integer(-1);
+    assert_int_equal(aos__logs_ts_parse(ms, out, &err), AOS_EINVAL);
+    json_decref(ms);
+    ms = json_real(1.5);
+    assert_int_equal(aos__logs_ts_parse(ms, out, &err), AOS_EINVAL);
+    json_decref(ms);
+}
+
+/* ---- validation ---------------------------------------------------------------- */
+
+static void test_batch_valid(void **state)
+{
+    aos__logs_batch_t b;
+    aos__logs_fault_t fault;
+    aos_err_t err = {0, ""};
+    int rc =
+        batch(&b,
+              "[{\"message\":\"one\"},"
+              " {\"message\":\"two\",\"level\":\"ERROR\",\"ts\":\"2025-01-31T12:00:00+01:00\","
+              "  \"topic\":\"agent.run\",\"source\":\"agent-7\",\"trace_id\":\"4bf92f3577b34da6\","
+              "  \"span_id\":\"00f067aa0ba902b7\",\"attributes\":{\"n\":1,\"tags\":[\"a\"]}},"
+              " {\"message\":\"three\",\"topic\":null,\"attributes\":{}}]",
+              &fault, &err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(b.n, 3);
+    assert_string_equal(b.rows[0].message, "one");
+    assert_int_equal(b.rows[0].level, 2); /* info by default */
+    assert_int_equal(strlen(b.rows[0].ts), 24);
+    assert_null(b.rows[0].topic);
+    assert_null(b.rows[0].attributes);
+    assert_int_equal(b.rows[1].level, 4);
+    assert_string_equal(b.rows[1].ts, "2025-01-31T11:00:00.000Z");
+    assert_string_equal(b.rows[1].topic, "agent.run");
+    assert_string_equal(b.rows[1].source, "agent-7");
+    assert_string_equal(b.rows[1].trace_id, "4bf92f3577b34da6");
+    assert_string_equal(b.rows[1].span_id, "00f067aa0ba902b7");
+    assert_string_equal(b.rows[1].attributes, "{\"n\":1,\"tags\":[\"a\"]}");
+    assert_null(b.rows[2].topic);
+    assert_null(b.rows[2].attributes); /* {} is stored as no attributes */
+    b.rows[1].id = 42;
+    strcpy(b.created_at, "2025-01-31T12:00:01.000Z");
+    json_t *e = aos__logs_entry_json(&b, 1);
+    assert_int_equal(json_integer_value(json_object_get(e, "id")), 42);
+    assert_string_equal(json_string_value(json_object_get(e, "level")), "error");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "attributes"), "n")), 1);
+    assert_true(json_is_null(json_object_get(e, "span_id")) == 0);
+    json_decref(e);
+    aos__logs_batch_release(&b);
+}
+
+/* The batch is refused, naming the entry and the field. */
+static void refused(const char *text, long index, const char *field, const char *msg_part)
+{
+    aos__logs_batch_t b;
+    aos__logs_fault_t fault;
+    aos_err_t err = {0, ""};
+    int rc = batch(&b, text, &fault, &err);
+    if (rc != AOS_EINVAL)
+        fail_msg("accepted: %s", text);
+    assert_int_equal(fault.index, index);
+    assert_string_equal(fault.field, field);
+    if (!strstr(aos_err_msg(&err), msg_part))
+        fail_msg("message '%s' lacks '%s'", aos_err_msg(&err), msg_part);
+    assert_null(b.rows);
+    assert_int_equal(b.n, 0);
+}
+
+static void test_batch_invalid(void **state)
+{
+    refused("[]", -1, "entries", "must not be empty");
+    refused("{\"message\":\"x\"}", -1, "entries", "must be an array");
+    refused("[{\"message\":\"ok\"}, 5]", 1, "", "entries[1]: must be an object");
+    refused("[{\"level\":\"info\"}]", 0, "message", "entries[0].message: is required");
+    refused("[{\"message\":7}]", 0, "message", "must be a string");
+    refused("[{\"message\":\"a\\u0000b\"}]", 0, "message", "NUL");
+    refused("[{\"message\":\"ok\"},{\"message\":\"ok\"},{\"message\":\"x\",\"level\":\"loud\"}]", 2,
+            "level", "entries[2].level: must be one of");
+    refused("[{\"message\":\"x\",\"level\":3}]", 0, "level", "must be one of");
+    refused("[{\"message\":\"x\",\"ts\":\"noon\"}]", 0, "ts", "entries[0].ts: must be an RFC 3339");
+    refused("[{\"message\":\"x\",\"topic\":\"\"}]", 0, "topic", "must not be empty");
+    refused("[{\"message\":\"x\",\"topic\":\"a\\nb\"}]", 0, "topic", "control characters");
+    refused("[{\"message\":\"x\",\"source\":5}]", 0, "source", "must be a string");
+    refused("[{\"message\":\"x\",\"trace_id\":\"a b\"}]", 0, "trace_id", "only letters");
+    refused("[{\"message\":\"x\",\"span_id\":\"\"}]", 0, "span_id", "1 to 128");
+    refused("[{\"message\":\"x\",\"attributes\":[1]}]", 0, "attributes", "must be an object");
+    refused("[{\"message\":\"x\",\"colour\":\"red\"}]", 0, "colour",
+            "entries[0].colour: unknown field");
+
+    /* sizes */
+    char *big = malloc(70000 + 64);
+    strcpy(big, "[{\"message\":\"");
+    memset(big + strlen(big), 'x', 65537);
+    strcpy(big + 13 + 65537, "\"}]");
+    refused(big, 0, "message", "longer than 65536");
+    free(big);
+    json_t *many = json_array();
+    for (int i = 0; i < AOS__LOGS_MAX_BATCH + 1; i++)
+        json_array_append_new(many, json_pack("{s:s}", "message", "m"));
+    aos__logs_batch_t b;
+    aos__logs_fault_t fault;
+    aos_err_t err = {0, ""};
+    assert_int_equal(aos__logs_batch_parse(&b, many, NULL, NULL, &fault, &err), AOS_EINVAL);
+    assert_non_null(strstr(aos_err_msg(&err), "more than 10000"));
+    json_array_remove(many, 0);
+    assert_int_equal(aos__logs_batch_parse(&b, many, NULL, NULL, &fault, &err), 0);
+    assert_int_equal(b.n, AOS__LOGS_MAX_BATCH);
+    aos__logs_batch_release(&b);
+    json_decref(many);
+}
+
+/* ---- redaction ------------------------------------------------------------------ */
+
+static void redacts(const char *in, const char *want)
+{
+    char *got = redact(NULL, in, NULL);
+    if (strcmp(got, want) != 0)
+        fail_msg("redact('%s') = '%s', want '%s'", in, got, want);
+    free(got);
+}
+
+static void test_redact_patterns(void **state)
+{
+    redacts("nothing to see here", "nothing to see here");
+    redacts("", "");
+    redacts("Authorization: Bearer eyabc.def-ghi_jkl", "Authorization: Bearer [REDACTED]");
+    redacts("header bearer   abcdefgh12345 sent", "header bearer   [REDACTED] sent");
+    redacts("Basic dXNlcjpwYXNzd29yZA== ok", "Basic [REDACTED] ok");
+    redacts("a bearer of news", "a bearer of news"); /* too short to be a token */
+    redacts("key sk-SECRET-VALUE-7f3a9c used", "key [REDACTED] used");
+    redacts("key=sk-proj-abcdefghijklmnopqrstu", "key=[REDACTED]");
+    redacts("task-sk-abcdefghijklmnopqrstuvwx", "task-[REDACTED]"); /* '-' is a boundary */
+    redacts("risk-free", "risk-free");
+    redacts("token aos_0123456789abcdefghijABCDEFGHIJ_-xyz here", "token [REDACTED] here");
+    redacts("gh ghp_0123456789abcdefghijABCDEF done", "gh [REDACTED] done");
+    redacts("pat github_pat_11AAAAAAA0123456789_abcdefghij", "pat [REDACTED]");
+    redacts("slack xoxb-1234567890-abcdef", "slack [REDACTED]");
+    redacts("aws AKIAIOSFODNN7EXAMPLE key", "aws [REDACTED] key");
+    redacts("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature-x end", "jwt [REDACTED] end");
+    redacts("login password=hunter2 ok", "login password=[REDACTED] ok");
+    redacts("{\"password\": \"hunter2\", \"user\": \"ada\"}",
+            "{\"password\": \"[REDACTED]\", \"user\": \"ada\"}");
+    redacts("api_key: abc123&x=1", "api_key: [REDACTED]&x=1");
+    redacts("client_secret=shh", "client_secret=[REDACTED]");
+    redacts("Authorization: Bearer", "Authorization: [REDACTED]");
+    redacts("tokens: 5", "tokens: 5");         /* not a secret word */
+    redacts("token_count=5", "token_count=5"); /* nor this */
+    redacts("two keys sk-aaaaaaaaaaaaaaaaaaaa and sk-bbbbbbbbbbbbbbbbbbbb",
+            "two keys [REDACTED] and [REDACTED]");
+}
+
+static void test_redact_secrets_and_keys(void **state)
+{
+    aos_logs_redactor_t *r = aos_logs_redactor_new();
+    assert_int_equal(aos_logs_redactor_add_secret(r, "short"), AOS_EINVAL);
+    assert_int_equal(aos_logs_redactor_add_secret(r, "correct-horse-battery"), 0);
+    assert_int_equal(aos_logs_redactor_add_secret(r, "correct-horse-battery"), 0);
+    assert_int_equal(aos_logs_redactor_add_secret(r, "e2e-owner-token-0123456789abcdef"), 0);
+    char *s = redact(NULL, "pw=xcorrect-horse-batteryx and e2e-owner-token-0123456789abcdef.", r);
+    assert_string_equal(s, "pw=x[REDACTED]x and [REDACTED].");
+    free(s);
+    /* attribute names that say "secret": the whole value goes */
+    static const char *keys[] = {"password",       "Authorization", "X-Api-Key",    "api_key",
+                                 "session_cookie", "refresh_token", "client_secret"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        s = redact(keys[i], "plain value", r);
+        if (strcmp(s, "[REDACTED]"))
+            fail_msg("attribute '%s' kept: %s", keys[i], s);
+        free(s);
+    }
+    s = redact("user", "plain value", r);
+    assert_string_equal(s, "plain value");
+    free(s);
+    aos_logs_redactor_free(r);
+}
+
+static void test_redact_in_batch(void **state)
+{
+    aos__logs_batch_t b;
+    aos__logs_fault_t fault;
+    aos_err_t err = {0, ""};
+    int rc = batch(&b,
+                   "[{\"message\":\"calling with Bearer abcdefgh12345678\","
+                   "  \"attributes\":{\"password\":\"hunter2\",\"n\":3,"
+                   "    \"nested\":{\"note\":\"key sk-abcdefghijklmnopqrstuvwxyz\"},"
+                   "    \"list\":[\"ok\",\"x=1 token=abc\"]}}]",
+                   &fault, &err);
+    assert_int_equal(rc, 0);
+    assert_string_equal(b.rows[0].message, "calling with Bearer [REDACTED]");
+    assert_string_equal(b.rows[0].attributes,
+                        "{\"password\":\"[REDACTED]\",\"n\":3,\"nested\":{\"note\":\"key "
+                        "[REDACTED]\"},\"list\":[\"ok\",\"x=1 token=[REDACTED]\"]}");
+    assert_null(strstr(b.rows[0].attributes, "hunter2"));
+    aos__logs_batch_release(&b);
+}
+
+/* A redactor hook: sees every string with its key, may fail the batch. */
+struct seen {
+    char log[512];
+};
+
+static int hook(const char *key, const char *text, size_t len, aos_buf_t *out, void *data)
+{
+    struct seen *s = data;
+    size_t n = strlen(s->log);
+    snprintf(s->log + n, sizeof(s->log) - n, "%s=%.*s;", key ? key : "-", (int)len, text);
+    if (len == 4 && !memcmp(text, "FAIL", 4))
+        return AOS_EINTERNAL;
+    if (len == 3 && !memcmp(text, "sub", 3)) {
+        aos_buf_puts(out, "SUB");
+        return 1;
+    }
+    return 0;
+}
+
+static void test_redactor_hook(void **state)
+{
+    struct seen s = {""};
+    aos__logs_batch_t b;
+    aos__logs_fault_t fault;
+    aos_err_t err = {0, ""};
+    json_t *j = parse("[{\"message\":\"sub\",\"attributes\":{\"k\":\"v\",\"a\":[\"sub\",1]}}]");
+    assert_int_equal(aos__logs_batch_parse(&b, j, hook, &s, &fault, &err), 0);
+    assert_string_equal(s.log, "-=sub;k=v;a=sub;");
+    assert_string_equal(b.rows[0].message, "SUB");
+    assert_string_equal(b.rows[0].attributes, "{\"k\":\"v\",\"a\":[\"SUB\",1]}");
+    aos__logs_batch_release(&b);
+    json_decref(j);
+
+    j = parse("[{\"message\":\"fine\"},{\"message\":\"FAIL\"}]");
+    assert_int_equal(aos__logs_batch_parse(&b, j, hook, &s, &fault, &err), AOS_EINTERNAL);
+    assert_int_equal(fault.index, 1);
+    assert_null(b.rows);
+    json_decref(j);
+}
+
+/* ---- cursors ----------------------------------------------------------------------- */
+
+static void test_cursors(void **state)
+{
+    static const int64_t ids[] = {0, 1, 42, 1000000, INT64_MAX};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        for (int asc = 0; asc < 2; asc++) {
+            char c[48];
+            int64_t id = -1;
+            int a = -1;
+            aos__logs_cursor_encode(ids[i], asc, c);
+            assert_null(strpbrk(c, "+/= "));
+            assert_int_equal(aos__logs_cursor_decode(c, &id, &a), 0);
+            assert_true(id == ids[i]);
+            assert_int_equal(a, asc);
+        }
+    }
+    char c[48];
+    aos__logs_cursor_encode(7, 0, c);
+    assert_string_equal(c, "bjc"); /* base64url("n7"): stable across versions */
+    int64_t id;
+    int asc;
+    static const char *bad[] = {"",
+                                "bjc=",
+                                "!!!",
+                                "eDc" /* x7 */,
+                                "bg" /* n */,
+                                "bi03" /* n-7 */,
+                                "bjA3" /* n07 */,
+                                "bjk5OTk5OTk5OTk5OTk5OTk5OTk5" /* n + 20 nines */,
+                                "b jc",
+                                NULL};
+    for (int i = 0; bad[i]; i++)
+        if (aos__logs_cursor_decode(bad[i], &id, &asc) == 0)
+            fail_msg("cursor '%s' accepted", bad[i]);
+    assert_int_equal(aos__logs_cursor_decode(NULL, &id, &asc), AOS_EINVAL);
+}
+
+/* ---- query arguments ----------------------------------------------------------------- */
+
+static int qparse(aos__logs_query_t *q, const char *args, aos__logs_kind_t kind,
+                  aos__logs_fault_t *fault, aos_err_t *err)
+{
+    json_t *j = parse(args);
+    int rc = aos__logs_query_parse(q, j, kind, fault, err);
+    json_decref(j);
+    return rc;
+}
+
+static void arg_refused(const char *args, aos__logs_kind_t kind, const char *field)
+{
+    aos__logs_query_t q;
+    aos__logs_fault_t fault = {0, ""};
+    aos_err_t err = {0, ""};
+    if (qparse(&q, args, kind, &fault, &err) != AOS_EINVAL)
+        fail_msg("accepted: %s", args);
+    if (strcmp(fault.field, field))
+        fail_msg("%s: field '%s', want '%s' (%s)", args, fault.field, field, aos_err_msg(&err));
+    assert_int_equal(fault.index, -1);
+}
+
+static void test_query_args(void **state)
+{
+    aos__logs_query_t q;
+    aos__logs_fault_t fault;
+    aos_err_t err = {0, ""};
+    char c[48];
+    aos__logs_cursor_encode(77, 0, c);
+    char args[512];
+    snprintf(args, sizeof(args),
+             "{\"level\":\"warn\",\"traceId\":\"t-1\",\"topic\":\"a.b\",\"source\":\"s\","
+             "\"after\":\"2025-01-01T00:00:00Z\",\"before\":\"1738324800000\",\"q\":\"disk full*\","
+             "\"limit\":\"20\",\"cursor\":\"%s\"}",
+             c);
+    assert_int_equal(qparse(&q, args, AOS__LOGS_QUERY, &fault, &err), 0);
+    assert_int_equal(q.f.min_level, 3);
+    assert_string_equal(q.f.trace_id, "t-1");
+    assert_string_equal(q.f.topic, "a.b");
+    assert_string_equal(q.f.source, "s");
+    assert_string_equal(q.f.after, "2025-01-01T00:00:00.000Z");
+    assert_string_equal(q.f.before, "2025-01-31T12:00:00.000Z");
+    assert_string_equal(q.f.q, "disk full*");
+    assert_int_equal(q.f.limit, 20);
+    assert_true(q.f.before_id == 77);
+    assert_int_equal(q.f.ascending, 0);
+    assert_int_equal(q.nwords, 2);
+    assert_string_equal(q.words[1].text, "full");
+    assert_int_equal(q.words[1].prefix, 1);
+    aos__logs_query_release(&q);
+
+    assert_int_equal(qparse(&q, "{}", AOS__LOGS_QUERY, &fault, &err), 0);
+    assert_int_equal(q.f.limit, AOS__LOGS_PAGE);
+    aos__logs_query_release(&q);
+    assert_int_equal(qparse(&q, "{\"trace_id\":\"x\",\"group_by\":\"level\",\"order\":\"asc\"}",
+                            AOS__LOGS_QUERY, &fault, &err),
+                     0);
+    assert_string_equal(q.group_by, "level");
+    assert_int_equal(q.f.ascending, 1);
+    aos__logs_query_release(&q);
+    assert_int_equal(qparse(&q, "{\"after_id\":\"12\"}", AOS__LOGS_STREAM, &fault, &err), 0);
+    assert_true(q.f.after_id == 12 && q.has_after_id);
+    aos__logs_query_release(&q);
+
+    arg_refused("{\"level\":\"loud\"}", AOS__LOGS_QUERY, "level");
+    arg_refused("{\"traceId\":\"a b\"}", AOS__LOGS_QUERY, "traceId");
+    arg_refused("{\"topic\":\"\"}", AOS__LOGS_QUERY, "topic");
+    arg_refused("{\"after\":\"tuesday\"}", AOS__LOGS_QUERY, "after");
+    arg_refused("{\"before\":\"2025-01-01\"}", AOS__LOGS_QUERY, "before");
+    arg_refused("{\"q\":\"--- ***\"}", AOS__LOGS_QUERY, "q");
+    arg_refused("{\"q\":5}", AOS__LOGS_QUERY, "q");
+    arg_refused("{\"limit\":0}", AOS__LOGS_QUERY, "limit");
+    arg_refused("{\"limit\":\"1001\"}", AOS__LOGS_QUERY, "limit");
+    arg_refused("{\"limit\":\"ten\"}", AOS__LOGS_QUERY, "limit");
+    arg_refused("{\"cursor\":\"nonsense!\"}", AOS__LOGS_QUERY, "cursor");
+    arg_refused("{\"group_by\":\"message\"}", AOS__LOGS_QUERY, "group_by");
+    arg_refused("{\"order\":\"up\"}", AOS__LOGS_QUERY, "order");
+    arg_refused("{\"lvl\":\"warn\"}", AOS__LOGS_QUERY, "lvl");
+    arg_refused("{\"after_id\":1}", AOS__LOGS_QUERY, "after_id");
+    arg_refused("{\"cursor\":\"bjc\"}", AOS__LOGS_SUBSCRIBE, "cursor"); /* a query's cursor */
+    arg_refused("{\"group_by\":\"topic\"}", AOS__LOGS_SUBSCRIBE, "group_by");
+    arg_refused("{\"after_id\":\"-1\"}", AOS__LOGS_STREAM, "after_id");
+    arg_refused("{\"cursor\":\"bjc\"}", AOS__LOGS_STREAM, "cursor");
+    aos__logs_cursor_encode(5, 1, c);
+    snprintf(args, sizeof(args), "{\"cursor\":\"%s\"}", c);
+    arg_refused(args, AOS__LOGS_QUERY, "cursor"); /* an oldest-first cursor, newest-first order */
+    assert_int_equal(qparse(&q, args, AOS__LOGS_SUBSCRIBE, &fault, &err), 0);
+    assert_true(q.f.after_id == 5 && q.f.ascending == 1 && q.has_cursor);
+    aos__logs_query_release(&q);
+}
+
+/* ---- statements: filters become SQL with bound values --------------------------------- */
+
+static void sql_is(const aos_store_logs_filter_t *f, const char *group_by, const char *want_sql,
+                   const char *want_params)
+{
+    char *sql;
+    json_t *params;
+    aos_err_t err = {0, ""};
+    if (aos_store_logs_sql(f, group_by, &sql, &params, &err))
+        fail_msg("aos_store_logs_sql: %s", aos_err_msg(&err));
+    char *p = json_dumps(params, JSON_COMPACT);
+    if (strcmp(sql, want_sql))
+        fail_msg("sql\n  got:  %s\n  want: %s", sql, want_sql);
+    if (strcmp(p, want_params))
+        fail_msg("params\n  got:  %s\n  want: %s", p, want_params);
+    free(p);
+    free(sql);
+    json_decref(params);
+}
+
+#define COLS                                                                                       \
+    "SELECT logs.id, logs.ts, logs.level, logs.message, logs.topic, logs.attributes, "             \
+    "logs.trace_id, logs.span_id, logs.source, logs.created_at FROM "
+
+static void test_sql_building(void **state)
+{
+    aos_store_logs_filter_t f = {0};
+    f.limit = 100;
+    sql_is(&f, NULL, COLS "logs ORDER BY logs.id DESC LIMIT ?", "[100]");
+
+    /* hostile values stay parameters: the SQL text never holds them */
+    f.min_level = 3;
+    f.trace_id = "t'; DROP TABLE logs; --";
+    f.topic = "a\" OR 1=1";
+    f.source = "src";
+    f.before_id = 500;
+    sql_is(&f, NULL,
+           COLS "logs WHERE logs.level >= ? AND logs.trace_id = ? AND logs.topic = ? AND "
+                "logs.source = ? AND logs.id < ? ORDER BY logs.id DESC LIMIT ?",
+           "[3,\"t'; DROP TABLE logs; --\",\"a\\\" OR 1=1\",\"src\",500,100]");
+
+    /* a time range: levels as equalities, so that (level, ts) is one index range each */
+    aos_store_logs_filter_t t = {0};
+    t.limit = 50;
+    t.min_level = 3;
+    t.after = "2025-01-01T00:00:00.000Z";
+    t.before = "2025-02-01T00:00:00.000Z";
+    sql_is(&t, NULL,
+           COLS "logs WHERE logs.level IN (?, ?, ?) AND logs.ts > ? AND logs.ts < ? ORDER BY "
+                "logs.id DESC LIMIT ?",
+           "[3,4,5,\"2025-01-01T00:00:00.000Z\",\"2025-02-01T00:00:00.000Z\",50]");
+    t.min_level = 0;
+    t.before = NULL;
+    sql_is(&t, NULL,
+           COLS "logs WHERE logs.level IN (?, ?, ?, ?, ?, ?) AND logs.ts > ? ORDER BY logs.id "
+                "DESC LIMIT ?",
+           "[0,1,2,3,4,5,\"2025-01-01T00:00:00.000Z\",50]");
+
+    /* full text within a trace: the trace's index drives, the text is a set */
+    aos_store_logs_filter_t u = {0};
+    u.limit = 5;
+    u.trace_id = "abc";
+    u.q = "disk";
+    sql_is(&u, NULL,
+           COLS "logs WHERE logs.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?) AND "
+                "logs.trace_id = ? ORDER BY logs.id DESC LIMIT ?",
+           "[\"\\\"disk\\\"\",\"abc\",5]");
+
+    /* full text: the FTS table drives the scan, in rowid order */
+    aos_store_logs_filter_t g = {0};
+    g.limit = 11;
+    g.q = "disk \"full\" OR NEAR(x)";
+    g.after_id = 9;
+    g.ascending = 1;
+    sql_is(&g, NULL,
+           COLS "logs_fts JOIN logs ON logs.id = logs_fts.rowid WHERE logs_fts MATCH ? AND "
+                "logs_fts.rowid > ? ORDER BY logs_fts.rowid ASC LIMIT ?",
+           "[\"\\\"disk\\\" \\\"\\\"\\\"full\\\"\\\"\\\" \\\"OR\\\" \\\"NEAR(x)\\\"\",9,11]");
+
+    /* counts: the column comes from a fixed list, never from the request */
+    aos_store_logs_filter_t h = {0};
+    h.limit = 1000;
+    h.topic = "x";
+    sql_is(&h, "level",
+           "SELECT logs.level, COUNT(*) FROM logs WHERE logs.topic = ? GROUP BY logs.level ORDER "
+           "BY COUNT(*) DESC, logs.level LIMIT ?",
+           "[\"x\",1000]");
+    char *sql;
+    json_t *params;
+    aos_err_t err = {0, ""};
+    assert_int_equal(aos_store_logs_sql(&h, "message; DROP TABLE logs", &sql, &params, &err),
+                     AOS_EINVAL);
+    h.limit = 0;
+    assert_int_equal(aos_store_logs_sql(&h, NULL, &sql, &params, &err), AOS_EINVAL);
+    h.limit = AOS_STORE_LIST_MAX + 2;
+    assert_int_equal(aos_store_logs_sql(&h, NULL, &sql, &params, &err), AOS_EINVAL);
+}
+
+/* ---- full-text query escaping ----------------------------------------------------- */
+
+static void fts_is(const char *q, const char *want)
+{
+    char *out = NULL;
+    aos_err_t err = {0, ""};
+    if (aos_store_logs_fts(q, &out, &err))
+        fail_msg("'%s' refused: %s", q, aos_err_msg(&err));
+    if (strcmp(out, want))
+        fail_msg("fts('%s') = '%s', want '%s'", q, out, want);
+    free(out);
+}
+
+static void test_fts_escaping(void **state)
+{
+    fts_is("disk", "\"disk\"");
+    fts_is("  disk   full ", "\"disk\" \"full\"");
+    fts_is("conn*", "\"conn\"*");
+    fts_is("conn**", "\"conn\"*");
+    fts_is("say \"hi\"", "\"say\" \"\"\"hi\"\"\"");
+    fts_is("a OR b NOT c", "\"a\" \"OR\" \"b\" \"NOT\" \"c\"");
+    fts_is("col:value", "\"col:value\"");
+    fts_is("NEAR(a b)", "\"NEAR(a\" \"b)\"");
+    fts_is("^start -x +y", "\"^start\" \"-x\" \"+y\"");
+    fts_is("user_id=42", "\"user_id=42\"");
+    fts_is("日志 错误", "\"日志\" \"错误\"");
+    fts_is("--- disk", "\"disk\""); /* a word without token characters is dropped */
+
+    char *out;
+    aos_err_t err = {0, ""};
+    assert_int_equal(aos_store_logs_fts("", &out, &err), AOS_EINVAL);
+    assert_int_equal(aos_store_logs_fts("*** -- \"\"", &out, &err), AOS_EINVAL);
+    assert_int_equal(aos_store_logs_fts("a b c d e f g h i j k l m n o p q", &out, &err),
+                     AOS_EINVAL);
+    char big[600];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(aos_store_logs_fts(big, &out, &err), AOS_EINVAL);
+    assert_int_equal(aos_store_logs_fts(NULL, &out, &err), AOS_EINVAL);
+}
+
+/* ---- the store --------------------------------------------------------------------- */
+
+static void insert(fixture_t *f, aos_store_log_t *rows, size_t n)
+{
+    aos_err_t err = {0, ""};
+    char created[32];
+    if (aos_store_logs_insert(f->st, rows, n, created, &err))
+        fail_msg("insert: %s", aos_err_msg(&err));
+}
+
+static json_t *query(fixture_t *f, const aos_store_logs_filter_t *flt)
+{
+    json_t *out = NULL;
+    aos_err_t err = {0, ""};
+    if (aos_store_logs_query(f->st, flt, &out, &err))
+        fail_msg("query: %s", aos_err_msg(&err));
+    return out;
+}
+
+static aos_store_log_t row(const char *msg, int level, const char *topic, const char *trace)
+{
+    aos_store_log_t r = {0};
+    r.ts = "2025-01-31T12:00:00.000Z";
+    r.level = level;
+    r.message = msg;
+    r.message_len = strlen(msg);
+    r.topic = topic;
+    r.trace_id = trace;
+    r.source = "unit";
+    return r;
+}
+
+/* FTS5's own check that the index matches the table's text. */
+static void assert_fts_consistent(fixture_t *f)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    int rc = sqlite3_exec(db, "INSERT INTO logs_fts (logs_fts) VALUES ('integrity-check')", NULL,
+                          NULL, NULL);
+    if (rc != SQLITE_OK)
+        fail_msg("fts integrity: %s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+static void test_store_insert_query(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_log_t rows[] = {
+        row("disk full on /var", 4, "sys", "t1"),
+        row("connection reset by peer", 3, "net", "t1"),
+        row("user logged in", 2, "auth", "t2"),
+        row("disk fullness at 80%", 2, "sys", NULL),
+    };
+    rows[0].attributes = "{\"dev\":\"sda\"}";
+    insert(f, rows, 4);
+    for (int i = 1; i < 4; i++)
+        assert_true(rows[i].id > rows[i - 1].id);
+
+    aos_store_logs_filter_t flt = {0};
+    flt.limit = 10;
+    json_t *all = query(f, &flt);
+    assert_int_equal(json_array_size(all), 4);
+    json_t *first = json_array_get(all, 0);
+    assert_int_equal(json_integer_value(json_object_get(first, "id")), rows[3].id);
+    json_t *last = json_array_get(all, 3);
+    assert_string_equal(json_string_value(json_object_get(last, "level")), "error");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(last, "attributes"), "dev")), "sda");
+    json_decref(all);
+
+    flt.trace_id = "t1";
+    json_t *t = query(f, &flt);
+    assert_int_equal(json_array_size(t), 2);
+    json_decref(t);
+    flt.trace_id = NULL;
+    flt.min_level = 3;
+    t = query(f, &flt);
+    assert_int_equal(json_array_size(t), 2);
+    json_decref(t);
+    flt.min_level = 0;
+    flt.q = "disk full";
+    t = query(f, &flt);
+    assert_int_equal(json_array_size(t), 1); /* "fullness" is another token */
+    json_decref(t);
+    flt.q = "disk full*";
+    t = query(f, &flt);
+    assert_int_equal(json_array_size(t), 2);
+    json_decref(t);
+    flt.q = "DISK";
+    flt.topic = "sys";
+    flt.ascending = 1;
+    flt.after_id = rows[0].id;
+    t = query(f, &flt);
+    assert_int_equal(json_array_size(t), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(t, 0), "id")), rows[3].id);
+    json_decref(t);
+
+    /* the other plans: full text inside a trace, and time ranges */
+    aos_store_logs_filter_t tf = {0};
+    tf.limit = 10;
+    tf.trace_id = "t1";
+    tf.q = "disk";
+    t = query(f, &tf);
+    assert_int_equal(json_array_size(t), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(t, 0), "id")), rows[0].id);
+    json_decref(t);
+    memset(&tf, 0, sizeof(tf));
+    tf.limit = 10;
+    tf.after = "2025-01-31T11:59:59.999Z";
+    t = query(f, &tf);
+    assert_int_equal(json_array_size(t), 4);
+    json_decref(t);
+    tf.min_level = 3;
+    tf.before = "2025-01-31T12:00:00.001Z";
+    t = query(f, &tf);
+    assert_int_equal(json_array_size(t), 2);
+    json_decref(t);
+    tf.before = "2025-01-31T12:00:00.000Z"; /* exclusive */
+    t = query(f, &tf);
+    assert_int_equal(json_array_size(t), 0);
+    json_decref(t);
+
+    aos_store_logs_filter_t cf = {0};
+    cf.limit = 10;
+    json_t *groups = NULL;
+    aos_err_t err = {0, ""};
+    assert_int_equal(aos_store_logs_count(f->st, &cf, "topic", &groups, &err), 0);
+    assert_int_equal(json_array_size(groups), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(groups, 0), "key")),
+                        "sys");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(groups, 0), "count")), 2);
+    json_decref(groups);
+    assert_int_equal(aos_store_logs_count(f->st, &cf, "level", &groups, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(groups, 0), "key")),
+                        "info");
+    json_decref(groups);
+
+    int64_t last_id = 0;
+    assert_int_equal(aos_store_logs_last_id(f->st, &last_id, &err), 0);
+    assert_true(last_id == rows[3].id);
+    assert_fts_consistent(f);
+}
+
+/* Hostile full-text input never breaks the FTS5 query. */
+static void test_store_fts_hostile(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_log_t rows[] = {row("say \"hi\" to NEAR and OR and AND", 2, NULL, NULL),
+                              row("col:value user_id=42 ^start", 2, NULL, NULL)};
+    insert(f, rows, 2);
+    static const char *qs[] = {"\"",       "\"hi\"", "OR",    "NEAR(", "AND OR NOT", "col:value",
+                               "^start",   "*",      "a*b*",  "(",     ")",          "{x}",
+                               "user_id=", "-x +y",  "'; --", "hi\"*", "NEAR/2",     NULL};
+    for (int i = 0; qs[i]; i++) {
+        aos_store_logs_filter_t flt = {0};
+        flt.limit = 10;
+        flt.q = qs[i];
+        json_t *out = NULL;
+        aos_err_t err = {0, ""};
+        int rc = aos_store_logs_query(f->st, &flt, &out, &err);
+        if (rc != 0 && rc != AOS_EINVAL)
+            fail_msg("q '%s': %s", qs[i], aos_err_msg(&err));
+        json_decref(out);
+    }
+    aos_store_logs_filter_t flt = {0};
+    flt.limit = 10;
+    flt.q = "NEAR OR";
+    json_t *out = query(f, &flt);
+    assert_int_equal(json_array_size(out), 1); /* the words, not the operators */
+    json_decref(out);
+}
+
+/* The live matcher and FTS5 agree on every pair of message and query. */
+static void test_matcher_agrees_with_fts(void **state)
+{
+    fixture_t *f = *state;
+    static const char *msgs[] = {
+        "Disk full on /dev/sda1",
+        "disk-full warning: 95%",
+        "fullness of DISK",
+        "connection reset by peer (ECONNRESET)",
+        "user_id=42 logged in from 10.0.0.1",
+        "日志 错误 in module",
+        "The quick brown fox",
+        "quick-brownish fox jumps",
+        "tokens: a b c",
+        "",
+    };
+    static const char *qs[] = {
+        "disk",        "disk full",  "full*",      "DISK FULL",       "disk-full",   "full disk",
+        "sda1",        "dev/sda1",   "econnreset", "reset peer",      "user_id",     "id=42",
+        "10.0.0.1",    "10.0*",      "日志",       "错误 module",     "quick brown", "brown*",
+        "quick-brown", "fox jumps*", "a b c",      "\"quick brown\"", "x",           "peer)",
+    };
+    size_t nm = sizeof(msgs) / sizeof(msgs[0]);
+    aos_store_log_t rows[sizeof(msgs) / sizeof(msgs[0])];
+    for (size_t i = 0; i < nm; i++)
+        rows[i] = row(msgs[i], 2, NULL, NULL);
+    insert(f, rows, nm);
+    for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
+        aos__logs_query_t q;
+        aos__logs_fault_t fault;
+        aos_err_t err = {0, ""};
+        json_t *args = json_pack("{s:s}", "q", qs[k]);
+        assert_int_equal(aos__logs_query_parse(&q, args, AOS__LOGS_QUERY, &fault, &err), 0);
+        json_decref(args);
+        aos_store_logs_filter_t flt = {0};
+        flt.limit = 100;
+        flt.q = qs[k];
+        flt.ascending = 1;
+        json_t *found = query(f, &flt);
+        for (size_t i = 0; i < nm; i++) {
+            int in_db = 0;
+            size_t j;
+            json_t *e;
+            json_array_foreach(found, j, e)
+            {
+                if (json_integer_value(json_object_get(e, "id")) == rows[i].id)
+                    in_db = 1;
+            }
+            if (in_db != aos__logs_query_match(&q, &rows[i]))
+                fail_msg("q '%s' on '%s': fts5 %d, matcher %d", qs[k], msgs[i], in_db, !in_db);
+        }
+        json_decref(found);
+        aos__logs_query_release(&q);
+    }
+}
+
+static void test_matcher_filters(void **state)
+{
+    aos__logs_query_t q;
+    aos__logs_fault_t fault;
+    aos_err_t err = {0, ""};
+    json_t *args = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "level", "warn", "traceId", "t1",
+                             "topic", "net", "source", "unit", "after", "2025-01-31T11:00:00Z",
+                             "before", "2025-01-31T13:00:00Z");
+    assert_int_equal(aos__logs_query_parse(&q, args, AOS__LOGS_STREAM, &fault, &err), 0);
+    json_decref(args);
+    aos_store_log_t r = row("m", 3, "net", "t1");
+    assert_true(aos__logs_query_match(&q, &r));
+    r.level = 2;
+    assert_false(aos__logs_query_match(&q, &r));
+    r.level = 5;
+    r.trace_id = "t2";
+    assert_false(aos__logs_query_match(&q, &r));
+    r.trace_id = NULL;
+    assert_false(aos__logs_query_match(&q, &r));
+    r.trace_id = "t1";
+    r.topic = "auth";
+    assert_false(aos__logs_query_match(&q, &r));
+    r.topic = "net";
+    r.source = NULL;
+    assert_false(aos__logs_query_match(&q, &r));
+    r.source = "unit";
+    r.ts = "2025-01-31T11:00:00.000Z"; /* after is exclusive */
+    assert_false(aos__logs_query_match(&q, &r));
+    r.ts = "2025-01-31T13:00:00.001Z";
+    assert_false(aos__logs_query_match(&q, &r));
+    r.ts = "2025-01-31T12:59:59.999Z";
+    assert_true(aos__logs_query_match(&q, &r));
+    aos__logs_query_release(&q);
+}
+
+static int64_t count_rows(fixture_t *f)
+{
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+    int64_t v = -1;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM logs", -1, &stmt, NULL),
+                     SQLITE_OK);
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+static void test_store_retention(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_log_t rows[50];
+    for (int i = 0; i < 50; i++)
+        rows[i] = row("retained or not", 2, NULL, NULL);
+    insert(f, rows, 50);
+    int64_t deleted = -1;
+    aos_err_t err = {0, ""};
+    /* by count: keep 20, at most 12 per call */
+    assert_int_equal(aos_store_logs_retain(f->st, NULL, 20, 12, &deleted, &err), 0);
+    assert_true(deleted == 12);
+    assert_int_equal(aos_store_logs_retain(f->st, NULL, 20, 12, &deleted, &err), 0);
+    assert_true(deleted == 12);
+    assert_int_equal(aos_store_logs_retain(f->st, NULL, 20, 12, &deleted, &err), 0);
+    assert_true(deleted == 6);
+    assert_int_equal(aos_store_logs_retain(f->st, NULL, 20, 12, &deleted, &err), 0);
+    assert_true(deleted == 0);
+    assert_true(count_rows(f) == 20);
+    assert_fts_consistent(f);
+    /* the newest stayed, and the full-text index followed */
+    aos_store_logs_filter_t flt = {0};
+    flt.limit = 100;
+    flt.q = "retained";
+    json_t *left = query(f, &flt);
+    assert_int_equal(json_array_size(left), 20);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(left, 19), "id")),
+                     rows[30].id);
+    json_decref(left);
+
+    /* by age: created before a time in the future = everything */
+    assert_int_equal(
+        aos_store_logs_retain(f->st, "2000-01-01T00:00:00.000Z", 0, 100, &deleted, &err), 0);
+    assert_true(deleted == 0);
+    assert_int_equal(
+        aos_store_logs_retain(f->st, "9999-01-01T00:00:00.000Z", 0, 15, &deleted, &err), 0);
+    assert_true(deleted == 15);
+    assert_int_equal(
+        aos_store_logs_retain(f->st, "9999-01-01T00:00:00.000Z", 0, 15, &deleted, &err), 0);
+    assert_true(deleted == 5);
+    assert_true(count_rows(f) == 0);
+    assert_fts_consistent(f);
+    /* ids keep growing after everything was deleted: cursors stay valid */
+    aos_store_log_t more = row("after the purge", 2, NULL, NULL);
+    insert(f, &more, 1);
+    assert_true(more.id == rows[49].id + 1);
+    assert_int_equal(aos_store_logs_retain(f->st, NULL, 0, 0, &deleted, &err), AOS_EINVAL);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_timestamps),
+        cmocka_unit_test(test_batch_valid),
+        cmocka_unit_test(test_batch_invalid),
+        cmocka_unit_test(test_redact_patterns),
+        cmocka_unit_test(test_redact_secrets_and_keys),
+        cmocka_unit_test(test_redact_in_batch),
+        cmocka_unit_test(test_redactor_hook),
+        cmocka_unit_test(test_cursors),
+        cmocka_unit_test(test_query_args),
+        cmocka_unit_test(test_sql_building),
+        cmocka_unit_test(test_fts_escaping),
+        cmocka_unit_test(test_matcher_filters),
+        T(test_store_insert_query),
+        T(test_store_fts_hostile),
+        T(test_matcher_agrees_with_fts),
+        T(test_store_retention),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
