@@ -172,6 +172,38 @@ test('garbage on stdout and notification floods do not break a server or its nei
   assert.ok(fastDone < 3000, `50 calls to the neighbour took ${fastDone} ms during the flood`);
 });
 
+test('an HTTP upstream that answers 500 or drops the connection: clear errors, breaker, recovery', async () => {
+  const { spawn } = await import('node:child_process');
+  const srv = spawn(process.execPath, [join(ROOT, 'tests/e2e/fixtures/https-server.mjs')], {
+    env: { ...process.env, TLS_CERT: '', TLS_KEY: '', PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const port = await new Promise((res) => srv.stdout.once('data', (d) => res(Number(String(d).trim()))));
+    await register({ name: 'web', transport: 'streamable-http', url: `http://127.0.0.1:${port}/mcp`,
+      timeout_ms: 2000, limits: { retries: 0, breaker_failures: 2, breaker_cooldown_ms: 500 } });
+    assert.equal((await call('web', 'echo', { message: 'ok' })).body.content[0].text, 'Echo: ok');
+    const t0 = Date.now();
+    const e500 = await call('web', 'http500');
+    assert.equal(e500.status, 502, e500.text);
+    assert.match(e500.body.error.message, /web.*500/);
+    const drop = await call('web', 'drop');
+    assert.equal(drop.status, 502, drop.text);
+    assert.ok(Date.now() - t0 < 1500, 'errors came fast, not at the timeout');
+    // two failures: the breaker is open; the neighbour is unaffected
+    const fast = await call('web', 'echo', { message: 'x' });
+    assert.equal(fast.status, 503, fast.text);
+    assert.equal((await call('everything', 'echo', { message: 'y' })).status, 200);
+    await sleep(600);
+    let ok;
+    for (let i = 0; i < 20 && !(ok && ok.status === 200); i++) {
+      ok = await call('web', 'echo', { message: 'back' });
+      if (ok.status !== 200) await sleep(200);
+    }
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal((await aos.api('GET', '/mcp/registry/web')).body.health.breaker, 'closed');
+  } finally { srv.kill(); }
+});
+
 test('1,000 faulted calls: file descriptors and memory stay flat, no leak at exit', async () => {
   await register(faulty('leak', { retries: 0, breaker_failures: 100000, breaker_error_rate: 0 }, { timeout_ms: 100 }));
   const pid = aos.proc.pid;
