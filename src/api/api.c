@@ -5,6 +5,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The files of web/, embedded by cmake/embed.cmake (same layout as there). */
+typedef struct {
+    const char *name;
+    const unsigned char *data;
+    size_t len;
+} aos_web_file_t;
+extern const aos_web_file_t aos_web_files[];
+
+static const char *mime_of(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (dot && !strcmp(dot, ".html"))
+        return "text/html; charset=utf-8";
+    if (dot && !strcmp(dot, ".js"))
+        return "text/javascript; charset=utf-8";
+    if (dot && !strcmp(dot, ".css"))
+        return "text/css; charset=utf-8";
+    if (dot && !strcmp(dot, ".svg"))
+        return "image/svg+xml";
+    return "application/octet-stream";
+}
+
+/* GET / and GET /ui/<file>: the browser UI's static files. */
+static int web(aos_http_req_t *req, void *data)
+{
+    const char *name = aos_http_param(req, "*");
+    if (!name)
+        name = "index.html";
+    for (const aos_web_file_t *f = aos_web_files; f->name; f++) {
+        if (!strcmp(f->name, name)) {
+            aos_http_add_header(req, "Cache-Control", "no-cache");
+            return aos_http_respond(req, 200, mime_of(f->name), f->data, f->len);
+        }
+    }
+    return aos_http_respond_error(req, AOS_ENOTFOUND, "no file '%.100s'", name);
+}
+
 static int healthz(aos_http_req_t *req, void *data)
 {
     aos_api_t *api = data;
@@ -88,6 +125,8 @@ static int audit_logs(aos_http_req_t *req, void *data)
 }
 
 static const aos_http_route_t routes[] = {
+    {"GET", "/", AOS_PERM_PUBLIC, web, 0},
+    {"GET", "/ui/*", AOS_PERM_PUBLIC, web, 0},
     {"GET", "/healthz", AOS_PERM_PUBLIC, healthz, 0},
     {"GET", "/metrics", AOS_PERM_PUBLIC, metrics, 0},
     {"GET", "/audit/logs", AOS_PERM_ADMIN, audit_logs, 0},

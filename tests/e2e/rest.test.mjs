@@ -20,6 +20,14 @@ test('healthz answers without a token', async () => {
   assert.match(r.body.version, /^\d+\.\d+\.\d+/);
 });
 
+test('the root serves the embedded landing page', async () => {
+  const r = await fetch(aos.url + '/');
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /text\/html/);
+  assert.match(await r.text(), /Agent Operating System/);
+  assert.equal((await fetch(aos.url + '/ui/no-such-file')).status, 404);
+});
+
 test('unknown routes and methods get JSON errors', async () => {
   assertErrorShape(assert, await aos.api('GET', '/nope'), 404, 'not_found');
   assertErrorShape(assert, await aos.api('PUT', '/mcp/registry'), 405, 'method_not_allowed');
