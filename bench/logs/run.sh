@@ -174,8 +174,11 @@ stop_aosd
 while IFS= read -r line; do
   p99=$(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' <<<"$line")
   ok=$(awk -v p="$p99" 'BEGIN{print (p <= 20) ? "yes" : "NO"}')
-  case "$line" in *"trace id"* | *timeout*) [ "$ok" = yes ] || PASS=0 ;; esac
-  say "  ${line#logs_load: }  (p99 <= 20 ms: $ok)"
+  case "$line" in
+    *prefix*) say "  ${line#logs_load: }  (no target: a prefix reads every matching term)" ;;
+    *) [ "$ok" = yes ] || PASS=0
+       say "  ${line#logs_load: }  (p99 <= 20 ms: $ok)" ;;
+  esac
 done <<<"$qout"
 say ""
 say "CPU busy after the run: $(cpu_busy_pct)%; wall time $(($(date +%s) - T0)) s"

@@ -25,6 +25,7 @@
 #define CAPTURE_DELAY_MS 50    /* else gather for this long */
 #define RETAIN_CHUNK     10000 /* entries deleted per retention job */
 #define GROUP_MAX        20000 /* entries inserted in one transaction, batches allowing */
+#define GROUPS_INFLIGHT  2     /* one inserting, one queued: the worker never waits for us */
 
 typedef struct sub sub_t;
 
@@ -65,7 +66,7 @@ struct aos_logs_s {
 
     /* group commit: validated batches waiting for the store, oldest first */
     struct op *ins_head, **ins_tail;
-    int ins_inflight; /* a group is being inserted */
+    int ins_inflight; /* groups submitted to the store, not yet done */
 
     /* retention */
     uv_timer_t *retain_timer;
@@ -328,11 +329,12 @@ static void publish_done(struct op *o, int status, const aos_err_t *err)
     op_free(o);
 }
 
-/* Group commit. Batches that arrive while the store inserts a group wait
- * in l's queue; when the group commits, all of them go in the next one: one
- * transaction (and one full-text flush) for many batches, while the loop
- * keeps parsing. Each batch still gets its answer only after its commit,
- * and groups commit in arrival order, so fan-out and ids keep that order. */
+/* Group commit. Batches that arrive while the store has GROUPS_INFLIGHT
+ * groups to insert wait in l's queue; when a group commits, all of them go
+ * in the next one: one transaction (and one full-text flush) for many
+ * batches, while the loop keeps parsing. Each batch still gets its answer
+ * only after its commit, and groups commit in arrival order (the worker is
+ * FIFO), so fan-out and ids keep that order. */
 struct group {
     aos_logs_t *l;
     struct op *ops; /* the batches, in order */
@@ -354,7 +356,7 @@ static void group_done(int status, const aos_err_t *err, void *arg)
     struct group *g = arg;
     aos_logs_t *l = g->l;
     size_t at = 0;
-    l->ins_inflight = 0;
+    l->ins_inflight--;
     for (struct op *o = g->ops, *next; o; o = next) {
         next = o->next;
         aos__logs_batch_t *b = &o->batch;
@@ -371,7 +373,7 @@ static void group_done(int status, const aos_err_t *err, void *arg)
 
 static void insert_next(aos_logs_t *l)
 {
-    if (l->ins_inflight || !l->ins_head)
+    if (l->ins_inflight >= GROUPS_INFLIGHT || !l->ins_head)
         return;
     struct group *g = calloc(1, sizeof(*g));
     size_t n = 0;
@@ -401,7 +403,7 @@ static void insert_next(aos_logs_t *l)
         rc = aos_store_submit(l->cfg.store, group_run, group_done, g);
     }
     if (rc == 0) {
-        l->ins_inflight = 1;
+        l->ins_inflight++;
         return;
     }
     /* no store: these batches fail, the next ones get their own try */

@@ -190,8 +190,8 @@ static int migrate(aos_store_t *st, const aos_embed_t *migrations, aos_err_t *er
             return aos_err_set(err, AOS_EINTERNAL, "migration '%s' is misnamed or out of order",
                                m->name);
         last = version;
-        if (version <= current)
-            continue;
+        /* each one by its own record, not by the highest applied: a database
+         * that saw 0003 before 0002 existed still gets 0002 */
         rc = apply_migration(st, m, version, err);
         if (rc < 0)
             return rc;

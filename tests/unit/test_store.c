@@ -222,6 +222,34 @@ static void test_migrations_apply_only_new_ones(void **state)
     assert_non_null(strstr(err.msg, "newer"));
 }
 
+/* A migration numbered below one already applied (two branches merged in
+ * the other order) is still applied, once. */
+static void test_migration_filling_a_gap_is_applied(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = NULL;
+    static const char two_sql[] = "CREATE TABLE gap_two (id INTEGER PRIMARY KEY);\n";
+    static const char three_sql[] = "CREATE TABLE gap_three (id INTEGER PRIMARY KEY);\n";
+    const aos_embed_t first[] = {
+        aos_migrations[0],
+        {"0003_three.sql", (const unsigned char *)three_sql, sizeof(three_sql) - 1},
+        {NULL, NULL, 0}};
+    const aos_embed_t all[] = {
+        aos_migrations[0],
+        {"0002_two.sql", (const unsigned char *)two_sql, sizeof(two_sql) - 1},
+        {"0003_three.sql", (const unsigned char *)three_sql, sizeof(three_sql) - 1},
+        {NULL, NULL, 0}};
+    assert_int_equal(aos__store_open_with(&st, NULL, f->url, first, &err), 0);
+    aos_store_close(st);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(aos__store_open_with(&st, NULL, f->url, all, &err), 0);
+        aos_store_close(st);
+    }
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'gap_two'"), 1);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 3);
+}
+
 static void test_failed_migration_rolls_back(void **state)
 {
     fixture_t *f = *state;
@@ -831,6 +859,7 @@ int main(void)
         T(test_open_creates_schema),
         T(test_reopen_is_idempotent_and_keeps_data),
         T(test_migrations_apply_only_new_ones),
+        T(test_migration_filling_a_gap_is_applied),
         T(test_failed_migration_rolls_back),
         T(test_open_errors),
         T(test_registry_round_trip),
