@@ -87,19 +87,29 @@ void gw_session_free(gw_session_t *s)
     free(s);
 }
 
-int gw_sse_write(aos_http_req_t *req, const json_t *msg)
+/* One SSE "message" event carrying msg, appended to b. */
+static int sse_frame(const json_t *msg, aos_buf_t *b)
 {
     char *s = json_dumps(msg, JSON_COMPACT);
     if (!s)
         return AOS_ENOMEM;
+    int rc = aos_buf_puts(b, "event: message\ndata: ");
+    if (!rc)
+        rc = aos_buf_puts(b, s);
+    if (!rc)
+        rc = aos_buf_puts(b, "\n\n");
+    free(s);
+    return rc;
+}
+
+int gw_sse_write(aos_http_req_t *req, const json_t *msg)
+{
     aos_buf_t b;
     aos_buf_init(&b, 0);
-    aos_buf_puts(&b, "event: message\ndata: ");
-    aos_buf_puts(&b, s);
-    aos_buf_puts(&b, "\n\n");
-    int rc = aos_http_stream_write(req, b.ptr, b.len);
+    int rc = sse_frame(msg, &b);
+    if (!rc)
+        rc = aos_http_stream_write(req, b.ptr, b.len);
     aos_buf_release(&b);
-    free(s);
     return rc;
 }
 
@@ -110,18 +120,16 @@ int gw_respond_msg(aos_http_req_t *req, json_t *msg)
         return aos_http_respond_json(req, 200, msg);
     /* the whole answer is known: one SSE event in a plain body, as the
      * reference SDK server answers */
-    char *s = json_dumps(msg, JSON_COMPACT);
-    json_decref(msg);
-    if (!s)
-        return AOS_ENOMEM;
     aos_buf_t b;
     aos_buf_init(&b, 0);
-    aos_buf_puts(&b, "event: message\ndata: ");
-    aos_buf_puts(&b, s);
-    aos_buf_puts(&b, "\n\n");
-    free(s);
+    int rc = sse_frame(msg, &b);
+    json_decref(msg);
+    if (rc) {
+        aos_buf_release(&b);
+        return rc;
+    }
     aos_http_add_header(req, "Cache-Control", "no-cache");
-    int rc = aos_http_respond(req, 200, "text/event-stream", b.ptr, b.len);
+    rc = aos_http_respond(req, 200, "text/event-stream", b.ptr, b.len);
     aos_buf_release(&b);
     return rc;
 }

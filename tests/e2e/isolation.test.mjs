@@ -175,7 +175,7 @@ test('garbage on stdout and notification floods do not break a server or its nei
 test('an HTTP upstream that answers 500 or drops the connection: clear errors, breaker, recovery', async () => {
   const { spawn } = await import('node:child_process');
   const srv = spawn(process.execPath, [join(ROOT, 'tests/e2e/fixtures/https-server.mjs')], {
-    env: { ...process.env, TLS_CERT: '', TLS_KEY: '', PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, TLS_CERT: '', TLS_KEY: '', PORT: '0', FAULTS: '1' }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {
     const port = await new Promise((res) => srv.stdout.once('data', (d) => res(Number(String(d).trim()))));
