@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <dirent.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -34,8 +36,7 @@ static int setup(void **state)
     fixture_t *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/aos-logs-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (aos_test_mkdtemp(f->dir, sizeof(f->dir), "logs")) {
         free(f);
         return -1;
     }
@@ -54,18 +55,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     aos_store_close(f->st);
-    DIR *d = opendir(f->dir);
-    struct dirent *e;
-    char path[512];
-    while (d && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
-        unlink(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(f->dir);
+    aos_test_rmdir(f->dir);
     free(f);
     return 0;
 }

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,18 +44,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     aos_secret_box_free(f->box);
-    DIR *d = opendir(f->dir);
-    struct dirent *e;
-    char path[512];
-    while (d && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
-        unlink(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(f->dir);
+    aos_test_rmdir(f->dir);
     free(f);
     return 0;
 }

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -28,8 +30,7 @@ static int setup(void **state)
     fixture_t *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/aos-secret-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (aos_test_mkdtemp(f->dir, sizeof(f->dir), "secret")) {
         free(f);
         return -1;
     }
@@ -40,18 +41,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    DIR *d = opendir(f->dir);
-    struct dirent *e;
-    char path[512];
-    while (d && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
-        unlink(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(f->dir);
+    aos_test_rmdir(f->dir);
     free(f);
     return 0;
 }
