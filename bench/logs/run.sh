@@ -76,15 +76,7 @@ trap 'log "interrupted"; exit 130' INT TERM
 
 say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
 
-# Busy share of all CPUs over one second (other tenants show up here).
-cpu_busy_pct() {
-  local a b
-  a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
-  sleep 1
-  b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
-  awk -v a="$a" -v b="$b" 'BEGIN{split(a,x," "); split(b,y," ");
-    bu=y[1]-x[1]; id=y[2]-x[2]; printf "%.0f", (bu+id>0)? 100*bu/(bu+id) : 0}'
-}
+. "$HERE/../lib.sh" # cpu_busy_pct
 
 # CPU seconds (user + system) a process has used so far.
 cpu_of() {
