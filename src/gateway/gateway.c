@@ -33,6 +33,29 @@ gw_server_t *gw_server_get(aos_gateway_t *gw, const char *name)
     return name ? aos_map_get(&gw->servers, name) : NULL;
 }
 
+static int cmp_server(const void *a, const void *b)
+{
+    return strcmp((*(gw_server_t *const *)a)->name, (*(gw_server_t *const *)b)->name);
+}
+
+gw_server_t **gw_servers_sorted(aos_gateway_t *gw, int live_only, size_t *n)
+{
+    gw_server_t **out = calloc(aos_map_count(&gw->servers) + 1, sizeof(gw_server_t *));
+    size_t m = 0;
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (out && aos_map_iter_next(&gw->servers, &it, NULL, NULL, &v)) {
+        gw_server_t *sv = v;
+        if (!live_only || (sv->enabled && !sv->closing))
+            out[m++] = sv;
+    }
+    if (out)
+        qsort(out, m, sizeof(*out), cmp_server);
+    *n = m;
+    return out;
+}
+
 int gw_server_ready(const gw_server_t *sv)
 {
     if (sv->builtin)

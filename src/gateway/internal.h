@@ -156,6 +156,9 @@ int gw_log_level_index(const char *name);
 
 /* gateway.c: servers */
 gw_server_t *gw_server_get(aos_gateway_t *gw, const char *name);
+/* The servers in name order (live_only: enabled and not being removed);
+ * *n set; free() the array (NULL on ENOMEM). */
+gw_server_t **gw_servers_sorted(aos_gateway_t *gw, int live_only, size_t *n);
 /* Creates or replaces the live server for a stored entry. */
 int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err);
 void gw_server_remove(aos_gateway_t *gw, const char *name);

@@ -149,40 +149,12 @@ static int handle_initialize(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t
 
 /* ---- aggregation --------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The live servers in name order; *n set; free() the array. */
-static gw_server_t **servers_sorted(aos_gateway_t *gw, size_t *n)
-{
-    size_t cnt = aos_map_count(&gw->servers), i = 0;
-    const char **names = calloc(cnt + 1, sizeof(char *));
-    gw_server_t **out = calloc(cnt + 1, sizeof(gw_server_t *));
-    aos_map_iter_t it;
-    aos_map_iter_init(&it);
-    const char *k;
-    while (names && aos_map_iter_next(&gw->servers, &it, &k, NULL, NULL))
-        names[i++] = k;
-    qsort(names, i, sizeof(char *), cmp_str);
-    size_t m = 0;
-    for (size_t j = 0; out && j < i; j++) {
-        gw_server_t *sv = gw_server_get(gw, names[j]);
-        if (sv->enabled && !sv->closing)
-            out[m++] = sv;
-    }
-    free(names);
-    *n = m;
-    return out;
-}
-
 /* Copies list items, prefixing field (may be NULL) with "<server>__". */
 static json_t *aggregate(aos_gateway_t *gw, size_t off, const char *field)
 {
     json_t *all = json_array();
     size_t n;
-    gw_server_t **svs = servers_sorted(gw, &n);
+    gw_server_t **svs = gw_servers_sorted(gw, 1, &n);
     for (size_t i = 0; i < n; i++) {
         json_t *list = *(json_t **)((char *)svs[i] + off);
         size_t j;
@@ -226,7 +198,7 @@ static gw_server_t *server_for_uri(aos_gateway_t *gw, const char *uri)
     if (!uri)
         return NULL;
     size_t n;
-    gw_server_t **svs = servers_sorted(gw, &n);
+    gw_server_t **svs = gw_servers_sorted(gw, 1, &n);
     gw_server_t *found = NULL;
     for (size_t i = 0; i < n && !found; i++) {
         size_t j;
@@ -304,7 +276,7 @@ static json_t *params_copy(const json_t *msg)
 static void set_level_everywhere(aos_gateway_t *gw, const char *level)
 {
     size_t n;
-    gw_server_t **svs = servers_sorted(gw, &n);
+    gw_server_t **svs = gw_servers_sorted(gw, 1, &n);
     for (size_t i = 0; i < n; i++) {
         if (!gw_server_ready(svs[i]) || !svs[i]->up)
             continue;

@@ -26,22 +26,11 @@ static int registry_list(aos_http_req_t *req, void *data)
 {
     aos_gateway_t *gw = data;
     json_t *arr = json_array();
-    size_t n = aos_map_count(&gw->servers), i = 0;
-    const char **names = calloc(n + 1, sizeof(char *));
-    aos_map_iter_t it;
-    aos_map_iter_init(&it);
-    const char *k;
-    while (names && aos_map_iter_next(&gw->servers, &it, &k, NULL, NULL))
-        names[i++] = k;
-    for (size_t a = 1; a < i; a++) /* few entries: insertion sort by name */
-        for (size_t b = a; b > 0 && strcmp(names[b - 1], names[b]) > 0; b--) {
-            const char *t = names[b];
-            names[b] = names[b - 1];
-            names[b - 1] = t;
-        }
-    for (size_t j = 0; j < i; j++)
-        json_array_append_new(arr, server_view(gw_server_get(gw, names[j])));
-    free(names);
+    size_t n;
+    gw_server_t **svs = gw_servers_sorted(gw, 0, &n);
+    for (size_t i = 0; svs && i < n; i++)
+        json_array_append_new(arr, server_view(svs[i]));
+    free(svs);
     return aos_http_respond_json(req, 200, json_pack("{s:o}", "servers", arr));
 }
 
