@@ -2,8 +2,17 @@
  * contract). The connection runs in WAL mode with synchronous=NORMAL, foreign
  * keys on and a busy timeout, and keeps its prepared statements in a small
  * cache keyed by SQL text, since the domain functions run the same few
- * statements over and over. */
+ * statements over and over.
+ *
+ * Checkpoints run on a thread of their own. Left to SQLite, the commit that
+ * takes the WAL past 1,000 pages copies them into the database and syncs
+ * both files before it returns, so every few hundred commits one caller
+ * waits several milliseconds. Here a WAL hook wakes the checkpointer thread
+ * instead, which runs a PASSIVE checkpoint on its own connection while the
+ * writer goes on; a WAL past CKPT_HARD_PAGES (the checkpointer fell far
+ * behind) is checkpointed by the writer itself, as SQLite would. */
 #include "store/internal.h"
+#include "log/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,9 +20,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
 
 #define BUSY_TIMEOUT_MS 5000
 #define CACHE_SIZE      32
+#define CKPT_PAGES      1000  /* wake the checkpointer (SQLite's own default) */
+#define CKPT_HARD_PAGES 20000 /* the writer checkpoints itself */
+
+/* The checkpointer thread and its connection. */
+typedef struct {
+    char *path;
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int wanted, stop;
+} ckpt_t;
 
 typedef struct {
     char *sql; /* owned copy: the key */
@@ -25,7 +46,100 @@ typedef struct {
     sqlite3 *db;
     cached_stmt_t cache[CACHE_SIZE];
     int next_evict; /* round robin over a full cache */
+    ckpt_t *ckpt;   /* NULL: SQLite checkpoints in the committing call */
 } conn_t;
+
+static void ckpt_main(void *arg)
+{
+    ckpt_t *k = arg;
+    sqlite3 *db = NULL;
+    int failed = 0;
+    if (sqlite3_open_v2(k->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close(db);
+        db = NULL;
+    } else {
+        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        /* a connection learns that the file is in WAL mode when it first
+         * reads it; until then checkpoints are silent no-ops */
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    }
+    uv_mutex_lock(&k->mu);
+    for (;;) {
+        while (!k->wanted && !k->stop)
+            uv_cond_wait(&k->cond, &k->mu);
+        if (k->stop)
+            break;
+        k->wanted = 0;
+        uv_mutex_unlock(&k->mu);
+        /* PASSIVE: copies what no reader still needs, never blocks the
+         * writer; the writer restarts the WAL once it is all copied. */
+        int rc = db ? sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
+                    : SQLITE_CANTOPEN;
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && !failed++)
+            aos_log_warn("store", "background checkpoint failed: %s; the WAL grows until %d pages",
+                         db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), CKPT_HARD_PAGES);
+        uv_mutex_lock(&k->mu);
+    }
+    uv_mutex_unlock(&k->mu);
+    sqlite3_close(db);
+}
+
+/* Runs on the writer after each commit: pages is the WAL's size. */
+static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    conn_t *c = arg;
+    if (pages >= CKPT_HARD_PAGES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= CKPT_PAGES) {
+        uv_mutex_lock(&c->ckpt->mu);
+        c->ckpt->wanted = 1;
+        uv_cond_signal(&c->ckpt->cond);
+        uv_mutex_unlock(&c->ckpt->mu);
+    }
+    return SQLITE_OK;
+}
+
+static void ckpt_stop(ckpt_t *k)
+{
+    if (!k)
+        return;
+    uv_mutex_lock(&k->mu);
+    k->stop = 1;
+    uv_cond_signal(&k->cond);
+    uv_mutex_unlock(&k->mu);
+    uv_thread_join(&k->thread);
+    uv_cond_destroy(&k->cond);
+    uv_mutex_destroy(&k->mu);
+    free(k->path);
+    free(k);
+}
+
+/* For a database file in WAL mode; without it SQLite checkpoints itself. */
+static void ckpt_start(conn_t *c, const char *path)
+{
+    ckpt_t *k = calloc(1, sizeof(*k));
+    if (!k || !(k->path = strdup(path)))
+        goto fail;
+    if (uv_mutex_init(&k->mu) != 0)
+        goto fail;
+    if (uv_cond_init(&k->cond) != 0) {
+        uv_mutex_destroy(&k->mu);
+        goto fail;
+    }
+    if (uv_thread_create(&k->thread, ckpt_main, k) != 0) {
+        uv_cond_destroy(&k->cond);
+        uv_mutex_destroy(&k->mu);
+        goto fail;
+    }
+    c->ckpt = k;
+    sqlite3_wal_hook(c->db, on_wal, c); /* replaces SQLite's auto-checkpoint */
+    return;
+fail:
+    if (k)
+        free(k->path);
+    free(k);
+}
 
 static int fail(conn_t *c, aos_err_t *err, int rc)
 {
@@ -46,6 +160,11 @@ static void sqlite_close(void *conn)
     conn_t *c = conn;
     if (!c)
         return;
+    if (c->ckpt) {
+        sqlite3_wal_hook(c->db, NULL, NULL);
+        ckpt_stop(c->ckpt);
+        c->ckpt = NULL;
+    }
     for (int i = 0; i < CACHE_SIZE; i++) {
         sqlite3_finalize(c->cache[i].stmt);
         free(c->cache[i].sql);
@@ -97,6 +216,8 @@ static int sqlite_open(void **out, const char *path, aos_err_t *err)
                       NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         goto fail;
+    if (strcmp(path, ":memory:") != 0 && path[0] != '\0')
+        ckpt_start(c, path);
     *out = c;
     return 0;
 fail:

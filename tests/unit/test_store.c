@@ -735,6 +735,38 @@ static void on_guard(uv_timer_t *t)
     *(int *)t->data = 1;
 }
 
+/* Checkpoints happen off the committing thread and keep the WAL bounded:
+ * 1,500 commits of about 5 pages each (7,500 pages in all) must leave a
+ * WAL file far smaller than that. Without the background checkpointer (or
+ * with one that silently does nothing) the WAL reaches 20,000 pages before
+ * the writer checkpoints itself. */
+static void test_background_checkpoint_bounds_wal(void **state)
+{
+    fixture_t *f = *state;
+    void *conn = NULL;
+    aos_err_t err = {0};
+    assert_int_equal(aos__store_sqlite.open(&conn, f->path, &err), 0);
+    assert_int_equal(aos__store_sqlite.exec(conn, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)",
+                                            NULL, 0, NULL, &err),
+                     0);
+    static char blob[16 * 1024];
+    memset(blob, 'x', sizeof(blob));
+    for (int i = 0; i < 1500; i++) {
+        aos__sql_val_t v = aos__sql_blob(blob, sizeof(blob));
+        assert_int_equal(aos__store_sqlite.exec(conn, "INSERT INTO t (b) VALUES (?)", &v, 1, NULL,
+                                                &err),
+                         0);
+        if (i % 10 == 0)
+            usleep(2000); /* room for the checkpointer, as between requests */
+    }
+    char wal[160];
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    struct stat sb;
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_true(sb.st_size < 3000 * 4096);
+    aos__store_sqlite.close(conn);
+}
+
 static void test_async_order_and_threads(void **state)
 {
     fixture_t *f = *state;
@@ -859,6 +891,7 @@ int main(void)
         T(test_settings),
         T(test_tokens),
         T(test_backend_contract),
+        T(test_background_checkpoint_bounds_wal),
         T(test_async_order_and_threads),
         T(test_close_drains_then_rejects),
         T(test_close_from_done_callback),
