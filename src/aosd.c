@@ -156,7 +156,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .emit_data = d};
     if ((rc = aos_gateway_new(&d->gateway, &gc, err)))
         return rc;
-    aos_http_cfg_t hc = {c->listen, c->tls_cert, c->tls_key, c->max_body, 0, 0};
+    aos_http_cfg_t hc = {c->listen, c->tls_cert, c->tls_key, c->max_body, 0, 0,
+                         (unsigned)c->http_writers};
     if ((rc = aos_http_new(&d->http, d->loop, &hc, err)))
         return rc;
     aos_http_set_authorizer(d->http, aos_auth_authorize, d->auth);

@@ -11,9 +11,13 @@
  * the connection suspended; aos_http_respond*() later stores the response
  * and resumes it, and the access callback queues it on re-entry. Streams
  * use a callback response whose reader suspends the connection when it has
- * nothing to send and is resumed by aos_http_stream_write(). */
+ * nothing to send and is resumed by aos_http_stream_write(). On plain HTTP
+ * a stream whose reader finds nothing to send is instead handed to a writer
+ * thread (writer.h) for the rest of its life, so that fanning one event out
+ * to many streams does not put every send() on the loop thread. */
 #include "http/http.h"
 #include "buf/buf.h"
+#include "http/writer.h"
 #include "log/log.h"
 
 #include <arpa/inet.h>
@@ -52,6 +56,7 @@ struct aos_http_s {
     void *fallback_data;
     uint16_t port;
     int stopping;
+    aos__writers_t *writers; /* NULL: streams are sent on the loop */
     aos_http_req_t *live; /* every request between first call and completion */
 };
 
@@ -83,6 +88,10 @@ struct aos_http_req_s {
     int streaming;
     int stream_closed;
     int reader_suspended;
+    int http11;        /* MHD frames unknown-length bodies as chunks */
+    int direct;        /* handed to a writer thread: ds is in use */
+    int direct_broken; /* the writer saw the peer go away */
+    aos__dstream_t ds;
     aos_buf_t out;
     aos_http_close_fn on_close;
     void *close_data;
@@ -162,6 +171,8 @@ static void req_free(aos_http_req_t *r)
     }
     aos_buf_release(&r->body);
     aos_buf_release(&r->out);
+    if (r->direct)
+        aos__writers_dispose(&r->ds);
     free(r->pathcopy);
     free(r);
 }
@@ -363,6 +374,34 @@ int aos_http_answered(const aos_http_req_t *r)
 
 /* ---- streams ------------------------------------------------------------ */
 
+/* MHD has sent everything so far (it only asks the reader for more with an
+ * empty write buffer) and the connection is now suspended: from here on the
+ * socket is the writer's until it hands it back (on_released). */
+static void go_direct(aos_http_req_t *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return;
+    memset(&r->ds, 0, sizeof(r->ds));
+    r->ds.owner = r;
+    if (aos__writers_attach(r->h->writers, &r->ds, ci->connect_fd, r->http11) == 0)
+        r->direct = 1;
+}
+
+/* The writer let go of the socket: let MHD end the response. */
+static void on_released(aos__dstream_t *d, void *data)
+{
+    aos_http_req_t *r = d->owner;
+    r->stream_closed = 1;
+    r->direct_broken = d->broken;
+    if (r->reader_suspended) {
+        r->reader_suspended = 0;
+        MHD_resume_connection(r->conn);
+        kick(r->h);
+    }
+}
+
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     aos_http_req_t *r = cls;
@@ -373,9 +412,12 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
         return (ssize_t)n;
     }
     if (r->stream_closed)
-        return MHD_CONTENT_READER_END_OF_STREAM;
+        return r->direct_broken ? MHD_CONTENT_READER_END_WITH_ERROR
+                                : MHD_CONTENT_READER_END_OF_STREAM;
     r->reader_suspended = 1;
     MHD_suspend_connection(r->conn);
+    if (r->h->writers && !r->direct)
+        go_direct(r);
     return 0;
 }
 
@@ -393,7 +435,7 @@ int aos_http_stream_open(aos_http_req_t *r, unsigned status, const char *content
 
 static void wake_reader(aos_http_req_t *r)
 {
-    if (r->reader_suspended) {
+    if (r->reader_suspended && !r->direct) {
         r->reader_suspended = 0;
         MHD_resume_connection(r->conn);
         kick(r->h);
@@ -404,6 +446,8 @@ int aos_http_stream_write(aos_http_req_t *r, const void *data, size_t len)
 {
     if (!r->streaming || r->stream_closed)
         return AOS_EINVAL;
+    if (r->direct)
+        return aos__writers_write(&r->ds, data, len);
     int rc = aos_buf_append(&r->out, data, len);
     if (rc)
         return rc;
@@ -413,6 +457,8 @@ int aos_http_stream_write(aos_http_req_t *r, const void *data, size_t len)
 
 size_t aos_http_stream_pending(const aos_http_req_t *r)
 {
+    if (r->direct)
+        return aos__writers_pending((aos__dstream_t *)&r->ds);
     return r->out.len;
 }
 
@@ -421,7 +467,10 @@ int aos_http_stream_close(aos_http_req_t *r)
     if (!r->streaming || r->stream_closed)
         return AOS_EINVAL;
     r->stream_closed = 1;
-    wake_reader(r);
+    if (r->direct)
+        aos__writers_close(&r->ds); /* on_released resumes it */
+    else
+        wake_reader(r);
     return 0;
 }
 
@@ -487,6 +536,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->method = method;
         r->url = url;
         r->state = REQ_RECEIVING;
+        r->http11 = version && strncmp(version, "HTTP/1.", 7) == 0 && version[7] >= '1' &&
+                    version[7] <= '9';
         aos_buf_init(&r->body, 0);
         aos_buf_init(&r->out, 0);
         set_peer(r);
@@ -805,6 +856,10 @@ int aos_http_start(aos_http_t *h, aos_err_t *err)
     h->handles_open = 2;
     uv_poll_start(&h->poll, UV_READABLE, on_poll);
     update_timer(h);
+    /* TLS streams stay with MHD: the socket carries GnuTLS records */
+    if (h->cfg.writers && !h->tls_cert_pem &&
+        aos__writers_new(&h->writers, h->loop, h->cfg.writers, on_released, h) != 0)
+        aos_log_warn("http", "no stream writer threads; streams are sent on the loop thread");
     return 0;
 }
 
@@ -837,9 +892,9 @@ void aos_http_stop(aos_http_t *h)
     run_mhd(h);
 }
 
-static void on_handle_closed(uv_handle_t *hd)
+static void handle_gone(void *data)
 {
-    aos_http_t *h = hd->data;
+    aos_http_t *h = data;
     if (--h->handles_open == 0) {
         free(h->tls_cert_pem);
         free(h->tls_key_pem);
@@ -848,10 +903,20 @@ static void on_handle_closed(uv_handle_t *hd)
     }
 }
 
+static void on_handle_closed(uv_handle_t *hd)
+{
+    handle_gone(hd->data);
+}
+
 void aos_http_free(aos_http_t *h)
 {
     if (!h)
         return;
+    if (h->writers) { /* hands every socket back (on_released) */
+        h->handles_open++;
+        aos__writers_free(h->writers, handle_gone, h);
+        h->writers = NULL;
+    }
     if (h->d) {
         /* resume anything still suspended: stopping with suspended
          * connections is an API violation in MHD */

@@ -62,6 +62,7 @@ typedef struct {
     size_t max_body;         /* default request body limit */
     unsigned conn_limit;     /* max concurrent connections */
     unsigned conn_timeout_s; /* idle timeout of non-suspended connections */
+    unsigned writers;        /* threads sending plain-HTTP stream data; 0: the loop */
 } aos_http_cfg_t;
 
 int aos_http_new(aos_http_t **out, uv_loop_t *loop, const aos_http_cfg_t *cfg, aos_err_t *err);

@@ -1,0 +1,421 @@
+/* writer.c - stream writer threads; see writer.h.
+ *
+ * Each writer is a thread running its own libuv loop with one uv_async to
+ * be woken and one uv_poll per attached stream (UV_DISCONNECT always,
+ * UV_WRITABLE while the socket is full). The loop thread appends to a
+ * stream's buffer under the stream's mutex and, if the stream is not yet on
+ * its writer's ready list, puts it there and wakes the writer. Letting go of
+ * a socket closes its uv_poll first (so the fd is out of the writer's epoll
+ * set before anyone may close it), then queues the stream on the released
+ * list, which the loop thread drains on its own uv_async. */
+#include "http/writer.h"
+#include "err/err.h"
+#include "log/log.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define WRITER_NICE 5
+
+struct aos__writer_s {
+    aos__writers_t *ws;
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_mutex_t mu; /* ready list, stop */
+    aos__dstream_t *ready;
+    int stop;
+    aos__dstream_t *attached; /* writer thread only */
+};
+
+struct aos__writers_s {
+    uv_loop_t *loop; /* the main loop */
+    uv_async_t released_async;
+    uv_mutex_t mu; /* released list */
+    aos__dstream_t *released;
+    aos__writers_released_fn released_fn;
+    void *data;
+    void (*on_closed)(void *);
+    void *closed_data;
+    unsigned n, next;
+    aos__writer_t *w;
+};
+
+/* ---- the writer thread ---------------------------------------------------- */
+
+static void service(aos__dstream_t *d);
+
+static void post_released(aos__dstream_t *d)
+{
+    aos__writers_t *ws = d->w->ws;
+    uv_mutex_lock(&ws->mu);
+    d->next_released = ws->released;
+    ws->released = d;
+    uv_mutex_unlock(&ws->mu);
+    uv_async_send(&ws->released_async);
+}
+
+static void att_add(aos__dstream_t *d)
+{
+    aos__writer_t *w = d->w;
+    d->attached = 1;
+    d->next_att = w->attached;
+    if (w->attached)
+        w->attached->prev_att = d;
+    w->attached = d;
+}
+
+static void att_remove(aos__dstream_t *d)
+{
+    aos__writer_t *w = d->w;
+    if (d->prev_att)
+        d->prev_att->next_att = d->next_att;
+    else if (w->attached == d)
+        w->attached = d->next_att;
+    if (d->next_att)
+        d->next_att->prev_att = d->prev_att;
+    d->prev_att = d->next_att = NULL;
+}
+
+/* The loop may free d as soon as it is posted: only once the writer holds
+ * no reference to it (poll handle closed, off the ready list). */
+static void maybe_post(aos__dstream_t *d)
+{
+    if (!d->wait_poll && !d->wait_list)
+        post_released(d);
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    aos__dstream_t *d = h->data;
+    d->wait_poll = 0;
+    maybe_post(d);
+}
+
+/* d->released was just set by this thread: stop watching the socket and
+ * hand it back. on_list: d is still on the ready list. */
+static void let_go(aos__dstream_t *d, int on_list)
+{
+    att_remove(d);
+    d->wait_list = on_list;
+    if (d->poll_events) {
+        d->poll_events = 0;
+        d->wait_poll = 1;
+        uv_close((uv_handle_t *)&d->poll, on_poll_closed);
+    }
+    maybe_post(d);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    aos__dstream_t *d = p->data;
+    if (status < 0 || (events & UV_DISCONNECT)) {
+        uv_mutex_lock(&d->mu);
+        d->broken = 1;
+        uv_mutex_unlock(&d->mu);
+    }
+    service(d);
+}
+
+/* Sends what is buffered; called with d->mu held. */
+static void flush_locked(aos__dstream_t *d)
+{
+    while (d->out.len) {
+        ssize_t n = send(d->fd, d->out.ptr, d->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            aos_buf_consume(&d->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        d->broken = 1;
+        return;
+    }
+}
+
+/* Marks d released (if it was not) and lets it go. */
+static void release(aos__dstream_t *d)
+{
+    uv_mutex_lock(&d->mu);
+    int was = d->released, on_list = d->queued;
+    d->released = 1;
+    uv_mutex_unlock(&d->mu);
+    if (!was)
+        let_go(d, on_list);
+}
+
+static void service(aos__dstream_t *d)
+{
+    uv_mutex_lock(&d->mu);
+    if (d->released) {
+        uv_mutex_unlock(&d->mu);
+        return;
+    }
+    if (!d->broken)
+        flush_locked(d);
+    int done = d->broken || (d->closing && d->out.len == 0);
+    int want = UV_DISCONNECT | (d->out.len ? UV_WRITABLE : 0);
+    uv_mutex_unlock(&d->mu);
+    if (done) {
+        release(d);
+        return;
+    }
+    if (want == d->poll_events)
+        return;
+    if (!d->poll_events) {
+        if (uv_poll_init_socket(&d->w->loop, &d->poll, d->fd) != 0) {
+            uv_mutex_lock(&d->mu);
+            d->broken = 1;
+            uv_mutex_unlock(&d->mu);
+            release(d);
+            return;
+        }
+        d->poll.data = d;
+    }
+    d->poll_events = want;
+    uv_poll_start(&d->poll, want, on_poll);
+}
+
+/* Takes the ready list in arrival order. Entries stay marked queued (so the
+ * loop leaves their link alone) until the caller has read their link. */
+static aos__dstream_t *take_ready(aos__writer_t *w, int *stop)
+{
+    uv_mutex_lock(&w->mu);
+    aos__dstream_t *list = w->ready;
+    w->ready = NULL;
+    *stop = w->stop;
+    uv_mutex_unlock(&w->mu);
+    aos__dstream_t *rev = NULL;
+    while (list) { /* the list is newest first */
+        aos__dstream_t *next = list->next_ready;
+        list->next_ready = rev;
+        rev = list;
+        list = next;
+    }
+    return rev;
+}
+
+static void on_wake(uv_async_t *a)
+{
+    aos__writer_t *w = a->data;
+    int stop;
+    aos__dstream_t *list = take_ready(w, &stop);
+    for (aos__dstream_t *d = list, *next; d; d = next) {
+        next = d->next_ready;
+        uv_mutex_lock(&d->mu);
+        d->queued = 0; /* from here on the loop may queue it again */
+        uv_mutex_unlock(&d->mu);
+        if (d->wait_list) { /* let go while it waited on the list */
+            d->wait_list = 0;
+            maybe_post(d);
+            continue;
+        }
+        if (!d->attached)
+            att_add(d);
+        if (!stop)
+            service(d);
+    }
+    if (!stop)
+        return;
+    while (w->attached)
+        release(w->attached);
+    uv_close((uv_handle_t *)&w->wake, NULL);
+}
+
+static void writer_main(void *arg)
+{
+    aos__writer_t *w = arg;
+    /* Sending copies is bulk work: the loop thread, which accepts the
+     * requests that publish, goes first when CPUs are short. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+/* ---- the loop thread ------------------------------------------------------- */
+
+static void drain_released(aos__writers_t *ws)
+{
+    uv_mutex_lock(&ws->mu);
+    aos__dstream_t *list = ws->released;
+    ws->released = NULL;
+    uv_mutex_unlock(&ws->mu);
+    while (list) {
+        aos__dstream_t *next = list->next_released;
+        list->next_released = NULL;
+        ws->released_fn(list, ws->data);
+        list = next;
+    }
+}
+
+static void on_released(uv_async_t *a)
+{
+    drain_released(a->data);
+}
+
+int aos__writers_new(aos__writers_t **out, uv_loop_t *loop, unsigned n,
+                     aos__writers_released_fn released, void *data)
+{
+    aos__writers_t *ws = calloc(1, sizeof(*ws));
+    if (!ws || !n)
+        goto fail_ws;
+    ws->w = calloc(n, sizeof(*ws->w));
+    if (!ws->w)
+        goto fail_ws;
+    ws->loop = loop;
+    ws->released_fn = released;
+    ws->data = data;
+    uv_mutex_init(&ws->mu);
+    uv_async_init(loop, &ws->released_async, on_released);
+    ws->released_async.data = ws;
+    for (ws->n = 0; ws->n < n; ws->n++) {
+        aos__writer_t *w = &ws->w[ws->n];
+        w->ws = ws;
+        if (uv_loop_init(&w->loop) != 0)
+            break;
+        uv_mutex_init(&w->mu);
+        uv_async_init(&w->loop, &w->wake, on_wake);
+        w->wake.data = w;
+        if (uv_thread_create(&w->thread, writer_main, w) != 0) {
+            uv_close((uv_handle_t *)&w->wake, NULL);
+            uv_run(&w->loop, UV_RUN_DEFAULT);
+            uv_loop_close(&w->loop);
+            uv_mutex_destroy(&w->mu);
+            break;
+        }
+    }
+    if (ws->n == 0) {
+        aos__writers_free(ws, NULL, NULL);
+        return AOS_ENOMEM;
+    }
+    *out = ws;
+    return 0;
+fail_ws:
+    if (ws)
+        free(ws->w);
+    free(ws);
+    return n ? AOS_ENOMEM : AOS_EINVAL;
+}
+
+/* Puts d on its writer's ready list; called with d->mu held. */
+static void enqueue_locked(aos__dstream_t *d)
+{
+    if (d->queued)
+        return;
+    d->queued = 1;
+    aos__writer_t *w = d->w;
+    uv_mutex_lock(&w->mu);
+    d->next_ready = w->ready;
+    w->ready = d;
+    uv_mutex_unlock(&w->mu);
+    uv_async_send(&w->wake);
+}
+
+int aos__writers_attach(aos__writers_t *ws, aos__dstream_t *d, int fd, int chunked)
+{
+    if (uv_mutex_init(&d->mu) != 0)
+        return AOS_ENOMEM;
+    aos_buf_init(&d->out, 0);
+    d->fd = fd;
+    d->chunked = chunked;
+    d->w = &ws->w[ws->next++ % ws->n];
+    /* each write is one event meant to leave now: no Nagle, no cork */
+    int one = 1, zero = 0;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+    uv_mutex_lock(&d->mu);
+    enqueue_locked(d);
+    uv_mutex_unlock(&d->mu);
+    return 0;
+}
+
+int aos__writers_write(aos__dstream_t *d, const void *data, size_t len)
+{
+    if (!len)
+        return 0; /* an empty chunk would end the response */
+    int rc = 0;
+    uv_mutex_lock(&d->mu);
+    if (d->closing || d->broken || d->released) {
+        uv_mutex_unlock(&d->mu);
+        return AOS_EINVAL;
+    }
+    if (d->chunked) {
+        char hdr[24];
+        int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
+        rc = aos_buf_append(&d->out, hdr, (size_t)n);
+        if (!rc)
+            rc = aos_buf_append(&d->out, data, len);
+        if (!rc)
+            rc = aos_buf_append(&d->out, "\r\n", 2);
+    } else {
+        rc = aos_buf_append(&d->out, data, len);
+    }
+    if (rc) /* a half-framed chunk cannot be taken back: end the stream */
+        d->broken = 1;
+    enqueue_locked(d);
+    uv_mutex_unlock(&d->mu);
+    return rc;
+}
+
+size_t aos__writers_pending(aos__dstream_t *d)
+{
+    uv_mutex_lock(&d->mu);
+    size_t n = d->out.len;
+    uv_mutex_unlock(&d->mu);
+    return n;
+}
+
+void aos__writers_close(aos__dstream_t *d)
+{
+    uv_mutex_lock(&d->mu);
+    d->closing = 1;
+    if (!d->released)
+        enqueue_locked(d);
+    uv_mutex_unlock(&d->mu);
+}
+
+void aos__writers_dispose(aos__dstream_t *d)
+{
+    aos_buf_release(&d->out);
+    uv_mutex_destroy(&d->mu);
+}
+
+static void on_main_closed(uv_handle_t *h)
+{
+    aos__writers_t *ws = h->data;
+    if (ws->on_closed)
+        ws->on_closed(ws->closed_data);
+    uv_mutex_destroy(&ws->mu);
+    free(ws->w);
+    free(ws);
+}
+
+void aos__writers_free(aos__writers_t *ws, void (*on_closed)(void *), void *data)
+{
+    for (unsigned i = 0; i < ws->n; i++) {
+        aos__writer_t *w = &ws->w[i];
+        uv_mutex_lock(&w->mu);
+        w->stop = 1;
+        uv_mutex_unlock(&w->mu);
+        uv_async_send(&w->wake);
+    }
+    for (unsigned i = 0; i < ws->n; i++) {
+        aos__writer_t *w = &ws->w[i];
+        uv_thread_join(&w->thread);
+        uv_loop_close(&w->loop);
+        uv_mutex_destroy(&w->mu);
+    }
+    drain_released(ws);
+    ws->on_closed = on_closed;
+    ws->closed_data = data;
+    uv_close((uv_handle_t *)&ws->released_async, on_main_closed);
+}
