@@ -13,6 +13,7 @@
 #include "log/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -235,6 +236,7 @@ static void on_wake(uv_async_t *a)
 static void writer_main(void *arg)
 {
     aos__writer_t *w = arg;
+    pthread_setname_np(pthread_self(), "aos-http-writer");
     /* Sending copies is bulk work: the loop thread, which accepts the
      * requests that publish, goes first when CPUs are short. */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE);

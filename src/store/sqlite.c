@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ static void ckpt_main(void *arg)
 {
     ckpt_t *k = arg;
     sqlite3 *db = NULL;
+    pthread_setname_np(pthread_self(), "aos-checkpoint");
     int failed = 0;
     if (sqlite3_open_v2(k->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {

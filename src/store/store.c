@@ -10,6 +10,7 @@
 
 #include "log/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,7 @@ static int migrate(aos_store_t *st, const aos_embed_t *migrations, aos_err_t *er
 static void worker_main(void *arg)
 {
     aos_store_t *st = arg;
+    pthread_setname_np(pthread_self(), "aos-store");
     uv_mutex_lock(&st->q_lock);
     for (;;) {
         while (!st->todo && !st->closing)
