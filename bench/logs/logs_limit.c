@@ -1,13 +1,17 @@
 /* logs_limit.c - the ceiling for the log service's ingest: the same rows
  * (bench_rows.h) inserted straight into SQLite, with the same schema
- * (migration 0003_logs.sql: table, indexes, FTS5 and its triggers), the
- * same pragmas as aosd's store (WAL, synchronous=NORMAL) and the same
- * statements, prepared once: the INSERT per row and the full-text index's
- * INSERT ... SELECT per batch, one transaction per batch. No HTTP, no
- * JSON, no validation, no redaction: aosd cannot be faster than this.
+ * (migrations 0003_logs.sql and 0004_logs_ingest.sql: table, indexes,
+ * trace groups, FTS5), the same pragmas as aosd's store (WAL,
+ * synchronous=NORMAL) and the same statements, prepared once: the INSERT
+ * per row, one logs_traces row per trace of the batch, the full-text
+ * index's INSERT ... SELECT per batch, one transaction per batch. No HTTP,
+ * no JSON, no validation, no redaction: aosd cannot be faster than this.
+ * (aosd's checkpoints run on a thread of their own; here SQLite runs them
+ * in the committing call, as it does by default.)
  *
- *   logs_limit --schema src/store/migrations/0003_logs.sql --db /tmp/x.db \
- *              --rows 300000 --batch 1000
+ *   logs_limit --schema src/store/migrations/0003_logs.sql \
+ *              --schema src/store/migrations/0004_logs_ingest.sql \
+ *              --db /tmp/x.db --rows 300000 --batch 1000
  *   -> logs_limit: batch 1000: 300000 rows in 1.234 s = 243000 entries/s
  *
  * --fill writes into an existing aosd database (schema already there,
@@ -62,11 +66,47 @@ static void now_text(char out[32])
     snprintf(out + n, 32 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
 }
 
-/* Inserts n rows and indexes their text as aosd's store does: the rows one
- * by one, then the full-text index for the batch in one statement. */
-static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *fts, const bench_row_t *rows,
-                         size_t n)
+typedef struct {
+    const bench_row_t *row;
+    sqlite3_int64 id;
+} idrow_t;
+
+static int by_trace_then_id(const void *a, const void *b)
 {
+    const idrow_t *x = a, *y = b;
+    int c = strcmp(x->row->trace_id, y->row->trace_id);
+    return c ? c : (x->id < y->id ? -1 : x->id > y->id);
+}
+
+/* One logs_traces row per trace of the batch, as src/store/logs.c writes. */
+static void insert_groups(sqlite3 *db, sqlite3_stmt *grp, idrow_t *v, size_t n)
+{
+    static char ids[1 << 16];
+    qsort(v, n, sizeof(*v), by_trace_then_id);
+    for (size_t i = 0, j; i < n; i = j) {
+        size_t len = 0;
+        ids[len++] = '[';
+        for (j = i; j < n && !strcmp(v[j].row->trace_id, v[i].row->trace_id); j++)
+            len += (size_t)snprintf(ids + len, sizeof(ids) - len, j > i ? ",%lld" : "%lld",
+                                    (long long)v[j].id);
+        ids[len++] = ']';
+        sqlite3_bind_text(grp, 1, v[i].row->trace_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(grp, 2, v[i].id);
+        sqlite3_bind_int64(grp, 3, v[j - 1].id);
+        sqlite3_bind_text(grp, 4, ids, (int)len, SQLITE_STATIC);
+        if (sqlite3_step(grp) != SQLITE_DONE)
+            die(db, "trace index");
+        sqlite3_reset(grp);
+    }
+}
+
+/* Inserts n rows and indexes them as aosd's store does: the rows one by
+ * one, the trace groups, then the full-text index for the batch in one
+ * statement. */
+static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqlite3_stmt *fts,
+                         const bench_row_t *rows, size_t n)
+{
+    static idrow_t v[1 << 16];
     sqlite3_int64 first = 0;
     char now[32];
     now_text(now);
@@ -86,9 +126,12 @@ static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *fts, cons
         if (sqlite3_step(ins) != SQLITE_DONE)
             die(db, "insert");
         sqlite3_reset(ins);
+        v[i].row = r;
+        v[i].id = sqlite3_last_insert_rowid(db);
         if (i == 0)
-            first = sqlite3_last_insert_rowid(db);
+            first = v[i].id;
     }
+    insert_groups(db, grp, v, n);
     sqlite3_bind_int64(fts, 1, first);
     sqlite3_bind_int64(fts, 2, sqlite3_last_insert_rowid(db));
     if (sqlite3_step(fts) != SQLITE_DONE)
@@ -100,12 +143,13 @@ static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *fts, cons
 
 int main(int argc, char **argv)
 {
-    const char *schema = NULL, *path = NULL;
+    const char *schema[8], *path = NULL;
+    int nschema = 0;
     long rows = 100000, batch = 1000, offset = 0;
     int fill = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--schema") && i + 1 < argc)
-            schema = argv[++i];
+        if (!strcmp(argv[i], "--schema") && i + 1 < argc && nschema < 8)
+            schema[nschema++] = argv[++i];
         else if (!strcmp(argv[i], "--db") && i + 1 < argc)
             path = argv[++i];
         else if (!strcmp(argv[i], "--rows") && i + 1 < argc)
@@ -118,13 +162,13 @@ int main(int argc, char **argv)
             fill = 1;
         else {
             fprintf(stderr,
-                    "usage: %s --db FILE (--schema 0003_logs.sql | --fill) [--rows N] "
+                    "usage: %s --db FILE (--schema FILE.sql... | --fill) [--rows N] "
                     "[--batch N] [--offset K]\n",
                     argv[0]);
             return 2;
         }
     }
-    if (!path || (!schema && !fill) || rows < 1 || batch < 1 || offset < 0) {
+    if (!path || (!nschema && !fill) || rows < 1 || batch < 1 || offset < 0 || batch > 60000) {
         fprintf(stderr, "logs_limit: --db and --schema (or --fill) are required\n");
         return 2;
     }
@@ -137,8 +181,8 @@ int main(int argc, char **argv)
                      "PRAGMA foreign_keys=ON;",
                      NULL, NULL, NULL) != SQLITE_OK)
         die(db, "pragmas");
-    if (!fill) {
-        char *sql = read_file(schema);
+    for (int k = 0; !fill && k < nschema; k++) {
+        char *sql = read_file(schema[k]);
         if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
             die(db, "schema");
         free(sql);
@@ -148,6 +192,12 @@ int main(int argc, char **argv)
                            "INSERT INTO logs (ts, level, message, topic, attributes, trace_id, "
                            "span_id, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) != SQLITE_OK)
+        die(db, "prepare");
+    sqlite3_stmt *grp;
+    if (sqlite3_prepare_v3(db,
+                           "INSERT INTO logs_traces (trace_id, first_id, last_id, ids) "
+                           "VALUES (?, ?, ?, ?)",
+                           -1, SQLITE_PREPARE_PERSISTENT, &grp, NULL) != SQLITE_OK)
         die(db, "prepare");
     sqlite3_stmt *fts;
     if (sqlite3_prepare_v3(db,
@@ -170,13 +220,14 @@ int main(int argc, char **argv)
         if (fill) {
             for (size_t i = 0; i < n; i++)
                 bench_row((uint64_t)(offset + done) + i, &all[i]);
-            insert_batch(db, ins, fts, all, n);
+            insert_batch(db, ins, grp, fts, all, n);
         } else {
-            insert_batch(db, ins, fts, all + done, n);
+            insert_batch(db, ins, grp, fts, all + done, n);
         }
     }
     double dt = now_s() - t0;
     sqlite3_finalize(ins);
+    sqlite3_finalize(grp);
     sqlite3_finalize(fts);
     sqlite3_close(db);
     free(all);

@@ -36,7 +36,7 @@ QUERY_ROWS=${BENCH_QUERY_ROWS:-1000000}
 BUILD=${BENCH_BUILD:-$ROOT/build}
 RESULTS=${BENCH_RESULTS:-$HERE/results}
 TOKEN=bench-logs-owner-token-0123456789
-SCHEMA=$ROOT/src/store/migrations/0003_logs.sql
+SCHEMAS=(--schema "$ROOT/src/store/migrations/0003_logs.sql" --schema "$ROOT/src/store/migrations/0004_logs_ingest.sql")
 
 log() { echo "[bench] $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -113,7 +113,7 @@ for round in $(seq 1 "$RUNS"); do
   for batch in 100 1000; do
     busy=$(cpu_busy_pct)
     rm -f "$WORK"/limit.db*
-    lim=$("$LIMIT" --schema "$SCHEMA" --db "$WORK/limit.db" --rows "$LIMIT_ROWS" --batch "$batch" |
+    lim=$("$LIMIT" "${SCHEMAS[@]}" --db "$WORK/limit.db" --rows "$LIMIT_ROWS" --batch "$batch" |
       sed -n 's/.* = \([0-9]*\) entries\/s/\1/p')
     rm -f "$WORK"/limit.db*
     rm -rf "$WORK/ingest"

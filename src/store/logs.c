@@ -11,6 +11,7 @@
 
 #include "buf/buf.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,55 @@ struct insert_arg {
     const char *now;
 };
 
+static int by_trace_then_id(const void *a, const void *b)
+{
+    const aos_store_log_t *x = *(aos_store_log_t *const *)a, *y = *(aos_store_log_t *const *)b;
+    int c = strcmp(x->trace_id, y->trace_id);
+    if (c)
+        return c;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The trace index (0004_logs_ingest.sql): one logs_traces row per trace in
+ * the batch, holding the ids of its entries as a JSON array. */
+static int insert_trace_groups(aos_store_t *st, aos_store_log_t *rows, size_t n, aos_err_t *err)
+{
+    aos_store_log_t **v = malloc(n * sizeof(*v));
+    if (!v)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].trace_id)
+            v[m++] = &rows[i];
+    qsort(v, m, sizeof(*v), by_trace_then_id);
+    aos_buf_t ids;
+    aos_buf_init(&ids, 0);
+    int rc = 0;
+    for (size_t i = 0, j; rc == 0 && i < m; i = j) {
+        aos_buf_reset(&ids);
+        rc = aos_buf_puts(&ids, "[");
+        for (j = i; rc == 0 && j < m && !strcmp(v[j]->trace_id, v[i]->trace_id); j++)
+            rc = aos_buf_printf(&ids, j > i ? ",%lld" : "%lld", (long long)v[j]->id);
+        if (rc == 0)
+            rc = aos_buf_puts(&ids, "]");
+        if (rc < 0) {
+            rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+            break;
+        }
+        aos__sql_val_t p[] = {aos__sql_text(v[i]->trace_id), aos__sql_int(v[i]->id),
+                              aos__sql_int(v[j - 1]->id), aos__sql_text(ids.ptr)};
+        rc = st->be->exec(st->conn,
+                          "INSERT INTO logs_traces (trace_id, first_id, last_id, ids) "
+                          "VALUES (?, ?, ?, ?)",
+                          p, 4, NULL, err);
+        if (rc < 0)
+            rc = aos__store_fail(err, rc, "trace index");
+    }
+    aos_buf_release(&ids);
+    free(v);
+    return rc;
+}
+
 static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct insert_arg *a = arg;
@@ -56,9 +106,12 @@ static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
             return aos__store_fail(err, rc, "entry %zu", i);
         r->id = st->be->last_insert_id(st->conn);
     }
+    int rc = insert_trace_groups(st, a->rows, a->n, err);
+    if (rc < 0)
+        return rc;
     /* The full-text index, in one statement for the batch (see 0003_logs.sql). */
     aos__sql_val_t ids[] = {aos__sql_int(a->rows[0].id), aos__sql_int(a->rows[a->n - 1].id)};
-    int rc = st->be->exec(st->conn,
+    rc = st->be->exec(st->conn,
                           "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs "
                           "WHERE id BETWEEN ? AND ?",
                           ids, 2, NULL, err);
@@ -252,8 +305,11 @@ static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_
     } else if (min > 0) {
         cond(s, "logs.level >= ?", aos__sql_int(min));
     }
-    if (f->trace_id)
-        cond(s, "logs.trace_id = ?", aos__sql_text(f->trace_id));
+    if (f->trace_id) /* the groups of the trace, then each id by primary key */
+        cond(s,
+             "logs.id IN (SELECT j.value FROM logs_traces t, json_each(t.ids) j "
+             "WHERE t.trace_id = ?)",
+             aos__sql_text(f->trace_id));
     if (f->topic)
         cond(s, "logs.topic = ?", aos__sql_text(f->topic));
     if (f->source)
@@ -461,6 +517,15 @@ static int retain_rows(aos_store_t *st, void *arg, aos_err_t *err)
                                   p, 2, &changes, err)))
             return rc;
         a->deleted += changes;
+    }
+    if (a->deleted) { /* trace groups whose entries are all gone */
+        aos__sql_val_t p = aos__sql_int(INT64_MAX);
+        rc = aos__store_exec(st,
+                             "DELETE FROM logs_traces WHERE last_id < "
+                             "(SELECT COALESCE(MIN(id), ?) FROM logs)",
+                             &p, 1, NULL, err);
+        if (rc)
+            return rc;
     }
     return 0;
 }

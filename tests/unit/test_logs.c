@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "logs/internal.h"
+#include "store/internal.h"
 #include "store/store.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -562,7 +563,8 @@ static void test_sql_building(void **state)
     f.source = "src";
     f.before_id = 500;
     sql_is(&f, NULL,
-           COLS "logs WHERE logs.level >= ? AND logs.trace_id = ? AND logs.topic = ? AND "
+           COLS "logs WHERE logs.level >= ? AND logs.id IN (SELECT j.value FROM logs_traces t, "
+                "json_each(t.ids) j WHERE t.trace_id = ?) AND logs.topic = ? AND "
                 "logs.source = ? AND logs.id < ? ORDER BY logs.id DESC LIMIT ?",
            "[3,\"t'; DROP TABLE logs; --\",\"a\\\" OR 1=1\",\"src\",500,100]");
 
@@ -583,14 +585,15 @@ static void test_sql_building(void **state)
                 "DESC LIMIT ?",
            "[0,1,2,3,4,5,\"2025-01-01T00:00:00.000Z\",50]");
 
-    /* full text within a trace: the trace's index drives, the text is a set */
+    /* full text within a trace: both are sets of ids */
     aos_store_logs_filter_t u = {0};
     u.limit = 5;
     u.trace_id = "abc";
     u.q = "disk";
     sql_is(&u, NULL,
            COLS "logs WHERE logs.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?) AND "
-                "logs.trace_id = ? ORDER BY logs.id DESC LIMIT ?",
+                "logs.id IN (SELECT j.value FROM logs_traces t, json_each(t.ids) j WHERE "
+                "t.trace_id = ?) ORDER BY logs.id DESC LIMIT ?",
            "[\"\\\"disk\\\"\",\"abc\",5]");
 
     /* full text: the FTS table drives the scan, in rowid order */
@@ -927,19 +930,154 @@ static void test_matcher_filters(void **state)
     aos__logs_query_release(&q);
 }
 
-static int64_t count_rows(fixture_t *f)
+static int64_t raw_count(fixture_t *f, const char *sql)
 {
     sqlite3 *db;
     sqlite3_stmt *stmt;
     int64_t v = -1;
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM logs", -1, &stmt, NULL),
-                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
     if (sqlite3_step(stmt) == SQLITE_ROW)
         v = sqlite3_column_int64(stmt, 0);
     sqlite3_finalize(stmt);
     sqlite3_close(db);
     return v;
+}
+
+static int64_t count_rows(fixture_t *f)
+{
+    return raw_count(f, "SELECT COUNT(*) FROM logs");
+}
+
+/* ids of a query's answer, newest first, as "5,3,1". */
+static void ids_of(fixture_t *f, const aos_store_logs_filter_t *flt, char *out, size_t cap)
+{
+    json_t *rows = query(f, flt);
+    size_t len = 0, i;
+    json_t *e;
+    out[0] = '\0';
+    json_array_foreach(rows, i, e)
+    {
+        len += (size_t)snprintf(out + len, cap - len, i ? ",%lld" : "%lld",
+                                (long long)json_integer_value(json_object_get(e, "id")));
+    }
+    json_decref(rows);
+}
+
+/* The trace index keeps one group per trace and batch, whatever the order
+ * of the entries; queries by trace see every entry of the trace, page, and
+ * combine with text; retention drops groups whose entries are gone. */
+static void test_store_trace_groups(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_log_t one[] = {row("alpha disk", 2, NULL, "tA"), row("beta", 2, NULL, "tB"),
+                             row("alpha net", 2, NULL, "tA"), row("gamma", 2, NULL, "tC"),
+                             row("beta disk", 2, NULL, "tB"), row("alpha disk", 3, NULL, "tA"),
+                             row("no trace", 2, NULL, NULL)};
+    insert(f, one, 7);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_traces"), 3);
+    aos_store_log_t two[] = {row("alpha again", 2, NULL, "tA"), row("delta", 2, NULL, "tD")};
+    insert(f, two, 2);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_traces"), 5);
+
+    char got[128], want[128];
+    aos_store_logs_filter_t flt = {0};
+    flt.limit = 10;
+    flt.trace_id = "tA";
+    ids_of(f, &flt, got, sizeof(got));
+    snprintf(want, sizeof(want), "%lld,%lld,%lld,%lld", (long long)two[0].id, (long long)one[5].id,
+             (long long)one[2].id, (long long)one[0].id);
+    assert_string_equal(got, want);
+    flt.limit = 2; /* a page, then the next one by cursor */
+    ids_of(f, &flt, got, sizeof(got));
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)two[0].id, (long long)one[5].id);
+    assert_string_equal(got, want);
+    flt.before_id = one[5].id;
+    ids_of(f, &flt, got, sizeof(got));
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)one[2].id, (long long)one[0].id);
+    assert_string_equal(got, want);
+    flt.before_id = 0;
+    flt.limit = 10;
+    flt.q = "disk"; /* text within the trace */
+    ids_of(f, &flt, got, sizeof(got));
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)one[5].id, (long long)one[0].id);
+    assert_string_equal(got, want);
+    flt.q = NULL;
+    flt.min_level = 3;
+    ids_of(f, &flt, got, sizeof(got));
+    snprintf(want, sizeof(want), "%lld", (long long)one[5].id);
+    assert_string_equal(got, want);
+    flt.min_level = 0;
+    flt.trace_id = "nope";
+    ids_of(f, &flt, got, sizeof(got));
+    assert_string_equal(got, "");
+
+    /* retention: keep the newest 2 (the second batch): the first batch's
+     * groups go, tA keeps its newest entry only */
+    int64_t deleted = 0;
+    aos_err_t err = {0, ""};
+    assert_int_equal(aos_store_logs_retain(f->st, NULL, 2, 100, &deleted, &err), 0);
+    assert_true(deleted == 7);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_traces"), 2);
+    flt.trace_id = "tA";
+    ids_of(f, &flt, got, sizeof(got));
+    snprintf(want, sizeof(want), "%lld", (long long)two[0].id);
+    assert_string_equal(got, want);
+    assert_fts_consistent(f);
+}
+
+/* A database written before 0004 (a per-entry trace index, FTS5 with
+ * sizes) is carried over: traces and text are found after the upgrade. */
+static void test_store_upgrade_from_0003(void **state)
+{
+    (void)state;
+    char dir[64], path[96], url[128];
+    assert_int_equal(aos_test_mkdtemp(dir, sizeof(dir), "logs-up"), 0);
+    snprintf(path, sizeof(path), "%s/aos.db", dir);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    aos_embed_t upto3[4] = {{NULL, NULL, 0}};
+    for (int i = 0; i < 3; i++) {
+        assert_non_null(aos_migrations[i].name);
+        upto3[i] = aos_migrations[i];
+    }
+    assert_non_null(strstr(upto3[2].name, "0003"));
+    aos_store_t *st = NULL;
+    aos_err_t err = {0, ""};
+    assert_int_equal(aos__store_open_with(&st, NULL, url, upto3, &err), 0);
+    aos_store_close(st);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO logs (ts, level, message, trace_id, created_at) VALUES "
+                     "('2025-01-01T00:00:00.000Z', 2, 'old disk full', 'tOld', 'x'),"
+                     "('2025-01-01T00:00:00.000Z', 2, 'other', 'tNew', 'x'),"
+                     "('2025-01-01T00:00:00.000Z', 3, 'old user_id=42 again', 'tOld', 'x');"
+                     "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    fixture_t f;
+    memset(&f, 0, sizeof(f));
+    snprintf(f.path, sizeof(f.path), "%s", path);
+    assert_int_equal(aos_store_open(&f.st, NULL, url, &err), 0);
+    char got[64];
+    aos_store_logs_filter_t flt = {0};
+    flt.limit = 10;
+    flt.trace_id = "tOld";
+    ids_of(&f, &flt, got, sizeof(got));
+    assert_string_equal(got, "3,1");
+    flt.trace_id = NULL;
+    flt.q = "user_id=42"; /* a phrase still works: positions were kept */
+    ids_of(&f, &flt, got, sizeof(got));
+    assert_string_equal(got, "3");
+    flt.q = "disk";
+    ids_of(&f, &flt, got, sizeof(got));
+    assert_string_equal(got, "1");
+    assert_fts_consistent(&f);
+    aos_store_close(f.st);
+    aos_test_rmdir(dir);
 }
 
 static void test_store_retention(void **state)
@@ -1012,6 +1150,8 @@ int main(void)
         T(test_store_fts_hostile),
         T(test_matcher_agrees_with_fts),
         T(test_store_retention),
+        T(test_store_trace_groups),
+        cmocka_unit_test(test_store_upgrade_from_0003),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
