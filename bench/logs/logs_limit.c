@@ -3,8 +3,9 @@
  * (migrations 0003_logs.sql and 0004_logs_ingest.sql: table, indexes,
  * trace groups, FTS5), the same pragmas as aosd's store (WAL,
  * synchronous=NORMAL) and the same statements, prepared once: the INSERT
- * per row, one logs_traces row per trace of the batch, the full-text
- * index's INSERT ... SELECT per batch, one transaction per batch. No HTTP,
+ * per row, one logs_traces row per trace of the batch, one logs_batches
+ * row, the full-text index's INSERT ... SELECT per batch, one transaction
+ * per batch. No HTTP,
  * no JSON, no validation, no redaction: aosd cannot be faster than this.
  * (aosd's checkpoints run on a thread of their own; here SQLite runs them
  * in the committing call, as it does by default.)
@@ -101,10 +102,10 @@ static void insert_groups(sqlite3 *db, sqlite3_stmt *grp, idrow_t *v, size_t n)
 }
 
 /* Inserts n rows and indexes them as aosd's store does: the rows one by
- * one, the trace groups, then the full-text index for the batch in one
- * statement. */
-static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqlite3_stmt *fts,
-                         const bench_row_t *rows, size_t n)
+ * one, the trace groups, the batch's time range, then the full-text index
+ * for the batch in one statement. */
+static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqlite3_stmt *bat,
+                         sqlite3_stmt *fts, const bench_row_t *rows, size_t n)
 {
     static idrow_t v[1 << 16];
     sqlite3_int64 first = 0;
@@ -132,6 +133,20 @@ static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqli
             first = v[i].id;
     }
     insert_groups(db, grp, v, n);
+    const char *lo = rows[0].ts, *hi = rows[0].ts;
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(rows[i].ts, lo) < 0)
+            lo = rows[i].ts;
+        if (strcmp(rows[i].ts, hi) > 0)
+            hi = rows[i].ts;
+    }
+    sqlite3_bind_int64(bat, 1, first);
+    sqlite3_bind_int64(bat, 2, sqlite3_last_insert_rowid(db));
+    sqlite3_bind_text(bat, 3, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(bat, 4, hi, -1, SQLITE_STATIC);
+    if (sqlite3_step(bat) != SQLITE_DONE)
+        die(db, "time index");
+    sqlite3_reset(bat);
     sqlite3_bind_int64(fts, 1, first);
     sqlite3_bind_int64(fts, 2, sqlite3_last_insert_rowid(db));
     if (sqlite3_step(fts) != SQLITE_DONE)
@@ -199,6 +214,12 @@ int main(int argc, char **argv)
                            "VALUES (?, ?, ?, ?)",
                            -1, SQLITE_PREPARE_PERSISTENT, &grp, NULL) != SQLITE_OK)
         die(db, "prepare");
+    sqlite3_stmt *bat;
+    if (sqlite3_prepare_v3(db,
+                           "INSERT INTO logs_batches (first_id, last_id, min_ts, max_ts) "
+                           "VALUES (?, ?, ?, ?)",
+                           -1, SQLITE_PREPARE_PERSISTENT, &bat, NULL) != SQLITE_OK)
+        die(db, "prepare");
     sqlite3_stmt *fts;
     if (sqlite3_prepare_v3(db,
                            "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs "
@@ -220,14 +241,15 @@ int main(int argc, char **argv)
         if (fill) {
             for (size_t i = 0; i < n; i++)
                 bench_row((uint64_t)(offset + done) + i, &all[i]);
-            insert_batch(db, ins, grp, fts, all, n);
+            insert_batch(db, ins, grp, bat, fts, all, n);
         } else {
-            insert_batch(db, ins, grp, fts, all + done, n);
+            insert_batch(db, ins, grp, bat, fts, all + done, n);
         }
     }
     double dt = now_s() - t0;
     sqlite3_finalize(ins);
     sqlite3_finalize(grp);
+    sqlite3_finalize(bat);
     sqlite3_finalize(fts);
     sqlite3_close(db);
     free(all);

@@ -467,33 +467,17 @@ static int arg_int(const json_t *v, int64_t *out)
     return 0;
 }
 
-static unsigned char fold(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-}
-
 /* The words of q for live matching, split as the store splits them for
- * FTS5, each reduced to its tokens, folded, separated by single spaces. */
+ * FTS5, each reduced to its folded tokens separated by single spaces. */
 static int parse_words(aos__logs_query_t *q, const char *text)
 {
     const char *wp;
     size_t n;
     int prefix;
     while (aos_store_logs_next_word(&text, &wp, &n, &prefix)) {
-        const unsigned char *w = (const unsigned char *)wp;
-        char *t = malloc(n + 1);
-        if (!t)
+        char *t;
+        if (aos_store_logs_word_tokens(wp, n, &t) < 0)
             return AOS_ENOMEM;
-        size_t len = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (aos_store_logs_token_char(w[i]))
-                t[len++] = (char)fold(w[i]);
-            else if (len && t[len - 1] != ' ')
-                t[len++] = ' ';
-        }
-        while (len && t[len - 1] == ' ')
-            len--;
-        t[len] = '\0';
         aos__logs_word_t *nw = realloc(q->words, (size_t)(q->nwords + 1) * sizeof(*nw));
         if (!nw) {
             free(t);
@@ -683,57 +667,6 @@ fail:
 
 /* Live matching --------------------------------------------------------------------- */
 
-/* The next token of s[0..len) from *pos: its start and length; 0 at the end. */
-static int next_token(const unsigned char *s, size_t len, size_t *pos, size_t *start, size_t *n)
-{
-    size_t i = *pos;
-    while (i < len && !aos_store_logs_token_char(s[i]))
-        i++;
-    if (i == len)
-        return 0;
-    *start = i;
-    while (i < len && aos_store_logs_token_char(s[i]))
-        i++;
-    *n = i - *start;
-    *pos = i;
-    return 1;
-}
-
-/* 1 if message token m (folded) equals word token w, or starts with it
- * when prefix is set. */
-static int token_eq(const unsigned char *m, size_t mn, const char *w, size_t wn, int prefix)
-{
-    if (mn < wn || (!prefix && mn != wn))
-        return 0;
-    for (size_t i = 0; i < wn; i++)
-        if (fold(m[i]) != (unsigned char)w[i])
-            return 0;
-    return 1;
-}
-
-/* The tokens of word w appear in a row in the message (an FTS5 phrase). */
-static int match_word(const unsigned char *msg, size_t len, const aos__logs_word_t *w)
-{
-    size_t pos = 0, start, n;
-    while (next_token(msg, len, &pos, &start, &n)) {
-        /* try the phrase from this token on */
-        const char *wt = w->text;
-        size_t mpos = pos, ms = start, mn = n;
-        for (;;) {
-            const char *sp = strchr(wt, ' ');
-            size_t wn = sp ? (size_t)(sp - wt) : strlen(wt);
-            if (!token_eq(msg + ms, mn, wt, wn, !sp && w->prefix))
-                break;
-            if (!sp)
-                return 1;
-            wt = sp + 1;
-            if (!next_token(msg, len, &mpos, &ms, &mn))
-                return 0; /* the message ends inside the phrase */
-        }
-    }
-    return 0;
-}
-
 int aos__logs_query_match(const aos__logs_query_t *q, const aos_store_log_t *r)
 {
     const aos_store_logs_filter_t *f = &q->f;
@@ -750,7 +683,8 @@ int aos__logs_query_match(const aos__logs_query_t *q, const aos_store_log_t *r)
     if (f->before && strcmp(r->ts, f->before) >= 0)
         return 0;
     for (int i = 0; i < q->nwords; i++)
-        if (!match_word((const unsigned char *)r->message, r->message_len, &q->words[i]))
+        if (!aos_store_logs_phrase_match(r->message, r->message_len, q->words[i].text,
+                                         q->words[i].prefix))
             return 0;
     return 1;
 }

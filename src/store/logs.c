@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PARAMS    16
+#define MAX_PARAMS    40
 #define FTS_MAX_WORDS 16
 #define FTS_MAX_BYTES 512
 
@@ -109,6 +109,23 @@ static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
     int rc = insert_trace_groups(st, a->rows, a->n, err);
     if (rc < 0)
         return rc;
+    /* The time index (0004_logs_ingest.sql): one row per batch. ts is
+     * normalized ISO-8601 text, so text order is time order. */
+    const char *lo = a->rows[0].ts, *hi = a->rows[0].ts;
+    for (size_t i = 1; i < a->n; i++) {
+        if (strcmp(a->rows[i].ts, lo) < 0)
+            lo = a->rows[i].ts;
+        if (strcmp(a->rows[i].ts, hi) > 0)
+            hi = a->rows[i].ts;
+    }
+    aos__sql_val_t b[] = {aos__sql_int(a->rows[0].id), aos__sql_int(a->rows[a->n - 1].id),
+                          aos__sql_text(lo), aos__sql_text(hi)};
+    rc = st->be->exec(st->conn,
+                      "INSERT INTO logs_batches (first_id, last_id, min_ts, max_ts) "
+                      "VALUES (?, ?, ?, ?)",
+                      b, 4, NULL, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "time index");
     /* The full-text index, in one statement for the batch (see 0003_logs.sql). */
     aos__sql_val_t ids[] = {aos__sql_int(a->rows[0].id), aos__sql_int(a->rows[a->n - 1].id)};
     rc = st->be->exec(st->conn,
@@ -179,6 +196,86 @@ int aos_store_logs_next_word(const char **q, const char **word, size_t *len, int
     return 0;
 }
 
+static unsigned char fold(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+int aos_store_logs_word_tokens(const char *word, size_t n, char **out)
+{
+    const unsigned char *w = (const unsigned char *)word;
+    char *t = malloc(n + 1);
+    *out = t;
+    if (!t)
+        return AOS_ENOMEM;
+    size_t len = 0;
+    int count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (aos_store_logs_token_char(w[i])) {
+            if (!len || t[len - 1] == ' ')
+                count++;
+            t[len++] = (char)fold(w[i]);
+        } else if (len && t[len - 1] != ' ') {
+            t[len++] = ' ';
+        }
+    }
+    while (len && t[len - 1] == ' ')
+        len--;
+    t[len] = '\0';
+    return count;
+}
+
+/* The next token of s[0..len) from *pos: its start and length; 0 at the end. */
+static int next_token(const unsigned char *s, size_t len, size_t *pos, size_t *start, size_t *n)
+{
+    size_t i = *pos;
+    while (i < len && !aos_store_logs_token_char(s[i]))
+        i++;
+    if (i == len)
+        return 0;
+    *start = i;
+    while (i < len && aos_store_logs_token_char(s[i]))
+        i++;
+    *n = i - *start;
+    *pos = i;
+    return 1;
+}
+
+/* 1 if message token m equals folded token w, or starts with it when
+ * prefix is set. */
+static int token_eq(const unsigned char *m, size_t mn, const char *w, size_t wn, int prefix)
+{
+    if (mn < wn || (!prefix && mn != wn))
+        return 0;
+    for (size_t i = 0; i < wn; i++)
+        if (fold(m[i]) != (unsigned char)w[i])
+            return 0;
+    return 1;
+}
+
+int aos_store_logs_phrase_match(const char *msg, size_t len, const char *tokens, int prefix)
+{
+    const unsigned char *m = (const unsigned char *)msg;
+    size_t pos = 0, start, n;
+    while (next_token(m, len, &pos, &start, &n)) {
+        /* try the phrase from this token on */
+        const char *wt = tokens;
+        size_t mpos = pos, ms = start, mn = n;
+        for (;;) {
+            const char *sp = strchr(wt, ' ');
+            size_t wn = sp ? (size_t)(sp - wt) : strlen(wt);
+            if (!token_eq(m + ms, mn, wt, wn, !sp && prefix))
+                break;
+            if (!sp)
+                return 1;
+            wt = sp + 1;
+            if (!next_token(m, len, &mpos, &ms, &mn))
+                return 0; /* the message ends inside the phrase */
+        }
+    }
+    return 0;
+}
+
 int aos_store_logs_fts(const char *q, char **out, aos_err_t *err)
 {
     *out = NULL;
@@ -192,18 +289,25 @@ int aos_store_logs_fts(const char *q, char **out, aos_err_t *err)
     const char *wp;
     size_t n;
     while (aos_store_logs_next_word(&q, &wp, &n, &prefix)) {
-        const unsigned char *w = (const unsigned char *)wp;
         if (++words > FTS_MAX_WORDS) {
             rc = aos_err_set(err, AOS_EINVAL, "'q' has more than %d words", FTS_MAX_WORDS);
             goto out;
         }
-        /* An FTS5 string: "..." with " doubled; everything inside is text. */
+        /* Each token an FTS5 string of its own ("..."; tokens hold no '"'),
+         * the last one a prefix for a word ending in '*'. The index keeps
+         * no positions (0004): a word of several tokens is their AND here,
+         * and the statement checks the order (aos_logs_phrase). */
+        char *t;
+        if (aos_store_logs_word_tokens(wp, n, &t) < 0) {
+            rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+            goto out;
+        }
         rc = aos_buf_puts(&b, words > 1 ? " \"" : "\"");
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            rc =
-                aos_buf_append(&b, w[i] == '"' ? "\"\"" : (const char *)&w[i], w[i] == '"' ? 2 : 1);
+        for (const char *c = t; rc == 0 && *c; c++)
+            rc = aos_buf_puts(&b, *c == ' ' ? "\" \"" : (char[]){*c, '\0'});
         if (rc == 0)
             rc = aos_buf_puts(&b, prefix ? "\"*" : "\"");
+        free(t);
         if (rc < 0) {
             rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
             goto out;
@@ -228,6 +332,8 @@ typedef struct {
     aos__sql_val_t p[MAX_PARAMS];
     int n;
     char *fts; /* owned: the bound full-text query */
+    char *phrase[FTS_MAX_WORDS]; /* owned: bound phrases to check in order */
+    int nphrases;
     int nconds;
 } stmt_t;
 
@@ -235,6 +341,43 @@ static void stmt_release(stmt_t *s)
 {
     aos_buf_release(&s->sql);
     free(s->fts);
+    for (int i = 0; i < s->nphrases; i++)
+        free(s->phrase[i]);
+}
+
+static void cond(stmt_t *s, const char *text, aos__sql_val_t v);
+
+/* The words of q with more than one token: the FTS5 query only asks for
+ * all their tokens, so each becomes aos_logs_phrase(message, "t1 t2[*]"),
+ * checked on the rows the index found. */
+static int phrase_conds(stmt_t *s, const char *q, aos_err_t *err)
+{
+    const char *wp;
+    size_t n;
+    int prefix;
+    while (aos_store_logs_next_word(&q, &wp, &n, &prefix)) {
+        char *t;
+        int count = aos_store_logs_word_tokens(wp, n, &t);
+        if (count < 0)
+            return aos_err_set(err, AOS_ENOMEM, "out of memory");
+        if (count < 2 || s->nphrases == FTS_MAX_WORDS) {
+            free(t);
+            continue;
+        }
+        if (prefix) {
+            size_t len = strlen(t);
+            char *tp = realloc(t, len + 2);
+            if (!tp) {
+                free(t);
+                return aos_err_set(err, AOS_ENOMEM, "out of memory");
+            }
+            t = tp;
+            memcpy(t + len, "*", 2);
+        }
+        s->phrase[s->nphrases++] = t;
+        cond(s, "aos_logs_phrase(logs.message, ?)", aos__sql_text(t));
+    }
+    return 0;
 }
 
 /* Appends " WHERE"/" AND" cond, binding v. */
@@ -278,10 +421,11 @@ static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_
      *    is then a set of rowids looked up per row;
      *  - else with full text, the FTS table, in rowid order, so that the
      *    page stops after `limit` matches instead of collecting them all;
-     *  - else with a time range, the (level, ts) index: level as a list of
-     *    equalities lets the range on ts use the index too; the few rows in
-     *    the range are then sorted by id;
-     *  - else the table itself, newest first, stopping after `limit`. */
+     *  - else the table itself, newest first, stopping after `limit`; a
+     *    time range first becomes a range of ids through logs_batches
+     *    (each batch's first and last id and its smallest and largest ts,
+     *    0004_logs_ingest.sql), so only the batches that may hold entries
+     *    of that time are read. */
     int fts_drives = s->fts && !f->trace_id;
     const char *id = fts_drives ? "logs_fts.rowid" : "logs.id";
     if (gcol)
@@ -294,17 +438,13 @@ static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_
     else if (s->fts)
         cond(s, "logs.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)",
              aos__sql_text(s->fts));
-    int min = f->min_level > 0 ? f->min_level : 0;
-    if ((f->after || f->before) && min < AOS_STORE_LOG_LEVELS) {
-        aos_buf_puts(&s->sql, s->nconds++ ? " AND logs.level IN (" : " WHERE logs.level IN (");
-        for (int lv = min; lv < AOS_STORE_LOG_LEVELS; lv++) {
-            aos_buf_puts(&s->sql, lv > min ? ", ?" : "?");
-            s->p[s->n++] = aos__sql_int(lv);
-        }
-        aos_buf_puts(&s->sql, ")");
-    } else if (min > 0) {
-        cond(s, "logs.level >= ?", aos__sql_int(min));
+    if (s->fts) {
+        int rc = phrase_conds(s, f->q, err);
+        if (rc < 0)
+            return rc;
     }
+    if (f->min_level > 0)
+        cond(s, "logs.level >= ?", aos__sql_int(f->min_level));
     if (f->trace_id) /* the groups of the trace, then each id by primary key */
         cond(s,
              "logs.id IN (SELECT j.value FROM logs_traces t, json_each(t.ids) j "
@@ -314,10 +454,22 @@ static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_
         cond(s, "logs.topic = ?", aos__sql_text(f->topic));
     if (f->source)
         cond(s, "logs.source = ?", aos__sql_text(f->source));
-    if (f->after)
+    if (f->after) {
         cond(s, "logs.ts > ?", aos__sql_text(f->after));
-    if (f->before)
+        aos_buf_printf(&s->sql,
+                       " AND %s >= (SELECT COALESCE(MIN(first_id), %lld) FROM logs_batches "
+                       "WHERE max_ts > ?)",
+                       id, (long long)INT64_MAX);
+        s->p[s->n++] = aos__sql_text(f->after);
+    }
+    if (f->before) {
         cond(s, "logs.ts < ?", aos__sql_text(f->before));
+        aos_buf_printf(&s->sql,
+                       " AND %s <= (SELECT COALESCE(MAX(last_id), 0) FROM logs_batches "
+                       "WHERE min_ts < ?)",
+                       id);
+        s->p[s->n++] = aos__sql_text(f->before);
+    }
     if (f->after_id > 0) {
         aos_buf_printf(&s->sql, "%s%s > ?", s->nconds++ ? " AND " : " WHERE ", id);
         s->p[s->n++] = aos__sql_int(f->after_id);
@@ -518,13 +670,16 @@ static int retain_rows(aos_store_t *st, void *arg, aos_err_t *err)
             return rc;
         a->deleted += changes;
     }
-    if (a->deleted) { /* trace groups whose entries are all gone */
+    if (a->deleted) { /* trace groups and batches whose entries are all gone */
         aos__sql_val_t p = aos__sql_int(INT64_MAX);
-        rc = aos__store_exec(st,
-                             "DELETE FROM logs_traces WHERE last_id < "
-                             "(SELECT COALESCE(MIN(id), ?) FROM logs)",
-                             &p, 1, NULL, err);
-        if (rc)
+        if ((rc = aos__store_exec(st,
+                                  "DELETE FROM logs_traces WHERE last_id < "
+                                  "(SELECT COALESCE(MIN(id), ?) FROM logs)",
+                                  &p, 1, NULL, err)) ||
+            (rc = aos__store_exec(st,
+                                  "DELETE FROM logs_batches WHERE last_id < "
+                                  "(SELECT COALESCE(MIN(id), ?) FROM logs)",
+                                  &p, 1, NULL, err)))
             return rc;
     }
     return 0;

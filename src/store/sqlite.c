@@ -12,6 +12,7 @@
  * writer goes on; a WAL past CKPT_HARD_PAGES (the checkpointer fell far
  * behind) is checkpointed by the writer itself, as SQLite would. */
 #include "store/internal.h"
+#include "store/store.h"
 #include "log/log.h"
 
 #include <errno.h>
@@ -27,6 +28,7 @@
 #define CACHE_SIZE      32
 #define CKPT_PAGES      1000  /* wake the checkpointer (SQLite's own default) */
 #define CKPT_HARD_PAGES 20000 /* the writer checkpoints itself */
+#define FTS_PHRASE_MAX  1024  /* a query word's tokens (q is at most 512 bytes) */
 
 /* The checkpointer thread and its connection. */
 typedef struct {
@@ -175,6 +177,34 @@ static void sqlite_close(void *conn)
     free(c);
 }
 
+/* aos_logs_phrase(message, tokens): aos_store_logs_phrase_match for SQL,
+ * tokens ending in '*' for a prefix. The log queries use it to check the
+ * order of a word's tokens, which the full-text index does not keep. */
+static void fn_logs_phrase(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *msg = (const char *)sqlite3_value_text(argv[0]);
+    const char *tok = (const char *)sqlite3_value_text(argv[1]);
+    if (!msg || !tok) {
+        sqlite3_result_int(ctx, 0);
+        return;
+    }
+    int len = sqlite3_value_bytes(argv[0]);
+    size_t tn = strlen(tok);
+    int prefix = tn && tok[tn - 1] == '*';
+    char buf[FTS_PHRASE_MAX];
+    if (prefix) {
+        if (tn > sizeof(buf)) {
+            sqlite3_result_int(ctx, 0);
+            return;
+        }
+        memcpy(buf, tok, tn - 1);
+        buf[tn - 1] = '\0';
+        tok = buf;
+    }
+    sqlite3_result_int(ctx, aos_store_logs_phrase_match(msg, (size_t)len, tok, prefix));
+}
+
 /* Creates a missing database file with mode 0600 (SQLite would use 0644):
  * it holds token hashes and sealed secrets. SQLite gives its -wal and -shm
  * files the mode of the database. */
@@ -216,6 +246,11 @@ static int sqlite_open(void **out, const char *path, aos_err_t *err)
     rc = sqlite3_exec(c->db,
                       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
                       NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    rc = sqlite3_create_function_v2(c->db, "aos_logs_phrase", 2,
+                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                    fn_logs_phrase, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         goto fail;
     if (strcmp(path, ":memory:") != 0 && path[0] != '\0')

@@ -187,11 +187,21 @@ int aos_store_logs_token_char(unsigned char c);
  * skipped. Advances *q; 0 when no word is left. */
 int aos_store_logs_next_word(const char **q, const char **word, size_t *len, int *prefix);
 
+/* The tokens of a word (n bytes): folded, separated by single spaces, in
+ * *out (malloc'd). Returns how many, or AOS_ENOMEM. */
+int aos_store_logs_word_tokens(const char *word, size_t n, char **out);
+/* 1 if tokens (as aos_store_logs_word_tokens gives them) appear one after
+ * the other in msg, the last one as a prefix if prefix is set: what an
+ * FTS5 phrase matches. SQLite calls it as aos_logs_phrase(message, t). */
+int aos_store_logs_phrase_match(const char *msg, size_t len, const char *tokens, int prefix);
+
 /* The full-text query of q for the backend's index (SQLite FTS5): each
- * white-space separated word of q is a phrase of its tokens, quoted so that
- * no FTS5 syntax in q has any effect; a word ending in '*' matches as a
- * prefix; all words must match. AOS_EINVAL when q has no word with a token
- * character, more than 16 words, or more than 512 bytes. *out is malloc'd. */
+ * token of each white-space separated word of q is quoted so that no FTS5
+ * syntax in q has any effect; a word ending in '*' matches its last token
+ * as a prefix; all tokens must match. (The index keeps no positions: the
+ * query statement checks the order of a word's tokens with
+ * aos_logs_phrase.) AOS_EINVAL when q has no word with a token character,
+ * more than 16 words, or more than 512 bytes. *out is malloc'd. */
 int aos_store_logs_fts(const char *q, char **out, aos_err_t *err);
 
 /* For tests: the statement aos_store_logs_query (group_by NULL) or

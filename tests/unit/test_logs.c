@@ -568,22 +568,19 @@ static void test_sql_building(void **state)
                 "logs.source = ? AND logs.id < ? ORDER BY logs.id DESC LIMIT ?",
            "[3,\"t'; DROP TABLE logs; --\",\"a\\\" OR 1=1\",\"src\",500,100]");
 
-    /* a time range: levels as equalities, so that (level, ts) is one index range each */
+    /* a time range: the batches that may hold it bound the ids read */
     aos_store_logs_filter_t t = {0};
     t.limit = 50;
     t.min_level = 3;
     t.after = "2025-01-01T00:00:00.000Z";
     t.before = "2025-02-01T00:00:00.000Z";
     sql_is(&t, NULL,
-           COLS "logs WHERE logs.level IN (?, ?, ?) AND logs.ts > ? AND logs.ts < ? ORDER BY "
-                "logs.id DESC LIMIT ?",
-           "[3,4,5,\"2025-01-01T00:00:00.000Z\",\"2025-02-01T00:00:00.000Z\",50]");
-    t.min_level = 0;
-    t.before = NULL;
-    sql_is(&t, NULL,
-           COLS "logs WHERE logs.level IN (?, ?, ?, ?, ?, ?) AND logs.ts > ? ORDER BY logs.id "
-                "DESC LIMIT ?",
-           "[0,1,2,3,4,5,\"2025-01-01T00:00:00.000Z\",50]");
+           COLS "logs WHERE logs.level >= ? AND logs.ts > ? AND logs.id >= (SELECT "
+                "COALESCE(MIN(first_id), 9223372036854775807) FROM logs_batches WHERE max_ts > "
+                "?) AND logs.ts < ? AND logs.id <= (SELECT COALESCE(MAX(last_id), 0) FROM "
+                "logs_batches WHERE min_ts < ?) ORDER BY logs.id DESC LIMIT ?",
+           "[3,\"2025-01-01T00:00:00.000Z\",\"2025-01-01T00:00:00.000Z\","
+           "\"2025-02-01T00:00:00.000Z\",\"2025-02-01T00:00:00.000Z\",50]");
 
     /* full text within a trace: both are sets of ids */
     aos_store_logs_filter_t u = {0};
@@ -602,10 +599,13 @@ static void test_sql_building(void **state)
     g.q = "disk \"full\" OR NEAR(x)";
     g.after_id = 9;
     g.ascending = 1;
+    /* words are tokens for the index; "NEAR(x)" is two, checked in order */
     sql_is(&g, NULL,
            COLS "logs_fts JOIN logs ON logs.id = logs_fts.rowid WHERE logs_fts MATCH ? AND "
-                "logs_fts.rowid > ? ORDER BY logs_fts.rowid ASC LIMIT ?",
-           "[\"\\\"disk\\\" \\\"\\\"\\\"full\\\"\\\"\\\" \\\"OR\\\" \\\"NEAR(x)\\\"\",9,11]");
+                "aos_logs_phrase(logs.message, ?) AND logs_fts.rowid > ? ORDER BY "
+                "logs_fts.rowid ASC LIMIT ?",
+           "[\"\\\"disk\\\" \\\"full\\\" \\\"or\\\" \\\"near\\\" \\\"x\\\"\","
+           "\"near x\",9,11]");
 
     /* counts: the column comes from a fixed list, never from the request */
     aos_store_logs_filter_t h = {0};
@@ -641,16 +641,19 @@ static void fts_is(const char *q, const char *want)
 
 static void test_fts_escaping(void **state)
 {
+    /* tokens, folded, each quoted alone: no FTS5 syntax survives */
     fts_is("disk", "\"disk\"");
     fts_is("  disk   full ", "\"disk\" \"full\"");
     fts_is("conn*", "\"conn\"*");
     fts_is("conn**", "\"conn\"*");
-    fts_is("say \"hi\"", "\"say\" \"\"\"hi\"\"\"");
-    fts_is("a OR b NOT c", "\"a\" \"OR\" \"b\" \"NOT\" \"c\"");
-    fts_is("col:value", "\"col:value\"");
-    fts_is("NEAR(a b)", "\"NEAR(a\" \"b)\"");
-    fts_is("^start -x +y", "\"^start\" \"-x\" \"+y\"");
-    fts_is("user_id=42", "\"user_id=42\"");
+    fts_is("Disk FULL", "\"disk\" \"full\"");
+    fts_is("say \"hi\"", "\"say\" \"hi\"");
+    fts_is("a OR b NOT c", "\"a\" \"or\" \"b\" \"not\" \"c\"");
+    fts_is("col:value", "\"col\" \"value\"");
+    fts_is("NEAR(a b)", "\"near\" \"a\" \"b\"");
+    fts_is("^start -x +y", "\"start\" \"x\" \"y\"");
+    fts_is("user_id=42", "\"user\" \"id\" \"42\"");
+    fts_is("user_id=4*", "\"user\" \"id\" \"4\"*");
     fts_is("日志 错误", "\"日志\" \"错误\"");
     fts_is("--- disk", "\"disk\""); /* a word without token characters is dropped */
 
@@ -1026,6 +1029,100 @@ static void test_store_trace_groups(void **state)
     assert_fts_consistent(f);
 }
 
+/* A word of several tokens is a phrase: the index finds rows holding all
+ * the tokens, the statement keeps those where they follow each other
+ * (expected sets written out, not taken from the live matcher). */
+static void test_store_phrase_order(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_log_t rows[] = {row("id 42 user", 2, NULL, NULL), row("user_id=42 ok", 2, NULL, NULL),
+                              row("user x id 42", 2, NULL, NULL),
+                              row("USER-ID-42x", 2, NULL, NULL)};
+    insert(f, rows, 4);
+    struct {
+        const char *q;
+        int want[4];
+    } cases[] = {
+        {"user_id=42", {0, 1, 0, 0}}, {"user_id=4*", {0, 1, 0, 1}}, {"id_42", {1, 1, 1, 0}},
+        {"42-user", {1, 0, 0, 0}},    {"user 42", {1, 1, 1, 0}},    {"x_id", {0, 0, 1, 0}},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        aos_store_logs_filter_t flt = {0};
+        flt.limit = 10;
+        flt.ascending = 1;
+        flt.q = cases[k].q;
+        char got[64], want[64] = "";
+        size_t len = 0;
+        for (int i = 0; i < 4; i++)
+            if (cases[k].want[i])
+                len += (size_t)snprintf(want + len, sizeof(want) - len, len ? ",%lld" : "%lld",
+                                        (long long)rows[i].id);
+        ids_of(f, &flt, got, sizeof(got));
+        if (strcmp(got, want))
+            fail_msg("q '%s': got [%s], want [%s]", cases[k].q, got, want);
+    }
+}
+
+static aos_store_log_t row_at(const char *msg, const char *ts)
+{
+    aos_store_log_t r = row(msg, 2, NULL, NULL);
+    r.ts = ts;
+    return r;
+}
+
+/* Time ranges go through the per-batch ts ranges: every entry in the range
+ * is found, also an old entry in a new batch, and retention keeps the
+ * batches in step. */
+static void test_store_time_batches(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_log_t b1[] = {row_at("jan a", "2025-01-10T00:00:00.000Z"),
+                            row_at("jan b", "2025-01-20T00:00:00.000Z")};
+    aos_store_log_t b2[] = {row_at("feb a", "2025-02-10T00:00:00.000Z"),
+                            row_at("late jan", "2025-01-15T00:00:00.000Z"),
+                            row_at("feb b", "2025-02-20T00:00:00.000Z")};
+    aos_store_log_t b3[] = {row_at("mar a", "2025-03-10T00:00:00.000Z")};
+    insert(f, b1, 2);
+    insert(f, b2, 3);
+    insert(f, b3, 1);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_batches"), 3);
+    char got[64], want[64];
+    aos_store_logs_filter_t flt = {0};
+    flt.limit = 10;
+    flt.after = "2025-01-12T00:00:00.000Z";
+    flt.before = "2025-02-01T00:00:00.000Z";
+    ids_of(f, &flt, got, sizeof(got));
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)b2[1].id, (long long)b1[1].id);
+    assert_string_equal(got, want);
+    flt.before = NULL; /* after only */
+    flt.after = "2025-02-15T00:00:00.000Z";
+    ids_of(f, &flt, got, sizeof(got));
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)b3[0].id, (long long)b2[2].id);
+    assert_string_equal(got, want);
+    flt.after = NULL; /* before only */
+    flt.before = "2025-01-16T00:00:00.000Z";
+    ids_of(f, &flt, got, sizeof(got));
+    snprintf(want, sizeof(want), "%lld,%lld", (long long)b2[1].id, (long long)b1[0].id);
+    assert_string_equal(got, want);
+    flt.before = "2025-01-01T00:00:00.000Z"; /* before everything */
+    ids_of(f, &flt, got, sizeof(got));
+    assert_string_equal(got, "");
+    flt.before = NULL;
+    flt.after = "2026-01-01T00:00:00.000Z"; /* after everything */
+    ids_of(f, &flt, got, sizeof(got));
+    assert_string_equal(got, "");
+
+    int64_t deleted = 0;
+    aos_err_t err = {0, ""};
+    assert_int_equal(aos_store_logs_retain(f->st, NULL, 1, 100, &deleted, &err), 0);
+    assert_true(deleted == 5);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_batches"), 1);
+    flt.after = "2025-01-01T00:00:00.000Z";
+    ids_of(f, &flt, got, sizeof(got));
+    snprintf(want, sizeof(want), "%lld", (long long)b3[0].id);
+    assert_string_equal(got, want);
+}
+
 /* A database written before 0004 (a per-entry trace index, FTS5 with
  * sizes) is carried over: traces and text are found after the upgrade. */
 static void test_store_upgrade_from_0003(void **state)
@@ -1075,6 +1172,10 @@ static void test_store_upgrade_from_0003(void **state)
     flt.q = "disk";
     ids_of(&f, &flt, got, sizeof(got));
     assert_string_equal(got, "1");
+    flt.q = NULL; /* the batches were built from the rows there */
+    flt.after = "2024-12-31T00:00:00.000Z";
+    ids_of(&f, &flt, got, sizeof(got));
+    assert_string_equal(got, "3,2,1");
     assert_fts_consistent(&f);
     aos_store_close(f.st);
     aos_test_rmdir(dir);
@@ -1151,6 +1252,8 @@ int main(void)
         T(test_matcher_agrees_with_fts),
         T(test_store_retention),
         T(test_store_trace_groups),
+        T(test_store_phrase_order),
+        T(test_store_time_batches),
         cmocka_unit_test(test_store_upgrade_from_0003),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
