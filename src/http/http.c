@@ -636,18 +636,23 @@ const char *aos_http_body(const aos_http_req_t *r, size_t *len)
     return r->body.ptr ? r->body.ptr : "";
 }
 
-json_t *aos_http_body_json(aos_http_req_t *r, aos_err_t *err)
+json_t *aos_http_parse_json(const char *body, size_t len, aos_err_t *err)
 {
-    if (!r->body.len) {
+    if (!len) {
         aos_err_set(err, AOS_EPARSE, "request body is empty");
         return NULL;
     }
     json_error_t je;
-    json_t *j = json_loadb(r->body.ptr, r->body.len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!j)
         aos_err_set(err, AOS_EPARSE, "malformed JSON at line %d column %d: %s", je.line, je.column,
                     je.text);
     return j;
+}
+
+json_t *aos_http_body_json(aos_http_req_t *r, aos_err_t *err)
+{
+    return aos_http_parse_json(r->body.ptr, r->body.len, err);
 }
 
 int aos_http_peer_is_loopback(aos_http_req_t *r)

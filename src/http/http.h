@@ -91,6 +91,9 @@ const char *aos_http_param(const aos_http_req_t *req, const char *name);
 const char *aos_http_body(const aos_http_req_t *req, size_t *len);
 /* Parses the body as JSON (bounded already); NULL with err set if it is not. */
 json_t *aos_http_body_json(aos_http_req_t *req, aos_err_t *err);
+/* The same for a copy of a body: pure, callable from any thread (a
+ * handler that parses a large body off the loop). */
+json_t *aos_http_parse_json(const char *body, size_t len, aos_err_t *err);
 /* 1 if the peer address is loopback (127.0.0.0/8 or ::1). */
 int aos_http_peer_is_loopback(aos_http_req_t *req);
 /* Text form of the peer address. */
@@ -118,7 +121,9 @@ int aos_http_answered(const aos_http_req_t *req);
 
 /* Streaming: open with status and content type (e.g. text/event-stream),
  * then write pieces and close. Writes are buffered until the client reads;
- * aos_http_stream_pending() tells how many bytes wait (for back-pressure). */
+ * aos_http_stream_pending() tells how many bytes wait because the client
+ * does not read them (for back-pressure: a stream whose bytes are merely
+ * queued for a writer thread that has not got to them counts 0). */
 int aos_http_stream_open(aos_http_req_t *req, unsigned status, const char *content_type);
 int aos_http_stream_write(aos_http_req_t *req, const void *data, size_t len);
 size_t aos_http_stream_pending(const aos_http_req_t *req);

@@ -137,11 +137,14 @@ static void flush_locked(aos__dstream_t *d)
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            d->blocked = 1; /* the peer does not read as fast as we write */
             return;
+        }
         d->broken = 1;
         return;
     }
+    d->blocked = 0;
 }
 
 /* Marks d released (if it was not) and lets it go. */
@@ -371,7 +374,7 @@ int aos__writers_write(aos__dstream_t *d, const void *data, size_t len)
 size_t aos__writers_pending(aos__dstream_t *d)
 {
     uv_mutex_lock(&d->mu);
-    size_t n = d->out.len;
+    size_t n = d->blocked ? d->out.len : 0;
     uv_mutex_unlock(&d->mu);
     return n;
 }

@@ -40,6 +40,7 @@ struct aos__dstream_s {
     int closing;  /* the loop asked to end the stream */
     int broken;   /* a send failed or the peer hung up */
     int released; /* the writer let go of the socket */
+    int blocked;  /* the last send found the socket full */
     /* writer-thread side */
     aos__writer_t *w;
     uv_poll_t poll;
@@ -64,6 +65,9 @@ int aos__writers_attach(aos__writers_t *ws, aos__dstream_t *d, int fd, int chunk
 /* Appends data (framed as a chunk if chunked) and wakes the writer. Data
  * written after a close or once the stream broke is dropped. */
 int aos__writers_write(aos__dstream_t *d, const void *data, size_t len);
+/* Bytes waiting because the peer does not read: those buffered while the
+ * socket is full. Bytes the writer has not got to yet are not counted - a
+ * writer behind on a busy machine is not the client's fault. */
 size_t aos__writers_pending(aos__dstream_t *d);
 /* The writer sends what is buffered, then lets go (released callback). */
 void aos__writers_close(aos__dstream_t *d);

@@ -111,14 +111,22 @@ int aos__logs_query_match(const aos__logs_query_t *q, const aos_store_log_t *r);
 
 typedef enum { AOS__LOGS_OP_PUBLISH, AOS__LOGS_OP_QUERY, AOS__LOGS_OP_SUBSCRIBE } aos__logs_op_t;
 
-/* The answer of an operation: result (stolen) or err. */
-typedef void (*aos__logs_done_fn)(void *ctx, json_t *result, const aos_err_t *err);
+/* The answer of an operation: result (stolen) or err, with fault (may be
+ * NULL) naming the entry and field a publish failed on. */
+typedef void (*aos__logs_done_fn)(void *ctx, json_t *result, const aos_err_t *err,
+                                  const aos__logs_fault_t *fault);
 
 /* Starts op with args (a reference is taken; publish may redact it in
- * place). Returns 0 and calls done later, once; or fails now, with err and
- * fault set, without calling done. via names the path for metrics. */
+ * place, on the thread pool: the caller must not touch args meanwhile).
+ * Returns 0 and calls done later, once - a publish's bad entries are
+ * reported there, with fault; or fails now, with err and fault set, without
+ * calling done. via names the path for metrics. */
 int aos__logs_op(aos_logs_t *l, aos__logs_op_t op, json_t *args, const char *via,
                  aos__logs_done_fn done, void *ctx, aos__logs_fault_t *fault, aos_err_t *err);
+/* A publish from a raw JSON body (copied): an object with "entries" or a
+ * bare array of entries, parsed and validated on the thread pool. */
+int aos__logs_publish_body(aos_logs_t *l, const char *body, size_t len, const char *via,
+                           aos__logs_done_fn done, void *ctx, aos_err_t *err);
 /* Answers req with the REST error for err and fault. */
 int aos__logs_respond_error(aos_http_req_t *req, const aos_err_t *err,
                             const aos__logs_fault_t *fault);

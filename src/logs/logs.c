@@ -47,7 +47,9 @@ struct aos_logs_s {
     aos_builtin_t builtin;
     aos_logs_redactor_t *redactor; /* owned: the default */
     aos_logs_redact_fn redact;
-    void *redact_data; /* borrowed */
+    void *redact_data;       /* borrowed */
+    uv_rwlock_t redact_lock; /* parsers (thread pool) read; setting a redactor or
+                                adding a secret writes */
 
     /* live streams */
     sub_t *subs;
@@ -67,6 +69,7 @@ struct aos_logs_s {
     /* group commit: validated batches waiting for the store, oldest first */
     struct op *ins_head, **ins_tail;
     int ins_inflight; /* groups submitted to the store, not yet done */
+    int parsing;      /* batches being parsed on the thread pool */
 
     /* retention */
     uv_timer_t *retain_timer;
@@ -296,6 +299,16 @@ struct op {
     aos__logs_done_fn done;
     void *ctx;
     aos__logs_batch_t batch; /* publish */
+    /* publish: parsed on libuv's thread pool, from args or a raw body */
+    uv_work_t work;
+    json_t *args;
+    char *body;
+    size_t body_len;
+    int parse_inline; /* parse on the loop (captured lines: small, and at
+                         shutdown the store must get them before it closes) */
+    int parse_rc;
+    aos_err_t parse_err;
+    aos__logs_fault_t parse_fault;
     aos__logs_query_t q;     /* query, subscribe */
     aos_store_logs_filter_t f;
     json_t *rows;
@@ -304,6 +317,8 @@ struct op {
 
 static void op_free(struct op *o)
 {
+    json_decref(o->args);
+    free(o->body);
     aos__logs_batch_release(&o->batch);
     aos__logs_query_release(&o->q);
     json_decref(o->rows);
@@ -323,7 +338,7 @@ static void publish_done(struct op *o, int status, const aos_err_t *err)
                         (json_int_t)b->rows[0].id, "last_id", (json_int_t)b->rows[b->n - 1].id);
     }
     if (o->done)
-        o->done(o->ctx, res, status ? err : NULL);
+        o->done(o->ctx, res, status ? err : NULL, NULL);
     else
         json_decref(res);
     op_free(o);
@@ -467,11 +482,128 @@ out:
     if (!status && !res) {
         aos_err_t e2 = {0, ""};
         aos_err_set(&e2, AOS_ENOMEM, "out of memory");
-        o->done(o->ctx, NULL, &e2);
+        o->done(o->ctx, NULL, &e2, NULL);
     } else {
-        o->done(o->ctx, res, status ? err : NULL);
+        o->done(o->ctx, res, status ? err : NULL, NULL);
     }
     op_free(o);
+}
+
+static void capture_done(void *ctx, json_t *result, const aos_err_t *err,
+                         const aos__logs_fault_t *fault);
+
+/* Publishing, step 1, on libuv's thread pool: the body to JSON (REST), the
+ * arguments checked, every entry validated and redacted. A batch of 1,000
+ * entries takes milliseconds of CPU; on the loop it would hold up every
+ * other request meanwhile. The op is the thread's alone until parse_done. */
+static void parse_work(uv_work_t *w)
+{
+    struct op *o = w->data;
+    aos_logs_t *l = o->l;
+    aos_err_t *err = &o->parse_err;
+    aos__logs_fault_t *fault = &o->parse_fault;
+    fault->index = -1;
+    fault->field[0] = '\0';
+    if (o->body) {
+        json_t *body = aos_http_parse_json(o->body, o->body_len, err);
+        free(o->body);
+        o->body = NULL;
+        if (!body) {
+            o->parse_rc = err->code;
+            return;
+        }
+        if (json_is_array(body)) /* a bare array of entries */
+            body = json_pack("{s:o}", "entries", body);
+        else if (!json_is_object(body)) {
+            json_decref(body);
+            o->parse_rc = aos_err_set(err, AOS_EINVAL, "the body must be a JSON object");
+            return;
+        }
+        if (!body) {
+            o->parse_rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+            return;
+        }
+        o->args = body;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(o->args, k, v)
+    {
+        if (strcmp(k, "entries") != 0) {
+            snprintf(fault->field, sizeof(fault->field), "%.31s", k);
+            o->parse_rc = aos_err_set(err, AOS_EINVAL, "'%.64s' is not a known argument", k);
+            return;
+        }
+    }
+    uv_rwlock_rdlock(&l->redact_lock);
+    o->parse_rc = aos__logs_batch_parse(&o->batch, json_object_get(o->args, "entries"), l->redact,
+                                        l->redact_data, fault, err);
+    uv_rwlock_rdunlock(&l->redact_lock);
+}
+
+/* Step 2, on the loop: into the group-commit queue, or the error out. */
+static void parse_done(uv_work_t *w, int status)
+{
+    struct op *o = w->data;
+    aos_logs_t *l = o->l;
+    if (!o->parse_inline)
+        l->parsing--;
+    json_decref(o->args); /* the batch keeps what it needs */
+    o->args = NULL;
+    /* after aos_logs_shutdown the store may be closed already: a batch
+     * still parsing then fails like one arriving now */
+    if (status == UV_ECANCELED || (l->shut && o->parse_rc == 0))
+        o->parse_rc = aos_err_set(&o->parse_err, AOS_EUNAVAIL, "the log service is shutting down");
+    if (o->parse_rc < 0) {
+        if (o->done)
+            o->done(o->ctx, NULL, &o->parse_err, &o->parse_fault);
+        op_free(o);
+        return;
+    }
+    *l->ins_tail = o;
+    l->ins_tail = &o->next;
+    insert_next(l);
+}
+
+static int parse_start(struct op *o, aos_err_t *err)
+{
+    o->work.data = o;
+    if (o->parse_inline) { /* aosd's own few lines: no thread hop */
+        parse_work(&o->work);
+        parse_done(&o->work, 0);
+        return 0;
+    }
+    int rc = uv_queue_work(o->l->cfg.loop, &o->work, parse_work, parse_done);
+    if (rc)
+        return aos_err_set(err, AOS_EINTERNAL, "unable to queue the batch: %s", uv_strerror(rc));
+    o->l->parsing++;
+    return 0;
+}
+
+int aos__logs_publish_body(aos_logs_t *l, const char *body, size_t len, const char *via,
+                           aos__logs_done_fn done, void *ctx, aos_err_t *err)
+{
+    if (l->shut)
+        return aos_err_set(err, AOS_EUNAVAIL, "the log service is shutting down");
+    struct op *o = calloc(1, sizeof(*o));
+    char *copy = malloc(len ? len : 1);
+    if (!o || !copy) {
+        free(o);
+        free(copy);
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    }
+    memcpy(copy, body, len);
+    o->l = l;
+    o->kind = AOS__LOGS_OP_PUBLISH;
+    o->via = via;
+    o->done = done;
+    o->ctx = ctx;
+    o->body = copy;
+    o->body_len = len;
+    int rc = parse_start(o, err);
+    if (rc < 0)
+        op_free(o);
+    return rc;
 }
 
 int aos__logs_op(aos_logs_t *l, aos__logs_op_t op, json_t *args, const char *via,
@@ -495,24 +627,11 @@ int aos__logs_op(aos_logs_t *l, aos__logs_op_t op, json_t *args, const char *via
     o->done = done;
     o->ctx = ctx;
     if (op == AOS__LOGS_OP_PUBLISH) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(args, k, v)
-        {
-            if (strcmp(k, "entries") != 0) {
-                if (fault)
-                    snprintf(fault->field, sizeof(fault->field), "%.31s", k);
-                rc = aos_err_set(err, AOS_EINVAL, "'%.64s' is not a known argument", k);
-                goto fail;
-            }
-        }
-        rc = aos__logs_batch_parse(&o->batch, json_object_get(args, "entries"), l->redact,
-                                   l->redact_data, fault, err);
+        o->args = json_incref(args);
+        o->parse_inline = done == capture_done;
+        rc = parse_start(o, err);
         if (rc < 0)
             goto fail;
-        *l->ins_tail = o;
-        l->ins_tail = &o->next;
-        insert_next(l);
         return 0;
     } else {
         aos__logs_kind_t kind = op == AOS__LOGS_OP_QUERY ? AOS__LOGS_QUERY : AOS__LOGS_SUBSCRIBE;
@@ -560,7 +679,8 @@ static void wait_closed(aos_http_req_t *req, int aborted, void *data)
     ((struct http_wait *)data)->req = NULL;
 }
 
-static void wait_done(void *ctx, json_t *result, const aos_err_t *err)
+static void wait_done(void *ctx, json_t *result, const aos_err_t *err,
+                      const aos__logs_fault_t *fault)
 {
     struct http_wait *w = ctx;
     if (w->req) {
@@ -568,7 +688,7 @@ static void wait_done(void *ctx, json_t *result, const aos_err_t *err)
         if (result)
             aos_http_respond_json(w->req, w->status, json_incref(result));
         else
-            aos__logs_respond_error(w->req, err, NULL);
+            aos__logs_respond_error(w->req, err, fault);
     }
     json_decref(result);
     free(w);
@@ -622,6 +742,23 @@ static int body_args(aos_http_req_t *req, int publish, json_t **out)
 int aos__logs_http_op(aos_http_req_t *req, aos_logs_t *l, aos__logs_op_t op, unsigned status,
                       const char *via)
 {
+    if (op == AOS__LOGS_OP_PUBLISH) { /* parsed off the loop */
+        struct http_wait *w = calloc(1, sizeof(*w));
+        if (!w)
+            return AOS_ENOMEM;
+        w->req = req;
+        w->status = status;
+        aos_err_t err = {0, ""};
+        size_t len;
+        const char *body = aos_http_body(req, &len);
+        aos_http_on_close(req, wait_closed, w);
+        if (aos__logs_publish_body(l, body, len, via, wait_done, w, &err) < 0) {
+            aos_http_on_close(req, NULL, NULL);
+            free(w);
+            return aos__logs_respond_error(req, &err, NULL);
+        }
+        return 0;
+    }
     json_t *args;
     int rc = body_args(req, op == AOS__LOGS_OP_PUBLISH, &args);
     if (rc)
@@ -809,7 +946,8 @@ static json_t *captured_entry(json_t *line)
     return e;
 }
 
-static void capture_done(void *ctx, json_t *result, const aos_err_t *err)
+static void capture_done(void *ctx, json_t *result, const aos_err_t *err,
+                         const aos__logs_fault_t *fault)
 {
     if (!result)
         aos_log_warn("logs", "unable to store aosd's own log lines: %s", aos_err_msg(err));
@@ -957,13 +1095,18 @@ static void on_retain_timer(uv_timer_t *t)
 
 void aos_logs_set_redactor(aos_logs_t *l, aos_logs_redact_fn fn, void *data)
 {
+    uv_rwlock_wrlock(&l->redact_lock);
     l->redact = fn ? fn : aos_logs_redact_default;
     l->redact_data = fn ? data : l->redactor;
+    uv_rwlock_wrunlock(&l->redact_lock);
 }
 
 int aos_logs_add_secret(aos_logs_t *l, const char *secret)
 {
-    return aos_logs_redactor_add_secret(l->redactor, secret);
+    uv_rwlock_wrlock(&l->redact_lock);
+    int rc = aos_logs_redactor_add_secret(l->redactor, secret);
+    uv_rwlock_wrunlock(&l->redact_lock);
+    return rc;
 }
 
 const aos_builtin_t *aos_logs_builtin(aos_logs_t *l)
@@ -1003,6 +1146,11 @@ int aos_logs_new(aos_logs_t **out, const aos_logs_cfg_t *cfg, aos_err_t *err)
     if (uv_mutex_init(&l->cap_lock) != 0) {
         free(l);
         return aos_err_set(err, AOS_EINTERNAL, "unable to create the log service: no mutex");
+    }
+    if (uv_rwlock_init(&l->redact_lock) != 0) {
+        uv_mutex_destroy(&l->cap_lock);
+        free(l);
+        return aos_err_set(err, AOS_EINTERNAL, "unable to create the log service: no lock");
     }
     l->redactor = aos_logs_redactor_new();
     l->cap_queue = json_array();
@@ -1084,6 +1232,8 @@ void aos_logs_free(aos_logs_t *l)
         l->capturing = 0;
     }
     aos_logs_shutdown(l);
+    while (l->parsing) /* batches still on the thread pool point to l */
+        uv_run(l->cfg.loop, UV_RUN_ONCE);
     /* batches that never reached the (now closed) store fail */
     aos_err_t err = {0, ""};
     aos_err_set(&err, AOS_EUNAVAIL, "the store is closed");
@@ -1100,5 +1250,6 @@ void aos_logs_free(aos_logs_t *l)
     json_decref(l->cap_queue);
     aos_logs_redactor_free(l->redactor);
     uv_mutex_destroy(&l->cap_lock);
+    uv_rwlock_destroy(&l->redact_lock);
     free(l);
 }

@@ -116,7 +116,8 @@ static json_t *tool_error(const char *message)
 
 /* The operation's result as a CallToolResult: the JSON as text, and as
  * structuredContent for clients that read it. */
-static void mcp_done(void *ctx, json_t *result, const aos_err_t *err)
+static void mcp_done(void *ctx, json_t *result, const aos_err_t *err,
+                     const aos__logs_fault_t *fault)
 {
     struct mcp_wait *w = ctx;
     json_t *res = NULL;
