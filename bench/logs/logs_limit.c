@@ -108,7 +108,7 @@ static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqli
                          sqlite3_stmt *fts, const bench_row_t *rows, size_t n)
 {
     static idrow_t v[1 << 16];
-    sqlite3_int64 first = 0;
+    sqlite3_int64 first = 0, last = 0;
     char now[32];
     now_text(now);
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -131,8 +131,9 @@ static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqli
         v[i].id = sqlite3_last_insert_rowid(db);
         if (i == 0)
             first = v[i].id;
+        last = v[i].id;
     }
-    insert_groups(db, grp, v, n);
+    insert_groups(db, grp, v, n); /* sorts v */
     const char *lo = rows[0].ts, *hi = rows[0].ts;
     for (size_t i = 1; i < n; i++) {
         if (strcmp(rows[i].ts, lo) < 0)
@@ -141,14 +142,16 @@ static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqli
             hi = rows[i].ts;
     }
     sqlite3_bind_int64(bat, 1, first);
-    sqlite3_bind_int64(bat, 2, sqlite3_last_insert_rowid(db));
+    sqlite3_bind_int64(bat, 2, last);
     sqlite3_bind_text(bat, 3, lo, -1, SQLITE_STATIC);
     sqlite3_bind_text(bat, 4, hi, -1, SQLITE_STATIC);
     if (sqlite3_step(bat) != SQLITE_DONE)
         die(db, "time index");
     sqlite3_reset(bat);
     sqlite3_bind_int64(fts, 1, first);
-    sqlite3_bind_int64(fts, 2, sqlite3_last_insert_rowid(db));
+    /* not sqlite3_last_insert_rowid: logs_batches (a rowid table) was
+     * written last */
+    sqlite3_bind_int64(fts, 2, last);
     if (sqlite3_step(fts) != SQLITE_DONE)
         die(db, "full-text index");
     sqlite3_reset(fts);

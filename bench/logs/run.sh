@@ -166,6 +166,15 @@ stop_aosd
 while IFS= read -r line; do
   p99=$(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' <<<"$line")
   ok=$(awk -v p="$p99" 'BEGIN{print (p <= 20) ? "yes" : "NO"}')
+  # a full answer: a trace holds 20 entries, each term far more than a page
+  # of 100; fewer means the fill or the index is wrong, not fast
+  per=$(sed -n 's/.*(\([0-9.]*\) entries per answer).*/\1/p' <<<"$line")
+  case "$line" in *"trace id"*) want=20 ;; *) want=100 ;; esac
+  if awk -v a="$per" -v w="$want" 'BEGIN{exit !(a + 0 < w)}'; then
+    say "  WRONG ANSWERS: $per entries per answer, $want expected: ${line#logs_load: }"
+    PASS=0
+    continue
+  fi
   case "$line" in
     *prefix*) say "  ${line#logs_load: }  (no target: a prefix reads every matching term)" ;;
     *) [ "$ok" = yes ] || PASS=0
