@@ -253,6 +253,12 @@ int main(int argc, char **argv)
         return 2;
     }
     aos_log_set_level((aos_log_level_t)lvl);
+    if (d.cfg.http_writers > 64) {
+        fprintf(stderr, "aosd: --http-writers must be from 0 to 64, got %lu\n",
+                d.cfg.http_writers);
+        aos_config_release(&d.cfg);
+        return 2;
+    }
     int rc = run(&d, &err);
     if (rc)
         aos_log_error("aosd", "%s", aos_err_msg(&err));

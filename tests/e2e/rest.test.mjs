@@ -196,4 +196,8 @@ test('config file and environment, with flags taking precedence', async () => {
   const bad = spawnSync(process.env.AOSD_BIN || join(process.cwd(), '../../build/aosd'), ['--no-such-flag'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /unknown option/);
+  const many = spawnSync(process.env.AOSD_BIN || join(process.cwd(), '../../build/aosd'),
+    ['--http-writers', '65', '--data-dir', '/nonexistent-aos-e2e'], { encoding: 'utf8' });
+  assert.equal(many.status, 2);
+  assert.match(many.stderr, /--http-writers must be from 0 to 64/);
 });
