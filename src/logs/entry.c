@@ -216,7 +216,49 @@ static int redact_string(json_t *v, const char *key, aos_logs_redact_fn fn, void
     return rc < 0 ? rc : 0;
 }
 
-/* Every string value inside v, at any depth. */
+/* The member names of object o, redacted as text: a secret can be a key
+ * too. A redacted name that collides with another gets "~N" appended. */
+static int redact_keys(json_t *o, aos_logs_redact_fn fn, void *data, aos_buf_t *tmp)
+{
+    const char *k;
+    json_t *m;
+    void *it;
+    json_t *renamed = NULL; /* new name -> value, for the names that change */
+    json_t *gone = NULL;    /* the old names */
+    json_object_foreach_safe(o, it, k, m)
+    {
+        aos_buf_reset(tmp);
+        int rc = fn(NULL, k, strlen(k), tmp, data);
+        if (rc < 0)
+            goto nomem;
+        if (rc != 1)
+            continue;
+        if (!renamed && (!(renamed = json_object()) || !(gone = json_array())))
+            goto nomem;
+        char name[600];
+        snprintf(name, sizeof(name), "%.500s", tmp->ptr ? tmp->ptr : "");
+        for (int n = 2; json_object_get(o, name) || json_object_get(renamed, name); n++)
+            snprintf(name, sizeof(name), "%.500s~%d", tmp->ptr ? tmp->ptr : "", n);
+        if (json_object_set(renamed, name, m) || json_array_append_new(gone, json_string(k)))
+            goto nomem;
+    }
+    if (renamed) {
+        size_t i;
+        json_t *g;
+        json_array_foreach(gone, i, g) json_object_del(o, json_string_value(g));
+        if (json_object_update(o, renamed))
+            goto nomem;
+    }
+    json_decref(renamed);
+    json_decref(gone);
+    return 0;
+nomem:
+    json_decref(renamed);
+    json_decref(gone);
+    return AOS_ENOMEM;
+}
+
+/* Every string value inside v, at any depth, and every member name. */
 static int redact_tree(json_t *v, const char *key, aos_logs_redact_fn fn, void *data,
                        aos_buf_t *tmp)
 {
@@ -231,6 +273,8 @@ static int redact_tree(json_t *v, const char *key, aos_logs_redact_fn fn, void *
             if ((rc = redact_tree(m, k, fn, data, tmp)) < 0)
                 return rc;
         }
+        if ((rc = redact_keys(v, fn, data, tmp)) < 0)
+            return rc;
     } else if (json_is_array(v)) {
         size_t i;
         json_t *m;

@@ -65,11 +65,13 @@ void aos_logs_shutdown(aos_logs_t *l);
 void aos_logs_free(aos_logs_t *l);
 
 /* --- redaction ------------------------------------------------------------
- * A redactor sees each string before it is stored: the message (key NULL)
- * and every string value inside attributes (key = the name of the member
- * holding it, or of the array holding it). It returns 0 when the text may
- * be stored as is, 1 when it wrote a replacement to out (which arrives
- * empty), or a negative AOS_E* code, which rejects the batch. */
+ * A redactor sees each string before it is stored: the message (key NULL),
+ * every string value inside attributes (key = the name of the member
+ * holding it, or of the array holding it) and every member name inside
+ * attributes (key NULL; a replaced name that collides with another gets
+ * "~N" appended). It returns 0 when the text may be stored as is, 1 when it
+ * wrote a replacement to out (which arrives empty), or a negative AOS_E*
+ * code, which rejects the batch. It runs on libuv's thread pool. */
 typedef int (*aos_logs_redact_fn)(const char *key, const char *text, size_t len, aos_buf_t *out,
                                   void *data);
 /* Replaces the redactor (fn NULL: the default one of l, which is where

@@ -354,6 +354,19 @@ static void test_redact_in_batch(void **state)
                         "[REDACTED]\"},\"list\":[\"ok\",\"x=1 token=[REDACTED]\"]}");
     assert_null(strstr(b.rows[0].attributes, "hunter2"));
     aos__logs_batch_release(&b);
+
+    /* found by tests/fuzz/fuzz_logs_batch: a secret used as a member name */
+    aos_logs_redactor_t *red = aos_logs_redactor_new();
+    assert_int_equal(aos_logs_redactor_add_secret(red, "fuzz-secret-value-0123456789"), 0);
+    json_t *j = parse("[{\"message\":\"m\",\"attributes\":{"
+                      "\"fuzz-secret-value-0123456789password\":\"x\",\"n\":1,"
+                      "\"in\":{\"fuzz-secret-value-0123456789\":2}}}]");
+    assert_int_equal(aos__logs_batch_parse(&b, j, aos_logs_redact_default, red, &fault, &err), 0);
+    assert_string_equal(b.rows[0].attributes,
+                        "{\"n\":1,\"in\":{\"[REDACTED]\":2},\"[REDACTED]password\":\"[REDACTED]\"}");
+    aos__logs_batch_release(&b);
+    json_decref(j);
+    aos_logs_redactor_free(red);
 }
 
 /* A redactor hook: sees every string with its key, may fail the batch. */
@@ -381,11 +394,15 @@ static void test_redactor_hook(void **state)
     aos__logs_batch_t b;
     aos__logs_fault_t fault;
     aos_err_t err = {0, ""};
-    json_t *j = parse("[{\"message\":\"sub\",\"attributes\":{\"k\":\"v\",\"a\":[\"sub\",1]}}]");
+    json_t *j = parse("[{\"message\":\"sub\",\"attributes\":{\"k\":\"v\",\"a\":[\"sub\",1],"
+                      "\"sub\":2,\"SUB\":3}}]");
     assert_int_equal(aos__logs_batch_parse(&b, j, hook, &s, &fault, &err), 0);
-    assert_string_equal(s.log, "-=sub;k=v;a=sub;");
+    /* values with their member name, then the member names themselves */
+    assert_string_equal(s.log, "-=sub;k=v;a=sub;-=k;-=a;-=sub;-=SUB;");
     assert_string_equal(b.rows[0].message, "SUB");
-    assert_string_equal(b.rows[0].attributes, "{\"k\":\"v\",\"a\":[\"SUB\",1]}");
+    /* a redacted name that collides with another gets a suffix */
+    assert_string_equal(b.rows[0].attributes,
+                        "{\"k\":\"v\",\"a\":[\"SUB\",1],\"SUB\":3,\"SUB~2\":2}");
     aos__logs_batch_release(&b);
     json_decref(j);
 
