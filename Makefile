@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 AOS_SHARED ?= $(abspath $(CURDIR)/../shared)
 export AOS_SHARED
 
-.PHONY: all deps build asan run test unit e2e conformance bench fmt lint clean
+.PHONY: all deps build asan run test unit e2e conformance fuzz bench fmt lint clean
 
 all: build
 
@@ -43,6 +43,10 @@ e2e: build
 conformance: build
 	@scripts/conformance
 
+# libFuzzer harnesses (clang): FUZZ_SECONDS each, default 10.
+fuzz: deps
+	@scripts/fuzz
+
 bench: deps build
 	@bench/gateway/run.sh
 
@@ -54,4 +58,4 @@ lint: build
 	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>/dev/null
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz fuzz-crashes
