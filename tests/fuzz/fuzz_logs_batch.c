@@ -15,6 +15,33 @@
 
 #define SECRET "fuzz-secret-value-0123456789"
 
+/* The secret in a string value or member name at any depth. The text
+ * itself, not its JSON: an escape such as \f before "uzz-..." must not
+ * look like the secret. */
+static int holds_secret(const json_t *v)
+{
+    if (json_is_string(v))
+        return memmem(json_string_value(v), json_string_length(v), SECRET, strlen(SECRET)) != NULL;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *m;
+        json_object_foreach((json_t *)v, k, m)
+        {
+            if (strstr(k, SECRET) || holds_secret(m))
+                return 1;
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(v, i, m)
+        {
+            if (holds_secret(m))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -34,13 +61,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (aos__logs_batch_parse(&b, entries, aos_logs_redact_default, red, &fault, &err) == 0) {
         for (size_t i = 0; i < b.n; i++) {
             json_t *e = aos__logs_entry_json(&b, i);
-            json_t *covered = json_pack("[O, O]", json_object_get(e, "message"),
-                                        json_object_get(e, "attributes"));
-            char *s = covered ? json_dumps(covered, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-            if (s && strstr(s, SECRET))
+            if (holds_secret(json_object_get(e, "message")) ||
+                holds_secret(json_object_get(e, "attributes")))
                 abort(); /* redaction missed a registered secret */
-            free(s);
-            json_decref(covered);
             json_decref(e);
         }
         aos__logs_batch_release(&b);
