@@ -57,6 +57,15 @@ static char *read_file(const char *path)
     return s;
 }
 
+/* One of aosd's statements, prepared once for the whole run. */
+static sqlite3_stmt *prepare(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *stmt;
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK)
+        die(db, "prepare");
+    return stmt;
+}
+
 static void now_text(char out[32])
 {
     struct timespec ts;
@@ -205,30 +214,15 @@ int main(int argc, char **argv)
             die(db, "schema");
         free(sql);
     }
-    sqlite3_stmt *ins;
-    if (sqlite3_prepare_v3(db,
-                           "INSERT INTO logs (ts, level, message, topic, attributes, trace_id, "
-                           "span_id, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) != SQLITE_OK)
-        die(db, "prepare");
-    sqlite3_stmt *grp;
-    if (sqlite3_prepare_v3(db,
-                           "INSERT INTO logs_traces (trace_id, first_id, last_id, ids) "
-                           "VALUES (?, ?, ?, ?)",
-                           -1, SQLITE_PREPARE_PERSISTENT, &grp, NULL) != SQLITE_OK)
-        die(db, "prepare");
-    sqlite3_stmt *bat;
-    if (sqlite3_prepare_v3(db,
-                           "INSERT INTO logs_batches (first_id, last_id, min_ts, max_ts) "
-                           "VALUES (?, ?, ?, ?)",
-                           -1, SQLITE_PREPARE_PERSISTENT, &bat, NULL) != SQLITE_OK)
-        die(db, "prepare");
-    sqlite3_stmt *fts;
-    if (sqlite3_prepare_v3(db,
-                           "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs "
-                           "WHERE id BETWEEN ? AND ?",
-                           -1, SQLITE_PREPARE_PERSISTENT, &fts, NULL) != SQLITE_OK)
-        die(db, "prepare");
+    sqlite3_stmt *ins = prepare(db, "INSERT INTO logs (ts, level, message, topic, attributes, "
+                                    "trace_id, span_id, source, created_at) "
+                                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    sqlite3_stmt *grp = prepare(db, "INSERT INTO logs_traces (trace_id, first_id, last_id, ids) "
+                                    "VALUES (?, ?, ?, ?)");
+    sqlite3_stmt *bat = prepare(db, "INSERT INTO logs_batches (first_id, last_id, min_ts, max_ts) "
+                                    "VALUES (?, ?, ?, ?)");
+    sqlite3_stmt *fts = prepare(db, "INSERT INTO logs_fts (rowid, message) SELECT id, message "
+                                    "FROM logs WHERE id BETWEEN ? AND ?");
 
     /* rows are made before the clock starts (in --fill, a batch at a time) */
     size_t held = fill ? (size_t)batch : (size_t)rows;
