@@ -26,8 +26,6 @@ int aos__logs_level_parse(const char *s)
 
 /* Timestamps ---------------------------------------------------------------- */
 
-#define MS_MAX 253402300799999LL /* 9999-12-31T23:59:59.999Z */
-
 int64_t aos__logs_now_ms(void)
 {
     struct timespec ts;
@@ -68,8 +66,7 @@ static int days_in_month(int y, int m)
     return m == 2 && leap ? 29 : d[m - 1];
 }
 
-/* RFC 3339 date-time -> milliseconds since 1970; -1 if malformed. */
-static int64_t parse_rfc3339(const char *s)
+int64_t aos__logs_rfc3339_ms(const char *s)
 {
     const char *p = s;
     int y = digits(&p, 4);
@@ -139,11 +136,11 @@ int aos__logs_ts_parse(const json_t *v, char out[32], aos_err_t *err)
     if (json_is_integer(v))
         ms = json_integer_value(v);
     else if (json_is_string(v))
-        ms = parse_rfc3339(json_string_value(v));
+        ms = aos__logs_rfc3339_ms(json_string_value(v));
     else
         return aos_err_set(err, AOS_EINVAL,
                            "must be an RFC 3339 timestamp or milliseconds since 1970");
-    if (ms < 0 || ms > MS_MAX)
+    if (ms < 0 || ms > AOS__LOGS_MS_MAX)
         return aos_err_set(err, AOS_EINVAL,
                            "must be an RFC 3339 timestamp with a zone (2025-01-31T12:00:00Z) "
                            "between 1970 and 9999, or milliseconds since 1970");
@@ -171,12 +168,9 @@ static int fault_at(aos__logs_fault_t *fault, aos_err_t *err, long index, const 
 }
 
 /* A name-like string: 1..max bytes, no control characters. */
-static const char *check_name(const json_t *v, size_t max)
+const char *aos__logs_check_name(const char *text, size_t n, size_t max)
 {
-    if (!json_is_string(v))
-        return "must be a string";
-    size_t n = json_string_length(v);
-    const unsigned char *s = (const unsigned char *)json_string_value(v);
+    const unsigned char *s = (const unsigned char *)text;
     if (n == 0)
         return "must not be empty";
     if (n > max)
@@ -188,12 +182,8 @@ static const char *check_name(const json_t *v, size_t max)
 }
 
 /* A trace or span id: 1..max of [A-Za-z0-9._:-]. */
-static const char *check_id(const json_t *v, size_t max)
+const char *aos__logs_check_id(const char *s, size_t n, size_t max)
 {
-    if (!json_is_string(v))
-        return "must be a string";
-    size_t n = json_string_length(v);
-    const char *s = json_string_value(v);
     if (n == 0 || n > max)
         return "must have 1 to 128 characters";
     for (size_t i = 0; i < n; i++) {
@@ -203,6 +193,20 @@ static const char *check_id(const json_t *v, size_t max)
             return "may hold only letters, digits and . _ : -";
     }
     return NULL;
+}
+
+static const char *check_name(const json_t *v, size_t max)
+{
+    if (!json_is_string(v))
+        return "must be a string";
+    return aos__logs_check_name(json_string_value(v), json_string_length(v), max);
+}
+
+static const char *check_id(const json_t *v, size_t max)
+{
+    if (!json_is_string(v))
+        return "must be a string";
+    return aos__logs_check_id(json_string_value(v), json_string_length(v), max);
 }
 
 /* Redacts the string v in place (key: the member it belongs to). */
@@ -392,6 +396,7 @@ void aos__logs_batch_release(aos__logs_batch_t *b)
         free(b->aux[i].attrs_text);
     free(b->rows);
     free(b->aux);
+    free(b->arena);
     json_decref(b->src);
     memset(b, 0, sizeof(*b));
 }
@@ -440,10 +445,14 @@ json_t *aos__logs_entry_json(const aos__logs_batch_t *b, size_t i)
 {
     const aos_store_log_t *r = &b->rows[i];
     const aos__logs_aux_t *x = &b->aux[i];
-    return json_pack("{s:I, s:s, s:s, s:s%, s:o, s:O, s:o, s:o, s:o, s:s}", "id", (json_int_t)r->id,
+    /* a scanned batch has the attributes as text only */
+    json_t *attrs = !r->attributes ? json_null()
+                    : x->attrs     ? json_incref(x->attrs)
+                                   : json_loads(r->attributes, 0, NULL);
+    return json_pack("{s:I, s:s, s:s, s:s%, s:o, s:o, s:o, s:o, s:o, s:s}", "id", (json_int_t)r->id,
                      "ts", r->ts, "level", aos_store_log_level_name(r->level), "message",
                      r->message, r->message_len, "topic", str_or_null(r->topic), "attributes",
-                     r->attributes ? x->attrs : json_null(), "trace_id", str_or_null(r->trace_id),
+                     attrs, "trace_id", str_or_null(r->trace_id),
                      "span_id", str_or_null(r->span_id), "source", str_or_null(r->source),
                      "created_at", b->created_at);
 }

@@ -3,6 +3,8 @@
  * entry.c    pure functions: timestamps, levels, batch validation (with
  *            redaction), query arguments -> store filter, cursors, and the
  *            live matcher that decides which subscriber gets an entry
+ * scan.c     the same validation straight from a request body, without a
+ *            JSON tree (the fast path of POST /api/logs)
  * redact.c   the default redactor
  * logs.c     the service: ingest, query and subscribe operations, REST and
  *            SSE routes, aosd's own log capture, retention
@@ -22,6 +24,7 @@
 #define AOS__LOGS_MAX_ID      128   /* trace_id, span_id */
 #define AOS__LOGS_PAGE        100   /* default limit of a query */
 #define AOS__LOGS_BODY_MAX    (16u << 20)
+#define AOS__LOGS_MS_MAX      253402300799999LL /* 9999-12-31T23:59:59.999Z */
 
 /* Why input was refused: the entry index (-1: not about one entry) and the
  * argument or field, for the error body. */
@@ -31,18 +34,20 @@ typedef struct {
 } aos__logs_fault_t;
 
 /* A validated batch. rows (contiguous, for aos_store_logs_insert) borrow
- * their strings from src and from aux. */
+ * their strings from src and aux (a batch from a tree), or from arena (a
+ * batch scanned from text). */
 typedef struct {
     char ts[32];      /* the normalized timestamp */
-    json_t *attrs;    /* borrowed from src: the redacted attributes, or NULL */
-    char *attrs_text; /* owned: compact JSON of attrs */
+    json_t *attrs;    /* tree: borrowed from src, the redacted attributes, or NULL */
+    char *attrs_text; /* tree: owned, compact JSON of attrs */
 } aos__logs_aux_t;
 
 typedef struct {
     aos_store_log_t *rows;
     aos__logs_aux_t *aux;
     size_t n;
-    json_t *src; /* a reference to the entries array */
+    json_t *src; /* tree: a reference to the entries array */
+    char *arena; /* scan: owned, the rows' strings */
     char created_at[32];
 } aos__logs_batch_t;
 
@@ -52,6 +57,8 @@ int aos__logs_level_parse(const char *s);
  * integer of milliseconds since 1970 -> "2025-01-31T10:00:00.500Z".
  * 0, or AOS_EINVAL with err set. */
 int aos__logs_ts_parse(const json_t *v, char out[32], aos_err_t *err);
+/* An RFC 3339 timestamp as above -> milliseconds since 1970; -1 if malformed. */
+int64_t aos__logs_rfc3339_ms(const char *s);
 void aos__logs_ts_format(int64_t ms, char out[32]);
 int64_t aos__logs_now_ms(void);
 
@@ -62,6 +69,17 @@ int64_t aos__logs_now_ms(void);
 int aos__logs_batch_parse(aos__logs_batch_t *b, json_t *entries, aos_logs_redact_fn fn, void *data,
                           aos__logs_fault_t *fault, aos_err_t *err);
 void aos__logs_batch_release(aos__logs_batch_t *b);
+/* The same from the raw text of a publish body (an object with "entries"
+ * or a bare array): 0 with b filled, exactly as aos_http_parse_json and
+ * aos__logs_batch_parse would fill it; 1 (b empty) for anything else -
+ * bad input, or a case the scan leaves to the tree path, which then says
+ * what is wrong. Entries without ts get the time of the call. */
+int aos__logs_batch_scan(aos__logs_batch_t *b, const char *body, size_t len, aos_logs_redact_fn fn,
+                         void *data);
+/* Why a topic or source (name) or a trace or span id (id) of n bytes is
+ * refused, or NULL. */
+const char *aos__logs_check_name(const char *s, size_t n, size_t max);
+const char *aos__logs_check_id(const char *s, size_t n, size_t max);
 /* Entry i as the API shows it (new object), once its id is known. */
 json_t *aos__logs_entry_json(const aos__logs_batch_t *b, size_t i);
 

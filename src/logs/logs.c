@@ -505,6 +505,17 @@ static void parse_work(uv_work_t *w)
     fault->index = -1;
     fault->field[0] = '\0';
     if (o->body) {
+        /* the common case, without a tree; anything else below */
+        uv_rwlock_rdlock(&l->redact_lock);
+        int scanned = aos__logs_batch_scan(&o->batch, o->body, o->body_len, l->redact,
+                                           l->redact_data) == 0;
+        uv_rwlock_rdunlock(&l->redact_lock);
+        if (scanned) {
+            free(o->body);
+            o->body = NULL;
+            o->parse_rc = 0;
+            return;
+        }
         json_t *body = aos_http_parse_json(o->body, o->body_len, err);
         free(o->body);
         o->body = NULL;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/http.h"
 #include "logs/internal.h"
 #include "store/internal.h"
 #include "store/store.h"
@@ -411,6 +412,128 @@ static void test_redactor_hook(void **state)
     assert_int_equal(fault.index, 1);
     assert_null(b.rows);
     json_decref(j);
+}
+
+/* ---- the scan: a body to a batch without a JSON tree ------------------------ */
+
+/* body through the scan (which must take it) and through the tree path, as
+ * logs.c runs them: the same rows. */
+static void scan_agrees(const char *body, aos_logs_redact_fn fn, void *data)
+{
+    aos__logs_batch_t a, b;
+    aos__logs_fault_t fault;
+    aos_err_t err = {0, ""};
+    if (aos__logs_batch_scan(&a, body, strlen(body), fn, data) != 0)
+        fail_msg("the scan refused %s", body);
+    json_t *j = aos_http_parse_json(body, strlen(body), &err);
+    assert_non_null(j);
+    json_t *entries = json_is_array(j) ? j : json_object_get(j, "entries");
+    assert_int_equal(aos__logs_batch_parse(&b, entries, fn, data, &fault, &err), 0);
+    assert_int_equal(a.n, b.n);
+    for (size_t i = 0; i < a.n; i++) {
+        const aos_store_log_t *x = &a.rows[i], *y = &b.rows[i];
+        assert_int_equal(x->level, y->level);
+        assert_string_equal(x->ts, y->ts);
+        assert_int_equal(x->message_len, y->message_len);
+        assert_memory_equal(x->message, y->message, x->message_len);
+        const char *xs[] = {x->topic, x->source, x->trace_id, x->span_id, x->attributes};
+        const char *ys[] = {y->topic, y->source, y->trace_id, y->span_id, y->attributes};
+        for (int k = 0; k < 5; k++) {
+            if (!xs[k] || !ys[k])
+                assert_ptr_equal(xs[k], ys[k]);
+            else
+                assert_string_equal(xs[k], ys[k]);
+        }
+        json_t *ea = aos__logs_entry_json(&a, i), *eb = aos__logs_entry_json(&b, i);
+        assert_true(json_equal(ea, eb));
+        json_decref(ea);
+        json_decref(eb);
+    }
+    aos__logs_batch_release(&a);
+    aos__logs_batch_release(&b);
+    json_decref(j);
+}
+
+static void test_scan_agrees_with_tree(void **state)
+{
+    aos_logs_redactor_t *red = aos_logs_redactor_new();
+    assert_int_equal(aos_logs_redactor_add_secret(red, "correct-horse-battery"), 0);
+    static const char *const bodies[] = {
+        "[{\"message\":\"m\",\"ts\":\"2025-01-31T12:00:00Z\"}]",
+        " { \"entries\" : [ { \"message\" : \"a\" , \"topic\" : null , \"source\" : \"svc\" ,"
+        " \"span_id\" : \"s.1:2-3_4\" , \"trace_id\" : \"t\", \"level\": \"WARNING\","
+        " \"ts\" : \"2025-02-28T23:59:60.12345+05:30\" , \"attributes\" : { } } ] } \n",
+        /* escapes, UTF-8, numbers as jansson writes them back */
+        "[{\"message\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\\\ \\/ \\b\\f\\n\\r\\t \\u0001\","
+        "\"ts\":1700000000123,\"level\":null,\"attributes\":{\"r\":[1.5,-0,-0.0,1e5,2E-7,"
+        "1e+300,0.1,123456789012345678,-9223372036854775808,true,false,null,"
+        "{\"a\":{\"b\":[[]]}},{}],\"k\\u00e9y\":\"v\\u007f \\u001f\",\"e\":\"\"}}]",
+        /* redaction: patterns, a registered secret, secret-named members */
+        "[{\"message\":\"Bearer abcdefgh12345678 token=xyz correct-horse-battery\","
+        "\"attributes\":{\"authorization\":\"Basic Zm9v\",\"list\":[\"sk-abcdefghijklmnopqrstuv\","
+        "1,{\"password\":[\"a\",\"b\"]}],\"note\":\"x correct-horse-battery y\"}},"
+        "{\"message\":\"second\",\"level\":\"fatal\",\"ts\":0}]",
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        scan_agrees(bodies[i], aos_logs_redact_default, red);
+        scan_agrees(bodies[i], NULL, NULL);
+    }
+    /* what the redactor left, checked by hand once */
+    aos__logs_batch_t a;
+    assert_int_equal(aos__logs_batch_scan(&a, bodies[3], strlen(bodies[3]),
+                                          aos_logs_redact_default, red),
+                     0);
+    assert_string_equal(a.rows[0].message, "Bearer [REDACTED] token=[REDACTED] [REDACTED]");
+    assert_string_equal(a.rows[0].attributes,
+                        "{\"authorization\":\"[REDACTED]\",\"list\":[\"[REDACTED]\",1,"
+                        "{\"password\":[\"[REDACTED]\",\"[REDACTED]\"]}],"
+                        "\"note\":\"x [REDACTED] y\"}");
+    assert_string_equal(a.rows[1].ts, "1970-01-01T00:00:00.000Z");
+    aos__logs_batch_release(&a);
+    aos_logs_redactor_free(red);
+}
+
+/* What the scan leaves to the tree path (which then accepts or explains). */
+static void test_scan_leaves_the_rest(void **state)
+{
+    aos_logs_redactor_t *red = aos_logs_redactor_new();
+    assert_int_equal(aos_logs_redactor_add_secret(red, "correct-horse-battery"), 0);
+    char deep[512] = "[{\"message\":\"m\",\"attributes\":{\"a\":";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "]");
+    strcat(deep, "}}]");
+    const char *const bodies[] = {
+        "", "   ", "[]", "{\"entries\":[]}", "[{\"message\":\"m\"}] x", "[{\"message\":\"m\"},]",
+        "{\"entries\":[{\"message\":\"m\"}],\"more\":1}", "{\"other\":[{\"message\":\"m\"}]}",
+        "{\"message\":\"m\"}", "[{}]", "[{\"message\":1}]", "[{\"message\":null}]",
+        "[{\"message\":\"m\",\"message\":\"n\"}]", "[{\"message\":\"m\",\"extra\":1}]",
+        "[{\"message\":\"m\",\"level\":\"loud\"}]", "[{\"message\":\"m\",\"level\":3}]",
+        "[{\"message\":\"m\",\"ts\":\"yesterday\"}]", "[{\"message\":\"m\",\"ts\":-1}]",
+        "[{\"message\":\"m\",\"ts\":1.5}]", "[{\"message\":\"m\",\"ts\":0123}]",
+        "[{\"message\":\"m\",\"ts\":99999999999999999}]", "[{\"message\":\"m\",\"topic\":\"\"}]",
+        "[{\"message\":\"m\",\"trace_id\":\"a b\"}]", "[{\"message\":\"m\",\"attributes\":[]}]",
+        "[{\"message\":\"m\",\"attributes\":{\"a\":1,\"a\":2}}]",
+        "[{\"message\":\"m\",\"attributes\":{\"correct-horse-battery\":1}}]",
+        "[{\"message\":\"m\",\"attributes\":{\"n\":1e400}}]",
+        "[{\"message\":\"m\",\"attributes\":{\"n\":99999999999999999999}}]",
+        "[{\"message\":\"m\",\"attributes\":{\"n\":01}}]",
+        "[{\"message\":\"m\",\"attributes\":{\"n\":1.}}]",
+        "[{\"message\":\"a\\u0000b\"}]", "[{\"message\":\"\\ud800\"}]",
+        "[{\"message\":\"\\udc00x\"}]", "[{\"message\":\"\xc0\xaf\"}]",
+        "[{\"message\":\"\xed\xa0\x80\"}]", "[{\"message\":\"tab\there\"}]",
+        "[{\"message\":\"\\x\"}]", "[{\"message\":\"m\",\"attributes\":{\"a\":tru}}]", deep,
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        aos__logs_batch_t a;
+        if (aos__logs_batch_scan(&a, bodies[i], strlen(bodies[i]), aos_logs_redact_default, red) !=
+            1)
+            fail_msg("the scan took %s", bodies[i]);
+        assert_null(a.rows);
+        assert_int_equal(a.n, 0);
+    }
+    aos_logs_redactor_free(red);
 }
 
 /* ---- cursors ----------------------------------------------------------------------- */
@@ -1259,6 +1382,8 @@ int main(void)
         cmocka_unit_test(test_redact_secrets_and_keys),
         cmocka_unit_test(test_redact_in_batch),
         cmocka_unit_test(test_redactor_hook),
+        cmocka_unit_test(test_scan_agrees_with_tree),
+        cmocka_unit_test(test_scan_leaves_the_rest),
         cmocka_unit_test(test_cursors),
         cmocka_unit_test(test_query_args),
         cmocka_unit_test(test_sql_building),
