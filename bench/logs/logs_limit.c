@@ -1,9 +1,10 @@
 /* logs_limit.c - the ceiling for the log service's ingest: the same rows
  * (bench_rows.h) inserted straight into SQLite, with the same schema
- * (migrations 0003_logs.sql and 0004_logs_ingest.sql: table, indexes,
- * trace groups, FTS5), the same pragmas as aosd's store (WAL,
+ * (migrations 0003_logs.sql, 0004_logs_ingest.sql and 0005_logs_topics.sql:
+ * table, trace and topic groups, time batches, FTS5), the same pragmas as aosd's store (WAL,
  * synchronous=NORMAL) and the same statements, prepared once: the INSERT
- * per row, one logs_traces row per trace of the batch, one logs_batches
+ * per row, one logs_traces row per trace and one logs_topics row per topic
+ * of the batch, one logs_batches
  * row, the full-text index's INSERT ... SELECT per batch, one transaction
  * per batch. No HTTP,
  * no JSON, no validation, no redaction: aosd cannot be faster than this.
@@ -12,6 +13,7 @@
  *
  *   logs_limit --schema src/store/migrations/0003_logs.sql \
  *              --schema src/store/migrations/0004_logs_ingest.sql \
+ *              --schema src/store/migrations/0005_logs_topics.sql \
  *              --db /tmp/x.db --rows 300000 --batch 1000
  *   -> logs_limit: batch 1000: 300000 rows in 1.234 s = 243000 entries/s
  *
@@ -81,6 +83,12 @@ typedef struct {
     sqlite3_int64 id;
 } idrow_t;
 
+/* The key of a group index: trace_id or topic. */
+static const char *key_of(const bench_row_t *r, int topic)
+{
+    return topic ? r->topic : r->trace_id;
+}
+
 static int by_trace_then_id(const void *a, const void *b)
 {
     const idrow_t *x = a, *y = b;
@@ -88,24 +96,33 @@ static int by_trace_then_id(const void *a, const void *b)
     return c ? c : (x->id < y->id ? -1 : x->id > y->id);
 }
 
-/* One logs_traces row per trace of the batch, as src/store/logs.c writes. */
-static void insert_groups(sqlite3 *db, sqlite3_stmt *grp, idrow_t *v, size_t n)
+static int by_topic_then_id(const void *a, const void *b)
+{
+    const idrow_t *x = a, *y = b;
+    int c = strcmp(x->row->topic, y->row->topic);
+    return c ? c : (x->id < y->id ? -1 : x->id > y->id);
+}
+
+/* One logs_traces (topic 0) or logs_topics (topic 1) row per trace or
+ * topic of the batch, as src/store/logs.c writes them. */
+static void insert_groups(sqlite3 *db, sqlite3_stmt *grp, idrow_t *v, size_t n, int topic)
 {
     static char ids[1 << 16];
-    qsort(v, n, sizeof(*v), by_trace_then_id);
+    qsort(v, n, sizeof(*v), topic ? by_topic_then_id : by_trace_then_id);
     for (size_t i = 0, j; i < n; i = j) {
         size_t len = 0;
+        const char *key = key_of(v[i].row, topic);
         ids[len++] = '[';
-        for (j = i; j < n && !strcmp(v[j].row->trace_id, v[i].row->trace_id); j++)
+        for (j = i; j < n && !strcmp(key_of(v[j].row, topic), key); j++)
             len += (size_t)snprintf(ids + len, sizeof(ids) - len, j > i ? ",%lld" : "%lld",
                                     (long long)v[j].id);
         ids[len++] = ']';
-        sqlite3_bind_text(grp, 1, v[i].row->trace_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(grp, 1, key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(grp, 2, v[i].id);
         sqlite3_bind_int64(grp, 3, v[j - 1].id);
         sqlite3_bind_text(grp, 4, ids, (int)len, SQLITE_STATIC);
         if (sqlite3_step(grp) != SQLITE_DONE)
-            die(db, "trace index");
+            die(db, topic ? "topic index" : "trace index");
         sqlite3_reset(grp);
     }
 }
@@ -113,8 +130,8 @@ static void insert_groups(sqlite3 *db, sqlite3_stmt *grp, idrow_t *v, size_t n)
 /* Inserts n rows and indexes them as aosd's store does: the rows one by
  * one, the trace groups, the batch's time range, then the full-text index
  * for the batch in one statement. */
-static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqlite3_stmt *bat,
-                         sqlite3_stmt *fts, const bench_row_t *rows, size_t n)
+static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqlite3_stmt *tgrp,
+                         sqlite3_stmt *bat, sqlite3_stmt *fts, const bench_row_t *rows, size_t n)
 {
     static idrow_t v[1 << 16];
     sqlite3_int64 first = 0, last = 0;
@@ -142,7 +159,8 @@ static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqli
             first = v[i].id;
         last = v[i].id;
     }
-    insert_groups(db, grp, v, n); /* sorts v */
+    insert_groups(db, grp, v, n, 0); /* sorts v */
+    insert_groups(db, tgrp, v, n, 1);
     const char *lo = rows[0].ts, *hi = rows[0].ts;
     for (size_t i = 1; i < n; i++) {
         if (strcmp(rows[i].ts, lo) < 0)
@@ -219,6 +237,8 @@ int main(int argc, char **argv)
                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     sqlite3_stmt *grp = prepare(db, "INSERT INTO logs_traces (trace_id, first_id, last_id, ids) "
                                     "VALUES (?, ?, ?, ?)");
+    sqlite3_stmt *tgrp = prepare(db, "INSERT INTO logs_topics (topic, first_id, last_id, ids) "
+                                     "VALUES (?, ?, ?, ?)");
     sqlite3_stmt *bat = prepare(db, "INSERT INTO logs_batches (first_id, last_id, min_ts, max_ts) "
                                     "VALUES (?, ?, ?, ?)");
     sqlite3_stmt *fts = prepare(db, "INSERT INTO logs_fts (rowid, message) SELECT id, message "
@@ -238,14 +258,15 @@ int main(int argc, char **argv)
         if (fill) {
             for (size_t i = 0; i < n; i++)
                 bench_row((uint64_t)(offset + done) + i, &all[i]);
-            insert_batch(db, ins, grp, bat, fts, all, n);
+            insert_batch(db, ins, grp, tgrp, bat, fts, all, n);
         } else {
-            insert_batch(db, ins, grp, bat, fts, all + done, n);
+            insert_batch(db, ins, grp, tgrp, bat, fts, all + done, n);
         }
     }
     double dt = now_s() - t0;
     sqlite3_finalize(ins);
     sqlite3_finalize(grp);
+    sqlite3_finalize(tgrp);
     sqlite3_finalize(bat);
     sqlite3_finalize(fts);
     sqlite3_close(db);

@@ -10,7 +10,8 @@
  *             --seconds 10 --warmup 2
  *
  * Query: GET /api/logs by trace id (traces of the rows logs_limit --fill
- * wrote) and by full-text term, one request at a time, latency per kind.
+ * wrote), by full-text term and by topic (alone and with a level), one
+ * request at a time, latency per kind.
  *
  *   logs_load --query --url ... --token T --traces 50000 --rounds 200
  *
@@ -278,9 +279,15 @@ static int run_ingest(void)
 static int run_query(long traces, int rounds)
 {
     int fd = connect_local();
-    static const char *const kinds[] = {"trace id", "text 'timeout' (0.1%)",
-                                        "text 'connection' (5%)", "text 'queue*' prefix"};
-    static const char *const qs[] = {NULL, "q=timeout", "q=connection", "q=queue*"};
+    static const char *const kinds[] = {"trace id",
+                                        "text 'timeout' (0.1%)",
+                                        "text 'connection' (5%)",
+                                        "topic 'llm.call' (5%)",
+                                        "topic 'llm.call' and level >= error (0.2%)",
+                                        "text 'queue*' prefix"};
+    static const char *const qs[] = {NULL,           "q=timeout",
+                                     "q=connection", "topic=llm.call",
+                                     "topic=llm.call&level=error", "q=queue*"};
     size_t nk = sizeof(kinds) / sizeof(kinds[0]);
     double *lat = calloc((size_t)rounds, sizeof(double));
     char *body = malloc(1 << 20);

@@ -13,7 +13,8 @@
 # the limit.
 #
 # Query: logs_limit --fill writes 1,000,000 rows into a fresh aosd database
-# (50,000 traces), then GET /api/logs by trace id and by full-text term,
+# (50,000 traces), then GET /api/logs by trace id, by full-text term and
+# by topic (alone and with a minimum level),
 # one at a time; p50/p99/max per kind. Target: <= 20 ms.
 #
 # Loopback only. Every process started here is stopped on exit (Ctrl-C
@@ -36,7 +37,8 @@ QUERY_ROWS=${BENCH_QUERY_ROWS:-1000000}
 BUILD=${BENCH_BUILD:-$ROOT/build}
 RESULTS=${BENCH_RESULTS:-$HERE/results}
 TOKEN=bench-logs-owner-token-0123456789
-SCHEMAS=(--schema "$ROOT/src/store/migrations/0003_logs.sql" --schema "$ROOT/src/store/migrations/0004_logs_ingest.sql")
+SCHEMAS=(--schema "$ROOT/src/store/migrations/0003_logs.sql" --schema "$ROOT/src/store/migrations/0004_logs_ingest.sql"
+  --schema "$ROOT/src/store/migrations/0005_logs_topics.sql")
 
 log() { echo "[bench] $*" >&2; }
 die() { log "$*"; exit 1; }

@@ -11,6 +11,7 @@
 
 #include "buf/buf.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,50 +40,89 @@ struct insert_arg {
     const char *now;
 };
 
-static int by_trace_then_id(const void *a, const void *b)
+/* The group indexes (0004_logs_ingest.sql, 0005_logs_topics.sql): per
+ * batch, one row per trace and one per topic, holding the ids of its
+ * entries as a JSON array. */
+typedef struct {
+    const char *what;
+    const char *sql;
+    size_t key; /* offset of the key's field in aos_store_log_t */
+    int (*cmp)(const void *, const void *); /* by key, then id */
+} group_index_t;
+
+static int by_key_then_id(const aos_store_log_t *x, const aos_store_log_t *y, size_t key)
 {
-    const aos_store_log_t *x = *(aos_store_log_t *const *)a, *y = *(aos_store_log_t *const *)b;
-    int c = strcmp(x->trace_id, y->trace_id);
+    int c = strcmp(*(const char *const *)((const char *)x + key),
+                   *(const char *const *)((const char *)y + key));
     if (c)
         return c;
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* The trace index (0004_logs_ingest.sql): one logs_traces row per trace in
- * the batch, holding the ids of its entries as a JSON array. */
-static int insert_trace_groups(aos_store_t *st, aos_store_log_t *rows, size_t n, aos_err_t *err)
+static int by_trace(const void *a, const void *b)
+{
+    return by_key_then_id(*(aos_store_log_t *const *)a, *(aos_store_log_t *const *)b,
+                          offsetof(aos_store_log_t, trace_id));
+}
+
+static int by_topic(const void *a, const void *b)
+{
+    return by_key_then_id(*(aos_store_log_t *const *)a, *(aos_store_log_t *const *)b,
+                          offsetof(aos_store_log_t, topic));
+}
+
+static const group_index_t group_indexes[] = {
+    {"trace index",
+     "INSERT INTO logs_traces (trace_id, first_id, last_id, ids) VALUES (?, ?, ?, ?)",
+     offsetof(aos_store_log_t, trace_id), by_trace},
+    {"topic index", "INSERT INTO logs_topics (topic, first_id, last_id, ids) VALUES (?, ?, ?, ?)",
+     offsetof(aos_store_log_t, topic), by_topic},
+};
+
+static const char *group_key(const aos_store_log_t *r, const group_index_t *gi)
+{
+    return *(const char *const *)((const char *)r + gi->key);
+}
+
+static int insert_groups(aos_store_t *st, aos_store_log_t *rows, size_t n,
+                         const group_index_t *gi, aos_store_log_t **v, aos_buf_t *ids,
+                         aos_err_t *err)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (group_key(&rows[i], gi))
+            v[m++] = &rows[i];
+    qsort(v, m, sizeof(*v), gi->cmp);
+    int rc = 0;
+    for (size_t i = 0, j; rc == 0 && i < m; i = j) {
+        const char *key = group_key(v[i], gi);
+        aos_buf_reset(ids);
+        rc = aos_buf_puts(ids, "[");
+        for (j = i; rc == 0 && j < m && !strcmp(group_key(v[j], gi), key); j++)
+            rc = aos_buf_printf(ids, j > i ? ",%lld" : "%lld", (long long)v[j]->id);
+        if (rc == 0)
+            rc = aos_buf_puts(ids, "]");
+        if (rc < 0)
+            return aos_err_set(err, AOS_ENOMEM, "out of memory");
+        aos__sql_val_t p[] = {aos__sql_text(key), aos__sql_int(v[i]->id),
+                              aos__sql_int(v[j - 1]->id), aos__sql_text(ids->ptr)};
+        rc = st->be->exec(st->conn, gi->sql, p, 4, NULL, err);
+        if (rc < 0)
+            rc = aos__store_fail(err, rc, "%s", gi->what);
+    }
+    return rc;
+}
+
+static int insert_all_groups(aos_store_t *st, aos_store_log_t *rows, size_t n, aos_err_t *err)
 {
     aos_store_log_t **v = malloc(n * sizeof(*v));
     if (!v)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].trace_id)
-            v[m++] = &rows[i];
-    qsort(v, m, sizeof(*v), by_trace_then_id);
     aos_buf_t ids;
     aos_buf_init(&ids, 0);
     int rc = 0;
-    for (size_t i = 0, j; rc == 0 && i < m; i = j) {
-        aos_buf_reset(&ids);
-        rc = aos_buf_puts(&ids, "[");
-        for (j = i; rc == 0 && j < m && !strcmp(v[j]->trace_id, v[i]->trace_id); j++)
-            rc = aos_buf_printf(&ids, j > i ? ",%lld" : "%lld", (long long)v[j]->id);
-        if (rc == 0)
-            rc = aos_buf_puts(&ids, "]");
-        if (rc < 0) {
-            rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
-            break;
-        }
-        aos__sql_val_t p[] = {aos__sql_text(v[i]->trace_id), aos__sql_int(v[i]->id),
-                              aos__sql_int(v[j - 1]->id), aos__sql_text(ids.ptr)};
-        rc = st->be->exec(st->conn,
-                          "INSERT INTO logs_traces (trace_id, first_id, last_id, ids) "
-                          "VALUES (?, ?, ?, ?)",
-                          p, 4, NULL, err);
-        if (rc < 0)
-            rc = aos__store_fail(err, rc, "trace index");
-    }
+    for (size_t k = 0; rc == 0 && k < sizeof(group_indexes) / sizeof(group_indexes[0]); k++)
+        rc = insert_groups(st, rows, n, &group_indexes[k], v, &ids, err);
     aos_buf_release(&ids);
     free(v);
     return rc;
@@ -106,7 +146,7 @@ static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
             return aos__store_fail(err, rc, "entry %zu", i);
         r->id = st->be->last_insert_id(st->conn);
     }
-    int rc = insert_trace_groups(st, a->rows, a->n, err);
+    int rc = insert_all_groups(st, a->rows, a->n, err);
     if (rc < 0)
         return rc;
     /* The time index (0004_logs_ingest.sql): one row per batch. ts is
@@ -401,8 +441,11 @@ static const char *group_column(const char *group_by)
     "logs.id, logs.ts, logs.level, logs.message, logs.topic, logs.attributes, logs.trace_id, "     \
     "logs.span_id, logs.source, logs.created_at"
 
-/* The statement for f: entries (group_by NULL) or counts per group_by. */
-static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_by, aos_err_t *err)
+/* The statement for f: entries (group_by NULL) or counts per group_by.
+ * ids, a JSON array, restricts the entries to those ids (a chunk of a
+ * topic's groups, see walk_topic). */
+static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_by,
+                 const char *ids, aos_err_t *err)
 {
     memset(s, 0, sizeof(*s));
     aos_buf_init(&s->sql, 0);
@@ -421,6 +464,9 @@ static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_
      *    is then a set of rowids looked up per row;
      *  - else with full text, the FTS table, in rowid order, so that the
      *    page stops after `limit` matches instead of collecting them all;
+     *  - else with a topic, its groups (0005_logs_topics.sql): counts read
+     *    all of them, a page walks them a chunk at a time (walk_topic),
+     *    each chunk's ids given here;
      *  - else the table itself, newest first, stopping after `limit`; a
      *    time range first becomes a range of ids through logs_batches
      *    (each batch's first and last id and its smallest and largest ts,
@@ -450,7 +496,14 @@ static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_
              "logs.id IN (SELECT j.value FROM logs_traces t, json_each(t.ids) j "
              "WHERE t.trace_id = ?)",
              aos__sql_text(f->trace_id));
-    if (f->topic)
+    if (ids)
+        cond(s, "logs.id IN (SELECT value FROM json_each(?))", aos__sql_text(ids));
+    if (f->topic && gcol && !f->trace_id && !s->fts)
+        cond(s,
+             "logs.id IN (SELECT j.value FROM logs_topics t, json_each(t.ids) j "
+             "WHERE t.topic = ?)",
+             aos__sql_text(f->topic));
+    else if (f->topic)
         cond(s, "logs.topic = ?", aos__sql_text(f->topic));
     if (f->source)
         cond(s, "logs.source = ?", aos__sql_text(f->source));
@@ -495,7 +548,7 @@ int aos_store_logs_sql(const aos_store_logs_filter_t *f, const char *group_by, c
     stmt_t s;
     *sql = NULL;
     *params = NULL;
-    int rc = build(&s, f, group_by, err);
+    int rc = build(&s, f, group_by, NULL, err);
     if (rc == 0) {
         json_t *a = json_array();
         for (int i = 0; a && i < s.n; i++)
@@ -559,18 +612,122 @@ static int count_row(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
     return 0;
 }
 
-static int run_select(aos_store_t *st, const aos_store_logs_filter_t *f, const char *group_by,
-                      json_t **out, aos_err_t *err)
+static int read_int(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
+{
+    int64_t *out = arg;
+    *out = (n > 0 && c[0].type == AOS__SQL_INT) ? c[0].i : 0;
+    return 0;
+}
+
+/* Runs the statement of f (ids: see build) onto rows. */
+static int select_into(aos_store_t *st, const aos_store_logs_filter_t *f, const char *group_by,
+                       const char *ids, json_t *rows, aos_err_t *err)
 {
     stmt_t s;
-    *out = NULL;
-    int rc = build(&s, f, group_by, err);
-    json_t *rows = rc == 0 ? json_array() : NULL;
-    if (rc == 0 && !rows)
-        rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+    int rc = build(&s, f, group_by, ids, err);
     if (rc == 0)
         rc = aos__store_query(st, s.sql.ptr, s.p, s.n, group_by ? count_row : entry_row, rows, err);
     stmt_release(&s);
+    return rc;
+}
+
+/* A chunk of a topic's groups: their ids as one JSON array. */
+struct chunk {
+    aos_buf_t ids;
+    int groups;
+    int64_t last; /* first_id of the last group read */
+};
+
+static int chunk_row(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
+{
+    struct chunk *k = arg;
+    if (n != 2 || c[0].type != AOS__SQL_INT || c[1].type != AOS__SQL_TEXT)
+        return aos_err_set(err, AOS_ESTORE, "unreadable topic group");
+    /* "[1,2,3]" -> "1,2,3", after a comma if not the first */
+    const char *t = c[1].p, *p = memchr(t, '[', c[1].len), *e = t + c[1].len;
+    while (e > t && e[-1] != ']')
+        e--;
+    k->groups++;
+    k->last = c[0].i;
+    if (!p || e <= p + 1 || e - 1 == p + 1)
+        return 0;
+    if ((k->ids.len > 1 && aos_buf_puts(&k->ids, ",")) ||
+        aos_buf_append(&k->ids, p + 1, (size_t)(e - 1 - (p + 1))))
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    return 0;
+}
+
+#define WALK_FIRST 4    /* groups in the first chunk */
+#define WALK_MAX   1024 /* and at most, doubling */
+
+/* A page of f's entries when its topic drives (no trace id, no full
+ * text): the topic's groups newest first (oldest first for an ascending
+ * page), a chunk at a time, each chunk's ids through the statement of f
+ * until the page is full or the groups run out. A topic's groups never
+ * overlap, so chunk order is id order. */
+static int walk_topic(aos_store_t *st, const aos_store_logs_filter_t *f, json_t *rows,
+                      aos_err_t *err)
+{
+    int64_t cursor = f->before_id > 0 ? f->before_id : INT64_MAX;
+    int rc = 0;
+    if (f->ascending) { /* from the group holding after_id, or the first */
+        aos__sql_val_t p[] = {aos__sql_text(f->topic), aos__sql_int(f->after_id)};
+        int64_t g = 0;
+        if (f->after_id > 0 &&
+            (rc = aos__store_query(st,
+                                   "SELECT COALESCE(MAX(first_id), 0) FROM logs_topics "
+                                   "WHERE topic = ? AND first_id <= ?",
+                                   p, 2, read_int, &g, err)) < 0)
+            return rc;
+        cursor = g - 1;
+    }
+    struct chunk k;
+    aos_buf_init(&k.ids, 0);
+    for (int size = WALK_FIRST;; size = size < WALK_MAX ? size * 2 : WALK_MAX) {
+        size_t have = json_array_size(rows);
+        if (have >= (size_t)f->limit)
+            break;
+        aos_buf_reset(&k.ids);
+        k.groups = 0;
+        if (aos_buf_puts(&k.ids, "[")) {
+            rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+            break;
+        }
+        aos__sql_val_t p[] = {aos__sql_text(f->topic), aos__sql_int(cursor), aos__sql_int(size)};
+        rc = aos__store_query(st,
+                              f->ascending ? "SELECT first_id, ids FROM logs_topics WHERE topic = ? "
+                                             "AND first_id > ? ORDER BY first_id LIMIT ?"
+                                           : "SELECT first_id, ids FROM logs_topics WHERE topic = ? "
+                                             "AND first_id < ? ORDER BY first_id DESC LIMIT ?",
+                              p, 3, chunk_row, &k, err);
+        if (rc < 0 || k.groups == 0)
+            break;
+        if (aos_buf_puts(&k.ids, "]")) {
+            rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+            break;
+        }
+        aos_store_logs_filter_t g = *f;
+        g.limit = f->limit - (int)have;
+        if ((rc = select_into(st, &g, NULL, k.ids.ptr, rows, err)) < 0 || k.groups < size)
+            break;
+        cursor = k.last;
+    }
+    aos_buf_release(&k.ids);
+    return rc;
+}
+
+static int run_select(aos_store_t *st, const aos_store_logs_filter_t *f, const char *group_by,
+                      json_t **out, aos_err_t *err)
+{
+    *out = NULL;
+    json_t *rows = json_array();
+    if (!rows)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    int rc;
+    if (f->topic && !group_by && !f->trace_id && !f->q)
+        rc = walk_topic(st, f, rows, err);
+    else
+        rc = select_into(st, f, group_by, NULL, rows, err);
     if (rc < 0) {
         json_decref(rows);
         return rc;
@@ -596,13 +753,6 @@ int aos_store_logs_count(aos_store_t *st, const aos_store_logs_filter_t *f, cons
     int rc = run_select(st, f, group_by, out, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to count logs");
-    return 0;
-}
-
-static int read_int(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
-{
-    int64_t *out = arg;
-    *out = (n > 0 && c[0].type == AOS__SQL_INT) ? c[0].i : 0;
     return 0;
 }
 
@@ -670,10 +820,14 @@ static int retain_rows(aos_store_t *st, void *arg, aos_err_t *err)
             return rc;
         a->deleted += changes;
     }
-    if (a->deleted) { /* trace groups and batches whose entries are all gone */
+    if (a->deleted) { /* groups and batches whose entries are all gone */
         aos__sql_val_t p = aos__sql_int(INT64_MAX);
         if ((rc = aos__store_exec(st,
                                   "DELETE FROM logs_traces WHERE last_id < "
+                                  "(SELECT COALESCE(MIN(id), ?) FROM logs)",
+                                  &p, 1, NULL, err)) ||
+            (rc = aos__store_exec(st,
+                                  "DELETE FROM logs_topics WHERE last_id < "
                                   "(SELECT COALESCE(MIN(id), ?) FROM logs)",
                                   &p, 1, NULL, err)) ||
             (rc = aos__store_exec(st,

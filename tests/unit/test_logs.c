@@ -752,7 +752,8 @@ static void test_sql_building(void **state)
     h.limit = 1000;
     h.topic = "x";
     sql_is(&h, "level",
-           "SELECT logs.level, COUNT(*) FROM logs WHERE logs.topic = ? GROUP BY logs.level ORDER "
+           "SELECT logs.level, COUNT(*) FROM logs WHERE logs.id IN (SELECT j.value FROM logs_topics t, "
+           "json_each(t.ids) j WHERE t.topic = ?) GROUP BY logs.level ORDER "
            "BY COUNT(*) DESC, logs.level LIMIT ?",
            "[\"x\",1000]");
     char *sql;
@@ -1169,6 +1170,114 @@ static void test_store_trace_groups(void **state)
     assert_fts_consistent(f);
 }
 
+/* The ids a page of flt must give, worked out from the rows inserted
+ * (all[0..n), ids set), as "id,id,...". */
+static void expected_ids(const aos_store_log_t *all, size_t n, const aos_store_logs_filter_t *flt,
+                         char *out, size_t cap)
+{
+    size_t len = 0;
+    int found = 0;
+    out[0] = '\0';
+    for (size_t k = 0; k < n && found < flt->limit; k++) {
+        const aos_store_log_t *r = &all[flt->ascending ? k : n - 1 - k];
+        if ((flt->topic && (!r->topic || strcmp(r->topic, flt->topic))) ||
+            r->level < flt->min_level || (flt->after_id > 0 && r->id <= flt->after_id) ||
+            (flt->before_id > 0 && r->id >= flt->before_id))
+            continue;
+        len += (size_t)snprintf(out + len, cap - len, found++ ? ",%lld" : "%lld", (long long)r->id);
+    }
+}
+
+/* The topic index keeps one group per topic and batch; a page by topic
+ * walks the groups newest (or oldest) first a chunk at a time, so pages
+ * that need many chunks (a rare level) still come out whole and in order;
+ * retention drops groups whose entries are gone. */
+static void test_store_topic_groups(void **state)
+{
+    fixture_t *f = *state;
+    static const char *const topics[] = {"a", "b", "c", NULL};
+    enum { BATCHES = 80, PER = 6 };
+    aos_store_log_t all[BATCHES * PER];
+    char msgs[BATCHES * PER][16];
+    for (int b = 0; b < BATCHES; b++) {
+        for (int i = 0; i < PER; i++) {
+            int k = b * PER + i;
+            snprintf(msgs[k], sizeof(msgs[k]), "m%d", k);
+            /* topic a in every batch, twice in some; level 5 rarely */
+            all[k] = row(msgs[k], k % 37 == 0 ? 5 : k % 4, topics[(k * 7 + b) % 4], NULL);
+        }
+        insert(f, &all[b * PER], PER);
+    }
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_topics WHERE topic = 'a'"),
+                     raw_count(f, "SELECT COUNT(DISTINCT (SELECT first_id FROM logs_batches "
+                                  "WHERE logs.id BETWEEN first_id AND last_id)) "
+                                  "FROM logs WHERE topic = 'a'"));
+    char got[4096], want[4096];
+    aos_store_logs_filter_t flt = {0};
+    flt.topic = "a";
+    int limits[] = {1, 7, 100, 500};
+    for (int asc = 0; asc < 2; asc++) {
+        for (int lv = 0; lv <= 5; lv += 5) {
+            for (size_t li = 0; li < sizeof(limits) / sizeof(limits[0]); li++) {
+                flt.ascending = asc;
+                flt.min_level = lv;
+                flt.limit = limits[li];
+                flt.after_id = flt.before_id = 0;
+                /* every page in turn, by cursor */
+                for (int page = 0; page < 200; page++) {
+                    ids_of(f, &flt, got, sizeof(got));
+                    expected_ids(all, BATCHES * PER, &flt, want, sizeof(want));
+                    assert_string_equal(got, want);
+                    if (!*got)
+                        break;
+                    const char *last = strrchr(got, ',');
+                    int64_t id = atoll(last ? last + 1 : got);
+                    if (asc)
+                        flt.after_id = id;
+                    else
+                        flt.before_id = id;
+                }
+            }
+        }
+    }
+    /* with text or a trace the topic is checked per row */
+    flt = (aos_store_logs_filter_t){0};
+    flt.topic = "b";
+    flt.q = "m7";
+    flt.limit = 10;
+    ids_of(f, &flt, got, sizeof(got));
+    snprintf(want, sizeof(want), "%lld", (long long)all[7].id);
+    assert_string_equal(got, all[7].topic && !strcmp(all[7].topic, "b") ? want : "");
+    /* counts by level within a topic */
+    flt = (aos_store_logs_filter_t){0};
+    flt.topic = "c";
+    flt.limit = 10;
+    json_t *groups = NULL;
+    aos_err_t err = {0, ""};
+    assert_int_equal(aos_store_logs_count(f->st, &flt, "level", &groups, &err), 0);
+    size_t i;
+    json_t *g;
+    json_int_t sum = 0;
+    json_array_foreach(groups, i, g) sum += json_integer_value(json_object_get(g, "count"));
+    assert_int_equal(sum, raw_count(f, "SELECT COUNT(*) FROM logs WHERE topic = 'c'"));
+    json_decref(groups);
+
+    /* retention: the oldest half goes, and with it their groups */
+    int64_t deleted = 0;
+    assert_int_equal(aos_store_logs_retain(f->st, NULL, BATCHES * PER / 2, 10000, &deleted, &err), 0);
+    assert_int_equal(deleted, BATCHES * PER / 2);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_topics WHERE last_id < "
+                                  "(SELECT MIN(id) FROM logs)"),
+                     0);
+    flt = (aos_store_logs_filter_t){0};
+    flt.topic = "a";
+    flt.limit = 500;
+    ids_of(f, &flt, got, sizeof(got));
+    expected_ids(all + BATCHES * PER / 2, BATCHES * PER / 2, &flt, want, sizeof(want));
+    assert_string_equal(got, want);
+    assert_fts_consistent(f);
+}
+
 /* A word of several tokens is a phrase: the index finds rows holding all
  * the tokens, the statement keeps those where they follow each other
  * (expected sets written out, not taken from the live matcher). */
@@ -1286,10 +1395,10 @@ static void test_store_upgrade_from_0003(void **state)
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     assert_int_equal(
         sqlite3_exec(db,
-                     "INSERT INTO logs (ts, level, message, trace_id, created_at) VALUES "
-                     "('2025-01-01T00:00:00.000Z', 2, 'old disk full', 'tOld', 'x'),"
-                     "('2025-01-01T00:00:00.000Z', 2, 'other', 'tNew', 'x'),"
-                     "('2025-01-01T00:00:00.000Z', 3, 'old user_id=42 again', 'tOld', 'x');"
+                     "INSERT INTO logs (ts, level, message, trace_id, topic, created_at) VALUES "
+                     "('2025-01-01T00:00:00.000Z', 2, 'old disk full', 'tOld', 'k', 'x'),"
+                     "('2025-01-01T00:00:00.000Z', 2, 'other', 'tNew', NULL, 'x'),"
+                     "('2025-01-01T00:00:00.000Z', 3, 'old user_id=42 again', 'tOld', 'k', 'x');"
                      "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs;",
                      NULL, NULL, NULL),
         SQLITE_OK);
@@ -1316,6 +1425,10 @@ static void test_store_upgrade_from_0003(void **state)
     flt.after = "2024-12-31T00:00:00.000Z";
     ids_of(&f, &flt, got, sizeof(got));
     assert_string_equal(got, "3,2,1");
+    flt.after = NULL; /* and the topic groups (0005) */
+    flt.topic = "k";
+    ids_of(&f, &flt, got, sizeof(got));
+    assert_string_equal(got, "3,1");
     assert_fts_consistent(&f);
     aos_store_close(f.st);
     aos_test_rmdir(dir);
@@ -1394,6 +1507,7 @@ int main(void)
         T(test_matcher_agrees_with_fts),
         T(test_store_retention),
         T(test_store_trace_groups),
+        T(test_store_topic_groups),
         T(test_store_phrase_order),
         T(test_store_time_batches),
         cmocka_unit_test(test_store_upgrade_from_0003),
