@@ -156,8 +156,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .emit_data = d};
     if ((rc = aos_gateway_new(&d->gateway, &gc, err)))
         return rc;
-    aos_http_cfg_t hc = {c->listen, c->tls_cert, c->tls_key, c->max_body, 0, 0,
-                         (unsigned)c->http_writers};
+    aos_http_cfg_t hc = {
+        c->listen, c->tls_cert, c->tls_key, c->max_body, 0, 0, (unsigned)c->http_writers};
     if ((rc = aos_http_new(&d->http, d->loop, &hc, err)))
         return rc;
     aos_http_set_authorizer(d->http, aos_auth_authorize, d->auth);
@@ -254,8 +254,7 @@ int main(int argc, char **argv)
     }
     aos_log_set_level((aos_log_level_t)lvl);
     if (d.cfg.http_writers > 64) {
-        fprintf(stderr, "aosd: --http-writers must be from 0 to 64, got %lu\n",
-                d.cfg.http_writers);
+        fprintf(stderr, "aosd: --http-writers must be from 0 to 64, got %lu\n", d.cfg.http_writers);
         aos_config_release(&d.cfg);
         return 2;
     }

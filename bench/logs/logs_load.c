@@ -285,9 +285,9 @@ static int run_query(long traces, int rounds)
                                         "topic 'llm.call' (5%)",
                                         "topic 'llm.call' and level >= error (0.2%)",
                                         "text 'queue*' prefix"};
-    static const char *const qs[] = {NULL,           "q=timeout",
-                                     "q=connection", "topic=llm.call",
-                                     "topic=llm.call&level=error", "q=queue*"};
+    static const char *const qs[] = {
+        NULL,      "q=timeout", "q=connection", "topic=llm.call", "topic=llm.call&level=error",
+        "q=queue*"};
     size_t nk = sizeof(kinds) / sizeof(kinds[0]);
     double *lat = calloc((size_t)rounds, sizeof(double));
     char *body = malloc(1 << 20);

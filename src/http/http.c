@@ -57,7 +57,7 @@ struct aos_http_s {
     uint16_t port;
     int stopping;
     aos__writers_t *writers; /* NULL: streams are sent on the loop */
-    aos_http_req_t *live; /* every request between first call and completion */
+    aos_http_req_t *live;    /* every request between first call and completion */
 };
 
 enum req_state { REQ_RECEIVING, REQ_DISPATCHED, REQ_ANSWERED };

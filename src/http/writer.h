@@ -33,7 +33,7 @@ typedef struct aos__dstream_s aos__dstream_t;
  * from attach until its `released` callback has run. */
 struct aos__dstream_s {
     uv_mutex_t mu; /* guards out and the flags below */
-    aos_buf_t out;      /* bytes not yet sent, already framed */
+    aos_buf_t out; /* bytes not yet sent, already framed */
     int fd;
     int chunked;  /* frame writes as HTTP/1.1 chunks */
     int queued;   /* on the writer's ready list */

@@ -449,12 +449,11 @@ json_t *aos__logs_entry_json(const aos__logs_batch_t *b, size_t i)
     json_t *attrs = !r->attributes ? json_null()
                     : x->attrs     ? json_incref(x->attrs)
                                    : json_loads(r->attributes, 0, NULL);
-    return json_pack("{s:I, s:s, s:s, s:s%, s:o, s:o, s:o, s:o, s:o, s:s}", "id", (json_int_t)r->id,
-                     "ts", r->ts, "level", aos_store_log_level_name(r->level), "message",
-                     r->message, r->message_len, "topic", str_or_null(r->topic), "attributes",
-                     attrs, "trace_id", str_or_null(r->trace_id),
-                     "span_id", str_or_null(r->span_id), "source", str_or_null(r->source),
-                     "created_at", b->created_at);
+    return json_pack(
+        "{s:I, s:s, s:s, s:s%, s:o, s:o, s:o, s:o, s:o, s:s}", "id", (json_int_t)r->id, "ts", r->ts,
+        "level", aos_store_log_level_name(r->level), "message", r->message, r->message_len, "topic",
+        str_or_null(r->topic), "attributes", attrs, "trace_id", str_or_null(r->trace_id), "span_id",
+        str_or_null(r->span_id), "source", str_or_null(r->source), "created_at", b->created_at);
 }
 
 /* Cursors ------------------------------------------------------------------------- */

@@ -309,7 +309,7 @@ struct op {
     int parse_rc;
     aos_err_t parse_err;
     aos__logs_fault_t parse_fault;
-    aos__logs_query_t q;     /* query, subscribe */
+    aos__logs_query_t q; /* query, subscribe */
     aos_store_logs_filter_t f;
     json_t *rows;
     int64_t last_id;
@@ -507,8 +507,8 @@ static void parse_work(uv_work_t *w)
     if (o->body) {
         /* the common case, without a tree; anything else below */
         uv_rwlock_rdlock(&l->redact_lock);
-        int scanned = aos__logs_batch_scan(&o->batch, o->body, o->body_len, l->redact,
-                                           l->redact_data) == 0;
+        int scanned =
+            aos__logs_batch_scan(&o->batch, o->body, o->body_len, l->redact, l->redact_data) == 0;
         uv_rwlock_rdunlock(&l->redact_lock);
         if (scanned) {
             free(o->body);

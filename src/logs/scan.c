@@ -173,14 +173,30 @@ static int str_decode(scan_t *s, aos_buf_t *b)
             return -1;
         char e;
         switch (*p++) {
-        case '"': e = '"'; break;
-        case '\\': e = '\\'; break;
-        case '/': e = '/'; break;
-        case 'b': e = '\b'; break;
-        case 'f': e = '\f'; break;
-        case 'n': e = '\n'; break;
-        case 'r': e = '\r'; break;
-        case 't': e = '\t'; break;
+        case '"':
+            e = '"';
+            break;
+        case '\\':
+            e = '\\';
+            break;
+        case '/':
+            e = '/';
+            break;
+        case 'b':
+            e = '\b';
+            break;
+        case 'f':
+            e = '\f';
+            break;
+        case 'n':
+            e = '\n';
+            break;
+        case 'r':
+            e = '\r';
+            break;
+        case 't':
+            e = '\t';
+            break;
         case 'u': {
             long cp = hex4(p, end);
             if (cp <= 0 || (cp >= 0xdc00 && cp <= 0xdfff))
@@ -247,14 +263,30 @@ static int str_encode(aos_buf_t *b, const char *t, size_t n)
         unsigned char c = *p++;
         char esc[8];
         switch (c) {
-        case '"': memcpy(esc, "\\\"", 3); break;
-        case '\\': memcpy(esc, "\\\\", 3); break;
-        case '\b': memcpy(esc, "\\b", 3); break;
-        case '\f': memcpy(esc, "\\f", 3); break;
-        case '\n': memcpy(esc, "\\n", 3); break;
-        case '\r': memcpy(esc, "\\r", 3); break;
-        case '\t': memcpy(esc, "\\t", 3); break;
-        default: snprintf(esc, sizeof(esc), "\\u%04X", c); break;
+        case '"':
+            memcpy(esc, "\\\"", 3);
+            break;
+        case '\\':
+            memcpy(esc, "\\\\", 3);
+            break;
+        case '\b':
+            memcpy(esc, "\\b", 3);
+            break;
+        case '\f':
+            memcpy(esc, "\\f", 3);
+            break;
+        case '\n':
+            memcpy(esc, "\\n", 3);
+            break;
+        case '\r':
+            memcpy(esc, "\\r", 3);
+            break;
+        case '\t':
+            memcpy(esc, "\\t", 3);
+            break;
+        default:
+            snprintf(esc, sizeof(esc), "\\u%04X", c);
+            break;
         }
         if (aos_buf_puts(b, esc))
             return -1;
@@ -517,7 +549,8 @@ static int entry(scan_t *s, aos_store_log_t *r, aos__logs_aux_t *x, spans_t *sp,
         if (str_decode(s, &s->val) || expect(s, ':'))
             return -1;
         int f = 0;
-        while (f < F_N && (strlen(fields[f]) != s->val.len || memcmp(s->val.ptr, fields[f], s->val.len)))
+        while (f < F_N &&
+               (strlen(fields[f]) != s->val.len || memcmp(s->val.ptr, fields[f], s->val.len)))
             f++;
         if (f == F_N || (seen & (1u << f)))
             return -1; /* unknown or twice */
@@ -555,8 +588,8 @@ static int entry(scan_t *s, aos_store_log_t *r, aos__logs_aux_t *x, spans_t *sp,
             while (s->p < s->end && *s->p >= '0' && *s->p <= '9' && s->p - start < 16)
                 ms = ms * 10 + (*s->p++ - '0');
             if (s->p == start || (*start == '0' && s->p - start > 1) || ms > AOS__LOGS_MS_MAX ||
-                (s->p < s->end && ((*s->p >= '0' && *s->p <= '9') || *s->p == '.' ||
-                                   *s->p == 'e' || *s->p == 'E')))
+                (s->p < s->end &&
+                 ((*s->p >= '0' && *s->p <= '9') || *s->p == '.' || *s->p == 'e' || *s->p == 'E')))
                 return -1;
             aos__logs_ts_format(ms, x->ts);
             have_ts = 1;

@@ -40,13 +40,13 @@ static void on_gone(void *data)
 }
 
 /* Runs the loop until cond holds or 5 s pass. */
-#define RUN_UNTIL(f, cond)                                                                        \
-    do {                                                                                          \
-        for (int i_ = 0; i_ < 5000 && !(cond); i_++) {                                            \
-            uv_run(&(f)->loop, UV_RUN_NOWAIT);                                                    \
-            usleep(1000);                                                                         \
-        }                                                                                         \
-        assert_true(cond);                                                                        \
+#define RUN_UNTIL(f, cond)                                                                         \
+    do {                                                                                           \
+        for (int i_ = 0; i_ < 5000 && !(cond); i_++) {                                             \
+            uv_run(&(f)->loop, UV_RUN_NOWAIT);                                                     \
+            usleep(1000);                                                                          \
+        }                                                                                          \
+        assert_true(cond);                                                                         \
     } while (0)
 
 static int setup(void **state)

@@ -753,14 +753,13 @@ static void test_background_checkpoint(void **state)
     memset(blob, 'x', sizeof(blob));
     for (int i = 0; i < 1500; i++) {
         aos__sql_val_t v = aos__sql_blob(blob, sizeof(blob));
-        assert_int_equal(aos__store_sqlite.exec(conn, "INSERT INTO t (b) VALUES (?)", &v, 1, NULL,
-                                                &err),
-                         0);
+        assert_int_equal(
+            aos__store_sqlite.exec(conn, "INSERT INTO t (b) VALUES (?)", &v, 1, NULL, &err), 0);
     }
     /* one more commit wakes the checkpointer for whatever is left */
     aos__sql_val_t v = aos__sql_blob(blob, 16);
-    assert_int_equal(aos__store_sqlite.exec(conn, "INSERT INTO t (b) VALUES (?)", &v, 1, NULL, &err),
-                     0);
+    assert_int_equal(
+        aos__store_sqlite.exec(conn, "INSERT INTO t (b) VALUES (?)", &v, 1, NULL, &err), 0);
     struct stat sb = {0};
     for (int i = 0; i < 500; i++) { /* up to 5 s on a loaded machine */
         if (stat(f->path, &sb) == 0 && sb.st_size >= 12 * 1024 * 1024)
