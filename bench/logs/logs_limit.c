@@ -1,19 +1,18 @@
 /* logs_limit.c - the ceiling for the log service's ingest: the same rows
  * (bench_rows.h) inserted straight into SQLite, with the same schema
- * (migrations 0003_logs.sql, 0004_logs_ingest.sql and 0005_logs_topics.sql:
- * table, trace and topic groups, time batches, FTS5), the same pragmas as aosd's store (WAL,
- * synchronous=NORMAL) and the same statements, prepared once: the INSERT
- * per row, one logs_traces row per trace and one logs_topics row per topic
- * of the batch, one logs_batches
- * row, the full-text index's INSERT ... SELECT per batch, one transaction
- * per batch. No HTTP,
- * no JSON, no validation, no redaction: aosd cannot be faster than this.
- * (aosd's checkpoints run on a thread of their own; here SQLite runs them
- * in the committing call, as it does by default.)
+ * (migrations 0003_logs.sql to 0006_logs_index_tail.sql: table, trace and
+ * topic groups, time batches, FTS5 trailing by fewer than 2,000 entries), the same pragmas as
+ * aosd's store (WAL, synchronous=NORMAL) and the same statements, prepared once: the INSERT per
+ * row, one logs_traces row per trace and one logs_topics row per topic of the batch, one
+ * logs_batches row, the full-text index's INSERT ... SELECT once 2,000 entries wait, one
+ * transaction per batch. No HTTP, no JSON, no validation, no redaction: aosd cannot be faster than
+ * this. (aosd's checkpoints run on a thread of their own; here SQLite runs them in the committing
+ * call, as it does by default.)
  *
  *   logs_limit --schema src/store/migrations/0003_logs.sql \
  *              --schema src/store/migrations/0004_logs_ingest.sql \
  *              --schema src/store/migrations/0005_logs_topics.sql \
+ *              --schema src/store/migrations/0006_logs_index_tail.sql \
  *              --db /tmp/x.db --rows 300000 --batch 1000
  *   -> logs_limit: batch 1000: 300000 rows in 1.234 s = 243000 entries/s
  *
@@ -78,62 +77,100 @@ static void now_text(char out[32])
     snprintf(out + n, 32 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
 }
 
+#define INDEX_TAIL 2000 /* as src/store/logs.c */
+
+/* aosd's statements for the indexes (0006_logs_index_tail.sql): how far
+ * they go; the tail's older entries, read back; a trace group, a topic
+ * group; the entries above that into the full-text index; their new end. */
 typedef struct {
-    const bench_row_t *row;
+    sqlite3_stmt *upto, *older, *trace, *topic, *fts, *moved;
+} index_t;
+
+/* An entry of the tail: its id and the keys of the group indexes. */
+typedef struct {
     sqlite3_int64 id;
-} idrow_t;
+    const char *key[2]; /* trace_id, topic */
+} keyed_t;
 
-/* The key of a group index: trace_id or topic. */
-static const char *key_of(const bench_row_t *r, int topic)
-{
-    return topic ? r->topic : r->trace_id;
-}
+static int sorting; /* which key by_key compares (the bench is single-threaded) */
 
-static int by_trace_then_id(const void *a, const void *b)
+static int by_key(const void *a, const void *b)
 {
-    const idrow_t *x = a, *y = b;
-    int c = strcmp(x->row->trace_id, y->row->trace_id);
+    const keyed_t *x = a, *y = b;
+    int c = strcmp(x->key[sorting], y->key[sorting]);
     return c ? c : (x->id < y->id ? -1 : x->id > y->id);
 }
 
-static int by_topic_then_id(const void *a, const void *b)
+/* One group row per trace (k 0) or topic (k 1) among all[0..n), as
+ * src/store/logs.c writes them (entries without the key left out). */
+static void insert_groups(sqlite3 *db, sqlite3_stmt *grp, const keyed_t *all, size_t total, int k)
 {
-    const idrow_t *x = a, *y = b;
-    int c = strcmp(x->row->topic, y->row->topic);
-    return c ? c : (x->id < y->id ? -1 : x->id > y->id);
-}
-
-/* One logs_traces (topic 0) or logs_topics (topic 1) row per trace or
- * topic of the batch, as src/store/logs.c writes them. */
-static void insert_groups(sqlite3 *db, sqlite3_stmt *grp, idrow_t *v, size_t n, int topic)
-{
-    static char ids[1 << 16];
-    qsort(v, n, sizeof(*v), topic ? by_topic_then_id : by_trace_then_id);
+    static char ids[1 << 20];
+    static keyed_t v[1 << 17];
+    size_t n = 0;
+    for (size_t i = 0; i < total; i++)
+        if (all[i].key[k])
+            v[n++] = all[i];
+    sorting = k;
+    qsort(v, n, sizeof(*v), by_key);
     for (size_t i = 0, j; i < n; i = j) {
         size_t len = 0;
-        const char *key = key_of(v[i].row, topic);
         ids[len++] = '[';
-        for (j = i; j < n && !strcmp(key_of(v[j].row, topic), key); j++)
+        for (j = i; j < n && !strcmp(v[j].key[k], v[i].key[k]); j++)
             len += (size_t)snprintf(ids + len, sizeof(ids) - len, j > i ? ",%lld" : "%lld",
                                     (long long)v[j].id);
         ids[len++] = ']';
-        sqlite3_bind_text(grp, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(grp, 1, v[i].key[k], -1, SQLITE_STATIC);
         sqlite3_bind_int64(grp, 2, v[i].id);
         sqlite3_bind_int64(grp, 3, v[j - 1].id);
         sqlite3_bind_text(grp, 4, ids, (int)len, SQLITE_STATIC);
         if (sqlite3_step(grp) != SQLITE_DONE)
-            die(db, topic ? "topic index" : "trace index");
+            die(db, k ? "topic index" : "trace index");
         sqlite3_reset(grp);
     }
 }
 
-/* Inserts n rows and indexes them as aosd's store does: the rows one by
- * one, the trace groups, the batch's time range, then the full-text index
- * for the batch in one statement. */
-static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqlite3_stmt *tgrp,
-                         sqlite3_stmt *bat, sqlite3_stmt *fts, const bench_row_t *rows, size_t n)
+/* The tail into the indexes: its older entries read back, with rows[0..n)
+ * (ids first..first+n-1) grouped by trace and by topic, then the full-text
+ * index and the new end. */
+static void index_tail(sqlite3 *db, const index_t *ix, sqlite3_int64 upto, const bench_row_t *rows,
+                       size_t n, sqlite3_int64 first)
 {
-    static idrow_t v[1 << 16];
+    static keyed_t v[1 << 17];
+    static char keys[1 << 17][2][40];
+    size_t m = 0;
+    sqlite3_bind_int64(ix->older, 1, upto);
+    sqlite3_bind_int64(ix->older, 2, first);
+    while (sqlite3_step(ix->older) == SQLITE_ROW && m < (1 << 16)) {
+        v[m].id = sqlite3_column_int64(ix->older, 0);
+        for (int k = 0; k < 2; k++) {
+            const char *key = (const char *)sqlite3_column_text(ix->older, 1 + k);
+            snprintf(keys[m][k], sizeof(keys[m][k]), "%s", key ? key : "");
+            v[m].key[k] = key ? keys[m][k] : NULL;
+        }
+        m++;
+    }
+    sqlite3_reset(ix->older);
+    for (size_t i = 0; i < n && m < (1 << 17); i++, m++) {
+        v[m].id = first + (sqlite3_int64)i;
+        v[m].key[0] = rows[i].trace_id;
+        v[m].key[1] = rows[i].topic;
+    }
+    insert_groups(db, ix->trace, v, m, 0);
+    insert_groups(db, ix->topic, v, m, 1);
+    if (sqlite3_step(ix->fts) != SQLITE_DONE || sqlite3_step(ix->moved) != SQLITE_DONE)
+        die(db, "indexes");
+    sqlite3_reset(ix->fts);
+    sqlite3_reset(ix->moved);
+}
+
+/* Inserts n rows and indexes them as aosd's store does: the rows one by
+ * one, the batch's time range, then, once INDEX_TAIL entries wait, the
+ * full-text index, one group per trace and one per topic for all of
+ * them. */
+static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *bat, const index_t *ix,
+                         const bench_row_t *rows, size_t n)
+{
     sqlite3_int64 first = 0, last = 0;
     char now[32];
     now_text(now);
@@ -153,14 +190,10 @@ static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqli
         if (sqlite3_step(ins) != SQLITE_DONE)
             die(db, "insert");
         sqlite3_reset(ins);
-        v[i].row = r;
-        v[i].id = sqlite3_last_insert_rowid(db);
+        last = sqlite3_last_insert_rowid(db);
         if (i == 0)
-            first = v[i].id;
-        last = v[i].id;
+            first = last;
     }
-    insert_groups(db, grp, v, n, 0); /* sorts v */
-    insert_groups(db, tgrp, v, n, 1);
     const char *lo = rows[0].ts, *hi = rows[0].ts;
     for (size_t i = 1; i < n; i++) {
         if (strcmp(rows[i].ts, lo) < 0)
@@ -175,13 +208,12 @@ static void insert_batch(sqlite3 *db, sqlite3_stmt *ins, sqlite3_stmt *grp, sqli
     if (sqlite3_step(bat) != SQLITE_DONE)
         die(db, "time index");
     sqlite3_reset(bat);
-    sqlite3_bind_int64(fts, 1, first);
-    /* not sqlite3_last_insert_rowid: logs_batches (a rowid table) was
-     * written last */
-    sqlite3_bind_int64(fts, 2, last);
-    if (sqlite3_step(fts) != SQLITE_DONE)
-        die(db, "full-text index");
-    sqlite3_reset(fts);
+    if (sqlite3_step(ix->upto) != SQLITE_ROW)
+        die(db, "index state");
+    sqlite3_int64 upto = sqlite3_column_int64(ix->upto, 0);
+    sqlite3_reset(ix->upto);
+    if (last - upto >= INDEX_TAIL)
+        index_tail(db, ix, upto, rows, n, first);
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         die(db, "commit");
 }
@@ -235,14 +267,19 @@ int main(int argc, char **argv)
     sqlite3_stmt *ins = prepare(db, "INSERT INTO logs (ts, level, message, topic, attributes, "
                                     "trace_id, span_id, source, created_at) "
                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    sqlite3_stmt *grp = prepare(db, "INSERT INTO logs_traces (trace_id, first_id, last_id, ids) "
-                                    "VALUES (?, ?, ?, ?)");
-    sqlite3_stmt *tgrp = prepare(db, "INSERT INTO logs_topics (topic, first_id, last_id, ids) "
-                                     "VALUES (?, ?, ?, ?)");
     sqlite3_stmt *bat = prepare(db, "INSERT INTO logs_batches (first_id, last_id, min_ts, max_ts) "
                                     "VALUES (?, ?, ?, ?)");
-    sqlite3_stmt *fts = prepare(db, "INSERT INTO logs_fts (rowid, message) SELECT id, message "
-                                    "FROM logs WHERE id BETWEEN ? AND ?");
+    index_t ix = {
+        prepare(db, "SELECT indexed_upto FROM logs_index_state"),
+        prepare(db, "SELECT id, trace_id, topic FROM logs WHERE id > ? AND id < ?"),
+        prepare(db, "INSERT INTO logs_traces (trace_id, first_id, last_id, ids) "
+                    "VALUES (?, ?, ?, ?)"),
+        prepare(db, "INSERT INTO logs_topics (topic, first_id, last_id, ids) VALUES (?, ?, ?, ?)"),
+        prepare(db, "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs "
+                    "WHERE id > (SELECT indexed_upto FROM logs_index_state)"),
+        prepare(db, "UPDATE logs_index_state SET indexed_upto = "
+                    "(SELECT COALESCE(MAX(id), indexed_upto) FROM logs)"),
+    };
 
     /* rows are made before the clock starts (in --fill, a batch at a time) */
     size_t held = fill ? (size_t)batch : (size_t)rows;
@@ -258,17 +295,17 @@ int main(int argc, char **argv)
         if (fill) {
             for (size_t i = 0; i < n; i++)
                 bench_row((uint64_t)(offset + done) + i, &all[i]);
-            insert_batch(db, ins, grp, tgrp, bat, fts, all, n);
+            insert_batch(db, ins, bat, &ix, all, n);
         } else {
-            insert_batch(db, ins, grp, tgrp, bat, fts, all + done, n);
+            insert_batch(db, ins, bat, &ix, all + done, n);
         }
     }
     double dt = now_s() - t0;
     sqlite3_finalize(ins);
-    sqlite3_finalize(grp);
-    sqlite3_finalize(tgrp);
     sqlite3_finalize(bat);
-    sqlite3_finalize(fts);
+    sqlite3_stmt *stmts[] = {ix.upto, ix.older, ix.trace, ix.topic, ix.fts, ix.moved};
+    for (size_t k = 0; k < sizeof(stmts) / sizeof(stmts[0]); k++)
+        sqlite3_finalize(stmts[k]);
     sqlite3_close(db);
     free(all);
     printf("logs_limit: batch %ld: %ld rows in %.3f s = %.0f entries/s\n", batch, rows, dt,

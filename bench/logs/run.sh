@@ -38,7 +38,8 @@ BUILD=${BENCH_BUILD:-$ROOT/build}
 RESULTS=${BENCH_RESULTS:-$HERE/results}
 TOKEN=bench-logs-owner-token-0123456789
 SCHEMAS=(--schema "$ROOT/src/store/migrations/0003_logs.sql" --schema "$ROOT/src/store/migrations/0004_logs_ingest.sql"
-  --schema "$ROOT/src/store/migrations/0005_logs_topics.sql")
+  --schema "$ROOT/src/store/migrations/0005_logs_topics.sql"
+  --schema "$ROOT/src/store/migrations/0006_logs_index_tail.sql")
 
 log() { echo "[bench] $*" >&2; }
 die() { log "$*"; exit 1; }

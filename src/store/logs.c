@@ -16,9 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PARAMS    40
+#define MAX_PARAMS    64
 #define FTS_MAX_WORDS 16
 #define FTS_MAX_BYTES 512
+#define INDEX_TAIL    2000 /* the indexes trail the table by fewer entries than this */
 
 static const char *const level_names[AOS_STORE_LOG_LEVELS] = {"trace", "debug", "info",
                                                               "warn",  "error", "fatal"};
@@ -40,13 +41,22 @@ struct insert_arg {
     const char *now;
 };
 
+static int read_int(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
+{
+    (void)err;
+    int64_t *out = arg;
+    *out = (n > 0 && c[0].type == AOS__SQL_INT) ? c[0].i : 0;
+    return 0;
+}
+
 /* The group indexes (0004_logs_ingest.sql, 0005_logs_topics.sql): per
- * batch, one row per trace and one per topic, holding the ids of its
- * entries as a JSON array. */
+ * indexing window, one row per trace and one per topic, holding the ids of
+ * its entries as a JSON array. Grouped here rather than with SQL's GROUP
+ * BY, which cost 2.5 us per entry on bench/logs' rows. */
 typedef struct {
     const char *what;
     const char *sql;
-    size_t key; /* offset of the key's field in aos_store_log_t */
+    size_t key;                             /* offset of the key's field in aos_store_log_t */
     int (*cmp)(const void *, const void *); /* by key, then id */
 } group_index_t;
 
@@ -84,14 +94,15 @@ static const char *group_key(const aos_store_log_t *r, const group_index_t *gi)
     return *(const char *const *)((const char *)r + gi->key);
 }
 
-static int insert_groups(aos_store_t *st, aos_store_log_t *rows, size_t n,
+/* One group row per key among rows[0..n) (v: room for n pointers). */
+static int insert_groups(aos_store_t *st, aos_store_log_t *const *rows, size_t n,
                          const group_index_t *gi, aos_store_log_t **v, aos_buf_t *ids,
                          aos_err_t *err)
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
-        if (group_key(&rows[i], gi))
-            v[m++] = &rows[i];
+        if (group_key(rows[i], gi))
+            v[m++] = rows[i];
     qsort(v, m, sizeof(*v), gi->cmp);
     int rc = 0;
     for (size_t i = 0, j; rc == 0 && i < m; i = j) {
@@ -113,19 +124,99 @@ static int insert_groups(aos_store_t *st, aos_store_log_t *rows, size_t n,
     return rc;
 }
 
-static int insert_all_groups(aos_store_t *st, aos_store_log_t *rows, size_t n, aos_err_t *err)
+/* The tail's entries written by earlier transactions, read back: ids and
+ * the keys of the group indexes (copied). */
+struct tail {
+    aos_store_log_t *rows;
+    size_t n, cap;
+};
+
+static int tail_row(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
 {
-    aos_store_log_t **v = malloc(n * sizeof(*v));
-    if (!v)
-        return aos_err_set(err, AOS_ENOMEM, "out of memory");
-    aos_buf_t ids;
-    aos_buf_init(&ids, 0);
-    int rc = 0;
-    for (size_t k = 0; rc == 0 && k < sizeof(group_indexes) / sizeof(group_indexes[0]); k++)
-        rc = insert_groups(st, rows, n, &group_indexes[k], v, &ids, err);
-    aos_buf_release(&ids);
-    free(v);
-    return rc;
+    struct tail *t = arg;
+    if (n != 3 || c[0].type != AOS__SQL_INT)
+        return aos_err_set(err, AOS_ESTORE, "unreadable log entry");
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        aos_store_log_t *rows = realloc(t->rows, cap * sizeof(*rows));
+        if (!rows)
+            return aos_err_set(err, AOS_ENOMEM, "out of memory");
+        t->rows = rows;
+        t->cap = cap;
+    }
+    aos_store_log_t *r = &t->rows[t->n];
+    memset(r, 0, sizeof(*r));
+    r->id = c[0].i;
+    char *keys[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        if (c[1 + k].type != AOS__SQL_TEXT)
+            continue;
+        if (!(keys[k] = malloc(c[1 + k].len + 1))) {
+            free(keys[0]);
+            return aos_err_set(err, AOS_ENOMEM, "out of memory");
+        }
+        memcpy(keys[k], c[1 + k].p, c[1 + k].len);
+        keys[k][c[1 + k].len] = '\0';
+    }
+    r->trace_id = keys[0];
+    r->topic = keys[1];
+    t->n++;
+    return 0;
+}
+
+static void tail_release(struct tail *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free((char *)t->rows[i].trace_id);
+        free((char *)t->rows[i].topic);
+    }
+    free(t->rows);
+}
+
+/* The entries above indexed_upto (upto) into the indexes
+ * (0006_logs_index_tail.sql): the full-text index in one statement, the
+ * trace and topic groups from rows[0..n) - the batch just inserted, whose
+ * ids follow upto or the tail's older entries, read back - then
+ * indexed_upto moves past them. */
+static int index_tail(aos_store_t *st, int64_t upto, aos_store_log_t *rows, size_t n,
+                      aos_err_t *err)
+{
+    struct tail t = {NULL, 0, 0};
+    aos__sql_val_t lim[] = {aos__sql_int(upto), aos__sql_int(n ? rows[0].id : INT64_MAX)};
+    int rc = aos__store_query(st, "SELECT id, trace_id, topic FROM logs WHERE id > ? AND id < ?",
+                              lim, 2, tail_row, &t, err);
+    size_t m = t.n + n;
+    aos_store_log_t **all = rc == 0 ? malloc((m ? m : 1) * 2 * sizeof(*all)) : NULL;
+    if (rc == 0 && !all)
+        rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+    if (rc == 0) {
+        for (size_t i = 0; i < t.n; i++)
+            all[i] = &t.rows[i];
+        for (size_t i = 0; i < n; i++)
+            all[t.n + i] = &rows[i];
+        aos_buf_t ids;
+        aos_buf_init(&ids, 0);
+        for (size_t k = 0; rc == 0 && k < sizeof(group_indexes) / sizeof(group_indexes[0]); k++)
+            rc = insert_groups(st, all, m, &group_indexes[k], all + m, &ids, err);
+        aos_buf_release(&ids);
+    }
+    free(all);
+    tail_release(&t);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to index the newest log entries");
+    static const struct {
+        const char *what, *sql;
+    } steps[] = {
+        {"full-text index", "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs "
+                            "WHERE id > (SELECT indexed_upto FROM logs_index_state)"},
+        {"index state", "UPDATE logs_index_state SET indexed_upto = "
+                        "(SELECT COALESCE(MAX(id), indexed_upto) FROM logs)"},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        if ((rc = aos__store_exec(st, steps[i].sql, NULL, 0, NULL, err)) < 0)
+            return aos__store_fail(err, rc, "%s", steps[i].what);
+    }
+    return 0;
 }
 
 static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
@@ -146,9 +237,6 @@ static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
             return aos__store_fail(err, rc, "entry %zu", i);
         r->id = st->be->last_insert_id(st->conn);
     }
-    int rc = insert_all_groups(st, a->rows, a->n, err);
-    if (rc < 0)
-        return rc;
     /* The time index (0004_logs_ingest.sql): one row per batch. ts is
      * normalized ISO-8601 text, so text order is time order. */
     const char *lo = a->rows[0].ts, *hi = a->rows[0].ts;
@@ -160,21 +248,35 @@ static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
     }
     aos__sql_val_t b[] = {aos__sql_int(a->rows[0].id), aos__sql_int(a->rows[a->n - 1].id),
                           aos__sql_text(lo), aos__sql_text(hi)};
-    rc = st->be->exec(st->conn,
-                      "INSERT INTO logs_batches (first_id, last_id, min_ts, max_ts) "
-                      "VALUES (?, ?, ?, ?)",
-                      b, 4, NULL, err);
+    int rc = st->be->exec(st->conn,
+                          "INSERT INTO logs_batches (first_id, last_id, min_ts, max_ts) "
+                          "VALUES (?, ?, ?, ?)",
+                          b, 4, NULL, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "time index");
-    /* The full-text index, in one statement for the batch (see 0003_logs.sql). */
-    aos__sql_val_t ids[] = {aos__sql_int(a->rows[0].id), aos__sql_int(a->rows[a->n - 1].id)};
-    rc = st->be->exec(st->conn,
-                          "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs "
-                          "WHERE id BETWEEN ? AND ?",
-                          ids, 2, NULL, err);
-    if (rc < 0)
-        return aos__store_fail(err, rc, "full-text index");
+    /* The other indexes, once INDEX_TAIL entries wait. */
+    int64_t upto = 0;
+    if ((rc = aos__store_query(st, "SELECT indexed_upto FROM logs_index_state", NULL, 0, read_int,
+                               &upto, err)) < 0)
+        return aos__store_fail(err, rc, "index state");
+    if (a->rows[a->n - 1].id - upto >= INDEX_TAIL)
+        return index_tail(st, upto, a->rows, a->n, err);
     return 0;
+}
+
+static int index_tail_tx(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    (void)arg;
+    int64_t upto = 0;
+    int rc = aos__store_query(st, "SELECT indexed_upto FROM logs_index_state", NULL, 0, read_int,
+                              &upto, err);
+    return rc < 0 ? rc : index_tail(st, upto, NULL, 0, err);
+}
+
+int aos_store_logs_index_tail(aos_store_t *st, aos_err_t *err)
+{
+    int rc = aos_store_tx(st, index_tail_tx, NULL, err);
+    return rc < 0 ? aos__store_fail(err, rc, "unable to index the newest log entries") : 0;
 }
 
 int aos_store_logs_insert(aos_store_t *st, aos_store_log_t *rows, size_t n, char created_at[32],
@@ -371,8 +473,8 @@ typedef struct {
     aos_buf_t sql;
     aos__sql_val_t p[MAX_PARAMS];
     int n;
-    char *fts; /* owned: the bound full-text query */
-    char *phrase[FTS_MAX_WORDS]; /* owned: bound phrases to check in order */
+    char *fts;                       /* owned: the bound full-text query */
+    char *phrase[2 * FTS_MAX_WORDS]; /* owned: bound phrases to check in order */
     int nphrases;
     int nconds;
 } stmt_t;
@@ -387,10 +489,13 @@ static void stmt_release(stmt_t *s)
 
 static void cond(stmt_t *s, const char *text, aos__sql_val_t v);
 
-/* The words of q with more than one token: the FTS5 query only asks for
- * all their tokens, so each becomes aos_logs_phrase(message, "t1 t2[*]"),
- * checked on the rows the index found. */
-static int phrase_conds(stmt_t *s, const char *q, aos_err_t *err)
+/* The words of q as aos_logs_phrase(col, "t1 t2[*]") conditions, ANDed:
+ * every word (all: the entries above indexed_upto, which only this finds),
+ * or only the words of more than one token (the rows the index found: the
+ * FTS5 query only asks for all their tokens, not their order). inner: inside
+ * a subquery that has its WHERE already. */
+static int phrase_conds(stmt_t *s, const char *q, int all, const char *col, int inner,
+                        aos_err_t *err)
 {
     const char *wp;
     size_t n;
@@ -400,7 +505,7 @@ static int phrase_conds(stmt_t *s, const char *q, aos_err_t *err)
         int count = aos_store_logs_word_tokens(wp, n, &t);
         if (count < 0)
             return aos_err_set(err, AOS_ENOMEM, "out of memory");
-        if (count < 2 || s->nphrases == FTS_MAX_WORDS) {
+        if (count < (all ? 1 : 2) || s->nphrases == 2 * FTS_MAX_WORDS) {
             free(t);
             continue;
         }
@@ -415,7 +520,9 @@ static int phrase_conds(stmt_t *s, const char *q, aos_err_t *err)
             memcpy(t + len, "*", 2);
         }
         s->phrase[s->nphrases++] = t;
-        cond(s, "aos_logs_phrase(logs.message, ?)", aos__sql_text(t));
+        aos_buf_printf(&s->sql, "%saos_logs_phrase(%s, ?)",
+                       inner || s->nconds++ ? " AND " : " WHERE ", col);
+        s->p[s->n++] = aos__sql_text(t);
     }
     return 0;
 }
@@ -441,11 +548,25 @@ static const char *group_column(const char *group_by)
     "logs.id, logs.ts, logs.level, logs.message, logs.topic, logs.attributes, logs.trace_id, "     \
     "logs.span_id, logs.source, logs.created_at"
 
+/* Which entries a statement reads. The indexes (full text, trace and
+ * topic groups) hold the entries up to logs_index_state.indexed_upto
+ * (0006_logs_index_tail.sql); the few above it, the tail, are checked row
+ * by row. */
+typedef enum {
+    PART_ALL,     /* both, in one statement: an index's set is its ids and the
+                     tail's matching ones (counts, a trace, no index at all) */
+    PART_INDEXED, /* an index alone drives the scan: the full-text index, or
+                     a chunk of a topic's groups (ids) */
+    PART_TAIL,    /* the tail alone, every filter a check per row */
+} part_t;
+
+#define TAIL_IDS "(SELECT indexed_upto FROM logs_index_state)"
+
 /* The statement for f: entries (group_by NULL) or counts per group_by.
  * ids, a JSON array, restricts the entries to those ids (a chunk of a
  * topic's groups, see walk_topic). */
-static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_by,
-                 const char *ids, aos_err_t *err)
+static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_by, const char *ids,
+                 part_t part, aos_err_t *err)
 {
     memset(s, 0, sizeof(*s));
     aos_buf_init(&s->sql, 0);
@@ -460,51 +581,72 @@ static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_
             return rc;
     }
     /* Who drives the scan, for a page of `limit` newest (or oldest) matches:
-     *  - with a trace id, its index (a trace is small); the full-text match
+     *  - with a trace id, its groups (a trace is small); the full-text match
      *    is then a set of rowids looked up per row;
      *  - else with full text, the FTS table, in rowid order, so that the
-     *    page stops after `limit` matches instead of collecting them all;
+     *    page stops after `limit` matches instead of collecting them all
+     *    (text_page; the tail is read apart);
      *  - else with a topic, its groups (0005_logs_topics.sql): counts read
      *    all of them, a page walks them a chunk at a time (walk_topic),
-     *    each chunk's ids given here;
+     *    each chunk's ids given here (the tail is read apart);
      *  - else the table itself, newest first, stopping after `limit`; a
      *    time range first becomes a range of ids through logs_batches
      *    (each batch's first and last id and its smallest and largest ts,
      *    0004_logs_ingest.sql), so only the batches that may hold entries
      *    of that time are read. */
-    int fts_drives = s->fts && !f->trace_id;
+    int fts_drives = s->fts && part == PART_INDEXED;
     const char *id = fts_drives ? "logs_fts.rowid" : "logs.id";
     if (gcol)
         aos_buf_printf(&s->sql, "SELECT logs.%s, COUNT(*) FROM ", gcol);
     else
         aos_buf_puts(&s->sql, "SELECT " ENTRY_COLUMNS " FROM ");
     aos_buf_puts(&s->sql, fts_drives ? "logs_fts JOIN logs ON logs.id = logs_fts.rowid" : "logs");
-    if (fts_drives)
+    int rc = 0;
+    if (fts_drives) {
         cond(s, "logs_fts MATCH ?", aos__sql_text(s->fts));
-    else if (s->fts)
-        cond(s, "logs.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)",
+        rc = phrase_conds(s, f->q, 0, "logs.message", 0, err);
+    } else if (part == PART_TAIL) {
+        aos_buf_puts(&s->sql, s->nconds++ ? " AND " : " WHERE ");
+        aos_buf_puts(&s->sql, "logs.id > " TAIL_IDS);
+        if (s->fts)
+            rc = phrase_conds(s, f->q, 1, "logs.message", 0, err);
+    } else if (s->fts) {
+        cond(s,
+             "logs.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? UNION ALL "
+             "SELECT tail.id FROM logs tail WHERE tail.id > " TAIL_IDS,
              aos__sql_text(s->fts));
-    if (s->fts) {
-        int rc = phrase_conds(s, f->q, err);
-        if (rc < 0)
-            return rc;
+        if ((rc = phrase_conds(s, f->q, 1, "tail.message", 1, err)) == 0) {
+            aos_buf_puts(&s->sql, ")");
+            rc = phrase_conds(s, f->q, 0, "logs.message", 0, err);
+        }
     }
+    if (rc < 0)
+        return rc;
     if (f->min_level > 0)
         cond(s, "logs.level >= ?", aos__sql_int(f->min_level));
-    if (f->trace_id) /* the groups of the trace, then each id by primary key */
-        cond(s,
-             "logs.id IN (SELECT j.value FROM logs_traces t, json_each(t.ids) j "
-             "WHERE t.trace_id = ?)",
-             aos__sql_text(f->trace_id));
+    if (f->trace_id && part == PART_ALL) { /* its groups, then each id by primary key */
+        cond(
+            s,
+            "logs.id IN (SELECT j.value FROM logs_traces t, json_each(t.ids) j "
+            "WHERE t.trace_id = ? UNION ALL SELECT tail.id FROM logs tail WHERE tail.id > " TAIL_IDS
+            " AND tail.trace_id = ?)",
+            aos__sql_text(f->trace_id));
+        s->p[s->n++] = aos__sql_text(f->trace_id);
+    } else if (f->trace_id) {
+        cond(s, "logs.trace_id = ?", aos__sql_text(f->trace_id));
+    }
     if (ids)
         cond(s, "logs.id IN (SELECT value FROM json_each(?))", aos__sql_text(ids));
-    if (f->topic && gcol && !f->trace_id && !s->fts)
+    if (f->topic && gcol && !f->trace_id && !s->fts && part == PART_ALL) {
         cond(s,
              "logs.id IN (SELECT j.value FROM logs_topics t, json_each(t.ids) j "
-             "WHERE t.topic = ?)",
+             "WHERE t.topic = ? UNION ALL SELECT tail.id FROM logs tail WHERE tail.id > " TAIL_IDS
+             " AND tail.topic = ?)",
              aos__sql_text(f->topic));
-    else if (f->topic)
+        s->p[s->n++] = aos__sql_text(f->topic);
+    } else if (f->topic) {
         cond(s, "logs.topic = ?", aos__sql_text(f->topic));
+    }
     if (f->source)
         cond(s, "logs.source = ?", aos__sql_text(f->source));
     if (f->after) {
@@ -548,7 +690,8 @@ int aos_store_logs_sql(const aos_store_logs_filter_t *f, const char *group_by, c
     stmt_t s;
     *sql = NULL;
     *params = NULL;
-    int rc = build(&s, f, group_by, NULL, err);
+    part_t part = f->q && !group_by && !f->trace_id ? PART_INDEXED : PART_ALL;
+    int rc = build(&s, f, group_by, NULL, part, err);
     if (rc == 0) {
         json_t *a = json_array();
         for (int i = 0; a && i < s.n; i++)
@@ -612,19 +755,12 @@ static int count_row(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
     return 0;
 }
 
-static int read_int(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
-{
-    int64_t *out = arg;
-    *out = (n > 0 && c[0].type == AOS__SQL_INT) ? c[0].i : 0;
-    return 0;
-}
-
-/* Runs the statement of f (ids: see build) onto rows. */
+/* Runs the statement of f (ids, part: see build) onto rows. */
 static int select_into(aos_store_t *st, const aos_store_logs_filter_t *f, const char *group_by,
-                       const char *ids, json_t *rows, aos_err_t *err)
+                       const char *ids, part_t part, json_t *rows, aos_err_t *err)
 {
     stmt_t s;
-    int rc = build(&s, f, group_by, ids, err);
+    int rc = build(&s, f, group_by, ids, part, err);
     if (rc == 0)
         rc = aos__store_query(st, s.sql.ptr, s.p, s.n, group_by ? count_row : entry_row, rows, err);
     stmt_release(&s);
@@ -660,14 +796,15 @@ static int chunk_row(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
 #define WALK_FIRST 4    /* groups in the first chunk */
 #define WALK_MAX   1024 /* and at most, doubling */
 
-/* A page of f's entries when its topic drives (no trace id, no full
- * text): the topic's groups newest first (oldest first for an ascending
- * page), a chunk at a time, each chunk's ids through the statement of f
- * until the page is full or the groups run out. A topic's groups never
- * overlap, so chunk order is id order. */
+/* The indexed half of a page by topic (no trace id, no full text): the
+ * topic's groups newest first (oldest first for an ascending page), a
+ * chunk at a time, each chunk's ids through the statement of f until
+ * f->limit more rows are in rows or the groups run out. A topic's groups
+ * never overlap, so chunk order is id order. */
 static int walk_topic(aos_store_t *st, const aos_store_logs_filter_t *f, json_t *rows,
                       aos_err_t *err)
 {
+    size_t start = json_array_size(rows);
     int64_t cursor = f->before_id > 0 ? f->before_id : INT64_MAX;
     int rc = 0;
     if (f->ascending) { /* from the group holding after_id, or the first */
@@ -684,7 +821,7 @@ static int walk_topic(aos_store_t *st, const aos_store_logs_filter_t *f, json_t 
     struct chunk k;
     aos_buf_init(&k.ids, 0);
     for (int size = WALK_FIRST;; size = size < WALK_MAX ? size * 2 : WALK_MAX) {
-        size_t have = json_array_size(rows);
+        size_t have = json_array_size(rows) - start;
         if (have >= (size_t)f->limit)
             break;
         aos_buf_reset(&k.ids);
@@ -694,12 +831,13 @@ static int walk_topic(aos_store_t *st, const aos_store_logs_filter_t *f, json_t 
             break;
         }
         aos__sql_val_t p[] = {aos__sql_text(f->topic), aos__sql_int(cursor), aos__sql_int(size)};
-        rc = aos__store_query(st,
-                              f->ascending ? "SELECT first_id, ids FROM logs_topics WHERE topic = ? "
-                                             "AND first_id > ? ORDER BY first_id LIMIT ?"
-                                           : "SELECT first_id, ids FROM logs_topics WHERE topic = ? "
-                                             "AND first_id < ? ORDER BY first_id DESC LIMIT ?",
-                              p, 3, chunk_row, &k, err);
+        rc =
+            aos__store_query(st,
+                             f->ascending ? "SELECT first_id, ids FROM logs_topics WHERE topic = ? "
+                                            "AND first_id > ? ORDER BY first_id LIMIT ?"
+                                          : "SELECT first_id, ids FROM logs_topics WHERE topic = ? "
+                                            "AND first_id < ? ORDER BY first_id DESC LIMIT ?",
+                             p, 3, chunk_row, &k, err);
         if (rc < 0 || k.groups == 0)
             break;
         if (aos_buf_puts(&k.ids, "]")) {
@@ -708,12 +846,46 @@ static int walk_topic(aos_store_t *st, const aos_store_logs_filter_t *f, json_t 
         }
         aos_store_logs_filter_t g = *f;
         g.limit = f->limit - (int)have;
-        if ((rc = select_into(st, &g, NULL, k.ids.ptr, rows, err)) < 0 || k.groups < size)
+        if ((rc = select_into(st, &g, NULL, k.ids.ptr, PART_INDEXED, rows, err)) < 0 ||
+            k.groups < size)
             break;
         cursor = k.last;
     }
     aos_buf_release(&k.ids);
     return rc;
+}
+
+/* The indexed half of a page by text without a trace: the full-text
+ * index drives the scan, so a page stops after `limit` matches instead of
+ * collecting them all. */
+static int text_indexed(aos_store_t *st, const aos_store_logs_filter_t *f, json_t *rows,
+                        aos_err_t *err)
+{
+    return select_into(st, f, NULL, NULL, PART_INDEXED, rows, err);
+}
+
+/* A page whose filter an index drives (indexed: text_indexed or
+ * walk_topic), in two halves: the tail, every id above the indexed ones,
+ * read row by row - first for a newest-first page, last for an
+ * oldest-first one - and the rest through the index. */
+static int two_halves(aos_store_t *st, const aos_store_logs_filter_t *f, json_t *rows,
+                      int (*indexed)(aos_store_t *, const aos_store_logs_filter_t *, json_t *,
+                                     aos_err_t *),
+                      aos_err_t *err)
+{
+    for (int k = 0; k < 2; k++) {
+        int tail = (k == 0) == !f->ascending;
+        size_t have = json_array_size(rows);
+        if (have >= (size_t)f->limit)
+            break;
+        aos_store_logs_filter_t g = *f;
+        g.limit = f->limit - (int)have;
+        int rc = tail ? select_into(st, &g, NULL, NULL, PART_TAIL, rows, err)
+                      : indexed(st, &g, rows, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int run_select(aos_store_t *st, const aos_store_logs_filter_t *f, const char *group_by,
@@ -724,10 +896,10 @@ static int run_select(aos_store_t *st, const aos_store_logs_filter_t *f, const c
     if (!rows)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
     int rc;
-    if (f->topic && !group_by && !f->trace_id && !f->q)
-        rc = walk_topic(st, f, rows, err);
+    if (group_by || f->trace_id || (!f->q && !f->topic))
+        rc = select_into(st, f, group_by, NULL, PART_ALL, rows, err);
     else
-        rc = select_into(st, f, group_by, NULL, rows, err);
+        rc = two_halves(st, f, rows, f->q ? text_indexed : walk_topic, err);
     if (rc < 0) {
         json_decref(rows);
         return rc;
@@ -795,7 +967,8 @@ static int retain_rows(aos_store_t *st, void *arg, aos_err_t *err)
             /* the full-text index first: it needs the text being deleted */
             if ((rc = aos__store_exec(st,
                                       "INSERT INTO logs_fts (logs_fts, rowid, message) SELECT "
-                                      "'delete', id, message FROM logs WHERE id < ?",
+                                      "'delete', id, message FROM logs WHERE id < ? AND id <= "
+                                      "(SELECT indexed_upto FROM logs_index_state)",
                                       &p, 1, NULL, err)) ||
                 (rc = aos__store_exec(st, "DELETE FROM logs WHERE id < ?", &p, 1, &changes, err)))
                 return rc;
@@ -811,7 +984,8 @@ static int retain_rows(aos_store_t *st, void *arg, aos_err_t *err)
         if ((rc = aos__store_exec(st,
                                   "INSERT INTO logs_fts (logs_fts, rowid, message) SELECT "
                                   "'delete', id, message FROM logs WHERE id IN (SELECT id FROM "
-                                  "logs ORDER BY id LIMIT ?) AND created_at < ?",
+                                  "logs ORDER BY id LIMIT ?) AND created_at < ? AND id <= "
+                                  "(SELECT indexed_upto FROM logs_index_state)",
                                   p, 2, NULL, err)) ||
             (rc = aos__store_exec(st,
                                   "DELETE FROM logs WHERE id IN (SELECT id FROM logs ORDER BY id "

@@ -138,7 +138,9 @@ typedef struct {
 } aos_store_log_t;
 
 /* Inserts n entries in one transaction (a savepoint inside aos_store_tx):
- * all or none. Fills rows[i].id and created_at (the same for the batch). */
+ * all or none. Fills rows[i].id and created_at (the same for the batch).
+ * The full-text index takes the newest entries once 2,000 wait; queries
+ * find them before that all the same. */
 int aos_store_logs_insert(aos_store_t *st, aos_store_log_t *rows, size_t n, char created_at[32],
                           aos_err_t *err);
 
@@ -206,9 +208,15 @@ int aos_store_logs_fts(const char *q, char **out, aos_err_t *err);
 
 /* For tests: the statement aos_store_logs_query (group_by NULL) or
  * aos_store_logs_count would run for f, and its parameters as a JSON array
- * of strings and integers, in order. *sql is malloc'd. */
+ * of strings and integers, in order. A page by text without a trace reads
+ * the entries not yet in the full-text index with a second statement, a
+ * page by topic may run the statement once per chunk of groups (with
+ * "logs.id IN (...)" added); this is the full-text one, without the ids.
+ * *sql is malloc'd. */
 int aos_store_logs_sql(const aos_store_logs_filter_t *f, const char *group_by, char **sql,
                        json_t **params, aos_err_t *err);
+/* For tests: puts every entry the full-text index trails by into it. */
+int aos_store_logs_index_tail(aos_store_t *st, aos_err_t *err);
 
 /* --- events (bus) --------------------------------------------------------
  * The outbox of the event bus (src/bus/bus.h has the policy; these are the

@@ -136,6 +136,36 @@ test('ingest, then query by each filter', async () => {
   assert.deepEqual(await m({ order: 'asc', source: 'svc-b' }), ['beta failed hard', 'beta recovered']);
 });
 
+test('queries see every entry on both sides of the index tail', async () => {
+  // The indexes take the newest entries once 2,000 wait (0006_logs_index_tail.sql):
+  // 2,300 entries leave some indexed and some not; every filter finds all.
+  const topic = uniq('tail');
+  const trace = uniq('tail-trace');
+  const word = `w${process.pid}x${seq}`;
+  const entries = Array.from({ length: 2300 }, (_, i) => ({
+    message: `${i % 3 === 0 ? word : 'other'} entry ${i}`,
+    topic,
+    trace_id: i % 2 ? trace : undefined,
+    level: i % 5 === 0 ? 'error' : 'info',
+    ts: 1735689600000 + i,
+  }));
+  for (let i = 0; i < entries.length; i += 500) await publish(entries.slice(i, i + 500));
+  const want = (pred) => entries.filter(pred).length;
+  assert.equal((await queryAll({ topic, limit: 500 })).length, 2300);
+  assert.equal((await queryAll({ topic, level: 'error', limit: 500, order: 'asc' })).length,
+    want((e) => e.level === 'error'));
+  assert.equal((await queryAll({ traceId: trace, limit: 500 })).length, want((e) => e.trace_id));
+  const hits = await queryAll({ q: word, limit: 100 });
+  assert.equal(hits.length, want((e) => e.message.startsWith(word)));
+  const ids = hits.map((e) => e.id);
+  assert.deepEqual(ids, [...ids].sort((a, b) => b - a)); // newest first, no duplicate
+  assert.equal(new Set(ids).size, ids.length);
+  assert.equal((await queryAll({ q: word, traceId: trace, limit: 500 })).length,
+    want((e) => e.trace_id && e.message.startsWith(word)));
+  const groups = (await query({ topic, q: word, group_by: 'level' })).groups;
+  assert.equal(groups.reduce((n, g) => n + g.count, 0), want((e) => e.message.startsWith(word)));
+});
+
 test('full-text search: words, prefixes, phrases, and hostile input', async () => {
   const topic = uniq('fts');
   await publish([

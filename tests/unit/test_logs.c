@@ -363,8 +363,9 @@ static void test_redact_in_batch(void **state)
                       "\"fuzz-secret-value-0123456789password\":\"x\",\"n\":1,"
                       "\"in\":{\"fuzz-secret-value-0123456789\":2}}}]");
     assert_int_equal(aos__logs_batch_parse(&b, j, aos_logs_redact_default, red, &fault, &err), 0);
-    assert_string_equal(b.rows[0].attributes,
-                        "{\"n\":1,\"in\":{\"[REDACTED]\":2},\"[REDACTED]password\":\"[REDACTED]\"}");
+    assert_string_equal(
+        b.rows[0].attributes,
+        "{\"n\":1,\"in\":{\"[REDACTED]\":2},\"[REDACTED]password\":\"[REDACTED]\"}");
     aos__logs_batch_release(&b);
     json_decref(j);
     aos_logs_redactor_free(red);
@@ -417,7 +418,8 @@ static void test_redactor_hook(void **state)
 /* ---- the scan: a body to a batch without a JSON tree ------------------------ */
 
 /* body through the scan (which must take it) and through the tree path, as
- * logs.c runs them: the same rows. */
+ * logs.c runs them: the same rows. Every entry has a ts: one without gets
+ * the time of each parse, which may differ by a millisecond. */
 static void scan_agrees(const char *body, aos_logs_redact_fn fn, void *data)
 {
     aos__logs_batch_t a, b;
@@ -470,6 +472,7 @@ static void test_scan_agrees_with_tree(void **state)
         "{\"a\":{\"b\":[[]]}},{}],\"k\\u00e9y\":\"v\\u007f \\u001f\",\"e\":\"\"}}]",
         /* redaction: patterns, a registered secret, secret-named members */
         "[{\"message\":\"Bearer abcdefgh12345678 token=xyz correct-horse-battery\","
+        "\"ts\":\"2025-03-01T00:00:00.000001Z\","
         "\"attributes\":{\"authorization\":\"Basic Zm9v\",\"list\":[\"sk-abcdefghijklmnopqrstuv\","
         "1,{\"password\":[\"a\",\"b\"]}],\"note\":\"x correct-horse-battery y\"}},"
         "{\"message\":\"second\",\"level\":\"fatal\",\"ts\":0}]",
@@ -480,9 +483,8 @@ static void test_scan_agrees_with_tree(void **state)
     }
     /* what the redactor left, checked by hand once */
     aos__logs_batch_t a;
-    assert_int_equal(aos__logs_batch_scan(&a, bodies[3], strlen(bodies[3]),
-                                          aos_logs_redact_default, red),
-                     0);
+    assert_int_equal(
+        aos__logs_batch_scan(&a, bodies[3], strlen(bodies[3]), aos_logs_redact_default, red), 0);
     assert_string_equal(a.rows[0].message, "Bearer [REDACTED] token=[REDACTED] [REDACTED]");
     assert_string_equal(a.rows[0].attributes,
                         "{\"authorization\":\"[REDACTED]\",\"list\":[\"[REDACTED]\",1,"
@@ -505,25 +507,45 @@ static void test_scan_leaves_the_rest(void **state)
         strcat(deep, "]");
     strcat(deep, "}}]");
     const char *const bodies[] = {
-        "", "   ", "[]", "{\"entries\":[]}", "[{\"message\":\"m\"}] x", "[{\"message\":\"m\"},]",
-        "{\"entries\":[{\"message\":\"m\"}],\"more\":1}", "{\"other\":[{\"message\":\"m\"}]}",
-        "{\"message\":\"m\"}", "[{}]", "[{\"message\":1}]", "[{\"message\":null}]",
-        "[{\"message\":\"m\",\"message\":\"n\"}]", "[{\"message\":\"m\",\"extra\":1}]",
-        "[{\"message\":\"m\",\"level\":\"loud\"}]", "[{\"message\":\"m\",\"level\":3}]",
-        "[{\"message\":\"m\",\"ts\":\"yesterday\"}]", "[{\"message\":\"m\",\"ts\":-1}]",
-        "[{\"message\":\"m\",\"ts\":1.5}]", "[{\"message\":\"m\",\"ts\":0123}]",
-        "[{\"message\":\"m\",\"ts\":99999999999999999}]", "[{\"message\":\"m\",\"topic\":\"\"}]",
-        "[{\"message\":\"m\",\"trace_id\":\"a b\"}]", "[{\"message\":\"m\",\"attributes\":[]}]",
+        "",
+        "   ",
+        "[]",
+        "{\"entries\":[]}",
+        "[{\"message\":\"m\"}] x",
+        "[{\"message\":\"m\"},]",
+        "{\"entries\":[{\"message\":\"m\"}],\"more\":1}",
+        "{\"other\":[{\"message\":\"m\"}]}",
+        "{\"message\":\"m\"}",
+        "[{}]",
+        "[{\"message\":1}]",
+        "[{\"message\":null}]",
+        "[{\"message\":\"m\",\"message\":\"n\"}]",
+        "[{\"message\":\"m\",\"extra\":1}]",
+        "[{\"message\":\"m\",\"level\":\"loud\"}]",
+        "[{\"message\":\"m\",\"level\":3}]",
+        "[{\"message\":\"m\",\"ts\":\"yesterday\"}]",
+        "[{\"message\":\"m\",\"ts\":-1}]",
+        "[{\"message\":\"m\",\"ts\":1.5}]",
+        "[{\"message\":\"m\",\"ts\":0123}]",
+        "[{\"message\":\"m\",\"ts\":99999999999999999}]",
+        "[{\"message\":\"m\",\"topic\":\"\"}]",
+        "[{\"message\":\"m\",\"trace_id\":\"a b\"}]",
+        "[{\"message\":\"m\",\"attributes\":[]}]",
         "[{\"message\":\"m\",\"attributes\":{\"a\":1,\"a\":2}}]",
         "[{\"message\":\"m\",\"attributes\":{\"correct-horse-battery\":1}}]",
         "[{\"message\":\"m\",\"attributes\":{\"n\":1e400}}]",
         "[{\"message\":\"m\",\"attributes\":{\"n\":99999999999999999999}}]",
         "[{\"message\":\"m\",\"attributes\":{\"n\":01}}]",
         "[{\"message\":\"m\",\"attributes\":{\"n\":1.}}]",
-        "[{\"message\":\"a\\u0000b\"}]", "[{\"message\":\"\\ud800\"}]",
-        "[{\"message\":\"\\udc00x\"}]", "[{\"message\":\"\xc0\xaf\"}]",
-        "[{\"message\":\"\xed\xa0\x80\"}]", "[{\"message\":\"tab\there\"}]",
-        "[{\"message\":\"\\x\"}]", "[{\"message\":\"m\",\"attributes\":{\"a\":tru}}]", deep,
+        "[{\"message\":\"a\\u0000b\"}]",
+        "[{\"message\":\"\\ud800\"}]",
+        "[{\"message\":\"\\udc00x\"}]",
+        "[{\"message\":\"\xc0\xaf\"}]",
+        "[{\"message\":\"\xed\xa0\x80\"}]",
+        "[{\"message\":\"tab\there\"}]",
+        "[{\"message\":\"\\x\"}]",
+        "[{\"message\":\"m\",\"attributes\":{\"a\":tru}}]",
+        deep,
     };
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
         aos__logs_batch_t a;
@@ -704,9 +726,12 @@ static void test_sql_building(void **state)
     f.before_id = 500;
     sql_is(&f, NULL,
            COLS "logs WHERE logs.level >= ? AND logs.id IN (SELECT j.value FROM logs_traces t, "
-                "json_each(t.ids) j WHERE t.trace_id = ?) AND logs.topic = ? AND "
-                "logs.source = ? AND logs.id < ? ORDER BY logs.id DESC LIMIT ?",
-           "[3,\"t'; DROP TABLE logs; --\",\"a\\\" OR 1=1\",\"src\",500,100]");
+                "json_each(t.ids) j WHERE t.trace_id = ? UNION ALL SELECT tail.id FROM logs tail "
+                "WHERE tail.id > (SELECT indexed_upto FROM logs_index_state) AND tail.trace_id = "
+                "?) AND logs.topic = ? AND logs.source = ? AND logs.id < ? ORDER BY logs.id DESC "
+                "LIMIT ?",
+           "[3,\"t'; DROP TABLE logs; --\",\"t'; DROP TABLE logs; --\",\"a\\\" OR 1=1\","
+           "\"src\",500,100]");
 
     /* a time range: the batches that may hold it bound the ids read */
     aos_store_logs_filter_t t = {0};
@@ -722,16 +747,24 @@ static void test_sql_building(void **state)
            "[3,\"2025-01-01T00:00:00.000Z\",\"2025-01-01T00:00:00.000Z\","
            "\"2025-02-01T00:00:00.000Z\",\"2025-02-01T00:00:00.000Z\",50]");
 
-    /* full text within a trace: both are sets of ids */
+    /* full text within a trace: both are sets of ids; the text's set is
+     * what the index found and the entries above it (0006) that hold
+     * every word */
     aos_store_logs_filter_t u = {0};
     u.limit = 5;
     u.trace_id = "abc";
-    u.q = "disk";
+    u.q = "disk user_id=4*";
     sql_is(&u, NULL,
-           COLS "logs WHERE logs.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?) AND "
+           COLS "logs WHERE logs.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? UNION "
+                "ALL SELECT tail.id FROM logs tail WHERE tail.id > (SELECT indexed_upto FROM "
+                "logs_index_state) AND aos_logs_phrase(tail.message, ?) AND "
+                "aos_logs_phrase(tail.message, ?)) AND aos_logs_phrase(logs.message, ?) AND "
                 "logs.id IN (SELECT j.value FROM logs_traces t, json_each(t.ids) j WHERE "
-                "t.trace_id = ?) ORDER BY logs.id DESC LIMIT ?",
-           "[\"\\\"disk\\\"\",\"abc\",5]");
+                "t.trace_id = ? UNION ALL SELECT tail.id FROM logs tail WHERE tail.id > (SELECT "
+                "indexed_upto FROM logs_index_state) AND tail.trace_id = ?) ORDER BY logs.id "
+                "DESC LIMIT ?",
+           "[\"\\\"disk\\\" \\\"user\\\" \\\"id\\\" \\\"4\\\"*\","
+           "\"disk\",\"user id 4*\",\"user id 4*\",\"abc\",\"abc\",5]");
 
     /* full text: the FTS table drives the scan, in rowid order */
     aos_store_logs_filter_t g = {0};
@@ -752,10 +785,11 @@ static void test_sql_building(void **state)
     h.limit = 1000;
     h.topic = "x";
     sql_is(&h, "level",
-           "SELECT logs.level, COUNT(*) FROM logs WHERE logs.id IN (SELECT j.value FROM logs_topics t, "
-           "json_each(t.ids) j WHERE t.topic = ?) GROUP BY logs.level ORDER "
-           "BY COUNT(*) DESC, logs.level LIMIT ?",
-           "[\"x\",1000]");
+           "SELECT logs.level, COUNT(*) FROM logs WHERE logs.id IN (SELECT j.value FROM "
+           "logs_topics t, json_each(t.ids) j WHERE t.topic = ? UNION ALL SELECT tail.id FROM "
+           "logs tail WHERE tail.id > (SELECT indexed_upto FROM logs_index_state) AND tail.topic "
+           "= ?) GROUP BY logs.level ORDER BY COUNT(*) DESC, logs.level LIMIT ?",
+           "[\"x\",\"x\",1000]");
     char *sql;
     json_t *params;
     aos_err_t err = {0, ""};
@@ -844,8 +878,12 @@ static aos_store_log_t row(const char *msg, int level, const char *topic, const 
 }
 
 /* FTS5's own check that the index matches the table's text. */
+/* The full-text index agrees with the table, once it holds the tail. */
 static void assert_fts_consistent(fixture_t *f)
 {
+    aos_err_t err = {0, ""};
+    if (aos_store_logs_index_tail(f->st, &err))
+        fail_msg("index the tail: %s", aos_err_msg(&err));
     sqlite3 *db;
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     int rc = sqlite3_exec(db, "INSERT INTO logs_fts (logs_fts) VALUES ('integrity-check')", NULL,
@@ -984,6 +1022,8 @@ static void test_store_fts_hostile(void **state)
 }
 
 /* The live matcher and FTS5 agree on every pair of message and query. */
+static int64_t raw_count(fixture_t *f, const char *sql);
+
 static void test_matcher_agrees_with_fts(void **state)
 {
     fixture_t *f = *state;
@@ -1010,32 +1050,43 @@ static void test_matcher_agrees_with_fts(void **state)
     for (size_t i = 0; i < nm; i++)
         rows[i] = row(msgs[i], 2, NULL, NULL);
     insert(f, rows, nm);
-    for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
-        aos__logs_query_t q;
-        aos__logs_fault_t fault;
-        aos_err_t err = {0, ""};
-        json_t *args = json_pack("{s:s}", "q", qs[k]);
-        assert_int_equal(aos__logs_query_parse(&q, args, AOS__LOGS_QUERY, &fault, &err), 0);
-        json_decref(args);
-        aos_store_logs_filter_t flt = {0};
-        flt.limit = 100;
-        flt.q = qs[k];
-        flt.ascending = 1;
-        json_t *found = query(f, &flt);
-        for (size_t i = 0; i < nm; i++) {
-            int in_db = 0;
-            size_t j;
-            json_t *e;
-            json_array_foreach(found, j, e)
-            {
-                if (json_integer_value(json_object_get(e, "id")) == rows[i].id)
-                    in_db = 1;
-            }
-            if (in_db != aos__logs_query_match(&q, &rows[i]))
-                fail_msg("q '%s' on '%s': fts5 %d, matcher %d", qs[k], msgs[i], in_db, !in_db);
+    /* first with the entries above the index (matched word by word in
+     * SQL), then with the same entries in FTS5 itself */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            aos_err_t err = {0, ""};
+            assert_int_equal(aos_store_logs_index_tail(f->st, &err), 0);
+            assert_true(raw_count(f, "SELECT indexed_upto FROM logs_index_state") ==
+                        rows[nm - 1].id);
         }
-        json_decref(found);
-        aos__logs_query_release(&q);
+        for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
+            aos__logs_query_t q;
+            aos__logs_fault_t fault;
+            aos_err_t err = {0, ""};
+            json_t *args = json_pack("{s:s}", "q", qs[k]);
+            assert_int_equal(aos__logs_query_parse(&q, args, AOS__LOGS_QUERY, &fault, &err), 0);
+            json_decref(args);
+            aos_store_logs_filter_t flt = {0};
+            flt.limit = 100;
+            flt.q = qs[k];
+            flt.ascending = 1;
+            json_t *found = query(f, &flt);
+            for (size_t i = 0; i < nm; i++) {
+                int in_db = 0;
+                size_t j;
+                json_t *e;
+                json_array_foreach(found, j, e)
+                {
+                    if (json_integer_value(json_object_get(e, "id")) == rows[i].id)
+                        in_db = 1;
+                }
+                if (in_db != aos__logs_query_match(&q, &rows[i]))
+                    fail_msg("q '%s' on '%s': %s %d, matcher %d", qs[k], msgs[i],
+                             pass ? "fts5" : "tail", in_db, !in_db);
+            }
+            json_decref(found);
+            aos__logs_query_release(&q);
+        }
     }
 }
 
@@ -1108,21 +1159,33 @@ static void ids_of(fixture_t *f, const aos_store_logs_filter_t *flt, char *out, 
     json_decref(rows);
 }
 
-/* The trace index keeps one group per trace and batch, whatever the order
- * of the entries; queries by trace see every entry of the trace, page, and
- * combine with text; retention drops groups whose entries are gone. */
+/* Index the tail now (the store does it once 2,000 entries wait). */
+static void index_now(fixture_t *f)
+{
+    aos_err_t err = {0, ""};
+    if (aos_store_logs_index_tail(f->st, &err))
+        fail_msg("index the tail: %s", aos_err_msg(&err));
+}
+
+/* The trace index keeps one group per trace and indexing window, whatever
+ * the order of the entries; queries by trace see every entry of the trace,
+ * indexed or in the tail, page, and combine with text; retention drops
+ * groups whose entries are gone. */
 static void test_store_trace_groups(void **state)
 {
     fixture_t *f = *state;
     aos_store_log_t one[] = {row("alpha disk", 2, NULL, "tA"), row("beta", 2, NULL, "tB"),
-                             row("alpha net", 2, NULL, "tA"), row("gamma", 2, NULL, "tC"),
-                             row("beta disk", 2, NULL, "tB"), row("alpha disk", 3, NULL, "tA"),
+                             row("alpha net", 2, NULL, "tA"),  row("gamma", 2, NULL, "tC"),
+                             row("beta disk", 2, NULL, "tB"),  row("alpha disk", 3, NULL, "tA"),
                              row("no trace", 2, NULL, NULL)};
     insert(f, one, 7);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_traces"), 0); /* in the tail */
+    index_now(f);
     assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_traces"), 3);
+    /* tA now in a group and in the tail */
     aos_store_log_t two[] = {row("alpha again", 2, NULL, "tA"), row("delta", 2, NULL, "tD")};
     insert(f, two, 2);
-    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_traces"), 5);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_traces"), 3);
 
     char got[128], want[128];
     aos_store_logs_filter_t flt = {0};
@@ -1155,8 +1218,16 @@ static void test_store_trace_groups(void **state)
     flt.trace_id = "nope";
     ids_of(f, &flt, got, sizeof(got));
     assert_string_equal(got, "");
+    /* all indexed: the same answers from the groups alone */
+    index_now(f);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_traces"), 5);
+    flt.trace_id = "tA";
+    ids_of(f, &flt, got, sizeof(got));
+    snprintf(want, sizeof(want), "%lld,%lld,%lld,%lld", (long long)two[0].id, (long long)one[5].id,
+             (long long)one[2].id, (long long)one[0].id);
+    assert_string_equal(got, want);
 
-    /* retention: keep the newest 2 (the second batch): the first batch's
+    /* retention: keep the newest 2 (the second batch): the first window's
      * groups go, tA keeps its newest entry only */
     int64_t deleted = 0;
     aos_err_t err = {0, ""};
@@ -1188,10 +1259,11 @@ static void expected_ids(const aos_store_log_t *all, size_t n, const aos_store_l
     }
 }
 
-/* The topic index keeps one group per topic and batch; a page by topic
- * walks the groups newest (or oldest) first a chunk at a time, so pages
- * that need many chunks (a rare level) still come out whole and in order;
- * retention drops groups whose entries are gone. */
+/* The topic index keeps one group per topic and indexing window; a page
+ * by topic reads the tail, then walks the groups newest (or oldest) first
+ * a chunk at a time, so pages that need many chunks (a rare level) still
+ * come out whole and in order; retention drops groups whose entries are
+ * gone. */
 static void test_store_topic_groups(void **state)
 {
     fixture_t *f = *state;
@@ -1207,11 +1279,15 @@ static void test_store_topic_groups(void **state)
             all[k] = row(msgs[k], k % 37 == 0 ? 5 : k % 4, topics[(k * 7 + b) % 4], NULL);
         }
         insert(f, &all[b * PER], PER);
+        if (b < BATCHES - 3) /* one window per batch; the last three in the tail */
+            index_now(f);
     }
-    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_topics WHERE topic = 'a'"),
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_topics WHERE topic = 'a' AND "
+                                  "first_id <= (SELECT indexed_upto FROM logs_index_state)"),
                      raw_count(f, "SELECT COUNT(DISTINCT (SELECT first_id FROM logs_batches "
                                   "WHERE logs.id BETWEEN first_id AND last_id)) "
-                                  "FROM logs WHERE topic = 'a'"));
+                                  "FROM logs WHERE topic = 'a' AND id <= (SELECT indexed_upto "
+                                  "FROM logs_index_state)"));
     char got[4096], want[4096];
     aos_store_logs_filter_t flt = {0};
     flt.topic = "a";
@@ -1264,7 +1340,8 @@ static void test_store_topic_groups(void **state)
 
     /* retention: the oldest half goes, and with it their groups */
     int64_t deleted = 0;
-    assert_int_equal(aos_store_logs_retain(f->st, NULL, BATCHES * PER / 2, 10000, &deleted, &err), 0);
+    assert_int_equal(aos_store_logs_retain(f->st, NULL, BATCHES * PER / 2, 10000, &deleted, &err),
+                     0);
     assert_int_equal(deleted, BATCHES * PER / 2);
     assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_topics WHERE last_id < "
                                   "(SELECT MIN(id) FROM logs)"),
@@ -1276,6 +1353,136 @@ static void test_store_topic_groups(void **state)
     expected_ids(all + BATCHES * PER / 2, BATCHES * PER / 2, &flt, want, sizeof(want));
     assert_string_equal(got, want);
     assert_fts_consistent(f);
+}
+
+/* Which of the tail test's messages a query matches: message k is
+ * "<word k%5> n<k%7>". */
+static int tail_match(int k, int q)
+{
+    switch (q) {
+    case 0:
+        return k % 5 == 0; /* alpha */
+    case 1:
+        return k % 5 == 1 && k % 7 == 3; /* beta n3 */
+    case 2:
+        return k % 7 == 3; /* n3* */
+    default:
+        return k % 5 == 4 && k % 7 == 0; /* "n0 eps" (both words, any order) */
+    }
+}
+
+/* The full-text index trails the newest entries (fewer than 2,000, see
+ * 0006_logs_index_tail.sql); text queries find them all the same, in pages
+ * that cross from the tail into the index in both orders, in counts and
+ * within a trace; retention never deletes from the index what it does not
+ * hold. */
+static void test_store_fts_tail(void **state)
+{
+    fixture_t *f = *state;
+    static const char *const words[] = {"alpha", "beta", "gamma", "delta", "eps"};
+    static const char *const qs[] = {"alpha", "beta n3", "n3*", "n0 eps"};
+    enum { N = 2400 };
+    static aos_store_log_t all[N];
+    static char msgs[N][24];
+    for (int k = 0; k < N; k++) {
+        snprintf(msgs[k], sizeof(msgs[k]), "%s n%d", words[k % 5], k % 7);
+        all[k] = row(msgs[k], k % 6, NULL, k % 2 ? "odd" : "even");
+    }
+    char got[16384], want[16384];
+    aos_store_logs_filter_t flt = {0};
+    for (int phase = 0; phase < 2; phase++) {
+        int n = phase == 0 ? 1500 : N; /* all in the tail; then 2,100 indexed and 300 not */
+        if (phase == 0) {
+            for (int b = 0; b < 3; b++)
+                insert(f, &all[b * 500], 500);
+            assert_int_equal(raw_count(f, "SELECT indexed_upto FROM logs_index_state"), 0);
+            assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_fts WHERE logs_fts MATCH "
+                                          "'alpha'"),
+                             0);
+        } else {
+            insert(f, &all[1500], 600);
+            assert_int_equal(raw_count(f, "SELECT indexed_upto FROM logs_index_state"),
+                             all[2099].id);
+            insert(f, &all[2100], 300);
+            assert_int_equal(raw_count(f, "SELECT indexed_upto FROM logs_index_state"),
+                             all[2099].id);
+            assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_fts WHERE logs_fts MATCH "
+                                          "'alpha'"),
+                             420);
+        }
+        for (int qi = 0; qi < 4; qi++) {
+            for (int asc = 0; asc < 2; asc++) {
+                for (int limit = 37; limit <= 500; limit += 463) {
+                    flt = (aos_store_logs_filter_t){0};
+                    flt.q = qs[qi];
+                    flt.limit = limit;
+                    flt.ascending = asc;
+                    for (int page = 0; page < 100; page++) {
+                        ids_of(f, &flt, got, sizeof(got));
+                        size_t len = 0;
+                        int found = 0;
+                        want[0] = '\0';
+                        for (int j = 0; j < n && found < limit; j++) {
+                            const aos_store_log_t *r = &all[asc ? j : n - 1 - j];
+                            if (!tail_match(asc ? j : n - 1 - j, qi) ||
+                                (flt.after_id && r->id <= flt.after_id) ||
+                                (flt.before_id && r->id >= flt.before_id))
+                                continue;
+                            len += (size_t)snprintf(want + len, sizeof(want) - len,
+                                                    found++ ? ",%lld" : "%lld", (long long)r->id);
+                        }
+                        if (strcmp(got, want))
+                            fail_msg("q '%s' %s page %d:\n got  %s\n want %s", qs[qi],
+                                     asc ? "asc" : "desc", page, got, want);
+                        if (!*got)
+                            break;
+                        const char *last = strrchr(got, ',');
+                        int64_t id = atoll(last ? last + 1 : got);
+                        if (asc)
+                            flt.after_id = id;
+                        else
+                            flt.before_id = id;
+                    }
+                }
+            }
+            /* counts, and text within a trace: one statement for both parts */
+            flt = (aos_store_logs_filter_t){0};
+            flt.q = qs[qi];
+            flt.limit = 10;
+            json_t *groups = NULL;
+            aos_err_t err = {0, ""};
+            assert_int_equal(aos_store_logs_count(f->st, &flt, "level", &groups, &err), 0);
+            json_int_t sum = 0, expect = 0, odd = 0;
+            size_t i;
+            json_t *g;
+            json_array_foreach(groups, i, g) sum += json_integer_value(json_object_get(g, "count"));
+            json_decref(groups);
+            for (int j = 0; j < n; j++) {
+                expect += tail_match(j, qi);
+                odd += tail_match(j, qi) && j % 2;
+            }
+            assert_int_equal(sum, expect);
+            flt.trace_id = "odd";
+            flt.limit = 1000;
+            json_t *rows = query(f, &flt);
+            assert_int_equal(json_array_size(rows), odd);
+            json_decref(rows);
+        }
+    }
+    /* retention past the indexed entries into the tail: the index keeps
+     * only what it held of the rest (assert_fts_consistent indexes the
+     * tail, then checks the index against the table) */
+    int64_t deleted = 0;
+    aos_err_t err = {0, ""};
+    assert_int_equal(aos_store_logs_retain(f->st, NULL, 100, 100000, &deleted, &err), 0);
+    assert_int_equal(deleted, N - 100);
+    assert_fts_consistent(f);
+    flt = (aos_store_logs_filter_t){0};
+    flt.q = "alpha";
+    flt.limit = 1000;
+    json_t *rows = query(f, &flt);
+    assert_int_equal(json_array_size(rows), 20);
+    json_decref(rows);
 }
 
 /* A word of several tokens is a phrase: the index finds rows holding all
@@ -1508,6 +1715,7 @@ int main(void)
         T(test_store_retention),
         T(test_store_trace_groups),
         T(test_store_topic_groups),
+        T(test_store_fts_tail),
         T(test_store_phrase_order),
         T(test_store_time_batches),
         cmocka_unit_test(test_store_upgrade_from_0003),
