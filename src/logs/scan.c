@@ -67,6 +67,18 @@ static int expect(scan_t *s, unsigned char c)
     return 0;
 }
 
+/* After a member or an element: 1 if a ',' follows, 0 if close does
+ * (either skipped), -1 for anything else. */
+static int next_or_close(scan_t *s, unsigned char close)
+{
+    ws(s);
+    if (s->p < s->end && *s->p == ',') {
+        s->p++;
+        return 1;
+    }
+    return expect(s, close) ? -1 : 0;
+}
+
 static int putc_(aos_buf_t *b, char c)
 {
     if (b->len + 1 >= b->cap && aos_buf_grow(b, 1))
@@ -260,34 +272,14 @@ static int str_encode(aos_buf_t *b, const char *t, size_t n)
             return -1;
         if (p >= end)
             break;
+        static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
         unsigned char c = *p++;
+        const char *k = c ? strchr(from, c) : NULL;
         char esc[8];
-        switch (c) {
-        case '"':
-            memcpy(esc, "\\\"", 3);
-            break;
-        case '\\':
-            memcpy(esc, "\\\\", 3);
-            break;
-        case '\b':
-            memcpy(esc, "\\b", 3);
-            break;
-        case '\f':
-            memcpy(esc, "\\f", 3);
-            break;
-        case '\n':
-            memcpy(esc, "\\n", 3);
-            break;
-        case '\r':
-            memcpy(esc, "\\r", 3);
-            break;
-        case '\t':
-            memcpy(esc, "\\t", 3);
-            break;
-        default:
+        if (k)
+            snprintf(esc, sizeof(esc), "\\%c", to[k - from]);
+        else
             snprintf(esc, sizeof(esc), "\\u%04X", c);
-            break;
-        }
         if (aos_buf_puts(b, esc))
             return -1;
     }
@@ -431,14 +423,11 @@ static int object(scan_t *s, int depth)
         if ((n > 1 && putc_(&s->out, ',')) || str_encode(&s->out, name, kn) ||
             putc_(&s->out, ':') || expect(s, ':') || value(s, k, depth))
             return -1;
-        ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (expect(s, '}'))
+        int more = next_or_close(s, '}');
+        if (more < 0)
             return -1;
-        break;
+        if (!more)
+            break;
     }
     s->keys.len = base;
     return putc_(&s->out, '}');
@@ -466,14 +455,11 @@ static int value(scan_t *s, size_t key, int depth)
         for (int first = 1;; first = 0) {
             if ((!first && putc_(&s->out, ',')) || value(s, key, depth + 1))
                 return -1;
-            ws(s);
-            if (s->p < s->end && *s->p == ',') {
-                s->p++;
-                continue;
-            }
-            if (expect(s, ']'))
+            int more = next_or_close(s, ']');
+            if (more < 0)
                 return -1;
-            return putc_(&s->out, ']');
+            if (!more)
+                return putc_(&s->out, ']');
         }
     case '"': {
         aos_buf_reset(&s->val);
@@ -625,14 +611,11 @@ static int entry(scan_t *s, aos_store_log_t *r, aos__logs_aux_t *x, spans_t *sp,
                                           : &sp->span_id;
             *dst = at;
         }
-        ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (expect(s, '}'))
+        int more = next_or_close(s, '}');
+        if (more < 0)
             return -1;
-        break;
+        if (!more)
+            break;
     }
     if (!(seen & (1u << F_MESSAGE)))
         return -1;
@@ -725,14 +708,11 @@ int aos__logs_batch_scan(aos__logs_batch_t *b, const char *body, size_t len, aos
         if (entry(&s, &b->rows[n], &b->aux[n], &sp[n], now))
             goto out;
         n++;
-        ws(&s);
-        if (s.p < s.end && *s.p == ',') {
-            s.p++;
-            continue;
-        }
-        if (expect(&s, ']'))
+        int more = next_or_close(&s, ']');
+        if (more < 0)
             goto out;
-        break;
+        if (!more)
+            break;
     }
     if (wrapped && expect(&s, '}'))
         goto out;
