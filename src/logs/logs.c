@@ -489,9 +489,6 @@ out:
     op_free(o);
 }
 
-static void capture_done(void *ctx, json_t *result, const aos_err_t *err,
-                         const aos__logs_fault_t *fault);
-
 /* Publishing, step 1, on libuv's thread pool: the body to JSON (REST), the
  * arguments checked, every entry validated and redacted. A batch of 1,000
  * entries takes milliseconds of CPU; on the loop it would hold up every
@@ -617,8 +614,10 @@ int aos__logs_publish_body(aos_logs_t *l, const char *body, size_t len, const ch
     return rc;
 }
 
-int aos__logs_op(aos_logs_t *l, aos__logs_op_t op, json_t *args, const char *via,
-                 aos__logs_done_fn done, void *ctx, aos__logs_fault_t *fault, aos_err_t *err)
+/* aos__logs_op; parse_inline: a publish parsed on the loop (see struct op). */
+static int op_start(aos_logs_t *l, aos__logs_op_t op, json_t *args, const char *via,
+                    aos__logs_done_fn done, void *ctx, int parse_inline, aos__logs_fault_t *fault,
+                    aos_err_t *err)
 {
     int rc;
     if (fault) {
@@ -639,7 +638,7 @@ int aos__logs_op(aos_logs_t *l, aos__logs_op_t op, json_t *args, const char *via
     o->ctx = ctx;
     if (op == AOS__LOGS_OP_PUBLISH) {
         o->args = json_incref(args);
-        o->parse_inline = done == capture_done;
+        o->parse_inline = parse_inline;
         rc = parse_start(o, err);
         if (rc < 0)
             goto fail;
@@ -662,6 +661,12 @@ int aos__logs_op(aos_logs_t *l, aos__logs_op_t op, json_t *args, const char *via
 fail:
     op_free(o);
     return rc;
+}
+
+int aos__logs_op(aos_logs_t *l, aos__logs_op_t op, json_t *args, const char *via,
+                 aos__logs_done_fn done, void *ctx, aos__logs_fault_t *fault, aos_err_t *err)
+{
+    return op_start(l, op, args, via, done, ctx, 0, fault, err);
 }
 
 /* ---- REST ------------------------------------------------------------------------ */
@@ -1002,7 +1007,7 @@ static void capture_flush(aos_logs_t *l)
         json_t *args = json_pack("{s:o}", "entries", entries);
         aos_err_t err = {0, ""};
         if (args &&
-            aos__logs_op(l, AOS__LOGS_OP_PUBLISH, args, "self", capture_done, l, NULL, &err) < 0)
+            op_start(l, AOS__LOGS_OP_PUBLISH, args, "self", capture_done, l, 1, NULL, &err) < 0)
             aos_log_warn("logs", "unable to store aosd's own log lines: %s", aos_err_msg(&err));
         json_decref(args);
     } else {

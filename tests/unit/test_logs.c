@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "rawsql.h"
 #include "tmpdir.h"
 
 #include <dirent.h>
@@ -1127,16 +1128,7 @@ static void test_matcher_filters(void **state)
 
 static int64_t raw_count(fixture_t *f, const char *sql)
 {
-    sqlite3 *db;
-    sqlite3_stmt *stmt;
-    int64_t v = -1;
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        v = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return v;
+    return aos_test_sql_int(f->path, sql);
 }
 
 static int64_t count_rows(fixture_t *f)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "rawsql.h"
 #include "tmpdir.h"
 
 #include <dirent.h>
@@ -62,16 +63,7 @@ static aos_store_t *open_store(fixture_t *f, uv_loop_t *loop)
 /* One integer from a query on the database file, read without the store. */
 static int64_t raw_int(fixture_t *f, const char *sql)
 {
-    sqlite3 *db;
-    sqlite3_stmt *stmt;
-    int64_t v = -1;
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        v = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return v;
+    return aos_test_sql_int(f->path, sql);
 }
 
 static json_t *entry(const char *name, const char *description)

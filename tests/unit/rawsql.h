@@ -1,0 +1,26 @@
+/* rawsql.h - the first column of the first row of a query, read from a
+ * database file with a read-only connection of its own: how a unit test
+ * looks at what the store wrote without going through the store.
+ * Header-only; include after <cmocka.h>. */
+#ifndef AOS_TEST_RAWSQL_H
+#define AOS_TEST_RAWSQL_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+/* The value as an integer; -1 when the query gives no row. */
+static inline int64_t aos_test_sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+    int64_t v = -1;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+#endif
