@@ -242,9 +242,13 @@ static int sqlite_open(void **out, const char *path, aos_err_t *err)
     sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
     /* journal_mode answers with a row ("wal", or "memory" for :memory:),
      * which sqlite3_exec discards. The first read of the file happens here,
-     * so this is where a file that is not a database fails. */
+     * so this is where a file that is not a database fails. A page cache
+     * of 16 MB instead of 2: with the default, log ingest at batch 100 had
+     * the writer read back ~3,600 pages in 5 s (the trace groups' leaves);
+     * with 16 MB none. */
     rc = sqlite3_exec(c->db,
-                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+                      "PRAGMA cache_size=-16384;",
                       NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         goto fail;
