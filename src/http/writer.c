@@ -7,12 +7,18 @@
  * its writer's ready list, puts it there and wakes the writer. Letting go of
  * a socket closes its uv_poll first (so the fd is out of the writer's epoll
  * set before anyone may close it), then queues the stream on the released
- * list, which the loop thread drains on its own uv_async. */
+ * list, which the loop thread drains on its own uv_async.
+ *
+ * A wake's sends go out together through io_uring (batch_send) when the
+ * kernel allows it (AOS_WRITER_IO_URING=0 turns it off); a stream whose
+ * socket is full, and every send without io_uring, goes through send()
+ * in service(). */
 #include "http/writer.h"
 #include "err/err.h"
 #include "log/log.h"
 
 #include <errno.h>
+#include <liburing.h>
 #include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -35,6 +41,10 @@ struct aos__writer_s {
     aos__dstream_t *ready;
     int stop;
     aos__dstream_t *attached; /* writer thread only */
+    struct io_uring ring;
+    int have_ring;
+    aos__dstream_t **batch;
+    size_t nbatch, capbatch;
 };
 
 struct aos__writers_s {
@@ -209,6 +219,92 @@ static aos__dstream_t *take_ready(aos__writer_t *w, int *stop)
     return rev;
 }
 
+#define RING_SIZE 256 /* sends per io_uring submission */
+
+/* The sends of one wake, batched: the bytes buffered on each stream of
+ * w->batch move to its inflight buffer (the loop goes on appending to a
+ * fresh out), RING_SIZE sends go to the kernel in one io_uring_enter, and
+ * what a send left (a full socket) goes back in front of out for
+ * service(), which waits for writability as before. One syscall per
+ * RING_SIZE deliveries instead of one each: on this project's VM a syscall
+ * costs 1.3-1.6 us of the ~7.6 us a loopback delivery takes. */
+static void batch_send(aos__writer_t *w)
+{
+    size_t i = 0;
+    while (i < w->nbatch) {
+        unsigned queued = 0;
+        for (; i < w->nbatch && queued < RING_SIZE; i++) {
+            aos__dstream_t *d = w->batch[i];
+            uv_mutex_lock(&d->mu);
+            if (!d->released && !d->broken && !d->blocked && d->out.len) {
+                struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+                if (sqe) { /* there is room: at most RING_SIZE per submission */
+                    aos_buf_t t = d->inflight;
+                    d->inflight = d->out;
+                    d->out = t;
+                    aos_buf_reset(&d->out);
+                    io_uring_prep_send(sqe, d->fd, d->inflight.ptr, d->inflight.len,
+                                       MSG_NOSIGNAL | MSG_DONTWAIT);
+                    io_uring_sqe_set_data(sqe, d);
+                    queued++;
+                }
+            }
+            uv_mutex_unlock(&d->mu);
+        }
+        if (!queued)
+            continue;
+        int rc;
+        while ((rc = io_uring_submit_and_wait(&w->ring, queued)) == -EINTR)
+            ;
+        for (unsigned k = 0; k < queued; k++) {
+            struct io_uring_cqe *cqe;
+            while ((rc = io_uring_wait_cqe(&w->ring, &cqe)) == -EINTR)
+                ;
+            if (rc < 0) {
+                /* cannot happen once submit_and_wait returned; if it does,
+                 * what the kernel did with the sends still out is unknown:
+                 * end those streams (clients resume by id) and use send() */
+                aos_log_error("http", "io_uring: %s; back to send()", strerror(-rc));
+                for (size_t j = 0; j < i; j++) {
+                    aos__dstream_t *d = w->batch[j];
+                    uv_mutex_lock(&d->mu);
+                    if (d->inflight.len) {
+                        d->broken = 1;
+                        aos_buf_reset(&d->inflight);
+                    }
+                    uv_mutex_unlock(&d->mu);
+                }
+                io_uring_queue_exit(&w->ring);
+                w->have_ring = 0;
+                return;
+            }
+            aos__dstream_t *d = io_uring_cqe_get_data(cqe);
+            int res = cqe->res;
+            io_uring_cqe_seen(&w->ring, cqe);
+            uv_mutex_lock(&d->mu);
+            if (res > 0)
+                aos_buf_consume(&d->inflight, (size_t)res);
+            if (res < 0 && res != -EAGAIN && res != -EINTR) {
+                d->broken = 1;
+            } else if (d->inflight.len) {
+                /* the rest goes first, before what came meanwhile */
+                if (aos_buf_append(&d->inflight, d->out.ptr, d->out.len) == 0) {
+                    aos_buf_t t = d->out;
+                    d->out = d->inflight;
+                    d->inflight = t;
+                } else {
+                    d->broken = 1;
+                }
+                d->blocked = res == -EAGAIN;
+            } else {
+                d->blocked = 0;
+            }
+            aos_buf_reset(&d->inflight);
+            uv_mutex_unlock(&d->mu);
+        }
+    }
+}
+
 static void on_wake(uv_async_t *a)
 {
     aos__writer_t *w = a->data;
@@ -226,8 +322,29 @@ static void on_wake(uv_async_t *a)
         }
         if (!d->attached)
             att_add(d);
-        if (!stop)
-            service(d);
+        if (!stop) {
+            if (w->have_ring) {
+                if (w->nbatch == w->capbatch) {
+                    size_t cap = w->capbatch ? w->capbatch * 2 : 1024;
+                    aos__dstream_t **b = realloc(w->batch, cap * sizeof(*b));
+                    if (!b) {
+                        service(d);
+                        continue;
+                    }
+                    w->batch = b;
+                    w->capbatch = cap;
+                }
+                w->batch[w->nbatch++] = d;
+            } else {
+                service(d);
+            }
+        }
+    }
+    if (w->nbatch) {
+        batch_send(w);
+        for (size_t i = 0; i < w->nbatch; i++)
+            service(w->batch[i]);
+        w->nbatch = 0;
     }
     if (!stop)
         return;
@@ -243,7 +360,12 @@ static void writer_main(void *arg)
     /* Sending copies is bulk work: the loop thread, which accepts the
      * requests that publish, goes first when CPUs are short. */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE);
+    const char *e = getenv("AOS_WRITER_IO_URING");
+    w->have_ring = !(e && !strcmp(e, "0")) && io_uring_queue_init(RING_SIZE, &w->ring, 0) == 0;
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (w->have_ring)
+        io_uring_queue_exit(&w->ring);
+    free(w->batch);
 }
 
 /* ---- the loop thread ------------------------------------------------------- */
@@ -391,6 +513,7 @@ void aos__writers_close(aos__dstream_t *d)
 void aos__writers_dispose(aos__dstream_t *d)
 {
     aos_buf_release(&d->out);
+    aos_buf_release(&d->inflight);
     uv_mutex_destroy(&d->mu);
 }
 

@@ -32,8 +32,9 @@ typedef struct aos__dstream_s aos__dstream_t;
 /* One stream handed to a writer. Embedded in its owner (the request); valid
  * from attach until its `released` callback has run. */
 struct aos__dstream_s {
-    uv_mutex_t mu; /* guards out and the flags below */
-    aos_buf_t out; /* bytes not yet sent, already framed */
+    uv_mutex_t mu;      /* guards out and the flags below */
+    aos_buf_t out;      /* bytes not yet sent, already framed */
+    aos_buf_t inflight; /* writer thread: bytes handed to io_uring */
     int fd;
     int chunked;  /* frame writes as HTTP/1.1 chunks */
     int queued;   /* on the writer's ready list */
