@@ -2,7 +2,12 @@
  * on GET /agent/events and a publisher posting value events to
  * POST /api/events at a fixed rate, measuring publish -> receive latency.
  *
- * One libuv loop, no threads. Subscribers are plain TCP connections that
+ * The publisher and the clock run on the main libuv loop; the subscribers
+ * are spread over --threads receiver threads (default 2), each with a loop
+ * of its own: reading 1,000 copies of an event takes one thread about as
+ * long as aosd takes to send them (~8 us each on the project's VM), so a
+ * single reading thread would add its own queue to the latency it
+ * measures. Subscribers are plain TCP connections that
  * send one HTTP/1.1 GET and decode the chunked SSE body themselves; each
  * event carries the publisher's send time (uv_hrtime, CLOCK_MONOTONIC, the
  * same clock in every process) in payload.t, so latency = receive time - t:
@@ -31,10 +36,11 @@
  *
  * Usage: events_load --port P --token T [--host 127.0.0.1] [--mode fanout|pertask]
  *          [--subs 1000] [--rate 100] [--seconds 10] [--warmup 2] [--pubconns 8]
- *          [--pid AOSD_PID] */
+ *          [--threads 2] [--pid AOSD_PID] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,15 +88,25 @@ static double hist_pct(const hist_t *h, double p)
 
 static struct {
     const char *host, *token, *mode;
-    int port, subs, rate, seconds, warmup, pubconns, pid;
+    int port, subs, rate, seconds, warmup, pubconns, pid, threads;
     int pertask;
-} cfg = {"127.0.0.1", NULL, "fanout", 0, 1000, 100, 10, 2, 8, 0, 0};
+} cfg = {"127.0.0.1", NULL, "fanout", 0, 1000, 100, 10, 2, 8, 0, 2, 0};
+
+/* A receiver thread: its loop, its subscribers, its latencies. */
+typedef struct {
+    uv_loop_t loop;
+    uv_async_t stop; /* from the main thread: close everything */
+    uv_thread_t thread;
+    int first, count; /* subs[first .. first + count) */
+    hist_t lat;
+} recv_t;
 
 typedef struct {
     uv_tcp_t tcp;
     uv_connect_t conn;
     uv_write_t wr;
     char req[512];
+    recv_t *r;
     int idx;
     int open;       /* the 200 and the greeting came */
     int hdr_done;   /* past the response headers */
@@ -119,16 +135,22 @@ typedef struct {
     int measured;
 } pub_t;
 
-static uv_loop_t *loop;
+static uv_loop_t *loop; /* the main loop: publisher, timers */
 static sub_t *subs;
 static pub_t *pubs;
+static recv_t *recvs;
 static struct sockaddr_in addr;
 static uv_timer_t tick, phase;
-static int phase_no; /* 0 connecting, 1 warm-up, 2 measuring, 3 draining */
-static uint64_t t_measure0, t_measure1, t_load0;
-static uint64_t due_sent, sent_measured, late, errors, posts_ok;
+/* shared with the receiver threads */
+static atomic_int phase_no; /* 0 connecting, 1 warm-up, 2 measuring, 3 draining */
+static _Atomic uint64_t t_measure0, t_measure1;
+static atomic_ulong errors;
+static atomic_int opened;
+/* main thread only */
+static uint64_t t_load0;
+static uint64_t due_sent, sent_measured, late, posts_ok;
 static uint64_t seq;
-static int opened, connected_pubs;
+static int connected_pubs;
 static hist_t lat, post_lat;
 static double gen_cpu0, aosd_cpu0, gen_cpu, aosd_cpu;
 static long aosd_rss_peak_kb;
@@ -185,9 +207,11 @@ static void die(const char *what, int rc)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    static char slab[256 * 1024];
+    static _Thread_local char *slab; /* one per thread, for its reads */
+    if (!slab && !(slab = malloc(256 * 1024)))
+        die("out of memory", 0);
     buf->base = slab;
-    buf->len = sizeof(slab);
+    buf->len = 256 * 1024;
 }
 
 /* --- subscribers -------------------------------------------------------- */
@@ -205,8 +229,9 @@ static void sse_frame(sub_t *s, const char *f, size_t n)
     uint64_t t = strtoull(p + 15, NULL, 10);
     uint64_t now = uv_hrtime();
     s->received++;
-    if (t >= t_measure0 && t < t_measure1 && t_measure1)
-        hist_add(&lat, (now - t) / 1000);
+    uint64_t m0 = atomic_load(&t_measure0), m1 = atomic_load(&t_measure1);
+    if (m1 && t >= m0 && t < m1)
+        hist_add(&s->r->lat, (now - t) / 1000);
 }
 
 static void sse_bytes(sub_t *s, const char *d, size_t n)
@@ -317,10 +342,11 @@ static void on_sub_connect(uv_connect_t *c, int status)
     uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_sub_read);
 }
 
-static void connect_sub(int i)
+static void connect_sub(recv_t *r, int i)
 {
     sub_t *s = &subs[i];
     s->idx = i;
+    s->r = r;
     if (cfg.pertask)
         snprintf(s->req, sizeof(s->req),
                  "GET /agent/events?trace_id=task-%d HTTP/1.1\r\nHost: %s:%d\r\n"
@@ -331,13 +357,30 @@ static void connect_sub(int i)
                  "GET /agent/events HTTP/1.1\r\nHost: %s:%d\r\n"
                  "Authorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n",
                  cfg.host, cfg.port, cfg.token);
-    uv_tcp_init(loop, &s->tcp);
+    uv_tcp_init(&r->loop, &s->tcp);
     uv_tcp_nodelay(&s->tcp, 1);
     s->tcp.data = s;
     s->conn.data = s;
     int rc = uv_tcp_connect(&s->conn, &s->tcp, (const struct sockaddr *)&addr, on_sub_connect);
     if (rc)
         die("subscriber connect", rc);
+}
+
+static void on_recv_stop(uv_async_t *a)
+{
+    recv_t *r = a->data;
+    for (int i = r->first; i < r->first + r->count; i++)
+        if (!uv_is_closing((uv_handle_t *)&subs[i].tcp))
+            uv_close((uv_handle_t *)&subs[i].tcp, NULL);
+    uv_close((uv_handle_t *)&r->stop, NULL);
+}
+
+static void recv_main(void *arg)
+{
+    recv_t *r = arg;
+    for (int i = r->first; i < r->first + r->count; i++)
+        connect_sub(r, i);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
 }
 
 /* --- the publisher ------------------------------------------------------ */
@@ -465,9 +508,8 @@ static void stop_all(void)
     uv_timer_stop(&tick);
     uv_close((uv_handle_t *)&tick, NULL);
     uv_close((uv_handle_t *)&phase, NULL);
-    for (int i = 0; i < cfg.subs; i++)
-        if (!uv_is_closing((uv_handle_t *)&subs[i].tcp))
-            uv_close((uv_handle_t *)&subs[i].tcp, NULL);
+    for (int k = 0; k < cfg.threads; k++)
+        uv_async_send(&recvs[k].stop);
     for (int i = 0; i < cfg.pubconns; i++)
         if (!uv_is_closing((uv_handle_t *)&pubs[i].tcp))
             uv_close((uv_handle_t *)&pubs[i].tcp, NULL);
@@ -493,13 +535,13 @@ static void on_phase(uv_timer_t *t)
     } else if (phase_no == 1) {
         phase_no = 2;
         t_measure0 = uv_hrtime();
-        t_measure1 = UINT64_MAX; /* open until the end of the window */
+        atomic_store(&t_measure1, UINT64_MAX); /* open until the end of the window */
         gen_cpu0 = self_cpu();
         aosd_cpu0 = cfg.pid ? proc_cpu(cfg.pid) : 0;
         uv_timer_start(&phase, on_phase, (uint64_t)cfg.seconds * 1000, 0);
     } else if (phase_no == 2) {
         phase_no = 3;
-        t_measure1 = uv_hrtime();
+        atomic_store(&t_measure1, uv_hrtime());
         gen_cpu = self_cpu() - gen_cpu0;
         aosd_cpu = cfg.pid ? proc_cpu(cfg.pid) - aosd_cpu0 : 0;
         uv_timer_start(&phase, on_phase, 1000, 0); /* drain */
@@ -541,16 +583,18 @@ int main(int argc, char **argv)
             cfg.pubconns = atoi(v);
         else if (arg(argc, argv, &i, "--pid", &v))
             cfg.pid = atoi(v);
+        else if (arg(argc, argv, &i, "--threads", &v))
+            cfg.threads = atoi(v);
         else {
             fprintf(stderr, "events_load: unknown argument '%s'\n", argv[i]);
             return 2;
         }
     }
     if (!cfg.port || !cfg.token || cfg.subs < 1 || cfg.rate < 1 || cfg.seconds < 1 ||
-        cfg.pubconns < 1) {
+        cfg.pubconns < 1 || cfg.threads < 1 || cfg.threads > 64) {
         fprintf(stderr, "usage: events_load --port P --token T [--mode fanout|pertask] "
                         "[--subs N] [--rate R] [--seconds S] [--warmup W] [--pubconns C] "
-                        "[--pid AOSD_PID]\n");
+                        "[--threads T] [--pid AOSD_PID]\n");
         return 2;
     }
     cfg.pertask = strcmp(cfg.mode, "pertask") == 0;
@@ -568,8 +612,23 @@ int main(int argc, char **argv)
     int rc = uv_ip4_addr(cfg.host, cfg.port, &addr);
     if (rc)
         die("address", rc);
-    for (int i = 0; i < cfg.subs; i++)
-        connect_sub(i);
+    if (cfg.threads > cfg.subs)
+        cfg.threads = cfg.subs;
+    recvs = calloc((size_t)cfg.threads, sizeof(*recvs));
+    if (!recvs)
+        die("out of memory", 0);
+    for (int k = 0; k < cfg.threads; k++) {
+        recv_t *r = &recvs[k];
+        r->first = (int)((int64_t)cfg.subs * k / cfg.threads);
+        r->count = (int)((int64_t)cfg.subs * (k + 1) / cfg.threads) - r->first;
+        r->lat.b = calloc(LAT_BUCKETS, sizeof(uint32_t));
+        if (!r->lat.b || uv_loop_init(&r->loop) != 0)
+            die("receiver", 0);
+        uv_async_init(&r->loop, &r->stop, on_recv_stop);
+        r->stop.data = r;
+        if (uv_thread_create(&r->thread, recv_main, r) != 0)
+            die("receiver thread", 0);
+    }
     for (int i = 0; i < cfg.pubconns; i++) {
         pub_t *p = &pubs[i];
         uv_tcp_init(loop, &p->tcp);
@@ -584,6 +643,18 @@ int main(int argc, char **argv)
     uv_timer_init(loop, &phase);
     uv_timer_start(&phase, on_phase, 50, 0);
     uv_run(loop, UV_RUN_DEFAULT);
+    for (int k = 0; k < cfg.threads; k++) { /* their latencies into one histogram */
+        recv_t *r = &recvs[k];
+        uv_thread_join(&r->thread);
+        uv_loop_close(&r->loop);
+        for (size_t b = 0; b < LAT_BUCKETS; b++)
+            lat.b[b] += r->lat.b[b];
+        lat.n += r->lat.n;
+        if (r->lat.max_us > lat.max_us)
+            lat.max_us = r->lat.max_us;
+        free(r->lat.b);
+    }
+    free(recvs);
 
     /* events sent in the window, and how many deliveries they owe */
     uint64_t expected = cfg.pertask ? sent_measured : sent_measured * (uint64_t)cfg.subs;
@@ -594,8 +665,8 @@ int main(int argc, char **argv)
            cfg.mode, cfg.subs, cfg.rate, cfg.seconds, sent_measured, expected, lat.n,
            (int64_t)expected - (int64_t)lat.n, hist_pct(&lat, 0.50), hist_pct(&lat, 0.90),
            hist_pct(&lat, 0.99), hist_pct(&lat, 0.999), (double)lat.max_us / 1000.0,
-           hist_pct(&post_lat, 0.50), hist_pct(&post_lat, 0.99), late, errors, gen_cpu, aosd_cpu,
-           (double)aosd_rss_peak_kb / 1024.0);
+           hist_pct(&post_lat, 0.50), hist_pct(&post_lat, 0.99), late, (uint64_t)errors, gen_cpu,
+           aosd_cpu, (double)aosd_rss_peak_kb / 1024.0);
     for (int i = 0; i < cfg.subs; i++)
         free(subs[i].sse);
     free(subs);
