@@ -19,7 +19,8 @@
 # Env: BENCH_SUBS (1000), BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_PORT
 #      (3330), BENCH_BUILD (<repo>/build: aosd and bench/events_load),
 #      BENCH_RESULTS (bench/events/results), BENCH_MODES ("fanout pertask"),
-#      BENCH_FANOUT_RATE (100), BENCH_PERTASK_RATE (1000).
+#      BENCH_FANOUT_RATE (100), BENCH_PERTASK_RATE (1000), BENCH_AOSD_ARGS
+#      (extra aosd arguments, e.g. "--http-writers 2").
 # Bounded: every step has a timeout; every process started here is stopped
 # on exit (Ctrl-C included), and the temporary data dirs are removed.
 # Exit status: 0 when every mode ran (targets missed are reported, not
@@ -92,7 +93,7 @@ start_aosd() { # -> AOSD_PID, or fails
   local dir=$WORK/data-$1
   mkdir -p "$dir"
   "$AOSD" --listen "127.0.0.1:$PORT" --data-dir "$dir" --bootstrap-token "$TOKEN" \
-    --log-level warn >"$WORK/aosd-$1.log" 2>&1 &
+    --log-level warn ${BENCH_AOSD_ARGS:-} >"$WORK/aosd-$1.log" 2>&1 &
   AOSD_PID=$!
   local i
   for i in $(seq 100); do
