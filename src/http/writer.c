@@ -284,6 +284,11 @@ static void batch_send(aos__writer_t *w)
             uv_mutex_lock(&d->mu);
             if (res > 0)
                 aos_buf_consume(&d->inflight, (size_t)res);
+            if (res == -EINVAL || res == -EOPNOTSUPP) {
+                /* this kernel's io_uring cannot send: send() from now on */
+                w->have_ring = -1;
+                res = -EAGAIN;
+            }
             if (res < 0 && res != -EAGAIN && res != -EINTR) {
                 d->broken = 1;
             } else if (d->inflight.len) {
@@ -295,14 +300,25 @@ static void batch_send(aos__writer_t *w)
                 } else {
                     d->broken = 1;
                 }
-                d->blocked = res == -EAGAIN;
+                d->blocked = res == -EAGAIN && w->have_ring > 0;
             } else {
                 d->blocked = 0;
             }
             aos_buf_reset(&d->inflight);
             uv_mutex_unlock(&d->mu);
         }
+        if (w->have_ring < 0)
+            return; /* the rest goes through send() in service() */
     }
+}
+
+/* Whether this kernel's io_uring can send on sockets (5.6 and later). */
+static int ring_can_send(struct io_uring *ring)
+{
+    struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
+    int ok = probe && io_uring_opcode_supported(probe, IORING_OP_SEND);
+    io_uring_free_probe(probe);
+    return ok;
 }
 
 static void on_wake(uv_async_t *a)
@@ -342,6 +358,11 @@ static void on_wake(uv_async_t *a)
     }
     if (w->nbatch) {
         batch_send(w);
+        if (w->have_ring < 0) {
+            aos_log_warn("http", "io_uring refused a send; stream writers use send()");
+            io_uring_queue_exit(&w->ring);
+            w->have_ring = 0;
+        }
         for (size_t i = 0; i < w->nbatch; i++)
             service(w->batch[i]);
         w->nbatch = 0;
@@ -362,6 +383,10 @@ static void writer_main(void *arg)
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE);
     const char *e = getenv("AOS_WRITER_IO_URING");
     w->have_ring = !(e && !strcmp(e, "0")) && io_uring_queue_init(RING_SIZE, &w->ring, 0) == 0;
+    if (w->have_ring && !ring_can_send(&w->ring)) {
+        io_uring_queue_exit(&w->ring);
+        w->have_ring = 0;
+    }
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (w->have_ring)
         io_uring_queue_exit(&w->ring);
