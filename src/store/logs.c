@@ -579,6 +579,20 @@ typedef enum {
 
 #define TAIL_IDS "(SELECT indexed_upto FROM logs_index_state)"
 
+/* Entries whose key (column of logs: trace_id, topic) is v: the ids in
+ * its groups (table: logs_traces, logs_topics) and the tail's entries
+ * that have it. table and column are fixed names, v is bound. */
+static void group_cond(stmt_t *s, const char *table, const char *column, const char *v)
+{
+    aos_buf_printf(&s->sql,
+                   "%slogs.id IN (SELECT j.value FROM %s t, json_each(t.ids) j WHERE t.%s = ? "
+                   "UNION ALL SELECT tail.id FROM logs tail WHERE tail.id > " TAIL_IDS
+                   " AND tail.%s = ?)",
+                   s->nconds++ ? " AND " : " WHERE ", table, column, column);
+    s->p[s->n++] = aos__sql_text(v);
+    s->p[s->n++] = aos__sql_text(v);
+}
+
 /* The statement for f: entries (group_by NULL) or counts per group_by.
  * ids, a JSON array, restricts the entries to those ids (a chunk of a
  * topic's groups, see walk_topic). */
@@ -641,29 +655,16 @@ static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_
         return rc;
     if (f->min_level > 0)
         cond(s, "logs.level >= ?", aos__sql_int(f->min_level));
-    if (f->trace_id && part == PART_ALL) { /* its groups, then each id by primary key */
-        cond(
-            s,
-            "logs.id IN (SELECT j.value FROM logs_traces t, json_each(t.ids) j "
-            "WHERE t.trace_id = ? UNION ALL SELECT tail.id FROM logs tail WHERE tail.id > " TAIL_IDS
-            " AND tail.trace_id = ?)",
-            aos__sql_text(f->trace_id));
-        s->p[s->n++] = aos__sql_text(f->trace_id);
-    } else if (f->trace_id) {
+    if (f->trace_id && part == PART_ALL) /* its groups, then each id by primary key */
+        group_cond(s, "logs_traces", "trace_id", f->trace_id);
+    else if (f->trace_id)
         cond(s, "logs.trace_id = ?", aos__sql_text(f->trace_id));
-    }
     if (ids)
         cond(s, "logs.id IN (SELECT value FROM json_each(?))", aos__sql_text(ids));
-    if (f->topic && gcol && !f->trace_id && !s->fts && part == PART_ALL) {
-        cond(s,
-             "logs.id IN (SELECT j.value FROM logs_topics t, json_each(t.ids) j "
-             "WHERE t.topic = ? UNION ALL SELECT tail.id FROM logs tail WHERE tail.id > " TAIL_IDS
-             " AND tail.topic = ?)",
-             aos__sql_text(f->topic));
-        s->p[s->n++] = aos__sql_text(f->topic);
-    } else if (f->topic) {
+    if (f->topic && gcol && !f->trace_id && !s->fts && part == PART_ALL)
+        group_cond(s, "logs_topics", "topic", f->topic);
+    else if (f->topic)
         cond(s, "logs.topic = ?", aos__sql_text(f->topic));
-    }
     if (f->source)
         cond(s, "logs.source = ?", aos__sql_text(f->source));
     if (f->after) {
