@@ -20,6 +20,8 @@
 #define FTS_MAX_WORDS 16
 #define FTS_MAX_BYTES 512
 #define INDEX_TAIL    2000 /* the indexes trail the table by fewer entries than this */
+/* the last id the indexes hold (0006_logs_index_tail.sql), as a subquery */
+#define INDEXED_UPTO "(SELECT indexed_upto FROM logs_index_state)"
 
 static const char *const level_names[AOS_STORE_LOG_LEVELS] = {"trace", "debug", "info",
                                                               "warn",  "error", "fatal"};
@@ -47,6 +49,12 @@ static int read_int(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
     int64_t *out = arg;
     *out = (n > 0 && c[0].type == AOS__SQL_INT) ? c[0].i : 0;
     return 0;
+}
+
+static int read_upto(aos_store_t *st, int64_t *upto, aos_err_t *err)
+{
+    *upto = 0;
+    return aos__store_query(st, "SELECT " INDEXED_UPTO, NULL, 0, read_int, upto, err);
 }
 
 /* The group indexes (0004_logs_ingest.sql, 0005_logs_topics.sql): per
@@ -225,7 +233,7 @@ static int index_tail(aos_store_t *st, int64_t upto, aos_store_log_t *rows, size
         const char *what, *sql;
     } steps[] = {
         {"full-text index", "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs "
-                            "WHERE id > (SELECT indexed_upto FROM logs_index_state)"},
+                            "WHERE id > " INDEXED_UPTO},
         {"index state", "UPDATE logs_index_state SET indexed_upto = "
                         "(SELECT COALESCE(MAX(id), indexed_upto) FROM logs)"},
     };
@@ -272,9 +280,8 @@ static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
     if (rc < 0)
         return aos__store_fail(err, rc, "time index");
     /* The other indexes, once INDEX_TAIL entries wait. */
-    int64_t upto = 0;
-    if ((rc = aos__store_query(st, "SELECT indexed_upto FROM logs_index_state", NULL, 0, read_int,
-                               &upto, err)) < 0)
+    int64_t upto;
+    if ((rc = read_upto(st, &upto, err)) < 0)
         return aos__store_fail(err, rc, "index state");
     if (a->rows[a->n - 1].id - upto >= INDEX_TAIL)
         return index_tail(st, upto, a->rows, a->n, err);
@@ -284,9 +291,8 @@ static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
 static int index_tail_tx(aos_store_t *st, void *arg, aos_err_t *err)
 {
     (void)arg;
-    int64_t upto = 0;
-    int rc = aos__store_query(st, "SELECT indexed_upto FROM logs_index_state", NULL, 0, read_int,
-                              &upto, err);
+    int64_t upto;
+    int rc = read_upto(st, &upto, err);
     return rc < 0 ? rc : index_tail(st, upto, NULL, 0, err);
 }
 
@@ -577,8 +583,6 @@ typedef enum {
     PART_TAIL,    /* the tail alone, every filter a check per row */
 } part_t;
 
-#define TAIL_IDS "(SELECT indexed_upto FROM logs_index_state)"
-
 /* Entries whose key (column of logs: trace_id, topic) is v: the ids in
  * its groups (table: logs_traces, logs_topics) and the tail's entries
  * that have it. table and column are fixed names, v is bound. */
@@ -586,7 +590,7 @@ static void group_cond(stmt_t *s, const char *table, const char *column, const c
 {
     aos_buf_printf(&s->sql,
                    "%slogs.id IN (SELECT j.value FROM %s t, json_each(t.ids) j WHERE t.%s = ? "
-                   "UNION ALL SELECT tail.id FROM logs tail WHERE tail.id > " TAIL_IDS
+                   "UNION ALL SELECT tail.id FROM logs tail WHERE tail.id > " INDEXED_UPTO
                    " AND tail.%s = ?)",
                    s->nconds++ ? " AND " : " WHERE ", table, column, column);
     s->p[s->n++] = aos__sql_text(v);
@@ -638,13 +642,13 @@ static int build(stmt_t *s, const aos_store_logs_filter_t *f, const char *group_
         rc = phrase_conds(s, f->q, 0, "logs.message", 0, err);
     } else if (part == PART_TAIL) {
         aos_buf_puts(&s->sql, s->nconds++ ? " AND " : " WHERE ");
-        aos_buf_puts(&s->sql, "logs.id > " TAIL_IDS);
+        aos_buf_puts(&s->sql, "logs.id > " INDEXED_UPTO);
         if (s->fts)
             rc = phrase_conds(s, f->q, 1, "logs.message", 0, err);
     } else if (s->fts) {
         cond(s,
              "logs.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? UNION ALL "
-             "SELECT tail.id FROM logs tail WHERE tail.id > " TAIL_IDS,
+             "SELECT tail.id FROM logs tail WHERE tail.id > " INDEXED_UPTO,
              aos__sql_text(s->fts));
         if ((rc = phrase_conds(s, f->q, 1, "tail.message", 1, err)) == 0) {
             aos_buf_puts(&s->sql, ")");
@@ -983,11 +987,11 @@ static int retain_rows(aos_store_t *st, void *arg, aos_err_t *err)
             int64_t upto = keep_from - lo > budget ? lo + budget : keep_from;
             aos__sql_val_t p = aos__sql_int(upto);
             /* the full-text index first: it needs the text being deleted */
-            if ((rc = aos__store_exec(st,
-                                      "INSERT INTO logs_fts (logs_fts, rowid, message) SELECT "
-                                      "'delete', id, message FROM logs WHERE id < ? AND id <= "
-                                      "(SELECT indexed_upto FROM logs_index_state)",
-                                      &p, 1, NULL, err)) ||
+            if ((rc = aos__store_exec(
+                     st,
+                     "INSERT INTO logs_fts (logs_fts, rowid, message) SELECT "
+                     "'delete', id, message FROM logs WHERE id < ? AND id <= " INDEXED_UPTO,
+                     &p, 1, NULL, err)) ||
                 (rc = aos__store_exec(st, "DELETE FROM logs WHERE id < ?", &p, 1, &changes, err)))
                 return rc;
             a->deleted += changes;
@@ -999,12 +1003,12 @@ static int retain_rows(aos_store_t *st, void *arg, aos_err_t *err)
          * among the oldest ids: look at no more than budget of those. The
          * two statements select the same rows: nothing else writes between. */
         aos__sql_val_t p[] = {aos__sql_int(budget), aos__sql_text(a->created_before)};
-        if ((rc = aos__store_exec(st,
-                                  "INSERT INTO logs_fts (logs_fts, rowid, message) SELECT "
-                                  "'delete', id, message FROM logs WHERE id IN (SELECT id FROM "
-                                  "logs ORDER BY id LIMIT ?) AND created_at < ? AND id <= "
-                                  "(SELECT indexed_upto FROM logs_index_state)",
-                                  p, 2, NULL, err)) ||
+        if ((rc = aos__store_exec(
+                 st,
+                 "INSERT INTO logs_fts (logs_fts, rowid, message) SELECT "
+                 "'delete', id, message FROM logs WHERE id IN (SELECT id FROM "
+                 "logs ORDER BY id LIMIT ?) AND created_at < ? AND id <= " INDEXED_UPTO,
+                 p, 2, NULL, err)) ||
             (rc = aos__store_exec(st,
                                   "DELETE FROM logs WHERE id IN (SELECT id FROM logs ORDER BY id "
                                   "LIMIT ?) AND created_at < ?",
