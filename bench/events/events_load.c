@@ -31,6 +31,9 @@
  *   mode=fanout subs=1000 rate=100 sent=1000 expected=1000000 received=1000000
  *   lost=0 p50_ms=1.2 p90_ms=... p99_ms=... max_ms=... post_p50_ms=...
  *   post_p99_ms=... late=0 errors=0 gen_cpu_s=... aosd_cpu_s=... aosd_rss_mb=...
+ *   first_p50_ms=... first_p99_ms=... last_p50_ms=... last_p99_ms=...
+ * first_* and last_*: over the events of the window, the latency of the
+ * first and of the last subscriber to get each (the spread of one fan-out).
  * aosd's CPU (utime + stime over the window) and peak RSS (sampled every
  * 100 ms) are read from /proc/<--pid>.
  *
@@ -152,6 +155,12 @@ static uint64_t due_sent, sent_measured, late, posts_ok;
 static uint64_t seq;
 static int connected_pubs;
 static hist_t lat, post_lat;
+/* per event of the window (by payload.s): its first and its last delivery,
+ * us after the send + 1 (0: none yet), so that a tail can be told apart:
+ * late to start (the POST, the commit, the dispatch) or long to finish
+ * (the copies) */
+static _Atomic uint64_t *ev_first, *ev_last;
+static uint64_t ev_cap;
 static double gen_cpu0, aosd_cpu0, gen_cpu, aosd_cpu;
 static long aosd_rss_peak_kb;
 static int next_trace;
@@ -226,12 +235,24 @@ static void sse_frame(sub_t *s, const char *f, size_t n)
         }
         return;
     }
-    uint64_t t = strtoull(p + 15, NULL, 10);
+    char *end;
+    uint64_t t = strtoull(p + 15, &end, 10);
     uint64_t now = uv_hrtime();
     s->received++;
     uint64_t m0 = atomic_load(&t_measure0), m1 = atomic_load(&t_measure1);
-    if (m1 && t >= m0 && t < m1)
-        hist_add(&s->r->lat, (now - t) / 1000);
+    if (!m1 || t < m0 || t >= m1)
+        return;
+    uint64_t us = (now - t) / 1000;
+    hist_add(&s->r->lat, us);
+    uint64_t sq = strncmp(end, ",\"s\":", 5) == 0 ? strtoull(end + 5, NULL, 10) : UINT64_MAX;
+    if (sq >= ev_cap)
+        return;
+    uint64_t v = atomic_load(&ev_first[sq]);
+    while ((v == 0 || us + 1 < v) && !atomic_compare_exchange_weak(&ev_first[sq], &v, us + 1))
+        ;
+    v = atomic_load(&ev_last[sq]);
+    while (us + 1 > v && !atomic_compare_exchange_weak(&ev_last[sq], &v, us + 1))
+        ;
 }
 
 static void sse_bytes(sub_t *s, const char *d, size_t n)
@@ -602,6 +623,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "events_load: --mode is fanout or pertask\n");
         return 2;
     }
+    ev_cap = (uint64_t)cfg.rate * (uint64_t)(cfg.warmup + cfg.seconds + 5) + 16;
+    ev_first = calloc(ev_cap, sizeof(*ev_first));
+    ev_last = calloc(ev_cap, sizeof(*ev_last));
+    if (!ev_first || !ev_last)
+        die("out of memory", 0);
     lat.b = calloc(LAT_BUCKETS, sizeof(uint32_t));
     post_lat.b = calloc(LAT_BUCKETS, sizeof(uint32_t));
     subs = calloc((size_t)cfg.subs, sizeof(*subs));
@@ -656,17 +682,33 @@ int main(int argc, char **argv)
     }
     free(recvs);
 
+    hist_t first = {0, 0, calloc(LAT_BUCKETS, sizeof(uint32_t))};
+    hist_t last = {0, 0, calloc(LAT_BUCKETS, sizeof(uint32_t))};
+    if (!first.b || !last.b)
+        die("out of memory", 0);
+    for (uint64_t i = 0; i < ev_cap; i++)
+        if (ev_last[i]) {
+            hist_add(&first, ev_first[i] - 1);
+            hist_add(&last, ev_last[i] - 1);
+        }
+
     /* events sent in the window, and how many deliveries they owe */
     uint64_t expected = cfg.pertask ? sent_measured : sent_measured * (uint64_t)cfg.subs;
     printf("mode=%s subs=%d rate=%d seconds=%d sent=%" PRIu64 " expected=%" PRIu64
            " received=%" PRIu64 " lost=%" PRId64 " p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f"
            " p999_ms=%.3f max_ms=%.3f post_p50_ms=%.3f post_p99_ms=%.3f late=%" PRIu64
-           " errors=%" PRIu64 " gen_cpu_s=%.2f aosd_cpu_s=%.2f aosd_rss_mb=%.1f\n",
+           " errors=%" PRIu64 " gen_cpu_s=%.2f aosd_cpu_s=%.2f aosd_rss_mb=%.1f"
+           " first_p50_ms=%.3f first_p99_ms=%.3f last_p50_ms=%.3f last_p99_ms=%.3f\n",
            cfg.mode, cfg.subs, cfg.rate, cfg.seconds, sent_measured, expected, lat.n,
            (int64_t)expected - (int64_t)lat.n, hist_pct(&lat, 0.50), hist_pct(&lat, 0.90),
            hist_pct(&lat, 0.99), hist_pct(&lat, 0.999), (double)lat.max_us / 1000.0,
            hist_pct(&post_lat, 0.50), hist_pct(&post_lat, 0.99), late, (uint64_t)errors, gen_cpu,
-           aosd_cpu, (double)aosd_rss_peak_kb / 1024.0);
+           aosd_cpu, (double)aosd_rss_peak_kb / 1024.0, hist_pct(&first, 0.50),
+           hist_pct(&first, 0.99), hist_pct(&last, 0.50), hist_pct(&last, 0.99));
+    free(first.b);
+    free(last.b);
+    free(ev_first);
+    free(ev_last);
     for (int i = 0; i < cfg.subs; i++)
         free(subs[i].sse);
     free(subs);
