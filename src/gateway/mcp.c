@@ -695,6 +695,16 @@ void gw_route_request(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, j
         aos_upstream_respond(up, aos_rpc_result(id, json_object()));
         return;
     }
+    if (sv->per_client && !only) {
+        /* the shared upstream of a per-client server is aosd's own (lists,
+         * health): no client's call caused what it asks, and the answer
+         * would go back to that client's upstream, not to this one */
+        char e[160];
+        snprintf(e, sizeof(e), "'%.60s' from the shared session of a per-client server: no client",
+                 m);
+        aos_upstream_respond(up, aos_rpc_error(id, -32601, e, NULL));
+        return;
+    }
     gw_call_t *c = current_call(sv, only);
     gw_session_t *s = c ? c->sess : only;
     if (!s) {
