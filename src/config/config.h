@@ -27,7 +27,7 @@
     XX(master_key, S, "master-key", "AOS_MASTER_KEY", NULL,                                        \
        "base64 key for secrets (default: DATA_DIR/master.key)")                                    \
     XX(max_body, U, "max-body", "AOS_MAX_BODY", "4194304", "largest request body in bytes")        \
-    XX(http_writers, U, "http-writers", "AOS_HTTP_WRITERS", "1",                                   \
+    XX(http_writers, U, "http-writers", "AOS_HTTP_WRITERS", "2",                                   \
        "threads sending stream (SSE) data on plain HTTP (0: the loop thread)")                     \
     XX(session_idle_s, U, "session-idle", "AOS_SESSION_IDLE", "1800",                              \
        "seconds before an idle MCP session is dropped")                                            \

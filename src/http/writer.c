@@ -219,7 +219,22 @@ static aos__dstream_t *take_ready(aos__writer_t *w, int *stop)
     return rev;
 }
 
+/* Clears d->queued, with which the loop leaves d's link alone. */
+static void unqueue(aos__dstream_t *d)
+{
+    uv_mutex_lock(&d->mu);
+    d->queued = 0;
+    uv_mutex_unlock(&d->mu);
+}
+
 #define RING_SIZE 256 /* sends per io_uring submission */
+
+/* batch_send stopping early: the entries from i on were not taken. */
+static void unqueue_rest(aos__writer_t *w, size_t i)
+{
+    for (; i < w->nbatch; i++)
+        unqueue(w->batch[i]);
+}
 
 /* The sends of one wake, batched: the bytes buffered on each stream of
  * w->batch move to its inflight buffer (the loop goes on appending to a
@@ -236,6 +251,7 @@ static void batch_send(aos__writer_t *w)
         for (; i < w->nbatch && queued < RING_SIZE; i++) {
             aos__dstream_t *d = w->batch[i];
             uv_mutex_lock(&d->mu);
+            d->queued = 0; /* from here on the loop may queue it again */
             if (!d->released && !d->broken && !d->blocked && d->out.len) {
                 struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
                 if (sqe) { /* there is room: at most RING_SIZE per submission */
@@ -276,6 +292,7 @@ static void batch_send(aos__writer_t *w)
                 }
                 io_uring_queue_exit(&w->ring);
                 w->have_ring = 0;
+                unqueue_rest(w, i);
                 return;
             }
             aos__dstream_t *d = io_uring_cqe_get_data(cqe);
@@ -305,10 +322,19 @@ static void batch_send(aos__writer_t *w)
                 d->blocked = 0;
             }
             aos_buf_reset(&d->inflight);
+            /* service() only where there is more to do than was sent: a
+             * full socket to watch (or no longer), the first watch for a
+             * hang-up, a close, a break, bytes left over that no later
+             * batch will take. Bytes the loop wrote meanwhile put d on the
+             * ready list again (queued), for the next batch. */
+            d->service = d->blocked || d->broken || d->closing || (d->out.len && !d->queued) ||
+                         d->poll_events != UV_DISCONNECT;
             uv_mutex_unlock(&d->mu);
         }
-        if (w->have_ring < 0)
-            return; /* the rest goes through send() in service() */
+        if (w->have_ring < 0) {
+            unqueue_rest(w, i); /* the rest goes through send() in service() */
+            return;
+        }
     }
 }
 
@@ -328,35 +354,37 @@ static void on_wake(uv_async_t *a)
     aos__dstream_t *list = take_ready(w, &stop);
     for (aos__dstream_t *d = list, *next; d; d = next) {
         next = d->next_ready;
-        uv_mutex_lock(&d->mu);
-        d->queued = 0; /* from here on the loop may queue it again */
-        uv_mutex_unlock(&d->mu);
         if (d->wait_list) { /* let go while it waited on the list */
+            unqueue(d);
             d->wait_list = 0;
             maybe_post(d);
             continue;
         }
         if (!d->attached)
             att_add(d);
-        if (!stop) {
-            if (w->have_ring) {
-                if (w->nbatch == w->capbatch) {
-                    size_t cap = w->capbatch ? w->capbatch * 2 : 1024;
-                    aos__dstream_t **b = realloc(w->batch, cap * sizeof(*b));
-                    if (!b) {
-                        service(d);
-                        continue;
-                    }
-                    w->batch = b;
-                    w->capbatch = cap;
-                }
-                w->batch[w->nbatch++] = d;
-            } else {
+        if (stop || !w->have_ring) {
+            unqueue(d);
+            if (!stop)
                 service(d);
-            }
+            continue;
         }
+        /* batch_send clears queued when it takes d's bytes */
+        if (w->nbatch == w->capbatch) {
+            size_t cap = w->capbatch ? w->capbatch * 2 : 1024;
+            aos__dstream_t **b = realloc(w->batch, cap * sizeof(*b));
+            if (!b) {
+                unqueue(d);
+                service(d);
+                continue;
+            }
+            w->batch = b;
+            w->capbatch = cap;
+        }
+        w->batch[w->nbatch++] = d;
     }
     if (w->nbatch) {
+        for (size_t i = 0; i < w->nbatch; i++)
+            w->batch[i]->service = 1; /* until batch_send says otherwise */
         batch_send(w);
         if (w->have_ring < 0) {
             aos_log_warn("http", "io_uring refused a send; stream writers use send()");
@@ -364,7 +392,8 @@ static void on_wake(uv_async_t *a)
             w->have_ring = 0;
         }
         for (size_t i = 0; i < w->nbatch; i++)
-            service(w->batch[i]);
+            if (w->batch[i]->service)
+                service(w->batch[i]);
         w->nbatch = 0;
     }
     if (!stop)
@@ -490,6 +519,24 @@ int aos__writers_attach(aos__writers_t *ws, aos__dstream_t *d, int fd, int chunk
     return 0;
 }
 
+/* "<len in hex>\r\n" into hdr (>= 19 bytes); its length. Once per write
+ * of every stream: without printf. */
+static size_t chunk_header(char *hdr, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[n++] = hex[len & 15];
+        len >>= 4;
+    } while (len);
+    for (size_t i = 0; i < n; i++)
+        hdr[i] = tmp[n - 1 - i];
+    hdr[n] = '\r';
+    hdr[n + 1] = '\n';
+    return n + 2;
+}
+
 int aos__writers_write(aos__dstream_t *d, const void *data, size_t len)
 {
     if (!len)
@@ -502,8 +549,8 @@ int aos__writers_write(aos__dstream_t *d, const void *data, size_t len)
     }
     if (d->chunked) {
         char hdr[24];
-        int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
-        rc = aos_buf_append(&d->out, hdr, (size_t)n);
+        size_t n = chunk_header(hdr, len);
+        rc = aos_buf_append(&d->out, hdr, n);
         if (!rc)
             rc = aos_buf_append(&d->out, data, len);
         if (!rc)

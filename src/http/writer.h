@@ -42,6 +42,7 @@ struct aos__dstream_s {
     int broken;   /* a send failed or the peer hung up */
     int released; /* the writer let go of the socket */
     int blocked;  /* the last send found the socket full */
+    int service;  /* writer: after a batch, service() still has work */
     /* writer-thread side */
     aos__writer_t *w;
     uv_poll_t poll;

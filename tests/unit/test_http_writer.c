@@ -152,6 +152,48 @@ static void test_raw_many_streams(void **state)
     }
 }
 
+/* Writes that land while the writers' batches are out: each must go in a
+ * later batch (or a send of its own), in order, none stuck. */
+static void test_writes_race_the_batches(void **state)
+{
+    fixture_t *f = *state;
+    enum { N = 200, EVENTS = 300 };
+    static int sv[N][2];
+    static aos__dstream_t d[N];
+    memset(d, 0, sizeof(d));
+    for (int i = 0; i < N; i++) {
+        pair(sv[i]);
+        assert_int_equal(aos__writers_attach(f->ws, &d[i], sv[i][0], 0), 0);
+    }
+    for (int e = 0; e < EVENTS; e++) {
+        for (int i = 0; i < N; i++) {
+            char line[16];
+            snprintf(line, sizeof(line), "e%05d\n", e);
+            assert_int_equal(aos__writers_write(&d[i], line, 7), 0);
+        }
+        if (e % 50 == 0)
+            usleep(200); /* let some batches start mid-event */
+    }
+    static char got[EVENTS * 7 + 1];
+    for (int i = 0; i < N; i++) {
+        memset(got, 0, sizeof(got));
+        assert_int_equal(read_all(sv[i][1], got, EVENTS * 7), EVENTS * 7);
+        for (int e = 0; e < EVENTS; e++) {
+            char line[16];
+            snprintf(line, sizeof(line), "e%05d\n", e);
+            assert_memory_equal(got + e * 7, line, 7);
+        }
+        aos__writers_close(&d[i]);
+    }
+    RUN_UNTIL(f, f->released == N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(f->last_broken, 0);
+        aos__writers_dispose(&d[i]);
+        close(sv[i][0]);
+        close(sv[i][1]);
+    }
+}
+
 static void test_peer_hangup_is_noticed(void **state)
 {
     fixture_t *f = *state;
@@ -227,6 +269,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_chunked_in_order_then_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_raw_many_streams, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writes_race_the_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_hangup_is_noticed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_socket_keeps_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_hands_back_attached, setup, teardown),
