@@ -28,8 +28,8 @@
  * to 256 (as aosd does); --send plain calls send() once per subscriber.
  *
  * Usage: fanout_ceiling [--port P] [--threads N] [--send uring|plain]
- * Defaults: port 3331, 1 sender thread, uring. Listens on 127.0.0.1 only;
- * runs until SIGINT or SIGTERM. */
+ * Defaults: port 3331, 2 sender threads (as many as aosd's writers), uring. Listens on 127.0.0.1
+ * only; runs until SIGINT or SIGTERM. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -92,7 +92,7 @@ typedef struct {
 
 static struct {
     int port, threads, uring;
-} cfg = {3331, 1, 1};
+} cfg = {3331, 2, 1};
 
 static sender_t *senders;
 static sender_t inline_sender; /* --threads 0 */
