@@ -28,8 +28,8 @@
  * to 256 (as aosd does); --send plain calls send() once per subscriber.
  *
  * Usage: fanout_ceiling [--port P] [--threads N] [--send uring|plain]
- * Defaults: port 3331, 2 sender threads (as many as aosd's writers), uring. Listens on 127.0.0.1
- * only; runs until SIGINT or SIGTERM. */
+ * Defaults: port 3331, 2 sender threads (as many as aosd's writers),
+ * uring. Listens on 127.0.0.1 only; runs until SIGINT or SIGTERM. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
