@@ -24,6 +24,7 @@ typedef struct {
     aos__writers_t *ws;
     int released;     /* callbacks seen */
     int last_broken;  /* d->broken of the last one */
+    int broken;       /* how many came back broken */
     int writers_gone; /* the on_closed callback of aos__writers_free */
 } fixture_t;
 
@@ -32,6 +33,7 @@ static void on_released(aos__dstream_t *d, void *data)
     fixture_t *f = data;
     f->released++;
     f->last_broken = d->broken;
+    f->broken += d->broken != 0;
 }
 
 static void on_gone(void *data)
@@ -117,81 +119,61 @@ static void test_chunked_in_order_then_close(void **state)
     close(sv[1]);
 }
 
-static void test_raw_many_streams(void **state)
+/* n raw streams, each written `events` lines "eNNNNN\n" (a pause after
+ * every pause_every events, 0: none); each must read them all, in order,
+ * and come back unbroken once closed. */
+static void many_streams(fixture_t *f, int n, int events, int pause_every)
 {
-    fixture_t *f = *state;
-    enum { N = 50, EVENTS = 40 };
-    int sv[N][2];
-    aos__dstream_t d[N];
-    memset(d, 0, sizeof(d));
-    for (int i = 0; i < N; i++) {
+    enum { LINE = 7 };
+    int(*sv)[2] = calloc((size_t)n, sizeof(*sv));
+    aos__dstream_t *d = calloc((size_t)n, sizeof(*d));
+    char *got = calloc((size_t)events * LINE + 1, 1);
+    assert_non_null(sv);
+    assert_non_null(d);
+    assert_non_null(got);
+    for (int i = 0; i < n; i++) {
         pair(sv[i]);
         assert_int_equal(aos__writers_attach(f->ws, &d[i], sv[i][0], 0), 0);
     }
-    for (int e = 0; e < EVENTS; e++)
-        for (int i = 0; i < N; i++) {
-            char line[16];
-            snprintf(line, sizeof(line), "e%03d\n", e);
-            assert_int_equal(aos__writers_write(&d[i], line, 5), 0);
-        }
-    for (int i = 0; i < N; i++) {
-        char got[EVENTS * 5 + 1] = {0};
-        assert_int_equal(read_all(sv[i][1], got, EVENTS * 5), EVENTS * 5);
-        for (int e = 0; e < EVENTS; e++) {
-            char line[16];
-            snprintf(line, sizeof(line), "e%03d\n", e);
-            assert_memory_equal(got + e * 5, line, 5);
+    char line[16];
+    for (int e = 0; e < events; e++) {
+        snprintf(line, sizeof(line), "e%05d\n", e);
+        for (int i = 0; i < n; i++)
+            assert_int_equal(aos__writers_write(&d[i], line, LINE), 0);
+        if (pause_every && e % pause_every == 0)
+            usleep(200); /* let some batches start in the middle of an event */
+    }
+    for (int i = 0; i < n; i++) {
+        size_t want = (size_t)events * LINE;
+        assert_int_equal(read_all(sv[i][1], got, want), want);
+        for (int e = 0; e < events; e++) {
+            snprintf(line, sizeof(line), "e%05d\n", e);
+            assert_memory_equal(got + (size_t)e * LINE, line, LINE);
         }
         aos__writers_close(&d[i]);
     }
-    RUN_UNTIL(f, f->released == N);
-    for (int i = 0; i < N; i++) {
+    RUN_UNTIL(f, f->released == n);
+    assert_int_equal(f->broken, 0);
+    for (int i = 0; i < n; i++) {
         aos__writers_dispose(&d[i]);
         close(sv[i][0]);
         close(sv[i][1]);
     }
+    free(got);
+    free(d);
+    free(sv);
+}
+
+static void test_raw_many_streams(void **state)
+{
+    many_streams(*state, 50, 40, 0);
 }
 
 /* Writes that land while the writers' batches are out: each must go in a
  * later batch (or a send of its own), in order, none stuck. */
 static void test_writes_race_the_batches(void **state)
 {
-    fixture_t *f = *state;
-    enum { N = 200, EVENTS = 300 };
-    static int sv[N][2];
-    static aos__dstream_t d[N];
-    memset(d, 0, sizeof(d));
-    for (int i = 0; i < N; i++) {
-        pair(sv[i]);
-        assert_int_equal(aos__writers_attach(f->ws, &d[i], sv[i][0], 0), 0);
-    }
-    for (int e = 0; e < EVENTS; e++) {
-        for (int i = 0; i < N; i++) {
-            char line[16];
-            snprintf(line, sizeof(line), "e%05d\n", e);
-            assert_int_equal(aos__writers_write(&d[i], line, 7), 0);
-        }
-        if (e % 50 == 0)
-            usleep(200); /* let some batches start mid-event */
-    }
-    static char got[EVENTS * 7 + 1];
-    for (int i = 0; i < N; i++) {
-        memset(got, 0, sizeof(got));
-        assert_int_equal(read_all(sv[i][1], got, EVENTS * 7), EVENTS * 7);
-        for (int e = 0; e < EVENTS; e++) {
-            char line[16];
-            snprintf(line, sizeof(line), "e%05d\n", e);
-            assert_memory_equal(got + e * 7, line, 7);
-        }
-        aos__writers_close(&d[i]);
-    }
-    RUN_UNTIL(f, f->released == N);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(f->last_broken, 0);
-        aos__writers_dispose(&d[i]);
-        close(sv[i][0]);
-        close(sv[i][1]);
-    }
+    many_streams(*state, 200, 300, 50);
 }
 
 static void test_peer_hangup_is_noticed(void **state)
