@@ -229,11 +229,14 @@ static void unqueue(aos__dstream_t *d)
 
 #define RING_SIZE 256 /* sends per io_uring submission */
 
-/* batch_send stopping early: the entries from i on were not taken. */
+/* batch_send stopping early: the entries from i on were not taken, and
+ * service() sends what they hold. */
 static void unqueue_rest(aos__writer_t *w, size_t i)
 {
-    for (; i < w->nbatch; i++)
+    for (; i < w->nbatch; i++) {
         unqueue(w->batch[i]);
+        w->batch[i]->service = 1;
+    }
 }
 
 /* The sends of one wake, batched: the bytes buffered on each stream of
@@ -251,7 +254,8 @@ static void batch_send(aos__writer_t *w)
         for (; i < w->nbatch && queued < RING_SIZE; i++) {
             aos__dstream_t *d = w->batch[i];
             uv_mutex_lock(&d->mu);
-            d->queued = 0; /* from here on the loop may queue it again */
+            d->queued = 0;  /* from here on the loop may queue it again */
+            d->service = 1; /* unless its send below says otherwise */
             if (!d->released && !d->broken && !d->blocked && d->out.len) {
                 struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
                 if (sqe) { /* there is room: at most RING_SIZE per submission */
@@ -383,9 +387,7 @@ static void on_wake(uv_async_t *a)
         w->batch[w->nbatch++] = d;
     }
     if (w->nbatch) {
-        for (size_t i = 0; i < w->nbatch; i++)
-            w->batch[i]->service = 1; /* until batch_send says otherwise */
-        batch_send(w);
+        batch_send(w); /* sets each entry's service */
         if (w->have_ring < 0) {
             aos_log_warn("http", "io_uring refused a send; stream writers use send()");
             io_uring_queue_exit(&w->ring);
