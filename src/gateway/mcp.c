@@ -617,6 +617,15 @@ static void broadcast(gw_server_t *sv, gw_session_t *only, const json_t *msg, in
     }
 }
 
+/* Whether a message came from the shared upstream of a per-client server:
+ * aosd's own session (lists, health), which no client's call caused. What
+ * it asks or tells a client (a request, a log line, a cancel) belongs to
+ * no client; only its list changes concern them. */
+static int from_shared_of_per_client(const gw_server_t *sv, const gw_session_t *only)
+{
+    return sv->per_client && !only;
+}
+
 void gw_route_notification(gw_server_t *sv, gw_session_t *only, json_t *msg)
 {
     aos_gateway_t *gw = sv->gw;
@@ -637,6 +646,8 @@ void gw_route_notification(gw_server_t *sv, gw_session_t *only, json_t *msg)
         return;
     }
     if (!strcmp(m, "notifications/message")) {
+        if (from_shared_of_per_client(sv, only))
+            return;
         int lv = gw_log_level_index(json_string_value(json_object_get(p, "level")));
         gw_call_t *c = current_call(sv, only);
         if (c) {
@@ -654,13 +665,18 @@ void gw_route_notification(gw_server_t *sv, gw_session_t *only, json_t *msg)
         return;
     }
     if (!strcmp(m, "notifications/cancelled")) {
-        /* the upstream withdrew one of its requests to a client */
+        /* the upstream withdrew one of its requests to a client: of that
+         * client's session alone when the upstream is the client's own */
+        if (from_shared_of_per_client(sv, only))
+            return;
         const json_t *rid = json_object_get(p, "requestId");
         aos_map_iter_t it;
         aos_map_iter_init(&it);
         void *v;
         while (aos_map_iter_next(&gw->sessions, &it, NULL, NULL, &v)) {
             gw_session_t *s = v;
+            if (only && s != only)
+                continue;
             aos_map_iter_t it2;
             aos_map_iter_init(&it2);
             void *ov;
@@ -695,10 +711,9 @@ void gw_route_request(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, j
         aos_upstream_respond(up, aos_rpc_result(id, json_object()));
         return;
     }
-    if (sv->per_client && !only) {
-        /* the shared upstream of a per-client server is aosd's own (lists,
-         * health): no client's call caused what it asks, and the answer
-         * would go back to that client's upstream, not to this one */
+    if (from_shared_of_per_client(sv, only)) {
+        /* a client's answer would also go back to the client's own
+         * upstream, not to this one */
         char e[160];
         snprintf(e, sizeof(e), "'%.60s' from the shared session of a per-client server: no client",
                  m);

@@ -276,33 +276,37 @@ test('a cancelled request is cancelled upstream too', async () => {
   } finally { await c.close(); }
 });
 
-test('per-client session mode: what the shared upstream asks never reaches a client', async () => {
-  // Every upstream of this server asks its client for roots 1.5 s after
-  // initialization: the shared one (aosd's own, ready before the client
-  // comes) while the client's slow call is in flight, and the client's own
-  // one during that call too. Only the latter may reach the client, and its
-  // answer must go back to that upstream.
+test('per-client session mode: what the shared upstream asks or says never reaches a client', async () => {
+  // Every upstream of this server asks its client for roots and sends it a
+  // log line 1.5 s after initialization: the shared one (aosd's own, ready
+  // before the client comes) while the client's slow call is in flight, and
+  // the client's own one during that call too. Only the latter may reach the
+  // client, and its answer must go back to that upstream.
   const { join } = await import('node:path');
   const { ROOT } = await import('./lib.mjs');
   const entry = {
     name: 'pcroots', command: process.execPath, args: [join(ROOT, 'tests/e2e/fixtures/faulty-server.mjs')],
-    env: { FAULTY_ROOTS_AFTER_MS: '1500' }, session_mode: 'per-client',
+    env: { FAULTY_CLIENT_AFTER_MS: '1500' }, session_mode: 'per-client',
   };
   assert.equal((await aos.api('POST', '/mcp/registry', entry)).status, 201);
   await waitReady(aos, 'pcroots');
-  const { ListRootsRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
+  const { ListRootsRequestSchema, LoggingMessageNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
   const c = await connect('/mcp/servers/pcroots');
   let asked = 0;
+  const said = [];
   c.setRequestHandler(ListRootsRequestSchema, async () => {
     asked++;
     return { roots: [{ uri: 'file:///client-root', name: 'client' }] };
   });
+  c.setNotificationHandler(LoggingMessageNotificationSchema, (n) => { said.push(String(n.params.data)); });
   try {
     const r = await c.callTool({ name: 'slow', arguments: { ms: 3000 } });
     assert.equal(r.content[0].text, 'slow done');
     assert.equal(asked, 1, 'only the client\'s own upstream asked it');
     const got = (await c.callTool({ name: 'roots', arguments: {} })).content[0].text;
     assert.match(got, /client-root/);
+    const own = (await c.callTool({ name: 'pid', arguments: {} })).content[0].text;
+    assert.deepEqual(said.filter((t) => t.startsWith('from pid')), [`from pid ${own}`]);
   } finally { await c.close(); }
 });
 
