@@ -3,8 +3,6 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
-AOS_SHARED ?= $(abspath $(CURDIR)/../shared)
-export AOS_SHARED
 
 .PHONY: all deps build asan run test unit e2e conformance fuzz bench fmt lint clean
 
@@ -47,7 +45,8 @@ conformance: build
 fuzz: deps
 	@scripts/fuzz
 
-bench: deps build
+bench: build
+	@scripts/install-deps --bench
 	@bench/gateway/run.sh
 
 fmt:

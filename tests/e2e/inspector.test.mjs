@@ -1,5 +1,5 @@
 // inspector.test.mjs - a second, independent client: the official MCP
-// Inspector CLI (through ../shared/tools/mcp/inspector-call.sh) against
+// Inspector CLI (through tests/tools/inspector-call.sh) against
 // aosd fronting server-everything over stdio.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // lib.mjs - shared helpers of the end-to-end tests: start a real aosd on a
 // free loopback port with a temporary data dir, talk REST to it, and find
-// the shared MCP tools (../shared/tools/mcp).
+// the test tooling (tests/tools: reference MCP servers and clients).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,8 +10,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(here, '../..');
 export const AOSD = process.env.AOSD_BIN || join(ROOT, 'build/aosd');
-export const SHARED = process.env.AOS_SHARED || resolve(ROOT, '../shared');
-export const TOOLS = join(SHARED, 'tools/mcp');
+export const TOOLS = join(ROOT, 'tests/tools');
 export const TOKEN = 'e2e-owner-token-0123456789abcdef';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -63,9 +62,10 @@ export async function startAosd(opts = {}) {
   return aos;
 }
 
-// Registers a stdio server started by the shared stdio-backend.sh.
+// A registry entry for a reference server over stdio (tests/tools/mcp-server.sh
+// everything|fixture).
 export function backendEntry(name, which = 'everything', extra = {}) {
-  return { name, transport: 'stdio', command: join(TOOLS, 'stdio-backend.sh'), args: [which], ...extra };
+  return { name, transport: 'stdio', command: join(TOOLS, 'mcp-server.sh'), args: [which], ...extra };
 }
 
 // Polls GET /mcp/registry/:name until its state is ready and its tools are listed.

@@ -1,7 +1,7 @@
 /* test_upstream.c - the MCP client against real servers.
  *
  * - server-everything (the reference server) over stdio and over its own
- *   Streamable HTTP, through $AOS_SHARED/tools/mcp/stdio-backend.sh;
+ *   Streamable HTTP, through tests/tools/mcp-server.sh;
  * - the official SDK's legacy HTTP+SSE server (tests/e2e/fixtures/
  *   legacy-sse-server.mjs);
  * - small inline node servers for what a reference server will not do on
@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -205,11 +206,27 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* Writes <root>/rel into buf, <root> being the source tree: AOS_SOURCE_DIR
+ * (ctest sets it), else the tree this file was compiled from. */
+static const char *source_path(char *buf, size_t len, const char *rel)
+{
+    const char *src = getenv("AOS_SOURCE_DIR");
+    if (src != NULL && *src != '\0') {
+        snprintf(buf, len, "%s/%s", src, rel);
+    } else { /* __FILE__ is <root>/tests/unit/test_upstream.c */
+        int root = (int)(strlen(__FILE__) - strlen("tests/unit/test_upstream.c"));
+        snprintf(buf, len, "%.*s%s", root, __FILE__, rel);
+    }
+    return buf;
+}
+
+/* the reference servers' launcher (tests/tools/README.md) */
 static const char *backend_script(void)
 {
     static char path[512];
-    const char *shared = getenv("AOS_SHARED");
-    snprintf(path, sizeof(path), "%s/tools/mcp/stdio-backend.sh", shared ? shared : "/work/shared");
+    source_path(path, sizeof(path), "tests/tools/mcp-server.sh");
+    if (access(path, X_OK) != 0)
+        fail_msg("%s: %s", path, strerror(errno));
     return path;
 }
 
@@ -1063,14 +1080,9 @@ static const char fake_legacy_js[] =
 static const char *fixture_path(const char *name)
 {
     static char path[512];
-    const char *src = getenv("AOS_SOURCE_DIR");
-    if (src) {
-        snprintf(path, sizeof(path), "%s/tests/e2e/fixtures/%s", src, name);
-    } else { /* __FILE__ is <root>/tests/unit/test_upstream.c */
-        int root = (int)(strlen(__FILE__) - strlen("tests/unit/test_upstream.c"));
-        snprintf(path, sizeof(path), "%.*stests/e2e/fixtures/%s", root, __FILE__, name);
-    }
-    return path;
+    char rel[128];
+    snprintf(rel, sizeof(rel), "tests/e2e/fixtures/%s", name);
+    return source_path(path, sizeof(path), rel);
 }
 
 static void sse_cfg(aos_upstream_cfg_t *cfg, const char *url, const char *token)
