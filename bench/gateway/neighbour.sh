@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # bench/gateway/neighbour.sh - does a failing server hurt a healthy one behind
 # the same aosd? One aosd fronts two stdio servers:
-#   everything  server-everything (stdio-backend.sh everything): the healthy one
+#   everything  server-everything (tests/tools/mcp-server.sh everything): the healthy one
 #   faulty      bench/gateway/half-failing-server.mjs: tool `half` fails every
 #               second call (isError, JSON-RPC internal error, or no answer
 #               before aosd's timeout_ms; see that file and BENCH_FAULT)
 # and each round loads the healthy server in two ways:
 #   alone           loadtest.sh on /mcp/servers/everything (C=BENCH_CONC,
 #                   tools/call echo, one session, warm-up then measured)
-#   with-neighbour  the same, while a second load (wrk with the shared
-#                   mcp-tools-call.lua, C=BENCH_FAULTY_CONC, its own session)
+#   with-neighbour  the same, while a second load (wrk with
+#                   tests/tools/mcp-tools-call.lua, C=BENCH_FAULTY_CONC, its own session)
 #                   calls `half` through /mcp/servers/faulty; it starts 1 s
 #                   before the healthy load and is stopped (SIGINT, wrk
 #                   reports) as soon as the healthy load has ended.
@@ -35,12 +35,13 @@
 #      timeouts of the mixed/timeout modes open, and the faulty load turns
 #      into a flood of fast rejections), BENCH_PORT (3320),
 #      BENCH_BUILD (<repo>/build), BENCH_AOSD (BENCH_BUILD/aosd),
-#      BENCH_RESULTS (bench/gateway/results), AOS_SHARED (<repo>/../shared),
-#      and what loadtest.sh reads.
+#      BENCH_RESULTS (bench/gateway/results), and what tests/tools/loadtest.sh
+#      reads. The npm packages are installed by scripts/install-deps.
 set -u
+case "${1:-}" in -h | --help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-AOS_SHARED=${AOS_SHARED:-$ROOT/../shared}
+TOOLS=$ROOT/tests/tools
 RUNS=${BENCH_RUNS:-2}
 SECS=${BENCH_SECONDS:-10}
 WARMUP=${BENCH_WARMUP:-5}
@@ -70,17 +71,18 @@ case "$BREAKER" in
   default) BREAKER_LIMITS= ;;
   *) die "BENCH_BREAKER must be off or default" ;;
 esac
-[ -x "$AOS_SHARED/tools/mcp/loadtest.sh" ] || die "no MCP yardsticks at $AOS_SHARED/tools/mcp (set AOS_SHARED)"
-AOS_SHARED=$(cd "$AOS_SHARED" && pwd)
-MCP=$AOS_SHARED/tools/mcp
-# shellcheck source=/dev/null
-. "$MCP/_lib.sh" # mcp_wrk_setup, MCP_TOOLS_DIR
+# shellcheck source=../../tests/tools/lib.sh
+. "$TOOLS/lib.sh" # tools_wrk, tools_version
+SERVER_EVERYTHING_VERSION=$(tools_version @modelcontextprotocol/server-everything)
+[ -n "$SERVER_EVERYTHING_VERSION" ] || die "server-everything is not installed in tests/tools: run scripts/install-deps"
+[ -d "$ROOT/tests/e2e/node_modules/@modelcontextprotocol/sdk" ] ||
+  die "the SDK of tests/e2e (half-failing-server.mjs uses it) is not installed: run scripts/install-deps"
 [ -x "$AOSD" ] || die "$AOSD not built (make -C $ROOT build, or set BENCH_AOSD)"
 NODE=$(command -v node) || die "node not found"
 HALF=$HERE/half-failing-server.mjs
 [ -f "$HALF" ] || die "$HALF missing"
-mcp_wrk_setup || die "no wrk available"
-LUA=$MCP_TOOLS_DIR/mcp-tools-call.lua
+WRK=$(tools_wrk) || die "no wrk available"
+LUA=$TOOLS/mcp-tools-call.lua
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aos-neighbour.XXXXXX")
 REPORT=$WORK/report.txt
@@ -179,7 +181,7 @@ register() { # register NAME JSON
   case "$code" in 2??) return 0 ;; esac
   die "registering '$1' failed: HTTP $code $(head -c 300 "$WORK/register-$1.txt")"
 }
-register everything '{"name":"everything","transport":"stdio","command":"'"$MCP"'/stdio-backend.sh","args":["everything"]}'
+register everything '{"name":"everything","transport":"stdio","command":"'"$TOOLS"'/mcp-server.sh","args":["everything"]}'
 # The faulty server: a short timeout (its delayed calls sleep 8x longer and
 # are cancelled by aosd), no retries (tool calls are not retried anyway
 # unless annotated idempotent; said here so that a changed default does not
@@ -223,7 +225,7 @@ rpc_call() {
 
 # Wait until aosd reports both upstreams ready (their children started and
 # initialized: node takes longer than the faulty entry's timeout_ms to start,
-# and a first server-everything run installs it into the tools cache).
+# and server-everything takes a while to load).
 ready() { curl -s -m 5 -H "$AUTH" "$BASE/mcp/registry/$1" | grep -q '"state":"ready"'; }
 for _ in $(seq 1 240); do
   ready everything && ready faulty && break
@@ -243,7 +245,7 @@ grep -q '"half: ok"' "$WORK/first-calls.txt" || die "the faulty server does not 
 rpc_call "$EV_URL" echo >"$WORK/first-ev.txt"
 grep -q 'Echo: hello' "$WORK/first-ev.txt" || die "server-everything does not answer: $(head -c 300 "$WORK/first-ev.txt")"
 
-# pids of aosd's upstream children, by role (stdio-backend.sh execs node)
+# pids of aosd's upstream children, by role (mcp-server.sh execs node)
 child_pid() { # child_pid PATTERN
   local p
   for p in $(ps -o pid= --ppid "$AOSD_PID" 2>/dev/null); do
@@ -275,8 +277,7 @@ faulty_load() {
   (
     export MCP_SESSION_ID=$S_ID MCP_PROTOCOL_VERSION=$S_PV MCP_TOOL=half \
       MCP_TOOL_ARGS='{"message":"hello"}' MCP_ID_BASE=$((RANDOM * 1000000000000))
-    LD_LIBRARY_PATH="${MCP_WRK_LD}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-      timeout $((d + 60)) "$MCP_WRK" -t 2 -c "$FCONC" -d "${d}s" --timeout 10s -s "$LUA" \
+    timeout $((d + 60)) "$WRK" -t 2 -c "$FCONC" -d "${d}s" --timeout 10s -s "$LUA" \
       -H "$AUTH" "$FA_URL"
     # wrk's CPU over its whole run (reaped children of this subshell)
     awk -v h="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "loadgen: cpu_s=%.2f\n", ($14 + $15) / h}' "/proc/$BASHPID/stat"
@@ -312,7 +313,7 @@ mdelta() {
 
 healthy_load() { # healthy_load OUT PIDS
   TMPDIR=$WORK/tmp LOADTEST_WARMUP=$WARMUP LOADTEST_HEADERS="$AUTH" LOADTEST_PIDS="$2" \
-    run_bg $((WARMUP + SECS + 90)) "$MCP/loadtest.sh" "$EV_URL" "$CONC" "$SECS" >"$1" 2>"$1.err"
+    run_bg $((WARMUP + SECS + 90)) "$TOOLS/loadtest.sh" "$EV_URL" "$CONC" "$SECS" >"$1" 2>"$1.err"
 }
 
 # One row per case and round:

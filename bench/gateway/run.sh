@@ -2,12 +2,14 @@
 # bench/gateway/run.sh - the gateway benchmark: aosd against the reference
 # MCP gateways and against the two ceilings it cannot pass, in one run.
 #
-# Targets, each loaded by the shared loadtest.sh (wrk closed loop, one MCP
-# session, `tools/call echo {"message":"hello"}`), through baseline.sh:
+# Targets, each loaded by tests/tools/loadtest.sh (wrk closed loop, one MCP
+# session, `tools/call echo {"message":"hello"}`), through
+# bench/peers/baseline.sh:
 #   aosd-everything  aosd -> server-everything over stdio (/mcp/servers/everything)
 #   aosd-builtin     aosd's built-in echo, no upstream   (/mcp/servers/aos)
 #   supergateway     supergateway --stateful -> server-everything over stdio
 #   mcp-proxy        mcp-proxy -> server-everything over stdio
+#                    (both started by bench/peers/peer-up.sh)
 #   mhd_bare         bare libmicrohttpd fixed-reply responder (the HTTP ceiling)
 # and, without HTTP:
 #   stdio_ceiling    a C client driving server-everything's stdio directly
@@ -24,12 +26,15 @@
 #      BENCH_WARMUP (5) warm-up seconds, BENCH_CONC (16) connections / calls
 #      in flight, BENCH_PORT (3301; uses PORT..PORT+3), BENCH_BUILD (<repo>/build),
 #      BENCH_RESULTS (bench/gateway/results), BENCH_REQUIRE_AOSD (0),
-#      AOS_SHARED (<repo>/../shared), and what loadtest.sh / peer-up.sh read.
+#      and what loadtest.sh / peer-up.sh read. The npm packages (server-
+#      everything in tests/tools, the peers in bench/peers) are installed by
+#      scripts/install-deps --bench (make bench does it).
 set -u
+case "${1:-}" in -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-AOS_SHARED=${AOS_SHARED:-$ROOT/../shared}
-MCP=$AOS_SHARED/tools/mcp
+TOOLS=$ROOT/tests/tools
+PEERS=$ROOT/bench/peers
 RUNS=${BENCH_RUNS:-2}
 SECS=${BENCH_SECONDS:-10}
 WARMUP=${BENCH_WARMUP:-5}
@@ -49,11 +54,13 @@ done
 if [ "$RUNS" -lt 1 ] || [ "$SECS" -lt 1 ] || [ "$CONC" -lt 1 ]; then
   die "BENCH_RUNS, BENCH_SECONDS, BENCH_CONC must be >= 1"
 fi
-[ -x "$MCP/loadtest.sh" ] || die "no MCP yardsticks at $MCP (set AOS_SHARED)"
-AOS_SHARED=$(cd "$AOS_SHARED" && pwd)
-MCP=$AOS_SHARED/tools/mcp
-# shellcheck source=/dev/null
-. "$MCP/_lib.sh" # pinned peer versions, mcp_wait_http
+# shellcheck source=../../tests/tools/lib.sh
+. "$TOOLS/lib.sh" # tools_version, tools_wait_http
+SERVER_EVERYTHING_VERSION=$(tools_version @modelcontextprotocol/server-everything)
+SUPERGATEWAY_VERSION=$(tools_version supergateway "$PEERS/node_modules")
+MCP_PROXY_VERSION=$(tools_version mcp-proxy "$PEERS/node_modules")
+[ -n "$SERVER_EVERYTHING_VERSION" ] && [ -n "$SUPERGATEWAY_VERSION" ] && [ -n "$MCP_PROXY_VERSION" ] ||
+  die "npm packages missing in tests/tools or bench/peers: run scripts/install-deps --bench"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aos-bench.XXXXXX")
 REPORT=$WORK/report.txt
@@ -93,7 +100,7 @@ stop_all() {
   kill_tree "$CHILD"
   kill_tree "$AOSD_PID"
   kill_tree "$MHD_PID"
-  for p in "${PEER_PORTS[@]}"; do "$MCP/peer-down.sh" "$p" >/dev/null 2>&1; done
+  for p in "${PEER_PORTS[@]}"; do "$PEERS/peer-down.sh" "$p" >/dev/null 2>&1; done
   CHILD='' AOSD_PID='' MHD_PID='' PEER_PORTS=()
 }
 cleanup() {
@@ -146,7 +153,7 @@ done
 START=$(date +%s)
 say "# AOS gateway benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 say "machine: $(nproc) cores, $(awk '/^model name/{sub(/.*: /,""); print; exit}' /proc/cpuinfo), CPU busy before start: $(cpu_busy_pct)%"
-say "load: shared loadtest.sh, wrk C=$CONC, ${SECS} s measured after ${WARMUP} s warm-up, tools/call echo {\"message\":\"hello\"}, one session; rounds: $RUNS, interleaved"
+say "load: tests/tools/loadtest.sh, wrk C=$CONC, ${SECS} s measured after ${WARMUP} s warm-up, tools/call echo {\"message\":\"hello\"}, one session; rounds: $RUNS, interleaved"
 say "peers: supergateway $SUPERGATEWAY_VERSION --stateful, mcp-proxy $MCP_PROXY_VERSION, server-everything $SERVER_EVERYTHING_VERSION (stdio)"
 
 # ---------------------------------------------------------------- aosd
@@ -176,7 +183,7 @@ else
     code=$(curl -s -o "$WORK/register.txt" -w '%{http_code}' -m 30 -X POST \
       -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
       "http://127.0.0.1:$PORT/mcp/registry" \
-      -d '{"name":"everything","transport":"stdio","command":"'"$MCP"'/stdio-backend.sh","args":["everything"]}')
+      -d '{"name":"everything","transport":"stdio","command":"'"$TOOLS"'/mcp-server.sh","args":["everything"]}')
     case "$code" in
       2??)
         AOSD_STATE=up
@@ -208,7 +215,7 @@ for kind in supergateway mcp-proxy; do
   case $kind in supergateway) pt=$((PORT + 2)) ;; *) pt=$((PORT + 3)) ;; esac
   log "starting $kind on port $pt"
   PEER_PORTS+=("$pt")
-  pid=$("$MCP/peer-up.sh" "$pt" "$kind" everything 2>"$WORK/peer-$kind.log" | tail -1)
+  pid=$("$PEERS/peer-up.sh" "$pt" "$kind" everything 2>"$WORK/peer-$kind.log" | tail -1)
   if [ -z "$pid" ]; then
     say "$kind: FAILED to start: $(tail -3 "$WORK/peer-$kind.log" | tr '\n' ' ')"
     FAILED+=("$kind")
@@ -223,7 +230,7 @@ done
 if [ -x "$BIN/mhd_bare" ]; then
   "$BIN/mhd_bare" --port $((PORT + 1)) >"$WORK/mhd.log" 2>&1 </dev/null &
   MHD_PID=$!
-  if mcp_wait_http "http://127.0.0.1:$((PORT + 1))/mcp" 10; then
+  if tools_wait_http "http://127.0.0.1:$((PORT + 1))/mcp" 10; then
     NAMES+=(mhd_bare)
     TARGETS+=("mhd_bare=http://127.0.0.1:$((PORT + 1))/mcp@$MHD_PID")
     ROOTPID+=("$MHD_PID")
@@ -264,7 +271,7 @@ parse_loadtest() { # FILE ROOTPID -> one row tail
 # a load run that died says why only on stderr, which baseline.sh drops
 why_failed() {
   local url=${1%@*}
-  LOADTEST_WARMUP=0 timeout 90 "$MCP/loadtest.sh" "$url" 1 1 2>&1 >/dev/null | grep '^\[loadtest' | tail -1
+  LOADTEST_WARMUP=0 timeout 90 "$TOOLS/loadtest.sh" "$url" 1 1 2>&1 >/dev/null | grep '^\[loadtest' | tail -1
 }
 
 PER_ROUND=$(( ${#TARGETS[@]} * (SECS + WARMUP + 90) + 60 ))
@@ -276,11 +283,11 @@ for r in $(seq 1 "$RUNS"); do
     out=$WORK/raw/round$r
     mkdir -p "$out"
     # TMPDIR: loadtest.sh's scratch dirs land in $WORK, removed even if a
-    # load is interrupted; the tools cache stays where it was.
+    # load is interrupted.
     mkdir -p "$WORK/tmp"
-    TMPDIR=$WORK/tmp MCP_TOOLS_CACHE=$MCP_TOOLS_CACHE \
+    TMPDIR=$WORK/tmp \
       BASELINE_PEERS="" BASELINE_RUNS=1 BASELINE_CONC=$CONC BASELINE_SECS=$SECS BASELINE_OUT=$out \
-      run_bg "$PER_ROUND" "$MCP/baseline.sh" "${TARGETS[@]}" >"$out/baseline-table.txt" 2>&1
+      run_bg "$PER_ROUND" "$PEERS/baseline.sh" "${TARGETS[@]}" >"$out/baseline-table.txt" 2>&1
     for j in "${!NAMES[@]}"; do
       n=${NAMES[$j]}
       row=$(parse_loadtest "$out/$n-run1.txt" "${ROOTPID[$j]}" 2>/dev/null || echo "0 0 0 1 - - - -")
@@ -291,7 +298,7 @@ for r in $(seq 1 "$RUNS"); do
   if [ $HAVE_CEILING = 1 ]; then
     log "round $r/$RUNS: stdio_ceiling"
     run_bg $((SECS + WARMUP + 120)) "$BIN/stdio_ceiling" --seconds "$SECS" --warmup "$WARMUP" \
-      --inflight "$CONC" --backend "$MCP/stdio-backend.sh" --backend-arg everything \
+      --inflight "$CONC" --backend "$TOOLS/mcp-server.sh" --backend-arg everything \
       >"$WORK/ceiling-$r.txt" 2>"$WORK/ceiling-$r.err"
     mkdir -p "$WORK/raw/round$r"
     cat "$WORK/ceiling-$r.txt" "$WORK/ceiling-$r.err" >"$WORK/raw/round$r/stdio_ceiling.txt"

@@ -1,9 +1,10 @@
 /* stdio_ceiling.c - the throughput ceiling of a stdio MCP server with no
  * gateway in front of it.
  *
- * Spawns the server (default `$AOS_SHARED/tools/mcp/stdio-backend.sh
- * everything`), speaks newline-delimited JSON-RPC to it over its stdin and
- * stdout (initialize, notifications/initialized), then keeps --inflight
+ * Spawns the server (default `tests/tools/mcp-server.sh everything` of the
+ * source tree it was built from, found through __FILE__), speaks
+ * newline-delimited JSON-RPC to it over its stdin and stdout (initialize,
+ * notifications/initialized), then keeps --inflight
  * `tools/call echo {"message":"hello"}` requests outstanding, closed loop,
  * for --warmup seconds (not counted) and --seconds seconds (measured).
  *
@@ -480,7 +481,7 @@ static void usage(void)
     fprintf(stderr, "usage: stdio_ceiling [--seconds S] [--inflight K] [--warmup W] "
                     "[--backend CMD [--backend-arg ARG]]\n"
                     "  defaults: 10 s, 16 in flight, 2 s warm-up,\n"
-                    "  $AOS_SHARED/tools/mcp/stdio-backend.sh everything\n");
+                    "  <source tree>/tests/tools/mcp-server.sh everything\n");
 }
 
 static int parse_num(const char *s, double min, double max, double *out)
@@ -502,7 +503,7 @@ int main(int argc, char **argv)
     uv_process_options_t opt;
     uv_stdio_container_t stdio[3];
     char backend_default[4096];
-    const char *backend = NULL, *backend_arg = "everything", *shared;
+    const char *backend = NULL, *backend_arg = "everything";
     double inflight = 16, secs;
     struct rusage ru;
     int i, rc;
@@ -529,13 +530,15 @@ int main(int argc, char **argv)
         }
     }
     b.inflight = (int)inflight;
-    if (backend == NULL) {
-        shared = getenv("AOS_SHARED");
-        if (shared == NULL || *shared == '\0') {
-            fprintf(stderr, "stdio_ceiling: set AOS_SHARED or pass --backend\n");
+    if (backend == NULL) { /* __FILE__ is <root>/bench/gateway/stdio_ceiling.c */
+        static const char self[] = "bench/gateway/stdio_ceiling.c";
+        size_t n = strlen(__FILE__), k = sizeof(self) - 1;
+        if (n < k || strcmp(__FILE__ + n - k, self) != 0) {
+            fprintf(stderr, "stdio_ceiling: built outside its source tree: pass --backend\n");
             return 2;
         }
-        snprintf(backend_default, sizeof(backend_default), "%s/tools/mcp/stdio-backend.sh", shared);
+        snprintf(backend_default, sizeof(backend_default), "%.*stests/tools/mcp-server.sh",
+                 (int)(n - k), __FILE__);
         backend = backend_default;
     }
 
