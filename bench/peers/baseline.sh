@@ -14,6 +14,10 @@
 #      set to "" for extra targets only), plus everything loadtest.sh and
 #      peer-up.sh read.
 set -u
+case "${1:-}" in
+  -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -*) echo "baseline.sh: unknown option '$1' (--help)" >&2; exit 2 ;;
+esac
 D=$(cd "$(dirname "$0")" && pwd)
 LOADTEST=$D/../../tests/tools/loadtest.sh
 CONC=${BASELINE_CONC:-16}; SECS=${BASELINE_SECS:-10}; RUNS=${BASELINE_RUNS:-2}

@@ -12,11 +12,11 @@ if [ $# -lt 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then sed -n '2,7p' "$0" |
 tree() { local p c; for p in "$@"; do echo "$p"; for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do tree "$c"; done; done; }
 
 stop_one() { # stop_one STATEFILE
-  local f=$1 npid tpid kind pids p i
+  local f=$1 npid tpid kind pids p
   read -r npid tpid kind < "$f" || return 0
   pids=$(tree "$npid")
   for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-  for i in $(seq 1 20); do
+  for _ in $(seq 1 20); do
     alive=0; for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
     [ $alive = 0 ] && break; sleep 0.25
   done

@@ -55,7 +55,7 @@ rc=${PIPESTATUS[0]}
 
 # A suite prints "Total: P passed, F failed"; a single scenario prints
 # "Passed: P/N, F failed, W warnings".
-P= F=
+P="" F=""
 line=$(grep -E '^Total: [0-9]+ passed, [0-9]+ failed' "$LOG" | tail -1)
 if [ -n "$line" ]; then
   P=$(echo "$line" | sed -E 's/^Total: ([0-9]+) passed, ([0-9]+) failed.*/\1/')

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/tools/lib.sh - helpers of the test tooling scripts; source it, do not
 # run it. Everything they use is in this directory: the npm packages pinned
 # in package-lock.json, installed into node_modules/ by scripts/install-deps

@@ -132,13 +132,13 @@ if [ ${#PIDS[@]} -gt 0 ]; then
   tot_max=0; tot_cpu=0; busy_max=0; nbusy=0
   TCK=$(getconf CLK_TCK)
   for p in "${PIDS[@]}"; do
-    mx=$(awk -v p="$p" '$1==p{print $2}' "$WORK/mem" 2>/dev/null); mx=${mx:-0}
+    peak=$(awk -v p="$p" '$1==p{print $2}' "$WORK/mem" 2>/dev/null); peak=${peak:-0}
     c1=$(cpu "$p"); dc=$(( c1 - ${CPU0[$p]:-0} )); [ "$dc" -lt 0 ] && dc=0
-    tot_max=$((tot_max + mx)); tot_cpu=$((tot_cpu + dc))
+    tot_max=$((tot_max + peak)); tot_cpu=$((tot_cpu + dc))
     root=0; for q in $LOADTEST_PIDS; do [ "$q" = "$p" ] && root=1; done
     if [ "$dc" -gt 0 ] || [ $root = 1 ]; then
-      busy_max=$((busy_max + mx)); nbusy=$((nbusy + 1))
-      echo "mem: pid=$p comm=${COMM[$p]:-?} rss_before_kb=${RSS0[$p]} rss_max_kb=$mx rss_after_kb=$(rss "$p") hwm_kb=$(hwm "$p") cpu_s=$(awk -v t="$dc" -v h="$TCK" 'BEGIN{printf "%.2f", t/h}')"
+      busy_max=$((busy_max + peak)); nbusy=$((nbusy + 1))
+      echo "mem: pid=$p comm=${COMM[$p]:-?} rss_before_kb=${RSS0[$p]} rss_max_kb=$peak rss_after_kb=$(rss "$p") hwm_kb=$(hwm "$p") cpu_s=$(awk -v t="$dc" -v h="$TCK" 'BEGIN{printf "%.2f", t/h}')"
     fi
   done
   echo "mem-busy: rss_max_kb=$busy_max processes=$nbusy"
