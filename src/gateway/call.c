@@ -366,7 +366,7 @@ static int retry_safe(gw_call_t *c, gw_server_t *sv, int status)
     /* a tool call only when the tool says it can be repeated */
     size_t i;
     json_t *t;
-    json_array_foreach(sv->tools, i, t)
+    json_array_foreach(gw_list_for(sv, c->sess, GW_TOOLS), i, t)
     {
         const char *n = json_string_value(json_object_get(t, "name"));
         if (!n || !c->tool || strcmp(n, c->tool))

@@ -65,11 +65,11 @@ int gw_server_ready(const gw_server_t *sv)
 
 int gw_server_lacks_tool(const gw_server_t *sv, const char *tool)
 {
-    if (!json_is_array(sv->tools))
+    if (!json_is_array(sv->lists.tools))
         return 0;
     size_t i;
     json_t *t;
-    json_array_foreach(sv->tools, i, t)
+    json_array_foreach(sv->lists.tools, i, t)
     {
         const char *n = json_string_value(json_object_get(t, "name"));
         if (n && !strcmp(n, tool))
@@ -127,14 +127,17 @@ json_t *gw_server_health(gw_server_t *sv)
         if (init)
             json_object_set(h, "server_info", json_object_get(init, "serverInfo"));
     }
-    if (json_is_array(sv->tools))
-        json_object_set_new(h, "tools", json_integer((json_int_t)json_array_size(sv->tools)));
+    if (json_is_array(sv->lists.tools))
+        json_object_set_new(h, "tools", json_integer((json_int_t)json_array_size(sv->lists.tools)));
     return h;
 }
 
-/* Fetches one list (all pages) into sv for the aggregated endpoint. */
+/* Fetches one list (all pages) of upstream up into *slot of lists. The
+ * upstream's owner outlives the fetch: closing an upstream fails its
+ * requests (ECANCELED) before the owner is freed. */
 struct list_fetch {
-    gw_server_t *sv;
+    aos_upstream_t *up;
+    gw_lists_t *lists;
     const char *method; /* "tools/list" */
     const char *key;    /* "tools" */
     json_t **slot;
@@ -143,7 +146,13 @@ struct list_fetch {
 };
 
 static void fetch_next(struct list_fetch *f, const char *cursor);
-static void refresh_lists(gw_server_t *sv, const char *which);
+
+static void fetch_end(struct list_fetch *f)
+{
+    f->lists->pending--;
+    json_decref(f->acc);
+    free(f);
+}
 
 static void on_list(aos_upstream_t *up, json_t *reply, int status, const char *errmsg, void *data)
 {
@@ -151,9 +160,10 @@ static void on_list(aos_upstream_t *up, json_t *reply, int status, const char *e
     json_t *res = reply ? json_object_get(reply, "result") : NULL;
     if (status || !res) {
         if (status != AOS_ECANCELED)
-            aos_log_warn("gateway", "server '%s': %s failed: %s", f->sv->name, f->method,
+            aos_log_warn("gateway", "server '%s': %s failed: %s", aos_upstream_name(up), f->method,
                          errmsg ? errmsg : "error reply");
-        goto done;
+        fetch_end(f);
+        return;
     }
     json_array_extend(f->acc, json_object_get(res, f->key));
     const char *cursor = json_string_value(json_object_get(res, "nextCursor"));
@@ -164,57 +174,98 @@ static void on_list(aos_upstream_t *up, json_t *reply, int status, const char *e
     json_decref(*f->slot);
     *f->slot = f->acc;
     f->acc = NULL;
-done:
-    f->sv->lists_pending--;
-    json_decref(f->acc);
-    free(f);
+    fetch_end(f);
 }
 
 static void fetch_next(struct list_fetch *f, const char *cursor)
 {
     json_t *params = cursor ? json_pack("{s:s}", "cursor", cursor) : json_object();
-    if (aos_upstream_request(f->sv->up, f->method, params, 0, on_list, f, NULL)) {
-        f->sv->lists_pending--;
-        json_decref(f->acc);
-        free(f);
-    }
+    if (aos_upstream_request(f->up, f->method, params, 0, on_list, f, NULL))
+        fetch_end(f);
 }
 
-static void fetch_list(gw_server_t *sv, const char *cap, const char *method, const char *key,
-                       json_t **slot)
+static void fetch_list(aos_upstream_t *up, gw_lists_t *lists, const char *cap, const char *method,
+                       const char *key, json_t **slot)
 {
-    const json_t *init = aos_upstream_init_result(sv->up);
+    const json_t *init = aos_upstream_init_result(up);
     if (!json_object_get(json_object_get(init, "capabilities"), cap))
         return;
     struct list_fetch *f = calloc(1, sizeof(*f));
     if (!f)
         return;
-    f->sv = sv;
+    f->up = up;
+    f->lists = lists;
     f->method = method;
     f->key = key;
     f->slot = slot;
     f->acc = json_array();
-    sv->lists_pending++;
+    lists->pending++;
     fetch_next(f, NULL);
+}
+
+/* Fetches the lists of up into lists (which: "tools", "resources",
+ * "prompts", NULL = all). */
+static void refresh_lists(aos_upstream_t *up, gw_lists_t *l, const char *which)
+{
+    if (!which || !strcmp(which, "tools"))
+        fetch_list(up, l, "tools", "tools/list", "tools", &l->tools);
+    if (!which || !strcmp(which, "resources")) {
+        fetch_list(up, l, "resources", "resources/list", "resources", &l->resources);
+        fetch_list(up, l, "resources", "resources/templates/list", "resourceTemplates",
+                   &l->templates);
+    }
+    if (!which || !strcmp(which, "prompts"))
+        fetch_list(up, l, "prompts", "prompts/list", "prompts", &l->prompts);
+}
+
+/* The lists a list_changed notification m makes stale, or NULL. */
+static const char *list_changed(const char *m)
+{
+    if (!m)
+        return NULL;
+    if (!strcmp(m, "notifications/tools/list_changed"))
+        return "tools";
+    if (!strcmp(m, "notifications/resources/list_changed"))
+        return "resources";
+    if (!strcmp(m, "notifications/prompts/list_changed"))
+        return "prompts";
+    return NULL;
+}
+
+static void lists_release(gw_lists_t *l)
+{
+    json_decref(l->tools);
+    json_decref(l->resources);
+    json_decref(l->templates);
+    json_decref(l->prompts);
+}
+
+static json_t *list_of(gw_lists_t *l, gw_list_t which)
+{
+    switch (which) {
+    case GW_TOOLS:
+        return l->tools;
+    case GW_RESOURCES:
+        return l->resources;
+    case GW_TEMPLATES:
+        return l->templates;
+    case GW_PROMPTS:
+        return l->prompts;
+    }
+    return NULL;
+}
+
+json_t *gw_list_for(gw_server_t *sv, gw_session_t *s, gw_list_t which)
+{
+    gw_sup_t *u = s ? aos_map_get(&s->ups, sv->name) : NULL;
+    json_t *own = u ? list_of(&u->lists, which) : NULL;
+    return own ? own : list_of(&sv->lists, which);
 }
 
 void gw_server_refresh(gw_server_t *sv, const char *which)
 {
     if (sv->up && !sv->closing && aos_upstream_state(sv->up) == AOS_UP_READY)
-        refresh_lists(sv, which);
-}
-
-static void refresh_lists(gw_server_t *sv, const char *which)
-{
-    if (!which || !strcmp(which, "tools"))
-        fetch_list(sv, "tools", "tools/list", "tools", &sv->tools);
-    if (!which || !strcmp(which, "resources")) {
-        fetch_list(sv, "resources", "resources/list", "resources", &sv->resources);
-        fetch_list(sv, "resources", "resources/templates/list", "resourceTemplates",
-                   &sv->templates);
-    }
-    if (!which || !strcmp(which, "prompts"))
-        fetch_list(sv, "prompts", "prompts/list", "prompts", &sv->prompts);
+        refresh_lists(sv->up, &sv->lists, which);
 }
 
 static void on_up_state(aos_upstream_t *up, aos_upstream_state_t st, const char *why, void *data)
@@ -226,23 +277,17 @@ static void on_up_state(aos_upstream_t *up, aos_upstream_state_t st, const char 
             why ? why : "");
     if (st == AOS_UP_READY && !sv->closing) {
         sv->ready_since_ms = gw_now_ms();
-        refresh_lists(sv, NULL);
+        refresh_lists(up, &sv->lists, NULL);
     }
 }
 
 static void on_up_notification(aos_upstream_t *up, json_t *msg, void *data)
 {
     gw_server_t *sv = data;
-    const char *m = aos_rpc_method(msg);
-    if (m && !sv->closing) {
-        if (!strcmp(m, "notifications/tools/list_changed"))
-            refresh_lists(sv, "tools");
-        else if (!strcmp(m, "notifications/resources/list_changed"))
-            refresh_lists(sv, "resources");
-        else if (!strcmp(m, "notifications/prompts/list_changed"))
-            refresh_lists(sv, "prompts");
-    }
-    gw_route_notification(sv, NULL, msg);
+    const char *which = list_changed(aos_rpc_method(msg));
+    if (which && !sv->closing)
+        refresh_lists(up, &sv->lists, which);
+    gw_route_notification(sv, NULL, up, msg);
 }
 
 static void on_up_request(aos_upstream_t *up, json_t *msg, void *data)
@@ -264,10 +309,7 @@ static void server_free(gw_server_t *sv)
         uv_close((uv_handle_t *)sv->health_timer, (uv_close_cb)free);
     }
     json_decref(sv->entry);
-    json_decref(sv->tools);
-    json_decref(sv->resources);
-    json_decref(sv->templates);
-    json_decref(sv->prompts);
+    lists_release(&sv->lists);
     free(sv->name);
     free(sv);
 }
@@ -351,9 +393,11 @@ static void free_strv(char **v)
     free(v);
 }
 
-/* Creates and starts an upstream for sv's entry, with callbacks cb(data). */
-static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, const aos_upstream_cb_t *cbs,
-                         void *data, aos_upstream_t **out, aos_err_t *err)
+/* Creates and starts an upstream for sv's entry, with callbacks cb(data),
+ * telling the server the client can do caps (borrowed; NULL = nothing). */
+static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, json_t *caps,
+                         const aos_upstream_cb_t *cbs, void *data, aos_upstream_t **out,
+                         aos_err_t *err)
 {
     const json_t *cfgj = json_object_get(sv->entry, "config");
     aos_upstream_cfg_t uc = {0};
@@ -363,7 +407,7 @@ static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, const aos_upstream_
     uc.cwd = json_string_value(json_object_get(cfgj, "cwd"));
     uc.url = json_string_value(json_object_get(cfgj, "url"));
     uc.ca_file = json_string_value(json_object_get(cfgj, "ca_file"));
-    uc.client_capabilities = gw->client_caps;
+    uc.client_capabilities = caps;
     json_t *info = json_pack("{s:s, s:s}", "name", "aosd", "version", gw->cfg.version);
     uc.client_info = info;
     /* the default, used by initialize and list fetches: a call's own
@@ -399,58 +443,90 @@ static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, const aos_upstream_
     return aos_upstream_start(*out);
 }
 
+/* The shared upstream declares every client capability aosd can route, so
+ * that servers list the tools that need one (server-everything registers
+ * its sampling tool only for a client that can sample): the sessions that
+ * can use them call them through upstreams of their own, and what the
+ * shared upstream asks is refused (gw_route_request). */
 static int start_upstream(aos_gateway_t *gw, gw_server_t *sv, aos_err_t *err)
 {
     static const aos_upstream_cb_t cb = {on_up_state, on_up_notification, on_up_request};
-    return open_upstream(gw, sv, &cb, sv, &sv->up, err);
+    return open_upstream(gw, sv, gw->client_caps, &cb, sv, &sv->up, err);
 }
 
-/* ---- per-client upstream sessions ----------------------------------------
- * A server in "per-client" session mode gets one upstream of its own for
- * every client session that uses it (a child per session for stdio, an
- * upstream MCP session per client for HTTP): what that upstream sends is
- * that client's alone. The shared upstream stays for lists and health. */
+/* ---- client sessions' own upstreams ---------------------------------------
+ * Whatever an upstream sends on its own (a sampling, elicitation or roots
+ * request, a log line, a cancel) carries nothing that says which client's
+ * call caused it: over stdio there is no way to tell. So a client session
+ * that such traffic may be meant for gets an upstream of its own on every
+ * server it uses (a child per session for stdio, an upstream MCP session for
+ * HTTP), and everything that upstream sends is that client's alone: a
+ * session of a "per-client" server, and an exclusive session (one that
+ * declared sampling, elicitation or roots, or asked for log messages). The
+ * other sessions share the server's one upstream, which declares no client
+ * capability; what it asks is refused, what it logs is aosd's (mcp.c). */
 
 static void on_sup_state(aos_upstream_t *up, aos_upstream_state_t st, const char *why, void *data)
 {
     gw_sup_t *u = data;
     aos_log_debug("gateway", "server '%s' (session %s) is %s", u->server, u->sess->id,
                   aos_upstream_state_name(st));
+    if (st == AOS_UP_READY && u->sv)
+        refresh_lists(up, &u->lists, NULL);
 }
 
 static void on_sup_notification(aos_upstream_t *up, json_t *msg, void *data)
 {
     gw_sup_t *u = data;
-    gw_server_t *sv = gw_server_get(u->sess->gw, u->server);
-    if (sv)
-        gw_route_notification(sv, u->sess, msg);
+    const char *which = list_changed(aos_rpc_method(msg));
+    if (which && u->sv)
+        refresh_lists(up, &u->lists, which);
+    if (u->sv)
+        gw_route_notification(u->sv, u->sess, up, msg);
 }
 
 static void on_sup_request(aos_upstream_t *up, json_t *msg, void *data)
 {
     gw_sup_t *u = data;
-    gw_server_t *sv = gw_server_get(u->sess->gw, u->server);
-    if (sv)
-        gw_route_request(sv, u->sess, up, msg);
+    if (u->sv)
+        gw_route_request(u->sv, u->sess, up, msg);
     else
         aos_upstream_respond(up, aos_rpc_error(aos_rpc_id(msg), -32603, "server removed", NULL));
 }
 
+aos_upstream_t *gw_sup_get(gw_session_t *s, const char *server)
+{
+    gw_sup_t *u = s ? aos_map_get(&s->ups, server) : NULL;
+    return u ? u->up : NULL;
+}
+
 aos_upstream_t *gw_upstream_for(gw_server_t *sv, gw_session_t *s)
 {
-    if (!sv->per_client || !s)
+    if (!s || !(sv->per_client || s->exclusive))
         return sv->up;
     gw_sup_t *u = aos_map_get(&s->ups, sv->name);
     if (u)
         return u->up;
+    if (sv->own_ups >= (unsigned)sv->limits.max_client_upstreams) {
+        /* a per-client server must not share; an exclusive session may, with
+         * nothing put to it in its name */
+        aos_log_warn("gateway",
+                     "server '%s': %u client sessions have an upstream of their own already "
+                     "(max_client_upstreams); session %s %s",
+                     sv->name, sv->own_ups, s->id,
+                     sv->per_client ? "is refused" : "shares the server's upstream");
+        return sv->per_client ? NULL : sv->up;
+    }
     u = calloc(1, sizeof(*u));
     if (!u)
         return NULL;
     u->sess = s;
+    u->sv = sv;
     u->server = strdup(sv->name);
     static const aos_upstream_cb_t cb = {on_sup_state, on_sup_notification, on_sup_request};
     aos_err_t err = {0, ""};
-    if (open_upstream(sv->gw, sv, &cb, u, &u->up, &err) || aos_map_put(&s->ups, sv->name, u)) {
+    if (!u->server || open_upstream(sv->gw, sv, s->up_caps, &cb, u, &u->up, &err) ||
+        aos_map_put(&s->ups, sv->name, u)) {
         aos_log_warn("gateway", "server '%s': no upstream for session %s: %s", sv->name, s->id,
                      aos_err_msg(&err));
         if (u->up)
@@ -459,6 +535,15 @@ aos_upstream_t *gw_upstream_for(gw_server_t *sv, gw_session_t *s)
         free(u);
         return NULL;
     }
+    sv->own_ups++;
+    /* a level the client asked for before this upstream existed */
+    if (s->log_level_set) {
+        const json_t *init = aos_upstream_init_result(sv->up);
+        if (json_object_get(json_object_get(init, "capabilities"), "logging"))
+            aos_upstream_request(u->up, "logging/setLevel",
+                                 json_pack("{s:s}", "level", gw_log_levels[s->log_level]), 0, NULL,
+                                 NULL, NULL);
+    }
     return u->up;
 }
 
@@ -466,6 +551,7 @@ static void on_sup_closed(aos_upstream_t *up, void *data)
 {
     gw_sup_t *u = data;
     aos_gateway_t *gw = u->gw;
+    lists_release(&u->lists);
     free(u->server);
     free(u);
     if (--gw->pending_closes == 0 && gw->shutting_down && gw->on_shutdown) {
@@ -482,6 +568,9 @@ void gw_sup_close(gw_session_t *s, const char *server)
         return;
     u->gw = s->gw;
     u->sess = NULL;
+    if (u->sv)
+        u->sv->own_ups--;
+    u->sv = NULL;
     s->gw->pending_closes++;
     aos_upstream_close(u->up, on_sup_closed, u);
 }
@@ -692,7 +781,7 @@ int aos_gateway_add_builtin(aos_gateway_t *gw, const aos_builtin_t *bi)
     b->name = strdup(bi->name);
     b->builtin = bi;
     b->enabled = 1;
-    b->tools = bi->tools(bi->data);
+    b->lists.tools = bi->tools(bi->data);
     char url[96];
     snprintf(url, sizeof(url), "builtin:%s", bi->name);
     b->entry =
@@ -757,9 +846,9 @@ static void on_sweep_closed(uv_handle_t *h)
     while (aos_map_iter_next(&gw->fingerprints, &it, NULL, NULL, &w))
         free(w);
     aos_map_release(&gw->fingerprints);
-    json_decref(gw->client_caps);
     free_list(gw->hosts);
     free_list(gw->origins);
+    json_decref(gw->client_caps);
     free(gw);
 }
 

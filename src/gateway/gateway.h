@@ -8,11 +8,12 @@
  *   /mcp/call               REST: one tool call for clients without MCP
  *   /mcp/registry[...]      REST: the registry (list, get, put, delete, import)
  *
- * Every upstream is an aos_upstream_t (stdio child or remote server); one
- * upstream session is shared by all client sessions, and what the upstream
- * sends on its own (progress, logs, sampling/elicitation/roots requests) is
- * routed back to the client session whose call caused it. See
- * docs/ARCHITECTURE.md, "Gateway sessions and routing".
+ * Every upstream is an aos_upstream_t (stdio child or remote server). What
+ * an upstream sends on its own (sampling/elicitation/roots requests, log
+ * lines, cancels) reaches only the client session the upstream belongs to:
+ * a client that may be asked something gets upstreams of its own, the
+ * others share one per server, whose requests aosd refuses and whose log
+ * lines it keeps. See docs/ARCHITECTURE.md, "Gateway sessions and routing".
  *
  * Loop thread only. */
 #ifndef AOS_GATEWAY_H

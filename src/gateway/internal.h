@@ -26,15 +26,26 @@
 #define GW_BUILTIN "aos"
 
 typedef struct gw_server gw_server_t;
+
+/* What an upstream offers, for the aggregated endpoint: fetched (every
+ * page) when it becomes READY and again on its list_changed. A list is
+ * NULL until fetched, and stays NULL when the server lacks the capability. */
+typedef struct {
+    json_t *tools, *resources, *templates, *prompts;
+    int pending; /* fetches in flight */
+} gw_lists_t;
+typedef enum { GW_TOOLS, GW_RESOURCES, GW_TEMPLATES, GW_PROMPTS } gw_list_t;
 typedef struct gw_session gw_session_t;
 typedef struct gw_call gw_call_t;
 
-/* A client session's own upstream of a per-client server. */
+/* A client session's own upstream of a server (see gw_upstream_for). */
 typedef struct {
     aos_gateway_t *gw;
     gw_session_t *sess; /* borrowed; NULL once closing */
+    gw_server_t *sv;    /* borrowed; NULL once closing */
     char *server;
     aos_upstream_t *up;
+    gw_lists_t lists;
 } gw_sup_t;
 
 struct gw_server {
@@ -44,10 +55,9 @@ struct gw_server {
     const aos_builtin_t *builtin;
     aos_upstream_t *up; /* the shared upstream */
     int per_client;     /* session_mode "per-client": one upstream per client session */
+    unsigned own_ups;   /* client sessions' own upstreams of this server, alive */
     int enabled;
-    /* lists for the aggregated endpoint, refreshed on READY and list_changed */
-    json_t *tools, *resources, *templates, *prompts;
-    int lists_pending;
+    gw_lists_t lists; /* what the shared upstream (or the built-in) offers */
     uint64_t ready_since_ms;
     gw_call_t *calls; /* sent, queued or waiting to retry; newest first */
     int closing;
@@ -120,7 +130,13 @@ struct gw_session {
     char protocol[16];
     json_t *client_caps;
     json_t *client_info;
+    /* Its upstreams are its own on every server (gw_upstream_for): it
+     * declared sampling, elicitation or roots, or asked for log messages,
+     * so what an upstream asks or says in its name must reach it alone. */
+    int exclusive;
+    json_t *up_caps;        /* what its own upstreams are told it can do */
     int log_level;          /* index in gw_log_levels; messages below are dropped */
+    int log_level_set;      /* the client asked for a level (logging/setLevel) */
     aos_http_req_t *stream; /* the GET SSE stream, if open */
     uint64_t last_seen_ms;
     gw_call_t *calls;
@@ -145,7 +161,7 @@ struct aos_gateway_s {
     int pending_closes;
     void (*on_shutdown)(void *data);
     void *shutdown_data;
-    json_t *client_caps; /* what aosd declares to upstreams */
+    json_t *client_caps; /* what the shared upstreams are told a client can do */
     /* metrics */
     aos_metric_t *m_calls, *m_latency, *m_sessions, *m_up, *m_queue, *m_rejected, *m_breaker,
         *m_health;
@@ -164,13 +180,23 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err);
 void gw_server_remove(aos_gateway_t *gw, const char *name);
 json_t *gw_server_health(gw_server_t *sv); /* new object */
 int gw_server_ready(const gw_server_t *sv);
-/* The upstream calls of session s go to on sv: its own for a per-client
- * server (created on first use), else the shared one. */
+/* The upstream the calls of session s (NULL: a REST call) go to on sv: an
+ * upstream of the session's own, created on first use, when sv is
+ * per-client or s is exclusive; else sv's shared upstream, which serves
+ * only sessions that nothing may be asked of in their name. NULL when an
+ * upstream of its own is needed and cannot be had (per-client server at
+ * its limit, or out of memory). */
 aos_upstream_t *gw_upstream_for(gw_server_t *sv, gw_session_t *s);
+/* Session s's own upstream of server, or NULL; never creates one. */
+aos_upstream_t *gw_sup_get(gw_session_t *s, const char *server);
 /* Closes session s's own upstream of server (if any). */
 void gw_sup_close(gw_session_t *s, const char *server);
 /* Fetches sv's lists again (which: "tools", "resources", "prompts", NULL = all). */
 void gw_server_refresh(gw_server_t *sv, const char *which);
+/* The list of sv that session s (may be NULL) sees: its own upstream's
+ * when it has one that listed it, else the shared one's. Borrowed; NULL if
+ * not known. */
+json_t *gw_list_for(gw_server_t *sv, gw_session_t *s, gw_list_t which);
 /* 1 if the cached tools of sv are known and hold no tool named tool. A
  * cache can lag behind the upstream, so callers still forward the call and
  * let the upstream decide, and ask for a refresh. */
@@ -216,9 +242,11 @@ json_t *gw_init_result(gw_session_t *s, gw_server_t *sv);
 
 /* mcp.c: the Streamable HTTP endpoints */
 int gw_mcp_handle(aos_http_req_t *req, void *data);
-/* routing of what an upstream sends by itself */
-/* only: the session whose own upstream sent it (per-client), or NULL */
-void gw_route_notification(gw_server_t *sv, gw_session_t *only, json_t *msg);
+/* Routing of what an upstream up of sv sends by itself. only: the session
+ * whose own upstream up is, or NULL for sv's shared upstream. Nothing from
+ * a shared upstream that a client's call may have caused (requests, log
+ * lines, cancels) reaches a client: aosd cannot know whose it is. */
+void gw_route_notification(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, json_t *msg);
 /* up: the upstream that asked, to answer it */
 void gw_route_request(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, json_t *msg);
 

@@ -131,6 +131,17 @@ static int handle_initialize(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t
     snprintf(s->protocol, sizeof(s->protocol), "%s", version_ok(ver) ? ver : versions[0]);
     s->client_caps = json_deep_copy(json_object_get(p, "capabilities"));
     s->client_info = json_deep_copy(json_object_get(p, "clientInfo"));
+    /* what a server may ask this client through aosd, and so whether the
+     * client needs upstreams of its own (gw_upstream_for) */
+    s->up_caps = json_object();
+    static const char *const askable[] = {"sampling", "elicitation", "roots", NULL};
+    for (int i = 0; askable[i]; i++) {
+        json_t *c = json_object_get(s->client_caps, askable[i]);
+        if (json_is_object(c)) {
+            json_object_set_new(s->up_caps, askable[i], json_deep_copy(c));
+            s->exclusive = 1;
+        }
+    }
     aos_http_add_header(req, "Mcp-Session-Id", s->id);
     if (!sv || sv->builtin || gw_server_ready(sv))
         return reply(req, id, gw_init_result(s, sv));
@@ -149,14 +160,15 @@ static int handle_initialize(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t
 
 /* ---- aggregation --------------------------------------------------------- */
 
-/* Copies list items, prefixing field (may be NULL) with "<server>__". */
-static json_t *aggregate(aos_gateway_t *gw, size_t off, const char *field)
+/* The items of list which of every server, as session s sees them,
+ * prefixing field (may be NULL) with "<server>__". */
+static json_t *aggregate(aos_gateway_t *gw, gw_session_t *s, gw_list_t which, const char *field)
 {
     json_t *all = json_array();
     size_t n;
     gw_server_t **svs = gw_servers_sorted(gw, 1, &n);
     for (size_t i = 0; i < n; i++) {
-        json_t *list = *(json_t **)((char *)svs[i] + off);
+        json_t *list = gw_list_for(svs[i], s, which);
         size_t j;
         json_t *item;
         json_array_foreach(list, j, item)
@@ -164,10 +176,8 @@ static json_t *aggregate(aos_gateway_t *gw, size_t off, const char *field)
             json_t *c = json_copy(item);
             if (field) {
                 const char *nm = json_string_value(json_object_get(item, field));
-                char *pn = malloc(strlen(svs[i]->name) + strlen(nm ? nm : "") + 3);
-                sprintf(pn, "%s" GW_SEP "%s", svs[i]->name, nm ? nm : "");
-                json_object_set_new(c, field, json_string(pn));
-                free(pn);
+                json_object_set_new(c, field,
+                                    json_sprintf("%s" GW_SEP "%s", svs[i]->name, nm ? nm : ""));
             }
             json_array_append_new(all, c);
         }
@@ -193,7 +203,9 @@ static gw_server_t *split_name(aos_gateway_t *gw, const char *full, const char *
     return sv && sv->enabled && !sv->closing ? sv : NULL;
 }
 
-static gw_server_t *server_for_uri(aos_gateway_t *gw, const char *uri)
+/* The server whose resource (by exact URI, then by template prefix) uri
+ * is, as session s sees them. */
+static gw_server_t *server_for_uri(aos_gateway_t *gw, gw_session_t *s, const char *uri)
 {
     if (!uri)
         return NULL;
@@ -203,7 +215,7 @@ static gw_server_t *server_for_uri(aos_gateway_t *gw, const char *uri)
     for (size_t i = 0; i < n && !found; i++) {
         size_t j;
         json_t *r;
-        json_array_foreach(svs[i]->resources, j, r)
+        json_array_foreach(gw_list_for(svs[i], s, GW_RESOURCES), j, r)
         {
             const char *u = json_string_value(json_object_get(r, "uri"));
             if (u && !strcmp(u, uri)) {
@@ -215,7 +227,7 @@ static gw_server_t *server_for_uri(aos_gateway_t *gw, const char *uri)
     for (size_t i = 0; i < n && !found; i++) {
         size_t j;
         json_t *t;
-        json_array_foreach(svs[i]->templates, j, t)
+        json_array_foreach(gw_list_for(svs[i], s, GW_TEMPLATES), j, t)
         {
             const char *tpl = json_string_value(json_object_get(t, "uriTemplate"));
             const char *brace = tpl ? strchr(tpl, '{') : NULL;
@@ -273,19 +285,60 @@ static json_t *params_copy(const json_t *msg)
     return p ? json_deep_copy(p) : json_object();
 }
 
-static void set_level_everywhere(aos_gateway_t *gw, const char *level)
+/* Another session than s that is subscribed to uri on sv through sv's
+ * shared upstream (one subscription upstream serves them all). */
+static int shared_subscriber(aos_gateway_t *gw, gw_session_t *s, gw_server_t *sv, const char *uri)
 {
-    size_t n;
-    gw_server_t **svs = gw_servers_sorted(gw, 1, &n);
-    for (size_t i = 0; i < n; i++) {
-        if (!gw_server_ready(svs[i]) || !svs[i]->up)
-            continue;
-        const json_t *init = aos_upstream_init_result(svs[i]->up);
-        if (json_object_get(json_object_get(init, "capabilities"), "logging"))
-            aos_upstream_request(svs[i]->up, "logging/setLevel", json_pack("{s:s}", "level", level),
-                                 0, NULL, NULL, NULL);
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&gw->sessions, &it, NULL, NULL, &v)) {
+        gw_session_t *x = v;
+        if (x != s && json_object_get(x->subscriptions, uri) && gw_upstream_for(sv, x) == sv->up)
+            return 1;
     }
-    free(svs);
+    return 0;
+}
+
+/* resources/subscribe or resources/unsubscribe of uri on sv. On the shared
+ * upstream a subscription serves every session subscribed to uri, so the
+ * last of them to leave unsubscribes it there. */
+static int subscription(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s, gw_server_t *sv,
+                        const json_t *msg, const char *uri)
+{
+    const char *m = aos_rpc_method(msg);
+    int sub = !strcmp(m, "resources/subscribe");
+    int was = json_object_get(s->subscriptions, uri) != NULL;
+    if (sub)
+        json_object_set_new(s->subscriptions, uri, json_true());
+    else
+        json_object_del(s->subscriptions, uri);
+    if (!sub && sv->up && gw_upstream_for(sv, s) == sv->up &&
+        (!was || shared_subscriber(gw, s, sv, uri)))
+        return reply(req, aos_rpc_id(msg), json_object());
+    return forward(gw, req, s, sv, aos_rpc_id(msg), m, params_copy(msg), NULL);
+}
+
+/* The client asked for log messages at level: they can only be its own
+ * from upstreams of its own, which the calls it makes from now on create;
+ * those that exist get the level now, the others when they start. */
+static void set_level(gw_session_t *s, int level)
+{
+    s->log_level = level;
+    s->log_level_set = 1;
+    s->exclusive = 1;
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    const char *name;
+    void *v;
+    while (aos_map_iter_next(&s->ups, &it, &name, NULL, &v)) {
+        gw_server_t *sv = gw_server_get(s->gw, name);
+        const json_t *init = sv && sv->up ? aos_upstream_init_result(sv->up) : NULL;
+        if (json_object_get(json_object_get(init, "capabilities"), "logging"))
+            aos_upstream_request(((gw_sup_t *)v)->up, "logging/setLevel",
+                                 json_pack("{s:s}", "level", gw_log_levels[level]), 0, NULL, NULL,
+                                 NULL);
+    }
 }
 
 static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s,
@@ -297,28 +350,21 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
     if (!strcmp(m, "ping"))
         return reply(req, id, json_object());
     if (!strcmp(m, "tools/list"))
-        return reply(
-            req, id,
-            json_pack("{s:o}", "tools", aggregate(gw, offsetof(gw_server_t, tools), "name")));
+        return reply(req, id, json_pack("{s:o}", "tools", aggregate(gw, s, GW_TOOLS, "name")));
     if (!strcmp(m, "prompts/list"))
-        return reply(
-            req, id,
-            json_pack("{s:o}", "prompts", aggregate(gw, offsetof(gw_server_t, prompts), "name")));
+        return reply(req, id, json_pack("{s:o}", "prompts", aggregate(gw, s, GW_PROMPTS, "name")));
     if (!strcmp(m, "resources/list"))
-        return reply(
-            req, id,
-            json_pack("{s:o}", "resources", aggregate(gw, offsetof(gw_server_t, resources), NULL)));
+        return reply(req, id,
+                     json_pack("{s:o}", "resources", aggregate(gw, s, GW_RESOURCES, NULL)));
     if (!strcmp(m, "resources/templates/list"))
         return reply(req, id,
-                     json_pack("{s:o}", "resourceTemplates",
-                               aggregate(gw, offsetof(gw_server_t, templates), NULL)));
+                     json_pack("{s:o}", "resourceTemplates", aggregate(gw, s, GW_TEMPLATES, NULL)));
     if (!strcmp(m, "logging/setLevel")) {
         const char *lv = json_string_value(json_object_get(p, "level"));
         int idx = gw_log_level_index(lv);
         if (idx < 0)
             return reply_error(req, id, AOS_EINVAL, "unknown log level");
-        s->log_level = idx;
-        set_level_everywhere(gw, lv);
+        set_level(s, idx);
         return reply(req, id, json_object());
     }
     if (!strcmp(m, "tools/call") || !strcmp(m, "prompts/get")) {
@@ -333,7 +379,7 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
                      m[0] == 't' ? "tool" : "prompt", full);
             return reply_error(req, id, AOS_EINVAL, e);
         }
-        if (m[0] == 't' && gw_server_lacks_tool(sv, rest) && !sv->lists_pending)
+        if (m[0] == 't' && gw_server_lacks_tool(sv, rest) && !sv->lists.pending)
             gw_server_refresh(sv, "tools");
         if (sv->builtin) {
             if (m[0] != 't')
@@ -349,14 +395,12 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
         const char *uri = json_string_value(json_object_get(p, "uri"));
         if (!uri)
             return reply_error(req, id, AOS_EINVAL, "params.uri is required");
-        gw_server_t *sv = server_for_uri(gw, uri);
+        gw_server_t *sv = server_for_uri(gw, s, uri);
         if (!sv)
             return gw_respond_msg(req, aos_rpc_error(id, -32002, "resource not found",
                                                      json_pack("{s:s}", "uri", uri)));
-        if (!strcmp(m, "resources/subscribe"))
-            json_object_set_new(s->subscriptions, uri, json_true());
-        else if (!strcmp(m, "resources/unsubscribe"))
-            json_object_del(s->subscriptions, uri);
+        if (strcmp(m, "resources/read") != 0)
+            return subscription(gw, req, s, sv, msg, uri);
         return forward(gw, req, s, sv, id, m, params_copy(msg), NULL);
     }
     if (!strcmp(m, "completion/complete")) {
@@ -370,7 +414,7 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
             if (sv)
                 json_object_set_new(json_object_get(np, "ref"), "name", json_string(rest));
         } else if (type && !strcmp(type, "ref/resource")) {
-            sv = server_for_uri(gw, json_string_value(json_object_get(ref, "uri")));
+            sv = server_for_uri(gw, s, json_string_value(json_object_get(ref, "uri")));
         }
         if (!sv || sv->builtin) {
             json_decref(np);
@@ -394,11 +438,13 @@ static int server_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *
         int idx = gw_log_level_index(json_string_value(json_object_get(p, "level")));
         if (idx < 0)
             return reply_error(req, id, AOS_EINVAL, "unknown log level");
+        /* forwarded below, to the upstream of the session's own it creates */
         s->log_level = idx;
+        s->exclusive = 1;
     }
     if (sv->builtin) {
         if (!strcmp(m, "tools/list"))
-            return reply(req, id, json_pack("{s:O}", "tools", sv->tools));
+            return reply(req, id, json_pack("{s:O}", "tools", sv->lists.tools));
         if (!strcmp(m, "tools/call")) {
             const char *tool = json_string_value(json_object_get(p, "name"));
             if (!tool)
@@ -410,13 +456,14 @@ static int server_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *
         return gw_respond_msg(req, aos_rpc_error(id, -32601, "method not found", NULL));
     }
     const char *uri = json_string_value(json_object_get(p, "uri"));
-    if (uri && !strcmp(m, "resources/subscribe"))
-        json_object_set_new(s->subscriptions, uri, json_true());
-    else if (uri && !strcmp(m, "resources/unsubscribe"))
-        json_object_del(s->subscriptions, uri);
+    if (uri && (!strcmp(m, "resources/subscribe") || !strcmp(m, "resources/unsubscribe")))
+        return subscription(gw, req, s, sv, msg, uri);
     const char *tool =
         !strcmp(m, "tools/call") ? json_string_value(json_object_get(p, "name")) : NULL;
-    return forward(gw, req, s, sv, id, m, params_copy(msg), tool);
+    int rc = forward(gw, req, s, sv, id, m, params_copy(msg), tool);
+    if (!strcmp(m, "logging/setLevel"))
+        s->log_level_set = 1;
+    return rc;
 }
 
 /* ---- client notifications and responses ----------------------------------- */
@@ -437,10 +484,14 @@ static void client_notification(aos_gateway_t *gw, gw_session_t *s, gw_server_t 
         return;
     }
     if (!strcmp(m, "notifications/roots/list_changed")) {
-        /* tell the upstream(s) this session talks to */
-        aos_upstream_t *up = sv && sv->up ? gw_upstream_for(sv, s) : NULL;
-        if (up)
-            aos_upstream_notify(up, m, NULL);
+        /* tell the upstreams of the session's own: only they know its roots */
+        aos_map_iter_t it;
+        aos_map_iter_init(&it);
+        const char *name;
+        void *v;
+        while (aos_map_iter_next(&s->ups, &it, &name, NULL, &v))
+            if (!sv || !strcmp(name, sv->name))
+                aos_upstream_notify(((gw_sup_t *)v)->up, m, NULL);
         return;
     }
     /* notifications/initialized and anything else: nothing to do; the
@@ -457,8 +508,8 @@ static void client_response(aos_gateway_t *gw, gw_session_t *s, const json_t *ms
         aos_log_debug("gateway", "session %s: response to unknown request", s->id);
         return;
     }
-    gw_server_t *sv = gw_server_get(gw, o->server);
-    aos_upstream_t *up = sv && sv->up ? gw_upstream_for(sv, s) : NULL;
+    /* only an upstream of the session's own asks it anything */
+    aos_upstream_t *up = gw_sup_get(s, o->server);
     if (up) {
         json_t *fwd = json_copy((json_t *)msg);
         json_object_set(fwd, "id", o->up_id);
@@ -580,7 +631,13 @@ int gw_mcp_handle(aos_http_req_t *req, void *data)
     return mcp_fail(req, 405, -32000, "Method not allowed");
 }
 
-/* ---- what upstreams send on their own -------------------------------------- */
+/* ---- what upstreams send on their own --------------------------------------
+ * An upstream of a session's own (only != NULL) speaks to that session
+ * alone. The shared upstream (only == NULL) speaks to no client in
+ * particular: progress is matched by the call's own token, list changes
+ * and resource updates go to the sessions they concern, and the rest (a
+ * request, a log line, a cancel), which a call of any of its sessions may
+ * have caused, stays with aosd. */
 
 static int session_on(const gw_session_t *s, const gw_server_t *sv)
 {
@@ -589,18 +646,19 @@ static int session_on(const gw_session_t *s, const gw_server_t *sv)
     return !sv->builtin;
 }
 
-/* The newest client call sent to sv through an MCP session (of only, if set). */
-static gw_call_t *current_call(gw_server_t *sv, gw_session_t *only)
+/* The newest call of session s in flight on upstream up. */
+static gw_call_t *current_call(gw_session_t *s, const aos_upstream_t *up)
 {
-    for (gw_call_t *c = sv->calls; c; c = c->sv_next)
-        if (c->kind == GW_CALL_MCP && c->sess && c->phase == GW_PHASE_SENT &&
-            (!only || c->sess == only))
+    for (gw_call_t *c = s->calls; c; c = c->s_next)
+        if (c->kind == GW_CALL_MCP && c->phase == GW_PHASE_SENT && c->up == up)
             return c;
     return NULL;
 }
 
-static void broadcast(gw_server_t *sv, gw_session_t *only, const json_t *msg, int min_level,
-                      const char *uri)
+/* Sends msg to the sessions on sv that hear the upstream it came from:
+ * only, or (the shared upstream) every session on sv without an upstream
+ * of its own there; with uri those subscribed to uri. */
+static void broadcast(gw_server_t *sv, gw_session_t *only, const json_t *msg, const char *uri)
 {
     aos_map_iter_t it;
     aos_map_iter_init(&it);
@@ -609,24 +667,30 @@ static void broadcast(gw_server_t *sv, gw_session_t *only, const json_t *msg, in
         gw_session_t *s = v;
         if (!session_on(s, sv) || !s->stream || (only && s != only))
             continue;
-        if (min_level >= 0 && min_level < s->log_level)
-            continue;
+        if (!only && gw_sup_get(s, sv->name))
+            continue; /* it hears its own upstream of sv, not the shared one */
         if (uri && !json_object_get(s->subscriptions, uri))
             continue;
         gw_session_send(s, json_deep_copy(msg));
     }
 }
 
-/* Whether a message came from the shared upstream of a per-client server:
- * aosd's own session (lists, health), which no client's call caused. What
- * it asks or tells a client (a request, a log line, a cancel) belongs to
- * no client; only its list changes concern them. */
-static int from_shared_of_per_client(const gw_server_t *sv, const gw_session_t *only)
+/* Keeps in aosd's log what the shared upstream of sv logged: no client's. */
+static void log_shared(gw_server_t *sv, const json_t *p)
 {
-    return sv->per_client && !only;
+    int lv = gw_log_level_index(json_string_value(json_object_get(p, "level")));
+    char *data = json_dumps(json_object_get(p, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
+    aos_log(lv >= 4   ? AOS_LOG_ERROR
+            : lv == 3 ? AOS_LOG_WARN
+            : lv >= 1 ? AOS_LOG_INFO
+                      : AOS_LOG_DEBUG,
+            "upstream", json_pack("{s:s}", "server", sv->name),
+            "server '%s' logged (shared session, no client's): %.1000s", sv->name,
+            data ? data : "null");
+    free(data);
 }
 
-void gw_route_notification(gw_server_t *sv, gw_session_t *only, json_t *msg)
+void gw_route_notification(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, json_t *msg)
 {
     aos_gateway_t *gw = sv->gw;
     const char *m = aos_rpc_method(msg);
@@ -634,11 +698,13 @@ void gw_route_notification(gw_server_t *sv, gw_session_t *only, json_t *msg)
     if (!m)
         return;
     if (!strcmp(m, "notifications/progress")) {
+        /* the token is the call's own; and only the upstream the call went
+         * to may report on it */
         const json_t *tok = json_object_get(p, "progressToken");
         gw_call_t *c = json_is_integer(tok)
                            ? aos_map_get_u64(&gw->progress, (uint64_t)json_integer_value(tok))
                            : NULL;
-        if (!c)
+        if (!c || c->up != up)
             return;
         json_t *out = json_deep_copy(msg);
         json_object_set(json_object_get(out, "params"), "progressToken", c->client_progress);
@@ -646,100 +712,86 @@ void gw_route_notification(gw_server_t *sv, gw_session_t *only, json_t *msg)
         return;
     }
     if (!strcmp(m, "notifications/message")) {
-        if (from_shared_of_per_client(sv, only))
-            return;
-        int lv = gw_log_level_index(json_string_value(json_object_get(p, "level")));
-        gw_call_t *c = current_call(sv, only);
-        if (c) {
-            if (lv >= c->sess->log_level)
-                gw_call_send(c, json_deep_copy(msg));
+        if (!only) {
+            log_shared(sv, p);
             return;
         }
-        broadcast(sv, only, msg, lv < 0 ? 0 : lv, NULL);
+        int lv = gw_log_level_index(json_string_value(json_object_get(p, "level")));
+        if (lv < only->log_level && lv >= 0)
+            return;
+        gw_call_t *c = current_call(only, up);
+        if (c)
+            gw_call_send(c, json_deep_copy(msg));
+        else
+            gw_session_send(only, json_deep_copy(msg));
         return;
     }
     if (!strcmp(m, "notifications/resources/updated")) {
         const char *uri = json_string_value(json_object_get(p, "uri"));
         if (uri)
-            broadcast(sv, only, msg, -1, uri);
+            broadcast(sv, only, msg, uri);
         return;
     }
     if (!strcmp(m, "notifications/cancelled")) {
-        /* the upstream withdrew one of its requests to a client: of that
-         * client's session alone when the upstream is the client's own */
-        if (from_shared_of_per_client(sv, only))
+        /* the upstream withdrew one of its requests to the session; the
+         * shared upstream has none (gw_route_request) */
+        if (!only)
             return;
         const json_t *rid = json_object_get(p, "requestId");
         aos_map_iter_t it;
         aos_map_iter_init(&it);
-        void *v;
-        while (aos_map_iter_next(&gw->sessions, &it, NULL, NULL, &v)) {
-            gw_session_t *s = v;
-            if (only && s != only)
+        void *ov;
+        uint64_t key;
+        while (aos_map_iter_next(&only->outreqs, &it, NULL, &key, &ov)) {
+            gw_outreq_t *o = ov;
+            if (strcmp(o->server, sv->name) || !json_equal(o->up_id, rid))
                 continue;
-            aos_map_iter_t it2;
-            aos_map_iter_init(&it2);
-            void *ov;
-            uint64_t key;
-            while (aos_map_iter_next(&s->outreqs, &it2, NULL, &key, &ov)) {
-                gw_outreq_t *o = ov;
-                if (strcmp(o->server, sv->name) || !json_equal(o->up_id, rid))
-                    continue;
-                json_t *out = json_deep_copy(msg);
-                json_object_set_new(json_object_get(out, "params"), "requestId",
-                                    json_integer((json_int_t)o->down_id));
-                aos_map_del_u64(&s->outreqs, key);
-                json_decref(o->up_id);
-                free(o->server);
-                free(o);
-                gw_session_send(s, out);
-                return;
-            }
+            json_t *out = json_deep_copy(msg);
+            json_object_set_new(json_object_get(out, "params"), "requestId",
+                                json_integer((json_int_t)o->down_id));
+            aos_map_del_u64(&only->outreqs, key);
+            json_decref(o->up_id);
+            free(o->server);
+            free(o);
+            gw_session_send(only, out);
+            return;
         }
         return;
     }
-    /* list_changed and anything else: every session that sees this server */
-    broadcast(sv, only, msg, -1, NULL);
+    /* list_changed and anything else: the sessions that hear up */
+    broadcast(sv, only, msg, NULL);
 }
 
 void gw_route_request(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, json_t *msg)
 {
-    aos_gateway_t *gw = sv->gw;
     const char *m = aos_rpc_method(msg);
     const json_t *id = aos_rpc_id(msg);
     if (!strcmp(m, "ping")) {
         aos_upstream_respond(up, aos_rpc_result(id, json_object()));
         return;
     }
-    if (from_shared_of_per_client(sv, only)) {
-        /* a client's answer would also go back to the client's own
-         * upstream, not to this one */
-        char e[160];
-        snprintf(e, sizeof(e), "'%.60s' from the shared session of a per-client server: no client",
-                 m);
+    if (!only) {
+        /* any of the sessions sharing the upstream may have caused it, and
+         * none of them can be asked anything (they declared nothing) */
+        aos_log(strcmp(m, "roots/list") ? AOS_LOG_WARN : AOS_LOG_INFO, "gateway",
+                json_pack("{s:s, s:s}", "server", sv->name, "method", m),
+                "server '%s' asked '%.60s' on its shared session: refused, no client's", sv->name,
+                m);
+        char e[200];
+        snprintf(e, sizeof(e), "'%.60s' from the shared session of server '%.64s': no client", m,
+                 sv->name);
         aos_upstream_respond(up, aos_rpc_error(id, -32601, e, NULL));
         return;
-    }
-    gw_call_t *c = current_call(sv, only);
-    gw_session_t *s = c ? c->sess : only;
-    if (!s) {
-        /* nothing in flight: the most recently active session with a stream */
-        aos_map_iter_t it;
-        aos_map_iter_init(&it);
-        void *v;
-        while (aos_map_iter_next(&gw->sessions, &it, NULL, NULL, &v)) {
-            gw_session_t *x = v;
-            if (session_on(x, sv) && x->stream && (!s || x->last_seen_ms > s->last_seen_ms))
-                s = x;
-        }
     }
     const char *need = !strcmp(m, "sampling/createMessage") ? "sampling"
                        : !strcmp(m, "elicitation/create")   ? "elicitation"
                        : !strcmp(m, "roots/list")           ? "roots"
                                                             : NULL;
-    if (!s || (need && !json_object_get(s->client_caps, need))) {
+    gw_call_t *c = current_call(only, up);
+    if ((need && !json_object_get(only->client_caps, need)) || (!c && !only->stream)) {
         char e[160];
-        snprintf(e, sizeof(e), "no connected client can answer '%.60s'", m);
+        snprintf(e, sizeof(e), "the client cannot answer '%.60s'%s", m,
+                 need && json_object_get(only->client_caps, need) ? " now (no open stream)" : "");
         aos_upstream_respond(up, aos_rpc_error(id, -32601, e, NULL));
         return;
     }
@@ -750,12 +802,12 @@ void gw_route_request(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, j
     }
     o->server = strdup(sv->name);
     o->up_id = json_deep_copy(id);
-    o->down_id = ++s->next_out_id;
-    aos_map_put_u64(&s->outreqs, o->down_id, o);
+    o->down_id = ++only->next_out_id;
+    aos_map_put_u64(&only->outreqs, o->down_id, o);
     json_t *out = json_deep_copy(msg);
     json_object_set_new(out, "id", json_integer((json_int_t)o->down_id));
     if (c)
         gw_call_send(c, out);
     else
-        gw_session_send(s, out);
+        gw_session_send(only, out);
 }

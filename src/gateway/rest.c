@@ -311,7 +311,7 @@ static int mcp_call(aos_http_req_t *req, void *data)
                                     sv->name, tool);
         goto out;
     }
-    if (gw_server_lacks_tool(sv, tool) && !sv->lists_pending)
+    if (gw_server_lacks_tool(sv, tool) && !sv->lists.pending)
         gw_server_refresh(sv, "tools");
     gw_call_t *c = gw_call_new(gw, GW_CALL_REST, NULL, NULL, req);
     if (!c) {

@@ -66,10 +66,9 @@ void gw_session_free(gw_session_t *s)
     void *v;
     while (aos_map_iter_next(&s->outreqs, &it, NULL, NULL, &v)) {
         gw_outreq_t *o = v;
-        gw_server_t *sv = gw_server_get(gw, o->server);
-        if (sv && sv->up && !sv->per_client)
-            aos_upstream_respond(sv->up,
-                                 aos_rpc_error(o->up_id, -32603, "client session ended", NULL));
+        aos_upstream_t *up = gw_sup_get(s, o->server);
+        if (up)
+            aos_upstream_respond(up, aos_rpc_error(o->up_id, -32603, "client session ended", NULL));
         json_decref(o->up_id);
         free(o->server);
         free(o);
@@ -81,6 +80,7 @@ void gw_session_free(gw_session_t *s)
         gw_sup_close(s, name);
     aos_map_release(&s->ups);
     json_decref(s->client_caps);
+    json_decref(s->up_caps);
     json_decref(s->client_info);
     json_decref(s->subscriptions);
     free(s->server_name);

@@ -28,6 +28,8 @@
     XX(quota_month, U, 0, 1, 0, "1: the quota period is a calendar month, 0: a day (UTC)")         \
     XX(max_concurrency, U, 1, 100000, 64, "calls in flight at once")                               \
     XX(queue, U, 0, 100000, 256, "calls waiting for a free slot; beyond: 503")                     \
+    XX(max_client_upstreams, U, 0, 10000, 64,                                                      \
+       "client sessions with an upstream of their own at once (a child each for stdio)")           \
     XX(retries, U, 0, 10, 2, "retries of calls that are safe to retry")                            \
     XX(retry_base_ms, U, 1, 60000, 100, "first retry delay (doubles, with jitter)")                \
     XX(retry_max_ms, U, 1, 600000, 2000, "longest retry delay")                                    \

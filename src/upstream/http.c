@@ -41,6 +41,7 @@ struct up_post_s {
     post_kind_t kind;
     uint64_t id; /* the request answered here (POST_REQUEST, GET_RESUME) */
     int is_init;
+    int initialized;       /* carries notifications/initialized: READY once it is taken */
     char *session;         /* the Mcp-Session-Id it carries, or NULL */
     char resume_from[256]; /* Last-Event-ID to send (GET_*) */
     long status;
@@ -499,6 +500,25 @@ static void get_ended(aos_upstream_t *up, up_post_t *p, int status)
     schedule_get(up, delay);
 }
 
+/* The POST of notifications/initialized ended: the server took it, or the
+ * connection fails as an initialize that failed would. */
+static void initialized_done(aos_upstream_t *up, up_post_t *p, int status, const char *errmsg)
+{
+    char why[320];
+    if (status) {
+        snprintf(why, sizeof(why), "notifications/initialized: %s", errmsg);
+    } else if (p->status == 404 && p->session) {
+        aos__up_session_expired(up, 0, same_session(up, p));
+        return;
+    } else if (!ok_status(p->status)) {
+        aos__up_http_why(why, sizeof(why), p->status, p->body.ptr, p->body.len);
+    } else {
+        aos__up_initialized(up);
+        return;
+    }
+    aos__up_conn_lost(up, why);
+}
+
 static void post_finish(aos_upstream_t *up, up_post_t *p, int status, const char *errmsg,
                         int was_get)
 {
@@ -531,6 +551,10 @@ static void post_finish(aos_upstream_t *up, up_post_t *p, int status, const char
         }
         return;
     case POST_MESSAGE:
+        if (p->initialized) {
+            initialized_done(up, p, status, errmsg);
+            return;
+        }
         if (status) {
             aos__up_log(up, AOS_LOG_WARN, "upstream '%s': sending a message failed: %s", up->name,
                         errmsg);
@@ -597,6 +621,23 @@ int aos__up_http_send(aos_upstream_t *up, json_t *msg, up_pending_t *pd)
     }
     if (pd)
         pd->post = p;
+    return 0;
+}
+
+int aos__up_http_send_initialized(aos_upstream_t *up, json_t *msg)
+{
+    char *body = json_dumps(msg, JSON_COMPACT);
+    up_post_t *p = body ? post_new(up, POST_MESSAGE, up->session_id) : NULL;
+    if (p)
+        p->initialized = 1;
+    int rc =
+        p ? start_transfer(up, p, "POST", body, strlen(body), HTTP_MESSAGE_TIMEOUT_MS) : AOS_ENOMEM;
+    free(body);
+    if (rc) {
+        if (p)
+            post_free(p);
+        return rc == AOS_ENOMEM ? rc : AOS_EUPSTREAM;
+    }
     return 0;
 }
 

@@ -123,6 +123,9 @@ void aos__up_request_failed(aos_upstream_t *up, uint64_t id, int status, const c
  * (current) the upstream initializes a new session. */
 void aos__up_session_expired(aos_upstream_t *up, uint64_t id, int current);
 up_pending_t *aos__up_pending_find(aos_upstream_t *up, uint64_t id);
+/* The server took notifications/initialized: STARTING -> READY (the queued
+ * requests go out). Ignored unless STARTING. */
+void aos__up_initialized(aos_upstream_t *up);
 void aos__up_unref(aos_upstream_t *up);
 /* A log entry of component "upstream" with field server = the name. */
 #define aos__up_log(up, level, ...)                                                                \
@@ -145,6 +148,9 @@ int aos__up_stdio_pid(const aos_upstream_t *up);
 
 void aos__up_http_init(aos_upstream_t *up);
 int aos__up_http_send(aos_upstream_t *up, json_t *msg, up_pending_t *p);
+/* Sends notifications/initialized (msg, borrowed); calls aos__up_initialized
+ * once the server accepted it, or fails the connection. */
+int aos__up_http_send_initialized(aos_upstream_t *up, json_t *msg);
 void aos__up_http_abandon(aos_upstream_t *up, up_pending_t *p);
 void aos__up_http_ready(aos_upstream_t *up);
 void aos__up_http_disconnect(aos_upstream_t *up);

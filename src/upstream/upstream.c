@@ -446,14 +446,31 @@ static void init_reply(aos_upstream_t *up, json_t *reply, int status, const char
         return;
     }
     snprintf(up->proto, sizeof(up->proto), "%s", ver);
+    json_decref(up->init_result);
+    up->init_result = json_incref(res);
     json_t *note = json_pack("{s:s, s:s}", "jsonrpc", "2.0", "method", "notifications/initialized");
-    int rc = note ? tx_send(up, note, NULL) : AOS_ENOMEM;
+    /* Over Streamable HTTP every message is a POST of its own, and a server
+     * may act on notifications/initialized (server-everything registers
+     * tools then): the requests wait until the server took it, or a request
+     * could overtake it */
+    int rc = !note                    ? AOS_ENOMEM
+             : up->kind == UP_TX_HTTP ? aos__up_http_send_initialized(up, note)
+                                      : tx_send(up, note, NULL);
     json_decref(note);
     if (rc) {
         conn_fail(up, "unable to send notifications/initialized");
         return;
     }
-    up->init_result = json_incref(res);
+    if (up->kind != UP_TX_HTTP)
+        aos__up_initialized(up);
+}
+
+void aos__up_initialized(aos_upstream_t *up)
+{
+    if (up->state != AOS_UP_STARTING || up->closing)
+        return;
+    const json_t *res = up->init_result;
+    const char *ver = up->proto;
     up->state = AOS_UP_READY;
     json_t *info = json_object_get(res, "serverInfo");
     aos__up_log(up, AOS_LOG_INFO, "upstream '%s' ready: %s %s, protocol %s", up->name,
