@@ -27,7 +27,7 @@ function freePort() {
 let aos, remote, port;
 before(async () => {
   port = await freePort();
-  remote = spawn(join(TOOLS, 'stdio-backend.sh'), ['everything', 'http'], {
+  remote = spawn(join(TOOLS, 'mcp-server.sh'), ['everything', 'http'], {
     env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'ignore'], detached: true,
   });
   for (let i = 0; i < 300; i++) {
