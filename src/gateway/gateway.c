@@ -642,6 +642,7 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
                      (unsigned)l->breaker_min_calls, (uint64_t)l->breaker_window_ms,
                      (uint64_t)l->breaker_cooldown_ms);
     aos_map_init(&sv->callers);
+    aos_bucket_init(&sv->log_bucket, GW_SHARED_LOG_RATE, GW_SHARED_LOG_BURST, now);
     if (aos_map_put(&gw->servers, name, sv)) {
         server_free(sv);
         return aos_err_set(err, AOS_ENOMEM, NULL);

@@ -24,6 +24,10 @@
 
 #define GW_SEP     "__"
 #define GW_BUILTIN "aos"
+/* Log lines of a shared upstream kept in aosd's log: a flood of them must
+ * not flood the log service (a server may send thousands a second). */
+#define GW_SHARED_LOG_RATE  20
+#define GW_SHARED_LOG_BURST 100
 
 typedef struct gw_server gw_server_t;
 
@@ -66,9 +70,11 @@ struct gw_server {
     aos_bucket_t bucket;
     aos_quota_t quota;
     aos_breaker_t breaker;
-    aos_map_t callers; /* caller id -> aos_bucket_t (per-caller rate) */
-    unsigned active;   /* calls sent and not yet answered */
-    gw_call_t *queue;  /* waiting for a slot, oldest first (linked by q_next) */
+    aos_map_t callers;       /* caller id -> aos_bucket_t (per-caller rate) */
+    aos_bucket_t log_bucket; /* the shared upstream's log lines kept per second */
+    uint64_t log_dropped;    /* ... and those dropped beyond it, since the last kept */
+    unsigned active;         /* calls sent and not yet answered */
+    gw_call_t *queue;        /* waiting for a slot, oldest first (linked by q_next) */
     unsigned queued;
     /* health (gateway.c) */
     uv_timer_t *health_timer;

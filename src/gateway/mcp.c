@@ -675,18 +675,26 @@ static void broadcast(gw_server_t *sv, gw_session_t *only, const json_t *msg, co
     }
 }
 
-/* Keeps in aosd's log what the shared upstream of sv logged: no client's. */
+/* Keeps in aosd's log what the shared upstream of sv logged: no client's.
+ * At most GW_SHARED_LOG_RATE lines a second; the next kept line says how
+ * many were dropped. */
 static void log_shared(gw_server_t *sv, const json_t *p)
 {
+    if (aos_bucket_take(&sv->log_bucket, gw_now_ms())) {
+        sv->log_dropped++;
+        return;
+    }
     int lv = gw_log_level_index(json_string_value(json_object_get(p, "level")));
     char *data = json_dumps(json_object_get(p, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
     aos_log(lv >= 4   ? AOS_LOG_ERROR
             : lv == 3 ? AOS_LOG_WARN
             : lv >= 1 ? AOS_LOG_INFO
                       : AOS_LOG_DEBUG,
-            "upstream", json_pack("{s:s}", "server", sv->name),
+            "upstream",
+            json_pack("{s:s, s:I}", "server", sv->name, "dropped", (json_int_t)sv->log_dropped),
             "server '%s' logged (shared session, no client's): %.1000s", sv->name,
             data ? data : "null");
+    sv->log_dropped = 0;
     free(data);
 }
 
