@@ -253,6 +253,9 @@ test('sessions sharing an upstream share its subscription: one leaving does not 
     await n1.client.subscribeResource({ uri });
     await n2.client.subscribeResource({ uri });
     await n1.client.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
+    // the first updates go out at once; the next ones 5 s later
+    for (let i = 0; i < 50 && !(updates.N1 && updates.N2); i++) await sleep(100);
+    assert.ok(updates.N1 && updates.N2, JSON.stringify(updates));
     await n1.client.unsubscribeResource({ uri });
     const before = { ...updates };
     // server-everything sends an update of each subscribed URI every 5 s
