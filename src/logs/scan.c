@@ -40,16 +40,19 @@ typedef struct {
 } scan_t;
 
 /* Bytes that end a plain run inside a JSON string: quote, backslash,
- * control characters and non-ASCII (checked as UTF-8). */
-static unsigned char special[256];
-
-static void special_init(void)
-{
-    if (special['"'])
-        return;
-    for (int c = 0; c < 256; c++)
-        special[c] = (unsigned char)(c < 0x20 || c == '"' || c == '\\' || c >= 0x80);
-}
+ * control characters and non-ASCII (checked as UTF-8). Constant: scans run
+ * on several pool threads at once. */
+/* clang-format off */
+#define ROW16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+static const unsigned char special[256] = {
+    ROW16(1), ROW16(1), /* 0x00-0x1f: control characters */
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x80] = ROW16(1), ROW16(1), ROW16(1), ROW16(1), /* 0x80-0xff */
+             ROW16(1), ROW16(1), ROW16(1), ROW16(1),
+};
+#undef ROW16
+/* clang-format on */
 
 static void ws(scan_t *s)
 {
@@ -666,7 +669,6 @@ static const char *at_or_null(const aos_buf_t *b, size_t off)
 int aos__logs_batch_scan(aos__logs_batch_t *b, const char *body, size_t len, aos_logs_redact_fn fn,
                          void *data)
 {
-    special_init();
     memset(b, 0, sizeof(*b));
     scan_t s;
     memset(&s, 0, sizeof(s));
