@@ -463,6 +463,32 @@ test("aosd's own log lines and a child's stderr are in the log service", async (
   await aos.api('DELETE', `/mcp/registry/${name}`);
 });
 
+// Issue 12, item 11: a line that was not UTF-8 was lost in aos_log, for
+// the log service and for aosd's stderr alike.
+test("a child's stderr line that is not UTF-8 is kept, with U+FFFD", async () => {
+  const marker = uniq('badbytes').replace(/-/g, '');
+  const name = uniq('latin1').replace(/-/g, '');
+  // \351 is é in Latin-1, a lone continuation byte in UTF-8; the long line
+  // is cut by aos_log's limit (1023 bytes) inside a two-byte é
+  const long = `${marker}L${'x'.repeat(1022 - marker.length - 1)}`;
+  const r = await aos.api('POST', '/mcp/registry', {
+    name, transport: 'stdio', command: '/bin/sh',
+    args: ['-c', `printf '${marker} caf\\351 \\377 end\\n' >&2; printf '${long}\\303\\251\\303\\251\\n' >&2; exec cat >/dev/null`],
+  });
+  assert.ok(r.status === 201 || r.status === 200, r.text);
+  try {
+    const found = await until('the child stderr lines', async () => {
+      const b = await query({ source: `upstream:${name}`, order: 'asc' });
+      return b.items.length >= 2 ? b.items : null;
+    });
+    assert.equal(found[0].message, `${marker} caf\ufffd \ufffd end`);
+    assert.equal(found[1].message, long, 'a character cut by the limit is dropped, not replaced');
+    assert.ok(aos.logs().includes(`${marker} caf\ufffd \ufffd end`), 'and on aosd\'s stderr');
+  } finally {
+    await aos.api('DELETE', `/mcp/registry/${name}`);
+  }
+});
+
 test('secrets are redacted before storage: not in the database file', async () => {
   const topic = uniq('redact');
   const bearer = 'Zm9vYmFyYmF6cXV4LXNlY3JldC10b2tlbi0x';
