@@ -281,6 +281,54 @@ test('bad input is refused with 400 and changes nothing', async () => {
   assertErrorShape(assert, await aos.api('POST', '/api/logs', [{ message: 'x' }], null), 401, 'unauthorized');
 });
 
+// Issue 12, item 11: a filter that is not UTF-8 was dropped, and the query
+// then returned everything.
+test('a filter that is not UTF-8 is refused, naming it, not dropped', async () => {
+  const topic = uniq('utf8');
+  await publish([{ message: 'one entry', topic }]);
+  for (const name of ['level', 'topic', 'source', 'q', 'traceId', 'trace_id', 'after', 'before', 'limit',
+    'cursor', 'order', 'group_by']) {
+    const r = await aos.api('GET', `/api/logs?${name === 'topic' ? '' : `topic=${topic}&`}${name}=%ff`);
+    assertErrorShape(assert, r, 400, 'invalid_argument');
+    assert.equal(r.body.error.field, name, r.text);
+    assert.match(r.body.error.message, /UTF-8/, r.text);
+  }
+  const st = openStream(`/api/logs/stream?topic=ok&source=%c3%28`);
+  await st.ready;
+  assert.equal(st.status, 400, st.body);
+  assert.equal(JSON.parse(st.body).error.field, 'source');
+  const resume = openStream(`/api/logs/stream?topic=${topic}`, { 'Last-Event-ID': '1\xff' });
+  await resume.ready;
+  assert.equal(resume.status, 400, resume.body);
+  assert.equal(JSON.parse(resume.body).error.field, 'Last-Event-ID');
+  // valid UTF-8 still filters
+  assert.equal((await query({ topic, q: 'één' })).items.length, 0);
+  assert.equal((await query({ topic })).items.length, 1);
+});
+
+// Issue 12, item 11: an Operator could publish lines that pass for aosd's
+// own or for a child's stderr.
+test("only aosd writes the sources 'aosd' and 'upstream:*'", async () => {
+  const topic = uniq('spoof');
+  for (const source of ['aosd', 'AOSD', 'upstream:everything', 'Upstream:x']) {
+    const entries = [{ message: 'fine', topic, source: 'agent-1' }, { message: 'spoofed', topic, source }];
+    // the body scanned without a tree, the same as an object, then the MCP tool's forms
+    for (const [path, body] of [['/api/logs', entries], ['/api/logs', JSON.stringify({ entries })],
+      ['/mcp/logs/publish', { entries }]]) {
+      const r = await aos.api('POST', path, body);
+      assertErrorShape(assert, r, 403, 'forbidden');
+      assert.equal(r.body.error.index, 1, r.text);
+      assert.equal(r.body.error.field, 'source', r.text);
+    }
+    const viaCall = await aos.api('POST', '/mcp/call', { server: 'logs', tool: 'logs.publish', args: { entries } });
+    assert.equal(viaCall.status, 403, viaCall.text);
+  }
+  assert.deepEqual((await query({ topic })).items, []);
+  // names that only look alike are anyone's
+  await publish([{ message: 'ok', topic, source: 'aosd-agent' }, { message: 'ok', topic, source: 'my upstream:x' }]);
+  assert.equal((await query({ topic })).items.length, 2);
+});
+
 test('durable before the 2xx: entries survive a kill and a restart', async () => {
   const a = await startAosd();
   const topic = uniq('durable');

@@ -214,6 +214,43 @@ static void test_batch_valid(void **state)
     aos__logs_batch_release(&b);
 }
 
+/* Only aosd's own lines may say they come from aosd or from a child's
+ * stderr (issue 12, item 11): the check names the first entry that does. */
+static void test_reserved_sources(void **state)
+{
+    static const char *const reserved[] = {"aosd",       "AOSD",     "AoSd", "upstream:everything",
+                                           "UPSTREAM:x", "upstream:"};
+    static const char *const free_[] = {"aosd-agent", "aos",           "my-aosd", "upstream",
+                                        "upstream-x", "an upstream:x", "agent-7"};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (!aos__logs_source_reserved(reserved[i]))
+            fail_msg("'%s' not reserved", reserved[i]);
+    for (size_t i = 0; i < sizeof(free_) / sizeof(free_[0]); i++)
+        if (aos__logs_source_reserved(free_[i]))
+            fail_msg("'%s' reserved", free_[i]);
+    assert_false(aos__logs_source_reserved(NULL));
+
+    aos__logs_batch_t b;
+    aos__logs_fault_t fault;
+    aos_err_t err = {0, ""};
+    assert_int_equal(batch(&b,
+                           "[{\"message\":\"a\",\"source\":\"agent\"},{\"message\":\"b\"},"
+                           "{\"message\":\"c\",\"source\":\"upstream:web\"},"
+                           "{\"message\":\"d\",\"source\":\"aosd\"}]",
+                           &fault, &err),
+                     0);
+    assert_int_equal(aos__logs_batch_check_sources(&b, &fault, &err), AOS_EFORBIDDEN);
+    assert_int_equal(fault.index, 2);
+    assert_string_equal(fault.field, "source");
+    assert_non_null(strstr(aos_err_msg(&err), "entries[2].source"));
+    aos__logs_batch_release(&b);
+    assert_int_equal(
+        batch(&b, "[{\"message\":\"a\",\"source\":\"agent\"},{\"message\":\"b\"}]", &fault, &err),
+        0);
+    assert_int_equal(aos__logs_batch_check_sources(&b, &fault, &err), 0);
+    aos__logs_batch_release(&b);
+}
+
 /* The batch is refused, naming the entry and the field. */
 static void refused(const char *text, long index, const char *field, const char *msg_part)
 {
@@ -1725,6 +1762,7 @@ int main(void)
         cmocka_unit_test(test_timestamps),
         cmocka_unit_test(test_batch_valid),
         cmocka_unit_test(test_batch_invalid),
+        cmocka_unit_test(test_reserved_sources),
         cmocka_unit_test(test_redact_patterns),
         cmocka_unit_test(test_redact_secrets_and_keys),
         cmocka_unit_test(test_redact_in_batch),
