@@ -85,8 +85,8 @@ static void check_one(const unsigned char *in, size_t n)
     int jansson = j != NULL && !memchr(s, 0, n);
     json_decref(j);
     if (valid != jansson)
-        fail_msg("%zu bytes %02x %02x %02x %02x: ours %d, jansson %d", n, in[0], in[1], in[2], in[3],
-                 valid, jansson);
+        fail_msg("%zu bytes %02x %02x %02x %02x: ours %d, jansson %d", n, in[0], in[1], in[2],
+                 in[3], valid, jansson);
     size_t m = aos_utf8_scrub(out, sizeof(out), s, n);
     assert_true(aos_utf8_valid(out, m));
     if (valid) {
