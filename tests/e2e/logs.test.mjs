@@ -688,7 +688,7 @@ test('retention by row count and by age', { timeout: 60000 }, async () => {
 });
 
 test('metrics show the log service', async () => {
-  const r = await aos.api('GET', '/metrics', undefined, null);
+  const r = await aos.api('GET', '/metrics');
   assert.match(r.text, /aos_logs_entries_total\{via="rest"\} \d+/);
   assert.match(r.text, /aos_logs_entries_total\{via="self"\} \d+/);
   assert.match(r.text, /aos_logs_streams \d+/);
