@@ -48,8 +48,8 @@ int main(int argc, char **argv)
     aos_metrics_set_max_series(m, max);
     static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                     0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-    aos_metric_t *calls = aos_metrics_counter(m, "aos_mcp_calls_total", "Calls, by outcome",
-                                              "server,tool,outcome");
+    aos_metric_t *calls =
+        aos_metrics_counter(m, "aos_mcp_calls_total", "Calls, by outcome", "server,tool,outcome");
     aos_metric_t *lat = aos_metrics_histogram(m, "aos_mcp_call_duration_seconds", "Latency",
                                               "server,tool", bounds, 14);
     static const char *const gauges[] = {"aos_mcp_server_up", "aos_mcp_server_health",
