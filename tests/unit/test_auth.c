@@ -53,12 +53,14 @@ static void test_scrape_list_syntax(void **state)
 {
     (void)state;
     static const char *const good[] = {
-        "",          "127.0.0.1", "127.0.0.1/8", " 10.0.0.0/8 , ::1 ", "::1/128", "fd00::/8",
-        "0.0.0.0/0", "::/0",      "10.1.2.3/32", "::ffff:10.0.0.0/104",
+        "",         "127.0.0.1", "127.0.0.1/8", " 10.0.0.0/8 , ::1 ", "::1/128",
+        "fd00::/8", "0.0.0.0/0", "::/0",        "10.1.2.3/32",        "::ffff:10.0.0.0/104",
     };
     static const char *const bad[] = {
-        "127.0.0.1/33", "::1/129", "1.2.3",         "localhost",    "127.0.0.1/", "/8",
-        "127.0.0.1/8x", "10.0.0.0/-1", "10.0.0.0/0008", "127.0.0.1,nope", "1.2.3.4 5", "::ffff:10.0.0.0/95",
+        "127.0.0.1/33",   "::1/129",     "1.2.3",
+        "localhost",      "127.0.0.1/",  "/8",
+        "127.0.0.1/8x",   "10.0.0.0/-1", "10.0.0.0/0008",
+        "127.0.0.1,nope", "1.2.3.4 5",   "::ffff:10.0.0.0/95",
     };
     aos_err_t err = {0, ""};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
@@ -77,9 +79,8 @@ static void test_scrape_matches(void **state)
     aos_err_t err = {0, ""};
     /* nothing is allowed until a list is set */
     assert_false(aos_auth_may_scrape(f->auth, "127.0.0.1"));
-    assert_int_equal(aos_auth_allow_scrape(f->auth, "127.0.0.1/8,10.1.0.0/16,::1,fd00::/8,192.0.2.7",
-                                           &err),
-                     0);
+    assert_int_equal(
+        aos_auth_allow_scrape(f->auth, "127.0.0.1/8,10.1.0.0/16,::1,fd00::/8,192.0.2.7", &err), 0);
     static const struct {
         const char *addr;
         int want;
