@@ -207,8 +207,8 @@ static int scrape_list_parse(const char *cidrs, cidr_t **out, size_t *n, aos_err
 
 int aos_auth_scrape_list_check(const char *cidrs, aos_err_t *err)
 {
-    cidr_t *list;
-    size_t n;
+    cidr_t *list = NULL;
+    size_t n = 0;
     int rc = scrape_list_parse(cidrs, &list, &n, err);
     if (rc == 0)
         free(list);
@@ -217,8 +217,8 @@ int aos_auth_scrape_list_check(const char *cidrs, aos_err_t *err)
 
 int aos_auth_allow_scrape(aos_auth_t *a, const char *cidrs, aos_err_t *err)
 {
-    cidr_t *list;
-    size_t n;
+    cidr_t *list = NULL;
+    size_t n = 0;
     int rc = scrape_list_parse(cidrs, &list, &n, err);
     if (rc)
         return rc;
