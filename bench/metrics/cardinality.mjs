@@ -9,10 +9,11 @@
 // Before the fix this probe made /metrics 315 MB, 4.7 s per scrape, RSS
 // 721 MB. Loopback only; aosd and its child are stopped on exit.
 //
-// Env: BENCH_N (18000), BENCH_CONC (16), BENCH_BUILD (<repo>/build),
-//      AOS_SHARED (<repo>/../shared: tools/mcp/stdio-backend.sh).
+// Env: BENCH_N (18000), BENCH_CONC (16), BENCH_BUILD (<repo>/build). The
+// server is started by the repository's tests/tools/mcp-server.sh, or,
+// where that is missing, by $AOS_SHARED/tools/mcp/stdio-backend.sh.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,9 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const N = Number(process.env.BENCH_N || 18000);
 const CONC = Number(process.env.BENCH_CONC || 16);
 const AOSD = join(process.env.BENCH_BUILD || join(ROOT, 'build'), 'aosd');
-const SHARED = process.env.AOS_SHARED || resolve(ROOT, '../shared');
+const OWN = join(ROOT, 'tests/tools/mcp-server.sh');
+const SERVER = existsSync(OWN) ? OWN
+  : join(process.env.AOS_SHARED || resolve(ROOT, '../shared'), 'tools/mcp/stdio-backend.sh');
 const TOKEN = 'bench-owner-token-0123456789abcdef';
 const H = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
 
@@ -45,7 +48,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const rss = () => Number(readFileSync(`/proc/${aosd.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
 
 await fetch(`${url}/mcp/registry`, { method: 'POST', headers: H, body: JSON.stringify({
-  name: 'everything', transport: 'stdio', command: join(SHARED, 'tools/mcp/stdio-backend.sh'), args: ['everything'] }) });
+  name: 'everything', transport: 'stdio', command: SERVER, args: ['everything'] }) });
 for (let i = 0; i < 600; i++) {
   const h = await (await fetch(`${url}/mcp/registry/everything`, { headers: H })).json();
   if (h.health?.state === 'ready' && h.health.tools > 0) break;
