@@ -3,8 +3,9 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 
-.PHONY: all deps build asan run test unit e2e conformance fuzz bench fmt lint clean
+.PHONY: all deps build asan tsan run test unit unit-tsan e2e conformance fuzz bench fmt lint clean
 
 all: build
 
@@ -23,17 +24,27 @@ $(ASAN_BUILD)/Makefile:
 asan: $(ASAN_BUILD)/Makefile
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+$(TSAN_BUILD)/Makefile:
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAOS_TSAN=ON >/dev/null
+
+tsan: $(TSAN_BUILD)/Makefile
+	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+
 run:
 	@scripts/install-deps --runtime
 	@$(MAKE) --no-print-directory build
 	@scripts/run
 
-# Unit tests under ASan+UBSan, then end-to-end tests, then conformance.
-test: deps build asan
+# Unit tests under ASan+UBSan and under TSan, then end-to-end tests, then
+# conformance.
+test: deps build asan tsan
 	@scripts/test-all
 
 unit: asan
 	cd $(ASAN_BUILD) && ctest --output-on-failure
+
+unit-tsan: tsan
+	cd $(TSAN_BUILD) && ctest --output-on-failure
 
 e2e: build
 	@scripts/test-e2e
@@ -57,4 +68,4 @@ lint: build
 	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.c') 2>/dev/null
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz fuzz-crashes
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-fuzz fuzz-crashes

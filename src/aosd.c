@@ -137,10 +137,14 @@ static int run(aos_daemon_t *d, aos_err_t *err)
         return rc;
     if ((rc = aos_auth_new(&d->auth, d->store, c->mcp_anonymous, err)))
         return rc;
+    if (c->metrics_allow && (rc = aos_auth_allow_scrape(d->auth, c->metrics_allow, err)))
+        return rc; /* checked in main() already */
     char *generated = NULL;
     if ((rc = aos_auth_bootstrap(d->auth, c->bootstrap_token, &generated, err)))
         return rc;
-    d->metrics = aos_metrics_new();
+    if (!(d->metrics = aos_metrics_new()))
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    aos_metrics_set_max_series(d->metrics, (size_t)c->metrics_max_series);
     if ((rc = aos_httpc_new(&d->httpc, d->loop, err)))
         return rc;
     aos_gateway_cfg_t gc = {.loop = d->loop,
@@ -255,6 +259,11 @@ int main(int argc, char **argv)
     aos_log_set_level((aos_log_level_t)lvl);
     if (d.cfg.http_writers > 64) {
         fprintf(stderr, "aosd: --http-writers must be from 0 to 64, got %lu\n", d.cfg.http_writers);
+        aos_config_release(&d.cfg);
+        return 2;
+    }
+    if (d.cfg.metrics_allow && aos_auth_scrape_list_check(d.cfg.metrics_allow, &err)) {
+        fprintf(stderr, "aosd: --metrics-allow: %s\n", aos_err_msg(&err));
         aos_config_release(&d.cfg);
         return 2;
     }

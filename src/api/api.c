@@ -1,4 +1,5 @@
-/* api.c - health, metrics and audit routes. */
+/* api.c - health, metrics and audit routes. /metrics needs a Viewer, or
+ * an address allowed to scrape (--metrics-allow; see auth.h). */
 #include "api/api.h"
 #include "buf/buf.h"
 
@@ -52,13 +53,16 @@ static int healthz(aos_http_req_t *req, void *data)
                   aos_store_backend_name(api->store), "uptime_ms", (json_int_t)up));
 }
 
+/* GET /metrics: rendered on the loop; the series are bounded (metrics.h),
+ * so is the time. */
 static int metrics(aos_http_req_t *req, void *data)
 {
     aos_api_t *api = data;
     aos_buf_t b;
     aos_buf_init(&b, 0);
-    aos_metrics_render(api->metrics, &b);
-    int rc = aos_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8",
+    int rc = aos_metrics_render(api->metrics, &b);
+    if (rc == 0)
+        rc = aos_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8",
                               b.ptr ? b.ptr : "", b.len);
     aos_buf_release(&b);
     return rc;
@@ -128,7 +132,7 @@ static const aos_http_route_t routes[] = {
     {"GET", "/", AOS_PERM_PUBLIC, web, 0},
     {"GET", "/ui/*", AOS_PERM_PUBLIC, web, 0},
     {"GET", "/healthz", AOS_PERM_PUBLIC, healthz, 0},
-    {"GET", "/metrics", AOS_PERM_PUBLIC, metrics, 0},
+    {"GET", "/metrics", AOS_PERM_METRICS, metrics, 0},
     {"GET", "/audit/logs", AOS_PERM_ADMIN, audit_logs, 0},
 };
 

@@ -6,6 +6,8 @@
  * aos_perm_t names the least role allowed. MCP endpoints need an Operator;
  * with mcp_anonymous set, loopback clients without a token are let in as
  * the Operator "anonymous" (for clients that cannot send headers).
+ * /metrics needs a Viewer, or no token at all from an address in the
+ * scrape list (aos_auth_allow_scrape), as Prometheus servers scrape.
  *
  * Loop thread, except aos_auth_bootstrap (start-up, before the loop runs). */
 #ifndef AOS_AUTH_H
@@ -38,6 +40,19 @@ void aos_auth_free(aos_auth_t *a);
  * (when given) or a new one returned in *generated (caller frees, shows it
  * once). Later starts leave the stored tokens alone. */
 int aos_auth_bootstrap(aos_auth_t *a, const char *token, char **generated, aos_err_t *err);
+
+/* Lets addresses in cidrs ("127.0.0.1/8,::1,10.1.0.0/16": IPv4 or IPv6,
+ * comma-separated, a bare address meaning just it) read routes of
+ * AOS_PERM_METRICS without a token. Replaces an earlier list; AOS_EINVAL
+ * with err naming the entry if one is malformed (the list is then
+ * unchanged). An IPv4 peer reached over IPv6 (::ffff:a.b.c.d) matches as
+ * IPv4. */
+int aos_auth_allow_scrape(aos_auth_t *a, const char *cidrs, aos_err_t *err);
+/* What aos_auth_allow_scrape would say of cidrs, without an aos_auth_t:
+ * for checking a flag before start-up. Any thread. */
+int aos_auth_scrape_list_check(const char *cidrs, aos_err_t *err);
+/* 1 if addr (the text of a peer address) is in the scrape list. */
+int aos_auth_may_scrape(const aos_auth_t *a, const char *addr);
 
 const char *aos_role_name(aos_role_t r);
 aos_role_t aos_role_parse(const char *s);

@@ -40,7 +40,11 @@
     XX(log_retention_rows, U, "log-retention-rows", "AOS_LOG_RETENTION_ROWS", "1000000",           \
        "most entries the log service keeps (0: no limit)")                                         \
     XX(log_retention_check_s, U, "log-retention-check", "AOS_LOG_RETENTION_CHECK", "60",           \
-       "seconds between two retention runs of the log service")
+       "seconds between two retention runs of the log service")                                    \
+    XX(metrics_allow, S, "metrics-allow", "AOS_METRICS_ALLOW", NULL,                               \
+       "addresses that may read /metrics without a token (CIDR, comma-separated)")                 \
+    XX(metrics_max_series, U, "metrics-max-series", "AOS_METRICS_MAX_SERIES", "2000",              \
+       "most series one metric keeps; later label values count as \"other\"")
 
 typedef struct {
 #define XX_S(f)                        char *f;

@@ -154,13 +154,21 @@ static const char *trace_id(gw_call_t *c)
     return c->trace_id;
 }
 
+/* Counts c in the metrics. Label values come from the registry only: the
+ * server's name, and the tool's if the server lists it - any other name a
+ * client sends counts as "other", so clients cannot grow /metrics. */
 static void record(gw_call_t *c, const char *server, const char *outcome)
 {
     aos_gateway_t *gw = c->gw;
     double secs = (double)(uv_hrtime() - c->started_ns) / 1e9;
-    aos_metric_add(gw->m_calls, 1, server, c->tool ? c->tool : "", outcome);
+    const char *tool = "";
+    if (c->tool) {
+        const gw_server_t *sv = gw_server_get(gw, server);
+        tool = sv && gw_server_has_tool(sv, c->tool) ? c->tool : AOS_METRICS_OTHER;
+    }
+    aos_metric_add(gw->m_calls, 1, server, tool, outcome);
     if (c->tool)
-        aos_metric_observe(gw->m_latency, secs, server, c->tool);
+        aos_metric_observe(gw->m_latency, secs, server, tool);
 }
 
 void gw_call_send(gw_call_t *c, json_t *msg)

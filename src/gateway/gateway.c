@@ -63,6 +63,11 @@ int gw_server_ready(const gw_server_t *sv)
     return sv->up && aos_upstream_state(sv->up) == AOS_UP_READY;
 }
 
+int gw_server_has_tool(const gw_server_t *sv, const char *tool)
+{
+    return json_is_array(sv->lists.tools) && !gw_server_lacks_tool(sv, tool);
+}
+
 int gw_server_lacks_tool(const gw_server_t *sv, const char *tool)
 {
     if (!json_is_array(sv->lists.tools))

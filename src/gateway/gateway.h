@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "builtin/builtin.h"
 #include "err/err.h"
 #include "http/http.h"
 #include "httpc/httpc.h"
@@ -30,22 +31,6 @@
 #include "store/store.h"
 
 typedef struct aos_gateway_s aos_gateway_t;
-
-/* A built-in MCP server: tools implemented inside aosd, reachable like any
- * registered server (<name>__<tool> on /mcp, unprefixed on
- * /mcp/servers/<name>, and through /mcp/call). call() starts a tool and
- * answers through done exactly once, now or later on the loop thread; it
- * returns 0, or an AOS_E* code without calling done. done's result is a
- * CallToolResult (stolen), or NULL with err set. */
-typedef void (*aos_builtin_done_fn)(void *ctx, json_t *result, const aos_err_t *err);
-typedef struct {
-    const char *name;
-    const char *description;
-    json_t *(*tools)(void *data); /* new array of tool definitions */
-    int (*call)(void *data, const char *tool, const json_t *args, aos_builtin_done_fn done,
-                void *ctx);
-    void *data;
-} aos_builtin_t;
 
 typedef struct {
     uv_loop_t *loop;             /* borrowed */
@@ -68,7 +53,8 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
  * once at start-up, before the loop runs (reads the store synchronously). */
 int aos_gateway_load(aos_gateway_t *gw, aos_err_t *err);
 int aos_gateway_add_routes(aos_gateway_t *gw, aos_http_t *http);
-/* Adds a built-in server; b (and what it points to) must outlive gw. */
+/* Adds a built-in server (builtin/builtin.h); b (and what it points to)
+ * must outlive gw. */
 int aos_gateway_add_builtin(aos_gateway_t *gw, const aos_builtin_t *b);
 /* Fails calls in flight, ends sessions and stops every upstream; done runs
  * when all children and connections are gone. */

@@ -207,6 +207,8 @@ json_t *gw_list_for(gw_server_t *sv, gw_session_t *s, gw_list_t which);
  * cache can lag behind the upstream, so callers still forward the call and
  * let the upstream decide, and ask for a refresh. */
 int gw_server_lacks_tool(const gw_server_t *sv, const char *tool);
+/* 1 if the cached tools of sv are known and hold tool. */
+int gw_server_has_tool(const gw_server_t *sv, const char *tool);
 uint64_t gw_now_ms(void);
 
 /* calls (gateway.c) */

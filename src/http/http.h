@@ -30,6 +30,7 @@ typedef struct aos_http_req_s aos_http_req_t;
  * handler runs. Ordered: a role that may do a level may do those below. */
 typedef enum {
     AOS_PERM_PUBLIC = 0, /* no token needed (healthz, static UI) */
+    AOS_PERM_METRICS,    /* /metrics: a Viewer, or no token from an address allowed to scrape */
     AOS_PERM_MCP,        /* MCP endpoints: a token, or anonymous if allowed */
     AOS_PERM_READ,       /* Viewer */
     AOS_PERM_OPERATE,    /* Operator */

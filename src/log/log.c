@@ -1,6 +1,9 @@
 /* log.c - JSON-lines logger. The level and sink are process-wide settings
- * made once at start-up, before threads exist; writing is mutex-protected. */
+ * made once at start-up, before threads exist; writing is mutex-protected.
+ * No line is lost to its bytes: text that is not UTF-8 is repaired (see
+ * aos_log). */
 #include "log/log.h"
+#include "utf8/utf8.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -54,11 +57,23 @@ void aos_log(aos_log_level_t level, const char *component, json_t *fields, const
         json_decref(fields);
         return;
     }
-    char msg[1024];
+    char msg[1024], clean[3 * sizeof(msg)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* The text may come from outside (a child's stderr) and need not be
+     * UTF-8, which jansson would refuse, losing the line: a character cut
+     * by the size limit goes, other invalid bytes show as U+FFFD. */
+    size_t len = n < 0 ? 0 : (size_t)n;
+    if (len >= sizeof(msg))
+        len = aos_utf8_trim(msg, sizeof(msg) - 1);
+    msg[len] = '\0';
+    const char *text = msg;
+    if (!aos_utf8_valid(msg, len)) {
+        aos_utf8_scrub(clean, sizeof(clean), msg, len);
+        text = clean;
+    }
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -70,7 +85,7 @@ void aos_log(aos_log_level_t level, const char *component, json_t *fields, const
              (long)(ts.tv_nsec / 1000000) % 1000);
 
     json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "ts", when, "level", aos_log_level_name(level),
-                          "component", component ? component : "aosd", "msg", msg);
+                          "component", component ? component : "aosd", "msg", text);
     if (!e) {
         json_decref(fields);
         return;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* Levels ------------------------------------------------------------------ */
@@ -179,6 +180,23 @@ const char *aos__logs_check_name(const char *text, size_t n, size_t max)
         if (s[i] < 0x20 || s[i] == 0x7f)
             return "must not hold control characters";
     return NULL;
+}
+
+/* The sources aosd writes itself: "aosd" and "upstream:<server>", any case
+ * (so that no client's line passes for one of them in a list). */
+int aos__logs_source_reserved(const char *s)
+{
+    return s && (!strcasecmp(s, "aosd") || !strncasecmp(s, "upstream:", 9));
+}
+
+int aos__logs_batch_check_sources(const aos__logs_batch_t *b, aos__logs_fault_t *fault,
+                                  aos_err_t *err)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (aos__logs_source_reserved(b->rows[i].source))
+            return fault_at(fault, err, (long)i, "source", AOS_EFORBIDDEN,
+                            "is reserved for aosd's own log lines");
+    return 0;
 }
 
 /* A trace or span id: 1..max of [A-Za-z0-9._:-]. */

@@ -69,6 +69,12 @@ int64_t aos__logs_now_ms(void);
 int aos__logs_batch_parse(aos__logs_batch_t *b, json_t *entries, aos_logs_redact_fn fn, void *data,
                           aos__logs_fault_t *fault, aos_err_t *err);
 void aos__logs_batch_release(aos__logs_batch_t *b);
+/* 1 if source is one aosd writes itself ("aosd", "upstream:<server>"). */
+int aos__logs_source_reserved(const char *source);
+/* AOS_EFORBIDDEN, with err and fault naming the entry, if an entry of b
+ * claims a reserved source: only aosd's own captured lines may. Else 0. */
+int aos__logs_batch_check_sources(const aos__logs_batch_t *b, aos__logs_fault_t *fault,
+                                  aos_err_t *err);
 /* The same from the raw text of a publish body (an object with "entries"
  * or a bare array): 0 with b filled, exactly as aos_http_parse_json and
  * aos__logs_batch_parse would fill it; 1 (b empty) for anything else -

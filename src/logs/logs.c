@@ -11,6 +11,7 @@
 #include "logs/internal.h"
 
 #include "log/log.h"
+#include "utf8/utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,8 +305,9 @@ struct op {
     json_t *args;
     char *body;
     size_t body_len;
-    int parse_inline; /* parse on the loop (captured lines: small, and at
-                         shutdown the store must get them before it closes) */
+    int own; /* aosd's own captured lines: parsed on the loop (small, and at
+                shutdown the store must get them before it closes), and the
+                only ones that may use the reserved sources */
     int parse_rc;
     aos_err_t parse_err;
     aos__logs_fault_t parse_fault;
@@ -511,7 +513,7 @@ static void parse_work(uv_work_t *w)
             free(o->body);
             o->body = NULL;
             o->parse_rc = 0;
-            return;
+            goto sources;
         }
         json_t *body = aos_http_parse_json(o->body, o->body_len, err);
         free(o->body);
@@ -547,6 +549,10 @@ static void parse_work(uv_work_t *w)
     o->parse_rc = aos__logs_batch_parse(&o->batch, json_object_get(o->args, "entries"), l->redact,
                                         l->redact_data, fault, err);
     uv_rwlock_rdunlock(&l->redact_lock);
+sources:
+    if (o->parse_rc == 0 && !o->own &&
+        (o->parse_rc = aos__logs_batch_check_sources(&o->batch, fault, err)))
+        aos__logs_batch_release(&o->batch);
 }
 
 /* Step 2, on the loop: into the group-commit queue, or the error out. */
@@ -554,7 +560,7 @@ static void parse_done(uv_work_t *w, int status)
 {
     struct op *o = w->data;
     aos_logs_t *l = o->l;
-    if (!o->parse_inline)
+    if (!o->own)
         l->parsing--;
     json_decref(o->args); /* the batch keeps what it needs */
     o->args = NULL;
@@ -576,7 +582,7 @@ static void parse_done(uv_work_t *w, int status)
 static int parse_start(struct op *o, aos_err_t *err)
 {
     o->work.data = o;
-    if (o->parse_inline) { /* aosd's own few lines: no thread hop */
+    if (o->own) { /* aosd's own few lines: no thread hop */
         parse_work(&o->work);
         parse_done(&o->work, 0);
         return 0;
@@ -614,9 +620,9 @@ int aos__logs_publish_body(aos_logs_t *l, const char *body, size_t len, const ch
     return rc;
 }
 
-/* aos__logs_op; parse_inline: a publish parsed on the loop (see struct op). */
+/* aos__logs_op; own: a publish of aosd's own lines (see struct op). */
 static int op_start(aos_logs_t *l, aos__logs_op_t op, json_t *args, const char *via,
-                    aos__logs_done_fn done, void *ctx, int parse_inline, aos__logs_fault_t *fault,
+                    aos__logs_done_fn done, void *ctx, int own, aos__logs_fault_t *fault,
                     aos_err_t *err)
 {
     int rc;
@@ -638,7 +644,7 @@ static int op_start(aos_logs_t *l, aos__logs_op_t op, json_t *args, const char *
     o->ctx = ctx;
     if (op == AOS__LOGS_OP_PUBLISH) {
         o->args = json_incref(args);
-        o->parse_inline = parse_inline;
+        o->own = own;
         rc = parse_start(o, err);
         if (rc < 0)
             goto fail;
@@ -787,34 +793,57 @@ static int publish_route(aos_http_req_t *req, void *data)
     return aos__logs_http_op(req, data, AOS__LOGS_OP_PUBLISH, 201, "rest");
 }
 
-/* Query-string arguments of kind as a JSON object of strings. */
-static json_t *query_args(aos_http_req_t *req, aos__logs_kind_t kind)
+/* One query-string argument (or header) value onto a: a value that is not
+ * UTF-8 (e.g. "%ff") is refused, naming the argument, rather than dropped,
+ * which would widen the filter to everything. */
+static int put_arg(json_t *a, const char *name, const char *v, aos__logs_fault_t *fault,
+                   aos_err_t *err)
+{
+    if (!aos_utf8_valid(v, strlen(v))) {
+        fault->index = -1;
+        snprintf(fault->field, sizeof(fault->field), "%s", name);
+        return aos_err_set(err, AOS_EINVAL, "'%s' is not valid UTF-8", name);
+    }
+    if (json_object_set_new(a, name, json_string(v)))
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    return 0;
+}
+
+/* Query-string arguments of kind as a JSON object of strings: 0 and *out,
+ * or an error with err and fault set. */
+static int query_args(aos_http_req_t *req, aos__logs_kind_t kind, json_t **out,
+                      aos__logs_fault_t *fault, aos_err_t *err)
 {
     static const char *const common[] = {"level", "traceId", "trace_id", "topic", "source",
                                          "after", "before",  "q",        "limit"};
     static const char *const query[] = {"cursor", "order", "group_by"};
     static const char *const stream[] = {"after_id"};
-    json_t *a = json_object();
-    for (size_t i = 0; a && i < sizeof(common) / sizeof(common[0]); i++) {
-        const char *v = aos_http_query(req, common[i]);
-        if (v)
-            json_object_set_new(a, common[i], json_string(v));
-    }
     const char *const *extra = kind == AOS__LOGS_QUERY ? query : stream;
+    size_t ncommon = sizeof(common) / sizeof(common[0]);
     size_t nextra = kind == AOS__LOGS_QUERY ? 3 : 1;
-    for (size_t i = 0; a && i < nextra; i++) {
-        const char *v = aos_http_query(req, extra[i]);
+    json_t *a = json_object();
+    int rc = a ? 0 : aos_err_set(err, AOS_ENOMEM, NULL);
+    for (size_t i = 0; !rc && i < ncommon + nextra; i++) {
+        const char *name = i < ncommon ? common[i] : extra[i - ncommon];
+        const char *v = aos_http_query(req, name);
         if (v)
-            json_object_set_new(a, extra[i], json_string(v));
+            rc = put_arg(a, name, v, fault, err);
     }
-    return a;
+    if (rc) {
+        json_decref(a);
+        a = NULL;
+    }
+    *out = a;
+    return rc;
 }
 
 static int query_route(aos_http_req_t *req, void *data)
 {
-    json_t *args = query_args(req, AOS__LOGS_QUERY);
-    if (!args)
-        return AOS_ENOMEM;
+    json_t *args;
+    aos_err_t err = {0, ""};
+    aos__logs_fault_t fault = {-1, ""};
+    if (query_args(req, AOS__LOGS_QUERY, &args, &fault, &err))
+        return aos__logs_respond_error(req, &err, &fault);
     return run_for(data, req, AOS__LOGS_OP_QUERY, args, 200, "rest");
 }
 
@@ -827,13 +856,19 @@ static int stream_route(aos_http_req_t *req, void *data)
         return aos_http_respond_error(req, AOS_EUNAVAIL, "the log service is shutting down");
     if (l->nsubs >= STREAMS_MAX)
         return aos_http_respond_error(req, AOS_EUNAVAIL, "too many log streams (%d)", STREAMS_MAX);
-    json_t *args = query_args(req, AOS__LOGS_STREAM);
-    if (!args)
-        return AOS_ENOMEM;
+    json_t *args;
+    if (query_args(req, AOS__LOGS_STREAM, &args, &fault, &err))
+        return aos__logs_respond_error(req, &err, &fault);
     /* an EventSource that reconnects says where it was */
     const char *resume = aos_http_header(req, "Last-Event-ID");
-    if (resume && *resume)
-        json_object_set_new(args, "after_id", json_string(resume));
+    if (resume && *resume && put_arg(args, "after_id", resume, &fault, &err)) {
+        json_decref(args);
+        if (err.code == AOS_EINVAL) {
+            snprintf(fault.field, sizeof(fault.field), "Last-Event-ID");
+            aos_err_set(&err, AOS_EINVAL, "'Last-Event-ID' is not valid UTF-8");
+        }
+        return aos__logs_respond_error(req, &err, &fault);
+    }
     sub_t *s = calloc(1, sizeof(*s));
     if (!s) {
         json_decref(args);

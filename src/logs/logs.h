@@ -29,8 +29,8 @@
 #define AOS_LOGS_H
 
 #include "buf/buf.h"
+#include "builtin/builtin.h"
 #include "err/err.h"
-#include "gateway/gateway.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
 #include "store/store.h"

@@ -51,7 +51,9 @@ static json_t *entry_schema(void)
         str_schema("category, e.g. agent.run"), "attributes", "type", "object", "description",
         "structured fields (string values are redacted like the message)", "trace_id",
         str_schema("trace the entry belongs to"), "span_id", str_schema("span within the trace"),
-        "source", str_schema("who wrote it, e.g. an agent's name"));
+        "source",
+        str_schema("who wrote it, e.g. an agent's name (not aosd or upstream:*, "
+                   "which are aosd's own)"));
 }
 
 static json_t *tool(const char *name, const char *description, json_t *properties,

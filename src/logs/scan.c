@@ -12,6 +12,7 @@
  * explain a refusal, only to be right when it accepts.
  * tests/fuzz/fuzz_logs_scan.c holds the two paths to the same answers. */
 #include "logs/internal.h"
+#include "utf8/utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -40,16 +41,19 @@ typedef struct {
 } scan_t;
 
 /* Bytes that end a plain run inside a JSON string: quote, backslash,
- * control characters and non-ASCII (checked as UTF-8). */
-static unsigned char special[256];
-
-static void special_init(void)
-{
-    if (special['"'])
-        return;
-    for (int c = 0; c < 256; c++)
-        special[c] = (unsigned char)(c < 0x20 || c == '"' || c == '\\' || c >= 0x80);
-}
+ * control characters and non-ASCII (checked as UTF-8). Constant: scans run
+ * on several pool threads at once. */
+/* clang-format off */
+#define ROW16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+static const unsigned char special[256] = {
+    ROW16(1), ROW16(1), /* 0x00-0x1f: control characters */
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x80] = ROW16(1), ROW16(1), ROW16(1), ROW16(1), /* 0x80-0xff */
+             ROW16(1), ROW16(1), ROW16(1), ROW16(1),
+};
+#undef ROW16
+/* clang-format on */
 
 static void ws(scan_t *s)
 {
@@ -86,49 +90,6 @@ static int putc_(aos_buf_t *b, char c)
     b->ptr[b->len++] = c;
     b->ptr[b->len] = '\0';
     return 0;
-}
-
-/* The length of the UTF-8 sequence at p (strict: no overlong forms, no
- * surrogates, nothing past U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0];
-    size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-    if (c < 0xc2 || c > 0xf4 || (size_t)(end - p) < n)
-        return 0;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return n;
-}
-
-static int utf8_valid(const unsigned char *p, size_t n)
-{
-    const unsigned char *end = p + n;
-    while (p < end) {
-        if (*p < 0x80) {
-            if (!*p) /* a NUL: the tree path has no string for it */
-                return 0;
-            p++;
-            continue;
-        }
-        size_t k = utf8_len(p, end);
-        if (!k)
-            return 0;
-        p += k;
-    }
-    return 1;
 }
 
 static int hex4(const unsigned char *p, const unsigned char *end)
@@ -174,7 +135,7 @@ static int str_decode(scan_t *s, aos_buf_t *b)
         if (c < 0x20)
             return -1;
         if (c >= 0x80) {
-            size_t n = utf8_len(p, end);
+            size_t n = aos_utf8_seq(p, end);
             if (!n || aos_buf_append(b, p, n))
                 return -1;
             p += n;
@@ -300,7 +261,7 @@ static int redact(scan_t *s, const char *key, const char **text, size_t *n)
         return -1;
     if (rc == 1) {
         /* the tree path stores a replacement only if jansson takes it */
-        if (!utf8_valid((const unsigned char *)s->red.ptr, s->red.len))
+        if (!aos_utf8_valid(s->red.ptr, s->red.len))
             return -1;
         *text = s->red.ptr ? s->red.ptr : "";
         *n = s->red.len;
@@ -666,7 +627,6 @@ static const char *at_or_null(const aos_buf_t *b, size_t off)
 int aos__logs_batch_scan(aos__logs_batch_t *b, const char *body, size_t len, aos_logs_redact_fn fn,
                          void *data)
 {
-    special_init();
     memset(b, 0, sizeof(*b));
     scan_t s;
     memset(&s, 0, sizeof(s));

@@ -1,4 +1,12 @@
-/* metrics.c - metric families and the Prometheus text exposition. */
+/* metrics.c - metric families and the Prometheus text exposition.
+ *
+ * Each family indexes its series by their joined label values; the series
+ * count is capped (metrics.h), the overflow going to one series labelled
+ * "other", so a render is at most families x max_series series. A render
+ * runs on the loop, so it does little per line: a series keeps its labels
+ * as the escaped text of the exposition and a histogram its "le" values,
+ * both made once, and a line is a few appends with integers written by
+ * hand, not printf. */
 #include "metrics/metrics.h"
 #include "err/err.h"
 #include "map/map.h"
@@ -15,7 +23,8 @@
 enum type { COUNTER, GAUGE, HISTOGRAM };
 
 struct series {
-    char *labels[MAX_LABELS];
+    char *labels; /* k1="v1",k2="v2" (escaped), or NULL without labels */
+    size_t labels_len;
     double value;   /* counter, gauge; histogram sum */
     uint64_t count; /* histogram */
     uint64_t *buckets;
@@ -23,19 +32,25 @@ struct series {
 };
 
 struct aos_metric_s {
+    aos_metrics_t *m; /* borrowed: the registry it belongs to */
     char *name, *help;
     enum type type;
     char *label_names[MAX_LABELS];
     int nlabels;
     double *bounds;
+    char (*le)[32]; /* bounds as text, then "+Inf" */
     size_t nbounds;
     aos_map_t index; /* joined label values -> series */
+    size_t nseries;
     struct series *first, *last;
     aos_metric_t *next;
 };
 
 struct aos_metrics_s {
     aos_metric_t *first, *last;
+    size_t max_series;
+    aos_metric_t *overflow; /* aos_metrics_overflow_total, made when first needed */
+    size_t last_len;        /* bytes of the last render: room made at once */
     struct {
         aos_metrics_collect_fn fn;
         void *data;
@@ -45,13 +60,20 @@ struct aos_metrics_s {
 
 aos_metrics_t *aos_metrics_new(void)
 {
-    return calloc(1, sizeof(aos_metrics_t));
+    aos_metrics_t *m = calloc(1, sizeof(aos_metrics_t));
+    if (m)
+        m->max_series = AOS_METRICS_MAX_SERIES;
+    return m;
 }
 
-static void series_free(struct series *s, int nlabels)
+void aos_metrics_set_max_series(aos_metrics_t *m, size_t max)
 {
-    for (int i = 0; i < nlabels; i++)
-        free(s->labels[i]);
+    m->max_series = max ? max : 1;
+}
+
+static void series_free(struct series *s)
+{
+    free(s->labels);
     free(s->buckets);
     free(s);
 }
@@ -60,9 +82,10 @@ void aos_metric_clear(aos_metric_t *f)
 {
     for (struct series *s = f->first, *n; s; s = n) {
         n = s->next;
-        series_free(s, f->nlabels);
+        series_free(s);
     }
     f->first = f->last = NULL;
+    f->nseries = 0;
     aos_map_release(&f->index);
 }
 
@@ -78,9 +101,20 @@ void aos_metrics_free(aos_metrics_t *m)
         free(f->name);
         free(f->help);
         free(f->bounds);
+        free(f->le);
         free(f);
     }
     free(m);
+}
+
+/* The shortest text that reads back as exactly v. */
+static void fmt_double(char *out, size_t n, double v)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, n, "%.*g", prec, v);
+        if (strtod(out, NULL) == v)
+            return;
+    }
 }
 
 static aos_metric_t *family(aos_metrics_t *m, const char *name, const char *help,
@@ -89,6 +123,7 @@ static aos_metric_t *family(aos_metrics_t *m, const char *name, const char *help
     aos_metric_t *f = calloc(1, sizeof(*f));
     if (!f)
         return NULL;
+    f->m = m;
     f->name = strdup(name);
     f->help = strdup(help);
     f->type = t;
@@ -127,43 +162,70 @@ aos_metric_t *aos_metrics_histogram(aos_metrics_t *m, const char *name, const ch
     if (!f)
         return NULL;
     f->bounds = malloc((nbounds ? nbounds : 1) * sizeof(double));
-    if (f->bounds && bounds && nbounds) {
+    f->le = calloc(nbounds + 1, sizeof(*f->le));
+    if (f->bounds && f->le && bounds && nbounds) {
         memcpy(f->bounds, bounds, nbounds * sizeof(double));
         f->nbounds = nbounds;
+        for (size_t i = 0; i < nbounds; i++)
+            fmt_double(f->le[i], sizeof(f->le[i]), bounds[i]);
     }
     return f;
 }
 
-static struct series *lookup(aos_metric_t *f, va_list ap)
+/* s escaped for the exposition: backslash and newline, and in a label
+ * value the double quote. Plain runs go in whole. */
+static int put_escaped(aos_buf_t *o, const char *s, int help)
 {
-    const char *vals[MAX_LABELS];
-    /* the key: each value with its length in front, so that no two lists
-     * of values share a key */
-    aos_buf_t key;
-    aos_buf_init(&key, 0);
+    int rc = 0;
+    while (*s && !rc) {
+        size_t n = strcspn(s, help ? "\\\n" : "\\\n\"");
+        rc = aos_buf_append(o, s, n);
+        s += n;
+        if (*s && !rc) {
+            rc = aos_buf_puts(o, *s == '\\' ? "\\\\" : *s == '\n' ? "\\n" : "\\\"");
+            s++;
+        }
+    }
+    return rc;
+}
+
+/* The series of exactly these label values, or NULL. key: each value with
+ * its length in front, so that no two lists of values share a key. */
+static struct series *find(aos_metric_t *f, const char *const *vals, aos_buf_t *key)
+{
+    aos_buf_reset(key);
     for (int i = 0; i < f->nlabels; i++) {
-        vals[i] = va_arg(ap, const char *);
-        if (!vals[i])
-            vals[i] = "";
-        aos_buf_printf(&key, "%zu:", strlen(vals[i]));
-        aos_buf_puts(&key, vals[i]);
+        aos_buf_printf(key, "%zu:", strlen(vals[i]));
+        aos_buf_puts(key, vals[i]);
     }
-    struct series *s = aos_map_get(&f->index, key.ptr ? key.ptr : "");
-    if (s) {
-        aos_buf_release(&key);
-        return s;
-    }
-    s = calloc(1, sizeof(*s));
+    return aos_map_get(&f->index, key->ptr ? key->ptr : "");
+}
+
+static struct series *create(aos_metric_t *f, const char *const *vals, const aos_buf_t *key)
+{
+    struct series *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    for (int i = 0; i < f->nlabels; i++)
-        s->labels[i] = strdup(vals[i]);
-    if (f->type == HISTOGRAM)
-        s->buckets = calloc(f->nbounds + 1, sizeof(uint64_t));
-    int rc = aos_map_put(&f->index, key.ptr ? key.ptr : "", s);
-    aos_buf_release(&key);
-    if (rc) {
-        series_free(s, f->nlabels);
+    aos_buf_t text = AOS_BUF_INIT;
+    int rc = 0;
+    for (int i = 0; i < f->nlabels && !rc; i++) {
+        if (i)
+            rc = aos_buf_puts(&text, ",");
+        if (!rc)
+            rc = aos_buf_puts(&text, f->label_names[i]);
+        if (!rc)
+            rc = aos_buf_puts(&text, "=\"");
+        if (!rc)
+            rc = put_escaped(&text, vals[i], 0);
+        if (!rc)
+            rc = aos_buf_puts(&text, "\"");
+    }
+    s->labels = text.ptr;
+    s->labels_len = text.len;
+    if (f->type == HISTOGRAM && !(s->buckets = calloc(f->nbounds + 1, sizeof(uint64_t))))
+        rc = AOS_ENOMEM;
+    if (rc || aos_map_put(&f->index, key->ptr ? key->ptr : "", s)) {
+        series_free(s);
         return NULL;
     }
     if (f->last)
@@ -171,6 +233,48 @@ static struct series *lookup(aos_metric_t *f, va_list ap)
     else
         f->first = s;
     f->last = s;
+    f->nseries++;
+    return s;
+}
+
+/* A full family's observation for new label values: counted, and given
+ * to its overflow series. */
+static void overflowed(aos_metric_t *f)
+{
+    aos_metrics_t *m = f->m;
+    if (f == m->overflow)
+        return; /* one series per family at most: cannot fill up */
+    if (!m->overflow)
+        m->overflow = aos_metrics_counter(
+            m, "aos_metrics_overflow_total",
+            "Observations counted under the label value \"other\" because their metric "
+            "reached its limit of series",
+            "metric");
+    aos_metric_add(m->overflow, 1, f->name);
+}
+
+static struct series *lookup(aos_metric_t *f, va_list ap)
+{
+    const char *vals[MAX_LABELS];
+    for (int i = 0; i < f->nlabels; i++) {
+        vals[i] = va_arg(ap, const char *);
+        if (!vals[i])
+            vals[i] = "";
+        else if (strlen(vals[i]) > AOS_METRICS_MAX_VALUE)
+            vals[i] = AOS_METRICS_OTHER;
+    }
+    aos_buf_t key;
+    aos_buf_init(&key, 0);
+    struct series *s = find(f, vals, &key);
+    if (!s && f->nseries >= f->m->max_series) {
+        overflowed(f);
+        for (int i = 0; i < f->nlabels; i++)
+            vals[i] = AOS_METRICS_OTHER;
+        s = find(f, vals, &key);
+    }
+    if (!s) /* the overflow series may be one past the limit */
+        s = create(f, vals, &key);
+    aos_buf_release(&key);
     return s;
 }
 
@@ -225,66 +329,54 @@ int aos_metrics_on_collect(aos_metrics_t *m, aos_metrics_collect_fn fn, void *da
     return 0;
 }
 
-static int put_escaped(aos_buf_t *o, const char *s, int help)
-{
-    int rc = 0;
-    for (; *s && !rc; s++) {
-        if (*s == '\\')
-            rc = aos_buf_puts(o, "\\\\");
-        else if (*s == '"' && !help)
-            rc = aos_buf_puts(o, "\\\"");
-        else if (*s == '\n')
-            rc = aos_buf_puts(o, "\\n");
-        else
-            rc = aos_buf_append(o, s, 1);
-    }
-    return rc;
-}
-
-static int put_labels(aos_buf_t *o, const aos_metric_t *f, const struct series *s, const char *le)
-{
-    int rc = 0;
-    if (!f->nlabels && !le)
-        return 0;
-    rc = aos_buf_puts(o, "{");
-    for (int i = 0; i < f->nlabels && !rc; i++) {
-        rc = aos_buf_printf(o, "%s%s=\"", i ? "," : "", f->label_names[i]);
-        if (!rc)
-            rc = put_escaped(o, s->labels[i], 0);
-        if (!rc)
-            rc = aos_buf_puts(o, "\"");
-    }
-    if (le && !rc)
-        rc = aos_buf_printf(o, "%sle=\"%s\"", f->nlabels ? "," : "", le);
-    return rc ? rc : aos_buf_puts(o, "}");
-}
-
-/* The shortest text that reads back as exactly v. */
-static void fmt_double(char *out, size_t n, double v)
-{
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(out, n, "%.*g", prec, v);
-        if (strtod(out, NULL) == v)
-            return;
-    }
-}
-
+/* v as text: integers (most values: counts, buckets) by hand. */
 static int put_value(aos_buf_t *o, double v)
 {
     char t[40];
-    if (v == floor(v) && fabs(v) < 1e15)
-        return aos_buf_printf(o, " %.0f\n", v);
-    fmt_double(t, sizeof(t), v);
-    return aos_buf_printf(o, " %s\n", t);
+    size_t n;
+    if (v == floor(v) && fabs(v) < 1e15) {
+        uint64_t u = (uint64_t)fabs(v);
+        char *p = t + sizeof(t);
+        do
+            *--p = (char)('0' + u % 10);
+        while (u /= 10);
+        if (v < 0)
+            *--p = '-';
+        n = (size_t)(t + sizeof(t) - p);
+        memmove(t, p, n);
+    } else {
+        fmt_double(t, sizeof(t), v);
+        n = strlen(t);
+    }
+    int rc = aos_buf_grow(o, n + 2);
+    if (rc)
+        return rc;
+    o->ptr[o->len++] = ' ';
+    memcpy(o->ptr + o->len, t, n);
+    o->len += n;
+    o->ptr[o->len++] = '\n';
+    o->ptr[o->len] = '\0';
+    return 0;
 }
 
-/* One sample line: name+suffix, labels, value. */
+/* One sample line: name+suffix, labels (and le), value. */
 static int put_sample(aos_buf_t *o, const aos_metric_t *f, const char *suffix,
                       const struct series *s, const char *le, double v)
 {
-    int rc = aos_buf_printf(o, "%s%s", f->name, suffix);
-    if (!rc)
-        rc = put_labels(o, f, s, le);
+    int rc = aos_buf_puts(o, f->name);
+    if (!rc && *suffix)
+        rc = aos_buf_puts(o, suffix);
+    if (!rc && (s->labels_len || le)) {
+        rc = aos_buf_puts(o, "{");
+        if (!rc && s->labels_len)
+            rc = aos_buf_append(o, s->labels, s->labels_len);
+        if (!rc && le)
+            rc = aos_buf_puts(o, s->labels_len ? ",le=\"" : "le=\"");
+        if (!rc && le)
+            rc = aos_buf_puts(o, le);
+        if (!rc)
+            rc = aos_buf_puts(o, le ? "\"}" : "}");
+    }
     return rc ? rc : put_value(o, v);
 }
 
@@ -294,6 +386,9 @@ int aos_metrics_render(aos_metrics_t *m, aos_buf_t *o)
     int rc = 0;
     for (int i = 0; i < m->ncollect; i++)
         m->collect[i].fn(m, m->collect[i].data);
+    size_t start = o->len;
+    if (m->last_len)
+        aos_buf_grow(o, m->last_len + m->last_len / 8); /* a hint: failing is fine */
     for (aos_metric_t *f = m->first; f && !rc; f = f->next) {
         rc = aos_buf_printf(o, "# HELP %s ", f->name);
         if (!rc)
@@ -307,13 +402,9 @@ int aos_metrics_render(aos_metrics_t *m, aos_buf_t *o)
             }
             uint64_t cum = 0;
             for (size_t b = 0; b <= f->nbounds && !rc; b++) {
-                char le[32];
-                if (b < f->nbounds)
-                    fmt_double(le, sizeof(le), f->bounds[b]);
-                else
-                    strcpy(le, "+Inf");
                 cum += s->buckets[b];
-                rc = put_sample(o, f, "_bucket", s, le, (double)cum);
+                rc =
+                    put_sample(o, f, "_bucket", s, b < f->nbounds ? f->le[b] : "+Inf", (double)cum);
             }
             if (!rc)
                 rc = put_sample(o, f, "_sum", s, NULL, s->value);
@@ -321,5 +412,7 @@ int aos_metrics_render(aos_metrics_t *m, aos_buf_t *o)
                 rc = put_sample(o, f, "_count", s, NULL, (double)s->count);
         }
     }
+    if (!rc)
+        m->last_len = o->len - start;
     return rc;
 }

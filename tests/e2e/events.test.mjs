@@ -103,7 +103,7 @@ async function publish(target, events) {
 }
 
 async function metric(target, name) {
-  const r = await fetch(`${target.url}/metrics`);
+  const r = await fetch(`${target.url}/metrics`, { headers: { Authorization: `Bearer ${TOKEN}` } });
   const m = (await r.text()).match(new RegExp(`^${name} (\\S+)$`, 'm'));
   return m ? Number(m[1]) : NaN;
 }

@@ -52,7 +52,7 @@ test('rate limit: 429 with Retry-After on REST, a JSON-RPC error on MCP', async 
   assert.ok(Number(c.headers.get('retry-after')) >= 1);
   // the other servers are not limited
   for (let i = 0; i < 10; i++) assert.equal((await call('everything', 'echo', { message: 'x' })).status, 200);
-  const m = await aos.api('GET', '/metrics', undefined, null);
+  const m = await aos.api('GET', '/metrics');
   assert.match(m.text, /aos_mcp_rejected_total\{server="rated",reason="rate"\} [1-9]/);
   await sleep(1100);
   assert.equal((await call('rated', 'echo', { message: '4' })).status, 200);
@@ -106,7 +106,7 @@ test('circuit breaker: opens after failures, fails fast, closes after a good pro
   const probe = await call('brk', 'echo', { message: 'probe' });
   assert.equal(probe.status, 200, probe.text);
   assert.equal((await aos.api('GET', '/mcp/registry/brk')).body.health.breaker, 'closed');
-  const m = await aos.api('GET', '/metrics', undefined, null);
+  const m = await aos.api('GET', '/metrics');
   assert.match(m.text, /aos_mcp_breaker_state\{server="brk"\} 0/);
 });
 

@@ -281,6 +281,54 @@ test('bad input is refused with 400 and changes nothing', async () => {
   assertErrorShape(assert, await aos.api('POST', '/api/logs', [{ message: 'x' }], null), 401, 'unauthorized');
 });
 
+// Issue 12, item 11: a filter that is not UTF-8 was dropped, and the query
+// then returned everything.
+test('a filter that is not UTF-8 is refused, naming it, not dropped', async () => {
+  const topic = uniq('utf8');
+  await publish([{ message: 'one entry', topic }]);
+  for (const name of ['level', 'topic', 'source', 'q', 'traceId', 'trace_id', 'after', 'before', 'limit',
+    'cursor', 'order', 'group_by']) {
+    const r = await aos.api('GET', `/api/logs?${name === 'topic' ? '' : `topic=${topic}&`}${name}=%ff`);
+    assertErrorShape(assert, r, 400, 'invalid_argument');
+    assert.equal(r.body.error.field, name, r.text);
+    assert.match(r.body.error.message, /UTF-8/, r.text);
+  }
+  const st = openStream(`/api/logs/stream?topic=ok&source=%c3%28`);
+  await st.ready;
+  assert.equal(st.status, 400, st.body);
+  assert.equal(JSON.parse(st.body).error.field, 'source');
+  const resume = openStream(`/api/logs/stream?topic=${topic}`, { 'Last-Event-ID': '1\xff' });
+  await resume.ready;
+  assert.equal(resume.status, 400, resume.body);
+  assert.equal(JSON.parse(resume.body).error.field, 'Last-Event-ID');
+  // valid UTF-8 still filters
+  assert.equal((await query({ topic, q: 'één' })).items.length, 0);
+  assert.equal((await query({ topic })).items.length, 1);
+});
+
+// Issue 12, item 11: an Operator could publish lines that pass for aosd's
+// own or for a child's stderr.
+test("only aosd writes the sources 'aosd' and 'upstream:*'", async () => {
+  const topic = uniq('spoof');
+  for (const source of ['aosd', 'AOSD', 'upstream:everything', 'Upstream:x']) {
+    const entries = [{ message: 'fine', topic, source: 'agent-1' }, { message: 'spoofed', topic, source }];
+    // the body scanned without a tree, the same as an object, then the MCP tool's forms
+    for (const [path, body] of [['/api/logs', entries], ['/api/logs', JSON.stringify({ entries })],
+      ['/mcp/logs/publish', { entries }]]) {
+      const r = await aos.api('POST', path, body);
+      assertErrorShape(assert, r, 403, 'forbidden');
+      assert.equal(r.body.error.index, 1, r.text);
+      assert.equal(r.body.error.field, 'source', r.text);
+    }
+    const viaCall = await aos.api('POST', '/mcp/call', { server: 'logs', tool: 'logs.publish', args: { entries } });
+    assert.equal(viaCall.status, 403, viaCall.text);
+  }
+  assert.deepEqual((await query({ topic })).items, []);
+  // names that only look alike are anyone's
+  await publish([{ message: 'ok', topic, source: 'aosd-agent' }, { message: 'ok', topic, source: 'my upstream:x' }]);
+  assert.equal((await query({ topic })).items.length, 2);
+});
+
 test('durable before the 2xx: entries survive a kill and a restart', async () => {
   const a = await startAosd();
   const topic = uniq('durable');
@@ -463,6 +511,32 @@ test("aosd's own log lines and a child's stderr are in the log service", async (
   await aos.api('DELETE', `/mcp/registry/${name}`);
 });
 
+// Issue 12, item 11: a line that was not UTF-8 was lost in aos_log, for
+// the log service and for aosd's stderr alike.
+test("a child's stderr line that is not UTF-8 is kept, with U+FFFD", async () => {
+  const marker = uniq('badbytes').replace(/-/g, '');
+  const name = uniq('latin1').replace(/-/g, '');
+  // \351 is é in Latin-1, a lone continuation byte in UTF-8; the long line
+  // is cut by aos_log's limit (1023 bytes) inside a two-byte é
+  const long = `${marker}L${'x'.repeat(1022 - marker.length - 1)}`;
+  const r = await aos.api('POST', '/mcp/registry', {
+    name, transport: 'stdio', command: '/bin/sh',
+    args: ['-c', `printf '${marker} caf\\351 \\377 end\\n' >&2; printf '${long}\\303\\251\\303\\251\\n' >&2; exec cat >/dev/null`],
+  });
+  assert.ok(r.status === 201 || r.status === 200, r.text);
+  try {
+    const found = await until('the child stderr lines', async () => {
+      const b = await query({ source: `upstream:${name}`, order: 'asc' });
+      return b.items.length >= 2 ? b.items : null;
+    });
+    assert.equal(found[0].message, `${marker} caf\ufffd \ufffd end`);
+    assert.equal(found[1].message, long, 'a character cut by the limit is dropped, not replaced');
+    assert.ok(aos.logs().includes(`${marker} caf\ufffd \ufffd end`), 'and on aosd\'s stderr');
+  } finally {
+    await aos.api('DELETE', `/mcp/registry/${name}`);
+  }
+});
+
 test('secrets are redacted before storage: not in the database file', async () => {
   const topic = uniq('redact');
   const bearer = 'Zm9vYmFyYmF6cXV4LXNlY3JldC10b2tlbi0x';
@@ -614,7 +688,7 @@ test('retention by row count and by age', { timeout: 60000 }, async () => {
 });
 
 test('metrics show the log service', async () => {
-  const r = await aos.api('GET', '/metrics', undefined, null);
+  const r = await aos.api('GET', '/metrics');
   assert.match(r.text, /aos_logs_entries_total\{via="rest"\} \d+/);
   assert.match(r.text, /aos_logs_entries_total\{via="self"\} \d+/);
   assert.match(r.text, /aos_logs_streams \d+/);

@@ -159,12 +159,120 @@ test('/mcp/call through a stdio upstream', async () => {
 });
 
 test('/metrics is valid Prometheus text (promtool) and counts calls', async () => {
-  const r = await aos.api('GET', '/metrics', undefined, null);
+  const r = await aos.api('GET', '/metrics');
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type'), /text\/plain/);
   assert.match(r.text, /aos_mcp_calls_total\{server="everything",tool="echo",outcome="ok"\} [1-9]/);
   const p = spawnSync('promtool', ['check', 'metrics'], { input: r.text, encoding: 'utf8' });
   assert.equal(p.status, 0, `promtool: ${p.stdout}${p.stderr}`);
+});
+
+// Issue 12, item 4: /metrics was public.
+test('/metrics needs a token, or an address allowed to scrape', async () => {
+  assertErrorShape(assert, await aos.api('GET', '/metrics', undefined, null), 401, 'unauthorized');
+  assertErrorShape(assert, await aos.api('GET', '/metrics', undefined, 'wrong-token-xxxxxxxx'), 401, 'unauthorized');
+  assert.equal((await aos.api('GET', '/metrics')).status, 200);
+  // Prometheus scrapes without a token, from the addresses it is told
+  const open = await startAosd({ args: ['--metrics-allow', '10.0.0.0/8, 127.0.0.1/32,::1'] });
+  try {
+    const r = await open.api('GET', '/metrics', undefined, null);
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.text, /^# TYPE aos_mcp_sessions gauge$/m);
+    // a token, when sent, must still be valid; and only /metrics is open
+    assertErrorShape(assert, await open.api('GET', '/metrics', undefined, 'wrong-token-xxxxxxxx'), 401, 'unauthorized');
+    assertErrorShape(assert, await open.api('GET', '/api/logs', undefined, null), 401, 'unauthorized');
+    assertErrorShape(assert, await open.api('GET', '/mcp/registry', undefined, null), 401, 'unauthorized');
+  } finally { await open.cleanup(); }
+  const elsewhere = await startAosd({ env: { AOS_METRICS_ALLOW: '10.0.0.0/8,fd00::/8' } });
+  try {
+    assertErrorShape(assert, await elsewhere.api('GET', '/metrics', undefined, null), 401, 'unauthorized');
+  } finally { await elsewhere.cleanup(); }
+  const bad = spawnSync(process.env.AOSD_BIN || join(process.cwd(), '../../build/aosd'),
+    ['--listen', '127.0.0.1:0', '--data-dir', mkdtempSync(join(tmpdir(), 'aos-e2e-')), '--metrics-allow', '127.0.0.1/33'],
+    { encoding: 'utf8', timeout: 20000 });
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /--metrics-allow: '127\.0\.0\.1\/33' is not an address or a range/);
+});
+
+// Series of one metric (lines of its family, HELP and TYPE aside).
+const seriesOf = (text, name) => text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+
+// Issue 12, item 4: tool names from clients became label values (18,000
+// names: a 315 MB /metrics, 4.7 s per scrape). The probe, bounded: 2,000
+// names nobody registered, through /mcp/call and through /mcp.
+test('/metrics stays bounded: unknown tool names count as "other"', { timeout: 240000 }, async () => {
+  const a = await startAosd();
+  let client;
+  try {
+    assert.equal((await a.api('POST', '/mcp/registry', backendEntry('everything'))).status, 201);
+    await waitReady(a, 'everything');
+    const N = 2000;
+    const names = Array.from({ length: N }, (_, i) => `probe-${i}-${'x'.repeat(40)}`);
+    const viaRest = async (i) => {
+      const r = await a.api('POST', '/mcp/call', { server: 'everything', tool: names[i] });
+      assert.ok([404, 502, 503].includes(r.status), r.text);
+    };
+    const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+    const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+    client = new Client({ name: 'metrics-probe', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${a.url}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } },
+    }));
+    const viaMcp = async (i) => {
+      try { await client.callTool({ name: `everything__${names[i]}` }); } catch { /* an error answer is fine */ }
+    };
+    // eight at a time, half each way
+    for (let i = 0; i < N; i += 8)
+      await Promise.all(Array.from({ length: Math.min(8, N - i) }, (_, k) => ((i + k) % 2 ? viaMcp : viaRest)(i + k)));
+    // known tools keep their own series
+    assert.equal((await a.api('POST', '/mcp/call', { server: 'everything', tool: 'echo', args: { message: 'm' } })).status, 200);
+
+    const t0 = Date.now();
+    const r = await a.api('GET', '/metrics');
+    const ms = Date.now() - t0;
+    assert.equal(r.status, 200);
+    const calls = seriesOf(r.text, 'aos_mcp_calls_total');
+    const hist = seriesOf(r.text, 'aos_mcp_call_duration_seconds_count');
+    assert.ok(!r.text.includes('probe-'), 'no client-chosen name is a label value');
+    assert.match(r.text, /aos_mcp_calls_total\{server="everything",tool="echo",outcome="ok"\} 1\n/);
+    const other = calls.filter((l) => l.includes('server="everything",tool="other"'))
+      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+    assert.ok(other >= N * 0.9, `calls counted as other: ${other} of ${N}\n${calls.join('\n')}`);
+    assert.ok(calls.length <= 20, `${calls.length} series of aos_mcp_calls_total`);
+    assert.ok(hist.length <= 5, `${hist.length} series of aos_mcp_call_duration_seconds`);
+    assert.ok(r.text.length < 64 * 1024, `/metrics is ${r.text.length} bytes`);
+    console.log(`# probe: ${N} unknown names -> ${calls.length} call series, ${r.text.length} bytes, scrape ${ms} ms`);
+    const p = spawnSync('promtool', ['check', 'metrics'], { input: r.text, encoding: 'utf8' });
+    assert.equal(p.status, 0, `promtool: ${p.stdout}${p.stderr}`);
+  } finally {
+    await client?.close();
+    await a.cleanup();
+  }
+});
+
+// The limit of series per metric, from the configuration: label values
+// past it count as "other", and the overflow is itself counted.
+test('--metrics-max-series folds the series past the limit into "other"', async () => {
+  const a = await startAosd({ args: ['--metrics-max-series', '2'] });
+  try {
+    for (const message of ['a', 'b', 'c'])
+      assert.equal((await a.api('POST', '/mcp/call', { server: 'aos', tool: 'echo', args: { message } })).status, 200);
+    const logs = await a.api('POST', '/mcp/call', { server: 'logs', tool: 'logs.query', args: { limit: 1 } });
+    assert.equal(logs.status, 200, logs.text);
+    // a third list of label values: past the limit of 2
+    const bad = await a.api('POST', '/mcp/call', { server: 'aos', tool: 'echo', args: {} });
+    assertErrorShape(assert, bad, 400, 'invalid_argument');
+    const r = await a.api('GET', '/metrics');
+    const calls = seriesOf(r.text, 'aos_mcp_calls_total');
+    assert.deepEqual(calls.map((l) => l.replace(/ \d+$/, '')), [
+      'aos_mcp_calls_total{server="aos",tool="echo",outcome="ok"}',
+      'aos_mcp_calls_total{server="logs",tool="logs.query",outcome="ok"}',
+      'aos_mcp_calls_total{server="other",tool="other",outcome="other"}',
+    ], calls.join('\n'));
+    assert.match(r.text, /^aos_metrics_overflow_total\{metric="aos_mcp_calls_total"\} 1$/m);
+    const p = spawnSync('promtool', ['check', 'metrics'], { input: r.text, encoding: 'utf8' });
+    assert.equal(p.status, 0, `promtool: ${p.stdout}${p.stderr}`);
+  } finally { await a.cleanup(); }
 });
 
 test('entries survive a restart and their servers come back', async () => {

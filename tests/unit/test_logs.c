@@ -14,6 +14,7 @@
 #include "tmpdir.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +211,43 @@ static void test_batch_valid(void **state)
     assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "attributes"), "n")), 1);
     assert_true(json_is_null(json_object_get(e, "span_id")) == 0);
     json_decref(e);
+    aos__logs_batch_release(&b);
+}
+
+/* Only aosd's own lines may say they come from aosd or from a child's
+ * stderr (issue 12, item 11): the check names the first entry that does. */
+static void test_reserved_sources(void **state)
+{
+    static const char *const reserved[] = {"aosd",       "AOSD",     "AoSd", "upstream:everything",
+                                           "UPSTREAM:x", "upstream:"};
+    static const char *const free_[] = {"aosd-agent", "aos",           "my-aosd", "upstream",
+                                        "upstream-x", "an upstream:x", "agent-7"};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (!aos__logs_source_reserved(reserved[i]))
+            fail_msg("'%s' not reserved", reserved[i]);
+    for (size_t i = 0; i < sizeof(free_) / sizeof(free_[0]); i++)
+        if (aos__logs_source_reserved(free_[i]))
+            fail_msg("'%s' reserved", free_[i]);
+    assert_false(aos__logs_source_reserved(NULL));
+
+    aos__logs_batch_t b;
+    aos__logs_fault_t fault;
+    aos_err_t err = {0, ""};
+    assert_int_equal(batch(&b,
+                           "[{\"message\":\"a\",\"source\":\"agent\"},{\"message\":\"b\"},"
+                           "{\"message\":\"c\",\"source\":\"upstream:web\"},"
+                           "{\"message\":\"d\",\"source\":\"aosd\"}]",
+                           &fault, &err),
+                     0);
+    assert_int_equal(aos__logs_batch_check_sources(&b, &fault, &err), AOS_EFORBIDDEN);
+    assert_int_equal(fault.index, 2);
+    assert_string_equal(fault.field, "source");
+    assert_non_null(strstr(aos_err_msg(&err), "entries[2].source"));
+    aos__logs_batch_release(&b);
+    assert_int_equal(
+        batch(&b, "[{\"message\":\"a\",\"source\":\"agent\"},{\"message\":\"b\"}]", &fault, &err),
+        0);
+    assert_int_equal(aos__logs_batch_check_sources(&b, &fault, &err), 0);
     aos__logs_batch_release(&b);
 }
 
@@ -557,6 +595,47 @@ static void test_scan_leaves_the_rest(void **state)
         assert_int_equal(a.n, 0);
     }
     aos_logs_redactor_free(red);
+}
+
+/* The scan runs on libuv's thread pool, several batches at once. Its table
+ * of special bytes was filled lazily by the first scan: a second thread
+ * could see it half-filled (the quote marked, non-ASCII bytes not yet) and
+ * take invalid UTF-8 as plain text. A data race that ThreadSanitizer
+ * reports (the build-tsan run of make test); this must be the first test
+ * that scans. */
+struct scan_thread {
+    pthread_barrier_t *go;
+    int results[64];
+};
+
+static void *scan_thread_run(void *arg)
+{
+    struct scan_thread *t = arg;
+    static const char *const bodies[] = {"[{\"message\":\"\xc0\xaf\"}]",
+                                         "[{\"message\":\"caf\xc3\xa9\"}]"};
+    pthread_barrier_wait(t->go);
+    for (int i = 0; i < 64; i++) {
+        aos__logs_batch_t b;
+        t->results[i] = aos__logs_batch_scan(&b, bodies[i % 2], strlen(bodies[i % 2]), NULL, NULL);
+        aos__logs_batch_release(&b);
+    }
+    return NULL;
+}
+
+static void test_scan_from_two_threads(void **state)
+{
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2);
+    struct scan_thread t[2] = {{.go = &go}, {.go = &go}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, scan_thread_run, &t[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 64; j++)
+            assert_int_equal(t[i].results[j], j % 2 ? 0 : 1); /* invalid UTF-8: refused */
 }
 
 /* ---- cursors ----------------------------------------------------------------------- */
@@ -1678,10 +1757,12 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scan_from_two_threads), /* first: see there */
         cmocka_unit_test(test_levels),
         cmocka_unit_test(test_timestamps),
         cmocka_unit_test(test_batch_valid),
         cmocka_unit_test(test_batch_invalid),
+        cmocka_unit_test(test_reserved_sources),
         cmocka_unit_test(test_redact_patterns),
         cmocka_unit_test(test_redact_secrets_and_keys),
         cmocka_unit_test(test_redact_in_batch),

@@ -1,0 +1,32 @@
+/* builtin.h - the interface of a built-in MCP server: tools implemented
+ * inside aosd by a service (the gateway's own "aos", the log service's
+ * "logs"), reachable like any registered server (<name>__<tool> on /mcp,
+ * unprefixed on /mcp/servers/<name>, and through /mcp/call).
+ *
+ * A service fills an aos_builtin_t and hands it to the gateway
+ * (aos_gateway_add_builtin); this header is all the two share, so a
+ * service does not depend on the gateway. Header only.
+ *
+ * Loop thread only: tools() and call() are called on the loop, and done is
+ * called on the loop. */
+#ifndef AOS_BUILTIN_H
+#define AOS_BUILTIN_H
+
+#include <jansson.h>
+
+#include "err/err.h"
+
+/* call() starts a tool and answers through done exactly once, now or later;
+ * it returns 0, or an AOS_E* code without calling done. done's result is a
+ * CallToolResult (stolen), or NULL with err set. */
+typedef void (*aos_builtin_done_fn)(void *ctx, json_t *result, const aos_err_t *err);
+typedef struct {
+    const char *name;
+    const char *description;
+    json_t *(*tools)(void *data); /* new array of tool definitions */
+    int (*call)(void *data, const char *tool, const json_t *args, aos_builtin_done_fn done,
+                void *ctx);
+    void *data;
+} aos_builtin_t;
+
+#endif
