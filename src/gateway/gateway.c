@@ -481,9 +481,10 @@ void gw_sup_close(gw_session_t *s, const char *server)
     if (!u)
         return;
     u->gw = s->gw;
-    u->sess = NULL;
     s->gw->pending_closes++;
+    /* close reports CLOSED to on_sup_state, which names the session */
     aos_upstream_close(u->up, on_sup_closed, u);
+    u->sess = NULL;
 }
 
 static void on_upstream_closed(aos_upstream_t *up, void *data)

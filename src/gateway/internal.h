@@ -32,7 +32,7 @@ typedef struct gw_call gw_call_t;
 /* A client session's own upstream of a per-client server. */
 typedef struct {
     aos_gateway_t *gw;
-    gw_session_t *sess; /* borrowed; NULL once closing */
+    gw_session_t *sess; /* borrowed; NULL once its upstream is closed */
     char *server;
     aos_upstream_t *up;
 } gw_sup_t;
