@@ -191,6 +191,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         if (secrets[i])
             aos_logs_add_secret(d->logs, secrets[i]);
+    aos_config_forget_secrets(c); /* the box and the owner have them now */
     aos_logs_capture(d->logs);
     if ((rc = aos_http_start(d->http, err)))
         return rc;
