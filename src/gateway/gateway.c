@@ -372,11 +372,21 @@ static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, const aos_upstream_
     uc.request_timeout_ms = tmo > 30000 ? tmo : 30000;
 
     const json_t *args = json_object_get(cfgj, "args");
+    const json_t *pass = json_object_get(cfgj, "env_passthrough");
     const char **argv = calloc(json_array_size(args) + 1, sizeof(char *));
+    const char **passv = calloc(json_array_size(pass) + 1, sizeof(char *));
+    if (!argv || !passv) {
+        free(argv);
+        free(passv);
+        json_decref(info);
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    }
     size_t i;
     json_t *a;
     json_array_foreach(args, i, a) argv[i] = json_string_value(a);
+    json_array_foreach(pass, i, a) passv[i] = json_string_value(a);
     uc.args = argv;
+    uc.env_passthrough = passv;
     char **env = open_map(gw, json_object_get(cfgj, "env"), "=");
     char **headers = open_map(gw, json_object_get(cfgj, "headers"), ": ");
     uc.env = (const char *const *)env;
@@ -393,6 +403,7 @@ static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, const aos_upstream_
     free_strv(env);
     free_strv(headers);
     free(argv);
+    free(passv);
     json_decref(info);
     if (rc)
         return rc;

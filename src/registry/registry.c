@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int aos_registry_name_ok(const char *name)
 {
@@ -34,6 +35,18 @@ static int check_keys(const json_t *o, const char *const *allowed, const char *w
             return aos_err_set(err, AOS_EINVAL, "unknown field '%s' in %s", k, what);
     }
     return 0;
+}
+
+/* An environment variable's name: a letter or '_', then letters, digits
+ * and '_' (the portable names of POSIX; no '=', no NUL). */
+static int env_name_ok(const char *k)
+{
+    if (!*k || isdigit((unsigned char)*k) || strlen(k) > 256)
+        return 0;
+    for (const char *p = k; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return 0;
+    return 1;
 }
 
 /* Copies an object of strings, sealing each value; a value equal to
@@ -84,6 +97,37 @@ static const char *str_field(const json_t *o, const char *k, int required, const
         return NULL;
     }
     return json_string_value(v);
+}
+
+/* The names of aosd's environment variables a stdio child also gets:
+ * an array of variable names, none of them AOS_* (aosd's own settings and
+ * secrets). */
+static json_t *check_passthrough(const json_t *in, aos_err_t *err)
+{
+    if (!json_is_array(in) || json_array_size(in) > 64) {
+        aos_err_set(err, AOS_EINVAL, "'env_passthrough' must be an array of at most 64 names");
+        return NULL;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(in, i, v)
+    {
+        const char *k = json_string_value(v);
+        if (!k || json_string_length(v) != strlen(k) || !env_name_ok(k)) {
+            aos_err_set(err, AOS_EINVAL,
+                        "'env_passthrough[%zu]' must be a variable name: a letter or '_', then "
+                        "letters, digits or '_'",
+                        i);
+            return NULL;
+        }
+        if (!strncasecmp(k, "AOS_", 4)) {
+            aos_err_set(err, AOS_EINVAL,
+                        "'env_passthrough[%zu]': aosd's own variables (AOS_*) are never passed on",
+                        i);
+            return NULL;
+        }
+    }
+    return json_deep_copy(in);
 }
 
 struct limit_def {
@@ -144,9 +188,9 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
                                aos_err_t *err)
 {
     static const char *const allowed[] = {
-        "name",    "transport", "command",     "args",         "env",        "cwd",
-        "url",     "headers",   "description", "capabilities", "auth_token", "timeout_ms",
-        "enabled", "limits",    "ca_file",     "session_mode", NULL};
+        "name",       "transport", "command", "args",        "env",          "env_passthrough",
+        "cwd",        "url",       "headers", "description", "capabilities", "auth_token",
+        "timeout_ms", "enabled",   "limits",  "ca_file",     "session_mode", NULL};
     int bad = 0;
     if (!json_is_object(in)) {
         aos_err_set(err, AOS_EINVAL, "an entry must be a JSON object");
@@ -223,6 +267,13 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         } else {
             json_object_set_new(config, "env", json_object());
         }
+        const json_t *pass = json_object_get(in, "env_passthrough");
+        if (pass) {
+            json_t *p = check_passthrough(pass, err);
+            if (!p)
+                goto fail;
+            json_object_set_new(config, "env_passthrough", p);
+        }
         if (cwd)
             json_object_set_new(config, "cwd", json_string(cwd));
         base_url = malloc(strlen(command) + 7);
@@ -234,8 +285,8 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
                         "'url' (http:// or https://) is required for transport '%s'", transport);
             goto fail;
         }
-        const char *stdio_only[] = {"command", "args", "env", "cwd"};
-        for (size_t i = 0; i < 4; i++) {
+        const char *stdio_only[] = {"command", "args", "env", "cwd", "env_passthrough"};
+        for (size_t i = 0; i < sizeof(stdio_only) / sizeof(stdio_only[0]); i++) {
             if (json_object_get(in, stdio_only[i])) {
                 aos_err_set(err, AOS_EINVAL, "'%s' does not apply to transport '%s'", stdio_only[i],
                             transport);
@@ -352,7 +403,7 @@ json_t *aos_registry_public(const json_t *st)
         return NULL;
     json_object_set_new(out, "has_auth_token",
                         json_boolean(json_is_string(json_object_get(st, "auth_token"))));
-    const char *plain[] = {"command", "args", "cwd", "url", "ca_file"};
+    const char *plain[] = {"command", "args", "env_passthrough", "cwd", "url", "ca_file"};
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         json_t *v = json_object_get(cfg, plain[i]);
         if (v)

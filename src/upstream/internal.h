@@ -56,7 +56,7 @@ struct aos_upstream_s {
     /* configuration, owned copies */
     char *name;
     up_tx_kind_t kind;
-    char *command, *cwd, **args, **env;
+    char *command, *cwd, **args, **env, **passthrough;
     char *url, **headers, *bearer, *ca_file;
     json_t *client_caps, *client_info;
     uint32_t timeout_ms, backoff_min, backoff_max;

