@@ -126,6 +126,8 @@ json_t *gw_server_health(gw_server_t *sv)
         const json_t *init = aos_upstream_init_result(sv->up);
         if (init)
             json_object_set(h, "server_info", json_object_get(init, "serverInfo"));
+    } else if (sv->start_error[0]) {
+        json_object_set_new(h, "last_error", json_string(sv->start_error));
     }
     if (json_is_array(sv->tools))
         json_object_set_new(h, "tools", json_integer((json_int_t)json_array_size(sv->tools)));
@@ -574,6 +576,8 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
         int rc = start_upstream(gw, sv, err);
         if (rc) {
             aos_log_error("gateway", "server '%s': unable to start: %s", name, aos_err_msg(err));
+            snprintf(sv->start_error, sizeof(sv->start_error), "unable to start: %s",
+                     aos_err_msg(err));
             return rc;
         }
     }

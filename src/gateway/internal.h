@@ -66,6 +66,7 @@ struct gw_server {
     uint64_t ping_sent_ms;
     double ping_ms; /* latency of the last ping, -1 if it failed */
     char last_ping_error[160];
+    char start_error[160]; /* why the upstream could not be created, "" if it was */
     gw_server_t *next_closing;
 };
 

@@ -49,11 +49,87 @@ static int env_name_ok(const char *k)
     return 1;
 }
 
+/* Headers aosd sets itself: the message framing and the MCP transport's. */
+static const char *const managed_headers[] = {"Host",
+                                              "Content-Length",
+                                              "Transfer-Encoding",
+                                              "Connection",
+                                              "Upgrade",
+                                              "TE",
+                                              "Trailer",
+                                              "Keep-Alive",
+                                              "Proxy-Connection",
+                                              "Content-Type",
+                                              "Mcp-Session-Id",
+                                              "MCP-Protocol-Version",
+                                              "Last-Event-ID",
+                                              NULL};
+
+/* A header field name: an RFC 9110 token, and not one aosd sets itself. */
+static int header_name_ok(const char *k)
+{
+    if (!*k || strlen(k) > 256)
+        return 0;
+    for (const char *p = k; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+            return 0;
+    for (const char *const *m = managed_headers; *m; m++)
+        if (!strcasecmp(*m, k))
+            return 0;
+    return 1;
+}
+
+/* A header field value: visible characters, spaces and tabs; no CR, LF,
+ * NUL or other control character, which would end the field early. */
+static int header_value_ok(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* The checks of one kind of map (env, headers). */
+struct map_rules {
+    const char *what;
+    int (*name_ok)(const char *k);
+    const char *name_rule;
+    int value_nul_only; /* values: only NUL refused (env), else header_value_ok */
+};
+
+static const struct map_rules env_rules = {"env", env_name_ok,
+                                           "a letter or '_', then letters, digits or '_'", 1};
+static const struct map_rules header_rules = {
+    "headers", header_name_ok,
+    "an HTTP token, and not a header aosd sets itself (Host, Content-Length, Mcp-Session-Id, ...)",
+    0};
+
+/* Checks one name and its value against r. */
+static int map_entry_ok(const struct map_rules *r, const char *k, const json_t *v, aos_err_t *err)
+{
+    if (!json_is_string(v) || !*k)
+        return aos_err_set(err, AOS_EINVAL, "'%s.%.64s' must be a string", r->what, k);
+    if (!r->name_ok(k))
+        return aos_err_set(err, AOS_EINVAL, "invalid name '%.64s' in '%s': use %s", k, r->what,
+                           r->name_rule);
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (r->value_nul_only ? memchr(s, '\0', n) != NULL : !header_value_ok(s, n))
+        return aos_err_set(err, AOS_EINVAL, "'%s.%s' holds %s", r->what, k,
+                           r->value_nul_only ? "a NUL character"
+                                             : "a line break or another control character");
+    return 0;
+}
+
 /* Copies an object of strings, sealing each value; a value equal to
  * "(keep)" or missing keys are not special: the client sends the full set
  * or nothing (then prev's set is kept). */
-static json_t *seal_map(const json_t *in, const char *what, aos_secret_box_t *box, aos_err_t *err)
+static json_t *seal_map(const json_t *in, const struct map_rules *r, aos_secret_box_t *box,
+                        aos_err_t *err)
 {
+    const char *what = r->what;
     if (!json_is_object(in)) {
         aos_err_set(err, AOS_EINVAL, "'%s' must be an object of strings", what);
         return NULL;
@@ -63,8 +139,7 @@ static json_t *seal_map(const json_t *in, const char *what, aos_secret_box_t *bo
     json_t *v;
     json_object_foreach((json_t *)in, k, v)
     {
-        if (!json_is_string(v) || !*k) {
-            aos_err_set(err, AOS_EINVAL, "'%s.%s' must be a string", what, k);
+        if (map_entry_ok(r, k, v, err)) {
             json_decref(out);
             return NULL;
         }
@@ -93,6 +168,11 @@ static const char *str_field(const json_t *o, const char *k, int required, const
     }
     if (!json_is_string(v)) {
         aos_err_set(err, AOS_EINVAL, "'%s' must be a string", k);
+        *bad = 1;
+        return NULL;
+    }
+    if (memchr(json_string_value(v), '\0', json_string_length(v))) {
+        aos_err_set(err, AOS_EINVAL, "'%s' holds a NUL character", k);
         *bad = 1;
         return NULL;
     }
@@ -128,6 +208,26 @@ static json_t *check_passthrough(const json_t *in, aos_err_t *err)
         }
     }
     return json_deep_copy(in);
+}
+
+/* An http(s) URL with a host, and nothing in it that ends a header line or
+ * a URL early (spaces, control characters). */
+static int url_ok(const char *url)
+{
+    const char *host;
+    if (!strncmp(url, "http://", 7))
+        host = url + 7;
+    else if (!strncmp(url, "https://", 8))
+        host = url + 8;
+    else
+        return 0;
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return 0;
+    const char *at = strpbrk(host, "@/?#");
+    if (at && *at == '@')
+        host = at + 1;
+    return *host && !strchr("/?#:@", *host);
 }
 
 struct limit_def {
@@ -248,9 +348,9 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         json_t *v;
         json_array_foreach(args, i, v)
         {
-            if (!json_is_string(v)) {
+            if (!json_is_string(v) || memchr(json_string_value(v), '\0', json_string_length(v))) {
                 json_decref(a);
-                aos_err_set(err, AOS_EINVAL, "'args[%zu]' must be a string", i);
+                aos_err_set(err, AOS_EINVAL, "'args[%zu]' must be a string without NUL", i);
                 goto fail;
             }
             json_array_append(a, v);
@@ -258,7 +358,7 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         json_object_set_new(config, "args", a);
         const json_t *env = json_object_get(in, "env");
         if (env) {
-            json_t *sealed = seal_map(env, "env", box, err);
+            json_t *sealed = seal_map(env, &env_rules, box, err);
             if (!sealed)
                 goto fail;
             json_object_set_new(config, "env", sealed);
@@ -285,6 +385,11 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
                         "'url' (http:// or https://) is required for transport '%s'", transport);
             goto fail;
         }
+        if (!url_ok(url)) {
+            aos_err_set(err, AOS_EINVAL,
+                        "'url' must name a host and hold no spaces or control characters");
+            goto fail;
+        }
         const char *stdio_only[] = {"command", "args", "env", "cwd", "env_passthrough"};
         for (size_t i = 0; i < sizeof(stdio_only) / sizeof(stdio_only[0]); i++) {
             if (json_object_get(in, stdio_only[i])) {
@@ -304,7 +409,7 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
             json_object_set_new(config, "ca_file", json_string(ca_file));
         const json_t *h = json_object_get(in, "headers");
         if (h) {
-            json_t *sealed = seal_map(h, "headers", box, err);
+            json_t *sealed = seal_map(h, &header_rules, box, err);
             if (!sealed)
                 goto fail;
             json_object_set_new(config, "headers", sealed);
@@ -357,6 +462,11 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         goto fail;
     }
     json_t *sealed_token = json_null();
+    if (token && !header_value_ok(token, strlen(token))) {
+        aos_err_set(err, AOS_EINVAL,
+                    "'auth_token' holds a line break or another control character");
+        goto fail;
+    }
     if (token && *token) {
         char *s = aos_secret_seal(box, token, strlen(token));
         if (!s) {

@@ -61,3 +61,24 @@ test('a stdio child gets a minimal environment, never aosd\'s secrets (item 1)',
   assert.equal(bad.status, 400, bad.text);
   assert.match(bad.body.error.message, /AOS_/);
 });
+
+test('header values with a line break are refused with a clear 400 (item 11)', async () => {
+  const before = (await aos.api('GET', '/mcp/registry')).body.servers.length;
+  for (const [headers, want] of [
+    [{ 'X-Api-Key': 'k\r\nX-Injected: 1' }, /headers\.X-Api-Key.*line break/],
+    [{ 'X-Api-Key': 'k\n' }, /line break/],
+    [{ 'Bad Name': 'v' }, /invalid name/],
+    [{ Host: 'evil.example' }, /invalid name 'Host'/],
+  ]) {
+    const r = await aos.api('POST', '/mcp/registry', { name: 'crlf', url: 'http://127.0.0.1:9/mcp', headers });
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.body.error.message, want);
+  }
+  const t = await aos.api('POST', '/mcp/registry', { name: 'crlf', url: 'http://127.0.0.1:9/mcp', auth_token: 'a\r\nb' });
+  assert.equal(t.status, 400, t.text);
+  const e = await aos.api('POST', '/mcp/registry', { name: 'crlf', command: 'x', env: { 'A=B': 'v' } });
+  assert.equal(e.status, 400, e.text);
+  const u = await aos.api('POST', '/mcp/registry', { name: 'crlf', url: 'http://127.0.0.1:9/mcp\r\nX: y' });
+  assert.equal(u.status, 400, u.text);
+  assert.equal((await aos.api('GET', '/mcp/registry')).body.servers.length, before, 'nothing was stored');
+});

@@ -52,7 +52,7 @@ static int teardown(void **state)
 static json_t *J(const char *text)
 {
     json_error_t je;
-    json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
+    json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
     if (!j)
         fail_msg("bad test JSON '%s': %s", text, je.text);
     return j;
@@ -369,6 +369,54 @@ static void test_reject_bad_types(void **state)
     expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"enabled\":\"yes\"}", "'enabled'");
     expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"enabled\":1}", "'enabled'");
     expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"enabled\":null}", "'enabled'");
+}
+
+/* Issue 12, item 11: what would end a header line, a variable or an
+ * argument early is refused with a clear 400, not stored to leave the
+ * server "stopped" with no error. */
+static void test_reject_control_characters(void **state)
+{
+    fixture_t *f = *state;
+    expect_refused(f,
+                   "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X-A\":\"v\\r\\nX-B: 1\"}}",
+                   "'headers.X-A' holds a line break");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X-A\":\"v\\n\"}}",
+                   "line break");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X-A\":\"v\\u0000w\"}}",
+                   "'headers.X-A'");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X A\":\"v\"}}",
+                   "invalid name 'X A' in 'headers'");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X:A\":\"v\"}}",
+                   "invalid name");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"host\":\"evil\"}}",
+                   "invalid name 'host'");
+    expect_refused(f,
+                   "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"Content-Length\":\"1\"}}",
+                   "invalid name");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"auth_token\":\"t\\r\\nX-B: 1\"}",
+                   "'auth_token' holds a line break");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env\":{\"A=B\":\"v\"}}",
+                   "invalid name 'A=B' in 'env'");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env\":{\"1A\":\"v\"}}", "invalid name");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env\":{\"A B\":\"v\"}}", "invalid name");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env\":{\"A\":\"v\\u0000w\"}}",
+                   "'env.A' holds a NUL character");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\\u0000d\"}", "'command' holds a NUL");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"args\":[\"x\\u0000y\"]}", "'args[0]'");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"cwd\":\"/t\\u0000mp\"}", "'cwd' holds");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"description\":\"d\\u0000\"}",
+                   "'description' holds");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x/\\r\\nHost: y\"}", "'url' must name");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x/a b\"}", "'url' must name");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http:///path\"}", "'url' must name a host");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://u:p@/path\"}", "'url' must name a host");
+    /* what is fine stays fine: tabs in a header value, newlines in an env value */
+    json_t *ok = normalize_ok(
+        f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X-A\":\"v\\tw\"}}", NULL);
+    json_decref(ok);
+    ok = normalize_ok(f, "{\"name\":\"a\",\"command\":\"c\",\"env\":{\"_A1\":\"line1\\nline2\"}}",
+                      NULL);
+    json_decref(ok);
 }
 
 /* env_passthrough: names of aosd's variables a stdio child also gets;
@@ -879,6 +927,7 @@ int main(void)
         T(test_reject_unknown_fields),
         T(test_reject_bad_name),
         T(test_reject_bad_types),
+        T(test_reject_control_characters),
         T(test_env_passthrough),
         T(test_reject_missing_command),
         T(test_reject_missing_or_bad_url),
