@@ -23,7 +23,7 @@
     XX(allowed_hosts, S, "allowed-hosts", "AOS_ALLOWED_HOSTS", NULL,                               \
        "extra Host names accepted on MCP endpoints (comma-separated)")                             \
     XX(allowed_origins, S, "allowed-origins", "AOS_ALLOWED_ORIGINS", NULL,                         \
-       "extra Origins accepted on MCP endpoints (comma-separated)")                                \
+       "extra Origins accepted on MCP endpoints (comma-separated; null: Origin: null)")            \
     XX(master_key, S, "master-key", "AOS_MASTER_KEY", NULL,                                        \
        "base64 key for secrets (default: DATA_DIR/master.key)")                                    \
     XX(max_body, U, "max-body", "AOS_MAX_BODY", "4194304", "largest request body in bytes")        \

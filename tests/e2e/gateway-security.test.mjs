@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import { startAosd, backendEntry, waitReady, TOKEN } from './lib.mjs';
 
 const MASTER_KEY = randomBytes(32).toString('base64');
@@ -81,4 +82,49 @@ test('header values with a line break are refused with a clear 400 (item 11)', a
   const u = await aos.api('POST', '/mcp/registry', { name: 'crlf', url: 'http://127.0.0.1:9/mcp\r\nX: y' });
   assert.equal(u.status, 400, u.text);
   assert.equal((await aos.api('GET', '/mcp/registry')).body.servers.length, before, 'nothing was stored');
+});
+
+// ---- DNS rebinding (item 2) ----
+const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+
+// fetch() will not send a Host of our choosing; node:http will
+function postMcp(target, headers) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(target.url);
+    const req = http.request({
+      host: u.hostname, port: u.port, path: '/mcp', method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json', Accept: 'application/json', ...headers },
+    }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+    req.on('error', reject);
+    req.end(JSON.stringify(INIT));
+  });
+}
+
+test('Host and Origin must name loopback exactly or be listed (item 2)', async () => {
+  const port = new URL(aos.url).port;
+  const refused = [
+    '127.0.0.1.evil.example', `127.0.0.1.evil.example:${port}`, '127.evil.example', '127.0.0.1evil',
+    'localhost.evil.example', 'evil.example', '127.1', '0x7f.0.0.1', '[::1].evil.example',
+    `127.0.0.1:${port}x`, '127.0.0.1:', `127.0.0.1:${port}/x`, '[::2]',
+  ];
+  for (const host of refused) assert.equal(await postMcp(aos, { Host: host }), 403, `Host: ${host}`);
+  const accepted = [`127.0.0.1:${port}`, '127.0.0.1', '127.5.6.7', `localhost:${port}`, 'LOCALHOST', `[::1]:${port}`, '[0:0:0:0:0:0:0:1]'];
+  for (const host of accepted) assert.equal(await postMcp(aos, { Host: host }), 200, `Host: ${host}`);
+  const origins = {
+    null: 403, 'http://127.0.0.1.evil.example': 403, 'http://evil.example': 403, [`http://127.0.0.1:${port}/x`]: 403,
+    'file://': 403, [`http://127.0.0.1:${port}`]: 200, 'https://localhost': 200, [`http://[::1]:${port}`]: 200,
+  };
+  for (const [origin, want] of Object.entries(origins)) assert.equal(await postMcp(aos, { Origin: origin }), want, `Origin: ${origin}`);
+});
+
+test('--allowed-hosts and --allowed-origins match exactly; "null" admits Origin: null', async () => {
+  const b = await startAosd({ args: ['--allowed-hosts', 'mcp.example', '--allowed-origins', 'https://app.example,null'] });
+  try {
+    assert.equal(await postMcp(b, { Host: 'mcp.example' }), 200);
+    assert.equal(await postMcp(b, { Host: `MCP.example:${new URL(b.url).port}` }), 200);
+    for (const host of ['mcp.example.evil', 'xmcp.example', 'evil.mcp.example']) assert.equal(await postMcp(b, { Host: host }), 403, host);
+    assert.equal(await postMcp(b, { Origin: 'https://app.example' }), 200);
+    assert.equal(await postMcp(b, { Origin: 'https://app.example.evil' }), 403);
+    assert.equal(await postMcp(b, { Origin: 'null' }), 200);
+  } finally { await b.cleanup(); }
 });
