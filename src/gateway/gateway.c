@@ -545,6 +545,8 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
 {
     const char *name = json_string_value(json_object_get(entry, "name"));
     gw_server_t *old = gw_server_get(gw, name);
+    if (aos_registry_name_reserved(name) || (old && old->builtin))
+        return aos_err_set(err, AOS_EINVAL, "'%.64s' is a built-in server's name", name);
     if (old)
         server_retire(gw, old);
     gw_server_t *sv = calloc(1, sizeof(*sv));
@@ -699,7 +701,8 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
 
 int aos_gateway_add_builtin(aos_gateway_t *gw, const aos_builtin_t *bi)
 {
-    if (!aos_registry_name_ok(bi->name) || gw_server_get(gw, bi->name))
+    if (!aos_registry_name_ok(bi->name) || !aos_registry_name_reserved(bi->name) ||
+        gw_server_get(gw, bi->name))
         return AOS_EINVAL;
     gw_server_t *b = calloc(1, sizeof(*b));
     if (!b)
@@ -733,6 +736,13 @@ int aos_gateway_load(aos_gateway_t *gw, aos_err_t *err)
     json_array_foreach(list, i, e)
     {
         aos_err_t e2 = {0, ""};
+        const char *name = json_string_value(json_object_get(e, "name"));
+        if (aos_registry_name_reserved(name)) {
+            /* stored before the name was reserved: the built-in stays */
+            aos_log_warn("gateway", "registry entry '%.64s' ignored: a built-in server's name",
+                         name);
+            continue;
+        }
         gw_server_apply(gw, e, &e2); /* a server that fails to start is logged, not fatal */
     }
     aos_log_info("gateway", "loaded %zu registered server(s)", json_array_size(list));

@@ -67,7 +67,9 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
  * once at start-up, before the loop runs (reads the store synchronously). */
 int aos_gateway_load(aos_gateway_t *gw, aos_err_t *err);
 int aos_gateway_add_routes(aos_gateway_t *gw, aos_http_t *http);
-/* Adds a built-in server; b (and what it points to) must outlive gw. */
+/* Adds a built-in server; b (and what it points to) must outlive gw. Its
+ * name must be one of AOS_REGISTRY_RESERVED_NAMES (registry.h), so that no
+ * registry entry can take it; else AOS_EINVAL. */
 int aos_gateway_add_builtin(aos_gateway_t *gw, const aos_builtin_t *b);
 /* Fails calls in flight, ends sessions and stops every upstream; done runs
  * when all children and connections are gone. */

@@ -21,6 +21,15 @@ int aos_registry_name_ok(const char *name)
     return strstr(name, "__") == NULL;
 }
 
+int aos_registry_name_reserved(const char *name)
+{
+    static const char *const reserved[] = AOS_REGISTRY_RESERVED_NAMES;
+    for (size_t i = 0; name && reserved[i]; i++)
+        if (!strcasecmp(reserved[i], name))
+            return 1;
+    return 0;
+}
+
 static int check_keys(const json_t *o, const char *const *allowed, const char *what, aos_err_t *err)
 {
     const char *k;
@@ -305,6 +314,10 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         aos_err_set(err, AOS_EINVAL,
                     "invalid name '%.80s': use letters, digits, '_', '-', '.', at most 64, no '__'",
                     name);
+        return NULL;
+    }
+    if (aos_registry_name_reserved(name)) {
+        aos_err_set(err, AOS_EINVAL, "'%s' is the name of a built-in server", name);
         return NULL;
     }
     const char *transport = str_field(in, "transport", 0, "", err, &bad);

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { startAosd, backendEntry, waitReady, TOKEN } from './lib.mjs';
 
 const MASTER_KEY = randomBytes(32).toString('base64');
@@ -127,4 +129,36 @@ test('--allowed-hosts and --allowed-origins match exactly; "null" admits Origin:
     assert.equal(await postMcp(b, { Origin: 'https://app.example.evil' }), 403);
     assert.equal(await postMcp(b, { Origin: 'null' }), 200);
   } finally { await b.cleanup(); }
+});
+
+// ---- built-in names (item 7) ----
+test('the built-in servers\' names are reserved: no entry takes one, none is deleted (item 7)', async () => {
+  const c = await startAosd();
+  try {
+    for (const name of ['logs', 'aos', 'Logs']) {
+      const r = await c.api('POST', '/mcp/registry', backendEntry(name));
+      assert.equal(r.status, 400, `${name}: ${r.text}`);
+      assert.match(r.body.error.message, /built-in/);
+    }
+    const imp = await c.api('POST', '/mcp/registry/import', { mcpServers: { logs: { command: 'x' } } });
+    assert.equal(imp.status, 400, imp.text);
+    for (const name of ['logs', 'aos']) {
+      const d = await c.api('DELETE', `/mcp/registry/${name}`);
+      assert.equal(d.status, 400, `${name}: ${d.text}`);
+      assert.equal((await c.api('GET', `/mcp/registry/${name}`)).body.builtin, true);
+    }
+    // an entry stored under a reserved name by an older aosd is ignored at
+    // start: the built-in stays
+    assert.equal((await c.api('POST', '/mcp/registry', { name: 'stale', command: '/bin/true', enabled: false })).status, 201);
+    await c.stop();
+    execFileSync('sqlite3', [join(c.dataDir, 'aos.db'), "UPDATE mcp_registry SET name = 'logs' WHERE name = 'stale'"]);
+    const d = await startAosd({ dataDir: c.dataDir });
+    try {
+      const logs = (await d.api('GET', '/mcp/registry/logs')).body;
+      assert.equal(logs.builtin, true, JSON.stringify(logs));
+      assert.match(d.logs(), /registry entry 'logs' ignored/);
+      const q = await d.api('POST', '/mcp/call', { server: 'logs', tool: 'logs.query', args: { limit: 1 } });
+      assert.equal(q.status, 200, q.text);
+    } finally { await d.stop(); }
+  } finally { await c.cleanup(); }
 });

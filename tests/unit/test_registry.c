@@ -448,6 +448,23 @@ static void test_env_passthrough(void **state)
                    "'env_passthrough' does not apply");
 }
 
+/* Issue 12, item 7: the built-in servers' names are never an entry's. */
+static void test_reject_reserved_names(void **state)
+{
+    fixture_t *f = *state;
+    assert_true(aos_registry_name_reserved("aos"));
+    assert_true(aos_registry_name_reserved("logs"));
+    assert_true(aos_registry_name_reserved("Logs"));
+    assert_false(aos_registry_name_reserved("logs2"));
+    assert_false(aos_registry_name_reserved("log"));
+    assert_false(aos_registry_name_reserved(NULL));
+    expect_refused(f, "{\"name\":\"logs\",\"command\":\"c\"}", "'logs' is the name of a built-in");
+    expect_refused(f, "{\"name\":\"LOGS\",\"command\":\"c\"}", "built-in");
+    expect_refused(f, "{\"name\":\"aos\",\"url\":\"http://x\"}", "built-in");
+    json_t *ok = normalize_ok(f, "{\"name\":\"logs-archive\",\"command\":\"c\"}", NULL);
+    json_decref(ok);
+}
+
 static void test_reject_missing_command(void **state)
 {
     fixture_t *f = *state;
@@ -929,6 +946,7 @@ int main(void)
         T(test_reject_bad_types),
         T(test_reject_control_characters),
         T(test_env_passthrough),
+        T(test_reject_reserved_names),
         T(test_reject_missing_command),
         T(test_reject_missing_or_bad_url),
         T(test_reject_mixed_transport_fields),
