@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startAosd, backendEntry, waitReady, TOKEN } from './lib.mjs';
+import { startAosd, backendEntry, waitReady, TOKEN, ROOT } from './lib.mjs';
 
 const MASTER_KEY = randomBytes(32).toString('base64');
 let aos;
@@ -161,4 +161,48 @@ test('the built-in servers\' names are reserved: no entry takes one, none is del
       assert.equal(q.status, 200, q.text);
     } finally { await d.stop(); }
   } finally { await c.cleanup(); }
+});
+
+// ---- malformed requests and the breaker (item 10) ----
+test('a malformed _meta is refused with -32602, never sent, never counted (item 10)', async () => {
+  const name = 'meta';
+  assert.equal((await aos.api('POST', '/mcp/registry', {
+    name, command: process.execPath, args: [join(ROOT, 'tests/e2e/fixtures/faulty-server.mjs')],
+    timeout_ms: 30000, limits: { breaker_failures: 1 },
+  })).status, 201);
+  await waitReady(aos, name);
+  const H = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json', Accept: 'application/json' };
+  const post = async (path, body, sid) => {
+    const r = await fetch(aos.url + path, {
+      method: 'POST', headers: sid ? { ...H, 'Mcp-Session-Id': sid } : H, body: JSON.stringify(body),
+      signal: AbortSignal.timeout(5000), // the upstream would drop it: no answer for timeout_ms
+    });
+    return { sid: r.headers.get('mcp-session-id'), json: await r.json() };
+  };
+  for (const path of [`/mcp/servers/${name}`, '/mcp']) {
+    const tool = path === '/mcp' ? `${name}__echo` : 'echo';
+    const { sid } = await post(path, INIT);
+    const bad = [
+      { name: tool, arguments: { message: 'x' }, _meta: { progressToken: { a: 1 } } },
+      { name: tool, arguments: { message: 'x' }, _meta: { progressToken: true } },
+      { name: tool, arguments: { message: 'x' }, _meta: 'x' },
+    ];
+    for (const params of bad) {
+      const r = await post(path, { jsonrpc: '2.0', id: 2, method: 'tools/call', params }, sid);
+      assert.equal(r.json.error?.code, -32602, `${path} ${JSON.stringify(params)}: ${JSON.stringify(r.json)}`);
+      assert.match(r.json.error.message, /_meta/);
+    }
+    if (path !== '/mcp') {
+      const arr = await post(path, { jsonrpc: '2.0', id: 3, method: 'tools/call', params: [tool] }, sid);
+      assert.equal(arr.json.error?.code, -32602, JSON.stringify(arr.json));
+    }
+    // spec-valid tokens (string or number) go through
+    for (const progressToken of ['tok', 7, 1.5]) {
+      const ok = await post(path, { jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: tool, arguments: { message: 'ok' }, _meta: { progressToken } } }, sid);
+      assert.equal(ok.json.result?.content?.[0]?.text, 'Echo: ok', JSON.stringify(ok.json));
+    }
+  }
+  const h = (await aos.api('GET', `/mcp/registry/${name}`)).body.health;
+  assert.equal(h.breaker, 'closed', JSON.stringify(h));
+  assert.equal(h.status, 'healthy', JSON.stringify(h));
 });
