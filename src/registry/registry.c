@@ -1,5 +1,6 @@
 /* registry.c - registry entry validation, public view and import. */
 #include "registry/registry.h"
+#include "buf/buf.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -504,6 +505,44 @@ fail:
     return out;
 }
 
+#define REDACTED "[REDACTED]"
+
+/* A URL as the public form shows it: what may be a credential - the
+ * userinfo ("user:pw@"), every query value ("?api_key=..."), a fragment -
+ * becomes [REDACTED]; scheme, host, port, path and query names stay. */
+static json_t *url_public(const char *url)
+{
+    aos_buf_t b;
+    aos_buf_init(&b, 0);
+    const char *p = url, *auth = strstr(url, "://");
+    if (auth) {
+        auth += 3;
+        size_t alen = strcspn(auth, "/?#");
+        const char *at = memchr(auth, '@', alen);
+        aos_buf_append(&b, url, (size_t)(auth - url));
+        if (at)
+            aos_buf_puts(&b, REDACTED "@");
+        p = at ? at + 1 : auth;
+    }
+    size_t n = strcspn(p, "?#");
+    aos_buf_append(&b, p, n);
+    p += n;
+    while (*p == '?' || *p == '&') {
+        aos_buf_append(&b, p++, 1);
+        size_t plen = strcspn(p, "&#");
+        const char *eq = memchr(p, '=', plen);
+        aos_buf_append(&b, p, eq ? (size_t)(eq + 1 - p) : plen);
+        if (eq && eq + 1 < p + plen)
+            aos_buf_puts(&b, REDACTED);
+        p += plen;
+    }
+    if (*p == '#')
+        aos_buf_puts(&b, "#" REDACTED);
+    json_t *out = b.ptr ? json_stringn(b.ptr, b.len) : json_string("");
+    aos_buf_release(&b);
+    return out;
+}
+
 static json_t *names_of(const json_t *o)
 {
     json_t *a = json_array();
@@ -526,11 +565,16 @@ json_t *aos_registry_public(const json_t *st)
         return NULL;
     json_object_set_new(out, "has_auth_token",
                         json_boolean(json_is_string(json_object_get(st, "auth_token"))));
-    const char *plain[] = {"command", "args", "env_passthrough", "cwd", "url", "ca_file"};
+    const char *plain[] = {"command", "args", "env_passthrough", "cwd", "ca_file"};
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         json_t *v = json_object_get(cfg, plain[i]);
         if (v)
             json_object_set(out, plain[i], v);
+    }
+    const char *url = json_string_value(json_object_get(cfg, "url"));
+    if (url) {
+        json_object_set_new(out, "url", url_public(url));
+        json_object_set_new(out, "base_url", url_public(url));
     }
     if (json_object_get(cfg, "env"))
         json_object_set_new(out, "env_keys", names_of(json_object_get(cfg, "env")));

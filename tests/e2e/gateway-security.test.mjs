@@ -206,3 +206,37 @@ test('a malformed _meta is refused with -32602, never sent, never counted (item 
   assert.equal(h.breaker, 'closed', JSON.stringify(h));
   assert.equal(h.status, 'healthy', JSON.stringify(h));
 });
+
+// ---- what an upstream's failure shows (item 8) ----
+test('an upstream\'s error page and the credentials in its url are never shown (item 8)', async () => {
+  const page = 'INTERNAL-PAGE-CONTENT: db password is hunter2';
+  const srv = http.createServer((req, res) => { req.resume(); res.writeHead(500, { 'Content-Type': 'text/html' }); res.end(page); });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://user:pw-url-secret@127.0.0.1:${srv.address().port}/mcp?api_key=key-url-secret&v=1`;
+    const r = await aos.api('POST', '/mcp/registry', { name: 'ssrf', url, timeout_ms: 2000 });
+    assert.equal(r.status, 201, r.text);
+    let h;
+    const t0 = Date.now();
+    do { h = (await aos.api('GET', '/mcp/registry/ssrf')).body; } while (!h.health.last_error && Date.now() - t0 < 10000);
+    assert.match(h.health.last_error, /http 500 Internal Server Error/);
+    assert.equal(h.url, `http://[REDACTED]@127.0.0.1:${srv.address().port}/mcp?api_key=[REDACTED]&v=[REDACTED]`);
+    assert.equal(h.base_url, h.url);
+    const call = await aos.api('POST', '/mcp/call', { server: 'ssrf', tool: 'x', args: {} });
+    assert.ok(call.status >= 400, call.text);
+    const list = await aos.api('GET', '/mcp/registry');
+    const logs = await aos.api('GET', '/api/logs?limit=1000');
+    const audit = await aos.api('GET', '/audit/logs');
+    assert.equal(logs.status, 200, logs.text);
+    assert.equal(audit.status, 200, audit.text);
+    assert.match(audit.text, /ssrf/);
+    for (const [what, text] of [['registry', JSON.stringify(h) + list.text], ['call', call.text], ['logs', logs.text], ['audit', audit.text], ['stderr', aos.logs()]]) {
+      for (const secret of ['INTERNAL-PAGE', 'hunter2', 'pw-url-secret', 'key-url-secret']) {
+        assert.ok(!text.includes(secret), `${secret} in ${what}`);
+      }
+    }
+  } finally {
+    await aos.api('DELETE', '/mcp/registry/ssrf');
+    srv.close();
+  }
+});

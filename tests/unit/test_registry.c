@@ -773,6 +773,38 @@ static void test_public_http_hides_secrets(void **state)
     json_decref(st);
 }
 
+/* Issue 12, item 8: credentials in a URL are never in the public form. */
+static void test_public_url_without_credentials(void **state)
+{
+    fixture_t *f = *state;
+    static const struct {
+        const char *url, *shown;
+    } cases[] = {
+        {"https://user:pw-secret@x.example:8443/mcp?api_key=k-secret&v=2#frag",
+         "https://[REDACTED]@x.example:8443/mcp?api_key=[REDACTED]&v=[REDACTED]#[REDACTED]"},
+        {"http://tok-secret@x.example/mcp", "http://[REDACTED]@x.example/mcp"},
+        {"http://x.example/mcp?flag&key=", "http://x.example/mcp?flag&key="},
+        {"http://x.example/a@b", "http://x.example/a@b"},
+        {"http://127.0.0.1:9/mcp", "http://127.0.0.1:9/mcp"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *in = json_pack("{s:s, s:s}", "name", "r", "url", cases[i].url);
+        aos_err_t err = {0};
+        json_t *st = aos_registry_normalize(in, NULL, f->box, &err);
+        json_decref(in);
+        assert_non_null(st);
+        json_t *pub = aos_registry_public(st);
+        assert_string_equal(json_string_value(json_object_get(pub, "url")), cases[i].shown);
+        assert_string_equal(json_string_value(json_object_get(pub, "base_url")), cases[i].shown);
+        expect_absent(pub, "secret");
+        json_decref(pub);
+        /* the stored form keeps the real URL: it is what aosd connects to */
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(st, "config"), "url")), cases[i].url);
+        json_decref(st);
+    }
+}
+
 static void test_public_does_not_share_with_stored(void **state)
 {
     fixture_t *f = *state;
@@ -963,6 +995,7 @@ int main(void)
         T(test_update_refused_leaves_prev_alone),
         T(test_public_stdio_hides_secrets),
         T(test_public_http_hides_secrets),
+        T(test_public_url_without_credentials),
         T(test_public_does_not_share_with_stored),
         T(test_import_maps_ide_fields),
         T(test_import_then_normalize),
