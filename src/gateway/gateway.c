@@ -319,6 +319,13 @@ static void start_health(gw_server_t *sv)
     uv_unref((uv_handle_t *)sv->health_timer);
 }
 
+/* plain was just unsealed: the logs learn it, to redact it. */
+static void unsealed(aos_gateway_t *gw, const char *plain)
+{
+    if (gw->cfg.on_unseal && plain && *plain)
+        gw->cfg.on_unseal(plain, gw->cfg.unseal_data);
+}
+
 /* Opens the sealed values of a {"K":"v1:..."} map into "K=V" (env) or
  * "K: V" (headers) strings; every string is wiped and freed by free_strv. */
 static char **open_map(aos_gateway_t *gw, const json_t *m, const char *sep)
@@ -335,6 +342,7 @@ static char **open_map(aos_gateway_t *gw, const json_t *m, const char *sep)
         char *plain = aos_secret_open(gw->cfg.secrets, json_string_value(val), &len);
         if (!plain)
             continue;
+        unsealed(gw, plain);
         size_t sz = strlen(k) + strlen(sep) + len + 1;
         v[i] = sodium_malloc(sz);
         if (v[i]) {
@@ -397,6 +405,7 @@ static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, const aos_upstream_
     const char *sealed = json_string_value(json_object_get(sv->entry, "auth_token"));
     if (sealed)
         token = aos_secret_open(gw->cfg.secrets, sealed, NULL);
+    unsealed(gw, token);
     uc.bearer_token = token;
 
     int rc = aos_upstream_new(out, gw->cfg.loop, gw->cfg.httpc, &uc, cbs, data, err);

@@ -56,6 +56,11 @@ typedef struct {
     const char *allowed_origins; /* comma-separated extra Origins, may be NULL */
     unsigned session_idle_s;     /* drop idle MCP sessions after this */
     const char *version;
+    /* Called with each secret value the gateway unseals (an entry's env and
+     * header values, its auth token) before it is used, so that the logs
+     * can redact it (borrowed for the call; may be NULL). */
+    void (*on_unseal)(const char *value, void *data);
+    void *unseal_data;
     /* Receives the gateway's events (tool.error, anomaly.detected), stolen;
      * NULL drops them. */
     void (*emit)(json_t *event, void *data);

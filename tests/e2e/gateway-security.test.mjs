@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -239,4 +239,34 @@ test('an upstream\'s error page and the credentials in its url are never shown (
     await aos.api('DELETE', '/mcp/registry/ssrf');
     srv.close();
   }
+});
+
+// ---- the logs redact what the registry keeps sealed (item 9) ----
+test('an entry\'s env, header and token values are redacted in the logs (item 9)', async () => {
+  const envValue = 'env-value-0123456789', headerValue = 'header-value-9876543210', token = 'auth-token-5555555555';
+  const r = await aos.api('POST', '/mcp/registry', {
+    name: 'noisy', command: '/bin/sh', args: ['-c', 'echo "child says token is $NOISY_TOKEN" >&2; exec cat >/dev/null'],
+    env: { NOISY_TOKEN: envValue },
+  });
+  assert.equal(r.status, 201, r.text);
+  const h = await aos.api('POST', '/mcp/registry', {
+    name: 'hdrs', url: 'http://127.0.0.1:9/mcp', headers: { 'X-Key': headerValue }, auth_token: token,
+  });
+  assert.equal(h.status, 201, h.text);
+  let items = [];
+  const t0 = Date.now();
+  while (!items.length && Date.now() - t0 < 10000) {
+    items = (await aos.api('GET', `/api/logs?${new URLSearchParams({ source: 'upstream:noisy', q: 'child' })}`)).body.items;
+  }
+  assert.equal(items[0]?.message, 'child says token is [REDACTED]', JSON.stringify(items));
+  // whatever else mentions them is redacted too, e.g. a published entry
+  const topic = `item9-${Date.now()}`;
+  const p = await aos.api('POST', '/api/logs', [{ message: `got ${headerValue} and ${token} and ${envValue}`, topic }]);
+  assert.ok(p.status < 300, p.text);
+  const got = (await aos.api('GET', `/api/logs?topic=${topic}`)).body.items;
+  assert.equal(got[0]?.message, 'got [REDACTED] and [REDACTED] and [REDACTED]', JSON.stringify(got));
+  const bytes = Buffer.concat(['aos.db', 'aos.db-wal'].map((f) => join(aos.dataDir, f)).filter((f) => existsSync(f)).map((f) => readFileSync(f)));
+  for (const v of [envValue, headerValue, token]) assert.equal(bytes.indexOf(v), -1, `${v} is in the database`);
+  await aos.api('DELETE', '/mcp/registry/noisy');
+  await aos.api('DELETE', '/mcp/registry/hdrs');
 });
