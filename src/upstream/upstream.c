@@ -709,8 +709,10 @@ void aos__up_reason(const aos_upstream_t *up, const char *text, size_t len, char
         unsigned char c = (unsigned char)text[i++];
         out[o++] = c < 0x20 || c == 0x7f ? ' ' : c > 0x7e ? '?' : (char)c;
     }
-    if (i < len && n >= 4)
-        memcpy(out + o, "...", 3), o += 3;
+    if (i < len && n >= 4) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
     if (n)
         out[o < n ? o : n - 1] = '\0';
 }

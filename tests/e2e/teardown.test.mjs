@@ -49,6 +49,16 @@ function noSanitizerReport(aos) {
   assert.doesNotMatch(aos.logs(), /runtime error|AddressSanitizer|LeakSanitizer|SEGV/);
 }
 
+// After the session ended: its child is gone, aosd still serves, then
+// stops cleanly.
+async function survived(aos, pid) {
+  assert.ok(await gone(pid), `the session's child ${pid} was stopped`);
+  assert.equal((await aos.api('GET', '/healthz')).status, 200, 'aosd still serves');
+  const { code } = await aos.stop();
+  assert.equal(code, 0, aos.logs().slice(-2000));
+  noSanitizerReport(aos);
+}
+
 async function start(args = []) {
   const aos = await startAosd({ args: ['--log-level', 'debug', ...args] });
   assert.equal((await aos.api('POST', '/mcp/registry', entry)).status, 201);
@@ -62,11 +72,7 @@ test('DELETE /mcp of a session with its own upstream, at debug level', async () 
     const { sid, pid } = await sessionWithOwnUpstream(aos);
     const del = await fetch(aos.url + '/mcp', { method: 'DELETE', headers: { ...H, 'Mcp-Session-Id': sid } });
     assert.equal(del.status, 200);
-    assert.ok(await gone(pid), `the session's child ${pid} was stopped`);
-    assert.equal((await aos.api('GET', '/healthz')).status, 200, 'aosd still serves');
-    const { code } = await aos.stop();
-    assert.equal(code, 0, aos.logs().slice(-2000));
-    noSanitizerReport(aos);
+    await survived(aos, pid);
   } finally { await aos.cleanup(); }
 });
 
@@ -78,11 +84,7 @@ test('idle expiry of a session with its own upstream, at debug level', { timeout
     const t0 = Date.now();
     while (!aos.logs().includes(`session ${sid} expired`) && Date.now() - t0 < 25000) await sleep(200);
     assert.ok(aos.logs().includes(`session ${sid} expired`), 'the session expired');
-    assert.ok(await gone(pid), `the session's child ${pid} was stopped`);
-    assert.equal((await aos.api('GET', '/healthz')).status, 200, 'aosd still serves');
-    const { code } = await aos.stop();
-    assert.equal(code, 0, aos.logs().slice(-2000));
-    noSanitizerReport(aos);
+    await survived(aos, pid);
   } finally { await aos.cleanup(); }
 });
 
