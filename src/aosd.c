@@ -38,6 +38,7 @@ typedef struct {
     aos_bus_t *bus;
     /* wiring: logs (log service) */
     aos_logs_t *logs;
+    int redact_full; /* the log redactor refused a secret: warned once */
     uv_signal_t sigint, sigterm;
     uv_timer_t deadline;
     int stopping;
@@ -102,6 +103,15 @@ static void emit_event(json_t *event, void *data)
         aos_log_warn("aosd", "event not published: %s", aos_err_msg(&err));
 }
 
+/* A secret value the gateway unsealed goes to the log service's redactor;
+ * one too short to redact safely (under 8 bytes) is left out. */
+static void on_unseal(const char *value, void *data)
+{
+    aos_daemon_t *d = data;
+    if (d->logs && aos_logs_add_secret(d->logs, value) == AOS_ETOOBIG && !d->redact_full++)
+        aos_log_warn("aosd", "too many secrets to redact: newer ones are not redacted");
+}
+
 static int make_dir(const char *path, aos_err_t *err)
 {
     char buf[4096];
@@ -156,6 +166,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .allowed_origins = c->allowed_origins,
                             .session_idle_s = (unsigned)c->session_idle_s,
                             .version = AOS_VERSION,
+                            .on_unseal = on_unseal,
+                            .unseal_data = d,
                             .emit = emit_event,
                             .emit_data = d};
     if ((rc = aos_gateway_new(&d->gateway, &gc, err)))
@@ -195,6 +207,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         if (secrets[i])
             aos_logs_add_secret(d->logs, secrets[i]);
+    aos_config_forget_secrets(c); /* the box and the owner have them now */
     aos_logs_capture(d->logs);
     if ((rc = aos_http_start(d->http, err)))
         return rc;

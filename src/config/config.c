@@ -139,6 +139,48 @@ out:
     return rc;
 }
 
+/* Settings whose values are secrets. Once read they are wiped from aosd's
+ * environment and command line, where any process of the same user (a
+ * stdio MCP server aosd started, for one) could read them in
+ * /proc/<pid>/environ and /proc/<pid>/cmdline. */
+static int is_secret(const struct setting *s)
+{
+    return !strcmp(s->field, "bootstrap_token") || !strcmp(s->field, "master_key");
+}
+
+/* Overwrites a value in place (the memory /proc shows), keeping its length. */
+static void wipe_text(char *v)
+{
+    memset(v, 'x', strlen(v));
+}
+
+/* Wipes the secret settings' variables: their text, then the variables. */
+static void scrub_env(void)
+{
+    extern char **environ;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        if (!is_secret(&settings[i]))
+            continue;
+        size_t n = strlen(settings[i].env);
+        for (char **e = environ; e && *e; e++)
+            if (!strncmp(*e, settings[i].env, n) && (*e)[n] == '=')
+                wipe_text(*e + n + 1);
+        unsetenv(settings[i].env);
+    }
+}
+
+void aos_config_forget_secrets(aos_config_t *cfg)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        char **p = (char **)((char *)cfg + settings[i].off);
+        if (is_secret(&settings[i]) && *p) {
+            explicit_bzero(*p, strlen(*p));
+            free(*p);
+            *p = NULL;
+        }
+    }
+}
+
 static const struct setting *find_flag(const char *name, size_t len)
 {
     for (size_t i = 0; i < NSETTINGS; i++)
@@ -174,6 +216,7 @@ int aos_config_load(aos_config_t *cfg, int argc, char **argv, aos_err_t *err)
                 return rc;
         }
     }
+    scrub_env();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -197,9 +240,9 @@ int aos_config_load(aos_config_t *cfg, int argc, char **argv, aos_err_t *err)
         const struct setting *s = find_flag(name, len);
         if (!s)
             return aos_err_set(err, AOS_EINVAL, "unknown option '%s'", a);
-        const char *v;
+        char *v;
         if (eq)
-            v = eq + 1;
+            v = (char *)eq + 1;
         else if (s->kind == KIND_B && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0 ||
                                        parse_bool(argv[i + 1], &(int){0}) != 0))
             v = "true";
@@ -210,6 +253,8 @@ int aos_config_load(aos_config_t *cfg, int argc, char **argv, aos_err_t *err)
         int rc = apply(cfg, s, v, err);
         if (rc)
             return rc;
+        if (is_secret(s))
+            wipe_text(v);
     }
     return 0;
 }

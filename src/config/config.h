@@ -23,7 +23,7 @@
     XX(allowed_hosts, S, "allowed-hosts", "AOS_ALLOWED_HOSTS", NULL,                               \
        "extra Host names accepted on MCP endpoints (comma-separated)")                             \
     XX(allowed_origins, S, "allowed-origins", "AOS_ALLOWED_ORIGINS", NULL,                         \
-       "extra Origins accepted on MCP endpoints (comma-separated)")                                \
+       "extra Origins accepted on MCP endpoints (comma-separated; null: Origin: null)")            \
     XX(master_key, S, "master-key", "AOS_MASTER_KEY", NULL,                                        \
        "base64 key for secrets (default: DATA_DIR/master.key)")                                    \
     XX(max_body, U, "max-body", "AOS_MAX_BODY", "4194304", "largest request body in bytes")        \
@@ -64,8 +64,13 @@ typedef struct {
 /* Fills cfg with the defaults. */
 int aos_config_init(aos_config_t *cfg);
 void aos_config_release(aos_config_t *cfg);
-/* Applies file (from --config or AOS_CONFIG), then env, then argv. */
+/* Applies file (from --config or AOS_CONFIG), then env, then argv. The
+ * secret settings (bootstrap_token, master_key) are then wiped from the
+ * environment (unset, their text overwritten) and from argv (overwritten
+ * in place, which must be writable), so that /proc shows them to no one. */
 int aos_config_load(aos_config_t *cfg, int argc, char **argv, aos_err_t *err);
+/* Wipes and frees the values of the secret settings, once they were used. */
+void aos_config_forget_secrets(aos_config_t *cfg);
 /* Sets one setting by its field name from text (used for files and tests). */
 int aos_config_set(aos_config_t *cfg, const char *field, const char *value, aos_err_t *err);
 void aos_config_usage(const char *prog);

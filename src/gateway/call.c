@@ -514,12 +514,39 @@ static void pump(gw_server_t *sv)
     aos_metric_set(sv->gw->m_queue, (double)sv->queued, sv->name);
 }
 
+/* What an upstream would drop without an answer (the MCP SDKs drop a
+ * message whose envelope does not parse), leaving the call to time out
+ * and count against the server's breaker for every client: params must be
+ * an object, its _meta an object, and _meta.progressToken a string or a
+ * number. Checked before anything else, so that such a request is never
+ * sent, never counted, and uses up no rate, quota or slot. */
+static int params_ok(const json_t *params, aos_err_t *err)
+{
+    if (!params)
+        return 0;
+    if (!json_is_object(params))
+        return aos_err_set(err, AOS_EINVAL, "params must be an object");
+    const json_t *meta = json_object_get(params, "_meta");
+    if (meta && !json_is_object(meta))
+        return aos_err_set(err, AOS_EINVAL, "params._meta must be an object");
+    const json_t *tok = json_object_get(meta, "progressToken");
+    if (tok && !json_is_string(tok) && !json_is_number(tok))
+        return aos_err_set(err, AOS_EINVAL,
+                           "params._meta.progressToken must be a string or a number");
+    return 0;
+}
+
 int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *params,
                     aos_err_t *err, uint64_t *retry_after_s)
 {
     aos_gateway_t *gw = c->gw;
     uint64_t now = gw_now_ms();
     *retry_after_s = 0;
+    int bad = params_ok(params, err);
+    if (bad) {
+        json_decref(params);
+        return bad;
+    }
     c->up = sv->up ? gw_upstream_for(sv, c->sess) : NULL;
     if (!c->up) {
         json_decref(params);
@@ -592,7 +619,7 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
     /* progress tokens are per client: give the upstream one of ours */
     json_t *meta = json_object_get(params, "_meta");
     json_t *tok = json_object_get(meta, "progressToken");
-    if (tok && (json_is_string(tok) || json_is_integer(tok))) {
+    if (tok) {
         c->client_progress = json_incref(tok);
         c->progress = ++gw->next_progress;
         aos_map_put_u64(&gw->progress, c->progress, c);

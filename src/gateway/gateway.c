@@ -131,6 +131,8 @@ json_t *gw_server_health(gw_server_t *sv)
         const json_t *init = aos_upstream_init_result(sv->up);
         if (init)
             json_object_set(h, "server_info", json_object_get(init, "serverInfo"));
+    } else if (sv->start_error[0]) {
+        json_object_set_new(h, "last_error", json_string(sv->start_error));
     }
     if (json_is_array(sv->lists.tools))
         json_object_set_new(h, "tools", json_integer((json_int_t)json_array_size(sv->lists.tools)));
@@ -364,6 +366,13 @@ static void start_health(gw_server_t *sv)
     uv_unref((uv_handle_t *)sv->health_timer);
 }
 
+/* plain was just unsealed: the logs learn it, to redact it. */
+static void unsealed(aos_gateway_t *gw, const char *plain)
+{
+    if (gw->cfg.on_unseal && plain && *plain)
+        gw->cfg.on_unseal(plain, gw->cfg.unseal_data);
+}
+
 /* Opens the sealed values of a {"K":"v1:..."} map into "K=V" (env) or
  * "K: V" (headers) strings; every string is wiped and freed by free_strv. */
 static char **open_map(aos_gateway_t *gw, const json_t *m, const char *sep)
@@ -380,6 +389,7 @@ static char **open_map(aos_gateway_t *gw, const json_t *m, const char *sep)
         char *plain = aos_secret_open(gw->cfg.secrets, json_string_value(val), &len);
         if (!plain)
             continue;
+        unsealed(gw, plain);
         size_t sz = strlen(k) + strlen(sep) + len + 1;
         v[i] = sodium_malloc(sz);
         if (v[i]) {
@@ -421,11 +431,21 @@ static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, json_t *caps,
     uc.request_timeout_ms = tmo > 30000 ? tmo : 30000;
 
     const json_t *args = json_object_get(cfgj, "args");
+    const json_t *pass = json_object_get(cfgj, "env_passthrough");
     const char **argv = calloc(json_array_size(args) + 1, sizeof(char *));
+    const char **passv = calloc(json_array_size(pass) + 1, sizeof(char *));
+    if (!argv || !passv) {
+        free(argv);
+        free(passv);
+        json_decref(info);
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    }
     size_t i;
     json_t *a;
     json_array_foreach(args, i, a) argv[i] = json_string_value(a);
+    json_array_foreach(pass, i, a) passv[i] = json_string_value(a);
     uc.args = argv;
+    uc.env_passthrough = passv;
     char **env = open_map(gw, json_object_get(cfgj, "env"), "=");
     char **headers = open_map(gw, json_object_get(cfgj, "headers"), ": ");
     uc.env = (const char *const *)env;
@@ -434,6 +454,7 @@ static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, json_t *caps,
     const char *sealed = json_string_value(json_object_get(sv->entry, "auth_token"));
     if (sealed)
         token = aos_secret_open(gw->cfg.secrets, sealed, NULL);
+    unsealed(gw, token);
     uc.bearer_token = token;
 
     int rc = aos_upstream_new(out, gw->cfg.loop, gw->cfg.httpc, &uc, cbs, data, err);
@@ -442,6 +463,7 @@ static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, json_t *caps,
     free_strv(env);
     free_strv(headers);
     free(argv);
+    free(passv);
     json_decref(info);
     if (rc)
         return rc;
@@ -572,12 +594,13 @@ void gw_sup_close(gw_session_t *s, const char *server)
     if (!u)
         return;
     u->gw = s->gw;
-    u->sess = NULL;
     if (u->sv)
         u->sv->own_ups--;
     u->sv = NULL;
     s->gw->pending_closes++;
+    /* close reports CLOSED to on_sup_state, which names the session */
     aos_upstream_close(u->up, on_sup_closed, u);
+    u->sess = NULL;
 }
 
 static void on_upstream_closed(aos_upstream_t *up, void *data)
@@ -625,6 +648,8 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
 {
     const char *name = json_string_value(json_object_get(entry, "name"));
     gw_server_t *old = gw_server_get(gw, name);
+    if (aos_registry_name_reserved(name) || (old && old->builtin))
+        return aos_err_set(err, AOS_EINVAL, "'%.64s' is a built-in server's name", name);
     if (old)
         server_retire(gw, old);
     gw_server_t *sv = calloc(1, sizeof(*sv));
@@ -657,6 +682,8 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
         int rc = start_upstream(gw, sv, err);
         if (rc) {
             aos_log_error("gateway", "server '%s': unable to start: %s", name, aos_err_msg(err));
+            snprintf(sv->start_error, sizeof(sv->start_error), "unable to start: %s",
+                     aos_err_msg(err));
             return rc;
         }
     }
@@ -778,7 +805,8 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
 
 int aos_gateway_add_builtin(aos_gateway_t *gw, const aos_builtin_t *bi)
 {
-    if (!aos_registry_name_ok(bi->name) || gw_server_get(gw, bi->name))
+    if (!aos_registry_name_ok(bi->name) || !aos_registry_name_reserved(bi->name) ||
+        gw_server_get(gw, bi->name))
         return AOS_EINVAL;
     gw_server_t *b = calloc(1, sizeof(*b));
     if (!b)
@@ -812,6 +840,13 @@ int aos_gateway_load(aos_gateway_t *gw, aos_err_t *err)
     json_array_foreach(list, i, e)
     {
         aos_err_t e2 = {0, ""};
+        const char *name = json_string_value(json_object_get(e, "name"));
+        if (aos_registry_name_reserved(name)) {
+            /* stored before the name was reserved: the built-in stays */
+            aos_log_warn("gateway", "registry entry '%.64s' ignored: a built-in server's name",
+                         name);
+            continue;
+        }
         gw_server_apply(gw, e, &e2); /* a server that fails to start is logged, not fatal */
     }
     aos_log_info("gateway", "loaded %zu registered server(s)", json_array_size(list));

@@ -42,6 +42,11 @@ typedef struct {
     const char *allowed_origins; /* comma-separated extra Origins, may be NULL */
     unsigned session_idle_s;     /* drop idle MCP sessions after this */
     const char *version;
+    /* Called with each secret value the gateway unseals (an entry's env and
+     * header values, its auth token) before it is used, so that the logs
+     * can redact it (borrowed for the call; may be NULL). */
+    void (*on_unseal)(const char *value, void *data);
+    void *unseal_data;
     /* Receives the gateway's events (tool.error, anomaly.detected), stolen;
      * NULL drops them. */
     void (*emit)(json_t *event, void *data);
@@ -54,7 +59,8 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
 int aos_gateway_load(aos_gateway_t *gw, aos_err_t *err);
 int aos_gateway_add_routes(aos_gateway_t *gw, aos_http_t *http);
 /* Adds a built-in server (builtin/builtin.h); b (and what it points to)
- * must outlive gw. */
+ * must outlive gw. Its name must be one of AOS_REGISTRY_RESERVED_NAMES
+ * (registry.h), so that no registry entry can take it; else AOS_EINVAL. */
 int aos_gateway_add_builtin(aos_gateway_t *gw, const aos_builtin_t *b);
 /* Fails calls in flight, ends sessions and stops every upstream; done runs
  * when all children and connections are gone. */

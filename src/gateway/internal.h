@@ -45,7 +45,7 @@ typedef struct gw_call gw_call_t;
 /* A client session's own upstream of a server (see gw_upstream_for). */
 typedef struct {
     aos_gateway_t *gw;
-    gw_session_t *sess; /* borrowed; NULL once closing */
+    gw_session_t *sess; /* borrowed; NULL once its upstream is closed */
     gw_server_t *sv;    /* borrowed; NULL once closing */
     char *server;
     aos_upstream_t *up;
@@ -82,6 +82,7 @@ struct gw_server {
     uint64_t ping_sent_ms;
     double ping_ms; /* latency of the last ping, -1 if it failed */
     char last_ping_error[160];
+    char start_error[160]; /* why the upstream could not be created, "" if it was */
     gw_server_t *next_closing;
 };
 

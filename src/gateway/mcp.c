@@ -7,6 +7,7 @@
 #include "log/log.h"
 #include "registry/registry.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,32 +39,67 @@ static int reply_error(aos_http_req_t *req, const json_t *id, int aos_code, cons
     return gw_respond_msg(req, aos_rpc_error_aos(id, aos_code, msg));
 }
 
-/* ---- DNS-rebinding protection ----------------------------------------- */
+/* ---- DNS-rebinding protection -----------------------------------------
+ * A web page can make a browser send requests to 127.0.0.1 under a name
+ * of the attacker's that resolves there; the Host header then carries that
+ * name, and Origin the page's. So Host must name this machine's loopback
+ * exactly, or be on --allowed-hosts; Origin (when sent) likewise, or be on
+ * --allowed-origins. "Origin: null" (sandboxed frames, file: pages) is
+ * refused unless --allowed-origins lists "null". */
 
+/* 1 if h (lowercase, no port) is localhost, an IPv4 literal in 127.0.0.0/8
+ * in the four-decimal-octet form (inet_pton: no "127.1", no trailing
+ * labels), or [::1]. */
 static int host_is_loopback(const char *h)
 {
-    return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1") ||
-           !strcmp(h, "[::1]");
+    if (!strcmp(h, "localhost"))
+        return 1;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, h, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    size_t n = strlen(h);
+    if (n < 3 || h[0] != '[' || h[n - 1] != ']' || n - 2 >= INET6_ADDRSTRLEN)
+        return 0;
+    char inner[INET6_ADDRSTRLEN];
+    memcpy(inner, h + 1, n - 2);
+    inner[n - 2] = '\0';
+    struct in6_addr a6;
+    return inet_pton(AF_INET6, inner, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
-/* Copies the host part of "host:port", "[v6]:port" or a URL's authority. */
-static void host_part(const char *in, char *out, size_t n)
+/* Copies the host of an authority "host[:port]" or "[v6][:port]",
+ * lowercased, to out. Returns 0, or -1 if in is anything else (empty,
+ * characters a host name does not have, a port that is not 1-5 digits,
+ * more after the port). */
+static int authority_host(const char *in, char *out, size_t n)
 {
-    const char *p = in;
-    const char *s = strstr(p, "://");
-    if (s)
-        p = s + 3;
-    size_t i = 0;
-    if (*p == '[') {
-        while (*p && *p != ']' && i + 2 < n)
-            out[i++] = (char)tolower((unsigned char)*p++);
-        if (*p == ']')
-            out[i++] = ']';
+    const char *end;
+    if (*in == '[') {
+        end = strchr(in, ']');
+        if (!end)
+            return -1;
+        end++;
     } else {
-        while (*p && *p != ':' && *p != '/' && i + 1 < n)
-            out[i++] = (char)tolower((unsigned char)*p++);
+        end = in + strcspn(in, ":");
     }
-    out[i] = '\0';
+    size_t len = (size_t)(end - in);
+    if (len == 0 || len >= n)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (!isalnum(c) && !strchr("-._~[]:%", c))
+            return -1;
+        out[i] = (char)tolower(c);
+    }
+    out[len] = '\0';
+    if (*end == ':') {
+        size_t digits = strspn(end + 1, "0123456789");
+        if (digits < 1 || digits > 5 || end[1 + digits])
+            return -1;
+    } else if (*end) {
+        return -1;
+    }
+    return 0;
 }
 
 static int in_list(char **list, const char *v)
@@ -74,22 +110,41 @@ static int in_list(char **list, const char *v)
     return 0;
 }
 
-static int origin_ok(aos_gateway_t *gw, aos_http_req_t *req)
+static int host_ok(aos_gateway_t *gw, const char *host)
 {
     char h[256];
+    if (authority_host(host, h, sizeof(h)) != 0)
+        return 0;
+    return host_is_loopback(h) || in_list(gw->hosts, h);
+}
+
+/* An Origin is "null" or scheme://authority, nothing after. */
+static int origin_allowed(aos_gateway_t *gw, const char *origin)
+{
+    if (!strcmp(origin, "null")) {
+        for (size_t i = 0; gw->origins && gw->origins[i]; i++)
+            if (!strcmp(gw->origins[i], "null"))
+                return 1;
+        return 0; /* "*" does not stand for it */
+    }
+    if (in_list(gw->origins, origin))
+        return 1;
+    const char *auth = NULL;
+    if (!strncasecmp(origin, "http://", 7))
+        auth = origin + 7;
+    else if (!strncasecmp(origin, "https://", 8))
+        auth = origin + 8;
+    char h[256];
+    return auth && authority_host(auth, h, sizeof(h)) == 0 && host_is_loopback(h);
+}
+
+static int origin_ok(aos_gateway_t *gw, aos_http_req_t *req)
+{
     const char *host = aos_http_header(req, "Host");
-    if (host) {
-        host_part(host, h, sizeof(h));
-        if (!host_is_loopback(h) && !in_list(gw->hosts, h))
-            return 0;
-    }
+    if (host && !host_ok(gw, host))
+        return 0;
     const char *origin = aos_http_header(req, "Origin");
-    if (origin && strcmp(origin, "null") != 0) {
-        host_part(origin, h, sizeof(h));
-        if (!host_is_loopback(h) && !in_list(gw->origins, origin))
-            return 0;
-    }
-    return 1;
+    return !origin || origin_allowed(gw, origin);
 }
 
 /* ---- initialize ------------------------------------------------------------ */

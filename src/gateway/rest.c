@@ -187,8 +187,6 @@ static int job_submit(aos_gateway_t *gw, struct write_job *j)
 static int add_put(aos_gateway_t *gw, struct write_job *j, const json_t *in, aos_err_t *err)
 {
     const char *name = json_string_value(json_object_get(in, "name"));
-    if (name && !strcmp(name, GW_BUILTIN))
-        return aos_err_set(err, AOS_EINVAL, "'%s' is the name of the built-in server", GW_BUILTIN);
     gw_server_t *prev = gw_server_get(gw, name);
     json_t *st = aos_registry_normalize(in, prev ? prev->entry : NULL, gw->cfg.secrets, err);
     if (!st)
@@ -257,9 +255,9 @@ static int registry_delete(aos_http_req_t *req, void *data)
 {
     aos_gateway_t *gw = data;
     const char *name = aos_http_param(req, "name");
-    if (!strcmp(name, GW_BUILTIN))
-        return aos_http_respond_error(req, AOS_EINVAL, "the built-in server cannot be deleted");
     gw_server_t *sv = gw_server_get(gw, name);
+    if (aos_registry_name_reserved(name) || (sv && sv->builtin))
+        return aos_http_respond_error(req, AOS_EINVAL, "'%.64s' is a built-in server's name", name);
     if (!sv || sv->closing)
         return aos_http_respond_error(req, AOS_ENOTFOUND, "no MCP server named '%.64s'", name);
     struct write_job *j = job_new(gw, req, OP_DELETE);

@@ -11,7 +11,7 @@
 
 #define MARK        "[REDACTED]"
 #define MIN_SECRET  8
-#define MAX_SECRETS 64
+#define MAX_SECRETS 512 /* aosd's own, and every registry entry's env and header values */
 
 struct aos_logs_redactor_s {
     char *secrets[MAX_SECRETS];

@@ -1,9 +1,11 @@
 /* registry.c - registry entry validation, public view and import. */
 #include "registry/registry.h"
+#include "buf/buf.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int aos_registry_name_ok(const char *name)
 {
@@ -18,6 +20,15 @@ int aos_registry_name_ok(const char *name)
             return 0;
     }
     return strstr(name, "__") == NULL;
+}
+
+int aos_registry_name_reserved(const char *name)
+{
+    static const char *const reserved[] = AOS_REGISTRY_RESERVED_NAMES;
+    for (size_t i = 0; name && reserved[i]; i++)
+        if (!strcasecmp(reserved[i], name))
+            return 1;
+    return 0;
 }
 
 static int check_keys(const json_t *o, const char *const *allowed, const char *what, aos_err_t *err)
@@ -36,11 +47,99 @@ static int check_keys(const json_t *o, const char *const *allowed, const char *w
     return 0;
 }
 
+/* An environment variable's name: a letter or '_', then letters, digits
+ * and '_' (the portable names of POSIX; no '=', no NUL). */
+static int env_name_ok(const char *k)
+{
+    if (!*k || isdigit((unsigned char)*k) || strlen(k) > 256)
+        return 0;
+    for (const char *p = k; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return 0;
+    return 1;
+}
+
+/* Headers aosd sets itself: the message framing and the MCP transport's. */
+static const char *const managed_headers[] = {"Host",
+                                              "Content-Length",
+                                              "Transfer-Encoding",
+                                              "Connection",
+                                              "Upgrade",
+                                              "TE",
+                                              "Trailer",
+                                              "Keep-Alive",
+                                              "Proxy-Connection",
+                                              "Content-Type",
+                                              "Mcp-Session-Id",
+                                              "MCP-Protocol-Version",
+                                              "Last-Event-ID",
+                                              NULL};
+
+/* A header field name: an RFC 9110 token, and not one aosd sets itself. */
+static int header_name_ok(const char *k)
+{
+    if (!*k || strlen(k) > 256)
+        return 0;
+    for (const char *p = k; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+            return 0;
+    for (const char *const *m = managed_headers; *m; m++)
+        if (!strcasecmp(*m, k))
+            return 0;
+    return 1;
+}
+
+/* A header field value: visible characters, spaces and tabs; no CR, LF,
+ * NUL or other control character, which would end the field early. */
+static int header_value_ok(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* The checks of one kind of map (env, headers). */
+struct map_rules {
+    const char *what;
+    int (*name_ok)(const char *k);
+    const char *name_rule;
+    int value_nul_only; /* values: only NUL refused (env), else header_value_ok */
+};
+
+static const struct map_rules env_rules = {"env", env_name_ok,
+                                           "a letter or '_', then letters, digits or '_'", 1};
+static const struct map_rules header_rules = {
+    "headers", header_name_ok,
+    "an HTTP token, and not a header aosd sets itself (Host, Content-Length, Mcp-Session-Id, ...)",
+    0};
+
+/* Checks one name and its value against r. */
+static int map_entry_ok(const struct map_rules *r, const char *k, const json_t *v, aos_err_t *err)
+{
+    if (!json_is_string(v) || !*k)
+        return aos_err_set(err, AOS_EINVAL, "'%s.%.64s' must be a string", r->what, k);
+    if (!r->name_ok(k))
+        return aos_err_set(err, AOS_EINVAL, "invalid name '%.64s' in '%s': use %s", k, r->what,
+                           r->name_rule);
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (r->value_nul_only ? memchr(s, '\0', n) != NULL : !header_value_ok(s, n))
+        return aos_err_set(err, AOS_EINVAL, "'%s.%s' holds %s", r->what, k,
+                           r->value_nul_only ? "a NUL character"
+                                             : "a line break or another control character");
+    return 0;
+}
+
 /* Copies an object of strings, sealing each value; a value equal to
  * "(keep)" or missing keys are not special: the client sends the full set
  * or nothing (then prev's set is kept). */
-static json_t *seal_map(const json_t *in, const char *what, aos_secret_box_t *box, aos_err_t *err)
+static json_t *seal_map(const json_t *in, const struct map_rules *r, aos_secret_box_t *box,
+                        aos_err_t *err)
 {
+    const char *what = r->what;
     if (!json_is_object(in)) {
         aos_err_set(err, AOS_EINVAL, "'%s' must be an object of strings", what);
         return NULL;
@@ -50,8 +149,7 @@ static json_t *seal_map(const json_t *in, const char *what, aos_secret_box_t *bo
     json_t *v;
     json_object_foreach((json_t *)in, k, v)
     {
-        if (!json_is_string(v) || !*k) {
-            aos_err_set(err, AOS_EINVAL, "'%s.%s' must be a string", what, k);
+        if (map_entry_ok(r, k, v, err)) {
             json_decref(out);
             return NULL;
         }
@@ -83,7 +181,63 @@ static const char *str_field(const json_t *o, const char *k, int required, const
         *bad = 1;
         return NULL;
     }
+    if (memchr(json_string_value(v), '\0', json_string_length(v))) {
+        aos_err_set(err, AOS_EINVAL, "'%s' holds a NUL character", k);
+        *bad = 1;
+        return NULL;
+    }
     return json_string_value(v);
+}
+
+/* The names of aosd's environment variables a stdio child also gets:
+ * an array of variable names, none of them AOS_* (aosd's own settings and
+ * secrets). */
+static json_t *check_passthrough(const json_t *in, aos_err_t *err)
+{
+    if (!json_is_array(in) || json_array_size(in) > 64) {
+        aos_err_set(err, AOS_EINVAL, "'env_passthrough' must be an array of at most 64 names");
+        return NULL;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(in, i, v)
+    {
+        const char *k = json_string_value(v);
+        if (!k || json_string_length(v) != strlen(k) || !env_name_ok(k)) {
+            aos_err_set(err, AOS_EINVAL,
+                        "'env_passthrough[%zu]' must be a variable name: a letter or '_', then "
+                        "letters, digits or '_'",
+                        i);
+            return NULL;
+        }
+        if (!strncasecmp(k, "AOS_", 4)) {
+            aos_err_set(err, AOS_EINVAL,
+                        "'env_passthrough[%zu]': aosd's own variables (AOS_*) are never passed on",
+                        i);
+            return NULL;
+        }
+    }
+    return json_deep_copy(in);
+}
+
+/* An http(s) URL with a host, and nothing in it that ends a header line or
+ * a URL early (spaces, control characters). */
+static int url_ok(const char *url)
+{
+    const char *host;
+    if (!strncmp(url, "http://", 7))
+        host = url + 7;
+    else if (!strncmp(url, "https://", 8))
+        host = url + 8;
+    else
+        return 0;
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return 0;
+    const char *at = strpbrk(host, "@/?#");
+    if (at && *at == '@')
+        host = at + 1;
+    return *host && !strchr("/?#:@", *host);
 }
 
 struct limit_def {
@@ -144,9 +298,9 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
                                aos_err_t *err)
 {
     static const char *const allowed[] = {
-        "name",    "transport", "command",     "args",         "env",        "cwd",
-        "url",     "headers",   "description", "capabilities", "auth_token", "timeout_ms",
-        "enabled", "limits",    "ca_file",     "session_mode", NULL};
+        "name",       "transport", "command", "args",        "env",          "env_passthrough",
+        "cwd",        "url",       "headers", "description", "capabilities", "auth_token",
+        "timeout_ms", "enabled",   "limits",  "ca_file",     "session_mode", NULL};
     int bad = 0;
     if (!json_is_object(in)) {
         aos_err_set(err, AOS_EINVAL, "an entry must be a JSON object");
@@ -161,6 +315,10 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         aos_err_set(err, AOS_EINVAL,
                     "invalid name '%.80s': use letters, digits, '_', '-', '.', at most 64, no '__'",
                     name);
+        return NULL;
+    }
+    if (aos_registry_name_reserved(name)) {
+        aos_err_set(err, AOS_EINVAL, "'%s' is the name of a built-in server", name);
         return NULL;
     }
     const char *transport = str_field(in, "transport", 0, "", err, &bad);
@@ -204,9 +362,9 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         json_t *v;
         json_array_foreach(args, i, v)
         {
-            if (!json_is_string(v)) {
+            if (!json_is_string(v) || memchr(json_string_value(v), '\0', json_string_length(v))) {
                 json_decref(a);
-                aos_err_set(err, AOS_EINVAL, "'args[%zu]' must be a string", i);
+                aos_err_set(err, AOS_EINVAL, "'args[%zu]' must be a string without NUL", i);
                 goto fail;
             }
             json_array_append(a, v);
@@ -214,7 +372,7 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         json_object_set_new(config, "args", a);
         const json_t *env = json_object_get(in, "env");
         if (env) {
-            json_t *sealed = seal_map(env, "env", box, err);
+            json_t *sealed = seal_map(env, &env_rules, box, err);
             if (!sealed)
                 goto fail;
             json_object_set_new(config, "env", sealed);
@@ -222,6 +380,13 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
             json_object_set_new(config, "env", json_deep_copy(json_object_get(pcfg, "env")));
         } else {
             json_object_set_new(config, "env", json_object());
+        }
+        const json_t *pass = json_object_get(in, "env_passthrough");
+        if (pass) {
+            json_t *p = check_passthrough(pass, err);
+            if (!p)
+                goto fail;
+            json_object_set_new(config, "env_passthrough", p);
         }
         if (cwd)
             json_object_set_new(config, "cwd", json_string(cwd));
@@ -234,8 +399,13 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
                         "'url' (http:// or https://) is required for transport '%s'", transport);
             goto fail;
         }
-        const char *stdio_only[] = {"command", "args", "env", "cwd"};
-        for (size_t i = 0; i < 4; i++) {
+        if (!url_ok(url)) {
+            aos_err_set(err, AOS_EINVAL,
+                        "'url' must name a host and hold no spaces or control characters");
+            goto fail;
+        }
+        const char *stdio_only[] = {"command", "args", "env", "cwd", "env_passthrough"};
+        for (size_t i = 0; i < sizeof(stdio_only) / sizeof(stdio_only[0]); i++) {
             if (json_object_get(in, stdio_only[i])) {
                 aos_err_set(err, AOS_EINVAL, "'%s' does not apply to transport '%s'", stdio_only[i],
                             transport);
@@ -253,7 +423,7 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
             json_object_set_new(config, "ca_file", json_string(ca_file));
         const json_t *h = json_object_get(in, "headers");
         if (h) {
-            json_t *sealed = seal_map(h, "headers", box, err);
+            json_t *sealed = seal_map(h, &header_rules, box, err);
             if (!sealed)
                 goto fail;
             json_object_set_new(config, "headers", sealed);
@@ -306,6 +476,11 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         goto fail;
     }
     json_t *sealed_token = json_null();
+    if (token && !header_value_ok(token, strlen(token))) {
+        aos_err_set(err, AOS_EINVAL,
+                    "'auth_token' holds a line break or another control character");
+        goto fail;
+    }
     if (token && *token) {
         char *s = aos_secret_seal(box, token, strlen(token));
         if (!s) {
@@ -327,6 +502,44 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
 fail:
     free(base_url);
     json_decref(config);
+    return out;
+}
+
+#define REDACTED "[REDACTED]"
+
+/* A URL as the public form shows it: what may be a credential - the
+ * userinfo ("user:pw@"), every query value ("?api_key=..."), a fragment -
+ * becomes [REDACTED]; scheme, host, port, path and query names stay. */
+static json_t *url_public(const char *url)
+{
+    aos_buf_t b;
+    aos_buf_init(&b, 0);
+    const char *p = url, *auth = strstr(url, "://");
+    if (auth) {
+        auth += 3;
+        size_t alen = strcspn(auth, "/?#");
+        const char *at = memchr(auth, '@', alen);
+        aos_buf_append(&b, url, (size_t)(auth - url));
+        if (at)
+            aos_buf_puts(&b, REDACTED "@");
+        p = at ? at + 1 : auth;
+    }
+    size_t n = strcspn(p, "?#");
+    aos_buf_append(&b, p, n);
+    p += n;
+    while (*p == '?' || *p == '&') {
+        aos_buf_append(&b, p++, 1);
+        size_t plen = strcspn(p, "&#");
+        const char *eq = memchr(p, '=', plen);
+        aos_buf_append(&b, p, eq ? (size_t)(eq + 1 - p) : plen);
+        if (eq && eq + 1 < p + plen)
+            aos_buf_puts(&b, REDACTED);
+        p += plen;
+    }
+    if (*p == '#')
+        aos_buf_puts(&b, "#" REDACTED);
+    json_t *out = b.ptr ? json_stringn(b.ptr, b.len) : json_string("");
+    aos_buf_release(&b);
     return out;
 }
 
@@ -352,11 +565,16 @@ json_t *aos_registry_public(const json_t *st)
         return NULL;
     json_object_set_new(out, "has_auth_token",
                         json_boolean(json_is_string(json_object_get(st, "auth_token"))));
-    const char *plain[] = {"command", "args", "cwd", "url", "ca_file"};
+    const char *plain[] = {"command", "args", "env_passthrough", "cwd", "ca_file"};
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         json_t *v = json_object_get(cfg, plain[i]);
         if (v)
             json_object_set(out, plain[i], v);
+    }
+    const char *url = json_string_value(json_object_get(cfg, "url"));
+    if (url) {
+        json_object_set_new(out, "url", url_public(url));
+        json_object_set_new(out, "base_url", url_public(url));
     }
     if (json_object_get(cfg, "env"))
         json_object_set_new(out, "env_keys", names_of(json_object_get(cfg, "env")));

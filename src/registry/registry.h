@@ -57,6 +57,16 @@ void aos_registry_limits(const json_t *stored, aos_limits_t *out);
 /* 1 if name is a valid server name: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}, no "__". */
 int aos_registry_name_ok(const char *name);
 
+/* The names of aosd's built-in servers, present and planned: the one list.
+ * No registry entry may take one (in any case), and only these names may
+ * be given to a built-in. */
+#define AOS_REGISTRY_RESERVED_NAMES                                                                \
+    {                                                                                              \
+        "aos", "logs", NULL                                                                        \
+    }
+/* 1 if name is reserved for a built-in server (compared ignoring case). */
+int aos_registry_name_reserved(const char *name);
+
 /* Validates a client's entry and returns the stored form (new reference):
  * {"name","transport","base_url","description","capabilities","config",
  *  "auth_token","timeout_ms","enabled"} with config holding command, args,

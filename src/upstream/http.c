@@ -194,22 +194,49 @@ char **aos__up_hdrs_finish(up_hdrs_t *h, const aos_upstream_t *up)
     return v;
 }
 
-void aos__up_http_why(char *why, size_t n, long status, const char *body, size_t len)
+static const char *reason_phrase(long status)
 {
-    char text[200] = "";
+    static const struct {
+        long status;
+        const char *phrase;
+    } phrases[] = {
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {406, "Not Acceptable"},
+        {408, "Request Timeout"},
+        {409, "Conflict"},
+        {410, "Gone"},
+        {413, "Content Too Large"},
+        {415, "Unsupported Media Type"},
+        {422, "Unprocessable Content"},
+        {429, "Too Many Requests"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+    };
+    for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++)
+        if (phrases[i].status == status)
+            return phrases[i].phrase;
+    return "";
+}
+
+void aos__up_http_why(const aos_upstream_t *up, char *why, size_t n, long status, const char *body,
+                      size_t len)
+{
+    char text[128] = "";
     json_t *msg = len ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
-    const char *m = json_string_value(json_object_get(json_object_get(msg, "error"), "message"));
-    size_t mlen = m ? strlen(m) : 0;
-    if (!m && !msg && len) {
-        m = body;
-        mlen = len;
-    }
-    size_t i;
-    for (i = 0; i < mlen && m[i] && i < sizeof(text) - 1; i++)
-        text[i] = (unsigned char)m[i] < 0x20 ? ' ' : m[i];
-    text[i] = '\0';
+    const json_t *m = json_object_get(json_object_get(msg, "error"), "message");
+    if (json_is_string(m))
+        aos__up_reason(up, json_string_value(m), json_string_length(m), text, sizeof(text));
     json_decref(msg);
-    snprintf(why, n, "http %ld%s%s", status, text[0] ? ": " : "", text);
+    const char *phrase = reason_phrase(status);
+    snprintf(why, n, "http %ld%s%s%s%s", status, *phrase ? " " : "", phrase, text[0] ? ": " : "",
+             text);
 }
 
 static char **build_headers(aos_upstream_t *up, const up_post_t *p)
@@ -465,7 +492,7 @@ static void http_error(aos_upstream_t *up, up_post_t *p)
         return;
     }
     json_decref(msg);
-    aos__up_http_why(why, sizeof(why), p->status, p->body.ptr, p->body.len);
+    aos__up_http_why(up, why, sizeof(why), p->status, p->body.ptr, p->body.len);
     aos__up_request_failed(up, p->id, AOS_EUPSTREAM, why);
 }
 
@@ -511,7 +538,7 @@ static void initialized_done(aos_upstream_t *up, up_post_t *p, int status, const
         aos__up_session_expired(up, 0, same_session(up, p));
         return;
     } else if (!ok_status(p->status)) {
-        aos__up_http_why(why, sizeof(why), p->status, p->body.ptr, p->body.len);
+        aos__up_http_why(up, why, sizeof(why), p->status, p->body.ptr, p->body.len);
     } else {
         aos__up_initialized(up);
         return;

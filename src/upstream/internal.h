@@ -56,7 +56,7 @@ struct aos_upstream_s {
     /* configuration, owned copies */
     char *name;
     up_tx_kind_t kind;
-    char *command, *cwd, **args, **env;
+    char *command, *cwd, **args, **env, **passthrough;
     char *url, **headers, *bearer, *ca_file;
     json_t *client_caps, *client_info;
     uint32_t timeout_ms, backoff_min, backoff_max;
@@ -126,6 +126,13 @@ up_pending_t *aos__up_pending_find(aos_upstream_t *up, uint64_t id);
 /* The server took notifications/initialized: STARTING -> READY (the queued
  * requests go out). Ignored unless STARTING. */
 void aos__up_initialized(aos_upstream_t *up);
+/* What an upstream said (text, len bytes), fit to be a failure's reason -
+ * shown in health.last_error, logs, events and errors: up's own credentials
+ * (bearer token, header and env values, the url's userinfo and query
+ * values) become "[REDACTED]", control characters spaces, bytes beyond
+ * ASCII '?', and it is cut at 100 bytes (or n - 4) with "...". out gets
+ * n bytes at most, NUL included. */
+void aos__up_reason(const aos_upstream_t *up, const char *text, size_t len, char *out, size_t n);
 void aos__up_unref(aos_upstream_t *up);
 /* A log entry of component "upstream" with field server = the name. */
 #define aos__up_log(up, level, ...)                                                                \
@@ -183,8 +190,11 @@ void aos__up_hdrs_init(up_hdrs_t *h, const aos_upstream_t *up);
 void aos__up_hdrs_add(up_hdrs_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char **aos__up_hdrs_finish(up_hdrs_t *h, const aos_upstream_t *up);
 void aos__up_hdrs_free(char **v);
-/* why = "http <status>: <the server's message>" for an error response whose
- * body (may be NULL) explains it; control characters become spaces. */
-void aos__up_http_why(char *why, size_t n, long status, const char *body, size_t len);
+/* why = "http <status> <reason phrase>" for an error response, and when its
+ * body (may be NULL) is a JSON-RPC error, ": " and its message as
+ * aos__up_reason makes it. Nothing else of the body is shown: the url may
+ * point anywhere, and the reason is public. */
+void aos__up_http_why(const aos_upstream_t *up, char *why, size_t n, long status, const char *body,
+                      size_t len);
 
 #endif

@@ -298,7 +298,7 @@ static void get_ended(aos_upstream_t *up, up_lsse_t *x, int status, const char *
     if (ok_status(x->status) && !x->sse) {
         snprintf(why, sizeof(why), "the sse url did not answer with an event stream");
     } else if (status == 0 && !ok_status(x->status)) {
-        aos__up_http_why(text, sizeof(text), x->status, x->body.ptr, x->body.len);
+        aos__up_http_why(up, text, sizeof(text), x->status, x->body.ptr, x->body.len);
         snprintf(why, sizeof(why), "event stream: %s", text);
     } else if (status == 0) {
         snprintf(why, sizeof(why), "the event stream ended");
@@ -327,7 +327,7 @@ static void post_ended(aos_upstream_t *up, up_lsse_t *x, int status, const char 
     if (status)
         snprintf(why, sizeof(why), "posting the message failed: %s", errmsg);
     else
-        aos__up_http_why(why, sizeof(why), x->status, x->body.ptr, x->body.len);
+        aos__up_http_why(up, why, sizeof(why), x->status, x->body.ptr, x->body.len);
     if (x->id)
         aos__up_request_failed(up, x->id, AOS_EUPSTREAM, why);
     else

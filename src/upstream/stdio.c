@@ -280,29 +280,49 @@ static void on_err(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- transport entry points --------------------------------------------- */
 
-/* aosd's environment with extra "K=V" entries added or replacing; the
+/* What a child inherits from aosd's environment besides its entry's
+ * env_passthrough: enough to find programs, a home, the locale and the time
+ * zone. aosd's environment also holds its secrets (AOS_BOOTSTRAP_TOKEN,
+ * AOS_MASTER_KEY, ...), so nothing else is inherited. */
+static const char *const child_inherits[] = {"PATH", "HOME",   "USER", "LOGNAME", "SHELL", "TERM",
+                                             "LANG", "LC_ALL", "TZ",   "TMPDIR",  NULL};
+
+/* 1 if the variable var (a "K=V" string) is named by one of names: "K"
+ * (names) or "K=..." (entries). */
+static int var_named(const char *var, size_t klen, const char *const *names, int entries)
+{
+    for (size_t j = 0; names && names[j]; j++)
+        if (strncmp(names[j], var, klen) == 0 && names[j][klen] == (entries ? '=' : '\0'))
+            return 1;
+    return 0;
+}
+
+/* The child's environment: the variables of aosd's environment it inherits
+ * (never one named AOS_*), then its own "K=V" entries, which win. The
  * strings are borrowed. */
-static char **env_merge(char **extra)
+static char **env_build(char **own, char **passthrough)
 {
     size_t n = 0, m = 0, k = 0;
     while (environ && environ[n])
         n++;
-    while (extra && extra[m])
+    while (own && own[m])
         m++;
     char **env = calloc(n + m + 1, sizeof(*env));
     if (!env)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         const char *eq = strchr(environ[i], '=');
-        size_t klen = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
-        int replaced = 0;
-        for (size_t j = 0; j < m && !replaced; j++)
-            replaced = strncmp(extra[j], environ[i], klen) == 0 && extra[j][klen] == '=';
-        if (!replaced)
+        if (!eq || strncmp(environ[i], "AOS_", 4) == 0)
+            continue;
+        size_t klen = (size_t)(eq - environ[i]);
+        if (!var_named(environ[i], klen, child_inherits, 0) &&
+            !var_named(environ[i], klen, (const char *const *)passthrough, 0))
+            continue;
+        if (!var_named(environ[i], klen, (const char *const *)own, 1))
             env[k++] = environ[i];
     }
     for (size_t j = 0; j < m; j++)
-        env[k++] = extra[j];
+        env[k++] = own[j];
     return env;
 }
 
@@ -313,7 +333,7 @@ int aos__up_stdio_connect(aos_upstream_t *up, char *err, size_t errlen)
     while (up->args && up->args[nargs])
         nargs++;
     char **argv = calloc(nargs + 2, sizeof(*argv));
-    char **env = env_merge(up->env);
+    char **env = env_build(up->env, up->passthrough);
     if (!ch || !argv || !env) {
         free(ch);
         free(argv);

@@ -435,13 +435,18 @@ static void init_reply(aos_upstream_t *up, json_t *reply, int status, const char
     json_t *res = json_object_get(reply, "result");
     const char *ver = json_string_value(json_object_get(res, "protocolVersion"));
     if (err || !json_is_object(res)) {
-        const char *m = json_string_value(json_object_get(err, "message"));
-        snprintf(why, sizeof(why), "initialize failed: %.200s", m ? m : "no result");
+        const json_t *m = json_object_get(err, "message");
+        char text[128];
+        aos__up_reason(up, json_is_string(m) ? json_string_value(m) : "no result",
+                       json_is_string(m) ? json_string_length(m) : 9, text, sizeof(text));
+        snprintf(why, sizeof(why), "initialize failed: %s", text);
         conn_fail(up, why);
         return;
     }
     if (!version_supported(ver)) {
-        snprintf(why, sizeof(why), "unsupported protocol version '%.32s'", ver ? ver : "");
+        char text[40];
+        aos__up_reason(up, ver ? ver : "", ver ? strlen(ver) : 0, text, sizeof(text));
+        snprintf(why, sizeof(why), "unsupported protocol version '%s'", text);
         conn_fail(up, why);
         return;
     }
@@ -638,6 +643,97 @@ void aos__up_dispatch_event(aos_upstream_t *up, const char *data, size_t len)
     json_decref(msg);
 }
 
+/* ---- reasons: what an upstream said, fit to show ----------------------- */
+
+#define REASON_MAX        100 /* bytes of an upstream's own words kept */
+#define REASON_SECRETS    64
+#define REASON_MIN_SECRET 4 /* shorter values would blot out ordinary words */
+
+typedef struct {
+    const char *p[REASON_SECRETS];
+    size_t n[REASON_SECRETS];
+    int count;
+} reason_secrets_t;
+
+static void secret_add(reason_secrets_t *s, const char *p, size_t n)
+{
+    if (n >= REASON_MIN_SECRET && s->count < REASON_SECRETS) {
+        s->p[s->count] = p;
+        s->n[s->count++] = n;
+    }
+}
+
+/* The values after sep in "K<sep>V" strings. */
+static void secrets_of_strv(reason_secrets_t *s, char **v, const char *sep)
+{
+    for (size_t i = 0; v && v[i]; i++) {
+        const char *at = strstr(v[i], sep);
+        if (at)
+            secret_add(s, at + strlen(sep), strlen(at + strlen(sep)));
+    }
+}
+
+/* The url's userinfo (and its password alone) and its query values. */
+static void secrets_of_url(reason_secrets_t *s, const char *url)
+{
+    const char *auth = url ? strstr(url, "://") : NULL;
+    if (!auth)
+        return;
+    auth += 3;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', alen);
+    if (at) {
+        secret_add(s, auth, (size_t)(at - auth));
+        const char *colon = memchr(auth, ':', (size_t)(at - auth));
+        if (colon)
+            secret_add(s, colon + 1, (size_t)(at - colon - 1));
+    }
+    const char *q = strchr(auth, '?');
+    while (q && *q && *q != '#') {
+        q++;
+        size_t plen = strcspn(q, "&#");
+        const char *eq = memchr(q, '=', plen);
+        if (eq)
+            secret_add(s, eq + 1, plen - (size_t)(eq + 1 - q));
+        q += plen;
+        if (*q != '&')
+            break;
+    }
+}
+
+void aos__up_reason(const aos_upstream_t *up, const char *text, size_t len, char *out, size_t n)
+{
+    reason_secrets_t sec = {.count = 0};
+    if (up->bearer)
+        secret_add(&sec, up->bearer, strlen(up->bearer));
+    secrets_of_strv(&sec, up->headers, ": ");
+    secrets_of_strv(&sec, up->env, "=");
+    secrets_of_url(&sec, up->url);
+    size_t o = 0, limit = n > REASON_MAX + 4 ? REASON_MAX : (n > 4 ? n - 4 : 0);
+    size_t i = 0;
+    while (i < len && o < limit) {
+        int hit = -1;
+        for (int k = 0; k < sec.count && hit < 0; k++)
+            if (len - i >= sec.n[k] && !memcmp(text + i, sec.p[k], sec.n[k]))
+                hit = k;
+        if (hit >= 0) {
+            const char *mark = "[REDACTED]";
+            for (const char *m = mark; *m && o < limit; m++)
+                out[o++] = *m;
+            i += sec.n[hit];
+            continue;
+        }
+        unsigned char c = (unsigned char)text[i++];
+        out[o++] = c < 0x20 || c == 0x7f ? ' ' : c > 0x7e ? '?' : (char)c;
+    }
+    if (i < len && n >= 4) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    if (n)
+        out[o < n ? o : n - 1] = '\0';
+}
+
 /* ---- lifetime ----------------------------------------------------------- */
 
 static void strv_free(char **v)
@@ -679,6 +775,7 @@ static void up_free(aos_upstream_t *up)
     free(up->cwd);
     strv_free(up->args);
     strv_free(up->env);
+    strv_free(up->passthrough);
     free(up->url);
     strv_free(up->headers);
     if (up->bearer) {
@@ -772,6 +869,7 @@ int aos_upstream_new(aos_upstream_t **out, uv_loop_t *loop, aos_httpc_t *httpc,
     rc |= dup_opt(&up->cwd, cfg->cwd);
     rc |= strv_dup(&up->args, cfg->args);
     rc |= strv_dup(&up->env, cfg->env);
+    rc |= strv_dup(&up->passthrough, cfg->env_passthrough);
     rc |= dup_opt(&up->url, cfg->url);
     rc |= strv_dup(&up->headers, cfg->headers);
     rc |= dup_opt(&up->bearer, cfg->bearer_token);

@@ -45,6 +45,12 @@
  * and `closed`. The memory of an upstream is freed right after `closed`
  * returns.
  *
+ * The child's environment (stdio): never aosd's whole environment, which
+ * holds aosd's own secrets. A child gets PATH, HOME, USER, LOGNAME, SHELL,
+ * TERM, LANG, LC_ALL, TZ and TMPDIR from aosd's environment (those that are
+ * set), the names listed in env_passthrough, and env on top; a variable
+ * named AOS_* is never inherited, whatever the lists say.
+ *
  * The process must ignore SIGPIPE (a child that dies makes writes to its
  * stdin fail with EPIPE instead). */
 #ifndef AOS_UPSTREAM_H
@@ -76,8 +82,11 @@ typedef struct {
     /* stdio */
     const char *command;     /* looked up in PATH */
     const char *const *args; /* NULL-terminated, without the command; may be NULL */
-    const char *const *env;  /* "K=V", added to (or replacing in) aosd's env; may be NULL */
-    const char *cwd;         /* NULL = aosd's */
+    const char *const *env;  /* "K=V" for the child; may be NULL */
+    /* names of aosd's environment variables the child also gets (never
+     * AOS_*); may be NULL. See "The child's environment" below. */
+    const char *const *env_passthrough;
+    const char *cwd; /* NULL = aosd's */
     /* streamable-http and sse */
     const char *url;            /* the MCP endpoint (sse: the event stream), http(s):// */
     const char *const *headers; /* static "Name: value" lines; may be NULL */

@@ -227,7 +227,11 @@ test('1,000 faulted calls: file descriptors and memory stay flat, no leak at exi
   const f0 = fds(), r0 = rss();
   await run(1000);
   await sleep(300);
-  const f1 = fds(), r1 = rss();
+  const r1 = rss();
+  // extra connections the client opened during a burst close when idle
+  // (undici keeps them 4 s): wait for that, a leak stays
+  let f1 = fds();
+  for (const t0 = Date.now(); f1 > f0 + 2 && Date.now() - t0 < 8000; f1 = fds()) await sleep(100);
   assert.ok(f1 <= f0 + 2, `file descriptors ${f0} -> ${f1}`);
   // under AddressSanitizer freed memory sits in quarantine: RSS says nothing
   // there, and LeakSanitizer checks the exit below instead

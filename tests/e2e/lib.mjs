@@ -14,6 +14,7 @@ export const TOOLS = join(ROOT, 'tests/tools');
 export const TOKEN = 'e2e-owner-token-0123456789abcdef';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const CRASH_SIGNALS = ['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT'];
 
 // Starts aosd; resolves when it printed its URL. opts.dataDir reuses a dir.
 export async function startAosd(opts = {}) {
@@ -27,6 +28,7 @@ export async function startAosd(opts = {}) {
   proc.stdout.on('data', (d) => { out += d; });
   proc.stderr.on('data', (d) => { err += d; });
   const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  let sent = null; // the signal stop() sent, if any
   const url = await new Promise((res, rej) => {
     const t = setTimeout(() => rej(new Error(`aosd did not start:\n${err}`)), 15000);
     const check = () => {
@@ -41,10 +43,16 @@ export async function startAosd(opts = {}) {
     url, dataDir, proc, exited,
     stdout: () => out, logs: () => err,
     async stop(signal = 'SIGTERM') {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      if (proc.exitCode === null && proc.signalCode === null) { sent = signal; proc.kill(signal); }
       return exited;
     },
-    async cleanup() { await aos.stop(); if (!opts.dataDir && !opts.keep) rmSync(dataDir, { recursive: true, force: true }); },
+    // Stops aosd; fails if it crashed (a signal such as SIGSEGV that no one
+    // sent it), which a test that passed may not have noticed.
+    async cleanup() {
+      const { signal } = await aos.stop();
+      if (!opts.dataDir && !opts.keep) rmSync(dataDir, { recursive: true, force: true });
+      if (CRASH_SIGNALS.includes(signal) && signal !== sent) throw new Error(`aosd died of ${signal}:\n${err.slice(-4000)}`);
+    },
     // REST call with the owner token; returns { status, headers, body(json|text) }
     async api(method, path, body, token = TOKEN, extraHeaders = {}) {
       const headers = { ...extraHeaders };

@@ -68,13 +68,23 @@ static void write_file(const fixture_t *f, const char *text)
 }
 
 /* Runs aos_config_load on a NULL-terminated argv after aos_config_init. */
+/* Loads from a copy of argv: the strings of a real command line are
+ * writable (secret values are wiped in place), literals are not. */
 static int load_argv(aos_config_t *cfg, aos_err_t *err, char **argv)
 {
     int argc = 0;
     while (argv[argc])
         argc++;
+    char **copy = calloc((size_t)argc + 1, sizeof(char *));
+    assert_non_null(copy);
+    for (int i = 0; i < argc; i++)
+        assert_non_null(copy[i] = strdup(argv[i]));
     assert_int_equal(aos_config_init(cfg), 0);
-    return aos_config_load(cfg, argc, argv, err);
+    int rc = aos_config_load(cfg, argc, copy, err);
+    for (int i = 0; i < argc; i++)
+        free(copy[i]);
+    free(copy);
+    return rc;
 }
 #define LOAD(cfg, err, ...) load_argv(cfg, err, (char *[]){"aosd", __VA_ARGS__, NULL})
 #define LOAD0(cfg, err)     load_argv(cfg, err, (char *[]){"aosd", NULL})
@@ -636,10 +646,56 @@ static void test_regression_config_flag_without_value_ignored(void **state)
     assert_int_equal(rc, AOS_EINVAL);
 }
 
+/* Issue 12, item 1: the secret settings (bootstrap token, master key) are
+ * wiped from aosd's environment and command line once read, so that no
+ * child process of the same user finds them there (/proc/<pid>/environ,
+ * /proc/<pid>/cmdline); the other settings stay. */
+static void test_secrets_wiped_once_read(void **state)
+{
+    (void)state;
+    extern char **environ;
+    setenv("AOS_BOOTSTRAP_TOKEN", "env-token-123456", 1);
+    setenv("AOS_MASTER_KEY", "env-master-key-abcdef", 1);
+    setenv("AOS_LOG_LEVEL", "warn", 1);
+    char a0[] = "aosd", a1[] = "--master-key", a2[] = "flag-master-key-987",
+         a3[] = "--bootstrap-token=flag-token-654", a4[] = "--listen", a5[] = "127.0.0.1:1";
+    char *argv[] = {a0, a1, a2, a3, a4, a5, NULL};
+    aos_config_t c;
+    aos_err_t err = {0};
+    assert_int_equal(aos_config_init(&c), 0);
+    assert_int_equal(aos_config_load(&c, 6, argv, &err), 0);
+    /* the values were read (flags over the environment) */
+    assert_string_equal(c.master_key, "flag-master-key-987");
+    assert_string_equal(c.bootstrap_token, "flag-token-654");
+    /* ... and are gone from where they came from */
+    assert_null(getenv("AOS_BOOTSTRAP_TOKEN"));
+    assert_null(getenv("AOS_MASTER_KEY"));
+    for (char **e = environ; *e; e++) {
+        assert_null(strstr(*e, "env-token-123456"));
+        assert_null(strstr(*e, "env-master-key-abcdef"));
+    }
+    assert_null(strstr(a2, "flag-master-key"));
+    assert_int_equal(strlen(a2), strlen("flag-master-key-987"));
+    assert_string_equal(a1, "--master-key");
+    assert_null(strstr(a3, "flag-token"));
+    assert_memory_equal(a3, "--bootstrap-token=", 18);
+    /* not secrets: untouched */
+    assert_string_equal(getenv("AOS_LOG_LEVEL"), "warn");
+    assert_string_equal(a5, "127.0.0.1:1");
+    assert_string_equal(c.listen, "127.0.0.1:1");
+    /* once used, aosd forgets them */
+    aos_config_forget_secrets(&c);
+    assert_null(c.master_key);
+    assert_null(c.bootstrap_token);
+    assert_string_equal(c.listen, "127.0.0.1:1");
+    aos_config_release(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secrets_wiped_once_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_without_input_keeps_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_sets_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_from_env_and_config_equals_form, setup, teardown),

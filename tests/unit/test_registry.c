@@ -52,7 +52,7 @@ static int teardown(void **state)
 static json_t *J(const char *text)
 {
     json_error_t je;
-    json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
+    json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
     if (!j)
         fail_msg("bad test JSON '%s': %s", text, je.text);
     return j;
@@ -371,6 +371,100 @@ static void test_reject_bad_types(void **state)
     expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"enabled\":null}", "'enabled'");
 }
 
+/* Issue 12, item 11: what would end a header line, a variable or an
+ * argument early is refused with a clear 400, not stored to leave the
+ * server "stopped" with no error. */
+static void test_reject_control_characters(void **state)
+{
+    fixture_t *f = *state;
+    expect_refused(f,
+                   "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X-A\":\"v\\r\\nX-B: 1\"}}",
+                   "'headers.X-A' holds a line break");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X-A\":\"v\\n\"}}",
+                   "line break");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X-A\":\"v\\u0000w\"}}",
+                   "'headers.X-A'");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X A\":\"v\"}}",
+                   "invalid name 'X A' in 'headers'");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X:A\":\"v\"}}",
+                   "invalid name");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"host\":\"evil\"}}",
+                   "invalid name 'host'");
+    expect_refused(f,
+                   "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"Content-Length\":\"1\"}}",
+                   "invalid name");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"auth_token\":\"t\\r\\nX-B: 1\"}",
+                   "'auth_token' holds a line break");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env\":{\"A=B\":\"v\"}}",
+                   "invalid name 'A=B' in 'env'");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env\":{\"1A\":\"v\"}}", "invalid name");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env\":{\"A B\":\"v\"}}", "invalid name");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env\":{\"A\":\"v\\u0000w\"}}",
+                   "'env.A' holds a NUL character");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\\u0000d\"}", "'command' holds a NUL");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"args\":[\"x\\u0000y\"]}", "'args[0]'");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"cwd\":\"/t\\u0000mp\"}", "'cwd' holds");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"description\":\"d\\u0000\"}",
+                   "'description' holds");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x/\\r\\nHost: y\"}", "'url' must name");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x/a b\"}", "'url' must name");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http:///path\"}", "'url' must name a host");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://u:p@/path\"}", "'url' must name a host");
+    /* what is fine stays fine: tabs in a header value, newlines in an env value */
+    json_t *ok = normalize_ok(
+        f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X-A\":\"v\\tw\"}}", NULL);
+    json_decref(ok);
+    ok = normalize_ok(f, "{\"name\":\"a\",\"command\":\"c\",\"env\":{\"_A1\":\"line1\\nline2\"}}",
+                      NULL);
+    json_decref(ok);
+}
+
+/* env_passthrough: names of aosd's variables a stdio child also gets;
+ * never aosd's own (AOS_*), stored and shown as given. */
+static void test_env_passthrough(void **state)
+{
+    fixture_t *f = *state;
+    json_t *st = normalize_ok(
+        f,
+        "{\"name\":\"a\",\"command\":\"c\",\"env_passthrough\":[\"NODE_OPTIONS\",\"http_proxy\"]}",
+        NULL);
+    expect_equal_json(json_object_get(json_object_get(st, "config"), "env_passthrough"),
+                      "[\"NODE_OPTIONS\",\"http_proxy\"]");
+    json_t *pub = aos_registry_public(st);
+    expect_equal_json(json_object_get(pub, "env_passthrough"), "[\"NODE_OPTIONS\",\"http_proxy\"]");
+    json_decref(pub);
+    json_decref(st);
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env_passthrough\":[\"AOS_MASTER_KEY\"]}",
+                   "AOS_*");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env_passthrough\":[\"aos_x\"]}",
+                   "AOS_*");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env_passthrough\":[\"A=B\"]}",
+                   "'env_passthrough[0]' must be a variable name");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env_passthrough\":[\"A\",1]}",
+                   "'env_passthrough[1]'");
+    expect_refused(f, "{\"name\":\"a\",\"command\":\"c\",\"env_passthrough\":\"PATH\"}",
+                   "must be an array");
+    expect_refused(f, "{\"name\":\"a\",\"url\":\"http://x\",\"env_passthrough\":[\"A\"]}",
+                   "'env_passthrough' does not apply");
+}
+
+/* Issue 12, item 7: the built-in servers' names are never an entry's. */
+static void test_reject_reserved_names(void **state)
+{
+    fixture_t *f = *state;
+    assert_true(aos_registry_name_reserved("aos"));
+    assert_true(aos_registry_name_reserved("logs"));
+    assert_true(aos_registry_name_reserved("Logs"));
+    assert_false(aos_registry_name_reserved("logs2"));
+    assert_false(aos_registry_name_reserved("log"));
+    assert_false(aos_registry_name_reserved(NULL));
+    expect_refused(f, "{\"name\":\"logs\",\"command\":\"c\"}", "'logs' is the name of a built-in");
+    expect_refused(f, "{\"name\":\"LOGS\",\"command\":\"c\"}", "built-in");
+    expect_refused(f, "{\"name\":\"aos\",\"url\":\"http://x\"}", "built-in");
+    json_t *ok = normalize_ok(f, "{\"name\":\"logs-archive\",\"command\":\"c\"}", NULL);
+    json_decref(ok);
+}
+
 static void test_reject_missing_command(void **state)
 {
     fixture_t *f = *state;
@@ -679,6 +773,38 @@ static void test_public_http_hides_secrets(void **state)
     json_decref(st);
 }
 
+/* Issue 12, item 8: credentials in a URL are never in the public form. */
+static void test_public_url_without_credentials(void **state)
+{
+    fixture_t *f = *state;
+    static const struct {
+        const char *url, *shown;
+    } cases[] = {
+        {"https://user:pw-secret@x.example:8443/mcp?api_key=k-secret&v=2#frag",
+         "https://[REDACTED]@x.example:8443/mcp?api_key=[REDACTED]&v=[REDACTED]#[REDACTED]"},
+        {"http://tok-secret@x.example/mcp", "http://[REDACTED]@x.example/mcp"},
+        {"http://x.example/mcp?flag&key=", "http://x.example/mcp?flag&key="},
+        {"http://x.example/a@b", "http://x.example/a@b"},
+        {"http://127.0.0.1:9/mcp", "http://127.0.0.1:9/mcp"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *in = json_pack("{s:s, s:s}", "name", "r", "url", cases[i].url);
+        aos_err_t err = {0};
+        json_t *st = aos_registry_normalize(in, NULL, f->box, &err);
+        json_decref(in);
+        assert_non_null(st);
+        json_t *pub = aos_registry_public(st);
+        assert_string_equal(json_string_value(json_object_get(pub, "url")), cases[i].shown);
+        assert_string_equal(json_string_value(json_object_get(pub, "base_url")), cases[i].shown);
+        expect_absent(pub, "secret");
+        json_decref(pub);
+        /* the stored form keeps the real URL: it is what aosd connects to */
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(st, "config"), "url")), cases[i].url);
+        json_decref(st);
+    }
+}
+
 static void test_public_does_not_share_with_stored(void **state)
 {
     fixture_t *f = *state;
@@ -850,6 +976,9 @@ int main(void)
         T(test_reject_unknown_fields),
         T(test_reject_bad_name),
         T(test_reject_bad_types),
+        T(test_reject_control_characters),
+        T(test_env_passthrough),
+        T(test_reject_reserved_names),
         T(test_reject_missing_command),
         T(test_reject_missing_or_bad_url),
         T(test_reject_mixed_transport_fields),
@@ -866,6 +995,7 @@ int main(void)
         T(test_update_refused_leaves_prev_alone),
         T(test_public_stdio_hides_secrets),
         T(test_public_http_hides_secrets),
+        T(test_public_url_without_credentials),
         T(test_public_does_not_share_with_stored),
         T(test_import_maps_ide_fields),
         T(test_import_then_normalize),

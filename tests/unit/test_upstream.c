@@ -72,7 +72,8 @@ static const char fake_stdio_js[] =
  * (sampling request on the stream, answered with what we POST back), "poll"
  * (closes the stream after a priming event; the answer comes on the GET
  * resumed with Last-Event-ID), "expire" (forgets every session once: 404),
- * "err" (500), "rpcerr" (400 with a JSON-RPC error), "stats". Requires the
+ * "err" (500), "rpcerr" (400 with a JSON-RPC error), "leak" (502, a long
+ * JSON-RPC error holding the token), "stats". Requires the
  * Authorization and X-Api headers, and the protocol version header. */
 static const char fake_http_js[] =
     "const http=require('http');const sessions=new Set();let n=0,expired=0,asks={},polls={};"
@@ -117,6 +118,9 @@ static const char fake_http_js[] =
     " if(name==='expire'){r.writeHead(200,{'Content-Type':'application/json'});"
     "  return r.end(JSON.stringify(res('expired-then:'+s)))}"
     " if(name==='err'){r.writeHead(500);return r.end('boom\\nbang')}"
+    " if(name==='leak'){r.writeHead(502,{'Content-Type':'application/json'});"
+    "  return r.end(JSON.stringify({jsonrpc:'2.0',id:null,error:{code:-32000,"
+    "   message:'token s3cret refused\\n'+'x'.repeat(300)}}))}"
     " if(name==='rpcerr'){r.writeHead(400,{'Content-Type':'application/json'});"
     "  return r.end(JSON.stringify({jsonrpc:'2.0',id:m.id,error:{code:-32602,"
     "   message:'bad arguments'}}))}"
@@ -919,12 +923,23 @@ static void test_http_fake(void **state)
     assert_int_equal(run_until(&c->loop, &e.done, 1, 5000), 0);
     assert_int_equal(run_until(&c->loop, &r.done, 1, 5000), 0);
     assert_int_equal(e.status, AOS_EUPSTREAM);
-    assert_string_equal(e.errmsg, "http 500: boom bang");
+    /* the status and its phrase: an error page is not shown */
+    assert_string_equal(e.errmsg, "http 500 Internal Server Error");
     assert_int_equal(r.status, 0); /* a JSON-RPC error is an answer */
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(r.reply, "error"), "message")),
         "bad arguments");
     call_release(&r);
+    /* a JSON-RPC error's message is kept, short and without our token */
+    call_t lk = {0};
+    call_tool(c, &lk, "leak", NULL, 0);
+    assert_int_equal(run_until(&c->loop, &lk.done, 1, 5000), 0);
+    assert_int_equal(lk.status, AOS_EUPSTREAM);
+    assert_non_null(strstr(lk.errmsg, "http 502 Bad Gateway: token [REDACTED] refused xxx"));
+    assert_null(strstr(lk.errmsg, "s3cret"));
+    assert_true(strlen(lk.errmsg) < 160);
+    assert_string_equal(lk.errmsg + strlen(lk.errmsg) - 3, "...");
+    call_release(&lk);
 
     /* session expired: re-initialized and the request sent again */
     call_t x = {0};
@@ -1250,7 +1265,7 @@ static void test_sse_sdk_server(void **state)
     assert_int_equal(up_open(c, &cfg), 0);
     assert_int_equal(aos_upstream_start(c->up), 0);
     assert_int_equal(run_until(&c->loop, &c->nstate[AOS_UP_BACKOFF], 1, 5000), 0);
-    assert_string_equal(aos_upstream_last_error(c->up), "event stream: http 401: who are you");
+    assert_string_equal(aos_upstream_last_error(c->up), "event stream: http 401 Unauthorized");
     ctx_free(c);
     proc_stop(&srv);
 }
@@ -1276,6 +1291,40 @@ static void expect_sse_failure(int port, const char *mode, uint32_t timeout_ms, 
     assert_int_equal(wait_for(&c->loop, is_backoff, c, 5000), 0);
     assert_string_equal(aos_upstream_last_error(c->up), why);
     assert_int_equal(c->nstate[AOS_UP_READY], 0);
+    ctx_free(c);
+}
+
+/* Issue 12, item 8: what an upstream says becomes a reason without our
+ * credentials in it, short and printable. */
+static void test_reason_redacts_own_credentials(void **state)
+{
+    (void)state;
+    static const char *const headers[] = {"X-Key: hv-98765", "X-Short: ab", NULL};
+    static const char *const env[] = {"API_TOKEN=env-4242", NULL};
+    aos_upstream_cfg_t cfg = {.name = "r",
+                              .transport = "streamable-http",
+                              .url = "https://user:pa55word@h.example/mcp?api_key=abcd1234&v=2",
+                              .headers = headers,
+                              .env = env,
+                              .bearer_token = "tok-123456"};
+    ctx_t *c = ctx_new();
+    assert_int_equal(up_open(c, &cfg), 0);
+    static const char said[] = "no: tok-123456 hv-98765 pa55word user:pa55word abcd1234 ab "
+                               "env-4242\x01\xc3\xa9";
+    char out[128];
+    aos__up_reason(c->up, said, sizeof(said) - 1, out, sizeof(out));
+    assert_string_equal(out, "no: [REDACTED] [REDACTED] [REDACTED] [REDACTED] [REDACTED] ab "
+                             "[REDACTED] ??");
+    /* cut: at most 100 bytes of it, marked */
+    char longer[400];
+    memset(longer, 'y', sizeof(longer));
+    aos__up_reason(c->up, longer, sizeof(longer), out, sizeof(out));
+    assert_int_equal(strlen(out), 103);
+    assert_string_equal(out + 100, "...");
+    /* a small buffer is never overrun */
+    char tiny[8];
+    aos__up_reason(c->up, longer, sizeof(longer), tiny, sizeof(tiny));
+    assert_string_equal(tiny, "yyyy...");
     ctx_free(c);
 }
 
@@ -1310,7 +1359,7 @@ static void test_sse_fake(void **state)
     call_tool(c, &b, "bad", NULL, 0);
     assert_int_equal(run_until(&c->loop, &b.done, 1, 5000), 0);
     assert_int_equal(b.status, AOS_EUPSTREAM);
-    assert_string_equal(b.errmsg, "http 400: bad thing");
+    assert_string_equal(b.errmsg, "http 400 Bad Request");
     assert_int_equal(c->nstate[AOS_UP_BACKOFF], 0);
 
     /* the endpoint is gone (404): reconnect and initialize again */
@@ -1446,6 +1495,7 @@ int main(void)
         cmocka_unit_test(test_sse_endpoint_resolution),
         cmocka_unit_test(test_sse_sdk_server),
         cmocka_unit_test(test_sse_fake),
+        cmocka_unit_test(test_reason_redacts_own_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
