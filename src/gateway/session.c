@@ -68,8 +68,8 @@ void gw_session_free(gw_session_t *s)
         gw_outreq_t *o = v;
         gw_server_t *sv = gw_server_get(gw, o->server);
         if (sv && sv->up && !sv->per_client)
-            aos_upstream_respond(sv->up,
-                                 aos_rpc_error(o->up_id, -32603, "client session ended", NULL));
+            aos_upstream_respond(
+                sv->up, aos_rpc_error_aos(o->up_id, AOS_ECANCELED, "client session ended"));
         json_decref(o->up_id);
         free(o->server);
         free(o);

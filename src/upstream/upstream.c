@@ -541,10 +541,11 @@ void aos__up_session_expired(aos_upstream_t *up, uint64_t id, int current)
 
 /* ---- incoming messages -------------------------------------------------- */
 
-static void respond_error(aos_upstream_t *up, json_t *id, int code, const char *message)
+/* Answers the server's request id with the JSON-RPC error of code (AOS_E*). */
+static void respond_error(aos_upstream_t *up, json_t *id, int code)
 {
     json_t *m = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id, "error", "code",
-                          code, "message", message);
+                          aos_err_rpc_code(code), "message", aos_strerror(code));
     if (m)
         tx_send(up, m, NULL);
     json_decref(m);
@@ -569,7 +570,7 @@ static void dispatch_one(aos_upstream_t *up, json_t *m)
             } else if (up->cb.on_request) {
                 up->cb.on_request(up, m, up->data);
             } else {
-                respond_error(up, id, -32601, "method not found");
+                respond_error(up, id, AOS_ENOMETHOD);
             }
         } else if (up->cb.on_notification) {
             up->cb.on_notification(up, m, up->data);
