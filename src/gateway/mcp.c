@@ -170,10 +170,8 @@ static json_t *aggregate(aos_gateway_t *gw, size_t off, const char *field)
             json_t *c = json_copy(item);
             if (field) {
                 const char *nm = json_string_value(json_object_get(item, field));
-                char *pn = malloc(strlen(svs[i]->name) + strlen(nm ? nm : "") + 3);
-                sprintf(pn, "%s" GW_SEP "%s", svs[i]->name, nm ? nm : "");
-                json_object_set_new(c, field, json_string(pn));
-                free(pn);
+                json_object_set_new(c, field,
+                                    json_sprintf("%s" GW_SEP "%s", svs[i]->name, nm ? nm : ""));
             }
             json_array_append_new(all, c);
         }

@@ -311,7 +311,7 @@ int aos_metrics_render(aos_metrics_t *m, aos_buf_t *o)
                 if (b < f->nbounds)
                     fmt_double(le, sizeof(le), f->bounds[b]);
                 else
-                    strcpy(le, "+Inf");
+                    snprintf(le, sizeof(le), "+Inf");
                 cum += s->buckets[b];
                 rc = put_sample(o, f, "_bucket", s, le, (double)cum);
             }
