@@ -131,6 +131,24 @@ static void list_del(up_list_t *l, up_pending_t *p)
     l->n--;
 }
 
+/* Takes the head off l (NULL when empty). Written out rather than through
+ * list_del, whose test of p->prev the static analyzer cannot tie to p being
+ * the head: it would then see a freed head read again. */
+static up_pending_t *list_pop(up_list_t *l)
+{
+    up_pending_t *p = l->head;
+    if (!p)
+        return NULL;
+    l->head = p->next;
+    if (p->next)
+        p->next->prev = NULL;
+    else
+        l->tail = NULL;
+    p->next = NULL;
+    l->n--;
+    return p;
+}
+
 /* Takes p out of the table and its list; it is then the caller's. */
 static void pending_detach(aos_upstream_t *up, up_pending_t *p)
 {
@@ -278,8 +296,7 @@ static void on_req_timer(uv_timer_t *t)
     collect_expired(up, &up->inflight, &expired, now, &next);
     collect_expired(up, &up->queue, &expired, now, &next);
     timer_arm(up, next);
-    for (up_pending_t *p; (p = expired.head);) {
-        list_del(&expired, p);
+    for (up_pending_t *p; (p = list_pop(&expired));) {
         char why[128];
         if (p->sent) {
             snprintf(why, sizeof(why), "request timed out after %u ms", p->timeout_ms);
@@ -307,19 +324,17 @@ static void notify_state(aos_upstream_t *up, aos_upstream_state_t st, const char
 static void fail_all(aos_upstream_t *up, int st_sent, int st_queued, const char *why)
 {
     up_list_t all = {0};
-    for (up_pending_t *p; (p = up->inflight.head);) {
-        pending_detach(up, p);
+    for (up_pending_t *p; (p = list_pop(&up->inflight));) {
+        table_del(up, p);
         tx_abandon(up, p);
         list_push(&all, p);
     }
-    for (up_pending_t *p; (p = up->queue.head);) {
-        pending_detach(up, p);
+    for (up_pending_t *p; (p = list_pop(&up->queue));) {
+        table_del(up, p);
         list_push(&all, p);
     }
-    for (up_pending_t *p; (p = all.head);) {
-        list_del(&all, p);
+    for (up_pending_t *p; (p = list_pop(&all));)
         pending_complete(up, p, NULL, p->sent ? st_sent : st_queued, why);
-    }
 }
 
 static uint32_t next_backoff(aos_upstream_t *up)
