@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonrpc/jsonrpc.h"
 #include "log/log.h"
 
 #define UP_OFFERED_VERSION    "2025-11-25"
@@ -559,8 +560,7 @@ void aos__up_session_expired(aos_upstream_t *up, uint64_t id, int current)
 /* Answers the server's request id with the JSON-RPC error of code (AOS_E*). */
 static void respond_error(aos_upstream_t *up, json_t *id, int code)
 {
-    json_t *m = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id, "error", "code",
-                          aos_err_rpc_code(code), "message", aos_strerror(code));
+    json_t *m = aos_rpc_error_aos(id, code, NULL);
     if (m)
         tx_send(up, m, NULL);
     json_decref(m);
