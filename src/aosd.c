@@ -226,7 +226,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     if (colon)
         *colon = '\0';
     if (!strcmp(host, "0.0.0.0") || !strcmp(host, "[::]"))
-        strcpy(host, "127.0.0.1");
+        snprintf(host, sizeof(host), "127.0.0.1");
     const char *scheme = aos_http_is_tls(d->http) ? "https" : "http";
     aos_log(AOS_LOG_INFO, "aosd",
             json_pack("{s:s, s:i, s:s}", "listen", c->listen, "port", aos_http_port(d->http),

@@ -51,6 +51,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "../args.h"
+
 #define LAT_BUCKET_US 10
 #define LAT_BUCKETS   200000 /* 10 us buckets up to 2 s; beyond is the last one */
 
@@ -591,21 +593,21 @@ int main(int argc, char **argv)
             arg(argc, argv, &i, "--token", &cfg.token) || arg(argc, argv, &i, "--mode", &cfg.mode))
             continue;
         if (arg(argc, argv, &i, "--port", &v))
-            cfg.port = atoi(v);
+            cfg.port = (int)bench_num("--port", v);
         else if (arg(argc, argv, &i, "--subs", &v))
-            cfg.subs = atoi(v);
+            cfg.subs = (int)bench_num("--subs", v);
         else if (arg(argc, argv, &i, "--rate", &v))
-            cfg.rate = atoi(v);
+            cfg.rate = (int)bench_num("--rate", v);
         else if (arg(argc, argv, &i, "--seconds", &v))
-            cfg.seconds = atoi(v);
+            cfg.seconds = (int)bench_num("--seconds", v);
         else if (arg(argc, argv, &i, "--warmup", &v))
-            cfg.warmup = atoi(v);
+            cfg.warmup = (int)bench_num("--warmup", v);
         else if (arg(argc, argv, &i, "--pubconns", &v))
-            cfg.pubconns = atoi(v);
+            cfg.pubconns = (int)bench_num("--pubconns", v);
         else if (arg(argc, argv, &i, "--pid", &v))
-            cfg.pid = atoi(v);
+            cfg.pid = (int)bench_num("--pid", v);
         else if (arg(argc, argv, &i, "--threads", &v))
-            cfg.threads = atoi(v);
+            cfg.threads = (int)bench_num("--threads", v);
         else {
             fprintf(stderr, "events_load: unknown argument '%s'\n", argv[i]);
             return 2;

@@ -49,6 +49,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../args.h"
+
 #define RING_SIZE 256
 
 /* One event, shared by the senders; freed by the last one done with it. */
@@ -516,9 +518,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (arg(argc, argv, &i, "--port", &v))
-            cfg.port = atoi(v);
+            cfg.port = (int)bench_num("--port", v);
         else if (arg(argc, argv, &i, "--threads", &v))
-            cfg.threads = atoi(v);
+            cfg.threads = (int)bench_num("--threads", v);
         else if (arg(argc, argv, &i, "--send", &v))
             cfg.uring = strcmp(v, "uring") == 0;
         else {

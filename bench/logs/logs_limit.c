@@ -19,6 +19,7 @@
  * --fill writes into an existing aosd database (schema already there,
  * nothing timed that matters): how the 1,000,000-row query test is set up.
  * --offset K starts at entry K. */
+#include "../args.h"
 #include "bench_rows.h"
 
 #include <sqlite3.h>
@@ -230,11 +231,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--db") && i + 1 < argc)
             path = argv[++i];
         else if (!strcmp(argv[i], "--rows") && i + 1 < argc)
-            rows = atol(argv[++i]);
+            rows = bench_num("--rows", argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
-            batch = atol(argv[++i]);
+            batch = bench_num("--batch", argv[++i]);
         else if (!strcmp(argv[i], "--offset") && i + 1 < argc)
-            offset = atol(argv[++i]);
+            offset = bench_num("--offset", argv[++i]);
         else if (!strcmp(argv[i], "--fill"))
             fill = 1;
         else {

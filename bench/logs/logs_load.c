@@ -16,6 +16,7 @@
  *   logs_load --query --url ... --token T --traces 50000 --rounds 200
  *
  * Loopback only: the URL must be http://127.0.0.1:PORT. */
+#include "../args.h"
 #include "bench_rows.h"
 
 #include <arpa/inet.h>
@@ -98,7 +99,7 @@ static int read_response(int fd, char *body, size_t cap)
         buf[have] = '\0';
         end = strstr(buf, "\r\n\r\n");
     }
-    int status = atoi(buf + 9);
+    int status = (int)strtol(buf + 9, NULL, 10);
     const char *cl = strcasestr(buf, "\r\nContent-Length:");
     size_t len = cl ? (size_t)strtoul(cl + 17, NULL, 10) : 0;
     size_t head = (size_t)(end + 4 - buf);
@@ -356,25 +357,25 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--token"))
             cfg.token = v;
         else if (!strcmp(a, "--batch"))
-            cfg.batch = atoi(v);
+            cfg.batch = (int)bench_num("--batch", v);
         else if (!strcmp(a, "--conns"))
-            cfg.conns = atoi(v);
+            cfg.conns = (int)bench_num("--conns", v);
         else if (!strcmp(a, "--seconds"))
-            cfg.seconds = atoi(v);
+            cfg.seconds = (int)bench_num("--seconds", v);
         else if (!strcmp(a, "--warmup"))
-            cfg.warmup = atoi(v);
+            cfg.warmup = (int)bench_num("--warmup", v);
         else if (!strcmp(a, "--offset"))
-            cfg.offset = atol(v);
+            cfg.offset = bench_num("--offset", v);
         else if (!strcmp(a, "--traces"))
-            traces = atol(v);
+            traces = bench_num("--traces", v);
         else if (!strcmp(a, "--rounds"))
-            rounds = atoi(v);
+            rounds = (int)bench_num("--rounds", v);
         else
             goto usage;
     }
     if (!url || !cfg.token || strncmp(url, "http://127.0.0.1:", 17) != 0)
         goto usage;
-    cfg.port = atoi(url + 17);
+    cfg.port = (int)strtol(url + 17, NULL, 10);
     if (cfg.port <= 0 || cfg.batch < 1 || cfg.conns < 1 || cfg.seconds < 1 || rounds < 1 ||
         traces < 1)
         goto usage;

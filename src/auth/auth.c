@@ -73,8 +73,8 @@ int aos_auth_new(aos_auth_t **out, aos_store_t *st, int mcp_anonymous, aos_err_t
     a->store = st;
     a->mcp_anonymous = mcp_anonymous;
     aos_map_init(&a->by_hash);
-    strcpy(a->anonymous.id, "anonymous");
-    strcpy(a->anonymous.name, "anonymous");
+    snprintf(a->anonymous.id, sizeof(a->anonymous.id), "anonymous");
+    snprintf(a->anonymous.name, sizeof(a->anonymous.name), "anonymous");
     a->anonymous.role = AOS_ROLE_OPERATOR;
     snprintf(a->scraper.id, sizeof(a->scraper.id), "scraper");
     snprintf(a->scraper.name, sizeof(a->scraper.name), "metrics scraper");

@@ -5,7 +5,18 @@
  * code, the stable string used in REST error bodies and a default message, so
  * that a REST handler and an MCP handler report the same failure the same way.
  *
- * A function that needs to explain a failure fills an aos_err_t. */
+ * A function that needs to explain a failure fills an aos_err_t.
+ *
+ * Every error aosd sends - a REST body, a JSON-RPC error to an MCP client or
+ * to an upstream - takes its status and codes from this table; no other file
+ * writes a JSON-RPC error code (`make lint` checks). JSON-RPC codes:
+ *   -32700, -32600..-32603  JSON-RPC 2.0's own meanings; -32600 and -32603
+ *                           are kinds, shared by several rows
+ *   -32000                  the MCP Streamable HTTP transport refused the HTTP
+ *                           request (the TypeScript SDK's code for that);
+ *                           shared, the HTTP status tells which refusal
+ *   -32002                  MCP's "resource not found", for any unknown name
+ *   others                  aosd's own: one row each */
 #ifndef AOS_ERR_H
 #define AOS_ERR_H
 
@@ -17,15 +28,18 @@
     XX(EINVAL, 400, -32602, "invalid_argument", "invalid argument")                                \
     XX(EPARSE, 400, -32700, "parse_error", "malformed JSON")                                       \
     XX(EBADREQ, 400, -32600, "invalid_request", "invalid request")                                 \
+    XX(ENOSESSIONID, 400, -32000, "session_id_required", "missing Mcp-Session-Id header")          \
+    XX(EPROTOVER, 400, -32000, "unsupported_protocol_version", "unsupported MCP-Protocol-Version") \
     XX(EUNAUTH, 401, -32001, "unauthorized", "missing or invalid token")                           \
     XX(EFORBIDDEN, 403, -32003, "forbidden", "not allowed")                                        \
     XX(ENOTFOUND, 404, -32002, "not_found", "not found")                                           \
+    XX(ENOSESSION, 404, -32000, "session_not_found", "session not found")                          \
     XX(ENOMETHOD, 404, -32601, "method_not_found", "method not found")                             \
-    XX(EMETHOD, 405, -32600, "method_not_allowed", "method not allowed")                           \
-    XX(ENOTACCEPT, 406, -32600, "not_acceptable", "not acceptable")                                \
+    XX(EMETHOD, 405, -32000, "method_not_allowed", "method not allowed")                           \
+    XX(ENOTACCEPT, 406, -32000, "not_acceptable", "not acceptable")                                \
     XX(ECONFLICT, 409, -32004, "conflict", "conflict")                                             \
     XX(ETOOBIG, 413, -32600, "too_large", "request too large")                                     \
-    XX(EMEDIA, 415, -32600, "unsupported_media_type", "unsupported media type")                    \
+    XX(EMEDIA, 415, -32000, "unsupported_media_type", "unsupported media type")                    \
     XX(ERATE, 429, -32029, "rate_limited", "rate limit exceeded")                                  \
     XX(ECANCELED, 499, -32800, "canceled", "request cancelled")                                    \
     XX(EINTERNAL, 500, -32603, "internal", "internal error")                                       \

@@ -357,7 +357,7 @@ static int server_failure(int status, const json_t *reply)
     if (status)
         return status != AOS_ECANCELED;
     const json_t *e = json_object_get(reply, "error");
-    return e && json_integer_value(json_object_get(e, "code")) == -32603;
+    return e && json_integer_value(json_object_get(e, "code")) == aos_err_rpc_code(AOS_EINTERNAL);
 }
 
 /* May this call be sent again after it failed with status? */

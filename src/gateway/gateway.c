@@ -518,7 +518,8 @@ static void on_sup_request(aos_upstream_t *up, json_t *msg, void *data)
     if (u->sv)
         gw_route_request(u->sv, u->sess, up, msg);
     else
-        aos_upstream_respond(up, aos_rpc_error(aos_rpc_id(msg), -32603, "server removed", NULL));
+        aos_upstream_respond(up,
+                             aos_rpc_error_aos(aos_rpc_id(msg), AOS_ECANCELED, "server removed"));
 }
 
 aos_upstream_t *gw_sup_get(gw_session_t *s, const char *server)

@@ -23,10 +23,17 @@ static int version_ok(const char *v)
     return 0;
 }
 
-/* A transport-level failure: HTTP status plus a JSON-RPC error body. */
-static int mcp_fail(aos_http_req_t *req, unsigned status, int rpc, const char *msg)
+/* A failure of the HTTP request itself: the code's HTTP status and a
+ * JSON-RPC error body (id: the message's, when it has one). */
+static int mcp_fail_id(aos_http_req_t *req, const json_t *id, int code, const char *msg)
 {
-    return aos_http_respond_json(req, status, aos_rpc_error(NULL, rpc, msg, NULL));
+    return aos_http_respond_json(req, (unsigned)aos_err_http_status(code),
+                                 aos_rpc_error_aos(id, code, msg));
+}
+
+static int mcp_fail(aos_http_req_t *req, int code, const char *msg)
+{
+    return mcp_fail_id(req, NULL, code, msg);
 }
 
 static int reply(aos_http_req_t *req, const json_t *id, json_t *result)
@@ -177,9 +184,8 @@ static int handle_initialize(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t
     const json_t *p = aos_rpc_params(msg);
     const char *ver = json_string_value(json_object_get(p, "protocolVersion"));
     if (!json_is_object(p) || !ver || !json_is_object(json_object_get(p, "capabilities")))
-        return aos_http_respond_json(
-            req, 400,
-            aos_rpc_error(id, -32602, "initialize needs protocolVersion and capabilities", NULL));
+        return mcp_fail_id(req, id, AOS_EINVAL,
+                           "initialize needs protocolVersion and capabilities");
     gw_session_t *s = gw_session_new(gw, sv ? sv->name : NULL);
     if (!s)
         return AOS_ENOMEM;
@@ -452,7 +458,8 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
             return reply_error(req, id, AOS_EINVAL, "params.uri is required");
         gw_server_t *sv = server_for_uri(gw, s, uri);
         if (!sv)
-            return gw_respond_msg(req, aos_rpc_error(id, -32002, "resource not found",
+            return gw_respond_msg(req, aos_rpc_error(id, aos_err_rpc_code(AOS_ENOTFOUND),
+                                                     "resource not found",
                                                      json_pack("{s:s}", "uri", uri)));
         if (strcmp(m, "resources/read") != 0)
             return subscription(gw, req, s, sv, msg, uri);
@@ -478,7 +485,7 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
         }
         return forward(gw, req, s, sv, id, m, np, NULL);
     }
-    return gw_respond_msg(req, aos_rpc_error(id, -32601, "method not found", NULL));
+    return reply_error(req, id, AOS_ENOMETHOD, NULL);
 }
 
 static int server_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s, gw_server_t *sv,
@@ -508,7 +515,7 @@ static int server_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *
         }
         if (!strcmp(m, "logging/setLevel"))
             return reply(req, id, json_object());
-        return gw_respond_msg(req, aos_rpc_error(id, -32601, "method not found", NULL));
+        return reply_error(req, id, AOS_ENOMETHOD, NULL);
     }
     const char *uri = json_string_value(json_object_get(p, "uri"));
     if (uri && (!strcmp(m, "resources/subscribe") || !strcmp(m, "resources/unsubscribe")))
@@ -581,25 +588,24 @@ static int handle_post(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t *sv)
 {
     const char *ct = aos_http_header(req, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0)
-        return mcp_fail(req, 415, -32600, "Content-Type must be application/json");
+        return mcp_fail(req, AOS_EMEDIA, "Content-Type must be application/json");
     const char *accept = aos_http_header(req, "Accept");
     if (accept && !strstr(accept, "application/json") && !strstr(accept, "text/event-stream") &&
         !strstr(accept, "*/*"))
-        return mcp_fail(req, 406, -32600,
+        return mcp_fail(req, AOS_ENOTACCEPT,
                         "Accept must include application/json or text/event-stream");
     aos_err_t err = {0, ""};
     json_t *msg = aos_http_body_json(req, &err);
     if (!msg)
-        return mcp_fail(req, 400, -32700, aos_err_msg(&err));
+        return mcp_fail(req, AOS_EPARSE, aos_err_msg(&err));
     int rc = 0;
     if (json_is_array(msg)) {
-        rc = mcp_fail(req, 400, -32600, "JSON-RPC batches are not supported");
+        rc = mcp_fail(req, AOS_EBADREQ, "JSON-RPC batches are not supported");
         goto out;
     }
     aos_rpc_kind_t kind = aos_rpc_classify(msg, &err);
     if (kind == AOS_RPC_INVALID) {
-        rc = aos_http_respond_json(
-            req, 400, aos_rpc_error(json_object_get(msg, "id"), -32600, aos_err_msg(&err), NULL));
+        rc = mcp_fail_id(req, json_object_get(msg, "id"), AOS_EBADREQ, aos_err_msg(&err));
         goto out;
     }
     if (kind == AOS_RPC_REQUEST && !strcmp(aos_rpc_method(msg), "initialize")) {
@@ -608,19 +614,19 @@ static int handle_post(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t *sv)
     }
     const char *sid = aos_http_header(req, "Mcp-Session-Id");
     if (!sid) {
-        rc = mcp_fail(req, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
+        rc = mcp_fail(req, AOS_ENOSESSIONID, NULL);
         goto out;
     }
     gw_session_t *s = gw_session_get(gw, sid);
     const char *want = sv ? sv->name : NULL;
     if (!s || (s->server_name == NULL) != (want == NULL) ||
         (want && strcmp(s->server_name, want) != 0)) {
-        rc = mcp_fail(req, 404, -32001, "Session not found");
+        rc = mcp_fail(req, AOS_ENOSESSION, NULL);
         goto out;
     }
     const char *pv = aos_http_header(req, "MCP-Protocol-Version");
     if (pv && !version_ok(pv)) {
-        rc = mcp_fail(req, 400, -32000, "Bad Request: unsupported MCP-Protocol-Version");
+        rc = mcp_fail(req, AOS_EPROTOVER, NULL);
         goto out;
     }
     if (kind == AOS_RPC_NOTIFICATION) {
@@ -643,7 +649,7 @@ int gw_mcp_handle(aos_http_req_t *req, void *data)
 {
     aos_gateway_t *gw = data;
     if (!origin_ok(gw, req))
-        return mcp_fail(req, 403, -32000, "Forbidden: Host or Origin not allowed");
+        return mcp_fail(req, AOS_EFORBIDDEN, "Forbidden: Host or Origin not allowed");
     const char *name = aos_http_param(req, "name");
     gw_server_t *sv = NULL;
     if (name) {
@@ -651,10 +657,10 @@ int gw_mcp_handle(aos_http_req_t *req, void *data)
         if (!sv || sv->closing) {
             char m[160];
             snprintf(m, sizeof(m), "no MCP server named '%.64s'", name);
-            return mcp_fail(req, 404, -32001, m);
+            return mcp_fail(req, AOS_ENOTFOUND, m);
         }
         if (!sv->enabled)
-            return mcp_fail(req, 503, -32011, "server is disabled");
+            return mcp_fail(req, AOS_EUNAVAIL, "server is disabled");
     }
     const char *method = aos_http_method(req);
     if (!strcmp(method, "POST"))
@@ -664,26 +670,26 @@ int gw_mcp_handle(aos_http_req_t *req, void *data)
     if (!strcmp(method, "GET")) {
         const char *accept = aos_http_header(req, "Accept");
         if (!accept || !strstr(accept, "text/event-stream"))
-            return mcp_fail(req, 406, -32000, "Accept must include text/event-stream");
+            return mcp_fail(req, AOS_ENOTACCEPT, "Accept must include text/event-stream");
         if (!sid)
-            return mcp_fail(req, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
+            return mcp_fail(req, AOS_ENOSESSIONID, NULL);
         if (!s)
-            return mcp_fail(req, 404, -32001, "Session not found");
+            return mcp_fail(req, AOS_ENOSESSION, NULL);
         int rc = gw_session_attach_stream(s, req);
         if (rc == AOS_ECONFLICT)
-            return mcp_fail(req, 409, -32000, "Conflict: this session already has a stream");
+            return mcp_fail(req, AOS_ECONFLICT, "Conflict: this session already has a stream");
         return rc;
     }
     if (!strcmp(method, "DELETE")) {
         if (!sid)
-            return mcp_fail(req, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
+            return mcp_fail(req, AOS_ENOSESSIONID, NULL);
         if (!s)
-            return mcp_fail(req, 404, -32001, "Session not found");
+            return mcp_fail(req, AOS_ENOSESSION, NULL);
         gw_session_free(s);
         return aos_http_respond(req, 200, NULL, "", 0);
     }
     aos_http_add_header(req, "Allow", "GET, POST, DELETE");
-    return mcp_fail(req, 405, -32000, "Method not allowed");
+    return mcp_fail(req, AOS_EMETHOD, "Method not allowed");
 }
 
 /* ---- what upstreams send on their own --------------------------------------
@@ -843,7 +849,7 @@ void gw_route_request(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, j
         char e[200];
         snprintf(e, sizeof(e), "'%.60s' from the shared session of server '%.64s': no client", m,
                  sv->name);
-        aos_upstream_respond(up, aos_rpc_error(id, -32601, e, NULL));
+        aos_upstream_respond(up, aos_rpc_error_aos(id, AOS_ENOMETHOD, e));
         return;
     }
     const char *need = !strcmp(m, "sampling/createMessage") ? "sampling"
@@ -855,12 +861,12 @@ void gw_route_request(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, j
         char e[160];
         snprintf(e, sizeof(e), "the client cannot answer '%.60s'%s", m,
                  need && json_object_get(only->client_caps, need) ? " now (no open stream)" : "");
-        aos_upstream_respond(up, aos_rpc_error(id, -32601, e, NULL));
+        aos_upstream_respond(up, aos_rpc_error_aos(id, AOS_ENOMETHOD, e));
         return;
     }
     gw_outreq_t *o = calloc(1, sizeof(*o));
     if (!o) {
-        aos_upstream_respond(up, aos_rpc_error(id, -32603, "out of memory", NULL));
+        aos_upstream_respond(up, aos_rpc_error_aos(id, AOS_ENOMEM, NULL));
         return;
     }
     o->server = strdup(sv->name);

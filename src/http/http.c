@@ -201,9 +201,10 @@ static int match_route(aos_http_req_t *r, const char *pattern, const char *url)
 {
     char pat[256];
     char *ps[MAX_SEGMENTS], *us[MAX_SEGMENTS];
-    if (strlen(pattern) >= sizeof(pat))
+    size_t plen = strlen(pattern);
+    if (plen >= sizeof(pat))
         return 0;
-    strcpy(pat, pattern);
+    memcpy(pat, pattern, plen + 1);
     free(r->pathcopy);
     r->pathcopy = strdup(url);
     if (!r->pathcopy)

@@ -277,13 +277,14 @@ static void batch_send(aos__writer_t *w)
         while ((rc = io_uring_submit_and_wait(&w->ring, queued)) == -EINTR)
             ;
         for (unsigned k = 0; k < queued; k++) {
-            struct io_uring_cqe *cqe;
-            while ((rc = io_uring_wait_cqe(&w->ring, &cqe)) == -EINTR)
+            struct io_uring_cqe *cqe = NULL;
+            while (rc >= 0 && (rc = io_uring_wait_cqe(&w->ring, &cqe)) == -EINTR)
                 ;
             if (rc < 0) {
-                /* cannot happen once submit_and_wait returned; if it does,
-                 * what the kernel did with the sends still out is unknown:
-                 * end those streams (clients resume by id) and use send() */
+                /* the submission failed (waiting would never end), or the
+                 * wait did, which cannot happen once it succeeded; what the
+                 * kernel did with the sends still out is unknown: end those
+                 * streams (clients resume by id) and use send() */
                 aos_log_error("http", "io_uring: %s; back to send()", strerror(-rc));
                 for (size_t j = 0; j < i; j++) {
                     aos__dstream_t *d = w->batch[j];

@@ -326,10 +326,8 @@ static int number(scan_t *s)
     int len = snprintf(out, sizeof(out) - 3, "%.17g", d);
     if (len < 0 || (size_t)len >= sizeof(out) - 3)
         return -1;
-    if (!strchr(out, '.') && !strchr(out, 'e')) {
+    if (!strchr(out, '.') && !strchr(out, 'e'))
         memcpy(out + len, ".0", 3);
-        len += 2;
-    }
     char *e = strchr(out, 'e');
     if (e) { /* e+05 -> e5, e-05 -> e-5 */
         char *from = e + 1, *to = e + 1;

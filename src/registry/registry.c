@@ -390,9 +390,10 @@ json_t *aos_registry_normalize(const json_t *in, const json_t *prev, aos_secret_
         }
         if (cwd)
             json_object_set_new(config, "cwd", json_string(cwd));
-        base_url = malloc(strlen(command) + 7);
+        size_t n = strlen(command) + 7;
+        base_url = malloc(n);
         if (base_url)
-            sprintf(base_url, "stdio:%s", command);
+            snprintf(base_url, n, "stdio:%s", command);
     } else if (!strcmp(transport, "streamable-http") || !strcmp(transport, "sse")) {
         if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
             aos_err_set(err, AOS_EINVAL,

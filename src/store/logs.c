@@ -214,7 +214,7 @@ static int index_tail(aos_store_t *st, int64_t upto, aos_store_log_t *rows, size
     aos_store_log_t **all = rc == 0 ? malloc((m ? m : 1) * 2 * sizeof(*all)) : NULL;
     if (rc == 0 && !all)
         rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
-    if (rc == 0) {
+    if (all) { /* only allocated when the query succeeded */
         for (size_t i = 0; i < t.n; i++)
             all[i] = &t.rows[i];
         for (size_t i = 0; i < n; i++)

@@ -65,10 +65,10 @@ static void post_link(up_post_t **head, up_post_t *p)
 
 static void post_unlink(up_post_t **head, up_post_t *p)
 {
-    if (p->prev)
-        p->prev->next = p->next;
-    else
+    if (*head == p) /* by identity: the static analyzer then sees the head move */
         *head = p->next;
+    else
+        p->prev->next = p->next;
     if (p->next)
         p->next->prev = p->prev;
     p->prev = p->next = NULL;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonrpc/jsonrpc.h"
 #include "log/log.h"
 
 #define UP_OFFERED_VERSION    "2025-11-25"
@@ -129,6 +130,24 @@ static void list_del(up_list_t *l, up_pending_t *p)
         l->tail = p->prev;
     p->prev = p->next = NULL;
     l->n--;
+}
+
+/* Takes the head off l (NULL when empty). Written out rather than through
+ * list_del, whose test of p->prev the static analyzer cannot tie to p being
+ * the head: it would then see a freed head read again. */
+static up_pending_t *list_pop(up_list_t *l)
+{
+    up_pending_t *p = l->head;
+    if (!p)
+        return NULL;
+    l->head = p->next;
+    if (p->next)
+        p->next->prev = NULL;
+    else
+        l->tail = NULL;
+    p->next = NULL;
+    l->n--;
+    return p;
 }
 
 /* Takes p out of the table and its list; it is then the caller's. */
@@ -278,8 +297,7 @@ static void on_req_timer(uv_timer_t *t)
     collect_expired(up, &up->inflight, &expired, now, &next);
     collect_expired(up, &up->queue, &expired, now, &next);
     timer_arm(up, next);
-    for (up_pending_t *p; (p = expired.head);) {
-        list_del(&expired, p);
+    for (up_pending_t *p; (p = list_pop(&expired));) {
         char why[128];
         if (p->sent) {
             snprintf(why, sizeof(why), "request timed out after %u ms", p->timeout_ms);
@@ -307,19 +325,17 @@ static void notify_state(aos_upstream_t *up, aos_upstream_state_t st, const char
 static void fail_all(aos_upstream_t *up, int st_sent, int st_queued, const char *why)
 {
     up_list_t all = {0};
-    for (up_pending_t *p; (p = up->inflight.head);) {
-        pending_detach(up, p);
+    for (up_pending_t *p; (p = list_pop(&up->inflight));) {
+        table_del(up, p);
         tx_abandon(up, p);
         list_push(&all, p);
     }
-    for (up_pending_t *p; (p = up->queue.head);) {
-        pending_detach(up, p);
+    for (up_pending_t *p; (p = list_pop(&up->queue));) {
+        table_del(up, p);
         list_push(&all, p);
     }
-    for (up_pending_t *p; (p = all.head);) {
-        list_del(&all, p);
+    for (up_pending_t *p; (p = list_pop(&all));)
         pending_complete(up, p, NULL, p->sent ? st_sent : st_queued, why);
-    }
 }
 
 static uint32_t next_backoff(aos_upstream_t *up)
@@ -563,10 +579,10 @@ void aos__up_session_expired(aos_upstream_t *up, uint64_t id, int current)
 
 /* ---- incoming messages -------------------------------------------------- */
 
-static void respond_error(aos_upstream_t *up, json_t *id, int code, const char *message)
+/* Answers the server's request id with the JSON-RPC error of code (AOS_E*). */
+static void respond_error(aos_upstream_t *up, json_t *id, int code)
 {
-    json_t *m = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id, "error", "code",
-                          code, "message", message);
+    json_t *m = aos_rpc_error_aos(id, code, NULL);
     if (m)
         tx_send(up, m, NULL);
     json_decref(m);
@@ -591,7 +607,7 @@ static void dispatch_one(aos_upstream_t *up, json_t *m)
             } else if (up->cb.on_request) {
                 up->cb.on_request(up, m, up->data);
             } else {
-                respond_error(up, id, -32601, "method not found");
+                respond_error(up, id, AOS_ENOMETHOD);
             }
         } else if (up->cb.on_notification) {
             up->cb.on_notification(up, m, up->data);

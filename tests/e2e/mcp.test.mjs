@@ -172,31 +172,69 @@ test('transport: sessions, version negotiation', async () => {
   assert.equal(gone.status, 404);
 });
 
+// A JSON-RPC error with the HTTP status and code AOS_ERR_MAP gives it.
+function rpcError(x, status, code, id = null) {
+  assert.equal(x.status, status, x.text);
+  assert.equal(x.json?.jsonrpc, '2.0', x.text);
+  assert.equal(x.json.id, id, x.text);
+  assert.equal(x.json.error.code, code, x.text);
+  assert.equal(typeof x.json.error.message, 'string');
+  assert.ok(x.json.error.message.length > 0);
+}
+
 test('transport: malformed input gets JSON-RPC errors, never a hang', async () => {
   const r = await post('/mcp', init);
   const sid = r.headers.get('mcp-session-id');
   const S = { 'Mcp-Session-Id': sid };
   let x = await post('/mcp', '{"jsonrpc":', S);
-  assert.equal(x.status, 400); assert.equal(x.json.error.code, -32700);
+  rpcError(x, 400, -32700);
   x = await post('/mcp', { jsonrpc: '1.0', id: 1, method: 'ping' }, S);
-  assert.equal(x.status, 400); assert.equal(x.json.error.code, -32600);
+  rpcError(x, 400, -32600, 1);
   x = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'no/such/method' }, S);
-  assert.equal(x.status, 200); assert.equal(x.json.error.code, -32601);
+  rpcError(x, 200, -32601, 1);
+  x = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'initialize', params: {} });
+  rpcError(x, 400, -32602, 1);
+  // what the transport refuses: the status the MCP specification requires,
+  // -32000 as the TypeScript SDK's transport answers
   x = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' });
-  assert.equal(x.status, 400);
+  rpcError(x, 400, -32000);
+  assert.match(x.json.error.message, /Mcp-Session-Id/);
   x = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'Mcp-Session-Id': 'f'.repeat(32) });
-  assert.equal(x.status, 404);
+  rpcError(x, 404, -32000);
+  assert.match(x.json.error.message, /session not found/);
+  x = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { ...S, 'MCP-Protocol-Version': '1999-01-01' });
+  rpcError(x, 400, -32000);
+  assert.match(x.json.error.message, /MCP-Protocol-Version/);
   x = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { ...S, 'Content-Type': 'text/plain' });
-  assert.equal(x.status, 415);
+  rpcError(x, 415, -32000);
   x = await post('/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { ...S, Accept: 'text/html' });
-  assert.equal(x.status, 406);
+  rpcError(x, 406, -32000);
   x = await post('/mcp', [{ jsonrpc: '2.0', id: 1, method: 'ping' }], S);
-  assert.equal(x.status, 400);
+  rpcError(x, 400, -32600);
   x = await post('/mcp/servers/nope', init);
-  assert.equal(x.status, 404);
+  rpcError(x, 404, -32002);
+  assert.match(x.json.error.message, /no MCP server named 'nope'/);
   // a session of one endpoint is not valid on another
   x = await post('/mcp/servers/everything', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, S);
-  assert.equal(x.status, 404);
+  rpcError(x, 404, -32000);
+  const other = async (method, headers) => {
+    const res = await fetch(aos.url + '/mcp', { method, headers: { ...H, ...headers } });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, json: JSON.parse(text), text };
+  };
+  x = await other('GET', { ...S, Accept: 'application/json' });
+  rpcError(x, 406, -32000);
+  x = await other('GET', { Accept: 'text/event-stream' });
+  rpcError(x, 400, -32000);
+  x = await other('DELETE', { 'Mcp-Session-Id': 'f'.repeat(32) });
+  rpcError(x, 404, -32000);
+  x = await other('PUT', S);
+  rpcError(x, 405, -32000);
+  assert.equal(x.headers.get('allow'), 'GET, POST, DELETE');
+  // an unknown resource: MCP's own code, with the uri
+  x = await post('/mcp', { jsonrpc: '2.0', id: 5, method: 'resources/read', params: { uri: 'nope://x' } }, S);
+  rpcError(x, 200, -32002, 5);
+  assert.deepEqual(x.json.error.data, { uri: 'nope://x' });
 });
 
 // fetch() will not send a Host of our choosing; node:http will
@@ -217,6 +255,7 @@ test('transport: DNS-rebinding protection on Host and Origin', async () => {
   assert.equal(await postWithHost('/mcp', init, `localhost:${new URL(aos.url).port}`), 200);
   let x = await post('/mcp', init, { Origin: 'http://evil.example.com' });
   assert.equal(x.status, 403);
+  assert.equal(x.json.error.code, -32003); /* AOS_EFORBIDDEN */
   x = await post('/mcp', init, { Origin: aos.url });
   assert.equal(x.status, 200);
 });

@@ -62,8 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static aos_secret_box_t *box;
     aos_err_t err = {0, ""};
-    if (!box && aos_secret_box_open(&box, NULL, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-                                    &err) != 0)
+    if (!box &&
+        aos_secret_box_open(&box, NULL, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", &err) != 0)
         abort();
     json_t *doc = aos_http_parse_json((const char *)data, size, &err);
     if (!doc)

@@ -1,6 +1,8 @@
 /* test_err.c - the AOS_ERR_MAP table and its lookups: every code is
  * negative and distinct with its own name and REST code string, maps to a
- * 4xx/5xx HTTP status and a negative JSON-RPC code; unknown codes get safe
+ * 4xx/5xx HTTP status and a negative JSON-RPC code that no two failures
+ * share (but the kinds err.h names); the MCP transport's rows carry the
+ * statuses the MCP specification requires; unknown codes get safe
  * fallbacks; aos_err_set / aos_err_msg fill and read an aos_err_t. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -123,6 +125,56 @@ static void test_rpc_code_is_negative(void **state)
     assert_int_equal(aos_err_rpc_code(AOS_EINTERNAL), -32603);
 }
 
+/* A JSON-RPC code names one failure, except the kinds err.h lists as
+ * shared: a client that sees -32001 knows it is EUNAUTH and nothing else. */
+static void test_rpc_codes_shared_only_by_kinds(void **state)
+{
+    (void)state;
+    const int shared[] = {-32000, -32600, -32603};
+    for (size_t i = 0; i < NROWS; i++) {
+        for (size_t j = i + 1; j < NROWS; j++) {
+            if (rows[i].rpc != rows[j].rpc)
+                continue;
+            int kind = 0;
+            for (size_t k = 0; k < sizeof(shared) / sizeof(shared[0]); k++)
+                kind |= rows[i].rpc == shared[k];
+            if (!kind)
+                fail_msg("%s and %s share JSON-RPC code %d", rows[i].name, rows[j].name,
+                         rows[i].rpc);
+        }
+    }
+}
+
+/* What the MCP Streamable HTTP transport answers: the HTTP statuses the
+ * specification requires, -32000 as the TypeScript SDK answers a refusal,
+ * and the REST code strings a client can tell the refusals apart by. */
+static void test_mcp_transport_rows(void **state)
+{
+    (void)state;
+    const struct {
+        int code;
+        int status;
+        const char *str;
+    } t[] = {
+        {AOS_ENOSESSIONID, 400, "session_id_required"},
+        {AOS_EPROTOVER, 400, "unsupported_protocol_version"},
+        {AOS_ENOSESSION, 404, "session_not_found"},
+        {AOS_EMETHOD, 405, "method_not_allowed"},
+        {AOS_ENOTACCEPT, 406, "not_acceptable"},
+        {AOS_EMEDIA, 415, "unsupported_media_type"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        assert_int_equal(aos_err_http_status(t[i].code), t[i].status);
+        assert_int_equal(aos_err_rpc_code(t[i].code), -32000);
+        assert_string_equal(aos_err_code(t[i].code), t[i].str);
+    }
+    /* MCP's own code for an unknown resource; ours for any unknown name */
+    assert_int_equal(aos_err_rpc_code(AOS_ENOTFOUND), -32002);
+    /* an unknown session is not an authentication failure */
+    assert_int_not_equal(aos_err_rpc_code(AOS_ENOSESSION), aos_err_rpc_code(AOS_EUNAUTH));
+    assert_int_equal(aos_err_http_status(AOS_EFORBIDDEN), 403);
+}
+
 static void test_default_messages(void **state)
 {
     (void)state;
@@ -235,6 +287,8 @@ int main(void)
         cmocka_unit_test(test_code_strings_match_table_and_are_distinct),
         cmocka_unit_test(test_http_status_is_4xx_or_5xx),
         cmocka_unit_test(test_rpc_code_is_negative),
+        cmocka_unit_test(test_rpc_codes_shared_only_by_kinds),
+        cmocka_unit_test(test_mcp_transport_rows),
         cmocka_unit_test(test_default_messages),
         cmocka_unit_test(test_ok),
         cmocka_unit_test(test_unknown_codes_fall_back),

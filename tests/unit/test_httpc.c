@@ -81,7 +81,7 @@ static int spawn_server(void **state)
         n += (size_t)k;
     }
     close(out[0]);
-    server_port = atoi(line);
+    server_port = (int)strtol(line, NULL, 10);
     snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d", server_port);
     return server_port > 0 ? 0 : -1;
 }

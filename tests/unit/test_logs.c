@@ -204,7 +204,7 @@ static void test_batch_valid(void **state)
     assert_null(b.rows[2].topic);
     assert_null(b.rows[2].attributes); /* {} is stored as no attributes */
     b.rows[1].id = 42;
-    strcpy(b.created_at, "2025-01-31T12:00:01.000Z");
+    snprintf(b.created_at, sizeof(b.created_at), "2025-01-31T12:00:01.000Z");
     json_t *e = aos__logs_entry_json(&b, 1);
     assert_int_equal(json_integer_value(json_object_get(e, "id")), 42);
     assert_string_equal(json_string_value(json_object_get(e, "level")), "error");
@@ -291,9 +291,9 @@ static void test_batch_invalid(void **state)
 
     /* sizes */
     char *big = malloc(70000 + 64);
-    strcpy(big, "[{\"message\":\"");
-    memset(big + strlen(big), 'x', 65537);
-    strcpy(big + 13 + 65537, "\"}]");
+    memcpy(big, "[{\"message\":\"", 13);
+    memset(big + 13, 'x', 65537);
+    memcpy(big + 13 + 65537, "\"}]", 4);
     refused(big, 0, "message", "longer than 65536");
     free(big);
     json_t *many = json_array();
@@ -539,12 +539,13 @@ static void test_scan_leaves_the_rest(void **state)
 {
     aos_logs_redactor_t *red = aos_logs_redactor_new();
     assert_int_equal(aos_logs_redactor_add_secret(red, "correct-horse-battery"), 0);
-    char deep[512] = "[{\"message\":\"m\",\"attributes\":{\"a\":";
-    for (int i = 0; i < 40; i++)
-        strcat(deep, "[");
-    for (int i = 0; i < 40; i++)
-        strcat(deep, "]");
-    strcat(deep, "}}]");
+    char deep[512];
+    const char *head = "[{\"message\":\"m\",\"attributes\":{\"a\":";
+    size_t n = strlen(head);
+    memcpy(deep, head, n);
+    memset(deep + n, '[', 40); /* 40 levels deep */
+    memset(deep + n + 40, ']', 40);
+    memcpy(deep + n + 80, "}}]", 4);
     const char *const bodies[] = {
         "",
         "   ",
@@ -1350,7 +1351,7 @@ static void check_pages(fixture_t *f, aos_store_logs_filter_t flt, const aos_sto
         if (!*got)
             return;
         const char *last = strrchr(got, ',');
-        int64_t id = atoll(last ? last + 1 : got);
+        int64_t id = strtoll(last ? last + 1 : got, NULL, 10);
         if (flt.ascending)
             flt.after_id = id;
         else

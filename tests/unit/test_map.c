@@ -82,10 +82,10 @@ static void test_string_keys_are_copied(void **state)
     aos_map_t m;
     aos_map_init(&m);
     char key[16];
-    strcpy(key, "mutable");
+    snprintf(key, sizeof(key), "mutable");
     assert_int_equal(aos_map_put(&m, key, V(9)), 0);
     /* The caller's buffer changes; the map's key must not. */
-    strcpy(key, "changed");
+    snprintf(key, sizeof(key), "changed");
     assert_null(aos_map_get(&m, "changed"));
     assert_ptr_equal(aos_map_get(&m, "mutable"), V(9));
 

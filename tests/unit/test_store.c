@@ -81,7 +81,7 @@ static int builtin_version(void)
     int n = 0;
     while (aos_migrations[n + 1].name)
         n++;
-    return atoi(aos_migrations[n].name);
+    return (int)strtol(aos_migrations[n].name, NULL, 10);
 }
 
 static int64_t builtin_count(void)

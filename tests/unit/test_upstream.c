@@ -183,7 +183,7 @@ static int proc_start(proc_t *p, char *const argv[], char *const extra_env[], in
                 break;
             got += (size_t)k;
         }
-        p->port = atoi(line);
+        p->port = (int)strtol(line, NULL, 10);
     }
     close(out[0]);
     return 0;
