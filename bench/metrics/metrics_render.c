@@ -10,6 +10,7 @@
  *   metrics_render: N series per family, B bytes, best X ms, median Y ms
  * The render is the part that runs on the loop; the HTTP response copies
  * the text once more. */
+#include "../args.h"
 #include "metrics/metrics.h"
 
 #include <stdio.h>
@@ -36,9 +37,9 @@ int main(int argc, char **argv)
     int runs = 20;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--max-series"))
-            max = strtoul(argv[i + 1], NULL, 10);
+            max = (size_t)bench_num("--max-series", argv[i + 1]);
         else if (!strcmp(argv[i], "--runs"))
-            runs = atoi(argv[i + 1]);
+            runs = (int)bench_num("--runs", argv[i + 1]);
     }
     if (max == 0 || runs < 1 || runs > 1000) {
         fprintf(stderr, "usage: metrics_render [--max-series N] [--runs 1..1000]\n");

@@ -68,7 +68,8 @@ void gw_session_free(gw_session_t *s)
         gw_outreq_t *o = v;
         aos_upstream_t *up = gw_sup_get(s, o->server);
         if (up)
-            aos_upstream_respond(up, aos_rpc_error_aos(o->up_id, AOS_ECANCELED, "client session ended"));
+            aos_upstream_respond(
+                up, aos_rpc_error_aos(o->up_id, AOS_ECANCELED, "client session ended"));
         json_decref(o->up_id);
         free(o->server);
         free(o);
