@@ -39,7 +39,9 @@ typedef struct {
     /* wiring: logs (log service) */
     aos_logs_t *logs;
     int redact_full; /* the log redactor refused a secret: warned once */
+    char *generated; /* the Owner token made on first start, until printed */
     uv_signal_t sigint, sigterm;
+    int signals; /* sigint and sigterm are initialized */
     uv_timer_t deadline;
     int stopping;
 } aos_daemon_t;
@@ -75,13 +77,19 @@ static void shutdown_daemon(aos_daemon_t *d, const char *why)
         return;
     d->stopping = 1;
     aos_log_info("aosd", "shutting down (%s)", why);
-    uv_close((uv_handle_t *)&d->sigint, NULL);
-    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    if (d->signals) {
+        uv_close((uv_handle_t *)&d->sigint, NULL);
+        uv_close((uv_handle_t *)&d->sigterm, NULL);
+    }
     uv_timer_init(d->loop, &d->deadline);
     uv_timer_start(&d->deadline, on_deadline, 10000, 0);
     aos_logs_shutdown(d->logs); /* wiring: logs -- ends its streams, stores what it captured */
-    aos_http_stop(d->http);
-    aos_gateway_shutdown(d->gateway, on_gateway_down, d);
+    if (d->http)
+        aos_http_stop(d->http);
+    if (d->gateway)
+        aos_gateway_shutdown(d->gateway, on_gateway_down, d);
+    else
+        on_gateway_down(d);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -110,6 +118,15 @@ static void on_unseal(const char *value, void *data)
     aos_daemon_t *d = data;
     if (d->logs && aos_logs_add_secret(d->logs, value) == AOS_ETOOBIG && !d->redact_full++)
         aos_log_warn("aosd", "too many secrets to redact: newer ones are not redacted");
+}
+
+/* Zeroes and frees a secret of plain heap memory (NULL is ignored). */
+static void forget(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
 }
 
 static int make_dir(const char *path, aos_err_t *err)
@@ -149,8 +166,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
         return rc;
     if (c->metrics_allow && (rc = aos_auth_allow_scrape(d->auth, c->metrics_allow, err)))
         return rc; /* checked in main() already */
-    char *generated = NULL;
-    if ((rc = aos_auth_bootstrap(d->auth, c->bootstrap_token, &generated, err)))
+    if ((rc = aos_auth_bootstrap(d->auth, c->bootstrap_token, &d->generated, err)))
         return rc;
     if (!(d->metrics = aos_metrics_new()))
         return aos_err_set(err, AOS_ENOMEM, NULL);
@@ -203,7 +219,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_logs_builtin(d->logs))))
         return aos_err_set(err, rc, "unable to add the built-in server 'logs'");
     /* secrets aosd holds never reach the log store */
-    const char *secrets[] = {c->bootstrap_token, c->master_key, generated};
+    const char *secrets[] = {c->bootstrap_token, c->master_key, d->generated};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         if (secrets[i])
             aos_logs_add_secret(d->logs, secrets[i]);
@@ -219,6 +235,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     d->sigint.data = d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    d->signals = 1;
 
     char host[256];
     snprintf(host, sizeof(host), "%s", c->listen);
@@ -233,9 +250,10 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                       "store", aos_store_backend_name(d->store)),
             "aosd %s listening on %s://%s:%u", AOS_VERSION, scheme, host, aos_http_port(d->http));
     printf("aosd %s ready: %s://%s:%u/\n", AOS_VERSION, scheme, host, aos_http_port(d->http));
-    if (generated) {
-        printf("owner token (shown once, keep it): %s\n", generated);
-        free(generated);
+    if (d->generated) {
+        printf("owner token (shown once, keep it): %s\n", d->generated);
+        forget(d->generated);
+        d->generated = NULL;
     }
     fflush(stdout);
 
@@ -281,8 +299,15 @@ int main(int argc, char **argv)
         return 2;
     }
     int rc = run(&d, &err);
-    if (rc)
+    if (rc) {
         aos_log_error("aosd", "%s", aos_err_msg(&err));
+        /* what run() started stops as on a signal: the store, the gateway's
+         * children and the log service keep the loop alive until then */
+        if (d.loop) {
+            shutdown_daemon(&d, "start-up failed");
+            uv_run(d.loop, UV_RUN_DEFAULT);
+        }
+    }
     /* what run() opened, in reverse order */
     if (d.http) {
         aos_http_stop(d.http);
@@ -303,6 +328,7 @@ int main(int argc, char **argv)
     aos_logs_free(d.logs); /* wiring: logs -- after the store, whose callbacks reach it */
     if (d.loop)
         uv_loop_close(d.loop);
+    forget(d.generated);
     aos_config_release(&d.cfg);
     if (!rc)
         aos_log_info("aosd", "stopped");

@@ -309,3 +309,25 @@ test('config file and environment, with flags taking precedence', async () => {
   assert.equal(many.status, 2);
   assert.match(many.stderr, /--http-writers must be from 0 to 64/);
 });
+
+test('a start-up failure ends aosd with its reason, never a hang', async () => {
+  const net = await import('node:net');
+  const busy = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => busy.once('listening', r));
+  const { AOSD } = await import('./lib.mjs');
+  try {
+    const cases = [
+      [['--listen', `127.0.0.1:${busy.address().port}`], /unable to listen/],
+      [['--listen', '127.0.0.1:0', '--bootstrap-token', 'short'], /16 characters/],
+    ];
+    for (const [args, why] of cases) {
+      const dir = mkdtempSync(join(tmpdir(), 'aos-e2e-fail-'));
+      const t0 = Date.now();
+      const r = spawnSync(AOSD, [...args, '--data-dir', dir], { timeout: 15000, encoding: 'utf8' });
+      assert.equal(r.error, undefined, `aosd ${args.join(' ')} did not end: ${r.error}`);
+      assert.equal(r.status, 1, r.stderr.slice(-2000));
+      assert.match(r.stderr, why);
+      assert.ok(Date.now() - t0 < 10000, `took ${Date.now() - t0} ms`);
+    }
+  } finally { busy.close(); }
+});
