@@ -271,8 +271,15 @@ json_t *gw_list_for(gw_server_t *sv, gw_session_t *s, gw_list_t which)
 
 void gw_server_refresh(gw_server_t *sv, const char *which)
 {
-    if (sv->up && !sv->closing && aos_upstream_state(sv->up) == AOS_UP_READY)
+    /* a client naming unknown tools at will must not make the server list
+     * its tools for every call */
+    uint64_t now = gw_now_ms();
+    if (now - sv->refreshed_ms < GW_REFRESH_MIN_MS)
+        return;
+    if (sv->up && !sv->closing && aos_upstream_state(sv->up) == AOS_UP_READY) {
+        sv->refreshed_ms = now;
         refresh_lists(sv->up, &sv->lists, which);
+    }
 }
 
 static void on_up_state(aos_upstream_t *up, aos_upstream_state_t st, const char *why, void *data)

@@ -28,6 +28,8 @@
  * not flood the log service (a server may send thousands a second). */
 #define GW_SHARED_LOG_RATE  20
 #define GW_SHARED_LOG_BURST 100
+/* Lists fetched again because a call named what they lack: at most this often. */
+#define GW_REFRESH_MIN_MS 1000
 
 typedef struct gw_server gw_server_t;
 
@@ -61,7 +63,8 @@ struct gw_server {
     int per_client;     /* session_mode "per-client": one upstream per client session */
     unsigned own_ups;   /* client sessions' own upstreams of this server, alive */
     int enabled;
-    gw_lists_t lists; /* what the shared upstream (or the built-in) offers */
+    gw_lists_t lists;      /* what the shared upstream (or the built-in) offers */
+    uint64_t refreshed_ms; /* when gw_server_refresh last asked for lists */
     uint64_t ready_since_ms;
     gw_call_t *calls; /* sent, queued or waiting to retry; newest first */
     int closing;
@@ -198,7 +201,8 @@ aos_upstream_t *gw_upstream_for(gw_server_t *sv, gw_session_t *s);
 aos_upstream_t *gw_sup_get(gw_session_t *s, const char *server);
 /* Closes session s's own upstream of server (if any). */
 void gw_sup_close(gw_session_t *s, const char *server);
-/* Fetches sv's lists again (which: "tools", "resources", "prompts", NULL = all). */
+/* Fetches sv's lists again (which: "tools", "resources", "prompts", NULL =
+ * all), at most once in GW_REFRESH_MIN_MS. */
 void gw_server_refresh(gw_server_t *sv, const char *which);
 /* The list of sv that session s (may be NULL) sees: its own upstream's
  * when it has one that listed it, else the shared one's. Borrowed; NULL if

@@ -204,6 +204,18 @@ test('an HTTP upstream that answers 500 or drops the connection: clear errors, b
   } finally { srv.kill(); }
 });
 
+test('calls naming unknown tools make a server list its tools at most once a second', async () => {
+  await register(faulty('lister'));
+  const count = async () => Number((await call('lister', 'list-calls')).body.content[0].text);
+  await sleep(1100); // past the refresh of start-up
+  const n0 = await count();
+  const t0 = Date.now();
+  for (let i = 0; i < 60; i++) assert.equal((await call('lister', `no-such-tool-${i}`)).status, 404);
+  const secs = (Date.now() - t0) / 1000;
+  const n1 = await count();
+  assert.ok(n1 - n0 <= Math.ceil(secs) + 1, `${n1 - n0} tools/list for 60 calls in ${secs} s`);
+});
+
 test('1,000 faulted calls: file descriptors and memory stay flat, no leak at exit', async () => {
   await register(faulty('leak', { retries: 0, breaker_failures: 100000, breaker_error_rate: 0 }, { timeout_ms: 100 }));
   const pid = aos.proc.pid;
