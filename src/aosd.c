@@ -272,8 +272,14 @@ int main(int argc, char **argv)
         aos_httpc_free(d.httpc);
     aos_bus_free(d.bus);       /* wiring: bus */
     aos_logs_shutdown(d.logs); /* wiring: logs */
-    if (d.loop)
+    if (d.loop) {
+        if (d.store) { /* start-up failed: the open store would keep the loop alive */
+            uv_run(d.loop, UV_RUN_NOWAIT);
+            aos_store_close(d.store);
+            d.store = NULL;
+        }
         uv_run(d.loop, UV_RUN_DEFAULT);
+    }
     aos_metrics_free(d.metrics);
     aos_auth_free(d.auth);
     aos_secret_box_free(d.secrets);
