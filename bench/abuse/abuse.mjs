@@ -6,7 +6,9 @@
 //                sending all but the last byte, then stalling for HOLD s
 //   uploads-auth the same with the Owner token (the body-memory cap)
 //   cardinality  18,000 POST /mcp/call with unknown tool names (32 in
-//                flight), then 3 scrapes of GET /metrics
+//                flight) to a real upstream (the repo's stdio fixture
+//                tests/e2e/fixtures/faulty-server.mjs, its breaker off so
+//                that every call reaches it), then 3 scrapes of GET /metrics
 //
 // During each probe a separate process asks GET /healthz on a fresh
 // connection every 100 ms (5 s timeout, counted as 5 s); reported: its
@@ -19,7 +21,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import net from 'node:net';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -155,10 +157,12 @@ const probes = {
       }
       setTimeout(resolve, 30000); // bounded
     });
+    const madeRoom = closedByServer;
     await sleep(hold * 1000);
     const still = socks.filter((s) => !s.destroyed && !s.closed).length;
     for (const s of socks) { s.ours = true; s.destroy(); }
-    return `${connected} connected, ${failed} failed; after ${hold} s ${still} still open, ${closedByServer} closed by aosd`;
+    return `${connected} connected, ${failed} failed, ${madeRoom} closed by aosd to make room by then; ` +
+      `after ${hold} s more ${still} still open (${closedByServer} closed by aosd in all)`;
   },
 
   async uploads(aos, port, hold, token = null) {
@@ -169,6 +173,7 @@ const probes = {
     for (let i = 0; i < N; i++) {
       const s = net.connect({ host: '127.0.0.1', port });
       s.on('error', () => {});
+      s.on('close', () => { s.gone = true; });
       let head = '';
       s.on('data', (d) => {
         head += d;
@@ -184,9 +189,13 @@ const probes = {
     }
     await sleep(hold * 1000);
     const answered = Object.entries(statuses).map(([k, v]) => `${v}x${k}`).join(' ') || 'none';
-    const pending = socks.filter((s) => !s.counted).length;
+    // aosd answers from the head and closes; with body bytes it never read
+    // still in flight the close is a reset, which can beat the answer
+    const reset = socks.filter((s) => !s.counted && s.gone).length;
+    const open = socks.filter((s) => !s.counted && !s.gone).length;
     for (const s of socks) s.destroy();
-    return `answers: ${answered}; ${pending} still waiting (stalled) after ${hold} s`;
+    return `answers read: ${answered}; ${reset} closed by aosd before their answer could be read; ` +
+      `${open} still open, waiting for their last byte, after ${hold} s`;
   },
 
   async 'uploads-auth'(aos, port, hold) {
@@ -196,13 +205,25 @@ const probes = {
   async cardinality(aos, port) {
     const N = 18000, CONC = 32;
     const agent = new http.Agent({ keepAlive: true, maxSockets: CONC });
+    const fixture = resolve(dirname(fileURLToPath(import.meta.url)), '../../tests/e2e/fixtures/faulty-server.mjs');
+    const reg = await request(agent, port, 'POST', '/mcp/registry', JSON.stringify({
+      name: 'probe', transport: 'stdio', command: process.execPath, args: [fixture],
+      limits: { retries: 0, breaker_failures: 100000, breaker_error_rate: 0 },
+    }));
+    if (reg.status !== 201) throw new Error(`registering the upstream: ${reg.status}`);
+    for (let t0 = Date.now(); ; await sleep(200)) {
+      if (Date.now() - t0 > 30000) throw new Error('the upstream did not become ready in 30 s');
+      const r = await new Promise((res) => http.get({ host: '127.0.0.1', port, path: '/mcp/registry/probe', agent,
+        headers: { Authorization: `Bearer ${TOKEN}` } }, (x) => { let b = ''; x.on('data', (d) => { b += d; }); x.on('end', () => res(b)); }));
+      if (/"state":"ready"/.test(r)) break;
+    }
     let next = 0;
     const statuses = {};
     const t0 = Date.now();
     await Promise.all(Array.from({ length: CONC }, async () => {
       while (next < N) {
         const i = next++;
-        const r = await request(agent, port, 'POST', '/mcp/call', JSON.stringify({ server: 'logs', tool: `no-such-tool-${i}`, args: {} }));
+        const r = await request(agent, port, 'POST', '/mcp/call', JSON.stringify({ server: 'probe', tool: `no-such-tool-${i}`, args: {} }));
         statuses[r.status] = (statuses[r.status] || 0) + 1;
       }
     }));

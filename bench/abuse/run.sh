@@ -6,8 +6,9 @@
 #   uploads      30 unauthenticated 16 MiB uploads that stall before their
 #                last byte (401 before the body is read?)
 #   uploads-auth the same with the Owner token (the --http-body-memory cap)
-#   cardinality  18,000 POST /mcp/call with unknown tool names, then 3
-#                scrapes of /metrics
+#   cardinality  18,000 POST /mcp/call with unknown tool names to a real
+#                stdio upstream (tests/e2e/fixtures/faulty-server.mjs, its
+#                breaker off), then 3 scrapes of /metrics
 #
 # Reported per probe: /healthz latency from a fresh connection every
 # 100 ms during the probe (p50/p99/max, failures; 5 s timeout) beside the
