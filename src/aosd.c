@@ -20,7 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+
+/* Descriptors kept beside the client connections: the store, upstream
+ * connections and children's pipes, logs, and the connections the HTTP
+ * server has closed but not yet cleaned up. */
+#define FD_RESERVE 512
 
 /* The daemon: every long-lived object, owned here. */
 typedef struct {
@@ -146,6 +152,33 @@ static int make_dir(const char *path, aos_err_t *err)
     return 0;
 }
 
+/* Every connection is a descriptor: raise the soft limit on open files to
+ * what --http-max-conns needs (within the hard limit), else lower the
+ * connection limit to what the descriptors allow - so that the server
+ * reaches its own limit, and makes room for new clients, before accept()
+ * starts failing and new clients wait in the backlog. */
+static void fit_fd_limit(aos_config_t *c)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl))
+        return;
+    rlim_t need = (rlim_t)c->http_max_conns + FD_RESERVE;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        struct rlimit want = rl;
+        want.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need) ? need : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        unsigned long fit =
+            rl.rlim_cur > FD_RESERVE + 16 ? (unsigned long)rl.rlim_cur - FD_RESERVE : 16;
+        aos_log_warn("aosd",
+                     "open files are limited to %llu: --http-max-conns lowered from %lu to %lu",
+                     (unsigned long long)rl.rlim_cur, c->http_max_conns, fit);
+        c->http_max_conns = fit;
+    }
+}
+
 static int run(aos_daemon_t *d, aos_err_t *err)
 {
     int rc;
@@ -188,8 +221,17 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .emit_data = d};
     if ((rc = aos_gateway_new(&d->gateway, &gc, err)))
         return rc;
-    aos_http_cfg_t hc = {
-        c->listen, c->tls_cert, c->tls_key, c->max_body, 0, 0, (unsigned)c->http_writers};
+    fit_fd_limit(c);
+    aos_http_cfg_t hc = {.listen = c->listen,
+                         .tls_cert = c->tls_cert,
+                         .tls_key = c->tls_key,
+                         .max_body = c->max_body,
+                         .conn_limit = (unsigned)c->http_max_conns,
+                         .conn_per_ip = (unsigned)c->http_max_conns_per_ip,
+                         .head_timeout_s = (unsigned)c->http_head_timeout_s,
+                         .conn_timeout_s = (unsigned)c->http_idle_timeout_s,
+                         .body_memory = c->http_body_memory,
+                         .writers = (unsigned)c->http_writers};
     if ((rc = aos_http_new(&d->http, d->loop, &hc, err)))
         return rc;
     aos_http_set_authorizer(d->http, aos_auth_authorize, d->auth);
@@ -261,6 +303,24 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     return 0;
 }
 
+/* NULL, or what is wrong with the HTTP limits. */
+static const char *check_http_limits(const aos_config_t *c)
+{
+    if (c->http_max_conns < 1 || c->http_max_conns > 1000000)
+        return "--http-max-conns must be from 1 to 1000000";
+    if (c->http_max_conns_per_ip > 1000000)
+        return "--http-max-conns-per-ip must be from 0 (no limit) to 1000000";
+    if (c->http_head_timeout_s < 1 || c->http_head_timeout_s > 3600)
+        return "--http-head-timeout must be from 1 to 3600 seconds";
+    if (c->http_idle_timeout_s < 1 || c->http_idle_timeout_s > 86400)
+        return "--http-idle-timeout must be from 1 to 86400 seconds";
+    if (c->max_body < 1 || c->max_body > ((size_t)1 << 40))
+        return "--max-body must be from 1 byte to 1 TiB";
+    if (c->http_body_memory <= c->max_body || c->http_body_memory > ((size_t)1 << 40))
+        return "--http-body-memory must be larger than --max-body (and at most 1 TiB)";
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     aos_daemon_t d;
@@ -295,6 +355,12 @@ int main(int argc, char **argv)
     }
     if (d.cfg.metrics_allow && aos_auth_scrape_list_check(d.cfg.metrics_allow, &err)) {
         fprintf(stderr, "aosd: --metrics-allow: %s\n", aos_err_msg(&err));
+        aos_config_release(&d.cfg);
+        return 2;
+    }
+    const char *bad = check_http_limits(&d.cfg);
+    if (bad) {
+        fprintf(stderr, "aosd: %s\n", bad);
         aos_config_release(&d.cfg);
         return 2;
     }

@@ -5,6 +5,7 @@
 #include "secret/secret.h"
 
 #include <arpa/inet.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -254,9 +255,15 @@ int aos_auth_bootstrap(aos_auth_t *a, const char *token, char **generated, aos_e
     }
     char *tok = NULL;
     if (token) {
-        if (strlen(token) < 16)
+        size_t n = strlen(token);
+        int visible = 1;
+        for (size_t i = 0; i < n; i++)
+            visible &= token[i] >= 0x21 && token[i] <= 0x7e;
+        if (n < 16 || n > AOS_AUTH_TOKEN_MAX || !visible)
             return aos_err_set(err, AOS_EINVAL,
-                               "the bootstrap token must have 16 characters or more");
+                               "the bootstrap token must have 16 to %d visible ASCII characters "
+                               "(no spaces)",
+                               AOS_AUTH_TOKEN_MAX);
     } else {
         tok = aos_secret_token_new();
         if (!tok)
@@ -298,22 +305,50 @@ static aos_role_t need(aos_perm_t perm)
     return AOS_ROLE_OWNER;
 }
 
+/* Finds the token in an Authorization value: credentials = "Bearer" 1*SP
+ * token (RFC 6750 section 2.1; the scheme is case-insensitive, RFC 9110
+ * section 11.1), nothing after it but the field's trailing whitespace,
+ * which is not part of the value. The token is 1 to AOS_AUTH_TOKEN_MAX
+ * visible ASCII characters. The HTTP server has refused a value with a
+ * NUL byte and a second Authorization header already. */
+static int bearer_token(const char *h, const char **tok, size_t *len)
+{
+    if (strncasecmp(h, "Bearer ", 7) != 0)
+        return -1;
+    const char *t = h + 7;
+    while (*t == ' ')
+        t++;
+    size_t n = strlen(t);
+    while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n > AOS_AUTH_TOKEN_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (t[i] < 0x21 || t[i] > 0x7e)
+            return -1;
+    *tok = t;
+    *len = n;
+    return 0;
+}
+
 int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, void *data)
 {
     aos_auth_t *a = data;
     const char *h = aos_http_header(req, "Authorization");
     aos_principal_t *p = NULL;
-    if (h && !strncasecmp(h, "Bearer ", 7)) {
-        const char *tok = h + 7;
-        while (*tok == ' ')
-            tok++;
-        char hash[65];
-        aos_secret_token_hash(tok, hash);
+    if (h) {
+        const char *tok;
+        size_t len;
+        if (bearer_token(h, &tok, &len))
+            return aos_err_set(err, AOS_EUNAUTH, "Authorization must be 'Bearer <token>'");
+        char copy[AOS_AUTH_TOKEN_MAX + 1], hash[65];
+        memcpy(copy, tok, len);
+        copy[len] = '\0';
+        aos_secret_token_hash(copy, hash);
+        sodium_memzero(copy, sizeof(copy));
         p = aos_map_get(&a->by_hash, hash);
         if (!p)
             return aos_err_set(err, AOS_EUNAUTH, "invalid token");
-    } else if (h) {
-        return aos_err_set(err, AOS_EUNAUTH, "Authorization must be 'Bearer <token>'");
     } else if (perm == AOS_PERM_MCP && a->mcp_anonymous && aos_http_peer_is_loopback(req)) {
         p = &a->anonymous;
     } else if (perm == AOS_PERM_METRICS && aos_auth_may_scrape(a, aos_http_peer(req))) {

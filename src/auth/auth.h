@@ -2,6 +2,10 @@
  * HTTP server runs before every route.
  *
  * Tokens are random ("aos_" + 43 chars) and stored only as BLAKE2b hashes.
+ * A request carries one in 'Authorization: Bearer <token>', parsed exactly
+ * (scheme case-insensitive, one or more spaces, a token of visible ASCII,
+ * nothing after it); the authorizer runs on the request head, before any
+ * body byte is read.
  * Roles, from most to least: Owner, Admin, Operator, Viewer. A route's
  * aos_perm_t names the least role allowed. MCP endpoints need an Operator;
  * with mcp_anonymous set, loopback clients without a token are let in as
@@ -32,6 +36,10 @@ typedef struct {
 } aos_principal_t;
 
 typedef struct aos_auth_s aos_auth_t;
+
+/* The longest token accepted in 'Authorization: Bearer <token>' (and as a
+ * bootstrap token); tokens are 1 to this many visible ASCII characters. */
+#define AOS_AUTH_TOKEN_MAX 256
 
 int aos_auth_new(aos_auth_t **out, aos_store_t *st, int mcp_anonymous, aos_err_t *err);
 void aos_auth_free(aos_auth_t *a);

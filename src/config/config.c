@@ -262,13 +262,13 @@ int aos_config_load(aos_config_t *cfg, int argc, char **argv, aos_err_t *err)
 void aos_config_usage(const char *prog)
 {
     fprintf(stderr, "usage: %s [options]\n\noptions (flag > environment > config file):\n", prog);
-    fprintf(stderr, "  --%-18s %-22s %s\n", "config FILE", "AOS_CONFIG", "JSON settings file");
+    fprintf(stderr, "  --%-22s %-26s %s\n", "config FILE", "AOS_CONFIG", "JSON settings file");
     for (size_t i = 0; i < NSETTINGS; i++) {
         char def[96] = "";
         if (settings[i].def)
             snprintf(def, sizeof(def), " [%s]", settings[i].def);
-        fprintf(stderr, "  --%-18s %-22s %s%s\n", settings[i].flag, settings[i].env,
+        fprintf(stderr, "  --%-22s %-26s %s%s\n", settings[i].flag, settings[i].env,
                 settings[i].help, def);
     }
-    fprintf(stderr, "  --%-18s %-22s %s\n", "version", "", "print the version");
+    fprintf(stderr, "  --%-22s %-26s %s\n", "version", "", "print the version");
 }

@@ -26,9 +26,21 @@
        "extra Origins accepted on MCP endpoints (comma-separated; null: Origin: null)")            \
     XX(master_key, S, "master-key", "AOS_MASTER_KEY", NULL,                                        \
        "base64 key for secrets (default: DATA_DIR/master.key)")                                    \
-    XX(max_body, U, "max-body", "AOS_MAX_BODY", "4194304", "largest request body in bytes")        \
+    XX(max_body, U, "max-body", "AOS_MAX_BODY", "4194304",                                         \
+       "request body limit in bytes of a route that sets none")                                    \
     XX(http_writers, U, "http-writers", "AOS_HTTP_WRITERS", "2",                                   \
        "threads sending stream (SSE) data on plain HTTP (0: the loop thread)")                     \
+    XX(http_max_conns, U, "http-max-conns", "AOS_HTTP_MAX_CONNS", "4096",                          \
+       "most connections at once; past it the longest-idle one is closed for a new client")        \
+    XX(http_max_conns_per_ip, U, "http-max-conns-per-ip", "AOS_HTTP_MAX_CONNS_PER_IP", "1024",     \
+       "most connections from one address (an IPv6 /64; all loopback counts as one; 0: no limit)") \
+    XX(http_head_timeout_s, U, "http-head-timeout", "AOS_HTTP_HEAD_TIMEOUT", "10",                 \
+       "seconds a new connection has to send a complete request head")                             \
+    XX(http_idle_timeout_s, U, "http-idle-timeout", "AOS_HTTP_IDLE_TIMEOUT", "120",                \
+       "seconds a kept-alive connection has for its next request, and an upload or download "      \
+       "without a byte")                                                                           \
+    XX(http_body_memory, U, "http-body-memory", "AOS_HTTP_BODY_MEMORY", "67108864",                \
+       "bytes of request bodies held at once, all requests together (503 past it)")                \
     XX(session_idle_s, U, "session-idle", "AOS_SESSION_IDLE", "1800",                              \
        "seconds before an idle MCP session is dropped")                                            \
     XX(events_heartbeat_ms, U, "events-heartbeat-ms", "AOS_EVENTS_HEARTBEAT_MS", "15000",          \

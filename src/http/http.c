@@ -6,8 +6,18 @@
  * eventfd in the same set, so resuming a connection from any callback wakes
  * the poll and MHD picks the connection up on the next turn of the loop.
  *
- * A request goes through: body upload (bounded) -> route match and
- * authorization -> handler. A handler that does not answer at once leaves
+ * Connections are admitted by conns.h (limits per address group and in
+ * all, the oldest idle connection making room, deadlines for request
+ * heads): MHD's accept policy asks it, its connection notifications keep
+ * its records, the access callback marks a connection busy and the
+ * completion callback idle again, and a timer sweeps the deadlines. To
+ * close an idle connection we shut its socket down; MHD sees the hang-up
+ * on its next run and cleans up.
+ *
+ * A request goes through: its head (checked, routed, authorized - any
+ * refusal is answered at once and MHD then closes the connection without
+ * reading the body) -> its body (bounded per route and within the
+ * server's body memory) -> handler. A handler that does not answer at once leaves
  * the connection suspended; aos_http_respond*() later stores the response
  * and resumes it, and the access callback queues it on re-entry. Streams
  * use a callback response whose reader suspends the connection when it has
@@ -17,6 +27,7 @@
  * to many streams does not put every send() on the loop thread. */
 #include "http/http.h"
 #include "buf/buf.h"
+#include "http/conns.h"
 #include "http/writer.h"
 #include "log/log.h"
 
@@ -27,11 +38,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define MAX_PARAMS       8
 #define MAX_SEGMENTS     32
 #define MAX_RESP_HEADERS 12
+/* MHD's own connection limit is ours plus this: connections we closed to
+ * make room still count in MHD until its next run cleans them up, and MHD
+ * refuses (or stops accepting) at its limit before asking us */
+#define MHD_LIMIT_SLACK 64
+#define LIMIT_LOG_MS    10000 /* at most one warning per 10 s about limits */
 
 struct route_set {
     const aos_http_route_t *routes;
@@ -45,6 +63,7 @@ struct aos_http_s {
     struct MHD_Daemon *d;
     uv_poll_t poll;
     uv_timer_t timer;
+    uv_timer_t sweep; /* the next deadline of an idle connection */
     int handles_open;
     aos_http_cfg_t cfg;
     char *listen; /* owned copy of cfg.listen */
@@ -58,6 +77,10 @@ struct aos_http_s {
     int stopping;
     aos__writers_t *writers; /* NULL: streams are sent on the loop */
     aos_http_req_t *live;    /* every request between first call and completion */
+    aos__conns_t conns;      /* every connection MHD has */
+    size_t body_held;        /* bytes allocated for request bodies, all requests */
+    uint64_t limit_logged_ms;
+    uint64_t limit_logged_n; /* evicted + refused when last logged */
 };
 
 enum req_state { REQ_RECEIVING, REQ_DISPATCHED, REQ_ANSWERED };
@@ -73,9 +96,11 @@ struct aos_http_req_s {
     const char *pname[MAX_PARAMS];
     const char *pval[MAX_PARAMS];
     int nparams;
-    aos_buf_t body;
+    aos_buf_t body; /* its cap counts in h->body_held */
     size_t max_body;
-    int too_big;
+    int too_big;     /* the body passed max_body: discarded, 413 */
+    int over_cap;    /* the body did not fit in the body memory: discarded, 503 */
+    aos__conn_t *cn; /* its connection's record; NULL if untracked */
     enum req_state state;
     int in_handler;
     int suspended;
@@ -102,6 +127,7 @@ struct aos_http_req_s {
 
 static void update_timer(aos_http_t *h);
 static void on_timer(uv_timer_t *t);
+static void body_release(aos_http_req_t *r);
 
 /* MHD picks up a resumed connection on its next run; in external-polling
  * mode nothing wakes it, so run it on the next turn of the loop. */
@@ -131,6 +157,25 @@ static void on_timer(uv_timer_t *t)
     run_mhd(t->data);
 }
 
+static void on_sweep(uv_timer_t *t);
+
+/* Closes the idle connections past their deadline and waits for the next
+ * one. The hang-ups wake MHD through its epoll set. */
+static void sweep(aos_http_t *h)
+{
+    uint64_t now = uv_now(h->loop);
+    uint64_t next = aos__conns_sweep(&h->conns, now);
+    if (next)
+        uv_timer_start(&h->sweep, on_sweep, next > now ? next - now : 0, 0);
+    else
+        uv_timer_stop(&h->sweep);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    sweep(t->data);
+}
+
 static void update_timer(aos_http_t *h)
 {
     MHD_UNSIGNED_LONG_LONG ms;
@@ -138,6 +183,72 @@ static void update_timer(aos_http_t *h)
         uv_timer_start(&h->timer, on_timer, ms, 0);
     else
         uv_timer_stop(&h->timer);
+    if (h->d)
+        sweep(h);
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+/* conns.h's close: the socket is shut down, MHD sees the hang-up. */
+static void conn_close(aos__conn_t *c, void *data)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c->owner, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        shutdown(ci->connect_fd, SHUT_RDWR);
+}
+
+static void log_limits(aos_http_t *h)
+{
+    aos__conns_t *cs = &h->conns;
+    uint64_t now = uv_now(h->loop), n = cs->evicted + cs->refused;
+    if (n == h->limit_logged_n || now - h->limit_logged_ms < LIMIT_LOG_MS)
+        return;
+    h->limit_logged_ms = now;
+    h->limit_logged_n = n;
+    aos_log_warn("http",
+                 "connection limits reached: %llu idle connections closed to make room and %llu "
+                 "new ones refused so far (%u open)",
+                 (unsigned long long)cs->evicted, (unsigned long long)cs->refused, cs->count);
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    aos_http_t *h = cls;
+    uint64_t n = h->conns.evicted + h->conns.refused;
+    int ok = aos__conns_admit(&h->conns, addr, uv_now(h->loop));
+    if (h->conns.evicted + h->conns.refused != n)
+        log_limits(h);
+    return ok ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    aos_http_t *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        aos__conn_t *c =
+            aos__conns_add(&h->conns, ci ? ci->client_addr : NULL, uv_now(h->loop), conn);
+        *socket_context = c;
+        if (!c) { /* out of memory: not one connection we cannot account for */
+            ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+            if (ci)
+                shutdown(ci->connect_fd, SHUT_RDWR);
+        }
+        return;
+    }
+    if (*socket_context)
+        aos__conns_remove(&h->conns, *socket_context);
+    *socket_context = NULL;
+}
+
+static aos__conn_t *conn_record(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -169,7 +280,7 @@ static void req_free(aos_http_req_t *r)
         free(r->hname[i]);
         free(r->hval[i]);
     }
-    aos_buf_release(&r->body);
+    body_release(r);
     aos_buf_release(&r->out);
     if (r->direct)
         aos__writers_dispose(&r->ds);
@@ -492,34 +603,213 @@ static void set_peer(aos_http_req_t *r)
                   sizeof(r->peer));
 }
 
-static int dispatch(aos_http_t *h, aos_http_req_t *r)
+/* ---- the request head ------------------------------------------------------ */
+
+/* libmicrohttpd 0.9.75 cuts a field value at a NUL byte and silently drops
+ * what follows ("Bearer <token>\0junk" reads as "Bearer <token>"); RFC 9110
+ * section 5.5 wants such a message refused. Its parser works in place:
+ * each field line stays where it was received, the colon and the line
+ * terminator (CRLF or LF) zeroed, so a value is followed by one or two
+ * zero bytes and then by the next line. Anything else between a value and
+ * the next line means the value held a NUL byte (or the field was folded
+ * over lines, which RFC 9112 section 5.2 lets a server refuse too). */
+struct head_scan {
+    const char *start, *end; /* the raw head: request line to empty line */
+    const char *prev;        /* end of the previous line's content */
+    int bad;
+    int authorization; /* Authorization fields seen */
+};
+
+static int all_zero(const char *p, const char *e)
 {
-    if (h->stopping)
-        return aos_http_respond_error(r, AOS_EUNAVAIL, "server is shutting down");
-    if (r->too_big)
-        return aos_http_respond_error(r, AOS_ETOOBIG, "request body exceeds %zu bytes",
-                                      r->max_body);
-    aos_http_handler_fn fn;
-    void *data;
-    if (r->route) {
-        aos_err_t err = {0, ""};
-        if (h->authorize && r->route->perm != AOS_PERM_PUBLIC) {
-            int rc = h->authorize(r, r->route->perm, &err, h->authorize_data);
-            if (rc)
-                return aos_http_respond_err(r, &err);
-        }
-        fn = r->route->handler;
-        data = r->route_data;
-    } else if (h->fallback) {
-        fn = h->fallback;
-        data = h->fallback_data;
-    } else {
-        return aos_http_respond_error(r, AOS_ENOTFOUND, "no route for %s %s", r->method, r->url);
+    for (; p < e; p++)
+        if (*p)
+            return 0;
+    return 1;
+}
+
+static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
+{
+    struct head_scan *s = cls;
+    if (!key || !value || key < s->start || value < key + key_size + 1 ||
+        value + value_size > s->end || (s->prev && (key < s->prev + 1 || key > s->prev + 2)) ||
+        (s->prev && !all_zero(s->prev, key))) {
+        s->bad = 1;
+        return MHD_NO;
     }
+    /* between name and value: the zeroed colon, then optional whitespace */
+    for (const char *p = key + key_size + 1; p < value; p++) {
+        if (*p != ' ' && *p != '\t') {
+            s->bad = 1;
+            return MHD_NO;
+        }
+    }
+    if (key_size == 13 && !strncasecmp(key, "Authorization", 13))
+        s->authorization++;
+    s->prev = value + value_size;
+    return MHD_YES;
+}
+
+/* 0 if the head is clean, else AOS_EBADREQ with a message. */
+static int check_head(aos_http_req_t *r, const char *version, aos_err_t *err)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (!ci || !r->method)
+        return 0;
+    struct head_scan s = {r->method, r->method + ci->header_size, NULL, 0, 0};
+    /* the request line ends with the version, in place too (or "" if none) */
+    if (version && version > s.start && version < s.end)
+        s.prev = version + strlen(version);
+    MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, scan_field, &s);
+    /* after the last field: its terminator and the empty line's */
+    if (!s.bad && s.prev && (s.end - s.prev < 2 || s.end - s.prev > 4 || !all_zero(s.prev, s.end)))
+        s.bad = 1;
+    if (s.bad)
+        return aos_err_set(err, AOS_EBADREQ,
+                           "malformed request head: a NUL byte in a header, or a header folded "
+                           "over lines");
+    if (s.authorization > 1)
+        return aos_err_set(err, AOS_EBADREQ, "more than one Authorization header");
+    return 0;
+}
+
+/* ---- request bodies ------------------------------------------------------- */
+
+/* Makes room for n more body bytes within the route's limit and the
+ * server's body memory: 0, AOS_ETOOBIG (past the route's limit),
+ * AOS_EUNAVAIL (past the body memory) or AOS_ENOMEM. exact: n is the
+ * whole declared body (one allocation); else the buffer doubles. The
+ * buffer keeps aos_buf's invariants; its cap is what counts. */
+static int body_room(aos_http_req_t *r, size_t n, int exact)
+{
+    aos_http_t *h = r->h;
+    aos_buf_t *b = &r->body;
+    if (n > r->max_body || b->len > r->max_body - n)
+        return AOS_ETOOBIG;
+    size_t need = b->len + n + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = need;
+    if (!exact) {
+        cap = b->cap < 4096 ? 4096 : b->cap * 2;
+        if (cap < need)
+            cap = need;
+        if (cap > r->max_body + 1)
+            cap = r->max_body + 1;
+    }
+    size_t extra = cap - b->cap;
+    if (extra > h->cfg.body_memory - h->body_held)
+        return AOS_EUNAVAIL;
+    char *p = realloc(b->ptr, cap);
+    if (!p)
+        return AOS_ENOMEM;
+    if (!b->ptr)
+        p[0] = '\0';
+    b->ptr = p;
+    b->cap = cap;
+    h->body_held += extra;
+    return 0;
+}
+
+static void body_release(aos_http_req_t *r)
+{
+    r->h->body_held -= r->body.cap;
+    aos_buf_release(&r->body);
+}
+
+/* Answers at once a body that may not come (from the first call). */
+static void body_admit(aos_http_t *h, aos_http_req_t *r)
+{
+    if (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding"))
+        return; /* chunked: counted as it arrives */
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+    if (!cl)
+        return;
+    /* MHD has checked it is a number */
+    unsigned long long n = strtoull(cl, NULL, 10);
+    if (n == 0)
+        return;
+    if (n > r->max_body) {
+        aos_http_respond_error(r, AOS_ETOOBIG, "request body exceeds %zu bytes", r->max_body);
+        return;
+    }
+    if (n >= h->cfg.body_memory) {
+        aos_http_respond_error(r, AOS_ETOOBIG,
+                               "request body exceeds the %zu bytes this server holds for request "
+                               "bodies",
+                               h->cfg.body_memory);
+        return;
+    }
+    int rc = body_room(r, (size_t)n, 1);
+    if (rc == AOS_EUNAVAIL) {
+        aos_http_add_header(r, "Retry-After", "1");
+        aos_http_respond_error(r, AOS_EUNAVAIL, "too many request bodies in flight; retry later");
+    } else if (rc) {
+        aos_http_respond_error(r, rc, NULL);
+    }
+}
+
+/* The first call: everything decided from the head is decided here, and a
+ * refusal answered at once (MHD then closes the connection without
+ * reading the body, and sends no 100 Continue). */
+static void on_head(aos_http_t *h, aos_http_req_t *r, const char *version, int route_rc)
+{
+    aos_err_t err = {0, ""};
+    r->in_handler = 1;
+    if (check_head(r, version, &err))
+        aos_http_respond_err(r, &err);
+    else if (h->stopping)
+        aos_http_respond_error(r, AOS_EUNAVAIL, "server is shutting down");
+    else if (route_rc == AOS_EMETHOD)
+        aos_http_respond_error(r, AOS_EMETHOD, "%s not allowed on %s", r->method, r->url);
+    else if (!r->route && !h->fallback)
+        aos_http_respond_error(r, AOS_ENOTFOUND, "no route for %s %s", r->method, r->url);
+    else if (r->route && r->route->perm != AOS_PERM_PUBLIC && h->authorize &&
+             h->authorize(r, r->route->perm, &err, h->authorize_data))
+        aos_http_respond_err(r, &err);
+    else
+        body_admit(h, r);
+    r->in_handler = 0;
+}
+
+static void dispatch(aos_http_t *h, aos_http_req_t *r)
+{
+    if (h->stopping) {
+        aos_http_respond_error(r, AOS_EUNAVAIL, "server is shutting down");
+        return;
+    }
+    if (r->too_big) {
+        aos_http_respond_error(r, AOS_ETOOBIG, "request body exceeds %zu bytes", r->max_body);
+        return;
+    }
+    if (r->over_cap) {
+        aos_http_add_header(r, "Retry-After", "1");
+        aos_http_respond_error(r, AOS_EUNAVAIL, "too many request bodies in flight; retry later");
+        return;
+    }
+    aos_http_handler_fn fn = r->route ? r->route->handler : h->fallback;
+    void *data = r->route ? r->route_data : h->fallback_data;
     int rc = fn(r, data);
     if (rc < 0 && r->state != REQ_ANSWERED)
         respond_code(r, rc, NULL);
-    return 0;
+}
+
+static void on_upload(aos_http_req_t *r, const char *data, size_t n)
+{
+    if (r->too_big || r->over_cap)
+        return; /* discarded; answered at the end */
+    int rc = body_room(r, n, 0);
+    if (!rc)
+        rc = aos_buf_append(&r->body, data, n);
+    if (!rc)
+        return;
+    if (rc == AOS_EUNAVAIL)
+        r->over_cap = 1;
+    else
+        r->too_big = 1;
+    body_release(r);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -529,11 +819,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     aos_http_t *h = cls;
     aos_http_req_t *r = *con_cls;
     if (!r) {
+        aos__conn_t *cn = conn_record(conn);
+        if (cn && cn->state == AOS__CONN_CLOSING)
+            return MHD_NO; /* closed to make room or past its deadline */
+        if (cn)
+            aos__conns_busy(&h->conns, cn);
         r = calloc(1, sizeof(*r));
         if (!r)
             return MHD_NO;
         r->h = h;
         r->conn = conn;
+        r->cn = cn;
         r->method = method;
         r->url = url;
         r->state = REQ_RECEIVING;
@@ -545,25 +841,19 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         live_add(h, r);
         *con_cls = r;
         int rc = find_route(h, r);
-        r->max_body = (r->route && r->route->max_body) ? r->route->max_body : h->cfg.max_body;
-        if (rc == AOS_EMETHOD) {
-            r->in_handler = 1;
-            aos_http_respond_error(r, AOS_EMETHOD, "%s not allowed on %s", method, url);
-            r->in_handler = 0;
-            return MHD_YES;
-        }
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > r->max_body)
-            r->too_big = 1;
+        if (r->route && r->route->max_body)
+            r->max_body = r->route->max_body;
+        else if (r->route && r->route->perm != AOS_PERM_PUBLIC)
+            r->max_body = h->cfg.max_body;
+        else
+            r->max_body = 0; /* a body is only read for an authorized caller */
+        on_head(h, r, version, rc);
         return MHD_YES;
     }
     if (r->state == REQ_ANSWERED && !r->pending)
-        return MHD_YES; /* answered early (e.g. 405) while the body still arrives */
+        return MHD_YES; /* answered from the head; MHD discards the body */
     if (*upload_size) {
-        if (!r->too_big && r->body.len + *upload_size > r->max_body)
-            r->too_big = 1;
-        if (!r->too_big && aos_buf_append(&r->body, upload, *upload_size))
-            r->too_big = 1;
+        on_upload(r, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
@@ -593,9 +883,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     *con_cls = NULL;
     live_remove(h, r);
+    aos__conn_t *cn = r->cn;
     if (r->on_close)
         r->on_close(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK, r->close_data);
     req_free(r);
+    /* kept alive for the next request (or closed right after: removed then) */
+    if (cn)
+        aos__conns_idle(&h->conns, cn, uv_now(h->loop));
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -738,6 +1032,10 @@ int aos_http_new(aos_http_t **out, uv_loop_t *loop, const aos_http_cfg_t *cfg, a
         h->cfg.conn_limit = 4096;
     if (!h->cfg.conn_timeout_s)
         h->cfg.conn_timeout_s = 120;
+    if (!h->cfg.head_timeout_s)
+        h->cfg.head_timeout_s = 10;
+    if (!h->cfg.body_memory)
+        h->cfg.body_memory = (size_t)64 << 20;
     if (cfg->tls_cert || cfg->tls_key) {
         if (!cfg->tls_cert || !cfg->tls_key) {
             free(h->listen);
@@ -754,6 +1052,13 @@ int aos_http_new(aos_http_t **out, uv_loop_t *loop, const aos_http_cfg_t *cfg, a
         }
     }
     h->cfg.tls_cert = h->cfg.tls_key = NULL;
+    aos__conns_cfg_t cc = {.max_conns = h->cfg.conn_limit,
+                           .max_per_ip = h->cfg.conn_per_ip,
+                           .head_timeout_ms = (uint64_t)h->cfg.head_timeout_s * 1000,
+                           .idle_timeout_ms = (uint64_t)h->cfg.conn_timeout_s * 1000,
+                           .close = conn_close,
+                           .data = h};
+    aos__conns_init(&h->conns, &cc);
     *out = h;
     return 0;
 }
@@ -833,7 +1138,8 @@ int aos_http_start(aos_http_t *h, aos_err_t *err)
     struct MHD_OptionItem opts[8];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, h->cfg.conn_limit, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
+                                        h->cfg.conn_limit + MHD_LIMIT_SLACK, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, h->cfg.conn_timeout_s, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
     if (h->tls_cert_pem) {
@@ -842,9 +1148,10 @@ int aos_http_start(aos_http_t *h, aos_err_t *err)
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h,
-                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    h->d = MHD_start_daemon(flags, 0, on_accept, h, on_access, h, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h, MHD_OPTION_ARRAY, opts,
+                            MHD_OPTION_END);
     if (!h->d)
         return aos_err_set(err, AOS_EIO, "unable to listen on '%s'", h->cfg.listen);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -859,7 +1166,9 @@ int aos_http_start(aos_http_t *h, aos_err_t *err)
     h->poll.data = h;
     uv_timer_init(h->loop, &h->timer);
     h->timer.data = h;
-    h->handles_open = 2;
+    uv_timer_init(h->loop, &h->sweep);
+    h->sweep.data = h;
+    h->handles_open = 3;
     uv_poll_start(&h->poll, UV_READABLE, on_poll);
     update_timer(h);
     /* TLS streams stay with MHD: the socket carries GnuTLS records */
@@ -898,15 +1207,20 @@ void aos_http_stop(aos_http_t *h)
     run_mhd(h);
 }
 
+static void server_free(aos_http_t *h)
+{
+    aos__conns_release(&h->conns);
+    free(h->tls_cert_pem);
+    free(h->tls_key_pem);
+    free(h->listen);
+    free(h);
+}
+
 static void handle_gone(void *data)
 {
     aos_http_t *h = data;
-    if (--h->handles_open == 0) {
-        free(h->tls_cert_pem);
-        free(h->tls_key_pem);
-        free(h->listen);
-        free(h);
-    }
+    if (--h->handles_open == 0)
+        server_free(h);
 }
 
 static void on_handle_closed(uv_handle_t *hd)
@@ -945,10 +1259,8 @@ void aos_http_free(aos_http_t *h)
     if (h->handles_open) {
         uv_close((uv_handle_t *)&h->poll, on_handle_closed);
         uv_close((uv_handle_t *)&h->timer, on_handle_closed);
+        uv_close((uv_handle_t *)&h->sweep, on_handle_closed);
     } else {
-        free(h->tls_cert_pem);
-        free(h->tls_key_pem);
-        free(h->listen);
-        free(h);
+        server_free(h);
     }
 }

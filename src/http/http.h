@@ -48,21 +48,46 @@ typedef struct {
     const char *pattern; /* "/mcp/registry/:name" */
     aos_perm_t perm;
     aos_http_handler_fn handler;
-    size_t max_body; /* 0: the server default */
+    size_t max_body; /* 0: the server default (PUBLIC routes: no body) */
 } aos_http_route_t;
 
-/* Decides whether req may use a route needing perm: 0, AOS_EUNAUTH or
- * AOS_EFORBIDDEN (with a message in err). */
+/* Decides whether req may use a route needing perm: 0, AOS_EUNAUTH,
+ * AOS_EFORBIDDEN or AOS_EBADREQ (with a message in err). It runs as soon
+ * as the request head has arrived, before any body byte is read: it may
+ * look at the method, path, headers and peer, not at the body. */
 typedef int (*aos_http_authorize_fn)(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err,
                                      void *data);
 
+/* Connections: at most conn_limit in all and conn_per_ip from one address
+ * group (an IPv4 address, an IPv6 /64, all loopback addresses together).
+ * A new connection past either limit closes the connection of its group
+ * (or of all) that has been idle longest - accepted without a complete
+ * request head yet, or kept alive between requests - and is refused at
+ * once only when every one is busy with a request. A new connection must
+ * send its first request head within head_timeout_s, a kept-alive one its
+ * next within conn_timeout_s (deadlines, not inactivity timers); a busy
+ * one is closed after conn_timeout_s without a byte either way, except
+ * while its handler holds it (an upstream call, a stream), which has no
+ * timeout here.
+ *
+ * Bodies: a request is authorized on its head (the authorizer runs before
+ * a body byte is read; a refusal is answered at once and the connection
+ * closed, the body never read). Only then is its body buffered, up to the
+ * route's max_body, and within body_memory for all requests together:
+ * the declared Content-Length is reserved up front (503 with Retry-After
+ * past the cap, 413 past the route's limit or the cap itself), a chunked
+ * body as it arrives. A PUBLIC route takes no body unless its max_body is
+ * set. */
 typedef struct {
     const char *listen;   /* "127.0.0.1:8080", "[::1]:0" */
     const char *tls_cert; /* PEM file paths; both set = HTTPS */
     const char *tls_key;
-    size_t max_body;         /* default request body limit */
-    unsigned conn_limit;     /* max concurrent connections */
-    unsigned conn_timeout_s; /* idle timeout of non-suspended connections */
+    size_t max_body;         /* default request body limit; 0: 4 MiB */
+    unsigned conn_limit;     /* most connections at once; 0: 4096 */
+    unsigned conn_per_ip;    /* most from one address group; 0: no limit */
+    unsigned head_timeout_s; /* for a new connection's first head; 0: 10 */
+    unsigned conn_timeout_s; /* idle timeout (see above); 0: 120 */
+    size_t body_memory;      /* bytes of request bodies held at once; 0: 64 MiB */
     unsigned writers;        /* threads sending plain-HTTP stream data; 0: the loop */
 } aos_http_cfg_t;
 
