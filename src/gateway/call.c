@@ -135,6 +135,17 @@ void gw_call_free(gw_call_t *c)
     json_decref(c->id);
     json_decref(c->client_progress);
     json_decref(c->params);
+    if (c->defer_timer) {
+        if (c->defer_armed) {
+            c->defer_timer->data = NULL;
+            uv_close((uv_handle_t *)c->defer_timer, (uv_close_cb)free);
+        } else {
+            free(c->defer_timer);
+        }
+    }
+    json_decref(c->caps);
+    json_decref(c->deferred);
+    free(c->idempotency_key);
     free(c->method);
     free(c->server_name);
     free(c->tool);
@@ -173,6 +184,13 @@ static void record(gw_call_t *c, const char *server, const char *outcome)
 
 void gw_call_send(gw_call_t *c, json_t *msg)
 {
+    if (c->kind == GW_CALL_INPROC) {
+        const char *m = aos_rpc_method(msg);
+        if (c->on_progress && m && !strcmp(m, "notifications/progress"))
+            c->on_progress(aos_rpc_params(msg), c->done_data);
+        json_decref(msg);
+        return;
+    }
     if (c->req && c->accept_sse && c->kind == GW_CALL_MCP) {
         if (!c->sse) {
             if (c->sess)
@@ -192,6 +210,44 @@ void gw_call_send(gw_call_t *c, json_t *msg)
         json_decref(msg);
 }
 
+/* The AOS code of an error answer: our own errors keep their meaning
+ * (data.aos_code, set by call_error_v); the upstream's are AOS_EUPSTREAM.
+ * *after: data.retry_after_s, or 0. */
+static int answer_error(const json_t *e, json_int_t *after)
+{
+    int aos = AOS_EUPSTREAM;
+    const json_t *d = json_object_get(e, "data");
+    if (json_is_string(json_object_get(d, "aos_code"))) {
+        const char *cs = json_string_value(json_object_get(d, "aos_code"));
+#define XX(name, status, rpc, cstr, msg)                                                           \
+    if (!strcmp(cs, cstr))                                                                         \
+        aos = AOS_##name;
+        AOS_ERR_MAP(XX)
+#undef XX
+    }
+    *after = json_integer_value(json_object_get(d, "retry_after_s"));
+    return aos;
+}
+
+/* In-process answers: the result, or the error, to the caller's done. */
+static void finish_inproc(gw_call_t *c, json_t *msg)
+{
+    aos_gateway_done_fn done = c->done;
+    c->done = NULL;
+    json_t *res = json_object_get(msg, "result");
+    if (res) {
+        done(json_incref(res), NULL, 0, c->done_data);
+        return;
+    }
+    const json_t *e = json_object_get(msg, "error");
+    json_int_t after = 0;
+    int aos = answer_error(e, &after);
+    const char *m = json_string_value(json_object_get(e, "message"));
+    aos_err_t err = {0, ""};
+    aos_err_set(&err, aos, "%s", m ? m : aos_strerror(aos));
+    done(NULL, &err, after > 0 ? (uint64_t)after : 0, c->done_data);
+}
+
 /* REST answers: the result itself, or the error as a REST error. */
 static void finish_rest(gw_call_t *c, json_t *msg)
 {
@@ -203,18 +259,8 @@ static void finish_rest(gw_call_t *c, json_t *msg)
     json_t *e = json_object_get(msg, "error");
     json_int_t code = json_integer_value(json_object_get(e, "code"));
     const char *m = json_string_value(json_object_get(e, "message"));
-    /* our own errors keep their meaning (data.aos_code); the upstream's are a 502 */
-    int aos = AOS_EUPSTREAM;
-    const json_t *d = json_object_get(e, "data");
-    if (json_is_string(json_object_get(d, "aos_code"))) {
-        const char *cs = json_string_value(json_object_get(d, "aos_code"));
-#define XX(name, status, rpc, cstr, msg)                                                           \
-    if (!strcmp(cs, cstr))                                                                         \
-        aos = AOS_##name;
-        AOS_ERR_MAP(XX)
-#undef XX
-    }
-    json_int_t after = json_integer_value(json_object_get(d, "retry_after_s"));
+    json_int_t after;
+    int aos = answer_error(e, &after);
     if (after > 0) {
         char v[32];
         snprintf(v, sizeof(v), "%lld", (long long)after);
@@ -227,9 +273,35 @@ static void finish_rest(gw_call_t *c, json_t *msg)
     aos_http_respond_json(c->req, (unsigned)aos_err_http_status(aos), body);
 }
 
+static void on_deferred(uv_timer_t *t)
+{
+    gw_call_t *c = t->data;
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    if (!c)
+        return;
+    c->defer_timer = NULL;
+    c->defer_armed = 0;
+    json_t *msg = c->deferred;
+    c->deferred = NULL;
+    gw_call_finish(c, msg);
+}
+
 void gw_call_finish(gw_call_t *c, json_t *msg)
 {
-    if (c->req) {
+    if (c->kind == GW_CALL_INPROC && c->done && c->starting) {
+        /* answered inside aos_gateway_call (a built-in, a refusal): its
+         * caller hears of it on the next turn of the loop, as promised */
+        c->starting = 0;
+        c->deferred = msg;
+        c->defer_armed = 1;
+        uv_timer_init(c->gw->cfg.loop, c->defer_timer);
+        c->defer_timer->data = c;
+        uv_timer_start(c->defer_timer, on_deferred, 0, 0);
+        return;
+    }
+    if (c->kind == GW_CALL_INPROC && c->done) {
+        finish_inproc(c, msg);
+    } else if (c->req) {
         if (c->kind == GW_CALL_REST) {
             finish_rest(c, msg);
         } else if (c->sse) {
@@ -490,6 +562,8 @@ static int send_call(gw_call_t *c, gw_server_t *sv)
     unsigned timeout = (unsigned)json_integer_value(json_object_get(sv->entry, "timeout_ms"));
     if (!timeout)
         timeout = AOS_REGISTRY_DEFAULT_TIMEOUT_MS;
+    if (c->timeout_ms && c->timeout_ms < timeout)
+        timeout = c->timeout_ms;
     c->attempts++;
     int rc = aos_upstream_request(c->up, c->method, json_incref(c->params), timeout, on_reply, c,
                                   &c->up_id);
@@ -694,7 +768,10 @@ int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_
         c->tool = strdup(tool);
     c->server_name = strdup(sv->name);
     json_t *empty = args ? NULL : json_object();
-    int rc = sv->builtin->call(sv->builtin->data, tool, args ? args : empty, builtin_done, t);
+    aos_caller_t caller = {c->caller, c->caps, c->traceparent[0] ? c->traceparent : NULL,
+                           c->idempotency_key};
+    int rc =
+        sv->builtin->call(sv->builtin->data, &caller, tool, args ? args : empty, builtin_done, t);
     json_decref(empty);
     if (rc) {
         /* failed synchronously: done was not called */
@@ -704,4 +781,120 @@ int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_
         }
     }
     return rc;
+}
+
+/* ---- in-process calls ----------------------------------------------------------- */
+
+int aos_gateway_tool_match(const char *pattern, const char *tool)
+{
+    size_t n = strlen(pattern);
+    if (n && pattern[n - 1] == '*')
+        return strncmp(pattern, tool, n - 1) == 0;
+    return strcmp(pattern, tool) == 0;
+}
+
+/* Whether caps (may be NULL) let the caller call tool. */
+static int tool_allowed(const json_t *caps, const char *tool)
+{
+    const json_t *tools = json_object_get(caps, "tools");
+    if (!tools)
+        return 1;
+    size_t i;
+    const json_t *p;
+    json_array_foreach(tools, i, p)
+    {
+        if (json_is_string(p) && aos_gateway_tool_match(json_string_value(p), tool))
+            return 1;
+    }
+    return 0;
+}
+
+int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, const char *tool,
+                     const json_t *args, aos_gateway_done_fn done, void *data,
+                     aos_gateway_call_t **handle)
+{
+    const aos_caller_t *who = &opts->caller;
+    const char *sep = tool ? strstr(tool, GW_SEP) : NULL;
+    if (!sep || sep == tool || !sep[strlen(GW_SEP)] || !done)
+        return AOS_EINVAL;
+    char name[AOS_REGISTRY_NAME_MAX + 1];
+    size_t n = (size_t)(sep - tool);
+    if (n > AOS_REGISTRY_NAME_MAX)
+        return AOS_ENOTFOUND;
+    memcpy(name, tool, n);
+    name[n] = '\0';
+    const char *rest = sep + strlen(GW_SEP);
+    gw_server_t *sv = gw_server_get(gw, name);
+    if (!sv || sv->closing)
+        return AOS_ENOTFOUND;
+    if (!sv->enabled || (!sv->builtin && !sv->up))
+        return AOS_EUNAVAIL;
+    if (!tool_allowed(who->caps, tool))
+        return AOS_EFORBIDDEN;
+    if (sv->builtin && gw_server_lacks_tool(sv, rest))
+        return AOS_ENOTFOUND;
+    if (gw->shutting_down)
+        return AOS_EUNAVAIL;
+    gw_call_t *c = gw_call_new(gw, GW_CALL_INPROC, NULL, NULL, NULL);
+    if (!c)
+        return AOS_ENOMEM;
+    c->defer_timer = malloc(sizeof(uv_timer_t));
+    if (!c->defer_timer) {
+        gw_call_free(c);
+        return AOS_ENOMEM;
+    }
+    c->done = done;
+    c->done_data = data;
+    c->on_progress = opts->progress;
+    c->timeout_ms = opts->timeout_ms;
+    c->tool = strdup(rest);
+    if (who->principal)
+        snprintf(c->caller, sizeof(c->caller), "%s", who->principal);
+    if (who->caps)
+        c->caps = json_deep_copy(who->caps);
+    if (who->idempotency_key)
+        c->idempotency_key = strdup(who->idempotency_key);
+    if (who->traceparent)
+        snprintf(c->traceparent, sizeof(c->traceparent), "%s", who->traceparent);
+    if (handle)
+        *handle = c;
+    c->starting = 1;
+    if (sv->builtin) {
+        int rc = gw_call_builtin(c, sv, rest, args);
+        if (rc) {
+            aos_err_t err = {0, ""};
+            aos_err_set(&err, rc, "server '%s' refused the call", sv->name);
+            gw_call_fail(c, &err, 0);
+        }
+        /* answered or not, c lives on: an answer made meanwhile waits */
+        c->starting = 0;
+        return 0;
+    }
+    json_t *params =
+        json_pack("{s:s, s:O}", "name", rest, "arguments", args ? args : json_object());
+    if (!args)
+        json_decref(json_object_get(params, "arguments"));
+    json_t *meta = json_object();
+    if (c->idempotency_key)
+        json_object_set_new(meta, "aos/idempotency_key", json_string(c->idempotency_key));
+    if (c->traceparent[0])
+        json_object_set_new(meta, "traceparent", json_string(c->traceparent));
+    if (c->on_progress)
+        json_object_set_new(meta, "progressToken", json_integer(1)); /* replaced by ours */
+    if (json_object_size(meta))
+        json_object_set_new(params, "_meta", meta);
+    else
+        json_decref(meta);
+    aos_err_t err = {0, ""};
+    uint64_t after;
+    if (gw_call_forward(c, sv, "tools/call", params, &err, &after))
+        gw_call_fail(c, &err, after);
+    c->starting = 0;
+    return 0;
+}
+
+void aos_gateway_call_cancel(aos_gateway_call_t *c)
+{
+    if (c && c->done)
+        gw_call_finish(c, call_error(c, AOS_ECANCELED, "call cancelled by its caller"));
 }
