@@ -469,8 +469,9 @@ static int start_upstream(aos_gateway_t *gw, gw_server_t *sv, aos_err_t *err)
 static void on_sup_state(aos_upstream_t *up, aos_upstream_state_t st, const char *why, void *data)
 {
     gw_sup_t *u = data;
-    aos_log_debug("gateway", "server '%s' (session %s) is %s", u->server, u->sess->id,
-                  aos_upstream_state_name(st));
+    /* sess is NULL once the session closed it */
+    aos_log_debug("gateway", "server '%s' (session %s) is %s", u->server,
+                  u->sess ? u->sess->id : "ended", aos_upstream_state_name(st));
     if (st == AOS_UP_READY && u->sv)
         refresh_lists(up, &u->lists, NULL);
 }
