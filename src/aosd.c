@@ -151,6 +151,10 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .allowed_hosts = c->allowed_hosts,
                             .allowed_origins = c->allowed_origins,
                             .session_idle_s = (unsigned)c->session_idle_s,
+                            .replay_bytes = (size_t)c->mcp_replay_bytes,
+                            .replay_total = (size_t)c->mcp_replay_total,
+                            .replay_s = (unsigned)c->mcp_replay_s,
+                            .sse_hold_ms = (unsigned)c->mcp_sse_hold_ms,
                             .version = AOS_VERSION,
                             .emit = emit_event,
                             .emit_data = d};

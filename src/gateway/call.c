@@ -55,6 +55,7 @@ gw_call_t *gw_call_new(aos_gateway_t *gw, enum gw_call_kind kind, gw_session_t *
             sess->calls->s_prev = c;
         sess->calls = c;
     }
+    gw_call_prime_later(c);
     return c;
 }
 
@@ -130,6 +131,9 @@ void gw_call_free(gw_call_t *c)
     }
     if (c->progress)
         aos_map_del_u64(&c->gw->progress, c->progress);
+    gw_tq_del(&c->gw->prime, &c->prime);
+    if (c->st)
+        gw_stream_orphan(c->st);
     if (c->req)
         aos_http_on_close(c->req, NULL, NULL);
     json_decref(c->id);
@@ -165,23 +169,13 @@ static void record(gw_call_t *c, const char *server, const char *outcome)
 
 void gw_call_send(gw_call_t *c, json_t *msg)
 {
-    if (c->req && c->accept_sse && c->kind == GW_CALL_MCP) {
-        if (!c->sse) {
-            if (c->sess)
-                aos_http_add_header(c->req, "Mcp-Session-Id", c->sess->id);
-            if (aos_http_stream_open(c->req, 200, "text/event-stream") == 0)
-                c->sse = 1;
-        }
-        if (c->sse) {
-            gw_sse_write(c->req, msg);
-            json_decref(msg);
-            return;
-        }
-    }
-    if (c->sess)
-        gw_session_send(c->sess, msg);
-    else
-        json_decref(msg);
+    if (!c->st)
+        gw_call_open_stream(c); /* when it can: else the session's GET stream */
+    if (c->st)
+        gw_stream_send(c->st, msg, 0);
+    else if (c->sess)
+        gw_session_send(c->sess, json_incref(msg));
+    json_decref(msg);
 }
 
 /* REST answers: the result itself, or the error as a REST error. */
@@ -221,16 +215,12 @@ static void finish_rest(gw_call_t *c, json_t *msg)
 
 void gw_call_finish(gw_call_t *c, json_t *msg)
 {
-    if (c->req) {
-        if (c->kind == GW_CALL_REST) {
-            finish_rest(c, msg);
-        } else if (c->sse) {
-            gw_sse_write(c->req, msg);
-            aos_http_stream_close(c->req);
-        } else {
-            gw_respond_msg(c->req, json_incref(msg));
-        }
-    }
+    if (c->st) /* kept for replay: a client that lost the connection comes back for it */
+        gw_stream_send(c->st, msg, 1);
+    else if (c->req && c->kind == GW_CALL_REST)
+        finish_rest(c, msg);
+    else if (c->req)
+        gw_respond_msg(c->req, json_incref(msg));
     json_decref(msg);
     gw_call_free(c);
 }

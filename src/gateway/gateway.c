@@ -704,6 +704,7 @@ static void collect(aos_metrics_t *m, void *data)
 {
     aos_gateway_t *gw = data;
     aos_metric_set(gw->m_sessions, (double)aos_map_count(&gw->sessions));
+    aos_metric_set(gw->m_replay, (double)gw->ev_bytes);
     aos_metric_clear(gw->m_up);
     aos_metric_clear(gw->m_breaker);
     aos_metric_clear(gw->m_health);
@@ -759,10 +760,13 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
                                          "Calls refused by a limit, by reason", "server,reason");
     gw->m_queue =
         aos_metrics_gauge(m, "aos_mcp_queue_depth", "Calls waiting for a free slot", "server");
+    gw->m_replay = aos_metrics_gauge(m, "aos_mcp_replay_bytes",
+                                     "Bytes of SSE events kept for resumption, all sessions", NULL);
     aos_metrics_on_collect(m, collect, gw);
 
     aos_gateway_add_builtin(gw, &gw_builtin_aos);
 
+    gw_streams_init(gw);
     uv_timer_init(cfg->loop, &gw->sweep);
     gw->sweep.data = gw;
     uv_timer_start(&gw->sweep, on_sweep, 10000, 10000);
@@ -835,9 +839,11 @@ void aos_gateway_shutdown(aos_gateway_t *gw, void (*done)(void *data), void *dat
     }
 }
 
-static void on_sweep_closed(uv_handle_t *h)
+static void on_timer_closed(uv_handle_t *h)
 {
     aos_gateway_t *gw = h->data;
+    if (--gw->timers_open > 0)
+        return;
     aos_map_release(&gw->servers);
     aos_map_release(&gw->sessions);
     aos_map_release(&gw->progress);
@@ -857,5 +863,7 @@ void aos_gateway_free(aos_gateway_t *gw)
 {
     if (!gw)
         return;
-    uv_close((uv_handle_t *)&gw->sweep, on_sweep_closed);
+    gw->timers_open = 3;
+    uv_close((uv_handle_t *)&gw->sweep, on_timer_closed);
+    gw_streams_close(gw, on_timer_closed);
 }
