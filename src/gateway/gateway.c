@@ -115,7 +115,8 @@ json_t *gw_server_health(gw_server_t *sv)
     if (sv->ping_ms >= 0 && sv->up)
         json_object_set_new(h, "latency_ms", json_real(sv->ping_ms));
     if (sv->limits.quota > 0)
-        json_object_set_new(h, "quota_used", json_integer((json_int_t)sv->quota.used));
+        json_object_set_new(h, "quota_used",
+                            json_integer((json_int_t)aos_quota_used(&sv->quota, time(NULL))));
     if (sv->up) {
         const char *le = aos_upstream_last_error(sv->up);
         if (!(le && *le) && sv->last_ping_error[0])
@@ -298,6 +299,7 @@ static void on_up_request(aos_upstream_t *up, json_t *msg, void *data)
 
 static void server_free(gw_server_t *sv)
 {
+    gw_quota_detach(sv);
     aos_map_iter_t it;
     aos_map_iter_init(&it);
     void *b;
@@ -602,6 +604,7 @@ static void server_retire(aos_gateway_t *gw, gw_server_t *sv)
     if (sv->health_timer)
         uv_timer_stop(sv->health_timer);
     gw_calls_abandon(sv);
+    gw_quota_settle(sv);
     aos_map_iter_t it;
     aos_map_iter_init(&it);
     void *s;
@@ -621,8 +624,12 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
 {
     const char *name = json_string_value(json_object_get(entry, "name"));
     gw_server_t *old = gw_server_get(gw, name);
-    if (old)
+    aos_quota_t counted = {0};
+    if (old) {
+        gw_quota_settle(old); /* its exact count, kept below (old may be freed) */
+        counted = old->quota;
         server_retire(gw, old);
+    }
     gw_server_t *sv = calloc(1, sizeof(*sv));
     if (!sv)
         return aos_err_set(err, AOS_ENOMEM, NULL);
@@ -639,6 +646,12 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
     aos_bucket_init(&sv->bucket, l->rate_per_s, l->burst, now);
     aos_quota_init(&sv->quota, (uint64_t)l->quota,
                    l->quota_month ? AOS_QUOTA_MONTH : AOS_QUOTA_DAY);
+    if (counted.limit && counted.period == sv->quota.period) {
+        /* a changed entry keeps the count of the period (a new limit applies to it) */
+        sv->quota.used = counted.used;
+        sv->quota.stored = counted.stored;
+        sv->quota.period_key = counted.period_key;
+    }
     aos_breaker_init(&sv->breaker, (unsigned)l->breaker_failures, l->breaker_error_rate,
                      (unsigned)l->breaker_min_calls, (uint64_t)l->breaker_window_ms,
                      (uint64_t)l->breaker_cooldown_ms);
@@ -812,6 +825,9 @@ int aos_gateway_load(aos_gateway_t *gw, aos_err_t *err)
     {
         aos_err_t e2 = {0, ""};
         gw_server_apply(gw, e, &e2); /* a server that fails to start is logged, not fatal */
+        gw_server_t *sv = gw_server_get(gw, json_string_value(json_object_get(e, "name")));
+        if (sv)
+            gw_quota_load(sv);
     }
     aos_log_info("gateway", "loaded %zu registered server(s)", json_array_size(list));
     json_decref(list);

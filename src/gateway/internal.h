@@ -91,6 +91,9 @@ struct gw_server {
     unsigned active;   /* calls sent and not yet answered */
     gw_call_t *queue;  /* waiting for a slot, oldest first (linked by q_next) */
     unsigned queued;
+    gw_call_t *counting;       /* counted by the quota, waiting for the store to hold the
+                                  count (oldest first, linked by q_next) */
+    struct gw_quota_job *qjob; /* the quota count being written, or NULL */
     /* health (gateway.c) */
     uv_timer_t *health_timer;
     int ping_pending;
@@ -102,7 +105,13 @@ struct gw_server {
 
 enum gw_call_kind { GW_CALL_MCP, GW_CALL_REST };
 
-enum gw_call_phase { GW_PHASE_NONE = 0, GW_PHASE_SENT, GW_PHASE_QUEUED, GW_PHASE_RETRY };
+enum gw_call_phase {
+    GW_PHASE_NONE = 0,
+    GW_PHASE_SENT,
+    GW_PHASE_QUEUED,
+    GW_PHASE_RETRY,
+    GW_PHASE_COUNTING /* waits for its quota count to be stored */
+};
 
 /* What to do with the upstream's answer before it goes to the client. */
 enum gw_call_xform { GW_XF_NONE, GW_XF_INIT };
@@ -251,6 +260,14 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
 void gw_call_fail(gw_call_t *c, const aos_err_t *err, uint64_t retry_after_s);
 /* Ends queued and retrying calls of a server being removed. */
 void gw_calls_abandon(gw_server_t *sv);
+/* The quota count of sv outlives a restart (see guard.h): restores it from
+ * the store, synchronously (at start-up, before the loop runs). */
+void gw_quota_load(gw_server_t *sv);
+/* Writes the exact count of sv (a clean stop, or sv is replaced); sv may be
+ * freed before the write ends. */
+void gw_quota_settle(gw_server_t *sv);
+/* sv is about to be freed: a write in flight forgets it. */
+void gw_quota_detach(gw_server_t *sv);
 void gw_fingerprints_sweep(aos_gateway_t *gw);
 /* Answers c with a full JSON-RPC message (stolen) and frees c. */
 void gw_call_finish(gw_call_t *c, json_t *msg);
