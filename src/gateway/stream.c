@@ -135,11 +135,16 @@ static void on_tq_timer(uv_timer_t *t)
 
 static void stream_gc(gw_stream_t *st);
 
-/* Takes ev out of both lists and frees it; it must be its session's oldest. */
-static void event_drop(aos_gateway_t *gw, gw_event_t *ev)
+/* Drops the oldest event of session s (there must be one) from both lists.
+ * The gateway's oldest event is always its session's oldest (both lists
+ * are in the order events were kept), so the bounds on all sessions drop
+ * that way too. */
+static void event_drop(aos_gateway_t *gw, gw_session_t *s)
 {
+    gw_event_t *ev = s->ev_head;
+    if (!ev)
+        return;
     gw_stream_t *st = ev->stream;
-    gw_session_t *s = st->sess;
     s->ev_head = ev->s_next;
     if (!s->ev_head)
         s->ev_tail = NULL;
@@ -164,8 +169,8 @@ void gw_replay_expire(aos_gateway_t *gw)
 {
     uint64_t now = gw_now_ms();
     uint64_t max_age = (uint64_t)gw->cfg.replay_s * 1000;
-    while (gw->ev_head && now - gw->ev_head->at_ms >= max_age)
-        event_drop(gw, gw->ev_head); /* the gateway's oldest is its session's oldest */
+    while (gw->ev_head && now - gw->ev_head->at_ms >= max_age && gw->ev_head->stream->sess->ev_head)
+        event_drop(gw, gw->ev_head->stream->sess);
 }
 
 /* Keeps frame (event seq of st) for replay, then drops the oldest events
@@ -204,10 +209,10 @@ static void event_keep(gw_stream_t *st, uint32_t seq, const char *frame, size_t 
     gw->ev_bytes += len;
     st->buffered++;
     /* st cannot be collected here: it is the stream being written to */
-    while (s->ev_bytes > cfg->replay_bytes)
-        event_drop(gw, s->ev_head);
-    while (gw->ev_bytes > cfg->replay_total)
-        event_drop(gw, gw->ev_head);
+    while (s->ev_head && s->ev_bytes > cfg->replay_bytes)
+        event_drop(gw, s);
+    while (gw->ev_head && gw->ev_bytes > cfg->replay_total && gw->ev_head->stream->sess->ev_head)
+        event_drop(gw, gw->ev_head->stream->sess);
 }
 
 /* ---- streams and their connections ----------------------------------------- */
@@ -513,7 +518,7 @@ void gw_session_streams_free(gw_session_t *s)
     }
     /* the buffered events keep the streams alive until they are dropped */
     while (s->ev_head)
-        event_drop(gw, s->ev_head);
+        event_drop(gw, s);
     while (s->streams) {
         gw_stream_t *st = s->streams;
         s->streams = st->next;
