@@ -43,6 +43,15 @@
        "bytes of request bodies held at once, all requests together (503 past it)")                \
     XX(session_idle_s, U, "session-idle", "AOS_SESSION_IDLE", "1800",                              \
        "seconds before an idle MCP session is dropped")                                            \
+    XX(mcp_replay_bytes, U, "mcp-replay-bytes", "AOS_MCP_REPLAY_BYTES", "1048576",                 \
+       "bytes of recent SSE events kept per MCP session for resumption (0: none)")                 \
+    XX(mcp_replay_total, U, "mcp-replay-total", "AOS_MCP_REPLAY_TOTAL", "67108864",                \
+       "bytes of recent SSE events kept for all MCP sessions together")                            \
+    XX(mcp_replay_s, U, "mcp-replay-seconds", "AOS_MCP_REPLAY_SECONDS", "300",                     \
+       "seconds an SSE event stays resumable on the MCP endpoints")                                \
+    XX(mcp_sse_hold_ms, U, "mcp-sse-hold-ms", "AOS_MCP_SSE_HOLD_MS", "0",                          \
+       "close a resumable MCP call stream unanswered after this long; the client polls (0: "       \
+       "never)")                                                                                   \
     XX(events_heartbeat_ms, U, "events-heartbeat-ms", "AOS_EVENTS_HEARTBEAT_MS", "15000",          \
        "milliseconds between heartbeat comments on /agent/events")                                 \
     XX(events_buffer, U, "events-buffer", "AOS_EVENTS_BUFFER", "1048576",                          \

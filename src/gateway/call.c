@@ -1,6 +1,7 @@
 /* call.c - one client request carried to a server and its answer back,
  * through the server's isolation policies (see guard.h): circuit breaker,
- * rate limit (per server and per caller), daily or monthly quota, a
+ * rate limit (per server and per caller), daily or monthly quota (whose
+ * count the store keeps across restarts), a
  * concurrency limit with a bounded wait queue, and retries with back-off
  * where a retry is safe. Failures are logged and emitted as events with an
  * error fingerprint; a fingerprint that repeats raises one anomaly per
@@ -55,6 +56,7 @@ gw_call_t *gw_call_new(aos_gateway_t *gw, enum gw_call_kind kind, gw_session_t *
             sess->calls->s_prev = c;
         sess->calls = c;
     }
+    gw_call_prime_later(c);
     return c;
 }
 
@@ -82,14 +84,15 @@ static void unlink_server(gw_call_t *c)
     if (c->sv_next)
         c->sv_next->sv_prev = c->sv_prev;
     c->sv_prev = c->sv_next = NULL;
-    if (c->phase == GW_PHASE_QUEUED) {
-        gw_call_t **p = &sv->queue;
+    if (c->phase == GW_PHASE_QUEUED || c->phase == GW_PHASE_COUNTING) {
+        gw_call_t **p = c->phase == GW_PHASE_QUEUED ? &sv->queue : &sv->counting;
         while (*p && *p != c)
             p = &(*p)->q_next;
         if (*p)
             *p = c->q_next;
         c->q_next = NULL;
-        sv->queued--;
+        if (c->phase == GW_PHASE_QUEUED)
+            sv->queued--;
     }
     c->server = NULL;
     c->phase = GW_PHASE_NONE;
@@ -130,6 +133,9 @@ void gw_call_free(gw_call_t *c)
     }
     if (c->progress)
         aos_map_del_u64(&c->gw->progress, c->progress);
+    gw_tq_del(&c->gw->prime, &c->prime);
+    if (c->st)
+        gw_stream_orphan(c->st);
     if (c->req)
         aos_http_on_close(c->req, NULL, NULL);
     json_decref(c->id);
@@ -191,23 +197,13 @@ void gw_call_send(gw_call_t *c, json_t *msg)
         json_decref(msg);
         return;
     }
-    if (c->req && c->accept_sse && c->kind == GW_CALL_MCP) {
-        if (!c->sse) {
-            if (c->sess)
-                aos_http_add_header(c->req, "Mcp-Session-Id", c->sess->id);
-            if (aos_http_stream_open(c->req, 200, "text/event-stream") == 0)
-                c->sse = 1;
-        }
-        if (c->sse) {
-            gw_sse_write(c->req, msg);
-            json_decref(msg);
-            return;
-        }
-    }
-    if (c->sess)
-        gw_session_send(c->sess, msg);
-    else
-        json_decref(msg);
+    if (!c->st)
+        gw_call_open_stream(c); /* when it can: else the session's GET stream */
+    if (c->st)
+        gw_stream_send(c->st, msg, 0);
+    else if (c->sess)
+        gw_session_send(c->sess, json_incref(msg));
+    json_decref(msg);
 }
 
 /* The AOS code of an error answer: our own errors keep their meaning
@@ -299,18 +295,14 @@ void gw_call_finish(gw_call_t *c, json_t *msg)
         uv_timer_start(c->defer_timer, on_deferred, 0, 0);
         return;
     }
-    if (c->kind == GW_CALL_INPROC && c->done) {
+    if (c->kind == GW_CALL_INPROC && c->done)
         finish_inproc(c, msg);
-    } else if (c->req) {
-        if (c->kind == GW_CALL_REST) {
-            finish_rest(c, msg);
-        } else if (c->sse) {
-            gw_sse_write(c->req, msg);
-            aos_http_stream_close(c->req);
-        } else {
-            gw_respond_msg(c->req, json_incref(msg));
-        }
-    }
+    else if (c->st) /* kept for replay: a client that lost the connection comes back for it */
+        gw_stream_send(c->st, msg, 1);
+    else if (c->req && c->kind == GW_CALL_REST)
+        finish_rest(c, msg);
+    else if (c->req)
+        gw_respond_msg(c->req, json_incref(msg));
     json_decref(msg);
     gw_call_free(c);
 }
@@ -610,6 +602,191 @@ static int params_ok(const json_t *params, aos_err_t *err)
     return 0;
 }
 
+/* The concurrency limit, its queue and a half-open breaker's probe, then
+ * the send: c (method and params set, not linked to a server) goes now,
+ * waits in the queue, or is refused (an error in err, c not answered). */
+static int dispatch(gw_call_t *c, gw_server_t *sv, aos_err_t *err, uint64_t *retry_after_s)
+{
+    aos_gateway_t *gw = c->gw;
+    uint64_t now = gw_now_ms();
+    int busy = sv->active >= (unsigned)sv->limits.max_concurrency;
+    if (busy && sv->queued >= (unsigned)sv->limits.queue) {
+        aos_metric_add(gw->m_rejected, 1, sv->name, "queue_full");
+        *retry_after_s = 1;
+        return aos_err_set(err, AOS_EUNAVAIL, "server '%s' is busy: %u calls waiting", sv->name,
+                           sv->queued);
+    }
+    /* last, so that a half-open probe slot is only taken by a call that goes */
+    if (!aos_breaker_allow(&sv->breaker, now)) {
+        *retry_after_s = 1;
+        aos_metric_add(gw->m_rejected, 1, sv->name, "breaker");
+        return aos_err_set(err, AOS_EUNAVAIL,
+                           "server '%s' is failing: circuit breaker half-open, probe in flight",
+                           sv->name);
+    }
+    c->probe = aos_breaker_state(&sv->breaker, now) == AOS_BREAKER_HALF_OPEN;
+    if (busy) {
+        link_server(c, sv);
+        c->phase = GW_PHASE_QUEUED;
+        gw_call_t **p = &sv->queue;
+        while (*p)
+            p = &(*p)->q_next;
+        *p = c;
+        sv->queued++;
+        aos_metric_set(gw->m_queue, (double)sv->queued, sv->name);
+        return 0;
+    }
+    int rc = send_call(c, sv);
+    if (rc) {
+        if (c->probe)
+            aos_breaker_release(&sv->breaker);
+        c->probe = 0;
+        return aos_err_set(err, rc, "server '%s' is not available", sv->name);
+    }
+    return 0;
+}
+
+/* ---- quota counts that outlive a restart --------------------------------------
+ * A counted call goes once the store holds a count that covers it:
+ * aos_quota_reserve says how much to write, a block ahead, so most calls
+ * find it written already; the others wait in sv->counting for the one
+ * write in flight (a store job: the loop never waits for the disk). The
+ * counter is "quota:<server>" with the period's key. At a clean stop, and
+ * when the entry is replaced, the exact count is written. */
+
+struct gw_quota_job {
+    gw_server_t *sv; /* to tell when written; NULL: nobody waits (a settle, or sv freed) */
+    long key;
+    uint64_t count;
+    char name[sizeof("quota:") + AOS_REGISTRY_NAME_MAX];
+};
+
+static struct gw_quota_job *quota_job_new(gw_server_t *sv, long key, uint64_t count)
+{
+    struct gw_quota_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->key = key;
+    j->count = count;
+    snprintf(j->name, sizeof(j->name), "quota:%s", sv->name);
+    return j;
+}
+
+static int quota_job_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct gw_quota_job *j = arg;
+    return aos_store_counter_put(st, j->name, (int64_t)j->key, (int64_t)j->count, err);
+}
+
+/* Lets the counting calls of sv go (code 0), or fails them with code. */
+static void counting_release(gw_server_t *sv, int code)
+{
+    while (sv->counting) {
+        gw_call_t *c = sv->counting;
+        unlink_server(c);
+        if (code) {
+            gw_call_finish(c, call_error(c, code,
+                                         "server '%s': unable to record the call in its quota",
+                                         sv->name));
+            continue;
+        }
+        aos_err_t err = {0, ""};
+        uint64_t after = 0;
+        if (dispatch(c, sv, &err, &after))
+            gw_call_fail(c, &err, after);
+    }
+}
+
+static void quota_job_done(int status, const aos_err_t *err, void *arg);
+
+/* Writes the count that sv's counted calls need, or lets them go. */
+static void quota_persist(gw_server_t *sv)
+{
+    if (sv->qjob)
+        return; /* its end comes back here */
+    uint64_t want = aos_quota_reserve(&sv->quota);
+    if (!want) {
+        counting_release(sv, 0);
+        return;
+    }
+    struct gw_quota_job *j = quota_job_new(sv, sv->quota.period_key, want);
+    if (!j || aos_store_submit(sv->gw->cfg.store, quota_job_run, quota_job_done, j)) {
+        free(j);
+        aos_log(AOS_LOG_ERROR, "gateway", json_pack("{s:s}", "server", sv->name),
+                "server '%s': unable to store its quota count", sv->name);
+        counting_release(sv, AOS_ESTORE);
+        return;
+    }
+    j->sv = sv;
+    sv->qjob = j;
+}
+
+static void quota_job_done(int status, const aos_err_t *err, void *arg)
+{
+    struct gw_quota_job *j = arg;
+    gw_server_t *sv = j->sv;
+    if (status)
+        aos_log_error("gateway", "unable to store the count of '%s': %s", j->name,
+                      aos_err_msg(err));
+    if (sv) {
+        sv->qjob = NULL;
+        if (!status)
+            aos_quota_stored(&sv->quota, j->key, j->count);
+    }
+    free(j);
+    if (!sv)
+        return;
+    if (status)
+        counting_release(sv, AOS_ESTORE);
+    else
+        quota_persist(sv); /* calls counted meanwhile may need more */
+}
+
+void gw_quota_load(gw_server_t *sv)
+{
+    aos_store_t *st = sv->gw->cfg.store;
+    if (!sv->limits.quota || !st)
+        return;
+    char name[sizeof("quota:") + AOS_REGISTRY_NAME_MAX];
+    snprintf(name, sizeof(name), "quota:%s", sv->name);
+    int64_t period = 0, value = 0;
+    aos_err_t err = {0, ""};
+    int rc = aos_store_counter_get(st, name, &period, &value, &err);
+    if (rc == AOS_ENOTFOUND)
+        return;
+    if (rc) {
+        aos_log_error("gateway", "server '%s': unable to read its quota count: %s", sv->name,
+                      aos_err_msg(&err));
+        return;
+    }
+    aos_quota_restore(&sv->quota, (long)period, value > 0 ? (uint64_t)value : 0, time(NULL));
+    if (sv->quota.used)
+        aos_log_info("gateway", "server '%s': %llu of its %.0f calls per %s used", sv->name,
+                     (unsigned long long)sv->quota.used, sv->limits.quota,
+                     sv->limits.quota_month ? "month" : "day");
+}
+
+void gw_quota_settle(gw_server_t *sv)
+{
+    aos_quota_t *q = &sv->quota;
+    if (!q->limit || !sv->gw->cfg.store || !q->period_key || q->stored == q->used)
+        return;
+    /* after any reservation in flight (the worker runs jobs in order) */
+    struct gw_quota_job *j = quota_job_new(sv, q->period_key, q->used);
+    if (!j || aos_store_submit(sv->gw->cfg.store, quota_job_run, quota_job_done, j)) {
+        free(j);
+        return; /* the reserved count stays: more than was used, never less */
+    }
+    q->stored = q->used;
+}
+
+void gw_quota_detach(gw_server_t *sv)
+{
+    if (sv->qjob)
+        sv->qjob->sv = NULL;
+    sv->qjob = NULL;
+}
+
 int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *params,
                     aos_err_t *err, uint64_t *retry_after_s)
 {
@@ -636,6 +813,7 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
                            "server '%s' is failing: circuit breaker open, next try in %llu ms",
                            sv->name, (unsigned long long)ms);
     }
+    int counted = 0;
     if (!strcmp(method, "tools/call")) {
         uint64_t wait = aos_bucket_take(&sv->bucket, now);
         const char *why = NULL;
@@ -671,25 +849,8 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
                                sv->name, sv->limits.quota, sv->limits.quota_month ? "month" : "day",
                                (unsigned long long)reset);
         }
+        counted = sv->limits.quota > 0;
     }
-    int busy = sv->active >= (unsigned)sv->limits.max_concurrency;
-    if (busy && sv->queued >= (unsigned)sv->limits.queue) {
-        json_decref(params);
-        aos_metric_add(gw->m_rejected, 1, sv->name, "queue_full");
-        *retry_after_s = 1;
-        return aos_err_set(err, AOS_EUNAVAIL, "server '%s' is busy: %u calls waiting", sv->name,
-                           sv->queued);
-    }
-    /* last, so that a half-open probe slot is only taken by a call that goes */
-    if (!aos_breaker_allow(&sv->breaker, now)) {
-        json_decref(params);
-        *retry_after_s = 1;
-        aos_metric_add(gw->m_rejected, 1, sv->name, "breaker");
-        return aos_err_set(err, AOS_EUNAVAIL,
-                           "server '%s' is failing: circuit breaker half-open, probe in flight",
-                           sv->name);
-    }
-    c->probe = aos_breaker_state(&sv->breaker, now) == AOS_BREAKER_HALF_OPEN;
     /* progress tokens are per client: give the upstream one of ours */
     json_t *meta = json_object_get(params, "_meta");
     json_t *tok = json_object_get(meta, "progressToken");
@@ -701,25 +862,18 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
     }
     c->method = strdup(method);
     c->params = params;
-    if (busy) {
+    if (counted && gw->cfg.store && aos_quota_reserve(&sv->quota)) {
+        /* counted: it goes once the store holds the count (see guard.h) */
         link_server(c, sv);
-        c->phase = GW_PHASE_QUEUED;
-        gw_call_t **p = &sv->queue;
+        c->phase = GW_PHASE_COUNTING;
+        gw_call_t **p = &sv->counting;
         while (*p)
             p = &(*p)->q_next;
         *p = c;
-        sv->queued++;
-        aos_metric_set(gw->m_queue, (double)sv->queued, sv->name);
+        quota_persist(sv);
         return 0;
     }
-    int rc = send_call(c, sv);
-    if (rc) {
-        if (c->probe)
-            aos_breaker_release(&sv->breaker);
-        c->probe = 0;
-        return aos_err_set(err, rc, "server '%s' is not available", sv->name);
-    }
-    return 0;
+    return dispatch(c, sv, err, retry_after_s);
 }
 
 /* Ends the calls of a server being removed that never reached it. */
@@ -727,7 +881,8 @@ void gw_calls_abandon(gw_server_t *sv)
 {
     for (gw_call_t *c = sv->calls, *n; c; c = n) {
         n = c->sv_next;
-        if (c->phase == GW_PHASE_QUEUED || c->phase == GW_PHASE_RETRY)
+        if (c->phase == GW_PHASE_QUEUED || c->phase == GW_PHASE_RETRY ||
+            c->phase == GW_PHASE_COUNTING)
             gw_call_finish(c, call_error(c, AOS_EUNAVAIL, "server '%s' was removed", sv->name));
     }
 }

@@ -120,7 +120,8 @@ json_t *gw_server_health(gw_server_t *sv)
     if (sv->ping_ms >= 0 && sv->up)
         json_object_set_new(h, "latency_ms", json_real(sv->ping_ms));
     if (sv->limits.quota > 0)
-        json_object_set_new(h, "quota_used", json_integer((json_int_t)sv->quota.used));
+        json_object_set_new(h, "quota_used",
+                            json_integer((json_int_t)aos_quota_used(&sv->quota, time(NULL))));
     if (sv->up) {
         const char *le = aos_upstream_last_error(sv->up);
         if (!(le && *le) && sv->last_ping_error[0])
@@ -312,6 +313,7 @@ static void on_up_request(aos_upstream_t *up, json_t *msg, void *data)
 
 static void server_free(gw_server_t *sv)
 {
+    gw_quota_detach(sv);
     aos_map_iter_t it;
     aos_map_iter_init(&it);
     void *b;
@@ -503,8 +505,9 @@ static int start_upstream(aos_gateway_t *gw, gw_server_t *sv, aos_err_t *err)
 static void on_sup_state(aos_upstream_t *up, aos_upstream_state_t st, const char *why, void *data)
 {
     gw_sup_t *u = data;
-    aos_log_debug("gateway", "server '%s' (session %s) is %s", u->server, u->sess->id,
-                  aos_upstream_state_name(st));
+    /* sess is NULL once the session closed it */
+    aos_log_debug("gateway", "server '%s' (session %s) is %s", u->server,
+                  u->sess ? u->sess->id : "ended", aos_upstream_state_name(st));
     if (st == AOS_UP_READY && u->sv)
         refresh_lists(up, &u->lists, NULL);
 }
@@ -637,6 +640,7 @@ static void server_retire(aos_gateway_t *gw, gw_server_t *sv)
     if (sv->health_timer)
         uv_timer_stop(sv->health_timer);
     gw_calls_abandon(sv);
+    gw_quota_settle(sv);
     aos_map_iter_t it;
     aos_map_iter_init(&it);
     void *s;
@@ -658,8 +662,12 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
     gw_server_t *old = gw_server_get(gw, name);
     if (aos_registry_name_reserved(name) || (old && old->builtin))
         return aos_err_set(err, AOS_EINVAL, "'%.64s' is a built-in server's name", name);
-    if (old)
+    aos_quota_t counted = {0};
+    if (old) {
+        gw_quota_settle(old); /* its exact count, kept below (old may be freed) */
+        counted = old->quota;
         server_retire(gw, old);
+    }
     gw_server_t *sv = calloc(1, sizeof(*sv));
     if (!sv)
         return aos_err_set(err, AOS_ENOMEM, NULL);
@@ -676,6 +684,12 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
     aos_bucket_init(&sv->bucket, l->rate_per_s, l->burst, now);
     aos_quota_init(&sv->quota, (uint64_t)l->quota,
                    l->quota_month ? AOS_QUOTA_MONTH : AOS_QUOTA_DAY);
+    if (counted.limit && counted.period == sv->quota.period) {
+        /* a changed entry keeps the count of the period (a new limit applies to it) */
+        sv->quota.used = counted.used;
+        sv->quota.stored = counted.stored;
+        sv->quota.period_key = counted.period_key;
+    }
     aos_breaker_init(&sv->breaker, (unsigned)l->breaker_failures, l->breaker_error_rate,
                      (unsigned)l->breaker_min_calls, (uint64_t)l->breaker_window_ms,
                      (uint64_t)l->breaker_cooldown_ms);
@@ -744,6 +758,7 @@ static void collect(aos_metrics_t *m, void *data)
 {
     aos_gateway_t *gw = data;
     aos_metric_set(gw->m_sessions, (double)aos_map_count(&gw->sessions));
+    aos_metric_set(gw->m_replay, (double)gw->ev_bytes);
     aos_metric_clear(gw->m_up);
     aos_metric_clear(gw->m_breaker);
     aos_metric_clear(gw->m_health);
@@ -799,10 +814,13 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
                                          "Calls refused by a limit, by reason", "server,reason");
     gw->m_queue =
         aos_metrics_gauge(m, "aos_mcp_queue_depth", "Calls waiting for a free slot", "server");
+    gw->m_replay = aos_metrics_gauge(m, "aos_mcp_replay_bytes",
+                                     "Bytes of SSE events kept for resumption, all sessions", NULL);
     aos_metrics_on_collect(m, collect, gw);
 
     aos_gateway_add_builtin(gw, &gw_builtin_aos);
 
+    gw_streams_init(gw);
     uv_timer_init(cfg->loop, &gw->sweep);
     gw->sweep.data = gw;
     uv_timer_start(&gw->sweep, on_sweep, 10000, 10000);
@@ -856,6 +874,9 @@ int aos_gateway_load(aos_gateway_t *gw, aos_err_t *err)
             continue;
         }
         gw_server_apply(gw, e, &e2); /* a server that fails to start is logged, not fatal */
+        gw_server_t *sv = gw_server_get(gw, json_string_value(json_object_get(e, "name")));
+        if (sv)
+            gw_quota_load(sv);
     }
     aos_log_info("gateway", "loaded %zu registered server(s)", json_array_size(list));
     json_decref(list);
@@ -883,9 +904,11 @@ void aos_gateway_shutdown(aos_gateway_t *gw, void (*done)(void *data), void *dat
     }
 }
 
-static void on_sweep_closed(uv_handle_t *h)
+static void on_timer_closed(uv_handle_t *h)
 {
     aos_gateway_t *gw = h->data;
+    if (--gw->timers_open > 0)
+        return;
     aos_map_release(&gw->servers);
     aos_map_release(&gw->sessions);
     aos_map_release(&gw->progress);
@@ -905,5 +928,7 @@ void aos_gateway_free(aos_gateway_t *gw)
 {
     if (!gw)
         return;
-    uv_close((uv_handle_t *)&gw->sweep, on_sweep_closed);
+    gw->timers_open = 3;
+    uv_close((uv_handle_t *)&gw->sweep, on_timer_closed);
+    gw_streams_close(gw, on_timer_closed);
 }

@@ -41,6 +41,17 @@ typedef struct {
     const char *allowed_hosts;   /* comma-separated extra Host names, may be NULL */
     const char *allowed_origins; /* comma-separated extra Origins, may be NULL */
     unsigned session_idle_s;     /* drop idle MCP sessions after this */
+    /* Resumable SSE streams on the MCP endpoints (docs/ARCHITECTURE.md,
+     * "Resumable streams"): the replay buffer keeps each session's recent
+     * events, at most replay_bytes per session and replay_total in all, for
+     * replay_s seconds (0 in any: nothing is kept, nothing can be resumed).
+     * sse_hold_ms > 0: a connection carrying an unanswered call of a
+     * resumable session is closed after that long, and the client polls
+     * (GET with Last-Event-ID); 0: held until the answer. */
+    size_t replay_bytes;
+    size_t replay_total;
+    unsigned replay_s;
+    unsigned sse_hold_ms;
     const char *version;
     /* Called with each secret value the gateway unseals (an entry's env and
      * header values, its auth token) before it is used, so that the logs

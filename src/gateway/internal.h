@@ -8,11 +8,17 @@
  *   gw_call_t      one client request in flight; linked into its session and
  *                  its server; owned by the gateway until answered.
  *   gw_outreq_t    one server->client request (sampling, elicitation, roots)
- *                  waiting for the client's answer; owned by its session. */
+ *                  waiting for the client's answer; owned by its session.
+ *   gw_stream_t    one SSE stream of a session (a call's answer stream, or the
+ *                  session's GET stream); owned by its session, outlives its
+ *                  connections so that a client can resume it (stream.c).
+ *   gw_event_t     one event of a stream kept for replay; owned by the
+ *                  session's replay buffer, linked into the gateway's too. */
 #ifndef AOS_GATEWAY_INTERNAL_H
 #define AOS_GATEWAY_INTERNAL_H
 
 #include "gateway/gateway.h"
+#include "buf/buf.h"
 #include "jsonrpc/jsonrpc.h"
 #include "map/map.h"
 #include "guard/guard.h"
@@ -43,6 +49,21 @@ typedef struct {
 typedef enum { GW_TOOLS, GW_RESOURCES, GW_TEMPLATES, GW_PROMPTS } gw_list_t;
 typedef struct gw_session gw_session_t;
 typedef struct gw_call gw_call_t;
+typedef struct gw_stream gw_stream_t;
+typedef struct gw_event gw_event_t;
+
+/* A queue of things due after one fixed delay, so that adding keeps it in
+ * due order: one timer for all of them (stream.c). */
+typedef struct gw_tq_node {
+    struct gw_tq_node *prev, *next;
+    uint64_t due_ms;
+    int linked;
+} gw_tq_node_t;
+typedef struct {
+    gw_tq_node_t *head, *tail;
+    uv_timer_t timer;
+    void (*fire)(gw_tq_node_t *n); /* n is unlinked first */
+} gw_tq_t;
 
 /* A client session's own upstream of a server (see gw_upstream_for). */
 typedef struct {
@@ -79,6 +100,9 @@ struct gw_server {
     unsigned active;         /* calls sent and not yet answered */
     gw_call_t *queue;        /* waiting for a slot, oldest first (linked by q_next) */
     unsigned queued;
+    gw_call_t *counting;       /* counted by the quota, waiting for the store to hold the
+                                  count (oldest first, linked by q_next) */
+    struct gw_quota_job *qjob; /* the quota count being written, or NULL */
     /* health (gateway.c) */
     uv_timer_t *health_timer;
     int ping_pending;
@@ -91,7 +115,13 @@ struct gw_server {
 
 enum gw_call_kind { GW_CALL_MCP, GW_CALL_REST, GW_CALL_INPROC };
 
-enum gw_call_phase { GW_PHASE_NONE = 0, GW_PHASE_SENT, GW_PHASE_QUEUED, GW_PHASE_RETRY };
+enum gw_call_phase {
+    GW_PHASE_NONE = 0,
+    GW_PHASE_SENT,
+    GW_PHASE_QUEUED,
+    GW_PHASE_RETRY,
+    GW_PHASE_COUNTING /* waits for its quota count to be stored */
+};
 
 /* What to do with the upstream's answer before it goes to the client. */
 enum gw_call_xform { GW_XF_NONE, GW_XF_INIT };
@@ -101,9 +131,11 @@ struct gw_call {
     enum gw_call_kind kind;
     gw_session_t *sess;  /* borrowed; NULL for REST */
     json_t *id;          /* the client's JSON-RPC id */
-    aos_http_req_t *req; /* the POST to answer; NULL once the client left */
+    aos_http_req_t *req; /* the POST to answer; NULL once the client left or
+                            once the answer became a stream (st) */
     int accept_sse;
-    int sse;             /* the answer has become an SSE stream */
+    gw_stream_t *st;     /* the answer's SSE stream, once it is one */
+    gw_tq_node_t prime;  /* in gw->prime until the answer is a stream or sent */
     gw_server_t *server; /* borrowed, while phase != NONE */
     aos_upstream_t *up;  /* borrowed: where it was sent (shared or the session's) */
     enum gw_call_phase phase;
@@ -156,10 +188,16 @@ struct gw_session {
      * declared sampling, elicitation or roots, or asked for log messages,
      * so what an upstream asks or says in its name must reach it alone. */
     int exclusive;
-    json_t *up_caps;        /* what its own upstreams are told it can do */
-    int log_level;          /* index in gw_log_levels; messages below are dropped */
-    int log_level_set;      /* the client asked for a level (logging/setLevel) */
-    aos_http_req_t *stream; /* the GET SSE stream, if open */
+    json_t *up_caps;   /* what its own upstreams are told it can do */
+    int log_level;     /* index in gw_log_levels; messages below are dropped */
+    int log_level_set; /* the client asked for a level (logging/setLevel) */
+    int resumable;     /* 2025-11-25 or later: priming events, polling */
+    /* SSE streams (stream.c): ids "<no>-<seq>", the replay buffer */
+    gw_stream_t *streams; /* every stream it still knows */
+    gw_stream_t *get;     /* the GET stream, once opened */
+    uint32_t next_stream;
+    gw_event_t *ev_head, *ev_tail; /* the replay buffer, oldest first */
+    size_t ev_bytes;
     uint64_t last_seen_ms;
     gw_call_t *calls;
     aos_map_t outreqs; /* down_id -> gw_outreq_t */
@@ -184,9 +222,15 @@ struct aos_gateway_s {
     void (*on_shutdown)(void *data);
     void *shutdown_data;
     json_t *client_caps; /* what the shared upstreams are told a client can do */
+    /* SSE streams (stream.c) */
+    gw_event_t *ev_head, *ev_tail; /* every session's replay buffer, oldest first */
+    size_t ev_bytes;
+    gw_tq_t prime; /* calls to turn into a primed stream */
+    gw_tq_t hold;  /* connections of unanswered streams to close (polling) */
+    int timers_open;
     /* metrics */
     aos_metric_t *m_calls, *m_latency, *m_sessions, *m_up, *m_queue, *m_rejected, *m_breaker,
-        *m_health;
+        *m_health, *m_replay;
 };
 
 extern const char *const gw_log_levels[]; /* debug .. emergency */
@@ -241,6 +285,14 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
 void gw_call_fail(gw_call_t *c, const aos_err_t *err, uint64_t retry_after_s);
 /* Ends queued and retrying calls of a server being removed. */
 void gw_calls_abandon(gw_server_t *sv);
+/* The quota count of sv outlives a restart (see guard.h): restores it from
+ * the store, synchronously (at start-up, before the loop runs). */
+void gw_quota_load(gw_server_t *sv);
+/* Writes the exact count of sv (a clean stop, or sv is replaced); sv may be
+ * freed before the write ends. */
+void gw_quota_settle(gw_server_t *sv);
+/* sv is about to be freed: a write in flight forgets it. */
+void gw_quota_detach(gw_server_t *sv);
 void gw_fingerprints_sweep(aos_gateway_t *gw);
 /* Answers c with a full JSON-RPC message (stolen) and frees c. */
 void gw_call_finish(gw_call_t *c, json_t *msg);
@@ -252,16 +304,49 @@ void gw_call_free(gw_call_t *c);
 gw_session_t *gw_session_new(aos_gateway_t *gw, const char *server_name);
 gw_session_t *gw_session_get(aos_gateway_t *gw, const char *id);
 void gw_session_free(gw_session_t *s);
-/* Sends msg (stolen) on the session's GET stream; drops it if none. */
+/* Sends msg (stolen) on the session's GET stream (kept for replay while
+ * its connection is away); drops it if the session never opened one. */
 int gw_session_send(gw_session_t *s, json_t *msg);
 /* Answers a POST with one JSON-RPC message (stolen): one SSE event when the
  * client accepts text/event-stream, else application/json. */
 int gw_respond_msg(aos_http_req_t *req, json_t *msg);
-/* Writes one SSE "message" event carrying msg (borrowed) to req. */
-int gw_sse_write(aos_http_req_t *req, const json_t *msg);
+/* One SSE "message" event carrying msg, with id (may be NULL), appended to b. */
+int gw_sse_frame(const json_t *msg, const char *id, aos_buf_t *b);
 void gw_sessions_sweep(aos_gateway_t *gw);
-/* Opens the session's GET stream on req (AOS_ECONFLICT if one is open). */
+
+/* stream.c: SSE streams of client sessions, their event ids and the replay
+ * buffer that lets a client resume one (GET with Last-Event-ID). */
+void gw_streams_init(aos_gateway_t *gw);
+/* Takes n out of q (if it is in). */
+void gw_tq_del(gw_tq_t *q, gw_tq_node_t *n);
+/* Closes the timers; done(gw) runs once they are closed. */
+void gw_streams_close(aos_gateway_t *gw, void (*done)(uv_handle_t *));
+/* Makes c's answer an SSE stream on its POST (primed when the session is
+ * resumable). 0, or an error and c unchanged. */
+int gw_call_open_stream(gw_call_t *c);
+/* Queues c to be primed if its answer takes a while (see stream.c). */
+void gw_call_prime_later(gw_call_t *c);
+/* Writes msg (borrowed) as the next event of st, keeping it for replay;
+ * final: it ends the stream (a call's answer). */
+void gw_stream_send(gw_stream_t *st, const json_t *msg, int final);
+/* The call of st was freed: the stream ends (if its answer was not sent,
+ * without one). */
+void gw_stream_orphan(gw_stream_t *st);
+/* Opens the session's GET stream on req (AOS_ECONFLICT if it is connected). */
 int gw_session_attach_stream(gw_session_t *s, aos_http_req_t *req);
+/* GET with Last-Event-ID: replays on req what came after last on its
+ * stream, then carries the stream on (or ends when it has ended). An
+ * error (AOS_EBADREQ: not an id of this session, or events after it are no
+ * longer kept) leaves req unanswered and changes nothing. */
+int gw_stream_resume(gw_session_t *s, aos_http_req_t *req, const char *last, aos_err_t *err);
+/* 1 if the session's GET stream has a connection now. */
+int gw_session_connected(const gw_session_t *s);
+/* Heartbeat on the GET stream's connection, if any; 1 if there was one. */
+int gw_session_ping(gw_session_t *s);
+/* Frees the streams and replay buffer of s (closing their connections). */
+void gw_session_streams_free(gw_session_t *s);
+/* Drops replayable events older than the window. */
+void gw_replay_expire(aos_gateway_t *gw);
 /* The initialize result a session on sv gets (new reference). */
 json_t *gw_init_result(gw_session_t *s, gw_server_t *sv);
 

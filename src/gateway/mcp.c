@@ -190,6 +190,8 @@ static int handle_initialize(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t
     if (!s)
         return AOS_ENOMEM;
     snprintf(s->protocol, sizeof(s->protocol), "%s", version_ok(ver) ? ver : versions[0]);
+    /* priming events (empty data) confuse clients older than 2025-11-25 */
+    s->resumable = strcmp(s->protocol, "2025-11-25") >= 0;
     s->client_caps = json_deep_copy(json_object_get(p, "capabilities"));
     s->client_info = json_deep_copy(json_object_get(p, "clientInfo"));
     /* what a server may ask this client through aosd, and so whether the
@@ -675,6 +677,18 @@ int gw_mcp_handle(aos_http_req_t *req, void *data)
             return mcp_fail(req, AOS_ENOSESSIONID, NULL);
         if (!s)
             return mcp_fail(req, AOS_ENOSESSION, NULL);
+        const char *last = aos_http_header(req, "Last-Event-ID");
+        if (last) {
+            aos_err_t err = {0, ""};
+            int rc = gw_stream_resume(s, req, last, &err);
+            if (rc == AOS_EBADREQ) {
+                aos_log_info("gateway", "session %s: %s", s->id, aos_err_msg(&err));
+                return aos_http_respond_json(
+                    req, (unsigned)aos_err_http_status(rc),
+                    aos_rpc_error_aos(NULL, AOS_EBADREQ, aos_err_msg(&err)));
+            }
+            return rc;
+        }
         int rc = gw_session_attach_stream(s, req);
         if (rc == AOS_ECONFLICT)
             return mcp_fail(req, AOS_ECONFLICT, "Conflict: this session already has a stream");
@@ -726,7 +740,7 @@ static void broadcast(gw_server_t *sv, gw_session_t *only, const json_t *msg, co
     void *v;
     while (aos_map_iter_next(&sv->gw->sessions, &it, NULL, NULL, &v)) {
         gw_session_t *s = v;
-        if (!session_on(s, sv) || !s->stream || (only && s != only))
+        if (!session_on(s, sv) || !s->get || (only && s != only))
             continue;
         if (!only && gw_sup_get(s, sv->name))
             continue; /* it hears its own upstream of sv, not the shared one */
@@ -857,7 +871,8 @@ void gw_route_request(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, j
                        : !strcmp(m, "roots/list")           ? "roots"
                                                             : NULL;
     gw_call_t *c = current_call(only, up);
-    if ((need && !json_object_get(only->client_caps, need)) || (!c && !only->stream)) {
+    if ((need && !json_object_get(only->client_caps, need)) ||
+        (!c && !gw_session_connected(only))) {
         char e[160];
         snprintf(e, sizeof(e), "the client cannot answer '%.60s'%s", m,
                  need && json_object_get(only->client_caps, need) ? " now (no open stream)" : "");

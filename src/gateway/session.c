@@ -1,6 +1,7 @@
 /* session.c - MCP client sessions (Mcp-Session-Id) of the gateway's
- * endpoints: creation, lookup, the optional GET stream that carries what
- * no request is waiting for, and the sweep of idle sessions. */
+ * endpoints: creation, lookup, the framing of their messages, and the sweep
+ * of idle sessions. Their SSE streams (the GET stream that carries what no
+ * request is waiting for, and calls' answer streams) are in stream.c. */
 #include "gateway/internal.h"
 #include "buf/buf.h"
 #include "log/log.h"
@@ -41,13 +42,6 @@ gw_session_t *gw_session_get(aos_gateway_t *gw, const char *id)
     return s;
 }
 
-static void stream_closed(aos_http_req_t *req, int aborted, void *data)
-{
-    gw_session_t *s = data;
-    if (s->stream == req)
-        s->stream = NULL;
-}
-
 void gw_session_free(gw_session_t *s)
 {
     aos_gateway_t *gw = s->gw;
@@ -56,11 +50,7 @@ void gw_session_free(gw_session_t *s)
         gw_call_t *c = s->calls;
         gw_call_finish(c, aos_rpc_error_aos(c->id, AOS_ECANCELED, "session ended"));
     }
-    if (s->stream) {
-        aos_http_on_close(s->stream, NULL, NULL);
-        aos_http_stream_close(s->stream);
-        s->stream = NULL;
-    }
+    gw_session_streams_free(s);
     aos_map_iter_t it;
     aos_map_iter_init(&it);
     void *v;
@@ -88,29 +78,26 @@ void gw_session_free(gw_session_t *s)
     free(s);
 }
 
-/* One SSE "message" event carrying msg, appended to b. */
-static int sse_frame(const json_t *msg, aos_buf_t *b)
+int gw_sse_frame(const json_t *msg, const char *id, aos_buf_t *b)
 {
     char *s = json_dumps(msg, JSON_COMPACT);
     if (!s)
         return AOS_ENOMEM;
-    int rc = aos_buf_puts(b, "event: message\ndata: ");
+    int rc = 0;
+    if (id) {
+        rc = aos_buf_puts(b, "id: ");
+        if (!rc)
+            rc = aos_buf_puts(b, id);
+        if (!rc)
+            rc = aos_buf_puts(b, "\n");
+    }
+    if (!rc)
+        rc = aos_buf_puts(b, "event: message\ndata: ");
     if (!rc)
         rc = aos_buf_puts(b, s);
     if (!rc)
         rc = aos_buf_puts(b, "\n\n");
     free(s);
-    return rc;
-}
-
-int gw_sse_write(aos_http_req_t *req, const json_t *msg)
-{
-    aos_buf_t b;
-    aos_buf_init(&b, 0);
-    int rc = sse_frame(msg, &b);
-    if (!rc)
-        rc = aos_http_stream_write(req, b.ptr, b.len);
-    aos_buf_release(&b);
     return rc;
 }
 
@@ -123,7 +110,7 @@ int gw_respond_msg(aos_http_req_t *req, json_t *msg)
      * reference SDK server answers */
     aos_buf_t b;
     aos_buf_init(&b, 0);
-    int rc = sse_frame(msg, &b);
+    int rc = gw_sse_frame(msg, NULL, &b);
     json_decref(msg);
     if (rc) {
         aos_buf_release(&b);
@@ -133,40 +120,6 @@ int gw_respond_msg(aos_http_req_t *req, json_t *msg)
     rc = aos_http_respond(req, 200, "text/event-stream", b.ptr, b.len);
     aos_buf_release(&b);
     return rc;
-}
-
-int gw_session_send(gw_session_t *s, json_t *msg)
-{
-    int rc = AOS_ENOTFOUND;
-    if (s->stream) {
-        /* a reader that stopped reading is cut off rather than buffered forever */
-        if (aos_http_stream_pending(s->stream) > (8u << 20)) {
-            aos_log_warn("gateway", "session %s: GET stream is not read; closing it", s->id);
-            aos_http_req_t *r = s->stream;
-            s->stream = NULL;
-            aos_http_on_close(r, NULL, NULL);
-            aos_http_stream_close(r);
-        } else {
-            rc = gw_sse_write(s->stream, msg);
-        }
-    }
-    json_decref(msg);
-    return rc;
-}
-
-int gw_session_attach_stream(gw_session_t *s, aos_http_req_t *req)
-{
-    if (s->stream)
-        return AOS_ECONFLICT;
-    aos_http_add_header(req, "Mcp-Session-Id", s->id);
-    int rc = aos_http_stream_open(req, 200, "text/event-stream");
-    if (rc)
-        return rc;
-    s->stream = req;
-    aos_http_on_close(req, stream_closed, s);
-    /* a comment first, so that clients see the stream is open */
-    aos_http_stream_write(req, ": stream open\n\n", 15);
-    return 0;
 }
 
 void gw_sessions_sweep(aos_gateway_t *gw)
@@ -180,13 +133,12 @@ void gw_sessions_sweep(aos_gateway_t *gw)
         gw_session_t *s = v;
         if (s->calls || now - s->last_seen_ms < idle)
             continue;
-        if (s->stream) {
-            /* a live stream keeps the session; a heartbeat finds dead ones */
-            aos_http_stream_write(s->stream, ": ping\n\n", 8);
+        /* a live stream keeps the session; a heartbeat finds dead ones */
+        if (gw_session_ping(s))
             continue;
-        }
         aos_log_info("gateway", "session %s expired after %u s idle", s->id,
                      gw->cfg.session_idle_s);
         gw_session_free(s);
     }
+    gw_replay_expire(gw);
 }

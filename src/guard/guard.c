@@ -43,26 +43,35 @@ void aos_quota_init(aos_quota_t *q, uint64_t limit, aos_quota_period_t period)
     q->period = period;
     q->used = 0;
     q->period_key = 0;
+    q->stored = 0;
+}
+
+long aos_quota_key(const aos_quota_t *q, time_t now)
+{
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    return q->period == AOS_QUOTA_DAY
+               ? (long)(tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday
+               : (long)(tm.tm_year + 1900) * 100 + (tm.tm_mon + 1);
 }
 
 uint64_t aos_quota_take(aos_quota_t *q, time_t now)
 {
     if (!q->limit)
         return 0;
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    long key = q->period == AOS_QUOTA_DAY
-                   ? (long)(tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday
-                   : (long)(tm.tm_year + 1900) * 100 + (tm.tm_mon + 1);
+    long key = aos_quota_key(q, now);
     if (key != q->period_key) {
         q->period_key = key;
         q->used = 0;
+        q->stored = 0;
     }
     if (q->used < q->limit) {
         q->used++;
         return 0;
     }
     /* seconds to the start of the next day or month (UTC) */
+    struct tm tm;
+    gmtime_r(&now, &tm);
     struct tm next = tm;
     next.tm_hour = next.tm_min = next.tm_sec = 0;
     if (q->period == AOS_QUOTA_DAY) {
@@ -73,6 +82,33 @@ uint64_t aos_quota_take(aos_quota_t *q, time_t now)
     }
     time_t t = timegm(&next);
     return t > now ? (uint64_t)(t - now) : 1;
+}
+
+uint64_t aos_quota_used(const aos_quota_t *q, time_t now)
+{
+    return q->period_key == aos_quota_key(q, now) ? q->used : 0;
+}
+
+void aos_quota_restore(aos_quota_t *q, long key, uint64_t count, time_t now)
+{
+    q->period_key = aos_quota_key(q, now);
+    q->used = q->stored = key == q->period_key ? count : 0;
+}
+
+uint64_t aos_quota_reserve(const aos_quota_t *q)
+{
+    if (!q->limit || q->stored >= q->used)
+        return 0;
+    uint64_t block = q->limit / 100;
+    block = block < 1 ? 1 : block > 1000 ? 1000 : block;
+    uint64_t want = q->used + block - 1;
+    return want < q->limit ? want : (q->used > q->limit ? q->used : q->limit);
+}
+
+void aos_quota_stored(aos_quota_t *q, long key, uint64_t count)
+{
+    if (key == q->period_key)
+        q->stored = count;
 }
 
 /* ---- circuit breaker ---------------------------------------------------------- */

@@ -27,7 +27,16 @@ void aos_bucket_init(aos_bucket_t *b, double rate, double burst, uint64_t now_ms
 uint64_t aos_bucket_take(aos_bucket_t *b, uint64_t now_ms);
 
 /* ---- quota ----------------------------------------------------------------
- * At most limit calls per UTC day or month. limit 0 = unlimited. */
+ * At most limit calls per UTC day or month. limit 0 = unlimited.
+ *
+ * The count outlives a restart when its owner keeps it in a store: it
+ * restores the stored count at start (aos_quota_restore), and after each
+ * take asks aos_quota_reserve whether the store must first hold a larger
+ * count before the calls counted so far may go. Reservations run ahead by a
+ * block of calls (1 % of the limit, 1 to 1,000), so the store is written
+ * once per block; the owner writes the exact count at a clean stop. After a
+ * crash the restored count is thus never below the calls that went, and at
+ * most a block - 1 above. */
 typedef enum { AOS_QUOTA_DAY = 0, AOS_QUOTA_MONTH } aos_quota_period_t;
 
 typedef struct {
@@ -35,11 +44,27 @@ typedef struct {
     aos_quota_period_t period;
     uint64_t used;
     long period_key; /* yyyymmdd or yyyymm of the counted period */
+    uint64_t stored; /* the count the owner's store holds for period_key */
 } aos_quota_t;
 
 void aos_quota_init(aos_quota_t *q, uint64_t limit, aos_quota_period_t period);
+/* The key of the period now is in: yyyymmdd (day) or yyyymm (month), UTC. */
+long aos_quota_key(const aos_quota_t *q, time_t now);
 /* Counts one call: 0 if allowed, else seconds until the period resets. */
 uint64_t aos_quota_take(aos_quota_t *q, time_t now);
+/* Calls counted in the period now is in (0 once the counted one is over). */
+uint64_t aos_quota_used(const aos_quota_t *q, time_t now);
+/* Sets the count read back from a store: count calls in period key. A key
+ * that is not the period now (an earlier day or month) leaves the quota
+ * empty for the period now. */
+void aos_quota_restore(aos_quota_t *q, long key, uint64_t count, time_t now);
+/* After a take: the count the store must hold before the calls counted so
+ * far may go (used plus the block ahead, at most limit), or 0 when it holds
+ * enough already. */
+uint64_t aos_quota_reserve(const aos_quota_t *q);
+/* The store now holds count for period key (a write of the owner's ended);
+ * ignored when key is not the counted period. */
+void aos_quota_stored(aos_quota_t *q, long key, uint64_t count);
 
 /* ---- circuit breaker ------------------------------------------------------
  * closed: calls pass; it opens after `failures` consecutive failures, or when

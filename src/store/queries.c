@@ -1,6 +1,6 @@
 /* queries.c - the domain functions of store.h: the registry, API tokens,
- * settings and the audit log, written once in portable SQL over the backend
- * calls of internal.h.
+ * settings, counters and the audit log, written once in portable SQL over
+ * the backend calls of internal.h.
  *
  * Rows come back as JSON objects through one generic collector, driven by a
  * table naming each selected column and how to turn it into JSON. JSON
@@ -344,6 +344,49 @@ int aos_store_setting_put(aos_store_t *st, const char *key, const json_t *value,
     free(text);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to save setting '%.100s'", key);
+    return 0;
+}
+
+/* Counters -------------------------------------------------------------- */
+
+static const col_t counter_cols[] = {{"period", COL_INT}, {"value", COL_INT}};
+
+int aos_store_counter_put(aos_store_t *st, const char *name, int64_t period, int64_t value,
+                          aos_err_t *err)
+{
+    if (!nonempty(name) || value < 0)
+        return aos_err_set(err, AOS_EINVAL,
+                           "unable to save counter: a name and a value >= 0 are required");
+    char now[32];
+    aos__store_now(now);
+    aos__sql_val_t p[] = {aos__sql_text(name), aos__sql_int(period), aos__sql_int(value),
+                          aos__sql_text(now)};
+    int rc = aos__store_exec(st,
+                             "INSERT INTO counters (name, period, value, updated_at) "
+                             "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                             "period = excluded.period, value = excluded.value, "
+                             "updated_at = excluded.updated_at",
+                             p, NCOLS(p), NULL, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to save counter '%.100s'", name);
+    return 0;
+}
+
+int aos_store_counter_get(aos_store_t *st, const char *name, int64_t *period, int64_t *value,
+                          aos_err_t *err)
+{
+    json_t *row;
+    if (!nonempty(name))
+        return aos_err_set(err, AOS_EINVAL, "unable to read counter: no name");
+    int rc = select_one(st, "SELECT period, value FROM counters WHERE name = ?", name, counter_cols,
+                        NCOLS(counter_cols), &row, err);
+    if (rc == AOS_ENOTFOUND)
+        return aos_err_set(err, rc, "counter '%.100s' not found", name);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to read counter '%.100s'", name);
+    *period = json_integer_value(json_object_get(row, "period"));
+    *value = json_integer_value(json_object_get(row, "value"));
+    json_decref(row);
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /* store.h - durable state of aosd: the database behind the registry, API
- * tokens, settings and the audit log (SPEC §9).
+ * tokens, settings, counters and the audit log (SPEC §9).
  *
  * One aos_store_t owns one database connection. SQLite is the built-in
  * backend; the code above the backend is portable SQL, so a PostgreSQL
@@ -101,6 +101,15 @@ int aos_store_token_list(aos_store_t *st, json_t **out, aos_err_t *err);
 /* Settings: any JSON value under a key. value is borrowed. */
 int aos_store_setting_get(aos_store_t *st, const char *key, json_t **out, aos_err_t *err);
 int aos_store_setting_put(aos_store_t *st, const char *key, const json_t *value, aos_err_t *err);
+
+/* Counters (migration 0007): a named count of one period, which the caller
+ * defines (a number such as 20261206 for a UTC day). put replaces the
+ * counter's row - period and value - whatever period it held; get gives
+ * what is stored, AOS_ENOTFOUND when the counter has no row. value >= 0. */
+int aos_store_counter_put(aos_store_t *st, const char *name, int64_t period, int64_t value,
+                          aos_err_t *err);
+int aos_store_counter_get(aos_store_t *st, const char *name, int64_t *period, int64_t *value,
+                          aos_err_t *err);
 
 /* Audit log. resource and diff may be NULL; diff is borrowed and must not
  * hold secret values. */

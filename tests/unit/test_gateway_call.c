@@ -142,8 +142,8 @@ static int teardown(void **state)
 
 static const char *text_of(const json_t *result)
 {
-    return json_string_value(json_object_get(json_array_get(json_object_get(result, "content"), 0),
-                                             "text"));
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(result, "content"), 0), "text"));
 }
 
 /* A call and its answer; the answer never comes from inside the call. */
@@ -224,17 +224,17 @@ static void test_progress(void **state)
     answer_t a;
     memset(&a, 0, sizeof(a));
     aos_gateway_call_opts_t o = {.caller = {.principal = "task:t4"}, .progress = on_progress};
-    assert_int_equal(aos_gateway_call(e->gw, &o, "fx__progress", json_pack("{s:i}", "n", 3),
-                                      on_done, &a, NULL),
-                     0);
+    assert_int_equal(
+        aos_gateway_call(e->gw, &o, "fx__progress", json_pack("{s:i}", "n", 3), on_done, &a, NULL),
+        0);
     assert_int_equal(run_until(e, &a.done, 30000), 0);
     assert_string_equal(text_of(a.result), "progressed 3");
     assert_non_null(a.progress);
     assert_int_equal(json_array_size(a.progress), 3);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(a.progress, 2), "progress")),
                      3);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(a.progress, 0), "message")),
-                        "step 1");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(a.progress, 0), "message")), "step 1");
     json_decref(a.progress);
     json_decref(a.result);
 }

@@ -339,6 +339,117 @@ static void test_quota_month_rollover_dec_to_jan(void **state)
     assert_int_equal(aos_quota_take(&q, utc(2024, 1, 1, 0, 0, 0)), 31 * DAY_S);
 }
 
+/* A restart: the count read back from the store for the same UTC day is
+ * kept (what is left of the quota is right), one of an earlier day or month
+ * is not, and the restored count is what the store already holds. */
+static void test_quota_restore_same_period_keeps_the_count(void **state)
+{
+    aos_quota_t q;
+    aos_quota_init(&q, 5, AOS_QUOTA_DAY);
+    time_t t = utc(2026, 12, 6, 9, 0, 0);
+    assert_int_equal(aos_quota_key(&q, t), 20261206);
+    aos_quota_restore(&q, 20261206, 3, utc(2026, 12, 6, 23, 0, 0));
+    assert_int_equal(aos_quota_used(&q, t), 3);
+    assert_int_equal(aos_quota_reserve(&q), 0); /* the store holds it */
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_take(&q, t), 15 * 3600);
+    /* the next day starts empty, used reads 0 before any call */
+    time_t next = utc(2026, 12, 7, 0, 0, 0);
+    assert_int_equal(aos_quota_used(&q, next), 0);
+    assert_int_equal(aos_quota_take(&q, next), 0);
+    assert_int_equal(aos_quota_used(&q, next), 1);
+
+    /* yesterday's count, restored today: a new day */
+    aos_quota_init(&q, 5, AOS_QUOTA_DAY);
+    aos_quota_restore(&q, 20261205, 5, t);
+    assert_int_equal(aos_quota_used(&q, t), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_true(aos_quota_take(&q, t) > 0);
+
+    /* a month's quota: the key is yyyymm; a day key never matches it */
+    aos_quota_init(&q, 10, AOS_QUOTA_MONTH);
+    assert_int_equal(aos_quota_key(&q, t), 202612);
+    aos_quota_restore(&q, 202612, 9, utc(2026, 12, 31, 23, 59, 59));
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_take(&q, t), 26 * DAY_S - 9 * 3600);
+    aos_quota_restore(&q, 20261206, 9, t);
+    assert_int_equal(aos_quota_used(&q, t), 0);
+    aos_quota_restore(&q, 202611, 9, t);
+    assert_int_equal(aos_quota_used(&q, t), 0);
+
+    /* a limit lowered below the restored count: nothing more today */
+    aos_quota_init(&q, 2, AOS_QUOTA_DAY);
+    aos_quota_restore(&q, 20261206, 4, t);
+    assert_true(aos_quota_take(&q, t) > 0);
+    assert_int_equal(aos_quota_reserve(&q), 0);
+}
+
+/* Reservations: before counted calls go, the store must hold at least
+ * their count; it is asked for a block ahead (1 % of the limit, 1..1000). */
+static void test_quota_reserve_runs_ahead_by_a_block(void **state)
+{
+    aos_quota_t q;
+    time_t t = utc(2026, 12, 6, 12, 0, 0);
+
+    /* small quotas: every call is stored before it goes */
+    aos_quota_init(&q, 5, AOS_QUOTA_DAY);
+    assert_int_equal(aos_quota_reserve(&q), 0);
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_reserve(&q), 1);
+    aos_quota_stored(&q, 20261206, 1);
+    assert_int_equal(aos_quota_reserve(&q), 0);
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_reserve(&q), 2);
+
+    /* 1,000 a day: blocks of 10 */
+    aos_quota_init(&q, 1000, AOS_QUOTA_DAY);
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_reserve(&q), 10);
+    /* calls counted while the write is out need it too */
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_reserve(&q), 11);
+    aos_quota_stored(&q, 20261206, 10);
+    for (int i = 2; i < 10; i++) {
+        assert_int_equal(aos_quota_take(&q, t), 0);
+        assert_int_equal(aos_quota_reserve(&q), 0);
+    }
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_reserve(&q), 20);
+
+    /* large quotas: at most 1,000 ahead; never beyond the limit */
+    aos_quota_init(&q, 10000000, AOS_QUOTA_MONTH);
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_reserve(&q), 1000);
+    aos_quota_init(&q, 250, AOS_QUOTA_DAY);
+    aos_quota_restore(&q, 20261206, 248, t);
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_reserve(&q), 250); /* 249 + 2 - 1 */
+    aos_quota_init(&q, 300, AOS_QUOTA_DAY);
+    aos_quota_restore(&q, 20261206, 299, t);
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_reserve(&q), 300); /* 300 + 3 - 1, capped */
+
+    /* a write for a period that ended does not cover the new one */
+    aos_quota_init(&q, 5, AOS_QUOTA_DAY);
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_take(&q, t + DAY_S), 0);
+    aos_quota_stored(&q, 20261206, 1);
+    assert_int_equal(aos_quota_reserve(&q), 1);
+    aos_quota_stored(&q, 20261207, 1);
+    assert_int_equal(aos_quota_reserve(&q), 0);
+    /* the exact count written at a clean stop lowers what is stored */
+    aos_quota_stored(&q, 20261207, 5);
+    aos_quota_stored(&q, 20261207, 1);
+    assert_int_equal(q.stored, 1);
+
+    /* unlimited: nothing to store */
+    aos_quota_init(&q, 0, AOS_QUOTA_DAY);
+    assert_int_equal(aos_quota_take(&q, t), 0);
+    assert_int_equal(aos_quota_reserve(&q), 0);
+}
+
 /* ---- circuit breaker ------------------------------------------------------ */
 
 static void test_breaker_defaults(void **state)
@@ -990,6 +1101,8 @@ int main(void)
         cmocka_unit_test(test_quota_day_same_date_in_other_month_or_year_is_new),
         cmocka_unit_test(test_quota_month_counts_and_resets),
         cmocka_unit_test(test_quota_month_rollover_dec_to_jan),
+        cmocka_unit_test(test_quota_restore_same_period_keeps_the_count),
+        cmocka_unit_test(test_quota_reserve_runs_ahead_by_a_block),
         cmocka_unit_test(test_breaker_defaults),
         cmocka_unit_test(test_breaker_opens_after_n_consecutive_failures),
         cmocka_unit_test(test_breaker_success_resets_consecutive_count),

@@ -126,6 +126,7 @@ static void test_open_creates_schema(void **state)
         "FROM sandbox_scripts",
         "SELECT id, name, role, token_hash, created_at, last_used_at FROM api_tokens",
         "SELECT key, value, updated_at FROM settings",
+        "SELECT name, period, value, updated_at FROM counters",
         "SELECT version, applied_at FROM schema_migrations",
     };
     sqlite3 *db;
@@ -546,6 +547,46 @@ static void test_settings(void **state)
     assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM settings"), 1);
 }
 
+static void test_counters(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = open_store(f, NULL);
+    int64_t period = -1, value = -1;
+
+    assert_int_equal(aos_store_counter_get(st, "quota:a", &period, &value, &err), AOS_ENOTFOUND);
+    assert_int_equal(period, -1);
+    assert_int_equal(aos_store_counter_put(st, "quota:a", 20261206, 7, &err), 0);
+    assert_int_equal(aos_store_counter_put(st, "quota:b", 202612, 1000000000000LL, &err), 0);
+    assert_int_equal(aos_store_counter_get(st, "quota:a", &period, &value, &err), 0);
+    assert_int_equal(period, 20261206);
+    assert_int_equal(value, 7);
+    /* 64-bit values (PostgreSQL: BIGINT) */
+    assert_int_equal(aos_store_counter_get(st, "quota:b", &period, &value, &err), 0);
+    assert_int_equal(value, 1000000000000LL);
+
+    /* a new period replaces the row: one row per counter */
+    assert_int_equal(aos_store_counter_put(st, "quota:a", 20261207, 1, &err), 0);
+    assert_int_equal(aos_store_counter_get(st, "quota:a", &period, &value, &err), 0);
+    assert_int_equal(period, 20261207);
+    assert_int_equal(value, 1);
+
+    /* bad input changes nothing */
+    assert_int_equal(aos_store_counter_put(st, "", 1, 1, &err), AOS_EINVAL);
+    assert_int_equal(aos_store_counter_put(st, NULL, 1, 1, &err), AOS_EINVAL);
+    assert_int_equal(aos_store_counter_put(st, "quota:a", 20261208, -1, &err), AOS_EINVAL);
+    assert_int_equal(aos_store_counter_get(st, "", &period, &value, &err), AOS_EINVAL);
+    aos_store_close(st);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM counters"), 2);
+
+    /* durable: a new connection reads what the last one wrote */
+    st = open_store(f, NULL);
+    assert_int_equal(aos_store_counter_get(st, "quota:a", &period, &value, &err), 0);
+    assert_int_equal(period, 20261207);
+    assert_int_equal(value, 1);
+    aos_store_close(st);
+}
+
 static void test_tokens(void **state)
 {
     fixture_t *f = *state;
@@ -886,6 +927,7 @@ int main(void)
         T(test_tx_commit_rollback_nested),
         T(test_audit_paging),
         T(test_settings),
+        T(test_counters),
         T(test_tokens),
         T(test_backend_contract),
         T(test_background_checkpoint),
