@@ -11,6 +11,7 @@
 #include "httpc/httpc.h"
 #include "log/log.h"
 #include "logs/logs.h" /* wiring: logs */
+#include "orch/orch.h" /* wiring: orch */
 #include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "store/store.h"
@@ -44,6 +45,8 @@ typedef struct {
     aos_bus_t *bus;
     /* wiring: logs (log service) */
     aos_logs_t *logs;
+    /* wiring: orch (the orchestrator) */
+    aos_orch_t *orch;
     int redact_full; /* the log redactor refused a secret: warned once */
     char *generated; /* the Owner token made on first start, until printed */
     uv_signal_t sigint, sigterm;
@@ -64,6 +67,8 @@ static void on_gateway_down(void *data)
     d->gateway = NULL;
     aos_httpc_free(d->httpc);
     d->httpc = NULL;
+    aos_orch_free(d->orch); /* wiring: orch */
+    d->orch = NULL;
     aos_bus_free(d->bus); /* wiring: bus -- before the store, which finishes its jobs */
     d->bus = NULL;
     /* the store keeps the loop alive while it is open */
@@ -75,6 +80,15 @@ static void on_deadline(uv_timer_t *t)
 {
     aos_log_warn("aosd", "shutdown is taking too long; exiting");
     exit(1);
+}
+
+static void on_orch_down(void *data)
+{
+    aos_daemon_t *d = data;
+    if (d->gateway)
+        aos_gateway_shutdown(d->gateway, on_gateway_down, d);
+    else
+        on_gateway_down(d);
 }
 
 static void shutdown_daemon(aos_daemon_t *d, const char *why)
@@ -92,10 +106,11 @@ static void shutdown_daemon(aos_daemon_t *d, const char *why)
     aos_logs_shutdown(d->logs); /* wiring: logs -- ends its streams, stores what it captured */
     if (d->http)
         aos_http_stop(d->http);
-    if (d->gateway)
-        aos_gateway_shutdown(d->gateway, on_gateway_down, d);
+    /* wiring: orch -- tasks stop before the gateway's calls fail under them */
+    if (d->orch)
+        aos_orch_shutdown(d->orch, on_orch_down, d);
     else
-        on_gateway_down(d);
+        on_orch_down(d);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -264,6 +279,18 @@ static int run(aos_daemon_t *d, aos_err_t *err)
         return rc;
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_logs_builtin(d->logs))))
         return aos_err_set(err, rc, "unable to add the built-in server 'logs'");
+    /* wiring: orch -- create, add routes; started after the gateway is loaded */
+    aos_orch_cfg_t oc = {.loop = d->loop,
+                         .store = d->store,
+                         .bus = d->bus,
+                         .gateway = d->gateway,
+                         .metrics = d->metrics,
+                         .data_dir = c->data_dir,
+                         .max_running = (unsigned)c->orch_max_running,
+                         .max_per_project = (unsigned)c->orch_max_per_project,
+                         .retention_days = (unsigned)c->episode_retention_days};
+    if ((rc = aos_orch_new(&d->orch, &oc, err)) || (rc = aos_orch_add_routes(d->orch, d->http)))
+        return rc;
     /* secrets aosd holds never reach the log store */
     const char *secrets[] = {c->bootstrap_token, c->master_key, d->generated};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
@@ -274,6 +301,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     if ((rc = aos_http_start(d->http, err)))
         return rc;
     if ((rc = aos_gateway_load(d->gateway, err)))
+        return rc;
+    if ((rc = aos_orch_start(d->orch, err))) /* wiring: orch -- resumes unfinished tasks */
         return rc;
 
     uv_signal_init(d->loop, &d->sigint);

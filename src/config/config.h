@@ -65,7 +65,13 @@
     XX(metrics_allow, S, "metrics-allow", "AOS_METRICS_ALLOW", NULL,                               \
        "addresses that may read /metrics without a token (CIDR, comma-separated)")                 \
     XX(metrics_max_series, U, "metrics-max-series", "AOS_METRICS_MAX_SERIES", "2000",              \
-       "most series one metric keeps; later label values count as \"other\"")
+       "most series one metric keeps; later label values count as \"other\"")                      \
+    XX(orch_max_running, U, "orch-max-running", "AOS_ORCH_MAX_RUNNING", "64",                      \
+       "tasks running (or waiting for approval) at once; others queue by priority")                \
+    XX(orch_max_per_project, U, "orch-max-per-project", "AOS_ORCH_MAX_PER_PROJECT", "0",           \
+       "tasks of one project running at once (0: orch-max-running)")                               \
+    XX(episode_retention_days, U, "episode-retention-days", "AOS_EPISODE_RETENTION_DAYS", "30",    \
+       "days a finished run (its steps, events and workspace rows) is kept (0: for ever)")
 
 typedef struct {
 #define XX_S(f)                        char *f;

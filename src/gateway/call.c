@@ -1009,8 +1009,12 @@ int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, con
         c->caps = json_deep_copy(who->caps);
     if (who->idempotency_key)
         c->idempotency_key = strdup(who->idempotency_key);
-    if (who->traceparent)
+    if (who->traceparent) {
         snprintf(c->traceparent, sizeof(c->traceparent), "%s", who->traceparent);
+        /* the caller's trace names this call's failures: "00-<trace id>-..." */
+        if (strlen(who->traceparent) >= 36 && !strncmp(who->traceparent, "00-", 3))
+            snprintf(c->trace_id, sizeof(c->trace_id), "%.32s", who->traceparent + 3);
+    }
     if (handle)
         *handle = c;
     c->starting = 1;
