@@ -407,6 +407,23 @@ static void on_retry_timer(uv_timer_t *t)
         gw_call_finish(c, call_error(c, rc, "server '%s' is not available", sv->name));
 }
 
+/* data.aos_code and data.retry_after_s of an error say what aosd itself
+ * decided (call_error_v): an upstream's error must not claim them, or it
+ * could pick the status and Retry-After of aosd's REST answer. */
+static void forget_our_marks(json_t *msg)
+{
+    json_t *e = json_object_get(msg, "error");
+    json_t *d = json_object_get(e, "data");
+    if (!json_is_object(d) ||
+        !(json_object_get(d, "aos_code") || json_object_get(d, "retry_after_s")))
+        return;
+    json_t *ne = json_deep_copy(e);
+    json_t *nd = json_object_get(ne, "data");
+    json_object_del(nd, "aos_code");
+    json_object_del(nd, "retry_after_s");
+    json_object_set_new(msg, "error", ne);
+}
+
 static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *errmsg, void *data)
 {
     gw_call_t *c = data;
@@ -461,6 +478,7 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
     } else {
         msg = json_copy(reply);
         json_object_set(msg, "id", c->id);
+        forget_our_marks(msg);
         const json_t *res = json_object_get(reply, "result");
         const json_t *e = json_object_get(reply, "error");
         record(c, sv->name,
