@@ -491,8 +491,8 @@ static int send_call(gw_call_t *c, gw_server_t *sv)
     if (!timeout)
         timeout = AOS_REGISTRY_DEFAULT_TIMEOUT_MS;
     c->attempts++;
-    int rc = aos_upstream_request(c->up, c->method, json_incref(c->params), timeout, on_reply, c,
-                                  &c->up_id);
+    int rc = aos_upstream_request(c->up, c->method, json_incref(c->params), timeout, NULL, on_reply,
+                                  c, &c->up_id);
     if (rc)
         return rc;
     link_server(c, sv);

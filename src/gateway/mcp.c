@@ -398,7 +398,7 @@ static void set_level(gw_session_t *s, int level)
         if (json_object_get(json_object_get(init, "capabilities"), "logging"))
             aos_upstream_request(((gw_sup_t *)v)->up, "logging/setLevel",
                                  json_pack("{s:s}", "level", gw_log_levels[level]), 0, NULL, NULL,
-                                 NULL);
+                                 NULL, NULL);
     }
 }
 
