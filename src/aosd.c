@@ -227,6 +227,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .store = d->store,
                             .secrets = d->secrets,
                             .metrics = d->metrics,
+                            .trace = d->trace,
                             .allowed_hosts = c->allowed_hosts,
                             .allowed_origins = c->allowed_origins,
                             .session_idle_s = (unsigned)c->session_idle_s,
