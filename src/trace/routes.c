@@ -135,8 +135,8 @@ static void render(uv_work_t *w)
     }
     aos_buf_t b;
     aos_buf_init(&b, 0);
-    if (aos__trace_render(&b, q->trace_id, q->total, q->page.rows, q->page.n, res,
-                          (size_t)q->nres, q->more && q->page.n ? cursor : NULL) == 0) {
+    if (aos__trace_render(&b, q->trace_id, q->total, q->page.rows, q->page.n, res, (size_t)q->nres,
+                          q->more && q->page.n ? cursor : NULL) == 0) {
         q->body_len = b.len;
         q->body = aos_buf_detach(&b, NULL);
     }

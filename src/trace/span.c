@@ -338,7 +338,7 @@ static int batch_run(aos_store_t *st, void *arg, aos_err_t *err)
     return aos_store_spans_insert(st, b->rows, b->n, err);
 }
 
-static void flush(aos_trace_t *tr);
+static void flush(aos_trace_t *tr, int all);
 
 static void batch_free(struct batch *b)
 {
@@ -367,14 +367,14 @@ static void batch_done(int status, const aos_err_t *err, void *arg)
     }
     batch_free(b);
     if (tr->queued)
-        flush(tr); /* what arrived while the worker was busy */
+        flush(tr, 0); /* what arrived while the worker was busy */
 }
 
-/* Submits the queue in batches: at most BATCHES_INFLIGHT in flight, except
- * after shutdown, when everything goes now. */
-static void flush(aos_trace_t *tr)
+/* Submits the queue in batches: at most BATCHES_INFLIGHT in flight, unless
+ * all (or after shutdown): then everything goes now. */
+static void flush(aos_trace_t *tr, int all)
 {
-    while (tr->queued && (tr->batches < BATCHES_INFLIGHT || tr->shut)) {
+    while (tr->queued && (tr->batches < BATCHES_INFLIGHT || all || tr->shut)) {
         struct batch *b = calloc(1, sizeof(*b));
         if (!b)
             return; /* the timer or the next batch tries again */
@@ -406,13 +406,13 @@ static void flush(aos_trace_t *tr)
 void aos__trace_flush(aos_trace_t *tr)
 {
     if (tr->queued)
-        flush(tr);
+        flush(tr, 1);
 }
 
 static void on_flush_timer(uv_timer_t *t)
 {
     if (t->data)
-        flush(t->data);
+        flush(t->data, 0);
 }
 
 void aos_span_end(aos_span_t *s)
@@ -431,7 +431,7 @@ void aos_span_end(aos_span_t *s)
     tr->q_tail = &s->next;
     tr->queued++;
     if (tr->shut || tr->queued >= AOS_TRACE_BATCH)
-        flush(tr);
+        flush(tr, 0);
     else if (tr->flush_timer && !uv_is_active((uv_handle_t *)tr->flush_timer))
         uv_timer_start(tr->flush_timer, on_flush_timer, tr->cfg.flush_ms, 0);
 }
@@ -621,7 +621,7 @@ void aos_trace_shutdown(aos_trace_t *tr)
     close_handle(tr->flush_timer);
     close_handle(tr->retain_timer);
     tr->flush_timer = tr->retain_timer = NULL;
-    flush(tr); /* the store runs what is queued before it closes */
+    flush(tr, 1); /* the store runs what is queued before it closes */
 }
 
 uv_loop_t *aos__trace_loop(const aos_trace_t *tr)
