@@ -309,8 +309,8 @@ static int retain_rows(aos_store_t *st, void *arg, aos_err_t *err)
          * the oldest span's are named by none (the newest always stays) */
         rc = aos__store_exec(st,
                              "DELETE FROM span_resources WHERE id < COALESCE("
-                             "(SELECT resource_id FROM spans ORDER BY id LIMIT 1), "
-                             "(SELECT MAX(id) FROM span_resources))",
+                             "(SELECT resource_id FROM spans WHERE resource_id IS NOT NULL "
+                             "ORDER BY id LIMIT 1), (SELECT MAX(id) FROM span_resources))",
                              NULL, 0, NULL, err);
         if (rc)
             return rc;
