@@ -234,6 +234,22 @@ static void test_store_retention(void **state)
     assert_int_equal(aos_store_spans_retain(st, 999999, 0, 1000, &deleted, &err), 0);
     assert_int_equal(deleted, 40);
     assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM span_resources"), 1);
+    /* a span without a resource (written by something else) does not make
+     * the resources of the spans after it look unused */
+    int64_t r3 = 0;
+    assert_int_equal(aos_store_span_resource_add(st, "{\"run\":3}", &r3, &err), 0);
+    aos_store_span_t more[] = {row(TID, "00000000000000a1", NULL, 1),
+                               row(TID, "00000000000000a2", NULL, 2),
+                               row(TID, "00000000000000a3", NULL, 3)};
+    more[0].end_ns = 1;
+    more[0].resource_id = r3;
+    more[1].end_ns = 5000; /* no resource */
+    more[2].end_ns = 5001;
+    more[2].resource_id = r2;
+    insert(st, more, 3);
+    assert_int_equal(aos_store_spans_retain(st, 2, 0, 1000, &deleted, &err), 0);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM span_resources"), 2);
     assert_int_equal(aos_store_spans_retain(st, 0, 0, 0, &deleted, &err), AOS_EINVAL);
     aos_store_close(st);
 }
@@ -474,15 +490,21 @@ static void svc_open(svc_t *s, fixture_t *f, unsigned long buffer, unsigned flus
     assert_int_equal(aos_trace_new(&s->tr, &c, &err), 0);
 }
 
-static void svc_close(svc_t *s)
+/* The rest, once the store is closed. */
+static void svc_release(svc_t *s)
 {
-    aos_trace_shutdown(s->tr);
-    aos_store_close(s->st);
     uv_run(&s->loop, UV_RUN_NOWAIT);
     aos_trace_free(s->tr);
     aos_metrics_free(s->m);
     uv_run(&s->loop, UV_RUN_NOWAIT);
     assert_int_equal(uv_loop_close(&s->loop), 0);
+}
+
+static void svc_close(svc_t *s)
+{
+    aos_trace_shutdown(s->tr);
+    aos_store_close(s->st);
+    svc_release(s);
 }
 
 /* Runs the loop until the spans table holds want rows; fails after 5 s. */
@@ -684,6 +706,22 @@ static void test_buffer_bound_and_batches(void **state)
     svc_close(&s);
 }
 
+static void test_flush_for_a_reader(void **state)
+{
+    fixture_t *f = *state;
+    svc_t s;
+    svc_open(&s, f, 0, 60000);
+    /* two batches in flight (the loop does not run), 500 spans waiting */
+    for (int i = 0; i < 2 * AOS_TRACE_BATCH + 500; i++)
+        aos_span_end(aos_trace_span_start(s.tr, NULL, "s", AOS_SPAN_INTERNAL));
+    /* what GET /api/traces does before its query: everything goes now, so
+     * a job submitted next sees every span (the worker runs jobs in order) */
+    aos__trace_flush(s.tr);
+    aos_store_close(s.st); /* runs the jobs queued, without the loop */
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM spans"), 2 * AOS_TRACE_BATCH + 500);
+    svc_release(&s);
+}
+
 static void test_flush_at_shutdown(void **state)
 {
     fixture_t *f = *state;
@@ -699,11 +737,7 @@ static void test_flush_at_shutdown(void **state)
     aos_span_end(aos_trace_span_start(s.tr, NULL, "later", AOS_SPAN_INTERNAL));
     aos_store_close(s.st); /* runs what is queued */
     assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM spans"), 11);
-    uv_run(&s.loop, UV_RUN_NOWAIT);
-    aos_trace_free(s.tr);
-    aos_metrics_free(s.m);
-    uv_run(&s.loop, UV_RUN_NOWAIT);
-    assert_int_equal(uv_loop_close(&s.loop), 0);
+    svc_release(&s);
 }
 
 static void test_retention_runs(void **state)
@@ -816,6 +850,7 @@ int main(void)
         T(test_spans_written_within_flush),
         T(test_span_limits),
         T(test_buffer_bound_and_batches),
+        T(test_flush_for_a_reader),
         T(test_flush_at_shutdown),
         T(test_retention_runs),
         T(test_ten_thousand_spans),
