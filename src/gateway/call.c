@@ -43,6 +43,9 @@ gw_call_t *gw_call_new(aos_gateway_t *gw, enum gw_call_kind kind, gw_session_t *
     c->req = req;
     c->started_ns = uv_hrtime();
     if (req) {
+        /* the request's server span, or the request's own context */
+        const aos_tracectx_t *tc = aos_span_context(aos_trace_request_span_of(req));
+        c->trace = tc ? *tc : *aos_http_trace(req);
         const char *accept = aos_http_header(req, "Accept");
         c->accept_sse = accept && strstr(accept, "text/event-stream") != NULL;
         const aos_principal_t *p = aos_auth_principal(req);
@@ -149,15 +152,12 @@ void gw_call_free(gw_call_t *c)
 
 /* ---- answers --------------------------------------------------------------- */
 
-/* The call's trace id, made when first needed (it costs a getrandom). */
+/* The call's trace id; a new trace's when it has none (it costs a getrandom). */
 static const char *trace_id(gw_call_t *c)
 {
-    if (!c->trace_id[0]) {
-        unsigned char rnd[16];
-        randombytes_buf(rnd, sizeof(rnd));
-        sodium_bin2hex(c->trace_id, sizeof(c->trace_id), rnd, sizeof(rnd));
-    }
-    return c->trace_id;
+    if (!c->trace.trace_id[0])
+        aos_tracectx_new(&c->trace);
+    return c->trace.trace_id;
 }
 
 /* Counts c in the metrics. Label values come from the registry only: the
@@ -225,6 +225,8 @@ static void finish_rest(gw_call_t *c, json_t *msg)
 
 void gw_call_finish(gw_call_t *c, json_t *msg)
 {
+    if (c->req)
+        gw_span_outcome(c->req, msg);
     if (c->st) /* kept for replay: a client that lost the connection comes back for it */
         gw_stream_send(c->st, msg, 1);
     else if (c->req && c->kind == GW_CALL_REST)
@@ -501,8 +503,8 @@ static int send_call(gw_call_t *c, gw_server_t *sv)
     if (!timeout)
         timeout = AOS_REGISTRY_DEFAULT_TIMEOUT_MS;
     c->attempts++;
-    int rc = aos_upstream_request(c->up, c->method, json_incref(c->params), timeout, on_reply, c,
-                                  &c->up_id);
+    int rc = aos_upstream_request(c->up, c->method, json_incref(c->params), timeout, &c->trace,
+                                  on_reply, c, &c->up_id);
     if (rc)
         return rc;
     link_server(c, sv);
