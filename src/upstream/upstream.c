@@ -198,7 +198,8 @@ static json_t *with_trace(json_t *params, const char *traceparent, const char *t
 static void pending_complete(aos_upstream_t *up, up_pending_t *p, json_t *reply, int status,
                              const char *why)
 {
-    p->cb(up, reply, status, why, p->data);
+    if (p->cb)
+        p->cb(up, reply, status, why, p->data);
     pending_free(p);
 }
 
@@ -964,7 +965,7 @@ int aos_upstream_request(aos_upstream_t *up, const char *method, json_t *params,
                          uint32_t timeout_ms, const aos_tracectx_t *trace, aos_upstream_reply_fn cb,
                          void *data, uint64_t *id)
 {
-    if (!up || !method || !*method || !cb) {
+    if (!up || !method || !*method) {
         json_decref(params);
         return AOS_EINVAL;
     }
