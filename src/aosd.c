@@ -15,6 +15,7 @@
 #include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "store/store.h"
+#include "trace/trace.h" /* wiring: trace */
 
 #include <errno.h>
 #include <signal.h>
@@ -47,6 +48,8 @@ typedef struct {
     aos_logs_t *logs;
     /* wiring: orch (the orchestrator) */
     aos_orch_t *orch;
+    /* wiring: trace (spans) */
+    aos_trace_t *trace;
     int redact_full; /* the log redactor refused a secret: warned once */
     char *generated; /* the Owner token made on first start, until printed */
     uv_signal_t sigint, sigterm;
@@ -71,6 +74,8 @@ static void on_gateway_down(void *data)
     d->orch = NULL;
     aos_bus_free(d->bus); /* wiring: bus -- before the store, which finishes its jobs */
     d->bus = NULL;
+    /* wiring: trace -- the requests have ended their spans: write them */
+    aos_trace_shutdown(d->trace);
     /* the store keeps the loop alive while it is open */
     aos_store_close(d->store);
     d->store = NULL;
@@ -221,11 +226,23 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     aos_metrics_set_max_series(d->metrics, (size_t)c->metrics_max_series);
     if ((rc = aos_httpc_new(&d->httpc, d->loop, err)))
         return rc;
+    /* wiring: trace -- create (the gateway makes spans), add routes below */
+    aos_trace_cfg_t tc = {.loop = d->loop,
+                          .store = d->store,
+                          .metrics = d->metrics,
+                          .version = AOS_VERSION,
+                          .retention_days = c->trace_retention_days,
+                          .retention_spans = c->trace_retention_spans,
+                          .retention_check_s = c->trace_retention_check_s,
+                          .buffer = c->trace_buffer};
+    if ((rc = aos_trace_new(&d->trace, &tc, err)))
+        return rc;
     aos_gateway_cfg_t gc = {.loop = d->loop,
                             .httpc = d->httpc,
                             .store = d->store,
                             .secrets = d->secrets,
                             .metrics = d->metrics,
+                            .trace = d->trace,
                             .allowed_hosts = c->allowed_hosts,
                             .allowed_origins = c->allowed_origins,
                             .session_idle_s = (unsigned)c->session_idle_s,
@@ -260,6 +277,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     d->api.started_ms = uv_hrtime() / 1000000;
     aos_api_add_routes(&d->api, d->http);
     aos_gateway_add_routes(d->gateway, d->http);
+    if ((rc = aos_trace_add_routes(d->trace, d->http))) /* wiring: trace */
+        return aos_err_set(err, rc, "unable to add the trace routes");
     /* wiring: bus -- create, add routes */
     aos_bus_cfg_t bc = {.loop = d->loop,
                         .store = d->store,
@@ -416,15 +435,17 @@ int main(int argc, char **argv)
         aos_gateway_free(d.gateway);
     if (d.httpc)
         aos_httpc_free(d.httpc);
-    aos_bus_free(d.bus);       /* wiring: bus */
-    aos_logs_shutdown(d.logs); /* wiring: logs */
+    aos_bus_free(d.bus);         /* wiring: bus */
+    aos_logs_shutdown(d.logs);   /* wiring: logs */
+    aos_trace_shutdown(d.trace); /* wiring: trace */
     if (d.loop)
         uv_run(d.loop, UV_RUN_DEFAULT);
     aos_metrics_free(d.metrics);
     aos_auth_free(d.auth);
     aos_secret_box_free(d.secrets);
     aos_store_close(d.store);
-    aos_logs_free(d.logs); /* wiring: logs -- after the store, whose callbacks reach it */
+    aos_logs_free(d.logs);   /* wiring: logs -- after the store, whose callbacks reach it */
+    aos_trace_free(d.trace); /* wiring: trace -- likewise */
     if (d.loop)
         uv_loop_close(d.loop);
     forget(d.generated);

@@ -62,6 +62,14 @@
        "most entries the log service keeps (0: no limit)")                                         \
     XX(log_retention_check_s, U, "log-retention-check", "AOS_LOG_RETENTION_CHECK", "60",           \
        "seconds between two retention runs of the log service")                                    \
+    XX(trace_retention_days, U, "trace-retention-days", "AOS_TRACE_RETENTION_DAYS", "7",           \
+       "days a span is kept (0: no age limit)")                                                    \
+    XX(trace_retention_spans, U, "trace-retention-spans", "AOS_TRACE_RETENTION_SPANS", "1000000",  \
+       "most spans kept (0: no limit)")                                                            \
+    XX(trace_retention_check_s, U, "trace-retention-check", "AOS_TRACE_RETENTION_CHECK", "60",     \
+       "seconds between two retention runs of the spans")                                          \
+    XX(trace_buffer, U, "trace-buffer", "AOS_TRACE_BUFFER", "10000",                               \
+       "spans waiting to be written at most; past it a span is dropped and counted")               \
     XX(metrics_allow, S, "metrics-allow", "AOS_METRICS_ALLOW", NULL,                               \
        "addresses that may read /metrics without a token (CIDR, comma-separated)")                 \
     XX(metrics_max_series, U, "metrics-max-series", "AOS_METRICS_MAX_SERIES", "2000",              \

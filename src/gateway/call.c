@@ -43,6 +43,9 @@ gw_call_t *gw_call_new(aos_gateway_t *gw, enum gw_call_kind kind, gw_session_t *
     c->req = req;
     c->started_ns = uv_hrtime();
     if (req) {
+        /* the request's server span, or the request's own context */
+        const aos_tracectx_t *tc = aos_span_context(aos_trace_request_span_of(req));
+        c->trace = tc ? *tc : *aos_http_trace(req);
         const char *accept = aos_http_header(req, "Accept");
         c->accept_sse = accept && strstr(accept, "text/event-stream") != NULL;
         const aos_principal_t *p = aos_auth_principal(req);
@@ -160,15 +163,12 @@ void gw_call_free(gw_call_t *c)
 
 /* ---- answers --------------------------------------------------------------- */
 
-/* The call's trace id, made when first needed (it costs a getrandom). */
+/* The call's trace id; a new trace's when it has none (it costs a getrandom). */
 static const char *trace_id(gw_call_t *c)
 {
-    if (!c->trace_id[0]) {
-        unsigned char rnd[16];
-        randombytes_buf(rnd, sizeof(rnd));
-        sodium_bin2hex(c->trace_id, sizeof(c->trace_id), rnd, sizeof(rnd));
-    }
-    return c->trace_id;
+    if (!c->trace.trace_id[0])
+        aos_tracectx_new(&c->trace);
+    return c->trace.trace_id;
 }
 
 /* Counts c in the metrics. Label values come from the registry only: the
@@ -295,6 +295,8 @@ void gw_call_finish(gw_call_t *c, json_t *msg)
         uv_timer_start(c->defer_timer, on_deferred, 0, 0);
         return;
     }
+    if (c->req)
+        gw_span_outcome(c->req, msg);
     if (c->kind == GW_CALL_INPROC && c->done)
         finish_inproc(c, msg);
     else if (c->st) /* kept for replay: a client that lost the connection comes back for it */
@@ -479,6 +481,23 @@ static void on_retry_timer(uv_timer_t *t)
         gw_call_finish(c, call_error(c, rc, "server '%s' is not available", sv->name));
 }
 
+/* data.aos_code and data.retry_after_s of an error say what aosd itself
+ * decided (call_error_v): an upstream's error must not claim them, or it
+ * could pick the status and Retry-After of aosd's REST answer. */
+static void forget_our_marks(json_t *msg)
+{
+    json_t *e = json_object_get(msg, "error");
+    json_t *d = json_object_get(e, "data");
+    if (!json_is_object(d) ||
+        !(json_object_get(d, "aos_code") || json_object_get(d, "retry_after_s")))
+        return;
+    json_t *ne = json_deep_copy(e);
+    json_t *nd = json_object_get(ne, "data");
+    json_object_del(nd, "aos_code");
+    json_object_del(nd, "retry_after_s");
+    json_object_set_new(msg, "error", ne);
+}
+
 static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *errmsg, void *data)
 {
     gw_call_t *c = data;
@@ -533,6 +552,7 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
     } else {
         msg = json_copy(reply);
         json_object_set(msg, "id", c->id);
+        forget_our_marks(msg);
         const json_t *res = json_object_get(reply, "result");
         const json_t *e = json_object_get(reply, "error");
         record(c, sv->name,
@@ -557,8 +577,8 @@ static int send_call(gw_call_t *c, gw_server_t *sv)
     if (c->timeout_ms && c->timeout_ms < timeout)
         timeout = c->timeout_ms;
     c->attempts++;
-    int rc = aos_upstream_request(c->up, c->method, json_incref(c->params), timeout, on_reply, c,
-                                  &c->up_id);
+    int rc = aos_upstream_request(c->up, c->method, json_incref(c->params), timeout, &c->trace,
+                                  on_reply, c, &c->up_id);
     if (rc)
         return rc;
     link_server(c, sv);
@@ -923,8 +943,9 @@ int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_
         c->tool = strdup(tool);
     c->server_name = strdup(sv->name);
     json_t *empty = args ? NULL : json_object();
-    aos_caller_t caller = {c->caller, c->caps, c->traceparent[0] ? c->traceparent : NULL,
-                           c->idempotency_key};
+    char tp[AOS_TRACEPARENT_LEN + 1];
+    int has_tp = aos_tracectx_valid(&c->trace) && aos_tracectx_format(&c->trace, tp) == 0;
+    aos_caller_t caller = {c->caller, c->caps, has_tp ? tp : NULL, c->idempotency_key};
     int rc =
         sv->builtin->call(sv->builtin->data, &caller, tool, args ? args : empty, builtin_done, t);
     json_decref(empty);
@@ -1009,12 +1030,10 @@ int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, con
         c->caps = json_deep_copy(who->caps);
     if (who->idempotency_key)
         c->idempotency_key = strdup(who->idempotency_key);
-    if (who->traceparent) {
-        snprintf(c->traceparent, sizeof(c->traceparent), "%s", who->traceparent);
-        /* the caller's trace names this call's failures: "00-<trace id>-..." */
-        if (strlen(who->traceparent) >= 36 && !strncmp(who->traceparent, "00-", 3))
-            snprintf(c->trace_id, sizeof(c->trace_id), "%.32s", who->traceparent + 3);
-    }
+    /* the caller's span: the upstream hears of it (params._meta and, over
+     * HTTP, a header), and this call's failures are logged in its trace */
+    if (who->traceparent && aos_tracectx_parse(&c->trace, who->traceparent, NULL) != 0)
+        memset(&c->trace, 0, sizeof(c->trace));
     if (handle)
         *handle = c;
     c->starting = 1;
@@ -1036,8 +1055,6 @@ int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, con
     json_t *meta = json_object();
     if (c->idempotency_key)
         json_object_set_new(meta, "aos/idempotency_key", json_string(c->idempotency_key));
-    if (c->traceparent[0])
-        json_object_set_new(meta, "traceparent", json_string(c->traceparent));
     if (c->on_progress)
         json_object_set_new(meta, "progressToken", json_integer(1)); /* replaced by ours */
     if (json_object_size(meta))

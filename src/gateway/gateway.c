@@ -188,7 +188,7 @@ static void on_list(aos_upstream_t *up, json_t *reply, int status, const char *e
 static void fetch_next(struct list_fetch *f, const char *cursor)
 {
     json_t *params = cursor ? json_pack("{s:s}", "cursor", cursor) : json_object();
-    if (aos_upstream_request(f->up, f->method, params, 0, on_list, f, NULL))
+    if (aos_upstream_request(f->up, f->method, params, 0, NULL, on_list, f, NULL))
         fetch_end(f);
 }
 
@@ -358,8 +358,8 @@ static void on_health_timer(uv_timer_t *t)
         return;
     }
     sv->ping_sent_ms = gw_now_ms();
-    if (aos_upstream_request(sv->up, "ping", NULL, (uint32_t)sv->limits.health_timeout_ms, on_ping,
-                             sv, NULL) == 0)
+    if (aos_upstream_request(sv->up, "ping", NULL, (uint32_t)sv->limits.health_timeout_ms, NULL,
+                             on_ping, sv, NULL) == 0)
         sv->ping_pending = 1;
 }
 
@@ -580,7 +580,7 @@ aos_upstream_t *gw_upstream_for(gw_server_t *sv, gw_session_t *s)
         if (json_object_get(json_object_get(init, "capabilities"), "logging"))
             aos_upstream_request(u->up, "logging/setLevel",
                                  json_pack("{s:s}", "level", gw_log_levels[s->log_level]), 0, NULL,
-                                 NULL, NULL);
+                                 NULL, NULL, NULL);
     }
     return u->up;
 }

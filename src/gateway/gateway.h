@@ -15,6 +15,12 @@
  * others share one per server, whose requests aosd refuses and whose log
  * lines it keeps. See docs/ARCHITECTURE.md, "Gateway sessions and routing".
  *
+ * Tracing: every MCP request and notification on /mcp and /mcp/servers/:name,
+ * and every /mcp/call, is a SERVER span ("{mcp.method.name} {target}", MCP's
+ * semantic conventions) under the context of the message's
+ * params._meta.traceparent, else of the HTTP request's traceparent; a call
+ * it makes upstream carries that span's context (aos_upstream_request).
+ *
  * Loop thread only. */
 #ifndef AOS_GATEWAY_H
 #define AOS_GATEWAY_H
@@ -29,6 +35,7 @@
 #include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "store/store.h"
+#include "trace/trace.h"
 
 typedef struct aos_gateway_s aos_gateway_t;
 
@@ -38,6 +45,7 @@ typedef struct {
     aos_store_t *store;          /* borrowed */
     aos_secret_box_t *secrets;   /* borrowed */
     aos_metrics_t *metrics;      /* borrowed */
+    aos_trace_t *trace;          /* borrowed; NULL: no spans */
     const char *allowed_hosts;   /* comma-separated extra Host names, may be NULL */
     const char *allowed_origins; /* comma-separated extra Origins, may be NULL */
     unsigned session_idle_s;     /* drop idle MCP sessions after this */

@@ -159,13 +159,12 @@ struct gw_call {
     aos_gateway_progress_fn on_progress;
     json_t *caps;            /* the caller's, for built-ins; may be NULL */
     char *idempotency_key;   /* may be NULL */
-    char traceparent[64];    /* "" = none */
     uint32_t timeout_ms;     /* 0 = the server's */
     int starting;            /* inside aos_gateway_call: an answer now waits a turn */
     json_t *deferred;        /* that answer, until defer_timer delivers it */
     uv_timer_t *defer_timer; /* allocated up front; initialized only when armed */
     int defer_armed;
-    char trace_id[33];
+    aos_tracectx_t trace; /* what the call runs in: the request's span, sent upstream */
     uint64_t started_ns;
     gw_call_t *s_prev, *s_next;   /* in sess->calls */
     gw_call_t *sv_prev, *sv_next; /* in server->calls */
@@ -352,6 +351,13 @@ json_t *gw_init_result(gw_session_t *s, gw_server_t *sv);
 
 /* mcp.c: the Streamable HTTP endpoints */
 int gw_mcp_handle(aos_http_req_t *req, void *data);
+/* Records on req's server span (if any) how the MCP message it carries was
+ * answered: msg, a JSON-RPC response (borrowed). An error is error.type and
+ * rpc.response.status_code = its code, and status ERROR with its message; a
+ * tool result with isError is error.type "tool_error". */
+void gw_span_outcome(aos_http_req_t *req, const json_t *msg);
+/* The same for a failure of ours with an AOS_E* code. */
+void gw_span_fail(aos_span_t *s, int code, const char *msg);
 /* Routing of what an upstream up of sv sends by itself. only: the session
  * whose own upstream up is, or NULL for sv's shared upstream. Nothing from
  * a shared upstream that a client's call may have caused (requests, log

@@ -27,6 +27,7 @@ static int version_ok(const char *v)
  * JSON-RPC error body (id: the message's, when it has one). */
 static int mcp_fail_id(aos_http_req_t *req, const json_t *id, int code, const char *msg)
 {
+    gw_span_fail(aos_trace_request_span_of(req), code, msg);
     return aos_http_respond_json(req, (unsigned)aos_err_http_status(code),
                                  aos_rpc_error_aos(id, code, msg));
 }
@@ -154,6 +155,79 @@ static int origin_ok(aos_gateway_t *gw, aos_http_req_t *req)
     return !origin || origin_allowed(gw, origin);
 }
 
+/* ---- tracing ---------------------------------------------------------------- */
+
+static void set_code(aos_span_t *s, long long code, const char *message)
+{
+    char c[24];
+    snprintf(c, sizeof(c), "%lld", code);
+    aos_span_set_str(s, AOS_ATTR_RPC_RESPONSE_STATUS_CODE, c);
+    aos_span_set_error(s, c, message);
+}
+
+void gw_span_fail(aos_span_t *s, int code, const char *msg)
+{
+    if (s)
+        set_code(s, aos_err_rpc_code(code), msg && *msg ? msg : aos_strerror(code));
+}
+
+void gw_span_outcome(aos_http_req_t *req, const json_t *msg)
+{
+    aos_span_t *s = aos_trace_request_span_of(req);
+    const json_t *e = json_object_get(msg, "error");
+    if (!s)
+        return;
+    if (e)
+        set_code(s, (long long)json_integer_value(json_object_get(e, "code")),
+                 json_string_value(json_object_get(e, "message")));
+    else if (json_is_true(json_object_get(json_object_get(msg, "result"), "isError")))
+        aos_span_set_error(s, AOS_ATTR_ERROR_TOOL, "the tool reported an error");
+}
+
+/* The SERVER span of msg, a request or notification on req, under the
+ * context in its params._meta (MCP's convention: the HTTP request's own
+ * context is then linked), else under the HTTP request's. */
+static void message_span(aos_gateway_t *gw, aos_http_req_t *req, const gw_server_t *sv,
+                         const json_t *msg)
+{
+    if (!gw->cfg.trace)
+        return;
+    const char *m = aos_rpc_method(msg);
+    const json_t *p = aos_rpc_params(msg), *id = aos_rpc_id(msg);
+    const json_t *meta = json_object_get(p, "_meta");
+    const char *tp = json_string_value(json_object_get(meta, "traceparent"));
+    aos_tracectx_t parent;
+    int from_meta =
+        tp && aos_tracectx_parse(&parent, tp,
+                                 json_string_value(json_object_get(meta, "tracestate"))) == 0;
+    int tool = !strcmp(m, "tools/call"), prompt = !strcmp(m, "prompts/get");
+    const char *target = tool || prompt ? json_string_value(json_object_get(p, "name")) : NULL;
+    char name[AOS_TRACE_NAME_MAX];
+    snprintf(name, sizeof(name), "%.80s%s%.160s", m, target ? " " : "", target ? target : "");
+    aos_span_t *s = aos_trace_request_span(gw->cfg.trace, req, from_meta ? &parent : NULL, name);
+    aos_span_set_str(s, AOS_ATTR_MCP_METHOD_NAME, m);
+    if (json_is_string(id)) {
+        aos_span_set_str(s, AOS_ATTR_JSONRPC_REQUEST_ID, json_string_value(id));
+    } else if (json_is_integer(id)) {
+        char n[24];
+        snprintf(n, sizeof(n), "%lld", (long long)json_integer_value(id));
+        aos_span_set_str(s, AOS_ATTR_JSONRPC_REQUEST_ID, n);
+    }
+    aos_span_set_session(s, aos_http_header(req, "Mcp-Session-Id"));
+    aos_span_set_str(s, AOS_ATTR_MCP_PROTOCOL_VERSION,
+                     aos_http_header(req, "MCP-Protocol-Version"));
+    aos_span_set_str(s, AOS_ATTR_NETWORK_TRANSPORT, "tcp");
+    aos_span_set_str(s, AOS_ATTR_NETWORK_PROTOCOL_NAME, "http");
+    if (sv)
+        aos_span_set_str(s, AOS_ATTR_AOS_MCP_SERVER, sv->name);
+    if (tool && target) {
+        aos_span_set_str(s, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_EXECUTE_TOOL);
+        aos_span_set_str(s, AOS_ATTR_GEN_AI_TOOL_NAME, target);
+    } else if (prompt && target) {
+        aos_span_set_str(s, AOS_ATTR_GEN_AI_PROMPT_NAME, target);
+    }
+}
+
 /* ---- initialize ------------------------------------------------------------ */
 
 json_t *gw_init_result(gw_session_t *s, gw_server_t *sv)
@@ -206,6 +280,9 @@ static int handle_initialize(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t
         }
     }
     aos_http_add_header(req, "Mcp-Session-Id", s->id);
+    aos_span_t *span = aos_trace_request_span_of(req);
+    aos_span_set_session(span, s->id);
+    aos_span_set_str(span, AOS_ATTR_MCP_PROTOCOL_VERSION, s->protocol);
     if (!sv || sv->builtin || gw_server_ready(sv))
         return reply(req, id, gw_init_result(s, sv));
     /* not ready yet: a ping is queued until it is (or fails) */
@@ -400,7 +477,7 @@ static void set_level(gw_session_t *s, int level)
         if (json_object_get(json_object_get(init, "capabilities"), "logging"))
             aos_upstream_request(((gw_sup_t *)v)->up, "logging/setLevel",
                                  json_pack("{s:s}", "level", gw_log_levels[level]), 0, NULL, NULL,
-                                 NULL);
+                                 NULL, NULL);
     }
 }
 
@@ -610,6 +687,8 @@ static int handle_post(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t *sv)
         rc = mcp_fail_id(req, json_object_get(msg, "id"), AOS_EBADREQ, aos_err_msg(&err));
         goto out;
     }
+    if (kind == AOS_RPC_REQUEST || kind == AOS_RPC_NOTIFICATION)
+        message_span(gw, req, sv, msg);
     if (kind == AOS_RPC_REQUEST && !strcmp(aos_rpc_method(msg), "initialize")) {
         rc = handle_initialize(gw, req, sv, msg);
         goto out;

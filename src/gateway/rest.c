@@ -8,6 +8,8 @@
 #include "log/log.h"
 #include "registry/registry.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -270,6 +272,20 @@ static int registry_delete(aos_http_req_t *req, void *data)
 
 /* ---- /mcp/call ------------------------------------------------------------ */
 
+/* Answers a call that failed here, and says so on its span. */
+static int call_fail(aos_http_req_t *req, aos_span_t *span, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int call_fail(aos_http_req_t *req, aos_span_t *span, int code, const char *fmt, ...)
+{
+    char m[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof(m), fmt, ap);
+    va_end(ap);
+    gw_span_fail(span, code, m);
+    return aos_http_respond_error(req, code, "%s", m);
+}
+
 static int mcp_call(aos_http_req_t *req, void *data)
 {
     aos_gateway_t *gw = data;
@@ -295,18 +311,26 @@ static int mcp_call(aos_http_req_t *req, void *data)
         rc = aos_http_respond_error(req, AOS_EINVAL, "'caps' must be an object or an array");
         goto out;
     }
+    /* the call's SERVER span: MCP's conventions, as for tools/call on /mcp */
+    char name[AOS_TRACE_NAME_MAX];
+    snprintf(name, sizeof(name), "tools/call %.200s", tool);
+    aos_span_t *span = aos_trace_request_span(gw->cfg.trace, req, NULL, name);
+    aos_span_set_str(span, AOS_ATTR_MCP_METHOD_NAME, "tools/call");
+    aos_span_set_str(span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_EXECUTE_TOOL);
+    aos_span_set_str(span, AOS_ATTR_GEN_AI_TOOL_NAME, tool);
+    aos_span_set_str(span, AOS_ATTR_AOS_MCP_SERVER, server);
     gw_server_t *sv = gw_server_get(gw, server);
     if (!sv || sv->closing) {
-        rc = aos_http_respond_error(req, AOS_ENOTFOUND, "no MCP server named '%.64s'", server);
+        rc = call_fail(req, span, AOS_ENOTFOUND, "no MCP server named '%.64s'", server);
         goto out;
     }
     if (!sv->enabled) {
-        rc = aos_http_respond_error(req, AOS_EUNAVAIL, "server '%s' is disabled", sv->name);
+        rc = call_fail(req, span, AOS_EUNAVAIL, "server '%s' is disabled", sv->name);
         goto out;
     }
     if (sv->builtin && gw_server_lacks_tool(sv, tool)) {
-        rc = aos_http_respond_error(req, AOS_ENOTFOUND, "server '%s' has no tool '%.100s'",
-                                    sv->name, tool);
+        rc =
+            call_fail(req, span, AOS_ENOTFOUND, "server '%s' has no tool '%.100s'", sv->name, tool);
         goto out;
     }
     if (gw_server_lacks_tool(sv, tool) && !sv->lists.pending)
@@ -321,7 +345,7 @@ static int mcp_call(aos_http_req_t *req, void *data)
         rc = gw_call_builtin(c, sv, tool, args);
         if (rc) {
             gw_call_free(c);
-            rc = aos_http_respond_error(req, rc, "server '%s' failed", sv->name);
+            rc = call_fail(req, span, rc, "server '%s' failed", sv->name);
         }
         goto out;
     }

@@ -103,6 +103,7 @@ int gw_sse_frame(const json_t *msg, const char *id, aos_buf_t *b)
 
 int gw_respond_msg(aos_http_req_t *req, json_t *msg)
 {
+    gw_span_outcome(req, msg);
     const char *accept = aos_http_header(req, "Accept");
     if (!accept || !strstr(accept, "text/event-stream"))
         return aos_http_respond_json(req, 200, msg);

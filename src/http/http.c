@@ -120,7 +120,11 @@ struct aos_http_req_s {
     aos_buf_t out;
     aos_http_close_fn on_close;
     void *close_data;
-    void *principal; /* borrowed: owned by the authorizer's cache */
+    void *principal;       /* borrowed: owned by the authorizer's cache */
+    aos_tracectx_t *trace; /* owned: the request's context, parsed on first use */
+    char traceparent[AOS_TRACEPARENT_LEN + 1]; /* for the response, "" for none */
+    void *span;                                /* the server span, ended by span_end */
+    void (*span_end)(void *span, int aborted);
     char peer[INET6_ADDRSTRLEN + 8];
     aos_http_req_t *prev, *next;
 };
@@ -284,6 +288,7 @@ static void req_free(aos_http_req_t *r)
     aos_buf_release(&r->out);
     if (r->direct)
         aos__writers_dispose(&r->ds);
+    free(r->trace);
     free(r->pathcopy);
     free(r);
 }
@@ -393,6 +398,8 @@ static int queue_now(aos_http_req_t *r, unsigned status, struct MHD_Response *re
 {
     for (int i = 0; i < r->nheaders; i++)
         MHD_add_response_header(resp, r->hname[i], r->hval[i]);
+    if (r->traceparent[0])
+        MHD_add_response_header(resp, "traceparent", r->traceparent);
     enum MHD_Result ok = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ok == MHD_YES ? 0 : AOS_EIO;
@@ -884,6 +891,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     live_remove(h, r);
     aos__conn_t *cn = r->cn;
+    if (r->span_end)
+        r->span_end(r->span, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     if (r->on_close)
         r->on_close(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK, r->close_data);
     req_free(r);
@@ -990,6 +999,68 @@ void aos_http_on_close(aos_http_req_t *r, aos_http_close_fn fn, void *data)
 {
     r->on_close = fn;
     r->close_data = data;
+}
+
+/* ---- trace context -------------------------------------------------------- */
+
+struct trace_fields {
+    const char *traceparent;
+    int nparent;
+    aos_buf_t state; /* every tracestate field, joined with ',' */
+    int failed;
+};
+
+static enum MHD_Result trace_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct trace_fields *f = cls;
+    if (!key || !value)
+        return MHD_YES;
+    if (!strcasecmp(key, "traceparent")) {
+        f->traceparent = value;
+        f->nparent++;
+    } else if (!strcasecmp(key, "tracestate")) {
+        /* past what is kept there is nothing to parse (a whole-member cut
+         * needs the members, so keep a margin) */
+        if (f->state.len > 4 * AOS_TRACESTATE_MAX ||
+            (f->state.len && aos_buf_puts(&f->state, ",")) || aos_buf_puts(&f->state, value))
+            f->failed = 1;
+    }
+    return MHD_YES;
+}
+
+const aos_tracectx_t *aos_http_trace(aos_http_req_t *r)
+{
+    static const aos_tracectx_t none; /* out of memory: an empty context */
+    if (r->trace)
+        return r->trace;
+    if (!(r->trace = malloc(sizeof(*r->trace))))
+        return &none;
+    struct trace_fields f = {NULL, 0, AOS_BUF_INIT, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, trace_field, &f);
+    /* a traceparent sent twice is invalid: the trace restarts */
+    if (f.nparent != 1 ||
+        aos_tracectx_parse(r->trace, f.traceparent, f.failed ? NULL : f.state.ptr) < 0)
+        aos_tracectx_new(r->trace);
+    aos_buf_release(&f.state);
+    return r->trace;
+}
+
+void aos_http_set_traceparent(aos_http_req_t *r, const aos_tracectx_t *ctx)
+{
+    if (aos_tracectx_format(ctx, r->traceparent) < 0)
+        r->traceparent[0] = '\0';
+}
+
+void aos_http_set_span(aos_http_req_t *r, void *span, void (*end)(void *span, int aborted))
+{
+    r->span = span;
+    r->span_end = end;
+}
+
+void *aos_http_span(const aos_http_req_t *r)
+{
+    return r->span;
 }
 
 /* ---- the server --------------------------------------------------------- */

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "err/err.h"
+#include "tracectx/tracectx.h"
 
 typedef struct aos_http_s aos_http_t;
 typedef struct aos_http_req_s aos_http_req_t;
@@ -131,6 +132,21 @@ void *aos_http_principal(const aos_http_req_t *req);
 
 /* Adds a header to the response (before it is sent). */
 int aos_http_add_header(aos_http_req_t *req, const char *name, const char *value);
+
+/* --- trace context (W3C Trace Context, tracectx.h) ------------------------
+ * The request's context: its traceparent and tracestate headers parsed
+ * (tracestate fields joined), or - when there is none, or it is malformed,
+ * or sent twice - a new trace (its next span the trace's root), never an
+ * error. Parsed on first use; the same for the request's whole life. */
+const aos_tracectx_t *aos_http_trace(aos_http_req_t *req);
+/* The context the response's traceparent header names: the span of
+ * aosd's that served the request (set before answering). */
+void aos_http_set_traceparent(aos_http_req_t *req, const aos_tracectx_t *ctx);
+/* The request's server span (trace.h's aos_span_t; opaque here): end runs
+ * once when the request ends, before the on_close callback, with aborted
+ * as there. One span per request: setting another ends nothing. */
+void aos_http_set_span(aos_http_req_t *req, void *span, void (*end)(void *span, int aborted));
+void *aos_http_span(const aos_http_req_t *req);
 
 /* --- answering ------------------------------------------------------------
  * May be called from the handler or later from any callback on the loop. */

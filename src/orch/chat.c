@@ -88,11 +88,11 @@ static void events_done(int status, const aos_err_t *err, void *arg)
 {
     struct send *s = arg;
     if (s->w->req)
-        aos_http_respond_json(
-            s->w->req, 201,
-            json_pack("{s:s, s:s, s:I, s:s, s:O, s:O}", "conversation_id", s->conversation,
-                      "trace_id", s->trace, "job_id", (json_int_t)s->job_id, "reply", s->reply,
-                      "plan", s->plan, "events", s->events ? s->events : json_array()));
+        aos_http_respond_json(s->w->req, 201,
+                              json_pack("{s:s, s:s, s:I, s:s, s:O, s:O}", "conversation_id",
+                                        s->conversation, "trace_id", s->trace, "job_id",
+                                        (json_int_t)s->job_id, "reply", s->reply, "plan", s->plan,
+                                        "events", s->events ? s->events : json_array()));
     send_free(s);
 }
 
@@ -131,8 +131,8 @@ static void unplanned_done(orch_tx_t *tx)
         else
             aos_http_respond_json(s->w->req, 200,
                                   json_pack("{s:s, s:n, s:s, s:O}", "conversation_id",
-                                            s->conversation, "trace_id", "reply", s->reply,
-                                            "error", s->events));
+                                            s->conversation, "trace_id", "reply", s->reply, "error",
+                                            s->events));
     }
     send_free(s);
 }
@@ -150,9 +150,9 @@ int orch_route_chat_send(aos_http_req_t *req, void *data)
     int rc = 0;
     struct send *s = NULL;
     if (json_unpack_ex(in, &je, JSON_STRICT, "{s?s, s?s, s?s, s?s, s?s, s?o, s?o, s?o}",
-                       "conversation_id", &conv, "message", &message, "dsl", &dsl, "title",
-                       &title, "project_id", &project, "inputs", &inputs, "files", &files,
-                       "constraints", &constraints)) {
+                       "conversation_id", &conv, "message", &message, "dsl", &dsl, "title", &title,
+                       "project_id", &project, "inputs", &inputs, "files", &files, "constraints",
+                       &constraints)) {
         rc = aos_http_respond_error(req, AOS_EINVAL,
                                     "body must be {\"message\", \"dsl\", \"conversation_id\", "
                                     "\"inputs\", \"files\", \"constraints\", \"title\", "
@@ -233,8 +233,7 @@ int orch_route_chat_send(aos_http_req_t *req, void *data)
     }
     s->reply = plan_reply(plan);
     s->plan = json_deep_copy(plan);
-    if (orch_accept(o, spec, plan, s->actor, NULL, NULL, NULL, send_extra, send_accepted, s,
-                    &err))
+    if (orch_accept(o, spec, plan, s->actor, NULL, NULL, NULL, send_extra, send_accepted, s, &err))
         rc = aos_http_respond_err(req, &err);
     else
         s = NULL;
@@ -323,7 +322,6 @@ int orch_route_conversation(aos_http_req_t *req, void *data)
 {
     const char *id = aos_http_param(req, "id");
     if (!conversation_ok(id))
-        return aos_http_respond_error(req, AOS_EINVAL,
-                                      "a conversation id is 1..64 of [a-z0-9_-]");
+        return aos_http_respond_error(req, AOS_EINVAL, "a conversation id is 1..64 of [a-z0-9_-]");
     return conv_read(req, data, id);
 }

@@ -52,9 +52,9 @@ void orch_tx_free(orch_tx_t *tx)
 }
 
 /* A new operation at the end of tx, with strings copied (NULL stays NULL). */
-static orch_op_t *op_add(orch_tx_t *tx, int (*run)(aos_store_t *, orch_op_t *, orch_tx_t *,
-                                                    aos_err_t *),
-                         int n, const char *const *strs)
+static orch_op_t *op_add(orch_tx_t *tx,
+                         int (*run)(aos_store_t *, orch_op_t *, orch_tx_t *, aos_err_t *), int n,
+                         const char *const *strs)
 {
     orch_op_t *op = calloc(1, sizeof(*op));
     if (!op) {
@@ -161,8 +161,8 @@ void orch_tx_state(orch_tx_t *tx, orch_task_t *t, int with_plan)
 
 static int run_step(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
 {
-    aos_store_step_t s = {op->s[0], op->s[1], (int)op->n[0], op->n[1], op->s[2], op->s[3],
-                          op->s[4], op->s[5], op->s[6], op->s[7], op->x, NULL, NULL};
+    aos_store_step_t s = {op->s[0], op->s[1], (int)op->n[0], op->n[1], op->s[2], op->s[3], op->s[4],
+                          op->s[5], op->s[6], op->s[7],      op->x,    NULL,     NULL};
     /* the times ride in the json member: [started_at, finished_at] */
     s.started_at = json_string_value(json_array_get(op->json, 0));
     s.finished_at = json_string_value(json_array_get(op->json, 1));
@@ -171,8 +171,8 @@ static int run_step(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *er
 
 void orch_tx_step(orch_tx_t *tx, const aos_store_step_t *st)
 {
-    const char *s[] = {st->trace_id, st->step_id, st->kind,   st->status,
-                       st->input,    st->output,  st->error,  st->idempotency_key};
+    const char *s[] = {st->trace_id, st->step_id, st->kind,  st->status,
+                       st->input,    st->output,  st->error, st->idempotency_key};
     orch_op_t *op = op_add(tx, run_step, 8, s);
     if (!op)
         return;
@@ -200,8 +200,8 @@ void orch_tx_approval_put(orch_tx_t *tx, const char *trace_id, const char *step_
 
 static int run_approval_decide(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
 {
-    return aos_store_approval_decide(st, op->s[0], op->s[1], op->s[2], op->s[3], op->s[4],
-                                     op->s[5], err);
+    return aos_store_approval_decide(st, op->s[0], op->s[1], op->s[2], op->s[3], op->s[4], op->s[5],
+                                     err);
 }
 
 void orch_tx_approval_decide(orch_tx_t *tx, const char *trace_id, const char *step_id,
@@ -218,8 +218,8 @@ static int run_event(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *e
 }
 
 /* The envelope of an event of t, or NULL. */
-static json_t *envelope(orch_task_t *t, const char *type, const char *severity,
-                        const char *card_id, json_t *payload)
+static json_t *envelope(orch_task_t *t, const char *type, const char *severity, const char *card_id,
+                        json_t *payload)
 {
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", type, "trace_id", t->trace_id,
                            "topic", "task", "severity", severity ? severity : "info", "payload",
@@ -256,11 +256,10 @@ static json_t *list_artifacts(const char *dir, const char *trace_id)
 {
     static const struct {
         const char *ext, *type;
-    } types[] = {{".csv", "text/csv"},          {".json", "application/json"},
-                 {".txt", "text/plain"},        {".md", "text/markdown"},
-                 {".png", "image/png"},         {".svg", "image/svg+xml"},
-                 {".html", "text/html"},        {".pdf", "application/pdf"},
-                 {".jpg", "image/jpeg"},        {".log", "text/plain"}};
+    } types[] = {{".csv", "text/csv"},     {".json", "application/json"}, {".txt", "text/plain"},
+                 {".md", "text/markdown"}, {".png", "image/png"},         {".svg", "image/svg+xml"},
+                 {".html", "text/html"},   {".pdf", "application/pdf"},   {".jpg", "image/jpeg"},
+                 {".log", "text/plain"}};
     json_t *out = json_array();
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -277,11 +276,10 @@ static json_t *list_artifacts(const char *dir, const char *trace_id)
         for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
             if (!strcasecmp(dot, types[i].ext))
                 type = types[i].type;
-        json_array_append_new(out,
-                              json_pack("{s:s, s:s, s:I, s:o}", "name", e->d_name, "type", type,
-                                        "size", (json_int_t)sb.st_size, "url",
-                                        json_sprintf("/api/episodes/%s/artifacts/%s", trace_id,
-                                                     e->d_name)));
+        json_array_append_new(
+            out, json_pack("{s:s, s:s, s:I, s:o}", "name", e->d_name, "type", type, "size",
+                           (json_int_t)sb.st_size, "url",
+                           json_sprintf("/api/episodes/%s/artifacts/%s", trace_id, e->d_name)));
     }
     if (d)
         closedir(d);
@@ -333,8 +331,7 @@ static int run_message(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t 
 {
     int rc = aos_store_conversation_touch(st, op->s[0], op->s[1], op->s[2], err);
     if (rc == 0)
-        rc = aos_store_message_add(st, op->s[0], op->s[3], op->s[4], op->s[5], op->s[6], NULL,
-                                   err);
+        rc = aos_store_message_add(st, op->s[0], op->s[3], op->s[4], op->s[5], op->s[6], NULL, err);
     return rc;
 }
 

@@ -132,10 +132,9 @@ static json_t *list_dir(const char *dir, const char *trace)
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         if (lstat(path, &sb) || !S_ISREG(sb.st_mode))
             continue;
-        json_array_append_new(out, json_pack("{s:s, s:I, s:o}", "name", e->d_name, "size",
-                                             (json_int_t)sb.st_size, "url",
-                                             json_sprintf("/api/episodes/%s/artifacts/%s", trace,
-                                                          e->d_name)));
+        json_array_append_new(
+            out, json_pack("{s:s, s:I, s:o}", "name", e->d_name, "size", (json_int_t)sb.st_size,
+                           "url", json_sprintf("/api/episodes/%s/artifacts/%s", trace, e->d_name)));
     }
     if (d)
         closedir(d);
@@ -163,11 +162,11 @@ static void episode_done(int status, const aos_err_t *err, void *arg)
         "s:o, s:[]}",
         "trace_id", j->trace, "job_id", json_object_get(t, "id"), "status",
         json_object_get(t, "status"), "spec", json_object_get(t, "spec"), "plan",
-        json_object_get(state, "plan") ? json_object_get(state, "plan") : json_null(),
-        "created_at", json_object_get(t, "created_at"), "started_at",
-        json_object_get(t, "started_at"), "finished_at", json_object_get(t, "finished_at"),
-        "cost_cny", json_object_get(t, "cost_cny"), "latency_ms",
-        json_object_get(t, "latency_ms"), "error", json_object_get(t, "error"), "rerun_of",
+        json_object_get(state, "plan") ? json_object_get(state, "plan") : json_null(), "created_at",
+        json_object_get(t, "created_at"), "started_at", json_object_get(t, "started_at"),
+        "finished_at", json_object_get(t, "finished_at"), "cost_cny",
+        json_object_get(t, "cost_cny"), "latency_ms", json_object_get(t, "latency_ms"), "error",
+        json_object_get(t, "error"), "rerun_of",
         json_object_get(state, "rerun_of") ? json_object_get(state, "rerun_of") : json_null(),
         "from_step",
         json_object_get(state, "from_step") ? json_object_get(state, "from_step") : json_null(),
@@ -209,11 +208,11 @@ static void replay_done(int status, const aos_err_t *err, void *arg)
         return;
     }
     const json_t *spec = json_object_get(j->task, "spec");
-    json_t *scope = json_pack("{s:o, s:{}, s:{s:s}}", "inputs",
-                              json_object_get(spec, "inputs")
-                                  ? json_incref(json_object_get(spec, "inputs"))
-                                  : json_object(),
-                              "steps", "task", "trace_id", j->trace);
+    json_t *scope =
+        json_pack("{s:o, s:{}, s:{s:s}}", "inputs",
+                  json_object_get(spec, "inputs") ? json_incref(json_object_get(spec, "inputs"))
+                                                  : json_object(),
+                  "steps", "task", "trace_id", j->trace);
     json_t *frames = json_array();
     size_t i;
     json_t *r;
@@ -222,14 +221,14 @@ static void replay_done(int status, const aos_err_t *err, void *arg)
         const char *kind = json_string_value(json_object_get(r, "kind"));
         const char *st = json_string_value(json_object_get(r, "status"));
         json_array_append_new(
-            frames, json_pack("{s:I, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "frame",
-                              (json_int_t)i + 1, "step", json_object_get(r, "step_id"), "kind",
-                              json_object_get(r, "kind"), "attempt", json_object_get(r, "attempt"),
-                              "status", json_object_get(r, "status"), "input",
-                              json_object_get(r, "input"), "output", json_object_get(r, "output"),
-                              "error", json_object_get(r, "error"), "started_at",
-                              json_object_get(r, "started_at"), "finished_at",
-                              json_object_get(r, "finished_at")));
+            frames,
+            json_pack("{s:I, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "frame",
+                      (json_int_t)i + 1, "step", json_object_get(r, "step_id"), "kind",
+                      json_object_get(r, "kind"), "attempt", json_object_get(r, "attempt"),
+                      "status", json_object_get(r, "status"), "input", json_object_get(r, "input"),
+                      "output", json_object_get(r, "output"), "error", json_object_get(r, "error"),
+                      "started_at", json_object_get(r, "started_at"), "finished_at",
+                      json_object_get(r, "finished_at")));
         if ((long long)i < upto && (!strcmp(st, "done") || !strcmp(st, "reused")))
             orch_scope_add_step(scope, kind, json_string_value(json_object_get(r, "step_id")),
                                 json_object_get(r, "output"));
@@ -290,10 +289,14 @@ static const char *content_type(const char *name)
 {
     static const struct {
         const char *ext, *type;
-    } types[] = {{".csv", "text/csv; charset=utf-8"},      {".json", "application/json"},
-                 {".txt", "text/plain; charset=utf-8"},    {".md", "text/markdown; charset=utf-8"},
-                 {".png", "image/png"},                    {".svg", "image/svg+xml"},
-                 {".log", "text/plain; charset=utf-8"},    {".jpg", "image/jpeg"},
+    } types[] = {{".csv", "text/csv; charset=utf-8"},
+                 {".json", "application/json"},
+                 {".txt", "text/plain; charset=utf-8"},
+                 {".md", "text/markdown; charset=utf-8"},
+                 {".png", "image/png"},
+                 {".svg", "image/svg+xml"},
+                 {".log", "text/plain; charset=utf-8"},
+                 {".jpg", "image/jpeg"},
                  {".pdf", "application/pdf"}};
     const char *dot = strrchr(name, '.');
     for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
@@ -442,8 +445,7 @@ int orch_route_rerun(aos_http_req_t *req, void *data)
     json_error_t je;
     const char *from = NULL;
     json_t *inputs = NULL;
-    if (json_unpack_ex(in, &je, JSON_STRICT, "{s?s, s?o}", "from_step", &from, "inputs",
-                       &inputs) ||
+    if (json_unpack_ex(in, &je, JSON_STRICT, "{s?s, s?o}", "from_step", &from, "inputs", &inputs) ||
         (inputs && !json_is_object(inputs))) {
         json_decref(in);
         return aos_http_respond_error(req, AOS_EINVAL,

@@ -101,24 +101,24 @@ struct orch_task {
     int priority;
     uint64_t not_before; /* scheduled_at, in uv_now ms; 0: at once */
     enum orch_status status;
-    size_t cursor;       /* index of the plan step to run next, or the one running */
-    int64_t seq;         /* the next step row's order */
+    size_t cursor; /* index of the plan step to run next, or the one running */
+    int64_t seq;   /* the next step row's order */
     /* the attempt in flight (a tool step) */
-    const json_t *cur;   /* the step (borrowed from plan) */
+    const json_t *cur;     /* the step (borrowed from plan) */
     const json_t *cur_for; /* the plan step it stands in for (a fallback), or NULL */
     int attempt;
     char cur_started[32];
     json_t *cur_input;
     aos_gateway_call_t *call;
-    uv_timer_t *timer; /* retry back-off or approval deadline */
+    uv_timer_t *timer;                 /* retry back-off or approval deadline */
     char waiting[AOS_PLAN_ID_MAX + 1]; /* the approval waited for, or "" */
     int waiting_failure;               /* it asks about a failed step (cur) */
     uint64_t started_ms;               /* uv_now when it began running */
     char started_at[32];
-    double budget_cny;   /* 0: none */
-    char deadline[32];   /* ISO-8601, "" = none */
-    int busy;            /* a transition of it is committing */
-    int cancel;          /* a cancel waits for the transition in flight */
+    double budget_cny;                   /* 0: none */
+    char deadline[32];                   /* ISO-8601, "" = none */
+    int busy;                            /* a transition of it is committing */
+    int cancel;                          /* a cancel waits for the transition in flight */
     void (*cancel_reply)(orch_tx_t *tx); /* ... and who waits for it to end */
     void *cancel_data;
     int recovering;      /* recovery.done is owed */
@@ -138,9 +138,8 @@ void orch_task_run(orch_task_t *t);
  * does not wait for step_id now, AOS_EINVAL for a decision the approval
  * does not allow. Else reply(tx) runs once the decision is durable (or
  * failed: tx->status), and the task goes on. */
-int orch_task_decide(orch_task_t *t, const char *step_id, const char *decision,
-                     const char *comment, const char *actor, void (*reply)(orch_tx_t *tx),
-                     void *data, aos_err_t *err);
+int orch_task_decide(orch_task_t *t, const char *step_id, const char *decision, const char *comment,
+                     const char *actor, void (*reply)(orch_tx_t *tx), void *data, aos_err_t *err);
 /* A recovered task that was between two attempts: the next goes now. */
 void orch_task_retry_now(orch_task_t *t);
 /* Cancels t (queued, running or waiting); reply(tx) once it is durable.
@@ -155,11 +154,11 @@ json_t *orch_scope_new(orch_task_t *t, const json_t *inputs);
 struct aos_orch_s {
     aos_orch_cfg_t cfg;
     char *data_dir;
-    aos_map_t tasks;  /* trace id -> orch_task_t */
-    aos_map_t jobs;   /* job id -> orch_task_t */
+    aos_map_t tasks;    /* trace id -> orch_task_t */
+    aos_map_t jobs;     /* job id -> orch_task_t */
     orch_task_t *queue; /* queued tasks, by priority then job id */
     unsigned running;
-    aos_map_t per_project; /* project id -> (uintptr_t) running count */
+    aos_map_t per_project;  /* project id -> (uintptr_t) running count */
     uv_timer_t sched_timer; /* the earliest scheduled_at in the queue */
     uv_timer_t sweep;       /* retention */
     /* group commit (commit.c) */
@@ -227,7 +226,7 @@ int orch_route_conversation(aos_http_req_t *req, void *data);
  * done(tx) runs once it is durable (tx->status, tx->job_id, tx->task). */
 int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *actor,
                 const char *rerun_of, const char *from_step, const json_t *prev,
-                void (*extra)(orch_tx_t *tx, void *data), void (*done)(orch_tx_t *tx),
-                void *data, aos_err_t *err);
+                void (*extra)(orch_tx_t *tx, void *data), void (*done)(orch_tx_t *tx), void *data,
+                aos_err_t *err);
 
 #endif

@@ -53,11 +53,11 @@ static int iso_ok(const char *s)
 
 int orch_spec_check(const json_t *spec, aos_err_t *err)
 {
-    static const char *const known[] = {"goal",     "plan",     "dsl",         "inputs",
-                                        "files",    "project_id", "priority",  "constraints",
-                                        "env",      "scheduled_at", "title",   NULL};
-    static const char *const cknown[] = {"budget_cny", "deadline", "tools", "approval",
-                                         "approval_timeout_s", NULL};
+    static const char *const known[] = {"goal",  "plan",         "dsl",      "inputs",
+                                        "files", "project_id",   "priority", "constraints",
+                                        "env",   "scheduled_at", "title",    NULL};
+    static const char *const cknown[] = {"budget_cny", "deadline",           "tools",
+                                         "approval",   "approval_timeout_s", NULL};
     if (!json_is_object(spec))
         return aos_err_set(err, AOS_EINVAL, "the TaskSpec must be a JSON object");
     const char *k;
@@ -85,12 +85,12 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
     if (in && !json_is_object(in))
         return aos_err_set(err, AOS_EINVAL, "'inputs' must be an object");
     const json_t *pid = json_object_get(spec, "project_id");
-    if (pid && (!json_is_string(pid) || json_string_length(pid) == 0 ||
-                json_string_length(pid) > 128))
+    if (pid &&
+        (!json_is_string(pid) || json_string_length(pid) == 0 || json_string_length(pid) > 128))
         return aos_err_set(err, AOS_EINVAL, "'project_id' must be text of 1..128 bytes");
     const json_t *pr = json_object_get(spec, "priority");
-    if (pr && (!json_is_integer(pr) || json_integer_value(pr) < -1000 ||
-               json_integer_value(pr) > 1000))
+    if (pr &&
+        (!json_is_integer(pr) || json_integer_value(pr) < -1000 || json_integer_value(pr) > 1000))
         return aos_err_set(err, AOS_EINVAL, "'priority' must be an integer -1000..1000");
     const json_t *at = json_object_get(spec, "scheduled_at");
     if (at && !iso_ok(json_string_value(at)))
@@ -120,8 +120,7 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
             total += json_string_length(content);
         }
         if (total > SPEC_FILES_MAX)
-            return aos_err_set(err, AOS_EINVAL, "'files' hold more than %u bytes",
-                               SPEC_FILES_MAX);
+            return aos_err_set(err, AOS_EINVAL, "'files' hold more than %u bytes", SPEC_FILES_MAX);
     }
     const json_t *c = json_object_get(spec, "constraints");
     if (c) {
@@ -207,7 +206,8 @@ static void accepted(orch_tx_t *tx)
         return;
     }
     t->job_id = tx->job_id;
-    if (aos_map_put(&o->tasks, t->trace_id, t) || aos_map_put_u64(&o->jobs, (uint64_t)t->job_id, t)) {
+    if (aos_map_put(&o->tasks, t->trace_id, t) ||
+        aos_map_put_u64(&o->jobs, (uint64_t)t->job_id, t)) {
         aos_map_del(&o->tasks, t->trace_id);
         aos_log_error("orch", "task %s: out of memory", t->trace_id);
         orch_task_free(t);
@@ -255,8 +255,8 @@ static int run_files(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *e
 
 int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *actor,
                 const char *rerun_of, const char *from_step, const json_t *prev,
-                void (*extra)(orch_tx_t *tx, void *data), void (*done)(orch_tx_t *tx),
-                void *data, aos_err_t *err)
+                void (*extra)(orch_tx_t *tx, void *data), void (*done)(orch_tx_t *tx), void *data,
+                aos_err_t *err)
 {
     char trace[33];
     orch_trace_id(trace);
@@ -310,8 +310,8 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
     json_t *pin = json_pack("{s:s}", "planner", planner);
     if (json_object_get(spec, "goal"))
         json_object_set(pin, "goal", json_object_get(spec, "goal"));
-    aos_store_step_t ps = {trace, "plan", 1, t->seq++, "plan", "done", NULL, NULL, NULL, NULL, 0,
-                           now, now};
+    aos_store_step_t ps = {trace, "plan", 1,    t->seq++, "plan", "done", NULL,
+                           NULL,  NULL,   NULL, 0,        now,    now};
     /* the plan itself is task_state.plan: the row says who made it */
     json_t *pout = json_pack("{s:s, s:I}", "planner", planner, "steps",
                              (json_int_t)json_array_size(json_object_get(plan, "steps")));
@@ -348,10 +348,9 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
                 (strcmp(st, "done") && strcmp(st, "reused") && strcmp(st, "skipped")))
                 continue;
             char *in = json_dumps(json_object_get(row, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
-            char *out =
-                json_dumps(json_object_get(row, "output"), JSON_COMPACT | JSON_ENCODE_ANY);
-            aos_store_step_t rs = {trace, sid, 1, t->seq++, kind, "reused", in, out, NULL, NULL,
-                                   0, now, now};
+            char *out = json_dumps(json_object_get(row, "output"), JSON_COMPACT | JSON_ENCODE_ANY);
+            aos_store_step_t rs = {trace, sid,  1,    t->seq++, kind, "reused", in,
+                                   out,   NULL, NULL, 0,        now,  now};
             orch_tx_step(tx, &rs);
             free(in);
             free(out);
@@ -685,12 +684,11 @@ int aos_orch_start(aos_orch_t *o, aos_err_t *err)
         char card[48];
         snprintf(card, sizeof(card), "recovery:%s", t->trace_id);
         if (tx)
-            orch_tx_event(tx, t, "recovery.start", "warning", card,
-                          json_pack("{s:s, s:s, s:I, s:s?}", "reason", "restart", "status",
-                                    orch_status_name(t->status), "cursor", (json_int_t)t->cursor,
-                                    "step",
-                                    t->cur ? json_string_value(json_object_get(t->cur, "id"))
-                                           : NULL));
+            orch_tx_event(
+                tx, t, "recovery.start", "warning", card,
+                json_pack("{s:s, s:s, s:I, s:s?}", "reason", "restart", "status",
+                          orch_status_name(t->status), "cursor", (json_int_t)t->cursor, "step",
+                          t->cur ? json_string_value(json_object_get(t->cur, "id")) : NULL));
         n++;
     }
     json_decref(open);

@@ -48,15 +48,15 @@
 typedef struct aos_orch_s aos_orch_t;
 
 typedef struct {
-    uv_loop_t *loop;         /* borrowed */
-    aos_store_t *store;      /* borrowed */
-    aos_bus_t *bus;          /* borrowed */
-    aos_gateway_t *gateway;  /* borrowed */
-    aos_metrics_t *metrics;  /* borrowed, may be NULL */
-    const char *data_dir;    /* workspaces go to <data_dir>/workspaces/<trace_id>/ */
-    unsigned max_running;    /* tasks running at once; 0: 64 */
+    uv_loop_t *loop;          /* borrowed */
+    aos_store_t *store;       /* borrowed */
+    aos_bus_t *bus;           /* borrowed */
+    aos_gateway_t *gateway;   /* borrowed */
+    aos_metrics_t *metrics;   /* borrowed, may be NULL */
+    const char *data_dir;     /* workspaces go to <data_dir>/workspaces/<trace_id>/ */
+    unsigned max_running;     /* tasks running at once; 0: 64 */
     unsigned max_per_project; /* of one project; 0: max_running */
-    unsigned retention_days; /* finished runs older than this are deleted; 0: never */
+    unsigned retention_days;  /* finished runs older than this are deleted; 0: never */
 } aos_orch_cfg_t;
 
 int aos_orch_new(aos_orch_t **out, const aos_orch_cfg_t *cfg, aos_err_t *err);

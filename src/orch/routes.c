@@ -50,9 +50,9 @@ static void run_submitted(int status, const aos_err_t *err, const char *trace_id
         if (status)
             aos_http_respond_err(w->req, err);
         else
-            aos_http_respond_json(w->req, 201,
-                                  json_pack("{s:s, s:I}", "trace_id", trace_id, "job_id",
-                                            (json_int_t)job_id));
+            aos_http_respond_json(
+                w->req, 201,
+                json_pack("{s:s, s:I}", "trace_id", trace_id, "job_id", (json_int_t)job_id));
     }
     orch_waiter_free(w);
 }
@@ -66,9 +66,9 @@ static int route_run(aos_http_req_t *req, void *data)
         return aos_http_respond_err(req, &err);
     orch_waiter_t *w = orch_waiter_new(req);
     char actor[64];
-    int rc = w ? aos_orch_submit(o, spec, orch_actor(req, actor, sizeof(actor)), run_submitted, w,
-                                 &err)
-               : aos_err_set(&err, AOS_ENOMEM, NULL);
+    int rc =
+        w ? aos_orch_submit(o, spec, orch_actor(req, actor, sizeof(actor)), run_submitted, w, &err)
+          : aos_err_set(&err, AOS_ENOMEM, NULL);
     json_decref(spec);
     if (rc) {
         if (w)
@@ -135,8 +135,7 @@ int orch_query_int(aos_http_req_t *req, const char *name, long long lo, long lon
     char *end;
     long long n = strtoll(v, &end, 10);
     if (!*v || *end || n < lo || n > hi)
-        return aos_err_set(err, AOS_EINVAL, "'%s' must be a whole number %lld..%lld", name, lo,
-                           hi);
+        return aos_err_set(err, AOS_EINVAL, "'%s' must be a whole number %lld..%lld", name, lo, hi);
     *out = n;
     return 0;
 }
@@ -146,14 +145,15 @@ static int route_jobs(aos_http_req_t *req, void *data)
     aos_orch_t *o = data;
     aos_err_t err = {0, ""};
     const char *status = aos_http_query(req, "status");
-    static const char *const known[] = {"queued", "running", "waiting", "done", "failed",
-                                        "cancelled", NULL};
+    static const char *const known[] = {"queued", "running",   "waiting", "done",
+                                        "failed", "cancelled", NULL};
     int ok = !status;
     for (int i = 0; known[i] && !ok; i++)
         ok = !strcmp(status, known[i]);
     if (!ok)
         return aos_http_respond_error(
-            req, AOS_EINVAL, "'status' must be queued, running, waiting, done, failed or cancelled");
+            req, AOS_EINVAL,
+            "'status' must be queued, running, waiting, done, failed or cancelled");
     long long before, limit;
     if (orch_query_int(req, "before", 1, INT64_MAX, 0, &before, &err) ||
         orch_query_int(req, "limit", 1, AOS_STORE_LIST_MAX, 50, &limit, &err))
@@ -184,9 +184,8 @@ static void cancelled(orch_tx_t *tx)
         if (tx->status)
             aos_http_respond_err(w->req, &tx->err);
         else
-            aos_http_respond_json(w->req, 200,
-                                  json_pack("{s:s, s:s}", "trace_id", w->text, "status",
-                                            "cancelled"));
+            aos_http_respond_json(
+                w->req, 200, json_pack("{s:s, s:s}", "trace_id", w->text, "status", "cancelled"));
     }
     orch_waiter_free(w);
 }
@@ -201,9 +200,8 @@ static int route_cancel(aos_http_req_t *req, void *data)
         return aos_http_respond_error(req, AOS_EINVAL, "a job id is a positive whole number");
     orch_task_t *t = aos_map_get_u64(&o->jobs, (uint64_t)jid);
     if (!t)
-        return aos_http_respond_error(req, AOS_ENOTFOUND,
-                                      "no unfinished job %lld (finished jobs cannot be cancelled)",
-                                      jid);
+        return aos_http_respond_error(
+            req, AOS_ENOTFOUND, "no unfinished job %lld (finished jobs cannot be cancelled)", jid);
     orch_waiter_t *w = orch_waiter_new(req);
     if (!w)
         return AOS_ENOMEM;
@@ -240,8 +238,8 @@ static int route_approve(aos_http_req_t *req, void *data)
     const char *trace = NULL, *step = NULL, *decision = NULL, *comment = NULL;
     json_error_t je;
     int rc = 0;
-    if (json_unpack_ex(in, &je, JSON_STRICT, "{s:s, s:s, s:s, s?s}", "trace_id", &trace,
-                       "step_id", &step, "decision", &decision, "comment", &comment)) {
+    if (json_unpack_ex(in, &je, JSON_STRICT, "{s:s, s:s, s:s, s?s}", "trace_id", &trace, "step_id",
+                       &step, "decision", &decision, "comment", &comment)) {
         rc = aos_http_respond_error(
             req, AOS_EINVAL,
             "body must be {\"trace_id\", \"step_id\", \"decision\", \"comment\"}: %s", je.text);
@@ -253,9 +251,8 @@ static int route_approve(aos_http_req_t *req, void *data)
     }
     orch_task_t *t = aos_map_get(&o->tasks, trace);
     if (!t) {
-        rc = aos_http_respond_error(req, AOS_ECONFLICT,
-                                    "task %.40s waits for no decision (unknown or finished)",
-                                    trace);
+        rc = aos_http_respond_error(
+            req, AOS_ECONFLICT, "task %.40s waits for no decision (unknown or finished)", trace);
         goto out;
     }
     orch_waiter_t *w = orch_waiter_new(req);

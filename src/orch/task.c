@@ -26,8 +26,8 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const status_names[] = {"queued", "running",   "waiting",
-                                           "done",   "failed",    "cancelled"};
+static const char *const status_names[] = {"queued", "running", "waiting",
+                                           "done",   "failed",  "cancelled"};
 
 const char *orch_status_name(enum orch_status s)
 {
@@ -81,9 +81,8 @@ void orch_task_free(orch_task_t *t)
 json_t *orch_scope_new(orch_task_t *t, const json_t *inputs)
 {
     return json_pack("{s:o, s:{}, s:{s:s, s:s}}", "inputs",
-                     inputs ? json_incref((json_t *)inputs) : json_object(),
-                     "steps", "task", "trace_id", t->trace_id, "workspace",
-                     t->workspace ? t->workspace : "");
+                     inputs ? json_incref((json_t *)inputs) : json_object(), "steps", "task",
+                     "trace_id", t->trace_id, "workspace", t->workspace ? t->workspace : "");
 }
 
 int orch_scope_add_step(json_t *scope, const char *kind, const char *step_id, const json_t *output)
@@ -93,11 +92,11 @@ int orch_scope_add_step(json_t *scope, const char *kind, const char *step_id, co
         return json_object_set_new(steps, step_id,
                                    json_pack("{s:o}", "result", aos_plan_result(output)));
     if (!strcmp(kind, "approval"))
-        return json_object_set_new(
-            steps, step_id,
-            json_pack("{s:O}", "decision", json_object_get(output, "decision")
-                                               ? json_object_get(output, "decision")
-                                               : json_null()));
+        return json_object_set_new(steps, step_id,
+                                   json_pack("{s:O}", "decision",
+                                             json_object_get(output, "decision")
+                                                 ? json_object_get(output, "decision")
+                                                 : json_null()));
     return 0;
 }
 
@@ -157,16 +156,15 @@ static void step_row(orch_tx_t *tx, orch_task_t *t, const char *id, const char *
                      const char *finished, const char *key)
 {
     char *in = dump(input), *out = dump(output), *er = dump(error);
-    aos_store_step_t s = {t->trace_id, id, attempt, seq, kind, status, in, out, er, key, 0,
-                          started, finished};
+    aos_store_step_t s = {t->trace_id, id, attempt, seq, kind,    status,  in,
+                          out,         er, key,     0,   started, finished};
     orch_tx_step(tx, &s);
     free(in);
     free(out);
     free(er);
 }
 
-static void idempotency_key(const orch_task_t *t, const char *id, int attempt, char *out,
-                            size_t n)
+static void idempotency_key(const orch_task_t *t, const char *id, int attempt, char *out, size_t n)
 {
     snprintf(out, n, "%s:%s:%d", t->trace_id, id, attempt);
 }
@@ -340,8 +338,8 @@ static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const 
     idempotency_key(t, id, attempt, key, sizeof(key));
     if (!t->cur_input) {
         /* nothing to call with: the attempt fails at once, for good */
-        json_t *err = json_pack("{s:s, s:s}", "code", aos_err_code(e.code), "message",
-                                aos_err_msg(&e));
+        json_t *err =
+            json_pack("{s:s, s:s}", "code", aos_err_code(e.code), "message", aos_err_msg(&e));
         step_row(tx, t, id, "tool", "failed", attempt, t->seq++, NULL, NULL, err, t->cur_started,
                  t->cur_started, key);
         json_decref(err);
@@ -355,14 +353,14 @@ static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const 
     t->status = ST_RUNNING;
     orch_tx_state(tx, t, 0);
     step_event(tx, t, "step.started", id,
-               json_pack("{s:s, s:i, s:s}", "tool", json_string_value(json_object_get(step, "tool")),
-                         "attempt", attempt, "idempotency_key", key));
+               json_pack("{s:s, s:i, s:s}", "tool",
+                         json_string_value(json_object_get(step, "tool")), "attempt", attempt,
+                         "idempotency_key", key));
     t->next = NEXT_CALL;
     task_commit(tx, t);
 }
 
-static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_after_s,
-                         void *data);
+static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_after_s, void *data);
 
 static void call_tool(orch_task_t *t)
 {
@@ -413,7 +411,8 @@ static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_af
     idempotency_key(t, id, t->attempt, key, sizeof(key));
     orch_now(now);
     if (t->cancel) {
-        json_t *e = json_pack("{s:s, s:s}", "code", "canceled", "message", "the task was cancelled");
+        json_t *e =
+            json_pack("{s:s, s:s}", "code", "canceled", "message", "the task was cancelled");
         step_row(tx, t, id, "tool", "failed", t->attempt, 0, NULL, result, e, t->cur_started, now,
                  key);
         json_decref(e);
@@ -421,12 +420,13 @@ static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_af
         finish(t, tx, ST_CANCELLED, "cancelled");
         return;
     }
-    int ok = result && aos_plan_check(json_object_get(step, "check"), result, why, sizeof(why)) == 0;
+    int ok =
+        result && aos_plan_check(json_object_get(step, "check"), result, why, sizeof(why)) == 0;
     if (!result)
         snprintf(why, sizeof(why), "%s", aos_err_msg(err));
     if (!ok) {
-        json_t *e = json_pack("{s:s, s:s}", "code", result ? "check_failed" : aos_err_code(err->code),
-                              "message", why);
+        json_t *e = json_pack("{s:s, s:s}", "code",
+                              result ? "check_failed" : aos_err_code(err->code), "message", why);
         step_row(tx, t, id, "tool", "failed", t->attempt, 0, NULL, result, e, t->cur_started, now,
                  key);
         json_decref(e);
@@ -436,7 +436,8 @@ static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_af
         json_decref(result);
         return;
     }
-    step_row(tx, t, id, "tool", "done", t->attempt, 0, NULL, result, NULL, t->cur_started, now, key);
+    step_row(tx, t, id, "tool", "done", t->attempt, 0, NULL, result, NULL, t->cur_started, now,
+             key);
     orch_scope_add_step(t->scope, "tool", id, result);
     if (t->cur_for) /* a fallback's result stands for the step it replaced */
         orch_scope_add_step(t->scope, "tool", step_id(t->cur_for), result);
@@ -616,8 +617,8 @@ static int allowed(const orch_task_t *t, const char *decision)
     return 0;
 }
 
-static void apply_decision(orch_task_t *t, orch_tx_t *tx, const char *decision,
-                           const char *comment, const char *actor)
+static void apply_decision(orch_task_t *t, orch_tx_t *tx, const char *decision, const char *comment,
+                           const char *actor)
 {
     char id[AOS_PLAN_ID_MAX + 1], now[32];
     snprintf(id, sizeof(id), "%s", t->waiting);
@@ -633,8 +634,8 @@ static void apply_decision(orch_task_t *t, orch_tx_t *tx, const char *decision,
     if (!strcmp(decision, "downgrade"))
         json_object_set_new(t->vars, "downgraded", json_true());
     if (!t->waiting_failure) {
-        json_t *out = json_pack("{s:s, s:s?, s:s}", "decision", decision, "comment", comment,
-                                "actor", actor);
+        json_t *out =
+            json_pack("{s:s, s:s?, s:s}", "decision", decision, "comment", comment, "actor", actor);
         step_row(tx, t, id, "approval", "done", 1, 0, NULL, out, NULL, now, now, NULL);
         orch_scope_add_step(t->scope, "approval", id, out);
         json_decref(out);
@@ -716,8 +717,8 @@ static void on_deadline(uv_timer_t *h)
     orch_tx_event(tx, t, "anomaly.detected", "warning", card,
                   json_pack("{s:s, s:s, s:s}", "kind", "approval_timeout", "step", t->waiting,
                             "decision", on));
-    apply_decision(t, tx, !strcmp(on, "approve") ? "approve" : on, "no decision before the deadline",
-                   "aosd:timeout");
+    apply_decision(t, tx, !strcmp(on, "approve") ? "approve" : on,
+                   "no decision before the deadline", "aosd:timeout");
 }
 
 static void on_retry(uv_timer_t *h)
@@ -782,11 +783,11 @@ static void finish(orch_task_t *t, orch_tx_t *tx, enum orch_status st, const cha
     orch_tx_trace_update(tx, t, now);
     double cost = json_number_value(json_object_get(t->vars, "cost_cny"));
     uint64_t latency = t->started_ms ? uv_now(t->o->cfg.loop) - t->started_ms : 0;
-    json_t *payload = json_pack(
-        "{s:s, s:O, s:b, s:f, s:I, s:{s:s, s:s}}", "status", orch_status_name(st), "summary",
-        json_object_get(t->vars, "counts"), "downgraded",
-        json_is_true(json_object_get(t->vars, "downgraded")), "cost_cny", cost, "latency_ms",
-        (json_int_t)latency, "links", "episode", "", "trace", "");
+    json_t *payload =
+        json_pack("{s:s, s:O, s:b, s:f, s:I, s:{s:s, s:s}}", "status", orch_status_name(st),
+                  "summary", json_object_get(t->vars, "counts"), "downgraded",
+                  json_is_true(json_object_get(t->vars, "downgraded")), "cost_cny", cost,
+                  "latency_ms", (json_int_t)latency, "links", "episode", "", "trace", "");
     json_t *links = json_object_get(payload, "links");
     json_object_set_new(links, "episode", json_sprintf("/api/episodes/%s", t->trace_id));
     json_object_set_new(links, "trace", json_sprintf("/api/traces/%s", t->trace_id));

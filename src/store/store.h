@@ -273,6 +273,65 @@ int aos_store_event_list(aos_store_t *st, const aos_store_event_query_t *q, json
 /* The highest event id written (0 for none). */
 int aos_store_event_last_id(aos_store_t *st, int64_t *id, aos_err_t *err);
 
+/* --- spans (trace) --------------------------------------------------------
+ * The spans of aosd's traces (migration 0008; src/trace decides what a span
+ * is, these functions store and read rows). A row holds one OpenTelemetry
+ * Span, field for field (see 0008_spans.sql). Times are nanoseconds since
+ * the epoch. */
+
+/* One span. Strings are borrowed (insert) or owned by the page they came in
+ * (read); NULL stores SQL NULL. attributes, events and links are compact
+ * JSON text (an object, arrays) or NULL. */
+typedef struct {
+    int64_t id; /* read: the row's id, in insertion order */
+    const char *trace_id, *span_id, *parent_span_id, *trace_state;
+    uint32_t flags;
+    const char *name;
+    int kind; /* 0..5 */
+    int64_t start_ns, end_ns;
+    int status_code; /* 0..2 */
+    const char *status_message;
+    const char *attributes, *events, *links;
+    uint32_t dropped_attributes, dropped_events, dropped_links;
+    int64_t resource_id; /* 0: none */
+} aos_store_span_t;
+
+/* Adds the resource (the JSON object text of its attributes) that spans
+ * made from now on name; *id gets its id. */
+int aos_store_span_resource_add(aos_store_t *st, const char *attributes, int64_t *id,
+                                aos_err_t *err);
+/* The attributes of resource id as JSON text (malloc'd), or AOS_ENOTFOUND. */
+int aos_store_span_resource_get(aos_store_t *st, int64_t id, char **attributes, aos_err_t *err);
+
+/* Inserts n spans in one transaction (a savepoint inside aos_store_tx):
+ * all or none. */
+int aos_store_spans_insert(aos_store_t *st, const aos_store_span_t *rows, size_t n, aos_err_t *err);
+
+/* Spans read from the store: rows and the memory of their strings. */
+typedef struct {
+    aos_store_span_t *rows;
+    size_t n;
+    struct aos_store_chunk_s *chunks; /* owned: the strings */
+} aos_store_span_page_t;
+
+/* The spans of trace_id in start order (then id), from the one after
+ * (after_start_ns, after_id) - pass INT64_MIN and 0 for the first - at
+ * most limit (1..100000). page is filled (release it with
+ * aos_store_span_page_release, also after a failure). */
+int aos_store_spans_trace(aos_store_t *st, const char *trace_id, int64_t after_start_ns,
+                          int64_t after_id, int limit, aos_store_span_page_t *page, aos_err_t *err);
+void aos_store_span_page_release(aos_store_span_page_t *page);
+/* How many spans trace_id has. */
+int aos_store_spans_count(aos_store_t *st, const char *trace_id, int64_t *n, aos_err_t *err);
+
+/* Retention: deletes at most max_delete of the oldest spans that ended
+ * before end_before_ns (0: no age limit) or are older than the newest
+ * keep_rows (0: no count limit), in one transaction, and the resources no
+ * span names any more (except the newest). *deleted gets how many spans;
+ * while it equals max_delete, there may be more. */
+int aos_store_spans_retain(aos_store_t *st, int64_t end_before_ns, int64_t keep_rows,
+                           int64_t max_delete, int64_t *deleted, aos_err_t *err);
+
 /* ---- tasks -------------------------------------------------------------
  * The orchestrator's rows (migration 0009, docs/ORCHESTRATOR.md): src/orch
  * decides what they mean. JSON values are passed as compact text. Writes

@@ -21,9 +21,8 @@ int aos_store_job_insert(aos_store_t *st, const aos_store_job_t *j, int64_t *id,
     char now[32];
     aos__store_now(now);
     aos__sql_val_t p[] = {
-        aos__sql_text(j->trace_id),     aos__sql_text(j->spec),
-        aos__sql_text(j->status),       aos__sql_int(j->priority),
-        opt_text(j->scheduled_at),      opt_text(j->project_id),
+        aos__sql_text(j->trace_id), aos__sql_text(j->spec),    aos__sql_text(j->status),
+        aos__sql_int(j->priority),  opt_text(j->scheduled_at), opt_text(j->project_id),
         aos__sql_text(now),
     };
     int rc = aos__store_exec(st,
@@ -79,10 +78,10 @@ int aos_store_trace_update(aos_store_t *st, const char *trace_id, const char *st
 }
 
 static const col_t job_cols[] = {
-    {"id", COL_INT},           {"trace_id", COL_TEXT},     {"spec", COL_JSON},
-    {"status", COL_TEXT},      {"priority", COL_INT},      {"scheduled_at", COL_TEXT},
-    {"started_at", COL_TEXT},  {"finished_at", COL_TEXT},  {"error", COL_JSON},
-    {"project_id", COL_TEXT},  {"created_at", COL_TEXT},   {"cost_cny", COL_REAL},
+    {"id", COL_INT},          {"trace_id", COL_TEXT},    {"spec", COL_JSON},
+    {"status", COL_TEXT},     {"priority", COL_INT},     {"scheduled_at", COL_TEXT},
+    {"started_at", COL_TEXT}, {"finished_at", COL_TEXT}, {"error", COL_JSON},
+    {"project_id", COL_TEXT}, {"created_at", COL_TEXT},  {"cost_cny", COL_REAL},
     {"latency_ms", COL_INT},
 };
 #define JOB_SELECT                                                                                 \
@@ -110,8 +109,9 @@ int aos_store_task_state_put(aos_store_t *st, const aos_store_task_state_t *s, a
 {
     char now[32];
     aos__store_now(now);
-    aos__sql_val_t p[] = {aos__sql_text(s->trace_id), opt_text(s->plan),      aos__sql_int(s->cursor),
-                          aos__sql_text(s->vars),     aos__sql_text(s->status), opt_text(s->rerun_of),
+    aos__sql_val_t p[] = {aos__sql_text(s->trace_id), opt_text(s->plan),
+                          aos__sql_int(s->cursor),    aos__sql_text(s->vars),
+                          aos__sql_text(s->status),   opt_text(s->rerun_of),
                           opt_text(s->from_step),     aos__sql_text(now)};
     int rc = aos__store_exec(
         st,
@@ -157,19 +157,20 @@ int aos_store_approval_put(aos_store_t *st, const char *trace_id, const char *st
 {
     char now[32];
     aos__store_now(now);
-    aos__sql_val_t p[] = {aos__sql_text(trace_id), aos__sql_text(step_id), opt_text(message),
-                          aos__sql_text(decisions), opt_text(deadline), aos__sql_text(now)};
-    int rc = aos__store_exec(st,
-                             "INSERT INTO approvals (trace_id, step_id, status, message, decisions, "
-                             "deadline, created_at) VALUES (?, ?, 'pending', ?, ?, ?, ?) "
-                             "ON CONFLICT (trace_id, step_id) DO UPDATE SET status = 'pending', "
-                             "message = excluded.message, decisions = excluded.decisions, "
-                             "deadline = excluded.deadline, decision = NULL, comment = NULL, "
-                             "actor = NULL, decided_at = NULL, created_at = excluded.created_at",
-                             p, NCOLS(p), NULL, err);
+    aos__sql_val_t p[] = {aos__sql_text(trace_id),  aos__sql_text(step_id), opt_text(message),
+                          aos__sql_text(decisions), opt_text(deadline),     aos__sql_text(now)};
+    int rc =
+        aos__store_exec(st,
+                        "INSERT INTO approvals (trace_id, step_id, status, message, decisions, "
+                        "deadline, created_at) VALUES (?, ?, 'pending', ?, ?, ?, ?) "
+                        "ON CONFLICT (trace_id, step_id) DO UPDATE SET status = 'pending', "
+                        "message = excluded.message, decisions = excluded.decisions, "
+                        "deadline = excluded.deadline, decision = NULL, comment = NULL, "
+                        "actor = NULL, decided_at = NULL, created_at = excluded.created_at",
+                        p, NCOLS(p), NULL, err);
     if (rc < 0)
-        return aos__store_fail(err, rc, "unable to save the approval %.64s of trace %.40s",
-                               step_id, trace_id);
+        return aos__store_fail(err, rc, "unable to save the approval %.64s of trace %.40s", step_id,
+                               trace_id);
     return 0;
 }
 
@@ -179,15 +180,16 @@ int aos_store_approval_decide(aos_store_t *st, const char *trace_id, const char 
 {
     char now[32];
     aos__store_now(now);
-    aos__sql_val_t p[] = {aos__sql_text(status), opt_text(decision),     opt_text(comment),
-                          opt_text(actor),       aos__sql_text(now),     aos__sql_text(trace_id),
+    aos__sql_val_t p[] = {aos__sql_text(status), opt_text(decision), opt_text(comment),
+                          opt_text(actor),       aos__sql_text(now), aos__sql_text(trace_id),
                           aos__sql_text(step_id)};
     int64_t n = 0;
-    int rc = aos__store_exec(st,
-                             "UPDATE approvals SET status = ?, decision = ?, comment = ?, actor = ?, "
-                             "decided_at = ? WHERE trace_id = ? AND step_id = ? AND "
-                             "status = 'pending'",
-                             p, NCOLS(p), &n, err);
+    int rc =
+        aos__store_exec(st,
+                        "UPDATE approvals SET status = ?, decision = ?, comment = ?, actor = ?, "
+                        "decided_at = ? WHERE trace_id = ? AND step_id = ? AND "
+                        "status = 'pending'",
+                        p, NCOLS(p), &n, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to decide approval %.64s", step_id);
     if (n == 0)
@@ -199,20 +201,20 @@ int aos_store_approval_decide(aos_store_t *st, const char *trace_id, const char 
 /* Reading tasks back ------------------------------------------------------------ */
 
 static const col_t state_cols[] = {
-    {"trace_id", COL_TEXT}, {"plan", COL_JSON},     {"cursor", COL_INT},
-    {"vars", COL_JSON},     {"status", COL_TEXT},   {"rerun_of", COL_TEXT},
+    {"trace_id", COL_TEXT},  {"plan", COL_JSON},       {"cursor", COL_INT},
+    {"vars", COL_JSON},      {"status", COL_TEXT},     {"rerun_of", COL_TEXT},
     {"from_step", COL_TEXT}, {"updated_at", COL_TEXT},
 };
 static const col_t step_cols[] = {
-    {"step_id", COL_TEXT},        {"attempt", COL_INT},     {"seq", COL_INT},
-    {"kind", COL_TEXT},           {"status", COL_TEXT},     {"input", COL_JSON},
-    {"output", COL_JSON},         {"error", COL_JSON},      {"idempotency_key", COL_TEXT},
-    {"cost_cny", COL_REAL},       {"started_at", COL_TEXT}, {"finished_at", COL_TEXT},
+    {"step_id", COL_TEXT},  {"attempt", COL_INT},     {"seq", COL_INT},
+    {"kind", COL_TEXT},     {"status", COL_TEXT},     {"input", COL_JSON},
+    {"output", COL_JSON},   {"error", COL_JSON},      {"idempotency_key", COL_TEXT},
+    {"cost_cny", COL_REAL}, {"started_at", COL_TEXT}, {"finished_at", COL_TEXT},
 };
 static const col_t approval_cols[] = {
-    {"step_id", COL_TEXT},  {"status", COL_TEXT},     {"message", COL_TEXT},
-    {"decisions", COL_JSON}, {"decision", COL_TEXT},  {"comment", COL_TEXT},
-    {"actor", COL_TEXT},    {"deadline", COL_TEXT},   {"created_at", COL_TEXT},
+    {"step_id", COL_TEXT},    {"status", COL_TEXT},   {"message", COL_TEXT},
+    {"decisions", COL_JSON},  {"decision", COL_TEXT}, {"comment", COL_TEXT},
+    {"actor", COL_TEXT},      {"deadline", COL_TEXT}, {"created_at", COL_TEXT},
     {"decided_at", COL_TEXT},
 };
 
@@ -351,9 +353,12 @@ int aos_store_message_add(aos_store_t *st, const char *conversation_id, const ch
 {
     char now[32];
     aos__store_now(now);
-    aos__sql_val_t p[] = {aos__sql_text(conversation_id), aos__sql_text(role),
-                          aos__sql_text(content),         opt_text(dsl),
-                          opt_text(trace_id),             aos__sql_text(now)};
+    aos__sql_val_t p[] = {aos__sql_text(conversation_id),
+                          aos__sql_text(role),
+                          aos__sql_text(content),
+                          opt_text(dsl),
+                          opt_text(trace_id),
+                          aos__sql_text(now)};
     int rc = aos__store_exec(st,
                              "INSERT INTO messages (conversation_id, role, content, dsl, trace_id, "
                              "created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -368,12 +373,9 @@ int aos_store_message_add(aos_store_t *st, const char *conversation_id, const ch
 int aos_store_conversations_list(aos_store_t *st, const char *before, int limit, json_t **out,
                                  aos_err_t *err)
 {
-    static const col_t cols[] = {{"id", COL_TEXT},
-                                 {"title", COL_TEXT},
-                                 {"actor", COL_TEXT},
-                                 {"created_at", COL_TEXT},
-                                 {"updated_at", COL_TEXT},
-                                 {"messages", COL_INT}};
+    static const col_t cols[] = {{"id", COL_TEXT},         {"title", COL_TEXT},
+                                 {"actor", COL_TEXT},      {"created_at", COL_TEXT},
+                                 {"updated_at", COL_TEXT}, {"messages", COL_INT}};
     if (limit < 1 || limit > AOS_STORE_LIST_MAX)
         return aos_err_set(err, AOS_EINVAL, "limit must be 1..%d", AOS_STORE_LIST_MAX);
     aos__sql_val_t p[] = {opt_text(before), opt_text(before), aos__sql_int(limit)};
@@ -389,9 +391,9 @@ int aos_store_conversations_list(aos_store_t *st, const char *before, int limit,
 int aos_store_messages_list(aos_store_t *st, const char *conversation_id, int64_t after_id,
                             int limit, json_t **out, aos_err_t *err)
 {
-    static const col_t cols[] = {{"id", COL_INT},         {"role", COL_TEXT},
-                                 {"content", COL_TEXT},   {"dsl", COL_TEXT},
-                                 {"trace_id", COL_TEXT},  {"created_at", COL_TEXT}};
+    static const col_t cols[] = {{"id", COL_INT},        {"role", COL_TEXT},
+                                 {"content", COL_TEXT},  {"dsl", COL_TEXT},
+                                 {"trace_id", COL_TEXT}, {"created_at", COL_TEXT}};
     if (limit < 1 || limit > AOS_STORE_LIST_MAX)
         return aos_err_set(err, AOS_EINVAL, "limit must be 1..%d", AOS_STORE_LIST_MAX);
     aos__sql_val_t p[] = {aos__sql_text(conversation_id), aos__sql_int(after_id),

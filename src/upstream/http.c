@@ -147,7 +147,7 @@ void aos__up_hdrs_init(up_hdrs_t *h, const aos_upstream_t *up)
     while (up->headers && up->headers[nstatic])
         nstatic++;
     h->n = 0;
-    h->cap = nstatic + 8; /* the transport's own lines, the token, the NULL */
+    h->cap = nstatic + 10; /* the transport's own lines (8 at most), the token, the NULL */
     h->v = calloc(h->cap, sizeof(*h->v));
     h->failed = !h->v;
 }
@@ -192,6 +192,16 @@ char **aos__up_hdrs_finish(up_hdrs_t *h, const aos_upstream_t *up)
         return NULL;
     }
     return v;
+}
+
+void aos__up_hdrs_trace(up_hdrs_t *h, aos_upstream_t *up, uint64_t id)
+{
+    const up_pending_t *p = id ? aos__up_pending_find(up, id) : NULL;
+    if (!p || !p->traceparent[0])
+        return;
+    aos__up_hdrs_add(h, "traceparent: %s", p->traceparent);
+    if (p->tracestate)
+        aos__up_hdrs_add(h, "tracestate: %s", p->tracestate);
 }
 
 static const char *reason_phrase(long status)
@@ -246,6 +256,8 @@ static char **build_headers(aos_upstream_t *up, const up_post_t *p)
     if (p->kind == POST_REQUEST || p->kind == POST_MESSAGE) {
         aos__up_hdrs_add(&h, "Content-Type: application/json");
         aos__up_hdrs_add(&h, "Accept: application/json, text/event-stream");
+        if (p->kind == POST_REQUEST)
+            aos__up_hdrs_trace(&h, up, p->id);
     } else if (p->kind == GET_STREAM || p->kind == GET_RESUME) {
         aos__up_hdrs_add(&h, "Accept: text/event-stream");
         if (p->resume_from[0])

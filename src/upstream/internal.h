@@ -33,8 +33,10 @@ struct up_pending_s {
     void *data;        /* borrowed */
     uint64_t deadline; /* uv_now() ms; 0 = none */
     uint32_t timeout_ms;
-    int sent;                  /* on the inflight list, else on the queue */
-    int internal;              /* the core's own initialize */
+    char traceparent[AOS_TRACEPARENT_LEN + 1]; /* the caller's context, "" for none */
+    char *tracestate;                          /* owned; NULL for none */
+    int sent;                                  /* on the inflight list, else on the queue */
+    int internal;                              /* the core's own initialize */
     up_post_t *post;           /* http: the transfer that carries the answer, or NULL */
     up_pending_t *prev, *next; /* queue or inflight list */
     up_pending_t *hnext;       /* hash chain */
@@ -189,6 +191,8 @@ typedef struct {
 void aos__up_hdrs_init(up_hdrs_t *h, const aos_upstream_t *up);
 void aos__up_hdrs_add(up_hdrs_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char **aos__up_hdrs_finish(up_hdrs_t *h, const aos_upstream_t *up);
+/* The traceparent and tracestate of request id (0: none), if it has them. */
+void aos__up_hdrs_trace(up_hdrs_t *h, aos_upstream_t *up, uint64_t id);
 void aos__up_hdrs_free(char **v);
 /* why = "http <status> <reason phrase>" for an error response, and when its
  * body (may be NULL) is a JSON-RPC error, ": " and its message as

@@ -168,6 +168,7 @@ static int xfer_start(aos_upstream_t *up, up_lsse_t *x, const char *url, const c
         aos__up_hdrs_add(&h, "Cache-Control: no-cache");
     } else {
         aos__up_hdrs_add(&h, "Content-Type: application/json");
+        aos__up_hdrs_trace(&h, up, x->id);
     }
     char **hdrs = aos__up_hdrs_finish(&h, up);
     if (!hdrs)

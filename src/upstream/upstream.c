@@ -160,25 +160,67 @@ static void pending_detach(aos_upstream_t *up, up_pending_t *p)
 static void pending_free(up_pending_t *p)
 {
     json_decref(p->msg);
+    free(p->tracestate);
     free(p);
+}
+
+/* params (stolen; an object or NULL) with trace in its _meta, as MCP's
+ * semantic conventions put it (SEP-414). A copy when params is shared: the
+ * caller may send it again. NULL when out of memory, or params itself when
+ * it cannot hold a _meta. */
+static json_t *with_trace(json_t *params, const char *traceparent, const char *tracestate)
+{
+    if (params && !json_is_object(params))
+        return params;
+    json_t *old = json_object_get(params, "_meta");
+    if (old && !json_is_object(old))
+        return params;
+    json_t *np = params ? json_copy(params) : json_object();
+    json_t *meta = old ? json_copy(old) : json_object();
+    json_decref(params);
+    if (!np || !meta || json_object_set_new(np, "_meta", meta) < 0) {
+        if (!np || !json_object_get(np, "_meta"))
+            json_decref(meta);
+        json_decref(np);
+        return NULL;
+    }
+    /* a tracestate of the caller's belongs to its traceparent, not to ours */
+    json_object_del(meta, "tracestate");
+    if (json_object_set_new(meta, "traceparent", json_string(traceparent)) < 0 ||
+        (tracestate && json_object_set_new(meta, "tracestate", json_string(tracestate)) < 0)) {
+        json_decref(np);
+        return NULL;
+    }
+    return np;
 }
 
 /* Runs p's callback and frees it; p must be detached. */
 static void pending_complete(aos_upstream_t *up, up_pending_t *p, json_t *reply, int status,
                              const char *why)
 {
-    p->cb(up, reply, status, why, p->data);
+    if (p->cb)
+        p->cb(up, reply, status, why, p->data);
     pending_free(p);
 }
 
-/* params stolen. */
+/* params stolen; trace may be NULL. */
 static up_pending_t *pending_new(aos_upstream_t *up, const char *method, json_t *params,
-                                 uint32_t timeout_ms, aos_upstream_reply_fn cb, void *data)
+                                 const aos_tracectx_t *trace, uint32_t timeout_ms,
+                                 aos_upstream_reply_fn cb, void *data)
 {
     up_pending_t *p = calloc(1, sizeof(*p));
     if (!p) {
         json_decref(params);
         return NULL;
+    }
+    if (aos_tracectx_format(trace, p->traceparent) == 0) {
+        if ((trace->tracestate[0] && !(p->tracestate = strdup(trace->tracestate))) ||
+            !(params = with_trace(params, p->traceparent, p->tracestate))) {
+            json_decref(params);
+            free(p->tracestate);
+            free(p);
+            return NULL;
+        }
     }
     p->id = ++up->next_id;
     p->msg =
@@ -512,7 +554,8 @@ static void send_initialize(aos_upstream_t *up)
     const char *offer = up->kind == UP_TX_SSE ? UP_LEGACY_VERSION : UP_OFFERED_VERSION;
     json_t *params = json_pack("{s:s, s:O, s:O}", "protocolVersion", offer, "capabilities",
                                up->client_caps, "clientInfo", up->client_info);
-    up_pending_t *p = params ? pending_new(up, "initialize", params, 0, init_reply, NULL) : NULL;
+    up_pending_t *p =
+        params ? pending_new(up, "initialize", params, NULL, 0, init_reply, NULL) : NULL;
     if (!p || table_add(up, p) != 0) {
         if (p)
             pending_free(p);
@@ -919,9 +962,10 @@ int aos_upstream_start(aos_upstream_t *up)
 }
 
 int aos_upstream_request(aos_upstream_t *up, const char *method, json_t *params,
-                         uint32_t timeout_ms, aos_upstream_reply_fn cb, void *data, uint64_t *id)
+                         uint32_t timeout_ms, const aos_tracectx_t *trace, aos_upstream_reply_fn cb,
+                         void *data, uint64_t *id)
 {
-    if (!up || !method || !*method || !cb) {
+    if (!up || !method || !*method) {
         json_decref(params);
         return AOS_EINVAL;
     }
@@ -931,7 +975,7 @@ int aos_upstream_request(aos_upstream_t *up, const char *method, json_t *params,
         json_decref(params);
         return AOS_EUNAVAIL;
     }
-    up_pending_t *p = pending_new(up, method, params, timeout_ms, cb, data);
+    up_pending_t *p = pending_new(up, method, params, trace, timeout_ms, cb, data);
     if (!p)
         return AOS_ENOMEM;
     if (table_add(up, p) != 0) {

@@ -62,6 +62,7 @@
 
 #include "err/err.h"
 #include "httpc/httpc.h"
+#include "tracectx/tracectx.h"
 
 typedef struct aos_upstream_s aos_upstream_t;
 
@@ -133,15 +134,19 @@ typedef void (*aos_upstream_reply_fn)(aos_upstream_t *up, json_t *reply, int sta
                                       const char *errmsg, void *data);
 
 /* Sends a request; cb runs exactly once, later, unless aos_upstream_cancel
- * drops it. params are stolen (also on failure; may be NULL). The JSON-RPC id
- * is assigned here and returned in *id (may be NULL). timeout_ms 0 = the
- * configured default; the clock runs from this call. Before READY the
- * request is queued (at most 1024) and sent once READY, or failed with
- * AOS_EUNAVAIL when the upstream goes to BACKOFF. Returns 0, or AOS_EINVAL,
- * AOS_ENOMEM, AOS_EUNAVAIL (BACKOFF, CLOSED or queue full), AOS_EUPSTREAM
- * (could not be written) - and then cb never runs. */
+ * drops it; cb may be NULL when nobody wants the answer (it is still
+ * matched, and timed out like any other). params are stolen (also on failure; may be NULL). The
+ * JSON-RPC id is assigned here and returned in *id (may be NULL). timeout_ms 0 = the configured
+ * default; the clock runs from this call. trace (copied; may be NULL) is the context the request
+ * runs in - the caller's span: it goes in params._meta as "traceparent" and "tracestate" (replacing
+ * what the caller put there; params must then be an object or NULL) and, to an HTTP server, in the
+ * traceparent and tracestate headers of the POST too. Before READY the request is queued (at most
+ * 1024) and sent once READY, or failed with AOS_EUNAVAIL when the upstream goes to BACKOFF. Returns
+ * 0, or AOS_EINVAL, AOS_ENOMEM, AOS_EUNAVAIL (BACKOFF, CLOSED or queue full), AOS_EUPSTREAM (could
+ * not be written) - and then cb never runs. */
 int aos_upstream_request(aos_upstream_t *up, const char *method, json_t *params,
-                         uint32_t timeout_ms, aos_upstream_reply_fn cb, void *data, uint64_t *id);
+                         uint32_t timeout_ms, const aos_tracectx_t *trace, aos_upstream_reply_fn cb,
+                         void *data, uint64_t *id);
 /* Sends a notification; params stolen (may be NULL). Only when READY, else
  * AOS_EUNAVAIL. */
 int aos_upstream_notify(aos_upstream_t *up, const char *method, json_t *params);

@@ -216,6 +216,14 @@ test('calls naming unknown tools make a server list its tools at most once a sec
   assert.ok(n1 - n0 <= Math.ceil(secs) + 1, `${n1 - n0} tools/list for 60 calls in ${secs} s`);
 });
 
+test('an upstream error cannot claim aosd\'s own status or Retry-After', async () => {
+  await register(faulty('spoofer'));
+  const r = await call('spoofer', 'spoof-error');
+  assert.equal(r.status, 502, r.text);
+  assert.equal(r.body.error.code, 'upstream_error');
+  assert.equal(r.headers.get('retry-after'), null);
+});
+
 test('1,000 faulted calls: file descriptors and memory stay flat, no leak at exit', async () => {
   await register(faulty('leak', { retries: 0, breaker_failures: 100000, breaker_error_rate: 0 }, { timeout_ms: 100 }));
   const pid = aos.proc.pid;

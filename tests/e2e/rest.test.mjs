@@ -318,7 +318,7 @@ test('a start-up failure ends aosd with its reason, never a hang', async () => {
   try {
     const cases = [
       [['--listen', `127.0.0.1:${busy.address().port}`], /unable to listen/],
-      [['--listen', '127.0.0.1:0', '--bootstrap-token', 'short'], /16 characters/],
+      [['--listen', '127.0.0.1:0', '--bootstrap-token', 'short'], /16 to 256 visible ASCII characters/],
     ];
     for (const [args, why] of cases) {
       const dir = mkdtempSync(join(tmpdir(), 'aos-e2e-fail-'));

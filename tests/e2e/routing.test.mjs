@@ -264,3 +264,25 @@ test('sessions sharing an upstream share its subscription: one leaving does not 
     assert.equal(updates.N1, before.N1, 'N1 left');
   } finally { await n1.client.close(); await n2.client.close(); }
 });
+
+test('logging/setLevel reaches the upstreams of the session that asked, and only those', async () => {
+  const level = async (c, name) => (await c.client.callTool({ name, arguments: {} })).content[0].text;
+  // an upstream of its own made after the level was set, on /mcp
+  const a = await connect('/mcp', 'A', { caps: {} });
+  // one that exists before the level is set (a client that can be asked)
+  const b = await connect('/mcp', 'B');
+  // the per-server endpoint forwards it as it is
+  const c = await connect('/mcp/servers/fx', 'C', { caps: {} });
+  const n = await connect('/mcp/servers/fx', 'N', { caps: {} });
+  try {
+    assert.equal(await level(b, 'fx__log-level'), 'none');
+    await a.client.setLoggingLevel('warning');
+    await b.client.setLoggingLevel('error');
+    await c.client.setLoggingLevel('critical');
+    assert.equal(await level(a, 'fx__log-level'), 'warning');
+    assert.equal(await level(b, 'fx__log-level'), 'error');
+    assert.equal(await level(c, 'log-level'), 'critical');
+    // the shared upstream (N's) was told nothing
+    assert.equal(await level(n, 'log-level'), 'none');
+  } finally { for (const x of [a, b, c, n]) await x.client.close(); }
+});

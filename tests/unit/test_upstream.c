@@ -63,6 +63,8 @@ static const char fake_stdio_js[] =
     "  return out({jsonrpc:'2.0',id:m.id,result:{ok:true}})}"
     " if(m.method==='tools/call'&&name==='echo')"
     "  return out({jsonrpc:'2.0',id:m.id,result:m.params.arguments});"
+    " if(m.method==='test/meta')return out({jsonrpc:'2.0',id:m.id,result:"
+    "  {meta:(m.params&&m.params._meta)||null,params:m.params===undefined?null:m.params}});"
     " if(m.method&&m.id!==undefined)"
     "  out({jsonrpc:'2.0',id:m.id,error:{code:-32601,message:'no '+m.method}});"
     "});";
@@ -368,7 +370,7 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
         k->chain->ctx = k->ctx;
         json_t *params = json_pack("{s:s, s:{s:s}}", "name", "json", "arguments", "v", "chained");
         assert_int_equal(
-            aos_upstream_request(up, "tools/call", params, 0, on_reply, k->chain, NULL), 0);
+            aos_upstream_request(up, "tools/call", params, 0, NULL, on_reply, k->chain, NULL), 0);
     }
 }
 
@@ -441,7 +443,7 @@ static uint64_t call_tool(ctx_t *c, call_t *k, const char *name, json_t *args, u
     json_t *params =
         json_pack("{s:s, s:o}", "name", name, "arguments", args ? args : json_object());
     assert_int_equal(
-        aos_upstream_request(c->up, "tools/call", params, timeout_ms, on_reply, k, &id), 0);
+        aos_upstream_request(c->up, "tools/call", params, timeout_ms, NULL, on_reply, k, &id), 0);
     assert_true(id > 0);
     return id;
 }
@@ -515,7 +517,8 @@ static void test_stdio_everything(void **state)
 
     /* queued before READY, sent once READY */
     call_t list = {0};
-    assert_int_equal(aos_upstream_request(c->up, "tools/list", NULL, 0, on_reply, &list, NULL), 0);
+    assert_int_equal(
+        aos_upstream_request(c->up, "tools/list", NULL, 0, NULL, on_reply, &list, NULL), 0);
     list.ctx = c;
     assert_int_equal(wait_ready(c, 30000), 0);
     assert_true(aos_upstream_pid(c->up) > 0);
@@ -657,6 +660,72 @@ static void test_stdio_timeout_and_cancel(void **state)
     ctx_free(c);
 }
 
+/* The trace context goes in params._meta: replacing the caller's
+ * traceparent and tracestate, keeping the rest of its _meta, never
+ * changing the caller's params object. */
+static void test_stdio_trace_meta(void **state)
+{
+    (void)state;
+    ctx_t *c = fake_stdio_ready();
+    aos_tracectx_t tc;
+    assert_int_equal(
+        aos_tracectx_parse(&tc, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", NULL),
+        0);
+    json_t *mine = json_pack("{s:s, s:{s:s, s:s, s:i}}", "arguments", "kept", "_meta",
+                             "traceparent", "theirs", "tracestate", "theirs=1", "progressToken", 5);
+    call_t k = {0};
+    k.ctx = c;
+    assert_int_equal(
+        aos_upstream_request(c->up, "test/meta", json_incref(mine), 0, &tc, on_reply, &k, NULL), 0);
+    assert_int_equal(run_until(&c->loop, &k.done, 1, 5000), 0);
+    json_t *r = json_object_get(k.reply, "result");
+    json_t *meta = json_object_get(r, "meta");
+    assert_string_equal(json_string_value(json_object_get(meta, "traceparent")),
+                        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    assert_null(json_object_get(meta, "tracestate")); /* the caller's went with its traceparent */
+    assert_int_equal(json_integer_value(json_object_get(meta, "progressToken")), 5);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r, "params"), "arguments")), "kept");
+    /* the caller's object is as it was */
+    json_t *mm = json_object_get(mine, "_meta");
+    assert_string_equal(json_string_value(json_object_get(mm, "traceparent")), "theirs");
+    assert_string_equal(json_string_value(json_object_get(mm, "tracestate")), "theirs=1");
+    json_decref(mine);
+    call_release(&k);
+
+    /* no params: made; with our tracestate */
+    snprintf(tc.tracestate, sizeof(tc.tracestate), "rojo=1");
+    call_t k2 = {0};
+    k2.ctx = c;
+    assert_int_equal(aos_upstream_request(c->up, "test/meta", NULL, 0, &tc, on_reply, &k2, NULL),
+                     0);
+    assert_int_equal(run_until(&c->loop, &k2.done, 1, 5000), 0);
+    meta = json_object_get(json_object_get(k2.reply, "result"), "meta");
+    assert_string_equal(json_string_value(json_object_get(meta, "tracestate")), "rojo=1");
+    call_release(&k2);
+
+    /* no context, or params that cannot hold a _meta: sent as they are */
+    call_t k3 = {0}, k4 = {0};
+    k3.ctx = k4.ctx = c;
+    aos_tracectx_t empty;
+    memset(&empty, 0, sizeof(empty));
+    assert_int_equal(aos_upstream_request(c->up, "test/meta", NULL, 0, &empty, on_reply, &k3, NULL),
+                     0);
+    assert_int_equal(
+        aos_upstream_request(c->up, "test/meta", json_pack("[i]", 1), 0, &tc, on_reply, &k4, NULL),
+        0);
+    assert_int_equal(run_until(&c->loop, &k4.done, 1, 5000), 0);
+    assert_int_equal(run_until(&c->loop, &k3.done, 1, 5000), 0);
+    assert_true(json_is_null(json_object_get(json_object_get(k3.reply, "result"), "params")));
+    r = json_object_get(k4.reply, "result");
+    assert_true(json_is_null(json_object_get(r, "meta")));
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(r, "params"), 0)), 1);
+    call_release(&k3);
+    call_release(&k4);
+    up_close(c);
+    ctx_free(c);
+}
+
 static void test_stdio_child_killed(void **state)
 {
     (void)state;
@@ -679,8 +748,9 @@ static void test_stdio_child_killed(void **state)
     call_t k2 = {0};
     if (aos_upstream_state(c->up) == AOS_UP_BACKOFF) {
         json_t *params = json_pack("{s:s}", "name", "echo");
-        assert_int_equal(aos_upstream_request(c->up, "tools/call", params, 0, on_reply, &k2, NULL),
-                         AOS_EUNAVAIL);
+        assert_int_equal(
+            aos_upstream_request(c->up, "tools/call", params, 0, NULL, on_reply, &k2, NULL),
+            AOS_EUNAVAIL);
     }
 
     /* restarted and READY again */
@@ -752,7 +822,8 @@ static void test_stdio_failures(void **state)
     assert_int_equal(up_open(c, &cfg), 0);
     call_t k = {0};
     k.ctx = c;
-    assert_int_equal(aos_upstream_request(c->up, "tools/list", NULL, 0, on_reply, &k, NULL), 0);
+    assert_int_equal(aos_upstream_request(c->up, "tools/list", NULL, 0, NULL, on_reply, &k, NULL),
+                     0);
     assert_int_equal(aos_upstream_start(c->up), 0);
     assert_int_equal(run_until(&c->loop, &c->nstate[AOS_UP_BACKOFF], 3, 5000), 0);
     assert_int_equal(k.done, 1);
@@ -1188,7 +1259,8 @@ static void test_sse_sdk_server(void **state)
     assert_int_equal(up_open(c, &cfg), 0);
     assert_int_equal(aos_upstream_start(c->up), 0);
     call_t list = {0};
-    assert_int_equal(aos_upstream_request(c->up, "tools/list", NULL, 0, on_reply, &list, NULL), 0);
+    assert_int_equal(
+        aos_upstream_request(c->up, "tools/list", NULL, 0, NULL, on_reply, &list, NULL), 0);
     list.ctx = c;
     assert_int_equal(wait_ready(c, 10000), 0);
     assert_string_equal(aos_upstream_protocol_version(c->up), "2024-11-05");
@@ -1485,6 +1557,7 @@ int main(void)
         cmocka_unit_test(test_sse_parser),
         cmocka_unit_test(test_stdio_everything),
         cmocka_unit_test(test_stdio_timeout_and_cancel),
+        cmocka_unit_test(test_stdio_trace_meta),
         cmocka_unit_test(test_stdio_child_killed),
         cmocka_unit_test(test_stdio_garbage),
         cmocka_unit_test(test_stdio_server_request),

@@ -1,0 +1,649 @@
+/* span.c - spans and how they reach the store (see trace.h).
+ *
+ * A span lives on the loop thread while it is open; aos_span_end stamps
+ * its end and appends it to the service's queue. The queue is written in
+ * batches: a batch leaves when AOS_TRACE_BATCH spans wait, or flush_ms
+ * after the first span of a quiet period, or when a batch in flight comes
+ * back (group commit: what arrived meanwhile goes in one transaction). At
+ * most two batches are in flight, one being inserted and one waiting, so
+ * the worker never waits for the loop and the loop never waits for the
+ * disk. The worker turns each span's attributes, events and links into
+ * JSON text and inserts the batch; the span objects go back to the loop to
+ * be freed. Ended spans are immutable, so the worker reads them without a
+ * lock: the store's queue orders the hand-over.
+ *
+ * The resource (who made the spans: aosd, its version, this process) is
+ * added by the first batch, on the worker, and named by every span of this
+ * process. */
+#include "trace/internal.h"
+
+#include "log/log.h"
+#include "utf8/utf8.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_BUFFER   10000
+#define DEFAULT_FLUSH_MS 100
+#define BATCHES_INFLIGHT 2
+#define RETAIN_CHUNK     10000 /* spans deleted per retention job */
+
+struct aos_trace_s {
+    aos_trace_cfg_t cfg;
+    char *resource;      /* the resource's attributes, JSON text */
+    int64_t resource_id; /* worker only: the row the first batch added */
+
+    aos_span_t *q_head, **q_tail; /* ended spans waiting for a batch */
+    size_t queued;
+    size_t inflight; /* spans in batches the worker has not given back */
+    int batches;     /* batches in flight */
+    uv_timer_t *flush_timer;
+
+    uv_timer_t *retain_timer;
+    int retaining;
+    int shut;
+
+    aos_metric_t *m_stored, *m_dropped, *m_deleted, *m_buffered;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- values --------------------------------------------------------------- */
+
+/* s as a JSON string of at most max bytes: cut at a character's end,
+ * invalid UTF-8 shown as U+FFFD. */
+static json_t *text_json(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max)
+        n = aos_utf8_trim(s, max);
+    if (aos_utf8_valid(s, n))
+        return json_stringn(s, n);
+    size_t cap = 3 * n + 1;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    size_t m = aos_utf8_scrub(buf, cap, s, n);
+    if (m > max)
+        m = aos_utf8_trim(buf, max);
+    json_t *v = json_stringn(buf, m);
+    free(buf);
+    return v;
+}
+
+/* A malloc'd copy of s as text_json makes it. */
+static char *text_copy(const char *s, size_t max)
+{
+    json_t *v = text_json(s ? s : "", max);
+    char *out = v ? strdup(json_string_value(v)) : NULL;
+    json_decref(v);
+    return out;
+}
+
+static void span_free(aos_span_t *s)
+{
+    free(s->name);
+    free(s->status_message);
+    json_decref(s->attrs);
+    json_decref(s->events);
+    json_decref(s->links);
+    free(s);
+}
+
+/* ---- the span API ----------------------------------------------------------- */
+
+aos_span_t *aos_trace_span_start(aos_trace_t *tr, const aos_tracectx_t *parent, const char *name,
+                                 aos_span_kind_t kind)
+{
+    if (!tr)
+        return NULL;
+    aos_span_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->tr = tr;
+    s->name = text_copy(name, AOS_TRACE_NAME_MAX);
+    if (!s->name) {
+        free(s);
+        return NULL;
+    }
+    if (parent && parent->trace_id[0] && parent->span_id[0]) {
+        memcpy(s->parent_id, parent->span_id, sizeof(s->parent_id));
+        s->parent_remote = parent->remote;
+    }
+    aos_tracectx_child(&s->ctx, parent);
+    s->kind = kind >= AOS_SPAN_INTERNAL && kind <= AOS_SPAN_CONSUMER ? kind : AOS_SPAN_INTERNAL;
+    s->start_ns = now_ns();
+    s->start_hr = uv_hrtime();
+    return s;
+}
+
+const aos_tracectx_t *aos_span_context(const aos_span_t *s)
+{
+    return s ? &s->ctx : NULL;
+}
+
+/* Sets key to v (stolen), within the span's attribute limit. */
+static void set_attr(aos_span_t *s, const char *key, json_t *v)
+{
+    if (!s)
+        return;
+    if (!key || !*key || !v) { /* no key, or a value JSON cannot hold (NaN) */
+        s->dropped_attrs++;
+        json_decref(v);
+        return;
+    }
+    if (!s->attrs && !(s->attrs = json_object())) {
+        json_decref(v);
+        return;
+    }
+    char *k = text_copy(key, AOS_TRACE_NAME_MAX);
+    if (!k || (!json_object_get(s->attrs, k) && json_object_size(s->attrs) >= AOS_TRACE_ATTRS)) {
+        s->dropped_attrs++;
+        json_decref(v);
+    } else {
+        json_object_set_new(s->attrs, k, v);
+    }
+    free(k);
+}
+
+void aos_span_set_str(aos_span_t *s, const char *key, const char *value)
+{
+    if (s && value)
+        set_attr(s, key, text_json(value, AOS_TRACE_VALUE_MAX));
+}
+
+void aos_span_set_int(aos_span_t *s, const char *key, int64_t value)
+{
+    if (s)
+        set_attr(s, key, json_integer((json_int_t)value));
+}
+
+void aos_span_set_double(aos_span_t *s, const char *key, double value)
+{
+    /* JSON has no NaN or infinity; jansson refuses them */
+    if (s)
+        set_attr(s, key, json_real(value));
+}
+
+void aos_span_set_bool(aos_span_t *s, const char *key, int value)
+{
+    if (s)
+        set_attr(s, key, json_boolean(value));
+}
+
+void aos_span_set_session(aos_span_t *s, const char *session_id)
+{
+    if (!s || !session_id)
+        return;
+    unsigned char d[16];
+    char hex[sizeof(d) * 2 + 1];
+    crypto_generichash(d, sizeof(d), (const unsigned char *)session_id, strlen(session_id), NULL,
+                       0);
+    sodium_bin2hex(hex, sizeof(hex), d, sizeof(d));
+    aos_span_set_str(s, AOS_ATTR_MCP_SESSION_ID, hex);
+}
+
+void aos_span_set_status(aos_span_t *s, aos_span_status_t code, const char *message)
+{
+    if (!s || code < AOS_SPAN_UNSET || code > AOS_SPAN_ERROR)
+        return;
+    s->status = code;
+    free(s->status_message);
+    /* OTLP: the message is only for ERROR */
+    s->status_message =
+        code == AOS_SPAN_ERROR && message ? text_copy(message, AOS_TRACE_VALUE_MAX) : NULL;
+}
+
+void aos_span_set_error(aos_span_t *s, const char *type, const char *message)
+{
+    if (!s)
+        return;
+    aos_span_set_str(s, AOS_ATTR_ERROR_TYPE, type && *type ? type : "_OTHER");
+    aos_span_set_status(s, AOS_SPAN_ERROR, message);
+}
+
+/* Appends item (stolen) to *list within max, or counts it in *dropped. */
+static void append_limited(json_t **list, json_t *item, size_t max, uint32_t *dropped)
+{
+    if (!item || (!*list && !(*list = json_array())) || json_array_size(*list) >= max) {
+        json_decref(item);
+        (*dropped)++;
+        return;
+    }
+    json_array_append_new(*list, item);
+}
+
+/* attrs (stolen) if it is an object of at most AOS_TRACE_ATTRS scalar
+ * values, else an empty object. */
+static json_t *scalar_attrs(json_t *attrs)
+{
+    if (!attrs)
+        return json_object();
+    int ok = json_is_object(attrs) && json_object_size(attrs) <= AOS_TRACE_ATTRS;
+    if (ok) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(attrs, k, v)
+        {
+            if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v))
+                ok = 0;
+        }
+    }
+    if (!ok) {
+        json_decref(attrs);
+        return json_object();
+    }
+    return attrs;
+}
+
+void aos_span_add_event(aos_span_t *s, const char *name, json_t *attrs)
+{
+    if (!s) {
+        json_decref(attrs);
+        return;
+    }
+    json_t *a = scalar_attrs(attrs);
+    json_t *n = text_json(name ? name : "", AOS_TRACE_NAME_MAX);
+    json_t *ev = NULL;
+    if (a && n)
+        ev = json_pack("{s:I, s:O, s:O}", "time_unix_nano", (json_int_t)now_ns(), "name", n,
+                       "attributes", a);
+    json_decref(a);
+    json_decref(n);
+    append_limited(&s->events, ev, AOS_TRACE_EVENTS, &s->dropped_events);
+}
+
+void aos_span_add_link(aos_span_t *s, const aos_tracectx_t *ctx)
+{
+    if (!s || !aos_tracectx_valid(ctx))
+        return;
+    json_t *l = json_pack(
+        "{s:s, s:s, s:i, s:{}}", "trace_id", ctx->trace_id, "span_id", ctx->span_id, "flags",
+        ctx->flags | AOS__SPAN_FLAG_HAS_IS_REMOTE | (ctx->remote ? AOS__SPAN_FLAG_IS_REMOTE : 0),
+        "attributes");
+    if (l && ctx->tracestate[0])
+        json_object_set_new(l, "trace_state", json_string(ctx->tracestate));
+    append_limited(&s->links, l, AOS_TRACE_LINKS, &s->dropped_links);
+}
+
+/* ---- the queue and its batches ---------------------------------------------- */
+
+struct batch {
+    aos_trace_t *tr;
+    aos_span_t *spans; /* the list, linked by next */
+    size_t n;
+    aos_store_span_t *rows;
+    char **texts; /* JSON texts made on the worker: 3 per span */
+};
+
+static void drop(aos_trace_t *tr, size_t n, const char *reason)
+{
+    if (tr->m_dropped && n)
+        aos_metric_add(tr->m_dropped, (double)n, reason);
+}
+
+static char *dump_or_null(const json_t *v)
+{
+    return v && json_array_size(v) + json_object_size(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+}
+
+static int batch_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct batch *b = arg;
+    aos_trace_t *tr = b->tr;
+    int rc;
+    if (!tr->resource_id &&
+        (rc = aos_store_span_resource_add(st, tr->resource, &tr->resource_id, err)) < 0)
+        return rc;
+    b->rows = calloc(b->n, sizeof(*b->rows));
+    b->texts = calloc(b->n * 3, sizeof(*b->texts));
+    if (!b->rows || !b->texts)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    size_t i = 0;
+    for (aos_span_t *s = b->spans; s; s = s->next, i++) {
+        aos_store_span_t *r = &b->rows[i];
+        char **t = &b->texts[3 * i];
+        t[0] = dump_or_null(s->attrs);
+        t[1] = dump_or_null(s->events);
+        t[2] = dump_or_null(s->links);
+        r->trace_id = s->ctx.trace_id;
+        r->span_id = s->ctx.span_id;
+        r->parent_span_id = s->parent_id[0] ? s->parent_id : NULL;
+        r->trace_state = s->ctx.tracestate[0] ? s->ctx.tracestate : NULL;
+        r->flags = s->ctx.flags | AOS__SPAN_FLAG_HAS_IS_REMOTE |
+                   (s->parent_remote ? AOS__SPAN_FLAG_IS_REMOTE : 0);
+        r->name = s->name;
+        r->kind = (int)s->kind;
+        r->start_ns = s->start_ns;
+        r->end_ns = s->end_ns;
+        r->status_code = (int)s->status;
+        r->status_message = s->status_message;
+        r->attributes = t[0];
+        r->events = t[1];
+        r->links = t[2];
+        r->dropped_attributes = s->dropped_attrs;
+        r->dropped_events = s->dropped_events;
+        r->dropped_links = s->dropped_links;
+        r->resource_id = tr->resource_id;
+    }
+    return aos_store_spans_insert(st, b->rows, b->n, err);
+}
+
+static void flush(aos_trace_t *tr, int all);
+
+static void batch_free(struct batch *b)
+{
+    for (aos_span_t *s = b->spans, *next; s; s = next) {
+        next = s->next;
+        span_free(s);
+    }
+    for (size_t i = 0; b->texts && i < 3 * b->n; i++)
+        free(b->texts[i]);
+    free(b->texts);
+    free(b->rows);
+    free(b);
+}
+
+static void batch_done(int status, const aos_err_t *err, void *arg)
+{
+    struct batch *b = arg;
+    aos_trace_t *tr = b->tr;
+    tr->batches--;
+    tr->inflight -= b->n;
+    if (status) {
+        aos_log_warn("trace", "%zu spans were not stored: %s", b->n, aos_err_msg(err));
+        drop(tr, b->n, "store");
+    } else if (tr->m_stored) {
+        aos_metric_add(tr->m_stored, (double)b->n);
+    }
+    batch_free(b);
+    if (tr->queued)
+        flush(tr, 0); /* what arrived while the worker was busy */
+}
+
+/* Submits the queue in batches: at most BATCHES_INFLIGHT in flight, unless
+ * all (or after shutdown): then everything goes now. */
+static void flush(aos_trace_t *tr, int all)
+{
+    while (tr->queued && (tr->batches < BATCHES_INFLIGHT || all || tr->shut)) {
+        struct batch *b = calloc(1, sizeof(*b));
+        if (!b)
+            return; /* the timer or the next batch tries again */
+        b->tr = tr;
+        b->spans = tr->q_head;
+        aos_span_t *last = tr->q_head;
+        b->n = 1;
+        while (last->next && b->n < AOS_TRACE_BATCH) {
+            last = last->next;
+            b->n++;
+        }
+        tr->q_head = last->next;
+        last->next = NULL;
+        if (!tr->q_head)
+            tr->q_tail = &tr->q_head;
+        tr->queued -= b->n;
+        if (aos_store_submit(tr->cfg.store, batch_run, batch_done, b) < 0) {
+            drop(tr, b->n, "store");
+            batch_free(b);
+            continue;
+        }
+        tr->batches++;
+        tr->inflight += b->n;
+    }
+    if (tr->flush_timer && !tr->queued)
+        uv_timer_stop(tr->flush_timer);
+}
+
+void aos__trace_flush(aos_trace_t *tr)
+{
+    if (tr->queued)
+        flush(tr, 1);
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    if (t->data)
+        flush(t->data, 0);
+}
+
+void aos_span_end(aos_span_t *s)
+{
+    if (!s)
+        return;
+    aos_trace_t *tr = s->tr;
+    s->end_ns = s->start_ns + (int64_t)(uv_hrtime() - s->start_hr);
+    if (tr->queued + tr->inflight >= tr->cfg.buffer) {
+        drop(tr, 1, "buffer");
+        span_free(s);
+        return;
+    }
+    s->next = NULL;
+    *tr->q_tail = s;
+    tr->q_tail = &s->next;
+    tr->queued++;
+    if (tr->shut || tr->queued >= AOS_TRACE_BATCH)
+        flush(tr, 0);
+    else if (tr->flush_timer && !uv_is_active((uv_handle_t *)tr->flush_timer))
+        uv_timer_start(tr->flush_timer, on_flush_timer, tr->cfg.flush_ms, 0);
+}
+
+/* ---- request spans ------------------------------------------------------------ */
+
+static void request_span_end(void *span, int aborted)
+{
+    aos_span_t *s = span;
+    if (aborted)
+        aos_span_add_event(s, "client_closed", NULL);
+    aos_span_end(s);
+}
+
+aos_span_t *aos_trace_request_span(aos_trace_t *tr, aos_http_req_t *req,
+                                   const aos_tracectx_t *parent, const char *name)
+{
+    if (!tr)
+        return NULL;
+    if (aos_http_span(req))
+        return aos_http_span(req);
+    const aos_tracectx_t *http = aos_http_trace(req);
+    aos_span_t *s = aos_trace_span_start(tr, parent ? parent : http, name, AOS_SPAN_SERVER);
+    if (!s)
+        return NULL;
+    if (parent && http->remote && strcmp(http->span_id, parent->span_id) != 0)
+        aos_span_add_link(s, http);
+    aos_span_set_str(s, AOS_ATTR_CLIENT_ADDRESS, aos_http_peer(req));
+    aos_http_set_traceparent(req, &s->ctx);
+    aos_http_set_span(req, s, request_span_end);
+    return s;
+}
+
+aos_span_t *aos_trace_request_span_of(aos_http_req_t *req)
+{
+    return req ? aos_http_span(req) : NULL;
+}
+
+/* ---- retention ------------------------------------------------------------------ */
+
+struct retain {
+    aos_trace_t *tr;
+    int64_t before_ns, keep, deleted;
+};
+
+static int retain_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct retain *r = arg;
+    return aos_store_spans_retain(st, r->before_ns, r->keep, RETAIN_CHUNK, &r->deleted, err);
+}
+
+static void retain_start(aos_trace_t *tr);
+
+static void retain_done(int status, const aos_err_t *err, void *arg)
+{
+    struct retain *r = arg;
+    aos_trace_t *tr = r->tr;
+    tr->retaining = 0;
+    if (status) {
+        aos_log_warn("trace", "span retention failed: %s", aos_err_msg(err));
+    } else if (r->deleted) {
+        if (tr->m_deleted)
+            aos_metric_add(tr->m_deleted, (double)r->deleted);
+        if (r->deleted == RETAIN_CHUNK)
+            retain_start(tr); /* more to do, behind the jobs waiting now */
+    }
+    free(r);
+}
+
+static void retain_start(aos_trace_t *tr)
+{
+    const aos_trace_cfg_t *c = &tr->cfg;
+    if (tr->retaining || tr->shut || (!c->retention_days && !c->retention_spans))
+        return;
+    struct retain *r = calloc(1, sizeof(*r));
+    if (!r)
+        return;
+    r->tr = tr;
+    /* beyond 100,000 days nothing is old enough (and ns would overflow) */
+    if (c->retention_days && c->retention_days < 100000)
+        r->before_ns = now_ns() - (int64_t)c->retention_days * 86400 * 1000000000;
+    r->keep = c->retention_spans > INT64_MAX / 2 ? 0 : (int64_t)c->retention_spans;
+    if ((!r->before_ns && !r->keep) || aos_store_submit(c->store, retain_run, retain_done, r) < 0) {
+        free(r);
+        return;
+    }
+    tr->retaining = 1;
+}
+
+static void on_retain_timer(uv_timer_t *t)
+{
+    if (t->data)
+        retain_start(t->data);
+}
+
+/* ---- life ------------------------------------------------------------------------- */
+
+static void collect(aos_metrics_t *m, void *data)
+{
+    aos_trace_t *tr = data;
+    aos_metric_set(tr->m_buffered, (double)(tr->queued + tr->inflight));
+}
+
+static uv_timer_t *timer_new(aos_trace_t *tr)
+{
+    uv_timer_t *t = malloc(sizeof(*t));
+    if (!t)
+        return NULL;
+    uv_timer_init(tr->cfg.loop, t);
+    t->data = tr;
+    uv_unref((uv_handle_t *)t);
+    return t;
+}
+
+static void close_handle(uv_timer_t *t)
+{
+    if (t) {
+        t->data = NULL;
+        uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    }
+}
+
+/* The resource of this process: service.name, .version, .instance.id,
+ * host.name, process.pid. */
+static char *resource_text(const char *version)
+{
+    char instance[AOS_TRACE_ID_LEN + 1], host[256] = "";
+    aos_tracectx_random_id(instance, AOS_TRACE_ID_LEN);
+    json_t *r = json_pack("{s:s, s:s, s:s, s:I}", "service.name", "aosd", "service.version",
+                          version ? version : "", "service.instance.id", instance, "process.pid",
+                          (json_int_t)getpid());
+    if (r && gethostname(host, sizeof(host) - 1) == 0 && host[0])
+        json_object_set_new(r, "host.name", text_json(host, sizeof(host) - 1));
+    char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
+    json_decref(r);
+    return text;
+}
+
+int aos_trace_new(aos_trace_t **out, const aos_trace_cfg_t *cfg, aos_err_t *err)
+{
+    *out = NULL;
+    if (!cfg->loop || !cfg->store)
+        return aos_err_set(err, AOS_EINVAL, "tracing needs a loop and a store");
+    aos_trace_t *tr = calloc(1, sizeof(*tr));
+    if (!tr)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    tr->cfg = *cfg;
+    tr->cfg.version = NULL; /* not kept: it is in the resource */
+    if (!tr->cfg.buffer)
+        tr->cfg.buffer = DEFAULT_BUFFER;
+    if (!tr->cfg.flush_ms)
+        tr->cfg.flush_ms = DEFAULT_FLUSH_MS;
+    if (!tr->cfg.retention_check_s)
+        tr->cfg.retention_check_s = 60;
+    tr->q_tail = &tr->q_head;
+    tr->resource = resource_text(cfg->version);
+    tr->flush_timer = timer_new(tr);
+    tr->retain_timer = timer_new(tr);
+    if (!tr->resource || !tr->flush_timer || !tr->retain_timer) {
+        aos_trace_free(tr);
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    }
+    uv_timer_start(tr->retain_timer, on_retain_timer, 1000,
+                   (uint64_t)tr->cfg.retention_check_s * 1000);
+    if (cfg->metrics) {
+        tr->m_stored = aos_metrics_counter(cfg->metrics, "aos_trace_spans_stored_total",
+                                           "Spans written to the store", NULL);
+        tr->m_dropped = aos_metrics_counter(
+            cfg->metrics, "aos_trace_spans_dropped_total",
+            "Spans lost: the write buffer was full (buffer) or the insert failed (store)",
+            "reason");
+        tr->m_deleted = aos_metrics_counter(cfg->metrics, "aos_trace_retention_deleted_total",
+                                            "Spans deleted by retention", NULL);
+        tr->m_buffered = aos_metrics_gauge(cfg->metrics, "aos_trace_spans_buffered",
+                                           "Spans ended and not yet written", NULL);
+        aos_metrics_on_collect(cfg->metrics, collect, tr);
+    }
+    *out = tr;
+    return 0;
+}
+
+void aos_trace_shutdown(aos_trace_t *tr)
+{
+    if (!tr || tr->shut)
+        return;
+    tr->shut = 1;
+    close_handle(tr->flush_timer);
+    close_handle(tr->retain_timer);
+    tr->flush_timer = tr->retain_timer = NULL;
+    flush(tr, 1); /* the store runs what is queued before it closes */
+}
+
+uv_loop_t *aos__trace_loop(const aos_trace_t *tr)
+{
+    return tr->cfg.loop;
+}
+
+aos_store_t *aos__trace_store(const aos_trace_t *tr)
+{
+    return tr->cfg.store;
+}
+
+void aos_trace_free(aos_trace_t *tr)
+{
+    if (!tr)
+        return;
+    aos_trace_shutdown(tr);
+    /* spans a closed store refused were counted and freed by flush */
+    for (aos_span_t *s = tr->q_head, *next; s; s = next) {
+        next = s->next;
+        span_free(s);
+    }
+    free(tr->resource);
+    free(tr);
+}
