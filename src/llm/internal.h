@@ -35,9 +35,9 @@ typedef struct {
     char *finish_reason, *id, *model;
     int has_usage;
     uint64_t input_tokens, output_tokens;
-    int done;     /* the stream said [DONE] */
-    int failed;   /* why is set; everything after is ignored */
-    int has_text; /* some text arrived (for the time to the first token) */
+    int done;             /* the stream said [DONE] */
+    int failed;           /* why is set; everything after is ignored */
+    int has_text;         /* some text arrived (for the time to the first token) */
     unsigned long events; /* events of the stream so far */
     char why[160];
     char *error_type; /* an error object's code or type, from a stream */
@@ -66,8 +66,7 @@ int aos__llm_rd_finish(aos__llm_rd_t *rd, aos_llm_result_t *res, size_t nexpect)
  * and, when the body is JSON with an error message, ": " and that message
  * cut to 100 printable bytes. *type gets the error's code or type (a copy,
  * cut to 64 bytes) or NULL. */
-void aos__llm_http_why(long status, const char *body, size_t len, char *why, size_t n,
-                       char **type);
+void aos__llm_http_why(long status, const char *body, size_t len, char *why, size_t n, char **type);
 /* Cuts out of s (in place) every run of 8 or more bytes that also occurs in
  * secret, replacing it with "[REDACTED]" when it fits; nothing for a secret
  * shorter than 8 bytes. */

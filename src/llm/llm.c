@@ -30,21 +30,20 @@
 #include "guard/guard.h"
 #include "log/log.h"
 
-#define LLM_TIMEOUT_MS       120000
-#define LLM_RETRY_BASE_MS    500
-#define LLM_RETRY_MAX_MS     30000
-#define LLM_MAX_RESPONSE     ((size_t)8 << 20)
-#define LLM_MAX_RETRIES      10
-#define LLM_MAX_TIMEOUT_MS   86400000u
-#define LLM_ERROR_BODY       4096 /* kept of an error response, for its message */
-#define LLM_MAX_MESSAGES     100000
-#define LLM_MAX_TOOLS        128
-#define LLM_MAX_TEXTS        2048
-#define LLM_MAX_URL          2048
-#define LLM_MAX_NAME         256 /* a model's name */
-#define LLM_MAX_KEY          4096
-#define LLM_COMPONENT        "llm"
-#define LLM_REDACTED         "[REDACTED]"
+#define LLM_TIMEOUT_MS     120000
+#define LLM_RETRY_BASE_MS  500
+#define LLM_RETRY_MAX_MS   30000
+#define LLM_MAX_RESPONSE   ((size_t)8 << 20)
+#define LLM_MAX_RETRIES    10
+#define LLM_MAX_TIMEOUT_MS 86400000u
+#define LLM_ERROR_BODY     4096 /* kept of an error response, for its message */
+#define LLM_MAX_MESSAGES   100000
+#define LLM_MAX_TOOLS      128
+#define LLM_MAX_TEXTS      2048
+#define LLM_MAX_URL        2048
+#define LLM_MAX_NAME       256 /* a model's name */
+#define LLM_MAX_KEY        4096
+#define LLM_COMPONENT      "llm"
 
 #ifndef AOS_VERSION
 #define AOS_VERSION "0"
@@ -56,7 +55,7 @@ typedef struct {
     char *model, *embed_model;
     char *api_key; /* NULL: none */
     char *key_header;
-    char **headers; /* NULL-terminated copies */
+    char **headers;     /* NULL-terminated copies */
     double temperature; /* NaN: not sent */
     unsigned max_tokens, timeout_ms, retries, retry_base_ms, retry_max_ms;
     double price_in, price_out;
@@ -67,18 +66,18 @@ typedef struct {
 } llm_cfg_t;
 
 struct aos_llm_s {
-    uv_loop_t *loop;     /* borrowed */
-    aos_httpc_t *httpc;  /* borrowed */
-    llm_cfg_t *cfg;      /* a reference */
+    uv_loop_t *loop;    /* borrowed */
+    aos_httpc_t *httpc; /* borrowed */
+    llm_cfg_t *cfg;     /* a reference */
     void (*on_secret)(const char *value, void *data);
-    void *secret_data;   /* borrowed */
+    void *secret_data;                                                  /* borrowed */
     aos_metric_t *m_calls, *m_tokens, *m_cost, *m_duration, *m_retries; /* borrowed, or NULL */
-    aos_llm_call_t *calls; /* not yet reported */
+    aos_llm_call_t *calls;                                              /* not yet reported */
 };
 
 struct aos_llm_call_s {
-    aos_llm_t *llm;   /* NULL once reported */
-    llm_cfg_t *cfg;   /* a reference */
+    aos_llm_t *llm; /* NULL once reported */
+    llm_cfg_t *cfg; /* a reference */
     aos_llm_op_t op;
     char *url;
     char *body;
@@ -374,9 +373,9 @@ int aos_llm_new(aos_llm_t **out, uv_loop_t *loop, aos_httpc_t *httpc, const aos_
         llm->m_tokens = aos_metrics_counter(m, "aos_llm_tokens_total",
                                             "tokens of LLM calls as the server counted them",
                                             "operation,model,type");
-        llm->m_cost = aos_metrics_counter(m, "aos_llm_cost_cny_total",
-                                          "cost of LLM calls in CNY, from the configured prices",
-                                          "model");
+        llm->m_cost =
+            aos_metrics_counter(m, "aos_llm_cost_cny_total",
+                                "cost of LLM calls in CNY, from the configured prices", "model");
         llm->m_duration = aos_metrics_histogram(
             m, "aos_llm_call_duration_seconds", "time of LLM calls, retries included",
             "operation,model", bounds, sizeof(bounds) / sizeof(bounds[0]));
@@ -458,17 +457,17 @@ json_t *aos_llm_result_message(const aos_llm_result_t *r)
 
 json_t *aos_llm_result_span(const aos_llm_result_t *r)
 {
-    json_t *a = json_pack("{s:s, s:s*, s:s*, s:i}", "gen_ai.operation.name",
-                          r->op == AOS_LLM_EMBED ? "embeddings" : "chat", "gen_ai.request.model",
-                          r->request_model, "server.address",
-                          r->server_address[0] ? r->server_address : NULL, "server.port",
-                          r->server_port);
+    json_t *a =
+        json_pack("{s:s, s:s*, s:s*, s:i}", "gen_ai.operation.name",
+                  r->op == AOS_LLM_EMBED ? "embeddings" : "chat", "gen_ai.request.model",
+                  r->request_model, "server.address",
+                  r->server_address[0] ? r->server_address : NULL, "server.port", r->server_port);
     if (!a)
         return NULL;
     int bad = 0;
     if (!isnan(r->request_temperature))
-        bad |= json_object_set_new(a, "gen_ai.request.temperature",
-                                   json_real(r->request_temperature));
+        bad |=
+            json_object_set_new(a, "gen_ai.request.temperature", json_real(r->request_temperature));
     if (r->request_max_tokens)
         bad |= json_object_set_new(a, "gen_ai.request.max_tokens",
                                    json_integer(r->request_max_tokens));
@@ -556,11 +555,11 @@ static void record(aos_llm_t *llm, aos_llm_call_t *call)
     }
     if (r->has_usage && llm->m_cost)
         aos_metric_add(llm->m_cost, r->cost_cny, model_label(call));
-    json_t *f = json_pack("{s:s, s:s, s:s, s:I, s:i, s:I, s:I, s:f}", "operation", op, "model",
-                          model_label(call), "outcome", outcome, "latency_ms",
-                          (json_int_t)r->latency_ms, "attempts", (int)r->attempts, "input_tokens",
-                          (json_int_t)r->input_tokens, "output_tokens",
-                          (json_int_t)r->output_tokens, "cost_cny", r->cost_cny);
+    json_t *f =
+        json_pack("{s:s, s:s, s:s, s:I, s:i, s:I, s:I, s:f}", "operation", op, "model",
+                  model_label(call), "outcome", outcome, "latency_ms", (json_int_t)r->latency_ms,
+                  "attempts", (int)r->attempts, "input_tokens", (json_int_t)r->input_tokens,
+                  "output_tokens", (json_int_t)r->output_tokens, "cost_cny", r->cost_cny);
     if (f && call->trace_id[0])
         json_object_set_new(f, "trace_id", json_string(call->trace_id));
     if (r->status == 0)
@@ -718,13 +717,14 @@ static int retry(aos_llm_call_t *call, uint64_t server_ms, const char *why)
     llm_cfg_t *c = call->cfg;
     if (call->res->attempts > c->retries || server_ms > c->retry_max_ms)
         return 0;
-    uint64_t d =
-        aos_backoff_ms(call->res->attempts, c->retry_base_ms, c->retry_max_ms, randombytes_random());
+    uint64_t d = aos_backoff_ms(call->res->attempts, c->retry_base_ms, c->retry_max_ms,
+                                randombytes_random());
     if (server_ms > d)
         d = server_ms;
-    aos_log(AOS_LOG_INFO, LLM_COMPONENT,
-            json_pack("{s:s, s:i}", "model", model_label(call), "attempt", (int)call->res->attempts),
-            "retrying in %llu ms after: %s", (unsigned long long)d, why);
+    aos_log(
+        AOS_LOG_INFO, LLM_COMPONENT,
+        json_pack("{s:s, s:i}", "model", model_label(call), "attempt", (int)call->res->attempts),
+        "retrying in %llu ms after: %s", (unsigned long long)d, why);
     if (call->llm->m_retries)
         aos_metric_add(call->llm->m_retries, 1, model_label(call));
     uv_timer_start(&call->timer, on_timer, d, 0);
@@ -1005,7 +1005,7 @@ static json_t *msg_tool_calls(const json_t *list, size_t at, aos_err_t *err)
             return NULL;
         }
         char *text = json_is_object(args) ? json_dumps(args, JSON_COMPACT)
-                                           : strdup(args ? json_string_value(args) : "{}");
+                                          : strdup(args ? json_string_value(args) : "{}");
         json_t *o = text ? json_pack("{s:O, s:s, s:{s:O, s:s}}", "id", id, "type", "function",
                                      "function", "name", name, "arguments", text)
                          : NULL;
@@ -1043,8 +1043,7 @@ static json_t *check_messages(const json_t *messages, aos_err_t *err)
             r++;
         if (!json_is_object(m) || !role || r == sizeof(roles) / sizeof(roles[0])) {
             aos_err_set(err, AOS_EINVAL,
-                        "messages[%zu].role must be system, developer, user, assistant or tool",
-                        i);
+                        "messages[%zu].role must be system, developer, user, assistant or tool", i);
             goto fail;
         }
         int assistant = !strcmp(role, "assistant"), tool = !strcmp(role, "tool");
@@ -1143,8 +1142,7 @@ static json_t *check_tools(const json_t *tools, aos_err_t *err)
         {
             if (strcmp(k, "name") && strcmp(k, "description") && strcmp(k, "parameters") &&
                 strcmp(k, "strict")) {
-                aos_err_set(err, AOS_EINVAL, "tools[%zu] (%s): unknown member '%.32s'", i, name,
-                            k);
+                aos_err_set(err, AOS_EINVAL, "tools[%zu] (%s): unknown member '%.32s'", i, name, k);
                 goto fail;
             }
         }
@@ -1163,8 +1161,8 @@ static json_t *check_tools(const json_t *tools, aos_err_t *err)
                 goto fail;
             }
         }
-        json_t *f = json_pack("{s:s, s:O*, s:O*}", "name", name, "description", desc,
-                              "parameters", params);
+        json_t *f =
+            json_pack("{s:s, s:O*, s:O*}", "name", name, "description", desc, "parameters", params);
         if (f && !params)
             json_object_set_new(f, "parameters",
                                 json_pack("{s:s, s:{}}", "type", "object", "properties"));
@@ -1348,7 +1346,7 @@ int aos_llm_embed(aos_llm_t *llm, const aos_llm_embed_t *req, aos_llm_done_fn do
     int rc = check_common(req->model, req->traceparent, err);
     if (rc)
         return rc;
-    const char *model = req->model        ? req->model
+    const char *model = req->model              ? req->model
                         : llm->cfg->embed_model ? llm->cfg->embed_model
                                                 : llm->cfg->model;
     json_t *input = json_array();

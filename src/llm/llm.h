@@ -133,8 +133,8 @@ typedef struct {
     char *response_id;    /* the server's id of the completion, or NULL */
     int has_usage;        /* the server reported usage */
     uint64_t input_tokens, output_tokens;
-    double cost_cny; /* input_tokens/1000 * price_in + output_tokens/1000 * price_out */
-    double request_temperature; /* as sent; NaN when none was */
+    double cost_cny;             /* input_tokens/1000 * price_in + output_tokens/1000 * price_out */
+    double request_temperature;  /* as sent; NaN when none was */
     unsigned request_max_tokens; /* as sent; 0 when none was */
     char server_address[256];    /* host of the base URL */
     int server_port;
@@ -188,9 +188,9 @@ typedef struct {
     /* Borrowed, may be NULL: {"type": "json_object"}, or "json_schema" with
      * its schema, as the server takes it. */
     json_t *response_format;
-    int stream;              /* 1: ask for server-sent events */
-    const char *model;       /* NULL: the configured model */
-    unsigned max_tokens;     /* 0: the configured max_tokens */
+    int stream;          /* 1: ask for server-sent events */
+    const char *model;   /* NULL: the configured model */
+    unsigned max_tokens; /* 0: the configured max_tokens */
     /* Borrowed, may be NULL: more members of the request body ("seed",
      * "temperature", "top_p", a server's own options); they win over the
      * configuration but may not be model, messages, tools, tool_choice,

@@ -17,10 +17,10 @@
 
 #include "utf8/utf8.h"
 
-#define RD_MAX_INDEX     100000 /* a tool call's index in a stream */
-#define RD_MAX_DIM       65536  /* floats in one embedding */
-#define RD_REASON_BYTES  100    /* of a server's error message */
-#define RD_ERR_TYPE_LEN  64
+#define RD_MAX_INDEX    100000 /* a tool call's index in a stream */
+#define RD_MAX_DIM      65536  /* floats in one embedding */
+#define RD_REASON_BYTES 100    /* of a server's error message */
+#define RD_ERR_TYPE_LEN 64
 
 static int fail(aos__llm_rd_t *rd, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -44,7 +44,8 @@ static int fail(aos__llm_rd_t *rd, int code, const char *fmt, ...)
 static void reason_text(const char *s, size_t len, char *out, size_t n)
 {
     char clean[3 * RD_REASON_BYTES + 1];
-    size_t m = aos_utf8_scrub(clean, sizeof(clean), s, len < RD_REASON_BYTES ? len : RD_REASON_BYTES);
+    size_t m =
+        aos_utf8_scrub(clean, sizeof(clean), s, len < RD_REASON_BYTES ? len : RD_REASON_BYTES);
     size_t o = 0;
     for (size_t i = 0; i < m && o + 1 < n; i++) {
         char c = (unsigned char)clean[i] < 0x20 || clean[i] == 0x7f ? ' ' : clean[i];
@@ -80,8 +81,7 @@ static void error_object(const json_t *e, char *msg, size_t n, char **type)
     }
 }
 
-void aos__llm_http_why(long status, const char *body, size_t len, char *why, size_t n,
-                       char **type)
+void aos__llm_http_why(long status, const char *body, size_t len, char *why, size_t n, char **type)
 {
     char text[RD_REASON_BYTES + 8] = "";
     if (type)
@@ -93,8 +93,8 @@ void aos__llm_http_why(long status, const char *body, size_t len, char *why, siz
     else if (json_is_string(json_object_get(doc, "message"))) /* some servers: flat */
         error_object(doc, text, sizeof(text), type);
     json_decref(doc);
-    const char *phrase = status >= 100 && status < 1000 ? MHD_get_reason_phrase_for((unsigned)status)
-                                                        : NULL;
+    const char *phrase =
+        status >= 100 && status < 1000 ? MHD_get_reason_phrase_for((unsigned)status) : NULL;
     if (!phrase || strcmp(phrase, "Unknown") == 0)
         phrase = "";
     snprintf(why, n, "http %ld%s%s%s%s", status, *phrase ? " " : "", phrase, text[0] ? ": " : "",
@@ -351,8 +351,8 @@ static int apply_chunk(aos__llm_rd_t *rd, const json_t *chunk)
     const json_t *r = json_object_get(d, "reasoning_content");
     if (!r)
         r = json_object_get(d, "reasoning");
-    if (json_is_string(r) && (rc = keep(rd, &rd->reasoning, json_string_value(r),
-                                        json_string_length(r))))
+    if (json_is_string(r) &&
+        (rc = keep(rd, &rd->reasoning, json_string_value(r), json_string_length(r))))
         return rc;
     if ((rc = apply_tool_calls(rd, json_object_get(d, "tool_calls"), 0)))
         return rc;
@@ -387,10 +387,10 @@ static int on_event(void *data, const char *type, const char *payload, size_t le
     if (!chunk)
         return fail(rd, AOS_EUPSTREAM, "malformed JSON in event %lu of the stream (column %d)",
                     rd->events, jerr.column);
-    int rc = json_is_object(chunk)
-                 ? apply_chunk(rd, chunk)
-                 : fail(rd, AOS_EUPSTREAM, "event %lu of the stream is not a JSON object",
-                        rd->events);
+    int rc =
+        json_is_object(chunk)
+            ? apply_chunk(rd, chunk)
+            : fail(rd, AOS_EUPSTREAM, "event %lu of the stream is not a JSON object", rd->events);
     json_decref(chunk);
     return rc;
 }
@@ -511,8 +511,7 @@ static int take_calls(aos__llm_rd_t *rd, aos_llm_result_t *res)
         t->id = aos_buf_detach(&c->id, NULL);
         t->name = aos_buf_detach(&c->name, NULL);
         t->arguments_text = aos_buf_detach(&c->args, NULL);
-        if (!t->id || !t->name || !t->arguments_text ||
-            parse_args(t, t->arguments_text, alen) != 0)
+        if (!t->id || !t->name || !t->arguments_text || parse_args(t, t->arguments_text, alen) != 0)
             return fail(rd, AOS_ENOMEM, "out of memory");
     }
     return 0;
@@ -628,8 +627,7 @@ int aos__llm_rd_finish(aos__llm_rd_t *rd, aos_llm_result_t *res, size_t nexpect)
         if (!doc)
             return fail(rd, AOS_EUPSTREAM, "malformed JSON in the response (line %d, column %d)",
                         jerr.line, jerr.column);
-        int rc = !json_is_object(doc)
-                     ? fail(rd, AOS_EUPSTREAM, "the response is not a JSON object")
+        int rc = !json_is_object(doc) ? fail(rd, AOS_EUPSTREAM, "the response is not a JSON object")
                  : rd->op == AOS_LLM_EMBED ? read_embeddings(rd, doc, res, nexpect)
                                            : read_completion(rd, doc);
         json_decref(doc);

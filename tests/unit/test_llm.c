@@ -467,10 +467,11 @@ static void test_chat_plain(void **state)
     /* metrics and the log line */
     aos_buf_t out = AOS_BUF_INIT;
     assert_int_equal(aos_metrics_render(c->metrics, &out), 0);
-    assert_non_null(
-        strstr(out.ptr, "aos_llm_calls_total{operation=\"chat\",model=\"gpt-test\",outcome=\"ok\"} 1"));
     assert_non_null(strstr(
-        out.ptr, "aos_llm_tokens_total{operation=\"chat\",model=\"gpt-test\",type=\"input\"} 1234"));
+        out.ptr, "aos_llm_calls_total{operation=\"chat\",model=\"gpt-test\",outcome=\"ok\"} 1"));
+    assert_non_null(
+        strstr(out.ptr,
+               "aos_llm_tokens_total{operation=\"chat\",model=\"gpt-test\",type=\"input\"} 1234"));
     assert_null(strstr(out.ptr, KEY));
     aos_buf_release(&out);
     assert_non_null(strstr(logs.ptr, "4bf92f3577b34da6a3ce929d0e0e4736")); /* trace_id */
@@ -491,19 +492,19 @@ static void test_chat_tool_calls(void **state)
                        "  {'id': 'c4', 'name': 'viz__plot', 'arguments': '[1, 2]'}],"
                        " 'usage': {'prompt_tokens': 50, 'completion_tokens': 20}}]}");
     ctx_open(c);
-    json_t *tools = json_pack(
-        "[{s:s, s:s, s:{s:s, s:{s:{s:s}}, s:[s]}}, {s:s, s:{s:s, s:s}}, {s:s}]", "name",
-        "files__read", "description", "read a file", "parameters", "type", "object", "properties",
-        "path", "type", "string", "required", "path", "type", "function", "function", "name",
-        "viz__plot", "description", "plot", "name", "clock__now");
+    json_t *tools =
+        json_pack("[{s:s, s:s, s:{s:s, s:{s:{s:s}}, s:[s]}}, {s:s, s:{s:s, s:s}}, {s:s}]", "name",
+                  "files__read", "description", "read a file", "parameters", "type", "object",
+                  "properties", "path", "type", "string", "required", "path", "type", "function",
+                  "function", "name", "viz__plot", "description", "plot", "name", "clock__now");
     /* a whole earlier turn: the assistant's call (arguments as an object)
      * and the tool's answer */
-    json_t *msgs = json_pack("[{s:s, s:s}, {s:s, s:n, s:[{s:s, s:s, s:{s:s, s:{s:i}}}]},"
-                             " {s:s, s:s, s:s}]",
-                             "role", "user", "content", "plot a.csv", "role", "assistant",
-                             "content", "tool_calls", "id", "c0", "type", "function", "function",
-                             "name", "clock__now", "arguments", "tz", 8, "role", "tool",
-                             "tool_call_id", "c0", "content", "12:00");
+    json_t *msgs =
+        json_pack("[{s:s, s:s}, {s:s, s:n, s:[{s:s, s:s, s:{s:s, s:{s:i}}}]},"
+                  " {s:s, s:s, s:s}]",
+                  "role", "user", "content", "plot a.csv", "role", "assistant", "content",
+                  "tool_calls", "id", "c0", "type", "function", "function", "name", "clock__now",
+                  "arguments", "tz", 8, "role", "tool", "tool_call_id", "c0", "content", "12:00");
     got_t g = {0};
     aos_llm_chat_t req = {.messages = msgs, .tools = tools, .tool_choice = "required"};
     chat(c, &req, &g, 5000);
@@ -542,12 +543,12 @@ static void test_chat_tool_calls(void **state)
     assert_string_equal(json_string_value(json_object_get(body, "tool_choice")), "required");
     json_t *sent = json_object_get(body, "messages");
     json_t *call0 = json_array_get(json_object_get(json_array_get(sent, 1), "tool_calls"), 0);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(call0, "function"),
-                                                          "arguments")),
-                        "{\"tz\":8}"); /* an object is sent as its text */
-    assert_true(json_is_null(json_object_get(json_array_get(sent, 1), "content")));
     assert_string_equal(
-        json_string_value(json_object_get(json_array_get(sent, 2), "tool_call_id")), "c0");
+        json_string_value(json_object_get(json_object_get(call0, "function"), "arguments")),
+        "{\"tz\":8}"); /* an object is sent as its text */
+    assert_true(json_is_null(json_object_get(json_array_get(sent, 1), "content")));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(sent, 2), "tool_call_id")),
+                        "c0");
     json_decref(want_tools);
     json_decref(reqs);
 
@@ -569,7 +570,8 @@ static void test_chat_tool_calls(void **state)
     assert_int_equal(aos_llm_chat(c->llm, &req, on_done, &g, NULL, &err), 0);
     assert_int_equal(run_until(&c->loop, &g.done, 1, 5000), 0);
     reqs = server_requests(c);
-    json_t *choice = json_object_get(json_object_get(json_array_get(reqs, 1), "body"), "tool_choice");
+    json_t *choice =
+        json_object_get(json_object_get(json_array_get(reqs, 1), "body"), "tool_choice");
     json_t *want = json_pack("{s:s, s:{s:s}}", "type", "function", "function", "name", "viz__plot");
     assert_true(json_equal(choice, want));
     json_decref(want);
@@ -616,9 +618,8 @@ static void test_stream_text(void **state)
         json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage")));
     assert_null(json_object_get(body, "temperature")); /* negative: not sent */
     assert_null(json_object_get(body, "max_tokens"));
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(q, "headers"), "accept")),
-        "text/event-stream");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(q, "headers"), "accept")),
+                        "text/event-stream");
     json_decref(reqs);
     got_release(&g);
     ctx_free(c);
@@ -665,19 +666,21 @@ static void test_stream_tool_calls_interleaved(void **state)
 static void test_stream_quirks(void **state)
 {
     (void)state;
-    ctx_t *c = ctx_new(
-        "{'chat': [{'events': ["
-        "  ': keep-alive\\r\\n\\r\\n',"
-        "  {'id': 'q1', 'model': 'local', 'choices': [{'index': 0, 'delta': {'role': 'assistant'}}]},"
-        "  'event: message\\r\\ndata: {\\'choices\\': [{\\'delta\\': {\\'content\\': \\'A\\'}}]}\\r\\n\\r\\n',"
-        "  {'choices': [{'delta': {'tool_calls': [{'id': 't1', 'function': {'name': 'f',"
-        "   'arguments': '{\\'a\\''}}]}}]},"
-        "  {'choices': [{'delta': {'tool_calls': [{'id': 't1', 'function': {'name': 'f',"
-        "   'arguments': ': 1}'}}]}}]},"
-        "  {'choices': [{'delta': {'tool_calls': [{'id': 't2', 'function': {'name': 'g',"
-        "   'arguments': '{}'}}]}, 'finish_reason': 'tool_calls'}]},"
-        "  {'choices': [], 'usage': {'prompt_tokens': 3, 'completion_tokens': 4}},"
-        "  'data:  [DONE]  \\n\\n'], 'done': false}]}");
+    ctx_t *c =
+        ctx_new("{'chat': [{'events': ["
+                "  ': keep-alive\\r\\n\\r\\n',"
+                "  {'id': 'q1', 'model': 'local', 'choices': [{'index': 0, 'delta': {'role': "
+                "'assistant'}}]},"
+                "  'event: message\\r\\ndata: {\\'choices\\': [{\\'delta\\': {\\'content\\': "
+                "\\'A\\'}}]}\\r\\n\\r\\n',"
+                "  {'choices': [{'delta': {'tool_calls': [{'id': 't1', 'function': {'name': 'f',"
+                "   'arguments': '{\\'a\\''}}]}}]},"
+                "  {'choices': [{'delta': {'tool_calls': [{'id': 't1', 'function': {'name': 'f',"
+                "   'arguments': ': 1}'}}]}}]},"
+                "  {'choices': [{'delta': {'tool_calls': [{'id': 't2', 'function': {'name': 'g',"
+                "   'arguments': '{}'}}]}, 'finish_reason': 'tool_calls'}]},"
+                "  {'choices': [], 'usage': {'prompt_tokens': 3, 'completion_tokens': 4}},"
+                "  'data:  [DONE]  \\n\\n'], 'done': false}]}");
     ctx_open(c);
     got_t g = {0};
     simple_chat(c, 1, &g, 5000);
@@ -710,7 +713,8 @@ static void test_malformed(void **state)
         " {'events': [{'choices': [{'delta': {'content': 'ok'}}]},"
         "   {'error': {'message': 'the model is overloaded', 'code': 'overloaded'}}]},"
         " {'events': ['data: [1, 2]\\n\\n']},"
-        " {'status': 200, 'body': {'choices': [{'message': {'content': 'x', 'tool_calls': 5}}]}}]}");
+        " {'status': 200, 'body': {'choices': [{'message': {'content': 'x', 'tool_calls': "
+        "5}}]}}]}");
     ctx_open(c);
     got_t g = {0};
     simple_chat(c, 0, &g, 5000);
@@ -922,10 +926,11 @@ static void test_auth_refused(void **state)
 static void test_key_echo_hidden(void **state)
 {
     (void)state;
-    ctx_t *c = ctx_new("{'chat': ["
-                       " {'status': 400, 'body': {'error': {'message': 'bad header {{header:authorization}}'}}},"
-                       " {'status': 200, 'body': 'oops {{header:authorization}}'},"
-                       " {'status': 422, 'body': {'error': 'key {{header:authorization}} is bad'}}]}");
+    ctx_t *c = ctx_new(
+        "{'chat': ["
+        " {'status': 400, 'body': {'error': {'message': 'bad header {{header:authorization}}'}}},"
+        " {'status': 200, 'body': 'oops {{header:authorization}}'},"
+        " {'status': 422, 'body': {'error': 'key {{header:authorization}} is bad'}}]}");
     ctx_open(c);
     for (int i = 0; i < 3; i++) {
         got_t g = {0};
@@ -1199,8 +1204,8 @@ static void test_bad_input(void **state)
     expect_bad_chat(c, "[]", NULL, NULL, NULL, NULL, "messages must be an array");
     expect_bad_chat(c, "[{'role': 'robot', 'content': 'x'}]", NULL, NULL, NULL, NULL,
                     "messages[0].role");
-    expect_bad_chat(c, "[{'role': 'user', 'content': 'x'}, {'role': 'tool', 'content': 'y'}]",
-                    NULL, NULL, NULL, NULL, "messages[1] (tool) needs tool_call_id");
+    expect_bad_chat(c, "[{'role': 'user', 'content': 'x'}, {'role': 'tool', 'content': 'y'}]", NULL,
+                    NULL, NULL, NULL, "messages[1] (tool) needs tool_call_id");
     expect_bad_chat(c, "[{'role': 'user', 'content': 'x', 'colour': 'red'}]", NULL, NULL, NULL,
                     NULL, "unknown member 'colour'");
     expect_bad_chat(c, "[{'role': 'user'}]", NULL, NULL, NULL, NULL, "content is required");
@@ -1208,7 +1213,8 @@ static void test_bad_input(void **state)
                     "content must be a string");
     expect_bad_chat(c, "[{'role': 'assistant', 'tool_calls': [{'id': 'a'}]}]", NULL, NULL, NULL,
                     NULL, "messages[0].tool_calls[0]");
-    expect_bad_chat(c, "[{'role': 'user', 'content': 'x'}]", NULL, NULL, NULL, "00-bad", "traceparent");
+    expect_bad_chat(c, "[{'role': 'user', 'content': 'x'}]", NULL, NULL, NULL, "00-bad",
+                    "traceparent");
     json_t *tools = json_pack("[{s:s}]", "name", "bad name");
     expect_bad_chat(c, "[{'role': 'user', 'content': 'x'}]", tools, NULL, NULL, NULL,
                     "tools[0].name");
@@ -1298,8 +1304,8 @@ static void test_extra_and_configure(void **state)
 
 /* ---- the reader alone ------------------------------------------------------------------------ */
 
-static void read_all(const char *stream, size_t n, size_t cut, int bytewise,
-                     aos_llm_result_t *res, int *rc_out, char *why, size_t whylen)
+static void read_all(const char *stream, size_t n, size_t cut, int bytewise, aos_llm_result_t *res,
+                     int *rc_out, char *why, size_t whylen)
 {
     aos__llm_rd_t rd;
     aos__llm_rd_init(&rd, AOS_LLM_CHAT, 1, 1 << 16, NULL, NULL);
@@ -1323,7 +1329,8 @@ static void test_reader_split_anywhere(void **state)
 {
     (void)state;
     static const char stream[] =
-        "data: {\"id\":\"x1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\r\n\r\n"
+        "data: "
+        "{\"id\":\"x1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\r\n\r\n"
         ": ping\n\n"
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\\u00e9llo \"}}]}\n\n"
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"b\","
@@ -1365,8 +1372,9 @@ static void test_reader_split_anywhere(void **state)
     aos__llm_rd_init(&rd, AOS_LLM_CHAT, 1, 300, NULL, NULL);
     for (int i = 0; i < 20; i++) {
         char ev[128];
-        int k = snprintf(ev, sizeof(ev), "data: {\"choices\":[{\"delta\":{\"content\":\"%s\"}}]}\n\n",
-                         "0123456789abcdef0123");
+        int k =
+            snprintf(ev, sizeof(ev), "data: {\"choices\":[{\"delta\":{\"content\":\"%s\"}}]}\n\n",
+                     "0123456789abcdef0123");
         int rc = aos__llm_rd_feed(&rd, ev, (size_t)k);
         if (rc) {
             assert_int_equal(rc, AOS_ETOOBIG);
