@@ -585,6 +585,8 @@ static void finish(aos_llm_call_t *call, int status, const char *why)
         snprintf(r->errmsg, sizeof(r->errmsg), "%s", why && *why ? why : aos_strerror(status));
         aos__llm_scrub(r->errmsg, sizeof(r->errmsg), call->cfg->api_key);
     }
+    if (r->error_type) /* the server's word, like its message */
+        aos__llm_scrub(r->error_type, strlen(r->error_type) + 1, call->cfg->api_key);
     if (r->has_usage)
         r->cost_cny = (double)r->input_tokens / 1000.0 * call->cfg->price_in +
                       (double)r->output_tokens / 1000.0 * call->cfg->price_out;
@@ -646,7 +648,7 @@ static void call_delta(const char *text, size_t len, void *data)
     aos_llm_call_t *call = data;
     if (call->canceled || call->reported)
         return;
-    if (!call->res->first_token_ms)
+    if (!call->res->first_token_ms && call->rd.stream)
         call->res->first_token_ms = (uv_hrtime() - call->t0) / 1000000;
     if (call->on_delta)
         call->on_delta(text, len, call->delta_data);
