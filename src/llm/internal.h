@@ -1,6 +1,7 @@
-/* internal.h - what the files of the llm module share (llm.c: requests and
- * retries; response.c: reading answers), and what its unit test and fuzz
- * harness reach: the answer reader, which needs no loop and no server.
+/* internal.h - what the files of the llm module share (llm.c: the client,
+ * its calls and retries; request.c: building request bodies; response.c:
+ * reading answers, and the results), and what its unit test and fuzz
+ * harness reach: the parts that need no loop and no server.
  *
  * The reader (aos__llm_rd_t) takes the body of a successful response in
  * pieces of any size, either one JSON document or an event stream of
@@ -17,6 +18,7 @@
 #include "sse/sse.h"
 
 #define AOS_LLM_MAX_TOOL_CALLS 128
+#define AOS_LLM_MAX_NAME       256 /* bytes of a model's name */
 
 typedef struct {
     aos_buf_t id, name, args;
@@ -71,5 +73,19 @@ void aos__llm_http_why(long status, const char *body, size_t len, char *why, siz
  * secret, replacing it with "[REDACTED]" when it fits; nothing for a secret
  * shorter than 8 bytes. */
 void aos__llm_scrub(char *s, size_t size, const char *secret);
+
+/* ---- request.c: request bodies ----
+ * Each checks what the caller gave (AOS_EINVAL with err naming the part)
+ * and returns the body to send (new reference), or NULL with err set. */
+
+/* 1 if s has no control characters (and no spaces unless spaces). */
+int aos__llm_printable(const char *s, int spaces);
+/* A request's model override and traceparent (each may be NULL). */
+int aos__llm_check_common(const char *model, const char *traceparent, aos_err_t *err);
+/* temperature: sent when >= 0 (NaN: not sent); max_tokens: the default
+ * when req->max_tokens is 0, sent when > 0. extra is applied last. */
+json_t *aos__llm_chat_body(const aos_llm_chat_t *req, const char *model, double temperature,
+                           unsigned max_tokens, aos_err_t *err);
+json_t *aos__llm_embed_body(const aos_llm_embed_t *req, const char *model, aos_err_t *err);
 
 #endif

@@ -647,3 +647,94 @@ int aos__llm_rd_finish(aos__llm_rd_t *rd, aos_llm_result_t *res, size_t nexpect)
     res->output_tokens = rd->output_tokens;
     return 0;
 }
+
+/* ---- results ---------------------------------------------------------------------- */
+
+void aos_llm_result_free(aos_llm_result_t *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->ntool_calls; i++) {
+        aos_llm_tool_call_t *t = &r->tool_calls[i];
+        free(t->id);
+        free(t->name);
+        free(t->arguments_text);
+        json_decref(t->arguments);
+        free(t->error);
+    }
+    free(r->tool_calls);
+    free(r->content);
+    free(r->reasoning);
+    free(r->finish_reason);
+    free(r->vectors);
+    free(r->request_model);
+    free(r->response_model);
+    free(r->response_id);
+    free(r->error_type);
+    free(r);
+}
+
+json_t *aos_llm_result_message(const aos_llm_result_t *r)
+{
+    if (!r || r->status || r->op != AOS_LLM_CHAT)
+        return NULL;
+    json_t *m = json_pack("{s:s, s:o}", "role", "assistant", "content",
+                          r->content ? json_stringn(r->content, r->content_len) : json_null());
+    if (!m || r->ntool_calls == 0)
+        return m;
+    json_t *calls = json_array();
+    if (!calls || json_object_set_new(m, "tool_calls", calls)) {
+        json_decref(m);
+        return NULL;
+    }
+    for (size_t i = 0; i < r->ntool_calls; i++) {
+        const aos_llm_tool_call_t *t = &r->tool_calls[i];
+        if (json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", t->id, "type",
+                                                   "function", "function", "name", t->name,
+                                                   "arguments", t->arguments_text))) {
+            json_decref(m);
+            return NULL;
+        }
+    }
+    return m;
+}
+
+json_t *aos_llm_result_span(const aos_llm_result_t *r)
+{
+    json_t *a =
+        json_pack("{s:s, s:s*, s:s*, s:i}", "gen_ai.operation.name",
+                  r->op == AOS_LLM_EMBED ? "embeddings" : "chat", "gen_ai.request.model",
+                  r->request_model, "server.address",
+                  r->server_address[0] ? r->server_address : NULL, "server.port", r->server_port);
+    if (!a)
+        return NULL;
+    int bad = 0;
+    if (!isnan(r->request_temperature))
+        bad |=
+            json_object_set_new(a, "gen_ai.request.temperature", json_real(r->request_temperature));
+    if (r->request_max_tokens)
+        bad |= json_object_set_new(a, "gen_ai.request.max_tokens",
+                                   json_integer(r->request_max_tokens));
+    if (r->response_model)
+        bad |= json_object_set_new(a, "gen_ai.response.model", json_string(r->response_model));
+    if (r->response_id)
+        bad |= json_object_set_new(a, "gen_ai.response.id", json_string(r->response_id));
+    if (r->finish_reason)
+        bad |= json_object_set_new(a, "gen_ai.response.finish_reasons",
+                                   json_pack("[s]", r->finish_reason));
+    if (r->has_usage) {
+        bad |= json_object_set_new(a, "gen_ai.usage.input_tokens",
+                                   json_integer((json_int_t)r->input_tokens));
+        bad |= json_object_set_new(a, "gen_ai.usage.output_tokens",
+                                   json_integer((json_int_t)r->output_tokens));
+    }
+    if (r->status)
+        bad |= json_object_set_new(a, "error.type", json_string(aos_err_code(r->status)));
+    bad |= json_object_set_new(a, "aos.cost_cny", json_real(r->cost_cny));
+    bad |= json_object_set_new(a, "aos.attempts", json_integer(r->attempts));
+    if (bad) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
