@@ -21,6 +21,7 @@
 
 #include "buf/buf.h"
 #include "httpc/httpc.h"
+#include "uvtest.h"
 
 extern char **environ;
 
@@ -177,36 +178,6 @@ static aos_httpc_opts_t opts_for(xfer_t *x, const char *method, const char *path
                           .on_done = on_done,
                           .data = x};
     return o;
-}
-
-/* Runs the loop until *flag >= want or ms pass; returns 0 when reached. A
- * 5 ms tick re-checks the flag and stops the loop, so that a flag set inside
- * a timer callback is seen at once (UV_RUN_ONCE would go on to block). */
-typedef struct {
-    uv_timer_t tick;
-    const int *flag;
-    int want;
-    uint64_t deadline;
-} waiter_t;
-
-static void on_tick(uv_timer_t *t)
-{
-    waiter_t *w = t->data;
-    if (*w->flag >= w->want || uv_now(t->loop) >= w->deadline)
-        uv_stop(t->loop);
-}
-
-static int run_until(uv_loop_t *loop, const int *flag, int want, uint64_t ms)
-{
-    waiter_t w = {.flag = flag, .want = want, .deadline = uv_now(loop) + ms};
-    uv_timer_init(loop, &w.tick);
-    w.tick.data = &w;
-    uv_timer_start(&w.tick, on_tick, 5, 5);
-    while (*flag < want && uv_now(loop) < w.deadline)
-        uv_run(loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&w.tick, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    return *flag >= want ? 0 : -1;
 }
 
 typedef struct {

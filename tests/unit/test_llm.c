@@ -16,17 +16,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "buf/buf.h"
 #include "httpc/httpc.h"
@@ -34,6 +27,7 @@
 #include "llm/llm.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "uvtest.h"
 
 #define KEY       "sk-test-0123456789abcdefSECRET"
 #define WRONG_KEY "sk-wrong-9876543210fedcbaNOPE"
@@ -65,24 +59,6 @@ static void assert_no_fragment(const char *text, const char *secret)
 
 /* ---- the scripted server -------------------------------------------------------- */
 
-typedef struct {
-    pid_t pid;
-    int stdin_fd;
-    int port;
-} proc_t;
-
-static const char *source_path(char *buf, size_t len, const char *rel)
-{
-    const char *src = getenv("AOS_SOURCE_DIR");
-    if (src && *src) {
-        snprintf(buf, len, "%s/%s", src, rel);
-    } else { /* __FILE__ is <root>/tests/unit/test_llm.c */
-        int root = (int)(strlen(__FILE__) - strlen("tests/unit/test_llm.c"));
-        snprintf(buf, len, "%.*s%s", root, __FILE__, rel);
-    }
-    return buf;
-}
-
 /* Writes a script given with ' for " (so that it reads as JSON). */
 static char *script_env(const char *text)
 {
@@ -99,85 +75,12 @@ static void server_start(proc_t *p, const char *script)
     char path[512];
     source_path(path, sizeof(path), "tests/e2e/fixtures/openai-server.mjs");
     char *env_script = script_env(script);
-    char env_key[] = "API_KEY=" KEY;
-    int in[2], out[2];
-    memset(p, 0, sizeof(*p));
-    assert_int_equal(pipe(in), 0);
-    assert_int_equal(pipe(out), 0);
-    pid_t parent = getpid();
-    p->pid = fork();
-    if (p->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[1]);
-        close(out[0]);
-        putenv(env_script);
-        putenv(env_key);
-        unsetenv("PORT");
-        execlp("node", "node", path, (char *)NULL);
-        _exit(127);
-    }
+    char env_key[] = "API_KEY=" KEY, env_port[] = "PORT=0";
+    char *argv[] = {"node", path, NULL}, *env[] = {env_script, env_key, env_port, NULL};
+    assert_int_equal(proc_start(p, argv, env, 1), 0);
     free(env_script);
-    close(in[0]);
-    close(out[1]);
-    assert_true(p->pid > 0);
-    p->stdin_fd = in[1];
-    char line[32] = {0};
-    size_t got = 0;
-    struct pollfd pf = {.fd = out[0], .events = POLLIN};
-    while (got < sizeof(line) - 1 && !strchr(line, '\n') && poll(&pf, 1, 10000) > 0) {
-        ssize_t k = read(out[0], line + got, sizeof(line) - 1 - got);
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    close(out[0]);
-    p->port = (int)strtol(line, NULL, 10);
     if (p->port <= 0)
         fail_msg("the scripted server did not start (%s)", path);
-}
-
-static void server_stop(proc_t *p)
-{
-    if (p->pid <= 0)
-        return;
-    close(p->stdin_fd);
-    kill(p->pid, SIGTERM);
-    waitpid(p->pid, NULL, 0);
-    p->pid = 0;
-}
-
-/* ---- the loop ---------------------------------------------------------------------- */
-
-typedef struct {
-    uv_timer_t tick;
-    const int *flag;
-    int want;
-    uint64_t deadline;
-} waiter_t;
-
-static void on_tick(uv_timer_t *t)
-{
-    waiter_t *w = t->data;
-    if (*w->flag >= w->want || uv_now(t->loop) >= w->deadline)
-        uv_stop(t->loop);
-}
-
-/* Runs the loop until *flag >= want or ms pass; 0 when reached. */
-static int run_until(uv_loop_t *loop, const int *flag, int want, uint64_t ms)
-{
-    waiter_t w = {.flag = flag, .want = want, .deadline = uv_now(loop) + ms};
-    uv_timer_init(loop, &w.tick);
-    w.tick.data = &w;
-    uv_timer_start(&w.tick, on_tick, 5, 5);
-    while (*flag < want && uv_now(loop) < w.deadline)
-        uv_run(loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&w.tick, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    return *flag >= want ? 0 : -1;
 }
 
 /* ---- the test context ---------------------------------------------------------------- */
@@ -238,7 +141,7 @@ static void ctx_free(ctx_t *c)
     aos_httpc_free(c->httpc);
     uv_run(&c->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&c->loop), 0);
-    server_stop(&c->srv);
+    proc_stop(&c->srv);
     aos_metrics_free(c->metrics);
     free(c);
     /* nothing aosd logged holds a key */
@@ -974,7 +877,7 @@ static void test_connection_refused_retried(void **state)
 {
     (void)state;
     ctx_t *c = ctx_new("{'chat': []}");
-    server_stop(&c->srv); /* its port now refuses */
+    proc_stop(&c->srv); /* its port now refuses */
     ctx_open(c);
     got_t g = {0};
     simple_chat(c, 0, &g, 5000);
