@@ -262,7 +262,9 @@ static int cfg_headers(llm_cfg_t *c, const aos_llm_cfg_t *in, aos_err_t *err)
     return 0;
 }
 
-static int cfg_new(llm_cfg_t **out, const aos_llm_cfg_t *in, aos_err_t *err)
+/* Checks in and fills *out with a copy (one reference); *out stays NULL
+ * on failure. */
+static int cfg_fill(llm_cfg_t **out, const aos_llm_cfg_t *in, aos_err_t *err)
 {
     *out = NULL;
     if (!in || !in->base_url || !in->base_url[0])
@@ -330,6 +332,13 @@ static int cfg_new(llm_cfg_t **out, const aos_llm_cfg_t *in, aos_err_t *err)
     return 0;
 }
 
+/* A checked copy of in (one reference), or NULL with err set. */
+static llm_cfg_t *cfg_new(const aos_llm_cfg_t *in, aos_err_t *err)
+{
+    llm_cfg_t *c = NULL;
+    return cfg_fill(&c, in, err) ? NULL : c;
+}
+
 static void tell_secret(aos_llm_t *llm)
 {
     if (llm->on_secret && llm->cfg->api_key)
@@ -339,16 +348,19 @@ static void tell_secret(aos_llm_t *llm)
 int aos_llm_new(aos_llm_t **out, uv_loop_t *loop, aos_httpc_t *httpc, const aos_llm_cfg_t *cfg,
                 aos_err_t *err)
 {
+    aos_err_t local = {0, ""};
+    if (!err)
+        err = &local;
     *out = NULL;
     if (!loop || !httpc)
         return aos_err_set(err, AOS_EINVAL, "a loop and an http client are required");
     aos_llm_t *llm = calloc(1, sizeof(*llm));
     if (!llm)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
-    int rc = cfg_new(&llm->cfg, cfg, err);
-    if (rc) {
+    err->code = 0;
+    if (!(llm->cfg = cfg_new(cfg, err))) {
         free(llm);
-        return rc;
+        return err->code ? err->code : AOS_EINVAL;
     }
     llm->loop = loop;
     llm->httpc = httpc;
@@ -379,10 +391,13 @@ int aos_llm_new(aos_llm_t **out, uv_loop_t *loop, aos_httpc_t *httpc, const aos_
 
 int aos_llm_configure(aos_llm_t *llm, const aos_llm_cfg_t *cfg, aos_err_t *err)
 {
-    llm_cfg_t *c;
-    int rc = cfg_new(&c, cfg, err);
-    if (rc)
-        return rc;
+    aos_err_t local = {0, ""};
+    if (!err)
+        err = &local;
+    err->code = 0;
+    llm_cfg_t *c = cfg_new(cfg, err);
+    if (!c)
+        return err->code ? err->code : AOS_EINVAL;
     cfg_unref(llm->cfg);
     llm->cfg = c;
     tell_secret(llm);
@@ -475,7 +490,7 @@ static void finish(aos_llm_call_t *call, int status, const char *why)
 {
     aos_llm_t *llm = call->llm;
     aos_llm_result_t *r = call->res;
-    if (call->reported)
+    if (call->reported || !r)
         return;
     call->reported = 1;
     uv_timer_stop(&call->timer);
@@ -770,17 +785,16 @@ static char *build_url(const llm_cfg_t *c, const char *path)
     return aos_buf_detach(&b, NULL);
 }
 
-static int call_new(aos_llm_call_t **out, aos_llm_t *llm, aos_llm_op_t op, const char *model,
-                    const char *path, json_t *body, int stream, const char *traceparent,
-                    aos_err_t *err)
+/* A call with its request built, not started; NULL when out of memory. */
+static aos_llm_call_t *call_new(aos_llm_t *llm, aos_llm_op_t op, const char *model,
+                                const char *path, json_t *body, int stream, const char *traceparent)
 {
-    *out = NULL;
     aos_llm_call_t *call = calloc(1, sizeof(*call));
     aos_llm_result_t *res = calloc(1, sizeof(*res));
     if (!call || !res) {
         free(call);
         free(res);
-        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+        return NULL;
     }
     call->cfg = llm->cfg;
     call->cfg->refs++;
@@ -804,10 +818,9 @@ static int call_new(aos_llm_call_t **out, aos_llm_t *llm, aos_llm_op_t op, const
     call->timer.data = call;
     if (!call->body || !call->url || !call->headers || !res->request_model) {
         call_release(call);
-        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+        return NULL;
     }
-    *out = call;
-    return 0;
+    return call;
 }
 
 /* Starts the first attempt and links the call, or frees it. */
@@ -849,10 +862,9 @@ int aos_llm_chat(aos_llm_t *llm, const aos_llm_chat_t *req, aos_llm_done_fn done
     json_t *body = aos__llm_chat_body(req, model, llm->cfg->temperature, llm->cfg->max_tokens, err);
     if (!body)
         return err->code ? err->code : AOS_ENOMEM;
-    aos_llm_call_t *call;
-    rc = call_new(&call, llm, AOS_LLM_CHAT, model, "/chat/completions", body, req->stream,
-                  req->traceparent, err);
-    if (!rc) {
+    aos_llm_call_t *call = call_new(llm, AOS_LLM_CHAT, model, "/chat/completions", body,
+                                    req->stream, req->traceparent);
+    if (call) {
         const json_t *t = json_object_get(body, "temperature");
         const json_t *m = json_object_get(body, "max_tokens");
         if (!m)
@@ -864,7 +876,9 @@ int aos_llm_chat(aos_llm_t *llm, const aos_llm_chat_t *req, aos_llm_done_fn done
         call->delta_data = req->delta_data;
     }
     json_decref(body);
-    return rc ? rc : call_start(llm, call, done, data, out, err);
+    if (!call)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    return call_start(llm, call, done, data, out, err);
 }
 
 int aos_llm_embed(aos_llm_t *llm, const aos_llm_embed_t *req, aos_llm_done_fn done, void *data,
@@ -886,11 +900,11 @@ int aos_llm_embed(aos_llm_t *llm, const aos_llm_embed_t *req, aos_llm_done_fn do
     json_t *body = aos__llm_embed_body(req, model, err);
     if (!body)
         return err->code;
-    aos_llm_call_t *call;
-    rc = call_new(&call, llm, AOS_LLM_EMBED, model, "/embeddings", body, 0, req->traceparent, err);
+    aos_llm_call_t *call =
+        call_new(llm, AOS_LLM_EMBED, model, "/embeddings", body, 0, req->traceparent);
     json_decref(body);
-    if (rc)
-        return rc;
+    if (!call)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
     call->nexpect = req->ntexts;
     return call_start(llm, call, done, data, out, err);
 }

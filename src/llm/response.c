@@ -473,15 +473,15 @@ static int parse_args(aos_llm_tool_call_t *t, const char *text, size_t len)
     }
     json_error_t jerr;
     json_t *v = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
-    char why[96];
-    if (!v)
-        snprintf(why, sizeof(why), "the arguments are not valid JSON (at byte %d)", jerr.position);
-    else if (!json_is_object(v))
-        snprintf(why, sizeof(why), "the arguments are not a JSON object");
-    if (v && json_is_object(v)) {
+    if (json_is_object(v)) {
         t->arguments = v;
         return 0;
     }
+    char why[96];
+    if (!v)
+        snprintf(why, sizeof(why), "the arguments are not valid JSON (at byte %d)", jerr.position);
+    else
+        snprintf(why, sizeof(why), "the arguments are not a JSON object");
     json_decref(v);
     t->error = strdup(why);
     return t->error ? 0 : AOS_ENOMEM;

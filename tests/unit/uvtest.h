@@ -83,8 +83,7 @@ typedef struct {
  * if want_port, reads the port it prints first (waiting up to 10 s). The
  * child dies with the test process (PR_SET_PDEATHSIG), even if a failed
  * assertion skips proc_stop. Returns 0 or -1. */
-static inline int proc_start(proc_t *p, char *const argv[], char *const extra_env[],
-                             int want_port)
+static inline int proc_start(proc_t *p, char *const argv[], char *const extra_env[], int want_port)
 {
     int in[2], out[2];
     memset(p, 0, sizeof(*p));
