@@ -9,6 +9,7 @@
 #include "gateway/gateway.h"
 #include "http/http.h"
 #include "httpc/httpc.h"
+#include "llm/llm.h" /* wiring: llm */
 #include "log/log.h"
 #include "logs/logs.h" /* wiring: logs */
 #include "orch/orch.h" /* wiring: orch */
@@ -50,6 +51,8 @@ typedef struct {
     aos_orch_t *orch;
     /* wiring: trace (spans) */
     aos_trace_t *trace;
+    /* wiring: llm (OpenAI-compatible client; NULL without --llm-base-url) */
+    aos_llm_t *llm;
     int redact_full; /* the log redactor refused a secret: warned once */
     char *generated; /* the Owner token made on first start, until printed */
     uv_signal_t sigint, sigterm;
@@ -68,6 +71,8 @@ static void on_gateway_down(void *data)
     d->http = NULL;
     aos_gateway_free(d->gateway);
     d->gateway = NULL;
+    aos_llm_free(d->llm); /* wiring: llm -- before httpc, which carries its calls */
+    d->llm = NULL;
     aos_httpc_free(d->httpc);
     d->httpc = NULL;
     aos_orch_free(d->orch); /* wiring: orch */
@@ -137,8 +142,9 @@ static void emit_event(json_t *event, void *data)
         aos_log_warn("aosd", "event not published: %s", aos_err_msg(&err));
 }
 
-/* A secret value the gateway unsealed goes to the log service's redactor;
- * one too short to redact safely (under 8 bytes) is left out. */
+/* A secret value the gateway unsealed, or the LLM client's key, goes to the
+ * log service's redactor; one too short to redact safely (under 8 bytes)
+ * is left out. */
 static void on_unseal(const char *value, void *data)
 {
     aos_daemon_t *d = data;
@@ -298,12 +304,39 @@ static int run(aos_daemon_t *d, aos_err_t *err)
         return rc;
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_logs_builtin(d->logs))))
         return aos_err_set(err, rc, "unable to add the built-in server 'logs'");
+    /* wiring: llm -- the client the planner (and later the Critic, agents,
+     * memory) calls, when a model server is configured; it hands its key to
+     * the redactor through on_unseal */
+    if (c->llm_base_url && *c->llm_base_url) {
+        aos_llm_cfg_t mc = {.base_url = c->llm_base_url,
+                            .model = c->llm_model,
+                            .api_key = c->llm_api_key,
+                            .temperature = c->llm_temperature,
+                            .max_tokens = (unsigned)c->llm_max_tokens,
+                            .timeout_ms = (unsigned)c->llm_timeout_ms,
+                            .retries = (unsigned)c->llm_retries,
+                            .price_in_cny = c->llm_price_in_cny,
+                            .price_out_cny = c->llm_price_out_cny,
+                            .metrics = d->metrics,
+                            .on_secret = on_unseal,
+                            .secret_data = d};
+        if ((rc = aos_llm_new(&d->llm, d->loop, d->httpc, &mc, err))) {
+            char why[sizeof(err->msg)];
+            snprintf(why, sizeof(why), "%s", aos_err_msg(err));
+            return aos_err_set(err, rc, "llm: %s", why);
+        }
+        aos_log_info("aosd", "LLM client: model %s", c->llm_model);
+    } else if (c->llm_api_key) {
+        aos_log_warn("aosd", "--llm-api-key is ignored without --llm-base-url");
+    }
     /* wiring: orch -- create, add routes; started after the gateway is loaded */
     aos_orch_cfg_t oc = {.loop = d->loop,
                          .store = d->store,
                          .bus = d->bus,
                          .gateway = d->gateway,
                          .metrics = d->metrics,
+                         .trace = d->trace,
+                         .llm = d->llm,
                          .data_dir = c->data_dir,
                          .max_running = (unsigned)c->orch_max_running,
                          .max_per_project = (unsigned)c->orch_max_per_project,
@@ -353,6 +386,26 @@ static int run(aos_daemon_t *d, aos_err_t *err)
 
     uv_run(d->loop, UV_RUN_DEFAULT);
     return 0;
+}
+
+/* NULL, or what is wrong with the LLM settings (the client checks the URL). */
+static const char *check_llm(const aos_config_t *c)
+{
+    if (!c->llm_base_url || !*c->llm_base_url)
+        return NULL;
+    if (!c->llm_model || !*c->llm_model)
+        return "--llm-model is required with --llm-base-url";
+    if (c->llm_temperature > 2)
+        return "--llm-temperature must be from 0 to 2 (negative: not sent)";
+    if (c->llm_price_in_cny < 0 || c->llm_price_out_cny < 0)
+        return "--llm-price-in-cny and --llm-price-out-cny must be zero or more";
+    if (c->llm_timeout_ms < 1 || c->llm_timeout_ms > 86400000)
+        return "--llm-timeout-ms must be from 1 to 86400000";
+    if (c->llm_retries > 10)
+        return "--llm-retries must be from 0 to 10";
+    if (c->llm_max_tokens > 10000000)
+        return "--llm-max-tokens must be at most 10000000";
+    return NULL;
 }
 
 /* NULL, or what is wrong with the HTTP limits. */
@@ -411,6 +464,8 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *bad = check_http_limits(&d.cfg);
+    if (!bad)
+        bad = check_llm(&d.cfg);
     if (bad) {
         fprintf(stderr, "aosd: %s\n", bad);
         aos_config_release(&d.cfg);
@@ -433,6 +488,7 @@ int main(int argc, char **argv)
     }
     if (d.gateway)
         aos_gateway_free(d.gateway);
+    aos_llm_free(d.llm); /* wiring: llm */
     if (d.httpc)
         aos_httpc_free(d.httpc);
     aos_bus_free(d.bus);         /* wiring: bus */

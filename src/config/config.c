@@ -2,12 +2,13 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { KIND_S, KIND_B, KIND_U };
+enum kind { KIND_S, KIND_B, KIND_U, KIND_D };
 
 struct setting {
     const char *field, *flag, *env, *def, *help;
@@ -58,6 +59,21 @@ static int apply(aos_config_t *cfg, const struct setting *s, const char *v, aos_
         if (errno || *v < '0' || *v > '9' || *end)
             return aos_err_set(err, AOS_EINVAL, "'%s' wants a number, not '%s'", s->flag, v);
         *(unsigned long *)(base + s->off) = n;
+        return 0;
+    }
+    case KIND_D: {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        /* strtod also takes spaces, hex, "inf" and "nan": a plain decimal only */
+        int plain = (*v >= '0' && *v <= '9') || *v == '.' || (*v == '-' && v[1] != '\0');
+        for (const char *q = v; plain && *q; q++)
+            if (*q == 'x' || *q == 'X' || *q == 'n' || *q == 'N' || *q == 'i' || *q == 'I')
+                plain = 0;
+        if (errno || !plain || *end || !isfinite(d))
+            return aos_err_set(err, AOS_EINVAL, "'%s' wants a decimal number, not '%s'", s->flag,
+                               v);
+        *(double *)(base + s->off) = d;
         return 0;
     }
     }
@@ -112,6 +128,15 @@ static int load_file(aos_config_t *cfg, const char *path, aos_err_t *err)
     json_t *v;
     json_object_foreach(root, key, v)
     {
+        /* a key is a flag name ("data-dir") or a field name ("data_dir") */
+        const struct setting *st = find_flag(key, strlen(key));
+        for (size_t i = 0; !st && i < NSETTINGS; i++)
+            if (!strcmp(settings[i].field, key))
+                st = &settings[i];
+        if (!st) {
+            rc = aos_err_set(err, AOS_EINVAL, "unknown setting '%s'", key);
+            goto out;
+        }
         char text[64];
         const char *s = NULL;
         if (json_is_string(v))
@@ -121,6 +146,9 @@ static int load_file(aos_config_t *cfg, const char *path, aos_err_t *err)
         else if (json_is_integer(v)) {
             snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(v));
             s = text;
+        } else if (json_is_real(v) && st->kind == KIND_D) {
+            snprintf(text, sizeof(text), "%.17g", json_real_value(v));
+            s = text;
         } else if (json_is_null(v))
             continue;
         else {
@@ -128,9 +156,7 @@ static int load_file(aos_config_t *cfg, const char *path, aos_err_t *err)
                              key);
             goto out;
         }
-        /* a key is a field name ("data_dir") or a flag name ("data-dir") */
-        const struct setting *st = find_flag(key, strlen(key));
-        rc = st ? apply(cfg, st, s, err) : aos_config_set(cfg, key, s, err);
+        rc = apply(cfg, st, s, err);
         if (rc)
             goto out;
     }
@@ -145,7 +171,8 @@ out:
  * /proc/<pid>/environ and /proc/<pid>/cmdline. */
 static int is_secret(const struct setting *s)
 {
-    return !strcmp(s->field, "bootstrap_token") || !strcmp(s->field, "master_key");
+    return !strcmp(s->field, "bootstrap_token") || !strcmp(s->field, "master_key") ||
+           !strcmp(s->field, "llm_api_key");
 }
 
 /* Overwrites a value in place (the memory /proc shows), keeping its length. */

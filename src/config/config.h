@@ -8,7 +8,8 @@
 
 #include "err/err.h"
 
-/* XX(field, type, flag, env, default, help); type S = string, B = bool, U = unsigned */
+/* XX(field, type, flag, env, default, help); type S = string, B = bool, U = unsigned,
+ * D = a finite decimal number */
 #define AOS_CONFIG_MAP(XX)                                                                         \
     XX(listen, S, "listen", "AOS_LISTEN", "127.0.0.1:8080", "HOST:PORT to serve on")               \
     XX(data_dir, S, "data-dir", "AOS_DATA_DIR", "./data", "directory for the database and keys")   \
@@ -79,18 +80,37 @@
     XX(orch_max_per_project, U, "orch-max-per-project", "AOS_ORCH_MAX_PER_PROJECT", "0",           \
        "tasks of one project running at once (0: orch-max-running)")                               \
     XX(episode_retention_days, U, "episode-retention-days", "AOS_EPISODE_RETENTION_DAYS", "30",    \
-       "days a finished run (its steps, events and workspace rows) is kept (0: for ever)")
+       "days a finished run (its steps, events and workspace rows) is kept (0: for ever)")         \
+    XX(llm_base_url, S, "llm-base-url", "AOS_LLM_BASE_URL", NULL,                                  \
+       "OpenAI-compatible API, e.g. https://api.openai.com/v1 (unset: no LLM, offline planner)")   \
+    XX(llm_model, S, "llm-model", "AOS_LLM_MODEL", NULL, "model to call at --llm-base-url")        \
+    XX(llm_api_key, S, "llm-api-key", "AOS_LLM_API_KEY", NULL,                                     \
+       "API key for --llm-base-url (a secret: prefer the environment variable)")                   \
+    XX(llm_temperature, D, "llm-temperature", "AOS_LLM_TEMPERATURE", "-1",                         \
+       "sampling temperature, 0 to 2 (negative: not sent, the model's default)")                   \
+    XX(llm_max_tokens, U, "llm-max-tokens", "AOS_LLM_MAX_TOKENS", "0",                             \
+       "most tokens of one answer (0: not sent, the model's own limit)")                           \
+    XX(llm_timeout_ms, U, "llm-timeout-ms", "AOS_LLM_TIMEOUT_MS", "120000",                        \
+       "milliseconds one LLM request may take, streamed or not")                                   \
+    XX(llm_retries, U, "llm-retries", "AOS_LLM_RETRIES", "2",                                      \
+       "times an LLM request is tried again after a 429, a 5xx or a refused connection")           \
+    XX(llm_price_in_cny, D, "llm-price-in-cny", "AOS_LLM_PRICE_IN_CNY", "0",                       \
+       "price of 1,000 input (prompt) tokens in CNY, for the cost of each call")                   \
+    XX(llm_price_out_cny, D, "llm-price-out-cny", "AOS_LLM_PRICE_OUT_CNY", "0",                    \
+       "price of 1,000 output (completion) tokens in CNY")
 
 typedef struct {
 #define XX_S(f)                        char *f;
 #define XX_B(f)                        int f;
 #define XX_U(f)                        unsigned long f;
+#define XX_D(f)                        double f;
 #define XX(f, t, flag, env, def, help) XX_##t(f)
     AOS_CONFIG_MAP(XX)
 #undef XX
 #undef XX_S
 #undef XX_B
 #undef XX_U
+#undef XX_D
     char *config_file;
     int help;
     int version;
@@ -100,7 +120,7 @@ typedef struct {
 int aos_config_init(aos_config_t *cfg);
 void aos_config_release(aos_config_t *cfg);
 /* Applies file (from --config or AOS_CONFIG), then env, then argv. The
- * secret settings (bootstrap_token, master_key) are then wiped from the
+ * secret settings (bootstrap_token, master_key, llm_api_key) are then wiped from the
  * environment (unset, their text overwritten) and from argv (overwritten
  * in place, which must be writable), so that /proc shows them to no one. */
 int aos_config_load(aos_config_t *cfg, int argc, char **argv, aos_err_t *err);

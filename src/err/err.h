@@ -48,7 +48,8 @@
     XX(ESTORE, 500, -32603, "store_error", "storage error")                                        \
     XX(EUPSTREAM, 502, -32010, "upstream_error", "upstream server failed")                         \
     XX(EUNAVAIL, 503, -32011, "unavailable", "service unavailable")                                \
-    XX(ETIMEDOUT, 504, -32012, "timeout", "timed out")
+    XX(ETIMEDOUT, 504, -32012, "timeout", "timed out")                                             \
+    XX(EUPAUTH, 502, -32013, "upstream_auth", "the upstream refused aosd's credentials")
 
 typedef enum {
     AOS_OK = 0,

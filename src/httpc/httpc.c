@@ -572,6 +572,16 @@ long aos_httpc_status(const aos_httpc_req_t *r)
     return r->headers_done ? r->status : 0;
 }
 
+int aos_httpc_sent(aos_httpc_req_t *r)
+{
+    /* the bytes of request heads curl wrote, over every connection it tried;
+     * a body never goes out before its head */
+    curl_off_t n = 0;
+    if (curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &n) != CURLE_OK)
+        return 1; /* unknown: assume the worst */
+    return n > 0;
+}
+
 void aos_httpc_cancel(aos_httpc_req_t *r)
 {
     if (!r || r->done || r->canceled)

@@ -74,6 +74,11 @@ int aos_httpc_start(aos_httpc_t *c, const aos_httpc_opts_t *o, aos_httpc_req_t *
 const char *aos_httpc_resp_header(aos_httpc_req_t *r, const char *name);
 /* The HTTP status of the final response, 0 before on_headers. */
 long aos_httpc_status(const aos_httpc_req_t *r);
+/* 1 when bytes of the request went out on a connection, so the server may
+ * have acted on it; 0 when it never left (the name did not resolve, the
+ * connection was refused or timed out). Tells a caller whether trying again
+ * could do a thing twice. Callable until on_done returns. */
+int aos_httpc_sent(aos_httpc_req_t *r);
 /* Aborts r. Its on_done runs once with AOS_ECANCELED, later from the loop
  * (never from inside this call); no on_headers/on_data runs after this call.
  * Nothing happens if on_done has already been scheduled with another result

@@ -42,8 +42,10 @@
 #include "err/err.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
+#include "llm/llm.h"
 #include "metrics/metrics.h"
 #include "store/store.h"
+#include "trace/trace.h"
 
 typedef struct aos_orch_s aos_orch_t;
 
@@ -53,6 +55,8 @@ typedef struct {
     aos_bus_t *bus;           /* borrowed */
     aos_gateway_t *gateway;   /* borrowed */
     aos_metrics_t *metrics;   /* borrowed, may be NULL */
+    aos_trace_t *trace;       /* borrowed, may be NULL: spans of tasks, steps, LLM calls */
+    aos_llm_t *llm;           /* borrowed, may be NULL: no LLM, the offline planner plans */
     const char *data_dir;     /* workspaces go to <data_dir>/workspaces/<trace_id>/ */
     unsigned max_running;     /* tasks running at once; 0: 64 */
     unsigned max_per_project; /* of one project; 0: max_running */

@@ -24,7 +24,7 @@
 #include <strings.h>
 
 #include "log/log.h"
-#include "upstream/sse.h"
+#include "sse/sse.h"
 
 #define HTTP_MESSAGE_TIMEOUT_MS 30000 /* POST of a notification or response */
 #define HTTP_DELETE_TIMEOUT_MS  2000
@@ -50,7 +50,7 @@ struct up_post_s {
     unsigned events; /* SSE events seen */
     uint64_t due;    /* delayed: when to start */
     aos_buf_t body;
-    aos__sse_t parser;
+    aos_sse_t parser;
     up_post_t *prev, *next; /* up->posts or up->delayed */
 };
 
@@ -88,7 +88,7 @@ static up_post_t *post_new(aos_upstream_t *up, post_kind_t kind, const char *ses
         return NULL;
     }
     aos_buf_init(&p->body, UP_MAX_MESSAGE);
-    aos__sse_init(&p->parser, UP_MAX_MESSAGE, on_event, p);
+    aos_sse_init(&p->parser, UP_MAX_MESSAGE, on_event, p);
     return p;
 }
 
@@ -96,7 +96,7 @@ static void post_free(up_post_t *p)
 {
     free(p->session);
     aos_buf_release(&p->body);
-    aos__sse_release(&p->parser);
+    aos_sse_release(&p->parser);
     free(p);
 }
 
@@ -442,7 +442,7 @@ static int on_data(aos_httpc_req_t *r, const char *chunk, size_t len, void *data
     if (p->stopped)
         return AOS_ECANCELED;
     if (ok_status(p->status) && p->sse) {
-        int rc = aos__sse_feed(&p->parser, chunk, len);
+        int rc = aos_sse_feed(&p->parser, chunk, len);
         return rc < 0 ? rc : 0;
     }
     if (ok_status(p->status))

@@ -30,7 +30,7 @@
 #include <strings.h>
 
 #include "log/log.h"
-#include "upstream/sse.h"
+#include "sse/sse.h"
 
 #define LSSE_POST_TIMEOUT_MS 30000 /* the server only has to accept the message */
 #define LSSE_MAX_OUTBOX      16    /* messages waiting for the endpoint */
@@ -43,10 +43,10 @@ struct up_lsse_s {
     int is_get;
     uint64_t id; /* POST: the request it carries, or 0 */
     long status;
-    int sse;           /* GET: the body is an event stream */
-    int stopped;       /* abandoned by us: whatever comes is ignored */
-    aos_buf_t body;    /* the start of an error response */
-    aos__sse_t parser; /* GET */
+    int sse;          /* GET: the body is an event stream */
+    int stopped;      /* abandoned by us: whatever comes is ignored */
+    aos_buf_t body;   /* the start of an error response */
+    aos_sse_t parser; /* GET */
     up_lsse_t *prev, *next;
 };
 
@@ -131,14 +131,14 @@ static up_lsse_t *xfer_new(aos_upstream_t *up, int is_get, uint64_t id)
     x->is_get = is_get;
     x->id = id;
     aos_buf_init(&x->body, LSSE_ERROR_BODY);
-    aos__sse_init(&x->parser, UP_MAX_MESSAGE, on_event, x);
+    aos_sse_init(&x->parser, UP_MAX_MESSAGE, on_event, x);
     return x;
 }
 
 static void xfer_free(up_lsse_t *x)
 {
     aos_buf_release(&x->body);
-    aos__sse_release(&x->parser);
+    aos_sse_release(&x->parser);
     free(x);
 }
 
@@ -285,7 +285,7 @@ static int on_data(aos_httpc_req_t *r, const char *chunk, size_t len, void *data
     if (x->is_get && ok_status(x->status)) {
         if (!x->sse)
             return AOS_EUPSTREAM; /* not an event stream: on_done says so */
-        int rc = aos__sse_feed(&x->parser, chunk, len);
+        int rc = aos_sse_feed(&x->parser, chunk, len);
         return rc < 0 ? rc : 0;
     }
     size_t room = LSSE_ERROR_BODY - x->body.len; /* enough to explain the error */

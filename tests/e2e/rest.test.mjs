@@ -308,6 +308,11 @@ test('config file and environment, with flags taking precedence', async () => {
     ['--http-writers', '65', '--data-dir', '/nonexistent-aos-e2e'], { encoding: 'utf8' });
   assert.equal(many.status, 2);
   assert.match(many.stderr, /--http-writers must be from 0 to 64/);
+  const llm = spawnSync(process.env.AOSD_BIN || join(process.cwd(), '../../build/aosd'),
+    ['--llm-base-url', 'http://127.0.0.1:9/v1', '--data-dir', '/nonexistent-aos-e2e'],
+    { encoding: 'utf8' });
+  assert.equal(llm.status, 2);
+  assert.match(llm.stderr, /--llm-model is required with --llm-base-url/);
 });
 
 test('a start-up failure ends aosd with its reason, never a hang', async () => {
@@ -319,6 +324,8 @@ test('a start-up failure ends aosd with its reason, never a hang', async () => {
     const cases = [
       [['--listen', `127.0.0.1:${busy.address().port}`], /unable to listen/],
       [['--listen', '127.0.0.1:0', '--bootstrap-token', 'short'], /16 to 256 visible ASCII characters/],
+      [['--listen', '127.0.0.1:0', '--llm-base-url', 'ftp://x/v1', '--llm-model', 'm'],
+        /llm: base_url must be an http:\/\/ or https:\/\/ URL/],
     ];
     for (const [args, why] of cases) {
       const dir = mkdtempSync(join(tmpdir(), 'aos-e2e-fail-'));

@@ -1,10 +1,10 @@
 // secrets.test.mjs - aosd's own secrets never leave it. aosd starts with
-// AOS_BOOTSTRAP_TOKEN and AOS_MASTER_KEY in its environment (the token also
-// as a flag) at --log-level debug, fronting a stdio server that reports its
+// AOS_BOOTSTRAP_TOKEN, AOS_MASTER_KEY and AOS_LLM_API_KEY in its environment (the
+// token also as a flag) at --log-level debug, fronting a stdio server that reports its
 // environment (server-everything's get-env) and an HTTP server that reports
 // the headers it was sent and its environment (fixtures/report-server.mjs).
 // Both are called over REST and MCP, a call fails often enough to raise an
-// anomaly; then neither secret may be found anywhere: the responses, the
+// anomaly; then none of the secrets may be found anywhere: the responses, the
 // registry, GET /api/logs, the /agent/events history, /metrics, aosd's
 // stdout and stderr, what /proc shows of aosd, its database files.
 import { test, before, after } from 'node:test';
@@ -18,7 +18,9 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { startAosd, backendEntry, waitReady, TOKEN, ROOT } from './lib.mjs';
 
 const MASTER_KEY = randomBytes(32).toString('base64');
-const SECRETS = { 'the bootstrap token': TOKEN, 'the master key': MASTER_KEY };
+const LLM_KEY = `sk-llm-${randomBytes(16).toString('hex')}`;
+const SECRETS = { 'the bootstrap token': TOKEN, 'the master key': MASTER_KEY,
+                  'the LLM API key': LLM_KEY };
 const UPSTREAM_TOKEN = 'upstream-token-0123456789';
 
 let fixture, aos;
@@ -32,7 +34,8 @@ before(async () => {
     fixture.on('exit', (code) => rej(new Error(`report-server exited ${code}`)));
   });
   aos = await startAosd({
-    args: ['--log-level', 'debug'], env: { AOS_BOOTSTRAP_TOKEN: TOKEN, AOS_MASTER_KEY: MASTER_KEY },
+    args: ['--log-level', 'debug', '--llm-base-url', 'http://127.0.0.1:9/v1', '--llm-model', 'm'],
+    env: { AOS_BOOTSTRAP_TOKEN: TOKEN, AOS_MASTER_KEY: MASTER_KEY, AOS_LLM_API_KEY: LLM_KEY },
   });
 });
 after(async () => {
@@ -55,7 +58,7 @@ async function mcpCall(name) {
   } finally { await client.close(); }
 }
 
-test('neither the bootstrap token nor the master key is found anywhere', async () => {
+test('neither the bootstrap token, the master key nor the LLM key is found anywhere', async () => {
   const seen = []; // [what, text]
   const api = async (method, path, body) => {
     const r = await aos.api(method, path, body);
@@ -108,6 +111,8 @@ test('neither the bootstrap token nor the master key is found anywhere', async (
   for (const f of ['aos.db', 'aos.db-wal'].map((n) => join(aos.dataDir, n)).filter((p) => existsSync(p)))
     seen.push([f, readFileSync(f, 'latin1')]);
   for (const [what, text] of seen) assertNoSecret(what, text);
-  // the search does look: the debug log is there, the token worked
+  // the search does look: the debug log is there, the token worked, the
+  // LLM client was made with its key
   assert.match(aos.logs(), /"level":"debug"/);
+  assert.match(aos.logs(), /LLM client: model m/);
 });

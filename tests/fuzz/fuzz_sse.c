@@ -1,4 +1,4 @@
-/* fuzz_sse.c - the text/event-stream parser of the upstream module, fed
+/* fuzz_sse.c - the text/event-stream parser (src/sse), fed
  * the input in chunks whose sizes come from the input itself (so line ends
  * split across chunks are covered). Checked: every dispatched event's data
  * is NUL-terminated at its length and within the bound. */
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "upstream/sse.h"
+#include "sse/sse.h"
 
 #define MAX 4096
 
@@ -25,13 +25,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     size_t step = (size_t)(data[0] % 17) + 1;
-    aos__sse_t s;
-    aos__sse_init(&s, MAX, on_event, NULL);
+    aos_sse_t s;
+    aos_sse_init(&s, MAX, on_event, NULL);
     for (size_t at = 1; at < size; at += step) {
         size_t n = size - at < step ? size - at : step;
-        if (aos__sse_feed(&s, (const char *)data + at, n) < 0)
+        if (aos_sse_feed(&s, (const char *)data + at, n) < 0)
             break;
     }
-    aos__sse_release(&s);
+    aos_sse_release(&s);
     return 0;
 }

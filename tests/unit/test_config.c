@@ -113,6 +113,15 @@ static void expect_defaults(const aos_config_t *c)
     assert_null(c->master_key);
     assert_int_equal(c->max_body, 4194304);
     assert_int_equal(c->session_idle_s, 1800);
+    assert_null(c->llm_base_url);
+    assert_null(c->llm_model);
+    assert_null(c->llm_api_key);
+    assert_true(c->llm_temperature < 0); /* not sent */
+    assert_int_equal(c->llm_max_tokens, 0);
+    assert_int_equal(c->llm_timeout_ms, 120000);
+    assert_int_equal(c->llm_retries, 2);
+    assert_true(c->llm_price_in_cny == 0.0);
+    assert_true(c->llm_price_out_cny == 0.0);
 }
 
 static void test_defaults(void **state)
@@ -497,6 +506,43 @@ static void test_file_accepts_dash_and_underscore_keys(void **state)
     aos_config_release(&c);
 }
 
+/* Decimal settings: the flag, the environment and a JSON number; nothing
+ * strtod would take beyond a plain decimal (spaces, hex, inf, nan). */
+static void test_decimal_settings(void **state)
+{
+    fixture_t *f = *state;
+    aos_config_t c;
+    aos_err_t err = {0};
+    assert_int_equal(LOAD(&c, &err, "--llm-temperature", "0.25", "--llm-price-in-cny=.002",
+                          "--llm-price-out-cny", "6e-3"),
+                     0);
+    assert_true(c.llm_temperature == 0.25);
+    assert_true(c.llm_price_in_cny == 0.002);
+    assert_true(c.llm_price_out_cny == 0.006);
+    aos_config_release(&c);
+
+    assert_int_equal(LOAD(&c, &err, "--llm-temperature", "-1"), 0); /* a value, not a flag */
+    assert_true(c.llm_temperature == -1.0);
+    aos_config_release(&c);
+
+    setenv("AOS_LLM_PRICE_IN_CNY", "0.5", 1);
+    write_file(f, "{\"llm_temperature\": 0.7, \"llm-price-out-cny\": 2, \"llm_max_tokens\": 512}");
+    assert_int_equal(LOAD(&c, &err, "--config", f->path), 0);
+    assert_true(c.llm_temperature == 0.7);
+    assert_true(c.llm_price_in_cny == 0.5);
+    assert_true(c.llm_price_out_cny == 2.0);
+    assert_int_equal(c.llm_max_tokens, 512);
+    aos_config_release(&c);
+    unsetenv("AOS_LLM_PRICE_IN_CNY");
+
+    static char *const bad[] = {"",     " 1",  "1 ",    "abc", "0x10", "inf",
+                                "-inf", "nan", "1e999", "-",   "+1",   "1,5"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        expect_einval(LOAD(&c, &err, "--llm-temperature", bad[i]), &err, "llm-temperature");
+        aos_config_release(&c);
+    }
+}
+
 static void test_file_errors(void **state)
 {
     fixture_t *f = *state;
@@ -656,6 +702,7 @@ static void test_secrets_wiped_once_read(void **state)
     extern char **environ;
     setenv("AOS_BOOTSTRAP_TOKEN", "env-token-123456", 1);
     setenv("AOS_MASTER_KEY", "env-master-key-abcdef", 1);
+    setenv("AOS_LLM_API_KEY", "env-llm-key-42424242", 1);
     setenv("AOS_LOG_LEVEL", "warn", 1);
     char a0[] = "aosd", a1[] = "--master-key", a2[] = "flag-master-key-987",
          a3[] = "--bootstrap-token=flag-token-654", a4[] = "--listen", a5[] = "127.0.0.1:1";
@@ -664,6 +711,8 @@ static void test_secrets_wiped_once_read(void **state)
     aos_err_t err = {0};
     assert_int_equal(aos_config_init(&c), 0);
     assert_int_equal(aos_config_load(&c, 6, argv, &err), 0);
+    assert_string_equal(c.llm_api_key, "env-llm-key-42424242");
+    assert_null(getenv("AOS_LLM_API_KEY"));
     /* the values were read (flags over the environment) */
     assert_string_equal(c.master_key, "flag-master-key-987");
     assert_string_equal(c.bootstrap_token, "flag-token-654");
@@ -673,6 +722,7 @@ static void test_secrets_wiped_once_read(void **state)
     for (char **e = environ; *e; e++) {
         assert_null(strstr(*e, "env-token-123456"));
         assert_null(strstr(*e, "env-master-key-abcdef"));
+        assert_null(strstr(*e, "env-llm-key-42424242"));
     }
     assert_null(strstr(a2, "flag-master-key"));
     assert_int_equal(strlen(a2), strlen("flag-master-key-987"));
@@ -687,7 +737,19 @@ static void test_secrets_wiped_once_read(void **state)
     aos_config_forget_secrets(&c);
     assert_null(c.master_key);
     assert_null(c.bootstrap_token);
+    assert_null(c.llm_api_key);
     assert_string_equal(c.listen, "127.0.0.1:1");
+    aos_config_release(&c);
+
+    /* the LLM key given as a flag is wiped from the command line too */
+    char b0[] = "aosd", b1[] = "--llm-api-key", b2[] = "sk-flag-llm-key-777";
+    char *argv2[] = {b0, b1, b2, NULL};
+    assert_int_equal(aos_config_init(&c), 0);
+    assert_int_equal(aos_config_load(&c, 3, argv2, &err), 0);
+    assert_string_equal(c.llm_api_key, "sk-flag-llm-key-777");
+    assert_null(strstr(b2, "sk-flag"));
+    aos_config_forget_secrets(&c);
+    assert_null(c.llm_api_key);
     aos_config_release(&c);
 }
 
@@ -696,6 +758,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_wiped_once_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decimal_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_without_input_keeps_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_sets_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_from_env_and_config_equals_form, setup, teardown),

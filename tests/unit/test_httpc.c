@@ -21,6 +21,7 @@
 
 #include "buf/buf.h"
 #include "httpc/httpc.h"
+#include "uvtest.h"
 
 extern char **environ;
 
@@ -36,6 +37,7 @@ static const char server_js[] =
     " else if(q.url==='/stream'){r.writeHead(200,{'Content-Type':'text/plain'});let i=0;"
     "  const t=setInterval(()=>{r.write('chunk'+i+'\\n');if(++i===5){clearInterval(t);r.end();}},"
     "  40);}"
+    " else if(q.url==='/drop'){q.socket.destroy();}"
     " else if(q.url==='/slow'){const t=setTimeout(()=>{r.writeHead(200);r.end('late');},5000);"
     "  r.on('close',()=>clearTimeout(t));}"
     " else if(q.url==='/forever'){r.writeHead(200,{'Content-Type':'text/event-stream'});"
@@ -105,6 +107,7 @@ struct xfer_s {
     int ndone;
     int done_status;
     char errmsg[256];
+    int sent; /* aos_httpc_sent in on_done */
     aos_buf_t body;
     char x_test[32], x_method[16], x_custom[16];
     int cancel_in_data; /* cancel the request from on_data */
@@ -157,9 +160,9 @@ static int on_data(aos_httpc_req_t *r, const char *chunk, size_t len, void *data
 static void on_done(aos_httpc_req_t *r, int status, const char *errmsg, void *data)
 {
     xfer_t *x = data;
-    (void)r;
     x->ndone++;
     x->done_status = status;
+    x->sent = aos_httpc_sent(r);
     snprintf(x->errmsg, sizeof(x->errmsg), "%s", errmsg ? errmsg : "");
 }
 
@@ -175,36 +178,6 @@ static aos_httpc_opts_t opts_for(xfer_t *x, const char *method, const char *path
                           .on_done = on_done,
                           .data = x};
     return o;
-}
-
-/* Runs the loop until *flag >= want or ms pass; returns 0 when reached. A
- * 5 ms tick re-checks the flag and stops the loop, so that a flag set inside
- * a timer callback is seen at once (UV_RUN_ONCE would go on to block). */
-typedef struct {
-    uv_timer_t tick;
-    const int *flag;
-    int want;
-    uint64_t deadline;
-} waiter_t;
-
-static void on_tick(uv_timer_t *t)
-{
-    waiter_t *w = t->data;
-    if (*w->flag >= w->want || uv_now(t->loop) >= w->deadline)
-        uv_stop(t->loop);
-}
-
-static int run_until(uv_loop_t *loop, const int *flag, int want, uint64_t ms)
-{
-    waiter_t w = {.flag = flag, .want = want, .deadline = uv_now(loop) + ms};
-    uv_timer_init(loop, &w.tick);
-    w.tick.data = &w;
-    uv_timer_start(&w.tick, on_tick, 5, 5);
-    while (*flag < want && uv_now(loop) < w.deadline)
-        uv_run(loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&w.tick, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    return *flag >= want ? 0 : -1;
 }
 
 typedef struct {
@@ -249,6 +222,7 @@ static void test_get(void **state)
     assert_int_equal(x.nheaders, 1);
     assert_string_equal(x.x_test, "yes");
     assert_string_equal(x.body.ptr, "hello world");
+    assert_int_equal(x.sent, 1);
     aos_buf_release(&x.body);
 }
 
@@ -307,6 +281,7 @@ static void test_timeout(void **state)
     assert_int_equal(x.done_status, AOS_ETIMEDOUT);
     assert_true(uv_now(&f->loop) - t0 < 2000);
     assert_int_equal(x.nheaders, 0);
+    assert_int_equal(x.sent, 1); /* the server has it: trying again could repeat it */
     aos_buf_release(&x.body);
 }
 
@@ -336,6 +311,16 @@ static void test_connection_refused(void **state)
     assert_int_equal(x.done_status, AOS_EUPSTREAM);
     assert_true(x.errmsg[0] != '\0');
     assert_int_equal(x.nheaders, 0);
+    assert_int_equal(x.sent, 0); /* nothing left: safe to try again */
+
+    /* the server takes the request, then drops the connection unanswered */
+    xfer_t y = {.body = AOS_BUF_INIT};
+    o = opts_for(&y, "POST", "/drop");
+    assert_int_equal(aos_httpc_start(f->c, &o, NULL, NULL), 0);
+    assert_int_equal(run_until(&f->loop, &y.ndone, 1, 5000), 0);
+    assert_int_equal(y.done_status, AOS_EUPSTREAM);
+    assert_int_equal(y.nheaders, 0);
+    assert_int_equal(y.sent, 1);
 }
 
 static void test_bad_args(void **state)

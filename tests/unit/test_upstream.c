@@ -32,8 +32,8 @@
 
 #include "httpc/httpc.h"
 #include "upstream/internal.h" /* aos__up_lsse_endpoint */
-#include "upstream/sse.h"
 #include "upstream/upstream.h"
+#include "uvtest.h"
 
 /* ---- inline servers ------------------------------------------------------ */
 
@@ -135,97 +135,6 @@ static const char fake_http_js[] =
     "srv.listen(0,'127.0.0.1',()=>console.log(srv.address().port));"
     "process.stdin.on('end',()=>process.exit(0));process.stdin.resume();";
 
-typedef struct {
-    pid_t pid;
-    int stdin_fd;
-    int port;
-} proc_t;
-
-/* Starts argv with extra env ("K=V" strings, NULL-terminated; may be NULL);
- * if want_port, reads the port it prints. The child dies with the test
- * process (PR_SET_PDEATHSIG), even if a failed assertion skips proc_stop. */
-static int proc_start(proc_t *p, char *const argv[], char *const extra_env[], int want_port)
-{
-    int in[2], out[2];
-    memset(p, 0, sizeof(*p));
-    if (pipe(in) || pipe(out))
-        return -1;
-    pid_t parent = getpid();
-    p->pid = fork();
-    if (p->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(in[0], 0);
-        dup2(want_port ? out[1] : devnull, 1);
-        dup2(devnull, 2);
-        close(in[1]);
-        close(out[0]);
-        for (size_t i = 0; extra_env && extra_env[i]; i++)
-            putenv(extra_env[i]);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    if (p->pid < 0) {
-        close(out[0]);
-        close(in[1]);
-        return -1;
-    }
-    p->stdin_fd = in[1];
-    if (want_port) {
-        char line[32] = {0};
-        size_t got = 0;
-        struct pollfd pf = {.fd = out[0], .events = POLLIN};
-        while (got < sizeof(line) - 1 && !strchr(line, '\n') && poll(&pf, 1, 10000) > 0) {
-            ssize_t k = read(out[0], line + got, sizeof(line) - 1 - got);
-            if (k <= 0)
-                break;
-            got += (size_t)k;
-        }
-        p->port = (int)strtol(line, NULL, 10);
-    }
-    close(out[0]);
-    return 0;
-}
-
-static void proc_stop(proc_t *p)
-{
-    if (p->pid <= 0)
-        return;
-    close(p->stdin_fd);
-    kill(p->pid, SIGTERM);
-    waitpid(p->pid, NULL, 0);
-    p->pid = 0;
-}
-
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    bind(s, (struct sockaddr *)&a, sizeof(a));
-    getsockname(s, (struct sockaddr *)&a, &len);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-/* Writes <root>/rel into buf, <root> being the source tree: AOS_SOURCE_DIR
- * (ctest sets it), else the tree this file was compiled from. */
-static const char *source_path(char *buf, size_t len, const char *rel)
-{
-    const char *src = getenv("AOS_SOURCE_DIR");
-    if (src != NULL && *src != '\0') {
-        snprintf(buf, len, "%s/%s", src, rel);
-    } else { /* __FILE__ is <root>/tests/unit/test_upstream.c */
-        int root = (int)(strlen(__FILE__) - strlen("tests/unit/test_upstream.c"));
-        snprintf(buf, len, "%.*s%s", root, __FILE__, rel);
-    }
-    return buf;
-}
-
 /* the reference servers' launcher (tests/tools/README.md) */
 static const char *backend_script(void)
 {
@@ -262,55 +171,6 @@ typedef struct call_s {
     int index;
     struct call_s *chain; /* a request to send from inside this reply */
 } call_t;
-
-/* Runs the loop until pred(arg) holds or ms pass; 0 when it holds. A 5 ms
- * tick re-checks pred and stops the loop, so that a condition met inside a
- * timer callback is seen at once (UV_RUN_ONCE would go on to block in poll). */
-typedef int (*pred_fn)(const void *arg);
-
-typedef struct {
-    uv_timer_t tick;
-    pred_fn pred;
-    const void *arg;
-    uint64_t deadline;
-} waiter_t;
-
-static void on_tick(uv_timer_t *t)
-{
-    waiter_t *w = t->data;
-    if (w->pred(w->arg) || uv_now(t->loop) >= w->deadline)
-        uv_stop(t->loop);
-}
-
-static int wait_for(uv_loop_t *loop, pred_fn pred, const void *arg, uint64_t ms)
-{
-    waiter_t w = {.pred = pred, .arg = arg, .deadline = uv_now(loop) + ms};
-    uv_timer_init(loop, &w.tick);
-    w.tick.data = &w;
-    uv_timer_start(&w.tick, on_tick, 5, 5);
-    while (!pred(arg) && uv_now(loop) < w.deadline)
-        uv_run(loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&w.tick, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    return pred(arg) ? 0 : -1;
-}
-
-typedef struct {
-    const int *flag;
-    int want;
-} at_least_t;
-
-static int flag_reached(const void *arg)
-{
-    const at_least_t *a = arg;
-    return *a->flag >= a->want;
-}
-
-static int run_until(uv_loop_t *loop, const int *flag, int want, uint64_t ms)
-{
-    at_least_t a = {flag, want};
-    return wait_for(loop, flag_reached, &a, ms);
-}
 
 static void on_closed(aos_upstream_t *up, void *data)
 {
@@ -1479,82 +1339,10 @@ static void test_sse_fake(void **state)
     proc_stop(&srv);
 }
 
-/* ---- the SSE parser (internal to the module) ------------------------------ */
-
-static int sse_record(void *data, const char *type, const char *payload, size_t len)
-{
-    json_array_append_new(data, json_pack("[s, s%]", type, payload, len));
-    return json_array_size(data) == 99 ? -42 : 0;
-}
-
-static void test_sse_parser(void **state)
-{
-    (void)state;
-    /* BOM, comment, CRLF, CR and LF line ends, joined data, a data line with
-     * no colon, an event without data (not dispatched), an unfinished one */
-    static const char stream[] = "\xEF\xBB\xBF: hi\r\nevent: note\r\ndata: a\r\ndata:b\r\n"
-                                 "id: 7\r\n\r\ndata: one\n\ndata\nretry: 1500\n\n"
-                                 "id: x\rdata: cr\r\revent: none\n\nretry: 2x\ndata: tail";
-    const char *want = "[[\"note\", \"a\\nb\"], [\"message\", \"one\"], [\"message\", \"\"], "
-                       "[\"message\", \"cr\"]]";
-    json_t *expect = json_loads(want, 0, NULL);
-    size_t n = sizeof(stream) - 1;
-    /* whole, byte by byte, and cut in two at every place */
-    for (size_t cut = 0; cut <= n + 1; cut++) {
-        json_t *got = json_array();
-        aos__sse_t p;
-        aos__sse_init(&p, 1024, sse_record, got);
-        if (cut == n + 1) {
-            for (size_t i = 0; i < n; i++)
-                assert_int_equal(aos__sse_feed(&p, stream + i, 1), 0);
-        } else {
-            assert_int_equal(aos__sse_feed(&p, stream, cut), 0);
-            assert_int_equal(aos__sse_feed(&p, stream + cut, n - cut), 0);
-        }
-        if (!json_equal(got, expect)) {
-            char *dump = json_dumps(got, 0);
-            print_error("cut %zu: %s\n", cut, dump);
-            free(dump);
-            fail();
-        }
-        assert_string_equal(p.last_id, "x");
-        assert_int_equal(p.retry_ms, 1500);
-        aos__sse_release(&p);
-        json_decref(got);
-    }
-    json_decref(expect);
-
-    /* bounded: a line or event over the limit fails the stream */
-    json_t *got = json_array();
-    aos__sse_t p;
-    aos__sse_init(&p, 16, sse_record, got);
-    assert_int_equal(aos__sse_feed(&p, "data: 0123456789abcdef\n", 23), AOS_ETOOBIG);
-    aos__sse_release(&p);
-    aos__sse_init(&p, 16, sse_record, got);
-    assert_int_equal(aos__sse_feed(&p, "data: 0123456789", 16), 0);
-    assert_int_equal(aos__sse_feed(&p, "abcdef", 6), AOS_ETOOBIG);
-    aos__sse_release(&p);
-    aos__sse_init(&p, 16, sse_record, got);
-    assert_int_equal(aos__sse_feed(&p, "data: 01234567\ndata: 01234567\n\n", 34), AOS_ETOOBIG);
-    aos__sse_release(&p);
-    assert_int_equal(json_array_size(got), 0);
-
-    /* the callback stops the feed */
-    json_array_clear(got);
-    for (int i = 0; i < 98; i++)
-        json_array_append_new(got, json_null());
-    aos__sse_init(&p, 0, sse_record, got);
-    assert_int_equal(aos__sse_feed(&p, "data: 1\n\ndata: 2\n\n", 20), -42);
-    assert_int_equal(json_array_size(got), 99);
-    aos__sse_release(&p);
-    json_decref(got);
-}
-
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sse_parser),
         cmocka_unit_test(test_stdio_everything),
         cmocka_unit_test(test_stdio_timeout_and_cancel),
         cmocka_unit_test(test_stdio_trace_meta),

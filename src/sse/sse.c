@@ -1,11 +1,11 @@
 /* sse.c - text/event-stream parser; see sse.h. */
-#include "upstream/sse.h"
+#include "sse/sse.h"
 
 #include <string.h>
 
 #include "err/err.h"
 
-void aos__sse_init(aos__sse_t *s, size_t max, aos__sse_event_fn fn, void *data)
+void aos_sse_init(aos_sse_t *s, size_t max, aos_sse_event_fn fn, void *data)
 {
     memset(s, 0, sizeof(*s));
     aos_buf_init(&s->line, max);
@@ -15,13 +15,13 @@ void aos__sse_init(aos__sse_t *s, size_t max, aos__sse_event_fn fn, void *data)
     s->cb_data = data;
 }
 
-void aos__sse_release(aos__sse_t *s)
+void aos_sse_release(aos_sse_t *s)
 {
     aos_buf_release(&s->line);
     aos_buf_release(&s->data);
 }
 
-static int dispatch(aos__sse_t *s)
+static int dispatch(aos_sse_t *s)
 {
     int rc = 0;
     if (s->data.len > 0) {
@@ -34,7 +34,7 @@ static int dispatch(aos__sse_t *s)
     return rc;
 }
 
-static int field(aos__sse_t *s, const char *line, size_t n)
+static int field(aos_sse_t *s, const char *line, size_t n)
 {
     if (n == 0)
         return dispatch(s);
@@ -74,7 +74,7 @@ static int field(aos__sse_t *s, const char *line, size_t n)
     return 0;
 }
 
-int aos__sse_feed(aos__sse_t *s, const char *p, size_t len)
+int aos_sse_feed(aos_sse_t *s, const char *p, size_t len)
 {
     const char *end = p + len;
     if (!s->started) {
@@ -96,7 +96,7 @@ int aos__sse_feed(aos__sse_t *s, const char *p, size_t len)
             size_t n = s->line.len;
             memcpy(head, s->line.ptr, n);
             aos_buf_reset(&s->line);
-            int rc = aos__sse_feed(s, head, n);
+            int rc = aos_sse_feed(s, head, n);
             if (rc)
                 return rc;
         }

@@ -1,5 +1,5 @@
-/* sse.h - incremental parser of a text/event-stream body (internal to the
- * upstream module).
+/* sse.h - incremental parser of a text/event-stream body, for the clients
+ * that read event streams (the MCP upstream transports, the LLM client).
  *
  * Follows the WHATWG "event stream interpretation": lines end with CRLF, LF
  * or CR (also when split across chunks); "data" lines are joined with "\n";
@@ -7,8 +7,8 @@
  * event unless its data is empty; comments (":...") are skipped. Feed it the
  * body in chunks of any size. A line or an event's data longer than max fails
  * the stream, so a hostile server cannot make it grow without bound. */
-#ifndef AOS_UPSTREAM_SSE_H
-#define AOS_UPSTREAM_SSE_H
+#ifndef AOS_SSE_H
+#define AOS_SSE_H
 
 #include <stddef.h>
 
@@ -16,8 +16,8 @@
 
 /* One event: type ("message" when the stream named none), its data (the
  * joined data lines, NUL-terminated, len bytes). Return 0 to go on, < 0 to
- * stop: aos__sse_feed then returns that value. */
-typedef int (*aos__sse_event_fn)(void *data, const char *type, const char *payload, size_t len);
+ * stop: aos_sse_feed then returns that value. */
+typedef int (*aos_sse_event_fn)(void *data, const char *type, const char *payload, size_t len);
 
 typedef struct {
     aos_buf_t line;    /* the current, incomplete line */
@@ -27,15 +27,15 @@ typedef struct {
     long retry_ms;     /* last valid "retry" field, -1 if none */
     int after_cr;      /* the previous chunk ended with CR: skip a leading LF */
     int started;       /* past the optional byte order mark */
-    aos__sse_event_fn on_event;
+    aos_sse_event_fn on_event;
     void *cb_data; /* borrowed */
-} aos__sse_t;
+} aos_sse_t;
 
 /* max: bound on a line and on an event's data, in bytes. */
-void aos__sse_init(aos__sse_t *s, size_t max, aos__sse_event_fn fn, void *data);
-void aos__sse_release(aos__sse_t *s);
+void aos_sse_init(aos_sse_t *s, size_t max, aos_sse_event_fn fn, void *data);
+void aos_sse_release(aos_sse_t *s);
 /* Returns 0, AOS_ETOOBIG (a line or event over max), or what on_event
  * returned to stop. */
-int aos__sse_feed(aos__sse_t *s, const char *chunk, size_t len);
+int aos_sse_feed(aos_sse_t *s, const char *chunk, size_t len);
 
 #endif
