@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "log/log.h"
 #include "registry/registry.h"
+#include "trace/trace.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -144,6 +145,11 @@ void gw_call_free(gw_call_t *c)
     json_decref(c->id);
     json_decref(c->client_progress);
     json_decref(c->params);
+    if (c->span) { /* cut short: cancelled, or the server went away */
+        aos_span_set_error(c->span, aos_err_code(AOS_ECANCELED), "the call ended unanswered");
+        aos_span_end(c->span);
+        c->span = NULL;
+    }
     if (c->defer_timer) {
         if (c->defer_armed) {
             c->defer_timer->data = NULL;
@@ -416,6 +422,7 @@ void gw_fingerprints_sweep(aos_gateway_t *gw)
 /* ---- sending, retries and the answer ----------------------------------------- */
 
 static int send_call(gw_call_t *c, gw_server_t *sv);
+static void span_end(gw_call_t *c, int status, const json_t *reply);
 
 /* A failure that says something about the server (not about the request). */
 static int server_failure(int status, const json_t *reply)
@@ -503,6 +510,7 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
     gw_call_t *c = data;
     gw_server_t *sv = c->server;
     uint64_t now = gw_now_ms();
+    span_end(c, status, reply);
     unlink_server(c);
     sv->active--;
     int bad = server_failure(status, reply);
@@ -569,6 +577,48 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
 }
 
 /* Sends c to sv now; c must not be linked to a server. */
+/* The span of one attempt of an in-process call: the tool call of a task's
+ * step, MCP's client span and GenAI's execute_tool span in one (kind:
+ * CLIENT to an upstream, INTERNAL to a built-in). */
+static void span_begin(gw_call_t *c, gw_server_t *sv, aos_span_kind_t kind)
+{
+    if (c->kind != GW_CALL_INPROC || !c->gw->cfg.trace || c->span)
+        return;
+    char name[AOS_REGISTRY_NAME_MAX + 256];
+    snprintf(name, sizeof(name), "tools/call %s" GW_SEP "%.200s", sv->name, c->tool ? c->tool : "");
+    c->span = aos_trace_span_start(c->gw->cfg.trace, &c->trace, name, kind);
+    aos_span_set_str(c->span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_EXECUTE_TOOL);
+    aos_span_set_str(c->span, AOS_ATTR_GEN_AI_TOOL_NAME, name + strlen("tools/call "));
+    if (c->idempotency_key)
+        aos_span_set_str(c->span, AOS_ATTR_GEN_AI_TOOL_CALL_ID, c->idempotency_key);
+    aos_span_set_str(c->span, AOS_ATTR_MCP_METHOD_NAME, "tools/call");
+    aos_span_set_str(c->span, AOS_ATTR_AOS_MCP_SERVER, sv->name);
+    aos_span_set_int(c->span, "aos.attempt", (int64_t)c->attempts);
+}
+
+/* Ends the attempt's span with its outcome: status (an AOS_E* code) or the
+ * reply (a JSON-RPC error, or a result that may be isError). */
+static void span_end(gw_call_t *c, int status, const json_t *reply)
+{
+    if (!c->span)
+        return;
+    const json_t *e = json_object_get(reply, "error");
+    if (status) {
+        aos_span_set_error(c->span, aos_err_code(status), aos_strerror(status));
+    } else if (e) {
+        char code[24];
+        snprintf(code, sizeof(code), "%lld",
+                 (long long)json_integer_value(json_object_get(e, "code")));
+        aos_span_set_error(c->span, code, json_string_value(json_object_get(e, "message")));
+    } else if (json_is_true(json_object_get(json_object_get(reply, "result"), "isError"))) {
+        aos_span_set_error(c->span, AOS_ATTR_ERROR_TOOL, NULL);
+    } else {
+        aos_span_set_status(c->span, AOS_SPAN_OK, NULL);
+    }
+    aos_span_end(c->span);
+    c->span = NULL;
+}
+
 static int send_call(gw_call_t *c, gw_server_t *sv)
 {
     unsigned timeout = (unsigned)json_integer_value(json_object_get(sv->entry, "timeout_ms"));
@@ -577,10 +627,14 @@ static int send_call(gw_call_t *c, gw_server_t *sv)
     if (c->timeout_ms && c->timeout_ms < timeout)
         timeout = c->timeout_ms;
     c->attempts++;
-    int rc = aos_upstream_request(c->up, c->method, json_incref(c->params), timeout, &c->trace,
-                                  on_reply, c, &c->up_id);
-    if (rc)
+    span_begin(c, sv, AOS_SPAN_CLIENT);
+    int rc = aos_upstream_request(c->up, c->method, json_incref(c->params), timeout,
+                                  c->span ? aos_span_context(c->span) : &c->trace, on_reply, c,
+                                  &c->up_id);
+    if (rc) {
+        span_end(c, rc, NULL);
         return rc;
+    }
     link_server(c, sv);
     c->phase = GW_PHASE_SENT;
     sv->active++;
@@ -921,11 +975,15 @@ static void builtin_done(void *ctx, json_t *result, const aos_err_t *err)
     c->ticket = NULL;
     json_t *msg;
     if (result) {
+        json_t *as_reply = json_pack("{s:O}", "result", result);
+        span_end(c, 0, as_reply);
+        json_decref(as_reply);
         msg = aos_rpc_result(c->id, result);
         record(c, c->server_name,
                json_is_true(json_object_get(result, "isError")) ? "tool_error" : "ok");
     } else {
         int code = err ? err->code : AOS_EINTERNAL;
+        span_end(c, code, NULL);
         msg = call_error(c, code, "%s", err ? aos_err_msg(err) : "built-in tool failed");
         record(c, c->server_name, aos_err_code(code));
     }
@@ -942,6 +1000,8 @@ int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_
     if (!c->tool)
         c->tool = strdup(tool);
     c->server_name = strdup(sv->name);
+    c->attempts++;
+    span_begin(c, sv, AOS_SPAN_INTERNAL);
     json_t *empty = args ? NULL : json_object();
     char tp[AOS_TRACEPARENT_LEN + 1];
     int has_tp = aos_tracectx_valid(&c->trace) && aos_tracectx_format(&c->trace, tp) == 0;

@@ -164,6 +164,7 @@ struct gw_call {
     json_t *deferred;        /* that answer, until defer_timer delivers it */
     uv_timer_t *defer_timer; /* allocated up front; initialized only when armed */
     int defer_armed;
+    aos_span_t *span;     /* the attempt's span (in-process calls), until it ends */
     aos_tracectx_t trace; /* what the call runs in: the request's span, sent upstream */
     uint64_t started_ns;
     gw_call_t *s_prev, *s_next;   /* in sess->calls */

@@ -22,7 +22,7 @@ struct episode_job {
     orch_waiter_t *w;
     char trace[33];
     int full; /* events and logs too */
-    json_t *task, *events, *logs;
+    json_t *task, *events, *logs, *spans;
     json_t *arg; /* rerun: the request body */
 };
 
@@ -36,7 +36,26 @@ static int episode_read(aos_store_t *st, void *arg, aos_err_t *err)
     if ((rc = aos_store_event_list(st, &q, &j->events, err)))
         return rc;
     aos_store_logs_filter_t f = {.trace_id = j->trace, .ascending = 1, .limit = 1000};
-    return aos_store_logs_query(st, &f, &j->logs, err);
+    if ((rc = aos_store_logs_query(st, &f, &j->logs, err)))
+        return rc;
+    /* the spans, flat in start order (GET /api/traces/:id gives the tree) */
+    aos_store_span_page_t page = {0};
+    rc = aos_store_spans_trace(st, j->trace, INT64_MIN, 0, 1000, &page, err);
+    j->spans = json_array();
+    for (size_t i = 0; rc == 0 && i < page.n; i++) {
+        const aos_store_span_t *s = &page.rows[i];
+        json_t *attrs = s->attributes ? json_loads(s->attributes, 0, NULL) : NULL;
+        json_array_append_new(
+            j->spans,
+            json_pack("{s:s, s:s?, s:s, s:i, s:I, s:I, s:f, s:i, s:s?, s:o}", "span_id", s->span_id,
+                      "parent_span_id", s->parent_span_id, "name", s->name, "kind", s->kind,
+                      "start_ns", (json_int_t)s->start_ns, "end_ns", (json_int_t)s->end_ns,
+                      "duration_ms", (double)(s->end_ns - s->start_ns) / 1e6, "status",
+                      s->status_code, "status_message", s->status_message, "attributes",
+                      attrs ? attrs : json_object()));
+    }
+    aos_store_span_page_release(&page);
+    return rc;
 }
 
 static void episode_free(struct episode_job *j)
@@ -44,6 +63,7 @@ static void episode_free(struct episode_job *j)
     json_decref(j->task);
     json_decref(j->events);
     json_decref(j->logs);
+    json_decref(j->spans);
     json_decref(j->arg);
     orch_waiter_free(j->w);
     free(j);
@@ -159,7 +179,7 @@ static void episode_done(int status, const aos_err_t *err, void *arg)
     snprintf(ws, sizeof(ws), "%s/workspaces/%s", j->o->data_dir, j->trace);
     json_t *body = json_pack(
         "{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:o, s:O, s:O, s:O, "
-        "s:o, s:[]}",
+        "s:o, s:O}",
         "trace_id", j->trace, "job_id", json_object_get(t, "id"), "status",
         json_object_get(t, "status"), "spec", json_object_get(t, "spec"), "plan",
         json_object_get(state, "plan") ? json_object_get(state, "plan") : json_null(), "created_at",
@@ -172,7 +192,8 @@ static void episode_done(int status, const aos_err_t *err, void *arg)
         json_object_get(state, "from_step") ? json_object_get(state, "from_step") : json_null(),
         "steps", steps_view(json_object_get(t, "steps")), "approvals",
         json_object_get(t, "approvals"), "events", j->events ? j->events : json_null(), "logs",
-        j->logs ? j->logs : json_null(), "artifacts", list_dir(ws, j->trace), "spans");
+        j->logs ? j->logs : json_null(), "artifacts", list_dir(ws, j->trace), "spans",
+        j->spans ? j->spans : json_null());
     aos_http_respond_json(req, body ? 200 : 500, body);
     episode_free(j);
 }

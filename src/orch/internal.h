@@ -121,9 +121,11 @@ struct orch_task {
     int cancel;                          /* a cancel waits for the transition in flight */
     void (*cancel_reply)(orch_tx_t *tx); /* ... and who waits for it to end */
     void *cancel_data;
-    int recovering;      /* recovery.done is owed */
-    int running_slot;    /* counted in the running tasks */
-    orch_task_t *q_next; /* in the run queue */
+    int recovering;        /* recovery.done is owed */
+    int running_slot;      /* counted in the running tasks */
+    orch_task_t *q_next;   /* in the run queue */
+    aos_span_t *span;      /* invoke_workflow: from the start (or a restart) to the end */
+    aos_span_t *step_span; /* the tool step's attempt in flight */
     /* what to do once the transition in flight commits */
     enum { NEXT_NONE, NEXT_CALL, NEXT_WAIT, NEXT_RETRY, NEXT_END } next;
     uint64_t next_delay_ms; /* NEXT_RETRY: the back-off; NEXT_WAIT: to the deadline */

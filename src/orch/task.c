@@ -67,6 +67,14 @@ static void timer_stop(orch_task_t *t)
 void orch_task_free(orch_task_t *t)
 {
     timer_stop(t);
+    /* open spans end with aosd (a restart resumes under the stored root) */
+    aos_span_t *open[] = {t->step_span, t->span};
+    for (size_t i = 0; i < 2; i++) {
+        if (open[i]) {
+            aos_span_add_event(open[i], "aosd stopped", NULL);
+            aos_span_end(open[i]);
+        }
+    }
     json_decref(t->spec);
     json_decref(t->plan);
     json_decref(t->scope);
@@ -362,6 +370,35 @@ static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const 
 
 static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_after_s, void *data);
 
+/* The task's root span (invoke_workflow), started once per run of aosd: in
+ * the task's own trace, as the root the first time, and after a restart
+ * under the root's stored id (vars.span_id), whose span was lost with the
+ * process: the new steps hang under the same parent as the old ones. */
+static void root_span(orch_task_t *t)
+{
+    aos_trace_t *tr = t->o->cfg.trace;
+    if (!tr || t->span)
+        return;
+    aos_tracectx_t parent;
+    memset(&parent, 0, sizeof(parent));
+    snprintf(parent.trace_id, sizeof(parent.trace_id), "%s", t->trace_id);
+    parent.flags = AOS_TRACE_SAMPLED;
+    const char *stored = json_string_value(json_object_get(t->vars, "span_id"));
+    if (stored && aos_tracectx_id_valid(stored, AOS_SPAN_ID_LEN))
+        snprintf(parent.span_id, sizeof(parent.span_id), "%s", stored);
+    const char *goal = json_string_value(json_object_get(t->spec, "goal"));
+    char name[160];
+    snprintf(name, sizeof(name), "invoke_workflow %.100s%s", goal ? goal : t->trace_id,
+             stored ? " (resumed)" : "");
+    t->span = aos_trace_span_start(tr, &parent, name, AOS_SPAN_INTERNAL);
+    aos_span_set_str(t->span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_INVOKE_WORKFLOW);
+    aos_span_set_int(t->span, "aos.job.id", t->job_id);
+    if (t->project_id)
+        aos_span_set_str(t->span, "aos.project.id", t->project_id);
+    if (!stored && t->span)
+        json_object_set_new(t->vars, "span_id", json_string(aos_span_context(t->span)->span_id));
+}
+
 static void call_tool(orch_task_t *t)
 {
     aos_orch_t *o = t->o;
@@ -373,8 +410,21 @@ static void call_tool(orch_task_t *t)
     json_t *caps = json_pack("{s:s}", "workspace", t->workspace ? t->workspace : "");
     if (json_is_array(json_object_get(c, "tools")))
         json_object_set(caps, "tools", json_object_get(c, "tools"));
+    root_span(t);
+    char name[AOS_PLAN_ID_MAX + 16];
+    snprintf(name, sizeof(name), "step %s", step_id(step));
+    t->step_span =
+        aos_trace_span_start(t->o->cfg.trace, aos_span_context(t->span), name, AOS_SPAN_INTERNAL);
+    aos_span_set_str(t->step_span, "aos.step.id", step_id(step));
+    aos_span_set_int(t->step_span, "aos.step.attempt", t->attempt);
+    char tp[AOS_TRACEPARENT_LEN + 1] = "";
+    if (t->step_span)
+        aos_tracectx_format(aos_span_context(t->step_span), tp);
     aos_gateway_call_opts_t opts = {
-        .caller = {.principal = principal, .caps = caps, .idempotency_key = key},
+        .caller = {.principal = principal,
+                   .caps = caps,
+                   .idempotency_key = key,
+                   .traceparent = tp[0] ? tp : NULL},
         .timeout_ms = (uint32_t)json_integer_value(json_object_get(step, "timeout_ms")),
     };
     const char *tool = json_string_value(json_object_get(step, "tool"));
@@ -393,6 +443,14 @@ static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_af
 {
     orch_task_t *t = data;
     t->call = NULL;
+    if (t->step_span) {
+        if (!result)
+            aos_span_set_error(t->step_span, aos_err_code(err->code), aos_err_msg(err));
+        else if (json_is_true(json_object_get(result, "isError")))
+            aos_span_set_error(t->step_span, AOS_ATTR_ERROR_TOOL, NULL);
+        aos_span_end(t->step_span);
+        t->step_span = NULL;
+    }
     if (t->o->shutting_down) {
         /* the attempt stays "running" in the store: it runs again at the
          * next start, with the same idempotency key */
@@ -795,6 +853,15 @@ static void finish(orch_task_t *t, orch_tx_t *tx, enum orch_status st, const cha
         json_object_set_new(payload, "error", json_string(why));
     json_decref(error);
     orch_tx_receipt(tx, t, payload);
+    if (t->span) {
+        if (st == ST_DONE)
+            aos_span_set_status(t->span, AOS_SPAN_OK, NULL);
+        else
+            aos_span_set_error(t->span, orch_status_name(st), why);
+        aos_span_set_double(t->span, "aos.cost_cny", cost);
+        aos_span_end(t->span);
+        t->span = NULL;
+    }
     t->next = NEXT_END;
     task_commit(tx, t);
 }
@@ -888,6 +955,7 @@ void orch_task_run(orch_task_t *t)
     }
     if (!t->started_ms)
         t->started_ms = uv_now(t->o->cfg.loop);
+    root_span(t);
     if (t->status == ST_QUEUED) {
         orch_now(t->started_at);
         t->status = ST_RUNNING;

@@ -305,3 +305,33 @@ test('an artifact of the workspace is served, and nothing outside it', async () 
     assert.ok([400, 404].includes((await aos.api('GET', `/api/episodes/${trace}/artifacts/${name}`)).status), name);
   assert.ok(existsSync(join(aos.dataDir, 'workspaces', trace, 'data.csv')));
 });
+
+test('a run is one trace: invoke_workflow, a span per step attempt, the tool call under it', async () => {
+  const { trace_id: trace } = await run({
+    goal: 'traced',
+    plan: { steps: [
+      { id: 'a', tool: 'ev__echo', args: { message: 'x' } },
+      { id: 'b', tool: 'aos__echo', args: { message: 'y' } },
+    ] },
+  });
+  const ev = watch(trace);
+  await ev.until('task.receipt');
+  let tree;
+  for (let i = 0; i < 50; i++) { // spans are written within ~100 ms of their end
+    const r = await aos.api('GET', `/api/traces/${trace}`);
+    if (r.status === 200 && r.body.spans.length === 1 && r.body.spans[0].children?.length === 2) { tree = r.body; break; }
+    await sleep(100);
+  }
+  assert.ok(tree, 'the tree of the run');
+  const root = tree.spans[0];
+  assert.equal(root.name, 'invoke_workflow traced');
+  assert.equal(root.attributes['gen_ai.operation.name'], 'invoke_workflow');
+  assert.deepEqual(root.children.map((s) => s.name), ['step a', 'step b']);
+  const [a, b] = root.children;
+  assert.equal(a.children[0].name, 'tools/call ev__echo');
+  assert.equal(a.children[0].kind, 'CLIENT');
+  assert.equal(a.children[0].attributes['gen_ai.tool.call.id'], `${trace}:a:1`);
+  assert.equal(b.children[0].name, 'tools/call aos__echo');
+  const ep = await episode(trace);
+  assert.ok(ep.spans.length >= 5, JSON.stringify(ep.spans.map((s) => s.name)));
+});
