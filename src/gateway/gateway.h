@@ -118,6 +118,11 @@ int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, con
  * and done runs with AOS_ECANCELED before this returns. Only between
  * aos_gateway_call and done. */
 void aos_gateway_call_cancel(aos_gateway_call_t *call);
+/* The tools of every enabled server as the aggregated endpoint lists them
+ * ("<server>__<tool>", description, inputSchema, annotations), those that
+ * match one of patterns (an array of aos_gateway_tool_match patterns; NULL:
+ * all): a new array. */
+json_t *aos_gateway_tool_list(aos_gateway_t *gw, const json_t *patterns);
 /* 1 if "<server>__<tool>" matches pattern: equal, or pattern ends in '*'
  * and is a prefix of it ("files__*", "*"). */
 int aos_gateway_tool_match(const char *pattern, const char *tool);

@@ -207,9 +207,10 @@ int orch_route_chat_send(aos_http_req_t *req, void *data)
         json_object_set_new(spec, "project_id", json_string(project));
     json_object_set_new(spec, "title", json_string(s->title));
     json_t *plan = NULL;
+    int llm = 0;
     if (orch_spec_check(spec, &err) == 0)
-        plan = orch_plan(o, spec, &err);
-    if (!plan) {
+        plan = orch_plan(o, spec, &llm, &err);
+    if (!plan && !llm) {
         /* said and kept, but nothing to run: the assistant says why */
         size_t n = strlen(aos_err_msg(&err)) + 64;
         s->reply = malloc(n);
@@ -231,8 +232,8 @@ int orch_route_chat_send(aos_http_req_t *req, void *data)
         json_decref(spec);
         goto out;
     }
-    s->reply = plan_reply(plan);
-    s->plan = json_deep_copy(plan);
+    s->reply = plan ? plan_reply(plan) : strdup("Planning it with the model...");
+    s->plan = plan ? json_deep_copy(plan) : json_null();
     if (orch_accept(o, spec, plan, s->actor, NULL, NULL, NULL, send_extra, send_accepted, s, &err))
         rc = aos_http_respond_err(req, &err);
     else

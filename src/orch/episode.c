@@ -431,7 +431,7 @@ static void rerun_read(int status, const aos_err_t *err, void *arg)
     json_object_del(spec, "goal");
     json_object_set_new(spec, "plan", json_deep_copy(plan));
     json_object_del(spec, "files");
-    json_t *np = orch_plan(j->o, spec, &e);
+    json_t *np = orch_plan(j->o, spec, NULL, &e);
     orch_waiter_t *w = j->w;
     char actor[64];
     orch_actor(req, actor, sizeof(actor));

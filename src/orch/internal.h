@@ -121,13 +121,14 @@ struct orch_task {
     int cancel;                          /* a cancel waits for the transition in flight */
     void (*cancel_reply)(orch_tx_t *tx); /* ... and who waits for it to end */
     void *cancel_data;
-    int recovering;        /* recovery.done is owed */
-    int running_slot;      /* counted in the running tasks */
-    orch_task_t *q_next;   /* in the run queue */
-    aos_span_t *span;      /* invoke_workflow: from the start (or a restart) to the end */
-    aos_span_t *step_span; /* the tool step's attempt in flight */
+    int recovering;           /* recovery.done is owed */
+    int running_slot;         /* counted in the running tasks */
+    orch_task_t *q_next;      /* in the run queue */
+    aos_span_t *span;         /* invoke_workflow: from the start (or a restart) to the end */
+    aos_span_t *step_span;    /* the tool step's attempt in flight */
+    aos_llm_call_t *llm_call; /* the planner's model call in flight */
     /* what to do once the transition in flight commits */
-    enum { NEXT_NONE, NEXT_CALL, NEXT_WAIT, NEXT_RETRY, NEXT_END } next;
+    enum { NEXT_NONE, NEXT_PLAN, NEXT_CALL, NEXT_WAIT, NEXT_RETRY, NEXT_END } next;
     uint64_t next_delay_ms; /* NEXT_RETRY: the back-off; NEXT_WAIT: to the deadline */
 };
 
@@ -142,6 +143,13 @@ void orch_task_run(orch_task_t *t);
  * failed: tx->status), and the task goes on. */
 int orch_task_decide(orch_task_t *t, const char *step_id, const char *decision, const char *comment,
                      const char *actor, void (*reply)(orch_tx_t *tx), void *data, aos_err_t *err);
+/* The LLM planner has made t's plan (t->plan set): its rows are in tx;
+ * the task goes on with its steps. */
+void orch_task_planned(orch_task_t *t, orch_tx_t *tx);
+/* t cannot go on: it ends failed with why (NULL: it was cancelled), in tx. */
+void orch_task_abandon(orch_task_t *t, orch_tx_t *tx, const char *why);
+/* planner.c: asks the model for t's plan (t->plan NULL, t running). */
+void orch_plan_llm(orch_task_t *t);
 /* A recovered task that was between two attempts: the next goes now. */
 void orch_task_retry_now(orch_task_t *t);
 /* Cancels t (queued, running or waiting); reply(tx) once it is durable.
@@ -187,9 +195,11 @@ void orch_now(char out[32]);
 /* A new trace id: 32 lowercase hex digits. */
 void orch_trace_id(char out[33]);
 
-/* Plans spec (borrowed) for a task: its plan, DSL or goal (offline
- * planner). The normalized plan, or NULL with err. */
-json_t *orch_plan(aos_orch_t *o, const json_t *spec, aos_err_t *err);
+/* Plans spec (borrowed) for a task: its plan, DSL or goal (the offline
+ * planner). The normalized plan, or NULL with err - or NULL with *llm set
+ * (llm may be NULL: never) when a model is configured and the goal is not
+ * DSL: the LLM planner plans it once the task runs. */
+json_t *orch_plan(aos_orch_t *o, const json_t *spec, int *llm, aos_err_t *err);
 /* Checks a TaskSpec's members (unknown ones refused). */
 int orch_spec_check(const json_t *spec, aos_err_t *err);
 

@@ -165,8 +165,10 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
     return 0;
 }
 
-json_t *orch_plan(aos_orch_t *o, const json_t *spec, aos_err_t *err)
+json_t *orch_plan(aos_orch_t *o, const json_t *spec, int *llm, aos_err_t *err)
 {
+    if (llm)
+        *llm = 0;
     const json_t *c = json_object_get(spec, "constraints");
     aos_plan_opts_t opts = {.tools = json_object_get(c, "tools"),
                             .inputs = json_object_get(spec, "inputs")};
@@ -174,12 +176,21 @@ json_t *orch_plan(aos_orch_t *o, const json_t *spec, aos_err_t *err)
     if (plan)
         return aos_plan_validate(plan, &opts, err);
     const json_t *dsl = json_object_get(spec, "dsl");
+    const char *goal = json_string_value(json_object_get(spec, "goal"));
     json_t *p = NULL;
-    if (dsl)
+    if (dsl) {
         p = aos_dsl_parse(json_string_value(dsl), json_string_length(dsl), err);
-    else
-        p = aos_plan_offline(json_string_value(json_object_get(spec, "goal")),
-                             json_object_get(spec, "inputs"), err);
+    } else if (o->cfg.llm && llm) {
+        /* DSL text as a goal is planned as DSL; the rest is the model's */
+        aos_err_t ignored = {0, ""};
+        p = aos_dsl_parse(goal, strlen(goal), &ignored);
+        if (!p) {
+            *llm = 1;
+            return NULL;
+        }
+    } else {
+        p = aos_plan_offline(goal, json_object_get(spec, "inputs"), err);
+    }
     if (!p)
         return NULL;
     /* the parsers check the format; the caller's tools and inputs too */
@@ -306,6 +317,7 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
     orch_now(now);
     const char *planner = json_object_get(spec, "plan")  ? "given"
                           : json_object_get(spec, "dsl") ? "dsl"
+                          : !plan                        ? "llm"
                                                          : "offline";
     json_t *pin = json_pack("{s:s}", "planner", planner);
     if (json_object_get(spec, "goal"))
@@ -321,7 +333,8 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
     ps.input = pin_s;
     ps.output = pout_s;
     orch_tx_job_insert(tx, t);
-    orch_tx_step(tx, &ps);
+    if (plan) /* the model's plan gets its row when it is made */
+        orch_tx_step(tx, &ps);
     free(pin_s);
     free(pout_s);
     if (rerun_of && prev) {
@@ -421,8 +434,9 @@ int aos_orch_submit(aos_orch_t *o, const json_t *spec, const char *actor, aos_or
     int rc = orch_spec_check(spec, err);
     if (rc)
         return rc;
-    json_t *plan = orch_plan(o, spec, err);
-    if (!plan)
+    int llm = 0;
+    json_t *plan = orch_plan(o, spec, &llm, err);
+    if (!plan && !llm)
         return err->code ? err->code : AOS_EINVAL;
     struct submit *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -582,7 +596,7 @@ static orch_task_t *revive(aos_orch_t *o, const json_t *job)
     snprintf(ws, sizeof(ws), "%s/workspaces/%s", o->data_dir, trace);
     t->workspace = strdup(ws);
     t->scope = orch_scope_new(t, json_object_get(t->spec, "inputs"));
-    if (!t->plan || !t->scope || !t->spec) {
+    if (!t->scope || !t->spec) {
         orch_task_free(t);
         return NULL;
     }

@@ -797,6 +797,19 @@ static void on_retry(uv_timer_t *h)
     begin_tool(t, tx, t->cur, t->cur_for, t->attempt + 1);
 }
 
+void orch_task_planned(orch_task_t *t, orch_tx_t *tx)
+{
+    advance(t, tx);
+}
+
+void orch_task_abandon(orch_task_t *t, orch_tx_t *tx, const char *why)
+{
+    if (!why || t->cancel)
+        finish(t, tx, ST_CANCELLED, "cancelled");
+    else
+        finish(t, tx, ST_FAILED, why);
+}
+
 void orch_task_retry_now(orch_task_t *t)
 {
     orch_tx_t *tx = orch_tx_new(t->o, t);
@@ -872,6 +885,12 @@ int orch_task_cancel(orch_task_t *t, void (*reply)(orch_tx_t *tx), void *data, a
         return aos_err_set(err, AOS_ECONFLICT, "task %s is %s already", t->trace_id,
                            t->cancel ? "being cancelled" : orch_status_name(t->status));
     t->cancel = 1;
+    if (t->llm_call && !t->busy) {
+        t->cancel_reply = reply;
+        t->cancel_data = data;
+        aos_llm_cancel(t->llm_call);
+        return 0;
+    }
     if (t->busy || t->call) {
         /* the transition or the call in flight ends it, and the reply
          * comes with that end; the call is cut short now (the server
@@ -909,6 +928,15 @@ static void committed(orch_tx_t *tx)
     if (t->o->shutting_down && t->next != NEXT_END)
         return;
     switch (t->next) {
+    case NEXT_PLAN:
+        if (t->cancel) {
+            orch_tx_t *c = orch_tx_new(t->o, t);
+            if (c)
+                finish(t, c, ST_CANCELLED, "cancelled");
+            return;
+        }
+        orch_plan_llm(t);
+        break;
     case NEXT_CALL:
         if (t->cancel) {
             orch_tx_t *c = orch_tx_new(t->o, t);
@@ -962,6 +990,11 @@ void orch_task_run(orch_task_t *t)
         orch_tx_mkdir(tx, t->workspace);
         orch_tx_job_update(tx, t->trace_id, "running", t->started_at, NULL, NULL);
         orch_tx_state(tx, t, 0);
+        if (!t->plan) { /* the model plans it, once this is durable */
+            t->next = NEXT_PLAN;
+            task_commit(tx, t);
+            return;
+        }
         advance(t, tx);
         return;
     }
@@ -971,6 +1004,12 @@ void orch_task_run(orch_task_t *t)
         const json_t *w = json_object_get(t->vars, "waiting");
         t->next = NEXT_WAIT;
         t->next_delay_ms = secs_until(json_string_value(json_object_get(w, "deadline"))) * 1000;
+        task_commit(tx, t);
+        return;
+    }
+    if (!t->plan) { /* recovered before its plan was made */
+        owe_recovery_done(tx, t);
+        t->next = NEXT_PLAN;
         task_commit(tx, t);
         return;
     }
