@@ -229,6 +229,8 @@ static int lex(parser_t *p)
         if (rc) {
             if (rc == AOS_ENOMEM)
                 return oom(p);
+            if (!strcmp(why, "unterminated string")) /* where it starts */
+                return fail(p, "%s", why);
             advance(p, end - p->pos);
             return fail_at(p, p->line, p->col, "%s", why);
         }
@@ -336,6 +338,17 @@ static json_t *number(parser_t *p)
 
 static json_t *value(parser_t *p, int depth);
 
+/* 1 if the current token is a number without fraction, exponent or unit. */
+static int integer_token(const parser_t *p)
+{
+    if (p->tok.type != T_NUMBER || p->tok.num_end != p->tok.end)
+        return 0;
+    for (size_t i = p->tok.start; i < p->tok.end; i++)
+        if (p->s[i] == '.' || p->s[i] == 'e' || p->s[i] == 'E')
+            return 0;
+    return 1;
+}
+
 static json_t *container(parser_t *p, int depth)
 {
     int obj = p->tok.type == T_LBRACE;
@@ -369,11 +382,6 @@ static json_t *container(parser_t *p, int depth)
                             : strndup(p->s + p->tok.start, p->tok.end - p->tok.start);
             if (!key) {
                 oom(p);
-                goto fail;
-            }
-            if (strlen(key) != (p->tok.type == T_STRING ? p->str.len : strlen(key))) {
-                fail(p, "a key may not hold \\u0000");
-                free(key);
                 goto fail;
             }
             if (json_object_get(out, key)) {
@@ -656,7 +664,7 @@ static int options(parser_t *p)
                 return twice(p, line, col, "retry");
             if (lex(p))
                 return AOS_EINVAL;
-            if (p->tok.type != T_NUMBER || p->tok.num_end != p->tok.end)
+            if (!integer_token(p))
                 return expected(p, "a count after retry (retry 3)");
             json_t *max = number(p);
             if (!max)
@@ -667,7 +675,7 @@ static int options(parser_t *p)
             if (lex(p))
                 return AOS_EINVAL;
             if (is_word(p, "backoff")) {
-                long long ms;
+                long long ms = 0;
                 if (lex(p) || duration(p, &ms))
                     return AOS_EINVAL;
                 rc = set(p, r, "backoff_ms", json_integer(ms));
@@ -690,7 +698,7 @@ static int options(parser_t *p)
             if (!rc)
                 rc = lex(p);
         } else if (!strcmp(kw, "timeout")) {
-            long long ms;
+            long long ms = 0;
             if (json_object_get(appr ? appr_obj : p->last, appr ? "timeout_s" : "timeout_ms"))
                 return twice(p, line, col, "timeout");
             if (lex(p))
@@ -734,9 +742,9 @@ static int step_id(parser_t *p, json_t *step)
     if (set(p, step, "id", json_stringn(p->s + p->tok.start, len)) ||
         mark(p, "id", p->tok.line, p->tok.col))
         return AOS_ENOMEM;
-    if (lex(p) || lex(p)) /* the id, the ':' */
+    if (lex(p)) /* the id */
         return AOS_EINVAL;
-    return 0;
+    return lex(p) ? AOS_EINVAL : 0; /* the ':' */
 }
 
 static int statement_step(parser_t *p, json_t *step)
@@ -765,10 +773,6 @@ static int statement_step(parser_t *p, json_t *step)
                          : strndup(p->s + p->tok.start, p->tok.end - p->tok.start);
         if (!name)
             return oom(p);
-        if (p->tok.type == T_STRING && strlen(name) != p->str.len) {
-            free(name);
-            return fail(p, "a name may not hold \\u0000");
-        }
         if (json_object_get(args, name)) {
             fail_at(p, line, col, "argument '%s' given twice", name);
             free(name);
@@ -781,7 +785,9 @@ static int statement_step(parser_t *p, json_t *step)
             return AOS_ENOMEM;
         }
         json_t *v = NULL;
-        int rc = lex(p) || lex(p); /* the name, the '=' */
+        int rc = lex(p); /* the name */
+        if (!rc)
+            rc = lex(p); /* the '=' */
         if (!rc)
             v = value(p, 0);
         if (!v || json_object_set_new(args, name, v)) {

@@ -214,6 +214,8 @@ int aos__text(aos_buf_t *b, const json_t *v)
 
 int aos__equal(const json_t *a, const json_t *b)
 {
+    if (!a || !b)
+        return a == b;
     if (json_is_number(a) && json_is_number(b)) {
         if (json_is_integer(a) && json_is_integer(b))
             return json_integer_value(a) == json_integer_value(b);
@@ -293,13 +295,11 @@ static json_t *resolve_string(resolver_t *r, const json_t *str)
         rc = aos_buf_append(&b, s + lit, i - lit);
         if (rc)
             break;
-        if ((rc = aos__ref_parse(s, len, i, &ref, r->err)) != 0)
+        if (aos__ref_parse(s, len, i, &ref, r->err) != 0)
             goto fail;
         const json_t *v = aos__ref_lookup(r->scope, &ref, s, r->err);
-        if (!v) {
-            rc = AOS_ENOTFOUND;
+        if (!v)
             goto fail;
-        }
         rc = aos__text(&b, v);
         i = lit = ref.end;
     }
@@ -425,6 +425,28 @@ json_t *aos_plan_refs(const json_t *value, aos_err_t *err)
             aos__fail(err, rc, "out of memory");
         json_decref(ids);
         return NULL;
+    }
+    return ids;
+}
+
+json_t *aos_plan_step_refs(const json_t *step, aos_err_t *err)
+{
+    json_t *ids = json_array();
+    if (!ids) {
+        aos__fail(err, AOS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    const json_t *parts[] = {json_object_get(step, "args"),
+                             json_object_get(json_object_get(step, "approval"), "message"),
+                             json_object_get(step, "milestone"), json_object_get(step, "when")};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++) {
+        int rc = parts[i] ? refs_walk(parts[i], ids, 0, err) : 0;
+        if (rc) {
+            if (rc == AOS_ENOMEM)
+                aos__fail(err, rc, "out of memory");
+            json_decref(ids);
+            return NULL;
+        }
     }
     return ids;
 }
