@@ -341,17 +341,6 @@ static void num_text(const json_t *v, char *out, size_t n)
         snprintf(out, n, "%.17g", json_number_value(v));
 }
 
-static int name_plain(const char *k)
-{
-    if (!*k || (*k >= '0' && *k <= '9'))
-        return 0;
-    for (; *k; k++)
-        if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') ||
-              *k == '_'))
-            return 0;
-    return 1;
-}
-
 static int conform(const json_t *v, const json_t *s, aos_buf_t *path, char *why, size_t n)
 {
 #define FAIL(...)                                                                                  \
@@ -453,7 +442,7 @@ static int conform(const json_t *v, const json_t *s, aos_buf_t *path, char *why,
             if (!m)
                 continue;
             path->len = mark;
-            if (aos_buf_printf(path, name_plain(k) ? ".%s" : "[\"%s\"]", k))
+            if (aos_buf_printf(path, aos__plain_name(k) ? ".%s" : "[\"%s\"]", k))
                 FAIL("out of memory");
             int rc = conform(m, ps, path, why, n);
             if (rc)

@@ -39,6 +39,9 @@ int aos__refs_scan(const char *s, size_t len, aos__ref_fn fn, void *data, aos_er
 const json_t *aos__ref_lookup(const json_t *scope, const aos__ref_t *ref, const char *s,
                               aos_err_t *err);
 
+/* Appends v as compact JSON. 0, AOS_ETOOBIG or AOS_ENOMEM. */
+int aos__json(aos_buf_t *b, const json_t *v);
+
 /* Appends the text form of v: a string as it is, anything else as compact
  * JSON. 0, AOS_ETOOBIG or AOS_ENOMEM. */
 int aos__text(aos_buf_t *b, const json_t *v);
