@@ -728,11 +728,24 @@ json_t *aos_plan_offline(const char *goal, const json_t *inputs, aos_err_t *err)
         aos__fail(err, AOS_ENOMEM, "out of memory");
         return NULL;
     }
-    /* clauses: cut where a separator is followed by a verb */
+    /* clauses: cut where a separator is followed by a verb, outside quotes
+     * and brackets (the JSON of a call) */
     size_t cut[CLAUSE_MAX + 1][2], nclause = 0, start = 0, total = strlen(s);
+    int depth = 0, quote = 0;
     for (size_t i = 0; i < total && nclause < CLAUSE_MAX;) {
         size_t sep = 0;
-        for (size_t k = 0; SEPARATORS[k] && !sep; k++) {
+        char ch = lc[i];
+        if (quote && ch == '\\' && i + 1 < total) {
+            i += 2;
+            continue;
+        }
+        if (ch == '"')
+            quote = !quote;
+        else if (!quote && (ch == '{' || ch == '['))
+            depth++;
+        else if (!quote && (ch == '}' || ch == ']') && depth > 0)
+            depth--;
+        for (size_t k = 0; SEPARATORS[k] && !sep && !quote && !depth; k++) {
             size_t sl = strlen(SEPARATORS[k]);
             if (i > start && !strncmp(lc + i, SEPARATORS[k], sl) &&
                 starts_any(lc + skip_spaces(lc, i + sl), VERBS, NULL))

@@ -1530,6 +1530,12 @@ static void test_offline_english(void **state)
     offline("call srv__echo with {\"message\": \"hi\", \"n\": [1]}", NULL,
             "step call: srv__echo message=\"hi\" n=[1]\n");
     offline("call everything__getTinyImage", NULL, "step call: everything__getTinyImage\n");
+    /* no clause ends inside the JSON of a call */
+    offline("call srv__echo with {\"m\": \"x and plot y by z\", \"l\": [\"a, list files\"]} "
+            "and list the files",
+            NULL,
+            "step call: srv__echo m=\"x and plot y by z\" l=[\"a, list files\"]\n"
+            "step list: files__list path=\".\"\n");
     offline("clean data.csv, plot revenue by month and list the files", NULL,
             CLEAN_PLOT "step list: files__list path=\".\"\n");
     offline("clean a.csv and clean b.csv", NULL,
