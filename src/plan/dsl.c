@@ -482,18 +482,6 @@ static int option_word(const parser_t *p)
     return 0;
 }
 
-int aos__dsl_keyword(const char *s, size_t len)
-{
-    static const char *const STATEMENTS[] = {"step", "approve", "milestone", NULL};
-    for (size_t i = 0; STATEMENTS[i]; i++)
-        if (strlen(STATEMENTS[i]) == len && !memcmp(s, STATEMENTS[i], len))
-            return 1;
-    for (size_t i = 0; OPTIONS[i]; i++)
-        if (strlen(OPTIONS[i]) == len && !memcmp(s, OPTIONS[i], len))
-            return 1;
-    return 0;
-}
-
 /* A duration: an integer and a unit (ms, s, m, h), in milliseconds. */
 static int duration(parser_t *p, long long *ms)
 {
@@ -961,7 +949,7 @@ static void at_field(parser_t *p, const json_t *marks, const char *field)
               (int)json_integer_value(json_array_get(best, 1)), msg);
 }
 
-json_t *aos_dsl_parse(const char *text, size_t len, aos_err_t *err)
+json_t *aos__dsl_parse(const char *text, size_t len, const aos_plan_opts_t *opts, aos_err_t *err)
 {
     aos_err_t local = {0, ""};
     parser_t p = {.s = text ? text : "", .len = text ? len : 0, .line = 1, .col = 1};
@@ -977,7 +965,7 @@ json_t *aos_dsl_parse(const char *text, size_t len, aos_err_t *err)
     if (plan) {
         long bad = -1;
         char field[128] = "";
-        out = aos__plan_validate(plan, NULL, p.err, &bad, field, sizeof(field));
+        out = aos__plan_validate(plan, opts, p.err, &bad, field, sizeof(field));
         if (!out && bad >= 0)
             at_field(&p, json_array_get(p.marks, (size_t)bad), field);
         json_decref(plan);
@@ -986,4 +974,9 @@ json_t *aos_dsl_parse(const char *text, size_t len, aos_err_t *err)
     json_decref(p.marks);
     aos_buf_release(&p.str);
     return out;
+}
+
+json_t *aos_dsl_parse(const char *text, size_t len, aos_err_t *err)
+{
+    return aos__dsl_parse(text, len, NULL, err);
 }

@@ -112,7 +112,7 @@ int aos__plain_name(const char *k);
 /* 1 if s is a valid step id. */
 int aos__id_ok(const char *s, size_t len);
 
-/* The DSL keywords (docs/DSL.md): statements and options. */
-int aos__dsl_keyword(const char *s, size_t len);
+/* aos_dsl_parse, validating with opts (may be NULL). */
+json_t *aos__dsl_parse(const char *text, size_t len, const aos_plan_opts_t *opts, aos_err_t *err);
 
 #endif

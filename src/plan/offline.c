@@ -693,8 +693,10 @@ json_t *aos_plan_offline(const char *goal, const json_t *inputs, aos_err_t *err)
         return NULL;
     }
     size_t len = strlen(goal);
-    if (looks_like_dsl(goal))
-        return aos_dsl_parse(goal, len, err);
+    if (looks_like_dsl(goal)) {
+        aos_plan_opts_t opts = {.inputs = inputs};
+        return aos__dsl_parse(goal, len, &opts, err);
+    }
     if (len > GOAL_MAX) {
         aos__fail(err, AOS_EINVAL, "a goal in words is at most %d bytes (Action DSL: %d)", GOAL_MAX,
                   AOS_DSL_MAX_INPUT);

@@ -150,7 +150,9 @@ char *aos_dsl_format(const json_t *plan);
  * revenue by month", "清洗 data.csv 并按月绘制 revenue", "list the files",
  * "search the logs for timeout", "call server__tool with {...}"). inputs
  * (may be NULL): the task's inputs; a goal that names no file uses the
- * input named file or path. Returns the normalized plan; AOS_ENOTFOUND
+ * input named file or path. Returns the normalized plan, validated with
+ * inputs (every ${inputs.NAME} in it names one) but no tool restriction
+ * (the caller validates it again with its own); AOS_ENOTFOUND
  * with a message listing what it understands when no pattern fits;
  * AOS_EINVAL when one fits but lacks something (which file to plot). */
 json_t *aos_plan_offline(const char *goal, const json_t *inputs, aos_err_t *err);

@@ -9,7 +9,9 @@
  *  - aos_dsl_format of it parses back to the same plan;
  *  - resolving each step's arguments and condition in a scope where every
  *    step has run, and the Critic's check against a result made of the
- *    arguments, never crash (they may refuse). */
+ *    arguments, never crash (they may refuse);
+ *  - the same text as a goal for the offline planner (aos_plan_offline,
+ *    which reads plain words too) gives a valid plan or a message. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,11 +87,42 @@ static void run_steps(const json_t *plan, const uint8_t *data, size_t size)
     json_decref(scope);
 }
 
+/* data as a goal in words (or DSL) for the offline planner. */
+static void offline(const uint8_t *data, size_t size)
+{
+    char *goal = malloc(size + 1);
+    if (!goal)
+        return;
+    memcpy(goal, data, size);
+    goal[size] = '\0';
+    aos_err_t err = {0, ""};
+    json_t *inputs = json_pack("{s:s}", "file", "in.csv");
+    json_t *plan = aos_plan_offline(goal, inputs, &err);
+    if (!plan && !err.msg[0])
+        abort();
+    if (plan) {
+        aos_plan_opts_t opts = {.inputs = inputs};
+        json_t *again = aos_plan_validate(plan, &opts, &err);
+        if (!again || !json_equal(again, plan))
+            abort(); /* the planner's plan is not a valid, normalized one */
+        json_decref(again);
+        char *text = aos_dsl_format(plan);
+        if (!text)
+            abort();
+        free(text);
+    }
+    json_decref(plan);
+    json_decref(inputs);
+    free(goal);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     aos_err_t err = {0, ""};
+    if (size <= 8192 && !memchr(data, 0, size))
+        offline(data, size);
     json_t *plan = aos_dsl_parse((const char *)data, size, &err);
     if (!plan) {
         if (!err.code || !err.msg[0])

@@ -1583,6 +1583,9 @@ static void test_offline_inputs_and_dsl(void **state)
             "step a: files__read path=\"x.txt\"\n");
     offline("approve \"go?\"\nstep files__list", NULL,
             "approve s1: \"go?\"\nstep s2: files__list\n");
+    /* validated with the inputs */
+    offline_fails("step a: files__read path=${inputs.path}", "{\"file\":\"a.csv\"}", AOS_EINVAL,
+                  "1:21: steps[0] (a).args.path: '${inputs.path}': the task has no input 'path'");
     /* and its errors are the DSL's */
     offline_fails("step a: files__read path=\n", NULL, AOS_EINVAL,
                   "1:26: expected a value (a string, number, true, false, null, ${...}, {...} or "
