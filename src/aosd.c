@@ -240,7 +240,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                           .retention_days = c->trace_retention_days,
                           .retention_spans = c->trace_retention_spans,
                           .retention_check_s = c->trace_retention_check_s,
-                          .buffer = c->trace_buffer};
+                          .buffer = c->trace_buffer,
+                          .sample_ratio = c->trace_sample};
     if ((rc = aos_trace_new(&d->trace, &tc, err)))
         return rc;
     aos_gateway_cfg_t gc = {.loop = d->loop,

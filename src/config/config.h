@@ -71,6 +71,9 @@
        "seconds between two retention runs of the spans")                                          \
     XX(trace_buffer, U, "trace-buffer", "AOS_TRACE_BUFFER", "10000",                               \
        "spans waiting to be written at most; past it a span is dropped and counted")               \
+    XX(trace_sample, D, "trace-sample", "AOS_TRACE_SAMPLE", "0.1",                                 \
+       "share of the traces born at aosd that are recorded (0..1; a caller's traceparent "         \
+       "decides for its own, tasks are always recorded)")                                          \
     XX(metrics_allow, S, "metrics-allow", "AOS_METRICS_ALLOW", NULL,                               \
        "addresses that may read /metrics without a token (CIDR, comma-separated)")                 \
     XX(metrics_max_series, U, "metrics-max-series", "AOS_METRICS_MAX_SERIES", "2000",              \

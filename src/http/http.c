@@ -50,6 +50,8 @@
  * refuses (or stops accepting) at its limit before asking us */
 #define MHD_LIMIT_SLACK 64
 #define LIMIT_LOG_MS    10000 /* at most one warning per 10 s about limits */
+/* A refused request body read and dropped before the answer, at most */
+#define HTTP_DRAIN_MAX (4u << 20)
 
 struct route_set {
     const aos_http_route_t *routes;
@@ -98,7 +100,10 @@ struct aos_http_req_s {
     int nparams;
     aos_buf_t body; /* its cap counts in h->body_held */
     size_t max_body;
-    int too_big;     /* the body passed max_body: discarded, 413 */
+    int too_big;  /* the body passed max_body: discarded, 413 */
+    int refusing; /* refused from the head; the body is read and dropped first */
+    aos_err_t refusal;
+    size_t drained;  /* bytes of it dropped so far */
     int over_cap;    /* the body did not fit in the body memory: discarded, 503 */
     aos__conn_t *cn; /* its connection's record; NULL if untracked */
     enum req_state state;
@@ -726,6 +731,42 @@ static void body_release(aos_http_req_t *r)
     aos_buf_release(&r->body);
 }
 
+/* A refusal decided from the head. MHD closes the connection right after
+ * an answer given before the body was read, and a client still sending a
+ * body then reads a reset instead of the answer (libmicrohttpd 0.9.75 has
+ * no lingering close). So for a caller the authorizer let in (drain: a
+ * body too large for the route), a small body (at most HTTP_DRAIN_MAX
+ * bytes, declared or chunked) is read and dropped first - never kept,
+ * never counted in the body memory - and the answer given at its end. A
+ * larger one, a client that asked for 100 Continue (it sends nothing
+ * yet), and every caller that was not let in are answered at once. */
+static void refuse(aos_http_req_t *r, const aos_err_t *err, int drain)
+{
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+    const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    const char *ex = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Expect");
+    unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+    int body = te || n > 0;
+    if (drain && body && !ex && n <= HTTP_DRAIN_MAX && r->state == REQ_RECEIVING) {
+        r->refusing = 1;
+        r->refusal = *err;
+        return;
+    }
+    aos_http_respond_err(r, err);
+}
+
+static void refuse_code(aos_http_req_t *r, int drain, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void refuse_code(aos_http_req_t *r, int drain, int code, const char *fmt, ...)
+{
+    aos_err_t err = {code, ""};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+    va_end(ap);
+    refuse(r, &err, drain);
+}
+
 /* Answers at once a body that may not come (from the first call). */
 static void body_admit(aos_http_t *h, aos_http_req_t *r)
 {
@@ -739,7 +780,8 @@ static void body_admit(aos_http_t *h, aos_http_req_t *r)
     if (n == 0)
         return;
     if (n > r->max_body) {
-        aos_http_respond_error(r, AOS_ETOOBIG, "request body exceeds %zu bytes", r->max_body);
+        refuse_code(r, r->route && r->route->perm != AOS_PERM_PUBLIC, AOS_ETOOBIG,
+                    "request body exceeds %zu bytes", r->max_body);
         return;
     }
     if (n >= h->cfg.body_memory) {
@@ -759,8 +801,8 @@ static void body_admit(aos_http_t *h, aos_http_req_t *r)
 }
 
 /* The first call: everything decided from the head is decided here, and a
- * refusal answered at once (MHD then closes the connection without
- * reading the body, and sends no 100 Continue). */
+ * refusal answered at once (MHD then closes the connection without reading
+ * the body, and sends no 100 Continue); see refuse for the one exception. */
 static void on_head(aos_http_t *h, aos_http_req_t *r, const char *version, int route_rc)
 {
     aos_err_t err = {0, ""};
@@ -787,6 +829,10 @@ static void dispatch(aos_http_t *h, aos_http_req_t *r)
         aos_http_respond_error(r, AOS_EUNAVAIL, "server is shutting down");
         return;
     }
+    if (r->refusing) { /* its body is read: now the answer */
+        aos_http_respond_err(r, &r->refusal);
+        return;
+    }
     if (r->too_big) {
         aos_http_respond_error(r, AOS_ETOOBIG, "request body exceeds %zu bytes", r->max_body);
         return;
@@ -805,6 +851,14 @@ static void dispatch(aos_http_t *h, aos_http_req_t *r)
 
 static void on_upload(aos_http_req_t *r, const char *data, size_t n)
 {
+    if (r->refusing) {
+        r->drained += n;
+        if (r->drained > HTTP_DRAIN_MAX) { /* more than it said: answered now */
+            r->refusing = 0;
+            aos_http_respond_err(r, &r->refusal);
+        }
+        return;
+    }
     if (r->too_big || r->over_cap)
         return; /* discarded; answered at the end */
     int rc = body_room(r, n, 0);

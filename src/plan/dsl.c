@@ -229,6 +229,8 @@ static int lex(parser_t *p)
         if (rc) {
             if (rc == AOS_ENOMEM)
                 return oom(p);
+            if (!strcmp(why, "unterminated string")) /* where it starts */
+                return fail(p, "%s", why);
             advance(p, end - p->pos);
             return fail_at(p, p->line, p->col, "%s", why);
         }
@@ -336,6 +338,17 @@ static json_t *number(parser_t *p)
 
 static json_t *value(parser_t *p, int depth);
 
+/* 1 if the current token is a number without fraction, exponent or unit. */
+static int integer_token(const parser_t *p)
+{
+    if (p->tok.type != T_NUMBER || p->tok.num_end != p->tok.end)
+        return 0;
+    for (size_t i = p->tok.start; i < p->tok.end; i++)
+        if (p->s[i] == '.' || p->s[i] == 'e' || p->s[i] == 'E')
+            return 0;
+    return 1;
+}
+
 static json_t *container(parser_t *p, int depth)
 {
     int obj = p->tok.type == T_LBRACE;
@@ -369,11 +382,6 @@ static json_t *container(parser_t *p, int depth)
                             : strndup(p->s + p->tok.start, p->tok.end - p->tok.start);
             if (!key) {
                 oom(p);
-                goto fail;
-            }
-            if (strlen(key) != (p->tok.type == T_STRING ? p->str.len : strlen(key))) {
-                fail(p, "a key may not hold \\u0000");
-                free(key);
                 goto fail;
             }
             if (json_object_get(out, key)) {
@@ -470,18 +478,6 @@ static int option_word(const parser_t *p)
 {
     for (size_t i = 0; OPTIONS[i]; i++)
         if (is_word(p, OPTIONS[i]))
-            return 1;
-    return 0;
-}
-
-int aos__dsl_keyword(const char *s, size_t len)
-{
-    static const char *const STATEMENTS[] = {"step", "approve", "milestone", NULL};
-    for (size_t i = 0; STATEMENTS[i]; i++)
-        if (strlen(STATEMENTS[i]) == len && !memcmp(s, STATEMENTS[i], len))
-            return 1;
-    for (size_t i = 0; OPTIONS[i]; i++)
-        if (strlen(OPTIONS[i]) == len && !memcmp(s, OPTIONS[i], len))
             return 1;
     return 0;
 }
@@ -656,7 +652,7 @@ static int options(parser_t *p)
                 return twice(p, line, col, "retry");
             if (lex(p))
                 return AOS_EINVAL;
-            if (p->tok.type != T_NUMBER || p->tok.num_end != p->tok.end)
+            if (!integer_token(p))
                 return expected(p, "a count after retry (retry 3)");
             json_t *max = number(p);
             if (!max)
@@ -667,7 +663,7 @@ static int options(parser_t *p)
             if (lex(p))
                 return AOS_EINVAL;
             if (is_word(p, "backoff")) {
-                long long ms;
+                long long ms = 0;
                 if (lex(p) || duration(p, &ms))
                     return AOS_EINVAL;
                 rc = set(p, r, "backoff_ms", json_integer(ms));
@@ -690,7 +686,7 @@ static int options(parser_t *p)
             if (!rc)
                 rc = lex(p);
         } else if (!strcmp(kw, "timeout")) {
-            long long ms;
+            long long ms = 0;
             if (json_object_get(appr ? appr_obj : p->last, appr ? "timeout_s" : "timeout_ms"))
                 return twice(p, line, col, "timeout");
             if (lex(p))
@@ -734,9 +730,9 @@ static int step_id(parser_t *p, json_t *step)
     if (set(p, step, "id", json_stringn(p->s + p->tok.start, len)) ||
         mark(p, "id", p->tok.line, p->tok.col))
         return AOS_ENOMEM;
-    if (lex(p) || lex(p)) /* the id, the ':' */
+    if (lex(p)) /* the id */
         return AOS_EINVAL;
-    return 0;
+    return lex(p) ? AOS_EINVAL : 0; /* the ':' */
 }
 
 static int statement_step(parser_t *p, json_t *step)
@@ -765,10 +761,6 @@ static int statement_step(parser_t *p, json_t *step)
                          : strndup(p->s + p->tok.start, p->tok.end - p->tok.start);
         if (!name)
             return oom(p);
-        if (p->tok.type == T_STRING && strlen(name) != p->str.len) {
-            free(name);
-            return fail(p, "a name may not hold \\u0000");
-        }
         if (json_object_get(args, name)) {
             fail_at(p, line, col, "argument '%s' given twice", name);
             free(name);
@@ -781,7 +773,9 @@ static int statement_step(parser_t *p, json_t *step)
             return AOS_ENOMEM;
         }
         json_t *v = NULL;
-        int rc = lex(p) || lex(p); /* the name, the '=' */
+        int rc = lex(p); /* the name */
+        if (!rc)
+            rc = lex(p); /* the '=' */
         if (!rc)
             v = value(p, 0);
         if (!v || json_object_set_new(args, name, v)) {
@@ -955,7 +949,7 @@ static void at_field(parser_t *p, const json_t *marks, const char *field)
               (int)json_integer_value(json_array_get(best, 1)), msg);
 }
 
-json_t *aos_dsl_parse(const char *text, size_t len, aos_err_t *err)
+json_t *aos__dsl_parse(const char *text, size_t len, const aos_plan_opts_t *opts, aos_err_t *err)
 {
     aos_err_t local = {0, ""};
     parser_t p = {.s = text ? text : "", .len = text ? len : 0, .line = 1, .col = 1};
@@ -971,7 +965,7 @@ json_t *aos_dsl_parse(const char *text, size_t len, aos_err_t *err)
     if (plan) {
         long bad = -1;
         char field[128] = "";
-        out = aos__plan_validate(plan, NULL, p.err, &bad, field, sizeof(field));
+        out = aos__plan_validate(plan, opts, p.err, &bad, field, sizeof(field));
         if (!out && bad >= 0)
             at_field(&p, json_array_get(p.marks, (size_t)bad), field);
         json_decref(plan);
@@ -980,4 +974,9 @@ json_t *aos_dsl_parse(const char *text, size_t len, aos_err_t *err)
     json_decref(p.marks);
     aos_buf_release(&p.str);
     return out;
+}
+
+json_t *aos_dsl_parse(const char *text, size_t len, aos_err_t *err)
+{
+    return aos__dsl_parse(text, len, NULL, err);
 }

@@ -7,16 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int value(aos_buf_t *b, const json_t *v)
-{
-    char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    if (!t)
-        return AOS_ENOMEM;
-    int rc = aos_buf_puts(b, t);
-    free(t);
-    return rc;
-}
-
 static int duration(aos_buf_t *b, json_int_t ms)
 {
     if (ms > 0 && ms % 3600000 == 0)
@@ -62,13 +52,13 @@ static int tool_step(aos_buf_t *b, const json_t *st)
             json_t *name = json_string(k);
             rc = aos_buf_puts(b, " ");
             if (!rc)
-                rc = name ? value(b, name) : AOS_ENOMEM;
+                rc = name ? aos__json(b, name) : AOS_ENOMEM;
             json_decref(name);
             if (!rc)
                 rc = aos_buf_puts(b, "=");
         }
         if (!rc)
-            rc = value(b, v);
+            rc = aos__json(b, v);
     }
     if (!rc)
         rc = aos_buf_puts(b, "\n");
@@ -87,7 +77,7 @@ static int tool_step(aos_buf_t *b, const json_t *st)
             if (x)
                 rc = aos_buf_printf(b, " %s ", with_value[i]);
             if (!rc && x)
-                rc = value(b, x);
+                rc = aos__json(b, x);
         }
         if (!rc && b->len == items) {
             b->len = mark; /* only defaults */
@@ -133,7 +123,7 @@ static int approval_step(aos_buf_t *b, const json_t *a)
     const char *on = json_string_value(json_object_get(a, "on_timeout"));
     if (!json_is_string(msg))
         return AOS_EINVAL;
-    int rc = value(b, msg);
+    int rc = aos__json(b, msg);
     if (!rc && t && json_integer_value(t) != 3600) {
         rc = aos_buf_puts(b, " timeout ");
         if (!rc)
@@ -175,7 +165,7 @@ char *aos_dsl_format(const json_t *plan)
         } else if (json_is_string(m)) {
             rc = aos_buf_printf(&b, "milestone %s: ", id);
             if (!rc)
-                rc = value(&b, m);
+                rc = aos__json(&b, m);
             if (!rc)
                 rc = aos_buf_puts(&b, "\n");
         } else {

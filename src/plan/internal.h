@@ -39,6 +39,9 @@ int aos__refs_scan(const char *s, size_t len, aos__ref_fn fn, void *data, aos_er
 const json_t *aos__ref_lookup(const json_t *scope, const aos__ref_t *ref, const char *s,
                               aos_err_t *err);
 
+/* Appends v as compact JSON. 0, AOS_ETOOBIG or AOS_ENOMEM. */
+int aos__json(aos_buf_t *b, const json_t *v);
+
 /* Appends the text form of v: a string as it is, anything else as compact
  * JSON. 0, AOS_ETOOBIG or AOS_ENOMEM. */
 int aos__text(aos_buf_t *b, const json_t *v);
@@ -109,7 +112,7 @@ int aos__plain_name(const char *k);
 /* 1 if s is a valid step id. */
 int aos__id_ok(const char *s, size_t len);
 
-/* The DSL keywords (docs/DSL.md): statements and options. */
-int aos__dsl_keyword(const char *s, size_t len);
+/* aos_dsl_parse, validating with opts (may be NULL). */
+json_t *aos__dsl_parse(const char *text, size_t len, const aos_plan_opts_t *opts, aos_err_t *err);
 
 #endif

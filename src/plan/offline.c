@@ -202,6 +202,23 @@ static const char *input_file(const json_t *inputs)
     return n == 1 ? found : NULL;
 }
 
+/* 1 if lc[from..to), but for the span [at, after), holds only spaces and
+ * words of the list. */
+static int only_words(const char *lc, size_t from, size_t to, size_t at, size_t after,
+                      const char *const *words)
+{
+    size_t n;
+    for (size_t i = skip_spaces(lc, from); i < to; i = skip_spaces(lc, i)) {
+        if (i == at)
+            i = after;
+        else if (starts_any(lc + i, words, &n))
+            i += n;
+        else
+            return 0;
+    }
+    return 1;
+}
+
 /* ---- steps ------------------------------------------------------------------------------ */
 
 static const char *new_id(ctx_t *c, const char *base, char *buf, size_t n)
@@ -308,7 +325,8 @@ static int p_logs(ctx_t *c, const char *s, const char *lc)
             from = skip_spaces(s, from) + 6;
         copy_trim(q, sizeof(q), s + from, strlen(s + from));
     } else if (starts_any(lc, en, &n)) {
-        /* search [in|through] [the] logs for X | search for X in the logs */
+        /* search [in|through] [the] logs for X | search for X in the logs |
+         * find X in the logs */
         size_t len = strlen(lc);
         long logs = find_word(lc, n, len, "logs");
         if (logs < 0)
@@ -316,9 +334,12 @@ static int p_logs(ctx_t *c, const char *s, const char *lc)
         if (logs < 0)
             return 0;
         long forw = find_word(lc, n, len, "for");
-        if (forw < 0)
-            return 0;
-        if (forw > logs) { /* ... logs for X */
+        if (forw < 0) { /* find X in the logs */
+            long in = find_word(lc, n, (size_t)logs, "in");
+            if (in < 0)
+                return 0;
+            copy_trim(q, sizeof(q), s + n, (size_t)in - n);
+        } else if (forw > logs) { /* ... logs for X */
             from = (size_t)forw + 3;
             copy_trim(q, sizeof(q), s + from, len - from);
         } else { /* ... for X in the logs */
@@ -405,9 +426,17 @@ static void cleaned_name(const char *file, char *out, size_t cap)
 static int p_clean(ctx_t *c, const char *s, const char *lc)
 {
     static const char *const verbs[] = {"clean", "清洗", "清理", NULL};
-    size_t n;
+    static const char *const filler[] = {"up",    "the",  "file", "csv",  "data", "dataset",
+                                         "table", "my",   "this", "it",   "文件", "数据",
+                                         "表格",  "这个", "的",   "一下", NULL};
+    size_t n, at = 0, after = 0, len = strlen(s);
     if (!starts_any(lc, verbs, &n))
         return 0;
+    char f[NAME_MAX_ + 1];
+    if (!find_file(s, n, len, f, sizeof(f), &at, &after))
+        at = after = len;
+    if (!only_words(lc, n, len, at, after, filler))
+        return 0; /* more than a file: not this pattern */
     char path[NAME_MAX_ + 16];
     const char *value = NULL;
     if (!source_file(c, s, n, strlen(s), path, sizeof(path), &value) || !value)
@@ -493,14 +522,22 @@ static int p_plot_en(ctx_t *c, const char *s, const char *lc)
 {
     static const char *const verbs[] = {"plot",      "chart",     "graph", "draw",
                                         "visualize", "visualise", NULL};
-    static const char *const lead[] = {"a",    "an",    "the",   "line", "bar", "scatter",
-                                       "area", "chart", "graph", "plot", "of",  NULL};
+    static const char *const articles[] = {"a", "an", "the", NULL};
+    static const char *const kinds[] = {"line", "bar", "scatter", "area", NULL};
+    static const char *const nouns[] = {"chart", "graph", "plot", "scatterplot", NULL};
     static const char *const by[] = {"by", "over", "per", "against", "vs", NULL};
     static const char *const tail[] = {"from", "in", "of", "using", "as", "for", NULL};
     size_t n, len = strlen(s);
     if (!starts_any(lc, verbs, &n))
         return 0;
-    size_t i = skip_words(lc, n, lead);
+    /* [a|the] [KIND] [chart|graph|plot] [of] Y by X ... */
+    size_t i = skip_words(lc, n, articles), kn;
+    if (starts_any(lc + i, kinds, &kn) && starts_any(lc + skip_spaces(lc, i + kn), nouns, NULL))
+        i = skip_spaces(lc, i + kn);
+    if (starts_any(lc + i, nouns, &kn))
+        i = skip_spaces(lc, i + kn);
+    if (starts_word(lc + i, "of"))
+        i = skip_spaces(lc, i + 2);
     /* the file may come first: plot data.csv revenue by month */
     char f[NAME_MAX_ + 1];
     size_t fat, fafter;
@@ -582,12 +619,15 @@ static int p_read(ctx_t *c, const char *s, const char *lc)
 {
     static const char *const verbs[] = {"read", "show", "open", "cat",  "print",
                                         "读取", "查看", "打开", "显示", NULL};
+    static const char *const filler[] = {"the", "file", "me", "contents", "content",
+                                         "of",  "文件", "的", "内容",     NULL};
     size_t n;
     if (!starts_any(lc, verbs, &n))
         return 0;
     char f[NAME_MAX_ + 1];
     size_t at, after;
-    if (!find_file(s, n, strlen(s), f, sizeof(f), &at, &after))
+    if (!find_file(s, n, strlen(s), f, sizeof(f), &at, &after) ||
+        !only_words(lc, n, strlen(s), at, after, filler))
         return 0;
     int rc = add_step(c, "read", "files__read", json_pack("{s:s}", "path", f));
     return rc ? rc : 1;
@@ -653,8 +693,10 @@ json_t *aos_plan_offline(const char *goal, const json_t *inputs, aos_err_t *err)
         return NULL;
     }
     size_t len = strlen(goal);
-    if (looks_like_dsl(goal))
-        return aos_dsl_parse(goal, len, err);
+    if (looks_like_dsl(goal)) {
+        aos_plan_opts_t opts = {.inputs = inputs};
+        return aos__dsl_parse(goal, len, &opts, err);
+    }
     if (len > GOAL_MAX) {
         aos__fail(err, AOS_EINVAL, "a goal in words is at most %d bytes (Action DSL: %d)", GOAL_MAX,
                   AOS_DSL_MAX_INPUT);
@@ -688,11 +730,24 @@ json_t *aos_plan_offline(const char *goal, const json_t *inputs, aos_err_t *err)
         aos__fail(err, AOS_ENOMEM, "out of memory");
         return NULL;
     }
-    /* clauses: cut where a separator is followed by a verb */
+    /* clauses: cut where a separator is followed by a verb, outside quotes
+     * and brackets (the JSON of a call) */
     size_t cut[CLAUSE_MAX + 1][2], nclause = 0, start = 0, total = strlen(s);
+    int depth = 0, quote = 0;
     for (size_t i = 0; i < total && nclause < CLAUSE_MAX;) {
         size_t sep = 0;
-        for (size_t k = 0; SEPARATORS[k] && !sep; k++) {
+        char ch = lc[i];
+        if (quote && ch == '\\' && i + 1 < total) {
+            i += 2;
+            continue;
+        }
+        if (ch == '"')
+            quote = !quote;
+        else if (!quote && (ch == '{' || ch == '['))
+            depth++;
+        else if (!quote && (ch == '}' || ch == ']') && depth > 0)
+            depth--;
+        for (size_t k = 0; SEPARATORS[k] && !sep && !quote && !depth; k++) {
             size_t sl = strlen(SEPARATORS[k]);
             if (i > start && !strncmp(lc + i, SEPARATORS[k], sl) &&
                 starts_any(lc + skip_spaces(lc, i + sl), VERBS, NULL))

@@ -27,7 +27,8 @@ typedef struct {
     size_t n;
     char *kind;        /* per step: 't' tool, 'a' approval, 'm' milestone */
     long *fallback_of; /* per step: the step that names it as fallback, or -1 */
-    aos_map_t ids;     /* id -> index + 1 */
+    long *index;       /* per step: its index (what ids points to) */
+    aos_map_t ids;     /* id -> &index[i] */
     long cur;          /* the step being checked */
     const char *cur_id;
     char field[128]; /* the field of the last error */
@@ -58,8 +59,8 @@ static int oom(vctx_t *c)
 
 static long step_index(const vctx_t *c, const char *id)
 {
-    uintptr_t v = (uintptr_t)aos_map_get(&c->ids, id);
-    return v ? (long)v - 1 : -1;
+    const long *i = aos_map_get(&c->ids, id);
+    return i ? *i : -1;
 }
 
 static int set_path(vctx_t *c, const char *field)
@@ -461,7 +462,7 @@ static int check_step(vctx_t *c, const json_t *st, json_t *out)
     const json_t *v;
     json_object_foreach((json_t *)st, k, v)
     {
-        if (!strcmp(k, "id") || !strcmp(k, "tool") || !strcmp(k, "args") ||
+        if (!strcmp(k, "id") || !strcmp(k, "tool") || (!strcmp(k, "args") && kind == 't') ||
             !strcmp(k, "approval") || !strcmp(k, "milestone"))
             continue;
         if (only_tool(k) && kind != 't')
@@ -505,7 +506,8 @@ static int check_head(vctx_t *c, const json_t *st)
     long prev = step_index(c, c->cur_id);
     if (prev >= 0)
         return bad(c, AOS_EINVAL, "id", "duplicate of steps[%ld]", prev);
-    if (aos_map_put(&c->ids, c->cur_id, (void *)(uintptr_t)(c->cur + 1)))
+    c->index[c->cur] = c->cur;
+    if (aos_map_put(&c->ids, c->cur_id, &c->index[c->cur]))
         return oom(c);
     int kinds = !!json_object_get(st, "tool") + !!json_object_get(st, "approval") +
                 !!json_object_get(st, "milestone");
@@ -548,9 +550,10 @@ json_t *aos__plan_validate(const json_t *plan, const aos_plan_opts_t *opts, aos_
     }
     c.kind = calloc(c.n, 1);
     c.fallback_of = malloc(c.n * sizeof(*c.fallback_of));
+    c.index = malloc(c.n * sizeof(*c.index));
     out = json_object();
     steps_out = json_array();
-    if (!c.kind || !c.fallback_of || !out || !steps_out) {
+    if (!c.kind || !c.fallback_of || !c.index || !out || !steps_out) {
         rc = oom(&c);
         goto out;
     }
@@ -587,6 +590,7 @@ out:
     json_decref(steps_out);
     free(c.kind);
     free(c.fallback_of);
+    free(c.index);
     aos_map_release(&c.ids);
     aos_buf_release(&c.path);
     return out;

@@ -33,6 +33,7 @@
 #define AOS_PLAN_TEXT_MAX     4096    /* approval.message, check.contains, when */
 #define AOS_PLAN_LABEL_MAX    256     /* milestone label */
 #define AOS_PLAN_REGEX_MAX    1024    /* check.matches, bytes */
+#define AOS_PLAN_MATCH_MAX    4096    /* bytes of a result check.matches looks at */
 #define AOS_PLAN_REF_MAX      1024    /* one ${...}, bytes */
 #define AOS_PLAN_REF_SEGS     32      /* .name and [index] parts of one reference */
 #define AOS_PLAN_RESOLVED_MAX 1048576 /* a string with references, once resolved */
@@ -90,6 +91,11 @@ json_t *aos_plan_resolve(const json_t *value, const json_t *scope, aos_err_t *er
  * strings. AOS_EINVAL for a malformed reference. */
 json_t *aos_plan_refs(const json_t *value, aos_err_t *err);
 
+/* The same for a step of a plan: the steps its args, approval message,
+ * milestone label and `when` reference (the strings of its check are
+ * literal text, not references). */
+json_t *aos_plan_step_refs(const json_t *step, aos_err_t *err);
+
 /* Evaluates a `when` condition: REF, !REF, REF == LITERAL or REF != LITERAL
  * (LITERAL: a string in '...' or "...", a number, true, false, null). REF
  * alone is true unless its value is false, null, 0, "", [] or {}; == and !=
@@ -112,8 +118,11 @@ json_t *aos_plan_result(const json_t *call_result);
  * failed: "the tool returned an error: ...", "the result is empty",
  * "does not contain \"x\"", "does not match /x/",
  * "$.rows: expected integer, got string". contains and matches look at the
- * result as text (a string as it is, anything else as compact JSON);
- * schema checks the result value. */
+ * result as text (a string as it is, anything else as compact JSON):
+ * contains at all of it, matches at its first AOS_PLAN_MATCH_MAX bytes
+ * (glibc's matcher costs up to length squared); schema checks the result
+ * value. Costs at most a few tens of milliseconds (a pathological pattern
+ * on 4 KiB). */
 int aos_plan_check(const json_t *check, const json_t *call_result, char *why, size_t n);
 
 /* ---- the Action DSL (docs/DSL.md) ------------------------------------------ */
@@ -141,7 +150,9 @@ char *aos_dsl_format(const json_t *plan);
  * revenue by month", "清洗 data.csv 并按月绘制 revenue", "list the files",
  * "search the logs for timeout", "call server__tool with {...}"). inputs
  * (may be NULL): the task's inputs; a goal that names no file uses the
- * input named file or path. Returns the normalized plan; AOS_ENOTFOUND
+ * input named file or path. Returns the normalized plan, validated with
+ * inputs (every ${inputs.NAME} in it names one) but no tool restriction
+ * (the caller validates it again with its own); AOS_ENOTFOUND
  * with a message listing what it understands when no pattern fits;
  * AOS_EINVAL when one fits but lacks something (which file to plot). */
 json_t *aos_plan_offline(const char *goal, const json_t *inputs, aos_err_t *err);

@@ -200,10 +200,8 @@ const json_t *aos__ref_lookup(const json_t *scope, const aos__ref_t *ref, const 
     return v;
 }
 
-int aos__text(aos_buf_t *b, const json_t *v)
+int aos__json(aos_buf_t *b, const json_t *v)
 {
-    if (json_is_string(v))
-        return aos_buf_append(b, json_string_value(v), json_string_length(v));
     char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
     if (!t)
         return AOS_ENOMEM;
@@ -212,8 +210,17 @@ int aos__text(aos_buf_t *b, const json_t *v)
     return rc;
 }
 
+int aos__text(aos_buf_t *b, const json_t *v)
+{
+    if (json_is_string(v))
+        return aos_buf_append(b, json_string_value(v), json_string_length(v));
+    return aos__json(b, v);
+}
+
 int aos__equal(const json_t *a, const json_t *b)
 {
+    if (!a || !b)
+        return a == b;
     if (json_is_number(a) && json_is_number(b)) {
         if (json_is_integer(a) && json_is_integer(b))
             return json_integer_value(a) == json_integer_value(b);
@@ -293,13 +300,11 @@ static json_t *resolve_string(resolver_t *r, const json_t *str)
         rc = aos_buf_append(&b, s + lit, i - lit);
         if (rc)
             break;
-        if ((rc = aos__ref_parse(s, len, i, &ref, r->err)) != 0)
+        if (aos__ref_parse(s, len, i, &ref, r->err) != 0)
             goto fail;
         const json_t *v = aos__ref_lookup(r->scope, &ref, s, r->err);
-        if (!v) {
-            rc = AOS_ENOTFOUND;
+        if (!v)
             goto fail;
-        }
         rc = aos__text(&b, v);
         i = lit = ref.end;
     }
@@ -412,14 +417,13 @@ static int refs_walk(const json_t *v, json_t *ids, int depth, aos_err_t *err)
     return 0;
 }
 
-json_t *aos_plan_refs(const json_t *value, aos_err_t *err)
+/* The steps the n values reference (NULL values are skipped). */
+static json_t *refs_of(const json_t *const *values, size_t n, aos_err_t *err)
 {
     json_t *ids = json_array();
-    if (!ids) {
-        aos__fail(err, AOS_ENOMEM, "out of memory");
-        return NULL;
-    }
-    int rc = refs_walk(value, ids, 0, err);
+    int rc = ids ? 0 : AOS_ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = values[i] ? refs_walk(values[i], ids, 0, err) : 0;
     if (rc) {
         if (rc == AOS_ENOMEM)
             aos__fail(err, rc, "out of memory");
@@ -427,6 +431,19 @@ json_t *aos_plan_refs(const json_t *value, aos_err_t *err)
         return NULL;
     }
     return ids;
+}
+
+json_t *aos_plan_refs(const json_t *value, aos_err_t *err)
+{
+    return refs_of(&value, 1, err);
+}
+
+json_t *aos_plan_step_refs(const json_t *step, aos_err_t *err)
+{
+    const json_t *parts[] = {json_object_get(step, "args"),
+                             json_object_get(json_object_get(step, "approval"), "message"),
+                             json_object_get(step, "milestone"), json_object_get(step, "when")};
+    return refs_of(parts, sizeof(parts) / sizeof(*parts), err);
 }
 
 /* ---- when -------------------------------------------------------------------- */

@@ -39,6 +39,7 @@ struct aos_span_s {
     json_t *attrs, *events, *links; /* NULL until the first one */
     uint32_t dropped_attrs, dropped_events, dropped_links;
     aos_span_t *next; /* in the queue, once ended */
+    int recording;    /* sampled: kept and stored; else only its context counts */
 };
 
 /* Flushes the spans queued now (read-your-writes for a query submitted to

@@ -101,6 +101,23 @@ static void span_free(aos_span_t *s)
 
 /* ---- the span API ----------------------------------------------------------- */
 
+/* TraceIdRatioBased: sampled when the trace id's last 16 hex digits, as a
+ * number, are below ratio * 2^64 - the same decision for a trace id
+ * wherever it is made. */
+static void sample(const aos_trace_t *tr, aos_tracectx_t *ctx)
+{
+    double r = tr->cfg.sample_ratio;
+    int keep = 1;
+    if (r >= 0 && r < 1) {
+        uint64_t v = strtoull(ctx->trace_id + AOS_TRACE_ID_LEN - 16, NULL, 16);
+        keep = (double)v < r * 18446744073709551616.0;
+    }
+    if (keep)
+        ctx->flags |= AOS_TRACE_SAMPLED;
+    else
+        ctx->flags &= (uint8_t)~AOS_TRACE_SAMPLED;
+}
+
 aos_span_t *aos_trace_span_start(aos_trace_t *tr, const aos_tracectx_t *parent, const char *name,
                                  aos_span_kind_t kind)
 {
@@ -120,6 +137,9 @@ aos_span_t *aos_trace_span_start(aos_trace_t *tr, const aos_tracectx_t *parent, 
         s->parent_remote = parent->remote;
     }
     aos_tracectx_child(&s->ctx, parent);
+    if (!parent || !parent->trace_id[0]) /* a trace born here: sampled by its id */
+        sample(tr, &s->ctx);
+    s->recording = (s->ctx.flags & AOS_TRACE_SAMPLED) != 0;
     s->kind = kind >= AOS_SPAN_INTERNAL && kind <= AOS_SPAN_CONSUMER ? kind : AOS_SPAN_INTERNAL;
     s->start_ns = now_ns();
     s->start_hr = uv_hrtime();
@@ -134,8 +154,10 @@ const aos_tracectx_t *aos_span_context(const aos_span_t *s)
 /* Sets key to v (stolen), within the span's attribute limit. */
 static void set_attr(aos_span_t *s, const char *key, json_t *v)
 {
-    if (!s)
+    if (!s || !s->recording) {
+        json_decref(v);
         return;
+    }
     if (!key || !*key || !v) { /* no key, or a value JSON cannot hold (NaN) */
         s->dropped_attrs++;
         json_decref(v);
@@ -194,7 +216,7 @@ void aos_span_set_session(aos_span_t *s, const char *session_id)
 
 void aos_span_set_status(aos_span_t *s, aos_span_status_t code, const char *message)
 {
-    if (!s || code < AOS_SPAN_UNSET || code > AOS_SPAN_ERROR)
+    if (!s || !s->recording || code < AOS_SPAN_UNSET || code > AOS_SPAN_ERROR)
         return;
     s->status = code;
     free(s->status_message);
@@ -247,7 +269,7 @@ static json_t *scalar_attrs(json_t *attrs)
 
 void aos_span_add_event(aos_span_t *s, const char *name, json_t *attrs)
 {
-    if (!s) {
+    if (!s || !s->recording) {
         json_decref(attrs);
         return;
     }
@@ -264,7 +286,7 @@ void aos_span_add_event(aos_span_t *s, const char *name, json_t *attrs)
 
 void aos_span_add_link(aos_span_t *s, const aos_tracectx_t *ctx)
 {
-    if (!s || !aos_tracectx_valid(ctx))
+    if (!s || !s->recording || !aos_tracectx_valid(ctx))
         return;
     json_t *l = json_pack(
         "{s:s, s:s, s:i, s:{}}", "trace_id", ctx->trace_id, "span_id", ctx->span_id, "flags",
@@ -420,6 +442,10 @@ void aos_span_end(aos_span_t *s)
     if (!s)
         return;
     aos_trace_t *tr = s->tr;
+    if (!s->recording) {
+        span_free(s);
+        return;
+    }
     s->end_ns = s->start_ns + (int64_t)(uv_hrtime() - s->start_hr);
     if (tr->queued + tr->inflight >= tr->cfg.buffer) {
         drop(tr, 1, "buffer");
@@ -457,6 +483,10 @@ aos_span_t *aos_trace_request_span(aos_trace_t *tr, aos_http_req_t *req,
     aos_span_t *s = aos_trace_span_start(tr, parent ? parent : http, name, AOS_SPAN_SERVER);
     if (!s)
         return NULL;
+    if (!parent && !http->remote) { /* no caller's context: the trace is born here */
+        sample(tr, &s->ctx);
+        s->recording = (s->ctx.flags & AOS_TRACE_SAMPLED) != 0;
+    }
     if (parent && http->remote && strcmp(http->span_id, parent->span_id) != 0)
         aos_span_add_link(s, http);
     aos_span_set_str(s, AOS_ATTR_CLIENT_ADDRESS, aos_http_peer(req));

@@ -134,6 +134,14 @@ typedef struct {
     unsigned long retention_check_s; /* how often retention runs; 0: 60 */
     unsigned long buffer;            /* spans queued or in flight at most; 0: 10000 */
     unsigned flush_ms;               /* the longest a span waits to be written; 0: 100 */
+    /* The share of new traces recorded (0..1; NaN or out of range: 1): a
+     * trace that starts at aosd (a request without traceparent, a span
+     * without a parent) is sampled by its trace id, as OpenTelemetry's
+     * TraceIdRatioBased sampler does; a span under a parent follows the
+     * parent's sampled flag (a caller's traceparent decides for its trace).
+     * A span that is not sampled still has a context (its flag cleared,
+     * sent on) but keeps nothing and is never stored. */
+    double sample_ratio;
 } aos_trace_cfg_t;
 
 int aos_trace_new(aos_trace_t **out, const aos_trace_cfg_t *cfg, aos_err_t *err);

@@ -368,3 +368,17 @@ test('the Authorization header is parsed exactly', async () => {
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('a body too large for its route gets its 413, not a reset (the body is read and dropped)', async () => {
+  const aos = await startAosd();
+  try {
+    const big = JSON.stringify({ name: 'big', command: 'x', description: 'x'.repeat(2 << 20) });
+    for (let i = 0; i < 20; i++) {
+      const r = await aos.api('POST', '/mcp/registry', big);
+      assert.equal(r.status, 413, `attempt ${i}: ${r.text}`);
+      assert.equal(r.body.error.code, 'too_large');
+    }
+  } finally {
+    await aos.cleanup();
+  }
+});

@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startAosd, waitReady, ROOT, TOKEN, assertErrorShape } from './lib.mjs';
+import { startAosd, waitReady, ROOT, TOKEN, assertErrorShape, sleep } from './lib.mjs';
 
 const FIXTURE = join(ROOT, 'tests/e2e/fixtures/trace-server.mjs');
 const TP_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/;
@@ -17,7 +17,7 @@ const hex = (n) => Array.from({ length: n }, () => '0123456789abcdef'[Math.floor
 
 let aos, fixture;
 before(async () => {
-  aos = await startAosd();
+  aos = await startAosd({ args: ['--trace-sample', '1'] }); // sampling: its own test below
   fixture = spawn(process.execPath, [FIXTURE, '--http'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((res, rej) => {
     fixture.stdout.once('data', (d) => res(Number(String(d).trim())));
@@ -155,10 +155,10 @@ for (const server of ['tstdio', 'thttp']) {
 test('params._meta.traceparent is the parent; the HTTP traceparent becomes a link', async () => {
   const ta = hex(32), pa = hex(16), tb = hex(32), pb = hex(16);
   const { traceparent, seen } = await callContext('tstdio',
-    { traceparent: `00-${ta}-${pa}-01` }, { traceparent: `00-${tb}-${pb}-00`, tracestate: 'k=v' });
+    { traceparent: `00-${ta}-${pa}-01` }, { traceparent: `00-${tb}-${pb}-01`, tracestate: 'k=v' });
   const m = TP_RE.exec(traceparent);
   assert.equal(m[1], tb);
-  assert.ok(traceparent.endsWith('-00')); // not sampled, as the caller said: passed on
+  assert.ok(traceparent.endsWith('-01'));
   const up = TP_RE.exec(seen.meta.traceparent);
   assert.equal(up[1], tb);
   assert.notEqual(up[2], pb); // aosd's span replaced the caller's in _meta
@@ -319,4 +319,36 @@ COMMIT;
   // aosd answers other requests meanwhile: the work is off the loop
   const r = await aos.api('GET', '/healthz', undefined, null);
   assert.equal(r.status, 200);
+});
+
+test('sampling: a caller\'s sampled flag decides for its trace; traces born at aosd by --trace-sample', async () => {
+  const none = await startAosd({ args: ['--trace-sample', '0'] });
+  try {
+    const call = (headers) => fetch(`${none.url}/mcp/call`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json', ...headers },
+      body: JSON.stringify({ server: 'aos', tool: 'echo', args: { message: 'x' } }),
+    });
+    const trace = (id) => none.api('GET', `/api/traces/${id}`);
+    // born here, ratio 0: not sampled, passed on as such, nothing stored
+    let r = await call({});
+    assert.equal(r.status, 200);
+    let m = TP_RE.exec(r.headers.get('traceparent'));
+    assert.ok(r.headers.get('traceparent').endsWith('-00'), r.headers.get('traceparent'));
+    await sleep(300);
+    assert.equal((await trace(m[1])).status, 404);
+    // the caller asks for it: recorded whatever the ratio
+    const tid = hex(32);
+    r = await call({ traceparent: `00-${tid}-${hex(16)}-01` });
+    assert.ok(r.headers.get('traceparent').endsWith('-01'));
+    let t;
+    for (let i = 0; i < 30 && (t = await trace(tid)).status !== 200; i++) await sleep(100);
+    assert.equal(t.status, 200, t.text);
+    // the caller says no: nothing, even for a trace that would be sampled
+    const off = hex(32);
+    r = await call({ traceparent: `00-${off}-${hex(16)}-00` });
+    assert.ok(r.headers.get('traceparent').endsWith('-00'));
+    await sleep(300);
+    assert.equal((await trace(off)).status, 404);
+  } finally { await none.cleanup(); }
 });

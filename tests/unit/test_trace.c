@@ -474,7 +474,8 @@ typedef struct {
     aos_trace_t *tr;
 } svc_t;
 
-static void svc_open(svc_t *s, fixture_t *f, unsigned long buffer, unsigned flush_ms)
+static void svc_open_ratio(svc_t *s, fixture_t *f, unsigned long buffer, unsigned flush_ms,
+                           double ratio)
 {
     memset(s, 0, sizeof(*s));
     assert_int_equal(uv_loop_init(&s->loop), 0);
@@ -485,9 +486,15 @@ static void svc_open(svc_t *s, fixture_t *f, unsigned long buffer, unsigned flus
                          .metrics = s->m,
                          .version = "9.9.9",
                          .buffer = buffer,
-                         .flush_ms = flush_ms};
+                         .flush_ms = flush_ms,
+                         .sample_ratio = ratio};
     aos_err_t err = {0, ""};
     assert_int_equal(aos_trace_new(&s->tr, &c, &err), 0);
+}
+
+static void svc_open(svc_t *s, fixture_t *f, unsigned long buffer, unsigned flush_ms)
+{
+    svc_open_ratio(s, f, buffer, flush_ms, 1);
 }
 
 /* The rest, once the store is closed. */
@@ -836,6 +843,45 @@ static void test_ten_thousand_spans(void **state)
     aos_store_close(st);
 }
 
+/* Traces born here are sampled by their id at the ratio; a span under a
+ * parent follows the parent; what is not sampled is never stored. */
+static void test_sampling(void **state)
+{
+    fixture_t *f = *state;
+    svc_t s;
+    svc_open_ratio(&s, f, 0, 20, 0.25);
+    int kept = 0;
+    for (int i = 0; i < 4000; i++) {
+        aos_span_t *sp = aos_trace_span_start(s.tr, NULL, "root", AOS_SPAN_INTERNAL);
+        kept += (aos_span_context(sp)->flags & AOS_TRACE_SAMPLED) != 0;
+        aos_span_end(sp);
+    }
+    assert_in_range(kept, 800, 1200); /* 1,000 expected */
+    run_until_rows(&s, f, kept);
+    uv_run(&s.loop, UV_RUN_NOWAIT);
+    usleep(100000);
+    uv_run(&s.loop, UV_RUN_NOWAIT);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM spans"), kept);
+    /* a parent decides for its children, whatever the ratio */
+    aos_tracectx_t yes, no;
+    assert_int_equal(aos_tracectx_parse(&yes, "00-" TID "-00f067aa0ba902b7-01", NULL), 0);
+    assert_int_equal(aos_tracectx_parse(&no, "00-" TID "-00f067aa0ba902b8-00", NULL), 0);
+    for (int i = 0; i < 100; i++) {
+        aos_span_t *a = aos_trace_span_start(s.tr, &yes, "child", AOS_SPAN_INTERNAL);
+        aos_span_t *b = aos_trace_span_start(s.tr, &no, "child", AOS_SPAN_INTERNAL);
+        assert_true(aos_span_context(a)->flags & AOS_TRACE_SAMPLED);
+        assert_false(aos_span_context(b)->flags & AOS_TRACE_SAMPLED);
+        aos_span_set_str(b, "k", "v");
+        aos_span_end(a);
+        aos_span_end(b);
+    }
+    run_until_rows(&s, f, kept + 100);
+    usleep(100000);
+    uv_run(&s.loop, UV_RUN_NOWAIT);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM spans"), kept + 100);
+    svc_close(&s);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -854,6 +900,7 @@ int main(void)
         T(test_flush_at_shutdown),
         T(test_retention_runs),
         T(test_ten_thousand_spans),
+        T(test_sampling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
