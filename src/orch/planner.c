@@ -97,8 +97,8 @@ static void chat_span(orch_task_t *t, const aos_llm_result_t *r)
 {
     char name[160];
     snprintf(name, sizeof(name), "chat %s", r->request_model ? r->request_model : "model");
-    aos_span_t *s = aos_trace_span_start(t->o->cfg.trace, aos_span_context(t->span), name,
-                                         AOS_SPAN_CLIENT);
+    aos_span_t *s =
+        aos_trace_span_start(t->o->cfg.trace, aos_span_context(t->span), name, AOS_SPAN_CLIENT);
     if (!s)
         return;
     json_t *attrs = aos_llm_result_span(r);
@@ -166,8 +166,10 @@ static int unknown_tool(orch_task_t *t, const json_t *plan, char *why, size_t n)
                 found = 1;
         }
         if (!found) {
-            snprintf(why, n, "the plan is not valid: steps[%zu] calls '%.100s', which is not one "
-                     "of the tools listed", i, name);
+            snprintf(why, n,
+                     "the plan is not valid: steps[%zu] calls '%.100s', which is not one "
+                     "of the tools listed",
+                     i, name);
             bad = 1;
             break;
         }
@@ -186,12 +188,12 @@ static void planned(orch_task_t *t, struct planning *p, json_t *plan, const char
     }
     char now[32];
     orch_now(now);
-    json_object_set_new(t->vars, "cost_cny",
-                        json_real(json_number_value(json_object_get(t->vars, "cost_cny")) +
-                                  p->cost));
-    json_t *in = json_pack("{s:s, s:s, s:s, s:i}", "planner", planner, "model", p->model, "goal",
-                           json_string_value(json_object_get(t->spec, "goal")), "calls",
-                           p->attempts);
+    json_object_set_new(
+        t->vars, "cost_cny",
+        json_real(json_number_value(json_object_get(t->vars, "cost_cny")) + p->cost));
+    json_t *in =
+        json_pack("{s:s, s:s, s:s, s:i}", "planner", planner, "model", p->model, "goal",
+                  json_string_value(json_object_get(t->spec, "goal")), "calls", p->attempts);
     json_t *out = json_pack("{s:s, s:I, s:I, s:I, s:f}", "planner", planner, "steps",
                             (json_int_t)json_array_size(json_object_get(plan, "steps")),
                             "input_tokens", (json_int_t)p->in_tokens, "output_tokens",
@@ -199,8 +201,8 @@ static void planned(orch_task_t *t, struct planning *p, json_t *plan, const char
     if (why)
         json_object_set_new(out, "llm_error", json_string(why));
     char *ins = json_dumps(in, JSON_COMPACT), *outs = json_dumps(out, JSON_COMPACT);
-    aos_store_step_t row = {t->trace_id, "plan", 1,    0,    "plan", "done", ins, outs, NULL,
-                            NULL,        p->cost, now, now};
+    aos_store_step_t row = {t->trace_id, "plan", 1,    0,       "plan", "done", ins,
+                            outs,        NULL,   NULL, p->cost, now,    now};
     orch_tx_step(tx, &row);
     free(ins);
     free(outs);
@@ -216,9 +218,9 @@ static void fail_planning(orch_task_t *t, struct planning *p, const char *why)
     orch_tx_t *tx = orch_tx_new(t->o, t);
     if (!tx)
         return;
-    json_object_set_new(t->vars, "cost_cny",
-                        json_real(json_number_value(json_object_get(t->vars, "cost_cny")) +
-                                  p->cost));
+    json_object_set_new(
+        t->vars, "cost_cny",
+        json_real(json_number_value(json_object_get(t->vars, "cost_cny")) + p->cost));
     char card[64], msg[600];
     snprintf(card, sizeof(card), "anomaly:%s:plan", t->trace_id);
     snprintf(msg, sizeof(msg), "unable to plan the goal: %s", why);

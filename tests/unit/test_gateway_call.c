@@ -224,9 +224,9 @@ static void test_progress(void **state)
     answer_t a;
     memset(&a, 0, sizeof(a));
     aos_gateway_call_opts_t o = {.caller = {.principal = "task:t4"}, .progress = on_progress};
-    assert_int_equal(
-        aos_gateway_call(e->gw, &o, "fx__progress", json_pack("{s:i}", "n", 3), on_done, &a, NULL),
-        0);
+    json_t *args = json_pack("{s:i}", "n", 3); /* borrowed by the call */
+    assert_int_equal(aos_gateway_call(e->gw, &o, "fx__progress", args, on_done, &a, NULL), 0);
+    json_decref(args);
     assert_int_equal(run_until(e, &a.done, 30000), 0);
     assert_string_equal(text_of(a.result), "progressed 3");
     assert_non_null(a.progress);
@@ -256,9 +256,9 @@ static void test_timeout_and_cancel(void **state)
     json_decref(c0.result);
     memset(&a, 0, sizeof(a));
     aos_gateway_call_t *h = NULL;
-    assert_int_equal(aos_gateway_call(e->gw, &plain, "fx__slow", json_pack("{s:i}", "ms", 20000),
-                                      on_done, &a, &h),
-                     0);
+    json_t *args = json_pack("{s:i}", "ms", 20000);
+    assert_int_equal(aos_gateway_call(e->gw, &plain, "fx__slow", args, on_done, &a, &h), 0);
+    json_decref(args);
     assert_non_null(h);
     int never = 0;
     run_until(e, &never, 300);
