@@ -288,7 +288,7 @@ static void convs_done(int status, const aos_err_t *err, void *arg)
 static int conv_read(aos_http_req_t *req, aos_orch_t *o, const char *id)
 {
     aos_err_t err = {0, ""};
-    long long limit, after;
+    long long limit = 0, after = 0;
     if (orch_query_int(req, "limit", 1, AOS_STORE_LIST_MAX, 100, &limit, &err) ||
         orch_query_int(req, "after", 0, INT64_MAX, 0, &after, &err))
         return aos_http_respond_err(req, &err);

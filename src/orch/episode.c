@@ -103,7 +103,8 @@ static long long span_ms(const char *a, const char *b)
     if (!ea || !eb)
         return -1;
     long long ms = ((long long)timegm(&tb) - (long long)timegm(&ta)) * 1000;
-    ms += (eb[0] == '.' ? atoi(eb + 1) : 0) - (ea[0] == '.' ? atoi(ea + 1) : 0);
+    ms += (eb[0] == '.' ? strtol(eb + 1, NULL, 10) : 0) -
+          (ea[0] == '.' ? strtol(ea + 1, NULL, 10) : 0);
     return ms;
 }
 

@@ -448,6 +448,8 @@ int aos_orch_submit(aos_orch_t *o, const json_t *spec, const char *actor, aos_or
     rc = orch_accept(o, spec, plan, actor, NULL, NULL, NULL, NULL, submitted, s, err);
     if (rc)
         free(s);
+    /* on success the commit's reply, submitted(), frees s */
+    /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
     return rc;
 }
 
@@ -463,21 +465,27 @@ void orch_enqueue(aos_orch_t *o, orch_task_t *t)
     *p = t;
 }
 
+/* per_project: project id -> an unsigned count of its running tasks */
 static unsigned project_running(aos_orch_t *o, const char *pid)
 {
-    return pid ? (unsigned)(uintptr_t)aos_map_get(&o->per_project, pid) : 0;
+    unsigned *n = pid ? aos_map_get(&o->per_project, pid) : NULL;
+    return n ? *n : 0;
 }
 
 static void project_add(aos_orch_t *o, const char *pid, int d)
 {
     if (!pid)
         return;
-    uintptr_t n = (uintptr_t)aos_map_get(&o->per_project, pid);
-    n = d > 0 ? n + 1 : (n ? n - 1 : 0);
-    if (n)
-        aos_map_put(&o->per_project, pid, (void *)n);
-    else
-        aos_map_del(&o->per_project, pid);
+    unsigned *n = aos_map_get(&o->per_project, pid);
+    if (!n && d > 0 && (n = calloc(1, sizeof(*n))) && aos_map_put(&o->per_project, pid, n)) {
+        free(n);
+        n = NULL;
+    }
+    if (!n)
+        return;
+    *n = d > 0 ? *n + 1 : (*n ? *n - 1 : 0);
+    if (!*n)
+        free(aos_map_del(&o->per_project, pid));
 }
 
 static void on_sched_timer(uv_timer_t *h)
@@ -867,6 +875,9 @@ void aos_orch_free(aos_orch_t *o)
     }
     aos_map_release(&o->tasks);
     aos_map_release(&o->jobs);
+    aos_map_iter_init(&it);
+    while (aos_map_iter_next(&o->per_project, &it, NULL, NULL, &v))
+        free(v);
     aos_map_release(&o->per_project);
     uv_close((uv_handle_t *)&o->sched_timer, on_closed);
     uv_close((uv_handle_t *)&o->sweep, on_closed);

@@ -154,7 +154,7 @@ static int route_jobs(aos_http_req_t *req, void *data)
         return aos_http_respond_error(
             req, AOS_EINVAL,
             "'status' must be queued, running, waiting, done, failed or cancelled");
-    long long before, limit;
+    long long before = 0, limit = 0;
     if (orch_query_int(req, "before", 1, INT64_MAX, 0, &before, &err) ||
         orch_query_int(req, "limit", 1, AOS_STORE_LIST_MAX, 50, &limit, &err))
         return aos_http_respond_err(req, &err);
