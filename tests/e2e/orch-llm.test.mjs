@@ -39,6 +39,8 @@ function watch(trace) {
   s.until = (type) => s.waitFor((x) => x.events.some((e) => e.type === type), 30000,
     `${type} (seen: ${JSON.stringify(s.events.map((e) => [e.type, e.payload]))})`);
   s.get = (type) => s.events.find((e) => e.type === type);
+  // what went wrong, when a task did not end as it should
+  s.story = () => JSON.stringify(s.events.map((e) => [e.type, e.payload]));
   return s;
 }
 
@@ -60,7 +62,7 @@ test('a goal becomes the plan the model submits; its tokens are the task\'s cost
   const ev = watch(trace);
   await ev.until('task.receipt');
   const receipt = ev.get('task.receipt').payload;
-  assert.equal(receipt.status, 'done');
+  assert.equal(receipt.status, 'done', ev.story());
   // 1,000 tokens in at 0.01, 500 out at 0.02 per 1,000
   assert.ok(Math.abs(receipt.cost_cny - 0.02) < 1e-9, String(receipt.cost_cny));
   assert.equal(ev.get('task.acceptance').payload.planner, 'llm');
@@ -99,7 +101,7 @@ test('an invalid plan goes back to the model once, with the reason', async () =>
   const trace = await run('try twice');
   const ev = watch(trace);
   await ev.until('task.receipt');
-  assert.equal(ev.get('task.receipt').payload.status, 'done');
+  assert.equal(ev.get('task.receipt').payload.status, 'done', ev.story());
   const reqs = await llm.requests();
   assert.equal(reqs.length, 2);
   const last = reqs[1].body.messages.at(-1);
@@ -115,7 +117,7 @@ test('a failing model leaves the goal to the offline planner; a goal nobody plan
   const t1 = await run('call ev__echo with {"message": "offline after all"}');
   const e1 = watch(t1);
   await e1.until('task.receipt');
-  assert.equal(e1.get('task.receipt').payload.status, 'done');
+  assert.equal(e1.get('task.receipt').payload.status, 'done', e1.story());
   const ep = (await aos.api('GET', `/api/episodes/${t1}`)).body;
   const plan = ep.steps.find((s) => s.id === 'plan').attempts[0];
   assert.equal(plan.output.planner, 'offline');
