@@ -126,7 +126,7 @@ struct orch_task {
     orch_task_t *q_next;      /* in the run queue */
     aos_span_t *span;         /* invoke_workflow: from the start (or a restart) to the end */
     aos_span_t *step_span;    /* the tool step's attempt in flight */
-    aos_llm_call_t *llm_call; /* the planner's model call in flight */
+    aos_llm_call_t *llm_call; /* the planner's or the Critic's model call in flight */
     /* what to do once the transition in flight commits */
     enum { NEXT_NONE, NEXT_PLAN, NEXT_CALL, NEXT_WAIT, NEXT_RETRY, NEXT_END } next;
     uint64_t next_delay_ms; /* NEXT_RETRY: the back-off; NEXT_WAIT: to the deadline */
@@ -150,6 +150,17 @@ void orch_task_planned(orch_task_t *t, orch_tx_t *tx);
 void orch_task_abandon(orch_task_t *t, orch_tx_t *tx, const char *why);
 /* planner.c: asks the model for t's plan (t->plan NULL, t running). */
 void orch_plan_llm(orch_task_t *t);
+/* planner.c: the `chat {model}` span of one model call, under t's span. */
+void orch_chat_span(orch_task_t *t, const aos_llm_result_t *r);
+/* critic.c: asks the model whether result (owned) of t's step in flight
+ * meets question (the step's check.llm); orch_task_judged follows. */
+void orch_critique(orch_task_t *t, json_t *result, const char *question);
+/* The Critic's verdict on the attempt in flight: code 0 (passed) or the
+ * failure's AOS_E* code with why; result (owned, NULL when the call
+ * failed), critique (owned, may be NULL: the model's verdict) and its
+ * cost go into the attempt's row; then the next move. */
+void orch_task_judged(orch_task_t *t, json_t *result, int code, const char *why,
+                      uint64_t retry_after_s, json_t *critique, double cost);
 /* A recovered task that was between two attempts: the next goes now. */
 void orch_task_retry_now(orch_task_t *t);
 /* Cancels t (queued, running or waiting); reply(tx) once it is durable.

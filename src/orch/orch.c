@@ -165,6 +165,27 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
     return 0;
 }
 
+/* A plan whose checks ask the model, with no model to ask: refused. */
+static json_t *needs_model(aos_orch_t *o, json_t *plan, aos_err_t *err)
+{
+    size_t i;
+    const json_t *st;
+    if (!plan || o->cfg.llm)
+        return plan;
+    json_array_foreach(json_object_get(plan, "steps"), i, st)
+    {
+        if (json_object_get(json_object_get(st, "check"), "llm")) {
+            aos_err_set(err, AOS_EINVAL,
+                        "steps[%zu] (%s).check.llm: no model is configured to judge results "
+                        "(--llm-base-url)",
+                        i, json_string_value(json_object_get(st, "id")));
+            json_decref(plan);
+            return NULL;
+        }
+    }
+    return plan;
+}
+
 json_t *orch_plan(aos_orch_t *o, const json_t *spec, int *llm, aos_err_t *err)
 {
     if (llm)
@@ -174,7 +195,7 @@ json_t *orch_plan(aos_orch_t *o, const json_t *spec, int *llm, aos_err_t *err)
                             .inputs = json_object_get(spec, "inputs")};
     const json_t *plan = json_object_get(spec, "plan");
     if (plan)
-        return aos_plan_validate(plan, &opts, err);
+        return needs_model(o, aos_plan_validate(plan, &opts, err), err);
     const json_t *dsl = json_object_get(spec, "dsl");
     const char *goal = json_string_value(json_object_get(spec, "goal"));
     json_t *p = NULL;
@@ -196,7 +217,7 @@ json_t *orch_plan(aos_orch_t *o, const json_t *spec, int *llm, aos_err_t *err)
     /* the parsers check the format; the caller's tools and inputs too */
     json_t *v = aos_plan_validate(p, &opts, err);
     json_decref(p);
-    return v;
+    return needs_model(o, v, err);
 }
 
 /* ---- accepting a task -------------------------------------------------------------- */

@@ -32,7 +32,8 @@ static const char *const system_prompt =
     "costly;\n"
     "- \"milestone\": a short label of progress.\n"
     "A tool step may add \"retry\" (0-10 attempts more), \"check\" (e.g. {\"non_empty\": "
-    "true}) and \"optional\": true. Arguments may use the result of an earlier step with "
+    "true}, or {\"llm\": \"what the result must show\"} to have it judged) and "
+    "\"optional\": true. Arguments may use the result of an earlier step with "
     "${STEP.result} or ${STEP.result.field}, and the task's inputs with ${inputs.NAME}. Use only "
     "the tools listed. Keep the plan as short as the goal allows.\n\nTools:\n";
 
@@ -92,8 +93,8 @@ struct planning {
 
 static void ask(struct planning *p);
 
-/* The span of one model call, under the task. */
-static void chat_span(orch_task_t *t, const aos_llm_result_t *r)
+/* The span of one model call, under the task (the Critic's too). */
+void orch_chat_span(orch_task_t *t, const aos_llm_result_t *r)
 {
     char name[160];
     snprintf(name, sizeof(name), "chat %s", r->request_model ? r->request_model : "model");
@@ -249,7 +250,7 @@ static void on_answer(aos_llm_result_t *r, void *data)
         free(p);
         return;
     }
-    chat_span(t, r);
+    orch_chat_span(t, r);
     p->cost += r->cost_cny;
     p->in_tokens += r->input_tokens;
     p->out_tokens += r->output_tokens;

@@ -161,11 +161,11 @@ static char *dump(const json_t *v)
 static void step_row(orch_tx_t *tx, orch_task_t *t, const char *id, const char *kind,
                      const char *status, int attempt, int64_t seq, const json_t *input,
                      const json_t *output, const json_t *error, const char *started,
-                     const char *finished, const char *key)
+                     const char *finished, const char *key, double cost)
 {
     char *in = dump(input), *out = dump(output), *er = dump(error);
-    aos_store_step_t s = {t->trace_id, id, attempt, seq, kind,    status,  in,
-                          out,         er, key,     0,   started, finished};
+    aos_store_step_t s = {t->trace_id, id, attempt, seq,  kind,    status,  in,
+                          out,         er, key,     cost, started, finished};
     orch_tx_step(tx, &s);
     free(in);
     free(out);
@@ -259,7 +259,8 @@ static void skip(orch_task_t *t, orch_tx_t *tx, const json_t *step, const char *
                        : json_object_get(step, "approval") ? "approval"
                                                            : "milestone";
     json_t *out = json_pack("{s:s}", "skipped", why);
-    step_row(tx, t, step_id(step), kind, "skipped", 1, t->seq++, NULL, out, NULL, now, now, NULL);
+    step_row(tx, t, step_id(step), kind, "skipped", 1, t->seq++, NULL, out, NULL, now, now, NULL,
+             0);
     json_decref(out);
     step_event(tx, t, "step.skipped", step_id(step), json_pack("{s:s}", "reason", why));
     count(t, "skipped");
@@ -272,7 +273,7 @@ static void milestone(orch_task_t *t, orch_tx_t *tx, const json_t *step)
     const char *label = json_string_value(json_object_get(step, "milestone"));
     json_t *out = json_pack("{s:s}", "label", label ? label : "");
     step_row(tx, t, step_id(step), "milestone", "done", 1, t->seq++, NULL, out, NULL, now, now,
-             NULL);
+             NULL, 0);
     json_decref(out);
     count(t, "done");
     progress(tx, t, step_id(step), label);
@@ -296,7 +297,9 @@ static void advance(orch_task_t *t, orch_tx_t *tx)
         const json_t *step = json_array_get(steps, t->cursor);
         const char *id = step_id(step);
         if (fallback_only(t, id)) {
-            skip(t, tx, step, "runs only as a fallback");
+            /* one that ran in its step's stead has its rows already */
+            if (!json_object_get(json_object_get(t->vars, "fell_back"), id))
+                skip(t, tx, step, "runs only as a fallback");
             t->cursor++;
             continue;
         }
@@ -349,7 +352,7 @@ static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const 
         json_t *err =
             json_pack("{s:s, s:s}", "code", aos_err_code(e.code), "message", aos_err_msg(&e));
         step_row(tx, t, id, "tool", "failed", attempt, t->seq++, NULL, NULL, err, t->cur_started,
-                 t->cur_started, key);
+                 t->cur_started, key, 0);
         json_decref(err);
         char why[320];
         snprintf(why, sizeof(why), "its arguments: %s", aos_err_msg(&e));
@@ -357,7 +360,7 @@ static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const 
         return;
     }
     step_row(tx, t, id, "tool", "running", attempt, t->seq++, t->cur_input, NULL, NULL,
-             t->cur_started, NULL, key);
+             t->cur_started, NULL, key, 0);
     t->status = ST_RUNNING;
     orch_tx_state(tx, t, 0);
     step_event(tx, t, "step.started", id,
@@ -438,7 +441,9 @@ static void call_tool(orch_task_t *t)
     }
 }
 
-/* The Critic's verdict on what the tool answered, then the next move. */
+/* The Critic's verdict on what the tool answered, then the next move: the
+ * step's deterministic checks here, its check.llm (a question for the
+ * model) in critic.c, which comes back to orch_task_judged. */
 static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_after_s, void *data)
 {
     orch_task_t *t = data;
@@ -457,51 +462,81 @@ static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_af
         json_decref(result);
         return;
     }
+    const json_t *check = json_object_get(t->cur, "check");
+    char why[512] = "";
+    int ok = result && aos_plan_check(check, result, why, sizeof(why)) == 0;
+    if (!result)
+        snprintf(why, sizeof(why), "%s", aos_err_msg(err));
+    const char *question = json_string_value(json_object_get(check, "llm"));
+    if (ok && question && !t->cancel) {
+        orch_critique(t, result, question);
+        return;
+    }
+    orch_task_judged(t, result, ok ? 0 : (result ? AOS_EINVAL : err->code), why, retry_after_s,
+                     NULL, 0);
+}
+
+void orch_task_judged(orch_task_t *t, json_t *result, int code, const char *why,
+                      uint64_t retry_after_s, json_t *critique, double cost)
+{
     orch_tx_t *tx = orch_tx_new(t->o, t);
     if (!tx) {
         json_decref(result);
+        json_decref(critique);
         aos_log_error("orch", "trace %s: out of memory", t->trace_id);
         return;
     }
     const json_t *step = t->cur;
     const char *id = step_id(step);
-    char key[128], now[32], why[512] = "";
+    char key[128], now[32];
     idempotency_key(t, id, t->attempt, key, sizeof(key));
     orch_now(now);
+    if (cost > 0)
+        json_object_set_new(
+            t->vars, "cost_cny",
+            json_real(json_number_value(json_object_get(t->vars, "cost_cny")) + cost));
     if (t->cancel) {
         json_t *e =
             json_pack("{s:s, s:s}", "code", "canceled", "message", "the task was cancelled");
         step_row(tx, t, id, "tool", "failed", t->attempt, 0, NULL, result, e, t->cur_started, now,
-                 key);
+                 key, cost);
         json_decref(e);
         json_decref(result);
+        json_decref(critique);
         finish(t, tx, ST_CANCELLED, "cancelled");
         return;
     }
-    int ok =
-        result && aos_plan_check(json_object_get(step, "check"), result, why, sizeof(why)) == 0;
-    if (!result)
-        snprintf(why, sizeof(why), "%s", aos_err_msg(err));
-    if (!ok) {
-        json_t *e = json_pack("{s:s, s:s}", "code",
-                              result ? "check_failed" : aos_err_code(err->code), "message", why);
+    if (code) {
+        const char *ecode = !result    ? aos_err_code(code)
+                            : critique ? "critique_failed"
+                                       : "check_failed";
+        json_t *e = json_pack("{s:s, s:s}", "code", ecode, "message", why);
+        if (critique)
+            json_object_set(e, "critique", critique);
         step_row(tx, t, id, "tool", "failed", t->attempt, 0, NULL, result, e, t->cur_started, now,
-                 key);
+                 key, cost);
         json_decref(e);
-        step_event(tx, t, "step.failed", id,
-                   json_pack("{s:i, s:s}", "attempt", t->attempt, "error", why));
-        fail_attempt(t, tx, result, why, result ? AOS_EINVAL : err->code, retry_after_s, 0);
+        json_t *more = json_pack("{s:i, s:s}", "attempt", t->attempt, "error", why);
+        if (critique)
+            json_object_set(more, "critique", critique);
+        step_event(tx, t, "step.failed", id, more);
+        fail_attempt(t, tx, result, why, result ? AOS_EINVAL : code, retry_after_s, 0);
         json_decref(result);
+        json_decref(critique);
         return;
     }
-    step_row(tx, t, id, "tool", "done", t->attempt, 0, NULL, result, NULL, t->cur_started, now,
-             key);
+    step_row(tx, t, id, "tool", "done", t->attempt, 0, NULL, result, NULL, t->cur_started, now, key,
+             cost);
     orch_scope_add_step(t->scope, "tool", id, result);
     if (t->cur_for) /* a fallback's result stands for the step it replaced */
         orch_scope_add_step(t->scope, "tool", step_id(t->cur_for), result);
     json_decref(result);
     count(t, "done");
-    step_event(tx, t, "step.finished", id, json_pack("{s:i}", "attempt", t->attempt));
+    json_t *more = json_pack("{s:i}", "attempt", t->attempt);
+    if (critique)
+        json_object_set(more, "critique", critique);
+    json_decref(critique);
+    step_event(tx, t, "step.finished", id, more);
     if (json_object_get(t->vars, "retrying")) {
         char card[64];
         snprintf(card, sizeof(card), "recovery:%s:%s", t->trace_id, id);
@@ -563,6 +598,10 @@ static void fail_attempt(orch_task_t *t, orch_tx_t *tx, const json_t *result, co
         const json_t *fstep = step_by_id(t, fb);
         if (fstep && json_object_get(fstep, "tool")) {
             count(t, "failed");
+            json_t *fell = json_object_get(t->vars, "fell_back");
+            if (!fell)
+                json_object_set_new(t->vars, "fell_back", fell = json_object());
+            json_object_set_new(fell, fb, json_true());
             begin_tool(t, tx, fstep, step, 1);
             return;
         }
@@ -639,7 +678,8 @@ static void wait_approval(orch_task_t *t, orch_tx_t *tx, const json_t *step, int
     orch_now(now);
     orch_tx_approval_put(tx, t->trace_id, id, message, decisions, deadline);
     if (!failure)
-        step_row(tx, t, id, "approval", "running", 1, t->seq++, NULL, NULL, NULL, now, NULL, NULL);
+        step_row(tx, t, id, "approval", "running", 1, t->seq++, NULL, NULL, NULL, now, NULL, NULL,
+                 0);
     t->status = ST_WAITING;
     snprintf(t->waiting, sizeof(t->waiting), "%s", id);
     t->waiting_failure = failure;
@@ -694,7 +734,7 @@ static void apply_decision(orch_task_t *t, orch_tx_t *tx, const char *decision, 
     if (!t->waiting_failure) {
         json_t *out =
             json_pack("{s:s, s:s?, s:s}", "decision", decision, "comment", comment, "actor", actor);
-        step_row(tx, t, id, "approval", "done", 1, 0, NULL, out, NULL, now, now, NULL);
+        step_row(tx, t, id, "approval", "done", 1, 0, NULL, out, NULL, now, now, NULL, 0);
         orch_scope_add_step(t->scope, "approval", id, out);
         json_decref(out);
         if (!strcmp(decision, "abort")) {

@@ -3,7 +3,8 @@
 // (fixtures/openai-server.mjs): a goal becomes the plan the model submits,
 // its tokens are priced into the task's cost, an invalid plan goes back to
 // the model once, a failing model leaves the goal to the offline planner,
-// and a goal nobody can plan ends the task.
+// and a goal nobody can plan ends the task; the Critic asks the model
+// whether a result meets a step's check.llm, and a "no" goes to the Reviser.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAosd, backendEntry, waitReady, sleep, sseClient } from './lib.mjs';
@@ -131,6 +132,76 @@ test('a failing model leaves the goal to the offline planner; a goal nobody plan
   assert.equal(r2.status, 'failed');
   assert.match(r2.error, /unable to plan/);
   assert.equal(e2.get('anomaly.detected').payload.kind, 'planning');
+});
+
+const verdict = (pass, reason) => ({
+  tool_calls: [{ id: 'call_v', name: 'verdict', arguments: { pass, reason } }],
+  usage: { prompt_tokens: 200, completion_tokens: 50 },
+});
+
+test('the Critic asks the model about check.llm; its verdict and cost are the step\'s', async () => {
+  await llm.clearRequests();
+  await llm.script({ chat: [verdict(true, 'it greets the reader')] });
+  const r = await aos.api('POST', '/api/run', { plan: { steps: [
+    { id: 'hi', tool: 'ev__echo', args: { message: 'hello, reader' }, check: { llm: 'a greeting' } }] } });
+  assert.equal(r.status, 201, r.text);
+  const trace = r.body.trace_id;
+  const ev = watch(trace);
+  await ev.until('task.receipt');
+  const receipt = ev.get('task.receipt').payload;
+  assert.equal(receipt.status, 'done', ev.story());
+  // 200 in at 0.01, 50 out at 0.02 per 1,000
+  const cost = 0.2 * 0.01 + 0.05 * 0.02;
+  assert.ok(Math.abs(receipt.cost_cny - cost) < 1e-9, String(receipt.cost_cny));
+  // step events are the episode's (topic task), not the Chat Hub's
+  const ep = (await aos.api('GET', `/api/episodes/${trace}`)).body;
+  const fin = ep.events.find((e) => e.type === 'step.finished' && e.payload.step === 'hi');
+  assert.equal(fin.payload.critique.pass, true, JSON.stringify(ep.events));
+  assert.equal(fin.payload.critique.reason, 'it greets the reader');
+  // what the Critic asked: the requirement, the tool, its arguments and result
+  const [req] = await llm.requests();
+  assert.equal(req.body.tools[0].function.name, 'verdict');
+  assert.match(req.body.messages[1].content, /Requirement: a greeting/);
+  assert.match(req.body.messages[1].content, /Tool: ev__echo/);
+  assert.match(req.body.messages[1].content, /hello, reader/);
+  assert.match(req.headers.traceparent, new RegExp(`^00-${trace}-`));
+  const att = ep.steps.find((s) => s.id === 'hi').attempts[0];
+  assert.ok(Math.abs(att.cost_cny - cost) < 1e-9, JSON.stringify(att));
+});
+
+test('a "no" from the Critic fails the attempt: the Reviser retries the tool, the next verdict passes', async () => {
+  await llm.clearRequests();
+  await llm.script({ chat: [verdict(false, 'not polite enough'), verdict(true, 'better')] });
+  const r = await aos.api('POST', '/api/run', { plan: { steps: [
+    { id: 'ask', tool: 'ev__echo', args: { message: 'give it' }, check: { llm: 'polite' },
+      retry: { max: 1, backoff_ms: 10 } }] } });
+  assert.equal(r.status, 201, r.text);
+  const ev = watch(r.body.trace_id);
+  await ev.until('task.receipt');
+  assert.equal(ev.get('task.receipt').payload.status, 'done', ev.story());
+  const ep = (await aos.api('GET', `/api/episodes/${r.body.trace_id}`)).body;
+  const failed = ep.events.find((e) => e.type === 'step.failed');
+  assert.match(failed.payload.error, /the critic says no: not polite enough/);
+  assert.equal(failed.payload.critique.pass, false);
+  assert.equal(ev.get('anomaly.detected').payload.kind, 'step_failure');
+  assert.ok(ev.get('recovery.done'), ev.story());
+  const atts = ep.steps.find((s) => s.id === 'ask').attempts;
+  assert.deepEqual(atts.map((a) => a.status), ['failed', 'done']);
+  assert.equal(atts[0].error.code, 'critique_failed');
+  assert.equal((await llm.requests()).length, 2);
+});
+
+test('a model that cannot judge fails the check with the reason', async () => {
+  await llm.script({ chat: [{ content: 'Looks fine to me, probably.' }] });
+  const r = await aos.api('POST', '/api/run', { plan: { steps: [
+    { id: 'j', tool: 'ev__echo', args: { message: 'x' }, check: { llm: 'anything' } }] },
+    constraints: { approval: 'never' } });
+  assert.equal(r.status, 201, r.text);
+  const ev = watch(r.body.trace_id);
+  await ev.until('task.receipt');
+  const rc = ev.get('task.receipt').payload;
+  assert.equal(rc.status, 'failed', ev.story());
+  assert.match(rc.error, /not a verdict/);
 });
 
 test('a job cancelled while the model plans ends at once', async () => {

@@ -130,6 +130,24 @@ test('a step that fails, then succeeds on retry: anomaly, recovery.start, recove
   assert.deepEqual(f.attempts.map((a) => a.idempotency_key), [`${trace}:f:1`, `${trace}:f:2`]);
 });
 
+test('a fallback that names a tool runs it in the failed step\'s stead, with its arguments', async () => {
+  // fail-once fails the first call with a marker, answers the second
+  const marker = join(scratch, 'fallback-tool');
+  const { trace_id: trace } = await run({
+    plan: { steps: [{ id: 'f', tool: 'fx__fail-once', args: { marker }, fallback: 'fx__fail-once' }] },
+    constraints: { approval: 'never' },
+  });
+  const ev = watch(trace);
+  await ev.until('task.receipt');
+  assert.equal(ev.events.find((e) => e.type === 'task.receipt').payload.status, 'done', JSON.stringify(ev.types()));
+  const ep = await episode(trace);
+  assert.deepEqual(stepOf(ep, 'f').attempts.map((a) => a.status), ['failed']);
+  const alt = stepOf(ep, 'f-fallback');
+  assert.deepEqual(alt.attempts.map((a) => a.status), ['done']);
+  assert.deepEqual(alt.attempts[0].input, { marker });
+  assert.equal(ep.plan.steps.at(-1).tool, 'fx__fail-once');
+});
+
 test('abort at a gate ends the task; downgrade goes on and skips what asked not to run', async () => {
   const gated = (extra = []) => ({ plan: { steps: [
     { id: 'gate', approval: { message: 'Proceed?' } },
@@ -252,6 +270,9 @@ test('bad specs, plans and DSL get clear errors and start nothing', async () => 
     [{ goal: 'x', env: ['API_KEY'] }, /secret/],
     [{ goal: 'x', constraints: { deadline: 'tomorrow' } }, /deadline/],
     [{ plan: { steps: [{ id: 's1', tool: 'ev__echo' }] }, constraints: { tools: ['files__*'] } }, /s1/],
+    // no model is configured here to judge a result
+    [{ plan: { steps: [{ id: 's1', tool: 'ev__echo', check: { llm: 'is it polite?' } }] } }, /s1\)\.check\.llm: no model/],
+    [{ dsl: 'step s1: ev__echo message="hi"\n  check llm "is it polite?"' }, /check\.llm: no model/],
   ];
   for (const [spec, why] of cases) {
     const r = await aos.api('POST', '/api/run', spec);
