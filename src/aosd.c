@@ -12,6 +12,7 @@
 #include "llm/llm.h" /* wiring: llm */
 #include "log/log.h"
 #include "logs/logs.h" /* wiring: logs */
+#include "orch/orch.h" /* wiring: orch */
 #include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "store/store.h"
@@ -46,6 +47,8 @@ typedef struct {
     aos_bus_t *bus;
     /* wiring: logs (log service) */
     aos_logs_t *logs;
+    /* wiring: orch (the orchestrator) */
+    aos_orch_t *orch;
     /* wiring: trace (spans) */
     aos_trace_t *trace;
     /* wiring: llm (OpenAI-compatible client; NULL without --llm-base-url) */
@@ -72,6 +75,8 @@ static void on_gateway_down(void *data)
     d->llm = NULL;
     aos_httpc_free(d->httpc);
     d->httpc = NULL;
+    aos_orch_free(d->orch); /* wiring: orch */
+    d->orch = NULL;
     aos_bus_free(d->bus); /* wiring: bus -- before the store, which finishes its jobs */
     d->bus = NULL;
     /* wiring: trace -- the requests have ended their spans: write them */
@@ -85,6 +90,15 @@ static void on_deadline(uv_timer_t *t)
 {
     aos_log_warn("aosd", "shutdown is taking too long; exiting");
     exit(1);
+}
+
+static void on_orch_down(void *data)
+{
+    aos_daemon_t *d = data;
+    if (d->gateway)
+        aos_gateway_shutdown(d->gateway, on_gateway_down, d);
+    else
+        on_gateway_down(d);
 }
 
 static void shutdown_daemon(aos_daemon_t *d, const char *why)
@@ -102,10 +116,11 @@ static void shutdown_daemon(aos_daemon_t *d, const char *why)
     aos_logs_shutdown(d->logs); /* wiring: logs -- ends its streams, stores what it captured */
     if (d->http)
         aos_http_stop(d->http);
-    if (d->gateway)
-        aos_gateway_shutdown(d->gateway, on_gateway_down, d);
+    /* wiring: orch -- tasks stop before the gateway's calls fail under them */
+    if (d->orch)
+        aos_orch_shutdown(d->orch, on_orch_down, d);
     else
-        on_gateway_down(d);
+        on_orch_down(d);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -315,6 +330,20 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     } else if (c->llm_api_key) {
         aos_log_warn("aosd", "--llm-api-key is ignored without --llm-base-url");
     }
+    /* wiring: orch -- create, add routes; started after the gateway is loaded */
+    aos_orch_cfg_t oc = {.loop = d->loop,
+                         .store = d->store,
+                         .bus = d->bus,
+                         .gateway = d->gateway,
+                         .metrics = d->metrics,
+                         .trace = d->trace,
+                         .llm = d->llm,
+                         .data_dir = c->data_dir,
+                         .max_running = (unsigned)c->orch_max_running,
+                         .max_per_project = (unsigned)c->orch_max_per_project,
+                         .retention_days = (unsigned)c->episode_retention_days};
+    if ((rc = aos_orch_new(&d->orch, &oc, err)) || (rc = aos_orch_add_routes(d->orch, d->http)))
+        return rc;
     /* secrets aosd holds never reach the log store */
     const char *secrets[] = {c->bootstrap_token, c->master_key, d->generated};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
@@ -325,6 +354,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     if ((rc = aos_http_start(d->http, err)))
         return rc;
     if ((rc = aos_gateway_load(d->gateway, err)))
+        return rc;
+    if ((rc = aos_orch_start(d->orch, err))) /* wiring: orch -- resumes unfinished tasks */
         return rc;
 
     uv_signal_init(d->loop, &d->sigint);

@@ -16,6 +16,21 @@
 
 #include "err/err.h"
 
+/* Who calls a tool, and what it may do: the caller context every tool call
+ * carries, from an MCP client, a REST client or a task of aosd's own
+ * (aos_gateway_call). Borrowed for the duration of call() only: a tool that
+ * answers later copies what it needs. */
+typedef struct {
+    /* "token:<id>" (an API token), "mcp:<session>", "task:<trace_id>", ... */
+    const char *principal;
+    /* What the caller may do, or NULL for no restriction beyond its role:
+     * {"tools": [patterns], "workspace": "<dir>", ...} - the tools issue
+     * defines the fields its tools read. */
+    const json_t *caps;
+    const char *traceparent;     /* W3C trace context of the caller's span; may be NULL */
+    const char *idempotency_key; /* repeats of one logical call share it; may be NULL */
+} aos_caller_t;
+
 /* call() starts a tool and answers through done exactly once, now or later;
  * it returns 0, or an AOS_E* code without calling done. done's result is a
  * CallToolResult (stolen), or NULL with err set. */
@@ -24,8 +39,8 @@ typedef struct {
     const char *name;
     const char *description;
     json_t *(*tools)(void *data); /* new array of tool definitions */
-    int (*call)(void *data, const char *tool, const json_t *args, aos_builtin_done_fn done,
-                void *ctx);
+    int (*call)(void *data, const aos_caller_t *caller, const char *tool, const json_t *args,
+                aos_builtin_done_fn done, void *ctx);
     void *data;
 } aos_builtin_t;
 

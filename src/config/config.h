@@ -78,6 +78,12 @@
        "addresses that may read /metrics without a token (CIDR, comma-separated)")                 \
     XX(metrics_max_series, U, "metrics-max-series", "AOS_METRICS_MAX_SERIES", "2000",              \
        "most series one metric keeps; later label values count as \"other\"")                      \
+    XX(orch_max_running, U, "orch-max-running", "AOS_ORCH_MAX_RUNNING", "64",                      \
+       "tasks running (or waiting for approval) at once; others queue by priority")                \
+    XX(orch_max_per_project, U, "orch-max-per-project", "AOS_ORCH_MAX_PER_PROJECT", "0",           \
+       "tasks of one project running at once (0: orch-max-running)")                               \
+    XX(episode_retention_days, U, "episode-retention-days", "AOS_EPISODE_RETENTION_DAYS", "30",    \
+       "days a finished run (its steps, events and workspace rows) is kept (0: for ever)")         \
     XX(llm_base_url, S, "llm-base-url", "AOS_LLM_BASE_URL", NULL,                                  \
        "OpenAI-compatible API, e.g. https://api.openai.com/v1 (unset: no LLM, offline planner)")   \
     XX(llm_model, S, "llm-model", "AOS_LLM_MODEL", NULL, "model to call at --llm-base-url")        \

@@ -36,8 +36,8 @@ static json_t *echo(const json_t *args, aos_err_t *err)
     return json_pack("{s:[{s:s, s:o}]}", "content", "type", "text", "text", text);
 }
 
-static int aos_call(void *data, const char *tool, const json_t *args, aos_builtin_done_fn done,
-                    void *ctx)
+static int aos_call(void *data, const aos_caller_t *caller, const char *tool, const json_t *args,
+                    aos_builtin_done_fn done, void *ctx)
 {
     aos_err_t err = {0, ""};
     json_t *res = NULL;

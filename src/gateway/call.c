@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "log/log.h"
 #include "registry/registry.h"
+#include "trace/trace.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -144,6 +145,22 @@ void gw_call_free(gw_call_t *c)
     json_decref(c->id);
     json_decref(c->client_progress);
     json_decref(c->params);
+    if (c->span) { /* cut short: cancelled, or the server went away */
+        aos_span_set_error(c->span, aos_err_code(AOS_ECANCELED), "the call ended unanswered");
+        aos_span_end(c->span);
+        c->span = NULL;
+    }
+    if (c->defer_timer) {
+        if (c->defer_armed) {
+            c->defer_timer->data = NULL;
+            uv_close((uv_handle_t *)c->defer_timer, (uv_close_cb)free);
+        } else {
+            free(c->defer_timer);
+        }
+    }
+    json_decref(c->caps);
+    json_decref(c->deferred);
+    free(c->idempotency_key);
     free(c->method);
     free(c->server_name);
     free(c->tool);
@@ -179,6 +196,13 @@ static void record(gw_call_t *c, const char *server, const char *outcome)
 
 void gw_call_send(gw_call_t *c, json_t *msg)
 {
+    if (c->kind == GW_CALL_INPROC) {
+        const char *m = aos_rpc_method(msg);
+        if (c->on_progress && m && !strcmp(m, "notifications/progress"))
+            c->on_progress(aos_rpc_params(msg), c->done_data);
+        json_decref(msg);
+        return;
+    }
     if (!c->st)
         gw_call_open_stream(c); /* when it can: else the session's GET stream */
     if (c->st)
@@ -186,6 +210,44 @@ void gw_call_send(gw_call_t *c, json_t *msg)
     else if (c->sess)
         gw_session_send(c->sess, json_incref(msg));
     json_decref(msg);
+}
+
+/* The AOS code of an error answer: our own errors keep their meaning
+ * (data.aos_code, set by call_error_v); the upstream's are AOS_EUPSTREAM.
+ * *after: data.retry_after_s, or 0. */
+static int answer_error(const json_t *e, json_int_t *after)
+{
+    int aos = AOS_EUPSTREAM;
+    const json_t *d = json_object_get(e, "data");
+    if (json_is_string(json_object_get(d, "aos_code"))) {
+        const char *cs = json_string_value(json_object_get(d, "aos_code"));
+#define XX(name, status, rpc, cstr, msg)                                                           \
+    if (!strcmp(cs, cstr))                                                                         \
+        aos = AOS_##name;
+        AOS_ERR_MAP(XX)
+#undef XX
+    }
+    *after = json_integer_value(json_object_get(d, "retry_after_s"));
+    return aos;
+}
+
+/* In-process answers: the result, or the error, to the caller's done. */
+static void finish_inproc(gw_call_t *c, json_t *msg)
+{
+    aos_gateway_done_fn done = c->done;
+    c->done = NULL;
+    json_t *res = json_object_get(msg, "result");
+    if (res) {
+        done(json_incref(res), NULL, 0, c->done_data);
+        return;
+    }
+    const json_t *e = json_object_get(msg, "error");
+    json_int_t after = 0;
+    int aos = answer_error(e, &after);
+    const char *m = json_string_value(json_object_get(e, "message"));
+    aos_err_t err = {0, ""};
+    aos_err_set(&err, aos, "%s", m ? m : aos_strerror(aos));
+    done(NULL, &err, after > 0 ? (uint64_t)after : 0, c->done_data);
 }
 
 /* REST answers: the result itself, or the error as a REST error. */
@@ -199,18 +261,8 @@ static void finish_rest(gw_call_t *c, json_t *msg)
     json_t *e = json_object_get(msg, "error");
     json_int_t code = json_integer_value(json_object_get(e, "code"));
     const char *m = json_string_value(json_object_get(e, "message"));
-    /* our own errors keep their meaning (data.aos_code); the upstream's are a 502 */
-    int aos = AOS_EUPSTREAM;
-    const json_t *d = json_object_get(e, "data");
-    if (json_is_string(json_object_get(d, "aos_code"))) {
-        const char *cs = json_string_value(json_object_get(d, "aos_code"));
-#define XX(name, status, rpc, cstr, msg)                                                           \
-    if (!strcmp(cs, cstr))                                                                         \
-        aos = AOS_##name;
-        AOS_ERR_MAP(XX)
-#undef XX
-    }
-    json_int_t after = json_integer_value(json_object_get(d, "retry_after_s"));
+    json_int_t after;
+    int aos = answer_error(e, &after);
     if (after > 0) {
         char v[32];
         snprintf(v, sizeof(v), "%lld", (long long)after);
@@ -223,11 +275,37 @@ static void finish_rest(gw_call_t *c, json_t *msg)
     aos_http_respond_json(c->req, (unsigned)aos_err_http_status(aos), body);
 }
 
+static void on_deferred(uv_timer_t *t)
+{
+    gw_call_t *c = t->data;
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    if (!c)
+        return;
+    c->defer_timer = NULL;
+    c->defer_armed = 0;
+    json_t *msg = c->deferred;
+    c->deferred = NULL;
+    gw_call_finish(c, msg);
+}
+
 void gw_call_finish(gw_call_t *c, json_t *msg)
 {
+    if (c->kind == GW_CALL_INPROC && c->done && c->starting) {
+        /* answered inside aos_gateway_call (a built-in, a refusal): its
+         * caller hears of it on the next turn of the loop, as promised */
+        c->starting = 0;
+        c->deferred = msg;
+        c->defer_armed = 1;
+        uv_timer_init(c->gw->cfg.loop, c->defer_timer);
+        c->defer_timer->data = c;
+        uv_timer_start(c->defer_timer, on_deferred, 0, 0);
+        return;
+    }
     if (c->req)
         gw_span_outcome(c->req, msg);
-    if (c->st) /* kept for replay: a client that lost the connection comes back for it */
+    if (c->kind == GW_CALL_INPROC && c->done)
+        finish_inproc(c, msg);
+    else if (c->st) /* kept for replay: a client that lost the connection comes back for it */
         gw_stream_send(c->st, msg, 1);
     else if (c->req && c->kind == GW_CALL_REST)
         finish_rest(c, msg);
@@ -344,6 +422,7 @@ void gw_fingerprints_sweep(aos_gateway_t *gw)
 /* ---- sending, retries and the answer ----------------------------------------- */
 
 static int send_call(gw_call_t *c, gw_server_t *sv);
+static void span_end(gw_call_t *c, int status, const json_t *reply);
 
 /* A failure that says something about the server (not about the request). */
 static int server_failure(int status, const json_t *reply)
@@ -431,6 +510,7 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
     gw_call_t *c = data;
     gw_server_t *sv = c->server;
     uint64_t now = gw_now_ms();
+    span_end(c, status, reply);
     unlink_server(c);
     sv->active--;
     int bad = server_failure(status, reply);
@@ -497,16 +577,64 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
 }
 
 /* Sends c to sv now; c must not be linked to a server. */
+/* The span of one attempt of an in-process call: the tool call of a task's
+ * step, MCP's client span and GenAI's execute_tool span in one (kind:
+ * CLIENT to an upstream, INTERNAL to a built-in). */
+static void span_begin(gw_call_t *c, gw_server_t *sv, aos_span_kind_t kind)
+{
+    if (c->kind != GW_CALL_INPROC || !c->gw->cfg.trace || c->span)
+        return;
+    char name[AOS_REGISTRY_NAME_MAX + 256];
+    snprintf(name, sizeof(name), "tools/call %s" GW_SEP "%.200s", sv->name, c->tool ? c->tool : "");
+    c->span = aos_trace_span_start(c->gw->cfg.trace, &c->trace, name, kind);
+    aos_span_set_str(c->span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_EXECUTE_TOOL);
+    aos_span_set_str(c->span, AOS_ATTR_GEN_AI_TOOL_NAME, name + strlen("tools/call "));
+    if (c->idempotency_key)
+        aos_span_set_str(c->span, AOS_ATTR_GEN_AI_TOOL_CALL_ID, c->idempotency_key);
+    aos_span_set_str(c->span, AOS_ATTR_MCP_METHOD_NAME, "tools/call");
+    aos_span_set_str(c->span, AOS_ATTR_AOS_MCP_SERVER, sv->name);
+    aos_span_set_int(c->span, "aos.attempt", (int64_t)c->attempts);
+}
+
+/* Ends the attempt's span with its outcome: status (an AOS_E* code) or the
+ * reply (a JSON-RPC error, or a result that may be isError). */
+static void span_end(gw_call_t *c, int status, const json_t *reply)
+{
+    if (!c->span)
+        return;
+    const json_t *e = json_object_get(reply, "error");
+    if (status) {
+        aos_span_set_error(c->span, aos_err_code(status), aos_strerror(status));
+    } else if (e) {
+        char code[24];
+        snprintf(code, sizeof(code), "%lld",
+                 (long long)json_integer_value(json_object_get(e, "code")));
+        aos_span_set_error(c->span, code, json_string_value(json_object_get(e, "message")));
+    } else if (json_is_true(json_object_get(json_object_get(reply, "result"), "isError"))) {
+        aos_span_set_error(c->span, AOS_ATTR_ERROR_TOOL, NULL);
+    } else {
+        aos_span_set_status(c->span, AOS_SPAN_OK, NULL);
+    }
+    aos_span_end(c->span);
+    c->span = NULL;
+}
+
 static int send_call(gw_call_t *c, gw_server_t *sv)
 {
     unsigned timeout = (unsigned)json_integer_value(json_object_get(sv->entry, "timeout_ms"));
     if (!timeout)
         timeout = AOS_REGISTRY_DEFAULT_TIMEOUT_MS;
+    if (c->timeout_ms && c->timeout_ms < timeout)
+        timeout = c->timeout_ms;
     c->attempts++;
-    int rc = aos_upstream_request(c->up, c->method, json_incref(c->params), timeout, &c->trace,
-                                  on_reply, c, &c->up_id);
-    if (rc)
+    span_begin(c, sv, AOS_SPAN_CLIENT);
+    int rc = aos_upstream_request(c->up, c->method, json_incref(c->params), timeout,
+                                  c->span ? aos_span_context(c->span) : &c->trace, on_reply, c,
+                                  &c->up_id);
+    if (rc) {
+        span_end(c, rc, NULL);
         return rc;
+    }
     link_server(c, sv);
     c->phase = GW_PHASE_SENT;
     sv->active++;
@@ -847,11 +975,15 @@ static void builtin_done(void *ctx, json_t *result, const aos_err_t *err)
     c->ticket = NULL;
     json_t *msg;
     if (result) {
+        json_t *as_reply = json_pack("{s:O}", "result", result);
+        span_end(c, 0, as_reply);
+        json_decref(as_reply);
         msg = aos_rpc_result(c->id, result);
         record(c, c->server_name,
                json_is_true(json_object_get(result, "isError")) ? "tool_error" : "ok");
     } else {
         int code = err ? err->code : AOS_EINTERNAL;
+        span_end(c, code, NULL);
         msg = call_error(c, code, "%s", err ? aos_err_msg(err) : "built-in tool failed");
         record(c, c->server_name, aos_err_code(code));
     }
@@ -868,8 +1000,14 @@ int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_
     if (!c->tool)
         c->tool = strdup(tool);
     c->server_name = strdup(sv->name);
+    c->attempts++;
+    span_begin(c, sv, AOS_SPAN_INTERNAL);
     json_t *empty = args ? NULL : json_object();
-    int rc = sv->builtin->call(sv->builtin->data, tool, args ? args : empty, builtin_done, t);
+    char tp[AOS_TRACEPARENT_LEN + 1];
+    int has_tp = aos_tracectx_valid(&c->trace) && aos_tracectx_format(&c->trace, tp) == 0;
+    aos_caller_t caller = {c->caller, c->caps, has_tp ? tp : NULL, c->idempotency_key};
+    int rc =
+        sv->builtin->call(sv->builtin->data, &caller, tool, args ? args : empty, builtin_done, t);
     json_decref(empty);
     if (rc) {
         /* failed synchronously: done was not called */
@@ -879,4 +1017,120 @@ int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_
         }
     }
     return rc;
+}
+
+/* ---- in-process calls ----------------------------------------------------------- */
+
+int aos_gateway_tool_match(const char *pattern, const char *tool)
+{
+    size_t n = strlen(pattern);
+    if (n && pattern[n - 1] == '*')
+        return strncmp(pattern, tool, n - 1) == 0;
+    return strcmp(pattern, tool) == 0;
+}
+
+/* Whether caps (may be NULL) let the caller call tool. */
+static int tool_allowed(const json_t *caps, const char *tool)
+{
+    const json_t *tools = json_object_get(caps, "tools");
+    if (!tools)
+        return 1;
+    size_t i;
+    const json_t *p;
+    json_array_foreach(tools, i, p)
+    {
+        if (json_is_string(p) && aos_gateway_tool_match(json_string_value(p), tool))
+            return 1;
+    }
+    return 0;
+}
+
+int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, const char *tool,
+                     const json_t *args, aos_gateway_done_fn done, void *data,
+                     aos_gateway_call_t **handle)
+{
+    const aos_caller_t *who = &opts->caller;
+    const char *sep = tool ? strstr(tool, GW_SEP) : NULL;
+    if (!sep || sep == tool || !sep[strlen(GW_SEP)] || !done)
+        return AOS_EINVAL;
+    char name[AOS_REGISTRY_NAME_MAX + 1];
+    size_t n = (size_t)(sep - tool);
+    if (n > AOS_REGISTRY_NAME_MAX)
+        return AOS_ENOTFOUND;
+    memcpy(name, tool, n);
+    name[n] = '\0';
+    const char *rest = sep + strlen(GW_SEP);
+    gw_server_t *sv = gw_server_get(gw, name);
+    if (!sv || sv->closing)
+        return AOS_ENOTFOUND;
+    if (!sv->enabled || (!sv->builtin && !sv->up))
+        return AOS_EUNAVAIL;
+    if (!tool_allowed(who->caps, tool))
+        return AOS_EFORBIDDEN;
+    if (sv->builtin && gw_server_lacks_tool(sv, rest))
+        return AOS_ENOTFOUND;
+    if (gw->shutting_down)
+        return AOS_EUNAVAIL;
+    gw_call_t *c = gw_call_new(gw, GW_CALL_INPROC, NULL, NULL, NULL);
+    if (!c)
+        return AOS_ENOMEM;
+    c->defer_timer = malloc(sizeof(uv_timer_t));
+    if (!c->defer_timer) {
+        gw_call_free(c);
+        return AOS_ENOMEM;
+    }
+    c->done = done;
+    c->done_data = data;
+    c->on_progress = opts->progress;
+    c->timeout_ms = opts->timeout_ms;
+    c->tool = strdup(rest);
+    if (who->principal)
+        snprintf(c->caller, sizeof(c->caller), "%s", who->principal);
+    if (who->caps)
+        c->caps = json_deep_copy(who->caps);
+    if (who->idempotency_key)
+        c->idempotency_key = strdup(who->idempotency_key);
+    /* the caller's span: the upstream hears of it (params._meta and, over
+     * HTTP, a header), and this call's failures are logged in its trace */
+    if (who->traceparent && aos_tracectx_parse(&c->trace, who->traceparent, NULL) != 0)
+        memset(&c->trace, 0, sizeof(c->trace));
+    if (handle)
+        *handle = c;
+    c->starting = 1;
+    if (sv->builtin) {
+        int rc = gw_call_builtin(c, sv, rest, args);
+        if (rc) {
+            aos_err_t err = {0, ""};
+            aos_err_set(&err, rc, "server '%s' refused the call", sv->name);
+            gw_call_fail(c, &err, 0);
+        }
+        /* answered or not, c lives on: an answer made meanwhile waits */
+        c->starting = 0;
+        return 0;
+    }
+    json_t *params =
+        json_pack("{s:s, s:O}", "name", rest, "arguments", args ? args : json_object());
+    if (!args)
+        json_decref(json_object_get(params, "arguments"));
+    json_t *meta = json_object();
+    if (c->idempotency_key)
+        json_object_set_new(meta, "aos/idempotency_key", json_string(c->idempotency_key));
+    if (c->on_progress)
+        json_object_set_new(meta, "progressToken", json_integer(1)); /* replaced by ours */
+    if (json_object_size(meta))
+        json_object_set_new(params, "_meta", meta);
+    else
+        json_decref(meta);
+    aos_err_t err = {0, ""};
+    uint64_t after;
+    if (gw_call_forward(c, sv, "tools/call", params, &err, &after))
+        gw_call_fail(c, &err, after);
+    c->starting = 0;
+    return 0;
+}
+
+void aos_gateway_call_cancel(aos_gateway_call_t *c)
+{
+    if (c && c->done)
+        gw_call_finish(c, call_error(c, AOS_ECANCELED, "call cancelled by its caller"));
 }

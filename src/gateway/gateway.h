@@ -77,6 +77,55 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
  * once at start-up, before the loop runs (reads the store synchronously). */
 int aos_gateway_load(aos_gateway_t *gw, aos_err_t *err);
 int aos_gateway_add_routes(aos_gateway_t *gw, aos_http_t *http);
+
+/* ---- in-process tool calls ------------------------------------------------
+ * A tool call made inside aosd (a task's step, an agent's tool), through the
+ * same isolation as an MCP client's: the server's breaker, rate limits (the
+ * principal is the caller of the per-caller limit), quota, concurrency
+ * queue, timeout, safe retries, metrics, failure events and fingerprints.
+ * Built-in servers receive the caller as it is given. */
+typedef struct gw_call aos_gateway_call_t;
+
+/* result: the CallToolResult (a new reference the callback owns; a tool's
+ * own failure is a result with isError), or NULL with err: AOS_ENOTFOUND
+ * (no such server or tool), AOS_EFORBIDDEN, AOS_ERATE / AOS_EUNAVAIL (with
+ * retry_after_s > 0 when the server said when to come back),
+ * AOS_ETIMEDOUT, AOS_EUPSTREAM, AOS_EINVAL (the server refused the
+ * arguments), AOS_ECANCELED (aos_gateway_call_cancel, shutdown). */
+typedef void (*aos_gateway_done_fn)(json_t *result, const aos_err_t *err, uint64_t retry_after_s,
+                                    void *data);
+/* Progress the server reports on a call (the notifications/progress params). */
+typedef void (*aos_gateway_progress_fn)(const json_t *params, void *data);
+
+typedef struct {
+    aos_caller_t caller;              /* borrowed for the call of aos_gateway_call only */
+    uint32_t timeout_ms;              /* 0: the server's timeout_ms; else the smaller */
+    aos_gateway_progress_fn progress; /* may be NULL */
+} aos_gateway_call_opts_t;
+
+/* Calls tool "<server>__<tool>" with args (borrowed; NULL = {}). Refused
+ * synchronously (a code, and done never runs) when the name does not parse,
+ * the server is unknown, disabled or removed (AOS_ENOTFOUND, AOS_EUNAVAIL),
+ * or caller.caps holds "tools" patterns and none allows it (AOS_EFORBIDDEN).
+ * Otherwise returns 0 and done runs exactly once, later, on the loop thread;
+ * *handle (may be NULL) is valid until then. The idempotency key and the
+ * trace context travel to the server in params._meta
+ * ("aos/idempotency_key", "traceparent"). Loop thread only. */
+int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, const char *tool,
+                     const json_t *args, aos_gateway_done_fn done, void *data,
+                     aos_gateway_call_t **handle);
+/* Ends a call before its answer: the server gets notifications/cancelled,
+ * and done runs with AOS_ECANCELED before this returns. Only between
+ * aos_gateway_call and done. */
+void aos_gateway_call_cancel(aos_gateway_call_t *call);
+/* The tools of every enabled server as the aggregated endpoint lists them
+ * ("<server>__<tool>", description, inputSchema, annotations), those that
+ * match one of patterns (an array of aos_gateway_tool_match patterns; NULL:
+ * all): a new array. */
+json_t *aos_gateway_tool_list(aos_gateway_t *gw, const json_t *patterns);
+/* 1 if "<server>__<tool>" matches pattern: equal, or pattern ends in '*'
+ * and is a prefix of it ("files__*", "*"). */
+int aos_gateway_tool_match(const char *pattern, const char *tool);
 /* Adds a built-in server (builtin/builtin.h); b (and what it points to)
  * must outlive gw. Its name must be one of AOS_REGISTRY_RESERVED_NAMES
  * (registry.h), so that no registry entry can take it; else AOS_EINVAL. */

@@ -113,7 +113,7 @@ struct gw_server {
     gw_server_t *next_closing;
 };
 
-enum gw_call_kind { GW_CALL_MCP, GW_CALL_REST };
+enum gw_call_kind { GW_CALL_MCP, GW_CALL_REST, GW_CALL_INPROC };
 
 enum gw_call_phase {
     GW_PHASE_NONE = 0,
@@ -153,7 +153,19 @@ struct gw_call {
     char *tool;               /* for logs and metrics */
     char *server_name;        /* for logs and metrics */
     struct gw_ticket *ticket; /* a built-in call in progress */
-    aos_tracectx_t trace;     /* what the call runs in: the request's span, sent upstream */
+    /* in-process calls (aos_gateway_call) */
+    aos_gateway_done_fn done;
+    void *done_data;
+    aos_gateway_progress_fn on_progress;
+    json_t *caps;            /* the caller's, for built-ins; may be NULL */
+    char *idempotency_key;   /* may be NULL */
+    uint32_t timeout_ms;     /* 0 = the server's */
+    int starting;            /* inside aos_gateway_call: an answer now waits a turn */
+    json_t *deferred;        /* that answer, until defer_timer delivers it */
+    uv_timer_t *defer_timer; /* allocated up front; initialized only when armed */
+    int defer_armed;
+    aos_span_t *span;     /* the attempt's span (in-process calls), until it ends */
+    aos_tracectx_t trace; /* what the call runs in: the request's span, sent upstream */
     uint64_t started_ns;
     gw_call_t *s_prev, *s_next;   /* in sess->calls */
     gw_call_t *sv_prev, *sv_next; /* in server->calls */

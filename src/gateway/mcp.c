@@ -974,3 +974,26 @@ void gw_route_request(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, j
     else
         gw_session_send(only, out);
 }
+
+json_t *aos_gateway_tool_list(aos_gateway_t *gw, const json_t *patterns)
+{
+    json_t *all = aggregate(gw, NULL, GW_TOOLS, "name");
+    if (!patterns || !all)
+        return all;
+    json_t *out = json_array();
+    size_t i, k;
+    json_t *t, *p;
+    json_array_foreach(all, i, t)
+    {
+        const char *name = json_string_value(json_object_get(t, "name"));
+        json_array_foreach(patterns, k, p)
+        {
+            if (json_is_string(p) && name && aos_gateway_tool_match(json_string_value(p), name)) {
+                json_array_append(out, t);
+                break;
+            }
+        }
+    }
+    json_decref(all);
+    return out;
+}

@@ -144,8 +144,8 @@ static void mcp_done(void *ctx, json_t *result, const aos_err_t *err,
     free(w);
 }
 
-static int logs_call(void *data, const char *name, const json_t *args, aos_builtin_done_fn done,
-                     void *ctx)
+static int logs_call(void *data, const aos_caller_t *caller, const char *name, const json_t *args,
+                     aos_builtin_done_fn done, void *ctx)
 {
     aos_logs_t *l = data;
     aos__logs_op_t op;

@@ -545,13 +545,15 @@ static int option_check(parser_t *p)
             v = json_boolean(!is_word(p, "allow_error"));
             if (lex(p))
                 return AOS_EINVAL;
-        } else if (is_word(p, "contains") || is_word(p, "matches")) {
-            key = is_word(p, "contains") ? "contains" : "matches";
+        } else if (is_word(p, "contains") || is_word(p, "matches") || is_word(p, "llm")) {
+            key = is_word(p, "contains") ? "contains" : is_word(p, "llm") ? "llm" : "matches";
             if (lex(p))
                 return AOS_EINVAL;
             if (p->tok.type != T_STRING)
                 return expected(p, key[0] == 'c' ? "a string after contains"
-                                                 : "a string (a regular expression) after matches");
+                                   : key[0] == 'l'
+                                       ? "a string (the requirement) after llm"
+                                       : "a string (a regular expression) after matches");
             if (!(v = token_string(p)) || lex(p)) {
                 json_decref(v);
                 return AOS_EINVAL;
@@ -577,7 +579,7 @@ static int option_check(parser_t *p)
     }
     if (n == 0)
         return expected(p, "a check after 'check' (non_empty, not_error, allow_error, contains, "
-                           "matches, schema)");
+                           "matches, schema, llm)");
     return 0;
 }
 

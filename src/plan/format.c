@@ -71,8 +71,8 @@ static int tool_step(aos_buf_t *b, const json_t *st)
             rc = aos_buf_puts(b, " non_empty");
         if (!rc && json_is_false(json_object_get(chk, "not_error")))
             rc = aos_buf_puts(b, " allow_error");
-        static const char *const with_value[] = {"contains", "matches", "schema"};
-        for (size_t i = 0; !rc && i < 3; i++) {
+        static const char *const with_value[] = {"contains", "matches", "schema", "llm"};
+        for (size_t i = 0; !rc && i < 4; i++) {
             const json_t *x = json_object_get(chk, with_value[i]);
             if (x)
                 rc = aos_buf_printf(b, " %s ", with_value[i]);

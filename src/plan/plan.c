@@ -288,11 +288,11 @@ static int check_check(vctx_t *c, const json_t *v, json_t *out)
                 return bad(c, AOS_EINVAL,
                            !strcmp(k, "non_empty") ? "check.non_empty" : "check.not_error",
                            "must be true or false");
-        } else if (!strcmp(k, "contains")) {
+        } else if (!strcmp(k, "contains") || !strcmp(k, "llm")) {
             if (!json_is_string(f) || json_string_length(f) == 0 ||
                 json_string_length(f) > AOS_PLAN_TEXT_MAX ||
                 strlen(json_string_value(f)) != json_string_length(f))
-                return bad(c, AOS_EINVAL, "check.contains",
+                return bad(c, AOS_EINVAL, !strcmp(k, "llm") ? "check.llm" : "check.contains",
                            "must be a string of 1 to %d bytes (no NUL)", AOS_PLAN_TEXT_MAX);
         } else if (!strcmp(k, "matches")) {
             regex_t re;
@@ -307,7 +307,8 @@ static int check_check(vctx_t *c, const json_t *v, json_t *out)
                 return bad(c, AOS_EINVAL, "check.schema", "%s", why);
         } else {
             return bad(c, AOS_EINVAL, "check",
-                       "unknown field '%s' (non_empty, not_error, contains, matches, schema)", k);
+                       "unknown field '%s' (non_empty, not_error, contains, matches, schema, llm)",
+                       k);
         }
         if (json_object_set_new(chk, k, json_deep_copy(f)))
             return oom(c);
@@ -393,7 +394,7 @@ static int check_fallback(vctx_t *c, const json_t *v, json_t *out)
 {
     const char *f = json_string_value(v);
     if (!f)
-        return bad(c, AOS_EINVAL, "fallback", "must be the id of a later step");
+        return bad(c, AOS_EINVAL, "fallback", "must be the id of a later step or a tool");
     long j = step_index(c, f);
     if (j < 0)
         return bad(c, AOS_EINVAL, "fallback", "no step '%s'", f);
@@ -519,11 +520,54 @@ static int check_head(vctx_t *c, const json_t *st)
     return 0;
 }
 
+/* A fallback that names a tool rather than a step becomes a step of its
+ * own, appended: "<id>-fallback", the tool called with the step's args,
+ * check and timeout. Returns a new array (steps itself when no fallback
+ * names a tool), or NULL on ENOMEM. */
+static json_t *tool_fallbacks(const json_t *steps)
+{
+    json_t *out = NULL;
+    size_t i, k;
+    const json_t *st, *other;
+    json_array_foreach(steps, i, st)
+    {
+        const char *fb = json_string_value(json_object_get(st, "fallback"));
+        const char *id = json_string_value(json_object_get(st, "id"));
+        if (!fb || !id || !strstr(fb, "__"))
+            continue;
+        int is_step = 0;
+        json_array_foreach(steps, k, other)
+        {
+            const char *oid = json_string_value(json_object_get(other, "id"));
+            is_step |= oid && !strcmp(oid, fb);
+        }
+        if (is_step)
+            continue;
+        if (!out && !(out = json_copy((json_t *)steps)))
+            return NULL;
+        json_t *copy = json_copy((json_t *)st);
+        json_t *alt = json_pack("{s:s+, s:s}", "id", id, "-fallback", "tool", fb);
+        static const char *const kept[] = {"args", "check", "timeout_ms"};
+        for (size_t j = 0; alt && j < 3; j++) {
+            const json_t *v = json_object_get(st, kept[j]);
+            if (v && json_object_set(alt, kept[j], (json_t *)v))
+                json_decref(alt), alt = NULL;
+        }
+        if (!copy || !alt ||
+            json_object_set_new(copy, "fallback", json_incref(json_object_get(alt, "id"))) ||
+            json_array_set_new(out, i, copy) || json_array_append_new(out, alt)) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out ? out : json_incref((json_t *)steps);
+}
+
 json_t *aos__plan_validate(const json_t *plan, const aos_plan_opts_t *opts, aos_err_t *err,
                            long *bad_step, char *field, size_t n)
 {
     vctx_t c = {.opts = opts, .err = err, .cur = -1};
-    json_t *out = NULL, *steps_out = NULL;
+    json_t *out = NULL, *steps_out = NULL, *steps = NULL;
     int rc = 0;
     *bad_step = -1;
     aos_map_init(&c.ids);
@@ -542,7 +586,13 @@ json_t *aos__plan_validate(const json_t *plan, const aos_plan_opts_t *opts, aos_
             goto out;
         }
     }
-    const json_t *steps = json_object_get(plan, "steps");
+    steps = json_is_array(json_object_get(plan, "steps"))
+                ? tool_fallbacks(json_object_get(plan, "steps"))
+                : json_incref(json_object_get(plan, "steps"));
+    if (json_is_array(json_object_get(plan, "steps")) && !steps) {
+        rc = oom(&c);
+        goto out;
+    }
     c.n = json_array_size(steps);
     if (!json_is_array(steps) || c.n == 0 || c.n > max) {
         rc = aos__fail(err, AOS_EINVAL, "steps: must be an array of 1 to %zu steps", max);
@@ -588,6 +638,7 @@ out:
         out = NULL;
     }
     json_decref(steps_out);
+    json_decref(steps);
     free(c.kind);
     free(c.fallback_of);
     free(c.index);

@@ -49,6 +49,7 @@ aos__sql_val_t aos__sql_text(const char *s);
 aos__sql_val_t aos__sql_int(int64_t i);
 aos__sql_val_t aos__sql_blob(const void *p, size_t len);
 aos__sql_val_t aos__sql_null(void);
+aos__sql_val_t aos__sql_real(double r);
 
 /* Called once per result row; return 0 to go on, or a negative AOS_E* code
  * (with err filled) to stop the query and make it fail with that code. */
@@ -120,6 +121,19 @@ int aos__store_exec(aos_store_t *st, const char *sql, const aos__sql_val_t *para
 int aos__store_query(aos_store_t *st, const char *sql, const aos__sql_val_t *params, int nparams,
                      aos__store_row_fn fn, void *arg, aos_err_t *err);
 int64_t aos__store_last_insert_id(aos_store_t *st);
+
+/* Rows as JSON objects: a SELECT's columns named, in order, with how each
+ * becomes JSON (COL_JSON: text holding JSON). */
+typedef enum { COL_TEXT, COL_INT, COL_BOOL, COL_JSON, COL_REAL } col_kind_t;
+typedef struct {
+    const char *name;
+    col_kind_t kind;
+} col_t;
+#define NCOLS(cols) ((int)(sizeof(cols) / sizeof((cols)[0])))
+/* Runs a SELECT whose columns are cols and returns its rows in *out (a new
+ * array). */
+int aos__store_select(aos_store_t *st, const char *sql, const aos__sql_val_t *params, int nparams,
+                      const col_t *cols, int ncols, json_t **out, aos_err_t *err);
 
 /* Writes the current UTC time as "2025-01-31T12:00:00.000Z" (24 chars + NUL). */
 void aos__store_now(char out[32]);

@@ -11,15 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { COL_TEXT, COL_INT, COL_BOOL, COL_JSON } col_kind_t;
-
-typedef struct {
-    const char *name;
-    col_kind_t kind;
-} col_t;
-
-#define NCOLS(cols) ((int)(sizeof(cols) / sizeof((cols)[0])))
-
 typedef struct {
     const col_t *cols; /* in the order of the SELECT */
     int ncols;
@@ -39,6 +30,10 @@ static json_t *col_to_json(const aos__sql_val_t *v, col_kind_t kind)
         return v->type == AOS__SQL_INT ? json_boolean(v->i != 0) : NULL;
     case COL_JSON:
         return v->type == AOS__SQL_TEXT ? json_loadb(v->p, v->len, JSON_DECODE_ANY, NULL) : NULL;
+    case COL_REAL:
+        return v->type == AOS__SQL_REAL  ? json_real(v->r)
+               : v->type == AOS__SQL_INT ? json_real((double)v->i)
+                                         : NULL;
     }
     return NULL;
 }
@@ -62,9 +57,8 @@ static int collect_row(const aos__sql_val_t *vals, int nvals, void *arg, aos_err
     return 0;
 }
 
-/* Runs a SELECT whose columns are cols and returns its rows in *out. */
-static int select_rows(aos_store_t *st, const char *sql, const aos__sql_val_t *params, int nparams,
-                       const col_t *cols, int ncols, json_t **out, aos_err_t *err)
+int aos__store_select(aos_store_t *st, const char *sql, const aos__sql_val_t *params, int nparams,
+                      const col_t *cols, int ncols, json_t **out, aos_err_t *err)
 {
     collect_t c = {cols, ncols, json_array()};
     *out = NULL;
@@ -87,7 +81,7 @@ static int select_one(aos_store_t *st, const char *sql, const char *key, const c
     json_t *rows;
     aos__sql_val_t p = aos__sql_text(key);
     *out = NULL;
-    int rc = select_rows(st, sql, &p, 1, cols, ncols, &rows, err);
+    int rc = aos__store_select(st, sql, &p, 1, cols, ncols, &rows, err);
     if (rc < 0)
         return rc;
     if (json_array_size(rows) == 0)
@@ -159,8 +153,8 @@ static const col_t registry_cols[] = {
 
 int aos_store_registry_list(aos_store_t *st, json_t **out, aos_err_t *err)
 {
-    int rc = select_rows(st, REGISTRY_SELECT " ORDER BY name", NULL, 0, registry_cols,
-                         NCOLS(registry_cols), out, err);
+    int rc = aos__store_select(st, REGISTRY_SELECT " ORDER BY name", NULL, 0, registry_cols,
+                               NCOLS(registry_cols), out, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to list registry");
     return 0;
@@ -296,10 +290,10 @@ int aos_store_token_put(aos_store_t *st, const char *id, const char *name, const
 
 int aos_store_token_list(aos_store_t *st, json_t **out, aos_err_t *err)
 {
-    int rc = select_rows(st,
-                         "SELECT id, name, role, token_hash, created_at, last_used_at "
-                         "FROM api_tokens ORDER BY created_at, id",
-                         NULL, 0, token_cols, NCOLS(token_cols), out, err);
+    int rc = aos__store_select(st,
+                               "SELECT id, name, role, token_hash, created_at, last_used_at "
+                               "FROM api_tokens ORDER BY created_at, id",
+                               NULL, 0, token_cols, NCOLS(token_cols), out, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to list tokens");
     return 0;
@@ -428,10 +422,11 @@ int aos_store_audit_list(aos_store_t *st, int64_t before_id, int limit, json_t *
         return aos_err_set(err, AOS_EINVAL, "unable to list audit: limit must be 1..%d",
                            AOS_STORE_LIST_MAX);
     aos__sql_val_t p[] = {aos__sql_int(before_id > 0 ? before_id : INT64_MAX), aos__sql_int(limit)};
-    int rc = select_rows(st,
-                         "SELECT id, actor, action, resource, diff, created_at FROM audit_logs "
-                         "WHERE id < ? ORDER BY id DESC LIMIT ?",
-                         p, NCOLS(p), audit_cols, NCOLS(audit_cols), out, err);
+    int rc =
+        aos__store_select(st,
+                          "SELECT id, actor, action, resource, diff, created_at FROM audit_logs "
+                          "WHERE id < ? ORDER BY id DESC LIMIT ?",
+                          p, NCOLS(p), audit_cols, NCOLS(audit_cols), out, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to list audit");
     return 0;

@@ -60,6 +60,12 @@ aos__sql_val_t aos__sql_null(void)
     return v;
 }
 
+aos__sql_val_t aos__sql_real(double r)
+{
+    aos__sql_val_t v = {.type = AOS__SQL_REAL, .r = r};
+    return v;
+}
+
 void aos__store_now(char out[32])
 {
     struct timespec ts;

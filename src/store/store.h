@@ -332,4 +332,93 @@ int aos_store_spans_count(aos_store_t *st, const char *trace_id, int64_t *n, aos
 int aos_store_spans_retain(aos_store_t *st, int64_t end_before_ns, int64_t keep_rows,
                            int64_t max_delete, int64_t *deleted, aos_err_t *err);
 
+/* ---- tasks -------------------------------------------------------------
+ * The orchestrator's rows (migration 0009, docs/ORCHESTRATOR.md): src/orch
+ * decides what they mean. JSON values are passed as compact text. Writes
+ * are single statements for the caller's aos_store_tx. */
+typedef struct {
+    const char *trace_id;
+    const char *spec; /* the TaskSpec, JSON text */
+    const char *status;
+    int priority;
+    const char *scheduled_at; /* may be NULL */
+    const char *project_id;   /* may be NULL */
+} aos_store_job_t;
+/* Inserts the job and its traces row (status, started now); *id its id. */
+int aos_store_job_insert(aos_store_t *st, const aos_store_job_t *j, int64_t *id, aos_err_t *err);
+/* NULL arguments keep the stored value; AOS_ENOTFOUND when no such job. */
+int aos_store_job_update(aos_store_t *st, const char *trace_id, const char *status,
+                         const char *started_at, const char *finished_at, const char *error,
+                         aos_err_t *err);
+int aos_store_trace_update(aos_store_t *st, const char *trace_id, const char *status,
+                           double cost_cny, int64_t latency_ms, const char *finished_at,
+                           aos_err_t *err);
+/* Newest first: [{id, trace_id, spec, status, priority, scheduled_at,
+ * started_at, finished_at, error, project_id, created_at, cost_cny,
+ * latency_ms}], status NULL = any, ids below before_id (<= 0: from the
+ * newest). */
+int aos_store_jobs_list(aos_store_t *st, const char *status, int64_t before_id, int limit,
+                        json_t **out, aos_err_t *err);
+
+typedef struct {
+    const char *trace_id;
+    const char *plan; /* NULL keeps the stored one */
+    int64_t cursor;
+    const char *vars;
+    const char *status;
+    const char *rerun_of, *from_step; /* written on insert only; may be NULL */
+} aos_store_task_state_t;
+int aos_store_task_state_put(aos_store_t *st, const aos_store_task_state_t *s, aos_err_t *err);
+
+/* One attempt of a step: inserted, or updated (status, output, error,
+ * cost, finished_at; input only when given). */
+typedef struct {
+    const char *trace_id, *step_id;
+    int attempt;
+    int64_t seq;
+    const char *kind;                   /* plan | tool | approval | milestone */
+    const char *status;                 /* running | done | failed | skipped | reused */
+    const char *input, *output, *error; /* JSON text, may be NULL */
+    const char *idempotency_key;
+    double cost_cny;
+    const char *started_at, *finished_at;
+} aos_store_step_t;
+int aos_store_task_step_put(aos_store_t *st, const aos_store_step_t *s, aos_err_t *err);
+
+/* A pending approval (again pending if it existed). decisions: a JSON array. */
+int aos_store_approval_put(aos_store_t *st, const char *trace_id, const char *step_id,
+                           const char *message, const char *decisions, const char *deadline,
+                           aos_err_t *err);
+/* Decides a pending approval; AOS_ECONFLICT when it is not pending (decided
+ * before, or none). */
+int aos_store_approval_decide(aos_store_t *st, const char *trace_id, const char *step_id,
+                              const char *status, const char *decision, const char *comment,
+                              const char *actor, aos_err_t *err);
+
+/* A job with its task: the job's columns (as aos_store_jobs_list), "state"
+ * (the task_state row or null), "steps" (every attempt, in order: step_id,
+ * attempt, seq, kind, status, input, output, error, idempotency_key,
+ * cost_cny, started_at, finished_at) and "approvals". AOS_ENOTFOUND. */
+int aos_store_task_get(aos_store_t *st, const char *trace_id, json_t **out, aos_err_t *err);
+/* Every job queued, running or waiting, each as aos_store_task_get gives it. */
+int aos_store_tasks_open(aos_store_t *st, json_t **out, aos_err_t *err);
+/* Deletes up to limit finished tasks (and their rows, events included)
+ * finished before finished_before; *n how many. */
+int aos_store_tasks_expire(aos_store_t *st, const char *finished_before, int limit, int *n,
+                           aos_err_t *err);
+
+/* Chat: a conversation is created on its first message, touched on each. */
+int aos_store_conversation_touch(aos_store_t *st, const char *id, const char *title,
+                                 const char *actor, aos_err_t *err);
+int aos_store_message_add(aos_store_t *st, const char *conversation_id, const char *role,
+                          const char *content, const char *dsl, const char *trace_id, int64_t *id,
+                          aos_err_t *err);
+/* Most recently updated first: [{id, title, actor, created_at, updated_at,
+ * messages}], updated before before (NULL: from the newest). */
+int aos_store_conversations_list(aos_store_t *st, const char *before, int limit, json_t **out,
+                                 aos_err_t *err);
+/* [{id, role, content, dsl, trace_id, created_at}], ids above after_id. */
+int aos_store_messages_list(aos_store_t *st, const char *conversation_id, int64_t after_id,
+                            int limit, json_t **out, aos_err_t *err);
+
 #endif

@@ -8,7 +8,7 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { startAosd, sleep, assertErrorShape, TOKEN } from './lib.mjs';
+import { startAosd, sleep, assertErrorShape, sseClient, TOKEN } from './lib.mjs';
 
 const VALUE = new Set(['task.acceptance', 'task.progress.milestone', 'task.receipt',
   'approval.request', 'anomaly.detected', 'recovery.start', 'recovery.done']);
@@ -31,68 +31,10 @@ after(async () => {
   assert.doesNotMatch(logs, /AddressSanitizer|LeakSanitizer|runtime error/);
 });
 
-// An SSE client. events: [{id, ...envelope, at}] for unnamed events; named:
-// [{event, data}] (e.g. overflow); comments: count of ':' lines. With
-// paused: true nothing is read from the socket until resume().
-function sse(target, path, { headers = {}, token = TOKEN, paused = false } = {}) {
-  const s = { events: [], named: [], comments: 0, status: 0, ended: false, buf: '' };
+// An SSE client on node:http (lib.mjs), closed after each test.
+function sse(target, path, opts) {
+  const s = sseClient(target, path, opts);
   streams.push(s);
-  let waiters = [];
-  const notify = () => { waiters = waiters.filter((w) => !w()); };
-  const onData = (chunk) => {
-    s.buf += chunk;
-    let i, at = 0;
-    while ((i = s.buf.indexOf('\n\n', at)) >= 0) {
-      const block = s.buf.slice(at, i);
-      at = i + 2;
-      let id, event, data;
-      for (const line of block.split('\n')) {
-        if (line.startsWith(':')) { s.comments++; continue; }
-        const c = line.indexOf(':');
-        const k = c < 0 ? line : line.slice(0, c);
-        const v = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
-        if (k === 'id') id = v; else if (k === 'event') event = v; else if (k === 'data') data = v;
-      }
-      if (data === undefined) continue;
-      if (event) s.named.push({ event, data: JSON.parse(data) });
-      else {
-        const ev = JSON.parse(data);
-        assert.equal(String(ev.id), id, 'the SSE id is the event id');
-        s.events.push({ ...ev, at: Date.now() });
-      }
-    }
-    s.buf = s.buf.slice(at);
-    notify();
-  };
-  s.opened = new Promise((resolve, reject) => {
-    s.req = http.get(target.url + path, {
-      agent: false,
-      headers: { Accept: 'text/event-stream', ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers },
-    }, (res) => {
-      s.res = res;
-      s.status = res.statusCode;
-      res.setEncoding('utf8');
-      res.on('end', () => { s.ended = true; notify(); });
-      res.on('error', () => { s.ended = true; notify(); });
-      if (!paused) res.on('data', onData);
-      else res.pause();
-      resolve(s);
-    });
-    s.req.on('error', (e) => { s.ended = true; notify(); reject(e); });
-  });
-  s.resume = () => { s.res.on('data', onData); s.res.resume(); };
-  s.close = () => { s.req.destroy(); };
-  s.ids = () => s.events.map((e) => e.id);
-  s.waitFor = (pred, ms = 10000, what = 'condition') => new Promise((resolve, reject) => {
-    const check = () => { if (pred(s)) { resolve(s); return true; } return false; };
-    if (check()) return;
-    const t = setTimeout(() => {
-      waiters = waiters.filter((w) => w !== w2);
-      reject(new Error(`timed out waiting for ${what}: ${s.events.length} events, ended=${s.ended}`));
-    }, ms);
-    const w2 = () => { if (check()) { clearTimeout(t); return true; } return false; };
-    waiters.push(w2);
-  });
   return s;
 }
 

@@ -2,6 +2,8 @@
 // free loopback port with a temporary data dir, talk REST to it, and find
 // the test tooling (tests/tools: reference MCP servers and clients).
 import { spawn } from 'node:child_process';
+import http from 'node:http';
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -93,6 +95,71 @@ export function assertErrorShape(assert, r, status, code) {
   assert.equal(r.status, status, `status ${r.status}: ${r.text}`);
   assert.equal(typeof r.body?.error?.message, 'string', r.text);
   if (code) assert.equal(r.body.error.code, code, r.text);
+}
+
+// An SSE client on node:http (it can stop reading, like a stalled
+// browser tab). events: [{id, ...envelope, at}] for unnamed events; named:
+// [{event, data}] (e.g. overflow); comments: count of ':' lines. With
+// paused: true nothing is read from the socket until resume().
+export function sseClient(target, path, { headers = {}, token = TOKEN, paused = false } = {}) {
+  const s = { events: [], named: [], comments: 0, status: 0, ended: false, buf: '' };
+  let waiters = [];
+  const notify = () => { waiters = waiters.filter((w) => !w()); };
+  const onData = (chunk) => {
+    s.buf += chunk;
+    let i, at = 0;
+    while ((i = s.buf.indexOf('\n\n', at)) >= 0) {
+      const block = s.buf.slice(at, i);
+      at = i + 2;
+      let id, event, data;
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) { s.comments++; continue; }
+        const c = line.indexOf(':');
+        const k = c < 0 ? line : line.slice(0, c);
+        const v = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+        if (k === 'id') id = v; else if (k === 'event') event = v; else if (k === 'data') data = v;
+      }
+      if (data === undefined) continue;
+      if (event) s.named.push({ event, data: JSON.parse(data) });
+      else {
+        const ev = JSON.parse(data);
+        assert.equal(String(ev.id), id, 'the SSE id is the event id');
+        s.events.push({ ...ev, at: Date.now() });
+      }
+    }
+    s.buf = s.buf.slice(at);
+    notify();
+  };
+  s.opened = new Promise((resolve, reject) => {
+    s.req = http.get(target.url + path, {
+      agent: false,
+      headers: { Accept: 'text/event-stream', ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers },
+    }, (res) => {
+      s.res = res;
+      s.status = res.statusCode;
+      res.setEncoding('utf8');
+      res.on('end', () => { s.ended = true; notify(); });
+      res.on('error', () => { s.ended = true; notify(); });
+      if (!paused) res.on('data', onData);
+      else res.pause();
+      resolve(s);
+    });
+    s.req.on('error', (e) => { s.ended = true; notify(); reject(e); });
+  });
+  s.resume = () => { s.res.on('data', onData); s.res.resume(); };
+  s.close = () => { s.req.destroy(); };
+  s.ids = () => s.events.map((e) => e.id);
+  s.waitFor = (pred, ms = 10000, what = 'condition') => new Promise((resolve, reject) => {
+    const check = () => { if (pred(s)) { resolve(s); return true; } return false; };
+    if (check()) return;
+    const t = setTimeout(() => {
+      waiters = waiters.filter((w) => w !== w2);
+      reject(new Error(`timed out waiting for ${what}: ${s.events.length} events, ended=${s.ended}`));
+    }, ms);
+    const w2 = () => { if (check()) { clearTimeout(t); return true; } return false; };
+    waiters.push(w2);
+  });
+  return s;
 }
 
 export { existsSync };

@@ -281,6 +281,8 @@ test('a 10,000-span trace through the API, answered within a bound', async () =>
   // written straight into aosd's database (WAL: aosd reads what another
   // connection committed): a task of 100 steps of 99 tool calls each
   const tid = hex(32);
+  // spans of now: span retention (every 60 s) deletes those past --trace-retention-days
+  const t0ns = BigInt(Date.now()) * 1000000n;
   const sql = `.timeout 10000
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9999)
@@ -290,7 +292,7 @@ SELECT '${tid}', printf('%016x', i + 1),
   CASE WHEN i = 0 THEN NULL WHEN i % 100 = 1 THEN printf('%016x', 1)
        ELSE printf('%016x', (i - 1) / 100 * 100 + 2) END,
   257, CASE WHEN i = 0 THEN 'invoke_workflow task' ELSE 'tools/call echo' END, 3,
-  1700000000000000000 + i * 1000, 1700000000000000000 + i * 1000 + 500, 0,
+  ${t0ns} + i * 1000, ${t0ns} + i * 1000 + 500, 0,
   '{"mcp.method.name":"tools/call","gen_ai.operation.name":"execute_tool","gen_ai.tool.name":"echo"}'
 FROM n;
 COMMIT;

@@ -551,7 +551,9 @@ static void test_validate_check(void **state)
                  "steps[0] (s1).check.schema: title: must be a string");
     tool_refused("\"check\":{\"regex\":\"a\"}",
                  "steps[0] (s1).check: unknown field 'regex' (non_empty, not_error, contains, "
-                 "matches, schema)");
+                 "matches, schema, llm)");
+    tool_refused("\"check\":{\"llm\":\"\"}",
+                 "steps[0] (s1).check.llm: must be a string of 1 to 4096 bytes (no NUL)");
     /* a schema nested past 32 */
     char text[2048] = "\"check\":{\"schema\":";
     for (int i = 0; i < 17; i++)
@@ -592,7 +594,8 @@ static void test_validate_retry_fallback_when(void **state)
     tool_refused("\"timeout_ms\":3600001",
                  "steps[0] (s1).timeout_ms: must be an integer 1..3600000");
 
-    tool_refused("\"fallback\":1", "steps[0] (s1).fallback: must be the id of a later step");
+    tool_refused("\"fallback\":1",
+                 "steps[0] (s1).fallback: must be the id of a later step or a tool");
     tool_refused("\"fallback\":\"zz\"", "steps[0] (s1).fallback: no step 'zz'");
     tool_refused("\"fallback\":\"s1\"", "steps[0] (s1).fallback: step 's1' is not after this one");
     refused("{\"steps\":[{\"id\":\"a\",\"tool\":\"x__y\"},{\"id\":\"b\",\"tool\":\"x__y\","
@@ -602,6 +605,27 @@ static void test_validate_retry_fallback_when(void **state)
             "\"tool\":\"x__y\",\"fallback\":\"c\"},{\"id\":\"c\",\"tool\":\"x__y\"}]}",
             NULL, AOS_EINVAL,
             "steps[1] (b).fallback: step 'c' is already the fallback of steps[0]");
+    /* a fallback that is a tool becomes a step: the tool with the step's
+     * args, check and timeout, run only in its stead */
+    json_t *p = valid("{\"steps\":[{\"id\":\"a\",\"tool\":\"x__y\",\"args\":{\"q\":1},"
+                      "\"check\":{\"non_empty\":true},\"timeout_ms\":5000,\"fallback\":"
+                      "\"x__z\"},{\"id\":\"b\",\"milestone\":\"m\"}]}",
+                      NULL);
+    expect_json(p, "{\"steps\":[{\"id\":\"a\",\"tool\":\"x__y\",\"args\":{\"q\":1},"
+                   "\"check\":{\"non_empty\":true,\"not_error\":true},\"retry\":{\"max\":0,"
+                   "\"backoff_ms\":500},\"timeout_ms\":5000,\"fallback\":\"a-fallback\","
+                   "\"optional\":false},{\"id\":\"b\",\"milestone\":\"m\"},"
+                   "{\"id\":\"a-fallback\",\"tool\":\"x__z\",\"args\":{\"q\":1},\"check\":{"
+                   "\"non_empty\":true,\"not_error\":true},\"retry\":{\"max\":0,"
+                   "\"backoff_ms\":500},\"timeout_ms\":5000,\"optional\":false}]}");
+    json_decref(p);
+    /* ... and the tools a caller allows apply to it */
+    json_t *tools = json_pack("[s]", "x__y");
+    aos_plan_opts_t o = {.tools = tools};
+    refused("{\"steps\":[{\"id\":\"a\",\"tool\":\"x__y\",\"fallback\":\"x__z\"}]}", &o,
+            AOS_EFORBIDDEN,
+            "steps[1] (a-fallback).tool: 'x__z' is not among the tools this task may use");
+    json_decref(tools);
     /* a chain of fallbacks, and a fallback that is an approval */
     json_decref(valid("{\"steps\":[{\"id\":\"a\",\"tool\":\"x__y\",\"fallback\":\"b\"},{\"id\":"
                       "\"b\",\"tool\":\"x__y\",\"fallback\":\"c\"},{\"id\":\"c\",\"approval\":{"
@@ -633,11 +657,11 @@ static void test_validate_retry_fallback_when(void **state)
     tool_refused("\"when\":\"${inputs.a} == 1e999\"",
                  "steps[0] (s1).when: number out of range: 1e999");
     /* canonical spelling */
-    json_t *p = valid("{\"steps\":[{\"id\":\"g\",\"approval\":{\"message\":\"m\"}},{\"id\":\"m\","
-                      "\"milestone\":\"x\",\"when\":\"  ${g.decision}==\\\"a b\\\"  \"},{\"id\":"
-                      "\"n\",\"milestone\":\"x\",\"when\":\"! ${g.decision}\"},{\"id\":\"o\","
-                      "\"milestone\":\"x\",\"when\":\"${inputs.n}!=-1.5e3\"}]}",
-                      NULL);
+    p = valid("{\"steps\":[{\"id\":\"g\",\"approval\":{\"message\":\"m\"}},{\"id\":\"m\","
+              "\"milestone\":\"x\",\"when\":\"  ${g.decision}==\\\"a b\\\"  \"},{\"id\":"
+              "\"n\",\"milestone\":\"x\",\"when\":\"! ${g.decision}\"},{\"id\":\"o\","
+              "\"milestone\":\"x\",\"when\":\"${inputs.n}!=-1.5e3\"}]}",
+              NULL);
     json_t *st = json_object_get(p, "steps");
     assert_string_equal(json_string_value(json_object_get(json_array_get(st, 1), "when")),
                         "${g.decision} == \"a b\"");
@@ -1280,8 +1304,11 @@ static void test_dsl_errors(void **state)
         {"approve a: \"m\" timeout 1500ms", "1:24: an approval's timeout is whole seconds"},
         {"approve a: \"m\" on_timeout later", "1:27: expected approve, abort or downgrade after "
                                               "on_timeout, got 'later'"},
-        {"step a: x__y check", "1:19: expected a check after 'check' (non_empty, not_error, "
-                               "allow_error, contains, matches, schema), got the end of the text"},
+        {"step a: x__y check",
+         "1:19: expected a check after 'check' (non_empty, not_error, "
+         "allow_error, contains, matches, schema, llm), got the end of the text"},
+        {"step a: x__y check llm 3", "1:24: expected a string (the requirement) after llm, "
+                                     "got '3'"},
         {"step a: x__y check contains 3", "1:29: expected a string after contains, got '3'"},
         {"step a: x__y check matches x", "1:28: expected a string (a regular expression) after "
                                          "matches, got 'x'"},
@@ -1410,6 +1437,7 @@ static void test_dsl_format(void **state)
                     "step plot: viz__plot data=${clean.result} \"odd key\"={a: [1, 2.5]} "
                     "retry 2 backoff 250ms timeout 90s fallback alt optional\n"
                     "  check allow_error contains \"svg\" matches \"^<\" schema {type: object}\n"
+                    "  check llm \"a chart of revenue by month\"\n"
                     "  when ${gate.decision} != 'downgrade'\n"
                     "step alt: viz__plot retry 0 backoff 1s timeout 1h\n"
                     "milestone done: \"plotted \\\"it\\\"\" when !${inputs.quiet}\n");
@@ -1421,7 +1449,7 @@ static void test_dsl_format(void **state)
            "on_timeout downgrade\n"
            "step plot: viz__plot data=\"${clean.result}\" \"odd key\"={\"a\":[1,2.5]}\n"
            "  check allow_error contains \"svg\" matches \"^<\" schema "
-           "{\"type\":\"object\"}\n"
+           "{\"type\":\"object\"} llm \"a chart of revenue by month\"\n"
            "  retry 2 backoff 250ms\n"
            "  timeout 90s\n"
            "  fallback alt\n"

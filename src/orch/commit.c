@@ -1,0 +1,429 @@
+/* commit.c - the transitions of tasks and their group commit.
+ *
+ * A transition (orch_tx_t) is the list of writes one change of one task
+ * makes: its step rows, its state row, its job and trace rows, its events.
+ * Transitions are queued on the loop; one store job at a time takes every
+ * transition queued so far and runs them in one transaction, each in a
+ * savepoint of its own (a transition that fails - an approval decided
+ * twice - undoes only itself). When the job is done each transition's done
+ * callback runs on the loop, the bus is kicked for the events, and the next
+ * batch goes. So a task waits for one commit per transition, and a
+ * thousand tasks ready at once share a few commits instead of a thousand.
+ * The operations run on the store's worker; they own copies of everything
+ * they write. */
+#include "orch/internal.h"
+#include "log/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stddef.h>
+#include <strings.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+orch_tx_t *orch_tx_new(aos_orch_t *o, orch_task_t *t)
+{
+    orch_tx_t *tx = calloc(1, sizeof(*tx));
+    if (!tx)
+        return NULL;
+    tx->o = o;
+    tx->task = t;
+    tx->tail = &tx->ops;
+    return tx;
+}
+
+static void op_free(orch_op_t *op)
+{
+    for (size_t i = 0; i < sizeof(op->s) / sizeof(op->s[0]); i++)
+        free(op->s[i]);
+    json_decref(op->json);
+    free(op);
+}
+
+void orch_tx_free(orch_tx_t *tx)
+{
+    while (tx->ops) {
+        orch_op_t *op = tx->ops;
+        tx->ops = op->next;
+        op_free(op);
+    }
+    free(tx);
+}
+
+/* A new operation at the end of tx, with strings copied (NULL stays NULL). */
+static orch_op_t *op_add(orch_tx_t *tx,
+                         int (*run)(aos_store_t *, orch_op_t *, orch_tx_t *, aos_err_t *), int n,
+                         const char *const *strs)
+{
+    orch_op_t *op = calloc(1, sizeof(*op));
+    if (!op) {
+        tx->nomem = 1;
+        return NULL;
+    }
+    op->run = run;
+    for (int i = 0; i < n; i++) {
+        if (strs[i] && !(op->s[i] = strdup(strs[i]))) {
+            op_free(op);
+            tx->nomem = 1;
+            return NULL;
+        }
+    }
+    *tx->tail = op;
+    tx->tail = &op->next;
+    return op;
+}
+
+static char *dump(const json_t *v)
+{
+    return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+}
+
+/* ---- the operations ------------------------------------------------------- */
+
+static int run_job_insert(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    aos_store_job_t j = {op->s[0], op->s[1], op->s[2], (int)op->n[0], op->s[3], op->s[4]};
+    return aos_store_job_insert(st, &j, &tx->job_id, err);
+}
+
+void orch_tx_job_insert(orch_tx_t *tx, orch_task_t *t)
+{
+    char *spec = dump(t->spec);
+    char sched[32] = "";
+    const char *at = json_string_value(json_object_get(t->spec, "scheduled_at"));
+    if (at)
+        snprintf(sched, sizeof(sched), "%s", at);
+    const char *s[] = {t->trace_id, spec, orch_status_name(t->status), sched[0] ? sched : NULL,
+                       t->project_id};
+    orch_op_t *op = spec ? op_add(tx, run_job_insert, 5, s) : NULL;
+    if (!spec)
+        tx->nomem = 1;
+    if (op)
+        op->n[0] = t->priority;
+    free(spec);
+}
+
+static int run_job_update(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    return aos_store_job_update(st, op->s[0], op->s[1], op->s[2], op->s[3], op->s[4], err);
+}
+
+void orch_tx_job_update(orch_tx_t *tx, const char *trace_id, const char *status,
+                        const char *started_at, const char *finished_at, const json_t *error)
+{
+    char *e = dump(error);
+    const char *s[] = {trace_id, status, started_at, finished_at, e};
+    op_add(tx, run_job_update, 5, s);
+    free(e);
+}
+
+static int run_trace_update(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    return aos_store_trace_update(st, op->s[0], op->s[1], op->x, op->n[0], op->s[2], err);
+}
+
+void orch_tx_trace_update(orch_tx_t *tx, orch_task_t *t, const char *finished_at)
+{
+    const char *s[] = {t->trace_id, orch_status_name(t->status), finished_at};
+    orch_op_t *op = op_add(tx, run_trace_update, 3, s);
+    if (op) {
+        op->x = json_number_value(json_object_get(t->vars, "cost_cny"));
+        op->n[0] = t->started_ms ? (int64_t)(uv_now(t->o->cfg.loop) - t->started_ms) : 0;
+    }
+}
+
+static int run_state(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    aos_store_task_state_t s = {op->s[0], op->s[1], op->n[0], op->s[2],
+                                op->s[3], op->s[4], op->s[5]};
+    return aos_store_task_state_put(st, &s, err);
+}
+
+void orch_tx_state(orch_tx_t *tx, orch_task_t *t, int with_plan)
+{
+    char *plan = with_plan ? dump(t->plan) : NULL;
+    char *vars = dump(t->vars);
+    const char *s[] = {t->trace_id,
+                       plan,
+                       vars,
+                       orch_status_name(t->status),
+                       json_string_value(json_object_get(t->vars, "rerun_of")),
+                       json_string_value(json_object_get(t->vars, "from_step"))};
+    orch_op_t *op = vars ? op_add(tx, run_state, 6, s) : NULL;
+    if (!vars)
+        tx->nomem = 1;
+    if (op)
+        op->n[0] = (int64_t)t->cursor;
+    free(plan);
+    free(vars);
+}
+
+static int run_step(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    aos_store_step_t s = {op->s[0], op->s[1], (int)op->n[0], op->n[1], op->s[2], op->s[3], op->s[4],
+                          op->s[5], op->s[6], op->s[7],      op->x,    NULL,     NULL};
+    /* the times ride in the json member: [started_at, finished_at] */
+    s.started_at = json_string_value(json_array_get(op->json, 0));
+    s.finished_at = json_string_value(json_array_get(op->json, 1));
+    return aos_store_task_step_put(st, &s, err);
+}
+
+void orch_tx_step(orch_tx_t *tx, const aos_store_step_t *st)
+{
+    const char *s[] = {st->trace_id, st->step_id, st->kind,  st->status,
+                       st->input,    st->output,  st->error, st->idempotency_key};
+    orch_op_t *op = op_add(tx, run_step, 8, s);
+    if (!op)
+        return;
+    op->n[0] = st->attempt;
+    op->n[1] = st->seq;
+    op->x = st->cost_cny;
+    op->json = json_pack("[s, s*]", st->started_at, st->finished_at);
+    if (!op->json)
+        tx->nomem = 1;
+}
+
+static int run_approval_put(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    return aos_store_approval_put(st, op->s[0], op->s[1], op->s[2], op->s[3], op->s[4], err);
+}
+
+void orch_tx_approval_put(orch_tx_t *tx, const char *trace_id, const char *step_id,
+                          const char *message, const json_t *decisions, const char *deadline)
+{
+    char *d = dump(decisions);
+    const char *s[] = {trace_id, step_id, message, d, deadline};
+    op_add(tx, run_approval_put, 5, s);
+    free(d);
+}
+
+static int run_approval_decide(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    return aos_store_approval_decide(st, op->s[0], op->s[1], op->s[2], op->s[3], op->s[4], op->s[5],
+                                     err);
+}
+
+void orch_tx_approval_decide(orch_tx_t *tx, const char *trace_id, const char *step_id,
+                             const char *status, const char *decision, const char *comment,
+                             const char *actor)
+{
+    const char *s[] = {trace_id, step_id, status, decision, comment, actor};
+    op_add(tx, run_approval_decide, 6, s);
+}
+
+static int run_event(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    return aos_bus_append_tx(st, op->json, NULL, err);
+}
+
+/* The envelope of an event of t, or NULL. */
+static json_t *envelope(orch_task_t *t, const char *type, const char *severity, const char *card_id,
+                        json_t *payload)
+{
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", type, "trace_id", t->trace_id,
+                           "topic", "task", "severity", severity ? severity : "info", "payload",
+                           payload ? payload : json_object());
+    if (ev && card_id && aos_bus_is_value_type(type))
+        json_object_set_new(ev, "card_id", json_string(card_id));
+    if (ev && t->project_id)
+        json_object_set_new(ev, "project_id", json_string(t->project_id));
+    return ev;
+}
+
+static orch_op_t *event_op(orch_tx_t *tx, json_t *ev,
+                           int (*run)(aos_store_t *, orch_op_t *, orch_tx_t *, aos_err_t *))
+{
+    orch_op_t *op = ev ? op_add(tx, run, 0, NULL) : NULL;
+    if (!op) {
+        tx->nomem = 1;
+        json_decref(ev);
+        return NULL;
+    }
+    op->json = ev;
+    return op;
+}
+
+void orch_tx_event(orch_tx_t *tx, orch_task_t *t, const char *type, const char *severity,
+                   const char *card_id, json_t *payload)
+{
+    event_op(tx, envelope(t, type, severity, card_id, payload), run_event);
+}
+
+/* Lists the regular files of dir (at most 1,000) as artifacts with a type
+ * by extension, a size and a download link. */
+static json_t *list_artifacts(const char *dir, const char *trace_id)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {{".csv", "text/csv"},     {".json", "application/json"}, {".txt", "text/plain"},
+                 {".md", "text/markdown"}, {".png", "image/png"},         {".svg", "image/svg+xml"},
+                 {".html", "text/html"},   {".pdf", "application/pdf"},   {".jpg", "image/jpeg"},
+                 {".log", "text/plain"}};
+    json_t *out = json_array();
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && out && (e = readdir(d)) && json_array_size(out) < 1000) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        struct stat sb;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        const char *type = "application/octet-stream";
+        const char *dot = strrchr(e->d_name, '.');
+        for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+            if (!strcasecmp(dot, types[i].ext))
+                type = types[i].type;
+        json_array_append_new(
+            out, json_pack("{s:s, s:s, s:I, s:o}", "name", e->d_name, "type", type, "size",
+                           (json_int_t)sb.st_size, "url",
+                           json_sprintf("/api/episodes/%s/artifacts/%s", trace_id, e->d_name)));
+    }
+    if (d)
+        closedir(d);
+    return out;
+}
+
+static int run_receipt(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    json_t *payload = json_object_get(op->json, "payload");
+    json_object_set_new(payload, "artifacts", list_artifacts(op->s[0], op->s[1]));
+    return aos_bus_append_tx(st, op->json, NULL, err);
+}
+
+void orch_tx_receipt(orch_tx_t *tx, orch_task_t *t, json_t *payload)
+{
+    char card[48];
+    snprintf(card, sizeof(card), "task:%s", t->trace_id);
+    orch_op_t *op = event_op(tx, envelope(t, "task.receipt", "info", card, payload), run_receipt);
+    if (!op)
+        return;
+    op->s[0] = t->workspace ? strdup(t->workspace) : NULL;
+    op->s[1] = strdup(t->trace_id);
+    if (!op->s[1])
+        tx->nomem = 1;
+}
+
+static int run_mkdir(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    /* <data>/workspaces/<trace>: the parent first */
+    char *slash = strrchr(op->s[0], '/');
+    if (slash) {
+        *slash = '\0';
+        mkdir(op->s[0], 0700);
+        *slash = '/';
+    }
+    if (mkdir(op->s[0], 0700) != 0 && errno != EEXIST)
+        return aos_err_set(err, AOS_EIO, "unable to create the workspace '%s': %s", op->s[0],
+                           strerror(errno));
+    return 0;
+}
+
+void orch_tx_mkdir(orch_tx_t *tx, const char *path)
+{
+    const char *s[] = {path};
+    op_add(tx, run_mkdir, 1, s);
+}
+
+static int run_message(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    int rc = aos_store_conversation_touch(st, op->s[0], op->s[1], op->s[2], err);
+    if (rc == 0)
+        rc = aos_store_message_add(st, op->s[0], op->s[3], op->s[4], op->s[5], op->s[6], NULL, err);
+    return rc;
+}
+
+void orch_tx_message(orch_tx_t *tx, const char *conversation_id, const char *title,
+                     const char *actor, const char *role, const char *content, const char *dsl,
+                     const char *trace_id)
+{
+    const char *s[] = {conversation_id, title, actor, role, content, dsl, trace_id};
+    op_add(tx, run_message, 7, s);
+}
+
+/* ---- the group commit -------------------------------------------------------- */
+
+static int run_tx(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    orch_tx_t *tx = arg;
+    if (tx->nomem)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    for (orch_op_t *op = tx->ops; op; op = op->next) {
+        int rc = op->run(st, op, tx, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int run_group(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    for (orch_tx_t *tx = arg; tx; tx = tx->next) {
+        /* a savepoint each: one failing transition undoes only itself */
+        tx->status = aos_store_tx(st, run_tx, tx, &tx->err);
+    }
+    return 0;
+}
+
+/* The batch o->inflight (set on the loop before the job was submitted,
+ * and left alone until its done callback). */
+static int group_job(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    aos_orch_t *o = arg;
+    return aos_store_tx(st, run_group, o->inflight, err);
+}
+
+static void flush(aos_orch_t *o);
+
+static void group_done(int status, const aos_err_t *err, void *arg)
+{
+    aos_orch_t *o = arg;
+    orch_tx_t *batch = o->inflight;
+    o->inflight = NULL;
+    if (status)
+        aos_log_error("orch", "a group commit failed: %s", aos_err_msg(err));
+    aos_bus_kick(o->cfg.bus);
+    while (batch) {
+        orch_tx_t *tx = batch;
+        batch = tx->next;
+        if (status && !tx->status) {
+            tx->status = status;
+            tx->err = *err;
+        }
+        if (tx->reply)
+            tx->reply(tx);
+        if (tx->done)
+            tx->done(tx);
+        orch_tx_free(tx);
+    }
+    flush(o);
+}
+
+static void flush(aos_orch_t *o)
+{
+    if (o->inflight)
+        return;
+    if (!o->pending) {
+        orch_idle(o);
+        return;
+    }
+    o->inflight = o->pending;
+    o->pending = NULL;
+    o->pending_tail = &o->pending;
+    if (aos_store_submit(o->cfg.store, group_job, group_done, o) != 0) {
+        aos_err_t e = {0, ""};
+        aos_err_set(&e, AOS_EUNAVAIL, "the store is closing");
+        group_done(AOS_EUNAVAIL, &e, o);
+    }
+}
+
+void orch_tx_commit(orch_tx_t *tx)
+{
+    aos_orch_t *o = tx->o;
+    tx->next = NULL;
+    *o->pending_tail = tx;
+    o->pending_tail = &tx->next;
+    flush(o);
+}

@@ -1,0 +1,482 @@
+/* episode.c - one run, read back: GET /api/episodes/:trace (the spec, the
+ * plan, every step with its attempts, approvals, events, log lines and
+ * artifacts), its replay (the recorded steps in order, nothing called
+ * again), its artifacts, and a re-run from one of its steps (a new trace
+ * linked to it; the steps before reuse their recorded results). */
+#include "orch/internal.h"
+#include "log/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ARTIFACT_MAX (64u << 20)
+
+struct episode_job {
+    aos_orch_t *o;
+    orch_waiter_t *w;
+    char trace[33];
+    int full; /* events and logs too */
+    json_t *task, *events, *logs, *spans;
+    json_t *arg; /* rerun: the request body */
+};
+
+static int episode_read(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct episode_job *j = arg;
+    int rc = aos_store_task_get(st, j->trace, &j->task, err);
+    if (rc || !j->full)
+        return rc;
+    aos_store_event_query_t q = {.trace_id = j->trace, .limit = AOS_STORE_LIST_MAX};
+    if ((rc = aos_store_event_list(st, &q, &j->events, err)))
+        return rc;
+    aos_store_logs_filter_t f = {.trace_id = j->trace, .ascending = 1, .limit = 1000};
+    if ((rc = aos_store_logs_query(st, &f, &j->logs, err)))
+        return rc;
+    /* the spans, flat in start order (GET /api/traces/:id gives the tree) */
+    aos_store_span_page_t page = {0};
+    rc = aos_store_spans_trace(st, j->trace, INT64_MIN, 0, 1000, &page, err);
+    j->spans = json_array();
+    for (size_t i = 0; rc == 0 && i < page.n; i++) {
+        const aos_store_span_t *s = &page.rows[i];
+        json_t *attrs = s->attributes ? json_loads(s->attributes, 0, NULL) : NULL;
+        json_array_append_new(
+            j->spans,
+            json_pack("{s:s, s:s?, s:s, s:i, s:I, s:I, s:f, s:i, s:s?, s:o}", "span_id", s->span_id,
+                      "parent_span_id", s->parent_span_id, "name", s->name, "kind", s->kind,
+                      "start_ns", (json_int_t)s->start_ns, "end_ns", (json_int_t)s->end_ns,
+                      "duration_ms", (double)(s->end_ns - s->start_ns) / 1e6, "status",
+                      s->status_code, "status_message", s->status_message, "attributes",
+                      attrs ? attrs : json_object()));
+    }
+    aos_store_span_page_release(&page);
+    return rc;
+}
+
+static void episode_free(struct episode_job *j)
+{
+    json_decref(j->task);
+    json_decref(j->events);
+    json_decref(j->logs);
+    json_decref(j->spans);
+    json_decref(j->arg);
+    orch_waiter_free(j->w);
+    free(j);
+}
+
+static struct episode_job *episode_start(aos_http_req_t *req, aos_orch_t *o, int full,
+                                         aos_store_done_fn done)
+{
+    const char *trace = aos_http_param(req, "trace");
+    if (!orch_trace_ok(trace)) {
+        aos_http_respond_error(req, AOS_EINVAL, "a trace id is 32 lowercase hex digits");
+        return NULL;
+    }
+    struct episode_job *j = calloc(1, sizeof(*j));
+    if (!j || !(j->w = orch_waiter_new(req))) {
+        free(j);
+        aos_http_respond_error(req, AOS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    j->o = o;
+    j->full = full;
+    snprintf(j->trace, sizeof(j->trace), "%s", trace);
+    if (aos_store_submit(o->cfg.store, episode_read, done, j)) {
+        aos_http_respond_error(req, AOS_EUNAVAIL, "the store is closing");
+        episode_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Milliseconds between two of our ISO-8601 UTC times (or -1). */
+static long long span_ms(const char *a, const char *b)
+{
+    struct tm ta = {0}, tb = {0};
+    const char *ea = a ? strptime(a, "%Y-%m-%dT%H:%M:%S", &ta) : NULL;
+    const char *eb = b ? strptime(b, "%Y-%m-%dT%H:%M:%S", &tb) : NULL;
+    if (!ea || !eb)
+        return -1;
+    long long ms = ((long long)timegm(&tb) - (long long)timegm(&ta)) * 1000;
+    ms += (eb[0] == '.' ? strtol(eb + 1, NULL, 10) : 0) -
+          (ea[0] == '.' ? strtol(ea + 1, NULL, 10) : 0);
+    return ms;
+}
+
+/* The step rows grouped by step, in the order they first ran. */
+static json_t *steps_view(const json_t *rows)
+{
+    json_t *out = json_array(), *by = json_object();
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "step_id"));
+        json_t *s = json_object_get(by, id);
+        if (!s) {
+            s = json_pack("{s:s, s:O, s:[]}", "id", id, "kind", json_object_get(r, "kind"),
+                          "attempts");
+            json_object_set_new(by, id, s);
+            json_array_append(out, s);
+        }
+        json_t *a = json_deep_copy(r);
+        json_object_del(a, "step_id");
+        json_object_del(a, "kind");
+        long long ms = span_ms(json_string_value(json_object_get(r, "started_at")),
+                               json_string_value(json_object_get(r, "finished_at")));
+        json_object_set_new(a, "duration_ms", ms >= 0 ? json_integer(ms) : json_null());
+        json_array_append_new(json_object_get(s, "attempts"), a);
+        json_object_set(s, "status", json_object_get(r, "status"));
+        json_object_set_new(s, "cost_cny",
+                            json_real(json_number_value(json_object_get(s, "cost_cny")) +
+                                      json_number_value(json_object_get(r, "cost_cny"))));
+    }
+    json_decref(by);
+    return out;
+}
+
+static json_t *list_dir(const char *dir, const char *trace)
+{
+    json_t *out = json_array();
+    char path[4608];
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) && json_array_size(out) < 1000) {
+        struct stat sb;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (lstat(path, &sb) || !S_ISREG(sb.st_mode))
+            continue;
+        json_array_append_new(
+            out, json_pack("{s:s, s:I, s:o}", "name", e->d_name, "size", (json_int_t)sb.st_size,
+                           "url", json_sprintf("/api/episodes/%s/artifacts/%s", trace, e->d_name)));
+    }
+    if (d)
+        closedir(d);
+    return out;
+}
+
+static void episode_done(int status, const aos_err_t *err, void *arg)
+{
+    struct episode_job *j = arg;
+    aos_http_req_t *req = j->w->req;
+    if (!req) {
+        episode_free(j);
+        return;
+    }
+    if (status) {
+        aos_http_respond_err(req, err);
+        episode_free(j);
+        return;
+    }
+    json_t *t = j->task, *state = json_object_get(t, "state");
+    char ws[4200];
+    snprintf(ws, sizeof(ws), "%s/workspaces/%s", j->o->data_dir, j->trace);
+    json_t *body = json_pack(
+        "{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:o, s:O, s:O, s:O, "
+        "s:o, s:O}",
+        "trace_id", j->trace, "job_id", json_object_get(t, "id"), "status",
+        json_object_get(t, "status"), "spec", json_object_get(t, "spec"), "plan",
+        json_object_get(state, "plan") ? json_object_get(state, "plan") : json_null(), "created_at",
+        json_object_get(t, "created_at"), "started_at", json_object_get(t, "started_at"),
+        "finished_at", json_object_get(t, "finished_at"), "cost_cny",
+        json_object_get(t, "cost_cny"), "latency_ms", json_object_get(t, "latency_ms"), "error",
+        json_object_get(t, "error"), "rerun_of",
+        json_object_get(state, "rerun_of") ? json_object_get(state, "rerun_of") : json_null(),
+        "from_step",
+        json_object_get(state, "from_step") ? json_object_get(state, "from_step") : json_null(),
+        "steps", steps_view(json_object_get(t, "steps")), "approvals",
+        json_object_get(t, "approvals"), "events", j->events ? j->events : json_null(), "logs",
+        j->logs ? j->logs : json_null(), "artifacts", list_dir(ws, j->trace), "spans",
+        j->spans ? j->spans : json_null());
+    aos_http_respond_json(req, body ? 200 : 500, body);
+    episode_free(j);
+}
+
+int orch_route_episode(aos_http_req_t *req, void *data)
+{
+    episode_start(req, data, 1, episode_done);
+    return 0;
+}
+
+/* ---- replay ------------------------------------------------------------------------ */
+
+/* The run re-read in order: a frame per recorded attempt (what went in,
+ * what came out, how it ended) and the scope as it stood after frame
+ * `upto` (default: the last). One pass over the rows: linear in steps. */
+static void replay_done(int status, const aos_err_t *err, void *arg)
+{
+    struct episode_job *j = arg;
+    aos_http_req_t *req = j->w->req;
+    if (!req || status) {
+        if (req)
+            aos_http_respond_err(req, err);
+        episode_free(j);
+        return;
+    }
+    long long upto;
+    aos_err_t e = {0, ""};
+    const json_t *rows = json_object_get(j->task, "steps");
+    if (orch_query_int(req, "upto", 0, (long long)json_array_size(rows),
+                       (long long)json_array_size(rows), &upto, &e)) {
+        aos_http_respond_err(req, &e);
+        episode_free(j);
+        return;
+    }
+    const json_t *spec = json_object_get(j->task, "spec");
+    json_t *scope =
+        json_pack("{s:o, s:{}, s:{s:s}}", "inputs",
+                  json_object_get(spec, "inputs") ? json_incref(json_object_get(spec, "inputs"))
+                                                  : json_object(),
+                  "steps", "task", "trace_id", j->trace);
+    json_t *frames = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        const char *kind = json_string_value(json_object_get(r, "kind"));
+        const char *st = json_string_value(json_object_get(r, "status"));
+        json_array_append_new(
+            frames,
+            json_pack("{s:I, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "frame",
+                      (json_int_t)i + 1, "step", json_object_get(r, "step_id"), "kind",
+                      json_object_get(r, "kind"), "attempt", json_object_get(r, "attempt"),
+                      "status", json_object_get(r, "status"), "input", json_object_get(r, "input"),
+                      "output", json_object_get(r, "output"), "error", json_object_get(r, "error"),
+                      "started_at", json_object_get(r, "started_at"), "finished_at",
+                      json_object_get(r, "finished_at")));
+        if ((long long)i < upto && (!strcmp(st, "done") || !strcmp(st, "reused")))
+            orch_scope_add_step(scope, kind, json_string_value(json_object_get(r, "step_id")),
+                                json_object_get(r, "output"));
+    }
+    aos_http_respond_json(req, 200,
+                          json_pack("{s:s, s:O, s:o, s:I, s:o}", "trace_id", j->trace, "status",
+                                    json_object_get(j->task, "status"), "frames", frames, "upto",
+                                    (json_int_t)upto, "scope", scope));
+    episode_free(j);
+}
+
+int orch_route_replay(aos_http_req_t *req, void *data)
+{
+    episode_start(req, data, 0, replay_done);
+    return 0;
+}
+
+/* ---- artifacts ------------------------------------------------------------------------ */
+
+struct artifact {
+    uv_work_t work;
+    orch_waiter_t *w;
+    char path[4200];
+    char *data;
+    size_t len;
+    int code;
+    char why[160];
+};
+
+static void artifact_read(uv_work_t *wk)
+{
+    struct artifact *a = wk->data;
+    int fd = open(a->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+        a->code = AOS_ENOTFOUND;
+        snprintf(a->why, sizeof(a->why), "no such artifact");
+    } else if ((size_t)sb.st_size > ARTIFACT_MAX) {
+        a->code = AOS_ETOOBIG;
+        snprintf(a->why, sizeof(a->why), "the artifact is larger than %u bytes", ARTIFACT_MAX);
+    } else if (!(a->data = malloc((size_t)sb.st_size + 1))) {
+        a->code = AOS_ENOMEM;
+    } else {
+        size_t got = 0;
+        while (got < (size_t)sb.st_size) {
+            ssize_t n = read(fd, a->data + got, (size_t)sb.st_size - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        a->len = got;
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+static const char *content_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {{".csv", "text/csv; charset=utf-8"},
+                 {".json", "application/json"},
+                 {".txt", "text/plain; charset=utf-8"},
+                 {".md", "text/markdown; charset=utf-8"},
+                 {".png", "image/png"},
+                 {".svg", "image/svg+xml"},
+                 {".log", "text/plain; charset=utf-8"},
+                 {".jpg", "image/jpeg"},
+                 {".pdf", "application/pdf"}};
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+        if (!strcasecmp(dot, types[i].ext))
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+static void artifact_done(uv_work_t *wk, int status)
+{
+    struct artifact *a = wk->data;
+    aos_http_req_t *req = a->w->req;
+    if (req) {
+        if (a->code) {
+            aos_http_respond_error(req, a->code, "%s", a->why[0] ? a->why : "unreadable");
+        } else {
+            const char *name = strrchr(a->path, '/') + 1;
+            /* never rendered as a page of aosd's origin: a tool wrote it */
+            aos_http_add_header(req, "Content-Security-Policy", "sandbox; default-src 'none'");
+            aos_http_add_header(req, "X-Content-Type-Options", "nosniff");
+            aos_http_respond(req, 200, content_type(name), a->data, a->len);
+        }
+    }
+    free(a->data);
+    orch_waiter_free(a->w);
+    free(a);
+}
+
+int orch_route_artifact(aos_http_req_t *req, void *data)
+{
+    aos_orch_t *o = data;
+    const char *trace = aos_http_param(req, "trace"), *name = aos_http_param(req, "name");
+    if (!orch_trace_ok(trace))
+        return aos_http_respond_error(req, AOS_EINVAL, "a trace id is 32 lowercase hex digits");
+    if (!name || !*name || name[0] == '.' || strchr(name, '/') || strlen(name) > 255)
+        return aos_http_respond_error(req, AOS_EINVAL, "an artifact is a plain file name");
+    struct artifact *a = calloc(1, sizeof(*a));
+    if (!a || !(a->w = orch_waiter_new(req))) {
+        free(a);
+        return AOS_ENOMEM;
+    }
+    snprintf(a->path, sizeof(a->path), "%s/workspaces/%s/%s", o->data_dir, trace, name);
+    a->work.data = a;
+    if (uv_queue_work(o->cfg.loop, &a->work, artifact_read, artifact_done)) {
+        orch_waiter_free(a->w);
+        free(a);
+        return aos_http_respond_error(req, AOS_EUNAVAIL, "busy");
+    }
+    return 0;
+}
+
+/* ---- re-run ------------------------------------------------------------------------- */
+
+static void rerun_accepted(orch_tx_t *tx)
+{
+    orch_waiter_t *w = tx->reply_data;
+    if (w->req) {
+        if (tx->status)
+            aos_http_respond_err(w->req, &tx->err);
+        else
+            aos_http_respond_json(w->req, 201,
+                                  json_pack("{s:s, s:I, s:s, s:s}", "trace_id", tx->task->trace_id,
+                                            "job_id", (json_int_t)tx->job_id, "rerun_of", w->text,
+                                            "from_step",
+                                            json_string_value(json_object_get(w->body, "from"))));
+    }
+    orch_waiter_free(w);
+}
+
+static void rerun_read(int status, const aos_err_t *err, void *arg)
+{
+    struct episode_job *j = arg;
+    aos_http_req_t *req = j->w->req;
+    aos_err_t e = {0, ""};
+    if (!req || status) {
+        if (req)
+            aos_http_respond_err(req, err);
+        episode_free(j);
+        return;
+    }
+    const json_t *plan = json_object_get(json_object_get(j->task, "state"), "plan");
+    const json_t *steps = json_object_get(plan, "steps");
+    const char *from = json_string_value(json_object_get(j->arg, "from_step"));
+    if (!from && json_array_size(steps))
+        from = json_string_value(json_object_get(json_array_get(steps, 0), "id"));
+    int found = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach(steps, i, s)
+    {
+        if (from && !strcmp(json_string_value(json_object_get(s, "id")), from))
+            found = 1;
+    }
+    if (!plan || !found) {
+        aos_http_respond_error(req, AOS_EINVAL, "'from_step': no step '%.64s' in the plan of %s",
+                               from ? from : "", j->trace);
+        episode_free(j);
+        return;
+    }
+    json_t *spec = json_deep_copy(json_object_get(j->task, "spec"));
+    const json_t *inputs = json_object_get(j->arg, "inputs");
+    if (inputs) {
+        json_t *merged = json_deep_copy(json_object_get(spec, "inputs"));
+        if (!merged)
+            merged = json_object();
+        json_object_update(merged, (json_t *)inputs);
+        json_object_set_new(spec, "inputs", merged);
+    }
+    /* the plan runs as it ran; the new inputs are checked against it */
+    json_object_del(spec, "dsl");
+    json_object_del(spec, "goal");
+    json_object_set_new(spec, "plan", json_deep_copy(plan));
+    json_object_del(spec, "files");
+    json_t *np = orch_plan(j->o, spec, NULL, &e);
+    orch_waiter_t *w = j->w;
+    char actor[64];
+    orch_actor(req, actor, sizeof(actor));
+    if (np) {
+        j->w = NULL; /* the accept's reply owns it now */
+        snprintf(w->text, sizeof(w->text), "%s", j->trace);
+        w->body = json_pack("{s:s}", "from", from);
+        if (orch_accept(j->o, spec, np, actor, j->trace, from, j->task, NULL, rerun_accepted, w,
+                        &e)) {
+            j->w = w;
+            aos_http_respond_err(req, &e);
+        }
+    } else {
+        aos_http_respond_err(req, &e);
+    }
+    json_decref(spec);
+    if (j->w == NULL) {
+        json_decref(j->task);
+        json_decref(j->arg);
+        free(j);
+        return;
+    }
+    episode_free(j);
+}
+
+int orch_route_rerun(aos_http_req_t *req, void *data)
+{
+    aos_err_t err = {0, ""};
+    json_t *in = aos_http_body_json(req, &err);
+    if (!in)
+        return aos_http_respond_err(req, &err);
+    json_error_t je;
+    const char *from = NULL;
+    json_t *inputs = NULL;
+    if (json_unpack_ex(in, &je, JSON_STRICT, "{s?s, s?o}", "from_step", &from, "inputs", &inputs) ||
+        (inputs && !json_is_object(inputs))) {
+        json_decref(in);
+        return aos_http_respond_error(req, AOS_EINVAL,
+                                      "body must be {\"from_step\": id, \"inputs\": {...}}");
+    }
+    struct episode_job *j = episode_start(req, data, 0, rerun_read);
+    if (j)
+        j->arg = in;
+    else
+        json_decref(in);
+    return 0;
+}
