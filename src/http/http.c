@@ -1013,6 +1013,139 @@ json_t *aos_http_body_json(aos_http_req_t *r, aos_err_t *err)
     return aos_http_parse_json(r->body.ptr, r->body.len, err);
 }
 
+/* ---- form bodies ------------------------------------------------------------------ */
+
+int aos_http_body_is_form(aos_http_req_t *r)
+{
+    const char *ct = aos_http_header(r, "Content-Type");
+    return ct && (!strncasecmp(ct, "multipart/form-data", 19) ||
+                  !strncasecmp(ct, "application/x-www-form-urlencoded", 33));
+}
+
+struct form_build {
+    aos_http_form_t *form;
+    aos_buf_t cur; /* the bytes of the last part */
+    int nomem, toomany;
+};
+
+static char *dup_or_null(const char *s, int *nomem)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *nomem = 1;
+    return d;
+}
+
+/* Ends the part being collected: its bytes go to the last part. */
+static void form_close_part(struct form_build *b)
+{
+    if (b->form->n == 0)
+        return;
+    aos_http_form_part_t *p = &b->form->parts[b->form->n - 1];
+    if (p->data)
+        return;
+    p->len = b->cur.len;
+    p->data = malloc(b->cur.len + 1);
+    if (!p->data) {
+        b->nomem = 1;
+    } else {
+        if (b->cur.len)
+            memcpy(p->data, b->cur.ptr, b->cur.len);
+        p->data[b->cur.len] = '\0';
+    }
+    b->cur.len = 0;
+}
+
+/* MHD calls this with each piece of each field: off 0 starts a field. */
+static enum MHD_Result form_piece(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *filename, const char *content_type,
+                                  const char *transfer_encoding, const char *data, uint64_t off,
+                                  size_t size)
+{
+    (void)kind;
+    (void)transfer_encoding;
+    struct form_build *b = cls;
+    aos_http_form_t *f = b->form;
+    if (off == 0) {
+        form_close_part(b);
+        if (f->n == AOS_HTTP_FORM_PARTS_MAX) {
+            b->toomany = 1;
+            return MHD_NO;
+        }
+        aos_http_form_part_t *np = realloc(f->parts, (f->n + 1) * sizeof(*np));
+        if (!np) {
+            b->nomem = 1;
+            return MHD_NO;
+        }
+        f->parts = np;
+        aos_http_form_part_t *p = &f->parts[f->n++];
+        memset(p, 0, sizeof(*p));
+        p->name = dup_or_null(key ? key : "", &b->nomem);
+        p->filename = dup_or_null(filename, &b->nomem);
+        p->content_type = dup_or_null(content_type, &b->nomem);
+    }
+    if (size && aos_buf_append(&b->cur, data, size))
+        b->nomem = 1;
+    return b->nomem ? MHD_NO : MHD_YES;
+}
+
+int aos_http_body_form(aos_http_req_t *r, aos_http_form_t *form, aos_err_t *err)
+{
+    memset(form, 0, sizeof(*form));
+    if (!aos_http_body_is_form(r))
+        return aos_err_set(err, AOS_EINVAL,
+                           "the body must be multipart/form-data or "
+                           "application/x-www-form-urlencoded");
+    struct form_build b = {.form = form};
+    aos_buf_init(&b.cur, 0);
+    struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, 64 * 1024, form_piece, &b);
+    if (!pp) {
+        aos_buf_release(&b.cur);
+        return aos_err_set(err, AOS_EINVAL,
+                           "the form's Content-Type is malformed (a multipart body needs its "
+                           "boundary)");
+    }
+    enum MHD_Result ok = MHD_YES;
+    if (r->body.len)
+        ok = MHD_post_process(pp, r->body.ptr, r->body.len);
+    /* MHD_NO here: the body ended inside a field */
+    enum MHD_Result whole = MHD_destroy_post_processor(pp);
+    if (ok == MHD_YES && !b.nomem)
+        form_close_part(&b);
+    aos_buf_release(&b.cur);
+    int rc = 0;
+    if (b.nomem)
+        rc = aos_err_set(err, AOS_ENOMEM, NULL);
+    else if (b.toomany)
+        rc = aos_err_set(err, AOS_EINVAL, "the form has more than %d fields",
+                         AOS_HTTP_FORM_PARTS_MAX);
+    else if (ok != MHD_YES || whole != MHD_YES)
+        rc = aos_err_set(err, AOS_EINVAL, "the form body is malformed or cut short");
+    if (rc)
+        aos_http_form_release(form);
+    return rc;
+}
+
+const aos_http_form_part_t *aos_http_form_field(const aos_http_form_t *form, const char *name)
+{
+    for (size_t i = 0; i < form->n; i++)
+        if (!form->parts[i].filename && !strcmp(form->parts[i].name, name))
+            return &form->parts[i];
+    return NULL;
+}
+
+void aos_http_form_release(aos_http_form_t *form)
+{
+    for (size_t i = 0; i < form->n; i++) {
+        free(form->parts[i].name);
+        free(form->parts[i].filename);
+        free(form->parts[i].content_type);
+        free(form->parts[i].data);
+    }
+    free(form->parts);
+    memset(form, 0, sizeof(*form));
+}
+
 int aos_http_peer_is_loopback(aos_http_req_t *r)
 {
     return strncmp(r->peer, "127.", 4) == 0 || strcmp(r->peer, "::1") == 0 ||

@@ -118,6 +118,31 @@ const char *aos_http_param(const aos_http_req_t *req, const char *name);
 const char *aos_http_body(const aos_http_req_t *req, size_t *len);
 /* Parses the body as JSON (bounded already); NULL with err set if it is not. */
 json_t *aos_http_body_json(aos_http_req_t *req, aos_err_t *err);
+/* One field of a form body (multipart/form-data, RFC 7578, or
+ * application/x-www-form-urlencoded). */
+typedef struct {
+    char *name;         /* the field's name */
+    char *filename;     /* a file part's name as the client sent it; NULL: a plain field */
+    char *content_type; /* the part's Content-Type; may be NULL */
+    char *data;         /* its bytes, NUL-terminated (data[len] == 0; may hold NULs) */
+    size_t len;
+} aos_http_form_part_t;
+typedef struct {
+    aos_http_form_part_t *parts; /* in the order they came */
+    size_t n;
+} aos_http_form_t;
+#define AOS_HTTP_FORM_PARTS_MAX 256
+/* 1 if the body is a form (by its Content-Type). */
+int aos_http_body_is_form(aos_http_req_t *req);
+/* Parses the body (bounded already) as a form with libmicrohttpd's post
+ * processor into *form (the caller releases it with
+ * aos_http_form_release). AOS_EINVAL (err) for a body that is not a form
+ * or is malformed or truncated, or past AOS_HTTP_FORM_PARTS_MAX parts;
+ * AOS_ENOMEM. Loop thread, from the route's handler. */
+int aos_http_body_form(aos_http_req_t *req, aos_http_form_t *form, aos_err_t *err);
+/* The first plain field (not a file) named name, or NULL. */
+const aos_http_form_part_t *aos_http_form_field(const aos_http_form_t *form, const char *name);
+void aos_http_form_release(aos_http_form_t *form);
 /* The same for a copy of a body: pure, callable from any thread (a
  * handler that parses a large body off the loop). */
 json_t *aos_http_parse_json(const char *body, size_t len, aos_err_t *err);

@@ -3,10 +3,14 @@
  * else the offline planner; an LLM when one is configured) and starts the
  * task, answering with the trace id and the first events. A message no
  * planner understands gets an assistant reply saying so, and no task.
+ * The message comes as JSON, or as multipart/form-data (what a browser's
+ * form sends) whose file parts become the task's files: written into its
+ * workspace before it starts.
  * GET /api/chat/conversations[/:id] read them back. */
 #include "orch/internal.h"
 
 #include "buf/buf.h"
+#include "utf8/utf8.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -137,11 +141,85 @@ static void unplanned_done(orch_tx_t *tx)
     send_free(s);
 }
 
+/* A multipart/form-data message as the JSON body it stands for: the text
+ * fields as strings, inputs and constraints as JSON text, and every file
+ * part in files (text as content, other bytes as content_base64), under
+ * the last segment of its file name. NULL with err. */
+static json_t *form_message(aos_http_req_t *req, aos_err_t *err)
+{
+    aos_http_form_t form;
+    if (aos_http_body_form(req, &form, err))
+        return NULL;
+    static const char *const text[] = {"message", "dsl", "conversation_id", "title", "project_id"};
+    json_t *in = json_object(), *files = NULL;
+    int rc = in ? 0 : aos_err_set(err, AOS_ENOMEM, NULL);
+    for (size_t i = 0; !rc && i < form.n; i++) {
+        const aos_http_form_part_t *p = &form.parts[i];
+        if (p->filename) {
+            const char *name = p->filename;
+            for (const char *q = p->filename; *q; q++)
+                if (*q == '/' || *q == '\\')
+                    name = q + 1;
+            json_t *f;
+            if (aos_utf8_valid(p->data, p->len) && memchr(p->data, 0, p->len) == NULL) {
+                f = json_pack("{s:s, s:s%}", "name", name, "content", p->data, p->len);
+            } else {
+                size_t cap = sodium_base64_ENCODED_LEN(p->len, sodium_base64_VARIANT_ORIGINAL);
+                char *b64 = malloc(cap);
+                f = b64 ? json_pack("{s:s, s:s}", "name", name, "content_base64",
+                                    sodium_bin2base64(b64, cap, (const unsigned char *)p->data,
+                                                      p->len, sodium_base64_VARIANT_ORIGINAL))
+                        : NULL;
+                free(b64);
+            }
+            if (!files && f)
+                json_object_set_new(in, "files", files = json_array());
+            if (!f || !files || json_array_append_new(files, f))
+                rc = aos_err_set(err, AOS_EINVAL, "file '%.100s': its name is not UTF-8 text",
+                                 p->filename);
+            continue;
+        }
+        if (json_object_get(in, p->name)) {
+            rc = aos_err_set(err, AOS_EINVAL, "the form field '%.64s' is given twice", p->name);
+            break;
+        }
+        int known = 0;
+        for (size_t k = 0; k < sizeof(text) / sizeof(text[0]); k++)
+            known |= !strcmp(p->name, text[k]);
+        json_t *v = NULL;
+        if (known) {
+            v = json_stringn(p->data, p->len);
+            if (!v)
+                rc = aos_err_set(err, AOS_EINVAL, "the form field '%s' is not UTF-8 text", p->name);
+        } else if (!strcmp(p->name, "inputs") || !strcmp(p->name, "constraints")) {
+            aos_err_t je = {0, ""};
+            v = aos_http_parse_json(p->data, p->len, &je);
+            if (!v)
+                rc = aos_err_set(err, AOS_EINVAL, "the form field '%s': %s", p->name,
+                                 aos_err_msg(&je));
+        } else {
+            rc = aos_err_set(err, AOS_EINVAL,
+                             "unknown form field '%.64s' (message, dsl, conversation_id, title, "
+                             "project_id, inputs, constraints, and files)",
+                             p->name);
+        }
+        if (v && json_object_set_new(in, p->name, v))
+            rc = aos_err_set(err, AOS_ENOMEM, NULL);
+    }
+    aos_http_form_release(&form);
+    if (rc) {
+        json_decref(in);
+        return NULL;
+    }
+    return in;
+}
+
 int orch_route_chat_send(aos_http_req_t *req, void *data)
 {
     aos_orch_t *o = data;
     aos_err_t err = {0, ""};
-    json_t *in = aos_http_body_json(req, &err);
+    json_t *in =
+        aos_http_body_is_form(req) ? form_message(req, &err) : aos_http_body_json(req, &err);
     if (!in)
         return aos_http_respond_err(req, &err);
     const char *conv = NULL, *message = NULL, *dsl = NULL, *title = NULL, *project = NULL;

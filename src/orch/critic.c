@@ -40,9 +40,9 @@ struct critique {
 static json_t *verdict_tool(void)
 {
     return json_pack("[{s:s, s:s, s:{s:s, s:{s:{s:s}, s:{s:s}}, s:[s, s]}}]", "name", "verdict",
-                     "description", "Give the verdict on the step's result.", "parameters",
-                     "type", "object", "properties", "pass", "type", "boolean", "reason", "type",
-                     "string", "required", "pass", "reason");
+                     "description", "Give the verdict on the step's result.", "parameters", "type",
+                     "object", "properties", "pass", "type", "boolean", "reason", "type", "string",
+                     "required", "pass", "reason");
 }
 
 /* The verdict in the model's answer: 0 with *pass and reason (borrowed
@@ -93,10 +93,10 @@ static void on_verdict(aos_llm_result_t *r, void *data)
     double cost = r->cost_cny;
     char why[700] = "";
     int code = AOS_EINVAL;
-    json_t *critique = json_pack("{s:s, s:I, s:I, s:f}", "model",
-                                 r->request_model ? r->request_model : "", "input_tokens",
-                                 (json_int_t)r->input_tokens, "output_tokens",
-                                 (json_int_t)r->output_tokens, "cost_cny", cost);
+    json_t *critique =
+        json_pack("{s:s, s:I, s:I, s:f}", "model", r->request_model ? r->request_model : "",
+                  "input_tokens", (json_int_t)r->input_tokens, "output_tokens",
+                  (json_int_t)r->output_tokens, "cost_cny", cost);
     if (r->status) {
         snprintf(why, sizeof(why), "the critic's model failed: %s", r->errmsg);
         json_object_set_new(critique, "error", json_string(why));
@@ -135,10 +135,9 @@ void orch_critique(orch_task_t *t, json_t *result, const char *question)
     json_t *user = NULL;
     if (c && res)
         user = json_sprintf("Requirement: %s\nTool: %s\nArguments: %.*s%s\nResult: %.*s%s",
-                            question, json_string_value(json_object_get(t->cur, "tool")),
-                            ARGS_MAX, args ? args : "{}",
-                            args && strlen(args) > ARGS_MAX ? " (cut)" : "", RESULT_MAX, res,
-                            strlen(res) > RESULT_MAX ? " (cut)" : "");
+                            question, json_string_value(json_object_get(t->cur, "tool")), ARGS_MAX,
+                            args ? args : "{}", args && strlen(args) > ARGS_MAX ? " (cut)" : "",
+                            RESULT_MAX, res, strlen(res) > RESULT_MAX ? " (cut)" : "");
     free(res);
     free(args);
     json_t *messages = user ? json_pack("[{s:s, s:s}, {s:s, s:o}]", "role", "system", "content",

@@ -5,11 +5,16 @@
 #include "orch/internal.h"
 #include "log/log.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SPEC_GOAL_MAX  16384
 #define SPEC_FILES_MAX (8u << 20)
@@ -110,14 +115,35 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
         json_array_foreach(files, i, f)
         {
             const char *name = json_string_value(json_object_get(f, "name"));
-            const json_t *content = json_object_get(f, "content");
+            const json_t *text = json_object_get(f, "content");
+            const json_t *b64 = json_object_get(f, "content_base64");
+            const json_t *content = text ? text : b64;
             if (!json_is_object(f) || !name || !*name || strchr(name, '/') || name[0] == '.' ||
-                strlen(name) > 200 || !json_is_string(content) || json_object_size(f) != 2)
+                strlen(name) > 200 || !json_is_string(content) || json_object_size(f) != 2 ||
+                strlen(name) != json_string_length(json_object_get(f, "name")))
                 return aos_err_set(err, AOS_EINVAL,
                                    "files[%zu] must be {\"name\": a plain file name, \"content\": "
-                                   "text}",
+                                   "text} or {\"name\", \"content_base64\": the bytes in base64}",
                                    i);
-            total += json_string_length(content);
+            size_t n = json_string_length(content);
+            if (b64) {
+                /* decoded here once to know it decodes; the store writes it */
+                unsigned char *bin = malloc(n / 4 * 3 + 3);
+                size_t got = 0;
+                int bad =
+                    !bin || sodium_base642bin(bin, n / 4 * 3 + 3, json_string_value(b64), n, NULL,
+                                              &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0;
+                free(bin);
+                if (bad)
+                    return aos_err_set(err, AOS_EINVAL,
+                                       "files[%zu] (%s): content_base64 is not base64", i, name);
+                n = got;
+            }
+            total += n;
+            for (size_t j = 0; j < i; j++)
+                if (!strcmp(name,
+                            json_string_value(json_object_get(json_array_get(files, j), "name"))))
+                    return aos_err_set(err, AOS_EINVAL, "files[%zu]: '%s' is named twice", i, name);
         }
         if (total > SPEC_FILES_MAX)
             return aos_err_set(err, AOS_EINVAL, "'files' hold more than %u bytes", SPEC_FILES_MAX);
@@ -277,12 +303,111 @@ static int run_files(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *e
             return aos_err_set(err, AOS_EIO, "unable to write the file '%s'",
                                json_string_value(json_object_get(f, "name")));
         const json_t *c = json_object_get(f, "content");
-        size_t n = fwrite(json_string_value(c), 1, json_string_length(c), fp);
-        if (fclose(fp) != 0 || n != json_string_length(c))
+        const json_t *b64 = json_object_get(f, "content_base64");
+        unsigned char *bin = NULL;
+        const char *bytes = json_string_value(c);
+        size_t len = json_string_length(c);
+        if (b64) {
+            size_t cap = json_string_length(b64) / 4 * 3 + 3;
+            bin = malloc(cap);
+            if (!bin || sodium_base642bin(bin, cap, json_string_value(b64), json_string_length(b64),
+                                          NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL)) {
+                free(bin);
+                fclose(fp);
+                return aos_err_set(err, AOS_EINVAL, "the file '%s' is not base64",
+                                   json_string_value(json_object_get(f, "name")));
+            }
+            bytes = (const char *)bin;
+        }
+        size_t n = len ? fwrite(bytes, 1, len, fp) : 0;
+        free(bin);
+        /* durable with the transaction that accepts the task */
+        if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
+            n = (size_t)-1;
+        if (fclose(fp) != 0 || n != len)
             return aos_err_set(err, AOS_EIO, "unable to write the file '%s'",
                                json_string_value(json_object_get(f, "name")));
     }
+    int dir = open(op->s[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        fsync(dir);
+        close(dir);
+    }
     return 0;
+}
+
+/* Copies the tree under the open directory src into dst (both
+ * descriptors, closed here): directories and regular files only - a
+ * symlink, a device or a socket is left behind - at most 32 deep. */
+static int copy_tree(int src, int dst, int depth, aos_err_t *err)
+{
+    DIR *d = fdopendir(src);
+    if (!d) {
+        close(src);
+        close(dst);
+        return aos_err_set(err, AOS_EIO, "unable to read the workspace: %s", strerror(errno));
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (!rc && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        struct stat sb;
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode) && depth < 32) {
+            int from = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (from < 0)
+                continue;
+            int to = -1;
+            if (mkdirat(dst, e->d_name, 0700) == 0 || errno == EEXIST)
+                to = openat(dst, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (to < 0) {
+                close(from);
+                rc = aos_err_set(err, AOS_EIO, "unable to copy the workspace: %s", strerror(errno));
+                break;
+            }
+            rc = copy_tree(from, to, depth + 1, err);
+        } else if (S_ISREG(sb.st_mode)) {
+            int from = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            int to = from < 0 ? -1
+                              : openat(dst, e->d_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                                       sb.st_mode & 0700 ? sb.st_mode & 0777 : 0600);
+            char buf[65536];
+            ssize_t n = 0;
+            while (to >= 0 && (n = read(from, buf, sizeof(buf))) > 0)
+                if (write(to, buf, (size_t)n) != n) {
+                    n = -1;
+                    break;
+                }
+            if (from >= 0 && (to < 0 || n < 0))
+                rc = aos_err_set(err, AOS_EIO, "unable to copy '%s' of the workspace: %s",
+                                 e->d_name, strerror(errno));
+            if (to >= 0 && close(to) != 0 && !rc)
+                rc = aos_err_set(err, AOS_EIO, "unable to copy '%s' of the workspace", e->d_name);
+            if (from >= 0)
+                close(from);
+        }
+    }
+    closedir(d);
+    close(dst);
+    return rc;
+}
+
+/* A re-run starts from the workspace its original left (on the worker). */
+static int run_copy_workspace(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    (void)st;
+    (void)tx;
+    int src = open(op->s[0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (src < 0)
+        return errno == ENOENT ? 0 : aos_err_set(err, AOS_EIO, "unable to read the workspace");
+    int dst = open(op->s[1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dst < 0) {
+        close(src);
+        return aos_err_set(err, AOS_EIO, "unable to open the new workspace: %s", strerror(errno));
+    }
+    return copy_tree(src, dst, 0, err);
 }
 
 int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *actor,
@@ -308,6 +433,26 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
     a->data = data;
     t->spec = json_deep_copy(spec);
     t->plan = plan;
+    /* the files' bytes go to the workspace, not into the stored spec: it
+     * keeps their names and sizes */
+    json_t *fsum = json_array();
+    size_t fi;
+    const json_t *ff;
+    json_array_foreach(json_object_get(spec, "files"), fi, ff)
+    {
+        const json_t *b64 = json_object_get(ff, "content_base64");
+        size_t n = b64 ? json_string_length(b64) / 4 * 3
+                       : json_string_length(json_object_get(ff, "content"));
+        if (b64 && n) { /* less the padding */
+            const char *e = json_string_value(b64) + json_string_length(b64);
+            n -= (e[-1] == '=') + (e[-2] == '=');
+        }
+        json_array_append_new(fsum, json_pack("{s:O, s:I}", "name", json_object_get(ff, "name"),
+                                              "size", (json_int_t)n));
+    }
+    if (json_object_get(spec, "files"))
+        json_object_set(t->spec, "files", fsum);
+    json_decref(fsum);
     const json_t *c = json_object_get(spec, "constraints");
     const char *pid = json_string_value(json_object_get(spec, "project_id"));
     t->project_id = pid ? strdup(pid) : NULL;
@@ -395,11 +540,25 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
         t->cursor = stop;
     }
     orch_tx_state(tx, t, 1);
+    if (rerun_of) {
+        orch_tx_mkdir(tx, t->workspace);
+        char from[4096];
+        snprintf(from, sizeof(from), "%s/workspaces/%s", o->data_dir, rerun_of);
+        orch_op_t *op = calloc(1, sizeof(*op));
+        if (op && (op->s[0] = strdup(from)) && (op->s[1] = strdup(t->workspace))) {
+            op->run = run_copy_workspace;
+            *tx->tail = op;
+            tx->tail = &op->next;
+        } else {
+            if (op)
+                free(op->s[0]);
+            free(op);
+            tx->nomem = 1;
+        }
+    }
     json_t *files = json_object_get(spec, "files");
     if (json_array_size(files)) {
         orch_tx_mkdir(tx, t->workspace);
-        const char *s0[] = {t->workspace};
-        (void)s0;
         orch_op_t *op = calloc(1, sizeof(*op));
         if (op && (op->s[0] = strdup(t->workspace))) {
             op->run = run_files;

@@ -229,7 +229,8 @@ test('cancel a running job: the call in flight is cancelled at the server', asyn
 test('replay reads the run back; a re-run from the middle step reuses what came before', async () => {
   const file = join(scratch, 'count-rerun');
   const steps = ['s1', 's2', 's3'].map((id) => ({ id, tool: 'fx__count', args: { file, tag: `${id}-\${inputs.round}` } }));
-  const { trace_id: trace } = await run({ inputs: { round: 'a' }, plan: { steps } });
+  const { trace_id: trace } = await run({ inputs: { round: 'a' }, plan: { steps },
+    files: [{ name: 'in.csv', content: 'a,b\n' }, { name: 'raw.bin', content_base64: 'AP8BAg==' }] });
   const ev = watch(trace);
   await ev.until('task.receipt');
   const replay = await aos.api('GET', `/api/episodes/${trace}/replay`);
@@ -254,6 +255,9 @@ test('replay reads the run back; a re-run from the middle step reuses what came 
   assert.equal(ep.rerun_of, trace);
   assert.equal(stepOf(ep, 's1').status, 'reused');
   assert.equal(stepOf(ep, 's2').status, 'done');
+  // the re-run starts from the workspace the original left
+  const arts = ev2.events.find((e) => e.type === 'task.receipt').payload.artifacts;
+  assert.deepEqual(arts.map((a) => [a.name, a.size]).sort(), [['in.csv', 4], ['raw.bin', 4]]);
   const bad = await aos.api('POST', `/api/episodes/${trace}/rerun`, { from_step: 'nope' });
   assert.equal(bad.status, 400, bad.text);
   assert.equal((await aos.api('POST', `/api/episodes/${'0'.repeat(32)}/rerun`, {})).status, 404);
@@ -307,6 +311,55 @@ test('chat: a message becomes a task, and its conversation keeps both sides', as
   const list = await aos.api('GET', '/api/chat/conversations');
   assert.ok(list.body.conversations.some((x) => x.id === r.body.conversation_id && x.messages === 4));
   assert.equal((await aos.api('POST', '/api/chat/send', {})).status, 400);
+});
+
+test('chat: a multipart message brings its files into the task\'s workspace, bytes as sent', async () => {
+  const { TOKEN } = await import('./lib.mjs');
+  const post = (form) => fetch(aos.url + '/api/chat/send', { method: 'POST', body: form, headers: { Authorization: `Bearer ${TOKEN}` } })
+    .then(async (r) => ({ status: r.status, body: await r.json() }));
+  const bin = Uint8Array.from([0, 255, 1, 254, 0x80, 10, 13, 0]);
+  const form = new FormData();
+  form.set('dsl', 'step s1: ev__echo message="files attached"');
+  form.set('message', 'with two files');
+  form.set('inputs', '{"n": 2}');
+  form.append('file', new Blob(['month,revenue\n1,10\n']), 'data.csv');
+  form.append('file', new Blob([bin]), 'C:\\Users\\me\\blob.bin');
+  const r = await post(form);
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const ev = watch(r.body.trace_id);
+  await ev.until('task.receipt');
+  const receipt = ev.events.find((e) => e.type === 'task.receipt').payload;
+  assert.equal(receipt.status, 'done');
+  assert.deepEqual(receipt.artifacts.map((a) => [a.name, a.size]).sort(), [['blob.bin', 8], ['data.csv', 19]]);
+  const got = await fetch(aos.url + receipt.artifacts.find((a) => a.name === 'blob.bin').url, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.deepEqual(new Uint8Array(await got.arrayBuffer()), bin);
+  const c = await aos.api('GET', `/api/chat/conversations/${r.body.conversation_id}`);
+  assert.equal(c.body.messages[0].content, 'with two files');
+  // the stored spec keeps the files' names and sizes, their bytes are the workspace's
+  assert.deepEqual((await episode(r.body.trace_id)).spec.files,
+    [{ name: 'data.csv', size: 19 }, { name: 'blob.bin', size: 8 }]);
+  // refused, and nothing started: a field it does not know, JSON that is not, a hidden file, a body cut short
+  const before = (await aos.api('GET', '/api/jobs?limit=1000')).body.jobs.length;
+  const bad = [
+    [[['message', 'hi'], ['surprise', '1']], 400, /unknown form field 'surprise'/],
+    [[['dsl', 'step s1: ev__echo'], ['inputs', '{nope']], 400, /form field 'inputs'/],
+    [[['message', 'a'], ['message', 'b']], 400, /given twice/],
+    // a message the chat keeps, with the assistant's answer why nothing runs
+    [[['dsl', 'step s1: ev__echo'], ['file', new Blob(['x']), '.env']], 200, /files\[0\]/],
+  ];
+  for (const [fields, status, why] of bad) {
+    const f = new FormData();
+    for (const [k, v, name] of fields) name ? f.append(k, v, name) : f.append(k, v);
+    const x = await post(f);
+    assert.equal(x.status, status, JSON.stringify(x.body));
+    assert.match(x.body.error.message, why);
+    if (status === 200) assert.equal(x.body.trace_id, null);
+  }
+  const cut = await fetch(aos.url + '/api/chat/send', { method: 'POST',
+    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'multipart/form-data; boundary=XyZ' },
+    body: '--XyZ\r\nContent-Disposition: form-data; name="message"\r\n\r\nhello' });
+  assert.equal(cut.status, 400, await cut.text());
+  assert.equal((await aos.api('GET', '/api/jobs?limit=1000')).body.jobs.length, before);
 });
 
 test('an artifact of the workspace is served, and nothing outside it', async () => {
