@@ -165,11 +165,13 @@ struct aos_orch_s {
     /* group commit (commit.c) */
     orch_tx_t *pending, **pending_tail;
     orch_tx_t *inflight;
+    size_t inflight_n;   /* transitions in it */
+    int64_t inflight_ns; /* its transaction's time, set on the worker */
     int shutting_down;
     int closed; /* handles closed, of 2 */
     void (*on_shutdown)(void *data);
     void *shutdown_data;
-    aos_metric_t *m_tasks, *m_commit, *m_steps;
+    aos_metric_t *m_tasks, *m_commit, *m_commit_tx, *m_steps;
 };
 
 /* The task may run when a slot is free: into the queue. */

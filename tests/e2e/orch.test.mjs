@@ -305,3 +305,36 @@ test('an artifact of the workspace is served, and nothing outside it', async () 
     assert.ok([400, 404].includes((await aos.api('GET', `/api/episodes/${trace}/artifacts/${name}`)).status), name);
   assert.ok(existsSync(join(aos.dataDir, 'workspaces', trace, 'data.csv')));
 });
+
+test('each group commit is measured: its time and its transitions in /metrics', async () => {
+  const metric = (text, name) => {
+    const m = text.match(new RegExp(`^${name} (\\S+)$`, 'm'));
+    assert.ok(m, `${name} in /metrics`);
+    return Number(m[1]);
+  };
+  const read = async () => {
+    const r = await aos.api('GET', '/metrics');
+    assert.equal(r.status, 200);
+    assert.match(r.text, /^aos_orch_commit_seconds_bucket\{le="5e-05"\} \d+$/m);
+    return {
+      commits: metric(r.text, 'aos_orch_commit_seconds_count'),
+      seconds: metric(r.text, 'aos_orch_commit_seconds_sum'),
+      counted: metric(r.text, 'aos_orch_commit_transitions_count'),
+      transitions: metric(r.text, 'aos_orch_commit_transitions_sum'),
+    };
+  };
+  const before = await read();
+  const { trace_id: trace } = await run({ plan: { steps: [
+    { id: 'a', tool: 'aos__echo', args: { message: 'a' } },
+    { id: 'b', tool: 'aos__echo', args: { message: 'b' } },
+  ] } });
+  await watch(trace).until('task.receipt');
+  const after = await read();
+  // acceptance; start with a's start; a's end with b's start; b's end with the finish
+  assert.ok(after.transitions - before.transitions >= 4, text({ before, after }));
+  assert.ok(after.commits - before.commits >= 1, text({ before, after }));
+  assert.ok(after.commits - before.commits <= after.transitions - before.transitions);
+  // one observation of each histogram per commit
+  assert.equal(after.counted - before.counted, after.commits - before.commits);
+  assert.ok(after.seconds > before.seconds, text({ before, after }));
+});
