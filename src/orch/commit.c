@@ -357,6 +357,8 @@ static int run_tx(aos_store_t *st, void *arg, aos_err_t *err)
     orch_tx_t *tx = arg;
     if (tx->nomem)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    if (tx->dropped || (tx->after && tx->after->status))
+        return aos_err_set(err, AOS_ECONFLICT, "an earlier transition of the task failed");
     for (orch_op_t *op = tx->ops; op; op = op->next) {
         int rc = op->run(st, op, tx, err);
         if (rc)
@@ -435,13 +437,28 @@ static void flush(aos_orch_t *o)
     o->pending = NULL;
     o->pending_tail = &o->pending;
     o->inflight_n = 0;
-    for (orch_tx_t *tx = o->inflight; tx; tx = tx->next)
+    o->gen++;
+    for (orch_tx_t *tx = o->inflight; tx; tx = tx->next) {
         o->inflight_n++;
+        orch_task_t *t = tx->task;
+        if (!t)
+            continue;
+        tx->after = t->batch_gen == o->gen ? t->batch_last : NULL;
+        t->batch_gen = o->gen;
+        t->batch_last = tx;
+    }
     if (aos_store_submit(o->cfg.store, group_job, group_done, o) != 0) {
         aos_err_t e = {0, ""};
         aos_err_set(&e, AOS_EUNAVAIL, "the store is closing");
         group_done(AOS_EUNAVAIL, &e, o);
     }
+}
+
+void orch_tx_drop_queued(aos_orch_t *o, orch_task_t *t)
+{
+    for (orch_tx_t *tx = o->pending; tx; tx = tx->next)
+        if (tx->task == t)
+            tx->dropped = 1;
 }
 
 void orch_tx_commit(orch_tx_t *tx)

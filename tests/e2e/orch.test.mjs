@@ -338,3 +338,30 @@ test('each group commit is measured: its time and its transitions in /metrics', 
   assert.equal(after.counted - before.counted, after.commits - before.commits);
   assert.ok(after.seconds > before.seconds, text({ before, after }));
 });
+
+test("aosd's own read-only steps do not wait for a commit each; the events still come in order", async () => {
+  const metric = (t, name) => Number(t.match(new RegExp(`^${name} (\\S+)$`, 'm'))[1]);
+  const read = async () => {
+    const r = await aos.api('GET', '/metrics');
+    return { commits: metric(r.text, 'aos_orch_commit_seconds_count'),
+      transitions: metric(r.text, 'aos_orch_commit_transitions_sum') };
+  };
+  const N = 12;
+  const before = await read();
+  const { trace_id: trace } = await run({ plan: { steps: Array.from({ length: N }, (_, k) => (
+    { id: `e${k}`, tool: 'aos__echo', args: { message: k ? `\${e${k - 1}.result}` : 'x' } })) } });
+  await watch(trace).until('task.receipt');
+  const after = await read();
+  const tx = after.transitions - before.transitions, commits = after.commits - before.commits;
+  // acceptance, the start, one per step: N + 2 transitions, and a step's
+  // start does not wait for a commit of its own
+  assert.ok(tx >= N + 2, text({ before, after }));
+  assert.ok(commits <= tx / 2, `${commits} commits for ${tx} transitions`);
+  // each step started, then finished, in plan order, each result the next one's input
+  const ep = await episode(trace);
+  const steps = ep.events.filter((e) => e.type.startsWith('step.')).map((e) => `${e.type} ${e.payload.step}`);
+  assert.deepEqual(steps, Array.from({ length: N }, (_, k) => [`step.started e${k}`, `step.finished e${k}`]).flat());
+  assert.equal(ep.status, 'done');
+  assert.equal(ep.steps.find((s) => s.id === `e${N - 1}`).attempts[0].output.content[0].text,
+    'Echo: '.repeat(N) + 'x');
+});
