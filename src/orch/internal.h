@@ -131,6 +131,7 @@ struct orch_task {
                             read-only tool step does not wait for its start
                             to be durable, so there may be several) */
     int broken;          /* one of them failed: it ends once none is left */
+    int ws_made;         /* its workspace directory is made (or queued) */
     int cancel;          /* a cancel waits for the transition in flight */
     void (*cancel_reply)(orch_tx_t *tx); /* ... and who waits for it to end */
     void *cancel_data;

@@ -365,6 +365,7 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
     json_t *files = json_object_get(spec, "files");
     if (json_array_size(files)) {
         orch_tx_mkdir(tx, t->workspace);
+        t->ws_made = 1;
         const char *s0[] = {t->workspace};
         (void)s0;
         orch_op_t *op = calloc(1, sizeof(*op));

@@ -377,6 +377,12 @@ static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const 
         call_tool(t);
         return;
     }
+    if (!t->ws_made) {
+        /* made before the first tool that may use it (not per task: most
+         * of a task's cost when it only runs aosd's own tools) */
+        orch_tx_mkdir(tx, t->workspace);
+        t->ws_made = 1;
+    }
     t->next = NEXT_CALL;
     task_commit(tx, t);
 }
@@ -924,7 +930,6 @@ void orch_task_run(orch_task_t *t)
     if (t->status == ST_QUEUED) {
         orch_now(t->started_at);
         t->status = ST_RUNNING;
-        orch_tx_mkdir(tx, t->workspace);
         orch_tx_job_update(tx, t->trace_id, "running", t->started_at, NULL, NULL);
         orch_tx_state(tx, t, 0);
         advance(t, tx);

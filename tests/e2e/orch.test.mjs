@@ -106,6 +106,8 @@ test('two tool steps around an approval gate: value events in order, approve onc
   // the executor ran each step once, in order, with its idempotency key
   assert.deepEqual(ep.steps.map((s) => s.id), ['plan', 's1', 'gate', 's2']);
   assert.equal(stepOf(ep, 's1').attempts[0].idempotency_key, `${trace}:s1:1`);
+  // a tool of a registered server may use the task's workspace: it was made
+  assert.ok(existsSync(join(aos.dataDir, 'workspaces', trace)));
 });
 
 test('a step that fails, then succeeds on retry: anomaly, recovery.start, recovery.done', async () => {
@@ -364,4 +366,6 @@ test("aosd's own read-only steps do not wait for a commit each; the events still
   assert.equal(ep.status, 'done');
   assert.equal(ep.steps.find((s) => s.id === `e${N - 1}`).attempts[0].output.content[0].text,
     'Echo: '.repeat(N) + 'x');
+  // no tool that could use a workspace ran: none was made
+  assert.ok(!existsSync(join(aos.dataDir, 'workspaces', trace)));
 });
