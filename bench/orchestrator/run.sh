@@ -6,12 +6,17 @@
 # The work: a task of 4 sequential steps that do trivially little.
 #   aosd       POST /api/run with a plan of 4 aos__echo steps (the built-in
 #              tool, called in process through the gateway); each step is one
-#              committed transition (a step's end is written with the next
-#              one's start). bench/orchestrator/orch_load.c submits and
-#              watches the tasks' receipts on GET /agent/events.
+#              transition (a step's end is written with the next one's
+#              start). aos__echo is aosd's own read-only tool, so its steps
+#              do not wait for a commit each (docs/ORCHESTRATOR.md,
+#              Durability): their transitions share group commits; the 201
+#              of the acceptance and the receipt wait for theirs.
+#              bench/orchestrator/orch_load.c submits and watches the
+#              tasks' receipts on GET /agent/events.
 #   limit      bench/orchestrator/orch_limit.c: the same writes in the same
-#              transitions, group-committed the same way, straight through
-#              aosd's store (same schema, pragmas and statements), nothing
+#              transitions, straight through aosd's store (same schema,
+#              pragmas and statements), in the fewest commits aosd's rule
+#              allows (the acceptance, then the rest of the task), nothing
 #              else: the ceiling of aosd on this machine and store.
 #   langgraph  bench/orchestrator/langgraph_peer.mjs: a StateGraph of 4 nodes
 #              each adding 1 to a counter, SqliteSaver on a file database,
