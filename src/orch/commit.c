@@ -9,8 +9,13 @@
  * callback runs on the loop, the bus is kicked for the events, and the next
  * batch goes. So a task waits for one commit per transition, and a
  * thousand tasks ready at once share a few commits instead of a thousand.
- * Each commit's time on the worker (BEGIN to COMMIT) and its number of
- * transitions go to the metrics aos_orch_commit_seconds and
+ * A transition nothing waits for (the start of a local read-only tool
+ * step, task.c) does not start a commit while such a call is in flight:
+ * the transitions that call causes come next, and one commit takes them
+ * all; a transition something waits for (a reply, a tool with effects, an
+ * approval, a retry, the end) starts the commit at once, with whatever is
+ * queued. Each commit's time on the worker (BEGIN to COMMIT) and its
+ * number of transitions go to the metrics aos_orch_commit_seconds and
  * aos_orch_commit_transitions.
  * The operations run on the store's worker; they own copies of everything
  * they write. */
@@ -433,6 +438,9 @@ static void flush(aos_orch_t *o)
         orch_idle(o);
         return;
     }
+    if (!o->urgent && o->local_calls && !o->shutting_down)
+        return; /* what the local calls in flight cause goes in the same commit */
+    o->urgent = 0;
     o->inflight = o->pending;
     o->pending = NULL;
     o->pending_tail = &o->pending;
@@ -461,9 +469,19 @@ void orch_tx_drop_queued(aos_orch_t *o, orch_task_t *t)
             tx->dropped = 1;
 }
 
+void orch_tx_local_done(aos_orch_t *o)
+{
+    o->local_calls--;
+    flush(o);
+}
+
 void orch_tx_commit(orch_tx_t *tx)
 {
     aos_orch_t *o = tx->o;
+    /* only a local step's start waits for nothing: task.c says so with
+     * then == 0 (NEXT_NONE) */
+    if (!tx->task || tx->reply || tx->then != 0)
+        o->urgent++;
     tx->next = NULL;
     *o->pending_tail = tx;
     o->pending_tail = &tx->next;

@@ -69,6 +69,9 @@ orch_tx_t *orch_tx_new(aos_orch_t *o, orch_task_t *t);
  * flight). tx->done runs on the loop afterwards. */
 void orch_tx_commit(orch_tx_t *tx);
 void orch_tx_free(orch_tx_t *tx);
+/* A local read-only tool call ended (task.c): the group commit that
+ * waited for the transitions it causes may go. */
+void orch_tx_local_done(aos_orch_t *o);
 /* A transition of t failed: those of t still queued are not written. */
 void orch_tx_drop_queued(aos_orch_t *o, orch_task_t *t);
 
@@ -132,6 +135,7 @@ struct orch_task {
                             to be durable, so there may be several) */
     int broken;          /* one of them failed: it ends once none is left */
     int ws_made;         /* its workspace directory is made (or queued) */
+    int local_call;      /* the call in flight is a local read-only tool's */
     int cancel;          /* a cancel waits for the transition in flight */
     void (*cancel_reply)(orch_tx_t *tx); /* ... and who waits for it to end */
     void *cancel_data;
@@ -183,6 +187,8 @@ struct aos_orch_s {
     orch_tx_t *inflight;
     size_t inflight_n;   /* transitions in it */
     unsigned gen;        /* group commits taken so far */
+    unsigned local_calls; /* local read-only tool calls in flight (task.c) */
+    unsigned urgent;      /* queued transitions something waits for */
     int64_t inflight_ns; /* its transaction's time, set on the worker */
     int shutting_down;
     int closed; /* handles closed, of 2 */

@@ -373,6 +373,8 @@ static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const 
         /* nothing outside aosd can see this call: it need not wait for its
          * start to be durable (the rule is in docs/ORCHESTRATOR.md) */
         t->next = NEXT_NONE;
+        t->local_call = 1;
+        t->o->local_calls++; /* before the commit: it waits for this call */
         task_commit(tx, t);
         call_tool(t);
         return;
@@ -389,6 +391,7 @@ static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const 
 
 static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_after_s,
                          void *data);
+static void on_answer(orch_task_t *t, json_t *result, const aos_err_t *err, uint64_t retry_after_s);
 
 static void call_tool(orch_task_t *t)
 {
@@ -421,6 +424,21 @@ static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_af
 {
     orch_task_t *t = data;
     t->call = NULL;
+    if (t->local_call) {
+        /* the commit waiting for this call goes once the transition it
+         * causes is queued (or now, when none comes) */
+        aos_orch_t *o = t->o;
+        t->local_call = 0;
+        on_answer(t, result, err, retry_after_s);
+        orch_tx_local_done(o);
+        return;
+    }
+    on_answer(t, result, err, retry_after_s);
+}
+
+/* What a tool answered, for t. */
+static void on_answer(orch_task_t *t, json_t *result, const aos_err_t *err, uint64_t retry_after_s)
+{
     if (t->broken) { /* a transition before this call failed: it ends */
         json_decref(result);
         return;
