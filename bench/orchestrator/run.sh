@@ -100,12 +100,12 @@ AOSD=$BUILD/aosd
 LOAD=$BUILD/bench/orch_load
 LIMIT=$BUILD/bench/orch_limit
 PEER=$HERE/langgraph_peer.mjs
-if [ ! -x "$AOSD" ] || [ ! -x "$LOAD" ] || [ ! -x "$LIMIT" ]; then
-  log "building aosd and the bench helpers in $BUILD"
-  { [ -f "$BUILD/Makefile" ] || cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null; } &&
-    cmake --build "$BUILD" -j "$(nproc)" --target aosd orch_load orch_limit >/dev/null ||
-    die "build failed"
-fi
+# always brought up to date (a no-op when it is): a stale aosd measures
+# code that is not the tree's
+log "bringing aosd and the bench helpers in $BUILD up to date"
+{ [ -f "$BUILD/Makefile" ] || cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null; } &&
+  cmake --build "$BUILD" -j "$(nproc)" --target aosd orch_load orch_limit >/dev/null ||
+  die "build failed"
 command -v sqlite3 >/dev/null || die "no sqlite3 (scripts/install-deps)"
 command -v node >/dev/null || die "no node"
 [ -d "$HERE/node_modules/@langchain/langgraph-checkpoint-sqlite" ] ||
