@@ -185,11 +185,11 @@ struct aos_orch_s {
     /* group commit (commit.c) */
     orch_tx_t *pending, **pending_tail;
     orch_tx_t *inflight;
-    size_t inflight_n;   /* transitions in it */
-    unsigned gen;        /* group commits taken so far */
+    size_t inflight_n;    /* transitions in it */
+    unsigned gen;         /* group commits taken so far */
     unsigned local_calls; /* local read-only tool calls in flight (task.c) */
     unsigned urgent;      /* queued transitions something waits for */
-    int64_t inflight_ns; /* its transaction's time, set on the worker */
+    int64_t inflight_ns;  /* its transaction's time, set on the worker */
     int shutting_down;
     int closed; /* handles closed, of 2 */
     void (*on_shutdown)(void *data);
