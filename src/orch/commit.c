@@ -7,14 +7,17 @@
  * savepoint of its own (a transition that fails - an approval decided
  * twice - undoes only itself). When the job is done each transition's done
  * callback runs on the loop, the bus is kicked for the events, and the next
- * batch goes. So a task waits for one commit per transition, and a
- * thousand tasks ready at once share a few commits instead of a thousand.
+ * batch goes. So a task waits for a commit only where something depends
+ * on a transition being durable, and a thousand tasks ready at once share
+ * a few commits instead of a thousand.
  * A transition nothing waits for (the start of a local read-only tool
  * step, task.c) does not start a commit while such a call is in flight:
  * the transitions that call causes come next, and one commit takes them
  * all; a transition something waits for (a reply, a tool with effects, an
  * approval, a retry, the end) starts the commit at once, with whatever is
- * queued. Each commit's time on the worker (BEGIN to COMMIT) and its
+ * queued. (A local call is aosd's own code: it answers in a later turn of
+ * the loop or after a store read; one that took long would hold back only
+ * the commits nothing waits for, such as its own start's.) Each commit's time on the worker (BEGIN to COMMIT) and its
  * number of transitions go to the metrics aos_orch_commit_seconds and
  * aos_orch_commit_transitions.
  * The operations run on the store's worker; they own copies of everything
