@@ -122,7 +122,9 @@ int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err);
  * in the caller's transaction: call it from a store job, inside the
  * aos_store_tx that makes the state change, and aos_bus_kick() once it has
  * committed. *id (may be NULL) gets the event's id, or 0 when the event was
- * folded into its card's pending update. */
+ * folded into its card's pending update. A failure fails the caller's
+ * transaction: return it from the aos_store_tx function (the event may be
+ * partly written, and only that rollback undoes it). */
 int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err);
 
 /* New rows are committed: read and deliver them soon. Any thread, but not

@@ -1045,6 +1045,29 @@ static int tool_allowed(const json_t *caps, const char *tool)
     return 0;
 }
 
+int aos_gateway_tool_local(aos_gateway_t *gw, const char *tool)
+{
+    const char *sep = tool ? strstr(tool, GW_SEP) : NULL;
+    if (!gw || !sep || sep == tool || (size_t)(sep - tool) > AOS_REGISTRY_NAME_MAX)
+        return 0;
+    char name[AOS_REGISTRY_NAME_MAX + 1];
+    memcpy(name, tool, (size_t)(sep - tool));
+    name[sep - tool] = '\0';
+    const char *rest = sep + strlen(GW_SEP);
+    gw_server_t *sv = gw_server_get(gw, name);
+    if (!sv || !sv->builtin || !json_is_array(sv->lists.tools))
+        return 0;
+    size_t i;
+    const json_t *t;
+    json_array_foreach(sv->lists.tools, i, t)
+    {
+        const char *n = json_string_value(json_object_get(t, "name"));
+        if (n && !strcmp(n, rest))
+            return json_is_true(json_object_get(json_object_get(t, "annotations"), "readOnlyHint"));
+    }
+    return 0;
+}
+
 int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, const char *tool,
                      const json_t *args, aos_gateway_done_fn done, void *data,
                      aos_gateway_call_t **handle)

@@ -114,6 +114,12 @@ typedef struct {
 int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, const char *tool,
                      const json_t *args, aos_gateway_done_fn done, void *data,
                      aos_gateway_call_t **handle);
+/* 1 if tool ("<server>__<tool>") is a tool of a built-in server (code of
+ * aosd, not an upstream) that declares itself read-only (annotations.
+ * readOnlyHint): calling it changes nothing outside aosd, so calling it
+ * again is harmless. An upstream's own hints are not trusted: 0 for every
+ * tool of a registered server, and for unknown names. Loop thread only. */
+int aos_gateway_tool_local(aos_gateway_t *gw, const char *tool);
 /* Ends a call before its answer: the server gets notifications/cancelled,
  * and done runs with AOS_ECANCELED before this returns. Only between
  * aos_gateway_call and done. */

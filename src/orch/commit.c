@@ -7,8 +7,19 @@
  * savepoint of its own (a transition that fails - an approval decided
  * twice - undoes only itself). When the job is done each transition's done
  * callback runs on the loop, the bus is kicked for the events, and the next
- * batch goes. So a task waits for one commit per transition, and a
- * thousand tasks ready at once share a few commits instead of a thousand.
+ * batch goes. So a task waits for a commit only where something depends
+ * on a transition being durable, and a thousand tasks ready at once share
+ * a few commits instead of a thousand.
+ * A transition nothing waits for (the start of a local read-only tool
+ * step, task.c) does not start a commit while such a call is in flight:
+ * the transitions that call causes come next, and one commit takes them
+ * all; a transition something waits for (a reply, a tool with effects, an
+ * approval, a retry, the end) starts the commit at once, with whatever is
+ * queued. (A local call is aosd's own code: it answers in a later turn of
+ * the loop or after a store read; one that took long would hold back only
+ * the commits nothing waits for, such as its own start's.) Each commit's time on the worker (BEGIN
+ * to COMMIT) and its number of transitions go to the metrics aos_orch_commit_seconds and
+ * aos_orch_commit_transitions.
  * The operations run on the store's worker; they own copies of everything
  * they write. */
 #include "orch/internal.h"
@@ -21,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 orch_tx_t *orch_tx_new(aos_orch_t *o, orch_task_t *t)
 {
@@ -350,6 +362,8 @@ static int run_tx(aos_store_t *st, void *arg, aos_err_t *err)
     orch_tx_t *tx = arg;
     if (tx->nomem)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    if (tx->dropped || (tx->after && tx->after->status))
+        return aos_err_set(err, AOS_ECONFLICT, "an earlier transition of the task failed");
     for (orch_op_t *op = tx->ops; op; op = op->next) {
         int rc = op->run(st, op, tx, err);
         if (rc)
@@ -367,12 +381,22 @@ static int run_group(aos_store_t *st, void *arg, aos_err_t *err)
     return 0;
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* The batch o->inflight (set on the loop before the job was submitted,
- * and left alone until its done callback). */
+ * and left alone until its done callback, which also reads inflight_ns). */
 static int group_job(aos_store_t *st, void *arg, aos_err_t *err)
 {
     aos_orch_t *o = arg;
-    return aos_store_tx(st, run_group, o->inflight, err);
+    int64_t t0 = mono_ns();
+    int rc = aos_store_tx(st, run_group, o->inflight, err);
+    o->inflight_ns = mono_ns() - t0;
+    return rc;
 }
 
 static void flush(aos_orch_t *o);
@@ -384,6 +408,11 @@ static void group_done(int status, const aos_err_t *err, void *arg)
     o->inflight = NULL;
     if (status)
         aos_log_error("orch", "a group commit failed: %s", aos_err_msg(err));
+    if (o->m_commit && o->inflight_ns > 0) { /* 0: the job never ran */
+        aos_metric_observe(o->m_commit, (double)o->inflight_ns / 1e9);
+        aos_metric_observe(o->m_commit_tx, (double)o->inflight_n);
+    }
+    o->inflight_ns = 0;
     aos_bus_kick(o->cfg.bus);
     while (batch) {
         orch_tx_t *tx = batch;
@@ -409,9 +438,23 @@ static void flush(aos_orch_t *o)
         orch_idle(o);
         return;
     }
+    if (!o->urgent && o->local_calls && !o->shutting_down)
+        return; /* what the local calls in flight cause goes in the same commit */
+    o->urgent = 0;
     o->inflight = o->pending;
     o->pending = NULL;
     o->pending_tail = &o->pending;
+    o->inflight_n = 0;
+    o->gen++;
+    for (orch_tx_t *tx = o->inflight; tx; tx = tx->next) {
+        o->inflight_n++;
+        orch_task_t *t = tx->task;
+        if (!t)
+            continue;
+        tx->after = t->batch_gen == o->gen ? t->batch_last : NULL;
+        t->batch_gen = o->gen;
+        t->batch_last = tx;
+    }
     if (aos_store_submit(o->cfg.store, group_job, group_done, o) != 0) {
         aos_err_t e = {0, ""};
         aos_err_set(&e, AOS_EUNAVAIL, "the store is closing");
@@ -419,9 +462,26 @@ static void flush(aos_orch_t *o)
     }
 }
 
+void orch_tx_drop_queued(aos_orch_t *o, orch_task_t *t)
+{
+    for (orch_tx_t *tx = o->pending; tx; tx = tx->next)
+        if (tx->task == t)
+            tx->dropped = 1;
+}
+
+void orch_tx_local_done(aos_orch_t *o)
+{
+    o->local_calls--;
+    flush(o);
+}
+
 void orch_tx_commit(orch_tx_t *tx)
 {
     aos_orch_t *o = tx->o;
+    /* only a local step's start waits for nothing: task.c says so with
+     * then == 0 (NEXT_NONE) */
+    if (!tx->task || tx->reply || tx->then != 0)
+        o->urgent++;
     tx->next = NULL;
     *o->pending_tail = tx;
     o->pending_tail = &tx->next;

@@ -54,6 +54,14 @@ struct orch_tx {
     void *reply_data;
     void (*done)(orch_tx_t *tx);
     orch_tx_t *next;
+    /* what the task does once this commits (task.c: t->next when queued) */
+    int then;
+    int dropped; /* an earlier transition of its task failed: not written */
+    uint64_t then_delay_ms;
+    /* the task's previous transition in the same group commit (set on the
+     * loop when the group is taken; read on the worker): if that one
+     * failed, this one is not written */
+    orch_tx_t *after;
 };
 
 orch_tx_t *orch_tx_new(aos_orch_t *o, orch_task_t *t);
@@ -61,6 +69,11 @@ orch_tx_t *orch_tx_new(aos_orch_t *o, orch_task_t *t);
  * flight). tx->done runs on the loop afterwards. */
 void orch_tx_commit(orch_tx_t *tx);
 void orch_tx_free(orch_tx_t *tx);
+/* A local read-only tool call ended (task.c): the group commit that
+ * waited for the transitions it causes may go. */
+void orch_tx_local_done(aos_orch_t *o);
+/* A transition of t failed: those of t still queued are not written. */
+void orch_tx_drop_queued(aos_orch_t *o, orch_task_t *t);
 
 /* The writes a transition may hold; strings are copied. */
 void orch_tx_job_insert(orch_tx_t *tx, orch_task_t *t);
@@ -117,11 +130,18 @@ struct orch_task {
     char started_at[32];
     double budget_cny;                   /* 0: none */
     char deadline[32];                   /* ISO-8601, "" = none */
-    int busy;                            /* a transition of it is committing */
+    int busy;                            /* its transitions queued or committing (a local
+                                            read-only tool step does not wait for its start
+                                            to be durable, so there may be several) */
+    int broken;                          /* one of them failed: it ends once none is left */
+    int ws_made;                         /* its workspace directory is made (or queued) */
+    int local_call;                      /* the call in flight is a local read-only tool's */
     int cancel;                          /* a cancel waits for the transition in flight */
     void (*cancel_reply)(orch_tx_t *tx); /* ... and who waits for it to end */
     void *cancel_data;
-    int recovering;           /* recovery.done is owed */
+    int recovering;     /* recovery.done is owed */
+    unsigned batch_gen; /* the group commit batch_last belongs to */
+    orch_tx_t *batch_last;
     int running_slot;         /* counted in the running tasks */
     orch_task_t *q_next;      /* in the run queue */
     aos_span_t *span;         /* invoke_workflow: from the start (or a restart) to the end */
@@ -185,11 +205,16 @@ struct aos_orch_s {
     /* group commit (commit.c) */
     orch_tx_t *pending, **pending_tail;
     orch_tx_t *inflight;
+    size_t inflight_n;    /* transitions in it */
+    unsigned gen;         /* group commits taken so far */
+    unsigned local_calls; /* local read-only tool calls in flight (task.c) */
+    unsigned urgent;      /* queued transitions something waits for */
+    int64_t inflight_ns;  /* its transaction's time, set on the worker */
     int shutting_down;
     int closed; /* handles closed, of 2 */
     void (*on_shutdown)(void *data);
     void *shutdown_data;
-    aos_metric_t *m_tasks, *m_commit, *m_steps;
+    aos_metric_t *m_tasks, *m_commit, *m_commit_tx, *m_steps;
 };
 
 /* The task may run when a slot is free: into the queue. */

@@ -542,6 +542,7 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
     orch_tx_state(tx, t, 1);
     if (rerun_of) {
         orch_tx_mkdir(tx, t->workspace);
+        t->ws_made = 1;
         char from[4096];
         snprintf(from, sizeof(from), "%s/workspaces/%s", o->data_dir, rerun_of);
         orch_op_t *op = calloc(1, sizeof(*op));
@@ -559,6 +560,7 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
     json_t *files = json_object_get(spec, "files");
     if (json_array_size(files)) {
         orch_tx_mkdir(tx, t->workspace);
+        t->ws_made = 1;
         orch_op_t *op = calloc(1, sizeof(*op));
         if (op && (op->s[0] = strdup(t->workspace))) {
             op->run = run_files;
@@ -951,6 +953,18 @@ int aos_orch_new(aos_orch_t **out, const aos_orch_cfg_t *cfg, aos_err_t *err)
     if (cfg->metrics) {
         o->m_tasks = aos_metrics_counter(cfg->metrics, "aos_tasks_total",
                                          "tasks accepted and ended, by status", "status");
+        /* fine buckets: a commit takes from 50 us to a few ms */
+        static const double secs[] = {
+            50e-6,  75e-6, 100e-6, 150e-6, 200e-6, 250e-6, 300e-6, 400e-6, 500e-6, 750e-6, 1e-3,
+            1.5e-3, 2e-3,  3e-3,   5e-3,   7.5e-3, 10e-3,  25e-3,  50e-3,  100e-3, 250e-3, 1};
+        static const double txs[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+        o->m_commit = aos_metrics_histogram(
+            cfg->metrics, "aos_orch_commit_seconds",
+            "time of one group commit of task transitions on the store's worker (BEGIN to COMMIT)",
+            NULL, secs, sizeof(secs) / sizeof(secs[0]));
+        o->m_commit_tx = aos_metrics_histogram(cfg->metrics, "aos_orch_commit_transitions",
+                                               "task transitions written by one group commit", NULL,
+                                               txs, sizeof(txs) / sizeof(txs[0]));
     }
     *out = o;
     return 0;

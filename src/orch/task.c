@@ -15,8 +15,17 @@
  * approval step writes its pending row and waits for a decision or its
  * deadline. The end writes the job, the trace and task.receipt.
  *
- * Only one transition of a task is in flight at a time (t->busy); what to
- * do once it commits is t->next. */
+ * What to do once a transition commits is t->next when it was queued
+ * (tx->then). A task's transitions commit in the order they were queued,
+ * and the loop waits for one before it does what depends on it being
+ * durable: a call of a tool that may change something outside aosd, an
+ * approval's wait, the end. A tool of aosd's own that only reads (a
+ * built-in with readOnlyHint, aos_gateway_tool_local) is called at once
+ * instead, its start still queued: after a crash the store holds a prefix
+ * of the task's transitions, so at worst that step runs again, with the
+ * same idempotency key, and nothing outside aosd can tell. So a run of such
+ * steps needs no commit of its own per step; t->busy counts the task's
+ * transitions not yet committed. */
 #include "orch/internal.h"
 #include "guard/guard.h"
 #include "log/log.h"
@@ -332,8 +341,10 @@ static void advance(orch_task_t *t, orch_tx_t *tx)
 
 static void fail_attempt(orch_task_t *t, orch_tx_t *tx, const json_t *result, const char *why,
                          int code, uint64_t retry_after_s, int final);
+static void call_tool(orch_task_t *t);
 
-/* Writes the attempt's start; the call goes once it is durable. */
+/* Writes the attempt's start; the call goes once it is durable (at once for
+ * a local read-only tool). */
 static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const json_t *for_step,
                        int attempt)
 {
@@ -363,15 +374,32 @@ static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const 
              t->cur_started, NULL, key, 0);
     t->status = ST_RUNNING;
     orch_tx_state(tx, t, 0);
-    step_event(tx, t, "step.started", id,
-               json_pack("{s:s, s:i, s:s}", "tool",
-                         json_string_value(json_object_get(step, "tool")), "attempt", attempt,
-                         "idempotency_key", key));
+    const char *tool = json_string_value(json_object_get(step, "tool"));
+    step_event(
+        tx, t, "step.started", id,
+        json_pack("{s:s, s:i, s:s}", "tool", tool, "attempt", attempt, "idempotency_key", key));
+    if (!t->cancel && !t->o->shutting_down && aos_gateway_tool_local(t->o->cfg.gateway, tool)) {
+        /* nothing outside aosd can see this call: it need not wait for its
+         * start to be durable (the rule is in docs/ORCHESTRATOR.md) */
+        t->next = NEXT_NONE;
+        t->local_call = 1;
+        t->o->local_calls++; /* before the commit: it waits for this call */
+        task_commit(tx, t);
+        call_tool(t);
+        return;
+    }
+    if (!t->ws_made) {
+        /* made before the first tool that may use it (not per task: most
+         * of a task's cost when it only runs aosd's own tools) */
+        orch_tx_mkdir(tx, t->workspace);
+        t->ws_made = 1;
+    }
     t->next = NEXT_CALL;
     task_commit(tx, t);
 }
 
 static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_after_s, void *data);
+static void on_answer(orch_task_t *t, json_t *result, const aos_err_t *err, uint64_t retry_after_s);
 
 /* The task's root span (invoke_workflow), started once per run of aosd: in
  * the task's own trace, as the root the first time, and after a restart
@@ -455,6 +483,25 @@ static void on_tool_done(json_t *result, const aos_err_t *err, uint64_t retry_af
             aos_span_set_error(t->step_span, AOS_ATTR_ERROR_TOOL, NULL);
         aos_span_end(t->step_span);
         t->step_span = NULL;
+    }
+    if (t->local_call) {
+        /* the commit waiting for this call goes once the transition it
+         * causes is queued (or now, when none comes) */
+        aos_orch_t *o = t->o;
+        t->local_call = 0;
+        on_answer(t, result, err, retry_after_s);
+        orch_tx_local_done(o);
+        return;
+    }
+    on_answer(t, result, err, retry_after_s);
+}
+
+/* What a tool answered, for t. */
+static void on_answer(orch_task_t *t, json_t *result, const aos_err_t *err, uint64_t retry_after_s)
+{
+    if (t->broken) { /* a transition before this call failed: it ends */
+        json_decref(result);
+        return;
     }
     if (t->o->shutting_down) {
         /* the attempt stays "running" in the store: it runs again at the
@@ -955,19 +1002,27 @@ int orch_task_cancel(orch_task_t *t, void (*reply)(orch_tx_t *tx), void *data, a
 static void committed(orch_tx_t *tx)
 {
     orch_task_t *t = tx->task;
-    t->busy = 0;
-    if (tx->status) {
+    t->busy--;
+    if (tx->status && !t->broken) {
         /* the store refused the move: the task is as the store says; it
-         * runs again from there at the next start */
+         * runs again from there at the next start. What it queued after
+         * this move is not written. */
         aos_log(AOS_LOG_ERROR, "orch", json_pack("{s:s}", "trace_id", t->trace_id),
                 "task %s: a transition failed: %s", t->trace_id, aos_err_msg(&tx->err));
+        t->broken = 1;
         t->status = ST_FAILED;
-        orch_task_ended(t);
+        orch_tx_drop_queued(t->o, t);
+    }
+    if (t->broken) {
+        if (t->call) /* a local tool's, started before this commit */
+            aos_gateway_call_cancel(t->call);
+        if (!t->busy)
+            orch_task_ended(t);
         return;
     }
-    if (t->o->shutting_down && t->next != NEXT_END)
+    if (t->o->shutting_down && tx->then != NEXT_END)
         return;
-    switch (t->next) {
+    switch (tx->then) {
     case NEXT_PLAN:
         if (t->cancel) {
             orch_tx_t *c = orch_tx_new(t->o, t);
@@ -987,7 +1042,7 @@ static void committed(orch_tx_t *tx)
         call_tool(t);
         break;
     case NEXT_WAIT:
-        arm(t, t->next_delay_ms, on_deadline);
+        arm(t, tx->then_delay_ms, on_deadline);
         if (t->cancel) {
             orch_tx_t *c = orch_tx_new(t->o, t);
             if (c)
@@ -995,7 +1050,7 @@ static void committed(orch_tx_t *tx)
         }
         break;
     case NEXT_RETRY:
-        arm(t, t->next_delay_ms, on_retry);
+        arm(t, tx->then_delay_ms, on_retry);
         break;
     case NEXT_END:
         orch_task_ended(t);
@@ -1007,7 +1062,9 @@ static void committed(orch_tx_t *tx)
 
 static void task_commit(orch_tx_t *tx, orch_task_t *t)
 {
-    t->busy = 1;
+    t->busy++;
+    tx->then = t->next;
+    tx->then_delay_ms = t->next_delay_ms;
     tx->done = committed;
     orch_tx_commit(tx);
 }
@@ -1027,7 +1084,6 @@ void orch_task_run(orch_task_t *t)
     if (t->status == ST_QUEUED) {
         orch_now(t->started_at);
         t->status = ST_RUNNING;
-        orch_tx_mkdir(tx, t->workspace);
         orch_tx_job_update(tx, t->trace_id, "running", t->started_at, NULL, NULL);
         orch_tx_state(tx, t, 0);
         if (!t->plan) { /* the model plans it, once this is durable */

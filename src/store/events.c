@@ -181,7 +181,7 @@ int aos_store_event_append(aos_store_t *st, const json_t *ev, int64_t now_ms, in
     struct append a = {ev, now_ms, fold_ms, 0, 0};
     if (!json_is_object(ev))
         return aos_err_set(err, AOS_EINVAL, "unable to append event: not an object");
-    int rc = aos_store_tx(st, append_tx, &a, err);
+    int rc = aos__store_in_tx(st, append_tx, &a, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to append event");
     if (id)

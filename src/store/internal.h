@@ -138,6 +138,11 @@ int aos__store_select(aos_store_t *st, const char *sql, const aos__sql_val_t *pa
 /* Writes the current UTC time as "2025-01-31T12:00:00.000Z" (24 chars + NUL). */
 void aos__store_now(char out[32]);
 
+/* Runs fn in the calling thread's transaction when it is inside one (no
+ * savepoint: fn's failure must fail that transaction), else in a
+ * transaction of its own (aos_store_tx). */
+int aos__store_in_tx(aos_store_t *st, aos_store_tx_fn fn, void *arg, aos_err_t *err);
+
 /* Prefixes the message already in err with the failing operation:
  * "<fmt>: <previous message>". Returns code. */
 int aos__store_fail(aos_err_t *err, int code, const char *fmt, ...)

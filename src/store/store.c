@@ -491,6 +491,18 @@ static void tx_rollback(aos_store_t *st, int depth)
     st->be->exec(st->conn, sql, NULL, 0, NULL, &ignored);
 }
 
+int aos__store_in_tx(aos_store_t *st, aos_store_tx_fn fn, void *arg, aos_err_t *err)
+{
+    /* db_lock is recursive: held by this thread inside its aos_store_tx,
+     * and tx_depth is read under it */
+    uv_mutex_lock(&st->db_lock);
+    int rc = st->tx_depth > 0 ? fn(st, arg, err) : aos_store_tx(st, fn, arg, err);
+    uv_mutex_unlock(&st->db_lock);
+    if (rc > 0)
+        rc = AOS_EINTERNAL;
+    return rc;
+}
+
 int aos_store_tx(aos_store_t *st, aos_store_tx_fn fn, void *arg, aos_err_t *err)
 {
     if (!st || !fn)

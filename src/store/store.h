@@ -245,7 +245,10 @@ int aos_store_logs_index_tail(aos_store_t *st, aos_err_t *err);
  * version, by aos_store_event_flush once the window ends; *id is then 0.
  * Otherwise any pending fold of the card is dropped (ev is newer) and ev is
  * written. *id, *card_version (0 without a card or when folded) may be NULL.
- * Atomic: a savepoint inside an aos_store_tx. */
+ * Atomic on its own: a transaction of its own; inside an aos_store_tx it
+ * is part of the caller's (no savepoint of its own: two statements and a
+ * journal per event), and on failure it may have written part of itself,
+ * so the caller's transaction must fail too. */
 int aos_store_event_append(aos_store_t *st, const json_t *ev, int64_t now_ms, int64_t fold_ms,
                            int64_t *id, int64_t *card_version, aos_err_t *err);
 

@@ -109,16 +109,26 @@ int aos_store_task_state_put(aos_store_t *st, const aos_store_task_state_t *s, a
 {
     char now[32];
     aos__store_now(now);
-    aos__sql_val_t p[] = {aos__sql_text(s->trace_id), opt_text(s->plan),
-                          aos__sql_int(s->cursor),    aos__sql_text(s->vars),
-                          aos__sql_text(s->status),   opt_text(s->rerun_of),
-                          opt_text(s->from_step),     aos__sql_text(now)};
-    int rc = aos__store_exec(
+    int rc;
+    if (s->plan) { /* its own row, written once: the state row is rewritten at every move */
+        aos__sql_val_t p[] = {aos__sql_text(s->trace_id), aos__sql_text(s->plan)};
+        rc = aos__store_exec(st,
+                             "INSERT INTO task_plans (trace_id, plan) VALUES (?, ?) "
+                             "ON CONFLICT (trace_id) DO UPDATE SET plan = excluded.plan",
+                             p, NCOLS(p), NULL, err);
+        if (rc < 0)
+            return aos__store_fail(err, rc, "unable to save the plan of trace %.40s", s->trace_id);
+    }
+    aos__sql_val_t p[] = {aos__sql_text(s->trace_id), aos__sql_int(s->cursor),
+                          aos__sql_text(s->vars),     aos__sql_text(s->status),
+                          opt_text(s->rerun_of),      opt_text(s->from_step),
+                          aos__sql_text(now)};
+    rc = aos__store_exec(
         st,
-        "INSERT INTO task_state (trace_id, plan, cursor, vars, status, rerun_of, from_step, "
-        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET "
-        "plan = COALESCE(excluded.plan, task_state.plan), cursor = excluded.cursor, "
-        "vars = excluded.vars, status = excluded.status, updated_at = excluded.updated_at",
+        "INSERT INTO task_state (trace_id, cursor, vars, status, rerun_of, from_step, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET "
+        "cursor = excluded.cursor, vars = excluded.vars, status = excluded.status, "
+        "updated_at = excluded.updated_at",
         p, NCOLS(p), NULL, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to save the state of trace %.40s", s->trace_id);
@@ -224,8 +234,10 @@ static int task_details(aos_store_t *st, json_t *job, aos_err_t *err)
     aos__sql_val_t p = aos__sql_text(json_string_value(json_object_get(job, "trace_id")));
     json_t *rows = NULL;
     int rc = aos__store_select(st,
-                               "SELECT trace_id, plan, cursor, vars, status, rerun_of, from_step, "
-                               "updated_at FROM task_state WHERE trace_id = ?",
+                               "SELECT s.trace_id, p.plan, s.cursor, s.vars, s.status, "
+                               "s.rerun_of, s.from_step, s.updated_at FROM task_state s "
+                               "LEFT JOIN task_plans p ON p.trace_id = s.trace_id "
+                               "WHERE s.trace_id = ?",
                                &p, 1, state_cols, NCOLS(state_cols), &rows, err);
     if (rc < 0)
         return rc;
@@ -300,8 +312,8 @@ int aos_store_tasks_open(aos_store_t *st, json_t **out, aos_err_t *err)
 int aos_store_tasks_expire(aos_store_t *st, const char *finished_before, int limit, int *n,
                            aos_err_t *err)
 {
-    static const char *const tables[] = {"task_steps", "approvals", "task_state", "events",
-                                         "traces"};
+    static const char *const tables[] = {"task_steps", "approvals", "task_state",
+                                         "task_plans", "events",    "traces"};
     aos__sql_val_t p[] = {aos__sql_text(finished_before), aos__sql_int(limit)};
     json_t *rows = NULL;
     static const col_t cols[] = {{"trace_id", COL_TEXT}};

@@ -106,6 +106,8 @@ test('two tool steps around an approval gate: value events in order, approve onc
   // the executor ran each step once, in order, with its idempotency key
   assert.deepEqual(ep.steps.map((s) => s.id), ['plan', 's1', 'gate', 's2']);
   assert.equal(stepOf(ep, 's1').attempts[0].idempotency_key, `${trace}:s1:1`);
+  // a tool of a registered server may use the task's workspace: it was made
+  assert.ok(existsSync(join(aos.dataDir, 'workspaces', trace)));
 });
 
 test('a step that fails, then succeeds on retry: anomaly, recovery.start, recovery.done', async () => {
@@ -408,4 +410,67 @@ test('a run is one trace: invoke_workflow, a span per step attempt, the tool cal
   assert.equal(b.children[0].name, 'tools/call aos__echo');
   const ep = await episode(trace);
   assert.ok(ep.spans.length >= 5, JSON.stringify(ep.spans.map((s) => s.name)));
+});
+
+test('each group commit is measured: its time and its transitions in /metrics', async () => {
+  const metric = (text, name) => {
+    const m = text.match(new RegExp(`^${name} (\\S+)$`, 'm'));
+    assert.ok(m, `${name} in /metrics`);
+    return Number(m[1]);
+  };
+  const read = async () => {
+    const r = await aos.api('GET', '/metrics');
+    assert.equal(r.status, 200);
+    assert.match(r.text, /^aos_orch_commit_seconds_bucket\{le="5e-05"\} \d+$/m);
+    return {
+      commits: metric(r.text, 'aos_orch_commit_seconds_count'),
+      seconds: metric(r.text, 'aos_orch_commit_seconds_sum'),
+      counted: metric(r.text, 'aos_orch_commit_transitions_count'),
+      transitions: metric(r.text, 'aos_orch_commit_transitions_sum'),
+    };
+  };
+  const before = await read();
+  const { trace_id: trace } = await run({ plan: { steps: [
+    { id: 'a', tool: 'aos__echo', args: { message: 'a' } },
+    { id: 'b', tool: 'aos__echo', args: { message: 'b' } },
+  ] } });
+  await watch(trace).until('task.receipt');
+  const after = await read();
+  // acceptance; start with a's start; a's end with b's start; b's end with the finish
+  assert.ok(after.transitions - before.transitions >= 4, text({ before, after }));
+  assert.ok(after.commits - before.commits >= 1, text({ before, after }));
+  assert.ok(after.commits - before.commits <= after.transitions - before.transitions);
+  // one observation of each histogram per commit
+  assert.equal(after.counted - before.counted, after.commits - before.commits);
+  assert.ok(after.seconds > before.seconds, text({ before, after }));
+});
+
+test("aosd's own read-only steps do not wait for a commit each; the events still come in order", async () => {
+  const metric = (t, name) => Number(t.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? 0);
+  const read = async () => {
+    const r = await aos.api('GET', '/metrics');
+    return { commits: metric(r.text, 'aos_orch_commit_seconds_count'),
+      transitions: metric(r.text, 'aos_orch_commit_transitions_sum') };
+  };
+  const N = 12;
+  const before = await read();
+  const { trace_id: trace } = await run({ plan: { steps: Array.from({ length: N }, (_, k) => (
+    { id: `e${k}`, tool: 'aos__echo', args: { message: k ? `\${e${k - 1}.result}` : 'x' } })) } });
+  await watch(trace).until('task.receipt');
+  const after = await read();
+  const tx = after.transitions - before.transitions, commits = after.commits - before.commits;
+  // acceptance, the start, one per step: N + 2 transitions, and a step's
+  // start does not wait for a commit of its own: the acceptance commits
+  // (the 201 waits for it), then the whole run in one commit
+  assert.ok(tx >= N + 2, text({ before, after }));
+  assert.ok(commits <= 3, `${commits} commits for ${tx} transitions`);
+  // each step started, then finished, in plan order, each result the next one's input
+  const ep = await episode(trace);
+  const steps = ep.events.filter((e) => e.type.startsWith('step.')).map((e) => `${e.type} ${e.payload.step}`);
+  assert.deepEqual(steps, Array.from({ length: N }, (_, k) => [`step.started e${k}`, `step.finished e${k}`]).flat());
+  assert.equal(ep.status, 'done');
+  assert.equal(ep.steps.find((s) => s.id === `e${N - 1}`).attempts[0].output.content[0].text,
+    'Echo: '.repeat(N) + 'x');
+  // no tool that could use a workspace ran: none was made
+  assert.ok(!existsSync(join(aos.dataDir, 'workspaces', trace)));
 });

@@ -195,6 +195,15 @@ static void test_refused_at_once(void **state)
     assert_string_equal(text_of(a.result), "Echo: ok");
     json_decref(a.result);
     json_decref(caps);
+    /* only a built-in's own read-only tools are local; an upstream's, its
+     * lists loaded now, never */
+    assert_true(aos_gateway_tool_local(e->gw, "aos__echo"));
+    assert_false(aos_gateway_tool_local(e->gw, "fx__echo"));
+    assert_false(aos_gateway_tool_local(e->gw, "aos__nosuch"));
+    assert_false(aos_gateway_tool_local(e->gw, "nosuch__echo"));
+    assert_false(aos_gateway_tool_local(e->gw, "noseparator"));
+    assert_false(aos_gateway_tool_local(e->gw, "__echo"));
+    assert_false(aos_gateway_tool_local(e->gw, NULL));
     assert_true(aos_gateway_tool_match("*", "x__y"));
     assert_true(aos_gateway_tool_match("files__*", "files__read"));
     assert_false(aos_gateway_tool_match("files__*", "filesx__read"));

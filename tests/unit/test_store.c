@@ -805,6 +805,55 @@ static void test_background_checkpoint(void **state)
                  (long long)sb.st_size);
 }
 
+/* Open file descriptors of this process. */
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A savepoint's journal stays in memory: a savepoint that changes ~400 KB
+ * of existing pages (SQLite journals each one first; its default keeps
+ * 64 KiB in memory, then opens a temporary file) opens no file. The
+ * orchestrator's group commit runs one savepoint per task transition. */
+static void test_savepoint_journal_in_memory(void **state)
+{
+    fixture_t *f = *state;
+    void *conn = NULL;
+    aos_err_t err = {0};
+    assert_int_equal(aos__store_sqlite.open(&conn, f->path, &err), 0);
+    assert_int_equal(aos__store_sqlite.exec(conn, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)",
+                                            NULL, 0, NULL, &err),
+                     0);
+    static char blob[2048];
+    memset(blob, 'x', sizeof(blob));
+    for (int i = 0; i < 200; i++) {
+        aos__sql_val_t v = aos__sql_blob(blob, sizeof(blob));
+        assert_int_equal(
+            aos__store_sqlite.exec(conn, "INSERT INTO t (b) VALUES (?)", &v, 1, NULL, &err), 0);
+    }
+    static const char *const before[] = {"BEGIN IMMEDIATE", "SAVEPOINT s"};
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(aos__store_sqlite.exec(conn, before[i], NULL, 0, NULL, &err), 0);
+    int fds = open_fds();
+    assert_int_equal(
+        aos__store_sqlite.exec(conn, "UPDATE t SET b = zeroblob(2048)", NULL, 0, NULL, &err), 0);
+    int during = open_fds();
+    static const char *const after[] = {"RELEASE s", "COMMIT"};
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(aos__store_sqlite.exec(conn, after[i], NULL, 0, NULL, &err), 0);
+    aos__store_sqlite.close(conn);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM t WHERE b = zeroblob(2048)"), 200);
+    if (during != fds)
+        fail_msg("the savepoint opened %d file(s) for its journal", during - fds);
+}
+
 static void test_async_order_and_threads(void **state)
 {
     fixture_t *f = *state;
@@ -931,6 +980,7 @@ int main(void)
         T(test_tokens),
         T(test_backend_contract),
         T(test_background_checkpoint),
+        T(test_savepoint_journal_in_memory),
         T(test_async_order_and_threads),
         T(test_close_drains_then_rejects),
         T(test_close_from_done_callback),
