@@ -7,7 +7,15 @@
  * only listens to the child in up->child. The child is started in its own
  * process group (setsid), so stopping it also stops whatever it started.
  * A child counts as gone once it has exited and its stdout reached EOF (or
- * 200 ms passed after the exit, in case a grandchild keeps stdout open). */
+ * 200 ms passed after the exit, in case a grandchild keeps stdout open).
+ *
+ * Messages to the child are serialised straight into one buffer and
+ * written once per turn of the loop (by a check handle after the poll
+ * phase, and a prepare handle before the loop blocks, so that messages
+ * made in any phase go out before it sleeps): the requests of every client
+ * that arrived together reach the child in one write, and the child reads
+ * them in one read. Its stdout is read 64 KiB at a time and split into
+ * lines in place. */
 #include "upstream/internal.h"
 
 #include <signal.h>
@@ -29,8 +37,11 @@ struct up_child_s {
     aos_upstream_t *up; /* holds a reference until every handle is closed */
     uv_process_t proc;
     uv_pipe_t in, out, err;
-    uv_timer_t timer; /* SIGKILL escalation, then exit grace */
-    int handles;      /* open handles */
+    uv_timer_t timer;    /* SIGKILL escalation, then exit grace */
+    uv_check_t flush;    /* writes wbuf after the poll phase */
+    uv_prepare_t flush2; /* ... and before the loop blocks */
+    aos_buf_t wbuf;      /* messages for stdin not yet handed to uv_write */
+    int handles;         /* open handles */
     int pid;
     aos_buf_t obuf;   /* incomplete stdout line */
     aos_buf_t ebuf;   /* incomplete stderr line */
@@ -55,14 +66,17 @@ static void child_handle_closed(uv_handle_t *h)
     aos_upstream_t *up = ch->up;
     aos_buf_release(&ch->obuf);
     aos_buf_release(&ch->ebuf);
+    aos_buf_release(&ch->wbuf);
     free(ch);
     aos__up_unref(up);
 }
 
 static void child_close_handles(up_child_t *ch)
 {
-    uv_handle_t *hs[] = {(uv_handle_t *)&ch->in, (uv_handle_t *)&ch->out, (uv_handle_t *)&ch->err,
-                         (uv_handle_t *)&ch->timer, (uv_handle_t *)&ch->proc};
+    uv_handle_t *hs[] = {(uv_handle_t *)&ch->in,    (uv_handle_t *)&ch->out,
+                         (uv_handle_t *)&ch->err,   (uv_handle_t *)&ch->timer,
+                         (uv_handle_t *)&ch->flush, (uv_handle_t *)&ch->flush2,
+                         (uv_handle_t *)&ch->proc};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         if (!uv_is_closing(hs[i]))
             uv_close(hs[i], child_handle_closed);
@@ -348,12 +362,16 @@ int aos__up_stdio_connect(aos_upstream_t *up, char *err, size_t errlen)
     ch->up = up;
     aos_buf_init(&ch->obuf, 0);
     aos_buf_init(&ch->ebuf, 0);
+    aos_buf_init(&ch->wbuf, 0);
     uv_pipe_init(up->loop, &ch->in, 0);
     uv_pipe_init(up->loop, &ch->out, 0);
     uv_pipe_init(up->loop, &ch->err, 0);
     uv_timer_init(up->loop, &ch->timer);
+    uv_check_init(up->loop, &ch->flush);
+    uv_prepare_init(up->loop, &ch->flush2);
     ch->in.data = ch->out.data = ch->err.data = ch->timer.data = ch->proc.data = ch;
-    ch->handles = 5;
+    ch->flush.data = ch->flush2.data = ch;
+    ch->handles = 7;
     up->refs++;
 
     uv_stdio_container_t stdio[3] = {
@@ -397,35 +415,62 @@ static void on_write(uv_write_t *req, int status)
     free(w);
 }
 
+/* Hands what wbuf holds to one uv_write. */
+static void child_flush(up_child_t *ch)
+{
+    uv_check_stop(&ch->flush);
+    uv_prepare_stop(&ch->flush2);
+    if (!ch->wbuf.len)
+        return;
+    child_write_t *w = malloc(sizeof(*w));
+    if (!w) {
+        aos_buf_reset(&ch->wbuf); /* those requests time out */
+        return;
+    }
+    size_t n;
+    w->data = aos_buf_detach(&ch->wbuf, &n);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    if (uv_write(&w->req, (uv_stream_t *)&ch->in, &b, 1, on_write) != 0) {
+        free(w->data);
+        free(w); /* the child is going: its exit fails what was sent */
+    }
+}
+
+static void on_flush(uv_check_t *h)
+{
+    child_flush(h->data);
+}
+
+static void on_flush2(uv_prepare_t *h)
+{
+    child_flush(h->data);
+}
+
+static int dump_to_buf(const char *buf, size_t size, void *data)
+{
+    return aos_buf_append(data, buf, size) == 0 ? 0 : -1;
+}
+
 int aos__up_stdio_send(aos_upstream_t *up, json_t *msg)
 {
     up_child_t *ch = up->child;
     if (!ch || ch->exited || ch->killing)
         return AOS_EUNAVAIL;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&ch->in) > CHILD_MAX_WRITE_QUEUE)
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&ch->in) + ch->wbuf.len >
+        CHILD_MAX_WRITE_QUEUE)
         return AOS_EUPSTREAM;
     /* compact output escapes newlines inside strings: one message, one line */
-    char *s = json_dumps(msg, JSON_COMPACT);
-    child_write_t *w = s ? malloc(sizeof(*w)) : NULL;
-    if (!w) {
-        free(s);
+    size_t was = ch->wbuf.len;
+    if (json_dump_callback(msg, dump_to_buf, &ch->wbuf, JSON_COMPACT) != 0 ||
+        aos_buf_append(&ch->wbuf, "\n", 1) != 0) {
+        ch->wbuf.len = was; /* nothing of it goes */
+        if (ch->wbuf.ptr)
+            ch->wbuf.ptr[was] = '\0';
         return AOS_ENOMEM;
     }
-    size_t n = strlen(s);
-    char *line = realloc(s, n + 2);
-    if (!line) {
-        free(s);
-        free(w);
-        return AOS_ENOMEM;
-    }
-    line[n] = '\n';
-    line[n + 1] = '\0';
-    w->data = line;
-    uv_buf_t b = uv_buf_init(line, (unsigned)(n + 1));
-    if (uv_write(&w->req, (uv_stream_t *)&ch->in, &b, 1, on_write) != 0) {
-        free(line);
-        free(w);
-        return AOS_EUPSTREAM;
+    if (!uv_is_active((uv_handle_t *)&ch->flush)) {
+        uv_check_start(&ch->flush, on_flush);
+        uv_prepare_start(&ch->flush2, on_flush2);
     }
     return 0;
 }
