@@ -9,13 +9,13 @@
  * A child counts as gone once it has exited and its stdout reached EOF (or
  * 200 ms passed after the exit, in case a grandchild keeps stdout open).
  *
- * Messages to the child are serialised straight into one buffer and
- * written once per turn of the loop (by a check handle after the poll
- * phase, and a prepare handle before the loop blocks, so that messages
- * made in any phase go out before it sleeps): the requests of every client
- * that arrived together reach the child in one write, and the child reads
- * them in one read. Its stdout is read 64 KiB at a time and split into
- * lines in place. */
+ * Messages to the child are serialised (aos_rpc_dump) straight into one
+ * buffer and written once per turn of the loop (by a check handle after
+ * the poll phase, and a prepare handle before the loop blocks, so that
+ * messages made in any phase go out before it sleeps): the requests of
+ * every client that arrived together reach the child in one write, and
+ * the child reads them in one read. Its stdout is read 64 KiB at a time
+ * and split into lines in place. */
 #include "upstream/internal.h"
 
 #include <signal.h>
@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "buf/buf.h"
+#include "jsonrpc/jsonrpc.h"
 #include "log/log.h"
 
 #define CHILD_KILL_AFTER_MS   2000
@@ -446,11 +447,6 @@ static void on_flush2(uv_prepare_t *h)
     child_flush(h->data);
 }
 
-static int dump_to_buf(const char *buf, size_t size, void *data)
-{
-    return aos_buf_append(data, buf, size) == 0 ? 0 : -1;
-}
-
 int aos__up_stdio_send(aos_upstream_t *up, json_t *msg)
 {
     up_child_t *ch = up->child;
@@ -461,8 +457,7 @@ int aos__up_stdio_send(aos_upstream_t *up, json_t *msg)
         return AOS_EUPSTREAM;
     /* compact output escapes newlines inside strings: one message, one line */
     size_t was = ch->wbuf.len;
-    if (json_dump_callback(msg, dump_to_buf, &ch->wbuf, JSON_COMPACT) != 0 ||
-        aos_buf_append(&ch->wbuf, "\n", 1) != 0) {
+    if (aos_rpc_dump(msg, &ch->wbuf) != 0 || aos_buf_append(&ch->wbuf, "\n", 1) != 0) {
         ch->wbuf.len = was; /* nothing of it goes */
         if (ch->wbuf.ptr)
             ch->wbuf.ptr[was] = '\0';
