@@ -4,7 +4,8 @@
 #
 #   counts.sh gateway URL PID [CONC=16] [SECONDS=5]
 #       loads URL (tests/tools/loadtest.sh, no warm-up) while perf counts
-#       PID and each of its descendants separately
+#       PID and each of its descendants separately (those it starts in the
+#       first 5 s too: supergateway starts its child at initialize)
 #   counts.sh ceiling [CONC=16] [SECONDS=5]
 #       runs build/bench/stdio_ceiling (no warm-up) and counts it and its
 #       child (the stdio server) separately
@@ -39,7 +40,7 @@ count_start() { # count_start PID...
     perf stat -x, -e "$EVENTS" -p "$p" -o "$WORK/perf.$p" 2>/dev/null &
     PERFS+=($!)
   done
-  sleep 0.5 # perf attached
+  sleep 0.3 # perf attached
 }
 count_stop() {
   local p
@@ -66,7 +67,19 @@ case "${1:-}" in
     URL=$2 PID=$3 CONC=${4:-16} SECS=${5:-5}
     mapfile -t PIDS < <(tree "$PID")
     count_start "${PIDS[@]}"
-    out=$(LOADTEST_WARMUP=0 "$ROOT/tests/tools/loadtest.sh" "$URL" "$CONC" "$SECS" 2>"$WORK/lt.err")
+    LOADTEST_WARMUP=0 "$ROOT/tests/tools/loadtest.sh" "$URL" "$CONC" "$SECS" >"$WORK/lt.out" 2>"$WORK/lt.err" &
+    LT=$!
+    # a gateway that starts its child per session (supergateway) starts it
+    # at the load's initialize, before wrk runs: count it from then on
+    for _ in $(seq 1 50); do
+      kill -0 "$LT" 2>/dev/null || break
+      for p in $(tree "$PID"); do
+        case " ${PIDS[*]} " in *" $p "*) ;; *) PIDS+=("$p"); count_start "$p" ;; esac
+      done
+      sleep 0.1
+    done
+    wait "$LT"
+    out=$(cat "$WORK/lt.out")
     count_stop
     line=$(echo "$out" | grep '^MCPLOAD ' | tail -1)
     calls=$(echo "$line" | tr ' ' '\n' | awk -F= '$1 == "requests" {print $2}')
