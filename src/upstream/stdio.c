@@ -431,9 +431,15 @@ static void child_flush(up_child_t *ch)
     size_t n;
     w->data = aos_buf_detach(&ch->wbuf, &n);
     uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
-    if (uv_write(&w->req, (uv_stream_t *)&ch->in, &b, 1, on_write) != 0) {
+    int rc = uv_write(&w->req, (uv_stream_t *)&ch->in, &b, 1, on_write);
+    if (rc != 0) {
         free(w->data);
-        free(w); /* the child is going: its exit fails what was sent */
+        free(w);
+        /* its stdin is gone: a child that cannot be asked anything is
+         * stopped, and its exit fails what was pending */
+        aos__up_log(ch->up, AOS_LOG_WARN, "upstream '%s': writing to pid %d failed: %s",
+                    ch->up->name, ch->pid, uv_strerror(rc));
+        child_kill(ch);
     }
 }
 
