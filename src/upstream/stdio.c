@@ -408,12 +408,25 @@ int aos__up_stdio_connect(aos_upstream_t *up, char *err, size_t errlen)
     return 0;
 }
 
+static void child_write_failed(up_child_t *ch, int rc)
+{
+    /* its stdin is gone: a child that cannot be asked anything is stopped,
+     * and its exit fails what was pending (a child that closed its stdin
+     * and lived on would otherwise leave every request to its timeout) */
+    if (!ch->exited && !ch->killing)
+        aos__up_log(ch->up, AOS_LOG_WARN, "upstream '%s': writing to pid %d failed: %s",
+                    ch->up->name, ch->pid, uv_strerror(rc));
+    child_kill(ch);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     child_write_t *w = (child_write_t *)req;
-    (void)status; /* a failed write means the child is going: its exit reports it */
+    up_child_t *ch = req->handle->data;
     free(w->data);
     free(w);
+    if (status < 0 && status != UV_ECANCELED) /* canceled: the pipe is being closed */
+        child_write_failed(ch, status);
 }
 
 /* Hands what wbuf holds to one uv_write. */
@@ -435,11 +448,7 @@ static void child_flush(up_child_t *ch)
     if (rc != 0) {
         free(w->data);
         free(w);
-        /* its stdin is gone: a child that cannot be asked anything is
-         * stopped, and its exit fails what was pending */
-        aos__up_log(ch->up, AOS_LOG_WARN, "upstream '%s': writing to pid %d failed: %s",
-                    ch->up->name, ch->pid, uv_strerror(rc));
-        child_kill(ch);
+        child_write_failed(ch, rc);
     }
 }
 
