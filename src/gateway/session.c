@@ -78,11 +78,10 @@ void gw_session_free(gw_session_t *s)
     free(s);
 }
 
+/* The message is serialised straight into b (compact JSON escapes
+ * newlines: one data line). */
 int gw_sse_frame(const json_t *msg, const char *id, aos_buf_t *b)
 {
-    char *s = json_dumps(msg, JSON_COMPACT);
-    if (!s)
-        return AOS_ENOMEM;
     int rc = 0;
     if (id) {
         rc = aos_buf_puts(b, "id: ");
@@ -94,10 +93,9 @@ int gw_sse_frame(const json_t *msg, const char *id, aos_buf_t *b)
     if (!rc)
         rc = aos_buf_puts(b, "event: message\ndata: ");
     if (!rc)
-        rc = aos_buf_puts(b, s);
+        rc = aos_rpc_dump(msg, b);
     if (!rc)
         rc = aos_buf_puts(b, "\n\n");
-    free(s);
     return rc;
 }
 

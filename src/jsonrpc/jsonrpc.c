@@ -104,3 +104,129 @@ json_t *aos_rpc_params(const json_t *msg)
 {
     return json_object_get(msg, "params");
 }
+
+/* ---- serialising ---------------------------------------------------------- */
+
+#define DUMP_MAX_DEPTH 2048
+
+static int dump_string(const char *s, size_t n, aos_buf_t *b)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (aos_buf_grow(b, n + 2))
+        return AOS_ENOMEM;
+    b->ptr[b->len++] = '"';
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (aos_buf_append(b, s + run, i - run))
+            return AOS_ENOMEM;
+        run = i + 1;
+        char e[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t en = 2;
+        switch (c) {
+        case '"':
+        case '\\':
+            e[1] = (char)c;
+            break;
+        case '\b':
+            e[1] = 'b';
+            break;
+        case '\f':
+            e[1] = 'f';
+            break;
+        case '\n':
+            e[1] = 'n';
+            break;
+        case '\r':
+            e[1] = 'r';
+            break;
+        case '\t':
+            e[1] = 't';
+            break;
+        default:
+            memcpy(e + 1, "u00", 3);
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            en = 6;
+        }
+        if (aos_buf_append(b, e, en))
+            return AOS_ENOMEM;
+    }
+    if (aos_buf_append(b, s + run, n - run) || aos_buf_append(b, "\"", 1))
+        return AOS_ENOMEM;
+    return 0;
+}
+
+static int dump_int(json_int_t v, aos_buf_t *b)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        d[--i] = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        d[--i] = '-';
+    return aos_buf_append(b, d + i, sizeof(d) - i) ? AOS_ENOMEM : 0;
+}
+
+static int dump_value(const json_t *v, aos_buf_t *b, int depth)
+{
+    if (depth > DUMP_MAX_DEPTH)
+        return AOS_EINVAL;
+    int rc = 0;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        if (aos_buf_append(b, "{", 1))
+            return AOS_ENOMEM;
+        int first = 1;
+        for (void *it = json_object_iter((json_t *)v); it && !rc;
+             it = json_object_iter_next((json_t *)v, it), first = 0) {
+            if (!first && aos_buf_append(b, ",", 1))
+                return AOS_ENOMEM;
+            rc = dump_string(json_object_iter_key(it), json_object_iter_key_len(it), b);
+            if (!rc && aos_buf_append(b, ":", 1))
+                rc = AOS_ENOMEM;
+            if (!rc)
+                rc = dump_value(json_object_iter_value(it), b, depth + 1);
+        }
+        return rc ? rc : aos_buf_append(b, "}", 1) ? AOS_ENOMEM : 0;
+    }
+    case JSON_ARRAY: {
+        if (aos_buf_append(b, "[", 1))
+            return AOS_ENOMEM;
+        for (size_t i = 0; i < json_array_size(v) && !rc; i++) {
+            if (i && aos_buf_append(b, ",", 1))
+                return AOS_ENOMEM;
+            rc = dump_value(json_array_get(v, i), b, depth + 1);
+        }
+        return rc ? rc : aos_buf_append(b, "]", 1) ? AOS_ENOMEM : 0;
+    }
+    case JSON_STRING:
+        return dump_string(json_string_value(v), json_string_length(v), b);
+    case JSON_INTEGER:
+        return dump_int(json_integer_value(v), b);
+    case JSON_REAL: {
+        /* rare: jansson's own formatting (precision, the ".0" it adds) */
+        char t[64];
+        size_t n = json_dumpb(v, t, sizeof(t), JSON_ENCODE_ANY | JSON_COMPACT);
+        if (n == 0 || n > sizeof(t))
+            return AOS_EINVAL;
+        return aos_buf_append(b, t, n) ? AOS_ENOMEM : 0;
+    }
+    case JSON_TRUE:
+        return aos_buf_append(b, "true", 4) ? AOS_ENOMEM : 0;
+    case JSON_FALSE:
+        return aos_buf_append(b, "false", 5) ? AOS_ENOMEM : 0;
+    case JSON_NULL:
+        return aos_buf_append(b, "null", 4) ? AOS_ENOMEM : 0;
+    }
+    return AOS_EINVAL;
+}
+
+int aos_rpc_dump(const json_t *v, aos_buf_t *b)
+{
+    return v ? dump_value(v, b, 0) : AOS_EINVAL;
+}

@@ -191,17 +191,38 @@ static int put_escaped(aos_buf_t *o, const char *s, int help)
 
 /* The series of exactly these label values, or NULL. key: each value with
  * its length in front, so that no two lists of values share a key. */
-static struct series *find(aos_metric_t *f, const char *const *vals, aos_buf_t *key)
+/* A series' key: "<length>:<value>" per label, so that no two lists of
+ * values make the same key. Values are at most AOS_METRICS_MAX_VALUE bytes
+ * (lookup sees to it), so a key fits on the stack: this runs for every
+ * count of every call. */
+#define KEY_MAX (MAX_LABELS * (AOS_METRICS_MAX_VALUE + 5) + 1)
+
+static void make_key(const aos_metric_t *f, const char *const *vals, char *key)
 {
-    aos_buf_reset(key);
+    size_t o = 0;
     for (int i = 0; i < f->nlabels; i++) {
-        aos_buf_printf(key, "%zu:", strlen(vals[i]));
-        aos_buf_puts(key, vals[i]);
+        size_t len = strlen(vals[i]), n = len;
+        char d[4];
+        int nd = 0;
+        do
+            d[nd++] = (char)('0' + n % 10);
+        while ((n /= 10) && nd < 4);
+        while (nd)
+            key[o++] = d[--nd];
+        key[o++] = ':';
+        memcpy(key + o, vals[i], len);
+        o += len;
     }
-    return aos_map_get(&f->index, key->ptr ? key->ptr : "");
+    key[o] = '\0';
 }
 
-static struct series *create(aos_metric_t *f, const char *const *vals, const aos_buf_t *key)
+static struct series *find(aos_metric_t *f, const char *const *vals, char *key)
+{
+    make_key(f, vals, key);
+    return aos_map_get(&f->index, key);
+}
+
+static struct series *create(aos_metric_t *f, const char *const *vals, const char *key)
 {
     struct series *s = calloc(1, sizeof(*s));
     if (!s)
@@ -224,7 +245,7 @@ static struct series *create(aos_metric_t *f, const char *const *vals, const aos
     s->labels_len = text.len;
     if (f->type == HISTOGRAM && !(s->buckets = calloc(f->nbounds + 1, sizeof(uint64_t))))
         rc = AOS_ENOMEM;
-    if (rc || aos_map_put(&f->index, key->ptr ? key->ptr : "", s)) {
+    if (rc || aos_map_put(&f->index, key, s)) {
         series_free(s);
         return NULL;
     }
@@ -263,18 +284,16 @@ static struct series *lookup(aos_metric_t *f, va_list ap)
         else if (strlen(vals[i]) > AOS_METRICS_MAX_VALUE)
             vals[i] = AOS_METRICS_OTHER;
     }
-    aos_buf_t key;
-    aos_buf_init(&key, 0);
-    struct series *s = find(f, vals, &key);
+    char key[KEY_MAX];
+    struct series *s = find(f, vals, key);
     if (!s && f->nseries >= f->m->max_series) {
         overflowed(f);
         for (int i = 0; i < f->nlabels; i++)
             vals[i] = AOS_METRICS_OTHER;
-        s = find(f, vals, &key);
+        s = find(f, vals, key);
     }
     if (!s) /* the overflow series may be one past the limit */
-        s = create(f, vals, &key);
-    aos_buf_release(&key);
+        s = create(f, vals, key);
     return s;
 }
 

@@ -177,34 +177,36 @@ static void set_attr(aos_span_t *s, const char *key, json_t *v)
     free(k);
 }
 
+/* The setters build no value for a span that is not recorded: most spans
+ * are not, and each would cost an allocation for nothing. */
 void aos_span_set_str(aos_span_t *s, const char *key, const char *value)
 {
-    if (s && value)
+    if (s && s->recording && value)
         set_attr(s, key, text_json(value, AOS_TRACE_VALUE_MAX));
 }
 
 void aos_span_set_int(aos_span_t *s, const char *key, int64_t value)
 {
-    if (s)
+    if (s && s->recording)
         set_attr(s, key, json_integer((json_int_t)value));
 }
 
 void aos_span_set_double(aos_span_t *s, const char *key, double value)
 {
     /* JSON has no NaN or infinity; jansson refuses them */
-    if (s)
+    if (s && s->recording)
         set_attr(s, key, json_real(value));
 }
 
 void aos_span_set_bool(aos_span_t *s, const char *key, int value)
 {
-    if (s)
+    if (s && s->recording)
         set_attr(s, key, json_boolean(value));
 }
 
 void aos_span_set_session(aos_span_t *s, const char *session_id)
 {
-    if (!s || !session_id)
+    if (!s || !s->recording || !session_id)
         return;
     unsigned char d[16];
     char hex[sizeof(d) * 2 + 1];

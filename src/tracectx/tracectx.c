@@ -182,12 +182,37 @@ size_t aos_tracectx_state(char *out, size_t cap, const char *s, size_t n)
 
 /* ---- making and writing ---------------------------------------------------- */
 
+/* Ids are taken from a per-thread pool of random bytes, refilled from
+ * libsodium 512 bytes at a time: a span and a trace id per request would
+ * otherwise cost two getrandom calls per request. Ids are not secrets (they
+ * travel in headers and logs), so bytes waiting in memory are harmless. A
+ * pool is only ever used by its own thread, and aosd never forks without
+ * exec, so no two ids share bytes. */
+#define ID_POOL 512
+
+static void random_take(unsigned char *b, size_t n)
+{
+    static _Thread_local unsigned char pool[ID_POOL];
+    static _Thread_local size_t left;
+    if (n > sizeof(pool)) {
+        randombytes_buf(b, n);
+        return;
+    }
+    if (left < n) {
+        randombytes_buf(pool, sizeof(pool));
+        left = sizeof(pool);
+    }
+    memcpy(b, pool + sizeof(pool) - left, n);
+    sodium_memzero(pool + sizeof(pool) - left, n); /* each byte serves once */
+    left -= n;
+}
+
 void aos_tracectx_random_id(char *out, size_t n)
 {
     unsigned char b[AOS_TRACE_ID_LEN / 2];
     size_t bytes = n / 2 > sizeof(b) ? sizeof(b) : n / 2;
     do
-        randombytes_buf(b, bytes);
+        random_take(b, bytes);
     while (sodium_is_zero(b, bytes));
     sodium_bin2hex(out, bytes * 2 + 1, b, bytes);
 }

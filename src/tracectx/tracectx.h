@@ -20,7 +20,8 @@
  * AOS_TRACESTATE_MAX bytes by whole members as the specification says
  * (members over 128 bytes first, then from the end).
  *
- * Ids are random (libsodium's randombytes). This module is below the HTTP
+ * Ids are random (libsodium's randombytes, drawn 512 bytes at a time into a
+ * per-thread pool). This module is below the HTTP
  * layer: pure functions, no allocation, any thread. */
 #ifndef AOS_TRACECTX_H
 #define AOS_TRACECTX_H

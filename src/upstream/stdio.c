@@ -7,7 +7,15 @@
  * only listens to the child in up->child. The child is started in its own
  * process group (setsid), so stopping it also stops whatever it started.
  * A child counts as gone once it has exited and its stdout reached EOF (or
- * 200 ms passed after the exit, in case a grandchild keeps stdout open). */
+ * 200 ms passed after the exit, in case a grandchild keeps stdout open).
+ *
+ * Messages to the child are serialised (aos_rpc_dump) straight into one
+ * buffer and written once per turn of the loop (by a check handle after
+ * the poll phase, and a prepare handle before the loop blocks, so that
+ * messages made in any phase go out before it sleeps): the requests of
+ * every client that arrived together reach the child in one write, and
+ * the child reads them in one read. Its stdout is read 64 KiB at a time
+ * and split into lines in place. */
 #include "upstream/internal.h"
 
 #include <signal.h>
@@ -16,6 +24,7 @@
 #include <string.h>
 
 #include "buf/buf.h"
+#include "jsonrpc/jsonrpc.h"
 #include "log/log.h"
 
 #define CHILD_KILL_AFTER_MS   2000
@@ -29,8 +38,11 @@ struct up_child_s {
     aos_upstream_t *up; /* holds a reference until every handle is closed */
     uv_process_t proc;
     uv_pipe_t in, out, err;
-    uv_timer_t timer; /* SIGKILL escalation, then exit grace */
-    int handles;      /* open handles */
+    uv_timer_t timer;    /* SIGKILL escalation, then exit grace */
+    uv_check_t flush;    /* writes wbuf after the poll phase */
+    uv_prepare_t flush2; /* ... and before the loop blocks */
+    aos_buf_t wbuf;      /* messages for stdin not yet handed to uv_write */
+    int handles;         /* open handles */
     int pid;
     aos_buf_t obuf;   /* incomplete stdout line */
     aos_buf_t ebuf;   /* incomplete stderr line */
@@ -55,14 +67,17 @@ static void child_handle_closed(uv_handle_t *h)
     aos_upstream_t *up = ch->up;
     aos_buf_release(&ch->obuf);
     aos_buf_release(&ch->ebuf);
+    aos_buf_release(&ch->wbuf);
     free(ch);
     aos__up_unref(up);
 }
 
 static void child_close_handles(up_child_t *ch)
 {
-    uv_handle_t *hs[] = {(uv_handle_t *)&ch->in, (uv_handle_t *)&ch->out, (uv_handle_t *)&ch->err,
-                         (uv_handle_t *)&ch->timer, (uv_handle_t *)&ch->proc};
+    uv_handle_t *hs[] = {(uv_handle_t *)&ch->in,    (uv_handle_t *)&ch->out,
+                         (uv_handle_t *)&ch->err,   (uv_handle_t *)&ch->timer,
+                         (uv_handle_t *)&ch->flush, (uv_handle_t *)&ch->flush2,
+                         (uv_handle_t *)&ch->proc};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         if (!uv_is_closing(hs[i]))
             uv_close(hs[i], child_handle_closed);
@@ -348,12 +363,16 @@ int aos__up_stdio_connect(aos_upstream_t *up, char *err, size_t errlen)
     ch->up = up;
     aos_buf_init(&ch->obuf, 0);
     aos_buf_init(&ch->ebuf, 0);
+    aos_buf_init(&ch->wbuf, 0);
     uv_pipe_init(up->loop, &ch->in, 0);
     uv_pipe_init(up->loop, &ch->out, 0);
     uv_pipe_init(up->loop, &ch->err, 0);
     uv_timer_init(up->loop, &ch->timer);
+    uv_check_init(up->loop, &ch->flush);
+    uv_prepare_init(up->loop, &ch->flush2);
     ch->in.data = ch->out.data = ch->err.data = ch->timer.data = ch->proc.data = ch;
-    ch->handles = 5;
+    ch->flush.data = ch->flush2.data = ch;
+    ch->handles = 7;
     up->refs++;
 
     uv_stdio_container_t stdio[3] = {
@@ -389,12 +408,58 @@ int aos__up_stdio_connect(aos_upstream_t *up, char *err, size_t errlen)
     return 0;
 }
 
+static void child_write_failed(up_child_t *ch, int rc)
+{
+    /* its stdin is gone: a child that cannot be asked anything is stopped,
+     * and its exit fails what was pending (a child that closed its stdin
+     * and lived on would otherwise leave every request to its timeout) */
+    if (!ch->exited && !ch->killing)
+        aos__up_log(ch->up, AOS_LOG_WARN, "upstream '%s': writing to pid %d failed: %s",
+                    ch->up->name, ch->pid, uv_strerror(rc));
+    child_kill(ch);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     child_write_t *w = (child_write_t *)req;
-    (void)status; /* a failed write means the child is going: its exit reports it */
+    up_child_t *ch = req->handle->data;
     free(w->data);
     free(w);
+    if (status < 0 && status != UV_ECANCELED) /* canceled: the pipe is being closed */
+        child_write_failed(ch, status);
+}
+
+/* Hands what wbuf holds to one uv_write. */
+static void child_flush(up_child_t *ch)
+{
+    uv_check_stop(&ch->flush);
+    uv_prepare_stop(&ch->flush2);
+    if (!ch->wbuf.len)
+        return;
+    child_write_t *w = malloc(sizeof(*w));
+    if (!w) {
+        aos_buf_reset(&ch->wbuf); /* those requests time out */
+        return;
+    }
+    size_t n;
+    w->data = aos_buf_detach(&ch->wbuf, &n);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    int rc = uv_write(&w->req, (uv_stream_t *)&ch->in, &b, 1, on_write);
+    if (rc != 0) {
+        free(w->data);
+        free(w);
+        child_write_failed(ch, rc);
+    }
+}
+
+static void on_flush(uv_check_t *h)
+{
+    child_flush(h->data);
+}
+
+static void on_flush2(uv_prepare_t *h)
+{
+    child_flush(h->data);
 }
 
 int aos__up_stdio_send(aos_upstream_t *up, json_t *msg)
@@ -402,30 +467,20 @@ int aos__up_stdio_send(aos_upstream_t *up, json_t *msg)
     up_child_t *ch = up->child;
     if (!ch || ch->exited || ch->killing)
         return AOS_EUNAVAIL;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&ch->in) > CHILD_MAX_WRITE_QUEUE)
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&ch->in) + ch->wbuf.len >
+        CHILD_MAX_WRITE_QUEUE)
         return AOS_EUPSTREAM;
     /* compact output escapes newlines inside strings: one message, one line */
-    char *s = json_dumps(msg, JSON_COMPACT);
-    child_write_t *w = s ? malloc(sizeof(*w)) : NULL;
-    if (!w) {
-        free(s);
+    size_t was = ch->wbuf.len;
+    if (aos_rpc_dump(msg, &ch->wbuf) != 0 || aos_buf_append(&ch->wbuf, "\n", 1) != 0) {
+        ch->wbuf.len = was; /* nothing of it goes */
+        if (ch->wbuf.ptr)
+            ch->wbuf.ptr[was] = '\0';
         return AOS_ENOMEM;
     }
-    size_t n = strlen(s);
-    char *line = realloc(s, n + 2);
-    if (!line) {
-        free(s);
-        free(w);
-        return AOS_ENOMEM;
-    }
-    line[n] = '\n';
-    line[n + 1] = '\0';
-    w->data = line;
-    uv_buf_t b = uv_buf_init(line, (unsigned)(n + 1));
-    if (uv_write(&w->req, (uv_stream_t *)&ch->in, &b, 1, on_write) != 0) {
-        free(line);
-        free(w);
-        return AOS_EUPSTREAM;
+    if (!uv_is_active((uv_handle_t *)&ch->flush)) {
+        uv_check_start(&ch->flush, on_flush);
+        uv_prepare_start(&ch->flush2, on_flush2);
     }
     return 0;
 }

@@ -223,8 +223,14 @@ static up_pending_t *pending_new(aos_upstream_t *up, const char *method, json_t 
         }
     }
     p->id = ++up->next_id;
-    p->msg =
-        json_pack("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id", (json_int_t)p->id, "method", method);
+    /* built by hand: json_pack parses its format string on every call */
+    p->msg = json_object();
+    if (p->msg && (json_object_set_new_nocheck(p->msg, "jsonrpc", json_string_nocheck("2.0")) ||
+                   json_object_set_new_nocheck(p->msg, "id", json_integer((json_int_t)p->id)) ||
+                   json_object_set_new(p->msg, "method", json_string(method)))) {
+        json_decref(p->msg);
+        p->msg = NULL;
+    }
     if (!p->msg || (params && json_object_set_new(p->msg, "params", params) != 0)) {
         if (!p->msg)
             json_decref(params);

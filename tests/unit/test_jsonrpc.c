@@ -379,6 +379,85 @@ static void test_build_error_bad_utf8_fails_without_leak(void **state)
     json_decref(id);
 }
 
+/* ---- aos_rpc_dump --------------------------------------------------------- */
+
+static char *dump_ours(const json_t *v)
+{
+    aos_buf_t b;
+    aos_buf_init(&b, 0);
+    assert_int_equal(aos_rpc_dump(v, &b), 0);
+    size_t n;
+    return aos_buf_detach(&b, &n);
+}
+
+/* The same text as jansson's compact dump, for values whose strings have
+ * no control characters jansson writes as \u escapes (its hex is upper
+ * case, ours lower). */
+static void test_dump_matches_jansson(void **state)
+{
+    (void)state;
+    const char *docs[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\","
+        "\"arguments\":{\"message\":\"hello\"},\"_meta\":{\"traceparent\":\"00-ab-cd-01\"}}}",
+        "{\"z\":1,\"a\":2,\"m\":[1,-2,9223372036854775807,-9223372036854775808,0]}",
+        "[true,false,null,\"\",{},[],[[]],{\"\":{}}]",
+        "{\"q\":\"a\\\"b\\\\c\\/d\\n\\r\\t\\b\\f e\",\"u\":\"\\u00e9\\u4e2d\\ud83d\\ude00\"}",
+        "{\"r\":[1.5,-0.0,1e300,3.0,0.1]}",
+        "\"just a string\"",
+        "42",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        json_t *v = parse(docs[i]);
+        char *ours = dump_ours(v);
+        char *theirs = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        assert_non_null(theirs);
+        assert_string_equal(ours, theirs);
+        free(ours);
+        free(theirs);
+        json_decref(v);
+    }
+}
+
+/* Every control character (NUL included) in a string and some in a key: the text
+ * parses back to an equal value. */
+static void test_dump_escapes_round_trip(void **state)
+{
+    (void)state;
+    char s[40];
+    for (int c = 0; c < 32; c++)
+        s[c] = (char)c;
+    memcpy(s + 32, "\"\\/x\x7f", 5);
+    json_t *v = json_object();
+    json_object_set_new(v, "s", json_stringn(s, 37));
+    json_object_set_new(v, "k\ney\x01", json_string("\xc3\xa9"));
+    char *ours = dump_ours(v);
+    json_error_t je;
+    json_t *back = json_loads(ours, JSON_ALLOW_NUL, &je);
+    assert_non_null(back);
+    assert_true(json_equal(v, back));
+    assert_null(strchr(ours, '\n'));
+    free(ours);
+    json_decref(back);
+    json_decref(v);
+}
+
+static void test_dump_refuses_too_deep(void **state)
+{
+    (void)state;
+    json_t *v = json_array();
+    for (int i = 0; i < 2100; i++) {
+        json_t *outer = json_array();
+        json_array_append_new(outer, v);
+        v = outer;
+    }
+    aos_buf_t b;
+    aos_buf_init(&b, 0);
+    assert_int_equal(aos_rpc_dump(v, &b), AOS_EINVAL);
+    aos_buf_release(&b);
+    assert_int_equal(aos_rpc_dump(NULL, &b), AOS_EINVAL);
+    json_decref(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +483,9 @@ int main(void)
         cmocka_unit_test(test_built_messages_classify),
         cmocka_unit_test(test_shortcuts),
         cmocka_unit_test(test_build_error_bad_utf8_fails_without_leak),
+        cmocka_unit_test(test_dump_matches_jansson),
+        cmocka_unit_test(test_dump_escapes_round_trip),
+        cmocka_unit_test(test_dump_refuses_too_deep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

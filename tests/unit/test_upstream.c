@@ -55,6 +55,8 @@ static const char fake_stdio_js[] =
     " if(m.id==='s1'&&ask!==null){out({jsonrpc:'2.0',id:ask,result:{content:[{type:'text',"
     "  text:JSON.stringify(m.result)}]}});ask=null;return}"
     " if(m.method==='tools/call'&&name==='hang')return;"
+    " if(m.method==='tools/call'&&name==='deaf'){out({jsonrpc:'2.0',id:m.id,result:{ok:true}});"
+    "  process.stdin.destroy();require('fs').closeSync(0);setInterval(()=>{},1000);return}"
     " if(m.method==='tools/call'&&name==='ask'){ask=m.id;return out({jsonrpc:'2.0',id:'s1',"
     "  method:'sampling/createMessage',params:{messages:[{role:'user',content:{type:'text',"
     "  text:'hi'}}],maxTokens:5}})}"
@@ -645,6 +647,35 @@ static void test_stdio_garbage(void **state)
     assert_int_equal(aos_upstream_pid(c->up), pid);
     assert_int_equal(c->nstate[AOS_UP_BACKOFF], 0);
     assert_int_equal(c->nstate[AOS_UP_READY], 1);
+    ctx_free(c);
+}
+
+/* A child that closes its stdin and lives on: the next request cannot be
+ * written, the child is stopped and the request fails at once (not at its
+ * 10 s timeout), and a new child serves the next one. */
+static void test_stdio_deaf_child(void **state)
+{
+    (void)state;
+    ctx_t *c = fake_stdio_ready();
+    int pid = aos_upstream_pid(c->up);
+    call_t k = {0};
+    call_tool(c, &k, "deaf", NULL, 0);
+    assert_int_equal(run_until(&c->loop, &k.done, 1, 5000), 0);
+    assert_int_equal(k.status, 0);
+    call_release(&k);
+    call_t k2 = {0};
+    call_tool(c, &k2, "echo", NULL, 0);
+    assert_int_equal(run_until(&c->loop, &k2.done, 1, 5000), 0);
+    assert_int_not_equal(k2.status, 0);
+    assert_int_not_equal(k2.status, AOS_ETIMEDOUT);
+    call_release(&k2);
+    assert_int_equal(wait_ready(c, 10000), 0);
+    assert_int_not_equal(aos_upstream_pid(c->up), pid);
+    call_t k3 = {0};
+    call_tool(c, &k3, "echo", NULL, 0);
+    assert_int_equal(run_until(&c->loop, &k3.done, 1, 5000), 0);
+    assert_int_equal(k3.status, 0);
+    call_release(&k3);
     ctx_free(c);
 }
 
@@ -1348,6 +1379,7 @@ int main(void)
         cmocka_unit_test(test_stdio_trace_meta),
         cmocka_unit_test(test_stdio_child_killed),
         cmocka_unit_test(test_stdio_garbage),
+        cmocka_unit_test(test_stdio_deaf_child),
         cmocka_unit_test(test_stdio_server_request),
         cmocka_unit_test(test_stdio_failures),
         cmocka_unit_test(test_close_from_callback),
