@@ -2078,7 +2078,7 @@ static void test_service_fill_when_idle(void **state)
     assert_int_equal(in.unindexed, 0);
     assert_int_equal(raw_count(&s->f, "SELECT indexed_upto FROM logs_index_state"), s->last_id);
     assert_int_equal(raw_count(&s->f, "SELECT rowid FROM logs_fts WHERE logs_fts MATCH 'needle'"),
-                     atoll(want));
+                     strtoll(want, NULL, 10));
     assert_int_equal(raw_count(&s->f, "SELECT COUNT(*) FROM logs_traces"), BATCHES * PER / 10);
     assert_string_equal(svc_search(s, "needle"), want);
 
