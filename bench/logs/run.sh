@@ -25,7 +25,7 @@
 # one at a time; p50/p99/max per kind. Target: <= 20 ms.
 #
 # Loopback only. Every process started here is stopped on exit (Ctrl-C
-# included) and the temporary directory removed. About 2 minutes by default.
+# included) and the temporary directory removed. About 3 minutes by default.
 #
 # Env: BENCH_RUNS (2) rounds, BENCH_SECONDS (8) measured seconds per load,
 #      BENCH_WARMUP (2), BENCH_CONNS (4) connections, BENCH_PORT (3401),
