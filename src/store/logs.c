@@ -16,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PARAMS    64
-#define FTS_MAX_WORDS 16
-#define FTS_MAX_BYTES 512
-#define INDEX_STEP    AOS_STORE_LOGS_INDEX_STEP /* entries per full-text statement of a fill */
+#define MAX_PARAMS      64
+#define FTS_MAX_WORDS   16
+#define FTS_MAX_BYTES   512
+#define INDEX_STEP      AOS_STORE_LOGS_INDEX_STEP /* entries per full-text statement of a fill */
+#define FTS_MERGE_PAGES 32                        /* pages per FTS5 merge step of a fill (~1 ms) */
+#define FTS_MERGE_STEPS 64                        /* merge steps per fill, at most */
 /* the last id the indexes hold (0006_logs_index_tail.sql), as a subquery */
 #define INDEXED_UPTO "(SELECT indexed_upto FROM logs_index_state)"
 
@@ -314,7 +316,8 @@ struct index_arg {
 
 /* aos_store_logs_index: the oldest unindexed entries, INDEX_STEP at a time
  * into the full-text index (its costly part), their ids and keys read back
- * for the groups, which are written for all of them at the end. */
+ * for the groups, which are written for all of them at the end; between
+ * the two, FTS5's segment merges in steps. */
 static int index_tx(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct index_arg *a = arg;
@@ -345,6 +348,26 @@ static int index_tx(aos_store_t *st, void *arg, aos_err_t *err)
         hi = t.rows[t.n - 1].id;
         if ((int64_t)(t.n - had) < want || (a->max > 0 && (int64_t)t.n >= a->max) ||
             (a->yield && aos__store_busy(st)))
+            break;
+    }
+    /* FTS5's merges (automerge is off, 0009_logs_fts_merge.sql): a few
+     * pages a step, while no job waits if we yield; done when a step
+     * changes nothing (FTS5's own test). */
+    for (int i = 0; rc == 0 && i < FTS_MERGE_STEPS; i++) {
+        if (a->yield && aos__store_busy(st))
+            break;
+        int64_t before = 0, after = 0;
+        aos__sql_val_t pages = aos__sql_int(FTS_MERGE_PAGES);
+        if ((rc = aos__store_query(st, "SELECT total_changes()", NULL, 0, read_int, &before, err)) <
+                0 ||
+            (rc = aos__store_exec(st, "INSERT INTO logs_fts (logs_fts, rank) VALUES ('merge', ?)",
+                                  &pages, 1, NULL, err)) < 0 ||
+            (rc = aos__store_query(st, "SELECT total_changes()", NULL, 0, read_int, &after, err)) <
+                0) {
+            rc = aos__store_fail(err, rc, "full-text merge");
+            break;
+        }
+        if (after - before < 2)
             break;
     }
     aos_store_log_t **all = rc == 0 && t.n ? malloc(t.n * sizeof(*all)) : NULL;

@@ -1871,6 +1871,35 @@ static void test_store_retention(void **state)
     assert_int_equal(aos_store_logs_retain(f->st, NULL, 0, 0, &deleted, &err), AOS_EINVAL);
 }
 
+/* The full-text index's segments are merged by the fills, a few pages a
+ * step (automerge is off, 0009_logs_fts_merge.sql), so they never pile up
+ * to the 16 on a level that make FTS5 merge them all inside one flush
+ * (crisismerge, a fill's commit of tens of ms): after 15 fills of 100
+ * entries, each writing a segment, few are left; without the steps, 15. */
+static void test_store_index_merges(void **state)
+{
+    fixture_t *f = *state;
+    enum { FILLS = 15, PER = 100 };
+    static aos_store_log_t rows[FILLS * PER];
+    static char msgs[FILLS * PER][32];
+    aos_err_t err = {0, ""};
+    assert_int_equal(raw_count(f, "SELECT v FROM logs_fts_config WHERE k = 'automerge'"), 0);
+    for (int k = 0; k < FILLS * PER; k++) {
+        snprintf(msgs[k], sizeof(msgs[k]), "merge w%d n%d", k % 97, k);
+        rows[k] = row(msgs[k], 2, "m", NULL);
+    }
+    for (int b = 0; b < FILLS; b++) {
+        insert(f, &rows[b * PER], PER);
+        assert_int_equal(aos_store_logs_index(f->st, 0, 0, NULL, &err), 0);
+    }
+    int64_t segs = raw_count(f, "SELECT COUNT(DISTINCT segid) FROM logs_fts_idx");
+    if (segs > 6)
+        fail_msg("%lld segments after %d fills: the fills do not merge", (long long)segs, FILLS);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_fts WHERE logs_fts MATCH 'merge'"),
+                     FILLS * PER);
+    assert_fts_consistent(f);
+}
+
 /* ---- the service: the trailing indexes off the request path --------------- */
 
 /* A log service on a loop, over a store with its worker. */
@@ -2313,6 +2342,7 @@ int main(void)
         T(test_store_topic_groups),
         T(test_store_fts_tail),
         T(test_store_index_chunks),
+        T(test_store_index_merges),
         cmocka_unit_test_setup_teardown(test_store_index_yields, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_service_fill_when_idle, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_service_fill_behind, svc_setup, svc_teardown),
