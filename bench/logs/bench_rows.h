@@ -60,7 +60,7 @@ static void bench_row(uint64_t i, bench_row_t *r)
         "store.job",  "http.access", "bus.event",  "sandbox.run",  "memory.search",
         "auth.check", "llm.call",    "llm.stream", "orchestrator", "critic.review",
         "reviser",    "scheduler",   "telemetry",  "registry",     "secrets"};
-    static const char *const sources[] = {"aosd",    "agent-1", "agent-2", "agent-3",
+    static const char *const sources[] = {"api",     "agent-1", "agent-2", "agent-3",
                                           "planner", "sandbox", "gateway", "worker"};
     uint64_t h = bench_mix(i);
     uint64_t secs = 1735689600 + i / 50; /* 2025-01-01, 50 entries a second */

@@ -9,6 +9,19 @@
  *   logs_load --url http://127.0.0.1:3401 --token T --batch 1000 --conns 4 \
  *             --seconds 10 --warmup 2
  *
+ * With --rate R the load is an open loop instead: R entries/s in all, each
+ * connection sending its batches on a fixed schedule (every C*B/R seconds,
+ * the connections staggered), and a request's latency is measured from the
+ * time it was due, not from when it went out. A request held up by a slow
+ * answer before it on its connection counts that wait too, so a stall of
+ * the server shows as the latency every client would see, not as one slow
+ * request (no coordinated omission). Requests due inside the window count;
+ * --latencies FILE writes each one's due time and latency (ms) for a plot
+ * or a look beside the server's own logs.
+ *
+ *   logs_load --url ... --token T --batch 100 --conns 4 --rate 50000 \
+ *             --seconds 10 --warmup 2
+ *
  * Query: GET /api/logs by trace id (traces of the rows logs_limit --fill
  * wrote), by full-text term and by topic (alone and with a level), one
  * request at a time, latency per kind.
@@ -42,8 +55,12 @@ static struct {
     const char *token;
     int batch, conns, seconds, warmup;
     long offset;
+    long rate;        /* entries/s in all: open loop; 0: closed loop */
+    double start_ms;  /* open loop: when the first batch is due */
     atomic_int phase; /* 0 warm-up, 1 measured, 2 stop */
-} cfg = {0, NULL, 100, 4, 10, 2, 0, 0};
+} cfg = {0, NULL, 100, 4, 10, 2, 0, 0, 0, 0};
+
+#define LATE_GRACE_MS 5000 /* open loop: how long past the window a backlog may drain */
 
 static double now_ms(void)
 {
@@ -135,7 +152,9 @@ typedef struct {
     long acked;  /* entries acknowledged inside the window */
     long errors; /* non-201 answers (any time) */
     double *lat; /* request latencies inside the window, ms */
+    double *due; /* open loop: when each was due, ms after the window opened */
     size_t nlat, caplat;
+    long unsent; /* open loop: due inside the window, never sent (backlog at the end) */
 } conn_t;
 
 static char *build_request(long first, int n, size_t *len)
@@ -168,6 +187,80 @@ static char *build_request(long first, int n, size_t *len)
     return req;
 }
 
+static void add_latency(conn_t *c, double dt, double due)
+{
+    if (c->nlat == c->caplat) {
+        c->caplat = c->caplat ? 2 * c->caplat : 4096;
+        c->lat = realloc(c->lat, c->caplat * sizeof(double));
+        c->due = realloc(c->due, c->caplat * sizeof(double));
+        if (!c->lat || !c->due) {
+            fprintf(stderr, "logs_load: out of memory\n");
+            exit(1);
+        }
+    }
+    c->lat[c->nlat] = dt;
+    c->due[c->nlat++] = due;
+}
+
+static void sleep_until_ms(double t)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)(t / 1e3);
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec * 1e3) * 1e6);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+/* Open loop: batch k of connection c is due at start + (k + c/C) * period;
+ * one request in flight per connection, the next sent as soon as it is due
+ * and the previous one answered. */
+static void *conn_open_main(void *arg)
+{
+    conn_t *c = arg;
+    int fd = connect_local();
+    char body[512];
+    double period = (double)cfg.conns * cfg.batch * 1e3 / (double)cfg.rate;
+    double open = cfg.start_ms + cfg.warmup * 1e3, close_at = open + cfg.seconds * 1e3;
+    for (unsigned k = 0;; k++) {
+        double due = cfg.start_ms + ((double)k + (double)c->id / cfg.conns) * period;
+        if (due >= close_at)
+            break;
+        double now = now_ms();
+        if (now > close_at + LATE_GRACE_MS) { /* the server fell behind for good */
+            for (double d = due; d < close_at; d += period)
+                c->unsent += d >= open;
+            break;
+        }
+        if (due > now)
+            sleep_until_ms(due);
+        if (write_all(fd, c->req[k % POOL], c->req_len[k % POOL]) < 0) {
+            fprintf(stderr, "logs_load: write failed\n");
+            exit(1);
+        }
+        int status = read_response(fd, body, sizeof(body));
+        if (status < 0) {
+            fprintf(stderr, "logs_load: connection lost\n");
+            exit(1);
+        }
+        double dt = now_ms() - due;
+        if (status != 201) {
+            if (c->errors++ == 0)
+                fprintf(stderr, "logs_load: status %d: %s\n", status, body);
+            continue;
+        }
+        if (due >= open) {
+            c->acked += cfg.batch;
+            add_latency(c, dt, due - open);
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
 static void *conn_main(void *arg)
 {
     conn_t *c = arg;
@@ -194,11 +287,7 @@ static void *conn_main(void *arg)
         /* a request counts when it was sent and answered inside the window */
         if (ph == 1 && atomic_load(&cfg.phase) == 1) {
             c->acked += cfg.batch;
-            if (c->nlat == c->caplat) {
-                c->caplat = c->caplat ? 2 * c->caplat : 4096;
-                c->lat = realloc(c->lat, c->caplat * sizeof(double));
-            }
-            c->lat[c->nlat++] = dt;
+            add_latency(c, dt, 0);
         }
     }
     close(fd);
@@ -227,7 +316,7 @@ static double cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static int run_ingest(void)
+static int run_ingest(const char *latencies)
 {
     conn_t *cs = calloc((size_t)cfg.conns, sizeof(*cs));
     pthread_t *th = calloc((size_t)cfg.conns, sizeof(*th));
@@ -237,42 +326,84 @@ static int run_ingest(void)
             cs[i].req[k] = build_request(cfg.offset + ((long)i * POOL + k) * cfg.batch, cfg.batch,
                                          &cs[i].req_len[k]);
     }
-    for (int i = 0; i < cfg.conns; i++)
-        pthread_create(&th[i], NULL, conn_main, &cs[i]);
-    usleep((useconds_t)cfg.warmup * 1000000);
-    double c0 = cpu_s(), t0 = now_ms();
-    atomic_store(&cfg.phase, 1);
-    usleep((useconds_t)cfg.seconds * 1000000);
-    atomic_store(&cfg.phase, 2);
-    double t1 = now_ms(), c1 = cpu_s();
-    for (int i = 0; i < cfg.conns; i++)
-        pthread_join(th[i], NULL);
-    long acked = 0, errors = 0;
+    double c0, c1, t0, t1;
+    if (cfg.rate) {
+        /* the connections are open before the first batch is due */
+        cfg.start_ms = now_ms() + 100;
+        for (int i = 0; i < cfg.conns; i++)
+            pthread_create(&th[i], NULL, conn_open_main, &cs[i]);
+        t0 = cfg.start_ms + cfg.warmup * 1e3;
+        t1 = t0 + cfg.seconds * 1e3;
+        sleep_until_ms(t0);
+        c0 = cpu_s();
+        sleep_until_ms(t1);
+        c1 = cpu_s();
+        for (int i = 0; i < cfg.conns; i++)
+            pthread_join(th[i], NULL);
+    } else {
+        for (int i = 0; i < cfg.conns; i++)
+            pthread_create(&th[i], NULL, conn_main, &cs[i]);
+        usleep((useconds_t)cfg.warmup * 1000000);
+        c0 = cpu_s();
+        t0 = now_ms();
+        atomic_store(&cfg.phase, 1);
+        usleep((useconds_t)cfg.seconds * 1000000);
+        atomic_store(&cfg.phase, 2);
+        t1 = now_ms();
+        c1 = cpu_s();
+        for (int i = 0; i < cfg.conns; i++)
+            pthread_join(th[i], NULL);
+    }
+    long acked = 0, errors = 0, unsent = 0;
     size_t nlat = 0;
     for (int i = 0; i < cfg.conns; i++) {
         acked += cs[i].acked;
         errors += cs[i].errors;
+        unsent += cs[i].unsent;
         nlat += cs[i].nlat;
     }
+    FILE *lf = latencies ? fopen(latencies, "w") : NULL;
+    if (latencies && !lf)
+        perror("logs_load: --latencies");
+    if (lf) /* CLOCK_MONOTONIC, to line up with other logs of the run */
+        fprintf(lf, "# window opened at %.3f ms (CLOCK_MONOTONIC); due_ms latency_ms conn\n", t0);
     double *lat = malloc((nlat ? nlat : 1) * sizeof(double));
     size_t at = 0;
+    long over = 0; /* answered later than 10 ms after due */
     for (int i = 0; i < cfg.conns; i++) {
         memcpy(lat + at, cs[i].lat, cs[i].nlat * sizeof(double));
         at += cs[i].nlat;
+        for (size_t k = 0; k < cs[i].nlat; k++) {
+            over += cs[i].lat[k] > 10;
+            if (lf)
+                fprintf(lf, "%.3f %.3f %d\n", cs[i].due[k], cs[i].lat[k], i);
+        }
         free(cs[i].lat);
+        free(cs[i].due);
         for (int k = 0; k < POOL; k++)
             free(cs[i].req[k]);
     }
+    if (lf)
+        fclose(lf);
     qsort(lat, nlat, sizeof(double), cmp_double);
     double secs = (t1 - t0) / 1e3;
-    printf("logs_load: batch %d, %d connections: %ld entries in %.2f s = %.0f entries/s; "
-           "request p50 %.2f ms p99 %.2f ms; errors %ld; loadgen cpu %.2f s\n",
-           cfg.batch, cfg.conns, acked, secs, (double)acked / secs, pct(lat, nlat, 0.5),
-           pct(lat, nlat, 0.99), errors, c1 - c0);
+    if (cfg.rate)
+        printf("logs_load: open loop %ld entries/s, batch %d, %d connections: %ld entries in %.2f "
+               "s = %.0f entries/s; request p50 %.2f ms p90 %.2f ms p99 %.2f ms p99.9 %.2f ms "
+               "max %.2f ms; over 10 ms %ld of %zu; unsent %ld; errors %ld; loadgen cpu %.2f s\n",
+               cfg.rate, cfg.batch, cfg.conns, acked, secs, (double)acked / secs,
+               pct(lat, nlat, 0.5), pct(lat, nlat, 0.9), pct(lat, nlat, 0.99),
+               pct(lat, nlat, 0.999), nlat ? lat[nlat - 1] : 0, over, nlat, unsent, errors,
+               c1 - c0);
+    else
+        printf("logs_load: batch %d, %d connections: %ld entries in %.2f s = %.0f entries/s; "
+               "request p50 %.2f ms p99 %.2f ms max %.2f ms; errors %ld; loadgen cpu %.2f s\n",
+               cfg.batch, cfg.conns, acked, secs, (double)acked / secs, pct(lat, nlat, 0.5),
+               pct(lat, nlat, 0.99), nlat ? lat[nlat - 1] : 0, errors, c1 - c0);
     free(lat);
     free(cs);
     free(th);
-    return errors ? 1 : 0;
+    return errors || unsent ? 1 : 0;
 }
 
 /* ---- queries ------------------------------------------------------------------ */
@@ -340,7 +471,7 @@ static int run_query(long traces, int rounds)
 
 int main(int argc, char **argv)
 {
-    const char *url = NULL;
+    const char *url = NULL, *latencies = NULL;
     int query = 0, rounds = 200;
     long traces = 50000;
     for (int i = 1; i < argc; i++) {
@@ -364,6 +495,10 @@ int main(int argc, char **argv)
             cfg.seconds = (int)bench_num("--seconds", v);
         else if (!strcmp(a, "--warmup"))
             cfg.warmup = (int)bench_num("--warmup", v);
+        else if (!strcmp(a, "--rate"))
+            cfg.rate = bench_num("--rate", v);
+        else if (!strcmp(a, "--latencies"))
+            latencies = v;
         else if (!strcmp(a, "--offset"))
             cfg.offset = bench_num("--offset", v);
         else if (!strcmp(a, "--traces"))
@@ -377,13 +512,13 @@ int main(int argc, char **argv)
         goto usage;
     cfg.port = (int)strtol(url + 17, NULL, 10);
     if (cfg.port <= 0 || cfg.batch < 1 || cfg.conns < 1 || cfg.seconds < 1 || rounds < 1 ||
-        traces < 1)
+        traces < 1 || cfg.rate < 0)
         goto usage;
-    return query ? run_query(traces, rounds) : run_ingest();
+    return query ? run_query(traces, rounds) : run_ingest(latencies);
 usage:
     fprintf(stderr,
             "usage: %s --url http://127.0.0.1:PORT --token T [--batch N] [--conns N] "
-            "[--seconds N] [--warmup N] [--offset K]\n"
+            "[--seconds N] [--warmup N] [--offset K] [--rate ENTRIES_PER_S] [--latencies FILE]\n"
             "       %s --query --url http://127.0.0.1:PORT --token T [--traces N] [--rounds N]\n",
             argv[0], argv[0]);
     return 2;

@@ -160,6 +160,24 @@ int aos__logs_respond_error(aos_http_req_t *req, const aos_err_t *err,
 int aos__logs_http_op(aos_http_req_t *req, aos_logs_t *l, aos__logs_op_t op, unsigned status,
                       const char *via);
 
+/* The trailing indexes (logs.c): entries per fill between inserts, and
+ * the unindexed entries after which a fill goes in between inserts without
+ * waiting for the store to idle. */
+#define AOS__LOGS_INDEX_CHUNK  1000
+#define AOS__LOGS_INDEX_BEHIND 4000
+
+/* What the group commit and the trailing indexes are doing (tests). */
+typedef struct {
+    int parsing;           /* batches on the thread pool */
+    size_t queued;         /* parsed batches waiting for a group */
+    int groups;            /* groups submitted to the store, not done */
+    int64_t unindexed;     /* entries the indexes trail by, as last reported */
+    int indexing;          /* a fill job is in flight */
+    uint64_t fills_idle;   /* fills submitted with no insert under way */
+    uint64_t fills_behind; /* ... and while inserts were, the tail too long */
+} aos__logs_ingest_t;
+void aos__logs_ingest_state(const aos_logs_t *l, aos__logs_ingest_t *out);
+
 /* mcp.c */
 void aos__logs_builtin_init(aos_builtin_t *b, aos_logs_t *l);
 extern const aos_http_route_t aos__logs_mcp_routes[];

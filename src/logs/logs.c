@@ -7,7 +7,17 @@
  * (one prepared statement), and the done callback, back on the loop, answers
  * the client and fans the entries out to the live streams. The worker runs
  * jobs in submission order and their done callbacks run in the same order;
- * a stream resuming from an id relies on that (see replay below). */
+ * a stream resuming from an id relies on that (see replay below).
+ *
+ * The full-text index and the trace and topic groups trail the table
+ * (store.h): an insert writes only the entries and the time index, and
+ * fill jobs of their own move the oldest unindexed entries into the other
+ * indexes, INDEX_CHUNK at a time, submitted only when no insert group is
+ * queued or running. A batch arriving during a fill waits for one chunk at
+ * most, never for a whole window of the indexes, and the fills use the
+ * store's idle time. Should inserts never leave the store idle (a load at
+ * full speed), a fill of the whole tail goes in between them once
+ * INDEX_BEHIND entries wait, so that queries check a bounded tail. */
 #include "logs/internal.h"
 
 #include "log/log.h"
@@ -27,6 +37,8 @@
 #define RETAIN_CHUNK     10000 /* entries deleted per retention job */
 #define GROUP_MAX        20000 /* entries inserted in one transaction, batches allowing */
 #define GROUPS_INFLIGHT  2     /* one inserting, one queued: the worker never waits for us */
+#define INDEX_CHUNK      AOS__LOGS_INDEX_CHUNK
+#define INDEX_BEHIND     AOS__LOGS_INDEX_BEHIND
 
 typedef struct sub sub_t;
 
@@ -71,6 +83,12 @@ struct aos_logs_s {
     struct op *ins_head, **ins_tail;
     int ins_inflight; /* groups submitted to the store, not yet done */
     int parsing;      /* batches being parsed on the thread pool */
+
+    /* the trailing indexes */
+    int64_t unindexed; /* entries they trail by, as of the last insert or fill */
+    int indexing;      /* a fill job is in flight */
+    int index_failed;  /* the last fill failed (reported once) */
+    uint64_t fills_idle, fills_behind;
 
     /* retention */
     uv_timer_t *retain_timer;
@@ -358,15 +376,17 @@ struct group {
     aos_store_log_t *rows;
     size_t n;
     char created_at[32];
+    int64_t unindexed;
 };
 
 static int group_run(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct group *g = arg;
-    return aos_store_logs_insert(st, g->rows, g->n, g->created_at, err);
+    return aos_store_logs_insert(st, g->rows, g->n, g->created_at, &g->unindexed, err);
 }
 
 static void insert_next(aos_logs_t *l);
+static void index_next(aos_logs_t *l);
 
 static void group_done(int status, const aos_err_t *err, void *arg)
 {
@@ -374,6 +394,8 @@ static void group_done(int status, const aos_err_t *err, void *arg)
     aos_logs_t *l = g->l;
     size_t at = 0;
     l->ins_inflight--;
+    if (status == 0)
+        l->unindexed = g->unindexed;
     for (struct op *o = g->ops, *next; o; o = next) {
         next = o->next;
         aos__logs_batch_t *b = &o->batch;
@@ -386,6 +408,7 @@ static void group_done(int status, const aos_err_t *err, void *arg)
     free(g->rows);
     free(g);
     insert_next(l);
+    index_next(l);
 }
 
 static void insert_next(aos_logs_t *l)
@@ -433,6 +456,80 @@ static void insert_next(aos_logs_t *l)
     free(rows);
     free(g);
     insert_next(l);
+}
+
+/* Filling the trailing indexes: one job at a time, INDEX_CHUNK entries
+ * when no insert group is queued or running (a batch that arrives meanwhile
+ * waits for that chunk at most), or the whole tail once INDEX_BEHIND wait
+ * (inserts never left the store idle). Groups report the tail's length, a
+ * fill what it left; the next fill follows as long as the store stays free
+ * of inserts. */
+struct fill {
+    aos_logs_t *l;
+    int64_t max;
+    int yield;
+    int64_t unindexed;
+};
+
+static int fill_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct fill *f = arg;
+    return aos_store_logs_index(st, f->max, f->yield, &f->unindexed, err);
+}
+
+static void fill_done(int status, const aos_err_t *err, void *arg)
+{
+    struct fill *f = arg;
+    aos_logs_t *l = f->l;
+    l->indexing = 0;
+    if (status == 0) {
+        l->unindexed = f->unindexed;
+        l->index_failed = 0;
+    } else if (!l->index_failed) {
+        /* the next insert tries again; queries still see every entry */
+        l->index_failed = 1;
+        aos_log_warn("logs", "indexing the newest entries failed: %s", aos_err_msg(err));
+    }
+    free(f);
+    if (status == 0)
+        index_next(l);
+}
+
+static void index_next(aos_logs_t *l)
+{
+    if (l->indexing || l->shut || l->unindexed < INDEX_CHUNK)
+        return;
+    int inserting = l->ins_inflight > 0 || l->ins_head;
+    if (inserting && l->unindexed < INDEX_BEHIND)
+        return;
+    struct fill *f = calloc(1, sizeof(*f));
+    if (!f)
+        return; /* the next insert tries again */
+    f->l = l;
+    f->max = inserting ? 0 : INDEX_CHUNK;
+    f->yield = !inserting;
+    if (aos_store_submit(l->cfg.store, fill_run, fill_done, f) < 0) {
+        free(f);
+        return;
+    }
+    l->indexing = 1;
+    if (inserting)
+        l->fills_behind++;
+    else
+        l->fills_idle++;
+}
+
+void aos__logs_ingest_state(const aos_logs_t *l, aos__logs_ingest_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->parsing = l->parsing;
+    for (const struct op *o = l->ins_head; o; o = o->next)
+        out->queued++;
+    out->groups = l->ins_inflight;
+    out->unindexed = l->unindexed;
+    out->indexing = l->indexing;
+    out->fills_idle = l->fills_idle;
+    out->fills_behind = l->fills_behind;
 }
 
 static int query_run(aos_store_t *st, void *arg, aos_err_t *err)

@@ -72,6 +72,10 @@ typedef struct {
     int (*rollback)(void *conn, aos_err_t *err);
     /* The id given to the row inserted last on this connection. */
     int64_t (*last_insert_id)(void *conn);
+    /* Work the backend put off (SQLite: letting the WAL start over), done
+     * between two jobs of the worker, or after a commit without one; busy
+     * when jobs wait: then only what cannot wait longer. May be NULL. */
+    void (*upkeep)(void *conn, int busy);
 } aos__store_backend_t;
 
 extern const aos__store_backend_t aos__store_sqlite;
@@ -121,6 +125,9 @@ int aos__store_exec(aos_store_t *st, const char *sql, const aos__sql_val_t *para
 int aos__store_query(aos_store_t *st, const char *sql, const aos__sql_val_t *params, int nparams,
                      aos__store_row_fn fn, void *arg, aos_err_t *err);
 int64_t aos__store_last_insert_id(aos_store_t *st);
+/* From inside a job: 1 when other jobs wait for the worker (a long job may
+ * then end early, see aos_store_logs_index). */
+int aos__store_busy(aos_store_t *st);
 
 /* Rows as JSON objects: a SELECT's columns named, in order, with how each
  * becomes JSON (COL_JSON: text holding JSON). */

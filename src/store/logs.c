@@ -16,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PARAMS    64
-#define FTS_MAX_WORDS 16
-#define FTS_MAX_BYTES 512
-#define INDEX_TAIL    2000 /* the indexes trail the table by fewer entries than this */
+#define MAX_PARAMS      64
+#define FTS_MAX_WORDS   16
+#define FTS_MAX_BYTES   512
+#define INDEX_STEP      AOS_STORE_LOGS_INDEX_STEP /* entries per full-text statement of a fill */
+#define FTS_MERGE_PAGES 32                        /* pages per FTS5 merge step of a fill (~1 ms) */
+#define FTS_MERGE_STEPS 64                        /* merge steps per fill, at most */
 /* the last id the indexes hold (0006_logs_index_tail.sql), as a subquery */
 #define INDEXED_UPTO "(SELECT indexed_upto FROM logs_index_state)"
 
@@ -33,6 +35,9 @@ const char *aos_store_log_level_name(int level)
 
 /* Insert ----------------------------------------------------------------- */
 
+#define FTS_RANGE_SQL                                                                              \
+    "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs WHERE id > ? AND id <= ?"
+
 #define INSERT_SQL                                                                                 \
     "INSERT INTO logs (ts, level, message, topic, attributes, trace_id, span_id, source, "         \
     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -41,6 +46,7 @@ struct insert_arg {
     aos_store_log_t *rows;
     size_t n;
     const char *now;
+    int64_t unindexed; /* out */
 };
 
 static int read_int(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
@@ -198,20 +204,47 @@ static void tail_release(struct tail *t)
     free(t->rows);
 }
 
-/* The entries above indexed_upto (upto) into the indexes
- * (0006_logs_index_tail.sql): the full-text index in one statement, the
- * trace and topic groups from rows[0..n) - the batch just inserted, whose
- * ids follow upto or the tail's older entries, read back - then
- * indexed_upto moves past them. */
+/* Ids (upto, hi] into the indexes (0006_logs_index_tail.sql): one group
+ * per trace and per topic among rows[0..n) (exactly the entries of that
+ * range, in id order), the full-text index unless with_fts is 0 (the
+ * caller did it), then indexed_upto moves to hi. */
+static int index_range(aos_store_t *st, aos_store_log_t **rows, size_t n, int64_t upto, int64_t hi,
+                       int with_fts, aos_err_t *err)
+{
+    int rc = 0;
+    if (hi == upto)
+        return 0;
+    aos_store_log_t **v = malloc((n ? n : 1) * sizeof(*v));
+    if (!v)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    aos_buf_t ids;
+    aos_buf_init(&ids, 0);
+    for (size_t k = 0; rc == 0 && k < sizeof(group_indexes) / sizeof(group_indexes[0]); k++)
+        rc = insert_groups(st, rows, n, &group_indexes[k], v, &ids, err);
+    aos_buf_release(&ids);
+    free(v);
+    if (rc < 0)
+        return rc;
+    aos__sql_val_t range[] = {aos__sql_int(upto), aos__sql_int(hi)};
+    if (with_fts && (rc = aos__store_exec(st, FTS_RANGE_SQL, range, 2, NULL, err)) < 0)
+        return aos__store_fail(err, rc, "full-text index");
+    if ((rc = aos__store_exec(st, "UPDATE logs_index_state SET indexed_upto = ?", &range[1], 1,
+                              NULL, err)) < 0)
+        return aos__store_fail(err, rc, "index state");
+    return 0;
+}
+
+/* Every entry above indexed_upto (upto) into the indexes, rows[0..n) (the
+ * batch just inserted, the newest) from memory, the older ones read back. */
 static int index_tail(aos_store_t *st, int64_t upto, aos_store_log_t *rows, size_t n,
                       aos_err_t *err)
 {
     struct tail t = {NULL, 0, 0};
-    aos__sql_val_t lim[] = {aos__sql_int(upto), aos__sql_int(n ? rows[0].id : INT64_MAX)};
+    aos__sql_val_t lim[] = {aos__sql_int(upto), aos__sql_int(rows[0].id)};
     int rc = aos__store_query(st, "SELECT id, trace_id, topic FROM logs WHERE id > ? AND id < ?",
                               lim, 2, tail_row, &t, err);
     size_t m = t.n + n;
-    aos_store_log_t **all = rc == 0 ? malloc((m ? m : 1) * 2 * sizeof(*all)) : NULL;
+    aos_store_log_t **all = rc == 0 ? malloc(m * sizeof(*all)) : NULL;
     if (rc == 0 && !all)
         rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
     if (all) { /* only allocated when the query succeeded */
@@ -219,29 +252,11 @@ static int index_tail(aos_store_t *st, int64_t upto, aos_store_log_t *rows, size
             all[i] = &t.rows[i];
         for (size_t i = 0; i < n; i++)
             all[t.n + i] = &rows[i];
-        aos_buf_t ids;
-        aos_buf_init(&ids, 0);
-        for (size_t k = 0; rc == 0 && k < sizeof(group_indexes) / sizeof(group_indexes[0]); k++)
-            rc = insert_groups(st, all, m, &group_indexes[k], all + m, &ids, err);
-        aos_buf_release(&ids);
+        rc = index_range(st, all, m, upto, rows[n - 1].id, 1, err);
     }
     free(all);
     tail_release(&t);
-    if (rc < 0)
-        return aos__store_fail(err, rc, "unable to index the newest log entries");
-    static const struct {
-        const char *what, *sql;
-    } steps[] = {
-        {"full-text index", "INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs "
-                            "WHERE id > " INDEXED_UPTO},
-        {"index state", "UPDATE logs_index_state SET indexed_upto = "
-                        "(SELECT COALESCE(MAX(id), indexed_upto) FROM logs)"},
-    };
-    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        if ((rc = aos__store_exec(st, steps[i].sql, NULL, 0, NULL, err)) < 0)
-            return aos__store_fail(err, rc, "%s", steps[i].what);
-    }
-    return 0;
+    return rc < 0 ? aos__store_fail(err, rc, "unable to index the newest log entries") : 0;
 }
 
 static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
@@ -279,43 +294,128 @@ static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
                           b, 4, NULL, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "time index");
-    /* The other indexes, once INDEX_TAIL entries wait. */
+    /* The other indexes are the caller's to fill (aos_store_logs_index),
+     * unless it left AOS_STORE_LOGS_TAIL_MAX entries waiting. */
     int64_t upto;
     if ((rc = read_upto(st, &upto, err)) < 0)
         return aos__store_fail(err, rc, "index state");
-    if (a->rows[a->n - 1].id - upto >= INDEX_TAIL)
-        return index_tail(st, upto, a->rows, a->n, err);
+    a->unindexed = a->rows[a->n - 1].id - upto;
+    if (a->unindexed >= AOS_STORE_LOGS_TAIL_MAX) {
+        if ((rc = index_tail(st, upto, a->rows, a->n, err)) < 0)
+            return rc;
+        a->unindexed = 0;
+    }
     return 0;
 }
 
-static int index_tail_tx(aos_store_t *st, void *arg, aos_err_t *err)
+struct index_arg {
+    int64_t max;
+    int yield;
+    int64_t unindexed; /* out */
+};
+
+/* aos_store_logs_index: the oldest unindexed entries, INDEX_STEP at a time
+ * into the full-text index (its costly part), their ids and keys read back
+ * for the groups, which are written for all of them at the end; between
+ * the two, FTS5's segment merges in steps. */
+static int index_tx(aos_store_t *st, void *arg, aos_err_t *err)
 {
-    (void)arg;
-    int64_t upto;
+    struct index_arg *a = arg;
+    struct tail t = {NULL, 0, 0};
+    int64_t upto = 0, last = 0, hi;
     int rc = read_upto(st, &upto, err);
-    return rc < 0 ? rc : index_tail(st, upto, NULL, 0, err);
+    if (rc == 0)
+        rc = aos__store_query(st, "SELECT COALESCE(MAX(id), 0) FROM logs", NULL, 0, read_int, &last,
+                              err);
+    hi = upto;
+    while (rc == 0) {
+        size_t had = t.n;
+        int64_t want = INDEX_STEP;
+        if (a->max > 0 && a->max - (int64_t)had < want)
+            want = a->max - (int64_t)had;
+        aos__sql_val_t p[] = {aos__sql_int(hi), aos__sql_int(want)};
+        if ((rc = aos__store_query(st,
+                                   "SELECT id, trace_id, topic FROM logs WHERE id > ? "
+                                   "ORDER BY id LIMIT ?",
+                                   p, 2, tail_row, &t, err)) < 0 ||
+            t.n == had)
+            break;
+        aos__sql_val_t range[] = {aos__sql_int(hi), aos__sql_int(t.rows[t.n - 1].id)};
+        if ((rc = aos__store_exec(st, FTS_RANGE_SQL, range, 2, NULL, err)) < 0) {
+            rc = aos__store_fail(err, rc, "full-text index");
+            break;
+        }
+        hi = t.rows[t.n - 1].id;
+        if ((int64_t)(t.n - had) < want || (a->max > 0 && (int64_t)t.n >= a->max) ||
+            (a->yield && aos__store_busy(st)))
+            break;
+    }
+    /* FTS5's merges (automerge is off, 0012_logs_fts_merge.sql): a few
+     * pages a step, while no job waits if we yield; done when a step
+     * changes nothing (FTS5's own test). */
+    for (int i = 0; rc == 0 && i < FTS_MERGE_STEPS; i++) {
+        if (a->yield && aos__store_busy(st))
+            break;
+        int64_t before = 0, after = 0;
+        aos__sql_val_t pages = aos__sql_int(FTS_MERGE_PAGES);
+        if ((rc = aos__store_query(st, "SELECT total_changes()", NULL, 0, read_int, &before, err)) <
+                0 ||
+            (rc = aos__store_exec(st, "INSERT INTO logs_fts (logs_fts, rank) VALUES ('merge', ?)",
+                                  &pages, 1, NULL, err)) < 0 ||
+            (rc = aos__store_query(st, "SELECT total_changes()", NULL, 0, read_int, &after, err)) <
+                0) {
+            rc = aos__store_fail(err, rc, "full-text merge");
+            break;
+        }
+        if (after - before < 2)
+            break;
+    }
+    aos_store_log_t **all = rc == 0 && t.n ? malloc(t.n * sizeof(*all)) : NULL;
+    if (rc == 0 && t.n && !all)
+        rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
+    for (size_t i = 0; all && i < t.n; i++)
+        all[i] = &t.rows[i];
+    if (all) /* else nothing was read: hi == upto */
+        rc = index_range(st, all, t.n, upto, hi, 0, err);
+    free(all);
+    tail_release(&t);
+    if (rc == 0)
+        a->unindexed = last > hi ? last - hi : 0;
+    return rc;
 }
 
-int aos_store_logs_index_tail(aos_store_t *st, aos_err_t *err)
+int aos_store_logs_index(aos_store_t *st, int64_t max, int yield, int64_t *unindexed,
+                         aos_err_t *err)
 {
-    int rc = aos_store_tx(st, index_tail_tx, NULL, err);
-    return rc < 0 ? aos__store_fail(err, rc, "unable to index the newest log entries") : 0;
+    struct index_arg a = {max, yield, 0};
+    if (unindexed)
+        *unindexed = 0;
+    int rc = aos_store_tx(st, index_tx, &a, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to index the newest log entries");
+    if (unindexed)
+        *unindexed = a.unindexed;
+    return 0;
 }
 
 int aos_store_logs_insert(aos_store_t *st, aos_store_log_t *rows, size_t n, char created_at[32],
-                          aos_err_t *err)
+                          int64_t *unindexed, aos_err_t *err)
 {
     char now[32];
     aos__store_now(now);
     if (created_at)
         memcpy(created_at, now, sizeof(now));
+    if (unindexed)
+        *unindexed = 0;
     if (n == 0)
         return 0;
-    struct insert_arg a = {rows, n, now};
+    struct insert_arg a = {rows, n, now, 0};
     /* aos_store_tx holds db_lock: insert_rows may use the backend directly. */
     int rc = aos_store_tx(st, insert_rows, &a, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to insert %zu log entries", n);
+    if (unindexed)
+        *unindexed = a.unindexed;
     return 0;
 }
 

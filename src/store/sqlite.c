@@ -8,13 +8,22 @@
  * takes the WAL past 1,000 pages copies them into the database and syncs
  * both files before it returns, so every few hundred commits one caller
  * waits several milliseconds. Here a WAL hook wakes the checkpointer thread
- * instead, which runs a PASSIVE checkpoint on its own connection while the
- * writer goes on; a WAL past CKPT_HARD_PAGES (the checkpointer fell far
- * behind) is checkpointed by the writer itself, as SQLite would. Past
- * CKPT_PAGES the hook wakes it again only every CKPT_STEP_PAGES pages, not
- * after every commit: each checkpoint syncs both files, and with the
- * orchestrator committing ~1,000 times a second that thread was a sixth of
- * aosd's CPU.
+ * instead, once CKPT_PAGES pages wait to be copied, and it runs a PASSIVE
+ * checkpoint on its own connection while the writer goes on.
+ *
+ * A PASSIVE checkpoint never makes the WAL start over: SQLite restarts it
+ * only when a write transaction begins with every frame copied, and under
+ * a steady stream of commits the writer always commits something while the
+ * checkpointer copies and syncs (a sync alone is ~3 ms on the VM of the
+ * benchmarks). A RESTART checkpoint from the checkpointer would block the
+ * writer instead (it takes the write lock, and the writer's busy handler
+ * sleeps 1, 2, 5, 10 ... ms per try). So the writer finishes the job
+ * itself, between two jobs of the store's worker (upkeep): once the WAL
+ * holds CKPT_RESTART_PAGES, at a moment when no job waits and the
+ * checkpointer has left little to copy, it runs a PASSIVE checkpoint of its
+ * own - the few pages left and the two syncs - and the next commit starts
+ * the WAL over. Only past CKPT_HARD_PAGES (the store never idle) does it do
+ * so with jobs waiting; never inside a commit.
  *
  * Temporary storage is in memory (temp_store=MEMORY), savepoint journals
  * above all. A nested aos_store_tx is a savepoint, and SQLite first copies
@@ -37,12 +46,13 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define BUSY_TIMEOUT_MS 5000
-#define CACHE_SIZE      32
-#define CKPT_PAGES      1000  /* wake the checkpointer (SQLite's own default) */
-#define CKPT_HARD_PAGES 20000 /* the writer checkpoints itself */
-#define CKPT_STEP_PAGES 256   /* past CKPT_PAGES, wake it again after this many */
-#define FTS_PHRASE_MAX  1024  /* a query word's tokens (q is at most 512 bytes) */
+#define BUSY_TIMEOUT_MS    5000
+#define CACHE_SIZE         32
+#define CKPT_PAGES         1000  /* uncopied pages that wake the checkpointer (SQLite's default) */
+#define CKPT_RESTART_PAGES 8000  /* the writer lets the WAL start over when idle */
+#define CKPT_HARD_PAGES    20000 /* ... or between any two jobs */
+#define CKPT_REST_MAX      256   /* uncopied pages the writer copies itself, at most, when idle */
+#define FTS_PHRASE_MAX     1024  /* a query word's tokens (q is at most 512 bytes) */
 
 /* The checkpointer thread and its connection. */
 typedef struct {
@@ -50,7 +60,9 @@ typedef struct {
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cond;
-    int wanted, stop;
+    int wanted, stop; /* under mu */
+    int running;      /* under mu: a checkpoint is under way */
+    int copied;       /* under mu: WAL frames copied as of the last checkpoint */
 } ckpt_t;
 
 typedef struct {
@@ -64,7 +76,7 @@ typedef struct {
     cached_stmt_t cache[CACHE_SIZE];
     int next_evict; /* round robin over a full cache */
     ckpt_t *ckpt;   /* NULL: SQLite checkpoints in the committing call */
-    int woke_at;    /* the WAL's pages when the checkpointer was last woken */
+    int wal_pages;  /* the WAL's frames after the last commit */
 } conn_t;
 
 static void ckpt_main(void *arg)
@@ -90,15 +102,20 @@ static void ckpt_main(void *arg)
         if (k->stop)
             break;
         k->wanted = 0;
+        k->running = 1;
         uv_mutex_unlock(&k->mu);
         /* PASSIVE: copies what no reader still needs, never blocks the
-         * writer; the writer restarts the WAL once it is all copied. */
-        int rc = db ? sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
+         * writer (see the top of the file for the rest) */
+        int log = 0, copied = 0;
+        int rc = db ? sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied)
                     : SQLITE_CANTOPEN;
         if (rc != SQLITE_OK && rc != SQLITE_BUSY && !failed++)
             aos_log_warn("store", "background checkpoint failed: %s; the WAL grows until %d pages",
                          db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), CKPT_HARD_PAGES);
         uv_mutex_lock(&k->mu);
+        k->running = 0;
+        if (rc == SQLITE_OK)
+            k->copied = copied;
     }
     uv_mutex_unlock(&k->mu);
     sqlite3_close(db);
@@ -107,19 +124,44 @@ static void ckpt_main(void *arg)
 /* Runs on the writer after each commit: pages is the WAL's size. */
 static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
 {
+    (void)db;
+    (void)name;
     conn_t *c = arg;
-    if (pages >= CKPT_HARD_PAGES) {
-        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    } else if (pages >= CKPT_PAGES &&
-               (pages < c->woke_at || pages - c->woke_at >= CKPT_STEP_PAGES)) {
-        /* not after every commit: each checkpoint syncs both files */
-        c->woke_at = pages;
-        uv_mutex_lock(&c->ckpt->mu);
-        c->ckpt->wanted = 1;
-        uv_cond_signal(&c->ckpt->cond);
-        uv_mutex_unlock(&c->ckpt->mu);
+    ckpt_t *k = c->ckpt;
+    c->wal_pages = pages;
+    uv_mutex_lock(&k->mu);
+    if (k->copied > pages) /* the WAL started over since */
+        k->copied = 0;
+    if (pages - k->copied >= CKPT_PAGES) {
+        k->wanted = 1;
+        uv_cond_signal(&k->cond);
     }
+    uv_mutex_unlock(&k->mu);
     return SQLITE_OK;
+}
+
+/* Between two jobs (store.c; busy: jobs wait): lets a large WAL start over,
+ * see the top of the file. */
+static void sqlite_upkeep(void *conn, int busy)
+{
+    conn_t *c = conn;
+    ckpt_t *k = c->ckpt;
+    if (!k || c->wal_pages < (busy ? CKPT_HARD_PAGES : CKPT_RESTART_PAGES))
+        return;
+    uv_mutex_lock(&k->mu);
+    int running = k->running, rest = c->wal_pages - (k->copied > c->wal_pages ? 0 : k->copied);
+    if (!busy && !running && rest > CKPT_REST_MAX) { /* copy most of it without us */
+        k->wanted = 1;
+        uv_cond_signal(&k->cond);
+    }
+    uv_mutex_unlock(&k->mu);
+    if (!busy && (running || rest > CKPT_REST_MAX))
+        return; /* at a later gap */
+    int log = 0, copied = 0;
+    if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
+            SQLITE_OK &&
+        copied == log)
+        c->wal_pages = 0; /* all copied: the next commit starts the WAL over */
 }
 
 static void ckpt_stop(ckpt_t *k)
@@ -529,4 +571,5 @@ const aos__store_backend_t aos__store_sqlite = {
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
     .last_insert_id = sqlite_last_insert_id,
+    .upkeep = sqlite_upkeep,
 };

@@ -5,7 +5,8 @@
  * The worker takes jobs from a FIFO (todo), runs each with db_lock held, puts
  * it on a second FIFO (done) and wakes the loop with uv_async_send; the async
  * callback then calls the done callbacks in order. One worker keeps jobs, and
- * so their results, in submission order. */
+ * so their results, in submission order. Between two jobs the backend gets
+ * a call for the work it put off (upkeep), told whether jobs wait. */
 #include "store/internal.h"
 
 #include "log/log.h"
@@ -118,6 +119,14 @@ int64_t aos__store_last_insert_id(aos_store_t *st)
     return id;
 }
 
+int aos__store_busy(aos_store_t *st)
+{
+    uv_mutex_lock(&st->q_lock);
+    int busy = st->todo != NULL;
+    uv_mutex_unlock(&st->q_lock);
+    return busy;
+}
+
 /* Migrations ------------------------------------------------------------ */
 
 /* "0001_init.sql" -> 1; -1 unless the name is digits, '_', a name, ".sql". */
@@ -219,6 +228,14 @@ static void worker_main(void *arg)
     pthread_setname_np(pthread_self(), "aos-store");
     uv_mutex_lock(&st->q_lock);
     for (;;) {
+        if (st->be->upkeep && !st->closing) {
+            int busy = st->todo != NULL;
+            uv_mutex_unlock(&st->q_lock);
+            uv_mutex_lock(&st->db_lock);
+            st->be->upkeep(st->conn, busy);
+            uv_mutex_unlock(&st->db_lock);
+            uv_mutex_lock(&st->q_lock);
+        }
         while (!st->todo && !st->closing)
             uv_cond_wait(&st->q_cond, &st->q_lock);
         aos__store_job_t *job = st->todo;
@@ -524,6 +541,8 @@ int aos_store_tx(aos_store_t *st, aos_store_tx_fn fn, void *arg, aos_err_t *err)
         if (rc < 0) {
             rc = aos__store_fail(err, rc, "unable to commit transaction");
             tx_rollback(st, depth);
+        } else if (depth == 0 && !st->worker_started && st->be->upkeep) {
+            st->be->upkeep(st->conn, 1); /* no worker to do it between jobs */
         }
     } else {
         if (err && err->code == 0)

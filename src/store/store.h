@@ -146,12 +146,33 @@ typedef struct {
     int64_t id; /* out: the id the entry got */
 } aos_store_log_t;
 
+/* The indexes of the logs (full text, trace and topic groups) trail the
+ * table: an insert writes the entries and the time index only, and
+ * aos_store_logs_index moves the oldest unindexed entries into the other
+ * indexes, in a transaction of its own, when the caller chooses (the log
+ * service: when no insert waits). Queries find every entry all the same:
+ * they check the unindexed ones row by row. So that they never check more
+ * than this many, an insert that would leave AOS_STORE_LOGS_TAIL_MAX of
+ * them indexes them all itself. */
+#define AOS_STORE_LOGS_TAIL_MAX   16000
+#define AOS_STORE_LOGS_INDEX_STEP 250 /* see aos_store_logs_index */
+
 /* Inserts n entries in one transaction (a savepoint inside aos_store_tx):
- * all or none. Fills rows[i].id and created_at (the same for the batch).
- * The full-text index takes the newest entries once 2,000 wait; queries
- * find them before that all the same. */
+ * all or none. Fills rows[i].id and created_at (the same for the batch),
+ * and *unindexed (may be NULL) with how many entries the indexes now trail
+ * by (ids above the last one they hold). */
 int aos_store_logs_insert(aos_store_t *st, aos_store_log_t *rows, size_t n, char created_at[32],
-                          aos_err_t *err);
+                          int64_t *unindexed, aos_err_t *err);
+/* Moves the oldest max unindexed entries (all if max <= 0) into the
+ * indexes, in one transaction: a few microseconds per entry. With yield it
+ * may stop early, after a step of AOS_STORE_LOGS_INDEX_STEP entries, when
+ * other jobs wait for the store's worker, so that it holds them up for
+ * about a step (and the writing of what it did). Then it merges the
+ * full-text index's segments a few pages a step (FTS5's automerge is off),
+ * stopping likewise when jobs wait. *unindexed (may be NULL) gets how many
+ * entries remain. */
+int aos_store_logs_index(aos_store_t *st, int64_t max, int yield, int64_t *unindexed,
+                         aos_err_t *err);
 
 /* What to select. Zero/NULL members do not filter. */
 typedef struct {
@@ -224,8 +245,6 @@ int aos_store_logs_fts(const char *q, char **out, aos_err_t *err);
  * *sql is malloc'd. */
 int aos_store_logs_sql(const aos_store_logs_filter_t *f, const char *group_by, char **sql,
                        json_t **params, aos_err_t *err);
-/* For tests: puts every entry the full-text index trails by into it. */
-int aos_store_logs_index_tail(aos_store_t *st, aos_err_t *err);
 
 /* --- events (bus) --------------------------------------------------------
  * The outbox of the event bus (src/bus/bus.h has the policy; these are the

@@ -137,8 +137,9 @@ test('ingest, then query by each filter', async () => {
 });
 
 test('queries see every entry on both sides of the index tail', async () => {
-  // The indexes take the newest entries once 2,000 wait (0006_logs_index_tail.sql):
-  // 2,300 entries leave some indexed and some not; every filter finds all.
+  // The indexes trail the table (0006_logs_index_tail.sql) and take the oldest
+  // unindexed entries 1,000 at a time between inserts (src/logs/logs.c): 2,300
+  // entries leave some indexed and some not; every filter finds all.
   const topic = uniq('tail');
   const trace = uniq('tail-trace');
   const word = `w${process.pid}x${seq}`;

@@ -12,6 +12,7 @@
 
 #include "rawsql.h"
 #include "tmpdir.h"
+#include "uvtest.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -932,7 +933,7 @@ static void insert(fixture_t *f, aos_store_log_t *rows, size_t n)
 {
     aos_err_t err = {0, ""};
     char created[32];
-    if (aos_store_logs_insert(f->st, rows, n, created, &err))
+    if (aos_store_logs_insert(f->st, rows, n, created, NULL, &err))
         fail_msg("insert: %s", aos_err_msg(&err));
 }
 
@@ -963,7 +964,7 @@ static aos_store_log_t row(const char *msg, int level, const char *topic, const 
 static void assert_fts_consistent(fixture_t *f)
 {
     aos_err_t err = {0, ""};
-    if (aos_store_logs_index_tail(f->st, &err))
+    if (aos_store_logs_index(f->st, 0, 0, NULL, &err))
         fail_msg("index the tail: %s", aos_err_msg(&err));
     sqlite3 *db;
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
@@ -1136,7 +1137,7 @@ static void test_matcher_agrees_with_fts(void **state)
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) {
             aos_err_t err = {0, ""};
-            assert_int_equal(aos_store_logs_index_tail(f->st, &err), 0);
+            assert_int_equal(aos_store_logs_index(f->st, 0, 0, NULL, &err), 0);
             assert_true(raw_count(f, "SELECT indexed_upto FROM logs_index_state") ==
                         rows[nm - 1].id);
         }
@@ -1231,11 +1232,11 @@ static void ids_of(fixture_t *f, const aos_store_logs_filter_t *flt, char *out, 
     json_decref(rows);
 }
 
-/* Index the tail now (the store does it once 2,000 entries wait). */
+/* Index the tail now (the log service does it between inserts). */
 static void index_now(fixture_t *f)
 {
     aos_err_t err = {0, ""};
-    if (aos_store_logs_index_tail(f->st, &err))
+    if (aos_store_logs_index(f->st, 0, 0, NULL, &err))
         fail_msg("index the tail: %s", aos_err_msg(&err));
 }
 
@@ -1461,11 +1462,11 @@ static int tail_keep(size_t k, const void *data)
     return tail_match((int)k, *(const int *)data);
 }
 
-/* The full-text index trails the newest entries (fewer than 2,000, see
- * 0006_logs_index_tail.sql); text queries find them all the same, in pages
- * that cross from the tail into the index in both orders, in counts and
- * within a trace; retention never deletes from the index what it does not
- * hold. */
+/* The full-text index trails the newest entries (store.h; the log
+ * service fills it between inserts, see 0006_logs_index_tail.sql); text
+ * queries find them all the same, in pages that cross from the tail into
+ * the index in both orders, in counts and within a trace; retention never
+ * deletes from the index what it does not hold. */
 static void test_store_fts_tail(void **state)
 {
     fixture_t *f = *state;
@@ -1490,6 +1491,12 @@ static void test_store_fts_tail(void **state)
                              0);
         } else {
             insert(f, &all[1500], 600);
+            /* an insert leaves the indexes alone: 2,100 wait */
+            assert_int_equal(raw_count(f, "SELECT indexed_upto FROM logs_index_state"), 0);
+            aos_err_t err = {0, ""};
+            int64_t left = -1;
+            assert_int_equal(aos_store_logs_index(f->st, 2100, 0, &left, &err), 0);
+            assert_int_equal(left, 0);
             assert_int_equal(raw_count(f, "SELECT indexed_upto FROM logs_index_state"),
                              all[2099].id);
             insert(f, &all[2100], 300);
@@ -1547,6 +1554,116 @@ static void test_store_fts_tail(void **state)
     json_t *rows = query(f, &flt);
     assert_int_equal(json_array_size(rows), 20);
     json_decref(rows);
+}
+
+static int chunk_trace_keep(size_t k, const void *data)
+{
+    const aos_store_log_t *all = data;
+    return !strcmp(all[k].trace_id, all[160].trace_id); /* t5: 150-179 */
+}
+
+static int chunk_word_keep(size_t k, const void *data)
+{
+    (void)data;
+    return k % 3 == 1 && k % 11 == 3; /* "w1 n3" */
+}
+
+/* The indexes take the oldest unindexed entries a chunk at a time, each
+ * chunk in a transaction of its own, and a chunk may end inside a trace or
+ * a topic's run: at every step every query sees every entry, each once.
+ * An insert says how far the indexes trail; one that would leave
+ * AOS_STORE_LOGS_TAIL_MAX entries waiting indexes them itself. */
+static void test_store_index_chunks(void **state)
+{
+    fixture_t *f = *state;
+    enum { N = 1000, BATCH = 100, CHUNK = 170 };
+    static aos_store_log_t all[N];
+    static char msgs[N][24], traces[N / 30 + 1][8];
+    static const char *const topics[] = {"x", "y", NULL};
+    for (int k = 0; k < N; k++) {
+        snprintf(msgs[k], sizeof(msgs[k]), "w%d n%d", k % 3, k % 11);
+        snprintf(traces[k / 30], sizeof(traces[0]), "t%d", k / 30);
+        all[k] = row(msgs[k], k % 6, topics[k % 3], traces[k / 30]); /* 30 entries a trace */
+    }
+    aos_err_t err = {0, ""};
+    for (int b = 0; b < N / BATCH; b++) {
+        int64_t unindexed = -1;
+        char created[32];
+        assert_int_equal(
+            aos_store_logs_insert(f->st, &all[b * BATCH], BATCH, created, &unindexed, &err), 0);
+        assert_int_equal(unindexed, (b + 1) * BATCH);
+    }
+    assert_int_equal(raw_count(f, "SELECT indexed_upto FROM logs_index_state"), 0);
+    for (int moved = 0;;) {
+        aos_store_logs_filter_t flt = {0};
+        for (int asc = 0; asc < 2; asc++) {
+            flt = (aos_store_logs_filter_t){0};
+            flt.ascending = asc;
+            flt.limit = 7;
+            flt.topic = "x";
+            check_pages(f, flt, all, N, NULL, NULL);
+            flt.topic = NULL;
+            flt.q = "w1 n3";
+            check_pages(f, flt, all, N, chunk_word_keep, NULL);
+            flt.q = NULL;
+            flt.limit = 100;
+            flt.trace_id = all[160].trace_id; /* cut by the first chunk */
+            check_pages(f, flt, all, N, chunk_trace_keep, all);
+        }
+        flt = (aos_store_logs_filter_t){0};
+        flt.limit = 10;
+        json_t *groups = NULL;
+        assert_int_equal(aos_store_logs_count(f->st, &flt, "topic", &groups, &err), 0);
+        json_int_t sum = 0;
+        size_t i;
+        json_t *g;
+        json_array_foreach(groups, i, g) sum += json_integer_value(json_object_get(g, "count"));
+        json_decref(groups);
+        assert_int_equal(sum, N);
+        if (moved == N)
+            break;
+        int64_t left = -1;
+        assert_int_equal(aos_store_logs_index(f->st, CHUNK, 0, &left, &err), 0);
+        moved = moved + CHUNK < N ? moved + CHUNK : N;
+        assert_int_equal(left, N - moved);
+        assert_int_equal(raw_count(f, "SELECT indexed_upto FROM logs_index_state"),
+                         all[moved - 1].id);
+        assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_fts WHERE logs_fts MATCH 'w0'"),
+                         (moved + 2) / 3);
+    }
+    /* each window holds a trace's or a topic's ids once: none overlap */
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_traces a JOIN logs_traces b ON "
+                                  "a.trace_id = b.trace_id AND a.first_id < b.first_id AND "
+                                  "a.last_id >= b.first_id"),
+                     0);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_traces WHERE trace_id = 't5'"), 2);
+    assert_int_equal(raw_count(f, "SELECT SUM(json_array_length(ids)) FROM logs_topics"),
+                     N - N / 3);
+    /* nothing left: nothing to do */
+    int64_t left = -1;
+    int64_t groups = raw_count(f, "SELECT COUNT(*) FROM logs_traces");
+    assert_int_equal(aos_store_logs_index(f->st, 0, 0, &left, &err), 0);
+    assert_int_equal(left, 0);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_traces"), groups);
+    assert_fts_consistent(f);
+
+    /* an insert that would leave AOS_STORE_LOGS_TAIL_MAX waiting indexes
+     * them itself, with the batch */
+    enum { MAX = AOS_STORE_LOGS_TAIL_MAX };
+    static aos_store_log_t many[MAX];
+    for (int k = 0; k < MAX; k++)
+        many[k] = row("many", 2, "z", NULL);
+    int64_t unindexed = -1;
+    char created[32];
+    assert_int_equal(aos_store_logs_insert(f->st, many, MAX - 1, created, &unindexed, &err), 0);
+    assert_int_equal(unindexed, MAX - 1);
+    assert_int_equal(raw_count(f, "SELECT indexed_upto FROM logs_index_state"), all[N - 1].id);
+    assert_int_equal(aos_store_logs_insert(f->st, &many[MAX - 1], 1, created, &unindexed, &err), 0);
+    assert_int_equal(unindexed, 0);
+    assert_int_equal(raw_count(f, "SELECT indexed_upto FROM logs_index_state"), many[MAX - 1].id);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_fts WHERE logs_fts MATCH 'many'"),
+                     MAX);
+    assert_fts_consistent(f);
 }
 
 /* A word of several tokens is a phrase: the index finds rows holding all
@@ -1754,6 +1871,448 @@ static void test_store_retention(void **state)
     assert_int_equal(aos_store_logs_retain(f->st, NULL, 0, 0, &deleted, &err), AOS_EINVAL);
 }
 
+/* The full-text index's segments are merged by the fills, a few pages a
+ * step (automerge is off, 0012_logs_fts_merge.sql), so they never pile up
+ * to the 16 on a level that make FTS5 merge them all inside one flush
+ * (crisismerge, a fill's commit of tens of ms): after 15 fills of 100
+ * entries, each writing a segment, few are left; without the steps, 15. */
+static void test_store_index_merges(void **state)
+{
+    fixture_t *f = *state;
+    enum { FILLS = 15, PER = 100 };
+    static aos_store_log_t rows[FILLS * PER];
+    static char msgs[FILLS * PER][32];
+    aos_err_t err = {0, ""};
+    assert_int_equal(raw_count(f, "SELECT v FROM logs_fts_config WHERE k = 'automerge'"), 0);
+    for (int k = 0; k < FILLS * PER; k++) {
+        snprintf(msgs[k], sizeof(msgs[k]), "merge w%d n%d", k % 97, k);
+        rows[k] = row(msgs[k], 2, "m", NULL);
+    }
+    for (int b = 0; b < FILLS; b++) {
+        insert(f, &rows[b * PER], PER);
+        assert_int_equal(aos_store_logs_index(f->st, 0, 0, NULL, &err), 0);
+    }
+    int64_t segs = raw_count(f, "SELECT COUNT(DISTINCT segid) FROM logs_fts_idx");
+    if (segs > 6)
+        fail_msg("%lld segments after %d fills: the fills do not merge", (long long)segs, FILLS);
+    assert_int_equal(raw_count(f, "SELECT COUNT(*) FROM logs_fts WHERE logs_fts MATCH 'merge'"),
+                     FILLS * PER);
+    assert_fts_consistent(f);
+}
+
+/* ---- the service: the trailing indexes off the request path --------------- */
+
+/* A log service on a loop, over a store with its worker. */
+typedef struct {
+    fixture_t f; /* f.st opened with the loop */
+    uv_loop_t loop;
+    aos_logs_t *l;
+    int ndone, nfailed;
+    int64_t last_id;
+    int64_t max_unindexed; /* seen when a batch was answered */
+    int indexing_at_done;  /* a fill was in flight when the last batch was answered */
+    json_t *result;        /* of the last query */
+} svc_t;
+
+static int svc_setup(void **state)
+{
+    svc_t *s = calloc(1, sizeof(*s));
+    if (!s || aos_test_mkdtemp(s->f.dir, sizeof(s->f.dir), "logsvc")) {
+        free(s);
+        return -1;
+    }
+    snprintf(s->f.path, sizeof(s->f.path), "%s/aos.db", s->f.dir);
+    snprintf(s->f.url, sizeof(s->f.url), "sqlite:%s", s->f.path);
+    aos_err_t err = {0, ""};
+    aos_logs_cfg_t cfg = {.loop = &s->loop};
+    if (uv_loop_init(&s->loop) || aos_store_open(&s->f.st, &s->loop, s->f.url, &err)) {
+        fprintf(stderr, "svc_setup: %s\n", aos_err_msg(&err));
+        return -1;
+    }
+    cfg.store = s->f.st;
+    if (aos_logs_new(&s->l, &cfg, &err)) {
+        fprintf(stderr, "aos_logs_new: %s\n", aos_err_msg(&err));
+        return -1;
+    }
+    *state = s;
+    return 0;
+}
+
+static int svc_teardown(void **state)
+{
+    svc_t *s = *state;
+    aos_logs_shutdown(s->l);
+    aos_store_close(s->f.st);
+    aos_logs_free(s->l);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&s->loop), 0);
+    json_decref(s->result);
+    aos_test_rmdir(s->f.dir);
+    free(s);
+    return 0;
+}
+
+static void svc_pub_done(void *ctx, json_t *result, const aos_err_t *err,
+                         const aos__logs_fault_t *fault)
+{
+    (void)fault;
+    svc_t *s = ctx;
+    if (!result) {
+        fprintf(stderr, "publish failed: %s\n", aos_err_msg(err));
+        s->nfailed++;
+        return;
+    }
+    s->last_id = json_integer_value(json_object_get(result, "last_id"));
+    json_decref(result);
+    aos__logs_ingest_t in;
+    aos__logs_ingest_state(s->l, &in);
+    if (in.unindexed > s->max_unindexed)
+        s->max_unindexed = in.unindexed;
+    s->indexing_at_done = in.indexing;
+    s->ndone++;
+}
+
+/* Publishes entries first..first+n-1 ("entry <k>", a trace per ten, ten
+ * topics), entry needle_at with the word "needle" too; done comes later. */
+static void svc_publish(svc_t *s, int first, int n, int needle_at)
+{
+    json_t *entries = json_array();
+    for (int k = first; k < first + n; k++) {
+        char msg[64], trace[16], topic[16];
+        snprintf(msg, sizeof(msg), "entry %d%s", k, k == needle_at ? " needle" : "");
+        snprintf(trace, sizeof(trace), "t%d", k / 10);
+        snprintf(topic, sizeof(topic), "topic.%d", k % 10);
+        json_array_append_new(entries, json_pack("{s:s, s:s, s:s}", "message", msg, "trace_id",
+                                                 trace, "topic", topic));
+    }
+    json_t *args = json_pack("{s:o}", "entries", entries);
+    aos__logs_fault_t fault;
+    aos_err_t err = {0, ""};
+    if (aos__logs_op(s->l, AOS__LOGS_OP_PUBLISH, args, "test", svc_pub_done, s, &fault, &err))
+        fail_msg("publish: %s", aos_err_msg(&err));
+    json_decref(args);
+}
+
+static int svc_done_at_least(const void *arg)
+{
+    const at_least_t *a = arg;
+    return *a->flag >= a->want;
+}
+
+static void svc_wait_done(svc_t *s, int want)
+{
+    at_least_t a = {&s->ndone, want};
+    if (wait_for(&s->loop, svc_done_at_least, &a, 20000))
+        fail_msg("%d of %d batches answered", s->ndone, want);
+    assert_int_equal(s->nfailed, 0);
+}
+
+static void svc_query_done(void *ctx, json_t *result, const aos_err_t *err,
+                           const aos__logs_fault_t *fault)
+{
+    (void)fault;
+    svc_t *s = ctx;
+    if (!result)
+        fprintf(stderr, "query failed: %s\n", aos_err_msg(err));
+    s->result = result ? result : json_null();
+}
+
+static int svc_has_result(const void *arg)
+{
+    return ((const svc_t *)arg)->result != NULL;
+}
+
+/* The ids a search for q finds through the service, as "id,id,". */
+static const char *svc_search(svc_t *s, const char *q)
+{
+    static char ids[256];
+    json_decref(s->result);
+    s->result = NULL;
+    json_t *args = json_pack("{s:s}", "q", q);
+    aos__logs_fault_t fault;
+    aos_err_t err = {0, ""};
+    if (aos__logs_op(s->l, AOS__LOGS_OP_QUERY, args, "test", svc_query_done, s, &fault, &err))
+        fail_msg("query: %s", aos_err_msg(&err));
+    json_decref(args);
+    if (wait_for(&s->loop, svc_has_result, s, 20000))
+        fail_msg("no answer to the query");
+    ids[0] = '\0';
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(s->result, "items"), i, e)
+    {
+        size_t at = strlen(ids);
+        snprintf(ids + at, sizeof(ids) - at, "%lld,",
+                 (long long)json_integer_value(json_object_get(e, "id")));
+    }
+    return ids;
+}
+
+typedef struct {
+    const svc_t *s;
+    uint64_t fills;
+} fills_t;
+
+/* As many fills as wanted were submitted, and none is in flight. */
+static int svc_fills_done(const void *arg)
+{
+    const fills_t *w = arg;
+    aos__logs_ingest_t in;
+    aos__logs_ingest_state(w->s->l, &in);
+    return !in.indexing && in.fills_idle + in.fills_behind >= w->fills;
+}
+
+static void svc_wait_fills(svc_t *s, uint64_t fills)
+{
+    fills_t w = {s, fills};
+    if (wait_for(&s->loop, svc_fills_done, &w, 20000))
+        fail_msg("no fill of the trailing indexes");
+}
+
+/* An entry is found as soon as it is acknowledged (the row-by-row check of
+ * the tail); the insert leaves the indexes alone, and once INDEX_CHUNK
+ * entries wait a fill runs while the store idles, in a job of its own
+ * after the batch's answer, and the search finds the entry in the
+ * full-text index, once. */
+static void test_service_fill_when_idle(void **state)
+{
+    svc_t *s = *state;
+    enum { PER = 100, BATCHES = AOS__LOGS_INDEX_CHUNK / PER, NEEDLE = 42 };
+    char want[32] = "";
+    for (int b = 0; b < BATCHES - 1; b++) {
+        svc_publish(s, b * PER, PER, NEEDLE);
+        svc_wait_done(s, b + 1);
+        if (b == 0) { /* just acknowledged */
+            snprintf(want, sizeof(want), "%lld,", (long long)(s->last_id - PER + 1 + NEEDLE));
+            assert_string_equal(svc_search(s, "needle"), want);
+        }
+    }
+    aos__logs_ingest_t in;
+    aos__logs_ingest_state(s->l, &in);
+    assert_int_equal(in.unindexed, (BATCHES - 1) * PER);
+    assert_int_equal(in.indexing, 0);
+    assert_int_equal(in.fills_idle + in.fills_behind, 0);
+    assert_int_equal(raw_count(&s->f, "SELECT indexed_upto FROM logs_index_state"), 0);
+    assert_int_equal(
+        raw_count(&s->f, "SELECT COUNT(*) FROM logs_fts WHERE logs_fts MATCH 'needle'"), 0);
+    assert_string_equal(svc_search(s, "needle"), want);
+
+    /* the batch that makes INDEX_CHUNK */
+    svc_publish(s, (BATCHES - 1) * PER, PER, NEEDLE);
+    svc_wait_done(s, BATCHES);
+    svc_wait_fills(s, 1);
+    aos__logs_ingest_state(s->l, &in);
+    assert_int_equal(in.fills_idle, 1);
+    assert_int_equal(in.fills_behind, 0);
+    assert_int_equal(in.unindexed, 0);
+    assert_int_equal(raw_count(&s->f, "SELECT indexed_upto FROM logs_index_state"), s->last_id);
+    assert_int_equal(raw_count(&s->f, "SELECT rowid FROM logs_fts WHERE logs_fts MATCH 'needle'"),
+                     strtoll(want, NULL, 10));
+    assert_int_equal(raw_count(&s->f, "SELECT COUNT(*) FROM logs_traces"), BATCHES * PER / 10);
+    assert_string_equal(svc_search(s, "needle"), want);
+
+    /* fewer than a chunk wait: they stay in the tail */
+    svc_publish(s, BATCHES * PER, PER, -1);
+    svc_wait_done(s, BATCHES + 1);
+    aos__logs_ingest_state(s->l, &in);
+    assert_int_equal(in.unindexed, PER);
+    assert_int_equal(in.indexing, 0);
+    assert_fts_consistent(&s->f);
+}
+
+/* A job that holds the store's worker until the test opens it. */
+typedef struct {
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int started, open;
+} gate_t;
+
+static int gate_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    (void)st;
+    (void)err;
+    gate_t *g = arg;
+    uv_mutex_lock(&g->mu);
+    g->started = 1;
+    uv_cond_broadcast(&g->cond);
+    while (!g->open)
+        uv_cond_wait(&g->cond, &g->mu);
+    uv_mutex_unlock(&g->mu);
+    return 0;
+}
+
+static void gate_done(int status, const aos_err_t *err, void *arg)
+{
+    (void)status;
+    (void)err;
+    (void)arg;
+}
+
+static void gate_init(gate_t *g, aos_store_t *st)
+{
+    memset(g, 0, sizeof(*g));
+    assert_int_equal(uv_mutex_init(&g->mu), 0);
+    assert_int_equal(uv_cond_init(&g->cond), 0);
+    assert_int_equal(aos_store_submit(st, gate_run, gate_done, g), 0);
+}
+
+static void gate_wait_started(gate_t *g)
+{
+    uv_mutex_lock(&g->mu);
+    while (!g->started)
+        uv_cond_wait(&g->cond, &g->mu);
+    uv_mutex_unlock(&g->mu);
+}
+
+static void gate_open(gate_t *g)
+{
+    uv_mutex_lock(&g->mu);
+    g->open = 1;
+    uv_cond_broadcast(&g->cond);
+    uv_mutex_unlock(&g->mu);
+}
+
+static void gate_destroy(gate_t *g)
+{
+    uv_cond_destroy(&g->cond);
+    uv_mutex_destroy(&g->mu);
+}
+
+typedef struct {
+    const svc_t *s;
+    int parsing, queued, groups;
+} ingest_at_t;
+
+static int svc_ingest_is(const void *arg)
+{
+    const ingest_at_t *w = arg;
+    aos__logs_ingest_t in;
+    aos__logs_ingest_state(w->s->l, &in);
+    return in.parsing == w->parsing && (int)in.queued == w->queued && in.groups == w->groups;
+}
+
+static void svc_wait_ingest(svc_t *s, int parsing, int queued, int groups)
+{
+    ingest_at_t w = {s, parsing, queued, groups};
+    if (wait_for(&s->loop, svc_ingest_is, &w, 20000)) {
+        aos__logs_ingest_t in;
+        aos__logs_ingest_state(s->l, &in);
+        fail_msg("ingest: parsing %d queued %zu groups %d, not %d %d %d", in.parsing, in.queued,
+                 in.groups, parsing, queued, groups);
+    }
+}
+
+/* Inserts that never leave the store idle: once INDEX_BEHIND entries wait,
+ * a fill of the whole tail goes in between two groups, so the lag stays
+ * bounded (far below the store's own AOS_STORE_LOGS_TAIL_MAX). Gates hold
+ * the store's worker so that the order is known: groups g1 and g2 of 100
+ * in flight and 4,800 entries queued; g1's answer sends those as g3; with
+ * the worker held again, two batches more arrive (g4 in flight, one
+ * queued). g3 leaves 5,000 unindexed while g4 is in flight: the fill goes
+ * in right then, with g5, and before any later group. */
+static void test_service_fill_behind(void **state)
+{
+    svc_t *s = *state;
+    enum { PER = 100 };
+    gate_t a, b;
+    gate_init(&a, s->f.st);
+    gate_wait_started(&a);
+    svc_publish(s, 0, PER, -1);
+    svc_publish(s, PER, PER, -1);
+    svc_wait_ingest(s, 0, 0, 2); /* g1, g2 */
+    for (int k = 2; k < 50; k++)
+        svc_publish(s, k * PER, PER, -1);
+    svc_wait_ingest(s, 0, 48, 2);
+    gate_init(&b, s->f.st); /* behind g2 */
+    gate_open(&a);
+    gate_wait_started(&b);
+    svc_wait_ingest(s, 0, 0, 1); /* g1, g2 answered; g3 behind b */
+    assert_int_equal(s->ndone, 2);
+    assert_int_equal(s->max_unindexed, 2 * PER);
+    svc_publish(s, 50 * PER, PER, 50 * PER + 7);
+    svc_publish(s, 51 * PER, PER, -1);
+    svc_wait_ingest(s, 0, 1, 2); /* g4 */
+    gate_open(&b);
+    svc_wait_done(s, 52);
+    /* the fill was queued before the last group was answered */
+    assert_true(s->indexing_at_done);
+    assert_int_equal(s->max_unindexed, 52 * PER);
+    svc_wait_fills(s, 1);
+    aos__logs_ingest_t in;
+    aos__logs_ingest_state(s->l, &in);
+    assert_int_equal(in.fills_behind, 1);
+    assert_int_equal(in.fills_idle, 0);
+    assert_int_equal(in.unindexed, 0);
+    assert_int_equal(raw_count(&s->f, "SELECT indexed_upto FROM logs_index_state"), s->last_id);
+    int64_t needle = raw_count(&s->f, "SELECT id FROM logs WHERE message = 'entry 5007 needle'");
+    assert_int_equal(raw_count(&s->f, "SELECT rowid FROM logs_fts WHERE logs_fts MATCH 'needle'"),
+                     needle);
+    char want[32];
+    snprintf(want, sizeof(want), "%lld,", (long long)needle);
+    assert_string_equal(svc_search(s, "needle"), want);
+    assert_fts_consistent(&s->f);
+    gate_destroy(&a);
+    gate_destroy(&b);
+}
+
+struct fill_job {
+    int yield, done;
+    int64_t left;
+};
+
+static int fill_job_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct fill_job *j = arg;
+    return aos_store_logs_index(st, 0, j->yield, &j->left, err);
+}
+
+static void fill_job_done(int status, const aos_err_t *err, void *arg)
+{
+    struct fill_job *j = arg;
+    if (status)
+        fprintf(stderr, "fill: %s\n", aos_err_msg(err));
+    j->done = status ? -1 : 1;
+}
+
+static int fill_job_finished(const void *arg)
+{
+    return ((const struct fill_job *)arg)->done != 0;
+}
+
+/* A fill that may yield stops after a step of AOS_STORE_LOGS_INDEX_STEP
+ * entries when another job waits for the worker, and says how many it
+ * left; one that may not goes on to the end. */
+static void test_store_index_yields(void **state)
+{
+    svc_t *s = *state;
+    enum { N = 2000 };
+    static aos_store_log_t rows[N];
+    for (int k = 0; k < N; k++)
+        rows[k] = row("yield", 2, "y", NULL);
+    insert(&s->f, rows, N); /* the worker is idle: on this thread */
+    struct fill_job fill[2] = {{1, 0, -1}, {0, 0, -1}};
+    for (int i = 0; i < 2; i++) {
+        gate_t g, behind;
+        gate_init(&g, s->f.st);
+        gate_wait_started(&g);
+        assert_int_equal(aos_store_submit(s->f.st, fill_job_run, fill_job_done, &fill[i]), 0);
+        gate_init(&behind, s->f.st);
+        gate_open(&behind); /* waits in the queue all the same */
+        gate_open(&g);
+        if (wait_for(&s->loop, fill_job_finished, &fill[i], 20000) || fill[i].done < 0)
+            fail_msg("fill %d failed", i);
+        gate_wait_started(&behind);
+        uv_run(&s->loop, UV_RUN_NOWAIT);
+        gate_destroy(&g);
+        gate_destroy(&behind);
+    }
+    assert_int_equal(fill[0].left, N - AOS_STORE_LOGS_INDEX_STEP);
+    assert_int_equal(fill[1].left, 0);
+    assert_int_equal(raw_count(&s->f, "SELECT indexed_upto FROM logs_index_state"), rows[N - 1].id);
+    assert_int_equal(raw_count(&s->f, "SELECT COUNT(*) FROM logs_fts WHERE logs_fts MATCH 'yield'"),
+                     N);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1782,6 +2341,11 @@ int main(void)
         T(test_store_trace_groups),
         T(test_store_topic_groups),
         T(test_store_fts_tail),
+        T(test_store_index_chunks),
+        T(test_store_index_merges),
+        cmocka_unit_test_setup_teardown(test_store_index_yields, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_service_fill_when_idle, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_service_fill_behind, svc_setup, svc_teardown),
         T(test_store_phrase_order),
         T(test_store_time_batches),
         cmocka_unit_test(test_store_upgrade_from_0003),

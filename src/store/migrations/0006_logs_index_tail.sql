@@ -7,11 +7,12 @@
 -- the insert rate, most at small batches), the trace groups land at random
 -- places of their B-tree, the topic groups at one place per topic.
 --
--- The full-text index, logs_traces and logs_topics now take the newest
--- entries once at least 2,000 of them wait (src/store/logs.c, INDEX_TAIL),
--- in the transaction that brings the tail there: one FTS5 insert and one
--- group per trace and per topic for the whole tail. indexed_upto records
--- the last id they hold, in the same transaction. A query reads an index
+-- The full-text index, logs_traces and logs_topics now take the oldest
+-- unindexed entries in fills of their own, between inserts (when and how
+-- many: src/logs/logs.c and aos_store_logs_index in src/store/logs.c):
+-- one FTS5 insert per step and one group per trace and per topic for the
+-- whole fill. indexed_upto records the last id they hold, in the fill's
+-- transaction. A query reads an index
 -- for the ids up to indexed_upto and checks the few entries above it row
 -- by row (trace_id, topic, or the words of the text with aos_logs_phrase,
 -- the live stream's matcher, which agrees with FTS5's 'ascii' tokenizer -

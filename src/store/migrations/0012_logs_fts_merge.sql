@@ -1,0 +1,13 @@
+-- 0012_logs_fts_merge.sql - the full-text index merges its segments in
+-- steps of the log service's fills, not inside a commit.
+--
+-- FTS5 writes a segment per flush (one per fill of the trailing indexes,
+-- 0006) and, with automerge on, merges segments inside that flush, at the
+-- fill's commit: at 50,000 entries/s in batches of 100 every ~16,000
+-- entries one fill took 15-66 ms, and every request due meanwhile waited
+-- for it (bench/logs, open loop: p99 47 ms). With automerge off the fills
+-- merge themselves, a few pages a step, yielding to a waiting insert like
+-- their full-text steps (aos_store_logs_index in src/store/logs.c);
+-- crisismerge (16 segments on a level, merged in the flush) stays the
+-- backstop for a store that never idles.
+INSERT INTO logs_fts (logs_fts, rank) VALUES ('automerge', 0);
