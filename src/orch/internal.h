@@ -102,7 +102,6 @@ void orch_tx_message(orch_tx_t *tx, const char *conversation_id, const char *tit
 
 struct orch_task {
     aos_orch_t *o;
-    char trace_id[33];
     int64_t job_id;
     json_t *spec;  /* the TaskSpec */
     json_t *plan;  /* normalized; NULL until planned */
@@ -111,45 +110,46 @@ struct orch_task {
     char *project_id;
     char *actor;
     char *workspace;
-    int priority;
     uint64_t not_before; /* scheduled_at, in uv_now ms; 0: at once */
-    enum orch_status status;
-    size_t cursor; /* index of the plan step to run next, or the one running */
-    int64_t seq;   /* the next step row's order */
+    size_t cursor;       /* index of the plan step to run next, or the one running */
+    int64_t seq;         /* the next step row's order */
     /* the attempt in flight (a tool step) */
     const json_t *cur;     /* the step (borrowed from plan) */
     const json_t *cur_for; /* the plan step it stands in for (a fallback), or NULL */
-    int attempt;
-    char cur_started[32];
     json_t *cur_input;
     aos_gateway_call_t *call;
-    uv_timer_t *timer;                 /* retry back-off or approval deadline */
-    char waiting[AOS_PLAN_ID_MAX + 1]; /* the approval waited for, or "" */
-    int waiting_failure;               /* it asks about a failed step (cur) */
-    uint64_t started_ms;               /* uv_now when it began running */
-    char started_at[32];
+    uv_timer_t *timer;                   /* retry back-off or approval deadline */
+    uint64_t started_ms;                 /* uv_now when it began running */
     double budget_cny;                   /* 0: none */
-    char deadline[32];                   /* ISO-8601, "" = none */
-    int busy;                            /* its transitions queued or committing (a local
-                                            read-only tool step does not wait for its start
-                                            to be durable, so there may be several) */
-    int broken;                          /* one of them failed: it ends once none is left */
-    int ws_made;                         /* its workspace directory is made (or queued) */
-    int local_call;                      /* the call in flight is a local read-only tool's */
-    int cancel;                          /* a cancel waits for the transition in flight */
-    void (*cancel_reply)(orch_tx_t *tx); /* ... and who waits for it to end */
+    void (*cancel_reply)(orch_tx_t *tx); /* who waits for a cancel to end */
     void *cancel_data;
-    int recovering;     /* recovery.done is owed */
-    unsigned batch_gen; /* the group commit batch_last belongs to */
-    orch_tx_t *batch_last;
-    int running_slot;         /* counted in the running tasks */
+    orch_tx_t *batch_last;    /* its transition in the group commit batch_gen */
     orch_task_t *q_next;      /* in the run queue */
     aos_span_t *span;         /* invoke_workflow: from the start (or a restart) to the end */
     aos_span_t *step_span;    /* the tool step's attempt in flight */
     aos_llm_call_t *llm_call; /* the planner's or the Critic's model call in flight */
+    uint64_t next_delay_ms;   /* NEXT_RETRY: the back-off; NEXT_WAIT: to the deadline */
+    int priority;
+    enum orch_status status;
+    int attempt;
+    int waiting_failure; /* it asks about a failed step (cur) */
+    int busy;            /* its transitions queued or committing (a local read-only
+                            tool step does not wait for its start to be durable,
+                            so there may be several) */
+    int broken;          /* one of them failed: it ends once none is left */
+    int ws_made;         /* its workspace directory is made (or queued) */
+    int local_call;      /* the call in flight is a local read-only tool's */
+    int cancel;          /* a cancel waits for the transition in flight */
+    int recovering;      /* recovery.done is owed */
+    unsigned batch_gen;  /* the group commit batch_last belongs to */
+    int running_slot;    /* counted in the running tasks */
     /* what to do once the transition in flight commits */
     enum { NEXT_NONE, NEXT_PLAN, NEXT_CALL, NEXT_WAIT, NEXT_RETRY, NEXT_END } next;
-    uint64_t next_delay_ms; /* NEXT_RETRY: the back-off; NEXT_WAIT: to the deadline */
+    char trace_id[33];
+    char cur_started[32];
+    char started_at[32];
+    char deadline[32];                 /* ISO-8601, "" = none */
+    char waiting[AOS_PLAN_ID_MAX + 1]; /* the approval waited for, or "" */
 };
 
 orch_task_t *orch_task_new(aos_orch_t *o, const char *trace_id);
