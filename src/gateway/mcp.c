@@ -587,7 +587,7 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
             return reply_error(req, id, AOS_EINVAL, "params.uri is required");
         gw_server_t *sv = server_for_uri(gw, s, uri);
         if (sv && !may(req, AOS_PERM_READ, sv->name, NULL))
-            sv = NULL; /* not found, as far as this caller can tell */
+            return deny(req, id, "read the resources of", sv->name, NULL);
         if (!sv)
             return gw_respond_msg(req, aos_rpc_error(id, aos_err_rpc_code(AOS_ENOTFOUND),
                                                      "resource not found",
