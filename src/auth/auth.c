@@ -168,6 +168,63 @@ static int list_insert(char ***list, aos_role_t **roles, size_t *n, const char *
     return 0;
 }
 
+#define FNV_BASIS 14695981039346656037ull
+#define FNV_PRIME 1099511628211ull
+
+static uint64_t fnv(const char *s, size_t n)
+{
+    uint64_t h = FNV_BASIS;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
+    return h;
+}
+
+/* The slot of prefix (h, s, n) in g's table: its own, or the empty one
+ * where it would go. The table is never full. */
+static aos_grant_prefix_t *prefix_slot(const aos_grant_index_t *g, uint64_t h, const char *s,
+                                       size_t n)
+{
+    size_t mask = g->pcap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        aos_grant_prefix_t *e = &g->ptab[i];
+        if (!e->s || (e->h == h && e->len == n && !memcmp(e->s, s, n)))
+            return e;
+    }
+}
+
+/* Adds prefix s (n bytes) with role, keeping the higher role of one it has:
+ * 1 if added, 0 if it had it, AOS_ENOMEM. */
+static int prefix_insert(aos_grant_index_t *g, const char *s, size_t n, aos_role_t role)
+{
+    if ((g->nprefix + 1) * 2 > g->pcap) {
+        size_t cap = g->pcap ? g->pcap * 2 : 8;
+        aos_grant_index_t bigger = *g;
+        bigger.pcap = cap;
+        if (!(bigger.ptab = calloc(cap, sizeof(*bigger.ptab))))
+            return AOS_ENOMEM;
+        for (size_t i = 0; i < g->pcap; i++)
+            if (g->ptab[i].s)
+                *prefix_slot(&bigger, g->ptab[i].h, g->ptab[i].s, g->ptab[i].len) = g->ptab[i];
+        free(g->ptab);
+        g->ptab = bigger.ptab;
+        g->pcap = cap;
+    }
+    uint64_t h = fnv(s, n);
+    aos_grant_prefix_t *e = prefix_slot(g, h, s, n);
+    if (e->s) {
+        if (e->role < role)
+            e->role = role;
+        return 0;
+    }
+    if (!(e->s = strndup(s, n)))
+        return AOS_ENOMEM;
+    e->h = h;
+    e->len = (uint16_t)n;
+    e->role = role;
+    g->nprefix++;
+    return 1;
+}
+
 int aos_auth_principal_grant(aos_principal_t *p, aos_role_t role, const char *resource)
 {
     aos_res_kind_t kind;
@@ -184,10 +241,11 @@ int aos_auth_principal_grant(aos_principal_t *p, aos_role_t role, const char *re
     size_t n = strlen(name);
     if (n && name[n - 1] == '*') {
         n--;
-        size_t had = g->nprefix;
-        int rc = list_insert(&g->prefix, &g->prefix_role, &g->nprefix, name, n, role);
-        if (rc || g->nprefix == had)
-            return rc;
+        if (n > UINT16_MAX)
+            return AOS_EINVAL;
+        int rc = prefix_insert(g, name, n, role);
+        if (rc <= 0)
+            return rc; /* an error, or a prefix it had already */
         size_t i = 0;
         while (i < g->nlens && g->lens[i] < n)
             i++;
@@ -211,12 +269,11 @@ void aos_auth_principal_release(aos_principal_t *p)
         aos_grant_index_t *g = &p->grants[k];
         for (size_t i = 0; i < g->nexact; i++)
             free(g->exact[i]);
-        for (size_t i = 0; i < g->nprefix; i++)
-            free(g->prefix[i]);
+        for (size_t i = 0; i < g->pcap; i++)
+            free(g->ptab[i].s);
         free(g->exact);
         free(g->exact_role);
-        free(g->prefix);
-        free(g->prefix_role);
+        free(g->ptab);
         free(g->lens);
         memset(g, 0, sizeof(*g));
     }
@@ -267,9 +324,14 @@ int aos_auth_check(const aos_principal_t *p, aos_perm_t perm, const char *resour
         if (i >= 0 && g->exact_role[i] >= need)
             return 0;
     }
+    /* the name's prefixes of the lengths there are, hashed as it is read */
+    uint64_t h = FNV_BASIS;
+    size_t at = 0;
     for (size_t l = 0; l < g->nlens && g->lens[l] <= n; l++) {
-        long i = list_find(g->prefix, g->nprefix, name, g->lens[l]);
-        if (i >= 0 && g->prefix_role[i] >= need)
+        for (; at < g->lens[l]; at++)
+            h = (h ^ (unsigned char)name[at]) * FNV_PRIME;
+        const aos_grant_prefix_t *e = prefix_slot(g, h, name, at);
+        if (e->s && e->role >= need)
             return 0;
     }
     return AOS_EFORBIDDEN;

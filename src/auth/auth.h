@@ -60,16 +60,23 @@ typedef enum {
 /* The most grants one token may be created with. */
 #define AOS_AUTH_TOKEN_GRANTS_MAX 256
 
-/* A principal's compiled grants of one kind: exact names sorted (bsearch)
- * and prefixes sorted, with the distinct prefix lengths (a name is checked
- * against its own prefixes of those lengths). Opaque to callers. */
+/* A principal's compiled grants of one kind: exact names sorted (bsearch);
+ * prefixes in an open-addressing hash table (FNV-1a of the prefix) with
+ * the distinct prefix lengths, so a name is checked against its own
+ * prefixes of those lengths, hashed as it is read once. Opaque to callers. */
+typedef struct {
+    char *s; /* NULL: an empty slot */
+    uint64_t h;
+    uint16_t len;
+    aos_role_t role;
+} aos_grant_prefix_t;
+
 typedef struct {
     char **exact;
     aos_role_t *exact_role;
     size_t nexact;
-    char **prefix;
-    aos_role_t *prefix_role;
-    size_t nprefix;
+    aos_grant_prefix_t *ptab; /* pcap slots, a power of two, at most half full */
+    size_t pcap, nprefix;
     uint16_t *lens; /* distinct prefix lengths, ascending */
     size_t nlens;
 } aos_grant_index_t;
