@@ -69,7 +69,7 @@ static void grant(aos_principal_t *p, size_t pi, size_t gi, aos_role_t role, con
     size_t n = strlen(res);
     snprintf(a->res, sizeof(a->res), "%.*s%s", (int)(res[n - 1] == '*' ? n - 1 : n), res,
              res[n - 1] == '*' ? "x_tool" : "");
-    a->perm = role == AOS_ROLE_VIEWER ? AOS_PERM_READ
+    a->perm = role == AOS_ROLE_VIEWER     ? AOS_PERM_READ
               : role == AOS_ROLE_OPERATOR ? AOS_PERM_OPERATE
                                           : AOS_PERM_ADMIN;
 }
@@ -158,13 +158,15 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < np; i++) {
         snprintf(ps[i].id, sizeof(ps[i].id), "tok_%zu", i);
         for (int g = 0; g < 4; g++) {
-            snprintf(res, sizeof(res), "tool:srv%llu__tool%llu", (unsigned long long)(next() % 1200),
-                     (unsigned long long)(next() % 60));
+            snprintf(res, sizeof(res), "tool:srv%llu__tool%llu",
+                     (unsigned long long)(next() % 1200), (unsigned long long)(next() % 60));
             grant(&ps[i], i, (size_t)g, g % 2 ? AOS_ROLE_OPERATOR : AOS_ROLE_VIEWER, res);
         }
         for (int g = 0; g < 3; g++) {
             snprintf(res, sizeof(res), "tool:srv%llu__%s*", (unsigned long long)(next() % 1200),
-                     g == 0 ? "" : g == 1 ? "read_" : "tool1");
+                     g == 0   ? ""
+                     : g == 1 ? "read_"
+                              : "tool1");
             grant(&ps[i], i, 4 + (size_t)g, AOS_ROLE_OPERATOR, res);
         }
         for (int g = 0; g < 2; g++) {

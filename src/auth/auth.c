@@ -339,16 +339,36 @@ int aos_auth_check(const aos_principal_t *p, aos_perm_t perm, const char *resour
 
 /* ---- tokens in memory ---------------------------------------------------- */
 
-/* ISO-8601 UTC ("2025-01-31T12:00:00.000Z") -> Unix ms; 0 for NULL/bad. */
+/* n decimal digits at s -> value, or -1. */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* ISO-8601 UTC as the store writes it ("2025-01-31T12:00:00.000Z") -> Unix
+ * ms; 0 for NULL or anything else. */
 static int64_t iso_ms(const char *s)
 {
-    struct tm tm = {0};
-    int ms = 0;
-    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                     &tm.tm_min, &tm.tm_sec, &ms) < 6)
+    if (!s || strlen(s) != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':' || s[19] != '.' || s[23] != 'Z')
         return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
+    struct tm tm = {0};
+    int ms = digits(s + 20, 3);
+    tm.tm_year = digits(s, 4) - 1900;
+    tm.tm_mon = digits(s + 5, 2) - 1;
+    tm.tm_mday = digits(s + 8, 2);
+    tm.tm_hour = digits(s + 11, 2);
+    tm.tm_min = digits(s + 14, 2);
+    tm.tm_sec = digits(s + 17, 2);
+    if (ms < 0 || tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mday < 0 || tm.tm_hour < 0 ||
+        tm.tm_min < 0 || tm.tm_sec < 0)
+        return 0;
     return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
@@ -836,6 +856,8 @@ int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, voi
     } else {
         return aos_err_set(err, AOS_EUNAUTH, "missing token: send 'Authorization: Bearer <token>'");
     }
+    if (!p)
+        return aos_err_set(err, AOS_EUNAUTH, "invalid token");
     const aos_http_route_t *rt = aos_http_route(req);
     char resource[AOS_AUTH_RESOURCE_MAX + 32];
     const char *tmpl = rt && rt->resource ? rt->resource : "system";
@@ -1056,6 +1078,7 @@ static int role_field(const json_t *v, int none_ok, const char *what, aos_role_t
 {
     const char *s = json_string_value(v);
     aos_role_t r = aos_role_parse(s);
+    *out = AOS_ROLE_NONE;
     if (!s || (r == AOS_ROLE_NONE && !(none_ok && !strcmp(s, "none"))))
         return aos_err_set(err, AOS_EINVAL, "%s must be one of %sviewer, operator, admin, owner",
                            what, none_ok ? "none, " : "");
@@ -1069,6 +1092,8 @@ static int grant_field(const aos_principal_t *caller, const json_t *g, size_t i,
                        const char **resource, aos_err_t *err)
 {
     static const char *const known[] = {"role", "resource", NULL};
+    *role = AOS_ROLE_NONE;
+    *resource = NULL;
     char what[48];
     snprintf(what, sizeof(what), "grants[%zu]", i);
     if (!json_is_object(g))
@@ -1210,8 +1235,8 @@ static int route_tokens_create(aos_http_req_t *req, void *data)
     json_t *answer_grants = json_array();
     json_array_foreach(grants, i, g)
     {
-        aos_role_t gr;
-        const char *res;
+        aos_role_t gr = AOS_ROLE_NONE;
+        const char *res = NULL;
         if ((rc = grant_field(caller, g, i, &gr, &res, &err)))
             break;
         char gid[40];
@@ -1348,7 +1373,7 @@ static int route_grants_create(aos_http_req_t *req, void *data)
         return aos_http_respond_err(req, &err);
     static const char *const known[] = {"principal", "role", "resource", NULL};
     int rc = 0;
-    aos_role_t role;
+    aos_role_t role = AOS_ROLE_NONE;
     const char *res = NULL;
     const char *who = json_string_value(json_object_get(body, "principal"));
     const aos_principal_t *p = NULL;
