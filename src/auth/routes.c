@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 enum job_op { OP_TOKEN_CREATE, OP_TOKEN_REVOKE, OP_GRANT_PUT, OP_GRANT_DELETE };
 
 struct auth_job {
@@ -385,7 +384,8 @@ static int route_tokens_create(aos_http_req_t *req, void *data)
     char hash[65], prefix[16];
     aos_secret_token_hash(tok, hash);
     snprintf(prefix, sizeof(prefix), "%.8s", tok);
-    json_t *expires = ttl ? iso_or_null(auth_now_ms() + json_integer_value(ttl) * 1000) : json_null();
+    json_t *expires =
+        ttl ? iso_or_null(auth_now_ms() + json_integer_value(ttl) * 1000) : json_null();
     j->token = json_pack("{s:s, s:s, s:s, s:s, s:O}", "name", name, "role", aos_role_name(role),
                          "hash", hash, "prefix", prefix, "expires_at", expires);
     /* the token itself is in this answer only */
