@@ -301,8 +301,6 @@ static int handle_initialize(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t
 
 /* ---- aggregation --------------------------------------------------------- */
 
-/* The items of list which of every server, as session s sees them,
- * prefixing field (may be NULL) with "<server>__". */
 /* Whether the caller of req may do perm on sv's tool (NULL: on every tool
  * of sv, "tool:<server>__*"). No req: an in-process caller, which its caps
  * restrict instead. */
@@ -324,8 +322,9 @@ static int deny(aos_http_req_t *req, const json_t *id, const char *what, const c
     return reply_error(req, id, AOS_EFORBIDDEN, e);
 }
 
-/* The lists of every server merged, names prefixed; only what the caller of
- * req may see: the tools it may call (operate on the tool), the other
+/* The items of list which of every server, as session s sees them,
+ * prefixing field (may be NULL) with "<server>__"; only what the caller of
+ * req (NULL: anyone) may see: the tools it may call (operate on the tool), the other
  * lists of the servers it may read entirely (read on "<server>__*"). */
 static json_t *aggregate(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s, gw_list_t which,
                          const char *field)
