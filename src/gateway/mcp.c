@@ -2,7 +2,10 @@
  * versions 2025-11-25, 2025-06-18 and 2025-03-26): POST carries client
  * messages, GET opens the session's server-to-client stream, DELETE ends
  * the session. /mcp aggregates every server; /mcp/servers/:name proxies one
- * server unchanged. Also the routing of what upstreams send on their own. */
+ * server unchanged. Also the routing of what upstreams send on their own.
+ * Every method is checked against the caller's rights (auth.h): a tool
+ * call needs operate on "tool:<server>__<tool>", tools/list shows only
+ * such tools, prompts and resources need read on "tool:<server>__*". */
 #include "auth/auth.h"
 #include "gateway/internal.h"
 #include "log/log.h"
