@@ -38,13 +38,13 @@ static const aos_http_route_t routes[] = {
 static aos_http_t *http;
 static uv_signal_t sigs[2];
 
+/* Stops serving and the loop: the store's worker keeps the loop alive, so
+ * it is stopped here and everything closed after uv_run returns. */
 static void on_signal(uv_signal_t *s, int signum)
 {
     (void)signum;
     aos_http_stop(http);
-    for (int i = 0; i < 2; i++)
-        uv_close((uv_handle_t *)&sigs[i], NULL);
-    (void)s;
+    uv_stop(s->loop);
 }
 
 int main(int argc, char **argv)
@@ -126,6 +126,8 @@ int main(int argc, char **argv)
     printf("ready: http://%s/ (%ld tokens with 10 grants each)\n", listen, ntokens);
     fflush(stdout);
     uv_run(loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < 2; i++)
+        uv_close((uv_handle_t *)&sigs[i], NULL);
     aos_http_free(http);
     aos_auth_free(auth);
     aos_store_close(st);
