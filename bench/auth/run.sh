@@ -33,7 +33,14 @@ done
 command -v wrk >/dev/null || { echo "wrk is missing (scripts/install-deps --bench)" >&2; exit 1; }
 TMP=$(mktemp -d)
 PID=
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$TMP"; }
+cleanup() {
+  if [ -n "$PID" ] && kill "$PID" 2>/dev/null; then
+    for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null
+  fi
+  rm -rf "$TMP"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
