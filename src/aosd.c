@@ -221,7 +221,12 @@ static int run(aos_daemon_t *d, aos_err_t *err)
         return rc;
     if ((rc = aos_secret_box_open(&d->secrets, c->data_dir, c->master_key, err)))
         return rc;
-    if ((rc = aos_auth_new(&d->auth, d->store, c->mcp_anonymous, err)))
+    aos_role_t anon = aos_role_parse(c->mcp_anonymous_role);
+    if (anon == AOS_ROLE_NONE || anon > AOS_ROLE_OPERATOR)
+        return aos_err_set(err, AOS_EINVAL,
+                           "--mcp-anonymous-role must be viewer or operator, not '%.32s'",
+                           c->mcp_anonymous_role ? c->mcp_anonymous_role : "");
+    if ((rc = aos_auth_new(&d->auth, d->store, c->mcp_anonymous, anon, err)))
         return rc;
     if (c->metrics_allow && (rc = aos_auth_allow_scrape(d->auth, c->metrics_allow, err)))
         return rc; /* checked in main() already */
@@ -278,6 +283,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     if ((rc = aos_http_new(&d->http, d->loop, &hc, err)))
         return rc;
     aos_http_set_authorizer(d->http, aos_auth_authorize, d->auth);
+    if ((rc = aos_auth_add_routes(d->auth, d->http)))
+        return aos_err_set(err, rc, "unable to add the auth routes");
     d->api.metrics = d->metrics;
     d->api.store = d->store;
     d->api.version = AOS_VERSION;

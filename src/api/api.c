@@ -129,11 +129,11 @@ static int audit_logs(aos_http_req_t *req, void *data)
 }
 
 static const aos_http_route_t routes[] = {
-    {"GET", "/", AOS_PERM_PUBLIC, web, 0},
-    {"GET", "/ui/*", AOS_PERM_PUBLIC, web, 0},
-    {"GET", "/healthz", AOS_PERM_PUBLIC, healthz, 0},
-    {"GET", "/metrics", AOS_PERM_METRICS, metrics, 0},
-    {"GET", "/audit/logs", AOS_PERM_ADMIN, audit_logs, 0},
+    {"GET", "/", AOS_PERM_PUBLIC, web, 0, NULL},
+    {"GET", "/ui/*", AOS_PERM_PUBLIC, web, 0, NULL},
+    {"GET", "/healthz", AOS_PERM_PUBLIC, healthz, 0, NULL},
+    {"GET", "/metrics", AOS_PERM_METRICS, metrics, 0, NULL},
+    {"GET", "/audit/logs", AOS_PERM_ADMIN, audit_logs, 0, NULL},
 };
 
 int aos_api_add_routes(aos_api_t *api, aos_http_t *http)

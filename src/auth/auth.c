@@ -1,5 +1,8 @@
-/* auth.c - API tokens and roles; see auth.h. */
+/* auth.c - decisions (aos_auth_check and the grant index), tokens in
+ * memory, the scrape list and the HTTP authorizer; see auth.h. The routes
+ * that manage tokens and grants are in routes.c. */
 #include "auth/auth.h"
+#include "auth/internal.h"
 #include "log/log.h"
 #include "map/map.h"
 #include "secret/secret.h"
@@ -9,23 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* An address range: family, address bytes (4 or 16 used), prefix length. */
-typedef struct {
-    int family;
-    unsigned char addr[16];
-    unsigned bits;
-} cidr_t;
-
-struct aos_auth_s {
-    aos_store_t *store; /* borrowed */
-    int mcp_anonymous;
-    aos_map_t by_hash; /* token hash -> aos_principal_t */
-    aos_principal_t anonymous;
-    aos_principal_t scraper; /* no role: an allowed address on AOS_PERM_METRICS */
-    cidr_t *scrape;          /* addresses that may scrape without a token */
-    size_t nscrape;
-};
+#include <time.h>
 
 static const char *const role_names[] = {"none", "viewer", "operator", "admin", "owner"};
 
@@ -42,31 +29,448 @@ aos_role_t aos_role_parse(const char *s)
     return AOS_ROLE_NONE;
 }
 
-static int load(aos_auth_t *a, aos_err_t *err)
+aos_role_t aos_auth_role_for(aos_perm_t perm)
 {
-    json_t *list = NULL;
-    int rc = aos_store_token_list(a->store, &list, err);
-    if (rc)
-        return rc;
-    size_t i;
-    json_t *t;
-    json_array_foreach(list, i, t)
-    {
-        aos_principal_t *p = calloc(1, sizeof(*p));
-        if (!p)
-            break;
-        snprintf(p->id, sizeof(p->id), "%s", json_string_value(json_object_get(t, "id")));
-        snprintf(p->name, sizeof(p->name), "%s", json_string_value(json_object_get(t, "name")));
-        p->role = aos_role_parse(json_string_value(json_object_get(t, "role")));
-        const char *h = json_string_value(json_object_get(t, "token_hash"));
-        free(aos_map_del(&a->by_hash, h));
-        aos_map_put(&a->by_hash, h, p);
+    switch (perm) {
+    case AOS_PERM_PUBLIC:
+        return AOS_ROLE_NONE;
+    case AOS_PERM_METRICS:
+    case AOS_PERM_READ:
+    case AOS_PERM_MCP:
+    case AOS_PERM_ANY:
+        return AOS_ROLE_VIEWER;
+    case AOS_PERM_OPERATE:
+        return AOS_ROLE_OPERATOR;
+    case AOS_PERM_ADMIN:
+        return AOS_ROLE_ADMIN;
+    case AOS_PERM_OWNER:
+        return AOS_ROLE_OWNER;
     }
-    json_decref(list);
+    return AOS_ROLE_OWNER;
+}
+
+/* ---- resources and grants ---------------------------------------------- */
+
+static const char *const kind_names[AOS_RES_KINDS] = {"system", "project", "task",
+                                                      "agent",  "tool",    "secret"};
+
+/* resource -> kind and name (after "<kind>:"); -1 if the kind is unknown. */
+static int resource_split(const char *resource, aos_res_kind_t *kind, const char **name)
+{
+    if (!resource)
+        return -1;
+    if (!strcmp(resource, "system")) {
+        *kind = AOS_RES_SYSTEM;
+        *name = "";
+        return 0;
+    }
+    const char *colon = strchr(resource, ':');
+    if (!colon)
+        return -1;
+    size_t n = (size_t)(colon - resource);
+    for (int k = 1; k < AOS_RES_KINDS; k++)
+        if (strlen(kind_names[k]) == n && !memcmp(kind_names[k], resource, n)) {
+            *kind = (aos_res_kind_t)k;
+            *name = colon + 1;
+            return 0;
+        }
+    return -1;
+}
+
+static int name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-' || c == '@' || c == '/' || c == ':';
+}
+
+int aos_auth_resource_check(const char *resource, aos_err_t *err)
+{
+    aos_res_kind_t kind;
+    const char *name;
+    if (!resource || resource_split(resource, &kind, &name))
+        return aos_err_set(err, AOS_EINVAL,
+                           "resource '%.100s' must be 'system' or '<kind>:<name>' with kind "
+                           "project, task, agent, tool or secret",
+                           resource ? resource : "");
+    if (kind == AOS_RES_SYSTEM)
+        return 0;
+    size_t n = strlen(name);
+    if (n == 0 || n > AOS_AUTH_RESOURCE_MAX)
+        return aos_err_set(err, AOS_EINVAL,
+                           "resource '%.100s': the name must have 1 to %d characters", resource,
+                           AOS_AUTH_RESOURCE_MAX);
+    for (size_t i = 0; i < n; i++) {
+        if (name[i] == '*' && i == n - 1)
+            break;
+        if (!name_char((unsigned char)name[i]))
+            return aos_err_set(err, AOS_EINVAL,
+                               "resource '%.100s': '%c' is not allowed in a name (letters, digits, "
+                               "'.', '_', '-', '@', '/', ':' and a final '*')",
+                               resource, name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?');
+    }
     return 0;
 }
 
-int aos_auth_new(aos_auth_t **out, aos_store_t *st, int mcp_anonymous, aos_err_t *err)
+/* Inserts name (len bytes) into a sorted list, keeping the higher role of a
+ * duplicate. */
+static int list_insert(char ***list, aos_role_t **roles, size_t *n, const char *name, size_t len,
+                       aos_role_t role)
+{
+    size_t lo = 0, hi = *n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strncmp((*list)[mid], name, len);
+        if (c == 0 && (*list)[mid][len] != '\0')
+            c = 1;
+        if (c == 0) {
+            if ((*roles)[mid] < role)
+                (*roles)[mid] = role;
+            return 0;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    char **nl = realloc(*list, (*n + 1) * sizeof(**list));
+    if (!nl)
+        return AOS_ENOMEM;
+    *list = nl;
+    aos_role_t *nr = realloc(*roles, (*n + 1) * sizeof(**roles));
+    if (!nr)
+        return AOS_ENOMEM;
+    *roles = nr;
+    char *copy = strndup(name, len);
+    if (!copy)
+        return AOS_ENOMEM;
+    memmove(nl + lo + 1, nl + lo, (*n - lo) * sizeof(*nl));
+    memmove(nr + lo + 1, nr + lo, (*n - lo) * sizeof(*nr));
+    nl[lo] = copy;
+    nr[lo] = role;
+    (*n)++;
+    return 0;
+}
+
+#define FNV_BASIS 14695981039346656037ull
+#define FNV_PRIME 1099511628211ull
+
+static uint64_t fnv(const char *s, size_t n)
+{
+    uint64_t h = FNV_BASIS;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
+    return h;
+}
+
+/* The slot of prefix (h, s, n) in g's table: its own, or the empty one
+ * where it would go. The table is never full. */
+static aos_grant_prefix_t *prefix_slot(const aos_grant_index_t *g, uint64_t h, const char *s,
+                                       size_t n)
+{
+    size_t mask = g->pcap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        aos_grant_prefix_t *e = &g->ptab[i];
+        if (!e->s || (e->h == h && e->len == n && !memcmp(e->s, s, n)))
+            return e;
+    }
+}
+
+/* Adds prefix s (n bytes) with role, keeping the higher role of one it has:
+ * 1 if added, 0 if it had it, AOS_ENOMEM. */
+static int prefix_insert(aos_grant_index_t *g, const char *s, size_t n, aos_role_t role)
+{
+    if ((g->nprefix + 1) * 2 > g->pcap) {
+        size_t cap = g->pcap ? g->pcap * 2 : 8;
+        aos_grant_index_t bigger = *g;
+        bigger.pcap = cap;
+        if (!(bigger.ptab = calloc(cap, sizeof(*bigger.ptab))))
+            return AOS_ENOMEM;
+        for (size_t i = 0; i < g->pcap; i++)
+            if (g->ptab[i].s)
+                *prefix_slot(&bigger, g->ptab[i].h, g->ptab[i].s, g->ptab[i].len) = g->ptab[i];
+        free(g->ptab);
+        g->ptab = bigger.ptab;
+        g->pcap = cap;
+    }
+    uint64_t h = fnv(s, n);
+    aos_grant_prefix_t *e = prefix_slot(g, h, s, n);
+    if (e->s) {
+        if (e->role < role)
+            e->role = role;
+        return 0;
+    }
+    if (!(e->s = strndup(s, n)))
+        return AOS_ENOMEM;
+    e->h = h;
+    e->len = (uint16_t)n;
+    e->role = role;
+    g->nprefix++;
+    return 1;
+}
+
+int aos_auth_principal_grant(aos_principal_t *p, aos_role_t role, const char *resource)
+{
+    aos_res_kind_t kind;
+    const char *name;
+    if (resource_split(resource, &kind, &name) || role == AOS_ROLE_NONE)
+        return AOS_EINVAL;
+    p->ngrants++;
+    if (kind == AOS_RES_SYSTEM) {
+        if (p->role < role)
+            p->role = role;
+        return 0;
+    }
+    aos_grant_index_t *g = &p->grants[kind];
+    size_t n = strlen(name);
+    if (n && name[n - 1] == '*') {
+        n--;
+        if (n > UINT16_MAX)
+            return AOS_EINVAL;
+        int rc = prefix_insert(g, name, n, role);
+        if (rc <= 0)
+            return rc; /* an error, or a prefix it had already */
+        size_t i = 0;
+        while (i < g->nlens && g->lens[i] < n)
+            i++;
+        if (i < g->nlens && g->lens[i] == n)
+            return 0;
+        uint16_t *nl = realloc(g->lens, (g->nlens + 1) * sizeof(*nl));
+        if (!nl)
+            return AOS_ENOMEM;
+        memmove(nl + i + 1, nl + i, (g->nlens - i) * sizeof(*nl));
+        nl[i] = (uint16_t)n;
+        g->lens = nl;
+        g->nlens++;
+        return 0;
+    }
+    return list_insert(&g->exact, &g->exact_role, &g->nexact, name, n, role);
+}
+
+void aos_auth_principal_release(aos_principal_t *p)
+{
+    for (int k = 0; k < AOS_RES_KINDS; k++) {
+        aos_grant_index_t *g = &p->grants[k];
+        for (size_t i = 0; i < g->nexact; i++)
+            free(g->exact[i]);
+        for (size_t i = 0; i < g->pcap; i++)
+            free(g->ptab[i].s);
+        free(g->exact);
+        free(g->exact_role);
+        free(g->ptab);
+        free(g->lens);
+        memset(g, 0, sizeof(*g));
+    }
+    p->ngrants = 0;
+}
+
+/* The index of name (len bytes) in a sorted list, or -1. */
+static long list_find(char *const *list, size_t n, const char *name, size_t len)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strncmp(list[mid], name, len);
+        if (c == 0 && list[mid][len] != '\0')
+            c = 1;
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+int aos_auth_check(const aos_principal_t *p, aos_perm_t perm, const char *resource)
+{
+    if (perm == AOS_PERM_PUBLIC)
+        return 0;
+    if (!p)
+        return AOS_EFORBIDDEN;
+    aos_role_t need = aos_auth_role_for(perm);
+    if (perm == AOS_PERM_MCP || perm == AOS_PERM_ANY)
+        return p->role >= need || p->ngrants > 0 ? 0 : AOS_EFORBIDDEN;
+    if (p->role >= need)
+        return 0; /* the role on system holds everywhere */
+    aos_res_kind_t kind;
+    const char *name;
+    if (resource_split(resource, &kind, &name) || kind == AOS_RES_SYSTEM)
+        return AOS_EFORBIDDEN;
+    const aos_grant_index_t *g = &p->grants[kind];
+    size_t n = strlen(name);
+    int wild = n && name[n - 1] == '*';
+    if (wild)
+        n--; /* a pattern: only a prefix grant covering it will do */
+    else if (g->nexact) {
+        long i = list_find(g->exact, g->nexact, name, n);
+        if (i >= 0 && g->exact_role[i] >= need)
+            return 0;
+    }
+    /* the name's prefixes of the lengths there are, hashed as it is read */
+    uint64_t h = FNV_BASIS;
+    size_t at = 0;
+    for (size_t l = 0; l < g->nlens && g->lens[l] <= n; l++) {
+        for (; at < g->lens[l]; at++)
+            h = (h ^ (unsigned char)name[at]) * FNV_PRIME;
+        const aos_grant_prefix_t *e = prefix_slot(g, h, name, at);
+        if (e->s && e->role >= need)
+            return 0;
+    }
+    return AOS_EFORBIDDEN;
+}
+
+/* ---- tokens in memory ---------------------------------------------------- */
+
+/* n decimal digits at s -> value, or -1. */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* ISO-8601 UTC as the store writes it ("2025-01-31T12:00:00.000Z") -> Unix
+ * ms; 0 for NULL or anything else. */
+static int64_t iso_ms(const char *s)
+{
+    if (!s || strlen(s) != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':' || s[19] != '.' || s[23] != 'Z')
+        return 0;
+    struct tm tm = {0};
+    int ms = digits(s + 20, 3);
+    tm.tm_year = digits(s, 4) - 1900;
+    tm.tm_mon = digits(s + 5, 2) - 1;
+    tm.tm_mday = digits(s + 8, 2);
+    tm.tm_hour = digits(s + 11, 2);
+    tm.tm_min = digits(s + 14, 2);
+    tm.tm_sec = digits(s + 17, 2);
+    if (ms < 0 || tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mday < 0 || tm.tm_hour < 0 ||
+        tm.tm_min < 0 || tm.tm_sec < 0)
+        return 0;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* Unix ms -> ISO-8601 UTC with milliseconds, as the store writes. */
+void auth_iso_fmt(int64_t ms, char *buf, size_t cap)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, cap - n, ".%03dZ", (int)(ms % 1000));
+}
+
+static void principal_free(aos_principal_t *p)
+{
+    if (!p)
+        return;
+    aos_auth_principal_release(p);
+    free(p);
+}
+
+/* Applies one stored grant row to its token (if it has one in memory). */
+static void grant_apply(aos_auth_t *a, const json_t *g)
+{
+    const char *who = json_string_value(json_object_get(g, "principal"));
+    if (!who || strncmp(who, "token:", 6) != 0)
+        return;
+    aos_principal_t *p = aos_map_get(&a->by_id, who + 6);
+    if (p &&
+        aos_auth_principal_grant(p, aos_role_parse(json_string_value(json_object_get(g, "role"))),
+                                 json_string_value(json_object_get(g, "resource"))) == AOS_ENOMEM)
+        aos_log_error("auth", "out of memory loading a grant of token %s", p->id);
+}
+
+/* Rebuilds every token's grants from a->grants. Tokens in use by requests
+ * keep their address; only their index changes (loop thread). */
+static void grants_rebuild(aos_auth_t *a)
+{
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&a->by_id, &it, NULL, NULL, &v)) {
+        aos_principal_t *p = v;
+        aos_auth_principal_release(p);
+        p->role = p->base_role;
+    }
+    size_t i;
+    json_t *g;
+    json_array_foreach(a->grants, i, g) grant_apply(a, g);
+}
+
+/* A stored token row -> its principal, in both maps (replacing one of the
+ * same id, which keeps its address for requests that hold it). */
+static void token_apply(aos_auth_t *a, const json_t *t)
+{
+    const char *id = json_string_value(json_object_get(t, "id"));
+    const char *h = json_string_value(json_object_get(t, "token_hash"));
+    if (!id || !h)
+        return;
+    aos_principal_t *p = aos_map_get(&a->by_id, id);
+    if (!p) {
+        if (!(p = calloc(1, sizeof(*p))) || aos_map_put(&a->by_id, id, p) ||
+            aos_map_put(&a->by_hash, h, p)) {
+            aos_map_del(&a->by_id, id);
+            free(p);
+            aos_log_error("auth", "out of memory loading token %s", id);
+            return;
+        }
+    }
+    snprintf(p->id, sizeof(p->id), "%s", id);
+    snprintf(p->name, sizeof(p->name), "%s", json_string_value(json_object_get(t, "name")) ?: "");
+    p->base_role = p->role = aos_role_parse(json_string_value(json_object_get(t, "role")));
+    p->expires_ms = iso_ms(json_string_value(json_object_get(t, "expires_at")));
+    p->revoked = json_string_value(json_object_get(t, "revoked_at")) != NULL;
+    snprintf(p->prefix, sizeof(p->prefix), "%s",
+             json_string_value(json_object_get(t, "prefix")) ?: "");
+    snprintf(p->created_by, sizeof(p->created_by), "%s",
+             json_string_value(json_object_get(t, "created_by")) ?: "");
+    snprintf(p->created_at, sizeof(p->created_at), "%s",
+             json_string_value(json_object_get(t, "created_at")) ?: "");
+    int64_t used = iso_ms(json_string_value(json_object_get(t, "last_used_at")));
+    if (used > p->last_used_ms)
+        p->last_used_ms = used;
+    p->last_saved_ms = used;
+}
+
+/* Reads every token and grant from the store (start-up, or a job). */
+int auth_load_rows(aos_store_t *st, json_t **tokens, json_t **grants, aos_err_t *err)
+{
+    int rc = aos_store_token_list(st, tokens, err);
+    if (rc == 0 && (rc = aos_store_grant_list(st, grants, err))) {
+        json_decref(*tokens);
+        *tokens = NULL;
+    }
+    return rc;
+}
+
+void auth_apply_rows(aos_auth_t *a, json_t *tokens, json_t *grants)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(tokens, i, t) token_apply(a, t);
+    json_decref(a->grants);
+    a->grants = grants;
+    grants_rebuild(a);
+    json_decref(tokens);
+}
+
+static int load(aos_auth_t *a, aos_err_t *err)
+{
+    json_t *tokens = NULL, *grants = NULL;
+    int rc = auth_load_rows(a->store, &tokens, &grants, err);
+    if (rc == 0)
+        auth_apply_rows(a, tokens, grants);
+    return rc;
+}
+
+int aos_auth_new(aos_auth_t **out, aos_store_t *st, int mcp_anonymous, aos_role_t anonymous_role,
+                 aos_err_t *err)
 {
     aos_auth_t *a = calloc(1, sizeof(*a));
     if (!a)
@@ -74,9 +478,12 @@ int aos_auth_new(aos_auth_t **out, aos_store_t *st, int mcp_anonymous, aos_err_t
     a->store = st;
     a->mcp_anonymous = mcp_anonymous;
     aos_map_init(&a->by_hash);
+    aos_map_init(&a->by_id);
+    a->grants = json_array();
     snprintf(a->anonymous.id, sizeof(a->anonymous.id), "anonymous");
     snprintf(a->anonymous.name, sizeof(a->anonymous.name), "anonymous");
-    a->anonymous.role = AOS_ROLE_OPERATOR;
+    a->anonymous.role = a->anonymous.base_role =
+        anonymous_role == AOS_ROLE_NONE ? AOS_ROLE_VIEWER : anonymous_role;
     snprintf(a->scraper.id, sizeof(a->scraper.id), "scraper");
     snprintf(a->scraper.name, sizeof(a->scraper.name), "metrics scraper");
     a->scraper.role = AOS_ROLE_NONE;
@@ -96,9 +503,11 @@ void aos_auth_free(aos_auth_t *a)
     aos_map_iter_t it;
     aos_map_iter_init(&it);
     void *v;
-    while (aos_map_iter_next(&a->by_hash, &it, NULL, NULL, &v))
-        free(v);
+    while (aos_map_iter_next(&a->by_id, &it, NULL, NULL, &v))
+        principal_free(v);
+    aos_map_release(&a->by_id);
     aos_map_release(&a->by_hash);
+    json_decref(a->grants);
     free(a->scrape);
     free(a);
 }
@@ -286,25 +695,6 @@ int aos_auth_bootstrap(aos_auth_t *a, const char *token, char **generated, aos_e
     return 0;
 }
 
-static aos_role_t need(aos_perm_t perm)
-{
-    switch (perm) {
-    case AOS_PERM_PUBLIC:
-        return AOS_ROLE_NONE;
-    case AOS_PERM_METRICS:
-    case AOS_PERM_READ:
-        return AOS_ROLE_VIEWER;
-    case AOS_PERM_MCP:
-    case AOS_PERM_OPERATE:
-        return AOS_ROLE_OPERATOR;
-    case AOS_PERM_ADMIN:
-        return AOS_ROLE_ADMIN;
-    case AOS_PERM_OWNER:
-        return AOS_ROLE_OWNER;
-    }
-    return AOS_ROLE_OWNER;
-}
-
 /* Finds the token in an Authorization value: credentials = "Bearer" 1*SP
  * token (RFC 6750 section 2.1; the scheme is case-insensitive, RFC 9110
  * section 11.1), nothing after it but the field's trailing whitespace,
@@ -331,24 +721,116 @@ static int bearer_token(const char *h, const char **tok, size_t *len)
     return 0;
 }
 
+int64_t auth_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The route's resource with "{param}" filled in from the path; 0 or -1 if
+ * it does not fit or a parameter is missing. */
+static int route_resource(const aos_http_req_t *req, const char *tmpl, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (const char *t = tmpl; *t;) {
+        const char *val = NULL;
+        size_t n;
+        if (*t == '{') {
+            const char *end = strchr(t, '}');
+            char pname[32];
+            if (!end || (size_t)(end - t - 1) >= sizeof(pname))
+                return -1;
+            memcpy(pname, t + 1, (size_t)(end - t - 1));
+            pname[end - t - 1] = '\0';
+            if (!(val = aos_http_param(req, pname)))
+                return -1;
+            n = strlen(val);
+            t = end + 1;
+        } else {
+            val = t;
+            n = 1;
+            t++;
+        }
+        if (k + n >= cap)
+            return -1;
+        memcpy(out + k, val, n);
+        k += n;
+    }
+    out[k] = '\0';
+    return 0;
+}
+
+/* Every this many ms at most, a token's last use is written to the store. */
+#define LAST_USED_EVERY_MS 60000
+
+struct touch_job {
+    char id[40];
+    char at[32];
+};
+
+static int touch_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct touch_job *j = arg;
+    return aos_store_token_touch(st, j->id, j->at, err);
+}
+
+static void touch_done(int status, const aos_err_t *err, void *arg)
+{
+    if (status)
+        aos_log_warn("auth", "unable to record a token's last use: %s", aos_err_msg(err));
+    free(arg);
+}
+
+static void touched(aos_auth_t *a, aos_principal_t *p, int64_t now)
+{
+    p->last_used_ms = now;
+    if (now - p->last_saved_ms < LAST_USED_EVERY_MS)
+        return;
+    struct touch_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    p->last_saved_ms = now;
+    snprintf(j->id, sizeof(j->id), "%s", p->id);
+    auth_iso_fmt(now, j->at, sizeof(j->at));
+    if (aos_store_submit(a->store, touch_run, touch_done, j))
+        free(j);
+}
+
+/* The token's principal from an Authorization value, or an error. */
+static int token_principal(aos_auth_t *a, const char *h, aos_principal_t **out, aos_err_t *err)
+{
+    const char *tok;
+    size_t len;
+    if (bearer_token(h, &tok, &len))
+        return aos_err_set(err, AOS_EUNAUTH, "Authorization must be 'Bearer <token>'");
+    char copy[AOS_AUTH_TOKEN_MAX + 1], hash[65];
+    memcpy(copy, tok, len);
+    copy[len] = '\0';
+    aos_secret_token_hash(copy, hash);
+    sodium_memzero(copy, sizeof(copy));
+    aos_principal_t *p = aos_map_get(&a->by_hash, hash);
+    if (!p)
+        return aos_err_set(err, AOS_EUNAUTH, "invalid token");
+    if (p->revoked)
+        return aos_err_set(err, AOS_EUNAUTH, "token revoked");
+    int64_t now = auth_now_ms();
+    if (p->expires_ms && now >= p->expires_ms)
+        return aos_err_set(err, AOS_EUNAUTH, "token expired");
+    touched(a, p, now);
+    *out = p;
+    return 0;
+}
+
 int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, void *data)
 {
     aos_auth_t *a = data;
     const char *h = aos_http_header(req, "Authorization");
     aos_principal_t *p = NULL;
     if (h) {
-        const char *tok;
-        size_t len;
-        if (bearer_token(h, &tok, &len))
-            return aos_err_set(err, AOS_EUNAUTH, "Authorization must be 'Bearer <token>'");
-        char copy[AOS_AUTH_TOKEN_MAX + 1], hash[65];
-        memcpy(copy, tok, len);
-        copy[len] = '\0';
-        aos_secret_token_hash(copy, hash);
-        sodium_memzero(copy, sizeof(copy));
-        p = aos_map_get(&a->by_hash, hash);
-        if (!p)
-            return aos_err_set(err, AOS_EUNAUTH, "invalid token");
+        int rc = token_principal(a, h, &p, err);
+        if (rc)
+            return rc;
     } else if (perm == AOS_PERM_MCP && a->mcp_anonymous && aos_http_peer_is_loopback(req)) {
         p = &a->anonymous;
     } else if (perm == AOS_PERM_METRICS && aos_auth_may_scrape(a, aos_http_peer(req))) {
@@ -357,9 +839,20 @@ int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, voi
     } else {
         return aos_err_set(err, AOS_EUNAUTH, "missing token: send 'Authorization: Bearer <token>'");
     }
-    if (p->role < need(perm))
-        return aos_err_set(err, AOS_EFORBIDDEN, "role '%s' may not do this (needs '%s')",
-                           aos_role_name(p->role), aos_role_name(need(perm)));
+    if (!p)
+        return aos_err_set(err, AOS_EUNAUTH, "invalid token");
+    const aos_http_route_t *rt = aos_http_route(req);
+    char resource[AOS_AUTH_RESOURCE_MAX + 32];
+    const char *tmpl = rt && rt->resource ? rt->resource : "system";
+    if (route_resource(req, tmpl, resource, sizeof(resource)))
+        return aos_err_set(err, AOS_EFORBIDDEN, "no access to this resource");
+    if (aos_auth_check(p, perm, resource)) {
+        if (perm == AOS_PERM_MCP || perm == AOS_PERM_ANY)
+            return aos_err_set(err, AOS_EFORBIDDEN, "this token has no role and no grant");
+        return aos_err_set(err, AOS_EFORBIDDEN, "role '%s' may not %s '%.120s' (needs '%s')",
+                           aos_role_name(p->role), aos_http_perm_name(perm), resource,
+                           aos_role_name(aos_auth_role_for(perm)));
+    }
     aos_http_set_principal(req, p);
     return 0;
 }
@@ -367,4 +860,9 @@ int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, voi
 const aos_principal_t *aos_auth_principal(const aos_http_req_t *req)
 {
     return aos_http_principal(req);
+}
+
+int aos_auth_req_check(const aos_http_req_t *req, aos_perm_t perm, const char *resource)
+{
+    return aos_auth_check(aos_http_principal(req), perm, resource);
 }

@@ -1,21 +1,36 @@
-/* auth.h - who is calling: API tokens, roles and the authorizer that the
- * HTTP server runs before every route.
+/* auth.h - who is calling and what they may do: API tokens, roles, grants
+ * and the authorizer that the HTTP server runs before every route.
  *
  * Tokens are random ("aos_" + 43 chars) and stored only as BLAKE2b hashes.
  * A request carries one in 'Authorization: Bearer <token>', parsed exactly
  * (scheme case-insensitive, one or more spaces, a token of visible ASCII,
  * nothing after it); the authorizer runs on the request head, before any
- * body byte is read.
- * Roles, from most to least: Owner, Admin, Operator, Viewer. A route's
- * aos_perm_t names the least role allowed. MCP endpoints need an Operator;
- * with mcp_anonymous set, loopback clients without a token are let in as
- * the Operator "anonymous" (for clients that cannot send headers).
- * /metrics needs a Viewer, or no token at all from an address in the
- * scrape list (aos_auth_allow_scrape), as Prometheus servers scrape.
+ * body byte is read. An expired or revoked token is refused (401) with a
+ * message that says so; a revoked token's open streams are closed at once.
  *
- * Loop thread, except aos_auth_bootstrap (start-up, before the loop runs). */
+ * Decisions (aos_auth_check) are separate from HTTP: a principal (a token,
+ * the anonymous MCP client, a task) has a role on "system" (or none) and
+ * grants, each a role on a resource pattern. Resources are "system" or
+ * "<kind>:<name>" with kind project, task, agent, tool ("<server>__<tool>")
+ * or secret; a grant's name may end in '*' (a prefix: "tool:files__*",
+ * "task:*"). Roles, from least to most: Viewer (read), Operator (read and
+ * operate: run tasks, call tools, publish), Admin (also administer: the
+ * registry, tokens, grants, the audit log), Owner (everything). The role on
+ * system holds on every resource; a grant only on the resources its
+ * pattern matches. Deny by default. docs/RBAC.md has the whole table.
+ *
+ * /metrics needs a Viewer, or no token at all from an address in the
+ * scrape list (aos_auth_allow_scrape), as Prometheus servers scrape. With
+ * mcp_anonymous set, loopback clients without a token reach the MCP
+ * endpoints as the principal "anonymous" with a configurable role on
+ * system (Viewer by default: it may list, not call).
+ *
+ * Loop thread, except aos_auth_bootstrap (start-up, before the loop runs)
+ * and aos_auth_check, which is pure and reads only the principal. */
 #ifndef AOS_AUTH_H
 #define AOS_AUTH_H
+
+#include <stdint.h>
 
 #include "err/err.h"
 #include "http/http.h"
@@ -29,10 +44,58 @@ typedef enum {
     AOS_ROLE_OWNER
 } aos_role_t;
 
+/* Resource kinds; AOS_RES_SYSTEM is the whole system. */
+typedef enum {
+    AOS_RES_SYSTEM = 0,
+    AOS_RES_PROJECT,
+    AOS_RES_TASK,
+    AOS_RES_AGENT,
+    AOS_RES_TOOL,
+    AOS_RES_SECRET,
+    AOS_RES_KINDS
+} aos_res_kind_t;
+
+/* The longest resource name (after "<kind>:") in a grant or a check. */
+#define AOS_AUTH_RESOURCE_MAX 200
+/* The most grants one token may be created with. */
+#define AOS_AUTH_TOKEN_GRANTS_MAX 256
+
+/* A principal's compiled grants of one kind: exact names sorted (bsearch);
+ * prefixes in an open-addressing hash table (FNV-1a of the prefix) with
+ * the distinct prefix lengths, so a name is checked against its own
+ * prefixes of those lengths, hashed as it is read once. Opaque to callers. */
 typedef struct {
-    char id[40];
-    char name[64];
+    char *s; /* NULL: an empty slot */
+    uint64_t h;
+    uint16_t len;
     aos_role_t role;
+} aos_grant_prefix_t;
+
+typedef struct {
+    char **exact;
+    aos_role_t *exact_role;
+    size_t nexact;
+    aos_grant_prefix_t *ptab; /* pcap slots, a power of two, at most half full */
+    size_t pcap, nprefix;
+    uint16_t *lens; /* distinct prefix lengths, ascending */
+    size_t nlens;
+} aos_grant_index_t;
+
+typedef struct aos_principal_s {
+    char id[40];          /* a token's id; "anonymous", "scraper", "task:<trace>" */
+    char name[64];        /* the token's name */
+    aos_role_t role;      /* on system (every resource), grants on "system" included */
+    aos_role_t base_role; /* the token's own role on system, grants left out */
+    aos_grant_index_t grants[AOS_RES_KINDS];
+    size_t ngrants;     /* grants in all */
+    int64_t expires_ms; /* Unix ms; 0: never */
+    int revoked;
+    /* for GET /auth/tokens (loop thread) */
+    char prefix[16];
+    char created_by[64];
+    char created_at[32];
+    int64_t last_used_ms;  /* Unix ms of the last request, in memory */
+    int64_t last_saved_ms; /* what the store has */
 } aos_principal_t;
 
 typedef struct aos_auth_s aos_auth_t;
@@ -41,7 +104,10 @@ typedef struct aos_auth_s aos_auth_t;
  * bootstrap token); tokens are 1 to this many visible ASCII characters. */
 #define AOS_AUTH_TOKEN_MAX 256
 
-int aos_auth_new(aos_auth_t **out, aos_store_t *st, int mcp_anonymous, aos_err_t *err);
+/* anonymous_role: the role on system of the anonymous MCP client
+ * (mcp_anonymous set; AOS_ROLE_NONE means Viewer). */
+int aos_auth_new(aos_auth_t **out, aos_store_t *st, int mcp_anonymous, aos_role_t anonymous_role,
+                 aos_err_t *err);
 void aos_auth_free(aos_auth_t *a);
 
 /* On first start (no token stored): stores the Owner token, either token
@@ -63,11 +129,49 @@ int aos_auth_scrape_list_check(const char *cidrs, aos_err_t *err);
 int aos_auth_may_scrape(const aos_auth_t *a, const char *addr);
 
 const char *aos_role_name(aos_role_t r);
+/* "viewer", "operator", "admin", "owner" (any case); "none" and anything
+ * else: AOS_ROLE_NONE. */
 aos_role_t aos_role_parse(const char *s);
+/* The least role that has perm (AOS_PERM_READ -> Viewer, ...). */
+aos_role_t aos_auth_role_for(aos_perm_t perm);
 
-/* An aos_http_authorize_fn; data is the aos_auth_t. */
+/* --- decisions --------------------------------------------------------- */
+
+/* Whether p may do perm on resource: 0, or AOS_EFORBIDDEN (p NULL, an
+ * unknown or malformed resource, or no right). resource is "system" or
+ * "<kind>:<name>"; a name ending in '*' asks for all the names it
+ * matches, which only the role on system or a grant whose pattern covers
+ * it ("tool:ev__*" covers "tool:ev__*" and "tool:ev__a*") gives.
+ * AOS_PERM_PUBLIC is always allowed; AOS_PERM_MCP and AOS_PERM_ANY need
+ * any right at all (a role or a grant). Pure (reads p only); any thread. */
+int aos_auth_check(const aos_principal_t *p, aos_perm_t perm, const char *resource);
+
+/* Checks a resource pattern as a grant may hold it: "system" or
+ * "<kind>:<name>[*]" (name: 1 to AOS_AUTH_RESOURCE_MAX of A-Z a-z 0-9
+ * . _ - @ / :, a single '*' only at the end; "<kind>:*" is all of a kind).
+ * 0 or AOS_EINVAL with err naming what is wrong. Any thread. */
+int aos_auth_resource_check(const char *resource, aos_err_t *err);
+
+/* Adds one grant (role on resource, already checked) to p's index. Not for
+ * a principal that requests are using on another thread. 0 or AOS_ENOMEM. */
+int aos_auth_principal_grant(aos_principal_t *p, aos_role_t role, const char *resource);
+/* Releases what p's grants hold (not p itself). */
+void aos_auth_principal_release(aos_principal_t *p);
+
+/* --- HTTP ----------------------------------------------------------------- */
+
+/* An aos_http_authorize_fn; data is the aos_auth_t. Checks the route's
+ * permission on its resource ("{param}" filled in from the path). */
 int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, void *data);
 /* The caller of an authorized request (never NULL after authorization). */
 const aos_principal_t *aos_auth_principal(const aos_http_req_t *req);
+/* aos_auth_check for the caller of req. */
+int aos_auth_req_check(const aos_http_req_t *req, aos_perm_t perm, const char *resource);
+
+/* Adds GET /auth/me, GET/POST /auth/tokens, DELETE /auth/tokens/:id,
+ * GET /rbac/roles, GET /rbac/routes, GET/POST /rbac/grants and
+ * DELETE /rbac/grants/:id; remembers h to close a revoked token's streams.
+ * Also logs, once, what the anonymous MCP client may do. */
+int aos_auth_add_routes(aos_auth_t *a, aos_http_t *h);
 
 #endif

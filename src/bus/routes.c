@@ -334,9 +334,9 @@ static int events_post(aos_http_req_t *req, void *data)
 }
 
 static const aos_http_route_t routes[] = {
-    {"GET", "/agent/events", AOS_PERM_READ, events_stream, 0},
-    {"GET", "/agent/events/history", AOS_PERM_READ, events_history, 0},
-    {"POST", "/api/events", AOS_PERM_OPERATE, events_post, 8u << 20},
+    {"GET", "/agent/events", AOS_PERM_READ, events_stream, 0, NULL},
+    {"GET", "/agent/events/history", AOS_PERM_READ, events_history, 0, NULL},
+    {"POST", "/api/events", AOS_PERM_OPERATE, events_post, 8u << 20, NULL},
 };
 
 int aos_bus_add_routes(aos_bus_t *bus, aos_http_t *http)

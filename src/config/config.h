@@ -18,6 +18,8 @@
        "the Owner's API token on first start (else one is generated)")                             \
     XX(mcp_anonymous, B, "mcp-anonymous", "AOS_MCP_ANONYMOUS", "false",                            \
        "let loopback clients use the MCP endpoints without a token")                               \
+    XX(mcp_anonymous_role, S, "mcp-anonymous-role", "AOS_MCP_ANONYMOUS_ROLE", "viewer",            \
+       "role on system of an anonymous MCP client: viewer (list only) or operator (call tools)")   \
     XX(tls_cert, S, "tls-cert", "AOS_TLS_CERT", NULL, "PEM certificate: serve HTTPS")              \
     XX(tls_key, S, "tls-key", "AOS_TLS_KEY", NULL, "PEM private key for --tls-cert")               \
     XX(log_level, S, "log-level", "AOS_LOG_LEVEL", "info", "debug | info | warn | error")          \

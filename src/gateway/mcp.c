@@ -2,7 +2,11 @@
  * versions 2025-11-25, 2025-06-18 and 2025-03-26): POST carries client
  * messages, GET opens the session's server-to-client stream, DELETE ends
  * the session. /mcp aggregates every server; /mcp/servers/:name proxies one
- * server unchanged. Also the routing of what upstreams send on their own. */
+ * server unchanged. Also the routing of what upstreams send on their own.
+ * Every method is checked against the caller's rights (auth.h): a tool
+ * call needs operate on "tool:<server>__<tool>", tools/list shows only
+ * such tools, prompts and resources need read on "tool:<server>__*". */
+#include "auth/auth.h"
 #include "gateway/internal.h"
 #include "log/log.h"
 #include "registry/registry.h"
@@ -300,30 +304,72 @@ static int handle_initialize(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t
 
 /* ---- aggregation --------------------------------------------------------- */
 
+/* Whether the caller of req may do perm on sv's tool (NULL: on every tool
+ * of sv, "tool:<server>__*"). No req: an in-process caller, which its caps
+ * restrict instead. */
+static int may(const aos_http_req_t *req, aos_perm_t perm, const char *server, const char *tool)
+{
+    if (!req)
+        return 1;
+    char res[2 * AOS_REGISTRY_NAME_MAX + 300];
+    snprintf(res, sizeof(res), "tool:%s" GW_SEP "%.256s", server, tool ? tool : "*");
+    return aos_auth_req_check(req, perm, res) == 0;
+}
+
+static int deny(aos_http_req_t *req, const json_t *id, const char *what, const char *server,
+                const char *name)
+{
+    char e[400];
+    snprintf(e, sizeof(e), "this token may not %s '%.64s" GW_SEP "%.200s'", what, server,
+             name ? name : "*");
+    return reply_error(req, id, AOS_EFORBIDDEN, e);
+}
+
 /* The items of list which of every server, as session s sees them,
- * prefixing field (may be NULL) with "<server>__". */
-static json_t *aggregate(aos_gateway_t *gw, gw_session_t *s, gw_list_t which, const char *field)
+ * prefixing field (may be NULL) with "<server>__"; only what the caller of
+ * req (NULL: anyone) may see: the tools it may call (operate on the tool), the other
+ * lists of the servers it may read entirely (read on "<server>__*"). */
+static json_t *aggregate(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s, gw_list_t which,
+                         const char *field)
 {
     json_t *all = json_array();
     size_t n;
     gw_server_t **svs = gw_servers_sorted(gw, 1, &n);
     for (size_t i = 0; i < n; i++) {
+        if (which != GW_TOOLS && !may(req, AOS_PERM_READ, svs[i]->name, NULL))
+            continue;
         json_t *list = gw_list_for(svs[i], s, which);
         size_t j;
         json_t *item;
         json_array_foreach(list, j, item)
         {
+            const char *nm = field ? json_string_value(json_object_get(item, field)) : NULL;
+            if (which == GW_TOOLS && !may(req, AOS_PERM_OPERATE, svs[i]->name, nm ? nm : ""))
+                continue;
             json_t *c = json_copy(item);
-            if (field) {
-                const char *nm = json_string_value(json_object_get(item, field));
+            if (field)
                 json_object_set_new(c, field,
                                     json_sprintf("%s" GW_SEP "%s", svs[i]->name, nm ? nm : ""));
-            }
             json_array_append_new(all, c);
         }
     }
     free(svs);
     return all;
+}
+
+/* sv's tools that the caller of req may call (names unprefixed). */
+static json_t *tools_allowed(aos_http_req_t *req, gw_server_t *sv, gw_session_t *s)
+{
+    json_t *out = json_array();
+    size_t j;
+    json_t *item;
+    json_array_foreach(gw_list_for(sv, s, GW_TOOLS), j, item)
+    {
+        const char *nm = json_string_value(json_object_get(item, "name"));
+        if (nm && may(req, AOS_PERM_OPERATE, sv->name, nm))
+            json_array_append(out, item);
+    }
+    return out;
 }
 
 /* Splits "<server>__<name>"; returns the server or NULL. */
@@ -500,15 +546,17 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
     if (!strcmp(m, "ping"))
         return reply(req, id, json_object());
     if (!strcmp(m, "tools/list"))
-        return reply(req, id, json_pack("{s:o}", "tools", aggregate(gw, s, GW_TOOLS, "name")));
+        return reply(req, id, json_pack("{s:o}", "tools", aggregate(gw, req, s, GW_TOOLS, "name")));
     if (!strcmp(m, "prompts/list"))
-        return reply(req, id, json_pack("{s:o}", "prompts", aggregate(gw, s, GW_PROMPTS, "name")));
+        return reply(req, id,
+                     json_pack("{s:o}", "prompts", aggregate(gw, req, s, GW_PROMPTS, "name")));
     if (!strcmp(m, "resources/list"))
         return reply(req, id,
-                     json_pack("{s:o}", "resources", aggregate(gw, s, GW_RESOURCES, NULL)));
+                     json_pack("{s:o}", "resources", aggregate(gw, req, s, GW_RESOURCES, NULL)));
     if (!strcmp(m, "resources/templates/list"))
-        return reply(req, id,
-                     json_pack("{s:o}", "resourceTemplates", aggregate(gw, s, GW_TEMPLATES, NULL)));
+        return reply(
+            req, id,
+            json_pack("{s:o}", "resourceTemplates", aggregate(gw, req, s, GW_TEMPLATES, NULL)));
     if (!strcmp(m, "logging/setLevel")) {
         const char *lv = json_string_value(json_object_get(p, "level"));
         int idx = gw_log_level_index(lv);
@@ -529,6 +577,10 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
                      m[0] == 't' ? "tool" : "prompt", full);
             return reply_error(req, id, AOS_EINVAL, e);
         }
+        if (m[0] == 't' ? !may(req, AOS_PERM_OPERATE, sv->name, rest)
+                        : !may(req, AOS_PERM_READ, sv->name, NULL))
+            return deny(req, id, m[0] == 't' ? "call" : "read the prompts of", sv->name,
+                        m[0] == 't' ? rest : NULL);
         if (m[0] == 't' && gw_server_lacks_tool(sv, rest) && !sv->lists.pending)
             gw_server_refresh(sv, "tools");
         if (sv->builtin) {
@@ -546,6 +598,8 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
         if (!uri)
             return reply_error(req, id, AOS_EINVAL, "params.uri is required");
         gw_server_t *sv = server_for_uri(gw, s, uri);
+        if (sv && !may(req, AOS_PERM_READ, sv->name, NULL))
+            return deny(req, id, "read the resources of", sv->name, NULL);
         if (!sv)
             return gw_respond_msg(req, aos_rpc_error(id, aos_err_rpc_code(AOS_ENOTFOUND),
                                                      "resource not found",
@@ -567,7 +621,7 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
         } else if (type && !strcmp(type, "ref/resource")) {
             sv = server_for_uri(gw, s, json_string_value(json_object_get(ref, "uri")));
         }
-        if (!sv || sv->builtin) {
+        if (!sv || sv->builtin || !may(req, AOS_PERM_READ, sv->name, NULL)) {
             json_decref(np);
             return reply(req, id,
                          json_pack("{s:{s:[], s:b}}", "completion", "values", "hasMore", 0));
@@ -593,9 +647,19 @@ static int server_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *
         s->log_level = idx;
         s->exclusive = 1;
     }
+    /* the caller's rights: tools one by one, the rest of sv as a whole */
+    int whole = may(req, AOS_PERM_OPERATE, sv->name, NULL);
+    if (!strcmp(m, "tools/list") && (sv->builtin || !whole))
+        return reply(req, id, json_pack("{s:o}", "tools", tools_allowed(req, sv, s)));
+    if (!strcmp(m, "tools/call")) {
+        const char *tool = json_string_value(json_object_get(p, "name"));
+        if (tool && !may(req, AOS_PERM_OPERATE, sv->name, tool))
+            return deny(req, id, "call", sv->name, tool);
+    } else if (strcmp(m, "logging/setLevel") != 0 && strcmp(m, "tools/list") != 0 &&
+               !may(req, AOS_PERM_READ, sv->name, NULL)) {
+        return deny(req, id, "read", sv->name, NULL);
+    }
     if (sv->builtin) {
-        if (!strcmp(m, "tools/list"))
-            return reply(req, id, json_pack("{s:O}", "tools", sv->lists.tools));
         if (!strcmp(m, "tools/call")) {
             const char *tool = json_string_value(json_object_get(p, "name"));
             if (!tool)
@@ -987,7 +1051,7 @@ void gw_route_request(gw_server_t *sv, gw_session_t *only, aos_upstream_t *up, j
 
 json_t *aos_gateway_tool_list(aos_gateway_t *gw, const json_t *patterns)
 {
-    json_t *all = aggregate(gw, NULL, GW_TOOLS, "name");
+    json_t *all = aggregate(gw, NULL, NULL, GW_TOOLS, "name");
     if (!patterns || !all)
         return all;
     json_t *out = json_array();

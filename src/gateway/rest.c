@@ -311,6 +311,13 @@ static int mcp_call(aos_http_req_t *req, void *data)
         rc = aos_http_respond_error(req, AOS_EINVAL, "'caps' must be an object or an array");
         goto out;
     }
+    char res[2 * AOS_REGISTRY_NAME_MAX + 300];
+    snprintf(res, sizeof(res), "tool:%.64s" GW_SEP "%.256s", server, tool);
+    if (aos_auth_req_check(req, AOS_PERM_OPERATE, res)) {
+        rc = aos_http_respond_error(req, AOS_EFORBIDDEN, "this token may not call '%.300s'",
+                                    res + 5);
+        goto out;
+    }
     /* the call's SERVER span: MCP's conventions, as for tools/call on /mcp */
     char name[AOS_TRACE_NAME_MAX];
     snprintf(name, sizeof(name), "tools/call %.200s", tool);
@@ -363,14 +370,14 @@ out:
 }
 
 const aos_http_route_t gw_routes[] = {
-    {"GET", "/mcp/registry", AOS_PERM_READ, registry_list, 0},
-    {"POST", "/mcp/registry", AOS_PERM_ADMIN, registry_put, 1 << 20},
-    {"POST", "/mcp/registry/import", AOS_PERM_ADMIN, registry_import, 1 << 20},
-    {"GET", "/mcp/registry/:name", AOS_PERM_READ, registry_get, 0},
-    {"DELETE", "/mcp/registry/:name", AOS_PERM_ADMIN, registry_delete, 0},
-    {"POST", "/mcp/call", AOS_PERM_OPERATE, mcp_call, 0},
-    {"*", "/mcp", AOS_PERM_MCP, gw_mcp_handle, 0},
-    {"*", "/mcp/servers/:name", AOS_PERM_MCP, gw_mcp_handle, 0},
+    {"GET", "/mcp/registry", AOS_PERM_READ, registry_list, 0, NULL},
+    {"POST", "/mcp/registry", AOS_PERM_ADMIN, registry_put, 1 << 20, NULL},
+    {"POST", "/mcp/registry/import", AOS_PERM_ADMIN, registry_import, 1 << 20, NULL},
+    {"GET", "/mcp/registry/:name", AOS_PERM_READ, registry_get, 0, NULL},
+    {"DELETE", "/mcp/registry/:name", AOS_PERM_ADMIN, registry_delete, 0, NULL},
+    {"POST", "/mcp/call", AOS_PERM_ANY, mcp_call, 0, NULL},
+    {"*", "/mcp", AOS_PERM_MCP, gw_mcp_handle, 0, NULL},
+    {"*", "/mcp/servers/:name", AOS_PERM_MCP, gw_mcp_handle, 0, NULL},
 };
 const size_t gw_nroutes = sizeof(gw_routes) / sizeof(gw_routes[0]);
 

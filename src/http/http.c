@@ -1157,6 +1157,42 @@ const char *aos_http_peer(aos_http_req_t *r)
     return r->peer;
 }
 
+const aos_http_route_t *aos_http_route(const aos_http_req_t *r)
+{
+    return r->route;
+}
+
+const char *aos_http_perm_name(aos_perm_t perm)
+{
+    static const char *const names[] = {"public", "metrics", "mcp",   "any",
+                                        "read",   "operate", "admin", "owner"};
+    return (unsigned)perm < sizeof(names) / sizeof(names[0]) ? names[perm] : "owner";
+}
+
+json_t *aos_http_route_list(const aos_http_t *h)
+{
+    json_t *out = json_array();
+    for (struct route_set *s = h->routes; s && out; s = s->next)
+        for (size_t i = 0; i < s->n; i++) {
+            const aos_http_route_t *rt = &s->routes[i];
+            json_array_append_new(out,
+                                  json_pack("{s:s, s:s, s:s, s:s}", "method", rt->method, "path",
+                                            rt->pattern, "permission", aos_http_perm_name(rt->perm),
+                                            "resource", rt->resource ? rt->resource : "system"));
+        }
+    return out;
+}
+
+size_t aos_http_close_streams_of(aos_http_t *h, const void *principal)
+{
+    size_t n = 0;
+    for (aos_http_req_t *r = h->live; r; r = r->next)
+        if (principal && r->principal == principal && r->streaming && !r->stream_closed &&
+            aos_http_stream_close(r) == 0)
+            n++;
+    return n;
+}
+
 void aos_http_set_principal(aos_http_req_t *r, void *p)
 {
     r->principal = p;

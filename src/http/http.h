@@ -32,7 +32,8 @@ typedef struct aos_http_req_s aos_http_req_t;
 typedef enum {
     AOS_PERM_PUBLIC = 0, /* no token needed (healthz, static UI) */
     AOS_PERM_METRICS,    /* /metrics: a Viewer, or no token from an address allowed to scrape */
-    AOS_PERM_MCP,        /* MCP endpoints: a token, or anonymous if allowed */
+    AOS_PERM_MCP,        /* MCP endpoints: any rights, or anonymous if allowed */
+    AOS_PERM_ANY,        /* any valid token with any rights; the handler checks further */
     AOS_PERM_READ,       /* Viewer */
     AOS_PERM_OPERATE,    /* Operator */
     AOS_PERM_ADMIN,      /* Admin */
@@ -50,6 +51,9 @@ typedef struct {
     aos_perm_t perm;
     aos_http_handler_fn handler;
     size_t max_body; /* 0: the server default (PUBLIC routes: no body) */
+    /* The resource the permission is checked on (auth.h): NULL = "system";
+     * "{name}" is replaced by the route's ":name" parameter ("task:{trace}"). */
+    const char *resource;
 } aos_http_route_t;
 
 /* Decides whether req may use a route needing perm: 0, AOS_EUNAUTH,
@@ -150,6 +154,17 @@ json_t *aos_http_parse_json(const char *body, size_t len, aos_err_t *err);
 int aos_http_peer_is_loopback(aos_http_req_t *req);
 /* Text form of the peer address. */
 const char *aos_http_peer(aos_http_req_t *req);
+
+/* The route the request matched (NULL: none, the fallback). */
+const aos_http_route_t *aos_http_route(const aos_http_req_t *req);
+/* Every registered route, in order: [{method, path, permission (the
+ * aos_http_perm_name), resource}], a new array. */
+json_t *aos_http_route_list(const aos_http_t *h);
+const char *aos_http_perm_name(aos_perm_t perm);
+/* Ends every open stream (SSE) of requests whose principal is p (a
+ * revoked token): each is closed as its owner would close it. Returns how
+ * many. */
+size_t aos_http_close_streams_of(aos_http_t *h, const void *principal);
 
 /* Per-request slots for the authorizer and handlers. */
 void aos_http_set_principal(aos_http_req_t *req, void *principal);

@@ -1003,9 +1003,9 @@ static int stream_route(aos_http_req_t *req, void *data)
 }
 
 static const aos_http_route_t routes[] = {
-    {"POST", "/api/logs", AOS_PERM_OPERATE, publish_route, AOS__LOGS_BODY_MAX},
-    {"GET", "/api/logs", AOS_PERM_READ, query_route, 0},
-    {"GET", "/api/logs/stream", AOS_PERM_READ, stream_route, 0},
+    {"POST", "/api/logs", AOS_PERM_OPERATE, publish_route, AOS__LOGS_BODY_MAX, NULL},
+    {"GET", "/api/logs", AOS_PERM_READ, query_route, 0, NULL},
+    {"GET", "/api/logs/stream", AOS_PERM_READ, stream_route, 0, NULL},
 };
 
 int aos_logs_add_routes(aos_logs_t *l, aos_http_t *http)

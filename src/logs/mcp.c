@@ -207,8 +207,8 @@ static int rest_subscribe(aos_http_req_t *req, void *data)
 }
 
 const aos_http_route_t aos__logs_mcp_routes[] = {
-    {"POST", "/mcp/logs/publish", AOS_PERM_OPERATE, rest_publish, AOS__LOGS_BODY_MAX},
-    {"POST", "/mcp/logs/query", AOS_PERM_READ, rest_query, 0},
-    {"POST", "/mcp/logs/subscribe", AOS_PERM_READ, rest_subscribe, 0},
+    {"POST", "/mcp/logs/publish", AOS_PERM_OPERATE, rest_publish, AOS__LOGS_BODY_MAX, NULL},
+    {"POST", "/mcp/logs/query", AOS_PERM_READ, rest_query, 0, NULL},
+    {"POST", "/mcp/logs/subscribe", AOS_PERM_READ, rest_subscribe, 0, NULL},
 };
 const size_t aos__logs_mcp_nroutes = sizeof(aos__logs_mcp_routes) / sizeof(aos__logs_mcp_routes[0]);

@@ -57,6 +57,36 @@ static void run_submitted(int status, const aos_err_t *err, const char *trace_id
     orch_waiter_free(w);
 }
 
+/* A task calls its tools as "task:<trace>", limited to constraints.tools;
+ * so the submitter must be allowed to call every tool the task may: each
+ * name or pattern of constraints.tools, or every tool when it has none.
+ * 0, or AOS_EFORBIDDEN with err naming the first it may not. (Malformed
+ * entries are left to the spec's own check.) */
+static int tools_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err)
+{
+    const json_t *tools = json_object_get(json_object_get(spec, "constraints"), "tools");
+    char res[300];
+    if (!json_is_array(tools)) {
+        if (tools || aos_auth_req_check(req, AOS_PERM_OPERATE, "tool:*") == 0)
+            return 0;
+        return aos_err_set(err, AOS_EFORBIDDEN,
+                           "this token may call only some tools: name them in constraints.tools");
+    }
+    size_t i;
+    const json_t *t;
+    json_array_foreach(tools, i, t)
+    {
+        if (!json_is_string(t))
+            continue;
+        snprintf(res, sizeof(res), "tool:%.250s", json_string_value(t));
+        if (aos_auth_req_check(req, AOS_PERM_OPERATE, res))
+            return aos_err_set(err, AOS_EFORBIDDEN,
+                               "constraints.tools[%zu]: this token may not call '%.100s'", i,
+                               json_string_value(t));
+    }
+    return 0;
+}
+
 static int route_run(aos_http_req_t *req, void *data)
 {
     aos_orch_t *o = data;
@@ -64,6 +94,10 @@ static int route_run(aos_http_req_t *req, void *data)
     json_t *spec = aos_http_body_json(req, &err);
     if (!spec)
         return aos_http_respond_err(req, &err);
+    if (tools_of_submitter(req, spec, &err)) {
+        json_decref(spec);
+        return aos_http_respond_err(req, &err);
+    }
     orch_waiter_t *w = orch_waiter_new(req);
     char actor[64];
     int rc =
@@ -273,16 +307,17 @@ out:
 }
 
 const aos_http_route_t orch_routes[] = {
-    {"POST", "/api/run", AOS_PERM_OPERATE, route_run, 16 << 20},
-    {"GET", "/api/jobs", AOS_PERM_READ, route_jobs, 0},
-    {"POST", "/api/jobs/:id/cancel", AOS_PERM_OPERATE, route_cancel, 0},
-    {"POST", "/agent/approve", AOS_PERM_OPERATE, route_approve, 64 << 10},
-    {"GET", "/api/episodes/:trace", AOS_PERM_READ, orch_route_episode, 0},
-    {"GET", "/api/episodes/:trace/replay", AOS_PERM_READ, orch_route_replay, 0},
-    {"GET", "/api/episodes/:trace/artifacts/:name", AOS_PERM_READ, orch_route_artifact, 0},
-    {"POST", "/api/episodes/:trace/rerun", AOS_PERM_OPERATE, orch_route_rerun, 1 << 20},
-    {"POST", "/api/chat/send", AOS_PERM_OPERATE, orch_route_chat_send, 16 << 20},
-    {"GET", "/api/chat/conversations", AOS_PERM_READ, orch_route_conversations, 0},
-    {"GET", "/api/chat/conversations/:id", AOS_PERM_READ, orch_route_conversation, 0},
+    {"POST", "/api/run", AOS_PERM_OPERATE, route_run, 16 << 20, "task:*"},
+    {"GET", "/api/jobs", AOS_PERM_READ, route_jobs, 0, NULL},
+    {"POST", "/api/jobs/:id/cancel", AOS_PERM_OPERATE, route_cancel, 0, NULL},
+    {"POST", "/agent/approve", AOS_PERM_OPERATE, route_approve, 64 << 10, NULL},
+    {"GET", "/api/episodes/:trace", AOS_PERM_READ, orch_route_episode, 0, "task:{trace}"},
+    {"GET", "/api/episodes/:trace/replay", AOS_PERM_READ, orch_route_replay, 0, "task:{trace}"},
+    {"GET", "/api/episodes/:trace/artifacts/:name", AOS_PERM_READ, orch_route_artifact, 0,
+     "task:{trace}"},
+    {"POST", "/api/episodes/:trace/rerun", AOS_PERM_OPERATE, orch_route_rerun, 1 << 20, NULL},
+    {"POST", "/api/chat/send", AOS_PERM_OPERATE, orch_route_chat_send, 16 << 20, NULL},
+    {"GET", "/api/chat/conversations", AOS_PERM_READ, orch_route_conversations, 0, NULL},
+    {"GET", "/api/chat/conversations/:id", AOS_PERM_READ, orch_route_conversation, 0, NULL},
 };
 const size_t orch_nroutes = sizeof(orch_routes) / sizeof(orch_routes[0]);

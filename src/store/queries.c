@@ -268,34 +268,124 @@ int aos_store_registry_delete(aos_store_t *st, const char *name, aos_err_t *err)
 static const col_t token_cols[] = {
     {"id", COL_TEXT},         {"name", COL_TEXT},       {"role", COL_TEXT},
     {"token_hash", COL_TEXT}, {"created_at", COL_TEXT}, {"last_used_at", COL_TEXT},
+    {"prefix", COL_TEXT},     {"created_by", COL_TEXT}, {"expires_at", COL_TEXT},
+    {"revoked_at", COL_TEXT},
 };
 
-int aos_store_token_put(aos_store_t *st, const char *id, const char *name, const char *role,
-                        const char *token_hash, aos_err_t *err)
+int aos_store_token_create(aos_store_t *st, const char *id, const char *name, const char *role,
+                           const char *token_hash, const char *prefix, const char *created_by,
+                           const char *expires_at, aos_err_t *err)
 {
     if (!nonempty(id) || !nonempty(role) || !nonempty(token_hash))
         return aos_err_set(err, AOS_EINVAL, "unable to save token: id, role and hash are required");
     char now[32];
     aos__store_now(now);
-    aos__sql_val_t p[] = {aos__sql_text(id), aos__sql_text(name), aos__sql_text(role),
-                          aos__sql_text(token_hash), aos__sql_text(now)};
+    aos__sql_val_t p[] = {aos__sql_text(id),         aos__sql_text(name),
+                          aos__sql_text(role),       aos__sql_text(token_hash),
+                          aos__sql_text(now),        aos__sql_text(prefix),
+                          aos__sql_text(created_by), aos__sql_text(expires_at)};
     int rc = aos__store_exec(st,
-                             "INSERT INTO api_tokens (id, name, role, token_hash, created_at) "
-                             "VALUES (?, ?, ?, ?, ?)",
+                             "INSERT INTO api_tokens (id, name, role, token_hash, created_at, "
+                             "prefix, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                              p, NCOLS(p), NULL, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to save token '%.100s'", id);
     return 0;
 }
 
+int aos_store_token_put(aos_store_t *st, const char *id, const char *name, const char *role,
+                        const char *token_hash, aos_err_t *err)
+{
+    return aos_store_token_create(st, id, name, role, token_hash, NULL, NULL, NULL, err);
+}
+
 int aos_store_token_list(aos_store_t *st, json_t **out, aos_err_t *err)
 {
     int rc = aos__store_select(st,
-                               "SELECT id, name, role, token_hash, created_at, last_used_at "
+                               "SELECT id, name, role, token_hash, created_at, last_used_at, "
+                               "prefix, created_by, expires_at, revoked_at "
                                "FROM api_tokens ORDER BY created_at, id",
                                NULL, 0, token_cols, NCOLS(token_cols), out, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to list tokens");
+    return 0;
+}
+
+int aos_store_token_revoke(aos_store_t *st, const char *id, aos_err_t *err)
+{
+    if (!nonempty(id))
+        return aos_err_set(err, AOS_EINVAL, "unable to revoke token: no id");
+    char now[32];
+    aos__store_now(now);
+    aos__sql_val_t p[] = {aos__sql_text(now), aos__sql_text(id)};
+    int64_t changes = 0;
+    int rc = aos__store_exec(
+        st, "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", p, NCOLS(p),
+        &changes, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to revoke token '%.100s'", id);
+    if (changes == 0)
+        return aos_err_set(err, AOS_ENOTFOUND, "token '%.100s' not found", id);
+    return 0;
+}
+
+int aos_store_token_touch(aos_store_t *st, const char *id, const char *last_used_at, aos_err_t *err)
+{
+    aos__sql_val_t p[] = {aos__sql_text(last_used_at), aos__sql_text(id)};
+    int rc = aos__store_exec(st, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", p, NCOLS(p),
+                             NULL, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to update token '%.100s'", id);
+    return 0;
+}
+
+/* Grants ---------------------------------------------------------------- */
+
+static const col_t grant_cols[] = {
+    {"id", COL_TEXT},       {"principal", COL_TEXT},  {"role", COL_TEXT},
+    {"resource", COL_TEXT}, {"created_by", COL_TEXT}, {"created_at", COL_TEXT},
+};
+
+int aos_store_grant_put(aos_store_t *st, const char *id, const char *principal, const char *role,
+                        const char *resource, const char *created_by, aos_err_t *err)
+{
+    if (!nonempty(id) || !nonempty(principal) || !nonempty(role) || !nonempty(resource))
+        return aos_err_set(err, AOS_EINVAL,
+                           "unable to save grant: id, principal, role and resource are required");
+    char now[32];
+    aos__store_now(now);
+    aos__sql_val_t p[] = {aos__sql_text(id),       aos__sql_text(principal),  aos__sql_text(role),
+                          aos__sql_text(resource), aos__sql_text(created_by), aos__sql_text(now)};
+    int rc = aos__store_exec(st,
+                             "INSERT INTO rbac_grants (id, principal, role, resource, created_by, "
+                             "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                             p, NCOLS(p), NULL, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to save grant '%.100s'", id);
+    return 0;
+}
+
+int aos_store_grant_delete(aos_store_t *st, const char *id, aos_err_t *err)
+{
+    aos__sql_val_t p[] = {aos__sql_text(id)};
+    int64_t changes = 0;
+    int rc =
+        aos__store_exec(st, "DELETE FROM rbac_grants WHERE id = ?", p, NCOLS(p), &changes, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to delete grant '%.100s'", id);
+    if (changes == 0)
+        return aos_err_set(err, AOS_ENOTFOUND, "grant '%.100s' not found", id);
+    return 0;
+}
+
+int aos_store_grant_list(aos_store_t *st, json_t **out, aos_err_t *err)
+{
+    int rc = aos__store_select(st,
+                               "SELECT id, principal, role, resource, created_by, created_at "
+                               "FROM rbac_grants ORDER BY created_at, id",
+                               NULL, 0, grant_cols, NCOLS(grant_cols), out, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to list grants");
     return 0;
 }
 

@@ -95,8 +95,29 @@ int aos_store_registry_delete(aos_store_t *st, const char *name, aos_err_t *err)
  * fails with AOS_ECONFLICT. name may be NULL. */
 int aos_store_token_put(aos_store_t *st, const char *id, const char *name, const char *role,
                         const char *token_hash, aos_err_t *err);
-/* [{id, name, role, token_hash, created_at, last_used_at}], oldest first. */
+/* The same with the token's prefix, creator and expiry (ISO-8601 UTC or
+ * NULL: never); prefix and created_by may be NULL. */
+int aos_store_token_create(aos_store_t *st, const char *id, const char *name, const char *role,
+                           const char *token_hash, const char *prefix, const char *created_by,
+                           const char *expires_at, aos_err_t *err);
+/* [{id, name, role, token_hash, created_at, last_used_at, prefix,
+ * created_by, expires_at, revoked_at}], oldest first. */
 int aos_store_token_list(aos_store_t *st, json_t **out, aos_err_t *err);
+/* Marks token id revoked now (AOS_ENOTFOUND if there is none, or it was
+ * revoked already). */
+int aos_store_token_revoke(aos_store_t *st, const char *id, aos_err_t *err);
+/* Sets a token's last_used_at (ISO-8601 UTC). */
+int aos_store_token_touch(aos_store_t *st, const char *id, const char *last_used_at,
+                          aos_err_t *err);
+
+/* Grants: principal ("token:<id>") has role on resource. A duplicate id is
+ * AOS_ECONFLICT. */
+int aos_store_grant_put(aos_store_t *st, const char *id, const char *principal, const char *role,
+                        const char *resource, const char *created_by, aos_err_t *err);
+/* AOS_ENOTFOUND if there is no grant id. */
+int aos_store_grant_delete(aos_store_t *st, const char *id, aos_err_t *err);
+/* [{id, principal, role, resource, created_by, created_at}], oldest first. */
+int aos_store_grant_list(aos_store_t *st, json_t **out, aos_err_t *err);
 
 /* Settings: any JSON value under a key. value is borrowed. */
 int aos_store_setting_get(aos_store_t *st, const char *key, json_t **out, aos_err_t *err);

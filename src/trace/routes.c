@@ -232,7 +232,7 @@ static int get_trace(aos_http_req_t *req, void *data)
 }
 
 static const aos_http_route_t routes[] = {
-    {"GET", "/api/traces/:traceId", AOS_PERM_READ, get_trace, 0},
+    {"GET", "/api/traces/:traceId", AOS_PERM_READ, get_trace, 0, "task:{traceId}"},
 };
 
 int aos_trace_add_routes(aos_trace_t *tr, aos_http_t *http)

@@ -1,7 +1,10 @@
 /* test_auth.c - the scrape allow list of /metrics (issue 12, item 4):
  * which address ranges parse, which peer addresses they admit (IPv4,
- * IPv6, IPv4 reached over IPv6), and that a bad list changes nothing. The
- * authorizer itself is exercised end to end (tests/e2e/rest.test.mjs). */
+ * IPv6, IPv4 reached over IPv6), and that a bad list changes nothing; and
+ * the decisions of aos_auth_check (issue 16): roles on system, grants on
+ * exact names and patterns, patterns covering patterns, deny by default,
+ * and which resource patterns a grant may hold. The authorizer and the
+ * routes are exercised end to end (tests/e2e/rbac.test.mjs). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,7 +34,8 @@ static int setup(void **state)
     if (!f || aos_test_mkdtemp(f->dir, sizeof(f->dir), "auth"))
         return -1;
     snprintf(url, sizeof(url), "sqlite:%s/aos.db", f->dir);
-    if (aos_store_open(&f->st, NULL, url, &err) || aos_auth_new(&f->auth, f->st, 0, &err)) {
+    if (aos_store_open(&f->st, NULL, url, &err) ||
+        aos_auth_new(&f->auth, f->st, 0, AOS_ROLE_VIEWER, &err)) {
         fprintf(stderr, "setup: %s\n", aos_err_msg(&err));
         return -1;
     }
@@ -129,10 +133,112 @@ static void test_scrape_matches(void **state)
     assert_false(aos_auth_may_scrape(f->auth, "203.0.113.9"));
 }
 
+static void test_check_roles(void **state)
+{
+    (void)state;
+    aos_principal_t p = {.id = "t"};
+    assert_int_equal(aos_auth_check(NULL, AOS_PERM_READ, "system"), AOS_EFORBIDDEN);
+    assert_int_equal(aos_auth_check(NULL, AOS_PERM_PUBLIC, "system"), 0);
+    /* no role and no grant: nothing but public */
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "system"), AOS_EFORBIDDEN);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_ANY, "system"), AOS_EFORBIDDEN);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_MCP, "system"), AOS_EFORBIDDEN);
+    p.role = AOS_ROLE_VIEWER;
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "system"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "task:abc"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:ev__echo"), AOS_EFORBIDDEN);
+    p.role = AOS_ROLE_OPERATOR;
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:ev__echo"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:*"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_ADMIN, "system"), AOS_EFORBIDDEN);
+    p.role = AOS_ROLE_ADMIN;
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_ADMIN, "system"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OWNER, "system"), AOS_EFORBIDDEN);
+    p.role = AOS_ROLE_OWNER;
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OWNER, "secret:x"), 0);
+    /* a malformed or unknown resource is denied below the role on system */
+    p.role = AOS_ROLE_NONE;
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "nothing:x"), AOS_EFORBIDDEN);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, NULL), AOS_EFORBIDDEN);
+}
+
+static void test_check_grants(void **state)
+{
+    (void)state;
+    aos_principal_t p = {.id = "t"};
+    assert_int_equal(aos_auth_principal_grant(&p, AOS_ROLE_OPERATOR, "tool:ev__*"), 0);
+    assert_int_equal(aos_auth_principal_grant(&p, AOS_ROLE_VIEWER, "task:t1"), 0);
+    assert_int_equal(aos_auth_principal_grant(&p, AOS_ROLE_VIEWER, "project:p1"), 0);
+    assert_int_equal(aos_auth_principal_grant(&p, AOS_ROLE_OPERATOR, "project:p1"), 0);
+    assert_int_equal(aos_auth_principal_grant(&p, AOS_ROLE_NONE, "task:t2"), AOS_EINVAL);
+    assert_int_equal(aos_auth_principal_grant(&p, AOS_ROLE_VIEWER, "bogus:t2"), AOS_EINVAL);
+    /* any right at all */
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_ANY, "system"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "system"), AOS_EFORBIDDEN);
+    /* a prefix grant: its tools, not another server's, not a longer server name */
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:ev__echo"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "tool:ev__echo"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:ev__"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:evx__echo"), AOS_EFORBIDDEN);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:aos__echo"), AOS_EFORBIDDEN);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_ADMIN, "tool:ev__echo"), AOS_EFORBIDDEN);
+    /* the same name of another kind is another resource */
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "agent:ev__echo"), AOS_EFORBIDDEN);
+    /* patterns asked for: only a grant covering all of them */
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:ev__*"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:ev__ec*"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:ev*"), AOS_EFORBIDDEN);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:*"), AOS_EFORBIDDEN);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "task:*"), AOS_EFORBIDDEN);
+    /* exact names: that one only; duplicates keep the higher role */
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "task:t1"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "task:t1"), AOS_EFORBIDDEN);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "task:t10"), AOS_EFORBIDDEN);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "task:t"), AOS_EFORBIDDEN);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "project:p1"), 0);
+    /* a grant on system is the role on system */
+    assert_int_equal(aos_auth_principal_grant(&p, AOS_ROLE_VIEWER, "system"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "secret:s"), 0);
+    /* everything of a kind */
+    assert_int_equal(aos_auth_principal_grant(&p, AOS_ROLE_OPERATOR, "tool:*"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:*"), 0);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:aos__echo"), 0);
+    aos_auth_principal_release(&p);
+    /* released: the grants are gone, the role on system (Viewer) stays */
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_OPERATE, "tool:ev__echo"), AOS_EFORBIDDEN);
+    assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "tool:ev__echo"), 0);
+}
+
+static void test_resource_syntax(void **state)
+{
+    (void)state;
+    aos_err_t err = {0, ""};
+    const char *good[] = {"system",  "project:p1",   "task:*",         "tool:files__*",
+                          "agent:a", "secret:db/pw", "tool:a.b-c@d:e", NULL};
+    for (int i = 0; good[i]; i++)
+        assert_int_equal(aos_auth_resource_check(good[i], &err), 0);
+    const char *bad[] = {"",          "System",   "tool",     "tool:",  "files__*",
+                         "tool:a*b",  "tool:**",  "tool:a b", "user:x", "project:p\n",
+                         "task:a\"b", "system:x", NULL};
+    for (int i = 0; bad[i]; i++) {
+        err.code = 0;
+        assert_int_equal(aos_auth_resource_check(bad[i], &err), AOS_EINVAL);
+        assert_int_equal(err.code, AOS_EINVAL);
+    }
+    char longname[AOS_AUTH_RESOURCE_MAX + 16];
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    memcpy(longname, "task:", 5);
+    assert_int_equal(aos_auth_resource_check(longname, &err), AOS_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scrape_list_syntax),
+        cmocka_unit_test(test_check_roles),
+        cmocka_unit_test(test_check_grants),
+        cmocka_unit_test(test_resource_syntax),
         cmocka_unit_test_setup_teardown(test_scrape_matches, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -610,6 +610,49 @@ static void test_tokens(void **state)
     assert_true(json_is_null(json_object_get(t1, "last_used_at")));
     assert_true(json_is_null(json_object_get(t2, "name")));
     json_decref(list);
+
+    /* created with prefix, creator and expiry; revoked once; touched */
+    assert_int_equal(aos_store_token_create(st, "t5", "exp", "none", "ee55", "aos_abcd", "token:t2",
+                                            "2030-01-01T00:00:00.000Z", &err),
+                     0);
+    assert_int_equal(aos_store_token_revoke(st, "t5", &err), 0);
+    assert_int_equal(aos_store_token_revoke(st, "t5", &err), AOS_ENOTFOUND);
+    assert_int_equal(aos_store_token_revoke(st, "nope", &err), AOS_ENOTFOUND);
+    assert_int_equal(aos_store_token_touch(st, "t1", "2026-12-07T00:00:00.000Z", &err), 0);
+    assert_int_equal(aos_store_token_list(st, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 3);
+    t1 = json_array_get(list, 0);
+    json_t *t5 = json_array_get(list, 2);
+    assert_string_equal(json_string_value(json_object_get(t1, "last_used_at")),
+                        "2026-12-07T00:00:00.000Z");
+    assert_true(json_is_null(json_object_get(t1, "revoked_at")));
+    assert_string_equal(json_string_value(json_object_get(t5, "prefix")), "aos_abcd");
+    assert_string_equal(json_string_value(json_object_get(t5, "created_by")), "token:t2");
+    assert_string_equal(json_string_value(json_object_get(t5, "expires_at")),
+                        "2030-01-01T00:00:00.000Z");
+    assert_non_null(json_string_value(json_object_get(t5, "revoked_at")));
+    json_decref(list);
+
+    /* grants: put, list in order, a duplicate id, delete once */
+    assert_int_equal(
+        aos_store_grant_put(st, "g1", "token:t1", "operator", "tool:ev__*", "token:t2", &err), 0);
+    assert_int_equal(aos_store_grant_put(st, "g2", "token:t1", "viewer", "task:x", NULL, &err), 0);
+    assert_int_equal(aos_store_grant_put(st, "g1", "token:t1", "viewer", "task:y", NULL, &err),
+                     AOS_ECONFLICT);
+    assert_int_equal(aos_store_grant_put(st, "g3", "token:t1", "", "task:y", NULL, &err),
+                     AOS_EINVAL);
+    assert_int_equal(aos_store_grant_list(st, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "resource")),
+                        "tool:ev__*");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "created_by")),
+                        "token:t2");
+    json_decref(list);
+    assert_int_equal(aos_store_grant_delete(st, "g1", &err), 0);
+    assert_int_equal(aos_store_grant_delete(st, "g1", &err), AOS_ENOTFOUND);
+    assert_int_equal(aos_store_grant_list(st, &list, &err), 0);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
     aos_store_close(st);
 }
 
