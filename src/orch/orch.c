@@ -56,6 +56,44 @@ static int iso_ok(const char *s)
     return !strcmp(end, "Z");
 }
 
+/* A TaskSpec file's bytes: its text as it is, or its content_base64
+ * decoded into *owned (freed by the caller). -1 when the base64 does not
+ * decode or memory runs out. */
+static int file_bytes(const json_t *f, unsigned char **owned, const char **bytes, size_t *len)
+{
+    const json_t *b64 = json_object_get(f, "content_base64");
+    *owned = NULL;
+    if (!b64) {
+        *bytes = json_string_value(json_object_get(f, "content"));
+        *len = json_string_length(json_object_get(f, "content"));
+        return 0;
+    }
+    size_t cap = json_string_length(b64) / 4 * 3 + 3;
+    if (!(*owned = malloc(cap)) ||
+        sodium_base642bin(*owned, cap, json_string_value(b64), json_string_length(b64), NULL, len,
+                          NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+        free(*owned);
+        *owned = NULL;
+        return -1;
+    }
+    *bytes = (const char *)*owned;
+    return 0;
+}
+
+/* Its size, without decoding (canonical base64: no line breaks, padded). */
+static size_t file_size(const json_t *f)
+{
+    const json_t *b64 = json_object_get(f, "content_base64");
+    if (!b64)
+        return json_string_length(json_object_get(f, "content"));
+    size_t n = json_string_length(b64), size = n / 4 * 3;
+    if (size) { /* less the padding */
+        const char *e = json_string_value(b64) + n;
+        size -= (size_t)(e[-1] == '=') + (size_t)(e[-2] == '=');
+    }
+    return size;
+}
+
 int orch_spec_check(const json_t *spec, aos_err_t *err)
 {
     static const char *const known[] = {"goal",  "plan",         "dsl",      "inputs",
@@ -125,21 +163,18 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
                                    "files[%zu] must be {\"name\": a plain file name, \"content\": "
                                    "text} or {\"name\", \"content_base64\": the bytes in base64}",
                                    i);
-            size_t n = json_string_length(content);
             if (b64) {
                 /* decoded here once to know it decodes; the store writes it */
-                unsigned char *bin = malloc(n / 4 * 3 + 3);
-                size_t got = 0;
-                int bad =
-                    !bin || sodium_base642bin(bin, n / 4 * 3 + 3, json_string_value(b64), n, NULL,
-                                              &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0;
+                unsigned char *bin;
+                const char *bytes;
+                size_t n;
+                int bad = file_bytes(f, &bin, &bytes, &n);
                 free(bin);
                 if (bad)
                     return aos_err_set(err, AOS_EINVAL,
                                        "files[%zu] (%s): content_base64 is not base64", i, name);
-                n = got;
             }
-            total += n;
+            total += file_size(f);
             for (size_t j = 0; j < i; j++)
                 if (!strcmp(name,
                             json_string_value(json_object_get(json_array_get(files, j), "name"))))
@@ -302,22 +337,13 @@ static int run_files(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *e
         if (!fp)
             return aos_err_set(err, AOS_EIO, "unable to write the file '%s'",
                                json_string_value(json_object_get(f, "name")));
-        const json_t *c = json_object_get(f, "content");
-        const json_t *b64 = json_object_get(f, "content_base64");
-        unsigned char *bin = NULL;
-        const char *bytes = json_string_value(c);
-        size_t len = json_string_length(c);
-        if (b64) {
-            size_t cap = json_string_length(b64) / 4 * 3 + 3;
-            bin = malloc(cap);
-            if (!bin || sodium_base642bin(bin, cap, json_string_value(b64), json_string_length(b64),
-                                          NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL)) {
-                free(bin);
-                fclose(fp);
-                return aos_err_set(err, AOS_EINVAL, "the file '%s' is not base64",
-                                   json_string_value(json_object_get(f, "name")));
-            }
-            bytes = (const char *)bin;
+        unsigned char *bin;
+        const char *bytes;
+        size_t len;
+        if (file_bytes(f, &bin, &bytes, &len)) {
+            fclose(fp);
+            return aos_err_set(err, AOS_EINVAL, "the file '%s' is not base64",
+                               json_string_value(json_object_get(f, "name")));
         }
         size_t n = len ? fwrite(bytes, 1, len, fp) : 0;
         free(bin);
@@ -440,15 +466,8 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
     const json_t *ff;
     json_array_foreach(json_object_get(spec, "files"), fi, ff)
     {
-        const json_t *b64 = json_object_get(ff, "content_base64");
-        size_t n = b64 ? json_string_length(b64) / 4 * 3
-                       : json_string_length(json_object_get(ff, "content"));
-        if (b64 && n) { /* less the padding */
-            const char *e = json_string_value(b64) + json_string_length(b64);
-            n -= (e[-1] == '=') + (e[-2] == '=');
-        }
         json_array_append_new(fsum, json_pack("{s:O, s:I}", "name", json_object_get(ff, "name"),
-                                              "size", (json_int_t)n));
+                                              "size", (json_int_t)file_size(ff)));
     }
     if (json_object_get(spec, "files"))
         json_object_set(t->spec, "files", fsum);

@@ -275,6 +275,8 @@ test('bad specs, plans and DSL get clear errors and start nothing', async () => 
     [{ dsl: 'step s1: ev__echo message="unterminated' }, /^1:\d+: /],
     [{ goal: 'x', env: ['API_KEY'] }, /secret/],
     [{ goal: 'x', constraints: { deadline: 'tomorrow' } }, /deadline/],
+    [{ dsl: 'step s1: ev__echo', files: [{ name: 'x.bin', content_base64: 'not base64!' }] }, /files\[0\] \(x\.bin\): content_base64 is not base64/],
+    [{ dsl: 'step s1: ev__echo', files: [{ name: 'a', content: '1' }, { name: 'a', content: '2' }] }, /named twice/],
     [{ plan: { steps: [{ id: 's1', tool: 'ev__echo' }] }, constraints: { tools: ['files__*'] } }, /s1/],
     // no model is configured here to judge a result
     [{ plan: { steps: [{ id: 's1', tool: 'ev__echo', check: { llm: 'is it polite?' } }] } }, /s1\)\.check\.llm: no model/],
