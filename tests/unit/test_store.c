@@ -205,6 +205,71 @@ static void test_migrations_apply_only_new_ones(void **state)
     assert_non_null(strstr(err.msg, "newer"));
 }
 
+/* A database written by the aosd of migration 0009 (before 0010 moved the
+ * plan out of task_state) holding a task waiting for an approval opens with
+ * every later migration, and the task reads back whole: its plan, cursor,
+ * steps and pending approval, and it is still listed as open so the
+ * orchestrator resumes it. */
+static void test_upgrade_keeps_a_v9_waiting_task(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = NULL;
+    aos_embed_t upto9[16] = {{0}};
+    int n = 0;
+    for (; aos_migrations[n].name && strtol(aos_migrations[n].name, NULL, 10) <= 9; n++)
+        upto9[n] = aos_migrations[n];
+    assert_int_equal(n, 9);
+    assert_int_equal(aos__store_open_with(&st, NULL, f->url, upto9, &err), 0);
+    assert_int_equal(aos_store_schema_version(st), 9);
+    aos_store_close(st);
+
+    static const char v9_rows[] =
+        "INSERT INTO jobs (trace_id, spec, status, project_id, created_at) VALUES "
+        "('0af7651916cd43dd8448eb211c80319c', '{\"goal\":\"clean\"}', 'waiting', 'p1', "
+        "'2026-12-06T10:00:00.000Z');"
+        "INSERT INTO traces (trace_id, status) VALUES "
+        "('0af7651916cd43dd8448eb211c80319c', 'waiting');"
+        "INSERT INTO task_state (trace_id, plan, cursor, vars, status, updated_at) VALUES "
+        "('0af7651916cd43dd8448eb211c80319c', "
+        "'{\"steps\":[{\"id\":\"s1\",\"tool\":\"aos__echo\"},{\"id\":\"gate\",\"approval\":{}}]}', "
+        "1, '{\"decisions\":{}}', 'waiting', '2026-12-06T10:00:01.000Z');"
+        "INSERT INTO task_steps (trace_id, step_id, attempt, seq, kind, status, output, "
+        "started_at, finished_at) VALUES ('0af7651916cd43dd8448eb211c80319c', 's1', 1, 1, "
+        "'tool', 'done', '{\"ok\":true}', '2026-12-06T10:00:00.500Z', "
+        "'2026-12-06T10:00:00.900Z');"
+        "INSERT INTO approvals (trace_id, step_id, status, message, decisions, created_at) "
+        "VALUES ('0af7651916cd43dd8448eb211c80319c', 'gate', 'pending', 'ship it?', "
+        "'[\"approve\",\"reject\"]', '2026-12-06T10:00:01.000Z');";
+    aos_test_sql_exec(f->path, v9_rows);
+
+    st = open_store(f, NULL);
+    assert_int_equal(aos_store_schema_version(st), builtin_version());
+    json_t *open = NULL;
+    assert_int_equal(aos_store_tasks_open(st, &open, &err), 0);
+    assert_int_equal(json_array_size(open), 1);
+    json_decref(open);
+    json_t *task = NULL;
+    assert_int_equal(aos_store_task_get(st, "0af7651916cd43dd8448eb211c80319c", &task, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(task, "status")), "waiting");
+    json_t *ts = json_object_get(task, "state");
+    json_t *plan = json_object_get(ts, "plan");
+    assert_int_equal(json_array_size(json_object_get(plan, "steps")), 2);
+    assert_int_equal(json_integer_value(json_object_get(ts, "cursor")), 1);
+    json_t *steps = json_object_get(task, "steps");
+    assert_int_equal(json_array_size(steps), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(steps, 0), "status")),
+                        "done");
+    json_t *ap = json_array_get(json_object_get(task, "approvals"), 0);
+    assert_string_equal(json_string_value(json_object_get(ap, "status")), "pending");
+    assert_int_equal(json_array_size(json_object_get(ap, "decisions")), 2);
+    json_decref(task);
+    aos_store_close(st);
+    /* The plan moved: task_state no longer carries a copy. */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM task_state WHERE plan IS NOT NULL"), 0);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM task_plans"), 1);
+}
+
 /* A migration numbered below one already applied (two branches merged in
  * the other order) is still applied, once. */
 static void test_migration_filling_a_gap_is_applied(void **state)
@@ -1012,6 +1077,7 @@ int main(void)
         T(test_reopen_is_idempotent_and_keeps_data),
         T(test_migrations_apply_only_new_ones),
         T(test_migration_filling_a_gap_is_applied),
+        T(test_upgrade_keeps_a_v9_waiting_task),
         T(test_failed_migration_rolls_back),
         T(test_open_errors),
         T(test_registry_round_trip),
