@@ -31,6 +31,7 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include "../common.h"
 #include "buf/buf.h"
 
 #define LINE_MAX_BYTES (1u << 20) /* a server line longer than this is an error */
@@ -95,7 +96,6 @@ static void fail(struct bench *b, const char *what, const char *detail)
 }
 
 static void close_all(struct bench *b);
-static double child_cpu_s(int pid);
 
 static void on_write(uv_write_t *req, int status)
 {
@@ -370,12 +370,12 @@ static void start_phase(struct bench *b, enum phase p)
         break;
     case PH_MEASURE:
         b->t0_ns = now;
-        b->cpu0 = child_cpu_s(b->proc.pid);
+        b->cpu0 = bench_proc_cpu_s(b->proc.pid);
         uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(b->seconds * 1000), 0);
         break;
     case PH_DRAIN:
         b->t1_ns = now;
-        b->cpu1 = child_cpu_s(b->proc.pid);
+        b->cpu1 = bench_proc_cpu_s(b->proc.pid);
         if (b->outstanding == 0)
             start_phase(b, PH_DONE);
         else
@@ -452,28 +452,6 @@ static double percentile_ms(const struct bench *b, double pct)
             return us / 1000.0;
     }
     return HIST_US / 1000.0;
-}
-
-/* CPU seconds (user + system) the child used so far, from /proc; -1 if unknown. */
-static double child_cpu_s(int pid)
-{
-    char path[64], text[1024], *p;
-    unsigned long ut, st;
-    FILE *f;
-    size_t n;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    n = fread(text, 1, sizeof(text) - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    p = strrchr(text, ')'); /* comm may contain spaces */
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / 100.0; /* USER_HZ is 100 on Linux */
 }
 
 static void usage(void)

@@ -30,6 +30,7 @@
  *
  * Loopback only: the URL must be http://127.0.0.1:PORT. */
 #include "../args.h"
+#include "../common.h"
 #include "bench_rows.h"
 
 #include <arpa/inet.h>
@@ -62,13 +63,6 @@ static struct {
 
 #define LATE_GRACE_MS 5000 /* open loop: how long past the window a backlog may drain */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int connect_local(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -83,20 +77,6 @@ static int connect_local(void)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return fd;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Reads one response (Content-Length bodies only); returns the status, or
@@ -229,7 +209,7 @@ static void *conn_open_main(void *arg)
         double due = cfg.start_ms + ((double)k + (double)c->id / cfg.conns) * period;
         if (due >= close_at)
             break;
-        double now = now_ms();
+        double now = bench_now_ms();
         if (now > close_at + LATE_GRACE_MS) { /* the server fell behind for good */
             for (double d = due; d < close_at; d += period)
                 c->unsent += d >= open;
@@ -237,7 +217,7 @@ static void *conn_open_main(void *arg)
         }
         if (due > now)
             sleep_until_ms(due);
-        if (write_all(fd, c->req[k % POOL], c->req_len[k % POOL]) < 0) {
+        if (bench_write_all(fd, c->req[k % POOL], c->req_len[k % POOL]) < 0) {
             fprintf(stderr, "logs_load: write failed\n");
             exit(1);
         }
@@ -246,7 +226,7 @@ static void *conn_open_main(void *arg)
             fprintf(stderr, "logs_load: connection lost\n");
             exit(1);
         }
-        double dt = now_ms() - due;
+        double dt = bench_now_ms() - due;
         if (status != 201) {
             if (c->errors++ == 0)
                 fprintf(stderr, "logs_load: status %d: %s\n", status, body);
@@ -267,9 +247,9 @@ static void *conn_main(void *arg)
     int fd = connect_local();
     char body[512];
     for (unsigned k = 0; atomic_load(&cfg.phase) < 2; k++) {
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         int ph = atomic_load(&cfg.phase);
-        if (write_all(fd, c->req[k % POOL], c->req_len[k % POOL]) < 0) {
+        if (bench_write_all(fd, c->req[k % POOL], c->req_len[k % POOL]) < 0) {
             fprintf(stderr, "logs_load: write failed\n");
             exit(1);
         }
@@ -278,7 +258,7 @@ static void *conn_main(void *arg)
             fprintf(stderr, "logs_load: connection lost\n");
             exit(1);
         }
-        double dt = now_ms() - t0;
+        double dt = bench_now_ms() - t0;
         if (status != 201) {
             if (c->errors++ == 0)
                 fprintf(stderr, "logs_load: status %d: %s\n", status, body);
@@ -294,28 +274,6 @@ static void *conn_main(void *arg)
     return NULL;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, size_t n, double p)
-{
-    if (!n)
-        return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return v[i];
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 static int run_ingest(const char *latencies)
 {
     conn_t *cs = calloc((size_t)cfg.conns, sizeof(*cs));
@@ -329,28 +287,28 @@ static int run_ingest(const char *latencies)
     double c0, c1, t0, t1;
     if (cfg.rate) {
         /* the connections are open before the first batch is due */
-        cfg.start_ms = now_ms() + 100;
+        cfg.start_ms = bench_now_ms() + 100;
         for (int i = 0; i < cfg.conns; i++)
             pthread_create(&th[i], NULL, conn_open_main, &cs[i]);
         t0 = cfg.start_ms + cfg.warmup * 1e3;
         t1 = t0 + cfg.seconds * 1e3;
         sleep_until_ms(t0);
-        c0 = cpu_s();
+        c0 = bench_cpu_s();
         sleep_until_ms(t1);
-        c1 = cpu_s();
+        c1 = bench_cpu_s();
         for (int i = 0; i < cfg.conns; i++)
             pthread_join(th[i], NULL);
     } else {
         for (int i = 0; i < cfg.conns; i++)
             pthread_create(&th[i], NULL, conn_main, &cs[i]);
         usleep((useconds_t)cfg.warmup * 1000000);
-        c0 = cpu_s();
-        t0 = now_ms();
+        c0 = bench_cpu_s();
+        t0 = bench_now_ms();
         atomic_store(&cfg.phase, 1);
         usleep((useconds_t)cfg.seconds * 1000000);
         atomic_store(&cfg.phase, 2);
-        t1 = now_ms();
-        c1 = cpu_s();
+        t1 = bench_now_ms();
+        c1 = bench_cpu_s();
         for (int i = 0; i < cfg.conns; i++)
             pthread_join(th[i], NULL);
     }
@@ -385,21 +343,21 @@ static int run_ingest(const char *latencies)
     }
     if (lf)
         fclose(lf);
-    qsort(lat, nlat, sizeof(double), cmp_double);
+    qsort(lat, nlat, sizeof(double), bench_cmp_double);
     double secs = (t1 - t0) / 1e3;
     if (cfg.rate)
         printf("logs_load: open loop %ld entries/s, batch %d, %d connections: %ld entries in %.2f "
                "s = %.0f entries/s; request p50 %.2f ms p90 %.2f ms p99 %.2f ms p99.9 %.2f ms "
                "max %.2f ms; over 10 ms %ld of %zu; unsent %ld; errors %ld; loadgen cpu %.2f s\n",
                cfg.rate, cfg.batch, cfg.conns, acked, secs, (double)acked / secs,
-               pct(lat, nlat, 0.5), pct(lat, nlat, 0.9), pct(lat, nlat, 0.99),
-               pct(lat, nlat, 0.999), nlat ? lat[nlat - 1] : 0, over, nlat, unsent, errors,
+               bench_pct(lat, nlat, 0.5), bench_pct(lat, nlat, 0.9), bench_pct(lat, nlat, 0.99),
+               bench_pct(lat, nlat, 0.999), nlat ? lat[nlat - 1] : 0, over, nlat, unsent, errors,
                c1 - c0);
     else
         printf("logs_load: batch %d, %d connections: %ld entries in %.2f s = %.0f entries/s; "
                "request p50 %.2f ms p99 %.2f ms max %.2f ms; errors %ld; loadgen cpu %.2f s\n",
-               cfg.batch, cfg.conns, acked, secs, (double)acked / secs, pct(lat, nlat, 0.5),
-               pct(lat, nlat, 0.99), nlat ? lat[nlat - 1] : 0, errors, c1 - c0);
+               cfg.batch, cfg.conns, acked, secs, (double)acked / secs, bench_pct(lat, nlat, 0.5),
+               bench_pct(lat, nlat, 0.99), nlat ? lat[nlat - 1] : 0, errors, c1 - c0);
     free(lat);
     free(cs);
     free(th);
@@ -439,11 +397,11 @@ static int run_query(long traces, int rounds)
                              "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer "
                              "%s\r\n\r\n",
                              path, cfg.port, cfg.token);
-            double t0 = now_ms();
-            if (write_all(fd, req, (size_t)n) < 0)
+            double t0 = bench_now_ms();
+            if (bench_write_all(fd, req, (size_t)n) < 0)
                 return 1;
             int status = read_response(fd, body, 1 << 20);
-            double dt = now_ms() - t0;
+            double dt = bench_now_ms() - t0;
             if (status != 200) {
                 fprintf(stderr, "logs_load: %s: status %d: %.200s\n", path, status, body);
                 rc = 1;
@@ -457,10 +415,10 @@ static int run_query(long traces, int rounds)
                 items += got;
             }
         }
-        qsort(lat, (size_t)rounds, sizeof(double), cmp_double);
+        qsort(lat, (size_t)rounds, sizeof(double), bench_cmp_double);
         printf("logs_load: query by %s: p50 %.2f ms p99 %.2f ms max %.2f ms (%.1f entries per "
                "answer)\n",
-               kinds[k], pct(lat, (size_t)rounds, 0.5), pct(lat, (size_t)rounds, 0.99),
+               kinds[k], bench_pct(lat, (size_t)rounds, 0.5), bench_pct(lat, (size_t)rounds, 0.99),
                lat[rounds - 1], (double)items / rounds);
     }
     free(lat);

@@ -11,19 +11,13 @@
  * The render is the part that runs on the loop; the HTTP response copies
  * the text once more. */
 #include "../args.h"
+#include "../common.h"
 #include "metrics/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
 
 static int cmp(const void *a, const void *b)
 {
@@ -76,12 +70,12 @@ int main(int argc, char **argv)
     size_t bytes = 0;
     for (int r = 0; r < runs && t; r++) {
         aos_buf_reset(&out);
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         if (aos_metrics_render(m, &out)) {
             fprintf(stderr, "metrics_render: render failed\n");
             return 1;
         }
-        t[r] = now_ms() - t0;
+        t[r] = bench_now_ms() - t0;
         bytes = out.len;
     }
     if (!t)

@@ -27,6 +27,7 @@
  * Commit time: the transaction (BEGIN to COMMIT) around the transitions,
  * exact (CLOCK_MONOTONIC) for every commit of the measured window. */
 #include "../args.h"
+#include "../common.h"
 #include "bus/bus.h"
 #include "plan/plan.h"
 #include "store/store.h"
@@ -77,21 +78,6 @@ static struct {
     json_t *spec, *plan;
     char *spec_s, *plan_s;
 } C;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static void iso_now(char out[32])
 {
@@ -217,7 +203,7 @@ static void build(tx_t *tx, task_t *t)
                         "token:owner", "status", "queued"));
     } else if (t->stage == 1) { /* orch_task_run, advance, begin_tool */
         snprintf(t->started_at, sizeof(t->started_at), "%s", now);
-        t->started_ms = now_ms();
+        t->started_ms = bench_now_ms();
         op_t *op = add(tx, OP_JOB_UPDATE);
         op->s[0] = sdup(t->trace);
         op->s[1] = sdup("running");
@@ -237,7 +223,7 @@ static void build(tx_t *tx, task_t *t)
         op = add(tx, OP_TRACE_UPDATE);
         op->s[0] = sdup(t->trace);
         op->s[1] = sdup(now);
-        op->n[0] = (int64_t)(now_ms() - t->started_ms);
+        op->n[0] = (int64_t)(bench_now_ms() - t->started_ms);
         op = add(tx, OP_RECEIPT);
         char ws[4096];
         snprintf(ws, sizeof(ws), "%s/%s", C.ws_root, t->trace);
@@ -338,20 +324,6 @@ static int run_group(aos_store_t *st, void *arg, aos_err_t *err)
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, size_t n, double p)
-{
-    if (!n)
-        return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return v[i];
-}
-
 int main(int argc, char **argv)
 {
     const char *db = NULL;
@@ -433,18 +405,18 @@ int main(int argc, char **argv)
     size_t nlat = 0, caplat = cap;
     for (int i = 0; i < conc; i++)
         new_trace(tasks[i].trace);
-    double start = now_ms(), t0 = 0, t1 = 0, cpu0 = 0, cpu1 = 0;
+    double start = bench_now_ms(), t0 = 0, t1 = 0, cpu0 = 0, cpu1 = 0;
     int phase = 0;
     for (;;) {
-        double now = now_ms();
+        double now = bench_now_ms();
         if (phase == 0 && now - start >= (double)warmup * 1e3) {
             phase = 1;
             t0 = now;
-            cpu0 = cpu_s();
+            cpu0 = bench_cpu_s();
         }
         if (phase == 1 && now - t0 >= (double)seconds * 1e3) {
             t1 = now;
-            cpu1 = cpu_s();
+            cpu1 = bench_cpu_s();
             break;
         }
         long ntx = 0;
@@ -461,12 +433,12 @@ int main(int argc, char **argv)
             ntx += u->n;
         }
         group_t g = {units, (int)conc};
-        double c0 = now_ms();
+        double c0 = bench_now_ms();
         if (aos_store_tx(st, run_group, &g, &err)) {
             fprintf(stderr, "orch_limit: a commit failed: %s\n", aos_err_msg(&err));
             return 1;
         }
-        double c1 = now_ms();
+        double c1 = bench_now_ms();
         if (phase == 1) {
             if (ncommit == cap) {
                 cap *= 2;
@@ -491,7 +463,7 @@ int main(int argc, char **argv)
                         caplat *= 2;
                         lat = realloc(lat, caplat * sizeof(double));
                     }
-                    lat[nlat++] = now_ms() - t->started_ms;
+                    lat[nlat++] = bench_now_ms() - t->started_ms;
                 }
                 memset(t, 0, sizeof(*t));
                 new_trace(t->trace);
@@ -499,18 +471,18 @@ int main(int argc, char **argv)
         }
     }
     aos_store_close(st);
-    qsort(commit, ncommit, sizeof(double), cmp_double);
-    qsort(lat, nlat, sizeof(double), cmp_double);
+    qsort(commit, ncommit, sizeof(double), bench_cmp_double);
+    qsort(lat, nlat, sizeof(double), bench_cmp_double);
     double secs = (t1 - t0) / 1e3, sum = 0;
     for (size_t i = 0; i < ncommit; i++)
         sum += commit[i];
     printf("mode=limit conc=%ld steps=%d tasks=%ld secs=%.3f tps=%.1f p50_ms=%.3f p99_ms=%.3f "
            "total_tasks=%ld commits=%ld transitions=%ld commit_p50_us=%.1f commit_p99_us=%.1f "
            "per_transition_us=%.1f cpu_s=%.2f\n",
-           conc, C.steps, done, secs, (double)done / secs, pct(lat, nlat, 0.5),
-           pct(lat, nlat, 0.99), total, commits, transitions, pct(commit, ncommit, 0.5) * 1e3,
-           pct(commit, ncommit, 0.99) * 1e3, transitions ? sum * 1e3 / (double)transitions : 0,
-           cpu1 - cpu0);
+           conc, C.steps, done, secs, (double)done / secs, bench_pct(lat, nlat, 0.5),
+           bench_pct(lat, nlat, 0.99), total, commits, transitions,
+           bench_pct(commit, ncommit, 0.5) * 1e3, bench_pct(commit, ncommit, 0.99) * 1e3,
+           transitions ? sum * 1e3 / (double)transitions : 0, cpu1 - cpu0);
     free(txs);
     free(units);
     free(tasks);

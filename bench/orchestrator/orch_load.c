@@ -41,6 +41,7 @@
  * Common: --port P --token T [--pid AOSD_PID: its CPU seconds in the window,
  * tasks mode]. */
 #include "../args.h"
+#include "../common.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,46 +64,6 @@ static struct {
     const char *token;
     int pid; /* aosd's, for its CPU time; 0: not read */
 } cfg;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int64_t real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-/* CPU seconds (user + system, all threads) process pid has used, or 0. */
-static double proc_cpu_s(int pid)
-{
-    char path[64], buf[2048];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    FILE *f = pid > 0 ? fopen(path, "r") : NULL;
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 static void die(const char *what)
 {
@@ -135,20 +96,6 @@ static int connect_local(void)
     if (fd < 0)
         die("unable to connect to aosd");
     return fd;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* A response with a Content-Length body: the status, or -1. *body gets a
@@ -252,7 +199,7 @@ static char *run_request(int steps, int blocking, const char *tool, long ms, siz
 static int submit(int fd, const char *req, size_t len, char trace[33])
 {
     char *body = NULL;
-    if (write_all(fd, req, len) < 0)
+    if (bench_write_all(fd, req, len) < 0)
         return -1;
     int status = read_response(fd, &body, NULL);
     if (status != 201 || !scan_str(body, "trace_id", trace, 33) || strlen(trace) != 32) {
@@ -296,7 +243,7 @@ static int sse_open(sse_t *s, const char *path, int quiet)
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
                      "Accept: text/event-stream\r\n\r\n",
                      path, cfg.port, cfg.token);
-    if (write_all(s->fd, req, (size_t)n) < 0) {
+    if (bench_write_all(s->fd, req, (size_t)n) < 0) {
         close(s->fd);
         return -1;
     }
@@ -417,20 +364,6 @@ static void sse_close(sse_t *s)
     s->fd = -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, size_t n, double p)
-{
-    if (!n)
-        return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return v[i];
-}
-
 /* ---- aosd's commit metrics ------------------------------------------------------------ */
 
 /* The histograms aos_orch_commit_seconds and aos_orch_commit_transitions
@@ -472,7 +405,7 @@ static void scrape(commit_metrics_t *m)
                      "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer "
                      "%s\r\nConnection: close\r\n\r\n",
                      cfg.port, cfg.token);
-    if (write_all(fd, req, (size_t)n) < 0 || read_response(fd, &body, NULL) != 200)
+    if (bench_write_all(fd, req, (size_t)n) < 0 || read_response(fd, &body, NULL) != 200)
         die("GET /metrics failed");
     close(fd);
     parse_hist(body, "aos_orch_commit_seconds", &m->secs);
@@ -578,7 +511,7 @@ static void *worker_main(void *arg)
     char *req = run_request(T.steps, 0, NULL, 0, &len);
     while (atomic_load(&T.phase) < 2) {
         int ph = atomic_load(&T.phase);
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         char trace[33];
         if (submit(fd, req, len, trace) < 0)
             die("a task was refused");
@@ -600,7 +533,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&T.mu);
         if (!ended)
             break; /* past the drain */
-        double dt = now_ms() - t0;
+        double dt = bench_now_ms() - t0;
         w->total++;
         if (ph == 1 && atomic_load(&T.phase) == 1) {
             w->done++;
@@ -636,23 +569,23 @@ static int run_tasks(int conc, int seconds, int warmup, int drain)
     usleep((useconds_t)warmup * 1000000);
     commit_metrics_t m0, m1;
     scrape(&m0);
-    double a0 = proc_cpu_s(cfg.pid);
-    double c0 = cpu_s(), t0 = now_ms();
+    double a0 = bench_proc_cpu_s(cfg.pid);
+    double c0 = bench_cpu_s(), t0 = bench_now_ms();
     atomic_store(&T.phase, 1);
     usleep((useconds_t)seconds * 1000000);
     atomic_store(&T.phase, 2);
-    double t1 = now_ms(), c1 = cpu_s();
-    double a1 = proc_cpu_s(cfg.pid);
+    double t1 = bench_now_ms(), c1 = bench_cpu_s();
+    double a1 = bench_proc_cpu_s(cfg.pid);
     scrape(&m1);
     /* the drain: every worker's task in flight ends, or the time is up */
-    double d0 = now_ms();
+    double d0 = bench_now_ms();
     for (;;) {
         pthread_mutex_lock(&T.mu);
         int busy = 0;
         for (int i = 0; i < conc; i++)
             busy += T.w[i].waiting;
         pthread_mutex_unlock(&T.mu);
-        if (!busy || now_ms() - d0 > drain * 1e3)
+        if (!busy || bench_now_ms() - d0 > drain * 1e3)
             break;
         usleep(10000);
     }
@@ -685,16 +618,17 @@ static int run_tasks(int conc, int seconds, int warmup, int drain)
         at += T.w[i].nlat;
         free(T.w[i].lat);
     }
-    qsort(lat, nlat, sizeof(double), cmp_double);
+    qsort(lat, nlat, sizeof(double), bench_cmp_double);
     double secs = (t1 - t0) / 1e3;
     double commits = m1.secs.count - m0.secs.count, txs = m1.txs.sum - m0.txs.sum;
     printf("mode=tasks conc=%d steps=%d tasks=%ld secs=%.3f tps=%.1f p50_ms=%.3f p99_ms=%.3f "
            "max_ms=%.3f errors=%ld total_tasks=%ld unfinished=%d loadgen_cpu_s=%.2f "
            "commits=%.0f transitions=%.0f commit_p50_us=%.1f commit_p99_us=%.1f "
            "per_transition_us=%.1f cpu_s=%.2f\n",
-           conc, T.steps, done, secs, (double)done / secs, pct(lat, nlat, 0.5),
-           pct(lat, nlat, 0.99), nlat ? lat[nlat - 1] : 0.0, errors, total, stuck, c1 - c0, commits,
-           txs, hist_pct(&m0.secs, &m1.secs, 0.5) * 1e6, hist_pct(&m0.secs, &m1.secs, 0.99) * 1e6,
+           conc, T.steps, done, secs, (double)done / secs, bench_pct(lat, nlat, 0.5),
+           bench_pct(lat, nlat, 0.99), nlat ? lat[nlat - 1] : 0.0, errors, total, stuck, c1 - c0,
+           commits, txs, hist_pct(&m0.secs, &m1.secs, 0.5) * 1e6,
+           hist_pct(&m0.secs, &m1.secs, 0.99) * 1e6,
            txs > 0 ? (m1.secs.sum - m0.secs.sum) * 1e6 / txs : 0.0, a1 - a0);
     free(lat);
     free(T.w);
@@ -726,7 +660,7 @@ static int run_replay(int steps, int rounds)
     size_t len;
     char *req = run_request(steps, 0, NULL, 0, &len);
     char trace[33];
-    double r0 = now_ms();
+    double r0 = bench_now_ms();
     if (submit(fd, req, len, trace) < 0)
         die("the task was refused");
     free(req);
@@ -739,7 +673,7 @@ static int run_replay(int steps, int rounds)
     struct wait_receipt w = {0, ""};
     if (sse_run(&s, on_replay_event, &w, &w.seen) < 0 && !atomic_load(&w.seen))
         die("the event stream ended before the receipt");
-    double run_ms = now_ms() - r0;
+    double run_ms = bench_now_ms() - r0;
     sse_close(&s);
     if (strcmp(w.status, "done"))
         die("the task did not end done");
@@ -752,11 +686,11 @@ static int run_replay(int steps, int rounds)
     size_t bytes = 0;
     for (int r = 0; r <= rounds; r++) {
         char *body = NULL;
-        double t0 = now_ms();
-        if (write_all(fd, get, (size_t)gn) < 0)
+        double t0 = bench_now_ms();
+        if (bench_write_all(fd, get, (size_t)gn) < 0)
             die("write failed");
         int status = read_response(fd, &body, &bytes);
-        double dt = now_ms() - t0;
+        double dt = bench_now_ms() - t0;
         if (status != 200)
             die("GET replay failed");
         /* one frame per step row: the plan's and one per step */
@@ -772,10 +706,10 @@ static int run_replay(int steps, int rounds)
             t[r - 1] = dt;
     }
     close(fd);
-    qsort(t, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(t, (size_t)rounds, sizeof(double), bench_cmp_double);
     printf("mode=replay steps=%d frames=%d run_ms=%.1f p50_ms=%.3f min_ms=%.3f max_ms=%.3f "
            "bytes=%zu rounds=%d trace=%s\n",
-           steps, steps + 1, run_ms, pct(t, (size_t)rounds, 0.5), t[0], t[rounds - 1], bytes,
+           steps, steps + 1, run_ms, bench_pct(t, (size_t)rounds, 0.5), t[0], t[rounds - 1], bytes,
            rounds, trace);
     free(t);
     return 0;
@@ -883,7 +817,7 @@ static int run_inflight(int count, const char *tool, long ms, const char *calls_
     if (sse_open(&s, "/agent/events", 0) < 0)
         die("unable to open /agent/events");
     R.want = count;
-    double t0 = now_ms();
+    double t0 = bench_now_ms();
     enum { NSUB = 8 };
     struct submitter sb[NSUB];
     for (int i = 0; i < NSUB; i++) {
@@ -895,15 +829,15 @@ static int run_inflight(int count, const char *tool, long ms, const char *calls_
     }
     for (int i = 0; i < NSUB; i++)
         pthread_join(sb[i].th, NULL);
-    double t1 = now_ms();
+    double t1 = bench_now_ms();
     while (!atomic_load(&R.stop))
         if (sse_run(&s, on_inflight_event, NULL, &R.stop) < 0)
             die("the event stream ended");
-    double t2 = now_ms();
+    double t2 = bench_now_ms();
     long calls = 0;
     if (calls_file) {
         while ((calls = count_lines(calls_file)) < count) {
-            if (now_ms() - t2 > 120e3) {
+            if (bench_now_ms() - t2 > 120e3) {
                 fprintf(stderr, "orch_load: %ld of %d calls arrived\n", calls, count);
                 exit(1);
             }
@@ -912,7 +846,7 @@ static int run_inflight(int count, const char *tool, long ms, const char *calls_
     }
     sse_close(&s);
     printf("mode=inflight tasks=%d submit_ms=%.0f inflight_ms=%.0f calls=%ld last_event_id=%lld\n",
-           count, t1 - t0, now_ms() - t0, calls, R.last_id);
+           count, t1 - t0, bench_now_ms() - t0, calls, R.last_id);
     return 0;
 }
 
@@ -936,7 +870,7 @@ static void on_recover_event(const char *data, long long id, void *arg)
         if (ms > R.last_done_ms)
             R.last_done_ms = ms;
     }
-    R.last_done_rx_ns = real_ns();
+    R.last_done_rx_ns = bench_real_ns();
     if (R.done.n >= R.want)
         atomic_store(&R.stop, 1);
 }
@@ -950,17 +884,17 @@ static int run_recover(int count, long long after, int64_t t0_ns)
     int64_t connected = 0;
     for (;;) {
         if (sse_open(&s, path, 1) == 0) {
-            connected = real_ns();
+            connected = bench_real_ns();
             break;
         }
-        if (real_ns() - t0_ns > 60 * (int64_t)1000000000)
+        if (bench_real_ns() - t0_ns > 60 * (int64_t)1000000000)
             die("aosd did not open the event stream within 60 s");
         usleep(2000);
     }
     while (!atomic_load(&R.stop)) {
         if (sse_run(&s, on_recover_event, NULL, &R.stop) < 0)
             die("the event stream ended");
-        if (real_ns() - t0_ns > 120 * (int64_t)1000000000) {
+        if (bench_real_ns() - t0_ns > 120 * (int64_t)1000000000) {
             fprintf(stderr, "orch_load: %d of %d tasks recovered in 120 s\n", R.done.n, count);
             exit(1);
         }
