@@ -72,7 +72,7 @@ typedef struct auth_users_s {
     aos_map_t by_hash; /* session hash -> auth_session_t (ended ones too, until swept) */
     aos_map_t backoff; /* "u:<name>" / "a:<address>" -> aos_login_backoff_t */
     int64_t swept_ms;
-    unsigned hashing;                  /* hash jobs on the thread pool */
+    unsigned hashing;                   /* hash jobs on the thread pool */
     struct ujob *wait_head, *wait_tail; /* hash jobs waiting for a slot */
     unsigned waiting;
 } auth_users_t;
@@ -205,8 +205,8 @@ static int64_t iso_to_ms(const char *s)
         return 0;
     struct tm tm = {0};
     int ms = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &ms) != 7)
         return 0;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -422,8 +422,8 @@ struct ujob {
     int end_sessions;
     char *password; /* wiped and freed once hashed or checked */
     size_t plen;
-    char *pw_hash;  /* U_CREATE/U_UPDATE: the new hash; U_LOGIN: the stored one (NULL: none) */
-    int verified;   /* U_LOGIN: the password matched */
+    char *pw_hash; /* U_CREATE/U_UPDATE: the new hash; U_LOGIN: the stored one (NULL: none) */
+    int verified;  /* U_LOGIN: the password matched */
     json_t *grants_add, *grants_del; /* [{id, principal, role, resource}], [id] */
     /* U_LOGIN */
     char client[64];
@@ -632,8 +632,7 @@ static void ujob_done(int status, const aos_err_t *err, void *arg)
     switch (j->op) {
     case U_LOGIN: {
         int64_t now = auth_now_ms();
-        auth_session_t *s =
-            session_add(a, j->ses_id, j->id, j->ses_hash, now, j->expires_ms, now);
+        auth_session_t *s = session_add(a, j->ses_id, j->id, j->ses_hash, now, j->expires_ms, now);
         if (!s) {
             respond_err(j, AOS_ENOMEM, "%s", "unable to start the session");
             break;
@@ -655,9 +654,9 @@ static void ujob_done(int status, const aos_err_t *err, void *arg)
     default:
         if (j->end_sessions)
             end_user_sessions(a, j->id,
-                              j->op == U_DELETE      ? "user deleted"
-                              : j->disabled == 1     ? "user disabled"
-                                                     : "password changed");
+                              j->op == U_DELETE  ? "user deleted"
+                              : j->disabled == 1 ? "user disabled"
+                                                 : "password changed");
         break;
     }
     if (j->req && !aos_http_answered(j->req))
@@ -852,8 +851,8 @@ static json_t *user_view(const aos_auth_t *a, const json_t *u)
     aos_map_iter_init(&it);
     void *v;
     while (aos_map_iter_next(&a->users->by_hash, &it, NULL, NULL, &v))
-        sessions += !((auth_session_t *)v)->ended && !strcmp(((auth_session_t *)v)->user_id,
-                                                              ustr(u, "id") ?: "");
+        sessions += !((auth_session_t *)v)->ended &&
+                    !strcmp(((auth_session_t *)v)->user_id, ustr(u, "id") ?: "");
     return json_pack("{s:O, s:O, s:O, s:o, s:b, s:b, s:b, s:O, s:O, s:O, s:O, s:I}", "id",
                      json_object_get(u, "id"), "name", json_object_get(u, "name"), "role",
                      json_object_get(u, "role"), "grants", auth_grants_of(a, who), "disabled",
@@ -862,8 +861,7 @@ static json_t *user_view(const aos_auth_t *a, const json_t *u)
                      json_object_get(u, "created_by"), "created_at",
                      json_object_get(u, "created_at"), "updated_at",
                      json_object_get(u, "updated_at"), "password_changed_at",
-                     json_object_get(u, "password_changed_at"), "sessions",
-                     (json_int_t)sessions);
+                     json_object_get(u, "password_changed_at"), "sessions", (json_int_t)sessions);
 }
 
 /* ---- routes: users -------------------------------------------------------------- */
@@ -936,9 +934,9 @@ static int route_users_create(aos_http_req_t *req, void *data)
     j->disabled = json_is_true(dis);
     j->diff = json_pack("{s:s, s:s, s:O, s:b}", "name", j->name, "role", j->role, "grants",
                         j->grants_add, "disabled", j->disabled);
-    j->answer = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s}", "id", j->id, "name", j->name, "role",
-                          j->role, "grants", answer_grants, "disabled", j->disabled, "created_by",
-                          j->actor);
+    j->answer =
+        json_pack("{s:s, s:s, s:s, s:o, s:b, s:s}", "id", j->id, "name", j->name, "role", j->role,
+                  "grants", answer_grants, "disabled", j->disabled, "created_by", j->actor);
     body_free(body);
     hash_submit(j);
     return 0;
@@ -988,7 +986,8 @@ static int route_users_update(aos_http_req_t *req, void *data)
     aos_role_t role = urole(u);
     struct ujob *j = ujob_new(a, req, U_UPDATE);
     json_t *answer_grants = NULL;
-    const json_t *dis = json_object_get(body, "disabled"), *grants = json_object_get(body, "grants");
+    const json_t *dis = json_object_get(body, "disabled"),
+                 *grants = json_object_get(body, "grants");
     char who[48];
     snprintf(who, sizeof(who), "user:%s", id);
     if (!j)
@@ -998,8 +997,9 @@ static int route_users_update(aos_http_req_t *req, void *data)
     else if ((rc = auth_only_fields(body, known, "the user", &err)))
         ;
     else if (json_object_size(body) == 0)
-        rc = aos_err_set(&err, AOS_EINVAL, "nothing to change: send name, password, role, grants "
-                                           "or disabled");
+        rc = aos_err_set(&err, AOS_EINVAL,
+                         "nothing to change: send name, password, role, grants "
+                         "or disabled");
     else if (json_object_get(body, "name") &&
              (rc = name_field(json_object_get(body, "name"), j->name, &err)))
         ;
@@ -1014,8 +1014,8 @@ static int route_users_update(aos_http_req_t *req, void *data)
              (rc = password_field(json_object_get(body, "password"), j, &err)))
         ;
     else if (role != AOS_ROLE_NONE && aos_auth_check(caller, auth_perm_of_role(role), "system"))
-        rc = aos_err_set(&err, AOS_EFORBIDDEN,
-                         "you may not give role '%s': it is more than yours", aos_role_name(role));
+        rc = aos_err_set(&err, AOS_EFORBIDDEN, "you may not give role '%s': it is more than yours",
+                         aos_role_name(role));
     if (rc == 0 && urole(u) == AOS_ROLE_OWNER && !ubool(u, "disabled") &&
         (role != AOS_ROLE_OWNER || json_is_true(dis)) && !owners_besides(a, id))
         rc = aos_err_set(&err, AOS_ECONFLICT,
@@ -1146,8 +1146,8 @@ static void login_failed(struct ujob *j, const char *msg)
         aos_login_backoff_t *b = backoff_get(U, keys[i], 1);
         if (b && aos_login_backoff_fail(b, &U->policy, now))
             aos_log_warn("auth", "login: %s locked for %llu s after %u failed logins",
-                         i ? "the address" : "a user name", (unsigned long long)U->policy.lock_ms / 1000,
-                         b->failures);
+                         i ? "the address" : "a user name",
+                         (unsigned long long)U->policy.lock_ms / 1000, b->failures);
     }
     aos_log_warn("auth", "failed login from %s", j->client);
     respond_err(j, AOS_EUNAUTH, "%s", msg);
@@ -1176,10 +1176,9 @@ static void login_checked(struct ujob *j)
         size_t klen = 0;
         char *key = aos_secret_open(a->users->box, ustr(u, "totp_secret"), &klen);
         int64_t step = 0;
-        int ok = key && aos_login_totp_verify((const uint8_t *)key, klen, j->code,
-                                              auth_now_ms() / 1000,
-                                              json_integer_value(json_object_get(u, "totp_last_step")),
-                                              &step) == 0;
+        int ok = key && aos_login_totp_verify(
+                            (const uint8_t *)key, klen, j->code, auth_now_ms() / 1000,
+                            json_integer_value(json_object_get(u, "totp_last_step")), &step) == 0;
         aos_secret_wipe(key);
         if (!ok) {
             login_failed(j, "wrong name, password or code");
@@ -1187,11 +1186,16 @@ static void login_checked(struct ujob *j)
         }
         j->totp_step = step;
     }
-    char ukey[USER_NAME_MAX + 4];
+    /* a success forgets the name's failures and the address's */
+    char ukey[USER_NAME_MAX + 4], akey[96];
     snprintf(ukey, sizeof(ukey), "u:%s", j->name);
-    aos_login_backoff_t *b = backoff_get(a->users, ukey, 0);
-    if (b)
-        aos_login_backoff_ok(b);
+    addr_key(j->client, akey, sizeof(akey));
+    const char *keys[] = {ukey, akey};
+    for (int i = 0; i < 2; i++) {
+        aos_login_backoff_t *b = backoff_get(a->users, keys[i], 0);
+        if (b)
+            aos_login_backoff_ok(b);
+    }
     /* the session: a random secret for the cookie, its hash kept */
     unsigned char raw[32];
     randombytes_buf(raw, sizeof(raw));
@@ -1273,8 +1277,8 @@ static int route_login(aos_http_req_t *req, void *data)
         aos_http_add_header(req, "Retry-After", ra);
         ujob_free(j);
         body_free(body);
-        return aos_http_respond_error(req, AOS_ERATE,
-                                      "too many failed logins: try again in %s s", ra);
+        return aos_http_respond_error(req, AOS_ERATE, "too many failed logins: try again in %s s",
+                                      ra);
     }
     const json_t *u = user_by_name(a, j->name);
     if (u) {
@@ -1474,7 +1478,7 @@ int aos_auth_login_start(aos_auth_t *a, const aos_auth_login_cfg_t *cfg, aos_err
     U->idle_ms = (int64_t)(cfg->idle_s ? cfg->idle_s : 1800) * 1000;
     U->max_age_ms = (int64_t)(cfg->max_age_s ? cfg->max_age_s : 43200) * 1000;
     U->cookie_secure = cfg->cookie_secure;
-    U->policy.free = 3;
+    U->policy.free = 2;
     U->policy.lock_after = cfg->lockout_after ? cfg->lockout_after : 10;
     U->policy.lock_ms = (uint64_t)(cfg->lockout_s ? cfg->lockout_s : 900) * 1000;
     aos_map_init(&U->by_hash);
@@ -1501,10 +1505,11 @@ int aos_auth_login_start(aos_auth_t *a, const aos_auth_login_cfg_t *cfg, aos_err
                     iso_to_ms(ustr(s, "created_at")), iso_to_ms(ustr(s, "expires_at")), last);
     }
     json_decref(sessions);
-    aos_log_info("auth", "%zu user(s), %zu open browser session(s); sessions end after %lld s idle "
-                         "or %lld s",
-                 json_array_size(U->rows), aos_map_count(&U->by_hash),
-                 (long long)U->idle_ms / 1000, (long long)U->max_age_ms / 1000);
+    aos_log_info("auth",
+                 "%zu user(s), %zu open browser session(s); sessions end after %lld s idle "
+                 "or %lld s",
+                 json_array_size(U->rows), aos_map_count(&U->by_hash), (long long)U->idle_ms / 1000,
+                 (long long)U->max_age_ms / 1000);
     return 0;
 }
 

@@ -25,7 +25,7 @@
     XX(login_max_age_s, U, "login-max-age", "AOS_LOGIN_MAX_AGE", "43200",                          \
        "seconds a browser session lasts at most, however busy")                                    \
     XX(login_lockout_after, U, "login-lockout-after", "AOS_LOGIN_LOCKOUT_AFTER", "10",             \
-       "failed logins of one name or address that lock it (the 4th on wait 1 s, 2 s, 4 s ...)")    \
+       "failed logins of one name or address that lock it (from the 3rd: wait 1 s, 2 s, 4 s ...)") \
     XX(login_lockout_s, U, "login-lockout", "AOS_LOGIN_LOCKOUT", "900",                            \
        "seconds a locked name or address waits (and the longest back-off)")                        \
     XX(cookie_secure, B, "cookie-secure", "AOS_COOKIE_SECURE", "false",                            \

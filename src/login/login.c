@@ -78,8 +78,8 @@ void aos_login_csrf_token(const char *secret, char out[AOS_LOGIN_CSRF_LEN + 1])
     size_t klen = strlen(secret);
     if (klen > crypto_generichash_KEYBYTES_MAX)
         klen = crypto_generichash_KEYBYTES_MAX;
-    crypto_generichash(mac, sizeof(mac), (const unsigned char *)csrf_label,
-                       sizeof(csrf_label) - 1, (const unsigned char *)secret, klen);
+    crypto_generichash(mac, sizeof(mac), (const unsigned char *)csrf_label, sizeof(csrf_label) - 1,
+                       (const unsigned char *)secret, klen);
     sodium_bin2base64(out, AOS_LOGIN_CSRF_LEN + 1, mac, sizeof(mac),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(mac, sizeof(mac));

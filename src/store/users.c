@@ -7,18 +7,12 @@
 #include <string.h>
 
 static const col_t user_cols[] = {
-    {"id", COL_TEXT},
-    {"name", COL_TEXT},
-    {"role", COL_TEXT},
-    {"password_hash", COL_TEXT},
-    {"disabled", COL_BOOL},
-    {"totp_secret", COL_TEXT},
-    {"totp_enabled", COL_BOOL},
-    {"totp_last_step", COL_INT},
-    {"created_by", COL_TEXT},
-    {"created_at", COL_TEXT},
-    {"updated_at", COL_TEXT},
-    {"password_changed_at", COL_TEXT},
+    {"id", COL_TEXT},           {"name", COL_TEXT},
+    {"role", COL_TEXT},         {"password_hash", COL_TEXT},
+    {"disabled", COL_BOOL},     {"totp_secret", COL_TEXT},
+    {"totp_enabled", COL_BOOL}, {"totp_last_step", COL_INT},
+    {"created_by", COL_TEXT},   {"created_at", COL_TEXT},
+    {"updated_at", COL_TEXT},   {"password_changed_at", COL_TEXT},
 };
 
 int aos_store_user_create(aos_store_t *st, const char *id, const char *name, const char *role,
@@ -103,8 +97,8 @@ int aos_store_user_totp_step(aos_store_t *st, const char *id, int64_t step, aos_
     aos__sql_val_t p[] = {aos__sql_int(step), aos__sql_text(id), aos__sql_int(step)};
     int64_t changes = 0;
     int rc = aos__store_exec(
-        st, "UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?", p,
-        NCOLS(p), &changes, err);
+        st, "UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?", p, NCOLS(p),
+        &changes, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to update user '%.64s'", id);
     if (changes == 0)
@@ -148,19 +142,20 @@ int aos_store_user_list(aos_store_t *st, json_t **out, aos_err_t *err)
 /* Sessions ---------------------------------------------------------------- */
 
 static const col_t session_cols[] = {
-    {"id", COL_TEXT},         {"user_id", COL_TEXT},      {"session_hash", COL_TEXT},
-    {"created_at", COL_TEXT}, {"expires_at", COL_TEXT},   {"last_seen_at", COL_TEXT},
+    {"id", COL_TEXT},         {"user_id", COL_TEXT},    {"session_hash", COL_TEXT},
+    {"created_at", COL_TEXT}, {"expires_at", COL_TEXT}, {"last_seen_at", COL_TEXT},
     {"client", COL_TEXT},
 };
 
 int aos_store_session_create(aos_store_t *st, const char *id, const char *user_id,
-                             const char *session_hash, const char *expires_at,
-                             const char *client, aos_err_t *err)
+                             const char *session_hash, const char *expires_at, const char *client,
+                             aos_err_t *err)
 {
     char now[32];
     aos__store_now(now);
-    aos__sql_val_t p[] = {aos__sql_text(id),  aos__sql_text(user_id),    aos__sql_text(session_hash),
-                          aos__sql_text(now), aos__sql_text(expires_at), aos__sql_text(now),
+    aos__sql_val_t p[] = {aos__sql_text(id),           aos__sql_text(user_id),
+                          aos__sql_text(session_hash), aos__sql_text(now),
+                          aos__sql_text(expires_at),   aos__sql_text(now),
                           aos__sql_text(client)};
     int rc = aos__store_exec(st,
                              "INSERT INTO auth_sessions (id, user_id, session_hash, created_at, "
@@ -213,9 +208,8 @@ int aos_store_session_list(aos_store_t *st, const char *now, json_t **out, aos_e
 int aos_store_session_purge(aos_store_t *st, const char *before, aos_err_t *err)
 {
     aos__sql_val_t p[] = {aos__sql_text(before), aos__sql_text(before)};
-    int rc = aos__store_exec(st,
-                             "DELETE FROM auth_sessions WHERE ended_at < ? OR expires_at < ?", p,
-                             NCOLS(p), NULL, err);
+    int rc = aos__store_exec(st, "DELETE FROM auth_sessions WHERE ended_at < ? OR expires_at < ?",
+                             p, NCOLS(p), NULL, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to purge sessions");
     return 0;

@@ -101,9 +101,8 @@ static void test_totp_rfc6238_sha1(void **state)
     } rows[] = {{59, 94287082},         {1111111109, 7081804},  {1111111111, 14050471},
                 {1234567890, 89005924}, {2000000000, 69279037}, {20000000000LL, 65353130}};
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-        assert_int_equal(
-            aos_login_hotp(rfc_key, 20, (uint64_t)aos_login_totp_step(rows[i].t), 8),
-            rows[i].code);
+        assert_int_equal(aos_login_hotp(rfc_key, 20, (uint64_t)aos_login_totp_step(rows[i].t), 8),
+                         rows[i].code);
     /* 6 digits are the last 6 of those: verify takes them */
     int64_t step = 0;
     assert_int_equal(aos_login_totp_verify(rfc_key, 20, "005924", 1234567890, 0, &step), 0);
@@ -166,9 +165,8 @@ static void test_cookie_get(void **state)
                      1);
     assert_string_equal(v, "quoted");
     /* a name that only starts or ends like ours is another cookie */
-    assert_int_equal(aos_login_cookie_get("xaos_session=1; aos_session_x=2", "aos_session", v,
-                                          sizeof(v)),
-                     0);
+    assert_int_equal(
+        aos_login_cookie_get("xaos_session=1; aos_session_x=2", "aos_session", v, sizeof(v)), 0);
     assert_int_equal(aos_login_cookie_get("", "aos_session", v, sizeof(v)), 0);
     assert_int_equal(aos_login_cookie_get(NULL, "aos_session", v, sizeof(v)), 0);
     /* twice, malformed, too long */
