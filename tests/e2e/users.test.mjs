@@ -416,3 +416,30 @@ test('the last Owner cannot be deleted, demoted or disabled; revoking the owner 
     await b.cleanup();
   }
 });
+
+test('an MCP session is bound to the principal that opened it', async () => {
+  const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bind', version: '1' } } };
+  const H = { Accept: 'application/json, text/event-stream', 'Content-Type': 'application/json' };
+  const other = await aos.api('POST', '/auth/tokens', { name: 'other', role: 'admin' });
+  assert.equal(other.status, 201, other.text);
+  const post = async (token, body, sid) => {
+    const r = await fetch(`${aos.url}/mcp`, { method: 'POST', headers: { ...H, Authorization: `Bearer ${token}`, ...(sid ? { 'Mcp-Session-Id': sid } : {}) }, body: JSON.stringify(body) });
+    return { status: r.status, sid: r.headers.get('mcp-session-id'), text: await r.text() };
+  };
+  const init = await post(TOKEN, INIT);
+  assert.equal(init.status, 200, init.text);
+  const sid = init.sid;
+  const list = { jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} };
+  assert.equal((await post(TOKEN, list, sid)).status, 200);
+  const stolen = await post(other.body.token, list, sid);
+  assert.equal(stolen.status, 404, stolen.text);
+  assert.match(stolen.text, /session/i);
+  const del = await fetch(`${aos.url}/mcp`, { method: 'DELETE', headers: { Authorization: `Bearer ${other.body.token}`, 'Mcp-Session-Id': sid } });
+  assert.equal(del.status, 404, 'another principal cannot end it either');
+  assert.equal((await post(TOKEN, list, sid)).status, 200, 'the opener still uses it');
+  // the other token's own session ends with the token
+  const mine = await post(other.body.token, INIT);
+  assert.equal(mine.status, 200);
+  assert.equal((await aos.api('DELETE', `/auth/tokens/${other.body.id}`)).status, 200);
+  assert.equal((await post(other.body.token, list, mine.sid)).status, 401);
+});
