@@ -336,7 +336,7 @@ static int digits(const char *s, int n)
 
 /* ISO-8601 UTC as the store writes it ("2025-01-31T12:00:00.000Z") -> Unix
  * ms; 0 for NULL or anything else. */
-static int64_t iso_ms(const char *s)
+int64_t auth_iso_ms(const char *s)
 {
     if (!s || strlen(s) != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
         s[16] != ':' || s[19] != '.' || s[23] != 'Z')
@@ -426,7 +426,7 @@ static void token_apply(aos_auth_t *a, const json_t *t)
     snprintf(p->kind, sizeof(p->kind), "token");
     snprintf(p->name, sizeof(p->name), "%s", json_string_value(json_object_get(t, "name")) ?: "");
     p->base_role = p->role = aos_role_parse(json_string_value(json_object_get(t, "role")));
-    p->expires_ms = iso_ms(json_string_value(json_object_get(t, "expires_at")));
+    p->expires_ms = auth_iso_ms(json_string_value(json_object_get(t, "expires_at")));
     p->revoked = json_string_value(json_object_get(t, "revoked_at")) != NULL;
     snprintf(p->prefix, sizeof(p->prefix), "%s",
              json_string_value(json_object_get(t, "prefix")) ?: "");
@@ -434,7 +434,7 @@ static void token_apply(aos_auth_t *a, const json_t *t)
              json_string_value(json_object_get(t, "created_by")) ?: "");
     snprintf(p->created_at, sizeof(p->created_at), "%s",
              json_string_value(json_object_get(t, "created_at")) ?: "");
-    int64_t used = iso_ms(json_string_value(json_object_get(t, "last_used_at")));
+    int64_t used = auth_iso_ms(json_string_value(json_object_get(t, "last_used_at")));
     if (used > p->last_used_ms)
         p->last_used_ms = used;
     p->last_saved_ms = used;

@@ -40,6 +40,8 @@ void auth_apply_rows(aos_auth_t *a, json_t *tokens, json_t *grants);
  * Any thread. */
 int64_t auth_now_ms(void);
 void auth_iso_fmt(int64_t ms, char *buf, size_t cap);
+/* The same text -> Unix ms; 0 for NULL or anything else. */
+int64_t auth_iso_ms(const char *s);
 
 /* Shared by routes.c and users.c (loop thread). */
 void auth_random_id(char *out, size_t cap, const char *prefix);

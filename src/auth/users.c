@@ -198,21 +198,6 @@ static void session_free(auth_session_t *s)
     free(s);
 }
 
-static int64_t iso_to_ms(const char *s)
-{
-    /* "2025-01-31T12:00:00.000Z" */
-    if (!s || strlen(s) != 24)
-        return 0;
-    struct tm tm = {0};
-    int ms = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &ms) != 7)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm) * 1000 + ms;
-}
-
 static auth_session_t *session_add(aos_auth_t *a, const char *id, const char *user_id,
                                    const char *hash, int64_t created_ms, int64_t expires_ms,
                                    int64_t last_ms)
@@ -253,7 +238,8 @@ static void purge_done(int status, const aos_err_t *err, void *arg)
 static void sweep(aos_auth_t *a, int64_t now)
 {
     auth_users_t *U = a->users;
-    if (now - U->swept_ms < SWEEP_MS && aos_map_count(&U->backoff) < BACKOFF_KEYS)
+    /* when the back-off keys are at their cap, once a second */
+    if (now - U->swept_ms < (aos_map_count(&U->backoff) < BACKOFF_KEYS ? SWEEP_MS : 1000))
         return;
     U->swept_ms = now;
     size_t n = aos_map_count(&U->by_hash) + aos_map_count(&U->backoff), k = 0;
@@ -1497,12 +1483,12 @@ int aos_auth_login_start(aos_auth_t *a, const aos_auth_login_cfg_t *cfg, aos_err
     json_t *s;
     json_array_foreach(sessions, i, s)
     {
-        int64_t last = iso_to_ms(ustr(s, "last_seen_at"));
+        int64_t last = auth_iso_ms(ustr(s, "last_seen_at"));
         const json_t *u = user_by_id(a, ustr(s, "user_id") ?: "");
         if (!u || ubool(u, "disabled") || now_ms - last >= U->idle_ms)
             continue;
         session_add(a, ustr(s, "id"), ustr(s, "user_id"), ustr(s, "session_hash"),
-                    iso_to_ms(ustr(s, "created_at")), iso_to_ms(ustr(s, "expires_at")), last);
+                    auth_iso_ms(ustr(s, "created_at")), auth_iso_ms(ustr(s, "expires_at")), last);
     }
     json_decref(sessions);
     aos_log_info("auth",

@@ -41,28 +41,30 @@ int aos_store_user_update(aos_store_t *st, const char *id, const char *name, con
 {
     char now[32];
     aos__store_now(now);
-    char sql[256] = "UPDATE users SET updated_at = ?";
+    char sql[256];
+    size_t k = (size_t)snprintf(sql, sizeof(sql), "UPDATE users SET updated_at = ?");
     aos__sql_val_t p[8];
     int n = 0;
     p[n++] = aos__sql_text(now);
     if (name) {
-        strcat(sql, ", name = ?");
+        k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", name = ?");
         p[n++] = aos__sql_text(name);
     }
     if (role) {
-        strcat(sql, ", role = ?");
+        k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", role = ?");
         p[n++] = aos__sql_text(role);
     }
     if (disabled >= 0) {
-        strcat(sql, ", disabled = ?");
+        k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", disabled = ?");
         p[n++] = aos__sql_int(disabled ? 1 : 0);
     }
     if (password_hash) {
-        strcat(sql, ", password_hash = ?, password_changed_at = ?");
+        k += (size_t)snprintf(sql + k, sizeof(sql) - k,
+                              ", password_hash = ?, password_changed_at = ?");
         p[n++] = aos__sql_text(password_hash);
         p[n++] = aos__sql_text(now);
     }
-    strcat(sql, " WHERE id = ?");
+    snprintf(sql + k, sizeof(sql) - k, " WHERE id = ?");
     p[n++] = aos__sql_text(id);
     int64_t changes = 0;
     int rc = aos__store_exec(st, sql, p, n, &changes, err);

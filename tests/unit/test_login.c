@@ -19,7 +19,7 @@
 static void hex(const uint8_t *b, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", b[i]);
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
 static void assert_sha1(const void *data, size_t len, const char *want)
