@@ -13,7 +13,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAosd, sleep, TOKEN } from './lib.mjs';
 
@@ -477,4 +479,31 @@ test('password hashing runs off the loop: other requests are answered while logi
   console.log(`one login ${one} ms; ${ms.length} /healthz during 8 logins, median ${median} ms`);
   assert.ok(ms.length >= 8, `only ${ms.length} /healthz answered while 8 logins hashed`);
   assert.ok(median * 4 < one, `the median /healthz took ${median} ms, one login ${one} ms`);
+});
+
+test('the cookie is Secure over HTTPS, and with --cookie-secure behind a TLS proxy', async () => {
+  const plain = await startAosd({ args: ['--cookie-secure'] });
+  try {
+    await mkUser(plain, { name: 'fay', password: 'fay-pw-12345678', role: 'viewer' });
+    const s = await login(plain, 'fay', 'fay-pw-12345678');
+    assert.equal(s.status, 200, s.text);
+    assert.match(s.set, /; Secure$/);
+  } finally { await plain.cleanup(); }
+  const dir = mkdtempSync(join(tmpdir(), 'aos-tls-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const tls = await startAosd({ args: ['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')] });
+    try {
+      const curl = (...args) => execFileSync('curl', ['-s', '--cacert', join(dir, 'cert.pem'), ...args], { encoding: 'utf8' });
+      curl('-H', `Authorization: Bearer ${TOKEN}`, '-H', 'Content-Type: application/json',
+        '-d', JSON.stringify({ name: 'gus', password: 'gus-pw-12345678', role: 'viewer' }), `${tls.url}/auth/users`);
+      const head = curl('-D', '-', '-o', '/dev/null', '-H', 'Content-Type: application/json',
+        '-d', JSON.stringify({ name: 'gus', password: 'gus-pw-12345678' }), `${tls.url}/auth/login`);
+      const set = head.split('\r\n').find((l) => /^set-cookie:/i.test(l));
+      assert.ok(set, head);
+      assert.match(set, /HttpOnly; SameSite=Strict; Secure$/);
+      seen.push(set.match(/aos_session=([^;]+)/)[1]);
+    } finally { await tls.cleanup(); }
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
