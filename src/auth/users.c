@@ -393,7 +393,8 @@ enum uop {
     U_LOGOUT,
     U_TOTP_BEGIN,
     U_TOTP_CONFIRM,
-    U_TOTP_DELETE
+    U_TOTP_DELETE,
+    U_PASSWORD
 };
 
 struct ujob {
@@ -408,6 +409,8 @@ struct ujob {
     int end_sessions;
     char *password; /* wiped and freed once hashed or checked */
     size_t plen;
+    char *new_password; /* U_PASSWORD: the new one (password is the current one) */
+    size_t nlen;
     char *pw_hash; /* U_CREATE/U_UPDATE: the new hash; U_LOGIN: the stored one (NULL: none) */
     int verified;  /* U_LOGIN: the password matched */
     json_t *grants_add, *grants_del; /* [{id, principal, role, resource}], [id] */
@@ -439,6 +442,11 @@ static void wipe_password(struct ujob *j)
         sodium_memzero(j->password, j->plen);
         free(j->password);
         j->password = NULL;
+    }
+    if (j->new_password) {
+        sodium_memzero(j->new_password, j->nlen);
+        free(j->new_password);
+        j->new_password = NULL;
     }
 }
 
@@ -530,6 +538,10 @@ static int ujob_tx(aos_store_t *st, void *arg, aos_err_t *err)
     case U_TOTP_DELETE:
         action = "auth.totp.disable";
         rc = aos_store_user_totp(st, j->id, NULL, 0, 0, err);
+        break;
+    case U_PASSWORD:
+        action = "auth.password.change";
+        rc = aos_store_user_update(st, j->id, NULL, NULL, -1, j->pw_hash, err);
         break;
     }
     if (rc == 0 && j->end_sessions && j->op != U_DELETE)
@@ -637,6 +649,10 @@ static void ujob_done(int status, const aos_err_t *err, void *arg)
         set_cookie(j, "", 0);
         break;
     }
+    case U_PASSWORD:
+        end_user_sessions(a, j->id, "password changed");
+        set_cookie(j, "", 0);
+        break;
     default:
         if (j->end_sessions)
             end_user_sessions(a, j->id,
@@ -662,6 +678,7 @@ static void ujob_store(struct ujob *j)
 /* -- hashing on the thread pool -- */
 
 static void login_checked(struct ujob *j);
+static void login_failed(struct ujob *j, int code, const char *msg);
 static void hash_next(auth_users_t *U);
 
 static void hash_work(uv_work_t *w)
@@ -680,8 +697,20 @@ static void hash_work(uv_work_t *w)
         }
         return;
     }
+    const char *pw = j->password;
+    size_t plen = j->plen;
+    if (j->op == U_PASSWORD) {
+        /* the current password first; then the new one is hashed */
+        j->verified = j->pw_hash && crypto_pwhash_str_verify(j->pw_hash, pw, plen) == 0;
+        if (!j->verified)
+            return;
+        free(j->pw_hash);
+        j->pw_hash = NULL;
+        pw = j->new_password;
+        plen = j->nlen;
+    }
     char *h = malloc(crypto_pwhash_STRBYTES);
-    if (h && crypto_pwhash_str(h, j->password, j->plen, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+    if (h && crypto_pwhash_str(h, pw, plen, crypto_pwhash_OPSLIMIT_INTERACTIVE,
                                crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0)
         j->pw_hash = h;
     else
@@ -699,6 +728,10 @@ static void hash_after(uv_work_t *w, int status)
         if (status)
             j->verified = 0;
         login_checked(j);
+        return;
+    }
+    if (j->op == U_PASSWORD && (status || !j->verified)) {
+        login_failed(j, AOS_EFORBIDDEN, "the current password is wrong");
         return;
     }
     if (status || !j->pw_hash) {
@@ -1120,7 +1153,7 @@ static aos_login_backoff_t *backoff_get(auth_users_t *U, const char *key, int cr
     return b;
 }
 
-static void login_failed(struct ujob *j, const char *msg)
+static void login_failed(struct ujob *j, int code, const char *msg)
 {
     auth_users_t *U = j->a->users;
     uint64_t now = (uint64_t)auth_now_ms();
@@ -1135,8 +1168,9 @@ static void login_failed(struct ujob *j, const char *msg)
                          i ? "the address" : "a user name",
                          (unsigned long long)U->policy.lock_ms / 1000, b->failures);
     }
-    aos_log_warn("auth", "failed login from %s", j->client);
-    respond_err(j, AOS_EUNAUTH, "%s", msg);
+    aos_log_warn("auth", "failed %s from %s", j->op == U_LOGIN ? "login" : "password check",
+                 j->client);
+    respond_err(j, code, "%s", msg);
     ujob_free(j);
 }
 
@@ -1148,7 +1182,7 @@ static void login_checked(struct ujob *j)
     /* the user may have changed while the hash ran: the same one or nothing */
     int same = u && j->pw_hash && !strcmp(ustr(u, "password_hash") ?: "", j->pw_hash);
     if (!j->verified || !same || ubool(u, "disabled")) {
-        login_failed(j, "wrong name or password");
+        login_failed(j, AOS_EUNAUTH, "wrong name or password");
         return;
     }
     if (ubool(u, "totp_enabled")) {
@@ -1167,7 +1201,7 @@ static void login_checked(struct ujob *j)
                             json_integer_value(json_object_get(u, "totp_last_step")), &step) == 0;
         aos_secret_wipe(key);
         if (!ok) {
-            login_failed(j, "wrong name, password or code");
+            login_failed(j, AOS_EUNAUTH, "wrong name, password or code");
             return;
         }
         j->totp_step = step;
@@ -1284,6 +1318,100 @@ static int route_login(aos_http_req_t *req, void *data)
     memcpy(j->password, json_string_value(pw), n + 1);
     j->plen = n;
     body_free(body);
+    hash_submit(j);
+    return 0;
+}
+
+/* ms the name and the address of a login (or password check) must wait. */
+static uint64_t backoff_wait(auth_users_t *U, const char *name, const char *client, uint64_t now)
+{
+    char ukey[USER_NAME_MAX + 4], akey[96];
+    snprintf(ukey, sizeof(ukey), "u:%s", name);
+    addr_key(client, akey, sizeof(akey));
+    const char *keys[] = {ukey, akey};
+    uint64_t wait = 0;
+    for (int i = 0; i < 2; i++) {
+        aos_login_backoff_t *b = backoff_get(U, keys[i], 0);
+        uint64_t w = b ? aos_login_backoff_wait(b, now) : 0;
+        wait = w > wait ? w : wait;
+    }
+    if (wait == 0 && aos_map_count(&U->backoff) >= BACKOFF_KEYS)
+        wait = 1000; /* too many keys to track: nobody new may try now */
+    return wait;
+}
+
+static int respond_wait(aos_http_req_t *req, uint64_t wait)
+{
+    char ra[24];
+    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)((wait + 999) / 1000));
+    aos_http_add_header(req, "Retry-After", ra);
+    return aos_http_respond_error(req, AOS_ERATE, "too many failed attempts: try again in %s s",
+                                  ra);
+}
+
+/* POST /auth/password {current, password}: a logged-in user's own. */
+static int route_password(aos_http_req_t *req, void *data)
+{
+    aos_auth_t *a = data;
+    auth_session_t *s = session_of(aos_auth_principal(req));
+    if (!s)
+        return aos_http_respond_error(req, AOS_EINVAL,
+                                      "for a browser session: an Admin sets a user's password with "
+                                      "PATCH /auth/users/:id");
+    const json_t *u = user_by_id(a, s->user_id);
+    if (!u)
+        return aos_http_respond_error(req, AOS_EUNAUTH, "no such user");
+    aos_err_t err = {0, ""};
+    json_t *body = aos_http_body_json(req, &err);
+    if (!body)
+        return aos_http_respond_err(req, &err);
+    static const char *const known[] = {"current", "password", NULL};
+    struct ujob *j = ujob_new(a, req, U_PASSWORD);
+    const json_t *cur = json_object_get(body, "current");
+    int rc = 0;
+    if (!j)
+        rc = aos_err_set(&err, AOS_ENOMEM, NULL);
+    else if (!json_is_object(body))
+        rc = aos_err_set(&err, AOS_EINVAL, "the body must be a JSON object");
+    else if ((rc = auth_only_fields(body, known, "the password change", &err)))
+        ;
+    else if (!json_is_string(cur) || json_string_length(cur) == 0 ||
+             json_string_length(cur) > PASSWORD_MAX ||
+             strlen(json_string_value(cur)) != json_string_length(cur))
+        rc = aos_err_set(&err, AOS_EINVAL, "'current' must be the current password");
+    else
+        rc = password_field(json_object_get(body, "password"), j, &err);
+    if (rc == 0) {
+        /* password_field put the new one in j->password: move it over */
+        j->new_password = j->password;
+        j->nlen = j->plen;
+        j->plen = json_string_length(cur);
+        if (!(j->password = malloc(j->plen + 1)) ||
+            !(j->pw_hash = strdup(ustr(u, "password_hash") ?: "")))
+            rc = aos_err_set(&err, AOS_ENOMEM, NULL);
+        else
+            memcpy(j->password, json_string_value(cur), j->plen + 1);
+    }
+    if (json_is_string(cur))
+        sodium_memzero((char *)json_string_value(cur), json_string_length(cur));
+    body_free(body);
+    if (rc) {
+        if (j)
+            ujob_free(j);
+        return aos_http_respond_err(req, &err);
+    }
+    snprintf(j->id, sizeof(j->id), "%s", s->user_id);
+    snprintf(j->name, sizeof(j->name), "%s", ustr(u, "name") ?: "");
+    snprintf(j->client, sizeof(j->client), "%s", aos_http_peer(req) ?: "?");
+    uint64_t now = (uint64_t)auth_now_ms();
+    uint64_t wait = backoff_wait(a->users, j->name, j->client, now);
+    if (wait) {
+        ujob_free(j);
+        return respond_wait(req, wait);
+    }
+    j->end_sessions = 1;
+    j->diff = json_pack("{s:s}", "password", "changed");
+    j->answer = json_pack("{s:b}", "changed", 1);
     hash_submit(j);
     return 0;
 }
@@ -1436,6 +1564,7 @@ static int route_totp_delete(aos_http_req_t *req, void *data)
 static const aos_http_route_t user_routes[] = {
     {"POST", "/auth/login", AOS_PERM_PUBLIC, route_login, 8 << 10, NULL},
     {"POST", "/auth/logout", AOS_PERM_ANY, route_logout, 0, NULL},
+    {"POST", "/auth/password", AOS_PERM_ANY, route_password, 8 << 10, NULL},
     {"GET", "/auth/users", AOS_PERM_ADMIN, route_users_list, 0, NULL},
     {"POST", "/auth/users", AOS_PERM_ADMIN, route_users_create, 64 << 10, NULL},
     {"PATCH", "/auth/users/:id", AOS_PERM_ADMIN, route_users_update, 64 << 10, NULL},

@@ -263,6 +263,35 @@ test('SSE with the cookie; logout, disable and a new password close the open str
   assert.equal((await login(aos, 'viewer', PW.viewer2)).status, 200);
 });
 
+test('a user changes its own password with the current one; its sessions end', async () => {
+  const u = await mkUser(aos, { name: 'hal', password: 'hal-pw-1234567', role: 'viewer' });
+  const s = await login(aos, 'hal', 'hal-pw-1234567');
+  const other = await login(aos, 'hal', 'hal-pw-1234567');
+  const ev = await sseWithCookie(aos, '/agent/events', other.cookie);
+  // a token has no current password to give
+  assert.equal((await aos.api('POST', '/auth/password', { current: 'x', password: 'whatever-1234' })).status, 400);
+  for (const b of [{ current: 'hal-pw-1234567' }, { current: 'hal-pw-1234567', password: 'short' }, { current: 1, password: 'long-enough-1' }, { current: 'hal-pw-1234567', password: 'long-enough-1', x: 1 }]) {
+    const r = await req(aos, 'POST', '/auth/password', { cookie: s.cookie, csrf: s.csrf, body: b });
+    assert.equal(r.status, 400, `${JSON.stringify(b)}: ${r.text}`);
+  }
+  const nocsrf = await req(aos, 'POST', '/auth/password', { cookie: s.cookie, body: { current: 'hal-pw-1234567', password: 'hal-new-pw-8888' } });
+  assert.equal(nocsrf.status, 403, nocsrf.text);
+  const wrong = await req(aos, 'POST', '/auth/password', { cookie: s.cookie, csrf: s.csrf, body: { current: 'not-it-at-all', password: 'hal-new-pw-8888' } });
+  assert.equal(wrong.status, 403, wrong.text);
+  assert.equal((await req(aos, 'GET', '/auth/me', { cookie: s.cookie })).status, 200, 'a wrong current password ends nothing');
+  PW.hal = 'hal-new-pw-9999';
+  const ok = await req(aos, 'POST', '/auth/password', { cookie: s.cookie, csrf: s.csrf, body: { current: 'hal-pw-1234567', password: PW.hal } });
+  assert.equal(ok.status, 200, ok.text);
+  assert.match(ok.headers.get('set-cookie'), /^aos_session=; Path=\/; Max-Age=0/);
+  await within(ev.ended, 5000, 'the other session\'s stream closed');
+  assert.equal((await req(aos, 'GET', '/auth/me', { cookie: s.cookie })).status, 401);
+  assert.equal((await req(aos, 'GET', '/auth/me', { cookie: other.cookie })).status, 401);
+  assert.equal((await login(aos, 'hal', 'hal-pw-1234567')).status, 401);
+  assert.equal((await login(aos, 'hal', PW.hal)).status, 200);
+  const audit = await aos.api('GET', '/audit/logs');
+  assert.ok(audit.body.items.some((x) => x.action === 'auth.password.change' && x.actor === `user:${u.id}`), audit.text.slice(0, 300));
+});
+
 test('bad input gets a clear 400 (or 413) and changes nothing', async () => {
   const before = (await aos.api('GET', '/auth/users')).text;
   const bad = [

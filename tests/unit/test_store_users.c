@@ -62,10 +62,16 @@ static void test_users_create_update(void **state)
 {
     fixture_t *f = *state;
     aos_err_t err = {0};
-    assert_int_equal(aos_store_user_create(f->st, "u1", "alice", "viewer", "$argon2id$x", "token:owner", &err), 0);
-    assert_int_equal(aos_store_user_create(f->st, "u2", "alice", "viewer", "$argon2id$y", NULL, &err), AOS_ECONFLICT);
-    assert_int_equal(aos_store_user_create(f->st, "u1", "bob", "viewer", NULL, NULL, &err), AOS_ECONFLICT);
-    assert_int_equal(aos_store_user_create(f->st, "u3", "", "viewer", NULL, NULL, &err), AOS_EINVAL);
+    assert_int_equal(
+        aos_store_user_create(f->st, "u1", "alice", "viewer", "$argon2id$x", "token:owner", &err),
+        0);
+    assert_int_equal(
+        aos_store_user_create(f->st, "u2", "alice", "viewer", "$argon2id$y", NULL, &err),
+        AOS_ECONFLICT);
+    assert_int_equal(aos_store_user_create(f->st, "u1", "bob", "viewer", NULL, NULL, &err),
+                     AOS_ECONFLICT);
+    assert_int_equal(aos_store_user_create(f->st, "u3", "", "viewer", NULL, NULL, &err),
+                     AOS_EINVAL);
     json_t *list = NULL;
     assert_int_equal(aos_store_user_list(f->st, &list, &err), 0);
     assert_int_equal(json_array_size(list), 1);
@@ -79,7 +85,8 @@ static void test_users_create_update(void **state)
 
     /* only what is given changes */
     assert_int_equal(aos_store_user_update(f->st, "u1", NULL, "admin", 1, NULL, &err), 0);
-    assert_int_equal(aos_store_user_update(f->st, "nope", "x", NULL, -1, NULL, &err), AOS_ENOTFOUND);
+    assert_int_equal(aos_store_user_update(f->st, "nope", "x", NULL, -1, NULL, &err),
+                     AOS_ENOTFOUND);
     assert_int_equal(aos_store_user_list(f->st, &list, &err), 0);
     u = json_array_get(list, 0);
     assert_string_equal(str(u, "name"), "alice");
@@ -126,11 +133,13 @@ static void test_sessions_and_delete_cascade(void **state)
     assert_int_equal(aos_store_grant_put(f->st, "g1", "user:u1", "admin", "system", NULL, &err), 0);
     assert_int_equal(aos_store_grant_put(f->st, "g2", "user:u2", "admin", "system", NULL, &err), 0);
     const char *later = "2999-01-01T00:00:00.000Z", *past = "2000-01-01T00:00:00.000Z";
-    assert_int_equal(aos_store_session_create(f->st, "s1", "u1", "h1", later, "127.0.0.1", &err), 0);
+    assert_int_equal(aos_store_session_create(f->st, "s1", "u1", "h1", later, "127.0.0.1", &err),
+                     0);
     assert_int_equal(aos_store_session_create(f->st, "s2", "u1", "h2", later, NULL, &err), 0);
     assert_int_equal(aos_store_session_create(f->st, "s3", "u2", "h3", later, NULL, &err), 0);
     assert_int_equal(aos_store_session_create(f->st, "s4", "u2", "h4", past, NULL, &err), 0);
-    assert_int_equal(aos_store_session_create(f->st, "s5", "u2", "h3", later, NULL, &err), AOS_ECONFLICT);
+    assert_int_equal(aos_store_session_create(f->st, "s5", "u2", "h3", later, NULL, &err),
+                     AOS_ECONFLICT);
     json_t *list = NULL;
     assert_int_equal(aos_store_session_list(f->st, "2026-01-01T00:00:00.000Z", &list, &err), 0);
     assert_int_equal(json_array_size(list), 3); /* s4 expired */
@@ -150,9 +159,12 @@ static void test_sessions_and_delete_cascade(void **state)
     /* deleting u1 takes its grants and sessions, not u2's */
     assert_int_equal(aos_store_user_delete(f->st, "u1", &err), 0);
     assert_int_equal(aos_store_user_delete(f->st, "u1", &err), AOS_ENOTFOUND);
-    assert_int_equal(aos_test_sql_int(f->path, "SELECT count(*) FROM rbac_grants WHERE principal = 'user:u1'"), 0);
+    assert_int_equal(
+        aos_test_sql_int(f->path, "SELECT count(*) FROM rbac_grants WHERE principal = 'user:u1'"),
+        0);
     assert_int_equal(aos_test_sql_int(f->path, "SELECT count(*) FROM rbac_grants"), 1);
-    assert_int_equal(aos_test_sql_int(f->path, "SELECT count(*) FROM auth_sessions WHERE user_id = 'u1'"), 0);
+    assert_int_equal(
+        aos_test_sql_int(f->path, "SELECT count(*) FROM auth_sessions WHERE user_id = 'u1'"), 0);
     assert_int_equal(aos_test_sql_int(f->path, "SELECT count(*) FROM auth_sessions"), 2);
     /* purge: rows ended or expired before the date */
     assert_int_equal(aos_store_session_purge(f->st, "2026-01-01T00:00:00.000Z", &err), 0);
