@@ -570,6 +570,8 @@ static int ujob_run(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct ujob *j = arg;
     int rc = aos_store_tx(st, ujob_tx, arg, err);
+    if (j->op == U_LOGIN || j->op == U_LOGOUT)
+        return rc; /* users, tokens and grants are as they were */
     if (rc == 0)
         rc = aos_store_user_list(st, &j->users_now, err);
     if (rc == 0)
@@ -626,13 +628,18 @@ static void ujob_done(int status, const aos_err_t *err, void *arg)
         ujob_free(j);
         return;
     }
-    apply_now(j);
+    if (j->op != U_LOGIN && j->op != U_LOGOUT)
+        apply_now(j);
     switch (j->op) {
     case U_LOGIN: {
+        json_t *u = (json_t *)user_by_id(a, j->id);
+        if (u && j->totp_step > 0)
+            json_object_set_new(u, "totp_last_step", json_integer(j->totp_step));
         int64_t now = auth_now_ms();
         auth_session_t *s = session_add(a, j->ses_id, j->id, j->ses_hash, now, j->expires_ms, now);
-        if (!s) {
-            respond_err(j, AOS_ENOMEM, "%s", "unable to start the session");
+        if (!s) { /* the user was deleted meanwhile, or no memory */
+            respond_err(j, u ? AOS_ENOMEM : AOS_EUNAUTH, "%s",
+                        u ? "unable to start the session" : "wrong name or password");
             break;
         }
         aos_log_info("auth", "user %s logged in from %s (session %s)", j->id, j->client, s->id);
@@ -1238,6 +1245,33 @@ static void login_checked(struct ujob *j)
     ujob_store(j);
 }
 
+/* ms the name and the address of a login (or password check) must wait. */
+static uint64_t backoff_wait(auth_users_t *U, const char *name, const char *client, uint64_t now)
+{
+    char ukey[USER_NAME_MAX + 4], akey[96];
+    snprintf(ukey, sizeof(ukey), "u:%s", name);
+    addr_key(client, akey, sizeof(akey));
+    const char *keys[] = {ukey, akey};
+    uint64_t wait = 0;
+    for (int i = 0; i < 2; i++) {
+        aos_login_backoff_t *b = backoff_get(U, keys[i], 0);
+        uint64_t w = b ? aos_login_backoff_wait(b, now) : 0;
+        wait = w > wait ? w : wait;
+    }
+    if (wait == 0 && aos_map_count(&U->backoff) >= BACKOFF_KEYS)
+        wait = 1000; /* too many keys to track: nobody new may try now */
+    return wait;
+}
+
+static int respond_wait(aos_http_req_t *req, uint64_t wait)
+{
+    char ra[24];
+    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)((wait + 999) / 1000));
+    aos_http_add_header(req, "Retry-After", ra);
+    return aos_http_respond_error(req, AOS_ERATE, "too many failed attempts: try again in %s s",
+                                  ra);
+}
+
 static int route_login(aos_http_req_t *req, void *data)
 {
     aos_auth_t *a = data;
@@ -1278,27 +1312,13 @@ static int route_login(aos_http_req_t *req, void *data)
     if (code)
         snprintf(j->code, sizeof(j->code), "%s", json_string_value(code));
     /* back-off: the name's and the address's, whoever asks */
-    uint64_t now = (uint64_t)auth_now_ms(), wait = 0;
+    uint64_t now = (uint64_t)auth_now_ms();
     sweep(a, (int64_t)now);
-    char ukey[USER_NAME_MAX + 4], akey[96];
-    snprintf(ukey, sizeof(ukey), "u:%s", j->name);
-    addr_key(j->client, akey, sizeof(akey));
-    const char *keys[] = {ukey, akey};
-    for (int i = 0; i < 2; i++) {
-        aos_login_backoff_t *b = backoff_get(U, keys[i], 0);
-        uint64_t w = b ? aos_login_backoff_wait(b, now) : 0;
-        wait = w > wait ? w : wait;
-    }
-    if (wait == 0 && aos_map_count(&U->backoff) >= BACKOFF_KEYS)
-        wait = 1000; /* too many keys to track: nobody new may try now */
+    uint64_t wait = backoff_wait(U, j->name, j->client, now);
     if (wait) {
-        char ra[24];
-        snprintf(ra, sizeof(ra), "%llu", (unsigned long long)((wait + 999) / 1000));
-        aos_http_add_header(req, "Retry-After", ra);
         ujob_free(j);
         body_free(body);
-        return aos_http_respond_error(req, AOS_ERATE, "too many failed logins: try again in %s s",
-                                      ra);
+        return respond_wait(req, wait);
     }
     const json_t *u = user_by_name(a, j->name);
     if (u) {
@@ -1320,33 +1340,6 @@ static int route_login(aos_http_req_t *req, void *data)
     body_free(body);
     hash_submit(j);
     return 0;
-}
-
-/* ms the name and the address of a login (or password check) must wait. */
-static uint64_t backoff_wait(auth_users_t *U, const char *name, const char *client, uint64_t now)
-{
-    char ukey[USER_NAME_MAX + 4], akey[96];
-    snprintf(ukey, sizeof(ukey), "u:%s", name);
-    addr_key(client, akey, sizeof(akey));
-    const char *keys[] = {ukey, akey};
-    uint64_t wait = 0;
-    for (int i = 0; i < 2; i++) {
-        aos_login_backoff_t *b = backoff_get(U, keys[i], 0);
-        uint64_t w = b ? aos_login_backoff_wait(b, now) : 0;
-        wait = w > wait ? w : wait;
-    }
-    if (wait == 0 && aos_map_count(&U->backoff) >= BACKOFF_KEYS)
-        wait = 1000; /* too many keys to track: nobody new may try now */
-    return wait;
-}
-
-static int respond_wait(aos_http_req_t *req, uint64_t wait)
-{
-    char ra[24];
-    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)((wait + 999) / 1000));
-    aos_http_add_header(req, "Retry-After", ra);
-    return aos_http_respond_error(req, AOS_ERATE, "too many failed attempts: try again in %s s",
-                                  ra);
 }
 
 /* POST /auth/password {current, password}: a logged-in user's own. */
