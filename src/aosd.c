@@ -232,6 +232,15 @@ static int run(aos_daemon_t *d, aos_err_t *err)
         return rc; /* checked in main() already */
     if ((rc = aos_auth_bootstrap(d->auth, c->bootstrap_token, &d->generated, err)))
         return rc;
+    aos_auth_login_cfg_t alc = {.loop = d->loop,
+                                .box = d->secrets,
+                                .idle_s = (unsigned)c->login_idle_s,
+                                .max_age_s = (unsigned)c->login_max_age_s,
+                                .cookie_secure = c->cookie_secure,
+                                .lockout_after = (unsigned)c->login_lockout_after,
+                                .lockout_s = (unsigned)c->login_lockout_s};
+    if ((rc = aos_auth_login_start(d->auth, &alc, err)))
+        return rc;
     if (!(d->metrics = aos_metrics_new()))
         return aos_err_set(err, AOS_ENOMEM, NULL);
     aos_metrics_set_max_series(d->metrics, (size_t)c->metrics_max_series);

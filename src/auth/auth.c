@@ -336,7 +336,7 @@ static int digits(const char *s, int n)
 
 /* ISO-8601 UTC as the store writes it ("2025-01-31T12:00:00.000Z") -> Unix
  * ms; 0 for NULL or anything else. */
-static int64_t iso_ms(const char *s)
+int64_t auth_iso_ms(const char *s)
 {
     if (!s || strlen(s) != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
         s[16] != ':' || s[19] != '.' || s[23] != 'Z')
@@ -401,6 +401,7 @@ static void grants_rebuild(aos_auth_t *a)
     size_t i;
     json_t *g;
     json_array_foreach(a->grants, i, g) grant_apply(a, g);
+    auth_users_rebuild(a);
 }
 
 /* A stored token row -> its principal, in both maps (replacing one of the
@@ -422,9 +423,10 @@ static void token_apply(aos_auth_t *a, const json_t *t)
         }
     }
     snprintf(p->id, sizeof(p->id), "%s", id);
+    snprintf(p->kind, sizeof(p->kind), "token");
     snprintf(p->name, sizeof(p->name), "%s", json_string_value(json_object_get(t, "name")) ?: "");
     p->base_role = p->role = aos_role_parse(json_string_value(json_object_get(t, "role")));
-    p->expires_ms = iso_ms(json_string_value(json_object_get(t, "expires_at")));
+    p->expires_ms = auth_iso_ms(json_string_value(json_object_get(t, "expires_at")));
     p->revoked = json_string_value(json_object_get(t, "revoked_at")) != NULL;
     snprintf(p->prefix, sizeof(p->prefix), "%s",
              json_string_value(json_object_get(t, "prefix")) ?: "");
@@ -432,7 +434,7 @@ static void token_apply(aos_auth_t *a, const json_t *t)
              json_string_value(json_object_get(t, "created_by")) ?: "");
     snprintf(p->created_at, sizeof(p->created_at), "%s",
              json_string_value(json_object_get(t, "created_at")) ?: "");
-    int64_t used = iso_ms(json_string_value(json_object_get(t, "last_used_at")));
+    int64_t used = auth_iso_ms(json_string_value(json_object_get(t, "last_used_at")));
     if (used > p->last_used_ms)
         p->last_used_ms = used;
     p->last_saved_ms = used;
@@ -507,6 +509,7 @@ void aos_auth_free(aos_auth_t *a)
         principal_free(v);
     aos_map_release(&a->by_id);
     aos_map_release(&a->by_hash);
+    auth_users_free(a);
     json_decref(a->grants);
     free(a->scrape);
     free(a);
@@ -827,17 +830,22 @@ int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, voi
     aos_auth_t *a = data;
     const char *h = aos_http_header(req, "Authorization");
     aos_principal_t *p = NULL;
+    int rc;
     if (h) {
-        int rc = token_principal(a, h, &p, err);
-        if (rc)
+        if ((rc = token_principal(a, h, &p, err)))
             return rc;
+    } else if ((rc = auth_session_principal(a, req, &p, err)) <= 0) {
+        if (rc)
+            return rc; /* a session cookie that is not (or no longer) good */
     } else if (perm == AOS_PERM_MCP && a->mcp_anonymous && aos_http_peer_is_loopback(req)) {
         p = &a->anonymous;
     } else if (perm == AOS_PERM_METRICS && aos_auth_may_scrape(a, aos_http_peer(req))) {
         aos_http_set_principal(req, &a->scraper);
         return 0; /* the address is the permission: no role */
     } else {
-        return aos_err_set(err, AOS_EUNAUTH, "missing token: send 'Authorization: Bearer <token>'");
+        return aos_err_set(err, AOS_EUNAUTH,
+                           "missing token: send 'Authorization: Bearer <token>' (or log in at "
+                           "POST /auth/login)");
     }
     if (!p)
         return aos_err_set(err, AOS_EUNAUTH, "invalid token");
@@ -848,7 +856,8 @@ int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, voi
         return aos_err_set(err, AOS_EFORBIDDEN, "no access to this resource");
     if (aos_auth_check(p, perm, resource)) {
         if (perm == AOS_PERM_MCP || perm == AOS_PERM_ANY)
-            return aos_err_set(err, AOS_EFORBIDDEN, "this token has no role and no grant");
+            return aos_err_set(err, AOS_EFORBIDDEN, "this %s has no role and no grant",
+                               strcmp(p->kind, "user") ? "token" : "user");
         return aos_err_set(err, AOS_EFORBIDDEN, "role '%s' may not %s '%.120s' (needs '%s')",
                            aos_role_name(p->role), aos_http_perm_name(perm), resource,
                            aos_role_name(aos_auth_role_for(perm)));

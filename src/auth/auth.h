@@ -34,7 +34,10 @@
 
 #include "err/err.h"
 #include "http/http.h"
+#include "secret/secret.h"
 #include "store/store.h"
+
+#include <uv.h>
 
 typedef enum {
     AOS_ROLE_NONE = 0,
@@ -82,7 +85,8 @@ typedef struct {
 } aos_grant_index_t;
 
 typedef struct aos_principal_s {
-    char id[40];          /* a token's id; "anonymous", "scraper", "task:<trace>" */
+    char id[40];          /* a token's or user's id; "anonymous", "scraper", "task:<trace>" */
+    char kind[8];         /* "token", "user" (a browser session's user); "" for the others */
     char name[64];        /* the token's name */
     aos_role_t role;      /* on system (every resource), grants on "system" included */
     aos_role_t base_role; /* the token's own role on system, grants left out */
@@ -157,6 +161,22 @@ int aos_auth_resource_check(const char *resource, aos_err_t *err);
 int aos_auth_principal_grant(aos_principal_t *p, aos_role_t role, const char *resource);
 /* Releases what p's grants hold (not p itself). */
 void aos_auth_principal_release(aos_principal_t *p);
+
+/* --- users and browser sessions (users.c) ----------------------------------
+ * Users log in with a name and password (and a TOTP code once they enrolled
+ * one) at POST /auth/login and get a session cookie; see docs/RBAC.md. */
+typedef struct {
+    uv_loop_t *loop;        /* runs password hashing on its thread pool */
+    aos_secret_box_t *box;  /* seals TOTP secrets */
+    unsigned idle_s;        /* a session ends after this long unused; 0: 1800 */
+    unsigned max_age_s;     /* and after this long anyway; 0: 43200 */
+    int cookie_secure;      /* Secure on plain HTTP too (a TLS proxy in front) */
+    unsigned lockout_after; /* failures that lock a name or address; 0: 10 */
+    unsigned lockout_s;     /* how long; the longest back-off; 0: 900 */
+} aos_auth_login_cfg_t;
+
+/* Loads the users and open sessions (start-up, before the loop runs). */
+int aos_auth_login_start(aos_auth_t *a, const aos_auth_login_cfg_t *cfg, aos_err_t *err);
 
 /* --- HTTP ----------------------------------------------------------------- */
 

@@ -27,6 +27,7 @@ struct aos_auth_s {
     aos_principal_t scraper; /* no role: an allowed address on AOS_PERM_METRICS */
     cidr_t *scrape;          /* addresses that may scrape without a token */
     size_t nscrape;
+    struct auth_users_s *users; /* users and browser sessions (users.c); NULL until started */
 };
 
 /* Every token and grant from the store (start-up, or a store job: any
@@ -39,5 +40,37 @@ void auth_apply_rows(aos_auth_t *a, json_t *tokens, json_t *grants);
  * Any thread. */
 int64_t auth_now_ms(void);
 void auth_iso_fmt(int64_t ms, char *buf, size_t cap);
+/* The same text -> Unix ms; 0 for NULL or anything else. */
+int64_t auth_iso_ms(const char *s);
+
+/* Shared by routes.c and users.c (loop thread). */
+void auth_random_id(char *out, size_t cap, const char *prefix);
+aos_perm_t auth_perm_of_role(aos_role_t r);
+int auth_only_fields(const json_t *obj, const char *const *known, const char *what, aos_err_t *err);
+int auth_role_field(const json_t *v, int none_ok, const char *what, aos_role_t *out,
+                    aos_err_t *err);
+int auth_grant_field(const aos_principal_t *caller, const json_t *g, size_t i, aos_role_t *role,
+                     const char **resource, aos_err_t *err);
+json_t *auth_grants_of(const aos_auth_t *a, const char *principal);
+json_t *auth_iso_or_null(int64_t ms);
+
+/* users.c: the sessions' principals follow a->grants and the users (after
+ * every change of either); ends the sessions of a user gone or disabled. */
+void auth_users_rebuild(aos_auth_t *a);
+/* The principal of the request's session cookie: 0 with *out set, 1 if
+ * the request has no session cookie, or an error (401; 403 AOS_ECSRF for
+ * a state-changing request without the CSRF token or from another
+ * Origin). */
+int auth_session_principal(aos_auth_t *a, aos_http_req_t *req, aos_principal_t **out,
+                           aos_err_t *err);
+/* Enabled Owner users other than except_id (may be NULL). */
+size_t auth_owner_users(const aos_auth_t *a, const char *except_id);
+/* Adds to a GET /auth/me answer what a cookie session has (csrf_token,
+ * session expiry). */
+void auth_me_session(aos_auth_t *a, aos_http_req_t *req, json_t *me);
+/* 1 if principal "user:<id>" exists (for POST /rbac/grants). */
+int auth_user_exists(const aos_auth_t *a, const char *id);
+void auth_users_free(aos_auth_t *a);
+int auth_users_add_routes(aos_auth_t *a, aos_http_t *h);
 
 #endif

@@ -147,7 +147,8 @@ static struct auth_job *job_new(aos_auth_t *a, aos_http_req_t *req, enum job_op 
     j->op = op;
     j->grants = json_array();
     const aos_principal_t *p = aos_auth_principal(req);
-    snprintf(j->actor, sizeof(j->actor), "token:%s", p ? p->id : "unknown");
+    snprintf(j->actor, sizeof(j->actor), "%s:%s", p && p->kind[0] ? p->kind : "token",
+             p ? p->id : "unknown");
     return j;
 }
 
@@ -162,7 +163,7 @@ static int job_submit(struct auth_job *j)
     return 0;
 }
 
-static void random_id(char *out, size_t cap, const char *prefix)
+void auth_random_id(char *out, size_t cap, const char *prefix)
 {
     unsigned char b[8];
     randombytes_buf(b, sizeof(b));
@@ -171,7 +172,7 @@ static void random_id(char *out, size_t cap, const char *prefix)
     snprintf(out, cap, "%s%s", prefix, hex);
 }
 
-static aos_perm_t perm_of_role(aos_role_t r)
+aos_perm_t auth_perm_of_role(aos_role_t r)
 {
     switch (r) {
     case AOS_ROLE_VIEWER:
@@ -186,8 +187,7 @@ static aos_perm_t perm_of_role(aos_role_t r)
 }
 
 /* Fields of obj not in known: AOS_EINVAL naming the first. */
-static int only_fields(const json_t *obj, const char *const *known, const char *what,
-                       aos_err_t *err)
+int auth_only_fields(const json_t *obj, const char *const *known, const char *what, aos_err_t *err)
 {
     const char *k;
     const json_t *v;
@@ -203,8 +203,7 @@ static int only_fields(const json_t *obj, const char *const *known, const char *
 }
 
 /* A role named in a request: "viewer".."owner" (none_ok: also "none"). */
-static int role_field(const json_t *v, int none_ok, const char *what, aos_role_t *out,
-                      aos_err_t *err)
+int auth_role_field(const json_t *v, int none_ok, const char *what, aos_role_t *out, aos_err_t *err)
 {
     const char *s = json_string_value(v);
     aos_role_t r = aos_role_parse(s);
@@ -218,8 +217,8 @@ static int role_field(const json_t *v, int none_ok, const char *what, aos_role_t
 
 /* Checks one {role, resource} grant of a request and that the caller may
  * give it (holds that role on that resource itself). */
-static int grant_field(const aos_principal_t *caller, const json_t *g, size_t i, aos_role_t *role,
-                       const char **resource, aos_err_t *err)
+int auth_grant_field(const aos_principal_t *caller, const json_t *g, size_t i, aos_role_t *role,
+                     const char **resource, aos_err_t *err)
 {
     static const char *const known[] = {"role", "resource", NULL};
     *role = AOS_ROLE_NONE;
@@ -228,18 +227,18 @@ static int grant_field(const aos_principal_t *caller, const json_t *g, size_t i,
     snprintf(what, sizeof(what), "grants[%zu]", i);
     if (!json_is_object(g))
         return aos_err_set(err, AOS_EINVAL, "%s must be an object {role, resource}", what);
-    int rc = only_fields(g, known, what, err);
+    int rc = auth_only_fields(g, known, what, err);
     if (rc)
         return rc;
     snprintf(what, sizeof(what), "grants[%zu].role", i);
-    if ((rc = role_field(json_object_get(g, "role"), 0, what, role, err)))
+    if ((rc = auth_role_field(json_object_get(g, "role"), 0, what, role, err)))
         return rc;
     *resource = json_string_value(json_object_get(g, "resource"));
     if (!*resource)
         return aos_err_set(err, AOS_EINVAL, "grants[%zu].resource must be a string", i);
     if ((rc = aos_auth_resource_check(*resource, err)))
         return rc;
-    if (aos_auth_check(caller, perm_of_role(*role), *resource))
+    if (aos_auth_check(caller, auth_perm_of_role(*role), *resource))
         return aos_err_set(err, AOS_EFORBIDDEN,
                            "grants[%zu]: you may not give '%s' on '%.100s': you do not hold it", i,
                            aos_role_name(*role), *resource);
@@ -247,7 +246,7 @@ static int grant_field(const aos_principal_t *caller, const json_t *g, size_t i,
 }
 
 /* The grants of principal ("token:<id>") as [{id, role, resource}]. */
-static json_t *grants_of(const aos_auth_t *a, const char *principal)
+json_t *auth_grants_of(const aos_auth_t *a, const char *principal)
 {
     json_t *out = json_array();
     size_t i;
@@ -262,7 +261,7 @@ static json_t *grants_of(const aos_auth_t *a, const char *principal)
     return out;
 }
 
-static json_t *iso_or_null(int64_t ms)
+json_t *auth_iso_or_null(int64_t ms)
 {
     if (!ms)
         return json_null();
@@ -277,9 +276,9 @@ static json_t *token_view(const aos_auth_t *a, const aos_principal_t *p)
     snprintf(who, sizeof(who), "token:%s", p->id);
     return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s?, s:s, s:o, s:o, s:b}", "id", p->id, "name",
                      p->name, "prefix", p->prefix, "role", aos_role_name(p->base_role), "grants",
-                     grants_of(a, who), "owner", p->created_by[0] ? p->created_by : NULL,
-                     "created_at", p->created_at, "last_used_at", iso_or_null(p->last_used_ms),
-                     "expires_at", iso_or_null(p->expires_ms), "revoked", p->revoked);
+                     auth_grants_of(a, who), "owner", p->created_by[0] ? p->created_by : NULL,
+                     "created_at", p->created_at, "last_used_at", auth_iso_or_null(p->last_used_ms),
+                     "expires_at", auth_iso_or_null(p->expires_ms), "revoked", p->revoked);
 }
 
 static int cmp_token(const void *x, const void *y)
@@ -330,13 +329,13 @@ static int route_tokens_create(aos_http_req_t *req, void *data)
     const json_t *ttl = json_object_get(body, "expires_in_s");
     if (!json_is_object(body))
         rc = aos_err_set(&err, AOS_EINVAL, "the body must be a JSON object");
-    else if ((rc = only_fields(body, known, "the token", &err)))
+    else if ((rc = auth_only_fields(body, known, "the token", &err)))
         ;
     else if (!name || !*name || strlen(name) >= sizeof(caller->name))
         rc = aos_err_set(&err, AOS_EINVAL, "'name' must be a string of 1 to %zu characters",
                          sizeof(caller->name) - 1);
     else if (json_object_get(body, "role") &&
-             (rc = role_field(json_object_get(body, "role"), 1, "'role'", &role, &err)))
+             (rc = auth_role_field(json_object_get(body, "role"), 1, "'role'", &role, &err)))
         ;
     else if (grants &&
              (!json_is_array(grants) || json_array_size(grants) > AOS_AUTH_TOKEN_GRANTS_MAX))
@@ -347,7 +346,7 @@ static int route_tokens_create(aos_http_req_t *req, void *data)
                      json_integer_value(ttl) > TOKEN_TTL_MAX_S))
         rc = aos_err_set(&err, AOS_EINVAL, "'expires_in_s' must be an integer from 1 to %lld",
                          (long long)TOKEN_TTL_MAX_S);
-    else if (role != AOS_ROLE_NONE && aos_auth_check(caller, perm_of_role(role), "system"))
+    else if (role != AOS_ROLE_NONE && aos_auth_check(caller, auth_perm_of_role(role), "system"))
         rc = aos_err_set(&err, AOS_EFORBIDDEN,
                          "you may not create a token with role '%s': it is more than yours",
                          aos_role_name(role));
@@ -357,7 +356,7 @@ static int route_tokens_create(aos_http_req_t *req, void *data)
         rc = aos_err_set(&err, AOS_ENOMEM, NULL);
         goto out;
     }
-    random_id(j->id, sizeof(j->id), "tok_");
+    auth_random_id(j->id, sizeof(j->id), "tok_");
     char who[48];
     snprintf(who, sizeof(who), "token:%s", j->id);
     size_t i;
@@ -367,10 +366,10 @@ static int route_tokens_create(aos_http_req_t *req, void *data)
     {
         aos_role_t gr = AOS_ROLE_NONE;
         const char *res = NULL;
-        if ((rc = grant_field(caller, g, i, &gr, &res, &err)))
+        if ((rc = auth_grant_field(caller, g, i, &gr, &res, &err)))
             break;
         char gid[40];
-        random_id(gid, sizeof(gid), "grt_");
+        auth_random_id(gid, sizeof(gid), "grt_");
         json_array_append_new(j->grants,
                               json_pack("{s:s, s:s, s:s, s:s}", "id", gid, "principal", who, "role",
                                         aos_role_name(gr), "resource", res));
@@ -385,7 +384,7 @@ static int route_tokens_create(aos_http_req_t *req, void *data)
     aos_secret_token_hash(tok, hash);
     snprintf(prefix, sizeof(prefix), "%.8s", tok);
     json_t *expires =
-        ttl ? iso_or_null(auth_now_ms() + json_integer_value(ttl) * 1000) : json_null();
+        ttl ? auth_iso_or_null(auth_now_ms() + json_integer_value(ttl) * 1000) : json_null();
     j->token = json_pack("{s:s, s:s, s:s, s:s, s:O}", "name", name, "role", aos_role_name(role),
                          "hash", hash, "prefix", prefix, "expires_at", expires);
     /* the token itself is in this answer only */
@@ -419,7 +418,7 @@ static size_t other_owners(aos_auth_t *a, const aos_principal_t *except)
         n += p != except && !p->revoked && p->role == AOS_ROLE_OWNER &&
              (!p->expires_ms || p->expires_ms > auth_now_ms());
     }
-    return n;
+    return n + auth_owner_users(a, NULL);
 }
 
 static int route_tokens_revoke(aos_http_req_t *req, void *data)
@@ -450,14 +449,18 @@ static int route_me(aos_http_req_t *req, void *data)
     aos_auth_t *a = data;
     const aos_principal_t *p = aos_auth_principal(req);
     char who[48];
-    snprintf(who, sizeof(who), "token:%s", p->id);
-    int token = aos_map_get(&a->by_id, p->id) == p;
-    return aos_http_respond_json(req, 200,
-                                 json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "id", p->id, "kind",
-                                           token ? "token" : p->id, "name", p->name, "role",
-                                           aos_role_name(p->role), "grants",
-                                           token ? grants_of(a, who) : json_array(), "expires_at",
-                                           iso_or_null(p->expires_ms)));
+    int token = aos_map_get(&a->by_id, p->id) == p, user = !strcmp(p->kind, "user");
+    snprintf(who, sizeof(who), "%s:%s", user ? "user" : "token", p->id);
+    json_t *me = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "id", p->id, "kind",
+                           token  ? "token"
+                           : user ? "user"
+                                  : p->id,
+                           "name", p->name, "role", aos_role_name(p->role), "grants",
+                           token || user ? auth_grants_of(a, who) : json_array(), "expires_at",
+                           auth_iso_or_null(p->expires_ms));
+    if (user)
+        auth_me_session(a, req, me);
+    return aos_http_respond_json(req, 200, me);
 }
 
 static int route_roles(aos_http_req_t *req, void *data)
@@ -510,16 +513,18 @@ static int route_grants_create(aos_http_req_t *req, void *data)
     const aos_principal_t *p = NULL;
     if (!json_is_object(body))
         rc = aos_err_set(&err, AOS_EINVAL, "the body must be a JSON object");
-    else if ((rc = only_fields(body, known, "the grant", &err)))
+    else if ((rc = auth_only_fields(body, known, "the grant", &err)))
         ;
-    else if (!who || strncmp(who, "token:", 6) != 0)
-        rc = aos_err_set(&err, AOS_EINVAL, "'principal' must be 'token:<id>'");
-    else if (!(p = aos_map_get(&a->by_id, who + 6)) || p->revoked)
+    else if (!who || (strncmp(who, "token:", 6) != 0 && strncmp(who, "user:", 5) != 0))
+        rc = aos_err_set(&err, AOS_EINVAL, "'principal' must be 'token:<id>' or 'user:<id>'");
+    else if (who[0] == 't' && (!(p = aos_map_get(&a->by_id, who + 6)) || p->revoked))
         rc = aos_err_set(&err, AOS_EINVAL, "'principal': no token '%.100s'", who + 6);
+    else if (who[0] == 'u' && !auth_user_exists(a, who + 5))
+        rc = aos_err_set(&err, AOS_EINVAL, "'principal': no user '%.100s'", who + 5);
     else {
         json_t *g = json_pack("{s:O?, s:O?}", "role", json_object_get(body, "role"), "resource",
                               json_object_get(body, "resource"));
-        rc = grant_field(caller, g, 0, &role, &res, &err);
+        rc = auth_grant_field(caller, g, 0, &role, &res, &err);
         if (rc == 0)
             res = json_string_value(json_object_get(body, "resource"));
         json_decref(g);
@@ -537,7 +542,7 @@ static int route_grants_create(aos_http_req_t *req, void *data)
         return aos_http_respond_err(req, &err);
     }
     char gid[40];
-    random_id(gid, sizeof(gid), "grt_");
+    auth_random_id(gid, sizeof(gid), "grt_");
     json_array_append_new(j->grants, json_pack("{s:s, s:s, s:s, s:s}", "id", gid, "principal", who,
                                                "role", aos_role_name(role), "resource", res));
     j->answer = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", gid, "principal", who, "role",
@@ -563,7 +568,7 @@ static int route_grants_delete(aos_http_req_t *req, void *data)
         return aos_http_respond_error(req, AOS_ENOTFOUND, "grant '%.100s' not found", id);
     aos_role_t role = aos_role_parse(json_string_value(json_object_get(found, "role")));
     const char *res = json_string_value(json_object_get(found, "resource"));
-    if (aos_auth_check(caller, perm_of_role(role), res))
+    if (aos_auth_check(caller, auth_perm_of_role(role), res))
         return aos_http_respond_error(req, AOS_EFORBIDDEN,
                                       "you may not remove '%s' on '%.100s': you do not hold it",
                                       aos_role_name(role), res);
@@ -595,5 +600,6 @@ int aos_auth_add_routes(aos_auth_t *a, aos_http_t *h)
                      "--mcp-anonymous: loopback MCP clients without a token act as 'anonymous' "
                      "with role '%s' on system",
                      aos_role_name(a->anonymous.role));
-    return aos_http_add_routes(h, auth_routes, sizeof(auth_routes) / sizeof(auth_routes[0]), a);
+    int rc = aos_http_add_routes(h, auth_routes, sizeof(auth_routes) / sizeof(auth_routes[0]), a);
+    return rc ? rc : auth_users_add_routes(a, h);
 }

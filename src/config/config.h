@@ -20,6 +20,16 @@
        "let loopback clients use the MCP endpoints without a token")                               \
     XX(mcp_anonymous_role, S, "mcp-anonymous-role", "AOS_MCP_ANONYMOUS_ROLE", "viewer",            \
        "role on system of an anonymous MCP client: viewer (list only) or operator (call tools)")   \
+    XX(login_idle_s, U, "login-idle", "AOS_LOGIN_IDLE", "1800",                                    \
+       "seconds a browser session may be idle before it ends")                                     \
+    XX(login_max_age_s, U, "login-max-age", "AOS_LOGIN_MAX_AGE", "43200",                          \
+       "seconds a browser session lasts at most, however busy")                                    \
+    XX(login_lockout_after, U, "login-lockout-after", "AOS_LOGIN_LOCKOUT_AFTER", "10",             \
+       "failed logins of one name or address that lock it (from the 3rd: wait 1 s, 2 s, 4 s ...)") \
+    XX(login_lockout_s, U, "login-lockout", "AOS_LOGIN_LOCKOUT", "900",                            \
+       "seconds a locked name or address waits (and the longest back-off)")                        \
+    XX(cookie_secure, B, "cookie-secure", "AOS_COOKIE_SECURE", "false",                            \
+       "mark the session cookie Secure on plain HTTP too (behind a TLS proxy)")                    \
     XX(tls_cert, S, "tls-cert", "AOS_TLS_CERT", NULL, "PEM certificate: serve HTTPS")              \
     XX(tls_key, S, "tls-key", "AOS_TLS_KEY", NULL, "PEM private key for --tls-cert")               \
     XX(log_level, S, "log-level", "AOS_LOG_LEVEL", "info", "debug | info | warn | error")          \

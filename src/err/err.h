@@ -32,6 +32,7 @@
     XX(EPROTOVER, 400, -32000, "unsupported_protocol_version", "unsupported MCP-Protocol-Version") \
     XX(EUNAUTH, 401, -32001, "unauthorized", "missing or invalid token")                           \
     XX(EFORBIDDEN, 403, -32003, "forbidden", "not allowed")                                        \
+    XX(ECSRF, 403, -32014, "csrf_failed", "missing or wrong CSRF token")                           \
     XX(ENOTFOUND, 404, -32002, "not_found", "not found")                                           \
     XX(ENOSESSION, 404, -32000, "session_not_found", "session not found")                          \
     XX(ENOMETHOD, 404, -32601, "method_not_found", "method not found")                             \

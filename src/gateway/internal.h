@@ -181,6 +181,7 @@ struct gw_session {
     aos_gateway_t *gw;
     char id[33];
     char *server_name; /* NULL: aggregated endpoint */
+    char owner[56];    /* "<kind>:<id>" of the principal that opened it: only it may use it */
     char protocol[16];
     json_t *client_caps;
     json_t *client_info;
@@ -303,6 +304,12 @@ void gw_call_free(gw_call_t *c);
 /* session.c */
 gw_session_t *gw_session_new(aos_gateway_t *gw, const char *server_name);
 gw_session_t *gw_session_get(aos_gateway_t *gw, const char *id);
+/* The session id if req's principal opened it (else NULL, as if there
+ * were none: another principal's session id gives nothing away). */
+gw_session_t *gw_session_get_for(aos_gateway_t *gw, const char *id, aos_http_req_t *req);
+/* Writes the owner key of req's principal ("token:<id>", "user:<id>",
+ * ":anonymous") into out. */
+void gw_session_owner(aos_http_req_t *req, char *out, size_t cap);
 void gw_session_free(gw_session_t *s);
 /* Sends msg (stolen) on the session's GET stream (kept for replay while
  * its connection is away); drops it if the session never opened one. */

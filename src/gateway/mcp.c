@@ -267,6 +267,7 @@ static int handle_initialize(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t
     gw_session_t *s = gw_session_new(gw, sv ? sv->name : NULL);
     if (!s)
         return AOS_ENOMEM;
+    gw_session_owner(req, s->owner, sizeof(s->owner));
     snprintf(s->protocol, sizeof(s->protocol), "%s", version_ok(ver) ? ver : versions[0]);
     /* priming events (empty data) confuse clients older than 2025-11-25 */
     s->resumable = strcmp(s->protocol, "2025-11-25") >= 0;
@@ -772,7 +773,7 @@ static int handle_post(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t *sv)
         rc = mcp_fail(req, AOS_ENOSESSIONID, NULL);
         goto out;
     }
-    gw_session_t *s = gw_session_get(gw, sid);
+    gw_session_t *s = gw_session_get_for(gw, sid, req);
     const char *want = sv ? sv->name : NULL;
     if (!s || (s->server_name == NULL) != (want == NULL) ||
         (want && strcmp(s->server_name, want) != 0)) {
@@ -821,7 +822,7 @@ int gw_mcp_handle(aos_http_req_t *req, void *data)
     if (!strcmp(method, "POST"))
         return handle_post(gw, req, sv);
     const char *sid = aos_http_header(req, "Mcp-Session-Id");
-    gw_session_t *s = gw_session_get(gw, sid);
+    gw_session_t *s = gw_session_get_for(gw, sid, req);
     if (!strcmp(method, "GET")) {
         const char *accept = aos_http_header(req, "Accept");
         if (!accept || !strstr(accept, "text/event-stream"))

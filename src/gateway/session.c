@@ -3,10 +3,12 @@
  * of idle sessions. Their SSE streams (the GET stream that carries what no
  * request is waiting for, and calls' answer streams) are in stream.c. */
 #include "gateway/internal.h"
+#include "auth/auth.h"
 #include "buf/buf.h"
 #include "log/log.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,22 @@ gw_session_t *gw_session_get(aos_gateway_t *gw, const char *id)
     if (s)
         s->last_seen_ms = gw_now_ms();
     return s;
+}
+
+void gw_session_owner(aos_http_req_t *req, char *out, size_t cap)
+{
+    const aos_principal_t *p = aos_auth_principal(req);
+    snprintf(out, cap, "%s:%s", p ? p->kind : "", p ? p->id : "");
+}
+
+gw_session_t *gw_session_get_for(aos_gateway_t *gw, const char *id, aos_http_req_t *req)
+{
+    gw_session_t *s = id ? aos_map_get(&gw->sessions, id) : NULL;
+    char who[sizeof(s->owner)];
+    gw_session_owner(req, who, sizeof(who));
+    if (!s || strcmp(s->owner, who))
+        return NULL;
+    return gw_session_get(gw, id);
 }
 
 void gw_session_free(gw_session_t *s)

@@ -1193,6 +1193,14 @@ size_t aos_http_close_streams_of(aos_http_t *h, const void *principal)
     return n;
 }
 
+int aos_http_principal_in_use(const aos_http_t *h, const void *principal)
+{
+    for (const aos_http_req_t *r = h->live; r; r = r->next)
+        if (r->principal == principal)
+            return 1;
+    return 0;
+}
+
 void aos_http_set_principal(aos_http_req_t *r, void *p)
 {
     r->principal = p;

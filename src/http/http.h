@@ -165,6 +165,8 @@ const char *aos_http_perm_name(aos_perm_t perm);
  * revoked token): each is closed as its owner would close it. Returns how
  * many. */
 size_t aos_http_close_streams_of(aos_http_t *h, const void *principal);
+/* 1 if a request still alive holds principal (it may not be freed yet). */
+int aos_http_principal_in_use(const aos_http_t *h, const void *principal);
 
 /* Per-request slots for the authorizer and handlers. */
 void aos_http_set_principal(aos_http_req_t *req, void *principal);

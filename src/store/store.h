@@ -119,6 +119,39 @@ int aos_store_grant_delete(aos_store_t *st, const char *id, aos_err_t *err);
 /* [{id, principal, role, resource, created_by, created_at}], oldest first. */
 int aos_store_grant_list(aos_store_t *st, json_t **out, aos_err_t *err);
 
+/* Users (migration 0013; src/store/users.c): name lowercase and unique
+ * (AOS_ECONFLICT), password_hash a crypto_pwhash_str (or NULL: none set).
+ * update: NULL name/role/password_hash and disabled -1 keep the value;
+ * AOS_ENOTFOUND for no such user. */
+int aos_store_user_create(aos_store_t *st, const char *id, const char *name, const char *role,
+                          const char *password_hash, const char *created_by, aos_err_t *err);
+int aos_store_user_update(aos_store_t *st, const char *id, const char *name, const char *role,
+                          int disabled, const char *password_hash, aos_err_t *err);
+/* Sets the sealed TOTP secret (NULL: none), whether it is confirmed, and
+ * the last step used. */
+int aos_store_user_totp(aos_store_t *st, const char *id, const char *sealed, int enabled,
+                        int64_t last_step, aos_err_t *err);
+/* Records step as used: AOS_ECONFLICT if it (or a later one) was already. */
+int aos_store_user_totp_step(aos_store_t *st, const char *id, int64_t step, aos_err_t *err);
+/* Deletes the user with its grants ("user:<id>") and sessions. */
+int aos_store_user_delete(aos_store_t *st, const char *id, aos_err_t *err);
+/* [{id, name, role, password_hash, disabled, totp_secret, totp_enabled,
+ * totp_last_step, created_by, created_at, updated_at,
+ * password_changed_at}], oldest first. Holds secrets' hashes and sealed
+ * text: never answer with a row as it is. */
+int aos_store_user_list(aos_store_t *st, json_t **out, aos_err_t *err);
+/* Browser sessions: session_hash is the BLAKE2b of the cookie's secret,
+ * expires_at the absolute expiry (ISO-8601 UTC). end: one session (id) or
+ * all open ones of user_id (id NULL). list: open ones not expired at now.
+ * purge: deletes the rows ended or expired before 'before'. */
+int aos_store_session_create(aos_store_t *st, const char *id, const char *user_id,
+                             const char *session_hash, const char *expires_at, const char *client,
+                             aos_err_t *err);
+int aos_store_session_end(aos_store_t *st, const char *id, const char *user_id, aos_err_t *err);
+int aos_store_session_touch(aos_store_t *st, const char *id, const char *at, aos_err_t *err);
+int aos_store_session_list(aos_store_t *st, const char *now, json_t **out, aos_err_t *err);
+int aos_store_session_purge(aos_store_t *st, const char *before, aos_err_t *err);
+
 /* Settings: any JSON value under a key. value is borrowed. */
 int aos_store_setting_get(aos_store_t *st, const char *key, json_t **out, aos_err_t *err);
 int aos_store_setting_put(aos_store_t *st, const char *key, const json_t *value, aos_err_t *err);
