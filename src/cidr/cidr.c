@@ -165,8 +165,8 @@ int aos_cidr_list_from_json(const json_t *arr, const char *what, aos_cidr_list_t
         return aos_err_set(err, AOS_ENOMEM, NULL);
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(arr, i);
-        if (!json_is_string(e) || aos_cidr_parse(json_string_value(e), json_string_length(e),
-                                                 &v[i])) {
+        if (!json_is_string(e) ||
+            aos_cidr_parse(json_string_value(e), json_string_length(e), &v[i])) {
             free(v);
             if (!json_is_string(e))
                 return aos_err_set(err, AOS_EINVAL, "'%s[%zu]' must be a string",

@@ -71,9 +71,21 @@ static void test_mapped(void **state)
 static void test_parse_errors(void **state)
 {
     (void)state;
-    const char *bad[] = {"",          "/8",        "10.0.0.0/",   "10.0.0.0/33", "10.0.0.0/-1",
-                         "10.0.0.0/a", "10.0.0/8", "1.2.3.4.5",   "::1/129",     "::1/0128",
-                         "10.0.0.0/8/8", "10.0.0.0 /8", "example.com", "fe80::1%eth0", "256.0.0.1",
+    const char *bad[] = {"",
+                         "/8",
+                         "10.0.0.0/",
+                         "10.0.0.0/33",
+                         "10.0.0.0/-1",
+                         "10.0.0.0/a",
+                         "10.0.0/8",
+                         "1.2.3.4.5",
+                         "::1/129",
+                         "::1/0128",
+                         "10.0.0.0/8/8",
+                         "10.0.0.0 /8",
+                         "example.com",
+                         "fe80::1%eth0",
+                         "256.0.0.1",
                          "::g"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (parses(bad[i]))
@@ -127,8 +139,8 @@ static void test_lists(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_match_v4),   cmocka_unit_test(test_match_v6),
-        cmocka_unit_test(test_mapped),     cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_match_v4), cmocka_unit_test(test_match_v6),
+        cmocka_unit_test(test_mapped),   cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
