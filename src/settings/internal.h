@@ -12,7 +12,7 @@ enum kind { K_STR, K_URL, K_BOOL, K_UINT, K_NUM, K_CIDRS, K_SECRET, K_HEADERS, K
 enum cfield { CF_NONE, CF_S, CF_U, CF_D, CF_B };
 
 typedef struct {
-    const char *key;   /* "llm.model" */
+    const char *key; /* "llm.model" */
     enum kind kind;
     double min, max;   /* numbers: the range; strings: the length */
     const char *group; /* live: the group cfg.apply is called with ("llm",

@@ -47,8 +47,8 @@ const set_key_t settings_keys[] = {
      "mcp-replay-total", "bytes of SSE events kept for all MCP sessions"},
     {"gateway.replay_s", K_UINT, 0, 86400, NULL, CFG(mcp_replay_s, CF_U), "mcp-replay-seconds",
      "seconds an SSE event stays resumable"},
-    {"gateway.sse_hold_ms", K_UINT, 0, 3600000, NULL, CFG(mcp_sse_hold_ms, CF_U),
-     "mcp-sse-hold-ms", "close an unanswered resumable call stream after this long (0: never)"},
+    {"gateway.sse_hold_ms", K_UINT, 0, 3600000, NULL, CFG(mcp_sse_hold_ms, CF_U), "mcp-sse-hold-ms",
+     "close an unanswered resumable call stream after this long (0: never)"},
     {"http.max_body", K_UINT, 1, 1ull << 40, NULL, CFG(max_body, CF_U), "max-body",
      "request body limit in bytes of a route that sets none"},
     {"http.max_conns", K_UINT, 1, 1000000, NULL, CFG(http_max_conns, CF_U), "http-max-conns",
@@ -72,8 +72,8 @@ const set_key_t settings_keys[] = {
 };
 const size_t settings_nkeys = sizeof(settings_keys) / sizeof(settings_keys[0]);
 
-static const char *const kind_names[] = {"string",  "url",    "boolean", "integer", "number",
-                                          "cidr[]", "secret", "headers", "database"};
+static const char *const kind_names[] = {"string", "url",    "boolean", "integer", "number",
+                                         "cidr[]", "secret", "headers", "database"};
 
 int settings_key_find(const char *key)
 {
@@ -290,8 +290,9 @@ int settings_key_to_config(const set_key_t *k, const json_t *v, aos_config_t *cf
             *p = d ? strdup(d) : NULL;
         } else {
             memcpy(field(k, cfg), field(k, dflt),
-                   k->cf == CF_U ? sizeof(unsigned long)
-                                 : k->cf == CF_D ? sizeof(double) : sizeof(int));
+                   k->cf == CF_U   ? sizeof(unsigned long)
+                   : k->cf == CF_D ? sizeof(double)
+                                   : sizeof(int));
         }
         return 0;
     }

@@ -70,8 +70,8 @@ static void job_closed(aos_http_req_t *req, int aborted, void *data)
 static json_t *audit_diff(const json_t *in)
 {
     json_t *d = json_object();
-    static const char *const keep[] = {"name", "scope", "purpose", "id", "op", "requested_by",
-                                       "project_id", "secret_ref", NULL};
+    static const char *const keep[] = {"name",         "scope",      "purpose",    "id", "op",
+                                       "requested_by", "project_id", "secret_ref", NULL};
     for (const char *const *k = keep; *k; k++) {
         const json_t *v = json_object_get(in, *k);
         if (v && !(json_is_string(v) && !json_string_length(v)))
@@ -268,8 +268,8 @@ static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
         }
         if (rename(next, j->path) != 0)
             /* the store holds the new key's values: the next start finishes */
-            aos_log_error("settings", "unable to rename '%s' over '%s'; the next start will",
-                          next, j->path);
+            aos_log_error("settings", "unable to rename '%s' over '%s'; the next start will", next,
+                          j->path);
         /* swapped here, right after the commit, so that whatever is sealed
          * from now on uses the new key */
         aos_secret_box_swap(j->s->cfg.secrets, j->nb);
@@ -319,7 +319,8 @@ static void job_done(int status, const aos_err_t *err, void *arg)
         json_object_set_new(j->answer, "resealed",
                             json_pack("{s:i, s:i, s:i}", "secrets", j->counts[0], "pending",
                                       j->counts[1], "registry_values", j->counts[2]));
-        aos_log_info("settings", "master key rotated by %s: %d secret(s), %d pending, %d registry "
+        aos_log_info("settings",
+                     "master key rotated by %s: %d secret(s), %d pending, %d registry "
                      "value(s) resealed",
                      j->actor, j->counts[0], j->counts[1], j->counts[2]);
     }
@@ -487,9 +488,9 @@ static int route_put(aos_http_req_t *req, void *data)
     }
     char *sealed = aos_secret_seal_ad(s->cfg.secrets, value, len, ad, adn);
     int exists = json_object_get(s->secrets, name) != NULL;
-    j->in = json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:s, s:s}", "name", name, "scope", scope,
-                      "purpose", purpose, "sealed", sealed, "exists", exists, "op", "put", "id",
-                      id);
+    j->in =
+        json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:s, s:s}", "name", name, "scope", scope, "purpose",
+                  purpose, "sealed", sealed, "exists", exists, "op", "put", "id", id);
     free(sealed);
     if (!json_object_get(j->in, "sealed")) {
         json_decref(body);
@@ -519,14 +520,12 @@ static int route_delete(aos_http_req_t *req, void *data)
     const char *name = aos_http_param(req, "name");
     const json_t *row = json_object_get(s->secrets, name);
     if (!row)
-        return aos_http_respond_error(req, AOS_ENOTFOUND, "runtime secret '%.64s' not found",
-                                      name);
+        return aos_http_respond_error(req, AOS_ENOTFOUND, "runtime secret '%.64s' not found", name);
     if (refuse_while_rotating(s, req))
         return 0;
     if (in_use(s, name))
-        return aos_http_respond_error(req, AOS_ECONFLICT,
-                                      "'%s' is llm.api_key_secret; change that setting first",
-                                      name);
+        return aos_http_respond_error(
+            req, AOS_ECONFLICT, "'%s' is llm.api_key_secret; change that setting first", name);
     struct sec_job *j = job_new(s, req, s->two_person ? OP_REQUEST : OP_DELETE);
     if (!j)
         return AOS_ENOMEM;
@@ -577,9 +576,9 @@ static int decide(aos_http_req_t *req, aos_settings_t *s, int approve)
     if (!j)
         return AOS_ENOMEM;
     const char *op = str(row, "op"), *name = str(row, "name"), *scope = str(row, "scope");
-    j->in = json_pack("{s:s, s:s, s:s, s:s?, s:O, s:s}", "id", id, "op", op, "name", name, "scope",
-                      scope, "purpose", json_object_get(row, "purpose"), "requested_by",
-                      by ? by : "");
+    j->in =
+        json_pack("{s:s, s:s, s:s, s:s?, s:O, s:s}", "id", id, "op", op, "name", name, "scope",
+                  scope, "purpose", json_object_get(row, "purpose"), "requested_by", by ? by : "");
     if (approve && !strcmp(op, "put")) {
         char ad[240];
         size_t n = settings_change_ad(ad, sizeof(ad), id, name, scope);
@@ -605,8 +604,8 @@ static int decide(aos_http_req_t *req, aos_settings_t *s, int approve)
             j->forget = settings_open_row(s, name, cur, NULL);
     }
     j->answer = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "decision",
-                          approve ? "approved" : "rejected", "op", op, "name", name,
-                          "requested_by", by ? by : "", "decided_by", actor);
+                          approve ? "approved" : "rejected", "op", op, "name", name, "requested_by",
+                          by ? by : "", "decided_by", actor);
     return job_submit(j);
 }
 
@@ -677,14 +676,12 @@ static void var_list_done(int status, const aos_err_t *err, void *arg)
             json_t *out = json_array();
             size_t i;
             json_t *r;
-            json_array_foreach(v->rows, i, r)
-                json_array_append_new(out, json_pack("{s:O, s:O, s:O, s:O, s:O}", "name",
-                                                     json_object_get(r, "name"), "scope",
-                                                     json_object_get(r, "scope"), "purpose",
-                                                     json_object_get(r, "usage"), "secret",
-                                                     json_object_get(r, "secret_ref"),
-                                                     "last_rotated",
-                                                     json_object_get(r, "last_rotated")));
+            json_array_foreach(v->rows, i, r) json_array_append_new(
+                out,
+                json_pack("{s:O, s:O, s:O, s:O, s:O}", "name", json_object_get(r, "name"), "scope",
+                          json_object_get(r, "scope"), "purpose", json_object_get(r, "usage"),
+                          "secret", json_object_get(r, "secret_ref"), "last_rotated",
+                          json_object_get(r, "last_rotated")));
             aos_http_respond_json(v->req, 200,
                                   json_pack("{s:s, s:o}", "project_id", v->project, "vars", out));
         }
@@ -742,8 +739,9 @@ static int route_var_put(aos_http_req_t *req, void *data)
     snprintf(want, sizeof(want), "project:%s", project);
     int rc = 0;
     if (!json_is_object(body))
-        rc = aos_err_set(&err, AOS_EINVAL, "the body must be a JSON object {secret, purpose, "
-                                           "scope}");
+        rc = aos_err_set(&err, AOS_EINVAL,
+                         "the body must be a JSON object {secret, purpose, "
+                         "scope}");
     else if ((rc = settings_only_fields(body, known, "the variable", &err)))
         ;
     else if (!aos_settings_name_ok(secret))
@@ -800,6 +798,6 @@ static const aos_http_route_t secret_routes[] = {
 
 int settings_add_secret_routes(aos_settings_t *s, aos_http_t *http)
 {
-    return aos_http_add_routes(http, secret_routes, sizeof(secret_routes) / sizeof(secret_routes[0]),
-                               s);
+    return aos_http_add_routes(http, secret_routes,
+                               sizeof(secret_routes) / sizeof(secret_routes[0]), s);
 }

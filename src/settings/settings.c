@@ -59,8 +59,8 @@ size_t settings_ad(char *buf, size_t cap, const char *name, const char *scope)
 size_t settings_change_ad(char *buf, size_t cap, const char *id, const char *name,
                           const char *scope)
 {
-    int n = snprintf(buf, cap, "aos.secret_change%c%s%c%s%c%s", 0, id, 0, name, 0,
-                     scope ? scope : "");
+    int n =
+        snprintf(buf, cap, "aos.secret_change%c%s%c%s%c%s", 0, id, 0, name, 0, scope ? scope : "");
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
@@ -143,8 +143,8 @@ char *settings_open_row(aos_settings_t *s, const char *name, const json_t *row, 
     char ad[160];
     const char *scope = json_string_value(json_object_get(row, "scope"));
     size_t n = settings_ad(ad, sizeof(ad), name, scope ? scope : "");
-    return aos_secret_open_ad(s->cfg.secrets, json_string_value(json_object_get(row, "sealed")),
-                              ad, n, len);
+    return aos_secret_open_ad(s->cfg.secrets, json_string_value(json_object_get(row, "sealed")), ad,
+                              n, len);
 }
 
 char *aos_settings_secret_open(aos_settings_t *s, const char *name, const char *project_id,
@@ -399,9 +399,9 @@ static int route_system_get(aos_http_req_t *req, void *data)
         const char *key = settings_keys[i].key;
         json_object_set(values, key, value_of(s, i));
         json_object_set_new(sources, key,
-                            json_string(s->pinned[i]                         ? "flag"
+                            json_string(s->pinned[i]                      ? "flag"
                                         : json_object_get(s->stored, key) ? "stored"
-                                                                            : "default"));
+                                                                          : "default"));
         if (json_object_get(s->restart, key))
             json_array_append_new(restart, json_string(key));
     }
@@ -645,8 +645,8 @@ static const aos_http_route_t system_routes[] = {
 int aos_settings_add_routes(aos_settings_t *s, aos_http_t *http)
 {
     s->http = http;
-    int rc = aos_http_add_routes(http, system_routes, sizeof(system_routes) / sizeof(system_routes[0]),
-                                 s);
+    int rc = aos_http_add_routes(http, system_routes,
+                                 sizeof(system_routes) / sizeof(system_routes[0]), s);
     if (!rc)
         rc = settings_add_secret_routes(s, http);
     return rc;

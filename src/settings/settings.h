@@ -42,14 +42,14 @@
 typedef struct aos_settings_s aos_settings_t;
 
 typedef struct {
-    uv_loop_t *loop;            /* borrowed */
-    aos_store_t *store;         /* borrowed */
-    aos_secret_box_t *secrets;  /* borrowed; rotation swaps its key */
-    aos_config_t *config;       /* borrowed: the running configuration, which
-                                   aos_settings_new overlays with the stored
-                                   settings and live changes update */
-    const char *data_dir;       /* where master.key lives */
-    int master_key_from_flag;   /* --master-key / AOS_MASTER_KEY: no rotation */
+    uv_loop_t *loop;           /* borrowed */
+    aos_store_t *store;        /* borrowed */
+    aos_secret_box_t *secrets; /* borrowed; rotation swaps its key */
+    aos_config_t *config;      /* borrowed: the running configuration, which
+                                  aos_settings_new overlays with the stored
+                                  settings and live changes update */
+    const char *data_dir;      /* where master.key lives */
+    int master_key_from_flag;  /* --master-key / AOS_MASTER_KEY: no rotation */
     /* A live group of keys ("llm") changed, or - with dry_run - would:
      * 0 if it is (would be) applied at once, else AOS_EUNAVAIL (at the next
      * start). May be NULL (every key then waits for a restart). */

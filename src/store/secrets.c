@@ -8,8 +8,8 @@
 #include <string.h>
 
 static const col_t secret_cols[] = {
-    {"name", COL_TEXT},       {"scope", COL_TEXT},      {"purpose", COL_TEXT},
-    {"sealed", COL_TEXT},     {"created_by", COL_TEXT}, {"created_at", COL_TEXT},
+    {"name", COL_TEXT},         {"scope", COL_TEXT},      {"purpose", COL_TEXT},
+    {"sealed", COL_TEXT},       {"created_by", COL_TEXT}, {"created_at", COL_TEXT},
     {"last_rotated", COL_TEXT},
 };
 
@@ -32,7 +32,7 @@ int aos_store_secret_put(aos_store_t *st, const char *name, const char *scope, c
                            "unable to save runtime secret: name, scope and value are required");
     char now[32];
     aos__store_now(now);
-    aos__sql_val_t p[] = {aos__sql_text(name),  aos__sql_text(scope), aos__sql_text(purpose),
+    aos__sql_val_t p[] = {aos__sql_text(name),   aos__sql_text(scope), aos__sql_text(purpose),
                           aos__sql_text(sealed), aos__sql_text(actor), aos__sql_text(now),
                           aos__sql_text(now)};
     int rc = aos__store_exec(st,
@@ -51,7 +51,8 @@ int aos_store_secret_delete(aos_store_t *st, const char *name, aos_err_t *err)
 {
     aos__sql_val_t p = aos__sql_text(name);
     int64_t changes = 0;
-    int rc = aos__store_exec(st, "DELETE FROM runtime_secrets WHERE name = ?", &p, 1, &changes, err);
+    int rc =
+        aos__store_exec(st, "DELETE FROM runtime_secrets WHERE name = ?", &p, 1, &changes, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to delete runtime secret '%.64s'", name);
     if (changes == 0)
@@ -70,8 +71,8 @@ int aos_store_secret_reseal(aos_store_t *st, const char *name, const char *seale
 }
 
 static const col_t change_cols[] = {
-    {"id", COL_TEXT},     {"op", COL_TEXT},           {"name", COL_TEXT},
-    {"scope", COL_TEXT},  {"purpose", COL_TEXT},      {"sealed", COL_TEXT},
+    {"id", COL_TEXT},           {"op", COL_TEXT},         {"name", COL_TEXT},
+    {"scope", COL_TEXT},        {"purpose", COL_TEXT},    {"sealed", COL_TEXT},
     {"requested_by", COL_TEXT}, {"created_at", COL_TEXT},
 };
 
@@ -92,9 +93,9 @@ int aos_store_secret_change_put(aos_store_t *st, const char *id, const char *op,
 {
     char now[32];
     aos__store_now(now);
-    aos__sql_val_t p[] = {aos__sql_text(id),      aos__sql_text(op),
-                          aos__sql_text(name),    aos__sql_text(scope),
-                          aos__sql_text(purpose), aos__sql_text(sealed),
+    aos__sql_val_t p[] = {aos__sql_text(id),           aos__sql_text(op),
+                          aos__sql_text(name),         aos__sql_text(scope),
+                          aos__sql_text(purpose),      aos__sql_text(sealed),
                           aos__sql_text(requested_by), aos__sql_text(now)};
     int rc = aos__store_exec(st,
                              "INSERT INTO secret_changes (id, op, name, scope, purpose, sealed, "
@@ -129,8 +130,8 @@ int aos_store_secret_change_reseal(aos_store_t *st, const char *id, const char *
 }
 
 static const col_t var_cols[] = {
-    {"id", COL_TEXT},         {"project_id", COL_TEXT},   {"name", COL_TEXT},
-    {"scope", COL_TEXT},      {"usage", COL_TEXT},        {"secret_ref", COL_TEXT},
+    {"id", COL_TEXT},           {"project_id", COL_TEXT}, {"name", COL_TEXT},
+    {"scope", COL_TEXT},        {"usage", COL_TEXT},      {"secret_ref", COL_TEXT},
     {"last_rotated", COL_TEXT}, {"audit_ref", COL_INT},
 };
 
@@ -154,9 +155,9 @@ int aos_store_project_var_put(aos_store_t *st, const char *id, const char *proje
 {
     char now[32];
     aos__store_now(now);
-    aos__sql_val_t p[] = {aos__sql_text(id),    aos__sql_text(project_id), aos__sql_text(name),
-                          aos__sql_text(scope), aos__sql_text(usage),      aos__sql_text(secret_ref),
-                          aos__sql_text(now)};
+    aos__sql_val_t p[] = {
+        aos__sql_text(id),    aos__sql_text(project_id), aos__sql_text(name), aos__sql_text(scope),
+        aos__sql_text(usage), aos__sql_text(secret_ref), aos__sql_text(now)};
     int rc = aos__store_exec(st,
                              "INSERT INTO project_vars (id, project_id, name, scope, usage, "
                              "secret_ref, last_rotated) VALUES (?, ?, ?, ?, ?, ?, ?) "
