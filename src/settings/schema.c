@@ -301,17 +301,21 @@ int settings_key_to_config(const set_key_t *k, const json_t *v, aos_config_t *cf
         char **p = field(k, cfg);
         char *text = NULL;
         if (k->kind == K_CIDRS) {
-            size_t cap = 1, i;
+            size_t cap = 1, i, at = 0;
             json_t *e;
             json_array_foreach(v, i, e) cap += json_string_length(e) + 1;
-            text = calloc(1, cap);
+            text = malloc(cap);
             json_array_foreach(v, i, e)
             {
-                if (i && text)
-                    strcat(text, ",");
-                if (text)
-                    strcat(text, json_string_value(e));
+                if (!text)
+                    break;
+                if (i)
+                    text[at++] = ',';
+                memcpy(text + at, json_string_value(e), json_string_length(e));
+                at += json_string_length(e);
             }
+            if (text)
+                text[at] = '\0';
         } else {
             text = strdup(json_string_value(v));
         }

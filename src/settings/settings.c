@@ -79,7 +79,7 @@ static void apply_security(aos_settings_t *s)
 {
     s->two_person = json_is_true(json_object_get(s->effective, "security.two_person_secrets"));
     aos_cidr_list_t l = {NULL, 0};
-    if (s->cfg.config->ip_allowlist)
+    if (s->pinned[settings_key_find("security.ip_allowlist")])
         aos_cidr_list_parse(s->cfg.config->ip_allowlist, &l, NULL); /* checked in main() */
     else
         aos_cidr_list_from_json(json_object_get(s->effective, "security.ip_allowlist"), NULL, &l,
@@ -350,7 +350,8 @@ int aos_settings_new(aos_settings_t **out, const aos_settings_cfg_t *cfg, aos_er
     apply_security(s);
     if (s->allow.n)
         aos_log_info("settings", "IP allowlist: %zu range(s)%s", s->allow.n,
-                     cfg->config->ip_allowlist ? " from --ip-allowlist" : "");
+                     s->pinned[settings_key_find("security.ip_allowlist")] ? " from --ip-allowlist"
+                                                                           : "");
     /* the redactor learns every value before anything could print one */
     if (cfg->on_secret) {
         const char *name;

@@ -90,13 +90,18 @@ static void test_env_check(void **state)
 {
     (void)state;
     aos_err_t err = {0, ""};
-    json_t *ok = json_pack("{s:{s:s}, s:{s:s}}", "API_KEY", "secret", "k1", "_x9", "secret", "a.b-c");
+    json_t *ok =
+        json_pack("{s:{s:s}, s:{s:s}}", "API_KEY", "secret", "k1", "_x9", "secret", "a.b-c");
     assert_int_equal(aos_settings_env_check(ok, &err), 0);
     json_decref(ok);
-    const char *bad[] = {"{\"9A\": {\"secret\": \"k\"}}",         "{\"A-B\": {\"secret\": \"k\"}}",
-                         "{\"A\": \"literal\"}",                  "{\"A\": {\"secret\": \"\"}}",
-                         "{\"A\": {\"secret\": \"k\", \"x\": 1}}", "{\"A\": {\"secret\": 5}}",
-                         "[]",                                    "{\"\": {\"secret\": \"k\"}}"};
+    const char *bad[] = {"{\"9A\": {\"secret\": \"k\"}}",
+                         "{\"A-B\": {\"secret\": \"k\"}}",
+                         "{\"A\": \"literal\"}",
+                         "{\"A\": {\"secret\": \"\"}}",
+                         "{\"A\": {\"secret\": \"k\", \"x\": 1}}",
+                         "{\"A\": {\"secret\": 5}}",
+                         "[]",
+                         "{\"\": {\"secret\": \"k\"}}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         json_t *e = json_loads(bad[i], JSON_DECODE_ANY, NULL);
         assert_non_null(e);
@@ -136,8 +141,8 @@ static int setup(void **state)
     if (!f || aos_test_mkdtemp(f->dir, sizeof(f->dir), "settings"))
         return -1;
     snprintf(f->url, sizeof(f->url), "sqlite:%s/aos.db", f->dir);
-    if (aos_store_open(&f->st, NULL, f->url, &err) || aos_secret_box_open(&f->box, f->dir, NULL,
-                                                                          &err))
+    if (aos_store_open(&f->st, NULL, f->url, &err) ||
+        aos_secret_box_open(&f->box, f->dir, NULL, &err))
         return -1;
     aos_config_init(&f->cfg);
     *state = f;
@@ -167,8 +172,8 @@ static void put_secret(fx_t *f, const char *name, const char *scope, const char 
 
 static aos_settings_t *open_settings(fx_t *f)
 {
-    aos_settings_cfg_t c = {.store = f->st, .secrets = f->box, .config = &f->cfg,
-                            .data_dir = f->dir};
+    aos_settings_cfg_t c = {
+        .store = f->st, .secrets = f->box, .config = &f->cfg, .data_dir = f->dir};
     aos_settings_t *s = NULL;
     aos_err_t err = {0, ""};
     if (aos_settings_new(&s, &c, &err))
@@ -189,8 +194,8 @@ static void test_startup(void **state)
     put_secret(f, "B", "project:p1", "value-of-b");
     assert_int_equal(aos_config_set(&f->cfg, "llm_retries", "7", &err), 0); /* a flag */
     aos_settings_t *s = open_settings(f);
-    assert_int_equal(f->cfg.session_idle_s, 5);  /* stored */
-    assert_int_equal(f->cfg.llm_retries, 7);     /* the flag wins */
+    assert_int_equal(f->cfg.session_idle_s, 5);    /* stored */
+    assert_int_equal(f->cfg.llm_retries, 7);       /* the flag wins */
     assert_int_equal(f->cfg.http_max_conns, 4096); /* a bad stored value is left out */
     assert_true(s->two_person);
     /* the gate */
