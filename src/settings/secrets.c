@@ -315,6 +315,11 @@ static void job_done(int status, const aos_err_t *err, void *arg)
     }
     if (j->forget && s->cfg.on_secret)
         s->cfg.on_secret(j->forget, 0, s->cfg.data);
+    /* a new value of the LLM's key reaches the client at once */
+    const char *key = json_string_value(json_object_get(s->effective, "llm.api_key_secret"));
+    if ((j->op == OP_PUT || j->op == OP_APPROVE) && key && str(j->in, "name") &&
+        !strcmp(key, str(j->in, "name")) && s->cfg.apply)
+        s->cfg.apply("llm", 0, s->cfg.data);
     if (j->op == OP_ROTATE) {
         json_object_set_new(j->answer, "resealed",
                             json_pack("{s:i, s:i, s:i}", "secrets", j->counts[0], "pending",

@@ -458,6 +458,10 @@ static json_t *restart_keys(aos_settings_t *s, const json_t *diff, int dry_run, 
             if (llm < 0)
                 llm = s->cfg.apply && s->cfg.apply("llm", 1, s->cfg.data) == 0;
             live = llm;
+            /* turning the LLM off, like on, takes a restart */
+            const json_t *to = json_object_get(v, "to");
+            if (!strcmp(key, "llm.base_url") && (!json_is_string(to) || !json_string_length(to)))
+                live = 0;
         }
         if (!live)
             json_array_append_new(out, json_string(key));

@@ -12,14 +12,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAosd, waitReady, sleep, sseClient, assertErrorShape, ROOT, TOKEN } from './lib.mjs';
+import { startAosd, waitReady, sseClient, assertErrorShape, ROOT, TOKEN } from './lib.mjs';
+import { startOpenAI } from './openai.mjs';
 
 const FAULTY = join(ROOT, 'tests/e2e/fixtures/faulty-server.mjs');
 const scratch = mkdtempSync(join(tmpdir(), 'aos-settings-'));
 const VALUE = `sk-settings-${randomBytes(12).toString('hex')}`;
 const VALUE2 = `sk-other-${randomBytes(12).toString('hex')}`;
 const VALUE3 = `sk-pending-${randomBytes(12).toString('hex')}`;
-const ALL_VALUES = [VALUE, VALUE2, VALUE3];
+const LLM_KEY = `sk-llm-settings-${randomBytes(12).toString('hex')}`;
+const ALL_VALUES = [VALUE, VALUE2, VALUE3, LLM_KEY];
 
 let aos, dataDir;
 const seen = []; // every response body, searched for values at the end
@@ -429,6 +431,53 @@ test('IP allowlist from the flag: everything refused before auth, routing or bod
   aos = null;
   await start();
   await waitReady(aos, 'fx');
+});
+
+test('the LLM provider from stored settings, its key a runtime secret, changed live', async () => {
+  const llm = await startOpenAI({ chat: [{ content: 'unused', repeat: true }] }, { apiKey: LLM_KEY });
+  try {
+    const submit = (model) => ({ chat: [{ repeat: true, usage: { prompt_tokens: 10, completion_tokens: 5 },
+      tool_calls: [{ id: 'c1', name: 'submit_plan', arguments: { steps: [{ id: 'say', tool: 'fx__echo', args: { message: model } }] } }] }] });
+    await llm.script(submit('m'));
+    assert.equal((await api('PUT', '/config/runtime/LLM_KEY', { value: LLM_KEY, purpose: 'model server' })).status, 201);
+    // no LLM yet: turning it on waits for a restart
+    let r = await api('PUT', '/config/system', { 'llm.base_url': llm.url, 'llm.model': 'model-one',
+      'llm.api_key_secret': 'LLM_KEY', 'llm.retries': 0 });
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.body.restart_required.includes('llm.base_url'), r.text);
+    await stop();
+    await start();
+    await waitReady(aos, 'fx');
+    const goal = async () => {
+      const t = await runTask({ goal: 'say hello', constraints: { approval: 'never' } });
+      assert.equal(t.receipt.payload.status, 'done', JSON.stringify(t.episode).slice(0, 1500));
+    };
+    await goal();
+    let reqs = await llm.requests();
+    assert.equal(reqs.at(-1).body.model, 'model-one');
+    assert.equal(reqs.at(-1).headers.authorization, `Bearer ${LLM_KEY}`);
+    // live: the next plan uses the new model and price, no restart
+    r = await api('PUT', '/config/system', { 'llm.model': 'model-two', 'llm.price_in_cny': 1 });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body.restart_required, []);
+    await llm.clearRequests();
+    await goal();
+    reqs = await llm.requests();
+    assert.equal(reqs.at(-1).body.model, 'model-two');
+    assert.equal(reqs.at(-1).headers.authorization, `Bearer ${LLM_KEY}`);
+    // a new value of the secret is a new key for the client, at once
+    const NEW = `${LLM_KEY}-2`;
+    ALL_VALUES.push(NEW);
+    assert.equal((await api('PUT', '/config/runtime/LLM_KEY', { value: NEW })).status, 200);
+    await llm.clearRequests();
+    await api('POST', '/api/run', { goal: 'say hello again', constraints: { approval: 'never' } });
+    for (let i = 0; i < 100 && !(await llm.requests()).length; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.equal((await llm.requests()).at(-1).headers.authorization, `Bearer ${NEW}`);
+  } finally {
+    llm.stop();
+    await api('PUT', '/config/system', { 'llm.base_url': null, 'llm.api_key_secret': null, 'llm.model': null,
+      'llm.retries': null, 'llm.price_in_cny': null });
+  }
 });
 
 test('no route, log, event, audit row or stored text ever holds a secret value', async () => {
