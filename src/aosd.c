@@ -40,6 +40,7 @@ typedef struct {
     aos_store_t *store;
     aos_secret_box_t *secrets;
     aos_settings_t *settings; /* wiring: settings (system settings, runtime secrets) */
+    int llm_key_flag;         /* wiring: settings -- the LLM key came from --llm-api-key */
     aos_auth_t *auth;
     aos_metrics_t *metrics;
     aos_httpc_t *httpc;
@@ -182,7 +183,9 @@ static int apply_settings(const char *group, int dry_run, void *data)
 {
     aos_daemon_t *d = data;
     aos_config_t *c = &d->cfg;
-    if (strcmp(group, "llm") || !d->llm || !c->llm_base_url || !*c->llm_base_url)
+    /* a key from --llm-api-key is wiped once the client has it: without it
+     * the client cannot be configured again until the next start */
+    if (strcmp(group, "llm") || !d->llm || d->llm_key_flag || !c->llm_base_url || !*c->llm_base_url)
         return AOS_EUNAVAIL;
     if (dry_run)
         return 0;
@@ -413,6 +416,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     aos_settings_each_secret(d->settings, add_runtime_secret, d);
     if (c->llm_base_url && *c->llm_base_url) {
         char *stored_key = c->llm_api_key ? NULL : aos_settings_llm_key(d->settings);
+        d->llm_key_flag = c->llm_api_key != NULL;
         aos_llm_cfg_t mc = {.base_url = c->llm_base_url,
                             .model = c->llm_model,
                             .api_key = c->llm_api_key ? c->llm_api_key : stored_key,

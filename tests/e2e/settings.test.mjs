@@ -177,8 +177,17 @@ test('PUT /config/system applies, lists restart keys, is audited, and survives a
 
 test('a flag wins over stored settings: its key is shown as such and PUT is refused', async () => {
   await stop();
-  await start(['--session-idle', '77']);
+  await start(['--session-idle', '77', '--llm-base-url', 'http://127.0.0.1:9/v1', '--llm-model', 'm'],
+    { AOS_LLM_API_KEY: 'sk-flag-key-0123456789abcdef' });
   const s = await systemSnapshot();
+  assert.equal(s.sources['llm.model'], 'flag');
+  assert.equal(s.sources['llm.api_key_secret'], 'flag');
+  assertErrorShape(assert, await api('PUT', '/config/system', { 'llm.model': 'other' }), 409);
+  // a key from the flag is gone once the client holds it: LLM changes wait for a restart
+  const price = await api('PUT', '/config/system', { 'llm.price_in_cny': 2 });
+  assert.equal(price.status, 200, price.text);
+  assert.deepEqual(price.body.restart_required, ['llm.price_in_cny']);
+  assert.equal((await api('PUT', '/config/system', { 'llm.price_in_cny': null })).status, 200);
   assert.equal(s.settings['gateway.session_idle_s'], 77);
   assert.equal(s.sources['gateway.session_idle_s'], 'flag');
   const r = await api('PUT', '/config/system', { 'gateway.session_idle_s': 90 });
