@@ -12,15 +12,15 @@ enum kind { K_STR, K_URL, K_BOOL, K_UINT, K_NUM, K_CIDRS, K_SECRET, K_HEADERS, K
 enum cfield { CF_NONE, CF_S, CF_U, CF_D, CF_B };
 
 typedef struct {
-    const char *key; /* "llm.model" */
-    enum kind kind;
-    double min, max;   /* numbers: the range; strings: the length */
+    const char *key;   /* "llm.model" */
     const char *group; /* live: the group cfg.apply is called with ("llm",
                           "security": applied here); NULL: next start */
-    enum cfield cf;    /* the aos_config_t field's type, CF_NONE: none */
-    size_t off;        /* its offset */
     const char *flag;  /* the flag that sets that field */
     const char *help;
+    size_t off;      /* the aos_config_t field's offset */
+    double min, max; /* numbers: the range; strings: the length */
+    enum kind kind;
+    enum cfield cf; /* the field's type, CF_NONE: none */
 } set_key_t;
 
 extern const set_key_t settings_keys[];

@@ -468,7 +468,7 @@ static int route_put(aos_http_req_t *req, void *data)
     json_t *body = aos_http_body_json(req, &err);
     if (!body)
         return aos_http_respond_err(req, &err);
-    const char *value = NULL, *purpose = NULL, *scope = NULL;
+    const char *value = NULL, *purpose = NULL, *scope = "system";
     size_t len = 0;
     int rc = put_body(body, &value, &len, &purpose, &scope, &err);
     if (!rc && in_use(s, name) && strcmp(scope, "system"))
