@@ -229,6 +229,7 @@ test('runtime secrets: write-only values, bad input changing nothing', async () 
     ['/config/runtime/bad%20name', { value: 'v' }, 'name'],
     ['/config/runtime/X1', [], 'object'],
   ];
+  assertErrorShape(assert, await api('PUT', '/config/runtime/X1', { value: 'v'.repeat(200 << 10) }), 413);
   for (const [path, body, what] of bad) {
     const b = await api('PUT', path, body);
     assertErrorShape(assert, b, 400);
@@ -373,6 +374,10 @@ test('two-person rule: a change waits for a second Admin or Owner; the requester
   const id = r.body.pending;
   assert.match(id, /^chg_/);
   assert.ok(!(await api('GET', '/config/runtime')).body.secrets.some((x) => x.name === 'PENDING_ONE'));
+  // the waiting value is sealed too, bound to its change
+  const row = execFileSync('sqlite3', [join(dataDir, 'aos.db'), `SELECT sealed FROM secret_changes WHERE id = '${id}'`]).toString();
+  assert.match(row, /^v2:/);
+  assert.ok(!row.includes(VALUE3));
   const pending = await api('GET', '/config/runtime/pending');
   assert.equal(pending.status, 200);
   assert.deepEqual(pending.body.pending.map((p) => [p.id, p.op, p.name]), [[id, 'put', 'PENDING_ONE']]);
