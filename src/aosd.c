@@ -15,6 +15,8 @@
 #include "orch/orch.h" /* wiring: orch */
 #include "metrics/metrics.h"
 #include "secret/secret.h"
+#include "settings/settings.h" /* wiring: settings */
+#include "cidr/cidr.h"         /* wiring: settings */
 #include "store/store.h"
 #include "trace/trace.h" /* wiring: trace */
 
@@ -37,6 +39,8 @@ typedef struct {
     uv_loop_t *loop;
     aos_store_t *store;
     aos_secret_box_t *secrets;
+    aos_settings_t *settings; /* wiring: settings (system settings, runtime secrets) */
+    int llm_key_flag;         /* wiring: settings -- the LLM key came from --llm-api-key */
     aos_auth_t *auth;
     aos_metrics_t *metrics;
     aos_httpc_t *httpc;
@@ -152,6 +156,82 @@ static void on_unseal(const char *value, void *data)
         aos_log_warn("aosd", "too many secrets to redact: newer ones are not redacted");
 }
 
+/* wiring: settings -- a runtime secret's value, known or forgotten: the
+ * redactor learns it (the log service cannot forget one yet). */
+static void on_runtime_secret(const char *value, int added, void *data)
+{
+    if (added)
+        on_unseal(value, data);
+}
+
+static void add_runtime_secret(const char *value, void *data)
+{
+    on_unseal(value, data);
+}
+
+/* wiring: settings -- a runtime secret of a TaskSpec's env, for one call */
+static char *open_env_secret(const char *secret, const char *project_id, size_t *len,
+                             aos_err_t *err, void *data)
+{
+    aos_daemon_t *d = data;
+    return aos_settings_secret_open(d->settings, secret, project_id, len, err);
+}
+
+/* wiring: settings -- the LLM settings changed: the client takes them for
+ * the calls it starts from now on (turning the LLM on takes a restart). */
+static int apply_settings(const char *group, int dry_run, void *data)
+{
+    aos_daemon_t *d = data;
+    aos_config_t *c = &d->cfg;
+    /* a key from --llm-api-key is wiped once the client has it: without it
+     * the client cannot be configured again until the next start */
+    if (strcmp(group, "llm") || !d->llm || d->llm_key_flag || !c->llm_base_url || !*c->llm_base_url)
+        return AOS_EUNAVAIL;
+    if (dry_run)
+        return 0;
+    char *key = aos_settings_llm_key(d->settings);
+    aos_llm_cfg_t mc = {.base_url = c->llm_base_url,
+                        .model = c->llm_model,
+                        .api_key = key,
+                        .temperature = c->llm_temperature,
+                        .max_tokens = (unsigned)c->llm_max_tokens,
+                        .timeout_ms = (unsigned)c->llm_timeout_ms,
+                        .retries = (unsigned)c->llm_retries,
+                        .price_in_cny = c->llm_price_in_cny,
+                        .price_out_cny = c->llm_price_out_cny,
+                        .metrics = d->metrics,
+                        .on_secret = on_unseal,
+                        .secret_data = d};
+    aos_err_t err = {0, ""};
+    int rc = aos_llm_configure(d->llm, &mc, &err);
+    aos_secret_wipe(key);
+    if (rc)
+        aos_log_warn("aosd", "LLM settings not applied: %s", aos_err_msg(&err));
+    else
+        aos_log_info("aosd", "LLM client reconfigured: model %s", c->llm_model);
+    return rc ? AOS_EUNAVAIL : 0;
+}
+
+/* wiring: settings -- the stored database.url, unless --store pins one:
+ * the store is reopened there. */
+static int reopen_store(aos_daemon_t *d, const char *url, aos_err_t *err)
+{
+    if (d->cfg.store)
+        return 0;
+    char *want = aos_settings_stored_database(d->store);
+    if (!want || !strcmp(want, url)) {
+        free(want);
+        return 0;
+    }
+    aos_log_info("aosd", "database.url: using the stored database");
+    aos_store_close(d->store);
+    uv_run(d->loop, UV_RUN_NOWAIT);
+    d->store = NULL;
+    int rc = aos_store_open(&d->store, d->loop, want, err);
+    free(want);
+    return rc;
+}
+
 /* Zeroes and frees a secret of plain heap memory (NULL is ignored). */
 static void forget(char *s)
 {
@@ -219,7 +299,21 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     d->loop = uv_default_loop();
     if ((rc = aos_store_open(&d->store, d->loop, url, err)))
         return rc;
+    if ((rc = reopen_store(d, url, err))) /* wiring: settings */
+        return rc;
     if ((rc = aos_secret_box_open(&d->secrets, c->data_dir, c->master_key, err)))
+        return rc;
+    /* wiring: settings -- stored settings overlay the defaults (a flag wins) */
+    aos_settings_cfg_t sc = {.loop = d->loop,
+                             .store = d->store,
+                             .secrets = d->secrets,
+                             .config = c,
+                             .data_dir = c->data_dir,
+                             .master_key_from_flag = c->master_key && *c->master_key,
+                             .apply = apply_settings,
+                             .on_secret = on_runtime_secret,
+                             .data = d};
+    if ((rc = aos_settings_new(&d->settings, &sc, err)))
         return rc;
     aos_role_t anon = aos_role_parse(c->mcp_anonymous_role);
     if (anon == AOS_ROLE_NONE || anon > AOS_ROLE_OPERATOR)
@@ -292,6 +386,9 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     if ((rc = aos_http_new(&d->http, d->loop, &hc, err)))
         return rc;
     aos_http_set_authorizer(d->http, aos_auth_authorize, d->auth);
+    aos_http_set_gate(d->http, aos_settings_gate, d->settings); /* wiring: settings */
+    if ((rc = aos_settings_add_routes(d->settings, d->http)))
+        return aos_err_set(err, rc, "unable to add the settings routes");
     if ((rc = aos_auth_add_routes(d->auth, d->http)))
         return aos_err_set(err, rc, "unable to add the auth routes");
     d->api.metrics = d->metrics;
@@ -324,10 +421,14 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     /* wiring: llm -- the client the planner (and later the Critic, agents,
      * memory) calls, when a model server is configured; it hands its key to
      * the redactor through on_unseal */
+    /* the runtime secrets known so far reach the redactor (wiring: settings) */
+    aos_settings_each_secret(d->settings, add_runtime_secret, d);
     if (c->llm_base_url && *c->llm_base_url) {
+        char *stored_key = c->llm_api_key ? NULL : aos_settings_llm_key(d->settings);
+        d->llm_key_flag = c->llm_api_key != NULL;
         aos_llm_cfg_t mc = {.base_url = c->llm_base_url,
                             .model = c->llm_model,
-                            .api_key = c->llm_api_key,
+                            .api_key = c->llm_api_key ? c->llm_api_key : stored_key,
                             .temperature = c->llm_temperature,
                             .max_tokens = (unsigned)c->llm_max_tokens,
                             .timeout_ms = (unsigned)c->llm_timeout_ms,
@@ -337,7 +438,9 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .metrics = d->metrics,
                             .on_secret = on_unseal,
                             .secret_data = d};
-        if ((rc = aos_llm_new(&d->llm, d->loop, d->httpc, &mc, err))) {
+        rc = aos_llm_new(&d->llm, d->loop, d->httpc, &mc, err);
+        aos_secret_wipe(stored_key);
+        if (rc) {
             char why[sizeof(err->msg)];
             snprintf(why, sizeof(why), "%s", aos_err_msg(err));
             return aos_err_set(err, rc, "llm: %s", why);
@@ -357,7 +460,9 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                          .data_dir = c->data_dir,
                          .max_running = (unsigned)c->orch_max_running,
                          .max_per_project = (unsigned)c->orch_max_per_project,
-                         .retention_days = (unsigned)c->episode_retention_days};
+                         .retention_days = (unsigned)c->episode_retention_days,
+                         .env_open = open_env_secret, /* wiring: settings */
+                         .env_data = d};
     if ((rc = aos_orch_new(&d->orch, &oc, err)) || (rc = aos_orch_add_routes(d->orch, d->http)))
         return rc;
     /* secrets aosd holds never reach the log store */
@@ -480,6 +585,14 @@ int main(int argc, char **argv)
         aos_config_release(&d.cfg);
         return 2;
     }
+    aos_cidr_list_t allow; /* wiring: settings */
+    if (d.cfg.ip_allowlist && aos_cidr_list_parse(d.cfg.ip_allowlist, &allow, &err)) {
+        fprintf(stderr, "aosd: --ip-allowlist: %s\n", aos_err_msg(&err));
+        aos_config_release(&d.cfg);
+        return 2;
+    }
+    if (d.cfg.ip_allowlist)
+        aos_cidr_list_release(&allow);
     const char *bad = check_http_limits(&d.cfg);
     if (!bad)
         bad = check_llm(&d.cfg);
@@ -515,6 +628,7 @@ int main(int argc, char **argv)
         uv_run(d.loop, UV_RUN_DEFAULT);
     aos_metrics_free(d.metrics);
     aos_auth_free(d.auth);
+    aos_settings_free(d.settings); /* wiring: settings */
     aos_secret_box_free(d.secrets);
     aos_store_close(d.store);
     aos_logs_free(d.logs);   /* wiring: logs -- after the store, whose callbacks reach it */

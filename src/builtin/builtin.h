@@ -29,6 +29,11 @@ typedef struct {
     const json_t *caps;
     const char *traceparent;     /* W3C trace context of the caller's span; may be NULL */
     const char *idempotency_key; /* repeats of one logical call share it; may be NULL */
+    /* Runtime secrets granted to this call (a task's TaskSpec env), opened:
+     * {"NAME": "value"}, or NULL. Secret values: a tool that starts a
+     * process puts them in its environment, one that sends a request may
+     * use them there, and none logs or returns them. */
+    const json_t *env;
 } aos_caller_t;
 
 /* call() starts a tool and answers through done exactly once, now or later;

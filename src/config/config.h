@@ -112,7 +112,10 @@
     XX(llm_price_in_cny, D, "llm-price-in-cny", "AOS_LLM_PRICE_IN_CNY", "0",                       \
        "price of 1,000 input (prompt) tokens in CNY, for the cost of each call")                   \
     XX(llm_price_out_cny, D, "llm-price-out-cny", "AOS_LLM_PRICE_OUT_CNY", "0",                    \
-       "price of 1,000 output (completion) tokens in CNY")
+       "price of 1,000 output (completion) tokens in CNY")                                         \
+    XX(ip_allowlist, S, "ip-allowlist", "AOS_IP_ALLOWLIST", NULL,                                  \
+       "only these addresses may connect (CIDR, comma-separated; unset: the stored security "      \
+       "policy, else all)")
 
 typedef struct {
 #define XX_S(f)                        char *f;

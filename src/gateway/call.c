@@ -105,6 +105,17 @@ static void unlink_server(gw_call_t *c)
 static void pump(gw_server_t *sv);
 static void record(gw_call_t *c, const char *server, const char *outcome);
 
+void gw_wipe_env(json_t *env)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(env, k, v)
+    {
+        if (json_is_string(v)) /* jansson's own copy of the text, zeroed in place */
+            sodium_memzero((char *)json_string_value(v), json_string_length(v));
+    }
+}
+
 void gw_call_free(gw_call_t *c)
 {
     gw_server_t *sv = c->server;
@@ -144,6 +155,8 @@ void gw_call_free(gw_call_t *c)
         aos_http_on_close(c->req, NULL, NULL);
     json_decref(c->id);
     json_decref(c->client_progress);
+    if (c->params && c->params->refcount == 1) /* its _meta carries a copy of env */
+        gw_wipe_env(json_object_get(json_object_get(c->params, "_meta"), "aos/env"));
     json_decref(c->params);
     if (c->span) { /* cut short: cancelled, or the server went away */
         aos_span_set_error(c->span, aos_err_code(AOS_ECANCELED), "the call ended unanswered");
@@ -160,6 +173,8 @@ void gw_call_free(gw_call_t *c)
     }
     json_decref(c->caps);
     json_decref(c->deferred);
+    gw_wipe_env(c->env);
+    json_decref(c->env);
     free(c->idempotency_key);
     free(c->method);
     free(c->server_name);
@@ -1005,7 +1020,7 @@ int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_
     json_t *empty = args ? NULL : json_object();
     char tp[AOS_TRACEPARENT_LEN + 1];
     int has_tp = aos_tracectx_valid(&c->trace) && aos_tracectx_format(&c->trace, tp) == 0;
-    aos_caller_t caller = {c->caller, c->caps, has_tp ? tp : NULL, c->idempotency_key};
+    aos_caller_t caller = {c->caller, c->caps, has_tp ? tp : NULL, c->idempotency_key, c->env};
     int rc =
         sv->builtin->call(sv->builtin->data, &caller, tool, args ? args : empty, builtin_done, t);
     json_decref(empty);
@@ -1113,6 +1128,8 @@ int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, con
         c->caps = json_deep_copy(who->caps);
     if (who->idempotency_key)
         c->idempotency_key = strdup(who->idempotency_key);
+    if (who->env && json_object_size(who->env))
+        c->env = json_deep_copy(who->env);
     /* the caller's span: the upstream hears of it (params._meta and, over
      * HTTP, a header), and this call's failures are logged in its trace */
     if (who->traceparent && aos_tracectx_parse(&c->trace, who->traceparent, NULL) != 0)
@@ -1140,6 +1157,8 @@ int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, con
         json_object_set_new(meta, "aos/idempotency_key", json_string(c->idempotency_key));
     if (c->on_progress)
         json_object_set_new(meta, "progressToken", json_integer(1)); /* replaced by ours */
+    if (c->env) /* the secrets the caller was granted, for this call only */
+        json_object_set_new(meta, "aos/env", json_deep_copy(c->env));
     if (json_object_size(meta))
         json_object_set_new(params, "_meta", meta);
     else

@@ -159,6 +159,7 @@ struct gw_call {
     aos_gateway_progress_fn on_progress;
     json_t *caps;            /* the caller's, for built-ins; may be NULL */
     char *idempotency_key;   /* may be NULL */
+    json_t *env;             /* the caller's opened secrets, wiped at free; may be NULL */
     uint32_t timeout_ms;     /* 0 = the server's */
     int starting;            /* inside aos_gateway_call: an answer now waits a turn */
     json_t *deferred;        /* that answer, until defer_timer delivers it */
@@ -300,6 +301,8 @@ void gw_call_finish(gw_call_t *c, json_t *msg);
 /* Sends an intermediate message (stolen) on c's stream (or the session's). */
 void gw_call_send(gw_call_t *c, json_t *msg);
 void gw_call_free(gw_call_t *c);
+/* Zeroes the string values of an env object ({"NAME": "secret"}) in place. */
+void gw_wipe_env(json_t *env);
 
 /* session.c */
 gw_session_t *gw_session_new(aos_gateway_t *gw, const char *server_name);

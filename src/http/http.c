@@ -73,6 +73,8 @@ struct aos_http_s {
     struct route_set *routes;
     aos_http_authorize_fn authorize;
     void *authorize_data;
+    aos_http_gate_fn gate;
+    void *gate_data;
     aos_http_handler_fn fallback;
     void *fallback_data;
     uint16_t port;
@@ -807,7 +809,9 @@ static void on_head(aos_http_t *h, aos_http_req_t *r, const char *version, int r
 {
     aos_err_t err = {0, ""};
     r->in_handler = 1;
-    if (check_head(r, version, &err))
+    if (h->gate && h->gate(r, r->peer, &err, h->gate_data))
+        aos_http_respond_err(r, &err);
+    else if (check_head(r, version, &err))
         aos_http_respond_err(r, &err);
     else if (h->stopping)
         aos_http_respond_error(r, AOS_EUNAVAIL, "server is shutting down");
@@ -1384,6 +1388,12 @@ void aos_http_set_authorizer(aos_http_t *h, aos_http_authorize_fn fn, void *data
 {
     h->authorize = fn;
     h->authorize_data = data;
+}
+
+void aos_http_set_gate(aos_http_t *h, aos_http_gate_fn fn, void *data)
+{
+    h->gate = fn;
+    h->gate_data = data;
 }
 
 void aos_http_set_fallback(aos_http_t *h, aos_http_handler_fn fn, void *data)

@@ -100,6 +100,13 @@ int aos_http_new(aos_http_t **out, uv_loop_t *loop, const aos_http_cfg_t *cfg, a
 /* Registers n routes; the table (and data) must outlive the server. */
 int aos_http_add_routes(aos_http_t *h, const aos_http_route_t *routes, size_t n, void *data);
 void aos_http_set_authorizer(aos_http_t *h, aos_http_authorize_fn fn, void *data);
+/* Decides whether the peer of a request may be served at all (the IP
+ * allowlist): 0, or a code (AOS_EIPDENIED) with a message in err. It runs
+ * first, as soon as the head has arrived: before the head's checks, the
+ * route, the authorizer and any body byte, for routes and the fallback
+ * alike; a refusal is answered at once and the connection closed. */
+typedef int (*aos_http_gate_fn)(aos_http_req_t *req, const char *peer, aos_err_t *err, void *data);
+void aos_http_set_gate(aos_http_t *h, aos_http_gate_fn fn, void *data);
 /* Called for a request that matched no route (e.g. the static UI); may be NULL. */
 void aos_http_set_fallback(aos_http_t *h, aos_http_handler_fn fn, void *data);
 int aos_http_start(aos_http_t *h, aos_err_t *err);

@@ -419,6 +419,12 @@ static void rerun_read(int status, const aos_err_t *err, void *arg)
         return;
     }
     json_t *spec = json_deep_copy(json_object_get(j->task, "spec"));
+    if (orch_env_of_submitter(req, spec, &e)) { /* a rerun uses the secrets again */
+        aos_http_respond_err(req, &e);
+        json_decref(spec);
+        episode_free(j);
+        return;
+    }
     const json_t *inputs = json_object_get(j->arg, "inputs");
     if (inputs) {
         json_t *merged = json_deep_copy(json_object_get(spec, "inputs"));

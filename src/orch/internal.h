@@ -263,6 +263,11 @@ int orch_route_episode(aos_http_req_t *req, void *data);
 int orch_route_replay(aos_http_req_t *req, void *data);
 int orch_route_artifact(aos_http_req_t *req, void *data);
 int orch_route_rerun(aos_http_req_t *req, void *data);
+/* The submitter of spec may use every runtime secret its env names
+ * (OPERATE on "secret:<name>"): 0, or AOS_EFORBIDDEN naming the first. */
+/* Zeroes the values of an opened env ({"NAME": "value"}) and frees it. */
+void orch_env_free(json_t *env);
+int orch_env_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err);
 int orch_route_chat_send(aos_http_req_t *req, void *data);
 int orch_route_conversations(aos_http_req_t *req, void *data);
 int orch_route_conversation(aos_http_req_t *req, void *data);

@@ -4,6 +4,7 @@
  * The loop of one task is task.c; its writes are commit.c. */
 #include "orch/internal.h"
 #include "log/log.h"
+#include "settings/settings.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -140,10 +141,9 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
         return aos_err_set(err, AOS_EINVAL,
                            "'scheduled_at' must be a UTC time, 2026-01-31T12:00:00Z");
     const json_t *env = json_object_get(spec, "env");
-    if (env && (!json_is_array(env) || json_array_size(env) > 0))
-        return aos_err_set(err, AOS_EINVAL,
-                           "'env': runtime secrets and variables are not available yet (no "
-                           "secret store is configured); leave 'env' out");
+    if (env && !(json_is_array(env) && json_array_size(env) == 0) && /* [] : none, as before */
+        aos_settings_env_check(env, err))
+        return AOS_EINVAL;
     const json_t *files = json_object_get(spec, "files");
     if (files) {
         if (!json_is_array(files) || json_array_size(files) > 100)

@@ -19,6 +19,12 @@
  * from its last committed step; the step that was in flight runs again
  * with the same idempotency key.
  *
+ * A TaskSpec's "env" ({"NAME": {"secret": "<runtime secret>"}}) is
+ * checked against the submitter (OPERATE on "secret:<name>") and opened
+ * only when a tool step calls its tool, for that call alone (the
+ * caller's env: a built-in's process environment, an upstream's
+ * params._meta["aos/env"]); it is never stored opened.
+ *
  * Routes (permissions as in src/auth):
  *   POST /api/run                          OPERATE  TaskSpec -> 201 {trace_id, job_id}
  *   GET  /api/jobs?status=&before=&limit=  READ
@@ -61,6 +67,13 @@ typedef struct {
     unsigned max_running;     /* tasks running at once; 0: 64 */
     unsigned max_per_project; /* of one project; 0: max_running */
     unsigned retention_days;  /* finished runs older than this are deleted; 0: never */
+    /* Opens the runtime secret a TaskSpec's env names, for one tool call of
+     * a task of project project_id (may be NULL): guarded memory the
+     * orchestrator wipes (aos_secret_wipe), or NULL with err. NULL: a task
+     * with env fails its tool steps. */
+    char *(*env_open)(const char *secret, const char *project_id, size_t *len, aos_err_t *err,
+                      void *data);
+    void *env_data;
 } aos_orch_cfg_t;
 
 int aos_orch_new(aos_orch_t **out, const aos_orch_cfg_t *cfg, aos_err_t *err);

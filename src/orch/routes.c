@@ -87,6 +87,24 @@ static int tools_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t
     return 0;
 }
 
+int orch_env_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err)
+{
+    const char *k;
+    json_t *v;
+    char res[96];
+    json_object_foreach(json_object_get(spec, "env"), k, v)
+    {
+        const char *name = json_string_value(json_object_get(v, "secret"));
+        if (!name)
+            continue; /* malformed: the spec's own check says so */
+        snprintf(res, sizeof(res), "secret:%.64s", name);
+        if (aos_auth_req_check(req, AOS_PERM_OPERATE, res))
+            return aos_err_set(err, AOS_EFORBIDDEN,
+                               "env.%.64s: this token may not use runtime secret '%.64s'", k, name);
+    }
+    return 0;
+}
+
 static int route_run(aos_http_req_t *req, void *data)
 {
     aos_orch_t *o = data;
@@ -94,7 +112,7 @@ static int route_run(aos_http_req_t *req, void *data)
     json_t *spec = aos_http_body_json(req, &err);
     if (!spec)
         return aos_http_respond_err(req, &err);
-    if (tools_of_submitter(req, spec, &err)) {
+    if (tools_of_submitter(req, spec, &err) || orch_env_of_submitter(req, spec, &err)) {
         json_decref(spec);
         return aos_http_respond_err(req, &err);
     }

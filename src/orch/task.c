@@ -29,8 +29,10 @@
 #include "orch/internal.h"
 #include "guard/guard.h"
 #include "log/log.h"
+#include "secret/secret.h"
 
 #include <math.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -430,6 +432,53 @@ static void root_span(orch_task_t *t)
         json_object_set_new(t->vars, "span_id", json_string(aos_span_context(t->span)->span_id));
 }
 
+/* The TaskSpec's env opened for one call: {"NAME": "value"} (a new
+ * object the caller wipes and frees with env_free), or NULL when the spec
+ * has none; on failure NULL with *failed and err naming the variable. */
+static json_t *env_open(orch_task_t *t, int *failed, aos_err_t *err)
+{
+    const json_t *env = json_object_get(t->spec, "env");
+    *failed = 0;
+    if (!json_is_object(env) || !json_object_size(env))
+        return NULL;
+    const char *project = json_string_value(json_object_get(t->spec, "project_id"));
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)env, k, v)
+    {
+        const char *name = json_string_value(json_object_get(v, "secret"));
+        aos_err_t e = {0, ""};
+        size_t len = 0;
+        char *plain = t->o->cfg.env_open
+                          ? t->o->cfg.env_open(name, project, &len, &e, t->o->cfg.env_data)
+                          : NULL;
+        if (!plain) {
+            if (!t->o->cfg.env_open)
+                aos_err_set(&e, AOS_EUNAVAIL, "no secret store");
+            aos_err_set(err, e.code ? e.code : AOS_EINTERNAL, "env.%.64s: %s", k, aos_err_msg(&e));
+            *failed = 1;
+            orch_env_free(out);
+            return NULL;
+        }
+        json_object_set_new(out, k, json_stringn(plain, len));
+        aos_secret_wipe(plain);
+    }
+    return out;
+}
+
+void orch_env_free(json_t *env)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(env, k, v)
+    {
+        if (json_is_string(v))
+            sodium_memzero((char *)json_string_value(v), json_string_length(v));
+    }
+    json_decref(env);
+}
+
 static void call_tool(orch_task_t *t)
 {
     aos_orch_t *o = t->o;
@@ -451,15 +500,25 @@ static void call_tool(orch_task_t *t)
     char tp[AOS_TRACEPARENT_LEN + 1] = "";
     if (t->step_span)
         aos_tracectx_format(aos_span_context(t->step_span), tp);
+    const char *tool = json_string_value(json_object_get(step, "tool"));
+    aos_err_t env_err = {0, ""};
+    int env_failed = 0;
+    json_t *env = env_open(t, &env_failed, &env_err);
+    if (env_failed) {
+        json_decref(caps);
+        on_tool_done(NULL, &env_err, 0, t);
+        return;
+    }
     aos_gateway_call_opts_t opts = {
         .caller = {.principal = principal,
                    .caps = caps,
                    .idempotency_key = key,
-                   .traceparent = tp[0] ? tp : NULL},
+                   .traceparent = tp[0] ? tp : NULL,
+                   .env = env},
         .timeout_ms = (uint32_t)json_integer_value(json_object_get(step, "timeout_ms")),
     };
-    const char *tool = json_string_value(json_object_get(step, "tool"));
     int rc = aos_gateway_call(o->cfg.gateway, &opts, tool, t->cur_input, on_tool_done, t, &t->call);
+    orch_env_free(env); /* the gateway keeps its own copy for the call */
     json_decref(caps);
     if (rc) {
         t->call = NULL;

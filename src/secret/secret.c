@@ -1,8 +1,11 @@
 /* secret.c - the master key, sealing with XChaCha20-Poly1305, and API
  * tokens. See secret.h for formats.
  *
- * The key lives in sodium_malloc'ed memory (guard pages, locked when the
- * system allows, read-only between calls) and is wiped on free. The key file
+ * The keys live in sodium_malloc'ed memory (guard pages, locked when the
+ * system allows, read-only between calls) and are wiped on free. A box
+ * holds its current key and, after a rotation, the retired one (opening
+ * only); a read-write lock outside the guarded memory lets a rotation swap
+ * them while other threads seal and open. The key file
  * is written to a temporary file and hard-linked into place: link() fails if
  * the name exists, so a process that loses the race reads the winner's key
  * instead of replacing it. */
@@ -11,6 +14,7 @@
 #include "log/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sodium.h>
@@ -25,11 +29,19 @@
 #define TAG_BYTES   crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define PREFIX      "v1:"
 #define PREFIX_LEN  3
+#define PREFIX2     "v2:"
 #define B64         sodium_base64_VARIANT_ORIGINAL
 #define KEY_TEXT    128 /* longest key file we read: 44 chars of base64 and slack */
 
-struct aos_secret_box_s {
+typedef struct {
     unsigned char key[KEY_BYTES];
+    unsigned char old[KEY_BYTES]; /* the retired key, if has_old */
+    int has_old;
+} keys_t;
+
+struct aos_secret_box_s {
+    pthread_rwlock_t lock;
+    keys_t *k; /* sodium_malloc'ed, read-only outside aos_secret_box_swap */
 };
 
 /* sodium_init is thread-safe and returns 1 once it has already run. */
@@ -185,68 +197,180 @@ int aos_secret_box_open(aos_secret_box_t **out, const char *data_dir, const char
     *out = NULL;
     if (!sodium_ready())
         return aos_err_set(err, AOS_EINTERNAL, "libsodium failed to initialize");
-    aos_secret_box_t *b = sodium_malloc(sizeof(*b));
-    if (!b)
+    aos_secret_box_t *b = calloc(1, sizeof(*b));
+    keys_t *k = sodium_malloc(sizeof(*k));
+    if (!b || !k) {
+        free(b);
+        sodium_free(k);
         return aos_err_set(err, AOS_ENOMEM, "unable to allocate the secret box");
-    int rc = load_key(b->key, data_dir, key_b64, err);
+    }
+    memset(k, 0, sizeof(*k));
+    int rc = load_key(k->key, data_dir, key_b64, err);
     if (rc < 0) {
-        sodium_free(b); /* zeroes it */
+        sodium_free(k); /* zeroes it */
+        free(b);
         return rc;
     }
-    sodium_mprotect_readonly(b);
+    sodium_mprotect_readonly(k);
+    pthread_rwlock_init(&b->lock, NULL);
+    b->k = k;
     *out = b;
     return 0;
+}
+
+int aos_secret_box_new(aos_secret_box_t **out, aos_err_t *err)
+{
+    unsigned char raw[KEY_BYTES];
+    char text[sodium_base64_ENCODED_LEN(KEY_BYTES, B64)];
+    *out = NULL;
+    if (!sodium_ready())
+        return aos_err_set(err, AOS_EINTERNAL, "libsodium failed to initialize");
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64(text, sizeof(text), raw, sizeof(raw), B64);
+    int rc = aos_secret_box_open(out, NULL, text, err);
+    sodium_memzero(raw, sizeof(raw));
+    sodium_memzero(text, sizeof(text));
+    return rc;
+}
+
+int aos_secret_box_save(aos_secret_box_t *b, const char *path, aos_err_t *err)
+{
+    char tmp[PATH_MAX];
+    char text[sodium_base64_ENCODED_LEN(KEY_BYTES, B64) + 1];
+    char dir[PATH_MAX];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp))
+        return aos_err_set(err, AOS_EINVAL, "key file path too long");
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return aos_err_set(err, AOS_EIO, "unable to create '%s': %s", tmp, strerror(errno));
+    pthread_rwlock_rdlock(&b->lock);
+    sodium_bin2base64(text, sizeof(text) - 1, b->k->key, KEY_BYTES, B64);
+    pthread_rwlock_unlock(&b->lock);
+    size_t len = strlen(text);
+    text[len++] = '\n';
+    int rc = 0;
+    if (fchmod(fd, 0600) < 0 || write_all(fd, text, len) < 0 || fsync(fd) < 0) {
+        rc = aos_err_set(err, AOS_EIO, "unable to write '%s': %s", tmp, strerror(errno));
+        close(fd);
+    } else if (close(fd) < 0 || rename(tmp, path) < 0) {
+        rc = aos_err_set(err, AOS_EIO, "unable to write '%s': %s", path, strerror(errno));
+    }
+    if (rc)
+        unlink(tmp);
+    else {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    sodium_memzero(text, sizeof(text));
+    return rc;
+}
+
+void aos_secret_box_swap(aos_secret_box_t *b, aos_secret_box_t *next)
+{
+    pthread_rwlock_wrlock(&b->lock);
+    pthread_rwlock_rdlock(&next->lock);
+    sodium_mprotect_readwrite(b->k);
+    memcpy(b->k->old, b->k->key, KEY_BYTES);
+    b->k->has_old = 1;
+    memcpy(b->k->key, next->k->key, KEY_BYTES);
+    sodium_mprotect_readonly(b->k);
+    pthread_rwlock_unlock(&next->lock);
+    pthread_rwlock_unlock(&b->lock);
+    aos_secret_box_free(next);
 }
 
 void aos_secret_box_free(aos_secret_box_t *b)
 {
     if (!b)
         return;
-    sodium_mprotect_readwrite(b);
-    sodium_memzero(b->key, sizeof(b->key));
-    sodium_free(b);
+    sodium_free(b->k); /* zeroes it */
+    pthread_rwlock_destroy(&b->lock);
+    free(b);
 }
 
-char *aos_secret_seal(aos_secret_box_t *b, const char *plaintext, size_t len)
+/* Authenticated data of a "v2" value: the prefix, then ad. */
+static unsigned char *make_ad(const char *prefix, const void *ad, size_t ad_len, size_t *out_len)
 {
-    if (!b || (!plaintext && len) || len > AOS_SECRET_MAX)
+    unsigned char *a = malloc(PREFIX_LEN + ad_len + 1);
+    if (!a)
+        return NULL;
+    memcpy(a, prefix, PREFIX_LEN);
+    if (ad_len)
+        memcpy(a + PREFIX_LEN, ad, ad_len);
+    *out_len = PREFIX_LEN + ad_len;
+    return a;
+}
+
+static char *seal(aos_secret_box_t *b, const char *prefix, const void *ad, size_t ad_len,
+                  const char *plaintext, size_t len)
+{
+    if (!b || (!plaintext && len) || len > AOS_SECRET_MAX || (!ad && ad_len))
         return NULL;
     size_t raw_len = NONCE_BYTES + len + TAG_BYTES;
     size_t b64_len = sodium_base64_ENCODED_LEN(raw_len, B64); /* counts the NUL */
+    size_t a_len = 0;
     unsigned char *raw = malloc(raw_len);
     char *out = malloc(PREFIX_LEN + b64_len);
-    if (!raw || !out) {
+    unsigned char *a = make_ad(prefix, ad, ad_len, &a_len);
+    if (!raw || !out || !a) {
         free(raw);
         free(out);
+        free(a);
         return NULL;
     }
     randombytes_buf(raw, NONCE_BYTES);
     /* The prefix is authenticated data: a "v1" ciphertext cannot pass as
-     * another format sealed with the same key. */
-    crypto_aead_xchacha20poly1305_ietf_encrypt(
-        raw + NONCE_BYTES, NULL, (const unsigned char *)(plaintext ? plaintext : ""), len,
-        (const unsigned char *)PREFIX, PREFIX_LEN, NULL, raw, b->key);
-    memcpy(out, PREFIX, PREFIX_LEN);
+     * another format sealed with the same key; a "v2" one is also bound to
+     * its caller's associated data. */
+    pthread_rwlock_rdlock(&b->lock);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(raw + NONCE_BYTES, NULL,
+                                               (const unsigned char *)(plaintext ? plaintext : ""),
+                                               len, a, a_len, NULL, raw, b->k->key);
+    pthread_rwlock_unlock(&b->lock);
+    memcpy(out, prefix, PREFIX_LEN);
     sodium_bin2base64(out + PREFIX_LEN, b64_len, raw, raw_len, B64);
     free(raw);
+    free(a);
     return out;
 }
 
-char *aos_secret_open(aos_secret_box_t *b, const char *sealed, size_t *len)
+char *aos_secret_seal(aos_secret_box_t *b, const char *plaintext, size_t len)
+{
+    return seal(b, PREFIX, NULL, 0, plaintext, len);
+}
+
+char *aos_secret_seal_ad(aos_secret_box_t *b, const char *plaintext, size_t len, const void *ad,
+                         size_t ad_len)
+{
+    return seal(b, PREFIX2, ad, ad_len, plaintext, len);
+}
+
+static char *open_sealed(aos_secret_box_t *b, const char *prefix, const void *ad, size_t ad_len,
+                         const char *sealed, size_t *len)
 {
     if (len)
         *len = 0;
-    if (!b || !sealed || strncmp(sealed, PREFIX, PREFIX_LEN) != 0)
+    if (!b || !sealed || strncmp(sealed, prefix, PREFIX_LEN) != 0 || (!ad && ad_len))
         return NULL;
     const char *b64 = sealed + PREFIX_LEN;
     size_t b64_len = strlen(b64);
     if (b64_len > sodium_base64_ENCODED_LEN(NONCE_BYTES + AOS_SECRET_MAX + TAG_BYTES, B64))
         return NULL;
-    size_t raw_max = b64_len / 4 * 3 + 3;
+    size_t raw_max = b64_len / 4 * 3 + 3, a_len = 0;
     unsigned char *raw = malloc(raw_max);
-    if (!raw)
-        return NULL;
+    unsigned char *a = make_ad(prefix, ad, ad_len, &a_len);
     char *plain = NULL;
+    if (!raw || !a)
+        goto out;
     size_t raw_len = 0;
     const char *end = NULL;
     if (sodium_base642bin(raw, raw_max, b64, b64_len, NULL, &raw_len, &end, B64) != 0 ||
@@ -257,9 +381,16 @@ char *aos_secret_open(aos_secret_box_t *b, const char *sealed, size_t *len)
     if (!plain)
         goto out;
     unsigned long long n = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            (unsigned char *)plain, &n, NULL, raw + NONCE_BYTES, raw_len - NONCE_BYTES,
-            (const unsigned char *)PREFIX, PREFIX_LEN, raw, b->key) != 0) {
+    pthread_rwlock_rdlock(&b->lock);
+    int bad = crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)plain, &n, NULL,
+                                                         raw + NONCE_BYTES, raw_len - NONCE_BYTES,
+                                                         a, a_len, raw, b->k->key) != 0;
+    if (bad && b->k->has_old) /* sealed before the last rotation, copied in memory */
+        bad = crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)plain, &n, NULL,
+                                                         raw + NONCE_BYTES, raw_len - NONCE_BYTES,
+                                                         a, a_len, raw, b->k->old) != 0;
+    pthread_rwlock_unlock(&b->lock);
+    if (bad) {
         sodium_free(plain);
         plain = NULL;
         goto out;
@@ -269,7 +400,33 @@ char *aos_secret_open(aos_secret_box_t *b, const char *sealed, size_t *len)
         *len = (size_t)n;
 out:
     free(raw);
+    free(a);
     return plain;
+}
+
+char *aos_secret_open(aos_secret_box_t *b, const char *sealed, size_t *len)
+{
+    return open_sealed(b, PREFIX, NULL, 0, sealed, len);
+}
+
+char *aos_secret_open_ad(aos_secret_box_t *b, const char *sealed, const void *ad, size_t ad_len,
+                         size_t *len)
+{
+    return open_sealed(b, PREFIX2, ad, ad_len, sealed, len);
+}
+
+char *aos_secret_reseal(aos_secret_box_t *from, aos_secret_box_t *to, const char *sealed,
+                        const void *ad, size_t ad_len)
+{
+    size_t n = 0;
+    int v2 = sealed && !strncmp(sealed, PREFIX2, PREFIX_LEN);
+    char *plain =
+        v2 ? aos_secret_open_ad(from, sealed, ad, ad_len, &n) : aos_secret_open(from, sealed, &n);
+    if (!plain)
+        return NULL;
+    char *out = v2 ? aos_secret_seal_ad(to, plain, n, ad, ad_len) : aos_secret_seal(to, plain, n);
+    aos_secret_wipe(plain);
+    return out;
 }
 
 void aos_secret_wipe(char *plaintext)

@@ -6,12 +6,23 @@
  * <data_dir>/master.key, which is created on first use. Sealed text is
  * "v1:" + base64(nonce | ciphertext) of XChaCha20-Poly1305, so it can be kept
  * in a TEXT column and later formats can be told apart by their prefix.
+ * "v2:" is the same with associated data the caller gives (e.g. a runtime
+ * secret's name and scope): such a value opens only with the same
+ * associated data, so a sealed value copied into another row does not
+ * open there.
+ *
+ * Rotation: aos_secret_box_new makes a box with a fresh key, values are
+ * resealed into it (aos_secret_reseal), the key is saved
+ * (aos_secret_box_save) and aos_secret_box_swap makes it the box's
+ * current key; the retired key stays in memory (opening only, never
+ * sealing) so that sealed copies held in memory still open until exit.
  *
  * API tokens are random, so a fast unkeyed hash is enough to store them:
  * only the hash is kept, and a presented token is hashed and compared.
  *
- * Threads: every function may be called from any thread; a box is read-only
- * after open, so one box may be shared. Never log a plaintext or a key. */
+ * Threads: every function may be called from any thread; a box may be
+ * shared (a read-write lock guards its keys for aos_secret_box_swap).
+ * Never log a plaintext or a key. */
 #ifndef AOS_SECRET_H
 #define AOS_SECRET_H
 
@@ -35,6 +46,14 @@ int aos_secret_box_open(aos_secret_box_t **out, const char *data_dir, const char
                         aos_err_t *err);
 /* Wipes the key and frees the box. NULL is ignored. */
 void aos_secret_box_free(aos_secret_box_t *b);
+/* A box with a new random key (kept in memory only until saved). */
+int aos_secret_box_new(aos_secret_box_t **out, aos_err_t *err);
+/* Writes b's current key to path (base64, mode 0600) atomically: a
+ * temporary file, fsync, rename, fsync of the directory. AOS_EIO. */
+int aos_secret_box_save(aos_secret_box_t *b, const char *path, aos_err_t *err);
+/* Makes next's key b's current one; b's former key is kept to open (not
+ * to seal) until b is freed. next is freed. */
+void aos_secret_box_swap(aos_secret_box_t *b, aos_secret_box_t *next);
 
 /* Seals len bytes of plaintext (len <= AOS_SECRET_MAX). Returns a new
  * NUL-terminated "v1:..." string the caller frees with free(), or NULL. */
@@ -44,6 +63,18 @@ char *aos_secret_seal(aos_secret_box_t *b, const char *plaintext, size_t len);
  * receives its length. NULL if sealed is malformed, was tampered with or was
  * sealed with another key. */
 char *aos_secret_open(aos_secret_box_t *b, const char *sealed, size_t *len);
+/* "v2": the same, bound to ad (ad_len bytes, may be 0): the value opens
+ * only with the same ad (aos_secret_open_ad), never with aos_secret_open,
+ * and a "v1" value never opens here. */
+char *aos_secret_seal_ad(aos_secret_box_t *b, const char *plaintext, size_t len, const void *ad,
+                         size_t ad_len);
+char *aos_secret_open_ad(aos_secret_box_t *b, const char *sealed, const void *ad, size_t ad_len,
+                         size_t *len);
+/* Opens sealed ("v1", or "v2" with ad) with from and seals the plaintext
+ * again, in the same format, with to; the plaintext is wiped. A new string
+ * (free()) or NULL when it does not open. */
+char *aos_secret_reseal(aos_secret_box_t *from, aos_secret_box_t *to, const char *sealed,
+                        const void *ad, size_t ad_len);
 /* Zeroes and frees what aos_secret_open returned. NULL is ignored. */
 void aos_secret_wipe(char *plaintext);
 

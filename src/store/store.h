@@ -175,6 +175,39 @@ int aos_store_audit_append(aos_store_t *st, const char *actor, const char *actio
 int aos_store_audit_list(aos_store_t *st, int64_t before_id, int limit, json_t **out,
                          aos_err_t *err);
 
+/* Runtime secrets (migration 0014, src/store/secrets.c). Values are
+ * src/secret's sealed text; a row is {name, scope, purpose, sealed,
+ * created_by, created_at, last_rotated}; lists are by name. put inserts or
+ * replaces a secret (last_rotated = now; created_* kept); reseal replaces
+ * only the sealed text (a master-key rotation). delete: AOS_ENOTFOUND. */
+int aos_store_secret_list(aos_store_t *st, json_t **out, aos_err_t *err);
+int aos_store_secret_put(aos_store_t *st, const char *name, const char *scope, const char *purpose,
+                         const char *sealed, const char *actor, aos_err_t *err);
+int aos_store_secret_delete(aos_store_t *st, const char *name, aos_err_t *err);
+int aos_store_secret_reseal(aos_store_t *st, const char *name, const char *sealed, aos_err_t *err);
+/* Changes of runtime secrets waiting for a second person: {id, op ("put" |
+ * "delete"), name, scope, purpose, sealed (NULL for a delete),
+ * requested_by, created_at}, oldest first. */
+int aos_store_secret_change_list(aos_store_t *st, json_t **out, aos_err_t *err);
+int aos_store_secret_change_put(aos_store_t *st, const char *id, const char *op, const char *name,
+                                const char *scope, const char *purpose, const char *sealed,
+                                const char *requested_by, aos_err_t *err);
+int aos_store_secret_change_delete(aos_store_t *st, const char *id, aos_err_t *err);
+int aos_store_secret_change_reseal(aos_store_t *st, const char *id, const char *sealed,
+                                   aos_err_t *err);
+/* Project variables (project_vars, 0001): a name of a project (scope
+ * "project" or "task") that refers to a runtime secret (secret_ref).
+ * [{id, project_id, name, scope, usage, secret_ref, last_rotated,
+ * audit_ref}] by name; put inserts or replaces by (project_id, scope,
+ * name); delete removes every scope of name (AOS_ENOTFOUND if none). */
+int aos_store_project_var_list(aos_store_t *st, const char *project_id, json_t **out,
+                               aos_err_t *err);
+int aos_store_project_var_put(aos_store_t *st, const char *id, const char *project_id,
+                              const char *name, const char *scope, const char *usage,
+                              const char *secret_ref, aos_err_t *err);
+int aos_store_project_var_delete(aos_store_t *st, const char *project_id, const char *name,
+                                 aos_err_t *err);
+
 /* ---- logs ----------------------------------------------------------------
  * The log service's table (migration 0003, SPEC §6). src/logs validates,
  * normalizes and redacts entries before they get here; these functions

@@ -282,6 +282,106 @@ static void test_equal(void **state)
     assert_false(aos_secret_equal(NULL, NULL));
 }
 
+/* "v2" values are bound to their associated data: the same data opens,
+ * another (a value copied into another row, another scope) does not, nor
+ * does the v1 opener, nor a v1 value through the v2 opener. */
+static void test_ad_bound(void **state)
+{
+    fixture_t *f = *state;
+    aos_secret_box_t *b = open_box(f->dir, NULL);
+    const char ad1[] = "name=API_KEY\0scope=system";
+    const char ad2[] = "name=OTHER\0scope=system";
+    const char ad3[] = "name=API_KEY\0scope=project:p1";
+    char *s = aos_secret_seal_ad(b, "sk-value-123", 12, ad1, sizeof(ad1));
+    assert_non_null(s);
+    assert_memory_equal(s, "v2:", 3);
+    size_t len = 0;
+    char *p = aos_secret_open_ad(b, s, ad1, sizeof(ad1), &len);
+    assert_non_null(p);
+    assert_int_equal(len, 12);
+    assert_string_equal(p, "sk-value-123");
+    aos_secret_wipe(p);
+    assert_null(aos_secret_open_ad(b, s, ad2, sizeof(ad2), &len));
+    assert_int_equal(len, 0);
+    assert_null(aos_secret_open_ad(b, s, ad3, sizeof(ad3), NULL));
+    assert_null(aos_secret_open_ad(b, s, ad1, sizeof(ad1) - 1, NULL)); /* a prefix of it */
+    assert_null(aos_secret_open_ad(b, s, NULL, 0, NULL));
+    assert_null(aos_secret_open(b, s, NULL));
+    char *v1 = aos_secret_seal(b, "x", 1);
+    assert_null(aos_secret_open_ad(b, v1, NULL, 0, NULL));
+    /* the v1 body under a v2 prefix does not open either */
+    v1[1] = '2';
+    assert_null(aos_secret_open_ad(b, v1, NULL, 0, NULL));
+    free(v1);
+    /* empty associated data is allowed, and differs from any other */
+    char *e = aos_secret_seal_ad(b, "y", 1, NULL, 0);
+    p = aos_secret_open_ad(b, e, "", 0, NULL);
+    assert_non_null(p);
+    aos_secret_wipe(p);
+    assert_null(aos_secret_open_ad(b, e, ad1, sizeof(ad1), NULL));
+    free(e);
+    free(s);
+    aos_secret_box_free(b);
+}
+
+/* Rotation: values resealed into a new box open there and not with the
+ * old key alone; after a swap the box seals with the new key and still
+ * opens what the old one sealed; a saved key file opens the new values. */
+static void test_rotation(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_secret_box_t *b = open_box(f->dir, NULL);
+    const char ad[] = "n\0system";
+    char *v1 = aos_secret_seal(b, "registry-token", 14);
+    char *v2 = aos_secret_seal_ad(b, "runtime-secret", 14, ad, sizeof(ad));
+    aos_secret_box_t *nb = NULL;
+    assert_int_equal(aos_secret_box_new(&nb, &err), 0);
+    char *r1 = aos_secret_reseal(b, nb, v1, NULL, 0);
+    char *r2 = aos_secret_reseal(b, nb, v2, ad, sizeof(ad));
+    assert_non_null(r1);
+    assert_non_null(r2);
+    assert_memory_equal(r1, "v1:", 3);
+    assert_memory_equal(r2, "v2:", 3);
+    assert_null(aos_secret_open(b, r1, NULL));
+    assert_null(aos_secret_open_ad(b, r2, ad, sizeof(ad), NULL));
+    assert_null(aos_secret_reseal(b, nb, v2, "x", 1)); /* wrong ad: not resealed */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/next.key", f->dir);
+    assert_int_equal(aos_secret_box_save(nb, path, &err), 0);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    aos_secret_box_swap(b, nb); /* frees nb */
+    char *p = aos_secret_open_ad(b, r2, ad, sizeof(ad), NULL);
+    assert_string_equal(p, "runtime-secret");
+    aos_secret_wipe(p);
+    p = aos_secret_open(b, v1, NULL); /* the retired key still opens */
+    assert_string_equal(p, "registry-token");
+    aos_secret_wipe(p);
+    /* a box from the saved file opens the new values, not the old ones */
+    FILE *fp = fopen(path, "r");
+    char key[128] = "";
+    assert_non_null(fgets(key, sizeof(key), fp));
+    fclose(fp);
+    aos_secret_box_t *c = open_box(f->dir, key);
+    p = aos_secret_open(c, r1, NULL);
+    assert_string_equal(p, "registry-token");
+    aos_secret_wipe(p);
+    assert_null(aos_secret_open(c, v1, NULL));
+    char *s = aos_secret_seal(b, "z", 1); /* sealed with the new key */
+    p = aos_secret_open(c, s, NULL);
+    assert_string_equal(p, "z");
+    aos_secret_wipe(p);
+    free(s);
+    aos_secret_box_free(c);
+    free(v1);
+    free(v2);
+    free(r1);
+    free(r2);
+    aos_secret_box_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +393,8 @@ int main(void)
         cmocka_unit_test(test_token_format),
         cmocka_unit_test(test_token_hash_known_value),
         cmocka_unit_test(test_equal),
+        cmocka_unit_test_setup_teardown(test_ad_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
