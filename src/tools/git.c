@@ -42,11 +42,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GIT_PATCH_MAX     (1024 * 1024)
-#define GIT_LOG_MAX       1000
-#define GIT_KEY_SCAN      1000
-#define GIT_STATUS_MAX    10000
-#define GIT_TRAILER       "Aos-Idempotency-Key: "
+#define GIT_PATCH_MAX  (1024 * 1024)
+#define GIT_LOG_MAX    1000
+#define GIT_KEY_SCAN   1000
+#define GIT_STATUS_MAX 10000
+#define GIT_TRAILER    "Aos-Idempotency-Key: "
 
 struct aos_tools_git_s {
     aos_builtin_t builtin;
@@ -268,8 +268,8 @@ static json_t *op_init(git_job_t *j)
         e = open_repo(j);
         if (e)
             return e;
-        return ok(json_pack("{s:s, s:b, s:o}", "path", j->repo_path + strlen(j->ws_real),
-                            "created", 0, "branch", head_branch(j->repo)),
+        return ok(json_pack("{s:s, s:b, s:o}", "path", j->repo_path + strlen(j->ws_real), "created",
+                            0, "branch", head_branch(j->repo)),
                   "already a git repository");
     }
     git_repository_init_options o;
@@ -279,9 +279,9 @@ static json_t *op_init(git_job_t *j)
     if (git_repository_init_ext(&j->repo, j->repo_path, &o))
         return tool_error("git init failed: %s", git_why());
     const char *rel = j->repo_path + strlen(j->ws_real);
-    return ok(json_pack("{s:s, s:b, s:s}", "path", *rel ? rel + 1 : ".", "created", 1, "branch",
-                        branch),
-              "initialised an empty git repository (branch %s)", branch);
+    return ok(
+        json_pack("{s:s, s:b, s:s}", "path", *rel ? rel + 1 : ".", "created", 1, "branch", branch),
+        "initialised an empty git repository (branch %s)", branch);
 }
 
 static const char *status_word(unsigned s, int index)
@@ -348,8 +348,8 @@ static json_t *op_status(git_job_t *j)
     }
     git_status_list_free(l);
     json_t *sc = json_pack("{s:o, s:b, s:o, s:i, s:i, s:i}", "branch", head_branch(j->repo),
-                           "clean", n == 0, "files", files, "staged", (json_int_t)staged,
-                           "changed", (json_int_t)changed, "untracked", (json_int_t)untracked);
+                           "clean", n == 0, "files", files, "staged", (json_int_t)staged, "changed",
+                           (json_int_t)changed, "untracked", (json_int_t)untracked);
     return ok(sc, "%zu staged, %zu changed, %zu untracked", staged, changed, untracked);
 }
 
@@ -549,9 +549,9 @@ static json_t *op_add(git_job_t *j)
     json_t *st = op_status(j);
     json_t *sc = json_object_get(st, "structuredContent");
     json_int_t staged = json_integer_value(json_object_get(sc, "staged"));
-    json_t *res = ok(json_pack("{s:O, s:I}", "paths", json_object_get(j->args, "paths"),
-                               "staged", staged),
-                     "%lld path%s staged", (long long)staged, staged == 1 ? "" : "s");
+    json_t *res =
+        ok(json_pack("{s:O, s:I}", "paths", json_object_get(j->args, "paths"), "staged", staged),
+           "%lld path%s staged", (long long)staged, staged == 1 ? "" : "s");
     json_decref(st);
     return res;
 }
@@ -704,9 +704,9 @@ static json_t *op_branch(git_job_t *j)
             char id[GIT_OID_HEXSZ + 1] = "";
             if (git_reference_target(ref))
                 git_oid_tostr(id, sizeof(id), git_reference_target(ref));
-            json_array_append_new(list, json_pack("{s:s, s:b, s:s}", "name", bn ? bn : "",
-                                                  "current", git_branch_is_head(ref) == 1, "id",
-                                                  id));
+            json_array_append_new(list,
+                                  json_pack("{s:s, s:b, s:s}", "name", bn ? bn : "", "current",
+                                            git_branch_is_head(ref) == 1, "id", id));
             git_reference_free(ref);
         }
         git_branch_iterator_free(it);
@@ -747,7 +747,10 @@ static json_t *op_branch(git_job_t *j)
             git_reference_free(ref);
             return tool_error("'%s' is the current branch; check out another first", name);
         }
-        int rc = git_branch_delete(ref);
+        /* the reference only: git_branch_delete also drops the branch's
+         * config section through a regex that libgit2 1.5 leaks (fixed in
+         * 1.6, libgit2 PR #6382), and these tools write no branch config */
+        int rc = git_reference_delete(ref);
         git_reference_free(ref);
         if (rc)
             return tool_error("unable to delete the branch: %s", git_why());
@@ -828,10 +831,10 @@ static json_t *op_checkout(git_job_t *j)
     }
     char id[GIT_OID_HEXSZ + 1];
     git_oid_tostr(id, sizeof(id), git_object_id(target));
-    res = ok(json_pack("{s:o, s:s, s:b, s:b}", "branch", head_branch(j->repo), "id", id,
-                       "detached", !full[0], "created", create),
-             full[0] ? "switched to branch %s" : "HEAD is now detached at %.12s",
-             full[0] ? ref : id);
+    res =
+        ok(json_pack("{s:o, s:s, s:b, s:b}", "branch", head_branch(j->repo), "id", id, "detached",
+                     !full[0], "created", create),
+           full[0] ? "switched to branch %s" : "HEAD is now detached at %.12s", full[0] ? ref : id);
 out:
     git_object_free(target);
     git_reference_free(br);
@@ -980,8 +983,7 @@ static json_t *prop(const char *type, const char *description)
 }
 
 static json_t *tool_def(const char *name, const char *description, json_t *props,
-                        const char *required, json_t *out, int ro, int destructive,
-                        int idempotent)
+                        const char *required, json_t *out, int ro, int destructive, int idempotent)
 {
     json_object_set_new(props, "path",
                         prop("string", "the repository's directory, relative to the workspace "
@@ -1017,17 +1019,17 @@ static json_t *git_tools(void *data)
                         json_pack("{s:[s,s]}", "type", "string", "null"));
     json_object_set_new(json_object_get(commit_out, "properties"), "replayed",
                         json_pack("{s:s}", "type", "boolean"));
-    json_t *paths = json_pack("{s:s, s:{s:s}, s:s}", "type", "array", "items", "type", "string",
-                              "description",
-                              "paths or globs relative to the repository (\".\" for all)");
-    return json_pack(
+    json_t *paths =
+        json_pack("{s:s, s:{s:s}, s:s}", "type", "array", "items", "type", "string", "description",
+                  "paths or globs relative to the repository (\".\" for all)");
+    json_t *tools = json_pack(
         "[o,o,o,o,o,o,o,o]",
-        tool_def("init", "Create a git repository in the workspace (does nothing if one exists).",
-                 json_pack("{s:o}", "initial_branch", prop("string", "default main")), NULL,
-                 obj_schema(json_pack("{s:{s:s}, s:{s:s}, s:{s:[s,s]}}", "path", "type", "string",
-                                      "created", "type", "boolean", "branch", "type", "string",
-                                      "null")),
-                 0, 0, 1),
+        tool_def(
+            "init", "Create a git repository in the workspace (does nothing if one exists).",
+            json_pack("{s:o}", "initial_branch", prop("string", "default main")), NULL,
+            obj_schema(json_pack("{s:{s:s}, s:{s:s}, s:{s:[s,s]}}", "path", "type", "string",
+                                 "created", "type", "boolean", "branch", "type", "string", "null")),
+            0, 0, 1),
         tool_def("status", "Show the branch and the staged, changed and untracked files.",
                  json_object(), NULL,
                  obj_schema(json_pack("{s:{s:[s,s]}, s:{s:s}, s:{s:s, s:{s:s}}, s:{s:s}, s:{s:s},"
@@ -1052,8 +1054,8 @@ static json_t *git_tools(void *data)
                                       "truncated", "type", "boolean")),
                  1, 0, 1),
         tool_def("log", "List commits, newest first.",
-                 json_pack("{s:{s:s, s:i, s:i}, s:o}", "max_count", "type", "integer", "minimum",
-                           1, "maximum", GIT_LOG_MAX, "ref",
+                 json_pack("{s:{s:s, s:i, s:i}, s:o}", "max_count", "type", "integer", "minimum", 1,
+                           "maximum", GIT_LOG_MAX, "ref",
                            prop("string", "start from this revision instead of HEAD")),
                  NULL,
                  obj_schema(json_pack("{s:{s:s, s:o}}", "commits", "type", "array", "items",
@@ -1078,8 +1080,8 @@ static json_t *git_tools(void *data)
                            "start_point", prop("string", "revision to create it at (HEAD)")),
                  NULL,
                  obj_schema(json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}", "branches", "type",
-                                      "array", "action", "type", "string", "name", "type",
-                                      "string", "id", "type", "string")),
+                                      "array", "action", "type", "string", "name", "type", "string",
+                                      "id", "type", "string")),
                  0, 1, 0),
         tool_def("checkout",
                  "Switch to a branch (or detach at a commit); refuses to overwrite local "
@@ -1087,11 +1089,12 @@ static json_t *git_tools(void *data)
                  json_pack("{s:o, s:o}", "ref", prop("string", "branch name or commit"), "create",
                            prop("boolean", "create the branch at HEAD first")),
                  "ref",
-                 obj_schema(json_pack("{s:{s:[s,s]}, s:{s:s}, s:{s:s}, s:{s:s}}", "branch",
-                                      "type", "string", "null", "id", "type", "string",
-                                      "detached", "type", "boolean", "created", "type",
-                                      "boolean")),
+                 obj_schema(json_pack("{s:{s:[s,s]}, s:{s:s}, s:{s:s}, s:{s:s}}", "branch", "type",
+                                      "string", "null", "id", "type", "string", "detached", "type",
+                                      "boolean", "created", "type", "boolean")),
                  0, 0, 0));
+    json_decref(paths); /* diff and add hold their own references */
+    return tools;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */

@@ -51,16 +51,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define HTTP_MAX_BYTES_DEFAULT   (1024 * 1024)
-#define HTTP_MAX_BYTES_LIMIT     (32 * 1024 * 1024)
-#define HTTP_TIMEOUT_DEFAULT_MS  30000
-#define HTTP_TIMEOUT_LIMIT_MS    300000
-#define HTTP_REDIRECTS_DEFAULT   5
-#define HTTP_REDIRECTS_LIMIT     10
-#define HTTP_MAX_HEADERS         64
-#define HTTP_MAX_HEADER_BYTES    (16 * 1024)
-#define HTTP_MAX_URL             8192
-#define HTTP_MAX_KEY             256
+#define HTTP_MAX_BYTES_DEFAULT  (1024 * 1024)
+#define HTTP_MAX_BYTES_LIMIT    (32 * 1024 * 1024)
+#define HTTP_TIMEOUT_DEFAULT_MS 30000
+#define HTTP_TIMEOUT_LIMIT_MS   300000
+#define HTTP_REDIRECTS_DEFAULT  5
+#define HTTP_REDIRECTS_LIMIT    10
+#define HTTP_MAX_HEADERS        64
+#define HTTP_MAX_HEADER_BYTES   (16 * 1024)
+#define HTTP_MAX_URL            8192
+#define HTTP_MAX_KEY            256
 
 struct aos_tools_http_s {
     aos_builtin_t builtin;
@@ -265,11 +265,11 @@ typedef struct {
 
     char *tool; /* "get", ... */
     char method[8];
-    char *url;       /* of the current hop */
-    char *origin;    /* scheme://host:port of the first URL */
-    char **lines;    /* the header lines, "Name: value", NULL-terminated; owned */
-    char **hdrs;     /* the lines sent on this hop (of lines), NULL-terminated */
-    char **safe;     /* the lines that may follow a cross-origin hop (of lines) */
+    char *url;    /* of the current hop */
+    char *origin; /* scheme://host:port of the first URL */
+    char **lines; /* the header lines, "Name: value", NULL-terminated; owned */
+    char **hdrs;  /* the lines sent on this hop (of lines), NULL-terminated */
+    char **safe;  /* the lines that may follow a cross-origin hop (of lines) */
     char *body;
     size_t body_len;
     json_t *allow; /* array of host patterns; NULL = any host */
@@ -288,12 +288,12 @@ typedef struct {
     char addr[64];     /* the address connected to */
 
     /* idempotency */
-    char *idem_path;           /* NULL: no record */
-    char args_hash[65];        /* of the arguments, hex */
-    int idem_state;            /* IDEM_* from the worker */
-    int sent;                  /* a hop's request left */
-    json_t *result;            /* the CallToolResult to give */
-    char werr[256];            /* a worker's error */
+    char *idem_path;    /* NULL: no record */
+    char args_hash[65]; /* of the arguments, hex */
+    int idem_state;     /* IDEM_* from the worker */
+    int sent;           /* a hop's request left */
+    json_t *result;     /* the CallToolResult to give */
+    char werr[256];     /* a worker's error */
 } http_call_t;
 
 static void call_free(http_call_t *c)
@@ -562,8 +562,7 @@ static void end_work(uv_work_t *w)
     http_call_t *c = w->data;
     if (c->save_to && c->result && !json_is_true(json_object_get(c->result, "isError"))) {
         char why[300];
-        if (save_file(c->workspace, c->save_to, c->buf ? c->buf : "", c->len, why,
-                      sizeof(why))) {
+        if (save_file(c->workspace, c->save_to, c->buf ? c->buf : "", c->len, why, sizeof(why))) {
             json_decref(c->result);
             c->result = tool_error("the response (HTTP %ld) was received but not saved: %s",
                                    (long)json_integer_value(json_object_get(
@@ -674,10 +673,19 @@ static json_t *response_result(http_call_t *c, aos_httpc_req_t *r, long status)
     json_object_set_new(sc, "url", json_string(c->url));
     json_object_set_new(sc, "status", json_integer(status));
     json_t *hs = json_object();
-    static const char *const keep[] = {"content-type", "content-length", "content-encoding",
-                                       "location", "etag", "last-modified", "cache-control",
-                                       "date", "server", "retry-after", "idempotency-key",
-                                       "x-request-id", NULL};
+    static const char *const keep[] = {"content-type",
+                                       "content-length",
+                                       "content-encoding",
+                                       "location",
+                                       "etag",
+                                       "last-modified",
+                                       "cache-control",
+                                       "date",
+                                       "server",
+                                       "retry-after",
+                                       "idempotency-key",
+                                       "x-request-id",
+                                       NULL};
     for (const char *const *k = keep; *k; k++) {
         const char *v = aos_httpc_resp_header(r, *k);
         if (v)
@@ -973,9 +981,9 @@ static const char *take_headers(http_call_t *c, const json_t *hs, const char *ke
     size_t i = 0, s = 0, total = 0;
     const char *name;
     const json_t *v;
-    static const char *const forbidden[] = {"host", "content-length", "transfer-encoding",
-                                            "connection", "upgrade", "te", "expect",
-                                            "proxy-authorization", "idempotency-key", NULL};
+    static const char *const forbidden[] = {
+        "host", "content-length", "transfer-encoding",   "connection",      "upgrade",
+        "te",   "expect",         "proxy-authorization", "idempotency-key", NULL};
     static const char *const safe[] = {"accept", "accept-language", "content-type", "user-agent",
                                        NULL};
     json_object_foreach((json_t *)hs, name, v)
@@ -1105,8 +1113,8 @@ static json_t *caps_http(const json_t *caps, http_call_t *c, const char **why)
     return NULL;
 }
 
-static int get_uint(const json_t *args, const char *name, long dflt, long max, long *out,
-                    char *why, size_t n)
+static int get_uint(const json_t *args, const char *name, long dflt, long max, long *out, char *why,
+                    size_t n)
 {
     const json_t *v = json_object_get(args, name);
     if (!v) {
@@ -1152,9 +1160,9 @@ static int http_call(void *data, const aos_caller_t *caller, const char *tool, c
         finish(c, tool_error("%s", w));
         return 0;
     }
-    static const char *const known[] = {"url",       "headers",    "body",    "json",
-                                        "max_bytes", "timeout_ms", "save_to", "max_redirects",
-                                        NULL};
+    static const char *const known[] = {"url",     "headers",       "body",
+                                        "json",    "max_bytes",     "timeout_ms",
+                                        "save_to", "max_redirects", NULL};
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)args, k, v)
@@ -1169,8 +1177,8 @@ static int http_call(void *data, const aos_caller_t *caller, const char *tool, c
     }
     const char *url = json_string_value(json_object_get(args, "url"));
     if (!url || !*url || strlen(url) > HTTP_MAX_URL) {
-        finish(c, tool_error("'url' must be an http or https URL of at most %d bytes",
-                             HTTP_MAX_URL));
+        finish(c,
+               tool_error("'url' must be an http or https URL of at most %d bytes", HTTP_MAX_URL));
         return 0;
     }
     long max_bytes, timeout, redirects;
