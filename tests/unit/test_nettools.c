@@ -151,8 +151,7 @@ static void test_sockaddr(void **state)
     inet_pton(AF_INET6, "::ffff:93.184.216.34", &in6.sin6_addr);
     assert_int_equal(aos_tools_addr_class((struct sockaddr *)&in6, sizeof(in6)), AOS_ADDR_MAPPED);
     inet_pton(AF_INET6, "::1", &in6.sin6_addr);
-    assert_int_equal(aos_tools_addr_class((struct sockaddr *)&in6, sizeof(in6)),
-                     AOS_ADDR_LOOPBACK);
+    assert_int_equal(aos_tools_addr_class((struct sockaddr *)&in6, sizeof(in6)), AOS_ADDR_LOOPBACK);
     struct sockaddr un = {.sa_family = AF_UNIX};
     assert_int_equal(aos_tools_addr_class(&un, sizeof(un)), AOS_ADDR_RESERVED);
     assert_int_equal(aos_tools_addr_class(NULL, 0), AOS_ADDR_RESERVED);
@@ -163,9 +162,8 @@ static void test_sockaddr(void **state)
 static void test_hosts(void **state)
 {
     (void)state;
-    json_t *allow =
-        json_pack("[s,s,s,s,s,s]", "example.com", ".example.org", "*.corp.test", "127.0.0.1",
-                  "[::1]", "Mixed.Case.NET.");
+    json_t *allow = json_pack("[s,s,s,s,s,s]", "example.com", ".example.org", "*.corp.test",
+                              "127.0.0.1", "[::1]", "Mixed.Case.NET.");
     /* exact */
     assert_true(aos_tools_host_allowed(allow, "example.com"));
     assert_true(aos_tools_host_allowed(allow, "EXAMPLE.com"));
