@@ -484,3 +484,44 @@ test('a task uses git in its own workspace', async () => {
   // the step's idempotency key is in the commit: a re-run of the step finds it
   assert.match(gitBin(ws, 'log', '-1', '--format=%B'), new RegExp(`Aos-Idempotency-Key: ${trace}:commit:`));
 });
+
+// Runs a task to its end; its episode.
+async function runTask(spec, token = TOKEN) {
+  const run = await aos.api('POST', '/api/run', { ...spec, constraints: { approval: 'never', ...(spec.constraints || {}) } }, token);
+  if (run.status !== 201) return run;
+  let ep;
+  for (let i = 0; i < 200; i++) {
+    ep = (await aos.api('GET', `/api/episodes/${run.body.trace_id}`)).body;
+    if (ep.status === 'done' || ep.status === 'failed') break;
+    await sleep(100);
+  }
+  return ep;
+}
+
+test('a task reaches the hosts its constraints.http allow, and no others', async () => {
+  const s = await serve((req, res) => json(res, 200, { from: 'task' }));
+  const step = { id: 'get', tool: 'http__get', args: { url: `${s.url}/t` } };
+  let ep = await runTask({ plan: { steps: [step] }, constraints: { http: { allow_hosts: ['127.0.0.1'], allow_private: true } } });
+  assert.equal(ep.status, 'done', JSON.stringify(ep.steps));
+  assert.equal(s.hits.length, 1);
+  // without constraints.http a task has no http access; with it but not private, no loopback
+  ep = await runTask({ plan: { steps: [step] } });
+  assert.equal(ep.status, 'failed');
+  assert.match(JSON.stringify(ep.steps), /grant no http access/);
+  ep = await runTask({ plan: { steps: [step] }, constraints: { http: { allow_hosts: ['127.0.0.1'] } } });
+  assert.equal(ep.status, 'failed');
+  assert.match(JSON.stringify(ep.steps), /loopback address/);
+  assert.equal(s.hits.length, 1);
+  // only an admin lets a task reach private addresses; the shape is checked
+  const t = await aos.api('POST', '/auth/tokens', { name: `op2-${process.pid}`, role: 'operator' });
+  let r = await runTask({ plan: { steps: [step] }, constraints: { http: { allow_hosts: ['127.0.0.1'], allow_private: true } } }, t.body.token);
+  assert.equal(r.status, 403, r.text);
+  assert.match(r.text, /allow_private/);
+  r = await aos.api('POST', '/api/chat/send', { dsl: 'step s1: http__get', constraints: { http: { allow_hosts: ['x'], allow_private: true } } }, t.body.token);
+  assert.equal(r.status, 403, r.text);
+  assert.match(r.text, /allow_private/);
+  r = await runTask({ plan: { steps: [step] }, constraints: { http: { allow_hosts: '127.0.0.1' } } });
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.text, /constraints\.http/);
+  assert.equal(s.hits.length, 1);
+});
