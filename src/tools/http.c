@@ -212,7 +212,10 @@ static int host_norm(const char *host, char *out, size_t n)
         return -1;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)host[i];
-        if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == '@' || ch == '[' || ch == ']')
+        /* '%': a percent-encoded host (or an IPv6 zone) could decode to
+         * another name than the one matched; refuse it rather than guess */
+        if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == '@' || ch == '[' || ch == ']' ||
+            ch == '%' || ch == '\\')
             return -1;
         out[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
     }

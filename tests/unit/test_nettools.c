@@ -193,6 +193,10 @@ static void test_hosts(void **state)
     assert_false(aos_tools_host_allowed(allow, "exa mple.com"));
     assert_false(aos_tools_host_allowed(allow, "user@example.com"));
     assert_false(aos_tools_host_allowed(allow, "example.com/x"));
+    /* percent-encoded: never matched, whatever it decodes to */
+    assert_false(aos_tools_host_allowed(allow, "%65xample.com"));
+    assert_false(aos_tools_host_allowed(allow, "evil.com%2f.example.org"));
+    assert_false(aos_tools_host_allowed(allow, "[fe80::1%25eth0]"));
     json_decref(allow);
 
     json_t *none = json_array();
