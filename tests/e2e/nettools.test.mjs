@@ -219,6 +219,34 @@ test('git: the workspace is a boundary', async () => {
   assert.equal(gitBin(outside, 'status', '--porcelain').trim(), '?? secret.txt');
 });
 
+test('git: a checkout never writes through a symbolic link it made', async () => {
+  const ws = newWorkspace();
+  const outside = join(scratch, `sym-outside-${seq}`);
+  mkdirSync(outside);
+  const g = (...a) => execFileSync('git', ['-C', ws, '-c', 'user.name=t', '-c', 'user.email=t@t', ...a], { encoding: 'utf8' }).trim();
+  g('init', '-q', '-b', 'main');
+  symlinkSync(outside, join(ws, 'l'));
+  g('add', 'l');
+  g('commit', '-qm', 'a link out');
+  g('rm', '-q', 'l');
+  mkdirSync(join(ws, 'l'));
+  writeFileSync(join(ws, 'l', 'x.txt'), 'x\n');
+  g('add', 'l');
+  g('commit', '-qm', 'a directory where the link was');
+  // a crafted tree holding both the link and a file below it
+  const blob = execFileSync('git', ['-C', ws, 'hash-object', '-w', '--stdin'], { input: 'evil\n', encoding: 'utf8' }).trim();
+  const sub = execFileSync('git', ['-C', ws, 'mktree'], { input: `100644 blob ${blob}\ty.txt\n`, encoding: 'utf8' }).trim();
+  const link = execFileSync('git', ['-C', ws, 'hash-object', '-w', '--stdin'], { input: outside, encoding: 'utf8' }).trim();
+  const top = execFileSync('git', ['-C', ws, 'mktree'], { input: `120000 blob ${link}\tl\n040000 tree ${sub}\tl\n`, encoding: 'utf8' }).trim();
+  g('branch', 'evil', g('commit-tree', top, '-p', 'HEAD', '-m', 'evil'));
+  g('checkout', '-q', 'main~1');
+  const caps = { workspace: ws };
+  ok(await call('git', 'checkout', { ref: 'main' }, { caps }));
+  assert.equal(readFileSync(join(ws, 'l', 'x.txt'), 'utf8'), 'x\n');
+  await call('git', 'checkout', { ref: 'evil' }, { caps }); // fails or not: nothing outside
+  assert.deepEqual(readdirSync(outside), []);
+});
+
 test('git: hooks never run', async () => {
   const ws = newWorkspace();
   const caps = { workspace: ws };
