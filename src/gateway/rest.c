@@ -354,7 +354,7 @@ static int mcp_call(aos_http_req_t *req, void *data)
         goto out;
     }
     c->tool = strdup(tool);
-    if (caps && json_is_object(caps))
+    if (json_is_object(caps))
         c->caps = json_incref(caps);
     /* repeats of one logical call share it (a write is not applied twice) */
     const char *ikey = aos_http_header(req, "Idempotency-Key");
