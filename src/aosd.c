@@ -19,6 +19,7 @@
 #include "cidr/cidr.h"         /* wiring: settings */
 #include "store/store.h"
 #include "trace/trace.h" /* wiring: trace */
+#include "tools/net.h"   /* wiring: nettools */
 
 #include <errno.h>
 #include <signal.h>
@@ -57,6 +58,9 @@ typedef struct {
     aos_trace_t *trace;
     /* wiring: llm (OpenAI-compatible client; NULL without --llm-base-url) */
     aos_llm_t *llm;
+    /* wiring: nettools (the built-in servers git and http) */
+    aos_tools_git_t *git_tools;
+    aos_tools_http_t *http_tools;
     int redact_full; /* the log redactor refused a secret: warned once */
     char *generated; /* the Owner token made on first start, until printed */
     uv_signal_t sigint, sigterm;
@@ -418,6 +422,14 @@ static int run(aos_daemon_t *d, aos_err_t *err)
         return rc;
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_logs_builtin(d->logs))))
         return aos_err_set(err, rc, "unable to add the built-in server 'logs'");
+    /* wiring: nettools -- the built-in servers git and http */
+    aos_tools_http_cfg_t htc = {.loop = d->loop, .httpc = d->httpc, .data_dir = c->data_dir};
+    if ((rc = aos_tools_git_new(&d->git_tools, d->loop, err)) ||
+        (rc = aos_tools_http_new(&d->http_tools, &htc, err)))
+        return rc;
+    if ((rc = aos_gateway_add_builtin(d->gateway, aos_tools_git_builtin(d->git_tools))) ||
+        (rc = aos_gateway_add_builtin(d->gateway, aos_tools_http_builtin(d->http_tools))))
+        return aos_err_set(err, rc, "unable to add the built-in servers 'git' and 'http'");
     /* wiring: llm -- the client the planner (and later the Critic, agents,
      * memory) calls, when a model server is configured; it hands its key to
      * the redactor through on_unseal */
@@ -633,6 +645,8 @@ int main(int argc, char **argv)
     aos_store_close(d.store);
     aos_logs_free(d.logs);   /* wiring: logs -- after the store, whose callbacks reach it */
     aos_trace_free(d.trace); /* wiring: trace -- likewise */
+    aos_tools_http_free(d.http_tools); /* wiring: nettools -- after httpc ended their calls */
+    aos_tools_git_free(d.git_tools);
     if (d.loop)
         uv_loop_close(d.loop);
     forget(d.generated);

@@ -318,6 +318,12 @@ static int mcp_call(aos_http_req_t *req, void *data)
                                     res + 5);
         goto out;
     }
+    /* caps grant as well as restrict (a workspace, private addresses): only
+     * an admin, who may register any server anyway, sets them here */
+    if (caps && aos_auth_req_check(req, AOS_PERM_ADMIN, "system")) {
+        rc = aos_http_respond_error(req, AOS_EFORBIDDEN, "only an admin may set 'caps'");
+        goto out;
+    }
     /* the call's SERVER span: MCP's conventions, as for tools/call on /mcp */
     char name[AOS_TRACE_NAME_MAX];
     snprintf(name, sizeof(name), "tools/call %.200s", tool);
@@ -348,6 +354,12 @@ static int mcp_call(aos_http_req_t *req, void *data)
         goto out;
     }
     c->tool = strdup(tool);
+    if (json_is_object(caps))
+        c->caps = json_incref(caps);
+    /* repeats of one logical call share it (a write is not applied twice) */
+    const char *ikey = aos_http_header(req, "Idempotency-Key");
+    if (ikey && *ikey)
+        c->idempotency_key = strdup(ikey);
     if (sv->builtin) {
         rc = gw_call_builtin(c, sv, tool, args);
         if (rc) {

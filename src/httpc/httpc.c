@@ -53,6 +53,7 @@ struct aos_httpc_req_s {
     int (*on_data)(aos_httpc_req_t *r, const char *chunk, size_t len, void *data);
     void (*on_done)(aos_httpc_req_t *r, int status, const char *errmsg, void *data);
     void *data;
+    int (*on_connect)(const struct sockaddr *addr, unsigned addrlen, void *data);
     long timeout_ms;
 
     long status;      /* final response status, after on_headers */
@@ -404,6 +405,17 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
     return r->canceled ? 0 : n;
 }
 
+/* Opens the socket curl asks for, if the request's on_connect allows the
+ * address: the check sees the very address that is then connected to. */
+static curl_socket_t opensocket_cb(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    aos_httpc_req_t *r = userp;
+    if (purpose != CURLSOCKTYPE_IPCXN ||
+        r->on_connect((const struct sockaddr *)&a->addr, a->addrlen, r->data) != 0)
+        return CURL_SOCKET_BAD;
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 /* ---- public API --------------------------------------------------------- */
 
 int aos_httpc_new(aos_httpc_t **out, uv_loop_t *loop, aos_err_t *err)
@@ -485,6 +497,13 @@ static int req_setup(aos_httpc_req_t *r, const aos_httpc_opts_t *o, aos_err_t *e
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
     if (o->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+    if (o->on_connect) {
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
     if (o->insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -529,6 +548,7 @@ int aos_httpc_start(aos_httpc_t *c, const aos_httpc_opts_t *o, aos_httpc_req_t *
     r->on_data = o->on_data;
     r->on_done = o->on_done;
     r->data = o->data;
+    r->on_connect = o->on_connect;
     r->timeout_ms = o->timeout_ms;
     r->easy = curl_easy_init();
     if (!r->easy) {

@@ -23,6 +23,7 @@
 #define AOS_HTTPC_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "err/err.h"
@@ -62,6 +63,14 @@ typedef struct {
      * saying why. The request is freed when it returns. Required. */
     void (*on_done)(aos_httpc_req_t *r, int status, const char *errmsg, void *data);
     void *data; /* borrowed, passed to the callbacks */
+    /* Asked before each connection is opened, with the address curl is about
+     * to connect to (after name resolution, on every hop): 0 allows it,
+     * nonzero refuses it (curl then tries the next address of the name, else
+     * the transfer fails with AOS_EUPSTREAM). When set, the transfer also
+     * ignores proxy settings and neither reuses a cached connection nor
+     * leaves one for others, so every connection it uses was asked about.
+     * Runs on the loop, inside curl. May be NULL. */
+    int (*on_connect)(const struct sockaddr *addr, unsigned addrlen, void *data);
 } aos_httpc_opts_t;
 
 /* Starts a transfer; everything in o is copied. On success *out (if out is

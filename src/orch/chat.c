@@ -242,6 +242,13 @@ int orch_route_chat_send(aos_http_req_t *req, void *data)
         rc = aos_http_respond_error(req, AOS_EINVAL, "a message or dsl is required");
         goto out;
     }
+    json_t *cspec = json_pack("{s:O?}", "constraints", constraints);
+    int denied = cspec && orch_http_caps_check(req, cspec, &err);
+    json_decref(cspec);
+    if (denied) {
+        rc = aos_http_respond_err(req, &err);
+        goto out;
+    }
     if ((message && strlen(message) > MESSAGE_MAX) || (dsl && strlen(dsl) > AOS_DSL_MAX_INPUT)) {
         rc = aos_http_respond_error(req, AOS_ETOOBIG, "the message or dsl is too long");
         goto out;

@@ -238,6 +238,9 @@ void orch_trace_id(char out[33]);
 json_t *orch_plan(aos_orch_t *o, const json_t *spec, int *llm, aos_err_t *err);
 /* Checks a TaskSpec's members (unknown ones refused). */
 int orch_spec_check(const json_t *spec, aos_err_t *err);
+/* constraints.http.allow_private needs admin on system: 0 or AOS_EFORBIDDEN
+ * (err set). routes.c. */
+int orch_http_caps_check(aos_http_req_t *req, const json_t *spec, aos_err_t *err);
 
 /* ---- routes (routes.c, episode.c, chat.c) ------------------------------------------ */
 

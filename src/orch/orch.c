@@ -100,8 +100,8 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
     static const char *const known[] = {"goal",  "plan",         "dsl",      "inputs",
                                         "files", "project_id",   "priority", "constraints",
                                         "env",   "scheduled_at", "title",    NULL};
-    static const char *const cknown[] = {"budget_cny", "deadline",           "tools",
-                                         "approval",   "approval_timeout_s", NULL};
+    static const char *const cknown[] = {"budget_cny",         "deadline", "tools", "approval",
+                                         "approval_timeout_s", "http",     NULL};
     if (!json_is_object(spec))
         return aos_err_set(err, AOS_EINVAL, "the TaskSpec must be a JSON object");
     const char *k;
@@ -222,6 +222,21 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
                     json_integer_value(at2) > 30 * 86400))
             return aos_err_set(err, AOS_EINVAL,
                                "'constraints.approval_timeout_s' must be 1..2592000");
+        /* the hosts the task's http__* calls may reach (tools/net.h) */
+        const json_t *h = json_object_get(c, "http");
+        const json_t *hosts = json_object_get(h, "allow_hosts");
+        const json_t *priv = json_object_get(h, "allow_private");
+        if (h && (!json_is_object(h) || !json_is_array(hosts) ||
+                  json_object_size(h) != 1u + (priv != NULL) || (priv && !json_is_boolean(priv))))
+            return aos_err_set(err, AOS_EINVAL,
+                               "'constraints.http' must be {\"allow_hosts\": [hosts], "
+                               "\"allow_private\": boolean}");
+        json_array_foreach(hosts, i, tv)
+        {
+            if (!json_is_string(tv) || json_string_length(tv) == 0 || json_string_length(tv) > 253)
+                return aos_err_set(err, AOS_EINVAL,
+                                   "constraints.http.allow_hosts[%zu] must be a host name", i);
+        }
     }
     return 0;
 }

@@ -57,6 +57,17 @@ static void run_submitted(int status, const aos_err_t *err, const char *trace_id
     orch_waiter_free(w);
 }
 
+int orch_http_caps_check(aos_http_req_t *req, const json_t *spec, aos_err_t *err)
+{
+    const json_t *h = json_object_get(json_object_get(spec, "constraints"), "http");
+    if (json_is_true(json_object_get(h, "allow_private")) &&
+        aos_auth_req_check(req, AOS_PERM_ADMIN, "system"))
+        return aos_err_set(err, AOS_EFORBIDDEN,
+                           "constraints.http.allow_private: only an admin may let a task reach "
+                           "private addresses");
+    return 0;
+}
+
 /* A task calls its tools as "task:<trace>", limited to constraints.tools;
  * so the submitter must be allowed to call every tool the task may: each
  * name or pattern of constraints.tools, or every tool when it has none.
@@ -66,6 +77,8 @@ static int tools_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t
 {
     const json_t *tools = json_object_get(json_object_get(spec, "constraints"), "tools");
     char res[300];
+    if (orch_http_caps_check(req, spec, err))
+        return err->code;
     if (!json_is_array(tools)) {
         if (tools || aos_auth_req_check(req, AOS_PERM_OPERATE, "tool:*") == 0)
             return 0;

@@ -490,6 +490,8 @@ static void call_tool(orch_task_t *t)
     json_t *caps = json_pack("{s:s}", "workspace", t->workspace ? t->workspace : "");
     if (json_is_array(json_object_get(c, "tools")))
         json_object_set(caps, "tools", json_object_get(c, "tools"));
+    if (json_is_object(json_object_get(c, "http")))
+        json_object_set(caps, "http", json_object_get(c, "http"));
     root_span(t);
     char name[AOS_PLAN_ID_MAX + 16];
     snprintf(name, sizeof(name), "step %s", step_id(step));

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -114,6 +116,7 @@ struct xfer_s {
     int abort_with;     /* on_data returns this */
     aos_httpc_t *c;     /* for starting a request from a callback */
     xfer_t *child;      /* started from on_data */
+    void *hook;         /* test_on_connect's record */
 };
 
 static void copy_hdr(aos_httpc_req_t *r, const char *name, char *dst, size_t n)
@@ -323,6 +326,73 @@ static void test_connection_refused(void **state)
     assert_int_equal(y.sent, 1);
 }
 
+/* on_connect: what it is shown and what refusing does. */
+typedef struct {
+    int calls, refuse;
+    char addr[64];
+} hook_t;
+
+static int hook(const struct sockaddr *sa, unsigned len, void *data)
+{
+    hook_t *h = ((xfer_t *)data)->hook;
+    h->calls++;
+    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        snprintf(h->addr, sizeof(h->addr), "%s:%d", ip, ntohs(in->sin_port));
+    }
+    return h->refuse;
+}
+
+static void test_on_connect(void **state)
+{
+    fixture_t *f = *state;
+    char want[64];
+    snprintf(want, sizeof(want), "%s", base_url + strlen("http://"));
+    /* a plain request first: it leaves a connection in the cache */
+    xfer_t p = {.body = AOS_BUF_INIT};
+    aos_httpc_opts_t o = opts_for(&p, "GET", "/hello");
+    assert_int_equal(aos_httpc_start(f->c, &o, NULL, NULL), 0);
+    assert_int_equal(run_until(&f->loop, &p.ndone, 1, 5000), 0);
+    assert_int_equal(p.status, 200);
+    /* with the hook: asked about the address (no cached connection used),
+     * and the request goes through when it says yes */
+    hook_t h = {0};
+    xfer_t x = {.body = AOS_BUF_INIT, .hook = &h};
+    o = opts_for(&x, "GET", "/hello");
+    o.on_connect = hook;
+    assert_int_equal(aos_httpc_start(f->c, &o, NULL, NULL), 0);
+    assert_int_equal(run_until(&f->loop, &x.ndone, 1, 5000), 0);
+    assert_int_equal(x.done_status, 0);
+    assert_int_equal(x.status, 200);
+    assert_int_equal(h.calls, 1);
+    assert_string_equal(h.addr, want);
+    /* again: a new connection again, never one left by the last */
+    xfer_t y = {.body = AOS_BUF_INIT, .hook = &h};
+    o = opts_for(&y, "GET", "/hello");
+    o.on_connect = hook;
+    assert_int_equal(aos_httpc_start(f->c, &o, NULL, NULL), 0);
+    assert_int_equal(run_until(&f->loop, &y.ndone, 1, 5000), 0);
+    assert_int_equal(y.status, 200);
+    assert_int_equal(h.calls, 2);
+    /* refused: nothing sent, the transfer fails */
+    hook_t no = {.refuse = 1};
+    xfer_t z = {.body = AOS_BUF_INIT, .hook = &no};
+    o = opts_for(&z, "POST", "/hello");
+    o.on_connect = hook;
+    assert_int_equal(aos_httpc_start(f->c, &o, NULL, NULL), 0);
+    assert_int_equal(run_until(&f->loop, &z.ndone, 1, 5000), 0);
+    assert_int_equal(z.done_status, AOS_EUPSTREAM);
+    assert_int_equal(z.sent, 0);
+    assert_int_equal(z.nheaders, 0);
+    assert_true(no.calls >= 1);
+    aos_buf_release(&p.body);
+    aos_buf_release(&x.body);
+    aos_buf_release(&y.body);
+    aos_buf_release(&z.body);
+}
+
 static void test_bad_args(void **state)
 {
     fixture_t *f = *state;
@@ -456,6 +526,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_streaming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_on_connect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_from_on_data, setup, teardown),
