@@ -3,6 +3,7 @@
  * down in order: stop accepting, fail what is in flight, stop the children,
  * close the store. */
 #include "api/api.h"
+#include "audit/audit.h" /* wiring: audit */
 #include "auth/auth.h"
 #include "bus/bus.h"
 #include "config/config.h"
@@ -43,6 +44,7 @@ typedef struct {
     aos_gateway_t *gateway;
     aos_http_t *http;
     aos_api_t api;
+    aos_audit_t *audit; /* wiring: audit (/audit/logs, /audit/verify) */
     /* wiring: bus (event bus and value-event stream) */
     aos_bus_t *bus;
     /* wiring: logs (log service) */
@@ -290,6 +292,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     d->api.version = AOS_VERSION;
     d->api.started_ms = uv_hrtime() / 1000000;
     aos_api_add_routes(&d->api, d->http);
+    if (!(d->audit = aos_audit_new(d->store)) || aos_audit_add_routes(d->audit, d->http))
+        return aos_err_set(err, AOS_ENOMEM, "unable to add the audit routes"); /* wiring: audit */
     aos_gateway_add_routes(d->gateway, d->http);
     if ((rc = aos_trace_add_routes(d->trace, d->http))) /* wiring: trace */
         return aos_err_set(err, rc, "unable to add the trace routes");
@@ -508,6 +512,7 @@ int main(int argc, char **argv)
     aos_auth_free(d.auth);
     aos_secret_box_free(d.secrets);
     aos_store_close(d.store);
+    aos_audit_free(d.audit); /* wiring: audit -- after the store, whose callbacks reach it */
     aos_logs_free(d.logs);   /* wiring: logs -- after the store, whose callbacks reach it */
     aos_trace_free(d.trace); /* wiring: trace -- likewise */
     if (d.loop)
