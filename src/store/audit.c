@@ -84,23 +84,33 @@ void aos_store_audit_hash(const unsigned char prev[AOS_STORE_AUDIT_HASH_LEN],
     crypto_generichash_final(&h, out, AOS_STORE_AUDIT_HASH_LEN);
 }
 
+static const signed char hexval[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
 /* 64 lower-case hex digits -> 32 bytes; -1 if s is anything else. */
 static int from_hex(const char *s, size_t len, unsigned char out[AOS_STORE_AUDIT_HASH_LEN])
 {
     if (len != 2 * AOS_STORE_AUDIT_HASH_LEN)
         return -1;
-    for (size_t i = 0; i < len; i += 2) {
-        int v = 0;
-        for (size_t k = i; k < i + 2; k++) {
-            char c = s[k];
-            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-            if (d < 0)
-                return -1;
-            v = v * 16 + d;
-        }
-        out[i / 2] = (unsigned char)v;
+    const unsigned char *u = (const unsigned char *)s;
+    int bad = 0;
+    for (size_t i = 0; i < AOS_STORE_AUDIT_HASH_LEN; i++) {
+        int hi = hexval[u[2 * i]], lo = hexval[u[2 * i + 1]];
+        bad |= hi | lo;
+        out[i] = (unsigned char)(hi << 4 | (lo & 0xf));
     }
-    return 0;
+    return bad < 0 ? -1 : 0;
 }
 
 static void to_hex(const unsigned char in[AOS_STORE_AUDIT_HASH_LEN], char out[65])
