@@ -147,3 +147,33 @@ test('new rows keep chaining after the tampering, and no route edits or deletes 
   await makeToken('after-tamper');
   assert.equal(sql(`SELECT prev_hash FROM audit_logs WHERE id = ${n + 1}`), head);
 });
+
+test('task submit, approval and cancel are audited in their transactions', async () => {
+  const gate = { steps: [{ id: 'gate', approval: { message: 'go?', timeout_s: 600 } }] };
+  const a = await aos.api('POST', '/api/run', { goal: 'audited approve', plan: gate });
+  assert.equal(a.status, 201, a.text);
+  const b = await aos.api('POST', '/api/run', { goal: 'audited cancel', plan: gate });
+  assert.equal(b.status, 201, b.text);
+  const waiting = async (job) => {
+    for (let i = 0; i < 200; i++) {
+      const j = await aos.api('GET', '/api/jobs?status=waiting');
+      if (j.body.jobs.some((x) => x.id === job)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`job ${job} never waited`);
+  };
+  await waiting(a.body.job_id);
+  await waiting(b.body.job_id);
+  const ok = await aos.api('POST', '/agent/approve', { trace_id: a.body.trace_id, step_id: 'gate', decision: 'approve', comment: 'fine' });
+  assert.equal(ok.status, 200, ok.text);
+  const c = await aos.api('POST', `/api/jobs/${b.body.job_id}/cancel`);
+  assert.equal(c.status, 200, c.text);
+  const rows = (await aos.api('GET', '/audit/logs?action=task.*')).body.items;
+  const of = (trace) => rows.filter((r) => r.resource === `tasks/${trace}`).map((r) => r.action).sort();
+  assert.deepEqual(of(a.body.trace_id), ['task.decide', 'task.submit']);
+  assert.deepEqual(of(b.body.trace_id), ['task.cancel', 'task.submit']);
+  const decide = rows.find((r) => r.action === 'task.decide');
+  assert.equal(decide.actor, 'token:owner');
+  assert.deepEqual(decide.diff, { step: 'gate', decision: 'approve', comment: 'fine' });
+  assert.equal((await aos.api('GET', `/audit/verify?from=${rows.at(-1).id}`)).body.ok, true);
+});
