@@ -12,8 +12,9 @@
 #include "httpc/httpc.h"
 #include "llm/llm.h" /* wiring: llm */
 #include "log/log.h"
-#include "logs/logs.h" /* wiring: logs */
-#include "orch/orch.h" /* wiring: orch */
+#include "logs/logs.h"     /* wiring: logs */
+#include "orch/orch.h"     /* wiring: orch */
+#include "redact/redact.h" /* wiring: redact */
 #include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "store/store.h"
@@ -145,13 +146,13 @@ static void emit_event(json_t *event, void *data)
 }
 
 /* A secret value the gateway unsealed, or the LLM client's key, goes to the
- * log service's redactor; one too short to redact safely (under 8 bytes)
- * is left out. */
+ * redactor (redact.h) of the logs, events, spans, audit diffs and errors;
+ * one too short to redact (under 4 bytes) is left out, with a warning. */
 static void on_unseal(const char *value, void *data)
 {
     aos_daemon_t *d = data;
-    if (d->logs && aos_logs_add_secret(d->logs, value) == AOS_ETOOBIG && !d->redact_full++)
-        aos_log_warn("aosd", "too many secrets to redact: newer ones are not redacted");
+    if (aos_redact_add_value(aos_redact_global(), value) == AOS_EINVAL && !d->redact_full++)
+        aos_log_warn("aosd", "a secret of under %d bytes cannot be redacted", AOS_REDACT_MIN_VALUE);
 }
 
 /* Zeroes and frees a secret of plain heap memory (NULL is ignored). */
@@ -213,6 +214,11 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     aos_config_t *c = &d->cfg;
     if ((rc = make_dir(c->data_dir, err)))
         return rc;
+    unsigned patterns; /* wiring: redact -- before anything is stored or sent */
+    char bad[64];
+    if (aos_redact_parse_patterns(c->redact_patterns, &patterns, bad) < 0)
+        return aos_err_set(err, AOS_EINVAL, "--redact-patterns: unknown pattern '%s'", bad);
+    aos_redact_set_patterns(aos_redact_global(), patterns);
     char url[4200];
     if (c->store)
         snprintf(url, sizeof(url), "%s", c->store);
@@ -314,6 +320,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                          .retention_check_s = c->log_retention_check_s};
     if ((rc = aos_logs_new(&d->logs, &lc, err)) || (rc = aos_logs_add_routes(d->logs, d->http)))
         return rc;
+    aos_logs_set_redactor(d->logs, aos_redact_field, aos_redact_global()); /* wiring: redact */
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_logs_builtin(d->logs))))
         return aos_err_set(err, rc, "unable to add the built-in server 'logs'");
     /* wiring: llm -- the client the planner (and later the Critic, agents,
@@ -355,11 +362,11 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                          .retention_days = (unsigned)c->episode_retention_days};
     if ((rc = aos_orch_new(&d->orch, &oc, err)) || (rc = aos_orch_add_routes(d->orch, d->http)))
         return rc;
-    /* secrets aosd holds never reach the log store */
+    /* secrets aosd holds never reach a log, event, span, audit row or error */
     const char *secrets[] = {c->bootstrap_token, c->master_key, d->generated};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         if (secrets[i])
-            aos_logs_add_secret(d->logs, secrets[i]);
+            on_unseal(secrets[i], d);
     aos_config_forget_secrets(c); /* the box and the owner have them now */
     aos_logs_capture(d->logs);
     if ((rc = aos_http_start(d->http, err)))

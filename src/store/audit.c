@@ -34,6 +34,8 @@
  * after the row they changed (docs/SECURITY.md). */
 #include "store/internal.h"
 
+#include "redact/redact.h"
+
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -205,8 +207,13 @@ int aos_store_audit_append(aos_store_t *st, const char *actor, const char *actio
         return aos_err_set(err, AOS_EINVAL,
                            "unable to append audit: actor and action are required");
     char *text = NULL;
-    if (diff && !(text = json_dumps(diff, JSON_COMPACT | JSON_ENCODE_ANY)))
+    json_t *red = diff ? json_deep_copy(diff) : NULL; /* redacted (redact.h) */
+    if (diff && (!red || aos_redact_json(aos_redact_global(), red) < 0 ||
+                 !(text = json_dumps(red, JSON_COMPACT | JSON_ENCODE_ANY)))) {
+        json_decref(red);
         return aos_err_set(err, AOS_ENOMEM, "unable to append audit: out of memory");
+    }
+    json_decref(red);
     int rc;
     if (st->audit_chain) {
         struct append a = {actor, action, resource, text};
