@@ -10,6 +10,8 @@
 #    medians and the ratio on/off (target >= 0.95).
 # 3. audit_verify: GET /audit/verify's work on 1,000,000 audit rows
 #    (appended through the real append first), best of 3 (target <= 2 s).
+# 4. redact_lines: the redactor (src/redact) on 200-byte log lines, 100
+#    stored values, default and all patterns: lines/s on one core.
 #
 # Loopback only; every process started here is stopped on exit (Ctrl-C
 # included) and the temporary directory removed. About 1 minute by default.
@@ -28,7 +30,7 @@ BUILD=${BENCH_BUILD:-$ROOT/build}
 DECISIONS=${BENCH_DECISIONS:-1000000}
 AUDIT_ROWS=${BENCH_AUDIT_ROWS:-1000000}
 TOKEN=bench-auth-owner-token-0123456789
-for bin in auth_check http_auth audit_verify; do
+for bin in auth_check http_auth audit_verify redact_lines; do
   [ -x "$BUILD/bench/$bin" ] || { echo "missing $BUILD/bench/$bin: build first (make build)" >&2; exit 1; }
 done
 command -v wrk >/dev/null || { echo "wrk is missing (scripts/install-deps --bench)" >&2; exit 1; }
@@ -74,3 +76,6 @@ kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID= # a quiet machine for the
 echo "== audit_verify: the audit hash chain, $AUDIT_ROWS rows"
 mkdir -p "$TMP/audit"
 "$BUILD/bench/audit_verify" --rows "$AUDIT_ROWS" --dir "$TMP/audit" 2>/dev/null || exit 1
+
+echo "== redact_lines: the redactor on 200-byte lines"
+"$BUILD/bench/redact_lines" || exit 1
