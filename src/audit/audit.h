@@ -13,8 +13,9 @@
  *   naming the field. ("before=<id>" is the cursor's older name.)
  * GET /audit/verify?from=&to=
  *   Rows from..to by id (default: all). {"ok": true, "checked": N,
- *   "head": {"id", "hash"}} or {"ok": false, "checked": N (intact rows
- *   before it), "broken": {"id", "reason"}, "head": ...}; 200 either way.
+ *   "head": {"id", "hash"}, "took_ms"} or {"ok": false, "checked": N
+ *   (intact rows before it), "broken": {"id", "reason"}, "head", "took_ms"};
+ *   200 either way.
  *   At most AOS_AUDIT_VERIFY_MAX run at once (503 beyond). */
 #ifndef AOS_AUDIT_H
 #define AOS_AUDIT_H
