@@ -3,6 +3,7 @@
  * down in order: stop accepting, fail what is in flight, stop the children,
  * close the store. */
 #include "api/api.h"
+#include "audit/audit.h" /* wiring: audit */
 #include "auth/auth.h"
 #include "bus/bus.h"
 #include "config/config.h"
@@ -11,8 +12,9 @@
 #include "httpc/httpc.h"
 #include "llm/llm.h" /* wiring: llm */
 #include "log/log.h"
-#include "logs/logs.h" /* wiring: logs */
-#include "orch/orch.h" /* wiring: orch */
+#include "logs/logs.h"     /* wiring: logs */
+#include "orch/orch.h"     /* wiring: orch */
+#include "redact/redact.h" /* wiring: redact */
 #include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "settings/settings.h" /* wiring: settings */
@@ -48,6 +50,7 @@ typedef struct {
     aos_gateway_t *gateway;
     aos_http_t *http;
     aos_api_t api;
+    aos_audit_t *audit; /* wiring: audit (/audit/logs, /audit/verify) */
     /* wiring: bus (event bus and value-event stream) */
     aos_bus_t *bus;
     /* wiring: logs (log service) */
@@ -151,13 +154,13 @@ static void emit_event(json_t *event, void *data)
 }
 
 /* A secret value the gateway unsealed, or the LLM client's key, goes to the
- * log service's redactor; one too short to redact safely (under 8 bytes)
- * is left out. */
+ * redactor (redact.h) of the logs, events, spans, audit diffs and errors;
+ * one too short to redact (under 4 bytes) is left out, with a warning. */
 static void on_unseal(const char *value, void *data)
 {
     aos_daemon_t *d = data;
-    if (d->logs && aos_logs_add_secret(d->logs, value) == AOS_ETOOBIG && !d->redact_full++)
-        aos_log_warn("aosd", "too many secrets to redact: newer ones are not redacted");
+    if (aos_redact_add_value(aos_redact_global(), value) == AOS_EINVAL && !d->redact_full++)
+        aos_log_warn("aosd", "a secret of under %d bytes cannot be redacted", AOS_REDACT_MIN_VALUE);
 }
 
 /* wiring: settings -- a runtime secret's value, known or forgotten: the
@@ -295,6 +298,11 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     aos_config_t *c = &d->cfg;
     if ((rc = make_dir(c->data_dir, err)))
         return rc;
+    unsigned patterns; /* wiring: redact -- before anything is stored or sent */
+    char bad[64];
+    if (aos_redact_parse_patterns(c->redact_patterns, &patterns, bad) < 0)
+        return aos_err_set(err, AOS_EINVAL, "--redact-patterns: unknown pattern '%s'", bad);
+    aos_redact_set_patterns(aos_redact_global(), patterns);
     char url[4200];
     if (c->store)
         snprintf(url, sizeof(url), "%s", c->store);
@@ -400,6 +408,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     d->api.version = AOS_VERSION;
     d->api.started_ms = uv_hrtime() / 1000000;
     aos_api_add_routes(&d->api, d->http);
+    if (!(d->audit = aos_audit_new(d->store)) || aos_audit_add_routes(d->audit, d->http))
+        return aos_err_set(err, AOS_ENOMEM, "unable to add the audit routes"); /* wiring: audit */
     aos_gateway_add_routes(d->gateway, d->http);
     if ((rc = aos_trace_add_routes(d->trace, d->http))) /* wiring: trace */
         return aos_err_set(err, rc, "unable to add the trace routes");
@@ -420,6 +430,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                          .retention_check_s = c->log_retention_check_s};
     if ((rc = aos_logs_new(&d->logs, &lc, err)) || (rc = aos_logs_add_routes(d->logs, d->http)))
         return rc;
+    aos_logs_set_redactor(d->logs, aos_redact_field, aos_redact_global()); /* wiring: redact */
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_logs_builtin(d->logs))))
         return aos_err_set(err, rc, "unable to add the built-in server 'logs'");
     /* wiring: nettools -- the built-in servers git and http */
@@ -477,11 +488,11 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                          .env_data = d};
     if ((rc = aos_orch_new(&d->orch, &oc, err)) || (rc = aos_orch_add_routes(d->orch, d->http)))
         return rc;
-    /* secrets aosd holds never reach the log store */
+    /* secrets aosd holds never reach a log, event, span, audit row or error */
     const char *secrets[] = {c->bootstrap_token, c->master_key, d->generated};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         if (secrets[i])
-            aos_logs_add_secret(d->logs, secrets[i]);
+            on_unseal(secrets[i], d);
     aos_config_forget_secrets(c); /* the box and the owner have them now */
     aos_logs_capture(d->logs);
     if ((rc = aos_http_start(d->http, err)))
@@ -643,6 +654,7 @@ int main(int argc, char **argv)
     aos_settings_free(d.settings); /* wiring: settings */
     aos_secret_box_free(d.secrets);
     aos_store_close(d.store);
+    aos_audit_free(d.audit); /* wiring: audit -- after the store, whose callbacks reach it */
     aos_logs_free(d.logs);   /* wiring: logs -- after the store, whose callbacks reach it */
     aos_trace_free(d.trace); /* wiring: trace -- likewise */
     aos_tools_http_free(d.http_tools); /* wiring: nettools -- after httpc ended their calls */

@@ -8,15 +8,17 @@
 #    the same route with none (GET /off), the same Authorization header on
 #    both, rounds alternating so that drift of a shared machine hits both;
 #    medians and the ratio on/off (target >= 0.95).
-# Not measured here yet: audit-chain verification (the chain is not in
-# this slice; docs/NEXT.md).
+# 3. audit_verify: GET /audit/verify's work on 1,000,000 audit rows
+#    (appended through the real append first), best of 3 (target <= 2 s).
+# 4. redact_lines: the redactor (src/redact) on 200-byte log lines, 100
+#    stored values, default and all patterns: lines/s on one core.
 #
 # Loopback only; every process started here is stopped on exit (Ctrl-C
 # included) and the temporary directory removed. About 1 minute by default.
 #
 # Env: BENCH_RUNS (3) rounds, BENCH_SECONDS (8) seconds per load, BENCH_CONNS
 #      (16) connections, BENCH_PORT (3501), BENCH_BUILD (<repo>/build),
-#      BENCH_DECISIONS (1000000).
+#      BENCH_DECISIONS (1000000), BENCH_AUDIT_ROWS (1000000).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -26,8 +28,9 @@ CONNS=${BENCH_CONNS:-16}
 PORT=${BENCH_PORT:-3501}
 BUILD=${BENCH_BUILD:-$ROOT/build}
 DECISIONS=${BENCH_DECISIONS:-1000000}
+AUDIT_ROWS=${BENCH_AUDIT_ROWS:-1000000}
 TOKEN=bench-auth-owner-token-0123456789
-for bin in auth_check http_auth; do
+for bin in auth_check http_auth audit_verify redact_lines; do
   [ -x "$BUILD/bench/$bin" ] || { echo "missing $BUILD/bench/$bin: build first (make build)" >&2; exit 1; }
 done
 command -v wrk >/dev/null || { echo "wrk is missing (scripts/install-deps --bench)" >&2; exit 1; }
@@ -68,3 +71,11 @@ done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 MON=$(median "${ON[@]}"); MOFF=$(median "${OFF[@]}")
 awk -v on="$MON" -v off="$MOFF" 'BEGIN {printf "http_auth: median on %.0f req/s, off %.0f req/s, ratio %.3f\n", on, off, on/off}'
+kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID= # a quiet machine for the next part
+
+echo "== audit_verify: the audit hash chain, $AUDIT_ROWS rows"
+mkdir -p "$TMP/audit"
+"$BUILD/bench/audit_verify" --rows "$AUDIT_ROWS" --dir "$TMP/audit" 2>/dev/null || exit 1
+
+echo "== redact_lines: the redactor on 200-byte lines"
+"$BUILD/bench/redact_lines" || exit 1

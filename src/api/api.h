@@ -1,4 +1,5 @@
-/* api.h - aosd's own REST routes: health, metrics, and the audit view.
+/* api.h - aosd's own REST routes: health, metrics and the UI (the audit
+ * view is src/audit's).
  * The gateway registers its routes itself (gateway.h). Loop thread only. */
 #ifndef AOS_API_H
 #define AOS_API_H

@@ -653,6 +653,14 @@ int aos_auth_may_scrape(const aos_auth_t *a, const char *addr)
     return 0;
 }
 
+static int bootstrap_tx(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    int rc = aos_store_token_put(st, "owner", "owner", "owner", arg, err);
+    if (rc == 0)
+        rc = aos_store_audit_append(st, "aosd", "auth.bootstrap", "api_tokens/owner", NULL, err);
+    return rc;
+}
+
 int aos_auth_bootstrap(aos_auth_t *a, const char *token, char **generated, aos_err_t *err)
 {
     *generated = NULL;
@@ -684,10 +692,7 @@ int aos_auth_bootstrap(aos_auth_t *a, const char *token, char **generated, aos_e
     }
     char h[65];
     aos_secret_token_hash(token, h);
-    int rc = aos_store_token_put(a->store, "owner", "owner", "owner", h, err);
-    if (rc == 0)
-        rc = aos_store_audit_append(a->store, "aosd", "auth.bootstrap", "api_tokens/owner", NULL,
-                                    err);
+    int rc = aos_store_tx(a->store, bootstrap_tx, h, err); /* the token and its audit row */
     if (rc == 0)
         rc = load(a, err);
     if (rc) {

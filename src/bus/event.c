@@ -3,6 +3,7 @@
  * is sent as. No I/O here; every function may run on any thread. */
 #include "bus/internal.h"
 #include "buf/buf.h"
+#include "redact/redact.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -150,8 +151,13 @@ static int check(const json_t *in, json_t *out, aos_err_t *err)
         if (n == 0 || n > AOS_BUS_MAX_PAYLOAD)
             return aos_err_set(err, AOS_EINVAL, "'payload' is larger than %d bytes",
                                AOS_BUS_MAX_PAYLOAD);
-        if (json_object_set(out, "payload", v))
+        /* a copy, redacted (redact.h): the caller's tree is left alone */
+        json_t *copy = json_deep_copy(v);
+        if (!copy || aos_redact_json(aos_redact_global(), copy) < 0 ||
+            json_object_set_new(out, "payload", copy)) {
+            json_decref(copy);
             return AOS_ENOMEM;
+        }
     } else if (json_object_set_new(out, "payload", json_object())) {
         return AOS_ENOMEM;
     }

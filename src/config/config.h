@@ -88,6 +88,9 @@
        "decides for its own, tasks are always recorded)")                                          \
     XX(metrics_allow, S, "metrics-allow", "AOS_METRICS_ALLOW", NULL,                               \
        "addresses that may read /metrics without a token (CIDR, comma-separated)")                 \
+    XX(redact_patterns, S, "redact-patterns", "AOS_REDACT_PATTERNS", "default",                    \
+       "what is redacted besides stored secrets: keys,bearer,url,email,phone,cn_id, all, none; "   \
+       "default is all but email and phone; +email / -cn_id change the default")                   \
     XX(metrics_max_series, U, "metrics-max-series", "AOS_METRICS_MAX_SERIES", "2000",              \
        "most series one metric keeps; later label values count as \"other\"")                      \
     XX(orch_max_running, U, "orch-max-running", "AOS_ORCH_MAX_RUNNING", "64",                      \

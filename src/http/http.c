@@ -30,6 +30,7 @@
 #include "http/conns.h"
 #include "http/writer.h"
 #include "log/log.h"
+#include "redact/redact.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -471,8 +472,11 @@ static int respond_code(aos_http_req_t *r, int code, const char *msg)
 {
     if (code == AOS_EUNAUTH)
         aos_http_add_header(r, "WWW-Authenticate", "Bearer");
-    json_t *b = json_pack("{s:{s:s, s:s}}", "error", "code", aos_err_code(code), "message",
-                          msg && *msg ? msg : aos_strerror(code));
+    /* an error message may quote what it refused: redacted (redact.h) */
+    char text[sizeof(((aos_err_t *)0)->msg) + 64];
+    snprintf(text, sizeof(text), "%s", msg && *msg ? msg : aos_strerror(code));
+    aos_redact_cstr(aos_redact_global(), text, sizeof(text));
+    json_t *b = json_pack("{s:{s:s, s:s}}", "error", "code", aos_err_code(code), "message", text);
     return aos_http_respond_json(r, (unsigned)aos_err_http_status(code), b);
 }
 

@@ -1,6 +1,8 @@
 /* jsonrpc.c - JSON-RPC 2.0 message helpers; see jsonrpc.h. */
 #include "jsonrpc/jsonrpc.h"
+#include "redact/redact.h"
 
+#include <stdio.h>
 #include <string.h>
 
 aos_rpc_kind_t aos_rpc_classify(const json_t *msg, aos_err_t *err)
@@ -62,7 +64,11 @@ json_t *aos_rpc_result(const json_t *id, json_t *result)
 
 json_t *aos_rpc_error(const json_t *id, int rpc_code, const char *message, json_t *data)
 {
-    json_t *e = json_pack("{s:i, s:s}", "code", rpc_code, "message", message ? message : "");
+    /* an error message may quote what it refused: redacted (redact.h) */
+    char text[1024];
+    snprintf(text, sizeof(text), "%s", message ? message : "");
+    aos_redact_cstr(aos_redact_global(), text, sizeof(text));
+    json_t *e = json_pack("{s:i, s:s}", "code", rpc_code, "message", text);
     if (data)
         json_object_set_new(e, "data", data);
     return json_pack("{s:s, s:o, s:o}", "jsonrpc", "2.0", "id", id_copy(id), "error", e);

@@ -1,8 +1,10 @@
 /* log.c - JSON-lines logger. The level and sink are process-wide settings
  * made once at start-up, before threads exist; writing is mutex-protected.
  * No line is lost to its bytes: text that is not UTF-8 is repaired (see
- * aos_log). */
+ * aos_log). Every line goes through the process's redactor (redact.h)
+ * before it is written or handed to the sink. */
 #include "log/log.h"
+#include "redact/redact.h"
 #include "utf8/utf8.h"
 
 #include <pthread.h>
@@ -94,6 +96,9 @@ void aos_log(aos_log_level_t level, const char *component, json_t *fields, const
         json_object_update_missing(e, fields);
         json_decref(fields);
     }
+    /* secrets and patterns (redact.h) out of the message and the fields,
+     * before the line reaches stderr (the journal) or the sink */
+    aos_redact_json(aos_redact_global(), e);
     char *line = json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER);
     pthread_mutex_lock(&logger.lock);
     if (line) {

@@ -344,6 +344,14 @@ static int run_message(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t 
     int rc = aos_store_conversation_touch(st, op->s[0], op->s[1], op->s[2], err);
     if (rc == 0)
         rc = aos_store_message_add(st, op->s[0], op->s[3], op->s[4], op->s[5], op->s[6], NULL, err);
+    if (rc == 0 && op->s[3] && !strcmp(op->s[3], "user")) { /* what a person said */
+        char res[160];
+        snprintf(res, sizeof(res), "conversations/%.120s", op->s[0]);
+        json_t *diff = json_pack("{s:s?}", "trace_id", op->s[6]);
+        rc = aos_store_audit_append(st, op->s[2] ? op->s[2] : "unknown", "chat.send", res, diff,
+                                    err);
+        json_decref(diff);
+    }
     return rc;
 }
 
@@ -353,6 +361,25 @@ void orch_tx_message(orch_tx_t *tx, const char *conversation_id, const char *tit
 {
     const char *s[] = {conversation_id, title, actor, role, content, dsl, trace_id};
     op_add(tx, run_message, 7, s);
+}
+
+static int run_audit(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    (void)tx;
+    char res[64];
+    snprintf(res, sizeof(res), "tasks/%.40s", op->s[2]);
+    return aos_store_audit_append(st, op->s[0], op->s[1], res, op->json, err);
+}
+
+void orch_tx_audit(orch_tx_t *tx, const char *actor, const char *action, const char *trace_id,
+                   json_t *diff)
+{
+    const char *s[] = {actor ? actor : "unknown", action, trace_id};
+    orch_op_t *op = op_add(tx, run_audit, 3, s);
+    if (op)
+        op->json = diff;
+    else
+        json_decref(diff);
 }
 
 /* ---- the group commit -------------------------------------------------------- */

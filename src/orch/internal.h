@@ -97,6 +97,10 @@ void orch_tx_mkdir(orch_tx_t *tx, const char *path);
 void orch_tx_message(orch_tx_t *tx, const char *conversation_id, const char *title,
                      const char *actor, const char *role, const char *content, const char *dsl,
                      const char *trace_id);
+/* The audit row of a change someone asked for (aos_store_audit_append, in
+ * the transition's savepoint); diff is stolen (may be NULL). */
+void orch_tx_audit(orch_tx_t *tx, const char *actor, const char *action, const char *trace_id,
+                   json_t *diff);
 
 /* ---- tasks (task.c) ----------------------------------------------------------- */
 
@@ -123,6 +127,7 @@ struct orch_task {
     double budget_cny;                   /* 0: none */
     void (*cancel_reply)(orch_tx_t *tx); /* who waits for a cancel to end */
     void *cancel_data;
+    char *cancel_actor;       /* who asked for the cancel (audited with the end) */
     orch_tx_t *batch_last;    /* its transition in the group commit batch_gen */
     orch_task_t *q_next;      /* in the run queue */
     aos_span_t *span;         /* invoke_workflow: from the start (or a restart) to the end */
@@ -185,7 +190,8 @@ void orch_task_judged(orch_task_t *t, json_t *result, int code, const char *why,
 void orch_task_retry_now(orch_task_t *t);
 /* Cancels t (queued, running or waiting); reply(tx) once it is durable.
  * AOS_ECONFLICT if t is cancelled already. */
-int orch_task_cancel(orch_task_t *t, void (*reply)(orch_tx_t *tx), void *data, aos_err_t *err);
+int orch_task_cancel(orch_task_t *t, const char *actor, void (*reply)(orch_tx_t *tx), void *data,
+                     aos_err_t *err);
 /* The scope of a task from its stored steps (recovery, re-run). */
 int orch_scope_add_step(json_t *scope, const char *kind, const char *step_id, const json_t *output);
 json_t *orch_scope_new(orch_task_t *t, const json_t *inputs);

@@ -620,6 +620,13 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
         json_object_set_new(acc, "from_step", json_string(from_step));
     }
     orch_tx_event(tx, t, "task.acceptance", "info", card, acc);
+    json_t *ad =
+        json_pack("{s:s, s:I, s:s?, s:s?, s:s?}", "planner", planner, "steps",
+                  (json_int_t)json_array_size(json_object_get(plan, "steps")), "project_id",
+                  t->project_id, "rerun_of", rerun_of, "from_step", from_step);
+    if (json_object_get(spec, "title"))
+        json_object_set(ad, "title", json_object_get(spec, "title"));
+    orch_tx_audit(tx, t->actor, rerun_of ? "task.rerun" : "task.submit", trace, ad);
     json_decref(pin);
     if (extra)
         extra(tx, data);

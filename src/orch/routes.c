@@ -272,7 +272,8 @@ static int route_cancel(aos_http_req_t *req, void *data)
         return AOS_ENOMEM;
     snprintf(w->text, sizeof(w->text), "%s", t->trace_id);
     aos_err_t err = {0, ""};
-    if (orch_task_cancel(t, cancelled, w, &err)) {
+    char actor[64];
+    if (orch_task_cancel(t, orch_actor(req, actor, sizeof(actor)), cancelled, w, &err)) {
         orch_waiter_free(w);
         return aos_http_respond_err(req, &err);
     }

@@ -93,6 +93,7 @@ void orch_task_free(orch_task_t *t)
     json_decref(t->cur_input);
     free(t->project_id);
     free(t->actor);
+    free(t->cancel_actor);
     free(t->workspace);
     free(t);
 }
@@ -831,6 +832,9 @@ static void apply_decision(orch_task_t *t, orch_tx_t *tx, const char *decision, 
     orch_now(now);
     timer_stop(t);
     orch_tx_approval_decide(tx, t->trace_id, id, "decided", decision, comment, actor);
+    orch_tx_audit(
+        tx, actor, "task.decide", t->trace_id,
+        json_pack("{s:s, s:s, s:s?}", "step", id, "decision", decision, "comment", comment));
     json_object_set_new(json_object_get(t->vars, "decided"), id, json_string(decision));
     json_object_del(t->vars, "waiting");
     t->waiting[0] = '\0';
@@ -986,6 +990,11 @@ static void finish(orch_task_t *t, orch_tx_t *tx, enum orch_status st, const cha
     orch_now(now);
     timer_stop(t);
     t->status = st;
+    if (st == ST_CANCELLED && t->cancel_actor) {
+        orch_tx_audit(tx, t->cancel_actor, "task.cancel", t->trace_id, NULL);
+        free(t->cancel_actor);
+        t->cancel_actor = NULL;
+    }
     if (st == ST_CANCELLED && t->cancel_reply && !tx->reply) {
         tx->reply = t->cancel_reply;
         tx->reply_data = t->cancel_data;
@@ -1027,11 +1036,14 @@ static void finish(orch_task_t *t, orch_tx_t *tx, enum orch_status st, const cha
     task_commit(tx, t);
 }
 
-int orch_task_cancel(orch_task_t *t, void (*reply)(orch_tx_t *tx), void *data, aos_err_t *err)
+int orch_task_cancel(orch_task_t *t, const char *actor, void (*reply)(orch_tx_t *tx), void *data,
+                     aos_err_t *err)
 {
     if (t->status >= ST_DONE || t->cancel)
         return aos_err_set(err, AOS_ECONFLICT, "task %s is %s already", t->trace_id,
                            t->cancel ? "being cancelled" : orch_status_name(t->status));
+    if (!(t->cancel_actor = strdup(actor ? actor : "unknown")))
+        return aos_err_set(err, AOS_ENOMEM, NULL);
     t->cancel = 1;
     if (t->llm_call && !t->busy) {
         t->cancel_reply = reply;

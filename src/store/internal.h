@@ -101,6 +101,7 @@ struct aos_store_s {
     uv_mutex_t db_lock; /* recursive: a job or a tx calls domain functions */
     int tx_depth;       /* under db_lock: 0 outside aos_store_tx */
     int schema_version; /* set by open, read-only afterwards */
+    int audit_chain;    /* set by open: migration 0015 (audit.c) is applied */
 
     /* The worker thread and its queues (all absent when loop is NULL). */
     uv_loop_t *loop;   /* borrowed */
@@ -149,6 +150,10 @@ void aos__store_now(char out[32]);
  * savepoint: fn's failure must fail that transaction), else in a
  * transaction of its own (aos_store_tx). */
 int aos__store_in_tx(aos_store_t *st, aos_store_tx_fn fn, void *arg, aos_err_t *err);
+
+/* Hashes the audit rows written before migration 0015 (once; *sealed: how
+ * many). Called by open. */
+int aos__store_audit_seal(aos_store_t *st, int64_t *sealed, aos_err_t *err);
 
 /* Prefixes the message already in err with the failing operation:
  * "<fmt>: <previous message>". Returns code. */

@@ -1,5 +1,5 @@
 /* queries.c - the domain functions of store.h: the registry, API tokens,
- * settings, counters and the audit log, written once in portable SQL over
+ * settings and counters, written once in portable SQL over
  * the backend calls of internal.h.
  *
  * Rows come back as JSON objects through one generic collector, driven by a
@@ -471,53 +471,5 @@ int aos_store_counter_get(aos_store_t *st, const char *name, int64_t *period, in
     *period = json_integer_value(json_object_get(row, "period"));
     *value = json_integer_value(json_object_get(row, "value"));
     json_decref(row);
-    return 0;
-}
-
-/* Audit log ------------------------------------------------------------- */
-
-static const col_t audit_cols[] = {
-    {"id", COL_INT},        {"actor", COL_TEXT}, {"action", COL_TEXT},
-    {"resource", COL_TEXT}, {"diff", COL_JSON},  {"created_at", COL_TEXT},
-};
-
-int aos_store_audit_append(aos_store_t *st, const char *actor, const char *action,
-                           const char *resource, const json_t *diff, aos_err_t *err)
-{
-    if (!nonempty(actor) || !nonempty(action))
-        return aos_err_set(err, AOS_EINVAL,
-                           "unable to append audit: actor and action are required");
-    char *text = NULL;
-    if (diff && !(text = json_dumps(diff, JSON_COMPACT | JSON_ENCODE_ANY)))
-        return aos_err_set(err, AOS_ENOMEM, "unable to append audit: out of memory");
-    char now[32];
-    aos__store_now(now);
-    aos__sql_val_t p[] = {aos__sql_text(actor), aos__sql_text(action), aos__sql_text(resource),
-                          aos__sql_text(text), aos__sql_text(now)};
-    int rc = aos__store_exec(st,
-                             "INSERT INTO audit_logs (actor, action, resource, diff, created_at) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                             p, NCOLS(p), NULL, err);
-    free(text);
-    if (rc < 0)
-        return aos__store_fail(err, rc, "unable to append audit '%.100s'", action);
-    return 0;
-}
-
-int aos_store_audit_list(aos_store_t *st, int64_t before_id, int limit, json_t **out,
-                         aos_err_t *err)
-{
-    *out = NULL;
-    if (limit < 1 || limit > AOS_STORE_LIST_MAX)
-        return aos_err_set(err, AOS_EINVAL, "unable to list audit: limit must be 1..%d",
-                           AOS_STORE_LIST_MAX);
-    aos__sql_val_t p[] = {aos__sql_int(before_id > 0 ? before_id : INT64_MAX), aos__sql_int(limit)};
-    int rc =
-        aos__store_select(st,
-                          "SELECT id, actor, action, resource, diff, created_at FROM audit_logs "
-                          "WHERE id < ? ORDER BY id DESC LIMIT ?",
-                          p, NCOLS(p), audit_cols, NCOLS(audit_cols), out, err);
-    if (rc < 0)
-        return aos__store_fail(err, rc, "unable to list audit");
     return 0;
 }

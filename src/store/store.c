@@ -206,6 +206,8 @@ static int migrate(aos_store_t *st, const aos_embed_t *migrations, aos_err_t *er
             return aos_err_set(err, AOS_EINTERNAL, "migration '%s' is misnamed or out of order",
                                m->name);
         last = version;
+        if (version == 15)
+            st->audit_chain = 1; /* 0015_audit_chain.sql */
         /* each one by its own record, not by the highest applied: a database
          * that saw 0003 before 0002 existed still gets 0002 */
         rc = apply_migration(st, m, version, err);
@@ -401,8 +403,14 @@ int aos__store_open_with(aos_store_t **out, uv_loop_t *loop, const char *url,
     rc = be->open(&st->conn, target, err);
     if (rc == 0)
         rc = migrate(st, migrations, err);
+    int64_t sealed = 0;
+    if (rc == 0 && st->audit_chain)
+        rc = aos__store_audit_seal(st, &sealed, err);
     if (rc < 0)
         goto fail;
+    if (sealed)
+        aos_log_info("store", "audit log: %lld rows from before the hash chain sealed",
+                     (long long)sealed);
 
     if (loop) {
         st->async = malloc(sizeof(*st->async));

@@ -165,13 +165,39 @@ int aos_store_counter_put(aos_store_t *st, const char *name, int64_t period, int
 int aos_store_counter_get(aos_store_t *st, const char *name, int64_t *period, int64_t *value,
                           aos_err_t *err);
 
-/* Audit log. resource and diff may be NULL; diff is borrowed and must not
- * hold secret values. */
+/* Audit log (src/store/audit.c), append-only and hash-chained: each row
+ * holds prev_hash (the previous row's hash, 64 zeros for the first) and
+ * hash, BLAKE2b-256 over a length-prefixed encoding of prev_hash, id,
+ * actor, action, resource, diff and created_at, both as lower-case hex.
+ * Nothing in aosd updates or deletes a row.
+ *
+ * aos_store_audit_append joins the calling thread's transaction (call it in
+ * the same transaction as the change it records), or makes one of its own.
+ * It takes the previous hash under the chain head's write lock, so
+ * concurrent appenders (several aosd on PostgreSQL) queue and never fork
+ * the chain. resource and diff may be NULL; diff is borrowed and must not
+ * hold secret values (the caller redacts it). */
 int aos_store_audit_append(aos_store_t *st, const char *actor, const char *action,
                            const char *resource, const json_t *diff, aos_err_t *err);
-/* Newest first: up to limit (1..AOS_STORE_LIST_MAX) rows with id < before_id
- * (before_id <= 0: from the newest) as [{id, actor, action, resource, diff,
- * created_at}]. Pass the last id of a page as before_id for the next. */
+
+/* Filters of aos_store_audit_query; NULL (or 0) fields do not filter.
+ * Strings are borrowed. from/to are normalized timestamps
+ * ("2025-01-31T12:00:00.000Z"): created_at >= from and < to. */
+typedef struct {
+    int64_t before_id;           /* ids below it; <= 0: from the newest */
+    int limit;                   /* 1..AOS_STORE_LIST_MAX */
+    const char *actor;           /* exact */
+    const char *action;          /* exact */
+    const char *action_prefix;   /* action starts with it */
+    const char *resource_prefix; /* resource starts with it */
+    const char *from, *to;
+} aos_store_audit_filter_t;
+/* Newest first: the rows matching f as [{id, actor, action, resource, diff,
+ * created_at, prev_hash, hash}]. Pass the last id of a page as before_id
+ * for the next. */
+int aos_store_audit_query(aos_store_t *st, const aos_store_audit_filter_t *f, json_t **out,
+                          aos_err_t *err);
+/* aos_store_audit_query without filters. */
 int aos_store_audit_list(aos_store_t *st, int64_t before_id, int limit, json_t **out,
                          aos_err_t *err);
 
@@ -207,6 +233,53 @@ int aos_store_project_var_put(aos_store_t *st, const char *id, const char *proje
                               const char *secret_ref, aos_err_t *err);
 int aos_store_project_var_delete(aos_store_t *st, const char *project_id, const char *name,
                                  aos_err_t *err);
+
+#define AOS_STORE_AUDIT_HASH_LEN 32
+/* One row's fields for hashing; a NULL pointer is SQL NULL (not ""). */
+typedef struct {
+    int64_t id;
+    const char *actor;
+    size_t actor_len;
+    const char *action;
+    size_t action_len;
+    const char *resource;
+    size_t resource_len;
+    const char *diff; /* the stored compact JSON text */
+    size_t diff_len;
+    const char *created_at;
+    size_t created_at_len;
+} aos_store_audit_row_t;
+/* out = the hash of row r chained to prev (pure; see audit.c). */
+void aos_store_audit_hash(const unsigned char prev[AOS_STORE_AUDIT_HASH_LEN],
+                          const aos_store_audit_row_t *r,
+                          unsigned char out[AOS_STORE_AUDIT_HASH_LEN]);
+
+/* Verification of the chain in steps, each a bounded piece of work for a
+ * job on the worker. Rows from_id..to_id (0: from the first / to the last);
+ * a range that starts after the first row trusts the stored hash of the
+ * row before it. The end of the log is checked against the chain head,
+ * so rows cut off at the end are found too. */
+typedef struct {
+    /* set by aos_store_audit_verify_init */
+    int64_t from_id, to_id;
+    /* results, valid once done is 1 */
+    int done;
+    int64_t checked;   /* rows found intact */
+    int64_t broken_id; /* 0: intact; else the first broken row */
+    char reason[256];  /* what differs there */
+    int64_t head_id;   /* the chain head: last id and hash */
+    char head_hash[65];
+    /* private */
+    int started, have_prev, chunk_rows;
+    int64_t next_id, last_id;
+    unsigned char prev[AOS_STORE_AUDIT_HASH_LEN];
+} aos_store_audit_verify_t;
+void aos_store_audit_verify_init(aos_store_audit_verify_t *v, int64_t from_id, int64_t to_id);
+/* Checks up to max_rows more rows; sets v->done at the end or at the first
+ * broken row (a broken chain is a result, not an error). 0, or AOS_ESTORE
+ * (the rows cannot be read), AOS_EUNAVAIL (a store without migration 0015). */
+int aos_store_audit_verify_step(aos_store_t *st, aos_store_audit_verify_t *v, int max_rows,
+                                aos_err_t *err);
 
 /* ---- logs ----------------------------------------------------------------
  * The log service's table (migration 0003, SPEC §6). src/logs validates,

@@ -18,6 +18,7 @@
 #include "trace/internal.h"
 
 #include "log/log.h"
+#include "redact/redact.h"
 #include "utf8/utf8.h"
 
 #include <sodium.h>
@@ -181,8 +182,14 @@ static void set_attr(aos_span_t *s, const char *key, json_t *v)
  * are not, and each would cost an allocation for nothing. */
 void aos_span_set_str(aos_span_t *s, const char *key, const char *value)
 {
-    if (s && s->recording && value)
-        set_attr(s, key, text_json(value, AOS_TRACE_VALUE_MAX));
+    if (!s || !s->recording || !value)
+        return;
+    json_t *v = text_json(value, AOS_TRACE_VALUE_MAX);
+    if (v && aos_redact_json(aos_redact_global(), v) < 0) { /* redact.h */
+        json_decref(v);
+        v = NULL;
+    }
+    set_attr(s, key, v);
 }
 
 void aos_span_set_int(aos_span_t *s, const char *key, int64_t value)
@@ -225,6 +232,14 @@ void aos_span_set_status(aos_span_t *s, aos_span_status_t code, const char *mess
     /* OTLP: the message is only for ERROR */
     s->status_message =
         code == AOS_SPAN_ERROR && message ? text_copy(message, AOS_TRACE_VALUE_MAX) : NULL;
+    aos_buf_t b; /* redacted (redact.h) */
+    aos_buf_init(&b, 0);
+    if (s->status_message && aos_redact_text(aos_redact_global(), s->status_message,
+                                             strlen(s->status_message), &b) == 1) {
+        free(s->status_message);
+        s->status_message = aos_buf_detach(&b, NULL);
+    }
+    aos_buf_release(&b);
 }
 
 void aos_span_set_error(aos_span_t *s, const char *type, const char *message)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "log/log.h"
+#include "redact/redact.h"
 
 typedef struct {
     int n;
@@ -70,6 +71,21 @@ static void test_cut_character_dropped(void **state)
     assert_memory_equal(s.msg, line, 1022);
 }
 
+/* A line goes through the redactor before stderr and the sink: a child
+ * that prints an env value of its entry no longer shows it in the journal. */
+static void test_redacted(void **state)
+{
+    seen_t s = {0};
+    assert_int_equal(aos_redact_add_value(aos_redact_global(), "child-env-secret-77"), 0);
+    aos_log_set_sink(sink, &s);
+    aos_log(AOS_LOG_INFO, "upstream", json_pack("{s:s}", "server", "child-env-secret-77"),
+            "env X=%s, key %s", "child-env-secret-77", "sk-abcdefghijklmnop1234");
+    aos_log_set_sink(NULL, NULL);
+    assert_int_equal(aos_redact_remove_value(aos_redact_global(), "child-env-secret-77"), 0);
+    assert_string_equal(s.msg, "env X=[REDACTED], key [REDACTED]");
+    assert_string_equal(s.server, "[REDACTED]");
+}
+
 static void test_level_filter(void **state)
 {
     seen_t s = {0};
@@ -88,6 +104,7 @@ int main(void)
         cmocka_unit_test(test_invalid_bytes_replaced),
         cmocka_unit_test(test_cut_character_dropped),
         cmocka_unit_test(test_level_filter),
+        cmocka_unit_test(test_redacted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

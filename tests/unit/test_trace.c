@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "redact/redact.h"
 #include "store/store.h"
 #include "trace/internal.h"
 
@@ -696,6 +697,41 @@ static void test_span_limits(void **state)
     svc_close(&s);
 }
 
+/* Attribute values and the status message go through the redactor
+ * (src/redact) before they are stored. */
+static void test_span_redaction(void **state)
+{
+    fixture_t *f = *state;
+    svc_t s;
+    svc_open(&s, f, 0, 10);
+    assert_int_equal(aos_redact_add_value(aos_redact_global(), "span-secret-0042"), 0);
+    aos_span_t *sp = aos_trace_span_start(s.tr, NULL, NULL, AOS_SPAN_INTERNAL);
+    aos_span_set_str(sp, "db.statement", "SELECT 1 -- span-secret-0042");
+    aos_span_set_str(sp, "url.full", "https://u:pw-12345@h/x");
+    aos_span_set_str(sp, "plain", "nothing here");
+    aos_span_set_error(sp, "x", "failed for 11010519491231002X");
+    const aos_tracectx_t *c = aos_span_context(sp);
+    char tid[AOS_TRACE_ID_LEN + 1];
+    memcpy(tid, c->trace_id, sizeof(tid));
+    aos_span_end(sp);
+    run_until_rows(&s, f, 1);
+    aos_err_t err = {0, ""};
+    aos_store_span_page_t pg;
+    assert_int_equal(aos_store_spans_trace(s.st, tid, INT64_MIN, 0, 10, &pg, &err), 0);
+    assert_int_equal(pg.n, 1);
+    json_t *a = json_loads(pg.rows[0].attributes, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(a, "db.statement")),
+                        "SELECT 1 -- [REDACTED]");
+    assert_string_equal(json_string_value(json_object_get(a, "url.full")),
+                        "https://u:[REDACTED]@h/x");
+    assert_string_equal(json_string_value(json_object_get(a, "plain")), "nothing here");
+    assert_string_equal(pg.rows[0].status_message, "failed for [REDACTED]");
+    json_decref(a);
+    aos_store_span_page_release(&pg);
+    assert_int_equal(aos_redact_remove_value(aos_redact_global(), "span-secret-0042"), 0);
+    svc_close(&s);
+}
+
 static void test_buffer_bound_and_batches(void **state)
 {
     fixture_t *f = *state;
@@ -895,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_tree_depth),
         T(test_spans_written_within_flush),
         T(test_span_limits),
+        T(test_span_redaction),
         T(test_buffer_bound_and_batches),
         T(test_flush_for_a_reader),
         T(test_flush_at_shutdown),

@@ -1,0 +1,89 @@
+// redact.test.mjs - redaction (src/redact) reaching what aosd stores and
+// sends: log entries, value events, audit diffs and error messages, with the
+// stored secrets' values (the Owner token, a registry header unsealed at
+// load) and the built-in patterns; --redact-patterns turns e-mail and phone
+// numbers on.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startAosd, backendEntry, waitReady, TOKEN } from './lib.mjs';
+
+const HEADER = 'hdr-value-7f3a9c2e51d04b88';
+const AKIA = 'AKIAABCDEFGHIJKLMNOP';
+const CNID = '11010519491231002X';
+const MAIL = 'zhang.san@example.com';
+const PHONE = '13812345678';
+const SKEY = 'sk-abcdefghijklmnop0123456789';
+let aos, withPii;
+before(async () => {
+  aos = await startAosd();
+  withPii = await startAosd({ args: ['--redact-patterns', '+email,+phone'] });
+});
+after(async () => { await aos?.cleanup(); await withPii?.cleanup(); });
+
+const leaks = (text, values) => values.filter((v) => text.includes(v));
+
+test('log entries: stored values and patterns are redacted before they are stored', async () => {
+  const msg = `token ${TOKEN} key ${AKIA} id ${CNID} mail ${MAIL} tel ${PHONE} \u4efb\u52a1`;
+  const r = await aos.api('POST', '/api/logs', { entries: [{ message: msg, topic: 'redact-e2e', attributes: { note: `again ${CNID}`, password: 'p4ss-w0rd' } }] });
+  assert.equal(r.status, 201, r.text);
+  const q = await aos.api('GET', '/api/logs?topic=redact-e2e');
+  assert.equal(q.status, 200, q.text);
+  const e = q.body.items[0];
+  assert.equal(e.message, `token [REDACTED] key [REDACTED] id [REDACTED] mail ${MAIL} tel ${PHONE} \u4efb\u52a1`);
+  assert.deepEqual(e.attributes, { note: 'again [REDACTED]', password: '[REDACTED]' });
+});
+
+test('value events: the payload is redacted before it is stored and sent', async () => {
+  const tr = `redact-${process.pid}`;
+  const r = await aos.api('POST', '/api/events', { type: 'task.acceptance', trace_id: tr, payload: { goal: `use ${TOKEN}`, nested: [{ key: AKIA }], plain: 'ok' } });
+  assert.equal(r.status, 201, r.text);
+  const h = await aos.api('GET', `/agent/events/history?trace_id=${tr}`);
+  assert.equal(h.status, 200, h.text);
+  assert.deepEqual(h.body.events[0].payload, { goal: 'use [REDACTED]', nested: [{ key: '[REDACTED]' }], plain: 'ok' });
+});
+
+test('error messages quote what they refused, redacted', async () => {
+  for (const name of [TOKEN, AKIA, `x-${CNID}`]) {
+    const r = await aos.api('GET', `/mcp/registry/${encodeURIComponent(name)}`);
+    assert.equal(r.status, 404, r.text);
+    assert.deepEqual(leaks(r.text, [TOKEN, AKIA, CNID]), [], r.text);
+    assert.match(r.body.error.message, /\[REDACTED\]/);
+  }
+});
+
+test('a registry header value unsealed at load is redacted from then on', async () => {
+  const e = backendEntry('redhdr', 'everything', { env: { SOME_KEY: HEADER } });
+  const r = await aos.api('POST', '/mcp/registry', e);
+  assert.equal(r.status, 201, r.text);
+  await waitReady(aos, 'redhdr');
+  const p = await aos.api('POST', '/api/logs', { entries: [{ message: `env was ${HEADER}!`, topic: 'redact-hdr' }] });
+  assert.equal(p.status, 201, p.text);
+  const q = await aos.api('GET', '/api/logs?topic=redact-hdr');
+  assert.equal(q.body.items[0].message, 'env was [REDACTED]!');
+});
+
+test('audit diffs are redacted before they are hashed and stored', async () => {
+  // (the token's own row keeps the name it was given: that is its data)
+  const r = await aos.api('POST', '/auth/tokens', { name: `ci ${SKEY}`, role: 'viewer' });
+  assert.equal(r.status, 201, r.text);
+  const a = await aos.api('GET', '/audit/logs?action=auth.token.create');
+  assert.equal(a.body.items[0].diff.name, 'ci [REDACTED]');
+  assert.equal((await aos.api('GET', '/audit/verify')).body.ok, true);
+});
+
+test('--redact-patterns +email,+phone redacts addresses and numbers too', async () => {
+  const r = await withPii.api('POST', '/api/logs', { entries: [{ message: `mail ${MAIL} tel ${PHONE} and +86 138 1234 5678.`, topic: 'pii' }] });
+  assert.equal(r.status, 201, r.text);
+  const q = await withPii.api('GET', '/api/logs?topic=pii');
+  assert.equal(q.body.items[0].message, 'mail [REDACTED] tel [REDACTED] and [REDACTED].');
+});
+
+test('nothing stored holds the values', async () => {
+  await aos.stop();
+  const files = ['aos.db', 'aos.db-wal'].map((f) => { try { return readFileSync(join(aos.dataDir, f)); } catch { return Buffer.alloc(0); } });
+  for (const v of [AKIA, CNID, HEADER]) for (const f of files) assert.ok(!f.includes(v), `${v} is in the database`);
+  // the owner token is stored as a hash only; the header sealed
+  for (const f of files) assert.ok(!f.includes(TOKEN));
+});
