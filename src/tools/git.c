@@ -16,7 +16,8 @@
  * to add and diff are pathspecs relative to the repository: absolute ones
  * and ".." are refused; libgit2 then only ever looks at the work tree.
  *
- * What cannot run: libgit2 runs no hooks (it has no hook support at all)
+ * What cannot run: libgit2 runs no hooks (it has no hook support at all,
+ * by design: libgit2/libgit2#964; tests/e2e/nettools.test.mjs checks it)
  * and no external filter drivers (only filters registered in-process, of
  * which aosd registers none); these tools have no clone, fetch, push or
  * remote operation, so nothing here opens a network connection. The global,
