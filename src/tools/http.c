@@ -566,11 +566,11 @@ static void end_work(uv_work_t *w)
     if (c->save_to && c->result && !json_is_true(json_object_get(c->result, "isError"))) {
         char why[300];
         if (save_file(c->workspace, c->save_to, c->buf ? c->buf : "", c->len, why, sizeof(why))) {
+            long status = (long)json_integer_value(
+                json_object_get(json_object_get(c->result, "structuredContent"), "status"));
             json_decref(c->result);
-            c->result = tool_error("the response (HTTP %ld) was received but not saved: %s",
-                                   (long)json_integer_value(json_object_get(
-                                       json_object_get(c->result, "structuredContent"), "status")),
-                                   why);
+            c->result =
+                tool_error("the response (HTTP %ld) was received but not saved: %s", status, why);
         }
     }
     if (!c->idem_path || c->idem_state != IDEM_NEW)
