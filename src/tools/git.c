@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <git2.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -961,8 +962,21 @@ static int git_call(void *data, const aos_caller_t *caller, const char *tool, co
     j->op = (enum git_op)op;
     j->args = json_deep_copy(args);
     j->workspace = strdup(ws);
-    if (op == OP_COMMIT && caller->idempotency_key && key_ok(caller->idempotency_key))
-        j->key = strdup(caller->idempotency_key);
+    const char *key = caller->idempotency_key;
+    if (op == OP_COMMIT && key && *key) {
+        if (key_ok(key)) {
+            j->key = strdup(key);
+        } else {
+            /* one a trailer line cannot carry (spaces, line breaks...): its hash */
+            unsigned char h[16];
+            char hex[33];
+            crypto_generichash(h, sizeof(h), (const unsigned char *)key, strlen(key), NULL, 0);
+            sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+            size_t n = sizeof(hex) + 8;
+            if ((j->key = malloc(n)))
+                snprintf(j->key, n, "blake2b:%s", hex);
+        }
+    }
     j->done = done;
     j->ctx = ctx;
     j->work.data = j;

@@ -1254,8 +1254,8 @@ static int http_call(void *data, const aos_caller_t *caller, const char *tool, c
         }
     }
     const char *key = caller->idempotency_key;
-    if (key && !key_ok(key))
-        key = NULL; /* not one we can send as a header: the call is made without it */
+    if (key && !*key)
+        key = NULL;
     if (key && strcmp(method, "GET")) {
         const char *who = caller->principal ? caller->principal : "";
         const char *parts[] = {who, tool, key};
@@ -1273,7 +1273,8 @@ static int http_call(void *data, const aos_caller_t *caller, const char *tool, c
         }
         snprintf(c->idem_path, n, "%s/idempotency/http/%s.json", h->data_dir, name);
     }
-    const char *hw = take_headers(c, hs, key, has_ct);
+    /* the record holds any key; the header only one a header line can carry */
+    const char *hw = take_headers(c, hs, key && key_ok(key) ? key : NULL, has_ct);
     if (hw) {
         finish(c, tool_error("%s", hw));
         return 0;
