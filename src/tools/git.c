@@ -16,7 +16,8 @@
  * to add and diff are pathspecs relative to the repository: absolute ones
  * and ".." are refused; libgit2 then only ever looks at the work tree.
  *
- * What cannot run: libgit2 runs no hooks (it has no hook support at all)
+ * What cannot run: libgit2 runs no hooks (it has no hook support at all,
+ * by design: libgit2/libgit2#964; tests/e2e/nettools.test.mjs checks it)
  * and no external filter drivers (only filters registered in-process, of
  * which aosd registers none); these tools have no clone, fetch, push or
  * remote operation, so nothing here opens a network connection. The global,
@@ -34,6 +35,7 @@
 #include <errno.h>
 #include <git2.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -960,8 +962,21 @@ static int git_call(void *data, const aos_caller_t *caller, const char *tool, co
     j->op = (enum git_op)op;
     j->args = json_deep_copy(args);
     j->workspace = strdup(ws);
-    if (op == OP_COMMIT && caller->idempotency_key && key_ok(caller->idempotency_key))
-        j->key = strdup(caller->idempotency_key);
+    const char *key = caller->idempotency_key;
+    if (op == OP_COMMIT && key && *key) {
+        if (key_ok(key)) {
+            j->key = strdup(key);
+        } else {
+            /* one a trailer line cannot carry (spaces, line breaks...): its hash */
+            unsigned char h[16];
+            char hex[33];
+            crypto_generichash(h, sizeof(h), (const unsigned char *)key, strlen(key), NULL, 0);
+            sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+            size_t n = sizeof(hex) + 8;
+            if ((j->key = malloc(n)))
+                snprintf(j->key, n, "blake2b:%s", hex);
+        }
+    }
     j->done = done;
     j->ctx = ctx;
     j->work.data = j;

@@ -566,11 +566,11 @@ static void end_work(uv_work_t *w)
     if (c->save_to && c->result && !json_is_true(json_object_get(c->result, "isError"))) {
         char why[300];
         if (save_file(c->workspace, c->save_to, c->buf ? c->buf : "", c->len, why, sizeof(why))) {
+            long status = (long)json_integer_value(
+                json_object_get(json_object_get(c->result, "structuredContent"), "status"));
             json_decref(c->result);
-            c->result = tool_error("the response (HTTP %ld) was received but not saved: %s",
-                                   (long)json_integer_value(json_object_get(
-                                       json_object_get(c->result, "structuredContent"), "status")),
-                                   why);
+            c->result =
+                tool_error("the response (HTTP %ld) was received but not saved: %s", status, why);
         }
     }
     if (!c->idem_path || c->idem_state != IDEM_NEW)
@@ -1254,8 +1254,8 @@ static int http_call(void *data, const aos_caller_t *caller, const char *tool, c
         }
     }
     const char *key = caller->idempotency_key;
-    if (key && !key_ok(key))
-        key = NULL; /* not one we can send as a header: the call is made without it */
+    if (key && !*key)
+        key = NULL;
     if (key && strcmp(method, "GET")) {
         const char *who = caller->principal ? caller->principal : "";
         const char *parts[] = {who, tool, key};
@@ -1273,7 +1273,8 @@ static int http_call(void *data, const aos_caller_t *caller, const char *tool, c
         }
         snprintf(c->idem_path, n, "%s/idempotency/http/%s.json", h->data_dir, name);
     }
-    const char *hw = take_headers(c, hs, key, has_ct);
+    /* the record holds any key; the header only one a header line can carry */
+    const char *hw = take_headers(c, hs, key && key_ok(key) ? key : NULL, has_ct);
     if (hw) {
         finish(c, tool_error("%s", hw));
         return 0;

@@ -259,6 +259,13 @@ test('git: hooks never run', async () => {
   writeFileSync(join(ws, 'f.txt'), 'f\n');
   ok(await call('git', 'add', { paths: ['f.txt'] }, { caps }));
   ok(await call('git', 'commit', { message: 'hooked?' }, { caps }));
+  // a key a trailer line cannot hold: its hash is recorded instead
+  writeFileSync(join(ws, 'k.txt'), 'k\n');
+  ok(await call('git', 'add', { paths: ['k.txt'] }, { caps }));
+  const spaced = ok(await call('git', 'commit', { message: 'spaced key' }, { caps, key: 'a key with spaces' }));
+  assert.equal(spaced.replayed, false);
+  assert.match(spaced.message, /Aos-Idempotency-Key: blake2b:[0-9a-f]{32}\n/);
+  assert.equal(ok(await call('git', 'commit', { message: 'spaced key' }, { caps, key: 'a key with spaces' })).id, spaced.id);
   ok(await call('git', 'checkout', { ref: 'other', create: true }, { caps }));
   assert.equal(existsSync(marker), false, 'a hook ran');
   // the hooks are real: git itself runs them
@@ -395,7 +402,7 @@ test('http: save_to writes a workspace file, confined', async () => {
   symlinkSync(outside, join(ws, 'out'));
   assert.match(errText(await call('http', 'get', { url: `${s.url}/`, save_to: '../x.csv' }, { caps })), /leaves the workspace/);
   assert.match(errText(await call('http', 'get', { url: `${s.url}/`, save_to: '/tmp/x.csv' }, { caps })), /absolute/);
-  assert.match(errText(await call('http', 'get', { url: `${s.url}/`, save_to: 'out/x.csv' }, { caps })), /not saved.*symbolic link/);
+  assert.match(errText(await call('http', 'get', { url: `${s.url}/`, save_to: 'out/x.csv' }, { caps })), /HTTP 200\) was received but not saved.*symbolic link/);
   assert.deepEqual(readdirSync(outside), []);
   // a symlink as the file itself is replaced, not followed
   symlinkSync(join(outside, 'victim.csv'), join(ws, 'victim.csv'));
@@ -420,15 +427,20 @@ test('http: an idempotent POST is sent once, even across a restart', async () =>
   assert.equal(s.hits.length, 1, 'the second call was sent');
   // the same key with other arguments: refused, nothing sent
   assert.match(errText(await call('http', 'post', { ...args, json: { item: 'coffee' } }, { caps, key: 'order-42' })), /other arguments/);
+  // a key no header line can carry is still honoured (not sent on)
+  const spaced = ok(await call('http', 'post', args, { caps, key: 'order with spaces' }));
+  assert.equal(spaced.json.key, null);
+  assert.equal(ok(await call('http', 'post', args, { caps, key: 'order with spaces' })).replayed, true);
+  assert.equal(s.hits.length, 2);
   // another key, or no key: sent
   ok(await call('http', 'post', args, { caps, key: 'order-43' }));
   ok(await call('http', 'post', args, { caps }));
-  assert.equal(s.hits.length, 3);
+  assert.equal(s.hits.length, 4);
   // a request that never left does not burn its key
   assert.match(errText(await call('http', 'delete', { url: `http://localhost:${s.port}/x` }, { caps: { http: { allow_hosts: ['localhost'] } }, key: 'del-1' })), /loopback/);
   const del = ok(await call('http', 'delete', { url: `http://localhost:${s.port}/x` }, { caps: privateCaps(['localhost']), key: 'del-1' }));
   assert.equal(del.status, 201);
-  assert.equal(s.hits.length, 4);
+  assert.equal(s.hits.length, 5);
   // the record is durable: after a restart the key still answers
   const { code } = await aos.stop();
   assert.equal(code, 0, aos.logs().slice(-2000));
@@ -437,7 +449,7 @@ test('http: an idempotent POST is sent once, even across a restart', async () =>
   const later = ok(await call('http', 'post', args, { caps, key: 'order-42' }));
   assert.equal(later.replayed, true);
   assert.deepEqual(later.json, first.json);
-  assert.equal(s.hits.length, 4);
+  assert.equal(s.hits.length, 5);
 });
 
 // ---- MCP and tasks ---------------------------------------------------------------
