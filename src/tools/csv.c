@@ -164,10 +164,10 @@ static int dedup_seen(dedup_t *s, const unsigned char *row, size_t n)
 
 /* ---- output -------------------------------------------------------------------------- */
 
-static void put_field(FILE *o, const char *v)
+static void put_field(FILE *o, const char *v, size_t n)
 {
-    if (!v[strcspn(v, ",\"\r\n")] && v[0] != ' ' && (!*v || v[strlen(v) - 1] != ' ')) {
-        fputs(v, o);
+    if (!v[strcspn(v, ",\"\r\n")] && v[0] != ' ' && (!n || v[n - 1] != ' ')) {
+        fwrite(v, 1, n, o);
         return;
     }
     putc('"', o);
@@ -256,10 +256,13 @@ static void classify_into(col_t *col, const char *v)
         col->nulls++;
         return;
     }
-    if (t == CSV_T_INT) {
-        char f[32];
-        if (aos__csv_normalize(v, CSV_T_INT, 0, f, sizeof(f)) < 0 ||
-            (strcmp(f, "0") && strcmp(f, "1")))
+    if (t == CSV_T_INT && col->only01) {
+        while (*v == ' ')
+            v++;
+        size_t n = strlen(v);
+        while (n && v[n - 1] == ' ')
+            n--;
+        if (n != 1 || (v[0] != '0' && v[0] != '1'))
             col->only01 = 0;
     }
     if (order == 1)
@@ -340,7 +343,8 @@ static int pass1(clean_t *c, aos_err_t *err)
         if (n != c->ncols)
             c->ragged++;
         for (size_t i = 0; i < n && i < c->ncols; i++)
-            classify_into(&c->cols[i], fields[i]);
+            if (!c->cols[i].n[CSV_T_TEXT]) /* once text, always text */
+                classify_into(&c->cols[i], fields[i]);
         if (n > c->ncols) {
             /* extra fields are merged into the last column: text then */
             for (size_t i = c->ncols; i < n; i++)
@@ -416,16 +420,16 @@ static int pass2(clean_t *c, FILE *o, aos_err_t *err)
     int drop_empty = aos__tools_bool(c->j->args, "drop_empty", 1);
     size_t vcap = VALUE_MAX * 4 + 16;
     char *row = malloc(vcap * 2), *val = malloc(VALUE_MAX + 16), *scrub = malloc(3 * VALUE_MAX + 1);
-    size_t *offs = calloc(c->ncols, sizeof(*offs));
+    size_t *offs = calloc(c->ncols, sizeof(*offs)), *lens = calloc(c->ncols, sizeof(*lens));
     int rc = 0;
-    if (!row || !val || !scrub || !offs) {
+    if (!row || !val || !scrub || !offs || !lens) {
         rc = aos_err_set(err, AOS_ENOMEM, NULL);
         goto out;
     }
     for (size_t i = 0; i < c->ncols; i++) {
         if (i)
             putc(',', o);
-        put_field(o, c->cols[i].name);
+        put_field(o, c->cols[i].name, strlen(c->cols[i].name));
     }
     putc('\n', o);
     char **fields;
@@ -456,7 +460,7 @@ static int pass2(clean_t *c, FILE *o, aos_err_t *err)
                     v = val;
                 }
             }
-            if (v != val && strlen(v) > VALUE_MAX) {
+            if (v != val && v[0] && strnlen(v, VALUE_MAX + 1) > VALUE_MAX) {
                 rc = aos_err_set(err, AOS_EINVAL, "record %lld: a value is longer than %u bytes",
                                  record, VALUE_MAX);
                 goto out;
@@ -472,12 +476,14 @@ static int pass2(clean_t *c, FILE *o, aos_err_t *err)
                 if (fl < 0)
                     fl = 0;
             }
-            if (!aos_utf8_valid(out, strlen(out))) {
-                size_t m = aos_utf8_scrub(scrub, 3 * VALUE_MAX + 1, out, strlen(out));
+            size_t olen = strlen(out);
+            if (!aos_utf8_valid(out, olen)) {
+                size_t m = aos_utf8_scrub(scrub, 3 * VALUE_MAX + 1, out, olen);
                 if (used + m + 1 > vcap * 2)
                     m = 0;
                 memcpy(out, scrub, m);
                 out[m] = '\0';
+                olen = m;
                 note(&c->rp, R_INVALID, record, col->name, NULL, NULL);
             }
             for (size_t k = 0; k < sizeof(flag_rule) / sizeof(flag_rule[0]); k++)
@@ -486,7 +492,8 @@ static int pass2(clean_t *c, FILE *o, aos_err_t *err)
             if (out[0])
                 nonempty = 1;
             offs[i] = used;
-            used += strlen(out) + 1;
+            lens[i] = olen;
+            used += olen + 1;
         }
         if (!nonempty && drop_empty) {
             note(&c->rp, R_EMPTY_ROWS, record, NULL, NULL, NULL);
@@ -501,7 +508,7 @@ static int pass2(clean_t *c, FILE *o, aos_err_t *err)
                 putc(',', o);
             if (!row[offs[i]])
                 c->cols[i].empty_out++;
-            put_field(o, row + offs[i]);
+            put_field(o, row + offs[i], lens[i]);
         }
         putc('\n', o);
         c->written++;
@@ -519,6 +526,7 @@ out:
     free(val);
     free(scrub);
     free(offs);
+    free(lens);
     aos__csv_reader_free(r);
     fclose(f);
     return rc;

@@ -494,6 +494,10 @@ static int starts(const char *s, const char *p)
 /* Strips a currency sign or code at the front or back of s (in place). */
 static int strip_currency(char *s)
 {
+    size_t len = strlen(s);
+    if (!len ||
+        (isdigit((unsigned char)s[0]) && (isdigit((unsigned char)s[len - 1]) || s[len - 1] == '%')))
+        return 0; /* the common case: digits at both ends */
     static const char *signs[] = {"US$",
                                   "HK$",
                                   "RMB",
@@ -539,9 +543,10 @@ static int parse_num(const char *v, num_t *x)
 {
     char s[128];
     memset(x, 0, sizeof(*x));
-    if (strlen(v) >= sizeof(s) || !*v)
+    size_t vl = strlen(v);
+    if (vl >= sizeof(s) || !vl || !strpbrk(v, "0123456789"))
         return -1;
-    snprintf(s, sizeof(s), "%s", v);
+    memcpy(s, v, vl + 1);
     size_t n = strlen(s);
     if (s[0] == '(' && n > 2 && s[n - 1] == ')') {
         x->neg = 1;
@@ -640,8 +645,8 @@ static int parse_num(const char *v, num_t *x)
 static int num_format(num_t *x, char *out, size_t n)
 {
     char ip[200], fp[200];
-    snprintf(ip, sizeof(ip), "%s", x->ip);
-    snprintf(fp, sizeof(fp), "%s", x->fp);
+    memcpy(ip, x->ip, strlen(x->ip) + 1); /* both < 64 bytes */
+    memcpy(fp, x->fp, strlen(x->fp) + 1);
     int shift = (x->has_exp ? x->exp : 0) - (x->percent ? 2 : 0);
     if (shift < -60 || shift > 60)
         return -1;
@@ -673,8 +678,20 @@ static int num_format(num_t *x, char *out, size_t n)
             fp[--fl] = '\0';
     }
     int zero = !strcmp(i, "0") && !strpbrk(fp, "123456789");
-    int w = snprintf(out, n, "%s%s%s%s", x->neg && !zero ? "-" : "", i, *fp ? "." : "", fp);
-    return w < 0 || (size_t)w >= n ? -1 : 0;
+    size_t il = strlen(i), fl = strlen(fp), k = 0;
+    if (il + fl + 3 > n)
+        return -1;
+    if (x->neg && !zero)
+        out[k++] = '-';
+    memcpy(out + k, i, il);
+    k += il;
+    if (fl) {
+        out[k++] = '.';
+        memcpy(out + k, fp, fl);
+        k += fl;
+    }
+    out[k] = '\0';
+    return 0;
 }
 
 /* ---- dates ---- */
@@ -806,6 +823,8 @@ static const char *parse_time(const char *p, date_t *t)
 static int parse_date(const char *v, date_t *t)
 {
     memset(t, 0, sizeof(*t));
+    if (!isalnum((unsigned char)v[0]) || !strpbrk(v, "0123456789"))
+        return -1;
     const char *p = v, *q;
     size_t ml;
     int a, b, c;
@@ -881,6 +900,8 @@ static int parse_bool(const char *v, int *val)
                                 "\xe7\x9c\x9f" /* 真 */};
     static const char *no[] = {"false",       "no", "n", "f", "\xe5\x90\xa6" /* 否 */,
                                "\xe5\x81\x87" /* 假 */};
+    if (strlen(v) > 5)
+        return -1;
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
         if (!strcasecmp(v, yes[i])) {
             *val = 1;
@@ -900,7 +921,10 @@ int aos__csv_null_token(const char *v)
         "null", "n/a", "na", "nan", "none", "-", "--", "\xe2\x80\x94" /* — */, "#n/a", "?", "nil"};
     char f[16];
     int flags = 0;
-    if (strlen(v) >= sizeof(f) || fold(v, f, sizeof(f), &flags) < 0)
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (!strchr("nN-?#\xe2", *v) || !*v || strlen(v) >= sizeof(f) ||
+        fold(v, f, sizeof(f), &flags) < 0)
         return 0;
     for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
         if (!strcasecmp(f, nulls[i]))
@@ -941,6 +965,19 @@ int aos__csv_normalize(const char *v, csv_type_t t, int dayfirst, char *out, siz
     char f[256];
     int flags = 0;
     size_t vl = strlen(v);
+    if (t == CSV_T_TEXT || t == CSV_T_EMPTY) {
+        size_t a = 0, e = vl;
+        while (a < e && (v[a] == ' ' || v[a] == '\t' || v[a] == '\r' || v[a] == '\n'))
+            a++;
+        while (e > a &&
+               (v[e - 1] == ' ' || v[e - 1] == '\t' || v[e - 1] == '\r' || v[e - 1] == '\n'))
+            e--;
+        if (e - a + 1 > n)
+            return -1;
+        memcpy(out, v + a, e - a);
+        out[e - a] = '\0';
+        return (a || e != vl) ? CSV_N_TRIM : 0;
+    }
     int fl = fold(v, f, sizeof(f), &flags);
     if (fl < 0) {
         /* too long to be anything but text: trimmed copy */

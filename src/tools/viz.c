@@ -167,8 +167,41 @@ static double parse_time_value(const char *v)
     return (double)days_from_civil(y, mo, d) * 86400.0 + h * 3600 + mi * 60 + s;
 }
 
+/* [-]digits[.digits] with at most 15 digits in all: exact as one
+ * correctly rounded division (mantissa < 2^53, divisor 10^k, k <= 22);
+ * else NAN and the caller uses strtod. */
+static double fast_decimal(const char *p)
+{
+    static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    int neg = *p == '-';
+    p += neg;
+    uint64_t m = 0;
+    int digits = 0, frac = -1;
+    for (;; p++) {
+        if (*p >= '0' && *p <= '9') {
+            m = m * 10 + (uint64_t)(*p - '0');
+            if (++digits > 15)
+                return NAN;
+            if (frac >= 0)
+                frac++;
+        } else if (*p == '.' && frac < 0) {
+            frac = 0;
+        } else {
+            break;
+        }
+    }
+    if (*p || !digits)
+        return NAN;
+    double x = (double)m / p10[frac > 0 ? frac : 0];
+    return neg ? -x : x;
+}
+
 static double parse_number(const char *v)
 {
+    double f = fast_decimal(v);
+    if (!isnan(f))
+        return f;
     char *end;
     double x = strtod(v, &end);
     if (end != v && !*end && isfinite(x))
@@ -897,6 +930,7 @@ static json_t *run_plot(tools_job_t *j, aos_err_t *err)
     }
     int xi = col_index(hdr, nh, xname), gi = group ? col_index(hdr, nh, group) : -1;
     int yi[SERIES_MAX];
+    series_t *plain[SERIES_MAX] = {0}; /* the series of each y, without group_by */
     size_t nyc = json_is_string(yarg) ? 1 : json_array_size(yarg);
     if (xi < 0 || (group && gi < 0)) {
         aos_err_set(err, AOS_EINVAL, "no column named '%.100s' in '%.200s'", xi < 0 ? xname : group,
@@ -970,6 +1004,11 @@ static json_t *run_plot(tools_job_t *j, aos_err_t *err)
                 d.skipped++;
                 continue;
             }
+            if (gi < 0 && plain[i]) {
+                if (series_add(&d, plain[i], x, y, err))
+                    goto out;
+                continue;
+            }
             char sname[512];
             const char *yn = hdr[yi[i]];
             if (gi >= 0) {
@@ -985,6 +1024,8 @@ static json_t *run_plot(tools_job_t *j, aos_err_t *err)
             series_t *s = series_get(&d, sname, err);
             if (!s || series_add(&d, s, x, y, err))
                 goto out;
+            if (gi < 0)
+                plain[i] = s;
         }
     }
     if (aos__csv_reader_error(r)) {
