@@ -138,6 +138,24 @@ test('a task of the offline planner: csv__clean, viz__plot, files__list; the art
   assert.ok(existsSync(join(aos.dataDir, 'workspaces', trace, 'clean.csv')));
 });
 
+test('the acceptance demo in words: the offline planner cleans, plots and lists', async () => {
+  const r = await aos.api('POST', '/api/run', {
+    goal: 'clean sales.csv, plot amount by date and list the files',
+    files: [{ name: 'sales.csv', content: SALES }] });
+  assert.equal(r.status, 201, r.text);
+  const trace = r.body.trace_id;
+  const ev = sseClient(aos, `/agent/events?trace_id=${trace}&after=0`);
+  try {
+    await ev.waitFor((x) => x.events.some((e) => e.type === 'task.receipt'), 30000, 'task.receipt');
+    const receipt = ev.events.find((e) => e.type === 'task.receipt').payload;
+    assert.equal(receipt.status, 'done', JSON.stringify(ev.events));
+    assert.deepEqual(receipt.artifacts.map((a) => a.name).sort(),
+      ['amount_by_date.svg', 'sales.clean.csv', 'sales.clean.schema.json', 'sales.csv']);
+  } finally {
+    ev.close();
+  }
+});
+
 test('every chart kind parses as XML with axes, series and legend, and renders in chromium', async () => {
   assert.ok(existsSync(CHROMIUM), 'Debian chromium is missing: run scripts/install-deps');
   let csv = 'day,温度,湿度,city\n';
