@@ -17,7 +17,14 @@ struct aos_tools_s {
     char *data_dir;
     aos_builtin_t files, db, csv, viz;
     pthread_mutex_t idem; /* one keyed write at a time: look up, apply, record */
+    /* At most TOOLS_RUNNING jobs on libuv's pool at once (it has 4 threads
+     * by default and the log service and trace queries use it too); the
+     * others wait here in order. Loop thread only. */
+    unsigned running;
+    struct tools_job *wait_head, *wait_tail;
 };
+
+#define TOOLS_RUNNING 2
 
 /* ---- jobs (tools.c) ---------------------------------------------------------- */
 
@@ -43,6 +50,7 @@ struct tools_job {
     tools_run_fn run;
     aos_builtin_done_fn done;
     void *ctx;
+    struct tools_job *next; /* in the wait list */
     json_t *result;
     char *text; /* the answer's text content (owned); NULL: result as JSON */
     aos_err_t err;

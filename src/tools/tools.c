@@ -320,9 +320,30 @@ static void job_free(tools_job_t *j)
     free(j);
 }
 
+static void job_done(uv_work_t *w, int status);
+
+/* Starts waiting jobs while fewer than TOOLS_RUNNING run. A job that
+ * cannot be queued is answered with an error. */
+static void start_waiting(aos_tools_t *t)
+{
+    while (t->running < TOOLS_RUNNING && t->wait_head) {
+        tools_job_t *j = t->wait_head;
+        t->wait_head = j->next;
+        if (!t->wait_head)
+            t->wait_tail = NULL;
+        j->next = NULL;
+        t->running++;
+        if (uv_queue_work(t->loop, &j->work, job_work, job_done) != 0) {
+            aos_err_set(&j->err, AOS_EINTERNAL, "unable to start the job");
+            job_done(&j->work, 0);
+        }
+    }
+}
+
 static void job_done(uv_work_t *w, int status)
 {
     tools_job_t *j = w->data;
+    aos_tools_t *t = j->t;
     json_t *res = NULL;
     if (j->result) {
         char *text = j->text ? j->text : json_dumps(j->result, JSON_COMPACT);
@@ -345,6 +366,8 @@ static void job_done(uv_work_t *w, int status)
         j->done(j->ctx, NULL, &e);
     }
     job_free(j);
+    t->running--;
+    start_waiting(t);
 }
 
 int aos__tools_submit(aos_tools_t *t, const aos_caller_t *caller, const char *server,
@@ -383,10 +406,11 @@ int aos__tools_submit(aos_tools_t *t, const aos_caller_t *caller, const char *se
         job_free(j);
         return AOS_ENOMEM;
     }
-    int rc = uv_queue_work(t->loop, &j->work, job_work, job_done);
-    if (rc) {
-        job_free(j);
-        return AOS_EINTERNAL;
-    }
+    if (t->wait_tail)
+        t->wait_tail->next = j;
+    else
+        t->wait_head = j;
+    t->wait_tail = j;
+    start_waiting(t);
     return 0;
 }
