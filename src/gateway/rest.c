@@ -348,6 +348,10 @@ static int mcp_call(aos_http_req_t *req, void *data)
         goto out;
     }
     c->tool = strdup(tool);
+    /* a client's Idempotency-Key reaches a built-in tool (its writes apply once) */
+    const char *key = aos_http_header(req, "Idempotency-Key");
+    if (key && *key && strlen(key) <= 256)
+        c->idempotency_key = strdup(key);
     if (sv->builtin) {
         rc = gw_call_builtin(c, sv, tool, args);
         if (rc) {

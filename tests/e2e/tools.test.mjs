@@ -54,6 +54,14 @@ test('files over /mcp/call: write, read, confinement errors name the cause', asy
     assert.equal(e.isError, true, path);
     assert.match(e.content[0].text, why);
   }
+  // a client's idempotency key: the same append twice applies once
+  for (let i = 0; i < 2; i++) {
+    const a = await aos.api('POST', '/mcp/call', { server: 'files', tool: 'append', args: { path: 'log.txt', content: 'once\n' } },
+      undefined, { 'Idempotency-Key': 'e2e-append-1' });
+    assert.equal(a.status, 200, a.text);
+    assert.equal(ok(a.body).size, 5);
+  }
+  assert.equal(ok(await call('files', 'read', { path: 'log.txt' })).content, 'once\n');
   // the caller's workspace for API clients: DATA/workspace
   assert.ok(existsSync(join(aos.dataDir, 'workspace', 'notes', 'a.txt')));
 });
@@ -76,6 +84,12 @@ test('an MCP client on /mcp: schemas, annotations, csv__clean and viz__plot', as
     assert.equal(byName.files__delete.annotations.destructiveHint, true);
     assert.equal(byName.files__append.annotations.idempotentHint, false);
     await client.callTool({ name: 'files__write', arguments: { path: 'sales.csv', content: SALES } });
+    // params._meta carries the client's idempotency key
+    for (let i = 0; i < 2; i++) {
+      const a = await client.callTool({ name: 'files__append', arguments: { path: 'mcp.log', content: 'x' },
+        _meta: { 'aos/idempotency_key': 'e2e-mcp-append' } });
+      assert.equal(a.structuredContent.size, 1, JSON.stringify(a));
+    }
     // the SDK checks structuredContent against the outputSchema
     const c = await client.callTool({ name: 'csv__clean', arguments: { path: 'sales.csv', output: 'clean.csv' } });
     assert.ok(!c.isError, JSON.stringify(c));
