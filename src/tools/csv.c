@@ -374,11 +374,8 @@ static int pass1(clean_t *c, aos_err_t *err)
         col->type = decide(col);
         char name[256];
         if (c->header) {
-            char tmp[256];
-            int fl = 0;
-            snprintf(tmp, sizeof(tmp), "%s", first[i]);
-            aos__csv_normalize(tmp, CSV_T_TEXT, 0, name, sizeof(name));
-            (void)fl;
+            if (aos__csv_normalize(first[i], CSV_T_TEXT, 0, name, sizeof(name)) < 0)
+                name[0] = '\0'; /* longer than a name may be */
         } else {
             name[0] = '\0';
         }

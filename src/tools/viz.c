@@ -926,7 +926,13 @@ static json_t *run_plot(tools_job_t *j, aos_err_t *err)
     for (size_t i = 0; hdr && i < n; i++) {
         char t[256];
         aos__csv_normalize(fl[i], CSV_T_TEXT, 0, t, sizeof(t));
-        hdr[nh++] = strdup(t);
+        if (!(hdr[nh] = strdup(t)))
+            break;
+        nh++;
+    }
+    if (!hdr || nh < n) {
+        aos_err_set(err, AOS_ENOMEM, NULL);
+        goto out;
     }
     int xi = col_index(hdr, nh, xname), gi = group ? col_index(hdr, nh, group) : -1;
     int yi[SERIES_MAX];
@@ -950,9 +956,7 @@ static json_t *run_plot(tools_job_t *j, aos_err_t *err)
         }
     }
     /* the x type: from the first values that are not empty */
-    int xdecided = 0, xn = 0, xt = 0, xc = 0;
-    double *pend_x = NULL;
-    (void)pend_x;
+    int xdecided = 0;
     while (aos__csv_read(r, &fl, &n) == 1) {
         const char *xv = (size_t)xi < n ? fl[xi] : "";
         char xt_s[256];
@@ -979,9 +983,9 @@ static json_t *run_plot(tools_job_t *j, aos_err_t *err)
         }
         double x;
         if (d.xtype == X_NUM)
-            x = parse_number(xt_s), xn++;
+            x = parse_number(xt_s);
         else if (d.xtype == X_TIME)
-            x = parse_time_value(xt_s), xt++;
+            x = parse_time_value(xt_s);
         else {
             int c = cat_index(&d, xt_s);
             if (c < 0) {
@@ -989,7 +993,6 @@ static json_t *run_plot(tools_job_t *j, aos_err_t *err)
                 goto out;
             }
             x = c;
-            xc++;
         }
         if (isnan(x)) {
             d.skipped++;
