@@ -575,9 +575,21 @@ static json_t *run_clean(tools_job_t *j, aos_err_t *err)
 {
     clean_t c = {.j = j, .in = -1};
     const char *path = aos__tools_path(j->args, "path", err);
-    const char *output = path ? aos__tools_path(j->args, "output", err) : NULL;
-    if (!output)
+    if (!path)
         return NULL;
+    /* no output: <path without extension>.clean.csv, as the planner names it */
+    char out_def[4200];
+    const char *output;
+    if (json_object_get(j->args, "output")) {
+        if (!(output = aos__tools_path(j->args, "output", err)))
+            return NULL;
+    } else {
+        const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+        size_t stem =
+            dot && dot > path && (!slash || dot > slash + 1) ? (size_t)(dot - path) : strlen(path);
+        snprintf(out_def, sizeof(out_def), "%.*s.clean.csv", (int)stem, path);
+        output = out_def;
+    }
     char schema_def[4200];
     const char *schema = aos__tools_str(j->args, "schema", NULL);
     if (schema) {
@@ -722,8 +734,10 @@ static json_t *run_clean(tools_job_t *j, aos_err_t *err)
                   aos__tools_bool(j->args, "dedupe", 1), "limit_reached", c.dd.full);
     if (!res)
         aos_err_set(err, AOS_ENOMEM, NULL);
-    else
+    else {
         json_object_set_new(res, "files", json_pack("[s,s]", output, schema));
+        json_object_set_new(res, "rows", json_integer((json_int_t)c.written)); /* = rows_out */
+    }
 out:
     if (o)
         fclose(o);
@@ -751,11 +765,12 @@ static json_t *csv_tools(void *data)
 {
     json_t *in = json_pack(
         "{s:s, s:{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:[s,s,s], s:s}, "
-        "s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}}, s:[s,s]}",
+        "s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:s}}, s:[s]}",
         "type", "object", "properties", "path", "type", "string", "description",
         "the CSV file to clean (in the workspace)", "output", "type", "string", "description",
-        "the cleaned CSV file to write (UTF-8, comma-separated)", "schema", "type", "string",
-        "description",
+        "the cleaned CSV file to write (UTF-8, comma-separated; default "
+        "<path without extension>.clean.csv)",
+        "schema", "type", "string", "description",
         "where to write the JSON Schema of the columns (default: "
         "<output without .csv>.schema.json)",
         "encoding", "type", "string", "enum", "auto", "utf-8", "gb18030", "description",
@@ -763,7 +778,7 @@ static json_t *csv_tools(void *data)
         "description", "the input's delimiter (default: sniffed)", "header", "type", "boolean",
         "description", "whether the first record is a header (default: detected)", "dedupe", "type",
         "boolean", "description", "drop duplicate rows (default true)", "drop_empty", "type",
-        "boolean", "description", "drop empty rows (default true)", "required", "path", "output");
+        "boolean", "description", "drop empty rows (default true)", "required", "path");
     json_t *out = json_pack(
         "{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, "
         "s:{s:s}, s:{s:s}, s:{s:s}}, s:[s,s,s,s]}",

@@ -862,9 +862,24 @@ static json_t *run_plot(tools_job_t *j, aos_err_t *err)
     static const char *const aggs[] = {"none", "sum", "mean", "count", "min", "max"};
     static const char *const buckets[] = {"none", "day", "week", "month", "quarter", "year"};
     const char *path = aos__tools_path(j->args, "path", err);
-    const char *output = path ? aos__tools_path(j->args, "output", err) : NULL;
-    if (!output)
+    if (!path)
         return NULL;
+    char out_def[600];
+    const char *output = out_def;
+    if (json_object_get(j->args, "output")) {
+        if (!(output = aos__tools_path(j->args, "output", err)))
+            return NULL;
+    } else {
+        /* "<y>_by_<x>.svg", as the planner names it */
+        const json_t *ya = json_object_get(j->args, "y");
+        const char *y0 =
+            json_is_string(ya) ? json_string_value(ya) : json_string_value(json_array_get(ya, 0));
+        snprintf(out_def, sizeof(out_def), "%.200s_by_%.200s.svg", y0 ? y0 : "y",
+                 aos__tools_str(j->args, "x", "x"));
+        for (char *p = out_def; *p; p++)
+            if (strchr("/\\ :*?\"<>|", *p))
+                *p = '_';
+    }
     data_t d = {0};
     opts_t o = {0};
     d.kind = pick(aos__tools_str(j->args, "kind", "line"), kinds, 4);
@@ -1126,7 +1141,7 @@ static json_t *viz_tools(void *data)
         "{s:s, s:{s:{s:s, s:s}, s:{s:s, s:[s,s,s,s], s:s}, s:{s:s, s:s}, s:{s:[{s:s}, "
         "{s:s, s:{s:s}}], s:s}, s:{s:s, s:s}, s:{s:s, s:[s,s,s,s,s,s]}, s:{s:s, "
         "s:[s,s,s,s,s,s]}, s:{s:s, s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s, "
-        "s:s}}, s:[s,s,s,s]}",
+        "s:s}}, s:[s,s,s]}",
         "type", "object", "properties", "path", "type", "string", "description",
         "the CSV file (in the workspace; first row: column names)", "kind", "type", "string",
         "enum", "line", "bar", "scatter", "area", "description", "chart kind", "x", "type",
@@ -1135,11 +1150,11 @@ static json_t *viz_tools(void *data)
         "description", "one series per value of this column", "agg", "type", "string", "enum",
         "none", "sum", "mean", "count", "min", "max", "bucket", "type", "string", "enum", "none",
         "day", "week", "month", "quarter", "year", "output", "type", "string", "description",
-        "the .svg file to write (in the workspace)", "title", "type", "string", "x_label", "type",
-        "string", "y_label", "type", "string", "width", "type", "integer", "height", "type",
-        "integer", "max_points", "type", "integer", "description",
+        "the .svg file to write (in the workspace; default <y>_by_<x>.svg)", "title", "type",
+        "string", "x_label", "type", "string", "y_label", "type", "string", "width", "type",
+        "integer", "height", "type", "integer", "max_points", "type", "integer", "description",
         "most points drawn per series (default 1000; LTTB keeps the shape)", "required", "path",
-        "x", "y", "output");
+        "x", "y");
     json_t *out = json_pack("{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}, s:[s,s]}",
                             "type", "object", "properties", "output", "type", "string", "kind",
                             "type", "string", "series", "type", "array", "bytes", "type", "integer",

@@ -727,6 +727,13 @@ static void test_csv_clean(void **state)
     assert_false(json_is_true(json_object_get(rep, "header")));
     assert_int_equal(change_count(rep, "padded_rows"), 1);
     json_decref(rep);
+    /* the default output name, and "rows" for plans (docs/DSL.md) */
+    json_t *dr = call(aos_tools_csv(tools), "clean", "{\"path\":\"in.csv\"}");
+    assert_string_equal(json_string_value(json_object_get(sc(dr), "output")), "in.clean.csv");
+    assert_string_equal(json_string_value(json_object_get(sc(dr), "schema")),
+                        "in.clean.schema.json");
+    assert_int_equal(json_integer_value(json_object_get(sc(dr), "rows")), 3);
+    json_decref(dr);
     /* duplicates kept on request */
     const char *dup = "a,b\n1,2\n1,2\n";
     clean_case(dup, strlen(dup), "a,b\n1,2\n1,2\n", ",\"dedupe\":false", NULL);
@@ -859,6 +866,9 @@ static void test_plot(void **state)
     assert_non_null(strstr(svg, "class=\"legend-item\""));
     assert_non_null(strstr(svg, "Noto Sans CJK SC"));
     free(svg);
+    r = call(v, "plot", "{\"path\":\"s.csv\",\"x\":\"month\",\"y\":\"sales\"}");
+    assert_string_equal(json_string_value(json_object_get(sc(r), "output")), "sales_by_month.svg");
+    json_decref(r);
     expect_error(call(v, "plot",
                       "{\"path\":\"s.csv\",\"x\":\"nope\",\"y\":\"sales\","
                       "\"output\":\"c.svg\"}"),
