@@ -373,7 +373,7 @@ static int pass1(clean_t *c, aos_err_t *err)
         col_t *col = &c->cols[i];
         col->type = decide(col);
         char name[256];
-        if (c->header) {
+        if (c->header && first && i < nfirst) {
             if (aos__csv_normalize(first[i], CSV_T_TEXT, 0, name, sizeof(name)) < 0)
                 name[0] = '\0'; /* longer than a name may be */
         } else {
@@ -415,8 +415,8 @@ static int pass2(clean_t *c, FILE *o, aos_err_t *err)
         return err->code;
     int dedupe = aos__tools_bool(c->j->args, "dedupe", 1);
     int drop_empty = aos__tools_bool(c->j->args, "drop_empty", 1);
-    size_t vcap = VALUE_MAX * 4 + 16;
-    char *row = malloc(vcap * 2), *val = malloc(VALUE_MAX + 16), *scrub = malloc(3 * VALUE_MAX + 1);
+    size_t rcap = 1 << 16;
+    char *row = malloc(rcap), *val = malloc(VALUE_MAX + 16), *scrub = malloc(3 * VALUE_MAX + 1);
     size_t *offs = calloc(c->ncols, sizeof(*offs)), *lens = calloc(c->ncols, sizeof(*lens));
     int rc = 0;
     if (!row || !val || !scrub || !offs || !lens) {
@@ -462,21 +462,34 @@ static int pass2(clean_t *c, FILE *o, aos_err_t *err)
                                  record, VALUE_MAX);
                 goto out;
             }
+            /* room for the value as it may grow (scrubbed: 3 bytes a byte) */
+            size_t need = used + 3 * (v == val ? strlen(val) : strnlen(v, VALUE_MAX)) + 64;
+            if (need > rcap) {
+                size_t nc = need * 2;
+                char *nr = realloc(row, nc);
+                if (!nr) {
+                    rc = aos_err_set(err, AOS_ENOMEM, NULL);
+                    goto out;
+                }
+                row = nr;
+                rcap = nc;
+            }
             char *out = row + used;
+            out[0] = '\0';
             int fl;
             if (col->type != CSV_T_TEXT && aos__csv_null_token(v)) {
                 note(&c->rp, R_NULL, record, col->name, v, "");
                 out[0] = '\0';
                 fl = 0;
             } else {
-                fl = aos__csv_normalize(v, col->type, col->dayfirst, out, vcap * 2 - used);
+                fl = aos__csv_normalize(v, col->type, col->dayfirst, out, rcap - used);
                 if (fl < 0)
                     fl = 0;
             }
             size_t olen = strlen(out);
             if (!aos_utf8_valid(out, olen)) {
                 size_t m = aos_utf8_scrub(scrub, 3 * VALUE_MAX + 1, out, olen);
-                if (used + m + 1 > vcap * 2)
+                if (used + m + 1 > rcap)
                     m = 0;
                 memcpy(out, scrub, m);
                 out[m] = '\0';
@@ -503,7 +516,7 @@ static int pass2(clean_t *c, FILE *o, aos_err_t *err)
         for (size_t i = 0; i < c->ncols; i++) {
             if (i)
                 putc(',', o);
-            if (!row[offs[i]])
+            if (!lens[i])
                 c->cols[i].empty_out++;
             put_field(o, row + offs[i], lens[i]);
         }
@@ -532,8 +545,8 @@ out:
 /* Writes text to rel durably (temporary file renamed over it). */
 static int write_text(int root, const char *rel, const char *text, aos_err_t *err)
 {
-    int dir;
-    char *tmp;
+    int dir = -1;
+    char *tmp = NULL;
     int fd = aos__tools_tmpfile(root, rel, &dir, &tmp, err);
     if (fd < 0)
         return fd;

@@ -134,6 +134,7 @@ struct csv_reader {
     csv_enc_t enc;
     csv_dialect_t d;
     iconv_t cd;
+    int has_cd;
     char raw[CHUNK]; /* undecoded bytes (GB18030) */
     size_t rawlen;
     int in_eof;
@@ -143,6 +144,7 @@ struct csv_reader {
     char *fb; /* the current record's fields, NUL-separated */
     size_t fcap;
     char **fields;
+    size_t *offs; /* the fields' offsets in fb while splitting */
     size_t nfields, fields_cap;
     size_t broken, invalid;
     char error[128];
@@ -156,10 +158,14 @@ csv_reader_t *aos__csv_reader_new(FILE *in, csv_enc_t enc, csv_dialect_t d)
     r->in = in;
     r->enc = enc;
     r->d = d;
-    r->cd = (iconv_t)-1;
-    if (enc == CSV_ENC_GB18030 && (r->cd = iconv_open("UTF-8", "GB18030")) == (iconv_t)-1) {
-        free(r);
-        return NULL;
+    if (enc == CSV_ENC_GB18030) {
+        errno = 0;
+        r->cd = iconv_open("UTF-8", "GB18030");
+        if (errno) { /* iconv_open fails with (iconv_t)-1 and errno set */
+            free(r);
+            return NULL;
+        }
+        r->has_cd = 1;
     }
     r->cap = 4 * CHUNK;
     r->buf = malloc(r->cap);
@@ -174,11 +180,12 @@ void aos__csv_reader_free(csv_reader_t *r)
 {
     if (!r)
         return;
-    if (r->cd != (iconv_t)-1)
+    if (r->has_cd)
         iconv_close(r->cd);
     free(r->buf);
     free(r->fb);
     free(r->fields);
+    free(r->offs);
     free(r);
 }
 
@@ -273,9 +280,13 @@ static int add_field(csv_reader_t *r, size_t off)
         if (!nf)
             return -1;
         r->fields = nf;
+        size_t *no = realloc(r->offs, nc * sizeof(*no));
+        if (!no)
+            return -1;
+        r->offs = no;
         r->fields_cap = nc;
     }
-    r->fields[r->nfields++] = (char *)(uintptr_t)off; /* offsets until fb is final */
+    r->offs[r->nfields++] = off;
     return 0;
 }
 
@@ -331,7 +342,7 @@ static int split(csv_reader_t *r, size_t s, size_t e)
         p++; /* the delimiter */
     }
     for (size_t i = 0; i < r->nfields; i++)
-        r->fields[i] = r->fb + (uintptr_t)r->fields[i];
+        r->fields[i] = r->fb + r->offs[i];
     return 0;
 }
 
@@ -721,7 +732,7 @@ static int month_name(const char *s, size_t *len)
             *len = 3;
             if (i == 8 && !strncasecmp(s, "sept", 4))
                 *len = 4;
-            if (s[*len] == '.')
+            if (strlen(s) > *len && s[*len] == '.')
                 (*len)++;
             return i + 1;
         }
@@ -826,8 +837,8 @@ static int parse_date(const char *v, date_t *t)
     if (!isalnum((unsigned char)v[0]) || !strpbrk(v, "0123456789"))
         return -1;
     const char *p = v, *q;
-    size_t ml;
-    int a, b, c;
+    size_t ml = 0;
+    int a = 0, b = 0, c = 0;
     if ((q = num(p, 4, 4, &a)) && (*q == '-' || *q == '/' || *q == '.')) {
         /* yyyy-mm-dd, yyyy/m/d, yyyy.m.d */
         char sep = *q;
@@ -919,7 +930,7 @@ int aos__csv_null_token(const char *v)
 {
     static const char *nulls[] = {
         "null", "n/a", "na", "nan", "none", "-", "--", "\xe2\x80\x94" /* — */, "#n/a", "?", "nil"};
-    char f[16];
+    char f[16] = "";
     int flags = 0;
     while (*v == ' ' || *v == '\t')
         v++;
@@ -934,7 +945,7 @@ int aos__csv_null_token(const char *v)
 
 csv_type_t aos__csv_classify(const char *v, int *order)
 {
-    char f[256];
+    char f[256] = ""; /* all of it: the analyzer cannot follow fold() */
     int flags = 0;
     *order = 0;
     int n = fold(v, f, sizeof(f), &flags);
@@ -962,7 +973,7 @@ csv_type_t aos__csv_classify(const char *v, int *order)
 
 int aos__csv_normalize(const char *v, csv_type_t t, int dayfirst, char *out, size_t n)
 {
-    char f[256];
+    char f[256] = ""; /* all of it: the analyzer cannot follow fold() */
     int flags = 0;
     size_t vl = strlen(v);
     if (t == CSV_T_TEXT || t == CSV_T_EMPTY) {

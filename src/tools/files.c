@@ -369,7 +369,7 @@ static json_t *run_write(tools_job_t *j, aos_err_t *err)
             return aos_err_set(err, AOS_EINVAL, "'%.200s' is a directory", path), NULL;
         }
     }
-    int dirfd;
+    int dirfd = -1;
     char *tmp = NULL;
     int fd = aos__tools_tmpfile(j->root, path, &dirfd, &tmp, err);
     if (fd < 0) {
@@ -433,7 +433,7 @@ static json_t *run_append(tools_job_t *j, aos_err_t *err)
         goto out;
     }
     out = json_pack("{s:s, s:I, s:I}", "path", path, "bytes", (json_int_t)n, "size",
-                    (json_int_t)(at + (off_t)n));
+                    (json_int_t)at + (json_int_t)n);
 out:
     if (fd >= 0)
         close(fd);

@@ -156,6 +156,8 @@ int aos__tools_tmpfile(int root, const char *rel, int *dirfd, char **tmpname, ao
 
 int aos__tools_commit(int dirfd, const char *tmpname, const char *name, int fd, aos_err_t *err)
 {
+    if (!tmpname || !name)
+        return aos_err_set(err, AOS_EINVAL, "no file to store");
     if (fsync(fd) != 0 || renameat(dirfd, tmpname, dirfd, name) != 0 || fsync(dirfd) != 0) {
         int e = errno;
         unlinkat(dirfd, tmpname, 0);
@@ -217,8 +219,8 @@ static json_t *record_read(int root, const char *rel)
 /* Replaces the record durably (temporary file, fsync, rename, fsync dir). */
 static int record_write(int root, const char *rel, const json_t *rec, aos_err_t *err)
 {
-    int dir;
-    char *tmp;
+    int dir = -1;
+    char *tmp = NULL;
     int fd = aos__tools_tmpfile(root, rel, &dir, &tmp, err);
     if (fd < 0)
         return fd;
@@ -238,7 +240,7 @@ static int record_write(int root, const char *rel, const json_t *rec, aos_err_t 
     free(s);
     if (!rc)
         rc = aos__tools_commit(dir, tmp, strrchr(rel, '/') + 1, fd, err);
-    else
+    else if (tmp)
         unlinkat(dir, tmp, 0);
     close(fd);
     close(dir);

@@ -158,12 +158,18 @@ static double parse_time_value(const char *v)
         fl = aos__csv_normalize(v, CSV_T_DATE, 0, iso, sizeof(iso));
     if (fl < 0)
         return NAN;
-    int y, mo, d, h = 0, mi = 0, s = 0;
-    if (sscanf(iso, "%d-%d-%d", &y, &mo, &d) != 3)
+    /* YYYY-MM-DD[THH:MM:SS...], as aos__csv_normalize writes it */
+    size_t il = strlen(iso);
+    if (il < 10)
         return NAN;
-    const char *t = strchr(iso, 'T');
-    if (t)
-        sscanf(t + 1, "%d:%d:%d", &h, &mi, &s);
+#define D2(p) (((p)[0] - '0') * 10 + ((p)[1] - '0'))
+    int y = D2(iso) * 100 + D2(iso + 2), mo = D2(iso + 5), d = D2(iso + 8), h = 0, mi = 0, s = 0;
+    if (il >= 19 && iso[10] == 'T') {
+        h = D2(iso + 11);
+        mi = D2(iso + 14);
+        s = D2(iso + 17);
+    }
+#undef D2
     return (double)days_from_civil(y, mo, d) * 86400.0 + h * 3600 + mi * 60 + s;
 }
 
@@ -503,8 +509,8 @@ static void time_ticks(svg_t *b, const frame_t *f, double lo, double hi, int wan
         return;
     }
     double s = steps[k].secs;
-    t = ceil(lo / s) * s;
-    for (int i = 0; t <= hi + 1 && i < 100; i++, t += s) {
+    double t0 = ceil(lo / s) * s;
+    for (int i = 0; i < 100 && (t = t0 + i * s) <= hi + 1; i++) {
         char lab[32];
         civil_from_days((long long)floor(t / 86400.0), &y, &m, &d);
         if (s < 86400)
@@ -590,12 +596,12 @@ static char *render(data_t *d, const opts_t *o, aos_err_t *err)
         f.y1 = fmax(f.y1, 0);
     }
     double ys, yfirst;
-    int ny = aos__viz_ticks(f.y0, f.y1, 6, &yfirst, &ys);
+    aos__viz_ticks(f.y0, f.y1, 6, &yfirst, &ys);
     f.y0 = floor(f.y0 / ys + 1e-9) * ys;
     f.y1 = ceil(f.y1 / ys - 1e-9) * ys;
     if (f.y1 <= f.y0)
         f.y1 = f.y0 + ys;
-    ny = aos__viz_ticks(f.y0, f.y1, 6, &yfirst, &ys);
+    int ny = aos__viz_ticks(f.y0, f.y1, 6, &yfirst, &ys);
     /* layout */
     char lab[64];
     double ylw = 0;
@@ -1077,8 +1083,8 @@ static json_t *run_plot(tools_job_t *j, aos_err_t *err)
     if (!(svg = render(&d, &o, err)))
         goto out;
     /* write it durably beside, then rename */
-    int dir;
-    char *tmp;
+    int dir = -1;
+    char *tmp = NULL;
     int fd = aos__tools_tmpfile(j->root, output, &dir, &tmp, err);
     if (fd < 0)
         goto out;

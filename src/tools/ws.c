@@ -23,7 +23,7 @@ char *aos_tools_ws_dir(const char *data_dir, const aos_caller_t *caller, aos_err
 {
     const json_t *w = caller ? json_object_get(caller->caps, "workspace") : NULL;
     char *dir = NULL;
-    if (w && json_is_string(w) && json_string_length(w) > 0) {
+    if (json_is_string(w) && json_string_length(w) > 0) {
         const char *s = json_string_value(w);
         if (s[0] != '/' || strlen(s) != json_string_length(w)) {
             aos_err_set(err, AOS_EINVAL, "caps.workspace must be an absolute directory path");
