@@ -20,6 +20,7 @@
 #include "settings/settings.h" /* wiring: settings */
 #include "cidr/cidr.h"         /* wiring: settings */
 #include "store/store.h"
+#include "tools/tools.h" /* wiring: tools */
 #include "trace/trace.h" /* wiring: trace */
 #include "tools/net.h"   /* wiring: nettools */
 
@@ -64,6 +65,8 @@ typedef struct {
     /* wiring: nettools (the built-in servers git and http) */
     aos_tools_git_t *git_tools;
     aos_tools_http_t *http_tools;
+    /* wiring: tools (built-in servers files, db, csv, viz) */
+    aos_tools_t *tools;
     int redact_full; /* the log redactor refused a secret: warned once */
     char *generated; /* the Owner token made on first start, until printed */
     uv_signal_t sigint, sigterm;
@@ -441,6 +444,15 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_tools_git_builtin(d->git_tools))) ||
         (rc = aos_gateway_add_builtin(d->gateway, aos_tools_http_builtin(d->http_tools))))
         return aos_err_set(err, rc, "unable to add the built-in servers 'git' and 'http'");
+    /* wiring: tools -- the workspace tools and skills as built-in servers */
+    aos_tools_cfg_t tcfg = {.loop = d->loop, .data_dir = c->data_dir};
+    if ((rc = aos_tools_new(&d->tools, &tcfg, err)))
+        return rc;
+    const aos_builtin_t *tb[] = {aos_tools_files(d->tools), aos_tools_db(d->tools),
+                                 aos_tools_csv(d->tools), aos_tools_viz(d->tools)};
+    for (size_t i = 0; i < sizeof(tb) / sizeof(tb[0]); i++)
+        if ((rc = aos_gateway_add_builtin(d->gateway, tb[i])))
+            return aos_err_set(err, rc, "unable to add the built-in server '%s'", tb[i]->name);
     /* wiring: llm -- the client the planner (and later the Critic, agents,
      * memory) calls, when a model server is configured; it hands its key to
      * the redactor through on_unseal */
@@ -659,6 +671,7 @@ int main(int argc, char **argv)
     aos_trace_free(d.trace); /* wiring: trace -- likewise */
     aos_tools_http_free(d.http_tools); /* wiring: nettools -- after httpc ended their calls */
     aos_tools_git_free(d.git_tools);
+    aos_tools_free(d.tools); /* wiring: tools -- after the loop ran out: no work in flight */
     if (d.loop)
         uv_loop_close(d.loop);
     forget(d.generated);

@@ -429,13 +429,22 @@ static gw_server_t *server_for_uri(aos_gateway_t *gw, gw_session_t *s, const cha
     return found;
 }
 
-/* Runs a built-in tool; the answer comes through the call. */
+/* Runs a built-in tool (p: the tools/call params); the answer comes
+ * through the call. The client's idempotency key, if it sent one in
+ * params._meta["aos/idempotency_key"], reaches the tool. */
 static int call_builtin(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *s, gw_server_t *sv,
-                        const json_t *id, const char *tool, const json_t *args)
+                        const json_t *id, const char *tool, const json_t *p)
 {
+    const json_t *args = json_object_get(p, "arguments");
     gw_call_t *c = gw_call_new(gw, GW_CALL_MCP, s, id, req);
     if (!c)
         return AOS_ENOMEM;
+    const char *key =
+        json_string_value(json_object_get(json_object_get(p, "_meta"), "aos/idempotency_key"));
+    if (key && *key && strlen(key) <= 256 && !(c->idempotency_key = strdup(key))) {
+        gw_call_free(c);
+        return AOS_ENOMEM;
+    }
     int rc = gw_call_builtin(c, sv, tool, args);
     if (rc) {
         gw_call_free(c);
@@ -587,7 +596,7 @@ static int aggregated_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session
         if (sv->builtin) {
             if (m[0] != 't')
                 return reply_error(req, id, AOS_EINVAL, "no such prompt");
-            return call_builtin(gw, req, s, sv, id, rest, json_object_get(p, "arguments"));
+            return call_builtin(gw, req, s, sv, id, rest, p);
         }
         json_t *np = params_copy(msg);
         json_object_set_new(np, "name", json_string(rest));
@@ -665,7 +674,7 @@ static int server_request(aos_gateway_t *gw, aos_http_req_t *req, gw_session_t *
             const char *tool = json_string_value(json_object_get(p, "name"));
             if (!tool)
                 return reply_error(req, id, AOS_EINVAL, "params.name is required");
-            return call_builtin(gw, req, s, sv, id, tool, json_object_get(p, "arguments"));
+            return call_builtin(gw, req, s, sv, id, tool, p);
         }
         if (!strcmp(m, "logging/setLevel"))
             return reply(req, id, json_object());

@@ -356,9 +356,9 @@ static int mcp_call(aos_http_req_t *req, void *data)
     c->tool = strdup(tool);
     if (json_is_object(caps))
         c->caps = json_incref(caps);
-    /* repeats of one logical call share it (a write is not applied twice) */
+    /* a client's Idempotency-Key reaches a built-in tool (its writes apply once) */
     const char *ikey = aos_http_header(req, "Idempotency-Key");
-    if (ikey && *ikey)
+    if (ikey && *ikey && strlen(ikey) <= 256)
         c->idempotency_key = strdup(ikey);
     if (sv->builtin) {
         rc = gw_call_builtin(c, sv, tool, args);
