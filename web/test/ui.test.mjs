@@ -111,7 +111,7 @@ async function tour(tag) {
   await setTheme('light');
 }
 
-test('sign in with the Owner token; a wrong route is the Chat Hub; the token stays in this tab', async () => {
+test('sign in with the Owner token, kept in this tab only; a page reloads to itself', async () => {
   await page.goto(aos.url + '/');
   await page.fill('[data-testid="token"]', TOKEN);
   await page.click('[data-testid="token-submit"]');
@@ -179,7 +179,11 @@ test('Chat Hub: an Action DSL task with a file, its cards live, the approval dec
     'approve gate: "Plot the rows?"',
     'step bye: aos__echo message="approved"',
   ].join('\n'));
-  await page.setInputFiles('[data-testid="attach"]', { name: 'sales.csv', mimeType: 'text/csv', buffer: Buffer.from('month,revenue\njan,10\nfeb,"1,5"\n') });
+  await page.setInputFiles('[data-testid="attach"]', [
+    { name: 'sales.csv', mimeType: 'text/csv', buffer: Buffer.from('month,revenue\njan,10\nfeb,"1,5"\n') },
+    { name: 'chart.svg', mimeType: 'image/svg+xml', buffer: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="teal"/></svg>') },
+    { name: 'stats.json', mimeType: 'application/json', buffer: Buffer.from('{"rows":2,"cols":["month","revenue"]}') },
+  ]);
   await page.click('[data-testid="send"]');
   // the conversation keeps the message and the assistant's plan
   await page.locator('.msg-assistant').waitFor();
@@ -211,6 +215,13 @@ test('Chat Hub: an Action DSL task with a file, its cards live, the approval dec
   await table.waitFor();
   assert.deepEqual(await table.locator('th').allInnerTexts(), ['month', 'revenue']);
   assert.deepEqual(await table.locator('tbody tr').nth(1).locator('td').allInnerTexts(), ['feb', '1,5']);
+  // an SVG as an image, JSON pretty-printed
+  await receipt.locator('[data-testid="artifact"]', { hasText: 'chart.svg' }).click();
+  const img = page.locator('[data-testid="workspace"] img.artifact-img');
+  await img.waitFor();
+  await page.waitForFunction(() => document.querySelector('img.artifact-img')?.naturalWidth === 40);
+  await receipt.locator('[data-testid="artifact"]', { hasText: 'stats.json' }).click();
+  await page.locator('[data-testid="workspace"] pre', { hasText: '"rows": 2,' }).waitFor();
   // the trace, loaded when asked for
   await receipt.locator('[data-testid="trace-link"]').click();
   await page.locator('[data-testid="spans"] li > span', { hasText: /^step hello$/ }).waitFor();
