@@ -16,13 +16,19 @@
  * (br, else gzip, else the file itself) with Vary: Accept-Encoding, and an
  * ETag (FNV-1a of the bytes sent) that If-None-Match turns into a 304.
  * index.html is "no-cache": revalidated each time, so a new build's asset
- * names are seen at once. */
+ * names are seen at once; it carries a Content-Security-Policy. */
 typedef struct {
     const char *name;
     const unsigned char *data;
     size_t len;
 } aos_web_file_t;
 extern const aos_web_file_t aos_web_files[];
+
+/* The page loads only its own files and talks only to aosd; artifacts are
+ * shown from blob: URLs. */
+#define WEB_CSP                                                                                    \
+    "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "         \
+    "form-action 'self'; frame-ancestors 'none'"
 
 static const char *mime_of(const char *name)
 {
@@ -118,6 +124,9 @@ static int web(aos_http_req_t *req, void *data)
                                                    : "no-cache");
     aos_http_add_header(req, "Vary", "Accept-Encoding");
     aos_http_add_header(req, "ETag", etag);
+    aos_http_add_header(req, "X-Content-Type-Options", "nosniff");
+    if (!strcmp(name, "index.html"))
+        aos_http_add_header(req, "Content-Security-Policy", WEB_CSP);
     const char *inm = aos_http_header(req, "If-None-Match");
     if (inm && (strstr(inm, etag) || !strcmp(inm, "*")))
         return aos_http_respond(req, 304, NULL, "", 0);

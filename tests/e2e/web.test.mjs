@@ -2,7 +2,8 @@
 // at / and at every page's path, revalidated (no-cache); the hashed assets
 // cached for good; the brotli or gzip copy chosen by Accept-Encoding
 // (br > gzip > identity, q=0 refuses) with Vary and Content-Encoding, the
-// same bytes once decoded; ETag and 304; no route shadowed.
+// same bytes once decoded; ETag and 304; a Content-Security-Policy; no
+// route shadowed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -35,6 +36,8 @@ test('index.html at / and at each page of the UI, revalidated every time', async
   assert.equal(root.status, 200);
   assert.match(root.headers['content-type'], /^text\/html/);
   assert.equal(root.headers['cache-control'], 'no-cache');
+  assert.match(root.headers['content-security-policy'], /default-src 'self'/);
+  assert.equal(root.headers['x-content-type-options'], 'nosniff');
   assert.match(root.body.toString(), /<script type="module" src="\/ui\/app\.[A-Z0-9]+\.js">/);
   for (const p of ['/telemetry', '/projects', '/memory', '/settings', '/integrations', '/agents', '/ui/index.html']) {
     const r = await get(p);
