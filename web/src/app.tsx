@@ -109,7 +109,7 @@ export function App() {
         {page === 'chat' && <ChatHub />}
         {page === 'integrations' && <Integrations />}
         {page === 'monitor' && <NotBuilt title={t('nav.monitor')} issue={18} items={t('todo.monitor')} />}
-        {page === 'projects' && <NotBuilt title={t('nav.projects')} issue={13} items={t('todo.projects')} />}
+        {page === 'projects' && <NotBuilt title={t('nav.projects')} items={t('todo.projects')} />}
         {page === 'memory' && <NotBuilt title={t('nav.memory')} issue={17} items={t('todo.memory')} />}
         {page === 'settings' && <NotBuilt title={t('nav.settings')} issue={16} items={t('todo.settings')} />}
         {page === 'agents' && <NotBuilt title={t('nav.agents')} issue={15} items={t('todo.agents')} />}

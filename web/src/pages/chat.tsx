@@ -21,6 +21,9 @@ export function ChatHub() {
   const [err, setErr] = useState('');
   const bottom = useRef<HTMLDivElement>(null);
   const { cards, older, decided } = useFeed();
+  // only the newest cards are rendered; "see more" shows older ones kept
+  // here first, then pages in more from the server
+  const [limit, setLimit] = useState(SHOWN);
 
   const loadConvs = () => api('GET', '/api/chat/conversations').then((r) => setConvs(r.conversations)).catch((e) => setErr(e.message));
   useEffect(() => { loadConvs(); }, []);
@@ -38,7 +41,13 @@ export function ChatHub() {
   };
 
   const sorted = useMemo(() => [...cards.values()].sort((a, b) => a.first - b.first), [cards]);
-  useEffect(() => { bottom.current?.scrollIntoView?.({ block: 'nearest' }); }, [sorted.length, msgs.length]);
+  const hidden = Math.max(0, sorted.length - limit);
+  const visible = hidden ? sorted.slice(hidden) : sorted;
+  const more = () => {
+    if (!hidden) feed.seeMore();
+    setLimit(limit + SHOWN);
+  };
+  useEffect(() => { bottom.current?.scrollIntoView?.({ block: 'nearest' }); }, [sorted[sorted.length - 1]?.id, msgs.length]);
 
   return (
     <div class="chat">
@@ -74,9 +83,9 @@ export function ChatHub() {
         </div>
         <h2 class="events-title">{t('chat.events')}</h2>
         <div class="cards" data-testid="cards" aria-live="polite">
-          {older ? <button type="button" onClick={() => feed.seeMore()} data-testid="see-more">{t('chat.seemore')}</button>
+          {older || hidden ? <button type="button" onClick={more} data-testid="see-more">{t('chat.seemore')}</button>
             : older === null && sorted.length > 0 ? <p class="muted small">{t('chat.nomore')}</p> : null}
-          {sorted.map((c) => (
+          {visible.map((c) => (
             <CardView key={c.id} card={c} decided={decided} allCards={cards}
               onDecided={(k, d) => feed.decide(k, d)} onPreview={setPreview} />
           ))}
@@ -149,6 +158,8 @@ function Composer({ conversation, onSent }: { conversation: string | null; onSen
     </form>
   );
 }
+
+const SHOWN = 100; // cards rendered at first, and added by each "see more"
 
 const TITLE: Record<string, Key> = {
   'task.acceptance': 'card.acceptance',
