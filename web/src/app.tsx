@@ -10,6 +10,7 @@ import { Integrations } from './pages/integrations';
 import { NotBuilt } from './pages/notbuilt';
 import { ConnState } from './events';
 import { feed, useFeed } from './feed';
+import { setPrincipal } from './perm';
 
 type Theme = 'light' | 'dark';
 
@@ -42,6 +43,7 @@ export function App() {
     whoami().then(setMe);
     return () => window.removeEventListener('popstate', on);
   }, []);
+  setPrincipal(me);
   useEffect(() => { if (me) feed.start(); }, [me]);
   useEffect(() => {
     document.title = `${t(NAV_KEY[page])} · AOS`;

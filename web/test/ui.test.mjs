@@ -8,8 +8,9 @@
 // file, its cards arriving live, its approval decided in the UI, the
 // receipt, the CSV previewed, the trace; aosd restarted under the page: the
 // stream resumes and no card is shown twice; Integrations: the registry, a
-// stdio server added, a tool tried, the server deleted. Any console error
-// or page error fails the test.
+// stdio server added, a tool tried, the server deleted; a Viewer's pages
+// without the actions it may not take. Any console error or page error
+// fails the test.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, existsSync } from 'node:fs';
@@ -289,6 +290,40 @@ test('Integrations: the registry, a stdio server added, a tool tried, the server
   const reg = await aos.api('GET', '/mcp/registry');
   assert.ok(!reg.body.servers.some((s) => s.name === 'ev'));
   assert.ok(TOOLS);
+  noProblems();
+});
+
+test('role-aware: a Viewer sees the data but not the actions it may not take', async () => {
+  const minted = await aos.api('POST', '/auth/tokens', { name: 'ui-viewer', role: 'viewer' });
+  assert.equal(minted.status, 201, minted.text);
+  await aos.api('POST', '/mcp/registry', backendEntry('ev2'));
+  const vctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'zh-CN' });
+  const vpage = await vctx.newPage();
+  vpage.setDefaultTimeout(15000);
+  const vproblems = [];
+  vpage.on('console', (m) => { if (m.type() === 'error') vproblems.push(m.text()); });
+  vpage.on('pageerror', (e) => vproblems.push(e.message));
+  try {
+    await vpage.goto(aos.url + '/');
+    // the browser's language chose Chinese
+    assert.equal(await vpage.locator('[data-testid="token-submit"]').innerText(), zh.get('login.token.submit'));
+    await vpage.fill('[data-testid="token"]', minted.body.token);
+    await vpage.click('[data-testid="token-submit"]');
+    await vpage.locator('[data-testid="cards"] article').first().waitFor();
+    assert.equal(await vpage.locator('[data-testid="send"]').isDisabled(), true);
+    await vpage.goto(aos.url + '/integrations');
+    await vpage.locator('tr[data-server="ev2"]').waitFor();
+    await vpage.locator('[data-testid="no-admin"]').waitFor();
+    assert.equal(await vpage.locator('[data-testid="add-form"]').count(), 0);
+    assert.equal(await vpage.locator('[data-testid^="delete-"]').count(), 0);
+    // and the Owner's page still offers them
+    await page.goto(aos.url + '/integrations');
+    await page.locator('[data-testid="delete-ev2"]').waitFor();
+    assert.equal(await page.locator('[data-testid="add-form"]').count(), 1);
+  } finally {
+    await vctx.close();
+  }
+  assert.deepEqual(vproblems, []);
   noProblems();
 });
 

@@ -9,6 +9,7 @@ import { t, Key, lang } from '../i18n';
 import { api } from '../api';
 import { useFeed, feed, Card } from '../feed';
 import { Workspace, Preview } from './workspace';
+import { can } from '../perm';
 
 type Conversation = { id: string; title: string | null; messages: number; updated_at?: string };
 type Message = { id: number; role: string; content: string; dsl: string | null; trace_id: string | null; created_at: string };
@@ -152,7 +153,7 @@ function Composer({ conversation, onSent }: { conversation: string | null; onSen
         </label>
         {files.length > 0 && <span class="muted small">{t('chat.attached', { n: files.length })}</span>}
         <span class="spacer" />
-        <button type="submit" class="primary" disabled={busy} data-testid="send">{busy ? t('chat.sending') : t('chat.send')}</button>
+        <button type="submit" class="primary" disabled={busy || !can('operate')} title={can('operate') ? undefined : t('perm.operate')} data-testid="send">{busy ? t('chat.sending') : t('chat.send')}</button>
       </div>
       {err && <p class="error" role="alert">{t('common.error', { message: err })}</p>}
     </form>
@@ -269,7 +270,7 @@ function Approval({ card, decided, onDecided }: { card: Card; decided: string; o
           </label>
           <div class="row">
             {(p.decisions || ['approve', 'continue', 'downgrade', 'abort']).map((d: string) => (
-              <button key={d} type="button" disabled={busy} class={d === 'abort' ? 'danger' : d === 'approve' ? 'primary' : ''}
+              <button key={d} type="button" disabled={busy || !can('operate')} title={can('operate') ? undefined : t('perm.operate')} class={d === 'abort' ? 'danger' : d === 'approve' ? 'primary' : ''}
                 data-decision={d} onClick={() => decide(d)}>{DECISION[d] ? t(DECISION[d]) : d}</button>
             ))}
           </div>

@@ -8,6 +8,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { api, authHeaders } from '../api';
+import { can } from '../perm';
 
 const REFRESH_S = 5;
 
@@ -103,7 +104,7 @@ export function Integrations() {
                     <td>{s.health?.latency_ms != null ? `${s.health.latency_ms.toFixed(1)} ms` : ''}</td>
                     <td>{s.health?.tools ?? ''}</td>
                     <td class="small error">{s.health?.last_error || ''}</td>
-                    <td>{!s.builtin && <button type="button" class="danger" onClick={() => del(s.name)} data-testid={`delete-${s.name}`}>{t('common.delete')}</button>}</td>
+                    <td>{!s.builtin && can('admin') && <button type="button" class="danger" onClick={() => del(s.name)} data-testid={`delete-${s.name}`}>{t('common.delete')}</button>}</td>
                   </tr>
                 ))}
               </tbody>
@@ -113,7 +114,7 @@ export function Integrations() {
         <p class="muted small">{t('mcp.enable')}</p>
       </section>
       {open && <Tools key={open} server={open} />}
-      <AddServer onAdded={load} />
+      {can('admin') ? <AddServer onAdded={load} /> : <p class="muted small" data-testid="no-admin">{t('perm.admin')}</p>}
     </div>
   );
 }
@@ -257,7 +258,7 @@ function TryTool({ server, tool }: { server: string; tool: Tool }) {
         if (type === 'string' || (!type && !p.properties)) return <label key={k}>{label}<input name={k} required={required.includes(k)} defaultValue={p.default ?? ''} title={p.description || ''} /></label>;
         return <label key={k}>{label} ({t('mcp.try.json')})<textarea name={k} rows={3} class="mono" required={required.includes(k)} defaultValue={p.default !== undefined ? JSON.stringify(p.default) : ''} /></label>;
       })}
-      <button type="submit" class="primary" disabled={busy} data-testid="try-call">{t('mcp.try.call')}</button>
+      <button type="submit" class="primary" disabled={busy || !can('operate')} title={can('operate') ? undefined : t('perm.operate')} data-testid="try-call">{t('mcp.try.call')}</button>
       {err && <p class="error" role="alert">{t('common.error', { message: err })}</p>}
       {result !== null && (
         <div>
