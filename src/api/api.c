@@ -56,6 +56,23 @@ static const aos_web_file_t *web_find(const char *name, const char *suffix)
     return NULL;
 }
 
+/* FNV-1a of a file's bytes, computed once per file (loop thread only). */
+#define WEB_ETAGS 64
+static uint64_t web_etag(const aos_web_file_t *f)
+{
+    static uint64_t cache[WEB_ETAGS];
+    size_t i = (size_t)(f - aos_web_files);
+    if (i < WEB_ETAGS && cache[i])
+        return cache[i];
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t k = 0; k < f->len; k++)
+        h = (h ^ f->data[k]) * 1099511628211ULL;
+    h |= 1; /* never 0, the cache's "not yet" */
+    if (i < WEB_ETAGS)
+        cache[i] = h;
+    return h;
+}
+
 static int ends_with(const char *s, const char *tail)
 {
     size_t n = strlen(s), m = strlen(tail);
@@ -114,11 +131,8 @@ static int web(aos_http_req_t *req, void *data)
         coding = "gzip";
     else
         v = f;
-    uint64_t h = 14695981039346656037ULL;
-    for (size_t i = 0; i < v->len; i++)
-        h = (h ^ v->data[i]) * 1099511628211ULL;
     char etag[24];
-    snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)h);
+    snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)web_etag(v));
     aos_http_add_header(req, "Cache-Control",
                         strcmp(name, "index.html") ? "public, max-age=31536000, immutable"
                                                    : "no-cache");
