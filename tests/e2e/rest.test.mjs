@@ -20,11 +20,11 @@ test('healthz answers without a token', async () => {
   assert.match(r.body.version, /^\d+\.\d+\.\d+/);
 });
 
-test('the root serves the embedded landing page', async () => {
+test('the root serves the embedded browser UI (web.test.mjs: its files and headers)', async () => {
   const r = await fetch(aos.url + '/');
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type'), /text\/html/);
-  assert.match(await r.text(), /Agent Operating System/);
+  assert.match(await r.text(), /<title>AOS<\/title>[^]*src="\/ui\/app\.[A-Z0-9]+\.js"/);
   assert.equal((await fetch(aos.url + '/ui/no-such-file')).status, 404);
 });
 

@@ -1,0 +1,135 @@
+// app.tsx - the shell: sign-in gate, navigation in SPEC §2's order, the
+// language and theme switches, the connection state, and the page.
+import { useEffect, useState } from 'preact/hooks';
+import { t, lang, setLang, Lang, Key } from './i18n';
+import { whoami, logout, setUnauthorizedHandler } from './api';
+import { PAGES, Page, pageOf, navigate } from './router';
+import { Login } from './login';
+import { ChatHub } from './pages/chat';
+import { Integrations } from './pages/integrations';
+import { NotBuilt } from './pages/notbuilt';
+import { ConnState } from './events';
+import { feed, useFeed } from './feed';
+import { setPrincipal } from './perm';
+
+type Theme = 'light' | 'dark';
+
+function initialTheme(): Theme {
+  const s = localStorage.getItem('aos.theme');
+  if (s === 'light' || s === 'dark') return s;
+  return matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+}
+
+const NAV_KEY: Record<Page, Key> = {
+  chat: 'nav.chat', monitor: 'nav.monitor', projects: 'nav.projects', memory: 'nav.memory',
+  settings: 'nav.settings', integrations: 'nav.integrations', agents: 'nav.agents',
+};
+
+export function App() {
+  const [, setL] = useState<Lang>(lang());
+  const [theme, setTheme] = useState<Theme>(initialTheme());
+  const [me, setMe] = useState<any | null | undefined>(undefined); // undefined: checking
+  const [page, setPage] = useState<Page>(pageOf(location.pathname));
+  const [menu, setMenu] = useState(false);
+
+  useEffect(() => { document.documentElement.lang = lang(); }, []);
+  useEffect(() => {
+    document.documentElement.dataset.theme = theme;
+  }, [theme]);
+  useEffect(() => {
+    const on = () => { setPage(pageOf(location.pathname)); setMenu(false); };
+    window.addEventListener('popstate', on);
+    setUnauthorizedHandler(() => { feed.stop(); setMe(null); });
+    whoami().then(setMe);
+    return () => window.removeEventListener('popstate', on);
+  }, []);
+  setPrincipal(me);
+  useEffect(() => { if (me) feed.start(); }, [me]);
+  useEffect(() => {
+    document.title = `${t(NAV_KEY[page])} · AOS`;
+  });
+
+  const switchLang = (l: Lang) => { setLang(l); setL(l); };
+  const toggleTheme = () => {
+    const n = theme === 'dark' ? 'light' : 'dark';
+    localStorage.setItem('aos.theme', n);
+    setTheme(n);
+  };
+
+  const controls = (
+    <div class="controls">
+      <label class="sr-only" for="lang">{t('shell.lang')}</label>
+      <select id="lang" data-testid="lang" value={lang()} title={t('shell.lang')}
+        onChange={(e) => switchLang((e.target as HTMLSelectElement).value as Lang)}>
+        <option value="en">English</option>
+        <option value="zh-CN">简体中文</option>
+      </select>
+      <button type="button" data-testid="theme" onClick={toggleTheme} aria-pressed={theme === 'dark'}
+        title={t('shell.theme')}>
+        {theme === 'dark' ? `☾ ${t('shell.theme.dark')}` : `☀ ${t('shell.theme.light')}`}
+      </button>
+    </div>
+  );
+
+  if (me === undefined) return <div class="center" aria-busy="true">{t('common.loading')}</div>;
+  if (me === null) {
+    return (
+      <div class="login-wrap">
+        <header class="login-top">{controls}</header>
+        <Login onDone={setMe} />
+      </div>
+    );
+  }
+
+  const who = me?.name || me?.principal?.name || me?.token?.name || me?.id || '';
+  return (
+    <div class={`shell ${menu ? 'menu-open' : ''}`}>
+      <a class="skip" href="#main">{t('app.skip')}</a>
+      <header class="top">
+        <button type="button" class="menu-btn" aria-expanded={menu} aria-controls="nav"
+          onClick={() => setMenu(!menu)}>☰ <span class="sr-only">{t('shell.menu')}</span></button>
+        <span class="brand">{t('app.name')}</span>
+        <ConnBadge />
+        <span class="spacer" />
+        {controls}
+        {who && <span class="who">{t('shell.user', { name: String(who) })}</span>}
+        <button type="button" onClick={() => { feed.stop(); logout().then(() => setMe(null)); }}>{t('shell.logout')}</button>
+      </header>
+      <nav id="nav" aria-label={t('nav.label')}>
+        <ul>
+          {PAGES.map((p) => (
+            <li key={p.page}>
+              <a href={p.path} aria-current={p.page === page ? 'page' : undefined} data-page={p.page}
+                onClick={(e) => { if (e.ctrlKey || e.metaKey || e.shiftKey) return; e.preventDefault(); navigate(p.path); }}>
+                {t(NAV_KEY[p.page])}
+              </a>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <main id="main" tabIndex={-1}>
+        {page === 'chat' && <ChatHub />}
+        {page === 'integrations' && <Integrations />}
+        {page === 'monitor' && <NotBuilt title={t('nav.monitor')} issue={18} items={t('todo.monitor')} />}
+        {page === 'projects' && <NotBuilt title={t('nav.projects')} items={t('todo.projects')} />}
+        {page === 'memory' && <NotBuilt title={t('nav.memory')} issue={17} items={t('todo.memory')} />}
+        {page === 'settings' && <NotBuilt title={t('nav.settings')} issue={16} items={t('todo.settings')} />}
+        {page === 'agents' && <NotBuilt title={t('nav.agents')} issue={15} items={t('todo.agents')} />}
+      </main>
+    </div>
+  );
+}
+
+const CONN_KEY: Record<ConnState, Key> = {
+  live: 'conn.live', connecting: 'conn.connecting', reconnecting: 'conn.reconnecting', offline: 'conn.offline',
+};
+
+/* The state of the event stream; only this re-renders on the feed's events. */
+function ConnBadge() {
+  const { conn } = useFeed();
+  return (
+    <span class={`conn conn-${conn}`} data-testid="conn" role="status" title={t('conn.label')}>
+      <span class="dot" aria-hidden="true" />{t(CONN_KEY[conn])}
+    </span>
+  );
+}
