@@ -11,8 +11,9 @@
 #include "httpc/httpc.h"
 #include "llm/llm.h" /* wiring: llm */
 #include "log/log.h"
-#include "logs/logs.h" /* wiring: logs */
-#include "orch/orch.h" /* wiring: orch */
+#include "logs/logs.h"     /* wiring: logs */
+#include "memory/memory.h" /* wiring: memory */
+#include "orch/orch.h"     /* wiring: orch */
 #include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "store/store.h"
@@ -47,6 +48,8 @@ typedef struct {
     aos_bus_t *bus;
     /* wiring: logs (log service) */
     aos_logs_t *logs;
+    /* wiring: memory (memory items and search) */
+    aos_memory_t *memory;
     /* wiring: orch (the orchestrator) */
     aos_orch_t *orch;
     /* wiring: trace (spans) */
@@ -153,6 +156,12 @@ static void on_unseal(const char *value, void *data)
 }
 
 /* Zeroes and frees a secret of plain heap memory (NULL is ignored). */
+/* wiring: memory -- an MCP caller's principal by id, for its per-project checks */
+static const aos_principal_t *memory_principal(void *data, const char *id)
+{
+    return aos_auth_find(data, id);
+}
+
 static void forget(char *s)
 {
     if (s) {
@@ -312,6 +321,16 @@ static int run(aos_daemon_t *d, aos_err_t *err)
         return rc;
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_logs_builtin(d->logs))))
         return aos_err_set(err, rc, "unable to add the built-in server 'logs'");
+    /* wiring: memory -- create (loads the vector index), add routes and the "memory" built-in */
+    aos_memory_cfg_t memc = {.loop = d->loop,
+                             .store = d->store,
+                             .principal_of = memory_principal,
+                             .principal_data = d->auth};
+    if ((rc = aos_memory_new(&d->memory, &memc, err)) ||
+        (rc = aos_memory_add_routes(d->memory, d->http)))
+        return rc;
+    if ((rc = aos_gateway_add_builtin(d->gateway, aos_memory_builtin(d->memory))))
+        return aos_err_set(err, rc, "unable to add the built-in server 'memory'");
     /* wiring: llm -- the client the planner (and later the Critic, agents,
      * memory) calls, when a model server is configured; it hands its key to
      * the redactor through on_unseal */
@@ -508,8 +527,9 @@ int main(int argc, char **argv)
     aos_auth_free(d.auth);
     aos_secret_box_free(d.secrets);
     aos_store_close(d.store);
-    aos_logs_free(d.logs);   /* wiring: logs -- after the store, whose callbacks reach it */
-    aos_trace_free(d.trace); /* wiring: trace -- likewise */
+    aos_logs_free(d.logs);     /* wiring: logs -- after the store, whose callbacks reach it */
+    aos_memory_free(d.memory); /* wiring: memory -- likewise */
+    aos_trace_free(d.trace);   /* wiring: trace -- likewise */
     if (d.loop)
         uv_loop_close(d.loop);
     forget(d.generated);

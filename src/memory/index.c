@@ -44,10 +44,10 @@ typedef struct {
 typedef struct {
     int m, m0, efc;
     double ml;
-    uint8_t *level;   /* per slot */
-    int32_t *l0;      /* per slot: count, then m0 links */
-    int32_t **upper;  /* per slot: level * (1 + m) ints (count, links), or NULL */
-    int32_t entry;    /* -1: empty */
+    uint8_t *level;  /* per slot */
+    int32_t *l0;     /* per slot: count, then m0 links */
+    int32_t **upper; /* per slot: level * (1 + m) ints (count, links), or NULL */
+    int32_t entry;   /* -1: empty */
     int max_level;
     uint64_t rng;
     uv_mutex_t pool_lock;
@@ -880,7 +880,7 @@ int aos_memory_index_search(aos_memory_index_t *ix, const float *q, int k,
     topk_t t = {hits, 0, k};
     uv_rwlock_rdlock(&ix->lock);
     if (method == AOS_MEMORY_SEARCH_AUTO)
-        method = ix->hnsw                                     ? AOS_MEMORY_SEARCH_HNSW
+        method = ix->hnsw                                         ? AOS_MEMORY_SEARCH_HNSW
                  : ix->quantize && ix->n - ix->dead_count >= 4096 ? AOS_MEMORY_SEARCH_INT8
                                                                   : AOS_MEMORY_SEARCH_EXACT;
     int rc;

@@ -29,6 +29,7 @@
 #ifndef AOS_MEMORY_H
 #define AOS_MEMORY_H
 
+#include "auth/auth.h"
 #include "builtin/builtin.h"
 #include "err/err.h"
 #include "http/http.h"
@@ -70,7 +71,7 @@ int aos_memory_terms_join(const char *text, size_t n, char **out, size_t *count)
  * feature's bucket and sign come from one 64-bit hash (FNV-1a, then a
  * murmur3 finaliser), so a vector is the same on every machine. Text
  * without any term gives the zero vector. */
-#define AOS_MEMORY_DIMS 384
+#define AOS_MEMORY_DIMS        384
 #define AOS_MEMORY_EMBED_MODEL "aos-hash-v1"
 int aos_memory_embed(const char *text, size_t n, float out[AOS_MEMORY_DIMS]);
 
@@ -166,9 +167,9 @@ typedef struct {
     aos_store_t *store; /* borrowed */
     /* The principal of an MCP caller by id (the gateway's aos_caller_t has
      * only the id), for the per-project checks of the MCP tools: NULL when
-     * unknown; borrowed, loop thread. */
-    const void *(*principal_of)(void *data, const char *id);
-    void *principal_data;
+     * unknown (the call is then refused). Loop thread. */
+    const aos_principal_t *(*principal_of)(void *data, const char *id);
+    void *principal_data; /* borrowed */
 } aos_memory_cfg_t;
 
 /* Starts loading the index from the store (a store job: queued before any

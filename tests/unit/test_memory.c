@@ -185,18 +185,17 @@ static void test_index_exact(void **state)
     for (int t = 0; t < 20; t++) {
         random_unit(q, D);
         brute(data, N, D, q, K, NULL, want);
-        assert_int_equal(aos_memory_index_search(ix, q, K, AOS_MEMORY_SEARCH_EXACT, 0, NULL, NULL,
-                                                 got),
-                         K);
+        assert_int_equal(
+            aos_memory_index_search(ix, q, K, AOS_MEMORY_SEARCH_EXACT, 0, NULL, NULL, got), K);
         for (int i = 0; i < K; i++) {
             assert_int_equal(got[i].id, want[i].id);
             assert_true(fabsf(got[i].score - want[i].score) < 1e-5f);
         }
     }
     /* a vector is its own best hit, score 1 */
-    assert_int_equal(aos_memory_index_search(ix, data + 41 * D, 1, AOS_MEMORY_SEARCH_EXACT, 0,
-                                             NULL, NULL, got),
-                     1);
+    assert_int_equal(
+        aos_memory_index_search(ix, data + 41 * D, 1, AOS_MEMORY_SEARCH_EXACT, 0, NULL, NULL, got),
+        1);
     assert_int_equal(got[0].id, 42);
     assert_true(fabsf(got[0].score - 1.0f) < 1e-5f);
     /* bad input */
@@ -357,9 +356,9 @@ static void test_rrf(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_terms),        cmocka_unit_test(test_embed),
-        cmocka_unit_test(test_index_exact),  cmocka_unit_test(test_index_int8),
-        cmocka_unit_test(test_index_hnsw),   cmocka_unit_test(test_index_change),
+        cmocka_unit_test(test_terms),       cmocka_unit_test(test_embed),
+        cmocka_unit_test(test_index_exact), cmocka_unit_test(test_index_int8),
+        cmocka_unit_test(test_index_hnsw),  cmocka_unit_test(test_index_change),
         cmocka_unit_test(test_rrf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
