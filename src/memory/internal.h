@@ -56,20 +56,20 @@ struct mem_op {
     mem_finish_fn finish;
     void *ctx; /* the finisher's */
 
-    int64_t id;                         /* GET, UPDATE, DELETE, RESTORE */
-    json_t *fields;                     /* CREATE, UPDATE: the checked fields */
-    char project[MEM_PROJECT_MAX + 1];  /* writes: the project checked (the row's) */
-    int write_phase;                    /* UPDATE/DELETE/RESTORE: 1 once authorized */
+    int64_t id;                        /* GET, UPDATE, DELETE, RESTORE */
+    json_t *fields;                    /* CREATE, UPDATE: the checked fields */
+    char project[MEM_PROJECT_MAX + 1]; /* writes: the project checked (the row's) */
+    int write_phase;                   /* UPDATE/DELETE/RESTORE: 1 once authorized */
 
     /* SEARCH */
     char *q;
     mem_mode_t mode;
     int k;
-    json_t *tags;        /* array of strings, or NULL */
-    char **allowed;      /* project names the caller may read (NULL with all_projects) */
+    json_t *tags;   /* array of strings, or NULL */
+    char **allowed; /* project names the caller may read (NULL with all_projects) */
     size_t nallowed;
     int all_projects;
-    uint8_t *groups_ok;  /* per interned project: may read */
+    uint8_t *groups_ok; /* per interned project: may read */
     size_t ngroups;
 
     json_t *row;    /* the item read or written */
@@ -81,8 +81,8 @@ struct mem_op {
 int mem_check_fields(const json_t *body, int partial, json_t **out, aos_err_t *err);
 /* Checks search parameters into op (q, mode, k, tags, project). Strings
  * may be NULL (absent). */
-int mem_check_search(mem_op_t *op, const char *q, const char *mode, const char *k,
-                     const char *tags, const char *project_id, aos_err_t *err);
+int mem_check_search(mem_op_t *op, const char *q, const char *mode, const char *k, const char *tags,
+                     const char *project_id, aos_err_t *err);
 /* The same from JSON arguments (MCP). */
 int mem_check_search_json(mem_op_t *op, const json_t *args, aos_err_t *err);
 

@@ -28,8 +28,8 @@ static json_t *tags_schema(const char *description)
                      "maxItems", MEM_TAGS_MAX, "description", description);
 }
 
-static json_t *tool(const char *name, const char *description, json_t *properties,
-                    json_t *required, int read_only)
+static json_t *tool(const char *name, const char *description, json_t *properties, json_t *required,
+                    int read_only)
 {
     json_t *schema = json_pack("{s:s, s:o, s:b}", "type", "object", "properties", properties,
                                "additionalProperties", 0);
@@ -63,8 +63,8 @@ static json_t *mem_tools(void *data)
              json_pack("{s:o, s:o, s:o, s:o, s:o, s:{s:[s,s]}}", "id", id_schema(), "text",
                        str_schema("what to remember"), "project_id",
                        str_schema("the project it belongs to (required to create)"), "subject",
-                       str_schema("who or what it is about"), "tags", tags_schema("labels"),
-                       "meta", "type", "object", "null"),
+                       str_schema("who or what it is about"), "tags", tags_schema("labels"), "meta",
+                       "type", "object", "null"),
              NULL, 0),
         tool("memory.get", "Read one memory item by id.", json_pack("{s:o}", "id", id_schema()),
              json_pack("[s]", "id"), 1),
@@ -177,6 +177,5 @@ static int mem_call(void *data, const aos_caller_t *caller, const char *name, co
     return 0;
 }
 
-const aos_builtin_t mem_builtin_template = {"memory",
-                                            "memory items: keyword, vector and hybrid search",
-                                            mem_tools, mem_call, NULL};
+const aos_builtin_t mem_builtin_template = {
+    "memory", "memory items: keyword, vector and hybrid search", mem_tools, mem_call, NULL};

@@ -64,7 +64,10 @@ int aos_memory_terms_join(const char *text, size_t n, char **out, size_t *count)
 
 /* ---- the built-in embedding -----------------------------------------------
  * No network and no model: signed feature hashing of the terms above (words
- * weight 1, CJK bigrams 1), of adjacent word pairs (weight 0.5) and of the
+ * weight 1, CJK bigrams 1), of the stems of English words (a light suffix
+ * stripper: rotation, rotates -> rotat; weight 1; English function words
+ * such as "the", "how" are left out), of the characters of CJK
+ * bigrams (0.3), of adjacent term pairs (weight 0.5) and of the
  * character trigrams of words of 3 or more bytes (weight 0.25 each,
  * for inflections: "index"/"indexes"), into AOS_MEMORY_DIMS floats, each
  * feature's term frequency damped as 1 + log(tf), then L2-normalised. A

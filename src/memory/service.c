@@ -159,16 +159,15 @@ int mem_check_fields(const json_t *body, int partial, json_t **out, aos_err_t *e
     }
     if (!rc && ((v = json_object_get(body, "project_id")) || !partial)) {
         if (!json_is_string(v) || !project_ok(json_string_value(v)))
-            rc = aos_err_set(err, AOS_EINVAL,
-                             "'project_id' must be 1..%d of A-Z a-z 0-9 . _ - @ / :",
-                             MEM_PROJECT_MAX);
+            rc = aos_err_set(
+                err, AOS_EINVAL,
+                "'project_id' must be 1..%d of A-Z a-z 0-9 . _ - @ / :", MEM_PROJECT_MAX);
         else
             json_object_set(f, "project_id", (json_t *)v);
     }
     if (!rc && (v = json_object_get(body, "subject"))) {
-        if (!json_is_null(v) &&
-            (!json_is_string(v) || json_string_length(v) > MEM_SUBJECT_MAX ||
-             memchr(json_string_value(v), 0, json_string_length(v))))
+        if (!json_is_null(v) && (!json_is_string(v) || json_string_length(v) > MEM_SUBJECT_MAX ||
+                                 memchr(json_string_value(v), 0, json_string_length(v))))
             rc = aos_err_set(err, AOS_EINVAL, "'subject' must be a string of at most %d bytes",
                              MEM_SUBJECT_MAX);
         else
@@ -251,8 +250,8 @@ static int set_project(mem_op_t *op, const char *p, aos_err_t *err)
     return 0;
 }
 
-int mem_check_search(mem_op_t *op, const char *q, const char *mode, const char *k,
-                     const char *tags, const char *project_id, aos_err_t *err)
+int mem_check_search(mem_op_t *op, const char *q, const char *mode, const char *k, const char *tags,
+                     const char *project_id, aos_err_t *err)
 {
     int rc;
     if ((rc = set_q(op, q, q ? strlen(q) : 0, err)) || (rc = set_mode(op, mode, err)))
@@ -315,8 +314,8 @@ int mem_check_search_json(mem_op_t *op, const json_t *args, aos_err_t *err)
     if ((rc = set_mode(op, mode ? json_string_value(mode) : NULL, err)))
         return rc;
     op->k = 10;
-    if (k && (!json_is_integer(k) || json_integer_value(k) < 1 ||
-              json_integer_value(k) > MEM_K_MAX))
+    if (k &&
+        (!json_is_integer(k) || json_integer_value(k) < 1 || json_integer_value(k) > MEM_K_MAX))
         return aos_err_set(err, AOS_EINVAL, "'k' must be an integer 1..%d", MEM_K_MAX);
     if (k)
         op->k = (int)json_integer_value(k);
@@ -413,16 +412,15 @@ static int vec_zero(const float *v)
  * may hold what their writers would not log): its length instead. */
 static json_t *audit_diff(const json_t *row, const json_t *fields)
 {
-    json_t *d = json_pack("{s:O, s:O, s:O, s:I}", "project_id", json_object_get(row, "project_id"),
-                          "subject", json_object_get(row, "subject"), "tags",
-                          json_object_get(row, "tags"), "text_bytes",
-                          (json_int_t)strlen(jstr(row, "text") ? jstr(row, "text") : ""));
+    json_t *d =
+        json_pack("{s:O, s:O, s:O, s:I}", "project_id", json_object_get(row, "project_id"),
+                  "subject", json_object_get(row, "subject"), "tags", json_object_get(row, "tags"),
+                  "text_bytes", (json_int_t)strlen(jstr(row, "text") ? jstr(row, "text") : ""));
     if (d && fields) {
         json_t *changed = json_array();
         const char *k;
         const json_t *v;
-        json_object_foreach((json_t *)fields, k, v)
-        json_array_append_new(changed, json_string(k));
+        json_object_foreach((json_t *)fields, k, v) json_array_append_new(changed, json_string(k));
         json_object_set_new(d, "changed", changed);
     }
     return d;
@@ -478,8 +476,9 @@ static int job_create(aos_store_t *st, void *arg, aos_err_t *err)
     if (!rc) {
         uint32_t g = proj_intern(op->m, a.rec.project_id);
         if (g == UINT32_MAX || aos_memory_index_add(op->m->index, a.rec.id, g, a.der.vec))
-            aos_log_error("memory", "item %lld is stored but not in the vector index (out of "
-                                    "memory); it is found by keyword only until a restart",
+            aos_log_error("memory",
+                          "item %lld is stored but not in the vector index (out of "
+                          "memory); it is found by keyword only until a restart",
                           (long long)a.rec.id);
     }
     free(a.der.terms);
@@ -722,10 +721,10 @@ static int job_search(aos_store_t *st, void *arg, aos_err_t *err)
         json_object_set_new(item, "scores",
                             json_pack("{s:o, s:o, s:o}", "keyword", kw, "vector", vs, "rrf",
                                       op->mode == MODE_HYBRID ? json_real(f->rrf) : json_null()));
-        json_object_set_new(
-            item, "ranks",
-            json_pack("{s:o, s:o}", "keyword", f->rank_a ? json_integer(f->rank_a) : json_null(),
-                      "vector", f->rank_b ? json_integer(f->rank_b) : json_null()));
+        json_object_set_new(item, "ranks",
+                            json_pack("{s:o, s:o}", "keyword",
+                                      f->rank_a ? json_integer(f->rank_a) : json_null(), "vector",
+                                      f->rank_b ? json_integer(f->rank_b) : json_null()));
         json_array_append_new(results, item);
     }
     free(v_sc);
@@ -870,7 +869,8 @@ void mem_op_start(mem_op_t *op)
         if (rc == AOS_EFORBIDDEN)
             op_fail_code(op, rc, "viewer role on project '%.128s' needed", op->project);
         else if (rc == AOS_EINVAL)
-            op_fail_code(op, rc, "%s", "the caller may read more than 500 projects: pass project_id");
+            op_fail_code(op, rc, "%s",
+                         "the caller may read more than 500 projects: pass project_id");
         else if (rc)
             op_fail_code(op, rc, "%s", "out of memory");
         else

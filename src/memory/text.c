@@ -232,10 +232,73 @@ static int feat_add(struct feats *fs, uint64_t h, float w)
     return 0;
 }
 
+static int ends(const char *w, size_t n, const char *suf)
+{
+    size_t k = strlen(suf);
+    return n >= k + 3 && !memcmp(w + n - k, suf, k);
+}
+
+/* A light English stemmer (an ASCII word of 4+ letters): one inflection
+ * off (-s, -es, -ies, -ing, -ed), then one derivation (-ation -> -ate,
+ * -ment, -al, -ly), then a final e, so that rotate, rotates, rotating and
+ * rotation share "rotat", approve, approved and approval "approv". Writes
+ * the stem to out; returns its length (0: not an ASCII word). */
+static size_t stem(const char *w, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)w[i] >= 0x80)
+            return 0;
+    if (n < 4)
+        return 0;
+    memcpy(out, w, n);
+    if (ends(out, n, "ies")) {
+        n -= 2;
+        out[n - 1] = 'y';
+    } else if (ends(out, n, "ing") || ends(out, n, "ed") || ends(out, n, "es")) {
+        n -= ends(out, n, "ing") ? 3 : 2;
+    } else if (out[n - 1] == 's' && out[n - 2] != 's') {
+        n--;
+    }
+    if (ends(out, n, "ation")) {
+        n -= 2;
+        out[n - 1] = 'e';
+    } else if (ends(out, n, "ment")) {
+        n -= 4;
+    } else if (ends(out, n, "al") || ends(out, n, "ly")) {
+        n -= 2;
+    }
+    if (n > 3 && out[n - 1] == 'e')
+        n--;
+    return n;
+}
+
+/* English function words: they carry no topic, and without corpus
+ * statistics (no IDF) they would make unrelated notes look alike. */
+static int stopword(const char *w, size_t n)
+{
+    static const char *const list[] = {
+        "a",     "an",     "and",  "are", "as",    "at",   "be",  "by",  "can", "do",   "does",
+        "for",   "from",   "how",  "i",   "in",    "is",   "it",  "its", "of",  "on",   "or",
+        "our",   "should", "that", "the", "their", "this", "to",  "was", "we",  "what", "when",
+        "where", "which",  "who",  "why", "will",  "with", "you", NULL};
+    if (n > 6)
+        return 0;
+    for (const char *const *s = list; *s; s++)
+        if (strlen(*s) == n && !memcmp(*s, w, n))
+            return 1;
+    return 0;
+}
+
 static int embed_term(const char *term, size_t len, int cjk, void *arg)
 {
     struct feats *fs = arg;
+    if (!cjk && stopword(term, len))
+        return 0;
     int rc = feat_add(fs, hash('t', term, len, NULL, 0), 1.0f);
+    char st[AOS_MEMORY_TERM_MAX];
+    size_t sl = cjk ? 0 : stem(term, len, st);
+    if (!rc && sl)
+        rc = feat_add(fs, hash('s', st, sl, NULL, 0), 1.0f);
     if (!rc && fs->prev_len)
         rc = feat_add(fs, hash('p', fs->prev, fs->prev_len, term, len), 0.5f);
     if (!rc && cjk) {

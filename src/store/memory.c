@@ -21,9 +21,9 @@
     "version"
 
 static const col_t item_cols[] = {
-    {"id", COL_INT},         {"project_id", COL_TEXT}, {"subject", COL_TEXT},
-    {"text", COL_TEXT},      {"tags", COL_JSON},       {"meta", COL_JSON},
-    {"source", COL_TEXT},    {"created_at", COL_TEXT}, {"updated_at", COL_TEXT},
+    {"id", COL_INT},          {"project_id", COL_TEXT}, {"subject", COL_TEXT},
+    {"text", COL_TEXT},       {"tags", COL_JSON},       {"meta", COL_JSON},
+    {"source", COL_TEXT},     {"created_at", COL_TEXT}, {"updated_at", COL_TEXT},
     {"deleted_at", COL_TEXT}, {"version", COL_INT},
 };
 
@@ -36,8 +36,7 @@ static int write_parts(aos_store_t *st, aos_store_mem_t *m, int fresh, aos_err_t
         if (rc == 0)
             rc = aos__store_exec(st, "DELETE FROM mem_fts WHERE rowid = ?", &id, 1, NULL, err);
         if (rc < 0)
-            return aos__store_fail(err, rc, "unable to update memory item %lld",
-                                   (long long)m->id);
+            return aos__store_fail(err, rc, "unable to update memory item %lld", (long long)m->id);
     }
     json_t *tags = json_loads(m->tags, 0, NULL);
     if (!json_is_array(tags)) {
@@ -77,7 +76,8 @@ static int write_parts(aos_store_t *st, aos_store_mem_t *m, int fresh, aos_err_t
             "INSERT INTO mem_embeddings (id, subject, project_id, dims, embedding, meta, "
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
             "subject = excluded.subject, project_id = excluded.project_id, dims = excluded.dims, "
-            "embedding = excluded.embedding, meta = excluded.meta, updated_at = excluded.updated_at",
+            "embedding = excluded.embedding, meta = excluded.meta, updated_at = "
+            "excluded.updated_at",
             e, NCOLS(e), NULL, err);
         if (rc < 0)
             return aos__store_fail(err, rc, "unable to store the vector of memory item %lld",
@@ -308,8 +308,8 @@ int aos_store_mem_rows(aos_store_t *st, const int64_t *ids, int n, json_t **out,
     int rc;
     if (!params || sql.oom)
         rc = aos_err_set(err, AOS_ENOMEM, "memory rows: out of memory");
-    else if ((rc = aos__store_select(st, sql.s, params, n, item_cols, NCOLS(item_cols), out,
-                                     err)) < 0)
+    else if ((rc = aos__store_select(st, sql.s, params, n, item_cols, NCOLS(item_cols), out, err)) <
+             0)
         rc = aos__store_fail(err, rc, "unable to read memory items");
     free(params);
     free(sql.s);
@@ -327,8 +327,8 @@ static int vec_row(const aos__sql_val_t *cols, int ncols, void *arg, aos_err_t *
 {
     struct vecs *v = arg;
     if (ncols != 4 || cols[0].type != AOS__SQL_INT || cols[1].type != AOS__SQL_TEXT ||
-        cols[2].type != AOS__SQL_INT || cols[3].type != AOS__SQL_BLOB ||
-        cols[2].i <= 0 || cols[2].i > 65536 || cols[3].len != (size_t)cols[2].i * sizeof(float))
+        cols[2].type != AOS__SQL_INT || cols[3].type != AOS__SQL_BLOB || cols[2].i <= 0 ||
+        cols[2].i > 65536 || cols[3].len != (size_t)cols[2].i * sizeof(float))
         return aos_err_set(err, AOS_ESTORE, "unreadable memory vector");
     int dims = (int)cols[2].i;
     if (dims > v->cap) {
@@ -354,12 +354,12 @@ int aos_store_mem_vectors(aos_store_t *st, int64_t only_id, aos_store_mem_vec_fn
     aos__sql_val_t p = aos__sql_int(only_id);
     int rc = aos__store_query(
         st,
-        only_id > 0
-            ? "SELECT i.id, i.project_id, e.dims, e.embedding FROM mem_items i JOIN "
-              "mem_embeddings e ON e.id = CAST(i.id AS TEXT) WHERE i.deleted_at IS NULL AND i.id = ?"
-            : "SELECT i.id, i.project_id, e.dims, e.embedding FROM mem_items i JOIN "
-              "mem_embeddings e ON e.id = CAST(i.id AS TEXT) WHERE i.deleted_at IS NULL "
-              "ORDER BY i.id",
+        only_id > 0 ? "SELECT i.id, i.project_id, e.dims, e.embedding FROM mem_items i JOIN "
+                      "mem_embeddings e ON e.id = CAST(i.id AS TEXT) WHERE i.deleted_at IS NULL "
+                      "AND i.id = ?"
+                    : "SELECT i.id, i.project_id, e.dims, e.embedding FROM mem_items i JOIN "
+                      "mem_embeddings e ON e.id = CAST(i.id AS TEXT) WHERE i.deleted_at IS NULL "
+                      "ORDER BY i.id",
         only_id > 0 ? &p : NULL, only_id > 0 ? 1 : 0, vec_row, &v, err);
     free(v.buf);
     if (rc < 0)

@@ -84,12 +84,22 @@ static void test_embed(void **state)
     assert_int_equal(aos_memory_embed("!!", 2, c), 0);
     for (int i = 0; i < AOS_MEMORY_DIMS; i++)
         assert_true(c[i] == 0.0f);
-    /* a single word: its term (1) and four trigrams (0.25 each) */
+    /* a single word: its term, its stem ("key") and four trigrams (^ke key
+     * eys ys$): six features, five or six buckets (a collision) */
     assert_int_equal(aos_memory_embed("keys", 4, c), 0);
     int nonzero = 0;
     for (int i = 0; i < AOS_MEMORY_DIMS; i++)
         nonzero += c[i] != 0.0f;
-    assert_true(nonzero >= 4 && nonzero <= 5); /* 1 term + 4 trigrams, barring a collision */
+    assert_true(nonzero >= 5 && nonzero <= 6);
+    /* function words are left out: exactly the same vector */
+    assert_int_equal(aos_memory_embed("the keys of it", 14, b), 0);
+    assert_memory_equal(b, c, sizeof(b));
+    /* stems: rotation and rotating share "rotat" */
+    float r1[AOS_MEMORY_DIMS], r2[AOS_MEMORY_DIMS], r3[AOS_MEMORY_DIMS];
+    aos_memory_embed("rotation", 8, r1);
+    aos_memory_embed("rotating", 8, r2);
+    aos_memory_embed("rotunda", 7, r3);
+    assert_true(dotv(r1, r2, AOS_MEMORY_DIMS) > dotv(r1, r3, AOS_MEMORY_DIMS) + 0.2f);
     /* shared terms are nearer than none, in both languages */
     const char *q = "API key rotation", *near = "how often to rotate api keys", *far = "lunch menu";
     float vq[AOS_MEMORY_DIMS], vn[AOS_MEMORY_DIMS], vf[AOS_MEMORY_DIMS];
