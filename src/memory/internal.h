@@ -40,6 +40,8 @@ typedef enum {
     MEM_OP_DELETE,
     MEM_OP_RESTORE,
     MEM_OP_SEARCH,
+    MEM_OP_PROFILE_GET, /* the caller's own profile */
+    MEM_OP_PROFILE_PUT, /* fields: the new profile */
 } mem_op_kind_t;
 
 typedef struct mem_op mem_op_t;
@@ -79,6 +81,10 @@ struct mem_op {
 /* Checks a create (update: partial = 1) body: unknown fields, types,
  * limits; normalizes tags (sorted, unique). *out gets the fields (new). */
 int mem_check_fields(const json_t *body, int partial, json_t **out, aos_err_t *err);
+/* Checks a profile (R1): an object of language, timezone (strings),
+ * task_defaults, notifications, preferences (objects), at most
+ * MEM_META_MAX bytes. *out gets a copy. */
+int mem_check_profile(const json_t *body, json_t **out, aos_err_t *err);
 /* Checks search parameters into op (q, mode, k, tags, project). Strings
  * may be NULL (absent). */
 int mem_check_search(mem_op_t *op, const char *q, const char *mode, const char *k, const char *tags,

@@ -1,6 +1,7 @@
 /* mcp.c - the memory service as MCP: the built-in server "memory" with the
  * tools memory.search, memory.put (create, or update with an id),
- * memory.get, memory.delete and memory.restore. Each runs the operation
+ * memory.get, memory.delete, memory.restore and memory.profile (the
+ * caller's own profile; with "set", replaced first). Each runs the operation
  * REST runs (service.c), as the caller's principal, so the per-project
  * checks are the same; the gateway has already checked that the caller
  * may call the tool at all. A result is the operation's JSON, as text and
@@ -46,7 +47,7 @@ static json_t *mem_tools(void *data)
 {
     (void)data;
     return json_pack(
-        "[o, o, o, o, o]",
+        "[o, o, o, o, o, o]",
         tool("memory.search",
              "Search memory items by keyword (Chinese and English), by meaning (vector), or both "
              "fused (hybrid, the default); best first, each with its score parts. Only items of "
@@ -71,7 +72,13 @@ static json_t *mem_tools(void *data)
         tool("memory.delete", "Delete a memory item (soft: memory.restore brings it back).",
              json_pack("{s:o}", "id", id_schema()), json_pack("[s]", "id"), 0),
         tool("memory.restore", "Bring back a deleted memory item.",
-             json_pack("{s:o}", "id", id_schema()), json_pack("[s]", "id"), 0));
+             json_pack("{s:o}", "id", id_schema()), json_pack("[s]", "id"), 0),
+        tool("memory.profile",
+             "The caller's profile and preferences (language, timezone, task_defaults, "
+             "notifications, preferences); with 'set', replace it first.",
+             json_pack("{s:{s:s, s:s}}", "set", "type", "object", "description",
+                       "the new profile (replaces the stored one)"),
+             NULL, 0));
 }
 
 struct mcp_wait {
@@ -134,6 +141,8 @@ static int mem_call(void *data, const aos_caller_t *caller, const char *name, co
         kind = MEM_OP_DELETE;
     else if (!strcmp(name, "memory.restore"))
         kind = MEM_OP_RESTORE;
+    else if (!strcmp(name, "memory.profile"))
+        kind = json_object_get(args, "set") ? MEM_OP_PROFILE_PUT : MEM_OP_PROFILE_GET;
     else
         return AOS_ENOTFOUND;
     const aos_principal_t *who = NULL;
@@ -166,6 +175,11 @@ static int mem_call(void *data, const aos_caller_t *caller, const char *name, co
             rc = mem_check_fields(body, kind == MEM_OP_UPDATE, &op->fields, &err);
         }
         json_decref(body);
+    } else if (kind == MEM_OP_PROFILE_GET || kind == MEM_OP_PROFILE_PUT) {
+        if (!json_is_object(args) || json_object_size(args) > (kind == MEM_OP_PROFILE_PUT))
+            rc = aos_err_set(&err, AOS_EINVAL, "arguments must be {} or {\"set\": {...}}");
+        else if (kind == MEM_OP_PROFILE_PUT)
+            rc = mem_check_profile(json_object_get(args, "set"), &op->fields, &err);
     } else {
         rc = id_only(args, &op->id, &err);
     }

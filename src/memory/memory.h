@@ -10,7 +10,8 @@
  *   DELETE /api/memory/items/:id          soft delete (Operator)
  *   POST   /api/memory/items/:id/restore  undo a soft delete (Operator)
  *   GET    /api/memory/search?q=&mode=keyword|vector|hybrid&tags=&project_id=&k=
- *   MCP server "memory"                   tools search, put, get, delete, restore
+ *   GET/PUT /api/memory/profile           the caller's own profile (R1)
+ *   MCP server "memory"                   tools search, put, get, delete, restore, profile
  *
  * The routes are open to any token (AOS_PERM_ANY) because the project an
  * item belongs to is in the body or the row, not the path: each handler

@@ -198,6 +198,49 @@ int mem_check_fields(const json_t *body, int partial, json_t **out, aos_err_t *e
     return 0;
 }
 
+int mem_check_profile(const json_t *body, json_t **out, aos_err_t *err)
+{
+    *out = NULL;
+    if (!json_is_object(body))
+        return aos_err_set(err, AOS_EINVAL, "the profile must be a JSON object");
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)body, key, v)
+    {
+        if (!strcmp(key, "language") || !strcmp(key, "timezone")) {
+            size_t n = json_string_length(v);
+            const char *sv = json_string_value(v);
+            int ok = sv && n >= 1 && n <= 64;
+            for (size_t i = 0; ok && i < n; i++)
+                ok = (sv[i] >= 'a' && sv[i] <= 'z') || (sv[i] >= 'A' && sv[i] <= 'Z') ||
+                     (sv[i] >= '0' && sv[i] <= '9') || strchr("-_/+", sv[i]);
+            if (!ok)
+                return aos_err_set(err, AOS_EINVAL,
+                                   "'%s' must be 1..64 of A-Z a-z 0-9 - _ / + (e.g. zh-CN, "
+                                   "Asia/Shanghai)",
+                                   key);
+        } else if (!strcmp(key, "task_defaults") || !strcmp(key, "notifications") ||
+                   !strcmp(key, "preferences")) {
+            if (!json_is_object(v))
+                return aos_err_set(err, AOS_EINVAL, "'%s' must be an object", key);
+        } else {
+            return aos_err_set(err, AOS_EINVAL,
+                               "unknown field '%.64s' (fields: language, timezone, "
+                               "task_defaults, notifications, preferences)",
+                               key);
+        }
+    }
+    char *text = json_dumps(body, JSON_COMPACT);
+    size_t n = text ? strlen(text) : 0;
+    free(text);
+    if (!text)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    if (n > MEM_META_MAX)
+        return aos_err_set(err, AOS_EINVAL, "the profile is larger than %d bytes", MEM_META_MAX);
+    *out = json_deep_copy(body);
+    return *out ? 0 : aos_err_set(err, AOS_ENOMEM, NULL);
+}
+
 static int parse_k(const char *s, int *k)
 {
     if (!s || !*s || strlen(s) > 4)
@@ -600,6 +643,49 @@ static int job_write(aos_store_t *st, void *arg, aos_err_t *err)
     return rc;
 }
 
+/* ---- profiles ------------------------------------------------------------------ */
+
+static int job_profile_get(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    mem_op_t *op = arg;
+    int rc = aos_store_mem_profile_get(st, op->actor, &op->row, err);
+    if (rc == AOS_ENOTFOUND) {
+        op->row = json_pack("{s:s, s:{}, s:n, s:i}", "principal", op->actor, "profile",
+                            "updated_at", "version", 0);
+        rc = op->row ? 0 : aos_err_set(err, AOS_ENOMEM, NULL);
+    }
+    return rc;
+}
+
+static int profile_tx(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    mem_op_t *op = arg;
+    char *text = json_dumps(op->fields, JSON_COMPACT);
+    if (!text)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    int rc = aos_store_mem_profile_put(st, op->actor, text, err);
+    free(text);
+    if (!rc)
+        rc = aos_store_mem_profile_get(st, op->actor, &op->row, err);
+    if (!rc) {
+        json_t *fields = json_array();
+        const char *k;
+        const json_t *v;
+        json_object_foreach(op->fields, k, v) json_array_append_new(fields, json_string(k));
+        json_t *diff = json_pack("{s:o}", "fields", fields);
+        char res[120];
+        snprintf(res, sizeof(res), "mem_profiles/%s", op->actor);
+        rc = aos_store_audit_append(st, op->actor, "memory.profile.put", res, diff, err);
+        json_decref(diff);
+    }
+    return rc;
+}
+
+static int job_profile_put(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    return aos_store_tx(st, profile_tx, arg, err);
+}
+
 /* ---- search ------------------------------------------------------------------ */
 
 static int group_filter(int64_t id, uint32_t group, void *arg)
@@ -775,6 +861,8 @@ static void job_done(int status, const aos_err_t *err, void *arg)
     }
     switch (op->kind) {
     case MEM_OP_CREATE:
+    case MEM_OP_PROFILE_GET:
+    case MEM_OP_PROFILE_PUT:
         op->finish(op, 0, json_incref(op->row), NULL);
         return;
     case MEM_OP_SEARCH:
@@ -864,6 +952,16 @@ void mem_op_start(mem_op_t *op)
         submit(op, job_create);
         return;
     }
+    case MEM_OP_PROFILE_GET:
+        submit(op, job_profile_get);
+        return;
+    case MEM_OP_PROFILE_PUT:
+        /* one profile per principal: the shared anonymous client has none */
+        if (!strcmp(op->actor, "anonymous"))
+            op_fail_code(op, AOS_EFORBIDDEN, "%s", "the anonymous client has no profile");
+        else
+            submit(op, job_profile_put);
+        return;
     case MEM_OP_SEARCH: {
         int rc = search_prepare(op);
         if (rc == AOS_EFORBIDDEN)
@@ -1040,6 +1138,30 @@ static int route_search(aos_http_req_t *req, void *data)
     return rest_run(op);
 }
 
+static int route_profile_get(aos_http_req_t *req, void *data)
+{
+    mem_op_t *op;
+    int rc = rest_start(data, req, MEM_OP_PROFILE_GET, 200, &op);
+    return rc ? rc : rest_run(op);
+}
+
+static int route_profile_put(aos_http_req_t *req, void *data)
+{
+    aos_err_t err = {0, ""};
+    json_t *body = aos_http_body_json(req, &err);
+    if (!body)
+        return aos_http_respond_err(req, &err);
+    mem_op_t *op;
+    int rc = rest_start(data, req, MEM_OP_PROFILE_PUT, 200, &op);
+    if (rc) {
+        json_decref(body);
+        return rc;
+    }
+    rc = mem_check_profile(body, &op->fields, &err);
+    json_decref(body);
+    return rc ? rest_refuse(op, &err) : rest_run(op);
+}
+
 static const aos_http_route_t routes[] = {
     {"POST", "/api/memory/items", AOS_PERM_ANY, route_create, MEM_BODY_MAX, NULL},
     {"GET", "/api/memory/items/:id", AOS_PERM_ANY, route_get, 0, NULL},
@@ -1047,6 +1169,8 @@ static const aos_http_route_t routes[] = {
     {"DELETE", "/api/memory/items/:id", AOS_PERM_ANY, route_delete, 0, NULL},
     {"POST", "/api/memory/items/:id/restore", AOS_PERM_ANY, route_restore, 0, NULL},
     {"GET", "/api/memory/search", AOS_PERM_ANY, route_search, 0, NULL},
+    {"GET", "/api/memory/profile", AOS_PERM_ANY, route_profile_get, 0, NULL},
+    {"PUT", "/api/memory/profile", AOS_PERM_ANY, route_profile_put, 64 << 10, NULL},
 };
 
 int aos_memory_add_routes(aos_memory_t *m, aos_http_t *http)

@@ -366,3 +366,47 @@ int aos_store_mem_vectors(aos_store_t *st, int64_t only_id, aos_store_mem_vec_fn
         return aos__store_fail(err, rc, "unable to read memory vectors");
     return 0;
 }
+
+/* ---- profiles ------------------------------------------------------------------ */
+
+static const col_t profile_cols[] = {
+    {"principal", COL_TEXT},
+    {"profile", COL_JSON},
+    {"updated_at", COL_TEXT},
+    {"version", COL_INT},
+};
+
+int aos_store_mem_profile_get(aos_store_t *st, const char *principal, json_t **out, aos_err_t *err)
+{
+    json_t *rows;
+    aos__sql_val_t p = aos__sql_text(principal);
+    *out = NULL;
+    int rc = aos__store_select(
+        st, "SELECT principal, profile, updated_at, version FROM mem_profiles WHERE principal = ?",
+        &p, 1, profile_cols, NCOLS(profile_cols), &rows, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to read a profile");
+    if (json_array_size(rows) == 0)
+        rc = aos_err_set(err, AOS_ENOTFOUND, "no profile");
+    else
+        *out = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return rc;
+}
+
+int aos_store_mem_profile_put(aos_store_t *st, const char *principal, const char *profile,
+                              aos_err_t *err)
+{
+    char now[32];
+    aos__store_now(now);
+    aos__sql_val_t p[] = {aos__sql_text(principal), aos__sql_text(profile), aos__sql_text(now)};
+    int rc = aos__store_exec(st,
+                             "INSERT INTO mem_profiles (principal, profile, updated_at) VALUES (?, "
+                             "?, ?) ON CONFLICT (principal) DO UPDATE SET profile = "
+                             "excluded.profile, updated_at = excluded.updated_at, version = "
+                             "mem_profiles.version + 1",
+                             p, NCOLS(p), NULL, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to store a profile");
+    return 0;
+}

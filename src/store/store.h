@@ -511,5 +511,11 @@ typedef int (*aos_store_mem_vec_fn)(int64_t id, const char *project_id, const fl
                                     void *arg, aos_err_t *err);
 int aos_store_mem_vectors(aos_store_t *st, int64_t only_id, aos_store_mem_vec_fn fn, void *arg,
                           aos_err_t *err);
+/* R1 profiles: {principal, profile (object), updated_at, version} of
+ * principal, or AOS_ENOTFOUND. */
+int aos_store_mem_profile_get(aos_store_t *st, const char *principal, json_t **out, aos_err_t *err);
+/* Inserts or replaces principal's profile (JSON object text); version + 1. */
+int aos_store_mem_profile_put(aos_store_t *st, const char *principal, const char *profile,
+                              aos_err_t *err);
 
 #endif

@@ -300,3 +300,36 @@ test('the vector index is rebuilt from the store after a restart', async () => {
     } finally { await e.stop(); }
   } finally { await d.cleanup(); }
 });
+
+test('profiles: each principal its own, validated, audited; also through MCP', async () => {
+  const t = await mint('mem-profile', [{ role: 'operator', resource: 'tool:memory__*' }]);
+  const empty = await aos.api('GET', '/api/memory/profile', undefined, t);
+  assert.equal(empty.status, 200, empty.text);
+  assert.deepEqual(empty.body.profile, {});
+  assert.equal(empty.body.version, 0);
+  const prof = { language: 'zh-CN', timezone: 'Asia/Shanghai', task_defaults: { priority: 2 }, notifications: { email: false } };
+  const p = await aos.api('PUT', '/api/memory/profile', prof, t);
+  assert.equal(p.status, 200, p.text);
+  assert.deepEqual(p.body.profile, prof);
+  assert.equal(p.body.version, 1);
+  assert.match(p.body.principal, /^token:/);
+  // the owner's profile is another one
+  assert.deepEqual((await aos.api('GET', '/api/memory/profile')).body.profile, {});
+  assert.deepEqual((await aos.api('GET', '/api/memory/profile', undefined, t)).body.profile, prof);
+  // bad input changes nothing
+  for (const bad of [{ colour: 'x' }, { language: 'zh CN' }, { language: 7 }, { task_defaults: [] }, [1]]) {
+    const r = await aos.api('PUT', '/api/memory/profile', bad, t);
+    assertErrorShape(assert, r, 400, 'invalid_argument');
+  }
+  assert.equal((await aos.api('GET', '/api/memory/profile', undefined, t)).body.version, 1);
+  const rows = (await audit()).filter((a) => a.action === 'memory.profile.put');
+  assert.equal(rows.length, 1);
+  assert.deepEqual(rows[0].diff.fields.sort(), ['language', 'notifications', 'task_defaults', 'timezone']);
+  // MCP: read, then replace
+  const g = await mcp('memory.profile', {}, t);
+  assert.deepEqual(g.body.structuredContent.profile, prof);
+  const s = await mcp('memory.profile', { set: { language: 'en' } }, t);
+  assert.deepEqual(s.body.structuredContent.profile, { language: 'en' });
+  assert.equal(s.body.structuredContent.version, 2);
+  assert.equal((await mcp('memory.profile', { set: { nope: 1 } }, t)).body.isError, true);
+});

@@ -46,3 +46,13 @@ CREATE INDEX mem_tags_item_idx ON mem_tags (item_id);
 -- query "mem_fts MATCH ?" with "terms @@ to_tsquery('simple', ?)" (terms
 -- joined with |) ranked by ts_rank instead of bm25.
 CREATE VIRTUAL TABLE mem_fts USING fts5 (terms, tokenize = 'ascii');
+
+-- R1: a principal's profile and preferences (language, task defaults,
+-- notification choices), one JSON object per principal ("token:<id>"; a
+-- user's id once users exist). version counts its writes.
+CREATE TABLE mem_profiles (
+    principal TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1
+);
