@@ -364,6 +364,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                          .metrics = d->metrics,
                          .trace = d->trace,
                          .llm = d->llm,
+                         .memory = d->memory, /* wiring: memory -- constraints.memory */
                          .data_dir = c->data_dir,
                          .max_running = (unsigned)c->orch_max_running,
                          .max_per_project = (unsigned)c->orch_max_per_project,

@@ -18,15 +18,17 @@
 # scans' sake), BENCH_HNSW_MAX (100000: sizes above get no HNSW graph; a
 # graph of 1,000,000 takes each library ~10 CPU minutes to build on one
 # core, so it is opt-in: BENCH_HNSW_MAX=1000000),
-# BENCH_BUILD (<repo>/build).
+# BENCH_BUILD (<repo>/build), BENCH_PYTHON (/usr/bin/python3).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${BENCH_BUILD:-$ROOT/build}
 SIZES=${BENCH_SIZES:-"100000 1000000"}
 HNSW_MAX=${BENCH_HNSW_MAX:-100000}
+# Debian's python3 (where python3-faiss lives), not one a version manager put first
+PY=${BENCH_PYTHON:-/usr/bin/python3}
 [ -x "$BUILD/bench/vec_bench" ] || { echo "missing $BUILD/bench/vec_bench: make build" >&2; exit 1; }
-python3 -c 'import faiss' 2>/dev/null || { echo "python3-faiss is missing (scripts/install-deps --bench)" >&2; exit 1; }
+"$PY" -c "import faiss" 2>/dev/null || { echo "python3-faiss is missing (scripts/install-deps --bench)" >&2; exit 1; }
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM
 echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cpu(s); load: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -39,7 +41,7 @@ for n in $SIZES; do
   echo "### aos (src/memory)"
   "$BUILD/bench/vec_bench" "$n" "$q" "$TMP" $h || exit 1
   echo "### faiss"
-  python3 "$HERE/faiss_bench.py" "$TMP" 384 $h || exit 1
+  "$PY" "$HERE/faiss_bench.py" "$TMP" 384 $h || exit 1
   rm -f "$TMP"/*.f32 "$TMP"/*.i64
 done
 echo "## retrieval quality (labelled set)"

@@ -183,6 +183,16 @@ int aos_memory_new(aos_memory_t **out, const aos_memory_cfg_t *cfg, aos_err_t *e
 int aos_memory_add_routes(aos_memory_t *m, aos_http_t *http);
 /* The built-in MCP server "memory", for aos_gateway_add_builtin; owned by m. */
 const aos_builtin_t *aos_memory_builtin(aos_memory_t *m);
+/* A search as who (borrowed for the call: its rights are checked now),
+ * for other services (the orchestrator's constraints.memory): args as the
+ * tool memory.search takes them ({q, mode, k, tags, project_id}). Returns
+ * 0 and calls done exactly once on the loop (now, when who may not read
+ * the project asked for, else when the search is done), with the answer
+ * {mode, k, results} (stolen) or an error; or fails now (AOS_EINVAL with
+ * err naming the argument, AOS_ENOMEM) without calling done. */
+typedef void (*aos_memory_search_fn)(int status, json_t *result, const aos_err_t *err, void *data);
+int aos_memory_search(aos_memory_t *m, const aos_principal_t *who, const json_t *args,
+                      aos_memory_search_fn done, void *data, aos_err_t *err);
 /* After aos_store_close (whose callbacks reach m). May be NULL. */
 void aos_memory_free(aos_memory_t *m);
 

@@ -1178,6 +1178,42 @@ int aos_memory_add_routes(aos_memory_t *m, aos_http_t *http)
     return aos_http_add_routes(http, routes, sizeof(routes) / sizeof(routes[0]), m);
 }
 
+/* ---- for other services ------------------------------------------------------------ */
+
+struct search_wait {
+    aos_memory_search_fn done;
+    void *data;
+};
+
+static void search_finish(mem_op_t *op, int status, json_t *result, const aos_err_t *err)
+{
+    struct search_wait *w = op->ctx;
+    w->done(status, result, err, w->data);
+    free(w);
+    mem_op_free(op);
+}
+
+int aos_memory_search(aos_memory_t *m, const aos_principal_t *who, const json_t *args,
+                      aos_memory_search_fn done, void *data, aos_err_t *err)
+{
+    struct search_wait *w = calloc(1, sizeof(*w));
+    mem_op_t *op = w ? mem_op_new(m, MEM_OP_SEARCH, who, search_finish, w) : NULL;
+    if (!op) {
+        free(w);
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    }
+    w->done = done;
+    w->data = data;
+    int rc = mem_check_search_json(op, args, err);
+    if (rc) {
+        free(w);
+        mem_op_free(op);
+        return rc;
+    }
+    mem_op_start(op);
+    return 0;
+}
+
 /* ---- life ---------------------------------------------------------------------- */
 
 static int load_vec(int64_t id, const char *project_id, const float *vec, int dims, void *arg,

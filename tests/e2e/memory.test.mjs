@@ -333,3 +333,43 @@ test('profiles: each principal its own, validated, audited; also through MCP', a
   assert.equal(s.body.structuredContent.version, 2);
   assert.equal((await mcp('memory.profile', { set: { nope: 1 } }, t)).body.isError, true);
 });
+
+test('constraints.memory: the top items go into the task\'s inputs, searched as the submitter', async () => {
+  const want = (await put({ text: 'Constraint fixture: deployments need an approval from the on-call engineer', project_id: 'cm' })).body;
+  await put({ text: 'Constraint fixture: the cafeteria menu', project_id: 'cm' });
+  await put({ text: 'Constraint fixture: deployments elsewhere', project_id: 'cm-other' });
+  const plan = { steps: [{ id: 's', tool: 'aos__echo', args: { message: 'go' } }] };
+  const r = await aos.api('POST', '/api/run', { plan, constraints: { memory: { q: 'constraint fixture deployment approval', project_id: 'cm', k: 2 } } });
+  assert.equal(r.status, 201, r.text);
+  const ep = await aos.api('GET', `/api/episodes/${r.body.trace_id}`);
+  const mem = ep.body.spec.inputs.memory;
+  assert.equal(mem.length, 2);
+  assert.equal(mem[0].id, want.id);
+  assert.equal(mem[0].text, want.text);
+  assert.deepEqual(Object.keys(mem[0]).sort(), ['id', 'score', 'subject', 'tags', 'text']);
+  // q defaults to the goal; other inputs stay
+  const g = await aos.api('POST', '/api/run', { goal: 'constraint fixture cafeteria', plan, inputs: { a: 1 }, constraints: { memory: { project_id: 'cm', mode: 'keyword' } } });
+  assert.equal(g.status, 201, g.text);
+  const gs = (await aos.api('GET', `/api/episodes/${g.body.trace_id}`)).body.spec;
+  assert.equal(gs.inputs.a, 1);
+  assert.match(gs.inputs.memory[0].text, /cafeteria/);
+  // as the submitter: a token that may run tasks but not read cm is refused
+  const t = await mint('cm-runner', [{ role: 'operator', resource: 'task:*' }, { role: 'operator', resource: 'tool:*' }, { role: 'viewer', resource: 'project:cm-other' }]);
+  const f = await aos.api('POST', '/api/run', { plan, constraints: { memory: { q: 'deployments', project_id: 'cm' } } }, t);
+  assertErrorShape(assert, f, 403, 'forbidden');
+  // without a project it finds only what it may read
+  const o = await aos.api('POST', '/api/run', { plan, constraints: { memory: { q: 'constraint fixture deployments' } } }, t);
+  assert.equal(o.status, 201, o.text);
+  const os = (await aos.api('GET', `/api/episodes/${o.body.trace_id}`)).body.spec;
+  assert.deepEqual(os.inputs.memory.map((x) => x.text), ['Constraint fixture: deployments elsewhere']);
+  // bad input: nothing submitted (the next job's id follows the last one's)
+  for (const [c, msg] of [[{ k: 50 }, /'k' must be 1..20/], [{ q: 'x', bogus: 1 }, /unknown argument 'bogus'/], ['x', /must be an object/], [{ q: 'x', mode: 'psychic' }, /'mode'/]]) {
+    const b = await aos.api('POST', '/api/run', { plan, constraints: { memory: c } });
+    assertErrorShape(assert, b, 400, 'invalid_argument');
+    assert.match(b.body.error.message, msg);
+  }
+  const clash = await aos.api('POST', '/api/run', { plan, inputs: { memory: 1 }, constraints: { memory: { q: 'x' } } });
+  assertErrorShape(assert, clash, 400, 'invalid_argument');
+  const next = await aos.api('POST', '/api/run', { plan });
+  assert.equal(next.body.job_id, o.body.job_id + 1);
+});
