@@ -193,7 +193,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: vec_bench N QUERIES OUTDIR [hnsw]\n");
         return 2;
     }
-    int n = atoi(argv[1]), nq = atoi(argv[2]), hnsw = argc > 4 && !strcmp(argv[4], "hnsw");
+    char *e1, *e2;
+    long ln = strtol(argv[1], &e1, 10), lq = strtol(argv[2], &e2, 10);
+    if (*e1 || *e2 || ln < 1 || ln > 10000000 || lq < 1 || lq > 100000) {
+        fprintf(stderr, "vec_bench: N 1..10000000, QUERIES 1..100000\n");
+        return 2;
+    }
+    int n = (int)ln, nq = (int)lq, hnsw = argc > 4 && !strcmp(argv[4], "hnsw");
     const char *dir = argv[3];
     printf("n %d\ndims %d\nqueries %d\nsimd_avx2 %d\n", n, D, nq, aos_memory_index_simd());
     printf("mem_read_GBps %.2f\n", read_bandwidth() / 1e9);

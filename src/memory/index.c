@@ -312,12 +312,20 @@ void aos_memory_index_free(aos_memory_index_t *ix)
     free(ix);
 }
 
-/* Drops dead slots (no graph: nothing refers to slots but by_id). */
+/* by_id's value for slot s: s + 1 (0 would read as absent), an integer
+ * that is never dereferenced. */
+static void *slot_value(size_t s)
+{
+    /* NOLINTNEXTLINE(performance-no-int-to-ptr) */
+    return (void *)(uintptr_t)(s + 1);
+}
+
+/* Drops dead slots (no graph: nothing refers to slots but by_id, which
+ * holds live ids only; replacing a key's value allocates nothing, so this
+ * cannot fail). */
 static void compact(aos_memory_index_t *ix)
 {
     size_t d = (size_t)ix->dims, w = 0;
-    aos_map_release(&ix->by_id);
-    aos_map_init(&ix->by_id);
     for (size_t i = 0; i < ix->n; i++) {
         if (ix->dead[i])
             continue;
@@ -330,10 +338,8 @@ static void compact(aos_memory_index_t *ix)
             ix->ids[w] = ix->ids[i];
             ix->groups[w] = ix->groups[i];
             ix->dead[w] = 0;
+            aos_map_put_u64(&ix->by_id, (uint64_t)ix->ids[w], slot_value(w));
         }
-        /* cannot fail for lack of memory in a way we could undo: the map
-         * was just emptied, so a failed put loses only that id's lookup */
-        aos_map_put_u64(&ix->by_id, (uint64_t)ix->ids[w], (void *)(uintptr_t)(w + 1));
         w++;
     }
     ix->n = w;
@@ -365,7 +371,7 @@ int aos_memory_index_add(aos_memory_index_t *ix, int64_t id, uint32_t group, con
     size_t s = ix->n;
     /* the map entry first: the only step that can fail */
     void *old = aos_map_get_u64(&ix->by_id, (uint64_t)id);
-    if (aos_map_put_u64(&ix->by_id, (uint64_t)id, (void *)(uintptr_t)(s + 1)) < 0) {
+    if (aos_map_put_u64(&ix->by_id, (uint64_t)id, slot_value(s)) < 0) {
         rc = AOS_ENOMEM;
         goto out;
     }
@@ -523,7 +529,7 @@ static visited_t *visited_get(hnsw_t *g, size_t n)
     uv_mutex_unlock(&g->pool_lock);
     if (!v && !(v = calloc(1, sizeof(*v))))
         return NULL;
-    if (v->cap < n) {
+    if (v->cap < n || !v->marks) {
         free(v->marks);
         size_t cap = n < 1024 ? 1024 : n + n / 2;
         v->marks = calloc(cap, 4);
@@ -679,7 +685,8 @@ static int search_layer(aos_memory_index_t *ix, const float *q, int32_t ep, int 
                     rc = dh_push(top, d, e);
                     if (top->n > ef)
                         dh_pop(top);
-                    bound = top->a[0].d;
+                    if (top->n)
+                        bound = top->a[0].d;
                 }
             }
         }
