@@ -99,6 +99,12 @@ void mem_op_free(mem_op_t *op);
  * on failure (now or later). */
 void mem_op_start(mem_op_t *op);
 
+/* 1 if p is a project id: 1..MEM_PROJECT_MAX of A-Z a-z 0-9 . _ - @ / : */
+int mem_project_ok(const char *p);
+
+/* blueprint.c: the routes of R2 blueprints */
+int mem_blueprint_add_routes(aos_memory_t *m, aos_http_t *http);
+
 /* mcp.c */
 extern const aos_builtin_t mem_builtin_template;
 

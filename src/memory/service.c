@@ -64,9 +64,9 @@ out:
 
 /* ---- checks ----------------------------------------------------------------- */
 
-static int project_ok(const char *p)
+int mem_project_ok(const char *p)
 {
-    size_t n = strlen(p);
+    size_t n = p ? strlen(p) : 0;
     if (n == 0 || n > MEM_PROJECT_MAX)
         return 0;
     for (size_t i = 0; i < n; i++) {
@@ -158,7 +158,7 @@ int mem_check_fields(const json_t *body, int partial, json_t **out, aos_err_t *e
             json_object_set(f, "text", (json_t *)v);
     }
     if (!rc && ((v = json_object_get(body, "project_id")) || !partial)) {
-        if (!json_is_string(v) || !project_ok(json_string_value(v)))
+        if (!json_is_string(v) || !mem_project_ok(json_string_value(v)))
             rc = aos_err_set(
                 err, AOS_EINVAL,
                 "'project_id' must be 1..%d of A-Z a-z 0-9 . _ - @ / :", MEM_PROJECT_MAX);
@@ -286,7 +286,7 @@ static int set_project(mem_op_t *op, const char *p, aos_err_t *err)
 {
     if (!p)
         return 0;
-    if (!project_ok(p))
+    if (!mem_project_ok(p))
         return aos_err_set(err, AOS_EINVAL, "'project_id' must be 1..%d of A-Z a-z 0-9 . _ - @ / :",
                            MEM_PROJECT_MAX);
     snprintf(op->project, sizeof(op->project), "%s", p);
@@ -1175,7 +1175,8 @@ static const aos_http_route_t routes[] = {
 
 int aos_memory_add_routes(aos_memory_t *m, aos_http_t *http)
 {
-    return aos_http_add_routes(http, routes, sizeof(routes) / sizeof(routes[0]), m);
+    int rc = aos_http_add_routes(http, routes, sizeof(routes) / sizeof(routes[0]), m);
+    return rc ? rc : mem_blueprint_add_routes(m, http);
 }
 
 /* ---- for other services ------------------------------------------------------------ */

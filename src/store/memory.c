@@ -410,3 +410,119 @@ int aos_store_mem_profile_put(aos_store_t *st, const char *principal, const char
         return aos__store_fail(err, rc, "unable to store a profile");
     return 0;
 }
+
+/* ---- blueprints ------------------------------------------------------------------ */
+
+#define BP_SELECT                                                                                  \
+    "SELECT b.id, b.project_id, b.name, v.version, b.created_at, b.updated_at, v.description, "    \
+    "v.spec, v.params, v.diff, v.author, b.version FROM mem_blueprints b JOIN "                    \
+    "mem_blueprint_versions v ON v.blueprint_id = b.id "
+
+static const col_t bp_cols[] = {
+    {"id", COL_INT},           {"project_id", COL_TEXT}, {"name", COL_TEXT},
+    {"version", COL_INT},      {"created_at", COL_TEXT}, {"updated_at", COL_TEXT},
+    {"description", COL_TEXT}, {"spec", COL_JSON},       {"params", COL_JSON},
+    {"diff", COL_JSON},        {"author", COL_TEXT},     {"current_version", COL_INT},
+};
+
+static int bp_version_insert(aos_store_t *st, int64_t id, int64_t version, const char *description,
+                             const char *spec, const char *params, const char *diff,
+                             const char *author, const char *now, aos_err_t *err)
+{
+    aos__sql_val_t p[] = {aos__sql_int(id),      aos__sql_int(version), aos__sql_text(description),
+                          aos__sql_text(spec),   aos__sql_text(params), aos__sql_text(diff),
+                          aos__sql_text(author), aos__sql_text(now)};
+    int rc = aos__store_exec(st,
+                             "INSERT INTO mem_blueprint_versions (blueprint_id, version, "
+                             "description, spec, params, diff, author, created_at) VALUES (?, ?, "
+                             "?, ?, ?, ?, ?, ?)",
+                             p, NCOLS(p), NULL, err);
+    return rc < 0 ? aos__store_fail(err, rc, "unable to store blueprint %lld version %lld",
+                                    (long long)id, (long long)version)
+                  : 0;
+}
+
+int aos_store_mem_blueprint_create(aos_store_t *st, const char *project_id, const char *name,
+                                   const char *description, const char *spec, const char *params,
+                                   const char *author, int64_t *id, aos_err_t *err)
+{
+    char now[32];
+    aos__store_now(now);
+    aos__sql_val_t p[] = {aos__sql_text(project_id), aos__sql_text(name), aos__sql_text(now),
+                          aos__sql_text(now)};
+    int rc = aos__store_exec(st,
+                             "INSERT INTO mem_blueprints (project_id, name, version, created_at, "
+                             "updated_at) VALUES (?, ?, 1, ?, ?)",
+                             p, NCOLS(p), NULL, err);
+    if (rc == AOS_ECONFLICT)
+        return aos_err_set(err, AOS_ECONFLICT, "project '%.128s' has a blueprint '%.128s' already",
+                           project_id, name);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to create a blueprint");
+    *id = aos__store_last_insert_id(st);
+    return bp_version_insert(st, *id, 1, description, spec, params, NULL, author, now, err);
+}
+
+int aos_store_mem_blueprint_version_add(aos_store_t *st, int64_t id, int64_t version,
+                                        const char *description, const char *spec,
+                                        const char *params, const char *diff, const char *author,
+                                        aos_err_t *err)
+{
+    char now[32];
+    aos__store_now(now);
+    int64_t changes = 0;
+    aos__sql_val_t p[] = {aos__sql_int(version), aos__sql_text(now), aos__sql_int(id),
+                          aos__sql_int(version - 1)};
+    int rc = aos__store_exec(st,
+                             "UPDATE mem_blueprints SET version = ?, updated_at = ? WHERE id = ? "
+                             "AND version = ?",
+                             p, NCOLS(p), &changes, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to update blueprint %lld", (long long)id);
+    if (changes == 0)
+        return aos_err_set(err, AOS_ECONFLICT,
+                           "blueprint %lld changed meanwhile (its version is no longer %lld)",
+                           (long long)id, (long long)(version - 1));
+    return bp_version_insert(st, id, version, description, spec, params, diff, author, now, err);
+}
+
+int aos_store_mem_blueprint_get(aos_store_t *st, int64_t id, int64_t version, json_t **out,
+                                aos_err_t *err)
+{
+    json_t *rows;
+    aos__sql_val_t p[] = {aos__sql_int(id), aos__sql_int(version)};
+    *out = NULL;
+    int rc = aos__store_select(st,
+                               version > 0 ? BP_SELECT "WHERE b.id = ? AND v.version = ?"
+                                           : BP_SELECT "WHERE b.id = ? AND v.version = b.version",
+                               p, version > 0 ? 2 : 1, bp_cols, NCOLS(bp_cols), &rows, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to read blueprint %lld", (long long)id);
+    if (json_array_size(rows) == 0)
+        rc = aos_err_set(err, AOS_ENOTFOUND, "no blueprint %lld%s", (long long)id,
+                         version > 0 ? " of that version" : "");
+    else
+        *out = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return rc;
+}
+
+int aos_store_mem_blueprint_versions(aos_store_t *st, int64_t id, json_t **out, aos_err_t *err)
+{
+    aos__sql_val_t p = aos__sql_int(id);
+    int rc = aos__store_select(st, BP_SELECT "WHERE b.id = ? ORDER BY v.version", &p, 1, bp_cols,
+                               NCOLS(bp_cols), out, err);
+    return rc < 0 ? aos__store_fail(err, rc, "unable to read blueprint %lld", (long long)id) : 0;
+}
+
+int aos_store_mem_blueprint_list(aos_store_t *st, const char *project_id, json_t **out,
+                                 aos_err_t *err)
+{
+    aos__sql_val_t p = aos__sql_text(project_id);
+    int rc = aos__store_select(
+        st,
+        project_id ? BP_SELECT "WHERE v.version = b.version AND b.project_id = ? ORDER BY b.id"
+                   : BP_SELECT "WHERE v.version = b.version ORDER BY b.id LIMIT 1000",
+        &p, project_id ? 1 : 0, bp_cols, NCOLS(bp_cols), out, err);
+    return rc < 0 ? aos__store_fail(err, rc, "unable to list blueprints") : 0;
+}

@@ -517,5 +517,28 @@ int aos_store_mem_profile_get(aos_store_t *st, const char *principal, json_t **o
 /* Inserts or replaces principal's profile (JSON object text); version + 1. */
 int aos_store_mem_profile_put(aos_store_t *st, const char *principal, const char *profile,
                               aos_err_t *err);
+/* R2 blueprints. A blueprint as JSON is {id, project_id, name, version,
+ * created_at, updated_at, description, spec, params, diff, author} (the
+ * fields after updated_at are those of the version asked for, the current
+ * one by default). spec, params: JSON object text; diff: JSON array text or
+ * NULL. Create: version 1 (AOS_ECONFLICT for a name the project has
+ * already); *id gets the id. */
+int aos_store_mem_blueprint_create(aos_store_t *st, const char *project_id, const char *name,
+                                   const char *description, const char *spec, const char *params,
+                                   const char *author, int64_t *id, aos_err_t *err);
+/* Adds version (the current + 1, which the caller read) with its diff:
+ * AOS_ECONFLICT when the current version is no longer version - 1. */
+int aos_store_mem_blueprint_version_add(aos_store_t *st, int64_t id, int64_t version,
+                                        const char *description, const char *spec,
+                                        const char *params, const char *diff, const char *author,
+                                        aos_err_t *err);
+/* version <= 0: the current one. AOS_ENOTFOUND. */
+int aos_store_mem_blueprint_get(aos_store_t *st, int64_t id, int64_t version, json_t **out,
+                                aos_err_t *err);
+/* Every version of id, oldest first, as blueprint objects. */
+int aos_store_mem_blueprint_versions(aos_store_t *st, int64_t id, json_t **out, aos_err_t *err);
+/* The current version of every blueprint of project_id (NULL: all), by id. */
+int aos_store_mem_blueprint_list(aos_store_t *st, const char *project_id, json_t **out,
+                                 aos_err_t *err);
 
 #endif

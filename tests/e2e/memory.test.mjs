@@ -373,3 +373,71 @@ test('constraints.memory: the top items go into the task\'s inputs, searched as 
   const next = await aos.api('POST', '/api/run', { plan });
   assert.equal(next.body.job_id, o.body.job_id + 1);
 });
+
+test('blueprints: versions with diffs, instantiation, rights per project, bad input', async () => {
+  const spec = { goal: 'Deploy ${params.service} to ${params.env}', plan: { steps: [{ id: 's', tool: 'aos__echo', args: { message: '${params.service}' } }] }, priority: '${params.priority}' };
+  const params = { service: { description: 'what to deploy', required: true }, env: { default: 'staging' }, priority: { default: 1 } };
+  const c = await aos.api('POST', '/api/memory/blueprints', { project_id: 'bp', name: 'deploy', description: 'SOP: deploy a service', spec, params });
+  assert.equal(c.status, 201, c.text);
+  const bp = c.body;
+  assert.equal(bp.version, 1);
+  assert.equal(bp.diff, null);
+  assert.deepEqual(bp.spec, spec);
+  assertErrorShape(assert, await aos.api('POST', '/api/memory/blueprints', { project_id: 'bp', name: 'deploy', spec }), 409, 'conflict');
+
+  // a new version: its diff names what changed
+  const spec2 = { ...spec, goal: 'Deploy ${params.service} to ${params.env} carefully' };
+  const u = await aos.api('PUT', `/api/memory/blueprints/${bp.id}`, { description: 'SOP v2', spec: spec2, params });
+  assert.equal(u.status, 200, u.text);
+  assert.equal(u.body.version, 2);
+  assert.deepEqual(u.body.diff, [
+    { op: 'replace', path: '/description', from: 'SOP: deploy a service', to: 'SOP v2' },
+    { op: 'replace', path: '/spec/goal', from: spec.goal, to: spec2.goal },
+  ]);
+  const vs = await aos.api('GET', `/api/memory/blueprints/${bp.id}/versions`);
+  assert.deepEqual(vs.body.versions.map((v) => v.version), [1, 2]);
+  assert.equal(vs.body.versions[0].spec.goal, spec.goal);
+  assert.equal((await aos.api('GET', `/api/memory/blueprints/${bp.id}`)).body.version, 2);
+
+  // instantiation: whole-string references keep their type, others become text
+  const i = await aos.api('POST', `/api/memory/blueprints/${bp.id}/instantiate`, { params: { service: 'billing', priority: 5 } });
+  assert.equal(i.status, 200, i.text);
+  assert.equal(i.body.version, 2);
+  assert.deepEqual(i.body.spec, { goal: 'Deploy billing to staging carefully', plan: { steps: [{ id: 's', tool: 'aos__echo', args: { message: 'billing' } }] }, priority: 5 });
+  const v1 = await aos.api('POST', `/api/memory/blueprints/${bp.id}/instantiate`, { params: { service: 'x' }, version: 1 });
+  assert.equal(v1.body.spec.goal, 'Deploy x to staging');
+  assert.equal(v1.body.spec.priority, 1);
+  // the spec runs as a task
+  const run = await aos.api('POST', '/api/run', i.body.spec);
+  assert.equal(run.status, 201, run.text);
+  for (const [body, msg] of [[{ params: {} }, /'service' is required/], [{ params: { nope: 1 } }, /no parameter 'nope'/], [{ params: { service: 'x' }, extra: 1 }, /unknown field 'extra'/], [{ version: 0 }, /'version'/]])
+    assert.match((await aos.api('POST', `/api/memory/blueprints/${bp.id}/instantiate`, body)).body.error.message, msg);
+  assertErrorShape(assert, await aos.api('POST', `/api/memory/blueprints/${bp.id}/instantiate`, { params: { service: 'x' }, version: 9 }), 404, 'not_found');
+
+  // rights: a viewer of bp reads and instantiates, does not change; others do not see it
+  const v = await mint('bp-viewer', [{ role: 'viewer', resource: 'project:bp' }]);
+  const o = await mint('bp-other', [{ role: 'operator', resource: 'project:bp-other' }]);
+  assert.equal((await aos.api('GET', `/api/memory/blueprints/${bp.id}`, undefined, v)).status, 200);
+  assert.equal((await aos.api('POST', `/api/memory/blueprints/${bp.id}/instantiate`, { params: { service: 'y' } }, v)).status, 200);
+  assertErrorShape(assert, await aos.api('PUT', `/api/memory/blueprints/${bp.id}`, { spec }, v), 403, 'forbidden');
+  assertErrorShape(assert, await aos.api('GET', `/api/memory/blueprints/${bp.id}`, undefined, o), 404, 'not_found');
+  assertErrorShape(assert, await aos.api('PUT', `/api/memory/blueprints/${bp.id}`, { spec }, o), 404, 'not_found');
+  assertErrorShape(assert, await aos.api('POST', '/api/memory/blueprints', { project_id: 'bp', name: 'x', spec }, o), 403, 'forbidden');
+  assert.deepEqual((await aos.api('GET', '/api/memory/blueprints', undefined, o)).body.blueprints, []);
+  assert.deepEqual((await aos.api('GET', '/api/memory/blueprints?project_id=bp', undefined, v)).body.blueprints.map((b) => b.id), [bp.id]);
+
+  // bad input changes nothing
+  for (const [body, msg] of [
+    [{ project_id: 'bp', name: 'n', spec: 'x' }, /'spec'/], [{ project_id: 'bp', name: 'a b', spec }, /'name'/],
+    [{ project_id: 'bp', name: 'n', spec, params: { '1x': {} } }, /not a name/], [{ project_id: 'bp', name: 'n', spec, params: { a: { kind: 1 } } }, /unknown member 'kind'/],
+    [{ project_id: 'bp', name: 'n', spec, colour: 1 }, /unknown field 'colour'/], [{ name: 'n', spec }, /'project_id'/],
+  ]) {
+    const r = await aos.api('POST', '/api/memory/blueprints', body);
+    assertErrorShape(assert, r, 400, 'invalid_argument');
+    assert.match(r.body.error.message, msg);
+  }
+  assertErrorShape(assert, await aos.api('PUT', `/api/memory/blueprints/${bp.id}`, { spec, name: 'rename' }), 400, 'invalid_argument');
+  assert.equal((await aos.api('GET', `/api/memory/blueprints/${bp.id}`)).body.version, 2);
+  const rows = (await audit()).filter((a) => a.resource === `mem_blueprints/${bp.id}`);
+  assert.deepEqual(rows.map((a) => a.action).reverse(), ['memory.blueprint.create', 'memory.blueprint.update']);
+});

@@ -56,3 +56,29 @@ CREATE TABLE mem_profiles (
     updated_at TEXT NOT NULL,
     version INTEGER NOT NULL DEFAULT 1
 );
+
+-- R2: blueprints - reusable TaskSpec templates of a project with
+-- parameters, versioned. mem_blueprints is the head (the current version);
+-- each version is a row of mem_blueprint_versions with the whole template
+-- and its diff against the version before (a JSON array of
+-- {op: add|remove|replace, path, from, to}; NULL for version 1).
+CREATE TABLE mem_blueprints (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (project_id, name)
+);
+CREATE TABLE mem_blueprint_versions (
+    blueprint_id INTEGER NOT NULL REFERENCES mem_blueprints (id),
+    version INTEGER NOT NULL,
+    description TEXT,
+    spec TEXT NOT NULL,
+    params TEXT NOT NULL,
+    diff TEXT,
+    author TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (blueprint_id, version)
+);
