@@ -135,9 +135,9 @@ static int bp_check(const json_t *body, int create, json_t **out, aos_err_t *err
     }
     if (create) {
         if (!mem_project_ok(json_string_value(json_object_get(body, "project_id"))))
-            return aos_err_set(err, AOS_EINVAL,
-                               "'project_id' must be 1..%d of A-Z a-z 0-9 . _ - @ / :",
-                               MEM_PROJECT_MAX);
+            return aos_err_set(
+                err, AOS_EINVAL,
+                "'project_id' must be 1..%d of A-Z a-z 0-9 . _ - @ / :", MEM_PROJECT_MAX);
         if (!name_ok(json_string_value(json_object_get(body, "name")), BP_NAME_MAX))
             return aos_err_set(err, AOS_EINVAL, "'name' must be 1..%d of A-Z a-z 0-9 . _ -",
                                BP_NAME_MAX);
@@ -156,8 +156,9 @@ static int bp_check(const json_t *body, int create, json_t **out, aos_err_t *err
         return aos_err_set(err, AOS_EINVAL, "'spec' is larger than %d bytes", BP_SPEC_MAX);
     const json_t *params = json_object_get(body, "params");
     if (params && !json_is_object(params))
-        return aos_err_set(err, AOS_EINVAL, "'params' must be an object: name -> {description, "
-                                            "default, required}");
+        return aos_err_set(err, AOS_EINVAL,
+                           "'params' must be an object: name -> {description, "
+                           "default, required}");
     if (json_object_size(params) > BP_PARAMS_MAX)
         return aos_err_set(err, AOS_EINVAL, "at most %d params", BP_PARAMS_MAX);
     json_object_foreach((json_t *)params, k, v)
@@ -213,7 +214,11 @@ static void diff_into(json_t *ops, const char *path, const json_t *a, const json
         }
         return;
     }
-    json_t *op = json_pack("{s:s, s:s}", "op", !a ? "add" : !b ? "remove" : "replace", "path", path);
+    json_t *op = json_pack("{s:s, s:s}", "op",
+                           !a   ? "add"
+                           : !b ? "remove"
+                                : "replace",
+                           "path", path);
     if (a)
         json_object_set(op, "from", (json_t *)a);
     if (b)
@@ -280,7 +285,7 @@ static json_t *substitute(const json_t *x, const json_t *values, aos_err_t *err)
     const char *r = strstr(s, "${params.");
     if (!r)
         return json_deep_copy(x);
-    size_t len;
+    size_t len = 0;
     if (r == s) {
         const json_t *v = ref_at(s, values, &len, err);
         if (!v)
@@ -412,15 +417,13 @@ static int bp_update_tx(aos_store_t *st, void *arg, aos_err_t *err)
         return aos_err_set(err, AOS_ECONFLICT, "blueprint %lld changed meanwhile; read it again",
                            (long long)j->id);
     }
-    json_t *before = json_pack("{s:O, s:O, s:O}", "description", json_object_get(cur, "description"),
-                               "spec", json_object_get(cur, "spec"), "params",
-                               json_object_get(cur, "params"));
-    json_t *after = json_pack("{s:O, s:O, s:O}", "description",
-                              json_object_get(j->in, "description")
-                                  ? json_object_get(j->in, "description")
-                                  : json_null(),
-                              "spec", json_object_get(j->in, "spec"), "params",
-                              json_object_get(j->in, "params"));
+    json_t *before =
+        json_pack("{s:O, s:O, s:O}", "description", json_object_get(cur, "description"), "spec",
+                  json_object_get(cur, "spec"), "params", json_object_get(cur, "params"));
+    json_t *after = json_pack(
+        "{s:O, s:O, s:O}", "description",
+        json_object_get(j->in, "description") ? json_object_get(j->in, "description") : json_null(),
+        "spec", json_object_get(j->in, "spec"), "params", json_object_get(j->in, "params"));
     json_t *ops = json_array();
     diff_into(ops, "", before, after);
     char *spec = json_dumps(json_object_get(j->in, "spec"), JSON_COMPACT);
@@ -437,7 +440,7 @@ static int bp_update_tx(aos_store_t *st, void *arg, aos_err_t *err)
         char res[48];
         snprintf(res, sizeof(res), "mem_blueprints/%lld", (long long)j->id);
         json_t *ad = json_pack("{s:s, s:I, s:O}", "project_id", j->project, "version",
-                               (json_int_t)(v + 1), "diff", ops);
+                               (json_int_t)v + 1, "diff", ops);
         rc = aos_store_audit_append(st, j->actor, "memory.blueprint.update", res, ad, err);
         json_decref(ad);
     }
@@ -503,8 +506,9 @@ static void bp_done(int status, const aos_err_t *err, void *arg)
         json_t *out = json_array();
         size_t i;
         json_t *r;
-        json_array_foreach(j->row, i, r) if (may(j, AOS_PERM_READ,
-                                                 json_string_value(json_object_get(r, "project_id"))))
+        json_array_foreach(
+            j->row, i,
+            r) if (may(j, AOS_PERM_READ, json_string_value(json_object_get(r, "project_id"))))
             json_array_append(out, r);
         bp_answer(j, 200, json_pack("{s:o}", "blueprints", out));
         return;
@@ -701,8 +705,8 @@ static const aos_http_route_t bp_routes[] = {
     {"PUT", "/api/memory/blueprints/:id", AOS_PERM_ANY, route_bp_update, BP_SPEC_MAX + (64 << 10),
      NULL},
     {"GET", "/api/memory/blueprints/:id/versions", AOS_PERM_ANY, route_bp_versions, 0, NULL},
-    {"POST", "/api/memory/blueprints/:id/instantiate", AOS_PERM_ANY, route_bp_instantiate,
-     64 << 10, NULL},
+    {"POST", "/api/memory/blueprints/:id/instantiate", AOS_PERM_ANY, route_bp_instantiate, 64 << 10,
+     NULL},
 };
 
 int mem_blueprint_add_routes(aos_memory_t *m, aos_http_t *http)
