@@ -13,6 +13,7 @@
 #include "llm/llm.h" /* wiring: llm */
 #include "log/log.h"
 #include "logs/logs.h"     /* wiring: logs */
+#include "memory/memory.h" /* wiring: memory */
 #include "orch/orch.h"     /* wiring: orch */
 #include "redact/redact.h" /* wiring: redact */
 #include "metrics/metrics.h"
@@ -56,6 +57,8 @@ typedef struct {
     aos_bus_t *bus;
     /* wiring: logs (log service) */
     aos_logs_t *logs;
+    /* wiring: memory (memory items and search) */
+    aos_memory_t *memory;
     /* wiring: orch (the orchestrator) */
     aos_orch_t *orch;
     /* wiring: trace (spans) */
@@ -243,6 +246,12 @@ static int reopen_store(aos_daemon_t *d, const char *url, aos_err_t *err)
 }
 
 /* Zeroes and frees a secret of plain heap memory (NULL is ignored). */
+/* wiring: memory -- an MCP caller's principal by id, for its per-project checks */
+static const aos_principal_t *memory_principal(void *data, const char *id)
+{
+    return aos_auth_find(data, id);
+}
+
 static void forget(char *s)
 {
     if (s) {
@@ -453,6 +462,16 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     for (size_t i = 0; i < sizeof(tb) / sizeof(tb[0]); i++)
         if ((rc = aos_gateway_add_builtin(d->gateway, tb[i])))
             return aos_err_set(err, rc, "unable to add the built-in server '%s'", tb[i]->name);
+    /* wiring: memory -- create (loads the vector index), add routes and the "memory" built-in */
+    aos_memory_cfg_t memc = {.loop = d->loop,
+                             .store = d->store,
+                             .principal_of = memory_principal,
+                             .principal_data = d->auth};
+    if ((rc = aos_memory_new(&d->memory, &memc, err)) ||
+        (rc = aos_memory_add_routes(d->memory, d->http)))
+        return rc;
+    if ((rc = aos_gateway_add_builtin(d->gateway, aos_memory_builtin(d->memory))))
+        return aos_err_set(err, rc, "unable to add the built-in server 'memory'");
     /* wiring: llm -- the client the planner (and later the Critic, agents,
      * memory) calls, when a model server is configured; it hands its key to
      * the redactor through on_unseal */
@@ -492,6 +511,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                          .metrics = d->metrics,
                          .trace = d->trace,
                          .llm = d->llm,
+                         .memory = d->memory, /* wiring: memory -- constraints.memory */
                          .data_dir = c->data_dir,
                          .max_running = (unsigned)c->orch_max_running,
                          .max_per_project = (unsigned)c->orch_max_per_project,
@@ -671,7 +691,8 @@ int main(int argc, char **argv)
     aos_trace_free(d.trace); /* wiring: trace -- likewise */
     aos_tools_http_free(d.http_tools); /* wiring: nettools -- after httpc ended their calls */
     aos_tools_git_free(d.git_tools);
-    aos_tools_free(d.tools); /* wiring: tools -- after the loop ran out: no work in flight */
+    aos_tools_free(d.tools);   /* wiring: tools -- after the loop ran out: no work in flight */
+    aos_memory_free(d.memory); /* wiring: memory -- after the store, whose callbacks reach it */
     if (d.loop)
         uv_loop_close(d.loop);
     forget(d.generated);

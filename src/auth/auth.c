@@ -876,6 +876,18 @@ const aos_principal_t *aos_auth_principal(const aos_http_req_t *req)
     return aos_http_principal(req);
 }
 
+const aos_principal_t *aos_auth_find(aos_auth_t *a, const char *id)
+{
+    if (!a || !id)
+        return NULL;
+    if (!strcmp(id, "anonymous"))
+        return a->mcp_anonymous ? &a->anonymous : NULL;
+    const aos_principal_t *p = aos_map_get(&a->by_id, id);
+    if (!p || p->revoked || (p->expires_ms && auth_now_ms() >= p->expires_ms))
+        return NULL;
+    return p;
+}
+
 int aos_auth_req_check(const aos_http_req_t *req, aos_perm_t perm, const char *resource)
 {
     return aos_auth_check(aos_http_principal(req), perm, resource);

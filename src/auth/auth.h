@@ -185,6 +185,11 @@ int aos_auth_login_start(aos_auth_t *a, const aos_auth_login_cfg_t *cfg, aos_err
 int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, void *data);
 /* The caller of an authorized request (never NULL after authorization). */
 const aos_principal_t *aos_auth_principal(const aos_http_req_t *req);
+/* The principal whose id is id (a token's id, or "anonymous" when the
+ * anonymous MCP client is allowed), as tool calls name their caller; NULL
+ * when there is none or its token is revoked or expired. Loop thread: the
+ * pointer is valid until the loop next applies token changes. */
+const aos_principal_t *aos_auth_find(aos_auth_t *a, const char *id);
 /* aos_auth_check for the caller of req. */
 int aos_auth_req_check(const aos_http_req_t *req, aos_perm_t perm, const char *resource);
 

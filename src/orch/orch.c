@@ -100,8 +100,8 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
     static const char *const known[] = {"goal",  "plan",         "dsl",      "inputs",
                                         "files", "project_id",   "priority", "constraints",
                                         "env",   "scheduled_at", "title",    NULL};
-    static const char *const cknown[] = {"budget_cny",         "deadline", "tools", "approval",
-                                         "approval_timeout_s", "http",     NULL};
+    static const char *const cknown[] = {"budget_cny",         "deadline", "tools",  "approval",
+                                         "approval_timeout_s", "http",     "memory", NULL};
     if (!json_is_object(spec))
         return aos_err_set(err, AOS_EINVAL, "the TaskSpec must be a JSON object");
     const char *k;
@@ -217,6 +217,11 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
             (!ap || (strcmp(ap, "never") && strcmp(ap, "on_failure"))))
             return aos_err_set(err, AOS_EINVAL,
                                "'constraints.approval' must be \"never\" or \"on_failure\"");
+        const json_t *mem = json_object_get(c, "memory");
+        if (mem && !json_is_object(mem))
+            return aos_err_set(err, AOS_EINVAL,
+                               "'constraints.memory' must be an object: {q, k, mode, tags, "
+                               "project_id}");
         const json_t *at2 = json_object_get(c, "approval_timeout_s");
         if (at2 && (!json_is_integer(at2) || json_integer_value(at2) < 1 ||
                     json_integer_value(at2) > 30 * 86400))

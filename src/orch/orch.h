@@ -49,6 +49,7 @@
 #include "gateway/gateway.h"
 #include "http/http.h"
 #include "llm/llm.h"
+#include "memory/memory.h"
 #include "metrics/metrics.h"
 #include "store/store.h"
 #include "trace/trace.h"
@@ -63,6 +64,7 @@ typedef struct {
     aos_metrics_t *metrics;   /* borrowed, may be NULL */
     aos_trace_t *trace;       /* borrowed, may be NULL: spans of tasks, steps, LLM calls */
     aos_llm_t *llm;           /* borrowed, may be NULL: no LLM, the offline planner plans */
+    aos_memory_t *memory;     /* borrowed, may be NULL: constraints.memory is refused */
     const char *data_dir;     /* workspaces go to <data_dir>/workspaces/<trace_id>/ */
     unsigned max_running;     /* tasks running at once; 0: 64 */
     unsigned max_per_project; /* of one project; 0: max_running */

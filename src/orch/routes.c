@@ -118,6 +118,105 @@ int orch_env_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *er
     return 0;
 }
 
+/* constraints.memory: the most relevant memory items, searched as the
+ * submitter (its project rights) before the task is submitted, go into
+ * the task's inputs as inputs.memory = [{id, subject, text, tags, score}]:
+ * the planner sees them with the goal, steps reach them as
+ * ${inputs.memory}, and the stored TaskSpec keeps what the task was given.
+ * q defaults to the goal, k to 5 (at most 20). */
+#define MEMORY_K_DEFAULT 5
+#define MEMORY_K_MAX     20
+
+struct run_wait {
+    aos_orch_t *o;
+    orch_waiter_t *w;
+    json_t *spec;
+    char actor[64];
+};
+
+static void run_go(struct run_wait *r)
+{
+    aos_err_t err = {0, ""};
+    orch_waiter_t *w = r->w;
+    int rc = aos_orch_submit(r->o, r->spec, r->actor, run_submitted, w, &err);
+    if (rc) {
+        if (w->req)
+            aos_http_respond_err(w->req, &err);
+        orch_waiter_free(w);
+    }
+    json_decref(r->spec);
+    free(r);
+}
+
+static void run_memory_found(int status, json_t *result, const aos_err_t *err, void *data)
+{
+    struct run_wait *r = data;
+    if (status || !r->w->req) {
+        if (status && r->w->req)
+            aos_http_respond_err(r->w->req, err);
+        orch_waiter_free(r->w);
+        json_decref(r->spec);
+        json_decref(result);
+        free(r);
+        return;
+    }
+    json_t *items = json_array(), *inputs = json_object_get(r->spec, "inputs");
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(result, "results"), i, x) json_array_append_new(
+        items, json_pack("{s:O, s:O, s:O, s:O, s:O}", "id", json_object_get(x, "id"), "subject",
+                         json_object_get(x, "subject"), "text", json_object_get(x, "text"), "tags",
+                         json_object_get(x, "tags"), "score", json_object_get(x, "score")));
+    json_decref(result);
+    if (!inputs) {
+        inputs = json_object();
+        json_object_set_new(r->spec, "inputs", inputs);
+    }
+    json_object_set_new(inputs, "memory", items);
+    run_go(r);
+}
+
+/* Starts the search of constraints.memory: 0 (r is the search's now), or
+ * an error in err (r untouched). */
+static int run_memory(aos_http_req_t *req, struct run_wait *r, const json_t *m, aos_err_t *err)
+{
+    if (!r->o->cfg.memory)
+        return aos_err_set(err, AOS_EINVAL, "'constraints.memory': no memory service");
+    const json_t *inputs = json_object_get(r->spec, "inputs");
+    if (json_object_get(inputs, "memory"))
+        return aos_err_set(err, AOS_EINVAL,
+                           "'inputs.memory' is where constraints.memory puts the items it "
+                           "finds: use another name");
+    if (inputs && !json_is_object(inputs))
+        return aos_err_set(err, AOS_EINVAL, "'inputs' must be an object");
+    json_t *args = json_deep_copy(m);
+    if (!args)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    const json_t *goal = json_object_get(r->spec, "goal");
+    if (!json_object_get(args, "q") && json_is_string(goal))
+        json_object_set_new(args, "q",
+                            json_stringn(json_string_value(goal), json_string_length(goal) > 1024
+                                                                      ? 1024
+                                                                      : json_string_length(goal)));
+    const json_t *k = json_object_get(args, "k");
+    if (!k)
+        json_object_set_new(args, "k", json_integer(MEMORY_K_DEFAULT));
+    else if (json_is_integer(k) && json_integer_value(k) > MEMORY_K_MAX)
+        json_object_set_new(args, "k", json_integer(MEMORY_K_MAX + 1)); /* refused below */
+    int rc = json_is_integer(json_object_get(args, "k")) &&
+                     json_integer_value(json_object_get(args, "k")) > MEMORY_K_MAX
+                 ? aos_err_set(err, AOS_EINVAL, "'k' must be 1..%d", MEMORY_K_MAX)
+                 : aos_memory_search(r->o->cfg.memory, aos_auth_principal(req), args,
+                                     run_memory_found, r, err);
+    json_decref(args);
+    if (rc && err->code == AOS_EINVAL) {
+        char msg[sizeof(err->msg)];
+        snprintf(msg, sizeof(msg), "%s", err->msg);
+        aos_err_set(err, AOS_EINVAL, "'constraints.memory': %s", msg);
+    }
+    return rc;
+}
+
 static int route_run(aos_http_req_t *req, void *data)
 {
     aos_orch_t *o = data;
@@ -125,19 +224,31 @@ static int route_run(aos_http_req_t *req, void *data)
     json_t *spec = aos_http_body_json(req, &err);
     if (!spec)
         return aos_http_respond_err(req, &err);
-    if (tools_of_submitter(req, spec, &err) || orch_env_of_submitter(req, spec, &err)) {
+    if (tools_of_submitter(req, spec, &err) || orch_env_of_submitter(req, spec, &err) ||
+        orch_spec_check(spec, &err)) {
         json_decref(spec);
         return aos_http_respond_err(req, &err);
     }
-    orch_waiter_t *w = orch_waiter_new(req);
-    char actor[64];
-    int rc =
-        w ? aos_orch_submit(o, spec, orch_actor(req, actor, sizeof(actor)), run_submitted, w, &err)
-          : aos_err_set(&err, AOS_ENOMEM, NULL);
-    json_decref(spec);
-    if (rc) {
-        if (w)
-            orch_waiter_free(w);
+    struct run_wait *r = calloc(1, sizeof(*r));
+    orch_waiter_t *w = r ? orch_waiter_new(req) : NULL;
+    if (!w) {
+        free(r);
+        json_decref(spec);
+        return aos_http_respond_error(req, AOS_ENOMEM, "out of memory");
+    }
+    r->o = o;
+    r->w = w;
+    r->spec = spec;
+    orch_actor(req, r->actor, sizeof(r->actor));
+    const json_t *m = json_object_get(json_object_get(spec, "constraints"), "memory");
+    if (!m) {
+        run_go(r);
+        return 0;
+    }
+    if (run_memory(req, r, m, &err)) {
+        orch_waiter_free(w);
+        json_decref(spec);
+        free(r);
         return aos_http_respond_err(req, &err);
     }
     return 0;

@@ -603,4 +603,81 @@ int aos_store_conversations_list(aos_store_t *st, const char *before, int limit,
 int aos_store_messages_list(aos_store_t *st, const char *conversation_id, int64_t after_id,
                             int limit, json_t **out, aos_err_t *err);
 
+/* ---- memory (migration 0018) ------------------------------------------------
+ * Memory items (src/memory decides what they mean and checks them); these
+ * functions store and read rows. Writes are statements for the caller's
+ * aos_store_tx (no transaction of their own). An item row as JSON is
+ * {id, project_id, subject, text, tags (array), meta (object or null),
+ * source, created_at, updated_at, deleted_at, version}. */
+typedef struct {
+    int64_t id;             /* update: the item; insert: out */
+    const char *project_id; /* required */
+    const char *subject;    /* may be NULL */
+    const char *text;       /* required */
+    const char *tags;       /* JSON array text, sorted and unique */
+    const char *meta;       /* JSON object text, or NULL */
+    const char *source;     /* insert only */
+    const char *terms;      /* the keyword index's terms (space separated) */
+    const float *vec;       /* dims floats; NULL: no vector */
+    int dims;
+    const char *model;   /* the embedding's model name */
+    char updated_at[32]; /* out */
+} aos_store_mem_t;
+int aos_store_mem_insert(aos_store_t *st, aos_store_mem_t *m, aos_err_t *err);
+/* Replaces every column but source and created_at; version + 1.
+ * AOS_ENOTFOUND when there is no item m->id (deleted ones included). */
+int aos_store_mem_update(aos_store_t *st, aos_store_mem_t *m, aos_err_t *err);
+/* The item (deleted or not), or AOS_ENOTFOUND. */
+int aos_store_mem_get(aos_store_t *st, int64_t id, json_t **out, aos_err_t *err);
+/* Soft delete (deleted_at = now) or restore (deleted_at NULL): AOS_ENOTFOUND
+ * when there is no item id, AOS_ECONFLICT when it already is in that state. */
+int aos_store_mem_set_deleted(aos_store_t *st, int64_t id, int deleted, aos_err_t *err);
+/* Keyword search over live items: terms (space separated, as stored) any
+ * of which may match, ranked by bm25 (smaller is better), at most limit
+ * (1..AOS_STORE_LIST_MAX); only items of one of projects (nprojects of
+ * them; projects NULL: any project) having every one of tags. ids and
+ * scores get the hits (room for limit), *n how many. */
+int aos_store_mem_keyword(aos_store_t *st, const char *terms, const char *const *projects,
+                          size_t nprojects, const char *const *tags, size_t ntags, int limit,
+                          int64_t *ids, double *scores, int *n, aos_err_t *err);
+/* The live items among ids (n of them, at most AOS_STORE_LIST_MAX), as an
+ * array in no particular order. */
+int aos_store_mem_rows(aos_store_t *st, const int64_t *ids, int n, json_t **out, aos_err_t *err);
+/* Calls fn for the vector of every live item (dims floats), in id order
+ * (only_id > 0: of that item only, if it is live);
+ * fn returns 0 to go on. */
+typedef int (*aos_store_mem_vec_fn)(int64_t id, const char *project_id, const float *vec, int dims,
+                                    void *arg, aos_err_t *err);
+int aos_store_mem_vectors(aos_store_t *st, int64_t only_id, aos_store_mem_vec_fn fn, void *arg,
+                          aos_err_t *err);
+/* R1 profiles: {principal, profile (object), updated_at, version} of
+ * principal, or AOS_ENOTFOUND. */
+int aos_store_mem_profile_get(aos_store_t *st, const char *principal, json_t **out, aos_err_t *err);
+/* Inserts or replaces principal's profile (JSON object text); version + 1. */
+int aos_store_mem_profile_put(aos_store_t *st, const char *principal, const char *profile,
+                              aos_err_t *err);
+/* R2 blueprints. A blueprint as JSON is {id, project_id, name, version,
+ * created_at, updated_at, description, spec, params, diff, author} (the
+ * fields after updated_at are those of the version asked for, the current
+ * one by default). spec, params: JSON object text; diff: JSON array text or
+ * NULL. Create: version 1 (AOS_ECONFLICT for a name the project has
+ * already); *id gets the id. */
+int aos_store_mem_blueprint_create(aos_store_t *st, const char *project_id, const char *name,
+                                   const char *description, const char *spec, const char *params,
+                                   const char *author, int64_t *id, aos_err_t *err);
+/* Adds version (the current + 1, which the caller read) with its diff:
+ * AOS_ECONFLICT when the current version is no longer version - 1. */
+int aos_store_mem_blueprint_version_add(aos_store_t *st, int64_t id, int64_t version,
+                                        const char *description, const char *spec,
+                                        const char *params, const char *diff, const char *author,
+                                        aos_err_t *err);
+/* version <= 0: the current one. AOS_ENOTFOUND. */
+int aos_store_mem_blueprint_get(aos_store_t *st, int64_t id, int64_t version, json_t **out,
+                                aos_err_t *err);
+/* Every version of id, oldest first, as blueprint objects. */
+int aos_store_mem_blueprint_versions(aos_store_t *st, int64_t id, json_t **out, aos_err_t *err);
+/* The current version of every blueprint of project_id (NULL: all), by id. */
+int aos_store_mem_blueprint_list(aos_store_t *st, const char *project_id, json_t **out,
+                                 aos_err_t *err);
+
 #endif

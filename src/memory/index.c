@@ -1,0 +1,942 @@
+/* index.c - the vector index of memory.h: a contiguous float32 matrix
+ * scanned exactly, int8 codes scanned then re-ranked exactly, and an HNSW
+ * graph for large sets.
+ *
+ * Slots are append-only: slot i holds ids[i], groups[i], its vector at
+ * data[i * dims] and (quantize) its codes; a removed or replaced vector's
+ * slot is marked dead. by_id maps an id to its live slot + 1. Without a
+ * graph, holes are compacted away once they are half of the slots; with
+ * one they stay (the graph routes through them), as in hnswlib.
+ *
+ * The scans keep the best k in a binary heap whose root is the worst kept
+ * hit. The inner products run in AVX2+FMA (float) and AVX2 (int8: widened
+ * to int16, multiplied and pair-summed into int32 with vpmaddwd) when the
+ * CPU has them, chosen once at run time; otherwise plain loops. GCC does
+ * not vectorise a float reduction without -ffast-math, so the plain loop
+ * is really scalar; hence the explicit versions.
+ *
+ * HNSW (Malkov & Yashunin, arXiv:1603.09320): a node's level is
+ * floor(-ln(U) / ln(M)); layer 0 has up to 2M links, others M; inserting
+ * searches greedily from the top down to the node's level, then with
+ * efConstruction candidates on each layer below, and links to the
+ * neighbours chosen by the paper's heuristic (a candidate is kept when it
+ * is nearer the new node than any neighbour kept before it), shrinking a
+ * neighbour's list the same way when it overflows. A search's visited
+ * marks come from a small pool (one per concurrent search), stamped so
+ * they need no clearing. Distances are 1 - dot (cosine distance for unit
+ * vectors). */
+#include "memory/memory.h"
+
+#include "map/map.h"
+
+#include <float.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint32_t *marks;
+    uint32_t stamp;
+    size_t cap;
+} visited_t;
+
+typedef struct {
+    int m, m0, efc;
+    double ml;
+    uint8_t *level;  /* per slot */
+    int32_t *l0;     /* per slot: count, then m0 links */
+    int32_t **upper; /* per slot: level * (1 + m) ints (count, links), or NULL */
+    int32_t entry;   /* -1: empty */
+    int max_level;
+    uint64_t rng;
+    uv_mutex_t pool_lock;
+    visited_t **pool; /* free visited lists */
+    size_t npool, pool_cap;
+} hnsw_t;
+
+struct aos_memory_index_s {
+    uv_rwlock_t lock;
+    int dims, quantize;
+    size_t n, cap, dead_count;
+    float *data;
+    int8_t *codes;
+    float *scales;
+    int64_t *ids;
+    uint32_t *groups;
+    uint8_t *dead;
+    aos_map_t by_id;
+    hnsw_t *hnsw;
+};
+
+/* ---- inner products ------------------------------------------------------- */
+
+static float dot_plain(const float *a, const float *b, int d)
+{
+    float s = 0;
+    for (int i = 0; i < d; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, int d)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= d; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= d; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s0 = _mm256_add_ps(s0, s1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+    float s = _mm_cvtss_f32(h);
+    for (; i < d; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static int32_t dot8_plain(const int8_t *a, const int8_t *b, int d)
+{
+    int32_t s = 0;
+    for (int i = 0; i < d; i++)
+        s += (int32_t)a[i] * b[i];
+    return s;
+}
+
+__attribute__((target("avx2"))) static int32_t dot8_avx2(const int8_t *a, const int8_t *b, int d)
+{
+    __m256i s = _mm256_setzero_si256();
+    int i = 0;
+    for (; i + 16 <= d; i += 16) {
+        __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + i)));
+        __m256i y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + i)));
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(x, y));
+    }
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    int32_t r = _mm_cvtsi128_si32(h);
+    for (; i < d; i++)
+        r += (int32_t)a[i] * b[i];
+    return r;
+}
+
+static float (*dot_f)(const float *, const float *, int) = NULL;
+static int32_t (*dot_8)(const int8_t *, const int8_t *, int) = NULL;
+static uv_once_t simd_once = UV_ONCE_INIT;
+static int simd_on;
+
+static void simd_init(void)
+{
+    __builtin_cpu_init();
+    simd_on = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    dot_f = simd_on ? dot_avx2 : dot_plain;
+    dot_8 = simd_on ? dot8_avx2 : dot8_plain;
+}
+
+int aos_memory_index_simd(void)
+{
+    uv_once(&simd_once, simd_init);
+    return simd_on;
+}
+
+/* ---- top-k heap: root = the worst kept hit -------------------------------- */
+
+typedef struct {
+    aos_memory_hit_t *h;
+    int n, k;
+} topk_t;
+
+/* a is worse than b: lower score, or equal and larger id */
+static int worse(const aos_memory_hit_t *a, const aos_memory_hit_t *b)
+{
+    return a->score < b->score || (a->score == b->score && a->id > b->id);
+}
+
+static void topk_push(topk_t *t, int64_t id, float score)
+{
+    aos_memory_hit_t x = {id, score};
+    if (t->n == t->k) {
+        if (!worse(&t->h[0], &x))
+            return;
+        /* replace the root, sift down */
+        int i = 0;
+        for (;;) {
+            int l = 2 * i + 1, r = l + 1, w = i;
+            const aos_memory_hit_t *wv = &x;
+            if (l < t->n && worse(&t->h[l], wv))
+                w = l, wv = &t->h[l];
+            if (r < t->n && worse(&t->h[r], wv))
+                w = r;
+            if (w == i)
+                break;
+            t->h[i] = t->h[w];
+            i = w;
+        }
+        t->h[i] = x;
+        return;
+    }
+    int i = t->n++;
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (!worse(&x, &t->h[p]))
+            break;
+        t->h[i] = t->h[p];
+        i = p;
+    }
+    t->h[i] = x;
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+    const aos_memory_hit_t *x = a, *y = b;
+    if (worse(x, y))
+        return 1;
+    if (worse(y, x))
+        return -1;
+    return 0;
+}
+
+/* Sorts the kept hits best first; returns how many. */
+static int topk_finish(topk_t *t)
+{
+    qsort(t->h, (size_t)t->n, sizeof(*t->h), hit_cmp);
+    return t->n;
+}
+
+/* ---- slots ------------------------------------------------------------------ */
+
+static void *xrealloc_aligned(void *old, size_t old_bytes, size_t bytes)
+{
+    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!p)
+        return NULL;
+    if (old) {
+        memcpy(p, old, old_bytes);
+        free(old);
+    }
+    return p;
+}
+
+static int hnsw_grow(hnsw_t *g, size_t old, size_t cap);
+
+static int grow(aos_memory_index_t *ix)
+{
+    size_t cap = ix->cap ? ix->cap * 2 : 64, d = (size_t)ix->dims;
+    float *data = xrealloc_aligned(ix->data, ix->n * d * 4, cap * d * 4);
+    if (!data)
+        return AOS_ENOMEM;
+    ix->data = data;
+    if (ix->quantize) {
+        int8_t *codes = xrealloc_aligned(ix->codes, ix->n * d, cap * d);
+        if (!codes)
+            return AOS_ENOMEM;
+        ix->codes = codes;
+        float *sc = realloc(ix->scales, cap * sizeof(float));
+        if (!sc)
+            return AOS_ENOMEM;
+        ix->scales = sc;
+    }
+    int64_t *ids = realloc(ix->ids, cap * sizeof(*ids));
+    if (!ids)
+        return AOS_ENOMEM;
+    ix->ids = ids;
+    uint32_t *groups = realloc(ix->groups, cap * sizeof(*groups));
+    if (!groups)
+        return AOS_ENOMEM;
+    ix->groups = groups;
+    uint8_t *dead = realloc(ix->dead, cap);
+    if (!dead)
+        return AOS_ENOMEM;
+    ix->dead = dead;
+    if (ix->hnsw && hnsw_grow(ix->hnsw, ix->cap, cap))
+        return AOS_ENOMEM;
+    ix->cap = cap;
+    return 0;
+}
+
+static float quantize(const float *v, int d, int8_t *out)
+{
+    float mx = 0;
+    for (int i = 0; i < d; i++)
+        mx = fmaxf(mx, fabsf(v[i]));
+    float scale = mx > 0 ? mx / 127.0f : 1.0f;
+    float inv = mx > 0 ? 127.0f / mx : 0;
+    for (int i = 0; i < d; i++) {
+        long q = lrintf(v[i] * inv);
+        out[i] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+    }
+    return scale;
+}
+
+int aos_memory_index_new(aos_memory_index_t **out, int dims, int quantize_on)
+{
+    *out = NULL;
+    if (dims <= 0 || dims > 65536)
+        return AOS_EINVAL;
+    aos_memory_index_simd();
+    aos_memory_index_t *ix = calloc(1, sizeof(*ix));
+    if (!ix)
+        return AOS_ENOMEM;
+    if (uv_rwlock_init(&ix->lock)) {
+        free(ix);
+        return AOS_ENOMEM;
+    }
+    ix->dims = dims;
+    ix->quantize = quantize_on;
+    aos_map_init(&ix->by_id);
+    *out = ix;
+    return 0;
+}
+
+static void hnsw_free(hnsw_t *g, size_t n);
+
+void aos_memory_index_free(aos_memory_index_t *ix)
+{
+    if (!ix)
+        return;
+    if (ix->hnsw)
+        hnsw_free(ix->hnsw, ix->n);
+    aos_map_release(&ix->by_id);
+    free(ix->data);
+    free(ix->codes);
+    free(ix->scales);
+    free(ix->ids);
+    free(ix->groups);
+    free(ix->dead);
+    uv_rwlock_destroy(&ix->lock);
+    free(ix);
+}
+
+/* by_id's value for slot s: s + 1 (0 would read as absent), an integer
+ * that is never dereferenced. */
+static void *slot_value(size_t s)
+{
+    /* NOLINTNEXTLINE(performance-no-int-to-ptr) */
+    return (void *)(uintptr_t)(s + 1);
+}
+
+/* Drops dead slots (no graph: nothing refers to slots but by_id, which
+ * holds live ids only; replacing a key's value allocates nothing, so this
+ * cannot fail). */
+static void compact(aos_memory_index_t *ix)
+{
+    size_t d = (size_t)ix->dims, w = 0;
+    for (size_t i = 0; i < ix->n; i++) {
+        if (ix->dead[i])
+            continue;
+        if (w != i) {
+            memcpy(ix->data + w * d, ix->data + i * d, d * 4);
+            if (ix->quantize) {
+                memcpy(ix->codes + w * d, ix->codes + i * d, d);
+                ix->scales[w] = ix->scales[i];
+            }
+            ix->ids[w] = ix->ids[i];
+            ix->groups[w] = ix->groups[i];
+            ix->dead[w] = 0;
+            aos_map_put_u64(&ix->by_id, (uint64_t)ix->ids[w], slot_value(w));
+        }
+        w++;
+    }
+    ix->n = w;
+    ix->dead_count = 0;
+}
+
+static int hnsw_insert(aos_memory_index_t *ix, int32_t slot);
+
+static int remove_locked(aos_memory_index_t *ix, int64_t id)
+{
+    uintptr_t s = (uintptr_t)aos_map_del_u64(&ix->by_id, (uint64_t)id);
+    if (!s)
+        return AOS_ENOTFOUND;
+    ix->dead[s - 1] = 1;
+    ix->dead_count++;
+    return 0;
+}
+
+int aos_memory_index_add(aos_memory_index_t *ix, int64_t id, uint32_t group, const float *vec)
+{
+    int d = ix->dims;
+    for (int i = 0; i < d; i++)
+        if (!isfinite(vec[i]))
+            return AOS_EINVAL;
+    uv_rwlock_wrlock(&ix->lock);
+    int rc = 0;
+    if (ix->n == ix->cap && (rc = grow(ix)))
+        goto out;
+    size_t s = ix->n;
+    /* the map entry first: the only step that can fail */
+    void *old = aos_map_get_u64(&ix->by_id, (uint64_t)id);
+    if (aos_map_put_u64(&ix->by_id, (uint64_t)id, slot_value(s)) < 0) {
+        rc = AOS_ENOMEM;
+        goto out;
+    }
+    if (old) {
+        ix->dead[(uintptr_t)old - 1] = 1;
+        ix->dead_count++;
+    }
+    memcpy(ix->data + s * (size_t)d, vec, (size_t)d * 4);
+    if (ix->quantize)
+        ix->scales[s] = quantize(vec, d, ix->codes + s * (size_t)d);
+    ix->ids[s] = id;
+    ix->groups[s] = group;
+    ix->dead[s] = 0;
+    ix->n++;
+    if (ix->hnsw && (rc = hnsw_insert(ix, (int32_t)s))) {
+        /* the vector stays searchable by the scans; the graph misses it */
+        rc = 0;
+    }
+    if (!ix->hnsw && ix->dead_count > 32 && ix->dead_count * 2 >= ix->n)
+        compact(ix);
+out:
+    uv_rwlock_wrunlock(&ix->lock);
+    return rc;
+}
+
+int aos_memory_index_remove(aos_memory_index_t *ix, int64_t id)
+{
+    uv_rwlock_wrlock(&ix->lock);
+    int rc = remove_locked(ix, id);
+    if (rc == 0 && !ix->hnsw && ix->dead_count > 32 && ix->dead_count * 2 >= ix->n)
+        compact(ix);
+    uv_rwlock_wrunlock(&ix->lock);
+    return rc;
+}
+
+size_t aos_memory_index_count(aos_memory_index_t *ix)
+{
+    uv_rwlock_rdlock(&ix->lock);
+    size_t n = ix->n - ix->dead_count;
+    uv_rwlock_rdunlock(&ix->lock);
+    return n;
+}
+
+size_t aos_memory_index_bytes(aos_memory_index_t *ix)
+{
+    uv_rwlock_rdlock(&ix->lock);
+    size_t d = (size_t)ix->dims, b = ix->cap * (d * 4 + 8 + 4 + 1);
+    if (ix->quantize)
+        b += ix->cap * (d + 4);
+    if (ix->hnsw) {
+        b += ix->cap * (size_t)(ix->hnsw->m0 + 1) * 4 + ix->cap * (sizeof(void *) + 1);
+        for (size_t i = 0; i < ix->n; i++)
+            b += (size_t)ix->hnsw->level[i] * (size_t)(ix->hnsw->m + 1) * 4;
+    }
+    uv_rwlock_rdunlock(&ix->lock);
+    return b;
+}
+
+/* ---- scans ------------------------------------------------------------------ */
+
+static int keep(const aos_memory_index_t *ix, size_t s, aos_memory_filter_fn filter, void *arg)
+{
+    return !ix->dead[s] && (!filter || filter(ix->ids[s], ix->groups[s], arg));
+}
+
+static int scan_exact(const aos_memory_index_t *ix, const float *q, topk_t *t,
+                      aos_memory_filter_fn filter, void *arg)
+{
+    size_t d = (size_t)ix->dims;
+    for (size_t s = 0; s < ix->n; s++)
+        if (keep(ix, s, filter, arg))
+            topk_push(t, ix->ids[s], dot_f(q, ix->data + s * d, (int)d));
+    return topk_finish(t);
+}
+
+/* int8 scan into a candidate heap of slots (the hit's id field holds the
+ * slot), then the exact scores of those. */
+static int scan_int8(const aos_memory_index_t *ix, const float *q, topk_t *t,
+                     aos_memory_filter_fn filter, void *arg)
+{
+    size_t d = (size_t)ix->dims;
+    int r = t->k * 4 > 64 ? t->k * 4 : 64;
+    int8_t *qc = malloc(d);
+    aos_memory_hit_t *cand = malloc((size_t)r * sizeof(*cand));
+    if (!qc || !cand) {
+        free(qc);
+        free(cand);
+        return AOS_ENOMEM;
+    }
+    float qs = quantize(q, (int)d, qc);
+    topk_t c = {cand, 0, r};
+    for (size_t s = 0; s < ix->n; s++)
+        if (keep(ix, s, filter, arg))
+            topk_push(&c, (int64_t)s,
+                      (float)dot_8(qc, ix->codes + s * d, (int)d) * qs * ix->scales[s]);
+    for (int i = 0; i < c.n; i++) {
+        size_t s = (size_t)c.h[i].id;
+        topk_push(t, ix->ids[s], dot_f(q, ix->data + s * d, (int)d));
+    }
+    free(qc);
+    free(cand);
+    return topk_finish(t);
+}
+
+/* ---- HNSW ------------------------------------------------------------------- */
+
+static int32_t *links(hnsw_t *g, int32_t s, int layer)
+{
+    if (layer == 0)
+        return g->l0 + (size_t)s * (size_t)(g->m0 + 1);
+    return g->upper[s] + (size_t)(layer - 1) * (size_t)(g->m + 1);
+}
+
+static int hnsw_grow(hnsw_t *g, size_t old, size_t cap)
+{
+    uint8_t *level = realloc(g->level, cap);
+    if (!level)
+        return AOS_ENOMEM;
+    g->level = level;
+    int32_t *l0 = realloc(g->l0, cap * (size_t)(g->m0 + 1) * 4);
+    if (!l0)
+        return AOS_ENOMEM;
+    g->l0 = l0;
+    int32_t **up = realloc(g->upper, cap * sizeof(*up));
+    if (!up)
+        return AOS_ENOMEM;
+    g->upper = up;
+    for (size_t i = old; i < cap; i++)
+        up[i] = NULL;
+    return 0;
+}
+
+static void hnsw_free(hnsw_t *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(g->upper[i]);
+    free(g->upper);
+    free(g->l0);
+    free(g->level);
+    for (size_t i = 0; i < g->npool; i++) {
+        free(g->pool[i]->marks);
+        free(g->pool[i]);
+    }
+    free(g->pool);
+    uv_mutex_destroy(&g->pool_lock);
+    free(g);
+}
+
+static visited_t *visited_get(hnsw_t *g, size_t n)
+{
+    visited_t *v = NULL;
+    uv_mutex_lock(&g->pool_lock);
+    if (g->npool)
+        v = g->pool[--g->npool];
+    uv_mutex_unlock(&g->pool_lock);
+    if (!v && !(v = calloc(1, sizeof(*v))))
+        return NULL;
+    if (v->cap < n || !v->marks) {
+        free(v->marks);
+        size_t cap = n < 1024 ? 1024 : n + n / 2;
+        v->marks = calloc(cap, 4);
+        v->cap = v->marks ? cap : 0;
+        v->stamp = 0;
+        if (!v->marks) {
+            free(v);
+            return NULL;
+        }
+    }
+    if (++v->stamp == 0) {
+        memset(v->marks, 0, v->cap * 4);
+        v->stamp = 1;
+    }
+    return v;
+}
+
+static void visited_put(hnsw_t *g, visited_t *v)
+{
+    uv_mutex_lock(&g->pool_lock);
+    if (g->npool == g->pool_cap) {
+        size_t cap = g->pool_cap ? g->pool_cap * 2 : 4;
+        visited_t **p = realloc(g->pool, cap * sizeof(*p));
+        if (!p) {
+            uv_mutex_unlock(&g->pool_lock);
+            free(v->marks);
+            free(v);
+            return;
+        }
+        g->pool = p;
+        g->pool_cap = cap;
+    }
+    g->pool[g->npool++] = v;
+    uv_mutex_unlock(&g->pool_lock);
+}
+
+/* A heap of (dist, slot): min = 1 keeps the nearest at the root, 0 the
+ * farthest. */
+typedef struct {
+    float d;
+    int32_t s;
+} dn_t;
+typedef struct {
+    dn_t *a;
+    int n, cap, min;
+} dheap_t;
+
+static int dh_before(const dheap_t *h, const dn_t *x, const dn_t *y)
+{
+    return h->min ? x->d < y->d : x->d > y->d;
+}
+
+static int dh_push(dheap_t *h, float d, int32_t s)
+{
+    if (h->n == h->cap) {
+        int cap = h->cap ? h->cap * 2 : 64;
+        dn_t *a = realloc(h->a, (size_t)cap * sizeof(*a));
+        if (!a)
+            return AOS_ENOMEM;
+        h->a = a;
+        h->cap = cap;
+    }
+    dn_t x = {d, s};
+    int i = h->n++;
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (!dh_before(h, &x, &h->a[p]))
+            break;
+        h->a[i] = h->a[p];
+        i = p;
+    }
+    h->a[i] = x;
+    return 0;
+}
+
+static dn_t dh_pop(dheap_t *h)
+{
+    dn_t top = h->a[0], x = h->a[--h->n];
+    int i = 0;
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, w = i;
+        const dn_t *wv = &x;
+        if (l < h->n && dh_before(h, &h->a[l], wv))
+            w = l, wv = &h->a[l];
+        if (r < h->n && dh_before(h, &h->a[r], wv))
+            w = r;
+        if (w == i)
+            break;
+        h->a[i] = h->a[w];
+        i = w;
+    }
+    if (h->n)
+        h->a[i] = x;
+    return top;
+}
+
+static float dist(const aos_memory_index_t *ix, const float *q, int32_t s)
+{
+    return 1.0f - dot_f(q, ix->data + (size_t)s * (size_t)ix->dims, ix->dims);
+}
+
+/* Greedy descent on one layer from *ep. */
+static void greedy(aos_memory_index_t *ix, const float *q, int32_t *ep, float *epd, int layer)
+{
+    hnsw_t *g = ix->hnsw;
+    for (int changed = 1; changed;) {
+        changed = 0;
+        int32_t *l = links(g, *ep, layer);
+        for (int i = 1; i <= l[0]; i++) {
+            float d = dist(ix, q, l[i]);
+            if (d < *epd) {
+                *epd = d;
+                *ep = l[i];
+                changed = 1;
+            }
+        }
+    }
+}
+
+/* Search of one layer with breadth ef from ep; the results (the ef nearest
+ * that pass: filter, not dead unless all) in *top, a max-heap. */
+static int search_layer(aos_memory_index_t *ix, const float *q, int32_t ep, int ef, int layer,
+                        int all, aos_memory_filter_fn filter, void *arg, dheap_t *top)
+{
+    hnsw_t *g = ix->hnsw;
+    visited_t *v = visited_get(g, ix->n);
+    if (!v)
+        return AOS_ENOMEM;
+    dheap_t cand = {NULL, 0, 0, 1};
+    top->n = 0;
+    top->min = 0;
+    float d0 = dist(ix, q, ep), bound = FLT_MAX;
+    int rc = dh_push(&cand, d0, ep);
+    v->marks[ep] = v->stamp;
+    if (!rc && (all || keep(ix, (size_t)ep, filter, arg))) {
+        rc = dh_push(top, d0, ep);
+        bound = d0;
+    }
+    while (!rc && cand.n) {
+        dn_t c = dh_pop(&cand);
+        if (c.d > bound && top->n >= ef)
+            break;
+        int32_t *l = links(g, c.s, layer);
+        for (int i = 1; i <= l[0] && !rc; i++) {
+            int32_t e = l[i];
+            if (v->marks[e] == v->stamp)
+                continue;
+            v->marks[e] = v->stamp;
+            float d = dist(ix, q, e);
+            if (top->n < ef || d < bound) {
+                rc = dh_push(&cand, d, e);
+                if (!rc && (all || keep(ix, (size_t)e, filter, arg))) {
+                    rc = dh_push(top, d, e);
+                    if (top->n > ef)
+                        dh_pop(top);
+                    if (top->n)
+                        bound = top->a[0].d;
+                }
+            }
+        }
+    }
+    free(cand.a);
+    visited_put(g, v);
+    return rc;
+}
+
+/* The heuristic of the paper (Algorithm 4, no extension): from cands
+ * (any order), nearest first, keep one when it is nearer the base than
+ * every kept one. Writes at most max slots to out; returns how many. */
+static int select_neighbors(aos_memory_index_t *ix, dn_t *cands, int n, int max, int32_t *out)
+{
+    /* nearest first */
+    for (int i = 1; i < n; i++) {
+        dn_t x = cands[i];
+        int j = i - 1;
+        while (j >= 0 && cands[j].d > x.d) {
+            cands[j + 1] = cands[j];
+            j--;
+        }
+        cands[j + 1] = x;
+    }
+    int k = 0;
+    size_t d = (size_t)ix->dims;
+    for (int i = 0; i < n && k < max; i++) {
+        int ok = 1;
+        const float *e = ix->data + (size_t)cands[i].s * d;
+        for (int j = 0; j < k && ok; j++)
+            if (1.0f - dot_f(e, ix->data + (size_t)out[j] * d, (int)d) < cands[i].d)
+                ok = 0;
+        if (ok)
+            out[k++] = cands[i].s;
+    }
+    return k;
+}
+
+/* Adds a link s -> t on layer, shrinking s's list by the heuristic when
+ * it is full. */
+static void link_to(aos_memory_index_t *ix, int32_t s, int32_t t, int layer)
+{
+    hnsw_t *g = ix->hnsw;
+    int max = layer ? g->m : g->m0;
+    int32_t *l = links(g, s, layer);
+    for (int i = 1; i <= l[0]; i++)
+        if (l[i] == t)
+            return;
+    if (l[0] < max) {
+        l[++l[0]] = t;
+        return;
+    }
+    dn_t c[129];
+    const float *base = ix->data + (size_t)s * (size_t)ix->dims;
+    int n = 0;
+    for (int i = 1; i <= l[0]; i++)
+        c[n++] = (dn_t){dist(ix, base, l[i]), l[i]};
+    c[n++] = (dn_t){dist(ix, base, t), t};
+    int32_t out[129];
+    int k = select_neighbors(ix, c, n, max, out);
+    memcpy(l + 1, out, (size_t)k * 4);
+    l[0] = k;
+}
+
+static int random_level(hnsw_t *g)
+{
+    /* xorshift64* */
+    g->rng ^= g->rng >> 12;
+    g->rng ^= g->rng << 25;
+    g->rng ^= g->rng >> 27;
+    uint64_t r = g->rng * 0x2545F4914F6CDD1DULL;
+    double u = ((double)(r >> 11) + 0.5) / 9007199254740992.0;
+    int l = (int)(-log(u) * g->ml);
+    return l > 15 ? 15 : l;
+}
+
+static int hnsw_insert(aos_memory_index_t *ix, int32_t s)
+{
+    hnsw_t *g = ix->hnsw;
+    int lv = random_level(g);
+    g->level[s] = (uint8_t)lv;
+    g->l0[(size_t)s * (size_t)(g->m0 + 1)] = 0;
+    g->upper[s] = NULL;
+    if (lv > 0) {
+        g->upper[s] = calloc((size_t)lv * (size_t)(g->m + 1), 4);
+        if (!g->upper[s]) {
+            g->level[s] = 0;
+            lv = 0;
+        }
+    }
+    if (g->entry < 0) {
+        g->entry = s;
+        g->max_level = lv;
+        return 0;
+    }
+    const float *q = ix->data + (size_t)s * (size_t)ix->dims;
+    int32_t ep = g->entry;
+    float epd = dist(ix, q, ep);
+    for (int layer = g->max_level; layer > lv; layer--)
+        greedy(ix, q, &ep, &epd, layer);
+    dheap_t top = {NULL, 0, 0, 0};
+    int rc = 0;
+    for (int layer = lv < g->max_level ? lv : g->max_level; layer >= 0 && !rc; layer--) {
+        rc = search_layer(ix, q, ep, g->efc, layer, 1, NULL, NULL, &top);
+        if (rc)
+            break;
+        int max = layer ? g->m : g->m0;
+        int32_t nb[129];
+        /* the nearest found is the next layer's entry */
+        int best = 0;
+        for (int i = 1; i < top.n; i++)
+            if (top.a[i].d < top.a[best].d)
+                best = i;
+        int32_t next_ep = top.n ? top.a[best].s : ep;
+        int k = select_neighbors(ix, top.a, top.n, g->m < max ? g->m : max, nb);
+        int32_t *l = links(g, s, layer);
+        memcpy(l + 1, nb, (size_t)k * 4);
+        l[0] = k;
+        for (int i = 0; i < k; i++)
+            link_to(ix, nb[i], s, layer);
+        ep = next_ep;
+    }
+    free(top.a);
+    if (lv > g->max_level) {
+        g->max_level = lv;
+        g->entry = s;
+    }
+    return rc;
+}
+
+int aos_memory_index_hnsw_build(aos_memory_index_t *ix, int m, int ef_construction)
+{
+    if (m <= 0)
+        m = 16;
+    if (m > 64)
+        return AOS_EINVAL;
+    if (ef_construction <= 0)
+        ef_construction = 200;
+    uv_rwlock_wrlock(&ix->lock);
+    int rc = 0;
+    if (ix->hnsw)
+        goto out;
+    hnsw_t *g = calloc(1, sizeof(*g));
+    if (!g || uv_mutex_init(&g->pool_lock)) {
+        free(g);
+        rc = AOS_ENOMEM;
+        goto out;
+    }
+    g->m = m;
+    g->m0 = 2 * m;
+    g->efc = ef_construction;
+    g->ml = 1.0 / log((double)m);
+    g->entry = -1;
+    g->rng = 0x9e3779b97f4a7c15ULL;
+    if (ix->cap && hnsw_grow(g, 0, ix->cap)) {
+        hnsw_free(g, 0);
+        rc = AOS_ENOMEM;
+        goto out;
+    }
+    ix->hnsw = g;
+    for (size_t s = 0; s < ix->n && !rc; s++)
+        rc = hnsw_insert(ix, (int32_t)s);
+    if (rc) {
+        hnsw_free(g, ix->n);
+        ix->hnsw = NULL;
+    }
+out:
+    uv_rwlock_wrunlock(&ix->lock);
+    return rc;
+}
+
+static int search_hnsw(aos_memory_index_t *ix, const float *q, topk_t *t, int ef,
+                       aos_memory_filter_fn filter, void *arg)
+{
+    hnsw_t *g = ix->hnsw;
+    if (g->entry < 0)
+        return 0;
+    if (ef < t->k)
+        ef = t->k;
+    int32_t ep = g->entry;
+    float epd = dist(ix, q, ep);
+    for (int layer = g->max_level; layer > 0; layer--)
+        greedy(ix, q, &ep, &epd, layer);
+    dheap_t top = {NULL, 0, 0, 0};
+    int rc = search_layer(ix, q, ep, ef, 0, 0, filter, arg, &top);
+    for (int i = 0; !rc && i < top.n; i++)
+        topk_push(t, ix->ids[top.a[i].s], 1.0f - top.a[i].d);
+    free(top.a);
+    return rc ? rc : topk_finish(t);
+}
+
+int aos_memory_index_search(aos_memory_index_t *ix, const float *q, int k,
+                            aos_memory_method_t method, int ef, aos_memory_filter_fn filter,
+                            void *arg, aos_memory_hit_t *hits)
+{
+    if (k <= 0)
+        return AOS_EINVAL;
+    topk_t t = {hits, 0, k};
+    uv_rwlock_rdlock(&ix->lock);
+    if (method == AOS_MEMORY_SEARCH_AUTO)
+        method = ix->hnsw                                         ? AOS_MEMORY_SEARCH_HNSW
+                 : ix->quantize && ix->n - ix->dead_count >= 4096 ? AOS_MEMORY_SEARCH_INT8
+                                                                  : AOS_MEMORY_SEARCH_EXACT;
+    int rc;
+    if (method == AOS_MEMORY_SEARCH_HNSW)
+        rc = ix->hnsw ? search_hnsw(ix, q, &t, ef > 0 ? ef : (k > 64 ? k : 64), filter, arg)
+                      : AOS_EINVAL;
+    else if (method == AOS_MEMORY_SEARCH_INT8)
+        rc = ix->quantize ? scan_int8(ix, q, &t, filter, arg) : AOS_EINVAL;
+    else
+        rc = scan_exact(ix, q, &t, filter, arg);
+    uv_rwlock_rdunlock(&ix->lock);
+    return rc;
+}
+
+/* ---- reciprocal rank fusion ------------------------------------------------- */
+
+static int fused_cmp(const void *a, const void *b)
+{
+    const aos_memory_fused_t *x = a, *y = b;
+    if (x->rrf != y->rrf)
+        return x->rrf > y->rrf ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int aos_memory_rrf(const int64_t *a, int na, const int64_t *b, int nb, int k0,
+                   aos_memory_fused_t *out)
+{
+    int n = 0;
+    for (int i = 0; i < na; i++) {
+        int dup = 0;
+        for (int j = 0; j < n && !dup; j++)
+            dup = out[j].id == a[i];
+        if (dup)
+            continue; /* a list names an id once: its best rank counts */
+        out[n++] = (aos_memory_fused_t){a[i], 1.0 / (k0 + i + 1), i + 1, 0};
+    }
+    for (int i = 0; i < nb; i++) {
+        int j = 0;
+        while (j < n && out[j].id != b[i])
+            j++;
+        if (j < n) {
+            if (out[j].rank_b)
+                continue;
+            out[j].rrf += 1.0 / (k0 + i + 1);
+            out[j].rank_b = i + 1;
+        } else {
+            out[n++] = (aos_memory_fused_t){b[i], 1.0 / (k0 + i + 1), 0, i + 1};
+        }
+    }
+    qsort(out, (size_t)n, sizeof(*out), fused_cmp);
+    return n;
+}

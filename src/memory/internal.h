@@ -1,0 +1,111 @@
+/* internal.h - what the files of src/memory share: the service, and the
+ * operations that REST (service.c) and MCP (mcp.c) both start. */
+#ifndef AOS_MEMORY_INTERNAL_H
+#define AOS_MEMORY_INTERNAL_H
+
+#include "memory/memory.h"
+
+#include <jansson.h>
+
+/* Limits of an item and a search; past them a request is refused (400). */
+#define MEM_TEXT_MAX    32768 /* bytes of text */
+#define MEM_SUBJECT_MAX 256
+#define MEM_TAG_MAX     64 /* bytes of a tag */
+#define MEM_TAGS_MAX    32
+#define MEM_META_MAX    16384 /* bytes of meta as compact JSON */
+#define MEM_PROJECT_MAX 128
+#define MEM_Q_MAX       1024
+#define MEM_K_MAX       100
+#define MEM_BODY_MAX    (128 << 10)
+
+struct aos_memory_s {
+    aos_memory_cfg_t cfg;
+    aos_builtin_t builtin;
+    aos_memory_index_t *index; /* owned; written by store jobs only */
+    int loaded;                /* the index load job finished (loop) */
+    int load_failed;
+
+    /* projects seen, interned: an item's vector carries its project's
+     * number as its index group. Appended by store jobs, read by the
+     * loop, under proj_lock. */
+    uv_mutex_t proj_lock;
+    char **projects;
+    size_t nprojects, proj_cap;
+};
+
+typedef enum {
+    MEM_OP_CREATE,
+    MEM_OP_GET,
+    MEM_OP_UPDATE,
+    MEM_OP_DELETE,
+    MEM_OP_RESTORE,
+    MEM_OP_SEARCH,
+    MEM_OP_PROFILE_GET, /* the caller's own profile */
+    MEM_OP_PROFILE_PUT, /* fields: the new profile */
+} mem_op_kind_t;
+
+typedef struct mem_op mem_op_t;
+/* The end of an operation, on the loop: result (stolen) or err. */
+typedef void (*mem_finish_fn)(mem_op_t *op, int status, json_t *result, const aos_err_t *err);
+
+typedef enum { MODE_KEYWORD, MODE_VECTOR, MODE_HYBRID } mem_mode_t;
+
+struct mem_op {
+    aos_memory_t *m;
+    mem_op_kind_t kind;
+    const aos_principal_t *who; /* borrowed: loop only */
+    char actor[80];             /* who, as sources and audit rows name it */
+    mem_finish_fn finish;
+    void *ctx; /* the finisher's */
+
+    int64_t id;                        /* GET, UPDATE, DELETE, RESTORE */
+    json_t *fields;                    /* CREATE, UPDATE: the checked fields */
+    char project[MEM_PROJECT_MAX + 1]; /* writes: the project checked (the row's) */
+    int write_phase;                   /* UPDATE/DELETE/RESTORE: 1 once authorized */
+
+    /* SEARCH */
+    char *q;
+    mem_mode_t mode;
+    int k;
+    json_t *tags;   /* array of strings, or NULL */
+    char **allowed; /* project names the caller may read (NULL with all_projects) */
+    size_t nallowed;
+    int all_projects;
+    uint8_t *groups_ok; /* per interned project: may read */
+    size_t ngroups;
+
+    json_t *row;    /* the item read or written */
+    json_t *result; /* the answer */
+};
+
+/* Checks a create (update: partial = 1) body: unknown fields, types,
+ * limits; normalizes tags (sorted, unique). *out gets the fields (new). */
+int mem_check_fields(const json_t *body, int partial, json_t **out, aos_err_t *err);
+/* Checks a profile (R1): an object of language, timezone (strings),
+ * task_defaults, notifications, preferences (objects), at most
+ * MEM_META_MAX bytes. *out gets a copy. */
+int mem_check_profile(const json_t *body, json_t **out, aos_err_t *err);
+/* Checks search parameters into op (q, mode, k, tags, project). Strings
+ * may be NULL (absent). */
+int mem_check_search(mem_op_t *op, const char *q, const char *mode, const char *k, const char *tags,
+                     const char *project_id, aos_err_t *err);
+/* The same from JSON arguments (MCP). */
+int mem_check_search_json(mem_op_t *op, const json_t *args, aos_err_t *err);
+
+mem_op_t *mem_op_new(aos_memory_t *m, mem_op_kind_t kind, const aos_principal_t *who,
+                     mem_finish_fn finish, void *ctx);
+void mem_op_free(mem_op_t *op);
+/* Runs op: authorization, store jobs, then op->finish exactly once, also
+ * on failure (now or later). */
+void mem_op_start(mem_op_t *op);
+
+/* 1 if p is a project id: 1..MEM_PROJECT_MAX of A-Z a-z 0-9 . _ - @ / : */
+int mem_project_ok(const char *p);
+
+/* blueprint.c: the routes of R2 blueprints */
+int mem_blueprint_add_routes(aos_memory_t *m, aos_http_t *http);
+
+/* mcp.c */
+extern const aos_builtin_t mem_builtin_template;
+
+#endif

@@ -1,0 +1,199 @@
+/* memory.h - the memory service (SPEC §2 Memory page R3, issue 17): memory
+ * items with tags and audit, keyword, vector and hybrid search, over REST
+ * and a built-in MCP server; and the pieces it is built from, usable (and
+ * tested) on their own: the text tokenizer, the built-in embedding, the
+ * vector index and reciprocal rank fusion.
+ *
+ *   POST   /api/memory/items              create (Operator on project:<project_id>)
+ *   GET    /api/memory/items/:id          read (Viewer on its project)
+ *   PATCH  /api/memory/items/:id          update text, subject, tags, meta (Operator)
+ *   DELETE /api/memory/items/:id          soft delete (Operator)
+ *   POST   /api/memory/items/:id/restore  undo a soft delete (Operator)
+ *   GET    /api/memory/search?q=&mode=keyword|vector|hybrid&tags=&project_id=&k=
+ *   GET/PUT /api/memory/profile           the caller's own profile (R1)
+ *   MCP server "memory"                   tools search, put, get, delete, restore, profile
+ *
+ * The routes are open to any token (AOS_PERM_ANY) because the project an
+ * item belongs to is in the body or the row, not the path: each handler
+ * checks aos_auth_check on "project:<id>" itself, and a search without a
+ * project_id returns only items of projects the caller may read.
+ *
+ * Items live in the store (migration 0018: mem_items, mem_tags, the FTS5
+ * table mem_fts and mem_embeddings); every change is one store job that
+ * writes the item, its terms, its vector and its audit row in one
+ * transaction. The vectors are also held in memory, in an index loaded from
+ * the store at start and kept in step by those jobs.
+ *
+ * Threads: the service's functions run on the loop thread; its store work
+ * (and searches) on the store's worker. The tokenizer, the embedding and
+ * RRF are pure (any thread). The index has its own lock (see below). */
+#ifndef AOS_MEMORY_H
+#define AOS_MEMORY_H
+
+#include "auth/auth.h"
+#include "builtin/builtin.h"
+#include "err/err.h"
+#include "http/http.h"
+#include "store/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* ---- text ------------------------------------------------------------------
+ * The terms of a text, for the keyword index and the embedding: each run of
+ * ASCII letters and digits is one word, lowercased; each run of CJK
+ * characters (Han, Hiragana, Katakana, Hangul) gives its overlapping
+ * character bigrams ("向量检索" -> 向量 量检 检索), or the character alone
+ * when the run has one; any other non-ASCII letter (é, ß, Cyrillic, ...)
+ * counts as a word character, unfolded. Everything else separates. Invalid
+ * UTF-8 bytes separate too. Terms longer than AOS_MEMORY_TERM_MAX bytes are
+ * cut (at a character boundary). */
+#define AOS_MEMORY_TERM_MAX 64
+
+/* Calls fn(term, len, cjk, arg) for each term of text[0..n) in order (cjk:
+ * 1 for a CJK bigram or single character); fn returns 0 to go on. Returns
+ * how many terms were given, or fn's nonzero return. */
+typedef int (*aos_memory_term_fn)(const char *term, size_t len, int cjk, void *arg);
+int aos_memory_terms(const char *text, size_t n, aos_memory_term_fn fn, void *arg);
+
+/* The terms of text joined by single spaces, in *out (malloc'd,
+ * NUL-terminated): what the FTS5 index stores, so that its 'ascii'
+ * tokenizer (every non-ASCII byte a token character) sees exactly these
+ * terms. *count (may be NULL) gets how many. 0 or AOS_ENOMEM. */
+int aos_memory_terms_join(const char *text, size_t n, char **out, size_t *count);
+
+/* ---- the built-in embedding -----------------------------------------------
+ * No network and no model: signed feature hashing of the terms above (words
+ * weight 1, CJK bigrams 1), of the stems of English words (a light suffix
+ * stripper: rotation, rotates -> rotat; weight 1; English function words
+ * such as "the", "how" are left out), of the characters of CJK
+ * bigrams (0.3), of adjacent term pairs (weight 0.5) and of the
+ * character trigrams of words of 3 or more bytes (weight 0.25 each,
+ * for inflections: "index"/"indexes"), into AOS_MEMORY_DIMS floats, each
+ * feature's term frequency damped as 1 + log(tf), then L2-normalised. A
+ * feature's bucket and sign come from one 64-bit hash (FNV-1a, then a
+ * murmur3 finaliser), so a vector is the same on every machine. Text
+ * without any term gives the zero vector. */
+#define AOS_MEMORY_DIMS        384
+#define AOS_MEMORY_EMBED_MODEL "aos-hash-v1"
+int aos_memory_embed(const char *text, size_t n, float out[AOS_MEMORY_DIMS]);
+
+/* ---- vector index ---------------------------------------------------------
+ * Vectors of a fixed dimension under 64-bit ids, searched by inner product
+ * (cosine for L2-normalised vectors), best first.
+ *
+ * Layout: slot i's float32 vector at data[i * dims] (one contiguous,
+ * 64-byte aligned matrix), and - with quantization on - its int8 codes at
+ * codes[i * dims] with a per-vector scale (max |x| / 127). A removed vector
+ * leaves a hole (its slot is marked dead and skipped) until aos_memory_index
+ * compacts, which happens when holes reach half of the slots and no HNSW
+ * graph exists.
+ *
+ * Search methods:
+ *   EXACT   scans every float32 vector (AVX2+FMA when the CPU has them,
+ *           chosen at run time, else a plain loop): the true top k.
+ *   INT8    scans the int8 codes (AVX2 when present), keeps the best
+ *           rerank candidates (at least 4k, 64), and re-ranks those with
+ *           the float32 vectors: exact scores, nearly exact membership.
+ *   HNSW    a hierarchical navigable small world graph (Malkov & Yashunin
+ *           2016): M links per node (2M on layer 0), efConstruction
+ *           candidates while inserting, ef (>= k) while searching.
+ *           Built by aos_memory_index_hnsw_build and kept up to date by
+ *           every later add; removal marks the node dead (still routed
+ *           through, never returned).
+ *   AUTO    HNSW if the graph exists, else INT8 when quantization is on
+ *           and the index holds at least 4096 vectors, else EXACT.
+ *
+ * Threads: every function takes the index's read-write lock, searches
+ * shared, changes exclusive, so searches may run on several threads while
+ * a change waits. */
+typedef struct aos_memory_index_s aos_memory_index_t;
+
+typedef enum {
+    AOS_MEMORY_SEARCH_AUTO = 0,
+    AOS_MEMORY_SEARCH_EXACT,
+    AOS_MEMORY_SEARCH_INT8,
+    AOS_MEMORY_SEARCH_HNSW,
+} aos_memory_method_t;
+
+typedef struct {
+    int64_t id;
+    float score;
+} aos_memory_hit_t;
+
+/* A filter on candidates: 1 to keep the vector of id in group. */
+typedef int (*aos_memory_filter_fn)(int64_t id, uint32_t group, void *arg);
+
+/* quantize: keep int8 codes too (dims bytes + 4 more per vector). */
+int aos_memory_index_new(aos_memory_index_t **out, int dims, int quantize);
+void aos_memory_index_free(aos_memory_index_t *ix);
+/* Adds (or replaces) id's vector (dims floats, copied); group is the
+ * caller's label for filters (the service: its project). 0 or AOS_ENOMEM,
+ * AOS_EINVAL for a non-finite value. */
+int aos_memory_index_add(aos_memory_index_t *ix, int64_t id, uint32_t group, const float *vec);
+/* 0, or AOS_ENOTFOUND when id has no vector. */
+int aos_memory_index_remove(aos_memory_index_t *ix, int64_t id);
+size_t aos_memory_index_count(aos_memory_index_t *ix);
+/* Builds the HNSW graph over every vector (m: links per node, 0: 16;
+ * ef_construction 0: 200). From then on adds also insert into it. */
+int aos_memory_index_hnsw_build(aos_memory_index_t *ix, int m, int ef_construction);
+/* Up to k best hits for q (dims floats) into hits, best first (ties by
+ * smaller id); returns how many, or a negative AOS_E* code. ef: HNSW's
+ * search breadth (0: max(64, k)). filter may be NULL. */
+int aos_memory_index_search(aos_memory_index_t *ix, const float *q, int k,
+                            aos_memory_method_t method, int ef, aos_memory_filter_fn filter,
+                            void *arg, aos_memory_hit_t *hits);
+/* Bytes the index holds (vectors, codes, graph), for metrics and benches. */
+size_t aos_memory_index_bytes(aos_memory_index_t *ix);
+/* 1 when the search loops use AVX2 on this CPU. */
+int aos_memory_index_simd(void);
+
+/* ---- reciprocal rank fusion -------------------------------------------------
+ * Cormack, Clarke & Büttcher 2009: score(d) = sum over the lists holding d
+ * of 1 / (k0 + rank), ranks from 1. Fuses two ranked id lists (either may
+ * be empty) into out (room for na + nb), best first, ties by smaller id;
+ * each with its rank in a and in b (0: absent). Returns how many. */
+#define AOS_MEMORY_RRF_K 60
+typedef struct {
+    int64_t id;
+    double rrf;
+    int rank_a, rank_b;
+} aos_memory_fused_t;
+int aos_memory_rrf(const int64_t *a, int na, const int64_t *b, int nb, int k0,
+                   aos_memory_fused_t *out);
+
+/* ---- the service ------------------------------------------------------------- */
+typedef struct aos_memory_s aos_memory_t;
+
+typedef struct {
+    uv_loop_t *loop;    /* borrowed */
+    aos_store_t *store; /* borrowed */
+    /* The principal of an MCP caller by id (the gateway's aos_caller_t has
+     * only the id), for the per-project checks of the MCP tools: NULL when
+     * unknown (the call is then refused). Loop thread. */
+    const aos_principal_t *(*principal_of)(void *data, const char *id);
+    void *principal_data; /* borrowed */
+} aos_memory_cfg_t;
+
+/* Starts loading the index from the store (a store job: queued before any
+ * request's, so no search sees a partial index). */
+int aos_memory_new(aos_memory_t **out, const aos_memory_cfg_t *cfg, aos_err_t *err);
+/* The routes above; m must outlive http. */
+int aos_memory_add_routes(aos_memory_t *m, aos_http_t *http);
+/* The built-in MCP server "memory", for aos_gateway_add_builtin; owned by m. */
+const aos_builtin_t *aos_memory_builtin(aos_memory_t *m);
+/* A search as who (borrowed for the call: its rights are checked now),
+ * for other services (the orchestrator's constraints.memory): args as the
+ * tool memory.search takes them ({q, mode, k, tags, project_id}). Returns
+ * 0 and calls done exactly once on the loop (now, when who may not read
+ * the project asked for, else when the search is done), with the answer
+ * {mode, k, results} (stolen) or an error; or fails now (AOS_EINVAL with
+ * err naming the argument, AOS_ENOMEM) without calling done. */
+typedef void (*aos_memory_search_fn)(int status, json_t *result, const aos_err_t *err, void *data);
+int aos_memory_search(aos_memory_t *m, const aos_principal_t *who, const json_t *args,
+                      aos_memory_search_fn done, void *data, aos_err_t *err);
+/* After aos_store_close (whose callbacks reach m). May be NULL. */
+void aos_memory_free(aos_memory_t *m);
+
+#endif

@@ -1,0 +1,375 @@
+/* test_memory.c - the pieces of the memory service that stand alone: the
+ * terms of Chinese, English and mixed text (exact lists), the built-in
+ * embedding (deterministic, unit length, case-blind, nearer for shared
+ * terms), the vector index (exact top-k against a brute force of our own,
+ * int8 recall with re-ranking, HNSW recall on random data, removal,
+ * replacement, filters, compaction) and reciprocal rank fusion (exact
+ * scores). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memory/memory.h"
+
+static char *terms(const char *s)
+{
+    char *out = NULL;
+    assert_int_equal(aos_memory_terms_join(s, strlen(s), &out, NULL), 0);
+    return out;
+}
+
+#define TERMS_EQ(in, want)                                                                         \
+    do {                                                                                           \
+        char *got_ = terms(in);                                                                    \
+        assert_string_equal(got_, want);                                                           \
+        free(got_);                                                                                \
+    } while (0)
+
+static void test_terms(void **state)
+{
+    (void)state;
+    TERMS_EQ("Hello, World! v2.0", "hello world v2 0");
+    TERMS_EQ("向量检索", "向量 量检 检索");
+    TERMS_EQ("我", "我");
+    TERMS_EQ("用GPT模型做向量检索。好", "用 gpt 模型 型做 做向 向量 量检 检索 好");
+    TERMS_EQ("Ｆｕｌｌ　ＷＩＤＴＨ１２", "full width12");
+    TERMS_EQ("café ÉTÉ", "café ÉtÉ");
+    TERMS_EQ("", "");
+    TERMS_EQ("  ,,, !!! ", "");
+    TERMS_EQ("カタカナ・ひら", "カタ タカ カナ ひら");
+    TERMS_EQ("한국어 text", "한국 국어 text");
+    /* invalid UTF-8 separates */
+    TERMS_EQ("ab\xff"
+             "cd\xe4\xb8",
+             "ab cd");
+    /* a word is cut at AOS_MEMORY_TERM_MAX bytes */
+    char big[200];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    char *t = terms(big);
+    assert_int_equal(strlen(t), AOS_MEMORY_TERM_MAX);
+    free(t);
+    size_t n = 0;
+    char *out;
+    assert_int_equal(aos_memory_terms_join("a b 中文字", strlen("a b 中文字"), &out, &n), 0);
+    assert_int_equal(n, 4);
+    free(out);
+}
+
+static float dotv(const float *a, const float *b, int d)
+{
+    double s = 0;
+    for (int i = 0; i < d; i++)
+        s += (double)a[i] * b[i];
+    return (float)s;
+}
+
+static void test_embed(void **state)
+{
+    (void)state;
+    float a[AOS_MEMORY_DIMS], b[AOS_MEMORY_DIMS], c[AOS_MEMORY_DIMS];
+    const char *s = "Rotate the API keys every ninety days";
+    assert_int_equal(aos_memory_embed(s, strlen(s), a), 0);
+    assert_true(fabsf(dotv(a, a, AOS_MEMORY_DIMS) - 1.0f) < 1e-5f);
+    assert_int_equal(aos_memory_embed("ROTATE the api KEYS every Ninety days", 37, b), 0);
+    assert_memory_equal(a, b, sizeof(a));
+    /* nothing to embed: zero */
+    assert_int_equal(aos_memory_embed("!!", 2, c), 0);
+    for (int i = 0; i < AOS_MEMORY_DIMS; i++)
+        assert_true(c[i] == 0.0f);
+    /* a single word: its term, its stem ("key") and four trigrams (^ke key
+     * eys ys$): six features, five or six buckets (a collision) */
+    assert_int_equal(aos_memory_embed("keys", 4, c), 0);
+    int nonzero = 0;
+    for (int i = 0; i < AOS_MEMORY_DIMS; i++)
+        nonzero += c[i] != 0.0f;
+    assert_true(nonzero >= 5 && nonzero <= 6);
+    /* function words are left out: exactly the same vector */
+    assert_int_equal(aos_memory_embed("the keys of it", 14, b), 0);
+    assert_memory_equal(b, c, sizeof(b));
+    /* stems: rotation and rotating share "rotat" */
+    float r1[AOS_MEMORY_DIMS], r2[AOS_MEMORY_DIMS], r3[AOS_MEMORY_DIMS];
+    aos_memory_embed("rotation", 8, r1);
+    aos_memory_embed("rotating", 8, r2);
+    aos_memory_embed("rotunda", 7, r3);
+    assert_true(dotv(r1, r2, AOS_MEMORY_DIMS) > dotv(r1, r3, AOS_MEMORY_DIMS) + 0.2f);
+    /* shared terms are nearer than none, in both languages */
+    const char *q = "API key rotation", *near = "how often to rotate api keys", *far = "lunch menu";
+    float vq[AOS_MEMORY_DIMS], vn[AOS_MEMORY_DIMS], vf[AOS_MEMORY_DIMS];
+    aos_memory_embed(q, strlen(q), vq);
+    aos_memory_embed(near, strlen(near), vn);
+    aos_memory_embed(far, strlen(far), vf);
+    assert_true(dotv(vq, vn, AOS_MEMORY_DIMS) > dotv(vq, vf, AOS_MEMORY_DIMS) + 0.15f);
+    const char *zq = "向量检索", *zn = "用向量做语义检索的方法", *zf = "今天的天气很好";
+    aos_memory_embed(zq, strlen(zq), vq);
+    aos_memory_embed(zn, strlen(zn), vn);
+    aos_memory_embed(zf, strlen(zf), vf);
+    assert_true(dotv(vq, vn, AOS_MEMORY_DIMS) > dotv(vq, vf, AOS_MEMORY_DIMS) + 0.2f);
+}
+
+/* ---- index ------------------------------------------------------------------ */
+
+static uint64_t rng = 88172645463325252ULL;
+static float frand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+static void random_unit(float *v, int d)
+{
+    double s = 0;
+    for (int i = 0; i < d; i++) {
+        v[i] = frand();
+        s += (double)v[i] * v[i];
+    }
+    for (int i = 0; i < d; i++)
+        v[i] /= (float)sqrt(s);
+}
+
+/* The true top k of q among n vectors (ids 1..n, skipping dead[i]). */
+static void brute(const float *data, int n, int d, const float *q, int k, const char *dead,
+                  aos_memory_hit_t *out)
+{
+    for (int j = 0; j < k; j++)
+        out[j] = (aos_memory_hit_t){0, -INFINITY};
+    for (int i = 0; i < n; i++) {
+        if (dead && dead[i])
+            continue;
+        float s = dotv(q, data + (size_t)i * d, d);
+        int64_t id = i + 1;
+        int j = k - 1;
+        if (s < out[j].score || (s == out[j].score && id > out[j].id))
+            continue;
+        while (j > 0 && (s > out[j - 1].score || (s == out[j - 1].score && id < out[j - 1].id))) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = (aos_memory_hit_t){id, s};
+    }
+}
+
+static int overlap(const aos_memory_hit_t *a, int na, const aos_memory_hit_t *b, int nb)
+{
+    int n = 0;
+    for (int i = 0; i < na; i++)
+        for (int j = 0; j < nb; j++)
+            n += a[i].id == b[j].id;
+    return n;
+}
+
+#define N 3000
+#define D 96
+#define K 10
+
+static float *fill(aos_memory_index_t *ix, int n, int d)
+{
+    float *data = malloc((size_t)n * d * sizeof(float));
+    assert_non_null(data);
+    for (int i = 0; i < n; i++) {
+        random_unit(data + (size_t)i * d, d);
+        assert_int_equal(aos_memory_index_add(ix, i + 1, (uint32_t)(i % 3), data + (size_t)i * d),
+                         0);
+    }
+    return data;
+}
+
+static void test_index_exact(void **state)
+{
+    (void)state;
+    aos_memory_index_t *ix;
+    assert_int_equal(aos_memory_index_new(&ix, D, 1), 0);
+    float *data = fill(ix, N, D);
+    assert_int_equal(aos_memory_index_count(ix), N);
+    float q[D];
+    aos_memory_hit_t got[K], want[K];
+    for (int t = 0; t < 20; t++) {
+        random_unit(q, D);
+        brute(data, N, D, q, K, NULL, want);
+        assert_int_equal(
+            aos_memory_index_search(ix, q, K, AOS_MEMORY_SEARCH_EXACT, 0, NULL, NULL, got), K);
+        for (int i = 0; i < K; i++) {
+            assert_int_equal(got[i].id, want[i].id);
+            assert_true(fabsf(got[i].score - want[i].score) < 1e-5f);
+        }
+    }
+    /* a vector is its own best hit, score 1 */
+    assert_int_equal(
+        aos_memory_index_search(ix, data + 41 * D, 1, AOS_MEMORY_SEARCH_EXACT, 0, NULL, NULL, got),
+        1);
+    assert_int_equal(got[0].id, 42);
+    assert_true(fabsf(got[0].score - 1.0f) < 1e-5f);
+    /* bad input */
+    assert_int_equal(aos_memory_index_search(ix, q, 0, AOS_MEMORY_SEARCH_EXACT, 0, NULL, NULL, got),
+                     AOS_EINVAL);
+    assert_int_equal(aos_memory_index_search(ix, q, 1, AOS_MEMORY_SEARCH_HNSW, 0, NULL, NULL, got),
+                     AOS_EINVAL); /* no graph yet */
+    q[3] = NAN;
+    assert_int_equal(aos_memory_index_add(ix, 99999, 0, q), AOS_EINVAL);
+    assert_int_equal(aos_memory_index_count(ix), N);
+    free(data);
+    aos_memory_index_free(ix);
+}
+
+static void test_index_int8(void **state)
+{
+    (void)state;
+    aos_memory_index_t *ix;
+    assert_int_equal(aos_memory_index_new(&ix, D, 1), 0);
+    float *data = fill(ix, N, D);
+    float q[D];
+    aos_memory_hit_t got[K], want[K];
+    int hit = 0, total = 0;
+    for (int t = 0; t < 50; t++) {
+        random_unit(q, D);
+        brute(data, N, D, q, K, NULL, want);
+        int n = aos_memory_index_search(ix, q, K, AOS_MEMORY_SEARCH_INT8, 0, NULL, NULL, got);
+        assert_int_equal(n, K);
+        hit += overlap(got, n, want, K);
+        total += K;
+        /* scores are exact after re-ranking */
+        for (int i = 0; i < n; i++)
+            assert_true(fabsf(got[i].score - dotv(q, data + (got[i].id - 1) * D, D)) < 1e-5f);
+    }
+    assert_true((double)hit / total >= 0.99);
+    free(data);
+    aos_memory_index_free(ix);
+}
+
+static void test_index_hnsw(void **state)
+{
+    (void)state;
+    aos_memory_index_t *ix;
+    assert_int_equal(aos_memory_index_new(&ix, D, 0), 0);
+    float *data = fill(ix, N / 2, D);
+    assert_int_equal(aos_memory_index_hnsw_build(ix, 16, 200), 0);
+    /* the rest inserted into the existing graph */
+    data = realloc(data, (size_t)N * D * sizeof(float));
+    for (int i = N / 2; i < N; i++) {
+        random_unit(data + (size_t)i * D, D);
+        assert_int_equal(aos_memory_index_add(ix, i + 1, (uint32_t)(i % 3), data + (size_t)i * D),
+                         0);
+    }
+    float q[D];
+    aos_memory_hit_t got[K], want[K];
+    int hit = 0, total = 0;
+    for (int t = 0; t < 100; t++) {
+        random_unit(q, D);
+        brute(data, N, D, q, K, NULL, want);
+        int n = aos_memory_index_search(ix, q, K, AOS_MEMORY_SEARCH_HNSW, 128, NULL, NULL, got);
+        assert_int_equal(n, K);
+        hit += overlap(got, n, want, K);
+        total += K;
+    }
+    double recall = (double)hit / total;
+    print_message("hnsw recall@10 (ef 128, %d x %d random): %.3f\n", N, D, recall);
+    assert_true(recall >= 0.95);
+    /* removed vectors are never returned, and the rest still found */
+    char *dead = calloc(N, 1);
+    for (int i = 0; i < N; i += 2) {
+        assert_int_equal(aos_memory_index_remove(ix, i + 1), 0);
+        dead[i] = 1;
+    }
+    assert_int_equal(aos_memory_index_remove(ix, 1), AOS_ENOTFOUND);
+    assert_int_equal(aos_memory_index_count(ix), N / 2);
+    hit = total = 0;
+    for (int t = 0; t < 50; t++) {
+        random_unit(q, D);
+        brute(data, N, D, q, K, dead, want);
+        int n = aos_memory_index_search(ix, q, K, AOS_MEMORY_SEARCH_HNSW, 128, NULL, NULL, got);
+        for (int i = 0; i < n; i++)
+            assert_false(dead[got[i].id - 1]);
+        hit += overlap(got, n, want, K);
+        total += K;
+    }
+    assert_true((double)hit / total >= 0.9);
+    free(dead);
+    free(data);
+    aos_memory_index_free(ix);
+}
+
+static int only_group(int64_t id, uint32_t group, void *arg)
+{
+    (void)id;
+    return group == *(uint32_t *)arg;
+}
+
+static void test_index_change(void **state)
+{
+    (void)state;
+    aos_memory_index_t *ix;
+    assert_int_equal(aos_memory_index_new(&ix, D, 1), 0);
+    float *data = fill(ix, 200, D);
+    float q[D];
+    aos_memory_hit_t got[200];
+    /* the filter: only group 1 (ids 2, 5, 8, ...) */
+    uint32_t g = 1;
+    random_unit(q, D);
+    int n = aos_memory_index_search(ix, q, 200, AOS_MEMORY_SEARCH_EXACT, 0, only_group, &g, got);
+    assert_int_equal(n, 67);
+    for (int i = 0; i < n; i++)
+        assert_int_equal((got[i].id - 1) % 3, 1);
+    /* replace id 7 with q: it becomes q's best hit, once */
+    assert_int_equal(aos_memory_index_add(ix, 7, 0, q), 0);
+    assert_int_equal(aos_memory_index_count(ix), 200);
+    n = aos_memory_index_search(ix, q, 200, AOS_MEMORY_SEARCH_EXACT, 0, NULL, NULL, got);
+    assert_int_equal(n, 200);
+    assert_int_equal(got[0].id, 7);
+    for (int i = 1; i < n; i++)
+        assert_int_not_equal(got[i].id, 7);
+    /* removing most of them compacts; the rest stay findable */
+    for (int i = 1; i <= 190; i++)
+        assert_int_equal(aos_memory_index_remove(ix, i), 0);
+    assert_int_equal(aos_memory_index_count(ix), 10);
+    n = aos_memory_index_search(ix, data + 195 * D, 3, AOS_MEMORY_SEARCH_AUTO, 0, NULL, NULL, got);
+    assert_int_equal(n, 3);
+    assert_int_equal(got[0].id, 196);
+    assert_true(aos_memory_index_bytes(ix) > 0);
+    free(data);
+    aos_memory_index_free(ix);
+}
+
+static void test_rrf(void **state)
+{
+    (void)state;
+    int64_t a[] = {10, 20, 30}, b[] = {30, 40, 10};
+    aos_memory_fused_t out[6];
+    int n = aos_memory_rrf(a, 3, b, 3, 60, out);
+    assert_int_equal(n, 4);
+    /* 10: 1/61 + 1/63; 30: 1/63 + 1/61; tie -> smaller id first */
+    assert_int_equal(out[0].id, 10);
+    assert_int_equal(out[1].id, 30);
+    assert_true(fabs(out[0].rrf - (1.0 / 61 + 1.0 / 63)) < 1e-12);
+    assert_int_equal(out[0].rank_a, 1);
+    assert_int_equal(out[0].rank_b, 3);
+    assert_int_equal(out[2].id, 20); /* 1/62 */
+    assert_int_equal(out[3].id, 40); /* 1/62 too; 20 < 40 */
+    assert_int_equal(out[3].rank_a, 0);
+    assert_int_equal(out[3].rank_b, 2);
+    assert_int_equal(aos_memory_rrf(NULL, 0, b, 2, 60, out), 2);
+    assert_int_equal(out[0].id, 30);
+    /* a repeated id counts once, at its best rank */
+    int64_t c[] = {5, 5, 6};
+    assert_int_equal(aos_memory_rrf(c, 3, NULL, 0, 60, out), 2);
+    assert_true(fabs(out[1].rrf - 1.0 / 63) < 1e-12);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_terms),       cmocka_unit_test(test_embed),
+        cmocka_unit_test(test_index_exact), cmocka_unit_test(test_index_int8),
+        cmocka_unit_test(test_index_hnsw),  cmocka_unit_test(test_index_change),
+        cmocka_unit_test(test_rrf),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
