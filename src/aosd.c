@@ -11,8 +11,9 @@
 #include "httpc/httpc.h"
 #include "llm/llm.h" /* wiring: llm */
 #include "log/log.h"
-#include "logs/logs.h" /* wiring: logs */
-#include "orch/orch.h" /* wiring: orch */
+#include "logs/logs.h"       /* wiring: logs */
+#include "orch/orch.h"       /* wiring: orch */
+#include "sandbox/sandbox.h" /* wiring: sandbox */
 #include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "store/store.h"
@@ -51,6 +52,8 @@ typedef struct {
     aos_orch_t *orch;
     /* wiring: trace (spans) */
     aos_trace_t *trace;
+    /* wiring: sandbox (scripts, runs, the shell tool) */
+    aos_sandbox_t *sandbox;
     /* wiring: llm (OpenAI-compatible client; NULL without --llm-base-url) */
     aos_llm_t *llm;
     int redact_full; /* the log redactor refused a secret: warned once */
@@ -77,6 +80,8 @@ static void on_gateway_down(void *data)
     d->httpc = NULL;
     aos_orch_free(d->orch); /* wiring: orch */
     d->orch = NULL;
+    aos_sandbox_free(d->sandbox); /* wiring: sandbox -- its runs are over */
+    d->sandbox = NULL;
     aos_bus_free(d->bus); /* wiring: bus -- before the store, which finishes its jobs */
     d->bus = NULL;
     /* wiring: trace -- the requests have ended their spans: write them */
@@ -92,13 +97,23 @@ static void on_deadline(uv_timer_t *t)
     exit(1);
 }
 
-static void on_orch_down(void *data)
+static void on_sandbox_down(void *data)
 {
     aos_daemon_t *d = data;
     if (d->gateway)
         aos_gateway_shutdown(d->gateway, on_gateway_down, d);
     else
         on_gateway_down(d);
+}
+
+/* wiring: sandbox -- its runs end (and are stored) before the gateway stops */
+static void on_orch_down(void *data)
+{
+    aos_daemon_t *d = data;
+    if (d->sandbox)
+        aos_sandbox_shutdown(d->sandbox, on_sandbox_down, d);
+    else
+        on_sandbox_down(d);
 }
 
 static void shutdown_daemon(aos_daemon_t *d, const char *why)
@@ -351,6 +366,18 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                          .retention_days = (unsigned)c->episode_retention_days};
     if ((rc = aos_orch_new(&d->orch, &oc, err)) || (rc = aos_orch_add_routes(d->orch, d->http)))
         return rc;
+    /* wiring: sandbox -- probes bubblewrap, loads schedules, adds the "shell" built-in */
+    aos_sandbox_cfg_t sc = {.loop = d->loop,
+                            .store = d->store,
+                            .secrets = d->secrets,
+                            .data_dir = c->data_dir,
+                            .on_unseal = on_unseal,
+                            .unseal_data = d};
+    if ((rc = aos_sandbox_new(&d->sandbox, &sc, err)) ||
+        (rc = aos_sandbox_add_routes(d->sandbox, d->http)))
+        return rc;
+    if ((rc = aos_gateway_add_builtin(d->gateway, aos_sandbox_shell_builtin(d->sandbox))))
+        return aos_err_set(err, rc, "unable to add the built-in server 'shell'");
     /* secrets aosd holds never reach the log store */
     const char *secrets[] = {c->bootstrap_token, c->master_key, d->generated};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
