@@ -365,6 +365,10 @@ int aos__proc_sandbox_prepare(const aos_proc_opts_t *o, aos__proc_spawn_t *sp, a
     args3(&a, "--dev", "/dev", NULL);
     args3(&a, "--tmpfs", "/tmp", NULL);
     args3(&a, "--bind-fd", "4", AOS_PROC_WORKDIR);
+    args3(&a, "--ro-bind-fd", "6", "/.aos-exec");
+    /* the root (a tmpfs bubblewrap made, with /etc's mount points) is
+     * read-only: only /work and /tmp are writable */
+    args3(&a, "--remount-ro", "/", NULL);
     args3(&a, "--chdir", AOS_PROC_WORKDIR, NULL);
     args3(&a, "--uid", "1000", NULL);
     args3(&a, "--gid", "1000", NULL);
@@ -387,7 +391,6 @@ int aos__proc_sandbox_prepare(const aos_proc_opts_t *o, aos__proc_spawn_t *sp, a
         args3(&a, "--setenv", name, eq + 1);
     }
     args3(&a, "--seccomp", "5", NULL);
-    args3(&a, "--ro-bind-fd", "6", "/.aos-exec");
     arg(&a, "--");
     arg(&a, "/.aos-exec");
     arg(&a, "--status-fd=3");

@@ -150,6 +150,7 @@ typedef struct {
     json_t *result; /* what the job read */
     int64_t schedule_ms;
     int limit;
+    char script_id[SB_ID_LEN + 1]; /* cancel: the run's script, "" for the shell */
 } sb_job_t;
 
 static void job_req_closed(aos_http_req_t *req, int aborted, void *data)
@@ -191,8 +192,13 @@ static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
         return aos_store_sandbox_runs_list(st, j->id, j->limit, &j->result, err);
     case OP_CANCEL_CHECK:
         return aos_store_sandbox_run_get(st, j->id, &j->result, err);
-    case OP_CANCEL_AUDIT:
-        return aos_store_audit_append(st, j->actor, "sandbox.run.cancel", res, NULL, err);
+    case OP_CANCEL_AUDIT: {
+        snprintf(res, sizeof(res), "sandbox:%s", j->script_id[0] ? j->script_id : "shell");
+        json_t *diff = json_pack("{s:s}", "run_id", j->id);
+        rc = aos_store_audit_append(st, j->actor, "sandbox.run.cancel", res, diff, err);
+        json_decref(diff);
+        return rc;
+    }
     case OP_DELETE:
         if ((rc = aos_store_sandbox_script_delete(st, j->id, err)))
             return rc;
@@ -272,7 +278,8 @@ static void job_done(int status, const aos_err_t *err, void *arg)
     free(j);
 }
 
-static int job_submit(aos_sandbox_t *sb, aos_http_req_t *req, op_t op, const char *id, json_t *body)
+static int job_submit2(aos_sandbox_t *sb, aos_http_req_t *req, op_t op, const char *id,
+                       json_t *body, const char *script_id)
 {
     sb_job_t *j = calloc(1, sizeof(*j));
     if (!j) {
@@ -286,6 +293,8 @@ static int job_submit(aos_sandbox_t *sb, aos_http_req_t *req, op_t op, const cha
     j->limit = 50;
     if (id)
         snprintf(j->id, sizeof(j->id), "%s", id);
+    if (script_id)
+        snprintf(j->script_id, sizeof(j->script_id), "%s", script_id);
     sb_actor(req, j->actor, sizeof(j->actor));
     const char *lim = aos_http_query(req, "limit");
     if (lim) {
@@ -307,6 +316,11 @@ static int job_submit(aos_sandbox_t *sb, aos_http_req_t *req, op_t op, const cha
     }
     aos_http_on_close(req, job_req_closed, j);
     return 0;
+}
+
+static int job_submit(aos_sandbox_t *sb, aos_http_req_t *req, op_t op, const char *id, json_t *body)
+{
+    return job_submit2(sb, req, op, id, body, NULL);
 }
 
 /* An id in a route: 32 lowercase hex digits, else 404 at once. */
@@ -441,7 +455,7 @@ static int h_cancel(aos_http_req_t *req, void *data)
     if (!r || r->finished)
         return job_submit(sb, req, OP_CANCEL_CHECK, id, NULL); /* 404 or 409 */
     sb_run_cancel(r);
-    return job_submit(sb, req, OP_CANCEL_AUDIT, id, NULL);
+    return job_submit2(sb, req, OP_CANCEL_AUDIT, id, NULL, r->script_id);
 }
 
 static int h_status(aos_http_req_t *req, void *data)
