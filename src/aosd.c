@@ -14,6 +14,7 @@
 #include "logs/logs.h"       /* wiring: logs */
 #include "orch/orch.h"       /* wiring: orch */
 #include "sandbox/sandbox.h" /* wiring: sandbox */
+#include "agents/agents.h"   /* wiring: agents */
 #include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "store/store.h"
@@ -54,6 +55,8 @@ typedef struct {
     aos_trace_t *trace;
     /* wiring: sandbox (scripts, runs, the shell tool) */
     aos_sandbox_t *sandbox;
+    /* wiring: agents (definitions, versions, templates) */
+    aos_agents_t *agents;
     /* wiring: llm (OpenAI-compatible client; NULL without --llm-base-url) */
     aos_llm_t *llm;
     int redact_full; /* the log redactor refused a secret: warned once */
@@ -82,6 +85,8 @@ static void on_gateway_down(void *data)
     d->orch = NULL;
     aos_sandbox_free(d->sandbox); /* wiring: sandbox -- its runs are over */
     d->sandbox = NULL;
+    aos_agents_free(d->agents); /* wiring: agents */
+    d->agents = NULL;
     aos_bus_free(d->bus); /* wiring: bus -- before the store, which finishes its jobs */
     d->bus = NULL;
     /* wiring: trace -- the requests have ended their spans: write them */
@@ -378,6 +383,10 @@ static int run(aos_daemon_t *d, aos_err_t *err)
         return rc;
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_sandbox_shell_builtin(d->sandbox))))
         return aos_err_set(err, rc, "unable to add the built-in server 'shell'");
+    /* wiring: agents -- routes over the store */
+    if ((rc = aos_agents_new(&d->agents, d->store, d->secrets, err)) ||
+        (rc = aos_agents_add_routes(d->agents, d->http)))
+        return rc;
     /* secrets aosd holds never reach the log store */
     const char *secrets[] = {c->bootstrap_token, c->master_key, d->generated};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)

@@ -506,4 +506,25 @@ int aos_store_sandbox_runs_list(aos_store_t *st, const char *script_id, int limi
 /* At start-up: runs still 'running' (aosd died under them) become 'error'. */
 int aos_store_sandbox_runs_abandon(aos_store_t *st, aos_err_t *err);
 
+/* ---- agents (0001, 0019, src/agents) --------------------------------------
+ * config and caps are JSON text; version is the live version's number as
+ * text. */
+typedef struct {
+    const char *id, *name, *type, *version, *route_prefix, *status, *config, *caps;
+    int64_t replicas;
+} aos_store_agent_t;
+/* create: insert (AOS_ECONFLICT for a name taken); else update every
+ * column but id, name, type, created_at (AOS_ENOTFOUND). */
+int aos_store_agent_put(aos_store_t *st, const aos_store_agent_t *a, int create, aos_err_t *err);
+/* By id or name: {id, name, type, version, route_prefix, replicas, status,
+ * config, caps, created_at}; AOS_ENOTFOUND. */
+int aos_store_agent_get(aos_store_t *st, const char *id, json_t **out, aos_err_t *err);
+int aos_store_agent_list(aos_store_t *st, json_t **out, aos_err_t *err);
+/* Deletes the agent, its versions and its runs; AOS_ENOTFOUND. */
+int aos_store_agent_delete(aos_store_t *st, const char *id, aos_err_t *err);
+int aos_store_agent_version_add(aos_store_t *st, const char *agent_id, int64_t version,
+                                const char *config, const char *created_by, aos_err_t *err);
+/* [{version, config, created_by, created_at}], oldest first. */
+int aos_store_agent_versions(aos_store_t *st, const char *agent_id, json_t **out, aos_err_t *err);
+
 #endif

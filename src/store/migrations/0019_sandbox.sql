@@ -34,3 +34,14 @@ CREATE TABLE sandbox_runs (
     finished_at TEXT
 );
 CREATE INDEX sandbox_runs_script_idx ON sandbox_runs (script_id, started_at);
+
+-- Agents (issue 15): every configuration is a version; agents.version is
+-- the live one (text, as 0001 has it), agents.config the newest.
+CREATE TABLE agent_versions (
+    agent_id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    config TEXT NOT NULL,
+    created_by TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (agent_id, version)
+);
