@@ -50,7 +50,8 @@ static int one(uv_loop_t *loop, const aos_proc_sandbox_t *sb, double *ms)
 
 int main(int argc, char **argv)
 {
-    int n = argc > 1 ? atoi(argv[1]) : 300, rounds = argc > 2 ? atoi(argv[2]) : 3;
+    int n = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 300;
+    int rounds = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 3;
     if (n < 10 || rounds < 1)
         return 2;
     uv_loop_t *loop = uv_default_loop();
@@ -65,8 +66,8 @@ int main(int argc, char **argv)
         return 1;
     }
     aos_proc_sandbox_t sb = {.helper = aos_proc_helper_path(), .workspace = ws};
-    sb.limits = (aos_proc_limits_t){.cpu_s = 10, .as_bytes = 512u << 20, .nproc = 64,
-                                    .nofile = 256, .fsize_bytes = 64u << 20};
+    sb.limits = (aos_proc_limits_t){
+        .cpu_s = 10, .as_bytes = 512u << 20, .nproc = 64, .nofile = 256, .fsize_bytes = 64u << 20};
     size_t total = (size_t)n * (size_t)rounds;
     double *plain = calloc(total, sizeof(double)), *boxed = calloc(total, sizeof(double));
     if (!plain || !boxed)

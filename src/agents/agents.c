@@ -220,7 +220,7 @@ static json_t *agent_public(const json_t *row, int64_t latest)
     json_t *o = json_deep_copy(row);
     json_object_set_new(o, "config", config_public(json_object_get(row, "config")));
     const char *v = json_string_value(json_object_get(row, "version"));
-    json_object_set_new(o, "version", json_integer(v ? atoll(v) : 0));
+    json_object_set_new(o, "version", json_integer(v ? strtoll(v, NULL, 10) : 0));
     if (latest > 0)
         json_object_set_new(o, "latest_version", json_integer(latest));
     return o;

@@ -289,7 +289,7 @@ static void test_sandbox_exit_and_usage(void **state)
     assert_true(r.ex.usage.max_rss_kb > 0);
     assert_non_null(strstr(r.out, "yes /work /work 1000\n"));
     /* PATH HOME TMPDIR LANG GRANTED PWD (the shell's) SHLVL _ at most */
-    assert_true(atoi(strchr(r.out, '\n') + 1) <= 8);
+    assert_true(strtol(strchr(r.out, '\n') + 1, NULL, 10) <= 8);
 
     sandboxed(loop, &r, NULL, "kill -9 $$", NULL);
     assert_int_equal(r.ex.term_signal, SIGKILL);

@@ -52,7 +52,13 @@ int main(int argc, char **argv)
     for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
         size_t k, n = sizeof(lims) / sizeof(lims[0]);
         if (!strncmp(argv[i], "--status-fd=", 12)) {
-            status_fd = atoi(argv[i] + 12);
+            char *end;
+            long fd = strtol(argv[i] + 12, &end, 10);
+            if (*end || end == argv[i] + 12 || fd < 3 || fd > 1024) {
+                fprintf(stderr, "aos-exec: bad option '%s'\n", argv[i]);
+                return 126;
+            }
+            status_fd = (int)fd;
             continue;
         }
         for (k = 0; k < n; k++)
