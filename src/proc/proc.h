@@ -48,6 +48,8 @@ typedef struct {
     uint64_t nofile;      /* RLIMIT_NOFILE, open files */
     uint64_t nproc;       /* RLIMIT_NPROC, processes (of its user) */
     uint64_t fsize_bytes; /* RLIMIT_FSIZE, the largest file it may write */
+    uint64_t rss_bytes;   /* resident memory of all its processes (checked every 20 ms:
+                             past it they are killed, reason "memory") */
 } aos_proc_limits_t;
 
 typedef struct {

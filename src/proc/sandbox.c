@@ -208,11 +208,8 @@ int aos_proc_limit_args(const aos_proc_limits_t *l, char **out, size_t n)
     struct {
         const char *name;
         uint64_t v;
-    } lim[] = {{"cpu", l->cpu_s},
-               {"as", l->as_bytes},
-               {"nofile", l->nofile},
-               {"nproc", l->nproc},
-               {"fsize", l->fsize_bytes}};
+    } lim[] = {{"cpu", l->cpu_s},   {"as", l->as_bytes},       {"nofile", l->nofile},
+               {"nproc", l->nproc}, {"fsize", l->fsize_bytes}, {"rss", l->rss_bytes}};
     size_t k = 0;
     for (size_t i = 0; i < sizeof(lim) / sizeof(lim[0]) && k < n; i++) {
         if (!lim[i].v)
@@ -446,6 +443,9 @@ void aos__proc_status_parse(const aos_proc_t *p, aos_proc_exit_t *ex)
         return;
     }
     json_t *sig = json_object_get(j, "signal"), *st = json_object_get(j, "status");
+    const char *why = json_string_value(json_object_get(j, "reason"));
+    if (why && !strcmp(why, "memory"))
+        ex->reason = "memory"; /* the helper killed it */
     if (json_is_integer(sig)) {
         ex->term_signal = (int)json_integer_value(sig);
         ex->exit_status = 0;

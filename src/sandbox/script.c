@@ -16,7 +16,7 @@
 #define SB_CAPS_MAP(XX)                                                                            \
     XX(timeout_ms, 100, 3600000, 30000, "wall-clock limit of a run")                               \
     XX(cpu_s, 1, 3600, 10, "CPU seconds (RLIMIT_CPU)")                                             \
-    XX(memory_mb, 16, 65536, 512, "address space in MiB (RLIMIT_AS)")                              \
+    XX(memory_mb, 16, 65536, 512, "resident memory in MiB; address space 4x (RLIMIT_AS)")          \
     XX(nproc, 1, 4096, 64, "processes (RLIMIT_NPROC)")                                             \
     XX(nofile, 16, 65536, 256, "open files (RLIMIT_NOFILE)")                                       \
     XX(fsize_mb, 1, 65536, 64, "largest file written, MiB (RLIMIT_FSIZE)")                         \
@@ -97,9 +97,10 @@ int sb_caps_parse(const json_t *caps, sb_caps_t *c, aos_err_t *err)
             c->timeout_ms = (uint32_t)val;                                                         \
         else if (!strcmp(#f, "cpu_s"))                                                             \
             c->limits.cpu_s = (uint64_t)val;                                                       \
-        else if (!strcmp(#f, "memory_mb"))                                                         \
-            c->limits.as_bytes = (uint64_t)val * 1024 * 1024;                                      \
-        else if (!strcmp(#f, "nproc"))                                                             \
+        else if (!strcmp(#f, "memory_mb")) {                                                       \
+            c->limits.rss_bytes = (uint64_t)val * 1024 * 1024;                                     \
+            c->limits.as_bytes = (uint64_t)val * 4 * 1024 * 1024;                                  \
+        } else if (!strcmp(#f, "nproc"))                                                           \
             c->limits.nproc = (uint64_t)val;                                                       \
         else if (!strcmp(#f, "nofile"))                                                            \
             c->limits.nofile = (uint64_t)val;                                                      \

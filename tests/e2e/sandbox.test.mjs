@@ -168,9 +168,14 @@ test("aosd's environment and processes stay outside; a granted secret is in, and
   const nprocs = Number(rest.split('\n')[0]);
   assert.ok(nprocs > 0 && nprocs < 10, `${nprocs} processes visible`);
   // the script's lines are in the log service under the run's trace id
-  const logs = await aos.api('GET', `/api/logs?trace_id=${r.trace_id}&limit=100`);
-  assert.equal(logs.status, 200, logs.text);
-  const msgs = logs.body.items.map((i) => i.message);
+  // (the log service stores lines a moment after they are printed)
+  let logs, msgs = [];
+  for (const end = Date.now() + 10000; Date.now() < end; await sleep(100)) {
+    logs = await aos.api('GET', `/api/logs?trace_id=${r.trace_id}&limit=100`);
+    assert.equal(logs.status, 200, logs.text);
+    msgs = logs.body.items.map((i) => i.message);
+    if (msgs.includes('secret is [REDACTED]') && msgs.some((m) => m.includes(' succeeded '))) break;
+  }
   assert.ok(msgs.includes('secret is [REDACTED]'), msgs.join('\n'));
   assert.ok(!JSON.stringify(logs.body).includes('granted-value-4242'));
 });
@@ -232,7 +237,7 @@ print("unshare:", r, errno.errorcode.get(ctypes.get_errno()))
   assert.equal(v.unshare, '-1 EPERM');
 });
 
-test('limits: CPU and time kill the run with the reason recorded; memory and processes are capped', async () => {
+test('limits: CPU, memory, file size and time kill the run with the reason recorded; processes are capped', async () => {
   const cpu = await run({ 'spin.sh': 'while :; do :; done' }, { caps: { cpu_s: 1 } });
   assert.equal(cpu.status, 'killed', JSON.stringify(cpu));
   assert.equal(cpu.reason, 'cpu');
@@ -244,12 +249,30 @@ test('limits: CPU and time kill the run with the reason recorded; memory and pro
   assert.ok(slow.duration_ms >= 400 && slow.duration_ms < 10000, String(slow.duration_ms));
   assert.equal(slow.stdout, 'start\n');
 
-  // memory: RLIMIT_AS makes the allocation fail (no kill: see docs/SANDBOX.md)
+  // memory: resident memory past memory_mb kills the run (the helper
+  // checks every 20 ms), reason "memory"
+  const grow = await run({ 'grow.py': `
+import time
+chunks = []
+for i in range(200):
+    chunks.append(bytearray(4 * 1024 * 1024))
+    time.sleep(0.01)
+print("survived")
+` }, { caps: { memory_mb: 64 } });
+  assert.equal(grow.status, 'killed', JSON.stringify(grow));
+  assert.equal(grow.reason, 'memory');
+  assert.equal(grow.signal, 9);
+  assert.ok(!grow.stdout.includes('survived'));
+  // and one allocation past the address-space limit (4x memory_mb) fails at once
   const mem = await run({ 'mem.py': 'b = bytearray(400 * 1024 * 1024)\nprint("allocated")' }, { caps: { memory_mb: 64 } });
   assert.equal(mem.status, 'failed', JSON.stringify(mem));
   assert.ok(!mem.stdout.includes('allocated'));
   assert.match(mem.stderr, /MemoryError/);
   assert.ok(mem.usage.max_rss_kb < 64 * 1024, String(mem.usage.max_rss_kb));
+  // node runs under the default limits (its heap reserves address space)
+  const js = await run({ 'main.js': 'console.log(40 + 2)' });
+  assert.equal(js.status, 'succeeded', JSON.stringify(js));
+  assert.equal(js.stdout, '42\n');
 
   // processes: a fork loop gets EAGAIN past nproc
   const forks = await run({ 'fork.py': `

@@ -1,13 +1,16 @@
 /* aos-exec - the last step into a sandbox (src/proc/sandbox.c): runs
  * inside bubblewrap, after its seccomp filter, as
  *   aos-exec [--status-fd=N] [--cpu=S] [--as=B] [--nofile=N] [--nproc=N]
- *            [--fsize=B] -- FILE ARGV0 ARGS...
+ *            [--fsize=B] [--rss=B] -- FILE ARGV0 ARGS...
  * It sets the rlimits (soft and hard: the command cannot raise them; the
  * hard CPU limit is a second above the soft one, so SIGXCPU comes first),
- * forks the command, forwards SIGTERM/SIGINT/SIGHUP to it, waits for it
+ * forks the command, forwards SIGTERM/SIGINT/SIGHUP to it; with --rss it
+ * checks the resident memory of the sandbox's processes every 20 ms and
+ * kills them all past the limit ("reason":"memory"); it waits for it
  * with wait4 and writes one JSON line to the status fd: {"status":N} or
  * {"signal":N}, and the command's resource use. Then it exits as the
  * command did. Standalone: no aoscore, no allocation after the fork. */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t child_pid;
@@ -24,6 +28,36 @@ static void forward(int sig)
 {
     if (child_pid > 0)
         kill(child_pid, sig);
+}
+
+/* Resident memory of every process of the sandbox but this one, in bytes
+ * (its /proc is the sandbox's PID namespace). */
+static unsigned long long sandbox_rss(void)
+{
+    unsigned long long total = 0;
+    long page = sysconf(_SC_PAGESIZE);
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    struct dirent *e;
+    pid_t self = getpid();
+    while ((e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 1 || pid == self)
+            continue;
+        char path[64], buf[128];
+        snprintf(path, sizeof(path), "/proc/%ld/statm", pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            continue;
+        unsigned long long size, rss;
+        if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%llu %llu", &size, &rss) == 2)
+            total += rss * (unsigned long long)page;
+        fclose(f);
+    }
+    closedir(d);
+    return total;
 }
 
 static int set_limit(int res, const char *v)
@@ -41,6 +75,7 @@ static int set_limit(int res, const char *v)
 int main(int argc, char **argv)
 {
     int status_fd = -1, i;
+    unsigned long long rss_max = 0;
     static const struct {
         const char *name;
         int res;
@@ -59,6 +94,16 @@ int main(int argc, char **argv)
                 return 126;
             }
             status_fd = (int)fd;
+            continue;
+        }
+        if (!strncmp(argv[i], "--rss=", 6)) {
+            char *end;
+            errno = 0;
+            rss_max = strtoull(argv[i] + 6, &end, 10);
+            if (errno || *end || rss_max == 0) {
+                fprintf(stderr, "aos-exec: bad option '%s'\n", argv[i]);
+                return 126;
+            }
             continue;
         }
         for (k = 0; k < n; k++)
@@ -85,6 +130,13 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
+    /* with a memory limit, SIGCHLD is waited for with a timeout, so that
+     * the sandbox's resident memory is checked every 20 ms meanwhile */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    if (rss_max)
+        sigprocmask(SIG_BLOCK, &chld, NULL);
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "aos-exec: fork: %s\n", strerror(errno));
@@ -94,6 +146,7 @@ int main(int argc, char **argv)
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
+        sigprocmask(SIG_UNBLOCK, &chld, NULL);
         if (status_fd >= 0)
             close(status_fd);
         execvp(file, cargv);
@@ -104,19 +157,32 @@ int main(int argc, char **argv)
     int st = 0;
     struct rusage ru;
     memset(&ru, 0, sizeof(ru));
-    while (wait4(pid, &st, 0, &ru) < 0) {
-        if (errno != EINTR) {
+    int over = 0;
+    for (;;) {
+        pid_t w = wait4(pid, &st, rss_max ? WNOHANG : 0, &ru);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR) {
             fprintf(stderr, "aos-exec: wait4: %s\n", strerror(errno));
             return 126;
+        }
+        if (w == 0) {
+            if (!over && sandbox_rss() > rss_max) {
+                over = 1;
+                kill(-1, SIGKILL); /* every process of the sandbox but this one and init */
+            }
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            sigtimedwait(&chld, NULL, &ts);
         }
     }
     if (status_fd >= 0) {
         char line[512];
         int n = snprintf(line, sizeof(line),
-                         "{\"%s\":%d,\"user_us\":%lld,\"sys_us\":%lld,\"max_rss_kb\":%ld,"
+                         "{\"%s\":%d,%s\"user_us\":%lld,\"sys_us\":%lld,\"max_rss_kb\":%ld,"
                          "\"minflt\":%ld,\"majflt\":%ld,\"nvcsw\":%ld,\"nivcsw\":%ld}\n",
                          WIFSIGNALED(st) ? "signal" : "status",
                          WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+                         over ? "\"reason\":\"memory\"," : "",
                          (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
                          (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec,
                          ru.ru_maxrss, ru.ru_minflt, ru.ru_majflt, ru.ru_nvcsw, ru.ru_nivcsw);
