@@ -228,7 +228,17 @@ static json_t *agent_public(const json_t *row, int64_t latest)
 
 /* ---- store jobs --------------------------------------------------------------------- */
 
-typedef enum { OP_LIST, OP_CREATE, OP_GET, OP_PATCH, OP_DELETE, OP_VERSIONS, OP_CLONE } op_t;
+typedef enum {
+    OP_LIST,
+    OP_CREATE,
+    OP_GET,
+    OP_PATCH,
+    OP_DELETE,
+    OP_VERSIONS,
+    OP_CLONE,
+    OP_RELEASE,
+    OP_SCALE
+} op_t;
 
 typedef struct {
     aos_agents_t *a;
@@ -464,6 +474,79 @@ static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
         json_decref(row);
         return rc;
     }
+    case OP_RELEASE:
+    case OP_SCALE: {
+        /* release: {version} (absent: the newest) becomes the live one (an
+         * older one: a rollback); scale: {replicas}. The row changes now;
+         * replicas follow when the lifecycle exists (docs/NEXT.md). */
+        if ((rc = aos_store_agent_get(st, j->id, &row, err)))
+            return rc;
+        const char *field = j->op == OP_RELEASE ? "version" : "replicas";
+        const char *k;
+        json_t *v;
+        json_object_foreach(j->body, k, v) if (strcmp(k, field) != 0)
+        {
+            json_decref(row);
+            return aos_err_set(err, AOS_EINVAL, "unknown field '%.64s'", k);
+        }
+        char id[40];
+        snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(row, "id")));
+        if ((rc = latest_version(st, id, &j->latest, NULL, err))) {
+            json_decref(row);
+            return rc;
+        }
+        const json_t *want = json_object_get(j->body, field);
+        int64_t n;
+        if (j->op == OP_RELEASE) {
+            n = want ? json_integer_value(want) : j->latest;
+            if ((want && !json_is_integer(want)) || n < 1 || n > j->latest) {
+                json_decref(row);
+                return aos_err_set(err, AOS_EINVAL, "version must be from 1 to %lld",
+                                   (long long)j->latest);
+            }
+        } else {
+            n = json_integer_value(want);
+            if (!json_is_integer(want) || n < 1 || n > 16) {
+                json_decref(row);
+                return aos_err_set(err, AOS_EINVAL, "replicas must be from 1 to 16");
+            }
+        }
+        const char *live = json_string_value(json_object_get(row, "version"));
+        int64_t before = j->op == OP_RELEASE ? (live ? strtoll(live, NULL, 10) : 0)
+                                             : json_integer_value(json_object_get(row, "replicas"));
+        char vtext[24];
+        snprintf(vtext, sizeof(vtext), "%lld", (long long)(j->op == OP_RELEASE ? n : before));
+        if (j->op == OP_SCALE)
+            snprintf(vtext, sizeof(vtext), "%s", live ? live : "1");
+        json_t *config = json_object_get(row, "config");
+        char *text = json_dumps(config, JSON_COMPACT);
+        aos_store_agent_t a = {
+            .id = id,
+            .version = vtext,
+            .route_prefix = json_string_value(json_object_get(row, "route_prefix")),
+            .status = json_string_value(json_object_get(row, "status")),
+            .config = text,
+            .replicas =
+                j->op == OP_SCALE ? n : json_integer_value(json_object_get(row, "replicas"))};
+        rc = text ? aos_store_agent_put(st, &a, 0, err) : AOS_ENOMEM;
+        free(text);
+        if (!rc) {
+            char res[128];
+            snprintf(res, sizeof(res), "agent:%s", json_string_value(json_object_get(row, "name")));
+            json_t *diff =
+                json_pack("{s:{s:I, s:I}}", field, "from", (json_int_t)before, "to", (json_int_t)n);
+            rc = aos_store_audit_append(st, j->actor,
+                                        j->op == OP_RELEASE
+                                            ? (n < before ? "agent.rollback" : "agent.release")
+                                            : "agent.scale",
+                                        res, diff, err);
+            json_decref(diff);
+        }
+        json_decref(row);
+        if (!rc)
+            rc = aos_store_agent_get(st, id, &j->result, err);
+        return rc;
+    }
     case OP_CLONE:
         if ((rc = aos_store_agent_get(st, j->id, &row, err)))
             return rc;
@@ -572,6 +655,14 @@ static int h_clone(aos_http_req_t *req, void *data)
 {
     return submit(data, req, OP_CLONE, 1);
 }
+static int h_release(aos_http_req_t *req, void *data)
+{
+    return submit(data, req, OP_RELEASE, 1);
+}
+static int h_scale(aos_http_req_t *req, void *data)
+{
+    return submit(data, req, OP_SCALE, 1);
+}
 static int h_templates(aos_http_req_t *req, void *data)
 {
     return aos_http_respond_json(req, 200, json_pack("{s:o}", "templates", templates()));
@@ -586,6 +677,8 @@ static const aos_http_route_t routes[] = {
     {"DELETE", "/agents/:id", AOS_PERM_ADMIN, h_delete, 0, "agent:{id}"},
     {"GET", "/agents/:id/versions", AOS_PERM_READ, h_versions, 0, "agent:{id}"},
     {"POST", "/agents/:id/clone", AOS_PERM_ADMIN, h_clone, 0, "agent:{id}"},
+    {"POST", "/agents/:id/release", AOS_PERM_OPERATE, h_release, 0, "agent:{id}"},
+    {"POST", "/agents/:id/scale", AOS_PERM_OPERATE, h_scale, 0, "agent:{id}"},
 };
 
 int aos_agents_new(aos_agents_t **out, aos_store_t *store, aos_secret_box_t *secrets,

@@ -3,15 +3,17 @@
  *
  *   GET  /agents, POST /agents, GET /agents/templates
  *   GET/PATCH/DELETE /agents/:id, GET /agents/:id/versions (with diffs),
- *   POST /agents/:id/clone
+ *   POST /agents/:id/clone, POST /agents/:id/release ({version}: make it
+ *   live; an older one rolls back), POST /agents/:id/scale ({replicas})
  *
  * An agent is {name, type (local | remote), replicas, config: {prompt,
  * sop, tools (the "<server>__<tool>" names or patterns it may call), env
  * (sealed; names only in answers), concurrency, url (remote)}}. Every
  * change of its config is a new version; "version" is the live one (the
- * first, until releases exist), "latest_version" the newest. Not built
- * yet: start/stop/scale, replicas, release, logs, register-mcp, the
- * runtime (docs/NEXT.md). Loop thread only. */
+ * first until a release), "latest_version" the newest. release and scale
+ * change the row only: no process runs yet. Not built: start/stop,
+ * supervised replicas, logs, register-mcp, the runtime (docs/NEXT.md).
+ * Loop thread only. */
 #ifndef AOS_AGENTS_H
 #define AOS_AGENTS_H
 

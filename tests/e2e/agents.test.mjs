@@ -2,8 +2,9 @@
 // from a template or from scratch, validated (unknown fields refused, bad
 // input changes nothing), every config change a new version with its diff,
 // env values sealed (names only in answers), clone, delete, audit.
-// Lifecycle (start/stop/scale, replicas, release, logs, register-mcp) is
-// not built yet: docs/NEXT.md.
+// release (a version made live, an older one a rollback) and scale change
+// the row; processes (start/stop, replicas, logs, register-mcp) are not
+// built yet: docs/NEXT.md.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAosd, assertErrorShape } from './lib.mjs';
@@ -105,3 +106,30 @@ test('bad input gets a clear error and changes nothing', async () => {
   assertErrorShape(assert, await aos.api('PATCH', '/agents/remote-1', { config: { url: 'nope' } }), 400, 'invalid_argument');
   assert.equal((await aos.api('GET', '/agents/remote-1')).body.latest_version, 1);
 });
+
+test('release makes a version live, an older one rolls back; scale sets replicas', async () => {
+  const c = await aos.api('POST', '/agents', { name: 'rel', template: 'log-triage' });
+  assert.equal(c.status, 201, c.text);
+  await aos.api('PATCH', '/agents/rel', { config: { prompt: 'v2' } });
+  await aos.api('PATCH', '/agents/rel', { config: { prompt: 'v3' } });
+  let r = await aos.api('POST', '/agents/rel/release', {});
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.version, 3, 'no version: the newest');
+  r = await aos.api('POST', '/agents/rel/release', { version: 1 });
+  assert.equal(r.body.version, 1);
+  assert.equal(r.body.latest_version, 3);
+  for (const bad of [{ version: 0 }, { version: 4 }, { version: '2' }, { other: 1 }])
+    assertErrorShape(assert, await aos.api('POST', '/agents/rel/release', bad), 400, 'invalid_argument');
+  assert.equal((await aos.api('GET', '/agents/rel')).body.version, 1, 'bad input changed nothing');
+  r = await aos.api('POST', '/agents/rel/scale', { replicas: 3 });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.replicas, 3);
+  assert.equal(r.body.version, 1);
+  for (const bad of [{}, { replicas: 0 }, { replicas: 17 }])
+    assertErrorShape(assert, await aos.api('POST', '/agents/rel/scale', bad), 400, 'invalid_argument');
+  assertErrorShape(assert, await aos.api('POST', '/agents/nope/scale', { replicas: 2 }), 404, 'not_found');
+  const audit = await aos.api('GET', '/audit/logs?limit=50');
+  const actions = audit.body.items.filter((i) => i.resource === 'agent:rel').map((i) => i.action);
+  for (const a of ['agent.release', 'agent.rollback', 'agent.scale']) assert.ok(actions.includes(a), `${a} in ${actions}`);
+});
+
