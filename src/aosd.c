@@ -12,10 +12,12 @@
 #include "httpc/httpc.h"
 #include "llm/llm.h" /* wiring: llm */
 #include "log/log.h"
-#include "logs/logs.h"     /* wiring: logs */
-#include "memory/memory.h" /* wiring: memory */
-#include "orch/orch.h"     /* wiring: orch */
-#include "redact/redact.h" /* wiring: redact */
+#include "logs/logs.h"       /* wiring: logs */
+#include "memory/memory.h"   /* wiring: memory */
+#include "orch/orch.h"       /* wiring: orch */
+#include "redact/redact.h"   /* wiring: redact */
+#include "sandbox/sandbox.h" /* wiring: sandbox */
+#include "agents/agents.h"   /* wiring: agents */
 #include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "settings/settings.h" /* wiring: settings */
@@ -63,6 +65,10 @@ typedef struct {
     aos_orch_t *orch;
     /* wiring: trace (spans) */
     aos_trace_t *trace;
+    /* wiring: sandbox (scripts, runs, the shell tool) */
+    aos_sandbox_t *sandbox;
+    /* wiring: agents (definitions, versions, templates) */
+    aos_agents_t *agents;
     /* wiring: llm (OpenAI-compatible client; NULL without --llm-base-url) */
     aos_llm_t *llm;
     /* wiring: nettools (the built-in servers git and http) */
@@ -94,6 +100,10 @@ static void on_gateway_down(void *data)
     d->httpc = NULL;
     aos_orch_free(d->orch); /* wiring: orch */
     d->orch = NULL;
+    aos_sandbox_free(d->sandbox); /* wiring: sandbox -- its runs are over */
+    d->sandbox = NULL;
+    aos_agents_free(d->agents); /* wiring: agents */
+    d->agents = NULL;
     aos_bus_free(d->bus); /* wiring: bus -- before the store, which finishes its jobs */
     d->bus = NULL;
     /* wiring: trace -- the requests have ended their spans: write them */
@@ -109,13 +119,23 @@ static void on_deadline(uv_timer_t *t)
     exit(1);
 }
 
-static void on_orch_down(void *data)
+static void on_sandbox_down(void *data)
 {
     aos_daemon_t *d = data;
     if (d->gateway)
         aos_gateway_shutdown(d->gateway, on_gateway_down, d);
     else
         on_gateway_down(d);
+}
+
+/* wiring: sandbox -- its runs end (and are stored) before the gateway stops */
+static void on_orch_down(void *data)
+{
+    aos_daemon_t *d = data;
+    if (d->sandbox)
+        aos_sandbox_shutdown(d->sandbox, on_sandbox_down, d);
+    else
+        on_sandbox_down(d);
 }
 
 static void shutdown_daemon(aos_daemon_t *d, const char *why)
@@ -519,6 +539,22 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                          .env_open = open_env_secret, /* wiring: settings */
                          .env_data = d};
     if ((rc = aos_orch_new(&d->orch, &oc, err)) || (rc = aos_orch_add_routes(d->orch, d->http)))
+        return rc;
+    /* wiring: sandbox -- probes bubblewrap, loads schedules, adds the "shell" built-in */
+    aos_sandbox_cfg_t sc = {.loop = d->loop,
+                            .store = d->store,
+                            .secrets = d->secrets,
+                            .data_dir = c->data_dir,
+                            .on_unseal = on_unseal,
+                            .unseal_data = d};
+    if ((rc = aos_sandbox_new(&d->sandbox, &sc, err)) ||
+        (rc = aos_sandbox_add_routes(d->sandbox, d->http)))
+        return rc;
+    if ((rc = aos_gateway_add_builtin(d->gateway, aos_sandbox_shell_builtin(d->sandbox))))
+        return aos_err_set(err, rc, "unable to add the built-in server 'shell'");
+    /* wiring: agents -- routes over the store */
+    if ((rc = aos_agents_new(&d->agents, d->store, d->secrets, err)) ||
+        (rc = aos_agents_add_routes(d->agents, d->http)))
         return rc;
     /* secrets aosd holds never reach a log, event, span, audit row or error */
     const char *secrets[] = {c->bootstrap_token, c->master_key, d->generated};

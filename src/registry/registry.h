@@ -62,7 +62,7 @@ int aos_registry_name_ok(const char *name);
  * be given to a built-in. */
 #define AOS_REGISTRY_RESERVED_NAMES                                                                \
     {                                                                                              \
-        "aos", "logs", "git", "http", "files", "db", "csv", "viz", "memory", NULL                  \
+        "aos", "logs", "git", "http", "files", "db", "csv", "viz", "memory", "shell", NULL         \
     }
 /* 1 if name is reserved for a built-in server (compared ignoring case). */
 int aos_registry_name_reserved(const char *name);

@@ -680,4 +680,67 @@ int aos_store_mem_blueprint_versions(aos_store_t *st, int64_t id, json_t **out, 
 int aos_store_mem_blueprint_list(aos_store_t *st, const char *project_id, json_t **out,
                                  aos_err_t *err);
 
+/* ---- sandbox (migration 0019, src/sandbox) --------------------------------
+ * Scripts: env is JSON text of {NAME: sealed value}; files JSON text of
+ * {path: content}; caps JSON text. Runs: one row per run, finished once. */
+typedef struct {
+    const char *id, *name, *entry_file, *description; /* description may be NULL */
+    int64_t schedule_ms;                              /* 0: none */
+    const char *env, *files, *caps;
+    const char *created_by; /* insert only; may be NULL */
+} aos_store_sandbox_script_t;
+/* create: insert (AOS_ECONFLICT on a duplicate id); else update every
+ * column but created_* (AOS_ENOTFOUND when there is no such script). */
+int aos_store_sandbox_script_put(aos_store_t *st, const aos_store_sandbox_script_t *s, int create,
+                                 aos_err_t *err);
+/* {id, name, entry_file, description, schedule_ms, env, files, caps,
+ * created_by, created_at, updated_at}; AOS_ENOTFOUND. */
+int aos_store_sandbox_script_get(aos_store_t *st, const char *id, json_t **out, aos_err_t *err);
+int aos_store_sandbox_script_list(aos_store_t *st, json_t **out, aos_err_t *err);
+/* Deletes the script and its runs; AOS_ENOTFOUND. */
+int aos_store_sandbox_script_delete(aos_store_t *st, const char *id, aos_err_t *err);
+
+typedef struct {
+    const char *id, *script_id, *trace_id, *status, *actor; /* script_id may be NULL */
+    int has_exit;
+    int64_t exit_code;
+    int signal;
+    const char *reason, *usage, *out, *errout, *error; /* may be NULL */
+    int64_t duration_ms;
+    int truncated;
+} aos_store_sandbox_run_t;
+/* Inserts a run (id, script_id, trace_id, status, actor), started now. */
+int aos_store_sandbox_run_insert(aos_store_t *st, const aos_store_sandbox_run_t *r, aos_err_t *err);
+/* Writes a run's end: everything but id, script_id, trace_id, actor. */
+int aos_store_sandbox_run_finish(aos_store_t *st, const aos_store_sandbox_run_t *r, aos_err_t *err);
+/* {id, script_id, trace_id, status, exit_code, signal, reason, duration_ms,
+ * usage, stdout, stderr, truncated, error, actor, started_at, finished_at}. */
+int aos_store_sandbox_run_get(aos_store_t *st, const char *id, json_t **out, aos_err_t *err);
+/* The newest limit runs of a script. */
+int aos_store_sandbox_runs_list(aos_store_t *st, const char *script_id, int limit, json_t **out,
+                                aos_err_t *err);
+/* At start-up: runs still 'running' (aosd died under them) become 'error'. */
+int aos_store_sandbox_runs_abandon(aos_store_t *st, aos_err_t *err);
+
+/* ---- agents (0001, 0019, src/agents) --------------------------------------
+ * config and caps are JSON text; version is the live version's number as
+ * text. */
+typedef struct {
+    const char *id, *name, *type, *version, *route_prefix, *status, *config, *caps;
+    int64_t replicas;
+} aos_store_agent_t;
+/* create: insert (AOS_ECONFLICT for a name taken); else update every
+ * column but id, name, type, created_at (AOS_ENOTFOUND). */
+int aos_store_agent_put(aos_store_t *st, const aos_store_agent_t *a, int create, aos_err_t *err);
+/* By id or name: {id, name, type, version, route_prefix, replicas, status,
+ * config, caps, created_at}; AOS_ENOTFOUND. */
+int aos_store_agent_get(aos_store_t *st, const char *id, json_t **out, aos_err_t *err);
+int aos_store_agent_list(aos_store_t *st, json_t **out, aos_err_t *err);
+/* Deletes the agent, its versions and its runs; AOS_ENOTFOUND. */
+int aos_store_agent_delete(aos_store_t *st, const char *id, aos_err_t *err);
+int aos_store_agent_version_add(aos_store_t *st, const char *agent_id, int64_t version,
+                                const char *config, const char *created_by, aos_err_t *err);
+/* [{version, config, created_by, created_at}], oldest first. */
+int aos_store_agent_versions(aos_store_t *st, const char *agent_id, json_t **out, aos_err_t *err);
+
 #endif

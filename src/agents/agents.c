@@ -1,0 +1,704 @@
+/* agents.c - agent definitions, versions and templates (agents.h): the
+ * validation of a client's agent (unknown fields refused), and the routes,
+ * each one store job that reads or writes the rows with its audit row. */
+#include "agents/agents.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "registry/registry.h"
+
+#define AG_TEXT_MAX  65536
+#define AG_TOOLS_MAX 256
+#define AG_ENV_MAX   64
+
+struct aos_agents_s {
+    aos_store_t *store;
+    aos_secret_box_t *secrets;
+};
+
+/* ---- templates --------------------------------------------------------------- */
+
+static json_t *templates(void)
+{
+    return json_pack(
+        "[{s:s, s:s, s:s, s:{s:s, s:s, s:[s, s, s], s:i}},"
+        " {s:s, s:s, s:s, s:{s:s, s:s, s:[s], s:i}},"
+        " {s:s, s:s, s:s, s:{s:s, s:s, s:[s], s:i}}]",
+        "name", "csv-analyst", "description", "Cleans a CSV file and plots it", "type", "local",
+        "config", "prompt",
+        "You are a data analyst. Clean the CSV file you are given, then plot its main columns "
+        "and say what the plot shows.",
+        "sop", "csv.clean(input) -> clean; viz.plot(clean) -> chart", "tools", "csv__*", "viz__*",
+        "files__*", "concurrency", 2, "name", "log-triage", "description",
+        "Finds the errors of a trace in the logs and summarises them", "type", "local", "config",
+        "prompt",
+        "You triage incidents. Query the logs of the trace you are given, group the errors and "
+        "report the likely cause.",
+        "sop", "logs.query(trace_id, level=error) -> errors; summarise(errors)", "tools", "logs__*",
+        "concurrency", 4, "name", "shell-runner", "description",
+        "Runs the commands of a task in the sandbox", "type", "local", "config", "prompt",
+        "Run the commands you are given in the sandbox, one at a time, and report their output.",
+        "sop", "shell.run(command) -> output", "tools", "shell__run", "concurrency", 1);
+}
+
+static json_t *template_find(const char *name)
+{
+    json_t *all = templates(), *found = NULL;
+    size_t i;
+    json_t *t;
+    json_array_foreach(all, i, t) if (!strcmp(json_string_value(json_object_get(t, "name")), name))
+        found = json_incref(t);
+    json_decref(all);
+    return found;
+}
+
+/* ---- validation ------------------------------------------------------------------ */
+
+/* A tool pattern: "<server>__<tool>", or a prefix of one ending in '*'. */
+static int tool_pattern_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 200)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '*' && i != n - 1)
+            return 0;
+        if (!(c == '*' || c == '_' || c == '-' || c == '.' || c == '/' || (c >= 'a' && c <= 'z') ||
+              (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            return 0;
+    }
+    return s[n - 1] == '*' || strstr(s, "__") != NULL;
+}
+
+static int env_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 128 || (s[0] >= '0' && s[0] <= '9'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return 0;
+    return 1;
+}
+
+/* The config to store: base (the template's or the stored one; may be NULL)
+ * with in's fields over it; env values sealed (null keeps the stored one). */
+static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t *base,
+                                const json_t *in, aos_err_t *err)
+{
+    if (in && !json_is_object(in)) {
+        aos_err_set(err, AOS_EINVAL, "config must be an object");
+        return NULL;
+    }
+    static const char *const fields[] = {"prompt",      "sop", "tools", "env",
+                                         "concurrency", "url", NULL};
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)in, k, v)
+    {
+        int known = 0;
+        for (size_t i = 0; fields[i]; i++)
+            known |= !strcmp(k, fields[i]);
+        if (!known) {
+            aos_err_set(err, AOS_EINVAL, "config: unknown field '%.64s'", k);
+            return NULL;
+        }
+    }
+    json_t *c = base ? json_deep_copy(base) : json_object();
+    json_object_foreach((json_t *)in, k, v)
+    {
+        if (strcmp(k, "env") != 0)
+            json_object_set(c, k, (json_t *)v);
+    }
+    for (const char *const *f = (const char *const[]){"prompt", "sop", NULL}; *f; f++) {
+        json_t *t = json_object_get(c, *f);
+        if (t && !json_is_null(t) && (!json_is_string(t) || json_string_length(t) > AG_TEXT_MAX)) {
+            aos_err_set(err, AOS_EINVAL, "config.%s must be a string of at most %d bytes", *f,
+                        AG_TEXT_MAX);
+            goto fail;
+        }
+    }
+    json_t *tools = json_object_get(c, "tools");
+    if (!tools)
+        json_object_set_new(c, "tools", tools = json_array());
+    if (!json_is_array(tools) || json_array_size(tools) > AG_TOOLS_MAX) {
+        aos_err_set(err, AOS_EINVAL, "config.tools must be an array of at most %d names",
+                    AG_TOOLS_MAX);
+        goto fail;
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i,
+                       t) if (!json_is_string(t) || !tool_pattern_ok(json_string_value(t)))
+    {
+        aos_err_set(err, AOS_EINVAL,
+                    "config.tools[%zu] must be '<server>__<tool>' or a prefix ending in '*'", i);
+        goto fail;
+    }
+    json_t *conc = json_object_get(c, "concurrency");
+    if (!conc)
+        json_object_set_new(c, "concurrency", conc = json_integer(4));
+    if (!json_is_integer(conc) || json_integer_value(conc) < 1 || json_integer_value(conc) > 1000) {
+        aos_err_set(err, AOS_EINVAL, "config.concurrency must be from 1 to 1000");
+        goto fail;
+    }
+    json_t *url = json_object_get(c, "url");
+    if (!strcmp(type, "remote")) {
+        const char *u = json_string_value(url);
+        if (!u || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) || strlen(u) > 2000) {
+            aos_err_set(err, AOS_EINVAL, "a remote agent needs config.url (http or https)");
+            goto fail;
+        }
+    } else if (url && !json_is_null(url)) {
+        aos_err_set(err, AOS_EINVAL, "config.url is for remote agents");
+        goto fail;
+    }
+    /* env: sealed values */
+    const json_t *env_in = json_object_get(in, "env");
+    const json_t *env_prev = json_object_get(base, "env");
+    if (env_in) {
+        if (!json_is_object(env_in) || json_object_size(env_in) > AG_ENV_MAX) {
+            aos_err_set(err, AOS_EINVAL, "config.env must be an object of at most %d entries",
+                        AG_ENV_MAX);
+            goto fail;
+        }
+        json_t *env = json_object();
+        json_object_set_new(c, "env", env);
+        json_object_foreach((json_t *)env_in, k, v)
+        {
+            if (!env_name_ok(k)) {
+                aos_err_set(err, AOS_EINVAL, "config.env name '%.64s' is not a variable name", k);
+                goto fail;
+            }
+            if (json_is_null(v) && json_is_string(json_object_get(env_prev, k))) {
+                json_object_set(env, k, json_object_get(env_prev, k));
+                continue;
+            }
+            if (!json_is_string(v) || json_string_length(v) > AG_TEXT_MAX) {
+                aos_err_set(err, AOS_EINVAL, "config.env '%.64s' must be a string", k);
+                goto fail;
+            }
+            char *sealed = aos_secret_seal(a->secrets, json_string_value(v), json_string_length(v));
+            if (!sealed) {
+                aos_err_set(err, AOS_EINTERNAL, "unable to seal config.env '%.64s'", k);
+                goto fail;
+            }
+            json_object_set_new(env, k, json_string(sealed));
+            free(sealed);
+        }
+    } else if (!json_object_get(c, "env")) {
+        json_object_set_new(c, "env", json_object());
+    }
+    return c;
+fail:
+    json_decref(c);
+    return NULL;
+}
+
+/* The public form of a config: env names only. */
+static json_t *config_public(const json_t *config)
+{
+    json_t *c = json_deep_copy(config);
+    json_t *names = json_array();
+    const char *k;
+    const json_t *v;
+    json_object_foreach(json_object_get(config, "env"), k, v)
+        json_array_append_new(names, json_string(k));
+    json_object_del(c, "env");
+    json_object_set_new(c, "env_names", names);
+    return c;
+}
+
+static json_t *agent_public(const json_t *row, int64_t latest)
+{
+    json_t *o = json_deep_copy(row);
+    json_object_set_new(o, "config", config_public(json_object_get(row, "config")));
+    const char *v = json_string_value(json_object_get(row, "version"));
+    json_object_set_new(o, "version", json_integer(v ? strtoll(v, NULL, 10) : 0));
+    if (latest > 0)
+        json_object_set_new(o, "latest_version", json_integer(latest));
+    return o;
+}
+
+/* ---- store jobs --------------------------------------------------------------------- */
+
+typedef enum {
+    OP_LIST,
+    OP_CREATE,
+    OP_GET,
+    OP_PATCH,
+    OP_DELETE,
+    OP_VERSIONS,
+    OP_CLONE,
+    OP_RELEASE,
+    OP_SCALE
+} op_t;
+
+typedef struct {
+    aos_agents_t *a;
+    aos_http_req_t *req;
+    op_t op;
+    char id[AOS_REGISTRY_NAME_MAX + 40];
+    char actor[96];
+    json_t *body, *result;
+    int64_t latest;
+} ag_job_t;
+
+static void new_id(char out[33])
+{
+    unsigned char b[16];
+    randombytes_buf(b, sizeof(b));
+    sodium_bin2hex(out, 33, b, sizeof(b));
+}
+
+static int latest_version(aos_store_t *st, const char *id, int64_t *out, json_t **all,
+                          aos_err_t *err)
+{
+    json_t *v = NULL;
+    int rc = aos_store_agent_versions(st, id, &v, err);
+    if (rc)
+        return rc;
+    *out =
+        json_integer_value(json_object_get(json_array_get(v, json_array_size(v) - 1), "version"));
+    if (all)
+        *all = v;
+    else
+        json_decref(v);
+    return 0;
+}
+
+/* A new agent from body (create) or from the stored agent src (clone). */
+static int create_row(ag_job_t *j, aos_store_t *st, const json_t *body, const json_t *src,
+                      aos_err_t *err)
+{
+    static const char *const fields[] = {"name", "type", "template", "replicas", "config", NULL};
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)body, k, v)
+    {
+        int known = 0;
+        for (size_t i = 0; fields[i]; i++)
+            known |= !strcmp(k, fields[i]);
+        if (!known || (src && strcmp(k, "name") != 0))
+            return aos_err_set(err, AOS_EINVAL, "unknown field '%.64s'", k);
+    }
+    const char *name = json_string_value(json_object_get(body, "name"));
+    if (!name || !aos_registry_name_ok(name) || aos_registry_name_reserved(name))
+        return aos_err_set(err, AOS_EINVAL,
+                           "name must be [A-Za-z0-9][A-Za-z0-9_.-]{0,63} without '__', and not "
+                           "a built-in server's");
+    json_t *tmpl = NULL;
+    const json_t *tname = json_object_get(body, "template");
+    if (tname && !(json_is_string(tname) && (tmpl = template_find(json_string_value(tname)))))
+        return aos_err_set(err, AOS_EINVAL, "no template '%.64s' (GET /agents/templates)",
+                           json_is_string(tname) ? json_string_value(tname) : "?");
+    const char *type = src ? json_string_value(json_object_get(src, "type"))
+                           : json_string_value(json_object_get(body, "type"));
+    if (!type)
+        type = tmpl ? json_string_value(json_object_get(tmpl, "type")) : "local";
+    if (strcmp(type, "local") && strcmp(type, "remote")) {
+        json_decref(tmpl);
+        return aos_err_set(err, AOS_EINVAL, "type must be local or remote");
+    }
+    type = !strcmp(type, "local") ? "local" : "remote"; /* static: tmpl goes below */
+    const json_t *rep = src ? json_object_get(src, "replicas") : json_object_get(body, "replicas");
+    if (rep &&
+        (!json_is_integer(rep) || json_integer_value(rep) < 1 || json_integer_value(rep) > 16)) {
+        json_decref(tmpl);
+        return aos_err_set(err, AOS_EINVAL, "replicas must be from 1 to 16");
+    }
+    json_t *config;
+    if (src) {
+        config = json_deep_copy(json_object_get(src, "config"));
+    } else {
+        const json_t *base = json_object_get(tmpl, "config");
+        config = config_normalize(j->a, type, base, json_object_get(body, "config"), err);
+    }
+    json_decref(tmpl);
+    if (!config)
+        return err->code ? err->code : AOS_EINVAL;
+    char id[33];
+    new_id(id);
+    char *text = json_dumps(config, JSON_COMPACT);
+    json_decref(config);
+    if (!text)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    aos_store_agent_t row = {.id = id,
+                             .name = name,
+                             .type = type,
+                             .version = "1",
+                             .status = "stopped",
+                             .config = text,
+                             .replicas = rep ? json_integer_value(rep) : 1};
+    int rc = aos_store_agent_put(st, &row, 1, err);
+    if (!rc)
+        rc = aos_store_agent_version_add(st, id, 1, text, j->actor, err);
+    free(text);
+    if (!rc)
+        rc = aos_store_agent_get(st, id, &j->result, err);
+    if (!rc) {
+        char res[128];
+        snprintf(res, sizeof(res), "agent:%s", name);
+        json_t *pub = agent_public(j->result, 1);
+        json_t *diff = json_pack("{s:s, s:s, s:O}", "id", id, "type", type, "config",
+                                 json_object_get(pub, "config"));
+        json_decref(pub);
+        rc = aos_store_audit_append(st, j->actor, src ? "agent.clone" : "agent.create", res, diff,
+                                    err);
+        json_decref(diff);
+    }
+    j->latest = 1;
+    return rc;
+}
+
+static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    ag_job_t *j = arg;
+    json_t *row = NULL;
+    int rc;
+    switch (j->op) {
+    case OP_LIST:
+        return aos_store_agent_list(st, &j->result, err);
+    case OP_CREATE:
+        return create_row(j, st, j->body, NULL, err);
+    case OP_GET:
+        if ((rc = aos_store_agent_get(st, j->id, &j->result, err)))
+            return rc;
+        return latest_version(st, json_string_value(json_object_get(j->result, "id")), &j->latest,
+                              NULL, err);
+    case OP_VERSIONS: {
+        if ((rc = aos_store_agent_get(st, j->id, &row, err)))
+            return rc;
+        json_t *all = NULL;
+        rc = latest_version(st, json_string_value(json_object_get(row, "id")), &j->latest, &all,
+                            err);
+        json_decref(row);
+        if (rc)
+            return rc;
+        /* each version's config (env names only) and what changed from the one before */
+        j->result = json_array();
+        json_t *prev = NULL;
+        size_t i;
+        json_t *v;
+        json_array_foreach(all, i, v)
+        {
+            json_t *cfg = config_public(json_object_get(v, "config"));
+            json_t *diff = json_object();
+            const char *k;
+            json_t *x;
+            json_object_foreach(cfg, k, x) if (!prev || !json_equal(x, json_object_get(prev, k)))
+                json_object_set_new(
+                    diff, k, json_pack("{s:O?, s:O}", "from", json_object_get(prev, k), "to", x));
+            json_object_foreach(prev, k, x) if (!json_object_get(cfg, k))
+                json_object_set_new(diff, k, json_pack("{s:O, s:n}", "from", x, "to"));
+            json_array_append_new(
+                j->result,
+                json_pack("{s:O, s:O, s:O, s:o, s:o}", "version", json_object_get(v, "version"),
+                          "created_by", json_object_get(v, "created_by"), "created_at",
+                          json_object_get(v, "created_at"), "config", cfg, "diff", diff));
+            prev = cfg;
+        }
+        json_decref(all);
+        return 0;
+    }
+    case OP_PATCH: {
+        if ((rc = aos_store_agent_get(st, j->id, &row, err)))
+            return rc;
+        const char *k;
+        json_t *v;
+        json_object_foreach(j->body, k, v) if (strcmp(k, "config") != 0)
+        {
+            json_decref(row);
+            return aos_err_set(err, AOS_EINVAL,
+                               "only config may be changed ('%.64s': not yet, see docs/NEXT.md)",
+                               k);
+        }
+        char id[40]; /* row is released before the last read */
+        snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(row, "id")));
+        const char *type = json_string_value(json_object_get(row, "type"));
+        json_t *cfg = config_normalize(j->a, type, json_object_get(row, "config"),
+                                       json_object_get(j->body, "config"), err);
+        if (!cfg) {
+            json_decref(row);
+            return err->code ? err->code : AOS_EINVAL;
+        }
+        if ((rc = latest_version(st, id, &j->latest, NULL, err))) {
+            json_decref(cfg);
+            json_decref(row);
+            return rc;
+        }
+        if (!json_equal(cfg, json_object_get(row, "config"))) {
+            char *text = json_dumps(cfg, JSON_COMPACT);
+            aos_store_agent_t a = {
+                .id = id,
+                .version = json_string_value(json_object_get(row, "version")),
+                .route_prefix = json_string_value(json_object_get(row, "route_prefix")),
+                .status = json_string_value(json_object_get(row, "status")),
+                .config = text,
+                .replicas = json_integer_value(json_object_get(row, "replicas"))};
+            rc = text ? aos_store_agent_put(st, &a, 0, err) : AOS_ENOMEM;
+            if (!rc)
+                rc = aos_store_agent_version_add(st, id, ++j->latest, text, j->actor, err);
+            free(text);
+            if (!rc) {
+                char res[128];
+                snprintf(res, sizeof(res), "agent:%s",
+                         json_string_value(json_object_get(row, "name")));
+                json_t *diff = json_pack("{s:o, s:o, s:I}", "before",
+                                         config_public(json_object_get(row, "config")), "after",
+                                         config_public(cfg), "version", (json_int_t)j->latest);
+                rc = aos_store_audit_append(st, j->actor, "agent.update", res, diff, err);
+                json_decref(diff);
+            }
+        }
+        json_decref(cfg);
+        json_decref(row);
+        if (!rc)
+            rc = aos_store_agent_get(st, id, &j->result, err);
+        return rc;
+    }
+    case OP_DELETE: {
+        if ((rc = aos_store_agent_get(st, j->id, &row, err)))
+            return rc;
+        char res[128];
+        snprintf(res, sizeof(res), "agent:%s", json_string_value(json_object_get(row, "name")));
+        rc = aos_store_agent_delete(st, json_string_value(json_object_get(row, "id")), err);
+        if (!rc)
+            rc = aos_store_audit_append(st, j->actor, "agent.delete", res, NULL, err);
+        json_decref(row);
+        return rc;
+    }
+    case OP_RELEASE:
+    case OP_SCALE: {
+        /* release: {version} (absent: the newest) becomes the live one (an
+         * older one: a rollback); scale: {replicas}. The row changes now;
+         * replicas follow when the lifecycle exists (docs/NEXT.md). */
+        if ((rc = aos_store_agent_get(st, j->id, &row, err)))
+            return rc;
+        const char *field = j->op == OP_RELEASE ? "version" : "replicas";
+        const char *k;
+        json_t *v;
+        json_object_foreach(j->body, k, v) if (strcmp(k, field) != 0)
+        {
+            json_decref(row);
+            return aos_err_set(err, AOS_EINVAL, "unknown field '%.64s'", k);
+        }
+        char id[40];
+        snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(row, "id")));
+        if ((rc = latest_version(st, id, &j->latest, NULL, err))) {
+            json_decref(row);
+            return rc;
+        }
+        const json_t *want = json_object_get(j->body, field);
+        int64_t n;
+        if (j->op == OP_RELEASE) {
+            n = want ? json_integer_value(want) : j->latest;
+            if ((want && !json_is_integer(want)) || n < 1 || n > j->latest) {
+                json_decref(row);
+                return aos_err_set(err, AOS_EINVAL, "version must be from 1 to %lld",
+                                   (long long)j->latest);
+            }
+        } else {
+            n = json_integer_value(want);
+            if (!json_is_integer(want) || n < 1 || n > 16) {
+                json_decref(row);
+                return aos_err_set(err, AOS_EINVAL, "replicas must be from 1 to 16");
+            }
+        }
+        const char *live = json_string_value(json_object_get(row, "version"));
+        int64_t before = j->op == OP_RELEASE ? (live ? strtoll(live, NULL, 10) : 0)
+                                             : json_integer_value(json_object_get(row, "replicas"));
+        char vtext[24];
+        snprintf(vtext, sizeof(vtext), "%lld", (long long)(j->op == OP_RELEASE ? n : before));
+        if (j->op == OP_SCALE)
+            snprintf(vtext, sizeof(vtext), "%s", live ? live : "1");
+        json_t *config = json_object_get(row, "config");
+        char *text = json_dumps(config, JSON_COMPACT);
+        aos_store_agent_t a = {
+            .id = id,
+            .version = vtext,
+            .route_prefix = json_string_value(json_object_get(row, "route_prefix")),
+            .status = json_string_value(json_object_get(row, "status")),
+            .config = text,
+            .replicas =
+                j->op == OP_SCALE ? n : json_integer_value(json_object_get(row, "replicas"))};
+        rc = text ? aos_store_agent_put(st, &a, 0, err) : AOS_ENOMEM;
+        free(text);
+        if (!rc) {
+            char res[128];
+            snprintf(res, sizeof(res), "agent:%s", json_string_value(json_object_get(row, "name")));
+            json_t *diff =
+                json_pack("{s:{s:I, s:I}}", field, "from", (json_int_t)before, "to", (json_int_t)n);
+            rc = aos_store_audit_append(st, j->actor,
+                                        j->op == OP_RELEASE
+                                            ? (n < before ? "agent.rollback" : "agent.release")
+                                            : "agent.scale",
+                                        res, diff, err);
+            json_decref(diff);
+        }
+        json_decref(row);
+        if (!rc)
+            rc = aos_store_agent_get(st, id, &j->result, err);
+        return rc;
+    }
+    case OP_CLONE:
+        if ((rc = aos_store_agent_get(st, j->id, &row, err)))
+            return rc;
+        rc = create_row(j, st, j->body, row, err);
+        json_decref(row);
+        return rc;
+    }
+    return 0;
+}
+
+static void job_done(int status, const aos_err_t *err, void *arg)
+{
+    ag_job_t *j = arg;
+    if (j->req) {
+        aos_http_on_close(j->req, NULL, NULL);
+        if (status) {
+            aos_http_respond_err(j->req, err);
+        } else if (j->op == OP_LIST) {
+            json_t *arr = json_array();
+            size_t i;
+            json_t *r;
+            json_array_foreach(j->result, i, r) json_array_append_new(arr, agent_public(r, 0));
+            aos_http_respond_json(j->req, 200, json_pack("{s:o}", "agents", arr));
+        } else if (j->op == OP_VERSIONS) {
+            aos_http_respond_json(j->req, 200, json_pack("{s:O}", "versions", j->result));
+        } else if (j->op == OP_DELETE) {
+            aos_http_respond_json(j->req, 200, json_pack("{s:s}", "deleted", j->id));
+        } else {
+            aos_http_respond_json(j->req, j->op == OP_CREATE || j->op == OP_CLONE ? 201 : 200,
+                                  agent_public(j->result, j->latest));
+        }
+    }
+    json_decref(j->body);
+    json_decref(j->result);
+    free(j);
+}
+
+static void req_closed(aos_http_req_t *req, int aborted, void *data)
+{
+    ((ag_job_t *)data)->req = NULL;
+}
+
+static int submit(aos_agents_t *a, aos_http_req_t *req, op_t op, int with_body)
+{
+    aos_err_t err = {0, ""};
+    json_t *body = NULL;
+    if (with_body && !(body = aos_http_body_json(req, &err)))
+        return aos_http_respond_err(req, &err);
+    if (with_body && !json_is_object(body)) {
+        json_decref(body);
+        return aos_http_respond_error(req, AOS_EINVAL, "the body must be a JSON object");
+    }
+    const char *id = aos_http_param(req, "id");
+    if (id && strlen(id) >= sizeof(((ag_job_t *)0)->id)) {
+        json_decref(body);
+        return aos_http_respond_error(req, AOS_ENOTFOUND, "no such agent");
+    }
+    ag_job_t *j = calloc(1, sizeof(*j));
+    if (!j) {
+        json_decref(body);
+        return AOS_ENOMEM;
+    }
+    j->a = a;
+    j->req = req;
+    j->op = op;
+    j->body = body;
+    if (id)
+        snprintf(j->id, sizeof(j->id), "%s", id);
+    const aos_principal_t *p = aos_auth_principal(req);
+    snprintf(j->actor, sizeof(j->actor), "token:%s", p ? p->id : "anonymous");
+    int rc = aos_store_submit(a->store, job_run, job_done, j);
+    if (rc) {
+        json_decref(body);
+        free(j);
+        return aos_http_respond_error(req, rc, "the store takes no more work");
+    }
+    aos_http_on_close(req, req_closed, j);
+    return 0;
+}
+
+static int h_list(aos_http_req_t *req, void *data)
+{
+    return submit(data, req, OP_LIST, 0);
+}
+static int h_create(aos_http_req_t *req, void *data)
+{
+    return submit(data, req, OP_CREATE, 1);
+}
+static int h_get(aos_http_req_t *req, void *data)
+{
+    return submit(data, req, OP_GET, 0);
+}
+static int h_patch(aos_http_req_t *req, void *data)
+{
+    return submit(data, req, OP_PATCH, 1);
+}
+static int h_delete(aos_http_req_t *req, void *data)
+{
+    return submit(data, req, OP_DELETE, 0);
+}
+static int h_versions(aos_http_req_t *req, void *data)
+{
+    return submit(data, req, OP_VERSIONS, 0);
+}
+static int h_clone(aos_http_req_t *req, void *data)
+{
+    return submit(data, req, OP_CLONE, 1);
+}
+static int h_release(aos_http_req_t *req, void *data)
+{
+    return submit(data, req, OP_RELEASE, 1);
+}
+static int h_scale(aos_http_req_t *req, void *data)
+{
+    return submit(data, req, OP_SCALE, 1);
+}
+static int h_templates(aos_http_req_t *req, void *data)
+{
+    return aos_http_respond_json(req, 200, json_pack("{s:o}", "templates", templates()));
+}
+
+static const aos_http_route_t routes[] = {
+    {"GET", "/agents/templates", AOS_PERM_READ, h_templates, 0, NULL},
+    {"GET", "/agents", AOS_PERM_READ, h_list, 0, NULL},
+    {"POST", "/agents", AOS_PERM_ADMIN, h_create, 0, NULL},
+    {"GET", "/agents/:id", AOS_PERM_READ, h_get, 0, "agent:{id}"},
+    {"PATCH", "/agents/:id", AOS_PERM_ADMIN, h_patch, 0, "agent:{id}"},
+    {"DELETE", "/agents/:id", AOS_PERM_ADMIN, h_delete, 0, "agent:{id}"},
+    {"GET", "/agents/:id/versions", AOS_PERM_READ, h_versions, 0, "agent:{id}"},
+    {"POST", "/agents/:id/clone", AOS_PERM_ADMIN, h_clone, 0, "agent:{id}"},
+    {"POST", "/agents/:id/release", AOS_PERM_OPERATE, h_release, 0, "agent:{id}"},
+    {"POST", "/agents/:id/scale", AOS_PERM_OPERATE, h_scale, 0, "agent:{id}"},
+};
+
+int aos_agents_new(aos_agents_t **out, aos_store_t *store, aos_secret_box_t *secrets,
+                   aos_err_t *err)
+{
+    aos_agents_t *a = calloc(1, sizeof(*a));
+    if (!a)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    a->store = store;
+    a->secrets = secrets;
+    *out = a;
+    return 0;
+}
+
+int aos_agents_add_routes(aos_agents_t *a, aos_http_t *http)
+{
+    return aos_http_add_routes(http, routes, sizeof(routes) / sizeof(routes[0]), a);
+}
+
+void aos_agents_free(aos_agents_t *a)
+{
+    free(a);
+}
