@@ -541,13 +541,13 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     if ((rc = aos_orch_new(&d->orch, &oc, err)) || (rc = aos_orch_add_routes(d->orch, d->http)))
         return rc;
     /* wiring: sandbox -- probes bubblewrap, loads schedules, adds the "shell" built-in */
-    aos_sandbox_cfg_t sc = {.loop = d->loop,
-                            .store = d->store,
-                            .secrets = d->secrets,
-                            .data_dir = c->data_dir,
-                            .on_unseal = on_unseal,
-                            .unseal_data = d};
-    if ((rc = aos_sandbox_new(&d->sandbox, &sc, err)) ||
+    aos_sandbox_cfg_t sbc = {.loop = d->loop,
+                             .store = d->store,
+                             .secrets = d->secrets,
+                             .data_dir = c->data_dir,
+                             .on_unseal = on_unseal,
+                             .unseal_data = d};
+    if ((rc = aos_sandbox_new(&d->sandbox, &sbc, err)) ||
         (rc = aos_sandbox_add_routes(d->sandbox, d->http)))
         return rc;
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_sandbox_shell_builtin(d->sandbox))))

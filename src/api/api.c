@@ -183,7 +183,8 @@ static const aos_http_route_t routes[] = {
     {"GET", "/memory", AOS_PERM_PUBLIC, web, 0, NULL},
     {"GET", "/settings", AOS_PERM_PUBLIC, web, 0, NULL},
     {"GET", "/integrations", AOS_PERM_PUBLIC, web, 0, NULL},
-    {"GET", "/agents", AOS_PERM_PUBLIC, web, 0, NULL},
+    /* also GET /agents of the agents API: a browser navigating gets the page */
+    {"PAGE", "/agents", AOS_PERM_PUBLIC, web, 0, NULL},
     {"GET", "/healthz", AOS_PERM_PUBLIC, healthz, 0, NULL},
     {"GET", "/metrics", AOS_PERM_METRICS, metrics, 0, NULL},
 };

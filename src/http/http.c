@@ -381,14 +381,51 @@ const char *aos_http_param(const aos_http_req_t *r, const char *name)
     return NULL;
 }
 
+/* A browser navigating to a page of the UI: a GET whose Accept header
+ * starts with text/html (what browsers send for a navigation; fetch and
+ * EventSource send other types first, API clients rarely send any). */
+static int is_page_request(aos_http_req_t *r)
+{
+    if (strcmp(r->method, "GET") != 0)
+        return 0;
+    const char *accept = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept");
+    return accept && !strncasecmp(accept, "text/html", 9);
+}
+
+/* 1 if a PAGE route's pattern is exactly url (pages are plain paths). */
+static int has_page_route(aos_http_t *h, const char *url)
+{
+    for (struct route_set *s = h->routes; s; s = s->next)
+        for (size_t i = 0; i < s->n; i++)
+            if (!strcmp(s->routes[i].method, "PAGE") && !strcmp(s->routes[i].pattern, url))
+                return 1;
+    return 0;
+}
+
 static int find_route(aos_http_t *h, aos_http_req_t *r)
 {
-    int path_matched = 0;
+    int path_matched = 0, page = -1; /* page: unknown until a route needs it */
     for (struct route_set *s = h->routes; s; s = s->next) {
         for (size_t i = 0; i < s->n; i++) {
             const aos_http_route_t *rt = &s->routes[i];
             if (!match_route(r, rt->pattern, r->url))
                 continue;
+            if (!strcmp(rt->method, "PAGE")) {
+                if (page < 0)
+                    page = is_page_request(r);
+                if (!page)
+                    continue; /* an API call: the API route of the path serves it */
+                r->route = rt;
+                r->route_data = s->data;
+                return 0;
+            }
+            if (page != 0 && !strcmp(rt->method, "GET") && !strcmp(r->method, "GET") &&
+                has_page_route(h, r->url)) {
+                if (page < 0)
+                    page = is_page_request(r);
+                if (page)
+                    continue; /* a browser navigating: the page route serves it */
+            }
             if (strcmp(rt->method, "*") != 0 && strcmp(rt->method, r->method) != 0) {
                 path_matched = 1;
                 continue;

@@ -46,7 +46,12 @@ typedef enum {
 typedef int (*aos_http_handler_fn)(aos_http_req_t *req, void *data);
 
 typedef struct {
-    const char *method;  /* "GET", "POST", ... or "*" */
+    /* "GET", "POST", ... or "*"; "PAGE": a GET by a browser navigating
+     * (Accept starting with text/html), which takes precedence over a GET
+     * route of the same path wherever either is registered, so a page of
+     * the UI and an API route can share a path (/agents). A PAGE pattern is
+     * a plain path (no :param, no *). */
+    const char *method;
     const char *pattern; /* "/mcp/registry/:name" */
     aos_perm_t perm;
     aos_http_handler_fn handler;

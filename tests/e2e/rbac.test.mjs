@@ -110,10 +110,12 @@ test('every route as every principal: allowed or denied as the table says', asyn
     for (const [who, want] of Object.entries(rt.expect)) {
       const token = tokens[who];
       const rq = rt.request;
-      const method = rt.method === '*' ? 'POST' : rt.method;
+      // PAGE: a browser navigating (a GET that accepts text/html first)
+      const method = rt.method === '*' ? 'POST' : rt.method === 'PAGE' ? 'GET' : rt.method;
+      const accept = rq.stream ? { Accept: 'text/event-stream' } : rt.method === 'PAGE' ? { Accept: 'text/html' } : {};
       const r = rq.mcp
         ? await call('POST', rq.path, INIT, token, MCP_HEADERS)
-        : await call(method, rq.path, rq.body, token, rq.stream ? { Accept: 'text/event-stream' } : {});
+        : await call(method, rq.path, rq.body, token, accept);
       const denied = r.status === 401 || r.status === 403;
       if (want === 'deny') {
         const status = token ? 403 : 401;

@@ -39,11 +39,21 @@ test('index.html at / and at each page of the UI, revalidated every time', async
   assert.match(root.headers['content-security-policy'], /default-src 'self'/);
   assert.equal(root.headers['x-content-type-options'], 'nosniff');
   assert.match(root.body.toString(), /<script type="module" src="\/ui\/app\.[A-Z0-9]+\.js">/);
-  for (const p of ['/telemetry', '/projects', '/memory', '/settings', '/integrations', '/agents', '/ui/index.html']) {
+  for (const p of ['/telemetry', '/projects', '/memory', '/settings', '/integrations', '/ui/index.html']) {
     const r = await get(p);
     assert.equal(r.status, 200, p);
     assert.deepEqual(r.body, root.body, p);
   }
+  // /agents is a page and an API route: a browser navigating gets the page,
+  // an API call the list of agents
+  const page = await get('/agents', { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' });
+  assert.equal(page.status, 200);
+  assert.deepEqual(page.body, root.body);
+  assert.equal((await get('/agents')).status, 401);
+  const list = await aos.api('GET', '/agents');
+  assert.equal(list.status, 200, list.text);
+  assert.match(list.headers.get('content-type'), /json/);
+  assert.ok(Array.isArray(list.body.agents ?? list.body), list.text);
   // the API around them is untouched
   assert.equal((await get('/healthz')).status, 200);
   assert.equal((await get('/api/jobs')).status, 401);
