@@ -723,6 +723,8 @@ static int job_search(aos_store_t *st, void *arg, aos_err_t *err)
     mem_op_t *op = arg;
     int n_list = op->mode == MODE_HYBRID ? (op->k * 3 > 50 ? op->k * 3 : 50) : op->k;
     int n_vec = op->tags ? (op->k * 20 > 200 ? op->k * 20 : 200) : n_list;
+    if (n_list + n_vec > AOS_STORE_LIST_MAX) /* the rows of both lists are read at once */
+        n_vec = AOS_STORE_LIST_MAX - n_list;
     int64_t *kw_ids = calloc((size_t)n_list, sizeof(int64_t)), *v_ids = NULL, *all = NULL;
     double *kw_sc = calloc((size_t)n_list, sizeof(double));
     aos_memory_hit_t *hits = calloc((size_t)n_vec, sizeof(*hits));

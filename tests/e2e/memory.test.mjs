@@ -160,6 +160,19 @@ test('tag and project filters', async () => {
   assert.equal(k1.body.results.length, 1);
 });
 
+test('the largest k with tags over more than a thousand items', async () => {
+  // a tag filter asks the index for 20k candidates (2000 at k 100): with
+  // the keyword list's 300 that was more rows than one read may take
+  for (let i = 0; i < 1100; i += 50)
+    await Promise.all(Array.from({ length: 50 }, (_, j) => put({ text: `bulk note number ${i + j} about filters`, project_id: 'bulk', tags: (i + j) % 10 ? ['plain'] : ['rare'] })));
+  for (const mode of ['keyword', 'vector', 'hybrid']) {
+    const big = await search({ q: 'bulk note filters', k: '100', tags: 'rare', mode });
+    assert.equal(big.status, 200, `${mode}: ${big.text}`);
+    assert.ok(big.body.results.length >= 90, `${mode}: ${big.body.results.length}`);
+    assert.ok(big.body.results.every((x) => x.tags.includes('rare')));
+  }
+});
+
 test('grants per project: an Operator on p1 only neither reads nor finds p2', async () => {
   const p1 = (await put({ text: 'grant fixture secret plan for p1', project_id: 'g-p1' })).body;
   const p2 = (await put({ text: 'grant fixture secret plan for p2', project_id: 'g-p2' })).body;
