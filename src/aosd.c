@@ -190,16 +190,15 @@ static void on_unseal(const char *value, void *data)
 }
 
 /* wiring: settings -- a runtime secret's value, known or forgotten: the
- * redactor learns it (the log service cannot forget one yet). */
+ * redactor learns it when it is loaded, set or approved, and drops that
+ * addition when the secret is deleted (a value two secrets share, or that
+ * the gateway unsealed too, stays: the redactor counts additions). */
 static void on_runtime_secret(const char *value, int added, void *data)
 {
     if (added)
         on_unseal(value, data);
-}
-
-static void add_runtime_secret(const char *value, void *data)
-{
-    on_unseal(value, data);
+    else
+        aos_redact_remove_value(aos_redact_global(), value);
 }
 
 /* wiring: settings -- a runtime secret of a TaskSpec's env, for one call */
@@ -495,8 +494,6 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     /* wiring: llm -- the client the planner (and later the Critic, agents,
      * memory) calls, when a model server is configured; it hands its key to
      * the redactor through on_unseal */
-    /* the runtime secrets known so far reach the redactor (wiring: settings) */
-    aos_settings_each_secret(d->settings, add_runtime_secret, d);
     if (c->llm_base_url && *c->llm_base_url) {
         char *stored_key = c->llm_api_key ? NULL : aos_settings_llm_key(d->settings);
         d->llm_key_flag = c->llm_api_key != NULL;

@@ -165,9 +165,7 @@ char *aos_settings_secret_open(aos_settings_t *s, const char *name, const char *
                     "runtime secret '%.64s' does not open (sealed for another row or key)", name);
         return NULL;
     }
-    if (s->cfg.on_secret)
-        s->cfg.on_secret(plain, 1, s->cfg.data);
-    return plain;
+    return plain; /* the redactor knows it since it was loaded or set */
 }
 
 char *aos_settings_llm_key(aos_settings_t *s)
@@ -180,20 +178,6 @@ char *aos_settings_llm_key(aos_settings_t *s)
     if (!plain)
         aos_log_warn("settings", "llm.api_key_secret: %s", aos_err_msg(&err));
     return plain;
-}
-
-void aos_settings_each_secret(aos_settings_t *s, void (*fn)(const char *value, void *data),
-                              void *data)
-{
-    const char *name;
-    json_t *row;
-    json_object_foreach(s->secrets, name, row)
-    {
-        char *plain = settings_open_row(s, name, row, NULL);
-        if (plain)
-            fn(plain, data);
-        aos_secret_wipe(plain);
-    }
 }
 
 int aos_settings_env_check(const json_t *env, aos_err_t *err)

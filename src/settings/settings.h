@@ -89,16 +89,12 @@ char *aos_settings_stored_database(aos_store_t *st);
  * "project:<project_id>". Guarded memory the caller releases with
  * aos_secret_wipe; *len its length. NULL with err: AOS_ENOTFOUND (no such
  * secret, or out of scope), AOS_EINTERNAL (it does not open: moved or
- * tampered with). The value is also handed to cfg.on_secret. */
+ * tampered with). */
 char *aos_settings_secret_open(aos_settings_t *s, const char *name, const char *project_id,
                                size_t *len, aos_err_t *err);
 /* The LLM key of llm.api_key_secret, opened, or NULL (unset, or it does not
  * open): guarded memory, released with aos_secret_wipe. */
 char *aos_settings_llm_key(aos_settings_t *s);
-/* Calls fn with the plaintext of every runtime secret (borrowed for the
- * call, wiped after): for a redactor that starts after the secrets. */
-void aos_settings_each_secret(aos_settings_t *s, void (*fn)(const char *value, void *data),
-                              void *data);
 
 /* Checks a TaskSpec's "env" member: an object of at most 64 names
  * ([A-Za-z_][A-Za-z0-9_]*, 1..128) each {"secret": "<name>"}. 0 or

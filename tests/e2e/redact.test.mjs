@@ -80,6 +80,33 @@ test('--redact-patterns +email,+phone redacts addresses and numbers too', async 
   assert.equal(q.body.items[0].message, 'mail [REDACTED] tel [REDACTED] and [REDACTED].');
 });
 
+test('a runtime secret is redacted once set and after a restart, and forgotten once deleted', async () => {
+  const VALUE = 'rt-secret-4c1d8e07b2a9f356';
+  const one = await startAosd();
+  const logged = async (a, topic) => {
+    const p = await a.api('POST', '/api/logs', { entries: [{ message: `saw ${VALUE}.`, topic }] });
+    assert.equal(p.status, 201, p.text);
+    const q = await a.api('GET', `/api/logs?topic=${topic}`);
+    return q.body.items[0].message;
+  };
+  let two;
+  try {
+    const put = await one.api('PUT', '/config/runtime/RT_REDACT', { value: VALUE, purpose: 'e2e' });
+    assert.ok(put.status === 200 || put.status === 201, put.text);
+    assert.equal(await logged(one, 'rt-set'), 'saw [REDACTED].');
+    await one.stop();
+    two = await startAosd({ dataDir: one.dataDir });
+    assert.equal(await logged(two, 'rt-restart'), 'saw [REDACTED].');
+    const del = await two.api('DELETE', '/config/runtime/RT_REDACT');
+    assert.equal(del.status, 200, del.text);
+    // no longer a secret aosd holds: the redactor let it go
+    assert.equal(await logged(two, 'rt-deleted'), `saw ${VALUE}.`);
+  } finally {
+    await two?.cleanup();
+    await one.cleanup();
+  }
+});
+
 test('nothing stored holds the values', async () => {
   await aos.stop();
   const files = ['aos.db', 'aos.db-wal'].map((f) => { try { return readFileSync(join(aos.dataDir, f)); } catch { return Buffer.alloc(0); } });
