@@ -6,7 +6,8 @@
 // both themes, screenshots of each page in each under build/screenshots/;
 // phone width and the keyboard; the Chat Hub: an Action DSL task with a CSV
 // file, its cards arriving live, its approval decided in the UI, the
-// receipt, the CSV previewed, the trace; aosd restarted under the page: the
+// receipt, the CSV previewed, the trace; a name and password sign-in (cookie
+// session, CSRF, the stream on the cookie, sign-out); aosd restarted under the page: the
 // stream resumes and no card is shown twice; Integrations: the registry, a
 // stdio server added, a tool tried, the server deleted; a Viewer's pages
 // without the actions it may not take. Any console error or page error
@@ -324,6 +325,63 @@ test('role-aware: a Viewer sees the data but not the actions it may not take', a
     await vctx.close();
   }
   assert.deepEqual(vproblems, []);
+  noProblems();
+});
+
+test('sign in with a name and password: an HttpOnly cookie session, CSRF on changes, live events, sign out', async () => {
+  const PASS = 'a long browser passphrase 7';
+  const u = await aos.api('POST', '/auth/users', { name: 'ui-operator', password: PASS, role: 'operator' });
+  assert.equal(u.status, 201, u.text);
+  const cctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US' });
+  const cpage = await cctx.newPage();
+  cpage.setDefaultTimeout(15000);
+  const cproblems = [];
+  cpage.on('console', (m) => { if (m.type() === 'error') cproblems.push(m.text()); });
+  cpage.on('pageerror', (e) => cproblems.push(e.message));
+  try {
+    await cpage.goto(aos.url + '/');
+    // a wrong password is refused and said so
+    await cpage.fill('input[name="name"]', 'ui-operator');
+    await cpage.fill('input[name="password"]', 'not the passphrase');
+    await cpage.click('form:has(input[name="password"]) button[type="submit"]');
+    await cpage.locator('p.error[role="alert"]').waitFor();
+    assert.equal(await cpage.locator('nav').count(), 0);
+    await cpage.fill('input[name="password"]', PASS);
+    // (a second failure in a row would wait for the back-off: the first is free)
+    await cpage.click('form:has(input[name="password"]) button[type="submit"]');
+    await cpage.locator('nav').waitFor();
+    // the session is an HttpOnly, SameSite=Strict cookie; no token in the page's storage
+    const cookies = await cctx.cookies(aos.url);
+    assert.equal(cookies.length, 1, JSON.stringify(cookies.map((c) => c.name)));
+    assert.equal(cookies[0].httpOnly, true);
+    assert.equal(cookies[0].sameSite, 'Strict');
+    assert.equal(await cpage.evaluate(() => document.cookie), '');
+    assert.doesNotMatch(await cpage.evaluate(() => JSON.stringify(sessionStorage) + JSON.stringify(localStorage)), /aos_[A-Za-z0-9_-]{20}/);
+    // the value-event stream runs on the cookie (EventSource), and a task
+    // sent from the composer (a POST with X-CSRF-Token) shows its cards
+    await cpage.locator('[data-testid="conn"].conn-live').waitFor();
+    await cpage.check('[data-testid="mode-dsl"]');
+    await cpage.fill('[data-testid="composer"]', 'step hi: aos__echo message="cookie session"');
+    await cpage.click('[data-testid="send"]');
+    await cpage.locator('[data-testid="cards"] article[data-type="task.receipt"]').first().waitFor();
+    // the same POST without the CSRF header is refused, with the cookie alone
+    const bare = await cpage.evaluate(async () => {
+      const r = await fetch('/api/chat/send', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"text":"x"}' });
+      return { status: r.status, body: await r.json() };
+    });
+    assert.equal(bare.status, 403);
+    assert.equal(bare.body.error.code, 'csrf_failed');
+    // a reload keeps the session; signing out ends it on the server too
+    await cpage.reload();
+    await cpage.locator('nav').waitFor();
+    await cpage.click('button:has-text("Sign out"), button:has-text("Log out")');
+    await cpage.locator('input[name="password"]').waitFor();
+    const after = await cpage.evaluate(async () => (await fetch('/auth/me')).status);
+    assert.equal(after, 401);
+  } finally {
+    await cctx.close();
+  }
+  assert.deepEqual(cproblems.filter((m) => !/401|Unauthorized|403|Forbidden/.test(m)), []);
   noProblems();
 });
 
