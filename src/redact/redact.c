@@ -507,7 +507,6 @@ static size_t email_domain(const unsigned char *s, size_t at, size_t len)
             j++;
         } else if (c == '.' && label > 0 && j + 1 < len && alnum(s[j + 1])) {
             dots++;
-            last_label = 0;
             label = 0;
             tld_alpha = 1;
             j++;
