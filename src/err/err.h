@@ -51,7 +51,7 @@
     XX(EUNAVAIL, 503, -32011, "unavailable", "service unavailable")                                \
     XX(ETIMEDOUT, 504, -32012, "timeout", "timed out")                                             \
     XX(EUPAUTH, 502, -32013, "upstream_auth", "the upstream refused aosd's credentials")           \
-    XX(EIPDENIED, 403, -32014, "ip_not_allowed", "the client's address is not in the IP allowlist")
+    XX(EIPDENIED, 403, -32015, "ip_not_allowed", "the client's address is not in the IP allowlist")
 
 typedef enum {
     AOS_OK = 0,
