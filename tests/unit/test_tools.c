@@ -5,6 +5,7 @@
  * skills (encoding, sniffing, type inference, normalisation, ticks, LTTB)
  * with exact expected outputs. Calls go through the aos_builtin_t each
  * server gives the gateway, on a real loop and thread pool. */
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -241,7 +242,7 @@ static void test_confinement(void **state)
 
 /* A thread swaps "sw" between a directory inside and a link leading out
  * while reads of sw/f run: no read may return the outside file. */
-static volatile int swapping;
+static atomic_int swapping;
 static void *swapper(void *arg)
 {
     char a[600], b[600];
