@@ -51,9 +51,15 @@ static unsigned long long sandbox_rss(void)
         FILE *f = fopen(path, "re");
         if (!f)
             continue;
-        unsigned long long size, rss;
-        if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%llu %llu", &size, &rss) == 2)
-            total += rss * (unsigned long long)page;
+        if (fgets(buf, sizeof(buf), f)) {
+            /* statm: size resident shared ... (pages) */
+            char *p2, *q;
+            errno = 0;
+            unsigned long long size = strtoull(buf, &p2, 10);
+            unsigned long long rss = strtoull(p2, &q, 10);
+            if (!errno && p2 != buf && q != p2 && rss <= size)
+                total += rss * (unsigned long long)page;
+        }
         fclose(f);
     }
     closedir(d);
