@@ -39,7 +39,7 @@
 typedef struct aos_proc_s aos_proc_t;
 
 /* Where a sandboxed child's workspace is, inside its sandbox. */
-#define AOS_PROC_WORKDIR "/work"
+#define AOS_PROC_WORKDIR "/workspace"
 
 /* rlimits of a sandboxed child; 0 leaves one unset. */
 typedef struct {

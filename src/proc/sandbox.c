@@ -3,7 +3,7 @@
  * The child runs as
  *   bwrap --unshare-all [--share-net] --die-with-parent --new-session
  *         <read-only system directories> --proc /proc --dev /dev
- *         --tmpfs /tmp --bind-fd 4 /work --chdir /work --clearenv
+ *         --tmpfs /tmp --bind-fd 4 /workspace --chdir /workspace --clearenv
  *         --setenv ... --seccomp 5 --ro-bind-fd 6 /.aos-exec
  *         -- /.aos-exec --status-fd=3 --cpu=N ... -- <command>
  * where fd 4 is the workspace directory (opened by aosd, so bubblewrap
@@ -364,7 +364,7 @@ int aos__proc_sandbox_prepare(const aos_proc_opts_t *o, aos__proc_spawn_t *sp, a
     args3(&a, "--bind-fd", "4", AOS_PROC_WORKDIR);
     args3(&a, "--ro-bind-fd", "6", "/.aos-exec");
     /* the root (a tmpfs bubblewrap made, with /etc's mount points) is
-     * read-only: only /work and /tmp are writable */
+     * read-only: only /workspace and /tmp are writable */
     args3(&a, "--remount-ro", "/", NULL);
     args3(&a, "--chdir", AOS_PROC_WORKDIR, NULL);
     args3(&a, "--uid", "1000", NULL);

@@ -22,7 +22,7 @@ static json_t *shell_tools(void *data)
         "[{s:s, s:s, s:{s:s, s:{s:{s:s, s:s}, s:{s:s, s:s, s:i, s:i}}, s:[s]}, s:{s:b, s:b}}]",
         "name", "run", "description",
         "Runs a shell command (/bin/sh -c) in the sandbox: no network unless the caller's caps "
-        "allow it, the caller's workspace at /work, limited CPU, memory, processes and time",
+        "allow it, the caller's workspace at /workspace, limited CPU, memory, processes and time",
         "inputSchema", "type", "object", "properties", "command", "type", "string", "description",
         "the command line", "timeout_ms", "type", "integer", "description", "wall-clock limit (ms)",
         "minimum", 100, "maximum", 3600000, "required", "command", "annotations", "readOnlyHint", 0,

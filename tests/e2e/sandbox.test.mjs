@@ -110,7 +110,7 @@ probe("write_usr", lambda: open('/usr/aos-probe', 'w').write('x'))
 probe("write_etc", lambda: open('/etc/aos-probe', 'w').write('x'))
 probe("write_root", lambda: open('/aos-probe', 'w').write('x'))
 probe("mkdir_bin", lambda: os.mkdir('/bin/aos-probe'))
-probe("own_workspace", lambda: open('/work/mine.txt', 'w').write('fine'))
+probe("own_workspace", lambda: open('/workspace/mine.txt', 'w').write('fine'))
 probe("own_tmp", lambda: open('/tmp/mine.txt', 'w').write('fine'))
 `;
   const r = await run({ 'main.py': py });
@@ -181,7 +181,7 @@ test("aosd's environment and processes stay outside; a granted secret is in, and
 });
 
 test("another run's files are out of reach, also by their host path", async () => {
-  const a = await create({ 'a.sh': 'echo run-a-private > /work/a-secret.txt; sleep 3' });
+  const a = await create({ 'a.sh': 'echo run-a-private > /workspace/a-secret.txt; sleep 3' });
   const runA = await startRun(a.id);
   await sleep(500);
   // where A's workspace is on the host (the test may look; the script may not)
@@ -294,7 +294,7 @@ print(f"forked {ok} failed {fail}")
   assert.ok(m && Number(m[1]) < 10 && Number(m[2]) > 90, forks.stdout);
 
   // file size: writing past fsize_mb ends it with SIGXFSZ
-  const big = await run({ 'big.sh': 'exec head -c 3000000 /dev/zero > /work/big' }, { caps: { fsize_mb: 1 } });
+  const big = await run({ 'big.sh': 'exec head -c 3000000 /dev/zero > /workspace/big' }, { caps: { fsize_mb: 1 } });
   assert.equal(big.status, 'killed', JSON.stringify(big));
   assert.equal(big.reason, 'file_size');
 });
@@ -302,10 +302,10 @@ print(f"forked {ok} failed {fail}")
 test('symlinks: out of the workspace they point into the sandbox, and cleanup never follows them', async () => {
   const secret = join(victimDir, 'secret.txt');
   const sh = [
-    `ln -s ${secret} /work/l1; cat /work/l1 2>&1 || echo l1-blocked`,
-    `ln -s ${victimDir}/dir /work/l2; ls /work/l2/ 2>&1 || echo l2-blocked`,
-    `ln -s / /work/root; cat /work/root${secret} 2>&1 || echo l3-blocked`,
-    `ln -s /etc/shadow /work/l4; cat /work/l4 2>&1 || echo l4-blocked`,
+    `ln -s ${secret} /workspace/l1; cat /workspace/l1 2>&1 || echo l1-blocked`,
+    `ln -s ${victimDir}/dir /workspace/l2; ls /workspace/l2/ 2>&1 || echo l2-blocked`,
+    `ln -s / /workspace/root; cat /workspace/root${secret} 2>&1 || echo l3-blocked`,
+    `ln -s /etc/shadow /workspace/l4; cat /workspace/l4 2>&1 || echo l4-blocked`,
     'echo end',
   ].join('\n');
   const r = await run({ 'link.sh': sh });
@@ -389,7 +389,7 @@ test('the shell tool runs a command in the sandbox', async () => {
   const r = await aos.api('POST', '/mcp/call', { server: 'shell', tool: 'run', args: { command: 'echo hello $(id -u); pwd; cat /etc/shadow' } });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.isError, true); // cat failed
-  assert.equal(r.body.structuredContent.stdout, 'hello 1000\n/work\n');
+  assert.equal(r.body.structuredContent.stdout, 'hello 1000\n/workspace\n');
   assert.match(r.body.structuredContent.stderr, /shadow/);
   assert.equal(r.body.structuredContent.exit_code, 1);
   const ok = await aos.api('POST', '/mcp/call', { server: 'shell', tool: 'run', args: { command: 'echo fine' } });

@@ -287,7 +287,7 @@ static void test_sandbox_exit_and_usage(void **state)
     assert_int_equal(r.ex.exit_status, 7);
     assert_true(r.ex.has_usage);
     assert_true(r.ex.usage.max_rss_kb > 0);
-    assert_non_null(strstr(r.out, "yes /work /work 1000\n"));
+    assert_non_null(strstr(r.out, "yes /workspace /workspace 1000\n"));
     /* PATH HOME TMPDIR LANG GRANTED PWD (the shell's) SHLVL _ at most */
     assert_true(strtol(strchr(r.out, '\n') + 1, NULL, 10) <= 8);
 
