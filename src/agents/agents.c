@@ -615,8 +615,7 @@ static int submit(aos_agents_t *a, aos_http_req_t *req, op_t op, int with_body)
     j->body = body;
     if (id)
         snprintf(j->id, sizeof(j->id), "%s", id);
-    const aos_principal_t *p = aos_auth_principal(req);
-    snprintf(j->actor, sizeof(j->actor), "token:%s", p ? p->id : "anonymous");
+    aos_auth_actor(aos_auth_principal(req), j->actor, sizeof(j->actor));
     int rc = aos_store_submit(a->store, job_run, job_done, j);
     if (rc) {
         json_decref(body);

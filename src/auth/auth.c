@@ -876,6 +876,17 @@ const aos_principal_t *aos_auth_principal(const aos_http_req_t *req)
     return aos_http_principal(req);
 }
 
+const char *aos_auth_actor(const aos_principal_t *p, char *buf, size_t n)
+{
+    if (!p)
+        snprintf(buf, n, "anonymous");
+    else if (p->kind[0])
+        snprintf(buf, n, "%s:%s", p->kind, p->id);
+    else
+        snprintf(buf, n, "%s", p->id);
+    return buf;
+}
+
 const aos_principal_t *aos_auth_find(aos_auth_t *a, const char *id)
 {
     if (!a || !id)

@@ -185,6 +185,12 @@ int aos_auth_login_start(aos_auth_t *a, const aos_auth_login_cfg_t *cfg, aos_err
 int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, void *data);
 /* The caller of an authorized request (never NULL after authorization). */
 const aos_principal_t *aos_auth_principal(const aos_http_req_t *req);
+/* Who p is, as audit rows, requesters and owners name it: "token:<id>",
+ * "user:<id>" (a browser session's user), or the id itself for the
+ * principals of no kind ("anonymous", "scraper", "task:<trace>");
+ * "anonymous" for NULL. Written to buf (n bytes, truncated); returns buf.
+ * Pure; any thread. */
+const char *aos_auth_actor(const aos_principal_t *p, char *buf, size_t n);
 /* The principal whose id is id (a token's id, or "anonymous" when the
  * anonymous MCP client is allowed), as tool calls name their caller; NULL
  * when there is none or its token is revoked or expired. Loop thread: the

@@ -146,9 +146,7 @@ static struct auth_job *job_new(aos_auth_t *a, aos_http_req_t *req, enum job_op 
     j->req = req;
     j->op = op;
     j->grants = json_array();
-    const aos_principal_t *p = aos_auth_principal(req);
-    snprintf(j->actor, sizeof(j->actor), "%s:%s", p && p->kind[0] ? p->kind : "token",
-             p ? p->id : "unknown");
+    aos_auth_actor(aos_auth_principal(req), j->actor, sizeof(j->actor));
     return j;
 }
 

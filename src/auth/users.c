@@ -478,9 +478,7 @@ static struct ujob *ujob_new(aos_auth_t *a, aos_http_req_t *req, enum uop op)
     j->req = req;
     j->op = op;
     j->disabled = -1;
-    const aos_principal_t *p = aos_auth_principal(req);
-    snprintf(j->actor, sizeof(j->actor), "%s:%s", p && p->kind[0] ? p->kind : "token",
-             p ? p->id : "anonymous");
+    aos_auth_actor(aos_auth_principal(req), j->actor, sizeof(j->actor));
     aos_http_on_close(req, ujob_closed, j);
     return j;
 }

@@ -46,8 +46,7 @@ gw_session_t *gw_session_get(aos_gateway_t *gw, const char *id)
 
 void gw_session_owner(aos_http_req_t *req, char *out, size_t cap)
 {
-    const aos_principal_t *p = aos_auth_principal(req);
-    snprintf(out, cap, "%s:%s", p ? p->kind : "", p ? p->id : "");
+    aos_auth_actor(aos_auth_principal(req), out, cap);
 }
 
 gw_session_t *gw_session_get_for(aos_gateway_t *gw, const char *id, aos_http_req_t *req)

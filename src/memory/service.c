@@ -382,12 +382,7 @@ mem_op_t *mem_op_new(aos_memory_t *m, mem_op_kind_t kind, const aos_principal_t 
     op->who = who;
     op->finish = finish;
     op->ctx = ctx;
-    if (who && !strcmp(who->id, "anonymous"))
-        snprintf(op->actor, sizeof(op->actor), "anonymous");
-    else if (who && !strncmp(who->id, "task:", 5))
-        snprintf(op->actor, sizeof(op->actor), "%s", who->id);
-    else
-        snprintf(op->actor, sizeof(op->actor), "token:%s", who ? who->id : "unknown");
+    aos_auth_actor(who, op->actor, sizeof(op->actor));
     return op;
 }
 

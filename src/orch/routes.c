@@ -35,9 +35,7 @@ void orch_waiter_free(orch_waiter_t *w)
 
 const char *orch_actor(aos_http_req_t *req, char *buf, size_t n)
 {
-    const aos_principal_t *p = aos_auth_principal(req);
-    snprintf(buf, n, "token:%s", p ? p->id : "anonymous");
-    return buf;
+    return aos_auth_actor(aos_auth_principal(req), buf, n);
 }
 
 /* ---- POST /api/run ------------------------------------------------------------- */

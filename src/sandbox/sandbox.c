@@ -123,9 +123,7 @@ void aos_sandbox_free(aos_sandbox_t *sb)
 
 const char *sb_actor(aos_http_req_t *req, char *buf, size_t n)
 {
-    const aos_principal_t *p = aos_auth_principal(req);
-    snprintf(buf, n, "token:%s", p ? p->id : "anonymous");
-    return buf;
+    return aos_auth_actor(aos_auth_principal(req), buf, n);
 }
 
 typedef enum {

@@ -30,8 +30,7 @@ void settings_random_id(char *out, size_t cap, const char *prefix)
 
 void settings_actor(aos_http_req_t *req, char *out, size_t cap)
 {
-    const aos_principal_t *p = aos_auth_principal(req);
-    snprintf(out, cap, "token:%s", p ? p->id : "unknown");
+    aos_auth_actor(aos_auth_principal(req), out, cap);
 }
 
 int settings_only_fields(const json_t *obj, const char *const *known, const char *what,
