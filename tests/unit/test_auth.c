@@ -209,6 +209,31 @@ static void test_check_grants(void **state)
     assert_int_equal(aos_auth_check(&p, AOS_PERM_READ, "tool:ev__echo"), 0);
 }
 
+/* An actor names the principal's kind and id; principals of no kind by id. */
+static void test_actor_names(void **state)
+{
+    (void)state;
+    char buf[80];
+    aos_principal_t p;
+    memset(&p, 0, sizeof(p));
+    snprintf(p.id, sizeof(p.id), "tok_1");
+    snprintf(p.kind, sizeof(p.kind), "token");
+    assert_string_equal(aos_auth_actor(&p, buf, sizeof(buf)), "token:tok_1");
+    snprintf(p.id, sizeof(p.id), "u_7");
+    snprintf(p.kind, sizeof(p.kind), "user");
+    assert_string_equal(aos_auth_actor(&p, buf, sizeof(buf)), "user:u_7");
+    p.kind[0] = '\0';
+    snprintf(p.id, sizeof(p.id), "task:0af7651916cd43dd8448eb211c80319c");
+    assert_string_equal(aos_auth_actor(&p, buf, sizeof(buf)),
+                        "task:0af7651916cd43dd8448eb211c80319c");
+    snprintf(p.id, sizeof(p.id), "anonymous");
+    assert_string_equal(aos_auth_actor(&p, buf, sizeof(buf)), "anonymous");
+    assert_string_equal(aos_auth_actor(NULL, buf, sizeof(buf)), "anonymous");
+    char small[8];
+    snprintf(p.kind, sizeof(p.kind), "token");
+    assert_string_equal(aos_auth_actor(&p, small, sizeof(small)), "token:a"); /* truncated */
+}
+
 static void test_resource_syntax(void **state)
 {
     (void)state;
@@ -237,6 +262,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scrape_list_syntax),
         cmocka_unit_test(test_check_roles),
+        cmocka_unit_test(test_actor_names),
         cmocka_unit_test(test_check_grants),
         cmocka_unit_test(test_resource_syntax),
         cmocka_unit_test_setup_teardown(test_scrape_matches, setup, teardown),
