@@ -57,6 +57,7 @@
 struct route_set {
     const aos_http_route_t *routes;
     size_t n;
+    size_t pages; /* how many of them are PAGE routes */
     void *data;
     struct route_set *next;
 };
@@ -72,6 +73,7 @@ struct aos_http_s {
     char *listen; /* owned copy of cfg.listen */
     char *tls_cert_pem, *tls_key_pem;
     struct route_set *routes;
+    size_t pages; /* PAGE routes in all the sets: none, no lookup per GET */
     aos_http_authorize_fn authorize;
     void *authorize_data;
     aos_http_gate_fn gate;
@@ -395,8 +397,10 @@ static int is_page_request(aos_http_req_t *r)
 /* 1 if a PAGE route's pattern is exactly url (pages are plain paths). */
 static int has_page_route(aos_http_t *h, const char *url)
 {
+    if (!h->pages)
+        return 0;
     for (struct route_set *s = h->routes; s; s = s->next)
-        for (size_t i = 0; i < s->n; i++)
+        for (size_t i = 0; s->pages && i < s->n; i++)
             if (!strcmp(s->routes[i].method, "PAGE") && !strcmp(s->routes[i].pattern, url))
                 return 1;
     return 0;
@@ -1418,6 +1422,9 @@ int aos_http_add_routes(aos_http_t *h, const aos_http_route_t *routes, size_t n,
     s->routes = routes;
     s->n = n;
     s->data = data;
+    for (size_t i = 0; i < n; i++)
+        s->pages += !strcmp(routes[i].method, "PAGE");
+    h->pages += s->pages;
     struct route_set **p = &h->routes;
     while (*p)
         p = &(*p)->next;
