@@ -7,6 +7,7 @@
  * neither the loop nor the worker for long. A client that goes away stops
  * the chain at the next step. */
 #include "audit/audit.h"
+#include "isotime/isotime.h"
 #include "log/log.h"
 
 #include <stdio.h>
@@ -32,86 +33,14 @@ void aos_audit_free(aos_audit_t *a)
     free(a);
 }
 
-/* Timestamps ---------------------------------------------------------------- */
-
-static int digits(const char **p, int n)
+/* "2025-01-31", "2025-01-31T12:00:00Z", "2025-01-31T12:00:00.123+08:00"
+ * -> the store's form in out; -1 if s is none of those. */
+static int time_arg(const char *s, char out[32])
 {
-    int v = 0;
-    for (int i = 0; i < n; i++, (*p)++) {
-        if (**p < '0' || **p > '9')
-            return -1;
-        v = v * 10 + (**p - '0');
-    }
-    return v;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : d[m - 1];
-}
-
-int aos_audit_time_parse(const char *s, char out[32])
-{
-    const char *p = s;
-    int y = digits(&p, 4), mo, d, h = 0, mi = 0, sec = 0, ms = 0, off = 0;
-    if (y < 1970 || *p++ != '-' || (mo = digits(&p, 2)) < 1 || mo > 12 || *p++ != '-' ||
-        (d = digits(&p, 2)) < 1 || d > days_in_month(y, mo))
+    int64_t ms;
+    if (aos_isotime_parse(s, AOS_ISOTIME_DATE_OK, &ms) != 0)
         return -1;
-    if (*p) { /* a time, with a zone */
-        if (*p != 'T' && *p != 't' && *p != ' ')
-            return -1;
-        p++;
-        if ((h = digits(&p, 2)) < 0 || h > 23 || *p++ != ':' || (mi = digits(&p, 2)) < 0 ||
-            mi > 59 || *p++ != ':' || (sec = digits(&p, 2)) < 0 || sec > 60)
-            return -1;
-        if (sec == 60)
-            sec = 59;
-        if (*p == '.') {
-            p++;
-            int n = 0;
-            for (; *p >= '0' && *p <= '9'; p++, n++)
-                if (n < 3)
-                    ms = ms * 10 + (*p - '0');
-            if (n == 0)
-                return -1;
-            for (; n < 3; n++)
-                ms *= 10;
-        }
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-        } else if (*p == '+' || *p == '-') {
-            int sign = *p++ == '-' ? -1 : 1;
-            int oh = digits(&p, 2);
-            if (oh < 0 || oh > 23 || *p++ != ':')
-                return -1;
-            int om = digits(&p, 2);
-            if (om < 0 || om > 59)
-                return -1;
-            off = sign * (oh * 60 + om);
-        } else {
-            return -1;
-        }
-        if (*p)
-            return -1;
-    }
-    struct tm tm = {0};
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    time_t t = timegm(&tm) - (time_t)off * 60;
-    if (t < 0)
-        return -1;
-    struct tm u;
-    gmtime_r(&t, &u);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &u);
-    if (n == 0 || u.tm_year + 1900 > 9999)
-        return -1;
-    snprintf(out + n, 32 - n, ".%03dZ", ms);
+    aos_isotime_fmt(ms, out);
     return 0;
 }
 
@@ -218,12 +147,10 @@ static int audit_logs(aos_http_req_t *req, void *data)
         bad = "action";
     } else if (text_arg(req, "resource", j->resource, sizeof(j->resource)) < 0) {
         bad = "resource";
-    } else if (aos_http_query(req, "from") &&
-               aos_audit_time_parse(aos_http_query(req, "from"), j->from) < 0) {
+    } else if (aos_http_query(req, "from") && time_arg(aos_http_query(req, "from"), j->from) < 0) {
         bad = "from";
         why = "must be an ISO-8601 date, or date and time with a zone (2025-01-31T12:00:00Z)";
-    } else if (aos_http_query(req, "to") &&
-               aos_audit_time_parse(aos_http_query(req, "to"), j->to) < 0) {
+    } else if (aos_http_query(req, "to") && time_arg(aos_http_query(req, "to"), j->to) < 0) {
         bad = "to";
         why = "must be an ISO-8601 date, or date and time with a zone (2025-01-31T12:00:00Z)";
     } else if (j->from[0] && j->to[0] && strcmp(j->from, j->to) >= 0) {

@@ -34,8 +34,4 @@ int aos_audit_add_routes(aos_audit_t *a, aos_http_t *http);
 /* After the store is closed (no job of a's may be pending). May be NULL. */
 void aos_audit_free(aos_audit_t *a);
 
-/* "2025-01-31", "2025-01-31T12:00:00Z", "2025-01-31T12:00:00.123+08:00"
- * -> "2025-01-31T04:00:00.123Z" in out; -1 if s is none of those. */
-int aos_audit_time_parse(const char *s, char out[32]);
-
 #endif

@@ -2,6 +2,7 @@
  * memory, the scrape list and the HTTP authorizer; see auth.h. The routes
  * that manage tokens and grants are in routes.c. */
 #include "auth/auth.h"
+#include "isotime/isotime.h"
 #include "auth/internal.h"
 #include "log/log.h"
 #include "map/map.h"
@@ -322,47 +323,11 @@ int aos_auth_check(const aos_principal_t *p, aos_perm_t perm, const char *resour
 
 /* ---- tokens in memory ---------------------------------------------------- */
 
-/* n decimal digits at s -> value, or -1. */
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/* ISO-8601 UTC as the store writes it ("2025-01-31T12:00:00.000Z") -> Unix
- * ms; 0 for NULL or anything else. */
+/* A stored time -> Unix ms; 0 for NULL or anything unreadable. */
 int64_t auth_iso_ms(const char *s)
 {
-    if (!s || strlen(s) != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-        s[16] != ':' || s[19] != '.' || s[23] != 'Z')
-        return 0;
-    struct tm tm = {0};
-    int ms = digits(s + 20, 3);
-    tm.tm_year = digits(s, 4) - 1900;
-    tm.tm_mon = digits(s + 5, 2) - 1;
-    tm.tm_mday = digits(s + 8, 2);
-    tm.tm_hour = digits(s + 11, 2);
-    tm.tm_min = digits(s + 14, 2);
-    tm.tm_sec = digits(s + 17, 2);
-    if (ms < 0 || tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mday < 0 || tm.tm_hour < 0 ||
-        tm.tm_min < 0 || tm.tm_sec < 0)
-        return 0;
-    return (int64_t)timegm(&tm) * 1000 + ms;
-}
-
-/* Unix ms -> ISO-8601 UTC with milliseconds, as the store writes. */
-void auth_iso_fmt(int64_t ms, char *buf, size_t cap)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, cap - n, ".%03dZ", (int)(ms % 1000));
+    int64_t ms;
+    return aos_isotime_parse(s, 0, &ms) == 0 ? ms : 0;
 }
 
 static void principal_free(aos_principal_t *p)
@@ -729,13 +694,6 @@ static int bearer_token(const char *h, const char **tok, size_t *len)
     return 0;
 }
 
-int64_t auth_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The route's resource with "{param}" filled in from the path; 0 or -1 if
  * it does not fit or a parameter is missing. */
 static int route_resource(const aos_http_req_t *req, const char *tmpl, char *out, size_t cap)
@@ -800,7 +758,7 @@ static void touched(aos_auth_t *a, aos_principal_t *p, int64_t now)
         return;
     p->last_saved_ms = now;
     snprintf(j->id, sizeof(j->id), "%s", p->id);
-    auth_iso_fmt(now, j->at, sizeof(j->at));
+    aos_isotime_fmt(now, j->at);
     if (aos_store_submit(a->store, touch_run, touch_done, j))
         free(j);
 }
@@ -822,7 +780,7 @@ static int token_principal(aos_auth_t *a, const char *h, aos_principal_t **out, 
         return aos_err_set(err, AOS_EUNAUTH, "invalid token");
     if (p->revoked)
         return aos_err_set(err, AOS_EUNAUTH, "token revoked");
-    int64_t now = auth_now_ms();
+    int64_t now = aos_isotime_now_ms();
     if (p->expires_ms && now >= p->expires_ms)
         return aos_err_set(err, AOS_EUNAUTH, "token expired");
     touched(a, p, now);
@@ -894,7 +852,7 @@ const aos_principal_t *aos_auth_find(aos_auth_t *a, const char *id)
     if (!strcmp(id, "anonymous"))
         return a->mcp_anonymous ? &a->anonymous : NULL;
     const aos_principal_t *p = aos_map_get(&a->by_id, id);
-    if (!p || p->revoked || (p->expires_ms && auth_now_ms() >= p->expires_ms))
+    if (!p || p->revoked || (p->expires_ms && aos_isotime_now_ms() >= p->expires_ms))
         return NULL;
     return p;
 }

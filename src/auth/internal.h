@@ -36,11 +36,7 @@ int auth_load_rows(aos_store_t *st, json_t **tokens, json_t **grants, aos_err_t 
 /* Makes a's tokens and grants those rows (both stolen); a token already in
  * memory keeps its address, so requests holding it see the change. */
 void auth_apply_rows(aos_auth_t *a, json_t *tokens, json_t *grants);
-/* Unix ms now; ISO-8601 UTC with milliseconds of ms (as the store writes).
- * Any thread. */
-int64_t auth_now_ms(void);
-void auth_iso_fmt(int64_t ms, char *buf, size_t cap);
-/* The same text -> Unix ms; 0 for NULL or anything else. */
+/* A stored ISO-8601 time -> Unix ms; 0 for NULL or anything else. */
 int64_t auth_iso_ms(const char *s);
 
 /* Shared by routes.c and users.c (loop thread). */

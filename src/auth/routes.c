@@ -9,6 +9,7 @@
  * token and grant back and the done callback applies them, so memory
  * follows the store. A revocation then closes the token's open streams. */
 #include "auth/internal.h"
+#include "isotime/isotime.h"
 #include "log/log.h"
 #include "secret/secret.h"
 
@@ -264,7 +265,7 @@ json_t *auth_iso_or_null(int64_t ms)
     if (!ms)
         return json_null();
     char buf[32];
-    auth_iso_fmt(ms, buf, sizeof(buf));
+    aos_isotime_fmt(ms, buf);
     return json_string(buf);
 }
 
@@ -382,7 +383,7 @@ static int route_tokens_create(aos_http_req_t *req, void *data)
     aos_secret_token_hash(tok, hash);
     snprintf(prefix, sizeof(prefix), "%.8s", tok);
     json_t *expires =
-        ttl ? auth_iso_or_null(auth_now_ms() + json_integer_value(ttl) * 1000) : json_null();
+        ttl ? auth_iso_or_null(aos_isotime_now_ms() + json_integer_value(ttl) * 1000) : json_null();
     j->token = json_pack("{s:s, s:s, s:s, s:s, s:O}", "name", name, "role", aos_role_name(role),
                          "hash", hash, "prefix", prefix, "expires_at", expires);
     /* the token itself is in this answer only */
@@ -414,7 +415,7 @@ static size_t other_owners(aos_auth_t *a, const aos_principal_t *except)
     while (aos_map_iter_next(&a->by_id, &it, NULL, NULL, &v)) {
         const aos_principal_t *p = v;
         n += p != except && !p->revoked && p->role == AOS_ROLE_OWNER &&
-             (!p->expires_ms || p->expires_ms > auth_now_ms());
+             (!p->expires_ms || p->expires_ms > aos_isotime_now_ms());
     }
     return n + auth_owner_users(a, NULL);
 }

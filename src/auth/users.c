@@ -27,6 +27,7 @@
  * machine. Secrets (passwords, session secrets, CSRF tokens, TOTP
  * secrets and codes) are never logged, audited or put in an error. */
 #include "auth/internal.h"
+#include "isotime/isotime.h"
 #include "log/log.h"
 #include "login/login.h"
 #include "secret/secret.h"
@@ -270,7 +271,7 @@ static void sweep(aos_auth_t *a, int64_t now)
     char *before = malloc(32);
     if (!before)
         return;
-    auth_iso_fmt(now - 24 * 3600 * 1000LL, before, 32);
+    aos_isotime_fmt(now - 24 * 3600 * 1000LL, before);
     if (aos_store_submit(a->store, purge_run, purge_done, before))
         free(before);
 }
@@ -309,7 +310,7 @@ int auth_session_principal(aos_auth_t *a, aos_http_req_t *req, aos_principal_t *
     int r = U ? session_secret(req, secret) : 0;
     if (r == 0)
         return 1;
-    int64_t now = auth_now_ms();
+    int64_t now = aos_isotime_now_ms();
     sweep(a, now);
     int rc = 0;
     auth_session_t *s = NULL;
@@ -347,7 +348,7 @@ int auth_session_principal(aos_auth_t *a, aos_http_req_t *req, aos_principal_t *
         if (t) {
             s->saved_ms = now;
             snprintf(t->id, sizeof(t->id), "%s", s->id);
-            auth_iso_fmt(now, t->at, sizeof(t->at));
+            aos_isotime_fmt(now, t->at);
             if (aos_store_submit(a->store, touch_run, touch_done, t))
                 free(t);
         }
@@ -514,7 +515,7 @@ static int ujob_tx(aos_store_t *st, void *arg, aos_err_t *err)
         action = "auth.login";
         snprintf(res, sizeof(res), "auth_sessions/%s", j->ses_id);
         char exp[32];
-        auth_iso_fmt(j->expires_ms, exp, sizeof(exp));
+        aos_isotime_fmt(j->expires_ms, exp);
         if (j->totp_step > 0)
             rc = aos_store_user_totp_step(st, j->id, j->totp_step, err);
         if (rc == 0)
@@ -633,7 +634,7 @@ static void ujob_done(int status, const aos_err_t *err, void *arg)
         json_t *u = (json_t *)user_by_id(a, j->id);
         if (u && j->totp_step > 0)
             json_object_set_new(u, "totp_last_step", json_integer(j->totp_step));
-        int64_t now = auth_now_ms();
+        int64_t now = aos_isotime_now_ms();
         auth_session_t *s = session_add(a, j->ses_id, j->id, j->ses_hash, now, j->expires_ms, now);
         if (!s) { /* the user was deleted meanwhile, or no memory */
             respond_err(j, u ? AOS_ENOMEM : AOS_EUNAUTH, "%s",
@@ -971,7 +972,7 @@ static int route_users_create(aos_http_req_t *req, void *data)
 static size_t owners_besides(const aos_auth_t *a, const char *id)
 {
     size_t n = auth_owner_users(a, id);
-    int64_t now = auth_now_ms();
+    int64_t now = aos_isotime_now_ms();
     aos_map_iter_t it;
     aos_map_iter_init(&it);
     void *v;
@@ -1161,7 +1162,7 @@ static aos_login_backoff_t *backoff_get(auth_users_t *U, const char *key, int cr
 static void login_failed(struct ujob *j, int code, const char *msg)
 {
     auth_users_t *U = j->a->users;
-    uint64_t now = (uint64_t)auth_now_ms();
+    uint64_t now = (uint64_t)aos_isotime_now_ms();
     char ukey[USER_NAME_MAX + 4], akey[96];
     snprintf(ukey, sizeof(ukey), "u:%s", j->name);
     addr_key(j->client, akey, sizeof(akey));
@@ -1202,7 +1203,7 @@ static void login_checked(struct ujob *j)
         char *key = aos_secret_open(a->users->box, ustr(u, "totp_secret"), &klen);
         int64_t step = 0;
         int ok = key && aos_login_totp_verify(
-                            (const uint8_t *)key, klen, j->code, auth_now_ms() / 1000,
+                            (const uint8_t *)key, klen, j->code, aos_isotime_now_ms() / 1000,
                             json_integer_value(json_object_get(u, "totp_last_step")), &step) == 0;
         aos_secret_wipe(key);
         if (!ok) {
@@ -1229,7 +1230,7 @@ static void login_checked(struct ujob *j)
     sodium_memzero(raw, sizeof(raw));
     aos_secret_token_hash(j->secret, j->ses_hash);
     auth_random_id(j->ses_id, sizeof(j->ses_id), "ses_");
-    int64_t now = auth_now_ms();
+    int64_t now = aos_isotime_now_ms();
     j->expires_ms = now + a->users->max_age_ms;
     char csrf[AOS_LOGIN_CSRF_LEN + 1];
     aos_login_csrf_token(j->secret, csrf);
@@ -1310,7 +1311,7 @@ static int route_login(aos_http_req_t *req, void *data)
     if (code)
         snprintf(j->code, sizeof(j->code), "%s", json_string_value(code));
     /* back-off: the name's and the address's, whoever asks */
-    uint64_t now = (uint64_t)auth_now_ms();
+    uint64_t now = (uint64_t)aos_isotime_now_ms();
     sweep(a, (int64_t)now);
     uint64_t wait = backoff_wait(U, j->name, j->client, now);
     if (wait) {
@@ -1394,7 +1395,7 @@ static int route_password(aos_http_req_t *req, void *data)
     snprintf(j->id, sizeof(j->id), "%s", s->user_id);
     snprintf(j->name, sizeof(j->name), "%s", ustr(u, "name") ?: "");
     snprintf(j->client, sizeof(j->client), "%s", aos_http_peer(req) ?: "?");
-    uint64_t now = (uint64_t)auth_now_ms();
+    uint64_t now = (uint64_t)aos_isotime_now_ms();
     uint64_t wait = backoff_wait(a->users, j->name, j->client, now);
     if (wait) {
         ujob_free(j);
@@ -1509,7 +1510,7 @@ static int route_totp_confirm(aos_http_req_t *req, void *data)
         size_t klen = 0;
         char *key = aos_secret_open(a->users->box, ustr(u, "totp_secret"), &klen);
         int ok = key && aos_login_totp_verify((const uint8_t *)key, klen, code,
-                                              auth_now_ms() / 1000, 0, &step) == 0;
+                                              aos_isotime_now_ms() / 1000, 0, &step) == 0;
         aos_secret_wipe(key);
         if (!ok)
             rc = aos_err_set(&err, AOS_EINVAL, "wrong code: check the authenticator's clock");
@@ -1592,8 +1593,8 @@ int aos_auth_login_start(aos_auth_t *a, const aos_auth_login_cfg_t *cfg, aos_err
     a->users = U;
     json_t *sessions = NULL;
     char now[32];
-    int64_t now_ms = auth_now_ms();
-    auth_iso_fmt(now_ms, now, sizeof(now));
+    int64_t now_ms = aos_isotime_now_ms();
+    aos_isotime_fmt(now_ms, now);
     int rc = aos_store_user_list(a->store, &U->rows, err);
     if (rc == 0)
         rc = aos_store_session_list(a->store, now, &sessions, err);

@@ -4,6 +4,8 @@
  * subscriber gets. Nothing here touches the loop or the store. */
 #include "logs/internal.h"
 
+#include "isotime/isotime.h"
+
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,125 +29,21 @@ int aos__logs_level_parse(const char *s)
 
 /* Timestamps ---------------------------------------------------------------- */
 
-int64_t aos__logs_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void aos__logs_ts_format(int64_t ms, char out[32])
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    /* ms is within 1970..9999: every field has its width */
-    snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(tm.tm_year + 1900) % 10000u,
-             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
-             (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u,
-             (unsigned)(ms % 1000));
-}
-
-/* n digits at *p as a number; -1 if they are not all digits. */
-static int digits(const char **p, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9')
-            return -1;
-        v = v * 10 + (c - '0');
-    }
-    *p += n;
-    return v;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : d[m - 1];
-}
-
-int64_t aos__logs_rfc3339_ms(const char *s)
-{
-    const char *p = s;
-    int y = digits(&p, 4);
-    if (y < 0 || *p++ != '-')
-        return -1;
-    int mo = digits(&p, 2);
-    if (mo < 1 || mo > 12 || *p++ != '-')
-        return -1;
-    int d = digits(&p, 2);
-    if (d < 1 || d > days_in_month(y, mo) || (*p != 'T' && *p != 't' && *p != ' '))
-        return -1;
-    p++;
-    int h = digits(&p, 2);
-    if (h < 0 || h > 23 || *p++ != ':')
-        return -1;
-    int mi = digits(&p, 2);
-    if (mi < 0 || mi > 59 || *p++ != ':')
-        return -1;
-    int sec = digits(&p, 2);
-    if (sec < 0 || sec > 60)
-        return -1;
-    if (sec == 60)
-        sec = 59; /* a leap second: keep the order, lose the second */
-    int ms = 0;
-    if (*p == '.') {
-        p++;
-        int n = 0;
-        for (; *p >= '0' && *p <= '9'; p++, n++)
-            if (n < 3)
-                ms = ms * 10 + (*p - '0');
-        if (n == 0)
-            return -1;
-        for (; n < 3; n++)
-            ms *= 10;
-    }
-    int off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p++ == '-' ? -1 : 1;
-        int oh = digits(&p, 2);
-        if (oh < 0 || oh > 23 || *p++ != ':')
-            return -1;
-        int om = digits(&p, 2);
-        if (om < 0 || om > 59)
-            return -1;
-        off = sign * (oh * 60 + om);
-    } else {
-        return -1;
-    }
-    if (*p)
-        return -1;
-    struct tm tm = {0};
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    int64_t t = (int64_t)timegm(&tm) - (int64_t)off * 60;
-    return t * 1000 + ms;
-}
-
 int aos__logs_ts_parse(const json_t *v, char out[32], aos_err_t *err)
 {
     int64_t ms = -1;
     if (json_is_integer(v))
         ms = json_integer_value(v);
-    else if (json_is_string(v))
-        ms = aos__logs_rfc3339_ms(json_string_value(v));
-    else
+    else if (!json_is_string(v))
         return aos_err_set(err, AOS_EINVAL,
                            "must be an RFC 3339 timestamp or milliseconds since 1970");
+    else if (aos_isotime_parse(json_string_value(v), 0, &ms) != 0)
+        ms = -1;
     if (ms < 0 || ms > AOS__LOGS_MS_MAX)
         return aos_err_set(err, AOS_EINVAL,
                            "must be an RFC 3339 timestamp with a zone (2025-01-31T12:00:00Z) "
                            "between 1970 and 9999, or milliseconds since 1970");
-    aos__logs_ts_format(ms, out);
+    aos_isotime_fmt(ms, out);
     return 0;
 }
 
@@ -353,7 +251,7 @@ static int parse_entry(aos__logs_batch_t *b, size_t i, json_t *e, aos_logs_redac
         if (aos__logs_ts_parse(v, x->ts, &e2) < 0)
             return fault_at(fault, err, idx, "ts", AOS_EINVAL, aos_err_msg(&e2));
     } else {
-        aos__logs_ts_format(aos__logs_now_ms(), x->ts);
+        aos_isotime_fmt(aos_isotime_now_ms(), x->ts);
     }
     r->ts = x->ts;
 

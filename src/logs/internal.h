@@ -57,10 +57,6 @@ int aos__logs_level_parse(const char *s);
  * integer of milliseconds since 1970 -> "2025-01-31T10:00:00.500Z".
  * 0, or AOS_EINVAL with err set. */
 int aos__logs_ts_parse(const json_t *v, char out[32], aos_err_t *err);
-/* An RFC 3339 timestamp as above -> milliseconds since 1970; -1 if malformed. */
-int64_t aos__logs_rfc3339_ms(const char *s);
-void aos__logs_ts_format(int64_t ms, char out[32]);
-int64_t aos__logs_now_ms(void);
 
 /* Validates entries (an array, modified in place: redacted strings are
  * replaced), redacting with fn(data) (fn NULL: no redaction). On failure

@@ -19,6 +19,7 @@
  * full speed), a fill of the whole tail goes in between them once
  * INDEX_BEHIND entries wait, so that queries check a bounded tail. */
 #include "logs/internal.h"
+#include "isotime/isotime.h"
 
 #include "log/log.h"
 #include "utf8/utf8.h"
@@ -1219,7 +1220,7 @@ static void retain_start(aos_logs_t *l)
     r->l = l;
     /* beyond 100,000 days (270 years) nothing is old enough */
     if (c->retention_days && c->retention_days < 100000) {
-        aos__logs_ts_format(aos__logs_now_ms() - (int64_t)c->retention_days * 86400000, r->cutoff);
+        aos_isotime_fmt(aos_isotime_now_ms() - (int64_t)c->retention_days * 86400000, r->cutoff);
         r->has_cutoff = 1;
     }
     r->keep = c->retention_rows > INT64_MAX / 2 ? 0 : (int64_t)c->retention_rows;

@@ -12,6 +12,7 @@
  * explain a refusal, only to be right when it accepts.
  * tests/fuzz/fuzz_logs_scan.c holds the two paths to the same answers. */
 #include "logs/internal.h"
+#include "isotime/isotime.h"
 #include "utf8/utf8.h"
 
 #include <errno.h>
@@ -521,10 +522,10 @@ static int entry(scan_t *s, aos_store_log_t *r, aos__logs_aux_t *x, spans_t *sp,
                 if ((r->level = aos__logs_level_parse(s->val.ptr)) < 0)
                     return -1;
             } else {
-                int64_t ms = aos__logs_rfc3339_ms(s->val.ptr);
-                if (ms < 0 || ms > AOS__LOGS_MS_MAX)
+                int64_t ms;
+                if (aos_isotime_parse(s->val.ptr, 0, &ms) != 0 || ms > AOS__LOGS_MS_MAX)
                     return -1;
-                aos__logs_ts_format(ms, x->ts);
+                aos_isotime_fmt(ms, x->ts);
                 have_ts = 1;
             }
         } else if (f == F_TS) { /* an integer of milliseconds */
@@ -536,7 +537,7 @@ static int entry(scan_t *s, aos_store_log_t *r, aos__logs_aux_t *x, spans_t *sp,
                 (s->p < s->end &&
                  ((*s->p >= '0' && *s->p <= '9') || *s->p == '.' || *s->p == 'e' || *s->p == 'E')))
                 return -1;
-            aos__logs_ts_format(ms, x->ts);
+            aos_isotime_fmt(ms, x->ts);
             have_ts = 1;
         } else if (f == F_ATTRIBUTES) {
             if (*s->p != '{')
@@ -579,7 +580,7 @@ static int entry(scan_t *s, aos_store_log_t *r, aos__logs_aux_t *x, spans_t *sp,
     if (!(seen & (1u << F_MESSAGE)))
         return -1;
     if (!have_ts)
-        aos__logs_ts_format(now, x->ts);
+        aos_isotime_fmt(now, x->ts);
     r->message_len = msg_len;
     if (s->fn) { /* the message through the redactor, after validation as the tree path */
         aos_buf_reset(&s->val);
@@ -638,7 +639,7 @@ int aos__logs_batch_scan(aos__logs_batch_t *b, const char *body, size_t len, aos
     aos_buf_init(&s.red, 0);
     spans_t *sp = NULL;
     size_t cap = 0, n = 0;
-    int64_t now = aos__logs_now_ms();
+    int64_t now = aos_isotime_now_ms();
     int rc = -1;
     if (aos_buf_grow(&s.out, len + len / 8 + 64))
         goto out;

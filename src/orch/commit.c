@@ -23,6 +23,7 @@
  * The operations run on the store's worker; they own copies of everything
  * they write. */
 #include "orch/internal.h"
+#include "isotime/isotime.h"
 #include "log/log.h"
 
 #include <dirent.h>
@@ -104,8 +105,8 @@ void orch_tx_job_insert(orch_tx_t *tx, orch_task_t *t)
     char *spec = dump(t->spec);
     char sched[32] = "";
     const char *at = json_string_value(json_object_get(t->spec, "scheduled_at"));
-    if (at)
-        snprintf(sched, sizeof(sched), "%s", at);
+    if (at && orch_iso_norm(at, sched) != 0)
+        sched[0] = '\0';
     const char *s[] = {t->trace_id, spec, orch_status_name(t->status), sched[0] ? sched : NULL,
                        t->project_id};
     orch_op_t *op = spec ? op_add(tx, run_job_insert, 5, s) : NULL;

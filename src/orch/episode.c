@@ -4,6 +4,7 @@
  * again), its artifacts, and a re-run from one of its steps (a new trace
  * linked to it; the steps before reuse their recorded results). */
 #include "orch/internal.h"
+#include "isotime/isotime.h"
 #include "log/log.h"
 
 #include <dirent.h>
@@ -97,15 +98,10 @@ static struct episode_job *episode_start(aos_http_req_t *req, aos_orch_t *o, int
 /* Milliseconds between two of our ISO-8601 UTC times (or -1). */
 static long long span_ms(const char *a, const char *b)
 {
-    struct tm ta = {0}, tb = {0};
-    const char *ea = a ? strptime(a, "%Y-%m-%dT%H:%M:%S", &ta) : NULL;
-    const char *eb = b ? strptime(b, "%Y-%m-%dT%H:%M:%S", &tb) : NULL;
-    if (!ea || !eb)
+    int64_t ta, tb;
+    if (aos_isotime_parse(a, 0, &ta) != 0 || aos_isotime_parse(b, 0, &tb) != 0)
         return -1;
-    long long ms = ((long long)timegm(&tb) - (long long)timegm(&ta)) * 1000;
-    ms += (eb[0] == '.' ? strtol(eb + 1, NULL, 10) : 0) -
-          (ea[0] == '.' ? strtol(ea + 1, NULL, 10) : 0);
-    return ms;
+    return (long long)(tb - ta);
 }
 
 /* The step rows grouped by step, in the order they first ran. */

@@ -232,8 +232,8 @@ void orch_schedule(aos_orch_t *o);
 void orch_task_ended(orch_task_t *t);
 /* The group commit has nothing in flight any more (shutdown waits for it). */
 void orch_idle(aos_orch_t *o);
-/* "2026-01-31T12:00:00.000Z" */
-void orch_now(char out[32]);
+/* An RFC 3339 time with a zone -> the store's form in out; -1 if it is none. */
+int orch_iso_norm(const char *s, char out[32]);
 /* A new trace id: 32 lowercase hex digits. */
 void orch_trace_id(char out[33]);
 

@@ -3,6 +3,7 @@
  * unfinished tasks found again at start-up, finished runs expired.
  * The loop of one task is task.c; its writes are commit.c. */
 #include "orch/internal.h"
+#include "isotime/isotime.h"
 #include "log/log.h"
 #include "settings/settings.h"
 
@@ -20,17 +21,6 @@
 #define SPEC_GOAL_MAX  16384
 #define SPEC_FILES_MAX (8u << 20)
 
-void orch_now(char out[32])
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char base[24];
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
-}
-
 void orch_trace_id(char out[33])
 {
     unsigned char rnd[16];
@@ -43,18 +33,17 @@ void orch_trace_id(char out[33])
 /* "YYYY-MM-DDTHH:MM:SS[.fff]Z" */
 static int iso_ok(const char *s)
 {
-    struct tm tm = {0};
-    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    if (!end)
-        return 0;
-    if (*end == '.') {
-        end++;
-        if (*end < '0' || *end > '9')
-            return 0;
-        while (*end >= '0' && *end <= '9')
-            end++;
-    }
-    return !strcmp(end, "Z");
+    int64_t ms;
+    return aos_isotime_parse(s, 0, &ms) == 0;
+}
+
+int orch_iso_norm(const char *s, char out[32])
+{
+    int64_t ms;
+    if (aos_isotime_parse(s, 0, &ms) != 0)
+        return -1;
+    aos_isotime_fmt(ms, out);
+    return 0;
 }
 
 /* A TaskSpec file's bytes: its text as it is, or its content_base64
@@ -138,8 +127,9 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
         return aos_err_set(err, AOS_EINVAL, "'priority' must be an integer -1000..1000");
     const json_t *at = json_object_get(spec, "scheduled_at");
     if (at && !iso_ok(json_string_value(at)))
-        return aos_err_set(err, AOS_EINVAL,
-                           "'scheduled_at' must be a UTC time, 2026-01-31T12:00:00Z");
+        return aos_err_set(
+            err, AOS_EINVAL,
+            "'scheduled_at' must be an RFC 3339 time with a zone, 2026-01-31T12:00:00Z");
     const json_t *env = json_object_get(spec, "env");
     if (env && !(json_is_array(env) && json_array_size(env) == 0) && /* [] : none, as before */
         aos_settings_env_check(env, err))
@@ -201,7 +191,8 @@ int orch_spec_check(const json_t *spec, aos_err_t *err)
         const json_t *d = json_object_get(c, "deadline");
         if (d && !iso_ok(json_string_value(d)))
             return aos_err_set(err, AOS_EINVAL,
-                               "'constraints.deadline' must be a UTC time, 2026-01-31T12:00:00Z");
+                               "'constraints.deadline' must be an RFC 3339 time with a zone, "
+                               "2026-01-31T12:00:00Z");
         const json_t *tools = json_object_get(c, "tools");
         size_t i;
         json_t *tv;
@@ -456,6 +447,17 @@ static int run_copy_workspace(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos
     return copy_tree(src, dst, 0, err);
 }
 
+/* The loop time before which a spec's task may not start: its scheduled_at,
+ * or 0 for at once. */
+static uint64_t not_before(aos_orch_t *o, const json_t *spec)
+{
+    const char *at = json_string_value(json_object_get(spec, "scheduled_at"));
+    int64_t when, now = aos_isotime_now_ms();
+    if (!at || aos_isotime_parse(at, 0, &when) != 0 || when <= now)
+        return 0;
+    return uv_now(o->cfg.loop) + (uint64_t)(when - now);
+}
+
 int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *actor,
                 const char *rerun_of, const char *from_step, const json_t *prev,
                 void (*extra)(orch_tx_t *tx, void *data), void (*done)(orch_tx_t *tx), void *data,
@@ -499,15 +501,9 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
     t->priority = (int)json_integer_value(json_object_get(spec, "priority"));
     t->budget_cny = json_number_value(json_object_get(c, "budget_cny"));
     const char *dl = json_string_value(json_object_get(c, "deadline"));
-    if (dl)
-        snprintf(t->deadline, sizeof(t->deadline), "%s", dl);
-    const char *at = json_string_value(json_object_get(spec, "scheduled_at"));
-    if (at) {
-        struct tm tm = {0};
-        strptime(at, "%Y-%m-%dT%H:%M:%S", &tm);
-        time_t when = timegm(&tm), now = time(NULL);
-        t->not_before = uv_now(o->cfg.loop) + (when > now ? (uint64_t)(when - now) * 1000 : 0);
-    }
+    if (dl && orch_iso_norm(dl, t->deadline) != 0)
+        t->deadline[0] = '\0';
+    t->not_before = not_before(o, spec);
     char ws[4200];
     snprintf(ws, sizeof(ws), "%s/workspaces/%s", o->data_dir, trace);
     t->workspace = strdup(ws);
@@ -519,7 +515,7 @@ int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *act
     }
     /* the plan's own row, and what a re-run reuses */
     char now[32];
-    orch_now(now);
+    aos_isotime_now(now);
     const char *planner = json_object_get(spec, "plan")  ? "given"
                           : json_object_get(spec, "dsl") ? "dsl"
                           : !plan                        ? "llm"
@@ -823,11 +819,13 @@ static orch_task_t *revive(aos_orch_t *o, const json_t *job)
     t->priority = (int)json_integer_value(json_object_get(job, "priority"));
     t->budget_cny = json_number_value(json_object_get(c, "budget_cny"));
     const char *dl = json_string_value(json_object_get(c, "deadline"));
-    if (dl)
-        snprintf(t->deadline, sizeof(t->deadline), "%s", dl);
+    if (dl && orch_iso_norm(dl, t->deadline) != 0)
+        t->deadline[0] = '\0';
     const char *sa = json_string_value(json_object_get(job, "started_at"));
     if (sa)
         snprintf(t->started_at, sizeof(t->started_at), "%s", sa);
+    if (t->status == ST_QUEUED) /* still waiting for its time */
+        t->not_before = not_before(o, t->spec);
     char ws[4200];
     snprintf(ws, sizeof(ws), "%s/workspaces/%s", o->data_dir, trace);
     t->workspace = strdup(ws);

@@ -11,6 +11,7 @@
  * Every call's tokens and cost are recorded on the plan's row and in the
  * task's cost; every call is a `chat {model}` span under the task. */
 #include "orch/internal.h"
+#include "isotime/isotime.h"
 #include "buf/buf.h"
 #include "log/log.h"
 
@@ -188,7 +189,7 @@ static void planned(orch_task_t *t, struct planning *p, json_t *plan, const char
         return;
     }
     char now[32];
-    orch_now(now);
+    aos_isotime_now(now);
     json_object_set_new(
         t->vars, "cost_cny",
         json_real(json_number_value(json_object_get(t->vars, "cost_cny")) + p->cost));

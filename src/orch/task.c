@@ -27,6 +27,7 @@
  * steps needs no commit of its own per step; t->busy counts the task's
  * transitions not yet committed. */
 #include "orch/internal.h"
+#include "isotime/isotime.h"
 #include "guard/guard.h"
 #include "log/log.h"
 #include "secret/secret.h"
@@ -239,7 +240,7 @@ static void owe_recovery_done(orch_tx_t *tx, orch_task_t *t)
 static int limits_breached(orch_task_t *t, orch_tx_t *tx)
 {
     char now[32];
-    orch_now(now);
+    aos_isotime_now(now);
     const char *what = NULL;
     char why[200];
     double cost = json_number_value(json_object_get(t->vars, "cost_cny"));
@@ -266,7 +267,7 @@ static int limits_breached(orch_task_t *t, orch_tx_t *tx)
 static void skip(orch_task_t *t, orch_tx_t *tx, const json_t *step, const char *why)
 {
     char now[32];
-    orch_now(now);
+    aos_isotime_now(now);
     const char *kind = json_object_get(step, "tool")       ? "tool"
                        : json_object_get(step, "approval") ? "approval"
                                                            : "milestone";
@@ -281,7 +282,7 @@ static void skip(orch_task_t *t, orch_tx_t *tx, const json_t *step, const char *
 static void milestone(orch_task_t *t, orch_tx_t *tx, const json_t *step)
 {
     char now[32];
-    orch_now(now);
+    aos_isotime_now(now);
     const char *label = json_string_value(json_object_get(step, "milestone"));
     json_t *out = json_pack("{s:s}", "label", label ? label : "");
     step_row(tx, t, step_id(step), "milestone", "done", 1, t->seq++, NULL, out, NULL, now, now,
@@ -358,7 +359,7 @@ static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const 
     json_decref(t->cur_input);
     aos_err_t e = {0, ""};
     t->cur_input = aos_plan_resolve(json_object_get(step, "args"), t->scope, &e);
-    orch_now(t->cur_started);
+    aos_isotime_now(t->cur_started);
     char key[128];
     idempotency_key(t, id, attempt, key, sizeof(key));
     if (!t->cur_input) {
@@ -599,7 +600,7 @@ void orch_task_judged(orch_task_t *t, json_t *result, int code, const char *why,
     const char *id = step_id(step);
     char key[128], now[32];
     idempotency_key(t, id, t->attempt, key, sizeof(key));
-    orch_now(now);
+    aos_isotime_now(now);
     if (cost > 0)
         json_object_set_new(
             t->vars, "cost_cny",
@@ -738,21 +739,16 @@ static void fail_attempt(orch_task_t *t, orch_tx_t *tx, const json_t *result, co
 
 static void iso_in(uint64_t secs, char out[32])
 {
-    time_t when = time(NULL) + (time_t)secs;
-    struct tm tm;
-    gmtime_r(&when, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+    aos_isotime_fmt(aos_isotime_now_ms() + (int64_t)secs * 1000, out);
 }
 
 /* Seconds from now to an ISO-8601 UTC time (0 if past or unreadable). */
 static uint64_t secs_until(const char *iso)
 {
-    struct tm tm = {0};
-    if (!iso || !strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm))
+    int64_t when, now = aos_isotime_now_ms();
+    if (aos_isotime_parse(iso, 0, &when) != 0 || when <= now)
         return 0;
-    time_t when = timegm(&tm);
-    time_t now = time(NULL);
-    return when > now ? (uint64_t)(when - now) : 0;
+    return (uint64_t)(when - now + 999) / 1000;
 }
 
 static void wait_approval(orch_task_t *t, orch_tx_t *tx, const json_t *step, int failure,
@@ -784,7 +780,7 @@ static void wait_approval(orch_task_t *t, orch_tx_t *tx, const json_t *step, int
     }
     iso_in(timeout, deadline);
     char now[32];
-    orch_now(now);
+    aos_isotime_now(now);
     orch_tx_approval_put(tx, t->trace_id, id, message, decisions, deadline);
     if (!failure)
         step_row(tx, t, id, "approval", "running", 1, t->seq++, NULL, NULL, NULL, now, NULL, NULL,
@@ -829,7 +825,7 @@ static void apply_decision(orch_task_t *t, orch_tx_t *tx, const char *decision, 
 {
     char id[AOS_PLAN_ID_MAX + 1], now[32];
     snprintf(id, sizeof(id), "%s", t->waiting);
-    orch_now(now);
+    aos_isotime_now(now);
     timer_stop(t);
     orch_tx_approval_decide(tx, t->trace_id, id, "decided", decision, comment, actor);
     orch_tx_audit(
@@ -987,7 +983,7 @@ static void arm(orch_task_t *t, uint64_t ms, uv_timer_cb cb)
 static void finish(orch_task_t *t, orch_tx_t *tx, enum orch_status st, const char *why)
 {
     char now[32];
-    orch_now(now);
+    aos_isotime_now(now);
     timer_stop(t);
     t->status = st;
     if (st == ST_CANCELLED && t->cancel_actor) {
@@ -1155,7 +1151,7 @@ void orch_task_run(orch_task_t *t)
         t->started_ms = uv_now(t->o->cfg.loop);
     root_span(t);
     if (t->status == ST_QUEUED) {
-        orch_now(t->started_at);
+        aos_isotime_now(t->started_at);
         t->status = ST_RUNNING;
         orch_tx_job_update(tx, t->trace_id, "running", t->started_at, NULL, NULL);
         orch_tx_state(tx, t, 0);

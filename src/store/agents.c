@@ -1,6 +1,7 @@
 /* agents.c - the rows of agents and their versions (0001, 0019): plain
  * reads and writes in portable SQL; src/agents decides what they mean. */
 #include "store/internal.h"
+#include "isotime/isotime.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@ static aos__sql_val_t opt_text(const char *s)
 int aos_store_agent_put(aos_store_t *st, const aos_store_agent_t *a, int create, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     int64_t n = 0;
     int rc;
     if (create) {
@@ -103,7 +104,7 @@ int aos_store_agent_version_add(aos_store_t *st, const char *agent_id, int64_t v
                                 const char *config, const char *created_by, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(agent_id), aos__sql_int(version), aos__sql_text(config),
                           opt_text(created_by), aos__sql_text(now)};
     int rc = aos__store_exec(st,

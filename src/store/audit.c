@@ -33,6 +33,7 @@
  * elsewhere: whoever can write the database can also rewrite every hash
  * after the row they changed (docs/SECURITY.md). */
 #include "store/internal.h"
+#include "isotime/isotime.h"
 
 #include "redact/redact.h"
 
@@ -175,7 +176,7 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
         return aos_err_set(err, AOS_ESTORE, "the audit log is not sealed");
     }
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos_store_audit_row_t r = {h.last_id,
                                a->actor,
                                strlen(a->actor),
@@ -226,7 +227,7 @@ int aos_store_audit_append(aos_store_t *st, const char *actor, const char *actio
         rc = aos__store_in_tx(st, append_tx, &a, err);
     } else { /* a store of tests, opened without migration 0015 */
         char now[32];
-        aos__store_now(now);
+        aos_isotime_now(now);
         aos__sql_val_t p[] = {aos__sql_text(actor), aos__sql_text(action), aos__sql_text(resource),
                               aos__sql_text(text), aos__sql_text(now)};
         rc = aos__store_exec(st,

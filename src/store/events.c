@@ -6,6 +6,7 @@
  * keeps the three tables consistent, in portable SQL, inside one savepoint
  * per operation so that an event joins the caller's transaction. */
 #include "store/internal.h"
+#include "isotime/isotime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -128,7 +129,7 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
     if (!payload)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
 
     if (card_id && a->fold_ms > 0) {
         int64_t last_ms = -1;

@@ -143,9 +143,6 @@ typedef struct {
 int aos__store_select(aos_store_t *st, const char *sql, const aos__sql_val_t *params, int nparams,
                       const col_t *cols, int ncols, json_t **out, aos_err_t *err);
 
-/* Writes the current UTC time as "2025-01-31T12:00:00.000Z" (24 chars + NUL). */
-void aos__store_now(char out[32]);
-
 /* Runs fn in the calling thread's transaction when it is inside one (no
  * savepoint: fn's failure must fail that transaction), else in a
  * transaction of its own (aos_store_tx). */

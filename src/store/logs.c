@@ -8,6 +8,7 @@
  * per combination of filters), so the backend's statement cache keeps them
  * prepared. */
 #include "store/internal.h"
+#include "isotime/isotime.h"
 
 #include "buf/buf.h"
 
@@ -402,7 +403,7 @@ int aos_store_logs_insert(aos_store_t *st, aos_store_log_t *rows, size_t n, char
                           int64_t *unindexed, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     if (created_at)
         memcpy(created_at, now, sizeof(now));
     if (unindexed)

@@ -11,6 +11,7 @@
  * any term may match and bm25 ranks items with more and rarer terms
  * first. */
 #include "store/internal.h"
+#include "isotime/isotime.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +89,7 @@ static int write_parts(aos_store_t *st, aos_store_mem_t *m, int fresh, aos_err_t
 
 int aos_store_mem_insert(aos_store_t *st, aos_store_mem_t *m, aos_err_t *err)
 {
-    aos__store_now(m->updated_at);
+    aos_isotime_now(m->updated_at);
     aos__sql_val_t p[] = {aos__sql_text(m->project_id), aos__sql_text(m->subject),
                           aos__sql_text(m->text),       aos__sql_text(m->tags),
                           aos__sql_text(m->meta),       aos__sql_text(m->source),
@@ -105,7 +106,7 @@ int aos_store_mem_insert(aos_store_t *st, aos_store_mem_t *m, aos_err_t *err)
 
 int aos_store_mem_update(aos_store_t *st, aos_store_mem_t *m, aos_err_t *err)
 {
-    aos__store_now(m->updated_at);
+    aos_isotime_now(m->updated_at);
     aos__sql_val_t p[] = {aos__sql_text(m->project_id), aos__sql_text(m->subject),
                           aos__sql_text(m->text),       aos__sql_text(m->tags),
                           aos__sql_text(m->meta),       aos__sql_text(m->updated_at),
@@ -143,7 +144,7 @@ int aos_store_mem_get(aos_store_t *st, int64_t id, json_t **out, aos_err_t *err)
 int aos_store_mem_set_deleted(aos_store_t *st, int64_t id, int deleted, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     int64_t changes = 0;
     aos__sql_val_t p[] = {deleted ? aos__sql_text(now) : aos__sql_null(), aos__sql_text(now),
                           aos__sql_int(id)};
@@ -398,7 +399,7 @@ int aos_store_mem_profile_put(aos_store_t *st, const char *principal, const char
                               aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(principal), aos__sql_text(profile), aos__sql_text(now)};
     int rc = aos__store_exec(st,
                              "INSERT INTO mem_profiles (principal, profile, updated_at) VALUES (?, "
@@ -447,7 +448,7 @@ int aos_store_mem_blueprint_create(aos_store_t *st, const char *project_id, cons
                                    const char *author, int64_t *id, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(project_id), aos__sql_text(name), aos__sql_text(now),
                           aos__sql_text(now)};
     int rc = aos__store_exec(st,
@@ -469,7 +470,7 @@ int aos_store_mem_blueprint_version_add(aos_store_t *st, int64_t id, int64_t ver
                                         aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     int64_t changes = 0;
     aos__sql_val_t p[] = {aos__sql_int(version), aos__sql_text(now), aos__sql_int(id),
                           aos__sql_int(version - 1)};

@@ -7,6 +7,7 @@
  * columns are stored as compact text; timestamps are set here, not by SQL
  * defaults, so both backends write the same text. */
 #include "store/internal.h"
+#include "isotime/isotime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -219,7 +220,7 @@ int aos_store_registry_put(aos_store_t *st, const json_t *entry, aos_err_t *err)
         goto out;
 
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {
         aos__sql_text(name),         aos__sql_text(transport),
         aos__sql_text(base_url),     aos__sql_text(description),
@@ -279,7 +280,7 @@ int aos_store_token_create(aos_store_t *st, const char *id, const char *name, co
     if (!nonempty(id) || !nonempty(role) || !nonempty(token_hash))
         return aos_err_set(err, AOS_EINVAL, "unable to save token: id, role and hash are required");
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(id),         aos__sql_text(name),
                           aos__sql_text(role),       aos__sql_text(token_hash),
                           aos__sql_text(now),        aos__sql_text(prefix),
@@ -316,7 +317,7 @@ int aos_store_token_revoke(aos_store_t *st, const char *id, aos_err_t *err)
     if (!nonempty(id))
         return aos_err_set(err, AOS_EINVAL, "unable to revoke token: no id");
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(now), aos__sql_text(id)};
     int64_t changes = 0;
     int rc = aos__store_exec(
@@ -353,7 +354,7 @@ int aos_store_grant_put(aos_store_t *st, const char *id, const char *principal, 
         return aos_err_set(err, AOS_EINVAL,
                            "unable to save grant: id, principal, role and resource are required");
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(id),       aos__sql_text(principal),  aos__sql_text(role),
                           aos__sql_text(resource), aos__sql_text(created_by), aos__sql_text(now)};
     int rc = aos__store_exec(st,
@@ -418,7 +419,7 @@ int aos_store_setting_put(aos_store_t *st, const char *key, const json_t *value,
     if (!text)
         return aos_err_set(err, AOS_ENOMEM, "unable to save setting '%.100s': out of memory", key);
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(key), aos__sql_text(text), aos__sql_text(now)};
     int rc = aos__store_exec(st,
                              "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
@@ -442,7 +443,7 @@ int aos_store_counter_put(aos_store_t *st, const char *name, int64_t period, int
         return aos_err_set(err, AOS_EINVAL,
                            "unable to save counter: a name and a value >= 0 are required");
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(name), aos__sql_int(period), aos__sql_int(value),
                           aos__sql_text(now)};
     int rc = aos__store_exec(st,

@@ -3,6 +3,7 @@
  * mean. JSON values are compact text; env values are sealed before they
  * get here. */
 #include "store/internal.h"
+#include "isotime/isotime.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ int aos_store_sandbox_script_put(aos_store_t *st, const aos_store_sandbox_script
                                  aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     int64_t n = 0;
     int rc;
     if (create) {
@@ -124,7 +125,7 @@ static const col_t run_cols[] = {
 int aos_store_sandbox_run_insert(aos_store_t *st, const aos_store_sandbox_run_t *r, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(r->id),       opt_text(r->script_id),
                           aos__sql_text(r->trace_id), aos__sql_text(r->status),
                           opt_text(r->actor),         aos__sql_text(now)};
@@ -138,7 +139,7 @@ int aos_store_sandbox_run_insert(aos_store_t *st, const aos_store_sandbox_run_t 
 int aos_store_sandbox_run_finish(aos_store_t *st, const aos_store_sandbox_run_t *r, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {
         aos__sql_text(r->status),
         r->has_exit ? aos__sql_int(r->exit_code) : aos__sql_null(),
@@ -194,7 +195,7 @@ int aos_store_sandbox_runs_list(aos_store_t *st, const char *script_id, int limi
 int aos_store_sandbox_runs_abandon(aos_store_t *st, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(now)};
     int rc = aos__store_exec(st,
                              "UPDATE sandbox_runs SET status = 'error', error = 'aosd stopped "

@@ -4,6 +4,7 @@
  * nothing here ever sees a plaintext, and messages name rows, never
  * values. */
 #include "store/internal.h"
+#include "isotime/isotime.h"
 
 #include <string.h>
 
@@ -31,7 +32,7 @@ int aos_store_secret_put(aos_store_t *st, const char *name, const char *scope, c
         return aos_err_set(err, AOS_EINVAL,
                            "unable to save runtime secret: name, scope and value are required");
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(name),   aos__sql_text(scope), aos__sql_text(purpose),
                           aos__sql_text(sealed), aos__sql_text(actor), aos__sql_text(now),
                           aos__sql_text(now)};
@@ -92,7 +93,7 @@ int aos_store_secret_change_put(aos_store_t *st, const char *id, const char *op,
                                 const char *requested_by, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(id),           aos__sql_text(op),
                           aos__sql_text(name),         aos__sql_text(scope),
                           aos__sql_text(purpose),      aos__sql_text(sealed),
@@ -154,7 +155,7 @@ int aos_store_project_var_put(aos_store_t *st, const char *id, const char *proje
                               const char *secret_ref, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {
         aos__sql_text(id),    aos__sql_text(project_id), aos__sql_text(name), aos__sql_text(scope),
         aos__sql_text(usage), aos__sql_text(secret_ref), aos__sql_text(now)};

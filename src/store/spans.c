@@ -6,6 +6,7 @@
  * A page read owns its strings in a chain of chunks (a bump allocator), so
  * reading 10,000 spans costs a few allocations, not one per string. */
 #include "store/internal.h"
+#include "isotime/isotime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ int aos_store_span_resource_add(aos_store_t *st, const char *attributes, int64_t
                                 aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(attributes), aos__sql_text(now)};
     uv_mutex_lock(&st->db_lock); /* the insert and its id, together */
     int rc = aos__store_exec(

@@ -8,6 +8,7 @@
  * so their results, in submission order. Between two jobs the backend gets
  * a call for the work it put off (upkeep), told whether jobs wait. */
 #include "store/internal.h"
+#include "isotime/isotime.h"
 
 #include "log/log.h"
 
@@ -65,16 +66,6 @@ aos__sql_val_t aos__sql_real(double r)
 {
     aos__sql_val_t v = {.type = AOS__SQL_REAL, .r = r};
     return v;
-}
-
-void aos__store_now(char out[32])
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
 }
 
 int aos__store_fail(aos_err_t *err, int code, const char *fmt, ...)
@@ -167,7 +158,7 @@ static int apply_migration(aos_store_t *st, const aos_embed_t *m, int version, a
         rc = st->be->exec_script(st->conn, (const char *)m->data, err);
         if (rc == 0) {
             char now[32];
-            aos__store_now(now);
+            aos_isotime_now(now);
             aos__sql_val_t p[2] = {aos__sql_int(version), aos__sql_text(now)};
             rc = st->be->exec(st->conn,
                               "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",

@@ -4,6 +4,7 @@
  * src/orch's. Every write is one statement, meant to run inside the
  * caller's aos_store_tx with the others of one transition. */
 #include "store/internal.h"
+#include "isotime/isotime.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@ static aos__sql_val_t opt_text(const char *s)
 int aos_store_job_insert(aos_store_t *st, const aos_store_job_t *j, int64_t *id, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {
         aos__sql_text(j->trace_id), aos__sql_text(j->spec),    aos__sql_text(j->status),
         aos__sql_int(j->priority),  opt_text(j->scheduled_at), opt_text(j->project_id),
@@ -108,7 +109,7 @@ int aos_store_jobs_list(aos_store_t *st, const char *status, int64_t before_id, 
 int aos_store_task_state_put(aos_store_t *st, const aos_store_task_state_t *s, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     int rc;
     if (s->plan) { /* its own row, written once: the state row is rewritten at every move */
         aos__sql_val_t p[] = {aos__sql_text(s->trace_id), aos__sql_text(s->plan)};
@@ -166,7 +167,7 @@ int aos_store_approval_put(aos_store_t *st, const char *trace_id, const char *st
                            aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(trace_id),  aos__sql_text(step_id), opt_text(message),
                           aos__sql_text(decisions), opt_text(deadline),     aos__sql_text(now)};
     int rc =
@@ -189,7 +190,7 @@ int aos_store_approval_decide(aos_store_t *st, const char *trace_id, const char 
                               const char *actor, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(status), opt_text(decision), opt_text(comment),
                           opt_text(actor),       aos__sql_text(now), aos__sql_text(trace_id),
                           aos__sql_text(step_id)};
@@ -348,7 +349,7 @@ int aos_store_conversation_touch(aos_store_t *st, const char *id, const char *ti
                                  const char *actor, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(id), opt_text(title), opt_text(actor), aos__sql_text(now),
                           aos__sql_text(now)};
     int rc = aos__store_exec(st,
@@ -364,7 +365,7 @@ int aos_store_message_add(aos_store_t *st, const char *conversation_id, const ch
                           aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(conversation_id),
                           aos__sql_text(role),
                           aos__sql_text(content),

@@ -2,6 +2,7 @@
  * sessions (migration 0013), in portable SQL over internal.h. Passwords
  * arrive hashed and TOTP secrets sealed: nothing here sees a secret. */
 #include "store/internal.h"
+#include "isotime/isotime.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,7 +22,7 @@ int aos_store_user_create(aos_store_t *st, const char *id, const char *name, con
     if (!id || !*id || !name || !*name || !role || !*role)
         return aos_err_set(err, AOS_EINVAL, "unable to save user: id, name and role are required");
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(id),         aos__sql_text(name),
                           aos__sql_text(role),       aos__sql_text(password_hash),
                           aos__sql_text(created_by), aos__sql_text(now),
@@ -40,7 +41,7 @@ int aos_store_user_update(aos_store_t *st, const char *id, const char *name, con
                           int disabled, const char *password_hash, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     char sql[256];
     size_t k = (size_t)snprintf(sql, sizeof(sql), "UPDATE users SET updated_at = ?");
     aos__sql_val_t p[8];
@@ -79,7 +80,7 @@ int aos_store_user_totp(aos_store_t *st, const char *id, const char *sealed, int
                         int64_t last_step, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(sealed), aos__sql_int(enabled ? 1 : 0),
                           aos__sql_int(last_step), aos__sql_text(now), aos__sql_text(id)};
     int64_t changes = 0;
@@ -154,7 +155,7 @@ int aos_store_session_create(aos_store_t *st, const char *id, const char *user_i
                              aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(id),           aos__sql_text(user_id),
                           aos__sql_text(session_hash), aos__sql_text(now),
                           aos__sql_text(expires_at),   aos__sql_text(now),
@@ -171,7 +172,7 @@ int aos_store_session_create(aos_store_t *st, const char *id, const char *user_i
 int aos_store_session_end(aos_store_t *st, const char *id, const char *user_id, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(now), aos__sql_text(id ? id : user_id)};
     int rc = aos__store_exec(st,
                              id ? "UPDATE auth_sessions SET ended_at = ? WHERE id = ? AND ended_at "

@@ -275,6 +275,8 @@ test('bad specs, plans and DSL get clear errors and start nothing', async () => 
     [{ dsl: 'step s1: ev__echo message="unterminated' }, /^1:\d+: /],
     [{ goal: 'x', env: ['API_KEY'] }, /secret/],
     [{ goal: 'x', constraints: { deadline: 'tomorrow' } }, /deadline/],
+    [{ goal: 'x', constraints: { deadline: '2026-02-30T10:00:00Z' } }, /deadline/],
+    [{ goal: 'x', scheduled_at: '2026-12-07T10:00:00' }, /scheduled_at.*zone/],
     [{ dsl: 'step s1: ev__echo', files: [{ name: 'x.bin', content_base64: 'not base64!' }] }, /files\[0\] \(x\.bin\): content_base64 is not base64/],
     [{ dsl: 'step s1: ev__echo', files: [{ name: 'a', content: '1' }, { name: 'a', content: '2' }] }, /named twice/],
     [{ plan: { steps: [{ id: 's1', tool: 'ev__echo' }] }, constraints: { tools: ['files__*'] } }, /s1/],
@@ -291,6 +293,51 @@ test('bad specs, plans and DSL get clear errors and start nothing', async () => 
   assert.equal((await aos.api('GET', '/api/jobs?status=nope')).status, 400);
   assert.equal((await aos.api('GET', `/api/episodes/${'0'.repeat(32)}`)).status, 404);
   assert.equal((await aos.api('GET', '/api/episodes/NOTHEX')).status, 400);
+});
+
+// A time written with a +14:00 offset: the wall clock there.
+function at14(ms) {
+  return new Date(ms + 14 * 3600e3).toISOString().replace('Z', '+14:00');
+}
+
+async function jobStatus(a, id) {
+  const r = await a.api('GET', '/api/jobs?limit=1000');
+  return r.body.jobs.find((j) => j.id === id)?.status;
+}
+
+test('scheduled_at with a zone offset starts the task at that instant, not hours off', async () => {
+  const due = Date.now() + 2500;
+  const { job_id: job, trace_id: trace } = await run({
+    plan: { steps: [{ id: 's1', tool: 'ev__echo', args: { message: 'on time' } }] },
+    scheduled_at: at14(due),
+  });
+  const stored = (await aos.api('GET', '/api/jobs?limit=1000')).body.jobs.find((j) => j.id === job);
+  assert.equal(stored.scheduled_at, new Date(due).toISOString(), 'stored in UTC');
+  assert.equal(await jobStatus(aos, job), 'queued');
+  const ev = watch(trace);
+  await ev.until('task.receipt');
+  assert.ok(Date.now() >= due - 50, 'not before its time');
+  assert.equal(await jobStatus(aos, job), 'done');
+});
+
+test('a scheduled task still queued when aosd restarts keeps waiting for its time', async () => {
+  const dataDir = mkdtempSync(join(scratch, 'sched-'));
+  let a = await startAosd({ dataDir });
+  try {
+    const plan = { steps: [{ id: 's1', tool: 'files__write', args: { path: 'x.txt', content: 'x' } }] };
+    const later = await a.api('POST', '/api/run', { plan, scheduled_at: at14(Date.now() + 3600e3) });
+    assert.equal(later.status, 201, later.text);
+    const soon = await a.api('POST', '/api/run', { plan, scheduled_at: at14(Date.now() + 1500) });
+    assert.equal(soon.status, 201, soon.text);
+    assert.equal((await a.stop()).code, 0);
+    a = await startAosd({ dataDir });
+    const t0 = Date.now();
+    while (await jobStatus(a, soon.body.job_id) !== 'done' && Date.now() - t0 < 15000) await sleep(100);
+    assert.equal(await jobStatus(a, soon.body.job_id), 'done');
+    assert.equal(await jobStatus(a, later.body.job_id), 'queued', 'an hour early after a restart');
+  } finally {
+    await a.cleanup();
+  }
 });
 
 test('chat: a message becomes a task, and its conversation keeps both sides', async () => {

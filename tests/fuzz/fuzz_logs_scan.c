@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "http/http.h"
+#include "isotime/isotime.h"
 #include "logs/internal.h"
 #include "logs/logs.h"
 
@@ -29,7 +30,7 @@ static int same_ts(const char *a, const char *b)
     if (!strcmp(a, b))
         return 1;
     char now[32];
-    aos__logs_ts_format(aos__logs_now_ms(), now);
+    aos_isotime_fmt(aos_isotime_now_ms(), now);
     return !strncmp(a, now, 15) && !strncmp(b, now, 15); /* the same 10 minutes */
 }
 
