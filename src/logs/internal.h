@@ -5,7 +5,6 @@
  *            live matcher that decides which subscriber gets an entry
  * scan.c     the same validation straight from a request body, without a
  *            JSON tree (the fast path of POST /api/logs)
- * redact.c   the default redactor
  * logs.c     the service: ingest, query and subscribe operations, REST and
  *            SSE routes, aosd's own log capture, retention
  * mcp.c      the built-in MCP server "logs" and the REST forms of its tools */

@@ -22,6 +22,7 @@
 #include "isotime/isotime.h"
 
 #include "log/log.h"
+#include "redact/redact.h"
 #include "utf8/utf8.h"
 
 #include <stdio.h>
@@ -59,11 +60,10 @@ struct sub {
 struct aos_logs_s {
     aos_logs_cfg_t cfg;
     aos_builtin_t builtin;
-    aos_logs_redactor_t *redactor; /* owned: the default */
     aos_logs_redact_fn redact;
     void *redact_data;       /* borrowed */
-    uv_rwlock_t redact_lock; /* parsers (thread pool) read; setting a redactor or
-                                adding a secret writes */
+    uv_rwlock_t redact_lock; /* parsers (thread pool) read; setting a redactor
+                                writes */
 
     /* live streams */
     sub_t *subs;
@@ -1245,17 +1245,9 @@ static void on_retain_timer(uv_timer_t *t)
 void aos_logs_set_redactor(aos_logs_t *l, aos_logs_redact_fn fn, void *data)
 {
     uv_rwlock_wrlock(&l->redact_lock);
-    l->redact = fn ? fn : aos_logs_redact_default;
-    l->redact_data = fn ? data : l->redactor;
+    l->redact = fn ? fn : aos_redact_field;
+    l->redact_data = fn ? data : aos_redact_global();
     uv_rwlock_wrunlock(&l->redact_lock);
-}
-
-int aos_logs_add_secret(aos_logs_t *l, const char *secret)
-{
-    uv_rwlock_wrlock(&l->redact_lock);
-    int rc = aos_logs_redactor_add_secret(l->redactor, secret);
-    uv_rwlock_wrunlock(&l->redact_lock);
-    return rc;
 }
 
 const aos_builtin_t *aos_logs_builtin(aos_logs_t *l)
@@ -1301,14 +1293,12 @@ int aos_logs_new(aos_logs_t **out, const aos_logs_cfg_t *cfg, aos_err_t *err)
         free(l);
         return aos_err_set(err, AOS_EINTERNAL, "unable to create the log service: no lock");
     }
-    l->redactor = aos_logs_redactor_new();
     l->cap_queue = json_array();
     l->cap_async = malloc(sizeof(*l->cap_async));
     l->heartbeat = timer_new(l);
     l->cap_timer = timer_new(l);
     l->retain_timer = timer_new(l);
-    if (!l->redactor || !l->cap_queue || !l->cap_async || !l->heartbeat || !l->cap_timer ||
-        !l->retain_timer) {
+    if (!l->cap_queue || !l->cap_async || !l->heartbeat || !l->cap_timer || !l->retain_timer) {
         free(l->cap_async);
         l->cap_async = NULL;
         aos_logs_free(l);
@@ -1397,7 +1387,6 @@ void aos_logs_free(aos_logs_t *l)
         sub_free(s);
     }
     json_decref(l->cap_queue);
-    aos_logs_redactor_free(l->redactor);
     uv_mutex_destroy(&l->cap_lock);
     uv_rwlock_destroy(&l->redact_lock);
     free(l);

@@ -74,28 +74,8 @@ void aos_logs_free(aos_logs_t *l);
  * code, which rejects the batch. It runs on libuv's thread pool. */
 typedef int (*aos_logs_redact_fn)(const char *key, const char *text, size_t len, aos_buf_t *out,
                                   void *data);
-/* Replaces the redactor (fn NULL: the default one of l, which is where
- * aos_logs_add_secret adds). data is borrowed. */
+/* Replaces the redactor (fn NULL: the default, aos_redact_field with the
+ * process's redactor, src/redact). data is borrowed. */
 void aos_logs_set_redactor(aos_logs_t *l, aos_logs_redact_fn fn, void *data);
-/* Adds a literal secret (8 bytes or more; copied) to l's default redactor. */
-int aos_logs_add_secret(aos_logs_t *l, const char *secret);
-
-/* The default redactor, usable on its own or from another redactor.
- * It replaces with "[REDACTED]":
- *   - every occurrence of a literal secret added to it;
- *   - the token after "Bearer " / "Basic " (any case);
- *   - API-key shapes: sk-..., aos_..., ghp_/gho_/ghu_/ghs_/ghr_/github_pat_...,
- *     xox[abprs]-..., AKIA + 16, JWTs (eyJ...eyJ...);
- *   - the value in "password=...", "secret: ...", "api_key=...", "token=..."
- *     and the like;
- *   - the whole value of an attribute whose name says it is a secret
- *     (authorization, password, secret, token, api_key, cookie, ...). */
-typedef struct aos_logs_redactor_s aos_logs_redactor_t;
-aos_logs_redactor_t *aos_logs_redactor_new(void);
-void aos_logs_redactor_free(aos_logs_redactor_t *r);
-int aos_logs_redactor_add_secret(aos_logs_redactor_t *r, const char *secret);
-/* An aos_logs_redact_fn; data is an aos_logs_redactor_t (or NULL: patterns only). */
-int aos_logs_redact_default(const char *key, const char *text, size_t len, aos_buf_t *out,
-                            void *data);
 
 #endif

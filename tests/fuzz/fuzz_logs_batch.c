@@ -12,6 +12,7 @@
 #include "http/http.h"
 #include "logs/internal.h"
 #include "logs/logs.h"
+#include "redact/redact.h"
 
 #define SECRET "fuzz-secret-value-0123456789"
 
@@ -46,10 +47,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static aos_logs_redactor_t *red;
+    static aos_redact_t *red;
     if (!red) {
-        red = aos_logs_redactor_new();
-        aos_logs_redactor_add_secret(red, SECRET);
+        red = aos_redact_new(AOS_REDACT_DEFAULT);
+        aos_redact_add_value(red, SECRET);
     }
     aos_err_t err = {0, ""};
     json_t *body = aos_http_parse_json((const char *)data, size, &err);
@@ -58,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *entries = json_is_object(body) ? json_object_get(body, "entries") : body;
     aos__logs_batch_t b;
     aos__logs_fault_t fault;
-    if (aos__logs_batch_parse(&b, entries, aos_logs_redact_default, red, &fault, &err) == 0) {
+    if (aos__logs_batch_parse(&b, entries, aos_redact_field, red, &fault, &err) == 0) {
         for (size_t i = 0; i < b.n; i++) {
             json_t *e = aos__logs_entry_json(&b, i);
             if (holds_secret(json_object_get(e, "message")) ||

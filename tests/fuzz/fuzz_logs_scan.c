@@ -15,6 +15,7 @@
 #include "isotime/isotime.h"
 #include "logs/internal.h"
 #include "logs/logs.h"
+#include "redact/redact.h"
 
 #define SECRET "fuzz-secret-value-0123456789"
 
@@ -45,13 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static aos_logs_redactor_t *red;
+    static aos_redact_t *red;
     if (!red) {
-        red = aos_logs_redactor_new();
-        aos_logs_redactor_add_secret(red, SECRET);
+        red = aos_redact_new(AOS_REDACT_DEFAULT);
+        aos_redact_add_value(red, SECRET);
     }
     aos__logs_batch_t a;
-    if (aos__logs_batch_scan(&a, (const char *)data, size, aos_logs_redact_default, red) != 0)
+    if (aos__logs_batch_scan(&a, (const char *)data, size, aos_redact_field, red) != 0)
         return 0;
 
     aos_err_t err = {0, ""};
@@ -66,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     aos__logs_batch_t b;
     aos__logs_fault_t fault;
-    if (aos__logs_batch_parse(&b, entries, aos_logs_redact_default, red, &fault, &err) != 0)
+    if (aos__logs_batch_parse(&b, entries, aos_redact_field, red, &fault, &err) != 0)
         fail(err.msg, (size_t)fault.index);
     if (a.n != b.n)
         fail("entry count", 0);

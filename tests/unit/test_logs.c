@@ -24,6 +24,7 @@
 
 #include "http/http.h"
 #include "logs/internal.h"
+#include "redact/redact.h"
 #include "store/internal.h"
 #include "store/store.h"
 
@@ -78,17 +79,17 @@ static json_t *parse(const char *text)
 static int batch(aos__logs_batch_t *b, const char *text, aos__logs_fault_t *fault, aos_err_t *err)
 {
     json_t *j = parse(text);
-    int rc = aos__logs_batch_parse(b, j, aos_logs_redact_default, NULL, fault, err);
+    int rc = aos__logs_batch_parse(b, j, aos_redact_field, aos_redact_global(), fault, err);
     json_decref(j);
     return rc;
 }
 
 /* Default redaction of text (the message: no key); returns a new string. */
-static char *redact(const char *key, const char *text, aos_logs_redactor_t *r)
+static char *redact(const char *key, const char *text, aos_redact_t *r)
 {
     aos_buf_t out;
     aos_buf_init(&out, 0);
-    int rc = aos_logs_redact_default(key, text, strlen(text), &out, r);
+    int rc = aos_redact_field(key, text, strlen(text), &out, r ? r : aos_redact_global());
     assert_true(rc == 0 || rc == 1);
     char *s = strdup(rc == 1 ? (out.ptr ? out.ptr : "") : text);
     aos_buf_release(&out);
@@ -354,11 +355,11 @@ static void test_redact_patterns(void **state)
 
 static void test_redact_secrets_and_keys(void **state)
 {
-    aos_logs_redactor_t *r = aos_logs_redactor_new();
-    assert_int_equal(aos_logs_redactor_add_secret(r, "short"), AOS_EINVAL);
-    assert_int_equal(aos_logs_redactor_add_secret(r, "correct-horse-battery"), 0);
-    assert_int_equal(aos_logs_redactor_add_secret(r, "correct-horse-battery"), 0);
-    assert_int_equal(aos_logs_redactor_add_secret(r, "e2e-owner-token-0123456789abcdef"), 0);
+    aos_redact_t *r = aos_redact_new(AOS_REDACT_DEFAULT);
+    assert_int_equal(aos_redact_add_value(r, "abc"), AOS_EINVAL);
+    assert_int_equal(aos_redact_add_value(r, "correct-horse-battery"), 0);
+    assert_int_equal(aos_redact_add_value(r, "correct-horse-battery"), 0);
+    assert_int_equal(aos_redact_add_value(r, "e2e-owner-token-0123456789abcdef"), 0);
     char *s = redact(NULL, "pw=xcorrect-horse-batteryx and e2e-owner-token-0123456789abcdef.", r);
     assert_string_equal(s, "pw=x[REDACTED]x and [REDACTED].");
     free(s);
@@ -374,7 +375,7 @@ static void test_redact_secrets_and_keys(void **state)
     s = redact("user", "plain value", r);
     assert_string_equal(s, "plain value");
     free(s);
-    aos_logs_redactor_free(r);
+    aos_redact_free(r);
 }
 
 static void test_redact_in_batch(void **state)
@@ -397,18 +398,18 @@ static void test_redact_in_batch(void **state)
     aos__logs_batch_release(&b);
 
     /* found by tests/fuzz/fuzz_logs_batch: a secret used as a member name */
-    aos_logs_redactor_t *red = aos_logs_redactor_new();
-    assert_int_equal(aos_logs_redactor_add_secret(red, "fuzz-secret-value-0123456789"), 0);
+    aos_redact_t *red = aos_redact_new(AOS_REDACT_DEFAULT);
+    assert_int_equal(aos_redact_add_value(red, "fuzz-secret-value-0123456789"), 0);
     json_t *j = parse("[{\"message\":\"m\",\"attributes\":{"
                       "\"fuzz-secret-value-0123456789password\":\"x\",\"n\":1,"
                       "\"in\":{\"fuzz-secret-value-0123456789\":2}}}]");
-    assert_int_equal(aos__logs_batch_parse(&b, j, aos_logs_redact_default, red, &fault, &err), 0);
+    assert_int_equal(aos__logs_batch_parse(&b, j, aos_redact_field, red, &fault, &err), 0);
     assert_string_equal(
         b.rows[0].attributes,
         "{\"n\":1,\"in\":{\"[REDACTED]\":2},\"[REDACTED]password\":\"[REDACTED]\"}");
     aos__logs_batch_release(&b);
     json_decref(j);
-    aos_logs_redactor_free(red);
+    aos_redact_free(red);
 }
 
 /* A redactor hook: sees every string with its key, may fail the batch. */
@@ -498,8 +499,8 @@ static void scan_agrees(const char *body, aos_logs_redact_fn fn, void *data)
 
 static void test_scan_agrees_with_tree(void **state)
 {
-    aos_logs_redactor_t *red = aos_logs_redactor_new();
-    assert_int_equal(aos_logs_redactor_add_secret(red, "correct-horse-battery"), 0);
+    aos_redact_t *red = aos_redact_new(AOS_REDACT_DEFAULT);
+    assert_int_equal(aos_redact_add_value(red, "correct-horse-battery"), 0);
     static const char *const bodies[] = {
         "[{\"message\":\"m\",\"ts\":\"2025-01-31T12:00:00Z\"}]",
         " { \"entries\" : [ { \"message\" : \"a\" , \"topic\" : null , \"source\" : \"svc\" ,"
@@ -518,13 +519,13 @@ static void test_scan_agrees_with_tree(void **state)
         "{\"message\":\"second\",\"level\":\"fatal\",\"ts\":0}]",
     };
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
-        scan_agrees(bodies[i], aos_logs_redact_default, red);
+        scan_agrees(bodies[i], aos_redact_field, red);
         scan_agrees(bodies[i], NULL, NULL);
     }
     /* what the redactor left, checked by hand once */
     aos__logs_batch_t a;
-    assert_int_equal(
-        aos__logs_batch_scan(&a, bodies[3], strlen(bodies[3]), aos_logs_redact_default, red), 0);
+    assert_int_equal(aos__logs_batch_scan(&a, bodies[3], strlen(bodies[3]), aos_redact_field, red),
+                     0);
     assert_string_equal(a.rows[0].message, "Bearer [REDACTED] token=[REDACTED] [REDACTED]");
     assert_string_equal(a.rows[0].attributes,
                         "{\"authorization\":\"[REDACTED]\",\"list\":[\"[REDACTED]\",1,"
@@ -532,14 +533,14 @@ static void test_scan_agrees_with_tree(void **state)
                         "\"note\":\"x [REDACTED] y\"}");
     assert_string_equal(a.rows[1].ts, "1970-01-01T00:00:00.000Z");
     aos__logs_batch_release(&a);
-    aos_logs_redactor_free(red);
+    aos_redact_free(red);
 }
 
 /* What the scan leaves to the tree path (which then accepts or explains). */
 static void test_scan_leaves_the_rest(void **state)
 {
-    aos_logs_redactor_t *red = aos_logs_redactor_new();
-    assert_int_equal(aos_logs_redactor_add_secret(red, "correct-horse-battery"), 0);
+    aos_redact_t *red = aos_redact_new(AOS_REDACT_DEFAULT);
+    assert_int_equal(aos_redact_add_value(red, "correct-horse-battery"), 0);
     char deep[512];
     const char *head = "[{\"message\":\"m\",\"attributes\":{\"a\":";
     size_t n = strlen(head);
@@ -590,13 +591,12 @@ static void test_scan_leaves_the_rest(void **state)
     };
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
         aos__logs_batch_t a;
-        if (aos__logs_batch_scan(&a, bodies[i], strlen(bodies[i]), aos_logs_redact_default, red) !=
-            1)
+        if (aos__logs_batch_scan(&a, bodies[i], strlen(bodies[i]), aos_redact_field, red) != 1)
             fail_msg("the scan took %s", bodies[i]);
         assert_null(a.rows);
         assert_int_equal(a.n, 0);
     }
-    aos_logs_redactor_free(red);
+    aos_redact_free(red);
 }
 
 /* The scan runs on libuv's thread pool, several batches at once. Its table
