@@ -189,6 +189,14 @@ static void on_unseal(const char *value, void *data)
         aos_log_warn("aosd", "a secret of under %d bytes cannot be redacted", AOS_REDACT_MIN_VALUE);
 }
 
+/* A registry entry's secret value, its entry replaced or removed: that
+ * addition leaves the redactor (one another entry or secret shares stays). */
+static void on_forget(const char *value, void *data)
+{
+    (void)data;
+    aos_redact_remove_value(aos_redact_global(), value);
+}
+
 /* wiring: settings -- a runtime secret's value, known or forgotten: the
  * redactor learns it when it is loaded, set or approved, and drops that
  * addition when the secret is deleted (a value two secrets share, or that
@@ -198,7 +206,7 @@ static void on_runtime_secret(const char *value, int added, void *data)
     if (added)
         on_unseal(value, data);
     else
-        aos_redact_remove_value(aos_redact_global(), value);
+        on_forget(value, data);
 }
 
 /* wiring: settings -- a runtime secret of a TaskSpec's env, for one call */
@@ -410,6 +418,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .sse_hold_ms = (unsigned)c->mcp_sse_hold_ms,
                             .version = AOS_VERSION,
                             .on_unseal = on_unseal,
+                            .on_forget = on_forget,
                             .unseal_data = d,
                             .emit = emit_event,
                             .emit_data = d};

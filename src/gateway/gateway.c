@@ -311,8 +311,11 @@ static void on_up_request(aos_upstream_t *up, json_t *msg, void *data)
     gw_route_request(sv, NULL, up, msg);
 }
 
+static void teach(aos_gateway_t *gw, gw_server_t *sv, int add);
+
 static void server_free(gw_server_t *sv)
 {
+    teach(sv->gw, sv, 0);
     gw_quota_detach(sv);
     aos_map_iter_t it;
     aos_map_iter_init(&it);
@@ -375,11 +378,39 @@ static void start_health(gw_server_t *sv)
     uv_unref((uv_handle_t *)sv->health_timer);
 }
 
-/* plain was just unsealed: the logs learn it, to redact it. */
-static void unsealed(aos_gateway_t *gw, const char *plain)
+/* Each sealed value of a {"K":"v1:..."} map, opened, to fn. */
+static void teach_map(aos_gateway_t *gw, const json_t *m, void (*fn)(const char *value, void *data))
 {
-    if (gw->cfg.on_unseal && plain && *plain)
-        gw->cfg.on_unseal(plain, gw->cfg.unseal_data);
+    const char *k;
+    json_t *val;
+    json_object_foreach((json_t *)m, k, val)
+    {
+        char *plain = aos_secret_open(gw->cfg.secrets, json_string_value(val), NULL);
+        if (plain && *plain)
+            fn(plain, gw->cfg.unseal_data);
+        if (plain)
+            aos_secret_wipe(plain);
+    }
+}
+
+/* The redactor learns (add) or forgets an entry's secret values: its env
+ * and header values and its auth token. Once per entry: every upstream
+ * opened from it (restarts, per-client sessions) uses the same values. */
+static void teach(aos_gateway_t *gw, gw_server_t *sv, int add)
+{
+    void (*fn)(const char *, void *) = add ? gw->cfg.on_unseal : gw->cfg.on_forget;
+    if (!fn || sv->builtin || sv->taught == add)
+        return;
+    sv->taught = add;
+    const json_t *cfgj = json_object_get(sv->entry, "config");
+    teach_map(gw, json_object_get(cfgj, "env"), fn);
+    teach_map(gw, json_object_get(cfgj, "headers"), fn);
+    const char *sealed = json_string_value(json_object_get(sv->entry, "auth_token"));
+    char *token = sealed ? aos_secret_open(gw->cfg.secrets, sealed, NULL) : NULL;
+    if (token && *token)
+        fn(token, gw->cfg.unseal_data);
+    if (token)
+        aos_secret_wipe(token);
 }
 
 /* Opens the sealed values of a {"K":"v1:..."} map into "K=V" (env) or
@@ -398,7 +429,6 @@ static char **open_map(aos_gateway_t *gw, const json_t *m, const char *sep)
         char *plain = aos_secret_open(gw->cfg.secrets, json_string_value(val), &len);
         if (!plain)
             continue;
-        unsealed(gw, plain);
         size_t sz = strlen(k) + strlen(sep) + len + 1;
         v[i] = sodium_malloc(sz);
         if (v[i]) {
@@ -463,7 +493,6 @@ static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, json_t *caps,
     const char *sealed = json_string_value(json_object_get(sv->entry, "auth_token"));
     if (sealed)
         token = aos_secret_open(gw->cfg.secrets, sealed, NULL);
-    unsealed(gw, token);
     uc.bearer_token = token;
 
     int rc = aos_upstream_new(out, gw->cfg.loop, gw->cfg.httpc, &uc, cbs, data, err);
@@ -699,6 +728,7 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
         server_free(sv);
         return aos_err_set(err, AOS_ENOMEM, NULL);
     }
+    teach(gw, sv, 1);
     if (sv->enabled) {
         start_health(sv);
         int rc = start_upstream(gw, sv, err);

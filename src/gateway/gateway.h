@@ -61,10 +61,13 @@ typedef struct {
     unsigned replay_s;
     unsigned sse_hold_ms;
     const char *version;
-    /* Called with each secret value the gateway unseals (an entry's env and
-     * header values, its auth token) before it is used, so that the logs
-     * can redact it (borrowed for the call; may be NULL). */
+    /* Called with each secret value of an entry (its env and header
+     * values, its auth token) when the entry is applied, before any is used,
+     * so that logs, events and errors can redact it; on_forget gets the same
+     * values once the entry is replaced or removed and its server has
+     * stopped (borrowed for the call; either may be NULL). */
     void (*on_unseal)(const char *value, void *data);
+    void (*on_forget)(const char *value, void *data);
     void *unseal_data;
     /* Receives the gateway's events (tool.error, anomaly.detected), stolen;
      * NULL drops them. */

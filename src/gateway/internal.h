@@ -89,6 +89,7 @@ struct gw_server {
     uint64_t ready_since_ms;
     gw_call_t *calls; /* sent, queued or waiting to retry; newest first */
     int closing;
+    int taught; /* its entry's secret values went to cfg.on_unseal */
     /* isolation (call.c) */
     aos_limits_t limits;
     aos_bucket_t bucket;

@@ -64,6 +64,41 @@ test('a registry header value unsealed at load is redacted from then on', async 
   assert.equal(q.body.items[0].message, 'env was [REDACTED]!');
 });
 
+test('a registry entry\'s values are forgotten once it is replaced or deleted', async () => {
+  const [V1, V2] = ['reg-old-value-93b1c7e4a0d2', 'reg-new-value-5e8f2a61c4b7'];
+  let n = 0;
+  const logged = async (v) => {
+    const topic = `reg-forget-${n++}`;
+    const p = await aos.api('POST', '/api/logs', { entries: [{ message: `saw ${v}.`, topic }] });
+    assert.equal(p.status, 201, p.text);
+    return (await aos.api('GET', `/api/logs?topic=${topic}`)).body.items[0].message;
+  };
+  // the old server stops after its replacement is in: poll for the change
+  const settles = async (v, want) => {
+    let got;
+    for (let i = 0; i < 50 && (got = await logged(v)) !== want; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(got, want, v);
+  };
+  let r = await aos.api('POST', '/mcp/registry', backendEntry('regforget', 'everything', { env: { K: V1 } }));
+  assert.equal(r.status, 201, r.text);
+  await waitReady(aos, 'regforget');
+  assert.equal(await logged(V1), 'saw [REDACTED].');
+  // restarts and reloads must not count the value again
+  for (let i = 0; i < 2; i++) {
+    r = await aos.api('POST', '/mcp/registry', backendEntry('regforget', 'everything', { env: { K: V1 } }));
+    assert.ok(r.status === 200 || r.status === 201, r.text);
+    await waitReady(aos, 'regforget');
+  }
+  r = await aos.api('POST', '/mcp/registry', backendEntry('regforget', 'everything', { env: { K: V2 } }));
+  assert.ok(r.status === 200 || r.status === 201, r.text);
+  await waitReady(aos, 'regforget');
+  assert.equal(await logged(V2), 'saw [REDACTED].');
+  await settles(V1, `saw ${V1}.`);
+  r = await aos.api('DELETE', '/mcp/registry/regforget');
+  assert.ok(r.status === 200 || r.status === 204, r.text);
+  await settles(V2, `saw ${V2}.`);
+});
+
 test('audit diffs are redacted before they are hashed and stored', async () => {
   // (the token's own row keeps the name it was given: that is its data)
   const r = await aos.api('POST', '/auth/tokens', { name: `ci ${SKEY}`, role: 'viewer' });
