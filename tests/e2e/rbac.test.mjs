@@ -153,6 +153,44 @@ test('every MCP method in the table as every principal', async () => {
   assert.deepEqual(wrong, []);
 });
 
+test('every built-in tool is in the table, and each is called as every principal both ways', async () => {
+  const listed = async (who) => {
+    const s = await mcpOpen('/mcp', tokens[who]);
+    const r = await mcpCall('/mcp', s.sid, tokens[who], 'tools/list', {});
+    return r.msg.result.tools.map((t) => t.name);
+  };
+  // the built-in tools are those that are not the test's upstream's
+  const builtin = (await listed('owner')).filter((n) => !n.startsWith('ev__')).sort();
+  const table = TABLE.tools.list.map((t) => t.name).sort();
+  assert.deepEqual(builtin, table, 'docs/rbac-routes.json "tools" lists every built-in tool, and only those');
+  const wrong = [];
+  for (const [who, token] of Object.entries(tokens)) {
+    const s = token === null ? { status: 401 } : await mcpOpen('/mcp', token);
+    const visible = s.status === 200 ? await listed(who) : [];
+    for (const t of TABLE.tools.list) {
+      const want = t.expect[who];
+      if (!want) { wrong.push(`${t.name}: no expectation for ${who}`); continue; }
+      const what = `${t.name} as ${who}`;
+      if ((want === 'allow') !== visible.includes(t.name)) wrong.push(`${what}: tools/list ${visible.includes(t.name) ? 'shows' : 'hides'} it, want ${want}`);
+      if (s.status === 200) {
+        const r = await mcpCall('/mcp', s.sid, token, 'tools/call', { name: t.name, arguments: {} });
+        const code = r.msg?.error?.code;
+        if (r.status !== 200) wrong.push(`${what}: HTTP ${r.status} ${r.text.slice(0, 120)}`);
+        else if (want === 'deny' && code !== FORBIDDEN_RPC) wrong.push(`${what} on /mcp: ${JSON.stringify(r.msg).slice(0, 160)}, want forbidden`);
+        else if (want === 'allow' && code === FORBIDDEN_RPC) wrong.push(`${what} on /mcp: forbidden, want allowed`);
+      } else if (want === 'allow') {
+        wrong.push(`${what}: initialize ${s.status}`);
+      }
+      const sep = t.name.indexOf('__');
+      const rest = await call('POST', '/mcp/call', { server: t.name.slice(0, sep), tool: t.name.slice(sep + 2), args: {} }, token);
+      const denied = rest.status === 401 || rest.status === 403;
+      if (want === 'deny' && rest.status !== (token ? 403 : 401)) wrong.push(`${what} on /mcp/call: ${rest.status}, want ${token ? 403 : 401} ${rest.text.slice(0, 120)}`);
+      else if (want === 'allow' && (denied || rest.status >= 500)) wrong.push(`${what} on /mcp/call: ${rest.status} ${rest.text.slice(0, 120)}`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
 test('tools/list shows only the tools a token may call', async () => {
   const names = async (endpoint, who) => {
     const s = await mcpOpen(endpoint, tokens[who]);
