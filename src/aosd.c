@@ -554,7 +554,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                              .on_unseal = on_unseal,
                              .unseal_data = d};
     if ((rc = aos_sandbox_new(&d->sandbox, &sbc, err)) ||
-        (rc = aos_sandbox_add_routes(d->sandbox, d->http)))
+        (rc = aos_sandbox_add_routes(d->sandbox, d->http)) ||
+        (rc = aos_sandbox_share_workspaces(c->data_dir, err)))
         return rc;
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_sandbox_shell_builtin(d->sandbox))))
         return aos_err_set(err, rc, "unable to add the built-in server 'shell'");

@@ -445,13 +445,32 @@ static int value_after(const unsigned char *s, size_t j, size_t len, int strong,
     return 1;
 }
 
+/* "token:owner", "token:tok_0123456789abcdef": how aosd names a caller
+ * (aos_auth_actor) in events and audit rows - the token's id, never its
+ * secret - with s[i] at "token" (n bytes) and the value at [v, e). */
+static int principal_at(const unsigned char *s, size_t i, size_t n, size_t len, size_t v,
+                        size_t e)
+{
+    if (n != 5 || v != i + 6 || i + 5 >= len || s[i + 5] != ':' || (i > 0 && alnum(s[i - 1])))
+        return 0;
+    if (e - v == 5 && !memcmp(s + v, "owner", 5))
+        return 1;
+    if (e - v != 20 || memcmp(s + v, "tok_", 4))
+        return 0;
+    for (size_t k = v + 4; k < e; k++)
+        if (!digit(s[k]) && (s[k] < 'a' || s[k] > 'f'))
+            return 0;
+    return 1;
+}
+
 static int assignment_at(const unsigned char *s, size_t i, size_t len, size_t *vstart, size_t *vend)
 {
     for (size_t w = 0; w < sizeof(secret_words) / sizeof(secret_words[0]); w++) {
         /* the name may be a suffix of a longer one: db_password=, x-api-key: */
         size_t n = secret_lens[w];
         if (word_at(s, i, len, secret_words[w], n))
-            return value_after(s, i + n, len, 1, vstart, vend);
+            return value_after(s, i + n, len, 1, vstart, vend) &&
+                   !principal_at(s, i, n, len, *vstart, *vend);
     }
     for (size_t w = 0; w < sizeof(key_words) / sizeof(key_words[0]); w++) {
         size_t n = key_lens[w];

@@ -12,6 +12,7 @@
 #include "proc/proc.h"
 
 #define SB_ID_LEN 32
+#define SB_UID    65534 /* who a sandboxed command is when aosd runs as root */
 
 /* What a run may use; caps of a script, or of a shell call. */
 typedef struct {

@@ -30,8 +30,6 @@
 #include "log/log.h"
 #include "utf8/utf8.h"
 
-#define SB_UID 65534
-
 void sb_new_id(char out[SB_ID_LEN + 1])
 {
     unsigned char b[SB_ID_LEN / 2];

@@ -483,3 +483,18 @@ int aos_sandbox_add_routes(aos_sandbox_t *sb, aos_http_t *http)
 {
     return aos_http_add_routes(http, routes, sizeof(routes) / sizeof(routes[0]), sb);
 }
+
+int aos_sandbox_share_workspaces(const char *data_dir, aos_err_t *err)
+{
+    if (geteuid() != 0)
+        return 0;
+    char ws[PATH_MAX];
+    if ((size_t)snprintf(ws, sizeof(ws), "%s/workspaces", data_dir) >= sizeof(ws))
+        return aos_err_set(err, AOS_EINVAL, "the data directory's path is too long");
+    if (mkdir(ws, 0711) != 0 && errno != EEXIST)
+        return aos_err_set(err, AOS_EIO, "unable to create '%s': %s", ws, strerror(errno));
+    if (chmod(data_dir, 0711) != 0 || chmod(ws, 0711) != 0)
+        return aos_err_set(err, AOS_EIO, "unable to let the sandbox cross '%s': %s", ws,
+                           strerror(errno));
+    return 0;
+}

@@ -57,6 +57,12 @@ typedef struct {
  * that cannot be had is no error here: it is logged, and runs are refused. */
 int aos_sandbox_new(aos_sandbox_t **out, const aos_sandbox_cfg_t *cfg, aos_err_t *err);
 int aos_sandbox_add_routes(aos_sandbox_t *sb, aos_http_t *http);
+/* When aosd runs as root, sandboxed commands run as an unprivileged uid,
+ * which must cross data_dir and data_dir/workspaces to reach a task's
+ * workspace (the shell tool binds it): both get mode 0711 - crossed, not
+ * listed; the files in them stay 0600 - and workspaces is made if missing.
+ * Nothing when not root. At start-up (it touches the disk). */
+int aos_sandbox_share_workspaces(const char *data_dir, aos_err_t *err);
 /* The built-in server "shell" (tool "run"), for aos_gateway_add_builtin. */
 const aos_builtin_t *aos_sandbox_shell_builtin(aos_sandbox_t *sb);
 /* Stops the schedules, kills every run, and calls done once each run's end

@@ -5,11 +5,19 @@
  * {"network": true} gives the command the host's network. The answer is
  * the command's stdout as text, and {exit_code, signal, reason, stdout,
  * stderr, duration_ms, run_id, trace_id} as structuredContent; isError
- * when it did not exit 0. Each call is a row of sandbox_runs. */
+ * when it did not exit 0. Each call is a row of sandbox_runs. The
+ * secrets granted to the call (a task's TaskSpec env, opened by the
+ * orchestrator) are the command's environment, and their values are
+ * replaced by "[REDACTED]" in its output and record. */
 #include "sandbox/internal.h"
 
 #include <stdio.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "utf8/utf8.h"
@@ -97,6 +105,57 @@ static void shell_submitted(sb_run_t *r, int status, const aos_err_t *err, void 
     }
 }
 
+/* The secrets granted to the call ({"NAME": "value"}: a task's TaskSpec
+ * env) as "NAME=value" strings for the run's environment, NULL-terminated;
+ * the run wipes them when it is freed. NULL when out of memory. */
+static char **env_of(const json_t *env)
+{
+    char **v = calloc(json_object_size(env) + 1, sizeof(char *));
+    if (!v)
+        return NULL;
+    size_t i = 0;
+    const char *k;
+    json_t *val;
+    json_object_foreach((json_t *)env, k, val)
+    {
+        if (!json_is_string(val))
+            continue;
+        size_t n = strlen(k) + 1 + json_string_length(val) + 1;
+        if (!(v[i] = malloc(n))) {
+            for (size_t j = 0; j < i; j++) {
+                sodium_memzero(v[j], strlen(v[j]));
+                free(v[j]);
+            }
+            free(v);
+            return NULL;
+        }
+        snprintf(v[i++], n, "%s=%s", k, json_string_value(val));
+    }
+    return v;
+}
+
+/* The caller's workspace, for a command that runs as SB_UID (aosd is
+ * root): owned by SB_UID so the command may create, replace and remove
+ * files there (files aosd wrote stay root's: readable, not writable in
+ * place). Its parents were opened for crossing at start
+ * (aos_sandbox_share_workspaces). Not a symlink. */
+static int share_workspace(const char *ws, aos_err_t *err)
+{
+    if (geteuid() != 0)
+        return 0;
+    int fd = open(ws, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || (st.st_uid != SB_UID && fchown(fd, SB_UID, SB_UID) != 0)) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return aos_err_set(err, AOS_EIO, "unable to give the sandbox the workspace: %s",
+                           strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
 static int shell_call(void *data, const aos_caller_t *caller, const char *tool, const json_t *args,
                       aos_builtin_done_fn done, void *ctx)
 {
@@ -135,7 +194,7 @@ static int shell_call(void *data, const aos_caller_t *caller, const char *tool, 
         done(ctx, NULL, &err);
         return 0;
     }
-    if (sb_refuse(sb, &err)) {
+    if (sb_refuse(sb, &err) || (ws && share_workspace(json_string_value(ws), &err))) {
         done(ctx, NULL, &err);
         return 0;
     }
@@ -151,7 +210,7 @@ static int shell_call(void *data, const aos_caller_t *caller, const char *tool, 
     if (tmo)
         r->caps.timeout_ms = (uint32_t)json_integer_value(tmo);
     r->argv = calloc(4, sizeof(char *));
-    r->env = calloc(1, sizeof(char *));
+    r->env = env_of(caller ? caller->env : NULL);
     if (!r->argv || !r->env || !(r->argv[0] = strdup("/bin/sh")) || !(r->argv[1] = strdup("-c")) ||
         !(r->argv[2] = strdup(json_string_value(cmd)))) {
         sb_run_free(r);

@@ -117,6 +117,13 @@ static void test_url_bearer_keys(void **state)
     check(r, "aos_0123456789abcdefghij", "[REDACTED]");
     check(r, "xsk-abcdefghijklmnop1234", NULL); /* not at a word start */
     check(r, "token=abc&x=1", "token=[REDACTED]&x=1");
+    /* how aosd names a caller (aos_auth_actor): a token's id, not its secret */
+    check(r, "{\"actor\":\"token:owner\"}", NULL);
+    check(r, "by token:tok_0123456789abcdef at 10:00", NULL);
+    check(r, "token:tok_0123456789abcdeX", "token:[REDACTED]"); /* not an id */
+    check(r, "token:owners", "token:[REDACTED]");
+    check(r, "token: owner", "token: [REDACTED]"); /* a header line, not a name */
+    check(r, "token=owner", "token=[REDACTED]");
     check(r, "db_password: \"hunter2\"", "db_password: \"[REDACTED]\"");
     check(r, "key=0123456789abcdefXYZ", "key=[REDACTED]");
     check(r, "key=name", NULL);                   /* key= only for a token */
