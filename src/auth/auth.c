@@ -2,13 +2,13 @@
  * memory, the scrape list and the HTTP authorizer; see auth.h. The routes
  * that manage tokens and grants are in routes.c. */
 #include "auth/auth.h"
+#include "cidr/cidr.h"
 #include "isotime/isotime.h"
 #include "auth/internal.h"
 #include "log/log.h"
 #include "map/map.h"
 #include "secret/secret.h"
 
-#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,146 +476,33 @@ void aos_auth_free(aos_auth_t *a)
     aos_map_release(&a->by_hash);
     auth_users_free(a);
     json_decref(a->grants);
-    free(a->scrape);
+    aos_cidr_list_release(&a->scrape);
     free(a);
-}
-
-/* An address in text -> family and bytes; an IPv4-mapped IPv6 address
- * becomes IPv4 (*mapped set). 0, or -1 if it is not an address. */
-static int addr_parse(const char *text, int *family, unsigned char out[16], int *mapped)
-{
-    *mapped = 0;
-    if (inet_pton(AF_INET, text, out) == 1) {
-        *family = AF_INET;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, text, out) != 1)
-        return -1;
-    static const unsigned char prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (!memcmp(out, prefix, sizeof(prefix))) {
-        memmove(out, out + 12, 4);
-        *family = AF_INET;
-        *mapped = 1;
-    } else {
-        *family = AF_INET6;
-    }
-    return 0;
-}
-
-static int cidr_parse(const char *text, cidr_t *c)
-{
-    char addr[64];
-    const char *slash = strchr(text, '/');
-    size_t n = slash ? (size_t)(slash - text) : strlen(text);
-    if (n == 0 || n >= sizeof(addr))
-        return -1;
-    memcpy(addr, text, n);
-    addr[n] = '\0';
-    int mapped;
-    if (addr_parse(addr, &c->family, c->addr, &mapped))
-        return -1;
-    unsigned max = c->family == AF_INET && !mapped ? 32 : 128;
-    c->bits = c->family == AF_INET ? 32 : 128;
-    if (slash) {
-        const char *d = slash + 1;
-        unsigned bits = 0;
-        if (!*d || strlen(d) > 3)
-            return -1;
-        for (; *d; d++) {
-            if (*d < '0' || *d > '9')
-                return -1;
-            bits = bits * 10 + (unsigned)(*d - '0');
-        }
-        if (bits > max || (mapped && bits < 96))
-            return -1;
-        c->bits = mapped ? bits - 96 : bits;
-    }
-    return 0;
-}
-
-static int cidr_match(const cidr_t *c, int family, const unsigned char *addr)
-{
-    if (c->family != family)
-        return 0;
-    unsigned whole = c->bits / 8, rest = c->bits % 8;
-    if (memcmp(c->addr, addr, whole))
-        return 0;
-    unsigned char mask = (unsigned char)(0xff << (8 - rest));
-    return !rest || ((c->addr[whole] ^ addr[whole]) & mask) == 0;
-}
-
-/* cidrs -> a new array of n ranges (n may be 0); AOS_EINVAL naming the
- * first malformed entry. */
-static int scrape_list_parse(const char *cidrs, cidr_t **out, size_t *n, aos_err_t *err)
-{
-    size_t cap = 1;
-    for (const char *p = cidrs; p && *p; p++)
-        cap += *p == ',';
-    cidr_t *list = calloc(cap, sizeof(*list));
-    char *copy = strdup(cidrs ? cidrs : "");
-    if (!list || !copy) {
-        free(list);
-        free(copy);
-        return aos_err_set(err, AOS_ENOMEM, NULL);
-    }
-    size_t k = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ')
-            t++;
-        size_t len = strlen(t);
-        while (len && t[len - 1] == ' ')
-            t[--len] = '\0';
-        if (!len)
-            continue;
-        if (cidr_parse(t, &list[k])) {
-            int rc = aos_err_set(err, AOS_EINVAL,
-                                 "'%.64s' is not an address or a range (e.g. 127.0.0.1/8, ::1)", t);
-            free(list);
-            free(copy);
-            return rc;
-        }
-        k++;
-    }
-    free(copy);
-    *out = list;
-    *n = k;
-    return 0;
 }
 
 int aos_auth_scrape_list_check(const char *cidrs, aos_err_t *err)
 {
-    cidr_t *list = NULL;
-    size_t n = 0;
-    int rc = scrape_list_parse(cidrs, &list, &n, err);
+    aos_cidr_list_t l;
+    int rc = aos_cidr_list_parse(cidrs ? cidrs : "", &l, err);
     if (rc == 0)
-        free(list);
+        aos_cidr_list_release(&l);
     return rc;
 }
 
 int aos_auth_allow_scrape(aos_auth_t *a, const char *cidrs, aos_err_t *err)
 {
-    cidr_t *list = NULL;
-    size_t n = 0;
-    int rc = scrape_list_parse(cidrs, &list, &n, err);
+    aos_cidr_list_t l;
+    int rc = aos_cidr_list_parse(cidrs ? cidrs : "", &l, err);
     if (rc)
         return rc;
-    free(a->scrape);
-    a->scrape = list;
-    a->nscrape = n;
+    aos_cidr_list_release(&a->scrape);
+    a->scrape = l;
     return 0;
 }
 
 int aos_auth_may_scrape(const aos_auth_t *a, const char *addr)
 {
-    int family, mapped;
-    unsigned char bytes[16];
-    if (!a->nscrape || !addr || addr_parse(addr, &family, bytes, &mapped))
-        return 0;
-    for (size_t i = 0; i < a->nscrape; i++)
-        if (cidr_match(&a->scrape[i], family, bytes))
-            return 1;
-    return 0;
+    return addr && aos_cidr_list_match(&a->scrape, addr);
 }
 
 static int bootstrap_tx(aos_store_t *st, void *arg, aos_err_t *err)

@@ -9,12 +9,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-/* An address range: family, address bytes (4 or 16 used), prefix length. */
-typedef struct {
-    int family;
-    unsigned char addr[16];
-    unsigned bits;
-} cidr_t;
+#include "cidr/cidr.h"
 
 struct aos_auth_s {
     aos_store_t *store; /* borrowed */
@@ -24,9 +19,8 @@ struct aos_auth_s {
     aos_map_t by_id;   /* token id -> the same aos_principal_t */
     json_t *grants;    /* the stored grants, [{id, principal, role, resource, ...}] */
     aos_principal_t anonymous;
-    aos_principal_t scraper; /* no role: an allowed address on AOS_PERM_METRICS */
-    cidr_t *scrape;          /* addresses that may scrape without a token */
-    size_t nscrape;
+    aos_principal_t scraper;    /* no role: an allowed address on AOS_PERM_METRICS */
+    aos_cidr_list_t scrape;     /* addresses that may scrape without a token */
     struct auth_users_s *users; /* users and browser sessions (users.c); NULL until started */
 };
 

@@ -448,8 +448,7 @@ static int value_after(const unsigned char *s, size_t j, size_t len, int strong,
 /* "token:owner", "token:tok_0123456789abcdef": how aosd names a caller
  * (aos_auth_actor) in events and audit rows - the token's id, never its
  * secret - with s[i] at "token" (n bytes) and the value at [v, e). */
-static int principal_at(const unsigned char *s, size_t i, size_t n, size_t len, size_t v,
-                        size_t e)
+static int principal_at(const unsigned char *s, size_t i, size_t n, size_t len, size_t v, size_t e)
 {
     if (n != 5 || v != i + 6 || i + 5 >= len || s[i + 5] != ':' || (i > 0 && alnum(s[i - 1])))
         return 0;
