@@ -552,7 +552,9 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                              .secrets = d->secrets,
                              .data_dir = c->data_dir,
                              .on_unseal = on_unseal,
-                             .unseal_data = d};
+                             .unseal_data = d,
+                             .env_open = open_env_secret, /* wiring: settings */
+                             .env_data = d};
     if ((rc = aos_sandbox_new(&d->sandbox, &sbc, err)) ||
         (rc = aos_sandbox_add_routes(d->sandbox, d->http)) ||
         (rc = aos_sandbox_share_workspaces(c->data_dir, err)))

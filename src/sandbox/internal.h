@@ -78,6 +78,9 @@ struct aos_sandbox_s {
     void *down_data;
     void (*on_unseal)(const char *value, void *data);
     void *unseal_data;
+    char *(*env_open)(const char *name, const char *project_id, size_t *len, aos_err_t *err,
+                      void *data);
+    void *env_data;
     aos_builtin_t shell;
 };
 

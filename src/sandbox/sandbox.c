@@ -28,6 +28,8 @@ int aos_sandbox_new(aos_sandbox_t **out, const aos_sandbox_cfg_t *cfg, aos_err_t
     sb->max_running = cfg->max_running ? cfg->max_running : 8;
     sb->on_unseal = cfg->on_unseal;
     sb->unseal_data = cfg->unseal_data;
+    sb->env_open = cfg->env_open;
+    sb->env_data = cfg->env_data;
     const char *helper = cfg->helper ? cfg->helper : aos_proc_helper_path();
     /* workspaces live outside the data directory (mode 0700: the sandbox's
      * uid could not reach them), in a directory of this aosd's own that
@@ -316,6 +318,26 @@ static int job_submit2(aos_sandbox_t *sb, aos_http_req_t *req, op_t op, const ch
     return 0;
 }
 
+/* A script's env may name runtime secrets ({"NAME": {"secret": name}}):
+ * the writer needs operate on each "secret:<name>" (403 naming it). */
+static int env_of_writer(aos_http_req_t *req, const json_t *body, aos_err_t *err)
+{
+    const char *k;
+    json_t *v;
+    char res[96];
+    json_object_foreach(json_object_get(body, "env"), k, v)
+    {
+        const char *name = json_string_value(json_object_get(v, "secret"));
+        if (!name)
+            continue; /* a value, or malformed: normalizing says so */
+        snprintf(res, sizeof(res), "secret:%.64s", name);
+        if (aos_auth_req_check(req, AOS_PERM_OPERATE, res))
+            return aos_err_set(err, AOS_EFORBIDDEN,
+                               "env.%.64s: this token may not use runtime secret '%.64s'", k, name);
+    }
+    return 0;
+}
+
 static int job_submit(aos_sandbox_t *sb, aos_http_req_t *req, op_t op, const char *id, json_t *body)
 {
     return job_submit2(sb, req, op, id, body, NULL);
@@ -343,6 +365,10 @@ static int h_create(aos_http_req_t *req, void *data)
     json_t *body = aos_http_body_json(req, &err);
     if (!body)
         return aos_http_respond_err(req, &err);
+    if (env_of_writer(req, body, &err)) {
+        json_decref(body);
+        return aos_http_respond_err(req, &err);
+    }
     char id[SB_ID_LEN + 1];
     sb_new_id(id);
     return job_submit(data, req, OP_CREATE, id, body);
@@ -370,6 +396,10 @@ static int h_patch(aos_http_req_t *req, void *data)
     json_t *body = aos_http_body_json(req, &err);
     if (!body)
         return aos_http_respond_err(req, &err);
+    if (env_of_writer(req, body, &err)) {
+        json_decref(body);
+        return aos_http_respond_err(req, &err);
+    }
     return with_id(req, data, OP_PATCH, body);
 }
 

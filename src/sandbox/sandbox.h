@@ -50,6 +50,13 @@ typedef struct {
     /* each secret value unsealed for a run, so that the logs redact it */
     void (*on_unseal)(const char *value, void *data);
     void *unseal_data;
+    /* Opens the runtime secret name for a run whose env names it
+     * ({"NAME": {"secret": name}}): a new plaintext of *len bytes the
+     * sandbox wipes, or NULL with err set (unknown, does not open). NULL
+     * callback: such an env refuses the run. */
+    char *(*env_open)(const char *name, const char *project_id, size_t *len, aos_err_t *err,
+                      void *data);
+    void *env_data;
 } aos_sandbox_cfg_t;
 
 /* Probes the sandbox (a bubblewrap spawn) and loads the schedules from

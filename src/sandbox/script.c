@@ -2,6 +2,7 @@
  * (unknown fields refused), its caps with their bounds and defaults, and
  * its public form (env values never leave aosd: only their names). */
 #include "sandbox/internal.h"
+#include "settings/settings.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,8 +155,9 @@ static int check_files(const json_t *files, const char *entry, aos_err_t *err)
     return 0;
 }
 
-/* env: {NAME: "value"} from the client, each value sealed; a value given
- * as null keeps the stored one (prev_env: {NAME: sealed}). */
+/* env: {NAME: "value"} from the client, each value sealed, or {NAME:
+ * {"secret": "<runtime secret>"}}, kept as it is and opened when a run
+ * starts; a value given as null keeps the stored one (prev_env). */
 static json_t *seal_env(aos_sandbox_t *sb, const json_t *env, const json_t *prev_env,
                         aos_err_t *err)
 {
@@ -182,8 +184,21 @@ static json_t *seal_env(aos_sandbox_t *sb, const json_t *env, const json_t *prev
             json_decref(out);
             return NULL;
         }
-        if (json_is_null(v) && json_is_string(json_object_get(prev_env, k))) {
+        if (json_is_null(v) && json_object_get(prev_env, k)) {
             json_object_set(out, k, json_object_get(prev_env, k));
+            continue;
+        }
+        if (json_is_object(v)) {
+            const char *name = json_string_value(json_object_get(v, "secret"));
+            if (json_object_size(v) != 1 || !name || !aos_settings_name_ok(name)) {
+                aos_err_set(err, AOS_EINVAL,
+                            "env '%.64s' must be a string or {\"secret\": \"<runtime secret "
+                            "name>\"}",
+                            k);
+                json_decref(out);
+                return NULL;
+            }
+            json_object_set_new(out, k, json_pack("{s:s}", "secret", name));
             continue;
         }
         if (!json_is_string(v) || json_string_length(v) > SB_MAX_VALUE ||
@@ -283,12 +298,17 @@ json_t *sb_script_public(const json_t *stored)
     json_t *pub = json_deep_copy(stored);
     if (!pub)
         return NULL;
-    json_t *names = json_array();
+    json_t *names = json_array(), *refs = json_object();
     const char *k;
     const json_t *v;
     json_object_foreach(json_object_get(stored, "env"), k, v)
+    {
         json_array_append_new(names, json_string(k));
+        if (json_is_object(v)) /* a runtime secret's name is no secret */
+            json_object_set(refs, k, json_object_get(v, "secret"));
+    }
     json_object_del(pub, "env");
     json_object_set_new(pub, "env_names", names);
+    json_object_set_new(pub, "env_secrets", refs);
     return pub;
 }

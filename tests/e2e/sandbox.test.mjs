@@ -180,6 +180,42 @@ test("aosd's environment and processes stay outside; a granted secret is in, and
   assert.ok(!JSON.stringify(logs.body).includes('granted-value-4242'));
 });
 
+test('a script\'s env may name a runtime secret: opened at each run, changed by a PUT, never shown', async () => {
+  const V1 = 'sb-runtime-7c2f9a41e0d3';
+  const V2 = 'sb-runtime-rotated-5b8e13';
+  let r = await aos.api('PUT', '/config/runtime/SB_RT', { value: V1, purpose: 'sandbox e2e' });
+  assert.ok(r.status === 200 || r.status === 201, r.text);
+  const sh = 'echo "len ${#RT} $RT"';
+  const s = await create({ 'rt.sh': sh }, { env: { RT: { secret: 'SB_RT' }, LIT: 'literal-value-1' } });
+  assert.deepEqual(s.env_names.sort(), ['LIT', 'RT']);
+  assert.deepEqual(s.env_secrets, { RT: 'SB_RT' });
+  let run = await waitRun((await startRun(s.id)).id);
+  assert.equal(run.status, 'succeeded', JSON.stringify(run));
+  assert.equal(run.stdout, `len ${V1.length} [REDACTED]\n`);
+  // the script follows the secret: a rotation reaches the next run
+  r = await aos.api('PUT', '/config/runtime/SB_RT', { value: V2, purpose: 'sandbox e2e' });
+  assert.ok(r.status === 200 || r.status === 201, r.text);
+  run = await waitRun((await startRun(s.id)).id);
+  assert.equal(run.stdout, `len ${V2.length} [REDACTED]\n`);
+  const got = await aos.api('GET', `/sandbox/scripts/${s.id}`);
+  assert.ok(!got.text.includes(V1) && !got.text.includes(V2) && !got.text.includes('literal-value-1'), got.text);
+  // a secret that is gone fails the run, saying which
+  assert.equal((await aos.api('DELETE', '/config/runtime/SB_RT')).status, 200);
+  const start = await aos.api('POST', `/sandbox/scripts/${s.id}/run`);
+  if (start.status === 202) {
+    run = await waitRun(start.body.id);
+    assert.notEqual(run.status, 'succeeded', JSON.stringify(run));
+    assert.match(JSON.stringify(run), /SB_RT/);
+  } else {
+    assert.match(start.body.error.message, /runtime secret 'SB_RT'/, start.text);
+  }
+  // malformed references are refused
+  for (const env of [{ X: { secret: '' } }, { X: { secret: 'a b' } }, { X: { secret: 'ok', y: 1 } }, { X: { name: 'ok' } }]) {
+    r = await aos.api('POST', '/sandbox/scripts', { name: 'bad-ref', entry_file: 'a.sh', files: { 'a.sh': 'true' }, env });
+    assert.equal(r.status, 400, `${JSON.stringify(env)}: ${r.text}`);
+  }
+});
+
 test("another run's files are out of reach, also by their host path", async () => {
   const a = await create({ 'a.sh': 'echo run-a-private > /workspace/a-secret.txt; sleep 3' });
   const runA = await startRun(a.id);
