@@ -321,6 +321,37 @@ int aos_auth_check(const aos_principal_t *p, aos_perm_t perm, const char *resour
     return AOS_EFORBIDDEN;
 }
 
+int aos_auth_check_some(const aos_principal_t *p, aos_perm_t perm, aos_res_kind_t kind)
+{
+    if (!p || kind <= AOS_RES_SYSTEM || kind >= AOS_RES_KINDS)
+        return AOS_EFORBIDDEN;
+    aos_role_t need = aos_auth_role_for(perm);
+    if (p->role >= need)
+        return 0;
+    const aos_grant_index_t *g = &p->grants[kind];
+    for (size_t i = 0; i < g->nexact; i++)
+        if (g->exact_role[i] >= need)
+            return 0;
+    for (size_t i = 0; i < g->pcap; i++)
+        if (g->ptab[i].s && g->ptab[i].role >= need)
+            return 0;
+    return AOS_EFORBIDDEN;
+}
+
+int aos_auth_check_task(const aos_principal_t *p, aos_perm_t perm, const char *trace,
+                        const char *project)
+{
+    char res[AOS_AUTH_RESOURCE_MAX + 16];
+    if (trace && (size_t)snprintf(res, sizeof(res), "task:%s", trace) < sizeof(res) &&
+        aos_auth_check(p, perm, res) == 0)
+        return 0;
+    if (project && *project &&
+        (size_t)snprintf(res, sizeof(res), "project:%s", project) < sizeof(res) &&
+        aos_auth_check(p, perm, res) == 0)
+        return 0;
+    return AOS_EFORBIDDEN;
+}
+
 /* ---- tokens in memory ---------------------------------------------------- */
 
 /* A stored time -> Unix ms; 0 for NULL or anything unreadable. */
@@ -702,9 +733,17 @@ int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, voi
     const aos_http_route_t *rt = aos_http_route(req);
     char resource[AOS_AUTH_RESOURCE_MAX + 32];
     const char *tmpl = rt && rt->resource ? rt->resource : "system";
+    size_t tn = strlen(tmpl);
+    int by_project = tn > 8 && !strcmp(tmpl + tn - 8, "|project");
+    char base[128];
+    if (by_project) { /* the handler checks the project of what it touches */
+        snprintf(base, sizeof(base), "%.*s", (int)(tn - 8), tmpl);
+        tmpl = base;
+    }
     if (route_resource(req, tmpl, resource, sizeof(resource)))
         return aos_err_set(err, AOS_EFORBIDDEN, "no access to this resource");
-    if (aos_auth_check(p, perm, resource)) {
+    if (aos_auth_check(p, perm, resource) &&
+        !(by_project && aos_auth_check_some(p, perm, AOS_RES_PROJECT) == 0)) {
         if (perm == AOS_PERM_MCP || perm == AOS_PERM_ANY)
             return aos_err_set(err, AOS_EFORBIDDEN, "this %s has no role and no grant",
                                strcmp(p->kind, "user") ? "token" : "user");
@@ -742,6 +781,12 @@ const aos_principal_t *aos_auth_find(aos_auth_t *a, const char *id)
     if (!p || p->revoked || (p->expires_ms && aos_isotime_now_ms() >= p->expires_ms))
         return NULL;
     return p;
+}
+
+int aos_auth_req_check_task(const aos_http_req_t *req, aos_perm_t perm, const char *trace,
+                            const char *project)
+{
+    return aos_auth_check_task(aos_http_principal(req), perm, trace, project);
 }
 
 int aos_auth_req_check(const aos_http_req_t *req, aos_perm_t perm, const char *resource)

@@ -150,6 +150,16 @@ aos_role_t aos_auth_role_for(aos_perm_t perm);
  * any right at all (a role or a grant). Pure (reads p only); any thread. */
 int aos_auth_check(const aos_principal_t *p, aos_perm_t perm, const char *resource);
 
+/* Whether p may do perm on at least one resource of kind: its role on
+ * system, or one grant of that kind with a role that has perm. 0 or
+ * AOS_EFORBIDDEN. Pure; any thread. */
+int aos_auth_check_some(const aos_principal_t *p, aos_perm_t perm, aos_res_kind_t kind);
+/* A task belongs to its project: p may do perm on the task trace when it
+ * may on "task:<trace>", or on "project:<project>" (project NULL or "":
+ * the task is in no project). 0 or AOS_EFORBIDDEN. Pure; any thread. */
+int aos_auth_check_task(const aos_principal_t *p, aos_perm_t perm, const char *trace,
+                        const char *project);
+
 /* Checks a resource pattern as a grant may hold it: "system" or
  * "<kind>:<name>[*]" (name: 1 to AOS_AUTH_RESOURCE_MAX of A-Z a-z 0-9
  * . _ - @ / :, a single '*' only at the end; "<kind>:*" is all of a kind).
@@ -181,7 +191,11 @@ int aos_auth_login_start(aos_auth_t *a, const aos_auth_login_cfg_t *cfg, aos_err
 /* --- HTTP ----------------------------------------------------------------- */
 
 /* An aos_http_authorize_fn; data is the aos_auth_t. Checks the route's
- * permission on its resource ("{param}" filled in from the path). */
+ * permission on its resource ("{param}" filled in from the path). A
+ * resource ending in "|project" ("task:{trace}|project", "system|project")
+ * also lets in a principal that has the permission on some project: the
+ * route's handler then checks the project of what it touches
+ * (aos_auth_req_check_task), before it reads or changes anything. */
 int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, void *data);
 /* The caller of an authorized request (never NULL after authorization). */
 const aos_principal_t *aos_auth_principal(const aos_http_req_t *req);
@@ -198,6 +212,9 @@ const char *aos_auth_actor(const aos_principal_t *p, char *buf, size_t n);
 const aos_principal_t *aos_auth_find(aos_auth_t *a, const char *id);
 /* aos_auth_check for the caller of req. */
 int aos_auth_req_check(const aos_http_req_t *req, aos_perm_t perm, const char *resource);
+/* aos_auth_check_task for the caller of req. */
+int aos_auth_req_check_task(const aos_http_req_t *req, aos_perm_t perm, const char *trace,
+                            const char *project);
 
 /* Adds GET /auth/me, GET/POST /auth/tokens, DELETE /auth/tokens/:id,
  * GET /rbac/roles, GET /rbac/routes, GET/POST /rbac/grants and

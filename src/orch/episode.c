@@ -158,6 +158,17 @@ static json_t *list_dir(const char *dir, const char *trace)
     return out;
 }
 
+/* The caller may read this task: a right on it, on every task, or on its
+ * project (the route let in callers with a project grant). Else 403. */
+static int may_read(struct episode_job *j, aos_http_req_t *req)
+{
+    const char *pid = json_string_value(json_object_get(j->task, "project_id"));
+    if (aos_auth_req_check_task(req, AOS_PERM_READ, j->trace, pid) == 0)
+        return 1;
+    aos_http_respond_error(req, AOS_EFORBIDDEN, "this token may not read task %s", j->trace);
+    return 0;
+}
+
 static void episode_done(int status, const aos_err_t *err, void *arg)
 {
     struct episode_job *j = arg;
@@ -166,8 +177,9 @@ static void episode_done(int status, const aos_err_t *err, void *arg)
         episode_free(j);
         return;
     }
-    if (status) {
-        aos_http_respond_err(req, err);
+    if (status || !may_read(j, req)) {
+        if (status)
+            aos_http_respond_err(req, err);
         episode_free(j);
         return;
     }
@@ -210,8 +222,8 @@ static void replay_done(int status, const aos_err_t *err, void *arg)
 {
     struct episode_job *j = arg;
     aos_http_req_t *req = j->w->req;
-    if (!req || status) {
-        if (req)
+    if (!req || status || !may_read(j, req)) {
+        if (req && status)
             aos_http_respond_err(req, err);
         episode_free(j);
         return;

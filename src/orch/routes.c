@@ -98,6 +98,22 @@ static int tools_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t
     return 0;
 }
 
+/* Who may run a task: operate on every task ("task:*"), or on the project
+ * the spec names (a grant on "project:<id>" reaches that project's tasks). */
+static int project_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err)
+{
+    if (aos_auth_req_check(req, AOS_PERM_OPERATE, "task:*") == 0)
+        return 0;
+    const char *pid = json_string_value(json_object_get(spec, "project_id"));
+    if (!pid)
+        return aos_err_set(err, AOS_EFORBIDDEN,
+                           "this token may run tasks only in its projects: give 'project_id'");
+    if (aos_auth_req_check_task(req, AOS_PERM_OPERATE, NULL, pid))
+        return aos_err_set(err, AOS_EFORBIDDEN, "this token may not run tasks in project '%.128s'",
+                           pid);
+    return 0;
+}
+
 int orch_env_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err)
 {
     const char *k;
@@ -222,8 +238,8 @@ static int route_run(aos_http_req_t *req, void *data)
     json_t *spec = aos_http_body_json(req, &err);
     if (!spec)
         return aos_http_respond_err(req, &err);
-    if (tools_of_submitter(req, spec, &err) || orch_env_of_submitter(req, spec, &err) ||
-        orch_spec_check(spec, &err)) {
+    if (project_of_submitter(req, spec, &err) || tools_of_submitter(req, spec, &err) ||
+        orch_env_of_submitter(req, spec, &err) || orch_spec_check(spec, &err)) {
         json_decref(spec);
         return aos_http_respond_err(req, &err);
     }
@@ -278,8 +294,20 @@ static void jobs_done(int status, const aos_err_t *err, void *arg)
         } else {
             size_t n = json_array_size(j->rows);
             json_t *last = n == (size_t)j->limit ? json_array_get(j->rows, n - 1) : NULL;
-            json_t *body = json_pack("{s:O, s:o}", "jobs", j->rows, "next_before",
-                                     last ? json_incref(json_object_get(last, "id")) : json_null());
+            json_t *next = last ? json_incref(json_object_get(last, "id")) : json_null();
+            /* a caller let in by a project grant sees its projects' jobs:
+             * a page may then hold fewer than limit, next_before still goes on */
+            if (aos_auth_req_check(j->w->req, AOS_PERM_READ, "system")) {
+                for (size_t i = n; i-- > 0;) {
+                    const json_t *row = json_array_get(j->rows, i);
+                    if (aos_auth_req_check_task(
+                            j->w->req, AOS_PERM_READ,
+                            json_string_value(json_object_get(row, "trace_id")),
+                            json_string_value(json_object_get(row, "project_id"))))
+                        json_array_remove(j->rows, i);
+                }
+            }
+            json_t *body = json_pack("{s:O, s:o}", "jobs", j->rows, "next_before", next);
             aos_http_respond_json(j->w->req, 200, body);
         }
     }
@@ -376,6 +404,9 @@ static int route_cancel(aos_http_req_t *req, void *data)
     if (!t)
         return aos_http_respond_error(
             req, AOS_ENOTFOUND, "no unfinished job %lld (finished jobs cannot be cancelled)", jid);
+    if (aos_auth_req_check_task(req, AOS_PERM_OPERATE, t->trace_id, t->project_id))
+        return aos_http_respond_error(req, AOS_EFORBIDDEN, "this token may not cancel job %lld",
+                                      jid);
     orch_waiter_t *w = orch_waiter_new(req);
     if (!w)
         return AOS_ENOMEM;
@@ -448,12 +479,13 @@ out:
 }
 
 const aos_http_route_t orch_routes[] = {
-    {"POST", "/api/run", AOS_PERM_OPERATE, route_run, 16 << 20, "task:*"},
-    {"GET", "/api/jobs", AOS_PERM_READ, route_jobs, 0, NULL},
-    {"POST", "/api/jobs/:id/cancel", AOS_PERM_OPERATE, route_cancel, 0, NULL},
+    {"POST", "/api/run", AOS_PERM_OPERATE, route_run, 16 << 20, "task:*|project"},
+    {"GET", "/api/jobs", AOS_PERM_READ, route_jobs, 0, "system|project"},
+    {"POST", "/api/jobs/:id/cancel", AOS_PERM_OPERATE, route_cancel, 0, "system|project"},
     {"POST", "/agent/approve", AOS_PERM_OPERATE, route_approve, 64 << 10, NULL},
-    {"GET", "/api/episodes/:trace", AOS_PERM_READ, orch_route_episode, 0, "task:{trace}"},
-    {"GET", "/api/episodes/:trace/replay", AOS_PERM_READ, orch_route_replay, 0, "task:{trace}"},
+    {"GET", "/api/episodes/:trace", AOS_PERM_READ, orch_route_episode, 0, "task:{trace}|project"},
+    {"GET", "/api/episodes/:trace/replay", AOS_PERM_READ, orch_route_replay, 0,
+     "task:{trace}|project"},
     {"GET", "/api/episodes/:trace/artifacts/:name", AOS_PERM_READ, orch_route_artifact, 0,
      "task:{trace}"},
     {"POST", "/api/episodes/:trace/rerun", AOS_PERM_OPERATE, orch_route_rerun, 1 << 20, NULL},

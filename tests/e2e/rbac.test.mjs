@@ -385,6 +385,53 @@ test('a task\'s tools are checked against its submitter\'s grants', async () => 
   assert.equal(r.status, 201, r.text);
 });
 
+test('a grant on a project reaches its tasks: run, list, read, replay, cancel - and no other project\'s', async () => {
+  const p1 = (await mint({ name: 'p1-operator', role: 'none', grants: [{ role: 'operator', resource: 'project:p1' }, { role: 'operator', resource: 'tool:ev__*' }] })).token;
+  const p1view = (await mint({ name: 'p1-viewer', role: 'none', grants: [{ role: 'viewer', resource: 'project:p1' }] })).token;
+  const gate = (id) => ({ steps: [{ id, approval: { message: 'wait', timeout_s: 600 } }] });
+  // the owner runs one task in p2 and one in no project
+  const other = await call('POST', '/api/run', { plan: gate('g'), project_id: 'p2' }, TOKEN);
+  assert.equal(other.status, 201, other.text);
+  const none = await call('POST', '/api/run', { plan: gate('g') }, TOKEN);
+  assert.equal(none.status, 201, none.text);
+  // run: only in p1, with a project_id
+  let r = await call('POST', '/api/run', { plan: { steps: [{ id: 's', tool: 'ev__echo', args: { message: 'p1' } }] }, constraints: { tools: ['ev__*'] } }, p1);
+  assert.equal(r.status, 403, r.text);
+  assert.match(r.body.error.message, /project_id/);
+  r = await call('POST', '/api/run', { plan: gate('g'), project_id: 'p2', constraints: { tools: ['ev__*'] } }, p1);
+  assert.equal(r.status, 403, r.text);
+  assert.match(r.body.error.message, /project 'p2'/);
+  r = await call('POST', '/api/run', { plan: gate('g'), project_id: 'p1' }, p1view);
+  assert.equal(r.status, 403, r.text);
+  const mine = await call('POST', '/api/run', { plan: gate('g'), project_id: 'p1', constraints: { tools: ['ev__*'] } }, p1);
+  assert.equal(mine.status, 201, mine.text);
+  // list: p1's jobs only, for both
+  for (const t of [p1, p1view]) {
+    r = await call('GET', '/api/jobs?limit=500', undefined, t);
+    assert.equal(r.status, 200, r.text);
+    const traces = r.body.jobs.map((j) => j.trace_id);
+    assert.ok(traces.includes(mine.body.trace_id), r.text.slice(0, 300));
+    assert.ok(!traces.includes(other.body.trace_id) && !traces.includes(none.body.trace_id));
+    assert.ok(r.body.jobs.every((j) => j.project_id === 'p1'));
+  }
+  // read and replay: p1's task, not the others
+  for (const t of [p1, p1view]) {
+    for (const path of ['', '/replay']) {
+      assert.equal((await call('GET', `/api/episodes/${mine.body.trace_id}${path}`, undefined, t)).status, 200);
+      for (const x of [other, none]) {
+        r = await call('GET', `/api/episodes/${x.body.trace_id}${path}`, undefined, t);
+        assert.equal(r.status, 403, r.text);
+      }
+    }
+  }
+  // cancel: a viewer of p1 may not; p1's operator may cancel p1's job, not p2's
+  assert.equal((await call('POST', `/api/jobs/${mine.body.job_id}/cancel`, undefined, p1view)).status, 403);
+  assert.equal((await call('POST', `/api/jobs/${other.body.job_id}/cancel`, undefined, p1)).status, 403);
+  r = await call('POST', `/api/jobs/${mine.body.job_id}/cancel`, undefined, p1);
+  assert.equal(r.status, 200, r.text);
+  for (const x of [other, none]) assert.equal((await call('POST', `/api/jobs/${x.body.job_id}/cancel`, undefined, TOKEN)).status, 200);
+});
+
 test('--mcp-anonymous: a Viewer by default, logged at start; operator when configured', async () => {
   const b = await startAosd({ args: ['--mcp-anonymous'] });
   try {
