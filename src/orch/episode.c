@@ -355,18 +355,13 @@ static void artifact_done(uv_work_t *wk, int status)
     free(a);
 }
 
-int orch_route_artifact(aos_http_req_t *req, void *data)
+/* Reads the artifact name of trace on the thread pool and answers. */
+static int artifact_start(aos_orch_t *o, aos_http_req_t *req, const char *trace, const char *name)
 {
-    aos_orch_t *o = data;
-    const char *trace = aos_http_param(req, "trace"), *name = aos_http_param(req, "name");
-    if (!orch_trace_ok(trace))
-        return aos_http_respond_error(req, AOS_EINVAL, "a trace id is 32 lowercase hex digits");
-    if (!name || !*name || name[0] == '.' || strchr(name, '/') || strlen(name) > 255)
-        return aos_http_respond_error(req, AOS_EINVAL, "an artifact is a plain file name");
     struct artifact *a = calloc(1, sizeof(*a));
     if (!a || !(a->w = orch_waiter_new(req))) {
         free(a);
-        return AOS_ENOMEM;
+        return aos_http_respond_error(req, AOS_ENOMEM, "out of memory");
     }
     snprintf(a->path, sizeof(a->path), "%s/workspaces/%s/%s", o->data_dir, trace, name);
     a->work.data = a;
@@ -375,6 +370,34 @@ int orch_route_artifact(aos_http_req_t *req, void *data)
         free(a);
         return aos_http_respond_error(req, AOS_EUNAVAIL, "busy");
     }
+    return 0;
+}
+
+/* A caller let in by a project grant: the task's project decides. */
+static void artifact_checked(int status, const aos_err_t *err, void *arg)
+{
+    struct episode_job *j = arg;
+    aos_http_req_t *req = j->w->req;
+    if (req && status)
+        aos_http_respond_err(req, err);
+    else if (req && may_read(j, req))
+        artifact_start(j->o, req, j->trace, json_string_value(j->arg));
+    episode_free(j);
+}
+
+int orch_route_artifact(aos_http_req_t *req, void *data)
+{
+    aos_orch_t *o = data;
+    const char *trace = aos_http_param(req, "trace"), *name = aos_http_param(req, "name");
+    if (!orch_trace_ok(trace))
+        return aos_http_respond_error(req, AOS_EINVAL, "a trace id is 32 lowercase hex digits");
+    if (!name || !*name || name[0] == '.' || strchr(name, '/') || strlen(name) > 255)
+        return aos_http_respond_error(req, AOS_EINVAL, "an artifact is a plain file name");
+    if (aos_auth_req_check_task(req, AOS_PERM_READ, trace, NULL) == 0)
+        return artifact_start(o, req, trace, name);
+    struct episode_job *j = episode_start(req, o, 0, artifact_checked);
+    if (j)
+        j->arg = json_string(name);
     return 0;
 }
 
@@ -427,7 +450,10 @@ static void rerun_read(int status, const aos_err_t *err, void *arg)
         return;
     }
     json_t *spec = json_deep_copy(json_object_get(j->task, "spec"));
-    if (orch_env_of_submitter(req, spec, &e)) { /* a rerun uses the secrets again */
+    /* a re-run is a new task of the caller's: its project, tools and
+     * secrets are checked as a submission's are */
+    if (orch_project_of_submitter(req, spec, &e) || orch_tools_of_submitter(req, spec, &e) ||
+        orch_env_of_submitter(req, spec, &e)) {
         aos_http_respond_err(req, &e);
         json_decref(spec);
         episode_free(j);

@@ -276,6 +276,11 @@ int orch_route_rerun(aos_http_req_t *req, void *data);
  * (OPERATE on "secret:<name>"): 0, or AOS_EFORBIDDEN naming the first. */
 /* Zeroes the values of an opened env ({"NAME": "value"}) and frees it. */
 void orch_env_free(json_t *env);
+/* What a submitter must hold to run spec as a task (routes.c): operate on
+ * every task or on the spec's project; each tool the task may call. 0, or
+ * AOS_EFORBIDDEN with err saying what is missing. Loop thread. */
+int orch_project_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err);
+int orch_tools_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err);
 int orch_env_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err);
 int orch_route_chat_send(aos_http_req_t *req, void *data);
 int orch_route_conversations(aos_http_req_t *req, void *data);

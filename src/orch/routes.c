@@ -71,7 +71,7 @@ int orch_http_caps_check(aos_http_req_t *req, const json_t *spec, aos_err_t *err
  * name or pattern of constraints.tools, or every tool when it has none.
  * 0, or AOS_EFORBIDDEN with err naming the first it may not. (Malformed
  * entries are left to the spec's own check.) */
-static int tools_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err)
+int orch_tools_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err)
 {
     const json_t *tools = json_object_get(json_object_get(spec, "constraints"), "tools");
     char res[300];
@@ -100,7 +100,7 @@ static int tools_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t
 
 /* Who may run a task: operate on every task ("task:*"), or on the project
  * the spec names (a grant on "project:<id>" reaches that project's tasks). */
-static int project_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err)
+int orch_project_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err)
 {
     if (aos_auth_req_check(req, AOS_PERM_OPERATE, "task:*") == 0)
         return 0;
@@ -238,7 +238,7 @@ static int route_run(aos_http_req_t *req, void *data)
     json_t *spec = aos_http_body_json(req, &err);
     if (!spec)
         return aos_http_respond_err(req, &err);
-    if (project_of_submitter(req, spec, &err) || tools_of_submitter(req, spec, &err) ||
+    if (orch_project_of_submitter(req, spec, &err) || orch_tools_of_submitter(req, spec, &err) ||
         orch_env_of_submitter(req, spec, &err) || orch_spec_check(spec, &err)) {
         json_decref(spec);
         return aos_http_respond_err(req, &err);
@@ -461,6 +461,11 @@ static int route_approve(aos_http_req_t *req, void *data)
             req, AOS_ECONFLICT, "task %.40s waits for no decision (unknown or finished)", trace);
         goto out;
     }
+    if (aos_auth_req_check_task(req, AOS_PERM_OPERATE, t->trace_id, t->project_id)) {
+        rc = aos_http_respond_error(req, AOS_EFORBIDDEN, "this token may not decide for task %s",
+                                    t->trace_id);
+        goto out;
+    }
     orch_waiter_t *w = orch_waiter_new(req);
     if (!w) {
         rc = AOS_ENOMEM;
@@ -482,13 +487,14 @@ const aos_http_route_t orch_routes[] = {
     {"POST", "/api/run", AOS_PERM_OPERATE, route_run, 16 << 20, "task:*|project"},
     {"GET", "/api/jobs", AOS_PERM_READ, route_jobs, 0, "system|project"},
     {"POST", "/api/jobs/:id/cancel", AOS_PERM_OPERATE, route_cancel, 0, "system|project"},
-    {"POST", "/agent/approve", AOS_PERM_OPERATE, route_approve, 64 << 10, NULL},
+    {"POST", "/agent/approve", AOS_PERM_OPERATE, route_approve, 64 << 10, "system|project"},
     {"GET", "/api/episodes/:trace", AOS_PERM_READ, orch_route_episode, 0, "task:{trace}|project"},
     {"GET", "/api/episodes/:trace/replay", AOS_PERM_READ, orch_route_replay, 0,
      "task:{trace}|project"},
     {"GET", "/api/episodes/:trace/artifacts/:name", AOS_PERM_READ, orch_route_artifact, 0,
-     "task:{trace}"},
-    {"POST", "/api/episodes/:trace/rerun", AOS_PERM_OPERATE, orch_route_rerun, 1 << 20, NULL},
+     "task:{trace}|project"},
+    {"POST", "/api/episodes/:trace/rerun", AOS_PERM_OPERATE, orch_route_rerun, 1 << 20,
+     "system|project"},
     {"POST", "/api/chat/send", AOS_PERM_OPERATE, orch_route_chat_send, 16 << 20, NULL},
     {"GET", "/api/chat/conversations", AOS_PERM_READ, orch_route_conversations, 0, NULL},
     {"GET", "/api/chat/conversations/:id", AOS_PERM_READ, orch_route_conversation, 0, NULL},

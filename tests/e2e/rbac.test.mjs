@@ -424,10 +424,28 @@ test('a grant on a project reaches its tasks: run, list, read, replay, cancel - 
       }
     }
   }
+  // artifacts: past authorization for p1's task (no such file), not for the others
+  for (const t of [p1, p1view]) {
+    assert.equal((await call('GET', `/api/episodes/${mine.body.trace_id}/artifacts/x.txt`, undefined, t)).status, 404);
+    for (const x of [other, none]) assert.equal((await call('GET', `/api/episodes/${x.body.trace_id}/artifacts/x.txt`, undefined, t)).status, 403);
+  }
+  // approvals: p1's operator decides for p1's task only
+  const decide = (x, t) => call('POST', '/agent/approve', { trace_id: x.body.trace_id, step_id: 'g', decision: 'continue' }, t);
+  assert.equal((await decide(mine, p1view)).status, 403);
+  assert.equal((await decide(other, p1)).status, 403);
+  r = await decide(mine, p1);
+  assert.equal(r.status, 200, r.text);
+  // a re-run is a new task of the caller's: in p1 it may, p2's it may not
+  r = await call('POST', `/api/episodes/${other.body.trace_id}/rerun`, {}, p1);
+  assert.equal(r.status, 403, r.text);
+  const again = await call('POST', `/api/episodes/${mine.body.trace_id}/rerun`, {}, p1);
+  assert.equal(again.status, 201, again.text);
   // cancel: a viewer of p1 may not; p1's operator may cancel p1's job, not p2's
-  assert.equal((await call('POST', `/api/jobs/${mine.body.job_id}/cancel`, undefined, p1view)).status, 403);
+  const rerun = (await call('GET', '/api/jobs?limit=500', undefined, p1)).body.jobs.find((j) => j.trace_id === again.body.trace_id);
+  assert.ok(rerun, 'the re-run is listed for p1');
+  assert.equal((await call('POST', `/api/jobs/${rerun.id}/cancel`, undefined, p1view)).status, 403);
   assert.equal((await call('POST', `/api/jobs/${other.body.job_id}/cancel`, undefined, p1)).status, 403);
-  r = await call('POST', `/api/jobs/${mine.body.job_id}/cancel`, undefined, p1);
+  r = await call('POST', `/api/jobs/${rerun.id}/cancel`, undefined, p1);
   assert.equal(r.status, 200, r.text);
   for (const x of [other, none]) assert.equal((await call('POST', `/api/jobs/${x.body.job_id}/cancel`, undefined, TOKEN)).status, 200);
 });
