@@ -127,7 +127,8 @@ int orch_env_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *er
         snprintf(res, sizeof(res), "secret:%.64s", name);
         if (aos_auth_req_check(req, AOS_PERM_OPERATE, res))
             return aos_err_set(err, AOS_EFORBIDDEN,
-                               "env.%.64s: this token may not use runtime secret '%.64s'", k, name);
+                               "this token may not use runtime secret '%.64s' (in env.%.64s)", name,
+                               k);
     }
     return 0;
 }
@@ -231,6 +232,115 @@ static int run_memory(aos_http_req_t *req, struct run_wait *r, const json_t *m, 
     return rc;
 }
 
+/* The checks and steps after a spec's project variables are resolved:
+ * its secrets, its shape, then constraints.memory or the submission.
+ * Consumes r (answers the request on failure). */
+static void run_continue(struct run_wait *r)
+{
+    aos_http_req_t *req = r->w->req;
+    aos_err_t err = {0, ""};
+    if (!req || orch_env_of_submitter(req, r->spec, &err) || orch_spec_check(r->spec, &err)) {
+        if (req)
+            aos_http_respond_err(req, &err);
+        orch_waiter_free(r->w);
+        json_decref(r->spec);
+        free(r);
+        return;
+    }
+    const json_t *m = json_object_get(json_object_get(r->spec, "constraints"), "memory");
+    if (!m) {
+        run_go(r);
+        return;
+    }
+    if (run_memory(req, r, m, &err)) {
+        aos_http_respond_err(req, &err);
+        orch_waiter_free(r->w);
+        json_decref(r->spec);
+        free(r);
+    }
+}
+
+/* ---- env entries naming project variables --------------------------------------- */
+
+struct vars_job {
+    struct run_wait *r;
+    char project[129];
+    json_t *rows;
+};
+
+static int vars_read(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct vars_job *v = arg;
+    return aos_store_project_var_list(st, v->project, &v->rows, err);
+}
+
+/* Each {"var": NAME} of the spec's env becomes {"secret": <its secret>,
+ * "var": NAME} (the stored spec says what it resolved to); a variable of
+ * scope "task" is preferred to one of scope "project" of the same name. */
+static void vars_read_done(int status, const aos_err_t *err, void *arg)
+{
+    struct vars_job *v = arg;
+    struct run_wait *r = v->r;
+    aos_err_t e = {0, ""};
+    if (status) {
+        e = *err;
+    } else {
+        const char *k;
+        json_t *ent;
+        json_object_foreach(json_object_get(r->spec, "env"), k, ent)
+        {
+            const char *name = json_string_value(json_object_get(ent, "var"));
+            if (!name || json_object_get(ent, "secret"))
+                continue;
+            const char *secret = NULL;
+            size_t i;
+            json_t *row;
+            json_array_foreach(v->rows, i, row)
+            {
+                const char *ref = json_string_value(json_object_get(row, "secret_ref"));
+                if (strcmp(json_string_value(json_object_get(row, "name")), name) != 0 || !ref)
+                    continue;
+                if (!secret || !strcmp(json_string_value(json_object_get(row, "scope")), "task"))
+                    secret = ref;
+            }
+            if (!secret) {
+                /* (not "env.NAME: ...": a name such as API_KEY before a colon
+                 * reads as a secret's assignment to the redactor) */
+                aos_err_set(
+                    &e, AOS_EINVAL,
+                    "project '%.128s' has no variable '%.128s' with a secret (in env.%.64s)",
+                    v->project, name, k);
+                break;
+            }
+            json_object_set_new(ent, "secret", json_string(secret));
+        }
+    }
+    json_decref(v->rows);
+    free(v);
+    if (e.code) {
+        if (r->w->req)
+            aos_http_respond_err(r->w->req, &e);
+        orch_waiter_free(r->w);
+        json_decref(r->spec);
+        free(r);
+        return;
+    }
+    run_continue(r);
+}
+
+/* 1 if the spec's env names a project variable still to resolve. */
+static int env_has_vars(const json_t *spec)
+{
+    const char *k;
+    json_t *ent;
+    json_object_foreach(json_object_get(spec, "env"), k, ent)
+    {
+        if (json_object_get(ent, "var") && !json_object_get(ent, "secret"))
+            return 1;
+    }
+    return 0;
+}
+
 static int route_run(aos_http_req_t *req, void *data)
 {
     aos_orch_t *o = data;
@@ -238,10 +348,16 @@ static int route_run(aos_http_req_t *req, void *data)
     json_t *spec = aos_http_body_json(req, &err);
     if (!spec)
         return aos_http_respond_err(req, &err);
-    if (orch_project_of_submitter(req, spec, &err) || orch_tools_of_submitter(req, spec, &err) ||
-        orch_env_of_submitter(req, spec, &err) || orch_spec_check(spec, &err)) {
+    if (orch_project_of_submitter(req, spec, &err) || orch_tools_of_submitter(req, spec, &err)) {
         json_decref(spec);
         return aos_http_respond_err(req, &err);
+    }
+    int vars = env_has_vars(spec);
+    const char *pid = json_string_value(json_object_get(spec, "project_id"));
+    if (vars && (!pid || !*pid || strlen(pid) > 128)) {
+        json_decref(spec);
+        return aos_http_respond_error(req, AOS_EINVAL,
+                                      "'env' names a project variable: give 'project_id'");
     }
     struct run_wait *r = calloc(1, sizeof(*r));
     orch_waiter_t *w = r ? orch_waiter_new(req) : NULL;
@@ -254,16 +370,21 @@ static int route_run(aos_http_req_t *req, void *data)
     r->w = w;
     r->spec = spec;
     orch_actor(req, r->actor, sizeof(r->actor));
-    const json_t *m = json_object_get(json_object_get(spec, "constraints"), "memory");
-    if (!m) {
-        run_go(r);
+    if (!vars) {
+        run_continue(r);
         return 0;
     }
-    if (run_memory(req, r, m, &err)) {
+    struct vars_job *v = calloc(1, sizeof(*v));
+    if (v) {
+        v->r = r;
+        snprintf(v->project, sizeof(v->project), "%s", pid);
+    }
+    if (!v || aos_store_submit(o->cfg.store, vars_read, vars_read_done, v)) {
+        free(v);
         orch_waiter_free(w);
         json_decref(spec);
         free(r);
-        return aos_http_respond_err(req, &err);
+        return aos_http_respond_error(req, AOS_EUNAVAIL, "the store takes no more work");
     }
     return 0;
 }

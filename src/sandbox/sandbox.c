@@ -333,7 +333,8 @@ static int env_of_writer(aos_http_req_t *req, const json_t *body, aos_err_t *err
         snprintf(res, sizeof(res), "secret:%.64s", name);
         if (aos_auth_req_check(req, AOS_PERM_OPERATE, res))
             return aos_err_set(err, AOS_EFORBIDDEN,
-                               "env.%.64s: this token may not use runtime secret '%.64s'", k, name);
+                               "this token may not use runtime secret '%.64s' (in env.%.64s)", name,
+                               k);
     }
     return 0;
 }

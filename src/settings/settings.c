@@ -197,10 +197,17 @@ int aos_settings_env_check(const json_t *env, aos_err_t *err)
         if (!ok)
             return aos_err_set(err, AOS_EINVAL,
                                "'env': '%.64s' is not a variable name ([A-Za-z_][A-Za-z0-9_]*)", k);
-        if (!json_is_object(v) || json_object_size(v) != 1 ||
-            !aos_settings_name_ok(json_string_value(json_object_get(v, "secret"))))
+        /* {"secret": S}, {"var": V} (a variable of the task's project), or
+         * both once the variable is resolved to its secret */
+        const json_t *sec = json_object_get(v, "secret"), *var = json_object_get(v, "var");
+        size_t want = (sec != NULL) + (var != NULL);
+        if (!json_is_object(v) || !want || json_object_size(v) != want ||
+            (sec && !aos_settings_name_ok(json_string_value(sec))) ||
+            (var && !aos_settings_name_ok(json_string_value(var))))
             return aos_err_set(err, AOS_EINVAL,
-                               "'env.%s' must be {\"secret\": \"<runtime secret name>\"}", k);
+                               "'env.%s' must be {\"secret\": \"<runtime secret name>\"} or "
+                               "{\"var\": \"<project variable>\"}",
+                               k);
     }
     return 0;
 }

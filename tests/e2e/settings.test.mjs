@@ -308,12 +308,36 @@ test('a task whose env names a secret gets its value in its tool call only', asy
   assert.equal(r.status, 201, r.text);
   const denied = await api('POST', '/api/run', envTask(file), r.body.token);
   assertErrorShape(assert, denied, 403);
-  assert.match(denied.body.error.message, /secret 'API_KEY'/);
+  assert.match(denied.body.error.message, /this token may not use runtime secret 'API_KEY' \(in env\.API_KEY\)/);
   const g = await api('POST', '/rbac/grants', { principal: `token:${r.body.id}`, role: 'operator', resource: 'secret:API_KEY' });
   assert.equal(g.status, 201, g.text);
   const ok = await runTask(envTask(join(scratch, 'env4.json')), r.body.token);
   assert.equal(ok.status, 201);
   assert.equal(ok.receipt.payload.status, 'done');
+});
+
+test('a task\'s env may name a variable of its project, resolved to its secret at submission', async () => {
+  let r = await api('PUT', '/projects/p1/vars/UPSTREAM_KEY', { secret: 'OTHER', purpose: 'e2e' });
+  assert.equal(r.status, 200, r.text);
+  const file = join(scratch, 'var1.json');
+  const spec = { ...envTask(file), env: { API_KEY: { var: 'UPSTREAM_KEY' } }, project_id: 'p1' };
+  const t = await runTask(spec);
+  assert.equal(t.status, 201);
+  assert.equal(t.receipt.payload.status, 'done', JSON.stringify(t.episode).slice(0, 2000));
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { API_KEY: VALUE2 });
+  // the stored spec says what the variable was resolved to, never a value
+  assert.deepEqual(t.episode.spec.env, { API_KEY: { var: 'UPSTREAM_KEY', secret: 'OTHER' } });
+  r = await api('POST', '/api/run', { ...spec, project_id: undefined });
+  assertErrorShape(assert, r, 400);
+  assert.match(r.body.error.message, /project_id/);
+  for (const [extra, why] of [[{ env: { API_KEY: { var: 'NOPE' } } }, /no variable 'NOPE'/],
+    [{ project_id: 'p9' }, /project 'p9' has no variable 'UPSTREAM_KEY'/],
+    [{ env: { API_KEY: { var: 'bad name' } } }, /env\.API_KEY/]]) {
+    r = await api('POST', '/api/run', { ...spec, ...extra });
+    assertErrorShape(assert, r, 400);
+    assert.match(r.body.error.message, why);
+  }
+  assert.equal((await api('DELETE', '/projects/p1/vars/UPSTREAM_KEY')).status, 200);
 });
 
 test('a sealed value copied into another row does not open there', async () => {
