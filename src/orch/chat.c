@@ -242,8 +242,11 @@ int orch_route_chat_send(aos_http_req_t *req, void *data)
         rc = aos_http_respond_error(req, AOS_EINVAL, "a message or dsl is required");
         goto out;
     }
-    json_t *cspec = json_pack("{s:O?}", "constraints", constraints);
-    int denied = cspec && orch_http_caps_check(req, cspec, &err);
+    /* the message becomes a task of the sender's: checked as a submission */
+    json_t *cspec = json_pack("{s:O?, s:s?}", "constraints", constraints, "project_id", project);
+    int denied = !cspec ? aos_err_set(&err, AOS_ENOMEM, NULL)
+                        : orch_project_of_submitter(req, cspec, &err) ||
+                              orch_tools_of_submitter(req, cspec, &err);
     json_decref(cspec);
     if (denied) {
         rc = aos_http_respond_err(req, &err);
