@@ -272,13 +272,13 @@ static int reopen_store(aos_daemon_t *d, const char *url, aos_err_t *err)
     return rc;
 }
 
-/* Zeroes and frees a secret of plain heap memory (NULL is ignored). */
 /* wiring: memory -- an MCP caller's principal by id, for its per-project checks */
 static const aos_principal_t *memory_principal(void *data, const char *id)
 {
     return aos_auth_find(data, id);
 }
 
+/* Zeroes and frees a secret of plain heap memory (NULL is ignored). */
 static void forget(char *s)
 {
     if (s) {

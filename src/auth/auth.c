@@ -777,6 +777,8 @@ const aos_principal_t *aos_auth_find(aos_auth_t *a, const char *id)
         return NULL;
     if (!strcmp(id, "anonymous"))
         return a->mcp_anonymous ? &a->anonymous : NULL;
+    if (!strncmp(id, "token:", 6)) /* as aos_auth_actor names it */
+        id += 6;
     const aos_principal_t *p = aos_map_get(&a->by_id, id);
     if (!p || p->revoked || (p->expires_ms && aos_isotime_now_ms() >= p->expires_ms))
         return NULL;

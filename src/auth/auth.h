@@ -205,7 +205,8 @@ const aos_principal_t *aos_auth_principal(const aos_http_req_t *req);
  * "anonymous" for NULL. Written to buf (n bytes, truncated); returns buf.
  * Pure; any thread. */
 const char *aos_auth_actor(const aos_principal_t *p, char *buf, size_t n);
-/* The principal whose id is id (a token's id, or "anonymous" when the
+/* The principal whose id is id (a token's id - also as "token:<id>", the
+ * form aos_auth_actor writes -, or "anonymous" when the
  * anonymous MCP client is allowed), as tool calls name their caller; NULL
  * when there is none or its token is revoked or expired. Loop thread: the
  * pointer is valid until the loop next applies token changes. */

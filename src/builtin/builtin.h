@@ -34,6 +34,10 @@ typedef struct {
      * process puts them in its environment, one that sends a request may
      * use them there, and none logs or returns them. */
     const json_t *env;
+    /* Whom a task's call is made for: its submitter as aos_auth_actor
+     * names it ("token:<id>"), or NULL. A tool that checks the caller's
+     * own rights (memory's per-project checks) uses them for a task. */
+    const char *on_behalf_of;
 } aos_caller_t;
 
 /* call() starts a tool and answers through done exactly once, now or later;

@@ -176,6 +176,7 @@ void gw_call_free(gw_call_t *c)
     gw_wipe_env(c->env);
     json_decref(c->env);
     free(c->idempotency_key);
+    free(c->on_behalf_of);
     free(c->method);
     free(c->server_name);
     free(c->tool);
@@ -1020,7 +1021,8 @@ int gw_call_builtin(gw_call_t *c, gw_server_t *sv, const char *tool, const json_
     json_t *empty = args ? NULL : json_object();
     char tp[AOS_TRACEPARENT_LEN + 1];
     int has_tp = aos_tracectx_valid(&c->trace) && aos_tracectx_format(&c->trace, tp) == 0;
-    aos_caller_t caller = {c->caller, c->caps, has_tp ? tp : NULL, c->idempotency_key, c->env};
+    aos_caller_t caller = {c->caller,          c->caps, has_tp ? tp : NULL,
+                           c->idempotency_key, c->env,  c->on_behalf_of};
     int rc =
         sv->builtin->call(sv->builtin->data, &caller, tool, args ? args : empty, builtin_done, t);
     json_decref(empty);
@@ -1128,6 +1130,8 @@ int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, con
         c->caps = json_deep_copy(who->caps);
     if (who->idempotency_key)
         c->idempotency_key = strdup(who->idempotency_key);
+    if (who->on_behalf_of)
+        c->on_behalf_of = strdup(who->on_behalf_of);
     if (who->env && json_object_size(who->env))
         c->env = json_deep_copy(who->env);
     /* the caller's span: the upstream hears of it (params._meta and, over

@@ -160,6 +160,7 @@ struct gw_call {
     aos_gateway_progress_fn on_progress;
     json_t *caps;            /* the caller's, for built-ins; may be NULL */
     char *idempotency_key;   /* may be NULL */
+    char *on_behalf_of;      /* a task's submitter (aos_caller_t); may be NULL */
     json_t *env;             /* the caller's opened secrets, wiped at free; may be NULL */
     uint32_t timeout_ms;     /* 0 = the server's */
     int starting;            /* inside aos_gateway_call: an answer now waits a turn */

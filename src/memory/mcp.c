@@ -146,8 +146,14 @@ static int mem_call(void *data, const aos_caller_t *caller, const char *name, co
     else
         return AOS_ENOTFOUND;
     const aos_principal_t *who = NULL;
-    if (caller && caller->principal && m->cfg.principal_of)
-        who = m->cfg.principal_of(m->cfg.principal_data, caller->principal);
+    /* a task calls for its submitter: the submitter's project rights */
+    const char *acting = caller && caller->on_behalf_of && caller->principal &&
+                                 !strncmp(caller->principal, "task:", 5)
+                             ? caller->on_behalf_of
+                         : caller ? caller->principal
+                                  : NULL;
+    if (acting && m->cfg.principal_of)
+        who = m->cfg.principal_of(m->cfg.principal_data, acting);
     struct mcp_wait *w = calloc(1, sizeof(*w));
     mem_op_t *op = w ? mem_op_new(m, kind, who, mcp_finish, w) : NULL;
     if (!op) {

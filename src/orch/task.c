@@ -518,7 +518,8 @@ static void call_tool(orch_task_t *t)
                    .caps = caps,
                    .idempotency_key = key,
                    .traceparent = tp[0] ? tp : NULL,
-                   .env = env},
+                   .env = env,
+                   .on_behalf_of = t->actor},
         .timeout_ms = (uint32_t)json_integer_value(json_object_get(step, "timeout_ms")),
     };
     int rc = aos_gateway_call(o->cfg.gateway, &opts, tool, t->cur_input, on_tool_done, t, &t->call);

@@ -298,6 +298,38 @@ test('the MCP tools: put, get, search, delete, restore', async () => {
   assert.equal(rows.length, 4);
 });
 
+// A task's run of one memory tool step, to its end: [status, the step's output].
+async function taskStep(tool, args, token, extra = {}) {
+  const r = await aos.api('POST', '/api/run', { plan: { steps: [{ id: 'm', tool, args }] }, constraints: { approval: 'never', tools: ['memory__*'] }, ...extra }, token);
+  assert.equal(r.status, 201, r.text);
+  for (const end = Date.now() + 20000; Date.now() < end; await new Promise((res) => setTimeout(res, 100))) {
+    const ep = await aos.api('GET', `/api/episodes/${r.body.trace_id}`);
+    if (['done', 'failed'].includes(ep.body.status)) {
+      const step = ep.body.steps.find((s) => s.id === 'm');
+      return [ep.body.status, step?.attempts?.at(-1)];
+    }
+  }
+  assert.fail('the task did not end');
+}
+
+test('a task calls the memory tools with its submitter\'s project rights', async () => {
+  // the owner's task writes and finds an item
+  let [status, att] = await taskStep('memory__memory.put', { text: 'a task wrote this about invoices', project_id: 'taskmem' });
+  assert.equal(status, 'done', JSON.stringify(att));
+  const id = att.output.structuredContent.id;
+  [status, att] = await taskStep('memory__memory.search', { q: 'invoices', project_id: 'taskmem' });
+  assert.equal(status, 'done', JSON.stringify(att));
+  assert.equal(att.output.structuredContent.results[0].id, id);
+  // a submitter of project tm1 only: its task writes in tm1, not in tm2
+  const tok = await mint('taskmem-tm1', [{ role: 'operator', resource: 'project:tm1' }, { role: 'operator', resource: 'tool:memory__*' }]);
+  [status, att] = await taskStep('memory__memory.put', { text: 'tm1 note', project_id: 'tm1' }, tok, { project_id: 'tm1' });
+  assert.equal(status, 'done', JSON.stringify(att));
+  [status, att] = await taskStep('memory__memory.put', { text: 'tm2 note', project_id: 'tm2' }, tok, { project_id: 'tm1' });
+  assert.equal(status, 'failed', JSON.stringify(att));
+  assert.deepEqual((await search({ q: 'note', project_id: 'tm2' })).body.results, []);
+  assert.equal((await search({ q: 'note', project_id: 'tm1' })).body.results.length, 1);
+});
+
 test('the vector index is rebuilt from the store after a restart', async () => {
   const d = await startAosd();
   try {
