@@ -42,6 +42,7 @@ typedef enum {
     MEM_OP_SEARCH,
     MEM_OP_PROFILE_GET, /* the caller's own profile */
     MEM_OP_PROFILE_PUT, /* fields: the new profile */
+    MEM_OP_LIST,        /* newest first: project, tags, deleted, before, k as the limit */
 } mem_op_kind_t;
 
 typedef struct mem_op mem_op_t;
@@ -74,6 +75,10 @@ struct mem_op {
     uint8_t *groups_ok; /* per interned project: may read */
     size_t ngroups;
 
+    /* LIST (with tags, project and the allowed projects of SEARCH) */
+    int deleted;    /* the soft-deleted items instead of the live ones */
+    int64_t before; /* ids under this one; 0: from the newest */
+
     json_t *row;    /* the item read or written */
     json_t *result; /* the answer */
 };
@@ -89,6 +94,10 @@ int mem_check_profile(const json_t *body, json_t **out, aos_err_t *err);
  * may be NULL (absent). */
 int mem_check_search(mem_op_t *op, const char *q, const char *mode, const char *k, const char *tags,
                      const char *project_id, aos_err_t *err);
+/* Checks list parameters into op (project_id, tags, deleted, before,
+ * limit); strings may be NULL. */
+int mem_check_list(mem_op_t *op, const char *project_id, const char *tags, const char *deleted,
+                   const char *before, const char *limit, aos_err_t *err);
 /* The same from JSON arguments (MCP). */
 int mem_check_search_json(mem_op_t *op, const json_t *args, aos_err_t *err);
 

@@ -293,15 +293,10 @@ static int set_project(mem_op_t *op, const char *p, aos_err_t *err)
     return 0;
 }
 
-int mem_check_search(mem_op_t *op, const char *q, const char *mode, const char *k, const char *tags,
-                     const char *project_id, aos_err_t *err)
+/* "a,b" -> op->tags, checked and sorted; NULL: no filter. */
+static int set_tags_csv(mem_op_t *op, const char *tags, aos_err_t *err)
 {
-    int rc;
-    if ((rc = set_q(op, q, q ? strlen(q) : 0, err)) || (rc = set_mode(op, mode, err)))
-        return rc;
-    op->k = 10;
-    if (k && parse_k(k, &op->k))
-        return aos_err_set(err, AOS_EINVAL, "'k' must be an integer 1..%d", MEM_K_MAX);
+    int rc = 0;
     if (tags) {
         json_t *a = json_array();
         for (const char *p = tags; a && *p;) {
@@ -323,9 +318,49 @@ int mem_check_search(mem_op_t *op, const char *q, const char *mode, const char *
             }
         rc = check_tags(a, &op->tags, err);
         json_decref(a);
-        if (rc)
-            return rc;
     }
+    return rc;
+}
+
+int mem_check_search(mem_op_t *op, const char *q, const char *mode, const char *k, const char *tags,
+                     const char *project_id, aos_err_t *err)
+{
+    int rc;
+    if ((rc = set_q(op, q, q ? strlen(q) : 0, err)) || (rc = set_mode(op, mode, err)))
+        return rc;
+    op->k = 10;
+    if (k && parse_k(k, &op->k))
+        return aos_err_set(err, AOS_EINVAL, "'k' must be an integer 1..%d", MEM_K_MAX);
+    if ((rc = set_tags_csv(op, tags, err)))
+        return rc;
+    return set_project(op, project_id, err);
+}
+
+int mem_check_list(mem_op_t *op, const char *project_id, const char *tags, const char *deleted,
+                   const char *before, const char *limit, aos_err_t *err)
+{
+    int rc;
+    op->k = 50;
+    if (limit) {
+        char *end;
+        long v = strtol(limit, &end, 10);
+        if (!*limit || *end || v < 1 || v > AOS_STORE_LIST_MAX)
+            return aos_err_set(err, AOS_EINVAL, "'limit' must be an integer 1..%d",
+                               AOS_STORE_LIST_MAX);
+        op->k = (int)v;
+    }
+    if (before) {
+        char *end;
+        long long v = strtoll(before, &end, 10);
+        if (!*before || *end || v < 1)
+            return aos_err_set(err, AOS_EINVAL, "'before' must be an item id");
+        op->before = v;
+    }
+    if (deleted && strcmp(deleted, "true") && strcmp(deleted, "false"))
+        return aos_err_set(err, AOS_EINVAL, "'deleted' must be true or false");
+    op->deleted = deleted && !strcmp(deleted, "true");
+    if ((rc = set_tags_csv(op, tags, err)))
+        return rc;
     return set_project(op, project_id, err);
 }
 
@@ -840,6 +875,26 @@ static int may(const mem_op_t *op, aos_perm_t perm, const char *project)
 
 static void job_done(int status, const aos_err_t *err, void *arg);
 
+static int job_list(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    mem_op_t *op = arg;
+    size_t ntags = json_array_size(op->tags);
+    const char *tags[32];
+    for (size_t i = 0; i < ntags && i < 32; i++)
+        tags[i] = json_string_value(json_array_get(op->tags, i));
+    json_t *rows = NULL;
+    int rc =
+        aos_store_mem_list(st, op->all_projects ? NULL : (const char *const *)op->allowed,
+                           op->nallowed, tags, ntags, op->deleted, op->before, op->k, &rows, err);
+    if (rc)
+        return rc;
+    size_t n = json_array_size(rows);
+    json_t *last = n == (size_t)op->k ? json_array_get(rows, n - 1) : NULL;
+    op->result = json_pack("{s:o, s:o}", "items", rows, "next_before",
+                           last ? json_incref(json_object_get(last, "id")) : json_null());
+    return op->result ? 0 : aos_err_set(err, AOS_ENOMEM, NULL);
+}
+
 static void submit(mem_op_t *op, aos_store_job_fn fn)
 {
     int rc = aos_store_submit(op->m->cfg.store, fn, job_done, op);
@@ -863,6 +918,7 @@ static void job_done(int status, const aos_err_t *err, void *arg)
         op->finish(op, 0, json_incref(op->row), NULL);
         return;
     case MEM_OP_SEARCH:
+    case MEM_OP_LIST:
         op->finish(op, 0, json_incref(op->result), NULL);
         return;
     case MEM_OP_GET:
@@ -959,7 +1015,8 @@ void mem_op_start(mem_op_t *op)
         else
             submit(op, job_profile_put);
         return;
-    case MEM_OP_SEARCH: {
+    case MEM_OP_SEARCH:
+    case MEM_OP_LIST: {
         int rc = search_prepare(op);
         if (rc == AOS_EFORBIDDEN)
             op_fail_code(op, rc, "viewer role on project '%.128s' needed", op->project);
@@ -969,7 +1026,7 @@ void mem_op_start(mem_op_t *op)
         else if (rc)
             op_fail_code(op, rc, "%s", "out of memory");
         else
-            submit(op, job_search);
+            submit(op, op->kind == MEM_OP_LIST ? job_list : job_search);
         return;
     }
     default:
@@ -1135,6 +1192,20 @@ static int route_search(aos_http_req_t *req, void *data)
     return rest_run(op);
 }
 
+static int route_list(aos_http_req_t *req, void *data)
+{
+    aos_err_t err = {0, ""};
+    mem_op_t *op;
+    int rc = rest_start(data, req, MEM_OP_LIST, 200, &op);
+    if (rc)
+        return rc;
+    if (mem_check_list(op, aos_http_query(req, "project_id"), aos_http_query(req, "tags"),
+                       aos_http_query(req, "deleted"), aos_http_query(req, "before"),
+                       aos_http_query(req, "limit"), &err))
+        return rest_refuse(op, &err);
+    return rest_run(op);
+}
+
 static int route_profile_get(aos_http_req_t *req, void *data)
 {
     mem_op_t *op;
@@ -1160,6 +1231,7 @@ static int route_profile_put(aos_http_req_t *req, void *data)
 }
 
 static const aos_http_route_t routes[] = {
+    {"GET", "/api/memory/items", AOS_PERM_ANY, route_list, 0, NULL},
     {"POST", "/api/memory/items", AOS_PERM_ANY, route_create, MEM_BODY_MAX, NULL},
     {"GET", "/api/memory/items/:id", AOS_PERM_ANY, route_get, 0, NULL},
     {"PATCH", "/api/memory/items/:id", AOS_PERM_ANY, route_update, MEM_BODY_MAX, NULL},

@@ -317,6 +317,50 @@ int aos_store_mem_rows(aos_store_t *st, const int64_t *ids, int n, json_t **out,
     return rc;
 }
 
+int aos_store_mem_list(aos_store_t *st, const char *const *projects, size_t nprojects,
+                       const char *const *tags, size_t ntags, int deleted, int64_t before_id,
+                       int limit, json_t **out, aos_err_t *err)
+{
+    *out = NULL;
+    if ((projects && nprojects > 500) || ntags > 32 || limit < 1 || limit > AOS_STORE_LIST_MAX)
+        return aos_err_set(err, AOS_EINVAL, "memory list: too many projects or tags, or limit");
+    if (projects && nprojects == 0)
+        return (*out = json_array()) ? 0 : aos_err_set(err, AOS_ENOMEM, "out of memory");
+    sbuf_t sql = {0};
+    size_t np = 2 + (projects ? nprojects : 0) + ntags, k = 0;
+    aos__sql_val_t *params = calloc(np, sizeof(*params));
+    sb_str(&sql, "SELECT " ITEM_COLS " FROM mem_items i WHERE i.deleted_at IS ");
+    sb_str(&sql, deleted ? "NOT NULL" : "NULL");
+    if (before_id > 0 && params) {
+        sb_str(&sql, " AND i.id < ?");
+        params[k++] = aos__sql_int(before_id);
+    }
+    if (projects && params) {
+        sb_str(&sql, " AND i.project_id IN (");
+        for (size_t i = 0; i < nprojects; i++) {
+            sb_str(&sql, i ? ", ?" : "?");
+            params[k++] = aos__sql_text(projects[i]);
+        }
+        sb_str(&sql, ")");
+    }
+    for (size_t i = 0; i < ntags && params; i++) {
+        sb_str(&sql, " AND EXISTS (SELECT 1 FROM mem_tags t WHERE t.item_id = i.id AND t.tag = ?)");
+        params[k++] = aos__sql_text(tags[i]);
+    }
+    sb_str(&sql, " ORDER BY i.id DESC LIMIT ?");
+    if (params)
+        params[k++] = aos__sql_int(limit);
+    int rc;
+    if (!params || sql.oom)
+        rc = aos_err_set(err, AOS_ENOMEM, "memory list: out of memory");
+    else if ((rc = aos__store_select(st, sql.s, params, (int)k, item_cols, NCOLS(item_cols), out,
+                                     err)) < 0)
+        rc = aos__store_fail(err, rc, "unable to list memory items");
+    free(params);
+    free(sql.s);
+    return rc;
+}
+
 struct vecs {
     aos_store_mem_vec_fn fn;
     void *arg;

@@ -643,6 +643,13 @@ int aos_store_mem_keyword(aos_store_t *st, const char *terms, const char *const 
 /* The live items among ids (n of them, at most AOS_STORE_LIST_MAX), as an
  * array in no particular order. */
 int aos_store_mem_rows(aos_store_t *st, const int64_t *ids, int n, json_t **out, aos_err_t *err);
+/* Items newest first, for browsing: of projects (NULL: every project; at
+ * most 500), carrying every one of tags (at most 32), deleted ones only
+ * (deleted 1) or live ones only (0), with ids under before_id (0: from the
+ * newest), at most limit (1..AOS_STORE_LIST_MAX). *out: an array of rows. */
+int aos_store_mem_list(aos_store_t *st, const char *const *projects, size_t nprojects,
+                       const char *const *tags, size_t ntags, int deleted, int64_t before_id,
+                       int limit, json_t **out, aos_err_t *err);
 /* Calls fn for the vector of every live item (dims floats), in id order
  * (only_id > 0: of that item only, if it is live);
  * fn returns 0 to go on. */

@@ -212,6 +212,42 @@ test('grants per project: an Operator on p1 only neither reads nor finds p2', as
   assert.equal((await aos.api('GET', `/api/memory/items/${p2.id}`)).body.deleted_at, null);
 });
 
+test('the item list: newest first, by project and tags, deleted ones apart, paged, per project rights', async () => {
+  const made = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await put({ text: `list item ${i}`, project_id: i < 3 ? 'lst1' : 'lst2', tags: i % 2 ? ['odd', 'x'] : ['even', 'x'] });
+    assert.equal(r.status, 201, r.text);
+    made.push(r.body.id);
+  }
+  const list = async (q, token) => {
+    const r = await aos.api('GET', `/api/memory/items?${new URLSearchParams(q)}`, undefined, token);
+    assert.equal(r.status, 200, r.text);
+    return r.body;
+  };
+  assert.deepEqual((await list({ project_id: 'lst1' })).items.map((i) => i.id), made.slice(0, 3).reverse());
+  assert.deepEqual((await list({ project_id: 'lst1', tags: 'odd' })).items.map((i) => i.id), [made[1]]);
+  assert.deepEqual((await list({ project_id: 'lst2', tags: 'even,x' })).items.map((i) => i.id), [made[4]]);
+  // paging
+  const p1 = await list({ project_id: 'lst1', limit: 2 });
+  assert.deepEqual(p1.items.map((i) => i.id), [made[2], made[1]]);
+  assert.equal(p1.next_before, made[1]);
+  const p2 = await list({ project_id: 'lst1', limit: 2, before: p1.next_before });
+  assert.deepEqual(p2.items.map((i) => i.id), [made[0]]);
+  assert.equal(p2.next_before, null);
+  // deleted items apart
+  assert.equal((await aos.api('DELETE', `/api/memory/items/${made[0]}`)).status, 200);
+  assert.deepEqual((await list({ project_id: 'lst1' })).items.map((i) => i.id), [made[2], made[1]]);
+  assert.deepEqual((await list({ project_id: 'lst1', deleted: 'true' })).items.map((i) => i.id), [made[0]]);
+  // a reader of lst2 only: without project_id it sees lst2's, lst1 is refused
+  const tok = await mint('lister', [{ role: 'viewer', resource: 'project:lst2' }]);
+  const mine = await list({}, tok);
+  assert.ok(mine.items.length >= 2 && mine.items.every((i) => i.project_id === 'lst2'), JSON.stringify(mine));
+  assert.equal((await aos.api('GET', '/api/memory/items?project_id=lst1', undefined, tok)).status, 403);
+  // bad input
+  for (const q of ['limit=0', 'limit=x', 'before=-1', 'deleted=yes', 'project_id=a%20b'])
+    assertErrorShape(assert, await aos.api('GET', `/api/memory/items?${q}`), 400);
+});
+
 test('keyword search in Chinese and English', async () => {
   const zh = (await put({ text: '我们用向量检索来查找相似的笔记', project_id: 'kw' })).body.id;
   const en = (await put({ text: 'Indexing notes with BM25 ranking', project_id: 'kw' })).body.id;
