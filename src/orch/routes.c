@@ -4,6 +4,7 @@
  * commit keeps its request in a waiter that forgets it if the client
  * leaves first. */
 #include "orch/internal.h"
+#include "settings/settings.h"
 #include "auth/auth.h"
 
 #include <stdlib.h>
@@ -116,21 +117,7 @@ int orch_project_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t
 
 int orch_env_of_submitter(aos_http_req_t *req, const json_t *spec, aos_err_t *err)
 {
-    const char *k;
-    json_t *v;
-    char res[96];
-    json_object_foreach(json_object_get(spec, "env"), k, v)
-    {
-        const char *name = json_string_value(json_object_get(v, "secret"));
-        if (!name)
-            continue; /* malformed: the spec's own check says so */
-        snprintf(res, sizeof(res), "secret:%.64s", name);
-        if (aos_auth_req_check(req, AOS_PERM_OPERATE, res))
-            return aos_err_set(err, AOS_EFORBIDDEN,
-                               "this token may not use runtime secret '%.64s' (in env.%.64s)", name,
-                               k);
-    }
-    return 0;
+    return aos_settings_env_authorize(req, json_object_get(spec, "env"), err);
 }
 
 /* constraints.memory: the most relevant memory items, searched as the

@@ -14,6 +14,7 @@
 
 #include "auth/auth.h"
 #include "log/log.h"
+#include "settings/settings.h"
 
 /* ---- the service -------------------------------------------------------------- */
 
@@ -319,24 +320,10 @@ static int job_submit2(aos_sandbox_t *sb, aos_http_req_t *req, op_t op, const ch
 }
 
 /* A script's env may name runtime secrets ({"NAME": {"secret": name}}):
- * the writer needs operate on each "secret:<name>" (403 naming it). */
+ * the writer needs operate on each (403 naming it). */
 static int env_of_writer(aos_http_req_t *req, const json_t *body, aos_err_t *err)
 {
-    const char *k;
-    json_t *v;
-    char res[96];
-    json_object_foreach(json_object_get(body, "env"), k, v)
-    {
-        const char *name = json_string_value(json_object_get(v, "secret"));
-        if (!name)
-            continue; /* a value, or malformed: normalizing says so */
-        snprintf(res, sizeof(res), "secret:%.64s", name);
-        if (aos_auth_req_check(req, AOS_PERM_OPERATE, res))
-            return aos_err_set(err, AOS_EFORBIDDEN,
-                               "this token may not use runtime secret '%.64s' (in env.%.64s)", name,
-                               k);
-    }
-    return 0;
+    return aos_settings_env_authorize(req, json_object_get(body, "env"), err);
 }
 
 static int job_submit(aos_sandbox_t *sb, aos_http_req_t *req, op_t op, const char *id, json_t *body)

@@ -212,6 +212,25 @@ int aos_settings_env_check(const json_t *env, aos_err_t *err)
     return 0;
 }
 
+int aos_settings_env_authorize(const aos_http_req_t *req, const json_t *env, aos_err_t *err)
+{
+    const char *k;
+    json_t *v;
+    char res[96];
+    json_object_foreach((json_t *)env, k, v)
+    {
+        const char *name = json_string_value(json_object_get(v, "secret"));
+        if (!name)
+            continue; /* a value, or malformed: the entry's own check says so */
+        snprintf(res, sizeof(res), "secret:%.64s", name);
+        if (aos_auth_req_check(req, AOS_PERM_OPERATE, res))
+            return aos_err_set(err, AOS_EFORBIDDEN,
+                               "this token may not use runtime secret '%.64s' (in env.%.64s)", name,
+                               k);
+    }
+    return 0;
+}
+
 char *aos_settings_stored_database(aos_store_t *st)
 {
     json_t *v = NULL;

@@ -97,9 +97,15 @@ char *aos_settings_secret_open(aos_settings_t *s, const char *name, const char *
 char *aos_settings_llm_key(aos_settings_t *s);
 
 /* Checks a TaskSpec's "env" member: an object of at most 64 names
- * ([A-Za-z_][A-Za-z0-9_]*, 1..128) each {"secret": "<name>"}. 0 or
- * AOS_EINVAL naming the entry. Pure; any thread. */
+ * ([A-Za-z_][A-Za-z0-9_]*, 1..128) each {"secret": "<name>"}, {"var":
+ * "<project variable>"} or both. 0 or AOS_EINVAL naming the entry. Pure;
+ * any thread. */
 int aos_settings_env_check(const json_t *env, aos_err_t *err);
+/* Whether the caller of req may use every runtime secret that env (a
+ * TaskSpec's or a script's, {NAME: {"secret": name}, ...}; other entries
+ * are skipped) names: operate on "secret:<name>". 0, or AOS_EFORBIDDEN
+ * with err naming the first it may not. Loop thread. */
+int aos_settings_env_authorize(const aos_http_req_t *req, const json_t *env, aos_err_t *err);
 /* A runtime secret's name: 1..64 of A-Z a-z 0-9 _ . - */
 int aos_settings_name_ok(const char *name);
 

@@ -12,11 +12,10 @@
 // WAL files are searched for the plain values: none may be there.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startAosd, backendEntry, waitReady, sleep, ROOT } from './lib.mjs';
+import { startAosd, startReportServer, backendEntry, waitReady, sleep, ROOT } from './lib.mjs';
 
 const TABLE = JSON.parse(readFileSync(join(ROOT, 'docs/rbac-routes.json'), 'utf8'));
 const v = (what) => `${what}-${randomBytes(12).toString('hex')}`;
@@ -34,14 +33,7 @@ const S = Object.values(SECRETS);
 
 let fixture, aos;
 before(async () => {
-  fixture = spawn(process.execPath, [join(ROOT, 'tests/e2e/fixtures/report-server.mjs')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  fixture.port = await new Promise((res, rej) => {
-    let out = '';
-    fixture.stdout.on('data', (d) => { out += d; const m = out.match(/^(\d+)\n/); if (m) res(Number(m[1])); });
-    fixture.on('exit', (code) => rej(new Error(`report-server exited ${code}`)));
-  });
+  fixture = await startReportServer();
   aos = await startAosd();
 });
 after(async () => {

@@ -78,6 +78,21 @@ export function backendEntry(name, which = 'everything', extra = {}) {
   return { name, transport: 'stdio', command: join(TOOLS, 'mcp-server.sh'), args: [which], ...extra };
 }
 
+// Starts fixtures/report-server.mjs (an MCP server over HTTP whose tool
+// "report" answers with the request's headers and its environment) on a
+// free loopback port: resolves to the child, with .port set.
+export async function startReportServer() {
+  const child = spawn(process.execPath, [join(ROOT, 'tests/e2e/fixtures/report-server.mjs')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  child.port = await new Promise((res, rej) => {
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; const m = out.match(/^(\d+)\n/); if (m) res(Number(m[1])); });
+    child.on('exit', (code) => rej(new Error(`report-server exited ${code}`)));
+  });
+  return child;
+}
+
 // Polls GET /mcp/registry/:name until its state is ready and its tools are listed.
 export async function waitReady(aos, name, timeoutMs = 60000) {
   const t0 = Date.now();

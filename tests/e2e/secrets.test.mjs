@@ -9,13 +9,12 @@
 // stdout and stderr, what /proc shows of aosd, its database files.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startAosd, backendEntry, waitReady, TOKEN, ROOT } from './lib.mjs';
+import { startAosd, startReportServer, backendEntry, waitReady, TOKEN, ROOT } from './lib.mjs';
 
 const MASTER_KEY = randomBytes(32).toString('base64');
 const LLM_KEY = `sk-llm-${randomBytes(16).toString('hex')}`;
@@ -25,14 +24,7 @@ const UPSTREAM_TOKEN = 'upstream-token-0123456789';
 
 let fixture, aos;
 before(async () => {
-  fixture = spawn(process.execPath, [join(ROOT, 'tests/e2e/fixtures/report-server.mjs')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  fixture.port = await new Promise((res, rej) => {
-    let out = '';
-    fixture.stdout.on('data', (d) => { out += d; const m = out.match(/^(\d+)\n/); if (m) res(Number(m[1])); });
-    fixture.on('exit', (code) => rej(new Error(`report-server exited ${code}`)));
-  });
+  fixture = await startReportServer();
   aos = await startAosd({
     args: ['--log-level', 'debug', '--llm-base-url', 'http://127.0.0.1:9/v1', '--llm-model', 'm'],
     env: { AOS_BOOTSTRAP_TOKEN: TOKEN, AOS_MASTER_KEY: MASTER_KEY, AOS_LLM_API_KEY: LLM_KEY },
