@@ -5,6 +5,7 @@
 #define AOS_SANDBOX_INTERNAL_H
 
 #include "sandbox/sandbox.h"
+#include "cron/cron.h"
 
 #include <limits.h>
 
@@ -55,7 +56,8 @@ typedef struct sb_sched_s {
     aos_sandbox_t *sb;
     uv_timer_t timer;
     char script_id[SB_ID_LEN + 1];
-    uint64_t every_ms;
+    uint64_t every_ms; /* 0: on cron */
+    aos_cron_t cron;   /* every_ms 0: the timer is re-armed for its next time */
     struct sb_sched_s *next;
 } sb_sched_t;
 
@@ -114,7 +116,9 @@ void sb_run_cancel(sb_run_t *r);
 /* The run's public form, while it runs. */
 json_t *sb_run_json(const sb_run_t *r);
 int sb_refuse(aos_sandbox_t *sb, aos_err_t *err); /* 0, or why no run may start */
-void sb_sched_set(aos_sandbox_t *sb, const char *script_id, int64_t every_ms);
+/* Runs script_id every every_ms, or on cron (a checked expression; NULL),
+ * or not at all (every_ms <= 0 and cron NULL). */
+void sb_sched_set(aos_sandbox_t *sb, const char *script_id, int64_t every_ms, const char *cron);
 void sb_unref(aos_sandbox_t *sb);
 
 /* ---- shell.c ---- */

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "isotime/isotime.h"
 #include "log/log.h"
 #include "utf8/utf8.h"
 
@@ -736,10 +737,26 @@ static void sched_started(sb_run_t *r, int status, const aos_err_t *err, void *d
                      aos_err_msg(err));
 }
 
+static void on_sched(uv_timer_t *t);
+
+/* A schedule on cron: the timer for its next time after now (wall clock:
+ * the loop's own clock does not follow the calendar). */
+static void sched_arm_cron(sb_sched_t *s)
+{
+    int64_t now = aos_isotime_now_ms(), next = aos_cron_next(&s->cron, now);
+    if (next < 0) {
+        aos_log_warn("sandbox", "script %s: its cron expression never fires again", s->script_id);
+        return;
+    }
+    uv_timer_start(&s->timer, on_sched, (uint64_t)(next - now), 0);
+}
+
 static void on_sched(uv_timer_t *t)
 {
     sb_sched_t *s = t->data;
     aos_sandbox_t *sb = s->sb;
+    if (!s->every_ms)
+        sched_arm_cron(s);
     for (sb_run_t *r = sb->runs; r; r = r->next)
         if (r->scheduled && !r->finished && !strcmp(r->script_id, s->script_id)) {
             aos_log_info("sandbox", "script %s: the previous scheduled run still runs, skipped",
@@ -764,20 +781,30 @@ static void on_sched(uv_timer_t *t)
     }
 }
 
-void sb_sched_set(aos_sandbox_t *sb, const char *script_id, int64_t every_ms)
+void sb_sched_set(aos_sandbox_t *sb, const char *script_id, int64_t every_ms, const char *cron)
 {
+    aos_cron_t parsed;
+    aos_err_t err = {0, ""};
+    if (cron && aos_cron_parse(cron, &parsed, &err)) {
+        aos_log_warn("sandbox", "script %s: schedule_cron: %s", script_id, aos_err_msg(&err));
+        cron = NULL;
+    }
+    if (cron)
+        every_ms = 0;
+    else if (every_ms <= 0)
+        every_ms = -1; /* no schedule */
     sb_sched_t **pp = &sb->scheds, *s = NULL;
     for (; *pp; pp = &(*pp)->next)
         if (!strcmp((*pp)->script_id, script_id)) {
             s = *pp;
             break;
         }
-    if (s && (every_ms <= 0 || sb->closing)) {
+    if (s && (every_ms < 0 || sb->closing)) {
         *pp = s->next;
         uv_close((uv_handle_t *)&s->timer, sched_closed);
         return;
     }
-    if (every_ms <= 0 || sb->closing)
+    if (every_ms < 0 || sb->closing)
         return;
     if (!s) {
         if (!(s = calloc(1, sizeof(*s))))
@@ -791,5 +818,10 @@ void sb_sched_set(aos_sandbox_t *sb, const char *script_id, int64_t every_ms)
         sb->pending++;
     }
     s->every_ms = (uint64_t)every_ms;
-    uv_timer_start(&s->timer, on_sched, s->every_ms, s->every_ms);
+    if (cron) {
+        s->cron = parsed;
+        sched_arm_cron(s);
+    } else {
+        uv_timer_start(&s->timer, on_sched, s->every_ms, s->every_ms);
+    }
 }

@@ -82,8 +82,9 @@ int aos_sandbox_new(aos_sandbox_t **out, const aos_sandbox_cfg_t *cfg, aos_err_t
     json_array_foreach(scripts, i, s)
     {
         json_int_t every = json_integer_value(json_object_get(s, "schedule_ms"));
-        if (every > 0)
-            sb_sched_set(sb, json_string_value(json_object_get(s, "id")), every);
+        const char *cron = json_string_value(json_object_get(s, "schedule_cron"));
+        if (every > 0 || cron)
+            sb_sched_set(sb, json_string_value(json_object_get(s, "id")), every, cron);
     }
     json_decref(scripts);
     *out = sb;
@@ -96,7 +97,7 @@ void aos_sandbox_shutdown(aos_sandbox_t *sb, void (*done)(void *data), void *dat
     sb->down = done;
     sb->down_data = data;
     while (sb->scheds) /* each close drops its count in pending */
-        sb_sched_set(sb, sb->scheds->script_id, 0);
+        sb_sched_set(sb, sb->scheds->script_id, 0, NULL);
     for (sb_run_t *r = sb->runs; r; r = r->next)
         if (r->proc)
             aos_proc_kill(r->proc, "shutdown");
@@ -150,6 +151,7 @@ typedef struct {
     json_t *body;   /* the client's (create, patch) */
     json_t *result; /* what the job read */
     int64_t schedule_ms;
+    char schedule_cron[AOS_CRON_MAX + 1]; /* "" : none */
     int limit;
     char script_id[SB_ID_LEN + 1]; /* cancel: the run's script, "" for the shell */
 } sb_job_t;
@@ -215,6 +217,8 @@ static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
         if (!rc)
             rc = aos_store_sandbox_script_put(st, &row, j->op == OP_CREATE, err);
         j->schedule_ms = row.schedule_ms;
+        snprintf(j->schedule_cron, sizeof(j->schedule_cron), "%s",
+                 row.schedule_cron ? row.schedule_cron : "");
         free(env);
         free(files);
         free(caps);
@@ -244,9 +248,9 @@ static void job_done(int status, const aos_err_t *err, void *arg)
     sb_job_t *j = arg;
     aos_sandbox_t *sb = j->sb;
     if (status == 0 && (j->op == OP_CREATE || j->op == OP_PATCH))
-        sb_sched_set(sb, j->id, j->schedule_ms);
+        sb_sched_set(sb, j->id, j->schedule_ms, j->schedule_cron[0] ? j->schedule_cron : NULL);
     if (status == 0 && j->op == OP_DELETE)
-        sb_sched_set(sb, j->id, 0);
+        sb_sched_set(sb, j->id, 0, NULL);
     if (j->req) {
         aos_http_on_close(j->req, NULL, NULL);
         if (status) {

@@ -2,6 +2,7 @@
  * (unknown fields refused), its caps with their bounds and defaults, and
  * its public form (env values never leave aosd: only their names). */
 #include "sandbox/internal.h"
+#include "cron/cron.h"
 #include "settings/settings.h"
 
 #include <stdio.h>
@@ -227,8 +228,9 @@ int sb_script_normalize(aos_sandbox_t *sb, const json_t *in, const json_t *prev,
     *env_text = *files_text = *caps_text = NULL;
     if (!json_is_object(in))
         return aos_err_set(err, AOS_EINVAL, "a script must be a JSON object");
-    static const char *const fields[] = {"name",        "entry_file", "files", "description",
-                                         "schedule_ms", "env",        "caps",  NULL};
+    static const char *const fields[] = {"name",        "entry_file",  "files",
+                                         "description", "schedule_ms", "schedule_cron",
+                                         "env",         "caps",        NULL};
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)in, k, v)
@@ -238,7 +240,7 @@ int sb_script_normalize(aos_sandbox_t *sb, const json_t *in, const json_t *prev,
             known |= !strcmp(k, fields[i]);
         if (!strcmp(k, "cron") || !strcmp(k, "schedule"))
             return aos_err_set(err, AOS_EINVAL,
-                               "cron expressions are not supported: use schedule_ms");
+                               "unknown field '%.64s': a cron expression is 'schedule_cron'", k);
         if (!known)
             return aos_err_set(err, AOS_EINVAL, "unknown field '%.64s'", k);
     }
@@ -246,7 +248,17 @@ int sb_script_normalize(aos_sandbox_t *sb, const json_t *in, const json_t *prev,
     (json_object_get(in, name) ? json_object_get(in, name) : json_object_get(prev, name))
     const json_t *name = FIELD("name"), *entry = FIELD("entry_file"), *files = FIELD("files");
     const json_t *desc = FIELD("description"), *sched = FIELD("schedule_ms"), *caps = FIELD("caps");
+    const json_t *cron = FIELD("schedule_cron");
 #undef FIELD
+    /* one schedule: a change given for one of them clears the other */
+    const json_t *in_ms = json_object_get(in, "schedule_ms"),
+                 *in_cron = json_object_get(in, "schedule_cron");
+    if (in_ms && !json_is_null(in_ms) && in_cron && !json_is_null(in_cron))
+        return aos_err_set(err, AOS_EINVAL, "give schedule_ms or schedule_cron, not both");
+    if (in_ms && !json_is_null(in_ms))
+        cron = NULL;
+    else if (in_cron && !json_is_null(in_cron))
+        sched = NULL;
     if (!json_is_string(name) || json_string_length(name) == 0 || json_string_length(name) > 100)
         return aos_err_set(err, AOS_EINVAL, "name must be a string of 1 to 100 bytes");
     if (!json_is_string(entry) || !sb_path_ok(json_string_value(entry)))
@@ -263,6 +275,17 @@ int sb_script_normalize(aos_sandbox_t *sb, const json_t *in, const json_t *prev,
             return aos_err_set(err, AOS_EINVAL,
                                "schedule_ms must be an integer from 1000 to a year, or null");
         every = json_integer_value(sched);
+    }
+    if (cron && !json_is_null(cron)) {
+        aos_cron_t parsed;
+        aos_err_t e = {0, ""};
+        if (!json_is_string(cron) || every)
+            return aos_err_set(
+                err, AOS_EINVAL,
+                "schedule_cron must be a cron expression (\"*/5 * * * *\"), or null");
+        if (aos_cron_parse(json_string_value(cron), &parsed, &e))
+            return aos_err_set(err, AOS_EINVAL, "schedule_cron: %s", aos_err_msg(&e));
+        out->schedule_cron = json_string_value(cron);
     }
     sb_caps_t c;
     if ((rc = sb_caps_parse(caps, &c, err)))

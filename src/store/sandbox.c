@@ -16,13 +16,13 @@ static aos__sql_val_t opt_text(const char *s)
 
 static const col_t script_cols[] = {
     {"id", COL_TEXT},          {"name", COL_TEXT},       {"entry_file", COL_TEXT},
-    {"description", COL_TEXT}, {"schedule_ms", COL_INT}, {"env", COL_JSON},
-    {"files", COL_JSON},       {"caps", COL_JSON},       {"created_by", COL_TEXT},
-    {"created_at", COL_TEXT},  {"updated_at", COL_TEXT},
+    {"description", COL_TEXT}, {"schedule_ms", COL_INT}, {"schedule_cron", COL_TEXT},
+    {"env", COL_JSON},         {"files", COL_JSON},      {"caps", COL_JSON},
+    {"created_by", COL_TEXT},  {"created_at", COL_TEXT}, {"updated_at", COL_TEXT},
 };
 #define SCRIPT_SELECT                                                                              \
-    "SELECT id, name, entry_file, description, schedule_ms, env, files, caps, created_by, "        \
-    "created_at, updated_at FROM sandbox_scripts"
+    "SELECT id, name, entry_file, description, schedule_ms, schedule_cron, env, files, caps, "     \
+    "created_by, created_at, updated_at FROM sandbox_scripts"
 
 int aos_store_sandbox_script_put(aos_store_t *st, const aos_store_sandbox_script_t *s, int create,
                                  aos_err_t *err)
@@ -37,6 +37,7 @@ int aos_store_sandbox_script_put(aos_store_t *st, const aos_store_sandbox_script
                               aos__sql_text(s->entry_file),
                               opt_text(s->description),
                               s->schedule_ms > 0 ? aos__sql_int(s->schedule_ms) : aos__sql_null(),
+                              opt_text(s->schedule_cron),
                               aos__sql_text(s->env),
                               aos__sql_text(s->files),
                               aos__sql_text(s->caps),
@@ -45,14 +46,15 @@ int aos_store_sandbox_script_put(aos_store_t *st, const aos_store_sandbox_script
                               aos__sql_text(now)};
         rc = aos__store_exec(st,
                              "INSERT INTO sandbox_scripts (id, name, entry_file, description, "
-                             "schedule_ms, env, files, caps, created_by, created_at, updated_at) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             "schedule_ms, schedule_cron, env, files, caps, created_by, "
+                             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              p, NCOLS(p), &n, err);
     } else {
         aos__sql_val_t p[] = {aos__sql_text(s->name),
                               aos__sql_text(s->entry_file),
                               opt_text(s->description),
                               s->schedule_ms > 0 ? aos__sql_int(s->schedule_ms) : aos__sql_null(),
+                              opt_text(s->schedule_cron),
                               aos__sql_text(s->env),
                               aos__sql_text(s->files),
                               aos__sql_text(s->caps),
@@ -61,7 +63,8 @@ int aos_store_sandbox_script_put(aos_store_t *st, const aos_store_sandbox_script
         rc =
             aos__store_exec(st,
                             "UPDATE sandbox_scripts SET name = ?, entry_file = ?, description = ?, "
-                            "schedule_ms = ?, env = ?, files = ?, caps = ?, updated_at = ? "
+                            "schedule_ms = ?, schedule_cron = ?, env = ?, files = ?, caps = ?, "
+                            "updated_at = ? "
                             "WHERE id = ?",
                             p, NCOLS(p), &n, err);
     }

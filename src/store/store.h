@@ -693,6 +693,7 @@ int aos_store_mem_blueprint_list(aos_store_t *st, const char *project_id, json_t
 typedef struct {
     const char *id, *name, *entry_file, *description; /* description may be NULL */
     int64_t schedule_ms;                              /* 0: none */
+    const char *schedule_cron;                        /* NULL: none (0023) */
     const char *env, *files, *caps;
     const char *created_by; /* insert only; may be NULL */
 } aos_store_sandbox_script_t;
@@ -700,8 +701,8 @@ typedef struct {
  * column but created_* (AOS_ENOTFOUND when there is no such script). */
 int aos_store_sandbox_script_put(aos_store_t *st, const aos_store_sandbox_script_t *s, int create,
                                  aos_err_t *err);
-/* {id, name, entry_file, description, schedule_ms, env, files, caps,
- * created_by, created_at, updated_at}; AOS_ENOTFOUND. */
+/* {id, name, entry_file, description, schedule_ms, schedule_cron, env,
+ * files, caps, created_by, created_at, updated_at}; AOS_ENOTFOUND. */
 int aos_store_sandbox_script_get(aos_store_t *st, const char *id, json_t **out, aos_err_t *err);
 int aos_store_sandbox_script_list(aos_store_t *st, json_t **out, aos_err_t *err);
 /* Deletes the script and its runs; AOS_ENOTFOUND. */

@@ -368,6 +368,9 @@ test('scripts: bad input changes nothing; list, patch, runs, cancel, delete', as
     { name: 'x', entry_file: 'a.sh', files: { 'a.sh': 'x' }, env: { PATH: '/evil' } },
     { name: 'x', entry_file: 'a.sh', files: { 'a.sh': 'x' }, schedule_ms: 10 },
     { name: 'x', entry_file: 'a.sh', files: { 'a.sh': 'x' }, cron: '* * * * *' },
+    { name: 'x', entry_file: 'a.sh', files: { 'a.sh': 'x' }, schedule_cron: '61 * * * *' },
+    { name: 'x', entry_file: 'a.sh', files: { 'a.sh': 'x' }, schedule_cron: 5 },
+    { name: 'x', entry_file: 'a.sh', files: { 'a.sh': 'x' }, schedule_cron: '* * * * *', schedule_ms: 5000 },
   ];
   const before = (await aos.api('GET', '/sandbox/scripts')).body.scripts.length;
   for (const b of bad) assertErrorShape(assert, await aos.api('POST', '/sandbox/scripts', b), 400, 'invalid_argument');
@@ -419,6 +422,41 @@ test('schedule_ms runs a script on its own', async () => {
   const n = (await aos.api('GET', `/sandbox/scripts/${s.id}/runs`)).body.runs.length;
   await sleep(2000);
   assert.equal((await aos.api('GET', `/sandbox/scripts/${s.id}/runs`)).body.runs.length, n, 'the schedule stopped');
+});
+
+test('schedule_cron runs a script at the times of its cron expression, also after a restart of the schedule', async () => {
+  // six fields: every second second, on even seconds of the wall clock
+  const s = await create({ 'cron.sh': 'date +%S' }, { schedule_cron: '*/2 * * * * *' });
+  assert.equal(s.schedule_cron, '*/2 * * * * *');
+  assert.equal(s.schedule_ms, null);
+  const end = Date.now() + 10000;
+  let runs = [];
+  while (Date.now() < end) {
+    runs = (await aos.api('GET', `/sandbox/scripts/${s.id}/runs`)).body.runs;
+    if (runs.filter((r) => r.status === 'succeeded').length >= 2) break;
+    await sleep(200);
+  }
+  const ok = runs.filter((r) => r.status === 'succeeded');
+  assert.ok(ok.length >= 2, JSON.stringify(runs));
+  assert.equal(ok[0].actor, 'schedule');
+  // each started on an even second (the script prints the second it ran in,
+  // within the 2 s between firings)
+  for (const r of ok) assert.ok(new Date(r.started_at).getUTCSeconds() % 2 === 0 || Number(r.stdout) % 2 === 0, JSON.stringify(r));
+  // a schedule_ms given in a PATCH replaces the cron expression, and null stops it
+  let p = await aos.api('PATCH', `/sandbox/scripts/${s.id}`, { schedule_ms: 3600000 });
+  assert.equal(p.status, 200, p.text);
+  assert.equal(p.body.schedule_cron, null);
+  assert.equal(p.body.schedule_ms, 3600000);
+  p = await aos.api('PATCH', `/sandbox/scripts/${s.id}`, { schedule_ms: null });
+  assert.equal(p.status, 200, p.text);
+  await sleep(300);
+  const n = (await aos.api('GET', `/sandbox/scripts/${s.id}/runs`)).body.runs.length;
+  await sleep(2500);
+  assert.equal((await aos.api('GET', `/sandbox/scripts/${s.id}/runs`)).body.runs.length, n, 'the schedule stopped');
+  // a far one is kept as given
+  p = await aos.api('PATCH', `/sandbox/scripts/${s.id}`, { schedule_cron: '@yearly' });
+  assert.equal(p.status, 200, p.text);
+  assert.equal(p.body.schedule_cron, '@yearly');
 });
 
 test('the shell tool runs a command in the sandbox', async () => {
