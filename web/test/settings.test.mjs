@@ -1,0 +1,212 @@
+// settings.test.mjs - the Settings page in a real browser against a real
+// aosd: S1 a change reviewed as a diff in a modal (dry run) and then saved,
+// the restart-required key marked; the IP allowlist; Secrets & Env (names
+// and purposes only; add, rotate, delete; the two-person rule with a
+// second Admin approving); S2 users, a token shown once, grants; the audit
+// log filtered and its chain verified; a Viewer without the actions; both
+// languages and axe-core on every tab; no console error.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setup, axe, checkLanguage, setLang, SHOTS, join } from './lib.mjs';
+
+let env, owner;
+
+before(async () => {
+  env = await setup();
+  owner = await env.newPage();
+});
+after(async () => { await env?.close(); });
+
+const tab = (p, k) => p.locator(`[role="tab"][data-tab="${k}"]`).click();
+
+test('S1: a change is shown as a diff first, the restart key marked, then saved', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  await page.goto(aos.url + '/settings');
+  const form = page.locator('[data-testid="system-form"]');
+  await form.waitFor();
+  await axe(page, '/settings system');
+  // every key of the schema has a field
+  const sys = (await aos.api('GET', '/config/system')).body;
+  assert.equal(await form.locator('[data-key]').count(), sys.schema.length);
+  await form.locator('input[name="orch.max_running"]').fill('7');
+  await form.locator('textarea[name="security.ip_allowlist"]').fill('127.0.0.0/8\n::1');
+  await page.click('[data-testid="system-save"]');
+  const modal = page.locator('[data-testid="modal"]');
+  await modal.waitFor();
+  // the dry run changed nothing yet
+  assert.notEqual((await aos.api('GET', '/config/system')).body.settings['orch.max_running'], 7);
+  const rows = modal.locator('[data-testid="diff-table"] tbody tr');
+  assert.deepEqual((await rows.evaluateAll((r) => r.map((x) => x.dataset.key))).sort(), ['orch.max_running', 'security.ip_allowlist']);
+  assert.match(await modal.locator('tr[data-key="orch.max_running"]').innerText(), /7/);
+  assert.equal(await modal.locator('tr[data-key="orch.max_running"] .restart').count(), 1, 'needs a restart');
+  assert.equal(await modal.locator('tr[data-key="security.ip_allowlist"] .restart').count(), 0, 'live');
+  await axe(page, '/settings diff modal');
+  await page.screenshot({ path: join(SHOTS, 'settings-en-light-diff.png') });
+  await page.click('[data-testid="diff-confirm"]');
+  await page.locator('[data-testid="system-msg"]').waitFor();
+  const after = (await aos.api('GET', '/config/system')).body;
+  assert.equal(after.settings['orch.max_running'], 7);
+  assert.deepEqual(after.settings['security.ip_allowlist'], ['127.0.0.0/8', '::1']);
+  assert.equal(after.sources['orch.max_running'], 'stored');
+  await page.locator('[data-testid="restart-pending"]', { hasText: 'orch.max_running' }).waitFor();
+  // a bad value: the server's message, nothing stored
+  await form.locator('textarea[name="security.ip_allowlist"]').fill('not-a-range');
+  await page.click('[data-testid="system-save"]');
+  await page.locator('[role="alert"]', { hasText: 'security.ip_allowlist' }).waitFor();
+  owner.expected(400);
+  assert.deepEqual((await aos.api('GET', '/config/system')).body.settings['security.ip_allowlist'], ['127.0.0.0/8', '::1']);
+  // the audit row of the change
+  const audit = await aos.api('GET', '/audit/logs?action=settings.system.update');
+  assert.equal(audit.body.items.length, 1);
+  noProblems();
+});
+
+test('Secrets & Env: names and purposes only; add, rotate, delete', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  await tab(page, 'secrets');
+  await page.click('[data-testid="secret-add"]');
+  await page.fill('[data-testid="secret-name"]', 'UI_KEY');
+  await page.fill('[data-testid="secret-value"]', 'sk-ui-value-never-shown-4711');
+  await page.fill('[data-testid="secret-purpose"]', 'the browser test');
+  await axe(page, '/settings secret modal');
+  await page.click('[data-testid="secret-submit"]');
+  const row = page.locator('tr[data-secret="UI_KEY"]');
+  await row.waitFor();
+  assert.match(await row.innerText(), /the browser test/);
+  assert.doesNotMatch(await page.content(), /sk-ui-value/);
+  await row.locator('[data-testid="rotate-UI_KEY"]').click();
+  assert.equal(await page.locator('[data-testid="secret-name"]').getAttribute('readonly'), '');
+  await page.fill('[data-testid="secret-value"]', 'sk-ui-rotated-4712');
+  await page.click('[data-testid="secret-submit"]');
+  await page.locator('[data-testid="secret-msg"]').waitFor();
+  const audit = await aos.api('GET', '/audit/logs?action=secret.rotate');
+  assert.equal(audit.body.items.length, 1, audit.text);
+  await axe(page, '/settings secrets');
+  await row.locator('[data-testid="delsecret-UI_KEY"]').click();
+  await row.waitFor({ state: 'detached' });
+  assert.ok(!(await aos.api('GET', '/config/runtime')).body.secrets.some((s) => s.name === 'UI_KEY'));
+  noProblems();
+});
+
+test('the two-person rule: a change waits; its requester may not approve it, a second Admin does', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  assert.equal((await aos.api('PUT', '/config/system', { 'security.two_person_secrets': true })).status, 200);
+  const admin2 = await aos.api('POST', '/auth/tokens', { name: 'second-admin', role: 'admin' });
+  assert.equal(admin2.status, 201, admin2.text);
+  await page.reload();
+  await tab(page, 'secrets');
+  await page.click('[data-testid="secret-add"]');
+  await page.fill('[data-testid="secret-name"]', 'TWO_KEY');
+  await page.fill('[data-testid="secret-value"]', 'sk-two-person-4713');
+  await page.click('[data-testid="secret-submit"]');
+  await page.locator('[data-testid="pending"] tr[data-pending="TWO_KEY"]').waitFor();
+  assert.ok(!(await aos.api('GET', '/config/runtime')).body.secrets.some((s) => s.name === 'TWO_KEY'), 'not yet applied');
+  // the requester's own approval is refused, and said so
+  await page.click('[data-testid="approve-TWO_KEY"]');
+  await page.locator('[role="alert"]').waitFor();
+  owner.expected(403);
+  const second = await env.newPage({ token: admin2.body.token });
+  await second.page.goto(aos.url + '/settings');
+  await tab(second.page, 'secrets');
+  await second.page.click('[data-testid="approve-TWO_KEY"]');
+  await second.page.locator('tr[data-secret="TWO_KEY"]').waitFor();
+  assert.ok((await aos.api('GET', '/config/runtime')).body.secrets.some((s) => s.name === 'TWO_KEY'));
+  second.noProblems();
+  assert.equal((await aos.api('PUT', '/config/system', { 'security.two_person_secrets': false })).status, 200);
+  noProblems();
+});
+
+test('S2: users, a token shown once, grants', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  await page.reload();
+  await tab(page, 'access');
+  const tf = page.locator('[data-testid="token-form"]');
+  await tf.locator('input[name="name"]').fill('ui-made');
+  await tf.locator('select[name="role"]').selectOption('operator');
+  await tf.locator('button[type="submit"]').click();
+  const shown = page.locator('[data-testid="new-token"]');
+  await shown.waitFor();
+  const token = (await shown.innerText()).trim();
+  const me = await fetch(aos.url + '/auth/me', { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(me.status, 200, 'the token shown works');
+  assert.equal((await me.json()).role, 'operator');
+  await axe(page, '/settings token modal');
+  await page.locator('[data-testid="modal"] button.primary').click();
+  await shown.waitFor({ state: 'detached' });
+  assert.ok(!(await page.content()).includes(token), 'shown once: gone from the page');
+  const trow = page.locator('tr[data-token="ui-made"]');
+  await trow.waitFor();
+  // a user
+  const uf = page.locator('[data-testid="user-form"]');
+  await uf.locator('input[name="name"]').fill('ui-user');
+  await uf.locator('input[name="password"]').fill('a long enough passphrase 9');
+  await uf.locator('button[type="submit"]').click();
+  await page.locator('tr[data-user="ui-user"]').waitFor();
+  // a grant on the new token
+  const id = (await aos.api('GET', '/auth/tokens')).body.tokens.find((x) => x.name === 'ui-made').id;
+  const gf = page.locator('[data-testid="grant-form"]');
+  await gf.locator('input[name="principal"]').fill(`token:${id}`);
+  await gf.locator('select[name="role"]').selectOption('viewer');
+  await gf.locator('input[name="resource"]').fill('project:ui');
+  await gf.locator('button[type="submit"]').click();
+  await page.locator('tr[data-grant="project:ui"]').waitFor();
+  assert.ok((await aos.api('GET', '/rbac/grants')).body.grants.some((g) => g.resource === 'project:ui' && g.principal === `token:${id}`));
+  await axe(page, '/settings access');
+  // revoke: the token stops working
+  await trow.locator('[data-testid="revoke-ui-made"]').click();
+  await trow.locator('text=revoked').waitFor();
+  assert.equal((await fetch(aos.url + '/auth/me', { headers: { Authorization: `Bearer ${token}` } })).status, 401);
+  noProblems();
+});
+
+test('the audit log: filters and chain verification', async () => {
+  const { page, noProblems } = owner;
+  await tab(page, 'audit');
+  await page.locator('[data-testid="audit"] tbody tr').first().waitFor();
+  const f = page.locator('[data-testid="audit-filter"]');
+  await f.locator('input[name="action"]').fill('secret.*');
+  await f.locator('button[type="submit"]').click();
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="audit"] tbody tr')].every((r) => r.dataset.action.startsWith('secret.')));
+  const actions = await page.locator('[data-testid="audit"] tbody tr').evaluateAll((r) => r.map((x) => x.dataset.action));
+  for (const a of ['secret.create', 'secret.rotate', 'secret.delete', 'secret.change.request', 'secret.change.approve']) assert.ok(actions.includes(a), `${a} in ${actions}`);
+  await page.click('[data-testid="audit-verify"]');
+  await page.locator('[data-testid="verify-result"].ok').waitFor();
+  await axe(page, '/settings audit');
+  await page.screenshot({ path: join(SHOTS, 'settings-en-light-audit.png'), fullPage: true });
+  noProblems();
+});
+
+test('every tab in Chinese, no English left', async () => {
+  const { page, noProblems } = owner;
+  await page.goto(env.aos.url + '/settings');
+  await setLang(page, 'zh-CN');
+  for (const k of ['system', 'secrets', 'access', 'audit']) {
+    await tab(page, k);
+    await page.locator('[role="tabpanel"] table, [role="tabpanel"] form').first().waitFor();
+    await checkLanguage(page, 'zh-CN', `/settings ${k}`);
+    await axe(page, `/settings ${k} zh-CN`);
+  }
+  await page.screenshot({ path: join(SHOTS, 'settings-zh-CN-light-audit.png'), fullPage: true });
+  await setLang(page, 'en');
+  noProblems();
+});
+
+test('a Viewer sees the settings but none of the actions', async () => {
+  const v = await env.aos.api('POST', '/auth/tokens', { name: 'set-viewer', role: 'viewer' });
+  const { page, noProblems } = await env.newPage({ token: v.body.token });
+  await page.goto(env.aos.url + '/settings');
+  await page.locator('[data-testid="system-form"]').waitFor();
+  await page.locator('[data-testid="no-admin"]').waitFor();
+  assert.equal(await page.locator('[data-testid="system-save"]').count(), 0);
+  assert.equal(await page.locator('[role="tab"]').count(), 2);
+  assert.equal(await page.locator('input[name="orch.max_running"]').isDisabled(), true);
+  await tab(page, 'secrets');
+  await page.locator('tr[data-secret="TWO_KEY"]').waitFor();
+  assert.equal(await page.locator('[data-testid="secret-add"], [data-testid^="rotate-"], [data-testid^="delsecret-"]').count(), 0);
+  await axe(page, '/settings as a viewer');
+  noProblems();
+});
