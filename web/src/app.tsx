@@ -9,6 +9,7 @@ import { ChatHub } from './pages/chat';
 import { Integrations } from './pages/integrations';
 import { NotBuilt } from './pages/notbuilt';
 import { Settings } from './pages/settings';
+import { Memory } from './pages/memory';
 import { ConnState } from './events';
 import { feed, useFeed } from './feed';
 import { setPrincipal } from './perm';
@@ -113,7 +114,7 @@ export function App() {
         {page === 'integrations' && <Integrations />}
         {page === 'monitor' && <NotBuilt title={t('nav.monitor')} issue={18} items={t('todo.monitor')} />}
         {page === 'projects' && <NotBuilt title={t('nav.projects')} items={t('todo.projects')} />}
-        {page === 'memory' && <NotBuilt title={t('nav.memory')} issue={17} items={t('todo.memory')} />}
+        {page === 'memory' && <Memory />}
         {page === 'settings' && <Settings />}
         {page === 'agents' && <NotBuilt title={t('nav.agents')} issue={15} items={t('todo.agents')} />}
       </main>

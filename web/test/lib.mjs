@@ -77,7 +77,16 @@ export async function axe(page, where) {
 /* No string of the other language, and no raw key, in the page's text. */
 export async function checkLanguage(page, l, where) {
   const { en, zh } = dicts;
-  const text = await page.evaluate(() => document.body.innerText);
+  // (text the server sends in English, marked lang="en", is left out)
+  const text = await page.evaluate((l) => {
+    if (l === 'en') return document.body.innerText;
+    const b = document.body.cloneNode(true);
+    b.querySelectorAll('[lang="en"]').forEach((e) => e.remove());
+    document.documentElement.appendChild(b);
+    const s = b.innerText;
+    b.remove();
+    return s;
+  }, l);
   const [other, mine] = l === 'en' ? [zh, en] : [en, zh];
   for (const [k, v] of other) {
     if (v === mine.get(k) || v.length < 4 || /\{\w+\}/.test(v)) continue;

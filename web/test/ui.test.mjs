@@ -77,7 +77,16 @@ async function setTheme(th) {
 // dictionary value (that differs in Chinese) is visible in zh-CN and the
 // other way round, and no key is shown raw.
 async function checkLanguage(l, where) {
-  const text = await page.evaluate(() => document.body.innerText);
+  // (text the server sends in English, marked lang="en", is left out)
+  const text = await page.evaluate((l) => {
+    if (l === 'en') return document.body.innerText;
+    const b = document.body.cloneNode(true);
+    b.querySelectorAll('[lang="en"]').forEach((e) => e.remove());
+    document.documentElement.appendChild(b);
+    const s = b.innerText;
+    b.remove();
+    return s;
+  }, l);
   const [other, mine] = l === 'en' ? [zh, en] : [en, zh];
   for (const [k, v] of other) {
     if (v === mine.get(k) || v.length < 4 || /\{\w+\}/.test(v)) continue;
@@ -91,6 +100,7 @@ const READY = {
   chat: '.convs ul, .convs p',
   integrations: '[data-testid="servers"] tr[data-server="aos"]',
   settings: '[data-testid="system-form"]',
+  memory: '[data-testid="mem-search"]',
 };
 
 async function tour(tag) {

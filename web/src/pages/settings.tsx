@@ -122,7 +122,7 @@ function System() {
                   : k.type !== 'boolean' && <input id={id} name={k.key} class="mono" defaultValue={toText(k, v)} disabled={dis}
                     type={k.type === 'integer' || k.type === 'number' ? 'number' : 'text'} step={k.type === 'integer' ? 1 : 'any'}
                     min={k.min} max={k.max} aria-describedby={`${id}-h`} />}
-                <div class="small muted" id={`${id}-h`}>{k.help}</div>
+                <div class="small muted" id={`${id}-h`} lang="en">{k.help}</div>
               </div>
             );
           })}
