@@ -10,6 +10,7 @@ import { Integrations } from './pages/integrations';
 import { NotBuilt } from './pages/notbuilt';
 import { Settings } from './pages/settings';
 import { Memory } from './pages/memory';
+import { Agents } from './pages/agents';
 import { ConnState } from './events';
 import { feed, useFeed } from './feed';
 import { setPrincipal } from './perm';
@@ -116,7 +117,7 @@ export function App() {
         {page === 'projects' && <NotBuilt title={t('nav.projects')} items={t('todo.projects')} />}
         {page === 'memory' && <Memory />}
         {page === 'settings' && <Settings />}
-        {page === 'agents' && <NotBuilt title={t('nav.agents')} issue={15} items={t('todo.agents')} />}
+        {page === 'agents' && <Agents />}
       </main>
     </div>
   );

@@ -101,6 +101,7 @@ const READY = {
   integrations: '[data-testid="servers"] tr[data-server="aos"]',
   settings: '[data-testid="system-form"]',
   memory: '[data-testid="mem-search"]',
+  agents: '[data-testid="agent-new"]',
 };
 
 async function tour(tag) {

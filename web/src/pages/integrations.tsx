@@ -20,8 +20,13 @@ type Server = {
 type Tool = { name: string; description?: string; inputSchema?: any };
 
 /* One MCP session on /mcp/servers/:name: initialize, tools/list, end. */
-async function listTools(server: string): Promise<Tool[]> {
-  const url = `/mcp/servers/${encodeURIComponent(server)}`;
+function listTools(server: string): Promise<Tool[]> {
+  return listToolsAt(`/mcp/servers/${encodeURIComponent(server)}`);
+}
+
+/* The same on any MCP endpoint; '/mcp' lists every server's tools as
+ * server__tool (the Agents page's tool mapping). */
+export async function listToolsAt(url: string): Promise<Tool[]> {
   let sid = '';
   let id = 0;
   const rpc = async (method: string, params?: any, notify = false) => {
