@@ -11,6 +11,7 @@ import { NotBuilt } from './pages/notbuilt';
 import { Settings } from './pages/settings';
 import { Memory } from './pages/memory';
 import { Agents } from './pages/agents';
+import { Projects } from './pages/projects';
 import { ConnState } from './events';
 import { feed, useFeed } from './feed';
 import { setPrincipal } from './perm';
@@ -114,7 +115,7 @@ export function App() {
         {page === 'chat' && <ChatHub />}
         {page === 'integrations' && <Integrations />}
         {page === 'monitor' && <NotBuilt title={t('nav.monitor')} issue={18} items={t('todo.monitor')} />}
-        {page === 'projects' && <NotBuilt title={t('nav.projects')} items={t('todo.projects')} />}
+        {page === 'projects' && <Projects />}
         {page === 'memory' && <Memory />}
         {page === 'settings' && <Settings />}
         {page === 'agents' && <Agents />}

@@ -4,7 +4,7 @@
 // versions) and a JSON value diff (the settings' {from, to}).
 import { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { t } from './i18n';
+import { t, Key } from './i18n';
 import { api } from './api';
 
 /* GET path (or run fn) now and on reload(); data stays while reloading. */
@@ -115,4 +115,15 @@ export function when(ts: unknown): string {
 export function val(f: HTMLFormElement, n: string): string {
   const el = f.elements.namedItem(n) as HTMLInputElement | null;
   return el ? el.value : '';
+}
+
+const STATUS: Record<string, Key> = {
+  running: 'prj.s.running', queued: 'prj.s.queued', waiting: 'prj.s.waiting', done: 'prj.s.done', failed: 'prj.s.failed',
+  cancelled: 'prj.s.cancelled', succeeded: 'prj.s.succeeded', stopped: 'prj.s.stopped', skipped: 'prj.s.skipped',
+};
+
+/* A task's, step's, run's or agent's status in the UI's language (an
+ * unknown one as the server says it). */
+export function statusText(s: string): string {
+  return STATUS[s] ? t(STATUS[s]) : s;
 }

@@ -77,11 +77,12 @@ export async function axe(page, where) {
 /* No string of the other language, and no raw key, in the page's text. */
 export async function checkLanguage(page, l, where) {
   const { en, zh } = dicts;
-  // (text the server sends in English, marked lang="en", is left out)
+  // (text the server sends in English, marked lang="en", and names, code
+  // and data - .mono, code, pre - are left out)
   const text = await page.evaluate((l) => {
     if (l === 'en') return document.body.innerText;
     const b = document.body.cloneNode(true);
-    b.querySelectorAll('[lang="en"]').forEach((e) => e.remove());
+    b.querySelectorAll('[lang="en"], [translate="no"], .mono, code, pre').forEach((e) => e.remove());
     document.documentElement.appendChild(b);
     const s = b.innerText;
     b.remove();

@@ -17,7 +17,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { api } from '../api';
 import { can } from '../perm';
-import { useLoad, Err, Tabs, TabPanel, Modal, DiffView, pretty, when, val } from '../ui';
+import { useLoad, Err, Tabs, TabPanel, Modal, DiffView, pretty, when, val, statusText } from '../ui';
 import { listToolsAt } from './integrations';
 
 type Tab = 'agents' | 'sandbox';
@@ -59,7 +59,7 @@ function AgentList() {
                   <tr key={a.id} data-agent={a.name}>
                     <td><button type="button" class="link" aria-expanded={open === a.name} onClick={() => setOpen(open === a.name ? null : a.name)}>{a.name}</button></td>
                     <td>{a.type === 'remote' ? t('ag.remote') : t('ag.local')}</td>
-                    <td><span class={`status status-${a.status}`}>{a.status}</span></td>
+                    <td><span class={`status status-${a.status}`}>{statusText(a.status)}</span></td>
                     <td>v{a.version}{a.latest_version && a.latest_version !== a.version ? ` (${t('ag.latest', { v: a.latest_version })})` : ''}</td>
                     <td>{a.replicas}</td>
                     <td class="mono small">{(a.config.tools || []).join(' ')}</td>
@@ -167,7 +167,7 @@ function AgentView({ name, onChanged, onGone, onOpen }: { name: string; onChange
         </header>
         <h3>{t('ag.lifecycle')}</h3>
         <div class="row">
-          <span>{t('ag.status')}: <span class={`status status-${a.status}`} data-testid="agent-status">{a.status}</span></span>
+          <span>{t('ag.status')}: <span class={`status status-${a.status}`} data-testid="agent-status">{statusText(a.status)}</span></span>
           {a.type !== 'remote' && op && (
             <form class="row" onSubmit={(e) => { e.preventDefault(); const n = Number(val(e.currentTarget as HTMLFormElement, 'replicas')); act(() => api('POST', `/agents/${encodeURIComponent(a.name)}/scale`, { replicas: n }), t('ag.scaled', { n })); }}>
               <label class="row">{t('ag.replicas')}<input name="replicas" type="number" min="1" max="16" defaultValue={String(a.replicas)} style="width: 5rem" data-testid="agent-replicas" /></label>
@@ -424,7 +424,7 @@ function ScriptView({ id, onEdit, onGone }: { id: string; onEdit: (s: Script) =>
             {runs.data.runs.map((x) => (
               <tr key={x.id} data-run={x.id} data-status={x.status} class={sel === x.id ? 'selected' : ''}>
                 <td class="small"><button type="button" class="link" onClick={() => setSel(x.id)} aria-pressed={sel === x.id}>{when(x.started_at)}</button></td>
-                <td><span class={`status status-${x.status}`}>{x.status}</span></td>
+                <td><span class={`status status-${x.status}`}>{statusText(x.status)}</span></td>
                 <td>{x.exit_code ?? x.signal ?? ''} {x.reason && <span class="small muted">{x.reason}</span>}</td>
                 <td>{x.duration_ms != null ? `${x.duration_ms} ms` : ''}</td>
                 <td class="mono small">{x.actor}</td>
