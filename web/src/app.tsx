@@ -14,7 +14,7 @@ import { Agents } from './pages/agents';
 import { Projects } from './pages/projects';
 import { ConnState } from './events';
 import { feed, useFeed } from './feed';
-import { setPrincipal } from './perm';
+import { setPrincipal, can } from './perm';
 
 type Theme = 'light' | 'dark';
 
@@ -48,7 +48,9 @@ export function App() {
     return () => window.removeEventListener('popstate', on);
   }, []);
   setPrincipal(me);
-  useEffect(() => { if (me) feed.start(); }, [me]);
+  // the value-event stream needs read on system; a principal with narrower
+  // grants only would get a 403 on every page
+  useEffect(() => { if (me && can('read', 'system')) feed.start(); }, [me]);
   useEffect(() => {
     document.title = `${t(NAV_KEY[page])} · AOS`;
   });

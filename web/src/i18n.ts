@@ -139,7 +139,7 @@ const en = {
   'set.viewer': 'Changing settings, users and tokens needs an Admin.',
   'set.nochange': 'Nothing changed.',
   'set.saved': 'Saved {n} change(s).',
-  'set.restart.pending': 'Waiting for a restart: {keys}',
+  'set.restart.pending': 'Waiting for a restart: ',
   'set.source.flag': 'source: flag',
   'set.source.stored': 'source: stored',
   'set.source.default': 'source: default',
@@ -347,6 +347,7 @@ const en = {
   'prj.s.succeeded': 'succeeded',
   'prj.s.stopped': 'stopped',
   'prj.s.skipped': 'skipped',
+  'perm.read': 'Your role and grants do not let you see this page.',
 };
 
 type Key = keyof typeof en;
@@ -486,7 +487,7 @@ const zh: Record<Key, string> = {
   'set.viewer': '修改设置、用户和令牌需要 Admin 权限。',
   'set.nochange': '没有任何改动。',
   'set.saved': '已保存 {n} 项改动。',
-  'set.restart.pending': '等待重启生效：{keys}',
+  'set.restart.pending': '等待重启生效：',
   'set.source.flag': '启动参数',
   'set.source.stored': '已保存',
   'set.source.default': '默认',
@@ -694,6 +695,7 @@ const zh: Record<Key, string> = {
   'prj.s.succeeded': '成功',
   'prj.s.stopped': '已停止',
   'prj.s.skipped': '已跳过',
+  'perm.read': '你的角色和授权无权查看此页面。',
 };
 
 export const dictionaries: Record<Lang, Record<string, string>> = { en, 'zh-CN': zh };

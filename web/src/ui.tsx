@@ -127,3 +127,18 @@ const STATUS: Record<string, Key> = {
 export function statusText(s: string): string {
   return STATUS[s] ? t(STATUS[s]) : s;
 }
+
+/* A page the principal may not read at all (the API would answer 403). */
+export function NoAccess({ title }: { title: string }) {
+  return (
+    <div class="page">
+      <h1>{title}</h1>
+      <p class="muted" data-testid="no-access">{t('perm.read')}</p>
+    </div>
+  );
+}
+
+/* A scrolling region (a long table): focusable, so a keyboard can scroll it. */
+export function Scroll({ label, children }: { label: string; children: ComponentChildren }) {
+  return <div class="scroll" tabIndex={0} role="region" aria-label={label}>{children}</div>;
+}

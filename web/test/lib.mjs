@@ -29,6 +29,7 @@ export async function setup(opts = {}) {
   return {
     aos, browser,
     async newPage({ token = TOKEN, locale = 'en-US', width = 1280 } = {}) {
+      assert.ok(token === null || typeof token === 'string', 'newPage: a token or null');
       const ctx = await browser.newContext({ viewport: { width, height: 860 }, locale, colorScheme: 'light' });
       contexts.push(ctx);
       const page = await ctx.newPage();
@@ -37,7 +38,7 @@ export async function setup(opts = {}) {
       page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error on ${page.url()}: ${m.text()}`); });
       page.on('pageerror', (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
       page.on('dialog', (d) => d.accept());
-      if (token) {
+      if (token !== null) {
         await page.goto(aos.url + '/');
         await page.fill('[data-testid="token"]', token);
         await page.click('[data-testid="token-submit"]');

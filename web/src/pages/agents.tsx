@@ -17,12 +17,16 @@ import { useEffect, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { api } from '../api';
 import { can } from '../perm';
-import { useLoad, Err, Tabs, TabPanel, Modal, DiffView, pretty, when, val, statusText } from '../ui';
+import { useLoad, Err, Tabs, TabPanel, Modal, DiffView, pretty, when, val, statusText, NoAccess, Scroll } from '../ui';
 import { listToolsAt } from './integrations';
 
 type Tab = 'agents' | 'sandbox';
 
 export function Agents() {
+  return can('read', 'system') ? <AgentsPage /> : <NoAccess title={t('nav.agents')} />;
+}
+
+function AgentsPage() {
   const [tab, setTab] = useState<Tab>('agents');
   return (
     <div class="page agents">
@@ -51,7 +55,7 @@ function AgentList() {
           {admin && <button type="button" class="primary" onClick={() => setCreating(true)} data-testid="agent-new">{t('ag.new')}</button>}</header>
         <Err msg={list.err} />
         {!list.data ? <p>{t('common.loading')}</p> : list.data.agents.length === 0 ? <p class="muted">{t('common.none')}</p> : (
-          <div class="scroll">
+          <Scroll label={t('ag.list')}>
             <table data-testid="agents">
               <thead><tr><th>{t('sec.name')}</th><th>{t('ag.type')}</th><th>{t('ag.status')}</th><th>{t('ag.version')}</th><th>{t('ag.replicas')}</th><th>{t('mcp.tools')}</th><th>{t('sec.created')}</th></tr></thead>
               <tbody>
@@ -68,7 +72,7 @@ function AgentList() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </Scroll>
         )}
       </section>
       {open && <AgentView key={open} name={open} onChanged={list.reload} onGone={() => { setOpen(null); list.reload(); }} onOpen={setOpen} />}

@@ -9,6 +9,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { api, authHeaders } from '../api';
 import { can } from '../perm';
+import { NoAccess } from '../ui';
 
 const REFRESH_S = 5;
 
@@ -61,6 +62,10 @@ export async function listToolsAt(url: string): Promise<Tool[]> {
 }
 
 export function Integrations() {
+  return can('read', 'system') ? <IntegrationsPage /> : <NoAccess title={t('nav.integrations')} />;
+}
+
+function IntegrationsPage() {
   const [servers, setServers] = useState<Server[] | null>(null);
   const [err, setErr] = useState('');
   const [open, setOpen] = useState<string | null>(null);

@@ -227,7 +227,7 @@ function BlueprintView({ id, onChanged }: { id: number; onChanged: () => void })
 function Vars() {
   const [project, setProject] = useState('');
   const list = useLoad<{ vars: any[] }>(project ? `/projects/${encodeURIComponent(project)}/vars` : null);
-  const secrets = useLoad<{ secrets: any[] }>('/config/runtime');
+  const secrets = useLoad<{ secrets: any[] }>(can('read', 'system') ? '/config/runtime' : null);
   const [err, setErr] = useState('');
   const admin = can('admin', project ? `project:${project}` : undefined);
   const put = async (e: Event) => {
@@ -269,7 +269,9 @@ function Vars() {
       {list.data && admin && (
         <form class="row inline-form" onSubmit={put} data-testid="var-form">
           <label>{t('sec.name')}<input name="name" required class="mono" /></label>
-          <label>{t('mem.secret')}<select name="secret" required>{(secrets.data?.secrets || []).map((s) => <option key={s.name} value={s.name}>{s.name} ({s.scope})</option>)}</select></label>
+          <label>{t('mem.secret')}{secrets.data
+            ? <select name="secret" required>{secrets.data.secrets.map((s) => <option key={s.name} value={s.name}>{s.name} ({s.scope})</option>)}</select>
+            : <input name="secret" required class="mono" />}</label>
           <label>{t('sec.scope')}<select name="scope"><option value="project">project</option><option value="task">task</option></select></label>
           <label>{t('sec.purpose')}<input name="purpose" /></label>
           <button type="submit">{t('mem.var.add')}</button>

@@ -16,7 +16,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { api } from '../api';
 import { can } from '../perm';
-import { Err, when, pretty, statusText } from '../ui';
+import { Err, when, pretty, statusText, NoAccess, Scroll } from '../ui';
 import { Workspace, Preview } from './workspace';
 
 const REFRESH_MS = 5000;
@@ -27,6 +27,10 @@ const FINISHED = new Set(['done', 'failed', 'cancelled']);
 type Job = { id: number; trace_id: string; spec: any; status: string; project_id: string | null; created_at: string; started_at: string | null; finished_at: string | null; error: any; cost_cny: number; latency_ms: number | null };
 
 export function Projects() {
+  return can('read', 'system') ? <ProjectsPage /> : <NoAccess title={t('nav.projects')} />;
+}
+
+function ProjectsPage() {
   const q = new URLSearchParams(location.search);
   const [trace, setTrace] = useState<string | null>(q.get('trace'));
   const open = (tr: string | null) => {
@@ -85,7 +89,7 @@ function TaskList({ selected, onOpen }: { selected: string | null; onOpen: (t: s
       </div>
       <Err msg={err} />
       {!pages.length ? <p>{t('common.loading')}</p> : jobs.length === 0 ? <p class="muted">{t('common.none')}</p> : (
-        <div class="scroll">
+        <Scroll label={t('prj.tasks')}>
           <table data-testid="jobs">
             <thead><tr><th>#</th><th>{t('prj.goal')}</th><th>{t('ag.status')}</th><th>{t('mem.project')}</th><th>{t('sb.started')}</th><th>{t('mcp.latency')}</th><th>{t('prj.cost')}</th><th /></tr></thead>
             <tbody>
@@ -103,7 +107,7 @@ function TaskList({ selected, onOpen }: { selected: string | null; onOpen: (t: s
               ))}
             </tbody>
           </table>
-        </div>
+        </Scroll>
       )}
       {last?.next_before && <button type="button" onClick={more} data-testid="jobs-more">{t('chat.seemore')}</button>}
     </section>

@@ -15,11 +15,15 @@ import { useState } from 'preact/hooks';
 import { t, Key } from '../i18n';
 import { api } from '../api';
 import { can } from '../perm';
-import { useLoad, Err, Tabs, TabPanel, Modal, when, val, pretty } from '../ui';
+import { useLoad, Err, Tabs, TabPanel, Modal, when, val, pretty, NoAccess, Scroll } from '../ui';
 
 type Tab = 'system' | 'secrets' | 'access' | 'audit';
 
 export function Settings() {
+  return can('read', 'system') ? <SettingsPage /> : <NoAccess title={t('nav.settings')} />;
+}
+
+function SettingsPage() {
   const [tab, setTab] = useState<Tab>('system');
   const admin = can('admin', 'system');
   const tabs: [Tab, string][] = [['system', t('set.tab.system')], ['secrets', t('set.tab.secrets')]];
@@ -97,7 +101,7 @@ function System() {
 
   return (
     <form onSubmit={preview} data-testid="system-form" key={JSON.stringify(data.settings)}>
-      {data.restart_pending.length > 0 && <p class="warn" role="status" data-testid="restart-pending">{t('set.restart.pending', { keys: data.restart_pending.join(', ') })}</p>}
+      {data.restart_pending.length > 0 && <p class="warn" role="status" data-testid="restart-pending">{t('set.restart.pending')}<span class="mono">{data.restart_pending.join(', ')}</span></p>}
       {Object.entries(groups).map(([g, keys]) => (
         <fieldset key={g} class="panel">
           <legend>{g}</legend>
@@ -373,7 +377,7 @@ function Access() {
         <section class="panel">
           <h2>{t('acc.roles')}</h2>
           <table data-testid="roles">
-            <tbody>{roleList.map((r) => <tr key={r.name}><td>{r.name}</td><td class="mono small">{(r.permissions || []).join(', ')}</td><td class="small">{r.description}</td></tr>)}</tbody>
+            <tbody>{roleList.map((r) => <tr key={r.name}><td>{r.name}</td><td class="mono small">{(r.permissions || []).join(', ')}</td><td class="small" lang="en">{r.description}</td></tr>)}</tbody>
           </table>
         </section>
       )}
@@ -435,7 +439,7 @@ function Audit() {
         </form>
         <Err msg={err || e2} />
         {!data ? <p>{t('common.loading')}</p> : items.length === 0 ? <p class="muted">{t('common.none')}</p> : (
-          <div class="scroll">
+          <Scroll label={t('aud.title')}>
             <table data-testid="audit">
               <thead><tr><th>#</th><th>{t('aud.time')}</th><th>{t('aud.actor')}</th><th>{t('aud.action')}</th><th>{t('acc.resource')}</th><th>{t('aud.diff')}</th></tr></thead>
               <tbody>
@@ -448,7 +452,7 @@ function Audit() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </Scroll>
         )}
         {last?.next_cursor && <button type="button" onClick={loadMore} data-testid="audit-more">{t('chat.seemore')}</button>}
       </section>
