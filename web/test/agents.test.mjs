@@ -51,6 +51,8 @@ test('A1/A3/A4: from a template, configured, versions diffed, released, rolled b
   const diff = page.locator('[data-testid="diff"]');
   assert.match(await diff.locator('.add').allInnerTexts().then((x) => x.join('\n')), /aos__echo/);
   assert.match(await diff.locator('.del').allInnerTexts().then((x) => x.join('\n')), /files__\*/);
+  // a prompt's edit shows line by line
+  assert.ok((await diff.locator('.add').allInnerTexts()).includes('+ Then you plot them.'));
   assert.match(await page.locator('[data-testid="versions"] tr[data-version="2"]').innerText(), /prompt/);
   await page.click('[data-testid="release-2"]');
   await page.locator('[data-testid="versions"] tr[data-version="2"] [data-testid="live"]').waitFor();

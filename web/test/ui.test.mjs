@@ -173,6 +173,15 @@ test('phone width and the keyboard', async () => {
   await page.screenshot({ path: join(SHOTS, 'chat-en-light-phone.png'), fullPage: true });
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `no sideways scrolling at phone width (${width} px)`);
+  // every page: the page itself never scrolls sideways (a wide table
+  // scrolls inside its own region)
+  for (const [key, path] of PAGES) {
+    await page.goto(aos.url + path);
+    if (READY[key]) await page.locator(READY[key]).first().waitFor();
+    const w = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(w <= 390, `${path}: no sideways scrolling at phone width (${w} px)`);
+    await page.screenshot({ path: join(SHOTS, `${key}-en-light-phone.png`), fullPage: true });
+  }
   await page.setViewportSize({ width: 1280, height: 860 });
   // keyboard: the skip link first, then the navigation; Enter follows a link
   await page.goto(aos.url + '/');

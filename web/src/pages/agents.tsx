@@ -265,6 +265,17 @@ function ConfigEditor({ agent, canEdit, onSaved }: { agent: Agent; canEdit: bool
   );
 }
 
+/* A version's configuration as text for the line diff: each key a
+ * section, a string's own lines (a prompt's edits show line by line), an
+ * array one item a line. */
+function configText(c: any): string {
+  return Object.keys(c || {}).sort().map((k) => {
+    const v = c[k];
+    const body = typeof v === 'string' ? v : Array.isArray(v) ? v.map((x) => `- ${typeof x === 'string' ? x : JSON.stringify(x)}`).join('\n') : pretty(v);
+    return `[${k}]\n${body}`;
+  }).join('\n\n');
+}
+
 function Versions({ agent, versions, err, canRelease, onRelease }: { agent: Agent; versions: any[] | null; err: string; canRelease: boolean; onRelease: (v: number) => void }) {
   const [a, setA] = useState<number | null>(null);
   const [b, setB] = useState<number | null>(null);
@@ -297,7 +308,7 @@ function Versions({ agent, versions, err, canRelease, onRelease }: { agent: Agen
           <label>{t('set.to')}<select data-testid="ver-b" value={vb.version} onChange={(e) => setB(Number((e.target as HTMLSelectElement).value))}>
             {versions.map((v) => <option key={v.version} value={v.version}>v{v.version}</option>)}</select></label>
         </div>
-        <DiffView a={pretty(va.config)} b={pretty(vb.config)} />
+        <DiffView a={configText(va.config)} b={configText(vb.config)} />
       </>}
     </section>
   );
