@@ -3,7 +3,8 @@
 // browser), headless, against a real aosd started like the e2e tests do.
 // Sign-in with the Owner token (bearer mode); every page reached from the
 // navigation; both languages (every visible string changes, no raw key) and
-// both themes, screenshots of each page in each under build/screenshots/;
+// both themes, axe-core on each (no serious or critical violation),
+// screenshots of each page in each under build/screenshots/; every page at
 // phone width and the keyboard; the Chat Hub: an Action DSL task with a CSV
 // file, its cards arriving live, its approval decided in the UI, the
 // receipt, the CSV previewed, the trace; a name and password sign-in (cookie
@@ -11,7 +12,8 @@
 // stream resumes and no card is shown twice; Integrations: the registry, a
 // stdio server added, a tool tried, the server deleted; a Viewer's pages
 // without the actions it may not take. Any console error or page error
-// fails the test.
+// fails the test. The other pages' flows are in settings, memory, agents,
+// projects and perm.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, existsSync } from 'node:fs';
