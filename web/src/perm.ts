@@ -14,6 +14,7 @@ const NEED: Record<Level, number> = { read: 1, operate: 2, admin: 3 };
 let me: any = null;
 
 export function setPrincipal(p: any) { me = p; }
+export function principal(): any { return me; }
 
 function glob(pattern: string, s: string): boolean {
   const re = new RegExp('^' + pattern.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');

@@ -5,7 +5,7 @@
 // (web/node_modules, pinned in web/package-lock.json) run in the page,
 // failing on any serious or critical violation; and the language check.
 import assert from 'node:assert/strict';
-import { readFileSync, mkdirSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -57,6 +57,7 @@ export async function setup(opts = {}) {
       await browser.close();
       const { code } = await aos.stop();
       const logs = aos.logs();
+      if (process.env.UI_AOSD_LOG) writeFileSync(process.env.UI_AOSD_LOG, logs); // for a failure's whole story
       await aos.cleanup();
       assert.equal(code, 0, logs.slice(-2000));
       assert.doesNotMatch(logs, /AddressSanitizer|LeakSanitizer|runtime error/);

@@ -3,11 +3,34 @@
 // the restart-required key marked; the IP allowlist; Secrets & Env (names
 // and purposes only; add, rotate, delete; the two-person rule with a
 // second Admin approving); S2 users, a token shown once, grants; the audit
-// log filtered and its chain verified; a Viewer without the actions; both
+// log filtered and its chain verified; the master key rotated; a user's
+// own account (two-factor set up and off, a new password ending the
+// session); a Viewer without the actions; both
 // languages and axe-core on every tab; no console error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { setup, axe, checkLanguage, setLang, SHOTS, join } from './lib.mjs';
+
+// RFC 4226/6238, as tests/e2e/users.test.mjs computes them
+const base32decode = (s) => {
+  const alpha = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0, acc = 0;
+  const out = [];
+  for (const c of s) {
+    acc = (acc << 5) | alpha.indexOf(c);
+    bits += 5;
+    if (bits >= 8) { out.push((acc >>> (bits - 8)) & 255); bits -= 8; }
+  }
+  return Buffer.from(out);
+};
+const hotp = (key, counter) => {
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(counter));
+  const mac = createHmac('sha1', key).update(msg).digest();
+  const off = mac[19] & 15;
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1e6).padStart(6, '0');
+};
 
 let env, owner;
 
@@ -209,4 +232,56 @@ test('a Viewer sees the settings but none of the actions', async () => {
   assert.equal(await page.locator('[data-testid="secret-add"], [data-testid^="rotate-"], [data-testid^="delsecret-"]').count(), 0);
   await axe(page, '/settings as a viewer');
   noProblems();
+});
+
+test('the Owner rotates the master key; the secrets still open', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  await page.goto(aos.url + '/settings');
+  await tab(page, 'secrets');
+  await page.click('[data-testid="rotate-master"]');
+  await page.locator('[data-testid="secret-msg"]', { hasText: /Rotated: \d+/ }).waitFor();
+  const audit = await aos.api('GET', '/audit/logs?action=secret.master_key.rotate');
+  assert.equal(audit.body.items.length, 1, audit.text);
+  // a task naming a secret still gets it opened (TWO_KEY from the two-person test)
+  const r = await aos.api('POST', '/api/run', { goal: 'uses a secret', dsl: 'step s: aos__echo message="x"', env: { K: { secret: 'TWO_KEY' } } });
+  assert.equal(r.status, 201, r.text);
+  noProblems();
+});
+
+test("a user's own account: two-factor on and off, a new password ends the session", async () => {
+  const { aos } = env;
+  const PASS = 'account-pass-phrase-1';
+  const u = await aos.api('POST', '/auth/users', { name: 'acct', password: PASS, role: 'operator' });
+  assert.equal(u.status, 201, u.text);
+  const { page, problems } = await env.newPage({ token: null });
+  await page.goto(aos.url + '/');
+  await page.fill('input[name="name"]', 'acct');
+  await page.fill('input[name="password"]', PASS);
+  await page.click('form:has(input[name="password"]) button[type="submit"]');
+  await page.locator('nav').waitFor();
+  await page.goto(aos.url + '/settings');
+  await tab(page, 'account');
+  await page.click('[data-testid="totp-enrol"]');
+  const secret = (await page.locator('[data-testid="totp-secret"]').innerText()).trim();
+  await axe(page, '/settings account');
+  await page.fill('[data-testid="totp-code"]', hotp(base32decode(secret), Math.floor(Date.now() / 30000)));
+  await page.click('[data-testid="totp-confirm"]');
+  await page.locator('[data-testid="account-msg"]', { hasText: 'asks for a code' }).waitFor();
+  const need = await fetch(aos.url + '/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'acct', password: PASS }) });
+  assert.equal(need.status, 401, 'a code is now needed');
+  await page.click('[data-testid="totp-off"]');
+  await page.locator('[data-testid="account-msg"]', { hasText: 'off' }).waitFor();
+  const f = page.locator('[data-testid="password-form"]');
+  await f.locator('input[name="current"]').fill(PASS);
+  await f.locator('input[name="password"]').fill('account-pass-phrase-2');
+  await f.locator('input[name="again"]').fill('account-pass-phrase-2');
+  await f.locator('button[type="submit"]').click();
+  await page.locator('[data-testid="token"]').waitFor(); // the sign-in page
+  assert.equal(await page.locator('nav').count(), 0);
+  const login = async (pw) => (await fetch(aos.url + '/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'acct', password: pw }) })).status;
+  assert.equal(await login(PASS), 401);
+  assert.equal(await login('account-pass-phrase-2'), 200);
+  // the only console errors allowed: the stream's requests refused after the session ended
+  assert.deepEqual(problems.filter((m) => !/status of 401/.test(m)), []);
 });

@@ -13,11 +13,11 @@
 //   Audit    GET /audit/logs with its filters and cursor; /audit/verify.
 import { useState } from 'preact/hooks';
 import { t, Key } from '../i18n';
-import { api } from '../api';
-import { can } from '../perm';
+import { api, mode, sessionEnded } from '../api';
+import { can, principal } from '../perm';
 import { useLoad, Err, Tabs, TabPanel, Modal, when, val, pretty, NoAccess, Scroll } from '../ui';
 
-type Tab = 'system' | 'secrets' | 'access' | 'audit';
+type Tab = 'system' | 'secrets' | 'access' | 'audit' | 'account';
 
 export function Settings() {
   return can('read', 'system') ? <SettingsPage /> : <NoAccess title={t('nav.settings')} />;
@@ -28,6 +28,7 @@ function SettingsPage() {
   const admin = can('admin', 'system');
   const tabs: [Tab, string][] = [['system', t('set.tab.system')], ['secrets', t('set.tab.secrets')]];
   if (admin) tabs.push(['access', t('set.tab.access')], ['audit', t('set.tab.audit')]);
+  if (mode() === 'cookie') tabs.push(['account', t('set.tab.account')]);
   return (
     <div class="page settings">
       <h1>{t('nav.settings')}</h1>
@@ -37,6 +38,7 @@ function SettingsPage() {
         {tab === 'secrets' && <Secrets />}
         {tab === 'access' && <Access />}
         {tab === 'audit' && <Audit />}
+        {tab === 'account' && <Account />}
       </TabPanel>
       {!admin && <p class="muted small" data-testid="no-admin">{t('set.viewer')}</p>}
     </div>
@@ -219,6 +221,18 @@ function Secrets() {
         {msg && <p role="status" data-testid="secret-msg">{msg}</p>}
         <Err msg={list.err || err} />
       </section>
+      {principal()?.role === 'owner' && (
+        <section class="panel">
+          <h2>{t('sec.master')}</h2>
+          <p class="muted small">{t('sec.master.help')}</p>
+          <button type="button" class="danger" data-testid="rotate-master" onClick={async () => {
+            if (!confirm(t('sec.master.confirm'))) return;
+            setErr(''); setMsg('');
+            try { const r = await api('POST', '/config/runtime/rotate-master-key'); setMsg(t('sec.master.done', { n: r?.resealed?.secrets ?? 0 })); }
+            catch (x: any) { setErr(x.message); }
+          }}>{t('sec.master.rotate')}</button>
+        </section>
+      )}
       {admin && (
         <section class="panel">
           <h2>{t('sec.pending')}</h2>
@@ -456,6 +470,65 @@ function Audit() {
         )}
         {last?.next_cursor && <button type="button" onClick={loadMore} data-testid="audit-more">{t('chat.seemore')}</button>}
       </section>
+    </div>
+  );
+}
+
+/* The signed-in user's own account (a cookie session): a new password
+ * (every session of the user ends, this one too) and two-factor sign-in
+ * (TOTP: the secret shown once, confirmed with a code; or turned off). */
+function Account() {
+  const me = principal();
+  const [err, setErr] = useState('');
+  const [msg, setMsg] = useState('');
+  const [enrol, setEnrol] = useState<{ secret: string; uri: string } | null>(null);
+  const id = encodeURIComponent(me?.id || '');
+  const run = async (f: () => Promise<void>) => { setErr(''); setMsg(''); try { await f(); } catch (x: any) { setErr(x.message); } };
+  const password = (e: Event) => {
+    e.preventDefault();
+    const f = e.currentTarget as HTMLFormElement;
+    if (val(f, 'password') !== val(f, 'again')) { setErr(t('acc.pw.mismatch')); return; }
+    run(async () => {
+      await api('POST', '/auth/password', { current: val(f, 'current'), password: val(f, 'password') });
+      alert(t('acc.pw.done'));
+      sessionEnded();
+    });
+  };
+  const confirmTotp = (e: Event) => {
+    e.preventDefault();
+    const code = val(e.currentTarget as HTMLFormElement, 'code').trim();
+    run(async () => { await api('POST', `/auth/users/${id}/totp/confirm`, { code }); setEnrol(null); setMsg(t('acc.totp.on')); });
+  };
+  return (
+    <div class="stack">
+      <section class="panel">
+        <h2>{t('acc.account', { name: me?.name || '' })}</h2>
+        <form onSubmit={password} data-testid="password-form">
+          <label>{t('acc.pw.current')}<input name="current" type="password" required autocomplete="current-password" /></label>
+          <label>{t('acc.pw.new')}<input name="password" type="password" required minLength={12} autocomplete="new-password" /></label>
+          <label>{t('acc.pw.again')}<input name="again" type="password" required minLength={12} autocomplete="new-password" /></label>
+          <p class="muted small">{t('acc.pw.help')}</p>
+          <button type="submit">{t('acc.pw.change')}</button>
+        </form>
+      </section>
+      <section class="panel">
+        <h2>{t('acc.totp')}</h2>
+        <div class="row">
+          <button type="button" data-testid="totp-enrol" onClick={() => run(async () => setEnrol(await api('POST', `/auth/users/${id}/totp`)))}>{t('acc.totp.enrol')}</button>
+          <button type="button" class="danger" data-testid="totp-off" onClick={() => run(async () => { await api('DELETE', `/auth/users/${id}/totp`); setMsg(t('acc.totp.off')); })}>{t('acc.totp.disable')}</button>
+        </div>
+        {enrol && (
+          <form onSubmit={confirmTotp} data-testid="totp-form">
+            <p class="warn small">{t('acc.totp.once')}</p>
+            <p>{t('acc.totp.secret')} <code data-testid="totp-secret">{enrol.secret}</code></p>
+            <p class="small"><a href={enrol.uri}>{t('acc.totp.uri')}</a></p>
+            <label>{t('acc.totp.code')}<input name="code" inputMode="numeric" autocomplete="one-time-code" required pattern="[0-9]{6}" data-testid="totp-code" /></label>
+            <button type="submit" class="primary" data-testid="totp-confirm">{t('acc.totp.confirm')}</button>
+          </form>
+        )}
+      </section>
+      {msg && <p role="status" data-testid="account-msg">{msg}</p>}
+      <Err msg={err} />
     </div>
   );
 }
