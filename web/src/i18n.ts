@@ -371,6 +371,11 @@ const en = {
   'acc.totp.confirm': 'Confirm',
   'acc.totp.on': 'Two-factor sign-in is on: sign-in now asks for a code.',
   'acc.totp.off': 'Two-factor sign-in is off.',
+  'prj.logs': 'Logs',
+  'prj.level': 'Level',
+  'prj.source': 'Source',
+  'prj.message': 'Message',
+  'prj.events': 'Events ({n})',
 };
 
 type Key = keyof typeof en;
@@ -742,6 +747,11 @@ const zh: Record<Key, string> = {
   'acc.totp.confirm': '确认',
   'acc.totp.on': '双因素登录已开启：登录时需要验证码。',
   'acc.totp.off': '双因素登录已关闭。',
+  'prj.logs': '日志',
+  'prj.level': '级别',
+  'prj.source': '来源',
+  'prj.message': '内容',
+  'prj.events': '事件（{n}）',
 };
 
 export const dictionaries: Record<Lang, Record<string, string>> = { en, 'zh-CN': zh };

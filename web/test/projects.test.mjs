@@ -1,8 +1,9 @@
 // projects.test.mjs - the Projects page in a real browser against a real
 // aosd: P1 the task list filtered by status and project, a waiting task
-// cancelled; P2 a run's steps with their outputs, its artifacts previewed
-// and its trace, updated live while it waits for an approval; P4 the
-// replay stepped through and a re-run from a middle step; Chinese and
+// cancelled; P2 a run's steps with their outputs, its artifacts previewed,
+// its trace, log lines and events, updated live while it waits for an
+// approval; P4 the replay stepped through and a re-run from a middle
+// step; Chinese and
 // axe-core; no console error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -80,9 +81,15 @@ test('P2: a run live - its steps, the approval decided elsewhere, the outputs', 
 
 test('P2/P4: artifacts and trace; the replay stepped; a re-run from a middle step', async () => {
   const { page, noProblems } = owner;
+  const lg = await env.aos.api('POST', '/api/logs', { entries: [{ level: 'warn', message: 'disk nearly full during the run', source: 'ui-test', trace_id: traces.done }] });
+  assert.equal(lg.status, 201, lg.text);
   await page.goto(env.aos.url + `/projects?trace=${traces.done}`);
   const run = page.locator('[data-testid="run"]');
   await run.locator('[data-testid="run-status"]', { hasText: 'done' }).waitFor();
+  // the trace's log lines and events
+  await run.locator('[data-testid="run-logs"] tr.log-warn', { hasText: 'disk nearly full during the run' }).waitFor();
+  await run.locator('summary', { hasText: 'Events' }).click();
+  assert.match(await run.locator('[data-testid="run-events"]').innerText(), /task\.acceptance[\s\S]*task\.receipt/);
   assert.deepEqual(await run.locator('[data-testid="steps"] > li').evaluateAll((l) => l.map((x) => x.dataset.step)), ['plan', 'hello', 'middle', 'bye']);
   await run.locator('[data-testid="artifact"]', { hasText: 'sales.csv' }).click();
   const table = page.locator('[data-testid="csv-table"]');

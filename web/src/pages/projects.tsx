@@ -5,7 +5,8 @@
 //      cancel a task that has not finished.
 //   P2 a run: GET /api/episodes/:trace - its goal, plan and steps (each
 //      step's attempts, input, output, error, duration), approvals,
-//      artifacts (previewed by the Chat Hub's workspace) and trace;
+//      artifacts (previewed by the Chat Hub's workspace), trace, logs
+//      (the log service's lines of the trace) and events;
 //      polled while the run is not finished.
 //   P4 (from the existing routes) replay: the recorded frames of
 //      /replay, stepped through one by one, nothing called again; and a
@@ -193,6 +194,21 @@ function Run({ trace, onOpen }: { trace: string; onOpen: (t: string | null) => v
             ))}
           </ul>
         )}
+        <h3>{t('prj.logs')}</h3>
+        {(ep.logs || []).length === 0 ? <p class="muted small">{t('common.none')}</p> : (
+          <Scroll label={t('prj.logs')}>
+            <table class="small" data-testid="run-logs">
+              <thead><tr><th>{t('aud.time')}</th><th>{t('prj.level')}</th><th>{t('prj.source')}</th><th>{t('prj.message')}</th></tr></thead>
+              <tbody>{ep.logs.map((l: any) => (
+                <tr key={l.id} class={`log-${l.level}`}><td>{when(l.ts)}</td><td>{l.level}</td><td class="mono">{l.source || ''}</td><td class="mono">{l.message}</td></tr>
+              ))}</tbody>
+            </table>
+          </Scroll>
+        )}
+        <details>
+          <summary>{t('prj.events', { n: (ep.events || []).length })}</summary>
+          <ol class="small mono" data-testid="run-events">{(ep.events || []).map((e: any) => <li key={e.id}>{when(e.created_at)} {e.type}</li>)}</ol>
+        </details>
         {replay && <Replay trace={trace} />}
       </section>
       {preview && <Workspace preview={preview} onClose={() => setPreview(null)} />}
