@@ -376,6 +376,7 @@ const en = {
   'prj.source': 'Source',
   'prj.message': 'Message',
   'prj.events': 'Events ({n})',
+  'ag.env.remove': 'Remove {name}',
 };
 
 type Key = keyof typeof en;
@@ -752,6 +753,7 @@ const zh: Record<Key, string> = {
   'prj.source': '来源',
   'prj.message': '内容',
   'prj.events': '事件（{n}）',
+  'ag.env.remove': '移除 {name}',
 };
 
 export const dictionaries: Record<Lang, Record<string, string>> = { en, 'zh-CN': zh };

@@ -81,6 +81,31 @@ test('A1/A3/A4: from a template, configured, versions diffed, released, rolled b
   noProblems();
 });
 
+test('A3: environment variables added and removed; values never shown, kept when not touched', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  const c = await aos.api('POST', '/agents', { name: 'with-env', template: 'shell-runner', config: { env: { KEEP_ME: 'kept-value-5521', DROP_ME: 'dropped-value-5522' } } });
+  assert.equal(c.status, 201, c.text);
+  await page.goto(aos.url + '/agents');
+  await page.locator('tr[data-agent="with-env"] button').click();
+  await page.locator('[data-testid="agent-env"] .tag', { hasText: 'KEEP_ME' }).waitFor();
+  await page.click('[data-testid="env-add"]');
+  await page.fill('[data-testid="env-name"]', 'NEW_ONE');
+  await page.fill('[data-testid="env-value"]', 'new-value-5523');
+  await page.locator('[data-testid="agent-env"] .tag', { hasText: 'DROP_ME' }).locator('button').click();
+  await page.click('[data-testid="agent-save"]');
+  await page.locator('[data-testid="agent-msg"]', { hasText: 'version 2' }).waitFor();
+  const a = (await aos.api('GET', '/agents/with-env')).body;
+  assert.deepEqual([...a.config.env_names].sort(), ['KEEP_ME', 'NEW_ONE']);
+  assert.doesNotMatch(await page.content(), /value-552/);
+  // a save that touches no variable keeps them all
+  await page.fill('[data-testid="agent-prompt"]', 'another prompt');
+  await page.click('[data-testid="agent-save"]');
+  await page.locator('[data-testid="agent-msg"]', { hasText: 'version 3' }).waitFor();
+  assert.deepEqual([...(await aos.api('GET', '/agents/with-env')).body.config.env_names].sort(), ['KEEP_ME', 'NEW_ONE']);
+  noProblems();
+});
+
 test('Sandbox: a script created, run by hand, its output in the history, edited, run again, deleted', async () => {
   const { page, noProblems } = owner;
   const { aos } = env;

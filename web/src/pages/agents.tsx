@@ -196,6 +196,7 @@ function ConfigEditor({ agent, canEdit, onSaved }: { agent: Agent; canEdit: bool
   const [avail, setAvail] = useState<string[] | null>(null);
   const [filter, setFilter] = useState('');
   const [env, setEnv] = useState<[string, string][]>([]);
+  const [drop, setDrop] = useState<string[]>([]);
   const [err, setErr] = useState('');
   useEffect(() => { registryTools().then(setAvail).catch((e) => setErr(e.message)); }, []);
   const remote = agent.type === 'remote';
@@ -208,11 +209,17 @@ function ConfigEditor({ agent, canEdit, onSaved }: { agent: Agent; canEdit: bool
     const config: any = remote ? { url: val(f, 'url').trim() } : {
       prompt: val(f, 'prompt'), sop: val(f, 'sop'), tools, concurrency: Number(val(f, 'concurrency')) || 1,
     };
+    // env replaces the whole set: every name kept is sent as null (the
+    // stored value stays), a new or replaced one with its value
     const envs = env.filter(([k]) => k.trim());
-    if (envs.length) config.env = Object.fromEntries(envs.map(([k, v]) => [k.trim(), v]));
+    if (envs.length || drop.length) {
+      config.env = Object.fromEntries((c.env_names || []).filter((n) => !drop.includes(n)).map((n) => [n, null]));
+      for (const [k, v] of envs) config.env[k.trim()] = v;
+    }
     try {
       const r = await api('PATCH', `/agents/${encodeURIComponent(agent.name)}`, { config });
       setEnv([]);
+      setDrop([]);
       onSaved(r.latest_version ?? r.version);
     } catch (x: any) { setErr(x.message); }
   };
@@ -249,15 +256,17 @@ function ConfigEditor({ agent, canEdit, onSaved }: { agent: Agent; canEdit: bool
           )}
         </>}
         <h4>{t('ag.env')}</h4>
-        <p class="small">{(c.env_names || []).length ? (c.env_names || []).map((x) => <span key={x} class="tag mono">{x}</span>) : <span class="muted">{t('ag.env.none')}</span>}</p>
+        <p class="small" data-testid="agent-env">{(c.env_names || []).length ? (c.env_names || []).filter((x) => !drop.includes(x)).map((x) => (
+          <span key={x} class="tag mono">{x} {canEdit && <button type="button" class="link" aria-label={t('ag.env.remove', { name: x })} onClick={() => setDrop([...drop, x])}>×</button>}</span>
+        )) : <span class="muted">{t('ag.env.none')}</span>}</p>
         <p class="muted small">{t('ag.env.help')}</p>
         {env.map(([k, v], i) => (
           <div class="row" key={i}>
-            <label>{t('sec.name')}<input class="mono" value={k} onInput={(e) => setEnv(env.map((p, j) => j === i ? [(e.target as HTMLInputElement).value, p[1]] : p))} /></label>
-            <label>{t('sec.value')}<input type="password" autocomplete="off" value={v} onInput={(e) => setEnv(env.map((p, j) => j === i ? [p[0], (e.target as HTMLInputElement).value] : p))} /></label>
+            <label>{t('sec.name')}<input class="mono" value={k} data-testid="env-name" onInput={(e) => setEnv(env.map((p, j) => j === i ? [(e.target as HTMLInputElement).value, p[1]] : p))} /></label>
+            <label>{t('sec.value')}<input type="password" autocomplete="off" value={v} data-testid="env-value" onInput={(e) => setEnv(env.map((p, j) => j === i ? [p[0], (e.target as HTMLInputElement).value] : p))} /></label>
           </div>
         ))}
-        {canEdit && <button type="button" onClick={() => setEnv([...env, ['', '']])}>{t('ag.env.add')}</button>}
+        {canEdit && <button type="button" onClick={() => setEnv([...env, ['', '']])} data-testid="env-add">{t('ag.env.add')}</button>}
       </fieldset>
       {canEdit && <p><button type="submit" class="primary" data-testid="agent-save">{t('ag.save')}</button></p>}
       <Err msg={err} />
