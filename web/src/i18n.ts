@@ -377,6 +377,8 @@ const en = {
   'prj.message': 'Message',
   'prj.events': 'Events ({n})',
   'ag.env.remove': 'Remove {name}',
+  'mem.scope.project': 'the project',
+  'mem.scope.task': 'each task',
 };
 
 type Key = keyof typeof en;
@@ -754,6 +756,8 @@ const zh: Record<Key, string> = {
   'prj.message': '内容',
   'prj.events': '事件（{n}）',
   'ag.env.remove': '移除 {name}',
+  'mem.scope.project': '整个项目',
+  'mem.scope.task': '单个任务',
 };
 
 export const dictionaries: Record<Lang, Record<string, string>> = { en, 'zh-CN': zh };

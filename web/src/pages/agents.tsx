@@ -133,8 +133,9 @@ function AgentView({ name, onChanged, onGone, onOpen }: { name: string; onChange
   const vers = useLoad<{ versions: any[] }>(`/agents/${encodeURIComponent(name)}/versions`);
   const [err, setErr] = useState('');
   const [msg, setMsg] = useState('');
-  const admin = can('admin', `agent:${cur.data?.id ?? '*'}`);
-  const op = can('operate', `agent:${cur.data?.id ?? '*'}`);
+  // the routes' resource is agent:<the path's name>
+  const admin = can('admin', `agent:${name}`);
+  const op = can('operate', `agent:${name}`);
   if (!cur.data) return <Err msg={cur.err} />;
   const a = cur.data;
   const reload = () => { cur.reload(); vers.reload(); onChanged(); };

@@ -272,7 +272,7 @@ function Vars() {
           <label>{t('mem.secret')}{secrets.data
             ? <select name="secret" required>{secrets.data.secrets.map((s) => <option key={s.name} value={s.name}>{s.name} ({s.scope})</option>)}</select>
             : <input name="secret" required class="mono" />}</label>
-          <label>{t('sec.scope')}<select name="scope"><option value="project">project</option><option value="task">task</option></select></label>
+          <label>{t('sec.scope')}<select name="scope"><option value="project">{t('mem.scope.project')}</option><option value="task">{t('mem.scope.task')}</option></select></label>
           <label>{t('sec.purpose')}<input name="purpose" /></label>
           <button type="submit">{t('mem.var.add')}</button>
         </form>
