@@ -379,6 +379,7 @@ const en = {
   'ag.env.remove': 'Remove {name}',
   'mem.scope.project': 'the project',
   'mem.scope.task': 'each task',
+  'set.secret.none': '(none)',
 };
 
 type Key = keyof typeof en;
@@ -758,6 +759,7 @@ const zh: Record<Key, string> = {
   'ag.env.remove': '移除 {name}',
   'mem.scope.project': '整个项目',
   'mem.scope.task': '单个任务',
+  'set.secret.none': '（无）',
 };
 
 export const dictionaries: Record<Lang, Record<string, string>> = { en, 'zh-CN': zh };

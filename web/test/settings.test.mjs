@@ -113,6 +113,34 @@ test('Secrets & Env: names and purposes only; add, rotate, delete', async () => 
   noProblems();
 });
 
+test('S1: the LLM key is picked from the system secrets, never typed; tabs by keyboard', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  assert.equal((await aos.api('PUT', '/config/runtime/LLM_KEY', { value: 'sk-llm-4716', purpose: 'the LLM', scope: 'system' })).status, 201);
+  assert.equal((await aos.api('PUT', '/config/runtime/PROJ_KEY', { value: 'sk-proj-4717', scope: 'project:p' })).status, 201);
+  await page.goto(aos.url + '/settings');
+  const sel = page.locator('select[name="llm.api_key_secret"]');
+  await sel.locator('option[value="LLM_KEY"]').waitFor({ state: 'attached' });
+  assert.equal(await sel.locator('option[value="PROJ_KEY"]').count(), 0, 'only scope system');
+  await sel.selectOption('LLM_KEY');
+  await page.click('[data-testid="system-save"]');
+  await page.locator('[data-testid="diff-table"] tr[data-key="llm.api_key_secret"]', { hasText: 'LLM_KEY' }).waitFor();
+  await page.click('[data-testid="diff-confirm"]');
+  await page.locator('[data-testid="system-msg"]').waitFor();
+  assert.equal((await aos.api('GET', '/config/system')).body.settings['llm.api_key_secret'], 'LLM_KEY');
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector('select[name="llm.api_key_secret"]')?.value === 'LLM_KEY');
+  // the tabs: arrow keys move the selection and the focus
+  await page.locator('[role="tab"][data-tab="system"]').focus();
+  await page.keyboard.press('ArrowRight');
+  await page.locator('[role="tab"][data-tab="secrets"][aria-selected="true"]').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.tab), 'secrets');
+  await page.keyboard.press('ArrowLeft');
+  await page.locator('[role="tab"][data-tab="system"][aria-selected="true"]').waitFor();
+  await page.locator('[data-testid="system-form"]').waitFor();
+  noProblems();
+});
+
 test('the two-person rule: a change waits; its requester may not approve it, a second Admin does', async () => {
   const { page, noProblems } = owner;
   const { aos } = env;

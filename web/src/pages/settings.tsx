@@ -65,6 +65,8 @@ function fromText(k: SchemaKey, s: string, el: HTMLInputElement): any {
 
 function System() {
   const { data, err, reload } = useLoad<SystemConfig>('/config/system');
+  // a key of type secret names a runtime secret of scope system
+  const secrets = useLoad<{ secrets: any[] }>('/config/runtime');
   const [diff, setDiff] = useState<{ body: Record<string, any>; diff: Record<string, { from: any; to: any }>; restart: string[] } | null>(null);
   const [msg, setMsg] = useState('');
   const [e2, setE2] = useState('');
@@ -124,7 +126,13 @@ function System() {
                 {k.type === 'boolean'
                   ? <label class="check"><input type="checkbox" id={id} name={k.key} defaultChecked={!!v} disabled={dis} /><span class="mono">{k.key}</span>{note}</label>
                   : <label for={id}><span class="mono">{k.key}</span>{note}</label>}
-                {k.type === 'cidr[]' ? <textarea id={id} name={k.key} rows={3} class="mono" defaultValue={toText(k, v)} disabled={dis} placeholder="10.0.0.0/8" aria-describedby={`${id}-h`} />
+                {k.type === 'secret' ? (
+                  <select id={id} name={k.key} disabled={dis} aria-describedby={`${id}-h`}>
+                    <option value="" selected={!v}>{t('set.secret.none')}</option>
+                    {v && !(secrets.data?.secrets || []).some((x) => x.name === v) && <option value={v} selected>{v}</option>}
+                    {(secrets.data?.secrets || []).filter((x) => x.scope === 'system' || x.name === v).map((x) => <option key={x.name} value={x.name} selected={x.name === v}>{x.name}</option>)}
+                  </select>
+                ) : k.type === 'cidr[]' ? <textarea id={id} name={k.key} rows={3} class="mono" defaultValue={toText(k, v)} disabled={dis} placeholder="10.0.0.0/8" aria-describedby={`${id}-h`} />
                   : k.type !== 'boolean' && <input id={id} name={k.key} class="mono" defaultValue={toText(k, v)} disabled={dis}
                     type={k.type === 'integer' || k.type === 'number' ? 'number' : 'text'} step={k.type === 'integer' ? 1 : 'any'}
                     min={k.min} max={k.max} aria-describedby={`${id}-h`} />}
