@@ -44,16 +44,22 @@ test('P1: the task list, filtered by status and project; a waiting task cancelle
   await page.goto(env.aos.url + '/projects');
   await page.locator(`tr[data-trace="${traces.done}"]`).waitFor();
   assert.equal(await rows(page).count(), 3);
+  await page.locator('[data-testid="conn"].conn-live').waitFor();
   await axe(page, '/projects');
+  // live: a task accepted now shows up with its value event, well before
+  // the list's 15 s timer
+  const fresh = await env.aos.api('POST', '/api/run', { goal: 'fresh-1', project_id: 'shop', dsl: 'step s: aos__echo message="live"' });
+  assert.equal(fresh.status, 201, fresh.text);
+  await page.locator(`tr[data-trace="${fresh.body.trace_id}"][data-status="done"]`).waitFor({ timeout: 10000 });
   await filter(page, 'waiting');
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="jobs"] tbody tr')].every((r) => r.dataset.status === 'waiting'));
   assert.equal(await rows(page).count(), 2);
   await filter(page, 'done');
-  await page.waitForFunction(() => { const r = document.querySelectorAll('[data-testid="jobs"] tbody tr'); return r.length === 1 && r[0].dataset.status === 'done'; });
+  await page.waitForFunction(() => { const r = document.querySelectorAll('[data-testid="jobs"] tbody tr'); return r.length === 2 && [...r].every((x) => x.dataset.status === 'done'); });
   await filter(page, 'all');
   await page.locator(`tr[data-trace="${traces.cancel}"]`).waitFor();
   await page.fill('[data-testid="project-filter"]', 'shop');
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid="jobs"] tbody tr').length === 1);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="jobs"] tbody tr').length === 2);
   await page.fill('[data-testid="project-filter"]', '');
   const row = page.locator(`tr[data-trace="${traces.cancel}"]`);
   await row.locator('[data-testid="job-cancel"]').click();

@@ -1,26 +1,43 @@
 // projects.tsx - the Projects page (docs/ORCHESTRATOR.md):
 //   P1 the task list: GET /api/jobs?status=&before= (newest first, a page
 //      of 50 and "see more"), filtered by status on the server and by
-//      project in the page; refreshed every few seconds while visible;
+//      project in the page; reloaded when a value event arrives (and every
+//      15 s while visible);
 //      cancel a task that has not finished.
 //   P2 a run: GET /api/episodes/:trace - its goal, plan and steps (each
 //      step's attempts, input, output, error, duration), approvals,
 //      artifacts (previewed by the Chat Hub's workspace), trace, logs
 //      (the log service's lines of the trace) and events;
-//      polled while the run is not finished.
+//      reloaded on value events and polled while not finished.
 //   P4 (from the existing routes) replay: the recorded frames of
 //      /replay, stepped through one by one, nothing called again; and a
 //      re-run from a chosen step (POST /rerun {from_step}).
 // P3 (the visual SOP editor) is not built: blueprints are edited as JSON
 // on the Memory page.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { feed } from '../feed';
 import { t } from '../i18n';
 import { api } from '../api';
 import { can } from '../perm';
 import { Err, when, pretty, statusText, NoAccess, Scroll } from '../ui';
 import { Workspace, Preview } from './workspace';
 
-const REFRESH_MS = 5000;
+const REFRESH_MS = 15000;
+
+/* Calls fn shortly after the value-event feed changes (a task accepted,
+ * progressing, waiting or finished), at most every 300 ms: the list and
+ * the run follow the events, the timers are only a fallback. */
+function useOnFeed(fn: () => void) {
+  const ref = useRef(fn);
+  ref.current = fn;
+  useEffect(() => {
+    let h: ReturnType<typeof setTimeout> | null = null;
+    const off = feed.subscribe(() => {
+      if (!h) h = setTimeout(() => { h = null; ref.current(); }, 300);
+    });
+    return () => { off(); if (h) clearTimeout(h); };
+  }, []);
+}
 const STATUSES = ['running', 'queued', 'waiting', 'done', 'failed', 'cancelled'] as const;
 
 const FINISHED = new Set(['done', 'failed', 'cancelled']);
@@ -54,6 +71,7 @@ function TaskList({ selected, onOpen }: { selected: string | null; onOpen: (t: s
   const [err, setErr] = useState('');
   const base = `/api/jobs?limit=50${status !== 'all' ? `&status=${status}` : ''}`;
   const load = () => api('GET', base).then((r) => { setPages((p) => [r, ...p.slice(1)]); setErr(''); }).catch((e) => setErr(e.message));
+  useOnFeed(() => { if (!document.hidden) load(); });
   useEffect(() => {
     setPages([]);
     load();
@@ -130,6 +148,7 @@ function Run({ trace, onOpen }: { trace: string; onOpen: (t: string | null) => v
   const load = () => api('GET', `/api/episodes/${trace}`).then((r) => { setEp(r); setErr(''); }).catch((e) => setErr(e.message));
   useEffect(() => { load(); }, [trace]);
   const live = ep && !FINISHED.has(ep.status);
+  useOnFeed(() => { if (live && !document.hidden) load(); });
   useEffect(() => {
     if (!live) return;
     const h = setInterval(() => { if (!document.hidden) load(); }, 1500);
