@@ -4,7 +4,7 @@
 // versions) and a JSON value diff (the settings' {from, to}).
 import { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { t, Key } from './i18n';
+import { t, Key, lang } from './i18n';
 import { api } from './api';
 
 /* GET path (or run fn) now and on reload(); data stays while reloading. */
@@ -109,7 +109,7 @@ export function pretty(v: unknown): string {
 export function when(ts: unknown): string {
   if (ts == null || ts === '') return '';
   const d = typeof ts === 'number' ? new Date(ts < 1e12 ? ts * 1000 : ts) : new Date(String(ts));
-  return isNaN(d.getTime()) ? String(ts) : d.toLocaleString();
+  return isNaN(d.getTime()) ? String(ts) : d.toLocaleString(lang()); // in the UI's language, not the browser's
 }
 
 export function val(f: HTMLFormElement, n: string): string {

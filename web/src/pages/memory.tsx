@@ -286,6 +286,7 @@ type Item = { id: number; project_id: string; subject: string | null; text: stri
   score?: number; scores?: { keyword: number | null; vector: number | null; rrf: number | null }; ranks?: { keyword: number | null; vector: number | null } };
 
 const MODES: [string, Key][] = [['hybrid', 'mem.mode.hybrid'], ['keyword', 'mem.mode.keyword'], ['vector', 'mem.mode.vector']];
+const rank = (x: number | null | undefined) => x == null ? '' : ` (#${x})`;
 const num = (x: number | null | undefined) => x == null ? '—' : Math.abs(x) < 0.001 && x !== 0 ? x.toExponential(2) : x.toFixed(4);
 
 function Items() {
@@ -344,7 +345,7 @@ function Items() {
                     {r.tags.map((x) => <span key={x} class="tag">{x}</span>)} {r.project_id} · v{r.version} · {r.source}
                   </div>
                   <div class="small mono" data-testid="scores">
-                    {t('mem.score', { s: num(r.score) })} · {t('mem.mode.keyword')} {num(r.scores?.keyword)} (#{r.ranks?.keyword ?? '—'}) · {t('mem.mode.vector')} {num(r.scores?.vector)} (#{r.ranks?.vector ?? '—'}) · RRF {num(r.scores?.rrf)}
+                    {t('mem.score', { s: num(r.score) })} · {t('mem.mode.keyword')} {num(r.scores?.keyword)}{rank(r.ranks?.keyword)} · {t('mem.mode.vector')} {num(r.scores?.vector)}{rank(r.ranks?.vector)} · RRF {num(r.scores?.rrf)}
                   </div>
                   <div class="row">
                     {op && <button type="button" onClick={() => setEdit(r)} data-testid="mem-edit">{t('mem.edit')}</button>}
