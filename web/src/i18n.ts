@@ -380,6 +380,8 @@ const en = {
   'mem.scope.project': 'the project',
   'mem.scope.task': 'each task',
   'set.secret.none': '(none)',
+  'sb.caps.default': 'the defaults',
+  'sb.duration': 'Duration',
 };
 
 type Key = keyof typeof en;
@@ -760,6 +762,8 @@ const zh: Record<Key, string> = {
   'mem.scope.project': '整个项目',
   'mem.scope.task': '单个任务',
   'set.secret.none': '（无）',
+  'sb.caps.default': '默认值',
+  'sb.duration': '耗时',
 };
 
 export const dictionaries: Record<Lang, Record<string, string>> = { en, 'zh-CN': zh };

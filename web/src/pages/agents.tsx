@@ -438,13 +438,17 @@ function ScriptView({ id, onEdit, onGone }: { id: string; onEdit: (s: Script) =>
         {admin && <button type="button" onClick={() => onEdit(s)} data-testid="script-edit">{t('mem.edit')}</button>}
         {admin && <button type="button" class="danger" onClick={del} data-testid="script-delete">{t('common.delete')}</button>}
       </header>
-      <p class="small muted">{s.description} {s.env_names.length > 0 && <>· {t('ag.env')}: {s.env_names.join(', ')}</>} · {t('sb.caps')}: <span class="mono">{JSON.stringify(s.caps || {})}</span></p>
+      <p class="small muted">
+        {s.description && <>{s.description} · </>}
+        {s.env_names.length > 0 && <>{t('ag.env')}: <span class="mono">{s.env_names.join(', ')}</span> · </>}
+        {t('sb.caps')}: <span class="mono">{Object.keys(s.caps || {}).length ? JSON.stringify(s.caps) : t('sb.caps.default')}</span>
+      </p>
       {Object.entries(s.files).map(([n, code]) => <details key={n}><summary class="mono">{n}</summary><pre>{code}</pre></details>)}
       <Err msg={err || runs.err} />
       <h3>{t('sb.runs')}</h3>
       {!runs.data ? <p>{t('common.loading')}</p> : runs.data.runs.length === 0 ? <p class="muted">{t('common.none')}</p> : (
         <table data-testid="runs">
-          <thead><tr><th>{t('sb.started')}</th><th>{t('ag.status')}</th><th>{t('sb.exit')}</th><th>{t('mcp.latency')}</th><th>{t('sb.actor')}</th><th /></tr></thead>
+          <thead><tr><th>{t('sb.started')}</th><th>{t('ag.status')}</th><th>{t('sb.exit')}</th><th>{t('sb.duration')}</th><th>{t('sb.actor')}</th><th /></tr></thead>
           <tbody>
             {runs.data.runs.map((x) => (
               <tr key={x.id} data-run={x.id} data-status={x.status} class={sel === x.id ? 'selected' : ''}>
