@@ -224,6 +224,16 @@ test('the audit log: filters and chain verification', async () => {
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="audit"] tbody tr')].every((r) => r.dataset.action.startsWith('secret.')));
   const actions = await page.locator('[data-testid="audit"] tbody tr').evaluateAll((r) => r.map((x) => x.dataset.action));
   for (const a of ['secret.create', 'secret.rotate', 'secret.delete', 'secret.change.request', 'secret.change.approve']) assert.ok(actions.includes(a), `${a} in ${actions}`);
+  // a time range after every row: none; one that holds them: back
+  await f.locator('input[name="action"]').fill('');
+  await f.locator('input[name="since"]').fill('2999-01-01T00:00');
+  await f.locator('button[type="submit"]').click();
+  await page.locator('[data-testid="audit"]').waitFor({ state: 'detached' });
+  await f.locator('input[name="since"]').fill('2000-01-01T00:00');
+  await f.locator('input[name="until"]').fill('2999-01-01T00:00');
+  await f.locator('input[name="action"]').fill('auth.bootstrap');
+  await f.locator('button[type="submit"]').click();
+  await page.locator('[data-testid="audit"] tr[data-action="auth.bootstrap"]').waitFor();
   await page.click('[data-testid="audit-verify"]');
   await page.locator('[data-testid="verify-result"].ok').waitFor();
   await axe(page, '/settings audit');
