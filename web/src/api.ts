@@ -105,6 +105,14 @@ export async function logout() {
   save(null);
 }
 
+/* The server ended this session (a password change ends them all):
+ * forget it and sign the UI out, with no request that would fail. */
+export function sessionEnded() {
+  localStorage.removeItem('aos.cookie');
+  save(null);
+  onUnauthorized();
+}
+
 /* Who is signed in, or null (no session, or it expired). */
 export async function whoami(): Promise<any | null> {
   // A cookie session outlives the tab: with none here, ask only when this

@@ -8,9 +8,13 @@ import { Login } from './login';
 import { ChatHub } from './pages/chat';
 import { Integrations } from './pages/integrations';
 import { NotBuilt } from './pages/notbuilt';
+import { Settings } from './pages/settings';
+import { Memory } from './pages/memory';
+import { Agents } from './pages/agents';
+import { Projects } from './pages/projects';
 import { ConnState } from './events';
 import { feed, useFeed } from './feed';
-import { setPrincipal } from './perm';
+import { setPrincipal, can } from './perm';
 
 type Theme = 'light' | 'dark';
 
@@ -44,7 +48,9 @@ export function App() {
     return () => window.removeEventListener('popstate', on);
   }, []);
   setPrincipal(me);
-  useEffect(() => { if (me) feed.start(); }, [me]);
+  // the value-event stream needs read on system; a principal with narrower
+  // grants only would get a 403 on every page
+  useEffect(() => { if (me && can('read', 'system')) feed.start(); }, [me]);
   useEffect(() => {
     document.title = `${t(NAV_KEY[page])} · AOS`;
   });
@@ -111,10 +117,10 @@ export function App() {
         {page === 'chat' && <ChatHub />}
         {page === 'integrations' && <Integrations />}
         {page === 'monitor' && <NotBuilt title={t('nav.monitor')} issue={18} items={t('todo.monitor')} />}
-        {page === 'projects' && <NotBuilt title={t('nav.projects')} items={t('todo.projects')} />}
-        {page === 'memory' && <NotBuilt title={t('nav.memory')} issue={17} items={t('todo.memory')} />}
-        {page === 'settings' && <NotBuilt title={t('nav.settings')} issue={16} items={t('todo.settings')} />}
-        {page === 'agents' && <NotBuilt title={t('nav.agents')} issue={15} items={t('todo.agents')} />}
+        {page === 'projects' && <Projects />}
+        {page === 'memory' && <Memory />}
+        {page === 'settings' && <Settings />}
+        {page === 'agents' && <Agents />}
       </main>
     </div>
   );

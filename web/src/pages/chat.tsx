@@ -10,11 +10,16 @@ import { api } from '../api';
 import { useFeed, feed, Card } from '../feed';
 import { Workspace, Preview } from './workspace';
 import { can } from '../perm';
+import { NoAccess } from '../ui';
 
 type Conversation = { id: string; title: string | null; messages: number; updated_at?: string };
 type Message = { id: number; role: string; content: string; dsl: string | null; trace_id: string | null; created_at: string };
 
 export function ChatHub() {
+  return can('read', 'system') ? <ChatHubPage /> : <NoAccess title={t('nav.chat')} />;
+}
+
+function ChatHubPage() {
   const [convs, setConvs] = useState<Conversation[] | null>(null);
   const [conv, setConv] = useState<string | null>(null);
   const [msgs, setMsgs] = useState<Message[]>([]);

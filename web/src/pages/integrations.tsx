@@ -9,6 +9,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { api, authHeaders } from '../api';
 import { can } from '../perm';
+import { NoAccess } from '../ui';
 
 const REFRESH_S = 5;
 
@@ -20,8 +21,13 @@ type Server = {
 type Tool = { name: string; description?: string; inputSchema?: any };
 
 /* One MCP session on /mcp/servers/:name: initialize, tools/list, end. */
-async function listTools(server: string): Promise<Tool[]> {
-  const url = `/mcp/servers/${encodeURIComponent(server)}`;
+function listTools(server: string): Promise<Tool[]> {
+  return listToolsAt(`/mcp/servers/${encodeURIComponent(server)}`);
+}
+
+/* The same on any MCP endpoint; '/mcp' lists every server's tools as
+ * server__tool (the Agents page's tool mapping). */
+export async function listToolsAt(url: string): Promise<Tool[]> {
   let sid = '';
   let id = 0;
   const rpc = async (method: string, params?: any, notify = false) => {
@@ -56,6 +62,10 @@ async function listTools(server: string): Promise<Tool[]> {
 }
 
 export function Integrations() {
+  return can('read', 'system') ? <IntegrationsPage /> : <NoAccess title={t('nav.integrations')} />;
+}
+
+function IntegrationsPage() {
   const [servers, setServers] = useState<Server[] | null>(null);
   const [err, setErr] = useState('');
   const [open, setOpen] = useState<string | null>(null);

@@ -1,0 +1,262 @@
+// projects.tsx - the Projects page (docs/ORCHESTRATOR.md):
+//   P1 the task list: GET /api/jobs?status=&before= (newest first, a page
+//      of 50 and "see more"), filtered by status on the server and by
+//      project in the page; reloaded when a value event arrives (and every
+//      15 s while visible);
+//      cancel a task that has not finished.
+//   P2 a run: GET /api/episodes/:trace - its goal, plan and steps (each
+//      step's attempts, input, output, error, duration), approvals,
+//      artifacts (previewed by the Chat Hub's workspace), trace, logs
+//      (the log service's lines of the trace) and events;
+//      reloaded on value events and polled while not finished.
+//   P4 (from the existing routes) replay: the recorded frames of
+//      /replay, stepped through one by one, nothing called again; and a
+//      re-run from a chosen step (POST /rerun {from_step}).
+// P3 (the visual SOP editor) is not built: blueprints are edited as JSON
+// on the Memory page.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { feed } from '../feed';
+import { t } from '../i18n';
+import { api } from '../api';
+import { can } from '../perm';
+import { Err, when, pretty, statusText, NoAccess, Scroll } from '../ui';
+import { Workspace, Preview } from './workspace';
+
+const REFRESH_MS = 15000;
+
+/* Calls fn shortly after the value-event feed changes (a task accepted,
+ * progressing, waiting or finished), at most every 300 ms: the list and
+ * the run follow the events, the timers are only a fallback. */
+function useOnFeed(fn: () => void) {
+  const ref = useRef(fn);
+  ref.current = fn;
+  useEffect(() => {
+    let h: ReturnType<typeof setTimeout> | null = null;
+    const off = feed.subscribe(() => {
+      if (!h) h = setTimeout(() => { h = null; ref.current(); }, 300);
+    });
+    return () => { off(); if (h) clearTimeout(h); };
+  }, []);
+}
+const STATUSES = ['running', 'queued', 'waiting', 'done', 'failed', 'cancelled'] as const;
+
+const FINISHED = new Set(['done', 'failed', 'cancelled']);
+
+type Job = { id: number; trace_id: string; spec: any; status: string; project_id: string | null; created_at: string; started_at: string | null; finished_at: string | null; error: any; cost_cny: number; latency_ms: number | null };
+
+export function Projects() {
+  return can('read', 'system') ? <ProjectsPage /> : <NoAccess title={t('nav.projects')} />;
+}
+
+function ProjectsPage() {
+  const q = new URLSearchParams(location.search);
+  const [trace, setTrace] = useState<string | null>(q.get('trace'));
+  const open = (tr: string | null) => {
+    history.replaceState(null, '', tr ? `/projects?trace=${tr}` : '/projects');
+    setTrace(tr);
+  };
+  return (
+    <div class="page projects">
+      <h1>{t('nav.projects')}</h1>
+      <TaskList selected={trace} onOpen={open} />
+      {trace && <Run key={trace} trace={trace} onOpen={open} />}
+    </div>
+  );
+}
+
+function TaskList({ selected, onOpen }: { selected: string | null; onOpen: (t: string | null) => void }) {
+  const [status, setStatus] = useState<string>('all');
+  const [project, setProject] = useState('');
+  const [pages, setPages] = useState<{ jobs: Job[]; next_before: number | null }[]>([]);
+  const [err, setErr] = useState('');
+  const base = `/api/jobs?limit=50${status !== 'all' ? `&status=${status}` : ''}`;
+  const load = () => api('GET', base).then((r) => { setPages((p) => [r, ...p.slice(1)]); setErr(''); }).catch((e) => setErr(e.message));
+  useOnFeed(() => { if (!document.hidden) load(); });
+  useEffect(() => {
+    setPages([]);
+    load();
+    const h = setInterval(() => { if (!document.hidden) load(); }, REFRESH_MS);
+    return () => clearInterval(h);
+  }, [status]);
+  const more = async () => {
+    const last = pages[pages.length - 1];
+    if (!last?.next_before) return;
+    try { const r = await api('GET', `${base}&before=${last.next_before}`); setPages([...pages, r]); } catch (e: any) { setErr(e.message); }
+  };
+  const cancel = async (j: Job) => {
+    setErr('');
+    try { await api('POST', `/api/jobs/${j.id}/cancel`); load(); } catch (e: any) { setErr(e.message); }
+  };
+  const seen = new Set<number>();
+  const jobs = pages.flatMap((p) => p.jobs).filter((j) => !seen.has(j.id) && seen.add(j.id))
+    .filter((j) => !project || (j.project_id || '').includes(project));
+  const last = pages[pages.length - 1];
+  return (
+    <section class="panel">
+      <header class="row">
+        <h2>{t('prj.tasks')}</h2><span class="spacer" />
+        <span class="muted small">{t('mcp.live', { s: REFRESH_MS / 1000 })}</span>
+        <button type="button" onClick={load}>{t('common.refresh')}</button>
+      </header>
+      <div class="row filters">
+        <div class="tabs" role="radiogroup" aria-label={t('ag.status')} data-testid="status-filter">
+          {['all', ...STATUSES].map((s) => (
+            <label key={s} class={status === s ? 'on' : ''}><input type="radio" name="status" value={s} checked={status === s} onChange={() => setStatus(s)} />{s === 'all' ? t('prj.all') : statusText(s)}</label>
+          ))}
+        </div>
+        <label class="row">{t('mem.project')}<input value={project} onInput={(e) => setProject((e.target as HTMLInputElement).value.trim())} style="width: 10rem" data-testid="project-filter" /></label>
+      </div>
+      <Err msg={err} />
+      {!pages.length ? <p>{t('common.loading')}</p> : jobs.length === 0 ? <p class="muted">{t('common.none')}</p> : (
+        <Scroll label={t('prj.tasks')}>
+          <table data-testid="jobs">
+            <thead><tr><th>#</th><th>{t('prj.goal')}</th><th>{t('ag.status')}</th><th>{t('mem.project')}</th><th>{t('sb.started')}</th><th>{t('mcp.latency')}</th><th>{t('prj.cost')}</th><th /></tr></thead>
+            <tbody>
+              {jobs.map((j) => (
+                <tr key={j.id} data-trace={j.trace_id} data-status={j.status} class={selected === j.trace_id ? 'selected' : ''}>
+                  <td>{j.id}</td>
+                  <td><button type="button" class="link" onClick={() => onOpen(j.trace_id)} aria-current={selected === j.trace_id}>{j.spec?.goal || j.trace_id.slice(0, 8)}</button></td>
+                  <td><span class={`status status-${j.status}`}>{statusText(j.status)}</span></td>
+                  <td class="mono small">{j.project_id || ''}</td>
+                  <td class="small">{when(j.started_at || j.created_at)}</td>
+                  <td>{j.latency_ms != null ? `${j.latency_ms} ms` : ''}</td>
+                  <td>{j.cost_cny ? `¥${j.cost_cny.toFixed(4)}` : ''}</td>
+                  <td>{!FINISHED.has(j.status) && can('operate') && <button type="button" class="danger" onClick={() => cancel(j)} data-testid="job-cancel">{t('common.cancel')}</button>}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Scroll>
+      )}
+      {last?.next_before && <button type="button" onClick={more} data-testid="jobs-more">{t('chat.seemore')}</button>}
+    </section>
+  );
+}
+
+/* A tool result's text, else the value as JSON. */
+function show(v: any): string {
+  if (v == null) return '';
+  if (Array.isArray(v?.content) && v.content.every((c: any) => c.type === 'text')) return v.content.map((c: any) => c.text).join('\n');
+  return pretty(v);
+}
+
+function Run({ trace, onOpen }: { trace: string; onOpen: (t: string | null) => void }) {
+  const [ep, setEp] = useState<any>(null);
+  const [err, setErr] = useState('');
+  const [preview, setPreview] = useState<Preview | null>(null);
+  const [replay, setReplay] = useState(false);
+  const load = () => api('GET', `/api/episodes/${trace}`).then((r) => { setEp(r); setErr(''); }).catch((e) => setErr(e.message));
+  useEffect(() => { load(); }, [trace]);
+  const live = ep && !FINISHED.has(ep.status);
+  useOnFeed(() => { if (live && !document.hidden) load(); });
+  useEffect(() => {
+    if (!live) return;
+    const h = setInterval(() => { if (!document.hidden) load(); }, 1500);
+    return () => clearInterval(h);
+  }, [live]);
+  if (!ep) return <section class="panel"><Err msg={err} />{!err && <p>{t('common.loading')}</p>}</section>;
+  const steps: any[] = ep.steps || [];
+  const rerun = async (step: string) => {
+    setErr('');
+    try { const r = await api('POST', `/api/episodes/${trace}/rerun`, { from_step: step }); onOpen(r.trace_id); } catch (e: any) { setErr(e.message); }
+  };
+  const op = can('operate');
+  return (
+    <div class="run-grid">
+      <section class="panel" data-testid="run" aria-live="polite">
+        <header class="row">
+          <h2>{ep.spec?.goal || trace.slice(0, 8)}</h2>
+          <span class={`status status-${ep.status}`} data-testid="run-status">{statusText(ep.status)}</span>
+          <span class="spacer" />
+          <button type="button" onClick={() => setReplay(!replay)} aria-pressed={replay} data-testid="replay-toggle">{t('prj.replay')}</button>
+          <button type="button" onClick={() => onOpen(null)}>{t('common.close')}</button>
+        </header>
+        <p class="small muted mono">{trace}{ep.rerun_of && <> · {t('prj.rerunof', { trace: String(ep.rerun_of).slice(0, 8), step: ep.from_step || '' })}</>}</p>
+        <p class="small">{t('card.receipt.cost', { cost: Number(ep.cost_cny || 0).toFixed(4) })} · {t('card.receipt.latency', { ms: ep.latency_ms ?? '—' })}
+          {' · '}<button type="button" class="link" onClick={() => setPreview({ kind: 'trace', trace })} data-testid="run-trace">{t('card.trace')}</button></p>
+        {ep.error && <p class="error">{typeof ep.error === 'string' ? ep.error : pretty(ep.error)}</p>}
+        <Err msg={err} />
+        <h3>{t('prj.steps')}</h3>
+        <ol class="steps" data-testid="steps">
+          {steps.map((s) => {
+            const a = s.attempts?.[s.attempts.length - 1] || {};
+            return (
+              <li key={s.id} data-step={s.id} data-status={s.status}>
+                <div class="row">
+                  <strong class="mono">{s.id}</strong>
+                  <span class="badge">{s.kind}</span>
+                  <span class={`status status-${s.status}`}>{statusText(s.status)}</span>
+                  {s.attempts?.length > 1 && <span class="small muted">{t('prj.attempts', { n: s.attempts.length })}</span>}
+                  {a.duration_ms != null && <span class="small muted">{a.duration_ms} ms</span>}
+                  <span class="spacer" />
+                  {op && s.kind !== 'plan' && FINISHED.has(ep.status) && <button type="button" onClick={() => rerun(s.id)} data-testid={`rerun-${s.id}`}>{t('prj.rerun')}</button>}
+                </div>
+                <details>
+                  <summary>{t('prj.io')}</summary>
+                  <h4>{t('prj.input')}</h4><pre>{show(a.input)}</pre>
+                  <h4>{t('mcp.try.result')}</h4><pre data-testid="step-output">{show(a.output)}</pre>
+                  {a.error && <pre class="error">{show(a.error)}</pre>}
+                </details>
+              </li>
+            );
+          })}
+        </ol>
+        {(ep.approvals || []).length > 0 && <>
+          <h3>{t('card.approval')}</h3>
+          <ul class="small">{ep.approvals.map((x: any, i: number) => <li key={i}>{x.step_id || x.step}: {x.decision || x.status} {x.comment && `(${x.comment})`}</li>)}</ul>
+        </>}
+        <h3>{t('card.receipt.artifacts')}</h3>
+        {(ep.artifacts || []).length === 0 ? <p class="muted small">{t('card.receipt.noartifacts')}</p> : (
+          <ul class="artifacts" data-testid="run-artifacts">
+            {ep.artifacts.map((x: any) => (
+              <li key={x.name}><button type="button" class="link" onClick={() => setPreview({ kind: 'artifact', trace, name: x.name, url: x.url })} data-testid="artifact">{x.name}</button> <span class="small muted">{x.size} B</span></li>
+            ))}
+          </ul>
+        )}
+        <h3>{t('prj.logs')}</h3>
+        {(ep.logs || []).length === 0 ? <p class="muted small">{t('common.none')}</p> : (
+          <Scroll label={t('prj.logs')}>
+            <table class="small" data-testid="run-logs">
+              <thead><tr><th>{t('aud.time')}</th><th>{t('prj.level')}</th><th>{t('prj.source')}</th><th>{t('prj.message')}</th></tr></thead>
+              <tbody>{ep.logs.map((l: any) => (
+                <tr key={l.id} class={`log-${l.level}`}><td>{when(l.ts)}</td><td>{l.level}</td><td class="mono">{l.source || ''}</td><td class="mono">{l.message}</td></tr>
+              ))}</tbody>
+            </table>
+          </Scroll>
+        )}
+        <details>
+          <summary>{t('prj.events', { n: (ep.events || []).length })}</summary>
+          <ol class="small mono" data-testid="run-events">{(ep.events || []).map((e: any) => <li key={e.id}>{when(e.created_at)} {e.type}</li>)}</ol>
+        </details>
+        {replay && <Replay trace={trace} />}
+      </section>
+      {preview && <Workspace preview={preview} onClose={() => setPreview(null)} />}
+    </div>
+  );
+}
+
+function Replay({ trace }: { trace: string }) {
+  const [r, setR] = useState<any>(null);
+  const [err, setErr] = useState('');
+  const [i, setI] = useState(0);
+  useEffect(() => { api('GET', `/api/episodes/${trace}/replay`).then(setR).catch((e) => setErr(e.message)); }, [trace]);
+  if (!r) return <Err msg={err} />;
+  const frames: any[] = r.frames || [];
+  if (!frames.length) return <p class="muted">{t('common.none')}</p>;
+  const f = frames[Math.min(i, frames.length - 1)];
+  return (
+    <div class="replay panel" data-testid="replay">
+      <h3>{t('prj.replay')}</h3>
+      <div class="row">
+        <button type="button" onClick={() => setI(Math.max(0, i - 1))} disabled={i === 0} data-testid="replay-prev">{t('prj.prev')}</button>
+        <span data-testid="replay-pos">{t('prj.frame', { i: i + 1, n: frames.length })}</span>
+        <button type="button" onClick={() => setI(Math.min(frames.length - 1, i + 1))} disabled={i >= frames.length - 1} data-testid="replay-next">{t('prj.next')}</button>
+        <input type="range" min={0} max={frames.length - 1} value={i} aria-label={t('prj.frame', { i: i + 1, n: frames.length })} onInput={(e) => setI(Number((e.target as HTMLInputElement).value))} />
+      </div>
+      <p class="row"><strong class="mono" data-testid="replay-step">{f.step}</strong><span class="badge">{f.kind}</span><span class={`status status-${f.status}`}>{statusText(f.status)}</span><span class="small muted">{when(f.started_at)}</span></p>
+      <h4>{t('prj.input')}</h4><pre>{show(f.input)}</pre>
+      <h4>{t('mcp.try.result')}</h4><pre data-testid="replay-output">{show(f.output)}</pre>
+      {f.error && <pre class="error">{show(f.error)}</pre>}
+    </div>
+  );
+}

@@ -1,0 +1,177 @@
+// agents.test.mjs - the Agents page in a real browser against a real aosd:
+// A1 an agent created from a template; A3 its prompt, SOP and tool mapping
+// (a tool picked from the registry's tools/list, a pattern removed) saved
+// as a new version; A4 the versions' diff, release and roll back, scale,
+// clone and delete; the Sandbox tab: a script created, run by hand, its
+// stdout/stderr and exit status in the run history, edited and run again,
+// deleted; a Viewer without the actions; Chinese and axe-core on both
+// tabs; no console error.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setup, axe, checkLanguage, setLang, SHOTS, join } from './lib.mjs';
+
+let env, owner;
+before(async () => { env = await setup(); owner = await env.newPage(); });
+after(async () => { await env?.close(); });
+
+const tab = (p, k) => p.locator(`[role="tab"][data-tab="${k}"]`).click();
+
+test('A1/A3/A4: from a template, configured, versions diffed, released, rolled back, scaled, cloned', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  await page.goto(aos.url + '/agents');
+  await page.locator('[data-testid="agent-new"]').click();
+  await page.fill('[data-testid="agent-name"]', 'analyst');
+  await page.selectOption('[data-testid="agent-template"]', 'csv-analyst');
+  await page.locator('[data-testid="template-info"]', { hasText: 'csv__*' }).waitFor();
+  await axe(page, '/agents create modal');
+  await page.click('[data-testid="agent-create"]');
+  const row = page.locator('tr[data-agent="analyst"]');
+  await row.waitFor();
+  assert.match(await row.innerText(), /stopped/);
+  const view = page.locator('[data-testid="agent"]');
+  await view.waitFor();
+  assert.match(await page.locator('[data-testid="agent-prompt"]').inputValue(), /data analyst/);
+  // the configuration: a new prompt, a tool from the registry, a pattern removed
+  await page.fill('[data-testid="agent-prompt"]', 'You clean CSV files.\nThen you plot them.');
+  await page.locator('[data-testid="agent-config"] summary').click();
+  await page.fill('[data-testid="tool-filter"]', 'echo');
+  await page.locator('[data-testid="tool-pick"] input[data-tool="aos__echo"]').check();
+  await page.locator('[data-testid="agent-tools"] .tag', { hasText: 'files__*' }).locator('button').click();
+  await axe(page, '/agents config');
+  await page.click('[data-testid="agent-save"]');
+  await page.locator('[data-testid="agent-msg"]', { hasText: 'version 2' }).waitFor();
+  let a = (await aos.api('GET', '/agents/analyst')).body;
+  assert.equal(a.latest_version, 2);
+  assert.equal(a.version, 1, 'not live until released');
+  assert.deepEqual([...a.config.tools].sort(), ['aos__echo', 'csv__*', 'viz__*']);
+  assert.equal(a.config.prompt, 'You clean CSV files.\nThen you plot them.');
+  // A4: the diff of v1 and v2; release v2; roll back to v1
+  await page.locator('[data-testid="versions"] tr[data-version="2"]').waitFor();
+  const diff = page.locator('[data-testid="diff"]');
+  assert.match(await diff.locator('.add').allInnerTexts().then((x) => x.join('\n')), /aos__echo/);
+  assert.match(await diff.locator('.del').allInnerTexts().then((x) => x.join('\n')), /files__\*/);
+  // a prompt's edit shows line by line
+  assert.ok((await diff.locator('.add').allInnerTexts()).includes('+ Then you plot them.'));
+  assert.match(await page.locator('[data-testid="versions"] tr[data-version="2"]').innerText(), /prompt/);
+  await page.click('[data-testid="release-2"]');
+  await page.locator('[data-testid="versions"] tr[data-version="2"] [data-testid="live"]').waitFor();
+  assert.equal((await aos.api('GET', '/agents/analyst')).body.version, 2);
+  await page.locator('[data-testid="release-1"]', { hasText: 'Roll back' }).click();
+  await page.locator('[data-testid="versions"] tr[data-version="1"] [data-testid="live"]').waitFor();
+  assert.equal((await aos.api('GET', '/agents/analyst')).body.version, 1);
+  // scale
+  await page.fill('[data-testid="agent-replicas"]', '3');
+  await page.click('[data-testid="agent-scale"]');
+  await page.locator('[data-testid="agent-msg"]', { hasText: '3' }).waitFor();
+  assert.equal((await aos.api('GET', '/agents/analyst')).body.replicas, 3);
+  await axe(page, '/agents versions');
+  await page.screenshot({ path: join(SHOTS, 'agents-en-light-agent.png'), fullPage: true });
+  // clone (under the name proposed), then delete the copy
+  await page.click('[data-testid="agent-clone"]');
+  await page.locator('tr[data-agent="analyst-copy"]').waitFor();
+  await page.locator('[data-testid="agent"] h2', { hasText: 'analyst-copy' }).waitFor();
+  assert.equal((await aos.api('GET', '/agents/analyst-copy')).body.config.prompt, 'You clean CSV files.\nThen you plot them.');
+  await page.click('[data-testid="agent-delete"]');
+  await page.locator('tr[data-agent="analyst-copy"]').waitFor({ state: 'detached' });
+  assert.equal((await aos.api('GET', '/agents/analyst-copy')).status, 404);
+  const audit = await aos.api('GET', '/audit/logs?action=agent.*&limit=50');
+  for (const x of ['agent.create', 'agent.update', 'agent.release', 'agent.scale', 'agent.clone', 'agent.delete'])
+    assert.ok(audit.body.items.some((i) => i.action === x), `${x}: ${audit.body.items.map((i) => i.action)}`);
+  noProblems();
+});
+
+test('A3: environment variables added and removed; values never shown, kept when not touched', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  const c = await aos.api('POST', '/agents', { name: 'with-env', template: 'shell-runner', config: { env: { KEEP_ME: 'kept-value-5521', DROP_ME: 'dropped-value-5522' } } });
+  assert.equal(c.status, 201, c.text);
+  await page.goto(aos.url + '/agents');
+  await page.locator('tr[data-agent="with-env"] button').click();
+  await page.locator('[data-testid="agent-env"] .tag', { hasText: 'KEEP_ME' }).waitFor();
+  await page.click('[data-testid="env-add"]');
+  await page.fill('[data-testid="env-name"]', 'NEW_ONE');
+  await page.fill('[data-testid="env-value"]', 'new-value-5523');
+  await page.locator('[data-testid="agent-env"] .tag', { hasText: 'DROP_ME' }).locator('button').click();
+  await page.click('[data-testid="agent-save"]');
+  await page.locator('[data-testid="agent-msg"]', { hasText: 'version 2' }).waitFor();
+  const a = (await aos.api('GET', '/agents/with-env')).body;
+  assert.deepEqual([...a.config.env_names].sort(), ['KEEP_ME', 'NEW_ONE']);
+  assert.doesNotMatch(await page.content(), /value-552/);
+  // a save that touches no variable keeps them all
+  await page.fill('[data-testid="agent-prompt"]', 'another prompt');
+  await page.click('[data-testid="agent-save"]');
+  await page.locator('[data-testid="agent-msg"]', { hasText: 'version 3' }).waitFor();
+  assert.deepEqual([...(await aos.api('GET', '/agents/with-env')).body.config.env_names].sort(), ['KEEP_ME', 'NEW_ONE']);
+  noProblems();
+});
+
+test('Sandbox: a script created, run by hand, its output in the history, edited, run again, deleted', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  await tab(page, 'sandbox');
+  await page.locator('[data-testid="sandbox-status"]').waitFor();
+  await page.click('[data-testid="script-new"]');
+  await page.fill('[data-testid="script-name"]', 'hello');
+  await page.fill('[data-testid="script-code"]', 'echo out-one; echo err-one >&2; exit 3');
+  await page.click('[data-testid="script-save"]');
+  await page.locator('tr[data-script="hello"]').waitFor();
+  const sv = page.locator('[data-testid="script"]');
+  await sv.waitFor();
+  await page.click('[data-testid="script-run"]');
+  await page.locator('[data-testid="runs"] tr[data-status="failed"], [data-testid="runs"] tr[data-status="succeeded"]').first().waitFor({ timeout: 30000 });
+  await page.locator('[data-testid="stdout"]', { hasText: 'out-one' }).waitFor();
+  assert.match(await page.locator('[data-testid="stderr"]').innerText(), /err-one/);
+  assert.match(await page.locator('[data-testid="runs"] tbody tr').first().innerText(), /\b3\b/);
+  await axe(page, '/agents sandbox run');
+  await page.screenshot({ path: join(SHOTS, 'agents-en-light-sandbox.png'), fullPage: true });
+  // edit: the new code runs next
+  await page.click('[data-testid="script-edit"]');
+  await page.fill('[data-testid="script-code"]', 'echo out-two');
+  await page.click('[data-testid="script-save"]');
+  await sv.waitFor();
+  await page.click('[data-testid="script-run"]');
+  await page.locator('[data-testid="stdout"]', { hasText: 'out-two' }).waitFor({ timeout: 30000 });
+  await page.locator('[data-testid="runs"] tr[data-status="succeeded"]').waitFor();
+  assert.equal(await page.locator('[data-testid="runs"] tbody tr').count(), 2);
+  const s = (await aos.api('GET', '/sandbox/scripts')).body.scripts.find((x) => x.name === 'hello');
+  assert.equal(s.files['main.sh'], 'echo out-two');
+  await page.click('[data-testid="script-delete"]');
+  await page.locator('tr[data-script="hello"]').waitFor({ state: 'detached' });
+  assert.equal((await aos.api('GET', `/sandbox/scripts/${s.id}`)).status, 404);
+  noProblems();
+});
+
+test('both tabs in Chinese, no English left', async () => {
+  const { page, noProblems } = owner;
+  await page.goto(env.aos.url + '/agents');
+  await setLang(page, 'zh-CN');
+  await page.locator('tr[data-agent="analyst"] button').click();
+  await page.locator('[data-testid="agent"]').waitFor();
+  await page.fill('[data-testid="agent-prompt"]', '你负责清洗数据。');
+  await checkLanguage(page, 'zh-CN', '/agents');
+  await axe(page, '/agents zh-CN');
+  await tab(page, 'sandbox');
+  await page.locator('[data-testid="sandbox-status"]').waitFor();
+  await checkLanguage(page, 'zh-CN', '/agents sandbox');
+  await page.screenshot({ path: join(SHOTS, 'agents-zh-CN-light-sandbox.png'), fullPage: true });
+  await setLang(page, 'en');
+  noProblems();
+});
+
+test('a Viewer sees agents and scripts but none of the actions', async () => {
+  const v = await env.aos.api('POST', '/auth/tokens', { name: 'ag-viewer', role: 'viewer' });
+  await env.aos.api('POST', '/sandbox/scripts', { name: 'seen', entry_file: 'main.sh', files: { 'main.sh': 'echo seen' } });
+  const { page, noProblems } = await env.newPage({ token: v.body.token });
+  await page.goto(env.aos.url + '/agents');
+  await page.locator('tr[data-agent="analyst"] button').click();
+  await page.locator('[data-testid="agent"]').waitFor();
+  assert.equal(await page.locator('[data-testid="agent-new"], [data-testid="agent-save"], [data-testid="agent-clone"], [data-testid="agent-delete"], [data-testid="agent-scale"], [data-testid^="release-"]').count(), 0);
+  assert.equal(await page.locator('[data-testid="agent-prompt"]').isDisabled(), true);
+  await axe(page, '/agents as a viewer');
+  await tab(page, 'sandbox');
+  await page.locator('tr[data-script="seen"] button').click();
+  await page.locator('[data-testid="script"]').waitFor();
+  assert.equal(await page.locator('[data-testid="script-new"], [data-testid="script-run"], [data-testid="script-edit"], [data-testid="script-delete"]').count(), 0);
+  noProblems();
+});
