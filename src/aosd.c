@@ -108,9 +108,10 @@ static void on_gateway_down(void *data)
     d->bus = NULL;
     /* wiring: trace -- the requests have ended their spans: write them */
     aos_trace_shutdown(d->trace);
-    /* the store keeps the loop alive while it is open */
-    aos_store_close(d->store);
-    d->store = NULL;
+    /* the store keeps the loop alive while it is open; the modules that
+     * still hold it (a timer firing as the loop winds down) are refused
+     * until main() closes it after the loop */
+    aos_store_shutdown(d->store);
 }
 
 static void on_deadline(uv_timer_t *t)

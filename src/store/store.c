@@ -295,7 +295,11 @@ static void on_async_closed(uv_handle_t *h)
 
 int aos_store_submit(aos_store_t *st, aos_store_job_fn fn, aos_store_done_fn done, void *arg)
 {
-    if (!st || !fn || !st->async)
+    if (!st || !fn)
+        return AOS_EINVAL;
+    if (st->closing) /* shut down (its caller's thread): no worker, no handle */
+        return AOS_EUNAVAIL;
+    if (!st->async)
         return AOS_EINVAL;
     aos__store_job_t *job = calloc(1, sizeof(*job));
     if (!job)
@@ -436,13 +440,14 @@ int aos_store_open(aos_store_t **out, uv_loop_t *loop, const char *url, aos_err_
     return aos__store_open_with(out, loop, url, aos_migrations, err);
 }
 
-void aos_store_close(aos_store_t *st)
+void aos_store_shutdown(aos_store_t *st)
 {
     if (!st)
         return;
     uv_mutex_lock(&st->q_lock);
     if (st->closing) {
-        /* Called again from a done callback that this close delivers. */
+        /* Shut down already, or called again from a done callback that this
+         * shutdown delivers. */
         uv_mutex_unlock(&st->q_lock);
         return;
     }
@@ -452,14 +457,25 @@ void aos_store_close(aos_store_t *st)
 
     if (st->worker_started)
         uv_thread_join(&st->worker);
+    st->worker_started = 0;
     if (st->async) {
         /* Detach first: if we are inside on_async, it stops after this call. */
         st->async->data = NULL;
         uv_close((uv_handle_t *)st->async, on_async_closed);
+        st->async = NULL;
     }
+    st->delivering = 1;
     aos__store_job_t *job;
     while ((job = pop_done(st)))
         deliver(job);
+    st->delivering = 0;
+}
+
+void aos_store_close(aos_store_t *st)
+{
+    if (!st || st->delivering)
+        return;
+    aos_store_shutdown(st);
     store_free(st);
 }
 

@@ -44,9 +44,17 @@ typedef struct aos_store_s aos_store_t;
 int aos_store_open(aos_store_t **out, uv_loop_t *loop, const char *url, aos_err_t *err);
 
 /* Stops accepting jobs, waits for the queued ones to run, calls their done
- * callbacks (on this thread: any aos_store_submit from them fails), then
- * closes the connection and frees st. The loop must run once more afterwards
- * (e.g. uv_run(loop, UV_RUN_NOWAIT)) to release the store's uv handle before
+ * callbacks (on this thread: any aos_store_submit from them fails), and
+ * lets the loop go (the store's uv handle is closed) - but keeps st: from
+ * now on every aos_store_submit fails with AOS_EUNAVAIL, so modules that
+ * still hold st (a timer of theirs firing while the loop winds down) are
+ * refused instead of reaching freed memory. A second call does nothing.
+ * Do not call it from a job. */
+void aos_store_shutdown(aos_store_t *st);
+/* aos_store_shutdown if not done yet, then closes the connection and frees
+ * st. From a done callback that a shutdown delivers it does nothing (the
+ * shutdown's caller closes). The loop must run once more afterwards (e.g.
+ * uv_run(loop, UV_RUN_NOWAIT)) to release the store's uv handle before
  * uv_loop_close. Do not call it from a job. */
 void aos_store_close(aos_store_t *st);
 

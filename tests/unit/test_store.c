@@ -1060,6 +1060,33 @@ static void test_close_from_done_callback(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* aosd shuts the store down while modules that hold it still have timers
+ * on the winding-down loop: their submits are refused, the memory stays
+ * until the close (a use-after-free before aos_store_shutdown). */
+static void test_shutdown_then_submit(void **state)
+{
+    fixture_t *f = *state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    async_state_t as = {.loop_thread = uv_thread_self()};
+    job_arg_t args[2];
+    as.st = open_store(f, &loop);
+    for (int i = 0; i < 2; i++) {
+        args[i] = (job_arg_t){&as, i};
+        assert_int_equal(aos_store_submit(as.st, slow_job_fn, done_fn, &args[i]), 0);
+    }
+    aos_store_shutdown(as.st);
+    assert_int_equal(as.ndone, 2);
+    assert_int_equal(aos_store_submit(as.st, late_fn, late_done, &as), AOS_EUNAVAIL);
+    aos_store_shutdown(as.st);     /* a second time: nothing */
+    uv_run(&loop, UV_RUN_DEFAULT); /* the store no longer holds the loop */
+    assert_int_equal(aos_store_submit(as.st, late_fn, late_done, &as), AOS_EUNAVAIL);
+    assert_int_equal(as.late_done_called, 0);
+    assert_string_equal(aos_store_backend_name(as.st), "sqlite");
+    aos_store_close(as.st);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_sync_store_has_no_submit(void **state)
 {
     fixture_t *f = *state;
@@ -1093,6 +1120,7 @@ int main(void)
         T(test_async_order_and_threads),
         T(test_close_drains_then_rejects),
         T(test_close_from_done_callback),
+        T(test_shutdown_then_submit),
         T(test_sync_store_has_no_submit),
     };
 #undef T
