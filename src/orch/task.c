@@ -829,6 +829,13 @@ static void apply_decision(orch_task_t *t, orch_tx_t *tx, const char *decision, 
     aos_isotime_now(now);
     timer_stop(t);
     orch_tx_approval_decide(tx, t->trace_id, id, "decided", decision, comment, actor);
+    /* the request's card, decided: every Chat Hub showing it drops its
+     * buttons, whoever decided and wherever */
+    char card[AOS_PLAN_ID_MAX + 48];
+    snprintf(card, sizeof(card), "approval:%s:%s", t->trace_id, id);
+    orch_tx_event(tx, t, "approval.decided", "info", card,
+                  json_pack("{s:s, s:s, s:s?, s:s, s:b}", "step", id, "decision", decision,
+                            "comment", comment, "actor", actor, "failure", t->waiting_failure));
     orch_tx_audit(
         tx, actor, "task.decide", t->trace_id,
         json_pack("{s:s, s:s, s:s?}", "step", id, "decision", decision, "comment", comment));

@@ -90,6 +90,14 @@ test('two tool steps around an approval gate: value events in order, approve onc
   await ev.until('task.receipt');
   const types = ev.types();
   assert.ok(types.indexOf('approval.request') < types.indexOf('task.receipt'));
+  // the decision is a new version of the request's card
+  const asked = ev.events.find((e) => e.type === 'approval.request');
+  const decided = ev.events.find((e) => e.type === 'approval.decided');
+  assert.ok(decided, JSON.stringify(types));
+  assert.equal(decided.card_id, asked.card_id);
+  assert.ok(decided.card_version > asked.card_version);
+  assert.deepEqual([decided.payload.step, decided.payload.decision, decided.payload.comment, decided.payload.actor],
+    ['gate', 'approve', 'fine', 'token:owner']);
   const receipt = ev.events.find((e) => e.type === 'task.receipt');
   assert.equal(receipt.payload.status, 'done');
   assert.deepEqual(receipt.payload.summary, { done: 3, failed: 0, skipped: 0 });

@@ -7,7 +7,9 @@
 // Cards: one per card_id (a task, its progress, each approval). An event
 // whose id was seen is dropped, and a card keeps only its newest version,
 // so a replay after a reconnect never shows a card twice; the number of
-// versions folded into a card is counted on it.
+// versions folded into a card is counted on it. An approval.decided event
+// marks its request's card decided (by whoever, wherever) instead of
+// replacing it.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api';
 import { EventStream, Envelope, ConnState } from './events';
@@ -41,6 +43,13 @@ class Feed {
       this.seen.add(e.id);
       const key = e.card_id || `event:${e.id}`;
       const c = next.get(key);
+      // a decision folds into its request's card (it may come first when
+      // older pages load later): the card keeps the question, shows the answer
+      if (e.type === 'approval.decided' && e.card_id) {
+        this.decided = { ...this.decided, [key]: e.payload?.decision || '-' };
+        if (c) next.set(key, { ...c, updates: c.updates + 1 });
+        continue;
+      }
       if (!c) next.set(key, { id: key, first: e.id, ev: e, updates: 1 });
       else {
         const newer = (e.card_version ?? e.id) >= (c.ev.card_version ?? c.ev.id);

@@ -262,6 +262,7 @@ test('Chat Hub: an Action DSL task with a file, its cards live, the approval dec
   noProblems();
 });
 
+
 test('Chat Hub: aosd restarted under the page, the stream resumes, no card twice; see more', async () => {
   const before = await page.locator('[data-testid="cards"] article').count();
   allowNetErrors = true;
@@ -419,4 +420,23 @@ test('sign in with a name and password: an HttpOnly cookie session, CSRF on chan
 test('the pages with data, in both languages and themes (screenshots)', async () => {
   await tour('with data');
   noProblems();
+});
+
+test('Chat Hub: an approval decided elsewhere loses its buttons at once, before the receipt', async () => {
+  await page.goto(aos.url + '/');
+  await page.locator('[data-testid="conn"].conn-live').waitFor();
+  const r = await aos.api('POST', '/api/run', { plan: { steps: [
+    { id: 'gate', approval: { message: 'Decided by the API?', timeout_s: 600 } },
+    { id: 'second', approval: { message: 'And wait here', timeout_s: 600 } },
+  ] } });
+  assert.equal(r.status, 201, r.text);
+  const card = page.locator(`[data-testid="cards"] article[data-card="approval:${r.body.trace_id}:gate"]`);
+  await card.locator('button[data-decision="approve"]').waitFor();
+  const ok = await aos.api('POST', '/agent/approve', { trace_id: r.body.trace_id, step_id: 'gate', decision: 'continue' });
+  assert.equal(ok.status, 200, ok.text);
+  // the task still waits (at 'second'): no receipt has ended the card
+  await card.locator('[data-testid="decided"]').waitFor();
+  assert.equal(await card.locator('button[data-decision]').count(), 0);
+  assert.match(await card.innerText(), /Decided by the API\?/);
+  assert.equal((await aos.api('POST', `/api/jobs/${r.body.job_id}/cancel`)).status, 200);
 });
