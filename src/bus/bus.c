@@ -16,6 +16,7 @@
  * subscription is only marked during a fan-out and unlinked afterwards
  * (sweep), and the bus's memory goes only when nothing is in flight. */
 #include "bus/internal.h"
+#include "isotime/isotime.h"
 #include "log/log.h"
 
 #include <stdio.h>
@@ -297,7 +298,7 @@ static void pump_done(int status, const aos_err_t *err, aos__bus_batch_t *b, voi
     } else {
         deliver(bus, b);
         if (b->next_due_ms && !bus->closing) {
-            int64_t wait = b->next_due_ms - aos__bus_now_ms();
+            int64_t wait = b->next_due_ms - aos_isotime_now_ms();
             uv_timer_start(&bus->fold, on_timer, wait > 0 ? (uint64_t)wait : 1, 0);
         }
     }

@@ -47,13 +47,6 @@ int64_t aos_bus_fold_window_ms(const char *type)
     return type && strcmp(type, MILESTONE) == 0 ? AOS_BUS_FOLD_MS : 0;
 }
 
-int64_t aos__bus_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Checks ------------------------------------------------------------------- */
 
 /* The string member key of in, into out (NULL when absent or null). */

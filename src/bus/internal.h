@@ -148,8 +148,6 @@ int aos__bus_read(aos_bus_t *bus, const aos__bus_query_t *q, aos__bus_read_fn do
 int aos__bus_event_init(aos_bus_event_t *e, json_t *env, int frame);
 void aos__bus_event_release(aos_bus_event_t *e);
 void aos__bus_batch_free(aos__bus_batch_t *b);
-/* Milliseconds since the epoch (the clock of the fold window). */
-int64_t aos__bus_now_ms(void);
 /* Writes one checked envelope with the fold policy: the body of
  * aos_bus_append_tx and of the outbox's batches. */
 int aos__bus_append_checked(aos_store_t *st, const json_t *env, int64_t now_ms, int64_t *id,

@@ -7,6 +7,7 @@
  * Reads turn rows into delivered events (envelope + SSE frame) on the
  * worker, so the loop thread only matches and copies. */
 #include "bus/internal.h"
+#include "isotime/isotime.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +58,7 @@ int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *er
     int rc = aos_bus_event_check(event, &env, err);
     if (rc)
         return rc;
-    rc = aos__bus_append_checked(st, env, aos__bus_now_ms(), &got, NULL, err);
+    rc = aos__bus_append_checked(st, env, aos_isotime_now_ms(), &got, NULL, err);
     json_decref(env);
     if (id)
         *id = rc ? 0 : got;
@@ -82,7 +83,7 @@ static int read_batch(aos_store_t *st, const aos_store_event_query_t *q, aos__bu
 static int write_all(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct write_job *j = arg;
-    int64_t now = aos__bus_now_ms();
+    int64_t now = aos_isotime_now_ms();
     size_t i;
     json_t *ev;
     json_array_clear(j->results);
@@ -204,7 +205,7 @@ static int read_job(aos_store_t *st, void *arg, aos_err_t *err)
     struct read_job *j = arg;
     int rc = 0;
     if (j->flush)
-        rc = aos_store_event_flush(st, aos__bus_now_ms(), NULL, NULL, &j->b->next_due_ms, err);
+        rc = aos_store_event_flush(st, aos_isotime_now_ms(), NULL, NULL, &j->b->next_due_ms, err);
     if (rc == 0)
         rc = read_batch(st, &j->q, j->b, err);
     return rc;

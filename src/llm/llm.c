@@ -19,6 +19,7 @@
  * client's list, then its memory goes when both its transfer and its timer
  * are over (call_release). */
 #include "llm/internal.h"
+#include "isotime/isotime.h"
 
 #include <math.h>
 #include <sodium.h>
@@ -150,9 +151,7 @@ static int reserved_header(const char *name, size_t n)
 
 static uint64_t wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return (uint64_t)aos_isotime_now_ms();
 }
 
 /* ---- configuration ------------------------------------------------------------ */

@@ -4,6 +4,7 @@
  * aos_log). Every line goes through the process's redactor (redact.h)
  * before it is written or handed to the sink. */
 #include "log/log.h"
+#include "isotime/isotime.h"
 #include "redact/redact.h"
 #include "utf8/utf8.h"
 
@@ -77,14 +78,8 @@ void aos_log(aos_log_level_t level, const char *component, json_t *fields, const
         text = clean;
     }
 
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[96];
-    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (long)(ts.tv_nsec / 1000000) % 1000);
+    char when[32];
+    aos_isotime_now(when);
 
     json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "ts", when, "level", aos_log_level_name(level),
                           "component", component ? component : "aosd", "msg", text);
