@@ -104,7 +104,8 @@ static void on_gateway_down(void *data)
     d->sandbox = NULL;
     aos_agents_free(d->agents); /* wiring: agents */
     d->agents = NULL;
-    aos_bus_free(d->bus); /* wiring: bus -- before the store, which finishes its jobs */
+    aos_audit_stop(d->audit); /* wiring: audit -- its retention timer */
+    aos_bus_free(d->bus);     /* wiring: bus -- before the store, which finishes its jobs */
     d->bus = NULL;
     /* wiring: trace -- the requests have ended their spans: write them */
     aos_trace_shutdown(d->trace);
@@ -449,7 +450,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     d->api.version = AOS_VERSION;
     d->api.started_ms = uv_hrtime() / 1000000;
     aos_api_add_routes(&d->api, d->http);
-    if (!(d->audit = aos_audit_new(d->store)) || aos_audit_add_routes(d->audit, d->http))
+    if (!(d->audit = aos_audit_new(d->store)) || aos_audit_add_routes(d->audit, d->http) ||
+        aos_audit_retain(d->audit, d->loop, (unsigned)c->audit_retention_days))
         return aos_err_set(err, AOS_ENOMEM, "unable to add the audit routes"); /* wiring: audit */
     aos_gateway_add_routes(d->gateway, d->http);
     if ((rc = aos_trace_add_routes(d->trace, d->http))) /* wiring: trace */
@@ -723,6 +725,7 @@ int main(int argc, char **argv)
     if (d.httpc)
         aos_httpc_free(d.httpc);
     aos_bus_free(d.bus);         /* wiring: bus */
+    aos_audit_stop(d.audit);     /* wiring: audit */
     aos_logs_shutdown(d.logs);   /* wiring: logs */
     aos_trace_shutdown(d.trace); /* wiring: trace */
     if (d.loop)

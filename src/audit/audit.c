@@ -18,6 +18,10 @@
 struct aos_audit_s {
     aos_store_t *store;
     int verifying; /* verifications in flight */
+    /* retention */
+    uv_timer_t *sweep; /* NULL: none */
+    unsigned days;
+    int pruning; /* a prune job is queued */
 };
 
 aos_audit_t *aos_audit_new(aos_store_t *store)
@@ -26,6 +30,77 @@ aos_audit_t *aos_audit_new(aos_store_t *store)
     if (a)
         a->store = store;
     return a;
+}
+
+/* ---- retention ---------------------------------------------------------- */
+
+struct prune_job {
+    aos_audit_t *a;
+    char before[32];
+    int64_t deleted, anchor;
+};
+
+static int prune_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct prune_job *j = arg;
+    return aos_store_audit_prune(st, j->before, AOS_AUDIT_PRUNE_ROWS, &j->deleted, &j->anchor, err);
+}
+
+static void on_sweep(uv_timer_t *t);
+
+static void prune_done(int status, const aos_err_t *err, void *arg)
+{
+    struct prune_job *j = arg;
+    aos_audit_t *a = j->a;
+    a->pruning = 0;
+    if (status)
+        aos_log_warn("audit", "retention: %s", aos_err_msg(err));
+    else if (j->deleted)
+        aos_log_info("audit", "retention: %lld row(s) older than %s deleted, anchor row %lld",
+                     (long long)j->deleted, j->before, (long long)j->anchor);
+    /* a full step: more may be due, go on soon (other jobs run between) */
+    if (!status && j->deleted == AOS_AUDIT_PRUNE_ROWS && a->sweep)
+        uv_timer_start(a->sweep, on_sweep, 100, 3600 * 1000);
+    free(j);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    aos_audit_t *a = t->data;
+    if (a->pruning)
+        return;
+    struct prune_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    j->a = a;
+    aos_isotime_fmt(aos_isotime_now_ms() - (int64_t)a->days * 86400000, j->before);
+    a->pruning = 1;
+    if (aos_store_submit(a->store, prune_run, prune_done, j)) {
+        a->pruning = 0;
+        free(j);
+    }
+}
+
+int aos_audit_retain(aos_audit_t *a, uv_loop_t *loop, unsigned days)
+{
+    if (!a || !days)
+        return 0;
+    if (a->sweep || !(a->sweep = malloc(sizeof(*a->sweep))))
+        return a->sweep ? AOS_EINVAL : AOS_ENOMEM;
+    uv_timer_init(loop, a->sweep);
+    uv_unref((uv_handle_t *)a->sweep);
+    a->sweep->data = a;
+    a->days = days;
+    uv_timer_start(a->sweep, on_sweep, 60 * 1000, 3600 * 1000);
+    return 0;
+}
+
+void aos_audit_stop(aos_audit_t *a)
+{
+    if (a && a->sweep) {
+        uv_close((uv_handle_t *)a->sweep, (uv_close_cb)free);
+        a->sweep = NULL;
+    }
 }
 
 void aos_audit_free(aos_audit_t *a)

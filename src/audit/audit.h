@@ -23,6 +23,8 @@
 #include "http/http.h"
 #include "store/store.h"
 
+#include <uv.h>
+
 #define AOS_AUDIT_VERIFY_MAX   2
 #define AOS_AUDIT_VERIFY_CHUNK 20000 /* rows per store job */
 
@@ -30,6 +32,14 @@ typedef struct aos_audit_s aos_audit_t;
 
 /* store is borrowed and must outlive a. */
 aos_audit_t *aos_audit_new(aos_store_t *store);
+/* Retention: every hour (and a minute after this call), rows older than
+ * days are deleted, oldest first, AOS_AUDIT_PRUNE_ROWS per store job, and
+ * the chain keeps an anchor (aos_store_audit_prune: a deletion is itself
+ * an audit row). days 0: kept for ever (nothing starts). Loop thread. */
+#define AOS_AUDIT_PRUNE_ROWS 10000
+int aos_audit_retain(aos_audit_t *a, uv_loop_t *loop, unsigned days);
+/* Stops retention (its timer is closed: the loop can end). May be NULL. */
+void aos_audit_stop(aos_audit_t *a);
 int aos_audit_add_routes(aos_audit_t *a, aos_http_t *http);
 /* After the store is closed (no job of a's may be pending). May be NULL. */
 void aos_audit_free(aos_audit_t *a);

@@ -97,6 +97,8 @@
        "tasks running (or waiting for approval) at once; others queue by priority")                \
     XX(orch_max_per_project, U, "orch-max-per-project", "AOS_ORCH_MAX_PER_PROJECT", "0",           \
        "tasks of one project running at once (0: orch-max-running)")                               \
+    XX(audit_retention_days, U, "audit-retention-days", "AOS_AUDIT_RETENTION_DAYS", "0",           \
+       "days an audit row is kept (0: for ever); the oldest go and the chain keeps an anchor")     \
     XX(episode_retention_days, U, "episode-retention-days", "AOS_EPISODE_RETENTION_DAYS", "30",    \
        "days a finished run (its steps, events and workspace rows) is kept (0: for ever)")         \
     XX(llm_base_url, S, "llm-base-url", "AOS_LLM_BASE_URL", NULL,                                  \

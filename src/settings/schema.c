@@ -70,6 +70,8 @@ const set_key_t settings_keys[] = {
         "orch-max-running", "tasks running at once"),
     KEY("orch.max_per_project", K_UINT, 0, 100000, NULL, CFG(orch_max_per_project, CF_U),
         "orch-max-per-project", "tasks of one project running at once (0: orch.max_running)"),
+    KEY("audit.retention_days", K_UINT, 0, 36500, NULL, CFG(audit_retention_days, CF_U),
+        "audit-retention-days", "days an audit row is kept (0: for ever)"),
     KEY("security.two_person_secrets", K_BOOL, 0, 0, "security", NOCFG, NULL,
         "a change of a runtime secret waits for a second Admin or Owner"),
     KEY("security.ip_allowlist", K_CIDRS, 0, AOS_CIDR_LIST_MAX, "security", CFG(ip_allowlist, CF_S),

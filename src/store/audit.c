@@ -29,7 +29,9 @@
  * the first row whose stored prev_hash is not the hash of the row before
  * it, whose id does not follow it, or whose fields do not give its stored
  * hash; at the end it compares the last row with audit_head (rows cut off
- * at the end). A chain is only as good as a copy of its head kept
+ * at the end). After a retention prune (aos_store_audit_prune) the chain
+ * starts at the anchor - the id and hash of the last row deleted, kept in
+ * audit_head - instead of the zero hash. A chain is only as good as a copy of its head kept
  * elsewhere: whoever can write the database can also rewrite every hash
  * after the row they changed (docs/SECURITY.md). */
 #include "store/internal.h"
@@ -465,6 +467,115 @@ static int read_hash(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
     return 0;
 }
 
+typedef struct {
+    int64_t id;
+    char hash[65];
+} anchor_t;
+
+static int read_anchor(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
+{
+    anchor_t *a = arg;
+    if (n != 2 || c[0].type != AOS__SQL_INT ||
+        (c[1].type != AOS__SQL_NULL && (c[1].type != AOS__SQL_TEXT || c[1].len != 64)))
+        return aos_err_set(err, AOS_ESTORE, "unreadable audit anchor");
+    a->id = c[0].i;
+    if (c[1].type == AOS__SQL_TEXT) {
+        memcpy(a->hash, c[1].p, 64);
+        a->hash[64] = '\0';
+    }
+    return 0;
+}
+
+/* Retention ----------------------------------------------------------------- */
+
+struct prune {
+    const char *before;
+    int max_rows;
+    int64_t last_id; /* the last row to delete */
+    char last_hash[65];
+    int64_t n;
+    int stop; /* a row not older than before was reached */
+};
+
+static int prune_row(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
+{
+    struct prune *p = arg;
+    if (p->stop)
+        return 0;
+    if (n != 3 || c[0].type != AOS__SQL_INT || c[1].type != AOS__SQL_TEXT ||
+        c[2].type != AOS__SQL_TEXT || c[2].len != 64)
+        return aos_err_set(err, AOS_ESTORE, "unreadable audit row");
+    /* created_at is the store's sortable text */
+    if (c[1].len != strlen(p->before) || memcmp(c[1].p, p->before, c[1].len) >= 0) {
+        p->stop = 1;
+        return 0;
+    }
+    p->last_id = c[0].i;
+    memcpy(p->last_hash, c[2].p, 64);
+    p->last_hash[64] = '\0';
+    p->n++;
+    return 0;
+}
+
+static int prune_tx(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct prune *p = arg;
+    head_t h = {0};
+    /* the head's write lock first, as an append takes it */
+    int rc = aos__store_query(st,
+                              "UPDATE audit_head SET last_id = last_id WHERE id = 1 "
+                              "RETURNING last_id, last_hash",
+                              NULL, 0, read_head, &h, err);
+    if (rc < 0)
+        return rc;
+    if (h.rows != 1)
+        return aos_err_set(err, AOS_ESTORE, "the audit head row is missing");
+    /* the oldest rows, in chain order, while older than before; never the
+     * head itself (the newest row stays, so the chain has an end to check) */
+    aos__sql_val_t q[] = {aos__sql_int(h.last_id), aos__sql_int(p->max_rows)};
+    rc = aos__store_query(st,
+                          "SELECT id, created_at, hash FROM audit_logs WHERE id < ? ORDER BY id "
+                          "LIMIT ?",
+                          q, NCOLS(q), prune_row, p, err);
+    if (rc < 0 || p->n == 0)
+        return rc < 0 ? rc : 0;
+    aos__sql_val_t d[] = {aos__sql_int(p->last_id)};
+    if ((rc = aos__store_exec(st, "DELETE FROM audit_logs WHERE id <= ?", d, NCOLS(d), NULL, err)) <
+        0)
+        return rc;
+    aos__sql_val_t a[] = {aos__sql_int(p->last_id), aos__sql_text(p->last_hash)};
+    if ((rc = aos__store_exec(st,
+                              "UPDATE audit_head SET anchor_id = ?, anchor_hash = ? WHERE id = 1",
+                              a, NCOLS(a), NULL, err)) < 0)
+        return rc;
+    /* the deletion is itself a row of the chain */
+    json_t *diff =
+        json_pack("{s:s, s:I, s:I, s:s}", "before", p->before, "deleted", (json_int_t)p->n,
+                  "anchor_id", (json_int_t)p->last_id, "anchor_hash", p->last_hash);
+    rc = diff ? aos_store_audit_append(st, "aosd", "audit.prune", "audit_logs", diff, err)
+              : aos_err_set(err, AOS_ENOMEM, NULL);
+    json_decref(diff);
+    return rc;
+}
+
+int aos_store_audit_prune(aos_store_t *st, const char *before, int max_rows, int64_t *deleted,
+                          int64_t *anchor_id, aos_err_t *err)
+{
+    *deleted = 0;
+    if (!st->audit_chain || !st->audit_anchor)
+        return aos_err_set(err, AOS_EUNAVAIL, "this store has no audit retention");
+    if (!before || strlen(before) != 24 || max_rows < 1)
+        return aos_err_set(err, AOS_EINVAL, "audit prune: a time as the store writes it");
+    struct prune p = {.before = before, .max_rows = max_rows};
+    int rc = aos_store_tx(st, prune_tx, &p, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to prune the audit log");
+    *deleted = p.n;
+    if (anchor_id)
+        *anchor_id = p.n ? p.last_id : 0;
+    return 0;
+}
+
 int aos_store_audit_verify_step(aos_store_t *st, aos_store_audit_verify_t *v, int max_rows,
                                 aos_err_t *err)
 {
@@ -478,7 +589,21 @@ int aos_store_audit_verify_step(aos_store_t *st, aos_store_audit_verify_t *v, in
     if (!v->started) {
         v->started = 1;
         v->next_id = v->from_id > 1 ? v->from_id : 1;
-        if (v->from_id > 1) { /* trusts the row before the range */
+        if (st->audit_anchor) { /* rows deleted by retention: start at the anchor */
+            anchor_t a = {0};
+            rc = aos__store_query(st, "SELECT anchor_id, anchor_hash FROM audit_head WHERE id = 1",
+                                  NULL, 0, read_anchor, &a, err);
+            if (rc < 0)
+                return aos__store_fail(err, rc, "unable to verify the audit log");
+            if (a.id > 0 && v->next_id <= a.id) {
+                if (from_hex(a.hash, strlen(a.hash), v->prev) < 0)
+                    return aos_err_set(err, AOS_ESTORE, "unreadable audit anchor");
+                v->have_prev = 1;
+                v->last_id = a.id;
+                v->next_id = a.id + 1;
+            }
+        }
+        if (v->from_id > 1 && !v->have_prev) { /* trusts the row before the range */
             aos__sql_val_t p[] = {aos__sql_int(v->from_id)};
             rc = aos__store_query(st,
                                   "SELECT id, hash FROM audit_logs WHERE id < ? ORDER BY id DESC "

@@ -101,6 +101,7 @@ struct aos_store_s {
     uv_mutex_t db_lock; /* recursive: a job or a tx calls domain functions */
     int tx_depth;       /* under db_lock: 0 outside aos_store_tx */
     int schema_version; /* set by open, read-only afterwards */
+    int audit_anchor;   /* 0024: audit retention's anchor in audit_head */
     int audit_chain;    /* set by open: migration 0015 (audit.c) is applied */
 
     /* The worker thread and its queues (all absent when loop is NULL). */

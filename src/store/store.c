@@ -199,6 +199,8 @@ static int migrate(aos_store_t *st, const aos_embed_t *migrations, aos_err_t *er
         last = version;
         if (version == 15)
             st->audit_chain = 1; /* 0015_audit_chain.sql */
+        if (version == 24)
+            st->audit_anchor = 1; /* 0024_audit_anchor.sql */
         /* each one by its own record, not by the highest applied: a database
          * that saw 0003 before 0002 existed still gets 0002 */
         rc = apply_migration(st, m, version, err);

@@ -283,6 +283,15 @@ typedef struct {
     unsigned char prev[AOS_STORE_AUDIT_HASH_LEN];
 } aos_store_audit_verify_t;
 void aos_store_audit_verify_init(aos_store_audit_verify_t *v, int64_t from_id, int64_t to_id);
+/* Retention: deletes the oldest rows created before before (the store's
+ * time text), at most max_rows of them in id order and never the chain's
+ * head row, and keeps the id and hash of the last one deleted in
+ * audit_head as the anchor verification starts from (migration 0024).
+ * Stops at the first row not older than before. *deleted: how many;
+ * *anchor_id (may be NULL): the new anchor, 0 when none was deleted.
+ * 0, AOS_EINVAL, AOS_EUNAVAIL (a store without 0015 and 0024). */
+int aos_store_audit_prune(aos_store_t *st, const char *before, int max_rows, int64_t *deleted,
+                          int64_t *anchor_id, aos_err_t *err);
 /* Checks up to max_rows more rows; sets v->done at the end or at the first
  * broken row (a broken chain is a result, not an error). 0, or AOS_ESTORE
  * (the rows cannot be read), AOS_EUNAVAIL (a store without migration 0015). */

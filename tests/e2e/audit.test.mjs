@@ -177,3 +177,20 @@ test('task submit, approval and cancel are audited in their transactions', async
   assert.deepEqual(decide.diff, { step: 'gate', decision: 'approve', comment: 'fine' });
   assert.equal((await aos.api('GET', `/audit/verify?from=${rows.at(-1).id}`)).body.ok, true);
 });
+
+test('--audit-retention-days: the setting is shown, aosd starts its sweep and stops cleanly', async () => {
+  const a = await startAosd({ args: ['--audit-retention-days', '400'] });
+  try {
+    const r = await a.api('GET', '/config/system');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.settings['audit.retention_days'], 400);
+    assert.equal(r.body.sources['audit.retention_days'], 'flag');
+    // nothing is 400 days old: the chain is whole
+    assert.equal((await a.api('GET', '/audit/verify')).body.ok, true);
+  } finally {
+    const { code } = await a.stop();
+    assert.equal(code, 0, a.logs().slice(-2000));
+    assert.doesNotMatch(a.logs(), /AddressSanitizer|LeakSanitizer|runtime error/);
+    await a.cleanup();
+  }
+});

@@ -84,9 +84,13 @@ test('GET /config/system: every key with its value, source and schema; Viewer ma
   const s = await systemSnapshot();
   for (const k of ['llm.base_url', 'llm.model', 'llm.api_key_secret', 'llm.price_in_cny', 'otel.endpoint',
     'otel.headers', 'otel.sample_ratio', 'database.url', 'gateway.session_idle_s', 'http.max_body',
-    'security.two_person_secrets', 'security.ip_allowlist'])
+    'security.two_person_secrets', 'security.ip_allowlist', 'audit.retention_days'])
     assert.ok(k in s.settings, `${k} in settings`);
   assert.equal(s.sources['gateway.session_idle_s'], 'default');
+  assert.equal(s.settings['audit.retention_days'], 0, 'audit rows are kept for ever by default');
+  const ret = s.schema.find((k) => k.key === 'audit.retention_days');
+  assert.equal(ret.flag, '--audit-retention-days');
+  assert.equal(ret.live, false);
   assert.deepEqual(s.settings['security.ip_allowlist'], []);
   assert.equal(s.settings['security.two_person_secrets'], false);
   const idle = s.schema.find((k) => k.key === 'gateway.session_idle_s');

@@ -294,6 +294,81 @@ static void test_deleted_tail_is_found(void **state)
     aos_store_close(st);
 }
 
+#define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* Retention deletes the oldest rows and keeps an anchor: the rest still
+ * verifies, a deletion is a row of the chain, and tampering after the
+ * anchor (or with the anchor) is still found. */
+static void test_prune_keeps_an_anchor(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_t *st = open_store(f);
+    append_n(st, 10, "alice");
+    raw_exec(f, "UPDATE audit_logs SET created_at = '2020-01-0' || id || 'T00:00:00.000Z' "
+                "WHERE id <= 6");
+    /* the edit broke rows 1..6's hashes: seal them again as if written then */
+    aos_store_close(st);
+    raw_exec(f, "UPDATE audit_logs SET prev_hash = NULL, hash = NULL");
+    raw_exec(f, "UPDATE audit_head SET last_hash = NULL");
+    st = open_store(f); /* seals every row from the zero hash */
+    assert_int_equal(verify(st, 0, 0, 100).broken_id, 0);
+    aos_err_t err = {0};
+    int64_t deleted = 0, anchor = 0;
+    /* nothing older than 2019 */
+    assert_int_equal(
+        aos_store_audit_prune(st, "2019-01-01T00:00:00.000Z", 100, &deleted, &anchor, &err), 0);
+    assert_int_equal(deleted, 0);
+    /* at most 4 rows a step, stopping at the first row not older */
+    assert_int_equal(
+        aos_store_audit_prune(st, "2020-02-01T00:00:00.000Z", 4, &deleted, &anchor, &err), 0);
+    assert_int_equal(deleted, 4);
+    assert_int_equal(anchor, 4);
+    assert_int_equal(
+        aos_store_audit_prune(st, "2020-02-01T00:00:00.000Z", 100, &deleted, &anchor, &err), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(anchor, 6);
+    /* rows 7..10 stay, plus the two prune rows; the chain verifies from the anchor */
+    aos_store_audit_verify_t v = verify(st, 0, 0, 3);
+    assert_int_equal(v.broken_id, 0);
+    assert_int_equal(v.checked, 6);
+    json_t *rows = NULL;
+    aos_store_audit_filter_t flt = {.action = "audit.prune", .limit = 10};
+    assert_int_equal(aos_store_audit_query(st, &flt, &rows, &err), 0);
+    assert_int_equal(json_array_size(rows), 2);
+    json_decref(rows);
+    /* tampering after the anchor is found; so is a changed anchor */
+    aos_store_close(st);
+    raw_exec(f, "UPDATE audit_logs SET actor = 'mallory' WHERE id = 8");
+    st = open_store(f);
+    assert_int_equal(verify(st, 0, 0, 100).broken_id, 8);
+    raw_exec(f, "UPDATE audit_logs SET actor = 'alice' WHERE id = 8");
+    assert_int_equal(verify(st, 0, 0, 100).broken_id, 0);
+    raw_exec(f, "UPDATE audit_head SET anchor_hash = '" ZERO64 "'");
+    aos_store_audit_verify_t w = verify(st, 0, 0, 100);
+    assert_int_equal(w.broken_id, 7);
+    assert_non_null(strstr(w.reason, "row 7: prev_hash is not the hash of row 6"));
+    /* rows deleted past the anchor are missing rows */
+    raw_exec(f,
+             "UPDATE audit_head SET anchor_hash = (SELECT prev_hash FROM audit_logs WHERE id = 7)");
+    assert_int_equal(verify(st, 0, 0, 100).broken_id, 0);
+    raw_exec(f, "DELETE FROM audit_logs WHERE id = 7");
+    w = verify(st, 0, 0, 100);
+    assert_int_equal(w.broken_id, 8);
+    assert_non_null(strstr(w.reason, "rows 7 to 7 are missing"));
+    /* the head row itself is never pruned */
+    assert_int_equal(
+        aos_store_audit_prune(st, "2099-01-01T00:00:00.000Z", 100, &deleted, &anchor, &err), 0);
+    json_t *left = NULL;
+    assert_int_equal(aos_store_audit_list(st, 0, 10, &left, &err), 0);
+    assert_true(json_array_size(left) >= 1);
+    /* the newest row (the prune's own) is the head and stays */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(left, 0), "action")),
+                        "audit.prune");
+    json_decref(left);
+    assert_int_equal(verify(st, 0, 0, 100).broken_id, 0);
+    aos_store_close(st);
+}
+
 static void test_changed_hash_is_named(void **state)
 {
     fixture_t *f = *state;
@@ -407,6 +482,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deleted_row_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_tail_is_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changed_hash_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_keeps_an_anchor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_seals_old_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
     };
