@@ -219,6 +219,76 @@ static int registry_put(aos_http_req_t *req, void *data)
     return job_submit(gw, j);
 }
 
+/* A stored entry back in the form a client sends, without its secrets
+ * (env and header values, the token: aos_registry_normalize keeps what a
+ * client leaves out). The URL is the stored one, credentials and all: it
+ * never leaves aosd from here. */
+static json_t *client_form(const json_t *stored)
+{
+    const json_t *cfg = json_object_get(stored, "config");
+    json_t *in = json_object();
+    static const char *const top[] = {"name",         "transport",  "description",
+                                      "capabilities", "timeout_ms", "enabled"};
+    static const char *const inner[] = {"command", "args",    "env_passthrough", "cwd",
+                                        "url",     "ca_file", "limits",          "session_mode"};
+    for (size_t i = 0; in && i < sizeof(top) / sizeof(top[0]); i++)
+        if (json_object_get(stored, top[i]))
+            json_object_set(in, top[i], json_object_get(stored, top[i]));
+    for (size_t i = 0; in && i < sizeof(inner) / sizeof(inner[0]); i++)
+        if (json_object_get(cfg, inner[i]))
+            json_object_set(in, inner[i], json_object_get(cfg, inner[i]));
+    return in;
+}
+
+/* PATCH /mcp/registry/:name: the fields given replace the stored ones
+ * (enabled, limits, args ...); the rest - secrets included - stay. */
+static int registry_patch(aos_http_req_t *req, void *data)
+{
+    aos_gateway_t *gw = data;
+    aos_err_t err = {0, ""};
+    const char *name = aos_http_param(req, "name");
+    gw_server_t *sv = gw_server_get(gw, name);
+    if (aos_registry_name_reserved(name) || (sv && sv->builtin))
+        return aos_http_respond_error(req, AOS_EINVAL, "'%.64s' is a built-in server's name", name);
+    if (!sv || sv->closing)
+        return aos_http_respond_error(req, AOS_ENOTFOUND, "no MCP server named '%.64s'", name);
+    json_t *body = aos_http_body_json(req, &err);
+    if (!body)
+        return aos_http_respond_err(req, &err);
+    const json_t *bn = json_object_get(body, "name");
+    if (!json_is_object(body) || (bn && !json_equal(bn, json_object_get(sv->entry, "name")))) {
+        json_decref(body);
+        return aos_http_respond_error(req, AOS_EINVAL,
+                                      "a PATCH is an object of the fields to change; the name is "
+                                      "the path's (delete and add to rename)");
+    }
+    json_t *in = client_form(sv->entry);
+    if (in && json_object_update(in, body) == 0) {
+        /* a command given alone makes it stdio, a url alone HTTP: the
+         * other transport's fields and the old transport go */
+        static const char *const stdio_only[] = {"command", "args", "cwd", "env_passthrough"};
+        static const char *const http_only[] = {"url", "ca_file"};
+        int cmd = json_object_get(body, "command") != NULL,
+            url = json_object_get(body, "url") != NULL;
+        for (size_t i = 0; url && !cmd && i < sizeof(stdio_only) / sizeof(stdio_only[0]); i++)
+            json_object_del(in, stdio_only[i]);
+        for (size_t i = 0; cmd && !url && i < sizeof(http_only) / sizeof(http_only[0]); i++)
+            json_object_del(in, http_only[i]);
+        if ((cmd || url) && !json_object_get(body, "transport"))
+            json_object_del(in, "transport");
+    }
+    json_decref(body);
+    struct write_job *j = in ? job_new(gw, req, OP_PUT) : NULL;
+    int rc = j ? add_put(gw, j, in, &err) : aos_err_set(&err, AOS_ENOMEM, NULL);
+    json_decref(in);
+    if (rc) {
+        if (j)
+            job_free(j);
+        return aos_http_respond_err(req, &err);
+    }
+    return job_submit(gw, j);
+}
+
 static int registry_import(aos_http_req_t *req, void *data)
 {
     aos_gateway_t *gw = data;
@@ -386,6 +456,7 @@ const aos_http_route_t gw_routes[] = {
     {"POST", "/mcp/registry", AOS_PERM_ADMIN, registry_put, 1 << 20, NULL},
     {"POST", "/mcp/registry/import", AOS_PERM_ADMIN, registry_import, 1 << 20, NULL},
     {"GET", "/mcp/registry/:name", AOS_PERM_READ, registry_get, 0, NULL},
+    {"PATCH", "/mcp/registry/:name", AOS_PERM_ADMIN, registry_patch, 1 << 20, NULL},
     {"DELETE", "/mcp/registry/:name", AOS_PERM_ADMIN, registry_delete, 0, NULL},
     {"POST", "/mcp/call", AOS_PERM_ANY, mcp_call, 0, NULL},
     {"*", "/mcp", AOS_PERM_MCP, gw_mcp_handle, 0, NULL},

@@ -338,3 +338,42 @@ test('a start-up failure ends aosd with its reason, never a hang', async () => {
     }
   } finally { busy.close(); }
 });
+
+test('PATCH /mcp/registry/:name changes the fields given and keeps the rest, secrets included', async () => {
+  const e = backendEntry('patchme', 'everything', { env: { PATCH_SECRET: 'patch-secret-value-1234' }, description: 'first' });
+  assert.equal((await aos.api('POST', '/mcp/registry', e)).status, 201);
+  await waitReady(aos, 'patchme');
+  const env = async () => JSON.parse((await aos.api('POST', '/mcp/call', { server: 'patchme', tool: 'get-env' })).body.content[0].text);
+  assert.equal((await env()).PATCH_SECRET, 'patch-secret-value-1234');
+  // disable: the server stops, its calls are refused; the rest stays
+  let r = await aos.api('PATCH', '/mcp/registry/patchme', { enabled: false });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.enabled, false);
+  assert.equal(r.body.description, 'first');
+  assert.deepEqual(r.body.env_keys, ['PATCH_SECRET']);
+  assert.equal(r.body.command, e.command);
+  assert.ok(!r.text.includes('patch-secret-value-1234'));
+  assert.notEqual((await aos.api('POST', '/mcp/call', { server: 'patchme', tool: 'echo', args: { message: 'x' } })).status, 200);
+  // enable with new limits and description: the same secret reaches the server
+  r = await aos.api('PATCH', '/mcp/registry/patchme', { enabled: true, description: 'second', limits: { retries: 1 } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.limits.retries, 1);
+  await waitReady(aos, 'patchme');
+  assert.equal((await env()).PATCH_SECRET, 'patch-secret-value-1234');
+  // a new value replaces it
+  r = await aos.api('PATCH', '/mcp/registry/patchme', { env: { PATCH_SECRET: 'patch-secret-value-5678' } });
+  assert.equal(r.status, 200, r.text);
+  await waitReady(aos, 'patchme');
+  assert.equal((await env()).PATCH_SECRET, 'patch-secret-value-5678');
+  assert.equal((await aos.api('GET', '/mcp/registry/patchme')).body.description, 'second');
+  // bad patches change nothing
+  for (const [path, body, status] of [['/mcp/registry/patchme', { name: 'other' }, 400], ['/mcp/registry/patchme', { nope: 1 }, 400],
+    ['/mcp/registry/patchme', { timeout_ms: 'soon' }, 400], ['/mcp/registry/patchme', [1], 400],
+    ['/mcp/registry/absent', { enabled: false }, 404], ['/mcp/registry/aos', { enabled: false }, 400]])
+    assert.equal((await aos.api('PATCH', path, body)).status, status, `${path} ${JSON.stringify(body)}`);
+  assert.equal((await aos.api('GET', '/mcp/registry/patchme')).body.description, 'second');
+  const audit = await aos.api('GET', '/audit/logs?resource=mcp_registry/patchme&limit=20');
+  assert.ok(audit.body.items.length >= 4, audit.text);
+  assert.ok(!audit.text.includes('patch-secret-value'), 'no value in the audit diffs');
+  assert.equal((await aos.api('DELETE', '/mcp/registry/patchme')).status, 200);
+});
