@@ -298,7 +298,7 @@ test('Chat Hub: aosd restarted under the page, the stream resumes, no card twice
   noProblems();
 });
 
-test('Integrations: the registry, a stdio server added, a tool tried, the server deleted', async () => {
+test('Integrations: the registry, a stdio server added, a tool tried, disabled and enabled, deleted', async () => {
   await page.goto(aos.url + '/integrations');
   await page.locator('tr[data-server="aos"]').waitFor();
   await page.locator('[data-testid="conn"].conn-live').waitFor(); // the stream runs on every page
@@ -318,6 +318,16 @@ test('Integrations: the registry, a stdio server added, a tool tried, the server
   await form.locator('[data-testid="try-call"]').click();
   assert.match(await page.locator('[data-testid="try-result"]').innerText(), /Echo: hello from the form/);
   await page.screenshot({ path: join(SHOTS, 'integrations-en-light-tools.png'), fullPage: true });
+  // disable and enable again (PATCH: the entry keeps the rest)
+  await row.locator('[data-testid="toggle-ev"]').click();
+  await page.locator('tr[data-server="ev"].muted [data-testid="toggle-ev"][aria-pressed="false"]').waitFor();
+  assert.equal((await aos.api('GET', '/mcp/registry/ev')).body.enabled, false);
+  await row.locator('[data-testid="toggle-ev"]').click();
+  await row.locator('[data-testid="toggle-ev"][aria-pressed="true"]').waitFor();
+  const back = (await aos.api('GET', '/mcp/registry/ev')).body;
+  assert.equal(back.enabled, true);
+  assert.deepEqual(back.args, e.args);
+  await row.locator('[data-testid="health"]', { hasText: 'healthy' }).waitFor({ timeout: 60000 });
   await row.locator('[data-testid="delete-ev"]').click();
   await row.waitFor({ state: 'detached' });
   const reg = await aos.api('GET', '/mcp/registry');

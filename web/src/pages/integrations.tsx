@@ -77,6 +77,11 @@ function IntegrationsPage() {
     return () => clearInterval(id);
   }, []);
 
+  const toggle = async (s: Server) => {
+    try { await api('PATCH', `/mcp/registry/${encodeURIComponent(s.name)}`, { enabled: !s.enabled }); load(); }
+    catch (e: any) { setErr(e.message); }
+  };
+
   const del = async (name: string) => {
     if (!confirm(t('mcp.delete.confirm', { name }))) return;
     try { await api('DELETE', `/mcp/registry/${encodeURIComponent(name)}`); if (open === name) setOpen(null); load(); }
@@ -114,14 +119,16 @@ function IntegrationsPage() {
                     <td>{s.health?.latency_ms != null ? `${s.health.latency_ms.toFixed(1)} ms` : ''}</td>
                     <td>{s.health?.tools ?? ''}</td>
                     <td class="small error">{s.health?.last_error || ''}</td>
-                    <td>{!s.builtin && can('admin') && <button type="button" class="danger" onClick={() => del(s.name)} data-testid={`delete-${s.name}`}>{t('common.delete')}</button>}</td>
+                    <td class="row">{!s.builtin && can('admin') && <>
+                      <button type="button" onClick={() => toggle(s)} data-testid={`toggle-${s.name}`} aria-pressed={s.enabled}>{t(s.enabled ? 'mcp.disable' : 'mcp.enable')}</button>
+                      <button type="button" class="danger" onClick={() => del(s.name)} data-testid={`delete-${s.name}`}>{t('common.delete')}</button>
+                    </>}</td>
                   </tr>
                 ))}
               </tbody>
             </table>
           </div>
         )}
-        <p class="muted small">{t('mcp.enable')}</p>
       </section>
       {open && <Tools key={open} server={open} />}
       {can('admin') ? <AddServer onAdded={load} /> : <p class="muted small" data-testid="no-admin">{t('perm.admin')}</p>}
