@@ -105,6 +105,7 @@ static void on_gateway_down(void *data)
     aos_agents_free(d->agents); /* wiring: agents */
     d->agents = NULL;
     aos_audit_stop(d->audit); /* wiring: audit -- its retention timer */
+    aos_tools_stop(d->tools); /* wiring: tools -- the sweep of idempotency records */
     aos_bus_free(d->bus);     /* wiring: bus -- before the store, which finishes its jobs */
     d->bus = NULL;
     /* wiring: trace -- the requests have ended their spans: write them */
@@ -488,6 +489,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     aos_tools_cfg_t tcfg = {.loop = d->loop, .data_dir = c->data_dir};
     if ((rc = aos_tools_new(&d->tools, &tcfg, err)))
         return rc;
+    if ((rc = aos_tools_sweep_start(d->tools)))
+        return aos_err_set(err, rc, "unable to start the sweep of idempotency records");
     const aos_builtin_t *tb[] = {aos_tools_files(d->tools), aos_tools_db(d->tools),
                                  aos_tools_csv(d->tools), aos_tools_viz(d->tools)};
     for (size_t i = 0; i < sizeof(tb) / sizeof(tb[0]); i++)
@@ -726,6 +729,7 @@ int main(int argc, char **argv)
         aos_httpc_free(d.httpc);
     aos_bus_free(d.bus);         /* wiring: bus */
     aos_audit_stop(d.audit);     /* wiring: audit */
+    aos_tools_stop(d.tools);     /* wiring: tools */
     aos_logs_shutdown(d.logs);   /* wiring: logs */
     aos_trace_shutdown(d.trace); /* wiring: trace */
     if (d.loop)

@@ -22,6 +22,7 @@ struct aos_tools_s {
      * others wait here in order. Loop thread only. */
     unsigned running;
     struct tools_job *wait_head, *wait_tail;
+    struct sweep *sweep; /* sweep.c; NULL: not started */
 };
 
 #define TOOLS_RUNNING 2

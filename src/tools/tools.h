@@ -42,6 +42,18 @@ typedef struct {
 int aos_tools_new(aos_tools_t **out, const aos_tools_cfg_t *cfg, aos_err_t *err);
 void aos_tools_free(aos_tools_t *t);
 
+/* Idempotency records (of the http tool, and of files/git/db in the shared
+ * workspace) are kept this long, then deleted (sweep.c). */
+#define AOS_TOOLS_IDEM_KEEP_S (7 * 86400)
+/* Deletes the records last changed before now_s - keep_s: regular files
+ * of <data_dir>/idempotency/http and <data_dir>/workspace/.aos/idem.
+ * Returns how many. Blocking I/O: the thread pool, or tests. */
+long aos_tools_idem_prune(const char *data_dir, int64_t now_s, int64_t keep_s);
+/* Starts the hourly sweep (a minute from now; the timer does not hold the
+ * loop); aos_tools_stop closes it before the loop ends. Loop thread. */
+int aos_tools_sweep_start(aos_tools_t *t);
+void aos_tools_stop(aos_tools_t *t);
+
 /* The built-in servers; each lives as long as t. */
 const aos_builtin_t *aos_tools_files(aos_tools_t *t);
 const aos_builtin_t *aos_tools_db(aos_tools_t *t);

@@ -891,17 +891,81 @@ static void test_plot(void **state)
     json_decref(r);
 }
 
+/* Idempotency records older than the keep time go; newer ones, other
+ * kinds of entries and other directories stay. */
+static void test_idem_prune(void **state)
+{
+    (void)state;
+    char d[64], p[256];
+    snprintf(d, sizeof(d), "/tmp/aos-tools-idem-XXXXXX");
+    assert_non_null(mkdtemp(d));
+    const char *dirs[] = {"idempotency",    "idempotency/http",    "workspace",
+                          "workspace/.aos", "workspace/.aos/idem", "workspace/kept"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", d, dirs[i]);
+        assert_int_equal(mkdir(p, 0700), 0);
+    }
+    const int64_t now = 2000000000;
+    struct {
+        const char *rel;
+        int64_t age_s;
+        int gone;
+    } files[] = {
+        {"idempotency/http/old.json", 8 * 86400, 1},
+        {"idempotency/http/new.json", 6 * 86400, 0},
+        {"workspace/.aos/idem/old", 30 * 86400, 1},
+        {"workspace/.aos/idem/fresh", 60, 0},
+        {"workspace/kept/old-but-user-data", 90 * 86400, 0},
+        {"workspace/old-file", 90 * 86400, 0},
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", d, files[i].rel);
+        put(d, files[i].rel, "x", 1);
+        struct timespec ts[2] = {{.tv_sec = now - files[i].age_s},
+                                 {.tv_sec = now - files[i].age_s}};
+        assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+    }
+    /* an old subdirectory and a symlink in a records directory stay */
+    snprintf(p, sizeof(p), "%s/idempotency/http/sub", d);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/idempotency/http/link", d);
+    assert_int_equal(symlink("/etc/hostname", p), 0);
+    assert_int_equal(aos_tools_idem_prune(d, now, AOS_TOOLS_IDEM_KEEP_S), 2);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", d, files[i].rel);
+        if ((access(p, F_OK) == 0) == files[i].gone)
+            fail_msg("%s: %s", files[i].rel, files[i].gone ? "kept" : "deleted");
+    }
+    snprintf(p, sizeof(p), "%s/idempotency/http/link", d);
+    struct stat st;
+    assert_int_equal(lstat(p, &st), 0);
+    assert_int_equal(aos_tools_idem_prune(d, now, AOS_TOOLS_IDEM_KEEP_S), 0);
+    /* a data dir without the directories */
+    assert_int_equal(aos_tools_idem_prune("/nonexistent-aos-dir", now, 1), 0);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_path_check), T(test_confinement),
-        T(test_symlink_swap_race),         T(test_files_ops),
-        T(test_idempotent_writes),         T(test_db),
-        cmocka_unit_test(test_csv_values), cmocka_unit_test(test_csv_encoding_and_sniff),
-        cmocka_unit_test(test_csv_reader), T(test_csv_clean),
-        T(test_csv_clean_large),           cmocka_unit_test(test_ticks),
-        cmocka_unit_test(test_lttb),       T(test_plot),
+        cmocka_unit_test(test_path_check),
+        T(test_confinement),
+        cmocka_unit_test(test_idem_prune),
+        T(test_symlink_swap_race),
+        T(test_files_ops),
+        T(test_idempotent_writes),
+        T(test_db),
+        cmocka_unit_test(test_csv_values),
+        cmocka_unit_test(test_csv_encoding_and_sniff),
+        cmocka_unit_test(test_csv_reader),
+        T(test_csv_clean),
+        T(test_csv_clean_large),
+        cmocka_unit_test(test_ticks),
+        cmocka_unit_test(test_lttb),
+        T(test_plot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
