@@ -390,6 +390,7 @@ const aos_http_route_t gw_routes[] = {
     {"POST", "/mcp/call", AOS_PERM_ANY, mcp_call, 0, NULL},
     {"*", "/mcp", AOS_PERM_MCP, gw_mcp_handle, 0, NULL},
     {"*", "/mcp/servers/:name", AOS_PERM_MCP, gw_mcp_handle, 0, NULL},
+    {"*", "/agents/:name/mcp", AOS_PERM_MCP, gw_mcp_handle, 0, NULL},
 };
 const size_t gw_nroutes = sizeof(gw_routes) / sizeof(gw_routes[0]);
 
