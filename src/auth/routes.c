@@ -341,6 +341,9 @@ static int route_tokens_create(aos_http_req_t *req, void *data)
     else if (!name || !*name || strlen(name) >= sizeof(caller->name))
         rc = aos_err_set(&err, AOS_EINVAL, "'name' must be a string of 1 to %zu characters",
                          sizeof(caller->name) - 1);
+    else if (!strncmp(name, AOS_AUTH_MINTED_PREFIX, strlen(AOS_AUTH_MINTED_PREFIX)))
+        rc = aos_err_set(&err, AOS_EINVAL, "names '%s*' are for the tokens aosd mints",
+                         AOS_AUTH_MINTED_PREFIX);
     else if (json_object_get(body, "role") &&
              (rc = auth_role_field(json_object_get(body, "role"), 1, "'role'", &role, &err)))
         ;
@@ -592,9 +595,10 @@ static int route_grants_delete(aos_http_req_t *req, void *data)
 int aos_auth_token_mint(aos_auth_t *a, const char *name, const char *const *tool_patterns,
                         const char *actor, aos_auth_minted_fn cb, void *data, aos_err_t *err)
 {
-    if (!name || !*name || strlen(name) >= sizeof(((aos_principal_t *)0)->name))
-        return aos_err_set(err, AOS_EINVAL, "a token name of 1 to %zu characters",
-                           sizeof(((aos_principal_t *)0)->name) - 1);
+    if (!name || strncmp(name, AOS_AUTH_MINTED_PREFIX, strlen(AOS_AUTH_MINTED_PREFIX)) != 0 ||
+        strlen(name) >= sizeof(((aos_principal_t *)0)->name))
+        return aos_err_set(err, AOS_EINVAL, "a token name '%s...' of at most %zu characters",
+                           AOS_AUTH_MINTED_PREFIX, sizeof(((aos_principal_t *)0)->name) - 1);
     struct auth_job *j = job_new(a, NULL, OP_TOKEN_CREATE);
     char *tok = j ? aos_secret_token_new() : NULL;
     if (!tok) {
@@ -641,6 +645,23 @@ int aos_auth_token_mint(aos_auth_t *a, const char *name, const char *const *tool
     if ((rc = job_submit(j)))
         return aos_err_set(err, rc, "the store takes no more work");
     return 0;
+}
+
+size_t aos_auth_token_revoke_minted(aos_auth_t *a, const char *actor)
+{
+    size_t n = 0;
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&a->by_id, &it, NULL, NULL, &v)) {
+        const aos_principal_t *p = v;
+        aos_err_t err = {0, ""};
+        if (!p->revoked &&
+            !strncmp(p->name, AOS_AUTH_MINTED_PREFIX, strlen(AOS_AUTH_MINTED_PREFIX)) &&
+            aos_auth_token_revoke(a, p->id, actor, NULL, NULL, &err) == 0)
+            n++;
+    }
+    return n;
 }
 
 int aos_auth_token_revoke(aos_auth_t *a, const char *id, const char *actor, aos_auth_minted_fn cb,
