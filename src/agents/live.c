@@ -79,6 +79,7 @@ struct ag_live {
     int ever_ready;  /* had all its replicas ready once since the start */
     json_t *errors;  /* the last AG_ERRORS_MAX [{at, replica, message}] */
     aos_agents_crashes_t crashw;
+    int no_token; /* the last mint failed */
     uint64_t calls, failures, crashes, restarts;
     unsigned turn;
     char actor[96];
@@ -147,6 +148,8 @@ static size_t snapshot(const ag_live_t *ag, aos_agent_rep_t *v, ag_rep_t **map)
 
 static const char *status_of(ag_live_t *ag)
 {
+    if (ag->running && ag->no_token && !ag->reps)
+        return "crashed"; /* it cannot run at all: its last errors say why */
     aos_agent_rep_t v[AOS_AGENTS_REPS_MAX];
     ag_rep_t *map[AOS_AGENTS_REPS_MAX];
     size_t n = snapshot(ag, v, map);
@@ -670,9 +673,11 @@ static void on_minted(int status, const aos_err_t *err, const char *tok_id, cons
         add_error(ag, 0, msg);
         aos_log_error("agents", "agent '%s': %s", ag->name, msg);
         free(m);
+        ag->no_token = 1;
         status_update(ag);
         return;
     }
+    ag->no_token = 0;
     if (m->version != ag->version) {
         /* a later release or rollback wants its own: this one is not used */
         char stale[40];
@@ -723,6 +728,8 @@ static void mint(ag_live_t *ag)
         snprintf(msg, sizeof(msg), "no token: %s", aos_err_msg(&err));
         add_error(ag, 0, msg);
         aos_log_error("agents", "agent '%s': %s", ag->name, msg);
+        ag->no_token = 1;
+        status_update(ag);
         return;
     }
     ag->mints++;
@@ -731,9 +738,10 @@ static void mint(ag_live_t *ag)
 void ag_live_start(aos_agents_t *a, const json_t *row, const json_t *config, int64_t version,
                    const char *run_id, const char *actor)
 {
-    ag_live_t *ag = live_get(a, row);
+    ag_live_t *ag = a->shutting_down ? NULL : live_get(a, row);
     if (!ag || ag->running)
         return;
+    ag->no_token = 0;
     json_decref(ag->config);
     ag->config = json_deep_copy(config);
     ag->version = version;
