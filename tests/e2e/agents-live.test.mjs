@@ -263,6 +263,22 @@ test('start with 2 replicas, register, call through /mcp, kill -9, release, roll
   events.close();
 });
 
+test('a remote agent is not started; AOS_* env names are refused; stop of a stopped agent changes nothing', async () => {
+  const c = await aos.api('POST', '/agents', { name: 'far', type: 'remote', config: { url: 'http://127.0.0.1:9/mcp' } });
+  assert.equal(c.status, 201, c.text);
+  assertErrorShape(assert, await aos.api('POST', '/agents/far/start'), 400, 'invalid_argument');
+  assert.equal((await agent('far')).status, 'stopped');
+  assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'sneaky', config: { env: { AOS_AGENT_URL: 'http://evil' } } }), 400, 'invalid_argument');
+  assert.equal((await aos.api('GET', '/agents/sneaky')).status, 404);
+  const s = await aos.api('POST', '/agents/far/stop');
+  assert.equal(s.status, 200, s.text);
+  assert.equal(s.body.status, 'stopped');
+  assertErrorShape(assert, await aos.api('POST', '/agents/nope/start'), 404, 'not_found');
+  assertErrorShape(assert, await aos.api('POST', '/agents/nope/register-mcp'), 404, 'not_found');
+  assertErrorShape(assert, await aos.api('GET', '/agents/nope/logs'), 404, 'not_found');
+  assert.equal((await aos.api('DELETE', '/agents/far')).status, 200);
+});
+
 test('repeated crashes raise anomaly.detected; status crashed', async () => {
   const c = await aos.api('POST', '/agents', { name: 'crasher', config: { sop: SOP, tools: ['aos__echo'] } });
   assert.equal(c.status, 201, c.text);
@@ -275,8 +291,13 @@ test('repeated crashes raise anomaly.detected; status crashed', async () => {
       return x.live_replicas[0] && x.live_replicas[0].state === 'ready' ? x : null;
     });
     process.kill(a.live_replicas[0].pid, 'SIGKILL');
-    await until('its death seen', async () => ((await agent('crasher')).live_replicas[0].state !== 'ready' ? 1 : null));
+    // its only replica down: crashed until it is back (the back-off grows)
+    await until('crashed', async () => ((await agent('crasher')).status === 'crashed' ? 1 : null));
   }
+  const a = await agent('crasher');
+  assert.equal(a.errors.length, 3);
+  assert.ok(a.errors.every((e) => /signal 9/.test(e.message)), JSON.stringify(a.errors));
+  await until('running again', async () => ((await agent('crasher')).status === 'running' ? 1 : null));
   await events.waitFor((x) => x.events.some((e) => e.type === 'anomaly.detected' && e.payload.agent === 'crasher'), 10000, 'anomaly.detected');
   assertErrorShape(assert, await aos.api('DELETE', '/agents/crasher'), 409, 'conflict');
   assert.equal((await aos.api('POST', '/agents/crasher/stop')).status, 200);
