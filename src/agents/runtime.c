@@ -111,7 +111,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *data)
 
 /* Calls tool "<server>__<tool>" through POST /mcp/call: the CallToolResult,
  * or NULL with why (what aosd said, e.g. that the token may not call it). */
-static json_t *call_tool(const char *tool, const json_t *args, char *why, size_t n)
+static json_t *call_tool(const char *tool, const json_t *args, const char *traceparent, char *why,
+                         size_t n)
 {
     const char *sep = strstr(tool, "__");
     if (!sep || sep == tool) {
@@ -129,6 +130,12 @@ static json_t *call_tool(const char *tool, const json_t *args, char *why, size_t
     struct curl_slist *h = NULL;
     h = curl_slist_append(h, auth);
     h = curl_slist_append(h, "Content-Type: application/json");
+    char tp[128];
+    if (traceparent && strlen(traceparent) < 100) {
+        /* the tool calls are children of the run_task call's span */
+        snprintf(tp, sizeof(tp), "traceparent: %s", traceparent);
+        h = curl_slist_append(h, tp);
+    }
     rt_buf_t b = {NULL, 0};
     json_t *out = NULL;
     if (!c || !h || !text) {
@@ -202,7 +209,7 @@ static json_t *tool_error(const char *fmt, ...)
 
 /* Runs the plan's steps in order; a step whose `when` is false is skipped,
  * an optional one that fails is recorded and passed. */
-static json_t *run_task(const json_t *args)
+static json_t *run_task(const json_t *args, const char *traceparent)
 {
     const json_t *in = json_object_get(args, "inputs");
     json_t *inputs = json_is_object(in) ? json_deep_copy(in) : json_object();
@@ -255,7 +262,7 @@ static json_t *run_task(const json_t *args)
                 nanosleep(&ts, NULL);
             }
             json_decref(res);
-            res = call_tool(tool, a, why, sizeof(why));
+            res = call_tool(tool, a, traceparent, why, sizeof(why));
             if (res && aos_plan_check(json_object_get(st, "check"), res, why, sizeof(why)) == 0)
                 break;
             if (res && !why[0])
@@ -314,7 +321,8 @@ static void *call_thread(void *arg)
     else if (args && !json_is_object(args))
         reply_error(id, AOS_EINVAL, "arguments must be an object");
     else
-        reply(id, run_task(args ? args : json_object()));
+        reply(id, run_task(args, json_string_value(
+                                     json_object_get(json_object_get(p, "_meta"), "traceparent"))));
     pthread_mutex_lock(&rt.slot_lock);
     rt.slots++;
     pthread_cond_signal(&rt.slot_free);

@@ -101,6 +101,24 @@ test('start with 2 replicas, register, call through /mcp, kill -9, release, roll
   assert.equal(r1.content[0].text, 'Echo: hello');
   assert.equal(r1.structuredContent.version, '1');
 
+  // the trace goes through: the runtime's tool calls are under run_task's span
+  const tid = [...Array(32)].map(() => '0123456789abcdef'[Math.floor(Math.random() * 16)]).join('');
+  const tr = await aos.api('POST', '/mcp/call', { server: 'echoer', tool: 'run_task', args: { input: 'traced' } },
+    TOKEN, { traceparent: `00-${tid}-00f067aa0ba902b7-01` });
+  assert.equal(tr.status, 200, tr.text);
+  const spans = await until('the spans of the trace', async () => {
+    const t = await aos.api('GET', `/api/traces/${tid}`);
+    if (t.status !== 200) return null;
+    const all = [];
+    const walk = (xs) => { for (const x of xs) { all.push(x); walk(x.children || []); } };
+    walk(t.body.spans);
+    return all.some((x) => x.name === 'tools/call echo') && all.some((x) => x.name === 'tools/call run_task') ? all : null;
+  });
+  const outer = spans.find((x) => x.name === 'tools/call run_task');
+  let inner = spans.find((x) => x.name === 'tools/call echo');
+  while (inner && inner.span_id !== outer.span_id) inner = spans.find((x) => x.span_id === inner.parent_span_id);
+  assert.ok(inner, 'the echo call is under run_task: ' + JSON.stringify(spans.map((x) => [x.name, x.span_id, x.parent_span_id])));
+
   // /agents/<name>/mcp: the agent alone, unprefixed
   const own = await connect('/agents/echoer/mcp');
   const r2 = await own.callTool({ name: 'run_task', arguments: { input: 'direct' } });
