@@ -89,6 +89,7 @@ test('start with 2 replicas, register, call through /mcp, kill -9, release, roll
   assert.equal(reg.status, 200, reg.text);
   assert.equal(reg.body.route_prefix, '/agents/echoer/mcp');
   assert.equal(reg.body.registered, true);
+  assertErrorShape(assert, await aos.api('POST', '/mcp/registry', { name: 'echoer', transport: 'stdio', command: '/bin/true' }), 409, 'conflict');
   const list = await aos.api('GET', '/mcp/registry');
   assert.ok(list.body.servers.some((x) => x.name === 'echoer' && x.transport === 'agent'));
 
