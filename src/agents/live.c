@@ -735,12 +735,45 @@ static void mint(ag_live_t *ag)
     ag->mints++;
 }
 
+typedef struct {
+    char run_id[40], status[16];
+} run_job_t;
+
+static int run_end_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    run_job_t *j = arg;
+    return aos_store_agent_run_update(st, j->run_id, j->status, NULL, 1, err);
+}
+
+static void run_end_done(int status, const aos_err_t *err, void *arg)
+{
+    if (status)
+        aos_log_warn("agents", "agent run not closed: %s", aos_err_msg(err));
+    free(arg);
+}
+
+/* Closes agent_runs row run_id with status. */
+static void run_end(aos_agents_t *a, const char *run_id, const char *status)
+{
+    run_job_t *j = run_id && *run_id ? calloc(1, sizeof(*j)) : NULL;
+    if (!j)
+        return;
+    snprintf(j->run_id, sizeof(j->run_id), "%s", run_id);
+    snprintf(j->status, sizeof(j->status), "%s", status);
+    if (aos_store_submit(a->cfg.store, run_end_run, run_end_done, j) < 0)
+        free(j);
+}
+
 void ag_live_start(aos_agents_t *a, const json_t *row, const json_t *config, int64_t version,
                    const char *run_id, const char *actor)
 {
     ag_live_t *ag = a->shutting_down ? NULL : live_get(a, row);
-    if (!ag || ag->running)
+    if (!ag || ag->running) {
+        /* started twice at once (aosd's restart of it and a client's
+         * start), or aosd is stopping: the run that did not happen ends */
+        run_end(a, run_id, "aborted");
         return;
+    }
     ag->no_token = 0;
     json_decref(ag->config);
     ag->config = json_deep_copy(config);
