@@ -122,13 +122,23 @@ static void on_deadline(uv_timer_t *t)
     exit(1);
 }
 
-static void on_sandbox_down(void *data)
+/* wiring: agents -- their replicas stop (and tokens are revoked) before the gateway */
+static void on_agents_down(void *data)
 {
     aos_daemon_t *d = data;
     if (d->gateway)
         aos_gateway_shutdown(d->gateway, on_gateway_down, d);
     else
         on_gateway_down(d);
+}
+
+static void on_sandbox_down(void *data)
+{
+    aos_daemon_t *d = data;
+    if (d->agents)
+        aos_agents_shutdown(d->agents, on_agents_down, d);
+    else
+        on_agents_down(d);
 }
 
 /* wiring: sandbox -- its runs end (and are stored) before the gateway stops */
@@ -567,8 +577,20 @@ static int run(aos_daemon_t *d, aos_err_t *err)
         return rc;
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_sandbox_shell_builtin(d->sandbox))))
         return aos_err_set(err, rc, "unable to add the built-in server 'shell'");
-    /* wiring: agents -- routes over the store */
-    if ((rc = aos_agents_new(&d->agents, d->store, d->secrets, err)) ||
+    /* wiring: agents -- routes over the store; replicas, tokens, register-mcp, logs */
+    aos_agents_cfg_t agc = {.loop = d->loop,
+                            .store = d->store,
+                            .secrets = d->secrets,
+                            .auth = d->auth,
+                            .gateway = d->gateway,
+                            .logs = d->logs,
+                            .http = d->http,
+                            .listen = c->listen,
+                            .emit = emit_event,
+                            .emit_data = d,
+                            .on_unseal = on_unseal,
+                            .unseal_data = d};
+    if ((rc = aos_agents_new(&d->agents, &agc, err)) ||
         (rc = aos_agents_add_routes(d->agents, d->http)))
         return rc;
     /* secrets aosd holds never reach a log, event, span, audit row or error */
@@ -583,6 +605,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     if ((rc = aos_gateway_load(d->gateway, err)))
         return rc;
     if ((rc = aos_orch_start(d->orch, err))) /* wiring: orch -- resumes unfinished tasks */
+        return rc;
+    if ((rc = aos_agents_load(d->agents, err))) /* wiring: agents -- registered ones served */
         return rc;
 
     uv_signal_init(d->loop, &d->sigint);
@@ -656,6 +680,8 @@ static const char *check_http_limits(const aos_config_t *c)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "agent")) /* wiring: agents -- the runtime */
+        return aos_agent_runtime_main(argc - 1, argv + 1);
     aos_daemon_t d;
     memset(&d, 0, sizeof(d));
     aos_err_t err = {0, ""};

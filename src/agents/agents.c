@@ -1,7 +1,9 @@
 /* agents.c - agent definitions, versions and templates (agents.h): the
  * validation of a client's agent (unknown fields refused), and the routes,
- * each one store job that reads or writes the rows with its audit row. */
-#include "agents/agents.h"
+ * each one store job that reads or writes the rows with its audit row;
+ * what runs (start, stop, scale, release, register-mcp) is then applied
+ * to the live agents (live.c) in the job's done callback. */
+#include "agents/internal.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -9,16 +11,12 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "log/log.h"
 #include "registry/registry.h"
 
 #define AG_TEXT_MAX  65536
 #define AG_TOOLS_MAX 256
 #define AG_ENV_MAX   64
-
-struct aos_agents_s {
-    aos_store_t *store;
-    aos_secret_box_t *secrets;
-};
 
 /* ---- templates --------------------------------------------------------------- */
 
@@ -79,6 +77,8 @@ static int env_name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 128 || (s[0] >= '0' && s[0] <= '9'))
+        return 0;
+    if (!strncmp(s, "AOS_", 4)) /* aosd's own, and what it gives the runtime */
         return 0;
     for (size_t i = 0; i < n; i++)
         if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
@@ -173,7 +173,8 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
         json_object_foreach((json_t *)env_in, k, v)
         {
             if (!env_name_ok(k)) {
-                aos_err_set(err, AOS_EINVAL, "config.env name '%.64s' is not a variable name", k);
+                aos_err_set(err, AOS_EINVAL,
+                            "config.env name '%.64s' is not a variable name (or is AOS_*)", k);
                 goto fail;
             }
             if (json_is_null(v) && json_is_string(json_object_get(env_prev, k))) {
@@ -184,7 +185,8 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
                 aos_err_set(err, AOS_EINVAL, "config.env '%.64s' must be a string", k);
                 goto fail;
             }
-            char *sealed = aos_secret_seal(a->secrets, json_string_value(v), json_string_length(v));
+            char *sealed =
+                aos_secret_seal(a->cfg.secrets, json_string_value(v), json_string_length(v));
             if (!sealed) {
                 aos_err_set(err, AOS_EINTERNAL, "unable to seal config.env '%.64s'", k);
                 goto fail;
@@ -202,7 +204,7 @@ fail:
 }
 
 /* The public form of a config: env names only. */
-static json_t *config_public(const json_t *config)
+json_t *ag_config_public(const json_t *config)
 {
     json_t *c = json_deep_copy(config);
     json_t *names = json_array();
@@ -218,7 +220,7 @@ static json_t *config_public(const json_t *config)
 static json_t *agent_public(const json_t *row, int64_t latest)
 {
     json_t *o = json_deep_copy(row);
-    json_object_set_new(o, "config", config_public(json_object_get(row, "config")));
+    json_object_set_new(o, "config", ag_config_public(json_object_get(row, "config")));
     const char *v = json_string_value(json_object_get(row, "version"));
     json_object_set_new(o, "version", json_integer(v ? strtoll(v, NULL, 10) : 0));
     if (latest > 0)
@@ -237,7 +239,12 @@ typedef enum {
     OP_VERSIONS,
     OP_CLONE,
     OP_RELEASE,
-    OP_SCALE
+    OP_SCALE,
+    OP_START,
+    OP_STOP,
+    OP_REGISTER,
+    OP_LOGS,
+    OP_RUNS
 } op_t;
 
 typedef struct {
@@ -248,6 +255,11 @@ typedef struct {
     char actor[96];
     json_t *body, *result;
     int64_t latest;
+    json_t *config;  /* start, release: the config of the version made live */
+    int64_t version; /* ... and its number */
+    char run_id[40]; /* start, stop: the agent_runs row */
+    char *stats;     /* stop: the run's statistics (JSON text) */
+    unsigned tail;   /* logs */
 } ag_job_t;
 
 static void new_id(char out[33])
@@ -357,12 +369,133 @@ static int create_row(ag_job_t *j, aos_store_t *st, const json_t *body, const js
     return rc;
 }
 
+/* The config of version n of agent id (a new reference in *out). */
+static int version_config(aos_store_t *st, const char *id, int64_t n, json_t **out, aos_err_t *err)
+{
+    json_t *all = NULL;
+    int rc = aos_store_agent_versions(st, id, &all, err);
+    if (rc)
+        return rc;
+    size_t i;
+    json_t *v;
+    *out = NULL;
+    json_array_foreach(all, i, v) if (json_integer_value(json_object_get(v, "version")) == n) *out =
+        json_incref(json_object_get(v, "config"));
+    json_decref(all);
+    return *out ? 0
+                : aos_err_set(err, AOS_ENOTFOUND, "agent %.40s has no version %lld", id,
+                              (long long)n);
+}
+
+static int audit(ag_job_t *j, aos_store_t *st, const json_t *row, const char *action, json_t *diff,
+                 aos_err_t *err)
+{
+    char res[128];
+    snprintf(res, sizeof(res), "agent:%s", json_string_value(json_object_get(row, "name")));
+    int rc = aos_store_audit_append(st, j->actor, action, res, diff, err);
+    json_decref(diff);
+    return rc;
+}
+
+/* start, stop, register-mcp, logs, runs: their store work. */
+static int job_live(ag_job_t *j, aos_store_t *st, aos_err_t *err)
+{
+    json_t *row = NULL;
+    int rc = aos_store_agent_get(st, j->id, &row, err);
+    if (rc)
+        return rc;
+    char id[40]; /* row is released before the last reads */
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(row, "id")));
+    const char *v = json_string_value(json_object_get(row, "version"));
+    j->version = v ? strtoll(v, NULL, 10) : 1;
+    switch (j->op) {
+    case OP_START: {
+        if (strcmp(json_string_value(json_object_get(row, "type")), "local") != 0) {
+            rc = aos_err_set(err, AOS_EINVAL,
+                             "a remote agent is not started by aosd (its health checks and "
+                             "routing are not built yet)");
+            break;
+        }
+        if ((rc = version_config(st, id, j->version, &j->config, err)))
+            break;
+        new_id(j->run_id);
+        char stats[96];
+        snprintf(stats, sizeof(stats), "{\"version\":%lld,\"replicas\":%lld}",
+                 (long long)j->version,
+                 (long long)json_integer_value(json_object_get(row, "replicas")));
+        if ((rc = aos_store_agent_run_start(st, j->run_id, id, NULL, stats, err)) ||
+            (rc = aos_store_agent_set_status(st, id, "starting", err)))
+            break;
+        rc = audit(j, st, row, "agent.start",
+                   json_pack("{s:I, s:O, s:s}", "version", (json_int_t)j->version, "replicas",
+                             json_object_get(row, "replicas"), "run_id", j->run_id),
+                   err);
+        break;
+    }
+    case OP_STOP:
+        if (j->run_id[0] &&
+            (rc = aos_store_agent_run_update(st, j->run_id, "stopped", j->stats, 1, err)))
+            break;
+        if ((rc = aos_store_agent_set_status(st, id, "stopped", err)))
+            break;
+        rc = audit(j, st, row, "agent.stop", json_pack("{s:s}", "run_id", j->run_id), err);
+        break;
+    case OP_REGISTER: {
+        char prefix[AOS_REGISTRY_NAME_MAX + 16];
+        snprintf(prefix, sizeof(prefix), "/agents/%s/mcp",
+                 json_string_value(json_object_get(row, "name")));
+        const char *had = json_string_value(json_object_get(row, "route_prefix"));
+        if (had && !strcmp(had, prefix))
+            break; /* registered already: nothing changes */
+        char *text = json_dumps(json_object_get(row, "config"), JSON_COMPACT);
+        aos_store_agent_t a = {.id = id,
+                               .version = v,
+                               .route_prefix = prefix,
+                               .status = json_string_value(json_object_get(row, "status")),
+                               .config = text,
+                               .replicas = json_integer_value(json_object_get(row, "replicas"))};
+        rc = text ? aos_store_agent_put(st, &a, 0, err) : aos_err_set(err, AOS_ENOMEM, NULL);
+        free(text);
+        if (!rc)
+            rc = audit(j, st, row, "agent.register",
+                       json_pack("{s:s, s:s}", "route_prefix", prefix, "tools", "<name>__run_task"),
+                       err);
+        break;
+    }
+    case OP_RUNS: {
+        json_t *runs = NULL;
+        if ((rc = aos_store_agent_runs(st, id, 50, &runs, err)))
+            break;
+        j->result = runs;
+        json_decref(row);
+        return 0;
+    }
+    default:
+        break;
+    }
+    if (!rc) {
+        json_decref(row);
+        row = NULL;
+        rc = aos_store_agent_get(st, id, &j->result, err);
+        if (!rc)
+            rc = latest_version(st, id, &j->latest, NULL, err);
+    }
+    json_decref(row);
+    return rc;
+}
+
 static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
 {
     ag_job_t *j = arg;
     json_t *row = NULL;
     int rc;
     switch (j->op) {
+    case OP_START:
+    case OP_STOP:
+    case OP_REGISTER:
+    case OP_LOGS:
+    case OP_RUNS:
+        return job_live(j, st, err);
     case OP_LIST:
         return aos_store_agent_list(st, &j->result, err);
     case OP_CREATE:
@@ -388,7 +521,7 @@ static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
         json_t *v;
         json_array_foreach(all, i, v)
         {
-            json_t *cfg = config_public(json_object_get(v, "config"));
+            json_t *cfg = ag_config_public(json_object_get(v, "config"));
             json_t *diff = json_object();
             const char *k;
             json_t *x;
@@ -451,8 +584,8 @@ static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
                 snprintf(res, sizeof(res), "agent:%s",
                          json_string_value(json_object_get(row, "name")));
                 json_t *diff = json_pack("{s:o, s:o, s:I}", "before",
-                                         config_public(json_object_get(row, "config")), "after",
-                                         config_public(cfg), "version", (json_int_t)j->latest);
+                                         ag_config_public(json_object_get(row, "config")), "after",
+                                         ag_config_public(cfg), "version", (json_int_t)j->latest);
                 rc = aos_store_audit_append(st, j->actor, "agent.update", res, diff, err);
                 json_decref(diff);
             }
@@ -543,6 +676,10 @@ static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
             json_decref(diff);
         }
         json_decref(row);
+        if (!rc && j->op == OP_RELEASE) {
+            j->version = n;
+            rc = version_config(st, id, n, &j->config, err);
+        }
         if (!rc)
             rc = aos_store_agent_get(st, id, &j->result, err);
         return rc;
@@ -560,6 +697,38 @@ static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
 static void job_done(int status, const aos_err_t *err, void *arg)
 {
     ag_job_t *j = arg;
+    aos_agents_t *a = j->a;
+    if (status && j->op == OP_START && !j->req)
+        aos_log_warn("agents", "agent %s not started: %s", j->id, aos_err_msg(err));
+    const char *id = json_string_value(json_object_get(j->result, "id"));
+    aos_err_t e2 = {0, ""};
+    /* what runs follows what is stored */
+    if (!status && j->op == OP_START)
+        ag_live_start(a, j->result, j->config, j->version, j->run_id, j->actor);
+    else if (!status && j->op == OP_STOP)
+        ag_live_stop(a, id, j->actor);
+    else if (!status && j->op == OP_SCALE)
+        ag_live_scale(a, id, json_integer_value(json_object_get(j->result, "replicas")));
+    else if (!status && j->op == OP_RELEASE)
+        ag_live_release(a, id, j->version, j->config, j->actor);
+    else if (!status && j->op == OP_DELETE)
+        ag_live_forget(a, j->id);
+    else if (!status && j->op == OP_REGISTER && ag_live_register(a, j->result, &e2)) {
+        status = e2.code;
+        err = &e2;
+    }
+    if (!status && j->op == OP_LOGS && j->req) {
+        aos_http_req_t *req = j->req;
+        aos_http_on_close(req, NULL, NULL);
+        j->req = NULL;
+        char source[AOS_REGISTRY_NAME_MAX + 32];
+        snprintf(source, sizeof(source), "upstream:agent:%s",
+                 json_string_value(json_object_get(j->result, "name")));
+        if (!a->cfg.logs)
+            aos_http_respond_error(req, AOS_EUNAVAIL, "no log service");
+        else if (aos_logs_tail(a->cfg.logs, req, source, j->tail) == AOS_ENOMEM)
+            aos_http_respond_error(req, AOS_ENOMEM, "out of memory");
+    }
     if (j->req) {
         aos_http_on_close(j->req, NULL, NULL);
         if (status) {
@@ -568,19 +737,30 @@ static void job_done(int status, const aos_err_t *err, void *arg)
             json_t *arr = json_array();
             size_t i;
             json_t *r;
-            json_array_foreach(j->result, i, r) json_array_append_new(arr, agent_public(r, 0));
+            json_array_foreach(j->result, i, r)
+            {
+                json_t *view = agent_public(r, 0);
+                ag_live_view(a, json_string_value(json_object_get(r, "id")), view);
+                json_array_append_new(arr, view);
+            }
             aos_http_respond_json(j->req, 200, json_pack("{s:o}", "agents", arr));
         } else if (j->op == OP_VERSIONS) {
             aos_http_respond_json(j->req, 200, json_pack("{s:O}", "versions", j->result));
         } else if (j->op == OP_DELETE) {
             aos_http_respond_json(j->req, 200, json_pack("{s:s}", "deleted", j->id));
+        } else if (j->op == OP_RUNS) {
+            aos_http_respond_json(j->req, 200, json_pack("{s:O}", "runs", j->result));
         } else {
+            json_t *view = agent_public(j->result, j->latest);
+            ag_live_view(a, id, view);
             aos_http_respond_json(j->req, j->op == OP_CREATE || j->op == OP_CLONE ? 201 : 200,
-                                  agent_public(j->result, j->latest));
+                                  view);
         }
     }
     json_decref(j->body);
     json_decref(j->result);
+    json_decref(j->config);
+    free(j->stats);
     free(j);
 }
 
@@ -589,7 +769,16 @@ static void req_closed(aos_http_req_t *req, int aborted, void *data)
     ((ag_job_t *)data)->req = NULL;
 }
 
+static int submit_job(aos_agents_t *a, aos_http_req_t *req, op_t op, int with_body,
+                      void (*setup)(ag_job_t *j, void *arg), void *arg);
+
 static int submit(aos_agents_t *a, aos_http_req_t *req, op_t op, int with_body)
+{
+    return submit_job(a, req, op, with_body, NULL, NULL);
+}
+
+static int submit_job(aos_agents_t *a, aos_http_req_t *req, op_t op, int with_body,
+                      void (*setup)(ag_job_t *j, void *arg), void *arg)
 {
     aos_err_t err = {0, ""};
     json_t *body = NULL;
@@ -616,7 +805,9 @@ static int submit(aos_agents_t *a, aos_http_req_t *req, op_t op, int with_body)
     if (id)
         snprintf(j->id, sizeof(j->id), "%s", id);
     aos_auth_actor(aos_auth_principal(req), j->actor, sizeof(j->actor));
-    int rc = aos_store_submit(a->store, job_run, job_done, j);
+    if (setup)
+        setup(j, arg);
+    int rc = aos_store_submit(a->cfg.store, job_run, job_done, j);
     if (rc) {
         json_decref(body);
         free(j);
@@ -642,10 +833,6 @@ static int h_patch(aos_http_req_t *req, void *data)
 {
     return submit(data, req, OP_PATCH, 1);
 }
-static int h_delete(aos_http_req_t *req, void *data)
-{
-    return submit(data, req, OP_DELETE, 0);
-}
 static int h_versions(aos_http_req_t *req, void *data)
 {
     return submit(data, req, OP_VERSIONS, 0);
@@ -661,6 +848,62 @@ static int h_release(aos_http_req_t *req, void *data)
 static int h_scale(aos_http_req_t *req, void *data)
 {
     return submit(data, req, OP_SCALE, 1);
+}
+static int h_delete(aos_http_req_t *req, void *data)
+{
+    if (ag_live_running(data, aos_http_param(req, "id")))
+        return aos_http_respond_error(req, AOS_ECONFLICT, "the agent is started: stop it first");
+    return submit(data, req, OP_DELETE, 0);
+}
+static int h_start(aos_http_req_t *req, void *data)
+{
+    aos_agents_t *a = data;
+    if (ag_live_running(a, aos_http_param(req, "id")))
+        return aos_http_respond_error(req, AOS_ECONFLICT, "the agent is started already");
+    if (!a->cfg.auth || !a->cfg.http || !a->exe[0])
+        return aos_http_respond_error(req, AOS_EUNAVAIL, "agents cannot be started here");
+    return submit(a, req, OP_START, 0);
+}
+static void stop_setup(ag_job_t *j, void *arg)
+{
+    snprintf(j->run_id, sizeof(j->run_id), "%s", ag_live_run_id(j->a, j->id));
+    j->stats = ag_live_stats(j->a, j->id);
+}
+static int h_stop(aos_http_req_t *req, void *data)
+{
+    /* stopping a stopped agent changes nothing: its view */
+    if (!ag_live_running(data, aos_http_param(req, "id")))
+        return submit(data, req, OP_GET, 0);
+    return submit_job(data, req, OP_STOP, 0, stop_setup, NULL);
+}
+static int h_register(aos_http_req_t *req, void *data)
+{
+    aos_agents_t *a = data;
+    if (!a->cfg.gateway)
+        return aos_http_respond_error(req, AOS_EUNAVAIL, "no gateway");
+    return submit(a, req, OP_REGISTER, 0);
+}
+static int h_runs(aos_http_req_t *req, void *data)
+{
+    return submit(data, req, OP_RUNS, 0);
+}
+static void logs_setup(ag_job_t *j, void *arg)
+{
+    j->tail = *(unsigned *)arg;
+}
+static int h_logs(aos_http_req_t *req, void *data)
+{
+    const char *t = aos_http_query(req, "tail");
+    unsigned long n = 100;
+    if (t) {
+        char *end = NULL;
+        n = strtoul(t, &end, 10);
+        if (!*t || *end || n > AOS_STORE_LIST_MAX || t[0] < '0' || t[0] > '9')
+            return aos_http_respond_error(req, AOS_EINVAL, "tail must be from 0 to %d",
+                                          AOS_STORE_LIST_MAX);
+    }
+    unsigned tail = (unsigned)n;
+    return submit_job(data, req, OP_LOGS, 0, logs_setup, &tail);
 }
 static int h_templates(aos_http_req_t *req, void *data)
 {
@@ -678,16 +921,23 @@ static const aos_http_route_t routes[] = {
     {"POST", "/agents/:id/clone", AOS_PERM_ADMIN, h_clone, 0, "agent:{id}"},
     {"POST", "/agents/:id/release", AOS_PERM_OPERATE, h_release, 0, "agent:{id}"},
     {"POST", "/agents/:id/scale", AOS_PERM_OPERATE, h_scale, 0, "agent:{id}"},
+    {"POST", "/agents/:id/start", AOS_PERM_OPERATE, h_start, 0, "agent:{id}"},
+    {"POST", "/agents/:id/stop", AOS_PERM_OPERATE, h_stop, 0, "agent:{id}"},
+    {"POST", "/agents/:id/register-mcp", AOS_PERM_ADMIN, h_register, 0, "agent:{id}"},
+    {"GET", "/agents/:id/logs", AOS_PERM_READ, h_logs, 0, "agent:{id}"},
+    {"GET", "/agents/:id/runs", AOS_PERM_READ, h_runs, 0, "agent:{id}"},
 };
 
-int aos_agents_new(aos_agents_t **out, aos_store_t *store, aos_secret_box_t *secrets,
-                   aos_err_t *err)
+int aos_agents_new(aos_agents_t **out, const aos_agents_cfg_t *cfg, aos_err_t *err)
 {
     aos_agents_t *a = calloc(1, sizeof(*a));
     if (!a)
         return aos_err_set(err, AOS_ENOMEM, NULL);
-    a->store = store;
-    a->secrets = secrets;
+    a->cfg = *cfg;
+    aos_map_init(&a->live);
+    size_t n = sizeof(a->exe);
+    if (uv_exepath(a->exe, &n) != 0)
+        a->exe[0] = '\0'; /* agents cannot start; the rest works */
     *out = a;
     return 0;
 }
@@ -697,7 +947,85 @@ int aos_agents_add_routes(aos_agents_t *a, aos_http_t *http)
     return aos_http_add_routes(http, routes, sizeof(routes) / sizeof(routes[0]), a);
 }
 
+typedef struct {
+    aos_agents_t *a;
+    json_t *rows;
+} load_job_t;
+
+static int load_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    load_job_t *j = arg;
+    int rc = aos_store_agent_list(st, &j->rows, err);
+    return rc ? rc : aos_store_agent_runs_abandon(st, err);
+}
+
+/* Starts agent id as aosd (no request): the start of a local agent that
+ * ran when aosd stopped. */
+static void start_internal(aos_agents_t *a, const char *id)
+{
+    ag_job_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    j->a = a;
+    j->op = OP_START;
+    snprintf(j->id, sizeof(j->id), "%s", id);
+    snprintf(j->actor, sizeof(j->actor), "aosd");
+    if (aos_store_submit(a->cfg.store, job_run, job_done, j) < 0)
+        free(j);
+}
+
+static void load_done(int status, const aos_err_t *err, void *arg)
+{
+    load_job_t *j = arg;
+    if (status)
+        aos_log_error("agents", "agents not loaded: %s", aos_err_msg(err));
+    /* tokens of agents a previous aosd ran and could not stop (it died):
+     * no replica holds them any more */
+    size_t stale = j->a->cfg.auth ? aos_auth_token_revoke_minted(j->a->cfg.auth, "aosd") : 0;
+    if (stale)
+        aos_log_warn("agents", "%zu agent token(s) of a previous start revoked", stale);
+    size_t i;
+    json_t *r;
+    json_array_foreach(j->rows, i, r)
+    {
+        /* what ran when aosd stopped runs again (its run was closed as
+         * aborted); a stopped agent stays stopped */
+        const char *st = json_string_value(json_object_get(r, "status"));
+        const char *type = json_string_value(json_object_get(r, "type"));
+        if (st && strcmp(st, "stopped") != 0 && type && !strcmp(type, "local") && j->a->cfg.auth &&
+            j->a->exe[0]) {
+            aos_log_info("agents", "agent '%s' was %s when aosd stopped: starting it",
+                         json_string_value(json_object_get(r, "name")), st);
+            start_internal(j->a, json_string_value(json_object_get(r, "id")));
+        }
+        if (!json_is_string(json_object_get(r, "route_prefix")))
+            continue;
+        aos_err_t e = {0, ""};
+        if (ag_live_register(j->a, r, &e))
+            aos_log_warn("agents", "agent '%s' not served on the gateway: %s",
+                         json_string_value(json_object_get(r, "name")), aos_err_msg(&e));
+    }
+    json_decref(j->rows);
+    free(j);
+}
+
+int aos_agents_load(aos_agents_t *a, aos_err_t *err)
+{
+    load_job_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    j->a = a;
+    if (aos_store_submit(a->cfg.store, load_run, load_done, j) < 0) {
+        free(j);
+        return aos_err_set(err, AOS_EUNAVAIL, "the store takes no more work");
+    }
+    return 0;
+}
+
 void aos_agents_free(aos_agents_t *a)
 {
+    if (!a)
+        return;
+    aos__agents_live_release(a);
     free(a);
 }

@@ -217,6 +217,27 @@ int aos_auth_req_check(const aos_http_req_t *req, aos_perm_t perm, const char *r
 int aos_auth_req_check_task(const aos_http_req_t *req, aos_perm_t perm, const char *trace,
                             const char *project);
 
+/* --- tokens aosd mints for processes of its own (an agent's runtime) ---
+ * Their names begin with AOS_AUTH_MINTED_PREFIX, which POST /auth/tokens
+ * refuses. A token with no role and, for each pattern, an Operator grant on
+ * "tool:<pattern>": it may call exactly those tools (and nothing else).
+ * Stored, audited (auth.token.create by actor) and applied like a token a
+ * client creates; cb runs once, later, with the token's id and the token
+ * itself (a secret: borrowed for the call; status 0), or an error. The
+ * patterns are borrowed for the call. 0, or an error and cb never runs. */
+#define AOS_AUTH_MINTED_PREFIX "agent:"
+typedef void (*aos_auth_minted_fn)(int status, const aos_err_t *err, const char *id,
+                                   const char *token, void *data);
+int aos_auth_token_mint(aos_auth_t *a, const char *name, const char *const *tool_patterns,
+                        const char *actor, aos_auth_minted_fn cb, void *data, aos_err_t *err);
+/* Revokes token id (audited as auth.token.revoke by actor) and closes its
+ * streams; cb (may be NULL) runs once, later, with token NULL. */
+int aos_auth_token_revoke(aos_auth_t *a, const char *id, const char *actor, aos_auth_minted_fn cb,
+                          void *data, aos_err_t *err);
+/* Revokes every minted token not revoked yet (at start-up: those a
+ * previous aosd that died could not revoke); returns how many. */
+size_t aos_auth_token_revoke_minted(aos_auth_t *a, const char *actor);
+
 /* Adds GET /auth/me, GET/POST /auth/tokens, DELETE /auth/tokens/:id,
  * GET /rbac/roles, GET /rbac/routes, GET/POST /rbac/grants and
  * DELETE /rbac/grants/:id; remembers h to close a revoked token's streams.

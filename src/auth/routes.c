@@ -29,6 +29,9 @@ struct auth_job {
     json_t *grants;                  /* [{id, principal, role, resource}] to put */
     json_t *answer;                  /* the response on success */
     json_t *tokens_now, *grants_now; /* read back in the job */
+    /* a token aosd mints for itself (aos_auth_token_mint/_revoke): no req */
+    aos_auth_minted_fn cb;
+    void *cb_data;
 };
 
 static void job_closed(aos_http_req_t *req, int aborted, void *data)
@@ -121,6 +124,8 @@ static void job_done(int status, const aos_err_t *err, void *arg)
             aos_log_error("auth", "%s", aos_err_msg(err));
         if (j->req)
             aos_http_respond_err(j->req, err);
+        if (j->cb)
+            j->cb(status, err, j->id, NULL, j->cb_data);
         job_free(j);
         return;
     }
@@ -135,6 +140,8 @@ static void job_done(int status, const aos_err_t *err, void *arg)
     if (j->req)
         aos_http_respond_json(j->req, j->op == OP_TOKEN_CREATE || j->op == OP_GRANT_PUT ? 201 : 200,
                               json_incref(j->answer));
+    if (j->cb)
+        j->cb(0, NULL, j->id, json_string_value(json_object_get(j->answer, "token")), j->cb_data);
     job_free(j);
 }
 
@@ -147,13 +154,15 @@ static struct auth_job *job_new(aos_auth_t *a, aos_http_req_t *req, enum job_op 
     j->req = req;
     j->op = op;
     j->grants = json_array();
-    aos_auth_actor(aos_auth_principal(req), j->actor, sizeof(j->actor));
+    if (req)
+        aos_auth_actor(aos_auth_principal(req), j->actor, sizeof(j->actor));
     return j;
 }
 
 static int job_submit(struct auth_job *j)
 {
-    aos_http_on_close(j->req, job_closed, j);
+    if (j->req)
+        aos_http_on_close(j->req, job_closed, j);
     int rc = aos_store_submit(j->a->store, job_run, job_done, j);
     if (rc) {
         job_free(j);
@@ -333,6 +342,9 @@ static int route_tokens_create(aos_http_req_t *req, void *data)
     else if (!name || !*name || strlen(name) >= sizeof(caller->name))
         rc = aos_err_set(&err, AOS_EINVAL, "'name' must be a string of 1 to %zu characters",
                          sizeof(caller->name) - 1);
+    else if (!strncmp(name, AOS_AUTH_MINTED_PREFIX, strlen(AOS_AUTH_MINTED_PREFIX)))
+        rc = aos_err_set(&err, AOS_EINVAL, "names '%s*' are for the tokens aosd mints",
+                         AOS_AUTH_MINTED_PREFIX);
     else if (json_object_get(body, "role") &&
              (rc = auth_role_field(json_object_get(body, "role"), 1, "'role'", &role, &err)))
         ;
@@ -577,6 +589,97 @@ static int route_grants_delete(aos_http_req_t *req, void *data)
     snprintf(j->id, sizeof(j->id), "%s", id);
     j->answer = json_pack("{s:s}", "deleted", id);
     return job_submit(j);
+}
+
+/* ---- tokens aosd mints for its own processes (an agent's runtime) ---- */
+
+int aos_auth_token_mint(aos_auth_t *a, const char *name, const char *const *tool_patterns,
+                        const char *actor, aos_auth_minted_fn cb, void *data, aos_err_t *err)
+{
+    if (!name || strncmp(name, AOS_AUTH_MINTED_PREFIX, strlen(AOS_AUTH_MINTED_PREFIX)) != 0 ||
+        strlen(name) >= sizeof(((aos_principal_t *)0)->name))
+        return aos_err_set(err, AOS_EINVAL, "a token name '%s...' of at most %zu characters",
+                           AOS_AUTH_MINTED_PREFIX, sizeof(((aos_principal_t *)0)->name) - 1);
+    struct auth_job *j = job_new(a, NULL, OP_TOKEN_CREATE);
+    char *tok = j ? aos_secret_token_new() : NULL;
+    if (!tok) {
+        if (j)
+            job_free(j);
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    }
+    snprintf(j->actor, sizeof(j->actor), "%s", actor ? actor : "aosd");
+    j->cb = cb;
+    j->cb_data = data;
+    auth_random_id(j->id, sizeof(j->id), "tok_");
+    char who[48];
+    snprintf(who, sizeof(who), "token:%s", j->id);
+    int rc = 0;
+    for (size_t i = 0; tool_patterns && tool_patterns[i]; i++) {
+        if (i >= AOS_AUTH_TOKEN_GRANTS_MAX) {
+            rc = aos_err_set(err, AOS_EINVAL, "more than %d tool patterns",
+                             AOS_AUTH_TOKEN_GRANTS_MAX);
+            break;
+        }
+        char res[AOS_AUTH_RESOURCE_MAX + 8];
+        snprintf(res, sizeof(res), "tool:%s", tool_patterns[i]);
+        if ((rc = aos_auth_resource_check(res, err)))
+            break;
+        char gid[40];
+        auth_random_id(gid, sizeof(gid), "grt_");
+        json_array_append_new(j->grants, json_pack("{s:s, s:s, s:s, s:s}", "id", gid, "principal",
+                                                   who, "role", "operator", "resource", res));
+    }
+    if (rc) {
+        sodium_memzero(tok, strlen(tok));
+        free(tok);
+        job_free(j);
+        return rc;
+    }
+    char hash[65], prefix[16];
+    aos_secret_token_hash(tok, hash);
+    snprintf(prefix, sizeof(prefix), "%.8s", tok);
+    j->token = json_pack("{s:s, s:s, s:s, s:s, s:n}", "name", name, "role", "none", "hash", hash,
+                         "prefix", prefix, "expires_at");
+    j->answer = json_pack("{s:s}", "token", tok);
+    sodium_memzero(tok, strlen(tok));
+    free(tok);
+    if ((rc = job_submit(j)))
+        return aos_err_set(err, rc, "the store takes no more work");
+    return 0;
+}
+
+size_t aos_auth_token_revoke_minted(aos_auth_t *a, const char *actor)
+{
+    size_t n = 0;
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&a->by_id, &it, NULL, NULL, &v)) {
+        const aos_principal_t *p = v;
+        aos_err_t err = {0, ""};
+        if (!p->revoked &&
+            !strncmp(p->name, AOS_AUTH_MINTED_PREFIX, strlen(AOS_AUTH_MINTED_PREFIX)) &&
+            aos_auth_token_revoke(a, p->id, actor, NULL, NULL, &err) == 0)
+            n++;
+    }
+    return n;
+}
+
+int aos_auth_token_revoke(aos_auth_t *a, const char *id, const char *actor, aos_auth_minted_fn cb,
+                          void *data, aos_err_t *err)
+{
+    aos_principal_t *p = aos_map_get(&a->by_id, id);
+    if (!p || p->revoked)
+        return aos_err_set(err, AOS_ENOTFOUND, "token '%.40s' not found", id);
+    struct auth_job *j = job_new(a, NULL, OP_TOKEN_REVOKE);
+    if (!j)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    snprintf(j->actor, sizeof(j->actor), "%s", actor ? actor : "aosd");
+    snprintf(j->id, sizeof(j->id), "%s", p->id);
+    j->cb = cb;
+    j->cb_data = data;
+    int rc = job_submit(j);
+    return rc ? aos_err_set(err, rc, "the store takes no more work") : 0;
 }
 
 static const aos_http_route_t auth_routes[] = {

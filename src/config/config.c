@@ -298,4 +298,8 @@ void aos_config_usage(const char *prog)
                 settings[i].help, def);
     }
     fprintf(stderr, "  --%-22s %-26s %s\n", "version", "", "print the version");
+    fprintf(stderr,
+            "\n       %s agent   the agent runtime (aosd starts it for an agent's "
+            "replicas)\n",
+            prog);
 }

@@ -859,11 +859,34 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
     return 0;
 }
 
+static int add_inproc(aos_gateway_t *gw, const aos_builtin_t *bi, const char *transport);
+
 int aos_gateway_add_builtin(aos_gateway_t *gw, const aos_builtin_t *bi)
 {
     if (!aos_registry_name_ok(bi->name) || !aos_registry_name_reserved(bi->name) ||
         gw_server_get(gw, bi->name))
         return AOS_EINVAL;
+    return add_inproc(gw, bi, "builtin");
+}
+
+int aos_gateway_add_agent(aos_gateway_t *gw, const aos_builtin_t *bi)
+{
+    if (!aos_registry_name_ok(bi->name) || aos_registry_name_reserved(bi->name))
+        return AOS_EINVAL;
+    if (gw_server_get(gw, bi->name))
+        return AOS_ECONFLICT;
+    return add_inproc(gw, bi, "agent");
+}
+
+void aos_gateway_remove_agent(aos_gateway_t *gw, const char *name)
+{
+    gw_server_t *sv = gw_server_get(gw, name);
+    if (sv && sv->builtin && !aos_registry_name_reserved(name))
+        server_retire(gw, sv);
+}
+
+static int add_inproc(aos_gateway_t *gw, const aos_builtin_t *bi, const char *transport)
+{
     gw_server_t *b = calloc(1, sizeof(*b));
     if (!b)
         return AOS_ENOMEM;
@@ -873,9 +896,9 @@ int aos_gateway_add_builtin(aos_gateway_t *gw, const aos_builtin_t *bi)
     b->enabled = 1;
     b->lists.tools = bi->tools(bi->data);
     char url[96];
-    snprintf(url, sizeof(url), "builtin:%s", bi->name);
+    snprintf(url, sizeof(url), "%s:%s", transport, bi->name);
     b->entry =
-        json_pack("{s:s, s:s, s:s, s:s, s:{}, s:i, s:b}", "name", bi->name, "transport", "builtin",
+        json_pack("{s:s, s:s, s:s, s:s, s:{}, s:i, s:b}", "name", bi->name, "transport", transport,
                   "base_url", url, "description", bi->description ? bi->description : "",
                   "capabilities", "timeout_ms", AOS_REGISTRY_DEFAULT_TIMEOUT_MS, "enabled", 1);
     if (aos_map_put(&gw->servers, bi->name, b)) {

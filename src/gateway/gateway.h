@@ -139,6 +139,15 @@ int aos_gateway_tool_match(const char *pattern, const char *tool);
  * must outlive gw. Its name must be one of AOS_REGISTRY_RESERVED_NAMES
  * (registry.h), so that no registry entry can take it; else AOS_EINVAL. */
 int aos_gateway_add_builtin(aos_gateway_t *gw, const aos_builtin_t *b);
+/* Adds a registered agent (src/agents) as a server served in process like
+ * a built-in: its tools as "<name>__<tool>" on /mcp, unprefixed on
+ * /mcp/servers/<name> and /agents/<name>/mcp. b must outlive it (until
+ * aos_gateway_remove_agent). AOS_EINVAL for a reserved or malformed name,
+ * AOS_ECONFLICT when a server of that name exists. */
+int aos_gateway_add_agent(aos_gateway_t *gw, const aos_builtin_t *b);
+/* Removes an agent added by aos_gateway_add_agent (calls the agent answers
+ * later still reach their clients); unknown names are ignored. */
+void aos_gateway_remove_agent(aos_gateway_t *gw, const char *name);
 /* Fails calls in flight, ends sessions and stops every upstream; done runs
  * when all children and connections are gone. */
 void aos_gateway_shutdown(aos_gateway_t *gw, void (*done)(void *data), void *data);

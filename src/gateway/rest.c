@@ -193,6 +193,10 @@ static int add_put(aos_gateway_t *gw, struct write_job *j, const json_t *in, aos
     json_t *st = aos_registry_normalize(in, prev ? prev->entry : NULL, gw->cfg.secrets, err);
     if (!st)
         return err->code;
+    if (prev && prev->builtin) { /* a name a registered agent serves (built-ins: refused above) */
+        json_decref(st);
+        return aos_err_set(err, AOS_ECONFLICT, "'%.64s' is an agent's: it is served by aosd", name);
+    }
     json_t *before = prev ? aos_registry_public(prev->entry) : json_null();
     json_array_append_new(
         j->diffs, json_pack("{s:o, s:o}", "before", before, "after", aos_registry_public(st)));
@@ -461,6 +465,7 @@ const aos_http_route_t gw_routes[] = {
     {"POST", "/mcp/call", AOS_PERM_ANY, mcp_call, 0, NULL},
     {"*", "/mcp", AOS_PERM_MCP, gw_mcp_handle, 0, NULL},
     {"*", "/mcp/servers/:name", AOS_PERM_MCP, gw_mcp_handle, 0, NULL},
+    {"*", "/agents/:name/mcp", AOS_PERM_MCP, gw_mcp_handle, 0, NULL},
 };
 const size_t gw_nroutes = sizeof(gw_routes) / sizeof(gw_routes[0]);
 

@@ -1003,6 +1003,113 @@ static int stream_route(aos_http_req_t *req, void *data)
     return 0;
 }
 
+/* ---- a tail: the last N entries of a source, then live (aos_logs_tail) ---- */
+
+struct tail {
+    aos_logs_t *l;
+    aos_http_req_t *req; /* NULL once the client left */
+    char source[AOS__LOGS_MAX_NAME];
+    int live_only;
+    aos_store_logs_filter_t f;
+    json_t *rows;
+};
+
+static void tail_closed(aos_http_req_t *req, int aborted, void *data)
+{
+    ((struct tail *)data)->req = NULL;
+}
+
+static int tail_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct tail *t = arg;
+    return aos_store_logs_query(st, &t->f, &t->rows, err);
+}
+
+static void tail_done(int status, const aos_err_t *err, void *arg)
+{
+    struct tail *t = arg;
+    aos_http_req_t *req = t->req;
+    if (req)
+        aos_http_on_close(req, NULL, NULL);
+    if (!req) {
+        ;
+    } else if (status) {
+        aos_http_respond_err(req, err);
+    } else {
+        /* the stream resumes just before the oldest of the last N (the
+         * replay sends them, and what came since, before live entries);
+         * tail 0 resumes at the newest entry of any source */
+        size_t n = json_array_size(t->rows);
+        int64_t from = 0;
+        if (n && t->live_only)
+            from = json_integer_value(json_object_get(json_array_get(t->rows, 0), "id"));
+        else if (n)
+            from = json_integer_value(json_object_get(json_array_get(t->rows, n - 1), "id")) - 1;
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", (long long)from);
+        json_t *args = json_pack("{s:s, s:s}", "source", t->source, "after_id", id);
+        aos__logs_fault_t fault = {-1, ""};
+        aos_err_t e = {0, ""};
+        sub_t *s = calloc(1, sizeof(*s));
+        int rc = !args || !s ? AOS_ENOMEM
+                             : aos__logs_query_parse(&s->q, args, AOS__LOGS_STREAM, &fault, &e);
+        json_decref(args);
+        if (rc < 0) {
+            free(s);
+            aos_http_respond_error(req, rc, "unable to open the stream");
+        } else if (aos_http_stream_open(req, 200, "text/event-stream") < 0) {
+            sub_free(s);
+        } else {
+            aos_logs_t *l = t->l;
+            s->l = l;
+            s->req = req;
+            s->last_id = s->q.f.after_id;
+            s->next = l->subs;
+            if (l->subs)
+                l->subs->prev = s;
+            l->subs = s;
+            l->nsubs++;
+            if (l->m_streams)
+                aos_metric_set(l->m_streams, (double)l->nsubs);
+            aos_http_on_close(req, sub_closed, s);
+            static const char hello[] = "retry: 1000\n: stream of log entries\n\n";
+            aos_http_stream_write(req, hello, sizeof(hello) - 1);
+            if (s->q.has_after_id)
+                replay_next(s);
+        }
+    }
+    json_decref(t->rows);
+    free(t);
+}
+
+int aos_logs_tail(aos_logs_t *l, aos_http_req_t *req, const char *source, unsigned tail)
+{
+    if (l->shut)
+        return aos_http_respond_error(req, AOS_EUNAVAIL, "the log service is shutting down");
+    if (l->nsubs >= STREAMS_MAX)
+        return aos_http_respond_error(req, AOS_EUNAVAIL, "too many log streams (%d)", STREAMS_MAX);
+    struct tail *t = calloc(1, sizeof(*t));
+    if (!t)
+        return AOS_ENOMEM;
+    t->l = l;
+    t->req = req;
+    snprintf(t->source, sizeof(t->source), "%s", source);
+    t->f.source = t->source;
+    t->f.ascending = 0;
+    /* tail 0: only what comes from now on - the newest id of any source
+     * marks "now" */
+    t->live_only = tail == 0;
+    if (tail == 0)
+        t->f.source = NULL;
+    t->f.limit = tail == 0 ? 1 : (int)(tail > AOS_STORE_LIST_MAX ? AOS_STORE_LIST_MAX : tail);
+    if (aos_store_submit(l->cfg.store, tail_run, tail_done, t) < 0) {
+        free(t);
+        return aos_http_respond_error(req, AOS_EUNAVAIL, "the store takes no more work");
+    }
+    aos_http_on_close(req, tail_closed, t);
+    return 0;
+}
+
 static const aos_http_route_t routes[] = {
     {"POST", "/api/logs", AOS_PERM_OPERATE, publish_route, AOS__LOGS_BODY_MAX, NULL},
     {"GET", "/api/logs", AOS_PERM_READ, query_route, 0, NULL},

@@ -54,6 +54,10 @@ int aos_logs_new(aos_logs_t **out, const aos_logs_cfg_t *cfg, aos_err_t *err);
 int aos_logs_add_routes(aos_logs_t *l, aos_http_t *http);
 /* The built-in MCP server "logs", for aos_gateway_add_builtin; owned by l. */
 const aos_builtin_t *aos_logs_builtin(aos_logs_t *l);
+/* Answers req (an authorized GET) with an SSE stream of the entries of
+ * source (exact): the last tail of them (at most AOS_STORE_LIST_MAX), then
+ * live ones, framed as GET /api/logs/stream frames them. */
+int aos_logs_tail(aos_logs_t *l, aos_http_req_t *req, const char *source, unsigned tail);
 /* Installs the aos_log sink: from now on aosd's own log lines are stored. */
 void aos_logs_capture(aos_logs_t *l);
 /* Stops capture, retention and streams (their clients may resume later)

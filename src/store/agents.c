@@ -128,3 +128,72 @@ int aos_store_agent_versions(aos_store_t *st, const char *agent_id, json_t **out
                                p, NCOLS(p), version_cols, NCOLS(version_cols), out, err);
     return rc < 0 ? aos__store_fail(err, rc, "unable to list the versions of %.40s", agent_id) : 0;
 }
+
+int aos_store_agent_set_status(aos_store_t *st, const char *id, const char *status, aos_err_t *err)
+{
+    aos__sql_val_t p[] = {aos__sql_text(status), aos__sql_text(id)};
+    int64_t n = 0;
+    int rc = aos__store_exec(st, "UPDATE agents SET status = ? WHERE id = ?", p, NCOLS(p), &n, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to set the status of agent %.40s", id);
+    return n == 0 ? aos_err_set(err, AOS_ENOTFOUND, "no agent %.40s", id) : 0;
+}
+
+int aos_store_agent_run_start(aos_store_t *st, const char *run_id, const char *agent_id,
+                              const char *trace_id, const char *stats, aos_err_t *err)
+{
+    char now[32];
+    aos__store_now(now);
+    aos__sql_val_t p[] = {aos__sql_text(run_id), aos__sql_text(agent_id), opt_text(trace_id),
+                          opt_text(stats), aos__sql_text(now)};
+    int rc = aos__store_exec(st,
+                             "INSERT INTO agent_runs (run_id, agent_id, trace_id, status, stats, "
+                             "started_at) VALUES (?, ?, ?, 'running', ?, ?)",
+                             p, NCOLS(p), NULL, err);
+    return rc < 0 ? aos__store_fail(err, rc, "unable to save run %.40s", run_id) : 0;
+}
+
+int aos_store_agent_run_update(aos_store_t *st, const char *run_id, const char *status,
+                               const char *stats, int finished, aos_err_t *err)
+{
+    char now[32];
+    aos__store_now(now);
+    aos__sql_val_t p[] = {aos__sql_text(status), opt_text(stats),
+                          finished ? aos__sql_text(now) : aos__sql_null(), aos__sql_text(run_id)};
+    int rc = aos__store_exec(st,
+                             "UPDATE agent_runs SET status = ?, stats = ?, finished_at = ? "
+                             "WHERE run_id = ?",
+                             p, NCOLS(p), NULL, err);
+    return rc < 0 ? aos__store_fail(err, rc, "unable to update run %.40s", run_id) : 0;
+}
+
+static const col_t run_cols[] = {{"run_id", COL_TEXT},     {"trace_id", COL_TEXT},
+                                 {"status", COL_TEXT},     {"stats", COL_JSON},
+                                 {"started_at", COL_TEXT}, {"finished_at", COL_TEXT}};
+
+int aos_store_agent_runs(aos_store_t *st, const char *agent_id, int limit, json_t **out,
+                         aos_err_t *err)
+{
+    aos__sql_val_t p[] = {aos__sql_text(agent_id), aos__sql_int(limit)};
+    int rc = aos__store_select(st,
+                               "SELECT run_id, trace_id, status, stats, started_at, finished_at "
+                               "FROM agent_runs WHERE agent_id = ? ORDER BY started_at DESC, "
+                               "run_id LIMIT ?",
+                               p, NCOLS(p), run_cols, NCOLS(run_cols), out, err);
+    return rc < 0 ? aos__store_fail(err, rc, "unable to list the runs of %.40s", agent_id) : 0;
+}
+
+int aos_store_agent_runs_abandon(aos_store_t *st, aos_err_t *err)
+{
+    char now[32];
+    aos__store_now(now);
+    aos__sql_val_t p[] = {aos__sql_text(now)};
+    int rc = aos__store_exec(st,
+                             "UPDATE agent_runs SET status = 'aborted', finished_at = ? "
+                             "WHERE finished_at IS NULL",
+                             p, NCOLS(p), NULL, err);
+    if (rc >= 0)
+        rc = aos__store_exec(st, "UPDATE agents SET status = 'stopped' WHERE status <> 'stopped'",
+                             NULL, 0, NULL, err);
+    return rc < 0 ? aos__store_fail(err, rc, "unable to close the runs of a previous start") : 0;
+}

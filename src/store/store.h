@@ -767,5 +767,21 @@ int aos_store_agent_version_add(aos_store_t *st, const char *agent_id, int64_t v
                                 const char *config, const char *created_by, aos_err_t *err);
 /* [{version, config, created_by, created_at}], oldest first. */
 int aos_store_agent_versions(aos_store_t *st, const char *agent_id, json_t **out, aos_err_t *err);
+/* Sets agents.status only (the supervisor's view: starting, running,
+ * degraded, crashed, stopped); AOS_ENOTFOUND. */
+int aos_store_agent_set_status(aos_store_t *st, const char *id, const char *status, aos_err_t *err);
+/* agent_runs: one row per start of an agent (start to stop), status
+ * 'running' until it ends ('stopped', 'aborted'); stats is JSON text
+ * (calls, failures, restarts, crashes, versions). */
+int aos_store_agent_run_start(aos_store_t *st, const char *run_id, const char *agent_id,
+                              const char *trace_id, const char *stats, aos_err_t *err);
+int aos_store_agent_run_update(aos_store_t *st, const char *run_id, const char *status,
+                               const char *stats, int finished, aos_err_t *err);
+/* The newest limit runs: [{run_id, trace_id, status, stats, started_at, finished_at}]. */
+int aos_store_agent_runs(aos_store_t *st, const char *agent_id, int limit, json_t **out,
+                         aos_err_t *err);
+/* At start-up: runs of a previous aosd still open become 'aborted' and
+ * every agent 'stopped' (its processes died with that aosd). */
+int aos_store_agent_runs_abandon(aos_store_t *st, aos_err_t *err);
 
 #endif

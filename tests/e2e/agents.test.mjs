@@ -3,8 +3,9 @@
 // input changes nothing), every config change a new version with its diff,
 // env values sealed (names only in answers), clone, delete, audit.
 // release (a version made live, an older one a rollback) and scale change
-// the row; processes (start/stop, replicas, logs, register-mcp) are not
-// built yet: docs/NEXT.md.
+// the row of an agent that is not started; running agents (start/stop,
+// replicas, logs, register-mcp, a release under calls) are
+// agents-live.test.mjs's.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAosd, assertErrorShape } from './lib.mjs';

@@ -721,6 +721,70 @@ static void test_tokens(void **state)
     aos_store_close(st);
 }
 
+/* Agents' status and runs: a run per start, updated and finished; the
+ * runs a previous aosd left open are aborted at start-up, and every agent
+ * is stopped then. */
+static void test_agent_runs(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = open_store(f, NULL);
+    aos_store_agent_t a = {.id = "ag1",
+                           .name = "one",
+                           .type = "local",
+                           .version = "1",
+                           .status = "stopped",
+                           .config = "{}",
+                           .replicas = 2};
+    assert_int_equal(aos_store_agent_put(st, &a, 1, &err), 0);
+    assert_int_equal(aos_store_agent_set_status(st, "ag1", "running", &err), 0);
+    assert_int_equal(aos_store_agent_set_status(st, "nope", "running", &err), AOS_ENOTFOUND);
+    json_t *row = NULL;
+    assert_int_equal(aos_store_agent_get(st, "one", &row, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "status")), "running");
+    json_decref(row);
+
+    assert_int_equal(aos_store_agent_run_start(st, "r1", "ag1", NULL, "{\"version\":1}", &err), 0);
+    assert_int_equal(aos_store_agent_run_update(st, "r1", "stopped", "{\"calls\":5}", 1, &err), 0);
+    assert_int_equal(aos_store_agent_run_start(st, "r2", "ag1", "t2", NULL, &err), 0);
+    json_t *runs = NULL;
+    assert_int_equal(aos_store_agent_runs(st, "ag1", 10, &runs, &err), 0);
+    assert_int_equal(json_array_size(runs), 2);
+    json_t *r1 = NULL, *r2 = NULL;
+    size_t i;
+    json_t *r;
+    json_array_foreach(runs, i, r)
+    {
+        if (!strcmp(json_string_value(json_object_get(r, "run_id")), "r1"))
+            r1 = r;
+        else
+            r2 = r;
+    }
+    assert_non_null(r1);
+    assert_non_null(r2);
+    assert_string_equal(json_string_value(json_object_get(r1, "status")), "stopped");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r1, "stats"), "calls")), 5);
+    assert_non_null(json_string_value(json_object_get(r1, "finished_at")));
+    assert_string_equal(json_string_value(json_object_get(r2, "status")), "running");
+    assert_string_equal(json_string_value(json_object_get(r2, "trace_id")), "t2");
+    assert_true(json_is_null(json_object_get(r2, "finished_at")));
+    json_decref(runs);
+
+    assert_int_equal(aos_store_agent_runs_abandon(st, &err), 0);
+    assert_int_equal(aos_store_agent_runs(st, "ag1", 1, &runs, &err), 0);
+    assert_int_equal(json_array_size(runs), 1);
+    json_decref(runs);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM agent_runs WHERE status = 'aborted' AND "
+                                "run_id = 'r2' AND finished_at IS NOT NULL"),
+                     1);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM agent_runs WHERE status = 'stopped'"), 1);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM agents WHERE status = 'stopped'"), 1);
+    /* delete takes the runs too */
+    assert_int_equal(aos_store_agent_delete(st, "ag1", &err), 0);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM agent_runs"), 0);
+    aos_store_close(st);
+}
+
 /* The backend contract, through internal.h. */
 static int read_count(const aos__sql_val_t *cols, int ncols, void *arg, aos_err_t *err)
 {
@@ -1114,6 +1178,7 @@ int main(void)
         T(test_settings),
         T(test_counters),
         T(test_tokens),
+        T(test_agent_runs),
         T(test_backend_contract),
         T(test_background_checkpoint),
         T(test_savepoint_journal_in_memory),

@@ -1,0 +1,969 @@
+/* live.c - running agents (agents.h): the replicas of a started local
+ * agent, its token, its gateway entry, its status and events.
+ *
+ * An agent started or registered has an ag_live_t in a->live. Each replica
+ * is an ag_rep_t around an aos_upstream_t of transport stdio running
+ * `aosd agent` (the upstream module runs it on src/proc, does the MCP
+ * handshake, matches answers and restarts a dead child with back-off).
+ * Its on_state tells a crash (READY or STARTING -> BACKOFF while nobody
+ * stops it) from a recovery (READY again): recovery.start and
+ * recovery.done events, the crash in the agent's last errors, and after
+ * AOS_AGENTS_ANOMALY_CRASHES crashes within AOS_AGENTS_ANOMALY_WINDOW_MS
+ * an anomaly.detected event.
+ *
+ * reconcile() makes the replicas match what is wanted: `want` replicas of
+ * the live version. Replicas of another version (a release or rollback in
+ * progress) are replaced one at a time: a new one is spawned, and only
+ * once it is READY is one old one drained - it takes no new calls, and is
+ * stopped when its last call has been answered - so there is always a
+ * ready replica and no call is cut (the decisions are supervise.c's).
+ * Each version gets a token of its own (its tool mapping may differ); an
+ * earlier one is revoked once no replica holds it.
+ *
+ * A call (the gateway's in-process server interface, builtin.h) goes to
+ * the READY, non-draining replica with the fewest calls in flight (ties in
+ * turn); a call the upstream could not send (its replica went down before
+ * sending it) is tried on another replica, at most AG_CALL_TRIES times. */
+#include "agents/internal.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log/log.h"
+#include "registry/registry.h"
+#include "upstream/upstream.h"
+
+#define AG_CALL_TRIES      3
+#define AG_RETIRED         4 /* tokens of earlier versions still in use */
+#define AG_CALL_TIMEOUT_MS 300000
+
+typedef struct ag_rep ag_rep_t;
+
+struct ag_rep {
+    ag_live_t *ag; /* NULL once the agent is gone (a closing replica) */
+    aos_agents_t *a;
+    aos_upstream_t *up; /* NULL once closed */
+    int index;
+    int64_t version;
+    unsigned inflight;
+    int ready, draining, closing;
+    int down;          /* went down by itself: recovery pending */
+    uint64_t down_ms;  /* when */
+    uint64_t ready_ms; /* when it was last READY */
+    unsigned restarts;
+    char token_id[40]; /* the token it was started with */
+    ag_rep_t *next;
+};
+
+struct ag_live {
+    aos_agents_t *a;
+    char id[40], name[AOS_REGISTRY_NAME_MAX + 1];
+    char run_id[40];
+    int running;  /* started, not stopped */
+    int starting; /* waiting for its token */
+    int64_t version;
+    json_t *config; /* the live version's (env sealed) */
+    int want;
+    ag_rep_t *reps;
+    int next_index;
+    char token_id[40], *token; /* of version token_version */
+    int64_t token_version;
+    /* tokens replaced by a newer one, revoked once no replica has them */
+    char retired[AG_RETIRED][40];
+    unsigned mints; /* token mints in flight */
+    int registered;
+    aos_builtin_t bi;
+    char status[16]; /* the last stored */
+    int ever_ready;  /* had all its replicas ready once since the start */
+    json_t *errors;  /* the last AG_ERRORS_MAX [{at, replica, message}] */
+    aos_agents_crashes_t crashw;
+    int no_token; /* the last mint failed */
+    uint64_t calls, failures, crashes, restarts;
+    unsigned turn;
+    char actor[96];
+};
+
+typedef struct {
+    ag_live_t *ag;
+    ag_rep_t *rep;
+    json_t *params;
+    aos_builtin_done_fn done;
+    void *ctx;
+    aos_tracectx_t trace;
+    int has_trace;
+    unsigned tries;
+} ag_call_t;
+
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+static void emit(ag_live_t *ag, const char *type, const char *severity, json_t *payload)
+{
+    aos_agents_t *a = ag->a;
+    json_object_set_new(payload, "agent", json_string(ag->name));
+    json_object_set_new(payload, "agent_id", json_string(ag->id));
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:o}", "topic", "agents", "type", type, "severity",
+                           severity, "payload", payload);
+    if (a->cfg.emit && ev)
+        a->cfg.emit(ev, a->cfg.emit_data);
+    else
+        json_decref(ev);
+}
+
+static void add_error(ag_live_t *ag, int replica, const char *msg)
+{
+    char at[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_array_append_new(
+        ag->errors, json_pack("{s:s, s:i, s:s}", "at", at, "replica", replica, "message", msg));
+    while (json_array_size(ag->errors) > AG_ERRORS_MAX)
+        json_array_remove(ag->errors, 0);
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+/* The replicas as supervise.c sees them; map[i] is the replica of v[i]. */
+static size_t snapshot(const ag_live_t *ag, aos_agent_rep_t *v, ag_rep_t **map)
+{
+    size_t n = 0;
+    for (ag_rep_t *r = ag->reps; r && n < AOS_AGENTS_REPS_MAX; r = r->next) {
+        v[n] =
+            (aos_agent_rep_t){.version = r->version,
+                              .in_flight = r->inflight,
+                              .ready = r->ready,
+                              .starting = !r->ready && aos_upstream_state(r->up) == AOS_UP_STARTING,
+                              .draining = r->draining,
+                              .down = r->down};
+        map[n++] = r;
+    }
+    return n;
+}
+
+static const char *status_of(ag_live_t *ag)
+{
+    if (ag->running && ag->no_token && !ag->reps)
+        return "crashed"; /* it cannot run at all: its last errors say why */
+    aos_agent_rep_t v[AOS_AGENTS_REPS_MAX];
+    ag_rep_t *map[AOS_AGENTS_REPS_MAX];
+    size_t n = snapshot(ag, v, map);
+    return aos_agents_status(v, n, ag->running, ag->want, &ag->ever_ready);
+}
+
+typedef struct {
+    aos_agents_t *a;
+    char id[40], status[16];
+} status_job_t;
+
+static int status_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    status_job_t *j = arg;
+    return aos_store_agent_set_status(st, j->id, j->status, err);
+}
+
+static void status_done(int status, const aos_err_t *err, void *arg)
+{
+    if (status && status != AOS_ENOTFOUND)
+        aos_log_warn("agents", "agent status not stored: %s", aos_err_msg(err));
+    free(arg);
+}
+
+/* Stores the status when it changed (the supervisor's view; the routes
+ * store starting and stopped with their audit rows themselves). */
+static void status_update(ag_live_t *ag)
+{
+    const char *s = status_of(ag);
+    if (!ag->running || !strcmp(s, ag->status))
+        return;
+    snprintf(ag->status, sizeof(ag->status), "%s", s);
+    status_job_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    snprintf(j->id, sizeof(j->id), "%s", ag->id);
+    snprintf(j->status, sizeof(j->status), "%s", s);
+    if (aos_store_submit(ag->a->cfg.store, status_run, status_done, j) < 0)
+        free(j);
+}
+
+/* ---- replicas ----------------------------------------------------------- */
+
+static void reconcile(ag_live_t *ag);
+static void rep_close(ag_rep_t *r);
+static void retire_check(ag_live_t *ag);
+static void retire(ag_live_t *ag, char *id);
+static void token_revoke(ag_live_t *ag, char *id, const char *actor);
+static void on_revoked(int status, const aos_err_t *err, const char *id, const char *token,
+                       void *data);
+
+static void on_rep_state(aos_upstream_t *up, aos_upstream_state_t st, const char *why, void *data)
+{
+    ag_rep_t *r = data;
+    ag_live_t *ag = r->ag;
+    if (!ag || r->closing || st == AOS_UP_CLOSED)
+        return;
+    if (st == AOS_UP_READY) {
+        r->ready = 1;
+        r->ready_ms = now_ms();
+        if (r->down) {
+            r->down = 0;
+            aos_log_info("agents", "agent '%s': replica %d recovered (pid %d)", ag->name, r->index,
+                         aos_upstream_pid(up));
+            emit(ag, "recovery.done", "notice",
+                 json_pack("{s:i, s:i, s:I, s:I}", "replica", r->index, "pid", aos_upstream_pid(up),
+                           "version", (json_int_t)r->version, "downtime_ms",
+                           (json_int_t)(r->ready_ms - r->down_ms)));
+        }
+        reconcile(ag);
+    } else if (st == AOS_UP_BACKOFF) {
+        r->ready = 0;
+        r->restarts++;
+        ag->restarts++;
+        ag->crashes++;
+        char msg[256];
+        snprintf(msg, sizeof(msg), "replica %d: %s", r->index, why ? why : "failed");
+        add_error(ag, r->index, msg);
+        aos_log_warn("agents", "agent '%s': %s; restarting with back-off", ag->name, msg);
+        if (!r->down) {
+            r->down = 1;
+            r->down_ms = now_ms();
+            emit(ag, "recovery.start", "warning",
+                 json_pack("{s:i, s:I, s:s}", "replica", r->index, "version",
+                           (json_int_t)r->version, "reason", why ? why : "failed"));
+        }
+        /* repeated crashes: an anomaly, once a window */
+        if (aos_agents_crash(&ag->crashw, now_ms()))
+            emit(ag, "anomaly.detected", "error",
+                 json_pack("{s:s, s:i, s:i, s:s}", "kind", "agent.crash_loop", "crashes",
+                           AOS_AGENTS_ANOMALY_CRASHES, "window_s",
+                           AOS_AGENTS_ANOMALY_WINDOW_MS / 1000, "message", msg));
+        /* a draining replica that died has nothing left to drain */
+        if (r->draining) {
+            rep_close(r);
+            retire_check(ag);
+        }
+    }
+    status_update(ag);
+}
+
+static void down_check(aos_agents_t *a);
+
+static void on_rep_closed(aos_upstream_t *up, void *data)
+{
+    ag_rep_t *r = data;
+    aos_agents_t *a = r->a;
+    a->closing--;
+    free(r);
+    down_check(a);
+}
+
+/* Unlinks r and closes its upstream (SIGTERM, SIGKILL after 2 s); calls
+ * still pending on it fail with AOS_ECANCELED first. */
+static void rep_close(ag_rep_t *r)
+{
+    if (r->closing)
+        return;
+    r->closing = 1;
+    ag_live_t *ag = r->ag;
+    if (ag) {
+        for (ag_rep_t **p = &ag->reps; *p; p = &(*p)->next)
+            if (*p == r) {
+                *p = r->next;
+                break;
+            }
+    }
+    r->a->closing++;
+    aos_upstream_close(r->up, on_rep_closed, r);
+}
+
+static void env_add(json_t *env, const char *k, const char *v)
+{
+    char *kv = NULL;
+    if (asprintf(&kv, "%s=%s", k, v) > 0)
+        json_array_append_new(env, json_string(kv));
+    if (kv) {
+        sodium_memzero(kv, strlen(kv));
+        free(kv);
+    }
+}
+
+static int rep_spawn(ag_live_t *ag)
+{
+    aos_agents_t *a = ag->a;
+    ag_rep_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return AOS_ENOMEM;
+    r->ag = ag;
+    r->a = a;
+    r->index = ++ag->next_index;
+    r->version = ag->version;
+    snprintf(r->token_id, sizeof(r->token_id), "%s", ag->token_id);
+    /* its environment: where aosd is, its token, its config (env names
+     * only; the values are opened into variables of their own) */
+    json_t *env = json_array();
+    char url[300], num[24], host[256] = "127.0.0.1";
+    const char *colon = a->cfg.listen ? strrchr(a->cfg.listen, ':') : NULL;
+    if (colon && colon > a->cfg.listen && (size_t)(colon - a->cfg.listen) < sizeof(host)) {
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - a->cfg.listen), a->cfg.listen);
+        if (!strcmp(host, "0.0.0.0") || !strcmp(host, "[::]"))
+            snprintf(host, sizeof(host), "127.0.0.1");
+    }
+    snprintf(url, sizeof(url), "%s://%s:%u", aos_http_is_tls(a->cfg.http) ? "https" : "http", host,
+             aos_http_port(a->cfg.http));
+    env_add(env, "AOS_AGENT_URL", url);
+    env_add(env, "AOS_AGENT_TOKEN", ag->token);
+    env_add(env, "AOS_AGENT_NAME", ag->name);
+    snprintf(num, sizeof(num), "%lld", (long long)ag->version);
+    env_add(env, "AOS_AGENT_VERSION", num);
+    snprintf(num, sizeof(num), "%d", r->index);
+    env_add(env, "AOS_AGENT_REPLICA", num);
+    json_t *pub = ag_config_public(ag->config);
+    json_object_del(pub, "env_names");
+    char *cfg = json_dumps(pub, JSON_COMPACT);
+    json_decref(pub);
+    env_add(env, "AOS_AGENT_CONFIG", cfg ? cfg : "{}");
+    free(cfg);
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(ag->config, "env"), k, v)
+    {
+        char *plain = aos_secret_open(a->cfg.secrets, json_string_value(v), NULL);
+        if (!plain) {
+            aos_log_warn("agents", "agent '%s': env %s cannot be opened; left out", ag->name, k);
+            continue;
+        }
+        if (a->cfg.on_unseal)
+            a->cfg.on_unseal(plain, a->cfg.unseal_data);
+        env_add(env, k, plain);
+        aos_secret_wipe(plain);
+    }
+    size_t n = json_array_size(env);
+    const char **envv = calloc(n + 1, sizeof(*envv));
+    for (size_t i = 0; envv && i < n; i++)
+        envv[i] = json_string_value(json_array_get(env, i));
+    static const char *const args[] = {"agent", NULL};
+    char uname[AOS_REGISTRY_NAME_MAX + 8];
+    snprintf(uname, sizeof(uname), "agent:%s", ag->name);
+    aos_upstream_cfg_t uc = {.name = uname,
+                             .transport = "stdio",
+                             .command = a->exe,
+                             .args = args,
+                             .env = envv,
+                             .request_timeout_ms = AG_CALL_TIMEOUT_MS,
+                             .restart_min_ms = 200,
+                             .restart_max_ms = 10000};
+    static const aos_upstream_cb_t cb = {on_rep_state, NULL, NULL};
+    aos_err_t err = {0, ""};
+    int rc = envv ? aos_upstream_new(&r->up, a->cfg.loop, NULL, &uc, &cb, r, &err) : AOS_ENOMEM;
+    /* the copies of the token and env values in env go now */
+    size_t i;
+    json_t *e;
+    json_array_foreach(env, i, e)
+        sodium_memzero((char *)json_string_value(e), json_string_length(e));
+    json_decref(env);
+    free(envv);
+    if (!rc)
+        rc = aos_upstream_start(r->up);
+    if (rc) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "replica %d: unable to start: %s", r->index, aos_err_msg(&err));
+        add_error(ag, r->index, msg);
+        aos_log_error("agents", "agent '%s': %s", ag->name, msg);
+        if (r->up) {
+            r->closing = 1;
+            a->closing++;
+            aos_upstream_close(r->up, on_rep_closed, r);
+        } else {
+            free(r);
+        }
+        return rc;
+    }
+    r->next = ag->reps;
+    ag->reps = r;
+    return 0;
+}
+
+static void rep_drain(ag_rep_t *r)
+{
+    r->draining = 1;
+    if (r->inflight == 0)
+        rep_close(r);
+}
+
+/* The replica a call goes to (aos_agents_pick), or NULL. */
+static ag_rep_t *pick(ag_live_t *ag)
+{
+    aos_agent_rep_t v[AOS_AGENTS_REPS_MAX];
+    ag_rep_t *map[AOS_AGENTS_REPS_MAX];
+    size_t n = snapshot(ag, v, map);
+    long i = aos_agents_pick(v, n, ag->turn++);
+    return i < 0 ? NULL : map[i];
+}
+
+static void reconcile(ag_live_t *ag)
+{
+    if (!ag->running || ag->a->shutting_down)
+        return;
+    aos_agent_rep_t v[AOS_AGENTS_REPS_MAX];
+    ag_rep_t *map[AOS_AGENTS_REPS_MAX];
+    size_t n = snapshot(ag, v, map);
+    aos_agents_step_t step;
+    aos_agents_step(v, n, ag->version, ag->want, ag->token && ag->token_version == ag->version,
+                    &step);
+    for (size_t i = 0; i < step.ndrain; i++)
+        rep_drain(map[step.drain[i]]);
+    for (int i = 0; i < step.spawn && n + (size_t)i < AOS_AGENTS_REPS_MAX; i++)
+        if (rep_spawn(ag) != 0)
+            break;
+    retire_check(ag);
+    status_update(ag);
+}
+
+/* ---- calls (the gateway's in-process server) ------------------------------ */
+
+static int send_call(ag_call_t *c);
+
+static void call_end(ag_call_t *c, json_t *result, const aos_err_t *err)
+{
+    if (!result && c->ag)
+        c->ag->failures++;
+    c->done(c->ctx, result, err);
+    json_decref(c->params);
+    free(c);
+}
+
+static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *errmsg, void *data)
+{
+    ag_call_t *c = data;
+    ag_rep_t *r = c->rep;
+    c->rep = NULL;
+    r->inflight--;
+    if (r->draining && r->inflight == 0 && !r->closing) {
+        rep_close(r);
+        if (r->ag)
+            retire_check(r->ag);
+    }
+    aos_err_t err = {0, ""};
+    if (status == AOS_EUNAVAIL && c->ag && c->tries < AG_CALL_TRIES) {
+        /* never sent: another replica may take it */
+        if (send_call(c) == 0)
+            return;
+        status = AOS_EUNAVAIL;
+    }
+    if (status) {
+        aos_err_set(&err, status, "agent replica: %s", errmsg && *errmsg ? errmsg : "failed");
+        call_end(c, NULL, &err);
+        return;
+    }
+    const json_t *res = json_object_get(reply, "result");
+    if (json_is_object(res)) {
+        call_end(c, json_incref((json_t *)res), NULL);
+        return;
+    }
+    const char *m = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+    aos_err_set(&err, AOS_EUPSTREAM, "agent: %s", m ? m : "error");
+    call_end(c, NULL, &err);
+}
+
+static int send_call(ag_call_t *c)
+{
+    ag_live_t *ag = c->ag;
+    ag_rep_t *r = ag && ag->running ? pick(ag) : NULL;
+    if (!r)
+        return AOS_EUNAVAIL;
+    c->tries++;
+    c->rep = r;
+    r->inflight++;
+    int rc = aos_upstream_request(r->up, "tools/call", json_incref(c->params), AG_CALL_TIMEOUT_MS,
+                                  c->has_trace ? &c->trace : NULL, on_reply, c, NULL);
+    if (rc) {
+        r->inflight--;
+        c->rep = NULL;
+    }
+    return rc;
+}
+
+static json_t *ag_tools(void *data)
+{
+    ag_live_t *ag = data;
+    return aos_agent_runtime_tools(ag->name,
+                                   json_string_value(json_object_get(ag->config, "prompt")));
+}
+
+static int ag_call(void *data, const aos_caller_t *caller, const char *tool, const json_t *args,
+                   aos_builtin_done_fn done, void *ctx)
+{
+    ag_live_t *ag = data;
+    aos_err_t err = {0, ""};
+    if (strcmp(tool, "run_task") != 0) {
+        aos_err_set(&err, AOS_ENOTFOUND, "agent '%s' has no tool '%.100s'", ag->name, tool);
+        done(ctx, NULL, &err);
+        return 0;
+    }
+    ag_call_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return AOS_ENOMEM;
+    c->ag = ag;
+    c->done = done;
+    c->ctx = ctx;
+    c->params = json_pack("{s:s, s:O}", "name", tool, "arguments", args);
+    if (caller->traceparent && aos_tracectx_parse(&c->trace, caller->traceparent, NULL) == 0)
+        c->has_trace = 1;
+    ag->calls++;
+    int rc = send_call(c);
+    if (rc) {
+        aos_err_set(&err, AOS_EUNAVAIL, "agent '%s' has no replica to take the call (%s)", ag->name,
+                    status_of(ag));
+        call_end(c, NULL, &err);
+    }
+    return 0;
+}
+
+/* ---- the live agent ------------------------------------------------------------ */
+
+ag_live_t *ag_live_find(aos_agents_t *a, const char *id_or_name)
+{
+    ag_live_t *ag = aos_map_get(&a->live, id_or_name);
+    if (ag)
+        return ag;
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&a->live, &it, NULL, NULL, &v))
+        if (!strcmp(((ag_live_t *)v)->name, id_or_name))
+            return v;
+    return NULL;
+}
+
+static ag_live_t *live_get(aos_agents_t *a, const json_t *row)
+{
+    const char *id = json_string_value(json_object_get(row, "id"));
+    ag_live_t *ag = aos_map_get(&a->live, id);
+    if (ag)
+        return ag;
+    ag = calloc(1, sizeof(*ag));
+    if (!ag)
+        return NULL;
+    ag->a = a;
+    snprintf(ag->id, sizeof(ag->id), "%s", id);
+    snprintf(ag->name, sizeof(ag->name), "%s", json_string_value(json_object_get(row, "name")));
+    snprintf(ag->status, sizeof(ag->status), "stopped");
+    ag->errors = json_array();
+    ag->config = json_deep_copy(json_object_get(row, "config"));
+    ag->want = (int)json_integer_value(json_object_get(row, "replicas"));
+    ag->bi.name = ag->name;
+    ag->bi.description = "an agent of aosd";
+    ag->bi.tools = ag_tools;
+    ag->bi.call = ag_call;
+    ag->bi.data = ag;
+    if (aos_map_put(&a->live, ag->id, ag)) {
+        json_decref(ag->errors);
+        json_decref(ag->config);
+        free(ag);
+        return NULL;
+    }
+    return ag;
+}
+
+static void live_free(ag_live_t *ag)
+{
+    for (ag_rep_t *r = ag->reps; r; r = r->next)
+        r->ag = NULL;
+    json_decref(ag->errors);
+    json_decref(ag->config);
+    if (ag->token) {
+        sodium_memzero(ag->token, strlen(ag->token));
+        free(ag->token);
+    }
+    free(ag);
+}
+
+int ag_live_running(aos_agents_t *a, const char *id)
+{
+    ag_live_t *ag = ag_live_find(a, id);
+    return ag && ag->running;
+}
+
+const char *ag_live_run_id(aos_agents_t *a, const char *id)
+{
+    ag_live_t *ag = ag_live_find(a, id);
+    return ag && ag->running ? ag->run_id : "";
+}
+
+char *ag_live_stats(aos_agents_t *a, const char *id)
+{
+    ag_live_t *ag = ag_live_find(a, id);
+    if (!ag)
+        return NULL;
+    json_t *s = json_pack("{s:I, s:I, s:I, s:I, s:I, s:i}", "calls", (json_int_t)ag->calls,
+                          "failures", (json_int_t)ag->failures, "crashes", (json_int_t)ag->crashes,
+                          "restarts", (json_int_t)ag->restarts, "version", (json_int_t)ag->version,
+                          "replicas", ag->want);
+    char *t = s ? json_dumps(s, JSON_COMPACT) : NULL;
+    json_decref(s);
+    return t;
+}
+
+void ag_live_view(aos_agents_t *a, const char *id, json_t *view)
+{
+    ag_live_t *ag = ag_live_find(a, id);
+    if (!ag) {
+        json_object_set_new(view, "load", json_integer(0));
+        json_object_set_new(view, "registered", json_false());
+        return;
+    }
+    json_object_set_new(view, "status", json_string(status_of(ag)));
+    unsigned load = 0;
+    json_t *reps = json_array();
+    for (ag_rep_t *r = ag->reps; r; r = r->next) {
+        load += r->inflight;
+        json_array_append_new(reps, json_pack("{s:i, s:i, s:s, s:I, s:i, s:b, s:i}", "replica",
+                                              r->index, "pid", aos_upstream_pid(r->up), "state",
+                                              aos_upstream_state_name(aos_upstream_state(r->up)),
+                                              "version", (json_int_t)r->version, "in_flight",
+                                              (int)r->inflight, "draining", r->draining, "restarts",
+                                              (int)r->restarts));
+    }
+    json_object_set_new(view, "load", json_integer(load));
+    json_object_set_new(view, "live_replicas", reps);
+    json_object_set_new(view, "errors", json_deep_copy(ag->errors));
+    json_object_set_new(view, "registered", json_boolean(ag->registered));
+    if (ag->running) {
+        json_object_set_new(view, "run_id", json_string(ag->run_id));
+        json_object_set_new(view, "running_version", json_integer(ag->version));
+        json_object_set_new(view, "stats",
+                            json_pack("{s:I, s:I, s:I, s:I}", "calls", (json_int_t)ag->calls,
+                                      "failures", (json_int_t)ag->failures, "crashes",
+                                      (json_int_t)ag->crashes, "restarts",
+                                      (json_int_t)ag->restarts));
+    }
+}
+
+typedef struct {
+    aos_agents_t *a;
+    char id[40];
+    int64_t version;
+} mint_t;
+
+static void on_minted(int status, const aos_err_t *err, const char *tok_id, const char *token,
+                      void *data)
+{
+    mint_t *m = data;
+    ag_live_t *ag = aos_map_get(&m->a->live, m->id);
+    if (ag)
+        ag->mints--;
+    if (!ag || !ag->running || m->a->shutting_down) {
+        /* stopped meanwhile: nobody will use it */
+        if (!status && m->a->cfg.auth) {
+            aos_err_t e = {0, ""};
+            if (aos_auth_token_revoke(m->a->cfg.auth, tok_id, "aosd", on_revoked, m->a, &e) == 0)
+                m->a->closing++;
+        }
+        free(m);
+        return;
+    }
+    if (status) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "no token: %s", aos_err_msg(err));
+        add_error(ag, 0, msg);
+        aos_log_error("agents", "agent '%s': %s", ag->name, msg);
+        free(m);
+        ag->no_token = 1;
+        status_update(ag);
+        return;
+    }
+    ag->no_token = 0;
+    if (m->version != ag->version) {
+        /* a later release or rollback wants its own: this one is not used */
+        char stale[40];
+        snprintf(stale, sizeof(stale), "%s", tok_id);
+        token_revoke(ag, stale, ag->actor);
+        free(m);
+        return;
+    }
+    free(m);
+    /* the replicas of the previous token keep it until they are gone */
+    if (ag->token_id[0])
+        retire(ag, ag->token_id);
+    snprintf(ag->token_id, sizeof(ag->token_id), "%s", tok_id);
+    if (ag->token) {
+        sodium_memzero(ag->token, strlen(ag->token));
+        free(ag->token);
+    }
+    ag->token = strdup(token);
+    ag->token_version = ag->version;
+    reconcile(ag);
+}
+
+static void mint(ag_live_t *ag)
+{
+    aos_agents_t *a = ag->a;
+    aos_err_t err = {0, ""};
+    const json_t *tools = json_object_get(ag->config, "tools");
+    size_t n = json_array_size(tools);
+    const char **pats = calloc(n + 1, sizeof(*pats));
+    mint_t *m = calloc(1, sizeof(*m));
+    int rc = pats && m ? 0 : aos_err_set(&err, AOS_ENOMEM, NULL);
+    for (size_t i = 0; !rc && i < n; i++)
+        pats[i] = json_string_value(json_array_get(tools, i));
+    char name[sizeof(((aos_principal_t *)0)->name)]; /* a long name is cut */
+    snprintf(name, sizeof(name), "agent:%.*s", (int)sizeof(name) - 7, ag->name);
+    if (!rc && !a->cfg.auth)
+        rc = aos_err_set(&err, AOS_EUNAVAIL, "no authorizer");
+    if (!rc) {
+        m->a = a;
+        snprintf(m->id, sizeof(m->id), "%s", ag->id);
+        m->version = ag->version;
+        rc = aos_auth_token_mint(a->cfg.auth, name, pats, ag->actor, on_minted, m, &err);
+    }
+    free(pats);
+    if (rc) {
+        free(m);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "no token: %s", aos_err_msg(&err));
+        add_error(ag, 0, msg);
+        aos_log_error("agents", "agent '%s': %s", ag->name, msg);
+        ag->no_token = 1;
+        status_update(ag);
+        return;
+    }
+    ag->mints++;
+}
+
+typedef struct {
+    char run_id[40], status[16];
+} run_job_t;
+
+static int run_end_run(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    run_job_t *j = arg;
+    return aos_store_agent_run_update(st, j->run_id, j->status, NULL, 1, err);
+}
+
+static void run_end_done(int status, const aos_err_t *err, void *arg)
+{
+    if (status)
+        aos_log_warn("agents", "agent run not closed: %s", aos_err_msg(err));
+    free(arg);
+}
+
+/* Closes agent_runs row run_id with status. */
+static void run_end(aos_agents_t *a, const char *run_id, const char *status)
+{
+    run_job_t *j = run_id && *run_id ? calloc(1, sizeof(*j)) : NULL;
+    if (!j)
+        return;
+    snprintf(j->run_id, sizeof(j->run_id), "%s", run_id);
+    snprintf(j->status, sizeof(j->status), "%s", status);
+    if (aos_store_submit(a->cfg.store, run_end_run, run_end_done, j) < 0)
+        free(j);
+}
+
+void ag_live_start(aos_agents_t *a, const json_t *row, const json_t *config, int64_t version,
+                   const char *run_id, const char *actor)
+{
+    ag_live_t *ag = a->shutting_down ? NULL : live_get(a, row);
+    if (!ag || ag->running) {
+        /* started twice at once (aosd's restart of it and a client's
+         * start), or aosd is stopping: the run that did not happen ends */
+        run_end(a, run_id, "aborted");
+        return;
+    }
+    ag->no_token = 0;
+    json_decref(ag->config);
+    ag->config = json_deep_copy(config);
+    ag->version = version;
+    ag->want = (int)json_integer_value(json_object_get(row, "replicas"));
+    ag->running = 1;
+    ag->ever_ready = 0;
+    ag->calls = ag->failures = ag->crashes = ag->restarts = 0;
+    memset(&ag->crashw, 0, sizeof(ag->crashw));
+    snprintf(ag->status, sizeof(ag->status), "starting");
+    snprintf(ag->run_id, sizeof(ag->run_id), "%s", run_id);
+    snprintf(ag->actor, sizeof(ag->actor), "%s", actor);
+    mint(ag);
+}
+
+static void down_check(aos_agents_t *a)
+{
+    if (a->shutting_down && a->closing == 0 && a->on_down) {
+        void (*done)(void *) = a->on_down;
+        a->on_down = NULL;
+        done(a->down_data);
+    }
+}
+
+static void on_revoked(int status, const aos_err_t *err, const char *id, const char *token,
+                       void *data)
+{
+    aos_agents_t *a = data;
+    if (status)
+        aos_log_warn("agents", "token %s not revoked: %s", id, aos_err_msg(err));
+    a->closing--;
+    down_check(a);
+}
+
+/* Revokes token id (then empty); aosd's shutdown waits for it. */
+static void token_revoke(ag_live_t *ag, char *id, const char *actor)
+{
+    aos_agents_t *a = ag->a;
+    if (!id[0] || !a->cfg.auth)
+        return;
+    aos_err_t err = {0, ""};
+    if (aos_auth_token_revoke(a->cfg.auth, id, actor, on_revoked, a, &err))
+        aos_log_warn("agents", "agent '%s': token not revoked: %s", ag->name, aos_err_msg(&err));
+    else
+        a->closing++;
+    id[0] = '\0';
+}
+
+/* Keeps token id (then empty) until no replica holds it. */
+static void retire(ag_live_t *ag, char *id)
+{
+    size_t k = 0;
+    while (k < AG_RETIRED && ag->retired[k][0])
+        k++;
+    if (k == AG_RETIRED) /* releases faster than replicas turn over: the oldest goes now */
+        token_revoke(ag, ag->retired[k = 0], ag->actor);
+    snprintf(ag->retired[k], sizeof(ag->retired[k]), "%s", id);
+    id[0] = '\0';
+}
+
+static void retire_check(ag_live_t *ag)
+{
+    for (size_t k = 0; k < AG_RETIRED; k++) {
+        if (!ag->retired[k][0])
+            continue;
+        int used = 0;
+        for (ag_rep_t *r = ag->reps; r && !used; r = r->next)
+            used = !strcmp(r->token_id, ag->retired[k]);
+        if (!used)
+            token_revoke(ag, ag->retired[k], ag->actor);
+    }
+}
+
+static void live_halt(ag_live_t *ag, const char *actor)
+{
+    ag->running = 0;
+    while (ag->reps)
+        rep_close(ag->reps);
+    token_revoke(ag, ag->token_id, actor);
+    for (size_t k = 0; k < AG_RETIRED; k++)
+        token_revoke(ag, ag->retired[k], actor);
+    if (ag->token) {
+        sodium_memzero(ag->token, strlen(ag->token));
+        free(ag->token);
+        ag->token = NULL;
+    }
+    snprintf(ag->status, sizeof(ag->status), "stopped");
+}
+
+void ag_live_stop(aos_agents_t *a, const char *id, const char *actor)
+{
+    ag_live_t *ag = ag_live_find(a, id);
+    if (!ag || !ag->running)
+        return;
+    aos_log_info("agents", "agent '%s': stopping %d replica(s)", ag->name, ag->want);
+    live_halt(ag, actor);
+}
+
+void ag_live_scale(aos_agents_t *a, const char *id, int64_t replicas)
+{
+    ag_live_t *ag = ag_live_find(a, id);
+    if (!ag)
+        return;
+    ag->want = (int)replicas;
+    reconcile(ag);
+}
+
+void ag_live_release(aos_agents_t *a, const char *id, int64_t version, const json_t *config,
+                     const char *actor)
+{
+    ag_live_t *ag = ag_live_find(a, id);
+    if (!ag || version == ag->version) {
+        if (ag && !ag->running) {
+            json_decref(ag->config);
+            ag->config = json_deep_copy(config);
+        }
+        return;
+    }
+    json_decref(ag->config);
+    ag->config = json_deep_copy(config);
+    ag->version = version;
+    if (!ag->running)
+        return;
+    snprintf(ag->actor, sizeof(ag->actor), "%s", actor);
+    aos_log_info("agents", "agent '%s': rolling its replicas to version %lld", ag->name,
+                 (long long)version);
+    /* its token follows its tool mapping: a new one for the new version;
+     * reconcile waits for it */
+    mint(ag);
+}
+
+int ag_live_register(aos_agents_t *a, const json_t *row, aos_err_t *err)
+{
+    if (!a->cfg.gateway)
+        return aos_err_set(err, AOS_EUNAVAIL, "no gateway");
+    ag_live_t *ag = live_get(a, row);
+    if (!ag)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    if (ag->registered)
+        return 0;
+    int rc = aos_gateway_add_agent(a->cfg.gateway, &ag->bi);
+    if (rc == AOS_ECONFLICT)
+        return aos_err_set(err, rc, "a server named '%s' exists already", ag->name);
+    if (rc)
+        return aos_err_set(err, rc, "unable to add agent '%s' to the gateway", ag->name);
+    ag->registered = 1;
+    return 0;
+}
+
+void ag_live_forget(aos_agents_t *a, const char *id)
+{
+    ag_live_t *ag = ag_live_find(a, id);
+    if (!ag)
+        return;
+    if (ag->running)
+        live_halt(ag, "aosd");
+    if (ag->registered && a->cfg.gateway)
+        aos_gateway_remove_agent(a->cfg.gateway, ag->name);
+    aos_map_del(&a->live, ag->id);
+    live_free(ag);
+}
+
+void aos_agents_shutdown(aos_agents_t *a, void (*done)(void *data), void *data)
+{
+    a->shutting_down = 1;
+    a->on_down = done;
+    a->down_data = data;
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&a->live, &it, NULL, NULL, &v)) {
+        ag_live_t *ag = v;
+        if (ag->running) {
+            ag->running = 0;
+            while (ag->reps)
+                rep_close(ag->reps);
+            token_revoke(ag, ag->token_id, "aosd");
+            for (size_t k = 0; k < AG_RETIRED; k++)
+                token_revoke(ag, ag->retired[k], "aosd");
+        }
+    }
+    down_check(a);
+}
+
+void aos__agents_live_release(aos_agents_t *a)
+{
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&a->live, &it, NULL, NULL, &v))
+        live_free(v);
+    aos_map_release(&a->live);
+}

@@ -1,0 +1,378 @@
+// agents-live.test.mjs - running agents (issue 15): an agent created from a
+// template, its tools bound, started with 2 replicas of the runtime shipped
+// with aosd (`aosd agent`), registered on the gateway and called through
+// /mcp with the SDK client; a replica killed with SIGKILL is restarted and
+// the bus says so; a release of v2 while a client calls in a loop fails no
+// call, and so does the rollback to v1; its logs tailed over SSE (bearer
+// token and cookie session); a call outside its tool mapping refused by
+// aosd; stop revokes its token.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startAosd, assertErrorShape, sseClient, sleep, TOKEN } from './lib.mjs';
+
+let aos;
+before(async () => { aos = await startAosd(); });
+after(async () => {
+  if (!aos) return;
+  const { code } = await aos.stop();
+  const logs = aos.logs();
+  await aos.cleanup();
+  assert.equal(code, 0, logs.slice(-3000));
+  assert.doesNotMatch(logs, /AddressSanitizer|LeakSanitizer|runtime error/);
+});
+
+async function until(what, fn, ms = 20000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function agent(name) {
+  const r = await aos.api('GET', `/agents/${name}`);
+  assert.equal(r.status, 200, r.text);
+  return r.body;
+}
+
+async function connect(path) {
+  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(aos.url + path), {
+    requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } },
+  });
+  await client.connect(transport);
+  return client;
+}
+
+// An agent whose SOP echoes its input through the built-in aos__echo: the
+// one tool of its mapping.
+const SOP = 'step e: aos__echo message=${inputs.input}';
+
+test('start with 2 replicas, register, call through /mcp, kill -9, release, rollback, logs, refusal, stop', async () => {
+  const c = await aos.api('POST', '/agents', {
+    name: 'echoer', template: 'shell-runner', replicas: 2,
+    config: { sop: SOP, tools: ['aos__echo'], concurrency: 4, env: { ECHO_SECRET: 'agent-env-secret-5521' } },
+  });
+  assert.equal(c.status, 201, c.text);
+  const id = c.body.id;
+  assert.equal(c.body.status, 'stopped');
+
+  // the value events, from before anything starts
+  const events = sseClient(aos, '/agent/events');
+  await events.opened;
+
+  const s = await aos.api('POST', `/agents/${id}/start`);
+  assert.equal(s.status, 200, s.text);
+  assertErrorShape(assert, await aos.api('POST', `/agents/${id}/start`), 409, 'conflict');
+  const running = await until('2 replicas ready', async () => {
+    const a = await agent('echoer');
+    return a.status === 'running' && a.live_replicas.length === 2 && a ? a : null;
+  });
+  assert.equal(running.load, 0);
+  const pids = running.live_replicas.map((r) => r.pid);
+  assert.equal(new Set(pids).size, 2);
+  assert.ok(pids.every((p) => p > 0));
+  assert.match(running.run_id, /^[0-9a-f]{32}$/);
+
+  // the runs
+  const runs = await aos.api('GET', '/agents/echoer/runs');
+  assert.equal(runs.status, 200, runs.text);
+  assert.equal(runs.body.runs[0].status, 'running');
+
+  // register: a server of the gateway
+  const reg = await aos.api('POST', '/agents/echoer/register-mcp');
+  assert.equal(reg.status, 200, reg.text);
+  assert.equal(reg.body.route_prefix, '/agents/echoer/mcp');
+  assert.equal(reg.body.registered, true);
+  assertErrorShape(assert, await aos.api('POST', '/mcp/registry', { name: 'echoer', transport: 'stdio', command: '/bin/true' }), 409, 'conflict');
+  const list = await aos.api('GET', '/mcp/registry');
+  assert.ok(list.body.servers.some((x) => x.name === 'echoer' && x.transport === 'agent'));
+
+  // aggregated /mcp: echoer__run_task
+  const mcp = await connect('/mcp');
+  const tools = await mcp.listTools();
+  assert.ok(tools.tools.some((t) => t.name === 'echoer__run_task'), JSON.stringify(tools.tools.map((t) => t.name)));
+  const r1 = await mcp.callTool({ name: 'echoer__run_task', arguments: { input: 'hello' } });
+  assert.ok(!r1.isError, JSON.stringify(r1));
+  assert.equal(r1.content[0].text, 'Echo: hello');
+  assert.equal(r1.structuredContent.version, '1');
+
+  // the trace goes through: the runtime's tool calls are under run_task's span
+  const tid = [...Array(32)].map(() => '0123456789abcdef'[Math.floor(Math.random() * 16)]).join('');
+  const tr = await aos.api('POST', '/mcp/call', { server: 'echoer', tool: 'run_task', args: { input: 'traced' } },
+    TOKEN, { traceparent: `00-${tid}-00f067aa0ba902b7-01` });
+  assert.equal(tr.status, 200, tr.text);
+  const spans = await until('the spans of the trace', async () => {
+    const t = await aos.api('GET', `/api/traces/${tid}`);
+    if (t.status !== 200) return null;
+    const all = [];
+    const walk = (xs) => { for (const x of xs) { all.push(x); walk(x.children || []); } };
+    walk(t.body.spans);
+    return all.some((x) => x.name === 'tools/call echo') && all.some((x) => x.name === 'tools/call run_task') ? all : null;
+  });
+  const outer = spans.find((x) => x.name === 'tools/call run_task');
+  let inner = spans.find((x) => x.name === 'tools/call echo');
+  while (inner && inner.span_id !== outer.span_id) inner = spans.find((x) => x.span_id === inner.parent_span_id);
+  assert.ok(inner, 'the echo call is under run_task: ' + JSON.stringify(spans.map((x) => [x.name, x.span_id, x.parent_span_id])));
+
+  // /agents/<name>/mcp: the agent alone, unprefixed
+  const own = await connect('/agents/echoer/mcp');
+  const r2 = await own.callTool({ name: 'run_task', arguments: { input: 'direct' } });
+  assert.equal(r2.content[0].text, 'Echo: direct');
+
+  // least in-flight: 8 concurrent calls reach both replicas
+  const spread = await Promise.all([...Array(8)].map((_, i) =>
+    mcp.callTool({ name: 'echoer__run_task', arguments: { input: `c${i}` } })));
+  assert.ok(spread.every((x) => !x.isError));
+  assert.equal(new Set(spread.map((x) => x.structuredContent.pid)).size, 2, 'both replicas served');
+
+  // outside the mapping: aosd refuses the agent's token, not the runtime
+  const out = await mcp.callTool({ name: 'echoer__run_task', arguments: { dsl: 'step q: logs__query q=x' } });
+  assert.equal(out.isError, true);
+  assert.match(out.content[0].text, /HTTP 403/);
+  assert.match(out.content[0].text, /may not call 'logs__query'/);
+
+  // kill -9 a replica: restarted, recovery.start/done on the bus
+  process.kill(pids[0], 'SIGKILL');
+  await until('a new replica', async () => {
+    const a = await agent('echoer');
+    const live = a.live_replicas.filter((r) => r.state === 'ready');
+    return live.length === 2 && !live.some((r) => r.pid === pids[0]) ? a : null;
+  });
+  await events.waitFor((x) => x.events.some((e) => e.type === 'recovery.start' && e.payload.agent === 'echoer'), 10000, 'recovery.start');
+  await events.waitFor((x) => x.events.some((e) => e.type === 'recovery.done' && e.payload.agent === 'echoer'), 10000, 'recovery.done');
+  const crashed = await agent('echoer');
+  assert.match(crashed.errors[0].message, /signal 9/);
+  assert.equal(crashed.stats.restarts >= 1, true);
+
+  // release v2 while a client calls in a loop: no call fails
+  const p = await aos.api('PATCH', '/agents/echoer', { config: { sop: 'step e: aos__echo message="v2 ${inputs.input}"' } });
+  assert.equal(p.body.latest_version, 2);
+  let stop = false, calls = 0;
+  const failures = [];
+  const versions = new Set();
+  const loop = (async () => {
+    while (!stop) {
+      try {
+        const x = await mcp.callTool({ name: 'echoer__run_task', arguments: { input: 'loop' } });
+        if (x.isError) failures.push(x.content[0].text); else versions.add(x.structuredContent.version);
+      } catch (e) { failures.push(String(e)); }
+      calls++;
+    }
+  })();
+  await sleep(200);
+  const rel = await aos.api('POST', '/agents/echoer/release', { version: 2 });
+  assert.equal(rel.status, 200, rel.text);
+  const v2 = await until('all replicas on v2', async () => {
+    const a = await agent('echoer');
+    return a.live_replicas.length === 2 && a.live_replicas.every((r) => r.version === 2 && r.state === 'ready') ? a : null;
+  }, 30000);
+  assert.equal(v2.version, 2);
+  await sleep(200);
+  // roll back to v1 the same way
+  const back = await aos.api('POST', '/agents/echoer/release', { version: 1 });
+  assert.equal(back.status, 200, back.text);
+  await until('all replicas on v1', async () => {
+    const a = await agent('echoer');
+    return a.live_replicas.length === 2 && a.live_replicas.every((r) => r.version === 1 && r.state === 'ready') ? a : null;
+  }, 30000);
+  await sleep(200);
+  stop = true;
+  await loop;
+  assert.deepEqual(failures, [], `${failures.length} of ${calls} calls failed`);
+  assert.ok(calls > 10, `only ${calls} calls`);
+  assert.ok(versions.has('1') && versions.has('2'), [...versions].join());
+  const after = await mcp.callTool({ name: 'echoer__run_task', arguments: { input: 'x' } });
+  assert.equal(after.content[0].text, 'Echo: x');
+
+  // scale to 1 and back to 2
+  const sc = await aos.api('POST', '/agents/echoer/scale', { replicas: 1 });
+  assert.equal(sc.status, 200, sc.text);
+  await until('1 replica', async () => ((await agent('echoer')).live_replicas.length === 1 ? 1 : null));
+  await aos.api('POST', '/agents/echoer/scale', { replicas: 2 });
+  await until('2 replicas', async () => {
+    const a = await agent('echoer');
+    return a.status === 'running' && a.live_replicas.length === 2 ? a : null;
+  });
+
+  // logs: the last lines, then live (bearer token)
+  const tail = sseClient(aos, '/agents/echoer/logs?tail=5');
+  await tail.opened;
+  assert.equal(tail.status, 200);
+  await tail.waitFor((x) => x.named.length >= 5, 10000, '5 lines');
+  const lines = () => tail.named.filter((e) => e.event === 'log').map((e) => e.data);
+  assert.equal(lines().length, 5, 'the last 5 lines, no more');
+  assert.ok(lines().every((e) => e.source === 'upstream:agent:echoer'), JSON.stringify(lines()));
+  const ids = lines().map((e) => e.id);
+  assert.deepEqual(ids, [...ids].sort((x, y) => x - y), 'oldest first');
+  process.kill((await agent('echoer')).live_replicas[0].pid, 'SIGKILL');
+  await tail.waitFor(() => lines().slice(5).some((e) => /ready/.test(e.message)), 15000, 'a live line');
+  tail.close();
+  assertErrorShape(assert, await aos.api('GET', '/agents/echoer/logs?tail=-1'), 400, 'invalid_argument');
+
+  // the same with a browser's cookie session (a Viewer user), tail=0: live only
+  const u = await aos.api('POST', '/auth/users', { name: 'watcher', password: 'watcher-pw-12345', role: 'viewer' });
+  assert.equal(u.status, 201, u.text);
+  const li = await fetch(aos.url + '/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'watcher', password: 'watcher-pw-12345' }) });
+  assert.equal(li.status, 200);
+  const cookie = li.headers.get('set-cookie').match(/^(aos_session=[^;]+)/)[1];
+  const csrf = (await li.json()).csrf_token;
+  const ac = new AbortController();
+  const cs = await fetch(aos.url + '/agents/echoer/logs?tail=0', { headers: { Cookie: cookie, Accept: 'text/event-stream' }, signal: ac.signal });
+  assert.equal(cs.status, 200);
+  assert.match(cs.headers.get('content-type'), /text\/event-stream/);
+  let text = '';
+  const reading = (async () => {
+    const dec = new TextDecoder();
+    try { for await (const chunk of cs.body) text += dec.decode(chunk); } catch { /* aborted */ }
+  })();
+  await sleep(300);
+  assert.doesNotMatch(text, /event: log/, 'tail=0 sends nothing of the past');
+  process.kill((await agent('echoer')).live_replicas[0].pid, 'SIGKILL');
+  const liveLine = () => text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)))
+    .some((e) => e.source === 'upstream:agent:echoer' && /ready/.test(e.message));
+  await until('a live line over the cookie session', async () => liveLine());
+  ac.abort();
+  await reading;
+  // a Viewer may read, not operate
+  const vs = await fetch(aos.url + '/agents/echoer/stop', { method: 'POST', headers: { Cookie: cookie, 'X-CSRF-Token': csrf } });
+  assert.equal(vs.status, 403);
+  assert.equal((await vs.json()).error.code, 'forbidden');
+  await until('2 ready again', async () => {
+    const a = await agent('echoer');
+    return a.status === 'running' && a.live_replicas.every((r) => r.state === 'ready') ? a : null;
+  });
+  assert.ok(!aos.logs().includes('agent-env-secret-5521'), 'env values stay out of the logs');
+
+  await mcp.close();
+  await own.close();
+
+  // stop: replicas gone, token revoked, run closed, status stopped
+  const st = await aos.api('POST', `/agents/${id}/stop`);
+  assert.equal(st.status, 200, st.text);
+  const stopped = await until('stopped', async () => {
+    const a = await agent('echoer');
+    return a.status === 'stopped' && a.live_replicas.length === 0 ? a : null;
+  });
+  assert.equal(stopped.load, 0);
+  for (const pid of pids.slice(1)) assert.throws(() => process.kill(pid, 0));
+  const toks = await aos.api('GET', '/auth/tokens');
+  const mine = toks.body.tokens.filter((t) => t.name === 'agent:echoer');
+  assert.ok(mine.length >= 3, 'a token per start and per release');
+  await until('tokens revoked', async () => {
+    const t = await aos.api('GET', '/auth/tokens');
+    return t.body.tokens.filter((x) => x.name === 'agent:echoer').every((x) => x.revoked) ? 1 : null;
+  });
+  const runs2 = await aos.api('GET', '/agents/echoer/runs');
+  assert.equal(runs2.body.runs[0].status, 'stopped');
+  assert.ok(runs2.body.runs[0].stats.calls > 10);
+  // a stopped but registered agent answers 503
+  const r3 = await aos.api('POST', '/mcp/call', { server: 'echoer', tool: 'run_task', args: { input: 'x' } });
+  assertErrorShape(assert, r3, 503, 'unavailable');
+
+  const audit = await aos.api('GET', '/audit/logs?resource=agent:echoer&limit=100');
+  const actions = (audit.body.entries || audit.body.logs || audit.body.items || []).map((e) => e.action);
+  for (const a of ['agent.start', 'agent.register', 'agent.release', 'agent.rollback', 'agent.scale', 'agent.stop'])
+    assert.ok(actions.includes(a), `${a} audited: ${actions.join()}`);
+  events.close();
+});
+
+test('a remote agent is not started; AOS_* env names are refused; stop of a stopped agent changes nothing', async () => {
+  const c = await aos.api('POST', '/agents', { name: 'far', type: 'remote', config: { url: 'http://127.0.0.1:9/mcp' } });
+  assert.equal(c.status, 201, c.text);
+  assertErrorShape(assert, await aos.api('POST', '/agents/far/start'), 400, 'invalid_argument');
+  assert.equal((await agent('far')).status, 'stopped');
+  assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'sneaky', config: { env: { AOS_AGENT_URL: 'http://evil' } } }), 400, 'invalid_argument');
+  assert.equal((await aos.api('GET', '/agents/sneaky')).status, 404);
+  const s = await aos.api('POST', '/agents/far/stop');
+  assert.equal(s.status, 200, s.text);
+  assert.equal(s.body.status, 'stopped');
+  assertErrorShape(assert, await aos.api('POST', '/agents/nope/start'), 404, 'not_found');
+  assertErrorShape(assert, await aos.api('POST', '/agents/nope/register-mcp'), 404, 'not_found');
+  assertErrorShape(assert, await aos.api('GET', '/agents/nope/logs'), 404, 'not_found');
+  assert.equal((await aos.api('DELETE', '/agents/far')).status, 200);
+});
+
+test('repeated crashes raise anomaly.detected; status crashed', async () => {
+  const c = await aos.api('POST', '/agents', { name: 'crasher', config: { sop: SOP, tools: ['aos__echo'] } });
+  assert.equal(c.status, 201, c.text);
+  const events = sseClient(aos, '/agent/events');
+  await events.opened;
+  assert.equal((await aos.api('POST', '/agents/crasher/start')).status, 200);
+  for (let i = 0; i < 3; i++) {
+    const a = await until('a ready replica', async () => {
+      const x = await agent('crasher');
+      return x.live_replicas[0] && x.live_replicas[0].state === 'ready' ? x : null;
+    });
+    process.kill(a.live_replicas[0].pid, 'SIGKILL');
+    // its only replica down: crashed until it is back (the back-off grows)
+    await until('crashed', async () => ((await agent('crasher')).status === 'crashed' ? 1 : null));
+  }
+  const a = await agent('crasher');
+  assert.equal(a.errors.length, 3);
+  assert.ok(a.errors.every((e) => /signal 9/.test(e.message)), JSON.stringify(a.errors));
+  await until('running again', async () => ((await agent('crasher')).status === 'running' ? 1 : null));
+  await events.waitFor((x) => x.events.some((e) => e.type === 'anomaly.detected' && e.payload.agent === 'crasher'), 10000, 'anomaly.detected');
+  assertErrorShape(assert, await aos.api('DELETE', '/agents/crasher'), 409, 'conflict');
+  assert.equal((await aos.api('POST', '/agents/crasher/stop')).status, 200);
+  assert.equal((await aos.api('DELETE', '/agents/crasher')).status, 200);
+  events.close();
+});
+
+test('an agent that ran when aosd stopped runs again after a restart, still registered', async () => {
+  const c = await aos.api('POST', '/agents', { name: 'keeper', replicas: 1, config: { sop: SOP, tools: ['aos__echo'] } });
+  assert.equal(c.status, 201, c.text);
+  assert.equal((await aos.api('POST', '/agents/keeper/register-mcp')).status, 200);
+  assert.equal((await aos.api('POST', '/agents/keeper/start')).status, 200);
+  const first = await until('running', async () => {
+    const a = await agent('keeper');
+    return a.status === 'running' ? a : null;
+  });
+  const pid = first.live_replicas[0].pid;
+  const dataDir = aos.dataDir;
+  const { code } = await aos.stop();
+  assert.equal(code, 0, aos.logs().slice(-3000));
+  assert.doesNotMatch(aos.logs(), /AddressSanitizer|LeakSanitizer|runtime error/);
+  assert.throws(() => process.kill(pid, 0), 'its replica ended with aosd');
+  aos = await startAosd({ dataDir });
+  const again = await until('running again', async () => {
+    const a = await agent('keeper');
+    return a.status === 'running' ? a : null;
+  });
+  assert.notEqual(again.run_id, first.run_id);
+  const runs = await aos.api('GET', '/agents/keeper/runs');
+  assert.deepEqual(runs.body.runs.map((r) => r.status), ['running', 'aborted']);
+  const r = await aos.api('POST', '/mcp/call', { server: 'keeper', tool: 'run_task', args: { input: 'back' } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.content[0].text, 'Echo: back');
+  // the previous start's token was revoked at the stop, this one is live
+  const toks = (await aos.api('GET', '/auth/tokens')).body.tokens.filter((t) => t.name === 'agent:keeper');
+  assert.equal(toks.length, 2);
+  assert.equal(toks.filter((t) => !t.revoked).length, 1);
+  // the names of minted tokens are aosd's
+  assertErrorShape(assert, await aos.api('POST', '/auth/tokens', { name: 'agent:keeper' }), 400, 'invalid_argument');
+
+  // aosd killed: its replica ends with its stdin, and the next start revokes
+  // the token it could not
+  const pid2 = again.live_replicas[0].pid;
+  const tokId = toks.find((t) => !t.revoked).id;
+  await aos.stop('SIGKILL');
+  await until('the orphan replica gone', async () => { try { process.kill(pid2, 0); return null; } catch { return 1; } }, 10000);
+  aos = await startAosd({ dataDir });
+  await until('the dead start\'s token revoked', async () => {
+    const t = (await aos.api('GET', '/auth/tokens')).body.tokens.find((x) => x.id === tokId);
+    return t.revoked ? 1 : null;
+  });
+  const third = await until('running a third time', async () => {
+    const a = await agent('keeper');
+    return a.status === 'running' ? a : null;
+  });
+  assert.equal((await aos.api('POST', '/mcp/call', { server: 'keeper', tool: 'run_task', args: { input: '3' } })).status, 200);
+  assert.equal((await aos.api('POST', '/agents/keeper/stop')).status, 200);
+  assert.ok(third.run_id);
+});
