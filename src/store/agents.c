@@ -143,7 +143,7 @@ int aos_store_agent_run_start(aos_store_t *st, const char *run_id, const char *a
                               const char *trace_id, const char *stats, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(run_id), aos__sql_text(agent_id), opt_text(trace_id),
                           opt_text(stats), aos__sql_text(now)};
     int rc = aos__store_exec(st,
@@ -157,7 +157,7 @@ int aos_store_agent_run_update(aos_store_t *st, const char *run_id, const char *
                                const char *stats, int finished, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(status), opt_text(stats),
                           finished ? aos__sql_text(now) : aos__sql_null(), aos__sql_text(run_id)};
     int rc = aos__store_exec(st,
@@ -186,7 +186,7 @@ int aos_store_agent_runs(aos_store_t *st, const char *agent_id, int limit, json_
 int aos_store_agent_runs_abandon(aos_store_t *st, aos_err_t *err)
 {
     char now[32];
-    aos__store_now(now);
+    aos_isotime_now(now);
     aos__sql_val_t p[] = {aos__sql_text(now)};
     int rc = aos__store_exec(st,
                              "UPDATE agent_runs SET status = 'aborted', finished_at = ? "
