@@ -87,8 +87,11 @@ static int traces_run(aos_store_t *st, void *arg, aos_err_t *err)
     g->res_ids = calloc(tr->nres, sizeof(*g->res_ids));
     if (!g->res_ids)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < tr->nres; i++) {
-        int rc = aos__telemetry_resource_id(g->t, st, tr->resources[i], &g->res_ids[i], err);
+    for (size_t i = 0; i < tr->n; i++) { /* only the resources some span names */
+        int64_t *id = &g->res_ids[tr->rows[i].resource_id];
+        int rc = *id ? 0
+                     : aos__telemetry_resource_id(g->t, st, tr->resources[tr->rows[i].resource_id],
+                                                  id, err);
         if (rc < 0)
             return rc;
     }
