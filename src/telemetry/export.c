@@ -14,6 +14,7 @@
 #include "log/log.h"
 
 #include <curl/curl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,7 +184,7 @@ static void retry(aos_telemetry_t *t, long retry_after, const char *why)
     unsigned ms = t->backoff_ms ? t->backoff_ms : BACKOFF_FIRST_MS;
     t->backoff_ms = ms * 2 > t->cfg.backoff_max_ms ? t->cfg.backoff_max_ms : ms * 2;
     /* +-20 % jitter, so that many exporters do not come back at once */
-    uint64_t wait = ms - ms / 5 + (uint64_t)(rand() % (int)(2 * (ms / 5) + 1));
+    uint64_t wait = ms - ms / 5 + randombytes_uniform(2 * (ms / 5) + 1);
     if (retry_after >= 0) {
         uint64_t ra =
             (uint64_t)(retry_after > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : retry_after) * 1000;
