@@ -10,7 +10,9 @@
 // Ingest: the OpenTelemetry JS SDK's own exporters (http/json and
 // http/protobuf) send to aosd's /v1/traces and the spans show in
 // GET /api/traces; /v1/logs takes JSON and protobuf (gzip too) into the log
-// service; malformed bodies get 400, refused spans a partial_success.
+// service; malformed bodies get 400, refused spans a partial_success; a
+// 200 means stored (aosd killed right after keeps it). A 503 with
+// Retry-After is retried no sooner, a 400 drops the batch (counted).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -79,7 +81,7 @@ function normalize(req) {
 
 // The OTLP/HTTP receiver: every span it got, and every request's headers.
 class Receiver {
-  constructor() { this.spans = []; this.requests = []; this.sockets = new Set(); }
+  constructor() { this.spans = []; this.requests = []; this.sockets = new Set(); this.answers = []; }
   async start(port = 0) {
     this.server = http.createServer((req, res) => {
       const chunks = [];
@@ -87,7 +89,9 @@ class Receiver {
       req.on('end', () => {
         const body = Buffer.concat(chunks);
         const ct = req.headers['content-type'] || '';
-        this.requests.push({ path: req.url, headers: req.headers });
+        this.requests.push({ path: req.url, headers: req.headers, at: Date.now() });
+        const answer = this.answers.shift(); // a scripted failure: [status, headers]
+        if (answer) { res.writeHead(answer[0], answer[1] || {}).end('no'); return; }
         let spans;
         try {
           if (ct.startsWith('application/x-protobuf')) {
@@ -342,6 +346,38 @@ test('receiver down for 30 s: nothing lost within the queue bound, the drops bey
   }
 });
 
+test('export: 503 with Retry-After is tried again no sooner; a 400 drops the batch, counted', async () => {
+  const rx = new Receiver();
+  await rx.start();
+  const aos = await startAosd({ args: ['--trace-sample', '1', '--otlp-endpoint', rx.url,
+    '--otlp-flush-ms', '100', '--otlp-backoff-max-ms', '1000'] });
+  try {
+    await addUpstream(aos);
+    rx.answers.push([503, { 'Retry-After': '3' }]);
+    const tid = hex(32), pid = hex(16);
+    await call(aos, tid, pid);
+    await checkExported(aos, rx, tid, pid);
+    const [first, second] = rx.requests;
+    assert.equal(rx.requests.length, 2);
+    assert.ok(second.at - first.at >= 2900, `tried again after ${second.at - first.at} ms, not before Retry-After`);
+    rx.answers.push([400]);
+    const lost = hex(32);
+    await call(aos, lost, hex(16));
+    await until('the refused batch', () => rx.requests.length === 3);
+    await sleep(2500); // not tried again
+    assert.equal(rx.requests.length, 3);
+    assert.equal(rx.of(lost).length, 0);
+    const n = (await stored(aos, lost)).span_count;
+    assert.equal(await metric(aos, 'aos_otlp_export_spans_dropped_total', 'reason="rejected"'), n);
+    const again = hex(32), pid2 = hex(16);
+    await call(aos, again, pid2);
+    await checkExported(aos, rx, again, pid2);
+  } finally {
+    await finish(aos);
+    await rx.stop();
+  }
+});
+
 test('ingest: the OpenTelemetry JS SDK exporters (http/json, http/protobuf) send to /v1/traces', async () => {
   const aos = await startAosd();
   try {
@@ -455,6 +491,30 @@ test('ingest: malformed bodies get 400, refused spans a partial_success, gzip an
     assert.equal(resp.partial_success.rejected_spans, '1');
     t = await stored(aos, tid2);
     assert.equal(t.spans[0].name, 'pb');
+  } finally {
+    await finish(aos);
+  }
+});
+
+test('ingest: durable before the 200 - killed right after, the spans and log lines are there', async () => {
+  const first = await startAosd({ keep: true });
+  let aos;
+  try {
+    const now = BigInt(Date.now()) * 1000000n;
+    const tid = hex(32);
+    const spans = Array.from({ length: 100 }, (_, i) => ({ traceId: tid, spanId: hex(16), name: `s${i}`,
+      startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1n) }));
+    let r = await post(first, '/v1/traces', JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }),
+      { 'Content-Type': 'application/json' });
+    assert.equal(r.status, 200);
+    r = await post(first, '/v1/logs', JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [
+      { timeUnixNano: String(now), traceId: tid, body: { stringValue: 'kept' } }] }] }] }), { 'Content-Type': 'application/json' });
+    assert.equal(r.status, 200);
+    await first.stop('SIGKILL');
+    aos = await startAosd({ dataDir: first.dataDir });
+    assert.equal((await stored(aos, tid)).span_count, 100);
+    const q = await aos.api('GET', `/api/logs?traceId=${tid}`);
+    assert.equal(q.body.items.length, 1);
   } finally {
     await finish(aos);
   }
