@@ -17,7 +17,7 @@
 #define AOS_OTLP_NAME_MAX  256
 
 #define AOS_OTLP_BODY_MAX    (16u << 20) /* bytes of a request body as sent */
-#define AOS_OTLP_INFLATE_MAX (64u << 20) /* ... and once inflated */
+#define AOS_OTLP_INFLATE_MAX (16u << 20) /* ... and once inflated (a JSON tree is ~10x) */
 
 /* The service (export.c); ingest.c reads these. */
 struct aos_telemetry_s;
