@@ -182,6 +182,8 @@ static void retry(aos_telemetry_t *t, long retry_after, const char *why)
     if (t->m_retries)
         aos_metric_add(t->m_retries, 1.0);
     unsigned ms = t->backoff_ms ? t->backoff_ms : BACKOFF_FIRST_MS;
+    if (ms > t->cfg.backoff_max_ms)
+        ms = t->cfg.backoff_max_ms;
     t->backoff_ms = ms * 2 > t->cfg.backoff_max_ms ? t->cfg.backoff_max_ms : ms * 2;
     /* +-20 % jitter, so that many exporters do not come back at once */
     uint64_t wait = ms - ms / 5 + randombytes_uniform(2 * (ms / 5) + 1);
