@@ -298,8 +298,8 @@ test('receiver down for 30 s: nothing lost within the queue bound, the drops bey
   const QUEUE = 20;
   const rx = new Receiver();
   await rx.start();
-  const aos = await startAosd({ args: ['--trace-sample', '1', '--otlp-endpoint', rx.url, '--otlp-queue', String(QUEUE),
-    '--otlp-flush-ms', '100', '--otlp-backoff-max-ms', '2000'] });
+  const aos = await startAosd({ env: { AOS_OTLP_ENDPOINT: rx.url }, // the variable, as the flag elsewhere
+    args: ['--trace-sample', '1', '--otlp-queue', String(QUEUE), '--otlp-flush-ms', '100', '--otlp-backoff-max-ms', '2000'] });
   try {
     await addUpstream(aos);
     const warm = hex(32);
