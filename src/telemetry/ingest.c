@@ -137,7 +137,8 @@ static void decode_work(uv_work_t *w)
         g->len = n;
     }
     g->rc = g->logs ? aos_otlp_logs_decode(g->body, g->len, g->enc, &g->logrecs, &g->err)
-                    : aos_otlp_traces_decode(g->body, g->len, g->enc, &g->traces, &g->err);
+                    : aos_otlp_traces_decode(g->body, g->len, g->enc, aos_redact_global(),
+                                             &g->traces, &g->err);
 }
 
 static void decode_done(uv_work_t *w, int status)

@@ -406,6 +406,8 @@ static int traces_resource(aos_otlp_traces_t *t, json_t *attrs)
         t->resources = r;
         t->capres = cap;
     }
+    if (t->redact && aos_redact_json(t->redact, attrs) < 0)
+        return AOS_ENOMEM;
     char *text = json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
         return AOS_ENOMEM;
@@ -434,6 +436,10 @@ static int traces_add(aos_otlp_traces_t *t, size_t idx, span_in_t *s, int64_t re
         return 0;
     }
     if (traces_grow(t) < 0)
+        return AOS_ENOMEM;
+    if (t->redact && ((s->attrs && aos_redact_json(t->redact, s->attrs) < 0) ||
+                      (s->events && aos_redact_json(t->redact, s->events) < 0) ||
+                      (s->links && aos_redact_json(t->redact, s->links) < 0)))
         return AOS_ENOMEM;
     aos_store_span_t *r = &t->rows[t->n];
     memset(r, 0, sizeof(*r));
@@ -464,6 +470,10 @@ static int traces_add(aos_otlp_traces_t *t, size_t idx, span_in_t *s, int64_t re
     r->status_message = s->status_message && s->status_len
                             ? text_dup(s->status_message, s->status_len, AOS_OTLP_VALUE_MAX)
                             : NULL;
+    if (t->redact && r->status_message) {
+        char *m = (char *)r->status_message;
+        aos_redact_cstr(t->redact, m, strlen(m) + 1);
+    }
     r->attributes = dump_or_null(s->attrs);
     r->events = dump_or_null(s->events);
     r->links = dump_or_null(s->links);
@@ -744,9 +754,10 @@ static int js_traces(const json_t *root, aos_otlp_traces_t *t, aos_err_t *err)
 }
 
 int aos_otlp_traces_decode(const void *body, size_t len, aos_otlp_encoding_t enc,
-                           aos_otlp_traces_t *out, aos_err_t *err)
+                           aos_redact_t *redact, aos_otlp_traces_t *out, aos_err_t *err)
 {
     memset(out, 0, sizeof(*out));
+    out->redact = redact;
     int rc;
     if (enc == AOS_OTLP_PROTOBUF) {
         pb_treq_t *req =

@@ -48,6 +48,7 @@
 #include "httpc/httpc.h"
 #include "logs/logs.h"
 #include "metrics/metrics.h"
+#include "redact/redact.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -110,7 +111,8 @@ typedef struct {
     char **resources; /* owned */
     size_t nres, capres;
     int64_t rejected;
-    char message[256]; /* the first refusal, "" for none */
+    char message[256];    /* the first refusal, "" for none */
+    aos_redact_t *redact; /* borrowed, while decoding */
 } aos_otlp_traces_t;
 
 /* A decoded ExportLogsServiceRequest: entries for the log service's
@@ -124,9 +126,12 @@ typedef struct {
 
 /* Decodes body (len bytes, already inflated) in encoding: 0 with out
  * filled (release it with aos_otlp_traces_release, also after a failure),
- * or AOS_EINVAL with err saying what is malformed. */
+ * or AOS_EINVAL with err saying what is malformed. With redact (may be
+ * NULL), every string of the spans' attributes, events and links, their
+ * status messages and the resources' attributes are redacted (redact.h),
+ * as aosd's own spans are. */
 int aos_otlp_traces_decode(const void *body, size_t len, aos_otlp_encoding_t enc,
-                           aos_otlp_traces_t *out, aos_err_t *err);
+                           aos_redact_t *redact, aos_otlp_traces_t *out, aos_err_t *err);
 void aos_otlp_traces_release(aos_otlp_traces_t *t);
 int aos_otlp_logs_decode(const void *body, size_t len, aos_otlp_encoding_t enc,
                          aos_otlp_logs_t *out, aos_err_t *err);

@@ -466,7 +466,8 @@ test('ingest: malformed bodies get 400, refused spans a partial_success, gzip an
     // partial success: the bad spans are counted, the good ones stored
     const good = hex(16);
     r = await post(aos, '/v1/traces', gzipSync(JSON.stringify(body([
-      span(good), span('0000000000000000'), span(hex(16), { traceId: 'zz' }), span(hex(16), { kind: 9 }),
+      span(good, { attributes: [{ key: 'note', value: { stringValue: 'sent Bearer abcdefghijklmnop0123456789' } }] }),
+      span('0000000000000000'), span(hex(16), { traceId: 'zz' }), span(hex(16), { kind: 9 }),
       span(hex(16), { parentSpanId: good, attributes: [{ key: 'big', value: { stringValue: 'x'.repeat(10000) } }] }),
     ]))), { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
     assert.equal(r.status, 200);
@@ -476,6 +477,8 @@ test('ingest: malformed bodies get 400, refused spans a partial_success, gzip an
     let t = await stored(aos, tid);
     assert.equal(t.span_count, 2);
     assert.equal(t.spans[0].children[0].attributes.big.length, 4096, 'a value is cut at 4096 bytes');
+    assert.ok(t.spans[0].attributes.note.startsWith('sent '));
+    assert.ok(!t.spans[0].attributes.note.includes('abcdefghijklmnop0123456789'), 'redacted as aosd\'s own spans');
 
     // protobuf: the answer is protobuf too
     const tid2 = hex(32);

@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     aos_otlp_traces_t t;
-    int rc = aos_otlp_traces_decode(body, len, enc, &t, &err);
+    int rc = aos_otlp_traces_decode(body, len, enc, NULL, &t, &err);
     if (rc != 0 && rc != AOS_EINVAL)
         abort();
     for (size_t i = 0; rc == 0 && i < t.n; i++) {
@@ -95,8 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             aos_buf_init(&b, 0);
             if (aos_otlp_traces_encode(t.rows, t.n, t.resources[0], e, &b) == 0) {
                 aos_otlp_traces_t again;
-                if (aos_otlp_traces_decode(b.ptr, b.len, e, &again, &err) != 0 || again.n != t.n ||
-                    again.rejected)
+                if (aos_otlp_traces_decode(b.ptr, b.len, e, NULL, &again, &err) != 0 ||
+                    again.n != t.n || again.rejected)
                     abort();
                 aos_otlp_traces_release(&again);
             }

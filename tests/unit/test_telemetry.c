@@ -76,7 +76,7 @@ static void roundtrip(aos_otlp_encoding_t enc)
         aos_otlp_traces_encode(in, 2, "{\"service.name\":\"aosd\",\"process.pid\":7}", enc, &b), 0);
     aos_otlp_traces_t t;
     aos_err_t err = {0, ""};
-    assert_int_equal(aos_otlp_traces_decode(b.ptr, b.len, enc, &t, &err), 0);
+    assert_int_equal(aos_otlp_traces_decode(b.ptr, b.len, enc, NULL, &t, &err), 0);
     assert_int_equal(t.n, 2);
     assert_int_equal(t.rejected, 0);
     assert_int_equal(t.nres, 1);
@@ -127,7 +127,7 @@ static int decode_json(const char *spans, aos_otlp_traces_t *t, aos_err_t *err)
              "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
              "\"value\":{\"stringValue\":\"svc\"}}]},\"scopeSpans\":[{\"spans\":[%s]}]}]}",
              spans);
-    return aos_otlp_traces_decode(body, strlen(body), AOS_OTLP_JSON, t, err);
+    return aos_otlp_traces_decode(body, strlen(body), AOS_OTLP_JSON, NULL, t, err);
 }
 
 static void test_partial_rejects(void **state)
@@ -152,6 +152,40 @@ static void test_partial_rejects(void **state)
     aos_otlp_traces_release(&t);
 }
 
+/* Ingested spans are redacted as aosd's own: attributes, events, links,
+ * the status message, the resource. */
+static void test_redacted(void **state)
+{
+#define SECRET "s3cr3t-value-0123456789"
+    const char *body =
+        "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"k\",\"value\":"
+        "{\"stringValue\":\"r " SECRET "\"}}]},\"scopeSpans\":[{\"spans\":[{\"traceId\":\"" TID
+        "\",\"spanId\":\"" SID "\",\"name\":\"n\",\"attributes\":[{\"key\":\"a\",\"value\":"
+        "{\"stringValue\":\"x " SECRET " y\"}}],\"events\":[{\"name\":\"e\",\"attributes\":"
+        "[{\"key\":\"b\",\"value\":{\"stringValue\":\"" SECRET "\"}}]}],\"status\":{\"code\":2,"
+        "\"message\":\"failed: " SECRET "\"}}]}]}]}";
+    aos_redact_t *r = aos_redact_new(0);
+    assert_non_null(r);
+    assert_int_equal(aos_redact_add_value(r, SECRET), 0);
+    aos_otlp_traces_t t;
+    aos_err_t err = {0, ""};
+    assert_int_equal(aos_otlp_traces_decode(body, strlen(body), AOS_OTLP_JSON, r, &t, &err), 0);
+    assert_int_equal(t.n, 1);
+    const aos_store_span_t *s = &t.rows[0];
+    assert_null(strstr(s->attributes, SECRET));
+    assert_null(strstr(s->events, SECRET));
+    assert_null(strstr(s->status_message, SECRET));
+    assert_null(strstr(t.resources[0], SECRET));
+    assert_non_null(strstr(s->attributes, "x "));
+    aos_otlp_traces_release(&t);
+    /* without a redactor the text is kept: the test above can fail */
+    assert_int_equal(aos_otlp_traces_decode(body, strlen(body), AOS_OTLP_JSON, NULL, &t, &err), 0);
+    assert_non_null(strstr(t.rows[0].attributes, SECRET));
+    aos_otlp_traces_release(&t);
+    aos_redact_free(r);
+#undef SECRET
+}
+
 static void test_malformed(void **state)
 {
     aos_otlp_traces_t t;
@@ -160,13 +194,14 @@ static void test_malformed(void **state)
     static const char *const bad_json[] = {"", "{", "[]", "{\"resourceSpans\":{}}", "nul"};
     for (size_t i = 0; i < sizeof(bad_json) / sizeof(bad_json[0]); i++) {
         assert_int_equal(
-            aos_otlp_traces_decode(bad_json[i], strlen(bad_json[i]), AOS_OTLP_JSON, &t, &err),
+            aos_otlp_traces_decode(bad_json[i], strlen(bad_json[i]), AOS_OTLP_JSON, NULL, &t, &err),
             AOS_EINVAL);
         aos_otlp_traces_release(&t);
     }
     const unsigned char bad_pb[] = {0x0a, 0x05, 0x01}; /* a field longer than the body */
-    assert_int_equal(aos_otlp_traces_decode(bad_pb, sizeof(bad_pb), AOS_OTLP_PROTOBUF, &t, &err),
-                     AOS_EINVAL);
+    assert_int_equal(
+        aos_otlp_traces_decode(bad_pb, sizeof(bad_pb), AOS_OTLP_PROTOBUF, NULL, &t, &err),
+        AOS_EINVAL);
     aos_otlp_traces_release(&t);
     assert_int_equal(aos_otlp_logs_decode(bad_pb, sizeof(bad_pb), AOS_OTLP_PROTOBUF, &l, &err),
                      AOS_EINVAL);
@@ -174,7 +209,7 @@ static void test_malformed(void **state)
     assert_int_equal(aos_otlp_logs_decode("{", 1, AOS_OTLP_JSON, &l, &err), AOS_EINVAL);
     aos_otlp_logs_release(&l);
     /* an empty protobuf body is an empty request */
-    assert_int_equal(aos_otlp_traces_decode("", 0, AOS_OTLP_PROTOBUF, &t, &err), 0);
+    assert_int_equal(aos_otlp_traces_decode("", 0, AOS_OTLP_PROTOBUF, NULL, &t, &err), 0);
     assert_int_equal(t.n, 0);
     aos_otlp_traces_release(&t);
 }
@@ -332,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_protobuf),
         cmocka_unit_test(test_roundtrip_json),
         cmocka_unit_test(test_partial_rejects),
+        cmocka_unit_test(test_redacted),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_logs),
