@@ -98,8 +98,10 @@ start_aosd() {
 }
 
 metric() { # metric NAME [LABELS]: its value on aosd's /metrics, 0 if absent
+  local n=$1
+  [ -n "${2:-}" ] && n="$1{$2}"
   curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/metrics" |
-    awk -v n="$1${2:+\{$2\}}" '$1 == n {print $2; f=1} END {if (!f) print 0}'
+    N="$n" awk '$1 == ENVIRON["N"] {print $2; f=1} END {if (!f) print 0}'
 }
 
 median() { sort -g | awk '{v[NR]=$1} END{if(NR==0){print 0} else if(NR%2){print v[(NR+1)/2]} else {print (v[NR/2]+v[NR/2+1])/2}}'; }

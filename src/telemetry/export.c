@@ -3,7 +3,8 @@
  *
  * The queue is a list of copies of stored spans (one allocation each, the
  * row and its strings); the batch being sent (or waiting to be tried
- * again) is taken off its head, encoded once, and kept with its body until
+ * again) is taken off its head, encoded once - on libuv's thread pool, so
+ * that the loop serves requests meanwhile - and kept with its body until
  * the receiver accepts or refuses it, so that a retry sends the same bytes.
  * One request at a time: a receiver that is slow or down holds the batch,
  * the queue fills behind it up to cfg.queue, and what comes beyond is
@@ -48,6 +49,7 @@ struct aos_telemetry_s {
     size_t nbatch;
     aos_buf_t body;       /* the batch, encoded */
     aos_httpc_req_t *req; /* in flight */
+    int encoding;         /* the batch is being encoded on the thread pool */
     aos_buf_t resp;
     uv_timer_t *timer;
     unsigned backoff_ms;
@@ -250,39 +252,9 @@ static void on_done(aos_httpc_req_t *r, int status, const char *errmsg, void *da
     next(t);
 }
 
-static void send_batch(aos_telemetry_t *t)
+/* Sends the encoded batch. */
+static void post(aos_telemetry_t *t)
 {
-    if (t->shut || t->req || !t->url)
-        return;
-    if (!t->batch) {
-        if (!t->queued)
-            return;
-        struct xspan *last = t->head;
-        size_t n = 1;
-        while (last->next && n < t->cfg.batch) {
-            last = last->next;
-            n++;
-        }
-        t->batch = t->head;
-        t->nbatch = n;
-        t->head = last->next;
-        last->next = NULL;
-        if (!t->head)
-            t->tail = &t->head;
-        t->queued -= n;
-        aos_store_span_t *rows = malloc(n * sizeof(*rows));
-        size_t i = 0;
-        for (struct xspan *x = t->batch; rows && x; x = x->next)
-            rows[i++] = x->r;
-        aos_buf_reset(&t->body);
-        if (!rows || aos_otlp_traces_encode(rows, n, t->resource, t->cfg.encoding, &t->body) < 0) {
-            free(rows);
-            drop(t, n, "encode");
-            batch_end(t);
-            return next(t);
-        }
-        free(rows);
-    }
     aos_buf_reset(&t->resp);
     aos_httpc_opts_t o = {.method = "POST",
                           .url = t->url,
@@ -297,6 +269,111 @@ static void send_batch(aos_telemetry_t *t)
     if (aos_httpc_start(t->cfg.httpc, &o, &t->req, &err) < 0) {
         t->req = NULL;
         retry(t, -1, aos_err_msg(&err));
+    }
+}
+
+/* A batch being encoded off the loop: the rows borrow the batch's spans,
+ * which nobody touches until encode_done. */
+struct encode {
+    aos_telemetry_t *t;
+    uv_work_t work;
+    aos_store_span_t *rows;
+    size_t n;
+    char *resource;
+    aos_otlp_encoding_t enc;
+    aos_buf_t body;
+    int rc;
+};
+
+static void encode_work(uv_work_t *w)
+{
+    struct encode *e = w->data;
+    e->rc = aos_otlp_traces_encode(e->rows, e->n, e->resource, e->enc, &e->body);
+}
+
+static void encode_done(uv_work_t *w, int status)
+{
+    struct encode *e = w->data;
+    aos_telemetry_t *t = e->t;
+    t->encoding = 0;
+    if (t->shut) {
+        drop(t, t->nbatch, "shutdown");
+        batch_end(t);
+    } else if (status < 0 || e->rc < 0) {
+        drop(t, t->nbatch, "encode");
+        batch_end(t);
+        next(t);
+    } else {
+        aos_buf_release(&t->body);
+        t->body = e->body;
+        aos_buf_init(&e->body, 0);
+        post(t);
+    }
+    aos_buf_release(&e->body);
+    free(e->rows);
+    free(e->resource);
+    free(e);
+}
+
+/* Sends the batch waiting for a retry, or takes the next one off the queue
+ * and has it encoded on the thread pool (the loop serves requests
+ * meanwhile), then sent. */
+static void send_batch(aos_telemetry_t *t)
+{
+    if (t->shut || t->req || t->encoding || !t->url)
+        return;
+    if (t->batch) {
+        post(t);
+        return;
+    }
+    if (!t->queued)
+        return;
+    struct xspan *last = t->head;
+    size_t n = 1;
+    while (last->next && n < t->cfg.batch) {
+        last = last->next;
+        n++;
+    }
+    t->batch = t->head;
+    t->nbatch = n;
+    t->head = last->next;
+    last->next = NULL;
+    if (!t->head)
+        t->tail = &t->head;
+    t->queued -= n;
+    struct encode *e = calloc(1, sizeof(*e));
+    if (e) {
+        e->rows = malloc(n * sizeof(*e->rows));
+        e->resource = t->resource ? strdup(t->resource) : NULL;
+    }
+    if (!e || !e->rows || (t->resource && !e->resource)) {
+        if (e) {
+            free(e->rows);
+            free(e->resource);
+            free(e);
+        }
+        drop(t, n, "encode");
+        batch_end(t);
+        next(t);
+        return;
+    }
+    size_t i = 0;
+    for (struct xspan *x = t->batch; x; x = x->next)
+        e->rows[i++] = x->r;
+    e->t = t;
+    e->n = n;
+    e->enc = t->cfg.encoding;
+    aos_buf_init(&e->body, 0);
+    e->work.data = e;
+    t->encoding = 1;
+    if (uv_queue_work(t->cfg.loop, &e->work, encode_work, encode_done) < 0) {
+        t->encoding = 0;
+        free(e->rows);
+        free(e->resource);
+        free(e);
+        drop(t, n, "encode");
+        batch_end(t);
+        next(t);
     }
 }
 
@@ -465,10 +542,10 @@ void aos_telemetry_shutdown(aos_telemetry_t *t)
     t->head = NULL;
     t->tail = &t->head;
     t->queued = 0;
-    if (!t->req) {
+    if (!t->req && !t->encoding) {
         drop(t, t->nbatch, "shutdown");
         batch_end(t);
-    } /* else its on_done (cancelled by aos_httpc_free) drops it */
+    } /* else its on_done (cancelled by aos_httpc_free) or encode_done drops it */
     if (t->timer) {
         t->timer->data = NULL;
         uv_close((uv_handle_t *)t->timer, (uv_close_cb)free);
