@@ -141,6 +141,7 @@ say "ingest median: aosd $ING_MED spans/s, SQLite limit $LIM_MED spans/s ($(awk 
 say ""
 
 # ---------------------------------------------------------------- gateway
+: >"$WORK/sink.out"
 node "$HERE/otlp_load.mjs" --sink $((PORT + 1)) >"$WORK/sink.out" 2>&1 &
 SINK_PID=$!
 for _ in $(seq 1 50); do grep -q ready "$WORK/sink.out" && break; sleep 0.1; done
