@@ -23,9 +23,10 @@
 #include "settings/settings.h" /* wiring: settings */
 #include "cidr/cidr.h"         /* wiring: settings */
 #include "store/store.h"
-#include "tools/tools.h" /* wiring: tools */
-#include "trace/trace.h" /* wiring: trace */
-#include "tools/net.h"   /* wiring: nettools */
+#include "tools/tools.h"         /* wiring: tools */
+#include "trace/trace.h"         /* wiring: trace */
+#include "telemetry/telemetry.h" /* wiring: telemetry */
+#include "tools/net.h"           /* wiring: nettools */
 
 #include <errno.h>
 #include <signal.h>
@@ -65,6 +66,8 @@ typedef struct {
     aos_orch_t *orch;
     /* wiring: trace (spans) */
     aos_trace_t *trace;
+    /* wiring: telemetry (OTLP export and ingest) */
+    aos_telemetry_t *telemetry;
     /* wiring: sandbox (scripts, runs, the shell tool) */
     aos_sandbox_t *sandbox;
     /* wiring: agents (definitions, versions, templates) */
@@ -96,6 +99,7 @@ static void on_gateway_down(void *data)
     d->gateway = NULL;
     aos_llm_free(d->llm); /* wiring: llm -- before httpc, which carries its calls */
     d->llm = NULL;
+    aos_telemetry_shutdown(d->telemetry); /* wiring: telemetry -- before httpc */
     aos_httpc_free(d->httpc);
     d->httpc = NULL;
     aos_orch_free(d->orch); /* wiring: orch */
@@ -263,6 +267,37 @@ static int apply_settings(const char *group, int dry_run, void *data)
     else
         aos_log_info("aosd", "LLM client reconfigured: model %s", c->llm_model);
     return rc ? AOS_EUNAVAIL : 0;
+}
+
+/* wiring: telemetry -- the OTLP exporter (otel.* settings, --otlp-*) fed
+ * by the trace service, and the ingest routes */
+static int start_telemetry(aos_daemon_t *d, aos_err_t *err)
+{
+    const aos_config_t *c = &d->cfg;
+    int enc = aos_otlp_encoding_parse(c->otlp_protocol);
+    if (enc < 0)
+        return aos_err_set(err, AOS_EINVAL, "--otlp-protocol must be http/protobuf or http/json");
+    char **headers = aos_settings_otel_headers(d->settings);
+    aos_telemetry_cfg_t tc = {.loop = d->loop,
+                              .store = d->store,
+                              .logs = d->logs,
+                              .httpc = d->httpc,
+                              .metrics = d->metrics,
+                              .endpoint = c->otlp_endpoint,
+                              .headers = (const char *const *)headers,
+                              .encoding = (aos_otlp_encoding_t)enc,
+                              .queue = c->otlp_queue,
+                              .flush_ms = (unsigned)c->otlp_flush_ms,
+                              .backoff_max_ms = (unsigned)c->otlp_backoff_max_ms};
+    int rc = aos_telemetry_new(&d->telemetry, &tc, err);
+    aos_settings_headers_free(headers);
+    if (rc)
+        return rc;
+    if (c->otlp_endpoint && *c->otlp_endpoint)
+        aos_trace_on_stored(d->trace, aos_telemetry_export, d->telemetry);
+    if ((rc = aos_telemetry_add_routes(d->telemetry, d->http)))
+        return aos_err_set(err, rc, "unable to add the OTLP routes");
+    return 0;
 }
 
 /* wiring: settings -- the stored database.url, unless --store pins one:
@@ -483,6 +518,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                          .retention_rows = c->log_retention_rows,
                          .retention_check_s = c->log_retention_check_s};
     if ((rc = aos_logs_new(&d->logs, &lc, err)) || (rc = aos_logs_add_routes(d->logs, d->http)))
+        return rc;
+    if ((rc = start_telemetry(d, err))) /* wiring: telemetry */
         return rc;
     aos_logs_set_redactor(d->logs, aos_redact_field, aos_redact_global()); /* wiring: redact */
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_logs_builtin(d->logs))))
@@ -750,7 +787,8 @@ int main(int argc, char **argv)
     }
     if (d.gateway)
         aos_gateway_free(d.gateway);
-    aos_llm_free(d.llm); /* wiring: llm */
+    aos_llm_free(d.llm);                 /* wiring: llm */
+    aos_telemetry_shutdown(d.telemetry); /* wiring: telemetry -- before httpc */
     if (d.httpc)
         aos_httpc_free(d.httpc);
     aos_bus_free(d.bus);         /* wiring: bus */
@@ -768,6 +806,7 @@ int main(int argc, char **argv)
     aos_audit_free(d.audit); /* wiring: audit -- after the store, whose callbacks reach it */
     aos_logs_free(d.logs);   /* wiring: logs -- after the store, whose callbacks reach it */
     aos_trace_free(d.trace); /* wiring: trace -- likewise */
+    aos_telemetry_free(d.telemetry);   /* wiring: telemetry -- likewise */
     aos_tools_http_free(d.http_tools); /* wiring: nettools -- after httpc ended their calls */
     aos_tools_git_free(d.git_tools);
     aos_tools_free(d.tools);   /* wiring: tools -- after the loop ran out: no work in flight */

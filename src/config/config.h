@@ -86,6 +86,16 @@
     XX(trace_sample, D, "trace-sample", "AOS_TRACE_SAMPLE", "0.1",                                 \
        "share of the traces born at aosd that are recorded (0..1; a caller's traceparent "         \
        "decides for its own, tasks are always recorded)")                                          \
+    XX(otlp_endpoint, S, "otlp-endpoint", "AOS_OTLP_ENDPOINT", NULL,                               \
+       "OTLP/HTTP receiver to export spans to (its base URL; /v1/traces is appended)")             \
+    XX(otlp_protocol, S, "otlp-protocol", "AOS_OTLP_PROTOCOL", "http/protobuf",                    \
+       "encoding of the OTLP export: http/protobuf or http/json")                                  \
+    XX(otlp_queue, U, "otlp-queue", "AOS_OTLP_QUEUE", "2048",                                      \
+       "spans waiting for the OTLP receiver at most; past it a span is dropped and counted")       \
+    XX(otlp_flush_ms, U, "otlp-flush-ms", "AOS_OTLP_FLUSH_MS", "1000",                             \
+       "milliseconds a span waits for a fuller OTLP export batch at most")                         \
+    XX(otlp_backoff_max_ms, U, "otlp-backoff-max-ms", "AOS_OTLP_BACKOFF_MAX_MS", "30000",          \
+       "longest wait between two tries of a failed OTLP export (from 1 s, doubling)")              \
     XX(metrics_allow, S, "metrics-allow", "AOS_METRICS_ALLOW", NULL,                               \
        "addresses that may read /metrics without a token (CIDR, comma-separated)")                 \
     XX(redact_patterns, S, "redact-patterns", "AOS_REDACT_PATTERNS", "default",                    \

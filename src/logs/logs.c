@@ -773,6 +773,42 @@ int aos__logs_op(aos_logs_t *l, aos__logs_op_t op, json_t *args, const char *via
     return op_start(l, op, args, via, done, ctx, 0, fault, err);
 }
 
+struct publish_wait {
+    aos_logs_publish_fn done;
+    void *ctx;
+};
+
+static void publish_wait_done(void *ctx, json_t *result, const aos_err_t *err,
+                              const aos__logs_fault_t *fault)
+{
+    struct publish_wait *w = ctx;
+    w->done(w->ctx, result ? (size_t)json_integer_value(json_object_get(result, "accepted")) : 0,
+            result ? NULL : err);
+    json_decref(result);
+    free(w);
+}
+
+int aos_logs_publish(aos_logs_t *l, json_t *entries, const char *via, aos_logs_publish_fn done,
+                     void *ctx, aos_err_t *err)
+{
+    struct publish_wait *w = calloc(1, sizeof(*w));
+    json_t *args = w ? json_pack("{s:O}", "entries", entries) : NULL;
+    if (!args) {
+        free(w);
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    }
+    w->done = done;
+    w->ctx = ctx;
+    int rc = aos__logs_op(l, AOS__LOGS_OP_PUBLISH, args, via, publish_wait_done, w, NULL, err);
+    json_decref(args);
+    if (rc < 0)
+        free(w);
+    /* w belongs to the operation now (publish_wait_done frees it): the
+     * analyzer does not follow it through aos__logs_op's ctx */
+    /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
+    return rc;
+}
+
 /* ---- REST ------------------------------------------------------------------------ */
 
 int aos__logs_respond_error(aos_http_req_t *req, const aos_err_t *err,

@@ -35,6 +35,7 @@
 #include "metrics/metrics.h"
 #include "store/store.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -67,6 +68,16 @@ void aos_logs_shutdown(aos_logs_t *l);
  * loop ran the close callbacks of aos_logs_shutdown (called here if it was
  * not). May be NULL. */
 void aos_logs_free(aos_logs_t *l);
+
+/* Publishes entries (an array of entries as POST /api/logs takes them; a
+ * reference is taken, and the array may be redacted in place) as one
+ * batch, for another module (src/telemetry's OTLP ingest): done runs once,
+ * on the loop, after the commit (err NULL, accepted entries) or with the
+ * refusal. Returns 0, or a code with err set (done then never runs). via
+ * names the path for metrics. */
+typedef void (*aos_logs_publish_fn)(void *ctx, size_t accepted, const aos_err_t *err);
+int aos_logs_publish(aos_logs_t *l, json_t *entries, const char *via, aos_logs_publish_fn done,
+                     void *ctx, aos_err_t *err);
 
 /* --- redaction ------------------------------------------------------------
  * A redactor sees each string before it is stored: the message (key NULL),

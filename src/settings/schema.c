@@ -36,8 +36,12 @@ const set_key_t settings_keys[] = {
         "CNY per 1,000 input tokens"),
     KEY("llm.price_out_cny", K_NUM, 0, 1e6, "llm", CFG(llm_price_out_cny, CF_D),
         "llm-price-out-cny", "CNY per 1,000 output tokens"),
-    KEY("otel.endpoint", K_URL, 0, 2048, NULL, NOCFG, NULL,
-        "OTLP/HTTP endpoint to export spans to (stored; no exporter consumes it yet)"),
+    KEY("otel.endpoint", K_URL, 0, 2048, NULL, CFG(otlp_endpoint, CF_S), "otlp-endpoint",
+        "OTLP/HTTP receiver to export spans to (base URL; /v1/traces is appended)"),
+    KEY("otel.protocol", K_STR, 1, 32, NULL, CFG(otlp_protocol, CF_S), "otlp-protocol",
+        "encoding of the OTLP export: http/protobuf or http/json"),
+    KEY("otel.queue", K_UINT, 1, 1000000, NULL, CFG(otlp_queue, CF_U), "otlp-queue",
+        "spans waiting for the OTLP receiver at most; beyond, dropped and counted"),
     KEY("otel.headers", K_HEADERS, 0, 32, NULL, NOCFG, NULL,
         "headers sent to otel.endpoint: {name: text} or {name: {\"secret\": name}}"),
     KEY("otel.sample_ratio", K_NUM, 0, 1, NULL, CFG(trace_sample, CF_D), "trace-sample",
@@ -145,6 +149,8 @@ int settings_key_check(const set_key_t *k, const json_t *v, aos_err_t *err)
                                k->min, k->max);
         if (k->kind == K_URL && n && strncmp(s, "http://", 7) && strncmp(s, "https://", 8))
             return aos_err_set(err, AOS_EINVAL, "'%s' must be an http:// or https:// URL", key);
+        if (!strcmp(key, "otel.protocol") && strcmp(s, "http/protobuf") && strcmp(s, "http/json"))
+            return aos_err_set(err, AOS_EINVAL, "'%s' must be http/protobuf or http/json", key);
         if (k->kind == K_URL && n && strchr(s, ' '))
             return aos_err_set(err, AOS_EINVAL, "'%s' must be a URL without spaces", key);
         if (k->kind == K_SECRET && !aos_settings_name_ok(s))

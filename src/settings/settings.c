@@ -179,6 +179,62 @@ char *aos_settings_llm_key(aos_settings_t *s)
     return plain;
 }
 
+char **aos_settings_otel_headers(aos_settings_t *s)
+{
+    json_t *h = json_object_get(s->effective, "otel.headers");
+    size_t n = json_object_size(h), i = 0;
+    if (!n)
+        return NULL;
+    char **out = calloc(n + 1, sizeof(*out));
+    if (!out)
+        return NULL;
+    const char *name;
+    json_t *v;
+    json_object_foreach(h, name, v)
+    {
+        const char *text = json_string_value(v);
+        char *plain = NULL;
+        size_t len = text ? strlen(text) : 0;
+        if (!text) {
+            aos_err_t err = {0, ""};
+            const char *secret = json_string_value(json_object_get(v, "secret"));
+            plain = secret ? aos_settings_secret_open(s, secret, NULL, &len, &err) : NULL;
+            if (!plain) {
+                aos_log_warn("settings", "otel.headers.%s: %s", name, aos_err_msg(&err));
+                continue;
+            }
+            text = plain;
+            for (size_t k = 0; k < len; k++)
+                if ((unsigned char)plain[k] < 0x20 || plain[k] == 0x7f) {
+                    aos_log_warn("settings",
+                                 "otel.headers.%s: the secret holds a control "
+                                 "character; left out",
+                                 name);
+                    aos_secret_wipe(plain);
+                    plain = NULL;
+                    break;
+                }
+            if (!plain)
+                continue;
+        }
+        size_t cap = strlen(name) + len + 3;
+        if ((out[i] = malloc(cap)))
+            snprintf(out[i++], cap, "%s: %.*s", name, (int)len, text);
+        if (plain)
+            aos_secret_wipe(plain);
+    }
+    return out;
+}
+
+void aos_settings_headers_free(char **headers)
+{
+    for (size_t i = 0; headers && headers[i]; i++) {
+        sodium_memzero(headers[i], strlen(headers[i]));
+        free(headers[i]);
+    }
+    free(headers);
+}
+
 int aos_settings_env_check(const json_t *env, aos_err_t *err)
 {
     if (!json_is_object(env) || json_object_size(env) > 64)

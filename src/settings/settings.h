@@ -96,6 +96,13 @@ char *aos_settings_secret_open(aos_settings_t *s, const char *name, const char *
  * open): guarded memory, released with aos_secret_wipe. */
 char *aos_settings_llm_key(aos_settings_t *s);
 
+/* The headers of otel.headers as "Name: value" lines, NULL-terminated, the
+ * values of {"secret": name} opened (a secret that does not open is logged,
+ * by name, and its header left out); NULL when none or out of memory.
+ * Secrets: free with aos_settings_headers_free, which wipes them. */
+char **aos_settings_otel_headers(aos_settings_t *s);
+void aos_settings_headers_free(char **headers);
+
 /* Checks a TaskSpec's "env" member: an object of at most 64 names
  * ([A-Za-z_][A-Za-z0-9_]*, 1..128) each {"secret": "<name>"}, {"var":
  * "<project variable>"} or both. 0 or AOS_EINVAL naming the entry. Pure;

@@ -49,6 +49,8 @@ struct aos_trace_s {
     int shut;
 
     aos_metric_t *m_stored, *m_dropped, *m_deleted, *m_buffered;
+    aos_trace_stored_fn on_stored; /* the exporter's feed, or NULL */
+    void *on_stored_data;
 };
 
 static int64_t now_ns(void)
@@ -401,8 +403,11 @@ static void batch_done(int status, const aos_err_t *err, void *arg)
     if (status) {
         aos_log_warn("trace", "%zu spans were not stored: %s", b->n, aos_err_msg(err));
         drop(tr, b->n, "store");
-    } else if (tr->m_stored) {
-        aos_metric_add(tr->m_stored, (double)b->n);
+    } else {
+        if (tr->m_stored)
+            aos_metric_add(tr->m_stored, (double)b->n);
+        if (tr->on_stored && b->rows)
+            tr->on_stored(b->rows, b->n, tr->resource, tr->on_stored_data);
     }
     batch_free(b);
     if (tr->queued)
@@ -669,6 +674,12 @@ void aos_trace_shutdown(aos_trace_t *tr)
     close_handle(tr->retain_timer);
     tr->flush_timer = tr->retain_timer = NULL;
     flush(tr, 1); /* the store runs what is queued before it closes */
+}
+
+void aos_trace_on_stored(aos_trace_t *tr, aos_trace_stored_fn fn, void *data)
+{
+    tr->on_stored = fn;
+    tr->on_stored_data = data;
 }
 
 uv_loop_t *aos__trace_loop(const aos_trace_t *tr)

@@ -155,6 +155,13 @@ void aos_trace_shutdown(aos_trace_t *tr);
  * Spans still open are the caller's: end them before. May be NULL. */
 void aos_trace_free(aos_trace_t *tr);
 
+/* fn sees every batch of spans once it is stored (on the loop: rows borrowed
+ * for the call; resource the JSON text of their resource's attributes):
+ * the OTLP exporter's feed (src/telemetry). fn NULL: none. */
+typedef void (*aos_trace_stored_fn)(const aos_store_span_t *rows, size_t n, const char *resource,
+                                    void *data);
+void aos_trace_on_stored(aos_trace_t *tr, aos_trace_stored_fn fn, void *data);
+
 /* ---- spans -------------------------------------------------------------- */
 
 /* Starts a span named name under parent (NULL or empty: the root of a new
