@@ -78,6 +78,7 @@ struct aos_sandbox_s {
     void (*on_unseal)(const char *value, void *data);
     void *unseal_data;
     aos_builtin_t shell;
+    aos_metric_t *m_runs, *m_duration, *m_running, *m_max, *m_available; /* or NULL */
 };
 
 /* ---- script.c ---- */

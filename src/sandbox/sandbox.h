@@ -31,6 +31,7 @@
 #include "builtin/builtin.h"
 #include "err/err.h"
 #include "http/http.h"
+#include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "store/store.h"
 
@@ -50,6 +51,10 @@ typedef struct {
     /* each secret value unsealed for a run, so that the logs redact it */
     void (*on_unseal)(const char *value, void *data);
     void *unseal_data;
+    /* borrowed, may be NULL: aos_sandbox_runs_total{status},
+     * aos_sandbox_run_duration_seconds, aos_sandbox_runs_running,
+     * aos_sandbox_max_running, aos_sandbox_available */
+    aos_metrics_t *metrics;
 } aos_sandbox_cfg_t;
 
 /* Probes the sandbox (a bubblewrap spawn) and loads the schedules from

@@ -113,6 +113,7 @@ struct aos_store_s {
     aos__store_job_t *todo, **todo_tail;
     aos__store_job_t *done, **done_tail;
     int closing;
+    aos_store_stats_t stats;
 };
 
 /* aos_store_open with the list of migrations to apply, so that tests can
