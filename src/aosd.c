@@ -462,6 +462,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                         .stream_buffer = (size_t)c->events_buffer};
     if ((rc = aos_bus_new(&d->bus, &bc, err)) || (rc = aos_bus_add_routes(d->bus, d->http)))
         return rc;
+    if ((rc = aos_monitor_analyze(d->monitor, d->bus))) /* wiring: monitor -- the Analyzer */
+        return aos_err_set(err, rc, "unable to start the analyzer");
     /* wiring: logs -- create, add routes, add the "logs" built-in to the gateway */
     aos_logs_cfg_t lc = {.loop = d->loop,
                          .store = d->store,

@@ -9,6 +9,7 @@
 #define AOS_MONITOR_INTERNAL_H
 
 #include "err/err.h"
+#include "bus/bus.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
 #include "store/store.h"
@@ -85,6 +86,23 @@ int aos__mh_query(const aos__mh_t *h, int64_t now, const aos__mh_query_t *q, jso
  * NULL when it does not parse. Also reads the query's labels parameter
  * (values quoted or not). */
 json_t *aos__mh_labels(const char *text);
+
+/* ---- analyzer.c (the Analyzer: see there) ----------------------------------- */
+typedef struct aos__analyzer_s aos__analyzer_t;
+aos__analyzer_t *aos__analyzer_new(void);
+/* Subscribes to bus (replaying the recent events). */
+int aos__analyzer_start(aos__analyzer_t *a, aos_bus_t *bus);
+void aos__analyzer_stop(aos__analyzer_t *a);
+void aos__analyzer_free(aos__analyzer_t *a);
+/* One event envelope (borrowed) seen at at_ms: grouped if it is an
+ * anomaly.* or a task.receipt that did not end "done". Pure. */
+void aos__analyzer_add(aos__analyzer_t *a, const json_t *ev, int64_t at_ms);
+/* The suggestion for a group: {rule, title, detail, count, actions}.
+ * last: the group's last payload; trace: its newest trace id or NULL. */
+json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, const char *trace);
+/* The suggestions, most recently seen first, at most limit. */
+json_t *aos__analyzer_list(const aos__analyzer_t *a, size_t limit);
+size_t aos__analyzer_limit_max(void);
 
 /* ---- monitor.c, search.c ------------------------------------------------------- */
 

@@ -27,6 +27,7 @@ struct aos_monitor_s {
     aos_metric_t *m_hist_series, *m_hist_dropped, *m_hist_bytes, *m_hist_sample;
     double last_sample_s;
     aos__monitor_env_t env;
+    aos__analyzer_t *analyzer; /* NULL until aos_monitor_analyze */
 };
 
 /* ---- metrics ---------------------------------------------------------------------- */
@@ -163,9 +164,19 @@ int aos_monitor_new(aos_monitor_t **out, const aos_monitor_cfg_t *cfg, aos_err_t
     return 0;
 }
 
+int aos_monitor_analyze(aos_monitor_t *mo, aos_bus_t *bus)
+{
+    if (!(mo->analyzer = aos__analyzer_new()))
+        return AOS_ENOMEM;
+    return aos__analyzer_start(mo->analyzer, bus);
+}
+
 void aos_monitor_shutdown(aos_monitor_t *mo)
 {
-    if (!mo || !mo->timer)
+    if (!mo)
+        return;
+    aos__analyzer_stop(mo->analyzer);
+    if (!mo->timer)
         return;
     if (mo->cfg.http)
         aos_http_set_observer(mo->cfg.http, NULL, NULL);
@@ -179,6 +190,7 @@ void aos_monitor_free(aos_monitor_t *mo)
     if (!mo)
         return;
     aos__mh_free(mo->hist);
+    aos__analyzer_free(mo->analyzer);
     free(mo);
 }
 
@@ -260,8 +272,30 @@ static int query(aos_http_req_t *req, void *data)
     return aos_http_respond_json(req, 200, out);
 }
 
+/* GET /api/analyzer/suggestions?limit=N (1..256, default 50) */
+static int suggestions(aos_http_req_t *req, void *data)
+{
+    aos_monitor_t *mo = data;
+    long limit = 50;
+    const char *ls = aos_http_query(req, "limit");
+    if (ls) {
+        char *end;
+        limit = strtol(ls, &end, 10);
+        if (!*ls || *end || limit < 1 || (size_t)limit > aos__analyzer_limit_max())
+            return aos_http_respond_error(req, AOS_EINVAL, "limit must be from 1 to %zu",
+                                          aos__analyzer_limit_max());
+    }
+    if (!mo->analyzer)
+        return aos_http_respond_error(req, AOS_EUNAVAIL, "the analyzer is not running");
+    json_t *list = aos__analyzer_list(mo->analyzer, (size_t)limit);
+    if (!list)
+        return AOS_ENOMEM;
+    return aos_http_respond_json(req, 200, json_pack("{s:o}", "suggestions", list));
+}
+
 static const aos_http_route_t routes[] = {
     {"GET", "/api/metrics/query", AOS_PERM_READ, query, 0, NULL},
+    {"GET", "/api/analyzer/suggestions", AOS_PERM_READ, suggestions, 0, NULL},
 };
 
 int aos_monitor_add_routes(aos_monitor_t *mo, aos_http_t *http)

@@ -6,6 +6,8 @@
  *   GET /api/traces          traces that started in a window (search)
  *   GET /api/topology        services, agents, MCP servers, tools and
  *                            models, and the calls between them
+ *   GET /api/analyzer/suggestions  repair suggestions from the anomalies
+ *                            and failed tasks on the bus (the Analyzer)
  *
  * (all Viewer). The history samples the whole registry once a second on a
  * libuv timer into rings of 1 s for an hour, 1 min for a day and 1 h for
@@ -25,6 +27,7 @@
 #ifndef AOS_MONITOR_H
 #define AOS_MONITOR_H
 
+#include "bus/bus.h"
 #include "err/err.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
@@ -47,6 +50,9 @@ typedef struct {
 /* Registers the metrics, observes http and starts the history's timer. */
 int aos_monitor_new(aos_monitor_t **out, const aos_monitor_cfg_t *cfg, aos_err_t *err);
 int aos_monitor_add_routes(aos_monitor_t *mo, aos_http_t *http);
+/* Starts the Analyzer on bus (GET /api/analyzer/suggestions; analyzer.c):
+ * after the bus exists, before the loop runs. */
+int aos_monitor_analyze(aos_monitor_t *mo, aos_bus_t *bus);
 /* Stops the history's timer (it reads state other services own: stop it
  * before they go). Idempotent. */
 void aos_monitor_shutdown(aos_monitor_t *mo);

@@ -4,11 +4,17 @@
 // metric history answers GET /api/metrics/query from its rings; GET
 // /api/traces finds traces by window, status, service and text and pages
 // with a cursor; GET /api/topology shows aosd, the MCP server and its
-// tools with call counts, errors and latency percentiles.
+// tools with call counts, errors and latency percentiles; the waterfall
+// carries log lines; the Analyzer turns an anomaly into a suggestion.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startAosd, backendEntry, waitReady, assertErrorShape, sleep, TOKEN } from './lib.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startAosd, backendEntry, waitReady, assertErrorShape, sleep, TOKEN, ROOT } from './lib.mjs';
+
+const FAULTY = join(ROOT, 'tests/e2e/fixtures/faulty-server.mjs');
 
 let aos, sessionOf = new Map();
 before(async () => {
@@ -290,4 +296,66 @@ test('GET /api/traces/:traceId: each span carries its log lines, the others come
   // a span without lines has no "logs"
   const flat = (ss) => ss.flatMap((s) => [s, ...flat(s.children)]);
   assert.ok(flat(body.spans).filter((s) => s.span_id !== span).every((s) => s.logs === undefined));
+});
+
+// The Analyzer: a failure pattern injected through a real upstream (a
+// server whose tool never answers, timeout_ms 200) raises anomaly.detected;
+// the Analyzer groups it by fingerprint and suggests raising timeout_ms or
+// looking at the server's health, tied to the anomaly's card; a restart
+// rebuilds the suggestion from the durable bus.
+test('the Analyzer: a timeout storm becomes a suggestion on the anomaly card, also after a restart', { timeout: 120000 }, async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'aos-e2e-'));
+  const args = ['--trace-sample', '1'];
+  let a = await startAosd({ dataDir, args });
+  try {
+    const entry = { name: 'slowpoke', command: process.execPath, args: [FAULTY], limits: { retries: 0, breaker_failures: 100 }, timeout_ms: 200 };
+    assert.equal((await a.api('POST', '/mcp/registry', entry)).status, 201);
+    await waitReady(a, 'slowpoke');
+    for (let i = 0; i < 4; i++)
+      assert.equal((await a.api('POST', '/mcp/call', { server: 'slowpoke', tool: 'hang', args: {} })).status, 504);
+    const find = async (d) => {
+      for (let i = 0; i < 100; i++) {
+        const r = await d.api('GET', '/api/analyzer/suggestions');
+        assert.equal(r.status, 200, r.text);
+        const s = r.body.suggestions.find((x) => x.server === 'slowpoke');
+        if (s) return s;
+        await sleep(100);
+      }
+      assert.fail('no suggestion for slowpoke');
+    };
+    const s = await find(a);
+    assert.equal(s.rule, 'timeout_storm');
+    assert.equal(s.kind, 'anomaly');
+    assert.equal(s.tool, 'hang');
+    assert.equal(s.error, 'timeout');
+    assert.match(s.fingerprint, /^[0-9a-f]{16}$/);
+    assert.match(s.id, /^sg_[0-9a-f]{16}$/);
+    assert.ok(s.count >= 1 && s.traces.length >= 1);
+    assert.deepEqual(s.actions.slice(0, 2).map((x) => [x.method, x.path, x.field]),
+      [['PATCH', '/mcp/registry/slowpoke', 'timeout_ms'], ['GET', '/mcp/registry/slowpoke', undefined]]);
+    // the anomaly's card
+    const h = await a.api('GET', '/agent/events/history?limit=200');
+    const card = h.body.events.find((e) => e.type === 'anomaly.detected' && e.payload.fingerprint === s.fingerprint);
+    assert.equal(s.card_id, card.card_id);
+    // its actions are real routes of aosd
+    assert.equal((await a.api('GET', s.actions[1].path)).status, 200);
+    const logs = await a.api('GET', s.actions.find((x) => x.label === 'Log lines').path);
+    assert.equal(logs.status, 200, logs.text);
+    assert.ok(logs.body.items.some((l) => /call failed/.test(l.message)), logs.text);
+    assert.equal((await a.api('GET', s.actions.find((x) => x.label === 'Trace').path)).status, 200);
+    for (const x of s.actions.filter((y) => y.method === 'GET'))
+      assert.equal((await a.api('GET', x.path)).status, 200, x.path);
+    // bounded list, clear errors
+    assert.equal((await a.api('GET', '/api/analyzer/suggestions?limit=1')).body.suggestions.length, 1);
+    assertErrorShape(assert, await a.api('GET', '/api/analyzer/suggestions?limit=0'), 400, 'invalid_argument');
+    assertErrorShape(assert, await a.api('GET', '/api/analyzer/suggestions', undefined, null), 401, 'unauthorized');
+    await a.cleanup();
+    a = await startAosd({ dataDir, args });
+    const again = await find(a);
+    assert.equal(again.id, s.id);
+    assert.equal(again.rule, 'timeout_storm');
+  } finally {
+    await a.cleanup();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });

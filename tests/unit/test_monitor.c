@@ -361,6 +361,137 @@ static void test_query_bounds_and_clock_going_back(void **state)
     aos_metrics_free(m);
 }
 
+/* ---- the Analyzer ----------------------------------------------------------- */
+
+static json_t *anomaly(const char *fp, const char *server, const char *error, const char *trace)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}}", "type",
+                     "anomaly.detected", "trace_id", trace, "card_id", "card_1", "topic", "mcp",
+                     "payload", "fingerprint", fp, "server", server, "tool", "t", "error", error,
+                     "message", "boom");
+}
+
+static const json_t *find_rule(const json_t *list, const char *rule)
+{
+    size_t i;
+    const json_t *s;
+    json_array_foreach(list, i, s)
+    {
+        if (!strcmp(json_string_value(json_object_get(s, "rule")), rule))
+            return s;
+    }
+    return NULL;
+}
+
+static void test_analyzer_groups_and_rules(void **state)
+{
+    (void)state;
+    aos__analyzer_t *a = aos__analyzer_new();
+    char trace[33];
+    for (int i = 0; i < 7; i++) { /* one fingerprint, seven traces: the last five kept */
+        snprintf(trace, sizeof(trace), "%032d", i + 1);
+        json_t *e = anomaly("fp1", "slow", "timeout", trace);
+        aos__analyzer_add(a, e, 1000 + i);
+        json_decref(e);
+    }
+    json_t *e = anomaly("fp2", "flaky", "unavailable", "0000000000000000000000000000000a");
+    aos__analyzer_add(a, e, 2000);
+    json_decref(e);
+    e = anomaly("fp3", "broken", "upstream_error", "0000000000000000000000000000000b");
+    aos__analyzer_add(a, e, 3000);
+    json_decref(e);
+    e = anomaly("fp4", "odd", "invalid_argument", "0000000000000000000000000000000c");
+    aos__analyzer_add(a, e, 4000);
+    json_decref(e);
+    /* receipts: done is no failure; budget and deadline by their error */
+    const char *const receipts[][2] = {
+        {"done", NULL},
+        {"failed", "cost 2.0000 CNY is over the budget of 1.0000 CNY"},
+        {"failed", "cost 3.0000 CNY is over the budget of 1.0000 CNY"},
+        {"failed", "past the deadline 2026-01-01T00:00:00Z"},
+        {"failed", "step s1: tool failed"},
+        {"cancelled", NULL},
+    };
+    for (size_t i = 0; i < sizeof(receipts) / sizeof(receipts[0]); i++) {
+        e = json_pack("{s:s, s:s, s:{s:s, s:s*}}", "type", "task.receipt", "trace_id",
+                      "000000000000000000000000000000ff", "payload", "status", receipts[i][0],
+                      "error", receipts[i][1]);
+        aos__analyzer_add(a, e, 5000 + (int64_t)i);
+        json_decref(e);
+    }
+    /* events of other types are not grouped */
+    e = json_pack("{s:s, s:{}}", "type", "tool.error", "payload");
+    aos__analyzer_add(a, e, 6000);
+    json_decref(e);
+
+    json_t *list = aos__analyzer_list(a, 100);
+    /* fp1..fp4, budget, deadline, failed (the failure and the cancellation) */
+    assert_int_equal(json_array_size(list), 7);
+    const json_t *t = find_rule(list, "timeout_storm");
+    assert_non_null(t);
+    assert_int_equal(json_integer_value(json_object_get(t, "count")), 7);
+    assert_string_equal(json_string_value(json_object_get(t, "server")), "slow");
+    assert_string_equal(json_string_value(json_object_get(t, "fingerprint")), "fp1");
+    assert_string_equal(json_string_value(json_object_get(t, "card_id")), "card_1");
+    assert_string_equal(json_string_value(json_object_get(t, "title")),
+                        "Calls to slow/t keep timing out");
+    json_t *traces = json_object_get(t, "traces");
+    assert_int_equal(json_array_size(traces), 5);
+    assert_string_equal(json_string_value(json_array_get(traces, 0)),
+                        "00000000000000000000000000000007"); /* newest first */
+    json_t *act = json_array_get(json_object_get(t, "actions"), 0);
+    assert_string_equal(json_string_value(json_object_get(act, "method")), "PATCH");
+    assert_string_equal(json_string_value(json_object_get(act, "path")), "/mcp/registry/slow");
+    assert_string_equal(json_string_value(json_object_get(act, "field")), "timeout_ms");
+    assert_non_null(find_rule(list, "breaker_opens"));
+    assert_non_null(find_rule(list, "server_errors"));
+    assert_non_null(find_rule(list, "repeated_failure"));
+    const json_t *b = find_rule(list, "budget_breach");
+    assert_non_null(b);
+    assert_int_equal(json_integer_value(json_object_get(b, "count")), 2);
+    json_t *acts = json_object_get(b, "actions");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(acts, 0), "path")),
+                        "/api/logs?trace_id=000000000000000000000000000000ff");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(acts, 2), "path")),
+                        "/api/episodes/000000000000000000000000000000ff");
+    assert_non_null(find_rule(list, "deadline_missed"));
+    assert_int_equal(json_integer_value(json_object_get(find_rule(list, "task_failures"), "count")),
+                     2);
+    /* most recently seen first; ids stable and distinct */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "rule")),
+                        "task_failures");
+    json_t *again = aos__analyzer_list(a, 2);
+    assert_int_equal(json_array_size(again), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(again, 0), "id")),
+                        json_string_value(json_object_get(json_array_get(list, 0), "id")));
+    assert_string_not_equal(json_string_value(json_object_get(json_array_get(list, 0), "id")),
+                            json_string_value(json_object_get(json_array_get(list, 1), "id")));
+    json_decref(again);
+    json_decref(list);
+    aos__analyzer_free(a);
+}
+
+static void test_analyzer_is_bounded(void **state)
+{
+    (void)state;
+    aos__analyzer_t *a = aos__analyzer_new();
+    for (int i = 0; i < 1000; i++) {
+        char fp[24];
+        snprintf(fp, sizeof(fp), "fp%d", i);
+        json_t *e = anomaly(fp, "s", "timeout", "00000000000000000000000000000001");
+        aos__analyzer_add(a, e, i);
+        json_decref(e);
+    }
+    json_t *list = aos__analyzer_list(a, 100000);
+    assert_int_equal(json_array_size(list), 256); /* the least recently seen went */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "fingerprint")),
+                        "fp999");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(list, 255), "fingerprint")), "fp744");
+    json_decref(list);
+    aos__analyzer_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +504,8 @@ int main(void)
         cmocka_unit_test(test_series_cap),
         cmocka_unit_test(test_labels_parse_and_match),
         cmocka_unit_test(test_query_bounds_and_clock_going_back),
+        cmocka_unit_test(test_analyzer_groups_and_rules),
+        cmocka_unit_test(test_analyzer_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
