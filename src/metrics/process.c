@@ -99,11 +99,16 @@ static void collect(aos_metrics_t *m, void *data)
         aos_metric_set(p->max_fds, (double)rl.rlim_cur);
     FILE *f = fopen("/proc/self/statm", "r");
     if (f) {
-        unsigned long long size, resident;
-        if (fscanf(f, "%llu %llu", &size, &resident) == 2) {
-            double page = (double)sysconf(_SC_PAGESIZE);
-            aos_metric_set(p->vsz, (double)size * page);
-            aos_metric_set(p->rss, (double)resident * page);
+        char line[256];
+        if (fgets(line, sizeof(line), f)) { /* "size resident shared ..." in pages */
+            char *end, *end2;
+            unsigned long long size = strtoull(line, &end, 10);
+            unsigned long long resident = strtoull(end, &end2, 10);
+            if (end != line && end2 != end) {
+                double page = (double)sysconf(_SC_PAGESIZE);
+                aos_metric_set(p->vsz, (double)size * page);
+                aos_metric_set(p->rss, (double)resident * page);
+            }
         }
         fclose(f);
     }

@@ -36,14 +36,14 @@
 #include <string.h>
 #include <time.h>
 
-#define GROUPS_MAX  256
-#define TRACES_MAX  5
-#define REPLAY      5000 /* events read back at start */
-#define LIST_MAX    256
+#define GROUPS_MAX 256
+#define TRACES_MAX 5
+#define REPLAY     5000 /* events read back at start */
+#define LIST_MAX   256
 
 struct group {
     char key[160];
-    int receipt; /* 0: anomaly */
+    int receipt;  /* 0: anomaly */
     json_t *last; /* the last event's payload, with type */
     char card_id[136];
     int64_t count;
@@ -214,9 +214,9 @@ json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, co
             detail = "The same call timed out again and again. Raise the server's timeout_ms if "
                      "the tool is slow by nature, or look at the server's health: a server that "
                      "stopped answering times out every call.";
-            json_array_append_new(actions, action("Raise timeout_ms", "PATCH",
-                                                  json_sprintf("/mcp/registry/%s", server),
-                                                  "timeout_ms"));
+            json_array_append_new(actions,
+                                  action("Raise timeout_ms", "PATCH",
+                                         json_sprintf("/mcp/registry/%s", server), "timeout_ms"));
             json_array_append_new(actions, action("Server health", "GET",
                                                   json_sprintf("/mcp/registry/%s", server), NULL));
         } else if (error && !strcmp(error, "unavailable")) {
@@ -224,10 +224,9 @@ json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, co
             title_fmt = "Calls to %s/%s are refused again and again";
             detail = "The server's breaker keeps opening (or its queue is full): its last "
                      "errors say why it fails; its health says whether it is up.";
-            json_array_append_new(actions, action("Last errors", "GET",
-                                                  json_sprintf("/api/logs?level=warn&q=%s",
-                                                               server),
-                                                  NULL));
+            json_array_append_new(actions,
+                                  action("Last errors", "GET",
+                                         json_sprintf("/api/logs?level=warn&q=%s", server), NULL));
             json_array_append_new(actions, action("Server health", "GET",
                                                   json_sprintf("/mcp/registry/%s", server), NULL));
         } else if (error && !strcmp(error, "upstream_error")) {
@@ -235,10 +234,9 @@ json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, co
             title_fmt = "%s fails on %s again and again";
             detail = "The server itself fails (it crashed or answered an error): its last errors "
                      "and its stderr, in the logs, say why.";
-            json_array_append_new(actions, action("Last errors", "GET",
-                                                  json_sprintf("/api/logs?level=warn&q=%s",
-                                                               server),
-                                                  NULL));
+            json_array_append_new(actions,
+                                  action("Last errors", "GET",
+                                         json_sprintf("/api/logs?level=warn&q=%s", server), NULL));
         } else {
             rule = "repeated_failure";
             title_fmt = "%s/%s fails the same way again and again";
@@ -271,8 +269,8 @@ json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, co
         json_array_append_new(actions,
                               action("Trace", "GET", json_sprintf("/api/traces/%s", trace), NULL));
         if (receipt)
-            json_array_append_new(actions, action("Episode", "GET",
-                                                  json_sprintf("/api/episodes/%s", trace), NULL));
+            json_array_append_new(
+                actions, action("Episode", "GET", json_sprintf("/api/episodes/%s", trace), NULL));
     }
     char title[400];
     snprintf(title, sizeof(title), title_fmt, server, tool);
@@ -344,10 +342,9 @@ static void iso_ms(int64_t ms, char out[40])
 json_t *aos__analyzer_list(const aos__analyzer_t *a, size_t limit)
 {
     json_t *list = json_array();
-    for (const struct group *g = a->head; g && list && json_array_size(list) < limit;
-         g = g->next) {
-        json_t *s = aos__analyzer_suggest(g->receipt, g->last, g->count,
-                                          g->ntraces ? g->traces[0] : NULL);
+    for (const struct group *g = a->head; g && list && json_array_size(list) < limit; g = g->next) {
+        json_t *s =
+            aos__analyzer_suggest(g->receipt, g->last, g->count, g->ntraces ? g->traces[0] : NULL);
         if (!s)
             continue;
         char first[40], lastt[40], id[24];
@@ -367,7 +364,7 @@ json_t *aos__analyzer_list(const aos__analyzer_t *a, size_t limit)
         json_object_set_new(s, "last_seen", json_string(lastt));
         json_object_set_new(s, "traces", traces);
         json_object_set_new(s, "card_id", g->card_id[0] ? json_string(g->card_id) : json_null());
-        static const char *const fields[] = {"server", "tool",   "error",
+        static const char *const fields[] = {"server",      "tool",    "error",
                                              "fingerprint", "message", "agent"};
         for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
             const json_t *v = json_object_get(g->last, fields[i]);

@@ -287,7 +287,7 @@ static void search_done(int status, const aos_err_t *err, void *arg)
 static int get_traces(aos_http_req_t *req, void *data)
 {
     aos__monitor_env_t *env = data;
-    int64_t from_ns, to_ns;
+    int64_t from_ns = 0, to_ns = 0;
     int rc = window(req, &from_ns, &to_ns);
     if (rc <= 0)
         return rc;
@@ -480,17 +480,19 @@ static void topo_build(uv_work_t *w)
     aos_map_init(&by_id);
     services_index(&svc, t->resources);
     json_t **attrs = calloc(n ? n : 1, sizeof(json_t *));
+    size_t *index = calloc(n ? n : 1, sizeof(size_t)); /* what by_id points into */
     struct graph g = {.node_list = json_array()};
     aos_map_init(&g.nodes);
     aos_map_init(&g.edges);
-    if (!attrs || !g.node_list)
+    if (!attrs || !index || !g.node_list)
         goto out;
     for (size_t i = 0; i < n; i++) {
         const aos_store_span_t *r = &t->page.rows[i];
         attrs[i] = r->attributes ? json_loads(r->attributes, 0, NULL) : NULL;
         char key[AOS_TRACE_ID_LEN + AOS_SPAN_ID_LEN + 2];
         snprintf(key, sizeof(key), "%s/%s", r->trace_id, r->span_id);
-        aos_map_put(&by_id, key, (void *)(uintptr_t)(i + 1));
+        index[i] = i;
+        aos_map_put(&by_id, key, &index[i]);
     }
     for (size_t i = 0; i < n; i++) {
         const aos_store_span_t *r = &t->page.rows[i];
@@ -504,7 +506,8 @@ static void topo_build(uv_work_t *w)
         if (r->parent_span_id) {
             char key[AOS_TRACE_ID_LEN + AOS_SPAN_ID_LEN + 2];
             snprintf(key, sizeof(key), "%s/%s", r->trace_id, r->parent_span_id);
-            parent = (ssize_t)(uintptr_t)aos_map_get(&by_id, key) - 1;
+            const size_t *at = aos_map_get(&by_id, key);
+            parent = at ? (ssize_t)*at : -1;
         }
         const char *agent = NULL;
         ssize_t p = parent;
@@ -515,7 +518,8 @@ static void topo_build(uv_work_t *w)
             if (pr->parent_span_id) {
                 char key[AOS_TRACE_ID_LEN + AOS_SPAN_ID_LEN + 2];
                 snprintf(key, sizeof(key), "%s/%s", pr->trace_id, pr->parent_span_id);
-                up = (ssize_t)(uintptr_t)aos_map_get(&by_id, key) - 1;
+                const size_t *at = aos_map_get(&by_id, key);
+                up = at ? (ssize_t)*at : -1;
             }
             p = up;
         }
@@ -596,6 +600,7 @@ out:
     for (size_t i = 0; attrs && i < n; i++)
         json_decref(attrs[i]);
     free(attrs);
+    free(index);
     for (size_t i = 0; i < g.nedges; i++) {
         free(g.edge_list[i]->source);
         free(g.edge_list[i]->target);
@@ -656,7 +661,7 @@ static void topo_done(int status, const aos_err_t *err, void *arg)
 static int get_topology(aos_http_req_t *req, void *data)
 {
     aos__monitor_env_t *env = data;
-    int64_t from_ns, to_ns;
+    int64_t from_ns = 0, to_ns = 0;
     int rc = window(req, &from_ns, &to_ns);
     if (rc <= 0)
         return rc;

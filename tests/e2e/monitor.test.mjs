@@ -94,9 +94,19 @@ test('/metrics covers HTTP, MCP (OpenTelemetry names), store, sandbox and the pr
   assert.ok(sampleOf(t, 'aos_store_jobs_total{outcome="ok"}') > 0);
   assert.ok(sampleOf(t, 'aos_store_busy_seconds_total') > 0);
   assert.notEqual(sampleOf(t, 'aos_store_queue_depth'), undefined);
-  // the sandbox
+  // the sandbox: a run through the shell tool is counted by its status
   assert.equal(sampleOf(t, 'aos_sandbox_max_running'), 8);
-  assert.notEqual(sampleOf(t, 'aos_sandbox_runs_running'), undefined);
+  assert.equal(sampleOf(t, 'aos_sandbox_runs_running'), 0);
+  const run = await aos.api('POST', '/mcp/call', { server: 'shell', tool: 'run', args: { command: 'echo fine' } });
+  assert.equal(run.status, 200, run.text);
+  let after;
+  for (let i = 0; i < 50; i++) {
+    after = (await aos.api('GET', '/metrics')).text;
+    if (sampleOf(after, 'aos_sandbox_runs_total{status="succeeded"}') === 1) break;
+    await sleep(100);
+  }
+  assert.equal(sampleOf(after, 'aos_sandbox_runs_total{status="succeeded"}'), 1, after);
+  assert.equal(sampleOf(after, 'aos_sandbox_run_duration_seconds_count'), 1);
   // already there: bus, orchestrator, traces, logs
   for (const name of ['aos_events_published_total', 'aos_tasks_total', 'aos_trace_spans_stored_total', 'aos_logs_entries_total'])
     assert.match(t, new RegExp(`^# TYPE ${name} counter$`, 'm'), name);
