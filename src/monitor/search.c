@@ -37,8 +37,10 @@
  *   caller to an agent whose span starts under it. Latency percentiles are
  *   the nearest rank of the spans' durations.
  *
- * The store's worker reads the rows (and for a search, counts each
- * candidate trace's spans); libuv's thread pool builds the topology. */
+ * The store's worker reads the rows (a search one chunk of SCAN_CHUNK per
+ * job, counting each candidate trace's spans, so that other jobs run
+ * between its chunks; a topology in one job); libuv's thread pool builds
+ * the topology. */
 #include "monitor/internal.h"
 #include "buf/buf.h"
 #include "map/map.h"
@@ -128,20 +130,28 @@ static const char *kind_name(int kind)
 struct search {
     aos__monitor_env_t *env;
     aos_http_req_t *req; /* NULL once the client left */
-    int64_t from_ns, to_ns, before_start, before_id;
+    int64_t from_ns, to_ns;
     int limit;
     int status; /* -1 any, 1 ok, 2 error */
     char *service, *q;
     int q_trace; /* q is a trace id */
-    /* by the worker */
+    /* by the worker, a chunk per job */
+    json_t *resources; /* read by the first job */
+    aos_map_t svc;     /* resource id -> service.name (in resources) */
+    aos_map_t seen;    /* trace ids in the page */
     json_t *traces;
     int64_t scanned;
+    int64_t bs, bi; /* the position of the last span examined */
+    int full, end;
     int more;
     int64_t next_start, next_id;
 };
 
 static void search_free(struct search *s)
 {
+    aos_map_release(&s->svc);
+    aos_map_release(&s->seen);
+    json_decref(s->resources);
     json_decref(s->traces);
     free(s->service);
     free(s->q);
@@ -162,68 +172,56 @@ static int contains_nocase(const char *hay, const char *needle)
     return n == 0;
 }
 
+/* One chunk of the window (SCAN_CHUNK spans) per store job, so that a
+ * search that examines many spans lets the worker's other jobs (span and
+ * log writes) run between its chunks. */
 static int search_run(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct search *s = arg;
-    json_t *res = NULL;
-    int rc = aos_store_span_resources(st, RESOURCES_MAX, &res, err);
-    if (rc)
-        return rc;
-    aos_map_t svc, seen;
-    aos_map_init(&svc);
-    aos_map_init(&seen);
-    services_index(&svc, res);
-    s->traces = json_array();
-    int64_t bs = s->before_start, bi = s->before_id;
-    int full = 0, end = 0;
-    while (!rc && !full && !end && s->scanned < SCAN_MAX) {
-        aos_store_span_page_t pg;
-        rc = aos_store_spans_window(st, s->from_ns, s->to_ns, bs, bi, SCAN_CHUNK, &pg, err);
-        for (size_t i = 0; !rc && i < pg.n && !full; i++) {
-            const aos_store_span_t *r = &pg.rows[i];
-            s->scanned++;
-            bs = r->start_ns;
-            bi = r->id;
-            if (r->parent_span_id && !(r->flags & SPAN_FLAG_PARENT_REMOTE))
-                continue;
-            const char *service = service_of(&svc, r->resource_id);
-            if (s->service && strcmp(service, s->service) != 0)
-                continue;
-            if (s->q &&
-                (s->q_trace ? strcmp(r->trace_id, s->q) != 0 : !contains_nocase(r->name, s->q)))
-                continue;
-            if (aos_map_get(&seen, r->trace_id))
-                continue;
-            int64_t n = 0, errors = 0;
-            if ((rc = aos_store_spans_stats(st, r->trace_id, &n, &errors, err)))
-                break;
-            if ((s->status == 2 && !errors) || (s->status == 1 && errors))
-                continue;
-            aos_map_put(&seen, r->trace_id, s);
-            char start[40];
-            iso(r->start_ns, start);
-            json_array_append_new(
-                s->traces,
-                json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:I, s:I}", "trace_id",
-                          r->trace_id, "span_id", r->span_id, "name", r->name, "service", service,
-                          "kind", kind_name(r->kind), "start_time", start, "start_unix_nano",
-                          (json_int_t)r->start_ns, "duration_ms",
-                          (double)(r->end_ns - r->start_ns) / 1e6, "status",
-                          errors ? "error" : status_name(r->status_code), "span_count",
-                          (json_int_t)n, "error_count", (json_int_t)errors));
-            full = (int)json_array_size(s->traces) >= s->limit;
-        }
-        end = pg.n < SCAN_CHUNK;
-        aos_store_span_page_release(&pg);
+    int rc = 0;
+    if (!s->resources) {
+        if ((rc = aos_store_span_resources(st, RESOURCES_MAX, &s->resources, err)))
+            return rc;
+        services_index(&s->svc, s->resources);
+        if (!(s->traces = json_array()))
+            return aos_err_set(err, AOS_ENOMEM, NULL);
     }
-    if (!rc && (full || (!end && s->scanned >= SCAN_MAX))) {
-        s->more = 1;
-        s->next_start = bs;
-        s->next_id = bi;
+    aos_store_span_page_t pg;
+    rc = aos_store_spans_window(st, s->from_ns, s->to_ns, s->bs, s->bi, SCAN_CHUNK, &pg, err);
+    for (size_t i = 0; !rc && i < pg.n && !s->full; i++) {
+        const aos_store_span_t *r = &pg.rows[i];
+        s->scanned++;
+        s->bs = r->start_ns;
+        s->bi = r->id;
+        if (r->parent_span_id && !(r->flags & SPAN_FLAG_PARENT_REMOTE))
+            continue;
+        const char *service = service_of(&s->svc, r->resource_id);
+        if (s->service && strcmp(service, s->service) != 0)
+            continue;
+        if (s->q && (s->q_trace ? strcmp(r->trace_id, s->q) != 0 : !contains_nocase(r->name, s->q)))
+            continue;
+        if (aos_map_get(&s->seen, r->trace_id))
+            continue;
+        int64_t n = 0, errors = 0;
+        if ((rc = aos_store_spans_stats(st, r->trace_id, &n, &errors, err)))
+            break;
+        if ((s->status == 2 && !errors) || (s->status == 1 && errors))
+            continue;
+        aos_map_put(&s->seen, r->trace_id, s);
+        char start[40];
+        iso(r->start_ns, start);
+        json_array_append_new(
+            s->traces, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:s, s:I, s:I}",
+                                 "trace_id", r->trace_id, "span_id", r->span_id, "name", r->name,
+                                 "service", service, "kind", kind_name(r->kind), "start_time",
+                                 start, "start_unix_nano", (json_int_t)r->start_ns, "duration_ms",
+                                 (double)(r->end_ns - r->start_ns) / 1e6, "status",
+                                 errors ? "error" : status_name(r->status_code), "span_count",
+                                 (json_int_t)n, "error_count", (json_int_t)errors));
+        s->full = (int)json_array_size(s->traces) >= s->limit;
     }
-    aos_map_release(&svc);
-    aos_map_release(&seen);
-    json_decref(res);
+    s->end = !rc && pg.n < SCAN_CHUNK && !s->full;
+    aos_store_span_page_release(&pg);
     return rc;
 }
 
@@ -267,6 +265,14 @@ static void search_closed(aos_http_req_t *req, int aborted, void *data)
 static void search_done(int status, const aos_err_t *err, void *arg)
 {
     struct search *s = arg;
+    if (!status && s->req && !s->full && !s->end && s->scanned < SCAN_MAX &&
+        aos_store_submit(s->env->store, search_run, search_done, s) == 0)
+        return;               /* the next chunk */
+    if (!status && !s->end) { /* full, or stopped at the bound: go on from here */
+        s->more = 1;
+        s->next_start = s->bs;
+        s->next_id = s->bi;
+    }
     if (s->req) {
         aos_http_on_close(s->req, NULL, NULL);
         if (status) {
@@ -322,10 +328,12 @@ static int get_traces(aos_http_req_t *req, void *data)
                          .req = req,
                          .from_ns = from_ns,
                          .to_ns = to_ns,
-                         .before_start = bs,
-                         .before_id = bi,
                          .limit = (int)limit,
-                         .status = st};
+                         .status = st,
+                         .bs = bs,
+                         .bi = bi};
+    aos_map_init(&s->svc);
+    aos_map_init(&s->seen);
     if (service && *service)
         s->service = strdup(service);
     if (q && *q) {
