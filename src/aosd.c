@@ -449,8 +449,11 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     if ((rc = aos_trace_add_routes(d->trace, d->http))) /* wiring: trace */
         return aos_err_set(err, rc, "unable to add the trace routes");
     /* wiring: monitor -- create, add routes */
-    aos_monitor_cfg_t moc = {
-        .loop = d->loop, .metrics = d->metrics, .store = d->store, .http = d->http};
+    aos_monitor_cfg_t moc = {.loop = d->loop,
+                             .metrics = d->metrics,
+                             .store = d->store,
+                             .http = d->http,
+                             .history_series = (size_t)c->metrics_history_series};
     if ((rc = aos_monitor_new(&d->monitor, &moc, err)) ||
         (rc = aos_monitor_add_routes(d->monitor, d->http)))
         return rc;

@@ -98,8 +98,6 @@ int aos_monitor_new(aos_monitor_t **out, const aos_monitor_cfg_t *cfg, aos_err_t
     if (!mo)
         return aos_err_set(err, AOS_ENOMEM, NULL);
     mo->cfg = *cfg;
-    if (!mo->cfg.history_series)
-        mo->cfg.history_series = AOS_MONITOR_HISTORY_SERIES;
     mo->hist = aos__mh_new(mo->cfg.history_series);
     mo->timer = malloc(sizeof(*mo->timer));
     if (!mo->hist || !mo->timer) {
@@ -158,7 +156,8 @@ int aos_monitor_new(aos_monitor_t **out, const aos_monitor_cfg_t *cfg, aos_err_t
         aos_http_set_observer(cfg->http, on_request, mo);
     uv_timer_init(cfg->loop, mo->timer);
     mo->timer->data = mo;
-    uv_timer_start(mo->timer, on_tick, 1000, 1000);
+    if (cfg->history_series) /* else no history: the queries say so */
+        uv_timer_start(mo->timer, on_tick, 1000, 1000);
     uv_unref((uv_handle_t *)mo->timer);
     *out = mo;
     return 0;
@@ -211,6 +210,9 @@ static int query(aos_http_req_t *req, void *data)
 {
     aos_monitor_t *mo = data;
     int64_t now = (int64_t)time(NULL);
+    if (!mo->cfg.history_series)
+        return aos_http_respond_error(req, AOS_EUNAVAIL,
+                                      "the metric history is off (--metrics-history-series 0)");
     const char *name = aos_http_query(req, "name");
     if (!name || !*name)
         return aos_http_respond_error(req, AOS_EINVAL, "name is required");

@@ -35,8 +35,6 @@
 
 #include <uv.h>
 
-#define AOS_MONITOR_HISTORY_SERIES 512 /* series the history keeps by default: 11.3 MiB */
-
 typedef struct aos_monitor_s aos_monitor_t;
 
 typedef struct {
@@ -44,7 +42,7 @@ typedef struct {
     aos_metrics_t *metrics; /* borrowed */
     aos_store_t *store;     /* borrowed */
     aos_http_t *http;       /* borrowed: observed for the HTTP metrics */
-    size_t history_series;  /* 0: AOS_MONITOR_HISTORY_SERIES */
+    size_t history_series;  /* series the history keeps (--metrics-history-series); 0: none */
 } aos_monitor_cfg_t;
 
 /* Registers the metrics, observes http and starts the history's timer. */

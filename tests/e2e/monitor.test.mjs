@@ -185,6 +185,27 @@ test('GET /api/metrics/query: rates of counters, gauges and quantiles from the h
   assertErrorShape(assert, await aos.api('GET', '/api/metrics/query?name=process_open_fds', undefined, null), 401, 'unauthorized');
 });
 
+test('--metrics-history-series bounds the history; 0 turns it off', async () => {
+  const small = await startAosd({ args: ['--metrics-history-series', '3'] });
+  try {
+    let t;
+    for (let i = 0; i < 50; i++) {
+      t = (await small.api('GET', '/metrics')).text;
+      if (sampleOf(t, 'aos_metrics_history_series') === 3) break;
+      await sleep(100);
+    }
+    assert.equal(sampleOf(t, 'aos_metrics_history_series'), 3, t);
+    assert.ok(sampleOf(t, 'aos_metrics_history_series_dropped') > 50);
+    assert.equal(sampleOf(t, 'aos_metrics_history_bytes'), 3 * 23040);
+  } finally { await small.cleanup(); }
+  const off = await startAosd({ env: { AOS_METRICS_HISTORY_SERIES: '0' } });
+  try {
+    await sleep(1500);
+    assertErrorShape(assert, await off.api('GET', '/api/metrics/query?name=process_open_fds'), 503, 'unavailable');
+    assert.equal(sampleOf((await off.api('GET', '/metrics')).text, 'aos_metrics_history_series'), 0);
+  } finally { await off.cleanup(); }
+});
+
 // Polls GET /api/traces until fn(body) holds (spans are written within ~100 ms).
 async function untilSearch(qs, fn, ms = 10000) {
   const t0 = Date.now();
