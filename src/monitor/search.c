@@ -37,10 +37,10 @@
  *   caller to an agent whose span starts under it. Latency percentiles are
  *   the nearest rank of the spans' durations.
  *
- * The store's worker reads the rows (a search one chunk of SCAN_CHUNK per
- * job, counting each candidate trace's spans, so that other jobs run
- * between its chunks; a topology in one job); libuv's thread pool builds
- * the topology. */
+ * The store's worker reads the rows a chunk per job (a search SCAN_CHUNK,
+ * counting each candidate trace's spans; a topology TOPO_CHUNK), so that
+ * other jobs run between the chunks; libuv's thread pool builds the
+ * topology. */
 #include "monitor/internal.h"
 #include "buf/buf.h"
 #include "map/map.h"
@@ -362,13 +362,21 @@ static int get_traces(aos_http_req_t *req, void *data)
 
 /* ---- topology ------------------------------------------------------------------- */
 
+#define TOPO_CHUNK 5000 /* spans read per store job */
+#define TOPO_PAGES ((TOPO_MAX + 1 + TOPO_CHUNK - 1) / TOPO_CHUNK)
+
 struct topo {
     aos__monitor_env_t *env;
     aos_http_req_t *req;
     int64_t from_ns, to_ns;
-    aos_store_span_page_t page;
+    aos_store_span_page_t pages[TOPO_PAGES]; /* a chunk per store job */
+    int npages;
+    size_t total;   /* rows in pages */
+    int64_t bs, bi; /* the position of the last row read */
+    int end;        /* the window has no more */
     json_t *resources;
     int truncated;
+    const aos_store_span_t **rows; /* by the thread pool: every row, in order */
     char *body; /* by the thread pool */
     size_t body_len;
     uv_work_t work;
@@ -376,24 +384,36 @@ struct topo {
 
 static void topo_free(struct topo *t)
 {
-    aos_store_span_page_release(&t->page);
+    for (int i = 0; i < t->npages; i++)
+        aos_store_span_page_release(&t->pages[i]);
+    free(t->rows);
     json_decref(t->resources);
     free(t->body);
     free(t);
 }
 
+/* One chunk of the window per store job (TOPO_MAX + 1 rows in all, to
+ * learn whether there were more), so that other jobs run in between. */
 static int topo_run(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct topo *t = arg;
-    int rc = aos_store_span_resources(st, RESOURCES_MAX, &t->resources, err);
-    if (!rc)
-        rc = aos_store_spans_window(st, t->from_ns, t->to_ns, INT64_MAX, INT64_MAX, TOPO_MAX + 1,
-                                    &t->page, err);
-    if (!rc && t->page.n > TOPO_MAX) {
-        t->truncated = 1;
-        t->page.n = TOPO_MAX;
+    int rc = 0;
+    if (!t->resources && (rc = aos_store_span_resources(st, RESOURCES_MAX, &t->resources, err)))
+        return rc;
+    size_t want = TOPO_MAX + 1 - t->total;
+    if (want > TOPO_CHUNK)
+        want = TOPO_CHUNK;
+    aos_store_span_page_t *pg = &t->pages[t->npages++];
+    rc = aos_store_spans_window(st, t->from_ns, t->to_ns, t->bs, t->bi, (int)want, pg, err);
+    if (rc)
+        return rc;
+    t->total += pg->n;
+    if (pg->n) {
+        t->bs = pg->rows[pg->n - 1].start_ns;
+        t->bi = pg->rows[pg->n - 1].id;
     }
-    return rc;
+    t->end = pg->n < want;
+    return 0;
 }
 
 struct edge {
@@ -482,7 +502,13 @@ static double nearest_rank(const double *v, size_t n, double q)
 static void topo_build(uv_work_t *w)
 {
     struct topo *t = w->data;
-    size_t n = t->page.n;
+    size_t n = t->total > TOPO_MAX ? TOPO_MAX : t->total;
+    t->truncated = t->total > TOPO_MAX;
+    const aos_store_span_t **rows = t->rows = calloc(n ? n : 1, sizeof(*rows));
+    size_t k = 0;
+    for (int p = 0; rows && p < t->npages; p++)
+        for (size_t i = 0; i < t->pages[p].n && k < n; i++)
+            rows[k++] = &t->pages[p].rows[i];
     aos_map_t svc, by_id;
     aos_map_init(&svc);
     aos_map_init(&by_id);
@@ -492,10 +518,10 @@ static void topo_build(uv_work_t *w)
     struct graph g = {.node_list = json_array()};
     aos_map_init(&g.nodes);
     aos_map_init(&g.edges);
-    if (!attrs || !index || !g.node_list)
+    if (!rows || !attrs || !index || !g.node_list)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        const aos_store_span_t *r = &t->page.rows[i];
+        const aos_store_span_t *r = rows[i];
         attrs[i] = r->attributes ? json_loads(r->attributes, 0, NULL) : NULL;
         char key[AOS_TRACE_ID_LEN + AOS_SPAN_ID_LEN + 2];
         snprintf(key, sizeof(key), "%s/%s", r->trace_id, r->span_id);
@@ -503,7 +529,7 @@ static void topo_build(uv_work_t *w)
         aos_map_put(&by_id, key, &index[i]);
     }
     for (size_t i = 0; i < n; i++) {
-        const aos_store_span_t *r = &t->page.rows[i];
+        const aos_store_span_t *r = rows[i];
         const json_t *a = attrs[i];
         double ms = (double)(r->end_ns - r->start_ns) / 1e6;
         int error = r->status_code == 2;
@@ -521,7 +547,7 @@ static void topo_build(uv_work_t *w)
         ssize_t p = parent;
         for (int depth = 0; p >= 0 && depth < 64 && !agent; depth++) {
             agent = json_string_value(json_object_get(attrs[p], "gen_ai.agent.name"));
-            const aos_store_span_t *pr = &t->page.rows[p];
+            const aos_store_span_t *pr = rows[p];
             ssize_t up = -1;
             if (pr->parent_span_id) {
                 char key[AOS_TRACE_ID_LEN + AOS_SPAN_ID_LEN + 2];
@@ -543,7 +569,7 @@ static void topo_build(uv_work_t *w)
             edge_add(&g, caller, node(&g, "agent", self_agent, target, sizeof(target)), ms, error);
         /* another service's child */
         if (parent >= 0) {
-            const char *ps = service_of(&svc, t->page.rows[parent].resource_id);
+            const char *ps = service_of(&svc, rows[parent]->resource_id);
             if (strcmp(ps, service) != 0) {
                 char from[600];
                 node(&g, "service", ps, from, sizeof(from));
@@ -658,6 +684,9 @@ static void topo_done(int status, const aos_err_t *err, void *arg)
         topo_free(t);
         return;
     }
+    if (!t->end && t->total <= TOPO_MAX && t->npages < TOPO_PAGES &&
+        aos_store_submit(t->env->store, topo_run, topo_done, t) == 0)
+        return; /* the next chunk */
     t->work.data = t;
     if (uv_queue_work(t->env->loop, &t->work, topo_build, topo_built) != 0) {
         aos_http_on_close(t->req, NULL, NULL);
@@ -680,6 +709,8 @@ static int get_topology(aos_http_req_t *req, void *data)
     t->req = req;
     t->from_ns = from_ns;
     t->to_ns = to_ns;
+    t->bs = INT64_MAX;
+    t->bi = INT64_MAX;
     if ((rc = aos_store_submit(env->store, topo_run, topo_done, t)) < 0) {
         free(t);
         return aos_http_respond_error(req, rc, "unable to read the spans now");

@@ -134,7 +134,8 @@ async function untilQuery(q, fn, ms = 15000) {
     await sleep(250);
   }
   const m = (await aos.api('GET', '/metrics')).text.split('\n').filter((l) => /history|healthz.*_count/.test(l));
-  assert.fail(`query ${JSON.stringify(q)} at ${Date.now() / 1000}: ${r?.text}\n${m.join('\n')}`);
+  const all = await aos.api('GET', `/api/metrics/query?name=${q.name}&fn=increase&from=${Number(q.from) - 60}&step=1`);
+  assert.fail(`query ${JSON.stringify(q)} at ${Date.now() / 1000}: ${r?.text}\n${m.join('\n')}\nall: ${all.text}`);
 }
 
 test('GET /api/metrics/query: rates of counters, gauges and quantiles from the history', async () => {
