@@ -42,7 +42,6 @@ struct series {
     unsigned cnt[AOS__MH_RINGS];
     double last; /* counter: the value at the last sample */
     int has_last;
-    int fresh; /* first seen after the history's first sample: counts from 0 */
     struct series *next;
 };
 
@@ -208,11 +207,11 @@ static int64_t slot_of(const struct series *s, int r, int64_t now)
 static void counter_put(aos__mh_t *h, struct series *s, int64_t now, double cur)
 {
     (void)h;
-    double inc = NAN;
-    if (s->has_last)
-        inc = cur >= s->last ? cur - s->last : cur; /* a reset counts from 0 */
-    else if (s->fresh)
-        inc = cur;
+    /* a new series counts from 0: the registry's counters start at 0 with
+     * the process, as the history does, so what a counter holds when it is
+     * first seen happened since (a baseline would lose the requests made
+     * before the first sample); a reset counts from 0 too */
+    double inc = !s->has_last ? cur : cur >= s->last ? cur - s->last : cur;
     s->last = cur;
     s->has_last = 1;
     for (int r = 0; r < AOS__MH_RINGS; r++) {
@@ -263,7 +262,6 @@ static struct series *series_new(aos__mh_t *h, const char *name, const char *suf
         s->k[r] = -1;
     s->labels = labels;
     s->kind = kind;
-    s->fresh = h->samples > 0;
     if (aos_map_put(&h->index, key, s)) {
         free(s->name);
         free(s->v);
@@ -380,12 +378,9 @@ static void hist_put(aos__mh_t *h, struct hist *hs, const aos_metric_sample_t *x
         return;
     if (!hs->started) {
         hs->started = 1;
-        /* fresh: every observation so far is new; else a baseline */
-        for (int r = 0; r < AOS__MH_RINGS; r++) {
+        /* every observation so far is new: the bases stay 0 (as counters) */
+        for (int r = 0; r < AOS__MH_RINGS; r++)
             hs->k[r] = now / RING[r].step;
-            if (!hs->q[0]->fresh)
-                memcpy(hs->base[r], x->buckets, hs->nb * sizeof(uint64_t));
-        }
     }
     uint64_t d[64], *dp = hs->nb <= 64 ? d : malloc(hs->nb * sizeof(uint64_t));
     if (!dp)

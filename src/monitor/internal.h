@@ -29,7 +29,9 @@
  *
  * What a slot holds:
  *   counter    the increase during the slot (a reset, a value lower than
- *              the last, counts from 0), so rates come out of any ring
+ *              the last, counts from 0), so rates come out of any ring; a
+ *              series counts from 0 when first seen (the registry's
+ *              counters start with the process, as the history does)
  *   gauge      the mean of the samples taken during the slot
  *   histogram  <name>_count and <name>_sum as counters, and <name> with
  *              label quantile="0.5", "0.95", "0.99": the quantile of the

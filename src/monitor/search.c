@@ -377,7 +377,7 @@ struct topo {
     json_t *resources;
     int truncated;
     const aos_store_span_t **rows; /* by the thread pool: every row, in order */
-    char *body; /* by the thread pool */
+    char *body;                    /* by the thread pool */
     size_t body_len;
     uv_work_t work;
 };

@@ -56,7 +56,10 @@ static void test_counter_rate_and_increase(void **state)
     aos_metrics_t *m = aos_metrics_new();
     aos_metric_t *c = aos_metrics_counter(m, "aos_c_total", "C.", NULL);
     aos__mh_t *h = aos__mh_new(16);
-    aos_metric_add(c, 100); /* before the first sample: a baseline, not an increase */
+    /* before the first sample: counted in the first slot (the registry and
+     * the history start together: requests made before the first sample
+     * are not lost) */
+    aos_metric_add(c, 100);
     for (int i = 0; i <= 10; i++) {
         aos__mh_sample(h, m, T0 + i);
         aos_metric_add(c, 2);
@@ -64,9 +67,10 @@ static void test_counter_rate_and_increase(void **state)
     int64_t now = T0 + 10;
     json_t *out = run(h, now, "aos_c_total", NULL, T0, now, 1, AOS__MH_RATE, 0);
     json_t *p = points(out);
-    assert_int_equal(json_array_size(p), 10); /* T0 itself has no increase */
-    for (size_t i = 0; i < 10; i++) {
-        assert_int_equal(pt(p, i), T0 + 1 + (int64_t)i);
+    assert_int_equal(json_array_size(p), 11);
+    assert_true(pv(p, 0) == 100.0);
+    for (size_t i = 1; i < 11; i++) {
+        assert_int_equal(pt(p, i), T0 + (int64_t)i);
         assert_true(pv(p, i) == 2.0);
     }
     assert_int_equal(json_integer_value(json_object_get(out, "resolution")), 1);
@@ -74,7 +78,7 @@ static void test_counter_rate_and_increase(void **state)
     out = run(h, now, "aos_c_total", NULL, T0, now, 5, AOS__MH_INCREASE, 0);
     p = points(out);
     assert_int_equal(json_array_size(p), 3); /* [T0,T0+5) [T0+5,T0+10) [T0+10] */
-    assert_true(pv(p, 0) == 8.0 && pv(p, 1) == 10.0 && pv(p, 2) == 2.0);
+    assert_true(pv(p, 0) == 108.0 && pv(p, 1) == 10.0 && pv(p, 2) == 2.0);
     json_decref(out);
     /* a counter has no plain value */
     assert_null(run(h, now, "aos_c_total", NULL, T0, now, 1, AOS__MH_VALUE, AOS_EINVAL));
@@ -82,7 +86,7 @@ static void test_counter_rate_and_increase(void **state)
     out = run(h, now, "aos_c_total", NULL, T0, now, 60, AOS__MH_INCREASE, 0);
     p = points(out);
     assert_int_equal(json_array_size(p), 1);
-    assert_true(pv(p, 0) == 20.0);
+    assert_true(pv(p, 0) == 120.0);
     json_decref(out);
     aos__mh_free(h);
     aos_metrics_free(m);
@@ -187,7 +191,7 @@ static void test_hour_ring(void **state)
     assert_int_equal(json_integer_value(json_object_get(out, "step")), 7200);
     p = points(out);
     assert_int_equal(json_array_size(p), 14);
-    assert_true(pv(p, 0) == 119); /* the first sample is the baseline */
+    assert_true(pv(p, 0) == 119); /* its first add follows the first sample */
     for (size_t i = 1; i < 13; i++)
         assert_true(pv(p, i) == 120);
     assert_true(pv(p, 13) == 60); /* the 27th hour alone */
@@ -225,7 +229,7 @@ static void test_histogram_quantiles_per_slot(void **state)
     static const double b[] = {1, 2, 4, 8};
     aos_metric_t *x = aos_metrics_histogram(m, "aos_d_seconds", "D.", "k", b, 4);
     aos__mh_t *h = aos__mh_new(16);
-    aos_metric_observe(x, 0.5, "a"); /* before the first sample: not in any slot */
+    aos_metric_observe(x, 0.5, "a"); /* before the first sample: in the first slot */
     aos__mh_sample(h, m, T0);
     /* second 1: 100 observations in (1, 2]; second 2: 100 in (4, 8] */
     for (int i = 0; i < 100; i++)
@@ -237,27 +241,28 @@ static void test_histogram_quantiles_per_slot(void **state)
     json_t *out =
         run(h, T0 + 2, "aos_d_seconds", "quantile=\"0.5\"", T0, T0 + 2, 1, AOS__MH_VALUE, 0);
     json_t *p = points(out);
-    assert_int_equal(json_array_size(p), 2);
-    assert_true(fabs(pv(p, 0) - 1.5) < 1e-6); /* the middle of (1, 2] */
-    assert_true(fabs(pv(p, 1) - 6) < 1e-6);   /* the middle of (4, 8] */
+    assert_int_equal(json_array_size(p), 3);
+    assert_true(fabs(pv(p, 0) - 0.5) < 1e-6); /* the middle of (0, 1] */
+    assert_true(fabs(pv(p, 1) - 1.5) < 1e-6); /* the middle of (1, 2] */
+    assert_true(fabs(pv(p, 2) - 6) < 1e-6);   /* the middle of (4, 8] */
     json_decref(out);
-    /* the minute's p50 is over both seconds' 200 observations: rank 100, the
-     * top of (1, 2] - not the mean of 1.5 and 6 */
+    /* the minute's p50 is over all 201 observations: rank 100.5, near the
+     * top of (1, 2] - not the mean of 0.5, 1.5 and 6 */
     out = run(h, T0 + 2, "aos_d_seconds", "quantile=\"0.5\",k=\"a\"", T0 - 7200, T0 + 2, 60,
               AOS__MH_VALUE, 0);
     assert_int_equal(json_integer_value(json_object_get(out, "resolution")), 60);
     p = points(out);
     assert_int_equal(json_array_size(p), 1);
-    assert_true(fabs(pv(p, 0) - 2) < 1e-6);
+    assert_true(fabs(pv(p, 0) - 1.995) < 1e-6);
     json_decref(out);
     /* count and sum are counters */
     out = run(h, T0 + 2, "aos_d_seconds_count", NULL, T0, T0 + 2, 1, AOS__MH_INCREASE, 0);
     p = points(out);
-    assert_true(pv(p, 0) == 100 && pv(p, 1) == 100);
+    assert_true(pv(p, 0) == 1 && pv(p, 1) == 100 && pv(p, 2) == 100);
     json_decref(out);
     out = run(h, T0 + 2, "aos_d_seconds_sum", NULL, T0, T0 + 2, 2, AOS__MH_INCREASE, 0);
     p = points(out);
-    assert_true(fabs(pv(p, 0) - 150) < 1e-3 && fabs(pv(p, 1) - 500) < 1e-3);
+    assert_true(fabs(pv(p, 0) - 150.5) < 1e-3 && fabs(pv(p, 1) - 500) < 1e-3);
     json_decref(out);
     /* three quantile series under the family's name */
     out = run(h, T0 + 2, "aos_d_seconds", NULL, T0, T0 + 2, 1, AOS__MH_VALUE, 0);
