@@ -509,6 +509,7 @@ static void topo_build(uv_work_t *w)
     for (int p = 0; rows && p < t->npages; p++)
         for (size_t i = 0; i < t->pages[p].n && k < n; i++)
             rows[k++] = &t->pages[p].rows[i];
+    n = k; /* every row is set */
     aos_map_t svc, by_id;
     aos_map_init(&svc);
     aos_map_init(&by_id);
