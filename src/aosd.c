@@ -19,6 +19,7 @@
 #include "sandbox/sandbox.h" /* wiring: sandbox */
 #include "agents/agents.h"   /* wiring: agents */
 #include "metrics/metrics.h"
+#include "monitor/monitor.h"
 #include "secret/secret.h"
 #include "settings/settings.h" /* wiring: settings */
 #include "cidr/cidr.h"         /* wiring: settings */
@@ -72,6 +73,8 @@ typedef struct {
     aos_sandbox_t *sandbox;
     /* wiring: agents (definitions, versions, templates) */
     aos_agents_t *agents;
+    /* wiring: monitor (metric history, HTTP/store/process metrics, trace search, topology) */
+    aos_monitor_t *monitor;
     /* wiring: llm (OpenAI-compatible client; NULL without --llm-base-url) */
     aos_llm_t *llm;
     /* wiring: nettools (the built-in servers git and http) */
@@ -161,6 +164,7 @@ static void shutdown_daemon(aos_daemon_t *d, const char *why)
         return;
     d->stopping = 1;
     aos_log_info("aosd", "shutting down (%s)", why);
+    aos_monitor_shutdown(d->monitor); /* wiring: monitor -- its sampler reads the others */
     if (d->signals) {
         uv_close((uv_handle_t *)&d->sigint, NULL);
         uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -502,6 +506,15 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     aos_gateway_add_routes(d->gateway, d->http);
     if ((rc = aos_trace_add_routes(d->trace, d->http))) /* wiring: trace */
         return aos_err_set(err, rc, "unable to add the trace routes");
+    /* wiring: monitor -- create, add routes */
+    aos_monitor_cfg_t moc = {.loop = d->loop,
+                             .metrics = d->metrics,
+                             .store = d->store,
+                             .http = d->http,
+                             .history_series = (size_t)c->metrics_history_series};
+    if ((rc = aos_monitor_new(&d->monitor, &moc, err)) ||
+        (rc = aos_monitor_add_routes(d->monitor, d->http)))
+        return rc;
     /* wiring: bus -- create, add routes */
     aos_bus_cfg_t bc = {.loop = d->loop,
                         .store = d->store,
@@ -510,6 +523,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                         .stream_buffer = (size_t)c->events_buffer};
     if ((rc = aos_bus_new(&d->bus, &bc, err)) || (rc = aos_bus_add_routes(d->bus, d->http)))
         return rc;
+    if ((rc = aos_monitor_analyze(d->monitor, d->bus))) /* wiring: monitor -- the Analyzer */
+        return aos_err_set(err, rc, "unable to start the analyzer");
     /* wiring: logs -- create, add routes, add the "logs" built-in to the gateway */
     aos_logs_cfg_t lc = {.loop = d->loop,
                          .store = d->store,
@@ -607,7 +622,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                              .on_unseal = on_unseal,
                              .unseal_data = d,
                              .env_open = open_env_secret, /* wiring: settings */
-                             .env_data = d};
+                             .env_data = d,
+                             .metrics = d->metrics};
     if ((rc = aos_sandbox_new(&d->sandbox, &sbc, err)) ||
         (rc = aos_sandbox_add_routes(d->sandbox, d->http)) ||
         (rc = aos_sandbox_share_workspaces(c->data_dir, err)))
@@ -781,6 +797,7 @@ int main(int argc, char **argv)
         }
     }
     /* what run() opened, in reverse order */
+    aos_monitor_shutdown(d.monitor); /* wiring: monitor -- before what it observes goes */
     if (d.http) {
         aos_http_stop(d.http);
         aos_http_free(d.http);
@@ -807,6 +824,7 @@ int main(int argc, char **argv)
     aos_logs_free(d.logs);   /* wiring: logs -- after the store, whose callbacks reach it */
     aos_trace_free(d.trace); /* wiring: trace -- likewise */
     aos_telemetry_free(d.telemetry);   /* wiring: telemetry -- likewise */
+    aos_monitor_free(d.monitor);       /* wiring: monitor -- likewise */
     aos_tools_http_free(d.http_tools); /* wiring: nettools -- after httpc ended their calls */
     aos_tools_git_free(d.git_tools);
     aos_tools_free(d.tools);   /* wiring: tools -- after the loop ran out: no work in flight */

@@ -103,6 +103,8 @@
        "default is all but email and phone; +email / -cn_id change the default")                   \
     XX(metrics_max_series, U, "metrics-max-series", "AOS_METRICS_MAX_SERIES", "2000",              \
        "most series one metric keeps; later label values count as \"other\"")                      \
+    XX(metrics_history_series, U, "metrics-history-series", "AOS_METRICS_HISTORY_SERIES", "512",   \
+       "series the built-in metric history keeps, 23 KB each (0: no history)")                     \
     XX(orch_max_running, U, "orch-max-running", "AOS_ORCH_MAX_RUNNING", "64",                      \
        "tasks running (or waiting for approval) at once; others queue by priority")                \
     XX(orch_max_per_project, U, "orch-max-per-project", "AOS_ORCH_MAX_PER_PROJECT", "0",           \

@@ -208,6 +208,9 @@ static void record(gw_call_t *c, const char *server, const char *outcome)
     aos_metric_add(gw->m_calls, 1, server, tool, outcome);
     if (c->tool)
         aos_metric_observe(gw->m_latency, secs, server, tool);
+    /* error.type: empty on success (OpenTelemetry sets none) */
+    aos_metric_observe(gw->m_client_op, secs, aos_metrics_mcp_method(c->method), tool,
+                       strcmp(outcome, "ok") ? outcome : "", server);
 }
 
 void gw_call_send(gw_call_t *c, json_t *msg)

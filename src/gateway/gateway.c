@@ -846,6 +846,13 @@ int aos_gateway_new(aos_gateway_t **out, const aos_gateway_cfg_t *cfg, aos_err_t
         aos_metrics_gauge(m, "aos_mcp_queue_depth", "Calls waiting for a free slot", "server");
     gw->m_replay = aos_metrics_gauge(m, "aos_mcp_replay_bytes",
                                      "Bytes of SSE events kept for resumption, all sessions", NULL);
+    static const double mcp_bounds[] = {0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1,
+                                        2,    5,    10,   30,  60,  120, 300};
+    gw->m_client_op = aos_metrics_histogram(
+        m, "mcp_client_operation_duration_seconds",
+        "MCP requests aosd sent to servers, as OpenTelemetry's mcp.client.operation.duration",
+        "mcp_method_name,gen_ai_tool_name,error_type,server", mcp_bounds,
+        sizeof(mcp_bounds) / sizeof(mcp_bounds[0]));
     aos_metrics_on_collect(m, collect, gw);
 
     aos_gateway_add_builtin(gw, &gw_builtin_aos);

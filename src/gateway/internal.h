@@ -235,6 +235,7 @@ struct aos_gateway_s {
     /* metrics */
     aos_metric_t *m_calls, *m_latency, *m_sessions, *m_up, *m_queue, *m_rejected, *m_breaker,
         *m_health, *m_replay;
+    aos_metric_t *m_client_op; /* mcp_client_operation_duration_seconds (OpenTelemetry) */
 };
 
 extern const char *const gw_log_levels[]; /* debug .. emergency */

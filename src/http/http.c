@@ -88,6 +88,9 @@ struct aos_http_s {
     size_t body_held;        /* bytes allocated for request bodies, all requests */
     uint64_t limit_logged_ms;
     uint64_t limit_logged_n; /* evicted + refused when last logged */
+    aos_http_observe_fn observe;
+    void *observe_data;
+    unsigned nlive; /* requests in h->live */
 };
 
 enum req_state { REQ_RECEIVING, REQ_DISPATCHED, REQ_ANSWERED };
@@ -136,6 +139,8 @@ struct aos_http_req_s {
     void *span;                                /* the server span, ended by span_end */
     void (*span_end)(void *span, int aborted);
     char peer[INET6_ADDRSTRLEN + 8];
+    uint64_t started_hr; /* uv_hrtime() at its first byte */
+    unsigned status;     /* the answer's, 0 until one is queued */
     aos_http_req_t *prev, *next;
 };
 
@@ -269,6 +274,7 @@ static aos__conn_t *conn_record(struct MHD_Connection *conn)
 
 static void live_add(aos_http_t *h, aos_http_req_t *r)
 {
+    h->nlive++;
     r->next = h->live;
     if (h->live)
         h->live->prev = r;
@@ -277,6 +283,8 @@ static void live_add(aos_http_t *h, aos_http_req_t *r)
 
 static void live_remove(aos_http_t *h, aos_http_req_t *r)
 {
+    if (r->prev || h->live == r)
+        h->nlive--;
     if (r->prev)
         r->prev->next = r->next;
     else
@@ -463,6 +471,7 @@ static int deliver(aos_http_req_t *r, unsigned status, struct MHD_Response *resp
         return AOS_EINVAL;
     }
     r->state = REQ_ANSWERED;
+    r->status = status;
     if (r->in_handler)
         return queue_now(r, status, resp);
     r->pending = resp;
@@ -940,6 +949,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->h = h;
         r->conn = conn;
         r->cn = cn;
+        r->started_hr = uv_hrtime();
         r->method = method;
         r->url = url;
         r->state = REQ_RECEIVING;
@@ -994,6 +1004,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     live_remove(h, r);
     aos__conn_t *cn = r->cn;
+    if (h->observe)
+        h->observe(r, r->status, (double)(uv_hrtime() - r->started_hr) / 1e9,
+                   toe != MHD_REQUEST_TERMINATED_COMPLETED_OK, h->observe_data);
     if (r->span_end)
         r->span_end(r->span, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     if (r->on_close)
@@ -1002,6 +1015,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     /* kept alive for the next request (or closed right after: removed then) */
     if (cn)
         aos__conns_idle(&h->conns, cn, uv_now(h->loop));
+}
+
+void aos_http_set_observer(aos_http_t *h, aos_http_observe_fn fn, void *data)
+{
+    h->observe = fn;
+    h->observe_data = data;
+}
+
+void aos_http_stats(const aos_http_t *h, aos_http_stats_t *out)
+{
+    out->conns = h->conns.count;
+    out->requests = h->nlive;
+    out->evicted = h->conns.evicted;
+    out->refused = h->conns.refused;
+    out->timed_out = h->conns.timed_out;
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)

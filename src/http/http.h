@@ -225,6 +225,24 @@ int aos_http_stream_write(aos_http_req_t *req, const void *data, size_t len);
 size_t aos_http_stream_pending(const aos_http_req_t *req);
 int aos_http_stream_close(aos_http_req_t *req);
 
+/* --- observing (metrics) -------------------------------------------------
+ * fn runs on the loop once per request as it ends, before its span ends:
+ * status is the answer's (0 when none was given: the client left first),
+ * seconds the time from the request's first byte to its end, aborted as
+ * for aos_http_on_close. One observer; NULL removes it. */
+typedef void (*aos_http_observe_fn)(aos_http_req_t *req, unsigned status, double seconds,
+                                    int aborted, void *data);
+void aos_http_set_observer(aos_http_t *h, aos_http_observe_fn fn, void *data);
+
+typedef struct {
+    unsigned conns;     /* connections open (not closing) */
+    unsigned requests;  /* requests between their first byte and their end */
+    uint64_t evicted;   /* idle connections closed to make room */
+    uint64_t refused;   /* connections refused: every one of the group busy */
+    uint64_t timed_out; /* idle connections past their deadline */
+} aos_http_stats_t;
+void aos_http_stats(const aos_http_t *h, aos_http_stats_t *out);
+
 /* Called once when the request ends: answered and sent, or the client went
  * away (closed = 1 when it did not complete normally). The request is freed
  * right after; the owner must drop every pointer to it. */

@@ -70,7 +70,8 @@ struct aos_llm_s {
     void (*on_secret)(const char *value, void *data);
     void *secret_data;                                                  /* borrowed */
     aos_metric_t *m_calls, *m_tokens, *m_cost, *m_duration, *m_retries; /* borrowed, or NULL */
-    aos_llm_call_t *calls;                                              /* not yet reported */
+    aos_metric_t *m_op_duration, *m_token_usage; /* OpenTelemetry GenAI's; or NULL */
+    aos_llm_call_t *calls;                       /* not yet reported */
 };
 
 struct aos_llm_call_s {
@@ -382,6 +383,22 @@ int aos_llm_new(aos_llm_t **out, uv_loop_t *loop, aos_httpc_t *httpc, const aos_
             "operation,model", bounds, sizeof(bounds) / sizeof(bounds[0]));
         llm->m_retries = aos_metrics_counter(m, "aos_llm_retries_total",
                                              "LLM requests sent again after a failure", "model");
+        /* OpenTelemetry's GenAI client metrics (gen-ai-metrics.md), with
+         * the buckets it advises, in Prometheus' naming */
+        static const double secs[] = {0.01, 0.02, 0.04, 0.08,  0.16,  0.32,  0.64,
+                                      1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
+        static const double toks[] = {1,     4,     16,     64,      256,     1024,     4096,
+                                      16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
+        llm->m_op_duration =
+            aos_metrics_histogram(m, "gen_ai_client_operation_duration_seconds",
+                                  "GenAI operation duration (gen_ai.client.operation.duration)",
+                                  "gen_ai_operation_name,gen_ai_request_model,error_type", secs,
+                                  sizeof(secs) / sizeof(secs[0]));
+        llm->m_token_usage = aos_metrics_histogram(
+            m, "gen_ai_client_token_usage",
+            "Number of input and output tokens used (gen_ai.client.token.usage)",
+            "gen_ai_operation_name,gen_ai_request_model,gen_ai_token_type", toks,
+            sizeof(toks) / sizeof(toks[0]));
     }
     tell_secret(llm);
     *out = llm;
@@ -462,6 +479,14 @@ static void record(aos_llm_t *llm, aos_llm_call_t *call)
         aos_metric_add(llm->m_calls, 1, op, model_label(call), outcome);
     if (llm->m_duration)
         aos_metric_observe(llm->m_duration, (double)r->latency_ms / 1000.0, op, model_label(call));
+    aos_metric_observe(llm->m_op_duration, (double)r->latency_ms / 1000.0, op, model_label(call),
+                       r->status ? aos_err_code(r->status) : "");
+    if (r->has_usage) {
+        aos_metric_observe(llm->m_token_usage, (double)r->input_tokens, op, model_label(call),
+                           "input");
+        aos_metric_observe(llm->m_token_usage, (double)r->output_tokens, op, model_label(call),
+                           "output");
+    }
     if (r->has_usage && llm->m_tokens) {
         aos_metric_add(llm->m_tokens, (double)r->input_tokens, op, model_label(call), "input");
         aos_metric_add(llm->m_tokens, (double)r->output_tokens, op, model_label(call), "output");

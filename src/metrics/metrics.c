@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define MAX_LABELS  4
-#define MAX_COLLECT 8
+#define MAX_COLLECT 16
 
 enum type { COUNTER, GAUGE, HISTOGRAM };
 
@@ -399,12 +399,37 @@ static int put_sample(aos_buf_t *o, const aos_metric_t *f, const char *suffix,
     return rc ? rc : put_value(o, v);
 }
 
+void aos_metrics_collect(aos_metrics_t *m)
+{
+    for (int i = 0; i < m->ncollect; i++)
+        m->collect[i].fn(m, m->collect[i].data);
+}
+
+void aos_metrics_each(aos_metrics_t *m, aos_metrics_each_fn fn, void *data)
+{
+    for (aos_metric_t *f = m->first; f; f = f->next)
+        for (struct series *s = f->first; s; s = s->next) {
+            aos_metric_sample_t x = {
+                .name = f->name,
+                .type = f->type == COUNTER ? AOS_METRIC_COUNTER
+                        : f->type == GAUGE ? AOS_METRIC_GAUGE
+                                           : AOS_METRIC_HISTOGRAM,
+                .labels = s->labels ? s->labels : "",
+                .value = s->value,
+                .count = s->count,
+                .bounds = f->bounds,
+                .nbounds = f->nbounds,
+                .buckets = s->buckets,
+            };
+            fn(&x, data);
+        }
+}
+
 int aos_metrics_render(aos_metrics_t *m, aos_buf_t *o)
 {
     static const char *types[] = {"counter", "gauge", "histogram"};
     int rc = 0;
-    for (int i = 0; i < m->ncollect; i++)
-        m->collect[i].fn(m, m->collect[i].data);
+    aos_metrics_collect(m);
     size_t start = o->len;
     if (m->last_len)
         aos_buf_grow(o, m->last_len + m->last_len / 8); /* a hint: failing is fine */
@@ -434,4 +459,47 @@ int aos_metrics_render(aos_metrics_t *m, aos_buf_t *o)
     if (!rc)
         m->last_len = o->len - start;
     return rc;
+}
+
+const char *aos_metrics_mcp_method(const char *method)
+{
+    static const char *const known[] = {
+        "initialize",
+        "ping",
+        "tools/list",
+        "tools/call",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+        "sampling/createMessage",
+        "elicitation/create",
+        "roots/list",
+        "tasks/get",
+        "tasks/result",
+        "tasks/list",
+        "tasks/cancel",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/message",
+        "notifications/roots/list_changed",
+        "notifications/tools/list_changed",
+        "notifications/resources/list_changed",
+        "notifications/resources/updated",
+        "notifications/prompts/list_changed",
+        "notifications/elicitation/complete",
+        "notifications/tasks/status",
+    };
+    if (!method)
+        return "";
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!strcmp(method, known[i]))
+            return known[i];
+    return AOS_METRICS_OTHER;
 }

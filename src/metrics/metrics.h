@@ -21,6 +21,7 @@
 #include "buf/buf.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct aos_metrics_s aos_metrics_t;
 typedef struct aos_metric_s aos_metric_t;
@@ -56,5 +57,39 @@ typedef void (*aos_metrics_collect_fn)(aos_metrics_t *m, void *data);
 int aos_metrics_on_collect(aos_metrics_t *m, aos_metrics_collect_fn fn, void *data);
 
 int aos_metrics_render(aos_metrics_t *m, aos_buf_t *out);
+
+/* ---- reading the registry (the metric history, src/monitor) -------------- */
+typedef enum { AOS_METRIC_COUNTER, AOS_METRIC_GAUGE, AOS_METRIC_HISTOGRAM } aos_metric_type_t;
+
+/* One series as it is now. Everything is borrowed for the call. */
+typedef struct {
+    const char *name; /* the family's */
+    aos_metric_type_t type;
+    const char *labels;   /* k1="v1",k2="v2" escaped as in the exposition; "" for none */
+    double value;         /* counter, gauge; a histogram's sum */
+    uint64_t count;       /* histogram: observations */
+    const double *bounds; /* histogram: upper bounds, ascending (+Inf implicit) */
+    size_t nbounds;
+    const uint64_t *buckets; /* histogram: nbounds + 1 counts, not cumulative */
+} aos_metric_sample_t;
+typedef void (*aos_metrics_each_fn)(const aos_metric_sample_t *s, void *data);
+
+/* Runs the collect functions (as a render does). */
+void aos_metrics_collect(aos_metrics_t *m);
+/* fn for every series of every family, in the exposition's order. The
+ * registry must not change during the walk. */
+void aos_metrics_each(aos_metrics_t *m, aos_metrics_each_fn fn, void *data);
+
+/* The process's own metrics under the names Prometheus' client libraries
+ * use: process_cpu_seconds_total, process_resident_memory_bytes,
+ * process_virtual_memory_bytes, process_open_fds, process_max_fds,
+ * process_threads, process_start_time_seconds, read from getrusage(2),
+ * getrlimit(2) and /proc/self (procfs: no disk) at each collect. Linux;
+ * elsewhere a value that cannot be read is left out. */
+int aos_metrics_process(aos_metrics_t *m);
+
+/* method when it is one of MCP's methods (2025-11-25), else "other": a
+ * label value from a client stays within a known set. NULL gives "". */
+const char *aos_metrics_mcp_method(const char *method);
 
 #endif

@@ -84,6 +84,7 @@ struct aos_sandbox_s {
                       void *data);
     void *env_data;
     aos_builtin_t shell;
+    aos_metric_t *m_runs, *m_duration, *m_running, *m_max, *m_available; /* or NULL */
 };
 
 /* ---- script.c ---- */

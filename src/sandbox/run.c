@@ -466,6 +466,9 @@ static void run_finish(sb_run_t *r)
     else
         status = ex->exit_status == 0 ? "succeeded" : "failed";
     snprintf(r->status, sizeof(r->status), "%s", status);
+    aos_metric_add(sb->m_runs, 1, status);
+    if (r->started)
+        aos_metric_observe(sb->m_duration, (double)ex->duration_ms / 1000.0);
     const char *reason = r->canceled && !r->error[0] ? "canceled" : ex->reason;
     aos_log(!strcmp(status, "succeeded") ? AOS_LOG_INFO : AOS_LOG_WARN, "sandbox",
             json_pack("{s:s, s:s}", "trace_id", r->trace_id, "run_id", r->id),

@@ -18,6 +18,15 @@
 
 /* ---- the service -------------------------------------------------------------- */
 
+static void sb_collect(aos_metrics_t *m, void *data)
+{
+    (void)m;
+    aos_sandbox_t *sb = data;
+    aos_metric_set(sb->m_running, (double)sb->running);
+    aos_metric_set(sb->m_max, (double)sb->max_running);
+    aos_metric_set(sb->m_available, sb->available ? 1 : 0);
+}
+
 int aos_sandbox_new(aos_sandbox_t **out, const aos_sandbox_cfg_t *cfg, aos_err_t *err)
 {
     aos_sandbox_t *sb = calloc(1, sizeof(*sb));
@@ -87,6 +96,23 @@ int aos_sandbox_new(aos_sandbox_t **out, const aos_sandbox_cfg_t *cfg, aos_err_t
             sb_sched_set(sb, json_string_value(json_object_get(s, "id")), every, cron);
     }
     json_decref(scripts);
+    /* last: the collect function holds sb */
+    if (cfg->metrics) {
+        static const double bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900};
+        aos_metrics_t *m = cfg->metrics;
+        sb->m_runs = aos_metrics_counter(m, "aos_sandbox_runs_total",
+                                         "Sandbox runs ended, by status", "status");
+        sb->m_duration = aos_metrics_histogram(m, "aos_sandbox_run_duration_seconds",
+                                               "Wall-clock time of sandbox runs", NULL, bounds,
+                                               sizeof(bounds) / sizeof(bounds[0]));
+        sb->m_running =
+            aos_metrics_gauge(m, "aos_sandbox_runs_running", "Sandbox runs running", NULL);
+        sb->m_max =
+            aos_metrics_gauge(m, "aos_sandbox_max_running", "Sandbox runs allowed at once", NULL);
+        sb->m_available = aos_metrics_gauge(m, "aos_sandbox_available",
+                                            "1 if runs can be sandboxed (the probe passed)", NULL);
+        aos_metrics_on_collect(m, sb_collect, sb);
+    }
     *out = sb;
     return 0;
 }

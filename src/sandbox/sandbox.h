@@ -31,6 +31,7 @@
 #include "builtin/builtin.h"
 #include "err/err.h"
 #include "http/http.h"
+#include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "store/store.h"
 
@@ -57,6 +58,10 @@ typedef struct {
     char *(*env_open)(const char *name, const char *project_id, size_t *len, aos_err_t *err,
                       void *data);
     void *env_data;
+    /* borrowed, may be NULL: aos_sandbox_runs_total{status},
+     * aos_sandbox_run_duration_seconds, aos_sandbox_runs_running,
+     * aos_sandbox_max_running, aos_sandbox_available */
+    aos_metrics_t *metrics;
 } aos_sandbox_cfg_t;
 
 /* Probes the sandbox (a bubblewrap spawn) and loads the schedules from

@@ -115,6 +115,7 @@ struct aos_store_s {
     aos__store_job_t *done, **done_tail;
     int closing;
     int delivering; /* aos_store_shutdown is calling the last done callbacks */
+    aos_store_stats_t stats;
 };
 
 /* aos_store_open with the list of migrations to apply, so that tests can

@@ -334,3 +334,98 @@ int aos_store_spans_retain(aos_store_t *st, int64_t end_before_ns, int64_t keep_
         *deleted = a.deleted;
     return 0;
 }
+
+/* ---- windows (the Monitor: search and topology) ------------------------------ */
+
+/* SPAN_COLS without the columns a window's readers do not look at (trace
+ * state, status message, events, links): a span's events can be large */
+#define WINDOW_COLS                                                                                \
+    "id, trace_id, span_id, parent_span_id, NULL, flags, name, kind, "                             \
+    "start_time_unix_nano, end_time_unix_nano, status_code, NULL, attributes, "                    \
+    "0, NULL, 0, NULL, 0, resource_id"
+
+int aos_store_spans_window(aos_store_t *st, int64_t from_ns, int64_t to_ns, int64_t before_start_ns,
+                           int64_t before_id, int limit, aos_store_span_page_t *page,
+                           aos_err_t *err)
+{
+    memset(page, 0, sizeof(*page));
+    if (limit < 1 || limit > PAGE_MAX)
+        return aos_err_set(err, AOS_EINVAL, "unable to read spans: bad arguments");
+    struct page_arg a = {page, 0};
+    aos__sql_val_t p[] = {aos__sql_int(from_ns),         aos__sql_int(to_ns),
+                          aos__sql_int(before_start_ns), aos__sql_int(before_start_ns),
+                          aos__sql_int(before_id),       aos__sql_int(limit)};
+    int rc = aos__store_query(
+        st,
+        "SELECT " WINDOW_COLS " FROM spans WHERE start_time_unix_nano >= ? AND "
+        "start_time_unix_nano <= ? AND (start_time_unix_nano < ? OR "
+        "(start_time_unix_nano = ? AND id < ?)) ORDER BY start_time_unix_nano DESC, id DESC "
+        "LIMIT ?",
+        p, 6, page_row, &a, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to read the spans of a window");
+    return 0;
+}
+
+static int read_two(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
+{
+    (void)err;
+    int64_t *out = arg;
+    out[0] = (n > 0 && c[0].type == AOS__SQL_INT) ? c[0].i : 0;
+    out[1] = (n > 1 && c[1].type == AOS__SQL_INT) ? c[1].i : 0;
+    return 0;
+}
+
+int aos_store_spans_stats(aos_store_t *st, const char *trace_id, int64_t *n, int64_t *errors,
+                          aos_err_t *err)
+{
+    int64_t v[2] = {0, 0};
+    aos__sql_val_t p = aos__sql_text(trace_id);
+    int rc = aos__store_query(st,
+                              "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status_code = 2 THEN 1 "
+                              "ELSE 0 END), 0) FROM spans WHERE trace_id = ?",
+                              &p, 1, read_two, v, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to count the spans of a trace");
+    *n = v[0];
+    *errors = v[1];
+    return 0;
+}
+
+struct res_arg {
+    json_t *list;
+    int max;
+};
+
+static int res_row(const aos__sql_val_t *c, int n, void *arg, aos_err_t *err)
+{
+    struct res_arg *a = arg;
+    if (n < 2 || c[0].type != AOS__SQL_INT || c[1].type != AOS__SQL_TEXT)
+        return aos_err_set(err, AOS_ESTORE, "unreadable span resource");
+    if ((int)json_array_size(a->list) >= a->max)
+        return 0;
+    json_t *attrs = json_loadb(c[1].p, c[1].len, 0, NULL);
+    json_array_append_new(a->list, json_pack("[I, o]", (json_int_t)c[0].i,
+                                             json_is_object(attrs) ? attrs : json_object()));
+    if (attrs && !json_is_object(attrs))
+        json_decref(attrs);
+    return 0;
+}
+
+int aos_store_span_resources(aos_store_t *st, int max, json_t **out, aos_err_t *err)
+{
+    struct res_arg a = {json_array(), max};
+    *out = NULL;
+    if (!a.list)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    aos__sql_val_t p = aos__sql_int(max);
+    int rc =
+        aos__store_query(st, "SELECT id, attributes FROM span_resources ORDER BY id DESC LIMIT ?",
+                         &p, 1, res_row, &a, err);
+    if (rc < 0) {
+        json_decref(a.list);
+        return aos__store_fail(err, rc, "unable to read the span resources");
+    }
+    *out = a.list;
+    return 0;
+}

@@ -26,6 +26,7 @@ struct aos__store_job_s {
     void *arg; /* borrowed: the submitter's */
     int status;
     aos_err_t err;
+    uint64_t queued_ns; /* uv_hrtime() at submit */
 };
 
 aos__sql_val_t aos__sql_text(const char *s)
@@ -239,11 +240,14 @@ static void worker_main(void *arg)
         st->todo = job->next;
         if (!st->todo)
             st->todo_tail = &st->todo;
+        st->stats.queued--;
         uv_mutex_unlock(&st->q_lock);
 
+        uint64_t t0 = uv_hrtime();
         uv_mutex_lock(&st->db_lock);
         job->status = job->fn(st, job->arg, &job->err);
         uv_mutex_unlock(&st->db_lock);
+        uint64_t t1 = uv_hrtime();
         if (job->status > 0)
             job->status = AOS_EINTERNAL;
         if (job->status == 0) /* fn may have recovered from a failure */
@@ -252,6 +256,11 @@ static void worker_main(void *arg)
             aos_err_set(&job->err, job->status, NULL);
 
         uv_mutex_lock(&st->q_lock);
+        st->stats.wait_seconds += (double)(t0 - job->queued_ns) / 1e9;
+        st->stats.busy_seconds += (double)(t1 - t0) / 1e9;
+        st->stats.done++;
+        if (job->status)
+            st->stats.failed++;
         job->next = NULL;
         *st->done_tail = job;
         st->done_tail = &job->next;
@@ -315,11 +324,24 @@ int aos_store_submit(aos_store_t *st, aos_store_job_fn fn, aos_store_done_fn don
         free(job);
         return AOS_EUNAVAIL;
     }
+    job->queued_ns = uv_hrtime();
     *st->todo_tail = job;
     st->todo_tail = &job->next;
+    st->stats.queued++;
     uv_cond_signal(&st->q_cond);
     uv_mutex_unlock(&st->q_lock);
     return 0;
+}
+
+void aos_store_stats(aos_store_t *st, aos_store_stats_t *out)
+{
+    if (!st->async) {
+        memset(out, 0, sizeof(*out));
+        return;
+    }
+    uv_mutex_lock(&st->q_lock);
+    *out = st->stats;
+    uv_mutex_unlock(&st->q_lock);
 }
 
 /* Open and close --------------------------------------------------------- */

@@ -74,6 +74,17 @@ typedef int (*aos_store_job_fn)(aos_store_t *st, void *arg, aos_err_t *err);
 typedef void (*aos_store_done_fn)(int status, const aos_err_t *err, void *arg);
 int aos_store_submit(aos_store_t *st, aos_store_job_fn fn, aos_store_done_fn done, void *arg);
 
+/* The worker's counts since open (any thread; a copy taken under the
+ * queue's lock): for the metrics. */
+typedef struct {
+    uint64_t done;       /* jobs run */
+    uint64_t failed;     /* ... whose fn returned an error */
+    uint64_t queued;     /* jobs waiting for the worker now */
+    double busy_seconds; /* time jobs ran, all together */
+    double wait_seconds; /* time jobs waited in the queue, all together */
+} aos_store_stats_t;
+void aos_store_stats(aos_store_t *st, aos_store_stats_t *out);
+
 /* Runs fn inside one transaction: commit if it returns 0, roll back
  * otherwise, and return its code. fn runs on the calling thread with the
  * store's mutex held; the domain functions it calls join the transaction. A
@@ -522,6 +533,20 @@ int aos_store_spans_trace(aos_store_t *st, const char *trace_id, int64_t after_s
 void aos_store_span_page_release(aos_store_span_page_t *page);
 /* How many spans trace_id has. */
 int aos_store_spans_count(aos_store_t *st, const char *trace_id, int64_t *n, aos_err_t *err);
+
+/* The Monitor's reads (src/monitor). Spans that started in [from_ns,
+ * to_ns], newest first (start, then id, descending), after the position
+ * (before_start_ns, before_id) - INT64_MAX and INT64_MAX for the first -
+ * at most limit (1..100000), through the index of migration 0022; the rows
+ * carry no trace state, status message, events or links. */
+int aos_store_spans_window(aos_store_t *st, int64_t from_ns, int64_t to_ns, int64_t before_start_ns,
+                           int64_t before_id, int limit, aos_store_span_page_t *page,
+                           aos_err_t *err);
+/* How many spans trace_id has, and how many of them have status ERROR. */
+int aos_store_spans_stats(aos_store_t *st, const char *trace_id, int64_t *n, int64_t *errors,
+                          aos_err_t *err);
+/* The newest max span resources as [[id, attributes object], ...]. */
+int aos_store_span_resources(aos_store_t *st, int max, json_t **out, aos_err_t *err);
 
 /* Retention: deletes at most max_delete of the oldest spans that ended
  * before end_before_ns (0: no age limit) or are older than the newest

@@ -10,6 +10,7 @@
 #define AOS_TRACE_INTERNAL_H
 
 #include "buf/buf.h"
+#include "map/map.h"
 #include "trace/trace.h"
 
 #include <stddef.h>
@@ -40,6 +41,12 @@ struct aos_span_s {
     uint32_t dropped_attrs, dropped_events, dropped_links;
     aos_span_t *next; /* in the queue, once ended */
     int recording;    /* sampled: kept and stored; else only its context counts */
+    /* kept on every SERVER span, recorded or not, for
+     * mcp_server_operation_duration_seconds (sampling must not thin a
+     * metric): mcp.method.name (one of MCP's, aos_metrics_mcp_method),
+     * error.type, network.transport */
+    const char *m_method, *m_transport;
+    char m_error[48];
 };
 
 /* Flushes the spans queued now (read-your-writes for a query submitted to
@@ -68,6 +75,22 @@ typedef struct {
 int aos__trace_render(aos_buf_t *out, const char *trace_id, int64_t total,
                       const aos_store_span_t *rows, size_t n, const aos__trace_resource_t *res,
                       size_t nres, const char *next_cursor);
+
+/* The log lines of a trace (GET /api/traces/:traceId), as JSON array
+ * texts: by_span maps a span id of the page to its lines, others holds
+ * the rest (no span id, or a span not in the page; NULL: none);
+ * truncated: the trace has more lines than were read. */
+typedef struct {
+    const aos_map_t *by_span;
+    const char *others;
+    int truncated;
+} aos__trace_logs_t;
+
+/* aos__trace_render, each span with "logs" (its lines, when it has any)
+ * and the answer with "logs" (the others) and "logs_truncated". */
+int aos__trace_render_logs(aos_buf_t *out, const char *trace_id, int64_t total,
+                           const aos_store_span_t *rows, size_t n, const aos__trace_resource_t *res,
+                           size_t nres, const char *next_cursor, const aos__trace_logs_t *logs);
 
 /* "2025-01-31T12:00:00.123Z" for ns since the epoch. */
 void aos__trace_iso(int64_t ns, char out[32]);

@@ -40,6 +40,7 @@ struct query {
     int64_t res_id[RESOURCES_MAX];
     char *res_text[RESOURCES_MAX];
     int nres;
+    json_t *logs; /* the trace's first log lines (AOS_STORE_LIST_MAX + 1 read), or NULL */
     /* filled by the thread pool */
     char *body;
     size_t body_len;
@@ -49,6 +50,7 @@ struct query {
 static void query_free(struct query *q)
 {
     aos_store_span_page_release(&q->page);
+    json_decref(q->logs);
     for (int i = 0; i < q->nres; i++)
         free(q->res_text[i]);
     free(q->body);
@@ -117,7 +119,69 @@ static int query_run(aos_store_t *st, void *arg, aos_err_t *err)
         if (aos_store_span_resource_get(st, id, &q->res_text[q->nres], err) == 0)
             q->nres++; /* one retention deleted meanwhile is left out */
     }
+    /* its log lines, oldest first: the spans' own go into the tree */
+    aos_store_logs_filter_t f = {
+        .trace_id = q->trace_id, .ascending = 1, .limit = AOS_STORE_LIST_MAX + 1};
+    aos_err_t lerr = {0, ""};
+    if (q->page.n && aos_store_logs_query(st, &f, &q->logs, &lerr) < 0) {
+        json_decref(q->logs); /* the spans are still worth sending */
+        q->logs = NULL;
+    }
     return 0;
+}
+
+/* The page's log lines as JSON texts (thread pool): by_span gets, per span
+ * of the page that has lines, the text of its array (free them with
+ * logs_release); *others the rest. */
+static void logs_split(const struct query *q, aos_map_t *by_span, char **others, int *truncated)
+{
+    aos_map_t in_page, arrays; /* span ids of the page; span id -> json array */
+    aos_map_init(&in_page);
+    aos_map_init(&arrays);
+    json_t *rest = json_array();
+    size_t n = json_array_size(q->logs);
+    *truncated = n > AOS_STORE_LIST_MAX;
+    for (size_t i = 0; i < q->page.n; i++)
+        aos_map_put(&in_page, q->page.rows[i].span_id, (void *)1);
+    for (size_t i = 0; i < n && i < AOS_STORE_LIST_MAX; i++) {
+        json_t *line = json_array_get(q->logs, i);
+        const char *sid = json_string_value(json_object_get(line, "span_id"));
+        json_t *to = rest;
+        if (sid && aos_map_get(&in_page, sid)) {
+            if (!(to = aos_map_get(&arrays, sid))) {
+                to = json_array();
+                if (!to || aos_map_put(&arrays, sid, to)) {
+                    json_decref(to);
+                    to = rest;
+                }
+            }
+        }
+        json_array_append(to, line);
+    }
+    aos_map_iter_t it;
+    const char *k;
+    void *v;
+    aos_map_iter_init(&it);
+    while (aos_map_iter_next(&arrays, &it, &k, NULL, &v)) {
+        char *text = json_dumps(v, JSON_COMPACT);
+        if (text)
+            aos_map_put(by_span, k, text);
+        json_decref(v);
+    }
+    *others = rest ? json_dumps(rest, JSON_COMPACT) : NULL;
+    json_decref(rest);
+    aos_map_release(&in_page);
+    aos_map_release(&arrays);
+}
+
+static void logs_release(aos_map_t *by_span)
+{
+    aos_map_iter_t it;
+    void *v;
+    aos_map_iter_init(&it);
+    while (aos_map_iter_next(by_span, &it, NULL, NULL, &v))
+        free(v);
+    aos_map_release(by_span);
 }
 
 /* ---- the thread pool: tree and text -------------------------------------------- */
@@ -133,10 +197,19 @@ static void render(uv_work_t *w)
         const aos_store_span_t *last = &q->page.rows[q->page.n - 1];
         cursor_encode(last->start_ns, last->id, cursor, sizeof(cursor));
     }
+    aos_map_t by_span;
+    aos_map_init(&by_span);
+    aos__trace_logs_t logs = {&by_span, NULL, 0};
+    char *others = NULL;
+    logs_split(q, &by_span, &others, &logs.truncated);
+    logs.others = others;
     aos_buf_t b;
     aos_buf_init(&b, 0);
-    if (aos__trace_render(&b, q->trace_id, q->total, q->page.rows, q->page.n, res, (size_t)q->nres,
-                          q->more && q->page.n ? cursor : NULL) == 0) {
+    int rc = aos__trace_render_logs(&b, q->trace_id, q->total, q->page.rows, q->page.n, res,
+                                    (size_t)q->nres, q->more && q->page.n ? cursor : NULL, &logs);
+    logs_release(&by_span);
+    free(others);
+    if (rc == 0) {
         q->body_len = b.len;
         q->body = aos_buf_detach(&b, NULL);
     }

@@ -51,6 +51,7 @@ struct aos_trace_s {
     aos_metric_t *m_stored, *m_dropped, *m_deleted, *m_buffered;
     aos_trace_stored_fn on_stored; /* the exporter's feed, or NULL */
     void *on_stored_data;
+    aos_metric_t *m_server_op; /* mcp_server_operation_duration_seconds */
 };
 
 static int64_t now_ns(void)
@@ -180,10 +181,23 @@ static void set_attr(aos_span_t *s, const char *key, json_t *v)
     free(k);
 }
 
+/* What the MCP server metric needs of a SERVER span (internal.h). */
+static void metric_attr(aos_span_t *s, const char *key, const char *value)
+{
+    if (!strcmp(key, AOS_ATTR_MCP_METHOD_NAME))
+        s->m_method = aos_metrics_mcp_method(value);
+    else if (!strcmp(key, AOS_ATTR_ERROR_TYPE))
+        snprintf(s->m_error, sizeof(s->m_error), "%s", value);
+    else if (!strcmp(key, AOS_ATTR_NETWORK_TRANSPORT))
+        s->m_transport = !strcmp(value, "tcp") ? "tcp" : !strcmp(value, "pipe") ? "pipe" : "other";
+}
+
 /* The setters build no value for a span that is not recorded: most spans
  * are not, and each would cost an allocation for nothing. */
 void aos_span_set_str(aos_span_t *s, const char *key, const char *value)
 {
+    if (s && s->kind == AOS_SPAN_SERVER && key && value)
+        metric_attr(s, key, value);
     if (!s || !s->recording || !value)
         return;
     json_t *v = text_json(value, AOS_TRACE_VALUE_MAX);
@@ -464,6 +478,9 @@ void aos_span_end(aos_span_t *s)
     if (!s)
         return;
     aos_trace_t *tr = s->tr;
+    if (s->m_method && tr->m_server_op) /* OpenTelemetry's mcp.server.operation.duration */
+        aos_metric_observe(tr->m_server_op, (double)(uv_hrtime() - s->start_hr) / 1e9, s->m_method,
+                           s->m_error, s->m_transport ? s->m_transport : "");
     if (!s->recording) {
         span_free(s);
         return;
@@ -659,6 +676,14 @@ int aos_trace_new(aos_trace_t **out, const aos_trace_cfg_t *cfg, aos_err_t *err)
                                             "Spans deleted by retention", NULL);
         tr->m_buffered = aos_metrics_gauge(cfg->metrics, "aos_trace_spans_buffered",
                                            "Spans ended and not yet written", NULL);
+        static const double mcp_bounds[] = {0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1,
+                                            2,    5,    10,   30,  60,  120, 300};
+        tr->m_server_op = aos_metrics_histogram(
+            cfg->metrics, "mcp_server_operation_duration_seconds",
+            "MCP requests aosd served, as OpenTelemetry's mcp.server.operation.duration "
+            "(from the spans it records)",
+            "mcp_method_name,error_type,network_transport", mcp_bounds,
+            sizeof(mcp_bounds) / sizeof(mcp_bounds[0]));
         aos_metrics_on_collect(cfg->metrics, collect, tr);
     }
     *out = tr;

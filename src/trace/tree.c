@@ -53,7 +53,8 @@ void aos__trace_iso(int64_t ns, char out[32])
 
 typedef struct {
     aos_buf_t *b;
-    int failed; /* out of memory: everything after is skipped */
+    int failed;            /* out of memory: everything after is skipped */
+    const aos_map_t *logs; /* span id -> JSON array text of its log lines; may be NULL */
 } writer_t;
 
 static void put(writer_t *w, const char *s, size_t n)
@@ -220,6 +221,11 @@ static void put_span(writer_t *w, const aos_store_span_t *r)
             put_int(w, (long long)dropped[i].n);
         }
     }
+    const char *logs = w->logs ? aos_map_get(w->logs, r->span_id) : NULL;
+    if (logs) {
+        puts_(w, ",\"logs\":");
+        puts_(w, logs);
+    }
     puts_(w, ",\"children\":[");
 }
 
@@ -361,7 +367,7 @@ out:
 
 int aos__trace_tree(aos_buf_t *out, const aos_store_span_t *rows, size_t n)
 {
-    writer_t w = {out, 0};
+    writer_t w = {out, 0, NULL};
     return write_tree(&w, rows, n);
 }
 
@@ -369,7 +375,14 @@ int aos__trace_render(aos_buf_t *out, const char *trace_id, int64_t total,
                       const aos_store_span_t *rows, size_t n, const aos__trace_resource_t *res,
                       size_t nres, const char *next_cursor)
 {
-    writer_t w = {out, 0};
+    return aos__trace_render_logs(out, trace_id, total, rows, n, res, nres, next_cursor, NULL);
+}
+
+int aos__trace_render_logs(aos_buf_t *out, const char *trace_id, int64_t total,
+                           const aos_store_span_t *rows, size_t n, const aos__trace_resource_t *res,
+                           size_t nres, const char *next_cursor, const aos__trace_logs_t *logs)
+{
+    writer_t w = {out, 0, logs ? logs->by_span : NULL};
     puts_(&w, "{\"trace_id\":");
     put_str(&w, trace_id);
     puts_(&w, ",\"span_count\":");
@@ -384,7 +397,13 @@ int aos__trace_render(aos_buf_t *out, const char *trace_id, int64_t total,
         put_stored(&w, res[i].attributes, '{', '}', "{}");
         puts_(&w, "}");
     }
-    puts_(&w, "],\"next_cursor\":");
+    puts_(&w, "]");
+    if (logs) {
+        puts_(&w, ",\"logs\":");
+        puts_(&w, logs->others ? logs->others : "[]");
+        puts_(&w, logs->truncated ? ",\"logs_truncated\":true" : ",\"logs_truncated\":false");
+    }
+    puts_(&w, ",\"next_cursor\":");
     if (next_cursor)
         put_str(&w, next_cursor);
     else

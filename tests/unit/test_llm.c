@@ -375,6 +375,20 @@ static void test_chat_plain(void **state)
     assert_non_null(
         strstr(out.ptr,
                "aos_llm_tokens_total{operation=\"chat\",model=\"gpt-test\",type=\"input\"} 1234"));
+    /* OpenTelemetry's GenAI metrics: one operation, 1234 input tokens in
+     * the (1024, 4096] bucket, 567 output tokens in (256, 1024] */
+    assert_non_null(strstr(out.ptr, "gen_ai_client_operation_duration_seconds_count{gen_ai_"
+                                    "operation_name=\"chat\",gen_ai_request_model=\"gpt-test\","
+                                    "error_type=\"\"} 1"));
+    assert_non_null(strstr(out.ptr, "gen_ai_client_token_usage_bucket{gen_ai_operation_name="
+                                    "\"chat\",gen_ai_request_model=\"gpt-test\",gen_ai_token_"
+                                    "type=\"input\",le=\"1024\"} 0"));
+    assert_non_null(strstr(out.ptr, "gen_ai_client_token_usage_bucket{gen_ai_operation_name="
+                                    "\"chat\",gen_ai_request_model=\"gpt-test\",gen_ai_token_"
+                                    "type=\"input\",le=\"4096\"} 1"));
+    assert_non_null(strstr(out.ptr, "gen_ai_client_token_usage_sum{gen_ai_operation_name="
+                                    "\"chat\",gen_ai_request_model=\"gpt-test\",gen_ai_token_"
+                                    "type=\"output\"} 567"));
     assert_null(strstr(out.ptr, KEY));
     aos_buf_release(&out);
     assert_non_null(strstr(logs.ptr, "4bf92f3577b34da6a3ce929d0e0e4736")); /* trace_id */
@@ -745,6 +759,9 @@ static void test_rate_limited(void **state)
     assert_non_null(strstr(
         out.ptr,
         "aos_llm_calls_total{operation=\"chat\",model=\"gpt-test\",outcome=\"rate_limited\"} 2"));
+    assert_non_null(strstr(out.ptr, "gen_ai_client_operation_duration_seconds_count{gen_ai_"
+                                    "operation_name=\"chat\",gen_ai_request_model=\"gpt-test\","
+                                    "error_type=\"rate_limited\"} 2"));
     aos_buf_release(&out);
     ctx_free(c);
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "err/err.h"
 #include "metrics/metrics.h"
@@ -731,6 +732,106 @@ static void test_regression_histogram_null_bounds(void **state)
     aos_metrics_free(m);
 }
 
+/* ---- reading the registry, the process, MCP methods ---------------------- */
+
+struct seen {
+    int n;
+    char text[1024];
+};
+
+static void note(const aos_metric_sample_t *x, void *data)
+{
+    struct seen *s = data;
+    size_t len = strlen(s->text);
+    snprintf(s->text + len, sizeof(s->text) - len, "%s{%s}%d:%g:%llu;", x->name, x->labels,
+             (int)x->type, x->value, (unsigned long long)x->count);
+    if (x->type == AOS_METRIC_HISTOGRAM) {
+        assert_int_equal(x->nbounds, 2);
+        assert_non_null(x->buckets);
+        len = strlen(s->text);
+        snprintf(s->text + len, sizeof(s->text) - len, "[%llu,%llu,%llu];",
+                 (unsigned long long)x->buckets[0], (unsigned long long)x->buckets[1],
+                 (unsigned long long)x->buckets[2]);
+    }
+    s->n++;
+}
+
+static void test_each_walks_every_series_in_order(void **state)
+{
+    (void)state;
+    aos_metrics_t *m = aos_metrics_new();
+    aos_metric_t *c = aos_metrics_counter(m, "aos_c_total", "C.", "k");
+    aos_metric_t *g = aos_metrics_gauge(m, "aos_g", "G.", NULL);
+    static const double b[] = {1, 2};
+    aos_metric_t *h = aos_metrics_histogram(m, "aos_h", "H.", NULL, b, 2);
+    aos_metric_add(c, 2, "a\"b");
+    aos_metric_add(c, 1, "x");
+    aos_metric_set(g, 7);
+    aos_metric_observe(h, 0.5);
+    aos_metric_observe(h, 5);
+    struct seen s = {0, ""};
+    aos_metrics_each(m, note, &s);
+    assert_int_equal(s.n, 4);
+    assert_string_equal(s.text, "aos_c_total{k=\"a\\\"b\"}0:2:0;aos_c_total{k=\"x\"}0:1:0;"
+                                "aos_g{}1:7:0;aos_h{}2:5.5:2;[1,0,1];");
+    aos_metrics_free(m);
+}
+
+/* The value of the sample line "name value" in text (not its HELP line). */
+static double sample_of(const char *text, const char *name)
+{
+    char pat[128];
+    snprintf(pat, sizeof(pat), "\n%s ", name);
+    const char *line = strstr(text, pat);
+    if (!line)
+        fail_msg("no %s in:\n%s", name, text);
+    return strtod(line + strlen(pat), NULL);
+}
+
+static void test_process_metrics_are_read(void **state)
+{
+    (void)state;
+    aos_metrics_t *m = aos_metrics_new();
+    assert_int_equal(aos_metrics_process(m), 0);
+    char *text = render(m);
+    /* each has a value, and a sensible one */
+    assert_true(sample_of(text, "process_cpu_seconds_total") > 0);
+    assert_true(sample_of(text, "process_resident_memory_bytes") >= 1 << 20);
+    assert_true(sample_of(text, "process_virtual_memory_bytes") >=
+                sample_of(text, "process_resident_memory_bytes"));
+    assert_true(sample_of(text, "process_open_fds") >= 3);
+    assert_true(sample_of(text, "process_max_fds") >= sample_of(text, "process_open_fds"));
+    assert_true(sample_of(text, "process_threads") >= 1);
+    /* a descriptor opened shows */
+    double before = sample_of(text, "process_open_fds");
+    FILE *f = fopen("/proc/self/stat", "r");
+    assert_non_null(f);
+    char *again = render(m);
+    assert_true(sample_of(again, "process_open_fds") == before + 1);
+    fclose(f);
+    /* the start time is within the last day, not the epoch or a boot */
+    double start = sample_of(again, "process_start_time_seconds");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    assert_true(start <= (double)now.tv_sec + 1 && start > (double)now.tv_sec - 86400);
+    if (have_promtool())
+        assert_int_equal(promtool_check(again, 0), 0);
+    free(text);
+    free(again);
+    aos_metrics_free(m);
+}
+
+static void test_mcp_method_label_is_bounded(void **state)
+{
+    (void)state;
+    assert_string_equal(aos_metrics_mcp_method("tools/call"), "tools/call");
+    assert_string_equal(aos_metrics_mcp_method("notifications/initialized"),
+                        "notifications/initialized");
+    assert_string_equal(aos_metrics_mcp_method("tools/call2"), AOS_METRICS_OTHER);
+    assert_string_equal(aos_metrics_mcp_method("x-anything"), AOS_METRICS_OTHER);
+    assert_string_equal(aos_metrics_mcp_method(NULL), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -764,6 +865,9 @@ int main(void)
         cmocka_unit_test(test_regression_long_label_values_merge_series),
         cmocka_unit_test(test_regression_render_ignores_buffer_errors),
         cmocka_unit_test(test_regression_histogram_null_bounds),
+        cmocka_unit_test(test_each_walks_every_series_in_order),
+        cmocka_unit_test(test_process_metrics_are_read),
+        cmocka_unit_test(test_mcp_method_label_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -398,7 +398,31 @@ static void test_tree_text(void **state)
     assert_int_equal(aos__trace_render(&b, TID, 0, NULL, 0, NULL, 0, NULL), 0);
     all = json_loads(b.ptr, 0, NULL);
     assert_true(json_is_null(json_object_get(all, "next_cursor")));
+    assert_null(json_object_get(all, "logs")); /* without lines: the answer as before */
     json_decref(all);
+
+    /* with log lines: a span's own under it, the rest beside the tree */
+    aos_map_t by_span;
+    aos_map_init(&by_span);
+    aos_map_put(&by_span, rows[1].span_id, (void *)"[{\"message\":\"one\"}]");
+    aos__trace_logs_t logs = {&by_span, "[{\"message\":\"rest\"}]", 1};
+    aos_buf_reset(&b);
+    assert_int_equal(aos__trace_render_logs(&b, TID, 3, rows, 3, res, 2, NULL, &logs), 0);
+    all = json_loads(b.ptr, 0, NULL);
+    assert_non_null(all);
+    json_t *root = json_array_get(json_object_get(all, "spans"), 0);
+    assert_null(json_object_get(root, "logs"));
+    json_t *kid = json_array_get(json_object_get(root, "children"), 0);
+    assert_string_equal(json_string_value(json_object_get(kid, "span_id")), rows[1].span_id);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(kid, "logs"), 0), "message")),
+                        "one");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(all, "logs"), 0), "message")),
+                        "rest");
+    assert_true(json_is_true(json_object_get(all, "logs_truncated")));
+    json_decref(all);
+    aos_map_release(&by_span);
     aos_buf_release(&b);
 }
 
