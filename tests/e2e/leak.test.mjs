@@ -2,7 +2,7 @@
 // 16, "a leak test"). Distinctive values are used the ways aosd uses
 // secrets: runtime secrets opened into a task's shell step (TaskSpec env),
 // a sandbox script's env, an agent's env (set, then changed: a new version
-// and its diff), a stdio server's env that it prints to stderr, an HTTP
+// and its diff; then the agent run with it), a stdio server's env that it prints to stderr, an HTTP
 // upstream's header and bearer token. Each use also fails (the step and
 // the script print the value and exit non-zero, the upstream is called
 // with a tool it does not have) so errors, anomalies and receipts are
@@ -114,6 +114,11 @@ test('secrets used by tasks, scripts, agents and upstreams are found nowhere', a
   const ag = await api('POST', '/agents', { name: 'leaky-agent', template: 'csv-analyst', config: { env: { API_KEY: agentVal } } });
   assert.equal(ag.status, 201, ag.text);
   assert.equal((await api('PATCH', `/agents/${ag.body.id}`, { config: { env: { API_KEY: agentVal2 } } })).status, 200);
+  // running: the value is opened into its replica's environment, and the
+  // replica's token is minted and revoked
+  assert.equal((await api('POST', `/agents/${ag.body.id}/start`)).status, 200);
+  await until('the agent running', async () => (await aos.api('GET', `/agents/${ag.body.id}`)).body.status === 'running');
+  assert.equal((await api('POST', `/agents/${ag.body.id}/stop`)).status, 200);
 
   // read everything back: every GET route of the table, the resources made here
   for (const rt of TABLE.routes) {
@@ -122,7 +127,7 @@ test('secrets used by tasks, scripts, agents and upstreams are found nowhere', a
   }
   for (const p of ['/mcp/registry', '/mcp/registry/hdr', '/mcp/registry/leaky', '/config/runtime',
     `/api/episodes/${trace}`, `/api/traces/${trace}`, '/api/jobs?limit=500',
-    `/agents/${ag.body.id}`, `/agents/${ag.body.id}/versions`, '/agents',
+    `/agents/${ag.body.id}`, `/agents/${ag.body.id}/versions`, `/agents/${ag.body.id}/runs`, '/agents',
     `/sandbox/scripts/${sc.body.id}`, `/sandbox/scripts/${sc.body.id}/runs`, `/sandbox/runs/${sr.body.id}`,
     '/agent/events/history?limit=500', '/audit/logs?limit=500', '/metrics']) {
     const r = await api('GET', p);
