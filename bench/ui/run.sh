@@ -26,7 +26,8 @@ RESULTS=${BENCH_RESULTS:-$HERE/results}
 log() { echo "[bench] $*" >&2; }
 die() { log "$*"; exit 1; }
 for v in PORT LOADS TASKS LOGS CARDS EPISODE RATE SECONDS; do
-  eval "x=\${BENCH_$v:-0}"
+  n=BENCH_$v
+  x=${!n:-0}
   case "$x" in *[!0-9]*) die "BENCH_$v must be a whole number, got '$x'" ;; esac
 done
 command -v node >/dev/null || die "node is needed"
@@ -34,7 +35,7 @@ command -v node >/dev/null || die "node is needed"
 [ -d "$ROOT/web/node_modules/playwright-core" ] || die "web/node_modules lacks playwright-core: scripts/install-deps"
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || die "missing ${CHROMIUM:-/usr/bin/chromium}: scripts/install-deps installs Debian's chromium"
 
-# shellcheck source=../lib.sh
+# shellcheck source=/dev/null
 . "$HERE/../lib.sh"
 mkdir -p "$RESULTS"
 REPORT=$RESULTS/latest.txt
