@@ -139,6 +139,42 @@ export function NoAccess({ title }: { title: string }) {
 }
 
 /* A scrolling region (a long table): focusable, so a keyboard can scroll it. */
+/* Windowed rendering of a long list of rows of one fixed height (px): a
+ * scroll box of at most `height` px holding only the rows in view plus
+ * OVERSCAN either side, spacers standing for the rest, so 20,000 rows
+ * cost what 40 do. `table`: the rows are <tr>s of a table (colSpan cols),
+ * else <li>s of an <ol>. */
+const OVERSCAN = 10;
+export function useWindow(n: number, rowHeight: number, height: number) {
+  const [top, setTop] = useState(0);
+  const first = Math.max(0, Math.floor(top / rowHeight) - OVERSCAN);
+  const last = Math.min(n, Math.ceil((top + height) / rowHeight) + OVERSCAN);
+  return { first, last, before: first * rowHeight, after: (n - last) * rowHeight, onScroll: (e: Event) => setTop((e.currentTarget as HTMLElement).scrollTop) };
+}
+
+export function Windowed<T>({ items, rowHeight, height, label, testid, render, head, cols = 1 }: {
+  items: T[]; rowHeight: number; height: number; label: string; testid: string; render: (x: T, i: number) => ComponentChildren; head?: ComponentChildren; cols?: number;
+}) {
+  const w = useWindow(items.length, rowHeight, height);
+  const rows = items.slice(w.first, w.last).map((x, i) => render(x, w.first + i));
+  return (
+    <div class="scroll windowed" style={`max-height: ${height}px`} tabIndex={0} role="region" aria-label={label} onScroll={w.onScroll} data-count={items.length}>
+      {head !== undefined ? (
+        <table class="small" data-testid={testid}>
+          {head}
+          <tbody>
+            {w.before > 0 && <tr aria-hidden="true" style={`height: ${w.before}px`}><td colSpan={cols} /></tr>}
+            {rows}
+            {w.after > 0 && <tr aria-hidden="true" style={`height: ${w.after}px`}><td colSpan={cols} /></tr>}
+          </tbody>
+        </table>
+      ) : (
+        <ol class="small mono" data-testid={testid} start={w.first + 1} style={`padding-top: ${w.before}px; padding-bottom: ${w.after}px`}>{rows}</ol>
+      )}
+    </div>
+  );
+}
+
 export function Scroll({ label, children }: { label: string; children: ComponentChildren }) {
   return <div class="scroll" tabIndex={0} role="region" aria-label={label}>{children}</div>;
 }

@@ -1,7 +1,9 @@
 // memory.test.mjs - the Memory page in a real browser against a real aosd:
 // R3 items created, found by keyword, semantic and hybrid search with
 // their score parts, filtered by tag, edited (a new version, the audit
-// trail), deleted and restored; R1 the profile saved; R2 a blueprint
+// trail), deleted and restored from the deleted view; browsed with no
+// query (newest first, "see more" pages, a tag filter, items deleted
+// elsewhere restored); R1 the profile saved; R2 a blueprint
 // created, saved as a second version, the two versions' diff, instantiated
 // and run as a task; the project variable library; both languages and
 // axe-core on every tab; no console error.
@@ -75,16 +77,92 @@ test('R3: items created, searched three ways with score parts, edited, deleted, 
   assert.equal(await page.locator('[data-testid="trail"] tr[data-action="memory.item.create"]').count(), 1);
   await axe(page, '/memory trail modal');
   await page.locator('[data-testid="modal"] button', { hasText: 'Close' }).click();
-  // delete, then restore
+  // delete: gone from the results; the deleted view has it, restored there
   await page.locator('[data-testid="mem-results"] > li', { hasText: '14 days' }).locator('[data-testid="mem-delete"]').click();
-  await page.locator('[data-testid="mem-deleted"] li', { hasText: '14 days' }).waitFor();
   await page.waitForFunction(() => ![...document.querySelectorAll('[data-testid="mem-results"] > li')].some((l) => l.innerText.includes('14 days')));
   assert.ok((await aos.api('GET', `/api/memory/items/${id}`)).body.deleted_at);
-  await page.click('[data-testid="mem-restore"]');
-  await page.locator('[data-testid="mem-results"] > li', { hasText: '14 days' }).waitFor();
+  await page.selectOption('[data-testid="mem-show"]', 'deleted');
+  const gone = page.locator('[data-testid="mem-deleted"] li', { hasText: '14 days' });
+  await gone.waitFor();
+  assert.match(await gone.locator('[data-testid="deleted-at"]').innerText(), /^deleted /);
+  assert.equal(await gone.locator('[data-testid="mem-edit"], [data-testid="mem-delete"]').count(), 0);
+  await gone.locator('[data-testid="mem-restore"]').click();
+  await gone.waitFor({ state: 'detached' });
   assert.equal((await aos.api('GET', `/api/memory/items/${id}`)).body.deleted_at, null);
+  // back to the current items: the query typed before applies again
+  await page.selectOption('[data-testid="mem-show"]', 'live');
+  await page.locator('[data-testid="mem-results"] > li', { hasText: '14 days' }).waitFor();
+  await page.click('[data-testid="mem-clear"]');
+  await page.locator('[data-testid="mem-list"] li', { hasText: '14 days' }).waitFor();
+  assert.equal(await page.inputValue('[data-testid="mem-q"]'), '');
   await axe(page, '/memory results');
   await page.screenshot({ path: join(SHOTS, 'memory-en-light-items.png'), fullPage: true });
+  noProblems();
+});
+
+test('R3: browsing with no query: newest first, see more, tag filter, any deleted item restored', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  // 120 items through the API, every third one tagged "third"; five of
+  // them deleted through the API, not in this page
+  const ids = [];
+  for (let i = 0; i < 120; i++) {
+    const r = await aos.api('POST', '/api/memory/items', { project_id: 'browse', text: `browse item ${i}`, tags: i % 3 === 0 ? ['third', 'b'] : ['b'] });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    ids.push(r.body.id);
+  }
+  const deleted = [ids[3], ids[10], ids[50], ids[100], ids[119]];
+  for (const id of deleted) assert.equal((await aos.api('DELETE', `/api/memory/items/${id}`)).status, 200);
+  await page.goto(aos.url + '/memory');
+  const shown = () => page.locator('[data-testid="mem-items"] > li');
+  const texts = async () => (await shown().allInnerTexts()).map((x) => (x.match(/browse item (\d+)/) || [])[1]).filter(Boolean).map(Number);
+  // the first page: the newest 50, newest first, the deleted ones absent
+  await page.locator('[data-testid="mem-list"]').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="mem-items"] > li').length === 50);
+  let got = await texts();
+  assert.equal(got[0], 118);
+  assert.deepEqual(got, [...got].sort((a, b) => b - a));
+  assert.ok(!got.includes(100) && !got.includes(119));
+  assert.match(await page.locator('[data-testid="mem-list"] h2').innerText(), /50 shown/);
+  // see more: the next 50, then the rest (the other tests' items too), then the end
+  await page.click('[data-testid="mem-more"]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="mem-items"] > li').length === 100);
+  await page.click('[data-testid="mem-more"]');
+  await page.locator('[data-testid="mem-end"]').waitFor();
+  got = await texts();
+  assert.equal(got.length, 115);
+  assert.deepEqual(new Set(got), new Set([...Array(120).keys()].filter((i) => !deleted.includes(ids[i]))));
+  assert.equal(new Set(await page.locator('[data-testid="mem-items"] > li').evaluateAll((l) => l.map((x) => x.dataset.item))).size, await shown().count());
+  // a tag filter: typed, then a tag clicked in a row
+  await page.fill('[data-testid="mem-tags"]', 'third, b');
+  await page.locator('[data-testid="mem-search"] button[type="submit"]').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="mem-items"] > li').length === 39);
+  assert.ok((await texts()).every((i) => i % 3 === 0));
+  await page.locator('[data-testid="mem-end"]').waitFor();
+  await page.fill('[data-testid="mem-tags"]', '');
+  await page.locator('[data-testid="mem-search"] button[type="submit"]').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="mem-items"] > li').length === 50);
+  await shown().filter({ hasText: 'browse item 117' }).locator('button.tag', { hasText: 'third' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="mem-items"] > li').length === 39);
+  assert.equal(await page.inputValue('[data-testid="mem-tags"]'), 'third');
+  await axe(page, '/memory list');
+  // the deleted view: the five deleted through the API, any one restored
+  await page.fill('[data-testid="mem-tags"]', '');
+  await page.selectOption('[data-testid="mem-show"]', 'deleted');
+  await page.locator('[data-testid="mem-deleted"]').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="mem-deleted"] li').length === 5);
+  assert.ok(await page.locator('[data-testid="mem-q"]').isDisabled());
+  const item = page.locator(`[data-testid="mem-deleted"] li[data-item="${ids[10]}"]`);
+  await item.locator('[data-testid="mem-restore"]').click();
+  await item.waitFor({ state: 'detached' });
+  assert.equal(await page.locator('[data-testid="mem-deleted"] li').count(), 4);
+  const r = await aos.api('GET', `/api/memory/items/${ids[10]}`);
+  assert.equal(r.body.deleted_at, null);
+  assert.equal(r.body.version, 3);
+  await axe(page, '/memory deleted');
+  await page.screenshot({ path: join(SHOTS, 'memory-en-light-deleted.png'), fullPage: true });
+  await page.selectOption('[data-testid="mem-show"]', 'live');
+  await page.locator('[data-testid="mem-list"]').waitFor();
   noProblems();
 });
 
@@ -177,6 +255,15 @@ test('every tab in Chinese, no English left', async () => {
   await setLang(page, 'zh-CN');
   await search(page, 'refund', 'hybrid');
   await checkLanguage(page, 'zh-CN', '/memory items');
+  await page.click('[data-testid="mem-clear"]');
+  await page.locator('[data-testid="mem-more"]').waitFor();
+  await checkLanguage(page, 'zh-CN', '/memory list');
+  await page.selectOption('[data-testid="mem-show"]', 'deleted');
+  await page.locator('[data-testid="mem-deleted"] [data-testid="deleted-at"]').first().waitFor();
+  await checkLanguage(page, 'zh-CN', '/memory deleted');
+  await axe(page, '/memory deleted zh-CN');
+  await page.screenshot({ path: join(SHOTS, 'memory-zh-light-deleted.png'), fullPage: true });
+  await page.selectOption('[data-testid="mem-show"]', 'live');
   for (const k of ['profile', 'blueprints', 'vars']) {
     await tab(page, k);
     await page.locator('[role="tabpanel"] form, [role="tabpanel"] ul').first().waitFor();

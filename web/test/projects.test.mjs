@@ -2,8 +2,8 @@
 // aosd: P1 the task list filtered by status and project, a waiting task
 // cancelled; P2 a run's steps with their outputs, its artifacts previewed,
 // its trace, log lines and events, updated live while it waits for an
-// approval; P4 the replay stepped through and a re-run from a middle
-// step; Chinese and
+// approval; a long run's events and log lines windowed; P4 the replay
+// stepped through and a re-run from a middle step; Chinese and
 // axe-core; no console error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -94,7 +94,7 @@ test('P2/P4: artifacts and trace; the replay stepped; a re-run from a middle ste
   await run.locator('[data-testid="run-status"]', { hasText: 'done' }).waitFor();
   // the trace's log lines and events
   await run.locator('[data-testid="run-logs"] tr.log-warn', { hasText: 'disk nearly full during the run' }).waitFor();
-  await run.locator('summary', { hasText: 'Events' }).click();
+  await run.locator('h3', { hasText: /^Events \(\d+\)$/ }).waitFor();
   assert.match(await run.locator('[data-testid="run-events"]').innerText(), /task\.acceptance[\s\S]*task\.receipt/);
   assert.deepEqual(await run.locator('[data-testid="steps"] > li').evaluateAll((l) => l.map((x) => x.dataset.step)), ['plan', 'hello', 'middle', 'bye']);
   await run.locator('[data-testid="artifact"]', { hasText: 'sales.csv' }).click();
@@ -126,6 +126,44 @@ test('P2/P4: artifacts and trace; the replay stepped; a re-run from a middle ste
   assert.equal(ep.rerun_of, traces.done);
   assert.equal(ep.from_step, 'middle');
   await page.locator(`tr[data-trace="${again}"]`).waitFor({ timeout: 10000 });
+  noProblems();
+});
+
+test('P2: a long run: its events and log lines windowed, every one reachable by scrolling', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  // a run of its own with 1,200 more events and 1,000 log lines (the
+  // episode route gives at most 1,000 of each)
+  const run = await aos.api('POST', '/api/run', { goal: 'a long run', project_id: 'shop', dsl: 'step s1: aos__echo message="long"' });
+  assert.equal(run.status, 201, run.text);
+  const tr = run.body.trace_id;
+  for (let i = 0; i < 1200; i += 600) {
+    const evs = Array.from({ length: 600 }, (_, j) => ({ type: `long.step${String(i + j).padStart(4, '0')}`, trace_id: tr }));
+    assert.equal((await aos.api('POST', '/api/events', evs)).status, 201);
+  }
+  const lines = Array.from({ length: 1000 }, (_, j) => ({ message: `long line ${j}`, level: 'info', topic: 'long', trace_id: tr }));
+  assert.equal((await aos.api('POST', '/api/logs', lines)).status < 300, true);
+  await page.goto(aos.url + `/projects?trace=${tr}`);
+  const ev = page.locator('[data-testid="run-events"]');
+  await ev.locator('li').first().waitFor();
+  const box = page.locator('.windowed', { has: ev });
+  const n = Number(await box.getAttribute('data-count'));
+  assert.equal(n, 1000);
+  await page.locator('h3', { hasText: 'Events (1000)' }).waitFor();
+  // only the rows in view (and a few either side) are in the DOM
+  const inDom = await ev.locator('li').count();
+  assert.ok(inDom > 5 && inDom < 60, `${inDom} event rows in the DOM`);
+  assert.ok(await page.locator('[data-testid="run-logs"] tbody tr.row1').count() < 60);
+  // scrolled to the end: the last rows rendered, the first ones gone
+  await box.evaluate((b) => { b.scrollTop = b.scrollHeight; });
+  const lastType = (await aos.api('GET', `/api/episodes/${tr}`)).body.events.at(-1).type;
+  await ev.locator('li', { hasText: lastType }).waitFor();
+  assert.ok(await ev.locator('li').count() < 60);
+  const logs = page.locator('.windowed', { has: page.locator('[data-testid="run-logs"]') });
+  await logs.evaluate((b) => { b.scrollTop = b.scrollHeight; });
+  await page.locator('[data-testid="run-logs"] tr', { hasText: 'long line 999' }).waitFor();
+  assert.equal(await page.locator('[data-testid="run-logs"] tr', { hasText: 'long line 0' }).count(), 0);
+  await axe(page, '/projects long run');
   noProblems();
 });
 

@@ -7,11 +7,14 @@
 //               instantiation with parameters that can be run as a task.
 //   Variables   R2 the project variable library (/projects/:id/vars):
 //               a variable names a runtime secret, never holds a value.
-//   Items       R3 keyword, vector (semantic) and hybrid search showing
-//               each result's score parts and ranks; create, edit,
-//               delete and restore; an item's audit trail for an Admin.
-// Memory has no "list all" route: items are found by searching.
-import { useState } from 'preact/hooks';
+//   Items       R3 the items newest first (GET /api/memory/items) with
+//               "see more" paging, a project and tag filter (a tag
+//               clicked filters by it) and a view of the deleted ones,
+//               each restorable; keyword, vector (semantic) and hybrid
+//               search with the same filters, showing each result's
+//               score parts and ranks; create, edit, delete; an item's
+//               audit trail for an Admin.
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { t, Key } from '../i18n';
 import { api } from '../api';
 import { can } from '../perm';
@@ -289,87 +292,129 @@ const MODES: [string, Key][] = [['hybrid', 'mem.mode.hybrid'], ['keyword', 'mem.
 const rank = (x: number | null | undefined) => x == null ? '' : ` (#${x})`;
 const num = (x: number | null | undefined) => x == null ? '—' : Math.abs(x) < 0.001 && x !== 0 ? x.toExponential(2) : x.toFixed(4);
 
+/* The browse filters (GET /api/memory/items) and, when q is set on the
+ * current items, a search (GET /api/memory/search) with the same ones. */
+type Filter = { project: string; tags: string; deleted: boolean; q: string; mode: string; k: string };
+const tagList = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean).join(',');
+const LIMIT = 50;
+
 function Items() {
+  const [filter, setFilter] = useState<Filter>({ project: '', tags: '', deleted: false, q: '', mode: 'hybrid', k: '10' });
   const [results, setResults] = useState<Item[] | null>(null);
-  const [q, setQ] = useState<URLSearchParams | null>(null);
+  const [list, setList] = useState<Item[] | null>(null);
+  const [next, setNext] = useState<number | null>(null);
+  const [busy, setBusy] = useState(false);
   const [err, setErr] = useState('');
   const [edit, setEdit] = useState<Item | 'new' | null>(null);
-  const [deleted, setDeleted] = useState<Item[]>([]);
   const [trail, setTrail] = useState<Item | null>(null);
-  const search = async (p: URLSearchParams | null = q) => {
-    if (!p) return;
-    setErr('');
+  const searching = !!filter.q && !filter.deleted;
+  const search = async (f: Filter) => {
+    const p = new URLSearchParams({ q: f.q, mode: f.mode, k: f.k || '10' });
+    if (f.tags) p.set('tags', f.tags);
+    if (f.project) p.set('project_id', f.project);
     try { setResults((await api('GET', `/api/memory/search?${p}`)).results); } catch (x: any) { setErr(x.message); }
   };
+  /* A page of the list, newest first: the first one (replacing what is
+   * shown) or the one after `before` (appended). */
+  const page = async (f: Filter, before: number | null) => {
+    const p = new URLSearchParams({ limit: String(LIMIT), deleted: String(f.deleted) });
+    if (f.tags) p.set('tags', f.tags);
+    if (f.project) p.set('project_id', f.project);
+    if (before != null) p.set('before', String(before));
+    setBusy(true);
+    try {
+      const r = await api<{ items: Item[]; next_before: number | null }>('GET', `/api/memory/items?${p}`);
+      setList((old) => before != null && old ? [...old, ...r.items.filter((i) => !old.some((o) => o.id === i.id))] : r.items);
+      setNext(r.next_before);
+    } catch (x: any) { setErr(x.message); } finally { setBusy(false); }
+  };
+  const load = (f: Filter) => { setErr(''); if (f.q && !f.deleted) search(f); else { setResults(null); page(f, null); } };
+  useEffect(() => { load(filter); }, [filter]);
   const submit = (e: Event) => {
     e.preventDefault();
     const f = e.currentTarget as HTMLFormElement;
-    const p = new URLSearchParams({ q: val(f, 'q'), mode: val(f, 'mode'), k: val(f, 'k') || '10' });
-    if (val(f, 'tags').trim()) p.set('tags', val(f, 'tags').split(',').map((x) => x.trim()).filter(Boolean).join(','));
-    if (val(f, 'project_id').trim()) p.set('project_id', val(f, 'project_id').trim());
-    setQ(p);
-    search(p);
+    setFilter({ q: val(f, 'q').trim(), mode: val(f, 'mode'), k: val(f, 'k'), tags: tagList(val(f, 'tags')), project: val(f, 'project_id').trim(), deleted: val(f, 'show') === 'deleted' });
   };
+  /* An item changed here leaves the view it no longer belongs to; the
+   * rest of the list (and the pages loaded) stays as it is. */
+  const drop = (it: Item) => { setList((l) => l && l.filter((x) => x.id !== it.id)); if (searching) search(filter); };
   const del = async (it: Item) => {
     setErr('');
-    try { await api('DELETE', `/api/memory/items/${it.id}`); setDeleted([it, ...deleted.filter((x) => x.id !== it.id)]); search(); } catch (x: any) { setErr(x.message); }
+    try { await api('DELETE', `/api/memory/items/${it.id}`); drop(it); } catch (x: any) { setErr(x.message); }
   };
   const restore = async (it: Item) => {
     setErr('');
-    try { await api('POST', `/api/memory/items/${it.id}/restore`); setDeleted(deleted.filter((x) => x.id !== it.id)); search(); } catch (x: any) { setErr(x.message); }
+    try { await api('POST', `/api/memory/items/${it.id}/restore`); drop(it); } catch (x: any) { setErr(x.message); }
   };
+  const saved = async (it: Item | null) => {
+    setEdit(null);
+    if (searching) return search(filter);
+    if (!it) return page(filter, null); // a new item is the newest: the list from its start
+    try {
+      const got = await api<Item>('GET', `/api/memory/items/${it.id}`);
+      setList((l) => l && l.map((x) => x.id === got.id ? got : x));
+    } catch (x: any) { setErr(x.message); }
+  };
+  /* Changes made here, not in the form, are written into it too. */
+  const form = useRef<HTMLFormElement>(null);
+  const setField = (n: string, v: string) => { const el = form.current?.elements.namedItem(n) as HTMLInputElement | null; if (el) el.value = v; };
+  const byTag = (tag: string) => { setField('tags', tag); setFilter({ ...filter, tags: tag }); };
+  const clear = () => { setField('q', ''); setFilter({ ...filter, q: '' }); };
   const op = can('operate');
+  const row = (r: Item) => (
+    <li key={r.id} data-item={r.id}>
+      <div class="text">{r.subject && <strong>{r.subject}: </strong>}{r.text}</div>
+      <div class="small muted">
+        {r.tags.map((x) => <button type="button" key={x} class="tag" onClick={() => byTag(x)} title={t('mem.tag.filter', { tag: x })}>{x}</button>)}
+        {' '}{r.project_id} · v{r.version} · {r.source} · {when(r.updated_at)}
+        {r.deleted_at && <> · <span data-testid="deleted-at">{t('mem.deleted.at', { when: when(r.deleted_at) })}</span></>}
+      </div>
+      {r.scores && (
+        <div class="small mono" data-testid="scores">
+          {t('mem.score', { s: num(r.score) })} · {t('mem.mode.keyword')} {num(r.scores?.keyword)}{rank(r.ranks?.keyword)} · {t('mem.mode.vector')} {num(r.scores?.vector)}{rank(r.ranks?.vector)} · RRF {num(r.scores?.rrf)}
+        </div>
+      )}
+      <div class="row">
+        {op && !r.deleted_at && <button type="button" onClick={() => setEdit(r)} data-testid="mem-edit">{t('mem.edit')}</button>}
+        {op && !r.deleted_at && <button type="button" class="danger" onClick={() => del(r)} data-testid="mem-delete">{t('common.delete')}</button>}
+        {op && r.deleted_at && <button type="button" onClick={() => restore(r)} data-testid="mem-restore">{t('mem.restore')}</button>}
+        {can('admin', 'system') && <button type="button" onClick={() => setTrail(r)} data-testid="mem-trail">{t('mem.trail')}</button>}
+      </div>
+    </li>
+  );
   return (
     <div class="stack">
       <section class="panel">
-        <form class="row inline-form" onSubmit={submit} data-testid="mem-search">
-          <label style="flex: 3 1 16rem">{t('mem.query')}<input name="q" required data-testid="mem-q" /></label>
-          <label>{t('mem.mode')}<select name="mode" data-testid="mem-mode">{MODES.map(([m, k]) => <option key={m} value={m}>{t(k)}</option>)}</select></label>
-          <label>{t('mem.tags')}<input name="tags" placeholder="a, b" /></label>
-          <label>{t('mem.project')}<input name="project_id" class="mono" /></label>
-          <label style="flex: 0 1 5rem">{t('mem.k')}<input name="k" type="number" min="1" max="100" defaultValue="10" /></label>
+        <form class="row inline-form" onSubmit={submit} data-testid="mem-search" ref={form}>
+          <label style="flex: 3 1 16rem">{t('mem.query')}<input name="q" data-testid="mem-q" defaultValue={filter.q} placeholder={t('mem.query.hint')} disabled={filter.deleted} /></label>
+          <label>{t('mem.mode')}<select name="mode" data-testid="mem-mode" defaultValue={filter.mode}>{MODES.map(([m, k]) => <option key={m} value={m}>{t(k)}</option>)}</select></label>
+          <label>{t('mem.tags')}<input name="tags" placeholder="a, b" defaultValue={filter.tags} data-testid="mem-tags" /></label>
+          <label>{t('mem.project')}<input name="project_id" class="mono" defaultValue={filter.project} /></label>
+          <label style="flex: 0 1 5rem">{t('mem.k')}<input name="k" type="number" min="1" max="100" defaultValue={filter.k} /></label>
+          <label>{t('mem.show')}<select name="show" data-testid="mem-show" value={filter.deleted ? 'deleted' : 'live'}
+            onChange={(e) => (e.currentTarget as HTMLSelectElement).form!.requestSubmit()}>
+            <option value="live">{t('mem.show.live')}</option><option value="deleted">{t('mem.show.deleted')}</option></select></label>
           <button type="submit" class="primary">{t('mem.search')}</button>
         </form>
         {op && <button type="button" onClick={() => setEdit('new')} data-testid="mem-new">{t('mem.item.new')}</button>}
         <Err msg={err} />
       </section>
-      {results && (
+      {searching && results && (
         <section class="panel" aria-live="polite">
-          <h2>{t('mem.results', { n: results.length })}</h2>
-          {results.length === 0 ? <p class="muted">{t('mem.noresults')}</p> : (
-            <ol class="results" data-testid="mem-results">
-              {results.map((r) => (
-                <li key={r.id} data-item={r.id}>
-                  <div class="text">{r.subject && <strong>{r.subject}: </strong>}{r.text}</div>
-                  <div class="small muted">
-                    {r.tags.map((x) => <span key={x} class="tag">{x}</span>)} {r.project_id} · v{r.version} · {r.source}
-                  </div>
-                  <div class="small mono" data-testid="scores">
-                    {t('mem.score', { s: num(r.score) })} · {t('mem.mode.keyword')} {num(r.scores?.keyword)}{rank(r.ranks?.keyword)} · {t('mem.mode.vector')} {num(r.scores?.vector)}{rank(r.ranks?.vector)} · RRF {num(r.scores?.rrf)}
-                  </div>
-                  <div class="row">
-                    {op && <button type="button" onClick={() => setEdit(r)} data-testid="mem-edit">{t('mem.edit')}</button>}
-                    {op && <button type="button" class="danger" onClick={() => del(r)} data-testid="mem-delete">{t('common.delete')}</button>}
-                    {can('admin', 'system') && <button type="button" onClick={() => setTrail(r)} data-testid="mem-trail">{t('mem.trail')}</button>}
-                  </div>
-                </li>
-              ))}
-            </ol>
-          )}
+          <div class="row"><h2 class="spacer">{t('mem.results', { n: results.length })}</h2>
+            <button type="button" onClick={clear} data-testid="mem-clear">{t('mem.clear')}</button></div>
+          {results.length === 0 ? <p class="muted">{t('mem.noresults')}</p> : <ol class="results" data-testid="mem-results">{results.map(row)}</ol>}
         </section>
       )}
-      {deleted.length > 0 && (
-        <section class="panel">
-          <h2>{t('mem.deleted')}</h2>
-          <ul class="list" data-testid="mem-deleted">
-            {deleted.map((d) => (
-              <li key={d.id} class="row"><span class="spacer">{d.text.slice(0, 120)}</span>
-                <button type="button" onClick={() => restore(d)} data-testid="mem-restore">{t('mem.restore')}</button></li>
-            ))}
-          </ul>
+      {!searching && list && (
+        <section class="panel" aria-live="polite" data-testid={filter.deleted ? 'mem-deleted' : 'mem-list'}>
+          <h2>{t(filter.deleted ? 'mem.list.deleted' : 'mem.list', { n: list.length })}{filter.tags && <> · {filter.tags.split(',').map((x) => <span key={x} class="tag">{x}</span>)}</>}</h2>
+          {list.length === 0 ? <p class="muted">{t('common.none')}</p> : <ol class="results" data-testid="mem-items">{list.map(row)}</ol>}
+          {next != null && <button type="button" onClick={() => page(filter, next)} disabled={busy} data-testid="mem-more">{t('mem.more')}</button>}
+          {next == null && list.length > 0 && <p class="muted small" data-testid="mem-end">{t('mem.end')}</p>}
         </section>
       )}
-      {edit && <ItemForm item={edit === 'new' ? null : edit} onClose={() => setEdit(null)} onSaved={() => { setEdit(null); search(); }} />}
+      {edit && <ItemForm item={edit === 'new' ? null : edit} onClose={() => setEdit(null)} onSaved={() => saved(edit === 'new' ? null : edit)} />}
       {trail && <Trail item={trail} onClose={() => setTrail(null)} />}
     </div>
   );

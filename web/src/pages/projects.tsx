@@ -7,7 +7,8 @@
 //   P2 a run: GET /api/episodes/:trace - its goal, plan and steps (each
 //      step's attempts, input, output, error, duration), approvals,
 //      artifacts (previewed by the Chat Hub's workspace), trace, logs
-//      (the log service's lines of the trace) and events;
+//      (the log service's lines of the trace) and events, both windowed
+//      (only the rows in view are in the DOM);
 //      reloaded on value events and polled while not finished.
 //   P4 (from the existing routes) replay: the recorded frames of
 //      /replay, stepped through one by one, nothing called again; and a
@@ -19,10 +20,12 @@ import { feed } from '../feed';
 import { t } from '../i18n';
 import { api } from '../api';
 import { can } from '../perm';
-import { Err, when, pretty, statusText, NoAccess, Scroll } from '../ui';
+import { Err, when, pretty, statusText, NoAccess, Scroll, Windowed } from '../ui';
 import { Workspace, Preview } from './workspace';
 
 const REFRESH_MS = 15000;
+// a run's logs and events are windowed (ui.tsx): rows of one height (.row1)
+const LOG_ROW = 24, EVENT_ROW = 20;
 
 /* Calls fn shortly after the value-event feed changes (a task accepted,
  * progressing, waiting or finished), at most every 300 ms: the list and
@@ -215,19 +218,15 @@ function Run({ trace, onOpen }: { trace: string; onOpen: (t: string | null) => v
         )}
         <h3>{t('prj.logs')}</h3>
         {(ep.logs || []).length === 0 ? <p class="muted small">{t('common.none')}</p> : (
-          <Scroll label={t('prj.logs')}>
-            <table class="small" data-testid="run-logs">
-              <thead><tr><th>{t('aud.time')}</th><th>{t('prj.level')}</th><th>{t('prj.source')}</th><th>{t('prj.message')}</th></tr></thead>
-              <tbody>{ep.logs.map((l: any) => (
-                <tr key={l.id} class={`log-${l.level}`}><td>{when(l.ts)}</td><td>{l.level}</td><td class="mono">{l.source || ''}</td><td class="mono">{l.message}</td></tr>
-              ))}</tbody>
-            </table>
-          </Scroll>
+          <Windowed items={ep.logs} rowHeight={LOG_ROW} height={360} label={t('prj.logs')} testid="run-logs" cols={4}
+            head={<thead><tr><th>{t('aud.time')}</th><th>{t('prj.level')}</th><th>{t('prj.source')}</th><th>{t('prj.message')}</th></tr></thead>}
+            render={(l: any) => (
+              <tr key={l.id} class={`log-${l.level} row1`}><td>{when(l.ts)}</td><td>{l.level}</td><td class="mono">{l.source || ''}</td><td class="mono" title={l.message}>{l.message}</td></tr>
+            )} />
         )}
-        <details>
-          <summary>{t('prj.events', { n: (ep.events || []).length })}</summary>
-          <ol class="small mono" data-testid="run-events">{(ep.events || []).map((e: any) => <li key={e.id}>{when(e.created_at)} {e.type}</li>)}</ol>
-        </details>
+        <h3>{t('prj.events', { n: (ep.events || []).length })}</h3>
+        <Windowed items={ep.events || []} rowHeight={EVENT_ROW} height={300} label={t('prj.events', { n: (ep.events || []).length })} testid="run-events"
+          render={(e: any) => <li key={e.id} class="row1">{when(e.created_at)} {e.type}</li>} />
         {replay && <Replay trace={trace} />}
       </section>
       {preview && <Workspace preview={preview} onClose={() => setPreview(null)} />}
