@@ -18,8 +18,8 @@
 # exporter sent and dropped are read from /metrics (it must keep up).
 #
 # Loopback only; every process started here is stopped on exit and the
-# temporary directory removed. A few minutes by default. Run it under the
-# machine-wide lock: flock /work/test.lock flock /work/bench.lock ...
+# temporary directory removed. A few minutes by default. Run it on a quiet
+# machine, alone (no other benchmark or test suite beside it).
 #
 # Env: BENCH_RUNS (2) rounds, BENCH_SECONDS (8) measured seconds per load,
 #      BENCH_WARMUP (2), BENCH_CONNS (4) ingest connections, BENCH_CONC (16)

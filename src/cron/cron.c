@@ -96,8 +96,11 @@ static int field(int f, const char *s, size_t len, uint64_t *bits, int *star, ao
         if (a < lo || b > hi || a > b)
             return aos_err_set(err, AOS_EINVAL, "%s: %d-%d is outside %d-%d or backwards",
                                fields[f].name, a, b, lo, hi);
-        for (int v = a; v <= b; v += step)
-            *bits |= 1ull << (f == F_DOW && v == 7 ? 0 : v);
+        for (int v = a; v <= b; v += step) {
+            unsigned bit = f == F_DOW && v == 7 ? 0u : (unsigned)v; /* 0..59: lo >= 0 */
+            if (bit < 64)
+                *bits |= 1ull << bit;
+        }
         if (*p == '\0')
             return 0;
         if (*p++ != ',' || *p == '\0')
