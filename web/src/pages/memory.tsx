@@ -52,7 +52,7 @@ const PROFILE_OBJS = ['task_defaults', 'notifications', 'preferences'];
 const PROFILE_KEY: Record<string, Key> = { task_defaults: 'mem.p.defaults', notifications: 'mem.p.notifications', preferences: 'mem.p.preferences' };
 
 function Profile() {
-  const { data, err, reload } = useLoad<any>('/api/memory/profile');
+  const { data, err, reload, setData } = useLoad<any>('/api/memory/profile');
   const [e2, setE2] = useState('');
   const [msg, setMsg] = useState('');
   if (!data) return err ? <Err msg={err} /> : <p>{t('common.loading')}</p>;
@@ -66,9 +66,12 @@ function Profile() {
       if (val(f, 'language')) body.language = val(f, 'language');
       if (val(f, 'timezone').trim()) body.timezone = val(f, 'timezone').trim();
       for (const k of PROFILE_OBJS) { const o = objOf(val(f, k), k); if (o !== undefined) body[k] = o; }
-      await api('PUT', '/api/memory/profile', body);
+      // the answer is the saved profile: the form shows it at once (a reload
+      // landing later would reset what was typed after the save)
+      const saved = await api<any>('PUT', '/api/memory/profile', body);
+      if (saved && saved.version) setData(saved);
+      else reload();
       setMsg(t('sec.saved'));
-      reload();
     } catch (x: any) { setE2(x.message); }
   };
   return (
