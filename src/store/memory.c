@@ -220,6 +220,27 @@ static int kw_row(const aos__sql_val_t *cols, int ncols, void *arg, aos_err_t *e
     return 0;
 }
 
+/* The filters the keyword search and the list share, on items aliased i:
+ * " AND i.project_id IN (...)" (projects NULL: every project) and one
+ * " AND EXISTS (...)" per tag, their values appended at params[*k]. */
+static void where_projects_tags(sbuf_t *sql, aos__sql_val_t *params, int *k,
+                                const char *const *projects, size_t nprojects,
+                                const char *const *tags, size_t ntags)
+{
+    if (projects) {
+        sb_str(sql, " AND i.project_id IN (");
+        for (size_t i = 0; i < nprojects; i++) {
+            sb_str(sql, i ? ", ?" : "?");
+            params[(*k)++] = aos__sql_text(projects[i]);
+        }
+        sb_str(sql, ")");
+    }
+    for (size_t i = 0; i < ntags; i++) {
+        sb_str(sql, " AND EXISTS (SELECT 1 FROM mem_tags t WHERE t.item_id = i.id AND t.tag = ?)");
+        params[(*k)++] = aos__sql_text(tags[i]);
+    }
+}
+
 int aos_store_mem_keyword(aos_store_t *st, const char *terms, const char *const *projects,
                           size_t nprojects, const char *const *tags, size_t ntags, int limit,
                           int64_t *ids, double *scores, int *n, aos_err_t *err)
@@ -260,18 +281,8 @@ int aos_store_mem_keyword(aos_store_t *st, const char *terms, const char *const 
     int k = 0;
     if (params)
         params[k++] = aos__sql_text(q.s);
-    if (projects && params) {
-        sb_str(&sql, " AND i.project_id IN (");
-        for (size_t i = 0; i < nprojects; i++) {
-            sb_str(&sql, i ? ", ?" : "?");
-            params[k++] = aos__sql_text(projects[i]);
-        }
-        sb_str(&sql, ")");
-    }
-    for (size_t i = 0; i < ntags && params; i++) {
-        sb_str(&sql, " AND EXISTS (SELECT 1 FROM mem_tags t WHERE t.item_id = i.id AND t.tag = ?)");
-        params[k++] = aos__sql_text(tags[i]);
-    }
+    if (params)
+        where_projects_tags(&sql, params, &k, projects, nprojects, tags, ntags);
     sb_str(&sql, " ORDER BY bm25(mem_fts), i.id LIMIT ?");
     int rc;
     if (!params || q.oom || sql.oom) {
@@ -327,7 +338,8 @@ int aos_store_mem_list(aos_store_t *st, const char *const *projects, size_t npro
     if (projects && nprojects == 0)
         return (*out = json_array()) ? 0 : aos_err_set(err, AOS_ENOMEM, "out of memory");
     sbuf_t sql = {0};
-    size_t np = 2 + (projects ? nprojects : 0) + ntags, k = 0;
+    size_t np = 2 + (projects ? nprojects : 0) + ntags;
+    int k = 0;
     aos__sql_val_t *params = calloc(np, sizeof(*params));
     sb_str(&sql, "SELECT " ITEM_COLS " FROM mem_items i WHERE i.deleted_at IS ");
     sb_str(&sql, deleted ? "NOT NULL" : "NULL");
@@ -335,26 +347,16 @@ int aos_store_mem_list(aos_store_t *st, const char *const *projects, size_t npro
         sb_str(&sql, " AND i.id < ?");
         params[k++] = aos__sql_int(before_id);
     }
-    if (projects && params) {
-        sb_str(&sql, " AND i.project_id IN (");
-        for (size_t i = 0; i < nprojects; i++) {
-            sb_str(&sql, i ? ", ?" : "?");
-            params[k++] = aos__sql_text(projects[i]);
-        }
-        sb_str(&sql, ")");
-    }
-    for (size_t i = 0; i < ntags && params; i++) {
-        sb_str(&sql, " AND EXISTS (SELECT 1 FROM mem_tags t WHERE t.item_id = i.id AND t.tag = ?)");
-        params[k++] = aos__sql_text(tags[i]);
-    }
+    if (params)
+        where_projects_tags(&sql, params, &k, projects, nprojects, tags, ntags);
     sb_str(&sql, " ORDER BY i.id DESC LIMIT ?");
     if (params)
         params[k++] = aos__sql_int(limit);
     int rc;
     if (!params || sql.oom)
         rc = aos_err_set(err, AOS_ENOMEM, "memory list: out of memory");
-    else if ((rc = aos__store_select(st, sql.s, params, (int)k, item_cols, NCOLS(item_cols), out,
-                                     err)) < 0)
+    else if ((rc = aos__store_select(st, sql.s, params, k, item_cols, NCOLS(item_cols), out, err)) <
+             0)
         rc = aos__store_fail(err, rc, "unable to list memory items");
     free(params);
     free(sql.s);
