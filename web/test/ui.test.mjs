@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startAosd, backendEntry, ROOT, TOKEN, TOOLS } from '../../tests/e2e/lib.mjs';
 import { loadDictionaries } from '../i18n-dicts.mjs';
-import { axe } from './lib.mjs';
+import { axe, checkLanguage as checkPageLanguage } from './lib.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'build/screenshots');
@@ -78,25 +78,7 @@ async function setTheme(th) {
 // Every string the page shows is in the language chosen: no English
 // dictionary value (that differs in Chinese) is visible in zh-CN and the
 // other way round, and no key is shown raw.
-async function checkLanguage(l, where) {
-  // (text the server sends in English, marked lang="en", and names, code
-  // and data - .mono, code, pre - are left out)
-  const text = await page.evaluate((l) => {
-    if (l === 'en') return document.body.innerText;
-    const b = document.body.cloneNode(true);
-    b.querySelectorAll('[lang="en"], [translate="no"], .mono, code, pre').forEach((e) => e.remove());
-    document.documentElement.appendChild(b);
-    const s = b.innerText;
-    b.remove();
-    return s;
-  }, l);
-  const [other, mine] = l === 'en' ? [zh, en] : [en, zh];
-  for (const [k, v] of other) {
-    if (v === mine.get(k) || v.length < 4 || /\{\w+\}/.test(v)) continue;
-    assert.ok(!text.includes(v), `${where} in ${l} shows '${v}' (${k}) of the other language`);
-  }
-  for (const k of en.keys()) assert.ok(!text.includes(k), `${where} in ${l} shows the raw key ${k}`);
-}
+const checkLanguage = (l, where) => checkPageLanguage(page, l, where);
 
 // What shows that a built page has loaded; the others say they are not built.
 const READY = {
