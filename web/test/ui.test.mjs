@@ -71,6 +71,9 @@ async function setLang(l) {
   await page.waitForFunction((x) => document.documentElement.lang === x, l);
 }
 async function setTheme(th) {
+  // the app sets the theme once it has rendered: read it only after that,
+  // or a click made before it would toggle the wrong way
+  await page.waitForFunction(() => !!document.documentElement.dataset.theme);
   if ((await page.evaluate(() => document.documentElement.dataset.theme)) !== th) await page.click('[data-testid="theme"]');
   await page.waitForFunction((x) => document.documentElement.dataset.theme === x, th);
 }
