@@ -34,6 +34,7 @@
 struct xspan {
     struct xspan *next;
     aos_store_span_t r; /* strings point into data */
+    json_t *json[3];    /* its attributes, events, links (references) or NULL */
     char data[];
 };
 
@@ -84,11 +85,14 @@ static const char *scopy(char **p, const char *s)
     return out;
 }
 
-static struct xspan *xspan_copy(const aos_store_span_t *r)
+/* A copy of r; with json (its parsed attributes, events and links), those
+ * are referenced and their texts not copied (the encoder reads json). */
+static struct xspan *xspan_copy(const aos_store_span_t *r, json_t *const *json)
 {
     size_t n = slen(r->trace_id) + slen(r->span_id) + slen(r->parent_span_id) +
-               slen(r->trace_state) + slen(r->name) + slen(r->status_message) +
-               slen(r->attributes) + slen(r->events) + slen(r->links);
+               slen(r->trace_state) + slen(r->name) + slen(r->status_message);
+    if (!json)
+        n += slen(r->attributes) + slen(r->events) + slen(r->links);
     struct xspan *x = malloc(sizeof(*x) + n);
     if (!x)
         return NULL;
@@ -101,9 +105,11 @@ static struct xspan *xspan_copy(const aos_store_span_t *r)
     x->r.trace_state = scopy(&p, r->trace_state);
     x->r.name = scopy(&p, r->name);
     x->r.status_message = scopy(&p, r->status_message);
-    x->r.attributes = scopy(&p, r->attributes);
-    x->r.events = scopy(&p, r->events);
-    x->r.links = scopy(&p, r->links);
+    x->r.attributes = json ? NULL : scopy(&p, r->attributes);
+    x->r.events = json ? NULL : scopy(&p, r->events);
+    x->r.links = json ? NULL : scopy(&p, r->links);
+    for (int k = 0; k < 3; k++)
+        x->json[k] = json ? json_incref(json[k]) : NULL;
     return x;
 }
 
@@ -111,6 +117,8 @@ static void list_free(struct xspan *x)
 {
     while (x) {
         struct xspan *next = x->next;
+        for (int k = 0; k < 3; k++)
+            json_decref(x->json[k]);
         free(x);
         x = next;
     }
@@ -278,6 +286,7 @@ struct encode {
     aos_telemetry_t *t;
     uv_work_t work;
     aos_store_span_t *rows;
+    json_t **json; /* 3 per row, borrowed from the batch's xspans */
     size_t n;
     char *resource;
     aos_otlp_encoding_t enc;
@@ -288,7 +297,7 @@ struct encode {
 static void encode_work(uv_work_t *w)
 {
     struct encode *e = w->data;
-    e->rc = aos_otlp_traces_encode(e->rows, e->n, e->resource, e->enc, &e->body);
+    e->rc = aos_otlp_traces_encode(e->rows, e->json, e->n, e->resource, e->enc, &e->body);
 }
 
 static void encode_done(uv_work_t *w, int status)
@@ -311,6 +320,7 @@ static void encode_done(uv_work_t *w, int status)
     }
     aos_buf_release(&e->body);
     free(e->rows);
+    free(e->json);
     free(e->resource);
     free(e);
 }
@@ -344,11 +354,13 @@ static void send_batch(aos_telemetry_t *t)
     struct encode *e = calloc(1, sizeof(*e));
     if (e) {
         e->rows = malloc(n * sizeof(*e->rows));
+        e->json = malloc(3 * n * sizeof(*e->json));
         e->resource = t->resource ? strdup(t->resource) : NULL;
     }
-    if (!e || !e->rows || (t->resource && !e->resource)) {
+    if (!e || !e->rows || !e->json || (t->resource && !e->resource)) {
         if (e) {
             free(e->rows);
+            free(e->json);
             free(e->resource);
             free(e);
         }
@@ -358,8 +370,10 @@ static void send_batch(aos_telemetry_t *t)
         return;
     }
     size_t i = 0;
-    for (struct xspan *x = t->batch; x; x = x->next)
-        e->rows[i++] = x->r;
+    for (struct xspan *x = t->batch; x; x = x->next, i++) {
+        e->rows[i] = x->r;
+        memcpy(&e->json[3 * i], x->json, sizeof(x->json));
+    }
     e->t = t;
     e->n = n;
     e->enc = t->cfg.encoding;
@@ -369,6 +383,7 @@ static void send_batch(aos_telemetry_t *t)
     if (uv_queue_work(t->cfg.loop, &e->work, encode_work, encode_done) < 0) {
         t->encoding = 0;
         free(e->rows);
+        free(e->json);
         free(e->resource);
         free(e);
         drop(t, n, "encode");
@@ -377,7 +392,8 @@ static void send_batch(aos_telemetry_t *t)
     }
 }
 
-void aos_telemetry_export(const aos_store_span_t *rows, size_t n, const char *resource, void *data)
+void aos_telemetry_export(const aos_store_span_t *rows, json_t *const *json, size_t n,
+                          const char *resource, void *data)
 {
     aos_telemetry_t *t = data;
     if (!t || t->shut || !t->url || !n)
@@ -394,7 +410,8 @@ void aos_telemetry_export(const aos_store_span_t *rows, size_t n, const char *re
         if (!(rows[i].flags & 1)) /* not sampled: the W3C flag decides */
             continue;
         struct xspan *x = NULL;
-        if (t->queued + t->nbatch >= t->cfg.queue || !(x = xspan_copy(&rows[i]))) {
+        if (t->queued + t->nbatch >= t->cfg.queue ||
+            !(x = xspan_copy(&rows[i], json ? &json[3 * i] : NULL))) {
             dropped++;
             continue;
         }

@@ -1031,42 +1031,54 @@ int aos_otlp_logs_decode(const void *body, size_t len, aos_otlp_encoding_t enc,
 
 /* ---- encoding aosd's spans ------------------------------------------------------------ */
 
-/* Every allocation of one encoding, freed together. */
+/* Every allocation of one encoding, freed together: a bump allocator over
+ * zeroed chunks (one calloc per ARENA_CHUNK bytes, not one per message).
+ * Strings are not copied: protobuf-c's pack only reads them, and the rows
+ * and JSON values they point into outlive the encoding. */
+#define ARENA_CHUNK 65536
+
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    max_align_t data[];
+} arena_chunk_t;
+
 typedef struct {
-    void **p;
-    size_t n, cap;
+    arena_chunk_t *head;
 } arena_t;
 
 static void *arena_alloc(arena_t *a, size_t size)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? 2 * a->cap : 256;
-        void **p = realloc(a->p, cap * sizeof(*p));
-        if (!p)
+    const size_t align = sizeof(max_align_t);
+    size = (size + align - 1) / align * align;
+    if (!size)
+        size = align;
+    arena_chunk_t *c = a->head;
+    if (!c || c->cap - c->used < size) {
+        size_t cap = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+        c = calloc(1, sizeof(*c) + cap);
+        if (!c)
             return NULL;
-        a->p = p;
-        a->cap = cap;
+        c->cap = cap;
+        c->next = a->head;
+        a->head = c;
     }
-    void *m = calloc(1, size ? size : 1);
-    if (m)
-        a->p[a->n++] = m;
+    void *m = (char *)c->data + c->used;
+    c->used += size;
     return m;
 }
 
-static char *arena_str(arena_t *a, const char *s)
+static char *ref(const char *s)
 {
-    size_t n = strlen(s);
-    char *m = arena_alloc(a, n + 1);
-    if (m)
-        memcpy(m, s, n);
-    return m;
+    return (char *)s; /* packed, never written */
 }
 
 static void arena_free(arena_t *a)
 {
-    for (size_t i = 0; i < a->n; i++)
-        free(a->p[i]);
-    free(a->p);
+    for (arena_chunk_t *c = a->head, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
 }
 
 /* a JSON object of scalars -> KeyValue[] */
@@ -1089,11 +1101,11 @@ static pb_kv_t **pb_kvs(arena_t *a, const json_t *obj, size_t *n)
             return NULL;
         opentelemetry__proto__common__v1__key_value__init(kv);
         opentelemetry__proto__common__v1__any_value__init(av);
-        kv->key = arena_str(a, k);
+        kv->key = ref(k);
         kv->value = av;
         if (json_is_string(v)) {
             av->value_case = ANY(STRING_VALUE);
-            av->string_value = arena_str(a, json_string_value(v));
+            av->string_value = ref(json_string_value(v));
         } else if (json_is_integer(v)) {
             av->value_case = ANY(INT_VALUE);
             av->int_value = (int64_t)json_integer_value(v);
@@ -1105,11 +1117,15 @@ static pb_kv_t **pb_kvs(arena_t *a, const json_t *obj, size_t *n)
             av->bool_value = json_is_true(v);
         } else {
             char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-            av->value_case = ANY(STRING_VALUE);
-            av->string_value = arena_str(a, t ? t : "");
+            size_t tn = t ? strlen(t) : 0;
+            char *m = arena_alloc(a, tn + 1);
+            if (m && t)
+                memcpy(m, t, tn);
             free(t);
+            av->value_case = ANY(STRING_VALUE);
+            av->string_value = m;
         }
-        if (!kv->key || (av->value_case == ANY(STRING_VALUE) && !av->string_value))
+        if (av->value_case == ANY(STRING_VALUE) && !av->string_value)
             return NULL;
         kvs[(*n)++] = kv;
     }
@@ -1132,16 +1148,24 @@ static int bin_of(arena_t *a, const char *hex, size_t n, ProtobufCBinaryData *ou
     return 0;
 }
 
-static json_t *load_or_null(const char *text)
+/* Row i's attributes (k 0), events (1) or links (2), parsed: json's
+ * value when there is one (a new reference), else the row's text parsed;
+ * NULL for none. */
+static json_t *row_json(const aos_store_span_t *rows, json_t *const *json, size_t i, int k)
 {
+    json_t *v = json ? json[3 * i + (size_t)k] : NULL;
+    if (v)
+        return json_incref(v);
+    const char *text = k == 0 ? rows[i].attributes : k == 1 ? rows[i].events : rows[i].links;
     return text ? json_loads(text, 0, NULL) : NULL;
 }
 
-static int pb_encode_traces(const aos_store_span_t *rows, size_t n, const json_t *resource,
-                            aos_buf_t *out)
+static int pb_encode_traces(const aos_store_span_t *rows, json_t *const *json, size_t n,
+                            const json_t *resource, aos_buf_t *out)
 {
     arena_t a = {0};
     int rc = AOS_ENOMEM;
+    json_t **held = NULL; /* the rows' JSON values, 3 per span */
     pb_treq_t req = OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
     pb_resource_spans_t rs = OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
     pb_resource_t res = OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
@@ -1158,7 +1182,8 @@ static int pb_encode_traces(const aos_store_span_t *rows, size_t n, const json_t
     ss.scope = &scope;
     res.attributes = pb_kvs(&a, resource, &res.n_attributes);
     ss.spans = n ? arena_alloc(&a, n * sizeof(*ss.spans)) : NULL;
-    if (n && !ss.spans)
+    held = n ? arena_alloc(&a, 3 * n * sizeof(*held)) : NULL;
+    if (n && (!ss.spans || !held))
         goto done;
     for (size_t i = 0; i < n; i++) {
         const aos_store_span_t *r = &rows[i];
@@ -1171,22 +1196,22 @@ static int pb_encode_traces(const aos_store_span_t *rows, size_t n, const json_t
         if (bin_of(&a, r->trace_id, 16, &s->trace_id) || bin_of(&a, r->span_id, 8, &s->span_id) ||
             bin_of(&a, r->parent_span_id, 8, &s->parent_span_id))
             goto done;
-        s->trace_state = r->trace_state ? arena_str(&a, r->trace_state) : "";
+        s->trace_state = ref(r->trace_state ? r->trace_state : "");
         s->flags = r->flags;
-        s->name = arena_str(&a, r->name ? r->name : "");
+        s->name = ref(r->name ? r->name : "");
         s->kind = (Opentelemetry__Proto__Trace__V1__Span__SpanKind)r->kind;
         s->start_time_unix_nano = (uint64_t)r->start_ns;
         s->end_time_unix_nano = (uint64_t)r->end_ns;
         st->code = (Opentelemetry__Proto__Trace__V1__Status__StatusCode)r->status_code;
-        st->message = r->status_message ? arena_str(&a, r->status_message) : "";
+        st->message = ref(r->status_message ? r->status_message : "");
         s->status = st;
         s->dropped_attributes_count = r->dropped_attributes;
         s->dropped_events_count = r->dropped_events;
         s->dropped_links_count = r->dropped_links;
-        json_t *attrs = load_or_null(r->attributes);
+        /* held until the request is packed: its strings are packed from them */
+        json_t *attrs = held[3 * i] = row_json(rows, json, i, 0);
         s->attributes = pb_kvs(&a, attrs, &s->n_attributes);
-        json_decref(attrs);
-        json_t *evs = load_or_null(r->events);
+        json_t *evs = held[3 * i + 1] = row_json(rows, json, i, 1);
         size_t ne = json_array_size(evs), k;
         json_t *ev;
         s->events = ne ? arena_alloc(&a, ne * sizeof(*s->events)) : NULL;
@@ -1197,12 +1222,11 @@ static int pb_encode_traces(const aos_store_span_t *rows, size_t n, const json_t
                 break;
             opentelemetry__proto__trace__v1__span__event__init(e);
             e->time_unix_nano = (uint64_t)json_integer_value(json_object_get(ev, "time_unix_nano"));
-            e->name = arena_str(&a, json_string_value(json_object_get(ev, "name")) ?: "");
+            e->name = ref(json_string_value(json_object_get(ev, "name")) ?: "");
             e->attributes = pb_kvs(&a, json_object_get(ev, "attributes"), &e->n_attributes);
             s->events[s->n_events++] = e;
         }
-        json_decref(evs);
-        json_t *lks = load_or_null(r->links), *lk;
+        json_t *lks = held[3 * i + 2] = row_json(rows, json, i, 2), *lk;
         size_t nl = json_array_size(lks);
         s->links = nl ? arena_alloc(&a, nl * sizeof(*s->links)) : NULL;
         json_array_foreach(lks, k, lk)
@@ -1214,14 +1238,11 @@ static int pb_encode_traces(const aos_store_span_t *rows, size_t n, const json_t
             bin_of(&a, json_string_value(json_object_get(lk, "trace_id")), 16, &l->trace_id);
             bin_of(&a, json_string_value(json_object_get(lk, "span_id")), 8, &l->span_id);
             const char *ts = json_string_value(json_object_get(lk, "trace_state"));
-            l->trace_state = ts ? arena_str(&a, ts) : "";
+            l->trace_state = ref(ts ? ts : "");
             l->flags = (uint32_t)json_integer_value(json_object_get(lk, "flags"));
             l->attributes = pb_kvs(&a, json_object_get(lk, "attributes"), &l->n_attributes);
             s->links[s->n_links++] = l;
         }
-        json_decref(lks);
-        if (!s->name || !s->trace_state || !st->message)
-            goto done;
         ss.spans[ss.n_spans++] = s;
     }
     size_t size =
@@ -1234,6 +1255,8 @@ static int pb_encode_traces(const aos_store_span_t *rows, size_t n, const json_t
     out->len += size;
     rc = 0;
 done:
+    for (size_t i = 0; held && i < 3 * n; i++)
+        json_decref(held[i]);
     arena_free(&a);
     return rc;
 }
@@ -1273,8 +1296,8 @@ static json_t *u64_str(int64_t v)
     return json_string(num);
 }
 
-static int js_encode_traces(const aos_store_span_t *rows, size_t n, const json_t *resource,
-                            aos_buf_t *out)
+static int js_encode_traces(const aos_store_span_t *rows, json_t *const *json, size_t n,
+                            const json_t *resource, aos_buf_t *out)
 {
     json_t *spans = json_array();
     for (size_t i = 0; spans && i < n; i++) {
@@ -1293,12 +1316,12 @@ static int js_encode_traces(const aos_store_span_t *rows, size_t n, const json_t
         if (r->status_message)
             json_object_set_new(json_object_get(s, "status"), "message",
                                 json_string(r->status_message));
-        json_t *attrs = load_or_null(r->attributes);
+        json_t *attrs = row_json(rows, json, i, 0);
         json_object_set_new(s, "attributes", js_kvs(attrs));
         json_decref(attrs);
         if (r->dropped_attributes)
             json_object_set_new(s, "droppedAttributesCount", json_integer(r->dropped_attributes));
-        json_t *evs = load_or_null(r->events), *ev, *list = json_array();
+        json_t *evs = row_json(rows, json, i, 1), *ev, *list = json_array();
         size_t k;
         json_array_foreach(evs, k, ev)
         {
@@ -1312,7 +1335,7 @@ static int js_encode_traces(const aos_store_span_t *rows, size_t n, const json_t
         json_object_set_new(s, "events", list);
         if (r->dropped_events)
             json_object_set_new(s, "droppedEventsCount", json_integer(r->dropped_events));
-        json_t *lks = load_or_null(r->links), *lk;
+        json_t *lks = row_json(rows, json, i, 2), *lk;
         list = json_array();
         json_array_foreach(lks, k, lk)
         {
@@ -1342,16 +1365,16 @@ static int js_encode_traces(const aos_store_span_t *rows, size_t n, const json_t
     return rc < 0 ? AOS_ENOMEM : 0;
 }
 
-int aos_otlp_traces_encode(const aos_store_span_t *rows, size_t n, const char *resource,
-                           aos_otlp_encoding_t enc, aos_buf_t *out)
+int aos_otlp_traces_encode(const aos_store_span_t *rows, json_t *const *json, size_t n,
+                           const char *resource, aos_otlp_encoding_t enc, aos_buf_t *out)
 {
     json_t *res = resource ? json_loads(resource, 0, NULL) : NULL;
     if (!res)
         res = json_object();
     if (!res)
         return AOS_ENOMEM;
-    int rc = enc == AOS_OTLP_JSON ? js_encode_traces(rows, n, res, out)
-                                  : pb_encode_traces(rows, n, res, out);
+    int rc = enc == AOS_OTLP_JSON ? js_encode_traces(rows, json, n, res, out)
+                                  : pb_encode_traces(rows, json, n, res, out);
     json_decref(res);
     return rc;
 }

@@ -87,7 +87,8 @@ int aos_telemetry_add_routes(aos_telemetry_t *t, aos_http_t *http);
 /* Queues rows[0..n) (stored spans of the resource whose attributes are
  * the JSON text resource; all borrowed for the call) for export. Matches
  * the hook of aos_trace_on_stored. */
-void aos_telemetry_export(const aos_store_span_t *rows, size_t n, const char *resource, void *t);
+void aos_telemetry_export(const aos_store_span_t *rows, json_t *const *json, size_t n,
+                          const char *resource, void *t);
 /* Stops the export (the request in flight is cancelled, the queue
  * dropped and counted) and refuses new ingest requests (503); ingests
  * under way still finish. Call before aos_httpc_free. Idempotent. */
@@ -139,9 +140,12 @@ void aos_otlp_logs_release(aos_otlp_logs_t *l);
 
 /* An ExportTraceServiceRequest of rows[0..n) (their resource_id ignored)
  * under the resource whose attributes are the JSON object text resource,
- * appended to out. 0 or AOS_ENOMEM. */
-int aos_otlp_traces_encode(const aos_store_span_t *rows, size_t n, const char *resource,
-                           aos_otlp_encoding_t enc, aos_buf_t *out);
+ * appended to out. json, when not NULL, holds the rows' attributes, events
+ * and links already parsed (3 per row, as aos_trace_stored_fn gives them;
+ * read, never changed): the rows' texts are then not parsed again. 0 or
+ * AOS_ENOMEM. */
+int aos_otlp_traces_encode(const aos_store_span_t *rows, json_t *const *json, size_t n,
+                           const char *resource, aos_otlp_encoding_t enc, aos_buf_t *out);
 /* An Export{Trace,Logs}ServiceResponse (logs: 1) with partial_success
  * when rejected > 0, appended to out. 0 or AOS_ENOMEM. */
 int aos_otlp_response_encode(int logs, int64_t rejected, const char *message,

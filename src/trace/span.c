@@ -337,7 +337,8 @@ struct batch {
     aos_span_t *spans; /* the list, linked by next */
     size_t n;
     aos_store_span_t *rows;
-    char **texts; /* JSON texts made on the worker: 3 per span */
+    char **texts;  /* JSON texts made on the worker: 3 per span */
+    json_t **json; /* what they were made from: 3 per span, borrowed */
 };
 
 static void drop(aos_trace_t *tr, size_t n, const char *reason)
@@ -361,7 +362,8 @@ static int batch_run(aos_store_t *st, void *arg, aos_err_t *err)
         return rc;
     b->rows = calloc(b->n, sizeof(*b->rows));
     b->texts = calloc(b->n * 3, sizeof(*b->texts));
-    if (!b->rows || !b->texts)
+    b->json = calloc(b->n * 3, sizeof(*b->json));
+    if (!b->rows || !b->texts || !b->json)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
     size_t i = 0;
     for (aos_span_t *s = b->spans; s; s = s->next, i++) {
@@ -370,6 +372,9 @@ static int batch_run(aos_store_t *st, void *arg, aos_err_t *err)
         t[0] = dump_or_null(s->attrs);
         t[1] = dump_or_null(s->events);
         t[2] = dump_or_null(s->links);
+        b->json[3 * i] = t[0] ? s->attrs : NULL;
+        b->json[3 * i + 1] = t[1] ? s->events : NULL;
+        b->json[3 * i + 2] = t[2] ? s->links : NULL;
         r->trace_id = s->ctx.trace_id;
         r->span_id = s->ctx.span_id;
         r->parent_span_id = s->parent_id[0] ? s->parent_id : NULL;
@@ -404,6 +409,7 @@ static void batch_free(struct batch *b)
     for (size_t i = 0; b->texts && i < 3 * b->n; i++)
         free(b->texts[i]);
     free(b->texts);
+    free(b->json);
     free(b->rows);
     free(b);
 }
@@ -421,7 +427,7 @@ static void batch_done(int status, const aos_err_t *err, void *arg)
         if (tr->m_stored)
             aos_metric_add(tr->m_stored, (double)b->n);
         if (tr->on_stored && b->rows)
-            tr->on_stored(b->rows, b->n, tr->resource, tr->on_stored_data);
+            tr->on_stored(b->rows, b->json, b->n, tr->resource, tr->on_stored_data);
     }
     batch_free(b);
     if (tr->queued)

@@ -157,9 +157,14 @@ void aos_trace_free(aos_trace_t *tr);
 
 /* fn sees every batch of spans once it is stored (on the loop: rows borrowed
  * for the call; resource the JSON text of their resource's attributes):
- * the OTLP exporter's feed (src/telemetry). fn NULL: none. */
-typedef void (*aos_trace_stored_fn)(const aos_store_span_t *rows, size_t n, const char *resource,
-                                    void *data);
+ * the OTLP exporter's feed (src/telemetry). json holds the rows'
+ * attributes, events and links as the values their texts were made from,
+ * 3 per row (NULL where the text is NULL), borrowed: a receiver that keeps
+ * one takes a reference (json_incref) and may then read it on any thread -
+ * an ended span's values never change and jansson counts references
+ * atomically - but never changes it. fn NULL: none. */
+typedef void (*aos_trace_stored_fn)(const aos_store_span_t *rows, json_t *const *json, size_t n,
+                                    const char *resource, void *data);
 void aos_trace_on_stored(aos_trace_t *tr, aos_trace_stored_fn fn, void *data);
 
 /* ---- spans -------------------------------------------------------------- */

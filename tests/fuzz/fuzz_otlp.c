@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int e = 0; e < 2; e++) {
             aos_buf_t b;
             aos_buf_init(&b, 0);
-            if (aos_otlp_traces_encode(t.rows, t.n, t.resources[0], e, &b) == 0) {
+            if (aos_otlp_traces_encode(t.rows, NULL, t.n, t.resources[0], e, &b) == 0) {
                 aos_otlp_traces_t again;
                 if (aos_otlp_traces_decode(b.ptr, b.len, e, NULL, &again, &err) != 0 ||
                     again.n != t.n || again.rejected)
