@@ -10,6 +10,13 @@
 //     measured window; a span counts once its request got 200 (aosd answers
 //     after the commit). Prints
 //       otlp_load: N spans in S s = R spans/s, p50 X ms, p99 Y ms, errors E
+//   node otlp_load.mjs --url U --token T --big-trace N [--fetches 10]
+//     one trace of N spans (a root, 100 children, the rest their children,
+//     the GenAI attributes above) posted in protobuf batches of 1,000 and
+//     stored; then GET /api/traces/:id?limit=N (the waterfall's one fetch)
+//     FETCHES times, each timed from the request to the body's last byte.
+//     Prints
+//       big_trace: N spans, fetch p50 X ms, max Y ms, body B bytes, errors E
 //   node otlp_load.mjs --sink PORT
 //     an OTLP/HTTP receiver that answers 200 to every request (the export
 //     side of bench/telemetry); prints "sink: ready" once listening.
@@ -45,6 +52,53 @@ if (arg('sink')) {
   const WARMUP = Number(arg('warmup', 2)), BATCH = Number(arg('batch', 100));
   const kv = (key, v) => ({ key, value: typeof v === 'number' ? { int_value: v } : { string_value: v } });
   const now = BigInt(Date.now()) * 1000000n;
+
+  async function bigTrace(N, FETCHES) {
+    const tid = randomBytes(16), ids = Array.from({ length: N }, () => randomBytes(8));
+    const parent = (i) => (i === 0 ? undefined : i <= 100 ? ids[0] : ids[1 + ((i - 101) % 100)]);
+    const span = (i) => ({
+      trace_id: tid, span_id: ids[i], parent_span_id: parent(i), name: i ? `execute_tool tool-${i % 13}` : 'invoke_workflow big',
+      kind: i ? 3 : 1, flags: 1,
+      start_time_unix_nano: String(now + BigInt(i) * 1000n), end_time_unix_nano: String(now + BigInt(i) * 1000n + 900n),
+      attributes: [kv('gen_ai.operation.name', i ? 'execute_tool' : 'invoke_workflow'), kv('gen_ai.tool.name', `tool-${i % 13}`),
+        kv('gen_ai.usage.input_tokens', i)],
+    });
+    const send = (body) => new Promise((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', headers: {
+        'Content-Type': 'application/x-protobuf', 'Content-Length': body.length, Authorization: `Bearer ${token}` } }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`POST /v1/traces: ${res.statusCode}`))));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    for (let at = 0; at < N; at += 1000) {
+      const spans = [];
+      for (let i = at; i < Math.min(N, at + 1000); i++) spans.push(span(i));
+      await send(Buffer.from(Req.encode(Req.fromObject({ resource_spans: [{
+        resource: { attributes: [kv('service.name', 'bench-big')] }, scope_spans: [{ scope: { name: 'bench' }, spans }] }] })).finish()));
+    }
+    const get = new URL(`/api/traces/${tid.toString('hex')}?limit=${N}`, arg('url'));
+    const lat = [];
+    let errors = 0, bytes = 0;
+    for (let k = 0; k < FETCHES; k++) {
+      const t = process.hrtime.bigint();
+      const r = await fetch(get, { headers: { Authorization: `Bearer ${token}` } });
+      const body = await r.text();
+      const ms = Number(process.hrtime.bigint() - t) / 1e6;
+      if (r.status !== 200 || JSON.parse(body).span_count !== N) { errors++; continue; }
+      bytes = body.length;
+      lat.push(ms);
+    }
+    lat.sort((a, b) => a - b);
+    const p50 = lat.length ? lat[Math.floor(lat.length / 2)] : 0;
+    console.log(`big_trace: ${N} spans, fetch p50 ${p50.toFixed(1)} ms, max ${(lat.at(-1) || 0).toFixed(1)} ms, ` +
+      `body ${bytes} bytes, errors ${errors}`);
+  }
+  if (arg('big-trace')) {
+    await bigTrace(Number(arg('big-trace')), Number(arg('fetches', 10)));
+    process.exit(0);
+  }
   const bodies = Array.from({ length: 64 }, () => {
     const tid = randomBytes(16), root0 = randomBytes(8);
     const spans = Array.from({ length: BATCH }, (_, i) => ({

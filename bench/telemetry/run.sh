@@ -17,6 +17,13 @@
 # the overhead in %. Target: <= 3 %. After each "on" run the spans the
 # exporter sent and dropped are read from /metrics (it must keep up).
 #
+# Waterfall: one trace of BENCH_BIG_TRACE (10,000) spans ingested into a
+# fresh aosd, then fetched whole (GET /api/traces/:id?limit=N, what the
+# Monitor page's waterfall asks) BENCH_FETCHES (10) times: p50 and max
+# from request to last byte, and aosd's RSS growth (VmRSS after the
+# fetches minus before the ingest; VmHWM the peak). Targets: <= 100 ms,
+# <= 50 MB.
+#
 # Loopback only; every process started here is stopped on exit and the
 # temporary directory removed. A few minutes by default. Run it on a quiet
 # machine, alone (no other benchmark or test suite beside it).
@@ -24,7 +31,8 @@
 # Env: BENCH_RUNS (2) rounds, BENCH_SECONDS (8) measured seconds per load,
 #      BENCH_WARMUP (2), BENCH_CONNS (4) ingest connections, BENCH_CONC (16)
 #      gateway connections, BENCH_PORT (3501; uses PORT and PORT+1),
-#      BENCH_LIMIT_ROWS (300000), BENCH_BUILD (<repo>/build),
+#      BENCH_LIMIT_ROWS (300000), BENCH_BIG_TRACE (10000), BENCH_FETCHES (10),
+#      BENCH_BUILD (<repo>/build),
 #      BENCH_RESULTS (bench/telemetry/results).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -36,13 +44,15 @@ CONNS=${BENCH_CONNS:-4}
 CONC=${BENCH_CONC:-16}
 PORT=${BENCH_PORT:-3501}
 LIMIT_ROWS=${BENCH_LIMIT_ROWS:-300000}
+BIG=${BENCH_BIG_TRACE:-10000}
+FETCHES=${BENCH_FETCHES:-10}
 BUILD=${BENCH_BUILD:-$ROOT/build}
 RESULTS=${BENCH_RESULTS:-$HERE/results}
 TOKEN=bench-telemetry-owner-token-0123456789
 
 log() { echo "[bench] $*" >&2; }
 die() { log "$*"; exit 1; }
-for v in RUNS SECS WARMUP CONNS CONC PORT LIMIT_ROWS; do
+for v in RUNS SECS WARMUP CONNS CONC PORT LIMIT_ROWS BIG FETCHES; do
   case "${!v}" in '' | *[!0-9]*) die "BENCH_$v must be a whole number, got '${!v}'" ;; esac
 done
 [ "$RUNS" -ge 1 ] && [ "$SECS" -ge 1 ] && [ "$CONNS" -ge 1 ] && [ "$CONC" -ge 1 ] ||
@@ -172,6 +182,20 @@ done
 OFF_MED=$(printf '%s\n' "${OFF[@]}" | median)
 ON_MED=$(printf '%s\n' "${ON[@]}" | median)
 say "gateway median: export off $OFF_MED rps, on $ON_MED rps: overhead $(awk -v a="$OFF_MED" -v b="$ON_MED" 'BEGIN{printf "%.1f", 100*(a-b)/a}') %; target <= 3 %"
+say ""
+
+# ---------------------------------------------------------------- waterfall
+rss_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+rm -rf "$WORK/big"
+start_aosd "$WORK/big"
+rss0=$(rss_kb "$AOSD_PID" VmRSS)
+out=$(timeout 300 node "$HERE/otlp_load.mjs" --url "http://127.0.0.1:$PORT" --token "$TOKEN" \
+  --big-trace "$BIG" --fetches "$FETCHES" 2>&1 | tail -1)
+rss1=$(rss_kb "$AOSD_PID" VmRSS)
+hwm=$(rss_kb "$AOSD_PID" VmHWM)
+stop_aosd
+say "$out"
+say "$(awk -v a="$rss0" -v b="$rss1" -v h="$hwm" 'BEGIN{printf "waterfall: aosd RSS %.1f MB before the ingest, %.1f MB after the fetches (growth %.1f MB; peak %.1f MB); targets: fetch <= 100 ms, growth <= 50 MB", a/1024, b/1024, (b-a)/1024, h/1024}')"
 say "after: busy $(cpu_busy_pct)%; uptime: $(uptime)"
 
 mkdir -p "$RESULTS"
