@@ -613,6 +613,11 @@ static void span_begin(gw_call_t *c, gw_server_t *sv, aos_span_kind_t kind)
     aos_span_set_str(c->span, AOS_ATTR_MCP_METHOD_NAME, "tools/call");
     aos_span_set_str(c->span, AOS_ATTR_AOS_MCP_SERVER, sv->name);
     aos_span_set_int(c->span, "aos.attempt", (int64_t)c->attempts);
+    if (kind == AOS_SPAN_CLIENT) { /* an upstream: a child's pipes, or a connection */
+        const char *transport = json_string_value(json_object_get(sv->entry, "transport"));
+        aos_span_set_str(c->span, AOS_ATTR_NETWORK_TRANSPORT,
+                         transport && !strcmp(transport, "stdio") ? "pipe" : "tcp");
+    }
 }
 
 /* Ends the attempt's span with its outcome: status (an AOS_E* code) or the
