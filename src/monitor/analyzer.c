@@ -26,20 +26,48 @@
  * Each suggestion carries actions: {label, method, path[, field]} a UI
  * shows on the anomaly's card (card_id) - requests to aosd's own API.
  *
+ * On the card. A suggestion is shown where the failure is: the Analyzer
+ * publishes it as the next version of the anomaly's own card (type
+ * anomaly.detected, the same card_id, the anomaly's payload plus
+ * "suggestion": {id, rule, title, detail, actions[, llm]}; topic
+ * "analyzer"), once per card; a failed receipt's group gets a card of
+ * its own ("analyzer:<id>"), updated at most once a minute. The Analyzer
+ * ignores the events of topic "analyzer" (its own). Only live events
+ * publish: the events read back at start (a restart) rebuild the groups
+ * without publishing again.
+ *
+ * The model's suggestion. With an LLM configured (aos__analyzer_set_llm),
+ * a group's first event (and one an hour later at most) asks the model
+ * for a short repair suggestion from the group's rule, title, server,
+ * tool, error class and message (already redacted by the bus); at most
+ * LLM_INFLIGHT_MAX asks at a time, others wait for the group's next
+ * event. The answer (cut to LLM_TEXT_MAX bytes) joins the group's
+ * suggestion as "llm": {text, model} in the list and in a new version
+ * of its card. A failed ask is logged and tried again no sooner than the
+ * next hour.
+ *
  * The subscription starts REPLAY events back, so a restart rebuilds the
- * recent groups from the durable bus. No LLM suggestion yet (NEXT.md). */
+ * recent groups from the durable bus. */
 #include "monitor/internal.h"
+#include "isotime/isotime.h"
+#include "log/log.h"
 #include "map/map.h"
+#include "utf8/utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define GROUPS_MAX 256
-#define TRACES_MAX 5
-#define REPLAY     5000 /* events read back at start */
-#define LIST_MAX   256
+#define GROUPS_MAX       256
+#define TRACES_MAX       5
+#define REPLAY           5000 /* events read back at start */
+#define LIST_MAX         256
+#define LLM_INFLIGHT_MAX 2
+#define LLM_AGAIN_MS     (3600 * 1000) /* a group's model suggestion, asked again at most */
+#define LLM_TEXT_MAX     1500          /* bytes of the model's suggestion kept */
+#define LLM_MAX_TOKENS   300
+#define RECEIPT_CARD_MS  60000 /* a receipt group's card, updated at most */
 
 struct group {
     char key[160];
@@ -50,11 +78,32 @@ struct group {
     int64_t first_ms, last_ms;
     char traces[TRACES_MAX][40];
     int ntraces;
+    char severity[16], project_id[136]; /* of the last event */
+    char published_card[160];           /* the card that shows the suggestion */
+    int64_t published_ms;
+    char *llm; /* the model's suggestion, or NULL */
+    char llm_model[96];
+    int64_t llm_asked_ms;
+    int llm_pending;
     struct group *prev, *next; /* most recent first */
+};
+
+/* One question to the model in flight. Detached (a = NULL) when the
+ * Analyzer goes first; freed by its done callback. */
+struct ask {
+    aos__analyzer_t *a;
+    char key[160];
+    aos_llm_call_t *call;
+    struct ask *prev, *next;
 };
 
 struct aos__analyzer_s {
     aos_bus_sub_t *sub;
+    aos_bus_t *bus; /* borrowed: where suggestions are published */
+    aos_llm_t *llm; /* borrowed, may be NULL */
+    struct ask *asks;
+    int nasks;
+    int stopped;
     aos_map_t groups;
     size_t n;
     struct group *head, *tail;
@@ -64,13 +113,6 @@ static const char *str_or_empty(const json_t *v)
 {
     const char *s = json_string_value(v);
     return s ? s : "";
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void unlink_group(aos__analyzer_t *a, struct group *g)
@@ -99,6 +141,7 @@ static void push_front(aos__analyzer_t *a, struct group *g)
 static void group_free(struct group *g)
 {
     json_decref(g->last);
+    free(g->llm);
     free(g);
 }
 
@@ -114,12 +157,16 @@ static const char *receipt_class(const char *error)
     return "failed";
 }
 
-void aos__analyzer_add(aos__analyzer_t *a, const json_t *ev, int64_t at_ms)
+/* The group ev joined (or started), NULL when ev is none of the Analyzer's. */
+static struct group *add(aos__analyzer_t *a, const json_t *ev, int64_t at_ms)
 {
     const char *type = json_string_value(json_object_get(ev, "type"));
     const json_t *p = json_object_get(ev, "payload");
     if (!type || !json_is_object(p))
-        return;
+        return NULL;
+    const char *topic = json_string_value(json_object_get(ev, "topic"));
+    if (topic && !strcmp(topic, "analyzer"))
+        return NULL; /* our own suggestions */
     char key[160];
     int receipt = 0;
     if (!strncmp(type, "anomaly.", 8)) {
@@ -134,13 +181,13 @@ void aos__analyzer_add(aos__analyzer_t *a, const json_t *ev, int64_t at_ms)
     } else if (!strcmp(type, "task.receipt")) {
         const char *status = json_string_value(json_object_get(p, "status"));
         if (!status || !strcmp(status, "done"))
-            return;
+            return NULL;
         receipt = 1;
         snprintf(key, sizeof(key), "receipt:%s:%.60s",
                  receipt_class(json_string_value(json_object_get(p, "error"))),
                  str_or_empty(json_object_get(p, "agent")));
     } else {
-        return;
+        return NULL;
     }
     struct group *g = aos_map_get(&a->groups, key);
     if (!g) {
@@ -152,13 +199,13 @@ void aos__analyzer_add(aos__analyzer_t *a, const json_t *ev, int64_t at_ms)
             a->n--;
         }
         if (!(g = calloc(1, sizeof(*g))))
-            return;
+            return NULL;
         snprintf(g->key, sizeof(g->key), "%s", key);
         g->receipt = receipt;
         g->first_ms = at_ms;
         if (aos_map_put(&a->groups, g->key, g)) {
             free(g);
-            return;
+            return NULL;
         }
         a->n++;
     } else {
@@ -174,6 +221,10 @@ void aos__analyzer_add(aos__analyzer_t *a, const json_t *ev, int64_t at_ms)
     const char *card = json_string_value(json_object_get(ev, "card_id"));
     if (card)
         snprintf(g->card_id, sizeof(g->card_id), "%s", card);
+    const char *sev = json_string_value(json_object_get(ev, "severity"));
+    snprintf(g->severity, sizeof(g->severity), "%s", sev ? sev : "error");
+    const char *proj = json_string_value(json_object_get(ev, "project_id"));
+    snprintf(g->project_id, sizeof(g->project_id), "%s", proj ? proj : "");
     const char *trace = json_string_value(json_object_get(ev, "trace_id"));
     if (trace && *trace) {
         int seen = 0;
@@ -186,6 +237,12 @@ void aos__analyzer_add(aos__analyzer_t *a, const json_t *ev, int64_t at_ms)
             g->ntraces = n;
         }
     }
+    return g;
+}
+
+void aos__analyzer_add(aos__analyzer_t *a, const json_t *ev, int64_t at_ms)
+{
+    (void)add(a, ev, at_ms);
 }
 
 /* ---- rules ------------------------------------------------------------------------ */
@@ -278,6 +335,186 @@ json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, co
                      "count", (json_int_t)count, "actions", actions);
 }
 
+/* ---- a group's suggestion ---------------------------------------------------------- */
+
+/* A stable id: FNV-1a of the group's key. */
+static void group_id(const struct group *g, char id[24])
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = g->key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    snprintf(id, 24, "sg_%016llx", (unsigned long long)h);
+}
+
+/* The rule's suggestion with its id and the model's part, if any. */
+static json_t *group_suggestion(const struct group *g)
+{
+    json_t *s =
+        aos__analyzer_suggest(g->receipt, g->last, g->count, g->ntraces ? g->traces[0] : NULL);
+    if (!s)
+        return NULL;
+    char id[24];
+    group_id(g, id);
+    json_object_set_new(s, "id", json_string(id));
+    if (g->llm)
+        json_object_set_new(s, "llm",
+                            json_pack("{s:s, s:s}", "text", g->llm, "model", g->llm_model));
+    return s;
+}
+
+/* Publishes the group's suggestion on its card (see the top). */
+static void publish(aos__analyzer_t *a, struct group *g, int64_t now)
+{
+    if (!a->bus || a->stopped)
+        return;
+    json_t *sg = group_suggestion(g);
+    if (!sg)
+        return;
+    json_t *payload;
+    char card[160];
+    if (!g->receipt) {
+        if (!g->card_id[0]) {
+            json_decref(sg);
+            return;
+        }
+        snprintf(card, sizeof(card), "%s", g->card_id);
+        payload = json_deep_copy(g->last);
+        json_object_del(payload, "type");
+    } else {
+        char id[24];
+        group_id(g, id);
+        snprintf(card, sizeof(card), "analyzer:%s", id);
+        payload = json_pack("{s:s, s:I}", "kind", "task.receipt", "count", (json_int_t)g->count);
+        static const char *const fields[] = {"error", "agent", "status"};
+        for (size_t i = 0; payload && i < sizeof(fields) / sizeof(fields[0]); i++) {
+            const json_t *v = json_object_get(g->last, fields[i]);
+            if (json_is_string(v))
+                json_object_set(payload, fields[i], (json_t *)v);
+        }
+    }
+    if (!payload) {
+        json_decref(sg);
+        return;
+    }
+    json_object_set_new(payload, "suggestion", sg);
+    json_t *env =
+        json_pack("{s:s, s:s, s:s, s:s, s:o}", "topic", "analyzer", "type", "anomaly.detected",
+                  "severity", g->receipt ? "warning" : (g->severity[0] ? g->severity : "error"),
+                  "card_id", card, "payload", payload);
+    if (!env)
+        return;
+    if (g->ntraces)
+        json_object_set_new(env, "trace_id", json_string(g->traces[0]));
+    if (g->project_id[0])
+        json_object_set_new(env, "project_id", json_string(g->project_id));
+    aos_err_t err = {0, ""};
+    if (aos_bus_publish(a->bus, env, NULL, NULL, &err) < 0) {
+        aos_log_warn("analyzer", "a suggestion was not published: %s", aos_err_msg(&err));
+        return;
+    }
+    snprintf(g->published_card, sizeof(g->published_card), "%s", card);
+    g->published_ms = now;
+}
+
+/* ---- the model's suggestion ---------------------------------------------------------- */
+
+static void ask_unlink(aos__analyzer_t *a, struct ask *k)
+{
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        a->asks = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    k->prev = k->next = NULL;
+    a->nasks--;
+}
+
+static void on_answer(aos_llm_result_t *res, void *data)
+{
+    struct ask *k = data;
+    aos__analyzer_t *a = k->a;
+    if (!a) { /* the Analyzer is gone */
+        aos_llm_result_free(res);
+        free(k);
+        return;
+    }
+    ask_unlink(a, k);
+    struct group *g = aos_map_get(&a->groups, k->key);
+    if (g)
+        g->llm_pending = 0;
+    if (res->status) {
+        if (res->status != AOS_ECANCELED)
+            aos_log_warn("analyzer", "the model gave no suggestion: %s", res->errmsg);
+    } else if (g && res->content && res->content_len) {
+        size_t n = res->content_len > LLM_TEXT_MAX ? aos_utf8_trim(res->content, LLM_TEXT_MAX)
+                                                   : res->content_len;
+        while (n && (res->content[n - 1] == ' ' || res->content[n - 1] == '\n'))
+            n--;
+        char *text = n && aos_utf8_valid(res->content, n) ? strndup(res->content, n) : NULL;
+        if (text) {
+            free(g->llm);
+            g->llm = text;
+            const char *m = res->response_model ? res->response_model : res->request_model;
+            snprintf(g->llm_model, sizeof(g->llm_model), "%s", m ? m : "");
+            g->published_card[0] = '\0'; /* the card shows it: a new version */
+            publish(a, g, aos_isotime_now_ms());
+        }
+    }
+    aos_llm_result_free(res);
+    free(k);
+}
+
+static void ask(aos__analyzer_t *a, struct group *g, int64_t now)
+{
+    if (!a->llm || a->stopped || g->llm_pending || a->nasks >= LLM_INFLIGHT_MAX ||
+        (g->llm_asked_ms && now - g->llm_asked_ms < LLM_AGAIN_MS))
+        return;
+    json_t *facts = aos__analyzer_suggest(g->receipt, g->last, g->count, NULL);
+    if (!facts)
+        return;
+    json_object_del(facts, "actions");
+    static const char *const fields[] = {"server", "tool", "error", "message", "agent", "status"};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const json_t *v = json_object_get(g->last, fields[i]);
+        if (json_is_string(v))
+            json_object_set(facts, fields[i], (json_t *)v);
+    }
+    char *text = json_dumps(facts, JSON_COMPACT);
+    json_decref(facts);
+    json_t *msgs = text ? json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content",
+                                    "You are the Analyzer of AOS, a control plane for AI agents "
+                                    "and MCP tool servers. Given a group of repeated failures, "
+                                    "answer with one short repair suggestion for the operator: "
+                                    "at most three sentences, plain text, no preamble.",
+                                    "role", "user", "content", text)
+                        : NULL;
+    free(text);
+    struct ask *k = msgs ? calloc(1, sizeof(*k)) : NULL;
+    if (!k) {
+        json_decref(msgs);
+        return;
+    }
+    k->a = a;
+    snprintf(k->key, sizeof(k->key), "%s", g->key);
+    aos_llm_chat_t req = {.messages = msgs, .max_tokens = LLM_MAX_TOKENS};
+    aos_err_t err = {0, ""};
+    int rc = aos_llm_chat(a->llm, &req, on_answer, k, &k->call, &err);
+    json_decref(msgs);
+    g->llm_asked_ms = now; /* a failure to start is not retried before the hour either */
+    if (rc) {
+        aos_log_warn("analyzer", "the model was not asked: %s", aos_err_msg(&err));
+        free(k);
+        return;
+    }
+    g->llm_pending = 1;
+    k->next = a->asks;
+    if (a->asks)
+        a->asks->prev = k;
+    a->asks = k;
+    a->nasks++;
+}
+
 /* ---- the service -------------------------------------------------------------------- */
 
 static void on_event(aos_bus_sub_t *sub, const aos_bus_event_t *ev, void *data)
@@ -290,7 +527,14 @@ static void on_event(aos_bus_sub_t *sub, const aos_bus_event_t *ev, void *data)
     (void)sub;
     if (strncmp(ev->type, "anomaly.", 8) != 0 && strcmp(ev->type, "task.receipt") != 0)
         return;
-    aos__analyzer_add(a, ev->json, now_ms());
+    int64_t now = aos_isotime_now_ms();
+    struct group *g = add(a, ev->json, now);
+    if (!g || ev->replay)
+        return;
+    if (g->receipt ? !g->published_ms || now - g->published_ms >= RECEIPT_CARD_MS
+                   : strcmp(g->published_card, g->card_id) != 0)
+        publish(a, g, now);
+    ask(a, g, now);
 }
 
 aos__analyzer_t *aos__analyzer_new(void)
@@ -303,17 +547,29 @@ aos__analyzer_t *aos__analyzer_new(void)
 
 int aos__analyzer_start(aos__analyzer_t *a, aos_bus_t *bus)
 {
+    a->bus = bus;
     int64_t last = aos_bus_last_id(bus);
     aos_bus_filter_t f = {.value_only = 1, .after_id = last > REPLAY ? last - REPLAY : 0};
     return aos_bus_subscribe(bus, &f, on_event, NULL, a, &a->sub);
 }
 
+void aos__analyzer_set_llm(aos__analyzer_t *a, aos_llm_t *llm)
+{
+    if (a)
+        a->llm = llm;
+}
+
 void aos__analyzer_stop(aos__analyzer_t *a)
 {
-    if (a && a->sub) {
+    if (!a)
+        return;
+    a->stopped = 1;
+    if (a->sub) {
         aos_bus_unsubscribe(a->sub);
         a->sub = NULL;
     }
+    for (struct ask *k = a->asks; k; k = k->next)
+        aos_llm_cancel(k->call); /* its done comes later, from the loop */
 }
 
 void aos__analyzer_free(aos__analyzer_t *a)
@@ -321,6 +577,12 @@ void aos__analyzer_free(aos__analyzer_t *a)
     if (!a)
         return;
     aos__analyzer_stop(a);
+    for (struct ask *k = a->asks, *n; k; k = n) {
+        n = k->next;
+        k->a = NULL; /* freed by its done callback */
+        k->prev = k->next = NULL;
+    }
+    a->asks = NULL;
     for (struct group *g = a->head, *n; g; g = n) {
         n = g->next;
         group_free(g);
@@ -329,41 +591,25 @@ void aos__analyzer_free(aos__analyzer_t *a)
     free(a);
 }
 
-static void iso_ms(int64_t ms, char out[40])
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    char day[24] = "";
-    gmtime_r(&s, &tm);
-    strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 40, "%s.%03dZ", day, (int)(ms % 1000));
-}
-
 json_t *aos__analyzer_list(const aos__analyzer_t *a, size_t limit)
 {
     json_t *list = json_array();
     for (const struct group *g = a->head; g && list && json_array_size(list) < limit; g = g->next) {
-        json_t *s =
-            aos__analyzer_suggest(g->receipt, g->last, g->count, g->ntraces ? g->traces[0] : NULL);
+        json_t *s = group_suggestion(g);
         if (!s)
             continue;
-        char first[40], lastt[40], id[24];
-        iso_ms(g->first_ms, first);
-        iso_ms(g->last_ms, lastt);
-        /* a stable id: FNV-1a of the group's key */
-        uint64_t h = 1469598103934665603ULL;
-        for (const char *p = g->key; *p; p++)
-            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-        snprintf(id, sizeof(id), "sg_%016llx", (unsigned long long)h);
+        char first[32], lastt[32];
+        aos_isotime_fmt(g->first_ms, first);
+        aos_isotime_fmt(g->last_ms, lastt);
         json_t *traces = json_array();
         for (int i = 0; i < g->ntraces; i++)
             json_array_append_new(traces, json_string(g->traces[i]));
-        json_object_set_new(s, "id", json_string(id));
         json_object_set_new(s, "kind", json_string(g->receipt ? "task.receipt" : "anomaly"));
         json_object_set_new(s, "first_seen", json_string(first));
         json_object_set_new(s, "last_seen", json_string(lastt));
         json_object_set_new(s, "traces", traces);
-        json_object_set_new(s, "card_id", g->card_id[0] ? json_string(g->card_id) : json_null());
+        const char *card = g->receipt ? g->published_card : g->card_id;
+        json_object_set_new(s, "card_id", card[0] ? json_string(card) : json_null());
         static const char *const fields[] = {"server",      "tool",    "error",
                                              "fingerprint", "message", "agent"};
         for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {

@@ -10,6 +10,7 @@
 
 #include "err/err.h"
 #include "bus/bus.h"
+#include "llm/llm.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
 #include "store/store.h"
@@ -94,6 +95,11 @@ typedef struct aos__analyzer_s aos__analyzer_t;
 aos__analyzer_t *aos__analyzer_new(void);
 /* Subscribes to bus (replaying the recent events). */
 int aos__analyzer_start(aos__analyzer_t *a, aos_bus_t *bus);
+/* The model asked for suggestions (borrowed; NULL: none); before it is
+ * freed, aos__analyzer_stop. */
+void aos__analyzer_set_llm(aos__analyzer_t *a, aos_llm_t *llm);
+/* Unsubscribes, publishes and asks nothing more, cancels the asks in
+ * flight (their callbacks come later, from the loop). */
 void aos__analyzer_stop(aos__analyzer_t *a);
 void aos__analyzer_free(aos__analyzer_t *a);
 /* One event envelope (borrowed) seen at at_ms: grouped if it is an

@@ -170,6 +170,12 @@ int aos_monitor_analyze(aos_monitor_t *mo, aos_bus_t *bus)
     return aos__analyzer_start(mo->analyzer, bus);
 }
 
+void aos_monitor_set_llm(aos_monitor_t *mo, aos_llm_t *llm)
+{
+    if (mo)
+        aos__analyzer_set_llm(mo->analyzer, llm);
+}
+
 void aos_monitor_shutdown(aos_monitor_t *mo)
 {
     if (!mo)

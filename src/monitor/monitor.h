@@ -28,6 +28,7 @@
 #define AOS_MONITOR_H
 
 #include "bus/bus.h"
+#include "llm/llm.h"
 #include "err/err.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
@@ -51,6 +52,10 @@ int aos_monitor_add_routes(aos_monitor_t *mo, aos_http_t *http);
 /* Starts the Analyzer on bus (GET /api/analyzer/suggestions; analyzer.c):
  * after the bus exists, before the loop runs. */
 int aos_monitor_analyze(aos_monitor_t *mo, aos_bus_t *bus);
+/* The model the Analyzer asks for repair suggestions (borrowed, may be
+ * NULL); aos_monitor_shutdown stops using it, so call that before freeing
+ * llm. */
+void aos_monitor_set_llm(aos_monitor_t *mo, aos_llm_t *llm);
 /* Stops the history's timer (it reads state other services own: stop it
  * before they go). Idempotent. */
 void aos_monitor_shutdown(aos_monitor_t *mo);

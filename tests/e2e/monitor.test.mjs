@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAosd, backendEntry, waitReady, assertErrorShape, sleep, TOKEN, ROOT } from './lib.mjs';
+import { startOpenAI } from './openai.mjs';
 
 const FAULTY = join(ROOT, 'tests/e2e/fixtures/faulty-server.mjs');
 
@@ -330,6 +331,28 @@ test('GET /api/traces/:traceId: each span carries its log lines, the others come
   assert.ok(flat(body.spans).filter((s) => s.span_id !== span).every((s) => s.logs === undefined));
 });
 
+// A task's call to a stdio server is a CLIENT span over the child's pipes
+// (network.transport "pipe"); a call to a built-in has no network.
+test('CLIENT spans of tool calls say their transport', async () => {
+  const r = await aos.api('POST', '/api/run', { goal: 'transport', plan: { steps: [
+    { id: 'a', tool: 'everything__echo', args: { message: 'x' } }, { id: 'b', tool: 'aos__echo', args: { message: 'y' } }] } });
+  assert.equal(r.status, 201, r.text);
+  const flat = (ss) => ss.flatMap((s) => [s, ...flat(s.children)]);
+  let spans = [];
+  for (let i = 0; i < 100; i++) {
+    const g = await aos.api('GET', `/api/traces/${r.body.trace_id}`);
+    spans = g.status === 200 ? flat(g.body.spans) : [];
+    if (spans.filter((s) => s.name.startsWith('tools/call ')).length === 2) break;
+    await sleep(100);
+  }
+  const stdio = spans.find((s) => s.name === 'tools/call everything__echo');
+  assert.ok(stdio, JSON.stringify(spans.map((s) => s.name)));
+  assert.equal(stdio.kind, 'CLIENT');
+  assert.equal(stdio.attributes['network.transport'], 'pipe');
+  const builtin = spans.find((s) => s.name === 'tools/call aos__echo');
+  assert.equal(builtin.attributes['network.transport'], undefined);
+});
+
 // The Analyzer: a failure pattern injected through a real upstream (a
 // server whose tool never answers, timeout_ms 200) raises anomaly.detected;
 // the Analyzer groups it by fingerprint and suggests raising timeout_ms or
@@ -365,10 +388,32 @@ test('the Analyzer: a timeout storm becomes a suggestion on the anomaly card, al
     assert.ok(s.count >= 1 && s.traces.length >= 1);
     assert.deepEqual(s.actions.slice(0, 2).map((x) => [x.method, x.path, x.field]),
       [['PATCH', '/mcp/registry/slowpoke', 'timeout_ms'], ['GET', '/mcp/registry/slowpoke', undefined]]);
-    // the anomaly's card
-    const h = await a.api('GET', '/agent/events/history?limit=200');
-    const card = h.body.events.find((e) => e.type === 'anomaly.detected' && e.payload.fingerprint === s.fingerprint);
+    // the anomaly's card, and its next version: the same anomaly with the
+    // suggestion, published by the Analyzer (topic "analyzer")
+    const onCard = async (d) => {
+      for (let i = 0; i < 100; i++) {
+        const h = await d.api('GET', '/agent/events/history?limit=200');
+        const card = h.body.events.find((e) => e.type === 'anomaly.detected' && e.topic !== 'analyzer' && e.payload.fingerprint === s.fingerprint);
+        const versions = h.body.events.filter((e) => e.topic === 'analyzer' && e.card_id === card?.card_id);
+        if (card && versions.length) return { card, versions };
+        await sleep(100);
+      }
+      assert.fail('no suggestion on the anomaly card');
+    };
+    const { card, versions } = await onCard(a);
     assert.equal(s.card_id, card.card_id);
+    assert.equal(versions.length, 1, 'one suggestion per card');
+    const v = versions[0];
+    assert.ok(v.card_version > card.card_version, 'a newer version of the same card');
+    assert.equal(v.payload.fingerprint, s.fingerprint, 'the anomaly stays on the card');
+    assert.equal(v.payload.server, 'slowpoke');
+    assert.equal(v.payload.suggestion.rule, 'timeout_storm');
+    assert.equal(v.payload.suggestion.id, s.id);
+    assert.deepEqual(v.payload.suggestion.actions.slice(0, 1).map((x) => [x.method, x.path, x.field]),
+      [['PATCH', '/mcp/registry/slowpoke', 'timeout_ms']]);
+    assert.equal(v.trace_id, card.trace_id);
+    // the Analyzer does not count its own events
+    assert.equal((await find(a)).count, s.count);
     // its actions are real routes of aosd
     assert.equal((await a.api('GET', s.actions[1].path)).status, 200);
     const logs = await a.api('GET', s.actions.find((x) => x.label === 'Log lines').path);
@@ -386,8 +431,68 @@ test('the Analyzer: a timeout storm becomes a suggestion on the anomaly card, al
     const again = await find(a);
     assert.equal(again.id, s.id);
     assert.equal(again.rule, 'timeout_storm');
+    // read back at start: the groups come back, nothing is published again
+    await sleep(500);
+    const h2 = await a.api('GET', '/agent/events/history?limit=200');
+    assert.equal(h2.body.events.filter((e) => e.topic === 'analyzer').length, 1);
   } finally {
     await a.cleanup();
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+// With a model configured, the Analyzer asks it for a repair suggestion
+// once per group: what the model got (the group's facts, the server's
+// error message), its answer in the list and on a new version of the
+// anomaly's card; a second burst of the same failure asks nothing more.
+test("the Analyzer: the model's suggestion on the card and in the list", { timeout: 120000 }, async () => {
+  const KEY = 'sk-analyzer-e2e-0123456789abcdef';
+  const llm = await startOpenAI({ chat: [{ content: 'Raise timeout_ms of slowpoke to 5000 or fix its hang tool.', repeat: true }] }, { apiKey: KEY });
+  const a = await startAosd({ args: ['--trace-sample', '1', '--llm-base-url', llm.url, '--llm-model', 'analyst-model', '--llm-retries', '0'],
+    env: { AOS_LLM_API_KEY: KEY } });
+  try {
+    const entry = { name: 'slowpoke', command: process.execPath, args: [FAULTY], limits: { retries: 0, breaker_failures: 100 }, timeout_ms: 200 };
+    assert.equal((await a.api('POST', '/mcp/registry', entry)).status, 201);
+    await waitReady(a, 'slowpoke');
+    for (let i = 0; i < 4; i++)
+      assert.equal((await a.api('POST', '/mcp/call', { server: 'slowpoke', tool: 'hang', args: {} })).status, 504);
+    let s;
+    for (let i = 0; i < 100 && !s?.llm; i++) {
+      const r = await a.api('GET', '/api/analyzer/suggestions');
+      s = r.body.suggestions.find((x) => x.server === 'slowpoke');
+      if (!s?.llm) await sleep(100);
+    }
+    assert.ok(s?.llm, 'the model\'s suggestion in the list');
+    assert.equal(s.llm.text, 'Raise timeout_ms of slowpoke to 5000 or fix its hang tool.');
+    assert.equal(s.rule, 'timeout_storm', 'the rule stays');
+    const asked = (await llm.requests()).filter((r) => r.path.endsWith('/chat/completions'));
+    assert.equal(asked.length, 1);
+    const user = asked[0].body.messages.find((m) => m.role === 'user').content;
+    const facts = JSON.parse(user);
+    assert.equal(facts.server, 'slowpoke');
+    assert.equal(facts.tool, 'hang');
+    assert.equal(facts.rule, 'timeout_storm');
+    assert.equal(facts.actions, undefined, 'no routes to the model');
+    assert.equal(asked[0].headers.authorization, `Bearer ${KEY}`);
+    // the card's newest version carries it
+    let last;
+    for (let i = 0; i < 100; i++) {
+      const h = await a.api('GET', '/agent/events/history?limit=200');
+      last = h.body.events.filter((e) => e.topic === 'analyzer' && e.payload.suggestion?.llm).at(0);
+      if (last) break;
+      await sleep(100);
+    }
+    assert.ok(last, 'a card version with the model\'s suggestion');
+    assert.equal(last.payload.suggestion.llm.text, s.llm.text);
+    assert.equal(last.card_id, s.card_id);
+    assert.doesNotMatch(JSON.stringify(last), new RegExp(KEY));
+    // a second burst: a new anomaly card gets the suggestion, the model is not asked again
+    for (let i = 0; i < 4; i++)
+      await a.api('POST', '/mcp/call', { server: 'slowpoke', tool: 'hang', args: {} });
+    await sleep(1000);
+    assert.equal((await llm.requests()).filter((r) => r.path.endsWith('/chat/completions')).length, 1);
+  } finally {
+    llm.stop();
+    await a.cleanup();
   }
 });

@@ -428,6 +428,11 @@ static void test_analyzer_groups_and_rules(void **state)
     e = json_pack("{s:s, s:{}}", "type", "tool.error", "payload");
     aos__analyzer_add(a, e, 6000);
     json_decref(e);
+    /* nor the Analyzer's own suggestions (a new version of fp1's card) */
+    e = anomaly("fp1", "slow", "timeout", "00000000000000000000000000000009");
+    json_object_set_new(e, "topic", json_string("analyzer"));
+    aos__analyzer_add(a, e, 6001);
+    json_decref(e);
 
     json_t *list = aos__analyzer_list(a, 100);
     /* fp1..fp4, budget, deadline, failed (the failure and the cancellation) */

@@ -435,3 +435,42 @@ test('Chat Hub: an approval decided elsewhere loses its buttons at once, before 
   assert.match(await card.innerText(), /Decided by the API\?/);
   assert.equal((await aos.api('POST', `/api/jobs/${r.body.job_id}/cancel`)).status, 200);
 });
+
+// The Analyzer (issue 18): a timeout storm through a real upstream (a
+// server whose tool never answers, timeout_ms 200) raises an anomaly; the
+// Analyzer's suggestion arrives as the card's next version and shows on it
+// in the page's language; timeout_ms is raised from the card (PATCH on the
+// registry); "Server health" opens the server in Integrations.
+test("Chat Hub: the Analyzer's suggestion on an anomaly card; timeout_ms raised from it", async () => {
+  const FAULTY = join(ROOT, 'tests/e2e/fixtures/faulty-server.mjs');
+  const entry = { name: 'slowpoke', command: process.execPath, args: [FAULTY], limits: { retries: 0, breaker_failures: 100 }, timeout_ms: 200 };
+  assert.equal((await aos.api('POST', '/mcp/registry', entry)).status, 201);
+  for (let i = 0; i < 100 && (await aos.api('GET', '/mcp/registry/slowpoke')).body.health !== 'healthy'; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  await page.goto(aos.url + '/');
+  await page.locator('[data-testid="conn"].conn-live').waitFor();
+  for (let i = 0; i < 4; i++)
+    assert.equal((await aos.api('POST', '/mcp/call', { server: 'slowpoke', tool: 'hang', args: {} })).status, 504);
+  const card = page.locator('[data-testid="cards"] article[data-type="anomaly.detected"]', { has: page.locator('[data-testid="suggestion"][data-rule="timeout_storm"]') });
+  await card.waitFor();
+  const sg = card.locator('[data-testid="suggestion"]');
+  assert.match(await sg.locator('h4').innerText(), /Suggested fix\s+Calls to slowpoke\/hang keep timing out/);
+  await axe(page, '/ (analyzer suggestion)');
+  await page.screenshot({ path: join(SHOTS, 'chat-en-light-suggestion.png'), fullPage: true });
+  await setLang('zh-CN');
+  await sg.locator('h4', { hasText: '修复建议 对 slowpoke/hang 的调用反复超时' }).waitFor();
+  await checkLanguage('zh-CN', '/ (analyzer suggestion)');
+  await setLang('en');
+  // raise timeout_ms from the card
+  const form = sg.locator('[data-testid="suggestion-timeout"]');
+  await form.locator('input').fill('1500');
+  await form.locator('button[type="submit"]').click();
+  await form.locator('[role="status"]', { hasText: 'timeout_ms is now 1500 ms' }).waitFor();
+  assert.equal((await aos.api('GET', '/mcp/registry/slowpoke')).body.timeout_ms, 1500);
+  // the server's health: Integrations, with the server's row
+  await sg.locator('[data-testid="suggestion-action"]', { hasText: 'Server health' }).click();
+  await page.waitForURL((u) => u.pathname === '/integrations');
+  await page.locator('tr[data-server="slowpoke"]').waitFor();
+  assert.equal((await aos.api('DELETE', '/mcp/registry/slowpoke')).status, 200);
+  noProblems();
+});
