@@ -594,7 +594,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
             return aos_err_set(err, rc, "llm: %s", why);
         }
         aos_log_info("aosd", "LLM client: model %s", c->llm_model);
-        aos_monitor_set_llm(d->monitor, d->llm); /* wiring: monitor -- the Analyzer asks it */
+        if (c->analyzer_llm) /* wiring: monitor -- the Analyzer asks it */
+            aos_monitor_set_llm(d->monitor, d->llm);
     } else if (c->llm_api_key) {
         aos_log_warn("aosd", "--llm-api-key is ignored without --llm-base-url");
     }

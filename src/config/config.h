@@ -130,6 +130,8 @@
        "price of 1,000 input (prompt) tokens in CNY, for the cost of each call")                   \
     XX(llm_price_out_cny, D, "llm-price-out-cny", "AOS_LLM_PRICE_OUT_CNY", "0",                    \
        "price of 1,000 output (completion) tokens in CNY")                                         \
+    XX(analyzer_llm, B, "analyzer-llm", "AOS_ANALYZER_LLM", "true",                                \
+       "the Analyzer asks the LLM (--llm-base-url) for a repair suggestion per failure group")     \
     XX(ip_allowlist, S, "ip-allowlist", "AOS_IP_ALLOWLIST", NULL,                                  \
        "only these addresses may connect (CIDR, comma-separated; unset: the stored security "      \
        "policy, else all)")

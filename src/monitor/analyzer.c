@@ -171,8 +171,12 @@ static struct group *add(aos__analyzer_t *a, const json_t *ev, int64_t at_ms)
     int receipt = 0;
     if (!strncmp(type, "anomaly.", 8)) {
         const char *fp = json_string_value(json_object_get(p, "fingerprint"));
+        const char *kind = json_string_value(json_object_get(p, "kind"));
         if (fp)
             snprintf(key, sizeof(key), "anomaly:%.32s", fp);
+        else if (kind) /* the orchestrator's and the agents' own: by kind (and agent) */
+            snprintf(key, sizeof(key), "anomaly:kind:%.40s:%.60s", kind,
+                     str_or_empty(json_object_get(p, "agent")));
         else
             snprintf(key, sizeof(key), "anomaly:%.40s/%.40s/%.40s",
                      str_or_empty(json_object_get(p, "server")),
@@ -255,14 +259,75 @@ static json_t *action(const char *label, const char *method, json_t *path, const
     return a;
 }
 
+/* The costliest steps a receipt or a budget anomaly names: "a (0.5000
+ * CNY), b (0.2000 CNY)" into out ("" when none). */
+static void costliest_text(const json_t *list, char *out, size_t cap)
+{
+    size_t i, n = 0;
+    const json_t *c;
+    out[0] = '\0';
+    json_array_foreach(list, i, c)
+    {
+        const char *step = json_string_value(json_object_get(c, "step"));
+        if (!step || n >= cap)
+            continue;
+        int w = snprintf(out + n, cap - n, "%s%.60s (%.4f CNY)", n ? ", " : "", step,
+                         json_number_value(json_object_get(c, "cost_cny")));
+        if (w > 0)
+            n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
+    }
+}
+
 json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, const char *trace)
 {
     const char *server = json_string_value(json_object_get(last, "server"));
     const char *tool = json_string_value(json_object_get(last, "tool"));
     const char *error = json_string_value(json_object_get(last, "error"));
+    const char *kind = json_string_value(json_object_get(last, "kind"));
+    const char *agent = json_string_value(json_object_get(last, "agent"));
     const char *rule, *title_fmt, *detail;
+    char split[128];
     json_t *actions = json_array();
-    if (!receipt) {
+    if (!receipt && !server && tool && strstr(tool, "__")) { /* a step's "server__tool" */
+        snprintf(split, sizeof(split), "%.*s", (int)(strstr(tool, "__") - tool), tool);
+        server = split;
+        tool = strstr(tool, "__") + 2;
+    }
+    if (!receipt && kind && (!strcmp(kind, "budget") || !strcmp(kind, "deadline"))) {
+        receipt = 1; /* the task's breach: the same advice as its receipt's */
+        error = kind;
+    }
+    if (!receipt && kind && !strcmp(kind, "approval_timeout")) {
+        rule = "approval_timeouts";
+        title_fmt = "Approvals time out%s%s";
+        detail = "Approval gates reach their deadline undecided and take their on_timeout "
+                 "decision: decide them sooner (the cards are in the Chat Hub), give them a "
+                 "longer timeout_s, or choose the on_timeout the task should take.";
+        server = tool = "";
+    } else if (!receipt && kind && !strcmp(kind, "planning")) {
+        rule = "planning_failures";
+        title_fmt = "The planner fails%s%s";
+        detail = "Goals could not be planned: the model server did not answer or its plan was "
+                 "refused. Check the LLM settings and the model server's health, or submit a "
+                 "plan (the Action DSL) instead of a goal.";
+        server = tool = "";
+        json_array_append_new(actions, action("LLM settings", "GET", json_string("/config"), NULL));
+    } else if (!receipt && kind && !strcmp(kind, "agent.crash_loop")) {
+        rule = "agent_crash_loop";
+        title_fmt = "Agent %s%s keeps crashing";
+        detail = "The agent's processes exit again and again: their last log lines say why; "
+                 "roll back to the version that ran, or stop the agent until it is fixed.";
+        server = agent ? agent : "";
+        tool = "";
+        const char *id = json_string_value(json_object_get(last, "agent_id"));
+        if (id) {
+            json_array_append_new(
+                actions,
+                action("Agent logs", "GET", json_sprintf("/agents/%s/logs?tail=100", id), NULL));
+            json_array_append_new(
+                actions, action("Versions", "GET", json_sprintf("/agents/%s/versions", id), NULL));
+        }
+    } else if (!receipt) {
         server = server ? server : "";
         tool = tool ? tool : "";
         if (error && !strcmp(error, "timeout")) {
@@ -331,8 +396,17 @@ json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, co
     }
     char title[400];
     snprintf(title, sizeof(title), title_fmt, server, tool);
-    return json_pack("{s:s, s:s, s:s, s:I, s:o}", "rule", rule, "title", title, "detail", detail,
-                     "count", (json_int_t)count, "actions", actions);
+    json_t *s = json_pack("{s:s, s:s, s:s, s:I, s:o}", "rule", rule, "title", title, "detail",
+                          detail, "count", (json_int_t)count, "actions", actions);
+    const json_t *costliest = json_object_get(last, "costliest");
+    if (s && !strcmp(rule, "budget_breach") && json_array_size(costliest)) {
+        char names[400], more[700];
+        costliest_text(costliest, names, sizeof(names));
+        snprintf(more, sizeof(more), "%s The costliest steps of the last one: %s.", detail, names);
+        json_object_set_new(s, "detail", json_string(more));
+        json_object_set(s, "costliest", (json_t *)costliest);
+    }
+    return s;
 }
 
 /* ---- a group's suggestion ---------------------------------------------------------- */
@@ -531,7 +605,10 @@ static void on_event(aos_bus_sub_t *sub, const aos_bus_event_t *ev, void *data)
     struct group *g = add(a, ev->json, now);
     if (!g || ev->replay)
         return;
-    if (g->receipt ? !g->published_ms || now - g->published_ms >= RECEIPT_CARD_MS
+    /* a receipt over its budget or deadline came with the task's anomaly,
+     * whose card shows the same suggestion: only failures get a card */
+    if (g->receipt ? !strncmp(g->key, "receipt:failed:", 15) &&
+                         (!g->published_ms || now - g->published_ms >= RECEIPT_CARD_MS)
                    : strcmp(g->published_card, g->card_id) != 0)
         publish(a, g, now);
     ask(a, g, now);

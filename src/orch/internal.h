@@ -173,6 +173,12 @@ int orch_task_decide(orch_task_t *t, const char *step_id, const char *decision, 
 void orch_task_planned(orch_task_t *t, orch_tx_t *tx);
 /* t cannot go on: it ends failed with why (NULL: it was cancelled), in tx. */
 void orch_task_abandon(orch_task_t *t, orch_tx_t *tx, const char *why);
+/* Adds cost (CNY) to t's total (vars.cost_cny) and to step's share
+ * (vars.step_costs[step]); nothing for cost <= 0. */
+void orch_task_add_cost(orch_task_t *t, const char *step, double cost);
+/* The costliest steps of t so far: [{step, cost_cny}], at most 3, the
+ * costliest first; NULL when nothing cost anything. New reference. */
+json_t *orch_task_costliest(const orch_task_t *t);
 /* planner.c: asks the model for t's plan (t->plan NULL, t running). */
 void orch_plan_llm(orch_task_t *t);
 /* planner.c: the `chat {model}` span of one model call, under t's span. */

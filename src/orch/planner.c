@@ -190,9 +190,7 @@ static void planned(orch_task_t *t, struct planning *p, json_t *plan, const char
     }
     char now[32];
     aos_isotime_now(now);
-    json_object_set_new(
-        t->vars, "cost_cny",
-        json_real(json_number_value(json_object_get(t->vars, "cost_cny")) + p->cost));
+    orch_task_add_cost(t, "plan", p->cost);
     json_t *in =
         json_pack("{s:s, s:s, s:s, s:i}", "planner", planner, "model", p->model, "goal",
                   json_string_value(json_object_get(t->spec, "goal")), "calls", p->attempts);
@@ -220,9 +218,7 @@ static void fail_planning(orch_task_t *t, struct planning *p, const char *why)
     orch_tx_t *tx = orch_tx_new(t->o, t);
     if (!tx)
         return;
-    json_object_set_new(
-        t->vars, "cost_cny",
-        json_real(json_number_value(json_object_get(t->vars, "cost_cny")) + p->cost));
+    orch_task_add_cost(t, "plan", p->cost);
     char card[64], msg[600];
     snprintf(card, sizeof(card), "anomaly:%s:plan", t->trace_id);
     snprintf(msg, sizeof(msg), "unable to plan the goal: %s", why);

@@ -236,6 +236,52 @@ static void owe_recovery_done(orch_tx_t *tx, orch_task_t *t)
                   json_pack("{s:s, s:I}", "reason", "restart", "cursor", (json_int_t)t->cursor));
 }
 
+void orch_task_add_cost(orch_task_t *t, const char *step, double cost)
+{
+    if (!(cost > 0))
+        return;
+    json_object_set_new(t->vars, "cost_cny",
+                        json_real(json_number_value(json_object_get(t->vars, "cost_cny")) + cost));
+    json_t *by = json_object_get(t->vars, "step_costs");
+    if (!json_is_object(by)) {
+        by = json_object();
+        if (json_object_set_new(t->vars, "step_costs", by))
+            return;
+    }
+    const char *key = step ? step : "";
+    json_object_set_new(by, key, json_real(json_number_value(json_object_get(by, key)) + cost));
+}
+
+json_t *orch_task_costliest(const orch_task_t *t)
+{
+    enum { TOP = 3 };
+    const char *name[TOP] = {0};
+    double cost[TOP] = {0};
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(t->vars, "step_costs"), k, v)
+    {
+        double c = json_number_value(v);
+        for (int i = 0; i < TOP; i++) {
+            if (c > cost[i]) { /* insert at i, the rest moves down */
+                for (int j = TOP - 1; j > i; j--) {
+                    name[j] = name[j - 1];
+                    cost[j] = cost[j - 1];
+                }
+                name[i] = k;
+                cost[i] = c;
+                break;
+            }
+        }
+    }
+    if (!name[0])
+        return NULL;
+    json_t *out = json_array();
+    for (int i = 0; out && i < TOP && name[i]; i++)
+        json_array_append_new(out, json_pack("{s:s, s:f}", "step", name[i], "cost_cny", cost[i]));
+    return out;
+}
+
 /* Budget and deadline, before a step: a breach ends the task. */
 static int limits_breached(orch_task_t *t, orch_tx_t *tx)
 {
@@ -256,8 +302,13 @@ static int limits_breached(orch_task_t *t, orch_tx_t *tx)
         return 0;
     char card[64];
     snprintf(card, sizeof(card), "anomaly:%s:%s", t->trace_id, what);
-    orch_tx_event(tx, t, "anomaly.detected", "error", card,
-                  json_pack("{s:s, s:s, s:f}", "kind", what, "message", why, "cost_cny", cost));
+    json_t *payload = json_pack("{s:s, s:s, s:f}", "kind", what, "message", why, "cost_cny", cost);
+    json_t *top = orch_task_costliest(t);
+    if (payload && top)
+        json_object_set_new(payload, "costliest", top);
+    else
+        json_decref(top);
+    orch_tx_event(tx, t, "anomaly.detected", "error", card, payload);
     finish(t, tx, ST_FAILED, why);
     return 1;
 }
@@ -602,10 +653,7 @@ void orch_task_judged(orch_task_t *t, json_t *result, int code, const char *why,
     char key[128], now[32];
     idempotency_key(t, id, t->attempt, key, sizeof(key));
     aos_isotime_now(now);
-    if (cost > 0)
-        json_object_set_new(
-            t->vars, "cost_cny",
-            json_real(json_number_value(json_object_get(t->vars, "cost_cny")) + cost));
+    orch_task_add_cost(t, id, cost);
     if (t->cancel) {
         json_t *e =
             json_pack("{s:s, s:s}", "code", "canceled", "message", "the task was cancelled");
@@ -1025,6 +1073,11 @@ static void finish(orch_task_t *t, orch_tx_t *tx, enum orch_status st, const cha
     json_object_set_new(links, "trace", json_sprintf("/api/traces/%s", t->trace_id));
     if (why)
         json_object_set_new(payload, "error", json_string(why));
+    json_t *top = orch_task_costliest(t);
+    if (payload && top)
+        json_object_set_new(payload, "costliest", top);
+    else
+        json_decref(top);
     json_decref(error);
     orch_tx_receipt(tx, t, payload);
     if (t->span) {

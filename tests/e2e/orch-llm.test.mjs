@@ -17,8 +17,9 @@ afterEach(() => { for (const s of streams.splice(0)) s.close(); });
 before(async () => {
   llm = await startOpenAI({}, { apiKey: KEY });
   aos = await startAosd({
+    // the tests here count the model's requests: the Analyzer asks nothing
     args: ['--llm-base-url', llm.url, '--llm-model', 'planner-model', '--llm-retries', '0',
-      '--llm-price-in-cny', '0.01', '--llm-price-out-cny', '0.02'],
+      '--llm-price-in-cny', '0.01', '--llm-price-out-cny', '0.02', '--analyzer-llm', 'false'],
     env: { AOS_LLM_API_KEY: KEY },
   });
   assert.equal((await aos.api('POST', '/mcp/registry', backendEntry('ev'))).status, 201);
@@ -167,6 +168,37 @@ test('the Critic asks the model about check.llm; its verdict and cost are the st
   assert.match(req.headers.traceparent, new RegExp(`^00-${trace}-`));
   const att = ep.steps.find((s) => s.id === 'hi').attempts[0];
   assert.ok(Math.abs(att.cost_cny - cost) < 1e-9, JSON.stringify(att));
+});
+
+// A budget breach names the costliest steps: in the receipt, in the
+// task's anomaly, and in the Analyzer's suggestion on that anomaly's card.
+test('over its budget a task stops; the receipt, the anomaly and the Analyzer name the costliest steps', async () => {
+  await llm.clearRequests();
+  await llm.script({ chat: [verdict(true, 'fine'), verdict(true, 'fine')] });
+  const r = await aos.api('POST', '/api/run', { plan: { steps: [
+    { id: 'one', tool: 'ev__echo', args: { message: 'a' }, check: { llm: 'anything' } },
+    { id: 'two', tool: 'ev__echo', args: { message: 'b' }, check: { llm: 'anything' } },
+    { id: 'three', tool: 'ev__echo', args: { message: 'c' } }] }, constraints: { budget_cny: 0.004 } });
+  assert.equal(r.status, 201, r.text);
+  const trace = r.body.trace_id;
+  const ev = watch(trace);
+  await ev.until('task.receipt');
+  const receipt = ev.get('task.receipt').payload;
+  assert.equal(receipt.status, 'failed', ev.story());
+  assert.match(receipt.error, /over the budget/);
+  // 0.003 CNY per verdict (200 in at 0.01, 50 out at 0.02 per 1,000)
+  assert.deepEqual(receipt.costliest.map((c) => c.step), ['one', 'two']);
+  assert.ok(receipt.costliest.every((c) => Math.abs(c.cost_cny - 0.003) < 1e-9), JSON.stringify(receipt.costliest));
+  const anomaly = ev.events.find((e) => e.type === 'anomaly.detected' && e.payload.kind === 'budget' && e.topic !== 'analyzer');
+  assert.ok(anomaly, ev.story());
+  assert.deepEqual(anomaly.payload.costliest.map((c) => c.step), ['one', 'two']);
+  await ev.waitFor((x) => x.events.some((e) => e.topic === 'analyzer' && e.card_id === anomaly.card_id), 30000, ev.story());
+  const sg = ev.events.find((e) => e.topic === 'analyzer' && e.card_id === anomaly.card_id).payload.suggestion;
+  assert.equal(sg.rule, 'budget_breach');
+  assert.deepEqual(sg.costliest.map((c) => c.step), ['one', 'two']);
+  assert.match(sg.detail, /one \(0\.0030 CNY\), two \(0\.0030 CNY\)/);
+  // the failed receipt has no card of its own: the anomaly's says it
+  assert.ok(!ev.events.some((e) => e.topic === 'analyzer' && e.card_id !== anomaly.card_id), ev.story());
 });
 
 test('a "no" from the Critic fails the attempt: the Reviser retries the tool, the next verdict passes', async () => {

@@ -481,6 +481,65 @@ static void test_analyzer_groups_and_rules(void **state)
     aos__analyzer_free(a);
 }
 
+/* The orchestrator's and the agents' anomalies carry a kind, no
+ * fingerprint: grouped by kind (and agent), each with its rule; a step's
+ * tool "server__tool" is split; a budget breach names its costliest steps. */
+static void test_analyzer_kinds(void **state)
+{
+    (void)state;
+    aos__analyzer_t *a = aos__analyzer_new();
+    json_t *e = json_pack(
+        "{s:s, s:s, s:{s:s, s:s, s:f, s:[{s:s, s:f}, {s:s, s:f}]}}", "type", "anomaly.detected",
+        "trace_id", "000000000000000000000000000000a1", "payload", "kind", "budget", "message",
+        "cost 0.0060 CNY is over the budget of 0.0040 CNY", "cost_cny", 0.006, "costliest", "step",
+        "plan", "cost_cny", 0.004, "step", "s2", "cost_cny", 0.002);
+    aos__analyzer_add(a, e, 1000);
+    json_decref(e);
+    e = json_pack("{s:s, s:{s:s, s:s, s:s}}", "type", "anomaly.detected", "payload", "kind",
+                  "approval_timeout", "step", "gate", "decision", "abort");
+    aos__analyzer_add(a, e, 2000);
+    aos__analyzer_add(a, e, 2001);
+    json_decref(e);
+    e = json_pack("{s:s, s:{s:s, s:s}}", "type", "anomaly.detected", "payload", "kind", "planning",
+                  "message", "unable to plan the goal: timeout");
+    aos__analyzer_add(a, e, 3000);
+    json_decref(e);
+    e = json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "type", "anomaly.detected", "payload", "kind",
+                  "agent.crash_loop", "agent", "writer", "agent_id", "ag_1", "message", "exit 1");
+    aos__analyzer_add(a, e, 4000);
+    json_decref(e);
+    e = json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "type", "anomaly.detected", "payload", "kind",
+                  "step_failure", "tool", "files__read", "message", "no such file", "fingerprint",
+                  "fpstep");
+    aos__analyzer_add(a, e, 5000);
+    json_decref(e);
+
+    json_t *list = aos__analyzer_list(a, 100);
+    assert_int_equal(json_array_size(list), 5);
+    const json_t *b = find_rule(list, "budget_breach");
+    assert_non_null(b);
+    assert_non_null(strstr(json_string_value(json_object_get(b, "detail")),
+                           "plan (0.0040 CNY), s2 (0.0020 CNY)"));
+    assert_int_equal(json_array_size(json_object_get(b, "costliest")), 2);
+    const json_t *ap = find_rule(list, "approval_timeouts");
+    assert_non_null(ap);
+    assert_int_equal(json_integer_value(json_object_get(ap, "count")), 2);
+    assert_non_null(find_rule(list, "planning_failures"));
+    const json_t *cl = find_rule(list, "agent_crash_loop");
+    assert_non_null(cl);
+    assert_string_equal(json_string_value(json_object_get(cl, "title")),
+                        "Agent writer keeps crashing");
+    json_t *act = json_array_get(json_object_get(cl, "actions"), 0);
+    assert_string_equal(json_string_value(json_object_get(act, "path")),
+                        "/agents/ag_1/logs?tail=100");
+    const json_t *st = find_rule(list, "repeated_failure");
+    assert_non_null(st);
+    assert_string_equal(json_string_value(json_object_get(st, "title")),
+                        "files/read fails the same way again and again");
+    json_decref(list);
+    aos__analyzer_free(a);
+}
+
 static void test_analyzer_is_bounded(void **state)
 {
     (void)state;
@@ -515,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_labels_parse_and_match),
         cmocka_unit_test(test_query_bounds_and_clock_going_back),
         cmocka_unit_test(test_analyzer_groups_and_rules),
+        cmocka_unit_test(test_analyzer_kinds),
         cmocka_unit_test(test_analyzer_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

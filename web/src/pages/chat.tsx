@@ -220,7 +220,7 @@ function CardView({ card, decided, allCards, onDecided, onPreview }: {
       )}
       {e.type === 'anomaly.detected' && <p class="error">{p.message || p.reason || p.kind || ''} {p.step ? `· ${t('card.step', { step: p.step })}` : ''}
         {p.error && <pre class="small">{typeof p.error === 'string' ? p.error : JSON.stringify(p.error, null, 1)}</pre>}</p>}
-      {e.type === 'anomaly.detected' && p.suggestion && <Suggestion s={p.suggestion} server={p.server} tool={p.tool} onPreview={onPreview} />}
+      {e.type === 'anomaly.detected' && p.suggestion && <Suggestion s={p.suggestion} server={p.server} tool={p.tool} agent={p.agent} onPreview={onPreview} />}
       {(e.type === 'recovery.start' || e.type === 'recovery.done') && p.step && <p>{t('card.step', { step: p.step })}</p>}
       {e.type === 'task.receipt' && (
         <div>

@@ -18,6 +18,7 @@ type Action = { label: string; method: string; path: string; field?: string };
 export type SuggestionData = {
   id: string; rule: string; title: string; detail: string; count?: number;
   actions?: Action[]; llm?: { text: string; model: string };
+  costliest?: { step: string; cost_cny: number }[];
 };
 
 const RULES: Record<string, [Key, Key]> = {
@@ -28,23 +29,34 @@ const RULES: Record<string, [Key, Key]> = {
   budget_breach: ['analyzer.rule.budget', 'analyzer.rule.budget.detail'],
   deadline_missed: ['analyzer.rule.deadline', 'analyzer.rule.deadline.detail'],
   task_failures: ['analyzer.rule.tasks', 'analyzer.rule.tasks.detail'],
+  approval_timeouts: ['analyzer.rule.approvals', 'analyzer.rule.approvals.detail'],
+  planning_failures: ['analyzer.rule.planning', 'analyzer.rule.planning.detail'],
+  agent_crash_loop: ['analyzer.rule.crashloop', 'analyzer.rule.crashloop.detail'],
 };
 
 const LABELS: Record<string, Key> = {
   'Raise timeout_ms': 'analyzer.action.raise', 'Server health': 'analyzer.action.health',
   'Last errors': 'analyzer.action.errors', 'Log lines': 'analyzer.action.logs',
   Trace: 'analyzer.action.trace', Episode: 'analyzer.action.episode',
+  'LLM settings': 'analyzer.action.llm', 'Agent logs': 'analyzer.action.agentlogs',
+  Versions: 'analyzer.action.versions',
 };
 
-export function Suggestion({ s, server, tool, onPreview }: {
-  s: SuggestionData; server?: string; tool?: string; onPreview: (p: Preview) => void;
+export function Suggestion({ s, server, tool, agent, onPreview }: {
+  s: SuggestionData; server?: string; tool?: string; agent?: string; onPreview: (p: Preview) => void;
 }) {
   const rule = RULES[s.rule];
-  const vars = { server: server || '', tool: tool || '' };
+  // a step's tool is "server__tool"
+  const [sv, tl] = !server && tool?.includes('__') ? [tool.slice(0, tool.indexOf('__')), tool.slice(tool.indexOf('__') + 2)] : [server, tool];
+  const vars = { server: sv || '', tool: tl || '', agent: agent || '' };
   return (
     <section class="suggestion" data-testid="suggestion" data-rule={s.rule}>
       <h4><span class="muted">{t('analyzer.suggestion')}</span> {rule ? t(rule[0], vars) : s.title}</h4>
       <p class="small">{rule ? t(rule[1]) : s.detail}</p>
+      {s.costliest && s.costliest.length > 0 && (
+        <p class="small" data-testid="suggestion-costliest">{t('analyzer.costliest', {
+          list: s.costliest.map((c) => `${c.step} ¥${Number(c.cost_cny).toFixed(4)}`).join(', ') })}</p>
+      )}
       {s.llm && (
         <blockquote class="small" data-testid="suggestion-llm">
           <span class="muted">{t('analyzer.model', { model: s.llm.model })}</span>
@@ -68,6 +80,8 @@ function ActionView({ a, onPreview }: { a: Action; onPreview: (p: Preview) => vo
     else if ((m = path.match(/^\/api\/episodes\/([0-9a-f]{32})$/))) navigate(`/projects?trace=${m[1]}`);
     else if (path.startsWith('/mcp/registry/')) navigate('/integrations');
     else if (path === '/api/logs') navigate(`/telemetry${query ? `?${query}` : ''}`);
+    else if (path === '/config') navigate('/settings');
+    else if (path.startsWith('/agents/')) navigate('/agents');
   };
   return <button type="button" class="link small" data-testid="suggestion-action" onClick={go}>{label}</button>;
 }
