@@ -1,20 +1,24 @@
 // monitor.test.mjs - the Monitor page in a real browser against a real
 // aosd (every span sampled) with real traffic: tool calls through the
-// gateway (one failing), tasks (one failing, for the Analyzer), log lines
-// tied to a task's trace and span, and a trace of 10,000 spans ingested
-// over OTLP/HTTP. M1 the charts draw the metric history's points and the
-// range picker changes the step asked for; M2 log search finds a known
-// line and opens its trace, the live tail shows a line written after it
-// opened; M3 the trace search finds the big trace, its waterfall nests
-// the known spans, holds a window of rows (not 10,000) and moves by
-// keyboard, a span's attributes and log lines show; the topology draws
-// the nodes and edges of /api/topology; the Analyzer's suggestion opens
-// its trace and its log lines. Both languages and themes, phone width, a
-// Viewer, axe-core; no console error. Waits for states, never for time.
+// gateway (two failing), tasks (one failing, for the Analyzer), log lines
+// tied to a task's trace and span, a trace of 10,000 spans ingested over
+// OTLP/HTTP, and a timeout storm on a real MCP server that hangs.
+// M1 the charts draw the metric history's points and the range picker
+// changes the step asked for. M2 log search finds a known line and opens
+// its trace; the live tail shows a line written after it opened (in a
+// cookie session too, over EventSource). M3 the trace search finds the
+// big trace; its waterfall nests the known spans, holds a window of rows
+// (not 10,000), moves and folds by keyboard, shows a span's attributes
+// and log lines; the topology draws /api/topology's nodes and edges.
+// The Analyzer's suggestions open their trace and log lines, and an Admin
+// raises a timed-out server's timeout_ms from one (a Viewer may not).
+// Both languages and themes, phone width, a Viewer, axe-core; no console
+// error. Waits for states, never for time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { setup, axe, checkLanguage, setLang, setTheme, SHOTS, join } from './lib.mjs';
+import { setup, axe, checkLanguage, setLang, setTheme, SHOTS, ROOT, join } from './lib.mjs';
+import { waitReady } from '../../tests/e2e/lib.mjs';
 
 const hex = (n) => randomBytes(n).toString('hex');
 let env, owner;
@@ -173,6 +177,30 @@ test('M2: log search finds a known line and opens its trace; the live tail shows
   noProblems();
 });
 
+test('M2: the live tail in a cookie session (EventSource), filtered by trace', async () => {
+  const { aos } = env;
+  const PASS = 'monitor-pass-phrase-1';
+  assert.equal((await aos.api('POST', '/auth/users', { name: 'mon-op', password: PASS, role: 'operator' })).status, 201);
+  const { page, noProblems } = await env.newPage({ token: null });
+  await page.goto(aos.url + '/');
+  await page.fill('input[name="name"]', 'mon-op');
+  await page.fill('input[name="password"]', PASS);
+  await page.click('form:has(input[name="password"]) button[type="submit"]');
+  await page.locator('nav').waitFor();
+  await page.goto(aos.url + `/telemetry?tab=logs&logs_trace=${ids.task}`);
+  assert.equal(await page.inputValue('[data-testid="log-trace"]'), ids.task);
+  await page.click('[data-testid="tail-toggle"]');
+  await page.locator('[data-testid="tail-state"][data-state="live"]').waitFor();
+  const r = await aos.api('POST', '/api/logs', { entries: [
+    { level: 'info', message: 'cookie tail: another trace', source: 'mon-cookie', trace_id: ids.failed },
+    { level: 'info', message: 'cookie tail: this trace', source: 'mon-cookie', trace_id: ids.task },
+  ] });
+  assert.equal(r.status, 201, r.text);
+  await page.locator('[data-testid="tail-lines"] tr', { hasText: 'cookie tail: this trace' }).waitFor();
+  assert.equal(await page.locator('[data-testid="tail-lines"] tbody tr.row1').count(), 1);
+  noProblems();
+});
+
 test('M3: a trace of 10,000 spans - found, nested, windowed, keyboard; a span\'s attributes and log lines', async () => {
   const { page, noProblems } = owner;
   await page.goto(env.aos.url + '/telemetry?tab=traces');
@@ -296,6 +324,39 @@ test('the Analyzer\'s suggestions and their actions', async () => {
   await page.locator('[data-testid="log-form"]').waitFor();
   assert.equal(await page.inputValue('[data-testid="log-trace"]'), ids.failed);
   noProblems();
+});
+
+test('the Analyzer: a timeout storm\'s "raise timeout_ms" done from the page (an Admin); a Viewer may not', async () => {
+  const { aos } = env;
+  const entry = { name: 'slowpoke', command: process.execPath, args: [join(ROOT, 'tests/e2e/fixtures/faulty-server.mjs')], limits: { retries: 0, breaker_failures: 100 }, timeout_ms: 200 };
+  assert.equal((await aos.api('POST', '/mcp/registry', entry)).status, 201);
+  await waitReady(aos, 'slowpoke');
+  for (let i = 0; i < 3; i++) assert.equal((await aos.api('POST', '/mcp/call', { server: 'slowpoke', tool: 'hang', args: {} })).status, 504);
+  await until('the timeout storm', async () => (await aos.api('GET', '/api/analyzer/suggestions')).body.suggestions.some((x) => x.rule === 'timeout_storm'));
+  const { page, noProblems } = owner;
+  await page.goto(env.aos.url + '/telemetry?tab=analyzer');
+  const li = page.locator('[data-testid="suggestions"] li[data-rule="timeout_storm"]');
+  await li.locator('h3', { hasText: 'Calls to slowpoke/hang keep timing out' }).waitFor();
+  await li.locator('[data-testid="suggestion-action"][data-path="/mcp/registry/slowpoke"]', { hasText: 'Raise timeout_ms' }).click();
+  const form = li.locator('[data-testid="raise-form"]');
+  await form.locator('input[name="v"]').fill('5000');
+  await axe(page, '/telemetry analyzer, raising timeout_ms');
+  await form.locator('button[type="submit"]').click();
+  await page.locator('p.ok[role="status"]', { hasText: 'slowpoke: timeout_ms is now 5000.' }).waitFor();
+  assert.equal((await aos.api('GET', '/mcp/registry/slowpoke')).body.timeout_ms, 5000);
+  // the server's health: Integrations
+  await li.locator('[data-testid="suggestion-action"]', { hasText: 'Server health' }).click();
+  await page.waitForURL((u) => u.pathname === '/integrations');
+  noProblems();
+  // a Viewer sees the suggestion, not the Admin's action
+  const v = await aos.api('POST', '/auth/tokens', { name: 'mon-viewer-2', role: 'viewer' });
+  const viewer = await env.newPage({ token: v.body.token });
+  await viewer.page.goto(env.aos.url + '/telemetry?tab=analyzer');
+  const btn = viewer.page.locator('[data-testid="suggestions"] li[data-rule="timeout_storm"] [data-testid="suggestion-action"]', { hasText: 'Raise timeout_ms' });
+  await btn.waitFor();
+  assert.equal(await btn.isDisabled(), true);
+  await axe(viewer.page, '/telemetry analyzer as a viewer');
+  viewer.noProblems();
 });
 
 test('both languages and themes, phone width, a Viewer', async () => {
