@@ -61,6 +61,7 @@ function MonitorPage() {
   const [trace, setTrace] = useState<string | null>(init.trace);
   const [logsTrace, setLogsTrace] = useState<string | null>(init.logsTrace);
   const [logsQ, setLogsQ] = useState<string>('');
+  const [logsLevel, setLogsLevel] = useState<string>('');
   const [range, setRange] = useState<Range>(RANGES.some((x) => x.r === localStorage.getItem('aos.monitor.range')) ? localStorage.getItem('aos.monitor.range') as Range : '1h');
   useEffect(() => {
     const q = new URLSearchParams();
@@ -72,7 +73,7 @@ function MonitorPage() {
   }, [tab, trace, logsTrace]);
   const pick = (r: Range) => { localStorage.setItem('aos.monitor.range', r); setRange(r); };
   const openTrace = (id: string) => { setTrace(id); setTab('traces'); };
-  const openLogs = (f: { trace?: string; q?: string }) => { setLogsTrace(f.trace ?? null); setLogsQ(f.q ?? ''); setTab('logs'); };
+  const openLogs = (f: LogsLink) => { setLogsTrace(f.trace ?? null); setLogsQ(f.q ?? ''); setLogsLevel(f.level ?? ''); setTab('logs'); };
   return (
     <div class="page monitor">
       <div class="row">
@@ -83,7 +84,7 @@ function MonitorPage() {
       <Tabs id="mon" label={t('nav.monitor')} value={tab} onChange={setTab} tabs={TABS.map((k) => [k, t(TAB_KEY[k])])} />
       <TabPanel id="mon" value={tab}>
         {tab === 'metrics' && <Metrics range={range} />}
-        {tab === 'logs' && <Logs key={`${logsTrace}|${logsQ}`} trace={logsTrace} q={logsQ} onTrace={openTrace} />}
+        {tab === 'logs' && <Logs key={`${logsTrace}|${logsQ}|${logsLevel}`} trace={logsTrace} q={logsQ} level={logsLevel} onTrace={openTrace} />}
         {tab === 'traces' && (trace
           ? <Waterfall key={trace} trace={trace} onClose={() => setTrace(null)} onLogs={(id) => openLogs({ trace: id })} />
           : <TraceSearch range={range} onOpen={openTrace} />)}
@@ -245,8 +246,10 @@ function filterQuery(f: Filter): string {
   return p.toString();
 }
 
-function Logs({ trace, q, onTrace }: { trace: string | null; q: string; onTrace: (id: string) => void }) {
-  const [f, setF] = useState<Filter>({ q, level: '', source: '', trace: trace || '' });
+type LogsLink = { trace?: string; q?: string; level?: string };
+
+function Logs({ trace, q, level, onTrace }: { trace: string | null; q: string; level: string; onTrace: (id: string) => void }) {
+  const [f, setF] = useState<Filter>({ q, level: LEVELS.includes(level) ? level : '', source: '', trace: trace || '' });
   const [applied, setApplied] = useState<Filter>(f);
   const [tail, setTail] = useState(false);
   const submit = (e: Event) => { e.preventDefault(); setApplied({ ...f }); };
@@ -437,7 +440,7 @@ const RULE: Record<string, Key> = {
   task_failures: 'monitor.rule.taskfailures',
 };
 
-function Analyzer({ onTrace, onLogs }: { onTrace: (id: string) => void; onLogs: (f: { trace?: string; q?: string }) => void }) {
+function Analyzer({ onTrace, onLogs }: { onTrace: (id: string) => void; onLogs: (f: LogsLink) => void }) {
   const [list, setList] = useState<Suggestion[] | null>(null);
   const [err, setErr] = useState('');
   const [raise, setRaise] = useState<{ server: string; field: string } | null>(null);
@@ -448,7 +451,7 @@ function Analyzer({ onTrace, onLogs }: { onTrace: (id: string) => void; onLogs: 
     const [path, qs] = a.path.split('?');
     const q = new URLSearchParams(qs || '');
     let m;
-    if (a.method === 'GET' && path === '/api/logs') onLogs({ trace: q.get('trace_id') || undefined, q: q.get('q') || undefined });
+    if (a.method === 'GET' && path === '/api/logs') onLogs({ trace: q.get('trace_id') || undefined, q: q.get('q') || undefined, level: q.get('level') || undefined });
     else if (a.method === 'GET' && (m = /^\/api\/traces\/([0-9a-f]{32})$/.exec(path))) onTrace(m[1]);
     else if (a.method === 'GET' && (m = /^\/api\/episodes\/([0-9a-f]{32})$/.exec(path))) navigate(`/projects?trace=${m[1]}`);
     else if (a.method === 'GET' && /^\/mcp\/registry\//.test(path)) navigate('/integrations');
