@@ -112,7 +112,7 @@ test('M1: charts of the metric history; the range picker sets the step', async (
   const { from, to } = { to: Math.floor(Date.now() / 1000), from: Math.floor(Date.now() / 1000) - 3600 };
   const rss = await env.aos.api('GET', `/api/metrics/query?name=process_resident_memory_bytes&from=${from}&to=${to}&step=15`);
   assert.ok(rss.body.series[0].points.length > 0);
-  assert.match(await page.locator('[data-testid="chart-memory"] .legend').innerText(), /Resident memory: [\d.,]+ MiB/);
+  assert.match(await page.locator('[data-testid="chart-memory"] .legend').innerText(), /Resident memory: [\d.,]+ [MG]iB/);
   // no LLM: no tokens, and the chart says so (the history is not asked)
   await page.locator('[data-testid="chart-tokens"] [data-testid="chart-empty"]').waitFor();
   // 15 min at 5 s; 24 h at 5 min
@@ -331,6 +331,7 @@ test('the Analyzer: a timeout storm\'s "raise timeout_ms" done from the page (an
   const entry = { name: 'slowpoke', command: process.execPath, args: [join(ROOT, 'tests/e2e/fixtures/faulty-server.mjs')], limits: { retries: 0, breaker_failures: 100 }, timeout_ms: 200 };
   assert.equal((await aos.api('POST', '/mcp/registry', entry)).status, 201);
   await waitReady(aos, 'slowpoke');
+  // the gateway raises an anomaly at the third same failure within 60 s
   for (let i = 0; i < 3; i++) assert.equal((await aos.api('POST', '/mcp/call', { server: 'slowpoke', tool: 'hang', args: {} })).status, 504);
   await until('the timeout storm', async () => (await aos.api('GET', '/api/analyzer/suggestions')).body.suggestions.some((x) => x.rule === 'timeout_storm'));
   const { page, noProblems } = owner;
