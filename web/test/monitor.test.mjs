@@ -13,7 +13,8 @@
 // The Analyzer's suggestions open their trace and log lines, and an Admin
 // raises a timed-out server's timeout_ms from one (a Viewer may not).
 // Both languages and themes, phone width, a Viewer, axe-core; no console
-// error. Waits for states, never for time.
+// error. The page and uPlot load as a chunk only when Monitor opens.
+// Waits for states, never for time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -94,6 +95,23 @@ before(async () => {
 after(async () => { await env?.close(); });
 
 const tab = (page, k) => page.locator(`[role="tab"][data-tab="${k}"]`).click();
+
+test('the Monitor is a chunk of its own, fetched when the page is first opened', async () => {
+  const { page, noProblems } = await env.newPage(); // signed in on the Chat Hub
+  const scripts = () => page.evaluate(() => performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.js')));
+  await page.locator('.convs ul, .convs p').first().waitFor();
+  const before = await scripts();
+  await page.locator('nav a[data-page="monitor"]').click();
+  await page.locator('[data-testid="chart-memory"]').waitFor();
+  const added = (await scripts()).filter((p) => !before.includes(p));
+  assert.equal(added.length, 1, `one chunk more: ${added}`);
+  assert.match(added[0], /^\/ui\/chunk\.[A-Z0-9]+\.js$/);
+  // uPlot is in it, not in what the first page loaded
+  const has = async (path) => (await (await fetch(env.aos.url + path)).text()).includes('uplot');
+  assert.equal(await has(added[0]), true);
+  for (const p of before) assert.equal(await has(p), false, p);
+  noProblems();
+});
 
 test('M1: charts of the metric history; the range picker sets the step', async () => {
   const { page, noProblems } = owner;
