@@ -133,7 +133,7 @@ async function seed() {
 // The page's ready element, by path: its first meaningful content.
 const READY = {
   '/': '[data-testid="cards"] article.card',
-  '/telemetry': '#nb-title',
+  '/telemetry': '[data-testid="chart-throughput"] canvas',
   '/projects': '[data-testid="jobs"] tbody tr',
   '/memory': '[data-testid="mem-list"]',
   '/settings': '[data-testid="system-form"]',

@@ -1,5 +1,6 @@
 // app.tsx - the shell: sign-in gate, navigation in SPEC §2's order, the
 // language and theme switches, the connection state, and the page.
+import { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { t, lang, setLang, Lang, Key } from './i18n';
 import { whoami, logout, setUnauthorizedHandler } from './api';
@@ -7,7 +8,6 @@ import { PAGES, Page, pageOf, navigate } from './router';
 import { Login } from './login';
 import { ChatHub } from './pages/chat';
 import { Integrations } from './pages/integrations';
-import { NotBuilt } from './pages/notbuilt';
 import { Settings } from './pages/settings';
 import { Memory } from './pages/memory';
 import { Agents } from './pages/agents';
@@ -116,7 +116,7 @@ export function App() {
       <main id="main" tabIndex={-1}>
         {page === 'chat' && <ChatHub />}
         {page === 'integrations' && <Integrations />}
-        {page === 'monitor' && <NotBuilt title={t('nav.monitor')} issue={18} items={t('todo.monitor')} />}
+        {page === 'monitor' && <Monitor />}
         {page === 'projects' && <Projects />}
         {page === 'memory' && <Memory />}
         {page === 'settings' && <Settings />}
@@ -125,6 +125,22 @@ export function App() {
     </div>
   );
 }
+
+/* A page in a chunk of its own (build.mjs splits them), fetched the first
+ * time it is shown: the Monitor's charts cost the other pages nothing. */
+function lazyPage(load: () => Promise<ComponentType>): ComponentType {
+  let Page: ComponentType | null = null;
+  return function Lazy() {
+    const [, setReady] = useState(false);
+    const [err, setErr] = useState('');
+    useEffect(() => {
+      if (!Page) load().then((c) => { Page = c; setReady(true); }).catch((e) => setErr(String(e?.message || e)));
+    }, []);
+    if (err) return <p class="error" role="alert">{t('common.error', { message: err })}</p>;
+    return Page ? <Page /> : <div aria-busy="true">{t('common.loading')}</div>;
+  };
+}
+const Monitor = lazyPage(() => import('./pages/monitor').then((m) => m.Monitor));
 
 const CONN_KEY: Record<ConnState, Key> = {
   live: 'conn.live', connecting: 'conn.connecting', reconnecting: 'conn.reconnecting', offline: 'conn.offline',

@@ -6,7 +6,8 @@
 // there is one, as the model wrote it. Actions: raising timeout_ms is done
 // here (PATCH /mcp/registry/:name, Admin); the others open where the answer
 // is - the trace in the workspace, the run in Projects, the server in
-// Integrations, the log lines in Monitor.
+// Integrations, the log lines in Monitor. actionText and ruleTitle serve
+// Monitor's Analyzer tab too.
 import { useState } from 'preact/hooks';
 import { t, Key } from '../i18n';
 import { api } from '../api';
@@ -14,7 +15,7 @@ import { can } from '../perm';
 import { navigate } from '../router';
 import { Preview } from './workspace';
 
-type Action = { label: string; method: string; path: string; field?: string };
+export type Action = { label: string; method: string; path: string; field?: string };
 export type SuggestionData = {
   id: string; rule: string; title: string; detail: string; count?: number;
   actions?: Action[]; llm?: { text: string; model: string };
@@ -34,24 +35,35 @@ const RULES: Record<string, [Key, Key]> = {
   agent_crash_loop: ['analyzer.rule.crashloop', 'analyzer.rule.crashloop.detail'],
 };
 
-const LABELS: Record<string, Key> = {
-  'Raise timeout_ms': 'analyzer.action.raise', 'Server health': 'analyzer.action.health',
-  'Last errors': 'analyzer.action.errors', 'Log lines': 'analyzer.action.logs',
-  Trace: 'analyzer.action.trace', Episode: 'analyzer.action.episode',
-  'LLM settings': 'analyzer.action.llm', 'Agent logs': 'analyzer.action.agentlogs',
-  Versions: 'analyzer.action.versions',
-};
+// What an action is called, by what it does (its label is the server's English).
+export function actionText(a: Action): string {
+  if (a.method === 'PATCH') return t('analyzer.action.raise', { field: a.field || '' });
+  if (a.path.startsWith('/api/logs')) return a.path.includes('trace_id=') ? t('analyzer.action.logs') : t('analyzer.action.errors');
+  if (a.path.startsWith('/api/traces/')) return t('analyzer.action.trace');
+  if (a.path.startsWith('/api/episodes/')) return t('analyzer.action.episode');
+  if (a.path.startsWith('/mcp/registry/')) return t('analyzer.action.health');
+  if (a.path === '/config') return t('analyzer.action.llm');
+  if (/^\/agents\/[^/]+\/logs/.test(a.path)) return t('analyzer.action.agentlogs');
+  if (/^\/agents\/[^/]+\/versions/.test(a.path)) return t('analyzer.action.versions');
+  return a.label;
+}
+
+// A rule's title in the page's language (the server's English for a rule
+// this build does not know); a step's tool is "server__tool".
+export function ruleTitle(s: { rule: string; title: string }, server?: string, tool?: string, agent?: string): string {
+  const rule = RULES[s.rule];
+  if (!rule) return s.title;
+  const [sv, tl] = !server && tool?.includes('__') ? [tool.slice(0, tool.indexOf('__')), tool.slice(tool.indexOf('__') + 2)] : [server, tool];
+  return t(rule[0], { server: sv || '', tool: tl || '', agent: agent || '' });
+}
 
 export function Suggestion({ s, server, tool, agent, onPreview }: {
   s: SuggestionData; server?: string; tool?: string; agent?: string; onPreview: (p: Preview) => void;
 }) {
   const rule = RULES[s.rule];
-  // a step's tool is "server__tool"
-  const [sv, tl] = !server && tool?.includes('__') ? [tool.slice(0, tool.indexOf('__')), tool.slice(tool.indexOf('__') + 2)] : [server, tool];
-  const vars = { server: sv || '', tool: tl || '', agent: agent || '' };
   return (
     <section class="suggestion" data-testid="suggestion" data-rule={s.rule}>
-      <h4><span class="muted">{t('analyzer.suggestion')}</span> {rule ? t(rule[0], vars) : s.title}</h4>
+      <h4><span class="muted">{t('analyzer.suggestion')}</span> {ruleTitle(s, server, tool, agent)}</h4>
       <p class="small">{rule ? t(rule[1]) : s.detail}</p>
       {s.costliest && s.costliest.length > 0 && (
         <p class="small" data-testid="suggestion-costliest">{t('analyzer.costliest', {
@@ -71,7 +83,7 @@ export function Suggestion({ s, server, tool, agent, onPreview }: {
 }
 
 function ActionView({ a, onPreview }: { a: Action; onPreview: (p: Preview) => void }) {
-  const label = LABELS[a.label] ? t(LABELS[a.label]) : a.label;
+  const label = actionText(a);
   if (a.method === 'PATCH' && a.field === 'timeout_ms') return <RaiseTimeout a={a} label={label} />;
   const go = () => {
     const [path, query] = a.path.split('?');
@@ -79,7 +91,10 @@ function ActionView({ a, onPreview }: { a: Action; onPreview: (p: Preview) => vo
     if ((m = path.match(/^\/api\/traces\/([0-9a-f]{32})$/))) onPreview({ kind: 'trace', trace: m[1] });
     else if ((m = path.match(/^\/api\/episodes\/([0-9a-f]{32})$/))) navigate(`/projects?trace=${m[1]}`);
     else if (path.startsWith('/mcp/registry/')) navigate('/integrations');
-    else if (path === '/api/logs') navigate(`/telemetry${query ? `?${query}` : ''}`);
+    else if (path === '/api/logs') {
+      const tr = new URLSearchParams(query || '').get('trace_id');
+      navigate(`/telemetry?tab=logs${tr ? `&logs_trace=${tr}` : ''}`);
+    }
     else if (path === '/config') navigate('/settings');
     else if (path.startsWith('/agents/')) navigate('/agents');
   };

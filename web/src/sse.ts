@@ -1,0 +1,62 @@
+// sse.ts - one server-sent-event stream of aosd for a page (the Monitor's
+// live log tail, GET /api/logs/stream): in cookie mode an EventSource, in
+// bearer mode fetch() reading the body, since EventSource cannot send an
+// Authorization header (events.ts does the same for the value events).
+// The stream is opened once; when it drops, onState('closed') tells the
+// caller, which opens a new one from where it was (the log stream's
+// after_id), so that what the caller saw decides where to resume.
+import { authHeaders, mode } from './api';
+
+export type SseState = 'connecting' | 'live' | 'closed';
+export type SseFrame = { id?: string; event?: string; data: string };
+
+/* Opens path; returns a function that closes it (no 'closed' after that). */
+export function openSse(path: string, onFrame: (f: SseFrame) => void, onState: (s: SseState) => void): () => void {
+  let stopped = false;
+  onState('connecting');
+  if (mode() === 'cookie') {
+    const es = new EventSource(path, { withCredentials: true });
+    es.onopen = () => { if (!stopped) onState('live'); };
+    const on = (ev: MessageEvent) => { if (!stopped) onFrame({ id: ev.lastEventId, event: ev.type, data: ev.data }); };
+    es.onmessage = on;
+    es.addEventListener('log', on as EventListener);
+    es.addEventListener('end', (ev) => { on(ev as MessageEvent); es.close(); if (!stopped) onState('closed'); });
+    // the browser would reconnect by itself; the caller decides instead
+    es.onerror = () => { es.close(); if (!stopped) onState('closed'); };
+    return () => { stopped = true; es.close(); };
+  }
+  const ac = new AbortController();
+  (async () => {
+    try {
+      const r = await fetch(path, { headers: { Accept: 'text/event-stream', ...authHeaders() }, signal: ac.signal, cache: 'no-store' });
+      if (!r.ok || !r.body) throw new Error(String(r.status));
+      onState('live');
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let k;
+        while ((k = buf.search(/\r?\n\r?\n/)) >= 0) {
+          const frame = buf.slice(0, k);
+          buf = buf.slice(k).replace(/^\r?\n\r?\n/, '');
+          const f: SseFrame = { data: '' };
+          let has = false;
+          for (const line of frame.split(/\r?\n/)) {
+            if (line.startsWith(':')) continue;
+            const c = line.indexOf(':');
+            const name = c < 0 ? line : line.slice(0, c);
+            const v = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+            if (name === 'id') f.id = v;
+            else if (name === 'event') f.event = v;
+            else if (name === 'data') { f.data += (has ? '\n' : '') + v; has = true; }
+          }
+          if (has && !stopped) onFrame(f);
+        }
+      }
+    } catch { /* dropped, refused or stopped */ }
+    if (!stopped) onState('closed');
+  })();
+  return () => { stopped = true; ac.abort(); };
+}
