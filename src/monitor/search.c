@@ -44,12 +44,11 @@
 #include "monitor/internal.h"
 #include "buf/buf.h"
 #include "map/map.h"
+#include "trace/trace.h"
 #include "tracectx/tracectx.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,35 +224,6 @@ static int search_run(aos_store_t *st, void *arg, aos_err_t *err)
     return rc;
 }
 
-static void cursor_encode(int64_t start, int64_t id, char *out, size_t cap)
-{
-    char raw[48];
-    int n = snprintf(raw, sizeof(raw), "%lld:%lld", (long long)start, (long long)id);
-    sodium_bin2base64(out, cap, (const unsigned char *)raw, (size_t)n,
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-}
-
-static int cursor_decode(const char *s, int64_t *start, int64_t *id)
-{
-    unsigned char raw[48];
-    size_t n = 0;
-    if (strlen(s) > 64 || sodium_base642bin(raw, sizeof(raw) - 1, s, strlen(s), NULL, &n, NULL,
-                                            sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-        return AOS_EINVAL;
-    raw[n] = '\0';
-    char *colon, *end;
-    errno = 0;
-    long long a = strtoll((const char *)raw, &colon, 10);
-    if (errno || colon == (char *)raw || *colon != ':')
-        return AOS_EINVAL;
-    long long b = strtoll(colon + 1, &end, 10);
-    if (errno || end == colon + 1 || *end || b < 1)
-        return AOS_EINVAL;
-    *start = a;
-    *id = b;
-    return 0;
-}
-
 static void search_closed(aos_http_req_t *req, int aborted, void *data)
 {
     (void)req;
@@ -280,7 +250,7 @@ static void search_done(int status, const aos_err_t *err, void *arg)
         } else {
             char cursor[96];
             if (s->more)
-                cursor_encode(s->next_start, s->next_id, cursor, sizeof(cursor));
+                aos_trace_cursor_encode(s->next_start, s->next_id, cursor, sizeof(cursor));
             aos_http_respond_json(s->req, 200,
                                   json_pack("{s:O, s:s?, s:I}", "traces", s->traces, "next_cursor",
                                             s->more ? cursor : NULL, "scanned",
@@ -316,7 +286,7 @@ static int get_traces(aos_http_req_t *req, void *data)
         return aos_http_respond_error(req, AOS_EINVAL, "status must be ok or error");
     int64_t bs = INT64_MAX, bi = INT64_MAX;
     const char *cs = aos_http_query(req, "cursor");
-    if (cs && cursor_decode(cs, &bs, &bi) < 0)
+    if (cs && aos_trace_cursor_decode(cs, &bs, &bi) < 0)
         return aos_http_respond_error(req, AOS_EINVAL, "cursor is not one this server gave");
     const char *service = aos_http_query(req, "service"), *q = aos_http_query(req, "q");
     if ((service && strlen(service) > 256) || (q && strlen(q) > 256))

@@ -64,7 +64,7 @@ static void query_closed(aos_http_req_t *req, int aborted, void *data)
 }
 
 /* Cursors are opaque: base64url of "<start ns>:<id>" of the page's last span. */
-static void cursor_encode(int64_t start, int64_t id, char *out, size_t cap)
+void aos_trace_cursor_encode(int64_t start, int64_t id, char *out, size_t cap)
 {
     char raw[48];
     int n = snprintf(raw, sizeof(raw), "%lld:%lld", (long long)start, (long long)id);
@@ -72,7 +72,7 @@ static void cursor_encode(int64_t start, int64_t id, char *out, size_t cap)
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-static int cursor_decode(const char *s, int64_t *start, int64_t *id)
+int aos_trace_cursor_decode(const char *s, int64_t *start, int64_t *id)
 {
     unsigned char raw[48];
     size_t n = 0;
@@ -195,7 +195,7 @@ static void render(uv_work_t *w)
     char cursor[96];
     if (q->more && q->page.n) {
         const aos_store_span_t *last = &q->page.rows[q->page.n - 1];
-        cursor_encode(last->start_ns, last->id, cursor, sizeof(cursor));
+        aos_trace_cursor_encode(last->start_ns, last->id, cursor, sizeof(cursor));
     }
     aos_map_t by_span;
     aos_map_init(&by_span);
@@ -283,7 +283,7 @@ static int get_trace(aos_http_req_t *req, void *data)
     }
     int64_t after_start = INT64_MIN, after_id = 0;
     const char *cs = aos_http_query(req, "cursor");
-    if (cs && cursor_decode(cs, &after_start, &after_id) < 0)
+    if (cs && aos_trace_cursor_decode(cs, &after_start, &after_id) < 0)
         return aos_http_respond_error(req, AOS_EINVAL, "cursor is not one this server gave");
     struct query *q = calloc(1, sizeof(*q));
     if (!q)

@@ -167,6 +167,13 @@ typedef void (*aos_trace_stored_fn)(const aos_store_span_t *rows, json_t *const 
                                     const char *resource, void *data);
 void aos_trace_on_stored(aos_trace_t *tr, aos_trace_stored_fn fn, void *data);
 
+/* A position in the spans' order (start time, row id) as the opaque cursor
+ * the span routes answer with (GET /api/traces/:id, GET /api/traces):
+ * out holds at least 80 bytes. decode: 0, or AOS_EINVAL for text that is
+ * not such a cursor. */
+void aos_trace_cursor_encode(int64_t start_ns, int64_t id, char *out, size_t cap);
+int aos_trace_cursor_decode(const char *s, int64_t *start_ns, int64_t *id);
+
 /* ---- spans -------------------------------------------------------------- */
 
 /* Starts a span named name under parent (NULL or empty: the root of a new
