@@ -200,18 +200,44 @@ test('start with 2 replicas, register, call through /mcp, kill -9, release, roll
     return a.status === 'running' && a.live_replicas.length === 2 ? a : null;
   });
 
-  // logs: the last lines, then live (bearer token)
+  // logs: the last lines, then live (bearer token). A replica's stderr
+  // lines reach the log service a moment after aosd reads them, so lines
+  // may still arrive from what happened before a tail opens (the replica
+  // the scale started): "past" is what was stored before the request, and
+  // a live line is the one of a process started after it, known by its pid.
+  const SOURCE = 'upstream:agent:echoer';
+  const stored = async (source) => {
+    const q = new URLSearchParams({ order: 'desc', limit: '1000', ...(source ? { source } : {}) });
+    const r = await aos.api('GET', `/api/logs?${q}`);
+    assert.equal(r.status, 200, r.text);
+    return r.body.items;
+  };
+  // kills the newest replica; its restart's pid once it is ready again
+  const killNewest = async () => {
+    const { replica, pid } = (await agent('echoer')).live_replicas[0];
+    process.kill(pid, 'SIGKILL');
+    const again = await until(`replica ${replica} restarted`, async () => {
+      const r = (await agent('echoer')).live_replicas.find((x) => x.replica === replica);
+      return r && r.state === 'ready' && r.pid !== pid ? r : null;
+    });
+    return again.pid;
+  };
+  const readyOf = (pid) => (e) => e.source === SOURCE && e.attributes?.pid === pid && /: ready \(pid/.test(e.message);
+  const pastId = (await stored(SOURCE))[0].id;
   const tail = sseClient(aos, '/agents/echoer/logs?tail=5');
   await tail.opened;
   assert.equal(tail.status, 200);
   await tail.waitFor((x) => x.named.length >= 5, 10000, '5 lines');
   const lines = () => tail.named.filter((e) => e.event === 'log').map((e) => e.data);
-  assert.equal(lines().length, 5, 'the last 5 lines, no more');
-  assert.ok(lines().every((e) => e.source === 'upstream:agent:echoer'), JSON.stringify(lines()));
+  assert.ok(lines().every((e) => e.source === SOURCE), JSON.stringify(lines()));
   const ids = lines().map((e) => e.id);
   assert.deepEqual(ids, [...ids].sort((x, y) => x - y), 'oldest first');
-  process.kill((await agent('echoer')).live_replicas[0].pid, 'SIGKILL');
-  await tail.waitFor(() => lines().slice(5).some((e) => /ready/.test(e.message)), 15000, 'a live line');
+  assert.ok(ids.filter((id) => id <= pastId).length <= 5, `the last 5 lines of the past, no more: ${ids}`);
+  // the first five are the source's last five up to the fifth: none skipped
+  const upTo = (await stored(SOURCE)).filter((e) => e.id <= ids[4]).slice(0, 5).map((e) => e.id).reverse();
+  assert.deepEqual(ids.slice(0, 5), upTo, 'the last 5 lines as stored');
+  const restarted = await killNewest();
+  await tail.waitFor(() => lines().some(readyOf(restarted)), 15000, 'a live line');
   tail.close();
   assertErrorShape(assert, await aos.api('GET', '/agents/echoer/logs?tail=-1'), 400, 'invalid_argument');
 
@@ -222,6 +248,7 @@ test('start with 2 replicas, register, call through /mcp, kill -9, release, roll
   assert.equal(li.status, 200);
   const cookie = li.headers.get('set-cookie').match(/^(aos_session=[^;]+)/)[1];
   const csrf = (await li.json()).csrf_token;
+  const newest = (await stored(null))[0].id; // of any source: "now"
   const ac = new AbortController();
   const cs = await fetch(aos.url + '/agents/echoer/logs?tail=0', { headers: { Cookie: cookie, Accept: 'text/event-stream' }, signal: ac.signal });
   assert.equal(cs.status, 200);
@@ -231,14 +258,13 @@ test('start with 2 replicas, register, call through /mcp, kill -9, release, roll
     const dec = new TextDecoder();
     try { for await (const chunk of cs.body) text += dec.decode(chunk); } catch { /* aborted */ }
   })();
-  await sleep(300);
-  assert.doesNotMatch(text, /event: log/, 'tail=0 sends nothing of the past');
-  process.kill((await agent('echoer')).live_replicas[0].pid, 'SIGKILL');
-  const liveLine = () => text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)))
-    .some((e) => e.source === 'upstream:agent:echoer' && /ready/.test(e.message));
-  await until('a live line over the cookie session', async () => liveLine());
+  const got = () => text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+  const restarted2 = await killNewest();
+  await until('a live line over the cookie session', async () => got().some(readyOf(restarted2)));
   ac.abort();
   await reading;
+  assert.deepEqual(got().filter((e) => e.id <= newest), [], 'tail=0 sends nothing of the past');
+  assert.ok(got().every((e) => e.source === SOURCE), JSON.stringify(got()));
   // a Viewer may read, not operate
   const vs = await fetch(aos.url + '/agents/echoer/stop', { method: 'POST', headers: { Cookie: cookie, 'X-CSRF-Token': csrf } });
   assert.equal(vs.status, 403);
