@@ -638,6 +638,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .gateway = d->gateway,
                             .logs = d->logs,
                             .http = d->http,
+                            .httpc = d->httpc,
                             .listen = c->listen,
                             .emit = emit_event,
                             .emit_data = d,

@@ -96,8 +96,8 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
         aos_err_set(err, AOS_EINVAL, "config must be an object");
         return NULL;
     }
-    static const char *const fields[] = {"prompt",      "sop", "tools", "env",
-                                         "concurrency", "url", NULL};
+    static const char *const fields[] = {
+        "prompt", "sop", "tools", "env", "concurrency", "url", "health_interval_ms", NULL};
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)in, k, v)
@@ -157,6 +157,14 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
         }
     } else if (url && !json_is_null(url)) {
         aos_err_set(err, AOS_EINVAL, "config.url is for remote agents");
+        goto fail;
+    }
+    json_t *every = json_object_get(c, "health_interval_ms");
+    if (every && !json_is_null(every) &&
+        (strcmp(type, "remote") || !json_is_integer(every) || json_integer_value(every) < 100 ||
+         json_integer_value(every) > 3600000)) {
+        aos_err_set(err, AOS_EINVAL,
+                    "config.health_interval_ms is for remote agents: from 100 to 3600000");
         goto fail;
     }
     /* env: sealed values */
@@ -410,12 +418,6 @@ static int job_live(ag_job_t *j, aos_store_t *st, aos_err_t *err)
     j->version = v ? strtoll(v, NULL, 10) : 1;
     switch (j->op) {
     case OP_START: {
-        if (strcmp(json_string_value(json_object_get(row, "type")), "local") != 0) {
-            rc = aos_err_set(err, AOS_EINVAL,
-                             "a remote agent is not started by aosd (its health checks and "
-                             "routing are not built yet)");
-            break;
-        }
         if ((rc = version_config(st, id, j->version, &j->config, err)))
             break;
         new_id(j->run_id);
@@ -992,8 +994,8 @@ static void load_done(int status, const aos_err_t *err, void *arg)
          * aborted); a stopped agent stays stopped */
         const char *st = json_string_value(json_object_get(r, "status"));
         const char *type = json_string_value(json_object_get(r, "type"));
-        if (st && strcmp(st, "stopped") != 0 && type && !strcmp(type, "local") && j->a->cfg.auth &&
-            j->a->exe[0]) {
+        if (st && strcmp(st, "stopped") != 0 && type &&
+            (!strcmp(type, "remote") || (j->a->cfg.auth && j->a->exe[0]))) {
             aos_log_info("agents", "agent '%s' was %s when aosd stopped: starting it",
                          json_string_value(json_object_get(r, "name")), st);
             start_internal(j->a, json_string_value(json_object_get(r, "id")));
