@@ -640,6 +640,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .http = d->http,
                             .httpc = d->httpc,
                             .listen = c->listen,
+                            .env_open = open_env_secret, /* wiring: settings */
+                            .env_data = d,
                             .emit = emit_event,
                             .emit_data = d,
                             .on_unseal = on_unseal,

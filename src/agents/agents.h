@@ -49,6 +49,7 @@
 #include "httpc/httpc.h"
 #include "logs/logs.h"
 #include "secret/secret.h"
+#include "settings/settings.h"
 #include "store/store.h"
 
 typedef struct aos_agents_s aos_agents_t;
@@ -67,6 +68,10 @@ typedef struct {
     /* value events (anomaly.detected, recovery.start|done), stolen; may be NULL */
     void (*emit)(json_t *event, void *data);
     void *emit_data;
+    /* opens the runtime secrets config.env names (for config.project_id);
+     * NULL: an agent whose env names one does not start */
+    aos_settings_env_open_fn env_open;
+    void *env_data;
     /* each env value opened for a replica, for the redactor; may be NULL */
     void (*on_unseal)(const char *value, void *data);
     void *unseal_data;

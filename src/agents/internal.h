@@ -50,6 +50,11 @@ int ag_live_register(aos_agents_t *a, const json_t *row, aos_err_t *err);
 void ag_live_forget(aos_agents_t *a, const char *id);
 int ag_live_running(aos_agents_t *a, const char *id);
 
+/* Whether every runtime secret config's env names opens (its variables
+ * resolved); the values are wiped at once. 0, or the error naming the
+ * entry and the secret. */
+int ag_env_check(aos_agents_t *a, const json_t *config, aos_err_t *err);
+
 /* Frees every live agent (aos_agents_free). */
 void aos__agents_live_release(aos_agents_t *a);
 

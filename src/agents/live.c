@@ -352,26 +352,31 @@ static int rep_spawn(ag_live_t *ag)
     env_add(env, "AOS_AGENT_REPLICA", num);
     json_t *pub = ag_config_public(ag->config);
     json_object_del(pub, "env_names");
+    json_object_del(pub, "env_refs");
     char *cfg = json_dumps(pub, JSON_COMPACT);
     json_decref(pub);
     env_add(env, "AOS_AGENT_CONFIG", cfg ? cfg : "{}");
     free(cfg);
+    /* its env: sealed values and runtime secrets, opened now (a secret
+     * gone since the start is this replica's error) */
     const char *k;
     json_t *v;
+    aos_err_t err = {0, ""};
+    const char *project = json_string_value(json_object_get(ag->config, "project_id"));
     json_object_foreach(json_object_get(ag->config, "env"), k, v)
     {
-        char *plain = aos_secret_open(a->cfg.secrets, json_string_value(v), NULL);
-        if (!plain) {
-            aos_log_warn("agents", "agent '%s': env %s cannot be opened; left out", ag->name, k);
-            continue;
-        }
+        size_t len = 0;
+        char *plain = aos_settings_env_value(k, v, a->cfg.secrets, a->cfg.env_open, a->cfg.env_data,
+                                             project, &len, &err);
+        if (!plain)
+            break;
         if (a->cfg.on_unseal)
             a->cfg.on_unseal(plain, a->cfg.unseal_data);
         env_add(env, k, plain);
         aos_secret_wipe(plain);
     }
     size_t n = json_array_size(env);
-    const char **envv = calloc(n + 1, sizeof(*envv));
+    const char **envv = err.code ? NULL : calloc(n + 1, sizeof(*envv));
     for (size_t i = 0; envv && i < n; i++)
         envv[i] = json_string_value(json_array_get(env, i));
     static const char *const args[] = {"agent", NULL};
@@ -386,8 +391,9 @@ static int rep_spawn(ag_live_t *ag)
                              .restart_min_ms = 200,
                              .restart_max_ms = 10000};
     static const aos_upstream_cb_t cb = {on_rep_state, NULL, NULL};
-    aos_err_t err = {0, ""};
-    int rc = envv ? aos_upstream_new(&r->up, a->cfg.loop, NULL, &uc, &cb, r, &err) : AOS_ENOMEM;
+    int rc = err.code ? err.code
+             : envv   ? aos_upstream_new(&r->up, a->cfg.loop, NULL, &uc, &cb, r, &err)
+                      : aos_err_set(&err, AOS_ENOMEM, NULL);
     /* the copies of the token and env values in env go now */
     size_t i;
     json_t *e;
@@ -548,6 +554,25 @@ static int ag_call(void *data, const aos_caller_t *caller, const char *tool, con
         aos_err_set(&err, AOS_EUNAVAIL, "agent '%s' has no replica to take the call (%s)", ag->name,
                     status_of(ag));
         call_end(c, NULL, &err);
+    }
+    return 0;
+}
+
+int ag_env_check(aos_agents_t *a, const json_t *config, aos_err_t *err)
+{
+    const char *project = json_string_value(json_object_get(config, "project_id"));
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(config, "env"), k, v)
+    {
+        if (!json_is_object(v))
+            continue; /* a sealed value: opened at each spawn */
+        size_t len = 0;
+        char *plain = aos_settings_env_value(k, v, a->cfg.secrets, a->cfg.env_open, a->cfg.env_data,
+                                             project, &len, err);
+        if (!plain) /* the agent's config names what is not there: its error, not a 404 */
+            return err->code == AOS_ENOTFOUND ? (err->code = AOS_EINVAL) : err->code;
+        aos_secret_wipe(plain);
     }
     return 0;
 }

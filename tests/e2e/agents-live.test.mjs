@@ -8,6 +8,7 @@
 // aosd; stop revokes its token.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startAosd, assertErrorShape, sseClient, sleep, TOKEN } from './lib.mjs';
@@ -346,6 +347,73 @@ test('repeated crashes raise anomaly.detected; status crashed', async () => {
   assertErrorShape(assert, await aos.api('DELETE', '/agents/crasher'), 409, 'conflict');
   assert.equal((await aos.api('POST', '/agents/crasher/stop')).status, 200);
   assert.equal((await aos.api('DELETE', '/agents/crasher')).status, 200);
+  events.close();
+});
+
+test('env from a runtime secret and a project variable: in the process, never shown; a missing one fails the start', async () => {
+  const V1 = 'agent-rt-secret-8d41c7e2b9';
+  const V2 = 'agent-var-secret-3f9a06d17c';
+  const PLAIN = 'plain-env-value-6611aa';
+  for (const [name, value] of [['AG_RT', V1], ['AG_VAR_SECRET', V2]]) {
+    const r = await aos.api('PUT', `/config/runtime/${name}`, { value, purpose: 'agents e2e' });
+    assert.ok(r.status === 200 || r.status === 201, r.text);
+  }
+  const pv = await aos.api('PUT', '/projects/agp/vars/AG_TOKEN', { secret: 'AG_VAR_SECRET' });
+  assert.ok(pv.status === 200 || pv.status === 201, pv.text);
+  const events = sseClient(aos, '/agent/events');
+  await events.opened;
+
+  const env = { FROM_SECRET: { secret: 'AG_RT' }, FROM_VAR: { var: 'AG_TOKEN' }, PLAIN };
+  const c = await aos.api('POST', '/agents', { name: 'keyed', config: { sop: SOP, tools: ['aos__echo'], project_id: 'agp', env } });
+  assert.equal(c.status, 201, c.text);
+  assert.deepEqual(c.body.config.env_names.sort(), ['FROM_SECRET', 'FROM_VAR', 'PLAIN']);
+  assert.deepEqual(c.body.config.env_refs, { FROM_SECRET: { secret: 'AG_RT' }, FROM_VAR: { var: 'AG_TOKEN' } });
+  assert.equal((await aos.api('POST', '/agents/keyed/start')).status, 200);
+  const a = await until('running', async () => {
+    const x = await agent('keyed');
+    return x.status === 'running' ? x : null;
+  });
+  // the process has the values
+  const environ = readFileSync(`/proc/${a.live_replicas[0].pid}/environ`, 'latin1').split('\0');
+  assert.ok(environ.includes(`FROM_SECRET=${V1}`), 'the runtime secret');
+  assert.ok(environ.includes(`FROM_VAR=${V2}`), 'the project variable\'s secret');
+  assert.ok(environ.includes(`PLAIN=${PLAIN}`), 'the sealed value');
+  const r = await aos.api('POST', '/mcp/call', { server: 'aos', tool: 'echo', args: { message: 'x' } });
+  assert.equal(r.status, 200, r.text);
+  // a new version (a PATCH that changes the prompt) keeps the references
+  assert.equal((await aos.api('PATCH', '/agents/keyed', { config: { prompt: 'v2' } })).status, 200);
+
+  // nothing shows a value: answers, versions and diffs, runs, audit, events, logs
+  const shown = [];
+  for (const path of ['/agents', '/agents/keyed', '/agents/keyed/versions', '/agents/keyed/runs',
+    '/audit/logs?resource=agent:keyed&limit=100', '/api/logs?limit=1000', '/agent/events/history?limit=1000'])
+    shown.push((await aos.api('GET', path)).text);
+  shown.push(JSON.stringify(events.events), aos.logs());
+  for (const v of [V1, V2, PLAIN])
+    assert.ok(!shown.some((t) => t.includes(v)), `${v} shown`);
+  assert.equal((await aos.api('POST', '/agents/keyed/stop')).status, 200);
+
+  // a secret that is gone: the start fails saying which, and nothing is stored
+  const runs = (await aos.api('GET', '/agents/keyed/runs')).body.runs.length;
+  assert.equal((await aos.api('DELETE', '/config/runtime/AG_RT')).status, 200);
+  const s1 = await aos.api('POST', '/agents/keyed/start');
+  assertErrorShape(assert, s1, 400, 'invalid_argument');
+  assert.match(s1.body.error.message, /runtime secret 'AG_RT' not found \(in env\.FROM_SECRET\)/);
+  assert.equal((await agent('keyed')).status, 'stopped');
+  assert.equal((await aos.api('GET', '/agents/keyed/runs')).body.runs.length, runs);
+  // a variable that is gone likewise
+  assert.ok((await aos.api('PUT', '/config/runtime/AG_RT', { value: V1 })).status < 300);
+  assert.equal((await aos.api('DELETE', '/projects/agp/vars/AG_TOKEN')).status, 200);
+  const s2 = await aos.api('POST', '/agents/keyed/start');
+  assertErrorShape(assert, s2, 400, 'invalid_argument');
+  assert.match(s2.body.error.message, /project 'agp' has no variable 'AG_TOKEN'/);
+  assert.equal((await agent('keyed')).status, 'stopped');
+
+  // references are checked when written
+  for (const bad of [{ X: { secret: '' } }, { X: { secret: 'a b' } }, { X: { secret: 'ok', var: 'ok' } }, { X: { name: 'ok' } }, { X: { var: 'V' } }])
+    assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'badref', config: { env: bad } }), 400, 'invalid_argument');
+  assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'badref', config: { project_id: 'a b' } }), 400, 'invalid_argument');
+  assert.equal((await aos.api('DELETE', '/agents/keyed')).status, 200);
   events.close();
 });
 
