@@ -639,6 +639,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .logs = d->logs,
                             .http = d->http,
                             .httpc = d->httpc,
+                            .metrics = d->metrics,
                             .listen = c->listen,
                             .env_open = open_env_secret, /* wiring: settings */
                             .env_data = d,

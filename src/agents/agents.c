@@ -1047,6 +1047,7 @@ int aos_agents_new(aos_agents_t **out, const aos_agents_cfg_t *cfg, aos_err_t *e
         return aos_err_set(err, AOS_ENOMEM, NULL);
     a->cfg = *cfg;
     aos_map_init(&a->live);
+    ag_metrics_init(a);
     size_t n = sizeof(a->exe);
     if (uv_exepath(a->exe, &n) != 0)
         a->exe[0] = '\0'; /* agents cannot start; the rest works */

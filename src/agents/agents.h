@@ -48,6 +48,7 @@
 #include "http/http.h"
 #include "httpc/httpc.h"
 #include "logs/logs.h"
+#include "metrics/metrics.h"
 #include "secret/secret.h"
 #include "settings/settings.h"
 #include "store/store.h"
@@ -63,6 +64,7 @@ typedef struct {
     aos_logs_t *logs;          /* the logs tail; NULL: refused */
     aos_http_t *http;          /* aosd's own port and scheme, for the runtime to call back */
     aos_httpc_t *httpc;        /* remote agents' health checks; NULL: they are unhealthy */
+    aos_metrics_t *metrics;    /* aos_agent_* on /metrics; may be NULL */
     const char *listen;        /* --listen ("host:port"): the host it calls; NULL, 0.0.0.0
                                   or [::]: 127.0.0.1 */
     /* value events (anomaly.detected, recovery.start|done), stolen; may be NULL */

@@ -20,6 +20,8 @@ struct aos_agents_s {
     unsigned closing; /* replicas whose upstream is still closing */
     void (*on_down)(void *data);
     void *down_data;
+    /* metrics (live.c: ag_metrics_init); NULL without cfg.metrics */
+    aos_metric_t *m_desired, *m_running, *m_health, *m_inflight, *m_restarts, *m_calls;
 };
 
 /* live.c */
@@ -54,6 +56,9 @@ int ag_live_running(aos_agents_t *a, const char *id);
  * resolved); the values are wiped at once. 0, or the error naming the
  * entry and the secret. */
 int ag_env_check(aos_agents_t *a, const json_t *config, aos_err_t *err);
+
+/* Registers the aos_agent_* metrics and their collect function. */
+void ag_metrics_init(aos_agents_t *a);
 
 /* Frees every live agent (aos_agents_free). */
 void aos__agents_live_release(aos_agents_t *a);

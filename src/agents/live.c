@@ -253,6 +253,8 @@ static void on_rep_state(aos_upstream_t *up, aos_upstream_state_t st, const char
         r->restarts++;
         ag->restarts++;
         ag->crashes++;
+        if (ag->a->m_restarts)
+            aos_metric_add(ag->a->m_restarts, 1, ag->name);
         char msg[256];
         snprintf(msg, sizeof(msg), "replica %d: %s", r->index, why ? why : "failed");
         add_error(ag, r->index, msg);
@@ -466,6 +468,10 @@ static void call_end(ag_call_t *c, json_t *result, const aos_err_t *err)
 {
     if (!result && c->ag)
         c->ag->failures++;
+    if (c->ag && c->ag->a->m_calls)
+        aos_metric_add(c->ag->a->m_calls, 1, c->ag->name,
+                       result && !json_is_true(json_object_get(result, "isError")) ? "ok"
+                                                                                   : "error");
     c->done(c->ctx, result, err);
     json_decref(c->params);
     free(c);
@@ -577,6 +583,69 @@ int ag_env_check(aos_agents_t *a, const json_t *config, aos_err_t *err)
     return 0;
 }
 
+/* ---- metrics ------------------------------------------------------------------- */
+
+/* The gauges of the started agents, from their state at each render. */
+static void collect(aos_metrics_t *m, void *data)
+{
+    aos_agents_t *a = data;
+    aos_metric_clear(a->m_desired);
+    aos_metric_clear(a->m_running);
+    aos_metric_clear(a->m_health);
+    aos_metric_clear(a->m_inflight);
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&a->live, &it, NULL, NULL, &v)) {
+        ag_live_t *ag = v;
+        if (!ag->running)
+            continue;
+        const char *st = status_of(ag);
+        double health = !strcmp(st, "running") ? 0 : !strcmp(st, "starting") ? 1 : 2;
+        aos_metric_set(a->m_health, health, ag->name);
+        if (ag->remote)
+            continue;
+        unsigned ready = 0, inflight = 0;
+        for (ag_rep_t *r = ag->reps; r; r = r->next) {
+            ready += r->ready && !r->draining;
+            inflight += r->inflight;
+        }
+        aos_metric_set(a->m_desired, ag->want, ag->name);
+        aos_metric_set(a->m_running, ready, ag->name);
+        aos_metric_set(a->m_inflight, inflight, ag->name);
+    }
+}
+
+void ag_metrics_init(aos_agents_t *a)
+{
+    aos_metrics_t *m = a->cfg.metrics;
+    if (!m)
+        return;
+    a->m_desired = aos_metrics_gauge(m, "aos_agent_replicas_desired",
+                                     "Replicas a started local agent should have", "agent");
+    a->m_running = aos_metrics_gauge(
+        m, "aos_agent_replicas_running",
+        "Replicas of a started local agent that are ready and take calls", "agent");
+    a->m_health = aos_metrics_gauge(
+        m, "aos_agent_health",
+        "A started agent: 0 healthy (running), 1 unknown (starting), 2 unhealthy (degraded, "
+        "crashed; a remote agent that fails its checks)",
+        "agent");
+    a->m_inflight =
+        aos_metrics_gauge(m, "aos_agent_calls_in_flight",
+                          "Calls sent to a local agent's replicas, not answered", "agent");
+    a->m_restarts = aos_metrics_counter(
+        m, "aos_agent_restarts_total",
+        "Replicas of a local agent that went down by themselves and were restarted (a remote "
+        "agent: each time it turned unhealthy)",
+        "agent");
+    a->m_calls = aos_metrics_counter(
+        m, "aos_agent_calls_total",
+        "Calls of a local agent's tools, by outcome (a remote agent's: aos_mcp_calls_total)",
+        "agent,outcome");
+    aos_metrics_on_collect(m, collect, a);
+}
+
 /* ---- remote agents: health checks, the gateway's route ------------------- */
 
 static void iso_now(char out[32])
@@ -638,6 +707,8 @@ static void health_set(ag_live_t *ag, const char *h, const char *why)
     if (!strcmp(h, "unhealthy")) {
         ag->unhealthy_ms = now_ms();
         ag->crashes++;
+        if (a->m_restarts)
+            aos_metric_add(a->m_restarts, 1, ag->name);
         char msg[256];
         snprintf(msg, sizeof(msg), "unhealthy: %s", ag->health_why);
         add_error(ag, 0, msg);

@@ -9,6 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startAosd, assertErrorShape, sseClient, sleep, TOKEN } from './lib.mjs';
@@ -150,6 +151,26 @@ test('start with 2 replicas, register, call through /mcp, kill -9, release, roll
   const crashed = await agent('echoer');
   assert.match(crashed.errors[0].message, /signal 9/);
   assert.equal(crashed.stats.restarts >= 1, true);
+
+  // its metrics: replicas, health, restarts, calls (promtool passes), and
+  // the metric history has them
+  const mt = (await aos.api('GET', '/metrics')).text;
+  assert.match(mt, /^aos_agent_replicas_desired\{agent="echoer"\} 2$/m);
+  assert.match(mt, /^aos_agent_replicas_running\{agent="echoer"\} 2$/m);
+  assert.match(mt, /^aos_agent_health\{agent="echoer"\} 0$/m);
+  assert.match(mt, /^aos_agent_calls_in_flight\{agent="echoer"\} 0$/m);
+  assert.match(mt, /^aos_agent_restarts_total\{agent="echoer"\} [1-9]\d*$/m);
+  // r1, the traced call, the direct one and 8 spread; the call outside the mapping failed
+  assert.ok(Number(mt.match(/^aos_agent_calls_total\{agent="echoer",outcome="ok"\} (\d+)$/m)?.[1]) >= 11, mt);
+  assert.match(mt, /^aos_agent_calls_total\{agent="echoer",outcome="error"\} 1$/m);
+  const prom = spawnSync('promtool', ['check', 'metrics'], { input: mt, encoding: 'utf8' });
+  assert.equal(prom.status, 0, `promtool: ${prom.stdout}${prom.stderr}`);
+  const hist = await until('the history of aos_agent_replicas_running', async () => {
+    const q = await aos.api('GET', `/api/metrics/query?${new URLSearchParams({ name: 'aos_agent_replicas_running', from: String(Math.floor(Date.now() / 1000) - 120), step: '1' })}`);
+    const sr = q.status === 200 && q.body.series.find((x) => x.labels.agent === 'echoer');
+    return sr && sr.points.some(([, v]) => v === 2) ? sr : null;
+  });
+  assert.equal(hist.type, 'gauge');
 
   // release v2 while a client calls in a loop: no call fails
   const p = await aos.api('PATCH', '/agents/echoer', { config: { sop: 'step e: aos__echo message="v2 ${inputs.input}"' } });

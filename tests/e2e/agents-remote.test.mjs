@@ -135,6 +135,8 @@ test('a remote agent: health checks, register-mcp, routing on start, refused whi
   // the gateway's isolation counted them
   const m = await aos.api('GET', '/metrics');
   assert.match(m.text, /aos_mcp_calls_total\{server="far",tool="echo",outcome="ok"\} [2-9]/);
+  assert.match(m.text, /^aos_agent_health\{agent="far"\} 0$/m);
+  assert.doesNotMatch(m.text, /aos_agent_replicas_desired\{agent="far"\}/);
 
   // the server dies: unhealthy, calls refused at once, the events say so
   await killRemote();
@@ -151,6 +153,10 @@ test('a remote agent: health checks, register-mcp, routing on start, refused whi
   assert.match(r3.body.error.message, /agent 'far' is unhealthy: /);
   assert.ok(Date.now() - t0 < 2000, 'refused at once, not after a timeout');
   await assert.rejects(mcp.callTool({ name: 'far__echo', arguments: { message: 'x' } }), /unhealthy/);
+  const m2 = (await aos.api('GET', '/metrics')).text;
+  assert.match(m2, /^aos_agent_health\{agent="far"\} 2$/m);
+  assert.match(m2, /^aos_agent_restarts_total\{agent="far"\} [1-9]\d*$/m);
+  assert.match(m2, /^aos_mcp_rejected_total\{server="far",reason="agent"\} [1-9]/m);
   await events.waitFor((x) => x.events.some((e) => e.type === 'anomaly.detected' && e.payload.agent === 'far' && e.payload.kind === 'agent.unhealthy'), 10000, 'anomaly.detected');
   await events.waitFor((x) => x.events.some((e) => e.type === 'recovery.start' && e.payload.agent === 'far'), 10000, 'recovery.start');
 
