@@ -111,8 +111,8 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
         return NULL;
     }
     static const char *const fields[] = {
-        "prompt",     "sop", "tools", "env", "concurrency", "url", "health_interval_ms",
-        "project_id", NULL};
+        "prompt",     "sop",     "tools", "env", "concurrency", "url", "health_interval_ms",
+        "project_id", "planner", NULL};
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)in, k, v)
@@ -188,6 +188,20 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
         aos_err_set(err, AOS_EINVAL,
                     "config.project_id must be 1 to 128 of A-Z a-z 0-9 _ . : - (the project "
                     "whose variables and secrets its env may name)");
+        goto fail;
+    }
+    json_t *planner = json_object_get(c, "planner");
+    const char *pl = json_string_value(planner);
+    if (planner && !json_is_null(planner) &&
+        (!pl || (strcmp(pl, "local") && strcmp(pl, "orchestrator")))) {
+        aos_err_set(err, AOS_EINVAL, "config.planner must be \"local\" or \"orchestrator\"");
+        goto fail;
+    }
+    if (pl && !strcmp(pl, "orchestrator") &&
+        (!strcmp(type, "remote") || !json_is_string(json_object_get(c, "project_id")))) {
+        aos_err_set(err, AOS_EINVAL,
+                    "config.planner \"orchestrator\" is for local agents with a "
+                    "config.project_id (their tasks run in that project)");
         goto fail;
     }
     /* env: sealed values, or references to runtime secrets and project

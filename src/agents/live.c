@@ -1052,13 +1052,24 @@ static void mint(ag_live_t *ag)
 {
     aos_agents_t *a = ag->a;
     aos_err_t err = {0, ""};
+    /* its grants: its tool mapping, and its project when its run_task
+     * runs tasks of the orchestrator */
     const json_t *tools = json_object_get(ag->config, "tools");
-    size_t n = json_array_size(tools);
+    const char *planner = json_string_value(json_object_get(ag->config, "planner"));
+    const char *project = json_string_value(json_object_get(ag->config, "project_id"));
+    json_t *res = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t)
+        json_array_append_new(res, json_sprintf("tool:%s", json_string_value(t)));
+    if (planner && !strcmp(planner, "orchestrator") && project)
+        json_array_append_new(res, json_sprintf("project:%s", project));
+    size_t n = json_array_size(res);
     const char **pats = calloc(n + 1, sizeof(*pats));
     mint_t *m = calloc(1, sizeof(*m));
-    int rc = pats && m ? 0 : aos_err_set(&err, AOS_ENOMEM, NULL);
-    for (size_t i = 0; !rc && i < n; i++)
-        pats[i] = json_string_value(json_array_get(tools, i));
+    int rc = pats && m && json_array_size(res) == n ? 0 : aos_err_set(&err, AOS_ENOMEM, NULL);
+    for (i = 0; !rc && i < n; i++)
+        pats[i] = json_string_value(json_array_get(res, i));
     char name[sizeof(((aos_principal_t *)0)->name)]; /* a long name is cut */
     snprintf(name, sizeof(name), "agent:%.*s", (int)sizeof(name) - 7, ag->name);
     if (!rc && !a->cfg.auth)
@@ -1070,6 +1081,7 @@ static void mint(ag_live_t *ag)
         rc = aos_auth_token_mint(a->cfg.auth, name, pats, ag->actor, on_minted, m, &err);
     }
     free(pats);
+    json_decref(res);
     if (rc) {
         free(m);
         char msg[256];
