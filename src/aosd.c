@@ -640,7 +640,11 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .gateway = d->gateway,
                             .logs = d->logs,
                             .http = d->http,
+                            .httpc = d->httpc,
+                            .metrics = d->metrics,
                             .listen = c->listen,
+                            .env_open = open_env_secret, /* wiring: settings */
+                            .env_data = d,
                             .emit = emit_event,
                             .emit_data = d,
                             .on_unseal = on_unseal,

@@ -13,6 +13,7 @@
 #include "auth/auth.h"
 #include "log/log.h"
 #include "registry/registry.h"
+#include "settings/settings.h"
 
 #define AG_TEXT_MAX  65536
 #define AG_TOOLS_MAX 256
@@ -73,6 +74,19 @@ static int tool_pattern_ok(const char *s)
     return s[n - 1] == '*' || strstr(s, "__") != NULL;
 }
 
+static int project_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 128)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(s[i] == '_' || s[i] == '.' || s[i] == ':' || s[i] == '-' ||
+              (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return 0;
+    return 1;
+}
+
 static int env_name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -96,8 +110,9 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
         aos_err_set(err, AOS_EINVAL, "config must be an object");
         return NULL;
     }
-    static const char *const fields[] = {"prompt",      "sop", "tools", "env",
-                                         "concurrency", "url", NULL};
+    static const char *const fields[] = {
+        "prompt",     "sop",     "tools", "env", "concurrency", "url", "health_interval_ms",
+        "project_id", "planner", NULL};
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)in, k, v)
@@ -159,7 +174,38 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
         aos_err_set(err, AOS_EINVAL, "config.url is for remote agents");
         goto fail;
     }
-    /* env: sealed values */
+    json_t *every = json_object_get(c, "health_interval_ms");
+    if (every && !json_is_null(every) &&
+        (strcmp(type, "remote") || !json_is_integer(every) || json_integer_value(every) < 100 ||
+         json_integer_value(every) > 3600000)) {
+        aos_err_set(err, AOS_EINVAL,
+                    "config.health_interval_ms is for remote agents: from 100 to 3600000");
+        goto fail;
+    }
+    json_t *project = json_object_get(c, "project_id");
+    if (project && !json_is_null(project) &&
+        (!json_is_string(project) || !project_id_ok(json_string_value(project)))) {
+        aos_err_set(err, AOS_EINVAL,
+                    "config.project_id must be 1 to 128 of A-Z a-z 0-9 _ . : - (the project "
+                    "whose variables and secrets its env may name)");
+        goto fail;
+    }
+    json_t *planner = json_object_get(c, "planner");
+    const char *pl = json_string_value(planner);
+    if (planner && !json_is_null(planner) &&
+        (!pl || (strcmp(pl, "local") && strcmp(pl, "orchestrator")))) {
+        aos_err_set(err, AOS_EINVAL, "config.planner must be \"local\" or \"orchestrator\"");
+        goto fail;
+    }
+    if (pl && !strcmp(pl, "orchestrator") &&
+        (!strcmp(type, "remote") || !json_is_string(json_object_get(c, "project_id")))) {
+        aos_err_set(err, AOS_EINVAL,
+                    "config.planner \"orchestrator\" is for local agents with a "
+                    "config.project_id (their tasks run in that project)");
+        goto fail;
+    }
+    /* env: sealed values, or references to runtime secrets and project
+     * variables (opened at each start of a replica) */
     const json_t *env_in = json_object_get(in, "env");
     const json_t *env_prev = json_object_get(base, "env");
     if (env_in) {
@@ -177,12 +223,23 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
                             "config.env name '%.64s' is not a variable name (or is AOS_*)", k);
                 goto fail;
             }
-            if (json_is_null(v) && json_is_string(json_object_get(env_prev, k))) {
+            if (json_is_null(v) && json_object_get(env_prev, k)) {
                 json_object_set(env, k, json_object_get(env_prev, k));
                 continue;
             }
-            if (!json_is_string(v) || json_string_length(v) > AG_TEXT_MAX) {
-                aos_err_set(err, AOS_EINVAL, "config.env '%.64s' must be a string", k);
+            const char *sec, *var;
+            int ref = aos_settings_env_ref(v, &sec, &var);
+            if (ref > 0 && !(sec && var)) {
+                json_object_set_new(env, k,
+                                    sec ? json_pack("{s:s}", "secret", sec)
+                                        : json_pack("{s:s}", "var", var));
+                continue;
+            }
+            if (ref || !json_is_string(v) || json_string_length(v) > AG_TEXT_MAX) {
+                aos_err_set(err, AOS_EINVAL,
+                            "config.env '%.64s' must be a string, {\"secret\": \"<runtime "
+                            "secret>\"} or {\"var\": \"<project variable>\"}",
+                            k);
                 goto fail;
             }
             char *sealed =
@@ -197,23 +254,41 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
     } else if (!json_object_get(c, "env")) {
         json_object_set_new(c, "env", json_object());
     }
+    /* a project variable needs the project */
+    json_object_foreach(json_object_get(c, "env"), k, v)
+    {
+        if (json_object_get(v, "var") && !json_is_string(json_object_get(c, "project_id"))) {
+            aos_err_set(err, AOS_EINVAL,
+                        "config.env '%.64s' names a project variable: config.project_id is needed",
+                        k);
+            goto fail;
+        }
+    }
     return c;
 fail:
     json_decref(c);
     return NULL;
 }
 
-/* The public form of a config: env names only. */
+/* The public form of a config: env names, and the names of the secrets
+ * and variables it refers to (no value, sealed or not). */
 json_t *ag_config_public(const json_t *config)
 {
     json_t *c = json_deep_copy(config);
-    json_t *names = json_array();
+    json_t *names = json_array(), *refs = json_object();
     const char *k;
     const json_t *v;
     json_object_foreach(json_object_get(config, "env"), k, v)
+    {
         json_array_append_new(names, json_string(k));
+        const char *sec, *var;
+        if (aos_settings_env_ref(v, &sec, &var) > 0)
+            json_object_set_new(
+                refs, k, var ? json_pack("{s:s}", "var", var) : json_pack("{s:s}", "secret", sec));
+    }
     json_object_del(c, "env");
     json_object_set_new(c, "env_names", names);
+    json_object_set_new(c, "env_refs", refs);
     return c;
 }
 
@@ -258,6 +333,7 @@ typedef struct {
     json_t *config;  /* start, release: the config of the version made live */
     int64_t version; /* ... and its number */
     char run_id[40]; /* start, stop: the agent_runs row */
+    int phase;       /* start: 0 reads and checks its config, 1 stores the start */
     char *stats;     /* stop: the run's statistics (JSON text) */
     unsigned tail;   /* logs */
 } ag_job_t;
@@ -369,6 +445,34 @@ static int create_row(ag_job_t *j, aos_store_t *st, const json_t *body, const js
     return rc;
 }
 
+/* *config (replaced by a copy of its own) with each {"var": V} of its env
+ * resolved to the secret of config.project_id's variable V. */
+static int resolve_vars(aos_store_t *st, json_t **config, aos_err_t *err)
+{
+    json_t *c = json_deep_copy(*config);
+    json_decref(*config);
+    *config = c;
+    if (!c)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    json_t *env = json_object_get(c, "env");
+    const char *k;
+    json_t *v;
+    int vars = 0;
+    json_object_foreach(env, k, v) vars |= json_object_get(v, "var") != NULL;
+    if (!vars)
+        return 0;
+    const char *project = json_string_value(json_object_get(c, "project_id"));
+    if (!project)
+        return aos_err_set(err, AOS_EINVAL,
+                           "config.env names project variables: config.project_id is needed");
+    json_t *rows = NULL;
+    int rc = aos_store_project_var_list(st, project, &rows, err);
+    if (!rc)
+        rc = aos_settings_env_resolve(env, rows, project, err);
+    json_decref(rows);
+    return rc;
+}
+
 /* The config of version n of agent id (a new reference in *out). */
 static int version_config(aos_store_t *st, const char *id, int64_t n, json_t **out, aos_err_t *err)
 {
@@ -410,14 +514,13 @@ static int job_live(ag_job_t *j, aos_store_t *st, aos_err_t *err)
     j->version = v ? strtoll(v, NULL, 10) : 1;
     switch (j->op) {
     case OP_START: {
-        if (strcmp(json_string_value(json_object_get(row, "type")), "local") != 0) {
-            rc = aos_err_set(err, AOS_EINVAL,
-                             "a remote agent is not started by aosd (its health checks and "
-                             "routing are not built yet)");
+        if (!j->phase) {
+            /* the live version's config, its variables resolved; its
+             * secrets are checked on the loop before anything is stored */
+            if ((rc = version_config(st, id, j->version, &j->config, err)) == 0)
+                rc = resolve_vars(st, &j->config, err);
             break;
         }
-        if ((rc = version_config(st, id, j->version, &j->config, err)))
-            break;
         new_id(j->run_id);
         char stats[96];
         snprintf(stats, sizeof(stats), "{\"version\":%lld,\"replicas\":%lld}",
@@ -678,7 +781,8 @@ static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
         json_decref(row);
         if (!rc && j->op == OP_RELEASE) {
             j->version = n;
-            rc = version_config(st, id, n, &j->config, err);
+            if ((rc = version_config(st, id, n, &j->config, err)) == 0)
+                rc = resolve_vars(st, &j->config, err);
         }
         if (!rc)
             rc = aos_store_agent_get(st, id, &j->result, err);
@@ -702,6 +806,22 @@ static void job_done(int status, const aos_err_t *err, void *arg)
         aos_log_warn("agents", "agent %s not started: %s", j->id, aos_err_msg(err));
     const char *id = json_string_value(json_object_get(j->result, "id"));
     aos_err_t e2 = {0, ""};
+    if (!status && j->op == OP_START && !j->phase) {
+        /* every runtime secret its env names opens (for its project), or
+         * the start fails here, naming it, with nothing stored */
+        if (ag_env_check(a, j->config, &e2) == 0) {
+            j->phase = 1;
+            json_decref(j->result);
+            j->result = NULL;
+            if (aos_store_submit(a->cfg.store, job_run, job_done, j) == 0)
+                return;
+            aos_err_set(&e2, AOS_EUNAVAIL, "the store takes no more work");
+        }
+        status = e2.code;
+        err = &e2;
+        if (!j->req)
+            aos_log_warn("agents", "agent %s not started: %s", j->id, aos_err_msg(err));
+    }
     /* what runs follows what is stored */
     if (!status && j->op == OP_START)
         ag_live_start(a, j->result, j->config, j->version, j->run_id, j->actor);
@@ -792,6 +912,12 @@ static int submit_job(aos_agents_t *a, aos_http_req_t *req, op_t op, int with_bo
     if (id && strlen(id) >= sizeof(((ag_job_t *)0)->id)) {
         json_decref(body);
         return aos_http_respond_error(req, AOS_ENOTFOUND, "no such agent");
+    }
+    /* naming a runtime secret in env takes operate on it */
+    if (body && aos_settings_env_authorize(
+                    req, json_object_get(json_object_get(body, "config"), "env"), &err)) {
+        json_decref(body);
+        return aos_http_respond_err(req, &err);
     }
     ag_job_t *j = calloc(1, sizeof(*j));
     if (!j) {
@@ -935,6 +1061,7 @@ int aos_agents_new(aos_agents_t **out, const aos_agents_cfg_t *cfg, aos_err_t *e
         return aos_err_set(err, AOS_ENOMEM, NULL);
     a->cfg = *cfg;
     aos_map_init(&a->live);
+    ag_metrics_init(a);
     size_t n = sizeof(a->exe);
     if (uv_exepath(a->exe, &n) != 0)
         a->exe[0] = '\0'; /* agents cannot start; the rest works */
@@ -992,8 +1119,8 @@ static void load_done(int status, const aos_err_t *err, void *arg)
          * aborted); a stopped agent stays stopped */
         const char *st = json_string_value(json_object_get(r, "status"));
         const char *type = json_string_value(json_object_get(r, "type"));
-        if (st && strcmp(st, "stopped") != 0 && type && !strcmp(type, "local") && j->a->cfg.auth &&
-            j->a->exe[0]) {
+        if (st && strcmp(st, "stopped") != 0 && type &&
+            (!strcmp(type, "remote") || (j->a->cfg.auth && j->a->exe[0]))) {
             aos_log_info("agents", "agent '%s' was %s when aosd stopped: starting it",
                          json_string_value(json_object_get(r, "name")), st);
             start_internal(j->a, json_string_value(json_object_get(r, "id")));

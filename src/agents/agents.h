@@ -10,7 +10,8 @@
  *
  * An agent is {name, type (local | remote), replicas, config: {prompt,
  * sop, tools (the "<server>__<tool>" names or patterns it may call), env
- * (sealed; names only in answers), concurrency, url (remote)}}. Every
+ * (sealed; names only in answers), concurrency, url and health_interval_ms
+ * (remote)}}. Every
  * change of its config is a new version; "version" is the live one (the
  * first until a release), "latest_version" the newest.
  *
@@ -26,6 +27,12 @@
  * one ready before an old one is drained and stopped). Status: starting,
  * running, degraded, crashed, stopped. docs/ARCHITECTURE.md, "Agents".
  *
+ * A started remote agent is health-checked (initialize, then a ping every
+ * config.health_interval_ms, default 5 s; GET shows health.state unknown,
+ * healthy or unhealthy, and the status starting, running or crashed from
+ * it); registered, it is a server of the gateway whose calls go to its
+ * url while it is started and healthy and are refused otherwise.
+ *
  * Loop thread only (aos_agent_runtime_main is a process of its own). */
 #ifndef AOS_AGENTS_H
 #define AOS_AGENTS_H
@@ -39,8 +46,11 @@
 #include "err/err.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
+#include "httpc/httpc.h"
 #include "logs/logs.h"
+#include "metrics/metrics.h"
 #include "secret/secret.h"
+#include "settings/settings.h"
 #include "store/store.h"
 
 typedef struct aos_agents_s aos_agents_t;
@@ -53,11 +63,17 @@ typedef struct {
     aos_gateway_t *gateway;    /* register-mcp; NULL: refused */
     aos_logs_t *logs;          /* the logs tail; NULL: refused */
     aos_http_t *http;          /* aosd's own port and scheme, for the runtime to call back */
+    aos_httpc_t *httpc;        /* remote agents' health checks; NULL: they are unhealthy */
+    aos_metrics_t *metrics;    /* aos_agent_* on /metrics; may be NULL */
     const char *listen;        /* --listen ("host:port"): the host it calls; NULL, 0.0.0.0
                                   or [::]: 127.0.0.1 */
     /* value events (anomaly.detected, recovery.start|done), stolen; may be NULL */
     void (*emit)(json_t *event, void *data);
     void *emit_data;
+    /* opens the runtime secrets config.env names (for config.project_id);
+     * NULL: an agent whose env names one does not start */
+    aos_settings_env_open_fn env_open;
+    void *env_data;
     /* each env value opened for a replica, for the redactor; may be NULL */
     void (*on_unseal)(const char *value, void *data);
     void *unseal_data;

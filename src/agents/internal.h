@@ -20,6 +20,8 @@ struct aos_agents_s {
     unsigned closing; /* replicas whose upstream is still closing */
     void (*on_down)(void *data);
     void *down_data;
+    /* metrics (live.c: ag_metrics_init); NULL without cfg.metrics */
+    aos_metric_t *m_desired, *m_running, *m_health, *m_inflight, *m_restarts, *m_calls;
 };
 
 /* live.c */
@@ -49,6 +51,14 @@ int ag_live_register(aos_agents_t *a, const json_t *row, aos_err_t *err);
 /* Forgets an agent being deleted (it is stopped). */
 void ag_live_forget(aos_agents_t *a, const char *id);
 int ag_live_running(aos_agents_t *a, const char *id);
+
+/* Whether every runtime secret config's env names opens (its variables
+ * resolved); the values are wiped at once. 0, or the error naming the
+ * entry and the secret. */
+int ag_env_check(aos_agents_t *a, const json_t *config, aos_err_t *err);
+
+/* Registers the aos_agent_* metrics and their collect function. */
+void ag_metrics_init(aos_agents_t *a);
 
 /* Frees every live agent (aos_agents_free). */
 void aos__agents_live_release(aos_agents_t *a);

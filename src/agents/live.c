@@ -23,7 +23,17 @@
  * A call (the gateway's in-process server interface, builtin.h) goes to
  * the READY, non-draining replica with the fewest calls in flight (ties in
  * turn); a call the upstream could not send (its replica went down before
- * sending it) is tried on another replica, at most AG_CALL_TRIES times. */
+ * sending it) is tried on another replica, at most AG_CALL_TRIES times.
+ *
+ * A remote agent has no replicas: aosd checks its url (an MCP session of
+ * its own - initialize, then a ping every health_interval_ms; the upstream
+ * reconnects with back-off while it fails) and keeps its health (unknown,
+ * healthy, unhealthy; the transitions are anomaly.detected and
+ * recovery.start, then recovery.done). Registered, it is a server of the
+ * gateway (aos_gateway_add_remote_agent: an upstream like a registry
+ * entry's, with its limits, breaker and metrics), connected while started;
+ * while it is stopped or unhealthy the gateway refuses its calls with
+ * that reason (aos_gateway_agent_hold). */
 #include "agents/internal.h"
 
 #include <sodium.h>
@@ -38,6 +48,7 @@
 #define AG_CALL_TRIES      3
 #define AG_RETIRED         4 /* tokens of earlier versions still in use */
 #define AG_CALL_TIMEOUT_MS 300000
+#define AG_HEALTH_MS       5000 /* a remote agent's pings, unless health_interval_ms */
 
 typedef struct ag_rep ag_rep_t;
 
@@ -83,6 +94,18 @@ struct ag_live {
     uint64_t calls, failures, crashes, restarts;
     unsigned turn;
     char actor[96];
+    /* a remote agent: its health check (an MCP session of its own) */
+    int remote;
+    aos_upstream_t *hc;   /* NULL unless started */
+    uv_timer_t *hc_timer; /* the pings; freed by its close callback */
+    int hc_pending;       /* a ping in flight */
+    uint64_t hc_sent_ms;
+    const char *health;   /* "unknown" | "healthy" | "unhealthy" */
+    char health_why[200]; /* why it is unhealthy */
+    char health_since[32];
+    uint64_t unhealthy_ms; /* when it became unhealthy */
+    double latency_ms;     /* of the last good ping, -1: none */
+    uint64_t checks, check_failures;
 };
 
 typedef struct {
@@ -148,6 +171,11 @@ static size_t snapshot(const ag_live_t *ag, aos_agent_rep_t *v, ag_rep_t **map)
 
 static const char *status_of(ag_live_t *ag)
 {
+    if (ag->remote) /* its health says: starting until known, crashed while unhealthy */
+        return !ag->running                       ? "stopped"
+               : !strcmp(ag->health, "healthy")   ? "running"
+               : !strcmp(ag->health, "unhealthy") ? "crashed"
+                                                  : "starting";
     if (ag->running && ag->no_token && !ag->reps)
         return "crashed"; /* it cannot run at all: its last errors say why */
     aos_agent_rep_t v[AOS_AGENTS_REPS_MAX];
@@ -225,6 +253,8 @@ static void on_rep_state(aos_upstream_t *up, aos_upstream_state_t st, const char
         r->restarts++;
         ag->restarts++;
         ag->crashes++;
+        if (ag->a->m_restarts)
+            aos_metric_add(ag->a->m_restarts, 1, ag->name);
         char msg[256];
         snprintf(msg, sizeof(msg), "replica %d: %s", r->index, why ? why : "failed");
         add_error(ag, r->index, msg);
@@ -324,26 +354,31 @@ static int rep_spawn(ag_live_t *ag)
     env_add(env, "AOS_AGENT_REPLICA", num);
     json_t *pub = ag_config_public(ag->config);
     json_object_del(pub, "env_names");
+    json_object_del(pub, "env_refs");
     char *cfg = json_dumps(pub, JSON_COMPACT);
     json_decref(pub);
     env_add(env, "AOS_AGENT_CONFIG", cfg ? cfg : "{}");
     free(cfg);
+    /* its env: sealed values and runtime secrets, opened now (a secret
+     * gone since the start is this replica's error) */
     const char *k;
     json_t *v;
+    aos_err_t err = {0, ""};
+    const char *project = json_string_value(json_object_get(ag->config, "project_id"));
     json_object_foreach(json_object_get(ag->config, "env"), k, v)
     {
-        char *plain = aos_secret_open(a->cfg.secrets, json_string_value(v), NULL);
-        if (!plain) {
-            aos_log_warn("agents", "agent '%s': env %s cannot be opened; left out", ag->name, k);
-            continue;
-        }
+        size_t len = 0;
+        char *plain = aos_settings_env_value(k, v, a->cfg.secrets, a->cfg.env_open, a->cfg.env_data,
+                                             project, &len, &err);
+        if (!plain)
+            break;
         if (a->cfg.on_unseal)
             a->cfg.on_unseal(plain, a->cfg.unseal_data);
         env_add(env, k, plain);
         aos_secret_wipe(plain);
     }
     size_t n = json_array_size(env);
-    const char **envv = calloc(n + 1, sizeof(*envv));
+    const char **envv = err.code ? NULL : calloc(n + 1, sizeof(*envv));
     for (size_t i = 0; envv && i < n; i++)
         envv[i] = json_string_value(json_array_get(env, i));
     static const char *const args[] = {"agent", NULL};
@@ -358,8 +393,9 @@ static int rep_spawn(ag_live_t *ag)
                              .restart_min_ms = 200,
                              .restart_max_ms = 10000};
     static const aos_upstream_cb_t cb = {on_rep_state, NULL, NULL};
-    aos_err_t err = {0, ""};
-    int rc = envv ? aos_upstream_new(&r->up, a->cfg.loop, NULL, &uc, &cb, r, &err) : AOS_ENOMEM;
+    int rc = err.code ? err.code
+             : envv   ? aos_upstream_new(&r->up, a->cfg.loop, NULL, &uc, &cb, r, &err)
+                      : aos_err_set(&err, AOS_ENOMEM, NULL);
     /* the copies of the token and env values in env go now */
     size_t i;
     json_t *e;
@@ -432,6 +468,10 @@ static void call_end(ag_call_t *c, json_t *result, const aos_err_t *err)
 {
     if (!result && c->ag)
         c->ag->failures++;
+    if (c->ag && c->ag->a->m_calls)
+        aos_metric_add(c->ag->a->m_calls, 1, c->ag->name,
+                       result && !json_is_true(json_object_get(result, "isError")) ? "ok"
+                                                                                   : "error");
     c->done(c->ctx, result, err);
     json_decref(c->params);
     free(c);
@@ -524,6 +564,294 @@ static int ag_call(void *data, const aos_caller_t *caller, const char *tool, con
     return 0;
 }
 
+int ag_env_check(aos_agents_t *a, const json_t *config, aos_err_t *err)
+{
+    const char *project = json_string_value(json_object_get(config, "project_id"));
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(config, "env"), k, v)
+    {
+        if (!json_is_object(v))
+            continue; /* a sealed value: opened at each spawn */
+        size_t len = 0;
+        char *plain = aos_settings_env_value(k, v, a->cfg.secrets, a->cfg.env_open, a->cfg.env_data,
+                                             project, &len, err);
+        if (!plain) /* the agent's config names what is not there: its error, not a 404 */
+            return err->code == AOS_ENOTFOUND ? (err->code = AOS_EINVAL) : err->code;
+        aos_secret_wipe(plain);
+    }
+    return 0;
+}
+
+/* ---- metrics ------------------------------------------------------------------- */
+
+/* The gauges of the started agents, from their state at each render. */
+static void collect(aos_metrics_t *m, void *data)
+{
+    aos_agents_t *a = data;
+    aos_metric_clear(a->m_desired);
+    aos_metric_clear(a->m_running);
+    aos_metric_clear(a->m_health);
+    aos_metric_clear(a->m_inflight);
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&a->live, &it, NULL, NULL, &v)) {
+        ag_live_t *ag = v;
+        if (!ag->running)
+            continue;
+        const char *st = status_of(ag);
+        double health = !strcmp(st, "running") ? 0 : !strcmp(st, "starting") ? 1 : 2;
+        aos_metric_set(a->m_health, health, ag->name);
+        if (ag->remote)
+            continue;
+        unsigned ready = 0, inflight = 0;
+        for (ag_rep_t *r = ag->reps; r; r = r->next) {
+            ready += r->ready && !r->draining;
+            inflight += r->inflight;
+        }
+        aos_metric_set(a->m_desired, ag->want, ag->name);
+        aos_metric_set(a->m_running, ready, ag->name);
+        aos_metric_set(a->m_inflight, inflight, ag->name);
+    }
+}
+
+void ag_metrics_init(aos_agents_t *a)
+{
+    aos_metrics_t *m = a->cfg.metrics;
+    if (!m)
+        return;
+    a->m_desired = aos_metrics_gauge(m, "aos_agent_replicas_desired",
+                                     "Replicas a started local agent should have", "agent");
+    a->m_running = aos_metrics_gauge(
+        m, "aos_agent_replicas_running",
+        "Replicas of a started local agent that are ready and take calls", "agent");
+    a->m_health = aos_metrics_gauge(
+        m, "aos_agent_health",
+        "A started agent: 0 healthy (running), 1 unknown (starting), 2 unhealthy (degraded, "
+        "crashed; a remote agent that fails its checks)",
+        "agent");
+    a->m_inflight =
+        aos_metrics_gauge(m, "aos_agent_calls_in_flight",
+                          "Calls sent to a local agent's replicas, not answered", "agent");
+    a->m_restarts = aos_metrics_counter(
+        m, "aos_agent_restarts_total",
+        "Replicas of a local agent that went down by themselves and were restarted (a remote "
+        "agent: each time it turned unhealthy)",
+        "agent");
+    a->m_calls = aos_metrics_counter(
+        m, "aos_agent_calls_total",
+        "Calls of a local agent's tools, by outcome (a remote agent's: aos_mcp_calls_total)",
+        "agent,outcome");
+    aos_metrics_on_collect(m, collect, a);
+}
+
+/* ---- remote agents: health checks, the gateway's route ------------------- */
+
+static void iso_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static uint32_t health_every(const ag_live_t *ag)
+{
+    json_int_t v = json_integer_value(json_object_get(ag->config, "health_interval_ms"));
+    return v > 0 ? (uint32_t)v : AG_HEALTH_MS;
+}
+
+/* A ping (and the initialize of a new session) may take this long. */
+static uint32_t health_timeout(const ag_live_t *ag)
+{
+    uint32_t every = health_every(ag);
+    return every < 2000 ? 2000 : every > 10000 ? 10000 : every;
+}
+
+/* Puts the remote agent's server in the gateway as the agent is now:
+ * connected while it runs, its calls refused while it is stopped or
+ * unhealthy. */
+static int remote_route(ag_live_t *ag, aos_err_t *err)
+{
+    aos_agents_t *a = ag->a;
+    if (!a->cfg.gateway)
+        return aos_err_set(err, AOS_EUNAVAIL, "no gateway");
+    char hold[320];
+    const char *why = NULL;
+    if (!ag->running) {
+        snprintf(hold, sizeof(hold), "agent '%s' is stopped", ag->name);
+        why = hold;
+    } else if (!strcmp(ag->health, "unhealthy")) {
+        snprintf(hold, sizeof(hold), "agent '%s' is unhealthy: %s", ag->name, ag->health_why);
+        why = hold;
+    }
+    const char *url = json_string_value(json_object_get(ag->config, "url"));
+    return aos_gateway_add_remote_agent(a->cfg.gateway, ag->name, url ? url : "", ag->running, why,
+                                        err);
+}
+
+/* A health transition: value events, the agent's last errors, the
+ * gateway's route (calls refused while unhealthy). */
+static void health_set(ag_live_t *ag, const char *h, const char *why)
+{
+    const char *was = ag->health;
+    if (why)
+        snprintf(ag->health_why, sizeof(ag->health_why), "%s", why);
+    if (!strcmp(was, h))
+        return;
+    ag->health = h;
+    iso_now(ag->health_since);
+    aos_agents_t *a = ag->a;
+    char hold[320];
+    if (!strcmp(h, "unhealthy")) {
+        ag->unhealthy_ms = now_ms();
+        ag->crashes++;
+        if (a->m_restarts)
+            aos_metric_add(a->m_restarts, 1, ag->name);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "unhealthy: %s", ag->health_why);
+        add_error(ag, 0, msg);
+        aos_log_warn("agents", "agent '%s' is %s; checking again with back-off", ag->name, msg);
+        emit(ag, "anomaly.detected", "error",
+             json_pack("{s:s, s:s}", "kind", "agent.unhealthy", "message", msg));
+        emit(ag, "recovery.start", "warning",
+             json_pack("{s:s, s:s}", "kind", "agent.unhealthy", "reason", ag->health_why));
+        snprintf(hold, sizeof(hold), "agent '%s' is unhealthy: %s", ag->name, ag->health_why);
+        if (ag->registered && a->cfg.gateway)
+            aos_gateway_agent_hold(a->cfg.gateway, ag->name, hold);
+    } else if (!strcmp(h, "healthy")) {
+        aos_log_info("agents", "agent '%s' is healthy", ag->name);
+        if (!strcmp(was, "unhealthy")) {
+            ag->restarts++;
+            emit(ag, "recovery.done", "notice",
+                 json_pack("{s:s, s:I}", "kind", "agent.unhealthy", "downtime_ms",
+                           (json_int_t)(now_ms() - ag->unhealthy_ms)));
+        }
+        ag->health_why[0] = '\0';
+        /* the gateway's session to it may be backing off after the outage:
+         * a new one now */
+        aos_err_t err = {0, ""};
+        if (ag->registered && !strcmp(was, "unhealthy") && remote_route(ag, &err))
+            aos_log_warn("agents", "agent '%s': not routed: %s", ag->name, aos_err_msg(&err));
+        else if (ag->registered && a->cfg.gateway)
+            aos_gateway_agent_hold(a->cfg.gateway, ag->name, NULL);
+    }
+    status_update(ag);
+}
+
+static void on_hc_state(aos_upstream_t *up, aos_upstream_state_t st, const char *why, void *data)
+{
+    ag_live_t *ag = data;
+    if (up != ag->hc)
+        return; /* CLOSED: hc_stop */
+    if (st == AOS_UP_READY) {
+        ag->checks++;
+        health_set(ag, "healthy", NULL); /* it answered initialize */
+    } else if (st == AOS_UP_BACKOFF) {
+        ag->checks++;
+        ag->check_failures++;
+        ag->latency_ms = -1;
+        health_set(ag, "unhealthy", why && *why ? why : "unreachable");
+    }
+}
+
+static void on_hc_ping(aos_upstream_t *up, json_t *reply, int status, const char *errmsg,
+                       void *data)
+{
+    ag_live_t *ag = data;
+    if (status == AOS_ECANCELED || up != ag->hc)
+        return;
+    ag->hc_pending = 0;
+    ag->checks++;
+    if (status || !reply || json_object_get(reply, "error")) {
+        ag->check_failures++;
+        ag->latency_ms = -1;
+        char why[200];
+        snprintf(why, sizeof(why), "ping failed: %s",
+                 errmsg && *errmsg ? errmsg : (status ? aos_strerror(status) : "error reply"));
+        health_set(ag, "unhealthy", why);
+        return;
+    }
+    ag->latency_ms = (double)(now_ms() - ag->hc_sent_ms);
+    health_set(ag, "healthy", NULL);
+}
+
+static void on_hc_timer(uv_timer_t *t)
+{
+    ag_live_t *ag = t->data;
+    if (!ag || !ag->hc || ag->hc_pending || aos_upstream_state(ag->hc) != AOS_UP_READY)
+        return; /* not connected: the upstream tries again with back-off */
+    ag->hc_sent_ms = now_ms();
+    if (aos_upstream_request(ag->hc, "ping", NULL, health_timeout(ag), NULL, on_hc_ping, ag,
+                             NULL) == 0)
+        ag->hc_pending = 1;
+}
+
+static void on_hc_closed(aos_upstream_t *up, void *data)
+{
+    aos_agents_t *a = data;
+    a->closing--;
+    down_check(a);
+}
+
+static void hc_stop(ag_live_t *ag)
+{
+    if (ag->hc_timer) {
+        uv_timer_stop(ag->hc_timer);
+        ag->hc_timer->data = NULL;
+        uv_close((uv_handle_t *)ag->hc_timer, (uv_close_cb)free);
+        ag->hc_timer = NULL;
+    }
+    if (ag->hc) {
+        aos_upstream_t *up = ag->hc;
+        ag->hc = NULL;
+        ag->a->closing++;
+        aos_upstream_close(up, on_hc_closed, ag->a);
+    }
+    ag->hc_pending = 0;
+}
+
+/* Starts the health checks of a started remote agent: an MCP session of
+ * its own (initialize; the upstream reconnects with back-off 250 ms ..
+ * 10 s while it fails) and a ping every health_interval_ms. */
+static void hc_start(ag_live_t *ag)
+{
+    aos_agents_t *a = ag->a;
+    ag->health = "unknown";
+    ag->health_why[0] = '\0';
+    iso_now(ag->health_since);
+    ag->latency_ms = -1;
+    char uname[AOS_REGISTRY_NAME_MAX + 16];
+    snprintf(uname, sizeof(uname), "agent:%s", ag->name);
+    aos_upstream_cfg_t uc = {.name = uname,
+                             .transport = "streamable-http",
+                             .url = json_string_value(json_object_get(ag->config, "url")),
+                             .request_timeout_ms = health_timeout(ag),
+                             .restart_min_ms = 250,
+                             .restart_max_ms = 10000};
+    static const aos_upstream_cb_t cb = {on_hc_state, NULL, NULL};
+    aos_err_t err = {0, ""};
+    int rc = a->cfg.httpc ? aos_upstream_new(&ag->hc, a->cfg.loop, a->cfg.httpc, &uc, &cb, ag, &err)
+                          : aos_err_set(&err, AOS_EUNAVAIL, "no HTTP client");
+    if (!rc && (rc = aos_upstream_start(ag->hc)) != 0)
+        aos_err_set(&err, rc, "unable to connect");
+    if (!rc && (ag->hc_timer = malloc(sizeof(*ag->hc_timer))) != NULL) {
+        uv_timer_init(a->cfg.loop, ag->hc_timer);
+        ag->hc_timer->data = ag;
+        uv_timer_start(ag->hc_timer, on_hc_timer, health_every(ag), health_every(ag));
+    }
+    if (rc) {
+        if (ag->hc) {
+            aos_upstream_t *up = ag->hc;
+            ag->hc = NULL;
+            a->closing++;
+            aos_upstream_close(up, on_hc_closed, a);
+        }
+        health_set(ag, "unhealthy", aos_err_msg(&err));
+    }
+}
+
 /* ---- the live agent ------------------------------------------------------------ */
 
 ag_live_t *ag_live_find(aos_agents_t *a, const char *id_or_name)
@@ -556,6 +884,10 @@ static ag_live_t *live_get(aos_agents_t *a, const json_t *row)
     ag->errors = json_array();
     ag->config = json_deep_copy(json_object_get(row, "config"));
     ag->want = (int)json_integer_value(json_object_get(row, "replicas"));
+    const char *type = json_string_value(json_object_get(row, "type"));
+    ag->remote = type && !strcmp(type, "remote");
+    ag->health = "unknown";
+    ag->latency_ms = -1;
     ag->bi.name = ag->name;
     ag->bi.description = "an agent of aosd";
     ag->bi.tools = ag_tools;
@@ -615,6 +947,9 @@ void ag_live_view(aos_agents_t *a, const char *id, json_t *view)
     if (!ag) {
         json_object_set_new(view, "load", json_integer(0));
         json_object_set_new(view, "registered", json_false());
+        const char *type = json_string_value(json_object_get(view, "type"));
+        if (type && !strcmp(type, "remote"))
+            json_object_set_new(view, "health", json_pack("{s:s}", "state", "unknown"));
         return;
     }
     json_object_set_new(view, "status", json_string(status_of(ag)));
@@ -633,6 +968,19 @@ void ag_live_view(aos_agents_t *a, const char *id, json_t *view)
     json_object_set_new(view, "live_replicas", reps);
     json_object_set_new(view, "errors", json_deep_copy(ag->errors));
     json_object_set_new(view, "registered", json_boolean(ag->registered));
+    if (ag->remote && ag->running) {
+        json_t *h =
+            json_pack("{s:s, s:s, s:I, s:I, s:I}", "state", ag->health, "since", ag->health_since,
+                      "interval_ms", (json_int_t)health_every(ag), "checks", (json_int_t)ag->checks,
+                      "failures", (json_int_t)ag->check_failures);
+        if (ag->health_why[0])
+            json_object_set_new(h, "last_error", json_string(ag->health_why));
+        if (ag->latency_ms >= 0)
+            json_object_set_new(h, "latency_ms", json_real(ag->latency_ms));
+        json_object_set_new(view, "health", h);
+    } else if (ag->remote) {
+        json_object_set_new(view, "health", json_pack("{s:s}", "state", "unknown"));
+    }
     if (ag->running) {
         json_object_set_new(view, "run_id", json_string(ag->run_id));
         json_object_set_new(view, "running_version", json_integer(ag->version));
@@ -704,13 +1052,24 @@ static void mint(ag_live_t *ag)
 {
     aos_agents_t *a = ag->a;
     aos_err_t err = {0, ""};
+    /* its grants: its tool mapping, and its project when its run_task
+     * runs tasks of the orchestrator */
     const json_t *tools = json_object_get(ag->config, "tools");
-    size_t n = json_array_size(tools);
+    const char *planner = json_string_value(json_object_get(ag->config, "planner"));
+    const char *project = json_string_value(json_object_get(ag->config, "project_id"));
+    json_t *res = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t)
+        json_array_append_new(res, json_sprintf("tool:%s", json_string_value(t)));
+    if (planner && !strcmp(planner, "orchestrator") && project)
+        json_array_append_new(res, json_sprintf("project:%s", project));
+    size_t n = json_array_size(res);
     const char **pats = calloc(n + 1, sizeof(*pats));
     mint_t *m = calloc(1, sizeof(*m));
-    int rc = pats && m ? 0 : aos_err_set(&err, AOS_ENOMEM, NULL);
-    for (size_t i = 0; !rc && i < n; i++)
-        pats[i] = json_string_value(json_array_get(tools, i));
+    int rc = pats && m && json_array_size(res) == n ? 0 : aos_err_set(&err, AOS_ENOMEM, NULL);
+    for (i = 0; !rc && i < n; i++)
+        pats[i] = json_string_value(json_array_get(res, i));
     char name[sizeof(((aos_principal_t *)0)->name)]; /* a long name is cut */
     snprintf(name, sizeof(name), "agent:%.*s", (int)sizeof(name) - 7, ag->name);
     if (!rc && !a->cfg.auth)
@@ -722,6 +1081,7 @@ static void mint(ag_live_t *ag)
         rc = aos_auth_token_mint(a->cfg.auth, name, pats, ag->actor, on_minted, m, &err);
     }
     free(pats);
+    json_decref(res);
     if (rc) {
         free(m);
         char msg[256];
@@ -782,10 +1142,21 @@ void ag_live_start(aos_agents_t *a, const json_t *row, const json_t *config, int
     ag->running = 1;
     ag->ever_ready = 0;
     ag->calls = ag->failures = ag->crashes = ag->restarts = 0;
+    ag->checks = ag->check_failures = 0;
     memset(&ag->crashw, 0, sizeof(ag->crashw));
     snprintf(ag->status, sizeof(ag->status), "starting");
     snprintf(ag->run_id, sizeof(ag->run_id), "%s", run_id);
     snprintf(ag->actor, sizeof(ag->actor), "%s", actor);
+    if (ag->remote) {
+        /* aosd runs nothing: it checks the endpoint and routes to it */
+        aos_log_info("agents", "agent '%s': remote, health checks every %u ms", ag->name,
+                     health_every(ag));
+        hc_start(ag);
+        aos_err_t err = {0, ""};
+        if (ag->registered && remote_route(ag, &err))
+            aos_log_warn("agents", "agent '%s': not routed: %s", ag->name, aos_err_msg(&err));
+        return;
+    }
     mint(ag);
 }
 
@@ -850,6 +1221,7 @@ static void retire_check(ag_live_t *ag)
 static void live_halt(ag_live_t *ag, const char *actor)
 {
     ag->running = 0;
+    hc_stop(ag);
     while (ag->reps)
         rep_close(ag->reps);
     token_revoke(ag, ag->token_id, actor);
@@ -868,8 +1240,14 @@ void ag_live_stop(aos_agents_t *a, const char *id, const char *actor)
     ag_live_t *ag = ag_live_find(a, id);
     if (!ag || !ag->running)
         return;
-    aos_log_info("agents", "agent '%s': stopping %d replica(s)", ag->name, ag->want);
+    if (ag->remote)
+        aos_log_info("agents", "agent '%s': remote, stopped: no health checks, no calls", ag->name);
+    else
+        aos_log_info("agents", "agent '%s': stopping %d replica(s)", ag->name, ag->want);
     live_halt(ag, actor);
+    aos_err_t err = {0, ""};
+    if (ag->remote && ag->registered && remote_route(ag, &err))
+        aos_log_warn("agents", "agent '%s': not routed: %s", ag->name, aos_err_msg(&err));
 }
 
 void ag_live_scale(aos_agents_t *a, const char *id, int64_t replicas)
@@ -878,7 +1256,8 @@ void ag_live_scale(aos_agents_t *a, const char *id, int64_t replicas)
     if (!ag)
         return;
     ag->want = (int)replicas;
-    reconcile(ag);
+    if (!ag->remote)
+        reconcile(ag);
 }
 
 void ag_live_release(aos_agents_t *a, const char *id, int64_t version, const json_t *config,
@@ -895,6 +1274,17 @@ void ag_live_release(aos_agents_t *a, const char *id, int64_t version, const jso
     json_decref(ag->config);
     ag->config = json_deep_copy(config);
     ag->version = version;
+    if (ag->remote) {
+        /* its url may have changed: checked and routed anew */
+        aos_err_t err = {0, ""};
+        if (ag->running) {
+            hc_stop(ag);
+            hc_start(ag);
+        }
+        if (ag->registered && remote_route(ag, &err))
+            aos_log_warn("agents", "agent '%s': not routed: %s", ag->name, aos_err_msg(&err));
+        return;
+    }
     if (!ag->running)
         return;
     snprintf(ag->actor, sizeof(ag->actor), "%s", actor);
@@ -914,7 +1304,12 @@ int ag_live_register(aos_agents_t *a, const json_t *row, aos_err_t *err)
         return aos_err_set(err, AOS_ENOMEM, NULL);
     if (ag->registered)
         return 0;
-    int rc = aos_gateway_add_agent(a->cfg.gateway, &ag->bi);
+    int rc = ag->remote ? remote_route(ag, err) : aos_gateway_add_agent(a->cfg.gateway, &ag->bi);
+    if (rc && ag->remote) {
+        if (rc == AOS_ECONFLICT)
+            aos_err_set(err, rc, "a server named '%s' exists already", ag->name);
+        return rc;
+    }
     if (rc == AOS_ECONFLICT)
         return aos_err_set(err, rc, "a server named '%s' exists already", ag->name);
     if (rc)
@@ -946,6 +1341,7 @@ void aos_agents_shutdown(aos_agents_t *a, void (*done)(void *data), void *data)
     void *v;
     while (aos_map_iter_next(&a->live, &it, NULL, NULL, &v)) {
         ag_live_t *ag = v;
+        hc_stop(ag);
         if (ag->running) {
             ag->running = 0;
             while (ag->reps)

@@ -6,14 +6,18 @@
  * text, or a plain-language goal for the offline planner) - by calling
  * tools back through aosd's gateway (POST /mcp/call) with the agent's own
  * token. aosd decides what that token may call (its grants are the agent's
- * tool mapping): the runtime asks, aosd refuses what is outside it.
+ * tool mapping): the runtime asks, aosd refuses what is outside it. With
+ * config.planner "orchestrator" a call is a task of aosd's orchestrator
+ * instead (see run_orchestrated): planned by the configured LLM, run,
+ * checked and recorded there, in the agent's project, with its tools.
  *
  * What aosd gives it, in its environment (AOS_AGENT_TOKEN is removed from
  * the environment once read):
  *   AOS_AGENT_URL      aosd's base URL (http://127.0.0.1:PORT)
  *   AOS_AGENT_TOKEN    the agent's token
  *   AOS_AGENT_NAME, AOS_AGENT_VERSION, AOS_AGENT_REPLICA
- *   AOS_AGENT_CONFIG   the live version's config: {prompt, sop, tools, concurrency}
+ *   AOS_AGENT_CONFIG   the live version's config: {prompt, sop, tools, concurrency,
+ *                      planner, project_id} (env: names and values apart)
  *
  * The main thread reads stdin; each tools/call runs on a thread of its own
  * (at most `concurrency` at once, the others wait), whose blocking HTTP
@@ -109,6 +113,69 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *data)
     return n;
 }
 
+/* A request to aosd with the agent's token (body: JSON, or NULL for a GET):
+ * the answer's JSON document (any status: *status says which), or NULL
+ * with why (aosd unreachable, no JSON). */
+static json_t *aosd_request(const char *path, const json_t *body, const char *traceparent,
+                            long *status, char *why, size_t n)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char url[1024], auth[512];
+    snprintf(url, sizeof(url), "%s%s", rt.url, path);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", rt.token);
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, auth);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    char tp[128];
+    if (traceparent && strlen(traceparent) < 100) {
+        /* what it does is a child of the run_task call's span */
+        snprintf(tp, sizeof(tp), "traceparent: %s", traceparent);
+        h = curl_slist_append(h, tp);
+    }
+    rt_buf_t b = {NULL, 0};
+    json_t *doc = NULL;
+    *status = 0;
+    if (!c || !h || (body && !text)) {
+        snprintf(why, n, "out of memory");
+        goto done;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (text)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)RT_CALL_TIMEOUT_S);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode cc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    if (cc != CURLE_OK) {
+        snprintf(why, n, "aosd unreachable: %s", curl_easy_strerror(cc));
+        goto done;
+    }
+    doc = b.p ? json_loads(b.p, 0, NULL) : NULL;
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        doc = NULL;
+        snprintf(why, n, "aosd answered %s with HTTP %ld and no JSON", path, *status);
+    }
+done:
+    if (c)
+        curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+    free(b.p);
+    free(text);
+    return doc;
+}
+
+/* What aosd's error answer doc says, for why. */
+static const char *error_of(const json_t *doc)
+{
+    const char *m = json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
+    return m ? m : "no message";
+}
+
 /* Calls tool "<server>__<tool>" through POST /mcp/call: the CallToolResult,
  * or NULL with why (what aosd said, e.g. that the token may not call it). */
 static json_t *call_tool(const char *tool, const json_t *args, const char *traceparent, char *why,
@@ -121,57 +188,19 @@ static json_t *call_tool(const char *tool, const json_t *args, const char *trace
     }
     json_t *body = json_pack("{s:s%, s:s, s:O}", "server", tool, (size_t)(sep - tool), "tool",
                              sep + 2, "args", args);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    char url[1024], auth[512];
-    snprintf(url, sizeof(url), "%s/mcp/call", rt.url);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", rt.token);
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, auth);
-    h = curl_slist_append(h, "Content-Type: application/json");
-    char tp[128];
-    if (traceparent && strlen(traceparent) < 100) {
-        /* the tool calls are children of the run_task call's span */
-        snprintf(tp, sizeof(tp), "traceparent: %s", traceparent);
-        h = curl_slist_append(h, tp);
-    }
-    rt_buf_t b = {NULL, 0};
-    json_t *out = NULL;
-    if (!c || !h || !text) {
+    if (!body) {
         snprintf(why, n, "out of memory");
-        goto done;
+        return NULL;
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)RT_CALL_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode cc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (cc != CURLE_OK) {
-        snprintf(why, n, "aosd unreachable: %s", curl_easy_strerror(cc));
-        goto done;
-    }
-    json_t *doc = b.p ? json_loads(b.p, 0, NULL) : NULL;
-    if (status == 200 && json_is_object(doc)) {
-        out = doc;
-    } else {
-        const char *m =
-            json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
-        snprintf(why, n, "aosd refused %s (HTTP %ld): %s", tool, status, m ? m : "no message");
+    long status;
+    json_t *doc = aosd_request("/mcp/call", body, traceparent, &status, why, n);
+    json_decref(body);
+    if (doc && status != 200) {
+        snprintf(why, n, "aosd refused %s (HTTP %ld): %s", tool, status, error_of(doc));
         json_decref(doc);
+        return NULL;
     }
-done:
-    if (c)
-        curl_easy_cleanup(c);
-    curl_slist_free_all(h);
-    free(b.p);
-    free(text);
-    return out;
+    return doc;
 }
 
 /* ---- run_task ------------------------------------------------------------ */
@@ -207,6 +236,175 @@ static json_t *tool_error(const char *fmt, ...)
                      "version", rt.version);
 }
 
+/* ---- run_task as a task of the orchestrator ------------------------------------
+ * config.planner "orchestrator": the call becomes a task of aosd's
+ * orchestrator (POST /api/run in the agent's project, constraints.tools =
+ * its tool mapping): its dsl, or a goal made of the agent's prompt, its
+ * SOP and the call's goal or input, which the orchestrator's planner - the
+ * configured LLM, else the offline planner - turns into a plan; the
+ * Critic, approvals, retries and the episode are the orchestrator's. The
+ * runtime waits for the task's end (polling its episode) and answers with
+ * its last tool step's result. */
+
+#define RT_GOAL_MAX 16384 /* the orchestrator's limit on a goal */
+
+static json_t *orch_goal(const json_t *args)
+{
+    const char *prompt = json_string_value(json_object_get(rt.config, "prompt"));
+    const char *sop = json_string_value(json_object_get(rt.config, "sop"));
+    const char *goal = json_string_value(json_object_get(args, "goal"));
+    const json_t *input = json_object_get(args, "input");
+    char *in = json_is_string(input) ? strdup(json_string_value(input))
+               : input               ? json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY)
+                                     : NULL;
+    int has_prompt = prompt && *prompt, has_sop = sop && *sop;
+    const char *task = goal ? goal : in;
+    char buf[RT_GOAL_MAX];
+    int n = snprintf(buf, sizeof(buf), "%s%s%s%s%s%s%s", has_prompt ? prompt : "",
+                     has_prompt && (has_sop || task) ? "\n\n" : "",
+                     has_sop ? "Standard operating procedure:\n" : "", has_sop ? sop : "",
+                     has_sop && task ? "\n\n" : "", task ? (goal ? "Task: " : "Input: ") : "",
+                     task ? task : "");
+    free(in);
+    if (n <= 0)
+        return NULL;
+    size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+    /* cut at a character's start: the goal is UTF-8 text */
+    while (len > 0 && ((unsigned char)buf[len] & 0xC0) == 0x80)
+        len--;
+    return json_stringn(buf, len);
+}
+
+/* The last attempt of episode step st. */
+static const json_t *last_attempt(const json_t *st)
+{
+    const json_t *a = json_object_get(st, "attempts");
+    size_t n = json_array_size(a);
+    return n ? json_array_get(a, n - 1) : NULL;
+}
+
+/* The result of the task's plan - its last tool step that is done (a new
+ * reference; null if none) - and which planner made the plan. */
+static json_t *episode_result(const json_t *ep, const char **planner)
+{
+    json_t *last = NULL;
+    size_t i, k;
+    json_t *ps, *st;
+    *planner = NULL;
+    json_array_foreach(json_object_get(ep, "steps"), k, st)
+    {
+        const char *sid = json_string_value(json_object_get(st, "id"));
+        if (sid && !strcmp(sid, "plan"))
+            *planner = json_string_value(
+                json_object_get(json_object_get(last_attempt(st), "input"), "planner"));
+    }
+    json_array_foreach(json_object_get(json_object_get(ep, "plan"), "steps"), i, ps)
+    {
+        const char *id = json_string_value(json_object_get(ps, "id"));
+        if (!id || !json_object_get(ps, "tool"))
+            continue;
+        json_array_foreach(json_object_get(ep, "steps"), k, st)
+        {
+            const char *sid = json_string_value(json_object_get(st, "id"));
+            const char *ss = json_string_value(json_object_get(st, "status"));
+            const json_t *out = json_object_get(last_attempt(st), "output");
+            if (!sid || strcmp(sid, id) != 0 || !ss || strcmp(ss, "done") != 0 || !out)
+                continue;
+            json_decref(last);
+            last = aos_plan_result(out);
+        }
+    }
+    return last ? last : json_null();
+}
+
+static json_t *run_orchestrated(const json_t *args, json_t *inputs, const char *traceparent)
+{
+    const char *dsl = json_string_value(json_object_get(args, "dsl"));
+    const char *project = json_string_value(json_object_get(rt.config, "project_id"));
+    json_t *spec = json_pack("{s:o, s:s?, s:{s:O}}", "inputs", inputs, "project_id", project,
+                             "constraints", "tools", json_object_get(rt.config, "tools"));
+    char title[256];
+    snprintf(title, sizeof(title), "agent %s v%s", rt.name, rt.version);
+    json_object_set_new(spec, "title", json_string(title));
+    if (dsl) {
+        json_object_set_new(spec, "dsl", json_string(dsl));
+    } else {
+        json_t *goal = orch_goal(args);
+        if (!goal) {
+            json_decref(spec);
+            return tool_error("nothing to do: the agent has no prompt or SOP and the call no goal "
+                              "or input");
+        }
+        json_object_set_new(spec, "goal", goal);
+    }
+    char why[1024] = "";
+    long status;
+    json_t *doc = aosd_request("/api/run", spec, traceparent, &status, why, sizeof(why));
+    json_decref(spec);
+    if (!doc)
+        return tool_error("no task: %s", why);
+    if (status != 201) {
+        json_t *e = tool_error("aosd refused the task (HTTP %ld): %s", status, error_of(doc));
+        json_decref(doc);
+        return e;
+    }
+    char trace[64];
+    snprintf(trace, sizeof(trace), "%s", json_string_value(json_object_get(doc, "trace_id")));
+    json_decref(doc);
+    rt_log("task %s: running", trace);
+    /* its end: polled, 50 ms doubling to 1 s */
+    char path[128];
+    snprintf(path, sizeof(path), "/api/episodes/%s", trace);
+    time_t deadline = time(NULL) + RT_CALL_TIMEOUT_S;
+    long wait_ms = 50;
+    json_t *ep = NULL;
+    const char *st = "queued";
+    for (;;) {
+        json_decref(ep);
+        ep = aosd_request(path, NULL, NULL, &status, why, sizeof(why));
+        if (ep && status == 200)
+            st = json_string_value(json_object_get(ep, "status"));
+        if (st && (!strcmp(st, "done") || !strcmp(st, "failed") || !strcmp(st, "cancelled")))
+            break;
+        if (time(NULL) >= deadline) {
+            json_decref(ep);
+            return tool_error("task %s is still %s after %d s: see /api/episodes/%s", trace,
+                              st ? st : "unknown", RT_CALL_TIMEOUT_S, trace);
+        }
+        struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        if (wait_ms < 1000)
+            wait_ms *= 2;
+    }
+    json_t *out;
+    if (strcmp(st, "done") != 0) {
+        const json_t *e = json_object_get(ep, "error");
+        char *et = json_is_string(e)       ? strdup(json_string_value(e))
+                   : e && !json_is_null(e) ? json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY)
+                                           : strdup("no reason given");
+        out = tool_error("task %s %s: %s", trace, st, et ? et : "");
+        json_object_set_new(json_object_get(out, "structuredContent"), "trace_id",
+                            json_string(trace));
+        free(et);
+    } else {
+        const char *planner = NULL;
+        json_t *result = episode_result(ep, &planner);
+        char *text = json_is_string(result) ? strdup(json_string_value(result))
+                                            : json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_t *cost = json_object_get(ep, "cost_cny");
+        out = json_pack("{s:[{s:s, s:s}], s:{s:O, s:s, s:s?, s:O, s:s, s:s, s:s, s:i}}", "content",
+                        "type", "text", "text", text ? text : "", "structuredContent", "result",
+                        result, "trace_id", trace, "planner", planner, "cost_cny",
+                        cost ? cost : json_null(), "agent", rt.name, "version", rt.version,
+                        "replica", rt.replica, "pid", (int)getpid());
+        free(text);
+        json_decref(result);
+    }
+    rt_log("task %s: %s", trace, st);
+    json_decref(ep);
+    return out;
+}
+
 /* Runs the plan's steps in order; a step whose `when` is false is skipped,
  * an optional one that fails is recorded and passed. */
 static json_t *run_task(const json_t *args, const char *traceparent)
@@ -216,6 +414,9 @@ static json_t *run_task(const json_t *args, const char *traceparent)
     const json_t *input = json_object_get(args, "input");
     if (input)
         json_object_set(inputs, "input", (json_t *)input);
+    const char *planner = json_string_value(json_object_get(rt.config, "planner"));
+    if (planner && !strcmp(planner, "orchestrator"))
+        return run_orchestrated(args, inputs, traceparent);
     aos_err_t err = {0, ""};
     json_t *plan = plan_of(args, inputs, &err);
     if (!plan) {

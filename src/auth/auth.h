@@ -219,16 +219,18 @@ int aos_auth_req_check_task(const aos_http_req_t *req, aos_perm_t perm, const ch
 
 /* --- tokens aosd mints for processes of its own (an agent's runtime) ---
  * Their names begin with AOS_AUTH_MINTED_PREFIX, which POST /auth/tokens
- * refuses. A token with no role and, for each pattern, an Operator grant on
- * "tool:<pattern>": it may call exactly those tools (and nothing else).
- * Stored, audited (auth.token.create by actor) and applied like a token a
- * client creates; cb runs once, later, with the token's id and the token
- * itself (a secret: borrowed for the call; status 0), or an error. The
- * patterns are borrowed for the call. 0, or an error and cb never runs. */
+ * refuses. A token with no role and an Operator grant on each of resources
+ * ("tool:<pattern>": it may call those tools; "project:<id>": it may run
+ * tasks in that project; no other kind): it may do exactly that (and
+ * nothing else). Stored, audited (auth.token.create by actor) and applied
+ * like a token a client creates; cb runs once, later, with the token's id
+ * and the token itself (a secret: borrowed for the call; status 0), or an
+ * error. The resources are borrowed for the call. 0, or an error and cb
+ * never runs. */
 #define AOS_AUTH_MINTED_PREFIX "agent:"
 typedef void (*aos_auth_minted_fn)(int status, const aos_err_t *err, const char *id,
                                    const char *token, void *data);
-int aos_auth_token_mint(aos_auth_t *a, const char *name, const char *const *tool_patterns,
+int aos_auth_token_mint(aos_auth_t *a, const char *name, const char *const *resources,
                         const char *actor, aos_auth_minted_fn cb, void *data, aos_err_t *err);
 /* Revokes token id (audited as auth.token.revoke by actor) and closes its
  * streams; cb (may be NULL) runs once, later, with token NULL. */

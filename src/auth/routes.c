@@ -593,7 +593,7 @@ static int route_grants_delete(aos_http_req_t *req, void *data)
 
 /* ---- tokens aosd mints for its own processes (an agent's runtime) ---- */
 
-int aos_auth_token_mint(aos_auth_t *a, const char *name, const char *const *tool_patterns,
+int aos_auth_token_mint(aos_auth_t *a, const char *name, const char *const *resources,
                         const char *actor, aos_auth_minted_fn cb, void *data, aos_err_t *err)
 {
     if (!name || strncmp(name, AOS_AUTH_MINTED_PREFIX, strlen(AOS_AUTH_MINTED_PREFIX)) != 0 ||
@@ -614,14 +614,16 @@ int aos_auth_token_mint(aos_auth_t *a, const char *name, const char *const *tool
     char who[48];
     snprintf(who, sizeof(who), "token:%s", j->id);
     int rc = 0;
-    for (size_t i = 0; tool_patterns && tool_patterns[i]; i++) {
+    for (size_t i = 0; resources && resources[i]; i++) {
+        const char *res = resources[i];
         if (i >= AOS_AUTH_TOKEN_GRANTS_MAX) {
-            rc = aos_err_set(err, AOS_EINVAL, "more than %d tool patterns",
-                             AOS_AUTH_TOKEN_GRANTS_MAX);
+            rc = aos_err_set(err, AOS_EINVAL, "more than %d grants", AOS_AUTH_TOKEN_GRANTS_MAX);
             break;
         }
-        char res[AOS_AUTH_RESOURCE_MAX + 8];
-        snprintf(res, sizeof(res), "tool:%s", tool_patterns[i]);
+        if (strncmp(res, "tool:", 5) != 0 && strncmp(res, "project:", 8) != 0) {
+            rc = aos_err_set(err, AOS_EINVAL, "a minted token's grant is on tool:* or project:*");
+            break;
+        }
         if ((rc = aos_auth_resource_check(res, err)))
             break;
         char gid[40];

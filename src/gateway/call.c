@@ -896,6 +896,11 @@ int gw_call_forward(gw_call_t *c, gw_server_t *sv, const char *method, json_t *p
         json_decref(params);
         return bad;
     }
+    if (sv->hold) { /* a remote agent stopped or unhealthy: said at once */
+        json_decref(params);
+        aos_metric_add(gw->m_rejected, 1, sv->name, "agent");
+        return aos_err_set(err, AOS_EUNAVAIL, "%s", sv->hold);
+    }
     c->up = sv->up ? gw_upstream_for(sv, c->sess) : NULL;
     if (!c->up) {
         json_decref(params);

@@ -99,7 +99,7 @@ static const char *health_status(gw_server_t *sv)
 {
     if (sv->builtin)
         return "healthy";
-    if (!sv->enabled || !gw_server_ready(sv))
+    if (!sv->enabled || sv->hold || !gw_server_ready(sv))
         return "down";
     uint64_t now = gw_now_ms();
     aos_breaker_state_t b = aos_breaker_state(&sv->breaker, now);
@@ -137,6 +137,8 @@ json_t *gw_server_health(gw_server_t *sv)
     }
     if (json_is_array(sv->lists.tools))
         json_object_set_new(h, "tools", json_integer((json_int_t)json_array_size(sv->lists.tools)));
+    if (sv->hold)
+        json_object_set_new(h, "refused", json_string(sv->hold));
     return h;
 }
 
@@ -329,6 +331,7 @@ static void server_free(gw_server_t *sv)
     }
     json_decref(sv->entry);
     lists_release(&sv->lists);
+    free(sv->hold);
     free(sv->name);
     free(sv);
 }
@@ -685,12 +688,17 @@ static void server_retire(aos_gateway_t *gw, gw_server_t *sv)
     aos_upstream_close(sv->up, on_upstream_closed, sv);
 }
 
-int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
+/* Creates or replaces the live server for entry; agent: a remote agent's
+ * (it replaces only another remote agent's), started only when connect. */
+static int server_apply(aos_gateway_t *gw, const json_t *entry, int agent, int connect,
+                        aos_err_t *err)
 {
     const char *name = json_string_value(json_object_get(entry, "name"));
     gw_server_t *old = gw_server_get(gw, name);
-    if (aos_registry_name_reserved(name) || (old && old->builtin))
+    if (aos_registry_name_reserved(name) || (old && old->builtin && !old->agent))
         return aos_err_set(err, AOS_EINVAL, "'%.64s' is a built-in server's name", name);
+    if (old && old->agent != agent)
+        return aos_err_set(err, AOS_ECONFLICT, "a server named '%.64s' exists already", name);
     aos_quota_t counted = {0};
     if (old) {
         gw_quota_settle(old); /* its exact count, kept below (old may be freed) */
@@ -704,6 +712,7 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
     sv->name = strdup(name);
     sv->entry = json_deep_copy(entry);
     sv->enabled = json_is_true(json_object_get(entry, "enabled"));
+    sv->agent = agent;
     const char *mode =
         json_string_value(json_object_get(json_object_get(entry, "config"), "session_mode"));
     sv->per_client = mode && !strcmp(mode, "per-client");
@@ -729,7 +738,7 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
         return aos_err_set(err, AOS_ENOMEM, NULL);
     }
     teach(gw, sv, 1);
-    if (sv->enabled) {
+    if (sv->enabled && connect) {
         start_health(sv);
         int rc = start_upstream(gw, sv, err);
         if (rc) {
@@ -742,10 +751,15 @@ int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
     return 0;
 }
 
+int gw_server_apply(aos_gateway_t *gw, const json_t *entry, aos_err_t *err)
+{
+    return server_apply(gw, entry, 0, 1, err);
+}
+
 void gw_server_remove(aos_gateway_t *gw, const char *name)
 {
     gw_server_t *sv = gw_server_get(gw, name);
-    if (sv && !sv->builtin)
+    if (sv && !sv->builtin && !sv->agent)
         server_retire(gw, sv);
 }
 
@@ -888,8 +902,38 @@ int aos_gateway_add_agent(aos_gateway_t *gw, const aos_builtin_t *bi)
 void aos_gateway_remove_agent(aos_gateway_t *gw, const char *name)
 {
     gw_server_t *sv = gw_server_get(gw, name);
-    if (sv && sv->builtin && !aos_registry_name_reserved(name))
+    if (sv && sv->agent)
         server_retire(gw, sv);
+}
+
+int aos_gateway_add_remote_agent(aos_gateway_t *gw, const char *name, const char *url, int connect,
+                                 const char *hold, aos_err_t *err)
+{
+    if (!aos_registry_name_ok(name) || aos_registry_name_reserved(name))
+        return aos_err_set(err, AOS_EINVAL, "'%.64s' cannot name a server", name);
+    /* the registry's defaults (limits, breaker, timeout) apply to it */
+    json_t *in = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "transport", "streamable-http",
+                           "url", url, "description", "a remote agent");
+    aos_err_t e2 = {0, ""};
+    json_t *entry = in ? aos_registry_normalize(in, NULL, gw->cfg.secrets, &e2) : NULL;
+    json_decref(in);
+    if (!entry)
+        return e2.code ? aos_err_set(err, e2.code, "%s", aos_err_msg(&e2))
+                       : aos_err_set(err, AOS_ENOMEM, NULL);
+    int rc = server_apply(gw, entry, 1, connect, err);
+    json_decref(entry);
+    if (rc == 0)
+        aos_gateway_agent_hold(gw, name, hold);
+    return rc;
+}
+
+void aos_gateway_agent_hold(aos_gateway_t *gw, const char *name, const char *why)
+{
+    gw_server_t *sv = gw_server_get(gw, name);
+    if (!sv || !sv->agent || sv->builtin)
+        return;
+    free(sv->hold);
+    sv->hold = why ? strdup(why) : NULL;
 }
 
 static int add_inproc(aos_gateway_t *gw, const aos_builtin_t *bi, const char *transport)
@@ -900,6 +944,7 @@ static int add_inproc(aos_gateway_t *gw, const aos_builtin_t *bi, const char *tr
     b->gw = gw;
     b->name = strdup(bi->name);
     b->builtin = bi;
+    b->agent = !strcmp(transport, "agent");
     b->enabled = 1;
     b->lists.tools = bi->tools(bi->data);
     char url[96];

@@ -145,8 +145,25 @@ int aos_gateway_add_builtin(aos_gateway_t *gw, const aos_builtin_t *b);
  * aos_gateway_remove_agent). AOS_EINVAL for a reserved or malformed name,
  * AOS_ECONFLICT when a server of that name exists. */
 int aos_gateway_add_agent(aos_gateway_t *gw, const aos_builtin_t *b);
-/* Removes an agent added by aos_gateway_add_agent (calls the agent answers
- * later still reach their clients); unknown names are ignored. */
+/* Adds (or replaces) a remote agent (src/agents) as a server of the
+ * gateway: an upstream of transport streamable-http to url, with the
+ * registry's default limits, breaker and timeout, not stored in the
+ * registry (the agent is). Its tools are "<name>__<tool>" on /mcp, and
+ * /mcp/servers/<name>, /agents/<name>/mcp serve it, through the same
+ * isolation as a registered server's. connect: its upstream connects now
+ * (a started agent); else it stays closed (stopped). hold: see
+ * aos_gateway_agent_hold (may be NULL). AOS_EINVAL (a reserved or
+ * malformed name, a bad url), AOS_ECONFLICT (a server that is not this
+ * agent's has the name), AOS_ENOMEM. */
+int aos_gateway_add_remote_agent(aos_gateway_t *gw, const char *name, const char *url, int connect,
+                                 const char *hold, aos_err_t *err);
+/* why != NULL: every call to the remote agent name is refused at once with
+ * AOS_EUNAVAIL and why ("agent 'x' is unhealthy: ..."); NULL: calls flow
+ * again. Other names are ignored. */
+void aos_gateway_agent_hold(aos_gateway_t *gw, const char *name, const char *why);
+/* Removes an agent added by aos_gateway_add_agent or
+ * aos_gateway_add_remote_agent (calls the agent answers later still reach
+ * their clients); unknown names are ignored. */
 void aos_gateway_remove_agent(aos_gateway_t *gw, const char *name);
 /* Fails calls in flight, ends sessions and stops every upstream; done runs
  * when all children and connections are gone. */

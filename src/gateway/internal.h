@@ -80,6 +80,8 @@ struct gw_server {
     char *name;
     json_t *entry; /* stored registry entry (secrets sealed) */
     const aos_builtin_t *builtin;
+    int agent;          /* an agent's (src/agents): not a registry entry, not stored */
+    char *hold;         /* a remote agent's: calls are refused (AOS_EUNAVAIL) with this, or NULL */
     aos_upstream_t *up; /* the shared upstream */
     int per_client;     /* session_mode "per-client": one upstream per client session */
     unsigned own_ups;   /* client sessions' own upstreams of this server, alive */

@@ -19,8 +19,10 @@ static json_t *server_view(gw_server_t *sv)
 {
     json_t *v = aos_registry_public(sv->entry);
     json_object_set_new(v, "health", gw_server_health(sv));
-    if (sv->builtin)
+    if (sv->builtin && !sv->agent)
         json_object_set_new(v, "builtin", json_true());
+    if (sv->agent)
+        json_object_set_new(v, "agent", json_true());
     return v;
 }
 
@@ -193,7 +195,7 @@ static int add_put(aos_gateway_t *gw, struct write_job *j, const json_t *in, aos
     json_t *st = aos_registry_normalize(in, prev ? prev->entry : NULL, gw->cfg.secrets, err);
     if (!st)
         return err->code;
-    if (prev && prev->builtin) { /* a name a registered agent serves (built-ins: refused above) */
+    if (prev && prev->agent) { /* a name a registered agent serves (built-ins: refused above) */
         json_decref(st);
         return aos_err_set(err, AOS_ECONFLICT, "'%.64s' is an agent's: it is served by aosd", name);
     }
@@ -252,8 +254,11 @@ static int registry_patch(aos_http_req_t *req, void *data)
     aos_err_t err = {0, ""};
     const char *name = aos_http_param(req, "name");
     gw_server_t *sv = gw_server_get(gw, name);
-    if (aos_registry_name_reserved(name) || (sv && sv->builtin))
+    if (aos_registry_name_reserved(name) || (sv && sv->builtin && !sv->agent))
         return aos_http_respond_error(req, AOS_EINVAL, "'%.64s' is a built-in server's name", name);
+    if (sv && sv->agent)
+        return aos_http_respond_error(req, AOS_ECONFLICT,
+                                      "'%.64s' is an agent's: change it under /agents", name);
     if (!sv || sv->closing)
         return aos_http_respond_error(req, AOS_ENOTFOUND, "no MCP server named '%.64s'", name);
     json_t *body = aos_http_body_json(req, &err);
@@ -332,8 +337,12 @@ static int registry_delete(aos_http_req_t *req, void *data)
     aos_gateway_t *gw = data;
     const char *name = aos_http_param(req, "name");
     gw_server_t *sv = gw_server_get(gw, name);
-    if (aos_registry_name_reserved(name) || (sv && sv->builtin))
+    if (aos_registry_name_reserved(name) || (sv && sv->builtin && !sv->agent))
         return aos_http_respond_error(req, AOS_EINVAL, "'%.64s' is a built-in server's name", name);
+    if (sv && sv->agent)
+        return aos_http_respond_error(req, AOS_ECONFLICT,
+                                      "'%.64s' is an agent's: DELETE /agents/%.64s removes it",
+                                      name, name);
     if (!sv || sv->closing)
         return aos_http_respond_error(req, AOS_ENOTFOUND, "no MCP server named '%.64s'", name);
     struct write_job *j = job_new(gw, req, OP_DELETE);

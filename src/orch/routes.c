@@ -269,39 +269,10 @@ static void vars_read_done(int status, const aos_err_t *err, void *arg)
     struct vars_job *v = arg;
     struct run_wait *r = v->r;
     aos_err_t e = {0, ""};
-    if (status) {
+    if (status)
         e = *err;
-    } else {
-        const char *k;
-        json_t *ent;
-        json_object_foreach(json_object_get(r->spec, "env"), k, ent)
-        {
-            const char *name = json_string_value(json_object_get(ent, "var"));
-            if (!name || json_object_get(ent, "secret"))
-                continue;
-            const char *secret = NULL;
-            size_t i;
-            json_t *row;
-            json_array_foreach(v->rows, i, row)
-            {
-                const char *ref = json_string_value(json_object_get(row, "secret_ref"));
-                if (strcmp(json_string_value(json_object_get(row, "name")), name) != 0 || !ref)
-                    continue;
-                if (!secret || !strcmp(json_string_value(json_object_get(row, "scope")), "task"))
-                    secret = ref;
-            }
-            if (!secret) {
-                /* (not "env.NAME: ...": a name such as API_KEY before a colon
-                 * reads as a secret's assignment to the redactor) */
-                aos_err_set(
-                    &e, AOS_EINVAL,
-                    "project '%.128s' has no variable '%.128s' with a secret (in env.%.64s)",
-                    v->project, name, k);
-                break;
-            }
-            json_object_set_new(ent, "secret", json_string(secret));
-        }
-    }
+    else
+        aos_settings_env_resolve(json_object_get(r->spec, "env"), v->rows, v->project, &e);
     json_decref(v->rows);
     free(v);
     if (e.code) {

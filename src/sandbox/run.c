@@ -29,6 +29,7 @@
 
 #include "isotime/isotime.h"
 #include "log/log.h"
+#include "settings/settings.h"
 #include "utf8/utf8.h"
 
 void sb_new_id(char out[SB_ID_LEN + 1])
@@ -158,18 +159,11 @@ int sb_run_from_script(sb_run_t *r, const json_t *script, aos_err_t *err)
     json_object_foreach((json_t *)env, k, v)
     {
         size_t len = 0;
-        char *plain;
-        const char *ref = json_string_value(json_object_get(v, "secret"));
-        if (ref) { /* a runtime secret, opened now for this run only */
-            aos_err_t e = {0, ""};
-            plain = sb->env_open ? sb->env_open(ref, NULL, &len, &e, sb->env_data) : NULL;
-            if (!plain)
-                return aos_err_set(err, e.code ? e.code : AOS_EUNAVAIL,
-                                   "env '%.64s': runtime secret '%.64s': %s", k, ref,
-                                   e.code ? aos_err_msg(&e) : "no secret store");
-        } else if (!(plain = aos_secret_open(sb->secrets, json_string_value(v), &len))) {
-            return aos_err_set(err, AOS_EINTERNAL, "unable to unseal env '%.64s'", k);
-        }
+        /* a sealed value, or a runtime secret opened now for this run only */
+        char *plain =
+            aos_settings_env_value(k, v, sb->secrets, sb->env_open, sb->env_data, NULL, &len, err);
+        if (!plain)
+            return err->code;
         if (sb->on_unseal)
             sb->on_unseal(plain, sb->unseal_data);
         size_t n = strlen(k) + 1 + len + 1;

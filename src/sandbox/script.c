@@ -189,9 +189,10 @@ static json_t *seal_env(aos_sandbox_t *sb, const json_t *env, const json_t *prev
             json_object_set(out, k, json_object_get(prev_env, k));
             continue;
         }
-        if (json_is_object(v)) {
-            const char *name = json_string_value(json_object_get(v, "secret"));
-            if (json_object_size(v) != 1 || !name || !aos_settings_name_ok(name)) {
+        const char *name, *var;
+        int ref = aos_settings_env_ref(v, &name, &var);
+        if (ref) { /* a script has no project: no variables */
+            if (ref < 0 || var) {
                 aos_err_set(err, AOS_EINVAL,
                             "env '%.64s' must be a string or {\"secret\": \"<runtime secret "
                             "name>\"}",

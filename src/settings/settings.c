@@ -255,17 +255,101 @@ int aos_settings_env_check(const json_t *env, aos_err_t *err)
                                "'env': '%.64s' is not a variable name ([A-Za-z_][A-Za-z0-9_]*)", k);
         /* {"secret": S}, {"var": V} (a variable of the task's project), or
          * both once the variable is resolved to its secret */
-        const json_t *sec = json_object_get(v, "secret"), *var = json_object_get(v, "var");
-        size_t want = (sec != NULL) + (var != NULL);
-        if (!json_is_object(v) || !want || json_object_size(v) != want ||
-            (sec && !aos_settings_name_ok(json_string_value(sec))) ||
-            (var && !aos_settings_name_ok(json_string_value(var))))
+        const char *sec, *var;
+        if (aos_settings_env_ref(v, &sec, &var) != 1)
             return aos_err_set(err, AOS_EINVAL,
                                "'env.%s' must be {\"secret\": \"<runtime secret name>\"} or "
                                "{\"var\": \"<project variable>\"}",
                                k);
     }
     return 0;
+}
+
+int aos_settings_env_ref(const json_t *v, const char **secret, const char **var)
+{
+    *secret = *var = NULL;
+    if (!json_is_object(v))
+        return 0;
+    const json_t *sec = json_object_get(v, "secret"), *vr = json_object_get(v, "var");
+    size_t want = (sec != NULL) + (vr != NULL);
+    if (!want || json_object_size(v) != want ||
+        (sec && !aos_settings_name_ok(json_string_value(sec))) ||
+        (vr && !aos_settings_name_ok(json_string_value(vr))))
+        return AOS_EINVAL;
+    *secret = json_string_value(sec);
+    *var = json_string_value(vr);
+    return 1;
+}
+
+int aos_settings_env_resolve(json_t *env, const json_t *vars, const char *project, aos_err_t *err)
+{
+    const char *k;
+    json_t *ent;
+    json_object_foreach(env, k, ent)
+    {
+        const char *name = json_string_value(json_object_get(ent, "var"));
+        if (!name || json_object_get(ent, "secret"))
+            continue;
+        const char *secret = NULL;
+        size_t i;
+        json_t *row;
+        json_array_foreach(vars, i, row)
+        {
+            const char *ref = json_string_value(json_object_get(row, "secret_ref"));
+            const char *rn = json_string_value(json_object_get(row, "name"));
+            if (!rn || strcmp(rn, name) != 0 || !ref)
+                continue;
+            const char *scope = json_string_value(json_object_get(row, "scope"));
+            if (!secret || (scope && !strcmp(scope, "task")))
+                secret = ref;
+        }
+        /* (not "env.NAME: ...": a name such as API_KEY before a colon reads
+         * as a secret's assignment to the redactor) */
+        if (!secret)
+            return aos_err_set(
+                err, AOS_EINVAL,
+                "project '%.128s' has no variable '%.128s' with a secret (in env.%.64s)",
+                project ? project : "", name, k);
+        json_object_set_new(ent, "secret", json_string(secret));
+    }
+    return 0;
+}
+
+char *aos_settings_env_value(const char *k, const json_t *v, aos_secret_box_t *box,
+                             aos_settings_env_open_fn open, void *data, const char *project_id,
+                             size_t *len, aos_err_t *err)
+{
+    /* the entry's name last: "NAME: ..." with a name such as API_KEY reads
+     * as a secret's assignment to the redactor */
+    const char *secret, *var;
+    int ref = aos_settings_env_ref(v, &secret, &var);
+    *len = 0;
+    if (ref == 0) {
+        char *plain = json_is_string(v) ? aos_secret_open(box, json_string_value(v), len) : NULL;
+        if (!plain)
+            aos_err_set(err, AOS_EINTERNAL, "a sealed value does not open (in env.%.64s)", k);
+        return plain;
+    }
+    if (ref < 0 || !secret) {
+        aos_err_set(err, AOS_EINVAL, "%s (in env.%.64s)",
+                    ref < 0 ? "not a value or a reference" : "a project variable not resolved", k);
+        return NULL;
+    }
+    if (!open) {
+        aos_err_set(err, AOS_EUNAVAIL, "runtime secret '%.64s': no secret store (in env.%.64s)",
+                    secret, k);
+        return NULL;
+    }
+    aos_err_t e = {0, ""};
+    char *plain = open(secret, project_id, len, &e, data);
+    if (plain)
+        return plain;
+    if (e.code)
+        aos_err_set(err, e.code, "%s (in env.%.64s)", aos_err_msg(&e), k);
+    else
+        aos_err_set(err, AOS_EINTERNAL, "runtime secret '%.64s' does not open (in env.%.64s)",
+                    secret, k);
+    return NULL;
 }
 
 int aos_settings_env_authorize(const aos_http_req_t *req, const json_t *env, aos_err_t *err)

@@ -116,6 +116,37 @@ int aos_settings_env_authorize(const aos_http_req_t *req, const json_t *env, aos
 /* A runtime secret's name: 1..64 of A-Z a-z 0-9 _ . - */
 int aos_settings_name_ok(const char *name);
 
+/* --- env entries that name secrets: TaskSpecs, scripts, agents ------------
+ * An env entry is a value of its owner's (a string, sealed) or a
+ * reference: {"secret": "<runtime secret>"}, {"var": "<project variable>"}
+ * or both once the variable is resolved to its secret. */
+
+/* 1 if v is a well-formed reference, with *secret and *var (borrowed from
+ * v; NULL when absent), 0 if v is not an object (a value), AOS_EINVAL if
+ * it is an object of any other form. Pure; any thread. */
+int aos_settings_env_ref(const json_t *v, const char **secret, const char **var);
+/* Resolves each {"var": V} entry of env (an object; others are left) to
+ * its secret: vars are the project's variables (aos_store_project_var_list
+ * rows); a variable of scope "task" is preferred to one of scope "project"
+ * of the same name. The entry becomes {"secret": S, "var": V}. 0, or
+ * AOS_EINVAL naming the first variable project has not (project is for the
+ * message). Pure; any thread. */
+int aos_settings_env_resolve(json_t *env, const json_t *vars, const char *project, aos_err_t *err);
+/* Opens a runtime secret for project_id (NULL: none): the owner's
+ * env_open callback (aosd wires it to aos_settings_secret_open). */
+typedef char *(*aos_settings_env_open_fn)(const char *secret, const char *project_id, size_t *len,
+                                          aos_err_t *err, void *data);
+/* The plaintext of env entry k = v for a process: a sealed value opened
+ * with box, or the runtime secret of a (resolved) reference opened with
+ * open(data) for project_id. Guarded memory released with
+ * aos_secret_wipe; *len its length. NULL with err naming k and the secret
+ * (never a value): AOS_ENOTFOUND (no such secret, or out of scope),
+ * AOS_EINVAL (an unresolved variable, a malformed entry), AOS_EUNAVAIL (no
+ * open), AOS_EINTERNAL (it does not open). Loop thread (open's). */
+char *aos_settings_env_value(const char *k, const json_t *v, aos_secret_box_t *box,
+                             aos_settings_env_open_fn open, void *data, const char *project_id,
+                             size_t *len, aos_err_t *err);
+
 /* --- the schema of /config/system, for tests ------------------------------ */
 /* Validates a PUT body against the schema (without the store-dependent
  * checks: pins, secret references, the caller's address): 0 or AOS_EINVAL

@@ -8,6 +8,8 @@
 // aosd; stop revokes its token.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startAosd, assertErrorShape, sseClient, sleep, TOKEN } from './lib.mjs';
@@ -150,6 +152,26 @@ test('start with 2 replicas, register, call through /mcp, kill -9, release, roll
   assert.match(crashed.errors[0].message, /signal 9/);
   assert.equal(crashed.stats.restarts >= 1, true);
 
+  // its metrics: replicas, health, restarts, calls (promtool passes), and
+  // the metric history has them
+  const mt = (await aos.api('GET', '/metrics')).text;
+  assert.match(mt, /^aos_agent_replicas_desired\{agent="echoer"\} 2$/m);
+  assert.match(mt, /^aos_agent_replicas_running\{agent="echoer"\} 2$/m);
+  assert.match(mt, /^aos_agent_health\{agent="echoer"\} 0$/m);
+  assert.match(mt, /^aos_agent_calls_in_flight\{agent="echoer"\} 0$/m);
+  assert.match(mt, /^aos_agent_restarts_total\{agent="echoer"\} [1-9]\d*$/m);
+  // r1, the traced call, the direct one and 8 spread; the call outside the mapping failed
+  assert.ok(Number(mt.match(/^aos_agent_calls_total\{agent="echoer",outcome="ok"\} (\d+)$/m)?.[1]) >= 11, mt);
+  assert.match(mt, /^aos_agent_calls_total\{agent="echoer",outcome="error"\} 1$/m);
+  const prom = spawnSync('promtool', ['check', 'metrics'], { input: mt, encoding: 'utf8' });
+  assert.equal(prom.status, 0, `promtool: ${prom.stdout}${prom.stderr}`);
+  const hist = await until('the history of aos_agent_replicas_running', async () => {
+    const q = await aos.api('GET', `/api/metrics/query?${new URLSearchParams({ name: 'aos_agent_replicas_running', from: String(Math.floor(Date.now() / 1000) - 120), step: '1' })}`);
+    const sr = q.status === 200 && q.body.series.find((x) => x.labels.agent === 'echoer');
+    return sr && sr.points.some(([, v]) => v === 2) ? sr : null;
+  });
+  assert.equal(hist.type, 'gauge');
+
   // release v2 while a client calls in a loop: no call fails
   const p = await aos.api('PATCH', '/agents/echoer', { config: { sop: 'step e: aos__echo message="v2 ${inputs.input}"' } });
   assert.equal(p.body.latest_version, 2);
@@ -200,18 +222,44 @@ test('start with 2 replicas, register, call through /mcp, kill -9, release, roll
     return a.status === 'running' && a.live_replicas.length === 2 ? a : null;
   });
 
-  // logs: the last lines, then live (bearer token)
+  // logs: the last lines, then live (bearer token). A replica's stderr
+  // lines reach the log service a moment after aosd reads them, so lines
+  // may still arrive from what happened before a tail opens (the replica
+  // the scale started): "past" is what was stored before the request, and
+  // a live line is the one of a process started after it, known by its pid.
+  const SOURCE = 'upstream:agent:echoer';
+  const stored = async (source) => {
+    const q = new URLSearchParams({ order: 'desc', limit: '1000', ...(source ? { source } : {}) });
+    const r = await aos.api('GET', `/api/logs?${q}`);
+    assert.equal(r.status, 200, r.text);
+    return r.body.items;
+  };
+  // kills the newest replica; its restart's pid once it is ready again
+  const killNewest = async () => {
+    const { replica, pid } = (await agent('echoer')).live_replicas[0];
+    process.kill(pid, 'SIGKILL');
+    const again = await until(`replica ${replica} restarted`, async () => {
+      const r = (await agent('echoer')).live_replicas.find((x) => x.replica === replica);
+      return r && r.state === 'ready' && r.pid !== pid ? r : null;
+    });
+    return again.pid;
+  };
+  const readyOf = (pid) => (e) => e.source === SOURCE && e.attributes?.pid === pid && /: ready \(pid/.test(e.message);
+  const pastId = (await stored(SOURCE))[0].id;
   const tail = sseClient(aos, '/agents/echoer/logs?tail=5');
   await tail.opened;
   assert.equal(tail.status, 200);
   await tail.waitFor((x) => x.named.length >= 5, 10000, '5 lines');
   const lines = () => tail.named.filter((e) => e.event === 'log').map((e) => e.data);
-  assert.equal(lines().length, 5, 'the last 5 lines, no more');
-  assert.ok(lines().every((e) => e.source === 'upstream:agent:echoer'), JSON.stringify(lines()));
+  assert.ok(lines().every((e) => e.source === SOURCE), JSON.stringify(lines()));
   const ids = lines().map((e) => e.id);
   assert.deepEqual(ids, [...ids].sort((x, y) => x - y), 'oldest first');
-  process.kill((await agent('echoer')).live_replicas[0].pid, 'SIGKILL');
-  await tail.waitFor(() => lines().slice(5).some((e) => /ready/.test(e.message)), 15000, 'a live line');
+  assert.ok(ids.filter((id) => id <= pastId).length <= 5, `the last 5 lines of the past, no more: ${ids}`);
+  // the first five are the source's last five up to the fifth: none skipped
+  const upTo = (await stored(SOURCE)).filter((e) => e.id <= ids[4]).slice(0, 5).map((e) => e.id).reverse();
+  assert.deepEqual(ids.slice(0, 5), upTo, 'the last 5 lines as stored');
+  const restarted = await killNewest();
+  await tail.waitFor(() => lines().some(readyOf(restarted)), 15000, 'a live line');
   tail.close();
   assertErrorShape(assert, await aos.api('GET', '/agents/echoer/logs?tail=-1'), 400, 'invalid_argument');
 
@@ -222,6 +270,7 @@ test('start with 2 replicas, register, call through /mcp, kill -9, release, roll
   assert.equal(li.status, 200);
   const cookie = li.headers.get('set-cookie').match(/^(aos_session=[^;]+)/)[1];
   const csrf = (await li.json()).csrf_token;
+  const newest = (await stored(null))[0].id; // of any source: "now"
   const ac = new AbortController();
   const cs = await fetch(aos.url + '/agents/echoer/logs?tail=0', { headers: { Cookie: cookie, Accept: 'text/event-stream' }, signal: ac.signal });
   assert.equal(cs.status, 200);
@@ -231,14 +280,13 @@ test('start with 2 replicas, register, call through /mcp, kill -9, release, roll
     const dec = new TextDecoder();
     try { for await (const chunk of cs.body) text += dec.decode(chunk); } catch { /* aborted */ }
   })();
-  await sleep(300);
-  assert.doesNotMatch(text, /event: log/, 'tail=0 sends nothing of the past');
-  process.kill((await agent('echoer')).live_replicas[0].pid, 'SIGKILL');
-  const liveLine = () => text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)))
-    .some((e) => e.source === 'upstream:agent:echoer' && /ready/.test(e.message));
-  await until('a live line over the cookie session', async () => liveLine());
+  const got = () => text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+  const restarted2 = await killNewest();
+  await until('a live line over the cookie session', async () => got().some(readyOf(restarted2)));
   ac.abort();
   await reading;
+  assert.deepEqual(got().filter((e) => e.id <= newest), [], 'tail=0 sends nothing of the past');
+  assert.ok(got().every((e) => e.source === SOURCE), JSON.stringify(got()));
   // a Viewer may read, not operate
   const vs = await fetch(aos.url + '/agents/echoer/stop', { method: 'POST', headers: { Cookie: cookie, 'X-CSRF-Token': csrf } });
   assert.equal(vs.status, 403);
@@ -282,10 +330,9 @@ test('start with 2 replicas, register, call through /mcp, kill -9, release, roll
   events.close();
 });
 
-test('a remote agent is not started; AOS_* env names are refused; stop of a stopped agent changes nothing', async () => {
+test('AOS_* env names are refused; stop of a stopped agent changes nothing (remote agents: agents-remote.test.mjs)', async () => {
   const c = await aos.api('POST', '/agents', { name: 'far', type: 'remote', config: { url: 'http://127.0.0.1:9/mcp' } });
   assert.equal(c.status, 201, c.text);
-  assertErrorShape(assert, await aos.api('POST', '/agents/far/start'), 400, 'invalid_argument');
   assert.equal((await agent('far')).status, 'stopped');
   assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'sneaky', config: { env: { AOS_AGENT_URL: 'http://evil' } } }), 400, 'invalid_argument');
   assert.equal((await aos.api('GET', '/agents/sneaky')).status, 404);
@@ -321,6 +368,73 @@ test('repeated crashes raise anomaly.detected; status crashed', async () => {
   assertErrorShape(assert, await aos.api('DELETE', '/agents/crasher'), 409, 'conflict');
   assert.equal((await aos.api('POST', '/agents/crasher/stop')).status, 200);
   assert.equal((await aos.api('DELETE', '/agents/crasher')).status, 200);
+  events.close();
+});
+
+test('env from a runtime secret and a project variable: in the process, never shown; a missing one fails the start', async () => {
+  const V1 = 'agent-rt-secret-8d41c7e2b9';
+  const V2 = 'agent-var-secret-3f9a06d17c';
+  const PLAIN = 'plain-env-value-6611aa';
+  for (const [name, value] of [['AG_RT', V1], ['AG_VAR_SECRET', V2]]) {
+    const r = await aos.api('PUT', `/config/runtime/${name}`, { value, purpose: 'agents e2e' });
+    assert.ok(r.status === 200 || r.status === 201, r.text);
+  }
+  const pv = await aos.api('PUT', '/projects/agp/vars/AG_TOKEN', { secret: 'AG_VAR_SECRET' });
+  assert.ok(pv.status === 200 || pv.status === 201, pv.text);
+  const events = sseClient(aos, '/agent/events');
+  await events.opened;
+
+  const env = { FROM_SECRET: { secret: 'AG_RT' }, FROM_VAR: { var: 'AG_TOKEN' }, PLAIN };
+  const c = await aos.api('POST', '/agents', { name: 'keyed', config: { sop: SOP, tools: ['aos__echo'], project_id: 'agp', env } });
+  assert.equal(c.status, 201, c.text);
+  assert.deepEqual(c.body.config.env_names.sort(), ['FROM_SECRET', 'FROM_VAR', 'PLAIN']);
+  assert.deepEqual(c.body.config.env_refs, { FROM_SECRET: { secret: 'AG_RT' }, FROM_VAR: { var: 'AG_TOKEN' } });
+  assert.equal((await aos.api('POST', '/agents/keyed/start')).status, 200);
+  const a = await until('running', async () => {
+    const x = await agent('keyed');
+    return x.status === 'running' ? x : null;
+  });
+  // the process has the values
+  const environ = readFileSync(`/proc/${a.live_replicas[0].pid}/environ`, 'latin1').split('\0');
+  assert.ok(environ.includes(`FROM_SECRET=${V1}`), 'the runtime secret');
+  assert.ok(environ.includes(`FROM_VAR=${V2}`), 'the project variable\'s secret');
+  assert.ok(environ.includes(`PLAIN=${PLAIN}`), 'the sealed value');
+  const r = await aos.api('POST', '/mcp/call', { server: 'aos', tool: 'echo', args: { message: 'x' } });
+  assert.equal(r.status, 200, r.text);
+  // a new version (a PATCH that changes the prompt) keeps the references
+  assert.equal((await aos.api('PATCH', '/agents/keyed', { config: { prompt: 'v2' } })).status, 200);
+
+  // nothing shows a value: answers, versions and diffs, runs, audit, events, logs
+  const shown = [];
+  for (const path of ['/agents', '/agents/keyed', '/agents/keyed/versions', '/agents/keyed/runs',
+    '/audit/logs?resource=agent:keyed&limit=100', '/api/logs?limit=1000', '/agent/events/history?limit=1000'])
+    shown.push((await aos.api('GET', path)).text);
+  shown.push(JSON.stringify(events.events), aos.logs());
+  for (const v of [V1, V2, PLAIN])
+    assert.ok(!shown.some((t) => t.includes(v)), `${v} shown`);
+  assert.equal((await aos.api('POST', '/agents/keyed/stop')).status, 200);
+
+  // a secret that is gone: the start fails saying which, and nothing is stored
+  const runs = (await aos.api('GET', '/agents/keyed/runs')).body.runs.length;
+  assert.equal((await aos.api('DELETE', '/config/runtime/AG_RT')).status, 200);
+  const s1 = await aos.api('POST', '/agents/keyed/start');
+  assertErrorShape(assert, s1, 400, 'invalid_argument');
+  assert.match(s1.body.error.message, /runtime secret 'AG_RT' not found \(in env\.FROM_SECRET\)/);
+  assert.equal((await agent('keyed')).status, 'stopped');
+  assert.equal((await aos.api('GET', '/agents/keyed/runs')).body.runs.length, runs);
+  // a variable that is gone likewise
+  assert.ok((await aos.api('PUT', '/config/runtime/AG_RT', { value: V1 })).status < 300);
+  assert.equal((await aos.api('DELETE', '/projects/agp/vars/AG_TOKEN')).status, 200);
+  const s2 = await aos.api('POST', '/agents/keyed/start');
+  assertErrorShape(assert, s2, 400, 'invalid_argument');
+  assert.match(s2.body.error.message, /project 'agp' has no variable 'AG_TOKEN'/);
+  assert.equal((await agent('keyed')).status, 'stopped');
+
+  // references are checked when written
+  for (const bad of [{ X: { secret: '' } }, { X: { secret: 'a b' } }, { X: { secret: 'ok', var: 'ok' } }, { X: { name: 'ok' } }, { X: { var: 'V' } }])
+    assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'badref', config: { env: bad } }), 400, 'invalid_argument');
+  assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'badref', config: { project_id: 'a b' } }), 400, 'invalid_argument');
+  assert.equal((await aos.api('DELETE', '/agents/keyed')).status, 200);
   events.close();
 });
 

@@ -126,6 +126,79 @@ static void test_env_check(void **state)
     assert_false(aos_settings_name_ok(long_name));
 }
 
+/* The references an env entry may be, their resolution to a project
+ * variable's secret, and opening one (a fake store: the function). */
+static char *open_fake(const char *secret, const char *project_id, size_t *len, aos_err_t *err,
+                       void *data)
+{
+    (void)data;
+    if (strcmp(secret, "S1") != 0 || (project_id && strcmp(project_id, "p1") != 0)) {
+        aos_err_set(err, AOS_ENOTFOUND, "runtime secret '%s' not found", secret);
+        return NULL;
+    }
+    char *v = malloc(4);
+    memcpy(v, "one", 4);
+    *len = 3;
+    return v;
+}
+
+static void test_env_refs(void **state)
+{
+    (void)state;
+    const char *sec, *var;
+    json_t *v = json_pack("{s:s}", "secret", "S1");
+    assert_int_equal(aos_settings_env_ref(v, &sec, &var), 1);
+    assert_string_equal(sec, "S1");
+    assert_null(var);
+    json_decref(v);
+    v = json_pack("{s:s, s:s}", "var", "V", "secret", "S1");
+    assert_int_equal(aos_settings_env_ref(v, &sec, &var), 1);
+    assert_string_equal(var, "V");
+    json_decref(v);
+    v = json_string("v1:sealed");
+    assert_int_equal(aos_settings_env_ref(v, &sec, &var), 0);
+    json_decref(v);
+    v = json_pack("{s:s}", "name", "S1");
+    assert_int_equal(aos_settings_env_ref(v, &sec, &var), AOS_EINVAL);
+    json_decref(v);
+
+    /* a task-scoped variable wins over the project's of the same name */
+    json_t *env = json_pack("{s:{s:s}, s:{s:s}}", "A", "var", "V", "B", "secret", "S1");
+    json_t *vars =
+        json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s}]", "name", "V", "scope", "task", "secret_ref",
+                  "S1", "name", "V", "scope", "project", "secret_ref", "S2");
+    aos_err_t err = {0, ""};
+    assert_int_equal(aos_settings_env_resolve(env, vars, "p1", &err), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(env, "A"), "secret")),
+                        "S1");
+    json_t *none = json_array();
+    json_t *env2 = json_pack("{s:{s:s}}", "API_KEY", "var", "W");
+    assert_int_equal(aos_settings_env_resolve(env2, none, "p1", &err), AOS_EINVAL);
+    assert_non_null(strstr(aos_err_msg(&err), "no variable 'W'"));
+
+    /* opening: the value, or an error naming the entry last */
+    size_t len = 0;
+    char *plain = aos_settings_env_value("A", json_object_get(env, "A"), NULL, open_fake, NULL,
+                                         "p1", &len, &err);
+    assert_non_null(plain);
+    assert_int_equal(len, 3);
+    free(plain);
+    json_t *gone = json_pack("{s:s}", "secret", "S9");
+    assert_null(aos_settings_env_value("API_KEY", gone, NULL, open_fake, NULL, NULL, &len, &err));
+    assert_int_equal(err.code, AOS_ENOTFOUND);
+    assert_string_equal(aos_err_msg(&err), "runtime secret 'S9' not found (in env.API_KEY)");
+    assert_null(aos_settings_env_value("A", gone, NULL, NULL, NULL, NULL, &len, &err));
+    assert_int_equal(err.code, AOS_EUNAVAIL);
+    assert_null(aos_settings_env_value("A", json_object_get(env2, "API_KEY"), NULL, open_fake, NULL,
+                                       NULL, &len, &err));
+    assert_int_equal(err.code, AOS_EINVAL);
+    json_decref(gone);
+    json_decref(env);
+    json_decref(env2);
+    json_decref(vars);
+    json_decref(none);
+}
+
 typedef struct {
     char dir[64];
     char url[128];
@@ -239,6 +312,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_env_check),
+        cmocka_unit_test(test_env_refs),
         cmocka_unit_test_setup_teardown(test_startup, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
