@@ -23,6 +23,8 @@
  *   deadline_missed  receipts past their deadline: raise the deadline or
  *                    look at the slow steps
  *   task_failures    other failed receipts
+ *   approval_timeouts, planning_failures, agent_crash_loop, agent_unhealthy
+ *                    the orchestrator's and the agents' anomalies, by kind
  * Each suggestion carries actions: {label, method, path[, field]} a UI
  * shows on the anomaly's card (card_id) - requests to aosd's own API.
  *
@@ -327,6 +329,18 @@ json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, co
             json_array_append_new(
                 actions, action("Versions", "GET", json_sprintf("/agents/%s/versions", id), NULL));
         }
+    } else if (!receipt && kind && !strcmp(kind, "agent.unhealthy")) {
+        rule = "agent_unhealthy";
+        title_fmt = "Remote agent %s%s stopped answering";
+        detail = "aosd's health checks of the agent's endpoint fail, and calls to it are "
+                 "refused until it answers again: check that the agent's service is up and "
+                 "that its URL is right.";
+        server = agent ? agent : "";
+        tool = "";
+        const char *id = json_string_value(json_object_get(last, "agent_id"));
+        if (id)
+            json_array_append_new(
+                actions, action("Agent health", "GET", json_sprintf("/agents/%s", id), NULL));
     } else if (!receipt) {
         server = server ? server : "";
         tool = tool ? tool : "";

@@ -509,13 +509,21 @@ static void test_analyzer_kinds(void **state)
     aos__analyzer_add(a, e, 4000);
     json_decref(e);
     e = json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "type", "anomaly.detected", "payload", "kind",
+                  "agent.unhealthy", "agent", "far", "agent_id", "ag_2", "message", "refused");
+    aos__analyzer_add(a, e, 4500);
+    json_decref(e);
+    e = json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "type", "anomaly.detected", "payload", "kind",
                   "step_failure", "tool", "files__read", "message", "no such file", "fingerprint",
                   "fpstep");
     aos__analyzer_add(a, e, 5000);
     json_decref(e);
 
     json_t *list = aos__analyzer_list(a, 100);
-    assert_int_equal(json_array_size(list), 5);
+    assert_int_equal(json_array_size(list), 6);
+    const json_t *un = find_rule(list, "agent_unhealthy");
+    assert_non_null(un);
+    assert_string_equal(json_string_value(json_object_get(un, "title")),
+                        "Remote agent far stopped answering");
     const json_t *b = find_rule(list, "budget_breach");
     assert_non_null(b);
     assert_non_null(strstr(json_string_value(json_object_get(b, "detail")),

@@ -33,6 +33,7 @@ const RULES: Record<string, [Key, Key]> = {
   approval_timeouts: ['analyzer.rule.approvals', 'analyzer.rule.approvals.detail'],
   planning_failures: ['analyzer.rule.planning', 'analyzer.rule.planning.detail'],
   agent_crash_loop: ['analyzer.rule.crashloop', 'analyzer.rule.crashloop.detail'],
+  agent_unhealthy: ['analyzer.rule.unhealthy', 'analyzer.rule.unhealthy.detail'],
 };
 
 // What an action is called, by what it does (its label is the server's English).
@@ -45,6 +46,7 @@ export function actionText(a: Action): string {
   if (a.path === '/config') return t('analyzer.action.llm');
   if (/^\/agents\/[^/]+\/logs/.test(a.path)) return t('analyzer.action.agentlogs');
   if (/^\/agents\/[^/]+\/versions/.test(a.path)) return t('analyzer.action.versions');
+  if (/^\/agents\/[^/]+$/.test(a.path)) return t('analyzer.action.agenthealth');
   return a.label;
 }
 
