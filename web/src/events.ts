@@ -6,6 +6,7 @@
 // seen, so a replay never duplicates a card. Reconnects back off from 0.5 s
 // to 10 s. state() is what the shell shows: connecting, live, reconnecting.
 import { authHeaders, mode } from './api';
+import { readFrames } from './sse';
 
 export type ConnState = 'connecting' | 'live' | 'reconnecting' | 'offline';
 export type Envelope = {
@@ -89,29 +90,7 @@ export class EventStream {
       const r = await fetch('/agent/events', { headers, signal: ac.signal, cache: 'no-store' });
       if (!r.ok || !r.body) throw new Error(String(r.status));
       this.set('live');
-      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += value;
-        let k;
-        while ((k = buf.search(/\r?\n\r?\n/)) >= 0) {
-          const frame = buf.slice(0, k);
-          buf = buf.slice(k).replace(/^\r?\n\r?\n/, '');
-          let id, type, data = '';
-          for (const line of frame.split(/\r?\n/)) {
-            if (line.startsWith(':')) continue;
-            const c = line.indexOf(':');
-            const f = c < 0 ? line : line.slice(0, c);
-            const v = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
-            if (f === 'id') id = v;
-            else if (f === 'event') type = v;
-            else if (f === 'data') data += (data ? '\n' : '') + v;
-          }
-          if (data) this.deliver(id, type, data);
-        }
-      }
+      for await (const f of readFrames(r.body)) if (f.data) this.deliver(f.id, f.event, f.data);
     } catch {
       if (ac.signal.aborted && this.stopped) return;
     }

@@ -31,32 +31,39 @@ export function openSse(path: string, onFrame: (f: SseFrame) => void, onState: (
       const r = await fetch(path, { headers: { Accept: 'text/event-stream', ...authHeaders() }, signal: ac.signal, cache: 'no-store' });
       if (!r.ok || !r.body) throw new Error(String(r.status));
       onState('live');
-      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += value;
-        let k;
-        while ((k = buf.search(/\r?\n\r?\n/)) >= 0) {
-          const frame = buf.slice(0, k);
-          buf = buf.slice(k).replace(/^\r?\n\r?\n/, '');
-          const f: SseFrame = { data: '' };
-          let has = false;
-          for (const line of frame.split(/\r?\n/)) {
-            if (line.startsWith(':')) continue;
-            const c = line.indexOf(':');
-            const name = c < 0 ? line : line.slice(0, c);
-            const v = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
-            if (name === 'id') f.id = v;
-            else if (name === 'event') f.event = v;
-            else if (name === 'data') { f.data += (has ? '\n' : '') + v; has = true; }
-          }
-          if (has && !stopped) onFrame(f);
-        }
-      }
+      for await (const f of readFrames(r.body)) if (!stopped) onFrame(f);
     } catch { /* dropped, refused or stopped */ }
     if (!stopped) onState('closed');
   })();
   return () => { stopped = true; ac.abort(); };
+}
+
+/* The frames of an event-stream body (the WHATWG parsing of id, event and
+ * data lines; comments skipped; a frame without data is no event), until
+ * the body ends; a dropped connection throws. Also events.ts's reader. */
+export async function* readFrames(body: NonNullable<Response['body']>): AsyncGenerator<SseFrame> {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let k;
+    while ((k = buf.search(/\r?\n\r?\n/)) >= 0) {
+      const frame = buf.slice(0, k);
+      buf = buf.slice(k).replace(/^\r?\n\r?\n/, '');
+      const f: SseFrame = { data: '' };
+      let has = false;
+      for (const line of frame.split(/\r?\n/)) {
+        if (line.startsWith(':')) continue;
+        const c = line.indexOf(':');
+        const name = c < 0 ? line : line.slice(0, c);
+        const v = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+        if (name === 'id') f.id = v;
+        else if (name === 'event') f.event = v;
+        else if (name === 'data') { f.data += (has ? '\n' : '') + v; has = true; }
+      }
+      if (has) yield f;
+    }
+  }
 }
