@@ -658,9 +658,17 @@ int aos_store_message_add(aos_store_t *st, const char *conversation_id, const ch
  * messages}], updated before before (NULL: from the newest). */
 int aos_store_conversations_list(aos_store_t *st, const char *before, int limit, json_t **out,
                                  aos_err_t *err);
-/* [{id, role, content, dsl, trace_id, created_at}], ids above after_id. */
+/* [{id, role, content, dsl, trace_id, created_at, project_id (of the
+ * message's task, or null)}], ids above after_id. */
 int aos_store_messages_list(aos_store_t *st, const char *conversation_id, int64_t after_id,
                             int limit, json_t **out, aos_err_t *err);
+/* The tasks a conversation's messages name: [{trace_id, project_id (or
+ * null), messages (how many name it)}]. */
+int aos_store_conversation_tasks(aos_store_t *st, const char *conversation_id, json_t **out,
+                                 aos_err_t *err);
+/* The project of the task traced trace_id: *project a malloc'd copy, or
+ * NULL when the task is in none; AOS_ENOTFOUND when there is no task. */
+int aos_store_task_project(aos_store_t *st, const char *trace_id, char **project, aos_err_t *err);
 
 /* ---- memory (migration 0018) ------------------------------------------------
  * Memory items (src/memory decides what they mean and checks them); these
