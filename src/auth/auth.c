@@ -870,19 +870,65 @@ static void touched(aos_auth_t *a, aos_principal_t *p, int64_t now)
         free(j);
 }
 
-/* The token's principal from an Authorization value, or an error. */
-static int token_principal(aos_auth_t *a, const char *h, aos_principal_t **out, aos_err_t *err)
-{
-    const char *tok;
+/* What a kept-alive connection's last bearer token was: its bytes (to
+ * compare in constant time) and its principal, so that the next request
+ * with the same token skips hashing it and looking the hash up. Held
+ * while the connection lives, wiped when it closes; a principal is never
+ * freed before the authorizer, and revocation and expiry are checked on
+ * every request all the same. */
+typedef struct {
+    aos_http_conn_slot_t base;
+    aos_principal_t *p;
     size_t len;
-    if (bearer_token(h, &tok, &len))
-        return aos_err_set(err, AOS_EUNAUTH, "Authorization must be 'Bearer <token>'");
+    char token[AOS_AUTH_TOKEN_MAX];
+} token_slot_t;
+
+static void token_slot_release(aos_http_conn_slot_t *slot)
+{
+    sodium_memzero(slot, sizeof(token_slot_t));
+    free(slot);
+}
+
+/* The principal of token tok (len bytes), or NULL. */
+static aos_principal_t *token_lookup(aos_auth_t *a, aos_http_req_t *req, const char *tok,
+                                     size_t len)
+{
+    aos_http_conn_slot_t *slot = aos_http_conn_slot(req);
+    token_slot_t *ts = slot && slot->release == token_slot_release ? (token_slot_t *)slot : NULL;
+    if (ts && ts->len == len && sodium_memcmp(ts->token, tok, len) == 0)
+        return ts->p;
     char copy[AOS_AUTH_TOKEN_MAX + 1], hash[65];
     memcpy(copy, tok, len);
     copy[len] = '\0';
     aos_secret_token_hash(copy, hash);
     sodium_memzero(copy, sizeof(copy));
     aos_principal_t *p = aos_map_get(&a->by_hash, hash);
+    if (!p)
+        return NULL;
+    if (!ts && (ts = malloc(sizeof(*ts)))) {
+        ts->base.release = token_slot_release;
+        if (aos_http_set_conn_slot(req, &ts->base)) {
+            free(ts);
+            ts = NULL;
+        }
+    }
+    if (ts) {
+        ts->p = p;
+        ts->len = len;
+        memcpy(ts->token, tok, len);
+    }
+    return p;
+}
+
+/* The token's principal from an Authorization value, or an error. */
+static int token_principal(aos_auth_t *a, aos_http_req_t *req, const char *h, aos_principal_t **out,
+                           aos_err_t *err)
+{
+    const char *tok;
+    size_t len;
+    if (bearer_token(h, &tok, &len))
+        return aos_err_set(err, AOS_EUNAUTH, "Authorization must be 'Bearer <token>'");
+    aos_principal_t *p = token_lookup(a, req, tok, len);
     if (!p)
         return aos_err_set(err, AOS_EUNAUTH, "invalid token");
     if (p->revoked)
@@ -902,7 +948,7 @@ int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, voi
     aos_principal_t *p = NULL;
     int rc;
     if (h) {
-        if ((rc = token_principal(a, h, &p, err)))
+        if ((rc = token_principal(a, req, h, &p, err)))
             return rc;
     } else if ((rc = auth_session_principal(a, req, &p, err)) <= 0) {
         if (rc)
