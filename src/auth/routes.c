@@ -531,7 +531,9 @@ static int route_grants_create(aos_http_req_t *req, void *data)
         json_decref(g);
         if (rc && !strncmp(aos_err_msg(&err), "grants[0]", 9)) {
             char msg[sizeof(err.msg)];
-            snprintf(msg, sizeof(msg), "%s", aos_err_msg(&err) + 9 + (aos_err_msg(&err)[9] == '.'));
+            const char *m = aos_err_msg(&err) + 9; /* "grants[0]" off: ".role ...", ": ..." */
+            m += *m == '.' ? 1 : *m == ':' ? 2 : 0;
+            snprintf(msg, sizeof(msg), "%s", m);
             aos_err_set(&err, rc, "%s", msg);
         }
     }

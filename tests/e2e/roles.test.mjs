@@ -106,7 +106,7 @@ test('only Owner and Admin make roles, and no role holds more than its maker', a
   const t = await mint({ name: 'roles-target', role: 'none' });
   r = await aos.api('POST', '/rbac/grants', { principal: `token:${t.id}`, role: 'root-ish' }, admin);
   assert.equal(r.status, 403, r.text);
-  assert.match(r.body.error.message, /role 'root-ish' gives 'owner' on 'agent:\*'/);
+  assert.match(r.body.error.message, /^role 'root-ish' gives 'owner' on 'agent:\*'/);
   // narrowed to a project, only its Viewer part is left: that the Admin holds
   r = await aos.api('POST', '/rbac/grants', { principal: `token:${t.id}`, role: 'root-ish', resource: 'project:p2' }, admin);
   assert.equal(r.status, 201, r.text);
@@ -120,7 +120,7 @@ test('only Owner and Admin make roles, and no role holds more than its maker', a
   assert.equal(r.status, 201, r.text);
   r = await aos.api('POST', '/rbac/grants', { principal: `token:${t.id}`, role: 'tools-only', resource: 'project:p1' }, admin);
   assert.equal(r.status, 400, r.text);
-  assert.match(r.body.error.message, /gives nothing on 'project:p1'/);
+  assert.match(r.body.error.message, /^role 'tools-only' gives nothing on 'project:p1'/);
   // a role's grants name built-in roles only; names are unique
   r = await aos.api('POST', '/rbac/roles', { name: 'nested', grants: [{ role: 'tools-only', resource: 'tool:*' }] });
   assert.equal(r.status, 400, r.text);
