@@ -207,10 +207,10 @@ static int route_roles_create(aos_http_req_t *req, void *data)
     else if (json_object_size(a->roles) >= AOS_AUTH_ROLES_MAX)
         rc = aos_err_set(&err, AOS_ECONFLICT, "there are %d custom roles already: delete some",
                          AOS_AUTH_ROLES_MAX);
-    struct auth_job *j = NULL;
-    if (rc == 0 && !(j = auth_job_new(a, req, OP_ROLE_CREATE)))
-        rc = aos_err_set(&err, AOS_ENOMEM, NULL);
-    if (rc) {
+    struct auth_job *j = rc ? NULL : auth_job_new(a, req, OP_ROLE_CREATE);
+    if (!j) {
+        if (!rc)
+            aos_err_set(&err, AOS_ENOMEM, NULL);
         json_decref(grants);
         json_decref(body);
         return aos_http_respond_err(req, &err);
@@ -268,10 +268,10 @@ static int route_roles_update(aos_http_req_t *req, void *data)
         ;
     else if (json_object_get(body, "grants"))
         rc = role_grants_field(a, caller, json_object_get(body, "grants"), &grants, &err);
-    struct auth_job *j = NULL;
-    if (rc == 0 && !(j = auth_job_new(a, req, OP_ROLE_UPDATE)))
-        rc = aos_err_set(&err, AOS_ENOMEM, NULL);
-    if (rc) {
+    struct auth_job *j = rc ? NULL : auth_job_new(a, req, OP_ROLE_UPDATE);
+    if (!j) {
+        if (!rc)
+            aos_err_set(&err, AOS_ENOMEM, NULL);
         json_decref(grants);
         json_decref(body);
         return aos_http_respond_err(req, &err);
