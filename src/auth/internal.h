@@ -50,8 +50,9 @@ int auth_grant_rights(const aos_auth_t *a, const char *role, const char *resourc
  * principals alike). */
 void auth_principal_apply(const aos_auth_t *a, aos_principal_t *p, const json_t *g);
 /* 0 if caller holds every right a grant of role on resource gives, else
- * AOS_EFORBIDDEN with err ("<what>: you may not give ..."), AOS_EINVAL for
- * an unknown role. what names the grant in the message. */
+ * AOS_EFORBIDDEN with err ("<what>: you do not hold ..." or "<what>: role
+ * '<name>' gives ..., which you do not hold"), AOS_EINVAL for an unknown
+ * role. what names the grant in the message. */
 int auth_may_give(const aos_auth_t *a, const aos_principal_t *caller, const char *role,
                   const char *resource, const char *what, aos_err_t *err);
 /* Writes the grant row g ({id, principal, role, resource}) in the caller's
