@@ -352,6 +352,172 @@ int aos_auth_check_task(const aos_principal_t *p, aos_perm_t perm, const char *t
     return AOS_EFORBIDDEN;
 }
 
+/* 1 if pattern a covers b (both checked, of one kind): every name b
+ * matches, a matches too. */
+static int pattern_covers(const char *a, size_t na, const char *b, size_t nb)
+{
+    int wa = na && a[na - 1] == '*', wb = nb && b[nb - 1] == '*';
+    if (!wa)
+        return !wb && na == nb && !memcmp(a, b, na);
+    na--; /* a's stem */
+    if (wb)
+        nb--;
+    return nb >= na && !memcmp(a, b, na);
+}
+
+const char *aos_auth_resource_meet(const char *a, const char *b)
+{
+    aos_res_kind_t ka, kb;
+    const char *na, *nb;
+    if (resource_split(a, &ka, &na) || resource_split(b, &kb, &nb))
+        return NULL;
+    if (ka == AOS_RES_SYSTEM)
+        return b;
+    if (kb == AOS_RES_SYSTEM)
+        return a;
+    if (ka != kb)
+        return NULL;
+    size_t la = strlen(na), lb = strlen(nb);
+    if (pattern_covers(na, la, nb, lb))
+        return b;
+    if (pattern_covers(nb, lb, na, la))
+        return a;
+    return NULL; /* prefixes neither of which extends the other share no name */
+}
+
+int aos_auth_role_name_check(const char *name, aos_err_t *err)
+{
+    size_t n = name ? strlen(name) : 0;
+    int ok = n >= 1 && n <= AOS_AUTH_ROLE_NAME_MAX && name[0] >= 'a' && name[0] <= 'z';
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+             name[i] == '.' || name[i] == '_' || name[i] == '-';
+    if (!ok)
+        return aos_err_set(err, AOS_EINVAL,
+                           "a role's name must be 1 to %d of a-z 0-9 . _ - and begin with a "
+                           "letter",
+                           AOS_AUTH_ROLE_NAME_MAX);
+    if (aos_role_parse(name) != AOS_ROLE_NONE || !strcmp(name, "none"))
+        return aos_err_set(err, AOS_EINVAL, "'%s' is a built-in role's name", name);
+    return 0;
+}
+
+/* The one place where a grant becomes rights: a built-in role on its
+ * resource, or each {role, resource} of a custom role narrowed to the
+ * grant's resource (a pattern that shares no name with it gives nothing). */
+int auth_grant_rights(const aos_auth_t *a, const char *role, const char *resource, auth_right_fn fn,
+                      void *data)
+{
+    aos_role_t r = aos_role_parse(role);
+    if (r != AOS_ROLE_NONE)
+        return fn(r, resource, data);
+    const json_t *custom = role && a->roles ? json_object_get(a->roles, role) : NULL;
+    if (!custom)
+        return AOS_ENOTFOUND;
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(custom, "grants"), i, g)
+    {
+        const char *res = aos_auth_resource_meet(json_string_value(json_object_get(g, "resource")),
+                                                 resource ? resource : "system");
+        aos_role_t gr = aos_role_parse(json_string_value(json_object_get(g, "role")));
+        int rc = res && gr != AOS_ROLE_NONE ? fn(gr, res, data) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int right_add(aos_role_t role, const char *resource, void *data)
+{
+    return aos_auth_principal_grant(data, role, resource) == AOS_ENOMEM ? AOS_ENOMEM : 0;
+}
+
+void auth_principal_apply(const aos_auth_t *a, aos_principal_t *p, const json_t *g)
+{
+    const char *role = json_string_value(json_object_get(g, "role"));
+    int rc =
+        auth_grant_rights(a, role, json_string_value(json_object_get(g, "resource")), right_add, p);
+    if (rc == AOS_ENOMEM)
+        aos_log_error("auth", "out of memory loading a grant of %s %s", p->kind, p->id);
+    else if (rc == AOS_ENOTFOUND)
+        aos_log_warn("auth", "grant %s names no role '%.64s': it gives nothing",
+                     json_string_value(json_object_get(g, "id")) ?: "?", role ? role : "");
+}
+
+struct give_check {
+    const aos_principal_t *caller;
+    aos_role_t role;
+    char resource[AOS_AUTH_RESOURCE_MAX + 16];
+};
+
+static int right_held(aos_role_t role, const char *resource, void *data)
+{
+    struct give_check *c = data;
+    if (aos_auth_check(c->caller, auth_perm_of_role(role), resource) == 0)
+        return 0;
+    c->role = role;
+    snprintf(c->resource, sizeof(c->resource), "%s", resource);
+    return AOS_EFORBIDDEN;
+}
+
+int auth_may_give(const aos_auth_t *a, const aos_principal_t *caller, const char *role,
+                  const char *resource, const char *what, aos_err_t *err)
+{
+    struct give_check c = {caller, AOS_ROLE_NONE, ""};
+    int rc = auth_grant_rights(a, role, resource, right_held, &c);
+    if (rc == AOS_ENOTFOUND)
+        return aos_err_set(err, AOS_EINVAL, "%s: there is no role '%.64s'", what, role ? role : "");
+    if (rc == 0)
+        return 0;
+    if (aos_role_parse(role) != AOS_ROLE_NONE)
+        return aos_err_set(err, AOS_EFORBIDDEN, "%s: you do not hold '%s' on '%.100s'", what,
+                           aos_role_name(c.role), c.resource);
+    return aos_err_set(err, AOS_EFORBIDDEN,
+                       "%s: role '%.64s' gives '%s' on '%.100s', which you do not hold", what, role,
+                       aos_role_name(c.role), c.resource);
+}
+
+int auth_store_grant_put(aos_store_t *st, const json_t *g, const char *actor, aos_err_t *err)
+{
+    const char *role = json_string_value(json_object_get(g, "role"));
+    if (aos_role_parse(role) == AOS_ROLE_NONE) {
+        json_t *row = NULL;
+        int rc = aos_store_role_get(st, role ? role : "", &row, err);
+        json_decref(row);
+        if (rc == AOS_ENOTFOUND)
+            return aos_err_set(err, AOS_ECONFLICT, "role '%.64s' was deleted meanwhile",
+                               role ? role : "");
+        if (rc)
+            return rc;
+    }
+    return aos_store_grant_put(st, json_string_value(json_object_get(g, "id")),
+                               json_string_value(json_object_get(g, "principal")), role,
+                               json_string_value(json_object_get(g, "resource")), actor, err);
+}
+
+static int right_list(aos_role_t role, const char *resource, void *data)
+{
+    return json_array_append_new(
+               data, json_pack("{s:s, s:s}", "role", aos_role_name(role), "resource", resource))
+               ? AOS_ENOMEM
+               : 0;
+}
+
+json_t *auth_rights_of(const aos_auth_t *a, const char *principal)
+{
+    json_t *out = json_array();
+    size_t i;
+    const json_t *g;
+    json_array_foreach(a->grants, i, g)
+    {
+        if (out && !strcmp(json_string_value(json_object_get(g, "principal")) ?: "", principal))
+            auth_grant_rights(a, json_string_value(json_object_get(g, "role")),
+                              json_string_value(json_object_get(g, "resource")), right_list, out);
+    }
+    return out;
+}
+
 /* ---- tokens in memory ---------------------------------------------------- */
 
 /* A stored time -> Unix ms; 0 for NULL or anything unreadable. */
@@ -376,10 +542,8 @@ static void grant_apply(aos_auth_t *a, const json_t *g)
     if (!who || strncmp(who, "token:", 6) != 0)
         return;
     aos_principal_t *p = aos_map_get(&a->by_id, who + 6);
-    if (p &&
-        aos_auth_principal_grant(p, aos_role_parse(json_string_value(json_object_get(g, "role"))),
-                                 json_string_value(json_object_get(g, "resource"))) == AOS_ENOMEM)
-        aos_log_error("auth", "out of memory loading a grant of token %s", p->id);
+    if (p)
+        auth_principal_apply(a, p, g);
 }
 
 /* Rebuilds every token's grants from a->grants. Tokens in use by requests
@@ -436,34 +600,57 @@ static void token_apply(aos_auth_t *a, const json_t *t)
     p->last_saved_ms = used;
 }
 
-/* Reads every token and grant from the store (start-up, or a job). */
-int auth_load_rows(aos_store_t *st, json_t **tokens, json_t **grants, aos_err_t *err)
+/* Reads every token, grant and custom role from the store (start-up, or a
+ * job). */
+int auth_load_rows(aos_store_t *st, auth_rows_t *out, aos_err_t *err)
 {
-    int rc = aos_store_token_list(st, tokens, err);
-    if (rc == 0 && (rc = aos_store_grant_list(st, grants, err))) {
-        json_decref(*tokens);
-        *tokens = NULL;
-    }
+    memset(out, 0, sizeof(*out));
+    int rc = aos_store_token_list(st, &out->tokens, err);
+    if (rc == 0)
+        rc = aos_store_grant_list(st, &out->grants, err);
+    if (rc == 0)
+        rc = aos_store_role_list(st, &out->roles, err);
+    if (rc)
+        auth_rows_release(out);
     return rc;
 }
 
-void auth_apply_rows(aos_auth_t *a, json_t *tokens, json_t *grants)
+void auth_rows_release(auth_rows_t *rows)
+{
+    json_decref(rows->tokens);
+    json_decref(rows->grants);
+    json_decref(rows->roles);
+    memset(rows, 0, sizeof(*rows));
+}
+
+void auth_apply_rows(aos_auth_t *a, auth_rows_t *rows)
 {
     size_t i;
     json_t *t;
-    json_array_foreach(tokens, i, t) token_apply(a, t);
+    json_array_foreach(rows->tokens, i, t) token_apply(a, t);
+    json_t *roles = json_object();
+    json_array_foreach(rows->roles, i, t)
+    {
+        const char *name = json_string_value(json_object_get(t, "name"));
+        if (name && roles)
+            json_object_set(roles, name, t);
+    }
+    if (roles) {
+        json_decref(a->roles);
+        a->roles = roles;
+    }
     json_decref(a->grants);
-    a->grants = grants;
+    a->grants = json_incref(rows->grants);
     grants_rebuild(a);
-    json_decref(tokens);
+    auth_rows_release(rows);
 }
 
 static int load(aos_auth_t *a, aos_err_t *err)
 {
-    json_t *tokens = NULL, *grants = NULL;
-    int rc = auth_load_rows(a->store, &tokens, &grants, err);
+    auth_rows_t rows;
+    int rc = auth_load_rows(a->store, &rows, err);
     if (rc == 0)
-        auth_apply_rows(a, tokens, grants);
+        auth_apply_rows(a, &rows);
     return rc;
 }
 
@@ -478,6 +665,7 @@ int aos_auth_new(aos_auth_t **out, aos_store_t *st, int mcp_anonymous, aos_role_
     aos_map_init(&a->by_hash);
     aos_map_init(&a->by_id);
     a->grants = json_array();
+    a->roles = json_object();
     snprintf(a->anonymous.id, sizeof(a->anonymous.id), "anonymous");
     snprintf(a->anonymous.name, sizeof(a->anonymous.name), "anonymous");
     a->anonymous.role = a->anonymous.base_role =
@@ -507,6 +695,7 @@ void aos_auth_free(aos_auth_t *a)
     aos_map_release(&a->by_hash);
     auth_users_free(a);
     json_decref(a->grants);
+    json_decref(a->roles);
     aos_cidr_list_release(&a->scrape);
     free(a);
 }
@@ -681,19 +870,65 @@ static void touched(aos_auth_t *a, aos_principal_t *p, int64_t now)
         free(j);
 }
 
-/* The token's principal from an Authorization value, or an error. */
-static int token_principal(aos_auth_t *a, const char *h, aos_principal_t **out, aos_err_t *err)
-{
-    const char *tok;
+/* What a kept-alive connection's last bearer token was: its bytes (to
+ * compare in constant time) and its principal, so that the next request
+ * with the same token skips hashing it and looking the hash up. Held
+ * while the connection lives, wiped when it closes; a principal is never
+ * freed before the authorizer, and revocation and expiry are checked on
+ * every request all the same. */
+typedef struct {
+    aos_http_conn_slot_t base;
+    aos_principal_t *p;
     size_t len;
-    if (bearer_token(h, &tok, &len))
-        return aos_err_set(err, AOS_EUNAUTH, "Authorization must be 'Bearer <token>'");
+    char token[AOS_AUTH_TOKEN_MAX];
+} token_slot_t;
+
+static void token_slot_release(aos_http_conn_slot_t *slot)
+{
+    sodium_memzero(slot, sizeof(token_slot_t));
+    free(slot);
+}
+
+/* The principal of token tok (len bytes), or NULL. */
+static aos_principal_t *token_lookup(aos_auth_t *a, aos_http_req_t *req, const char *tok,
+                                     size_t len)
+{
+    aos_http_conn_slot_t *slot = aos_http_conn_slot(req);
+    token_slot_t *ts = slot && slot->release == token_slot_release ? (token_slot_t *)slot : NULL;
+    if (ts && ts->len == len && sodium_memcmp(ts->token, tok, len) == 0)
+        return ts->p;
     char copy[AOS_AUTH_TOKEN_MAX + 1], hash[65];
     memcpy(copy, tok, len);
     copy[len] = '\0';
     aos_secret_token_hash(copy, hash);
     sodium_memzero(copy, sizeof(copy));
     aos_principal_t *p = aos_map_get(&a->by_hash, hash);
+    if (!p)
+        return NULL;
+    if (!ts && (ts = malloc(sizeof(*ts)))) {
+        ts->base.release = token_slot_release;
+        if (aos_http_set_conn_slot(req, &ts->base)) {
+            free(ts);
+            ts = NULL;
+        }
+    }
+    if (ts) {
+        ts->p = p;
+        ts->len = len;
+        memcpy(ts->token, tok, len);
+    }
+    return p;
+}
+
+/* The token's principal from an Authorization value, or an error. */
+static int token_principal(aos_auth_t *a, aos_http_req_t *req, const char *h, aos_principal_t **out,
+                           aos_err_t *err)
+{
+    const char *tok;
+    size_t len;
+    if (bearer_token(h, &tok, &len))
+        return aos_err_set(err, AOS_EUNAUTH, "Authorization must be 'Bearer <token>'");
+    aos_principal_t *p = token_lookup(a, req, tok, len);
     if (!p)
         return aos_err_set(err, AOS_EUNAUTH, "invalid token");
     if (p->revoked)
@@ -713,7 +948,7 @@ int aos_auth_authorize(aos_http_req_t *req, aos_perm_t perm, aos_err_t *err, voi
     aos_principal_t *p = NULL;
     int rc;
     if (h) {
-        if ((rc = token_principal(a, h, &p, err)))
+        if ((rc = token_principal(a, req, h, &p, err)))
             return rc;
     } else if ((rc = auth_session_principal(a, req, &p, err)) <= 0) {
         if (rc)

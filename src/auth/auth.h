@@ -166,6 +166,28 @@ int aos_auth_check_task(const aos_principal_t *p, aos_perm_t perm, const char *t
  * 0 or AOS_EINVAL with err naming what is wrong. Any thread. */
 int aos_auth_resource_check(const char *resource, aos_err_t *err);
 
+/* The narrower of two resource patterns (each "system" or as
+ * aos_auth_resource_check takes them) when one covers the other: every
+ * name it matches, both match. NULL when they share no name (prefix
+ * patterns either nest or are disjoint, so there is no third case).
+ * "system" covers everything. Returns a or b itself. Pure; any thread. */
+const char *aos_auth_resource_meet(const char *a, const char *b);
+
+/* --- custom roles ----------------------------------------------------------
+ * A custom role is a named, stored set of grants ({built-in role, resource
+ * pattern}) that a principal is granted as one: a grant whose role is the
+ * custom role's name gives each of its grants narrowed to the grant's
+ * resource (aos_auth_resource_meet; "system": as they are). Changing the
+ * role changes what every grant of it gives, at once. docs/RBAC.md. */
+#define AOS_AUTH_ROLE_NAME_MAX 64
+/* The most grants in one custom role, and the most custom roles. */
+#define AOS_AUTH_ROLE_GRANTS_MAX 256
+#define AOS_AUTH_ROLES_MAX       1000
+/* A custom role's name: 1 to AOS_AUTH_ROLE_NAME_MAX of a-z 0-9 . _ -,
+ * beginning with a letter, and not a built-in role's ("none" included).
+ * 0 or AOS_EINVAL with err saying which. Any thread. */
+int aos_auth_role_name_check(const char *name, aos_err_t *err);
+
 /* Adds one grant (role on resource, already checked) to p's index. Not for
  * a principal that requests are using on another thread. 0 or AOS_ENOMEM. */
 int aos_auth_principal_grant(aos_principal_t *p, aos_role_t role, const char *resource);
@@ -241,9 +263,9 @@ int aos_auth_token_revoke(aos_auth_t *a, const char *id, const char *actor, aos_
 size_t aos_auth_token_revoke_minted(aos_auth_t *a, const char *actor);
 
 /* Adds GET /auth/me, GET/POST /auth/tokens, DELETE /auth/tokens/:id,
- * GET /rbac/roles, GET /rbac/routes, GET/POST /rbac/grants and
- * DELETE /rbac/grants/:id; remembers h to close a revoked token's streams.
- * Also logs, once, what the anonymous MCP client may do. */
+ * GET/POST /rbac/roles, PATCH/DELETE /rbac/roles/:name, GET /rbac/routes,
+ * GET/POST /rbac/grants and DELETE /rbac/grants/:id; remembers h to close a revoked token's
+ * streams. Also logs, once, what the anonymous MCP client may do. */
 int aos_auth_add_routes(aos_auth_t *a, aos_http_t *h);
 
 #endif

@@ -1,7 +1,7 @@
 /* routes.c - the routes that manage API tokens and grants: GET/POST
- * /auth/tokens, DELETE /auth/tokens/:id, GET /auth/me, GET /rbac/roles,
- * GET /rbac/routes, GET/POST /rbac/grants, DELETE /rbac/grants/:id; see
- * auth.h.
+ * /auth/tokens, DELETE /auth/tokens/:id, GET /auth/me, GET /rbac/routes,
+ * GET/POST /rbac/grants, DELETE /rbac/grants/:id (custom roles: roles.c);
+ * see auth.h.
  *
  * A change is validated on the loop (unknown fields, types, roles,
  * patterns, and that the caller holds what it gives), then written by a
@@ -16,23 +16,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum job_op { OP_TOKEN_CREATE, OP_TOKEN_REVOKE, OP_GRANT_PUT, OP_GRANT_DELETE };
-
-struct auth_job {
-    aos_auth_t *a;
-    aos_http_req_t *req; /* NULL once the client went away */
-    enum job_op op;
-    char actor[64];
-    char id[40];
-    json_t *token;                   /* OP_TOKEN_CREATE: {name, role, prefix, hash, expires_at} */
-    json_t *grants;                  /* [{id, principal, role, resource}] to put */
-    json_t *answer;                  /* the response on success */
-    json_t *tokens_now, *grants_now; /* read back in the job */
-    /* a token aosd mints for itself (aos_auth_token_mint/_revoke): no req */
-    aos_auth_minted_fn cb;
-    void *cb_data;
-};
 
 static void job_closed(aos_http_req_t *req, int aborted, void *data)
 {
@@ -74,6 +57,13 @@ static int job_tx(aos_store_t *st, void *arg, aos_err_t *err)
         rc = aos_store_grant_delete(st, j->id, err);
         snprintf(res, sizeof(res), "rbac_grants/%s", j->id);
         break;
+    case OP_ROLE_CREATE:
+    case OP_ROLE_UPDATE:
+    case OP_ROLE_DELETE:
+        rc = auth_role_tx(st, j, err);
+        diff = json_incref(j->diff);
+        snprintf(res, sizeof(res), "rbac_roles/%.80s", j->id);
+        break;
     }
     size_t i;
     json_t *g;
@@ -81,13 +71,11 @@ static int job_tx(aos_store_t *st, void *arg, aos_err_t *err)
     {
         if (rc)
             break;
-        rc = aos_store_grant_put(st, json_string_value(json_object_get(g, "id")),
-                                 json_string_value(json_object_get(g, "principal")),
-                                 json_string_value(json_object_get(g, "role")),
-                                 json_string_value(json_object_get(g, "resource")), j->actor, err);
+        rc = auth_store_grant_put(st, g, j->actor, err);
     }
-    static const char *const actions[] = {"auth.token.create", "auth.token.revoke",
-                                          "rbac.grant.create", "rbac.grant.delete"};
+    static const char *const actions[] = {
+        "auth.token.create", "auth.token.revoke", "rbac.grant.create", "rbac.grant.delete",
+        "rbac.role.create",  "rbac.role.update",  "rbac.role.delete"};
     if (rc == 0)
         rc = aos_store_audit_append(st, j->actor, actions[j->op], res, diff, err);
     json_decref(diff);
@@ -99,19 +87,20 @@ static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
     struct auth_job *j = arg;
     int rc = aos_store_tx(st, job_tx, arg, err);
     if (rc == 0)
-        rc = auth_load_rows(st, &j->tokens_now, &j->grants_now, err);
+        rc = auth_load_rows(st, &j->now, err);
     return rc;
 }
 
-static void job_free(struct auth_job *j)
+void auth_job_free(struct auth_job *j)
 {
     if (j->req)
         aos_http_on_close(j->req, NULL, NULL);
     json_decref(j->token);
     json_decref(j->grants);
+    json_decref(j->role);
     json_decref(j->answer);
-    json_decref(j->tokens_now);
-    json_decref(j->grants_now);
+    json_decref(j->diff);
+    auth_rows_release(&j->now);
     free(j);
 }
 
@@ -126,11 +115,10 @@ static void job_done(int status, const aos_err_t *err, void *arg)
             aos_http_respond_err(j->req, err);
         if (j->cb)
             j->cb(status, err, j->id, NULL, j->cb_data);
-        job_free(j);
+        auth_job_free(j);
         return;
     }
-    auth_apply_rows(a, j->tokens_now, j->grants_now);
-    j->tokens_now = j->grants_now = NULL;
+    auth_apply_rows(a, &j->now);
     if (j->op == OP_TOKEN_REVOKE) {
         aos_principal_t *p = aos_map_get(&a->by_id, j->id);
         size_t n = p && a->http ? aos_http_close_streams_of(a->http, p) : 0;
@@ -138,14 +126,17 @@ static void job_done(int status, const aos_err_t *err, void *arg)
                      n);
     }
     if (j->req)
-        aos_http_respond_json(j->req, j->op == OP_TOKEN_CREATE || j->op == OP_GRANT_PUT ? 201 : 200,
-                              json_incref(j->answer));
+        aos_http_respond_json(
+            j->req,
+            j->op == OP_TOKEN_CREATE || j->op == OP_GRANT_PUT || j->op == OP_ROLE_CREATE ? 201
+                                                                                         : 200,
+            json_incref(j->answer));
     if (j->cb)
         j->cb(0, NULL, j->id, json_string_value(json_object_get(j->answer, "token")), j->cb_data);
-    job_free(j);
+    auth_job_free(j);
 }
 
-static struct auth_job *job_new(aos_auth_t *a, aos_http_req_t *req, enum job_op op)
+struct auth_job *auth_job_new(aos_auth_t *a, aos_http_req_t *req, enum auth_job_op op)
 {
     struct auth_job *j = calloc(1, sizeof(*j));
     if (!j)
@@ -159,13 +150,13 @@ static struct auth_job *job_new(aos_auth_t *a, aos_http_req_t *req, enum job_op 
     return j;
 }
 
-static int job_submit(struct auth_job *j)
+int auth_job_submit(struct auth_job *j)
 {
     if (j->req)
         aos_http_on_close(j->req, job_closed, j);
     int rc = aos_store_submit(j->a->store, job_run, job_done, j);
     if (rc) {
-        job_free(j);
+        auth_job_free(j);
         return rc;
     }
     return 0;
@@ -223,13 +214,19 @@ int auth_role_field(const json_t *v, int none_ok, const char *what, aos_role_t *
     return 0;
 }
 
-/* Checks one {role, resource} grant of a request and that the caller may
- * give it (holds that role on that resource itself). */
-int auth_grant_field(const aos_principal_t *caller, const json_t *g, size_t i, aos_role_t *role,
-                     const char **resource, aos_err_t *err)
+static int right_count(aos_role_t role, const char *resource, void *data)
+{
+    (void)role;
+    (void)resource;
+    ++*(size_t *)data;
+    return 0;
+}
+
+int auth_grant_field(const aos_auth_t *a, const aos_principal_t *caller, const json_t *g, size_t i,
+                     const char **role, const char **resource, aos_err_t *err)
 {
     static const char *const known[] = {"role", "resource", NULL};
-    *role = AOS_ROLE_NONE;
+    *role = NULL;
     *resource = NULL;
     char what[48];
     snprintf(what, sizeof(what), "grants[%zu]", i);
@@ -238,19 +235,34 @@ int auth_grant_field(const aos_principal_t *caller, const json_t *g, size_t i, a
     int rc = auth_only_fields(g, known, what, err);
     if (rc)
         return rc;
-    snprintf(what, sizeof(what), "grants[%zu].role", i);
-    if ((rc = auth_role_field(json_object_get(g, "role"), 0, what, role, err)))
-        return rc;
-    *resource = json_string_value(json_object_get(g, "resource"));
-    if (!*resource)
+    const char *name = json_string_value(json_object_get(g, "role"));
+    aos_role_t builtin = aos_role_parse(name);
+    const json_t *custom = NULL;
+    if (builtin != AOS_ROLE_NONE)
+        *role = aos_role_name(builtin);
+    else if (name && (custom = json_object_get(a->roles, name)))
+        *role = json_string_value(json_object_get(custom, "name"));
+    else
+        return aos_err_set(err, AOS_EINVAL,
+                           "grants[%zu].role must be one of viewer, operator, admin, owner or a "
+                           "custom role's name%s%.64s%s",
+                           i, name ? " (there is no role '" : "", name ? name : "",
+                           name ? "')" : "");
+    const json_t *rv = json_object_get(g, "resource");
+    *resource = json_string_value(rv);
+    if ((!rv || json_is_null(rv)) && custom)
+        *resource = "system"; /* the custom role's grants as they are */
+    else if (!*resource)
         return aos_err_set(err, AOS_EINVAL, "grants[%zu].resource must be a string", i);
     if ((rc = aos_auth_resource_check(*resource, err)))
         return rc;
-    if (aos_auth_check(caller, auth_perm_of_role(*role), *resource))
-        return aos_err_set(err, AOS_EFORBIDDEN,
-                           "grants[%zu]: you may not give '%s' on '%.100s': you do not hold it", i,
-                           aos_role_name(*role), *resource);
-    return 0;
+    size_t rights = 0;
+    if (custom && (auth_grant_rights(a, *role, *resource, right_count, &rights), rights == 0))
+        return aos_err_set(err, AOS_EINVAL,
+                           "grants[%zu]: role '%.64s' gives nothing on '%.100s' (none of its "
+                           "grants' resources meets it)",
+                           i, *role, *resource);
+    return auth_may_give(a, caller, *role, *resource, what, err);
 }
 
 /* The grants of principal ("token:<id>") as [{id, role, resource}]. */
@@ -363,29 +375,27 @@ static int route_tokens_create(aos_http_req_t *req, void *data)
                          aos_role_name(role));
     if (rc)
         goto out;
-    if (!(j = job_new(a, req, OP_TOKEN_CREATE)) || !(tok = aos_secret_token_new())) {
+    if (!(j = auth_job_new(a, req, OP_TOKEN_CREATE)) || !(tok = aos_secret_token_new())) {
         rc = aos_err_set(&err, AOS_ENOMEM, NULL);
         goto out;
     }
     auth_random_id(j->id, sizeof(j->id), "tok_");
-    char who[48];
+    char who[96];
     snprintf(who, sizeof(who), "token:%s", j->id);
     size_t i;
     json_t *g;
     json_t *answer_grants = json_array();
     json_array_foreach(grants, i, g)
     {
-        aos_role_t gr = AOS_ROLE_NONE;
-        const char *res = NULL;
-        if ((rc = auth_grant_field(caller, g, i, &gr, &res, &err)))
+        const char *gr = NULL, *res = NULL;
+        if ((rc = auth_grant_field(a, caller, g, i, &gr, &res, &err)))
             break;
         char gid[40];
         auth_random_id(gid, sizeof(gid), "grt_");
-        json_array_append_new(j->grants,
-                              json_pack("{s:s, s:s, s:s, s:s}", "id", gid, "principal", who, "role",
-                                        aos_role_name(gr), "resource", res));
-        json_array_append_new(answer_grants, json_pack("{s:s, s:s, s:s}", "id", gid, "role",
-                                                       aos_role_name(gr), "resource", res));
+        json_array_append_new(j->grants, json_pack("{s:s, s:s, s:s, s:s}", "id", gid, "principal",
+                                                   who, "role", gr, "resource", res));
+        json_array_append_new(answer_grants,
+                              json_pack("{s:s, s:s, s:s}", "id", gid, "role", gr, "resource", res));
     }
     if (rc) {
         json_decref(answer_grants);
@@ -402,7 +412,7 @@ static int route_tokens_create(aos_http_req_t *req, void *data)
     j->answer = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s}", "id", j->id, "name", name,
                           "token", tok, "prefix", prefix, "role", aos_role_name(role), "grants",
                           answer_grants, "expires_at", expires, "owner", j->actor);
-    rc = job_submit(j);
+    rc = auth_job_submit(j);
     j = NULL;
     if (rc)
         rc = aos_err_set(&err, rc, "unable to save the token");
@@ -412,7 +422,7 @@ out:
         free(tok);
     }
     if (j)
-        job_free(j);
+        auth_job_free(j);
     json_decref(body);
     return rc ? aos_http_respond_err(req, &err) : 0;
 }
@@ -447,12 +457,12 @@ static int route_tokens_revoke(aos_http_req_t *req, void *data)
                                       aos_role_name(p->role));
     if (p->role == AOS_ROLE_OWNER && !other_owners(a, p))
         return aos_http_respond_error(req, AOS_ECONFLICT, "the last Owner token cannot be revoked");
-    struct auth_job *j = job_new(a, req, OP_TOKEN_REVOKE);
+    struct auth_job *j = auth_job_new(a, req, OP_TOKEN_REVOKE);
     if (!j)
         return AOS_ENOMEM;
     snprintf(j->id, sizeof(j->id), "%s", p->id);
     j->answer = json_pack("{s:s, s:b}", "id", p->id, "revoked", 1);
-    return job_submit(j);
+    return auth_job_submit(j);
 }
 
 static int route_me(aos_http_req_t *req, void *data)
@@ -469,30 +479,12 @@ static int route_me(aos_http_req_t *req, void *data)
                            "name", p->name, "role", aos_role_name(p->role), "grants",
                            token || user ? auth_grants_of(a, who) : json_array(), "expires_at",
                            auth_iso_or_null(p->expires_ms));
+    /* what the grants give, custom roles expanded (the UI hides by it) */
+    json_object_set_new(me, "effective_grants",
+                        token || user ? auth_rights_of(a, who) : json_array());
     if (user)
         auth_me_session(a, req, me);
     return aos_http_respond_json(req, 200, me);
-}
-
-static int route_roles(aos_http_req_t *req, void *data)
-{
-    (void)data;
-    return aos_http_respond_json(
-        req, 200,
-        json_pack(
-            "{s:[{s:s, s:[s], s:s}, {s:s, s:[s, s], s:s}, {s:s, s:[s, s, s], s:s},"
-            " {s:s, s:[s, s, s, s], s:s}]}",
-            "roles", "name", "viewer", "permissions", "read", "description",
-            "reads what it is granted on: jobs, episodes, events, logs, traces, the registry, "
-            "tool lists",
-            "name", "operator", "permissions", "read", "operate", "description",
-            "a Viewer that also operates: runs and cancels tasks, approves, calls tools, "
-            "publishes events and logs",
-            "name", "admin", "permissions", "read", "operate", "admin", "description",
-            "an Operator that also administers: the MCP registry, API tokens, grants, the audit "
-            "log",
-            "name", "owner", "permissions", "read", "operate", "admin", "owner", "description",
-            "everything, including Owner tokens"));
 }
 
 static int route_routes(aos_http_req_t *req, void *data)
@@ -518,8 +510,7 @@ static int route_grants_create(aos_http_req_t *req, void *data)
         return aos_http_respond_err(req, &err);
     static const char *const known[] = {"principal", "role", "resource", NULL};
     int rc = 0;
-    aos_role_t role = AOS_ROLE_NONE;
-    const char *res = NULL;
+    const char *role = NULL, *res = NULL;
     const char *who = json_string_value(json_object_get(body, "principal"));
     const aos_principal_t *p = NULL;
     if (!json_is_object(body))
@@ -535,18 +526,19 @@ static int route_grants_create(aos_http_req_t *req, void *data)
     else {
         json_t *g = json_pack("{s:O?, s:O?}", "role", json_object_get(body, "role"), "resource",
                               json_object_get(body, "resource"));
-        rc = auth_grant_field(caller, g, 0, &role, &res, &err);
-        if (rc == 0)
-            res = json_string_value(json_object_get(body, "resource"));
+        /* role and res stay valid: g shares its strings with body */
+        rc = auth_grant_field(a, caller, g, 0, &role, &res, &err);
         json_decref(g);
         if (rc && !strncmp(aos_err_msg(&err), "grants[0]", 9)) {
             char msg[sizeof(err.msg)];
-            snprintf(msg, sizeof(msg), "%s", aos_err_msg(&err) + 9 + (aos_err_msg(&err)[9] == '.'));
+            const char *m = aos_err_msg(&err) + 9; /* "grants[0]" off: ".role ...", ": ..." */
+            m += *m == '.' ? 1 : *m == ':' ? 2 : 0;
+            snprintf(msg, sizeof(msg), "%s", m);
             aos_err_set(&err, rc, "%s", msg);
         }
     }
     struct auth_job *j = NULL;
-    if (rc == 0 && !(j = job_new(a, req, OP_GRANT_PUT)))
+    if (rc == 0 && !(j = auth_job_new(a, req, OP_GRANT_PUT)))
         rc = aos_err_set(&err, AOS_ENOMEM, NULL);
     if (rc) {
         json_decref(body);
@@ -555,11 +547,11 @@ static int route_grants_create(aos_http_req_t *req, void *data)
     char gid[40];
     auth_random_id(gid, sizeof(gid), "grt_");
     json_array_append_new(j->grants, json_pack("{s:s, s:s, s:s, s:s}", "id", gid, "principal", who,
-                                               "role", aos_role_name(role), "resource", res));
-    j->answer = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", gid, "principal", who, "role",
-                          aos_role_name(role), "resource", res, "created_by", j->actor);
+                                               "role", role, "resource", res));
+    j->answer = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", gid, "principal", who, "role", role,
+                          "resource", res, "created_by", j->actor);
     json_decref(body);
-    return job_submit(j);
+    return auth_job_submit(j);
 }
 
 static int route_grants_delete(aos_http_req_t *req, void *data)
@@ -577,18 +569,18 @@ static int route_grants_delete(aos_http_req_t *req, void *data)
     }
     if (!found)
         return aos_http_respond_error(req, AOS_ENOTFOUND, "grant '%.100s' not found", id);
-    aos_role_t role = aos_role_parse(json_string_value(json_object_get(found, "role")));
-    const char *res = json_string_value(json_object_get(found, "resource"));
-    if (aos_auth_check(caller, auth_perm_of_role(role), res))
-        return aos_http_respond_error(req, AOS_EFORBIDDEN,
-                                      "you may not remove '%s' on '%.100s': you do not hold it",
-                                      aos_role_name(role), res);
-    struct auth_job *j = job_new(a, req, OP_GRANT_DELETE);
+    aos_err_t err = {0, ""};
+    /* removing it needs what giving it needs (a role deleted since: nothing) */
+    if (auth_may_give(a, caller, json_string_value(json_object_get(found, "role")),
+                      json_string_value(json_object_get(found, "resource")), "the grant",
+                      &err) == AOS_EFORBIDDEN)
+        return aos_http_respond_err(req, &err);
+    struct auth_job *j = auth_job_new(a, req, OP_GRANT_DELETE);
     if (!j)
         return AOS_ENOMEM;
     snprintf(j->id, sizeof(j->id), "%s", id);
     j->answer = json_pack("{s:s}", "deleted", id);
-    return job_submit(j);
+    return auth_job_submit(j);
 }
 
 /* ---- tokens aosd mints for its own processes (an agent's runtime) ---- */
@@ -600,18 +592,18 @@ int aos_auth_token_mint(aos_auth_t *a, const char *name, const char *const *reso
         strlen(name) >= sizeof(((aos_principal_t *)0)->name))
         return aos_err_set(err, AOS_EINVAL, "a token name '%s...' of at most %zu characters",
                            AOS_AUTH_MINTED_PREFIX, sizeof(((aos_principal_t *)0)->name) - 1);
-    struct auth_job *j = job_new(a, NULL, OP_TOKEN_CREATE);
+    struct auth_job *j = auth_job_new(a, NULL, OP_TOKEN_CREATE);
     char *tok = j ? aos_secret_token_new() : NULL;
     if (!tok) {
         if (j)
-            job_free(j);
+            auth_job_free(j);
         return aos_err_set(err, AOS_ENOMEM, NULL);
     }
     snprintf(j->actor, sizeof(j->actor), "%s", actor ? actor : "aosd");
     j->cb = cb;
     j->cb_data = data;
     auth_random_id(j->id, sizeof(j->id), "tok_");
-    char who[48];
+    char who[96];
     snprintf(who, sizeof(who), "token:%s", j->id);
     int rc = 0;
     for (size_t i = 0; resources && resources[i]; i++) {
@@ -634,7 +626,7 @@ int aos_auth_token_mint(aos_auth_t *a, const char *name, const char *const *reso
     if (rc) {
         sodium_memzero(tok, strlen(tok));
         free(tok);
-        job_free(j);
+        auth_job_free(j);
         return rc;
     }
     char hash[65], prefix[16];
@@ -645,7 +637,7 @@ int aos_auth_token_mint(aos_auth_t *a, const char *name, const char *const *reso
     j->answer = json_pack("{s:s}", "token", tok);
     sodium_memzero(tok, strlen(tok));
     free(tok);
-    if ((rc = job_submit(j)))
+    if ((rc = auth_job_submit(j)))
         return aos_err_set(err, rc, "the store takes no more work");
     return 0;
 }
@@ -673,14 +665,14 @@ int aos_auth_token_revoke(aos_auth_t *a, const char *id, const char *actor, aos_
     aos_principal_t *p = aos_map_get(&a->by_id, id);
     if (!p || p->revoked)
         return aos_err_set(err, AOS_ENOTFOUND, "token '%.40s' not found", id);
-    struct auth_job *j = job_new(a, NULL, OP_TOKEN_REVOKE);
+    struct auth_job *j = auth_job_new(a, NULL, OP_TOKEN_REVOKE);
     if (!j)
         return aos_err_set(err, AOS_ENOMEM, NULL);
     snprintf(j->actor, sizeof(j->actor), "%s", actor ? actor : "aosd");
     snprintf(j->id, sizeof(j->id), "%s", p->id);
     j->cb = cb;
     j->cb_data = data;
-    int rc = job_submit(j);
+    int rc = auth_job_submit(j);
     return rc ? aos_err_set(err, rc, "the store takes no more work") : 0;
 }
 
@@ -689,7 +681,6 @@ static const aos_http_route_t auth_routes[] = {
     {"GET", "/auth/tokens", AOS_PERM_ADMIN, route_tokens_list, 0, NULL},
     {"POST", "/auth/tokens", AOS_PERM_ADMIN, route_tokens_create, 64 << 10, NULL},
     {"DELETE", "/auth/tokens/:id", AOS_PERM_ADMIN, route_tokens_revoke, 0, NULL},
-    {"GET", "/rbac/roles", AOS_PERM_ANY, route_roles, 0, NULL},
     {"GET", "/rbac/routes", AOS_PERM_READ, route_routes, 0, NULL},
     {"GET", "/rbac/grants", AOS_PERM_ADMIN, route_grants_list, 0, NULL},
     {"POST", "/rbac/grants", AOS_PERM_ADMIN, route_grants_create, 16 << 10, NULL},
@@ -705,5 +696,7 @@ int aos_auth_add_routes(aos_auth_t *a, aos_http_t *h)
                      "with role '%s' on system",
                      aos_role_name(a->anonymous.role));
     int rc = aos_http_add_routes(h, auth_routes, sizeof(auth_routes) / sizeof(auth_routes[0]), a);
+    if (rc == 0)
+        rc = auth_roles_add_routes(a, h);
     return rc ? rc : auth_users_add_routes(a, h);
 }

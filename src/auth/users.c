@@ -164,10 +164,8 @@ static void session_build(aos_auth_t *a, auth_session_t *s, const json_t *u)
     json_t *g;
     json_array_foreach(a->grants, i, g)
     {
-        if (!strcmp(ustr(g, "principal") ?: "", who) &&
-            aos_auth_principal_grant(p, aos_role_parse(ustr(g, "role")), ustr(g, "resource")) ==
-                AOS_ENOMEM)
-            aos_log_error("auth", "out of memory loading a grant of user %s", s->user_id);
+        if (!strcmp(ustr(g, "principal") ?: "", who))
+            auth_principal_apply(a, p, g);
     }
 }
 
@@ -425,7 +423,8 @@ struct ujob {
     char *sealed; /* U_TOTP_BEGIN: the new secret, sealed */
     json_t *diff;
     json_t *answer;
-    json_t *users_now, *tokens_now, *grants_now;
+    json_t *users_now;
+    auth_rows_t now; /* tokens, grants and roles read back */
     uv_work_t work;
     struct ujob *next;
 };
@@ -465,8 +464,7 @@ static void ujob_free(struct ujob *j)
     json_decref(j->diff);
     json_decref(j->answer);
     json_decref(j->users_now);
-    json_decref(j->tokens_now);
-    json_decref(j->grants_now);
+    auth_rows_release(&j->now);
     free(j);
 }
 
@@ -557,8 +555,7 @@ static int ujob_tx(aos_store_t *st, void *arg, aos_err_t *err)
     {
         if (rc)
             break;
-        rc = aos_store_grant_put(st, ustr(g, "id"), ustr(g, "principal"), ustr(g, "role"),
-                                 ustr(g, "resource"), j->actor, err);
+        rc = auth_store_grant_put(st, g, j->actor, err);
     }
     if (rc == 0)
         rc = aos_store_audit_append(st, j->actor, action, res, j->diff, err);
@@ -574,7 +571,7 @@ static int ujob_run(aos_store_t *st, void *arg, aos_err_t *err)
     if (rc == 0)
         rc = aos_store_user_list(st, &j->users_now, err);
     if (rc == 0)
-        rc = auth_load_rows(st, &j->tokens_now, &j->grants_now, err);
+        rc = auth_load_rows(st, &j->now, err);
     return rc;
 }
 
@@ -584,8 +581,7 @@ static void apply_now(struct ujob *j)
     json_decref(a->users->rows);
     a->users->rows = j->users_now;
     j->users_now = NULL;
-    auth_apply_rows(a, j->tokens_now, j->grants_now); /* rebuilds the sessions too */
-    j->tokens_now = j->grants_now = NULL;
+    auth_apply_rows(a, &j->now); /* rebuilds the sessions too */
 }
 
 static void end_user_sessions(aos_auth_t *a, const char *user_id, const char *why)
@@ -837,8 +833,8 @@ static void body_free(json_t *body)
 
 /* The grants of a request for principal who: checked, with new ids, into
  * j->grants_add; answer_out gets [{id, role, resource}]. */
-static int grants_field(const aos_principal_t *caller, const json_t *grants, const char *who,
-                        struct ujob *j, json_t **answer_out, aos_err_t *err)
+static int grants_field(const aos_auth_t *a, const aos_principal_t *caller, const json_t *grants,
+                        const char *who, struct ujob *j, json_t **answer_out, aos_err_t *err)
 {
     *answer_out = json_array();
     if (!j->grants_add)
@@ -851,18 +847,17 @@ static int grants_field(const aos_principal_t *caller, const json_t *grants, con
     json_t *g;
     json_array_foreach(grants, i, g)
     {
-        aos_role_t gr = AOS_ROLE_NONE;
-        const char *res = NULL;
-        int rc = auth_grant_field(caller, g, i, &gr, &res, err);
+        const char *gr = NULL, *res = NULL;
+        int rc = auth_grant_field(a, caller, g, i, &gr, &res, err);
         if (rc)
             return rc;
         char gid[40];
         auth_random_id(gid, sizeof(gid), "grt_");
         json_array_append_new(j->grants_add,
                               json_pack("{s:s, s:s, s:s, s:s}", "id", gid, "principal", who, "role",
-                                        aos_role_name(gr), "resource", res));
-        json_array_append_new(*answer_out, json_pack("{s:s, s:s, s:s}", "id", gid, "role",
-                                                     aos_role_name(gr), "resource", res));
+                                        gr, "resource", res));
+        json_array_append_new(*answer_out,
+                              json_pack("{s:s, s:s, s:s}", "id", gid, "role", gr, "resource", res));
     }
     return 0;
 }
@@ -944,7 +939,7 @@ static int route_users_create(aos_http_req_t *req, void *data)
         snprintf(who, sizeof(who), "user:%s", j->id);
         const json_t *grants = json_object_get(body, "grants");
         if (grants)
-            rc = grants_field(caller, grants, who, j, &answer_grants, &err);
+            rc = grants_field(a, caller, grants, who, j, &answer_grants, &err);
         else
             answer_grants = json_array(), j->grants_add = json_array();
     }
@@ -1054,17 +1049,15 @@ static int route_users_update(aos_http_req_t *req, void *data)
         {
             if (strcmp(ustr(g, "principal") ?: "", who))
                 continue;
-            if (aos_auth_check(caller, auth_perm_of_role(aos_role_parse(ustr(g, "role"))),
-                               ustr(g, "resource"))) {
-                rc = aos_err_set(&err, AOS_EFORBIDDEN,
-                                 "you may not remove '%s' on '%.100s': you do not hold it",
-                                 ustr(g, "role"), ustr(g, "resource"));
+            if (auth_may_give(a, caller, ustr(g, "role"), ustr(g, "resource"), "grants", &err) ==
+                AOS_EFORBIDDEN) {
+                rc = AOS_EFORBIDDEN;
                 break;
             }
             json_array_append(j->grants_del, json_object_get(g, "id"));
         }
         if (rc == 0)
-            rc = grants_field(caller, grants, who, j, &answer_grants, &err);
+            rc = grants_field(a, caller, grants, who, j, &answer_grants, &err);
     }
     if (rc) {
         json_decref(answer_grants);

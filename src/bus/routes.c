@@ -6,6 +6,10 @@
  *   GET  /agent/events/history  READ     ?before=ID&limit=N, newest first
  *   POST /api/events            OPERATE  one envelope or an array; 201 once durable
  *
+ * Reading needs read on system, or on some project: such a caller gets
+ * only the events of the tasks it may read (a grant on the task, or on
+ * the event's project_id), checked per event.
+ *
  * A stream is one bus subscription (value events only) whose callback
  * writes each event's SSE frame. Back-pressure: a client that still holds
  * more than cfg.stream_buffer bytes unread when the next fan-out starts gets
@@ -15,6 +19,7 @@
  * the bus reads the next page only once the client has drained half the
  * buffer (ready()). */
 #include "bus/internal.h"
+#include "auth/auth.h"
 #include "log/log.h"
 
 #include <stdio.h>
@@ -91,6 +96,18 @@ static void cut_off(aos__bus_stream_t *st)
     stream_end(st, last, (size_t)n);
 }
 
+/* 1 if the caller of req may see ev: read on system, or on the event's
+ * task or project (a caller let in by a project grant: the routes'
+ * "|project"). Decided per event with the caller's grants as they are
+ * now, so a grant removed stops the events at once. */
+static int may_see(aos_http_req_t *req, const aos_bus_event_t *ev)
+{
+    const aos_principal_t *p = aos_auth_principal(req);
+    return aos_auth_check(p, AOS_PERM_READ, "system") == 0 ||
+           (ev->trace_id &&
+            aos_auth_check_task(p, AOS_PERM_READ, ev->trace_id, ev->project_id) == 0);
+}
+
 static void on_event(aos_bus_sub_t *sub, const aos_bus_event_t *ev, void *data)
 {
     aos__bus_stream_t *st = data;
@@ -99,6 +116,8 @@ static void on_event(aos_bus_sub_t *sub, const aos_bus_event_t *ev, void *data)
         stream_end(st, NULL, 0);
         return;
     }
+    if (!may_see(st->req, ev))
+        return;
     /* Slow means: still holding more than the buffer unread when a later
      * turn of the loop fans out again. Checking per turn rather than per
      * write lets a burst through to a client that keeps up, since nothing is
@@ -233,7 +252,8 @@ static void history_done(int status, const aos_err_t *err, aos__bus_batch_t *b, 
         } else {
             json_t *events = json_array();
             for (size_t i = 0; i < b->n; i++)
-                json_array_append(events, (json_t *)b->v[i].json);
+                if (may_see(h->req, &b->v[i])) /* a page may hold fewer than limit */
+                    json_array_append(events, (json_t *)b->v[i].json);
             json_t *next = b->n == (size_t)h->limit ? json_integer(b->v[b->n - 1].id) : json_null();
             aos_http_respond_json(h->req, 200,
                                   json_pack("{s:o, s:o}", "events", events, "next_before", next));
@@ -334,8 +354,8 @@ static int events_post(aos_http_req_t *req, void *data)
 }
 
 static const aos_http_route_t routes[] = {
-    {"GET", "/agent/events", AOS_PERM_READ, events_stream, 0, NULL},
-    {"GET", "/agent/events/history", AOS_PERM_READ, events_history, 0, NULL},
+    {"GET", "/agent/events", AOS_PERM_READ, events_stream, 0, "system|project"},
+    {"GET", "/agent/events/history", AOS_PERM_READ, events_history, 0, "system|project"},
     {"POST", "/api/events", AOS_PERM_OPERATE, events_post, 8u << 20, NULL},
 };
 

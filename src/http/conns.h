@@ -61,6 +61,7 @@ struct aos__conn_s {
     aos__conn_t *prev, *next;   /* the idle list of its state (new or kept) */
     aos__conn_t *gprev, *gnext; /* its group's idle list */
     void *owner;                /* the server's connection */
+    void *slot;                 /* the server's per-connection slot, or NULL */
 };
 
 typedef struct {

@@ -258,8 +258,14 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         }
         return;
     }
-    if (*socket_context)
-        aos__conns_remove(&h->conns, *socket_context);
+    aos__conn_t *c = *socket_context;
+    if (c) {
+        aos_http_conn_slot_t *slot = c->slot;
+        c->slot = NULL;
+        if (slot)
+            slot->release(slot);
+        aos__conns_remove(&h->conns, c);
+    }
     *socket_context = NULL;
 }
 
@@ -1281,6 +1287,22 @@ int aos_http_principal_in_use(const aos_http_t *h, const void *principal)
 void aos_http_set_principal(aos_http_req_t *r, void *p)
 {
     r->principal = p;
+}
+
+aos_http_conn_slot_t *aos_http_conn_slot(const aos_http_req_t *r)
+{
+    return r->cn ? r->cn->slot : NULL;
+}
+
+int aos_http_set_conn_slot(aos_http_req_t *r, aos_http_conn_slot_t *slot)
+{
+    if (!r->cn)
+        return AOS_EINVAL;
+    aos_http_conn_slot_t *old = r->cn->slot;
+    r->cn->slot = slot;
+    if (old && old != slot)
+        old->release(old);
+    return 0;
 }
 
 void *aos_http_principal(const aos_http_req_t *r)

@@ -184,6 +184,20 @@ int aos_http_principal_in_use(const aos_http_t *h, const void *principal);
 void aos_http_set_principal(aos_http_req_t *req, void *principal);
 void *aos_http_principal(const aos_http_req_t *req);
 
+/* A slot per connection for the authorizer: what an earlier request of
+ * the same kept-alive connection told it. The slot is the owner's
+ * struct, this one its first member; release runs once, when the
+ * connection closes (or the slot is replaced), on the loop thread. */
+typedef struct aos_http_conn_slot_s {
+    void (*release)(struct aos_http_conn_slot_s *slot);
+} aos_http_conn_slot_t;
+/* The request's connection's slot, or NULL (none yet, or a connection
+ * the server does not track). */
+aos_http_conn_slot_t *aos_http_conn_slot(const aos_http_req_t *req);
+/* Sets it (a previous one is released first); 0, or AOS_EINVAL when the
+ * connection is not tracked (then slot is not taken). */
+int aos_http_set_conn_slot(aos_http_req_t *req, aos_http_conn_slot_t *slot);
+
 /* Adds a header to the response (before it is sent). */
 int aos_http_add_header(aos_http_req_t *req, const char *name, const char *value);
 

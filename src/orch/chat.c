@@ -8,6 +8,7 @@
  * workspace before it starts.
  * GET /api/chat/conversations[/:id] read them back. */
 #include "orch/internal.h"
+#include "auth/auth.h"
 
 #include "buf/buf.h"
 #include "utf8/utf8.h"
@@ -341,6 +342,7 @@ struct conv_job {
     char id[65];
     char before[32];
     long long after, limit;
+    int by_project; /* the caller reads only what its projects' tasks said */
     json_t *rows;
 };
 
@@ -349,25 +351,78 @@ static int convs_job(aos_store_t *st, void *arg, aos_err_t *err)
     struct conv_job *j = arg;
     if (j->id[0])
         return aos_store_messages_list(st, j->id, j->after, (int)j->limit, &j->rows, err);
-    return aos_store_conversations_list(st, j->before[0] ? j->before : NULL, (int)j->limit,
-                                        &j->rows, err);
+    int rc = aos_store_conversations_list(st, j->before[0] ? j->before : NULL, (int)j->limit,
+                                          &j->rows, err);
+    size_t i;
+    json_t *row;
+    json_array_foreach(j->by_project && rc == 0 ? j->rows : NULL, i, row)
+    {
+        json_t *tasks = NULL;
+        if ((rc = aos_store_conversation_tasks(
+                 st, json_string_value(json_object_get(row, "id")) ?: "", &tasks, err)))
+            break;
+        json_object_set_new(row, "tasks", tasks);
+    }
+    return rc;
+}
+
+/* A caller let in by a project grant (the routes' "|project") sees the
+ * messages of its projects' tasks (task or project grants) and the
+ * conversations that hold one, each counting only those messages; a
+ * message of no task, or of another project's, is left out. */
+static void convs_filter(struct conv_job *j, aos_http_req_t *req)
+{
+    for (size_t i = json_array_size(j->rows); i-- > 0;) {
+        json_t *row = json_array_get(j->rows, i);
+        if (j->id[0]) {
+            if (aos_auth_req_check_task(req, AOS_PERM_READ,
+                                        json_string_value(json_object_get(row, "trace_id")),
+                                        json_string_value(json_object_get(row, "project_id"))))
+                json_array_remove(j->rows, i);
+            continue;
+        }
+        json_int_t seen = 0;
+        size_t k;
+        const json_t *t;
+        json_array_foreach(json_object_get(row, "tasks"), k, t)
+        {
+            if (!aos_auth_req_check_task(req, AOS_PERM_READ,
+                                         json_string_value(json_object_get(t, "trace_id")),
+                                         json_string_value(json_object_get(t, "project_id"))))
+                seen += json_integer_value(json_object_get(t, "messages"));
+        }
+        json_object_del(row, "tasks");
+        if (seen)
+            json_object_set_new(row, "messages", json_integer(seen));
+        else
+            json_array_remove(j->rows, i);
+    }
 }
 
 static void convs_done(int status, const aos_err_t *err, void *arg)
 {
     struct conv_job *j = arg;
     aos_http_req_t *req = j->w->req;
+    /* where the next page of messages starts, read before any is left out */
+    size_t n = json_array_size(j->rows);
+    json_t *next = j->id[0] && n == (size_t)j->limit
+                       ? json_incref(json_object_get(json_array_get(j->rows, n - 1), "id"))
+                       : json_null();
+    if (req && !status && j->by_project)
+        convs_filter(j, req);
     if (req && status) {
         aos_http_respond_err(req, err);
     } else if (req && j->id[0]) {
         if (json_array_size(j->rows) == 0 && j->after == 0)
             aos_http_respond_error(req, AOS_ENOTFOUND, "no conversation '%s'", j->id);
         else
-            aos_http_respond_json(req, 200,
-                                  json_pack("{s:s, s:O}", "id", j->id, "messages", j->rows));
+            aos_http_respond_json(
+                req, 200,
+                json_pack("{s:s, s:O, s:O}", "id", j->id, "messages", j->rows, "next_after", next));
     } else if (req) {
         aos_http_respond_json(req, 200, json_pack("{s:O}", "conversations", j->rows));
     }
+    json_decref(next);
     json_decref(j->rows);
     orch_waiter_free(j->w);
     free(j);
@@ -394,6 +449,7 @@ static int conv_read(aos_http_req_t *req, aos_orch_t *o, const char *id)
         snprintf(j->before, sizeof(j->before), "%s", before);
     j->limit = limit;
     j->after = after;
+    j->by_project = aos_auth_req_check(req, AOS_PERM_READ, "system") != 0;
     if (aos_store_submit(o->cfg.store, convs_job, convs_done, j)) {
         orch_waiter_free(j->w);
         free(j);

@@ -574,8 +574,10 @@ const aos_http_route_t orch_routes[] = {
      "task:{trace}|project"},
     {"POST", "/api/episodes/:trace/rerun", AOS_PERM_OPERATE, orch_route_rerun, 1 << 20,
      "system|project"},
-    {"POST", "/api/chat/send", AOS_PERM_OPERATE, orch_route_chat_send, 16 << 20, NULL},
-    {"GET", "/api/chat/conversations", AOS_PERM_READ, orch_route_conversations, 0, NULL},
-    {"GET", "/api/chat/conversations/:id", AOS_PERM_READ, orch_route_conversation, 0, NULL},
+    {"POST", "/api/chat/send", AOS_PERM_OPERATE, orch_route_chat_send, 16 << 20, "task:*|project"},
+    {"GET", "/api/chat/conversations", AOS_PERM_READ, orch_route_conversations, 0,
+     "system|project"},
+    {"GET", "/api/chat/conversations/:id", AOS_PERM_READ, orch_route_conversation, 0,
+     "system|project"},
 };
 const size_t orch_nroutes = sizeof(orch_routes) / sizeof(orch_routes[0]);

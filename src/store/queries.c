@@ -390,6 +390,120 @@ int aos_store_grant_list(aos_store_t *st, json_t **out, aos_err_t *err)
     return 0;
 }
 
+/* Custom roles (migration 0025) ----------------------------------------- */
+
+static const col_t role_cols[] = {
+    {"name", COL_TEXT},       {"description", COL_TEXT}, {"grants", COL_JSON},
+    {"created_by", COL_TEXT}, {"created_at", COL_TEXT},  {"updated_at", COL_TEXT},
+};
+
+#define ROLE_SELECT                                                                                \
+    "SELECT name, description, grants, created_by, created_at, updated_at FROM rbac_roles"
+
+int aos_store_role_create(aos_store_t *st, const char *name, const char *description,
+                          const char *grants, const char *created_by, aos_err_t *err)
+{
+    if (!nonempty(name) || !nonempty(grants))
+        return aos_err_set(err, AOS_EINVAL, "unable to save role: name and grants are required");
+    char now[32];
+    aos_isotime_now(now);
+    aos__sql_val_t p[] = {aos__sql_text(name),   aos__sql_text(description),
+                          aos__sql_text(grants), aos__sql_text(created_by),
+                          aos__sql_text(now),    aos__sql_text(now)};
+    int rc = aos__store_exec(st,
+                             "INSERT INTO rbac_roles (name, description, grants, created_by, "
+                             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                             p, NCOLS(p), NULL, err);
+    if (rc == AOS_ECONFLICT)
+        return aos_err_set(err, AOS_ECONFLICT, "a role '%.64s' exists already", name);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to save role '%.64s'", name);
+    return 0;
+}
+
+int aos_store_role_update(aos_store_t *st, const char *name, const char *description,
+                          const char *grants, aos_err_t *err)
+{
+    char now[32];
+    aos_isotime_now(now);
+    char sql[160];
+    size_t k = (size_t)snprintf(sql, sizeof(sql), "UPDATE rbac_roles SET updated_at = ?");
+    aos__sql_val_t p[4];
+    int n = 0;
+    p[n++] = aos__sql_text(now);
+    if (description) {
+        k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", description = ?");
+        p[n++] = aos__sql_text(description);
+    }
+    if (grants) {
+        k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", grants = ?");
+        p[n++] = aos__sql_text(grants);
+    }
+    snprintf(sql + k, sizeof(sql) - k, " WHERE name = ?");
+    p[n++] = aos__sql_text(name);
+    int64_t changes = 0;
+    int rc = aos__store_exec(st, sql, p, n, &changes, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to update role '%.64s'", name);
+    if (changes == 0)
+        return aos_err_set(err, AOS_ENOTFOUND, "role '%.64s' not found", name);
+    return 0;
+}
+
+static int read_count(const aos__sql_val_t *cols, int ncols, void *arg, aos_err_t *err)
+{
+    (void)err;
+    if (ncols == 1 && cols[0].type == AOS__SQL_INT)
+        *(int64_t *)arg = cols[0].i;
+    return 0;
+}
+
+int aos_store_role_grants(aos_store_t *st, const char *name, int64_t *n, aos_err_t *err)
+{
+    aos__sql_val_t p[] = {aos__sql_text(name)};
+    *n = 0;
+    int rc = aos__store_query(st, "SELECT COUNT(*) FROM rbac_grants WHERE role = ?", p, NCOLS(p),
+                              read_count, n, err);
+    return rc < 0 ? aos__store_fail(err, rc, "unable to count the grants of role '%.64s'", name)
+                  : 0;
+}
+
+int aos_store_role_delete(aos_store_t *st, const char *name, aos_err_t *err)
+{
+    int64_t held = 0;
+    int rc = aos_store_role_grants(st, name, &held, err);
+    if (rc)
+        return rc;
+    if (held)
+        return aos_err_set(err, AOS_ECONFLICT,
+                           "role '%.64s' is held by %lld grant(s): delete them first", name,
+                           (long long)held);
+    aos__sql_val_t p[] = {aos__sql_text(name)};
+    int64_t changes = 0;
+    rc = aos__store_exec(st, "DELETE FROM rbac_roles WHERE name = ?", p, NCOLS(p), &changes, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to delete role '%.64s'", name);
+    if (changes == 0)
+        return aos_err_set(err, AOS_ENOTFOUND, "role '%.64s' not found", name);
+    return 0;
+}
+
+int aos_store_role_get(aos_store_t *st, const char *name, json_t **out, aos_err_t *err)
+{
+    int rc =
+        select_one(st, ROLE_SELECT " WHERE name = ?", name, role_cols, NCOLS(role_cols), out, err);
+    if (rc == AOS_ENOTFOUND)
+        return aos_err_set(err, AOS_ENOTFOUND, "role '%.64s' not found", name);
+    return rc < 0 ? aos__store_fail(err, rc, "unable to read role '%.64s'", name) : 0;
+}
+
+int aos_store_role_list(aos_store_t *st, json_t **out, aos_err_t *err)
+{
+    int rc = aos__store_select(st, ROLE_SELECT " ORDER BY name", NULL, 0, role_cols,
+                               NCOLS(role_cols), out, err);
+    return rc < 0 ? aos__store_fail(err, rc, "unable to list roles") : 0;
+}
+
 /* Settings -------------------------------------------------------------- */
 
 static const col_t setting_cols[] = {{"value", COL_JSON}};

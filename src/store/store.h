@@ -138,6 +138,23 @@ int aos_store_grant_delete(aos_store_t *st, const char *id, aos_err_t *err);
 /* [{id, principal, role, resource, created_by, created_at}], oldest first. */
 int aos_store_grant_list(aos_store_t *st, json_t **out, aos_err_t *err);
 
+/* Custom roles (migration 0025): name (unique: AOS_ECONFLICT) -> grants, the
+ * JSON text of [{role, resource}] (src/auth checks what it holds).
+ * update: NULL description or grants keep the value; AOS_ENOTFOUND for no
+ * such role. delete: AOS_ECONFLICT while a grant names the role. */
+int aos_store_role_create(aos_store_t *st, const char *name, const char *description,
+                          const char *grants, const char *created_by, aos_err_t *err);
+int aos_store_role_update(aos_store_t *st, const char *name, const char *description,
+                          const char *grants, aos_err_t *err);
+int aos_store_role_delete(aos_store_t *st, const char *name, aos_err_t *err);
+/* How many grants name role name. */
+int aos_store_role_grants(aos_store_t *st, const char *name, int64_t *n, aos_err_t *err);
+/* {name, description, grants (parsed), created_by, created_at, updated_at};
+ * AOS_ENOTFOUND. */
+int aos_store_role_get(aos_store_t *st, const char *name, json_t **out, aos_err_t *err);
+/* Every role as aos_store_role_get gives it, by name. */
+int aos_store_role_list(aos_store_t *st, json_t **out, aos_err_t *err);
+
 /* Users (migration 0013; src/store/users.c): name lowercase and unique
  * (AOS_ECONFLICT), password_hash a crypto_pwhash_str (or NULL: none set).
  * update: NULL name/role/password_hash and disabled -1 keep the value;
@@ -641,9 +658,17 @@ int aos_store_message_add(aos_store_t *st, const char *conversation_id, const ch
  * messages}], updated before before (NULL: from the newest). */
 int aos_store_conversations_list(aos_store_t *st, const char *before, int limit, json_t **out,
                                  aos_err_t *err);
-/* [{id, role, content, dsl, trace_id, created_at}], ids above after_id. */
+/* [{id, role, content, dsl, trace_id, created_at, project_id (of the
+ * message's task, or null)}], ids above after_id. */
 int aos_store_messages_list(aos_store_t *st, const char *conversation_id, int64_t after_id,
                             int limit, json_t **out, aos_err_t *err);
+/* The tasks a conversation's messages name: [{trace_id, project_id (or
+ * null), messages (how many name it)}]. */
+int aos_store_conversation_tasks(aos_store_t *st, const char *conversation_id, json_t **out,
+                                 aos_err_t *err);
+/* The project of the task traced trace_id: *project a malloc'd copy, or
+ * NULL when the task is in none; AOS_ENOTFOUND when there is no task. */
+int aos_store_task_project(aos_store_t *st, const char *trace_id, char **project, aos_err_t *err);
 
 /* ---- memory (migration 0018) ------------------------------------------------
  * Memory items (src/memory decides what they mean and checks them); these

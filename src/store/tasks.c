@@ -404,17 +404,56 @@ int aos_store_conversations_list(aos_store_t *st, const char *before, int limit,
 int aos_store_messages_list(aos_store_t *st, const char *conversation_id, int64_t after_id,
                             int limit, json_t **out, aos_err_t *err)
 {
-    static const col_t cols[] = {{"id", COL_INT},        {"role", COL_TEXT},
-                                 {"content", COL_TEXT},  {"dsl", COL_TEXT},
-                                 {"trace_id", COL_TEXT}, {"created_at", COL_TEXT}};
+    static const col_t cols[] = {{"id", COL_INT},         {"role", COL_TEXT},
+                                 {"content", COL_TEXT},   {"dsl", COL_TEXT},
+                                 {"trace_id", COL_TEXT},  {"created_at", COL_TEXT},
+                                 {"project_id", COL_TEXT}};
     if (limit < 1 || limit > AOS_STORE_LIST_MAX)
         return aos_err_set(err, AOS_EINVAL, "limit must be 1..%d", AOS_STORE_LIST_MAX);
     aos__sql_val_t p[] = {aos__sql_text(conversation_id), aos__sql_int(after_id),
                           aos__sql_int(limit)};
     int rc = aos__store_select(st,
-                               "SELECT id, role, content, dsl, trace_id, created_at FROM messages "
-                               "WHERE conversation_id = ? AND id > ? ORDER BY id LIMIT ?",
+                               "SELECT m.id, m.role, m.content, m.dsl, m.trace_id, m.created_at, "
+                               "j.project_id FROM messages m "
+                               "LEFT JOIN jobs j ON j.trace_id = m.trace_id "
+                               "WHERE m.conversation_id = ? AND m.id > ? ORDER BY m.id LIMIT ?",
                                p, NCOLS(p), cols, NCOLS(cols), out, err);
     return rc < 0 ? aos__store_fail(err, rc, "unable to read conversation %.40s", conversation_id)
                   : 0;
+}
+
+int aos_store_conversation_tasks(aos_store_t *st, const char *conversation_id, json_t **out,
+                                 aos_err_t *err)
+{
+    static const col_t cols[] = {
+        {"trace_id", COL_TEXT}, {"project_id", COL_TEXT}, {"messages", COL_INT}};
+    aos__sql_val_t p[] = {aos__sql_text(conversation_id)};
+    int rc = aos__store_select(st,
+                               "SELECT m.trace_id, j.project_id, COUNT(*) FROM messages m "
+                               "LEFT JOIN jobs j ON j.trace_id = m.trace_id "
+                               "WHERE m.conversation_id = ? AND m.trace_id IS NOT NULL "
+                               "GROUP BY m.trace_id, j.project_id",
+                               p, NCOLS(p), cols, NCOLS(cols), out, err);
+    return rc < 0 ? aos__store_fail(err, rc, "unable to read conversation %.40s", conversation_id)
+                  : 0;
+}
+
+int aos_store_task_project(aos_store_t *st, const char *trace_id, char **project, aos_err_t *err)
+{
+    static const col_t cols[] = {{"project_id", COL_TEXT}};
+    aos__sql_val_t p[] = {aos__sql_text(trace_id)};
+    json_t *rows = NULL;
+    *project = NULL;
+    int rc = aos__store_select(st, "SELECT project_id FROM jobs WHERE trace_id = ?", p, NCOLS(p),
+                               cols, NCOLS(cols), &rows, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to read trace %.40s", trace_id);
+    const json_t *row = json_array_get(rows, 0);
+    const char *pid = json_string_value(json_object_get(row, "project_id"));
+    if (!row)
+        rc = aos_err_set(err, AOS_ENOTFOUND, "no task with trace id '%.40s'", trace_id);
+    else if (pid && !(*project = strdup(pid)))
+        rc = aos_err_set(err, AOS_ENOMEM, NULL);
+    json_decref(rows);
+    return rc;
 }

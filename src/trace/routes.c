@@ -1,5 +1,8 @@
 /* routes.c - GET /api/traces/:traceId (a Viewer): the spans of a trace as
- * a tree, a page at a time.
+ * a tree, a page at a time. Read on the trace's task ("task:<id>"), or on
+ * the project of the task whose trace it is: a caller let in by a project
+ * grant gets a 403 for any other trace (of another project's task, of a
+ * task of no project, of no task), before anything of it is sent.
  *
  *   ?limit=N     spans in the page, 1..10000 (default 1000)
  *   ?cursor=C    the page after the one that gave next_cursor C
@@ -18,6 +21,7 @@
  * worker runs jobs in order); the worker reads the page and the resources;
  * libuv's thread pool builds the tree and its JSON text. */
 #include "trace/internal.h"
+#include "auth/auth.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -33,7 +37,9 @@ struct query {
     char trace_id[AOS_TRACE_ID_LEN + 1];
     int64_t after_start, after_id;
     int limit;
+    int by_project; /* the caller may read the trace only through its task's project */
     /* filled by the worker */
+    char *project; /* by_project: the task's project (NULL: none, or no task) */
     aos_store_span_page_t page;
     int64_t total;
     int more; /* a page follows */
@@ -51,6 +57,7 @@ static void query_free(struct query *q)
 {
     aos_store_span_page_release(&q->page);
     json_decref(q->logs);
+    free(q->project);
     for (int i = 0; i < q->nres; i++)
         free(q->res_text[i]);
     free(q->body);
@@ -98,6 +105,13 @@ int aos_trace_cursor_decode(const char *s, int64_t *start, int64_t *id)
 static int query_run(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct query *q = arg;
+    if (q->by_project) { /* who may read it is decided first (query_done) */
+        int rc = aos_store_task_project(st, q->trace_id, &q->project, err);
+        if (rc == AOS_ENOTFOUND || (rc == 0 && !q->project))
+            return 0; /* no task, or one of no project: refused */
+        if (rc)
+            return rc;
+    }
     int rc = aos_store_spans_count(st, q->trace_id, &q->total, err);
     if (rc == 0 && q->total)
         rc = aos_store_spans_trace(st, q->trace_id, q->after_start, q->after_id, q->limit + 1,
@@ -242,6 +256,13 @@ static void query_done(int status, const aos_err_t *err, void *arg)
         query_free(q);
         return;
     }
+    if (q->by_project && aos_auth_req_check_task(q->req, AOS_PERM_READ, q->trace_id, q->project)) {
+        aos_http_on_close(q->req, NULL, NULL);
+        aos_http_respond_error(q->req, AOS_EFORBIDDEN, "this token may not read trace %s",
+                               q->trace_id);
+        query_free(q);
+        return;
+    }
     if (!q->total) {
         aos_http_on_close(q->req, NULL, NULL);
         aos_http_respond_error(q->req, AOS_ENOTFOUND, "no spans of trace %s", q->trace_id);
@@ -294,6 +315,10 @@ static int get_trace(aos_http_req_t *req, void *data)
     q->after_start = after_start;
     q->after_id = after_id;
     q->limit = (int)limit;
+    char res[AOS_TRACE_ID_LEN + 8];
+    snprintf(res, sizeof(res), "task:%s", tid);
+    /* let in by a project grant (the route's "|project"): the task's project decides */
+    q->by_project = aos_auth_req_check(req, AOS_PERM_READ, res) != 0;
     aos__trace_flush(tr); /* spans that ended before this request are read */
     int rc = aos_store_submit(aos__trace_store(tr), query_run, query_done, q);
     if (rc < 0) {
@@ -305,7 +330,7 @@ static int get_trace(aos_http_req_t *req, void *data)
 }
 
 static const aos_http_route_t routes[] = {
-    {"GET", "/api/traces/:traceId", AOS_PERM_READ, get_trace, 0, "task:{traceId}"},
+    {"GET", "/api/traces/:traceId", AOS_PERM_READ, get_trace, 0, "task:{traceId}|project"},
 };
 
 int aos_trace_add_routes(aos_trace_t *tr, aos_http_t *http)

@@ -8,6 +8,7 @@
 // the anonymous MCP client as a Viewer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAosd, backendEntry, waitReady, sleep, sseClient, ROOT, TOKEN } from './lib.mjs';
@@ -332,6 +333,57 @@ test('grants added and removed take effect at once', async () => {
   assert.equal(r.status, 200, r.text);
   assert.equal((await callAos()).status, 403);
   assert.equal((await aos.api('DELETE', `/rbac/grants/${gid}`)).status, 404);
+});
+
+test('one kept-alive connection: each request\'s own token decides, revocation at once', async () => {
+  // the authorizer remembers a connection's last token (to skip hashing it
+  // again): another token, a forged one and a revocation must still count.
+  // A refusal closes the connection, so each is sent right after a success
+  // on the same one (checked by its local port).
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = (token, path = '/auth/me') => new Promise((resolve, reject) => {
+    const rq = http.get(aos.url + path, { agent, headers: token ? { Authorization: `Bearer ${token}` } : {} }, (res) => {
+      const port = res.socket.localPort;
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, port, body: body ? JSON.parse(body) : undefined }));
+    });
+    rq.on('error', reject);
+  });
+  try {
+    const a = await mint({ name: 'keep-a', role: 'viewer' });
+    const b = await mint({ name: 'keep-b', role: 'none', grants: [{ role: 'viewer', resource: 'task:keep' }] });
+    const ok = await get(a.token);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.id, a.id);
+    let r = await get(b.token);
+    assert.equal(r.body.id, b.id, 'the second token is its own principal');
+    assert.equal(r.port, ok.port);
+    r = await get(a.token, '/api/jobs');
+    assert.equal(r.status, 200);
+    assert.equal(r.port, ok.port);
+    const forged = [a.token.slice(0, -1) + (a.token.endsWith('x') ? 'y' : 'x'), a.token + 'x', a.token.slice(0, -1), null];
+    for (const f of forged) {
+      const before = await get(a.token);
+      assert.equal(before.status, 200);
+      r = await get(f);
+      assert.equal(r.status, 401, `${f}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.port, before.port, 'sent on the connection that knew the real token');
+    }
+    const before = await get(b.token);
+    r = await get(b.token, '/api/jobs');
+    assert.equal(r.status, 403, 'the same token, another route: its own rights');
+    assert.equal(r.port, before.port);
+    const last = await get(a.token);
+    assert.equal(last.status, 200);
+    assert.equal((await aos.api('DELETE', `/auth/tokens/${a.id}`)).status, 200);
+    r = await get(a.token);
+    assert.equal(r.status, 401);
+    assert.match(r.body.error.message, /revoked/);
+    assert.equal(r.port, last.port, 'revoked on the connection that knew it');
+    assert.equal((await get(b.token)).status, 200);
+  } finally { agent.destroy(); }
 });
 
 test('revocation closes the token\'s open SSE streams and refuses its MCP session', async () => {

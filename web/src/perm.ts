@@ -1,7 +1,8 @@
 // perm.ts - what the signed-in principal may do, for hiding or disabling
 // what it may not (the API refuses it anyway). Roles are a ladder (viewer
 // < operator < admin < owner, docs/RBAC.md); a principal may also hold
-// grants: a role on a resource pattern (`tool:ev__*`, `project:p1`, `*`).
+// grants: a role on a resource pattern (`tool:ev__*`, `project:p1`, `*`),
+// or a custom role (a named set of those: /auth/me's effective_grants).
 // can(level, resource) is true when the ladder role reaches the level, or
 // a grant of a high enough role has a pattern matching the resource; with
 // no resource named, any grant of that role counts (the API decides which
@@ -25,7 +26,9 @@ export function can(level: Level, resource?: string): boolean {
   if (!me) return false;
   const role = typeof me.role === 'string' ? me.role : 'none';
   if ((RANK[role] ?? 0) >= NEED[level]) return true;
-  const grants: any[] = Array.isArray(me.grants) ? me.grants : [];
+  // effective_grants: the grants' rights with custom roles expanded (/auth/me)
+  const grants: any[] = Array.isArray(me.effective_grants) ? me.effective_grants
+    : Array.isArray(me.grants) ? me.grants : [];
   return grants.some((g) => (RANK[g?.role] ?? 0) >= NEED[level]
     && (resource === undefined || typeof g?.resource !== 'string' || glob(g.resource, resource)));
 }
