@@ -152,13 +152,16 @@ export function useWindow(n: number, rowHeight: number, height: number) {
   return { first, last, before: first * rowHeight, after: (n - last) * rowHeight, onScroll: (e: Event) => setTop((e.currentTarget as HTMLElement).scrollTop) };
 }
 
-export function Windowed<T>({ items, rowHeight, height, label, testid, render, head, cols = 1 }: {
+export function Windowed<T>({ items, rowHeight, height, label, testid, render, head, cols = 1, onEnd }: {
   items: T[]; rowHeight: number; height: number; label: string; testid: string; render: (x: T, i: number) => ComponentChildren; head?: ComponentChildren; cols?: number;
+  onEnd?: () => void; // the last row is rendered: the caller may load more rows
 }) {
   const w = useWindow(items.length, rowHeight, height);
+  const atEnd = items.length > 0 && w.last >= items.length;
+  useEffect(() => { if (atEnd && onEnd) onEnd(); }, [atEnd, items.length, !!onEnd]);
   const rows = items.slice(w.first, w.last).map((x, i) => render(x, w.first + i));
   return (
-    <div class="scroll windowed" style={`max-height: ${height}px`} tabIndex={0} role="region" aria-label={label} onScroll={w.onScroll} data-count={items.length}>
+    <div class="scroll windowed" style={`max-height: ${height}px`} tabIndex={0} role="region" aria-label={label} onScroll={w.onScroll} data-count={items.length} data-more={onEnd ? 'yes' : 'no'}>
       {head !== undefined ? (
         <table class="small" data-testid={testid}>
           {head}
