@@ -4,6 +4,7 @@
 // either side (null where no row is), walked forwards and backwards over
 // 2,500 events and 1,200 log lines of one trace interleaved with another
 // trace's; the bounds (past either end, limit 1 and 1,000) and bad input.
+// A run's own steps are lines of aosd's log under its trace.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAosd, assertErrorShape, sleep } from './lib.mjs';
@@ -40,17 +41,22 @@ async function task(goal) {
   assert.equal(r.status, 201, r.text);
   const trace = r.body.trace_id;
   await until(`${goal} done`, async () => (await get(trace)).status === 'done');
+  // and its steps' lines in aosd's log, under its trace
+  await until(`${goal}'s log lines`, async () => (await get(trace)).logs.some((l) => /^step s1 finished$/.test(l.message)));
   return trace;
 }
 
 const EVENTS = 2500, LOGS = 1200;
-let trace, other, own, allEvents, allLogs;
+let trace, other, own, ownLogs, allEvents, allLogs;
 
 test('a run with 2,500 events and 1,200 log lines, another run\'s between them', async () => {
   trace = await task('paged');
   other = await task('other');
   own = (await get(trace)).events.length;
   assert.ok(own > 0, 'the run has events of its own');
+  ownLogs = (await get(trace)).logs.length;
+  assert.deepEqual((await get(trace)).logs.map((l) => [l.message, l.level, l.source]),
+    [['step s1 started (aos__echo)', 'info', 'aosd'], ['step s1 finished', 'info', 'aosd']]);
   for (let i = 0; i < EVENTS; i += 500) {
     const body = [];
     for (let j = i; j < i + 500; j++) {
@@ -143,10 +149,10 @@ test('events: forwards with after= and backwards with before= reach every one, o
 
 test('log lines: logs_after= and logs_before= page them on their own', async () => {
   const fwd = await walk('logs', 'after', null, 500);
-  assert.equal(fwd.rows.length, LOGS);
-  assert.deepEqual(fwd.rows.map((l) => l.message), [...Array(LOGS).keys()].map((j) => `paged line ${j}`));
+  assert.equal(fwd.rows.length, ownLogs + LOGS);
+  assert.deepEqual(fwd.rows.slice(ownLogs).map((l) => l.message), [...Array(LOGS).keys()].map((j) => `paged line ${j}`));
   allLogs = fwd.rows.map((l) => l.id);
-  const back = await walk('logs', 'before', allLogs[LOGS - 1] + 1, 333);
+  const back = await walk('logs', 'before', allLogs.at(-1) + 1, 333);
   assert.deepEqual(back.rows.map((l) => l.id), allLogs);
   const both = await get(trace, `?after=${allEvents[0]}&logs_before=${allLogs[10]}&limit=5`);
   assert.deepEqual(both.events.map((e) => e.id), allEvents.slice(1, 6));
@@ -154,7 +160,7 @@ test('log lines: logs_after= and logs_before= page them on their own', async () 
 });
 
 test('bounds: past either end an empty page with no cursor; limit 1 and 1,000', async () => {
-  const end = await get(trace, `?after=${allEvents[allEvents.length - 1]}&logs_after=${allLogs[LOGS - 1]}`);
+  const end = await get(trace, `?after=${allEvents[allEvents.length - 1]}&logs_after=${allLogs.at(-1)}`);
   assert.deepEqual(end.events, []);
   assert.deepEqual(end.logs, []);
   for (const k of ['events_next_before', 'events_next_after', 'logs_next_before', 'logs_next_after']) assert.equal(end[k], null, k);
