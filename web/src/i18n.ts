@@ -430,6 +430,8 @@ const en = {
   'ag.s.ready': 'ready',
   'ag.s.backoff': 'restarting',
   'ag.s.closed': 'closed',
+  'card.openrun': 'Open the run in Projects',
+  'chat.msgs': 'Messages',
 };
 
 type Key = keyof typeof en;
@@ -860,6 +862,8 @@ const zh: Record<Key, string> = {
   'ag.s.ready': '就绪',
   'ag.s.backoff': '重启中',
   'ag.s.closed': '已关闭',
+  'card.openrun': '在项目中打开此运行',
+  'chat.msgs': '消息',
 };
 
 export const dictionaries: Record<Lang, Record<string, string>> = { en, 'zh-CN': zh };
