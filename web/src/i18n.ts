@@ -429,7 +429,6 @@ const en = {
   'ag.s.crashed': 'crashed',
   'ag.s.ready': 'ready',
   'ag.s.backoff': 'restarting',
-  'ag.s.closed': 'closed',
   'card.openrun': 'Open the run in Projects',
   'chat.msgs': 'Messages',
 };
@@ -861,7 +860,6 @@ const zh: Record<Key, string> = {
   'ag.s.crashed': '已崩溃',
   'ag.s.ready': '就绪',
   'ag.s.backoff': '重启中',
-  'ag.s.closed': '已关闭',
   'card.openrun': '在项目中打开此运行',
   'chat.msgs': '消息',
 };

@@ -120,7 +120,7 @@ export function val(f: HTMLFormElement, n: string): string {
 const STATUS: Record<string, Key> = {
   running: 'prj.s.running', queued: 'prj.s.queued', waiting: 'prj.s.waiting', done: 'prj.s.done', failed: 'prj.s.failed',
   cancelled: 'prj.s.cancelled', succeeded: 'prj.s.succeeded', stopped: 'prj.s.stopped', skipped: 'prj.s.skipped',
-  starting: 'ag.s.starting', degraded: 'ag.s.degraded', crashed: 'ag.s.crashed', ready: 'ag.s.ready', backoff: 'ag.s.backoff', closed: 'ag.s.closed',
+  starting: 'ag.s.starting', degraded: 'ag.s.degraded', crashed: 'ag.s.crashed', ready: 'ag.s.ready', backoff: 'ag.s.backoff',
 };
 
 /* A task's, step's, run's or agent's status in the UI's language (an
