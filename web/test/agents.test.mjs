@@ -6,10 +6,11 @@
 // `aosd agent` runtime) started from the page by a user of a cookie
 // session, its status and replicas followed live, its log lines streaming
 // (the tail over SSE), scaled to 2, a new version released and rolled back
-// while it runs, registered in the MCP gateway and called there, stopped; the Sandbox tab: a script created, run by hand, its
-// stdout/stderr and exit status in the run history, edited and run again,
-// deleted; a Viewer without the actions; Chinese and axe-core on both
-// tabs; no console error.
+// while it runs, registered in the MCP gateway and called there, stopped;
+// the Sandbox tab: a script created, run by hand, its stdout/stderr and
+// exit status in the run history, edited and run again, deleted; a Viewer
+// without the actions, an Operator with the lifecycle only; Chinese, dark
+// and phone width, and axe-core on both tabs; no console error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setup, axe, checkLanguage, setLang, setTheme, SHOTS, join } from './lib.mjs';
@@ -311,5 +312,20 @@ test('a Viewer sees agents and scripts but none of the actions', async () => {
   await page.locator('tr[data-script="seen"] button').click();
   await page.locator('[data-testid="script"]').waitFor();
   assert.equal(await page.locator('[data-testid="script-new"], [data-testid="script-run"], [data-testid="script-edit"], [data-testid="script-delete"]').count(), 0);
+  noProblems();
+});
+
+test('an Operator starts, stops and scales, but neither registers, clones, edits nor deletes', async () => {
+  const o = await env.aos.api('POST', '/auth/tokens', { name: 'ag-operator', role: 'operator' });
+  assert.equal(o.status, 201, o.text);
+  const { page, noProblems } = await env.newPage({ token: o.body.token });
+  await page.goto(env.aos.url + '/agents');
+  await page.locator('tr[data-agent="analyst"] button').click();
+  await page.locator('[data-testid="agent-start"]').waitFor();
+  for (const id of ['agent-scale', 'agent-start']) assert.equal(await page.locator(`[data-testid="${id}"]`).count(), 1, id);
+  assert.ok(await page.locator('[data-testid^="release-"]').count() > 0, 'release and roll back are an Operator\'s');
+  assert.equal(await page.locator('[data-testid="agent-new"], [data-testid="agent-register"], [data-testid="agent-clone"], [data-testid="agent-delete"], [data-testid="agent-save"]').count(), 0);
+  assert.equal(await page.locator('[data-testid="agent-prompt"]').isDisabled(), true);
+  await page.locator('[data-testid="agent-logs-state"][data-state="live"]').waitFor();
   noProblems();
 });
