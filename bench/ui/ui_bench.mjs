@@ -290,7 +290,7 @@ async function main() {
     out.push(`| ${r.name} | ${r.p50.toFixed(0)} | ${r.min.toFixed(0)} | ${r.max.toFixed(0)} | ${target} | ${(r.p50 / target).toFixed(2)} | ${kb(r.bytes.Script)} | ${kb(r.bytes.Stylesheet)} | ${kb(r.bytes.api)} |`);
   }
   const run = rows.find((r) => r.extra);
-  if (run) out.push(`# the run page's events: ${run.extra.loaded} loaded, ${run.extra.shown} rows in the DOM (GET /api/episodes/:trace returns at most 1,000 events and 1,000 log lines)`);
+  if (run) out.push(`# the run page's events: ${run.extra.loaded} loaded, ${run.extra.shown} rows in the DOM (the first page of GET /api/episodes/:trace; the window pages in the rest, 1,000 at a time, as it scrolls)`);
   out.push(`# JS on the wire: ${rows[0].bytes.jsEnc || 'identity'}; first page ${kb(rows[0].bytes.Script)} KB (budget 150 KB, ratio ${(rows[0].bytes.Script / 150 / 1024).toFixed(2)})`);
   if (chat) {
     const f = (x) => x.n / (x.ms / 1000);

@@ -1,6 +1,7 @@
 /* episode.c - one run, read back: GET /api/episodes/:trace (the spec, the
  * plan, every step with its attempts, approvals, events, log lines and
- * artifacts), its replay (the recorded steps in order, nothing called
+ * artifacts; the events and the log lines a page at a time, see
+ * page_read), its replay (the recorded steps in order, nothing called
  * again), its artifacts, and a re-run from one of its steps (a new trace
  * linked to it; the steps before reuse their recorded results). */
 #include "orch/internal.h"
@@ -18,14 +19,84 @@
 
 #define ARTIFACT_MAX (64u << 20)
 
+/* A page of a trace's events or log lines: after (> 0: ids above it,
+ * oldest first) or before (> 0: the newest ids below it), else from the
+ * first; limit rows. next_before/next_after: the cursors of the pages
+ * either side, 0 when no row is there (yet). */
+typedef struct {
+    long long after, before, limit;
+    int64_t next_before, next_after;
+} episode_page_t;
+
 struct episode_job {
     aos_orch_t *o;
     orch_waiter_t *w;
     char trace[33];
     int full; /* events and logs too */
+    episode_page_t ev, lg;
     json_t *task, *events, *logs, *spans;
     json_t *arg; /* rerun: the request body */
 };
+
+/* Rows of trace (events, or log lines with logs) where id > after
+ * (ascending) or id < before (descending), at most limit of them. */
+static int rows_read(aos_store_t *st, const char *trace, int logs, int64_t after, int64_t before,
+                     int limit, json_t **out, aos_err_t *err)
+{
+    if (logs) {
+        aos_store_logs_filter_t f = {.trace_id = trace,
+                                     .after_id = after,
+                                     .before_id = before,
+                                     .ascending = before <= 0,
+                                     .limit = limit};
+        return aos_store_logs_query(st, &f, out, err);
+    }
+    aos_store_event_query_t q = {.trace_id = trace,
+                                 .newest_first = before > 0,
+                                 .after_id = after,
+                                 .before_id = before,
+                                 .limit = limit};
+    return aos_store_event_list(st, &q, out, err);
+}
+
+static int64_t row_id(const json_t *rows, size_t i)
+{
+    return (int64_t)json_integer_value(json_object_get(json_array_get(rows, i), "id"));
+}
+
+/* A page of the trace's events or log lines (p), in id order, into *out,
+ * with the cursors of the pages either side: a row beyond each end of
+ * the page is looked for (one indexed row each), so a cursor is given
+ * only where a row is, and an empty page has none. */
+static int page_read(aos_store_t *st, const char *trace, int logs, episode_page_t *p, json_t **out,
+                     aos_err_t *err)
+{
+    int rc = rows_read(st, trace, logs, p->after, p->before, (int)p->limit, out, err);
+    if (rc)
+        return rc;
+    size_t n = json_array_size(*out);
+    if (p->before > 0) /* newest first: put the page in id order */
+        for (size_t i = 0; i < n / 2; i++) {
+            json_t *a = json_incref(json_array_get(*out, i));
+            json_array_set(*out, i, json_array_get(*out, n - 1 - i));
+            json_array_set_new(*out, n - 1 - i, a);
+        }
+    p->next_before = p->next_after = 0;
+    if (!n)
+        return 0;
+    int64_t lo = row_id(*out, 0), hi = row_id(*out, n - 1);
+    json_t *probe = NULL;
+    if ((rc = rows_read(st, trace, logs, 0, lo, 1, &probe, err)))
+        return rc;
+    p->next_before = json_array_size(probe) ? lo : 0;
+    json_decref(probe);
+    probe = NULL;
+    if ((rc = rows_read(st, trace, logs, hi, 0, 1, &probe, err)))
+        return rc;
+    p->next_after = json_array_size(probe) ? hi : 0;
+    json_decref(probe);
+    return 0;
+}
 
 static int episode_read(aos_store_t *st, void *arg, aos_err_t *err)
 {
@@ -33,11 +104,8 @@ static int episode_read(aos_store_t *st, void *arg, aos_err_t *err)
     int rc = aos_store_task_get(st, j->trace, &j->task, err);
     if (rc || !j->full)
         return rc;
-    aos_store_event_query_t q = {.trace_id = j->trace, .limit = AOS_STORE_LIST_MAX};
-    if ((rc = aos_store_event_list(st, &q, &j->events, err)))
-        return rc;
-    aos_store_logs_filter_t f = {.trace_id = j->trace, .ascending = 1, .limit = 1000};
-    if ((rc = aos_store_logs_query(st, &f, &j->logs, err)))
+    if ((rc = page_read(st, j->trace, 0, &j->ev, &j->events, err)) ||
+        (rc = page_read(st, j->trace, 1, &j->lg, &j->logs, err)))
         return rc;
     /* the spans, flat in start order (GET /api/traces/:id gives the tree) */
     aos_store_span_page_t page = {0};
@@ -70,8 +138,11 @@ static void episode_free(struct episode_job *j)
     free(j);
 }
 
+/* Reads the task (full: its events, log lines and spans too, the pages
+ * ev and lg of them) and calls done on the loop. */
 static struct episode_job *episode_start(aos_http_req_t *req, aos_orch_t *o, int full,
-                                         aos_store_done_fn done)
+                                         aos_store_done_fn done, const episode_page_t *ev,
+                                         const episode_page_t *lg)
 {
     const char *trace = aos_http_param(req, "trace");
     if (!orch_trace_ok(trace)) {
@@ -86,6 +157,10 @@ static struct episode_job *episode_start(aos_http_req_t *req, aos_orch_t *o, int
     }
     j->o = o;
     j->full = full;
+    if (ev)
+        j->ev = *ev;
+    if (lg)
+        j->lg = *lg;
     snprintf(j->trace, sizeof(j->trace), "%s", trace);
     if (aos_store_submit(o->cfg.store, episode_read, done, j)) {
         aos_http_respond_error(req, AOS_EUNAVAIL, "the store is closing");
@@ -203,13 +278,49 @@ static void episode_done(int status, const aos_err_t *err, void *arg)
         json_object_get(t, "approvals"), "events", j->events ? j->events : json_null(), "logs",
         j->logs ? j->logs : json_null(), "artifacts", list_dir(ws, j->trace), "spans",
         j->spans ? j->spans : json_null());
+    const struct {
+        const char *name;
+        int64_t v;
+    } cur[] = {{"events_next_before", j->ev.next_before},
+               {"events_next_after", j->ev.next_after},
+               {"logs_next_before", j->lg.next_before},
+               {"logs_next_after", j->lg.next_after}};
+    for (size_t i = 0; body && i < sizeof(cur) / sizeof(cur[0]); i++)
+        json_object_set_new(body, cur[i].name,
+                            cur[i].v ? json_integer((json_int_t)cur[i].v) : json_null());
     aos_http_respond_json(req, body ? 200 : 500, body);
     episode_free(j);
 }
 
+/* The cursors of one kind of row (prefix "" for events, "logs_"), and
+ * the page's limit, from the query; an error for a bad one. */
+static int page_query(aos_http_req_t *req, const char *prefix, long long limit, episode_page_t *p,
+                      aos_err_t *err)
+{
+    char a[16], b[16];
+    snprintf(a, sizeof(a), "%safter", prefix);
+    snprintf(b, sizeof(b), "%sbefore", prefix);
+    int rc;
+    if ((rc = orch_query_int(req, a, 0, INT64_MAX, 0, &p->after, err)) ||
+        (rc = orch_query_int(req, b, 1, INT64_MAX, 0, &p->before, err)))
+        return rc;
+    if (aos_http_query(req, a) && aos_http_query(req, b))
+        return aos_err_set(err, AOS_EINVAL, "give '%s' or '%s', not both", a, b);
+    p->limit = limit;
+    return 0;
+}
+
+/* ?after= or ?before= (event ids), ?logs_after= or ?logs_before= (log
+ * line ids), ?limit= (rows of each, 1..1000, default 1000). */
 int orch_route_episode(aos_http_req_t *req, void *data)
 {
-    episode_start(req, data, 1, episode_done);
+    aos_err_t err = {0, ""};
+    episode_page_t ev = {0}, lg = {0};
+    long long limit;
+    if (orch_query_int(req, "limit", 1, AOS_STORE_LIST_MAX, AOS_STORE_LIST_MAX, &limit, &err) ||
+        page_query(req, "", limit, &ev, &err) || page_query(req, "logs_", limit, &lg, &err))
+        return aos_http_respond_err(req, &err);
+    episode_start(req, data, 1, episode_done, &ev, &lg);
     return 0;
 }
 
@@ -272,7 +383,7 @@ static void replay_done(int status, const aos_err_t *err, void *arg)
 
 int orch_route_replay(aos_http_req_t *req, void *data)
 {
-    episode_start(req, data, 0, replay_done);
+    episode_start(req, data, 0, replay_done, NULL, NULL);
     return 0;
 }
 
@@ -395,7 +506,7 @@ int orch_route_artifact(aos_http_req_t *req, void *data)
         return aos_http_respond_error(req, AOS_EINVAL, "an artifact is a plain file name");
     if (aos_auth_req_check_task(req, AOS_PERM_READ, trace, NULL) == 0)
         return artifact_start(o, req, trace, name);
-    struct episode_job *j = episode_start(req, o, 0, artifact_checked);
+    struct episode_job *j = episode_start(req, o, 0, artifact_checked, NULL, NULL);
     if (j)
         j->arg = json_string(name);
     return 0;
@@ -513,7 +624,7 @@ int orch_route_rerun(aos_http_req_t *req, void *data)
         return aos_http_respond_error(req, AOS_EINVAL,
                                       "body must be {\"from_step\": id, \"inputs\": {...}}");
     }
-    struct episode_job *j = episode_start(req, data, 0, rerun_read);
+    struct episode_job *j = episode_start(req, data, 0, rerun_read, NULL, NULL);
     if (j)
         j->arg = in;
     else

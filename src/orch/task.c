@@ -190,6 +190,9 @@ static void idempotency_key(const orch_task_t *t, const char *id, int attempt, c
     snprintf(out, n, "%s:%s:%d", t->trace_id, id, attempt);
 }
 
+/* A step event (topic task) and the same as a line of aosd's log under
+ * the task's trace, so the run's log lines (the run page, Monitor) say
+ * what its steps did. */
 static void step_event(orch_tx_t *tx, orch_task_t *t, const char *type, const char *id,
                        json_t *more)
 {
@@ -198,6 +201,15 @@ static void step_event(orch_tx_t *tx, orch_task_t *t, const char *type, const ch
         json_object_update(p, more);
         json_decref(more);
     }
+    const char *what = strchr(type, '.') ? strchr(type, '.') + 1 : type;
+    const char *tool = json_string_value(json_object_get(p, "tool"));
+    const char *why = json_string_value(json_object_get(p, "error"));
+    if (!why)
+        why = json_string_value(json_object_get(p, "reason"));
+    aos_log(!strcmp(type, "step.failed") ? AOS_LOG_WARN : AOS_LOG_INFO, "orch",
+            json_pack("{s:s, s:s}", "trace_id", t->trace_id, "step", id), "step %s %s%s%s%s%s%s",
+            id, what, tool ? " (" : "", tool ? tool : "", tool ? ")" : "", why ? ": " : "",
+            why ? why : "");
     orch_tx_event(tx, t, type, "info", NULL, p);
 }
 

@@ -10,7 +10,7 @@
 // versions folded into a card is counted on it. An approval.decided event
 // marks its request's card decided (by whoever, wherever) instead of
 // replacing it.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api';
 import { EventStream, Envelope, ConnState } from './events';
 
@@ -116,4 +116,19 @@ export function useFeed() {
   const [, tick] = useState(0);
   useEffect(() => feed.subscribe(() => tick((n) => n + 1)), []);
   return feed;
+}
+
+/* Calls fn shortly after the feed changes (a task accepted, progressing,
+ * waiting or finished; an agent's recovery), at most every 300 ms: a page
+ * follows the value events, its timers are only a fallback. */
+export function useOnFeed(fn: () => void) {
+  const ref = useRef(fn);
+  ref.current = fn;
+  useEffect(() => {
+    let h: ReturnType<typeof setTimeout> | null = null;
+    const off = feed.subscribe(() => {
+      if (!h) h = setTimeout(() => { h = null; ref.current(); }, 300);
+    });
+    return () => { off(); if (h) clearTimeout(h); };
+  }, []);
 }

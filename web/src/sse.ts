@@ -1,10 +1,16 @@
-// sse.ts - one server-sent-event stream of aosd for a page (the Monitor's
-// live log tail, GET /api/logs/stream): in cookie mode an EventSource, in
-// bearer mode fetch() reading the body, since EventSource cannot send an
-// Authorization header (events.ts does the same for the value events).
-// The stream is opened once; when it drops, onState('closed') tells the
-// caller, which opens a new one from where it was (the log stream's
-// after_id), so that what the caller saw decides where to resume.
+// sse.ts - server-sent-event streams of aosd other than the value events
+// (events.ts has those): in cookie mode an EventSource (the session cookie
+// goes along), in bearer mode fetch() reading the body, since EventSource
+// cannot send an Authorization header.
+//   openSse    opened once (the Monitor's live log tail, GET
+//              /api/logs/stream); when it drops, onState('closed') tells
+//              the caller, which opens a new one from where it was (the
+//              log stream's after_id), so that what the caller saw decides
+//              where to resume.
+//   followSse  opened again a second after it ends or drops (an agent's
+//              log tail); the caller drops what it has seen, by id; only
+//              the named events are handed on.
+//   readFrames the frames of a fetch()ed event-stream body, for all three.
 import { authHeaders, mode } from './api';
 
 export type SseState = 'connecting' | 'live' | 'closed';
@@ -36,6 +42,54 @@ export function openSse(path: string, onFrame: (f: SseFrame) => void, onState: (
     if (!stopped) onState('closed');
   })();
   return () => { stopped = true; ac.abort(); };
+}
+
+export type FollowState = 'connecting' | 'live' | 'reconnecting';
+
+/* Follows path: events named in events go to onFrame; returns a function
+ * that stops it for good. */
+export function followSse(path: string, events: string[], onFrame: (f: SseFrame & { event: string }) => void, onState: (s: FollowState) => void): () => void {
+  let stopped = false;
+  let es: EventSource | null = null;
+  let ac: AbortController | null = null;
+  let timer: number | undefined;
+  const retry = () => {
+    if (stopped) return;
+    onState('reconnecting');
+    timer = window.setTimeout(connect, 1000);
+  };
+  const viaEventSource = () => {
+    const s = new EventSource(path, { withCredentials: true });
+    es = s;
+    s.onopen = () => onState('live');
+    for (const name of events) s.addEventListener(name, (ev) => onFrame({ id: (ev as MessageEvent).lastEventId || undefined, event: name, data: (ev as MessageEvent).data }));
+    s.addEventListener('end', () => { s.close(); retry(); });
+    s.onerror = () => { s.close(); retry(); };
+  };
+  const viaFetch = async () => {
+    const c = new AbortController();
+    ac = c;
+    try {
+      const r = await fetch(path, { headers: { Accept: 'text/event-stream', ...authHeaders() }, signal: c.signal, cache: 'no-store' });
+      if (!r.ok || !r.body) throw new Error(String(r.status));
+      onState('live');
+      for await (const f of readFrames(r.body)) {
+        const event = f.event || 'message';
+        if (f.data && events.includes(event)) onFrame({ id: f.id, event, data: f.data });
+      }
+    } catch {
+      if (stopped) return;
+    }
+    retry();
+  };
+  const connect = () => {
+    if (stopped) return;
+    onState('connecting');
+    if (mode() === 'cookie') viaEventSource();
+    else viaFetch();
+  };
+  connect();
+  return () => { stopped = true; clearTimeout(timer); es?.close(); ac?.abort(); };
 }
 
 /* The frames of an event-stream body (the WHATWG parsing of id, event and

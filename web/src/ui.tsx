@@ -120,6 +120,7 @@ export function val(f: HTMLFormElement, n: string): string {
 const STATUS: Record<string, Key> = {
   running: 'prj.s.running', queued: 'prj.s.queued', waiting: 'prj.s.waiting', done: 'prj.s.done', failed: 'prj.s.failed',
   cancelled: 'prj.s.cancelled', succeeded: 'prj.s.succeeded', stopped: 'prj.s.stopped', skipped: 'prj.s.skipped',
+  starting: 'ag.s.starting', degraded: 'ag.s.degraded', crashed: 'ag.s.crashed', ready: 'ag.s.ready', backoff: 'ag.s.backoff',
 };
 
 /* A task's, step's, run's or agent's status in the UI's language (an
@@ -152,13 +153,16 @@ export function useWindow(n: number, rowHeight: number, height: number) {
   return { first, last, before: first * rowHeight, after: (n - last) * rowHeight, onScroll: (e: Event) => setTop((e.currentTarget as HTMLElement).scrollTop) };
 }
 
-export function Windowed<T>({ items, rowHeight, height, label, testid, render, head, cols = 1 }: {
+export function Windowed<T>({ items, rowHeight, height, label, testid, render, head, cols = 1, onEnd }: {
   items: T[]; rowHeight: number; height: number; label: string; testid: string; render: (x: T, i: number) => ComponentChildren; head?: ComponentChildren; cols?: number;
+  onEnd?: () => void; // the last row is rendered: the caller may load more rows
 }) {
   const w = useWindow(items.length, rowHeight, height);
+  const atEnd = items.length > 0 && w.last >= items.length;
+  useEffect(() => { if (atEnd && onEnd) onEnd(); }, [atEnd, items.length, !!onEnd]);
   const rows = items.slice(w.first, w.last).map((x, i) => render(x, w.first + i));
   return (
-    <div class="scroll windowed" style={`max-height: ${height}px`} tabIndex={0} role="region" aria-label={label} onScroll={w.onScroll} data-count={items.length}>
+    <div class="scroll windowed" style={`max-height: ${height}px`} tabIndex={0} role="region" aria-label={label} onScroll={w.onScroll} data-count={items.length} data-more={onEnd ? 'yes' : 'no'}>
       {head !== undefined ? (
         <table class="small" data-testid={testid}>
           {head}

@@ -1,14 +1,19 @@
 // agents.test.mjs - the Agents page in a real browser against a real aosd:
 // A1 an agent created from a template; A3 its prompt, SOP and tool mapping
 // (a tool picked from the registry's tools/list, a pattern removed) saved
-// as a new version; A4 the versions' diff, release and roll back, scale,
-// clone and delete; the Sandbox tab: a script created, run by hand, its
-// stdout/stderr and exit status in the run history, edited and run again,
-// deleted; a Viewer without the actions; Chinese and axe-core on both
-// tabs; no console error.
+// as a new version; A4 the versions' diff, release and roll back (the diff
+// confirmed first), scale, clone and delete; A2/A5 a real local agent (the
+// `aosd agent` runtime) started from the page by a user of a cookie
+// session, its status and replicas followed live, its log lines streaming
+// (the tail over SSE), scaled to 2, a new version released and rolled back
+// while it runs, registered in the MCP gateway and called there, stopped;
+// the Sandbox tab: a script created, run by hand, its stdout/stderr and
+// exit status in the run history, edited and run again, deleted; a Viewer
+// without the actions, an Operator with the lifecycle only; Chinese, dark
+// and phone width, and axe-core on both tabs; no console error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setup, axe, checkLanguage, setLang, SHOTS, join } from './lib.mjs';
+import { setup, axe, checkLanguage, setLang, setTheme, SHOTS, join } from './lib.mjs';
 
 let env, owner;
 before(async () => { env = await setup(); owner = await env.newPage(); });
@@ -55,9 +60,16 @@ test('A1/A3/A4: from a template, configured, versions diffed, released, rolled b
   assert.ok((await diff.locator('.add').allInnerTexts()).includes('+ Then you plot them.'));
   assert.match(await page.locator('[data-testid="versions"] tr[data-version="2"]').innerText(), /prompt/);
   await page.click('[data-testid="release-2"]');
+  // the diff from the live version, confirmed first
+  const modal = page.locator('[data-testid="release-modal"]');
+  assert.match(await modal.locator('[data-testid="diff"] .add').allInnerTexts().then((x) => x.join('\n')), /Then you plot them/);
+  await axe(page, '/agents release modal');
+  await modal.locator('[data-testid="release-confirm"]').click();
   await page.locator('[data-testid="versions"] tr[data-version="2"] [data-testid="live"]').waitFor();
   assert.equal((await aos.api('GET', '/agents/analyst')).body.version, 2);
   await page.locator('[data-testid="release-1"]', { hasText: 'Roll back' }).click();
+  await page.locator('[data-testid="release-modal"] [data-testid="diff"] .del', { hasText: 'Then you plot them' }).waitFor();
+  await page.locator('[data-testid="release-confirm"]', { hasText: 'Roll back' }).click();
   await page.locator('[data-testid="versions"] tr[data-version="1"] [data-testid="live"]').waitFor();
   assert.equal((await aos.api('GET', '/agents/analyst')).body.version, 1);
   // scale
@@ -78,6 +90,131 @@ test('A1/A3/A4: from a template, configured, versions diffed, released, rolled b
   const audit = await aos.api('GET', '/audit/logs?action=agent.*&limit=50');
   for (const x of ['agent.create', 'agent.update', 'agent.release', 'agent.scale', 'agent.clone', 'agent.delete'])
     assert.ok(audit.body.items.some((i) => i.action === x), `${x}: ${audit.body.items.map((i) => i.action)}`);
+  noProblems();
+});
+
+test('A2/A5: a real local agent started, its logs live, scaled, released and rolled back while running, registered, stopped (cookie session)', async () => {
+  const { aos } = env;
+  const PASS = 'agent-admin-pass-1';
+  const user = await aos.api('POST', '/auth/users', { name: 'ag-admin', password: PASS, role: 'admin' });
+  assert.equal(user.status, 201, user.text);
+  const c = await aos.api('POST', '/agents', { name: 'echoer', template: 'shell-runner', config: { sop: 'step e: aos__echo message=${inputs.input}', tools: ['aos__echo'] } });
+  assert.equal(c.status, 201, c.text);
+  const { page, noProblems } = await env.newPage({ token: null });
+  await page.goto(aos.url + '/');
+  await page.fill('input[name="name"]', 'ag-admin');
+  await page.fill('input[name="password"]', PASS);
+  await page.click('form:has(input[name="password"]) button[type="submit"]');
+  await page.locator('nav').waitFor();
+  await page.goto(aos.url + '/agents');
+  await page.locator('tr[data-agent="echoer"] button').click();
+  const view = page.locator('[data-testid="agent"]');
+  await view.locator('[data-testid="agent-status"][data-status="stopped"]').waitFor();
+  assert.equal(await page.locator('[data-testid="agent-stop"], [data-testid="replicas"]').count(), 0);
+  // the log tail is open (the cookie session's EventSource) before anything runs
+  await page.locator('[data-testid="agent-logs-state"][data-state="live"]').waitFor();
+  const lines = page.locator('[data-testid="agent-log-lines"] tr');
+  // start: running, one ready replica of v1, its "ready" line streamed in
+  await page.click('[data-testid="agent-start"]');
+  await view.locator('[data-testid="agent-status"][data-status="running"]').waitFor({ timeout: 30000 });
+  await page.locator('[data-testid="replicas"] tr[data-state="ready"][data-version="1"]').waitFor();
+  await lines.filter({ hasText: /agent echoer v1 replica \d+: ready/ }).first().waitFor();
+  await page.locator('tr[data-agent="echoer"]', { hasText: 'running' }).waitFor();
+  let a = (await aos.api('GET', '/agents/echoer')).body;
+  assert.equal(a.status, 'running');
+  const pid0 = a.live_replicas[0].pid;
+  assert.equal(await page.locator(`[data-testid="replicas"] tr[data-replica="${a.live_replicas[0].replica}"] td.mono`).innerText(), String(pid0));
+  await axe(page, '/agents running');
+  // scale to 2: the second replica shows up ready, and its line streams in
+  await page.fill('[data-testid="agent-replicas"]', '2');
+  await page.click('[data-testid="agent-scale"]');
+  await page.locator('[data-testid="replicas"] tr[data-state="ready"]').nth(1).waitFor({ timeout: 30000 });
+  await lines.filter({ hasText: /: ready/ }).nth(1).waitFor();
+  a = (await aos.api('GET', '/agents/echoer')).body;
+  assert.equal(a.replicas, 2);
+  assert.equal(a.live_replicas.filter((r) => r.state === 'ready').length, 2);
+  // register it in the MCP gateway, and call it there
+  await page.click('[data-testid="agent-register"]');
+  await page.locator('[data-testid="agent-registered"]', { hasText: 'echoer__run_task' }).waitFor();
+  const reg = (await aos.api('GET', '/mcp/registry')).body.servers.find((x) => x.name === 'echoer');
+  assert.equal(reg?.transport, 'agent');
+  const call = await aos.api('POST', '/mcp/call', { server: 'echoer', tool: 'run_task', args: { input: 'from the test' } });
+  assert.equal(call.status, 200, call.text);
+  assert.match(JSON.stringify(call.body), /Echo: from the test/);
+  await page.locator('[data-testid="agent-stats"]', { hasText: /Calls [1-9]/ }).waitFor();
+  // a new version saved, released while running (the diff shown first):
+  // its replicas replace the old ones, v2 lines stream in; then rolled back
+  await page.fill('[data-testid="agent-prompt"]', 'Version two of the echoer.');
+  await page.click('[data-testid="agent-save"]');
+  await page.locator('[data-testid="agent-msg"]', { hasText: 'version 2' }).waitFor();
+  await page.click('[data-testid="release-2"]');
+  await page.locator('[data-testid="release-modal"] [data-testid="diff"] .add', { hasText: 'Version two of the echoer.' }).waitFor();
+  await page.locator('[data-testid="release-modal"]', { hasText: 'replaced one at a time' }).waitFor();
+  await page.click('[data-testid="release-confirm"]');
+  await page.waitForFunction(() => {
+    const r = [...document.querySelectorAll('[data-testid="replicas"] tbody tr')];
+    return r.length === 2 && r.every((x) => x.dataset.version === '2' && x.dataset.state === 'ready');
+  }, null, { timeout: 60000 });
+  await lines.filter({ hasText: /agent echoer v2 replica \d: ready/ }).first().waitFor();
+  await page.locator('[data-testid="agent-version"]', { hasText: 'v2' }).waitFor();
+  assert.equal((await aos.api('GET', '/agents/echoer')).body.running_version, 2);
+  await page.locator('[data-testid="release-1"]', { hasText: 'Roll back' }).click();
+  await page.locator('[data-testid="release-modal"] [data-testid="diff"] .del', { hasText: 'Version two of the echoer.' }).waitFor();
+  await page.click('[data-testid="release-confirm"]');
+  await page.waitForFunction(() => {
+    const r = [...document.querySelectorAll('[data-testid="replicas"] tbody tr')];
+    return r.length === 2 && r.every((x) => x.dataset.version === '1' && x.dataset.state === 'ready');
+  }, null, { timeout: 60000 });
+  assert.equal((await aos.api('GET', '/agents/echoer')).body.running_version, 1);
+  await page.screenshot({ path: join(SHOTS, 'agents-en-light-running.png'), fullPage: true });
+  // a crash (kill -9 a replica): the value events bring the restart in
+  const victim = (await aos.api('GET', '/agents/echoer')).body.live_replicas[0];
+  process.kill(victim.pid, 'SIGKILL');
+  await page.locator('[data-testid="agent-errors"] li').first().waitFor({ timeout: 20000 });
+  await page.waitForFunction((pid) => {
+    const r = [...document.querySelectorAll('[data-testid="replicas"] tbody tr')];
+    return r.length === 2 && r.every((x) => x.dataset.state === 'ready') && !r.some((x) => x.querySelector('td.mono')?.textContent === String(pid));
+  }, victim.pid, { timeout: 30000 });
+  // pausing the tail keeps what it has; resuming tails again, no line twice
+  await page.click('[data-testid="agent-logs-pause"]');
+  await page.locator('[data-testid="agent-logs-state"][data-state="paused"]').waitFor();
+  await page.click('[data-testid="agent-logs-pause"]');
+  await page.locator('[data-testid="agent-logs-state"][data-state="live"]').waitFor();
+  await lines.first().waitFor();
+  const ids = await lines.evaluateAll((xs) => xs.map((x) => x.dataset.id));
+  assert.equal(new Set(ids).size, ids.length, 'no line twice');
+  // stop: stopped, no replica left, the token revoked
+  await page.click('[data-testid="agent-stop"]');
+  await view.locator('[data-testid="agent-status"][data-status="stopped"]').waitFor({ timeout: 30000 });
+  await page.locator('[data-testid="replicas"]').waitFor({ state: 'detached' });
+  await page.locator('[data-testid="agent-start"]').waitFor();
+  a = (await aos.api('GET', '/agents/echoer')).body;
+  assert.equal(a.status, 'stopped');
+  const audit = await aos.api('GET', '/audit/logs?resource=agent:echoer&limit=100');
+  const acts = audit.body.items.map((i) => i.action);
+  for (const x of ['agent.start', 'agent.scale', 'agent.register', 'agent.release', 'agent.rollback', 'agent.stop'])
+    assert.ok(acts.includes(x), `${x}: ${acts}`);
+  for (const i of audit.body.items.filter((x) => ['agent.start', 'agent.stop', 'agent.register'].includes(x.action)))
+    assert.equal(i.actor, `user:${user.body.id}`, 'the user of the cookie session did it');
+  noProblems();
+});
+
+test('A2 at phone width, in Chinese and dark: the lifecycle and the log tail fit', async () => {
+  const { page, noProblems } = await env.newPage();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(env.aos.url + '/agents');
+  await setLang(page, 'zh-CN');
+  await setTheme(page, 'dark');
+  await page.locator('tr[data-agent="echoer"] button').click();
+  await page.locator('[data-testid="agent-logs"]').waitFor();
+  await page.locator('[data-testid="agent-log-lines"] tr').first().waitFor();
+  await checkLanguage(page, 'zh-CN', '/agents lifecycle');
+  await axe(page, '/agents phone zh-CN dark');
+  const over = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(over <= 1, `no sideways scroll at 390 px: ${over}`);
+  await page.screenshot({ path: join(SHOTS, 'agents-zh-CN-dark-phone.png'), fullPage: true });
+  await setTheme(page, 'light');
+  await setLang(page, 'en');
   noProblems();
 });
 
@@ -166,12 +303,29 @@ test('a Viewer sees agents and scripts but none of the actions', async () => {
   await page.goto(env.aos.url + '/agents');
   await page.locator('tr[data-agent="analyst"] button').click();
   await page.locator('[data-testid="agent"]').waitFor();
-  assert.equal(await page.locator('[data-testid="agent-new"], [data-testid="agent-save"], [data-testid="agent-clone"], [data-testid="agent-delete"], [data-testid="agent-scale"], [data-testid^="release-"]').count(), 0);
+  assert.equal(await page.locator('[data-testid="agent-new"], [data-testid="agent-save"], [data-testid="agent-clone"], [data-testid="agent-delete"], [data-testid="agent-scale"], [data-testid^="release-"], [data-testid="agent-start"], [data-testid="agent-stop"], [data-testid="agent-register"]').count(), 0);
+  // the log tail is read access: a Viewer has it
+  await page.locator('[data-testid="agent-logs-state"][data-state="live"]').waitFor();
   assert.equal(await page.locator('[data-testid="agent-prompt"]').isDisabled(), true);
   await axe(page, '/agents as a viewer');
   await tab(page, 'sandbox');
   await page.locator('tr[data-script="seen"] button').click();
   await page.locator('[data-testid="script"]').waitFor();
   assert.equal(await page.locator('[data-testid="script-new"], [data-testid="script-run"], [data-testid="script-edit"], [data-testid="script-delete"]').count(), 0);
+  noProblems();
+});
+
+test('an Operator starts, stops and scales, but neither registers, clones, edits nor deletes', async () => {
+  const o = await env.aos.api('POST', '/auth/tokens', { name: 'ag-operator', role: 'operator' });
+  assert.equal(o.status, 201, o.text);
+  const { page, noProblems } = await env.newPage({ token: o.body.token });
+  await page.goto(env.aos.url + '/agents');
+  await page.locator('tr[data-agent="analyst"] button').click();
+  await page.locator('[data-testid="agent-start"]').waitFor();
+  for (const id of ['agent-scale', 'agent-start']) assert.equal(await page.locator(`[data-testid="${id}"]`).count(), 1, id);
+  assert.ok(await page.locator('[data-testid^="release-"]').count() > 0, 'release and roll back are an Operator\'s');
+  assert.equal(await page.locator('[data-testid="agent-new"], [data-testid="agent-register"], [data-testid="agent-clone"], [data-testid="agent-delete"], [data-testid="agent-save"]').count(), 0);
+  assert.equal(await page.locator('[data-testid="agent-prompt"]').isDisabled(), true);
+  await page.locator('[data-testid="agent-logs-state"][data-state="live"]').waitFor();
   noProblems();
 });

@@ -2,7 +2,8 @@
 // aosd: P1 the task list filtered by status and project, a waiting task
 // cancelled; P2 a run's steps with their outputs, its artifacts previewed,
 // its trace, log lines and events, updated live while it waits for an
-// approval; a long run's events and log lines windowed; P4 the replay
+// approval; a long run's 20,000 events and log lines windowed and paged
+// as the window scrolls; P4 the replay
 // stepped through and a re-run from a middle step; Chinese and
 // axe-core; no console error.
 import { test, before, after } from 'node:test';
@@ -129,39 +130,84 @@ test('P2/P4: artifacts and trace; the replay stepped; a re-run from a middle ste
   noProblems();
 });
 
-test('P2: a long run: its events and log lines windowed, every one reachable by scrolling', async () => {
+test('P2: a long run: its 20,000 events and 1,500 log lines windowed and paged, every one reachable by scrolling', async () => {
   const { page, noProblems } = owner;
   const { aos } = env;
-  // a run of its own with 1,200 more events and 1,000 log lines (the
-  // episode route gives at most 1,000 of each)
+  // a run of its own with 20,000 more events and 1,500 log lines (the
+  // episode route gives them 1,000 a page)
   const run = await aos.api('POST', '/api/run', { goal: 'a long run', project_id: 'shop', dsl: 'step s1: aos__echo message="long"' });
   assert.equal(run.status, 201, run.text);
   const tr = run.body.trace_id;
-  for (let i = 0; i < 1200; i += 600) {
-    const evs = Array.from({ length: 600 }, (_, j) => ({ type: `long.step${String(i + j).padStart(4, '0')}`, trace_id: tr }));
+  let own, ownLines;
+  for (let i = 0; i < 200 && !own; i++) { // done, and its steps' lines in the log
+    const e = (await aos.api('GET', `/api/episodes/${tr}`)).body;
+    if (e.status === 'done' && e.logs.some((l) => l.message === 'step s1 finished')) { own = e.events.length; ownLines = e.logs.length; }
+    else await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(own > 0, 'the run finished');
+  const EVENTS = 20000, LINES = 1500;
+  for (let i = 0; i < EVENTS; i += 1000) {
+    const evs = Array.from({ length: 1000 }, (_, j) => ({ type: `long.step${String(i + j).padStart(5, '0')}`, trace_id: tr }));
     assert.equal((await aos.api('POST', '/api/events', evs)).status, 201);
   }
-  const lines = Array.from({ length: 1000 }, (_, j) => ({ message: `long line ${j}`, level: 'info', topic: 'long', trace_id: tr }));
+  const lines = Array.from({ length: LINES }, (_, j) => ({ message: `long line ${j}`, level: 'info', topic: 'long', trace_id: tr }));
   assert.equal((await aos.api('POST', '/api/logs', lines)).status < 300, true);
+  for (let i = 0; i < 300; i++) { // the log service writes in batches
+    const l = (await aos.api('GET', `/api/episodes/${tr}?logs_before=${Number.MAX_SAFE_INTEGER}&limit=1`)).body.logs;
+    if (l[0]?.message === `long line ${LINES - 1}`) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   await page.goto(aos.url + `/projects?trace=${tr}`);
   const ev = page.locator('[data-testid="run-events"]');
   await ev.locator('li').first().waitFor();
   const box = page.locator('.windowed', { has: ev });
-  const n = Number(await box.getAttribute('data-count'));
-  assert.equal(n, 1000);
-  await page.locator('h3', { hasText: 'Events (1000)' }).waitFor();
+  assert.equal(Number(await box.getAttribute('data-count')), 1000);
+  await page.locator('h3', { hasText: 'Events (1000+)' }).waitFor();
   // only the rows in view (and a few either side) are in the DOM
   const inDom = await ev.locator('li').count();
   assert.ok(inDom > 5 && inDom < 60, `${inDom} event rows in the DOM`);
   assert.ok(await page.locator('[data-testid="run-logs"] tbody tr.row1').count() < 60);
-  // scrolled to the end: the last rows rendered, the first ones gone
+  // scrolled to the end again and again: the next pages come, to the last event
+  const total = own + EVENTS;
+  const pages = [];
+  for (let k = 0; k < 40; k++) {
+    const n = Number(await box.getAttribute('data-count'));
+    pages.push(n);
+    if (n === total) break;
+    await box.evaluate((b) => { b.scrollTop = b.scrollHeight; });
+    await page.waitForFunction((n) => Number(document.querySelector('.windowed:has([data-testid="run-events"])').dataset.count) > n, n);
+  }
+  assert.equal(pages.at(-1), total, `the pages loaded: ${pages}`);
+  assert.ok(pages.length >= 20, `a page at a time: ${pages}`);
+  assert.equal(await box.getAttribute('data-more'), 'no');
+  await page.locator('h3', { hasText: `Events (${total})` }).waitFor();
   await box.evaluate((b) => { b.scrollTop = b.scrollHeight; });
-  const lastType = (await aos.api('GET', `/api/episodes/${tr}`)).body.events.at(-1).type;
-  await ev.locator('li', { hasText: lastType }).waitFor();
+  await ev.locator('li', { hasText: `long.step${EVENTS - 1}` }).waitFor();
+  const newest = (await aos.api('GET', `/api/episodes/${tr}?before=${Number.MAX_SAFE_INTEGER}&limit=1`)).body.events[0];
+  assert.equal(await ev.locator('li').last().getAttribute('data-event'), String(newest.id));
   assert.ok(await ev.locator('li').count() < 60);
+  // every event once, in order: the rows the window shows at a few offsets
+  for (const at of [0.1, 0.5, 0.9]) {
+    await box.evaluate((b, at) => { b.scrollTop = b.scrollHeight * at; }, at);
+    await page.waitForFunction((at) => {
+      const b = document.querySelector('.windowed:has([data-testid="run-events"])');
+      const li = b.querySelector('li[data-event]');
+      return li && Number(b.querySelector('ol').getAttribute('start')) > 1 && Math.abs(Number(b.querySelector('ol').getAttribute('start')) / Number(b.dataset.count) - at) < 0.05;
+    }, at);
+    const ids = (await ev.locator('li').evaluateAll((xs) => xs.map((x) => Number(x.dataset.event))));
+    for (let i = 1; i < ids.length; i++) assert.ok(ids[i] > ids[i - 1], 'in id order, none twice');
+  }
   const logs = page.locator('.windowed', { has: page.locator('[data-testid="run-logs"]') });
-  await logs.evaluate((b) => { b.scrollTop = b.scrollHeight; });
-  await page.locator('[data-testid="run-logs"] tr', { hasText: 'long line 999' }).waitFor();
+  for (let k = 0; k < 5 && !(await page.locator('[data-testid="run-logs"] tr', { hasText: `long line ${LINES - 1}` }).count()); k++) {
+    const n = Number(await logs.getAttribute('data-count'));
+    await logs.evaluate((b) => { b.scrollTop = b.scrollHeight; });
+    await page.waitForFunction((n) => {
+      const b = document.querySelector('.windowed:has([data-testid="run-logs"])');
+      return Number(b.dataset.count) > n || [...b.querySelectorAll('tr')].some((r) => r.textContent.includes('long line 1499'));
+    }, n);
+  }
+  await page.locator('[data-testid="run-logs"] tr', { hasText: `long line ${LINES - 1}` }).waitFor();
+  assert.equal(Number(await logs.getAttribute('data-count')), ownLines + LINES);
   assert.equal(await page.locator('[data-testid="run-logs"] tr', { hasText: 'long line 0' }).count(), 0);
   await axe(page, '/projects long run');
   noProblems();

@@ -8,17 +8,27 @@
 //            environment's names (values are write-only); each save is a
 //            new version (PATCH). A4 every version with its diff, the
 //            line diff of any two, release (a newer one) or roll back (an
-//            older one), clone, scale, delete. Start, stop and live logs
-//            (A2, A5) wait for the agents' lifecycle API (issue 15).
+//            older one, the diff from the live version shown before it is
+//            confirmed), clone, delete. A2 start, stop, scale, register in
+//            the MCP gateway; the status, load, replicas (pid, state,
+//            version, calls in flight, draining, restarts), statistics
+//            and last errors re-read on each value event (recovery.*,
+//            anomaly.detected), every second while a change is under way
+//            (a start, a scale, a release: the status changes have no
+//            event of their own) and every 5 s while it runs (its load). A5 the live log tail (GET
+//            /agents/:id/logs?tail=N over SSE, sse.ts): the last N lines
+//            (the replay), then live ones; paused and resumed.
 //   Sandbox  scripts (files, entry, caps, schedule) created, edited and
 //            deleted; a manual run; the run history with stdout/stderr,
 //            exit status and resource use; cancel a running run.
-import { useEffect, useState } from 'preact/hooks';
-import { t } from '../i18n';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { t, Key } from '../i18n';
 import { api } from '../api';
 import { can } from '../perm';
 import { useLoad, Err, Tabs, TabPanel, Modal, DiffView, pretty, when, val, statusText, NoAccess, Scroll } from '../ui';
 import { listToolsAt } from './integrations';
+import { useOnFeed } from '../feed';
+import { followSse, FollowState } from '../sse';
 
 type Tab = 'agents' | 'sandbox';
 
@@ -40,8 +50,20 @@ function AgentsPage() {
   );
 }
 
+type Replica = { replica: number; pid: number; state: string; version: number; in_flight: number; draining: boolean; restarts: number };
 type Agent = { id: string; name: string; type: string; version: number; latest_version?: number; replicas: number; status: string; route_prefix: string | null;
-  config: { prompt?: string; sop?: string; tools?: string[]; concurrency?: number; env_names?: string[]; url?: string }; created_at: string };
+  config: { prompt?: string; sop?: string; tools?: string[]; concurrency?: number; env_names?: string[]; url?: string }; created_at: string;
+  // the running agent (absent while stopped)
+  load?: number; live_replicas?: Replica[]; errors?: { at: string; replica: number; message: string }[]; registered?: boolean;
+  run_id?: string; running_version?: number; stats?: { calls: number; failures: number; crashes: number; restarts: number } };
+
+/* A change is under way: the page re-reads the agent every second. */
+function changing(a: Agent): boolean {
+  if (!a.run_id) return a.status === 'starting';
+  const reps = a.live_replicas || [];
+  return a.status === 'starting' || a.status === 'degraded' || reps.length !== a.replicas ||
+    reps.some((r) => r.state !== 'ready' || r.draining || r.version !== a.version);
+}
 
 function AgentList() {
   const list = useLoad<{ agents: Agent[] }>('/agents');
@@ -129,37 +151,58 @@ function registryTools(): Promise<string[]> {
 }
 
 function AgentView({ name, onChanged, onGone, onOpen }: { name: string; onChanged: () => void; onGone: () => void; onOpen: (n: string) => void }) {
-  const cur = useLoad<Agent>(`/agents/${encodeURIComponent(name)}`);
-  const vers = useLoad<{ versions: any[] }>(`/agents/${encodeURIComponent(name)}/versions`);
+  const path = `/agents/${encodeURIComponent(name)}`;
+  const cur = useLoad<Agent>(path);
+  const vers = useLoad<{ versions: any[] }>(`${path}/versions`);
   const [err, setErr] = useState('');
   const [msg, setMsg] = useState('');
+  const [releasing, setReleasing] = useState<number | null>(null);
   // the routes' resource is agent:<the path's name>
   const admin = can('admin', `agent:${name}`);
   const op = can('operate', `agent:${name}`);
+  // live: the value events (an agent's recovery, anomaly) and, while a
+  // change is under way, every second
+  const a0 = cur.data;
+  const last = useRef('');
+  const seen = (x: Agent) => { const k = `${x.status} ${x.replicas} ${x.version}`; if (k !== last.current) { last.current = k; onChanged(); } };
+  const refresh = () => { if (!document.hidden) api<Agent>('GET', path).then((x) => { cur.setData(x); seen(x); }).catch(() => {}); };
+  useOnFeed(refresh);
+  // load and statistics change with every call, which has no event: a
+  // running agent is re-read every 5 s, every second during a change
+  const every = !a0 ? 0 : changing(a0) ? 1000 : a0.run_id ? 5000 : 0;
+  useEffect(() => {
+    if (!every) return;
+    const h = setInterval(refresh, every);
+    return () => clearInterval(h);
+  }, [every]);
   if (!cur.data) return <Err msg={cur.err} />;
   const a = cur.data;
+  const local = a.type !== 'remote';
   const reload = () => { cur.reload(); vers.reload(); onChanged(); };
   const act = async (f: () => Promise<any>, done: string) => {
     setErr(''); setMsg('');
     try { await f(); setMsg(done); reload(); } catch (x: any) { setErr(x.message); }
   };
+  const post = (verb: string, body?: unknown) => api('POST', `${path}/${verb}`, body ?? {});
   const clone = (e: Event) => {
     e.preventDefault();
     const n = val(e.currentTarget as HTMLFormElement, 'clone');
     if (!n.trim()) return;
     setErr('');
-    api('POST', `/agents/${encodeURIComponent(a.name)}/clone`, { name: n.trim() }).then(() => { onChanged(); onOpen(n.trim()); }).catch((x) => setErr(x.message));
+    api('POST', `${path}/clone`, { name: n.trim() }).then(() => { onChanged(); onOpen(n.trim()); }).catch((x) => setErr(x.message));
   };
   const del = () => {
     if (!confirm(t('ag.delete.confirm', { name: a.name }))) return;
-    api('DELETE', `/agents/${encodeURIComponent(a.name)}`).then(onGone).catch((x) => setErr(x.message));
+    api('DELETE', path).then(onGone).catch((x) => setErr(x.message));
   };
+  const stop = () => { if (confirm(t('ag.stop.confirm', { name: a.name }))) act(() => post('stop'), t('ag.stopped')); };
+  const reps = a.live_replicas || [];
   return (
-    <div class="stack" data-testid="agent">
+    <div class="stack" data-testid="agent" data-status={a.status}>
       <section class="panel">
         <header class="row">
           <h2>{a.name}</h2>
-          <span class="badge">{a.type === 'remote' ? t('ag.remote') : t('ag.local')}</span>
+          <span class="badge">{local ? t('ag.local') : t('ag.remote')}</span>
           <span class="badge" data-testid="agent-version">v{a.version}</span>
           <span class="spacer" />
           {admin && (
@@ -171,23 +214,130 @@ function AgentView({ name, onChanged, onGone, onOpen }: { name: string; onChange
           {admin && <button type="button" class="danger" onClick={del} data-testid="agent-delete">{t('common.delete')}</button>}
         </header>
         <h3>{t('ag.lifecycle')}</h3>
-        <div class="row">
-          <span>{t('ag.status')}: <span class={`status status-${a.status}`} data-testid="agent-status">{statusText(a.status)}</span></span>
-          {a.type !== 'remote' && op && (
-            <form class="row" onSubmit={(e) => { e.preventDefault(); const n = Number(val(e.currentTarget as HTMLFormElement, 'replicas')); act(() => api('POST', `/agents/${encodeURIComponent(a.name)}/scale`, { replicas: n }), t('ag.scaled', { n })); }}>
-              <label class="row">{t('ag.replicas')}<input name="replicas" type="number" min="1" max="16" defaultValue={String(a.replicas)} style="width: 5rem" data-testid="agent-replicas" /></label>
+        <div class="row wrap">
+          <span>{t('ag.status')}: <span class={`status status-${a.status}`} data-testid="agent-status" data-status={a.status}>{statusText(a.status)}</span></span>
+          {a.run_id && <span class="small" data-testid="agent-load">{t('ag.load', { n: a.load ?? 0 })}</span>}
+          {a.run_id && a.running_version != null && <span class="small muted">{t('ag.running.version', { v: a.running_version })}</span>}
+          <span class="spacer" />
+          {local && op && !a.run_id && <button type="button" class="primary" onClick={() => act(() => post('start'), t('ag.started', { n: a.replicas }))} data-testid="agent-start">{t('ag.start')}</button>}
+          {local && op && a.run_id && <button type="button" class="danger" onClick={stop} data-testid="agent-stop">{t('ag.stop')}</button>}
+          {local && op && (
+            <form class="row" onSubmit={(e) => { e.preventDefault(); const n = Number(val(e.currentTarget as HTMLFormElement, 'replicas')); act(() => post('scale', { replicas: n }), t('ag.scaled', { n })); }}>
+              <label class="row">{t('ag.replicas')}<input name="replicas" type="number" min="1" max="16" defaultValue={String(a.replicas)} key={a.replicas} style="width: 5rem" data-testid="agent-replicas" /></label>
               <button type="submit" data-testid="agent-scale">{t('ag.scale')}</button>
             </form>
           )}
         </div>
-        <p class="muted small">{t('ag.lifecycle.later')}</p>
+        <p class="row wrap small" data-testid="agent-mcp">
+          {a.registered || a.route_prefix
+            ? <span data-testid="agent-registered">{t('ag.registered')} <code>{`${a.name}__run_task`}</code> · <code>{a.route_prefix || `/agents/${a.name}/mcp`}</code></span>
+            : <span class="muted">{t('ag.unregistered')}</span>}
+          {admin && !(a.registered || a.route_prefix) && <button type="button" onClick={() => act(() => post('register-mcp'), t('ag.registered.done'))} data-testid="agent-register">{t('ag.register')}</button>}
+        </p>
         {msg && <p role="status" data-testid="agent-msg">{msg}</p>}
         <Err msg={err} />
+        {reps.length > 0 && (
+          <Scroll label={t('ag.reps')}>
+            <table data-testid="replicas" class="small">
+              <thead><tr><th>#</th><th>{t('ag.rep.pid')}</th><th>{t('ag.rep.state')}</th><th>{t('ag.version')}</th><th>{t('ag.rep.inflight')}</th><th>{t('ag.rep.restarts')}</th></tr></thead>
+              <tbody>
+                {reps.map((r) => (
+                  <tr key={`${r.replica}-${r.pid}`} data-replica={r.replica} data-state={r.state} data-version={r.version}>
+                    <td>{r.replica}</td><td class="mono">{r.pid || ''}</td>
+                    <td><span class={`status status-${r.state}`}>{statusText(r.state)}</span>{r.draining && <span class="badge">{t('ag.rep.draining')}</span>}</td>
+                    <td>v{r.version}</td><td>{r.in_flight}</td><td>{r.restarts}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </Scroll>
+        )}
+        {a.stats && <p class="small muted" data-testid="agent-stats">{t('ag.stats', { ...a.stats })}</p>}
+        {(a.errors || []).length > 0 && <>
+          <h4>{t('ag.errors')}</h4>
+          <ul class="small" data-testid="agent-errors">{(a.errors || []).slice().reverse().map((x, i) => <li key={i}><span class="muted">{when(x.at)}</span> <span class="mono">{x.message}</span></li>)}</ul>
+        </>}
       </section>
+      {local && <AgentLogs name={a.name} />}
       <ConfigEditor agent={a} canEdit={admin} onSaved={(v) => { setMsg(t('ag.saved', { v })); reload(); }} />
-      <Versions agent={a} versions={vers.data?.versions || null} err={vers.err} canRelease={op}
-        onRelease={(v) => act(() => api('POST', `/agents/${encodeURIComponent(a.name)}/release`, { version: v }), t('ag.released', { v }))} />
+      <Versions agent={a} versions={vers.data?.versions || null} err={vers.err} canRelease={op} onRelease={setReleasing} />
+      {releasing != null && vers.data && (
+        <ReleaseModal agent={a} versions={vers.data.versions} target={releasing} onClose={() => setReleasing(null)}
+          onConfirm={() => { const v = releasing; setReleasing(null); act(() => post('release', { version: v }), t('ag.released', { v })); }} />
+      )}
     </div>
+  );
+}
+
+/* Release (a newer version) or roll back (an older one): what changes
+ * from the live version, confirmed first. */
+function ReleaseModal({ agent, versions, target, onClose, onConfirm }: { agent: Agent; versions: any[]; target: number; onClose: () => void; onConfirm: () => void }) {
+  const from = versions.find((v) => v.version === agent.version);
+  const to = versions.find((v) => v.version === target);
+  const back = target < agent.version;
+  return (
+    <Modal title={back ? t('ag.rollback.title', { v: target }) : t('ag.release.title', { v: target })} onClose={onClose}>
+      <div data-testid="release-modal">
+        <p class="small">{t('ag.release.diff', { from: agent.version, to: target })}</p>
+        {from && to && <DiffView a={configText(from.config)} b={configText(to.config)} />}
+        {agent.run_id && <p class="small muted">{t('ag.release.rolling')}</p>}
+        <div class="row">
+          <button type="button" class="primary" onClick={onConfirm} data-testid="release-confirm">{back ? t('ag.rollback') : t('ag.release')}</button>
+          <button type="button" onClick={onClose}>{t('common.cancel')}</button>
+        </div>
+      </div>
+    </Modal>
+  );
+}
+
+/* A5: the agent's log lines (its replicas' stderr, source
+ * upstream:agent:<name>): the last `tail` of them, then live ones. */
+const LOG_KEEP = 1000;
+const LOG_STATE: Record<FollowState | 'paused', Key> = { connecting: 'ag.logs.connecting', live: 'ag.logs.live', reconnecting: 'ag.logs.reconnecting', paused: 'ag.logs.paused' };
+function AgentLogs({ name }: { name: string }) {
+  const [tail, setTail] = useState(100);
+  const [paused, setPaused] = useState(false);
+  const [state, setState] = useState<FollowState | 'paused'>('connecting');
+  const [lines, setLines] = useState<any[]>([]);
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (paused) { setState('paused'); return; }
+    setLines([]);
+    let seen = 0;
+    const close = followSse(`/agents/${encodeURIComponent(name)}/logs?tail=${tail}`, ['log'], (f) => {
+      let e: any;
+      try { e = JSON.parse(f.data); } catch { return; }
+      const id = Number(f.id ?? e.id);
+      if (id && id <= seen) return; // a reconnect tails again: no line twice
+      if (id) seen = id;
+      setLines((xs) => (xs.length >= LOG_KEEP ? xs.slice(xs.length - LOG_KEEP + 1) : xs).concat(e));
+    }, setState);
+    return close;
+  }, [name, tail, paused]);
+  // follow the newest line while the box is scrolled to its end
+  const atEnd = useRef(true);
+  useEffect(() => { const b = box.current; if (b && atEnd.current) b.scrollTop = b.scrollHeight; }, [lines]);
+  return (
+    <section class="panel" data-testid="agent-logs">
+      <header class="row wrap">
+        <h3>{t('ag.logs')}</h3>
+        <span class="badge small" data-testid="agent-logs-state" data-state={state}>{t(LOG_STATE[state])}</span>
+        <span class="spacer" />
+        <label class="row">{t('ag.logs.tail')}<select value={String(tail)} onChange={(e) => setTail(Number((e.target as HTMLSelectElement).value))} data-testid="agent-logs-tail">
+          {[0, 20, 100, 500, 1000].map((n) => <option key={n} value={n}>{n}</option>)}</select></label>
+        <button type="button" onClick={() => setPaused(!paused)} aria-pressed={paused} data-testid="agent-logs-pause">{paused ? t('ag.logs.resume') : t('ag.logs.pause')}</button>
+      </header>
+      <div class="scroll logtail" ref={box} tabIndex={0} role="log" aria-label={t('ag.logs')} style="max-height: 240px"
+        onScroll={(e) => { const b = e.currentTarget as HTMLDivElement; atEnd.current = b.scrollTop + b.clientHeight >= b.scrollHeight - 4; }}>
+        {lines.length === 0 ? <p class="muted small">{t('ag.logs.none')}</p> : (
+          <table class="small" data-testid="agent-log-lines">
+            <tbody>{lines.map((l) => (
+              <tr key={l.id} class={`log-${l.level}`} data-id={l.id}><td class="nowrap">{when(l.ts)}</td><td>{l.level}</td><td class="mono">{l.message}</td></tr>
+            ))}</tbody>
+          </table>
+        )}
+      </div>
+    </section>
   );
 }
 

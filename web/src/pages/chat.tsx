@@ -2,7 +2,8 @@
 // messages, the composer (a message, Action DSL, files: the multipart
 // POST /api/chat/send), the value-event cards live over /agent/events with
 // "see more" paging of older ones (/agent/events/history), and the
-// workspace panel previewing an artifact or a trace. The cards come from
+// workspace panel previewing an artifact or a trace; a receipt opens its
+// run in Projects. The cards come from
 // the app's feed (feed.ts).
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { t, Key, lang } from '../i18n';
@@ -12,6 +13,7 @@ import { Workspace, Preview } from './workspace';
 import { Suggestion } from './suggestion';
 import { can } from '../perm';
 import { NoAccess } from '../ui';
+import { navigate } from '../router';
 
 type Conversation = { id: string; title: string | null; messages: number; updated_at?: string };
 type Message = { id: number; role: string; content: string; dsl: string | null; trace_id: string | null; created_at: string };
@@ -77,7 +79,7 @@ function ChatHubPage() {
       </aside>
       <section class="stream panel" aria-label={t('chat.events')}>
         {(err || feed.error) && <p class="error" role="alert">{t('common.error', { message: err || feed.error })}</p>}
-        <div class="msgs" data-testid="messages">
+        <div class="msgs" data-testid="messages" tabIndex={0} role="log" aria-label={t('chat.msgs')}>
           {msgs.length === 0 && <p class="muted">{t('chat.empty')}</p>}
           {msgs.map((m) => (
             <div key={m.id} class={`msg msg-${m.role}`}>
@@ -241,6 +243,7 @@ function CardView({ card, decided, allCards, onDecided, onPreview }: {
               ))}
             </ul>
           )}
+          {trace && <p><button type="button" class="link small" data-testid="open-run" onClick={() => navigate(`/projects?trace=${trace}`)}>{t('card.openrun')}</button></p>}
         </div>
       )}
       {!TITLE[e.type] && <pre class="small">{JSON.stringify(p)}</pre>}

@@ -9,7 +9,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { api, authHeaders } from '../api';
 import { can } from '../perm';
-import { NoAccess } from '../ui';
+import { NoAccess, statusText } from '../ui';
 
 const REFRESH_S = 5;
 
@@ -113,7 +113,7 @@ function IntegrationsPage() {
                     <td><button type="button" class="link" aria-expanded={open === s.name} onClick={() => setOpen(open === s.name ? null : s.name)}>{s.name}</button></td>
                     <td>{s.transport}</td>
                     <td class="mono small">{s.command ? [s.command.split('/').pop(), ...(s.args || [])].join(' ') : s.base_url}</td>
-                    <td>{s.health?.state}</td>
+                    <td>{s.health?.state ? statusText(s.health.state) : ''}</td>
                     <td><span class={`status status-${s.health?.status}`} data-testid="health">{s.health?.status}</span></td>
                     <td><span class={`status breaker-${s.health?.breaker}`}>{s.health?.breaker}</span></td>
                     <td>{s.health?.latency_ms != null ? `${s.health.latency_ms.toFixed(1)} ms` : ''}</td>

@@ -8,7 +8,8 @@
 //      step's attempts, input, output, error, duration), approvals,
 //      artifacts (previewed by the Chat Hub's workspace), trace, logs
 //      (the log service's lines of the trace) and events, both windowed
-//      (only the rows in view are in the DOM);
+//      (only the rows in view are in the DOM) and paged (the next 1,000
+//      fetched with after= / logs_after= as the window reaches the end);
 //      reloaded on value events and polled while not finished.
 //   P4 (from the existing routes) replay: the recorded frames of
 //      /replay, stepped through one by one, nothing called again; and a
@@ -16,7 +17,7 @@
 // P3 (the visual SOP editor) is not built: blueprints are edited as JSON
 // on the Memory page.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { feed } from '../feed';
+import { useOnFeed } from '../feed';
 import { t } from '../i18n';
 import { api } from '../api';
 import { can } from '../perm';
@@ -27,20 +28,6 @@ const REFRESH_MS = 15000;
 // a run's logs and events are windowed (ui.tsx): rows of one height (.row1)
 const LOG_ROW = 24, EVENT_ROW = 20;
 
-/* Calls fn shortly after the value-event feed changes (a task accepted,
- * progressing, waiting or finished), at most every 300 ms: the list and
- * the run follow the events, the timers are only a fallback. */
-function useOnFeed(fn: () => void) {
-  const ref = useRef(fn);
-  ref.current = fn;
-  useEffect(() => {
-    let h: ReturnType<typeof setTimeout> | null = null;
-    const off = feed.subscribe(() => {
-      if (!h) h = setTimeout(() => { h = null; ref.current(); }, 300);
-    });
-    return () => { off(); if (h) clearTimeout(h); };
-  }, []);
-}
 const STATUSES = ['running', 'queued', 'waiting', 'done', 'failed', 'cancelled'] as const;
 
 const FINISHED = new Set(['done', 'failed', 'cancelled']);
@@ -143,12 +130,53 @@ function show(v: any): string {
   return pretty(v);
 }
 
+/* A run's events or log lines, a page (PAGE rows) at a time: the first
+ * page comes with the episode, the next ones (after= / logs_after=) as
+ * the window reaches its end. A reload of the episode (the run is live)
+ * replaces the rows only while they are the first page; past it, the
+ * rows loaded stay and the next page is asked from the last one. */
+const PAGE = 1000;
+type Paged = { rows: any[]; next: number | null };
+const NO_ROWS: Paged = { rows: [], next: null };
+
+function firstPage(p: Paged, rows: any[], next: number | null, live: boolean): Paged {
+  if (p.rows.length <= rows.length) return { rows, next };
+  return { rows: p.rows, next: p.next ?? (live ? p.rows[p.rows.length - 1].id : null) };
+}
+
+function usePages(trace: string, kind: 'events' | 'logs', setErr: (m: string) => void) {
+  const [p, setP] = useState<Paged>(NO_ROWS);
+  const busy = useRef(false);
+  const more = () => {
+    const from = p.next;
+    if (from == null || busy.current) return;
+    busy.current = true;
+    const q = `${kind === 'events' ? 'after' : 'logs_after'}=${from}`;
+    api('GET', `/api/episodes/${trace}?limit=${PAGE}&${q}`).then((r) => {
+      setP((cur) => {
+        const last = cur.rows.length ? cur.rows[cur.rows.length - 1].id : 0;
+        const add = (r[kind] || []).filter((x: any) => x.id > last);
+        return { rows: cur.rows.concat(add), next: r[`${kind}_next_after`] };
+      });
+    }).catch((e) => setErr(e.message)).finally(() => { busy.current = false; });
+  };
+  return { p, setP, more };
+}
+
 function Run({ trace, onOpen }: { trace: string; onOpen: (t: string | null) => void }) {
   const [ep, setEp] = useState<any>(null);
   const [err, setErr] = useState('');
   const [preview, setPreview] = useState<Preview | null>(null);
   const [replay, setReplay] = useState(false);
-  const load = () => api('GET', `/api/episodes/${trace}`).then((r) => { setEp(r); setErr(''); }).catch((e) => setErr(e.message));
+  const evs = usePages(trace, 'events', setErr);
+  const logs = usePages(trace, 'logs', setErr);
+  const load = () => api('GET', `/api/episodes/${trace}?limit=${PAGE}`).then((r) => {
+    const live = !FINISHED.has(r.status);
+    evs.setP((p) => firstPage(p, r.events || [], r.events_next_after, live));
+    logs.setP((p) => firstPage(p, r.logs || [], r.logs_next_after, live));
+    setEp(r);
+    setErr('');
+  }).catch((e) => setErr(e.message));
   useEffect(() => { load(); }, [trace]);
   const live = ep && !FINISHED.has(ep.status);
   useOnFeed(() => { if (live && !document.hidden) load(); });
@@ -164,6 +192,8 @@ function Run({ trace, onOpen }: { trace: string; onOpen: (t: string | null) => v
     try { const r = await api('POST', `/api/episodes/${trace}/rerun`, { from_step: step }); onOpen(r.trace_id); } catch (e: any) { setErr(e.message); }
   };
   const op = can('operate');
+  // the events loaded, "+" while more are to load
+  const evCount = `${evs.p.rows.length}${evs.p.next != null ? '+' : ''}`;
   return (
     <div class="run-grid">
       <section class="panel" data-testid="run" aria-live="polite">
@@ -217,16 +247,18 @@ function Run({ trace, onOpen }: { trace: string; onOpen: (t: string | null) => v
           </ul>
         )}
         <h3>{t('prj.logs')}</h3>
-        {(ep.logs || []).length === 0 ? <p class="muted small">{t('common.none')}</p> : (
-          <Windowed items={ep.logs} rowHeight={LOG_ROW} height={360} label={t('prj.logs')} testid="run-logs" cols={4}
+        {logs.p.rows.length === 0 ? <p class="muted small">{t('common.none')}</p> : (
+          <Windowed items={logs.p.rows} rowHeight={LOG_ROW} height={360} label={t('prj.logs')} testid="run-logs" cols={4}
+            onEnd={logs.p.next != null ? logs.more : undefined}
             head={<thead><tr><th>{t('aud.time')}</th><th>{t('prj.level')}</th><th>{t('prj.source')}</th><th>{t('prj.message')}</th></tr></thead>}
             render={(l: any) => (
               <tr key={l.id} class={`log-${l.level} row1`}><td>{when(l.ts)}</td><td>{l.level}</td><td class="mono">{l.source || ''}</td><td class="mono" title={l.message}>{l.message}</td></tr>
             )} />
         )}
-        <h3>{t('prj.events', { n: (ep.events || []).length })}</h3>
-        <Windowed items={ep.events || []} rowHeight={EVENT_ROW} height={300} label={t('prj.events', { n: (ep.events || []).length })} testid="run-events"
-          render={(e: any) => <li key={e.id} class="row1">{when(e.created_at)} {e.type}</li>} />
+        <h3>{t('prj.events', { n: evCount })}</h3>
+        <Windowed items={evs.p.rows} rowHeight={EVENT_ROW} height={300} label={t('prj.events', { n: evCount })} testid="run-events"
+          onEnd={evs.p.next != null ? evs.more : undefined}
+          render={(e: any) => <li key={e.id} class="row1" data-event={e.id}>{when(e.created_at)} {e.type}</li>} />
         {replay && <Replay trace={trace} />}
       </section>
       {preview && <Workspace preview={preview} onClose={() => setPreview(null)} />}
