@@ -2,7 +2,8 @@
 // 16, "a leak test"). Distinctive values are used the ways aosd uses
 // secrets: runtime secrets opened into a task's shell step (TaskSpec env),
 // a sandbox script's env, an agent's env (set, then changed: a new version
-// and its diff; then the agent run with it), a stdio server's env that it prints to stderr, an HTTP
+// and its diff, with a runtime secret by reference; then the agent run
+// with it), a stdio server's env that it prints to stderr, an HTTP
 // upstream's header and bearer token. Each use also fails (the step and
 // the script print the value and exit non-zero, the upstream is called
 // with a tool it does not have) so errors, anomalies and receipts are
@@ -28,6 +29,7 @@ const SECRETS = {
   "a stdio server's env value": v('stdio-env'),
   "an HTTP upstream's header value": v('upstream-hdr'),
   "an HTTP upstream's bearer token": v('upstream-tok'),
+  'a runtime secret an agent opens': v('rt-agent'),
 };
 const S = Object.values(SECRETS);
 
@@ -57,9 +59,9 @@ async function until(what, fn, ms = 30000) {
 }
 
 test('secrets used by tasks, scripts, agents and upstreams are found nowhere', async () => {
-  const [rtTask, rtIdle, scriptVal, agentVal, agentVal2, stdioVal, hdrVal, tokVal] = S;
+  const [rtTask, rtIdle, scriptVal, agentVal, agentVal2, stdioVal, hdrVal, tokVal, rtAgent] = S;
   // runtime secrets
-  for (const [name, value] of [['LEAK_TASK', rtTask], ['LEAK_IDLE', rtIdle]]) {
+  for (const [name, value] of [['LEAK_TASK', rtTask], ['LEAK_IDLE', rtIdle], ['LEAK_AGENT', rtAgent]]) {
     const r = await api('PUT', `/config/runtime/${name}`, { value, purpose: 'leak test' });
     assert.ok(r.status === 200 || r.status === 201, r.text);
   }
@@ -113,7 +115,8 @@ test('secrets used by tasks, scripts, agents and upstreams are found nowhere', a
   // an agent with a secret env value, changed once
   const ag = await api('POST', '/agents', { name: 'leaky-agent', template: 'csv-analyst', config: { env: { API_KEY: agentVal } } });
   assert.equal(ag.status, 201, ag.text);
-  assert.equal((await api('PATCH', `/agents/${ag.body.id}`, { config: { env: { API_KEY: agentVal2 } } })).status, 200);
+  // the new version also takes a runtime secret by reference, opened at start
+  assert.equal((await api('PATCH', `/agents/${ag.body.id}`, { config: { env: { API_KEY: agentVal2, RT_KEY: { secret: 'LEAK_AGENT' } } } })).status, 200);
   // running: the value is opened into its replica's environment, and the
   // replica's token is minted and revoked
   assert.equal((await api('POST', `/agents/${ag.body.id}/start`)).status, 200);
