@@ -338,7 +338,8 @@ struct batch {
     size_t n;
     aos_store_span_t *rows;
     char **texts;  /* JSON texts made on the worker: 3 per span */
-    json_t **json; /* what they were made from: 3 per span, borrowed */
+    json_t **json; /* what they were made from: 3 per span, borrowed; only
+                      when someone is fed the stored spans (on_stored) */
 };
 
 static void drop(aos_trace_t *tr, size_t n, const char *reason)
@@ -362,8 +363,9 @@ static int batch_run(aos_store_t *st, void *arg, aos_err_t *err)
         return rc;
     b->rows = calloc(b->n, sizeof(*b->rows));
     b->texts = calloc(b->n * 3, sizeof(*b->texts));
-    b->json = calloc(b->n * 3, sizeof(*b->json));
-    if (!b->rows || !b->texts || !b->json)
+    /* on_stored is set while aosd is wired, before the first batch */
+    b->json = tr->on_stored ? calloc(b->n * 3, sizeof(*b->json)) : NULL;
+    if (!b->rows || !b->texts || (tr->on_stored && !b->json))
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
     size_t i = 0;
     for (aos_span_t *s = b->spans; s; s = s->next, i++) {
@@ -372,9 +374,11 @@ static int batch_run(aos_store_t *st, void *arg, aos_err_t *err)
         t[0] = dump_or_null(s->attrs);
         t[1] = dump_or_null(s->events);
         t[2] = dump_or_null(s->links);
-        b->json[3 * i] = t[0] ? s->attrs : NULL;
-        b->json[3 * i + 1] = t[1] ? s->events : NULL;
-        b->json[3 * i + 2] = t[2] ? s->links : NULL;
+        if (b->json) {
+            b->json[3 * i] = t[0] ? s->attrs : NULL;
+            b->json[3 * i + 1] = t[1] ? s->events : NULL;
+            b->json[3 * i + 2] = t[2] ? s->links : NULL;
+        }
         r->trace_id = s->ctx.trace_id;
         r->span_id = s->ctx.span_id;
         r->parent_span_id = s->parent_id[0] ? s->parent_id : NULL;
