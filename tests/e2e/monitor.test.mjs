@@ -353,6 +353,16 @@ test('CLIENT spans of tool calls say their transport', async () => {
   assert.equal(builtin.attributes['network.transport'], undefined);
 });
 
+// A timeout storm through a real upstream on daemon a: a server whose tool
+// never answers (timeout_ms 200) called until the gateway raises an anomaly.
+async function timeoutStorm(a) {
+  const entry = { name: 'slowpoke', command: process.execPath, args: [FAULTY], limits: { retries: 0, breaker_failures: 100 }, timeout_ms: 200 };
+  assert.equal((await a.api('POST', '/mcp/registry', entry)).status, 201);
+  await waitReady(a, 'slowpoke');
+  for (let i = 0; i < 4; i++)
+    assert.equal((await a.api('POST', '/mcp/call', { server: 'slowpoke', tool: 'hang', args: {} })).status, 504);
+}
+
 // The Analyzer: a failure pattern injected through a real upstream (a
 // server whose tool never answers, timeout_ms 200) raises anomaly.detected;
 // the Analyzer groups it by fingerprint and suggests raising timeout_ms or
@@ -363,11 +373,7 @@ test('the Analyzer: a timeout storm becomes a suggestion on the anomaly card, al
   const args = ['--trace-sample', '1'];
   let a = await startAosd({ dataDir, args });
   try {
-    const entry = { name: 'slowpoke', command: process.execPath, args: [FAULTY], limits: { retries: 0, breaker_failures: 100 }, timeout_ms: 200 };
-    assert.equal((await a.api('POST', '/mcp/registry', entry)).status, 201);
-    await waitReady(a, 'slowpoke');
-    for (let i = 0; i < 4; i++)
-      assert.equal((await a.api('POST', '/mcp/call', { server: 'slowpoke', tool: 'hang', args: {} })).status, 504);
+    await timeoutStorm(a);
     const find = async (d) => {
       for (let i = 0; i < 100; i++) {
         const r = await d.api('GET', '/api/analyzer/suggestions');
@@ -451,11 +457,7 @@ test("the Analyzer: the model's suggestion on the card and in the list", { timeo
   const a = await startAosd({ args: ['--trace-sample', '1', '--llm-base-url', llm.url, '--llm-model', 'analyst-model', '--llm-retries', '0'],
     env: { AOS_LLM_API_KEY: KEY } });
   try {
-    const entry = { name: 'slowpoke', command: process.execPath, args: [FAULTY], limits: { retries: 0, breaker_failures: 100 }, timeout_ms: 200 };
-    assert.equal((await a.api('POST', '/mcp/registry', entry)).status, 201);
-    await waitReady(a, 'slowpoke');
-    for (let i = 0; i < 4; i++)
-      assert.equal((await a.api('POST', '/mcp/call', { server: 'slowpoke', tool: 'hang', args: {} })).status, 504);
+    await timeoutStorm(a);
     let s;
     for (let i = 0; i < 100 && !s?.llm; i++) {
       const r = await a.api('GET', '/api/analyzer/suggestions');
