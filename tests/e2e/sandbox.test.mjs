@@ -15,10 +15,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { mkdtempSync, writeFileSync, existsSync, readFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, readFileSync, mkdirSync, readdirSync, rmSync, chmodSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startAosd, assertErrorShape, sleep } from './lib.mjs';
+import { join, dirname } from 'node:path';
+import { startAosd, assertErrorShape, sleep, AOSD } from './lib.mjs';
 
 let aos, server, port;
 const victimDir = mkdtempSync(join(tmpdir(), 'aos-sandbox-victim-'));
@@ -474,4 +474,38 @@ test('the shell tool runs a command in the sandbox', async () => {
   assertErrorShape(assert, await aos.api('POST', '/mcp/call', { server: 'shell', tool: 'run', args: {} }), 400, 'invalid_argument');
   const list = await aos.api('GET', '/mcp/registry');
   assert.equal(list.status, 200);
+});
+
+// bubblewrap runs as the sandbox's uid and opens the helper aos-exec by its
+// path: a build in a directory that uid may not cross (a clone under /root
+// or in a 0700 mktemp dir) must still run scripts (aosd copies the helper
+// into its own 0711 directory). Only meaningful when aosd runs as root.
+test('a build in a directory the sandbox uid cannot cross still runs scripts', { skip: process.getuid() !== 0 && 'needs root' }, async () => {
+  const hidden = mkdtempSync(join(tmpdir(), 'aos-hidden-build-'));
+  chmodSync(hidden, 0o700);
+  let other;
+  try {
+    const bin = join(hidden, 'aosd');
+    copyFileSync(AOSD, bin);
+    copyFileSync(join(dirname(AOSD), 'aos-exec'), join(hidden, 'aos-exec'));
+    chmodSync(bin, 0o755);
+    chmodSync(join(hidden, 'aos-exec'), 0o755);
+    other = await startAosd({ bin });
+    const st = await other.api('GET', '/sandbox/status');
+    assert.equal(st.body.available, true, st.text);
+    const s = await other.api('POST', '/sandbox/scripts', { name: 'hidden', entry_file: 'run.sh', files: { 'run.sh': 'echo from-hidden-build' } });
+    assert.equal(s.status, 201, s.text);
+    const r = await other.api('POST', `/sandbox/scripts/${s.body.id}/run`);
+    assert.equal(r.status, 202, r.text);
+    let run;
+    for (const end = Date.now() + 30000; Date.now() < end; await sleep(50)) {
+      run = (await other.api('GET', `/sandbox/runs/${r.body.id}`)).body;
+      if (run.status !== 'running' && run.finished_at) break;
+    }
+    assert.equal(run.status, 'succeeded', JSON.stringify(run));
+    assert.match(run.stdout, /from-hidden-build/);
+  } finally {
+    await other?.cleanup();
+    rmSync(hidden, { recursive: true, force: true });
+  }
 });
