@@ -28,6 +28,7 @@
 #include "http/http.h"
 #include "buf/buf.h"
 #include "http/conns.h"
+#include "http/route.h"
 #include "http/writer.h"
 #include "log/log.h"
 #include "redact/redact.h"
@@ -44,7 +45,6 @@
 #include <unistd.h>
 
 #define MAX_PARAMS       8
-#define MAX_SEGMENTS     32
 #define MAX_RESP_HEADERS 12
 /* MHD's own connection limit is ours plus this: connections we closed to
  * make room still count in MHD until its next run cleans them up, and MHD
@@ -56,6 +56,7 @@
 
 struct route_set {
     const aos_http_route_t *routes;
+    aos__route_t *c; /* each pattern compiled, one per route */
     size_t n;
     size_t pages; /* how many of them are PAGE routes */
     void *data;
@@ -317,73 +318,6 @@ static void req_free(aos_http_req_t *r)
     free(r);
 }
 
-/* Splits a path into segments in place; returns the count or -1. */
-static int split_path(char *p, char **seg, int max)
-{
-    int n = 0;
-    while (*p == '/')
-        p++;
-    while (*p) {
-        if (n == max)
-            return -1;
-        seg[n++] = p;
-        char *s = strchr(p, '/');
-        if (!s)
-            break;
-        *s = '\0';
-        p = s + 1;
-    }
-    return n;
-}
-
-/* Matches url against pattern; fills params pointing into r->pathcopy. */
-static int match_route(aos_http_req_t *r, const char *pattern, const char *url)
-{
-    char pat[256];
-    char *ps[MAX_SEGMENTS], *us[MAX_SEGMENTS];
-    size_t plen = strlen(pattern);
-    if (plen >= sizeof(pat))
-        return 0;
-    memcpy(pat, pattern, plen + 1);
-    free(r->pathcopy);
-    r->pathcopy = strdup(url);
-    if (!r->pathcopy)
-        return 0;
-    int np = split_path(pat, ps, MAX_SEGMENTS);
-    int nu = split_path(r->pathcopy, us, MAX_SEGMENTS);
-    int ok = 0;
-    r->nparams = 0;
-    if (np < 0 || nu < 0)
-        goto out;
-    for (int i = 0; i < np; i++) {
-        if (strcmp(ps[i], "*") == 0 && i == np - 1) {
-            if (i >= nu)
-                goto out;
-            /* the rest of the path: put the separators back */
-            for (int j = i; j < nu - 1; j++)
-                us[j][strlen(us[j])] = '/';
-            r->pname[r->nparams] = "*";
-            r->pval[r->nparams++] = us[i];
-            ok = 1;
-            goto out;
-        }
-        if (i >= nu)
-            goto out;
-        if (ps[i][0] == ':') {
-            if (r->nparams == MAX_PARAMS)
-                goto out;
-            /* names live in the route table: point into the pattern there */
-            r->pname[r->nparams] = pattern + (ps[i] - pat) + 1;
-            r->pval[r->nparams++] = us[i];
-        } else if (strcmp(ps[i], us[i]) != 0) {
-            goto out;
-        }
-    }
-    ok = (np == nu);
-out:
-    return ok;
-}
-
 /* Param names point into the pattern, which continues past the name with
  * "/..."; compare up to the name's end. */
 const char *aos_http_param(const aos_http_req_t *r, const char *name)
@@ -423,10 +357,17 @@ static int has_page_route(aos_http_t *h, const char *url)
 static int find_route(aos_http_t *h, aos_http_req_t *r)
 {
     int path_matched = 0, page = -1; /* page: unknown until a route needs it */
+    aos__route_path_t u;
+    free(r->pathcopy);
+    r->pathcopy = NULL;
+    if (aos__route_split(r->url, &u))
+        return AOS_ENOMEM;
+    r->pathcopy = u.buf;
     for (struct route_set *s = h->routes; s; s = s->next) {
         for (size_t i = 0; i < s->n; i++) {
             const aos_http_route_t *rt = &s->routes[i];
-            if (!match_route(r, rt->pattern, r->url))
+            if (!aos__route_match(rt->pattern, &s->c[i], &u, r->pname, r->pval, MAX_PARAMS,
+                                  &r->nparams))
                 continue;
             if (!strcmp(rt->method, "PAGE")) {
                 if (page < 0)
@@ -875,6 +816,8 @@ static void on_head(aos_http_t *h, aos_http_req_t *r, const char *version, int r
         aos_http_respond_err(r, &err);
     else if (h->stopping)
         aos_http_respond_error(r, AOS_EUNAVAIL, "server is shutting down");
+    else if (route_rc == AOS_ENOMEM)
+        aos_http_respond_error(r, AOS_ENOMEM, NULL);
     else if (route_rc == AOS_EMETHOD)
         aos_http_respond_error(r, AOS_EMETHOD, "%s not allowed on %s", r->method, r->url);
     else if (!r->route && !h->fallback)
@@ -1472,6 +1415,12 @@ int aos_http_add_routes(aos_http_t *h, const aos_http_route_t *routes, size_t n,
     s->routes = routes;
     s->n = n;
     s->data = data;
+    if (n && !(s->c = calloc(n, sizeof(*s->c)))) {
+        free(s);
+        return AOS_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        aos__route_compile(routes[i].pattern, &s->c[i]);
     for (size_t i = 0; i < n; i++)
         s->pages += !strcmp(routes[i].method, "PAGE");
     h->pages += s->pages;
@@ -1663,6 +1612,7 @@ void aos_http_free(aos_http_t *h)
     }
     for (struct route_set *s = h->routes, *n; s; s = n) {
         n = s->next;
+        free(s->c);
         free(s);
     }
     h->routes = NULL;
