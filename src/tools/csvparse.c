@@ -943,8 +943,46 @@ int aos__csv_null_token(const char *v)
     return 0;
 }
 
+/* The common case of a numeric column, recognised without fold() and
+ * parse_num(): -?(0|[1-9][0-9]*)(.[0-9]+)?, at most 40 bytes, not a
+ * negative zero integer part ("-0", "-0.5": the slow path decides their
+ * sign). Returns CSV_T_INT or CSV_T_DEC, else 0; *len is v's length.
+ * classify and normalize answer for such a value exactly what their full
+ * paths do (tests/unit/test_csv.c compares them). */
+static int plain_number(const char *v, size_t *len)
+{
+    const char *p = v;
+    if (*p == '-')
+        p++;
+    if (*p < '0' || *p > '9')
+        return 0;
+    if (*p == '0' && (p != v || (p[1] >= '0' && p[1] <= '9')))
+        return 0; /* a negative zero, or a leading zero (an identifier) */
+    while (*p >= '0' && *p <= '9')
+        p++;
+    int t = CSV_T_INT;
+    if (*p == '.') {
+        const char *d = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == d)
+            return 0;
+        t = CSV_T_DEC;
+    }
+    if (*p || p - v > 40)
+        return 0;
+    *len = (size_t)(p - v);
+    return t;
+}
+
 csv_type_t aos__csv_classify(const char *v, int *order)
 {
+    size_t pl;
+    int plain = plain_number(v, &pl);
+    if (plain) {
+        *order = 0;
+        return (csv_type_t)plain;
+    }
     char f[256] = ""; /* all of it: the analyzer cannot follow fold() */
     int flags = 0;
     *order = 0;
@@ -973,6 +1011,13 @@ csv_type_t aos__csv_classify(const char *v, int *order)
 
 int aos__csv_normalize(const char *v, csv_type_t t, int dayfirst, char *out, size_t n)
 {
+    size_t pl;
+    if ((t == CSV_T_INT || t == CSV_T_DEC) && plain_number(v, &pl)) {
+        if (pl + 1 > n)
+            return -1;
+        memcpy(out, v, pl + 1);
+        return 0;
+    }
     char f[256] = ""; /* all of it: the analyzer cannot follow fold() */
     int flags = 0;
     size_t vl = strlen(v);

@@ -530,6 +530,30 @@ static void test_csv_values(void **state)
     norm("  text  ", CSV_T_TEXT, 0, "text", CSV_N_TRIM);
     norm("ｆｕｌｌ", CSV_T_TEXT, 0, "ｆｕｌｌ", 0); /* text keeps its forms */
     norm("abc", CSV_T_INT, 0, "abc", -1);
+    /* plain numbers take a fast path: the full path (reached by a leading
+     * space) must answer the same, and the edges stay on the full path */
+    static const char *const plain[] = {
+        "0",     "7",    "42", "-42", "0.5", "12.50", "-3.25", "9.000", "1234567890123",
+        "100.0", "-0.5", "-0", "007", "1.",  "-"};
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        char spaced[64], a[256], b[256];
+        snprintf(spaced, sizeof(spaced), " %s", plain[i]);
+        int oa, ob;
+        csv_type_t ta = aos__csv_classify(plain[i], &oa), tb = aos__csv_classify(spaced, &ob);
+        if (ta != tb)
+            fail_msg("classify('%s') = %d, classify('%s') = %d", plain[i], ta, spaced, tb);
+        for (csv_type_t t = CSV_T_INT; t <= CSV_T_DEC; t++) {
+            int fa = aos__csv_normalize(plain[i], t, 0, a, sizeof(a));
+            int fb = aos__csv_normalize(spaced, t, 0, b, sizeof(b));
+            if ((fa < 0) != (fb < 0) || (fa >= 0 && (strcmp(a, b) || (fa | CSV_N_TRIM) != fb)))
+                fail_msg("normalize('%s') = '%s' %#x, normalize('%s') = '%s' %#x", plain[i], a, fa,
+                         spaced, b, fb);
+        }
+    }
+    norm("-0", CSV_T_INT, 0, "0", 0);
+    norm("12.50", CSV_T_DEC, 0, "12.50", 0);
+    assert_int_equal(aos__csv_classify("007", &o), CSV_T_TEXT);
+    assert_int_equal(aos__csv_normalize("12345", CSV_T_INT, 0, (char[5]){0}, 5), -1);
     assert_int_equal(aos__csv_normalize("abc", CSV_T_INT, 0, (char[8]){0}, 8), -1);
 }
 
