@@ -502,111 +502,117 @@ static int starts(const char *s, const char *p)
     return !strncmp(s, p, strlen(p));
 }
 
-/* Strips a currency sign or code at the front or back of s (in place). */
-static int strip_currency(char *s)
+/* parse_num works on a view of the value (*b, *n bytes): trimming and
+ * stripping move its ends, nothing is copied or measured again. */
+
+/* Strips a currency sign or code at the front or back of the view. */
+static int strip_currency(const char **b, size_t *n)
 {
-    size_t len = strlen(s);
+    const char *s = *b;
+    size_t len = *n;
     if (!len ||
         (isdigit((unsigned char)s[0]) && (isdigit((unsigned char)s[len - 1]) || s[len - 1] == '%')))
         return 0; /* the common case: digits at both ends */
-    static const char *signs[] = {"US$",
-                                  "HK$",
-                                  "RMB",
-                                  "CNY",
-                                  "USD",
-                                  "EUR",
-                                  "GBP",
-                                  "JPY",
-                                  "$",
-                                  "\xe2\x82\xac" /* € */,
-                                  "\xc2\xa3" /* £ */,
-                                  "\xc2\xa5" /* ¥ */,
-                                  "\xef\xbf\xa5" /* ￥ */,
-                                  "\xe5\x85\x83" /* 元 */};
-    size_t n = strlen(s);
+    static const struct {
+        const char *s;
+        size_t k;
+    } signs[] = {{"US$", 3},
+                 {"HK$", 3},
+                 {"RMB", 3},
+                 {"CNY", 3},
+                 {"USD", 3},
+                 {"EUR", 3},
+                 {"GBP", 3},
+                 {"JPY", 3},
+                 {"$", 1},
+                 {"\xe2\x82\xac" /* € */, 3},
+                 {"\xc2\xa3" /* £ */, 2},
+                 {"\xc2\xa5" /* ¥ */, 2},
+                 {"\xef\xbf\xa5" /* ￥ */, 3},
+                 {"\xe5\x85\x83" /* 元 */, 3}};
     for (size_t i = 0; i < sizeof(signs) / sizeof(signs[0]); i++) {
-        size_t k = strlen(signs[i]);
-        if (n > k && starts(s, signs[i])) {
-            memmove(s, s + k, n - k + 1);
+        size_t k = signs[i].k;
+        if (len > k && !memcmp(s, signs[i].s, k)) {
+            *b += k;
+            *n -= k;
             return 1;
         }
-        if (n > k && !strcmp(s + n - k, signs[i])) {
-            s[n - k] = '\0';
+        if (len > k && !memcmp(s + len - k, signs[i].s, k)) {
+            *n -= k;
             return 1;
         }
     }
     return 0;
 }
 
-static void trim_spaces(char *s)
+static void trim_spaces(const char **b, size_t *n)
 {
-    size_t n = strlen(s), a = 0;
-    while (a < n && s[a] == ' ')
-        a++;
-    while (n > a && s[n - 1] == ' ')
-        n--;
-    memmove(s, s + a, n - a);
-    s[n - a] = '\0';
+    while (*n && **b == ' ') {
+        (*b)++;
+        (*n)--;
+    }
+    while (*n && (*b)[*n - 1] == ' ')
+        (*n)--;
 }
 
 /* Parses a folded, trimmed number: 0 ok, -1 not a number. */
 static int parse_num(const char *v, num_t *x)
 {
-    char s[128];
     memset(x, 0, sizeof(*x));
-    size_t vl = strlen(v);
-    if (vl >= sizeof(s) || !vl || !strpbrk(v, "0123456789"))
+    size_t n = strlen(v);
+    if (n >= 128 || !n || !strpbrk(v, "0123456789"))
         return -1;
-    memcpy(s, v, vl + 1);
-    size_t n = strlen(s);
+    const char *s = v;
     if (s[0] == '(' && n > 2 && s[n - 1] == ')') {
         x->neg = 1;
         x->flags |= CSV_N_NEG;
-        memmove(s, s + 1, n - 2);
-        s[n - 2] = '\0';
-        trim_spaces(s);
+        s++;
+        n -= 2;
+        trim_spaces(&s, &n);
     }
-    if (s[0] == '-' || s[0] == '+') {
+    if (n && (s[0] == '-' || s[0] == '+')) {
         x->neg ^= s[0] == '-';
-        memmove(s, s + 1, strlen(s));
-        trim_spaces(s);
+        s++;
+        n--;
+        trim_spaces(&s, &n);
     }
-    if (strip_currency(s)) {
+    if (strip_currency(&s, &n)) {
         x->flags |= CSV_N_CURRENCY;
-        trim_spaces(s);
+        trim_spaces(&s, &n);
     }
-    if ((s[0] == '-' || s[0] == '+') && !x->neg) {
+    if (n && (s[0] == '-' || s[0] == '+') && !x->neg) {
         x->neg = s[0] == '-';
-        memmove(s, s + 1, strlen(s));
+        s++;
+        n--;
     }
-    n = strlen(s);
     if (n && s[n - 1] == '%') {
         x->percent = 1;
         x->flags |= CSV_N_PERCENT;
-        s[--n] = '\0';
-        trim_spaces(s);
-        n = strlen(s);
+        n--;
+        trim_spaces(&s, &n);
     }
     if (!n)
         return -1;
+    const char *end = s + n;
     /* separators: the last of '.' or ',' is the decimal point when both
      * appear; a lone ',' with groups of three is a thousands separator */
-    const char *lastdot = strrchr(s, '.'), *lastcomma = strrchr(s, ',');
+    const char *lastdot = memrchr(s, '.', n), *lastcomma = memrchr(s, ',', n);
     char dec = '.';
     if (lastdot && lastcomma)
         dec = lastdot > lastcomma ? '.' : ',';
     else if (lastcomma) {
-        size_t after = strlen(lastcomma + 1);
-        int groups = after == 3 && strchr(s, ',') != s;
+        const char *first = memchr(s, ',', n);
+        size_t after = (size_t)(end - lastcomma - 1);
+        int groups = after == 3 && first != s;
         dec = groups ? 0 : ',';
-        if (dec == ',' && strchr(s, ',') != lastcomma)
+        if (dec == ',' && first != lastcomma)
             return -1; /* "1,2,3" */
     }
     size_t il = 0, fl = 0;
     int in_frac = 0, digits = 0;
     size_t group = 0;
     int grouped = 0;
-    for (const char *p = s; *p; p++) {
+    for (const char *p = s; p < end; p++) {
         char c = *p;
         if (isdigit((unsigned char)c)) {
             if (in_frac) {
@@ -632,9 +638,13 @@ static int parse_num(const char *v, num_t *x)
             group = 0;
             x->flags |= CSV_N_THOUSAND;
         } else if ((c == 'e' || c == 'E') && digits && !grouped) {
-            char *end;
-            long e = strtol(p + 1, &end, 10);
-            if (*end || end == p + 1 || e > 300 || e < -300)
+            char ebuf[128];
+            size_t el = (size_t)(end - p - 1);
+            memcpy(ebuf, p + 1, el);
+            ebuf[el] = '\0';
+            char *eend;
+            long e = strtol(ebuf, &eend, 10);
+            if (*eend || eend == ebuf || e > 300 || e < -300)
                 return -1;
             x->exp = (int)e;
             x->has_exp = 1;
@@ -655,51 +665,48 @@ static int parse_num(const char *v, num_t *x)
 /* The number as plain decimal text: sign, digits, '.', fraction. */
 static int num_format(num_t *x, char *out, size_t n)
 {
-    char ip[200], fp[200];
-    memcpy(ip, x->ip, strlen(x->ip) + 1); /* both < 64 bytes */
-    memcpy(fp, x->fp, strlen(x->fp) + 1);
+    /* the digits ip fp in one row, the point after il + shift of them;
+     * places left of the row or right of it are zeros */
     int shift = (x->has_exp ? x->exp : 0) - (x->percent ? 2 : 0);
     if (shift < -60 || shift > 60)
         return -1;
-    while (shift > 0) { /* move one fraction digit to the integer part */
-        size_t il = strlen(ip);
-        ip[il] = fp[0] ? fp[0] : '0';
-        ip[il + 1] = '\0';
-        if (fp[0])
-            memmove(fp, fp + 1, strlen(fp));
-        shift--;
-    }
-    while (shift < 0) {
-        size_t il = strlen(ip), fl = strlen(fp);
-        memmove(fp + 1, fp, fl + 1);
-        fp[0] = il ? ip[il - 1] : '0';
-        if (il)
-            ip[il - 1] = '\0';
-        shift++;
-    }
+    char d[128], ib[192], fb[192]; /* ip, fp < 64 bytes each */
+    size_t il = strlen(x->ip), fl = strlen(x->fp);
+    memcpy(d, x->ip, il);
+    memcpy(d + il, x->fp, fl);
+    long dl = (long)(il + fl), pt = (long)il + shift;
+    size_t ni = 0, nf = 0;
+    for (long p = 0; p < pt; p++)
+        ib[ni++] = p < dl ? d[p] : '0';
+    for (long p = pt; p < dl; p++)
+        fb[nf++] = p < 0 ? '0' : d[p];
     /* leading zeros of the integer part; trailing zeros a shift added */
-    char *i = ip;
-    while (i[0] == '0' && i[1])
+    const char *i = ib;
+    while (ni > 1 && i[0] == '0') {
         i++;
-    if (!*i)
-        i = "0";
-    if (x->percent || x->has_exp) {
-        size_t fl = strlen(fp);
-        while (fl && fp[fl - 1] == '0')
-            fp[--fl] = '\0';
+        ni--;
     }
-    int zero = !strcmp(i, "0") && !strpbrk(fp, "123456789");
-    size_t il = strlen(i), fl = strlen(fp), k = 0;
-    if (il + fl + 3 > n)
+    if (!ni) {
+        i = "0";
+        ni = 1;
+    }
+    if (x->percent || x->has_exp)
+        while (nf && fb[nf - 1] == '0')
+            nf--;
+    int zero = ni == 1 && i[0] == '0';
+    for (size_t k = 0; zero && k < nf; k++)
+        zero = fb[k] == '0';
+    size_t k = 0;
+    if (ni + nf + 3 > n)
         return -1;
     if (x->neg && !zero)
         out[k++] = '-';
-    memcpy(out + k, i, il);
-    k += il;
-    if (fl) {
+    memcpy(out + k, i, ni);
+    k += ni;
+    if (nf) {
         out[k++] = '.';
-        memcpy(out + k, fp, fl);
-        k += fl;
+        memcpy(out + k, fb, nf);
+        k += nf;
     }
     out[k] = '\0';
     return 0;
