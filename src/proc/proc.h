@@ -24,8 +24,9 @@
  * user namespaces cannot be had the spawn fails with AOS_EUNAVAIL: a
  * sandboxed child never runs unconfined.
  *
- * Loop thread only, except aos_proc_seccomp_bpf, aos_proc_backoff_next and
- * aos_proc_sandbox_probe (any thread; the probe blocks for a spawn). */
+ * Loop thread only, except aos_proc_seccomp_bpf, aos_proc_backoff_next,
+ * aos_proc_sandbox_probe (any thread; the probe blocks for a spawn) and
+ * aos_proc_run (worker threads: it runs a short child to completion). */
 #ifndef AOS_PROC_H
 #define AOS_PROC_H
 
@@ -129,6 +130,18 @@ int aos_proc_pid(const aos_proc_t *p); /* 0 once it exited */
 int aos_proc_exited(const aos_proc_t *p);
 int aos_proc_stopping(const aos_proc_t *p);
 uint64_t aos_proc_started_ms(const aos_proc_t *p); /* uv_now at spawn */
+
+/* Runs file (looked up on PATH=/usr/local/bin:/usr/bin:/bin; argv[0] its
+ * name; no shell) to completion ON THE CALLING THREAD - a worker thread of
+ * libuv's pool, never the loop: it waits for the child. Its environment is
+ * PATH and LANG=C.UTF-8 only, its process group its own. stdin gets
+ * in[0..in_len); stdout is collected into *out (malloc'd, the caller
+ * frees, *out_len bytes). 0 when it exited 0; else AOS_EUNAVAIL (file not
+ * found), AOS_ETOOBIG (more than max_out bytes on stdout: killed),
+ * AOS_ETIMEDOUT (still running after timeout_ms, 0: 10 s: killed), AOS_EIO
+ * (another exit or signal; err holds the first bytes of its stderr). */
+int aos_proc_run(const char *file, char *const argv[], const void *in, size_t in_len, char **out,
+                 size_t *out_len, size_t max_out, uint32_t timeout_ms, aos_err_t *err);
 
 /* ---- the sandbox --------------------------------------------------------- */
 

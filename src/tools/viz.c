@@ -16,7 +16,10 @@
  * Okabe-Ito colour-blind-safe palette (dashes tell series apart past its
  * eight colours) and a font stack that has CJK faces. Elements carry
  * classes (axis, tick, series, legend-item) so that tests and styles can
- * find them. No PNG: no PNG encoder is linked (see docs/NEXT.md). */
+ * find them. An output named *.png is the same SVG rasterised by
+ * rsvg-convert (librsvg, Debian's librsvg2-bin) run as a child of this
+ * worker thread (aos_proc_run: fixed argv, SVG on stdin, PNG on stdout,
+ * bounded in size and time), then written like the SVG. */
 #include "tools/internal.h"
 
 #include <errno.h>
@@ -25,10 +28,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf/buf.h"
+#include "proc/proc.h"
 #include "utf8/utf8.h"
 
 #define POINTS_MAX         (8u << 20) /* points kept before drawing */
@@ -37,6 +42,8 @@
 #define DEFAULT_MAX_POINTS 1000
 #define W_DEFAULT          960
 #define H_DEFAULT          540
+#define PNG_MAX            (32u << 20) /* bytes of a PNG rsvg-convert may write */
+#define PNG_TIMEOUT_MS     20000
 
 static const char *palette[] = {"#0072B2", "#E69F00", "#009E73", "#D55E00",
                                 "#CC79A7", "#56B4E9", "#F0E442", "#000000"};
@@ -904,8 +911,9 @@ static json_t *run_plot(tools_job_t *j, aos_err_t *err)
                            "'x' must be a column name and 'y' a column name or a list of them"),
                NULL;
     size_t oln = strlen(output);
-    if (oln < 5 || strcasecmp(output + oln - 4, ".svg"))
-        return aos_err_set(err, AOS_EINVAL, "'output' must be an .svg file"), NULL;
+    int png = oln >= 5 && !strcasecmp(output + oln - 4, ".png");
+    if (oln < 5 || (strcasecmp(output + oln - 4, ".svg") && !png))
+        return aos_err_set(err, AOS_EINVAL, "'output' must be an .svg or a .png file"), NULL;
     o.w = (int)aos__tools_int(j->args, "width", W_DEFAULT);
     o.h = (int)aos__tools_int(j->args, "height", H_DEFAULT);
     o.max_points = (size_t)aos__tools_int(j->args, "max_points", DEFAULT_MAX_POINTS);
@@ -1082,16 +1090,37 @@ static json_t *run_plot(tools_job_t *j, aos_err_t *err)
     o.ylabel = aos__tools_str(j->args, "y_label", ylab);
     if (!(svg = render(&d, &o, err)))
         goto out;
+    /* a .png output: the SVG rasterised by rsvg-convert (librsvg) */
+    char *body = svg;
+    size_t len = strlen(svg);
+    if (png) {
+        char *const argv[] = {"rsvg-convert", "--format=png", NULL};
+        char *pbuf;
+        size_t plen;
+        int prc = aos_proc_run("rsvg-convert", argv, svg, len, &pbuf, &plen, PNG_MAX,
+                               PNG_TIMEOUT_MS, err);
+        if (prc == AOS_EUNAVAIL) {
+            aos_err_set(err, AOS_EUNAVAIL,
+                        "PNG output needs rsvg-convert (Debian package librsvg2-bin); write an "
+                        ".svg instead");
+            goto out;
+        }
+        if (prc)
+            goto out;
+        free(svg);
+        svg = body = pbuf;
+        len = plen;
+    }
     /* write it durably beside, then rename */
     int dir = -1;
     char *tmp = NULL;
     int fd = aos__tools_tmpfile(j->root, output, &dir, &tmp, err);
     if (fd < 0)
         goto out;
-    size_t len = strlen(svg), off = 0;
+    size_t off = 0;
     int rc = 0;
     while (!rc && off < len) {
-        ssize_t w = write(fd, svg + off, len - off);
+        ssize_t w = write(fd, body + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -1115,10 +1144,11 @@ static json_t *run_plot(tools_job_t *j, aos_err_t *err)
                                              "points_in", (json_int_t)d.s[i].in, "points_drawn",
                                              (json_int_t)d.s[i].nkeep, "color", palette[i % 8]));
     static const char *xtypes[] = {"number", "time", "category"};
-    res = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:o, s:I, s:I, s:s, s:[s]}", "input", path,
-                    "output", output, "kind", kinds[d.kind], "x", "column", hdr[xi], "type",
-                    xtypes[d.xtype], "series", ser, "rows_skipped", (json_int_t)d.skipped, "bytes",
-                    (json_int_t)len, "aggregation", aggs[d.agg], "files", output);
+    res = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:o, s:I, s:I, s:s, s:[s]}", "input", path,
+                    "output", output, "format", png ? "png" : "svg", "kind", kinds[d.kind], "x",
+                    "column", hdr[xi], "type", xtypes[d.xtype], "series", ser, "rows_skipped",
+                    (json_int_t)d.skipped, "bytes", (json_int_t)len, "aggregation", aggs[d.agg],
+                    "files", output);
     if (!res)
         aos_err_set(err, AOS_ENOMEM, NULL);
 out:
@@ -1156,22 +1186,25 @@ static json_t *viz_tools(void *data)
         "description", "one series per value of this column", "agg", "type", "string", "enum",
         "none", "sum", "mean", "count", "min", "max", "bucket", "type", "string", "enum", "none",
         "day", "week", "month", "quarter", "year", "output", "type", "string", "description",
-        "the .svg file to write (in the workspace; default <y>_by_<x>.svg)", "title", "type",
-        "string", "x_label", "type", "string", "y_label", "type", "string", "width", "type",
-        "integer", "height", "type", "integer", "max_points", "type", "integer", "description",
-        "most points drawn per series (default 1000; LTTB keeps the shape)", "required", "path",
-        "x", "y");
-    json_t *out = json_pack("{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}, s:[s,s]}",
-                            "type", "object", "properties", "output", "type", "string", "kind",
-                            "type", "string", "series", "type", "array", "bytes", "type", "integer",
-                            "files", "type", "array", "required", "output", "series");
+        "the file to write (in the workspace; default <y>_by_<x>.svg): .svg, or .png for the "
+        "chart rasterised",
+        "title", "type", "string", "x_label", "type", "string", "y_label", "type", "string",
+        "width", "type", "integer", "height", "type", "integer", "max_points", "type", "integer",
+        "description", "most points drawn per series (default 1000; LTTB keeps the shape)",
+        "required", "path", "x", "y");
+    json_t *out = json_pack(
+        "{s:s, s:{s:{s:s}, s:{s:s, s:[s,s]}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}, s:[s,s]}", "type",
+        "object", "properties", "output", "type", "string", "format", "type", "string", "enum",
+        "svg", "png", "kind", "type", "string", "series", "type", "array", "bytes", "type",
+        "integer", "files", "type", "array", "required", "output", "series");
     return json_pack(
         "[o]",
         aos__tools_def("plot",
                        "Plot a CSV file of the workspace as a line, bar, scatter or area chart "
                        "(x, one or more y, optional group_by and aggregation such as sum per "
                        "month) into a standalone SVG with axes, ticks, labels, title and legend. "
-                       "Large series are downsampled (LTTB) so the SVG stays small.",
+                       "Large series are downsampled (LTTB) so the SVG stays small; an output "
+                       "ending in .png is the chart as a PNG image.",
                        in, out, 0, 0, 1));
 }
 

@@ -8,6 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { inflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -115,6 +116,41 @@ test('an MCP client on /mcp: schemas, annotations, csv__clean and viz__plot', as
     assert.ok(!p.isError, JSON.stringify(p));
     assert.deepEqual(p.structuredContent.series.map((x) => [x.name, x.points_drawn]), [['北区', 3], ['南区', 2]]);
     assert.deepEqual(p.structuredContent.files, ['monthly.svg']);
+    assert.equal(p.structuredContent.format, 'svg');
+    // the same chart as a PNG (rsvg-convert): a real image of the asked size
+    const png = await client.callTool({ name: 'viz__plot', arguments: {
+      path: 'clean.csv', kind: 'bar', x: 'date', y: 'amount', group_by: 'region',
+      bucket: 'month', agg: 'sum', output: 'monthly.png', width: 640, height: 360 } });
+    assert.ok(!png.isError, JSON.stringify(png));
+    assert.equal(png.structuredContent.format, 'png');
+    assert.deepEqual(png.structuredContent.files, ['monthly.png']);
+    const img = readFileSync(join(aos.dataDir, 'workspace', 'monthly.png'));
+    assert.equal(png.structuredContent.bytes, img.length);
+    assert.deepEqual([...img.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const idat = [];
+    let w = 0, h = 0, depth = 0, color = 0;
+    for (let off = 8; off < img.length;) {
+      const len = img.readUInt32BE(off), type = img.toString('latin1', off + 4, off + 8);
+      const data = img.subarray(off + 8, off + 8 + len);
+      if (type === 'IHDR') { w = data.readUInt32BE(0); h = data.readUInt32BE(4); depth = data[8]; color = data[9]; }
+      if (type === 'IDAT') idat.push(data);
+      off += 12 + len;
+    }
+    assert.deepEqual([w, h, depth], [640, 360, 8]);
+    assert.ok(color === 2 || color === 6, `colour type ${color}`); // RGB or RGBA
+    const px = color === 6 ? 4 : 3;
+    const raw = inflateSync(Buffer.concat(idat));
+    assert.equal(raw.length, h * (1 + w * px));
+    // drawn, not blank: a blank image's rows filter to (almost) all zeros;
+    // this one has axes, text and bars (the values sampled are filtered bytes)
+    const colors = new Set();
+    for (let y = 0; y < h; y += 3) {
+      for (let x = 0; x < w; x += 3) {
+        const o = y * (1 + w * px) + 1 + x * px;
+        colors.add((raw[o] << 16) | (raw[o + 1] << 8) | raw[o + 2]);
+      }
+    }
+    assert.ok(colors.size > 10, `only ${colors.size} distinct values in the PNG's pixels`);
   } finally {
     await client.close();
   }

@@ -357,6 +357,62 @@ static void test_sandbox_missing_helper(void **state)
     assert_non_null(strstr(aos_err_msg(&err), "sandbox unavailable"));
 }
 
+/* aos_proc_run: a child run to completion on this thread */
+static void test_run_to_completion(void **state)
+{
+    (void)state;
+    aos_err_t err = {0, ""};
+    char *out;
+    size_t n;
+    /* 1 MiB through cat: stdin written while stdout is read (no deadlock) */
+    size_t big = 1u << 20;
+    char *in = malloc(big);
+    assert_non_null(in);
+    for (size_t i = 0; i < big; i++)
+        in[i] = (char)('a' + i % 26);
+    char *cat[] = {"cat", NULL};
+    assert_int_equal(aos_proc_run("cat", cat, in, big, &out, &n, 2u << 20, 5000, &err), 0);
+    assert_int_equal(n, big);
+    assert_memory_equal(out, in, big);
+    free(out);
+    free(in);
+    /* no input, empty output */
+    char *t[] = {"true", NULL};
+    assert_int_equal(aos_proc_run("true", t, NULL, 0, &out, &n, 10, 5000, &err), 0);
+    assert_int_equal(n, 0);
+    free(out);
+    /* an exit status, with its stderr in the error */
+    char *sh[] = {"sh", "-c", "echo broken-thing >&2; exit 3", NULL};
+    assert_int_equal(aos_proc_run("sh", sh, NULL, 0, &out, &n, 10, 5000, &err), AOS_EIO);
+    assert_null(out);
+    assert_non_null(strstr(aos_err_msg(&err), "exited 3"));
+    assert_non_null(strstr(aos_err_msg(&err), "broken-thing"));
+    /* the environment is PATH and LANG only */
+    char *env[] = {"env", NULL};
+    assert_int_equal(aos_proc_run("env", env, NULL, 0, &out, &n, 4096, 5000, &err), 0);
+    assert_int_equal(n, strlen("PATH=/usr/local/bin:/usr/bin:/bin\nLANG=C.UTF-8\n"));
+    assert_memory_equal(out, "PATH=/usr/local/bin:/usr/bin:/bin\nLANG=C.UTF-8\n", n);
+    free(out);
+    /* not found */
+    char *no[] = {"aos-no-such-program", NULL};
+    assert_int_equal(aos_proc_run("aos-no-such-program", no, NULL, 0, &out, &n, 10, 5000, &err),
+                     AOS_EUNAVAIL);
+    /* too much output: killed */
+    char *yes[] = {"yes", NULL};
+    assert_int_equal(aos_proc_run("yes", yes, NULL, 0, &out, &n, 100000, 5000, &err), AOS_ETOOBIG);
+    assert_null(out);
+    /* too slow: killed at the deadline, with its group (the sleep it started) */
+    char *slow[] = {"sh", "-c", "sleep 30 & sleep 30", NULL};
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(aos_proc_run("sh", slow, NULL, 0, &out, &n, 10, 200, &err), AOS_ETIMEDOUT);
+    assert_true(uv_hrtime() - t0 < 5000000000ull);
+    /* its pipes closed, still running: the deadline holds for the exit */
+    char *quiet[] = {"sh", "-c", "exec >/dev/null 2>&1 </dev/null; sleep 30", NULL};
+    t0 = uv_hrtime();
+    assert_int_equal(aos_proc_run("sh", quiet, NULL, 0, &out, &n, 10, 300, &err), AOS_ETIMEDOUT);
+    assert_true(uv_hrtime() - t0 < 5000000000ull);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -374,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_sandbox_timeout),
         cmocka_unit_test(test_sandbox_filter),
         cmocka_unit_test(test_sandbox_missing_helper),
+        cmocka_unit_test(test_run_to_completion),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (workspace[0]) {
