@@ -618,6 +618,30 @@ int ag_env_check(aos_agents_t *a, const json_t *config, aos_err_t *err)
             return err->code == AOS_ENOTFOUND ? (err->code = AOS_EINVAL) : err->code;
         aos_secret_wipe(plain);
     }
+    /* a remote agent's credentials likewise */
+    json_t *creds = json_object();
+    json_object_foreach(json_object_get(config, "headers"), k, v)
+    {
+        char key[160];
+        snprintf(key, sizeof(key), "headers.%.128s", k);
+        json_object_set(creds, key, v);
+    }
+    if (json_object_get(config, "auth_token"))
+        json_object_set(creds, "auth_token", json_object_get(config, "auth_token"));
+    json_object_foreach(creds, k, v)
+    {
+        if (!json_is_object(v))
+            continue;
+        size_t len = 0;
+        char *plain = aos_settings_env_value(k, v, a->cfg.secrets, a->cfg.env_open, a->cfg.env_data,
+                                             project, &len, err);
+        if (!plain) {
+            json_decref(creds);
+            return err->code == AOS_ENOTFOUND ? (err->code = AOS_EINVAL) : err->code;
+        }
+        aos_secret_wipe(plain);
+    }
+    json_decref(creds);
     return 0;
 }
 

@@ -285,6 +285,12 @@ test('a remote agent with credentials from runtime secrets: refused without them
     const r = await aos.api('POST', '/mcp/call', { server: 'locked', tool: 'context', args: {} });
     assertErrorShape(assert, r, 503, 'unavailable');
     assert.match(r.body.error.message, /RA_TOKEN/);
+    // and a start checks it first, like env's secrets
+    assert.equal((await aos.api('POST', '/agents/locked/stop')).status, 200);
+    const s2 = await aos.api('POST', '/agents/locked/start');
+    assertErrorShape(assert, s2, 400, 'invalid_argument');
+    assert.match(s2.body.error.message, /runtime secret 'RA_TOKEN' not found/);
+    assert.equal((await agent('locked')).status, 'stopped');
 
     // credentials are for remote agents, and well-formed
     for (const bad of [{ auth_token: { var: 'X' } }, { auth_token: '' }, { headers: { Authorization: 'x' } }, { headers: { 'Bad Name': 'x' } }, { headers: { 'X-A': 'a\r\nb' } }, { headers: [] }])
