@@ -230,6 +230,16 @@ static void on_runtime_secret(const char *value, int added, void *data)
         on_forget(value, data);
 }
 
+/* wiring: settings -> agents -- a runtime secret set anew or deleted:
+ * the running agents that name it roll their replicas (remote ones: their
+ * route) so they open it again */
+static void on_runtime_secret_change(const char *name, int deleted, void *data)
+{
+    aos_daemon_t *d = data;
+    if (d->agents)
+        aos_agents_secret_changed(d->agents, name, deleted);
+}
+
 /* wiring: settings -- a runtime secret of a TaskSpec's env, for one call */
 static char *open_env_secret(const char *secret, const char *project_id, size_t *len,
                              aos_err_t *err, void *data)
@@ -415,6 +425,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                              .master_key_from_flag = c->master_key && *c->master_key,
                              .apply = apply_settings,
                              .on_secret = on_runtime_secret,
+                             .on_secret_change = on_runtime_secret_change,
                              .data = d};
     if ((rc = aos_settings_new(&d->settings, &sc, err)))
         return rc;

@@ -5,10 +5,12 @@
  * to the live agents (live.c) in the job's done callback. */
 #include "agents/internal.h"
 
+#include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/auth.h"
 #include "log/log.h"
@@ -101,6 +103,127 @@ static int env_name_ok(const char *s)
     return 1;
 }
 
+/* A header a remote agent may send: an RFC 9110 token, not one aosd sets
+ * (the gateway's registry refuses those too, when the route is made). */
+static int header_name_ok(const char *k)
+{
+    static const char *const managed[] = {"Host",
+                                          "Content-Length",
+                                          "Content-Type",
+                                          "Transfer-Encoding",
+                                          "Connection",
+                                          "Accept",
+                                          "Authorization",
+                                          "Mcp-Session-Id",
+                                          "Mcp-Protocol-Version",
+                                          "Last-Event-ID",
+                                          "traceparent",
+                                          "tracestate",
+                                          NULL};
+    if (!*k || strlen(k) > 128)
+        return 0;
+    for (const char *p = k; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+            return 0;
+    for (const char *const *m = managed; *m; m++)
+        if (!strcasecmp(*m, k))
+            return 0;
+    return 1;
+}
+
+/* A credential of a remote agent as stored: {"secret": NAME} as given, or
+ * a string sealed (NULL with err otherwise). */
+static json_t *cred_value(aos_agents_t *a, const char *what, const char *k, const json_t *v,
+                          aos_err_t *err)
+{
+    const char *sec, *var;
+    int ref = aos_settings_env_ref(v, &sec, &var);
+    if (ref > 0 && sec && !var)
+        return json_pack("{s:s}", "secret", sec);
+    if (ref || !json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 8192) {
+        aos_err_set(err, AOS_EINVAL,
+                    "config.%s%s%.64s must be {\"secret\": \"<runtime secret>\"} or a string "
+                    "(1 to 8192 bytes)",
+                    what, k ? "." : "", k ? k : "");
+        return NULL;
+    }
+    const char *s = json_string_value(v);
+    for (size_t i = 0; i < json_string_length(v); i++)
+        if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
+            aos_err_set(err, AOS_EINVAL, "config.%s%s%.64s holds a control character", what,
+                        k ? "." : "", k ? k : "");
+            return NULL;
+        }
+    char *sealed = aos_secret_seal(a->cfg.secrets, s, json_string_length(v));
+    if (!sealed) {
+        aos_err_set(err, AOS_EINTERNAL, "unable to seal config.%s", what);
+        return NULL;
+    }
+    json_t *o = json_string(sealed);
+    free(sealed);
+    return o;
+}
+
+/* config.headers ({Name: credential}, at most 32) and config.auth_token
+ * (a credential sent as "Authorization: Bearer ...") of a remote agent: c
+ * gets them from in over base's; in a header, null keeps the stored value
+ * (and a null auth_token removes it). */
+static int remote_creds_normalize(aos_agents_t *a, const char *type, json_t *c, const json_t *in,
+                                  const json_t *base, aos_err_t *err)
+{
+    const json_t *h_in = json_object_get(in, "headers"), *t_in = json_object_get(in, "auth_token");
+    if (strcmp(type, "remote") != 0) {
+        if ((h_in && !json_is_null(h_in)) || (t_in && !json_is_null(t_in)))
+            return aos_err_set(err, AOS_EINVAL,
+                               "config.headers and config.auth_token are for remote agents");
+        json_object_del(c, "headers");
+        json_object_del(c, "auth_token");
+        return 0;
+    }
+    if (h_in) {
+        const json_t *prev = json_object_get(base, "headers");
+        if (json_is_null(h_in)) {
+            json_object_del(c, "headers");
+        } else if (!json_is_object(h_in) || json_object_size(h_in) > 32) {
+            return aos_err_set(err, AOS_EINVAL,
+                               "config.headers must be an object of at most 32 headers");
+        } else {
+            json_t *h = json_object();
+            json_object_set_new(c, "headers", h);
+            const char *k;
+            const json_t *v;
+            json_object_foreach((json_t *)h_in, k, v)
+            {
+                if (!header_name_ok(k))
+                    return aos_err_set(err, AOS_EINVAL,
+                                       "config.headers: '%.64s' is not a header name a remote "
+                                       "agent may set (an HTTP token; not Authorization - that "
+                                       "is auth_token -, Host, Mcp-Session-Id ...)",
+                                       k);
+                if (json_is_null(v) && json_object_get(prev, k)) {
+                    json_object_set(h, k, json_object_get(prev, k));
+                    continue;
+                }
+                json_t *o = cred_value(a, "headers", k, v, err);
+                if (!o)
+                    return err->code;
+                json_object_set_new(h, k, o);
+            }
+        }
+    }
+    if (t_in) {
+        if (json_is_null(t_in)) {
+            json_object_del(c, "auth_token");
+        } else {
+            json_t *o = cred_value(a, "auth_token", NULL, t_in, err);
+            if (!o)
+                return err->code;
+            json_object_set_new(c, "auth_token", o);
+        }
+    }
+    return 0;
+}
+
 /* The config to store: base (the template's or the stored one; may be NULL)
  * with in's fields over it; env values sealed (null keeps the stored one). */
 static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t *base,
@@ -110,9 +233,18 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
         aos_err_set(err, AOS_EINVAL, "config must be an object");
         return NULL;
     }
-    static const char *const fields[] = {
-        "prompt",     "sop",     "tools", "env", "concurrency", "url", "health_interval_ms",
-        "project_id", "planner", NULL};
+    static const char *const fields[] = {"prompt",
+                                         "sop",
+                                         "tools",
+                                         "env",
+                                         "concurrency",
+                                         "url",
+                                         "health_interval_ms",
+                                         "project_id",
+                                         "planner",
+                                         "headers",
+                                         "auth_token",
+                                         NULL};
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)in, k, v)
@@ -128,7 +260,7 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
     json_t *c = base ? json_deep_copy(base) : json_object();
     json_object_foreach((json_t *)in, k, v)
     {
-        if (strcmp(k, "env") != 0)
+        if (strcmp(k, "env") && strcmp(k, "headers") && strcmp(k, "auth_token"))
             json_object_set(c, k, (json_t *)v);
     }
     for (const char *const *f = (const char *const[]){"prompt", "sop", NULL}; *f; f++) {
@@ -254,6 +386,8 @@ static json_t *config_normalize(aos_agents_t *a, const char *type, const json_t 
     } else if (!json_object_get(c, "env")) {
         json_object_set_new(c, "env", json_object());
     }
+    if (remote_creds_normalize(a, type, c, in, base, err))
+        goto fail;
     /* a project variable needs the project */
     json_object_foreach(json_object_get(c, "env"), k, v)
     {
@@ -289,6 +423,27 @@ json_t *ag_config_public(const json_t *config)
     json_object_del(c, "env");
     json_object_set_new(c, "env_names", names);
     json_object_set_new(c, "env_refs", refs);
+    /* a remote agent's credentials: header names, and which secrets they name */
+    const json_t *h = json_object_get(config, "headers");
+    if (h) {
+        json_t *hn = json_array(), *hr = json_object();
+        json_object_foreach((json_t *)h, k, v)
+        {
+            json_array_append_new(hn, json_string(k));
+            if (json_is_object(v))
+                json_object_set(hr, k, (json_t *)v);
+        }
+        json_object_del(c, "headers");
+        json_object_set_new(c, "header_names", hn);
+        json_object_set_new(c, "header_refs", hr);
+    }
+    const json_t *tok = json_object_get(config, "auth_token");
+    if (tok) {
+        json_object_del(c, "auth_token");
+        json_object_set_new(c, "has_auth_token", json_true());
+        if (json_is_object(tok))
+            json_object_set(c, "auth_token_ref", (json_t *)tok);
+    }
     return c;
 }
 
@@ -318,6 +473,7 @@ typedef enum {
     OP_START,
     OP_STOP,
     OP_REGISTER,
+    OP_UNREGISTER,
     OP_LOGS,
     OP_RUNS
 } op_t;
@@ -501,7 +657,7 @@ static int audit(ag_job_t *j, aos_store_t *st, const json_t *row, const char *ac
     return rc;
 }
 
-/* start, stop, register-mcp, logs, runs: their store work. */
+/* start, stop, register-mcp, unregister-mcp, logs, runs: their store work. */
 static int job_live(ag_job_t *j, aos_store_t *st, aos_err_t *err)
 {
     json_t *row = NULL;
@@ -565,6 +721,24 @@ static int job_live(ag_job_t *j, aos_store_t *st, aos_err_t *err)
                        err);
         break;
     }
+    case OP_UNREGISTER: {
+        const char *had = json_string_value(json_object_get(row, "route_prefix"));
+        if (!had)
+            break; /* not registered: nothing changes */
+        char *text = json_dumps(json_object_get(row, "config"), JSON_COMPACT);
+        aos_store_agent_t a = {.id = id,
+                               .version = v,
+                               .route_prefix = NULL,
+                               .status = json_string_value(json_object_get(row, "status")),
+                               .config = text,
+                               .replicas = json_integer_value(json_object_get(row, "replicas"))};
+        rc = text ? aos_store_agent_put(st, &a, 0, err) : aos_err_set(err, AOS_ENOMEM, NULL);
+        free(text);
+        if (!rc)
+            rc =
+                audit(j, st, row, "agent.unregister", json_pack("{s:s}", "route_prefix", had), err);
+        break;
+    }
     case OP_RUNS: {
         json_t *runs = NULL;
         if ((rc = aos_store_agent_runs(st, id, 50, &runs, err)))
@@ -596,6 +770,7 @@ static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
     case OP_START:
     case OP_STOP:
     case OP_REGISTER:
+    case OP_UNREGISTER:
     case OP_LOGS:
     case OP_RUNS:
         return job_live(j, st, err);
@@ -833,6 +1008,8 @@ static void job_done(int status, const aos_err_t *err, void *arg)
         ag_live_release(a, id, j->version, j->config, j->actor);
     else if (!status && j->op == OP_DELETE)
         ag_live_forget(a, j->id);
+    else if (!status && j->op == OP_UNREGISTER)
+        ag_live_unregister(a, id);
     else if (!status && j->op == OP_REGISTER && ag_live_register(a, j->result, &e2)) {
         status = e2.code;
         err = &e2;
@@ -913,12 +1090,26 @@ static int submit_job(aos_agents_t *a, aos_http_req_t *req, op_t op, int with_bo
         json_decref(body);
         return aos_http_respond_error(req, AOS_ENOTFOUND, "no such agent");
     }
-    /* naming a runtime secret in env takes operate on it */
-    if (body && aos_settings_env_authorize(
-                    req, json_object_get(json_object_get(body, "config"), "env"), &err)) {
+    /* naming a runtime secret in env, a header or the token takes operate on it */
+    const json_t *bc = json_object_get(body, "config");
+    json_t *creds = json_pack("{s:O?}", "auth_token", json_object_get(bc, "auth_token"));
+    if (creds && json_is_object(json_object_get(bc, "headers"))) {
+        const char *hk;
+        json_t *hv;
+        json_object_foreach(json_object_get(bc, "headers"), hk, hv)
+        {
+            char key[160];
+            snprintf(key, sizeof(key), "headers.%.128s", hk);
+            json_object_set(creds, key, hv);
+        }
+    }
+    if (body && (aos_settings_env_authorize(req, json_object_get(bc, "env"), &err) ||
+                 (creds && aos_settings_env_authorize(req, creds, &err)))) {
+        json_decref(creds);
         json_decref(body);
         return aos_http_respond_err(req, &err);
     }
+    json_decref(creds);
     ag_job_t *j = calloc(1, sizeof(*j));
     if (!j) {
         json_decref(body);
@@ -1009,6 +1200,15 @@ static int h_register(aos_http_req_t *req, void *data)
         return aos_http_respond_error(req, AOS_EUNAVAIL, "no gateway");
     return submit(a, req, OP_REGISTER, 0);
 }
+/* The agent leaves the gateway (its tools on /mcp, /agents/<name>/mcp)
+ * and stays as it is: running or not, its versions, its runs. */
+static int h_unregister(aos_http_req_t *req, void *data)
+{
+    aos_agents_t *a = data;
+    if (!a->cfg.gateway)
+        return aos_http_respond_error(req, AOS_EUNAVAIL, "no gateway");
+    return submit(a, req, OP_UNREGISTER, 0);
+}
 static int h_runs(aos_http_req_t *req, void *data)
 {
     return submit(data, req, OP_RUNS, 0);
@@ -1050,6 +1250,7 @@ static const aos_http_route_t routes[] = {
     {"POST", "/agents/:id/start", AOS_PERM_OPERATE, h_start, 0, "agent:{id}"},
     {"POST", "/agents/:id/stop", AOS_PERM_OPERATE, h_stop, 0, "agent:{id}"},
     {"POST", "/agents/:id/register-mcp", AOS_PERM_ADMIN, h_register, 0, "agent:{id}"},
+    {"POST", "/agents/:id/unregister-mcp", AOS_PERM_ADMIN, h_unregister, 0, "agent:{id}"},
     {"GET", "/agents/:id/logs", AOS_PERM_READ, h_logs, 0, "agent:{id}"},
     {"GET", "/agents/:id/runs", AOS_PERM_READ, h_runs, 0, "agent:{id}"},
 };

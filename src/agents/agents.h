@@ -85,6 +85,13 @@ int aos_agents_add_routes(aos_agents_t *a, aos_http_t *http);
  * open (every agent is stopped then) and adds the registered agents to
  * the gateway. */
 int aos_agents_load(aos_agents_t *a, aos_err_t *err);
+/* The runtime secret name was set anew (deleted = 0) or deleted: each
+ * running agent whose env (or, remote, headers or auth_token) names it
+ * replaces its replicas one at a time like a release, so that they open
+ * it again (no failed call; a replica that cannot open a deleted one does
+ * not start, the old ones keep serving and its last errors say why); a
+ * remote agent is checked and routed anew with it. Loop thread. */
+void aos_agents_secret_changed(aos_agents_t *a, const char *name, int deleted);
 /* Stops every replica; done runs once their processes are gone. */
 void aos_agents_shutdown(aos_agents_t *a, void (*done)(void *data), void *data);
 void aos_agents_free(aos_agents_t *a);

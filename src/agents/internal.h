@@ -50,10 +50,14 @@ void ag_live_release(aos_agents_t *a, const char *id, int64_t version, const jso
 int ag_live_register(aos_agents_t *a, const json_t *row, aos_err_t *err);
 /* Forgets an agent being deleted (it is stopped). */
 void ag_live_forget(aos_agents_t *a, const char *id);
+/* The agent leaves the gateway (nothing else changes); not registered:
+ * nothing. */
+void ag_live_unregister(aos_agents_t *a, const char *id);
 int ag_live_running(aos_agents_t *a, const char *id);
 
-/* Whether every runtime secret config's env names opens (its variables
- * resolved); the values are wiped at once. 0, or the error naming the
+/* Whether every runtime secret config's env (and a remote agent's headers
+ * and auth_token) names opens (its variables resolved); the values are
+ * wiped at once. 0, or the error naming the
  * entry and the secret. */
 int ag_env_check(aos_agents_t *a, const json_t *config, aos_err_t *err);
 

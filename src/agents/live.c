@@ -64,6 +64,7 @@ struct ag_rep {
     uint64_t down_ms;  /* when */
     uint64_t ready_ms; /* when it was last READY */
     unsigned restarts;
+    unsigned gen;      /* the agent's secrets generation it was started with */
     char token_id[40]; /* the token it was started with */
     ag_rep_t *next;
 };
@@ -106,6 +107,7 @@ struct ag_live {
     uint64_t unhealthy_ms; /* when it became unhealthy */
     double latency_ms;     /* of the last good ping, -1: none */
     uint64_t checks, check_failures;
+    unsigned gen; /* bumped when a runtime secret it names changes: older replicas roll */
 };
 
 typedef struct {
@@ -157,8 +159,10 @@ static size_t snapshot(const ag_live_t *ag, aos_agent_rep_t *v, ag_rep_t **map)
 {
     size_t n = 0;
     for (ag_rep_t *r = ag->reps; r && n < AOS_AGENTS_REPS_MAX; r = r->next) {
+        /* a replica started before a secret it opened changed counts as
+         * another version: replaced one at a time, like a release */
         v[n] =
-            (aos_agent_rep_t){.version = r->version,
+            (aos_agent_rep_t){.version = r->gen == ag->gen ? r->version : -1,
                               .in_flight = r->inflight,
                               .ready = r->ready,
                               .starting = !r->ready && aos_upstream_state(r->up) == AOS_UP_STARTING,
@@ -202,6 +206,39 @@ static void status_done(int status, const aos_err_t *err, void *arg)
     free(arg);
 }
 
+/* The status becomes s: an agent.status value event when it changed (one
+ * card per agent, "agent:<id>", each change a new version of it). */
+static void status_set(ag_live_t *ag, const char *s)
+{
+    if (!strcmp(s, ag->status))
+        return;
+    char was[sizeof(ag->status)];
+    snprintf(was, sizeof(was), "%s", ag->status);
+    snprintf(ag->status, sizeof(ag->status), "%s", s);
+    aos_agents_t *a = ag->a;
+    size_t ready = 0;
+    for (ag_rep_t *r = ag->reps; r; r = r->next)
+        ready += r->ready && !r->down && !r->closing;
+    json_t *payload =
+        json_pack("{s:s, s:s, s:I, s:i, s:I}", "status", s, "previous", was, "version",
+                  (json_int_t)ag->version, "replicas", ag->want, "ready", (json_int_t)ready);
+    if (!payload)
+        return;
+    if (ag->remote)
+        json_object_set_new(payload, "health", json_string(ag->health));
+    json_object_set_new(payload, "agent", json_string(ag->name));
+    json_object_set_new(payload, "agent_id", json_string(ag->id));
+    const char *sev = !strcmp(s, "crashed") ? "error" : !strcmp(s, "degraded") ? "warning" : "info";
+    char card[64];
+    snprintf(card, sizeof(card), "agent:%s", ag->id);
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o}", "topic", "agents", "type", "agent.status",
+                           "severity", sev, "card_id", card, "payload", payload);
+    if (a->cfg.emit && ev)
+        a->cfg.emit(ev, a->cfg.emit_data);
+    else
+        json_decref(ev);
+}
+
 /* Stores the status when it changed (the supervisor's view; the routes
  * store starting and stopped with their audit rows themselves). */
 static void status_update(ag_live_t *ag)
@@ -209,7 +246,7 @@ static void status_update(ag_live_t *ag)
     const char *s = status_of(ag);
     if (!ag->running || !strcmp(s, ag->status))
         return;
-    snprintf(ag->status, sizeof(ag->status), "%s", s);
+    status_set(ag, s);
     status_job_t *j = calloc(1, sizeof(*j));
     if (!j)
         return;
@@ -332,6 +369,7 @@ static int rep_spawn(ag_live_t *ag)
     r->a = a;
     r->index = ++ag->next_index;
     r->version = ag->version;
+    r->gen = ag->gen;
     snprintf(r->token_id, sizeof(r->token_id), "%s", ag->token_id);
     /* its environment: where aosd is, its token, its config (env names
      * only; the values are opened into variables of their own) */
@@ -580,6 +618,30 @@ int ag_env_check(aos_agents_t *a, const json_t *config, aos_err_t *err)
             return err->code == AOS_ENOTFOUND ? (err->code = AOS_EINVAL) : err->code;
         aos_secret_wipe(plain);
     }
+    /* a remote agent's credentials likewise */
+    json_t *creds = json_object();
+    json_object_foreach(json_object_get(config, "headers"), k, v)
+    {
+        char key[160];
+        snprintf(key, sizeof(key), "headers.%.128s", k);
+        json_object_set(creds, key, v);
+    }
+    if (json_object_get(config, "auth_token"))
+        json_object_set(creds, "auth_token", json_object_get(config, "auth_token"));
+    json_object_foreach(creds, k, v)
+    {
+        if (!json_is_object(v))
+            continue;
+        size_t len = 0;
+        char *plain = aos_settings_env_value(k, v, a->cfg.secrets, a->cfg.env_open, a->cfg.env_data,
+                                             project, &len, err);
+        if (!plain) {
+            json_decref(creds);
+            return err->code == AOS_ENOTFOUND ? (err->code = AOS_EINVAL) : err->code;
+        }
+        aos_secret_wipe(plain);
+    }
+    json_decref(creds);
     return 0;
 }
 
@@ -669,9 +731,56 @@ static uint32_t health_timeout(const ag_live_t *ag)
     return every < 2000 ? 2000 : every > 10000 ? 10000 : every;
 }
 
+/* A remote agent's credentials, opened: its headers as {Name: value} and
+ * its bearer token (guarded memory, NULL when it has none). Each value
+ * is taught to the log redactor. AOS_ENOTFOUND etc. with err naming the
+ * header or token and its secret (never a value). */
+static int remote_creds(ag_live_t *ag, json_t **headers, char **token, aos_err_t *err)
+{
+    aos_agents_t *a = ag->a;
+    *headers = json_object();
+    *token = NULL;
+    if (!*headers)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    const char *project = json_string_value(json_object_get(ag->config, "project_id"));
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(ag->config, "headers"), k, v)
+    {
+        char what[160];
+        snprintf(what, sizeof(what), "headers.%.128s", k);
+        size_t len = 0;
+        char *plain = aos_settings_env_value(what, v, a->cfg.secrets, a->cfg.env_open,
+                                             a->cfg.env_data, project, &len, err);
+        if (!plain) {
+            json_decref(*headers);
+            *headers = NULL;
+            return err->code;
+        }
+        if (a->cfg.on_unseal)
+            a->cfg.on_unseal(plain, a->cfg.unseal_data);
+        json_object_set_new(*headers, k, json_stringn(plain, len));
+        aos_secret_wipe(plain);
+    }
+    const json_t *t = json_object_get(ag->config, "auth_token");
+    if (t) {
+        size_t len = 0;
+        *token = aos_settings_env_value("auth_token", t, a->cfg.secrets, a->cfg.env_open,
+                                        a->cfg.env_data, project, &len, err);
+        if (!*token) {
+            json_decref(*headers);
+            *headers = NULL;
+            return err->code;
+        }
+        if (a->cfg.on_unseal)
+            a->cfg.on_unseal(*token, a->cfg.unseal_data);
+    }
+    return 0;
+}
+
 /* Puts the remote agent's server in the gateway as the agent is now:
  * connected while it runs, its calls refused while it is stopped or
- * unhealthy. */
+ * unhealthy; with its headers and bearer token, opened now. */
 static int remote_route(ag_live_t *ag, aos_err_t *err)
 {
     aos_agents_t *a = ag->a;
@@ -686,9 +795,18 @@ static int remote_route(ag_live_t *ag, aos_err_t *err)
         snprintf(hold, sizeof(hold), "agent '%s' is unhealthy: %s", ag->name, ag->health_why);
         why = hold;
     }
+    json_t *headers = NULL;
+    char *token = NULL;
+    int rc = remote_creds(ag, &headers, &token, err);
+    if (rc)
+        return rc;
     const char *url = json_string_value(json_object_get(ag->config, "url"));
-    return aos_gateway_add_remote_agent(a->cfg.gateway, ag->name, url ? url : "", ag->running, why,
-                                        err);
+    rc = aos_gateway_add_remote_agent(a->cfg.gateway, ag->name, url ? url : "", headers, token,
+                                      ag->running, why, err);
+    json_decref(headers);
+    if (token)
+        aos_secret_wipe(token);
+    return rc;
 }
 
 /* A health transition: value events, the agent's last errors, the
@@ -832,8 +950,41 @@ static void hc_start(ag_live_t *ag)
                              .restart_max_ms = 10000};
     static const aos_upstream_cb_t cb = {on_hc_state, NULL, NULL};
     aos_err_t err = {0, ""};
-    int rc = a->cfg.httpc ? aos_upstream_new(&ag->hc, a->cfg.loop, a->cfg.httpc, &uc, &cb, ag, &err)
+    /* the check sends what the gateway's calls send */
+    json_t *headers = NULL;
+    char *token = NULL, **lines = NULL;
+    int rc = remote_creds(ag, &headers, &token, &err);
+    if (!rc) {
+        size_t n = json_object_size(headers), i = 0;
+        lines = calloc(n + 1, sizeof(*lines));
+        const char *k;
+        json_t *v;
+        json_object_foreach(headers, k, v)
+        {
+            if (!lines || asprintf(&lines[i], "%s: %s", k, json_string_value(v)) < 0) {
+                if (lines)
+                    lines[i] = NULL;
+                rc = aos_err_set(&err, AOS_ENOMEM, NULL);
+                break;
+            }
+            i++;
+        }
+        if (!lines)
+            rc = aos_err_set(&err, AOS_ENOMEM, NULL);
+        uc.headers = (const char *const *)lines;
+        uc.bearer_token = token;
+    }
+    if (!rc)
+        rc = a->cfg.httpc ? aos_upstream_new(&ag->hc, a->cfg.loop, a->cfg.httpc, &uc, &cb, ag, &err)
                           : aos_err_set(&err, AOS_EUNAVAIL, "no HTTP client");
+    for (size_t i = 0; lines && lines[i]; i++) {
+        sodium_memzero(lines[i], strlen(lines[i]));
+        free(lines[i]);
+    }
+    free(lines);
+    json_decref(headers);
+    if (token)
+        aos_secret_wipe(token);
     if (!rc && (rc = aos_upstream_start(ag->hc)) != 0)
         aos_err_set(&err, rc, "unable to connect");
     if (!rc && (ag->hc_timer = malloc(sizeof(*ag->hc_timer))) != NULL) {
@@ -1144,7 +1295,7 @@ void ag_live_start(aos_agents_t *a, const json_t *row, const json_t *config, int
     ag->calls = ag->failures = ag->crashes = ag->restarts = 0;
     ag->checks = ag->check_failures = 0;
     memset(&ag->crashw, 0, sizeof(ag->crashw));
-    snprintf(ag->status, sizeof(ag->status), "starting");
+    status_set(ag, "starting");
     snprintf(ag->run_id, sizeof(ag->run_id), "%s", run_id);
     snprintf(ag->actor, sizeof(ag->actor), "%s", actor);
     if (ag->remote) {
@@ -1232,7 +1383,7 @@ static void live_halt(ag_live_t *ag, const char *actor)
         free(ag->token);
         ag->token = NULL;
     }
-    snprintf(ag->status, sizeof(ag->status), "stopped");
+    status_set(ag, "stopped");
 }
 
 void ag_live_stop(aos_agents_t *a, const char *id, const char *actor)
@@ -1248,6 +1399,69 @@ void ag_live_stop(aos_agents_t *a, const char *id, const char *actor)
     aos_err_t err = {0, ""};
     if (ag->remote && ag->registered && remote_route(ag, &err))
         aos_log_warn("agents", "agent '%s': not routed: %s", ag->name, aos_err_msg(&err));
+}
+
+/* 1 if the agent's config names runtime secret name: in env, or a remote
+ * agent's headers and auth_token. */
+static int names_secret(const ag_live_t *ag, const char *name)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(ag->config, "env"), k, v)
+    {
+        const char *sec = json_string_value(json_object_get(v, "secret"));
+        if (sec && !strcmp(sec, name))
+            return 1;
+    }
+    json_object_foreach(json_object_get(ag->config, "headers"), k, v)
+    {
+        const char *sec = json_string_value(json_object_get(v, "secret"));
+        if (sec && !strcmp(sec, name))
+            return 1;
+    }
+    const char *sec =
+        json_string_value(json_object_get(json_object_get(ag->config, "auth_token"), "secret"));
+    return sec && !strcmp(sec, name);
+}
+
+void aos_agents_secret_changed(aos_agents_t *a, const char *name, int deleted)
+{
+    if (a->shutting_down)
+        return;
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&a->live, &it, NULL, NULL, &v)) {
+        ag_live_t *ag = v;
+        if (!ag->running || !names_secret(ag, name))
+            continue;
+        aos_log_info("agents", "agent '%s': runtime secret '%s' %s: %s", ag->name, name,
+                     deleted ? "deleted" : "changed",
+                     ag->remote ? "checked and routed anew"
+                                : "replacing its replicas one at a time");
+        if (deleted) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "runtime secret '%.64s' was deleted", name);
+            add_error(ag, 0, msg);
+        }
+        if (ag->remote) {
+            hc_stop(ag);
+            hc_start(ag);
+            aos_err_t err = {0, ""};
+            if (ag->registered && remote_route(ag, &err)) {
+                aos_log_warn("agents", "agent '%s': not routed: %s", ag->name, aos_err_msg(&err));
+                if (a->cfg.gateway) {
+                    char hold[320];
+                    snprintf(hold, sizeof(hold), "agent '%s' is unhealthy: %s", ag->name,
+                             aos_err_msg(&err));
+                    aos_gateway_agent_hold(a->cfg.gateway, ag->name, hold);
+                }
+            }
+            continue;
+        }
+        ag->gen++;
+        reconcile(ag);
+    }
 }
 
 void ag_live_scale(aos_agents_t *a, const char *id, int64_t replicas)
@@ -1316,6 +1530,17 @@ int ag_live_register(aos_agents_t *a, const json_t *row, aos_err_t *err)
         return aos_err_set(err, rc, "unable to add agent '%s' to the gateway", ag->name);
     ag->registered = 1;
     return 0;
+}
+
+void ag_live_unregister(aos_agents_t *a, const char *id)
+{
+    ag_live_t *ag = ag_live_find(a, id);
+    if (!ag || !ag->registered)
+        return;
+    if (a->cfg.gateway)
+        aos_gateway_remove_agent(a->cfg.gateway, ag->name);
+    ag->registered = 0;
+    aos_log_info("agents", "agent '%s': unregistered from the gateway", ag->name);
 }
 
 void ag_live_forget(aos_agents_t *a, const char *id)

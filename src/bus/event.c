@@ -12,8 +12,9 @@
 #include <time.h>
 
 static const char *const value_types[] = {
-    "task.acceptance",  "task.progress.milestone", "task.receipt",   "approval.request",
-    "approval.decided", "anomaly.detected",        "recovery.start", "recovery.done",
+    "task.acceptance",  "task.progress.milestone", "task.receipt",
+    "approval.request", "approval.decided",        "anomaly.detected",
+    "recovery.start",   "recovery.done",           "agent.status",
 };
 
 static const char *const severities[] = {"debug", "info", "notice", "warning", "error", "critical"};

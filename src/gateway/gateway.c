@@ -906,14 +906,17 @@ void aos_gateway_remove_agent(aos_gateway_t *gw, const char *name)
         server_retire(gw, sv);
 }
 
-int aos_gateway_add_remote_agent(aos_gateway_t *gw, const char *name, const char *url, int connect,
+int aos_gateway_add_remote_agent(aos_gateway_t *gw, const char *name, const char *url,
+                                 const json_t *headers, const char *auth_token, int connect,
                                  const char *hold, aos_err_t *err)
 {
     if (!aos_registry_name_ok(name) || aos_registry_name_reserved(name))
         return aos_err_set(err, AOS_EINVAL, "'%.64s' cannot name a server", name);
-    /* the registry's defaults (limits, breaker, timeout) apply to it */
-    json_t *in = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "transport", "streamable-http",
-                           "url", url, "description", "a remote agent");
+    /* the registry's defaults (limits, breaker, timeout) apply to it; its
+     * credentials are sealed in the entry like a registered server's */
+    json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:O?, s:s?}", "name", name, "transport",
+                           "streamable-http", "url", url, "description", "a remote agent",
+                           "headers", (json_t *)headers, "auth_token", auth_token);
     aos_err_t e2 = {0, ""};
     json_t *entry = in ? aos_registry_normalize(in, NULL, gw->cfg.secrets, &e2) : NULL;
     json_decref(in);

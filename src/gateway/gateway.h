@@ -152,10 +152,14 @@ int aos_gateway_add_agent(aos_gateway_t *gw, const aos_builtin_t *b);
  * /mcp/servers/<name>, /agents/<name>/mcp serve it, through the same
  * isolation as a registered server's. connect: its upstream connects now
  * (a started agent); else it stays closed (stopped). hold: see
- * aos_gateway_agent_hold (may be NULL). AOS_EINVAL (a reserved or
- * malformed name, a bad url), AOS_ECONFLICT (a server that is not this
+ * aos_gateway_agent_hold (may be NULL). headers ({Name: value}) and
+ * auth_token (sent as "Authorization: Bearer") are plain values (may be
+ * NULL), sealed in the entry and taught to the redactor like a registered
+ * server's; the caller keeps and wipes its copies. AOS_EINVAL (a reserved
+ * or malformed name, a bad url or header), AOS_ECONFLICT (a server that is not this
  * agent's has the name), AOS_ENOMEM. */
-int aos_gateway_add_remote_agent(aos_gateway_t *gw, const char *name, const char *url, int connect,
+int aos_gateway_add_remote_agent(aos_gateway_t *gw, const char *name, const char *url,
+                                 const json_t *headers, const char *auth_token, int connect,
                                  const char *hold, aos_err_t *err);
 /* why != NULL: every call to the remote agent name is refused at once with
  * AOS_EUNAVAIL and why ("agent 'x' is unhealthy: ..."); NULL: calls flow

@@ -102,7 +102,8 @@ static void proc_finish(aos_proc_t *p)
     aos_proc_exit_t ex = {.exit_status = p->exit_status,
                           .term_signal = p->term_signal,
                           .reason = p->reason,
-                          .duration_ms = p->exited_ms - p->started_ms};
+                          .duration_ms = p->exited_ms - p->started_ms,
+                          .landlock_abi = -1};
     if (p->sandboxed)
         aos__proc_status_parse(p, &ex);
     if (!ex.reason)

@@ -81,6 +81,8 @@ typedef struct {
     uint64_t duration_ms; /* spawn to exit */
     int has_usage;        /* usage is filled (sandboxed children that reported it) */
     aos_proc_usage_t usage;
+    int landlock_abi; /* sandboxed: the Landlock ABI the helper applied, 0 when the kernel
+                         has none; -1: not reported (not sandboxed, or it did not start) */
 } aos_proc_exit_t;
 
 typedef struct {

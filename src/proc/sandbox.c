@@ -391,6 +391,8 @@ int aos__proc_sandbox_prepare(const aos_proc_opts_t *o, aos__proc_spawn_t *sp, a
     arg(&a, "--");
     arg(&a, "/.aos-exec");
     arg(&a, "--status-fd=3");
+    if (!sb->network)
+        arg(&a, "--no-net"); /* Landlock: no TCP either, where the kernel can say so */
     char *lim[8];
     int nl = aos_proc_limit_args(&sb->limits, lim, 8);
     if (nl < 0)
@@ -433,15 +435,36 @@ void aos__proc_spawn_release(aos__proc_spawn_t *sp, int sandboxed)
     memset(sp, 0, sizeof(*sp));
 }
 
+static void status_line(json_t *j, aos_proc_exit_t *ex);
+
+/* The helper's report: a line {"landlock":N} when it has applied its
+ * Landlock ruleset (before the command starts), then one line with the
+ * command's end and resource use. */
 void aos__proc_status_parse(const aos_proc_t *p, aos_proc_exit_t *ex)
 {
-    if (!p->sbuf.len)
-        return;
-    json_t *j = json_loadb(p->sbuf.ptr, p->sbuf.len, 0, NULL);
-    if (!json_is_object(j)) {
+    const char *s = p->sbuf.ptr, *end = p->sbuf.ptr + p->sbuf.len;
+    while (s && s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+        json_t *j = n ? json_loadb(s, n, 0, NULL) : NULL;
+        s = nl ? nl + 1 : end;
+        if (!json_is_object(j)) {
+            json_decref(j);
+            continue;
+        }
+        json_t *ll = json_object_get(j, "landlock");
+        if (json_is_integer(ll) && json_integer_value(ll) >= 0 && json_integer_value(ll) < 1000) {
+            ex->landlock_abi = (int)json_integer_value(ll);
+            json_decref(j);
+            continue;
+        }
+        status_line(j, ex);
         json_decref(j);
-        return;
     }
+}
+
+static void status_line(json_t *j, aos_proc_exit_t *ex)
+{
     json_t *sig = json_object_get(j, "signal"), *st = json_object_get(j, "status");
     const char *why = json_string_value(json_object_get(j, "reason"));
     if (why && !strcmp(why, "memory"))
@@ -461,7 +484,6 @@ void aos__proc_status_parse(const aos_proc_t *p, aos_proc_exit_t *ex)
     ex->usage.majflt = json_integer_value(json_object_get(j, "majflt"));
     ex->usage.nvcsw = json_integer_value(json_object_get(j, "nvcsw"));
     ex->usage.nivcsw = json_integer_value(json_object_get(j, "nivcsw"));
-    json_decref(j);
 }
 
 /* ---- the probe ---------------------------------------------------------------- */

@@ -498,7 +498,8 @@ static void run_finish(sb_run_t *r)
                                        .errout = j->err,
                                        .error = r->error[0] ? r->error : NULL,
                                        .duration_ms = (int64_t)ex->duration_ms,
-                                       .truncated = r->truncated};
+                                       .truncated = r->truncated,
+                                       .landlock_abi = r->started ? ex->landlock_abi : -1};
     aos_err_t err = {0, ""};
     if ((err.code = aos_store_submit(sb->store, finish_job, finish_done, j)) != 0) {
         aos_log_error("sandbox", "run %s: its end was not stored: %s", r->id, aos_err_msg(&err));

@@ -315,6 +315,13 @@ static void job_done(int status, const aos_err_t *err, void *arg)
     }
     if (j->forget && s->cfg.on_secret)
         s->cfg.on_secret(j->forget, 0, s->cfg.data);
+    if ((j->op == OP_PUT || j->op == OP_DELETE || j->op == OP_APPROVE) && str(j->in, "name") &&
+        s->cfg.on_secret_change) {
+        int deleted =
+            j->op == OP_DELETE ||
+            (j->op == OP_APPROVE && !strcmp(str(j->in, "op") ? str(j->in, "op") : "", "delete"));
+        s->cfg.on_secret_change(str(j->in, "name"), deleted, s->cfg.data);
+    }
     /* a new value of the LLM's key reaches the client at once */
     const char *key = json_string_value(json_object_get(s->effective, "llm.api_key_secret"));
     if ((j->op == OP_PUT || j->op == OP_APPROVE) && key && str(j->in, "name") &&

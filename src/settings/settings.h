@@ -58,6 +58,11 @@ typedef struct {
      * at start, when set, when opened for a task) or is deleted (0), for
      * the redactor (borrowed for the call). May be NULL. */
     void (*on_secret)(const char *value, int added, void *data);
+    /* A runtime secret was set anew (deleted = 0) or deleted (1), once the
+     * store has it (a two-person change: once approved), so that what
+     * opened the old value (agents' replicas, remote agents' routes) can
+     * open it again. Loop thread; name borrowed for the call. May be NULL. */
+    void (*on_secret_change)(const char *name, int deleted, void *data);
     void *data;
 } aos_settings_cfg_t;
 

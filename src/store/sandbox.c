@@ -114,16 +114,17 @@ int aos_store_sandbox_script_delete(aos_store_t *st, const char *id, aos_err_t *
 }
 
 static const col_t run_cols[] = {
-    {"id", COL_TEXT},          {"script_id", COL_TEXT},  {"trace_id", COL_TEXT},
-    {"status", COL_TEXT},      {"exit_code", COL_INT},   {"signal", COL_INT},
-    {"reason", COL_TEXT},      {"duration_ms", COL_INT}, {"usage", COL_JSON},
-    {"stdout", COL_TEXT},      {"stderr", COL_TEXT},     {"truncated", COL_BOOL},
-    {"error", COL_TEXT},       {"actor", COL_TEXT},      {"started_at", COL_TEXT},
-    {"finished_at", COL_TEXT},
+    {"id", COL_TEXT},          {"script_id", COL_TEXT},   {"trace_id", COL_TEXT},
+    {"status", COL_TEXT},      {"exit_code", COL_INT},    {"signal", COL_INT},
+    {"reason", COL_TEXT},      {"duration_ms", COL_INT},  {"usage", COL_JSON},
+    {"stdout", COL_TEXT},      {"stderr", COL_TEXT},      {"truncated", COL_BOOL},
+    {"error", COL_TEXT},       {"actor", COL_TEXT},       {"started_at", COL_TEXT},
+    {"finished_at", COL_TEXT}, {"landlock_abi", COL_INT},
 };
 #define RUN_SELECT                                                                                 \
     "SELECT id, script_id, trace_id, status, exit_code, signal, reason, duration_ms, usage, "      \
-    "stdout, stderr, truncated, error, actor, started_at, finished_at FROM sandbox_runs"
+    "stdout, stderr, truncated, error, actor, started_at, finished_at, landlock_abi FROM "         \
+    "sandbox_runs"
 
 int aos_store_sandbox_run_insert(aos_store_t *st, const aos_store_sandbox_run_t *r, aos_err_t *err)
 {
@@ -155,12 +156,14 @@ int aos_store_sandbox_run_finish(aos_store_t *st, const aos_store_sandbox_run_t 
         aos__sql_int(r->truncated),
         opt_text(r->error),
         aos__sql_text(now),
+        r->landlock_abi >= 0 ? aos__sql_int(r->landlock_abi) : aos__sql_null(),
         aos__sql_text(r->id),
     };
     int rc = aos__store_exec(st,
                              "UPDATE sandbox_runs SET status = ?, exit_code = ?, signal = ?, "
                              "reason = ?, duration_ms = ?, usage = ?, stdout = ?, stderr = ?, "
-                             "truncated = ?, error = ?, finished_at = ? WHERE id = ?",
+                             "truncated = ?, error = ?, finished_at = ?, landlock_abi = ? "
+                             "WHERE id = ?",
                              p, NCOLS(p), NULL, err);
     return rc < 0 ? aos__store_fail(err, rc, "unable to finish sandbox run %.40s", r->id) : 0;
 }

@@ -783,6 +783,7 @@ typedef struct {
     const char *reason, *usage, *out, *errout, *error; /* may be NULL */
     int64_t duration_ms;
     int truncated;
+    int landlock_abi; /* the Landlock ABI applied, 0: none in the kernel; -1: unknown (NULL) */
 } aos_store_sandbox_run_t;
 /* Inserts a run (id, script_id, trace_id, status, actor), started now. */
 int aos_store_sandbox_run_insert(aos_store_t *st, const aos_store_sandbox_run_t *r, aos_err_t *err);

@@ -407,7 +407,7 @@ test('env from a runtime secret and a project variable: in the process, never sh
   // nothing shows a value: answers, versions and diffs, runs, audit, events, logs
   const shown = [];
   for (const path of ['/agents', '/agents/keyed', '/agents/keyed/versions', '/agents/keyed/runs',
-    '/audit/logs?resource=agent:keyed&limit=100', '/api/logs?limit=1000', '/agent/events/history?limit=1000'])
+    '/audit/logs?resource=agent:keyed&limit=100', '/api/logs?limit=1000', '/agent/events/history?limit=500'])
     shown.push((await aos.api('GET', path)).text);
   shown.push(JSON.stringify(events.events), aos.logs());
   for (const v of [V1, V2, PLAIN])
@@ -435,6 +435,119 @@ test('env from a runtime secret and a project variable: in the process, never sh
     assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'badref', config: { env: bad } }), 400, 'invalid_argument');
   assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'badref', config: { project_id: 'a b' } }), 400, 'invalid_argument');
   assert.equal((await aos.api('DELETE', '/agents/keyed')).status, 200);
+  events.close();
+});
+
+test('agent.status events; a rotated runtime secret rolls the replicas with no failed call, a deleted one keeps them; unregister-mcp', async () => {
+  const R = ['rot-secret-one-91c2aa', 'rot-secret-two-4be7d0', 'rot-secret-three-77f1e3'];
+  assert.ok((await aos.api('PUT', '/config/runtime/AG_ROT', { value: R[0] })).status < 300);
+  const events = sseClient(aos, '/agent/events');
+  await events.opened;
+  const c = await aos.api('POST', '/agents', { name: 'rotor', replicas: 2, config: { sop: SOP, tools: ['aos__echo'], env: { ROT: { secret: 'AG_ROT' } } } });
+  assert.equal(c.status, 201, c.text);
+  const id = c.body.id;
+  assert.equal((await aos.api('POST', '/agents/rotor/register-mcp')).status, 200);
+  assert.equal((await aos.api('POST', '/agents/rotor/start')).status, 200);
+  const running = await until('running', async () => {
+    const a = await agent('rotor');
+    return a.status === 'running' && a.live_replicas.length === 2 ? a : null;
+  });
+  // every status change is a value event: one card per agent, each change a version of it
+  const statuses = () => events.events.filter((e) => e.type === 'agent.status' && e.payload.agent_id === id);
+  await events.waitFor(() => statuses().some((e) => e.payload.status === 'running'), 10000, 'agent.status running');
+  const [st1, st2] = statuses();
+  assert.equal(st1.topic, 'agents');
+  assert.equal(st1.card_id, `agent:${id}`);
+  assert.deepEqual([st1.payload.previous, st1.payload.status], ['stopped', 'starting']);
+  assert.deepEqual([st2.payload.previous, st2.payload.status], ['starting', 'running']);
+  assert.equal(st2.payload.agent, 'rotor');
+  assert.equal(st2.payload.ready, 2);
+  assert.equal(st2.payload.replicas, 2);
+  assert.equal(st2.severity, 'info');
+  assert.ok(st2.card_version > st1.card_version);
+  const hist = (await aos.api('GET', '/agent/events/history?limit=200')).body;
+  const items = hist.events;
+  assert.ok(items.some((e) => e.type === 'agent.status' && e.card_id === `agent:${id}`), 'kept in the history');
+
+  const environOf = (pid) => readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+  for (const r of running.live_replicas) assert.ok(environOf(r.pid).includes(`ROT=${R[0]}`));
+
+  // rotated while a client calls in a loop: replaced one at a time, no call fails
+  const mcp = await connect('/mcp');
+  let stop = false, calls = 0;
+  const failures = [];
+  const loop = (async () => {
+    while (!stop) {
+      try {
+        const x = await mcp.callTool({ name: 'rotor__run_task', arguments: { input: 'rot' } });
+        if (x.isError) failures.push(x.content[0].text);
+      } catch (e) { failures.push(String(e)); }
+      calls++;
+    }
+  })();
+  await sleep(200);
+  const old = new Set(running.live_replicas.map((r) => r.pid));
+  assert.ok((await aos.api('PUT', '/config/runtime/AG_ROT', { value: R[1] })).status < 300);
+  const rolled = await until('replicas with the new value', async () => {
+    const a = await agent('rotor');
+    return a.live_replicas.length === 2 && a.live_replicas.every((r) => r.state === 'ready' && !old.has(r.pid)) ? a : null;
+  }, 30000);
+  for (const r of rolled.live_replicas) assert.ok(environOf(r.pid).includes(`ROT=${R[1]}`), 'the new value');
+  assert.equal(rolled.version, 1, 'the same version');
+  await sleep(200);
+
+  // deleted: no replica can open it, the running ones keep serving, the errors say so
+  const kept = new Set(rolled.live_replicas.map((r) => r.pid));
+  assert.equal((await aos.api('DELETE', '/config/runtime/AG_ROT')).status, 200);
+  const noted = await until('the deletion in its errors', async () => {
+    const a = await agent('rotor');
+    return a.errors.some((e) => /runtime secret 'AG_ROT' was deleted/.test(e.message)) &&
+      a.errors.some((e) => /unable to start: .*AG_ROT/.test(e.message)) ? a : null;
+  });
+  assert.deepEqual(new Set(noted.live_replicas.filter((r) => r.state === 'ready').map((r) => r.pid)), kept);
+  assert.equal(noted.status, 'running');
+  await sleep(200);
+  // set again: they roll to it
+  assert.ok((await aos.api('PUT', '/config/runtime/AG_ROT', { value: R[2] })).status < 300);
+  const again = await until('replicas with the value set again', async () => {
+    const a = await agent('rotor');
+    return a.live_replicas.length === 2 && a.live_replicas.every((r) => r.state === 'ready' && !kept.has(r.pid)) ? a : null;
+  }, 30000);
+  for (const r of again.live_replicas) assert.ok(environOf(r.pid).includes(`ROT=${R[2]}`));
+  await sleep(200);
+  stop = true;
+  await loop;
+  assert.deepEqual(failures, [], `${failures.length} of ${calls} calls failed`);
+  assert.ok(calls > 10, `only ${calls} calls`);
+
+  // unregister: out of the gateway, still running; registered again later
+  const un = await aos.api('POST', '/agents/rotor/unregister-mcp');
+  assert.equal(un.status, 200, un.text);
+  assert.equal(un.body.route_prefix, null);
+  assert.equal(un.body.registered, false);
+  assert.equal(un.body.status, 'running');
+  assert.ok(!(await mcp.listTools()).tools.some((t) => t.name.startsWith('rotor__')));
+  assertErrorShape(assert, await aos.api('GET', '/mcp/registry/rotor'), 404, 'not_found');
+  assert.notEqual((await aos.api('POST', '/mcp/call', { server: 'rotor', tool: 'run_task', args: { input: 'x' } })).status, 200);
+  const un2 = await aos.api('POST', '/agents/rotor/unregister-mcp');
+  assert.equal(un2.status, 200, 'again: nothing changes');
+  const audit = (await aos.api('GET', '/audit/logs?resource=agent:rotor&limit=100')).body;
+  assert.equal(audit.items.filter((x) => x.action === 'agent.unregister').length, 1, JSON.stringify(audit).slice(0, 500));
+  assertErrorShape(assert, await aos.api('POST', '/agents/no-such/unregister-mcp'), 404, 'not_found');
+  assert.equal((await aos.api('POST', '/agents/rotor/register-mcp')).status, 200);
+  const back = await mcp.callTool({ name: 'rotor__run_task', arguments: { input: 'back' } });
+  assert.equal(back.content[0].text, 'Echo: back');
+  await mcp.close();
+
+  assert.equal((await aos.api('POST', '/agents/rotor/stop')).status, 200);
+  await events.waitFor(() => statuses().some((e) => e.payload.status === 'stopped'), 10000, 'agent.status stopped');
+  // no value of the secret anywhere
+  const shown = [JSON.stringify(events.events), aos.logs()];
+  for (const path of ['/agents/rotor', '/agents/rotor/versions', '/agents/rotor/runs', '/api/logs?limit=1000'])
+    shown.push((await aos.api('GET', path)).text);
+  for (const v of R) assert.ok(!shown.some((t) => t.includes(v)), `${v} shown`);
+  assert.equal((await aos.api('DELETE', '/agents/rotor')).status, 200);
+  assert.equal((await aos.api('DELETE', '/config/runtime/AG_ROT')).status, 200);
   events.close();
 });
 

@@ -7,6 +7,11 @@
 // limits), start and stop turn its routing on and off, and its calls are
 // refused with a clear message while it is stopped or unhealthy. The server
 // is killed mid-test: unhealthy, then healthy again once it is back.
+// A server that needs a bearer token (fixtures/trace-server.mjs with
+// REQUIRE_BEARER): unhealthy without it; with config.auth_token and
+// config.headers naming runtime secrets, healthy and callable, the values
+// never shown; a rotated token reaches its route, a deleted one holds it;
+// unregister-mcp takes it out of the gateway.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -14,7 +19,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startAosd, assertErrorShape, sseClient, sleep, TOKEN, TOOLS } from './lib.mjs';
+import { startAosd, assertErrorShape, sseClient, sleep, TOKEN, TOOLS, ROOT } from './lib.mjs';
 
 function freePort() {
   return new Promise((res) => {
@@ -207,4 +212,109 @@ test('a remote agent nothing answers is unhealthy from the start; health_interva
   assert.equal((await aos.api('DELETE', '/agents/nowhere')).status, 200);
   assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'local1', config: { health_interval_ms: 500 } }), 400, 'invalid_argument');
   assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'far2', type: 'remote', config: { url: 'http://127.0.0.1:9/mcp', health_interval_ms: 10 } }), 400, 'invalid_argument');
+});
+
+test('a remote agent with credentials from runtime secrets: refused without them, healthy and callable with them, rotated, deleted, unregistered', async () => {
+  const T = ['remote-bearer-one-5c1d9e', 'remote-bearer-two-a83f20'];
+  const KEY = 'remote-header-key-0b77e1';
+  const srv = spawn(process.execPath, [join(ROOT, 'tests/e2e/fixtures/trace-server.mjs'), '--http'], {
+    env: { ...process.env, PORT: '0', REQUIRE_BEARER: T.join(',') }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const sport = await new Promise((res, rej) => {
+      srv.stdout.once('data', (d) => res(Number(String(d).trim())));
+      srv.once('exit', (code) => rej(new Error(`trace-server exited ${code}`)));
+    });
+    const url = `http://127.0.0.1:${sport}/mcp`;
+    for (const [name, value] of [['RA_TOKEN', T[0]], ['RA_KEY', KEY]])
+      assert.ok((await aos.api('PUT', `/config/runtime/${name}`, { value })).status < 300);
+
+    // without credentials: unhealthy (401), its calls refused
+    assert.equal((await aos.api('POST', '/agents', { name: 'bare', type: 'remote', config: { url, health_interval_ms: 200 } })).status, 201);
+    assert.equal((await aos.api('POST', '/agents/bare/register-mcp')).status, 200);
+    assert.equal((await aos.api('POST', '/agents/bare/start')).status, 200);
+    const bare = await until('unhealthy', async () => {
+      const a = await agent('bare');
+      return a.health.state === 'unhealthy' ? a : null;
+    });
+    assert.equal(bare.status, 'crashed');
+    assert.match(bare.health.last_error, /401|unauthori/i);
+    assertErrorShape(assert, await aos.api('POST', '/mcp/call', { server: 'bare', tool: 'context', args: {} }), 503, 'unavailable');
+
+    // with them: healthy, and each call carries them
+    const config = { url, health_interval_ms: 200, auth_token: { secret: 'RA_TOKEN' }, headers: { 'X-Api-Key': { secret: 'RA_KEY' }, 'X-Tenant': 'acme' } };
+    const c = await aos.api('POST', '/agents', { name: 'locked', type: 'remote', config });
+    assert.equal(c.status, 201, c.text);
+    assert.equal(c.body.config.has_auth_token, true);
+    assert.deepEqual(c.body.config.auth_token_ref, { secret: 'RA_TOKEN' });
+    assert.deepEqual(c.body.config.header_names.sort(), ['X-Api-Key', 'X-Tenant']);
+    assert.deepEqual(c.body.config.header_refs, { 'X-Api-Key': { secret: 'RA_KEY' } });
+    assert.equal(c.body.config.headers, undefined);
+    assert.equal((await aos.api('POST', '/agents/locked/register-mcp')).status, 200);
+    assert.equal((await aos.api('POST', '/agents/locked/start')).status, 200);
+    await until('healthy', async () => ((await agent('locked')).health.state === 'healthy' ? 1 : null));
+    const seen = async () => {
+      const r = await aos.api('POST', '/mcp/call', { server: 'locked', tool: 'context', args: {} });
+      assert.equal(r.status, 200, r.text);
+      return JSON.parse(r.body.content[0].text).headers;
+    };
+    const h1 = await seen();
+    assert.equal(h1.authorization, `Bearer ${T[0]}`);
+    assert.equal(h1['x-api-key'], KEY);
+    assert.equal(h1['x-tenant'], 'acme');
+    const entry = (await aos.api('GET', '/mcp/registry/locked')).body;
+    assert.equal(entry.has_auth_token, true);
+    assert.deepEqual(entry.header_names.sort(), ['X-Api-Key', 'X-Tenant']);
+
+    // rotated: the route and the checks use the new token
+    assert.ok((await aos.api('PUT', '/config/runtime/RA_TOKEN', { value: T[1] })).status < 300);
+    const h2 = await until('the new token on its calls', async () => {
+      const h = await seen();
+      return h.authorization === `Bearer ${T[1]}` ? h : null;
+    });
+    assert.equal(h2['x-api-key'], KEY);
+    assert.equal((await agent('locked')).health.state, 'healthy');
+
+    // deleted: unhealthy, calls held, the error names the secret (never a value)
+    assert.equal((await aos.api('DELETE', '/config/runtime/RA_TOKEN')).status, 200);
+    const held = await until('unhealthy without its token', async () => {
+      const a = await agent('locked');
+      return a.health.state === 'unhealthy' ? a : null;
+    });
+    assert.match(held.health.last_error, /RA_TOKEN/);
+    const r = await aos.api('POST', '/mcp/call', { server: 'locked', tool: 'context', args: {} });
+    assertErrorShape(assert, r, 503, 'unavailable');
+    assert.match(r.body.error.message, /RA_TOKEN/);
+    // and a start checks it first, like env's secrets
+    assert.equal((await aos.api('POST', '/agents/locked/stop')).status, 200);
+    const s2 = await aos.api('POST', '/agents/locked/start');
+    assertErrorShape(assert, s2, 400, 'invalid_argument');
+    assert.match(s2.body.error.message, /runtime secret 'RA_TOKEN' not found/);
+    assert.equal((await agent('locked')).status, 'stopped');
+
+    // credentials are for remote agents, and well-formed
+    for (const bad of [{ auth_token: { var: 'X' } }, { auth_token: '' }, { headers: { Authorization: 'x' } }, { headers: { 'Bad Name': 'x' } }, { headers: { 'X-A': 'a\r\nb' } }, { headers: [] }])
+      assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'badcred', type: 'remote', config: { url, ...bad } }), 400, 'invalid_argument');
+    assertErrorShape(assert, await aos.api('POST', '/agents', { name: 'badcred', config: { auth_token: { secret: 'RA_KEY' } } }), 400, 'invalid_argument');
+
+    // unregister: out of the gateway, the agent stays
+    const un = await aos.api('POST', '/agents/bare/unregister-mcp');
+    assert.equal(un.status, 200, un.text);
+    assert.equal(un.body.route_prefix, null);
+    assertErrorShape(assert, await aos.api('GET', '/mcp/registry/bare'), 404, 'not_found');
+    assert.equal((await agent('bare')).status, 'crashed', 'still started, still checked');
+
+    // no value anywhere
+    const shown = [aos.logs()];
+    for (const path of ['/agents/locked', '/agents/locked/versions', '/mcp/registry/locked', '/mcp/registry', '/api/logs?limit=1000', '/agent/events/history?limit=500'])
+      shown.push((await aos.api('GET', path)).text);
+    for (const v of [...T, KEY]) assert.ok(!shown.some((t) => t.includes(v)), `${v} shown`);
+    for (const n of ['bare', 'locked']) {
+      assert.equal((await aos.api('POST', `/agents/${n}/stop`)).status, 200);
+      assert.equal((await aos.api('DELETE', `/agents/${n}`)).status, 200);
+    }
+    assert.equal((await aos.api('DELETE', '/config/runtime/RA_KEY')).status, 200);
+  } finally {
+    srv.kill('SIGKILL');
+  }
 });

@@ -15,6 +15,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, existsSync, readFileSync, mkdirSync, readdirSync, rmSync, chmodSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -122,6 +123,43 @@ probe("own_tmp", lambda: open('/tmp/mine.txt', 'w').write('fine'))
   assert.match(v.own_tmp, /^ok/, '/tmp is writable');
   assert.ok(!r.stdout.includes(HOST_SECRET));
   assert.ok(existsSync(join(victimDir, 'secret.txt')));
+});
+
+test('Landlock, where the kernel has it: the run record names its ABI, and what the mounts allow is refused', async () => {
+  // the kernel's ABI, asked the same way the helper asks (syscall 444 is
+  // landlock_create_ruleset on every architecture)
+  const abi = Number(execFileSync('python3', ['-c',
+    'import ctypes; l = ctypes.CDLL(None, use_errno=True); r = l.syscall(444, None, 0, 1); print(r if r > 0 else 0)']).toString().trim());
+  const py = `
+import os, socket
+def probe(name, f):
+    try:
+        f()
+        print(f"{name}: ok")
+    except Exception as e:
+        print(f"{name}: blocked ({type(e).__name__})")
+probe("proc_comm", lambda: open('/proc/self/comm', 'w').write('x'))
+probe("dev_shm", lambda: open('/dev/shm/aos-probe', 'w').write('x'))
+probe("list_root", lambda: os.listdir('/'))
+probe("tcp_bind", lambda: socket.socket().bind(('127.0.0.1', 0)))
+probe("own_workspace", lambda: open('/workspace/mine.txt', 'w').write('fine'))
+probe("own_tmp", lambda: open('/tmp/mine.txt', 'w').write('fine'))
+`;
+  const r = await run({ 'main.py': py });
+  assert.equal(r.status, 'succeeded', JSON.stringify(r));
+  assert.equal(r.landlock_abi, abi, 'the record says which ABI applied (0: none)');
+  const v = verdicts(r.stdout);
+  assert.match(v.own_workspace, /^ok/);
+  assert.match(v.own_tmp, /^ok/);
+  // each of these succeeds in bubblewrap alone (its /proc, /dev and own
+  // network namespace are writable and bindable)
+  const denied = abi >= 4 ? ['proc_comm', 'dev_shm', 'list_root', 'tcp_bind'] : abi ? ['proc_comm', 'dev_shm', 'list_root'] : [];
+  for (const k of denied) assert.match(v[k] || '', /^blocked \((PermissionError)\)/, `${k}: ${v[k]}`);
+  if (!abi) assert.match(v.proc_comm, /^ok/);
+  // with caps.network the TCP rules are left out: the same bind works
+  const n = await run({ 'main.py': py }, { caps: { network: true } });
+  assert.equal(n.status, 'succeeded', JSON.stringify(n));
+  assert.match(verdicts(n.stdout).tcp_bind, /^ok/);
 });
 
 test('no network without caps: a loopback server the test runs and DNS; with caps.network it is reached', async () => {

@@ -94,8 +94,9 @@ static const char *row_str(json_t *rows, size_t i, const char *key)
 static void test_whitelist_and_policy(void **state)
 {
     static const char *const value[] = {
-        "task.acceptance",  "task.progress.milestone", "task.receipt",   "approval.request",
-        "approval.decided", "anomaly.detected",        "recovery.start", "recovery.done",
+        "task.acceptance",  "task.progress.milestone", "task.receipt",
+        "approval.request", "approval.decided",        "anomaly.detected",
+        "recovery.start",   "recovery.done",           "agent.status",
     };
     for (size_t i = 0; i < sizeof(value) / sizeof(value[0]); i++)
         assert_true(aos_bus_is_value_type(value[i]));

@@ -199,6 +199,66 @@ test('A2/A5: a real local agent started, its logs live, scaled, released and rol
   noProblems();
 });
 
+test('A2: the status follows agent.status events (no timer while stopped), the run history, unregister, env references', async () => {
+  const { aos } = env;
+  assert.ok((await aos.api('PUT', '/config/runtime/UI_KEY', { value: 'ui-secret-value-3e51' })).status < 300);
+  assert.ok((await aos.api('PUT', '/projects/uip/vars/UI_VAR', { secret: 'UI_KEY' })).status < 300);
+  const c = await aos.api('POST', '/agents', { name: 'evented', config: { sop: 'step e: aos__echo message=${inputs.input}', tools: ['aos__echo'], project_id: 'uip' } });
+  assert.equal(c.status, 201, c.text);
+  const { page, noProblems } = await env.newPage();
+  await page.goto(aos.url + '/agents');
+  await page.locator('tr[data-agent="evented"] button').click();
+  const view = page.locator('[data-testid="agent"]');
+  await view.locator('[data-testid="agent-status"][data-status="stopped"]').waitFor();
+  await page.locator('[data-testid="agent-runs-none"]').waitFor();
+  // started and stopped elsewhere (the API): a stopped agent has no timer,
+  // so only the agent.status events can bring the changes in
+  assert.equal((await aos.api('POST', '/agents/evented/start')).status, 200);
+  await view.locator('[data-testid="agent-status"][data-status="running"]').waitFor({ timeout: 20000 });
+  await page.locator('tr[data-agent="evented"]', { hasText: 'running' }).waitFor();
+  await page.locator('[data-testid="agent-runs"] tr[data-status="running"]').waitFor();
+  assert.equal((await aos.api('POST', '/agents/evented/stop')).status, 200);
+  await view.locator('[data-testid="agent-status"][data-status="stopped"]').waitFor({ timeout: 20000 });
+  const run = page.locator('[data-testid="agent-runs"] tbody tr').first();
+  await page.locator('[data-testid="agent-runs"] tbody tr[data-status="stopped"]').first().waitFor();
+  assert.match(await run.innerText(), /v1 × 1/);
+  assert.match(await run.innerText(), /Calls 0/);
+  // register, then take it out of the gateway again
+  await page.click('[data-testid="agent-register"]');
+  await page.locator('[data-testid="agent-registered"]').waitFor();
+  await page.click('[data-testid="agent-unregister"]');
+  await page.locator('[data-testid="agent-msg"]', { hasText: 'Removed from the MCP gateway' }).waitFor();
+  await page.locator('[data-testid="agent-register"]').waitFor();
+  assert.equal((await aos.api('GET', '/agents/evented')).body.route_prefix, null);
+  assert.equal((await aos.api('GET', '/mcp/registry/evented')).status, 404);
+  // env: a value, a runtime secret and a project variable, picked from their lists
+  const add = async (name, kind, value) => {
+    await page.click('[data-testid="env-add"]');
+    const row = page.locator('[data-testid="env-entry"]').last();
+    await row.locator('[data-testid="env-name"]').fill(name);
+    await row.locator('[data-testid="env-kind"]').selectOption(kind);
+    if (kind === 'value') await row.locator('[data-testid="env-value"]').fill(value);
+    else {
+      await row.locator(`[data-testid="env-ref"] option[value="${value}"]`).waitFor({ state: 'attached' });
+      await row.locator('[data-testid="env-ref"]').selectOption(value);
+    }
+  };
+  await add('PLAIN', 'value', 'ui-plain-value-77');
+  await add('FROM_SECRET', 'secret', 'UI_KEY');
+  await add('FROM_VAR', 'var', 'UI_VAR');
+  await axe(page, '/agents env references');
+  await page.click('[data-testid="agent-save"]');
+  await page.locator('[data-testid="agent-msg"]', { hasText: 'version 2' }).waitFor();
+  const cfg = (await aos.api('GET', '/agents/evented/versions')).body.versions.at(-1).config;
+  assert.deepEqual(cfg.env_names.sort(), ['FROM_SECRET', 'FROM_VAR', 'PLAIN']);
+  assert.deepEqual(cfg.env_refs.FROM_SECRET, { secret: 'UI_KEY' });
+  assert.equal(cfg.env_refs.FROM_VAR.var, 'UI_VAR');
+  // the Chat Hub has the agent's status card
+  await page.goto(aos.url + '/');
+  await page.locator('[data-testid="cards"] article[data-type="agent.status"] [data-testid="agent-status-card"]', { hasText: 'evented' }).first().waitFor();
+  noProblems();
+});
+
 test('A2 at phone width, in Chinese and dark: the lifecycle and the log tail fit', async () => {
   const { page, noProblems } = await env.newPage();
   await page.setViewportSize({ width: 390, height: 844 });

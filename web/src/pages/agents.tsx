@@ -12,10 +12,15 @@
 //            confirmed), clone, delete. A2 start, stop, scale, register in
 //            the MCP gateway; the status, load, replicas (pid, state,
 //            version, calls in flight, draining, restarts), statistics
-//            and last errors re-read on each value event (recovery.*,
-//            anomaly.detected), every second while a change is under way
-//            (a start, a scale, a release: the status changes have no
-//            event of their own) and every 5 s while it runs (its load). A5 the live log tail (GET
+//            and last errors re-read on each value event (agent.status on
+//            every status change, recovery.*, anomaly.detected), every
+//            second only while replicas are replaced under a running
+//            status (a release, a scale, a rotated secret: no status
+//            change, so no event) and every 5 s while it runs (its load
+//            and statistics change with each call); unregister from the
+//            gateway; the run history (GET /agents/:id/runs); environment
+//            variables as values or {secret}/{var} references picked from
+//            /config/runtime and the project's variables. A5 the live log tail (GET
 //            /agents/:id/logs?tail=N over SSE, sse.ts): the last N lines
 //            (the replay), then live ones; paused and resumed.
 //   Sandbox  scripts (files, entry, caps, schedule) created, edited and
@@ -52,21 +57,26 @@ function AgentsPage() {
 
 type Replica = { replica: number; pid: number; state: string; version: number; in_flight: number; draining: boolean; restarts: number };
 type Agent = { id: string; name: string; type: string; version: number; latest_version?: number; replicas: number; status: string; route_prefix: string | null;
-  config: { prompt?: string; sop?: string; tools?: string[]; concurrency?: number; env_names?: string[]; url?: string }; created_at: string;
+  config: { prompt?: string; sop?: string; tools?: string[]; concurrency?: number; env_names?: string[]; url?: string;
+    env_refs?: Record<string, { secret?: string; var?: string }>; project_id?: string }; created_at: string;
   // the running agent (absent while stopped)
   load?: number; live_replicas?: Replica[]; errors?: { at: string; replica: number; message: string }[]; registered?: boolean;
   run_id?: string; running_version?: number; stats?: { calls: number; failures: number; crashes: number; restarts: number } };
 
-/* A change is under way: the page re-reads the agent every second. */
-function changing(a: Agent): boolean {
-  if (!a.run_id) return a.status === 'starting';
+/* Replicas are being replaced while the status stays running (a release,
+ * a scale, a rotated secret): no agent.status event says when that ends,
+ * so the page re-reads the agent every second meanwhile. A start, a crash
+ * and a recovery change the status: their events re-read it. */
+function rolling(a: Agent): boolean {
+  if (!a.run_id || a.status !== 'running') return false;
   const reps = a.live_replicas || [];
-  return a.status === 'starting' || a.status === 'degraded' || reps.length !== a.replicas ||
-    reps.some((r) => r.state !== 'ready' || r.draining || r.version !== a.version);
+  return reps.length !== a.replicas || reps.some((r) => r.state !== 'ready' || r.draining || r.version !== a.version);
 }
 
 function AgentList() {
   const list = useLoad<{ agents: Agent[] }>('/agents');
+  // the statuses in the list follow the agents' agent.status events
+  useOnFeed(() => { if (!document.hidden) list.reload(); });
   const [open, setOpen] = useState<string | null>(null);
   const [creating, setCreating] = useState(false);
   const admin = can('admin', 'system');
@@ -160,16 +170,16 @@ function AgentView({ name, onChanged, onGone, onOpen }: { name: string; onChange
   // the routes' resource is agent:<the path's name>
   const admin = can('admin', `agent:${name}`);
   const op = can('operate', `agent:${name}`);
-  // live: the value events (an agent's recovery, anomaly) and, while a
-  // change is under way, every second
+  // live: the value events (its agent.status, recovery, anomaly) and,
+  // while replicas are replaced under a running status, every second
   const a0 = cur.data;
   const last = useRef('');
   const seen = (x: Agent) => { const k = `${x.status} ${x.replicas} ${x.version}`; if (k !== last.current) { last.current = k; onChanged(); } };
   const refresh = () => { if (!document.hidden) api<Agent>('GET', path).then((x) => { cur.setData(x); seen(x); }).catch(() => {}); };
   useOnFeed(refresh);
   // load and statistics change with every call, which has no event: a
-  // running agent is re-read every 5 s, every second during a change
-  const every = !a0 ? 0 : changing(a0) ? 1000 : a0.run_id ? 5000 : 0;
+  // running agent is re-read every 5 s, every second while it rolls
+  const every = !a0 ? 0 : rolling(a0) ? 1000 : a0.run_id ? 5000 : 0;
   useEffect(() => {
     if (!every) return;
     const h = setInterval(refresh, every);
@@ -233,6 +243,7 @@ function AgentView({ name, onChanged, onGone, onOpen }: { name: string; onChange
             ? <span data-testid="agent-registered">{t('ag.registered')} <code>{`${a.name}__run_task`}</code> · <code>{a.route_prefix || `/agents/${a.name}/mcp`}</code></span>
             : <span class="muted">{t('ag.unregistered')}</span>}
           {admin && !(a.registered || a.route_prefix) && <button type="button" onClick={() => act(() => post('register-mcp'), t('ag.registered.done'))} data-testid="agent-register">{t('ag.register')}</button>}
+          {admin && (a.registered || a.route_prefix) && <button type="button" onClick={() => { if (confirm(t('ag.unregister.confirm', { name: a.name }))) act(() => post('unregister-mcp'), t('ag.unregistered.done')); }} data-testid="agent-unregister">{t('ag.unregister')}</button>}
         </p>
         {msg && <p role="status" data-testid="agent-msg">{msg}</p>}
         <Err msg={err} />
@@ -258,6 +269,7 @@ function AgentView({ name, onChanged, onGone, onOpen }: { name: string; onChange
           <ul class="small" data-testid="agent-errors">{(a.errors || []).slice().reverse().map((x, i) => <li key={i}><span class="muted">{when(x.at)}</span> <span class="mono">{x.message}</span></li>)}</ul>
         </>}
       </section>
+      <AgentRuns name={a.name} tick={`${a.run_id || ''} ${a.status}`} />
       {local && <AgentLogs name={a.name} />}
       <ConfigEditor agent={a} canEdit={admin} onSaved={(v) => { setMsg(t('ag.saved', { v })); reload(); }} />
       <Versions agent={a} versions={vers.data?.versions || null} err={vers.err} canRelease={op} onRelease={setReleasing} />
@@ -287,6 +299,38 @@ function ReleaseModal({ agent, versions, target, onClose, onConfirm }: { agent: 
         </div>
       </div>
     </Modal>
+  );
+}
+
+/* The agent's runs (GET /agents/:id/runs, newest first): each start to
+ * its stop, with the version, replicas and statistics it ended with;
+ * re-read when the status changes (tick). */
+type Run = { run_id: string; status: string; stats?: { version?: number; replicas?: number; calls?: number; failures?: number; crashes?: number; restarts?: number }; started_at: string; finished_at?: string | null };
+function AgentRuns({ name, tick }: { name: string; tick: string }) {
+  const runs = useLoad<{ runs: Run[] }>(`/agents/${encodeURIComponent(name)}/runs`, [tick]);
+  return (
+    <section class="panel">
+      <h3>{t('ag.runs')}</h3>
+      <Err msg={runs.err} />
+      {!runs.data ? <p>{t('common.loading')}</p> : runs.data.runs.length === 0 ? <p class="muted small" data-testid="agent-runs-none">{t('ag.runs.none')}</p> : (
+        <Scroll label={t('ag.runs')}>
+          <table class="small" data-testid="agent-runs" tabIndex={0} aria-label={t('ag.runs')}>
+            <thead><tr><th>{t('ag.run.started')}</th><th>{t('ag.run.finished')}</th><th>{t('ag.status')}</th><th>{t('ag.version')}</th><th>{t('ag.run.stats')}</th></tr></thead>
+            <tbody>
+              {runs.data.runs.map((r) => (
+                <tr key={r.run_id} data-run={r.run_id} data-status={r.status}>
+                  <td>{when(r.started_at)}</td>
+                  <td>{r.finished_at ? when(r.finished_at) : ''}</td>
+                  <td><span class={`status status-${r.status}`}>{statusText(r.status)}</span></td>
+                  <td>{r.stats?.version != null ? t('ag.run.version', { v: r.stats.version, n: r.stats.replicas ?? 0 }) : ''}</td>
+                  <td>{r.stats?.calls != null ? t('ag.stats', { calls: r.stats.calls, failures: r.stats.failures ?? 0, crashes: r.stats.crashes ?? 0, restarts: r.stats.restarts ?? 0 }) : ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Scroll>
+      )}
+    </section>
   );
 }
 
@@ -341,12 +385,24 @@ function AgentLogs({ name }: { name: string }) {
   );
 }
 
+type EnvKind = 'value' | 'secret' | 'var';
+type EnvEntry = [string, EnvKind, string];
+
 function ConfigEditor({ agent, canEdit, onSaved }: { agent: Agent; canEdit: boolean; onSaved: (v: number) => void }) {
   const c = agent.config;
   const [tools, setTools] = useState<string[]>(c.tools || []);
   const [avail, setAvail] = useState<string[] | null>(null);
   const [filter, setFilter] = useState('');
-  const [env, setEnv] = useState<[string, string][]>([]);
+  // new entries: a value (sealed when stored), or a reference to a runtime
+  // secret or a variable of the agent's project, opened at each start
+  const [env, setEnv] = useState<EnvEntry[]>([]);
+  const [secretNames, setSecretNames] = useState<string[] | null>(null);
+  const [varNames, setVarNames] = useState<string[] | null>(null);
+  useEffect(() => {
+    if (!canEdit || !env.length || secretNames) return;
+    api<{ secrets: { name: string }[] }>('GET', '/config/runtime').then((r) => setSecretNames(r.secrets.map((x) => x.name).sort())).catch(() => setSecretNames([]));
+    if (c.project_id) api<{ vars: { name: string }[] }>('GET', `/projects/${encodeURIComponent(c.project_id)}/vars`).then((r) => setVarNames([...new Set(r.vars.map((x) => x.name))].sort())).catch(() => setVarNames([]));
+  }, [canEdit, env.length > 0]);
   const [drop, setDrop] = useState<string[]>([]);
   const [err, setErr] = useState('');
   useEffect(() => { registryTools().then(setAvail).catch((e) => setErr(e.message)); }, []);
@@ -365,7 +421,7 @@ function ConfigEditor({ agent, canEdit, onSaved }: { agent: Agent; canEdit: bool
     const envs = env.filter(([k]) => k.trim());
     if (envs.length || drop.length) {
       config.env = Object.fromEntries((c.env_names || []).filter((n) => !drop.includes(n)).map((n) => [n, null]));
-      for (const [k, v] of envs) config.env[k.trim()] = v;
+      for (const [k, kind, v] of envs) config.env[k.trim()] = kind === 'value' ? v : { [kind]: v };
     }
     try {
       const r = await api('PATCH', `/agents/${encodeURIComponent(agent.name)}`, { config });
@@ -407,17 +463,35 @@ function ConfigEditor({ agent, canEdit, onSaved }: { agent: Agent; canEdit: bool
           )}
         </>}
         <h4>{t('ag.env')}</h4>
-        <p class="small" data-testid="agent-env">{(c.env_names || []).length ? (c.env_names || []).filter((x) => !drop.includes(x)).map((x) => (
-          <span key={x} class="tag mono">{x} {canEdit && <button type="button" class="link" aria-label={t('ag.env.remove', { name: x })} onClick={() => setDrop([...drop, x])}>×</button>}</span>
-        )) : <span class="muted">{t('ag.env.none')}</span>}</p>
+        <p class="small" data-testid="agent-env">{(c.env_names || []).length ? (c.env_names || []).filter((x) => !drop.includes(x)).map((x) => {
+          const ref = c.env_refs?.[x];
+          return (
+            <span key={x} class="tag mono" data-env={x}>{x}{ref?.var ? ` ${t('ag.env.ref.var', { name: ref.var })}` : ref?.secret ? ` ${t('ag.env.ref.secret', { name: ref.secret })}` : ''} {canEdit && <button type="button" class="link" aria-label={t('ag.env.remove', { name: x })} onClick={() => setDrop([...drop, x])}>×</button>}</span>
+          );
+        }) : <span class="muted">{t('ag.env.none')}</span>}</p>
         <p class="muted small">{t('ag.env.help')}</p>
-        {env.map(([k, v], i) => (
-          <div class="row" key={i}>
-            <label>{t('sec.name')}<input class="mono" value={k} data-testid="env-name" onInput={(e) => setEnv(env.map((p, j) => j === i ? [(e.target as HTMLInputElement).value, p[1]] : p))} /></label>
-            <label>{t('sec.value')}<input type="password" autocomplete="off" value={v} data-testid="env-value" onInput={(e) => setEnv(env.map((p, j) => j === i ? [p[0], (e.target as HTMLInputElement).value] : p))} /></label>
-          </div>
-        ))}
-        {canEdit && <button type="button" onClick={() => setEnv([...env, ['', '']])} data-testid="env-add">{t('ag.env.add')}</button>}
+        {env.map(([k, kind, v], i) => {
+          const set = (n: EnvEntry) => setEnv(env.map((p, j) => (j === i ? n : p)));
+          const names = kind === 'secret' ? secretNames : varNames;
+          return (
+            <div class="row wrap" key={i} data-testid="env-entry">
+              <label>{t('sec.name')}<input class="mono" value={k} data-testid="env-name" onInput={(e) => set([(e.target as HTMLInputElement).value, kind, v])} /></label>
+              <label>{t('ag.env.kind')}<select value={kind} data-testid="env-kind" onChange={(e) => set([k, (e.target as HTMLSelectElement).value as EnvKind, ''])}>
+                <option value="value">{t('ag.env.kind.value')}</option>
+                <option value="secret">{t('ag.env.kind.secret')}</option>
+                <option value="var" disabled={!c.project_id}>{t('ag.env.kind.var')}</option>
+              </select></label>
+              {kind === 'value'
+                ? <label>{t('sec.value')}<input type="password" autocomplete="off" value={v} data-testid="env-value" onInput={(e) => set([k, kind, (e.target as HTMLInputElement).value])} /></label>
+                : <label>{kind === 'secret' ? t('ag.env.secret') : t('ag.env.var')}<select value={v} data-testid="env-ref" onChange={(e) => set([k, kind, (e.target as HTMLSelectElement).value])}>
+                    <option value="">{names ? t('ag.env.pick') : t('common.loading')}</option>
+                    {(names || []).map((n) => <option key={n} value={n}>{n}</option>)}
+                  </select></label>}
+            </div>
+          );
+        })}
+        {!c.project_id && env.length > 0 && <p class="muted small">{t('ag.env.noproject')}</p>}
+        {canEdit && <button type="button" onClick={() => setEnv([...env, ['', 'value', '']])} data-testid="env-add">{t('ag.env.add')}</button>}
       </fieldset>
       {canEdit && <p><button type="submit" class="primary" data-testid="agent-save">{t('ag.save')}</button></p>}
       <Err msg={err} />

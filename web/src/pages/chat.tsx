@@ -12,7 +12,7 @@ import { useFeed, feed, Card } from '../feed';
 import { Workspace, Preview } from './workspace';
 import { Suggestion } from './suggestion';
 import { can } from '../perm';
-import { NoAccess } from '../ui';
+import { NoAccess, statusText } from '../ui';
 import { navigate } from '../router';
 
 type Conversation = { id: string; title: string | null; messages: number; updated_at?: string };
@@ -178,6 +178,7 @@ const TITLE: Record<string, Key> = {
   'recovery.start': 'card.recovery.start',
   'recovery.done': 'card.recovery.done',
   'task.receipt': 'card.receipt',
+  'agent.status': 'card.agent.status',
 };
 
 const STATUS: Record<string, Key> = {
@@ -224,6 +225,7 @@ function CardView({ card, decided, allCards, onDecided, onPreview }: {
         {p.error && <pre class="small">{typeof p.error === 'string' ? p.error : JSON.stringify(p.error, null, 1)}</pre>}</p>}
       {e.type === 'anomaly.detected' && p.suggestion && <Suggestion s={p.suggestion} server={p.server} tool={p.tool} agent={p.agent} onPreview={onPreview} />}
       {(e.type === 'recovery.start' || e.type === 'recovery.done') && p.step && <p>{t('card.step', { step: p.step })}</p>}
+      {e.type === 'agent.status' && <p data-testid="agent-status-card"><span class={`status status-${p.status}`}>{t('card.agent.line', { agent: p.agent, status: statusText(p.status), previous: statusText(p.previous) })}</span></p>}
       {e.type === 'task.receipt' && (
         <div>
           <p>
