@@ -171,6 +171,28 @@ test('P3: a 3-step blueprint with an approval gate built in the editor, reordere
   noProblems();
 });
 
+test('P3: a version saved elsewhere since the editor opened is not overwritten', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  const bp = (await aos.api('GET', '/api/memory/blueprints?project_id=shop')).body.blueprints.find((b) => b.name === 'rich');
+  await page.goto(`${aos.url}/projects?tab=sop&bp=${bp.id}`);
+  await page.locator('[data-testid="sop-editor"][data-version="2"]').waitFor();
+  const cur = (await aos.api('GET', `/api/memory/blueprints/${bp.id}`)).body;
+  const put = await aos.api('PUT', `/api/memory/blueprints/${bp.id}`, { description: 'saved elsewhere', spec: cur.spec, params: cur.params });
+  assert.equal(put.status, 200, put.text);
+  await page.fill('[data-testid="sop-goal"]', 'my edit');
+  await page.click('[data-testid="sop-save"]');
+  await page.locator('[data-testid="sop-editor"] .error', { hasText: 'Version 3' }).waitFor();
+  const now = (await aos.api('GET', `/api/memory/blueprints/${bp.id}`)).body;
+  assert.equal(now.version, 3, 'nothing written over version 3');
+  assert.equal(now.description, 'saved elsewhere');
+  assert.notEqual(now.spec.goal, 'my edit');
+  await page.click('[data-testid="sop-restart"]');
+  await page.locator('[data-testid="sop-editor"][data-version="3"]').waitFor();
+  assert.equal(await page.locator('[data-testid="sop-description"]').inputValue(), 'saved elsewhere');
+  noProblems();
+});
+
 test('P3 in Chinese: no English left, axe-core', async () => {
   const { page, noProblems } = owner;
   const list = (await env.aos.api('GET', '/api/memory/blueprints?project_id=shop')).body.blueprints;

@@ -15,8 +15,9 @@
 // field (an emptied field removes its key, an emptied check or retry goes
 // too), so a blueprint opened and saved unchanged is the same JSON, and
 // the JSON shown under "JSON" is exactly the body sent. Saving is a PUT (a
-// new version; 409 when someone saved in between) or, for a new one, a
-// POST. The versions are listed with a line diff between any two; a run
+// new version) after a GET that finds the version still the one the
+// editor started from (else it says who saved which and writes nothing:
+// the PUT itself has no base version), or, for a new one, a POST. The versions are listed with a line diff between any two; a run
 // starts from any version: instantiate {params, version}, then POST
 // /api/run with the TaskSpec, which validates the plan as for any task.
 import { useEffect, useState } from 'preact/hooks';
@@ -138,6 +139,7 @@ function BlueprintEditor({ id, onSaved, onOpenRun }: { id: number; onSaved: () =
   const replace = (d: Draft) => { setDraft(d); setGen(gen + 1); };
   const [err, setErr] = useState('');
   const [msg, setMsg] = useState('');
+  const [conflict, setConflict] = useState(0);
   const tools = useTools();
   const op = can('operate');
   useEffect(() => { if (cur.data && (!draft || base !== cur.data.version)) { setDraft(draftOf(cur.data)); setBase(cur.data.version); } }, [cur.data]);
@@ -147,6 +149,10 @@ function BlueprintEditor({ id, onSaved, onOpenRun }: { id: number; onSaved: () =
   const save = async () => {
     setErr(''); setMsg('');
     try {
+      // the API's PUT writes over whatever is current: a version saved
+      // since this page read it is refused here rather than overwritten
+      const now = await api<Blueprint>('GET', `/api/memory/blueprints/${id}`);
+      if (now.version !== bp.version) { setConflict(now.version); setErr(t('sop.conflict', { v: now.version, who: now.author })); vers.reload(); return; }
       await api('PUT', `/api/memory/blueprints/${id}`, bodyOf(draft));
       setMsg(t('sop.saved', { v: bp.version + 1 }));
       cur.reload(); vers.reload(); onSaved();
@@ -161,6 +167,7 @@ function BlueprintEditor({ id, onSaved, onOpenRun }: { id: number; onSaved: () =
         </header>
         <DraftEditor key={`${base}-${gen}`} draft={draft} setDraft={setDraft} tools={tools.tools} toolsErr={tools.err} readOnly={!op} />
         <Err msg={err} />
+        {conflict > 0 && <button type="button" onClick={() => { setConflict(0); setErr(''); cur.reload(); }} data-testid="sop-restart">{t('sop.restart', { v: conflict })}</button>}
         {msg && <p role="status" data-testid="sop-msg">{msg}</p>}
         {op && <div class="row">
           <button type="button" class="primary" onClick={save} disabled={!dirty} data-testid="sop-save">{t('mem.bp.save')}</button>
