@@ -14,6 +14,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { setup, axe, checkLanguage, setLang, SHOTS, ROOT, join } from './lib.mjs';
+import { backendEntry } from '../../tests/e2e/lib.mjs';
 
 let env, owner, dir, cert, tls;
 
@@ -141,6 +142,37 @@ test('G2: the secrets of an entry never reach the page; its fields edited, the r
   const call = await aos.api('POST', '/mcp/call', { server: 'creds', tool: 'echo', args: { message: 'still there' } });
   assert.equal(call.status, 200, call.text);
   assert.doesNotMatch(await page.content(), /SECRET/);
+  noProblems();
+});
+
+test('G2: a stdio entry: its command, env names and passthrough shown; edited, its env kept', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  const e = backendEntry('ev3', 'everything', { env: { EXAMPLE_KEY: 'env-SECRET-4' } });
+  const r = await aos.api('POST', '/mcp/registry', e);
+  assert.equal(r.status, 201, r.text);
+  await waitEntry('ev3', (x) => x.health?.state === 'ready');
+  await page.goto(env.aos.url + '/integrations');
+  await page.locator('tr[data-server="ev3"] button.link').click();
+  const d = page.locator('[data-testid="server-details"][data-server="ev3"]');
+  await d.waitFor();
+  assert.equal(await d.locator('[data-testid="d-transport"]').innerText(), 'stdio');
+  assert.equal(await d.locator('[data-testid="d-command"]').innerText(), [e.command, ...e.args].join(' '));
+  assert.match(await d.innerText(), /EXAMPLE_KEY/);
+  assert.equal(await d.locator('[data-testid="d-tls"]').count(), 0, 'no TLS for stdio');
+  await d.locator('[data-testid="edit-server"]').click();
+  const f = d.locator('[data-testid="edit-form"]');
+  await f.locator('textarea[name="env_passthrough"]').fill('LANG\nTZ');
+  await f.locator('input[name="description"]').fill('ev3 edited');
+  assert.doesNotMatch(await page.content(), /SECRET/);
+  await f.locator('[data-testid="edit-save"]').click();
+  await f.waitFor({ state: 'detached' });
+  const after = (await aos.api('GET', '/mcp/registry/ev3')).body;
+  assert.deepEqual(after.env_passthrough, ['LANG', 'TZ']);
+  assert.equal(after.description, 'ev3 edited');
+  assert.deepEqual(after.args, e.args);
+  assert.deepEqual(after.env_keys, ['EXAMPLE_KEY'], 'the env (a secret) kept');
+  await waitEntry('ev3', (x) => x.health?.state === 'ready');
   noProblems();
 });
 
