@@ -72,6 +72,13 @@ test('P3: a blueprint with every step field opens and saves as the same JSON (ro
   edited.spec.plan.steps[0].retry = { max: 3 };
   delete edited.spec.plan.steps[0].check.contains;
   assert.deepEqual(await editorJson(page), edited);
+  // a field that does not parse stops the save (the draft would not be what the page shows)
+  await st.locator('textarea[name="extra"]').fill('[1, ');
+  await page.click('[data-testid="sop-save"]');
+  await page.locator('[data-testid="sop-editor"] .error', { hasText: 'valid value' }).first().waitFor();
+  assert.equal((await env.aos.api('GET', `/api/memory/blueprints/${id}`)).body.version, 1);
+  await st.locator('textarea[name="extra"]').fill('[1, {"x": true}]');
+  assert.deepEqual(await editorJson(page), edited);
   await page.click('[data-testid="sop-save"]');
   await page.locator('[data-testid="sop-editor"][data-version="2"]').waitFor();
   const v2 = (await env.aos.api('GET', `/api/memory/blueprints/${id}`)).body;

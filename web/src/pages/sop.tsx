@@ -40,6 +40,10 @@ const stepsOf = (d: Draft): Step[] => (Array.isArray(d.spec?.plan?.steps) ? d.sp
 const withSteps = (d: Draft, steps: Step[]): Draft => ({ ...d, spec: { ...d.spec, plan: { ...(d.spec.plan || {}), steps } } });
 /* The body of a save (PUT; a POST adds project_id and name). */
 const bodyOf = (d: Draft) => ({ description: d.description, spec: d.spec, params: d.params });
+/* A field whose text is not a value yet (JSON that does not parse, a
+ * number that is none): the draft still holds the last good value, so a
+ * save would not be what the page shows. */
+const invalid = () => !!document.querySelector('[data-testid="sop-editor"] [aria-invalid="true"]');
 const draftOf = (b: Blueprint): Draft => clone({ description: b.description, params: b.params, spec: b.spec });
 const bpText = (v: Draft) => pretty({ description: v.description, params: v.params, spec: v.spec });
 
@@ -113,6 +117,7 @@ function NewBlueprint({ project, onSaved }: { project: string; onSaved: (id: num
   const tools = useTools();
   const save = async () => {
     setErr('');
+    if (invalid()) { setErr(t('sf.invalid')); return; }
     try { const r = await api('POST', '/api/memory/blueprints', { project_id: pid, name, ...bodyOf(draft) }); onSaved(r.id); }
     catch (x: any) { setErr(x.message); }
   };
@@ -148,6 +153,7 @@ function BlueprintEditor({ id, onSaved, onOpenRun }: { id: number; onSaved: () =
   const dirty = JSON.stringify(bodyOf(draft)) !== JSON.stringify(bodyOf(draftOf(bp)));
   const save = async () => {
     setErr(''); setMsg('');
+    if (invalid()) { setErr(t('sf.invalid')); return; }
     try {
       // the API's PUT writes over whatever is current: a version saved
       // since this page read it is refused here rather than overwritten
