@@ -37,8 +37,9 @@ function fits(p: any, v: unknown, refs: boolean): boolean {
   return false;
 }
 
-export function SchemaFields({ schema, value, onChange, idp, refs = false, readOnly = false }: {
+export function SchemaFields({ schema, value, onChange, idp, refs = false, readOnly = false, suggest }: {
   schema: any; value: Args; onChange: (v: Args) => void; idp: string; refs?: boolean; readOnly?: boolean;
+  suggest?: string[]; // offered in text fields (the SOP editor: the references in scope)
 }) {
   const props: Record<string, any> = schema?.properties || {};
   const required: string[] = Array.isArray(schema?.required) ? schema.required : [];
@@ -49,10 +50,12 @@ export function SchemaFields({ schema, value, onChange, idp, refs = false, readO
   };
   const extra = Object.keys(value).filter((k) => !(k in props));
   const [adding, setAdding] = useState('');
+  const list = suggest?.length ? `${idp}-suggest` : undefined;
   return (
     <div class="schema-fields stack" data-testid={`${idp}-fields`}>
+      {list && <datalist id={list}>{suggest!.map((x) => <option key={x} value={x} />)}</datalist>}
       {Object.entries(props).map(([k, p]) => (
-        <Field key={k} name={k} p={p} required={required.includes(k)} v={value[k]} set={(v) => set(k, v)} id={`${idp}-${k}`} refs={refs} readOnly={readOnly} />
+        <Field key={k} name={k} p={p} required={required.includes(k)} v={value[k]} set={(v) => set(k, v)} id={`${idp}-${k}`} refs={refs} readOnly={readOnly} list={list} />
       ))}
       {extra.map((k) => (
         <div key={k} class="row">
@@ -70,8 +73,8 @@ export function SchemaFields({ schema, value, onChange, idp, refs = false, readO
   );
 }
 
-function Field({ name, p, required, v, set, id, refs, readOnly, json }: {
-  name: string; p: any; required: boolean; v: unknown; set: (v: unknown) => void; id: string; refs: boolean; readOnly: boolean; json?: boolean;
+function Field({ name, p, required, v, set, id, refs, readOnly, json, list }: {
+  name: string; p: any; required: boolean; v: unknown; set: (v: unknown) => void; id: string; refs: boolean; readOnly: boolean; json?: boolean; list?: string;
 }) {
   const ty = typeOf(p);
   const label = `${name}${required ? ' *' : ''}`;
@@ -94,7 +97,7 @@ function Field({ name, p, required, v, set, id, refs, readOnly, json }: {
     if (ty === 'number' || ty === 'integer') {
       return <NumberBox name={name} label={label} id={id} title={title} v={v as number | string | undefined} set={set} integer={ty === 'integer'} refs={refs} required={required} readOnly={readOnly} />;
     }
-    return <label>{label}<input name={name} id={id} title={title} required={required} readOnly={readOnly} class={refs ? 'mono' : ''}
+    return <label>{label}<input name={name} id={id} title={title} required={required} readOnly={readOnly} class={refs ? 'mono' : ''} list={list}
       value={(v as string) ?? ''} onInput={(e) => { const s = (e.target as HTMLInputElement).value; set(s === '' ? undefined : s); }} /></label>;
   }
   return <JsonBox name={name} label={`${label} (${t('sf.json')})`} id={id} title={title} v={v} set={set} required={required} readOnly={readOnly} />;

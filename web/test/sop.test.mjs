@@ -114,6 +114,10 @@ test('P3: a 3-step blueprint with an approval gate built in the editor, reordere
   await st.locator('[data-testid="sop-tool"]').selectOption('aos__echo');
   await st.locator('input[name="message"]').fill('three');
   await st.locator('[data-testid="sop-check-nonempty"]').check();
+  // the references in scope of step 3 are offered in its text fields
+  const offered = await st.locator('input[name="message"]').evaluate((i) => [...(i.list?.options || [])].map((o) => o.value));
+  for (const r of ['${s1.result}', '${gate2.decision}', '${task.workspace}']) assert.ok(offered.includes(r), `${r} in ${offered}`);
+  assert.ok(!offered.includes('${s3.result}'), 'not its own result');
   const ids = () => page.locator('[data-testid="sop-steps"] > li').evaluateAll((l) => l.map((x) => x.dataset.step));
   assert.deepEqual(await ids(), ['s1', 'gate2', 's3']);
   await axe(page, '/projects SOP editor (new)');

@@ -58,6 +58,20 @@ function setIn(obj: Step, path: string[], v: Json): Step {
   return n;
 }
 
+/* The references a step may use (docs/ORCHESTRATOR.md, "References"): the
+ * blueprint's params, the spec's inputs, the task, and the earlier steps'
+ * results and decisions. */
+function refsBefore(d: Draft, i: number): string[] {
+  const out = Object.keys(d.params || {}).map((k) => `\${params.${k}}`);
+  if (d.spec.inputs && typeof d.spec.inputs === 'object') out.push(...Object.keys(d.spec.inputs).map((k) => `\${inputs.${k}}`));
+  for (const s of stepsOf(d).slice(0, i)) {
+    if ('tool' in s && s.id) out.push(`\${${s.id}.result}`);
+    if ('approval' in s && s.id) out.push(`\${${s.id}.decision}`);
+  }
+  out.push('${task.trace_id}', '${task.workspace}');
+  return out;
+}
+
 function freshId(steps: Step[], prefix: string): string {
   const ids = new Set(steps.map((s) => s.id));
   for (let i = steps.length + 1; ; i++) if (!ids.has(`${prefix}${i}`)) return `${prefix}${i}`;
@@ -264,7 +278,7 @@ function DraftEditor({ draft, setDraft, tools, toolsErr, readOnly }: {
             <button type="button" onClick={() => add('milestone')} data-testid="sop-add-milestone">{t('sop.add.milestone')}</button>
           </div>}
         </div>
-        {step && <StepEditor key={`${sel}-${steps.length}`} step={step} tools={tools} toolsErr={toolsErr} readOnly={readOnly}
+        {step && <StepEditor key={`${sel}-${steps.length}`} step={step} tools={tools} toolsErr={toolsErr} readOnly={readOnly} refs={refsBefore(draft, sel)}
           onChange={(s) => setSteps(steps.map((x, j) => (j === sel ? s : x)))} />}
       </div>
       <details>
@@ -290,7 +304,7 @@ function Check({ label, v, def, set, readOnly, testid }: { label: string; v: Jso
   return <label class="check"><input type="checkbox" checked={typeof v === 'boolean' ? v : def} disabled={readOnly} onChange={(e) => set((e.target as HTMLInputElement).checked)} data-testid={testid} />{label}</label>;
 }
 
-function StepEditor({ step, tools, toolsErr, readOnly, onChange }: { step: Step; tools: Tool[] | null; toolsErr: string; readOnly: boolean; onChange: (s: Step) => void }) {
+function StepEditor({ step, tools, toolsErr, readOnly, onChange, refs }: { step: Step; tools: Tool[] | null; toolsErr: string; readOnly: boolean; onChange: (s: Step) => void; refs: string[] }) {
   const set = (path: string[], v: Json) => onChange(setIn(step, path, v));
   const kind = kindOf(step);
   const sid = `sop-${step.id}`;
@@ -311,7 +325,7 @@ function StepEditor({ step, tools, toolsErr, readOnly, onChange }: { step: Step;
         {tool?.description && <p class="small muted">{tool.description}</p>}
         <fieldset><legend>{t('sop.args')}</legend>
           <p class="small muted">{t('sop.refs')}</p>
-          <SchemaFields key={step.tool} schema={tool?.inputSchema || {}} value={step.args && typeof step.args === 'object' ? step.args : {}} idp={`${sid}-arg`} refs readOnly={readOnly}
+          <SchemaFields key={step.tool} schema={tool?.inputSchema || {}} value={step.args && typeof step.args === 'object' ? step.args : {}} idp={`${sid}-arg`} refs readOnly={readOnly} suggest={refs}
             onChange={(a) => set(['args'], a)} />
         </fieldset>
         <fieldset><legend>{t('sop.check')}</legend>
