@@ -204,6 +204,22 @@ test('P3: a version saved elsewhere since the editor opened is not overwritten',
   noProblems();
 });
 
+test('P3 for a Viewer: the steps and versions, read only, no run', async () => {
+  const minted = await env.aos.api('POST', '/auth/tokens', { name: 'sop-viewer', role: 'viewer' });
+  assert.equal(minted.status, 201, minted.text);
+  const { page, noProblems } = await env.newPage({ token: minted.body.token });
+  const bp = (await env.aos.api('GET', '/api/memory/blueprints?project_id=shop')).body.blueprints.find((b) => b.name === 'three');
+  await page.goto(`${env.aos.url}/projects?tab=sop&bp=${bp.id}`);
+  await page.locator('[data-testid="sop-editor"][data-version="2"]').waitFor();
+  await page.locator('[data-testid="sop-steps"] li[data-step="gate2"]').waitFor();
+  for (const x of ['sop-save', 'sop-add-tool', 'sop-new', 'sop-run', 'sop-up-s3', 'sop-remove-s3']) assert.equal(await page.locator(`[data-testid="${x}"]`).count(), 0, x);
+  await page.click('[data-testid="sop-pick-s1"]');
+  // (a Viewer's tools/list may not have the tool: its arguments are then JSON fields)
+  assert.equal(await page.locator('[data-testid="sop-step"] [name="message"]').getAttribute('readonly'), '');
+  await axe(page, '/projects SOP editor as a Viewer');
+  noProblems();
+});
+
 test('P3 in Chinese: no English left, axe-core', async () => {
   const { page, noProblems } = owner;
   const list = (await env.aos.api('GET', '/api/memory/blueprints?project_id=shop')).body.blueprints;
