@@ -64,6 +64,12 @@ test('G2: an https server added from the page; its transport, TLS and certificat
   const { page, noProblems } = owner;
   await page.goto(env.aos.url + '/integrations');
   await page.locator('tr[data-server="aos"]').waitFor();
+  // a built-in server: what it is, nothing to edit, no TLS
+  await page.locator('tr[data-server="aos"] button.link').click();
+  const b = page.locator('[data-testid="server-details"][data-server="aos"]');
+  assert.equal(await b.locator('[data-testid="d-target"]').innerText(), 'builtin:aos');
+  assert.equal(await b.locator('[data-testid="d-tls"], [data-testid="edit-server"]').count(), 0);
+  await page.locator('tr[data-server="aos"] button.link').click();
   const url = `https://127.0.0.1:${tls.port}/mcp`;
   await page.locator('[data-testid="add-form"] input[name="kind"]').nth(1).check();
   await page.fill('[data-testid="add-name"]', 'tls');

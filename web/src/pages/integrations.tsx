@@ -152,7 +152,7 @@ function IntegrationsPage() {
 /* G2: an open server's transport, TLS and other settings; the edit form. */
 function Details({ s, onSaved }: { s: Server; onSaved: () => void }) {
   const [editing, setEditing] = useState(false);
-  const http = s.transport !== 'stdio';
+  const http = s.transport === 'streamable-http' || s.transport === 'sse', stdio = s.transport === 'stdio';
   const https = http && /^https:/i.test(s.url || s.base_url || '');
   const pc = s.health?.peer_cert;
   const exp = pc ? Date.parse(pc.not_after) : NaN;
@@ -168,8 +168,9 @@ function Details({ s, onSaved }: { s: Server; onSaved: () => void }) {
       {s.description && <p>{s.description}</p>}
       <dl class="kv">
         {dl('mcp.transport', s.transport, 'd-transport')}
-        {http ? dl('mcp.add.url', <span class="mono">{s.url || s.base_url}</span>, 'd-url')
-          : dl('mcp.add.command', <span class="mono">{[s.command, ...(s.args || [])].join(' ')}</span>, 'd-command')}
+        {http && dl('mcp.add.url', <span class="mono">{s.url || s.base_url}</span>, 'd-url')}
+        {stdio && dl('mcp.add.command', <span class="mono">{[s.command, ...(s.args || [])].join(' ')}</span>, 'd-command')}
+        {!http && !stdio && dl('mcp.target', <span class="mono">{s.base_url}</span>, 'd-target')}
         {http && dl('mcp.tls', https ? t('mcp.tls.verified') : t('mcp.tls.none'), 'd-tls')}
         {https && dl('mcp.tls.ca', s.ca_file ? <span class="mono">{s.ca_file}</span> : t('mcp.tls.systemca'), 'd-ca')}
         {https && (pc ? <>
@@ -180,9 +181,9 @@ function Details({ s, onSaved }: { s: Server; onSaved: () => void }) {
         {http && dl('mcp.session', s.session_mode || 'shared')}
         {http && dl('mcp.headers', list(s.header_names))}
         {http && dl('mcp.token', s.has_auth_token ? t('mcp.token.set') : t('mcp.token.unset'), 'd-token')}
-        {!http && dl('mcp.cwd', s.cwd ? <span class="mono">{s.cwd}</span> : <span class="muted">{t('common.none')}</span>)}
-        {!http && dl('mcp.envkeys', list(s.env_keys))}
-        {!http && dl('mcp.passthrough', list(s.env_passthrough))}
+        {stdio && dl('mcp.cwd', s.cwd ? <span class="mono">{s.cwd}</span> : <span class="muted">{t('common.none')}</span>)}
+        {stdio && dl('mcp.envkeys', list(s.env_keys))}
+        {stdio && dl('mcp.passthrough', list(s.env_passthrough))}
         {s.timeout_ms != null && dl('mcp.timeout', `${s.timeout_ms} ms`, 'd-timeout')}
         {s.health?.quota_used != null && dl('mcp.quota.used', `${s.health.quota_used} / ${s.limits?.quota ?? ''}`)}
       </dl>
