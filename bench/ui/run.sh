@@ -7,7 +7,10 @@
 # meaningful content (p50, min, max; target 1 s, the episode's run page
 # 300 ms), the JavaScript, CSS and API JSON bytes on the wire, and the
 # Chat Hub's frame rate while 100 new cards arrive per second for 10 s
-# (target 30 fps) beside its idle rate. ui_bench.mjs does the work.
+# (target 30 fps) beside its idle rate, counted by requestAnimationFrame
+# and from Chromium's tracing (DrawFrame, BeginFrame and the compositor's
+# dropped frames; BENCH_FPS=raf|trace for one only). ui_bench.mjs does
+# the work.
 #
 # Loopback only; bounded (every wait has a timeout, the whole run 15
 # minutes); aosd and chromium are stopped and the data dir removed on
@@ -16,7 +19,7 @@
 #
 # Env: BENCH_PORT (3601), BENCH_LOADS (5), BENCH_TASKS (1000), BENCH_LOGS
 #      (100000), BENCH_CARDS (1000), BENCH_EPISODE (20000), BENCH_RATE
-#      (100 events/s), BENCH_SECONDS (10), BENCH_BUILD (<repo>/build),
+#      (100 events/s), BENCH_SECONDS (10), BENCH_FPS (both), BENCH_BUILD (<repo>/build),
 #      BENCH_RESULTS (bench/ui/results), CHROMIUM (/usr/bin/chromium).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -46,7 +49,7 @@ REPORT=$RESULTS/latest.txt
 timeout --foreground 900 node "$HERE/ui_bench.mjs" --aosd "$BUILD/aosd" --port "${BENCH_PORT:-3601}" \
   --loads "${BENCH_LOADS:-5}" --tasks "${BENCH_TASKS:-1000}" --logs "${BENCH_LOGS:-100000}" \
   --cards "${BENCH_CARDS:-1000}" --episode "${BENCH_EPISODE:-20000}" --rate "${BENCH_RATE:-100}" \
-  --seconds "${BENCH_SECONDS:-10}" | tee -a "$REPORT"
+  --seconds "${BENCH_SECONDS:-10}" --fps "${BENCH_FPS:-both}" | tee -a "$REPORT"
 rc=${PIPESTATUS[0]}
 echo "# after: load $(cut -d' ' -f1-3 /proc/loadavg), CPU busy $(cpu_busy_pct)%" | tee -a "$REPORT"
 log "report: $REPORT"

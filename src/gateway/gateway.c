@@ -132,6 +132,14 @@ json_t *gw_server_health(gw_server_t *sv)
         const json_t *init = aos_upstream_init_result(sv->up);
         if (init)
             json_object_set(h, "server_info", json_object_get(init, "serverInfo"));
+        /* an https server's certificate as of its last TLS handshake:
+         * public data (what any client of the server is shown) */
+        const aos_httpc_cert_t *pc = aos_upstream_peer_cert(sv->up);
+        if (pc)
+            json_object_set_new(h, "peer_cert",
+                                json_pack("{s:s, s:s, s:s, s:s}", "subject", pc->subject, "issuer",
+                                          pc->issuer, "not_before", pc->not_before, "not_after",
+                                          pc->not_after));
     } else if (sv->start_error[0]) {
         json_object_set_new(h, "last_error", json_string(sv->start_error));
     }

@@ -504,6 +504,8 @@ static int req_setup(aos_httpc_req_t *r, const aos_httpc_opts_t *o, aos_err_t *e
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
+    if (o->certinfo)
+        curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
     if (o->insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -600,6 +602,30 @@ int aos_httpc_sent(aos_httpc_req_t *r)
     if (curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &n) != CURLE_OK)
         return 1; /* unknown: assume the worst */
     return n > 0;
+}
+
+/* "Name:value" of a certinfo list into dst when the name matches. */
+static void cert_field(const char *line, const char *name, char *dst, size_t cap)
+{
+    size_t n = strlen(name);
+    if (strncmp(line, name, n) == 0 && line[n] == ':')
+        snprintf(dst, cap, "%s", line + n + 1);
+}
+
+int aos_httpc_peer_cert(aos_httpc_req_t *r, aos_httpc_cert_t *out)
+{
+    struct curl_certinfo *ci = NULL;
+    memset(out, 0, sizeof(*out));
+    if (curl_easy_getinfo(r->easy, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci ||
+        ci->num_of_certs < 1 || !ci->certinfo)
+        return 0;
+    for (struct curl_slist *l = ci->certinfo[0]; l; l = l->next) {
+        cert_field(l->data, "Subject", out->subject, sizeof(out->subject));
+        cert_field(l->data, "Issuer", out->issuer, sizeof(out->issuer));
+        cert_field(l->data, "Start date", out->not_before, sizeof(out->not_before));
+        cert_field(l->data, "Expire date", out->not_after, sizeof(out->not_after));
+    }
+    return out->subject[0] || out->issuer[0];
 }
 
 void aos_httpc_cancel(aos_httpc_req_t *r)

@@ -49,6 +49,8 @@ typedef struct {
                             always bounded by 10 s. */
     const char *ca_file; /* PEM bundle; NULL = system default */
     int insecure;        /* 1 = skip TLS peer and host verification */
+    int certinfo;        /* 1 = keep the peer's certificates of a TLS handshake
+                            (libcurl's CURLOPT_CERTINFO) for aos_httpc_peer_cert */
     /* The final (non-1xx) response's status line and headers arrived; runs at
      * most once, before any on_data. May be NULL. */
     void (*on_headers)(aos_httpc_req_t *r, long status, void *data);
@@ -88,6 +90,18 @@ long aos_httpc_status(const aos_httpc_req_t *r);
  * connection was refused or timed out). Tells a caller whether trying again
  * could do a thing twice. Callable until on_done returns. */
 int aos_httpc_sent(aos_httpc_req_t *r);
+/* The peer's certificate (the first of the chain, the server's own) as
+ * libcurl's CURLINFO_CERTINFO gives it, for a transfer started with
+ * certinfo = 1 that made a TLS handshake: subject and issuer (distinguished
+ * names), not_before and not_after (libcurl's "Start date" and "Expire
+ * date", e.g. "Dec  7 12:00:00 2026 GMT"), each "" when absent. Returns 1
+ * when filled, 0 when there is none (plain http, a reused connection, no
+ * handshake yet, or a TLS backend without certinfo). Callable from
+ * on_headers on. */
+typedef struct {
+    char subject[256], issuer[256], not_before[64], not_after[64];
+} aos_httpc_cert_t;
+int aos_httpc_peer_cert(aos_httpc_req_t *r, aos_httpc_cert_t *out);
 /* Aborts r. Its on_done runs once with AOS_ECANCELED, later from the loop
  * (never from inside this call); no on_headers/on_data runs after this call.
  * Nothing happens if on_done has already been scheduled with another result

@@ -288,6 +288,7 @@ static int start_transfer(aos_upstream_t *up, up_post_t *p, const char *method, 
         .body_len = body_len,
         .timeout_ms = timeout_ms,
         .ca_file = up->ca_file,
+        .certinfo = strncasecmp(up->url, "https:", 6) == 0,
         .on_headers = on_headers,
         .on_data = on_data,
         .on_done = on_done,
@@ -400,6 +401,7 @@ static void on_headers(aos_httpc_req_t *r, long status, void *data)
     up_post_t *p = data;
     aos_upstream_t *up = p->up;
     p->status = status;
+    aos__up_note_cert(up, r);
     if (!ok_status(status) || p->stopped)
         return;
     const char *ct = aos_httpc_resp_header(r, "content-type");

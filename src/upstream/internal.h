@@ -68,6 +68,8 @@ struct aos_upstream_s {
     json_t *init_result; /* READY only */
     char proto[16];      /* negotiated version, "" before */
     char last_error[256];
+    aos_httpc_cert_t peer_cert; /* https: the server's certificate, last seen */
+    int has_peer_cert;
     uint32_t backoff_cur;
     uint64_t rng;
     int closing;
@@ -137,6 +139,10 @@ void aos__up_initialized(aos_upstream_t *up);
 void aos__up_reason(const aos_upstream_t *up, const char *text, size_t len, char *out, size_t n);
 void aos__up_unref(aos_upstream_t *up);
 /* A log entry of component "upstream" with field server = the name. */
+/* Keeps the server's certificate when r made a TLS handshake (http.c,
+ * legacy_sse.c; from on_headers). */
+void aos__up_note_cert(aos_upstream_t *up, aos_httpc_req_t *r);
+
 #define aos__up_log(up, level, ...)                                                                \
     aos_log((level), "upstream", json_pack("{s:s}", "server", (up)->name), __VA_ARGS__)
 

@@ -181,6 +181,7 @@ static int xfer_start(aos_upstream_t *up, up_lsse_t *x, const char *url, const c
         .body_len = body_len,
         .timeout_ms = x->is_get ? 0 : LSSE_POST_TIMEOUT_MS,
         .ca_file = up->ca_file,
+        .certinfo = strncasecmp(url, "https:", 6) == 0,
         .on_headers = on_headers,
         .on_data = on_data,
         .on_done = on_done,
@@ -270,6 +271,7 @@ static void on_headers(aos_httpc_req_t *r, long status, void *data)
 {
     up_lsse_t *x = data;
     x->status = status;
+    aos__up_note_cert(x->up, r);
     if (x->is_get && ok_status(status)) {
         const char *ct = aos_httpc_resp_header(r, "content-type");
         x->sse = ct && strncasecmp(ct, "text/event-stream", 17) == 0;

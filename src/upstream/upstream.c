@@ -1072,6 +1072,20 @@ const char *aos_upstream_protocol_version(const aos_upstream_t *up)
     return up->state == AOS_UP_READY ? up->proto : NULL;
 }
 
+const aos_httpc_cert_t *aos_upstream_peer_cert(const aos_upstream_t *up)
+{
+    return up->has_peer_cert ? &up->peer_cert : NULL;
+}
+
+void aos__up_note_cert(aos_upstream_t *up, aos_httpc_req_t *r)
+{
+    aos_httpc_cert_t c;
+    if (aos_httpc_peer_cert(r, &c)) { /* a new handshake; a reused connection has none */
+        up->peer_cert = c;
+        up->has_peer_cert = 1;
+    }
+}
+
 const char *aos_upstream_last_error(const aos_upstream_t *up)
 {
     return up->last_error;

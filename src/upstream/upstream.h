@@ -167,6 +167,10 @@ const json_t *aos_upstream_init_result(const aos_upstream_t *up);
 const char *aos_upstream_protocol_version(const aos_upstream_t *up);
 /* Why the last failure happened ("" if none). Never contains secrets. */
 const char *aos_upstream_last_error(const aos_upstream_t *up);
+/* An https upstream's certificate as of the last TLS handshake (subject,
+ * issuer, validity; aos_httpc_peer_cert), or NULL before one or for any
+ * other transport. Borrowed: valid until the next callback of up. */
+const aos_httpc_cert_t *aos_upstream_peer_cert(const aos_upstream_t *up);
 /* The stdio child's pid, or 0. */
 int aos_upstream_pid(const aos_upstream_t *up);
 const char *aos_upstream_name(const aos_upstream_t *up);

@@ -100,6 +100,14 @@ test('Streamable HTTP over TLS, verified with the per-server CA bundle', async (
   assert.equal(r.status, 201, r.text);
   const entry = await waitReady(aos, 'tls');
   assert.equal(entry.ca_file, certs.ca);
+  // the server's certificate from the handshake (CURLINFO_CERTINFO)
+  const pc = entry.health.peer_cert;
+  assert.ok(pc, JSON.stringify(entry.health));
+  assert.match(pc.subject, /CN ?= ?127\.0\.0\.1/, pc.subject);
+  assert.match(pc.issuer, /CN ?= ?aos e2e test CA/, pc.issuer);
+  const notAfter = Date.parse(pc.not_after);
+  assert.ok(notAfter > Date.now() && notAfter < Date.now() + 2 * 86400e3, pc.not_after); // -days 1
+  assert.ok(Date.parse(pc.not_before) <= Date.now() + 60e3, pc.not_before);
 
   const agg = await sdkClient(`${aos.url}/mcp`);
   try {

@@ -117,6 +117,8 @@ struct xfer_s {
     aos_httpc_t *c;     /* for starting a request from a callback */
     xfer_t *child;      /* started from on_data */
     void *hook;         /* test_on_connect's record */
+    int has_cert;       /* aos_httpc_peer_cert in on_headers */
+    aos_httpc_cert_t cert;
 };
 
 static void copy_hdr(aos_httpc_req_t *r, const char *name, char *dst, size_t n)
@@ -134,6 +136,7 @@ static void on_headers(aos_httpc_req_t *r, long status, void *data)
     copy_hdr(r, "x-TEST", x->x_test, sizeof(x->x_test));
     copy_hdr(r, "X-Method", x->x_method, sizeof(x->x_method));
     copy_hdr(r, "x-custom", x->x_custom, sizeof(x->x_custom));
+    x->has_cert = aos_httpc_peer_cert(r, &x->cert);
 }
 
 static void on_done(aos_httpc_req_t *r, int status, const char *errmsg, void *data);
@@ -226,6 +229,26 @@ static void test_get(void **state)
     assert_string_equal(x.x_test, "yes");
     assert_string_equal(x.body.ptr, "hello world");
     assert_int_equal(x.sent, 1);
+    aos_buf_release(&x.body);
+}
+
+/* certinfo on a plain http transfer: no handshake, so no certificate and
+ * every field empty (the https side is tests/e2e/transports.test.mjs). */
+static void test_certinfo_plain(void **state)
+{
+    fixture_t *f = *state;
+    xfer_t x = {.body = AOS_BUF_INIT, .has_cert = -1};
+    memset(&x.cert, 'x', sizeof(x.cert));
+    aos_httpc_opts_t o = opts_for(&x, NULL, "/hello");
+    o.certinfo = 1;
+    assert_int_equal(aos_httpc_start(f->c, &o, NULL, NULL), 0);
+    assert_int_equal(run_until(&f->loop, &x.ndone, 1, 5000), 0);
+    assert_int_equal(x.done_status, 0);
+    assert_int_equal(x.status, 200);
+    assert_int_equal(x.has_cert, 0);
+    assert_string_equal(x.cert.subject, "");
+    assert_string_equal(x.cert.issuer, "");
+    assert_string_equal(x.cert.not_after, "");
     aos_buf_release(&x.body);
 }
 
@@ -522,6 +545,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certinfo_plain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streaming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),

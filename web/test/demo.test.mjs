@@ -219,6 +219,7 @@ test('§12.3 the run\'s trace timing and logs; in Projects replayed and re-run f
   assert.equal((await aos.api('GET', '/api/jobs?limit=50')).body.jobs.length, jobsBefore, 'the replay ran nothing');
   // re-run from a middle step: the plot (the steps before reuse their results)
   await run.locator('[data-testid="rerun-plot"]').click();
+  await page.click('[data-testid="rerun-submit"]'); // the original inputs
   await page.waitForURL((u) => u.search.includes('trace=') && !u.search.includes(trace));
   const again = new URL(page.url()).searchParams.get('trace');
   await page.locator('[data-testid="run"] [data-testid="run-status"]', { hasText: 'done' }).waitFor({ timeout: 30000 });

@@ -120,6 +120,9 @@ test('P2/P4: artifacts and trace; the replay stepped; a re-run from a middle ste
   await page.screenshot({ path: join(SHOTS, 'projects-en-light-run.png'), fullPage: true });
   // re-run from the middle step: a new trace, opened
   await run.locator('[data-testid="rerun-middle"]').click();
+  await page.locator('[data-testid="rerun-form"]').waitFor();
+  await axe(page, '/projects re-run form');
+  await page.click('[data-testid="rerun-submit"]');
   await page.waitForURL((u) => u.searchParams.get('trace') && u.searchParams.get('trace') !== traces.done);
   const again = new URL(page.url()).searchParams.get('trace');
   await page.locator('[data-testid="run"] [data-testid="run-status"]', { hasText: 'done' }).waitFor();
@@ -127,6 +130,47 @@ test('P2/P4: artifacts and trace; the replay stepped; a re-run from a middle ste
   assert.equal(ep.rerun_of, traces.done);
   assert.equal(ep.from_step, 'middle');
   await page.locator(`tr[data-trace="${again}"]`).waitFor({ timeout: 10000 });
+  noProblems();
+});
+
+test('P4: a re-run from a chosen step with changed inputs (the inputs form)', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  const r = await aos.api('POST', '/api/run', {
+    goal: 'greet twice', project_id: 'shop', inputs: { who: 'ann', times: 2 },
+    dsl: 'step first: aos__echo message="hello ${inputs.who}"\nstep second: aos__echo message="bye ${inputs.who} x${inputs.times}"',
+  });
+  assert.equal(r.status, 201, r.text);
+  const tr = r.body.trace_id;
+  await page.goto(`${aos.url}/projects?trace=${tr}`);
+  const run = page.locator('[data-testid="run"]');
+  await run.locator('[data-testid="run-status"]', { hasText: 'done' }).waitFor({ timeout: 20000 });
+  await run.locator('[data-testid="rerun-second"]').click();
+  const form = page.locator('[data-testid="rerun-form"]');
+  // the form starts with the run's inputs
+  assert.equal(await form.locator('input[data-input="who"]').inputValue(), 'ann');
+  assert.equal(await form.locator('input[data-input="times"]').inputValue(), '2');
+  // a JSON member that is not JSON is refused in the page, nothing sent
+  const jobs = (await aos.api('GET', '/api/jobs?limit=50')).body.jobs.length;
+  await form.locator('input[data-input="times"]').fill('three');
+  await page.click('[data-testid="rerun-submit"]');
+  await form.locator('.error').waitFor();
+  assert.equal((await aos.api('GET', '/api/jobs?limit=50')).body.jobs.length, jobs);
+  await form.locator('input[data-input="times"]').fill('3');
+  await form.locator('input[data-input="who"]').fill('bob');
+  await axe(page, '/projects re-run with inputs');
+  await page.click('[data-testid="rerun-submit"]');
+  await page.waitForURL((u) => u.searchParams.get('trace') && u.searchParams.get('trace') !== tr);
+  const again = new URL(page.url()).searchParams.get('trace');
+  await page.locator('[data-testid="run"] [data-testid="run-status"]', { hasText: 'done' }).waitFor({ timeout: 20000 });
+  const ep = (await aos.api('GET', `/api/episodes/${again}`)).body;
+  assert.equal(ep.rerun_of, tr);
+  assert.equal(ep.from_step, 'second');
+  assert.deepEqual(ep.spec.inputs, { who: 'bob', times: 3 });
+  const st = Object.fromEntries(ep.steps.map((s) => [s.id, s]));
+  assert.equal(st.first.status, 'reused'); // its recorded result, "hello ann"
+  const out = JSON.stringify(st.second.attempts[st.second.attempts.length - 1].output);
+  assert.match(out, /bye bob x3/);
   noProblems();
 });
 

@@ -4,21 +4,33 @@
 // /mcp/registry; or an mcpServers JSON: POST /mcp/registry/import),
 // deleting one, and each server's tools (MCP tools/list on
 // /mcp/servers/:name) with a "try a tool" form generated from the tool's
-// inputSchema that calls POST /mcp/call.
+// inputSchema that calls POST /mcp/call. G2: an open server's transport
+// and TLS details (URL as the API shows it, credentials replaced; TLS
+// verification, which is never off; the CA bundle; an https server's
+// certificate from its last handshake: health.peer_cert), its other
+// settings and limits, and an edit form that PATCHes only the fields
+// changed (the API keeps the rest, secrets included; a secret is only
+// ever written, never shown).
 import { useEffect, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { api, authHeaders } from '../api';
 import { can } from '../perm';
-import { NoAccess, statusText } from '../ui';
+import { NoAccess, statusText, Err, val } from '../ui';
+import { ComponentChildren } from 'preact';
+import { Key } from '../i18n';
+import { SchemaFields, schemaDefaults, Args } from '../schemaform';
 
 const REFRESH_S = 5;
 
+type Cert = { subject: string; issuer: string; not_before: string; not_after: string };
 type Server = {
   name: string; transport: string; base_url?: string; command?: string; args?: string[]; url?: string;
-  enabled: boolean; builtin?: boolean;
-  health: { state: string; status: string; breaker: string; latency_ms?: number; last_error?: string | null; tools?: number; inflight?: number; queued?: number };
+  enabled: boolean; builtin?: boolean; agent?: boolean; description?: string; timeout_ms?: number; ca_file?: string; cwd?: string;
+  env_passthrough?: string[]; env_keys?: string[]; header_names?: string[]; has_auth_token?: boolean; session_mode?: string;
+  limits?: Record<string, number>;
+  health: { state: string; status: string; breaker: string; latency_ms?: number; last_error?: string | null; tools?: number; inflight?: number; queued?: number; quota_used?: number; peer_cert?: Cert };
 };
-type Tool = { name: string; description?: string; inputSchema?: any };
+export type Tool = { name: string; description?: string; inputSchema?: any };
 
 /* One MCP session on /mcp/servers/:name: initialize, tools/list, end. */
 function listTools(server: string): Promise<Tool[]> {
@@ -130,9 +142,127 @@ function IntegrationsPage() {
           </div>
         )}
       </section>
+      {open && servers?.find((x) => x.name === open) && <Details key={`d-${open}`} s={servers.find((x) => x.name === open)!} onSaved={load} />}
       {open && <Tools key={open} server={open} />}
       {can('admin') ? <AddServer onAdded={load} /> : <p class="muted small" data-testid="no-admin">{t('perm.admin')}</p>}
     </div>
+  );
+}
+
+/* G2: an open server's transport, TLS and other settings; the edit form. */
+function Details({ s, onSaved }: { s: Server; onSaved: () => void }) {
+  const [editing, setEditing] = useState(false);
+  const http = s.transport === 'streamable-http' || s.transport === 'sse', stdio = s.transport === 'stdio';
+  const https = http && /^https:/i.test(s.url || s.base_url || '');
+  const pc = s.health?.peer_cert;
+  const exp = pc ? Date.parse(pc.not_after) : NaN;
+  const days = Number.isFinite(exp) ? Math.floor((exp - Date.now()) / 86400000) : null;
+  const dl = (k: Key, v: ComponentChildren, testid?: string) => <><dt>{t(k)}</dt><dd data-testid={testid}>{v}</dd></>;
+  const list = (a?: string[]) => (a && a.length ? <span class="mono">{a.join(', ')}</span> : <span class="muted">{t('common.none')}</span>);
+  return (
+    <section class="panel details" data-testid="server-details" data-server={s.name}>
+      <header class="row">
+        <h2>{t('mcp.details', { name: s.name })}</h2><span class="spacer" />
+        {!s.builtin && !s.agent && can('admin') && <button type="button" onClick={() => setEditing(!editing)} aria-expanded={editing} data-testid="edit-server">{t('mcp.edit')}</button>}
+      </header>
+      {s.description && <p>{s.description}</p>}
+      <dl class="kv">
+        {dl('mcp.transport', s.transport, 'd-transport')}
+        {http && dl('mcp.add.url', <span class="mono">{s.url || s.base_url}</span>, 'd-url')}
+        {stdio && dl('mcp.add.command', <span class="mono">{[s.command, ...(s.args || [])].join(' ')}</span>, 'd-command')}
+        {!http && !stdio && dl('mcp.target', <span class="mono">{s.base_url}</span>, 'd-target')}
+        {http && dl('mcp.tls', https ? t('mcp.tls.verified') : t('mcp.tls.none'), 'd-tls')}
+        {https && dl('mcp.tls.ca', s.ca_file ? <span class="mono">{s.ca_file}</span> : t('mcp.tls.systemca'), 'd-ca')}
+        {https && (pc ? <>
+          {dl('mcp.cert.subject', <span class="mono">{pc.subject}</span>, 'd-subject')}
+          {dl('mcp.cert.issuer', <span class="mono">{pc.issuer}</span>, 'd-issuer')}
+          {dl('mcp.cert.valid', <>{t('mcp.cert.range', { from: pc.not_before, to: pc.not_after })}{days != null && <> · <span class={days < 14 ? 'error' : 'muted'}>{days < 0 ? t('mcp.cert.expired') : t('mcp.cert.days', { n: days })}</span></>}</>, 'd-expiry')}
+        </> : dl('mcp.cert', <span class="muted">{t('mcp.cert.none')}</span>, 'd-nocert'))}
+        {http && dl('mcp.session', s.session_mode || 'shared')}
+        {http && dl('mcp.headers', list(s.header_names))}
+        {http && dl('mcp.token', s.has_auth_token ? t('mcp.token.set') : t('mcp.token.unset'), 'd-token')}
+        {stdio && dl('mcp.cwd', s.cwd ? <span class="mono">{s.cwd}</span> : <span class="muted">{t('common.none')}</span>)}
+        {stdio && dl('mcp.envkeys', list(s.env_keys))}
+        {stdio && dl('mcp.passthrough', list(s.env_passthrough))}
+        {s.timeout_ms != null && dl('mcp.timeout', `${s.timeout_ms} ms`, 'd-timeout')}
+        {s.health?.quota_used != null && dl('mcp.quota.used', `${s.health.quota_used} / ${s.limits?.quota ?? ''}`)}
+      </dl>
+      {s.limits && <details>
+        <summary>{t('mcp.limits')}</summary>
+        <table class="small" data-testid="d-limits"><tbody>
+          {Object.entries(s.limits).map(([k, v]) => <tr key={k}><th class="mono">{k}</th><td>{v}</td></tr>)}
+        </tbody></table>
+      </details>}
+      {editing && <EditServer s={s} onSaved={() => { setEditing(false); onSaved(); }} />}
+    </section>
+  );
+}
+
+/* PATCH /mcp/registry/:name with the fields changed only: the URL shown
+ * has its credentials replaced, so it is sent only when retyped; a new
+ * token only when one is typed. */
+function EditServer({ s, onSaved }: { s: Server; onSaved: () => void }) {
+  const http = s.transport !== 'stdio';
+  const [err, setErr] = useState('');
+  const lines = (x?: string[]) => (x || []).join('\n');
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setErr('');
+    const f = e.currentTarget as HTMLFormElement;
+    const v = (n: string) => val(f, n);
+    const body: Record<string, any> = {};
+    if (v('description') !== (s.description || '')) body.description = v('description');
+    if (v('timeout_ms') !== String(s.timeout_ms ?? '')) body.timeout_ms = Number(v('timeout_ms'));
+    if (http) {
+      if (v('url').trim() !== (s.url || s.base_url || '')) body.url = v('url').trim();
+      if (v('ca_file').trim() !== (s.ca_file || '')) { if (v('ca_file').trim()) body.ca_file = v('ca_file').trim(); else body.ca_file = null; }
+      if (v('session_mode') !== (s.session_mode || 'shared')) body.session_mode = v('session_mode');
+      if (v('auth_token')) body.auth_token = v('auth_token');
+    } else {
+      if (v('command').trim() !== (s.command || '')) body.command = v('command').trim();
+      const args = v('args').split('\n').map((x) => x.trim()).filter(Boolean);
+      if (args.join('\n') !== lines(s.args)) body.args = args;
+      if (v('cwd').trim() !== (s.cwd || '')) body.cwd = v('cwd').trim() || null;
+      const pt = v('env_passthrough').split('\n').map((x) => x.trim()).filter(Boolean);
+      if (pt.join('\n') !== lines(s.env_passthrough)) body.env_passthrough = pt;
+    }
+    const lim: Record<string, number> = { ...(s.limits || {}) };
+    let limChanged = false;
+    for (const [k, x] of Object.entries(s.limits || {})) {
+      const n = Number(v(`limit-${k}`));
+      if (v(`limit-${k}`) !== '' && n !== x) { lim[k] = n; limChanged = true; }
+    }
+    if (limChanged) body.limits = lim; // the whole object: a PATCH replaces a field whole
+    if (!Object.keys(body).length) { onSaved(); return; }
+    try { await api('PATCH', `/mcp/registry/${encodeURIComponent(s.name)}`, body); onSaved(); }
+    catch (x: any) { setErr(x.message); }
+  };
+  return (
+    <form onSubmit={save} class="stack" data-testid="edit-form">
+      <label>{t('mem.description')}<input name="description" defaultValue={s.description || ''} /></label>
+      <label>{t('mcp.timeout')} (ms)<input name="timeout_ms" type="number" min={1} defaultValue={s.timeout_ms ?? ''} /></label>
+      {http ? <>
+        <label>{t('mcp.add.url')}<input name="url" type="url" class="mono" defaultValue={s.url || s.base_url || ''} required /></label>
+        <p class="small muted">{t('mcp.edit.url')}</p>
+        <label>{t('mcp.tls.ca')}<input name="ca_file" class="mono" defaultValue={s.ca_file || ''} placeholder={t('mcp.tls.systemca')} /></label>
+        <label>{t('mcp.session')}<select name="session_mode" defaultValue={s.session_mode || 'shared'}>
+          <option value="shared">shared</option><option value="per-client">per-client</option></select></label>
+        <label>{t('mcp.token.new')}<input name="auth_token" type="password" autocomplete="new-password" placeholder={s.has_auth_token ? t('mcp.token.keep') : ''} /></label>
+      </> : <>
+        <label>{t('mcp.add.command')}<input name="command" class="mono" defaultValue={s.command || ''} required /></label>
+        <label>{t('mcp.add.args')}<textarea name="args" rows={3} class="mono" defaultValue={lines(s.args)} /></label>
+        <label>{t('mcp.cwd')}<input name="cwd" class="mono" defaultValue={s.cwd || ''} /></label>
+        <label>{t('mcp.passthrough')}<textarea name="env_passthrough" rows={2} class="mono" defaultValue={lines(s.env_passthrough)} /></label>
+      </>}
+      <details>
+        <summary>{t('mcp.limits')}</summary>
+        <div class="limits-grid">
+          {Object.entries(s.limits || {}).map(([k, x]) => <label key={k} class="small"><span class="mono">{k}</span><input name={`limit-${k}`} type="number" step="any" min={0} defaultValue={String(x)} /></label>)}
+        </div>
+      </details>
+      <Err msg={err} />
+      <div class="row"><button type="submit" class="primary" data-testid="edit-save">{t('common.save')}</button></div>
+    </form>
   );
 }
 
@@ -154,6 +284,7 @@ function AddServer({ onAdded }: { onAdded: () => void }) {
     } else {
       body.transport = 'streamable-http';
       body.url = val(f, 'url').trim();
+      if (val(f, 'ca_file').trim()) body.ca_file = val(f, 'ca_file').trim();
     }
     try { await api('POST', '/mcp/registry', body); f.reset(); onAdded(); }
     catch (x: any) { setErr(x.message); }
@@ -187,7 +318,10 @@ function AddServer({ onAdded }: { onAdded: () => void }) {
             <label>{t('mcp.add.command')}<input name="command" required class="mono" data-testid="add-command" /></label>
             <label>{t('mcp.add.args')}<textarea name="args" rows={2} class="mono" data-testid="add-args" /></label>
           </>
-        ) : <label>{t('mcp.add.url')}<input name="url" type="url" required class="mono" /></label>}
+        ) : <>
+          <label>{t('mcp.add.url')}<input name="url" type="url" required class="mono" data-testid="add-url" /></label>
+          <label>{t('mcp.tls.ca')}<input name="ca_file" class="mono" placeholder={t('mcp.tls.systemca')} data-testid="add-ca" /></label>
+        </>}
         <button type="submit" class="primary" data-testid="add-submit">{t('mcp.add.submit')}</button>
       </form>
       <form onSubmit={imp}>
@@ -231,33 +365,17 @@ function Tools({ server }: { server: string }) {
   );
 }
 
-/* A form from a JSON Schema's top-level properties: strings (an enum as a
- * select), numbers, booleans; anything else as JSON text. */
+/* "Try a tool": a form generated from the tool's inputSchema
+ * (schemaform.tsx, shared with the SOP editor) that calls POST /mcp/call. */
 function TryTool({ server, tool }: { server: string; tool: Tool }) {
-  const schema = tool.inputSchema || {};
-  const props: Record<string, any> = schema.properties || {};
-  const required: string[] = schema.required || [];
+  const [args, setArgs] = useState<Args>(() => schemaDefaults(tool.inputSchema));
   const [result, setResult] = useState<any>(null);
   const [err, setErr] = useState('');
   const [busy, setBusy] = useState(false);
   const call = async (e: Event) => {
     e.preventDefault();
-    const f = e.currentTarget as HTMLFormElement;
-    const args: Record<string, unknown> = {};
     setErr('');
-    for (const [k, p] of Object.entries(props)) {
-      const el = f.elements.namedItem(k) as HTMLInputElement | null;
-      if (!el) continue;
-      const type = Array.isArray(p.type) ? p.type[0] : p.type;
-      if (type === 'boolean') { args[k] = el.checked; continue; }
-      const v = el.value;
-      if (v === '' && !required.includes(k)) continue;
-      if (type === 'number' || type === 'integer') args[k] = Number(v);
-      else if (type === 'string' || (!type && !p.properties)) args[k] = v;
-      else {
-        try { args[k] = JSON.parse(v); } catch (x: any) { setErr(t('mcp.try.badjson', { message: `${k}: ${x.message}` })); return; }
-      }
-    }
+    if ((e.currentTarget as HTMLFormElement).querySelector('[aria-invalid="true"]')) { setErr(t('sf.invalid')); return; }
     setBusy(true);
     try { setResult(await api('POST', '/mcp/call', { server, tool: tool.name, args })); }
     catch (x: any) { setErr(x.message); setResult(null); }
@@ -266,15 +384,7 @@ function TryTool({ server, tool }: { server: string; tool: Tool }) {
   return (
     <form class="try" onSubmit={call} data-testid="try-form">
       <h3>{t('mcp.try')}: <span class="mono">{tool.name}</span></h3>
-      {Object.entries(props).map(([k, p]) => {
-        const type = Array.isArray(p.type) ? p.type[0] : p.type;
-        const label = `${k}${required.includes(k) ? ' *' : ''}`;
-        if (type === 'boolean') return <label key={k} class="check"><input type="checkbox" name={k} defaultChecked={!!p.default} />{label}</label>;
-        if (Array.isArray(p.enum)) return <label key={k}>{label}<select name={k}>{p.enum.map((v: any) => <option key={v} value={v}>{String(v)}</option>)}</select></label>;
-        if (type === 'number' || type === 'integer') return <label key={k}>{label}<input type="number" name={k} step={type === 'integer' ? 1 : 'any'} required={required.includes(k)} defaultValue={p.default ?? ''} /></label>;
-        if (type === 'string' || (!type && !p.properties)) return <label key={k}>{label}<input name={k} required={required.includes(k)} defaultValue={p.default ?? ''} title={p.description || ''} /></label>;
-        return <label key={k}>{label} ({t('mcp.try.json')})<textarea name={k} rows={3} class="mono" required={required.includes(k)} defaultValue={p.default !== undefined ? JSON.stringify(p.default) : ''} /></label>;
-      })}
+      <SchemaFields schema={tool.inputSchema || {}} value={args} onChange={setArgs} idp="try" />
       <button type="submit" class="primary" disabled={busy || !can('operate')} title={can('operate') ? undefined : t('perm.operate')} data-testid="try-call">{t('mcp.try.call')}</button>
       {err && <p class="error" role="alert">{t('common.error', { message: err })}</p>}
       {result !== null && (

@@ -11,17 +11,21 @@
 //      (only the rows in view are in the DOM) and paged (the next 1,000
 //      fetched with after= / logs_after= as the window reaches the end);
 //      reloaded on value events and polled while not finished.
+//   P3 the SOP blueprints' visual editor (sop.tsx), the page's second tab
+//      (/projects?tab=sop[&bp=ID]).
 //   P4 (from the existing routes) replay: the recorded frames of
 //      /replay, stepped through one by one, nothing called again; and a
-//      re-run from a chosen step (POST /rerun {from_step}).
-// P3 (the visual SOP editor) is not built: blueprints are edited as JSON
-// on the Memory page.
+//      re-run from a chosen step (POST /rerun {from_step, inputs}): the
+//      inputs form starts with the run's inputs, and the members given
+//      replace the original's (the API merges them and checks the plan's
+//      ${inputs...} against the result).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useOnFeed } from '../feed';
 import { t } from '../i18n';
 import { api } from '../api';
 import { can } from '../perm';
-import { Err, when, pretty, statusText, NoAccess, Scroll, Windowed } from '../ui';
+import { Err, when, pretty, statusText, NoAccess, Scroll, Windowed, Tabs, TabPanel, Modal } from '../ui';
+import { Blueprints } from './sop';
 import { Workspace, Preview } from './workspace';
 
 const REFRESH_MS = 15000;
@@ -41,15 +45,26 @@ export function Projects() {
 function ProjectsPage() {
   const q = new URLSearchParams(location.search);
   const [trace, setTrace] = useState<string | null>(q.get('trace'));
+  const [tab, setTab] = useState<'tasks' | 'sop'>(q.get('tab') === 'sop' ? 'sop' : 'tasks');
   const open = (tr: string | null) => {
     history.replaceState(null, '', tr ? `/projects?trace=${tr}` : '/projects');
     setTrace(tr);
+    setTab('tasks');
+  };
+  const pick = (k: 'tasks' | 'sop') => {
+    history.replaceState(null, '', k === 'sop' ? '/projects?tab=sop' : trace ? `/projects?trace=${trace}` : '/projects');
+    setTab(k);
   };
   return (
     <div class="page projects">
       <h1>{t('nav.projects')}</h1>
-      <TaskList selected={trace} onOpen={open} />
-      {trace && <Run key={trace} trace={trace} onOpen={open} />}
+      <Tabs id="prj" label={t('nav.projects')} value={tab} onChange={pick} tabs={[['tasks', t('prj.tasks')], ['sop', t('sop.title')]]} />
+      <TabPanel id="prj" value={tab}>
+        {tab === 'tasks' ? <>
+          <TaskList selected={trace} onOpen={open} />
+          {trace && <Run key={trace} trace={trace} onOpen={open} />}
+        </> : <Blueprints onOpenRun={open} />}
+      </TabPanel>
     </div>
   );
 }
@@ -187,10 +202,7 @@ function Run({ trace, onOpen }: { trace: string; onOpen: (t: string | null) => v
   }, [live]);
   if (!ep) return <section class="panel"><Err msg={err} />{!err && <p>{t('common.loading')}</p>}</section>;
   const steps: any[] = ep.steps || [];
-  const rerun = async (step: string) => {
-    setErr('');
-    try { const r = await api('POST', `/api/episodes/${trace}/rerun`, { from_step: step }); onOpen(r.trace_id); } catch (e: any) { setErr(e.message); }
-  };
+  const [rerunFrom, setRerunFrom] = useState<string | null>(null);
   const op = can('operate');
   // the events loaded, "+" while more are to load
   const evCount = `${evs.p.rows.length}${evs.p.next != null ? '+' : ''}`;
@@ -222,7 +234,7 @@ function Run({ trace, onOpen }: { trace: string; onOpen: (t: string | null) => v
                   {s.attempts?.length > 1 && <span class="small muted">{t('prj.attempts', { n: s.attempts.length })}</span>}
                   {a.duration_ms != null && <span class="small muted">{a.duration_ms} ms</span>}
                   <span class="spacer" />
-                  {op && s.kind !== 'plan' && FINISHED.has(ep.status) && <button type="button" onClick={() => rerun(s.id)} data-testid={`rerun-${s.id}`}>{t('prj.rerun')}</button>}
+                  {op && s.kind !== 'plan' && FINISHED.has(ep.status) && <button type="button" onClick={() => setRerunFrom(s.id)} data-testid={`rerun-${s.id}`}>{t('prj.rerun')}</button>}
                 </div>
                 <details>
                   <summary>{t('prj.io')}</summary>
@@ -260,6 +272,7 @@ function Run({ trace, onOpen }: { trace: string; onOpen: (t: string | null) => v
           onEnd={evs.p.next != null ? evs.more : undefined}
           render={(e: any) => <li key={e.id} class="row1" data-event={e.id}>{when(e.created_at)} {e.type}</li>} />
         {replay && <Replay trace={trace} />}
+        {rerunFrom && <Rerun trace={trace} step={rerunFrom} inputs={ep.spec?.inputs || {}} onClose={() => setRerunFrom(null)} onOpen={onOpen} />}
       </section>
       {preview && <Workspace preview={preview} onClose={() => setPreview(null)} />}
     </div>
@@ -289,5 +302,60 @@ function Replay({ trace }: { trace: string }) {
       <h4>{t('mcp.try.result')}</h4><pre data-testid="replay-output">{show(f.output)}</pre>
       {f.error && <pre class="error">{show(f.error)}</pre>}
     </div>
+  );
+}
+
+/* P4: a re-run from a chosen step, with the run's inputs to change: a
+ * text member as text, any other as JSON; members left as they were are
+ * not sent (the API keeps the original's), new ones may be added.
+ * inputs.memory is the memory service's (a spec may not set it). */
+function Rerun({ trace, step, inputs, onClose, onOpen }: { trace: string; step: string; inputs: Record<string, any>; onClose: () => void; onOpen: (t: string) => void }) {
+  const show = (v: any) => (typeof v === 'string' ? v : JSON.stringify(v));
+  const keys = Object.keys(inputs).filter((k) => k !== 'memory');
+  const [vals, setVals] = useState<Record<string, string>>(Object.fromEntries(keys.map((k) => [k, show(inputs[k])])));
+  const [added, setAdded] = useState('');
+  const [err, setErr] = useState('');
+  const go = async (e: Event) => {
+    e.preventDefault();
+    setErr('');
+    const changed: Record<string, any> = {};
+    for (const [k, s] of Object.entries(vals)) {
+      if (k in inputs && s === show(inputs[k])) continue;
+      // an original text member stays text; any other is JSON (a new
+      // member that is not JSON is text)
+      let v: any = s;
+      if (!(k in inputs) || typeof inputs[k] !== 'string') {
+        try { v = JSON.parse(s); } catch (x: any) {
+          if (k in inputs) { setErr(t('mcp.try.badjson', { message: `${k}: ${x.message}` })); return; }
+        }
+      }
+      changed[k] = v;
+    }
+    try {
+      const r = await api('POST', `/api/episodes/${trace}/rerun`, Object.keys(changed).length ? { from_step: step, inputs: changed } : { from_step: step });
+      onClose();
+      onOpen(r.trace_id);
+    } catch (x: any) { setErr(x.message); }
+  };
+  return (
+    <Modal title={t('prj.rerun.title', { step })} onClose={onClose}>
+      <form onSubmit={go} class="stack" data-testid="rerun-form">
+        <p class="small muted">{t('prj.rerun.help')}</p>
+        {Object.keys(vals).length === 0 && <p class="muted small">{t('prj.rerun.noinputs')}</p>}
+        {Object.entries(vals).map(([k, s]) => (
+          <label key={k}><span class="mono">{k}</span><input class="mono" name={k} value={s} data-input={k}
+            onInput={(e) => setVals({ ...vals, [k]: (e.target as HTMLInputElement).value })} /></label>
+        ))}
+        <div class="row">
+          <label>{t('prj.rerun.add')}<input class="mono" value={added} pattern="[A-Za-z_][A-Za-z0-9_\-]*" onInput={(e) => setAdded((e.target as HTMLInputElement).value.trim())} data-testid="rerun-addname" /></label>
+          <button type="button" disabled={!added || added in vals || added === 'memory'} onClick={() => { setVals({ ...vals, [added]: '' }); setAdded(''); }} data-testid="rerun-addinput">{t('sf.add')}</button>
+        </div>
+        <Err msg={err} />
+        <div class="row">
+          <button type="submit" class="primary" data-testid="rerun-submit">{t('prj.rerun')}</button>
+          <button type="button" onClick={onClose}>{t('common.cancel')}</button>
+        </div>
+      </form>
+    </Modal>
   );
 }
