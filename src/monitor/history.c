@@ -332,6 +332,14 @@ static double quantile(double q, const double *bounds, size_t nb, const uint64_t
     return nb > 1 ? bounds[nb - 2] : NAN;
 }
 
+/* The index key of quantile series i of histogram x. */
+static void qkey_of(char *qkey, size_t cap, const aos_metric_sample_t *x, int i)
+{
+    make_key(qkey, cap, x->name, "", x->labels);
+    size_t n = strlen(qkey);
+    snprintf(qkey + n, cap - n, "%squantile=\"%s\"", *x->labels ? "," : "", QLABEL[i]);
+}
+
 static struct hist *hist_get(aos__mh_t *h, const aos_metric_sample_t *x)
 {
     char key[1024];
@@ -339,8 +347,19 @@ static struct hist *hist_get(aos__mh_t *h, const aos_metric_sample_t *x)
     struct hist *hs = aos_map_get(&h->hindex, key);
     if (hs)
         return hs;
-    if (h->nseries + 5 > h->max_series) {
-        h->dropped += 5;
+    /* the five series it needs, less those loaded from the store */
+    size_t need = 0;
+    static const char *const sfx[2] = {"_count", "_sum"};
+    for (int i = 0; i < 5; i++) {
+        if (i < 2)
+            make_key(key, sizeof(key), x->name, sfx[i], x->labels);
+        else
+            qkey_of(key, sizeof(key), x, i - 2);
+        need += !aos_map_get(&h->index, key);
+    }
+    make_key(key, sizeof(key), x->name, "\x02", x->labels);
+    if (h->nseries + need > h->max_series) {
+        h->dropped += need;
         return NULL;
     }
     if (!(hs = calloc(1, sizeof(*hs))))
@@ -360,10 +379,7 @@ static struct hist *hist_get(aos__mh_t *h, const aos_metric_sample_t *x)
         hs->sum = get(h, x, "_sum", K_COUNTER);
         for (int i = 0; i < 3 && ok; i++) {
             char qkey[1024];
-            make_key(qkey, sizeof(qkey), x->name, "", x->labels);
-            size_t n = strlen(qkey);
-            snprintf(qkey + n, sizeof(qkey) - n, "%squantile=\"%s\"", *x->labels ? "," : "",
-                     QLABEL[i]);
+            qkey_of(qkey, sizeof(qkey), x, i);
             /* loaded from the store (aos__mh_load) before the histogram was seen */
             if ((hs->q[i] = aos_map_get(&h->index, qkey)))
                 continue;

@@ -521,6 +521,18 @@ static void test_saved_and_loaded(void **state)
                         "counter");
     json_decref(names);
 
+    /* a history loaded full (its cap = the series saved) takes up the
+     * histogram it holds the series of: no room needed for them again */
+    aos__mh_t *full = load_from(st, nseries, later);
+    assert_int_equal(aos__mh_series(full), nseries);
+    aos__mh_sample(full, m, later + 1);
+    assert_int_equal(aos__mh_dropped(full), 0);
+    after = run(full, later + 1, "aos_d_seconds", "quantile=\"0.5\"", later + 1, later + 1, 1,
+                AOS__MH_VALUE, 0);
+    assert_int_equal(json_array_size(points(after)), 1);
+    json_decref(after);
+    aos__mh_free(full);
+
     /* a day and a half later the 1 s and 1 min chunks are past their
      * rings: a save deletes them, and a load leaves them out */
     int64_t much_later = T0 + 36 * 3600;
