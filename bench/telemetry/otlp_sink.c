@@ -183,7 +183,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         status = MHD_HTTP_CONTENT_TOO_LARGE;
     } else {
         static const int path[] = {1, 2, 2}; /* resource_spans, scope_spans, spans */
-        long long k = json ? count_json((const char *)b->p, b->n) : count_pb(b->p, b->p + b->n, path, 3);
+        long long k =
+            json ? count_json((const char *)b->p, b->n) : count_pb(b->p, b->p + b->n, path, 3);
         if (k < 0) {
             status = MHD_HTTP_BAD_REQUEST;
             atomic_fetch_add(&n_bad, 1);
@@ -196,13 +197,15 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         json ? 2 : 0, json ? (void *)empty_json : (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!r)
         return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", json ? "application/json" : "application/x-protobuf");
+    MHD_add_response_header(r, "Content-Type",
+                            json ? "application/json" : "application/x-protobuf");
     enum MHD_Result rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return rc;
 }
 
-static void done(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode t)
+static void done(void *cls, struct MHD_Connection *c, void **state,
+                 enum MHD_RequestTerminationCode t)
 {
     (void)cls;
     (void)c;
@@ -235,11 +238,11 @@ int main(int argc, char **argv)
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, answer, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 1 ? threads : 0),
-        MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-        MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, answer, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+                         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 1 ? threads : 0),
+                         MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+                         60u, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "otlp_sink: unable to listen on 127.0.0.1:%ld\n", port);
         return 1;
@@ -252,7 +255,7 @@ int main(int argc, char **argv)
         pause();
     MHD_stop_daemon(d);
     printf("sink: %llu requests, %llu spans, %llu bytes, %llu malformed\n",
-           (unsigned long long)n_requests, (unsigned long long)n_spans,
-           (unsigned long long)n_bytes, (unsigned long long)n_bad);
+           (unsigned long long)n_requests, (unsigned long long)n_spans, (unsigned long long)n_bytes,
+           (unsigned long long)n_bad);
     return 0;
 }
