@@ -1297,16 +1297,33 @@ static size_t vput(unsigned char *t, uint64_t v)
     return n;
 }
 
+/* Room for n more bytes at the end of the buffer (grown by at least
+ * 64 KiB at a time, so that most writes only check); 0 when out of it. */
+static int w_room(pbw_t *w, size_t n)
+{
+    if (w->oom)
+        return 0;
+    if (w->b->cap - w->b->len > n)
+        return 1;
+    if (aos_buf_grow(w->b, n > 65536 ? n : 65536) < 0) {
+        w->oom = 1;
+        return 0;
+    }
+    return 1;
+}
+
 static void w_raw(pbw_t *w, const void *p, size_t n)
 {
-    if (!w->oom && aos_buf_append(w->b, p, n) < 0)
-        w->oom = 1;
+    if (w_room(w, n)) {
+        memcpy(w->b->ptr + w->b->len, p, n);
+        w->b->len += n;
+    }
 }
 
 static void w_varint(pbw_t *w, uint64_t v)
 {
-    unsigned char t[10];
-    w_raw(w, t, vput(t, v));
+    if (w_room(w, 10))
+        w->b->len += vput((unsigned char *)w->b->ptr + w->b->len, v);
 }
 
 static void w_tag(pbw_t *w, unsigned field, unsigned type)
@@ -1369,10 +1386,8 @@ static void w_end(pbw_t *w, size_t start)
     size_t len = w->b->len - start;
     unsigned char t[10];
     size_t n = vput(t, len);
-    if (aos_buf_grow(w->b, n) < 0) {
-        w->oom = 1;
+    if (!w_room(w, n))
         return;
-    }
     memmove(w->b->ptr + start + n, w->b->ptr + start, len);
     memcpy(w->b->ptr + start, t, n);
     w->b->len += n;
