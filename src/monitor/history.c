@@ -671,7 +671,7 @@ static const char *ptext(struct series *s)
 
 void aos__mh_dump_free(aos__mh_dump_t *d)
 {
-    for (size_t i = 0; i < d->n; i++)
+    for (size_t i = 0; d->rows && i < d->n; i++)
         free((char *)d->rows[i].series);
     free(d->rows);
     free(d->bytes);
