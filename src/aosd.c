@@ -186,6 +186,13 @@ static void on_signal(uv_signal_t *s, int signum)
     shutdown_daemon(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* wiring: trace -- the Analyzer asks the tracer to keep an anomaly's
+ * trace (and whether its spans are stored) */
+static int trace_keep(const char *trace_id, void *data)
+{
+    return aos_trace_keep(data, trace_id);
+}
+
 /* The gateway's events (tool.error, anomaly.detected) go to the bus; one
  * that cannot be written is logged, never lost silently. */
 static void emit_event(json_t *event, void *data)
@@ -522,7 +529,9 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                              .metrics = d->metrics,
                              .store = d->store,
                              .http = d->http,
-                             .history_series = (size_t)c->metrics_history_series};
+                             .history_series = (size_t)c->metrics_history_series,
+                             .trace_keep = trace_keep, /* wiring: trace -- error traces kept */
+                             .trace_keep_data = d->trace};
     if ((rc = aos_monitor_new(&d->monitor, &moc, err)) ||
         (rc = aos_monitor_add_routes(d->monitor, d->http)))
         return rc;

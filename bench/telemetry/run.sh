@@ -12,7 +12,10 @@
 # Gateway overhead: aosd's built-in echo (/mcp/servers/aos) loaded by
 # tests/tools/loadtest.sh (wrk, one MCP session), every trace recorded
 # (--trace-sample 1), export off vs export on to an OTLP sink
-# (otlp_load.mjs --sink, answering 200) in http/protobuf. Rounds alternate
+# (otlp_sink, a C receiver on libmicrohttpd's one thread that answers 200
+# and counts the spans - as cheap as a receiver gets, so that the
+# overhead is aosd's; the node sink used before cost ~3 % of a request on
+# the same two cores) in http/protobuf. Rounds alternate
 # off and on so that drift of a shared machine hits both; medians, and
 # the overhead in %. Target: <= 3 %. After each "on" run the spans the
 # exporter sent and dropped are read from /metrics (it must keep up).
@@ -22,7 +25,9 @@
 # Monitor page's waterfall asks) BENCH_FETCHES (10) times: p50 and max
 # from request to last byte, and aosd's RSS growth (VmRSS after the
 # fetches minus before the ingest; VmHWM the peak). Targets: <= 100 ms,
-# <= 50 MB.
+# <= 50 MB. Topology: GET /api/topology over the window holding that
+# trace (BENCH_BIG_TRACE spans, all examined), BENCH_FETCHES times with
+# curl: p50 and max in ms (no target; the route reads at most 20,000).
 #
 # Loopback only; every process started here is stopped on exit and the
 # temporary directory removed. A few minutes by default. Run it on a quiet
@@ -60,10 +65,12 @@ done
 
 AOSD=$BUILD/aosd
 LIMIT=$BUILD/bench/spans_limit
-if [ ! -x "$AOSD" ] || [ ! -x "$LIMIT" ]; then
-  log "building aosd and spans_limit in $BUILD"
+SINK=$BUILD/bench/otlp_sink
+if [ ! -x "$AOSD" ] || [ ! -x "$LIMIT" ] || [ ! -x "$SINK" ]; then
+  log "building aosd, spans_limit and otlp_sink in $BUILD"
   { [ -f "$BUILD/Makefile" ] || cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null; } &&
-    cmake --build "$BUILD" -j "$(nproc)" --target aosd spans_limit >/dev/null || die "build failed"
+    cmake "$BUILD" >/dev/null && cmake --build "$BUILD" -j "$(nproc)" --target aosd spans_limit otlp_sink >/dev/null ||
+    die "build failed"
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aos-bench-telemetry.XXXXXX")
@@ -152,7 +159,7 @@ say ""
 
 # ---------------------------------------------------------------- gateway
 : >"$WORK/sink.out"
-node "$HERE/otlp_load.mjs" --sink $((PORT + 1)) >"$WORK/sink.out" 2>&1 &
+"$SINK" --port $((PORT + 1)) >"$WORK/sink.out" 2>&1 &
 SINK_PID=$!
 for _ in $(seq 1 50); do grep -q ready "$WORK/sink.out" && break; sleep 0.1; done
 OFF=() ON=()
@@ -193,9 +200,22 @@ out=$(timeout 300 node "$HERE/otlp_load.mjs" --url "http://127.0.0.1:$PORT" --to
   --big-trace "$BIG" --fetches "$FETCHES" 2>&1 | tail -1)
 rss1=$(rss_kb "$AOSD_PID" VmRSS)
 hwm=$(rss_kb "$AOSD_PID" VmHWM)
+# the topology of the window that holds the trace: every span examined
+now=$(date +%s)
+topo_ms=()
+for _ in $(seq 1 "$FETCHES"); do
+  t=$(curl -s -o "$WORK/topo.json" -w '%{time_total}' -H "Authorization: Bearer $TOKEN" \
+    "http://127.0.0.1:$PORT/api/topology?from=$((now - 3600))&to=$((now + 60))") || die "topology failed"
+  topo_ms+=("$(awk -v t="$t" 'BEGIN{printf "%.1f", t * 1000}')")
+done
+topo_spans=$(sed -n 's/.*"spans":\([0-9]*\).*/\1/p' "$WORK/topo.json")
 stop_aosd
 say "$out"
 say "$(awk -v a="$rss0" -v b="$rss1" -v h="$hwm" 'BEGIN{printf "waterfall: aosd RSS %.1f MB before the ingest, %.1f MB after the fetches (growth %.1f MB; peak %.1f MB); targets: fetch <= 100 ms, growth <= 50 MB", a/1024, b/1024, (b-a)/1024, h/1024}')"
+say "topology: GET /api/topology over $topo_spans spans, p50 $(printf '%s\n' "${topo_ms[@]}" | median) ms, max $(printf '%s\n' "${topo_ms[@]}" | sort -n | tail -1) ms ($FETCHES fetches)"
+stop_pid "$SINK_PID"
+SINK_PID=''
+say "$(cat "$WORK/sink.out" | tail -1)"
 say "after: busy $(cpu_busy_pct)%; uptime: $(uptime)"
 
 mkdir -p "$RESULTS"

@@ -1006,6 +1006,18 @@ const char *aos_auth_actor(const aos_principal_t *p, char *buf, size_t n)
     return buf;
 }
 
+const char *aos_auth_display(const aos_principal_t *p, char *buf, size_t n)
+{
+    size_t mp = strlen(AOS_AUTH_MINTED_PREFIX);
+    if (!p || !p->kind[0])
+        return aos_auth_actor(p, buf, n);
+    if (!strcmp(p->kind, "token") && !strncmp(p->name, AOS_AUTH_MINTED_PREFIX, mp) && p->name[mp])
+        snprintf(buf, n, "%s", p->name); /* "agent:<agent>" */
+    else
+        snprintf(buf, n, "%s:%s", p->kind, p->name[0] ? p->name : p->id);
+    return buf;
+}
+
 const aos_principal_t *aos_auth_find(aos_auth_t *a, const char *id)
 {
     if (!a || !id)

@@ -227,6 +227,12 @@ const aos_principal_t *aos_auth_principal(const aos_http_req_t *req);
  * "anonymous" for NULL. Written to buf (n bytes, truncated); returns buf.
  * Pure; any thread. */
 const char *aos_auth_actor(const aos_principal_t *p, char *buf, size_t n);
+/* Who p is, by name, for a span (aos.principal) and the topology's client
+ * nodes: "token:<name>" (the id when the token has no name),
+ * "agent:<agent>" for a token minted for an agent (AOS_AUTH_MINTED_PREFIX),
+ * "user:<name>", or the id of a principal of no kind ("anonymous",
+ * "scraper", "task:<trace>"); never a secret. Pure; any thread. */
+const char *aos_auth_display(const aos_principal_t *p, char *buf, size_t n);
 /* The principal whose id is id (a token's id - also as "token:<id>", the
  * form aos_auth_actor writes -, or "anonymous" when the
  * anonymous MCP client is allowed), as tool calls name their caller; NULL

@@ -222,6 +222,9 @@ static void message_span(aos_gateway_t *gw, aos_http_req_t *req, const gw_server
                      aos_http_header(req, "MCP-Protocol-Version"));
     aos_span_set_str(s, AOS_ATTR_NETWORK_TRANSPORT, "tcp");
     aos_span_set_str(s, AOS_ATTR_NETWORK_PROTOCOL_NAME, "http");
+    char who[128];
+    aos_span_set_str(s, AOS_ATTR_AOS_PRINCIPAL,
+                     aos_auth_display(aos_auth_principal(req), who, sizeof(who)));
     if (sv)
         aos_span_set_str(s, AOS_ATTR_AOS_MCP_SERVER, sv->name);
     if (tool && target) {

@@ -415,6 +415,9 @@ static int mcp_call(aos_http_req_t *req, void *data)
     aos_span_set_str(span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_EXECUTE_TOOL);
     aos_span_set_str(span, AOS_ATTR_GEN_AI_TOOL_NAME, tool);
     aos_span_set_str(span, AOS_ATTR_AOS_MCP_SERVER, server);
+    char who[128];
+    aos_span_set_str(span, AOS_ATTR_AOS_PRINCIPAL,
+                     aos_auth_display(aos_auth_principal(req), who, sizeof(who)));
     gw_server_t *sv = gw_server_get(gw, server);
     if (!sv || sv->closing) {
         rc = call_fail(req, span, AOS_ENOTFOUND, "no MCP server named '%.64s'", server);

@@ -79,6 +79,7 @@ struct group {
     int64_t count;
     int64_t first_ms, last_ms;
     char traces[TRACES_MAX][40];
+    char stored[TRACES_MAX]; /* the trace's spans are stored (the tracer said so) */
     int ntraces;
     char severity[16], project_id[136]; /* of the last event */
     char published_card[160];           /* the card that shows the suggestion */
@@ -109,6 +110,8 @@ struct aos__analyzer_s {
     aos_map_t groups;
     size_t n;
     struct group *head, *tail;
+    int (*keep)(const char *trace_id, void *data); /* the tracer's, or NULL */
+    void *keep_data;
 };
 
 static const char *str_or_empty(const json_t *v)
@@ -233,13 +236,21 @@ static struct group *add(aos__analyzer_t *a, const json_t *ev, int64_t at_ms)
     snprintf(g->project_id, sizeof(g->project_id), "%s", proj ? proj : "");
     const char *trace = json_string_value(json_object_get(ev, "trace_id"));
     if (trace && *trace) {
-        int seen = 0;
-        for (int i = 0; i < g->ntraces && !seen; i++)
-            seen = !strcmp(g->traces[i], trace);
-        if (!seen) { /* newest first */
+        /* the tracer keeps an anomaly's trace whole, and says whether its
+         * spans are stored: only then does the suggestion link to it */
+        int stored = a->keep ? a->keep(trace, a->keep_data) : 1;
+        int seen = -1;
+        for (int i = 0; i < g->ntraces && seen < 0; i++)
+            if (!strcmp(g->traces[i], trace))
+                seen = i;
+        if (seen >= 0) {
+            g->stored[seen] |= (char)stored;
+        } else { /* newest first */
             int n = g->ntraces < TRACES_MAX ? g->ntraces + 1 : TRACES_MAX;
             memmove(g->traces[1], g->traces[0], (size_t)(n - 1) * sizeof(g->traces[0]));
+            memmove(g->stored + 1, g->stored, (size_t)(n - 1));
             snprintf(g->traces[0], sizeof(g->traces[0]), "%s", trace);
+            g->stored[0] = (char)stored;
             g->ntraces = n;
         }
     }
@@ -280,7 +291,8 @@ static void costliest_text(const json_t *list, char *out, size_t cap)
     }
 }
 
-json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, const char *trace)
+json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, const char *trace,
+                              const char *stored_trace)
 {
     const char *server = json_string_value(json_object_get(last, "server"));
     const char *tool = json_string_value(json_object_get(last, "tool"));
@@ -399,11 +411,13 @@ json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, co
             detail = "Tasks ended failed: their episodes show the failing step and its error.";
         }
     }
-    if (trace) { /* its log lines are always kept; its spans when it was sampled */
+    if (trace) /* its log lines are always kept */
         json_array_append_new(actions, action("Log lines", "GET",
                                               json_sprintf("/api/logs?trace_id=%s", trace), NULL));
-        json_array_append_new(actions,
-                              action("Trace", "GET", json_sprintf("/api/traces/%s", trace), NULL));
+    if (stored_trace) /* its spans only when stored: sampled, or kept for its error */
+        json_array_append_new(
+            actions, action("Trace", "GET", json_sprintf("/api/traces/%s", stored_trace), NULL));
+    if (trace) {
         if (receipt)
             json_array_append_new(
                 actions, action("Episode", "GET", json_sprintf("/api/episodes/%s", trace), NULL));
@@ -437,8 +451,12 @@ static void group_id(const struct group *g, char id[24])
 /* The rule's suggestion with its id and the model's part, if any. */
 static json_t *group_suggestion(const struct group *g)
 {
-    json_t *s =
-        aos__analyzer_suggest(g->receipt, g->last, g->count, g->ntraces ? g->traces[0] : NULL);
+    const char *stored = NULL; /* the newest trace whose spans are stored */
+    for (int i = 0; i < g->ntraces && !stored; i++)
+        if (g->stored[i])
+            stored = g->traces[i];
+    json_t *s = aos__analyzer_suggest(g->receipt, g->last, g->count,
+                                      g->ntraces ? g->traces[0] : NULL, stored);
     if (!s)
         return NULL;
     char id[24];
@@ -558,7 +576,7 @@ static void ask(aos__analyzer_t *a, struct group *g, int64_t now)
     if (!a->llm || a->stopped || g->llm_pending || a->nasks >= LLM_INFLIGHT_MAX ||
         (g->llm_asked_ms && now - g->llm_asked_ms < LLM_AGAIN_MS))
         return;
-    json_t *facts = aos__analyzer_suggest(g->receipt, g->last, g->count, NULL);
+    json_t *facts = aos__analyzer_suggest(g->receipt, g->last, g->count, NULL, NULL);
     if (!facts)
         return;
     json_object_del(facts, "actions");
@@ -626,6 +644,13 @@ static void on_event(aos_bus_sub_t *sub, const aos_bus_event_t *ev, void *data)
                    : strcmp(g->published_card, g->card_id) != 0)
         publish(a, g, now);
     ask(a, g, now);
+}
+
+void aos__analyzer_set_keep(aos__analyzer_t *a, int (*keep)(const char *trace_id, void *data),
+                            void *data)
+{
+    a->keep = keep;
+    a->keep_data = data;
 }
 
 aos__analyzer_t *aos__analyzer_new(void)

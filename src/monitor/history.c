@@ -42,6 +42,12 @@ struct series {
     unsigned cnt[AOS__MH_RINGS];
     double last; /* counter: the value at the last sample */
     int has_last;
+    /* persistence: the slots of ring r before flushed[r] are saved (or
+     * were never written); dirty: a slot was written since the last dump */
+    int64_t flushed[AOS__MH_RINGS];
+    int dirty;
+    char *ptext; /* the series' identity as saved: {key, name, kind, labels} */
+    char *key;
     struct series *next;
 };
 
@@ -86,6 +92,8 @@ void aos__mh_free(aos__mh_t *h)
         free(s->name);
         json_decref(s->labels);
         free(s->v);
+        free(s->ptext);
+        free(s->key);
         free(s);
     }
     for (struct hist *x = h->hfirst, *n; x; x = n) {
@@ -187,6 +195,8 @@ static void advance(struct series *s, int r, int64_t k)
 {
     if (k <= s->k[r])
         return;
+    if (s->k[r] < 0)
+        s->flushed[r] = k;
     int64_t from = s->k[r] < 0 ? k : s->k[r] + 1;
     if (from < k - RING[r].n + 1)
         from = k - RING[r].n + 1;
@@ -220,6 +230,7 @@ static void counter_put(aos__mh_t *h, struct series *s, int64_t now, double cur)
         if (!isnan(inc))
             *p = isnan(*p) ? (float)inc : *p + (float)inc;
     }
+    s->dirty = 1;
 }
 
 static void gauge_put(struct series *s, int64_t now, double v)
@@ -232,6 +243,7 @@ static void gauge_put(struct series *s, int64_t now, double v)
         s->cnt[r]++;
         *slot(s, r, s->k[r]) = (float)(s->sum[r] / s->cnt[r]);
     }
+    s->dirty = 1;
 }
 
 /* ---- series ------------------------------------------------------------------ */
@@ -247,9 +259,11 @@ static struct series *series_new(aos__mh_t *h, const char *name, const char *suf
 {
     struct series *s = calloc(1, sizeof(*s));
     size_t n = strlen(name) + strlen(suffix) + 1;
-    if (!s || !(s->name = malloc(n)) || !(s->v = malloc(SLOTS * sizeof(float)))) {
+    if (!s || !(s->name = malloc(n)) || !(s->v = malloc(SLOTS * sizeof(float))) ||
+        !(s->key = strdup(key))) {
         if (s) {
             free(s->name);
+            free(s->v);
             free(s);
         }
         json_decref(labels);
@@ -265,6 +279,7 @@ static struct series *series_new(aos__mh_t *h, const char *name, const char *suf
     if (aos_map_put(&h->index, key, s)) {
         free(s->name);
         free(s->v);
+        free(s->key);
         json_decref(labels);
         free(s);
         return NULL;
@@ -317,6 +332,14 @@ static double quantile(double q, const double *bounds, size_t nb, const uint64_t
     return nb > 1 ? bounds[nb - 2] : NAN;
 }
 
+/* The index key of quantile series i of histogram x. */
+static void qkey_of(char *qkey, size_t cap, const aos_metric_sample_t *x, int i)
+{
+    make_key(qkey, cap, x->name, "", x->labels);
+    size_t n = strlen(qkey);
+    snprintf(qkey + n, cap - n, "%squantile=\"%s\"", *x->labels ? "," : "", QLABEL[i]);
+}
+
 static struct hist *hist_get(aos__mh_t *h, const aos_metric_sample_t *x)
 {
     char key[1024];
@@ -324,8 +347,19 @@ static struct hist *hist_get(aos__mh_t *h, const aos_metric_sample_t *x)
     struct hist *hs = aos_map_get(&h->hindex, key);
     if (hs)
         return hs;
-    if (h->nseries + 5 > h->max_series) {
-        h->dropped += 5;
+    /* the five series it needs, less those loaded from the store */
+    size_t need = 0;
+    static const char *const sfx[2] = {"_count", "_sum"};
+    for (int i = 0; i < 5; i++) {
+        if (i < 2)
+            make_key(key, sizeof(key), x->name, sfx[i], x->labels);
+        else
+            qkey_of(key, sizeof(key), x, i - 2);
+        need += !aos_map_get(&h->index, key);
+    }
+    make_key(key, sizeof(key), x->name, "\x02", x->labels);
+    if (h->nseries + need > h->max_series) {
+        h->dropped += need;
         return NULL;
     }
     if (!(hs = calloc(1, sizeof(*hs))))
@@ -345,10 +379,10 @@ static struct hist *hist_get(aos__mh_t *h, const aos_metric_sample_t *x)
         hs->sum = get(h, x, "_sum", K_COUNTER);
         for (int i = 0; i < 3 && ok; i++) {
             char qkey[1024];
-            make_key(qkey, sizeof(qkey), x->name, "", x->labels);
-            size_t n = strlen(qkey);
-            snprintf(qkey + n, sizeof(qkey) - n, "%squantile=\"%s\"", *x->labels ? "," : "",
-                     QLABEL[i]);
+            qkey_of(qkey, sizeof(qkey), x, i);
+            /* loaded from the store (aos__mh_load) before the histogram was seen */
+            if ((hs->q[i] = aos_map_get(&h->index, qkey)))
+                continue;
             json_t *labels = aos__mh_labels(x->labels);
             if (labels)
                 json_object_set_new(labels, "quantile", json_string(QLABEL[i]));
@@ -399,6 +433,7 @@ static void hist_put(aos__mh_t *h, struct hist *hs, const aos_metric_sample_t *x
             advance(s, r, slot_of(s, r, now));
             double v = quantile(QUANTILES[i], hs->bounds, hs->nb, dp);
             *slot(s, r, s->k[r]) = (float)v;
+            s->dirty = 1;
         }
     }
     memcpy(hs->cur, x->buckets, hs->nb * sizeof(uint64_t));
@@ -544,4 +579,226 @@ int aos__mh_query(const aos__mh_t *h, int64_t now, const aos__mh_query_t *q, jso
                      "from", (json_int_t)t0, "to", (json_int_t)q->to, "step", (json_int_t)step,
                      "resolution", (json_int_t)rs, "series", series);
     return *out ? 0 : aos_err_set(err, AOS_ENOMEM, NULL);
+}
+
+/* ---- names ------------------------------------------------------------------- */
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "name")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "name")));
+}
+
+json_t *aos__mh_names(const aos__mh_t *h, const char *prefix)
+{
+    aos_map_t seen; /* name -> its entry (borrowed from out) */
+    aos_map_init(&seen);
+    json_t *list = json_array();
+    size_t plen = prefix ? strlen(prefix) : 0;
+    for (const struct series *s = h->first; s && list; s = s->next) {
+        if (plen && strncmp(s->name, prefix, plen) != 0)
+            continue;
+        json_t *e = aos_map_get(&seen, s->name);
+        if (!e) {
+            e = json_pack("{s:s, s:s, s:[]}", "name", s->name, "type",
+                          s->kind == K_COUNTER ? "counter" : "gauge", "labels");
+            if (!e || json_array_append_new(list, e) || aos_map_put(&seen, s->name, e)) {
+                json_decref(list);
+                list = NULL;
+                break;
+            }
+        }
+        json_array_append(json_object_get(e, "labels"), s->labels);
+    }
+    aos_map_release(&seen);
+    if (!list)
+        return NULL;
+    /* sorted by name, for a stable answer */
+    size_t n = json_array_size(list);
+    json_t **v = malloc((n ? n : 1) * sizeof(*v));
+    if (!v) {
+        json_decref(list);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(list, i));
+    qsort(v, n, sizeof(*v), by_name);
+    json_array_clear(list);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, v[i]);
+    free(v);
+    return list;
+}
+
+/* ---- persistence ------------------------------------------------------------- */
+
+static void put_le(unsigned char *p, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    p[0] = (unsigned char)u;
+    p[1] = (unsigned char)(u >> 8);
+    p[2] = (unsigned char)(u >> 16);
+    p[3] = (unsigned char)(u >> 24);
+}
+
+static float get_le(const unsigned char *p)
+{
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+void aos__mh_keep_from(int64_t now, int64_t keep_from[AOS__MH_RINGS])
+{
+    for (int r = 0; r < AOS__MH_RINGS; r++) {
+        int64_t oldest = now / RING[r].step - RING[r].n + 1;
+        keep_from[r] = oldest < 0 ? 0 : oldest / AOS__MH_CHUNK;
+    }
+}
+
+static const char *ptext(struct series *s)
+{
+    if (!s->ptext) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:O}", "key", s->key, "name", s->name, "kind",
+                              s->kind == K_COUNTER ? "counter" : "gauge", "labels", s->labels);
+        s->ptext = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(o);
+    }
+    return s->ptext;
+}
+
+void aos__mh_dump_free(aos__mh_dump_t *d)
+{
+    for (size_t i = 0; d->rows && i < d->n; i++)
+        free((char *)d->rows[i].series);
+    free(d->rows);
+    free(d->bytes);
+    memset(d, 0, sizeof(*d));
+}
+
+int aos__mh_dump(aos__mh_t *h, aos__mh_dump_t *d)
+{
+    memset(d, 0, sizeof(*d));
+    size_t n = 0;
+    for (struct series *s = h->first; s; s = s->next)
+        for (int r = 0; r < AOS__MH_RINGS && s->dirty; r++) {
+            if (s->k[r] < 0)
+                continue;
+            int64_t lo = s->flushed[r], min = s->k[r] - RING[r].n + 1;
+            if (lo < min)
+                lo = min;
+            n += (size_t)(s->k[r] / AOS__MH_CHUNK - lo / AOS__MH_CHUNK + 1);
+        }
+    if (!n)
+        return 0;
+    d->rows = calloc(n, sizeof(*d->rows));
+    d->bytes = malloc(n * AOS__MH_CHUNK * 4);
+    if (!d->rows || !d->bytes) {
+        aos__mh_dump_free(d);
+        return AOS_ENOMEM;
+    }
+    for (struct series *s = h->first; s; s = s->next) {
+        if (!s->dirty)
+            continue;
+        const char *text = ptext(s);
+        if (!text)
+            goto nomem;
+        for (int r = 0; r < AOS__MH_RINGS; r++) {
+            if (s->k[r] < 0)
+                continue;
+            int64_t lo = s->flushed[r], min = s->k[r] - RING[r].n + 1;
+            if (lo < min)
+                lo = min;
+            for (int64_t c = lo / AOS__MH_CHUNK; c <= s->k[r] / AOS__MH_CHUNK; c++) {
+                aos_store_mhist_row_t *row = &d->rows[d->n];
+                unsigned char *b = d->bytes + d->n * AOS__MH_CHUNK * 4;
+                int any = 0;
+                for (int j = 0; j < AOS__MH_CHUNK; j++) {
+                    double v = read_slot(s, r, c * AOS__MH_CHUNK + j);
+                    any |= !isnan(v);
+                    put_le(b + j * 4, (float)v);
+                }
+                /* a chunk with nothing in it (a gap) has no row to update:
+                 * a slot, named by its time, is never missing again once
+                 * written */
+                if (!any)
+                    continue;
+                if (!(row->series = strdup(text)))
+                    goto nomem;
+                d->n++;
+                row->ring = r;
+                row->chunk = c;
+                row->slots = b;
+                row->len = AOS__MH_CHUNK * 4;
+            }
+            /* the current slot's chunk is written again at the next dump */
+            s->flushed[r] = s->k[r];
+        }
+        s->dirty = 0;
+    }
+    return 0;
+nomem:
+    aos__mh_dump_free(d);
+    return AOS_ENOMEM;
+}
+
+void aos__mh_rewind(aos__mh_t *h, int64_t t)
+{
+    for (struct series *s = h->first; s; s = s->next) {
+        for (int r = 0; r < AOS__MH_RINGS; r++)
+            if (s->k[r] >= 0 && s->flushed[r] > t / RING[r].step)
+                s->flushed[r] = t / RING[r].step;
+        s->dirty = 1;
+    }
+}
+
+int aos__mh_load(aos__mh_t *h, const aos_store_mhist_row_t *row, int64_t now)
+{
+    int r = row->ring;
+    if (r < 0 || r >= AOS__MH_RINGS || row->len != AOS__MH_CHUNK * 4)
+        return AOS_EINVAL;
+    json_error_t je;
+    json_t *o = json_loads(row->series, 0, &je);
+    const char *key = json_string_value(json_object_get(o, "key"));
+    const char *name = json_string_value(json_object_get(o, "name"));
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    json_t *labels = json_object_get(o, "labels");
+    if (!key || !name || !kind || !json_is_object(labels) ||
+        (strcmp(kind, "counter") && strcmp(kind, "gauge"))) {
+        json_decref(o);
+        return AOS_EINVAL;
+    }
+    enum kind k = !strcmp(kind, "counter") ? K_COUNTER : K_GAUGE;
+    struct series *s = aos_map_get(&h->index, key);
+    if (!s) {
+        if (h->nseries >= h->max_series) {
+            json_decref(o);
+            return AOS_ETOOBIG;
+        }
+        s = series_new(h, name, "", json_incref(labels), k, key);
+    }
+    json_decref(o);
+    if (!s)
+        return AOS_ENOMEM;
+    if (s->kind != k)
+        return AOS_EINVAL;
+    int64_t newest = now / RING[r].step, oldest = newest - RING[r].n + 1;
+    const unsigned char *b = row->slots;
+    for (int j = 0; j < AOS__MH_CHUNK; j++) {
+        int64_t at = row->chunk * AOS__MH_CHUNK + j;
+        float v = get_le(b + j * 4);
+        if (at < oldest || at > newest || isnan(v))
+            continue;
+        if (at > s->k[r]) {
+            /* the slots between the last loaded and this one stay missing:
+             * they were NaN when the series was made, and rows come in
+             * order of chunk */
+            s->k[r] = at;
+            s->flushed[r] = at;
+        }
+        *slot(s, r, at) = v;
+    }
+    return 0;
 }

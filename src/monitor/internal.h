@@ -90,6 +90,36 @@ int aos__mh_query(const aos__mh_t *h, int64_t now, const aos__mh_query_t *q, jso
  * (values quoted or not). */
 json_t *aos__mh_labels(const char *text);
 
+/* The names the history holds (those starting with prefix, when not NULL
+ * or empty), sorted: [{name, type: counter | gauge, labels: [{...}, ...]}]
+ * (a histogram's _count and _sum are counters, its quantiles a gauge with
+ * label quantile). NULL when out of memory. */
+json_t *aos__mh_names(const aos__mh_t *h, const char *prefix);
+
+/* Persistence (the rows of aos_store_mhist_*, migration 0026). A ring is
+ * saved as chunks of AOS__MH_CHUNK slots (ring slot k in chunk k / 60),
+ * each 60 little-endian binary32 values, NaN where missing. A dump takes
+ * the chunks written since the last dump (the chunk of each ring's current
+ * slot always, as it may still change) into d, copies the loop may drop
+ * at once; if saving them fails, aos__mh_rewind(h, t) with t the time of
+ * the last dump that was saved marks what came after as unsaved again.
+ * aos__mh_load puts one saved chunk back (at start, before any sample):
+ * slots outside the ring's span at now are skipped, a new series counts
+ * against max_series (AOS_ETOOBIG when full), AOS_EINVAL for a row that
+ * does not read. keep_from: per ring, the oldest chunk the span at now
+ * still reaches (what aos_store_mhist_put keeps). */
+#define AOS__MH_CHUNK 60
+typedef struct {
+    aos_store_mhist_row_t *rows; /* series texts owned, slots in bytes */
+    size_t n;
+    unsigned char *bytes;
+} aos__mh_dump_t;
+int aos__mh_dump(aos__mh_t *h, aos__mh_dump_t *d);
+void aos__mh_dump_free(aos__mh_dump_t *d);
+void aos__mh_rewind(aos__mh_t *h, int64_t t);
+int aos__mh_load(aos__mh_t *h, const aos_store_mhist_row_t *row, int64_t now);
+void aos__mh_keep_from(int64_t now, int64_t keep_from[AOS__MH_RINGS]);
+
 /* ---- analyzer.c (the Analyzer: see there) ----------------------------------- */
 typedef struct aos__analyzer_s aos__analyzer_t;
 aos__analyzer_t *aos__analyzer_new(void);
@@ -106,8 +136,16 @@ void aos__analyzer_free(aos__analyzer_t *a);
  * anomaly.* or a task.receipt that did not end "done". Pure. */
 void aos__analyzer_add(aos__analyzer_t *a, const json_t *ev, int64_t at_ms);
 /* The suggestion for a group: {rule, title, detail, count, actions}.
- * last: the group's last payload; trace: its newest trace id or NULL. */
-json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, const char *trace);
+ * last: the group's last payload; trace: its newest trace id or NULL (the
+ * log lines' action); stored_trace: its newest trace whose spans are
+ * stored, or NULL (the "Trace" action: never one that would 404). */
+json_t *aos__analyzer_suggest(int receipt, const json_t *last, int64_t count, const char *trace,
+                              const char *stored_trace);
+/* The tracer's aos_trace_keep (NULL: every trace counts as stored): asked
+ * for each trace an event names, it keeps the trace whole and says
+ * whether its spans are stored. */
+void aos__analyzer_set_keep(aos__analyzer_t *a, int (*keep)(const char *trace_id, void *data),
+                            void *data);
 /* The suggestions, most recently seen first, at most limit. */
 json_t *aos__analyzer_list(const aos__analyzer_t *a, size_t limit);
 size_t aos__analyzer_limit_max(void);

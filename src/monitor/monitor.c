@@ -7,9 +7,19 @@
  * read from memory, /proc) and one walk of every series into the rings,
  * tens of microseconds for a few hundred series; its time is itself a gauge
  * (aos_metrics_history_sample_seconds), so a slow sample would show. A query
- * reads at most AOS__MH_MAX_POINTS points per series from memory. */
+ * reads at most AOS__MH_MAX_POINTS points per series from memory.
+ *
+ * Across restarts (migration 0026): every AOS__MH_SAVE_EVERY samples, and
+ * once more at aos_monitor_shutdown, the chunks written since the last
+ * save are copied on the loop (a few hundred kilobytes for 512 series:
+ * about three chunks of 240 bytes per series) and written by a job on the
+ * store's worker, which also deletes the chunks the rings have left
+ * behind; one save is in flight at a time. aos_monitor_new reads them back
+ * (start-up, before the loop runs), so a query after a restart answers
+ * for the time before it, with the time aosd was down missing. */
 #include "monitor/monitor.h"
 #include "monitor/internal.h"
+#include "log/log.h"
 
 #include <errno.h>
 #include <math.h>
@@ -26,6 +36,10 @@ struct aos_monitor_s {
     aos_metric_t *m_jobs, *m_queue, *m_busy, *m_wait;
     aos_metric_t *m_hist_series, *m_hist_dropped, *m_hist_bytes, *m_hist_sample;
     double last_sample_s;
+    unsigned ticks;
+    int saving;         /* a save job is in flight */
+    int64_t saved_at;   /* the time of the last dump that was saved */
+    int64_t dumping_at; /* the time of the dump in flight */
     aos__monitor_env_t env;
     aos__analyzer_t *analyzer; /* NULL until aos_monitor_analyze */
 };
@@ -83,6 +97,93 @@ static void collect(aos_metrics_t *m, void *data)
     aos_metric_set(mo->m_hist_sample, mo->last_sample_s);
 }
 
+/* ---- saving the history ---------------------------------------------------------- */
+
+#define AOS__MH_SAVE_EVERY 60 /* samples (seconds) between saves */
+
+typedef struct {
+    aos_monitor_t *mo;
+    aos__mh_dump_t d;
+    int64_t keep_from[AOS__MH_RINGS];
+} save_t;
+
+static int save_job(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    save_t *j = arg;
+    return aos_store_mhist_put(st, j->d.rows, j->d.n, j->keep_from, AOS__MH_RINGS, err);
+}
+
+static void save_done(int status, const aos_err_t *err, void *arg)
+{
+    save_t *j = arg;
+    aos_monitor_t *mo = j->mo;
+    mo->saving = 0;
+    if (status) {
+        aos_log_warn("monitor", "the metric history was not saved: %s", aos_err_msg(err));
+        aos__mh_rewind(mo->hist, mo->saved_at);
+    } else {
+        mo->saved_at = mo->dumping_at;
+    }
+    aos__mh_dump_free(&j->d);
+    free(j);
+}
+
+static void save(aos_monitor_t *mo)
+{
+    if (!mo->cfg.store || !mo->cfg.history_series || mo->saving)
+        return;
+    save_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    int64_t now = (int64_t)time(NULL);
+    j->mo = mo;
+    aos__mh_keep_from(now, j->keep_from);
+    if (aos__mh_dump(mo->hist, &j->d)) {
+        aos__mh_rewind(mo->hist, mo->saved_at);
+        free(j);
+        return;
+    }
+    mo->dumping_at = now;
+    if (aos_store_submit(mo->cfg.store, save_job, save_done, j)) {
+        aos__mh_rewind(mo->hist, mo->saved_at);
+        aos__mh_dump_free(&j->d);
+        free(j);
+        return;
+    }
+    mo->saving = 1;
+}
+
+typedef struct {
+    aos__mh_t *h;
+    int64_t now;
+    size_t rows, bad, full;
+} load_t;
+
+static void load_row(const aos_store_mhist_row_t *row, void *arg)
+{
+    load_t *l = arg;
+    int rc = aos__mh_load(l->h, row, l->now);
+    l->rows++;
+    l->bad += rc == AOS_EINVAL;
+    l->full += rc == AOS_ETOOBIG;
+}
+
+static void load(aos_monitor_t *mo)
+{
+    load_t l = {mo->hist, (int64_t)time(NULL), 0, 0, 0};
+    int64_t keep_from[AOS__MH_RINGS];
+    aos__mh_keep_from(l.now, keep_from);
+    aos_err_t err = {0, ""};
+    if (aos_store_mhist_load(mo->cfg.store, keep_from, AOS__MH_RINGS, load_row, &l, &err))
+        aos_log_warn("monitor", "the saved metric history was not read: %s", aos_err_msg(&err));
+    else if (l.bad || l.full)
+        aos_log_warn("monitor",
+                     "the saved metric history: %zu of %zu chunks left out (%zu unreadable, %zu "
+                     "past --metrics-history-series)",
+                     l.bad + l.full, l.rows, l.bad, l.full);
+    mo->saved_at = l.now;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     aos_monitor_t *mo = t->data;
@@ -90,6 +191,8 @@ static void on_tick(uv_timer_t *t)
     aos_metrics_collect(mo->cfg.metrics);
     aos__mh_sample(mo->hist, mo->cfg.metrics, (int64_t)time(NULL));
     mo->last_sample_s = (double)(uv_hrtime() - t0) / 1e9;
+    if (++mo->ticks % AOS__MH_SAVE_EVERY == 0)
+        save(mo);
 }
 
 int aos_monitor_new(aos_monitor_t **out, const aos_monitor_cfg_t *cfg, aos_err_t *err)
@@ -154,6 +257,8 @@ int aos_monitor_new(aos_monitor_t **out, const aos_monitor_cfg_t *cfg, aos_err_t
     }
     if (cfg->http)
         aos_http_set_observer(cfg->http, on_request, mo);
+    if (cfg->store && cfg->history_series)
+        load(mo);
     uv_timer_init(cfg->loop, mo->timer);
     mo->timer->data = mo;
     if (cfg->history_series) /* else no history: the queries say so */
@@ -167,6 +272,8 @@ int aos_monitor_analyze(aos_monitor_t *mo, aos_bus_t *bus)
 {
     if (!(mo->analyzer = aos__analyzer_new()))
         return AOS_ENOMEM;
+    if (mo->cfg.trace_keep)
+        aos__analyzer_set_keep(mo->analyzer, mo->cfg.trace_keep, mo->cfg.trace_keep_data);
     return aos__analyzer_start(mo->analyzer, bus);
 }
 
@@ -186,6 +293,8 @@ void aos_monitor_shutdown(aos_monitor_t *mo)
     if (mo->cfg.http)
         aos_http_set_observer(mo->cfg.http, NULL, NULL);
     uv_timer_stop(mo->timer);
+    mo->saving = 0; /* the last save goes behind one in flight (the store's jobs are in order) */
+    save(mo);
     uv_close((uv_handle_t *)mo->timer, (uv_close_cb)free);
     mo->timer = NULL;
 }
@@ -280,6 +389,19 @@ static int query(aos_http_req_t *req, void *data)
     return aos_http_respond_json(req, 200, out);
 }
 
+/* GET /api/metrics/names?prefix= */
+static int names(aos_http_req_t *req, void *data)
+{
+    aos_monitor_t *mo = data;
+    if (!mo->cfg.history_series)
+        return aos_http_respond_error(req, AOS_EUNAVAIL,
+                                      "the metric history is off (--metrics-history-series 0)");
+    json_t *list = aos__mh_names(mo->hist, aos_http_query(req, "prefix"));
+    if (!list)
+        return AOS_ENOMEM;
+    return aos_http_respond_json(req, 200, json_pack("{s:o}", "names", list));
+}
+
 /* GET /api/analyzer/suggestions?limit=N (1..256, default 50) */
 static int suggestions(aos_http_req_t *req, void *data)
 {
@@ -303,6 +425,7 @@ static int suggestions(aos_http_req_t *req, void *data)
 
 static const aos_http_route_t routes[] = {
     {"GET", "/api/metrics/query", AOS_PERM_READ, query, 0, NULL},
+    {"GET", "/api/metrics/names", AOS_PERM_READ, names, 0, NULL},
     {"GET", "/api/analyzer/suggestions", AOS_PERM_READ, suggestions, 0, NULL},
 };
 

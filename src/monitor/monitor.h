@@ -12,7 +12,13 @@
  * (all Viewer). The history samples the whole registry once a second on a
  * libuv timer into rings of 1 s for an hour, 1 min for a day and 1 h for
  * 30 days (src/monitor/internal.h: what a slot holds, the memory bound).
- * It lives in memory: a restart starts it empty.
+ * It is saved to the store (migration 0026) each minute and at
+ * aos_monitor_shutdown, and read back by aos_monitor_new: a query after a
+ * restart answers for the time before it (the minute aosd was down shows
+ * as missing slots, and up to a minute before a crash is lost).
+ *
+ *   GET /api/metrics/names   the names, types and label sets the history
+ *                            holds (?prefix= narrows them)
  *
  * Metrics it adds to the registry: the process's (aos_metrics_process),
  * OpenTelemetry's http.server.request.duration as
@@ -44,6 +50,12 @@ typedef struct {
     aos_store_t *store;     /* borrowed */
     aos_http_t *http;       /* borrowed: observed for the HTTP metrics */
     size_t history_series;  /* series the history keeps (--metrics-history-series); 0: none */
+    /* The tracer's aos_trace_keep, asked by the Analyzer for every trace an
+     * anomaly names (it keeps the trace whole; the suggestion links to
+     * the trace only when its spans are stored). NULL: every trace is
+     * taken as stored. */
+    int (*trace_keep)(const char *trace_id, void *data);
+    void *trace_keep_data;
 } aos_monitor_cfg_t;
 
 /* Registers the metrics, observes http and starts the history's timer. */

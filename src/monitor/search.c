@@ -25,13 +25,17 @@
  *   {from, to, spans (examined), truncated (the window held more than
  *   TOPO_MAX spans: the newest were read), nodes: [{id, type, name}],
  *   edges: [{source, target, calls, errors, error_rate, p50_ms, p95_ms,
- *   p99_ms}]}. Node types: service (a resource's service.name), agent
- *   (gen_ai.agent.name on a span or an ancestor in the window), mcp_server
+ *   p99_ms}]}. Node types: client (who called the gateway: aos.principal,
+ *   "token:<name>", "user:<name>", "anonymous"), service (a resource's
+ *   service.name), agent (gen_ai.agent.name on a span or an ancestor in
+ *   the window; also the caller whose token was minted for an agent,
+ *   aos.principal "agent:<name>"), mcp_server
  *   (aos.mcp.server, or the server part of a "<server>__<tool>" name),
  *   tool ("<server>/<tool>"), model (gen_ai.request.model of a chat span).
- *   Edges: the caller (the nearest agent above the span, else the
- *   service) to the MCP server of every MCP span (the gateway's SERVER
- *   spans and the CLIENT spans of tasks' tool calls), the server to the
+ *   Edges: the caller (the span's client, else the nearest agent above
+ *   the span, else the service) to the MCP server of every MCP span (the
+ *   gateway's SERVER spans and the CLIENT spans of tasks' tool calls), the
+ *   server to the
  *   tool of tools/call; the caller to the model of a chat span; the
  *   service of a parent to the service of its child where they differ; the
  *   caller to an agent whose span starts under it. Latency percentiles are
@@ -563,9 +567,17 @@ static void topo_build(uv_work_t *w)
             }
         }
         if (method && server && *server) {
-            char sv[600];
+            char sv[600], who[600];
             node(&g, "mcp_server", server, sv, sizeof(sv));
-            edge_add(&g, caller, sv, ms, error);
+            /* who made the request (the gateway's SERVER spans): a client
+             * node, or the agent a minted token belongs to */
+            const char *principal = json_string_value(json_object_get(a, "aos.principal"));
+            const char *from = caller;
+            if (principal && !strncmp(principal, "agent:", 6) && principal[6])
+                from = node(&g, "agent", principal + 6, who, sizeof(who));
+            else if (principal && *principal)
+                from = node(&g, "client", principal, who, sizeof(who));
+            edge_add(&g, from, sv, ms, error);
             if (!strcmp(method, "tools/call") && tool_name && *tool_name) {
                 char tn[600];
                 snprintf(tn, sizeof(tn), "%s/%s", server, tool_name);

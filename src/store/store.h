@@ -201,6 +201,27 @@ int aos_store_counter_put(aos_store_t *st, const char *name, int64_t period, int
 int aos_store_counter_get(aos_store_t *st, const char *name, int64_t *period, int64_t *value,
                           aos_err_t *err);
 
+/* Metric history (migration 0026; src/store/mhist.c): src/monitor's rings
+ * as chunks of slots. series is the caller's identity text of a series,
+ * ring an index below nrings, chunk a number the caller defines, slots
+ * its bytes (borrowed). put upserts rows (series, ring, chunk) and then
+ * deletes, for each ring r < nrings, the chunks below keep_from[r], in one
+ * transaction; load calls fn for each row of ring r with chunk >=
+ * keep_from[r], by ring, series and chunk (the row is borrowed for the
+ * call). */
+typedef struct {
+    const char *series;
+    int ring;
+    int64_t chunk;
+    const void *slots;
+    size_t len;
+} aos_store_mhist_row_t;
+typedef void (*aos_store_mhist_fn)(const aos_store_mhist_row_t *row, void *arg);
+int aos_store_mhist_put(aos_store_t *st, const aos_store_mhist_row_t *rows, size_t n,
+                        const int64_t *keep_from, int nrings, aos_err_t *err);
+int aos_store_mhist_load(aos_store_t *st, const int64_t *keep_from, int nrings,
+                         aos_store_mhist_fn fn, void *arg, aos_err_t *err);
+
 /* Audit log (src/store/audit.c), append-only and hash-chained: each row
  * holds prev_hash (the previous row's hash, 64 zeros for the first) and
  * hash, BLAKE2b-256 over a length-prefixed encoding of prev_hash, id,

@@ -33,4 +33,10 @@ void aos__telemetry_ingested(aos_telemetry_t *t, const char *signal, size_t acce
 int aos__telemetry_resource_id(aos_telemetry_t *t, aos_store_t *st, const char *text, int64_t *id,
                                aos_err_t *err);
 
+/* aos_otlp_traces_encode's protobuf through protobuf-c's structs and
+ * pack (otlp.c): slower, kept as the reference the hand-written encoder
+ * must match byte for byte (tests/unit/test_telemetry.c). */
+int aos__otlp_traces_encode_pbc(const aos_store_span_t *rows, json_t *const *json, size_t n,
+                                const json_t *resource, aos_buf_t *out);
+
 #endif

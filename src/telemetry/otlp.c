@@ -1160,8 +1160,10 @@ static json_t *row_json(const aos_store_span_t *rows, json_t *const *json, size_
     return text ? json_loads(text, 0, NULL) : NULL;
 }
 
-static int pb_encode_traces(const aos_store_span_t *rows, json_t *const *json, size_t n,
-                            const json_t *resource, aos_buf_t *out)
+/* The request built as protobuf-c's structs and packed by it: the
+ * reference pb_write_traces is checked against (internal.h). */
+int aos__otlp_traces_encode_pbc(const aos_store_span_t *rows, json_t *const *json, size_t n,
+                                const json_t *resource, aos_buf_t *out)
 {
     arena_t a = {0};
     int rc = AOS_ENOMEM;
@@ -1259,6 +1261,268 @@ done:
         json_decref(held[i]);
     arena_free(&a);
     return rc;
+}
+
+/* ---- protobuf, written by hand -------------------------------------------------------
+ * What protobuf-c's pack makes of the same request, byte for byte (the unit
+ * test compares them: aos__otlp_traces_encode_pbc), without building its
+ * message structs or walking its descriptors: fields in number order,
+ * proto3's defaults (0, "", no bytes) left out, a oneof's value and a set
+ * submessage always written. A nested message is written in place and its
+ * length put in front of it afterwards (one memmove of what it holds); a
+ * KeyValue's length is known beforehand and written first. */
+
+typedef struct {
+    aos_buf_t *b;
+    int oom;
+} pbw_t;
+
+static size_t vlen(uint64_t v)
+{
+    size_t n = 1;
+    while (v > 0x7f) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t vput(unsigned char *t, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        t[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+/* Room for n more bytes at the end of the buffer (grown by at least
+ * 64 KiB at a time, so that most writes only check); 0 when out of it. */
+static int w_room(pbw_t *w, size_t n)
+{
+    if (w->oom)
+        return 0;
+    if (w->b->cap - w->b->len > n)
+        return 1;
+    if (aos_buf_grow(w->b, n > 65536 ? n : 65536) < 0) {
+        w->oom = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static void w_raw(pbw_t *w, const void *p, size_t n)
+{
+    if (w_room(w, n)) {
+        memcpy(w->b->ptr + w->b->len, p, n);
+        w->b->len += n;
+    }
+}
+
+static void w_varint(pbw_t *w, uint64_t v)
+{
+    if (w_room(w, 10))
+        w->b->len += vput((unsigned char *)w->b->ptr + w->b->len, v);
+}
+
+static void w_tag(pbw_t *w, unsigned field, unsigned type)
+{
+    w_varint(w, (uint64_t)field << 3 | type);
+}
+
+static void w_len(pbw_t *w, unsigned field, const void *p, size_t n)
+{
+    w_tag(w, field, 2);
+    w_varint(w, n);
+    w_raw(w, p, n);
+}
+
+/* proto3 scalars: a default value is not written */
+static void w_str(pbw_t *w, unsigned field, const char *s)
+{
+    if (s && *s)
+        w_len(w, field, s, strlen(s));
+}
+
+static void w_uint(pbw_t *w, unsigned field, uint64_t v)
+{
+    if (v) {
+        w_tag(w, field, 0);
+        w_varint(w, v);
+    }
+}
+
+static void w_fixed(pbw_t *w, unsigned field, uint64_t v, int bytes)
+{
+    if (!v)
+        return;
+    unsigned char t[8];
+    for (int i = 0; i < bytes; i++)
+        t[i] = (unsigned char)(v >> (8 * i));
+    w_tag(w, field, bytes == 8 ? 1 : 5);
+    w_raw(w, t, (size_t)bytes);
+}
+
+/* An id: hex of n bytes; left out when it is not that (as bin_of). */
+static void w_id(pbw_t *w, unsigned field, const char *hex, size_t n)
+{
+    unsigned char p[16];
+    if (hex && *hex && n <= sizeof(p) && hex_to(hex, strlen(hex), p, n) == 0)
+        w_len(w, field, p, n);
+}
+
+/* A submessage: its tag now; w_end puts its length in front of it. */
+static size_t w_begin(pbw_t *w, unsigned field)
+{
+    w_tag(w, field, 2);
+    return w->b->len;
+}
+
+static void w_end(pbw_t *w, size_t start)
+{
+    if (w->oom)
+        return;
+    size_t len = w->b->len - start;
+    unsigned char t[10];
+    size_t n = vput(t, len);
+    if (!w_room(w, n))
+        return;
+    memmove(w->b->ptr + start + n, w->b->ptr + start, len);
+    memcpy(w->b->ptr + start, t, n);
+    w->b->len += n;
+}
+
+/* A JSON object of scalars as KeyValues in field (anything else as its
+ * JSON text, as pb_kvs does). */
+static void w_kvs(pbw_t *w, unsigned field, const json_t *obj)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        unsigned char num[8];
+        const char *s = NULL;
+        char *text = NULL;
+        size_t sn = 0, any; /* the AnyValue's size */
+        uint64_t iv = 0;
+        unsigned vf; /* its field */
+        if (json_is_string(v) || (!json_is_integer(v) && !json_is_real(v) && !json_is_boolean(v))) {
+            if (json_is_string(v)) {
+                s = json_string_value(v);
+                sn = strlen(s); /* as protobuf-c packs a char * */
+            } else if (!(s = text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))) {
+                w->oom = 1;
+                return;
+            } else {
+                sn = strlen(text);
+            }
+            vf = 1;
+            any = 1 + vlen(sn) + sn;
+        } else if (json_is_integer(v)) {
+            vf = 3;
+            iv = (uint64_t)(int64_t)json_integer_value(v);
+            any = 1 + vlen(iv);
+        } else if (json_is_real(v)) {
+            vf = 4;
+            double d = json_real_value(v);
+            memcpy(&iv, &d, 8);
+            any = 1 + 8;
+        } else {
+            vf = 2;
+            iv = json_is_true(v);
+            any = 1 + 1;
+        }
+        size_t kn = strlen(k);
+        size_t kv = (kn ? 1 + vlen(kn) + kn : 0) + 1 + vlen(any) + any;
+        w_tag(w, field, 2);
+        w_varint(w, kv);
+        if (kn)
+            w_len(w, 1, k, kn);
+        w_tag(w, 2, 2);
+        w_varint(w, any);
+        if (vf == 1) {
+            w_len(w, 1, s, sn);
+        } else if (vf == 4) {
+            for (int i = 0; i < 8; i++)
+                num[i] = (unsigned char)(iv >> (8 * i));
+            w_tag(w, 4, 1);
+            w_raw(w, num, 8);
+        } else {
+            w_tag(w, vf, 0);
+            w_varint(w, iv);
+        }
+        free(text);
+    }
+}
+
+static int pb_write_traces(const aos_store_span_t *rows, json_t *const *json, size_t n,
+                           const json_t *resource, aos_buf_t *out)
+{
+    pbw_t w = {out, 0};
+    size_t len0 = out->len;
+    size_t rs = w_begin(&w, 1);  /* resource_spans */
+    size_t res = w_begin(&w, 1); /* resource */
+    w_kvs(&w, 1, resource);
+    w_end(&w, res);
+    size_t ss = w_begin(&w, 2); /* scope_spans */
+    size_t scope = w_begin(&w, 1);
+    w_str(&w, 1, "aosd");
+    w_end(&w, scope);
+    for (size_t i = 0; i < n && !w.oom; i++) {
+        const aos_store_span_t *r = &rows[i];
+        size_t sp = w_begin(&w, 2);
+        w_id(&w, 1, r->trace_id, 16);
+        w_id(&w, 2, r->span_id, 8);
+        w_str(&w, 3, r->trace_state);
+        w_id(&w, 4, r->parent_span_id, 8);
+        w_str(&w, 5, r->name);
+        w_uint(&w, 6, (uint32_t)r->kind);
+        w_fixed(&w, 7, (uint64_t)r->start_ns, 8);
+        w_fixed(&w, 8, (uint64_t)r->end_ns, 8);
+        json_t *attrs = row_json(rows, json, i, 0);
+        w_kvs(&w, 9, attrs);
+        json_decref(attrs);
+        w_uint(&w, 10, r->dropped_attributes);
+        json_t *evs = row_json(rows, json, i, 1), *ev;
+        size_t k;
+        json_array_foreach(evs, k, ev)
+        {
+            size_t e = w_begin(&w, 11);
+            w_fixed(&w, 1, (uint64_t)json_integer_value(json_object_get(ev, "time_unix_nano")), 8);
+            w_str(&w, 2, json_string_value(json_object_get(ev, "name")));
+            w_kvs(&w, 3, json_object_get(ev, "attributes"));
+            w_end(&w, e);
+        }
+        json_decref(evs);
+        w_uint(&w, 12, r->dropped_events);
+        json_t *lks = row_json(rows, json, i, 2), *lk;
+        json_array_foreach(lks, k, lk)
+        {
+            size_t l = w_begin(&w, 13);
+            w_id(&w, 1, json_string_value(json_object_get(lk, "trace_id")), 16);
+            w_id(&w, 2, json_string_value(json_object_get(lk, "span_id")), 8);
+            w_str(&w, 3, json_string_value(json_object_get(lk, "trace_state")));
+            w_kvs(&w, 4, json_object_get(lk, "attributes"));
+            w_fixed(&w, 6, (uint32_t)json_integer_value(json_object_get(lk, "flags")), 4);
+            w_end(&w, l);
+        }
+        json_decref(lks);
+        w_uint(&w, 14, r->dropped_links);
+        size_t st = w_begin(&w, 15); /* status: always there */
+        w_str(&w, 2, r->status_message);
+        w_uint(&w, 3, (uint32_t)r->status_code);
+        w_end(&w, st);
+        w_fixed(&w, 16, r->flags, 4);
+        w_end(&w, sp);
+    }
+    w_end(&w, ss);
+    w_end(&w, rs);
+    if (w.oom) {
+        out->len = len0;
+        return AOS_ENOMEM;
+    }
+    return 0;
 }
 
 static json_t *js_kvs(const json_t *obj)
@@ -1374,7 +1638,7 @@ int aos_otlp_traces_encode(const aos_store_span_t *rows, json_t *const *json, si
     if (!res)
         return AOS_ENOMEM;
     int rc = enc == AOS_OTLP_JSON ? js_encode_traces(rows, json, n, res, out)
-                                  : pb_encode_traces(rows, json, n, res, out);
+                                  : pb_write_traces(rows, json, n, res, out);
     json_decref(res);
     return rc;
 }

@@ -40,7 +40,8 @@ struct aos_span_s {
     json_t *attrs, *events, *links; /* NULL until the first one */
     uint32_t dropped_attrs, dropped_events, dropped_links;
     aos_span_t *next; /* in the queue, once ended */
-    int recording;    /* sampled: kept and stored; else only its context counts */
+    int recording;    /* sampled, or tail: kept and stored; else only its context counts */
+    int tail;         /* not sampled: stored only if its trace is kept (span.c) */
     /* kept on every SERVER span, recorded or not, for
      * mcp_server_operation_duration_seconds (sampling must not thin a
      * metric): mcp.method.name (one of MCP's, aos_metrics_mcp_method),

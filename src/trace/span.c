@@ -14,7 +14,21 @@
  *
  * The resource (who made the spans: aosd, its version, this process) is
  * added by the first batch, on the worker, and named by every span of this
- * process. */
+ * process.
+ *
+ * Error traces are kept whole whatever the sampling (tail-based keep, as
+ * Tempo's and the OpenTelemetry Collector's tail samplers do): a span of
+ * a trace that is not sampled still records (span->tail), and when it
+ * ends it waits in the trace's bucket instead of the queue. A span whose
+ * status becomes ERROR (or aos_trace_keep naming the trace) marks its
+ * trace kept: the bucket's spans go to the queue, and the trace's spans
+ * that end later go there at once. Buckets leave oldest first, dropped,
+ * once the held spans pass TAIL_SPANS or about TAIL_BYTES, or a bucket is
+ * TAIL_HOLD_MS old (checked as spans arrive). The kept traces are a ring
+ * of KEEP_MAX ids, each for KEEP_TTL_MS. A kept trace's spans are stored
+ * with the W3C sampled flag set (the exporter sends them); the flag sent
+ * on to the servers called was already cleared. The cost: the spans of
+ * traces not sampled build their attributes as the sampled ones do. */
 #include "trace/internal.h"
 
 #include "log/log.h"
@@ -32,6 +46,25 @@
 #define DEFAULT_FLUSH_MS 100
 #define BATCHES_INFLIGHT 2
 #define RETAIN_CHUNK     10000 /* spans deleted per retention job */
+#define TAIL_SPANS       4096  /* spans of unsampled traces held, at most */
+#define TAIL_BYTES       (16u << 20)
+#define TAIL_HOLD_MS     60000
+#define KEEP_MAX         4096 /* traces kept by an error, remembered */
+#define KEEP_TTL_MS      (10 * 60 * 1000)
+
+/* An unsampled trace's ended spans, waiting for an error. */
+struct tail {
+    char trace_id[AOS_TRACE_ID_LEN + 1];
+    aos_span_t *head, **last;
+    size_t n, bytes;
+    uint64_t born_ms;
+    struct tail *prev, *next; /* oldest first */
+};
+
+struct kept {
+    char trace_id[AOS_TRACE_ID_LEN + 1];
+    uint64_t at_ms;
+};
 
 struct aos_trace_s {
     aos_trace_cfg_t cfg;
@@ -52,6 +85,15 @@ struct aos_trace_s {
     aos_trace_stored_fn on_stored; /* the exporter's feed, or NULL */
     void *on_stored_data;
     aos_metric_t *m_server_op; /* mcp_server_operation_duration_seconds */
+
+    /* tail-based keep (see the top) */
+    aos_map_t tails; /* trace id -> struct tail */
+    struct tail *t_first, *t_last;
+    size_t t_spans, t_bytes;
+    aos_map_t kept;      /* trace id -> its struct kept in the ring */
+    struct kept *k_ring; /* KEEP_MAX */
+    size_t k_head, k_n;
+    aos_metric_t *m_tail, *m_tail_held;
 };
 
 static int64_t now_ns(void)
@@ -122,6 +164,17 @@ static void sample(const aos_trace_t *tr, aos_tracectx_t *ctx)
         ctx->flags &= (uint8_t)~AOS_TRACE_SAMPLED;
 }
 
+/* A sampled span records; one that is not records too while error traces
+ * are kept (tail: it waits for its trace's verdict). */
+static void set_recording(const aos_trace_t *tr, aos_span_t *s)
+{
+    int sampled = (s->ctx.flags & AOS_TRACE_SAMPLED) != 0;
+    s->tail = !sampled && tr->k_ring;
+    s->recording = sampled || s->tail;
+}
+
+static void keep_trace(aos_trace_t *tr, const char *trace_id, int *known);
+
 aos_span_t *aos_trace_span_start(aos_trace_t *tr, const aos_tracectx_t *parent, const char *name,
                                  aos_span_kind_t kind)
 {
@@ -143,7 +196,7 @@ aos_span_t *aos_trace_span_start(aos_trace_t *tr, const aos_tracectx_t *parent, 
     aos_tracectx_child(&s->ctx, parent);
     if (!parent || !parent->trace_id[0]) /* a trace born here: sampled by its id */
         sample(tr, &s->ctx);
-    s->recording = (s->ctx.flags & AOS_TRACE_SAMPLED) != 0;
+    set_recording(tr, s);
     s->kind = kind >= AOS_SPAN_INTERNAL && kind <= AOS_SPAN_CONSUMER ? kind : AOS_SPAN_INTERNAL;
     s->start_ns = now_ns();
     s->start_hr = uv_hrtime();
@@ -243,6 +296,8 @@ void aos_span_set_status(aos_span_t *s, aos_span_status_t code, const char *mess
 {
     if (!s || !s->recording || code < AOS_SPAN_UNSET || code > AOS_SPAN_ERROR)
         return;
+    if (code == AOS_SPAN_ERROR && s->tr->k_ring) /* the whole trace is kept */
+        keep_trace(s->tr, s->ctx.trace_id, NULL);
     s->status = code;
     free(s->status_message);
     /* OTLP: the message is only for ERROR */
@@ -483,6 +538,154 @@ static void on_flush_timer(uv_timer_t *t)
         flush(t->data, 0);
 }
 
+/* ---- tail-based keep -------------------------------------------------------------- */
+
+static void queue(aos_trace_t *tr, aos_span_t *s);
+
+static uint64_t now_ms(const aos_trace_t *tr)
+{
+    return uv_now(tr->cfg.loop);
+}
+
+/* What a held span costs, about: the struct, its texts and values. */
+static size_t span_bytes(const aos_span_t *s)
+{
+    size_t n =
+        sizeof(*s) + strlen(s->name) + 1 + (s->status_message ? strlen(s->status_message) : 0);
+    const char *k;
+    json_t *v;
+    json_object_foreach(s->attrs, k, v)
+    {
+        n += strlen(k) + 64 + (json_is_string(v) ? json_string_length(v) : 0);
+    }
+    return n + (json_array_size(s->events) + json_array_size(s->links)) * 256;
+}
+
+static void tail_unlink(aos_trace_t *tr, struct tail *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        tr->t_first = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        tr->t_last = t->prev;
+    aos_map_del(&tr->tails, t->trace_id);
+    tr->t_spans -= t->n;
+    tr->t_bytes -= t->bytes;
+}
+
+static void tail_drop(aos_trace_t *tr, struct tail *t)
+{
+    tail_unlink(tr, t);
+    if (tr->m_tail && t->n)
+        aos_metric_add(tr->m_tail, (double)t->n, "dropped");
+    for (aos_span_t *s = t->head, *next; s; s = next) {
+        next = s->next;
+        span_free(s);
+    }
+    free(t);
+}
+
+static void tail_add(aos_trace_t *tr, aos_span_t *s)
+{
+    struct tail *t = aos_map_get(&tr->tails, s->ctx.trace_id);
+    if (!t) {
+        if (!(t = calloc(1, sizeof(*t)))) {
+            span_free(s);
+            return;
+        }
+        memcpy(t->trace_id, s->ctx.trace_id, sizeof(t->trace_id));
+        t->last = &t->head;
+        t->born_ms = now_ms(tr);
+        if (aos_map_put(&tr->tails, t->trace_id, t)) {
+            free(t);
+            span_free(s);
+            return;
+        }
+        t->prev = tr->t_last;
+        if (tr->t_last)
+            tr->t_last->next = t;
+        else
+            tr->t_first = t;
+        tr->t_last = t;
+    }
+    size_t bytes = span_bytes(s);
+    s->next = NULL;
+    *t->last = s;
+    t->last = &s->next;
+    t->n++;
+    t->bytes += bytes;
+    tr->t_spans++;
+    tr->t_bytes += bytes;
+    uint64_t now = now_ms(tr);
+    while (tr->t_first && (tr->t_spans > TAIL_SPANS || tr->t_bytes > TAIL_BYTES ||
+                           now - tr->t_first->born_ms > TAIL_HOLD_MS))
+        tail_drop(tr, tr->t_first);
+}
+
+static int kept_has(aos_trace_t *tr, const char *trace_id)
+{
+    const struct kept *k = aos_map_get(&tr->kept, trace_id);
+    return k && now_ms(tr) - k->at_ms <= KEEP_TTL_MS;
+}
+
+/* Marks trace_id kept and queues its held spans; *known (if not NULL):
+ * spans of it are stored or on their way (it was kept already, or had
+ * held spans). */
+static void keep_trace(aos_trace_t *tr, const char *trace_id, int *known)
+{
+    uint64_t now = now_ms(tr);
+    int was = kept_has(tr, trace_id);
+    if (!was) {
+        while (tr->k_n &&
+               (tr->k_n == KEEP_MAX || now - tr->k_ring[tr->k_head].at_ms > KEEP_TTL_MS)) {
+            struct kept *old = &tr->k_ring[tr->k_head];
+            if (aos_map_get(&tr->kept, old->trace_id) == old)
+                aos_map_del(&tr->kept, old->trace_id);
+            tr->k_head = (tr->k_head + 1) % KEEP_MAX;
+            tr->k_n--;
+        }
+        struct kept *k = &tr->k_ring[(tr->k_head + tr->k_n) % KEEP_MAX];
+        snprintf(k->trace_id, sizeof(k->trace_id), "%s", trace_id);
+        k->at_ms = now;
+        if (aos_map_put(&tr->kept, k->trace_id, k) == 0)
+            tr->k_n++;
+    }
+    struct tail *t = aos_map_get(&tr->tails, trace_id);
+    if (known)
+        *known = was || t;
+    if (!t)
+        return;
+    tail_unlink(tr, t);
+    if (tr->m_tail)
+        aos_metric_add(tr->m_tail, (double)t->n, "kept");
+    for (aos_span_t *s = t->head, *next; s; s = next) {
+        next = s->next;
+        s->ctx.flags |= AOS_TRACE_SAMPLED;
+        queue(tr, s);
+    }
+    free(t);
+}
+
+int aos_trace_keep(aos_trace_t *tr, const char *trace_id)
+{
+    if (!tr || !tr->k_ring || !trace_id || strlen(trace_id) != AOS_TRACE_ID_LEN)
+        return 0;
+    int known = 0;
+    keep_trace(tr, trace_id, &known);
+    if (!known) { /* a trace born here is sampled by its id (a caller's
+                   * traceparent may have decided otherwise: trace.h) */
+        aos_tracectx_t c;
+        memset(&c, 0, sizeof(c));
+        memcpy(c.trace_id, trace_id, AOS_TRACE_ID_LEN);
+        sample(tr, &c);
+        known = (c.flags & AOS_TRACE_SAMPLED) != 0;
+    }
+    return known;
+}
+
 void aos_span_end(aos_span_t *s)
 {
     if (!s)
@@ -496,6 +699,20 @@ void aos_span_end(aos_span_t *s)
         return;
     }
     s->end_ns = s->start_ns + (int64_t)(uv_hrtime() - s->start_hr);
+    if (s->tail) {
+        if (!kept_has(tr, s->ctx.trace_id)) {
+            tail_add(tr, s);
+            return;
+        }
+        s->ctx.flags |= AOS_TRACE_SAMPLED;
+        if (tr->m_tail)
+            aos_metric_add(tr->m_tail, 1, "kept");
+    }
+    queue(tr, s);
+}
+
+static void queue(aos_trace_t *tr, aos_span_t *s)
+{
     if (tr->queued + tr->inflight >= tr->cfg.buffer) {
         drop(tr, 1, "buffer");
         span_free(s);
@@ -534,7 +751,7 @@ aos_span_t *aos_trace_request_span(aos_trace_t *tr, aos_http_req_t *req,
         return NULL;
     if (!parent && !http->remote) { /* no caller's context: the trace is born here */
         sample(tr, &s->ctx);
-        s->recording = (s->ctx.flags & AOS_TRACE_SAMPLED) != 0;
+        set_recording(tr, s);
     }
     if (parent && http->remote && strcmp(http->span_id, parent->span_id) != 0)
         aos_span_add_link(s, http);
@@ -612,6 +829,7 @@ static void collect(aos_metrics_t *m, void *data)
 {
     aos_trace_t *tr = data;
     aos_metric_set(tr->m_buffered, (double)(tr->queued + tr->inflight));
+    aos_metric_set(tr->m_tail_held, (double)tr->t_spans);
 }
 
 static uv_timer_t *timer_new(aos_trace_t *tr)
@@ -666,6 +884,12 @@ int aos_trace_new(aos_trace_t **out, const aos_trace_cfg_t *cfg, aos_err_t *err)
     if (!tr->cfg.retention_check_s)
         tr->cfg.retention_check_s = 60;
     tr->q_tail = &tr->q_head;
+    aos_map_init(&tr->tails);
+    aos_map_init(&tr->kept);
+    if (!cfg->keep_errors_off && !(tr->k_ring = calloc(KEEP_MAX, sizeof(*tr->k_ring)))) {
+        aos_trace_free(tr);
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    }
     tr->resource = resource_text(cfg->version);
     tr->flush_timer = timer_new(tr);
     tr->retain_timer = timer_new(tr);
@@ -694,6 +918,13 @@ int aos_trace_new(aos_trace_t **out, const aos_trace_cfg_t *cfg, aos_err_t *err)
             "(from the spans it records)",
             "mcp_method_name,error_type,network_transport", mcp_bounds,
             sizeof(mcp_bounds) / sizeof(mcp_bounds[0]));
+        tr->m_tail = aos_metrics_counter(
+            cfg->metrics, "aos_trace_tail_spans_total",
+            "Spans of traces not sampled, held for an error: stored (kept: the trace had an "
+            "error or was named) or dropped",
+            "outcome");
+        tr->m_tail_held = aos_metrics_gauge(cfg->metrics, "aos_trace_tail_spans_held",
+                                            "Spans of traces not sampled held now", NULL);
         aos_metrics_on_collect(cfg->metrics, collect, tr);
     }
     *out = tr;
@@ -708,6 +939,8 @@ void aos_trace_shutdown(aos_trace_t *tr)
     close_handle(tr->flush_timer);
     close_handle(tr->retain_timer);
     tr->flush_timer = tr->retain_timer = NULL;
+    while (tr->t_first) /* no error came for them */
+        tail_drop(tr, tr->t_first);
     flush(tr, 1); /* the store runs what is queued before it closes */
 }
 
@@ -737,6 +970,11 @@ void aos_trace_free(aos_trace_t *tr)
         next = s->next;
         span_free(s);
     }
+    while (tr->t_first)
+        tail_drop(tr, tr->t_first);
+    aos_map_release(&tr->tails);
+    aos_map_release(&tr->kept);
+    free(tr->k_ring);
     free(tr->resource);
     free(tr);
 }

@@ -34,10 +34,11 @@
  * writes what is queued. Retention deletes spans older than
  * retention_days and beyond the newest retention_spans.
  *
- * Sampling: aosd records every span it makes (they are its record of the
- * work, which episodes and GET /api/traces read); the W3C sampled flag is
- * kept in each span's flags and passed on unchanged, so that an exporter
- * can honour it. A new trace starts sampled.
+ * Sampling (sample_ratio below): a trace born here is sampled by its id,
+ * a caller's traceparent decides for its trace, and the W3C flag is
+ * passed on unchanged. A trace not sampled is still stored when one of
+ * its spans ends with ERROR or aos_trace_keep names it (tail-based keep:
+ * span.c), with the sampled flag set so that the exporter sends it.
  *
  * Threads: everything on the loop thread. */
 #ifndef AOS_TRACE_H
@@ -105,6 +106,9 @@
 /* aosd's own: the registry entry a call goes to (a tool's name alone does
  * not say, on /mcp/call and /mcp/servers/:name) */
 #define AOS_ATTR_AOS_MCP_SERVER "aos.mcp.server"
+/* Who made the request (aos_auth_display: "token:<name>", "user:<name>",
+ * "agent:<agent>", "anonymous"): the topology's client nodes. */
+#define AOS_ATTR_AOS_PRINCIPAL "aos.principal"
 
 /* OTLP's SpanKind and StatusCode, with their numbers. */
 typedef enum {
@@ -140,8 +144,14 @@ typedef struct {
      * TraceIdRatioBased sampler does; a span under a parent follows the
      * parent's sampled flag (a caller's traceparent decides for its trace).
      * A span that is not sampled still has a context (its flag cleared,
-     * sent on) but keeps nothing and is never stored. */
+     * sent on); it is stored only when its trace is kept for an error
+     * (keep_errors_off below). */
     double sample_ratio;
+    /* Error traces are kept whatever the sampling (span.c: a trace not
+     * sampled is held, bounded, until a span of it ends with ERROR or
+     * aos_trace_keep names it, then stored whole); 1: off (the spans of a
+     * trace not sampled record nothing, as before). */
+    int keep_errors_off;
 } aos_trace_cfg_t;
 
 int aos_trace_new(aos_trace_t **out, const aos_trace_cfg_t *cfg, aos_err_t *err);
@@ -166,6 +176,15 @@ void aos_trace_free(aos_trace_t *tr);
 typedef void (*aos_trace_stored_fn)(const aos_store_span_t *rows, json_t *const *json, size_t n,
                                     const char *resource, void *data);
 void aos_trace_on_stored(aos_trace_t *tr, aos_trace_stored_fn fn, void *data);
+
+/* Keeps trace trace_id whole, as an error span does: its spans held
+ * now are stored, and those that end within the next 10 minutes. 1 when
+ * spans of it are stored or on their way: it had an error span, was kept
+ * before, had spans held, or its id is one sample_ratio samples (a trace
+ * born here; one whose caller's traceparent said "not sampled", that had
+ * no error and whose held spans were dropped, is the case this gets
+ * wrong); else 0. 0 for tr NULL or keeping off. */
+int aos_trace_keep(aos_trace_t *tr, const char *trace_id);
 
 /* A position in the spans' order (start time, row id) as the opaque cursor
  * the span routes answer with (GET /api/traces/:id, GET /api/traces):

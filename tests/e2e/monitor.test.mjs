@@ -208,6 +208,92 @@ test('--metrics-history-series bounds the history; 0 turns it off', async () => 
   } finally { await off.cleanup(); }
 });
 
+// The history across a restart: what a daemon recorded is saved at its
+// clean shutdown (and each minute) and read back by the next one on the
+// same data dir, so a query for a range before the restart gets the
+// points back - the 1 s ring's, the 1 min ring's and the 1 h ring's.
+test('the metric history survives a restart; GET /api/metrics/names says what it holds', { timeout: 90000 }, async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'aos-e2e-'));
+  let a = await startAosd({ dataDir });
+  try {
+    const from = Math.floor(Date.now() / 1000) - 2;
+    const N = 5;
+    for (let i = 0; i < N; i++) assert.equal((await a.api('GET', '/healthz', undefined, null)).status, 200);
+    const name = 'http_server_request_duration_seconds_count';
+    const labels = encodeURIComponent('{http_route="/healthz"}');
+    const ask = (d, step, f = from) => d.api('GET', `/api/metrics/query?name=${name}&labels=${labels}&fn=increase&from=${f}&step=${step}`);
+    let secs;
+    for (let i = 0; i < 60; i++) { // the sampler runs once a second
+      secs = await ask(a, 1);
+      if (secs.status === 200 && secs.body.series[0]?.points.reduce((x, [, v]) => x + v, 0) === N) break;
+      await sleep(250);
+    }
+    assert.equal(secs.body.series[0].points.reduce((x, [, v]) => x + v, 0), N, secs.text);
+    const names = await a.api('GET', '/api/metrics/names');
+    assert.equal(names.status, 200, names.text);
+    const held = names.body.names.find((n) => n.name === name);
+    assert.equal(held.type, 'counter');
+    assert.ok(held.labels.some((l) => l.http_route === '/healthz'), JSON.stringify(held));
+    assert.deepEqual(names.body.names.map((n) => n.name), [...names.body.names.map((n) => n.name)].sort());
+    const pre = (await a.api('GET', '/api/metrics/names?prefix=process_')).body.names;
+    assert.ok(pre.length > 0 && pre.every((n) => n.name.startsWith('process_')));
+    assertErrorShape(assert, await a.api('GET', '/api/metrics/names', undefined, null), 401, 'unauthorized');
+    const mins = (await ask(a, 60, from - 3600)).body, hours = (await ask(a, 3600, from - 86400 * 2)).body;
+    assert.equal(mins.resolution, 60);
+    assert.equal(hours.resolution, 3600);
+    const stopped = Math.floor(Date.now() / 1000);
+    await a.cleanup(); // SIGTERM: a clean shutdown saves the history
+    a = await startAosd({ dataDir });
+    // before any sample of the new process: the points come from the store
+    const again = await ask(a, 1);
+    assert.equal(again.status, 200, again.text);
+    const before = (b) => b.series[0].points.filter(([t]) => t < stopped);
+    assert.deepEqual(before(again.body), before(secs.body));
+    assert.deepEqual((await ask(a, 60, from - 3600)).body.series, mins.series);
+    assert.deepEqual((await ask(a, 3600, from - 86400 * 2)).body.series, hours.series);
+    assert.ok((await a.api('GET', '/api/metrics/names')).body.names.some((n) => n.name === name));
+  } finally {
+    await a.cleanup();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+// Sampling at 0: a trace that had an error is kept whole anyway (held
+// until its error span ends, then stored), one that had none is not, and
+// the Analyzer's "Trace" action names only a stored trace - it never
+// 404s.
+test('with --trace-sample 0 an error trace is still stored, and the Analyzer links to it', { timeout: 120000 }, async () => {
+  const a = await startAosd({ args: ['--trace-sample', '0'] });
+  try {
+    const ok = await a.api('POST', '/mcp/call', { server: 'aos', tool: 'echo', args: { message: 'hi' } });
+    assert.equal(ok.status, 200, ok.text);
+    const okTrace = ok.headers.get('traceparent').split('-')[1];
+    assert.match(ok.headers.get('traceparent'), /-00$/); // not sampled
+    await timeoutStorm(a);
+    let s;
+    for (let i = 0; i < 100 && !s; i++) {
+      s = (await a.api('GET', '/api/analyzer/suggestions')).body.suggestions.find((x) => x.server === 'slowpoke');
+      if (!s) await sleep(100);
+    }
+    assert.ok(s, 'no suggestion for slowpoke');
+    const link = s.actions.find((x) => x.label === 'Trace');
+    assert.ok(link, JSON.stringify(s.actions));
+    const tr = await a.api('GET', link.path);
+    assert.equal(tr.status, 200, tr.text);
+    assert.ok(tr.body.span_count >= 1, tr.text); // the gateway's SERVER span (unit tests: a whole tree)
+    assert.match(tr.text, /"code":"ERROR"/);
+    assert.match(tr.text, /"aos.principal":"token:/); // its attributes were recorded while held
+    for (const x of s.actions.filter((y) => y.method === 'GET'))
+      assert.equal((await a.api('GET', x.path)).status, 200, x.path);
+    // the call without an error: not stored (held, then dropped)
+    await sleep(300);
+    assert.equal((await a.api('GET', `/api/traces/${okTrace}`)).status, 404);
+    const m = (await a.api('GET', '/metrics')).text;
+    assert.ok(sampleOf(m, 'aos_trace_tail_spans_total{outcome="kept"}') >= 2, m);
+    assert.ok(sampleOf(m, 'aos_trace_tail_spans_held') >= 1, m);
+  } finally { await a.cleanup(); }
+});
+
 // Polls GET /api/traces until fn(body) holds (spans are written within ~100 ms).
 async function untilSearch(qs, fn, ms = 10000) {
   const t0 = Date.now();
@@ -281,11 +367,20 @@ test('GET /api/topology: aosd -> MCP server -> tools, with calls, errors and lat
   assert.deepEqual(node('mcp_server:everything'), { id: 'mcp_server:everything', type: 'mcp_server', name: 'everything' });
   assert.equal(node('tool:everything/echo')?.type, 'tool');
   const edge = (s, t) => edges.find((e) => e.source === s && e.target === t);
-  const toServer = edge('service:aosd', 'mcp_server:everything');
+  // who called: the test's token (by its name, never the token) as a
+  // client node, with an edge to the server it called through the gateway
+  const clients = nodes.filter((n) => n.type === 'client');
+  assert.ok(clients.length >= 1, JSON.stringify(nodes));
+  for (const c of clients) assert.ok(!JSON.stringify(c).includes(TOKEN), JSON.stringify(c));
+  const byToken = clients.find((c) => c.name.startsWith('token:'));
+  assert.ok(byToken, JSON.stringify(clients));
+  // (the gateway's SERVER spans: the client is their caller, not aosd)
+  const toServer = edge(byToken.id, 'mcp_server:everything');
   assert.ok(toServer, JSON.stringify(edges));
   assert.ok(toServer.calls >= 4, JSON.stringify(toServer)); // 3 echo + the failed call (+ lists)
   assert.ok(toServer.errors >= 1);
   assert.equal(toServer.error_rate, toServer.errors / toServer.calls);
+  assert.equal(edge('service:aosd', 'mcp_server:everything'), undefined);
   const echo = edge('mcp_server:everything', 'tool:everything/echo');
   assert.equal(echo.calls, 3);
   assert.equal(echo.errors, 0);

@@ -2,7 +2,9 @@
  * samples of a real registry at times the test chooses, then queries.
  * Counters as rates and increases at every ring, gauges as means, gaps
  * left missing, rings that wrap, histogram quantiles per slot, the cap on
- * series, counter resets, label matching and the query's bounds. */
+ * series, counter resets, label matching and the query's bounds; the
+ * history saved to a real store (SQLite in a temporary directory) and
+ * read back into a new one, as across a restart; the names it holds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "monitor/internal.h"
+#include "tmpdir.h"
 
 #define T0 1800000000 /* a whole hour: 2027-01-15T08:00:00Z */
 
@@ -388,6 +391,171 @@ static const json_t *find_rule(const json_t *list, const char *rule)
     return NULL;
 }
 
+/* Saves h's dump into st; returns the rows written. */
+static size_t save_into(aos__mh_t *h, aos_store_t *st, int64_t now)
+{
+    aos__mh_dump_t d;
+    assert_int_equal(aos__mh_dump(h, &d), 0);
+    int64_t keep[AOS__MH_RINGS];
+    aos__mh_keep_from(now, keep);
+    aos_err_t err = {0, ""};
+    if (aos_store_mhist_put(st, d.rows, d.n, keep, AOS__MH_RINGS, &err))
+        fail_msg("put: %s", err.msg);
+    size_t n = d.n;
+    aos__mh_dump_free(&d);
+    return n;
+}
+
+typedef struct {
+    aos__mh_t *h;
+    int64_t now;
+    int bad;
+} loader_t;
+
+static void on_row(const aos_store_mhist_row_t *row, void *arg)
+{
+    loader_t *l = arg;
+    if (aos__mh_load(l->h, row, l->now))
+        l->bad++;
+}
+
+static aos__mh_t *load_from(aos_store_t *st, size_t max, int64_t now)
+{
+    loader_t l = {aos__mh_new(max), now, 0};
+    int64_t keep[AOS__MH_RINGS];
+    aos__mh_keep_from(now, keep);
+    aos_err_t err = {0, ""};
+    if (aos_store_mhist_load(st, keep, AOS__MH_RINGS, on_row, &l, &err))
+        fail_msg("load: %s", err.msg);
+    assert_int_equal(l.bad, 0);
+    return l.h;
+}
+
+static void test_saved_and_loaded(void **state)
+{
+    (void)state;
+    char dir[64], url[128];
+    assert_int_equal(aos_test_mkdtemp(dir, sizeof(dir), "mhist"), 0);
+    snprintf(url, sizeof(url), "sqlite:%s/aos.db", dir);
+    aos_store_t *st = NULL;
+    aos_err_t err = {0, ""};
+    if (aos_store_open(&st, NULL, url, &err))
+        fail_msg("open: %s", err.msg);
+
+    aos_metrics_t *m = aos_metrics_new();
+    aos_metric_t *c = aos_metrics_counter(m, "aos_c_total", "C.", "k");
+    aos_metric_t *g = aos_metrics_gauge(m, "aos_g", "G.", NULL);
+    static const double b[] = {1, 2, 4, 8};
+    aos_metric_t *x = aos_metrics_histogram(m, "aos_d_seconds", "D.", NULL, b, 4);
+    aos__mh_t *h = aos__mh_new(32);
+    /* 150 s: the counter +2/s, the gauge = the second, 1.5 s observations */
+    for (int i = 0; i < 150; i++) {
+        aos_metric_add(c, 2, "a\"b");
+        aos_metric_set(g, i);
+        aos_metric_observe(x, 1.5);
+        aos__mh_sample(h, m, T0 + i);
+    }
+    int64_t now = T0 + 149;
+    size_t first = save_into(h, st, now);
+    /* each series' three rings: chunks of 60 s (three), of 60 min, of 60 h */
+    assert_int_equal(first, aos__mh_series(h) * (3 + 1 + 1));
+    /* nothing new: nothing but the current chunks is written again */
+    assert_int_equal(save_into(h, st, now), 0);
+    aos_metric_add(c, 2, "a\"b");
+    aos__mh_sample(h, m, T0 + 150);
+    assert_int_equal(save_into(h, st, T0 + 150), aos__mh_series(h) * 3);
+    json_t *before_s = run(h, T0 + 150, "aos_c_total", NULL, T0, T0 + 150, 1, AOS__MH_RATE, 0);
+    json_t *before_m =
+        run(h, T0 + 150, "aos_c_total", NULL, T0 - 3600, T0 + 150, 60, AOS__MH_INCREASE, 0);
+    json_t *before_q =
+        run(h, T0 + 150, "aos_d_seconds", "quantile=\"0.99\"", T0, T0 + 150, 10, AOS__MH_VALUE, 0);
+    size_t nseries = aos__mh_series(h);
+    aos__mh_free(h);
+    aos_metrics_free(m);
+
+    /* a restart 50 s later: the same answers for the time before it */
+    int64_t later = T0 + 200;
+    h = load_from(st, 32, later);
+    assert_int_equal(aos__mh_series(h), nseries);
+    json_t *after = run(h, later, "aos_c_total", NULL, T0, T0 + 150, 1, AOS__MH_RATE, 0);
+    assert_true(json_equal(json_object_get(after, "series"), json_object_get(before_s, "series")));
+    assert_int_equal(json_array_size(points(after)), 151);
+    json_decref(after);
+    after =
+        run(h, later, "aos_c_total", "k=\"a\\\"b\"", T0 - 3600, T0 + 150, 60, AOS__MH_INCREASE, 0);
+    assert_true(json_equal(json_object_get(after, "series"), json_object_get(before_m, "series")));
+    json_decref(after);
+    after = run(h, later, "aos_d_seconds", "quantile=\"0.99\"", T0, T0 + 150, 10, AOS__MH_VALUE, 0);
+    assert_true(json_equal(json_object_get(after, "series"), json_object_get(before_q, "series")));
+    json_decref(after);
+    json_decref(before_s);
+    json_decref(before_m);
+    json_decref(before_q);
+
+    /* the new process samples on: its counter starts at 0 again, the
+     * seconds it was down are missing, the histogram takes up its loaded
+     * quantile series (no second series of the same labels) */
+    m = aos_metrics_new();
+    c = aos_metrics_counter(m, "aos_c_total", "C.", "k");
+    x = aos_metrics_histogram(m, "aos_d_seconds", "D.", NULL, b, 4);
+    aos_metric_add(c, 5, "a\"b");
+    aos_metric_observe(x, 5);
+    aos__mh_sample(h, m, later);
+    assert_int_equal(aos__mh_series(h), nseries);
+    after = run(h, later, "aos_c_total", NULL, T0 + 140, later, 1, AOS__MH_INCREASE, 0);
+    json_t *p = points(after);
+    assert_int_equal(json_array_size(p), 11 + 1); /* T0+140..T0+150, and now */
+    assert_int_equal(pt(p, 11), later);
+    assert_true(pv(p, 11) == 5.0);
+    json_decref(after);
+    after = run(h, later, "aos_d_seconds", NULL, later, later, 1, AOS__MH_VALUE, 0);
+    assert_int_equal(json_array_size(json_object_get(after, "series")), 3);
+    json_decref(after);
+    /* the names it holds */
+    json_t *names = aos__mh_names(h, "aos_d");
+    assert_int_equal(json_array_size(names), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(names, 0), "name")),
+                        "aos_d_seconds");
+    assert_int_equal(json_array_size(json_object_get(json_array_get(names, 0), "labels")), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(names, 1), "type")),
+                        "counter");
+    json_decref(names);
+
+    /* a history loaded full (its cap = the series saved) takes up the
+     * histogram it holds the series of: no room needed for them again */
+    aos__mh_t *full = load_from(st, nseries, later);
+    assert_int_equal(aos__mh_series(full), nseries);
+    aos__mh_sample(full, m, later + 1);
+    assert_int_equal(aos__mh_dropped(full), 0);
+    after = run(full, later + 1, "aos_d_seconds", "quantile=\"0.5\"", later + 1, later + 1, 1,
+                AOS__MH_VALUE, 0);
+    assert_int_equal(json_array_size(points(after)), 1);
+    json_decref(after);
+    aos__mh_free(full);
+
+    /* a day and a half later the 1 s and 1 min chunks are past their
+     * rings: a save deletes them, and a load leaves them out */
+    int64_t much_later = T0 + 36 * 3600;
+    aos_metric_add(c, 1, "a\"b");
+    aos__mh_sample(h, m, much_later);
+    save_into(h, st, much_later);
+    aos__mh_free(h);
+    h = load_from(st, 32, much_later);
+    after = run(h, much_later, "aos_c_total", NULL, T0, much_later, 3600, AOS__MH_INCREASE, 0);
+    p = points(after);
+    /* the hour ring still has T0's hour (300 + 2 + 5) and the new one */
+    assert_int_equal(json_array_size(p), 2);
+    assert_true(pv(p, 0) == 307.0 && pv(p, 1) == 1.0);
+    json_decref(after);
+    after = run(h, much_later, "aos_g", NULL, much_later - 60, much_later, 1, AOS__MH_VALUE, 0);
+    assert_int_equal(json_array_size(points(after)), 0);
+    json_decref(after);
+    aos__mh_free(h);
+    aos_metrics_free(m);
+    aos_store_close(st);
+    aos_test_rmdir(dir);
+}
+
 static void test_analyzer_groups_and_rules(void **state)
 {
     (void)state;
@@ -581,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_series_cap),
         cmocka_unit_test(test_labels_parse_and_match),
         cmocka_unit_test(test_query_bounds_and_clock_going_back),
+        cmocka_unit_test(test_saved_and_loaded),
         cmocka_unit_test(test_analyzer_groups_and_rules),
         cmocka_unit_test(test_analyzer_kinds),
         cmocka_unit_test(test_analyzer_is_bounded),

@@ -942,6 +942,84 @@ static void test_sampling(void **state)
     svc_close(&s);
 }
 
+/* Sampling at 0: a trace with an error span is stored whole - the spans
+ * that ended before the error (held), the error span, and those ending
+ * after it - with the sampled flag set and their attributes; a trace
+ * without one is not stored; aos_trace_keep stores a held trace and says
+ * so; held spans are bounded (TAIL_SPANS, 4,096), the rest dropped and
+ * counted; keeping off stores nothing. */
+static void test_error_traces_kept(void **state)
+{
+    fixture_t *f = *state;
+    svc_t s;
+    svc_open_ratio(&s, f, 0, 20, 0);
+    /* a trace without an error: held, never stored */
+    aos_span_t *r1 = aos_trace_span_start(s.tr, NULL, "ok-root", AOS_SPAN_SERVER);
+    aos_span_t *c1 = aos_trace_span_start(s.tr, aos_span_context(r1), "ok-child", AOS_SPAN_CLIENT);
+    assert_false(aos_span_context(r1)->flags & AOS_TRACE_SAMPLED);
+    aos_span_end(c1);
+    aos_span_end(r1);
+    /* a trace whose second child fails: the first child ended before */
+    aos_span_t *r2 = aos_trace_span_start(s.tr, NULL, "err-root", AOS_SPAN_SERVER);
+    char tid[AOS_TRACE_ID_LEN + 1];
+    memcpy(tid, aos_span_context(r2)->trace_id, sizeof(tid));
+    aos_span_t *a = aos_trace_span_start(s.tr, aos_span_context(r2), "first", AOS_SPAN_CLIENT);
+    aos_span_set_str(a, "k", "v");
+    aos_span_end(a);
+    aos_span_t *b = aos_trace_span_start(s.tr, aos_span_context(r2), "second", AOS_SPAN_CLIENT);
+    aos_span_set_error(b, "timeout", "no answer");
+    aos_span_end(b);
+    aos_span_end(r2);
+    run_until_rows(&s, f, 3);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM spans WHERE trace_id = '%s'", tid);
+    assert_int_equal(sql_int(f, sql), 3);
+    snprintf(sql, sizeof(sql),
+             "SELECT COUNT(*) FROM spans WHERE trace_id = '%s' AND flags & 1 = 1 AND "
+             "(name <> 'first' OR attributes LIKE '%%\"k\":\"v\"%%')",
+             tid);
+    assert_int_equal(sql_int(f, sql), 3);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM spans WHERE name LIKE 'ok-%'"), 0);
+    /* named by an anomaly: a held trace is stored, and the answer says so */
+    aos_span_t *r3 = aos_trace_span_start(s.tr, NULL, "named", AOS_SPAN_SERVER);
+    memcpy(tid, aos_span_context(r3)->trace_id, sizeof(tid));
+    aos_span_end(r3);
+    assert_int_equal(aos_trace_keep(s.tr, tid), 1);
+    assert_int_equal(aos_trace_keep(s.tr, tid), 1); /* kept already */
+    run_until_rows(&s, f, 4);
+    assert_int_equal(aos_trace_keep(s.tr, "0123456789abcdef0123456789abcdef"), 0); /* unknown */
+    assert_int_equal(aos_trace_keep(s.tr, "short"), 0);
+    /* the bound: 5,000 traces of one span held, the oldest dropped */
+    for (int i = 0; i < 5000; i++)
+        aos_span_end(aos_trace_span_start(s.tr, NULL, "many", AOS_SPAN_INTERNAL));
+    assert_true(metric(&s, "aos_trace_tail_spans_held ") <= 4096);
+    assert_true(metric(&s, "aos_trace_tail_spans_total{outcome=\"dropped\"} ") >= 5000 + 2 - 4096);
+    assert_int_equal(metric(&s, "aos_trace_tail_spans_total{outcome=\"kept\"} "), 4);
+    svc_close(&s);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM spans"), 4);
+
+    /* keeping off: a span not sampled records nothing, an error stores nothing */
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(uv_loop_init(&s.loop), 0);
+    s.st = open_store(f, &s.loop);
+    s.m = aos_metrics_new();
+    aos_trace_cfg_t c = {.loop = &s.loop,
+                         .store = s.st,
+                         .metrics = s.m,
+                         .flush_ms = 20,
+                         .sample_ratio = 0,
+                         .keep_errors_off = 1};
+    aos_err_t err = {0, ""};
+    assert_int_equal(aos_trace_new(&s.tr, &c, &err), 0);
+    aos_span_t *x = aos_trace_span_start(s.tr, NULL, "off", AOS_SPAN_SERVER);
+    aos_span_set_error(x, "timeout", NULL);
+    aos_span_end(x);
+    usleep(100000);
+    uv_run(&s.loop, UV_RUN_NOWAIT);
+    svc_close(&s);
+    assert_int_equal(sql_int(f, "SELECT COUNT(*) FROM spans WHERE name = 'off'"), 0);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -962,6 +1040,7 @@ int main(void)
         T(test_retention_runs),
         T(test_ten_thousand_spans),
         T(test_sampling),
+        T(test_error_traces_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,8 +116,18 @@ test('the Monitor is a chunk of its own, fetched when the page is first opened',
 test('M1: charts of the metric history; the range picker sets the step', async () => {
   const { page, noProblems } = owner;
   const first = page.waitForResponse((r) => r.url().includes('/api/metrics/query') && r.url().includes('step=15'));
+  const names = page.waitForResponse((r) => r.url().includes('/api/metrics/names'));
+  const asked = [];
+  const onReq = (r) => asked.push(new URL(r.url()));
+  page.on('request', onReq);
   await page.goto(env.aos.url + '/telemetry');
+  await names; // what the history holds, not a guess from /metrics
   await first; // 1 h (the default) at 15 s
+  page.off('request', onReq);
+  assert.equal(asked.filter((u) => u.pathname === '/metrics').length, 0);
+  const held = new Set((await env.aos.api('GET', '/api/metrics/names')).body.names.map((n) => n.name));
+  for (const u of asked.filter((u) => u.pathname === '/api/metrics/query'))
+    assert.ok(held.has(u.searchParams.get('name')), u.searchParams.get('name'));
   for (const id of ['throughput', 'latency', 'errors', 'cpu', 'memory']) {
     await page.waitForFunction((id) => Number(document.querySelector(`[data-testid="chart-${id}"]`)?.dataset.points) > 0, id);
     assert.equal(await page.locator(`[data-testid="chart-${id}"] canvas`).count() > 0, true, id);
@@ -315,6 +325,12 @@ test('M3: the topology draws /api/topology\'s nodes and edges', async () => {
     assert.ok(topo.nodes.some((n) => n.id === id), id);
     await svg.locator(`g[data-node="${id}"]`).waitFor();
   }
+  // who called: the test's token as a client node, drawn, with an edge to the server
+  const client = topo.nodes.find((n) => n.type === 'client' && n.name.startsWith('token:'));
+  assert.ok(client, JSON.stringify(topo.nodes));
+  assert.ok(topo.edges.some((e) => e.source === client.id && e.target === 'mcp_server:aos'));
+  await svg.locator(`g.topo-client[data-node="${client.id}"]`).waitFor();
+  await svg.locator(`g.topo-edge[data-source="${client.id}"][data-target="mcp_server:aos"]`).waitFor();
   assert.equal(await svg.locator('g.topo-node').count(), topo.nodes.length);
   const echo = topo.edges.find((e) => e.target === 'tool:aos/echo');
   const tr = page.locator(`[data-testid="topo-edges"] tr[data-target="tool:aos/echo"]`);

@@ -8,9 +8,9 @@
 //             (HTTP requests, gateway calls), latency (HTTP mean and the
 //             slowest route's p95, event streams left out; gateway mean),
 //             error rate (HTTP 5xx, gateway calls not ok), LLM tokens by
-//             type, process CPU and RSS. Only the
-//             metrics /metrics has samples of are asked for (the history
-//             answers 404 for a name it has never seen).
+//             type, process CPU and RSS. Only the names the history
+//             holds (GET /api/metrics/names) are asked for: it answers 404
+//             for a name it has never seen.
 //   logs      M2: search (GET /api/logs: text, least level, source, trace;
 //             "see more" with the cursor) and a live tail (GET
 //             /api/logs/stream, SSE, the same filters, resumed from the
@@ -27,7 +27,7 @@
 //             a server's timeout_ms (an Admin).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { t, Key } from '../i18n';
-import { api, authHeaders } from '../api';
+import { api } from '../api';
 import { can } from '../perm';
 import { navigate } from '../router';
 import { Err, NoAccess, Scroll, Tabs, TabPanel, Windowed, when } from '../ui';
@@ -123,16 +123,11 @@ function useEvery(fn: () => void, ms: number, deps: unknown[]) {
 
 type Series = { labels: Record<string, string>; points: [number, number][] };
 
-/* The names /metrics has samples of (a histogram's as <name>_count). */
-async function sampled(): Promise<Set<string>> {
-  const r = await fetch('/metrics', { headers: authHeaders(), credentials: 'same-origin' });
-  if (!r.ok) throw new Error(`/metrics: ${r.status}`);
-  const names = new Set<string>();
-  for (const line of (await r.text()).split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)[ {]/.exec(line);
-    if (m) names.add(m[1]);
-  }
-  return names;
+/* The names the history holds (a histogram's as <name>, <name>_count
+ * and <name>_sum): what a query can be asked for without a 404. */
+async function held(): Promise<Set<string>> {
+  const r = await api('GET', '/api/metrics/names');
+  return new Set<string>((r.names || []).map((n: { name: string }) => n.name));
 }
 
 function sum(series: Series[], keep: (l: Record<string, string>) => boolean = () => true): Map<number, number> {
@@ -157,9 +152,9 @@ type Charts = Record<'throughput' | 'latency' | 'errors' | 'tokens' | 'cpu' | 'm
 
 async function loadCharts(range: Range): Promise<{ charts: Charts; from: number; to: number }> {
   const { from, to, step } = window_(range);
-  const have = await sampled();
+  const have = await held();
   const q = async (name: string, fn: string, labels?: string): Promise<Series[]> => {
-    if (!have.has(name.replace(/_(sum|count)$/, '') + '_count') && !have.has(name)) return [];
+    if (!have.has(name)) return [];
     const r = await api('GET', `/api/metrics/query?name=${name}&fn=${fn}&from=${from}&to=${to}&step=${step}${labels ? `&labels=${encodeURIComponent(labels)}` : ''}`);
     return r.series || [];
   };

@@ -1,6 +1,7 @@
 // topology.tsx - the topology of the range (Monitor, M3): GET
-// /api/topology's nodes in columns by kind (services, then agents, then
-// MCP servers and models, then tools) and its edges as curves labelled
+// /api/topology's nodes in columns by kind (clients - who called: a
+// token, a user, anonymous -, then services, agents, MCP servers and
+// models, then tools) and its edges as curves labelled
 // with their calls and errors, an edge with errors in the error colour
 // (a kind with no node takes no column),
 // all in one SVG that scales to the page's width. The same edges as a
@@ -16,9 +17,9 @@ type Node = { id: string; type: string; name: string };
 type Edge = { source: string; target: string; calls: number; errors: number; error_rate: number; p50_ms: number; p95_ms: number; p99_ms: number };
 type Topo = { nodes: Node[]; edges: Edge[]; spans: number; truncated: boolean };
 
-const COLUMN: Record<string, number> = { service: 0, agent: 1, mcp_server: 2, model: 2, tool: 3 };
+const COLUMN: Record<string, number> = { client: 0, service: 1, agent: 2, mcp_server: 3, model: 3, tool: 4 };
 const TYPE: Record<string, Key> = {
-  service: 'monitor.topo.service', agent: 'monitor.topo.agent', mcp_server: 'monitor.topo.mcpserver',
+  client: 'monitor.topo.client', service: 'monitor.topo.service', agent: 'monitor.topo.agent', mcp_server: 'monitor.topo.mcpserver',
   model: 'monitor.topo.model', tool: 'monitor.topo.tool',
 };
 const COL_W = 330, NODE_W = 180, NODE_H = 34, GAP = 14, PAD = 20;
@@ -34,8 +35,8 @@ export function Topology({ range }: { range: Range }) {
   };
   useEffect(load, [range]);
   if (!topo) return <section class="panel"><Err msg={err} />{!err && <p>{t('common.loading')}</p>}</section>;
-  const all: Node[][] = [[], [], [], []];
-  for (const n of topo.nodes) all[COLUMN[n.type] ?? 3].push(n);
+  const all: Node[][] = [[], [], [], [], []];
+  for (const n of topo.nodes) all[COLUMN[n.type] ?? 4].push(n);
   const cols = all.filter((c) => c.length); // no gap for a kind the range lacks
   for (const c of cols) c.sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
   const pos = new Map<string, { x: number; y: number }>();
