@@ -470,7 +470,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                           .retention_spans = c->trace_retention_spans,
                           .retention_check_s = c->trace_retention_check_s,
                           .buffer = c->trace_buffer,
-                          .sample_ratio = c->trace_sample};
+                          .sample_ratio = c->trace_sample,
+                          .keep_errors_off = !c->trace_keep_errors};
     if ((rc = aos_trace_new(&d->trace, &tc, err)))
         return rc;
     aos_gateway_cfg_t gc = {.loop = d->loop,

@@ -86,6 +86,9 @@
     XX(trace_sample, D, "trace-sample", "AOS_TRACE_SAMPLE", "0.1",                                 \
        "share of the traces born at aosd that are recorded (0..1; a caller's traceparent "         \
        "decides for its own, tasks are always recorded)")                                          \
+    XX(trace_keep_errors, B, "trace-keep-errors", "AOS_TRACE_KEEP_ERRORS", "false",                \
+       "also store a trace that was not sampled when one of its spans ends with an error "         \
+       "(every span then records its attributes: ~30% more CPU per gateway call at 0.1)")          \
     XX(otlp_endpoint, S, "otlp-endpoint", "AOS_OTLP_ENDPOINT", NULL,                               \
        "OTLP/HTTP receiver to export spans to (its base URL; /v1/traces is appended)")             \
     XX(otlp_protocol, S, "otlp-protocol", "AOS_OTLP_PROTOCOL", "http/protobuf",                    \

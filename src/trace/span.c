@@ -671,10 +671,11 @@ static void keep_trace(aos_trace_t *tr, const char *trace_id, int *known)
 
 int aos_trace_keep(aos_trace_t *tr, const char *trace_id)
 {
-    if (!tr || !tr->k_ring || !trace_id || strlen(trace_id) != AOS_TRACE_ID_LEN)
+    if (!tr || !trace_id || strlen(trace_id) != AOS_TRACE_ID_LEN)
         return 0;
     int known = 0;
-    keep_trace(tr, trace_id, &known);
+    if (tr->k_ring) /* keeping on */
+        keep_trace(tr, trace_id, &known);
     if (!known) { /* a trace born here is sampled by its id (a caller's
                    * traceparent may have decided otherwise: trace.h) */
         aos_tracectx_t c;

@@ -258,12 +258,12 @@ test('the metric history survives a restart; GET /api/metrics/names says what it
   }
 });
 
-// Sampling at 0: a trace that had an error is kept whole anyway (held
-// until its error span ends, then stored), one that had none is not, and
-// the Analyzer's "Trace" action names only a stored trace - it never
-// 404s.
-test('with --trace-sample 0 an error trace is still stored, and the Analyzer links to it', { timeout: 120000 }, async () => {
-  const a = await startAosd({ args: ['--trace-sample', '0'] });
+// Sampling at 0 with --trace-keep-errors: a trace that had an error is
+// kept whole anyway (held until its error span ends, then stored), one
+// that had none is not, and the Analyzer's "Trace" action names only a
+// stored trace - it never 404s.
+test('with --trace-sample 0 and --trace-keep-errors an error trace is still stored, and the Analyzer links to it', { timeout: 120000 }, async () => {
+  const a = await startAosd({ args: ['--trace-sample', '0', '--trace-keep-errors'] });
   try {
     const ok = await a.api('POST', '/mcp/call', { server: 'aos', tool: 'echo', args: { message: 'hi' } });
     assert.equal(ok.status, 200, ok.text);
@@ -291,6 +291,27 @@ test('with --trace-sample 0 an error trace is still stored, and the Analyzer lin
     const m = (await a.api('GET', '/metrics')).text;
     assert.ok(sampleOf(m, 'aos_trace_tail_spans_total{outcome="kept"}') >= 2, m);
     assert.ok(sampleOf(m, 'aos_trace_tail_spans_held') >= 1, m);
+  } finally { await a.cleanup(); }
+});
+
+// Without --trace-keep-errors (the default) an unsampled error trace is not
+// stored, and the Analyzer offers no "Trace" action for it: none of its
+// actions 404s.
+test('with --trace-sample 0 and no keep, the Analyzer offers no Trace action that would 404', { timeout: 120000 }, async () => {
+  const a = await startAosd({ args: ['--trace-sample', '0'] });
+  try {
+    await timeoutStorm(a);
+    let s;
+    for (let i = 0; i < 100 && !s; i++) {
+      s = (await a.api('GET', '/api/analyzer/suggestions')).body.suggestions.find((x) => x.server === 'slowpoke');
+      if (!s) await sleep(100);
+    }
+    assert.ok(s, 'no suggestion for slowpoke');
+    assert.equal(s.actions.find((x) => x.label === 'Trace'), undefined, JSON.stringify(s.actions));
+    for (const x of s.actions.filter((y) => y.method === 'GET'))
+      assert.equal((await a.api('GET', x.path)).status, 200, x.path);
+    const m = (await a.api('GET', '/metrics')).text;
+    assert.equal(sampleOf(m, 'aos_trace_spans_stored_total'), undefined); // nothing kept
   } finally { await a.cleanup(); }
 });
 
