@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import http from 'node:http';
 import { startAosd, sleep, TOKEN } from './lib.mjs';
 
 let aos;
@@ -161,6 +162,64 @@ test('login sets an HttpOnly SameSite=Strict cookie; /auth/me works with it; log
   const audit = await aos.api('GET', '/audit/logs');
   const actions = audit.body.items.map((x) => x.action);
   assert.ok(actions.includes('auth.login') && actions.includes('auth.logout') && actions.includes('auth.user.create'), audit.text.slice(0, 400));
+});
+
+// Requests on one kept-alive connection (an http.Agent of one socket):
+// {status, body, port} where port is the client's end, to see the reuse.
+function keptAlive(target) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const u = new URL(target.url);
+  const send = (method, path, headers = {}) => new Promise((resolve, reject) => {
+    const r = http.request({ host: u.hostname, port: u.port, method, path, agent, headers }, (res) => {
+      let text = '';
+      const port = res.socket.localPort;
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, text, port }));
+    });
+    r.on('error', reject);
+    r.end();
+  });
+  return { send, close: () => agent.destroy() };
+}
+
+test('a kept-alive connection reuses its session lookup, and logout, disable and a new cookie still count at once', async () => {
+  const u = await mkUser(aos, { name: 'keeper', password: 'keeper-Secret-pw-1', role: 'viewer' });
+  const c = keptAlive(aos);
+  try {
+    const a = await login(aos, 'keeper', 'keeper-Secret-pw-1');
+    const b = await login(aos, 'keeper', 'keeper-Secret-pw-1');
+    const first = await c.send('GET', '/auth/me', { Cookie: a.cookie });
+    assert.equal(first.status, 200, first.text);
+    const same = await c.send('GET', '/auth/me', { Cookie: a.cookie });
+    assert.equal(same.status, 200);
+    assert.equal(same.port, first.port, 'one connection');
+    // another cookie on the same connection is its own session
+    const other = await c.send('GET', '/auth/me', { Cookie: b.cookie });
+    assert.equal(other.status, 200);
+    assert.notEqual(JSON.parse(other.text).session.id, JSON.parse(first.text).session.id);
+    // a forged cookie after a good one (a 401 may close the connection)
+    const forged = await c.send('GET', '/auth/me', { Cookie: `aos_session=${'A'.repeat(43)}` });
+    assert.equal(forged.status, 401, forged.text);
+    const warm = await c.send('GET', '/auth/me', { Cookie: a.cookie });
+    assert.equal(warm.status, 200);
+    assert.equal((await c.send('GET', '/auth/me', { Cookie: a.cookie })).port, warm.port);
+    // logout from another connection: the kept-alive one is refused at once
+    const out = await req(aos, 'POST', '/auth/logout', { cookie: a.cookie, csrf: a.csrf });
+    assert.equal(out.status, 200, out.text);
+    const gone = await c.send('GET', '/auth/me', { Cookie: a.cookie });
+    assert.equal(gone.status, 401, gone.text);
+    assert.equal(gone.port, warm.port, 'still the same connection');
+    // the user disabled: its other session ends at once too
+    const bw = await c.send('GET', '/auth/me', { Cookie: b.cookie });
+    assert.equal(bw.status, 200);
+    assert.equal((await c.send('GET', '/auth/me', { Cookie: b.cookie })).port, bw.port);
+    assert.equal((await aos.api('PATCH', `/auth/users/${u.id}`, { disabled: true })).status, 200);
+    const off = await c.send('GET', '/auth/me', { Cookie: b.cookie });
+    assert.equal(off.status, 401, off.text);
+    assert.equal(off.port, bw.port, 'still the same connection');
+  } finally {
+    c.close();
+  }
 });
 
 test('CSRF: a state-changing cookie request needs the token and this origin; bearer requests need neither', async () => {
