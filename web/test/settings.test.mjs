@@ -2,7 +2,8 @@
 // aosd: S1 a change reviewed as a diff in a modal (dry run) and then saved,
 // the restart-required key marked; the IP allowlist; Secrets & Env (names
 // and purposes only; add, rotate, delete; the two-person rule with a
-// second Admin approving); S2 users, a token shown once, grants; the audit
+// second Admin approving); S3 redaction rules turned on through the diff
+// and a log line then stored redacted; S2 users, a token shown once, grants; the audit
 // log filtered and its chain verified; the master key rotated; a user's
 // own account (two-factor set up and off, a new password ending the
 // session); a Viewer without the actions; both
@@ -83,6 +84,45 @@ test('S1: a change is shown as a diff first, the restart key marked, then saved'
   const audit = await aos.api('GET', '/audit/logs?action=settings.system.update');
   assert.equal(audit.body.items.length, 1);
   noProblems();
+});
+
+test('S3: redaction rules - a pattern turned on through the diff; a log line is then stored redacted', async () => {
+  const { page } = owner;
+  const { aos } = env;
+  await page.goto(aos.url + '/settings');
+  const form = page.locator('[data-testid="system-form"]');
+  await form.waitFor();
+  const rules = form.locator('[data-testid="redact-patterns"]');
+  // the default: keys, bearer, url and cn_id on; e-mail and phone off
+  const state = async () => Object.fromEntries(await rules.locator('input[type="checkbox"]').evaluateAll((xs) => xs.map((x) => [x.dataset.pattern, x.checked])));
+  assert.deepEqual(await state(), { keys: true, bearer: true, url: true, email: false, phone: false, cn_id: true });
+  // one line on a topic of its own, read back from GET /api/logs
+  const line = async (n) => {
+    const topic = `ui-redact-${n}-${Date.now()}`;
+    assert.ok((await aos.api('POST', '/api/logs', [{ message: `mail ada${n}@example.com please`, topic }])).status < 300);
+    const items = (await aos.api('GET', `/api/logs?topic=${topic}&limit=10`)).body.items;
+    assert.equal(items.length, 1, JSON.stringify(items));
+    return items[0].message;
+  };
+  assert.equal(await line(1), 'mail ada1@example.com please');
+  await rules.locator('input[data-pattern="email"]').check();
+  await page.click('[data-testid="system-save"]');
+  const modal = page.locator('[data-testid="modal"]');
+  await modal.waitFor();
+  const rows = modal.locator('[data-testid="diff-table"] tbody tr');
+  assert.deepEqual(await rows.evaluateAll((r) => r.map((x) => x.dataset.key)), ['security.redact_patterns']);
+  assert.match(await modal.locator('tr[data-key="security.redact_patterns"]').innerText(), /keys,bearer,url,email,cn_id/);
+  assert.equal(await modal.locator('tr[data-key="security.redact_patterns"] .restart').count(), 0, 'live');
+  // nothing applied by the dry run
+  assert.equal((await aos.api('GET', '/config/system')).body.settings['security.redact_patterns'], 'default');
+  await page.click('[data-testid="diff-confirm"]');
+  await page.locator('[data-testid="system-msg"]').waitFor();
+  assert.equal((await aos.api('GET', '/config/system')).body.settings['security.redact_patterns'], 'keys,bearer,url,email,cn_id');
+  assert.equal(await line(2), 'mail [REDACTED] please');
+  await form.locator('[data-testid="redact-patterns"] input[data-pattern="email"]:checked').waitFor();
+  await axe(page, '/settings redaction rules');
+  // back to the default, through the API
+  assert.equal((await aos.api('PUT', '/config/system', { 'security.redact_patterns': null })).status, 200);
 });
 
 test('Secrets & Env: names and purposes only; add, rotate, delete', async () => {

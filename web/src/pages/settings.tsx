@@ -3,7 +3,9 @@
 //            (its source, pinned by a flag, restart pending); Save first
 //            asks PUT ?dry_run=1 and shows the diff in a modal, marking the
 //            keys that take a restart; Confirm then PUTs it. S3's IP
-//            allowlist is the key security.ip_allowlist (one range a line).
+//            allowlist is the key security.ip_allowlist (one range a line),
+//            its redaction rules security.redact_patterns (a checkbox per
+//            built-in pattern, saved through the same diff).
 //   Secrets  names, scopes and purposes (GET /config/runtime, never a
 //            value); add, rotate (a PUT of a new value), delete; with
 //            security.two_person_secrets on, a change answers 202 and
@@ -132,7 +134,8 @@ function System() {
                     {v && !(secrets.data?.secrets || []).some((x) => x.name === v) && <option value={v} selected>{v}</option>}
                     {(secrets.data?.secrets || []).filter((x) => x.scope === 'system' || x.name === v).map((x) => <option key={x.name} value={x.name} selected={x.name === v}>{x.name}</option>)}
                   </select>
-                ) : k.type === 'cidr[]' ? <textarea id={id} name={k.key} rows={3} class="mono" defaultValue={toText(k, v)} disabled={dis} placeholder="10.0.0.0/8" aria-describedby={`${id}-h`} />
+                ) : k.key === 'security.redact_patterns' ? <RedactField name={k.key} value={v} disabled={dis} />
+                  : k.type === 'cidr[]' ? <textarea id={id} name={k.key} rows={3} class="mono" defaultValue={toText(k, v)} disabled={dis} placeholder="10.0.0.0/8" aria-describedby={`${id}-h`} />
                   : k.type !== 'boolean' && <input id={id} name={k.key} class="mono" defaultValue={toText(k, v)} disabled={dis}
                     type={k.type === 'integer' || k.type === 'number' ? 'number' : 'text'} step={k.type === 'integer' ? 1 : 'any'}
                     min={k.min} max={k.max} aria-describedby={`${id}-h`} />}
@@ -166,6 +169,54 @@ function System() {
         </Modal>
       )}
     </form>
+  );
+}
+
+/* security.redact_patterns (src/redact: the --redact-patterns syntax) as a
+ * checkbox per pattern; the hidden input the form reads keeps the text as
+ * it is while the set it means is unchanged, else lists the checked ones. */
+const PATTERNS = ['keys', 'bearer', 'url', 'email', 'phone', 'cn_id'] as const;
+const PATTERN_DEFAULT = ['keys', 'bearer', 'url', 'cn_id'];
+function redactSet(spec: string | null): Set<string> {
+  let set = new Set<string>();
+  let rel = false, any = false;
+  for (const raw of (spec || 'default').split(',')) {
+    const w = raw.trim();
+    if (!w) continue;
+    const sign = w[0] === '+' ? 1 : w[0] === '-' ? -1 : 0;
+    const name = sign ? w.slice(1) : w;
+    const bits = name === 'all' ? [...PATTERNS] : name === 'none' ? [] : name === 'default' ? PATTERN_DEFAULT : [name];
+    if (sign) {
+      if (!rel && !any) set = new Set(PATTERN_DEFAULT);
+      rel = true;
+      for (const b of bits) sign > 0 ? set.add(b) : set.delete(b);
+    } else {
+      if (name === 'none') set.clear();
+      for (const b of bits) set.add(b);
+    }
+    any = true;
+  }
+  return set;
+}
+const PATTERN_LABEL: Record<string, Key> = {
+  keys: 'set.redact.keys', bearer: 'set.redact.bearer', url: 'set.redact.url',
+  email: 'set.redact.email', phone: 'set.redact.phone', cn_id: 'set.redact.cnid',
+};
+function RedactField({ name, value, disabled }: { name: string; value: string | null; disabled: boolean }) {
+  const [on, setOn] = useState(() => redactSet(value));
+  const same = [...PATTERNS].every((p) => on.has(p) === redactSet(value).has(p));
+  const text = same ? (value ?? '') : (PATTERNS.filter((p) => on.has(p)).join(',') || 'none');
+  return (
+    <div class="checks" role="group" aria-label={name} data-testid="redact-patterns">
+      <input type="hidden" name={name} value={text} />
+      {PATTERNS.map((p) => (
+        <label key={p} class="check">
+          <input type="checkbox" data-pattern={p} checked={on.has(p)} disabled={disabled}
+            onChange={(e) => { const n = new Set(on); (e.currentTarget as HTMLInputElement).checked ? n.add(p) : n.delete(p); setOn(n); }} />
+          <span>{t(PATTERN_LABEL[p])}</span>
+        </label>
+      ))}
+    </div>
   );
 }
 
