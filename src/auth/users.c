@@ -428,6 +428,9 @@ void auth_me_session(aos_auth_t *a, aos_http_req_t *req, json_t *me)
                                   auth_iso_or_null(s->expires_ms), "idle_expires_at",
                                   auth_iso_or_null(s->last_ms + a->users->idle_ms), "totp",
                                   u && ubool(u, "totp_enabled")));
+    /* whether the user's two-factor is on: "My account" offers setting it
+     * up or turning it off */
+    json_object_set_new(me, "totp_enabled", json_boolean(u && ubool(u, "totp_enabled")));
     sodium_memzero(csrf, sizeof(csrf));
 }
 

@@ -391,6 +391,8 @@ test('bad input gets a clear 400 (or 413) and changes nothing', async () => {
 test('TOTP: enrol with a first code; then login needs a code, and a code is taken once', async () => {
   const u = await mkUser(aos, { name: 'totp.user', password: PW.t, role: 'admin' });
   const s = await login(aos, 'totp.user', PW.t);
+  const me = async (cookie) => (await req(aos, 'GET', '/auth/me', { cookie })).body.totp_enabled;
+  assert.equal(await me(s.cookie), false);
   // only the user itself enrols (the Owner token may not read its secret)
   assert.equal((await aos.api('POST', `/auth/users/${u.id}/totp`)).status, 403);
   const e = await req(aos, 'POST', `/auth/users/${u.id}/totp`, { cookie: s.cookie, csrf: s.csrf });
@@ -404,6 +406,7 @@ test('TOTP: enrol with a first code; then login needs a code, and a code is take
   assert.equal(wrong.status, 400, wrong.text);
   const ok = await req(aos, 'POST', `/auth/users/${u.id}/totp/confirm`, { cookie: s.cookie, csrf: s.csrf, body: { code: hotp(key, step) } });
   assert.equal(ok.status, 200, ok.text);
+  assert.equal(await me(s.cookie), true, '/auth/me says two-factor is on');
   const need = await login(aos, 'totp.user', PW.t);
   assert.equal(need.status, 401);
   assert.match(need.body.error.message, /TOTP code is required/);
@@ -420,7 +423,9 @@ test('TOTP: enrol with a first code; then login needs a code, and a code is take
   assert.doesNotMatch(l.text, new RegExp(e.body.secret));
   // an Admin (here the Owner token) may turn it off for a lost device
   assert.equal((await aos.api('DELETE', `/auth/users/${u.id}/totp`)).status, 200);
-  assert.equal((await login(aos, 'totp.user', PW.t)).status, 200);
+  const after = await login(aos, 'totp.user', PW.t);
+  assert.equal(after.status, 200);
+  assert.equal(await me(after.cookie), false);
   const audit = await aos.api('GET', '/audit/logs');
   assert.doesNotMatch(audit.text, new RegExp(`${e.body.secret}|${PW.t}`));
 });

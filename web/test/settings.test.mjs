@@ -2,7 +2,8 @@
 // aosd: S1 a change reviewed as a diff in a modal (dry run) and then saved,
 // the restart-required key marked; the IP allowlist; Secrets & Env (names
 // and purposes only; add, rotate, delete; the two-person rule with a
-// second Admin approving); S3 redaction rules turned on through the diff
+// second Admin approving); custom roles made, granted and deleted on the
+// Access tab; S3 redaction rules turned on through the diff
 // and a log line then stored redacted; S2 users, a token shown once, grants; the audit
 // log filtered and its chain verified; the master key rotated; a user's
 // own account (two-factor set up and off, a new password ending the
@@ -254,6 +255,55 @@ test('S2: users, a token shown once, grants', async () => {
   noProblems();
 });
 
+test('Access: custom roles listed, created, offered in the grant picker, deleted', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  await page.reload();
+  await tab(page, 'access');
+  const rf = page.locator('[data-testid="role-form"]');
+  await rf.locator('input[name="name"]').fill('ui-analyst');
+  await rf.locator('input[name="description"]').fill('files tools, reads p1');
+  await rf.locator('textarea[name="grants"]').fill('operator tool:files__*\nviewer project:p1');
+  await rf.locator('button[type="submit"]').click();
+  const row = page.locator('tr[data-role="ui-analyst"]');
+  await row.waitFor();
+  assert.match(await row.innerText(), /operator tool:files__\*; viewer project:p1/);
+  const r = (await aos.api('GET', '/rbac/roles')).body.roles.find((x) => x.name === 'ui-analyst');
+  assert.deepEqual(r.grants, [{ role: 'operator', resource: 'tool:files__*' }, { role: 'viewer', resource: 'project:p1' }]);
+  // the built-in roles are listed too, without a delete button
+  assert.equal(await page.locator('tr[data-role="admin"] button').count(), 0);
+  // a bad role: the server's message, nothing made
+  await rf.locator('input[name="name"]').fill('ui-bad');
+  await rf.locator('textarea[name="grants"]').fill('operator nowhere');
+  await rf.locator('button[type="submit"]').click();
+  await page.locator('[role="alert"]', { hasText: "resource 'nowhere'" }).waitFor();
+  owner.expected(400);
+  assert.equal((await aos.api('GET', '/rbac/roles')).body.roles.some((x) => x.name === 'ui-bad'), false);
+  // offered in the grant picker; the grant gives the role's rights
+  const tok = await aos.api('POST', '/auth/tokens', { name: 'ui-role-holder', role: 'none' });
+  assert.equal(tok.status, 201, tok.text);
+  const gf = page.locator('[data-testid="grant-form"]');
+  await gf.locator('input[name="principal"]').fill(`token:${tok.body.id}`);
+  await gf.locator('select[name="role"]').selectOption('ui-analyst');
+  await gf.locator('input[name="resource"]').fill('system');
+  await gf.locator('button[type="submit"]').click();
+  await page.locator('tr[data-grant="system"]', { hasText: 'ui-analyst' }).waitFor();
+  const me = await (await fetch(aos.url + '/auth/me', { headers: { Authorization: `Bearer ${tok.body.token}` } })).json();
+  assert.ok(me.effective_grants.some((g) => g.resource === 'tool:files__*' && g.role === 'operator'), JSON.stringify(me));
+  await axe(page, '/settings access roles');
+  // still granted: deleting is refused, with the server's reason
+  await row.locator('[data-testid="role-delete-ui-analyst"]').click();
+  await page.locator('[role="alert"]', { hasText: 'grant' }).waitFor();
+  owner.expected(409);
+  // the grant removed first, then the role goes
+  await page.locator('tr[data-grant="system"]', { hasText: 'ui-analyst' }).locator('button').click();
+  await page.locator('tr[data-grant="system"]', { hasText: 'ui-analyst' }).waitFor({ state: 'detached' });
+  await row.locator('[data-testid="role-delete-ui-analyst"]').click();
+  await row.waitFor({ state: 'detached' });
+  assert.equal((await aos.api('GET', '/rbac/roles')).body.roles.some((x) => x.name === 'ui-analyst'), false);
+  noProblems();
+});
+
 test('the audit log: filters and chain verification', async () => {
   const { page, noProblems } = owner;
   await tab(page, 'audit');
@@ -340,6 +390,9 @@ test("a user's own account: two-factor on and off, a new password ends the sessi
   await page.locator('nav').waitFor();
   await page.goto(aos.url + '/settings');
   await tab(page, 'account');
+  // /auth/me says two-factor is off: only setting it up is offered
+  await page.locator('[data-testid="totp-state"]', { hasText: 'is off' }).waitFor();
+  assert.equal(await page.locator('[data-testid="totp-off"]').count(), 0);
   await page.click('[data-testid="totp-enrol"]');
   const secret = (await page.locator('[data-testid="totp-secret"]').innerText()).trim();
   await axe(page, '/settings account');
@@ -348,8 +401,13 @@ test("a user's own account: two-factor on and off, a new password ends the sessi
   await page.locator('[data-testid="account-msg"]', { hasText: 'asks for a code' }).waitFor();
   const need = await fetch(aos.url + '/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'acct', password: PASS }) });
   assert.equal(need.status, 401, 'a code is now needed');
+  // now on: only turning it off is offered
+  await page.locator('[data-testid="totp-state"]', { hasText: 'is on' }).waitFor();
+  assert.equal(await page.locator('[data-testid="totp-enrol"]').count(), 0);
   await page.click('[data-testid="totp-off"]');
   await page.locator('[data-testid="account-msg"]', { hasText: 'off' }).waitFor();
+  await page.locator('[data-testid="totp-state"]', { hasText: 'is off' }).waitFor();
+  await page.locator('[data-testid="totp-enrol"]').waitFor();
   const f = page.locator('[data-testid="password-form"]');
   await f.locator('input[name="current"]').fill(PASS);
   await f.locator('input[name="password"]').fill('account-pass-phrase-2');

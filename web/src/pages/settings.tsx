@@ -11,7 +11,9 @@
 //            security.two_person_secrets on, a change answers 202 and
 //            waits in the pending list for another Admin to approve.
 //   Access   S2 users, API tokens (the token is shown once, in a modal),
-//            grants, and the roles table.
+//            grants (the picker offers the custom roles too), and the
+//            roles: built-in and custom, a custom one made from "role
+//            pattern" lines and deleted.
 //   Audit    GET /audit/logs with its filters and cursor; /audit/verify.
 import { useState } from 'preact/hooks';
 import { t, Key } from '../i18n';
@@ -335,8 +337,23 @@ function Secrets() {
 
 const ROLES = ['viewer', 'operator', 'admin', 'owner'];
 
-function RoleSelect({ name, value }: { name: string; value?: string }) {
-  return <select name={name} defaultValue={value || 'viewer'}>{['none', ...ROLES].map((r) => <option key={r} value={r}>{r}</option>)}</select>;
+/* A role picker: the built-in roles, and the custom ones where a grant
+ * may name them (custom: their names). */
+function RoleSelect({ name, value, custom = [] }: { name: string; value?: string; custom?: string[] }) {
+  return (
+    <select name={name} defaultValue={value || 'viewer'}>
+      {['none', ...ROLES].map((r) => <option key={r} value={r}>{r}</option>)}
+      {custom.length > 0 && <optgroup label={t('acc.roles.custom')}>{custom.map((r) => <option key={r} value={r}>{r}</option>)}</optgroup>}
+    </select>
+  );
+}
+
+/* "operator tool:files__*" a line -> [{role, resource}] */
+function parseRoleGrants(text: string) {
+  return text.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
+    const [role, resource = 'system'] = l.split(/\s+/);
+    return { role, resource };
+  });
 }
 
 function Access() {
@@ -369,6 +386,15 @@ function Access() {
     run(() => api('POST', '/rbac/grants', { principal: val(f, 'principal').trim(), role: val(f, 'role'), resource: val(f, 'resource').trim() }), () => { f.reset(); grants.reload(); });
   };
   const roleList: any[] = Array.isArray(roles.data) ? roles.data : roles.data?.roles || [];
+  const custom = roleList.filter((r) => !r.builtin).map((r) => r.name as string);
+  const addRole = (e: Event) => {
+    e.preventDefault();
+    const f = e.currentTarget as HTMLFormElement;
+    const body: any = { name: val(f, 'name').trim(), grants: parseRoleGrants(val(f, 'grants')) };
+    const d = val(f, 'description').trim();
+    if (d) body.description = d;
+    run(() => api('POST', '/rbac/roles', body), () => { f.reset(); roles.reload(); });
+  };
 
   return (
     <div class="stack">
@@ -441,19 +467,35 @@ function Access() {
         )}
         <form class="row inline-form" onSubmit={addGrant} data-testid="grant-form">
           <label>{t('acc.principal')}<input name="principal" required class="mono" placeholder="token:ID | user:ID" /></label>
-          <label>{t('acc.role')}<RoleSelect name="role" /></label>
+          <label>{t('acc.role')}<RoleSelect name="role" custom={custom} /></label>
           <label>{t('acc.resource')}<input name="resource" required class="mono" placeholder="tool:files__*" /></label>
           <button type="submit">{t('acc.grant.add')}</button>
         </form>
       </section>
-      {roleList.length > 0 && (
-        <section class="panel">
-          <h2>{t('acc.roles')}</h2>
+      <section class="panel">
+        <h2>{t('acc.roles')}</h2>
+        {!roles.data ? <Err msg={roles.err} /> : (
           <table data-testid="roles">
-            <tbody>{roleList.map((r) => <tr key={r.name}><td>{r.name}</td><td class="mono small">{(r.permissions || []).join(', ')}</td><td class="small" lang="en">{r.description}</td></tr>)}</tbody>
+            <thead><tr><th>{t('sec.name')}</th><th>{t('acc.roles.rights')}</th><th>{t('acc.roles.desc')}</th><th /></tr></thead>
+            <tbody>{roleList.map((r) => (
+              <tr key={r.name} data-role={r.name}>
+                <td>{r.name}{!r.builtin && <> <span class="badge">{t('acc.roles.custom')}</span></>}</td>
+                <td class="mono small">{r.builtin ? (r.permissions || []).join(', ') : (r.grants || []).map((g: any) => `${g.role} ${g.resource}`).join('; ')}</td>
+                <td class="small" lang={r.builtin ? 'en' : undefined}>{r.description}{!r.builtin && r.holders != null && <span class="muted"> ({t('acc.roles.holders', { n: r.holders })})</span>}</td>
+                <td>{!r.builtin && <button type="button" class="danger" data-testid={`role-delete-${r.name}`}
+                  onClick={() => confirm(t('acc.roles.delete', { name: r.name })) && run(() => api('DELETE', `/rbac/roles/${encodeURIComponent(r.name)}`), roles.reload)}>{t('common.delete')}</button>}</td>
+              </tr>
+            ))}</tbody>
           </table>
-        </section>
-      )}
+        )}
+        <form class="stack inline-form" onSubmit={addRole} data-testid="role-form">
+          <label>{t('sec.name')}<input name="name" required autocomplete="off" pattern="[a-z][a-z0-9._\-]{0,63}" placeholder="data-analyst" /></label>
+          <label>{t('acc.roles.desc')}<input name="description" autocomplete="off" /></label>
+          <label>{t('acc.roles.grants')}<textarea name="grants" rows={3} required class="mono" placeholder={'operator tool:files__*\nviewer project:p1'} /></label>
+          <p class="muted small">{t('acc.roles.grants.help')}</p>
+          <button type="submit">{t('acc.roles.add')}</button>
+        </form>
+      </section>
       {shown && (
         <Modal title={t('acc.token.shown', { name: shown.name })} onClose={() => setShown(null)}>
           <p class="warn">{t('acc.token.once')}</p>
@@ -535,9 +577,12 @@ function Audit() {
 
 /* The signed-in user's own account (a cookie session): a new password
  * (every session of the user ends, this one too) and two-factor sign-in
- * (TOTP: the secret shown once, confirmed with a code; or turned off). */
+ * (TOTP: the secret shown once, confirmed with a code; or turned off -
+ * whichever GET /auth/me's totp_enabled calls for). */
 function Account() {
   const me = principal();
+  const live = useLoad<{ totp_enabled?: boolean }>('/auth/me');
+  const on = !!live.data?.totp_enabled;
   const [err, setErr] = useState('');
   const [msg, setMsg] = useState('');
   const [enrol, setEnrol] = useState<{ secret: string; uri: string } | null>(null);
@@ -556,7 +601,7 @@ function Account() {
   const confirmTotp = (e: Event) => {
     e.preventDefault();
     const code = val(e.currentTarget as HTMLFormElement, 'code').trim();
-    run(async () => { await api('POST', `/auth/users/${id}/totp/confirm`, { code }); setEnrol(null); setMsg(t('acc.totp.on')); });
+    run(async () => { await api('POST', `/auth/users/${id}/totp/confirm`, { code }); setEnrol(null); setMsg(t('acc.totp.on')); live.reload(); });
   };
   return (
     <div class="stack">
@@ -572,9 +617,10 @@ function Account() {
       </section>
       <section class="panel">
         <h2>{t('acc.totp')}</h2>
+        {live.data && <p data-testid="totp-state">{on ? t('acc.totp.is.on') : t('acc.totp.is.off')}</p>}
         <div class="row">
-          <button type="button" data-testid="totp-enrol" onClick={() => run(async () => setEnrol(await api('POST', `/auth/users/${id}/totp`)))}>{t('acc.totp.enrol')}</button>
-          <button type="button" class="danger" data-testid="totp-off" onClick={() => run(async () => { await api('DELETE', `/auth/users/${id}/totp`); setMsg(t('acc.totp.off')); })}>{t('acc.totp.disable')}</button>
+          {live.data && !on && <button type="button" data-testid="totp-enrol" onClick={() => run(async () => setEnrol(await api('POST', `/auth/users/${id}/totp`)))}>{t('acc.totp.enrol')}</button>}
+          {live.data && on && <button type="button" class="danger" data-testid="totp-off" onClick={() => run(async () => { await api('DELETE', `/auth/users/${id}/totp`); setMsg(t('acc.totp.off')); live.reload(); })}>{t('acc.totp.disable')}</button>}
         </div>
         {enrol && (
           <form onSubmit={confirmTotp} data-testid="totp-form">
