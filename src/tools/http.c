@@ -1303,6 +1303,10 @@ static void refs_open(http_call_t *c)
         struct hdr_ref *r = &c->refs[i];
         aos_err_t e = {0, ""};
         size_t len = 0;
+        if (!r->name || !r->secret) { /* resolved before: never */
+            finish(c, NULL);
+            return;
+        }
         char *plain =
             c->h->open_secret(c->acting, r->secret, c->project, &len, &e, c->h->open_data);
         if (!plain) {
