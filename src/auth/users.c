@@ -413,6 +413,24 @@ static auth_session_t *session_of(const aos_principal_t *p)
     return (auth_session_t *)(void *)((char *)p - offsetof(auth_session_t, p));
 }
 
+const aos_principal_t *auth_users_find(aos_auth_t *a, const char *user_id)
+{
+    auth_users_t *U = a->users;
+    if (!U || !user_id)
+        return NULL;
+    int64_t now = aos_isotime_now_ms();
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&U->by_hash, &it, NULL, NULL, &v)) {
+        const auth_session_t *s = v;
+        if (!s->ended && now < s->expires_ms && now - s->last_ms < U->idle_ms &&
+            !strcmp(s->user_id, user_id))
+            return &s->p;
+    }
+    return NULL;
+}
+
 void auth_me_session(aos_auth_t *a, aos_http_req_t *req, json_t *me)
 {
     auth_session_t *s = session_of(aos_auth_principal(req));

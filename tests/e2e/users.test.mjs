@@ -222,6 +222,21 @@ test('a kept-alive connection reuses its session lookup, and logout, disable and
   }
 });
 
+test("a browser session's tool call may use a runtime secret its user may use", async () => {
+  const u = await mkUser(aos, { name: 'secret.user', password: 'secret-user-pw-1', role: 'admin' });
+  assert.equal((await aos.api('PUT', '/config/runtime/USERS_HDR', { value: 'users-header-value-1' })).status < 300, true);
+  const s = await login(aos, 'secret.user', 'secret-user-pw-1');
+  // a name that does not resolve: the secret is opened before the look-up
+  const call = (cookie, csrf) => req(aos, 'POST', '/mcp/call', { cookie, csrf, origin: aos.url,
+    body: { server: 'http', tool: 'get', args: { url: 'http://users.invalid/', headers: { 'X-K': { secret: 'USERS_HDR' } } } } });
+  const r = await call(s.cookie, s.csrf);
+  assert.equal(r.status, 200, r.text);
+  assert.doesNotMatch(r.text, /USERS_HDR|users-header-value/);
+  // its user disabled: the session ends, and so does the call
+  assert.equal((await aos.api('PATCH', `/auth/users/${u.id}`, { disabled: true })).status, 200);
+  assert.equal((await call(s.cookie, s.csrf)).status, 401);
+});
+
 test('CSRF: a state-changing cookie request needs the token and this origin; bearer requests need neither', async () => {
   const s = await login(aos, 'admin.one', PW.admin);
   const body = { name: 'csrf-victim', password: 'whatever-pw-123' };
