@@ -255,7 +255,7 @@ test('S2: users, a token shown once, grants', async () => {
   noProblems();
 });
 
-test('Access: custom roles listed, created, offered in the grant picker, deleted', async () => {
+test('Access: custom roles listed, created, offered in the grant picker, changed, deleted', async () => {
   const { page, noProblems } = owner;
   const { aos } = env;
   await page.reload();
@@ -291,6 +291,16 @@ test('Access: custom roles listed, created, offered in the grant picker, deleted
   const me = await (await fetch(aos.url + '/auth/me', { headers: { Authorization: `Bearer ${tok.body.token}` } })).json();
   assert.ok(me.effective_grants.some((g) => g.resource === 'tool:files__*' && g.role === 'operator'), JSON.stringify(me));
   await axe(page, '/settings access roles');
+  // changed in place: the grant gives the new rights at once
+  await row.locator('[data-testid="role-edit-ui-analyst"]').click();
+  assert.equal(await rf.locator('input[name="name"]').inputValue(), 'ui-analyst');
+  assert.equal(await rf.locator('textarea[name="grants"]').inputValue(), 'operator tool:files__*\nviewer project:p1');
+  await rf.locator('textarea[name="grants"]').fill('operator tool:csv__*');
+  await rf.locator('button[type="submit"]').click();
+  await page.locator('tr[data-role="ui-analyst"]', { hasText: 'operator tool:csv__*' }).waitFor();
+  const me2 = await (await fetch(aos.url + '/auth/me', { headers: { Authorization: `Bearer ${tok.body.token}` } })).json();
+  assert.ok(me2.effective_grants.some((g) => g.resource === 'tool:csv__*'), JSON.stringify(me2));
+  assert.ok(!me2.effective_grants.some((g) => g.resource === 'tool:files__*'), JSON.stringify(me2));
   // still granted: deleting is refused, with the server's reason
   await row.locator('[data-testid="role-delete-ui-analyst"]').click();
   await page.locator('[role="alert"]', { hasText: 'grant' }).waitFor();

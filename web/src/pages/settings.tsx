@@ -12,8 +12,8 @@
 //            waits in the pending list for another Admin to approve.
 //   Access   S2 users, API tokens (the token is shown once, in a modal),
 //            grants (the picker offers the custom roles too), and the
-//            roles: built-in and custom, a custom one made from "role
-//            pattern" lines and deleted.
+//            roles: built-in and custom, a custom one made (or changed)
+//            from "role pattern" lines, and deleted.
 //   Audit    GET /audit/logs with its filters and cursor; /audit/verify.
 import { useState } from 'preact/hooks';
 import { t, Key } from '../i18n';
@@ -387,13 +387,17 @@ function Access() {
   };
   const roleList: any[] = Array.isArray(roles.data) ? roles.data : roles.data?.roles || [];
   const custom = roleList.filter((r) => !r.builtin).map((r) => r.name as string);
+  // the role being changed (PATCH) instead of made, or null
+  const [editing, setEditing] = useState<any>(null);
   const addRole = (e: Event) => {
     e.preventDefault();
     const f = e.currentTarget as HTMLFormElement;
-    const body: any = { name: val(f, 'name').trim(), grants: parseRoleGrants(val(f, 'grants')) };
+    const body: any = { grants: parseRoleGrants(val(f, 'grants')) };
     const d = val(f, 'description').trim();
-    if (d) body.description = d;
-    run(() => api('POST', '/rbac/roles', body), () => { f.reset(); roles.reload(); });
+    if (d || editing) body.description = d;
+    const done = () => { f.reset(); setEditing(null); roles.reload(); };
+    if (editing) run(() => api('PATCH', `/rbac/roles/${encodeURIComponent(editing.name)}`, body), done);
+    else run(() => api('POST', '/rbac/roles', { name: val(f, 'name').trim(), ...body }), done);
   };
 
   return (
@@ -482,18 +486,26 @@ function Access() {
                 <td>{r.name}{!r.builtin && <> <span class="badge">{t('acc.roles.custom')}</span></>}</td>
                 <td class="mono small">{r.builtin ? (r.permissions || []).join(', ') : (r.grants || []).map((g: any) => `${g.role} ${g.resource}`).join('; ')}</td>
                 <td class="small" lang={r.builtin ? 'en' : undefined}>{r.description}{!r.builtin && r.holders != null && <span class="muted"> ({t('acc.roles.holders', { n: r.holders })})</span>}</td>
-                <td>{!r.builtin && <button type="button" class="danger" data-testid={`role-delete-${r.name}`}
-                  onClick={() => confirm(t('acc.roles.delete', { name: r.name })) && run(() => api('DELETE', `/rbac/roles/${encodeURIComponent(r.name)}`), roles.reload)}>{t('common.delete')}</button>}</td>
+                <td>{!r.builtin && <div class="row">
+                  <button type="button" data-testid={`role-edit-${r.name}`} onClick={() => setEditing(r)}>{t('acc.roles.edit')}</button>
+                  <button type="button" class="danger" data-testid={`role-delete-${r.name}`}
+                    onClick={() => confirm(t('acc.roles.delete', { name: r.name })) && run(() => api('DELETE', `/rbac/roles/${encodeURIComponent(r.name)}`), roles.reload)}>{t('common.delete')}</button>
+                </div>}</td>
               </tr>
             ))}</tbody>
           </table>
         )}
-        <form class="stack inline-form" onSubmit={addRole} data-testid="role-form">
-          <label>{t('sec.name')}<input name="name" required autocomplete="off" pattern="[a-z][a-z0-9._\-]{0,63}" placeholder="data-analyst" /></label>
-          <label>{t('acc.roles.desc')}<input name="description" autocomplete="off" /></label>
-          <label>{t('acc.roles.grants')}<textarea name="grants" rows={3} required class="mono" placeholder={'operator tool:files__*\nviewer project:p1'} /></label>
+        <form class="stack inline-form" onSubmit={addRole} data-testid="role-form" key={editing ? editing.name : ''}>
+          <label>{t('sec.name')}<input name="name" required autocomplete="off" pattern="[a-z][a-z0-9._\-]{0,63}" placeholder="data-analyst"
+            defaultValue={editing?.name} readOnly={!!editing} /></label>
+          <label>{t('acc.roles.desc')}<input name="description" autocomplete="off" defaultValue={editing?.description || ''} /></label>
+          <label>{t('acc.roles.grants')}<textarea name="grants" rows={3} required class="mono" placeholder={'operator tool:files__*\nviewer project:p1'}
+            defaultValue={editing ? (editing.grants || []).map((g: any) => `${g.role} ${g.resource}`).join('\n') : ''} /></label>
           <p class="muted small">{t('acc.roles.grants.help')}</p>
-          <button type="submit">{t('acc.roles.add')}</button>
+          <div class="row">
+            <button type="submit">{editing ? t('acc.roles.save') : t('acc.roles.add')}</button>
+            {editing && <button type="button" onClick={() => setEditing(null)}>{t('common.cancel')}</button>}
+          </div>
         </form>
       </section>
       {shown && (
