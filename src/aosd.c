@@ -255,6 +255,33 @@ static char *open_env_secret(const char *secret, const char *project_id, size_t 
     return aos_settings_secret_open(d->settings, secret, project_id, len, err);
 }
 
+/* wiring: gateway -- a runtime secret a registry entry's header or env
+ * value names ({"secret": name}), opened at each connect; entries are
+ * written by Admins on system, who may use every secret. System scope. */
+static char *open_entry_secret(const char *name, size_t *len, aos_err_t *err, void *data)
+{
+    aos_daemon_t *d = data;
+    return aos_settings_secret_open(d->settings, name, NULL, len, err);
+}
+
+/* wiring: nettools -- a runtime secret an http tool call's header names,
+ * for that request only: acting ("token:<id>", "anonymous") must be able
+ * to operate on secret:<name>, as for a TaskSpec's env */
+static char *open_header_secret(const char *acting, const char *secret, const char *project,
+                                size_t *len, aos_err_t *err, void *data)
+{
+    aos_daemon_t *d = data;
+    const aos_principal_t *p = aos_auth_find(d->auth, acting);
+    char res[96];
+    snprintf(res, sizeof(res), "secret:%.64s", secret);
+    if (!p || aos_auth_check(p, AOS_PERM_OPERATE, res)) {
+        aos_err_set(err, AOS_EFORBIDDEN,
+                    "the caller may not use it (it needs operate on the secret)");
+        return NULL;
+    }
+    return aos_settings_secret_open(d->settings, secret, project, len, err);
+}
+
 /* wiring: settings -- the LLM settings changed: the client takes them for
  * the calls it starts from now on (turning the LLM on takes a restart). */
 static int apply_settings(const char *group, int dry_run, void *data)
@@ -491,6 +518,8 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                             .on_unseal = on_unseal,
                             .on_forget = on_forget,
                             .unseal_data = d,
+                            .open_secret = open_entry_secret,
+                            .open_secret_data = d,
                             .emit = emit_event,
                             .emit_data = d};
     if ((rc = aos_gateway_new(&d->gateway, &gc, err)))
@@ -561,7 +590,12 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     if ((rc = aos_gateway_add_builtin(d->gateway, aos_logs_builtin(d->logs))))
         return aos_err_set(err, rc, "unable to add the built-in server 'logs'");
     /* wiring: nettools -- the built-in servers git and http */
-    aos_tools_http_cfg_t htc = {.loop = d->loop, .httpc = d->httpc, .data_dir = c->data_dir};
+    aos_tools_http_cfg_t htc = {.loop = d->loop,
+                                .httpc = d->httpc,
+                                .data_dir = c->data_dir,
+                                .store = d->store,
+                                .open_secret = open_header_secret,
+                                .open_data = d};
     if ((rc = aos_tools_git_new(&d->git_tools, d->loop, err)) ||
         (rc = aos_tools_http_new(&d->http_tools, &htc, err)))
         return rc;

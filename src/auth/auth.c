@@ -1024,9 +1024,13 @@ const aos_principal_t *aos_auth_find(aos_auth_t *a, const char *id)
         return NULL;
     if (!strcmp(id, "anonymous"))
         return a->mcp_anonymous ? &a->anonymous : NULL;
+    if (!strncmp(id, "user:", 5)) /* a browser session's user */
+        return auth_users_find(a, id + 5);
     if (!strncmp(id, "token:", 6)) /* as aos_auth_actor names it */
         id += 6;
     const aos_principal_t *p = aos_map_get(&a->by_id, id);
+    if (!p) /* an MCP caller names a session's user by its id alone */
+        return auth_users_find(a, id);
     if (!p || p->revoked || (p->expires_ms && aos_isotime_now_ms() >= p->expires_ms))
         return NULL;
     return p;

@@ -234,9 +234,11 @@ const char *aos_auth_actor(const aos_principal_t *p, char *buf, size_t n);
  * "scraper", "task:<trace>"); never a secret. Pure; any thread. */
 const char *aos_auth_display(const aos_principal_t *p, char *buf, size_t n);
 /* The principal whose id is id (a token's id - also as "token:<id>", the
- * form aos_auth_actor writes -, or "anonymous" when the
+ * form aos_auth_actor writes -, a user's with a live browser session -
+ * also as "user:<id>" -, or "anonymous" when the
  * anonymous MCP client is allowed), as tool calls name their caller; NULL
- * when there is none or its token is revoked or expired. Loop thread: the
+ * when there is none or its token is revoked or expired (its sessions
+ * ended). Loop thread: the
  * pointer is valid until the loop next applies token changes. */
 const aos_principal_t *aos_auth_find(aos_auth_t *a, const char *id);
 /* aos_auth_check for the caller of req. */

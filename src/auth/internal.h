@@ -95,6 +95,9 @@ size_t auth_owner_users(const aos_auth_t *a, const char *except_id);
 /* Adds to a GET /auth/me answer what a cookie session has (csrf_token,
  * session expiry). */
 void auth_me_session(aos_auth_t *a, aos_http_req_t *req, json_t *me);
+/* The principal of a live browser session of user id (every session of a
+ * user has the same rights), or NULL. Loop thread. */
+const aos_principal_t *auth_users_find(aos_auth_t *a, const char *user_id);
 /* 1 if principal "user:<id>" exists (for POST /rbac/grants). */
 int auth_user_exists(const aos_auth_t *a, const char *id);
 void auth_users_free(aos_auth_t *a);

@@ -73,6 +73,7 @@ typedef struct auth_users_s {
     aos_map_t by_hash; /* session hash -> auth_session_t (ended ones too, until swept) */
     aos_map_t backoff; /* "u:<name>" / "a:<address>" -> aos_login_backoff_t */
     int64_t swept_ms;
+    uint64_t freed;                     /* sweeps that freed sessions: a kept-alive slot's check */
     unsigned hashing;                   /* hash jobs on the thread pool */
     struct ujob *wait_head, *wait_tail; /* hash jobs waiting for a slot */
     unsigned waiting;
@@ -256,6 +257,8 @@ static void sweep(aos_auth_t *a, int64_t now)
         if (s->ended && !(a->http && aos_http_principal_in_use(a->http, &s->p)))
             gone[k++] = s->hash;
     }
+    if (k)
+        U->freed++;
     for (size_t i = 0; i < k; i++)
         session_free(aos_map_del(&U->by_hash, gone[i]));
     k = 0;
@@ -300,6 +303,54 @@ static int session_secret(aos_http_req_t *req, char secret[AOS_LOGIN_SECRET_LEN 
                                 AOS_LOGIN_SECRET_LEN + 2);
 }
 
+/* What a kept-alive connection's last session cookie was: its secret (to
+ * compare in constant time) and its session, so that the next request
+ * with the same cookie skips hashing it and looking the hash up, as the
+ * bearer token's slot does (auth.c). The session is checked on every
+ * request all the same (ended by logout, its user disabled or deleted,
+ * idle, expired: at once); the pointer is trusted only while no sweep has
+ * freed sessions since it was taken. Wiped when the connection closes. */
+typedef struct {
+    aos_http_conn_slot_t base;
+    auth_session_t *s;
+    uint64_t freed;
+    char secret[AOS_LOGIN_SECRET_LEN];
+} session_slot_t;
+
+static void session_slot_release(aos_http_conn_slot_t *slot)
+{
+    sodium_memzero(slot, sizeof(session_slot_t));
+    free(slot);
+}
+
+/* The session of secret (AOS_LOGIN_SECRET_LEN bytes), or NULL. */
+static auth_session_t *session_lookup(auth_users_t *U, aos_http_req_t *req, const char *secret)
+{
+    aos_http_conn_slot_t *slot = aos_http_conn_slot(req);
+    session_slot_t *ss =
+        slot && slot->release == session_slot_release ? (session_slot_t *)slot : NULL;
+    if (ss && ss->freed == U->freed && sodium_memcmp(ss->secret, secret, AOS_LOGIN_SECRET_LEN) == 0)
+        return ss->s;
+    char hash[65];
+    aos_secret_token_hash(secret, hash);
+    auth_session_t *s = aos_map_get(&U->by_hash, hash);
+    if (!s)
+        return NULL;
+    if (!ss && (ss = malloc(sizeof(*ss)))) {
+        ss->base.release = session_slot_release;
+        if (aos_http_set_conn_slot(req, &ss->base)) {
+            free(ss);
+            ss = NULL;
+        }
+    }
+    if (ss) {
+        ss->s = s;
+        ss->freed = U->freed;
+        memcpy(ss->secret, secret, AOS_LOGIN_SECRET_LEN);
+    }
+    return s;
+}
+
 int auth_session_principal(aos_auth_t *a, aos_http_req_t *req, aos_principal_t **out,
                            aos_err_t *err)
 {
@@ -316,9 +367,7 @@ int auth_session_principal(aos_auth_t *a, aos_http_req_t *req, aos_principal_t *
         rc = aos_err_set(err, AOS_EUNAUTH, "malformed session cookie: log in again");
         goto out;
     }
-    char hash[65];
-    aos_secret_token_hash(secret, hash);
-    s = aos_map_get(&U->by_hash, hash);
+    s = session_lookup(U, req, secret);
     if (s && !s->ended && (now >= s->expires_ms || now - s->last_ms >= U->idle_ms))
         session_end(a, s, "expired");
     if (!s || s->ended) {
@@ -364,6 +413,24 @@ static auth_session_t *session_of(const aos_principal_t *p)
     return (auth_session_t *)(void *)((char *)p - offsetof(auth_session_t, p));
 }
 
+const aos_principal_t *auth_users_find(aos_auth_t *a, const char *user_id)
+{
+    auth_users_t *U = a->users;
+    if (!U || !user_id)
+        return NULL;
+    int64_t now = aos_isotime_now_ms();
+    aos_map_iter_t it;
+    aos_map_iter_init(&it);
+    void *v;
+    while (aos_map_iter_next(&U->by_hash, &it, NULL, NULL, &v)) {
+        const auth_session_t *s = v;
+        if (!s->ended && now < s->expires_ms && now - s->last_ms < U->idle_ms &&
+            !strcmp(s->user_id, user_id))
+            return &s->p;
+    }
+    return NULL;
+}
+
 void auth_me_session(aos_auth_t *a, aos_http_req_t *req, json_t *me)
 {
     auth_session_t *s = session_of(aos_auth_principal(req));
@@ -379,6 +446,9 @@ void auth_me_session(aos_auth_t *a, aos_http_req_t *req, json_t *me)
                                   auth_iso_or_null(s->expires_ms), "idle_expires_at",
                                   auth_iso_or_null(s->last_ms + a->users->idle_ms), "totp",
                                   u && ubool(u, "totp_enabled")));
+    /* whether the user's two-factor is on: "My account" offers setting it
+     * up or turning it off */
+    json_object_set_new(me, "totp_enabled", json_boolean(u && ubool(u, "totp_enabled")));
     sodium_memzero(csrf, sizeof(csrf));
 }
 

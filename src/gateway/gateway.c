@@ -396,6 +396,8 @@ static void teach_map(aos_gateway_t *gw, const json_t *m, void (*fn)(const char 
     json_t *val;
     json_object_foreach((json_t *)m, k, val)
     {
+        if (!json_is_string(val))
+            continue; /* a runtime secret's name: settings teaches its value */
         char *plain = aos_secret_open(gw->cfg.secrets, json_string_value(val), NULL);
         if (plain && *plain)
             fn(plain, gw->cfg.unseal_data);
@@ -425,8 +427,10 @@ static void teach(aos_gateway_t *gw, gw_server_t *sv, int add)
 }
 
 /* Opens the sealed values of a {"K":"v1:..."} map into "K=V" (env) or
- * "K: V" (headers) strings; every string is wiped and freed by free_strv. */
-static char **open_map(aos_gateway_t *gw, const json_t *m, const char *sep)
+ * "K: V" (headers) strings, a {"K": {"secret": "S"}} value with the
+ * runtime secret S's value of now; every string is wiped and freed by
+ * free_strv. server names the entry in a failure's log line. */
+static char **open_map(aos_gateway_t *gw, const json_t *m, const char *sep, const char *server)
 {
     size_t n = json_object_size(m), i = 0;
     char **v = calloc(n + 1, sizeof(char *));
@@ -437,7 +441,34 @@ static char **open_map(aos_gateway_t *gw, const json_t *m, const char *sep)
     json_object_foreach((json_t *)m, k, val)
     {
         size_t len = 0;
-        char *plain = aos_secret_open(gw->cfg.secrets, json_string_value(val), &len);
+        char *plain;
+        const char *ref = json_string_value(json_object_get(val, "secret"));
+        if (ref) {
+            aos_err_t e = {0, ""};
+            plain = gw->cfg.open_secret
+                        ? gw->cfg.open_secret(ref, &len, &e, gw->cfg.open_secret_data)
+                        : NULL;
+            if (!plain)
+                aos_log_warn("gateway",
+                             "server '%s': '%s' names runtime secret '%.64s', which does not open "
+                             "(%s); it is left out",
+                             server, k, ref, e.code ? aos_err_msg(&e) : "no secret store");
+            else if (sep[0] == ':') {
+                /* a header value: no line break or NUL */
+                for (size_t j = 0; j < len; j++)
+                    if (plain[j] == '\r' || plain[j] == '\n' || plain[j] == '\0') {
+                        aos_log_warn("gateway",
+                                     "server '%s': the value of runtime secret '%.64s' cannot be "
+                                     "header '%s' (a line break or NUL); it is left out",
+                                     server, ref, k);
+                        aos_secret_wipe(plain);
+                        plain = NULL;
+                        break;
+                    }
+            }
+        } else {
+            plain = aos_secret_open(gw->cfg.secrets, json_string_value(val), &len);
+        }
         if (!plain)
             continue;
         size_t sz = strlen(k) + strlen(sep) + len + 1;
@@ -496,8 +527,8 @@ static int open_upstream(aos_gateway_t *gw, gw_server_t *sv, json_t *caps,
     json_array_foreach(pass, i, a) passv[i] = json_string_value(a);
     uc.args = argv;
     uc.env_passthrough = passv;
-    char **env = open_map(gw, json_object_get(cfgj, "env"), "=");
-    char **headers = open_map(gw, json_object_get(cfgj, "headers"), ": ");
+    char **env = open_map(gw, json_object_get(cfgj, "env"), "=", sv->name);
+    char **headers = open_map(gw, json_object_get(cfgj, "headers"), ": ", sv->name);
     uc.env = (const char *const *)env;
     uc.headers = (const char *const *)headers;
     char *token = NULL;

@@ -69,6 +69,14 @@ typedef struct {
     void (*on_unseal)(const char *value, void *data);
     void (*on_forget)(const char *value, void *data);
     void *unseal_data;
+    /* Opens the runtime secret an entry's env or header value names
+     * ({"secret": "<name>"}), each time an upstream is opened from it (a
+     * rotated secret reaches the next connection or process): guarded
+     * memory released with aos_secret_wipe, or NULL with err (the entry is
+     * then opened without that value, and the failure logged by name).
+     * May be NULL (such values are left out). Loop thread. */
+    char *(*open_secret)(const char *name, size_t *len, aos_err_t *err, void *data);
+    void *open_secret_data;
     /* Receives the gateway's events (tool.error, anomaly.detected), stolen;
      * NULL drops them. */
     void (*emit)(json_t *event, void *data);

@@ -557,6 +557,8 @@ static void call_tool(orch_task_t *t)
         json_object_set(caps, "tools", json_object_get(c, "tools"));
     if (json_is_object(json_object_get(c, "http")))
         json_object_set(caps, "http", json_object_get(c, "http"));
+    if (t->project_id) /* where http's {"var"} headers and secrets' scope look */
+        json_object_set_new(caps, "project", json_string(t->project_id));
     root_span(t);
     char name[AOS_PLAN_ID_MAX + 16];
     snprintf(name, sizeof(name), "step %s", step_id(step));

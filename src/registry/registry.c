@@ -116,9 +116,37 @@ static const struct map_rules header_rules = {
     "an HTTP token, and not a header aosd sets itself (Host, Content-Length, Mcp-Session-Id, ...)",
     0};
 
+/* The runtime secret a value names, {"secret": "<name>"} (1..64 of A-Z
+ * a-z 0-9 _ . -), or NULL when v is not such a reference. */
+static const char *secret_ref(const json_t *v)
+{
+    const char *s = json_string_value(json_object_get(v, "secret"));
+    if (!json_is_object(v) || json_object_size(v) != 1 || !s)
+        return NULL;
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return NULL;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '.' || *p == '-'))
+            return NULL;
+    return s;
+}
+
 /* Checks one name and its value against r. */
 static int map_entry_ok(const struct map_rules *r, const char *k, const json_t *v, aos_err_t *err)
 {
+    if (*k && json_is_object(v)) {
+        if (!secret_ref(v))
+            return aos_err_set(err, AOS_EINVAL,
+                               "'%s.%.64s' must be a string or {\"secret\": \"<runtime secret "
+                               "name>\"} (1 to 64 of A-Z a-z 0-9 _ . -)",
+                               r->what, k);
+        if (!r->name_ok(k))
+            return aos_err_set(err, AOS_EINVAL, "invalid name '%.64s' in '%s': use %s", k, r->what,
+                               r->name_rule);
+        return 0;
+    }
     if (!json_is_string(v) || !*k)
         return aos_err_set(err, AOS_EINVAL, "'%s.%.64s' must be a string", r->what, k);
     if (!r->name_ok(k))
@@ -133,7 +161,9 @@ static int map_entry_ok(const struct map_rules *r, const char *k, const json_t *
     return 0;
 }
 
-/* Copies an object of strings, sealing each value; a value equal to
+/* Copies an object of strings, sealing each value (a reference to a
+ * runtime secret, {"secret": "<name>"}, is kept as it is: the gateway
+ * opens the secret each time it connects); a value equal to
  * "(keep)" or missing keys are not special: the client sends the full set
  * or nothing (then prev's set is kept). */
 static json_t *seal_map(const json_t *in, const struct map_rules *r, aos_secret_box_t *box,
@@ -152,6 +182,10 @@ static json_t *seal_map(const json_t *in, const struct map_rules *r, aos_secret_
         if (map_entry_ok(r, k, v, err)) {
             json_decref(out);
             return NULL;
+        }
+        if (json_is_object(v)) {
+            json_object_set_new(out, k, json_pack("{s:s}", "secret", secret_ref(v)));
+            continue;
         }
         char *sealed = aos_secret_seal(box, json_string_value(v), json_string_length(v));
         if (!sealed) {
@@ -553,6 +587,21 @@ static json_t *names_of(const json_t *o)
     return a;
 }
 
+/* {"<name>": "<runtime secret>"} of the entries of o that name one. */
+static json_t *refs_of(const json_t *o)
+{
+    json_t *r = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        const char *s = secret_ref(v);
+        if (s)
+            json_object_set_new(r, k, json_string(s));
+    }
+    return r;
+}
+
 json_t *aos_registry_public(const json_t *st)
 {
     const json_t *cfg = json_object_get(st, "config");
@@ -577,8 +626,13 @@ json_t *aos_registry_public(const json_t *st)
         json_object_set_new(out, "url", url_public(url));
         json_object_set_new(out, "base_url", url_public(url));
     }
-    if (json_object_get(cfg, "env"))
+    if (json_object_get(cfg, "env")) {
         json_object_set_new(out, "env_keys", names_of(json_object_get(cfg, "env")));
+        json_t *r = refs_of(json_object_get(cfg, "env"));
+        if (json_object_size(r))
+            json_object_set(out, "env_secrets", r);
+        json_decref(r);
+    }
     const json_t *smode = json_object_get(cfg, "session_mode");
     json_object_set_new(out, "session_mode",
                         json_string(json_is_string(smode) ? json_string_value(smode) : "shared"));
@@ -591,8 +645,13 @@ json_t *aos_registry_public(const json_t *st)
                             limit_defs[i].is_unsigned ? json_integer((json_int_t)x) : json_real(x));
     }
     json_object_set_new(out, "limits", lj);
-    if (json_object_get(cfg, "headers"))
+    if (json_object_get(cfg, "headers")) {
         json_object_set_new(out, "header_names", names_of(json_object_get(cfg, "headers")));
+        json_t *r = refs_of(json_object_get(cfg, "headers"));
+        if (json_object_size(r)) /* which values name a runtime secret */
+            json_object_set(out, "header_secrets", r);
+        json_decref(r);
+    }
     const char *ts[] = {"created_at", "updated_at"};
     for (size_t i = 0; i < 2; i++)
         if (json_object_get(st, ts[i]))

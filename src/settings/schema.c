@@ -3,6 +3,7 @@
  * aos_config_t field and flag behind it; and the pure checks and
  * conversions built on it. */
 #include "settings/internal.h"
+#include "redact/redact.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -80,6 +81,11 @@ const set_key_t settings_keys[] = {
         "a change of a runtime secret waits for a second Admin or Owner"),
     KEY("security.ip_allowlist", K_CIDRS, 0, AOS_CIDR_LIST_MAX, "security", CFG(ip_allowlist, CF_S),
         "ip-allowlist", "only these addresses (CIDR) may connect; empty: all"),
+    KEY("security.redact_patterns", K_STR, 1, 200, "security", CFG(redact_patterns, CF_S),
+        "redact-patterns",
+        "what logs, events, spans, audit diffs and errors have redacted besides stored secrets: "
+        "keys,bearer,url,email,phone,cn_id, all, none, default; +email / -cn_id change the "
+        "default"),
 };
 const size_t settings_nkeys = sizeof(settings_keys) / sizeof(settings_keys[0]);
 
@@ -149,6 +155,13 @@ int settings_key_check(const set_key_t *k, const json_t *v, aos_err_t *err)
                                k->min, k->max);
         if (k->kind == K_URL && n && strncmp(s, "http://", 7) && strncmp(s, "https://", 8))
             return aos_err_set(err, AOS_EINVAL, "'%s' must be an http:// or https:// URL", key);
+        unsigned bits;
+        char bad[64];
+        if (!strcmp(key, "security.redact_patterns") && aos_redact_parse_patterns(s, &bits, bad))
+            return aos_err_set(err, AOS_EINVAL,
+                               "'%s': unknown pattern '%s' (keys, bearer, url, email, phone, "
+                               "cn_id, all, none, default; +name or -name)",
+                               key, bad);
         if (!strcmp(key, "otel.protocol") && strcmp(s, "http/protobuf") && strcmp(s, "http/json"))
             return aos_err_set(err, AOS_EINVAL, "'%s' must be http/protobuf or http/json", key);
         if (k->kind == K_URL && n && strchr(s, ' '))

@@ -10,6 +10,7 @@
 
 #include "auth/auth.h"
 #include "log/log.h"
+#include "redact/redact.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -85,6 +86,13 @@ static void apply_security(aos_settings_t *s)
                                 NULL);
     aos_cidr_list_release(&s->allow);
     s->allow = l;
+    /* the redaction patterns: the running configuration holds the flag's,
+     * the stored or the changed value (checked before it got there) */
+    unsigned bits;
+    char bad[64];
+    if (s->cfg.config->redact_patterns &&
+        aos_redact_parse_patterns(s->cfg.config->redact_patterns, &bits, bad) == 0)
+        aos_redact_set_patterns(aos_redact_global(), bits);
 }
 
 int aos_settings_gate(aos_http_req_t *req, const char *peer, aos_err_t *err, void *data)

@@ -31,8 +31,20 @@
  *
  * Secrets: request header values may be secrets; they are never logged,
  * never put in a result or an error, and not sent to another origin on a
- * redirect (only a few harmless headers follow a cross-origin hop). */
+ * redirect (only a few harmless headers follow a cross-origin hop). A
+ * value may name a runtime secret, {"secret": "S"}, or a project variable,
+ * {"var": "V"} of the caller's caps.project (the variable's secret; one
+ * of scope "task" is preferred to one of scope "project"): the arguments,
+ * and so a task's step input and the idempotency record, keep the
+ * reference. It is opened when the call starts, after the arguments are
+ * checked and before anything is sent, through cfg.open_secret, which
+ * checks that the caller (a task's: the principal it acts for) may use the
+ * secret; a reference that does not resolve or open fails the call with
+ * the error of the table (403, 404, 400) naming the header and the secret,
+ * and nothing is sent. The opened header lines are wiped when the call
+ * ends; a secret header never follows a cross-origin redirect. */
 #include "tools/net.h"
+#include "secret/secret.h"
 #include "utf8/utf8.h"
 
 #include <arpa/inet.h>
@@ -61,12 +73,17 @@
 #define HTTP_MAX_HEADER_BYTES   (16 * 1024)
 #define HTTP_MAX_URL            8192
 #define HTTP_MAX_KEY            256
+#define HTTP_REF_NAME_MAX       64
 
 struct aos_tools_http_s {
     aos_builtin_t builtin;
     uv_loop_t *loop;
     aos_httpc_t *httpc;
     char *data_dir;
+    aos_store_t *store;
+    char *(*open_secret)(const char *acting, const char *secret, const char *project, size_t *len,
+                         aos_err_t *err, void *data);
+    void *open_data;
 };
 
 /* ---- address classes ----------------------------------------------------- */
@@ -273,6 +290,19 @@ typedef struct {
     char **lines; /* the header lines, "Name: value", NULL-terminated; owned */
     char **hdrs;  /* the lines sent on this hop (of lines), NULL-terminated */
     char **safe;  /* the lines that may follow a cross-origin hop (of lines) */
+    size_t nlines;
+    /* header values that name a secret or a project variable, opened
+     * into lines by refs_open before the first hop */
+    struct hdr_ref {
+        char *name, *secret, *var;
+        const char *value; /* opened: in its line */
+        size_t vlen;
+    } * refs;
+    size_t nrefs;
+    char *acting;  /* whose right to use the secrets is checked */
+    char *project; /* caps.project: where {"var"} and the secrets' scope look */
+    json_t *vars;  /* the project's variables (the store job's answer) */
+    aos_err_t ref_err;
     char *body;
     size_t body_len;
     json_t *allow; /* array of host patterns; NULL = any host */
@@ -306,8 +336,19 @@ static void call_free(http_call_t *c)
     free(c->tool);
     free(c->url);
     free(c->origin);
-    for (char **p = c->lines; p && *p; p++)
+    for (char **p = c->lines; p && *p; p++) {
+        sodium_memzero(*p, strlen(*p)); /* a line may carry a secret */
         free(*p);
+    }
+    for (size_t i = 0; i < c->nrefs; i++) {
+        free(c->refs[i].name);
+        free(c->refs[i].secret);
+        free(c->refs[i].var);
+    }
+    free(c->refs);
+    free(c->acting);
+    free(c->project);
+    json_decref(c->vars);
     free(c->lines);
     free(c->hdrs);
     free(c->safe);
@@ -346,6 +387,16 @@ static void finish(http_call_t *c, json_t *result)
         aos_err_set(&e, AOS_ENOMEM, "out of memory");
         done(ctx, NULL, &e);
     }
+}
+
+/* Answers the caller with an error of the table (err) and frees c. */
+static void finish_err(http_call_t *c, const aos_err_t *err)
+{
+    aos_builtin_done_fn done = c->done;
+    void *ctx = c->ctx;
+    aos_err_t e = *err;
+    call_free(c);
+    done(ctx, NULL, &e);
 }
 
 /* ---- workspace file ------------------------------------------------------------- */
@@ -608,8 +659,69 @@ static void end_done(uv_work_t *w, int status)
 }
 
 /* Hands the result to the pool for the file and the record, or answers now. */
+/* s with every occurrence of the n bytes of val replaced by the mark: a new
+ * string, or NULL when val is not in s. */
+static char *scrub_str(const char *s, size_t sl, const char *val, size_t n, size_t *out_len)
+{
+    const char *hit = memmem(s, sl, val, n);
+    if (!hit)
+        return NULL;
+    static const char mark[] = "[REDACTED]";
+    size_t cap = sl + (sl / n + 1) * (sizeof(mark) - 1) + 1, o = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    const char *p = s, *end = s + sl;
+    while (hit) {
+        memcpy(out + o, p, (size_t)(hit - p));
+        o += (size_t)(hit - p);
+        memcpy(out + o, mark, sizeof(mark) - 1);
+        o += sizeof(mark) - 1;
+        p = hit + n;
+        hit = memmem(p, (size_t)(end - p), val, n);
+    }
+    memcpy(out + o, p, (size_t)(end - p));
+    o += (size_t)(end - p);
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+
+/* Replaces the opened secrets in every string of v (what the server
+ * answered may echo a header: a result is stored with the task's step and
+ * the idempotency record). A value under 4 bytes is left, as the
+ * redactor leaves it. */
+static void scrub(http_call_t *c, json_t *v)
+{
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) scrub(c, x);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) scrub(c, x);
+    } else if (json_is_string(v)) {
+        for (size_t i = 0; i < c->nrefs; i++) {
+            const struct hdr_ref *r = &c->refs[i];
+            size_t n = 0;
+            if (!r->value || r->vlen < 4)
+                continue;
+            char *clean =
+                scrub_str(json_string_value(v), json_string_length(v), r->value, r->vlen, &n);
+            if (clean) {
+                sodium_memzero((char *)json_string_value(v), json_string_length(v));
+                json_string_setn_nocheck(v, clean, n);
+                free(clean);
+            }
+        }
+    }
+}
+
 static void conclude(http_call_t *c, json_t *result)
 {
+    if (c->nrefs && result)
+        scrub(c, result);
     json_decref(c->result);
     c->result = result;
     int needs_pool = (c->save_to && result && !json_is_true(json_object_get(result, "isError"))) ||
@@ -969,6 +1081,18 @@ static int header_value_ok(const char *s, size_t n)
     return 1;
 }
 
+static int ref_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > HTTP_REF_NAME_MAX)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return 0;
+    return 1;
+}
+
 /* The caller's headers as lines (c->hdrs) and which may cross origins
  * (c->safe). NULL or why not (never quoting a value). */
 static const char *take_headers(http_call_t *c, const json_t *hs, const char *key, int has_ct)
@@ -989,16 +1113,36 @@ static const char *take_headers(http_call_t *c, const json_t *hs, const char *ke
         "te",   "expect",         "proxy-authorization", "idempotency-key", NULL};
     static const char *const safe[] = {"accept", "accept-language", "content-type", "user-agent",
                                        NULL};
+    c->refs = calloc(n, sizeof(*c->refs));
+    if (!c->refs)
+        return "out of memory";
     json_object_foreach((json_t *)hs, name, v)
     {
-        if (!json_is_string(v))
-            return "header values must be strings";
         if (!header_name_ok(name))
             return "a header name is not a valid HTTP token";
         for (const char *const *f = forbidden; *f; f++)
             if (!strcasecmp(name, *f))
                 return "headers may not set Host, Content-Length, Transfer-Encoding, Connection, "
                        "Upgrade, TE, Expect, Proxy-Authorization or Idempotency-Key";
+        if (json_is_object(v)) {
+            const char *sec = json_string_value(json_object_get(v, "secret"));
+            const char *var = json_string_value(json_object_get(v, "var"));
+            const char *ref = sec ? sec : var;
+            if (json_object_size(v) != 1 || !ref || !ref_name_ok(ref))
+                return "a header value must be a string, {\"secret\": \"<runtime secret>\"} or "
+                       "{\"var\": \"<project variable>\"} (a name of 1 to 64 of A-Z a-z 0-9 _ . "
+                       "-)";
+            struct hdr_ref *r = &c->refs[c->nrefs++];
+            r->name = strdup(name);
+            r->secret = sec ? strdup(sec) : NULL;
+            r->var = var ? strdup(var) : NULL;
+            if (!r->name || (sec && !r->secret) || (var && !r->var))
+                return "out of memory";
+            total += strlen(name) + 2;
+            continue;
+        }
+        if (!json_is_string(v))
+            return "header values must be strings or references to secrets";
         size_t vl = json_string_length(v);
         if (!header_value_ok(json_string_value(v), vl))
             return "a header value holds a line break or NUL";
@@ -1033,6 +1177,7 @@ static const char *take_headers(http_call_t *c, const json_t *hs, const char *ke
         c->lines[i++] = line;
         c->safe[s++] = line;
     }
+    c->nlines = i;
     return NULL;
 }
 
@@ -1130,6 +1275,168 @@ static int get_uint(const json_t *args, const char *name, long dflt, long max, l
     }
     *out = (long)json_integer_value(v);
     return 0;
+}
+
+/* The call, its headers complete: the idempotency record, then the
+ * first hop. */
+static void call_go(http_call_t *c)
+{
+    if (c->idem_path) {
+        c->work.data = c;
+        if (uv_queue_work(c->h->loop, &c->work, idem_begin_work, idem_begin_done))
+            finish(c, tool_error("unable to keep the idempotency record; nothing was sent"));
+        return;
+    }
+    hop_start(c);
+}
+
+/* Opens each reference into a header line (c->lines, c->hdrs; never
+ * c->safe: a secret does not follow a cross-origin hop), then goes on;
+ * the first that fails ends the call with its error, nothing sent. */
+static void refs_open(http_call_t *c)
+{
+    aos_err_t err = {0, ""};
+    size_t total = 0;
+    for (char **l = c->lines; *l; l++)
+        total += strlen(*l);
+    for (size_t i = 0; i < c->nrefs; i++) {
+        struct hdr_ref *r = &c->refs[i];
+        aos_err_t e = {0, ""};
+        size_t len = 0;
+        if (!r->name || !r->secret) { /* resolved before: never */
+            finish(c, NULL);
+            return;
+        }
+        char *plain =
+            c->h->open_secret(c->acting, r->secret, c->project, &len, &e, c->h->open_data);
+        if (!plain) {
+            aos_err_set(
+                &err, e.code ? e.code : AOS_EINTERNAL,
+                "header '%.64s' (runtime secret '%.64s'%s%.64s%s): %.300s; nothing was sent",
+                r->name, r->secret, r->var ? ", project variable '" : "", r->var ? r->var : "",
+                r->var ? "'" : "", aos_err_msg(&e));
+            finish_err(c, &err);
+            return;
+        }
+        size_t ll = strlen(r->name) + len + 3;
+        total += ll;
+        char *line = header_value_ok(plain, len) ? malloc(ll) : NULL;
+        if (line)
+            snprintf(line, ll, "%s: %.*s", r->name, (int)len, plain);
+        aos_secret_wipe(plain);
+        if (!line || total > HTTP_MAX_HEADER_BYTES) {
+            if (line) {
+                sodium_memzero(line, ll);
+                free(line);
+            }
+            aos_err_set(&err, AOS_EINVAL,
+                        "header '%.64s': the value of runtime secret '%.64s' %s; nothing was sent",
+                        r->name, r->secret,
+                        line
+                            ? "makes the headers too large"
+                            : "cannot be a header value (a line break or NUL) or is out of memory");
+            finish_err(c, &err);
+            return;
+        }
+        r->value = line + strlen(r->name) + 2;
+        r->vlen = len;
+        c->hdrs[c->nlines] = line;
+        c->lines[c->nlines++] = line;
+    }
+    call_go(c);
+}
+
+static int vars_job(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    http_call_t *c = arg;
+    return aos_store_project_var_list(st, c->project, &c->vars, err);
+}
+
+/* Each {"var": V} to its secret: the project's variable V, of scope "task"
+ * before one of scope "project". */
+static void vars_done(int status, const aos_err_t *err, void *arg)
+{
+    http_call_t *c = arg;
+    aos_err_t e = {0, ""};
+    if (status) {
+        aos_err_set(&e, AOS_EUNAVAIL, "unable to read project '%.64s''s variables: %.200s",
+                    c->project, aos_err_msg(err));
+        finish_err(c, &e);
+        return;
+    }
+    for (size_t i = 0; i < c->nrefs; i++) {
+        struct hdr_ref *r = &c->refs[i];
+        if (!r->var)
+            continue;
+        const char *best = NULL;
+        size_t k;
+        json_t *row;
+        json_array_foreach(c->vars, k, row)
+        {
+            if (strcmp(json_string_value(json_object_get(row, "name")) ?: "", r->var))
+                continue;
+            const char *ref = json_string_value(json_object_get(row, "secret_ref"));
+            const char *scope = json_string_value(json_object_get(row, "scope")) ?: "";
+            if (ref && *ref && (!best || !strcmp(scope, "task")))
+                best = ref;
+        }
+        if (!best) {
+            aos_err_set(&e, AOS_ENOTFOUND,
+                        "header '%.64s': project '%.64s' has no variable '%.64s'; nothing was sent",
+                        r->name, c->project, r->var);
+            finish_err(c, &e);
+            return;
+        }
+        if (!(r->secret = strdup(best))) {
+            finish(c, NULL);
+            return;
+        }
+    }
+    refs_open(c);
+}
+
+/* Who may use the references' secrets, and the project they are in. */
+static void refs_start(http_call_t *c, const aos_caller_t *caller)
+{
+    aos_err_t e = {0, ""};
+    /* a task calls for its submitter: the submitter's right to the secret */
+    const char *acting =
+        caller->on_behalf_of && caller->principal && !strncmp(caller->principal, "task:", 5)
+            ? caller->on_behalf_of
+            : caller->principal;
+    const char *project = json_string_value(json_object_get(caller->caps, "project"));
+    c->acting = strdup(acting ? acting : "");
+    c->project = project && *project ? strdup(project) : NULL;
+    if (!c->acting || (project && *project && !c->project)) {
+        finish(c, NULL);
+        return;
+    }
+    if (!c->h->open_secret) {
+        aos_err_set(&e, AOS_EUNAVAIL,
+                    "header '%.64s' names a runtime secret and this server opens none; nothing "
+                    "was sent",
+                    c->refs[0].name);
+        finish_err(c, &e);
+        return;
+    }
+    for (size_t i = 0; i < c->nrefs; i++) {
+        if (!c->refs[i].var)
+            continue;
+        if (!c->project) {
+            aos_err_set(&e, AOS_EINVAL,
+                        "header '%.64s' names project variable '%.64s', but the call is in no "
+                        "project (only a task of a project has variables); nothing was sent",
+                        c->refs[i].name, c->refs[i].var);
+            finish_err(c, &e);
+            return;
+        }
+        if (!c->h->store || aos_store_submit(c->h->store, vars_job, vars_done, c)) {
+            aos_err_set(&e, AOS_EUNAVAIL, "unable to read project variables; nothing was sent");
+            finish_err(c, &e);
+        }
+        return;
+    }
+    refs_open(c);
 }
 
 static int http_call(void *data, const aos_caller_t *caller, const char *tool, const json_t *args,
@@ -1286,14 +1593,10 @@ static int http_call(void *data, const aos_caller_t *caller, const char *tool, c
         return 0;
     }
     c->deadline = uv_now(h->loop) + (uint64_t)c->timeout_ms;
-    if (c->idem_path) {
-        c->work.data = c;
-        if (uv_queue_work(h->loop, &c->work, idem_begin_work, idem_begin_done)) {
-            finish(c, tool_error("unable to keep the idempotency record; nothing was sent"));
-        }
-        return 0;
-    }
-    hop_start(c);
+    if (c->nrefs)
+        refs_start(c, caller);
+    else
+        call_go(c);
     return 0;
 }
 
@@ -1302,13 +1605,15 @@ static int http_call(void *data, const aos_caller_t *caller, const char *tool, c
 static json_t *input_schema(int with_body)
 {
     json_t *props = json_pack(
-        "{s:{s:s, s:s}, s:{s:s, s:{s:s}, s:s}, s:{s:s, s:i, s:i, s:s}, s:{s:s, s:i, s:i, s:s},"
+        "{s:{s:s, s:s}, s:{s:s, s:{s:[s,s]}, s:s}, s:{s:s, s:i, s:i, s:s}, s:{s:s, s:i, s:i, s:s},"
         " s:{s:s, s:i, s:i, s:s}, s:{s:s, s:s}}",
         "url", "type", "string", "description",
         "http:// or https:// URL; its host must be one the caller's caps allow", "headers", "type",
-        "object", "additionalProperties", "type", "string", "description",
+        "object", "additionalProperties", "type", "string", "object", "description",
         "request headers (values may be secrets: they are never logged and do not follow a "
-        "redirect to another origin)",
+        "redirect to another origin); a value may instead be {\"secret\": \"<runtime "
+        "secret>\"} or {\"var\": \"<project variable>\"}, opened only when the request is "
+        "made",
         "max_bytes", "type", "integer", "minimum", 0, "maximum", HTTP_MAX_BYTES_LIMIT,
         "description", "largest response body accepted (default 1 MiB)", "timeout_ms", "type",
         "integer", "minimum", 0, "maximum", HTTP_TIMEOUT_LIMIT_MS, "description",
@@ -1382,6 +1687,9 @@ int aos_tools_http_new(aos_tools_http_t **out, const aos_tools_http_cfg_t *cfg, 
     }
     h->loop = cfg->loop;
     h->httpc = cfg->httpc;
+    h->store = cfg->store;
+    h->open_secret = cfg->open_secret;
+    h->open_data = cfg->open_data;
     h->builtin.name = "http";
     h->builtin.description = "HTTP requests to the hosts the caller's caps allow";
     h->builtin.tools = http_tools;

@@ -32,6 +32,7 @@
 #include "builtin/builtin.h"
 #include "err/err.h"
 #include "httpc/httpc.h"
+#include "store/store.h"
 
 /* ---- git ------------------------------------------------------------------ */
 
@@ -54,6 +55,19 @@ typedef struct {
     uv_loop_t *loop;      /* borrowed */
     aos_httpc_t *httpc;   /* borrowed; outlives every call (aos_httpc_free ends them) */
     const char *data_dir; /* copied: idempotency records go to <data_dir>/idempotency/http/ */
+    /* Request header values that name a runtime secret, {"secret": "S"},
+     * or a project variable, {"var": "V"} (resolved to its secret through
+     * the project variables of the caller's caps.project, read from store),
+     * are opened when the request is made, with open_secret: it checks
+     * that acting (the caller's principal, or for a task's call the
+     * principal it acts for) may use secret S and opens it for project
+     * (NULL: none), returning guarded memory (aos_secret_wipe) or NULL with
+     * err (AOS_EFORBIDDEN, AOS_ENOTFOUND, ...; never quoting a value).
+     * NULL open_secret or store: such headers are refused. Loop thread. */
+    aos_store_t *store; /* borrowed */
+    char *(*open_secret)(const char *acting, const char *secret, const char *project, size_t *len,
+                         aos_err_t *err, void *data);
+    void *open_data;
 } aos_tools_http_cfg_t;
 
 int aos_tools_http_new(aos_tools_http_t **out, const aos_tools_http_cfg_t *cfg, aos_err_t *err);

@@ -4,7 +4,11 @@
 // a sandbox script's env, an agent's env (set, then changed: a new version
 // and its diff, with a runtime secret by reference; then the agent run
 // with it), a stdio server's env that it prints to stderr, an HTTP
-// upstream's header and bearer token. Each use also fails (the step and
+// upstream's header and bearer token, an HTTP upstream's header that names
+// a runtime secret (then rotated), and the built-in http tool's request
+// headers naming a runtime secret and a project variable, sent by a task to
+// a loopback server that checks it got them and echoes them back. Each use
+// also fails (the step and
 // the script print the value and exit non-zero, the upstream is called
 // with a tool it does not have) so errors, anomalies and receipts are
 // made. Then every GET route of docs/rbac-routes.json, the resources made
@@ -16,6 +20,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import http from 'node:http';
 import { startAosd, startReportServer, backendEntry, waitReady, sleep, ROOT } from './lib.mjs';
 
 const TABLE = JSON.parse(readFileSync(join(ROOT, 'docs/rbac-routes.json'), 'utf8'));
@@ -30,17 +35,31 @@ const SECRETS = {
   "an HTTP upstream's header value": v('upstream-hdr'),
   "an HTTP upstream's bearer token": v('upstream-tok'),
   'a runtime secret an agent opens': v('rt-agent'),
+  "a runtime secret an http__get header names": v('rt-http'),
+  "a project variable's secret an http__get header names": v('rt-httpvar'),
+  "a runtime secret an upstream's header names": v('rt-uphdr'),
+  "that secret, rotated": v('rt-uphdr2'),
 };
 const S = Object.values(SECRETS);
 
-let fixture, aos;
+// A loopback server that records each request's headers and answers
+// with them: an echo of a secret must be redacted where aosd keeps it.
+let fixture, aos, echo;
+const hits = [];
 before(async () => {
   fixture = await startReportServer();
+  echo = http.createServer((req, res) => {
+    hits.push(req.headers);
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ saw: req.headers }));
+  });
+  await new Promise((r) => echo.listen(0, '127.0.0.1', r));
   aos = await startAosd();
 });
 after(async () => {
   await aos?.cleanup();
   fixture?.kill();
+  echo?.close();
 });
 
 const seen = []; // [what, text]
@@ -59,9 +78,11 @@ async function until(what, fn, ms = 30000) {
 }
 
 test('secrets used by tasks, scripts, agents and upstreams are found nowhere', async () => {
-  const [rtTask, rtIdle, scriptVal, agentVal, agentVal2, stdioVal, hdrVal, tokVal, rtAgent] = S;
+  const [rtTask, rtIdle, scriptVal, agentVal, agentVal2, stdioVal, hdrVal, tokVal, rtAgent,
+    rtHttp, rtHttpVar, rtUpHdr, rtUpHdr2] = S;
   // runtime secrets
-  for (const [name, value] of [['LEAK_TASK', rtTask], ['LEAK_IDLE', rtIdle], ['LEAK_AGENT', rtAgent]]) {
+  for (const [name, value] of [['LEAK_TASK', rtTask], ['LEAK_IDLE', rtIdle], ['LEAK_AGENT', rtAgent],
+    ['LEAK_HTTP', rtHttp], ['LEAK_HTTPVAR', rtHttpVar], ['LEAK_UPHDR', rtUpHdr]]) {
     const r = await api('PUT', `/config/runtime/${name}`, { value, purpose: 'leak test' });
     assert.ok(r.status === 200 || r.status === 201, r.text);
   }
@@ -73,10 +94,20 @@ test('secrets used by tasks, scripts, agents and upstreams are found nowhere', a
   assert.equal((await api('POST', '/mcp/registry', stdio)).status, 201);
   assert.equal((await api('POST', '/mcp/registry', {
     name: 'hdr', url: `http://127.0.0.1:${fixture.port}/mcp`,
-    headers: { 'X-Api-Key': hdrVal }, auth_token: tokVal,
+    headers: { 'X-Api-Key': hdrVal, 'X-Rt-Key': { secret: 'LEAK_UPHDR' } }, auth_token: tokVal,
   })).status, 201);
   await waitReady(aos, 'leaky');
   await waitReady(aos, 'hdr');
+  // the upstream got the runtime secret's value (its answer is not searched:
+  // it is the upstream's own report of what it was sent)
+  const report = async () => JSON.parse((await aos.api('POST', '/mcp/call', { server: 'hdr', tool: 'report' })).body.content[0].text);
+  assert.equal((await report()).headers['x-rt-key'], rtUpHdr);
+  // rotated: the next connection carries the new value
+  assert.equal((await api('PUT', '/config/runtime/LEAK_UPHDR', { value: rtUpHdr2 })).status, 200);
+  assert.equal((await api('PATCH', '/mcp/registry/hdr', { description: 'reconnect' })).status, 200);
+  await waitReady(aos, 'hdr');
+  assert.equal((await report()).headers['x-rt-key'], rtUpHdr2);
+  assert.deepEqual((await api('GET', '/mcp/registry/hdr')).body.header_secrets, { 'X-Rt-Key': 'LEAK_UPHDR' });
   for (let i = 0; i < 4; i++) await api('POST', '/mcp/call', { server: 'hdr', tool: 'no-such-tool' });
 
   // a task whose shell step sees the secret, prints it and fails
@@ -96,6 +127,41 @@ test('secrets used by tasks, scripts, agents and upstreams are found nowhere', a
   assert.match(JSON.stringify(ep), /task sees \[REDACTED\]/);
   // and who ran it is named, not hidden: a token's id is no secret
   assert.equal(ep.events.find((e) => e.type === 'task.acceptance').payload.actor, 'token:owner');
+
+  // the built-in http tool: a task's request headers name a runtime secret
+  // and a project variable, opened only when the request is made; the
+  // server echoes them back
+  assert.equal((await api('PUT', '/projects/leakp/vars/HTTP_TOKEN', { secret: 'LEAK_HTTPVAR' })).status, 200);
+  const httpStep = (headers) => ({
+    goal: 'leak test http', project_id: 'leakp',
+    plan: { steps: [{ id: 'call', tool: 'http__get', args: { url: `http://127.0.0.1:${echo.address().port}/x`, headers } }] },
+    constraints: { approval: 'never', http: { allow_hosts: ['127.0.0.1'], allow_private: true } },
+  });
+  const ended = (trace) => until('the task to end', async () => {
+    const r = await aos.api('GET', `/api/episodes/${trace}`);
+    return r.status === 200 && ['failed', 'done'].includes(r.body.status) ? r.body : null;
+  });
+  const hrun = await api('POST', '/api/run', httpStep({ 'X-Leak-Secret': { secret: 'LEAK_HTTP' }, 'X-Leak-Var': { var: 'HTTP_TOKEN' } }));
+  assert.equal(hrun.status, 201, hrun.text);
+  const hep = await ended(hrun.body.trace_id);
+  assert.equal(hep.status, 'done', JSON.stringify(hep));
+  assert.equal(hits.length, 1);
+  assert.equal(hits[0]['x-leak-secret'], rtHttp);
+  assert.equal(hits[0]['x-leak-var'], rtHttpVar);
+  // the step's input keeps the references; the echo is stored redacted
+  const hj = JSON.stringify(hep);
+  assert.match(hj, /"X-Leak-Secret":\{"secret":"LEAK_HTTP"\}/);
+  assert.match(hj, /\[REDACTED\]/);
+  // a reference that does not open fails the step, naming it, and sends nothing
+  for (const [headers, re] of [[{ 'X-Leak-Secret': { secret: 'NO_SUCH_SECRET' } }, /NO_SUCH_SECRET/],
+    [{ 'X-Leak-Var': { var: 'NO_SUCH_VAR' } }, /no variable 'NO_SUCH_VAR'/]]) {
+    const bad = await api('POST', '/api/run', httpStep(headers));
+    assert.equal(bad.status, 201, bad.text);
+    const bep = await ended(bad.body.trace_id);
+    assert.equal(bep.status, 'failed', JSON.stringify(bep));
+    assert.match(JSON.stringify(bep), re);
+  }
+  assert.equal(hits.length, 1, 'a request with a bad reference was sent');
 
   // a sandbox script with a secret in its env, printing it and failing
   const sc = await api('POST', '/sandbox/scripts', {

@@ -309,6 +309,71 @@ test('http: loopback and private addresses are refused unless caps allow them', 
   assert.equal(s.hits.length, 1);
 });
 
+test('http: request headers from runtime secrets and project variables', async () => {
+  const s = await serve((req, res) => json(res, 200, { ok: true }));
+  const caps = privateCaps(['127.0.0.1']);
+  const put = async (name, value) => assert.equal((await aos.api('PUT', `/config/runtime/${name}`, { value })).status < 300, true);
+  await put('NT_KEY', 'nettools-key-value-1');
+  await put('NT_OTHER', 'nettools-other-value');
+  await put('NT_EOL', 'line\nbreak-value');
+  // the value is sent; the answer does not carry it back
+  let res = ok(await call('http', 'get', { url: `${s.url}/a`, headers: { 'X-Key': { secret: 'NT_KEY' }, 'X-Plain': 'p' } }, { caps }));
+  assert.equal(res.status, 200);
+  assert.equal(s.hits.at(-1).headers['x-key'], 'nettools-key-value-1');
+  assert.equal(s.hits.at(-1).headers['x-plain'], 'p');
+  // rotated: the next request opens the new value
+  await put('NT_KEY', 'nettools-key-value-2');
+  ok(await call('http', 'get', { url: `${s.url}/b`, headers: { 'X-Key': { secret: 'NT_KEY' } } }, { caps }));
+  assert.equal(s.hits.at(-1).headers['x-key'], 'nettools-key-value-2');
+  // a project variable, in the project caps name (a task's own project)
+  assert.equal((await aos.api('PUT', '/projects/ntp/vars/API_KEY', { secret: 'NT_OTHER' })).status, 200);
+  ok(await call('http', 'get', { url: `${s.url}/c`, headers: { 'X-Var': { var: 'API_KEY' } } }, { caps: { ...caps, project: 'ntp' } }));
+  assert.equal(s.hits.at(-1).headers['x-var'], 'nettools-other-value');
+  const sent = s.hits.length;
+  // malformed references: argument errors
+  for (const bad of [{ secret: '' }, { secret: 'a b' }, { secret: 'NT_KEY', var: 'X' }, { other: 'x' }, { secret: 1 }, {}, ['x'], 5]) {
+    assert.match(errText(await call('http', 'get', { url: `${s.url}/d`, headers: { 'X-Key': bad } }, { caps })), /header value must be a string|header values must be strings/, JSON.stringify(bad));
+  }
+  // references that do not open: the table's errors, naming the header and the secret
+  const err = async (headers, c, status, code, re, token, url = `${s.url}/e`) => {
+    const r = await aos.api('POST', '/mcp/call', { server: 'http', tool: 'get', args: { url, headers }, ...(c ? { caps: c } : {}) }, token);
+    assert.equal(r.status, status, r.text);
+    assert.equal(r.body.error.code, code, r.text);
+    assert.match(r.body.error.message, re);
+    assert.doesNotMatch(r.text, /nettools-/);
+  };
+  await err({ 'X-Key': { secret: 'NT_NONE' } }, caps, 404, 'not_found', /header 'X-Key' \(runtime secret 'NT_NONE'\)/);
+  await err({ 'X-Key': { var: 'API_KEY' } }, caps, 400, 'invalid_argument', /project variable 'API_KEY'.*no project/);
+  await err({ 'X-Key': { var: 'NOPE' } }, { ...caps, project: 'ntp' }, 404, 'not_found', /project 'ntp' has no variable 'NOPE'/);
+  await err({ 'X-Key': { secret: 'NT_EOL' } }, caps, 400, 'invalid_argument', /cannot be a header value/);
+  // a project-scoped secret is not opened for another project
+  assert.equal((await aos.api('PUT', '/config/runtime/NT_SCOPED', { value: 'nettools-scoped', scope: 'project:ntp' })).status < 300, true);
+  ok(await call('http', 'get', { url: `${s.url}/f`, headers: { 'X-Key': { secret: 'NT_SCOPED' } } }, { caps: { ...caps, project: 'ntp' } }));
+  assert.equal(s.hits.at(-1).headers['x-key'], 'nettools-scoped');
+  await err({ 'X-Key': { secret: 'NT_SCOPED' } }, { ...caps, project: 'other' }, 404, 'not_found', /NT_SCOPED/);
+  // a caller without operate on the secret: 403; with a grant on it, it opens
+  // (a name that does not resolve: these tokens may not set caps, and the
+  // secret is opened before the name is looked up)
+  const mk = async (name, grants) => {
+    const r = await aos.api('POST', '/auth/tokens', { name, role: 'none', grants });
+    assert.equal(r.status, 201, r.text);
+    return r.body.token;
+  };
+  const narrow = await mk('nt-narrow', [{ role: 'operator', resource: 'tool:http__*' }]);
+  await err({ 'X-Key': { secret: 'NT_KEY' } }, null, 403, 'forbidden', /runtime secret 'NT_KEY'\): the caller may not use it/, narrow, 'http://nettools.invalid/');
+  const granted = await mk('nt-granted', [{ role: 'operator', resource: 'tool:http__*' }, { role: 'operator', resource: 'secret:NT_KEY' }]);
+  const r = await aos.api('POST', '/mcp/call', { server: 'http', tool: 'get', args: { url: 'http://nettools.invalid/', headers: { 'X-Key': { secret: 'NT_KEY' } } } }, granted);
+  assert.equal(r.status, 200, r.text);
+  assert.doesNotMatch(r.body.content[0].text, /secret|NT_KEY/);
+  assert.equal(s.hits.length, sent + 1, 'only the good scoped call was sent');
+  // a redirect to another origin does not take the secret along
+  const other = await serve((req, res) => json(res, 200, { key: req.headers['x-key'] ?? null }));
+  const hop = await serve((req, res) => { res.writeHead(302, { Location: `http://localhost:${other.port}/x` }); res.end(); });
+  res = ok(await call('http', 'get', { url: `${hop.url}/`, headers: { 'X-Key': { secret: 'NT_KEY' } } }, { caps: privateCaps(['127.0.0.1', 'localhost']) }));
+  assert.equal(hop.hits.at(-1).headers['x-key'], 'nettools-key-value-2');
+  assert.deepEqual(res.json, { key: null });
+});
+
 test('http: every redirect is checked again', async () => {
   const target = await serve((req, res) => json(res, 200, { secret: 'internal', auth: req.headers.authorization ?? null }));
   const hop = await serve((req, res) => {

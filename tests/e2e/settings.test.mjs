@@ -450,6 +450,38 @@ test('IP allowlist in the policy: a change that would lock the caller out is ref
   assert.equal((await api('PUT', '/config/system', { 'security.ip_allowlist': [] })).status, 200);
 });
 
+test('redaction patterns in the policy: validated, applied at once, audited', async () => {
+  const before = await systemSnapshot();
+  assert.equal(before.settings['security.redact_patterns'], 'default');
+  const sch = before.schema.find((k) => k.key === 'security.redact_patterns');
+  assert.equal(sch.live, true);
+  assert.equal(sch.flag, '--redact-patterns');
+  for (const [bad, word] of [['keys,nope', 'nope'], ['+emial', 'emial'], ['', null], [7, null], [['email'], null]]) {
+    const r = await api('PUT', '/config/system', { 'security.redact_patterns': bad });
+    assertErrorShape(assert, r, 400, 'invalid_argument');
+    assert.match(r.body.error.message, word ? new RegExp(`security.redact_patterns.*'${word}'`) : /security.redact_patterns/);
+  }
+  assert.deepEqual(await systemSnapshot(), before);
+  // e-mail addresses are not redacted by default; with +email they are, at once
+  const line = async (topic) => {
+    const p = await api('POST', '/api/logs', [{ message: 'contact ada.lovelace@example.com now', topic }]);
+    assert.ok(p.status < 300, p.text);
+    return (await api('GET', `/api/logs?topic=${topic}`)).body.items[0]?.message;
+  };
+  assert.equal(await line(`redact-a-${Date.now()}`), 'contact ada.lovelace@example.com now');
+  let r = await api('PUT', '/config/system', { 'security.redact_patterns': '+email' });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.restart_required, []);
+  assert.deepEqual(r.body.diff['security.redact_patterns'], { from: 'default', to: '+email' });
+  assert.equal(await line(`redact-b-${Date.now()}`), 'contact [REDACTED] now');
+  const audit = await api('GET', '/audit/logs?action=settings.system.update&limit=5');
+  assert.ok(audit.body.items.some((x) => JSON.stringify(x.diff).includes('security.redact_patterns')), audit.text.slice(0, 500));
+  // back to the default: addresses pass again
+  assert.equal((await api('PUT', '/config/system', { 'security.redact_patterns': null })).status, 200);
+  assert.equal((await systemSnapshot()).settings['security.redact_patterns'], 'default');
+  assert.equal(await line(`redact-c-${Date.now()}`), 'contact ada.lovelace@example.com now');
+});
+
 test('IP allowlist from the flag: everything refused before auth, routing or body', async () => {
   await stop();
   await start(['--ip-allowlist', '10.0.0.0/8,::2']);

@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import http from 'node:http';
 import { startAosd, sleep, TOKEN } from './lib.mjs';
 
 let aos;
@@ -161,6 +162,79 @@ test('login sets an HttpOnly SameSite=Strict cookie; /auth/me works with it; log
   const audit = await aos.api('GET', '/audit/logs');
   const actions = audit.body.items.map((x) => x.action);
   assert.ok(actions.includes('auth.login') && actions.includes('auth.logout') && actions.includes('auth.user.create'), audit.text.slice(0, 400));
+});
+
+// Requests on one kept-alive connection (an http.Agent of one socket):
+// {status, body, port} where port is the client's end, to see the reuse.
+function keptAlive(target) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const u = new URL(target.url);
+  const send = (method, path, headers = {}) => new Promise((resolve, reject) => {
+    const r = http.request({ host: u.hostname, port: u.port, method, path, agent, headers }, (res) => {
+      let text = '';
+      const port = res.socket.localPort;
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, text, port }));
+    });
+    r.on('error', reject);
+    r.end();
+  });
+  return { send, close: () => agent.destroy() };
+}
+
+test('a kept-alive connection reuses its session lookup, and logout, disable and a new cookie still count at once', async () => {
+  const u = await mkUser(aos, { name: 'keeper', password: 'keeper-Secret-pw-1', role: 'viewer' });
+  const c = keptAlive(aos);
+  try {
+    const a = await login(aos, 'keeper', 'keeper-Secret-pw-1');
+    const b = await login(aos, 'keeper', 'keeper-Secret-pw-1');
+    const first = await c.send('GET', '/auth/me', { Cookie: a.cookie });
+    assert.equal(first.status, 200, first.text);
+    const same = await c.send('GET', '/auth/me', { Cookie: a.cookie });
+    assert.equal(same.status, 200);
+    assert.equal(same.port, first.port, 'one connection');
+    // another cookie on the same connection is its own session
+    const other = await c.send('GET', '/auth/me', { Cookie: b.cookie });
+    assert.equal(other.status, 200);
+    assert.notEqual(JSON.parse(other.text).session.id, JSON.parse(first.text).session.id);
+    // a forged cookie after a good one (a 401 may close the connection)
+    const forged = await c.send('GET', '/auth/me', { Cookie: `aos_session=${'A'.repeat(43)}` });
+    assert.equal(forged.status, 401, forged.text);
+    const warm = await c.send('GET', '/auth/me', { Cookie: a.cookie });
+    assert.equal(warm.status, 200);
+    assert.equal((await c.send('GET', '/auth/me', { Cookie: a.cookie })).port, warm.port);
+    // logout from another connection: the kept-alive one is refused at once
+    const out = await req(aos, 'POST', '/auth/logout', { cookie: a.cookie, csrf: a.csrf });
+    assert.equal(out.status, 200, out.text);
+    const gone = await c.send('GET', '/auth/me', { Cookie: a.cookie });
+    assert.equal(gone.status, 401, gone.text);
+    assert.equal(gone.port, warm.port, 'still the same connection');
+    // the user disabled: its other session ends at once too
+    const bw = await c.send('GET', '/auth/me', { Cookie: b.cookie });
+    assert.equal(bw.status, 200);
+    assert.equal((await c.send('GET', '/auth/me', { Cookie: b.cookie })).port, bw.port);
+    assert.equal((await aos.api('PATCH', `/auth/users/${u.id}`, { disabled: true })).status, 200);
+    const off = await c.send('GET', '/auth/me', { Cookie: b.cookie });
+    assert.equal(off.status, 401, off.text);
+    assert.equal(off.port, bw.port, 'still the same connection');
+  } finally {
+    c.close();
+  }
+});
+
+test("a browser session's tool call may use a runtime secret its user may use", async () => {
+  const u = await mkUser(aos, { name: 'secret.user', password: 'secret-user-pw-1', role: 'admin' });
+  assert.equal((await aos.api('PUT', '/config/runtime/USERS_HDR', { value: 'users-header-value-1' })).status < 300, true);
+  const s = await login(aos, 'secret.user', 'secret-user-pw-1');
+  // a name that does not resolve: the secret is opened before the look-up
+  const call = (cookie, csrf) => req(aos, 'POST', '/mcp/call', { cookie, csrf, origin: aos.url,
+    body: { server: 'http', tool: 'get', args: { url: 'http://users.invalid/', headers: { 'X-K': { secret: 'USERS_HDR' } } } } });
+  const r = await call(s.cookie, s.csrf);
+  assert.equal(r.status, 200, r.text);
+  assert.doesNotMatch(r.text, /USERS_HDR|users-header-value/);
+  // its user disabled: the session ends, and so does the call
+  assert.equal((await aos.api('PATCH', `/auth/users/${u.id}`, { disabled: true })).status, 200);
+  assert.equal((await call(s.cookie, s.csrf)).status, 401);
 });
 
 test('CSRF: a state-changing cookie request needs the token and this origin; bearer requests need neither', async () => {
@@ -332,6 +406,8 @@ test('bad input gets a clear 400 (or 413) and changes nothing', async () => {
 test('TOTP: enrol with a first code; then login needs a code, and a code is taken once', async () => {
   const u = await mkUser(aos, { name: 'totp.user', password: PW.t, role: 'admin' });
   const s = await login(aos, 'totp.user', PW.t);
+  const me = async (cookie) => (await req(aos, 'GET', '/auth/me', { cookie })).body.totp_enabled;
+  assert.equal(await me(s.cookie), false);
   // only the user itself enrols (the Owner token may not read its secret)
   assert.equal((await aos.api('POST', `/auth/users/${u.id}/totp`)).status, 403);
   const e = await req(aos, 'POST', `/auth/users/${u.id}/totp`, { cookie: s.cookie, csrf: s.csrf });
@@ -345,6 +421,7 @@ test('TOTP: enrol with a first code; then login needs a code, and a code is take
   assert.equal(wrong.status, 400, wrong.text);
   const ok = await req(aos, 'POST', `/auth/users/${u.id}/totp/confirm`, { cookie: s.cookie, csrf: s.csrf, body: { code: hotp(key, step) } });
   assert.equal(ok.status, 200, ok.text);
+  assert.equal(await me(s.cookie), true, '/auth/me says two-factor is on');
   const need = await login(aos, 'totp.user', PW.t);
   assert.equal(need.status, 401);
   assert.match(need.body.error.message, /TOTP code is required/);
@@ -361,7 +438,9 @@ test('TOTP: enrol with a first code; then login needs a code, and a code is take
   assert.doesNotMatch(l.text, new RegExp(e.body.secret));
   // an Admin (here the Owner token) may turn it off for a lost device
   assert.equal((await aos.api('DELETE', `/auth/users/${u.id}/totp`)).status, 200);
-  assert.equal((await login(aos, 'totp.user', PW.t)).status, 200);
+  const after = await login(aos, 'totp.user', PW.t);
+  assert.equal(after.status, 200);
+  assert.equal(await me(after.cookie), false);
   const audit = await aos.api('GET', '/audit/logs');
   assert.doesNotMatch(audit.text, new RegExp(`${e.body.secret}|${PW.t}`));
 });

@@ -268,6 +268,49 @@ static void test_normalize_http_full(void **state)
     json_decref(st);
 }
 
+/* A header or env value may name a runtime secret instead: kept as the
+ * reference (the gateway opens it at each connect), shown by name in the
+ * public form; anything else of object form is refused. */
+static void test_normalize_secret_refs(void **state)
+{
+    fixture_t *f = *state;
+    json_t *st =
+        normalize_ok(f,
+                     "{\"name\":\"r\",\"url\":\"http://127.0.0.1:9/mcp\","
+                     "\"headers\":{\"X-Key\":{\"secret\":\"API_KEY\"},\"X-B\":\"plain-b\"}}",
+                     NULL);
+    json_t *h = json_object_get(json_object_get(st, "config"), "headers");
+    expect_equal_json(json_object_get(h, "X-Key"), "{\"secret\":\"API_KEY\"}");
+    unseal(f, h, "X-B", "plain-b");
+    json_t *pub = aos_registry_public(st);
+    expect_equal_json(json_object_get(pub, "header_secrets"), "{\"X-Key\":\"API_KEY\"}");
+    expect_absent(pub, "plain-b");
+    json_decref(pub);
+    json_decref(st);
+    st = normalize_ok(
+        f, "{\"name\":\"s\",\"command\":\"c\",\"env\":{\"K\":{\"secret\":\"a.b-c\"}}}", NULL);
+    expect_equal_json(json_object_get(json_object_get(st, "config"), "env"),
+                      "{\"K\":{\"secret\":\"a.b-c\"}}");
+    json_decref(st);
+    const char *bad[] = {
+        "{\"secret\":\"\"}",
+        "{\"secret\":\"a b\"}",
+        "{\"secret\":1}",
+        "{}",
+        "{\"secret\":\"A\",\"x\":1}",
+        "{\"var\":\"A\"}",
+        "{\"secret\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char in[300];
+        snprintf(in, sizeof(in), "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"X-K\":%s}}",
+                 bad[i]);
+        expect_refused(f, in, "'headers.X-K' must be a string or {\"secret\"");
+    }
+    expect_refused(
+        f, "{\"name\":\"a\",\"url\":\"http://x\",\"headers\":{\"host\":{\"secret\":\"A\"}}}",
+        "invalid name 'host'");
+}
+
 static void test_normalize_http_defaults(void **state)
 {
     fixture_t *f = *state;
@@ -970,6 +1013,7 @@ int main(void)
         T(test_normalize_stdio_defaults),
         T(test_normalize_does_not_modify_input),
         T(test_normalize_http_full),
+        T(test_normalize_secret_refs),
         T(test_normalize_http_defaults),
         T(test_normalize_timeout_bounds),
         T(test_reject_not_an_object),

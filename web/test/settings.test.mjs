@@ -2,7 +2,9 @@
 // aosd: S1 a change reviewed as a diff in a modal (dry run) and then saved,
 // the restart-required key marked; the IP allowlist; Secrets & Env (names
 // and purposes only; add, rotate, delete; the two-person rule with a
-// second Admin approving); S2 users, a token shown once, grants; the audit
+// second Admin approving); custom roles made, granted and deleted on the
+// Access tab; S3 redaction rules turned on through the diff
+// and a log line then stored redacted; S2 users, a token shown once, grants; the audit
 // log filtered and its chain verified; the master key rotated; a user's
 // own account (two-factor set up and off, a new password ending the
 // session); a Viewer without the actions; both
@@ -83,6 +85,45 @@ test('S1: a change is shown as a diff first, the restart key marked, then saved'
   const audit = await aos.api('GET', '/audit/logs?action=settings.system.update');
   assert.equal(audit.body.items.length, 1);
   noProblems();
+});
+
+test('S3: redaction rules - a pattern turned on through the diff; a log line is then stored redacted', async () => {
+  const { page } = owner;
+  const { aos } = env;
+  await page.goto(aos.url + '/settings');
+  const form = page.locator('[data-testid="system-form"]');
+  await form.waitFor();
+  const rules = form.locator('[data-testid="redact-patterns"]');
+  // the default: keys, bearer, url and cn_id on; e-mail and phone off
+  const state = async () => Object.fromEntries(await rules.locator('input[type="checkbox"]').evaluateAll((xs) => xs.map((x) => [x.dataset.pattern, x.checked])));
+  assert.deepEqual(await state(), { keys: true, bearer: true, url: true, email: false, phone: false, cn_id: true });
+  // one line on a topic of its own, read back from GET /api/logs
+  const line = async (n) => {
+    const topic = `ui-redact-${n}-${Date.now()}`;
+    assert.ok((await aos.api('POST', '/api/logs', [{ message: `mail ada${n}@example.com please`, topic }])).status < 300);
+    const items = (await aos.api('GET', `/api/logs?topic=${topic}&limit=10`)).body.items;
+    assert.equal(items.length, 1, JSON.stringify(items));
+    return items[0].message;
+  };
+  assert.equal(await line(1), 'mail ada1@example.com please');
+  await rules.locator('input[data-pattern="email"]').check();
+  await page.click('[data-testid="system-save"]');
+  const modal = page.locator('[data-testid="modal"]');
+  await modal.waitFor();
+  const rows = modal.locator('[data-testid="diff-table"] tbody tr');
+  assert.deepEqual(await rows.evaluateAll((r) => r.map((x) => x.dataset.key)), ['security.redact_patterns']);
+  assert.match(await modal.locator('tr[data-key="security.redact_patterns"]').innerText(), /keys,bearer,url,email,cn_id/);
+  assert.equal(await modal.locator('tr[data-key="security.redact_patterns"] .restart').count(), 0, 'live');
+  // nothing applied by the dry run
+  assert.equal((await aos.api('GET', '/config/system')).body.settings['security.redact_patterns'], 'default');
+  await page.click('[data-testid="diff-confirm"]');
+  await page.locator('[data-testid="system-msg"]').waitFor();
+  assert.equal((await aos.api('GET', '/config/system')).body.settings['security.redact_patterns'], 'keys,bearer,url,email,cn_id');
+  assert.equal(await line(2), 'mail [REDACTED] please');
+  await form.locator('[data-testid="redact-patterns"] input[data-pattern="email"]:checked').waitFor();
+  await axe(page, '/settings redaction rules');
+  // back to the default, through the API
+  assert.equal((await aos.api('PUT', '/config/system', { 'security.redact_patterns': null })).status, 200);
 });
 
 test('Secrets & Env: names and purposes only; add, rotate, delete', async () => {
@@ -214,6 +255,65 @@ test('S2: users, a token shown once, grants', async () => {
   noProblems();
 });
 
+test('Access: custom roles listed, created, offered in the grant picker, changed, deleted', async () => {
+  const { page, noProblems } = owner;
+  const { aos } = env;
+  await page.reload();
+  await tab(page, 'access');
+  const rf = page.locator('[data-testid="role-form"]');
+  await rf.locator('input[name="name"]').fill('ui-analyst');
+  await rf.locator('input[name="description"]').fill('files tools, reads p1');
+  await rf.locator('textarea[name="grants"]').fill('operator tool:files__*\nviewer project:p1');
+  await rf.locator('button[type="submit"]').click();
+  const row = page.locator('tr[data-role="ui-analyst"]');
+  await row.waitFor();
+  assert.match(await row.innerText(), /operator tool:files__\*; viewer project:p1/);
+  const r = (await aos.api('GET', '/rbac/roles')).body.roles.find((x) => x.name === 'ui-analyst');
+  assert.deepEqual(r.grants, [{ role: 'operator', resource: 'tool:files__*' }, { role: 'viewer', resource: 'project:p1' }]);
+  // the built-in roles are listed too, without a delete button
+  assert.equal(await page.locator('tr[data-role="admin"] button').count(), 0);
+  // a bad role: the server's message, nothing made
+  await rf.locator('input[name="name"]').fill('ui-bad');
+  await rf.locator('textarea[name="grants"]').fill('operator nowhere');
+  await rf.locator('button[type="submit"]').click();
+  await page.locator('[role="alert"]', { hasText: "resource 'nowhere'" }).waitFor();
+  owner.expected(400);
+  assert.equal((await aos.api('GET', '/rbac/roles')).body.roles.some((x) => x.name === 'ui-bad'), false);
+  // offered in the grant picker; the grant gives the role's rights
+  const tok = await aos.api('POST', '/auth/tokens', { name: 'ui-role-holder', role: 'none' });
+  assert.equal(tok.status, 201, tok.text);
+  const gf = page.locator('[data-testid="grant-form"]');
+  await gf.locator('input[name="principal"]').fill(`token:${tok.body.id}`);
+  await gf.locator('select[name="role"]').selectOption('ui-analyst');
+  await gf.locator('input[name="resource"]').fill('system');
+  await gf.locator('button[type="submit"]').click();
+  await page.locator('tr[data-grant="system"]', { hasText: 'ui-analyst' }).waitFor();
+  const me = await (await fetch(aos.url + '/auth/me', { headers: { Authorization: `Bearer ${tok.body.token}` } })).json();
+  assert.ok(me.effective_grants.some((g) => g.resource === 'tool:files__*' && g.role === 'operator'), JSON.stringify(me));
+  await axe(page, '/settings access roles');
+  // changed in place: the grant gives the new rights at once
+  await row.locator('[data-testid="role-edit-ui-analyst"]').click();
+  assert.equal(await rf.locator('input[name="name"]').inputValue(), 'ui-analyst');
+  assert.equal(await rf.locator('textarea[name="grants"]').inputValue(), 'operator tool:files__*\nviewer project:p1');
+  await rf.locator('textarea[name="grants"]').fill('operator tool:csv__*');
+  await rf.locator('button[type="submit"]').click();
+  await page.locator('tr[data-role="ui-analyst"]', { hasText: 'operator tool:csv__*' }).waitFor();
+  const me2 = await (await fetch(aos.url + '/auth/me', { headers: { Authorization: `Bearer ${tok.body.token}` } })).json();
+  assert.ok(me2.effective_grants.some((g) => g.resource === 'tool:csv__*'), JSON.stringify(me2));
+  assert.ok(!me2.effective_grants.some((g) => g.resource === 'tool:files__*'), JSON.stringify(me2));
+  // still granted: deleting is refused, with the server's reason
+  await row.locator('[data-testid="role-delete-ui-analyst"]').click();
+  await page.locator('[role="alert"]', { hasText: 'grant' }).waitFor();
+  owner.expected(409);
+  // the grant removed first, then the role goes
+  await page.locator('tr[data-grant="system"]', { hasText: 'ui-analyst' }).locator('button').click();
+  await page.locator('tr[data-grant="system"]', { hasText: 'ui-analyst' }).waitFor({ state: 'detached' });
+  await row.locator('[data-testid="role-delete-ui-analyst"]').click();
+  await row.waitFor({ state: 'detached' });
+  assert.equal((await aos.api('GET', '/rbac/roles')).body.roles.some((x) => x.name === 'ui-analyst'), false);
+  noProblems();
+});
+
 test('the audit log: filters and chain verification', async () => {
   const { page, noProblems } = owner;
   await tab(page, 'audit');
@@ -300,6 +400,9 @@ test("a user's own account: two-factor on and off, a new password ends the sessi
   await page.locator('nav').waitFor();
   await page.goto(aos.url + '/settings');
   await tab(page, 'account');
+  // /auth/me says two-factor is off: only setting it up is offered
+  await page.locator('[data-testid="totp-state"]', { hasText: 'is off' }).waitFor();
+  assert.equal(await page.locator('[data-testid="totp-off"]').count(), 0);
   await page.click('[data-testid="totp-enrol"]');
   const secret = (await page.locator('[data-testid="totp-secret"]').innerText()).trim();
   await axe(page, '/settings account');
@@ -308,8 +411,13 @@ test("a user's own account: two-factor on and off, a new password ends the sessi
   await page.locator('[data-testid="account-msg"]', { hasText: 'asks for a code' }).waitFor();
   const need = await fetch(aos.url + '/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'acct', password: PASS }) });
   assert.equal(need.status, 401, 'a code is now needed');
+  // now on: only turning it off is offered
+  await page.locator('[data-testid="totp-state"]', { hasText: 'is on' }).waitFor();
+  assert.equal(await page.locator('[data-testid="totp-enrol"]').count(), 0);
   await page.click('[data-testid="totp-off"]');
   await page.locator('[data-testid="account-msg"]', { hasText: 'off' }).waitFor();
+  await page.locator('[data-testid="totp-state"]', { hasText: 'is off' }).waitFor();
+  await page.locator('[data-testid="totp-enrol"]').waitFor();
   const f = page.locator('[data-testid="password-form"]');
   await f.locator('input[name="current"]').fill(PASS);
   await f.locator('input[name="password"]').fill('account-pass-phrase-2');

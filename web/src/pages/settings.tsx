@@ -3,13 +3,17 @@
 //            (its source, pinned by a flag, restart pending); Save first
 //            asks PUT ?dry_run=1 and shows the diff in a modal, marking the
 //            keys that take a restart; Confirm then PUTs it. S3's IP
-//            allowlist is the key security.ip_allowlist (one range a line).
+//            allowlist is the key security.ip_allowlist (one range a line),
+//            its redaction rules security.redact_patterns (a checkbox per
+//            built-in pattern, saved through the same diff).
 //   Secrets  names, scopes and purposes (GET /config/runtime, never a
 //            value); add, rotate (a PUT of a new value), delete; with
 //            security.two_person_secrets on, a change answers 202 and
 //            waits in the pending list for another Admin to approve.
 //   Access   S2 users, API tokens (the token is shown once, in a modal),
-//            grants, and the roles table.
+//            grants (the picker offers the custom roles too), and the
+//            roles: built-in and custom, a custom one made (or changed)
+//            from "role pattern" lines, and deleted.
 //   Audit    GET /audit/logs with its filters and cursor; /audit/verify.
 import { useState } from 'preact/hooks';
 import { t, Key } from '../i18n';
@@ -132,7 +136,8 @@ function System() {
                     {v && !(secrets.data?.secrets || []).some((x) => x.name === v) && <option value={v} selected>{v}</option>}
                     {(secrets.data?.secrets || []).filter((x) => x.scope === 'system' || x.name === v).map((x) => <option key={x.name} value={x.name} selected={x.name === v}>{x.name}</option>)}
                   </select>
-                ) : k.type === 'cidr[]' ? <textarea id={id} name={k.key} rows={3} class="mono" defaultValue={toText(k, v)} disabled={dis} placeholder="10.0.0.0/8" aria-describedby={`${id}-h`} />
+                ) : k.key === 'security.redact_patterns' ? <RedactField name={k.key} value={v} disabled={dis} />
+                  : k.type === 'cidr[]' ? <textarea id={id} name={k.key} rows={3} class="mono" defaultValue={toText(k, v)} disabled={dis} placeholder="10.0.0.0/8" aria-describedby={`${id}-h`} />
                   : k.type !== 'boolean' && <input id={id} name={k.key} class="mono" defaultValue={toText(k, v)} disabled={dis}
                     type={k.type === 'integer' || k.type === 'number' ? 'number' : 'text'} step={k.type === 'integer' ? 1 : 'any'}
                     min={k.min} max={k.max} aria-describedby={`${id}-h`} />}
@@ -166,6 +171,54 @@ function System() {
         </Modal>
       )}
     </form>
+  );
+}
+
+/* security.redact_patterns (src/redact: the --redact-patterns syntax) as a
+ * checkbox per pattern; the hidden input the form reads keeps the text as
+ * it is while the set it means is unchanged, else lists the checked ones. */
+const PATTERNS = ['keys', 'bearer', 'url', 'email', 'phone', 'cn_id'] as const;
+const PATTERN_DEFAULT = ['keys', 'bearer', 'url', 'cn_id'];
+function redactSet(spec: string | null): Set<string> {
+  let set = new Set<string>();
+  let rel = false, any = false;
+  for (const raw of (spec || 'default').split(',')) {
+    const w = raw.trim();
+    if (!w) continue;
+    const sign = w[0] === '+' ? 1 : w[0] === '-' ? -1 : 0;
+    const name = sign ? w.slice(1) : w;
+    const bits = name === 'all' ? [...PATTERNS] : name === 'none' ? [] : name === 'default' ? PATTERN_DEFAULT : [name];
+    if (sign) {
+      if (!rel && !any) set = new Set(PATTERN_DEFAULT);
+      rel = true;
+      for (const b of bits) sign > 0 ? set.add(b) : set.delete(b);
+    } else {
+      if (name === 'none') set.clear();
+      for (const b of bits) set.add(b);
+    }
+    any = true;
+  }
+  return set;
+}
+const PATTERN_LABEL: Record<string, Key> = {
+  keys: 'set.redact.keys', bearer: 'set.redact.bearer', url: 'set.redact.url',
+  email: 'set.redact.email', phone: 'set.redact.phone', cn_id: 'set.redact.cnid',
+};
+function RedactField({ name, value, disabled }: { name: string; value: string | null; disabled: boolean }) {
+  const [on, setOn] = useState(() => redactSet(value));
+  const same = [...PATTERNS].every((p) => on.has(p) === redactSet(value).has(p));
+  const text = same ? (value ?? '') : (PATTERNS.filter((p) => on.has(p)).join(',') || 'none');
+  return (
+    <div class="checks" role="group" aria-label={name} data-testid="redact-patterns">
+      <input type="hidden" name={name} value={text} />
+      {PATTERNS.map((p) => (
+        <label key={p} class="check">
+          <input type="checkbox" data-pattern={p} checked={on.has(p)} disabled={disabled}
+            onChange={(e) => { const n = new Set(on); (e.currentTarget as HTMLInputElement).checked ? n.add(p) : n.delete(p); setOn(n); }} />
+          <span>{t(PATTERN_LABEL[p])}</span>
+        </label>
+      ))}
+    </div>
   );
 }
 
@@ -284,8 +337,23 @@ function Secrets() {
 
 const ROLES = ['viewer', 'operator', 'admin', 'owner'];
 
-function RoleSelect({ name, value }: { name: string; value?: string }) {
-  return <select name={name} defaultValue={value || 'viewer'}>{['none', ...ROLES].map((r) => <option key={r} value={r}>{r}</option>)}</select>;
+/* A role picker: the built-in roles, and the custom ones where a grant
+ * may name them (custom: their names). */
+function RoleSelect({ name, value, custom = [] }: { name: string; value?: string; custom?: string[] }) {
+  return (
+    <select name={name} defaultValue={value || 'viewer'}>
+      {['none', ...ROLES].map((r) => <option key={r} value={r}>{r}</option>)}
+      {custom.length > 0 && <optgroup label={t('acc.roles.custom')}>{custom.map((r) => <option key={r} value={r}>{r}</option>)}</optgroup>}
+    </select>
+  );
+}
+
+/* "operator tool:files__*" a line -> [{role, resource}] */
+function parseRoleGrants(text: string) {
+  return text.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
+    const [role, resource = 'system'] = l.split(/\s+/);
+    return { role, resource };
+  });
 }
 
 function Access() {
@@ -318,6 +386,19 @@ function Access() {
     run(() => api('POST', '/rbac/grants', { principal: val(f, 'principal').trim(), role: val(f, 'role'), resource: val(f, 'resource').trim() }), () => { f.reset(); grants.reload(); });
   };
   const roleList: any[] = Array.isArray(roles.data) ? roles.data : roles.data?.roles || [];
+  const custom = roleList.filter((r) => !r.builtin).map((r) => r.name as string);
+  // the role being changed (PATCH) instead of made, or null
+  const [editing, setEditing] = useState<any>(null);
+  const addRole = (e: Event) => {
+    e.preventDefault();
+    const f = e.currentTarget as HTMLFormElement;
+    const body: any = { grants: parseRoleGrants(val(f, 'grants')) };
+    const d = val(f, 'description').trim();
+    if (d || editing) body.description = d;
+    const done = () => { f.reset(); setEditing(null); roles.reload(); };
+    if (editing) run(() => api('PATCH', `/rbac/roles/${encodeURIComponent(editing.name)}`, body), done);
+    else run(() => api('POST', '/rbac/roles', { name: val(f, 'name').trim(), ...body }), done);
+  };
 
   return (
     <div class="stack">
@@ -390,19 +471,43 @@ function Access() {
         )}
         <form class="row inline-form" onSubmit={addGrant} data-testid="grant-form">
           <label>{t('acc.principal')}<input name="principal" required class="mono" placeholder="token:ID | user:ID" /></label>
-          <label>{t('acc.role')}<RoleSelect name="role" /></label>
+          <label>{t('acc.role')}<RoleSelect name="role" custom={custom} /></label>
           <label>{t('acc.resource')}<input name="resource" required class="mono" placeholder="tool:files__*" /></label>
           <button type="submit">{t('acc.grant.add')}</button>
         </form>
       </section>
-      {roleList.length > 0 && (
-        <section class="panel">
-          <h2>{t('acc.roles')}</h2>
+      <section class="panel">
+        <h2>{t('acc.roles')}</h2>
+        {!roles.data ? <Err msg={roles.err} /> : (
           <table data-testid="roles">
-            <tbody>{roleList.map((r) => <tr key={r.name}><td>{r.name}</td><td class="mono small">{(r.permissions || []).join(', ')}</td><td class="small" lang="en">{r.description}</td></tr>)}</tbody>
+            <thead><tr><th>{t('sec.name')}</th><th>{t('acc.roles.rights')}</th><th>{t('acc.roles.desc')}</th><th /></tr></thead>
+            <tbody>{roleList.map((r) => (
+              <tr key={r.name} data-role={r.name}>
+                <td>{r.name}{!r.builtin && <> <span class="badge">{t('acc.roles.custom')}</span></>}</td>
+                <td class="mono small">{r.builtin ? (r.permissions || []).join(', ') : (r.grants || []).map((g: any) => `${g.role} ${g.resource}`).join('; ')}</td>
+                <td class="small" lang={r.builtin ? 'en' : undefined}>{r.description}{!r.builtin && r.holders != null && <span class="muted"> ({t('acc.roles.holders', { n: r.holders })})</span>}</td>
+                <td>{!r.builtin && <div class="row">
+                  <button type="button" data-testid={`role-edit-${r.name}`} onClick={() => setEditing(r)}>{t('acc.roles.edit')}</button>
+                  <button type="button" class="danger" data-testid={`role-delete-${r.name}`}
+                    onClick={() => confirm(t('acc.roles.delete', { name: r.name })) && run(() => api('DELETE', `/rbac/roles/${encodeURIComponent(r.name)}`), roles.reload)}>{t('common.delete')}</button>
+                </div>}</td>
+              </tr>
+            ))}</tbody>
           </table>
-        </section>
-      )}
+        )}
+        <form class="stack inline-form" onSubmit={addRole} data-testid="role-form" key={editing ? editing.name : ''}>
+          <label>{t('sec.name')}<input name="name" required autocomplete="off" pattern="[a-z][a-z0-9._\-]{0,63}" placeholder="data-analyst"
+            defaultValue={editing?.name} readOnly={!!editing} /></label>
+          <label>{t('acc.roles.desc')}<input name="description" autocomplete="off" defaultValue={editing?.description || ''} /></label>
+          <label>{t('acc.roles.grants')}<textarea name="grants" rows={3} required class="mono" placeholder={'operator tool:files__*\nviewer project:p1'}
+            defaultValue={editing ? (editing.grants || []).map((g: any) => `${g.role} ${g.resource}`).join('\n') : ''} /></label>
+          <p class="muted small">{t('acc.roles.grants.help')}</p>
+          <div class="row">
+            <button type="submit">{editing ? t('acc.roles.save') : t('acc.roles.add')}</button>
+            {editing && <button type="button" onClick={() => setEditing(null)}>{t('common.cancel')}</button>}
+          </div>
+        </form>
+      </section>
       {shown && (
         <Modal title={t('acc.token.shown', { name: shown.name })} onClose={() => setShown(null)}>
           <p class="warn">{t('acc.token.once')}</p>
@@ -484,9 +589,12 @@ function Audit() {
 
 /* The signed-in user's own account (a cookie session): a new password
  * (every session of the user ends, this one too) and two-factor sign-in
- * (TOTP: the secret shown once, confirmed with a code; or turned off). */
+ * (TOTP: the secret shown once, confirmed with a code; or turned off -
+ * whichever GET /auth/me's totp_enabled calls for). */
 function Account() {
   const me = principal();
+  const live = useLoad<{ totp_enabled?: boolean }>('/auth/me');
+  const on = !!live.data?.totp_enabled;
   const [err, setErr] = useState('');
   const [msg, setMsg] = useState('');
   const [enrol, setEnrol] = useState<{ secret: string; uri: string } | null>(null);
@@ -505,7 +613,7 @@ function Account() {
   const confirmTotp = (e: Event) => {
     e.preventDefault();
     const code = val(e.currentTarget as HTMLFormElement, 'code').trim();
-    run(async () => { await api('POST', `/auth/users/${id}/totp/confirm`, { code }); setEnrol(null); setMsg(t('acc.totp.on')); });
+    run(async () => { await api('POST', `/auth/users/${id}/totp/confirm`, { code }); setEnrol(null); setMsg(t('acc.totp.on')); live.reload(); });
   };
   return (
     <div class="stack">
@@ -521,9 +629,10 @@ function Account() {
       </section>
       <section class="panel">
         <h2>{t('acc.totp')}</h2>
+        {live.data && <p data-testid="totp-state">{on ? t('acc.totp.is.on') : t('acc.totp.is.off')}</p>}
         <div class="row">
-          <button type="button" data-testid="totp-enrol" onClick={() => run(async () => setEnrol(await api('POST', `/auth/users/${id}/totp`)))}>{t('acc.totp.enrol')}</button>
-          <button type="button" class="danger" data-testid="totp-off" onClick={() => run(async () => { await api('DELETE', `/auth/users/${id}/totp`); setMsg(t('acc.totp.off')); })}>{t('acc.totp.disable')}</button>
+          {live.data && !on && <button type="button" data-testid="totp-enrol" onClick={() => run(async () => setEnrol(await api('POST', `/auth/users/${id}/totp`)))}>{t('acc.totp.enrol')}</button>}
+          {live.data && on && <button type="button" class="danger" data-testid="totp-off" onClick={() => run(async () => { await api('DELETE', `/auth/users/${id}/totp`); setMsg(t('acc.totp.off')); live.reload(); })}>{t('acc.totp.disable')}</button>}
         </div>
         {enrol && (
           <form onSubmit={confirmTotp} data-testid="totp-form">
