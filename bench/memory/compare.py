@@ -5,7 +5,7 @@
 
 Reads the "key value" lines of vec_bench and faiss_bench.py and, for
 each recall@10 target (0.90, 0.95, 0.99), takes each library's fastest
-ef row (by p50) that reaches it and prints both p50s and faiss/aos
+ef row (by p50; aos's float32 and int8 walks both count) that reaches it and prints both p50s and faiss/aos
 (above 1: aos is faster). A library none of whose rows reaches a target
 prints "-" there. Also checks the issue's target: p50 <= 2 ms at recall@10
 >= 0.95."""
@@ -23,13 +23,16 @@ def read(path):
 
 
 def rows(kv):
+    """(label, p50, recall) of every ef row: hnsw_ef* (float32) and, from
+    vec_bench, hnsw8_ef* (the walk on int8 codes, re-ranked)."""
     out = []
     for k, v in kv.items():
-        if k.startswith("hnsw_ef") and k.endswith("_p50_ms"):
-            ef = k[len("hnsw_ef"):-len("_p50_ms")]
-            r = kv.get(f"hnsw_ef{ef}_recall10")
-            if r is not None:
-                out.append((int(ef), float(v), float(r)))
+        for pre, name in (("hnsw_ef", "ef"), ("hnsw8_ef", "int8 ef")):
+            if k.startswith(pre) and k.endswith("_p50_ms"):
+                ef = k[len(pre):-len("_p50_ms")]
+                r = kv.get(f"{pre}{ef}_recall10")
+                if r is not None:
+                    out.append((f"{name} {ef}", float(v), float(r)))
     return out
 
 
@@ -42,8 +45,8 @@ def main():
     a, f = rows(read(sys.argv[1])), rows(read(sys.argv[2]))
     for t in (0.90, 0.95, 0.99):
         ba, bf = best(a, t), best(f, t)
-        sa = f"aos ef {ba[0]} {ba[1]:.3f} ms (recall {ba[2]:.4f})" if ba else "aos -"
-        sf = f"faiss ef {bf[0]} {bf[1]:.3f} ms (recall {bf[2]:.4f})" if bf else "faiss -"
+        sa = f"aos {ba[0]} {ba[1]:.3f} ms (recall {ba[2]:.4f})" if ba else "aos -"
+        sf = f"faiss {bf[0]} {bf[1]:.3f} ms (recall {bf[2]:.4f})" if bf else "faiss -"
         ratio = f"{bf[1] / ba[1]:.2f}" if ba and bf else "-"
         print(f"recall>={t:.2f}: {sa}; {sf}; faiss/aos p50 {ratio}")
     ba = best(a, 0.95)

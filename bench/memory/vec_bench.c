@@ -14,7 +14,8 @@
  * of each query) so that bench/memory/faiss_bench.py measures faiss on
  * the very same vectors. The HNSW graph (m links, efc candidates) is
  * built by `threads` threads (aos_memory_index_hnsw_start), then searched
- * on one thread at each ef of efs.
+ * on one thread at each ef of efs, measuring float32 (hnsw_ef*) and the
+ * int8 codes re-ranked with float32 (hnsw8_ef*).
  *
  * Prints, one "key value" per line: insert rate; for exact float32, int8
  * with re-ranking and (with "hnsw") HNSW at several ef: p50/p99 latency of
@@ -302,6 +303,12 @@ int main(int argc, char **argv)
             char label[32];
             snprintf(label, sizeof(label), "hnsw_ef%d", efs[e]);
             run_queries(ix, label, qs, nq, gt, AOS_MEMORY_SEARCH_HNSW, efs[e], 0);
+        }
+        /* the same walk on the int8 codes, re-ranked with float32 */
+        for (int e = 0; e < nefs; e++) {
+            char label[32];
+            snprintf(label, sizeof(label), "hnsw8_ef%d", efs[e]);
+            run_queries(ix, label, qs, nq, gt, AOS_MEMORY_SEARCH_HNSW_INT8, efs[e], 0);
         }
     }
     printf("rss_peak_MB %.1f\n", status_kb("VmHWM:") / 1024.0);

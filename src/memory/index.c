@@ -769,15 +769,28 @@ static const float *vec_of(const aos_memory_index_t *ix, int32_t s)
     return ix->data + (size_t)s * (size_t)ix->dims;
 }
 
-static float dist(const aos_memory_index_t *ix, const float *q, int32_t s)
+/* A query of the graph: float32 (c NULL), or its int8 codes c with scale
+ * cs measured against the vectors' codes (a quarter of the bytes read per
+ * node; the results are re-ranked with float32). */
+typedef struct {
+    const float *f;
+    const int8_t *c;
+    float cs;
+} qv_t;
+
+static float dist(const aos_memory_index_t *ix, const qv_t *q, int32_t s)
 {
-    return 1.0f - dot_f(q, vec_of(ix, s), ix->dims);
+    if (q->c)
+        return 1.0f - (float)dot_8(q->c, ix->codes + (size_t)s * (size_t)ix->dims, ix->dims) *
+                          q->cs * ix->scales[s];
+    return 1.0f - dot_f(q->f, vec_of(ix, s), ix->dims);
 }
 
-/* The first cache lines of s's vector, ahead of its distance. */
-static void prefetch_vec(const aos_memory_index_t *ix, int32_t s)
+/* The first cache lines of what dist reads of s, ahead of it. */
+static void prefetch_vec(const aos_memory_index_t *ix, const qv_t *q, int32_t s)
 {
-    const char *p = (const char *)vec_of(ix, s);
+    const char *p = q->c ? (const char *)(ix->codes + (size_t)s * (size_t)ix->dims)
+                         : (const char *)vec_of(ix, s);
     __builtin_prefetch(p);
     __builtin_prefetch(p + 64);
     __builtin_prefetch(p + 128);
@@ -785,7 +798,7 @@ static void prefetch_vec(const aos_memory_index_t *ix, int32_t s)
 }
 
 /* Greedy descent on one layer from *ep. */
-static void greedy(aos_memory_index_t *ix, hnsw_t *g, const float *q, int32_t *ep, float *epd,
+static void greedy(aos_memory_index_t *ix, hnsw_t *g, const qv_t *q, int32_t *ep, float *epd,
                    int layer)
 {
     int32_t l[129];
@@ -793,7 +806,7 @@ static void greedy(aos_memory_index_t *ix, hnsw_t *g, const float *q, int32_t *e
         changed = 0;
         int n = copy_links(g, *ep, layer, l);
         for (int i = 1; i <= n; i++)
-            prefetch_vec(ix, l[i]);
+            prefetch_vec(ix, q, l[i]);
         for (int i = 1; i <= n; i++) {
             float d = dist(ix, q, l[i]);
             if (d < *epd) {
@@ -808,7 +821,7 @@ static void greedy(aos_memory_index_t *ix, hnsw_t *g, const float *q, int32_t *e
 /* Search of one layer with breadth ef from ep; the results (the ef nearest
  * that pass: filter, not dead unless all) in *top, a max-heap. Each node's
  * unvisited neighbours are marked and prefetched first, then measured. */
-static int search_layer(aos_memory_index_t *ix, hnsw_t *g, const float *q, int32_t ep, int ef,
+static int search_layer(aos_memory_index_t *ix, hnsw_t *g, const qv_t *q, int32_t ep, int ef,
                         int layer, int all, aos_memory_filter_fn filter, void *arg, dheap_t *top)
 {
     visited_t *v = visited_get(g, g->cap > ix->n ? g->cap : ix->n);
@@ -835,7 +848,7 @@ static int search_layer(aos_memory_index_t *ix, hnsw_t *g, const float *q, int32
             if (v->marks[e] == v->stamp)
                 continue;
             v->marks[e] = v->stamp;
-            prefetch_vec(ix, e);
+            prefetch_vec(ix, q, e);
             fresh[nf++] = e;
         }
         for (int i = 0; i < nf && !rc; i++) {
@@ -904,7 +917,7 @@ static void link_to(aos_memory_index_t *ix, hnsw_t *g, int32_t s, int32_t t, int
         return;
     }
     dn_t c[129];
-    const float *base = vec_of(ix, s);
+    const qv_t base[1] = {{vec_of(ix, s), NULL, 0}};
     int n = 0;
     for (int i = 1; i <= l[0]; i++)
         c[n++] = (dn_t){dist(ix, base, l[i]), l[i]};
@@ -953,7 +966,7 @@ static int hnsw_insert(aos_memory_index_t *ix, hnsw_t *g, int32_t s)
     }
     if (!hold)
         uv_mutex_unlock(&g->entry_lock);
-    const float *q = vec_of(ix, s);
+    const qv_t q[1] = {{vec_of(ix, s), NULL, 0}};
     float epd = dist(ix, q, ep);
     for (int layer = top_level; layer > lv; layer--)
         greedy(ix, g, q, &ep, &epd, layer);
@@ -1177,25 +1190,35 @@ aos_memory_hnsw_state_t aos_memory_index_hnsw_state(aos_memory_index_t *ix)
     return st;
 }
 
-static int search_hnsw(aos_memory_index_t *ix, const float *q, topk_t *t, int ef,
+/* int8: the walk on the codes, the ef found re-ranked with float32. */
+static int search_hnsw(aos_memory_index_t *ix, const float *qf, topk_t *t, int ef, int int8,
                        aos_memory_filter_fn filter, void *arg)
 {
     hnsw_t *g = ix->hnsw;
-    if (g->max_level < 0)
-        return 0;
-    if (g->entry < 0)
+    if (g->entry < 0 || g->max_level < 0)
         return 0;
     if (ef < t->k)
         ef = t->k;
+    qv_t q[1] = {{qf, NULL, 0}};
+    int8_t *qc = NULL;
+    if (int8) {
+        if (!(qc = malloc((size_t)ix->dims)))
+            return AOS_ENOMEM;
+        q->cs = quantize(qf, ix->dims, qc);
+        q->c = qc;
+    }
     int32_t ep = g->entry;
     float epd = dist(ix, q, ep);
     for (int layer = g->max_level; layer > 0; layer--)
         greedy(ix, g, q, &ep, &epd, layer);
     dheap_t top = {NULL, 0, 0, 0};
     int rc = search_layer(ix, g, q, ep, ef, 0, 0, filter, arg, &top);
-    for (int i = 0; !rc && i < top.n; i++)
-        topk_push(t, ix->ids[top.a[i].s], 1.0f - top.a[i].d);
+    for (int i = 0; !rc && i < top.n; i++) {
+        int32_t s = top.a[i].s;
+        topk_push(t, ix->ids[s], int8 ? dot_f(qf, vec_of(ix, s), ix->dims) : 1.0f - top.a[i].d);
+    }
     free(top.a);
+    free(qc);
     return rc ? rc : topk_finish(t);
 }
 
@@ -1215,15 +1238,17 @@ int aos_memory_index_search_by(aos_memory_index_t *ix, const float *q, int k,
     topk_t t = {hits, 0, k};
     uv_rwlock_rdlock(&ix->lock);
     if (method == AOS_MEMORY_SEARCH_AUTO)
-        method = ix->hnsw                                         ? AOS_MEMORY_SEARCH_HNSW
+        method = ix->hnsw ? (ix->quantize ? AOS_MEMORY_SEARCH_HNSW_INT8 : AOS_MEMORY_SEARCH_HNSW)
                  : ix->quantize && ix->n - ix->dead_count >= 4096 ? AOS_MEMORY_SEARCH_INT8
                                                                   : AOS_MEMORY_SEARCH_EXACT;
     if (used)
         *used = method;
     int rc;
-    if (method == AOS_MEMORY_SEARCH_HNSW)
-        rc = ix->hnsw ? search_hnsw(ix, q, &t, ef > 0 ? ef : (k > 64 ? k : 64), filter, arg)
-                      : AOS_EINVAL;
+    if (method == AOS_MEMORY_SEARCH_HNSW || method == AOS_MEMORY_SEARCH_HNSW_INT8)
+        rc = ix->hnsw && (method == AOS_MEMORY_SEARCH_HNSW || ix->quantize)
+                 ? search_hnsw(ix, q, &t, ef > 0 ? ef : (k > 64 ? k : 64),
+                               method == AOS_MEMORY_SEARCH_HNSW_INT8, filter, arg)
+                 : AOS_EINVAL;
     else if (method == AOS_MEMORY_SEARCH_INT8)
         rc = ix->quantize ? scan_int8(ix, q, &t, filter, arg) : AOS_EINVAL;
     else

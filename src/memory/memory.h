@@ -105,7 +105,11 @@ int aos_memory_embed(const char *text, size_t n, float out[AOS_MEMORY_DIMS]);
  *           a few inserts), and kept up to date by every later add;
  *           removal marks the node dead (still routed through, never
  *           returned).
- *   AUTO    HNSW if the graph is built, else INT8 when quantization is on
+ *   HNSW_INT8  the same walk measuring the int8 codes (quantization on;
+ *           a quarter of the bytes per node), its ef found re-ranked
+ *           with float32: exact scores.
+ *   AUTO    HNSW_INT8 (HNSW without quantization) if the graph is built,
+ *           else INT8 when quantization is on
  *           and the index holds at least 4096 vectors, else EXACT.
  *
  * Threads: every function takes the index's read-write lock, searches
@@ -118,6 +122,7 @@ typedef enum {
     AOS_MEMORY_SEARCH_EXACT,
     AOS_MEMORY_SEARCH_INT8,
     AOS_MEMORY_SEARCH_HNSW,
+    AOS_MEMORY_SEARCH_HNSW_INT8,
 } aos_memory_method_t;
 
 typedef struct {

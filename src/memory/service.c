@@ -874,7 +874,7 @@ static int job_search(aos_store_t *st, void *arg, aos_err_t *err)
     free(v_sc);
     static const char *const modes[] = {"keyword", "vector", "hybrid"};
     /* the vector index's method that answered (null: none ran) */
-    static const char *const methods[] = {NULL, "exact", "int8", "hnsw"};
+    static const char *const methods[] = {NULL, "exact", "int8", "hnsw", "hnsw_int8"};
     op->result = json_pack("{s:s, s:i, s:o, s:s?}", "mode", modes[op->mode], "k", op->k, "results",
                            results ? results : json_array(), "index", methods[used]);
     if (!op->result)

@@ -1,7 +1,8 @@
 // memory-hnsw.test.mjs - the memory service builds its HNSW graph in the
 // background past --memory-hnsw-min-items (issue 17): searches answer with
 // the scans before and during the build and with the graph after
-// ("index" in the answer says which), with the same ranking on the
+// ("index" in the answer says which: the graph walks the int8 codes and
+// re-ranks with float32), with the same ranking on the
 // labelled set; items written after the swap are in the graph; a restart
 // builds the graph again at load.
 import { test, after } from 'node:test';
@@ -49,7 +50,7 @@ async function waitForGraph(aos, q) {
   for (;;) {
     const r = await search(aos, { q });
     assert.equal(r.status, 200, r.text);
-    if (r.body.index === 'hnsw') return;
+    if (r.body.index === 'hnsw_int8') return;
     assert.equal(r.body.index, 'exact'); // the scan answers meanwhile
     assert.ok(Date.now() < deadline, 'the graph was not in use within 60 s');
     await new Promise((res) => setTimeout(res, 50));
@@ -76,12 +77,12 @@ test('past the threshold the graph is built in the background and then answers',
     }
     await waitForGraph(aos, 'filler topic');
     assert.match(aos.logs(), new RegExp(`building the HNSW graph of ${MIN} vectors in 2 thread`));
-    await checkSet(aos, ids, 'hnsw');
+    await checkSet(aos, ids, 'hnsw_int8');
     // written after the swap: in the graph; deleted: gone from it
     const late = await aos.api('POST', '/api/memory/items', { text: 'zeppelin hangar inventory for the airship fleet', project_id: 'late' });
     assert.equal(late.status, 201, late.text);
     let r = await search(aos, { q: 'zeppelin airship hangar', project_id: 'late' });
-    assert.equal(r.body.index, 'hnsw');
+    assert.equal(r.body.index, 'hnsw_int8');
     assert.deepEqual(r.body.results.map((x) => x.id), [late.body.id]);
     assert.equal((await aos.api('DELETE', `/api/memory/items/${late.body.id}`)).status, 200);
     r = await search(aos, { q: 'zeppelin airship hangar', project_id: 'late' });
@@ -95,7 +96,7 @@ test('past the threshold the graph is built in the background and then answers',
     const again = await startAosd({ args: ARGS, dataDir });
     try {
       await waitForGraph(again, 'filler topic');
-      await checkSet(again, ids, 'hnsw');
+      await checkSet(again, ids, 'hnsw_int8');
     } finally { await expectClean(again); }
   } catch (e) {
     await aos.stop().catch(() => {});

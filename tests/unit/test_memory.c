@@ -359,7 +359,7 @@ static void test_index_hnsw_background(void **state)
         int n = aos_memory_index_search_by(ix, q, K, AOS_MEMORY_SEARCH_AUTO, 128, NULL, NULL, got,
                                            &used);
         assert_int_equal(n, K);
-        assert_int_equal(used, AOS_MEMORY_SEARCH_HNSW);
+        assert_int_equal(used, AOS_MEMORY_SEARCH_HNSW_INT8); /* quantization is on */
         for (int i = 0; i < n; i++)
             assert_false(dead[got[i].id - 1]);
         hit += overlap(got, n, want, K);
@@ -368,6 +368,38 @@ static void test_index_hnsw_background(void **state)
     double recall = (double)hit / total;
     print_message("hnsw built in the background, recall@10 (ef 128): %.3f\n", recall);
     assert_true(recall >= 0.95);
+    /* the walk on float32 */
+    hit = total = 0;
+    for (int t = 0; t < 100; t++) {
+        random_unit(q, D);
+        brute(data, N + 100, D, q, K, dead, want);
+        int n = aos_memory_index_search_by(ix, q, K, AOS_MEMORY_SEARCH_HNSW, 128, NULL, NULL, got,
+                                           &used);
+        assert_int_equal(n, K);
+        hit += overlap(got, n, want, K);
+        total += K;
+    }
+    print_message("hnsw on float32, recall@10 (ef 128): %.3f\n", (double)hit / total);
+    assert_true((double)hit / total >= 0.95);
+    /* the walk on the int8 codes, chosen explicitly: exact scores */
+    hit = total = 0;
+    for (int t = 0; t < 100; t++) {
+        random_unit(q, D);
+        brute(data, N + 100, D, q, K, dead, want);
+        int n = aos_memory_index_search_by(ix, q, K, AOS_MEMORY_SEARCH_HNSW_INT8, 128, NULL, NULL,
+                                           got, &used);
+        assert_int_equal(n, K);
+        assert_int_equal(used, AOS_MEMORY_SEARCH_HNSW_INT8);
+        for (int i = 0; i < n; i++) {
+            assert_false(dead[got[i].id - 1]);
+            assert_true(fabsf(got[i].score - dotv(q, data + (got[i].id - 1) * D, D)) < 1e-5f);
+            assert_true(i == 0 || got[i].score <= got[i - 1].score);
+        }
+        hit += overlap(got, n, want, K);
+        total += K;
+    }
+    print_message("hnsw on int8 codes, re-ranked, recall@10 (ef 128): %.3f\n", (double)hit / total);
+    assert_true((double)hit / total >= 0.95);
     /* every vector added during the build is its own nearest */
     for (int i = N; i < N + 100; i++) {
         int n = aos_memory_index_search_by(ix, data + (size_t)i * D, 1, AOS_MEMORY_SEARCH_AUTO, 64,
