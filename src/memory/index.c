@@ -29,11 +29,11 @@
  *
  * The graph is built off the caller's thread (aos_memory_index_hnsw_start):
  * one to eight threads of the index's own insert the existing slots into a
- * private graph, a chunk of slots at a time, each chunk under the index's
+ * private graph, one slot at a time (BUILD_CHUNK), each under the index's
  * read lock, so searches (the scans meanwhile) go on beside them and a
- * change waits at most a chunk: a change first takes the gate mutex, which
- * the builders pass through before each chunk, so a stream of chunks cannot
- * starve it. Slots added meanwhile are appended and picked up by the next
+ * change waits for one insert per builder: a change first takes the gate
+ * mutex, which the builders pass through before each chunk, so a stream
+ * of chunks cannot starve it. Slots added meanwhile are appended and picked up by the next
  * chunk; removals only mark slots dead; no compaction runs while building.
  * When the builders reach the last slot, one of them takes the write lock,
  * inserts what is left, and swaps the graph in; from then on adds insert
@@ -81,7 +81,7 @@ typedef struct {
 } hnsw_t;
 
 #define BUILD_MAX_THREADS 8
-#define BUILD_CHUNK       8 /* slots per read-locked step of a builder */
+#define BUILD_CHUNK       1 /* slots per read-locked step of a builder */
 
 /* A build under way (or over: done, or rc < 0). */
 typedef struct {
