@@ -617,7 +617,9 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     aos_memory_cfg_t memc = {.loop = d->loop,
                              .store = d->store,
                              .principal_of = memory_principal,
-                             .principal_data = d->auth};
+                             .principal_data = d->auth,
+                             .hnsw_min_items = (size_t)c->memory_hnsw_min_items,
+                             .hnsw_threads = (int)c->memory_hnsw_threads};
     if ((rc = aos_memory_new(&d->memory, &memc, err)) ||
         (rc = aos_memory_add_routes(d->memory, d->http)))
         return rc;
@@ -774,7 +776,7 @@ static const char *check_llm(const aos_config_t *c)
     return NULL;
 }
 
-/* NULL, or what is wrong with the HTTP limits. */
+/* NULL, or what is wrong with the HTTP limits (or the memory graph's). */
 static const char *check_http_limits(const aos_config_t *c)
 {
     if (c->http_max_conns < 1 || c->http_max_conns > 1000000)
@@ -789,6 +791,10 @@ static const char *check_http_limits(const aos_config_t *c)
         return "--max-body must be from 1 byte to 1 TiB";
     if (c->http_body_memory <= c->max_body || c->http_body_memory > ((size_t)1 << 40))
         return "--http-body-memory must be larger than --max-body (and at most 1 TiB)";
+    if (c->memory_hnsw_threads < 1 || c->memory_hnsw_threads > 8)
+        return "--memory-hnsw-threads must be from 1 to 8";
+    if (c->memory_hnsw_min_items > 100000000)
+        return "--memory-hnsw-min-items must be from 0 (never) to 100000000";
     return NULL;
 }
 

@@ -1,14 +1,21 @@
 /* vec_bench.c - the vector index of src/memory under load (issue 17):
  * n vectors of 384 dimensions, top-10 queries one at a time.
  *
- *   vec_bench N QUERIES OUTDIR [hnsw]
+ *   vec_bench N QUERIES OUTDIR [hnsw] [data=clustered|uniform] [m=16]
+ *             [efc=200] [threads=1] [efs=16,32,64,128,256]
  *
- * The data: clustered, as embeddings are - 1000 random centres, each
- * vector a centre plus Gaussian noise of the same scale, normalised; the
- * queries drawn the same way (not from the data). Deterministic (fixed
- * seeds), and written to OUTDIR (data.f32, queries.f32, gt.i64: the exact
- * top 10 of each query) so that bench/memory/faiss_bench.py measures
- * faiss on the very same vectors.
+ * The data: clustered (the default), as embeddings are - 1000 random
+ * centres, each vector a centre plus Gaussian noise of the same scale,
+ * normalised; or uniform - random directions on the sphere, which no
+ * graph index handles well in 384 dimensions (every point is about as
+ * far from every other) and real embeddings are not. The queries are
+ * drawn the same way (not from the data). Deterministic (fixed seeds),
+ * and written to OUTDIR (data.f32, queries.f32, gt.i64: the exact top 10
+ * of each query) so that bench/memory/faiss_bench.py measures faiss on
+ * the very same vectors. The HNSW graph (m links, efc candidates) is
+ * built by `threads` threads (aos_memory_index_hnsw_start), then searched
+ * on one thread at each ef of efs, measuring float32 (hnsw_ef*) and the
+ * int8 codes re-ranked with float32 (hnsw8_ef*).
  *
  * Prints, one "key value" per line: insert rate; for exact float32, int8
  * with re-ranking and (with "hnsw") HNSW at several ef: p50/p99 latency of
@@ -69,11 +76,13 @@ static void normalise(float *v)
         v[i] *= inv;
 }
 
+static int uniform_data;
+
 static void draw(const float *centres, float *v)
 {
     const float *c = centres + (next_u64() % CENTRES) * D;
     for (int i = 0; i < D; i++)
-        v[i] = c[i] + (float)gauss();
+        v[i] = (uniform_data ? 0.0f : c[i]) + (float)gauss();
     normalise(v);
 }
 
@@ -190,8 +199,34 @@ static void synth_text(char *out, size_t cap, int i)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: vec_bench N QUERIES OUTDIR [hnsw]\n");
+        fprintf(stderr, "usage: vec_bench N QUERIES OUTDIR [hnsw] [data=clustered|uniform] "
+                        "[m=16] [efc=200] [threads=1] [efs=16,32,64,128,256]\n");
         return 2;
+    }
+    int hnsw = 0, m = 16, efc = 200, threads = 1, efs[16] = {16, 32, 64, 128, 256}, nefs = 5;
+    for (int a = 4; a < argc; a++) {
+        const char *v = strchr(argv[a], '=');
+        v = v ? v + 1 : "";
+        if (!strcmp(argv[a], "hnsw"))
+            hnsw = 1;
+        else if (!strcmp(argv[a], "data=uniform"))
+            uniform_data = 1;
+        else if (!strcmp(argv[a], "data=clustered"))
+            uniform_data = 0;
+        else if (!strncmp(argv[a], "m=", 2))
+            m = (int)strtol(v, NULL, 10);
+        else if (!strncmp(argv[a], "efc=", 4))
+            efc = (int)strtol(v, NULL, 10);
+        else if (!strncmp(argv[a], "threads=", 8))
+            threads = (int)strtol(v, NULL, 10);
+        else if (!strncmp(argv[a], "efs=", 4)) {
+            nefs = 0;
+            for (char *e; *v && nefs < 16; v = *e ? e + 1 : e)
+                efs[nefs++] = (int)strtol(v, &e, 10);
+        } else {
+            fprintf(stderr, "vec_bench: unknown argument %s\n", argv[a]);
+            return 2;
+        }
     }
     char *e1, *e2;
     long ln = strtol(argv[1], &e1, 10), lq = strtol(argv[2], &e2, 10);
@@ -199,9 +234,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "vec_bench: N 1..10000000, QUERIES 1..100000\n");
         return 2;
     }
-    int n = (int)ln, nq = (int)lq, hnsw = argc > 4 && !strcmp(argv[4], "hnsw");
+    setvbuf(stdout, NULL, _IOLBF, 0); /* a bounded run cut short keeps its lines */
+    int n = (int)ln, nq = (int)lq;
     const char *dir = argv[3];
-    printf("n %d\ndims %d\nqueries %d\nsimd_avx2 %d\n", n, D, nq, aos_memory_index_simd());
+    printf("n %d\ndims %d\nqueries %d\ndata %s\nsimd_avx2 %d\n", n, D, nq,
+           uniform_data ? "uniform" : "clustered", aos_memory_index_simd());
     printf("mem_read_GBps %.2f\n", read_bandwidth() / 1e9);
 
     float *centres = malloc((size_t)CENTRES * D * sizeof(float));
@@ -251,20 +288,27 @@ int main(int argc, char **argv)
     run_queries(ix, "int8_rerank", qs, nq, gt, AOS_MEMORY_SEARCH_INT8, 0, (double)n * D);
 
     if (hnsw) {
+        printf("hnsw_m %d\nhnsw_efc %d\nhnsw_threads %d\n", m, efc, threads);
         t0 = now_s();
-        clock_t hc = clock();
-        if (aos_memory_index_hnsw_build(ix, 16, 200))
+        clock_t hc = clock(); /* the process's CPU: every builder thread */
+        if (aos_memory_index_hnsw_start(ix, m, efc, threads, 0) || aos_memory_index_hnsw_wait(ix))
             return 1;
         dt = now_s() - t0;
         double hcpu = (double)(clock() - hc) / CLOCKS_PER_SEC;
         printf("hnsw_build_s %.1f\nhnsw_build_cpu_s %.1f\nhnsw_insert_per_s %.0f\n", dt, hcpu,
                n / dt);
         printf("index_bytes_with_hnsw %zu\n", aos_memory_index_bytes(ix));
-        static const int efs[] = {16, 32, 64, 128, 256};
-        for (size_t e = 0; e < sizeof(efs) / sizeof(efs[0]); e++) {
+        printf("rss_with_hnsw_MB %.1f\n", status_kb("VmRSS:") / 1024.0);
+        for (int e = 0; e < nefs; e++) {
             char label[32];
             snprintf(label, sizeof(label), "hnsw_ef%d", efs[e]);
             run_queries(ix, label, qs, nq, gt, AOS_MEMORY_SEARCH_HNSW, efs[e], 0);
+        }
+        /* the same walk on the int8 codes, re-ranked with float32 */
+        for (int e = 0; e < nefs; e++) {
+            char label[32];
+            snprintf(label, sizeof(label), "hnsw8_ef%d", efs[e]);
+            run_queries(ix, label, qs, nq, gt, AOS_MEMORY_SEARCH_HNSW_INT8, efs[e], 0);
         }
     }
     printf("rss_peak_MB %.1f\n", status_kb("VmHWM:") / 1024.0);

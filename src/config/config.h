@@ -116,6 +116,10 @@
        "days an audit row is kept (0: for ever); the oldest go and the chain keeps an anchor")     \
     XX(episode_retention_days, U, "episode-retention-days", "AOS_EPISODE_RETENTION_DAYS", "30",    \
        "days a finished run (its steps, events and workspace rows) is kept (0: for ever)")         \
+    XX(memory_hnsw_min_items, U, "memory-hnsw-min-items", "AOS_MEMORY_HNSW_MIN_ITEMS", "200000",   \
+       "memory vectors past which an HNSW graph is built in the background (0: never)")            \
+    XX(memory_hnsw_threads, U, "memory-hnsw-threads", "AOS_MEMORY_HNSW_THREADS", "1",              \
+       "threads building that graph, at a lower priority (1-8)")                                   \
     XX(llm_base_url, S, "llm-base-url", "AOS_LLM_BASE_URL", NULL,                                  \
        "OpenAI-compatible API, e.g. https://api.openai.com/v1 (unset: no LLM, offline planner)")   \
     XX(llm_model, S, "llm-model", "AOS_LLM_MODEL", NULL, "model to call at --llm-base-url")        \

@@ -24,7 +24,24 @@
  * neighbour's list the same way when it overflows. A search's visited
  * marks come from a small pool (one per concurrent search), stamped so
  * they need no clearing. Distances are 1 - dot (cosine distance for unit
- * vectors). */
+ * vectors). A search visits a node's unvisited neighbours in two passes:
+ * mark and prefetch them all, then compute their distances.
+ *
+ * The graph is built off the caller's thread (aos_memory_index_hnsw_start):
+ * one to eight threads of the index's own insert the existing slots into a
+ * private graph, one slot at a time (BUILD_CHUNK), each under the index's
+ * read lock, so searches (the scans meanwhile) go on beside them and a
+ * change waits for one insert per builder: a change first takes the gate
+ * mutex, which the builders pass through before each chunk, so a stream
+ * of chunks cannot starve it. Slots added meanwhile are appended and picked up by the next
+ * chunk; removals only mark slots dead; no compaction runs while building.
+ * When the builders reach the last slot, one of them takes the write lock,
+ * inserts what is left, and swaps the graph in; from then on adds insert
+ * into it under the write lock. With several builders each node's link
+ * lists are read and written under a one-byte spin lock of the node, the
+ * entry point under a mutex (held for a whole insert by the rare node that
+ * becomes the new top), as in hnswlib; a lone builder and the finished
+ * graph need no locks (the flag concurrent). */
 #include "memory/memory.h"
 
 #include "map/map.h"
@@ -32,8 +49,12 @@
 #include <float.h>
 #include <immintrin.h>
 #include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 typedef struct {
     uint32_t *marks;
@@ -44,19 +65,40 @@ typedef struct {
 typedef struct {
     int m, m0, efc;
     double ml;
-    uint8_t *level;  /* per slot */
-    int32_t *l0;     /* per slot: count, then m0 links */
-    int32_t **upper; /* per slot: level * (1 + m) ints (count, links), or NULL */
-    int32_t entry;   /* -1: empty */
-    int max_level;
+    int concurrent;        /* several builders: lists under the node's lock */
+    size_t cap;            /* slots the per-slot arrays hold */
+    uint8_t *level;        /* per slot */
+    int32_t *l0;           /* per slot: count, then m0 links */
+    int32_t **upper;       /* per slot: level * (1 + m) ints (count, links), or NULL */
+    atomic_uchar *locks;   /* per slot: its lists' spin lock */
+    uv_mutex_t entry_lock; /* entry, max_level, rng */
+    int32_t entry;         /* -1: empty */
+    int max_level;         /* -1: empty */
     uint64_t rng;
     uv_mutex_t pool_lock;
     visited_t **pool; /* free visited lists */
     size_t npool, pool_cap;
 } hnsw_t;
 
+#define BUILD_MAX_THREADS 8
+#define BUILD_CHUNK       1 /* slots per read-locked step of a builder */
+
+/* A build under way (or over: done, or rc < 0). */
+typedef struct {
+    hnsw_t *g;         /* NULL once swapped in or freed */
+    uv_rwlock_t glock; /* inserts into g shared, growing g exclusive */
+    uv_mutex_t mu;     /* next, inflight, done, rc */
+    size_t next;       /* the next slot to insert */
+    int inflight;      /* chunks being inserted */
+    int done, rc, joined;
+    atomic_int stop;
+    int nth, nth0, nice; /* builders running, made */
+    uv_thread_t th[BUILD_MAX_THREADS];
+} build_t;
+
 struct aos_memory_index_s {
     uv_rwlock_t lock;
+    uv_mutex_t gate; /* a change holds it while it waits for the write lock */
     int dims, quantize;
     size_t n, cap, dead_count;
     float *data;
@@ -66,8 +108,17 @@ struct aos_memory_index_s {
     uint32_t *groups;
     uint8_t *dead;
     aos_map_t by_id;
-    hnsw_t *hnsw;
+    hnsw_t *hnsw;   /* the graph searches use, once built */
+    build_t *build; /* the graph being built, or the last build's result */
 };
+
+/* The write lock, through the gate (see the top). */
+static void wrlock(aos_memory_index_t *ix)
+{
+    uv_mutex_lock(&ix->gate);
+    uv_rwlock_wrlock(&ix->lock);
+    uv_mutex_unlock(&ix->gate);
+}
 
 /* ---- inner products ------------------------------------------------------- */
 
@@ -222,7 +273,7 @@ static void *xrealloc_aligned(void *old, size_t old_bytes, size_t bytes)
     return p;
 }
 
-static int hnsw_grow(hnsw_t *g, size_t old, size_t cap);
+static int hnsw_grow(hnsw_t *g, size_t cap);
 
 static int grow(aos_memory_index_t *ix)
 {
@@ -253,7 +304,7 @@ static int grow(aos_memory_index_t *ix)
     if (!dead)
         return AOS_ENOMEM;
     ix->dead = dead;
-    if (ix->hnsw && hnsw_grow(ix->hnsw, ix->cap, cap))
+    if (ix->hnsw && hnsw_grow(ix->hnsw, cap))
         return AOS_ENOMEM;
     ix->cap = cap;
     return 0;
@@ -286,6 +337,11 @@ int aos_memory_index_new(aos_memory_index_t **out, int dims, int quantize_on)
         free(ix);
         return AOS_ENOMEM;
     }
+    if (uv_mutex_init(&ix->gate)) {
+        uv_rwlock_destroy(&ix->lock);
+        free(ix);
+        return AOS_ENOMEM;
+    }
     ix->dims = dims;
     ix->quantize = quantize_on;
     aos_map_init(&ix->by_id);
@@ -293,14 +349,20 @@ int aos_memory_index_new(aos_memory_index_t **out, int dims, int quantize_on)
     return 0;
 }
 
-static void hnsw_free(hnsw_t *g, size_t n);
+static void hnsw_free(hnsw_t *g);
+static void build_join(build_t *b);
+static void build_destroy(build_t *b);
 
 void aos_memory_index_free(aos_memory_index_t *ix)
 {
     if (!ix)
         return;
-    if (ix->hnsw)
-        hnsw_free(ix->hnsw, ix->n);
+    if (ix->build) {
+        atomic_store(&ix->build->stop, 1);
+        build_join(ix->build);
+        build_destroy(ix->build);
+    }
+    hnsw_free(ix->hnsw);
     aos_map_release(&ix->by_id);
     free(ix->data);
     free(ix->codes);
@@ -309,6 +371,7 @@ void aos_memory_index_free(aos_memory_index_t *ix)
     free(ix->groups);
     free(ix->dead);
     uv_rwlock_destroy(&ix->lock);
+    uv_mutex_destroy(&ix->gate);
     free(ix);
 }
 
@@ -346,7 +409,14 @@ static void compact(aos_memory_index_t *ix)
     ix->dead_count = 0;
 }
 
-static int hnsw_insert(aos_memory_index_t *ix, int32_t slot);
+static int hnsw_insert(aos_memory_index_t *ix, hnsw_t *g, int32_t slot);
+
+/* Compaction renumbers slots: never under a graph or a build. */
+static int may_compact(const aos_memory_index_t *ix)
+{
+    return !ix->hnsw && (!ix->build || ix->build->done) && ix->dead_count > 32 &&
+           ix->dead_count * 2 >= ix->n;
+}
 
 static int remove_locked(aos_memory_index_t *ix, int64_t id)
 {
@@ -364,7 +434,7 @@ int aos_memory_index_add(aos_memory_index_t *ix, int64_t id, uint32_t group, con
     for (int i = 0; i < d; i++)
         if (!isfinite(vec[i]))
             return AOS_EINVAL;
-    uv_rwlock_wrlock(&ix->lock);
+    wrlock(ix);
     int rc = 0;
     if (ix->n == ix->cap && (rc = grow(ix)))
         goto out;
@@ -386,11 +456,11 @@ int aos_memory_index_add(aos_memory_index_t *ix, int64_t id, uint32_t group, con
     ix->groups[s] = group;
     ix->dead[s] = 0;
     ix->n++;
-    if (ix->hnsw && (rc = hnsw_insert(ix, (int32_t)s))) {
+    if (ix->hnsw && (rc = hnsw_insert(ix, ix->hnsw, (int32_t)s))) {
         /* the vector stays searchable by the scans; the graph misses it */
         rc = 0;
     }
-    if (!ix->hnsw && ix->dead_count > 32 && ix->dead_count * 2 >= ix->n)
+    if (may_compact(ix))
         compact(ix);
 out:
     uv_rwlock_wrunlock(&ix->lock);
@@ -399,9 +469,9 @@ out:
 
 int aos_memory_index_remove(aos_memory_index_t *ix, int64_t id)
 {
-    uv_rwlock_wrlock(&ix->lock);
+    wrlock(ix);
     int rc = remove_locked(ix, id);
-    if (rc == 0 && !ix->hnsw && ix->dead_count > 32 && ix->dead_count * 2 >= ix->n)
+    if (rc == 0 && may_compact(ix))
         compact(ix);
     uv_rwlock_wrunlock(&ix->lock);
     return rc;
@@ -485,8 +555,39 @@ static int32_t *links(hnsw_t *g, int32_t s, int layer)
     return g->upper[s] + (size_t)(layer - 1) * (size_t)(g->m + 1);
 }
 
-static int hnsw_grow(hnsw_t *g, size_t old, size_t cap)
+static void node_lock(hnsw_t *g, int32_t s)
 {
+    if (!g->concurrent)
+        return;
+    for (int spins = 0; atomic_exchange_explicit(&g->locks[s], 1, memory_order_acquire);)
+        if (++spins > 64) {
+            sched_yield(); /* its holder may be off the CPU: 2 cores, many threads */
+            spins = 0;
+        }
+}
+
+static void node_unlock(hnsw_t *g, int32_t s)
+{
+    if (g->concurrent)
+        atomic_store_explicit(&g->locks[s], 0, memory_order_release);
+}
+
+/* A copy of s's list on layer (count first) into out (room for m0 + 1). */
+static int copy_links(hnsw_t *g, int32_t s, int layer, int32_t *out)
+{
+    node_lock(g, s);
+    const int32_t *l = links(g, s, layer);
+    int n = l[0];
+    memcpy(out, l, (size_t)(n + 1) * 4);
+    node_unlock(g, s);
+    return n;
+}
+
+/* Grows the per-slot arrays to cap slots (the new ones empty). */
+static int hnsw_grow(hnsw_t *g, size_t cap)
+{
+    if (cap <= g->cap)
+        return 0;
     uint8_t *level = realloc(g->level, cap);
     if (!level)
         return AOS_ENOMEM;
@@ -499,24 +600,61 @@ static int hnsw_grow(hnsw_t *g, size_t old, size_t cap)
     if (!up)
         return AOS_ENOMEM;
     g->upper = up;
-    for (size_t i = old; i < cap; i++)
+    atomic_uchar *locks = realloc(g->locks, cap);
+    if (!locks)
+        return AOS_ENOMEM;
+    g->locks = locks;
+    for (size_t i = g->cap; i < cap; i++) {
         up[i] = NULL;
+        level[i] = 0;
+        l0[i * (size_t)(g->m0 + 1)] = 0;
+        atomic_init(&locks[i], 0);
+    }
+    g->cap = cap;
     return 0;
 }
 
-static void hnsw_free(hnsw_t *g, size_t n)
+static hnsw_t *hnsw_new(int m, int efc)
 {
-    for (size_t i = 0; i < n; i++)
+    hnsw_t *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    if (uv_mutex_init(&g->pool_lock)) {
+        free(g);
+        return NULL;
+    }
+    if (uv_mutex_init(&g->entry_lock)) {
+        uv_mutex_destroy(&g->pool_lock);
+        free(g);
+        return NULL;
+    }
+    g->m = m;
+    g->m0 = 2 * m;
+    g->efc = efc;
+    g->ml = 1.0 / log((double)m);
+    g->entry = -1;
+    g->max_level = -1;
+    g->rng = 0x9e3779b97f4a7c15ULL;
+    return g;
+}
+
+static void hnsw_free(hnsw_t *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->cap; i++)
         free(g->upper[i]);
     free(g->upper);
     free(g->l0);
     free(g->level);
+    free(g->locks);
     for (size_t i = 0; i < g->npool; i++) {
         free(g->pool[i]->marks);
         free(g->pool[i]);
     }
     free(g->pool);
     uv_mutex_destroy(&g->pool_lock);
+    uv_mutex_destroy(&g->entry_lock);
     free(g);
 }
 
@@ -626,19 +764,50 @@ static dn_t dh_pop(dheap_t *h)
     return top;
 }
 
-static float dist(const aos_memory_index_t *ix, const float *q, int32_t s)
+static const float *vec_of(const aos_memory_index_t *ix, int32_t s)
 {
-    return 1.0f - dot_f(q, ix->data + (size_t)s * (size_t)ix->dims, ix->dims);
+    return ix->data + (size_t)s * (size_t)ix->dims;
+}
+
+/* A query of the graph: float32 (c NULL), or its int8 codes c with scale
+ * cs measured against the vectors' codes (a quarter of the bytes read per
+ * node; the results are re-ranked with float32). */
+typedef struct {
+    const float *f;
+    const int8_t *c;
+    float cs;
+} qv_t;
+
+static float dist(const aos_memory_index_t *ix, const qv_t *q, int32_t s)
+{
+    if (q->c)
+        return 1.0f - (float)dot_8(q->c, ix->codes + (size_t)s * (size_t)ix->dims, ix->dims) *
+                          q->cs * ix->scales[s];
+    return 1.0f - dot_f(q->f, vec_of(ix, s), ix->dims);
+}
+
+/* The first cache lines of what dist reads of s, ahead of it. */
+static void prefetch_vec(const aos_memory_index_t *ix, const qv_t *q, int32_t s)
+{
+    const char *p = q->c ? (const char *)(ix->codes + (size_t)s * (size_t)ix->dims)
+                         : (const char *)vec_of(ix, s);
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + 64);
+    __builtin_prefetch(p + 128);
+    __builtin_prefetch(p + 192);
 }
 
 /* Greedy descent on one layer from *ep. */
-static void greedy(aos_memory_index_t *ix, const float *q, int32_t *ep, float *epd, int layer)
+static void greedy(aos_memory_index_t *ix, hnsw_t *g, const qv_t *q, int32_t *ep, float *epd,
+                   int layer)
 {
-    hnsw_t *g = ix->hnsw;
+    int32_t l[129];
     for (int changed = 1; changed;) {
         changed = 0;
-        int32_t *l = links(g, *ep, layer);
-        for (int i = 1; i <= l[0]; i++) {
+        int n = copy_links(g, *ep, layer, l);
+        for (int i = 1; i <= n; i++)
+            prefetch_vec(ix, q, l[i]);
+        for (int i = 1; i <= n; i++) {
             float d = dist(ix, q, l[i]);
             if (d < *epd) {
                 *epd = d;
@@ -650,12 +819,12 @@ static void greedy(aos_memory_index_t *ix, const float *q, int32_t *ep, float *e
 }
 
 /* Search of one layer with breadth ef from ep; the results (the ef nearest
- * that pass: filter, not dead unless all) in *top, a max-heap. */
-static int search_layer(aos_memory_index_t *ix, const float *q, int32_t ep, int ef, int layer,
-                        int all, aos_memory_filter_fn filter, void *arg, dheap_t *top)
+ * that pass: filter, not dead unless all) in *top, a max-heap. Each node's
+ * unvisited neighbours are marked and prefetched first, then measured. */
+static int search_layer(aos_memory_index_t *ix, hnsw_t *g, const qv_t *q, int32_t ep, int ef,
+                        int layer, int all, aos_memory_filter_fn filter, void *arg, dheap_t *top)
 {
-    hnsw_t *g = ix->hnsw;
-    visited_t *v = visited_get(g, ix->n);
+    visited_t *v = visited_get(g, g->cap > ix->n ? g->cap : ix->n);
     if (!v)
         return AOS_ENOMEM;
     dheap_t cand = {NULL, 0, 0, 1};
@@ -668,16 +837,22 @@ static int search_layer(aos_memory_index_t *ix, const float *q, int32_t ep, int 
         rc = dh_push(top, d0, ep);
         bound = d0;
     }
+    int32_t l[129], fresh[129];
     while (!rc && cand.n) {
         dn_t c = dh_pop(&cand);
         if (c.d > bound && top->n >= ef)
             break;
-        int32_t *l = links(g, c.s, layer);
-        for (int i = 1; i <= l[0] && !rc; i++) {
+        int n = copy_links(g, c.s, layer, l), nf = 0;
+        for (int i = 1; i <= n; i++) {
             int32_t e = l[i];
             if (v->marks[e] == v->stamp)
                 continue;
             v->marks[e] = v->stamp;
+            prefetch_vec(ix, q, e);
+            fresh[nf++] = e;
+        }
+        for (int i = 0; i < nf && !rc; i++) {
+            int32_t e = fresh[i];
             float d = dist(ix, q, e);
             if (top->n < ef || d < bound) {
                 rc = dh_push(&cand, d, e);
@@ -712,12 +887,11 @@ static int select_neighbors(aos_memory_index_t *ix, dn_t *cands, int n, int max,
         cands[j + 1] = x;
     }
     int k = 0;
-    size_t d = (size_t)ix->dims;
     for (int i = 0; i < n && k < max; i++) {
         int ok = 1;
-        const float *e = ix->data + (size_t)cands[i].s * d;
+        const float *e = vec_of(ix, cands[i].s);
         for (int j = 0; j < k && ok; j++)
-            if (1.0f - dot_f(e, ix->data + (size_t)out[j] * d, (int)d) < cands[i].d)
+            if (1.0f - dot_f(e, vec_of(ix, out[j]), ix->dims) < cands[i].d)
                 ok = 0;
         if (ok)
             out[k++] = cands[i].s;
@@ -727,20 +901,23 @@ static int select_neighbors(aos_memory_index_t *ix, dn_t *cands, int n, int max,
 
 /* Adds a link s -> t on layer, shrinking s's list by the heuristic when
  * it is full. */
-static void link_to(aos_memory_index_t *ix, int32_t s, int32_t t, int layer)
+static void link_to(aos_memory_index_t *ix, hnsw_t *g, int32_t s, int32_t t, int layer)
 {
-    hnsw_t *g = ix->hnsw;
     int max = layer ? g->m : g->m0;
+    node_lock(g, s);
     int32_t *l = links(g, s, layer);
     for (int i = 1; i <= l[0]; i++)
-        if (l[i] == t)
+        if (l[i] == t) {
+            node_unlock(g, s);
             return;
+        }
     if (l[0] < max) {
         l[++l[0]] = t;
+        node_unlock(g, s);
         return;
     }
     dn_t c[129];
-    const float *base = ix->data + (size_t)s * (size_t)ix->dims;
+    const qv_t base[1] = {{vec_of(ix, s), NULL, 0}};
     int n = 0;
     for (int i = 1; i <= l[0]; i++)
         c[n++] = (dn_t){dist(ix, base, l[i]), l[i]};
@@ -749,8 +926,10 @@ static void link_to(aos_memory_index_t *ix, int32_t s, int32_t t, int layer)
     int k = select_neighbors(ix, c, n, max, out);
     memcpy(l + 1, out, (size_t)k * 4);
     l[0] = k;
+    node_unlock(g, s);
 }
 
+/* Under entry_lock. */
 static int random_level(hnsw_t *g)
 {
     /* xorshift64* */
@@ -763,34 +942,38 @@ static int random_level(hnsw_t *g)
     return l > 15 ? 15 : l;
 }
 
-static int hnsw_insert(aos_memory_index_t *ix, int32_t s)
+/* Inserts slot s (< g->cap) into g. */
+static int hnsw_insert(aos_memory_index_t *ix, hnsw_t *g, int32_t s)
 {
-    hnsw_t *g = ix->hnsw;
+    uv_mutex_lock(&g->entry_lock);
     int lv = random_level(g);
+    int32_t *up = NULL;
+    if (lv > 0 && !(up = calloc((size_t)lv * (size_t)(g->m + 1), 4)))
+        lv = 0;
+    node_lock(g, s);
     g->level[s] = (uint8_t)lv;
-    g->l0[(size_t)s * (size_t)(g->m0 + 1)] = 0;
-    g->upper[s] = NULL;
-    if (lv > 0) {
-        g->upper[s] = calloc((size_t)lv * (size_t)(g->m + 1), 4);
-        if (!g->upper[s]) {
-            g->level[s] = 0;
-            lv = 0;
-        }
-    }
-    if (g->entry < 0) {
+    g->upper[s] = up;
+    node_unlock(g, s);
+    int32_t ep = g->entry;
+    int top_level = g->max_level;
+    /* a new top node keeps the entry lock for its whole insert */
+    int hold = lv > top_level;
+    if (ep < 0) {
         g->entry = s;
         g->max_level = lv;
+        uv_mutex_unlock(&g->entry_lock);
         return 0;
     }
-    const float *q = ix->data + (size_t)s * (size_t)ix->dims;
-    int32_t ep = g->entry;
+    if (!hold)
+        uv_mutex_unlock(&g->entry_lock);
+    const qv_t q[1] = {{vec_of(ix, s), NULL, 0}};
     float epd = dist(ix, q, ep);
-    for (int layer = g->max_level; layer > lv; layer--)
-        greedy(ix, q, &ep, &epd, layer);
+    for (int layer = top_level; layer > lv; layer--)
+        greedy(ix, g, q, &ep, &epd, layer);
     dheap_t top = {NULL, 0, 0, 0};
     int rc = 0;
-    for (int layer = lv < g->max_level ? lv : g->max_level; layer >= 0 && !rc; layer--) {
-        rc = search_layer(ix, q, ep, g->efc, layer, 1, NULL, NULL, &top);
+    for (int layer = lv < top_level ? lv : top_level; layer >= 0 && !rc; layer--) {
+        rc = search_layer(ix, g, q, ep, g->efc, layer, 1, NULL, NULL, &top);
         if (rc)
             break;
         int max = layer ? g->m : g->m0;
@@ -802,79 +985,240 @@ static int hnsw_insert(aos_memory_index_t *ix, int32_t s)
                 best = i;
         int32_t next_ep = top.n ? top.a[best].s : ep;
         int k = select_neighbors(ix, top.a, top.n, g->m < max ? g->m : max, nb);
+        /* another builder may have linked s here already (it entered the
+         * layer at s from above): keep its links, add ours */
+        node_lock(g, s);
         int32_t *l = links(g, s, layer);
-        memcpy(l + 1, nb, (size_t)k * 4);
-        l[0] = k;
+        for (int i = 0; i < k && l[0] < max; i++) {
+            int dup = nb[i] == s;
+            for (int j = 1; j <= l[0] && !dup; j++)
+                dup = l[j] == nb[i];
+            if (!dup)
+                l[++l[0]] = nb[i];
+        }
+        node_unlock(g, s);
         for (int i = 0; i < k; i++)
-            link_to(ix, nb[i], s, layer);
+            if (nb[i] != s)
+                link_to(ix, g, nb[i], s, layer);
         ep = next_ep;
     }
     free(top.a);
-    if (lv > g->max_level) {
-        g->max_level = lv;
-        g->entry = s;
+    if (hold) {
+        if (!rc) {
+            g->max_level = lv;
+            g->entry = s;
+        }
+        uv_mutex_unlock(&g->entry_lock);
     }
     return rc;
 }
 
-int aos_memory_index_hnsw_build(aos_memory_index_t *ix, int m, int ef_construction)
+static void build_join(build_t *b)
+{
+    for (int i = 0; !b->joined && i < b->nth0; i++)
+        uv_thread_join(&b->th[i]);
+    b->joined = 1;
+}
+
+/* After build_join (or with no builder made). */
+static void build_destroy(build_t *b)
+{
+    hnsw_free(b->g);
+    uv_rwlock_destroy(&b->glock);
+    uv_mutex_destroy(&b->mu);
+    free(b);
+}
+
+/* Under the write lock, by the last builder out: inserts the slots added
+ * since the last chunk and swaps the graph in (or drops it on error). */
+static void build_finish(aos_memory_index_t *ix, build_t *b)
+{
+    wrlock(ix);
+    hnsw_t *g = b->g;
+    uv_mutex_lock(&b->mu);
+    int rc = b->rc;
+    uv_mutex_unlock(&b->mu);
+    if (!rc) {
+        g->concurrent = 0;
+        rc = hnsw_grow(g, ix->cap);
+    }
+    for (size_t s = b->next; !rc && s < ix->n; s++)
+        rc = hnsw_insert(ix, g, (int32_t)s);
+    if (!rc)
+        ix->hnsw = g;
+    else
+        hnsw_free(g);
+    uv_mutex_lock(&b->mu);
+    b->g = NULL;
+    b->rc = rc;
+    b->next = ix->n;
+    b->done = 1;
+    uv_mutex_unlock(&b->mu);
+    uv_rwlock_wrunlock(&ix->lock);
+}
+
+static void build_worker(void *arg)
+{
+    aos_memory_index_t *ix = arg;
+    build_t *b = ix->build;
+    if (b->nice > 0) /* Linux: a thread's own niceness */
+        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), b->nice);
+    for (;;) {
+        if (atomic_load(&b->stop))
+            break;
+        uv_mutex_lock(&ix->gate); /* a waiting change goes first */
+        uv_mutex_unlock(&ix->gate);
+        uv_rwlock_rdlock(&ix->lock);
+        uv_mutex_lock(&b->mu);
+        size_t s0 = b->next, n = ix->n;
+        if (atomic_load(&b->stop) || b->rc || b->done || s0 >= n) {
+            uv_mutex_unlock(&b->mu);
+            uv_rwlock_rdunlock(&ix->lock);
+            break;
+        }
+        size_t s1 = s0 + BUILD_CHUNK < n ? s0 + BUILD_CHUNK : n;
+        b->next = s1;
+        b->inflight++;
+        int rc = 0;
+        if (s1 > b->g->cap) {
+            uv_rwlock_wrlock(&b->glock);
+            rc = hnsw_grow(b->g, ix->cap);
+            uv_rwlock_wrunlock(&b->glock);
+        }
+        uv_mutex_unlock(&b->mu);
+        uv_rwlock_rdlock(&b->glock);
+        for (size_t s = s0; s < s1 && !rc; s++)
+            rc = hnsw_insert(ix, b->g, (int32_t)s);
+        uv_rwlock_rdunlock(&b->glock);
+        uv_rwlock_rdunlock(&ix->lock);
+        uv_mutex_lock(&b->mu);
+        b->inflight--;
+        if (rc && !b->rc)
+            b->rc = rc;
+        uv_mutex_unlock(&b->mu);
+    }
+    uv_mutex_lock(&b->mu);
+    int last = --b->nth == 0 && !b->done;
+    uv_mutex_unlock(&b->mu);
+    if (last && !atomic_load(&b->stop))
+        build_finish(ix, b);
+}
+
+int aos_memory_index_hnsw_start(aos_memory_index_t *ix, int m, int ef_construction, int threads,
+                                int nice)
 {
     if (m <= 0)
         m = 16;
-    if (m > 64)
-        return AOS_EINVAL;
     if (ef_construction <= 0)
         ef_construction = 200;
-    uv_rwlock_wrlock(&ix->lock);
+    if (m > 64 || ef_construction > 4096 || threads < 1 || threads > BUILD_MAX_THREADS ||
+        nice < 0 || nice > 19)
+        return AOS_EINVAL;
+    wrlock(ix);
     int rc = 0;
-    if (ix->hnsw)
-        goto out;
-    hnsw_t *g = calloc(1, sizeof(*g));
-    if (!g || uv_mutex_init(&g->pool_lock)) {
-        free(g);
+    if (ix->hnsw || (ix->build && !ix->build->done))
+        goto out;    /* built, or being built */
+    if (ix->build) { /* an earlier build failed: its threads are over */
+        build_join(ix->build);
+        build_destroy(ix->build);
+        ix->build = NULL;
+    }
+    build_t *b = calloc(1, sizeof(*b));
+    hnsw_t *g = hnsw_new(m, ef_construction);
+    if (!b || !g || uv_mutex_init(&b->mu)) {
+        free(b);
+        hnsw_free(g);
         rc = AOS_ENOMEM;
         goto out;
     }
-    g->m = m;
-    g->m0 = 2 * m;
-    g->efc = ef_construction;
-    g->ml = 1.0 / log((double)m);
-    g->entry = -1;
-    g->rng = 0x9e3779b97f4a7c15ULL;
-    if (ix->cap && hnsw_grow(g, 0, ix->cap)) {
-        hnsw_free(g, 0);
+    if (uv_rwlock_init(&b->glock) || hnsw_grow(g, ix->cap)) {
+        uv_mutex_destroy(&b->mu);
+        free(b);
+        hnsw_free(g);
         rc = AOS_ENOMEM;
         goto out;
     }
-    ix->hnsw = g;
-    for (size_t s = 0; s < ix->n && !rc; s++)
-        rc = hnsw_insert(ix, (int32_t)s);
-    if (rc) {
-        hnsw_free(g, ix->n);
-        ix->hnsw = NULL;
+    g->concurrent = threads > 1;
+    b->g = g;
+    b->nice = nice;
+    atomic_init(&b->stop, 0);
+    ix->build = b;
+    /* the builders wait for the read lock, so none ends before nth is set */
+    int made = 0;
+    while (made < threads && !uv_thread_create(&b->th[made], build_worker, ix))
+        made++;
+    b->nth = b->nth0 = made;
+    if (!b->nth0) {
+        build_destroy(b);
+        ix->build = NULL;
+        rc = AOS_ENOMEM;
     }
 out:
     uv_rwlock_wrunlock(&ix->lock);
     return rc;
 }
 
-static int search_hnsw(aos_memory_index_t *ix, const float *q, topk_t *t, int ef,
+int aos_memory_index_hnsw_wait(aos_memory_index_t *ix)
+{
+    uv_rwlock_rdlock(&ix->lock);
+    build_t *b = ix->build;
+    int built = ix->hnsw != NULL;
+    uv_rwlock_rdunlock(&ix->lock);
+    if (!b)
+        return built ? 0 : AOS_ENOTFOUND;
+    build_join(b);
+    uv_mutex_lock(&b->mu);
+    int rc = b->rc;
+    uv_mutex_unlock(&b->mu);
+    return rc;
+}
+
+int aos_memory_index_hnsw_build(aos_memory_index_t *ix, int m, int ef_construction)
+{
+    int rc = aos_memory_index_hnsw_start(ix, m, ef_construction, 1, 0);
+    return rc ? rc : aos_memory_index_hnsw_wait(ix);
+}
+
+aos_memory_hnsw_state_t aos_memory_index_hnsw_state(aos_memory_index_t *ix)
+{
+    uv_rwlock_rdlock(&ix->lock);
+    aos_memory_hnsw_state_t st = ix->hnsw          ? AOS_MEMORY_HNSW_READY
+                                 : !ix->build      ? AOS_MEMORY_HNSW_NONE
+                                 : ix->build->done ? AOS_MEMORY_HNSW_FAILED
+                                                   : AOS_MEMORY_HNSW_BUILDING;
+    uv_rwlock_rdunlock(&ix->lock);
+    return st;
+}
+
+/* int8: the walk on the codes, the ef found re-ranked with float32. */
+static int search_hnsw(aos_memory_index_t *ix, const float *qf, topk_t *t, int ef, int int8,
                        aos_memory_filter_fn filter, void *arg)
 {
     hnsw_t *g = ix->hnsw;
-    if (g->entry < 0)
+    if (g->entry < 0 || g->max_level < 0)
         return 0;
     if (ef < t->k)
         ef = t->k;
+    qv_t q[1] = {{qf, NULL, 0}};
+    int8_t *qc = NULL;
+    if (int8) {
+        if (!(qc = malloc((size_t)ix->dims)))
+            return AOS_ENOMEM;
+        q->cs = quantize(qf, ix->dims, qc);
+        q->c = qc;
+    }
     int32_t ep = g->entry;
     float epd = dist(ix, q, ep);
     for (int layer = g->max_level; layer > 0; layer--)
-        greedy(ix, q, &ep, &epd, layer);
+        greedy(ix, g, q, &ep, &epd, layer);
     dheap_t top = {NULL, 0, 0, 0};
-    int rc = search_layer(ix, q, ep, ef, 0, 0, filter, arg, &top);
-    for (int i = 0; !rc && i < top.n; i++)
-        topk_push(t, ix->ids[top.a[i].s], 1.0f - top.a[i].d);
+    int rc = search_layer(ix, g, q, ep, ef, 0, 0, filter, arg, &top);
+    for (int i = 0; !rc && i < top.n; i++) {
+        int32_t s = top.a[i].s;
+        topk_push(t, ix->ids[s], int8 ? dot_f(qf, vec_of(ix, s), ix->dims) : 1.0f - top.a[i].d);
+    }
     free(top.a);
+    free(qc);
     return rc ? rc : topk_finish(t);
 }
 
@@ -882,18 +1226,29 @@ int aos_memory_index_search(aos_memory_index_t *ix, const float *q, int k,
                             aos_memory_method_t method, int ef, aos_memory_filter_fn filter,
                             void *arg, aos_memory_hit_t *hits)
 {
+    return aos_memory_index_search_by(ix, q, k, method, ef, filter, arg, hits, NULL);
+}
+
+int aos_memory_index_search_by(aos_memory_index_t *ix, const float *q, int k,
+                               aos_memory_method_t method, int ef, aos_memory_filter_fn filter,
+                               void *arg, aos_memory_hit_t *hits, aos_memory_method_t *used)
+{
     if (k <= 0)
         return AOS_EINVAL;
     topk_t t = {hits, 0, k};
     uv_rwlock_rdlock(&ix->lock);
     if (method == AOS_MEMORY_SEARCH_AUTO)
-        method = ix->hnsw                                         ? AOS_MEMORY_SEARCH_HNSW
+        method = ix->hnsw ? (ix->quantize ? AOS_MEMORY_SEARCH_HNSW_INT8 : AOS_MEMORY_SEARCH_HNSW)
                  : ix->quantize && ix->n - ix->dead_count >= 4096 ? AOS_MEMORY_SEARCH_INT8
                                                                   : AOS_MEMORY_SEARCH_EXACT;
+    if (used)
+        *used = method;
     int rc;
-    if (method == AOS_MEMORY_SEARCH_HNSW)
-        rc = ix->hnsw ? search_hnsw(ix, q, &t, ef > 0 ? ef : (k > 64 ? k : 64), filter, arg)
-                      : AOS_EINVAL;
+    if (method == AOS_MEMORY_SEARCH_HNSW || method == AOS_MEMORY_SEARCH_HNSW_INT8)
+        rc = ix->hnsw && (method == AOS_MEMORY_SEARCH_HNSW || ix->quantize)
+                 ? search_hnsw(ix, q, &t, ef > 0 ? ef : (k > 64 ? k : 64),
+                               method == AOS_MEMORY_SEARCH_HNSW_INT8, filter, arg)
+                 : AOS_EINVAL;
     else if (method == AOS_MEMORY_SEARCH_INT8)
         rc = ix->quantize ? scan_int8(ix, q, &t, filter, arg) : AOS_EINVAL;
     else

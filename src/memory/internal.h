@@ -24,6 +24,7 @@ struct aos_memory_s {
     aos_memory_index_t *index; /* owned; written by store jobs only */
     int loaded;                /* the index load job finished (loop) */
     int load_failed;
+    int hnsw_started; /* the graph's build was started (store jobs) */
 
     /* projects seen, interned: an item's vector carries its project's
      * number as its index group. Appended by store jobs, read by the

@@ -99,10 +99,17 @@ int aos_memory_embed(const char *text, size_t n, float out[AOS_MEMORY_DIMS]);
  *   HNSW    a hierarchical navigable small world graph (Malkov & Yashunin
  *           2016): M links per node (2M on layer 0), efConstruction
  *           candidates while inserting, ef (>= k) while searching.
- *           Built by aos_memory_index_hnsw_build and kept up to date by
- *           every later add; removal marks the node dead (still routed
- *           through, never returned).
- *   AUTO    HNSW if the graph exists, else INT8 when quantization is on
+ *           Built by aos_memory_index_hnsw_build (on the caller's thread)
+ *           or aos_memory_index_hnsw_start (in threads of the index's own,
+ *           while searches go on with the scans and changes wait at most
+ *           a few inserts), and kept up to date by every later add;
+ *           removal marks the node dead (still routed through, never
+ *           returned).
+ *   HNSW_INT8  the same walk measuring the int8 codes (quantization on;
+ *           a quarter of the bytes per node), its ef found re-ranked
+ *           with float32: exact scores.
+ *   AUTO    HNSW_INT8 (HNSW without quantization) if the graph is built,
+ *           else INT8 when quantization is on
  *           and the index holds at least 4096 vectors, else EXACT.
  *
  * Threads: every function takes the index's read-write lock, searches
@@ -115,6 +122,7 @@ typedef enum {
     AOS_MEMORY_SEARCH_EXACT,
     AOS_MEMORY_SEARCH_INT8,
     AOS_MEMORY_SEARCH_HNSW,
+    AOS_MEMORY_SEARCH_HNSW_INT8,
 } aos_memory_method_t;
 
 typedef struct {
@@ -138,12 +146,34 @@ size_t aos_memory_index_count(aos_memory_index_t *ix);
 /* Builds the HNSW graph over every vector (m: links per node, 0: 16;
  * ef_construction 0: 200). From then on adds also insert into it. */
 int aos_memory_index_hnsw_build(aos_memory_index_t *ix, int m, int ef_construction);
+/* Starts building the graph in threads (1..8) of the index's own, their
+ * niceness raised by nice (0..19), and returns at once: 0 (also when the
+ * graph is built or being built), AOS_EINVAL, AOS_ENOMEM. Searches use
+ * the scans until the graph is complete, then the graph; vectors added or
+ * removed meanwhile are in it. aos_memory_index_free stops a build. */
+int aos_memory_index_hnsw_start(aos_memory_index_t *ix, int m, int ef_construction, int threads,
+                                int nice);
+/* Waits for the build started: 0 when the graph is in use, its error
+ * else, AOS_ENOTFOUND when none was started. One waiter at a time. */
+int aos_memory_index_hnsw_wait(aos_memory_index_t *ix);
+typedef enum {
+    AOS_MEMORY_HNSW_NONE = 0, /* never started */
+    AOS_MEMORY_HNSW_BUILDING,
+    AOS_MEMORY_HNSW_READY,  /* searches use it */
+    AOS_MEMORY_HNSW_FAILED, /* out of memory: start may try again */
+} aos_memory_hnsw_state_t;
+aos_memory_hnsw_state_t aos_memory_index_hnsw_state(aos_memory_index_t *ix);
 /* Up to k best hits for q (dims floats) into hits, best first (ties by
  * smaller id); returns how many, or a negative AOS_E* code. ef: HNSW's
  * search breadth (0: max(64, k)). filter may be NULL. */
 int aos_memory_index_search(aos_memory_index_t *ix, const float *q, int k,
                             aos_memory_method_t method, int ef, aos_memory_filter_fn filter,
                             void *arg, aos_memory_hit_t *hits);
+/* The same, telling in *used (may be NULL) the method that answered (AUTO
+ * resolved). */
+int aos_memory_index_search_by(aos_memory_index_t *ix, const float *q, int k,
+                               aos_memory_method_t method, int ef, aos_memory_filter_fn filter,
+                               void *arg, aos_memory_hit_t *hits, aos_memory_method_t *used);
 /* Bytes the index holds (vectors, codes, graph), for metrics and benches. */
 size_t aos_memory_index_bytes(aos_memory_index_t *ix);
 /* 1 when the search loops use AVX2 on this CPU. */
@@ -174,6 +204,11 @@ typedef struct {
      * unknown (the call is then refused). Loop thread. */
     const aos_principal_t *(*principal_of)(void *data, const char *id);
     void *principal_data; /* borrowed */
+    /* Past this many vectors the HNSW graph is built in hnsw_threads
+     * threads of the index (niceness +10), the scans answering meanwhile
+     * (0: never). */
+    size_t hnsw_min_items;
+    int hnsw_threads;
 } aos_memory_cfg_t;
 
 /* Starts loading the index from the store (a store job: queued before any

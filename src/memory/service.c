@@ -524,6 +524,29 @@ static int create_tx(aos_store_t *st, void *arg, aos_err_t *err)
     return rc;
 }
 
+/* Store jobs, after an add: past cfg.hnsw_min_items vectors, starts the
+ * HNSW graph's build in threads of the index (they return at once; the
+ * scans answer until the graph is in use). */
+static void maybe_build(aos_memory_t *m)
+{
+    size_t min = m->cfg.hnsw_min_items;
+    if (!min || aos_memory_index_count(m->index) < min)
+        return;
+    aos_memory_hnsw_state_t st = aos_memory_index_hnsw_state(m->index);
+    if (st == AOS_MEMORY_HNSW_BUILDING || st == AOS_MEMORY_HNSW_READY || m->hnsw_started)
+        return;
+    m->hnsw_started = 1; /* once: a failed build is not retried on every add */
+    int threads = m->cfg.hnsw_threads > 0 ? m->cfg.hnsw_threads : 1;
+    int rc = aos_memory_index_hnsw_start(m->index, 16, 200, threads, 10);
+    if (rc)
+        aos_log_error("memory", "unable to start building the HNSW graph: %s", aos_strerror(rc));
+    else
+        aos_log_info("memory",
+                     "building the HNSW graph of %zu vectors in %d thread(s); exact/int8 scans "
+                     "answer meanwhile",
+                     aos_memory_index_count(m->index), threads);
+}
+
 static int job_create(aos_store_t *st, void *arg, aos_err_t *err)
 {
     mem_op_t *op = arg;
@@ -553,6 +576,8 @@ static int job_create(aos_store_t *st, void *arg, aos_err_t *err)
                           "item %lld is stored but not in the vector index (out of "
                           "memory); it is found by keyword only until a restart",
                           (long long)a.rec.id);
+        else
+            maybe_build(op->m);
     }
     free(a.der.terms);
     free(tags);
@@ -762,6 +787,7 @@ static int job_search(aos_store_t *st, void *arg, aos_err_t *err)
     char *terms = NULL;
     json_t *rows = NULL;
     int nkw = 0, nhits = 0, rc = 0;
+    aos_memory_method_t used = AOS_MEMORY_SEARCH_AUTO; /* none ran */
     const char **tags = NULL;
     size_t ntags = json_array_size(op->tags);
     if (!kw_ids || !kw_sc || !hits || (ntags && !(tags = calloc(ntags, sizeof(*tags))))) {
@@ -783,8 +809,8 @@ static int job_search(aos_store_t *st, void *arg, aos_err_t *err)
         if ((rc = aos_memory_embed(op->q, strlen(op->q), qv)))
             goto out;
         if (!vec_zero(qv)) {
-            nhits = aos_memory_index_search(op->m->index, qv, n_vec, AOS_MEMORY_SEARCH_AUTO, 0,
-                                            group_filter, op, hits);
+            nhits = aos_memory_index_search_by(op->m->index, qv, n_vec, AOS_MEMORY_SEARCH_AUTO, 0,
+                                               group_filter, op, hits, &used);
             if (nhits < 0) {
                 rc = aos_err_set(err, nhits, "vector search failed");
                 goto out;
@@ -847,8 +873,10 @@ static int job_search(aos_store_t *st, void *arg, aos_err_t *err)
     }
     free(v_sc);
     static const char *const modes[] = {"keyword", "vector", "hybrid"};
-    op->result = json_pack("{s:s, s:i, s:o}", "mode", modes[op->mode], "k", op->k, "results",
-                           results ? results : json_array());
+    /* the vector index's method that answered (null: none ran) */
+    static const char *const methods[] = {NULL, "exact", "int8", "hnsw", "hnsw_int8"};
+    op->result = json_pack("{s:s, s:i, s:o, s:s?}", "mode", modes[op->mode], "k", op->k, "results",
+                           results ? results : json_array(), "index", methods[used]);
     if (!op->result)
         rc = aos_err_set(err, AOS_ENOMEM, NULL);
 out:
@@ -1303,7 +1331,10 @@ static int load_vec(int64_t id, const char *project_id, const float *vec, int di
 
 static int job_load(aos_store_t *st, void *arg, aos_err_t *err)
 {
-    return aos_store_mem_vectors(st, 0, load_vec, arg, err);
+    int rc = aos_store_mem_vectors(st, 0, load_vec, arg, err);
+    if (!rc)
+        maybe_build(arg);
+    return rc;
 }
 
 static void load_done(int status, const aos_err_t *err, void *arg)

@@ -2,7 +2,8 @@
  * terms of Chinese, English and mixed text (exact lists), the built-in
  * embedding (deterministic, unit length, case-blind, nearer for shared
  * terms), the vector index (exact top-k against a brute force of our own,
- * int8 recall with re-ranking, HNSW recall on random data, removal,
+ * int8 recall with re-ranking, HNSW recall on random data, the graph built
+ * by threads while searches, adds and removes go on, removal,
  * replacement, filters, compaction) and reciprocal rank fusion (exact
  * scores). */
 #include <setjmp.h>
@@ -297,6 +298,140 @@ static void test_index_hnsw(void **state)
     aos_memory_index_free(ix);
 }
 
+/* The graph built by two threads of the index while searches, adds and
+ * removes go on: the scans answer (exactly) until the graph is swapped
+ * in, then the graph answers, with what was added and removed meanwhile. */
+static void test_index_hnsw_background(void **state)
+{
+    (void)state;
+    aos_memory_index_t *ix;
+    assert_int_equal(aos_memory_index_new(&ix, D, 1), 0);
+    float *data = fill(ix, N, D);
+    char *dead = calloc(N + 100, 1);
+    assert_non_null(dead);
+    assert_int_equal(aos_memory_index_hnsw_state(ix), AOS_MEMORY_HNSW_NONE);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), AOS_ENOTFOUND);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 200, 0, 0), AOS_EINVAL);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 200, 9, 0), AOS_EINVAL);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 100, 2, 5), 0);
+    /* a second start while building changes nothing */
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 100, 2, 5), 0);
+    float q[D];
+    aos_memory_hit_t got[K], want[K];
+    aos_memory_method_t used;
+    /* at once, and while building: the scans, exact */
+    int during = 0;
+    for (int t = 0; t < 200; t++) {
+        aos_memory_hnsw_state_t before = aos_memory_index_hnsw_state(ix);
+        random_unit(q, D);
+        brute(data, N, D, q, K, dead, want);
+        int n =
+            aos_memory_index_search_by(ix, q, K, AOS_MEMORY_SEARCH_AUTO, 0, NULL, NULL, got, &used);
+        assert_int_equal(n, K);
+        if (before != AOS_MEMORY_HNSW_BUILDING ||
+            aos_memory_index_hnsw_state(ix) != AOS_MEMORY_HNSW_BUILDING)
+            break;
+        assert_int_equal(used, AOS_MEMORY_SEARCH_EXACT);
+        assert_int_equal(overlap(got, n, want, K), K);
+        during++;
+    }
+    print_message("searches answered by the scans during the build: %d\n", during);
+    assert_true(during > 0); /* 3000 inserts take far longer than one search */
+    /* adds and removes while building (or just after: either way in the graph) */
+    data = realloc(data, (size_t)(N + 100) * D * sizeof(float));
+    assert_non_null(data);
+    for (int i = N; i < N + 100; i++) {
+        random_unit(data + (size_t)i * D, D);
+        assert_int_equal(aos_memory_index_add(ix, i + 1, 0, data + (size_t)i * D), 0);
+    }
+    for (int i = 0; i < 60; i++) {
+        assert_int_equal(aos_memory_index_remove(ix, 2 * i + 1), 0);
+        dead[2 * i] = 1;
+    }
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    assert_int_equal(aos_memory_index_hnsw_state(ix), AOS_MEMORY_HNSW_READY);
+    assert_int_equal(aos_memory_index_count(ix), N + 100 - 60);
+    /* after: the graph answers */
+    int hit = 0, total = 0;
+    for (int t = 0; t < 100; t++) {
+        random_unit(q, D);
+        brute(data, N + 100, D, q, K, dead, want);
+        int n = aos_memory_index_search_by(ix, q, K, AOS_MEMORY_SEARCH_AUTO, 128, NULL, NULL, got,
+                                           &used);
+        assert_int_equal(n, K);
+        assert_int_equal(used, AOS_MEMORY_SEARCH_HNSW_INT8); /* quantization is on */
+        for (int i = 0; i < n; i++)
+            assert_false(dead[got[i].id - 1]);
+        hit += overlap(got, n, want, K);
+        total += K;
+    }
+    double recall = (double)hit / total;
+    print_message("hnsw built in the background, recall@10 (ef 128): %.3f\n", recall);
+    assert_true(recall >= 0.95);
+    /* the walk on float32 */
+    hit = total = 0;
+    for (int t = 0; t < 100; t++) {
+        random_unit(q, D);
+        brute(data, N + 100, D, q, K, dead, want);
+        int n = aos_memory_index_search_by(ix, q, K, AOS_MEMORY_SEARCH_HNSW, 128, NULL, NULL, got,
+                                           &used);
+        assert_int_equal(n, K);
+        hit += overlap(got, n, want, K);
+        total += K;
+    }
+    print_message("hnsw on float32, recall@10 (ef 128): %.3f\n", (double)hit / total);
+    assert_true((double)hit / total >= 0.95);
+    /* the walk on the int8 codes, chosen explicitly: exact scores */
+    hit = total = 0;
+    for (int t = 0; t < 100; t++) {
+        random_unit(q, D);
+        brute(data, N + 100, D, q, K, dead, want);
+        int n = aos_memory_index_search_by(ix, q, K, AOS_MEMORY_SEARCH_HNSW_INT8, 128, NULL, NULL,
+                                           got, &used);
+        assert_int_equal(n, K);
+        assert_int_equal(used, AOS_MEMORY_SEARCH_HNSW_INT8);
+        for (int i = 0; i < n; i++) {
+            assert_false(dead[got[i].id - 1]);
+            assert_true(fabsf(got[i].score - dotv(q, data + (got[i].id - 1) * D, D)) < 1e-5f);
+            assert_true(i == 0 || got[i].score <= got[i - 1].score);
+        }
+        hit += overlap(got, n, want, K);
+        total += K;
+    }
+    print_message("hnsw on int8 codes, re-ranked, recall@10 (ef 128): %.3f\n", (double)hit / total);
+    assert_true((double)hit / total >= 0.95);
+    /* every vector added during the build is its own nearest */
+    for (int i = N; i < N + 100; i++) {
+        int n = aos_memory_index_search_by(ix, data + (size_t)i * D, 1, AOS_MEMORY_SEARCH_AUTO, 64,
+                                           NULL, NULL, got, &used);
+        assert_int_equal(n, 1);
+        assert_int_equal(got[0].id, i + 1);
+    }
+    /* adds after the swap go into the graph too */
+    float v[D];
+    random_unit(v, D);
+    assert_int_equal(aos_memory_index_add(ix, 99999, 0, v), 0);
+    assert_int_equal(
+        aos_memory_index_search_by(ix, v, 1, AOS_MEMORY_SEARCH_HNSW, 64, NULL, NULL, got, &used),
+        1);
+    assert_int_equal(got[0].id, 99999);
+    free(dead);
+    free(data);
+    aos_memory_index_free(ix);
+}
+
+/* Freeing the index stops a build under way. */
+static void test_index_hnsw_free_while_building(void **state)
+{
+    (void)state;
+    aos_memory_index_t *ix;
+    assert_int_equal(aos_memory_index_new(&ix, D, 0), 0);
+    float *data = fill(ix, N, D);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 200, 2, 0), 0);
+    aos_memory_index_free(ix);
+    free(data);
+}
+
 static int only_group(int64_t id, uint32_t group, void *arg)
 {
     (void)id;
@@ -366,9 +501,14 @@ static void test_rrf(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_terms),       cmocka_unit_test(test_embed),
-        cmocka_unit_test(test_index_exact), cmocka_unit_test(test_index_int8),
-        cmocka_unit_test(test_index_hnsw),  cmocka_unit_test(test_index_change),
+        cmocka_unit_test(test_terms),
+        cmocka_unit_test(test_embed),
+        cmocka_unit_test(test_index_exact),
+        cmocka_unit_test(test_index_int8),
+        cmocka_unit_test(test_index_hnsw),
+        cmocka_unit_test(test_index_hnsw_background),
+        cmocka_unit_test(test_index_hnsw_free_while_building),
+        cmocka_unit_test(test_index_change),
         cmocka_unit_test(test_rrf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
