@@ -167,6 +167,14 @@ const char *const *aos_proc_seccomp_denied(void);
  * build/tests). NULL when none exists. Static storage. */
 const char *aos_proc_helper_path(void);
 
+/* bubblewrap opens the helper by its path as the sandbox's uid (65534 when
+ * aosd is root), so a helper under a directory that uid cannot cross (a
+ * build in /root or a 0700 mktemp dir) cannot be bound: copies src to
+ * dir/aos-exec (0755; dir should be crossable, e.g. 0711), written under a
+ * temporary name and renamed. Returns the copy's path (malloc'd), or NULL
+ * with err saying why. Any thread. */
+char *aos_proc_helper_copy(const char *src, const char *dir, aos_err_t *err);
+
 /* Whether sandboxed children can run here: spawns bubblewrap once with
  * every namespace (blocking, a few ms; call at start-up). 0, or
  * AOS_EUNAVAIL with err saying what is missing (bubblewrap, the helper,

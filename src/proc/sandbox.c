@@ -203,6 +203,59 @@ const char *aos_proc_helper_path(void)
     return NULL;
 }
 
+char *aos_proc_helper_copy(const char *src, const char *dir, aos_err_t *err)
+{
+    char dst[PATH_MAX], tmp[PATH_MAX];
+    if ((size_t)snprintf(dst, sizeof(dst), "%s/aos-exec", dir) >= sizeof(dst) ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%s/.aos-exec.tmp", dir) >= sizeof(tmp)) {
+        aos_err_set(err, AOS_EINVAL, "the helper's directory path is too long");
+        return NULL;
+    }
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    (void)unlink(tmp); /* a copy left by a crash */
+    int out = in < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
+    int ok = out >= 0;
+    char buf[65536];
+    ssize_t n;
+    while (ok && (n = read(in, buf, sizeof(buf))) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            ok = 0;
+            break;
+        }
+        for (ssize_t off = 0; ok && off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                ok = 0;
+            else
+                off += w;
+        }
+    }
+    int e = errno;
+    if (ok && (fchmod(out, 0755) != 0 || close(out) != 0 || rename(tmp, dst) != 0)) {
+        e = errno;
+        ok = 0;
+        out = -1;
+    }
+    if (in >= 0)
+        close(in);
+    if (!ok) {
+        if (out >= 0)
+            close(out);
+        (void)unlink(tmp);
+        aos_err_set(err, AOS_EIO, "unable to copy the helper aos-exec into %s: %s", dir,
+                    strerror(e));
+        return NULL;
+    }
+    char *r = strdup(dst);
+    if (!r)
+        aos_err_set(err, AOS_ENOMEM, NULL);
+    return r;
+}
+
 int aos_proc_limit_args(const aos_proc_limits_t *l, char **out, size_t n)
 {
     struct {

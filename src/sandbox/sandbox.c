@@ -31,59 +31,17 @@ static void sb_collect(aos_metrics_t *m, void *data)
     aos_metric_set(sb->m_available, sb->available ? 1 : 0);
 }
 
-/* bubblewrap opens the helper by its path (/proc/self/fd/6 resolves to it)
- * as the sandbox's uid, so the helper beside aosd in a directory that uid
- * may not cross (a clone under /root or a 0700 mktemp dir) could not be
- * bound. The copy lives in the sandbox's own 0711 directory, root-owned
- * and 0755, written under a temporary name and renamed. Returns a
- * malloc'd path: the copy, or the original when it cannot be copied (a
- * warning says why). */
+/* The helper's copy in the sandbox's own directory (aos_proc_helper_copy:
+ * bubblewrap opens it by path as the sandbox's uid), or the original when
+ * it cannot be copied (a warning says why). malloc'd. */
 static char *copy_helper(const char *src, const char *dir)
 {
-    char dst[PATH_MAX], tmp[PATH_MAX];
-    if (!dir || (size_t)snprintf(dst, sizeof(dst), "%s/aos-exec", dir) >= sizeof(dst) ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s/.aos-exec.tmp", dir) >= sizeof(tmp))
-        return strdup(src);
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    int out = in < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
-    int ok = out >= 0;
-    char buf[65536];
-    ssize_t n;
-    while (ok && (n = read(in, buf, sizeof(buf))) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            ok = 0;
-            break;
-        }
-        for (ssize_t off = 0; ok && off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                ok = 0;
-            else
-                off += w;
-        }
-    }
-    int e = errno;
-    if (ok && (fchmod(out, 0755) != 0 || close(out) != 0 || rename(tmp, dst) != 0)) {
-        e = errno;
-        ok = 0;
-        out = -1;
-    }
-    if (in >= 0)
-        close(in);
-    if (!ok) {
-        if (out >= 0)
-            close(out);
-        (void)unlink(tmp);
-        aos_log_warn("sandbox",
-                     "unable to copy the helper aos-exec into %s: %s; binding it from %s", dir,
-                     strerror(e), src);
-        return strdup(src);
-    }
-    return strdup(dst);
+    aos_err_t err = {0, ""};
+    char *copy = dir ? aos_proc_helper_copy(src, dir, &err) : NULL;
+    if (copy)
+        return copy;
+    aos_log_warn("sandbox", "%s; binding the helper from %s", aos_err_msg(&err), src);
+    return strdup(src);
 }
 
 int aos_sandbox_new(aos_sandbox_t **out, const aos_sandbox_cfg_t *cfg, aos_err_t *err)

@@ -244,13 +244,32 @@ static void test_limit_args(void **state)
 /* ---- sandboxed ------------------------------------------------------------ */
 
 static char workspace[256];
+static char helper_dir[256];
+static char *helper_copy;
+
+/* The helper as aosd binds it: copied into a directory the sandbox's uid
+ * can cross (the build tree may be under a 0700 directory) */
+static const char *helper(void)
+{
+    if (!helper_copy) {
+        snprintf(helper_dir, sizeof(helper_dir), "/tmp/aos-test-helper-XXXXXX");
+        assert_non_null(mkdtemp(helper_dir));
+        assert_int_equal(chmod(helper_dir, 0711), 0);
+        aos_err_t err = {0, ""};
+        assert_non_null(aos_proc_helper_path());
+        helper_copy = aos_proc_helper_copy(aos_proc_helper_path(), helper_dir, &err);
+        if (!helper_copy)
+            fail_msg("%s", aos_err_msg(&err));
+    }
+    return helper_copy;
+}
 
 static int sandbox_ready(void)
 {
     if (getenv("AOS_TEST_NO_SANDBOX"))
         return 0;
     aos_err_t err = {0, ""};
-    if (aos_proc_sandbox_probe(NULL, aos_proc_helper_path(), &err) != 0)
+    if (aos_proc_sandbox_probe(NULL, helper(), &err) != 0)
         fail_msg("the sandbox is unavailable here (set AOS_TEST_NO_SANDBOX=1 to skip "
                  "explicitly): %s",
                  aos_err_msg(&err));
@@ -266,7 +285,7 @@ static int sandbox_ready(void)
 static void sandboxed(uv_loop_t *loop, run_t *r, const aos_proc_limits_t *l, const char *script,
                       char *const *env)
 {
-    aos_proc_sandbox_t sb = {.helper = aos_proc_helper_path(), .workspace = workspace};
+    aos_proc_sandbox_t sb = {.helper = helper(), .workspace = workspace};
     if (l)
         sb.limits = *l;
     aos_proc_opts_t o = {.sandbox = &sb, .env = env, .timeout_ms = 20000};
@@ -315,7 +334,7 @@ static void test_sandbox_timeout(void **state)
         skip();
     uv_loop_t *loop = uv_default_loop();
     run_t r;
-    aos_proc_sandbox_t sb = {.helper = aos_proc_helper_path(), .workspace = workspace};
+    aos_proc_sandbox_t sb = {.helper = helper(), .workspace = workspace};
     aos_proc_opts_t o = {.sandbox = &sb, .timeout_ms = 300};
     char *argv[] = {"/bin/sleep", "30", NULL};
     start(loop, &r, &o, argv);
@@ -476,6 +495,11 @@ int main(void)
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workspace);
         if (system(cmd) != 0)
             rc = rc ? rc : 1;
+    }
+    if (helper_copy) {
+        unlink(helper_copy);
+        rmdir(helper_dir);
+        free(helper_copy);
     }
     return rc;
 }
