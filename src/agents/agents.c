@@ -647,6 +647,23 @@ static int version_config(aos_store_t *st, const char *id, int64_t n, json_t **o
                               (long long)n);
 }
 
+/* Rewrites the agent's row as it is with route_prefix (NULL: none), the
+ * store write of register-mcp and unregister-mcp. */
+static int put_route_prefix(aos_store_t *st, const char *id, const char *v, const json_t *row,
+                            const char *prefix, aos_err_t *err)
+{
+    char *text = json_dumps(json_object_get(row, "config"), JSON_COMPACT);
+    aos_store_agent_t a = {.id = id,
+                           .version = v,
+                           .route_prefix = prefix,
+                           .status = json_string_value(json_object_get(row, "status")),
+                           .config = text,
+                           .replicas = json_integer_value(json_object_get(row, "replicas"))};
+    int rc = text ? aos_store_agent_put(st, &a, 0, err) : aos_err_set(err, AOS_ENOMEM, NULL);
+    free(text);
+    return rc;
+}
+
 static int audit(ag_job_t *j, aos_store_t *st, const json_t *row, const char *action, json_t *diff,
                  aos_err_t *err)
 {
@@ -706,15 +723,7 @@ static int job_live(ag_job_t *j, aos_store_t *st, aos_err_t *err)
         const char *had = json_string_value(json_object_get(row, "route_prefix"));
         if (had && !strcmp(had, prefix))
             break; /* registered already: nothing changes */
-        char *text = json_dumps(json_object_get(row, "config"), JSON_COMPACT);
-        aos_store_agent_t a = {.id = id,
-                               .version = v,
-                               .route_prefix = prefix,
-                               .status = json_string_value(json_object_get(row, "status")),
-                               .config = text,
-                               .replicas = json_integer_value(json_object_get(row, "replicas"))};
-        rc = text ? aos_store_agent_put(st, &a, 0, err) : aos_err_set(err, AOS_ENOMEM, NULL);
-        free(text);
+        rc = put_route_prefix(st, id, v, row, prefix, err);
         if (!rc)
             rc = audit(j, st, row, "agent.register",
                        json_pack("{s:s, s:s}", "route_prefix", prefix, "tools", "<name>__run_task"),
@@ -725,15 +734,7 @@ static int job_live(ag_job_t *j, aos_store_t *st, aos_err_t *err)
         const char *had = json_string_value(json_object_get(row, "route_prefix"));
         if (!had)
             break; /* not registered: nothing changes */
-        char *text = json_dumps(json_object_get(row, "config"), JSON_COMPACT);
-        aos_store_agent_t a = {.id = id,
-                               .version = v,
-                               .route_prefix = NULL,
-                               .status = json_string_value(json_object_get(row, "status")),
-                               .config = text,
-                               .replicas = json_integer_value(json_object_get(row, "replicas"))};
-        rc = text ? aos_store_agent_put(st, &a, 0, err) : aos_err_set(err, AOS_ENOMEM, NULL);
-        free(text);
+        rc = put_route_prefix(st, id, v, row, NULL, err);
         if (!rc)
             rc =
                 audit(j, st, row, "agent.unregister", json_pack("{s:s}", "route_prefix", had), err);

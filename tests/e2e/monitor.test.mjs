@@ -270,12 +270,7 @@ test('with --trace-sample 0 and --trace-keep-errors an error trace is still stor
     const okTrace = ok.headers.get('traceparent').split('-')[1];
     assert.match(ok.headers.get('traceparent'), /-00$/); // not sampled
     await timeoutStorm(a);
-    let s;
-    for (let i = 0; i < 100 && !s; i++) {
-      s = (await a.api('GET', '/api/analyzer/suggestions')).body.suggestions.find((x) => x.server === 'slowpoke');
-      if (!s) await sleep(100);
-    }
-    assert.ok(s, 'no suggestion for slowpoke');
+    const s = await slowpokeSuggestion(a);
     const link = s.actions.find((x) => x.label === 'Trace');
     assert.ok(link, JSON.stringify(s.actions));
     const tr = await a.api('GET', link.path);
@@ -301,12 +296,7 @@ test('with --trace-sample 0 and no keep, the Analyzer offers no Trace action tha
   const a = await startAosd({ args: ['--trace-sample', '0'] });
   try {
     await timeoutStorm(a);
-    let s;
-    for (let i = 0; i < 100 && !s; i++) {
-      s = (await a.api('GET', '/api/analyzer/suggestions')).body.suggestions.find((x) => x.server === 'slowpoke');
-      if (!s) await sleep(100);
-    }
-    assert.ok(s, 'no suggestion for slowpoke');
+    const s = await slowpokeSuggestion(a);
     assert.equal(s.actions.find((x) => x.label === 'Trace'), undefined, JSON.stringify(s.actions));
     for (const x of s.actions.filter((y) => y.method === 'GET'))
       assert.equal((await a.api('GET', x.path)).status, 200, x.path);
@@ -471,6 +461,19 @@ test('CLIENT spans of tool calls say their transport', async () => {
 
 // A timeout storm through a real upstream on daemon a: a server whose tool
 // never answers (timeout_ms 200) called until the gateway raises an anomaly.
+// The Analyzer's suggestion for the timeout storm's server, polled (it
+// groups anomalies as they arrive).
+async function slowpokeSuggestion(d) {
+  for (let i = 0; i < 100; i++) {
+    const r = await d.api('GET', '/api/analyzer/suggestions');
+    assert.equal(r.status, 200, r.text);
+    const s = r.body.suggestions.find((x) => x.server === 'slowpoke');
+    if (s) return s;
+    await sleep(100);
+  }
+  assert.fail('no suggestion for slowpoke');
+}
+
 async function timeoutStorm(a) {
   const entry = { name: 'slowpoke', command: process.execPath, args: [FAULTY], limits: { retries: 0, breaker_failures: 100 }, timeout_ms: 200 };
   assert.equal((await a.api('POST', '/mcp/registry', entry)).status, 201);
@@ -490,16 +493,7 @@ test('the Analyzer: a timeout storm becomes a suggestion on the anomaly card, al
   let a = await startAosd({ dataDir, args });
   try {
     await timeoutStorm(a);
-    const find = async (d) => {
-      for (let i = 0; i < 100; i++) {
-        const r = await d.api('GET', '/api/analyzer/suggestions');
-        assert.equal(r.status, 200, r.text);
-        const s = r.body.suggestions.find((x) => x.server === 'slowpoke');
-        if (s) return s;
-        await sleep(100);
-      }
-      assert.fail('no suggestion for slowpoke');
-    };
+    const find = slowpokeSuggestion;
     const s = await find(a);
     assert.equal(s.rule, 'timeout_storm');
     assert.equal(s.kind, 'anomaly');
