@@ -34,6 +34,7 @@
 #include "builtin/builtin.h"
 #include "err/err.h"
 #include "http/http.h"
+#include "llm/llm.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -209,6 +210,11 @@ typedef struct {
      * (0: never). */
     size_t hnsw_min_items;
     int hnsw_threads;
+    /* Vectors from this model server's /embeddings (borrowed; must outlive
+     * m until aos_memory_stop) with the model embed_model (copied), or
+     * NULL: the built-in embedding. */
+    aos_llm_t *llm;
+    const char *embed_model;
 } aos_memory_cfg_t;
 
 /* Starts loading the index from the store (a store job: queued before any
@@ -228,6 +234,9 @@ const aos_builtin_t *aos_memory_builtin(aos_memory_t *m);
 typedef void (*aos_memory_search_fn)(int status, json_t *result, const aos_err_t *err, void *data);
 int aos_memory_search(aos_memory_t *m, const aos_principal_t *who, const json_t *args,
                       aos_memory_search_fn done, void *data, aos_err_t *err);
+/* Stops the background re-embedding (its call, its timer) before the llm
+ * client and the loop go; operations still finish. Loop thread. */
+void aos_memory_stop(aos_memory_t *m);
 /* After aos_store_close (whose callbacks reach m). May be NULL. */
 void aos_memory_free(aos_memory_t *m);
 
