@@ -548,7 +548,7 @@ static int create_tx(aos_store_t *st, void *arg, aos_err_t *err)
 void mem_maybe_build(aos_memory_t *m)
 {
     size_t min = m->cfg.hnsw_min_items;
-    if (!min || aos_memory_index_count(m->index) < min)
+    if (!min || !m->index || aos_memory_index_count(m->index) < min)
         return;
     aos_memory_hnsw_state_t st = aos_memory_index_hnsw_state(m->index);
     if (st == AOS_MEMORY_HNSW_BUILDING || st == AOS_MEMORY_HNSW_READY || m->hnsw_started)

@@ -119,7 +119,7 @@ test('hybrid search fuses both lists; keyword search does not call the endpoint'
   const before = (await embedCalls()).length;
   const k = await search({ q: 'coffee', mode: 'keyword', project_id: 'emb' });
   assert.equal(k.body.results[0].id, ids[1]);
-  assert.equal(k.body.model, undefined);
+  assert.equal(k.body.model, null);
   assert.equal((await embedCalls()).length, before);
 });
 
