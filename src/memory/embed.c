@@ -62,13 +62,9 @@ int mem_embed_check(aos_llm_result_t *r, size_t n, const char *model, aos_err_t 
                            model, r->dim, MEM_EMBED_DIMS_MAX);
     for (size_t i = 0; i < n; i++) {
         float *v = r->vectors + i * r->dim;
-        double ss = 0;
+        double ss = 0; /* in double: the reader took floats, whose squares fit */
         for (size_t k = 0; k < r->dim; k++)
             ss += (double)v[k] * v[k];
-        if (!isfinite(ss))
-            return aos_err_set(err, AOS_EUPSTREAM,
-                               "embedding with model '%.120s' failed: vector %zu is too large",
-                               model, i);
         if (ss > 0) {
             float inv = (float)(1.0 / sqrt(ss));
             for (size_t k = 0; k < r->dim; k++)
@@ -154,9 +150,9 @@ void mem_embed_then(mem_op_t *op, const char *text, mem_next_fn next)
 
 struct re_batch {
     aos_memory_t *m;
-    int64_t after;   /* read: ids above */
-    json_t *rows;    /* [{id, text, version}] */
-    float *vectors;  /* llm: the answer, nrows * dims */
+    int64_t after;  /* read: ids above */
+    json_t *rows;   /* [{id, text, version}] */
+    float *vectors; /* llm: the answer, nrows * dims */
     int dims;
     int written, skipped, failed;
     int64_t last; /* the largest id read */
@@ -192,9 +188,9 @@ static int re_write(aos_store_t *st, struct re_batch *b, aos_err_t *err)
         char project[MEM_PROJECT_MAX + 1];
         int written = 0;
         const float *v = b->vectors + i * (size_t)b->dims;
-        rc = aos_store_mem_set_vector(st, id, json_integer_value(json_object_get(row, "version")),
-                                      m->model, v, b->dims, project, sizeof(project), &written,
-                                      err);
+        rc =
+            aos_store_mem_set_vector(st, id, json_integer_value(json_object_get(row, "version")),
+                                     m->model, v, b->dims, project, sizeof(project), &written, err);
         if (rc)
             break;
         if (!written) {
@@ -204,8 +200,7 @@ static int re_write(aos_store_t *st, struct re_batch *b, aos_err_t *err)
         b->written++;
         uint32_t g = mem_proj_intern(m, project);
         if (g == UINT32_MAX || aos_memory_index_add(m->index, id, g, v))
-            aos_log_error("memory", "item %lld: its new vector is not in the index",
-                          (long long)id);
+            aos_log_error("memory", "item %lld: its new vector is not in the index", (long long)id);
     }
     if (!rc)
         mem_maybe_build(m);
@@ -222,16 +217,16 @@ static int job_re_read(aos_store_t *st, void *arg, aos_err_t *err)
     struct re_batch *b = arg;
     aos_memory_t *m = b->m;
     int local = !m->cfg.llm;
-    int rc = aos_store_mem_stale(st, m->model, m->dims, b->after,
-                                 local ? RE_BATCH_LOCAL : RE_BATCH, &b->rows, err);
+    int rc = aos_store_mem_stale(st, m->model, m->dims, b->after, local ? RE_BATCH_LOCAL : RE_BATCH,
+                                 &b->rows, err);
     if (rc)
         return rc;
     size_t n = json_array_size(b->rows);
     if (!local) { /* at most RE_BYTES of text (the first always) */
         size_t bytes = 0, keep = 0;
         for (; keep < n; keep++) {
-            bytes += strlen(json_string_value(json_object_get(json_array_get(b->rows, keep),
-                                                              "text")));
+            bytes +=
+                strlen(json_string_value(json_object_get(json_array_get(b->rows, keep), "text")));
             if (keep > 0 && bytes > RE_BYTES)
                 break;
         }
@@ -361,8 +356,8 @@ static void re_read(int status, const aos_err_t *err, void *arg)
     free(texts);
     if (rc) {
         m->re.busy = 0;
-        aos_log_error("memory", "re-embedding: %s", rc == AOS_ENOMEM ? "out of memory"
-                                                                    : aos_err_msg(&e2));
+        aos_log_error("memory", "re-embedding: %s",
+                      rc == AOS_ENOMEM ? "out of memory" : aos_err_msg(&e2));
         re_batch_free(b);
         re_schedule(m);
     }
