@@ -27,7 +27,11 @@
  * skipped something is followed by another from the start; a pass finding
  * nothing ends the work. With the built-in embedding a batch is embedded
  * in the job that read it. A failed call is tried again after a back-off
- * (5 s doubling to 5 min, and at once when another call succeeds).
+ * (5 s doubling to 5 min, and at once when another call succeeds), except
+ * a refusal of the request itself (a 4xx other than 408 and 429: a text
+ * the model does not take): then the pass goes on one text a call, and a
+ * text refused alone is logged and left without a vector (found by
+ * keyword; tried again at the next pass, or at the next start).
  * Meanwhile keyword search finds every item, vector search those
  * embedded so far. */
 #include "memory/internal.h"
@@ -151,6 +155,7 @@ void mem_embed_then(mem_op_t *op, const char *text, mem_next_fn next)
 struct re_batch {
     aos_memory_t *m;
     int64_t after;  /* read: ids above */
+    int limit;      /* read: at most this many */
     json_t *rows;   /* [{id, text, version}] */
     float *vectors; /* llm: the answer, nrows * dims */
     int dims;
@@ -217,8 +222,7 @@ static int job_re_read(aos_store_t *st, void *arg, aos_err_t *err)
     struct re_batch *b = arg;
     aos_memory_t *m = b->m;
     int local = !m->cfg.llm;
-    int rc = aos_store_mem_stale(st, m->model, m->dims, b->after, local ? RE_BATCH_LOCAL : RE_BATCH,
-                                 &b->rows, err);
+    int rc = aos_store_mem_stale(st, m->model, m->dims, b->after, b->limit, &b->rows, err);
     if (rc)
         return rc;
     size_t n = json_array_size(b->rows);
@@ -281,6 +285,7 @@ static void re_written(int status, const aos_err_t *err, void *arg)
         if (m->re.dirty) {
             m->re.dirty = 0;
             m->re.after = 0;
+            m->re.single = 0;
             re_batch_free(b);
             re_next(m);
             return;
@@ -307,6 +312,9 @@ static void re_embedded(aos_llm_result_t *res, void *data)
     m->re.call = NULL;
     aos_err_t err = {0, ""};
     size_t n = json_array_size(b->rows);
+    /* the server refused the request itself: a text it does not take */
+    int refused = res->status == AOS_EUPSTREAM && res->http_status >= 400 &&
+                  res->http_status < 500 && res->http_status != 408 && res->http_status != 429;
     int rc = mem_embed_check(res, n, m->model, &err);
     if (!rc) {
         b->vectors = res->vectors;
@@ -316,9 +324,27 @@ static void re_embedded(aos_llm_result_t *res, void *data)
     aos_llm_result_free(res);
     if (rc) {
         m->re.busy = 0;
-        re_batch_free(b);
-        if (rc == AOS_ECANCELED || m->stopping)
+        if (rc == AOS_ECANCELED || m->stopping) {
+            re_batch_free(b);
             return;
+        }
+        if (refused && n > 1) { /* find the text: one a call */
+            m->re.single = 1;
+            re_batch_free(b);
+            re_next(m);
+            return;
+        }
+        if (refused) {
+            aos_log_error("memory",
+                          "re-embedding: item %lld has no vector of model %s (found by keyword "
+                          "only): %s",
+                          (long long)b->last, m->model, aos_err_msg(&err));
+            m->re.after = b->last;
+            re_batch_free(b);
+            re_next(m);
+            return;
+        }
+        re_batch_free(b);
         aos_log_warn("memory", "re-embedding: %s", aos_err_msg(&err));
         re_schedule(m);
         return;
@@ -374,6 +400,7 @@ static void re_next(aos_memory_t *m)
     }
     b->m = m;
     b->after = m->re.after;
+    b->limit = !m->cfg.llm ? RE_BATCH_LOCAL : m->re.single ? 1 : RE_BATCH;
     m->re.busy = 1;
     if (aos_store_submit(m->cfg.store, job_re_read, re_read, b)) {
         m->re.busy = 0;
@@ -412,6 +439,7 @@ void mem_reembed_kick(aos_memory_t *m)
         m->re.running = 1;
         m->re.after = 0;
         m->re.dirty = 0;
+        m->re.single = 0;
         m->re.backoff_ms = 0;
         re_next(m);
     } else if (m->re.waiting) { /* the endpoint answers again: go on now */

@@ -37,6 +37,7 @@ struct aos_memory_s {
      * loop) */
     struct {
         int running, busy, waiting, dirty;
+        int single;    /* a batch was refused (4xx): one text a call until the pass ends */
         int64_t after; /* the pass is past this id */
         size_t written;
         unsigned backoff_ms;

@@ -211,7 +211,9 @@ test('switching the model re-embeds every item in the background, in batches', a
   assert.doesNotMatch(aos.logs(), /AddressSanitizer|LeakSanitizer|runtime error/);
   assert.ok(!aos.logs().includes(KEY));
   const live = ids.length + 1; // 'works again'
-  await llm.script({ embeddings: [{ words: true, dim: 64, repeat: true }] });
+  // the model refuses one text (400): the others are re-embedded all the same
+  await llm.script({ embeddings: [{ match: 'parking', status: 400, repeat: true },
+                                   { words: true, dim: 64, repeat: true }] });
   await llm.clearRequests();
   aos = await startAosd({ dataDir: dir, args: args('emb-b'), env: { AOS_LLM_API_KEY: KEY } });
   const q64 = vec(QUERY, 64);
@@ -225,9 +227,17 @@ test('switching the model re-embeds every item in the background, in batches', a
   const calls = (await embedCalls()).filter((c) => c.body.input.length > 1 || c.body.input[0] !== QUERY);
   assert.ok(calls.every((c) => c.body.model === 'emb-b'));
   const texts = calls.flatMap((c) => c.body.input);
-  assert.equal(new Set(texts).size, live, JSON.stringify(texts)); // each live item once
+  assert.equal(new Set(texts).size, live, JSON.stringify(texts)); // each live item
   assert.ok(calls.some((c) => c.body.input.length > 1), 'batched');
-  assert.match(aos.logs(), /re-embedded \d+ item\(s\) with model emb-b/);
+  await until('the pass ended', async () => ({ ok: /re-embedded \d+ item\(s\) with model emb-b/.test(aos.logs()) }));
+  assert.match(aos.logs(), /item \d+ has no vector of model emb-b \(found by keyword only\): .*http 400/);
+  const parking = ids[4];
+  // (a query naming 'parking' would be refused by this endpoint too)
+  const pv = await search({ q: 'permits renewed in january', mode: 'vector', project_id: 'emb' });
+  assert.ok(!pv.body.results.some((x) => x.id === parking), JSON.stringify(pv.body));
+  const pk = await search({ q: 'permits renewed in january', mode: 'hybrid', project_id: 'emb' });
+  const hit = pk.body.results.find((x) => x.id === parking);
+  assert.ok(hit && hit.ranks.keyword === 1 && hit.ranks.vector === null, JSON.stringify(pk.body));
 
   // back to the built-in embedding: re-embedded again, no call
   await aos.stop();
@@ -236,6 +246,10 @@ test('switching the model re-embeds every item in the background, in batches', a
   await until('re-embedded with aos-hash-v1', async () => {
     const r = await search({ q: 'rotate database credentials', mode: 'vector', project_id: 'emb' });
     return { ok: r.body.model === 'aos-hash-v1' && r.body.results[0]?.id === ids[0], body: r.body };
+  });
+  await until('the refused item re-embedded too', async () => {
+    const r = await search({ q: 'parking permits renewed', mode: 'vector', project_id: 'emb' });
+    return { ok: r.body.results[0]?.id === ids[4], body: r.body };
   });
   assert.deepEqual(await embedCalls(), []);
 });

@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!rd.why[0])
             abort();
         r->status = rc;
-        memcpy(r->errmsg, rd.why, sizeof(r->errmsg) < sizeof(rd.why) ? sizeof(r->errmsg)
-                                                                      : sizeof(rd.why));
+        memcpy(r->errmsg, rd.why,
+               sizeof(r->errmsg) < sizeof(rd.why) ? sizeof(r->errmsg) : sizeof(rd.why));
         r->errmsg[sizeof(r->errmsg) - 1] = '\0';
     }
     aos__llm_rd_release(&rd);
