@@ -649,6 +649,10 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     }
     /* wiring: memory -- create (loads the vector index), add routes and the "memory" built-in;
      * after the llm client, which --memory-embed llm embeds with */
+    /* (after the stored settings: llm.base_url and llm.embed_model may come from them) */
+    if (!strcmp(c->memory_embed, "llm") && (!d->llm || !c->llm_embed_model))
+        return aos_err_set(err, AOS_EINVAL,
+                           "--memory-embed llm needs --llm-base-url and --llm-embed-model");
     aos_memory_cfg_t memc = {.loop = d->loop,
                              .store = d->store,
                              .principal_of = memory_principal,
@@ -806,9 +810,6 @@ static const char *check_http_limits(const aos_config_t *c)
         return "--memory-hnsw-min-items must be from 0 (never) to 100000000";
     if (!c->memory_embed || (strcmp(c->memory_embed, "builtin") && strcmp(c->memory_embed, "llm")))
         return "--memory-embed must be builtin or llm";
-    if (!strcmp(c->memory_embed, "llm") &&
-        (!c->llm_base_url || !*c->llm_base_url || !c->llm_embed_model || !*c->llm_embed_model))
-        return "--memory-embed llm needs --llm-base-url and --llm-embed-model";
     return NULL;
 }
 

@@ -122,7 +122,7 @@ static void op_embedded(aos_llm_result_t *res, void *data)
         mem_op_fail(op, &err);
         return;
     }
-    mem_reembed_kick(op->m); /* the endpoint answers: a waiting pass may go on */
+    mem_reembed_resume(op->m); /* the endpoint answers: a waiting pass may go on */
     next(op);
 }
 
@@ -447,6 +447,12 @@ void mem_reembed_kick(aos_memory_t *m)
         m->re.waiting = 0;
         re_next(m);
     }
+}
+
+void mem_reembed_resume(aos_memory_t *m)
+{
+    if (m->re.running && m->re.waiting && !m->stopping)
+        mem_reembed_kick(m);
 }
 
 void aos_memory_stop(aos_memory_t *m)

@@ -156,6 +156,8 @@ void mem_embed_then(mem_op_t *op, const char *text, mem_next_fn next);
 /* Starts re-embedding the items whose vector is missing or of another
  * model, or goes on at once after a back-off (loop). */
 void mem_reembed_kick(aos_memory_t *m);
+/* Goes on at once with a pass waiting for its back-off (loop). */
+void mem_reembed_resume(aos_memory_t *m);
 
 /* blueprint.c: the routes of R2 blueprints */
 int mem_blueprint_add_routes(aos_memory_t *m, aos_http_t *http);

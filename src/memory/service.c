@@ -1010,6 +1010,8 @@ static void job_done(int status, const aos_err_t *err, void *arg)
         break;
     }
     if (op->write_phase) {
+        if (op->kind == MEM_OP_RESTORE) /* its vector may be of an older model */
+            mem_reembed_kick(op->m);
         op->finish(op, 0, json_incref(op->row), NULL);
         return;
     }

@@ -76,7 +76,7 @@ after(async () => {
 
 test('--memory-embed llm needs --llm-embed-model', async () => {
   await assert.rejects(startAosd({ args: ['--llm-base-url', llm.url, '--llm-model', 'm',
-    '--memory-embed', 'llm'] }), /exited 2[\s\S]*--llm-embed-model/);
+    '--memory-embed', 'llm'] }), /exited 1[\s\S]*--memory-embed llm needs --llm-base-url and --llm-embed-model/);
   await assert.rejects(startAosd({ args: ['--memory-embed', 'fancy'] }), /exited 2/);
 });
 
