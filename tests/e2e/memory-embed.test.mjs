@@ -3,7 +3,8 @@
 // server (fixtures/openai-server.mjs) answers bag-of-words vectors the test
 // computes itself, so the expected ranking is known. Writes and searches
 // through the REST routes and the memory MCP tools; vector and hybrid rank
-// the expected item first; an endpoint that fails, is slow, answers
+// the expected item first; a write waiting for a slow endpoint holds up
+// no other request; an endpoint that fails, is slow, answers
 // malformed JSON, a wrong dimension or an error quoting the key gives the
 // error table's answer and stores nothing; switching the model (a restart
 // with another --llm-embed-model, then --memory-embed builtin) re-embeds
@@ -165,6 +166,25 @@ async function refused(step, status, code, match) {
   assert.ok(mc.status >= 400 || mc.body.error, mc.text);
   return c;
 }
+
+test('a write waiting for a slow endpoint holds no thread of the loop', async () => {
+  await llm.script({ embeddings: [{ delay_ms: 1200, words: true, dim: DIM, repeat: true }] });
+  const t0 = Date.now();
+  const slow = put({ text: 'a slow note about kubernetes upgrades', project_id: 'emb' });
+  await sleep(100); // the write is waiting for its vector
+  const k = await search({ q: 'coffee', mode: 'keyword', project_id: 'emb' });
+  const health = await api('GET', '/api/memory/items?project_id=emb&limit=1');
+  const fast = Date.now() - t0;
+  assert.equal(k.status, 200);
+  assert.equal(health.status, 200);
+  assert.ok(fast < 900, `other requests took ${fast} ms while the write waited`);
+  const w = await slow;
+  assert.equal(w.status, 201, w.text);
+  assert.ok(Date.now() - t0 >= 1200);
+  ids.push(w.body.id);
+  ITEMS.push('a slow note about kubernetes upgrades');
+  await llm.script(WORDS);
+});
 
 test('a failing, slow or malformed endpoint: the error table answer, nothing stored', async () => {
   await refused({ status: 500 }, 502, 'upstream_error', /emb-a.*http 500/);
