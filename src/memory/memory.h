@@ -24,6 +24,12 @@
  * transaction. The vectors are also held in memory, in an index loaded from
  * the store at start and kept in step by those jobs.
  *
+ * Vectors: the built-in embedding (below), computed in the store jobs; or
+ * with cfg.llm a model's, from an OpenAI-compatible /embeddings call the
+ * loop starts before the store job and waits for without blocking
+ * (embed.c), the index of the model's dimension, and the items whose
+ * vector is of another model re-embedded in the background.
+ *
  * Threads: the service's functions run on the loop thread; its store work
  * (and searches) on the store's worker. The tokenizer, the embedding and
  * RRF are pure (any thread). The index has its own lock (see below). */
