@@ -587,12 +587,13 @@ static void test_embed_answer(void **state)
                        1, AOS_EUPSTREAM, "model not found");
     /* more dimensions than an index takes */
     size_t big = (size_t)MEM_EMBED_DIMS_MAX + 1;
-    char *body = malloc(big * 2 + 64);
+    size_t cap = big * 2 + 64, at = 0;
+    char *body = malloc(cap);
     assert_non_null(body);
-    char *p = body + sprintf(body, "{\"data\":[{\"embedding\":[");
+    at += (size_t)snprintf(body, cap, "{\"data\":[{\"embedding\":[");
     for (size_t i = 0; i < big; i++)
-        p += sprintf(p, i ? ",1" : "1");
-    strcpy(p, "]}]}");
+        at += (size_t)snprintf(body + at, cap - at, i ? ",1" : "1");
+    snprintf(body + at, cap - at, "]}]}");
     expect_embed_error(body, 1, AOS_EUPSTREAM, "16385 dimensions");
     free(body);
 
