@@ -349,8 +349,9 @@ static void re_embedded(aos_llm_result_t *res, void *data)
         re_schedule(m);
         return;
     }
-    if ((rc = aos_store_submit(m->cfg.store, job_re_write, re_written, b))) {
-        m->re.busy = 0;
+    if (aos_store_submit(m->cfg.store, job_re_write, re_written, b)) {
+        m->re.busy = 0; /* the store is closing */
+        m->re.running = 0;
         re_batch_free(b);
     }
 }
