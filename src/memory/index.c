@@ -87,6 +87,8 @@ typedef struct {
 #define BUILD_MAX_THREADS    8
 #define BUILD_CHUNK          1 /* slots per read-locked step of a builder */
 #define REBUILD_MIN_DEAD     32
+#define AUTOSAVE_SHARE       10    /* a tenth of the nodes changed: save */
+#define AUTOSAVE_MIN         10000 /* changes, at least */
 #define REBUILD_RETRY_NS     (60ull * 1000000000ull)
 #define REBUILD_RETRY_MAX_NS (3600ull * 1000000000ull)
 
@@ -129,15 +131,20 @@ struct aos_memory_index_s {
     hnsw_t *hnsw;   /* the graph searches use, once built */
     build_t *build; /* the graph being built, or the last build's result */
     /* the graph's file and what happened to it (see "the graph's file") */
-    char *path;           /* NULL: none */
-    int save_built;       /* a build saves the graph to path */
-    uv_mutex_t save_lock; /* one save at a time */
-    uint64_t epoch;       /* bumped when slots are renumbered (compaction) */
-    uint64_t changes;     /* adds and removes so far */
-    uint64_t saved_at;    /* changes when the file last matched the graph */
-    int threads, nice;    /* of the last build: a rebuild uses them again */
-    uint64_t retry_at;    /* uv_hrtime before which no automatic rebuild starts */
-    uint64_t retry_ns;    /* the next back-off */
+    char *path;     /* NULL: none */
+    int save_built; /* a build saves the graph to path */
+    /* the periodic save (see maybe_autosave) */
+    uv_thread_t saver;
+    int saver_made;        /* a saver thread to join */
+    atomic_int saver_busy; /* it is still saving */
+    atomic_int saver_stop; /* free: stop saving */
+    uv_mutex_t save_lock;  /* one save at a time */
+    uint64_t epoch;        /* bumped when slots are renumbered (compaction) */
+    uint64_t changes;      /* adds and removes so far */
+    uint64_t saved_at;     /* changes when the file last matched the graph */
+    int threads, nice;     /* of the last build: a rebuild uses them again */
+    uint64_t retry_at;     /* uv_hrtime before which no automatic rebuild starts */
+    uint64_t retry_ns;     /* the next back-off */
     aos_memory_hnsw_info_t info;
 };
 
@@ -379,6 +386,8 @@ int aos_memory_index_new(aos_memory_index_t **out, int dims, int quantize_on)
     }
     ix->dims = dims;
     ix->quantize = quantize_on;
+    atomic_init(&ix->saver_busy, 0);
+    atomic_init(&ix->saver_stop, 0);
     aos_map_init(&ix->by_id);
     *out = ix;
     return 0;
@@ -396,6 +405,10 @@ void aos_memory_index_free(aos_memory_index_t *ix)
         atomic_store(&ix->build->stop, 1);
         build_join(ix->build);
         build_destroy(ix->build);
+    }
+    if (ix->saver_made) {
+        atomic_store(&ix->saver_stop, 1);
+        uv_thread_join(&ix->saver);
     }
     hnsw_free(ix->hnsw);
     aos_map_release(&ix->by_id);
@@ -449,6 +462,7 @@ static void compact(aos_memory_index_t *ix)
 
 static int hnsw_insert(aos_memory_index_t *ix, hnsw_t *g, int32_t slot);
 static void maybe_rebuild(aos_memory_index_t *ix);
+static void maybe_autosave(aos_memory_index_t *ix);
 
 /* Compaction renumbers slots: never under a graph or a build. */
 static int may_compact(const aos_memory_index_t *ix)
@@ -504,6 +518,7 @@ int aos_memory_index_add(aos_memory_index_t *ix, int64_t id, uint32_t group, con
         compact(ix);
     else if (old)
         maybe_rebuild(ix);
+    maybe_autosave(ix);
 out:
     uv_rwlock_wrunlock(&ix->lock);
     return rc;
@@ -519,6 +534,7 @@ int aos_memory_index_remove(aos_memory_index_t *ix, int64_t id)
             compact(ix);
         else
             maybe_rebuild(ix);
+        maybe_autosave(ix);
     }
     uv_rwlock_wrunlock(&ix->lock);
     return rc;
@@ -1961,6 +1977,53 @@ out:
     free(fmap);
     uv_mutex_unlock(&ix->save_lock);
     return rc;
+}
+
+static void saver_main(void *arg)
+{
+    aos_memory_index_t *ix = arg;
+    char why[256] = "", *path = NULL;
+    uv_rwlock_rdlock(&ix->lock);
+    path = ix->path ? strdup(ix->path) : NULL;
+    int nice = ix->nice > 10 ? ix->nice : 10;
+    uv_rwlock_rdunlock(&ix->lock);
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), nice);
+    uint64_t t0 = uv_hrtime();
+    int rc = path ? graph_save(ix, path, &ix->saver_stop, why, sizeof(why)) : AOS_ENOMEM;
+    if (!rc)
+        aos_log_info("memory", "HNSW graph saved to %s in %.1f s (periodic)", path,
+                     (double)(uv_hrtime() - t0) / 1e9);
+    else if (rc != AOS_ECANCELED && rc != AOS_ECONFLICT)
+        aos_log_warn("memory", "unable to save the HNSW graph to %s: %s", path ? path : "?",
+                     path ? why : "out of memory");
+    free(path);
+    atomic_store(&ix->saver_busy, 0);
+}
+
+/* Under the write lock, after a change: once a tenth of the graph's nodes
+ * (AUTOSAVE_SHARE; at least AUTOSAVE_MIN) changed since the file last
+ * matched it, a thread of the index's own (niceness as the builders', at
+ * least 10) saves it, so that a crash leaves fewer changes for the next
+ * start to apply. Not while a build or rebuild runs (it saves when it
+ * ends). */
+static void maybe_autosave(aos_memory_index_t *ix)
+{
+    if (!ix->hnsw || !ix->path || !ix->save_built || (ix->build && !ix->build->done))
+        return;
+    uint64_t live = ix->n - ix->dead_count, due = live / AUTOSAVE_SHARE;
+    if (due < AUTOSAVE_MIN)
+        due = AUTOSAVE_MIN;
+    if (ix->changes - ix->saved_at < due || atomic_load(&ix->saver_busy))
+        return;
+    if (ix->saver_made) /* over: clearing busy was its last step */
+        uv_thread_join(&ix->saver);
+    ix->saver_made = 0;
+    /* saved_at moves only when the save ends; busy holds off another */
+    atomic_store(&ix->saver_busy, 1);
+    if (uv_thread_create(&ix->saver, saver_main, ix))
+        atomic_store(&ix->saver_busy, 0);
+    else
+        ix->saver_made = 1;
 }
 
 int aos_memory_index_hnsw_file(aos_memory_index_t *ix, const char *path, int save)

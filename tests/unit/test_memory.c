@@ -790,6 +790,56 @@ static void test_index_hnsw_file_bad(void **state)
     unlink(good);
 }
 
+/* Past a tenth of the nodes changed (at least 10,000) since the file
+ * last matched the graph, a thread of the index saves it again. */
+static void test_index_hnsw_autosave(void **state)
+{
+    (void)state;
+    enum { n = 2000, more = 10000, d = 16 };
+    make_tmpdir();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/auto", tmpdir);
+    unlink(path);
+    float *data = malloc((size_t)(n + more) * d * sizeof(float));
+    assert_non_null(data);
+    for (int i = 0; i < n + more; i++)
+        random_unit(data + (size_t)i * d, d);
+    aos_memory_index_t *ix = index_of(data, n, d, path);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 4, 16, 1, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    assert_int_equal(aos_memory_index_hnsw_dirty(ix), 0);
+    struct stat st0, st1;
+    assert_int_equal(stat(path, &st0), 0);
+    for (int i = n; i < n + more; i++) {
+        assert_int_equal(aos_memory_index_add(ix, i + 1, 0, data + (size_t)i * d), 0);
+        if (i == n + more - 2) { /* one short: still only dirty */
+            assert_int_equal(stat(path, &st1), 0);
+            assert_int_equal(st1.st_size, st0.st_size);
+        }
+    }
+    int waited = 0;
+    while (aos_memory_index_hnsw_dirty(ix) && waited < 60000) {
+        usleep(10000);
+        waited += 10;
+    }
+    assert_int_equal(aos_memory_index_hnsw_dirty(ix), 0);
+    assert_int_equal(stat(path, &st1), 0);
+    assert_true(st1.st_size > st0.st_size);
+    aos_memory_index_free(ix);
+    /* it holds every vector */
+    ix = index_of(data, n + more, d, path);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 4, 16, 1, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    aos_memory_hnsw_info_t in;
+    aos_memory_index_hnsw_info(ix, &in);
+    assert_int_equal(in.from_file, 1);
+    assert_int_equal(in.file_nodes, n + more);
+    assert_int_equal(in.file_inserted, 0);
+    aos_memory_index_free(ix);
+    free(data);
+    unlink(path);
+}
+
 /* More than half of the slots dead: a rebuild in the background over the
  * live vectors, the old graph answering meanwhile; the holes compacted. */
 static void test_index_hnsw_rebuild(void **state)
@@ -915,6 +965,7 @@ int main(void)
         cmocka_unit_test(test_index_hnsw_file),
         cmocka_unit_test(test_index_hnsw_file_bad),
         cmocka_unit_test(test_index_hnsw_rebuild),
+        cmocka_unit_test(test_index_hnsw_autosave),
         cmocka_unit_test(test_rrf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
