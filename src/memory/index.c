@@ -1262,6 +1262,11 @@ static void build_worker(void *arg)
         uv_rwlock_rdlock(&ix->lock);
         uv_mutex_lock(&b->mu);
         size_t s0 = b->next, n = ix->n;
+        /* past the slots with nothing to insert (all of them, nearly, after
+         * a file was read) without a lock round each */
+        while (s0 < n && (ix->dead[s0] || in_file(b, s0)))
+            s0++;
+        b->next = s0;
         if (atomic_load(&b->stop) || b->rc || b->done || s0 >= n) {
             uv_mutex_unlock(&b->mu);
             uv_rwlock_rdunlock(&ix->lock);
