@@ -1448,9 +1448,9 @@ void aos_memory_index_hnsw_info(aos_memory_index_t *ix, aos_memory_hnsw_info_t *
 }
 
 /* ---- the graph's file ----------------------------------------------------------
- * Host byte order (a file is read back on the machine that wrote it; the
- * magic and the checksum reject one from another byte order), 64-byte
- * header, then the body:
+ * Host byte order (a file is read back on the machine that wrote it; one
+ * from another byte order fails the version check: 1 reads as 2^24),
+ * a 64-byte header, then the body:
  *
  *   0  "AOSHNSW\0"   8  u32 version (1)   12 u32 dims   16 u32 M
  *   20 u32 efConstruction   24 u64 count (nodes)   32 i64 entry (-1: none)
