@@ -317,6 +317,9 @@ static void test_index_hnsw_background(void **state)
     assert_int_equal(aos_memory_index_hnsw_wait(ix), AOS_ENOTFOUND);
     assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 200, 0, 0), AOS_EINVAL);
     assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 200, 9, 0), AOS_EINVAL);
+    /* M 1: 1 / ln(1) would make every level infinite */
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 1, 200, 1, 0), AOS_EINVAL);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 65, 200, 1, 0), AOS_EINVAL);
     assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 100, 2, 5), 0);
     /* a second start while building changes nothing */
     assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 100, 2, 5), 0);
