@@ -41,7 +41,17 @@
  * lists are read and written under a one-byte spin lock of the node, the
  * entry point under a mutex (held for a whole insert by the rare node that
  * becomes the new top), as in hnswlib; a lone builder and the finished
- * graph need no locks (the flag concurrent). */
+ * graph need no locks (the flag concurrent). Builders skip dead slots.
+ *
+ * With a graph file set (aos_memory_index_hnsw_file), the first builder
+ * reads it before any insert and the builders then insert only the live
+ * slots it lacks; the graph is saved to it when a build ends, by a saver
+ * thread once a tenth of the nodes changed, or on request (see "the
+ * graph's file" below). When more than half of the slots are dead, a
+ * change starts a rebuild: the same builders make a new graph of the live
+ * slots beside the one in use, and build_finish swaps it in, renumbers
+ * it and compacts the slots (epoch counts those renumberings, so a save
+ * under way notices and gives up). */
 #include "memory/memory.h"
 
 #include "log/log.h"
