@@ -493,6 +493,15 @@ static void make_tmpdir(void)
     assert_non_null(mkdtemp(tmpdir));
 }
 
+/* group teardown: the tests remove their files, this their directory */
+static int remove_tmpdir(void **state)
+{
+    (void)state;
+    if (tmpdir[0])
+        rmdir(tmpdir);
+    return 0;
+}
+
 static unsigned char *slurp(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -971,5 +980,5 @@ int main(void)
         cmocka_unit_test(test_index_hnsw_autosave),
         cmocka_unit_test(test_rrf),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, remove_tmpdir);
 }
