@@ -619,7 +619,11 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                              .principal_of = memory_principal,
                              .principal_data = d->auth,
                              .hnsw_min_items = (size_t)c->memory_hnsw_min_items,
-                             .hnsw_threads = (int)c->memory_hnsw_threads};
+                             .hnsw_threads = (int)c->memory_hnsw_threads,
+                             .hnsw_m = (int)c->memory_hnsw_m,
+                             .hnsw_efc = (int)c->memory_hnsw_efc,
+                             .hnsw_ef = (int)c->memory_hnsw_ef,
+                             .data_dir = c->data_dir};
     if ((rc = aos_memory_new(&d->memory, &memc, err)) ||
         (rc = aos_memory_add_routes(d->memory, d->http)))
         return rc;
@@ -795,6 +799,12 @@ static const char *check_http_limits(const aos_config_t *c)
         return "--memory-hnsw-threads must be from 1 to 8";
     if (c->memory_hnsw_min_items > 100000000)
         return "--memory-hnsw-min-items must be from 0 (never) to 100000000";
+    if (c->memory_hnsw_m < 2 || c->memory_hnsw_m > 64)
+        return "--memory-hnsw-m must be from 2 to 64";
+    if (c->memory_hnsw_efc < 1 || c->memory_hnsw_efc > 4096)
+        return "--memory-hnsw-efc must be from 1 to 4096";
+    if (c->memory_hnsw_ef > 4096)
+        return "--memory-hnsw-ef must be from 0 (max(64, k)) to 4096";
     return NULL;
 }
 

@@ -17,6 +17,7 @@
 #define MEM_Q_MAX       1024
 #define MEM_K_MAX       100
 #define MEM_BODY_MAX    (128 << 10)
+#define MEM_GRAPH_FILE  "memory-hnsw.graph" /* the HNSW graph's file, in the data dir */
 
 struct aos_memory_s {
     aos_memory_cfg_t cfg;
@@ -24,7 +25,9 @@ struct aos_memory_s {
     aos_memory_index_t *index; /* owned; written by store jobs only */
     int loaded;                /* the index load job finished (loop) */
     int load_failed;
-    int hnsw_started; /* the graph's build was started (store jobs) */
+    int hnsw_started;                      /* the graph's build was started (store jobs) */
+    uint64_t hnsw_retry_at, hnsw_retry_ns; /* a failed build: the next start, back-off */
+    char *graph_path;                      /* <data_dir>/MEM_GRAPH_FILE, or NULL */
 
     /* projects seen, interned: an item's vector carries its project's
      * number as its index group. Appended by store jobs, read by the
