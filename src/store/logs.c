@@ -301,9 +301,11 @@ static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
     if ((rc = read_upto(st, &upto, err)) < 0)
         return aos__store_fail(err, rc, "index state");
     a->unindexed = a->rows[a->n - 1].id - upto;
+    aos_store_job_note("logs_insert", (int64_t)a->n);
     if (a->unindexed >= AOS_STORE_LOGS_TAIL_MAX) {
         if ((rc = index_tail(st, upto, a->rows, a->n, err)) < 0)
             return rc;
+        aos_store_job_note("logs_insert_index", a->unindexed);
         a->unindexed = 0;
     }
     return 0;
@@ -382,6 +384,7 @@ static int index_tx(aos_store_t *st, void *arg, aos_err_t *err)
     tail_release(&t);
     if (rc == 0)
         a->unindexed = last > hi ? last - hi : 0;
+    aos_store_job_note(a->yield ? "logs_fill" : "logs_fill_behind", (int64_t)t.n);
     return rc;
 }
 

@@ -142,12 +142,12 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
 
 /* Between two jobs (store.c; busy: jobs wait): lets a large WAL start over,
  * see the top of the file. */
-static void sqlite_upkeep(void *conn, int busy)
+static int sqlite_upkeep(void *conn, int busy)
 {
     conn_t *c = conn;
     ckpt_t *k = c->ckpt;
     if (!k || c->wal_pages < (busy ? CKPT_HARD_PAGES : CKPT_RESTART_PAGES))
-        return;
+        return 0;
     uv_mutex_lock(&k->mu);
     int running = k->running, rest = c->wal_pages - (k->copied > c->wal_pages ? 0 : k->copied);
     if (!busy && !running && rest > CKPT_REST_MAX) { /* copy most of it without us */
@@ -156,12 +156,13 @@ static void sqlite_upkeep(void *conn, int busy)
     }
     uv_mutex_unlock(&k->mu);
     if (!busy && (running || rest > CKPT_REST_MAX))
-        return; /* at a later gap */
+        return 0; /* at a later gap */
     int log = 0, copied = 0;
     if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
             SQLITE_OK &&
         copied == log)
         c->wal_pages = 0; /* all copied: the next commit starts the WAL over */
+    return rest > 0 ? rest : 1;
 }
 
 static void ckpt_stop(ckpt_t *k)

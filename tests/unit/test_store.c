@@ -880,7 +880,9 @@ static int job_fn(aos_store_t *st, void *arg, aos_err_t *err)
     uv_thread_t self = uv_thread_self();
     if (uv_thread_equal(&self, &ja->as->loop_thread))
         ja->as->bad_thread = 1;
-    ja->as->nran++; /* only the worker writes it until close joins it */
+    ja->as->nran++;         /* only the worker writes it until close joins it */
+    if (ja->index % 2 == 0) /* the others count as "other" */
+        aos_store_job_note("even", ja->index);
     /* Domain functions work from a job. */
     char key[32];
     snprintf(key, sizeof(key), "job.%d", ja->index);
@@ -1057,6 +1059,32 @@ static void test_async_order_and_threads(void **state)
     assert_int_equal(aos_store_setting_get(as.st, "job.39", &v, &err), 0);
     assert_int_equal(json_integer_value(v), 39);
     json_decref(v);
+
+    /* Every job timed, by the kind it noted (or "other"), with its entries. */
+    aos_store_job_time_t jt[AOS_STORE_JOB_KINDS];
+    size_t nk = aos_store_job_times(as.st, jt, AOS_STORE_JOB_KINDS);
+    uint64_t seen = 0;
+    int even = 0;
+    for (size_t k = 0; k < nk; k++) {
+        uint64_t in_buckets = 0;
+        for (size_t b = 0; b <= AOS_STORE_JOB_BOUNDS; b++)
+            in_buckets += jt[k].buckets[b];
+        assert_int_equal(in_buckets, jt[k].count);
+        assert_true(jt[k].seconds > 0 && jt[k].max_seconds > 0);
+        assert_true(jt[k].max_seconds <= jt[k].seconds);
+        seen += jt[k].count;
+        if (strcmp(jt[k].kind, "even") == 0) {
+            even = 1;
+            assert_int_equal(jt[k].count, NJOBS / 2);
+            assert_int_equal(jt[k].entries, (NJOBS / 2) * (NJOBS - 2) / 2); /* 0 + 2 + ... */
+        } else {
+            assert_string_equal(jt[k].kind, "other");
+            assert_int_equal(jt[k].count, NJOBS - NJOBS / 2);
+            assert_int_equal(jt[k].entries, 0);
+        }
+    }
+    assert_true(even);
+    assert_int_equal(seen, NJOBS);
 
     assert_int_equal(aos_store_submit(as.st, NULL, NULL, NULL), AOS_EINVAL);
     aos_store_close(as.st);
