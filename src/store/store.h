@@ -416,12 +416,13 @@ int aos_store_logs_insert(aos_store_t *st, aos_store_log_t *rows, size_t n, char
                           int64_t *unindexed, aos_err_t *err);
 /* Moves the oldest max unindexed entries (all if max <= 0) into the
  * indexes, in one transaction: a few microseconds per entry. With yield it
- * may stop early, after a step of AOS_STORE_LOGS_INDEX_STEP entries, when
- * other jobs wait for the store's worker, so that it holds them up for
- * about a step (and the writing of what it did). Then it merges the
- * full-text index's segments a few pages a step (FTS5's automerge is off),
- * stopping likewise when jobs wait. *unindexed (may be NULL) gets how many
- * entries remain. */
+ * goes in steps of AOS_STORE_LOGS_INDEX_STEP entries, each one whole (full
+ * text written out, groups, indexed_upto), and stops after a step when
+ * other jobs wait for the store's worker or after about 2 ms of work, so
+ * that it holds them up for about a step and a small commit. Then it
+ * merges the full-text index's segments a few pages a step (FTS5's
+ * automerge is off), stopping likewise. *unindexed (may be NULL) gets how
+ * many entries remain. */
 int aos_store_logs_index(aos_store_t *st, int64_t max, int yield, int64_t *unindexed,
                          aos_err_t *err);
 
