@@ -382,7 +382,8 @@ static int fill_groups(aos_store_t *st, struct tail *t, int64_t upto, int64_t hi
  * end after any step: when a job waits, or after FILL_BUDGET_NS of work,
  * since the commit's cost grows with the work (FTS5 would otherwise flush
  * every step's terms at the commit, and a commit writes every page the
- * fill changed). Then merges, within the same limits. */
+ * fill changed). Then merges, while no job waits, for another
+ * FILL_BUDGET_NS at most. */
 static int index_yielding(aos_store_t *st, struct index_arg *a, int64_t upto, int64_t *done,
                           aos_err_t *err)
 {
@@ -411,8 +412,11 @@ static int index_yielding(aos_store_t *st, struct index_arg *a, int64_t upto, in
         if (short_step || aos__store_busy(st) || uv_hrtime() >= deadline)
             break;
     }
+    /* merges get a budget of their own: the steps flush a segment each,
+     * and if they used up the fill's budget every time, segments would
+     * pile up until FTS5 merged 16 at once inside a flush (crisismerge) */
     if (rc == 0)
-        rc = fts_merge(st, 1, FTS_MERGE_STEPS, deadline, err);
+        rc = fts_merge(st, 1, FTS_MERGE_STEPS, uv_hrtime() + FILL_BUDGET_NS, err);
     return rc;
 }
 

@@ -2363,6 +2363,37 @@ static void test_store_index_budget(void **state)
         raw_count(&s->f, "SELECT COUNT(*) FROM logs_fts WHERE logs_fts MATCH 'budget'"), N);
 }
 
+/* Idle fills write a full-text segment per step, and merge within a budget
+ * of their own: over many fills the segments stay few (without the merges
+ * they would reach FTS5's crisis merge, 16 on a level, merged at once
+ * inside some step). */
+static void test_store_index_segments_bounded(void **state)
+{
+    svc_t *s = *state;
+    enum { N = 1000, FILLS = 40 };
+    static aos_store_log_t rows[N];
+    char msg[N][32];
+    for (int fill = 0; fill < FILLS; fill++) {
+        for (int k = 0; k < N; k++) {
+            snprintf(msg[k], sizeof(msg[k]), "seg w%d x%d", k % 97, fill);
+            rows[k] = row(msg[k], 2, "seg", NULL);
+        }
+        insert(&s->f, rows, N);
+        aos_err_t err = {0, ""};
+        int64_t left = 1;
+        for (int i = 0; left > 0 && i < 100; i++) /* each within its budget */
+            if (aos_store_logs_index(s->f.st, N, 1, &left, &err))
+                fail_msg("fill: %s", aos_err_msg(&err));
+        assert_int_equal(left, 0);
+    }
+    int64_t segs = raw_count(&s->f, "SELECT COUNT(DISTINCT segid) FROM logs_fts_idx");
+    if (segs > 12)
+        fail_msg("%lld full-text segments after %d fills of %d entries", (long long)segs, FILLS, N);
+    assert_int_equal(raw_count(&s->f, "SELECT COUNT(*) FROM logs_fts WHERE logs_fts MATCH 'seg'"),
+                     N * FILLS);
+    assert_fts_consistent(&s->f);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -2395,6 +2426,7 @@ int main(void)
         T(test_store_index_merges),
         cmocka_unit_test_setup_teardown(test_store_index_yields, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_store_index_budget, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_store_index_segments_bounded, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_service_fill_when_idle, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_service_fill_behind, svc_setup, svc_teardown),
         T(test_store_phrase_order),
