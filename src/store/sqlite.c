@@ -138,8 +138,11 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
     uv_mutex_lock(&k->mu);
     if (k->copied > pages) /* the WAL started over since */
         k->copied = 0;
+    /* past CKPT_HARD_PAGES the writer takes over: a pass of ours would
+     * keep it off (upkeep waits for a moment we are not running) */
     if (pages - k->copied >= CKPT_PAGES ||
-        (pages >= CKPT_RESTART_PAGES && pages > k->copied && !k->running)) {
+        (pages >= CKPT_RESTART_PAGES && pages < CKPT_HARD_PAGES && pages > k->copied &&
+         !k->running)) {
         k->wanted = 1;
         uv_cond_signal(&k->cond);
     }
@@ -148,7 +151,8 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
 }
 
 /* Between two jobs (store.c; busy: jobs wait): lets a large WAL start over,
- * see the top of the file. Returns the pages the writer copied itself. */
+ * see the top of the file. Returns the pages the writer copied itself (0
+ * if it ran no checkpoint, or one that found the checkpointer at work). */
 static int sqlite_upkeep(void *conn, int busy)
 {
     conn_t *c = conn;
@@ -156,7 +160,8 @@ static int sqlite_upkeep(void *conn, int busy)
     if (!k || c->wal_pages < CKPT_RESTART_PAGES)
         return 0;
     uv_mutex_lock(&k->mu);
-    int running = k->running, rest = c->wal_pages - (k->copied > c->wal_pages ? 0 : k->copied);
+    int running = k->running || k->wanted; /* woken: about to run */
+    int rest = c->wal_pages - (k->copied > c->wal_pages ? 0 : k->copied);
     int hard =
         c->wal_pages >= CKPT_LAST_PAGES || (c->wal_pages >= CKPT_HARD_PAGES && busy && !running);
     if (!hard && !running && rest > 0) { /* done before the next commit: the WAL starts over */
@@ -167,9 +172,10 @@ static int sqlite_upkeep(void *conn, int busy)
     if (!hard || rest == 0)
         return 0;
     int log = 0, copied = 0;
-    if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
-            SQLITE_OK &&
-        copied == log)
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    if (rc != SQLITE_OK) /* SQLITE_BUSY: the checkpointer got there first */
+        return 0;
+    if (copied == log)
         c->wal_pages = 0; /* all copied: the next commit starts the WAL over */
     return rest;
 }
