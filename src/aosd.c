@@ -659,6 +659,10 @@ static int run(aos_daemon_t *d, aos_err_t *err)
                              .principal_data = d->auth,
                              .hnsw_min_items = (size_t)c->memory_hnsw_min_items,
                              .hnsw_threads = (int)c->memory_hnsw_threads,
+                             .hnsw_m = (int)c->memory_hnsw_m,
+                             .hnsw_efc = (int)c->memory_hnsw_efc,
+                             .hnsw_ef = (int)c->memory_hnsw_ef,
+                             .data_dir = c->data_dir,
                              /* --memory-embed llm: the model server's vectors */
                              .llm = strcmp(c->memory_embed, "llm") ? NULL : d->llm,
                              .embed_model = c->llm_embed_model};
@@ -810,6 +814,12 @@ static const char *check_http_limits(const aos_config_t *c)
         return "--memory-hnsw-min-items must be from 0 (never) to 100000000";
     if (!c->memory_embed || (strcmp(c->memory_embed, "builtin") && strcmp(c->memory_embed, "llm")))
         return "--memory-embed must be builtin or llm";
+    if (c->memory_hnsw_m < 2 || c->memory_hnsw_m > 64)
+        return "--memory-hnsw-m must be from 2 to 64";
+    if (c->memory_hnsw_efc < 1 || c->memory_hnsw_efc > 4096)
+        return "--memory-hnsw-efc must be from 1 to 4096";
+    if (c->memory_hnsw_ef > 4096)
+        return "--memory-hnsw-ef must be from 0 (max(64, k)) to 4096";
     return NULL;
 }
 

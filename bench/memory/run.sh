@@ -23,8 +23,14 @@
 # BENCH_FAISS_BUILD_MAX_S (0: no bound; else faiss's graph build is
 # abandoned past it, and its rate and projected time are printed),
 # BENCH_QUALITY (1; 0 skips the labelled set), BENCH_BUILD (<repo>/build),
-# BENCH_PYTHON (/usr/bin/python3). After each size with a graph,
-# compare.py prints faiss/aos at equal recall.
+# BENCH_PYTHON (/usr/bin/python3), BENCH_GRAPH_DIR (unset; else each
+# library's graph of each size is read from a file there when it exists,
+# built and written there when not: vec_bench graph=, faiss_bench.py
+# FAISS_INDEX_CACHE; name by size, data, M and efConstruction).
+# After each size with a graph, compare.py prints faiss/aos at equal
+# recall. Building the 1M graphs once at low priority ahead:
+#   nice -n 19 build/bench/vec_bench 1000000 1 /tmp hnsw \
+#     threads=2 graph=/var/tmp/g/aos-1000000-clustered-m16-efc200.graph build_only
 #
 # Expected minutes on this 2-core VM, quiet: the 100,000 part without a
 # graph ~3; with one ~3 for aos and ~10 for Debian's (generic, no AVX2)
@@ -56,11 +62,16 @@ for n in $SIZES; do
   [ "$n" -le "$HNSW_MAX" ] && h=hnsw
   echo "## n=$n queries=$q data=$DATA $h${h:+ m=$M efc=$EFC threads=$THREADS}"
   echo "### aos (src/memory) $(date -u +%T)"
+  g=() fcache=${FAISS_INDEX_CACHE:-}
+  if [ -n "$h" ] && [ -n "${BENCH_GRAPH_DIR:-}" ]; then
+    g=("graph=$BENCH_GRAPH_DIR/aos-$n-$DATA-m$M-efc$EFC.graph")
+    fcache=$BENCH_GRAPH_DIR/faiss-$n-$DATA-m$M-efc$EFC.index
+  fi
   "$BUILD/bench/vec_bench" "$n" "$q" "$TMP" $h "data=$DATA" "m=$M" "efc=$EFC" \
-    "threads=$THREADS" "efs=$EFS" | tee "$TMP/aos.txt"
+    "threads=$THREADS" "efs=$EFS" "${g[@]}" | tee "$TMP/aos.txt"
   [ "${PIPESTATUS[0]}" = 0 ] || exit 1
   echo "### faiss $(date -u +%T)"
-  FAISS_M=$M FAISS_EFC=$EFC FAISS_THREADS=$THREADS FAISS_EFS=$EFS \
+  FAISS_INDEX_CACHE=$fcache FAISS_M=$M FAISS_EFC=$EFC FAISS_THREADS=$THREADS FAISS_EFS=$EFS \
     FAISS_BUILD_MAX_S=${BENCH_FAISS_BUILD_MAX_S:-0} \
     "$PY" "$HERE/faiss_bench.py" "$TMP" 384 $h | tee "$TMP/faiss.txt"
   [ "${PIPESTATUS[0]}" = 0 ] || exit 1

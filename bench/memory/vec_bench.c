@@ -2,7 +2,8 @@
  * n vectors of 384 dimensions, top-10 queries one at a time.
  *
  *   vec_bench N QUERIES OUTDIR [hnsw] [data=clustered|uniform] [m=16]
- *             [efc=200] [threads=1] [efs=16,32,64,128,256]
+ *             [efc=200] [threads=1] [efs=16,32,64,128,256] [graph=FILE]
+ *             [build_only]
  *
  * The data: clustered (the default), as embeddings are - 1000 random
  * centres, each vector a centre plus Gaussian noise of the same scale,
@@ -17,6 +18,20 @@
  * on one thread at each ef of efs, measuring float32 (hnsw_ef*) and the
  * int8 codes re-ranked with float32 (hnsw8_ef*).
  *
+ * graph=FILE (with hnsw): when FILE exists, the graph is read from it
+ * instead of built (aos_memory_index_hnsw_file + hnsw_start, as the
+ * service does at start) and must hold exactly these vectors - the
+ * header's count, dims, M and efConstruction are checked first (exit 2
+ * on a mismatch, nothing built), then every node's id and vector hash by
+ * the loader (exit 1 if any node was not taken or a vector was missing);
+ * when it does not exist, the graph is built and then saved to it
+ * (aos_memory_index_hnsw_save). So a 1M graph can be built once at low
+ * priority (nice -n 19 vec_bench 1000000 1 /tmp/x hnsw graph=FILE) and
+ * its searches measured later in a quiet window with the same arguments.
+ * build_only stops once the graph is built and saved (or read).
+ * The vectors are generated again each run (deterministic: the same N and
+ * data give the same vectors).
+ *
  * Prints, one "key value" per line: insert rate; for exact float32, int8
  * with re-ranking and (with "hnsw") HNSW at several ef: p50/p99 latency of
  * one top-10 query and recall@10 against the exact answer; the bytes the
@@ -28,9 +43,11 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define D       AOS_MEMORY_DIMS
@@ -157,6 +174,35 @@ static int write_file(const char *dir, const char *name, const void *p, size_t n
     return fclose(f);
 }
 
+/* The graph file's header (see src/memory/index.c) against this run's
+ * parameters: 0, or a message and 1. */
+static int graph_header_check(const char *path, int n, int m, int efc)
+{
+    unsigned char h[64];
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(h, 1, sizeof(h), f) : 0;
+    if (f)
+        fclose(f);
+    uint32_t dims, fm, fefc;
+    uint64_t count;
+    memcpy(&dims, h + 12, 4);
+    memcpy(&fm, h + 16, 4);
+    memcpy(&fefc, h + 20, 4);
+    memcpy(&count, h + 24, 8);
+    if (got != sizeof(h) || memcmp(h, "AOSHNSW", 8)) {
+        fprintf(stderr, "vec_bench: %s is not a graph file\n", path);
+        return 1;
+    }
+    if (dims != D || fm != (uint32_t)m || fefc != (uint32_t)efc || count != (uint64_t)n) {
+        fprintf(stderr,
+                "vec_bench: %s holds %llu nodes of %u dims, M %u, efConstruction %u; this run "
+                "has %d of %d, M %d, efConstruction %d\n",
+                path, (unsigned long long)count, dims, fm, fefc, n, D, m, efc);
+        return 1;
+    }
+    return 0;
+}
+
 /* Queries one at a time with method; prints p50/p99 and recall@10. */
 static void run_queries(aos_memory_index_t *ix, const char *label, const float *qs, int nq,
                         const int64_t *gt, aos_memory_method_t method, int ef, double bytes)
@@ -200,10 +246,13 @@ int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: vec_bench N QUERIES OUTDIR [hnsw] [data=clustered|uniform] "
-                        "[m=16] [efc=200] [threads=1] [efs=16,32,64,128,256]\n");
+                        "[m=16] [efc=200] [threads=1] [efs=16,32,64,128,256] [graph=FILE] "
+                        "[build_only]\n");
         return 2;
     }
     int hnsw = 0, m = 16, efc = 200, threads = 1, efs[16] = {16, 32, 64, 128, 256}, nefs = 5;
+    const char *graph = NULL;
+    int build_only = 0;
     for (int a = 4; a < argc; a++) {
         const char *v = strchr(argv[a], '=');
         v = v ? v + 1 : "";
@@ -217,6 +266,10 @@ int main(int argc, char **argv)
             m = (int)strtol(v, NULL, 10);
         else if (!strncmp(argv[a], "efc=", 4))
             efc = (int)strtol(v, NULL, 10);
+        else if (!strcmp(argv[a], "build_only"))
+            build_only = 1;
+        else if (!strncmp(argv[a], "graph=", 6) && *v)
+            graph = v;
         else if (!strncmp(argv[a], "threads=", 8))
             threads = (int)strtol(v, NULL, 10);
         else if (!strncmp(argv[a], "efs=", 4)) {
@@ -271,32 +324,66 @@ int main(int argc, char **argv)
     printf("index_bytes %zu\n", aos_memory_index_bytes(ix));
     printf("rss_index_MB %.1f\n", (status_kb("VmRSS:") - rss0) / 1024.0);
 
-    /* the exact answer, also the ground truth */
+    /* the exact answer, also the ground truth (build_only: none, no files) */
     aos_memory_hit_t hits[K];
-    for (int q = 0; q < nq; q++) {
+    for (int q = 0; q < nq && !build_only; q++) {
         aos_memory_index_search(ix, qs + (size_t)q * D, K, AOS_MEMORY_SEARCH_EXACT, 0, NULL, NULL,
                                 hits);
         for (int j = 0; j < K; j++)
             gt[(size_t)q * K + j] = hits[j].id;
     }
-    if (write_file(dir, "data.f32", data, (size_t)n * D * sizeof(float)) ||
-        write_file(dir, "queries.f32", qs, (size_t)nq * D * sizeof(float)) ||
-        write_file(dir, "gt.i64", gt, (size_t)nq * K * sizeof(int64_t)))
+    if (!build_only && (write_file(dir, "data.f32", data, (size_t)n * D * sizeof(float)) ||
+                        write_file(dir, "queries.f32", qs, (size_t)nq * D * sizeof(float)) ||
+                        write_file(dir, "gt.i64", gt, (size_t)nq * K * sizeof(int64_t))))
         return 1;
 
-    run_queries(ix, "exact_f32", qs, nq, gt, AOS_MEMORY_SEARCH_EXACT, 0, (double)n * D * 4);
-    run_queries(ix, "int8_rerank", qs, nq, gt, AOS_MEMORY_SEARCH_INT8, 0, (double)n * D);
+    if (!build_only) {
+        run_queries(ix, "exact_f32", qs, nq, gt, AOS_MEMORY_SEARCH_EXACT, 0, (double)n * D * 4);
+        run_queries(ix, "int8_rerank", qs, nq, gt, AOS_MEMORY_SEARCH_INT8, 0, (double)n * D);
+    }
 
     if (hnsw) {
         printf("hnsw_m %d\nhnsw_efc %d\nhnsw_threads %d\n", m, efc, threads);
+        struct stat st;
+        int load = graph && stat(graph, &st) == 0;
+        if (load && graph_header_check(graph, n, m, efc))
+            return 2;
+        if (load && aos_memory_index_hnsw_file(ix, graph, 0))
+            return 1;
         t0 = now_s();
         clock_t hc = clock(); /* the process's CPU: every builder thread */
         if (aos_memory_index_hnsw_start(ix, m, efc, threads, 0) || aos_memory_index_hnsw_wait(ix))
             return 1;
         dt = now_s() - t0;
         double hcpu = (double)(clock() - hc) / CLOCKS_PER_SEC;
-        printf("hnsw_build_s %.1f\nhnsw_build_cpu_s %.1f\nhnsw_insert_per_s %.0f\n", dt, hcpu,
-               n / dt);
+        if (load) {
+            aos_memory_hnsw_info_t in;
+            aos_memory_index_hnsw_info(ix, &in);
+            if (!in.from_file || in.file_nodes != (size_t)n || in.file_inserted) {
+                fprintf(stderr,
+                        "vec_bench: %s does not hold the graph of these vectors (%zu of %d "
+                        "nodes matched, %zu inserted); remove it to build it again\n",
+                        graph, in.file_nodes, n, in.file_inserted);
+                return 1;
+            }
+            printf("hnsw_graph_file %s\nhnsw_load_s %.2f\nhnsw_load_cpu_s %.2f\n", graph, dt, hcpu);
+        } else {
+            printf("hnsw_build_s %.1f\nhnsw_build_cpu_s %.1f\nhnsw_insert_per_s %.0f\n", dt, hcpu,
+                   n / dt);
+            if (graph) {
+                t0 = now_s();
+                if (aos_memory_index_hnsw_save(ix, graph)) {
+                    fprintf(stderr, "vec_bench: unable to save the graph to %s\n", graph);
+                    return 1;
+                }
+                printf("hnsw_graph_file %s\nhnsw_save_s %.2f\n", graph, now_s() - t0);
+            }
+        }
+        if (build_only) {
+            printf("rss_peak_MB %.1f\n", status_kb("VmHWM:") / 1024.0);
+            aos_memory_index_free(ix);
+            return 0;
+        }
         printf("index_bytes_with_hnsw %zu\n", aos_memory_index_bytes(ix));
         printf("rss_with_hnsw_MB %.1f\n", status_kb("VmRSS:") / 1024.0);
         for (int e = 0; e < nefs; e++) {

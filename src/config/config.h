@@ -122,6 +122,12 @@
        "memory vectors: builtin (hashed n-grams, no network) or llm (--llm-embed-model)")          \
     XX(memory_hnsw_threads, U, "memory-hnsw-threads", "AOS_MEMORY_HNSW_THREADS", "1",              \
        "threads building that graph, at a lower priority (1-8)")                                   \
+    XX(memory_hnsw_m, U, "memory-hnsw-m", "AOS_MEMORY_HNSW_M", "16",                               \
+       "links per node of that graph, 2M on its bottom layer (2-64)")                              \
+    XX(memory_hnsw_efc, U, "memory-hnsw-efc", "AOS_MEMORY_HNSW_EFC", "200",                        \
+       "candidates kept while inserting into that graph (efConstruction, 1-4096)")                 \
+    XX(memory_hnsw_ef, U, "memory-hnsw-ef", "AOS_MEMORY_HNSW_EF", "0",                             \
+       "candidates kept while searching that graph (0: max(64, k); 1-4096, at least k)")           \
     XX(llm_base_url, S, "llm-base-url", "AOS_LLM_BASE_URL", NULL,                                  \
        "OpenAI-compatible API, e.g. https://api.openai.com/v1 (unset: no LLM, offline planner)")   \
     XX(llm_model, S, "llm-model", "AOS_LLM_MODEL", NULL, "model to call at --llm-base-url")        \

@@ -17,7 +17,7 @@
 struct aos__conn_group_s {
     unsigned count; /* its connections not closing */
     aos__conn_t *idle_head, *idle_tail;
-    char key[48];
+    char key[AOS__CONNS_KEY_MAX];
 };
 
 void aos__conns_group_key(const struct sockaddr *sa, char *buf, size_t size)
@@ -149,7 +149,7 @@ static aos__conn_t *oldest_idle(aos__conns_t *cs)
 int aos__conns_admit(aos__conns_t *cs, const struct sockaddr *sa, uint64_t now_ms)
 {
     (void)now_ms;
-    char key[48];
+    char key[AOS__CONNS_KEY_MAX];
     aos__conns_group_key(sa, key, sizeof(key));
     aos__conn_group_t *g = aos_map_get(&cs->groups, key);
     if (cs->cfg.max_per_ip && g && g->count >= cs->cfg.max_per_ip) {
@@ -175,7 +175,7 @@ int aos__conns_admit(aos__conns_t *cs, const struct sockaddr *sa, uint64_t now_m
 aos__conn_t *aos__conns_add(aos__conns_t *cs, const struct sockaddr *sa, uint64_t now_ms,
                             void *owner)
 {
-    char key[48];
+    char key[AOS__CONNS_KEY_MAX];
     aos__conns_group_key(sa, key, sizeof(key));
     aos__conn_group_t *g = aos_map_get(&cs->groups, key);
     if (!g) {

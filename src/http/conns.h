@@ -95,7 +95,10 @@ void aos__conns_remove(aos__conns_t *cs, aos__conn_t *c);
  * deadline (ms, same clock) or 0 when no connection is idle. */
 uint64_t aos__conns_sweep(aos__conns_t *cs, uint64_t now_ms);
 
-/* The group key of sa ("lo", "4:1.2.3.4", "6:2001:db8:1:2::/64") in buf. */
+/* The group key of sa ("lo", "4:1.2.3.4", "6:2001:db8:1:2::/64") in buf,
+ * which holds AOS__CONNS_KEY_MAX bytes: "6:", the longest address text
+ * (INET6_ADDRSTRLEN with its NUL) and "/64". */
+#define AOS__CONNS_KEY_MAX (2 + 46 + 3)
 void aos__conns_group_key(const struct sockaddr *sa, char *buf, size_t size);
 
 #endif

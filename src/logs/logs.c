@@ -86,9 +86,10 @@ struct aos_logs_s {
     int parsing;      /* batches being parsed on the thread pool */
 
     /* the trailing indexes */
-    int64_t unindexed; /* entries they trail by, as of the last insert or fill */
-    int indexing;      /* a fill job is in flight */
-    int index_failed;  /* the last fill failed (reported once) */
+    int64_t unindexed;  /* entries they trail by, as of the last insert or fill */
+    int indexing;       /* a fill job is in flight */
+    int index_failed;   /* the last fill failed (reported once) */
+    int64_t chunk_left; /* of the chunk the idle fills are on (each ends within its budget) */
     uint64_t fills_idle, fills_behind;
 
     /* retention */
@@ -459,12 +460,14 @@ static void insert_next(aos_logs_t *l)
     insert_next(l);
 }
 
-/* Filling the trailing indexes: one job at a time, INDEX_CHUNK entries
- * when no insert group is queued or running (a batch that arrives meanwhile
- * waits for that chunk at most), or the whole tail once INDEX_BEHIND wait
- * (inserts never left the store idle). Groups report the tail's length, a
- * fill what it left; the next fill follows as long as the store stays free
- * of inserts. */
+/* Filling the trailing indexes: one job at a time, a chunk of INDEX_CHUNK
+ * entries when no insert group is queued or running, or the whole tail once
+ * INDEX_BEHIND wait (inserts never left the store idle). A fill of a chunk
+ * ends after a step of it when a job waits, or after ~2 ms of work (the
+ * store, aos_store_logs_index), so a batch that arrives meanwhile waits
+ * for about a step; the next fill goes on with the chunk as soon as the
+ * store is free of inserts again. Groups report the tail's length, a fill
+ * what it left. */
 struct fill {
     aos_logs_t *l;
     int64_t max;
@@ -484,6 +487,9 @@ static void fill_done(int status, const aos_err_t *err, void *arg)
     aos_logs_t *l = f->l;
     l->indexing = 0;
     if (status == 0) {
+        /* the inserts that ran before it have reported: what it did */
+        int64_t done = l->unindexed - f->unindexed;
+        l->chunk_left = f->yield && done > 0 && l->chunk_left > done ? l->chunk_left - done : 0;
         l->unindexed = f->unindexed;
         l->index_failed = 0;
     } else if (!l->index_failed) {
@@ -498,16 +504,19 @@ static void fill_done(int status, const aos_err_t *err, void *arg)
 
 static void index_next(aos_logs_t *l)
 {
-    if (l->indexing || l->shut || l->unindexed < INDEX_CHUNK)
-        return;
     int inserting = l->ins_inflight > 0 || l->ins_head;
+    int go_on = !inserting && l->chunk_left > 0 && l->unindexed > 0;
+    if (l->indexing || l->shut || (l->unindexed < INDEX_CHUNK && !go_on))
+        return;
     if (inserting && l->unindexed < INDEX_BEHIND)
         return;
     struct fill *f = calloc(1, sizeof(*f));
     if (!f)
         return; /* the next insert tries again */
+    if (!inserting && !go_on)
+        l->chunk_left = INDEX_CHUNK;
     f->l = l;
-    f->max = inserting ? 0 : INDEX_CHUNK;
+    f->max = inserting ? 0 : l->chunk_left;
     f->yield = !inserting;
     if (aos_store_submit(l->cfg.store, fill_run, fill_done, f) < 0) {
         free(f);

@@ -89,8 +89,13 @@ int mem_index_ready(aos_memory_t *m, int dims, aos_err_t *err)
                            m->model, dims, m->dims);
     }
     int rc = aos_memory_index_new(&m->index, dims, 1);
-    if (rc)
+    if (!rc && m->graph_path) /* its vectors' hashes tell whether the file's graph is theirs */
+        rc = aos_memory_index_hnsw_file(m->index, m->graph_path, 1);
+    if (rc) {
+        aos_memory_index_free(m->index);
+        m->index = NULL;
         return aos_err_set(err, rc, "unable to create the vector index");
+    }
     m->dims = dims;
     return 0;
 }

@@ -41,11 +41,24 @@
  * lists are read and written under a one-byte spin lock of the node, the
  * entry point under a mutex (held for a whole insert by the rare node that
  * becomes the new top), as in hnswlib; a lone builder and the finished
- * graph need no locks (the flag concurrent). */
+ * graph need no locks (the flag concurrent). Builders skip dead slots.
+ *
+ * With a graph file set (aos_memory_index_hnsw_file), the first builder
+ * reads it before any insert and the builders then insert only the live
+ * slots it lacks; the graph is saved to it when a build ends, by a saver
+ * thread once a tenth of the nodes changed, or on request (see "the
+ * graph's file" below). When more than half of the slots are dead, a
+ * change starts a rebuild: the same builders make a new graph of the live
+ * slots beside the one in use, and build_finish swaps it in, renumbers
+ * it and compacts the slots (epoch counts those renumberings, so a save
+ * under way notices and gives up). */
 #include "memory/memory.h"
 
+#include "log/log.h"
 #include "map/map.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <immintrin.h>
 #include <math.h>
@@ -54,6 +67,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct {
@@ -80,19 +94,35 @@ typedef struct {
     size_t npool, pool_cap;
 } hnsw_t;
 
-#define BUILD_MAX_THREADS 8
-#define BUILD_CHUNK       1 /* slots per read-locked step of a builder */
+#define BUILD_MAX_THREADS    8
+#define BUILD_CHUNK          1 /* slots per read-locked step of a builder */
+#define REBUILD_MIN_DEAD     32
+#define AUTOSAVE_SHARE       10    /* a tenth of the nodes changed: save */
+#define AUTOSAVE_MIN         10000 /* changes, at least */
+#define REBUILD_RETRY_NS     (60ull * 1000000000ull)
+#define REBUILD_RETRY_MAX_NS (3600ull * 1000000000ull)
 
 /* A build under way (or over: done, or rc < 0). */
 typedef struct {
     hnsw_t *g;         /* NULL once swapped in or freed */
     uv_rwlock_t glock; /* inserts into g shared, growing g exclusive */
-    uv_mutex_t mu;     /* next, inflight, done, rc */
-    size_t next;       /* the next slot to insert */
-    int inflight;      /* chunks being inserted */
+    uv_mutex_t mu;     /* next, inflight, done, rc, ready */
+    uv_cond_t ready_cond;
+    size_t next;  /* the next slot to insert */
+    int inflight; /* chunks being inserted */
     int done, rc, joined;
     atomic_int stop;
+    atomic_int started;  /* builders that began (the first one loads the file) */
     int nth, nth0, nice; /* builders running, made */
+    int ready;           /* the file is read (or there is none): inserts may begin */
+    int compact;         /* a rebuild: dead slots dropped and slots compacted at the swap */
+    int save;            /* save the graph to path when built */
+    char *path;          /* the graph's file: loaded first, saved after (NULL: none) */
+    uint8_t *have;       /* slots the loaded graph holds already (have_n of them) */
+    size_t have_n;
+    size_t file_nodes; /* nodes taken from the file */
+    size_t file_count; /* nodes the file holds */
+    size_t inserted;   /* slots the builders inserted */
     uv_thread_t th[BUILD_MAX_THREADS];
 } build_t;
 
@@ -110,6 +140,22 @@ struct aos_memory_index_s {
     aos_map_t by_id;
     hnsw_t *hnsw;   /* the graph searches use, once built */
     build_t *build; /* the graph being built, or the last build's result */
+    /* the graph's file and what happened to it (see "the graph's file") */
+    char *path;     /* NULL: none */
+    int save_built; /* a build saves the graph to path */
+    /* the periodic save (see maybe_autosave) */
+    uv_thread_t saver;
+    int saver_made;        /* a saver thread to join */
+    atomic_int saver_busy; /* it is still saving */
+    atomic_int saver_stop; /* free: stop saving */
+    uv_mutex_t save_lock;  /* one save at a time */
+    uint64_t epoch;        /* bumped when slots are renumbered (compaction) */
+    uint64_t changes;      /* adds and removes so far */
+    uint64_t saved_at;     /* changes when the file last matched the graph */
+    int threads, nice;     /* of the last build: a rebuild uses them again */
+    uint64_t retry_at;     /* uv_hrtime before which no automatic rebuild starts */
+    uint64_t retry_ns;     /* the next back-off */
+    aos_memory_hnsw_info_t info;
 };
 
 /* The write lock, through the gate (see the top). */
@@ -342,8 +388,16 @@ int aos_memory_index_new(aos_memory_index_t **out, int dims, int quantize_on)
         free(ix);
         return AOS_ENOMEM;
     }
+    if (uv_mutex_init(&ix->save_lock)) {
+        uv_mutex_destroy(&ix->gate);
+        uv_rwlock_destroy(&ix->lock);
+        free(ix);
+        return AOS_ENOMEM;
+    }
     ix->dims = dims;
     ix->quantize = quantize_on;
+    atomic_init(&ix->saver_busy, 0);
+    atomic_init(&ix->saver_stop, 0);
     aos_map_init(&ix->by_id);
     *out = ix;
     return 0;
@@ -362,6 +416,10 @@ void aos_memory_index_free(aos_memory_index_t *ix)
         build_join(ix->build);
         build_destroy(ix->build);
     }
+    if (ix->saver_made) {
+        atomic_store(&ix->saver_stop, 1);
+        uv_thread_join(&ix->saver);
+    }
     hnsw_free(ix->hnsw);
     aos_map_release(&ix->by_id);
     free(ix->data);
@@ -370,8 +428,10 @@ void aos_memory_index_free(aos_memory_index_t *ix)
     free(ix->ids);
     free(ix->groups);
     free(ix->dead);
+    free(ix->path);
     uv_rwlock_destroy(&ix->lock);
     uv_mutex_destroy(&ix->gate);
+    uv_mutex_destroy(&ix->save_lock);
     free(ix);
 }
 
@@ -407,9 +467,12 @@ static void compact(aos_memory_index_t *ix)
     }
     ix->n = w;
     ix->dead_count = 0;
+    ix->epoch++;
 }
 
 static int hnsw_insert(aos_memory_index_t *ix, hnsw_t *g, int32_t slot);
+static void maybe_rebuild(aos_memory_index_t *ix);
+static void maybe_autosave(aos_memory_index_t *ix);
 
 /* Compaction renumbers slots: never under a graph or a build. */
 static int may_compact(const aos_memory_index_t *ix)
@@ -456,12 +519,16 @@ int aos_memory_index_add(aos_memory_index_t *ix, int64_t id, uint32_t group, con
     ix->groups[s] = group;
     ix->dead[s] = 0;
     ix->n++;
+    ix->changes++;
     if (ix->hnsw && (rc = hnsw_insert(ix, ix->hnsw, (int32_t)s))) {
         /* the vector stays searchable by the scans; the graph misses it */
         rc = 0;
     }
     if (may_compact(ix))
         compact(ix);
+    else if (old)
+        maybe_rebuild(ix);
+    maybe_autosave(ix);
 out:
     uv_rwlock_wrunlock(&ix->lock);
     return rc;
@@ -471,8 +538,14 @@ int aos_memory_index_remove(aos_memory_index_t *ix, int64_t id)
 {
     wrlock(ix);
     int rc = remove_locked(ix, id);
-    if (rc == 0 && may_compact(ix))
-        compact(ix);
+    if (rc == 0) {
+        ix->changes++;
+        if (may_compact(ix))
+            compact(ix);
+        else
+            maybe_rebuild(ix);
+        maybe_autosave(ix);
+    }
     uv_rwlock_wrunlock(&ix->lock);
     return rc;
 }
@@ -1024,13 +1097,70 @@ static void build_join(build_t *b)
 static void build_destroy(build_t *b)
 {
     hnsw_free(b->g);
+    free(b->have);
+    free(b->path);
+    uv_cond_destroy(&b->ready_cond);
     uv_rwlock_destroy(&b->glock);
     uv_mutex_destroy(&b->mu);
     free(b);
 }
 
+/* Slot s is in the graph read from the file already. */
+static int in_file(const build_t *b, size_t s)
+{
+    return b->have && s < b->have_n && b->have[s];
+}
+
+/* A copy of g (its slots 0..n) renumbered by map (slot -> new slot, -1:
+ * dropped, and the links to it) with room for cap slots; NULL when out of
+ * memory. The entry: the old one if kept, else the highest node kept. */
+static hnsw_t *hnsw_remap(hnsw_t *g, const int32_t *map, size_t n, size_t cap)
+{
+    hnsw_t *r = hnsw_new(g->m, g->efc);
+    if (!r || hnsw_grow(r, cap)) {
+        hnsw_free(r);
+        return NULL;
+    }
+    int32_t best = -1;
+    for (size_t s = 0; s < n; s++) {
+        int32_t t = map[s];
+        if (t < 0)
+            continue;
+        int lv = g->level[s];
+        if (lv && !(r->upper[t] = calloc((size_t)lv * (size_t)(r->m + 1), 4))) {
+            hnsw_free(r);
+            return NULL;
+        }
+        r->level[t] = (uint8_t)lv;
+        if (best < 0 || lv > r->level[best])
+            best = t;
+        for (int layer = 0; layer <= lv; layer++) {
+            const int32_t *src = links(g, (int32_t)s, layer);
+            int32_t *dst = links(r, t, layer);
+            int k = 0;
+            for (int i = 1; i <= src[0]; i++)
+                if (src[i] >= 0 && (size_t)src[i] < n && map[src[i]] >= 0)
+                    dst[++k] = map[src[i]];
+            dst[0] = k;
+        }
+    }
+    int32_t e = g->entry >= 0 && (size_t)g->entry < n ? map[g->entry] : -1;
+    if (e < 0 || (best >= 0 && r->level[best] > r->level[e]))
+        e = best;
+    r->entry = e;
+    r->max_level = e < 0 ? -1 : r->level[e];
+    return r;
+}
+
+static int graph_save(aos_memory_index_t *ix, const char *path, atomic_int *stop, char *why,
+                      size_t whylen);
+static void graph_load(aos_memory_index_t *ix, build_t *b);
+
 /* Under the write lock, by the last builder out: inserts the slots added
- * since the last chunk and swaps the graph in (or drops it on error). */
+ * since the last chunk and swaps the graph in (or drops it on error); a
+ * rebuild also drops the dead slots from the graph and compacts the
+ * slots. Then, out of the lock, saves the graph to the file (unless it
+ * is the file's as loaded). */
 static void build_finish(aos_memory_index_t *ix, build_t *b)
 {
     wrlock(ix);
@@ -1042,16 +1172,79 @@ static void build_finish(aos_memory_index_t *ix, build_t *b)
         g->concurrent = 0;
         rc = hnsw_grow(g, ix->cap);
     }
+    size_t inserted = 0;
     for (size_t s = b->next; !rc && s < ix->n; s++)
-        rc = hnsw_insert(ix, g, (int32_t)s);
-    if (!rc)
+        if (!ix->dead[s] && !in_file(b, s)) {
+            rc = hnsw_insert(ix, g, (int32_t)s);
+            inserted++;
+        }
+    if (!rc && b->compact) {
+        int32_t *map = malloc((ix->n ? ix->n : 1) * sizeof(*map));
+        hnsw_t *r = NULL;
+        if (map) {
+            int32_t w = 0;
+            for (size_t s = 0; s < ix->n; s++)
+                map[s] = ix->dead[s] ? -1 : w++;
+            r = hnsw_remap(g, map, ix->n, ix->cap);
+        }
+        free(map);
+        if (r) {
+            hnsw_free(g);
+            g = r;
+            compact(ix); /* renumbers as map did */
+        } else {
+            rc = AOS_ENOMEM;
+        }
+    }
+    int save = 0;
+    if (!rc) {
+        hnsw_free(ix->hnsw); /* a rebuild's old graph */
         ix->hnsw = g;
-    else
-        hnsw_free(g);
+        g = NULL;
+        aos_memory_hnsw_info_t *in = &ix->info;
+        uv_mutex_lock(&b->mu);
+        inserted += b->inserted;
+        uv_mutex_unlock(&b->mu);
+        in->builds++;
+        in->rebuilds += b->compact;
+        in->from_file = b->file_nodes > 0;
+        in->file_nodes = b->file_nodes;
+        in->file_inserted = b->file_nodes ? inserted : 0;
+        if (b->file_nodes && b->file_nodes == b->file_count && !inserted)
+            ix->saved_at = ix->changes; /* the file is this graph */
+        else
+            save = b->save && b->path;
+        ix->retry_ns = 0;
+        ix->retry_at = 0;
+    } else {
+        /* a later change may try again (rebuilds), after a back-off */
+        ix->retry_ns = ix->retry_ns ? ix->retry_ns * 2 : REBUILD_RETRY_NS;
+        if (ix->retry_ns > REBUILD_RETRY_MAX_NS)
+            ix->retry_ns = REBUILD_RETRY_MAX_NS;
+        ix->retry_at = uv_hrtime() + ix->retry_ns;
+    }
+    hnsw_free(g);
+    ix->info.last_rc = rc;
     uv_mutex_lock(&b->mu);
     b->g = NULL;
     b->rc = rc;
     b->next = ix->n;
+    uv_mutex_unlock(&b->mu);
+    uv_rwlock_wrunlock(&ix->lock);
+    if (save) {
+        char why[256];
+        double t0 = (double)uv_hrtime();
+        int src = graph_save(ix, b->path, &b->stop, why, sizeof(why));
+        if (!src)
+            aos_log_info("memory", "HNSW graph saved to %s in %.1f s", b->path,
+                         ((double)uv_hrtime() - t0) / 1e9);
+        else if (src != AOS_ECANCELED)
+            aos_log_warn("memory", "unable to save the HNSW graph to %s: %s", b->path, why);
+    }
+    /* done only now (hnsw_wait returns after the save), under both locks
+     * as the readers of done hold either */
+    wrlock(ix);
+    uv_mutex_lock(&b->mu);
     b->done = 1;
     uv_mutex_unlock(&b->mu);
     uv_rwlock_wrunlock(&ix->lock);
@@ -1063,6 +1256,14 @@ static void build_worker(void *arg)
     build_t *b = ix->build;
     if (b->nice > 0) /* Linux: a thread's own niceness */
         (void)setpriority(PRIO_PROCESS, (id_t)gettid(), b->nice);
+    if (atomic_fetch_add(&b->started, 1) == 0 && b->path) {
+        graph_load(ix, b); /* the first builder reads the file; the others wait */
+    } else {
+        uv_mutex_lock(&b->mu);
+        while (!b->ready)
+            uv_cond_wait(&b->ready_cond, &b->mu);
+        uv_mutex_unlock(&b->mu);
+    }
     for (;;) {
         if (atomic_load(&b->stop))
             break;
@@ -1071,6 +1272,11 @@ static void build_worker(void *arg)
         uv_rwlock_rdlock(&ix->lock);
         uv_mutex_lock(&b->mu);
         size_t s0 = b->next, n = ix->n;
+        /* past the slots with nothing to insert (all of them, nearly, after
+         * a file was read) without a lock round each */
+        while (s0 < n && (ix->dead[s0] || in_file(b, s0)))
+            s0++;
+        b->next = s0;
         if (atomic_load(&b->stop) || b->rc || b->done || s0 >= n) {
             uv_mutex_unlock(&b->mu);
             uv_rwlock_rdunlock(&ix->lock);
@@ -1087,12 +1293,18 @@ static void build_worker(void *arg)
         }
         uv_mutex_unlock(&b->mu);
         uv_rwlock_rdlock(&b->glock);
+        size_t inserted = 0;
+        /* dead slots are left out: nothing would return them */
         for (size_t s = s0; s < s1 && !rc; s++)
-            rc = hnsw_insert(ix, b->g, (int32_t)s);
+            if (!ix->dead[s] && !in_file(b, s)) {
+                rc = hnsw_insert(ix, b->g, (int32_t)s);
+                inserted++;
+            }
         uv_rwlock_rdunlock(&b->glock);
         uv_rwlock_rdunlock(&ix->lock);
         uv_mutex_lock(&b->mu);
         b->inflight--;
+        b->inserted += inserted;
         if (rc && !b->rc)
             b->rc = rc;
         uv_mutex_unlock(&b->mu);
@@ -1102,23 +1314,21 @@ static void build_worker(void *arg)
     uv_mutex_unlock(&b->mu);
     if (last && !atomic_load(&b->stop))
         build_finish(ix, b);
+    else if (last) {
+        uv_mutex_lock(&b->mu);
+        b->done = 1;
+        if (!b->rc)
+            b->rc = AOS_ECANCELED;
+        uv_mutex_unlock(&b->mu);
+    }
 }
 
-int aos_memory_index_hnsw_start(aos_memory_index_t *ix, int m, int ef_construction, int threads,
-                                int nice)
+/* Under the write lock: starts a build (compact: a rebuild beside the
+ * graph in use, see build_finish). */
+static int start_locked(aos_memory_index_t *ix, int m, int ef_construction, int threads, int nice,
+                        int compact_after)
 {
-    if (m <= 0)
-        m = 16;
-    if (ef_construction <= 0)
-        ef_construction = 200;
-    if (m > 64 || ef_construction > 4096 || threads < 1 || threads > BUILD_MAX_THREADS ||
-        nice < 0 || nice > 19)
-        return AOS_EINVAL;
-    wrlock(ix);
-    int rc = 0;
-    if (ix->hnsw || (ix->build && !ix->build->done))
-        goto out;    /* built, or being built */
-    if (ix->build) { /* an earlier build failed: its threads are over */
+    if (ix->build) { /* an earlier build is over: its threads are too, or end now */
         build_join(ix->build);
         build_destroy(ix->build);
         ix->build = NULL;
@@ -1128,21 +1338,36 @@ int aos_memory_index_hnsw_start(aos_memory_index_t *ix, int m, int ef_constructi
     if (!b || !g || uv_mutex_init(&b->mu)) {
         free(b);
         hnsw_free(g);
-        rc = AOS_ENOMEM;
-        goto out;
+        return AOS_ENOMEM;
     }
-    if (uv_rwlock_init(&b->glock) || hnsw_grow(g, ix->cap)) {
+    if (uv_cond_init(&b->ready_cond)) {
         uv_mutex_destroy(&b->mu);
         free(b);
         hnsw_free(g);
-        rc = AOS_ENOMEM;
-        goto out;
+        return AOS_ENOMEM;
+    }
+    if (uv_rwlock_init(&b->glock)) {
+        uv_cond_destroy(&b->ready_cond);
+        uv_mutex_destroy(&b->mu);
+        free(b);
+        hnsw_free(g);
+        return AOS_ENOMEM;
+    }
+    b->g = g;
+    if (hnsw_grow(g, ix->cap) || (ix->path && !(b->path = strdup(ix->path)))) {
+        build_destroy(b);
+        return AOS_ENOMEM;
     }
     g->concurrent = threads > 1;
-    b->g = g;
     b->nice = nice;
+    b->compact = compact_after;
+    b->save = ix->save_built;
+    b->ready = !b->path || compact_after; /* a rebuild does not read the file */
     atomic_init(&b->stop, 0);
+    atomic_init(&b->started, b->ready);
     ix->build = b;
+    ix->threads = threads;
+    ix->nice = nice;
     /* the builders wait for the read lock, so none ends before nth is set */
     int made = 0;
     while (made < threads && !uv_thread_create(&b->th[made], build_worker, ix))
@@ -1151,9 +1376,35 @@ int aos_memory_index_hnsw_start(aos_memory_index_t *ix, int m, int ef_constructi
     if (!b->nth0) {
         build_destroy(b);
         ix->build = NULL;
-        rc = AOS_ENOMEM;
+        return AOS_ENOMEM;
     }
-out:
+    return 0;
+}
+
+/* Under the write lock, after a change: a rebuild when most slots are dead. */
+static void maybe_rebuild(aos_memory_index_t *ix)
+{
+    if (!ix->hnsw || (ix->build && !ix->build->done) || ix->dead_count < REBUILD_MIN_DEAD ||
+        ix->dead_count * 2 <= ix->n || (ix->retry_at && uv_hrtime() < ix->retry_at))
+        return;
+    (void)start_locked(ix, ix->hnsw->m, ix->hnsw->efc, ix->threads > 0 ? ix->threads : 1, ix->nice,
+                       1);
+}
+
+int aos_memory_index_hnsw_start(aos_memory_index_t *ix, int m, int ef_construction, int threads,
+                                int nice)
+{
+    if (m <= 0)
+        m = 16;
+    if (ef_construction <= 0)
+        ef_construction = 200;
+    if (m < 2 || m > 64 || ef_construction > 4096 || threads < 1 || threads > BUILD_MAX_THREADS ||
+        nice < 0 || nice > 19)
+        return AOS_EINVAL;
+    wrlock(ix);
+    int rc = 0;
+    if (!ix->hnsw && !(ix->build && !ix->build->done)) /* else built, or being built */
+        rc = start_locked(ix, m, ef_construction, threads, nice, 0);
     uv_rwlock_wrunlock(&ix->lock);
     return rc;
 }
@@ -1188,6 +1439,647 @@ aos_memory_hnsw_state_t aos_memory_index_hnsw_state(aos_memory_index_t *ix)
                                                    : AOS_MEMORY_HNSW_BUILDING;
     uv_rwlock_rdunlock(&ix->lock);
     return st;
+}
+
+void aos_memory_index_hnsw_info(aos_memory_index_t *ix, aos_memory_hnsw_info_t *out)
+{
+    uv_rwlock_rdlock(&ix->lock);
+    *out = ix->info;
+    out->state = ix->hnsw          ? AOS_MEMORY_HNSW_READY
+                 : !ix->build      ? AOS_MEMORY_HNSW_NONE
+                 : ix->build->done ? AOS_MEMORY_HNSW_FAILED
+                                   : AOS_MEMORY_HNSW_BUILDING;
+    out->m = ix->hnsw ? ix->hnsw->m : 0;
+    out->ef_construction = ix->hnsw ? ix->hnsw->efc : 0;
+    out->slots = ix->n;
+    out->dead = ix->dead_count;
+    out->building = ix->build && !ix->build->done;
+    uv_rwlock_rdunlock(&ix->lock);
+}
+
+/* ---- the graph's file ----------------------------------------------------------
+ * Host byte order (a file is read back on the machine that wrote it; one
+ * from another byte order fails the version check: 1 reads as 2^24),
+ * a 64-byte header, then the body:
+ *
+ *   0  "AOSHNSW\0"   8  u32 version (1)   12 u32 dims   16 u32 M
+ *   20 u32 efConstruction   24 u64 count (nodes)   32 i64 entry (-1: none)
+ *   40 u64 body bytes   48 u64 0   56 u64 checksum
+ *   body: count x i64 id; count x u64 hash of the node's vector (its
+ *   dims x 4 bytes); count x u32 level (0..15); then per node, per layer
+ *   0..level: u32 n (<= 2M on layer 0, <= M above), n x u32 node numbers
+ *   (< count, of a node whose level reaches that layer).
+ *
+ * Nodes are the live slots when the save began, numbered in slot order;
+ * the dead are left out with the links to them. The checksum chains
+ * every u32 of the body, then the header's first 56 bytes, through
+ * h = (h ^ w) * odd; h ^= h >> 32 - each step a bijection, so any one
+ * word changed changes the sum. The loader trusts nothing: every count,
+ * node number and level is checked before use, allocations are bounded
+ * by the file's size, and a node is matched to the index's live vector of
+ * its id only when the vector's hash is the node's (so a vector changed
+ * since, or another database's, is never linked by a stale list). A
+ * graph that fails any check is dropped whole; the worst a file that
+ * passes can do is a poor graph (lower recall), never a wrong hit: the
+ * hits' scores come from the vectors, and dead slots are never returned.
+ *
+ * Loading runs in the first builder thread of aos_memory_index_hnsw_start
+ * (never on the caller's thread): the ids and hashes are matched under
+ * the index's read lock 4096 nodes at a time, then the lists are read
+ * into a private graph numbered by slot, and the other builders then
+ * insert the live slots the file does not hold, as in a build. */
+
+#define FILE_MAGIC   "AOSHNSW"
+#define FILE_VERSION 1u
+#define FILE_HEADER  64
+#define FILE_CHUNK   4096 /* nodes per read-locked step of a save or a load */
+#define IO_BUF       (1u << 20)
+
+static uint64_t sum_step(uint64_t h, uint32_t w)
+{
+    h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 32);
+}
+
+/* A hash of a vector's bytes, 8 at a time. */
+static uint64_t vec_hash(const float *v, int dims)
+{
+    const unsigned char *p = (const unsigned char *)v;
+    size_t n = (size_t)dims * 4;
+    uint64_t h = 0xCBF29CE484222325ull ^ n;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    if (n) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        h = sum_step(h, w);
+    }
+    return h;
+}
+
+typedef struct {
+    int fd, err;
+    unsigned char *buf;
+    size_t pos, len;
+    uint64_t sum, bytes;
+} fio_t;
+
+static void wr_flush(fio_t *w)
+{
+    size_t off = 0;
+    while (!w->err && off < w->pos) {
+        ssize_t k = write(w->fd, w->buf + off, w->pos - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            w->err = 1;
+        else
+            off += (size_t)k;
+    }
+    w->pos = 0;
+}
+
+static void wr_u32(fio_t *w, uint32_t v)
+{
+    if (w->pos + 4 > IO_BUF)
+        wr_flush(w);
+    memcpy(w->buf + w->pos, &v, 4);
+    w->pos += 4;
+    w->bytes += 4;
+    w->sum = sum_step(w->sum, v);
+}
+
+static void wr_u64(fio_t *w, uint64_t v)
+{
+    wr_u32(w, (uint32_t)v);
+    wr_u32(w, (uint32_t)(v >> 32));
+}
+
+/* The next u32 of the body; sets err at its end (or on a read error). */
+static uint32_t rd_u32(fio_t *r)
+{
+    if (r->pos + 4 > r->len) {
+        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+        r->len -= r->pos;
+        r->pos = 0;
+        while (r->len < 4) {
+            ssize_t k = read(r->fd, r->buf + r->len, IO_BUF - r->len);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0) {
+                r->err = 1;
+                return 0;
+            }
+            r->len += (size_t)k;
+        }
+    }
+    uint32_t v;
+    memcpy(&v, r->buf + r->pos, 4);
+    r->pos += 4;
+    r->bytes += 4;
+    r->sum = sum_step(r->sum, v);
+    return v;
+}
+
+static uint64_t rd_u64(fio_t *r)
+{
+    uint64_t lo = rd_u32(r);
+    return lo | (uint64_t)rd_u32(r) << 32;
+}
+
+static uint64_t header_sum(uint64_t h, const unsigned char *hdr)
+{
+    for (int i = 0; i < 56; i += 4) {
+        uint32_t w;
+        memcpy(&w, hdr + i, 4);
+        h = sum_step(h, w);
+    }
+    return h;
+}
+
+/* The read lock, a change waiting first (as the builders take it). */
+static void rdlock_after_changes(aos_memory_index_t *ix)
+{
+    uv_mutex_lock(&ix->gate);
+    uv_mutex_unlock(&ix->gate);
+    uv_rwlock_rdlock(&ix->lock);
+}
+
+/* Reads b->path into a graph numbered by slot: 0, or an error with why. */
+static int graph_read(aos_memory_index_t *ix, build_t *b, hnsw_t **out, char *why, size_t whylen)
+{
+    *out = NULL;
+    fio_t r = {.fd = -1};
+    int64_t *ids = NULL;
+    uint64_t *hashes = NULL;
+    uint8_t *level = NULL, *have = NULL;
+    int32_t *map = NULL;
+    hnsw_t *g = NULL;
+    int rc = AOS_EINVAL, m = b->g->m, efc = b->g->efc, dims = ix->dims;
+    unsigned char hdr[FILE_HEADER];
+    struct stat st;
+    r.fd = open(b->path, O_RDONLY | O_CLOEXEC);
+    if (r.fd < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        rc = errno == ENOENT ? AOS_ENOTFOUND : AOS_EIO;
+        goto out;
+    }
+    if (fstat(r.fd, &st) || pread(r.fd, hdr, FILE_HEADER, 0) != FILE_HEADER) {
+        snprintf(why, whylen, "truncated (no header)");
+        goto out;
+    }
+    uint32_t version, fdims, fm, fefc;
+    uint64_t count, body, zero, sum;
+    int64_t entry;
+    memcpy(&version, hdr + 8, 4);
+    memcpy(&fdims, hdr + 12, 4);
+    memcpy(&fm, hdr + 16, 4);
+    memcpy(&fefc, hdr + 20, 4);
+    memcpy(&count, hdr + 24, 8);
+    memcpy(&entry, hdr + 32, 8);
+    memcpy(&body, hdr + 40, 8);
+    memcpy(&zero, hdr + 48, 8);
+    memcpy(&sum, hdr + 56, 8);
+    if (memcmp(hdr, FILE_MAGIC, 8) || zero) {
+        snprintf(why, whylen, "not a graph file");
+        goto out;
+    }
+    if (version != FILE_VERSION) {
+        snprintf(why, whylen, "version %u, not %u", version, FILE_VERSION);
+        goto out;
+    }
+    if (fdims != (uint32_t)dims || fm != (uint32_t)m || fefc != (uint32_t)efc) {
+        snprintf(why, whylen,
+                 "made for %u dims, M %u, efConstruction %u; the index has %d dims, M %d, "
+                 "efConstruction %d",
+                 fdims, fm, fefc, dims, m, efc);
+        rc = AOS_ECONFLICT;
+        goto out;
+    }
+    /* each node takes at least 24 bytes: id, hash, level, layer 0's count */
+    if (st.st_size < FILE_HEADER || body != (uint64_t)st.st_size - FILE_HEADER || !count ||
+        count > INT32_MAX || count > body / 24 || entry < -1 || entry >= (int64_t)count) {
+        snprintf(why, whylen, "truncated or corrupt (%lld bytes, header says %llu nodes in %llu)",
+                 (long long)st.st_size, (unsigned long long)count, (unsigned long long)body);
+        goto out;
+    }
+    if (lseek(r.fd, FILE_HEADER, SEEK_SET) != FILE_HEADER) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        rc = AOS_EIO;
+        goto out;
+    }
+    size_t n = (size_t)count;
+    ids = malloc(n * sizeof(*ids));
+    hashes = malloc(n * sizeof(*hashes));
+    level = malloc(n);
+    map = malloc(n * sizeof(*map));
+    r.buf = malloc(IO_BUF);
+    if (!ids || !hashes || !level || !map || !r.buf) {
+        snprintf(why, whylen, "out of memory");
+        rc = AOS_ENOMEM;
+        goto out;
+    }
+    for (size_t j = 0; j < n; j++)
+        ids[j] = (int64_t)rd_u64(&r);
+    for (size_t j = 0; j < n; j++)
+        hashes[j] = rd_u64(&r);
+    for (size_t j = 0; j < n && !r.err; j++) {
+        uint32_t lv = rd_u32(&r);
+        if (lv > 15) {
+            snprintf(why, whylen, "corrupt (node %zu: level %u)", j, lv);
+            goto out;
+        }
+        level[j] = (uint8_t)lv;
+    }
+    if (r.err) {
+        snprintf(why, whylen, "truncated");
+        goto out;
+    }
+    /* each node to the live slot of its id holding the same vector */
+    size_t have_n = 0, mapped = 0, live = 0;
+    for (size_t j0 = 0; j0 < n; j0 += FILE_CHUNK) {
+        rdlock_after_changes(ix);
+        if (!have) {
+            have_n = ix->n;
+            have = calloc(have_n ? have_n : 1, 1);
+        }
+        for (size_t j = j0; have && j < n && j < j0 + FILE_CHUNK; j++) {
+            uintptr_t v = (uintptr_t)aos_map_get_u64(&ix->by_id, (uint64_t)ids[j]);
+            size_t s = v - 1;
+            map[j] = -1;
+            if (v && s < have_n && !ix->dead[s] && !have[s] &&
+                vec_hash(vec_of(ix, (int32_t)s), dims) == hashes[j]) {
+                map[j] = (int32_t)s;
+                have[s] = 1;
+                mapped++;
+            }
+        }
+        live = ix->n - ix->dead_count;
+        uv_rwlock_rdunlock(&ix->lock);
+        if (!have) {
+            snprintf(why, whylen, "out of memory");
+            rc = AOS_ENOMEM;
+            goto out;
+        }
+        if (atomic_load(&b->stop)) {
+            snprintf(why, whylen, "stopped");
+            rc = AOS_ECANCELED;
+            goto out;
+        }
+    }
+    if (mapped * 2 < live || !mapped) {
+        snprintf(why, whylen, "it holds %zu of the %zu vectors", mapped, live);
+        rc = AOS_ECONFLICT;
+        goto out;
+    }
+    /* the lists, into a graph numbered by slot */
+    if (!(g = hnsw_new(m, efc)) || hnsw_grow(g, have_n)) {
+        snprintf(why, whylen, "out of memory");
+        rc = AOS_ENOMEM;
+        goto out;
+    }
+    for (size_t j = 0; j < n && !r.err; j++) {
+        int32_t s = map[j];
+        int lv = level[j];
+        if (s >= 0) {
+            g->level[s] = (uint8_t)lv;
+            if (lv && !(g->upper[s] = calloc((size_t)lv * (size_t)(m + 1), 4))) {
+                snprintf(why, whylen, "out of memory");
+                rc = AOS_ENOMEM;
+                goto out;
+            }
+        }
+        for (int layer = 0; layer <= lv && !r.err; layer++) {
+            uint32_t k = rd_u32(&r), max = (uint32_t)(layer ? m : 2 * m);
+            if (k > max) {
+                snprintf(why, whylen, "corrupt (node %zu: %u links on layer %d)", j, k, layer);
+                goto out;
+            }
+            int32_t *l = s >= 0 ? links(g, s, layer) : NULL;
+            int kept = 0;
+            for (uint32_t i = 0; i < k; i++) {
+                uint32_t t = rd_u32(&r);
+                if (r.err)
+                    break;
+                if (t >= count || level[t] < layer) {
+                    snprintf(why, whylen, "corrupt (node %zu: a link to %u on layer %d)", j, t,
+                             layer);
+                    goto out;
+                }
+                if (l && map[t] >= 0)
+                    l[++kept] = map[t];
+            }
+            if (l)
+                l[0] = kept;
+        }
+    }
+    if (r.err || r.bytes != body || r.pos != r.len) {
+        snprintf(why, whylen, r.err ? "truncated" : "corrupt (bytes after the last node)");
+        goto out;
+    }
+    {
+        char extra;
+        if (read(r.fd, &extra, 1) != 0) {
+            snprintf(why, whylen, "corrupt (bytes after the last node)");
+            goto out;
+        }
+    }
+    if (header_sum(r.sum, hdr) != sum) {
+        snprintf(why, whylen, "checksum mismatch");
+        goto out;
+    }
+    /* the entry: the file's if kept and highest, else the highest kept */
+    int32_t best = -1;
+    for (size_t j = 0; j < n; j++)
+        if (map[j] >= 0 && (best < 0 || level[j] > g->level[best]))
+            best = map[j];
+    int32_t e = entry >= 0 ? map[entry] : -1;
+    if (e < 0 || g->level[e] < g->level[best])
+        e = best;
+    g->entry = e;
+    g->max_level = g->level[e];
+    b->have = have;
+    b->have_n = have_n;
+    b->file_nodes = mapped;
+    b->file_count = n;
+    have = NULL;
+    *out = g;
+    g = NULL;
+    rc = 0;
+out:
+    if (r.fd >= 0)
+        close(r.fd);
+    free(r.buf);
+    free(ids);
+    free(hashes);
+    free(level);
+    free(map);
+    free(have);
+    hnsw_free(g);
+    return rc;
+}
+
+/* The first builder: the file's graph, if it is good, replaces the empty
+ * one; then the builders go on (inserting what it lacks, or everything). */
+static void graph_load(aos_memory_index_t *ix, build_t *b)
+{
+    char why[256] = "";
+    hnsw_t *g = NULL;
+    uint64_t t0 = uv_hrtime();
+    int rc = graph_read(ix, b, &g, why, sizeof(why));
+    if (!rc) {
+        g->concurrent = b->g->concurrent;
+        uv_rwlock_wrlock(&b->glock); /* no builder runs yet; for form's sake */
+        hnsw_free(b->g);
+        b->g = g;
+        uv_rwlock_wrunlock(&b->glock);
+        aos_log_info("memory",
+                     "HNSW graph read from %s in %.1f s: %zu of its %zu nodes match the vectors; "
+                     "inserting the rest",
+                     b->path, (double)(uv_hrtime() - t0) / 1e9, b->file_nodes, b->file_count);
+    } else if (rc == AOS_ENOTFOUND) {
+        aos_log_info("memory", "no HNSW graph file at %s yet; building the graph", b->path);
+    } else if (rc != AOS_ECANCELED) {
+        aos_log_warn("memory", "HNSW graph file %s ignored: %s; building the graph", b->path, why);
+    }
+    uv_mutex_lock(&b->mu);
+    b->ready = 1;
+    uv_cond_broadcast(&b->ready_cond);
+    uv_mutex_unlock(&b->mu);
+}
+
+static int graph_save(aos_memory_index_t *ix, const char *path, atomic_int *stop, char *why,
+                      size_t whylen)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        snprintf(why, whylen, "path too long");
+        return AOS_EINVAL;
+    }
+    uv_mutex_lock(&ix->save_lock);
+    fio_t w = {.fd = -1};
+    int32_t *fmap = NULL;
+    int rc = 0;
+    uv_rwlock_rdlock(&ix->lock);
+    hnsw_t *g = ix->hnsw;
+    uint64_t epoch = ix->epoch, snap = ix->changes;
+    size_t n = ix->n, count = 0;
+    int64_t entry = -1;
+    uint32_t m = 0, efc = 0;
+    if (g && (fmap = malloc((n ? n : 1) * sizeof(*fmap)))) {
+        for (size_t s = 0; s < n; s++)
+            fmap[s] = ix->dead[s] ? -1 : (int32_t)count++;
+        if (g->entry >= 0 && (size_t)g->entry < n)
+            entry = fmap[g->entry];
+        m = (uint32_t)g->m;
+        efc = (uint32_t)g->efc;
+    }
+    uv_rwlock_rdunlock(&ix->lock);
+    if (!g || !fmap) {
+        snprintf(why, whylen, g ? "out of memory" : "no graph");
+        rc = g ? AOS_ENOMEM : AOS_ENOTFOUND;
+        goto out;
+    }
+    if (!(w.buf = malloc(IO_BUF))) {
+        snprintf(why, whylen, "out of memory");
+        rc = AOS_ENOMEM;
+        goto out;
+    }
+    w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    unsigned char hdr[FILE_HEADER] = {0};
+    if (w.fd < 0 || pwrite(w.fd, hdr, FILE_HEADER, 0) != FILE_HEADER ||
+        lseek(w.fd, FILE_HEADER, SEEK_SET) != FILE_HEADER) {
+        snprintf(why, whylen, "creating the temporary file: %s", strerror(errno));
+        rc = AOS_EIO;
+        goto out;
+    }
+    /* four passes over the slots: ids, hashes, levels, lists */
+    for (int pass = 0; pass < 4 && !rc; pass++)
+        for (size_t s0 = 0; s0 < n && !rc; s0 += FILE_CHUNK) {
+            rdlock_after_changes(ix);
+            if (ix->epoch != epoch || ix->hnsw != g) {
+                snprintf(why, whylen, "the graph was rebuilt meanwhile");
+                rc = AOS_ECONFLICT;
+            } else if (stop && atomic_load(stop)) {
+                snprintf(why, whylen, "stopped");
+                rc = AOS_ECANCELED;
+            }
+            for (size_t s = s0; !rc && s < n && s < s0 + FILE_CHUNK; s++) {
+                if (fmap[s] < 0)
+                    continue;
+                if (pass == 0) {
+                    wr_u64(&w, (uint64_t)ix->ids[s]);
+                } else if (pass == 1) {
+                    wr_u64(&w, vec_hash(vec_of(ix, (int32_t)s), ix->dims));
+                } else if (pass == 2) {
+                    wr_u32(&w, g->level[s]);
+                } else {
+                    for (int layer = 0; layer <= g->level[s]; layer++) {
+                        const int32_t *l = links(g, (int32_t)s, layer);
+                        uint32_t k = 0;
+                        for (int i = 1; i <= l[0]; i++)
+                            k += (size_t)l[i] < n && fmap[l[i]] >= 0;
+                        wr_u32(&w, k);
+                        for (int i = 1; i <= l[0]; i++)
+                            if ((size_t)l[i] < n && fmap[l[i]] >= 0)
+                                wr_u32(&w, (uint32_t)fmap[l[i]]);
+                    }
+                }
+            }
+            uv_rwlock_rdunlock(&ix->lock);
+            if (w.err && !rc) {
+                snprintf(why, whylen, "writing the temporary file: %s", strerror(errno));
+                rc = AOS_EIO;
+            }
+        }
+    if (rc)
+        goto out;
+    wr_flush(&w);
+    uint32_t version = FILE_VERSION, dims = (uint32_t)ix->dims;
+    uint64_t cnt = count;
+    memcpy(hdr, FILE_MAGIC, 8);
+    memcpy(hdr + 8, &version, 4);
+    memcpy(hdr + 12, &dims, 4);
+    memcpy(hdr + 16, &m, 4);
+    memcpy(hdr + 20, &efc, 4);
+    memcpy(hdr + 24, &cnt, 8);
+    memcpy(hdr + 32, &entry, 8);
+    memcpy(hdr + 40, &w.bytes, 8);
+    uint64_t sum = header_sum(w.sum, hdr);
+    memcpy(hdr + 56, &sum, 8);
+    if (w.err || pwrite(w.fd, hdr, FILE_HEADER, 0) != FILE_HEADER || fsync(w.fd)) {
+        snprintf(why, whylen, "writing the temporary file: %s", strerror(errno));
+        rc = AOS_EIO;
+        goto out;
+    }
+    int fd = w.fd;
+    w.fd = -1;
+    if (close(fd) || rename(tmp, path)) {
+        snprintf(why, whylen, "renaming the temporary file over it: %s", strerror(errno));
+        unlink(tmp);
+        rc = AOS_EIO;
+        goto out;
+    }
+    /* the rename itself durable */
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    wrlock(ix);
+    if (ix->epoch == epoch && ix->hnsw == g && snap > ix->saved_at)
+        ix->saved_at = snap; /* changes made during the save: still dirty */
+    uv_rwlock_wrunlock(&ix->lock);
+out:
+    if (w.fd >= 0) {
+        close(w.fd);
+        unlink(tmp);
+    }
+    free(w.buf);
+    free(fmap);
+    uv_mutex_unlock(&ix->save_lock);
+    return rc;
+}
+
+static void saver_main(void *arg)
+{
+    aos_memory_index_t *ix = arg;
+    char why[256] = "", *path = NULL;
+    uv_rwlock_rdlock(&ix->lock);
+    path = ix->path ? strdup(ix->path) : NULL;
+    int nice = ix->nice > 10 ? ix->nice : 10;
+    uv_rwlock_rdunlock(&ix->lock);
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), nice);
+    uint64_t t0 = uv_hrtime();
+    int rc = path ? graph_save(ix, path, &ix->saver_stop, why, sizeof(why)) : AOS_ENOMEM;
+    if (!rc)
+        aos_log_info("memory", "HNSW graph saved to %s in %.1f s (periodic)", path,
+                     (double)(uv_hrtime() - t0) / 1e9);
+    else if (rc != AOS_ECANCELED && rc != AOS_ECONFLICT)
+        aos_log_warn("memory", "unable to save the HNSW graph to %s: %s", path ? path : "?",
+                     path ? why : "out of memory");
+    free(path);
+    atomic_store(&ix->saver_busy, 0);
+}
+
+/* Under the write lock, after a change: once a tenth of the graph's nodes
+ * (AUTOSAVE_SHARE; at least AUTOSAVE_MIN) changed since the file last
+ * matched it, a thread of the index's own (niceness as the builders', at
+ * least 10) saves it, so that a crash leaves fewer changes for the next
+ * start to apply. Not while a build or rebuild runs (it saves when it
+ * ends). */
+static void maybe_autosave(aos_memory_index_t *ix)
+{
+    if (!ix->hnsw || !ix->path || !ix->save_built || (ix->build && !ix->build->done))
+        return;
+    uint64_t live = ix->n - ix->dead_count, due = live / AUTOSAVE_SHARE;
+    if (due < AUTOSAVE_MIN)
+        due = AUTOSAVE_MIN;
+    if (ix->changes - ix->saved_at < due || atomic_load(&ix->saver_busy))
+        return;
+    if (ix->saver_made) /* over: clearing busy was its last step */
+        uv_thread_join(&ix->saver);
+    ix->saver_made = 0;
+    /* saved_at moves only when the save ends; busy holds off another */
+    atomic_store(&ix->saver_busy, 1);
+    if (uv_thread_create(&ix->saver, saver_main, ix))
+        atomic_store(&ix->saver_busy, 0);
+    else
+        ix->saver_made = 1;
+}
+
+int aos_memory_index_hnsw_file(aos_memory_index_t *ix, const char *path, int save)
+{
+    char *p = path ? strdup(path) : NULL;
+    if (path && !p)
+        return AOS_ENOMEM;
+    wrlock(ix);
+    free(ix->path);
+    ix->path = p;
+    ix->save_built = save;
+    uv_rwlock_wrunlock(&ix->lock);
+    return 0;
+}
+
+int aos_memory_index_hnsw_save(aos_memory_index_t *ix, const char *path)
+{
+    char why[256] = "";
+    char *own = NULL;
+    if (!path) {
+        uv_rwlock_rdlock(&ix->lock);
+        own = ix->path ? strdup(ix->path) : NULL;
+        int had = ix->path != NULL;
+        uv_rwlock_rdunlock(&ix->lock);
+        if (!own)
+            return had ? AOS_ENOMEM : AOS_ENOTFOUND;
+        path = own;
+    }
+    int rc = graph_save(ix, path, NULL, why, sizeof(why));
+    if (rc && rc != AOS_ENOTFOUND)
+        aos_log_warn("memory", "unable to save the HNSW graph to %s: %s", path, why);
+    free(own);
+    return rc;
+}
+
+int aos_memory_index_hnsw_dirty(aos_memory_index_t *ix)
+{
+    uv_rwlock_rdlock(&ix->lock);
+    int d = ix->hnsw && ix->changes != ix->saved_at;
+    uv_rwlock_rdunlock(&ix->lock);
+    return d;
 }
 
 /* int8: the walk on the codes, the ef found re-ranked with float32. */

@@ -18,7 +18,8 @@
 #define MEM_Q_MAX          1024
 #define MEM_K_MAX          100
 #define MEM_BODY_MAX       (128 << 10)
-#define MEM_EMBED_DIMS_MAX 16384 /* dimensions of a model's vector */
+#define MEM_EMBED_DIMS_MAX 16384               /* dimensions of a model's vector */
+#define MEM_GRAPH_FILE     "memory-hnsw.graph" /* the HNSW graph's file, in the data dir */
 
 struct aos_memory_s {
     aos_memory_cfg_t cfg;
@@ -29,9 +30,11 @@ struct aos_memory_s {
     char *model;               /* the embedding model: AOS_MEMORY_EMBED_MODEL or cfg.embed_model */
     int loaded;                /* the index load job finished (loop) */
     int load_failed;
-    size_t load_skipped; /* the model's vectors of another dimension at load */
-    int hnsw_started;    /* the graph's build was started (store jobs) */
-    int stopping;        /* aos_memory_stop ran (loop) */
+    size_t load_skipped;                   /* the model's vectors of another dimension at load */
+    int hnsw_started;                      /* the graph's build was started (store jobs) */
+    uint64_t hnsw_retry_at, hnsw_retry_ns; /* a failed build: the next start, back-off */
+    char *graph_path;                      /* <data_dir>/MEM_GRAPH_FILE, or NULL */
+    int stopping;                          /* aos_memory_stop ran (loop) */
 
     /* re-embedding the items whose vector is of another model (embed.c;
      * loop) */

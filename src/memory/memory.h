@@ -170,6 +170,51 @@ typedef enum {
     AOS_MEMORY_HNSW_FAILED, /* out of memory: start may try again */
 } aos_memory_hnsw_state_t;
 aos_memory_hnsw_state_t aos_memory_index_hnsw_state(aos_memory_index_t *ix);
+
+/* The graph's file (format and rules at "the graph's file" in index.c).
+ * Sets the file (copied; NULL: none) that the next hnsw_start reads
+ * first, in its own threads, and (save) that a build or a rebuild saves
+ * the graph to when it ends, unless it is the file's as read. The file is used when its header
+ * matches (version, dims, M, efConstruction) and its checksum holds: each node is matched to the
+ * index's vector of the same id by a hash of the vector; nodes of vectors
+ * removed or changed since are dropped, vectors added since are inserted.
+ * Absent, truncated, corrupt, made with other parameters, or covering
+ * less than half of the vectors: ignored with a log line, and the graph
+ * built as without it (the scans answer meanwhile either way). 0 or
+ * AOS_ENOMEM. */
+int aos_memory_index_hnsw_file(aos_memory_index_t *ix, const char *path, int save);
+/* Saves the graph to path (NULL: the file set above): written to
+ * path.tmp, fsync'd, renamed over path, the directory fsync'd. On the
+ * caller's thread, any thread; the graph is read in chunks of 4096 nodes
+ * under the read lock, so searches go on and a change waits at most one
+ * chunk (a change made meanwhile may or may not be in the file; the load
+ * checks each node anyway). 0, AOS_ENOTFOUND (no graph or no path),
+ * AOS_ECONFLICT (a rebuild renumbered the slots meanwhile: try again),
+ * AOS_EIO (errno kept), AOS_ENOMEM. */
+int aos_memory_index_hnsw_save(aos_memory_index_t *ix, const char *path);
+/* 1 when the graph in use differs from what was last saved or loaded. */
+int aos_memory_index_hnsw_dirty(aos_memory_index_t *ix);
+
+/* Dead nodes stay in the graph (routed through, never returned). When
+ * more than half of the slots are dead (and at least 32), the index
+ * rebuilds the graph in the background over the live vectors with the
+ * last build's M, efConstruction, threads and niceness; the old graph
+ * answers meanwhile, and at the swap the holes are compacted away. A
+ * failed rebuild (out of memory) is tried again on a later change, one
+ * minute later at first, doubling up to an hour. */
+typedef struct {
+    aos_memory_hnsw_state_t state;
+    int m, ef_construction; /* of the graph in use (0: none) */
+    size_t slots, dead;     /* slots (vectors and holes), and holes */
+    int building;           /* a build or rebuild is under way */
+    int from_file;          /* the graph in use was loaded from the file */
+    size_t file_nodes;      /* nodes taken from the file */
+    size_t file_inserted;   /* vectors inserted since (not in the file) */
+    unsigned builds;        /* graphs swapped in (built, loaded or rebuilt) */
+    unsigned rebuilds;      /* of those, rebuilds that dropped the dead */
+    int last_rc;            /* the last build's result (0, AOS_ENOMEM) */
+} aos_memory_hnsw_info_t;
+void aos_memory_index_hnsw_info(aos_memory_index_t *ix, aos_memory_hnsw_info_t *out);
 /* Up to k best hits for q (dims floats) into hits, best first (ties by
  * smaller id); returns how many, or a negative AOS_E* code. ef: HNSW's
  * search breadth (0: max(64, k)). filter may be NULL. */
@@ -216,6 +261,13 @@ typedef struct {
      * (0: never). */
     size_t hnsw_min_items;
     int hnsw_threads;
+    /* The graph: M links per node (0: 16), efConstruction (0: 200), and
+     * the search breadth ef (0: max(64, k)). */
+    int hnsw_m, hnsw_efc, hnsw_ef;
+    /* The graph is saved to <data_dir>/memory-hnsw.graph after a build and
+     * at aos_memory_free when it changed, and read back by the next build
+     * (NULL: not saved). */
+    const char *data_dir;
     /* Vectors from this model server's /embeddings (borrowed; must outlive
      * m until aos_memory_stop) with the model embed_model (copied), or
      * NULL: the built-in embedding. */

@@ -542,27 +542,43 @@ static int create_tx(aos_store_t *st, void *arg, aos_err_t *err)
     return rc;
 }
 
-/* Store jobs, after an add: past cfg.hnsw_min_items vectors, starts the
- * HNSW graph's build in threads of the index (they return at once; the
- * scans answer until the graph is in use). */
+/* Store jobs, after an add or a search: past cfg.hnsw_min_items vectors,
+ * starts the HNSW graph's build in threads of the index (they return at
+ * once: they read the graph's file first, else build; the scans answer
+ * until the graph is in use). A build that failed (out of memory) is
+ * started again by a later job, 1 minute after the last start at first,
+ * doubling up to an hour. */
+#define HNSW_RETRY_NS     (60ull * 1000000000ull)
+#define HNSW_RETRY_MAX_NS (3600ull * 1000000000ull)
 void mem_maybe_build(aos_memory_t *m)
 {
     size_t min = m->cfg.hnsw_min_items;
     if (!min || !m->index || aos_memory_index_count(m->index) < min)
         return;
     aos_memory_hnsw_state_t st = aos_memory_index_hnsw_state(m->index);
-    if (st == AOS_MEMORY_HNSW_BUILDING || st == AOS_MEMORY_HNSW_READY || m->hnsw_started)
+    uint64_t now = uv_hrtime();
+    if (st == AOS_MEMORY_HNSW_BUILDING || st == AOS_MEMORY_HNSW_READY ||
+        (m->hnsw_started && now < m->hnsw_retry_at))
         return;
-    m->hnsw_started = 1; /* once: a failed build is not retried on every add */
+    if (m->hnsw_started)
+        aos_log_warn("memory", "the HNSW graph's last build failed; trying again");
+    m->hnsw_started = 1;
+    m->hnsw_retry_ns = !m->hnsw_retry_ns                          ? HNSW_RETRY_NS
+                       : m->hnsw_retry_ns * 2 > HNSW_RETRY_MAX_NS ? HNSW_RETRY_MAX_NS
+                                                                  : m->hnsw_retry_ns * 2;
+    m->hnsw_retry_at = now + m->hnsw_retry_ns;
     int threads = m->cfg.hnsw_threads > 0 ? m->cfg.hnsw_threads : 1;
-    int rc = aos_memory_index_hnsw_start(m->index, 16, 200, threads, 10);
+    int rc = aos_memory_index_hnsw_start(m->index, m->cfg.hnsw_m, m->cfg.hnsw_efc, threads, 10);
     if (rc)
         aos_log_error("memory", "unable to start building the HNSW graph: %s", aos_strerror(rc));
     else
         aos_log_info("memory",
-                     "building the HNSW graph of %zu vectors in %d thread(s); exact/int8 scans "
-                     "answer meanwhile",
-                     aos_memory_index_count(m->index), threads);
+                     "building the HNSW graph of %zu vectors in %d thread(s) (M %d, "
+                     "efConstruction %d%s); exact/int8 scans answer meanwhile",
+                     aos_memory_index_count(m->index), threads,
+                     m->cfg.hnsw_m > 0 ? m->cfg.hnsw_m : 16,
+                     m->cfg.hnsw_efc > 0 ? m->cfg.hnsw_efc : 200,
+                     m->graph_path ? ", reading its file first" : "");
 }
 
 static int job_create(aos_store_t *st, void *arg, aos_err_t *err)
@@ -843,8 +859,9 @@ static int job_search(aos_store_t *st, void *arg, aos_err_t *err)
             goto out;
         }
         if (op->m->index && !vec_zero(qv, dims)) {
-            nhits = aos_memory_index_search_by(op->m->index, qv, n_vec, AOS_MEMORY_SEARCH_AUTO, 0,
-                                               group_filter, op, hits, &used);
+            nhits = aos_memory_index_search_by(op->m->index, qv, n_vec, AOS_MEMORY_SEARCH_AUTO,
+                                               op->m->cfg.hnsw_ef, group_filter, op, hits, &used);
+            mem_maybe_build(op->m); /* a failed build is tried again later */
             if (nhits < 0) {
                 rc = aos_err_set(err, nhits, "vector search failed");
                 goto out;
@@ -1442,13 +1459,24 @@ int aos_memory_new(aos_memory_t **out, const aos_memory_cfg_t *cfg, aos_err_t *e
         return aos_err_set(err, AOS_ENOMEM, NULL);
     }
     /* the built-in embedding's dimension is known; a model's comes with
-     * its first vector */
+     * its first vector (mem_index_ready, which gives it the graph's file) */
     int rc = cfg->llm ? 0 : aos_memory_index_new(&m->index, AOS_MEMORY_DIMS, 1);
     if (!cfg->llm)
         m->dims = AOS_MEMORY_DIMS;
+    /* the graph's file beside the database */
+    if (!rc && cfg->data_dir && *cfg->data_dir) {
+        size_t len = strlen(cfg->data_dir) + sizeof("/" MEM_GRAPH_FILE);
+        if (!(m->graph_path = malloc(len)))
+            rc = AOS_ENOMEM;
+        else
+            snprintf(m->graph_path, len, "%s/" MEM_GRAPH_FILE, cfg->data_dir);
+        if (!rc && m->index)
+            rc = aos_memory_index_hnsw_file(m->index, m->graph_path, 1);
+    }
     if (!rc)
         rc = aos_store_submit(cfg->store, job_load, load_done, m);
     if (rc) {
+        free(m->graph_path);
         aos_memory_index_free(m->index);
         uv_mutex_destroy(&m->proj_lock);
         free(m->model);
@@ -1470,6 +1498,15 @@ void aos_memory_free(aos_memory_t *m)
 {
     if (!m)
         return;
+    /* the graph as it is now, so the next start has fewer changes to apply
+     * (the loop has ended: blocking here delays only the exit) */
+    if (m->graph_path && m->index && aos_memory_index_hnsw_dirty(m->index)) {
+        uint64_t t0 = uv_hrtime();
+        if (!aos_memory_index_hnsw_save(m->index, NULL))
+            aos_log_info("memory", "HNSW graph saved to %s in %.1f s", m->graph_path,
+                         (double)(uv_hrtime() - t0) / 1e9);
+    }
+    free(m->graph_path);
     aos_memory_index_free(m->index);
     free(m->model);
     if (m->re.timer) /* aos_memory_stop did not run: the loop is gone */

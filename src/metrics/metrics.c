@@ -339,6 +339,24 @@ void aos_metric_observe(aos_metric_t *f, double v, ...)
     s->value += v;
 }
 
+void aos_metric_set_histogram(aos_metric_t *f, const uint64_t *buckets, double sum, ...)
+{
+    if (!f || f->type != HISTOGRAM)
+        return;
+    va_list ap;
+    va_start(ap, sum);
+    struct series *s = lookup(f, ap);
+    va_end(ap);
+    if (!s || !s->buckets)
+        return;
+    s->count = 0;
+    for (size_t i = 0; i <= f->nbounds; i++) {
+        s->buckets[i] = buckets[i];
+        s->count += buckets[i];
+    }
+    s->value = sum;
+}
+
 int aos_metrics_on_collect(aos_metrics_t *m, aos_metrics_collect_fn fn, void *data)
 {
     if (m->ncollect == MAX_COLLECT)

@@ -49,6 +49,10 @@ aos_metric_t *aos_metrics_histogram(aos_metrics_t *m, const char *name, const ch
 void aos_metric_add(aos_metric_t *f, double v, ...);     /* counters and gauges */
 void aos_metric_set(aos_metric_t *f, double v, ...);     /* gauges */
 void aos_metric_observe(aos_metric_t *f, double v, ...); /* histograms */
+/* A histogram's series set whole from counts kept elsewhere: buckets holds
+ * the family's nbounds + 1 counts (not cumulative, the last one +Inf), sum
+ * the observations' sum. */
+void aos_metric_set_histogram(aos_metric_t *f, const uint64_t *buckets, double sum, ...);
 /* Drops every series of a family (e.g. before re-setting gauges). */
 void aos_metric_clear(aos_metric_t *f);
 

@@ -34,6 +34,7 @@ struct aos_monitor_s {
     uv_timer_t *timer; /* NULL once shut */
     aos_metric_t *m_http_dur, *m_http_active, *m_conns, *m_evicted, *m_refused, *m_timed_out;
     aos_metric_t *m_jobs, *m_queue, *m_busy, *m_wait;
+    aos_metric_t *m_job_dur, *m_job_max, *m_job_entries;
     aos_metric_t *m_hist_series, *m_hist_dropped, *m_hist_bytes, *m_hist_sample;
     double last_sample_s;
     unsigned ticks;
@@ -90,6 +91,13 @@ static void collect(aos_metrics_t *m, void *data)
         aos_metric_set(mo->m_queue, (double)ss.queued);
         aos_metric_set(mo->m_busy, ss.busy_seconds);
         aos_metric_set(mo->m_wait, ss.wait_seconds);
+        aos_store_job_time_t jt[AOS_STORE_JOB_KINDS];
+        size_t n = aos_store_job_times(mo->cfg.store, jt, AOS_STORE_JOB_KINDS);
+        for (size_t i = 0; i < n; i++) {
+            aos_metric_set_histogram(mo->m_job_dur, jt[i].buckets, jt[i].seconds, jt[i].kind);
+            aos_metric_set(mo->m_job_max, jt[i].max_seconds, jt[i].kind);
+            aos_metric_set(mo->m_job_entries, (double)jt[i].entries, jt[i].kind);
+        }
     }
     aos_metric_set(mo->m_hist_series, (double)aos__mh_series(mo->hist));
     aos_metric_set(mo->m_hist_dropped, (double)aos__mh_dropped(mo->hist));
@@ -237,6 +245,17 @@ int aos_monitor_new(aos_monitor_t **out, const aos_monitor_cfg_t *cfg, aos_err_t
                                      "Time the store's worker spent running jobs", NULL);
     mo->m_wait = aos_metrics_counter(m, "aos_store_wait_seconds_total",
                                      "Time jobs waited for the store's worker, all together", NULL);
+    mo->m_job_dur = aos_metrics_histogram(
+        m, "aos_store_job_duration_seconds",
+        "Time the store's worker spent on one job, by kind (checkpoint: a WAL checkpoint "
+        "between jobs); a request waits behind the job before its own",
+        "kind", aos_store_job_bounds, AOS_STORE_JOB_BOUNDS);
+    mo->m_job_max =
+        aos_metrics_gauge(m, "aos_store_job_duration_max_seconds",
+                          "The longest job of the store's worker so far, by kind", "kind");
+    mo->m_job_entries = aos_metrics_counter(
+        m, "aos_store_job_entries_total",
+        "Items the store's jobs handled, by kind (log entries; pages for a checkpoint)", "kind");
     mo->m_hist_series = aos_metrics_gauge(m, "aos_metrics_history_series",
                                           "Series kept by the built-in metric history", NULL);
     mo->m_hist_dropped = aos_metrics_gauge(

@@ -75,7 +75,9 @@ typedef struct {
     /* Work the backend put off (SQLite: letting the WAL start over), done
      * between two jobs of the worker, or after a commit without one; busy
      * when jobs wait: then only what cannot wait longer. May be NULL. */
-    void (*upkeep)(void *conn, int busy);
+    /* Returns the pages it checkpointed (0: nothing done), for the
+     * job-duration figures. */
+    int (*upkeep)(void *conn, int busy);
 } aos__store_backend_t;
 
 extern const aos__store_backend_t aos__store_sqlite;
@@ -116,6 +118,8 @@ struct aos_store_s {
     int closing;
     int delivering; /* aos_store_shutdown is calling the last done callbacks */
     aos_store_stats_t stats;
+    aos_store_job_time_t times[AOS_STORE_JOB_KINDS]; /* [0]: "other" */
+    size_t ntimes;
 };
 
 /* aos_store_open with the list of migrations to apply, so that tests can

@@ -23,6 +23,7 @@
 #define INDEX_STEP      AOS_STORE_LOGS_INDEX_STEP /* entries per full-text statement of a fill */
 #define FTS_MERGE_PAGES 32                        /* pages per FTS5 merge step of a fill (~1 ms) */
 #define FTS_MERGE_STEPS 64                        /* merge steps per fill, at most */
+#define FILL_BUDGET_NS  2000000 /* a yielding fill's work before it commits (2 ms) */
 /* the last id the indexes hold (0006_logs_index_tail.sql), as a subquery */
 #define INDEXED_UPTO "(SELECT indexed_upto FROM logs_index_state)"
 
@@ -301,9 +302,11 @@ static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
     if ((rc = read_upto(st, &upto, err)) < 0)
         return aos__store_fail(err, rc, "index state");
     a->unindexed = a->rows[a->n - 1].id - upto;
+    aos_store_job_note("logs_insert", (int64_t)a->n);
     if (a->unindexed >= AOS_STORE_LOGS_TAIL_MAX) {
         if ((rc = index_tail(st, upto, a->rows, a->n, err)) < 0)
             return rc;
+        aos_store_job_note("logs_insert_index", a->unindexed);
         a->unindexed = 0;
     }
     return 0;
@@ -315,47 +318,15 @@ struct index_arg {
     int64_t unindexed; /* out */
 };
 
-/* aos_store_logs_index: the oldest unindexed entries, INDEX_STEP at a time
- * into the full-text index (its costly part), their ids and keys read back
- * for the groups, which are written for all of them at the end; between
- * the two, FTS5's segment merges in steps. */
-static int index_tx(aos_store_t *st, void *arg, aos_err_t *err)
+/* FTS5's merges (automerge is off, 0012_logs_fts_merge.sql): up to steps
+ * of FTS_MERGE_PAGES pages, while no job waits and until deadline (ns,
+ * 0: none) if we yield; done when a step changes nothing (FTS5's own
+ * test). */
+static int fts_merge(aos_store_t *st, int yield, int steps, uint64_t deadline, aos_err_t *err)
 {
-    struct index_arg *a = arg;
-    struct tail t = {NULL, 0, 0};
-    int64_t upto = 0, last = 0, hi;
-    int rc = read_upto(st, &upto, err);
-    if (rc == 0)
-        rc = aos__store_query(st, "SELECT COALESCE(MAX(id), 0) FROM logs", NULL, 0, read_int, &last,
-                              err);
-    hi = upto;
-    while (rc == 0) {
-        size_t had = t.n;
-        int64_t want = INDEX_STEP;
-        if (a->max > 0 && a->max - (int64_t)had < want)
-            want = a->max - (int64_t)had;
-        aos__sql_val_t p[] = {aos__sql_int(hi), aos__sql_int(want)};
-        if ((rc = aos__store_query(st,
-                                   "SELECT id, trace_id, topic FROM logs WHERE id > ? "
-                                   "ORDER BY id LIMIT ?",
-                                   p, 2, tail_row, &t, err)) < 0 ||
-            t.n == had)
-            break;
-        aos__sql_val_t range[] = {aos__sql_int(hi), aos__sql_int(t.rows[t.n - 1].id)};
-        if ((rc = aos__store_exec(st, FTS_RANGE_SQL, range, 2, NULL, err)) < 0) {
-            rc = aos__store_fail(err, rc, "full-text index");
-            break;
-        }
-        hi = t.rows[t.n - 1].id;
-        if ((int64_t)(t.n - had) < want || (a->max > 0 && (int64_t)t.n >= a->max) ||
-            (a->yield && aos__store_busy(st)))
-            break;
-    }
-    /* FTS5's merges (automerge is off, 0012_logs_fts_merge.sql): a few
-     * pages a step, while no job waits if we yield; done when a step
-     * changes nothing (FTS5's own test). */
-    for (int i = 0; rc == 0 && i < FTS_MERGE_STEPS; i++) {
-        if (a->yield && aos__store_busy(st))
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < steps; i++) {
+        if (yield && (aos__store_busy(st) || (deadline && uv_hrtime() >= deadline)))
             break;
         int64_t before = 0, after = 0;
         aos__sql_val_t pages = aos__sql_int(FTS_MERGE_PAGES);
@@ -364,24 +335,132 @@ static int index_tx(aos_store_t *st, void *arg, aos_err_t *err)
             (rc = aos__store_exec(st, "INSERT INTO logs_fts (logs_fts, rank) VALUES ('merge', ?)",
                                   &pages, 1, NULL, err)) < 0 ||
             (rc = aos__store_query(st, "SELECT total_changes()", NULL, 0, read_int, &after, err)) <
-                0) {
-            rc = aos__store_fail(err, rc, "full-text merge");
-            break;
-        }
+                0)
+            return aos__store_fail(err, rc, "full-text merge");
         if (after - before < 2)
             break;
     }
-    aos_store_log_t **all = rc == 0 && t.n ? malloc(t.n * sizeof(*all)) : NULL;
-    if (rc == 0 && t.n && !all)
-        rc = aos_err_set(err, AOS_ENOMEM, "out of memory");
-    for (size_t i = 0; all && i < t.n; i++)
-        all[i] = &t.rows[i];
-    if (all) /* else nothing was read: hi == upto */
-        rc = index_range(st, all, t.n, upto, hi, 0, err);
+    return rc;
+}
+
+/* The next step of a fill: up to want entries above *hi read back (ids
+ * and group keys) onto t, and into the full-text index; *hi moves to the
+ * last. */
+static int fill_step(aos_store_t *st, struct tail *t, int64_t *hi, int64_t want, aos_err_t *err)
+{
+    size_t had = t->n;
+    aos__sql_val_t p[] = {aos__sql_int(*hi), aos__sql_int(want)};
+    int rc = aos__store_query(st,
+                              "SELECT id, trace_id, topic FROM logs WHERE id > ? "
+                              "ORDER BY id LIMIT ?",
+                              p, 2, tail_row, t, err);
+    if (rc < 0 || t->n == had)
+        return rc;
+    aos__sql_val_t range[] = {aos__sql_int(*hi), aos__sql_int(t->rows[t->n - 1].id)};
+    if ((rc = aos__store_exec(st, FTS_RANGE_SQL, range, 2, NULL, err)) < 0)
+        return aos__store_fail(err, rc, "full-text index");
+    *hi = t->rows[t->n - 1].id;
+    return 0;
+}
+
+/* rows[0..n) of t into the groups, the range (upto, hi] done. */
+static int fill_groups(aos_store_t *st, struct tail *t, int64_t upto, int64_t hi, aos_err_t *err)
+{
+    aos_store_log_t **all = t->n ? malloc(t->n * sizeof(*all)) : NULL;
+    if (t->n && !all)
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < t->n; i++)
+        all[i] = &t->rows[i];
+    int rc = index_range(st, all, t->n, upto, hi, 0, err);
     free(all);
+    return rc;
+}
+
+/* A fill that yields (the store otherwise idle): step by step, each step
+ * whole - INDEX_STEP entries into the full-text index, FTS5's pending
+ * terms flushed into a segment, the groups, indexed_upto - so that it may
+ * end after any step: when a job waits, or after FILL_BUDGET_NS of work,
+ * since the commit's cost grows with the work (FTS5 would otherwise flush
+ * every step's terms at the commit, and a commit writes every page the
+ * fill changed). Then merges, while no job waits, for another
+ * FILL_BUDGET_NS at most. */
+static int index_yielding(aos_store_t *st, struct index_arg *a, int64_t upto, int64_t *done,
+                          aos_err_t *err)
+{
+    uint64_t deadline = uv_hrtime() + FILL_BUDGET_NS;
+    int64_t hi = upto;
+    int rc = 0;
+    while (rc == 0) {
+        struct tail t = {NULL, 0, 0};
+        int64_t from = hi, want = INDEX_STEP;
+        if (a->max > 0 && a->max - *done < want)
+            want = a->max - *done;
+        if (want <= 0 || (rc = fill_step(st, &t, &hi, want, err)) < 0 || t.n == 0) {
+            tail_release(&t);
+            break;
+        }
+        /* FTS5 writes its pending terms out when a savepoint begins (its
+         * xSavepoint; the 'flush' command is newer than Debian 12's 3.40) */
+        if ((rc = aos__store_exec(st, "SAVEPOINT aos_fts_flush", NULL, 0, NULL, err)) < 0 ||
+            (rc = aos__store_exec(st, "RELEASE aos_fts_flush", NULL, 0, NULL, err)) < 0)
+            rc = aos__store_fail(err, rc, "full-text flush");
+        if (rc == 0)
+            rc = fill_groups(st, &t, from, hi, err);
+        *done += (int64_t)t.n;
+        int short_step = (int64_t)t.n < want;
+        tail_release(&t);
+        if (short_step || aos__store_busy(st) || uv_hrtime() >= deadline)
+            break;
+    }
+    /* merges get a budget of their own: the steps flush a segment each,
+     * and if they used up the fill's budget every time, segments would
+     * pile up until FTS5 merged 16 at once inside a flush (crisismerge) */
+    if (rc == 0)
+        rc = fts_merge(st, 1, FTS_MERGE_STEPS, uv_hrtime() + FILL_BUDGET_NS, err);
+    return rc;
+}
+
+/* aos_store_logs_index. Yielding: index_yielding. Else (the whole tail,
+ * inserts never leaving the store idle): the oldest unindexed entries,
+ * INDEX_STEP at a time into the full-text index (its costly part), their
+ * ids and keys read back for the groups, which are written for all of
+ * them at the end; between the two, FTS5's segment merges in steps. */
+static int index_tx(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct index_arg *a = arg;
+    struct tail t = {NULL, 0, 0};
+    int64_t upto = 0, last = 0, hi, done = 0;
+    int rc = read_upto(st, &upto, err);
+    if (rc == 0)
+        rc = aos__store_query(st, "SELECT COALESCE(MAX(id), 0) FROM logs", NULL, 0, read_int, &last,
+                              err);
+    hi = upto;
+    if (rc == 0 && a->yield) {
+        rc = index_yielding(st, a, upto, &done, err);
+        if (rc == 0)
+            rc = read_upto(st, &hi, err);
+        goto out;
+    }
+    while (rc == 0) {
+        size_t had = t.n;
+        int64_t want = INDEX_STEP;
+        if (a->max > 0 && a->max - (int64_t)had < want)
+            want = a->max - (int64_t)had;
+        if ((rc = fill_step(st, &t, &hi, want, err)) < 0 || t.n == had)
+            break;
+        if ((int64_t)(t.n - had) < want || (a->max > 0 && (int64_t)t.n >= a->max))
+            break;
+    }
+    if (rc == 0)
+        rc = fts_merge(st, 0, FTS_MERGE_STEPS, 0, err);
+    if (rc == 0) /* if nothing was read, hi == upto: nothing to do */
+        rc = fill_groups(st, &t, upto, hi, err);
+    done = (int64_t)t.n;
     tail_release(&t);
+out:
     if (rc == 0)
         a->unindexed = last > hi ? last - hi : 0;
+    aos_store_job_note(a->yield ? "logs_fill" : "logs_fill_behind", done);
     return rc;
 }
 

@@ -12,18 +12,24 @@
  * checkpoint on its own connection while the writer goes on.
  *
  * A PASSIVE checkpoint never makes the WAL start over: SQLite restarts it
- * only when a write transaction begins with every frame copied, and under
- * a steady stream of commits the writer always commits something while the
- * checkpointer copies and syncs (a sync alone is ~3 ms on the VM of the
- * benchmarks). A RESTART checkpoint from the checkpointer would block the
- * writer instead (it takes the write lock, and the writer's busy handler
- * sleeps 1, 2, 5, 10 ... ms per try). So the writer finishes the job
- * itself, between two jobs of the store's worker (upkeep): once the WAL
- * holds CKPT_RESTART_PAGES, at a moment when no job waits and the
- * checkpointer has left little to copy, it runs a PASSIVE checkpoint of its
- * own - the few pages left and the two syncs - and the next commit starts
- * the WAL over. Only past CKPT_HARD_PAGES (the store never idle) does it do
- * so with jobs waiting; never inside a commit.
+ * only when a write transaction begins with every frame copied (and the
+ * database synced), and under a steady stream of commits the writer always
+ * commits something while the checkpointer copies and syncs (a sync alone
+ * is ~3 ms on the VM of the benchmarks). A RESTART checkpoint from the
+ * checkpointer would block the writer instead (it takes the write lock for
+ * the copy and both syncs). So the checkpointer owns the syncing, and the
+ * writer only gives it the chance: once the WAL holds CKPT_RESTART_PAGES,
+ * every commit wakes the checkpointer if it is idle with anything left to
+ * copy (so that it stays a few commits behind), and so does every gap
+ * between two jobs of the store's worker (upkeep); a pass that ends with
+ * no commit in between leaves nothing to copy, and the next commit starts
+ * the WAL over. The writer never waits for it. Only past CKPT_HARD_PAGES
+ * (the store never idle for as long as a pass takes) does the writer copy
+ * the few pages left itself, with the two syncs, between two jobs with
+ * jobs waiting - never inside a commit - and at a moment the checkpointer
+ * is not running (unless the WAL has grown past CKPT_LAST_PAGES
+ * meanwhile). The commit that starts the WAL over syncs its first frame
+ * (SQLite's own rule).
  *
  * Temporary storage is in memory (temp_store=MEMORY), savepoint journals
  * above all. A nested aos_store_tx is a savepoint, and SQLite first copies
@@ -49,9 +55,9 @@
 #define BUSY_TIMEOUT_MS    5000
 #define CACHE_SIZE         32
 #define CKPT_PAGES         1000  /* uncopied pages that wake the checkpointer (SQLite's default) */
-#define CKPT_RESTART_PAGES 8000  /* the writer lets the WAL start over when idle */
-#define CKPT_HARD_PAGES    20000 /* ... or between any two jobs */
-#define CKPT_REST_MAX      256   /* uncopied pages the writer copies itself, at most, when idle */
+#define CKPT_RESTART_PAGES 8000  /* from here the checkpointer stays close behind the writer */
+#define CKPT_HARD_PAGES    20000 /* from here the writer copies the rest itself, with jobs waiting */
+#define CKPT_LAST_PAGES    24000 /* ... even while the checkpointer runs */
 #define FTS_PHRASE_MAX     1024  /* a query word's tokens (q is at most 512 bytes) */
 
 /* The checkpointer thread and its connection. */
@@ -132,7 +138,11 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
     uv_mutex_lock(&k->mu);
     if (k->copied > pages) /* the WAL started over since */
         k->copied = 0;
-    if (pages - k->copied >= CKPT_PAGES) {
+    /* past CKPT_HARD_PAGES the writer takes over: a pass of ours would
+     * keep it off (upkeep waits for a moment we are not running) */
+    if (pages - k->copied >= CKPT_PAGES ||
+        (pages >= CKPT_RESTART_PAGES && pages < CKPT_HARD_PAGES && pages > k->copied &&
+         !k->running)) {
         k->wanted = 1;
         uv_cond_signal(&k->cond);
     }
@@ -141,27 +151,33 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
 }
 
 /* Between two jobs (store.c; busy: jobs wait): lets a large WAL start over,
- * see the top of the file. */
-static void sqlite_upkeep(void *conn, int busy)
+ * see the top of the file. Returns the pages the writer copied itself (0
+ * if it ran no checkpoint, or one that found the checkpointer at work). */
+static int sqlite_upkeep(void *conn, int busy)
 {
     conn_t *c = conn;
     ckpt_t *k = c->ckpt;
-    if (!k || c->wal_pages < (busy ? CKPT_HARD_PAGES : CKPT_RESTART_PAGES))
-        return;
+    if (!k || c->wal_pages < CKPT_RESTART_PAGES)
+        return 0;
     uv_mutex_lock(&k->mu);
-    int running = k->running, rest = c->wal_pages - (k->copied > c->wal_pages ? 0 : k->copied);
-    if (!busy && !running && rest > CKPT_REST_MAX) { /* copy most of it without us */
+    int running = k->running || k->wanted; /* woken: about to run */
+    int rest = c->wal_pages - (k->copied > c->wal_pages ? 0 : k->copied);
+    int hard =
+        c->wal_pages >= CKPT_LAST_PAGES || (c->wal_pages >= CKPT_HARD_PAGES && busy && !running);
+    if (!hard && !running && rest > 0) { /* done before the next commit: the WAL starts over */
         k->wanted = 1;
         uv_cond_signal(&k->cond);
     }
     uv_mutex_unlock(&k->mu);
-    if (!busy && (running || rest > CKPT_REST_MAX))
-        return; /* at a later gap */
+    if (!hard || rest == 0)
+        return 0;
     int log = 0, copied = 0;
-    if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) ==
-            SQLITE_OK &&
-        copied == log)
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    if (rc != SQLITE_OK) /* SQLITE_BUSY: the checkpointer got there first */
+        return 0;
+    if (copied == log)
         c->wal_pages = 0; /* all copied: the next commit starts the WAL over */
+    return rest;
 }
 
 static void ckpt_stop(ckpt_t *k)

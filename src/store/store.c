@@ -218,6 +218,59 @@ static int migrate(aos_store_t *st, const aos_embed_t *migrations, aos_err_t *er
 
 /* The worker ------------------------------------------------------------ */
 
+const double aos_store_job_bounds[AOS_STORE_JOB_BOUNDS] = {0.0005, 0.001, 0.002, 0.003, 0.005,
+                                                           0.0075, 0.01,  0.02,  0.03,  0.05};
+
+/* What the job running on this thread said it is (aos_store_job_note):
+ * only the worker's copy is ever read. */
+static _Thread_local const char *job_kind;
+static _Thread_local int64_t job_entries;
+
+void aos_store_job_note(const char *kind, int64_t entries)
+{
+    job_kind = kind;
+    job_entries = entries;
+}
+
+/* Under q_lock: one job (or upkeep) of kind that took ns. */
+static void job_timed(aos_store_t *st, const char *kind, uint64_t ns, int64_t entries)
+{
+    if (st->ntimes == 0)
+        st->times[st->ntimes++].kind = "other";
+    aos_store_job_time_t *t = &st->times[0];
+    for (size_t i = 0; kind && i < st->ntimes; i++)
+        if (strcmp(st->times[i].kind, kind) == 0) {
+            t = &st->times[i];
+            kind = NULL;
+        }
+    if (kind && st->ntimes < AOS_STORE_JOB_KINDS) {
+        t = &st->times[st->ntimes++];
+        t->kind = kind;
+    }
+    double s = (double)ns / 1e9;
+    size_t b = 0;
+    while (b < AOS_STORE_JOB_BOUNDS && s > aos_store_job_bounds[b])
+        b++;
+    t->buckets[b]++;
+    t->count++;
+    t->seconds += s;
+    if (s > t->max_seconds)
+        t->max_seconds = s;
+    if (entries > 0)
+        t->entries += (uint64_t)entries;
+}
+
+size_t aos_store_job_times(aos_store_t *st, aos_store_job_time_t *out, size_t max)
+{
+    if (!st->async)
+        return 0;
+    uv_mutex_lock(&st->q_lock);
+    size_t n = st->ntimes < max ? st->ntimes : max;
+    memcpy(out, st->times, n * sizeof(*out));
+    uv_mutex_unlock(&st->q_lock);
+    return n;
+}
+
 static void worker_main(void *arg)
 {
     aos_store_t *st = arg;
@@ -227,10 +280,14 @@ static void worker_main(void *arg)
         if (st->be->upkeep && !st->closing) {
             int busy = st->todo != NULL;
             uv_mutex_unlock(&st->q_lock);
+            uint64_t t0 = uv_hrtime();
             uv_mutex_lock(&st->db_lock);
-            st->be->upkeep(st->conn, busy);
+            int pages = st->be->upkeep(st->conn, busy);
             uv_mutex_unlock(&st->db_lock);
+            uint64_t t1 = uv_hrtime();
             uv_mutex_lock(&st->q_lock);
+            if (pages > 0)
+                job_timed(st, "checkpoint", t1 - t0, pages);
         }
         while (!st->todo && !st->closing)
             uv_cond_wait(&st->q_cond, &st->q_lock);
@@ -244,6 +301,8 @@ static void worker_main(void *arg)
         uv_mutex_unlock(&st->q_lock);
 
         uint64_t t0 = uv_hrtime();
+        job_kind = NULL;
+        job_entries = 0;
         uv_mutex_lock(&st->db_lock);
         job->status = job->fn(st, job->arg, &job->err);
         uv_mutex_unlock(&st->db_lock);
@@ -259,6 +318,7 @@ static void worker_main(void *arg)
         st->stats.wait_seconds += (double)(t0 - job->queued_ns) / 1e9;
         st->stats.busy_seconds += (double)(t1 - t0) / 1e9;
         st->stats.done++;
+        job_timed(st, job_kind, t1 - t0, job_entries);
         if (job->status)
             st->stats.failed++;
         job->next = NULL;

@@ -85,6 +85,31 @@ typedef struct {
 } aos_store_stats_t;
 void aos_store_stats(aos_store_t *st, aos_store_stats_t *out);
 
+/* How long the worker's jobs took, by kind (for the metrics: which jobs
+ * hold the store, and so the requests behind them, for how long). A job
+ * names its kind from inside with aos_store_job_note; one that does not
+ * counts as "other"; the backend's own work between jobs (SQLite: a WAL
+ * checkpoint) counts as "checkpoint". At most AOS_STORE_JOB_KINDS kinds,
+ * the rest as "other". */
+#define AOS_STORE_JOB_KINDS  8
+#define AOS_STORE_JOB_BOUNDS 10
+/* The buckets' upper bounds in seconds (+Inf implied): 0.5 ms ... 50 ms. */
+extern const double aos_store_job_bounds[AOS_STORE_JOB_BOUNDS];
+typedef struct {
+    const char *kind;                           /* static */
+    uint64_t count;                             /* jobs */
+    uint64_t buckets[AOS_STORE_JOB_BOUNDS + 1]; /* by duration, not cumulative */
+    double seconds;                             /* all together */
+    double max_seconds;                         /* the longest */
+    uint64_t entries;                           /* items the jobs handled, all together */
+} aos_store_job_time_t;
+/* Copies the figures of up to max kinds into out; returns how many. */
+size_t aos_store_job_times(aos_store_t *st, aos_store_job_time_t *out, size_t max);
+/* From inside a job (the worker's thread; elsewhere it does nothing that
+ * counts): what the job is - kind, a static string such as "logs_insert" -
+ * and how many items it handled. The last call wins. */
+void aos_store_job_note(const char *kind, int64_t entries);
+
 /* Runs fn inside one transaction: commit if it returns 0, roll back
  * otherwise, and return its code. fn runs on the calling thread with the
  * store's mutex held; the domain functions it calls join the transaction. A
@@ -391,12 +416,13 @@ int aos_store_logs_insert(aos_store_t *st, aos_store_log_t *rows, size_t n, char
                           int64_t *unindexed, aos_err_t *err);
 /* Moves the oldest max unindexed entries (all if max <= 0) into the
  * indexes, in one transaction: a few microseconds per entry. With yield it
- * may stop early, after a step of AOS_STORE_LOGS_INDEX_STEP entries, when
- * other jobs wait for the store's worker, so that it holds them up for
- * about a step (and the writing of what it did). Then it merges the
- * full-text index's segments a few pages a step (FTS5's automerge is off),
- * stopping likewise when jobs wait. *unindexed (may be NULL) gets how many
- * entries remain. */
+ * goes in steps of AOS_STORE_LOGS_INDEX_STEP entries, each one whole (full
+ * text written out, groups, indexed_upto), and stops after a step when
+ * other jobs wait for the store's worker or after about 2 ms of work, so
+ * that it holds them up for about a step and a small commit. Then it
+ * merges the full-text index's segments a few pages a step (FTS5's
+ * automerge is off), stopping likewise. *unindexed (may be NULL) gets how
+ * many entries remain. */
 int aos_store_logs_index(aos_store_t *st, int64_t max, int yield, int64_t *unindexed,
                          aos_err_t *err);
 

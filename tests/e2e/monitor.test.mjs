@@ -95,6 +95,11 @@ test('/metrics covers HTTP, MCP (OpenTelemetry names), store, sandbox and the pr
   assert.ok(sampleOf(t, 'aos_store_jobs_total{outcome="ok"}') > 0);
   assert.ok(sampleOf(t, 'aos_store_busy_seconds_total') > 0);
   assert.notEqual(sampleOf(t, 'aos_store_queue_depth'), undefined);
+  // ... and how long its jobs took, by kind (the registry's and the rest: "other")
+  assert.ok(sampleOf(t, 'aos_store_job_duration_seconds_count{kind="other"}') > 0, t);
+  assert.ok(sampleOf(t, 'aos_store_job_duration_seconds_bucket{kind="other",le="0.005"}') <=
+    sampleOf(t, 'aos_store_job_duration_seconds_count{kind="other"}'));
+  assert.ok(sampleOf(t, 'aos_store_job_duration_max_seconds{kind="other"}') > 0);
   // the sandbox: a run through the shell tool is counted by its status
   assert.equal(sampleOf(t, 'aos_sandbox_max_running'), 8);
   assert.equal(sampleOf(t, 'aos_sandbox_runs_running'), 0);

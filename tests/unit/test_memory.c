@@ -4,11 +4,14 @@
  * terms), the vector index (exact top-k against a brute force of our own,
  * int8 recall with re-ranking, HNSW recall on random data, the graph built
  * by threads while searches, adds and removes go on, removal,
- * replacement, filters, compaction), reciprocal rank fusion (exact
- * scores), and the handling of a model server's embeddings answer
- * (--memory-embed llm): the llm client's reader fed real bodies, then
- * mem_embed_check (count, dimension, normalisation, the error naming the
- * model), error bodies and the index's dimension check. */
+ * replacement, filters, compaction; the graph's file saved, loaded,
+ * loaded with changes applied, and ignored when truncated, corrupt or
+ * made for other parameters or vectors; the rebuild when most nodes are
+ * dead), reciprocal rank fusion (exact scores), and the handling of a
+ * model server's embeddings answer (--memory-embed llm): the llm client's
+ * reader fed real bodies, then mem_embed_check (count, dimension,
+ * normalisation, the error naming the model), error bodies and the
+ * index's dimension check. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "llm/internal.h"
 #include "memory/internal.h"
@@ -317,6 +322,9 @@ static void test_index_hnsw_background(void **state)
     assert_int_equal(aos_memory_index_hnsw_wait(ix), AOS_ENOTFOUND);
     assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 200, 0, 0), AOS_EINVAL);
     assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 200, 9, 0), AOS_EINVAL);
+    /* M 1: 1 / ln(1) would make every level infinite */
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 1, 200, 1, 0), AOS_EINVAL);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 65, 200, 1, 0), AOS_EINVAL);
     assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 100, 2, 5), 0);
     /* a second start while building changes nothing */
     assert_int_equal(aos_memory_index_hnsw_start(ix, 16, 100, 2, 5), 0);
@@ -473,6 +481,464 @@ static void test_index_change(void **state)
     assert_int_equal(n, 3);
     assert_int_equal(got[0].id, 196);
     assert_true(aos_memory_index_bytes(ix) > 0);
+    free(data);
+    aos_memory_index_free(ix);
+}
+
+/* ---- the graph's file ---------------------------------------------------- */
+
+static char tmpdir[256];
+
+static void make_tmpdir(void)
+{
+    if (tmpdir[0])
+        return;
+    snprintf(tmpdir, sizeof(tmpdir), "%s/aos-graph-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    assert_non_null(mkdtemp(tmpdir));
+}
+
+/* group teardown: the tests remove their files, this their directory */
+static int remove_tmpdir(void **state)
+{
+    (void)state;
+    if (tmpdir[0])
+        rmdir(tmpdir);
+    return 0;
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)len + 1);
+    assert_non_null(p);
+    assert_int_equal(fread(p, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return p;
+}
+
+static void spit(const char *path, const unsigned char *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+/* recall@10 of the graph (ef 128) against the brute force over the live */
+static double graph_recall(aos_memory_index_t *ix, const float *data, int n, int d,
+                           const char *dead, int queries)
+{
+    float q[D];
+    aos_memory_hit_t got[K], want[K];
+    int hit = 0, total = 0;
+    for (int t = 0; t < queries; t++) {
+        random_unit(q, d);
+        brute(data, n, d, q, K, dead, want);
+        int k = aos_memory_index_search(ix, q, K, AOS_MEMORY_SEARCH_HNSW, 128, NULL, NULL, got);
+        assert_int_equal(k, K);
+        for (int i = 0; i < k; i++) {
+            assert_true(got[i].id >= 1 && got[i].id <= n);
+            assert_false(dead && dead[got[i].id - 1]);
+            /* scores are the vectors' */
+            assert_true(fabsf(got[i].score - dotv(q, data + (got[i].id - 1) * d, d)) < 1e-5f);
+        }
+        hit += overlap(got, k, want, K);
+        total += K;
+    }
+    return (double)hit / total;
+}
+
+static aos_memory_index_t *index_of(const float *data, int n, int d, const char *path)
+{
+    aos_memory_index_t *ix;
+    assert_int_equal(aos_memory_index_new(&ix, d, 1), 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(aos_memory_index_add(ix, i + 1, 0, data + (size_t)i * d), 0);
+    assert_int_equal(aos_memory_index_hnsw_file(ix, path, 1), 0);
+    return ix;
+}
+
+/* Saved when built; loaded by a second index over the same vectors (the
+ * same graph: the same answers); a third index whose vectors changed
+ * since (removed, replaced, added, another order of slots) keeps the
+ * matching nodes and inserts the rest. */
+static void test_index_hnsw_file(void **state)
+{
+    (void)state;
+    make_tmpdir();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/graph", tmpdir);
+    unlink(path);
+    float *data = malloc((size_t)(N + 200) * D * sizeof(float));
+    assert_non_null(data);
+    for (int i = 0; i < N + 200; i++)
+        random_unit(data + (size_t)i * D, D);
+    aos_memory_hnsw_info_t in;
+
+    /* no file yet: built, then saved */
+    aos_memory_index_t *a = index_of(data, N, D, path);
+    assert_int_equal(aos_memory_index_hnsw_save(a, NULL), AOS_ENOTFOUND); /* no graph yet */
+    assert_int_equal(aos_memory_index_hnsw_start(a, 16, 100, 2, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(a), 0);
+    aos_memory_index_hnsw_info(a, &in);
+    assert_int_equal(in.state, AOS_MEMORY_HNSW_READY);
+    assert_int_equal(in.from_file, 0);
+    assert_int_equal(in.builds, 1);
+    assert_int_equal(aos_memory_index_hnsw_dirty(a), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    char tmp[600];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    assert_int_not_equal(access(tmp, F_OK), 0); /* renamed, not left */
+
+    /* the same vectors: loaded, nothing inserted, the same answers */
+    aos_memory_index_t *b = index_of(data, N, D, path);
+    assert_int_equal(aos_memory_index_hnsw_start(b, 16, 100, 2, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(b), 0);
+    aos_memory_index_hnsw_info(b, &in);
+    assert_int_equal(in.state, AOS_MEMORY_HNSW_READY);
+    assert_int_equal(in.from_file, 1);
+    assert_int_equal(in.file_nodes, N);
+    assert_int_equal(in.file_inserted, 0);
+    assert_int_equal(in.m, 16);
+    assert_int_equal(in.ef_construction, 100);
+    assert_int_equal(aos_memory_index_hnsw_dirty(b), 0);
+    for (int t = 0; t < 50; t++) {
+        float q[D];
+        aos_memory_hit_t ga[K], gb[K];
+        random_unit(q, D);
+        int na = aos_memory_index_search(a, q, K, AOS_MEMORY_SEARCH_HNSW, 32, NULL, NULL, ga);
+        int nb = aos_memory_index_search(b, q, K, AOS_MEMORY_SEARCH_HNSW, 32, NULL, NULL, gb);
+        assert_int_equal(na, nb);
+        for (int i = 0; i < na; i++)
+            assert_int_equal(ga[i].id, gb[i].id);
+    }
+    double r = graph_recall(b, data, N, D, NULL, 50);
+    print_message("graph loaded from its file, recall@10 (ef 128): %.3f\n", r);
+    assert_true(r >= 0.95);
+    /* a change makes it dirty; a save makes it clean again */
+    assert_int_equal(aos_memory_index_remove(b, 5), 0);
+    assert_int_equal(aos_memory_index_hnsw_dirty(b), 1);
+    assert_int_equal(aos_memory_index_hnsw_save(b, NULL), 0);
+    assert_int_equal(aos_memory_index_hnsw_dirty(b), 0);
+    aos_memory_index_free(b);
+    aos_memory_index_free(a);
+
+    /* changed since (the file now lacks id 5: saved by b after its
+     * removal): slots in reverse order; ids 1..100 (odd) removed, 101..150
+     * replaced, N+1..N+200 added */
+    char *dead = calloc(N + 200, 1);
+    assert_non_null(dead);
+    aos_memory_index_t *c;
+    assert_int_equal(aos_memory_index_new(&c, D, 1), 0);
+    for (int i = N - 1; i >= 0; i--)
+        if (i + 1 != 5)
+            assert_int_equal(aos_memory_index_add(c, i + 1, 0, data + (size_t)i * D), 0);
+    dead[4] = 1;
+    for (int i = 0; i < 100; i += 2) {
+        if (i == 4)
+            continue;
+        assert_int_equal(aos_memory_index_remove(c, i + 1), 0);
+        dead[i] = 1;
+    }
+    for (int i = 100; i < 150; i++) {
+        random_unit(data + (size_t)i * D, D);
+        assert_int_equal(aos_memory_index_add(c, i + 1, 0, data + (size_t)i * D), 0);
+    }
+    for (int i = N; i < N + 200; i++)
+        assert_int_equal(aos_memory_index_add(c, i + 1, 0, data + (size_t)i * D), 0);
+    assert_int_equal(aos_memory_index_hnsw_file(c, path, 1), 0);
+    assert_int_equal(aos_memory_index_hnsw_start(c, 16, 100, 1, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(c), 0);
+    aos_memory_index_hnsw_info(c, &in);
+    assert_int_equal(in.from_file, 1);
+    assert_int_equal(in.file_nodes, (N - 1) - 49 - 50); /* the file: all but id 5 */
+    assert_int_equal(in.file_inserted, 50 + 200);
+    assert_int_equal(aos_memory_index_count(c), N - 1 - 49 + 200);
+    r = graph_recall(c, data, N + 200, D, dead, 50);
+    print_message("graph loaded with changes applied, recall@10 (ef 128): %.3f\n", r);
+    assert_true(r >= 0.95);
+    /* every replaced or added vector is found by the graph */
+    for (int i = 100; i < N + 200; i = i == 149 ? N : i + 1) {
+        aos_memory_hit_t got[1];
+        assert_int_equal(aos_memory_index_search(c, data + (size_t)i * D, 1, AOS_MEMORY_SEARCH_HNSW,
+                                                 64, NULL, NULL, got),
+                         1);
+        assert_int_equal(got[0].id, i + 1);
+    }
+    /* it was saved after applying them: clean */
+    assert_int_equal(aos_memory_index_hnsw_dirty(c), 0);
+    aos_memory_index_free(c);
+    free(dead);
+    free(data);
+    unlink(path);
+}
+
+/* Truncated, corrupted, extended, other parameters or other vectors: the
+ * file is ignored, the graph built (and saved over it), never a crash or
+ * a wrong hit. */
+static void test_index_hnsw_file_bad(void **state)
+{
+    (void)state;
+    enum { n = 600, d = 32 };
+    make_tmpdir();
+    char good[512], path[512];
+    snprintf(good, sizeof(good), "%s/good", tmpdir);
+    snprintf(path, sizeof(path), "%s/bad", tmpdir);
+    unlink(good);
+    float *data = malloc((size_t)n * d * sizeof(float));
+    assert_non_null(data);
+    for (int i = 0; i < n; i++)
+        random_unit(data + (size_t)i * d, d);
+    aos_memory_index_t *ix = index_of(data, n, d, good);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 8, 40, 1, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    aos_memory_index_free(ix);
+    size_t len;
+    unsigned char *bytes = slurp(good, &len);
+    assert_true(len > 64 + (size_t)n * 24);
+    aos_memory_hnsw_info_t in;
+
+    /* the good file loads (the control) */
+    ix = index_of(data, n, d, good);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 8, 40, 1, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    aos_memory_index_hnsw_info(ix, &in);
+    assert_int_equal(in.from_file, 1);
+    aos_memory_index_free(ix);
+
+    /* cases: truncations, flipped bytes, one byte more */
+    size_t cuts[] = {0, 1, 8, 63, 64, 65, 64 + n * 8, 64 + n * 20, len / 2, len - 4, len - 1};
+    int ncases = 0;
+    for (int c = 0; c < 11 + 24 + 1; c++) {
+        unsigned char *p = malloc(len + 1);
+        assert_non_null(p);
+        memcpy(p, bytes, len);
+        size_t plen = len;
+        if (c < 11) {
+            plen = cuts[c];
+        } else if (c < 11 + 24) {
+            /* header bytes first, then spread over the body */
+            size_t at = c - 11 < 8 ? (size_t)(c - 11) * 8 + 3 : 64 + (len - 64) * (c - 19) / 16;
+            if (at >= len)
+                at = len - 1;
+            p[at] ^= 0x5a;
+        } else {
+            p[plen++] = 0;
+        }
+        spit(path, p, plen);
+        free(p);
+        ix = index_of(data, n, d, path);
+        assert_int_equal(aos_memory_index_hnsw_start(ix, 8, 40, 1, 0), 0);
+        assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+        aos_memory_index_hnsw_info(ix, &in);
+        assert_int_equal(in.state, AOS_MEMORY_HNSW_READY);
+        if (in.from_file)
+            print_message("case %d was loaded\n", c);
+        assert_int_equal(in.from_file, 0);
+        assert_true(graph_recall(ix, data, n, d, NULL, 10) >= 0.9);
+        aos_memory_index_free(ix);
+        /* built and saved over it: it loads now */
+        ix = index_of(data, n, d, path);
+        assert_int_equal(aos_memory_index_hnsw_start(ix, 8, 40, 1, 0), 0);
+        assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+        aos_memory_index_hnsw_info(ix, &in);
+        assert_int_equal(in.from_file, 1);
+        aos_memory_index_free(ix);
+        ncases++;
+    }
+    print_message("%d damaged files ignored and rebuilt\n", ncases);
+
+    /* other parameters: M, efConstruction, dims */
+    spit(path, bytes, len);
+    ix = index_of(data, n, d, path);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 12, 40, 1, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    aos_memory_index_hnsw_info(ix, &in);
+    assert_int_equal(in.from_file, 0);
+    assert_int_equal(in.m, 12);
+    aos_memory_index_free(ix);
+    spit(path, bytes, len);
+    ix = index_of(data, n, d, path);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 8, 41, 1, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    aos_memory_index_hnsw_info(ix, &in);
+    assert_int_equal(in.from_file, 0);
+    aos_memory_index_free(ix);
+    spit(path, bytes, len);
+    ix = index_of(data, n, 16, path); /* the first 16 floats of each: other dims */
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 8, 40, 1, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    aos_memory_index_hnsw_info(ix, &in);
+    assert_int_equal(in.from_file, 0);
+    aos_memory_index_free(ix);
+    /* other vectors under the same ids (another database): ignored */
+    spit(path, bytes, len);
+    float *other = malloc((size_t)n * d * sizeof(float));
+    assert_non_null(other);
+    for (int i = 0; i < n; i++)
+        random_unit(other + (size_t)i * d, d);
+    ix = index_of(other, n, d, path);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 8, 40, 1, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    aos_memory_index_hnsw_info(ix, &in);
+    assert_int_equal(in.from_file, 0);
+    assert_true(graph_recall(ix, other, n, d, NULL, 10) >= 0.9);
+    aos_memory_index_free(ix);
+    /* a directory where the file should be: nothing to load, the save fails, no crash */
+    ix = index_of(data, n, d, tmpdir);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 8, 40, 1, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    aos_memory_index_hnsw_info(ix, &in);
+    assert_int_equal(in.state, AOS_MEMORY_HNSW_READY);
+    assert_int_equal(in.from_file, 0);
+    assert_int_not_equal(aos_memory_index_hnsw_save(ix, NULL), 0);
+    aos_memory_index_free(ix);
+    free(other);
+    free(bytes);
+    free(data);
+    unlink(path);
+    unlink(good);
+}
+
+/* Past a tenth of the nodes changed (at least 10,000) since the file
+ * last matched the graph, a thread of the index saves it again. */
+static void test_index_hnsw_autosave(void **state)
+{
+    (void)state;
+    enum { n = 2000, more = 10000, d = 16 };
+    make_tmpdir();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/auto", tmpdir);
+    unlink(path);
+    float *data = malloc((size_t)(n + more) * d * sizeof(float));
+    assert_non_null(data);
+    for (int i = 0; i < n + more; i++)
+        random_unit(data + (size_t)i * d, d);
+    aos_memory_index_t *ix = index_of(data, n, d, path);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 4, 16, 1, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    assert_int_equal(aos_memory_index_hnsw_dirty(ix), 0);
+    struct stat st0, st1;
+    assert_int_equal(stat(path, &st0), 0);
+    for (int i = n; i < n + more; i++) {
+        assert_int_equal(aos_memory_index_add(ix, i + 1, 0, data + (size_t)i * d), 0);
+        if (i == n + more - 2) { /* one short: still only dirty */
+            assert_int_equal(stat(path, &st1), 0);
+            assert_int_equal(st1.st_size, st0.st_size);
+        }
+    }
+    int waited = 0;
+    while (aos_memory_index_hnsw_dirty(ix) && waited < 60000) {
+        usleep(10000);
+        waited += 10;
+    }
+    assert_int_equal(aos_memory_index_hnsw_dirty(ix), 0);
+    assert_int_equal(stat(path, &st1), 0);
+    assert_true(st1.st_size > st0.st_size);
+    aos_memory_index_free(ix);
+    /* it holds every vector */
+    ix = index_of(data, n + more, d, path);
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 4, 16, 1, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    aos_memory_hnsw_info_t in;
+    aos_memory_index_hnsw_info(ix, &in);
+    assert_int_equal(in.from_file, 1);
+    assert_int_equal(in.file_nodes, n + more);
+    assert_int_equal(in.file_inserted, 0);
+    aos_memory_index_free(ix);
+    free(data);
+    unlink(path);
+}
+
+/* More than half of the slots dead: a rebuild in the background over the
+ * live vectors, the old graph answering meanwhile; the holes compacted. */
+static void test_index_hnsw_rebuild(void **state)
+{
+    (void)state;
+    enum { n = 2000, d = 32 };
+    float *data = malloc((size_t)n * d * sizeof(float));
+    char *dead = calloc(n, 1);
+    assert_non_null(data);
+    assert_non_null(dead);
+    aos_memory_index_t *ix;
+    assert_int_equal(aos_memory_index_new(&ix, d, 1), 0);
+    for (int i = 0; i < n; i++) {
+        random_unit(data + (size_t)i * d, d);
+        assert_int_equal(aos_memory_index_add(ix, i + 1, 0, data + (size_t)i * d), 0);
+    }
+    assert_int_equal(aos_memory_index_hnsw_start(ix, 8, 60, 2, 0), 0);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    aos_memory_hnsw_info_t in;
+    /* half dead: no rebuild yet */
+    int removed = 0;
+    for (int i = 0; i < n && removed < n / 2; i += 1 + (i % 3 == 0)) {
+        if (dead[i])
+            continue;
+        assert_int_equal(aos_memory_index_remove(ix, i + 1), 0);
+        dead[i] = 1;
+        removed++;
+    }
+    for (int i = 0; removed < n / 2; i++)
+        if (!dead[i]) {
+            assert_int_equal(aos_memory_index_remove(ix, i + 1), 0);
+            dead[i] = 1;
+            removed++;
+        }
+    aos_memory_index_hnsw_info(ix, &in);
+    assert_int_equal(in.rebuilds, 0);
+    assert_int_equal(in.building, 0);
+    assert_int_equal(in.dead, n / 2);
+    /* one more: the rebuild starts; searches meanwhile use the old graph */
+    int i0 = 0;
+    while (dead[i0])
+        i0++;
+    assert_int_equal(aos_memory_index_remove(ix, i0 + 1), 0);
+    dead[i0] = 1;
+    aos_memory_index_hnsw_info(ix, &in);
+    assert_int_equal(in.state, AOS_MEMORY_HNSW_READY);
+    /* more removed while it runs (or after): gone from the result either way */
+    for (int i = n - 1, k = 0; k < 100; i--)
+        if (!dead[i]) {
+            assert_int_equal(aos_memory_index_remove(ix, i + 1), 0);
+            dead[i] = 1;
+            k++;
+        }
+    aos_memory_method_t used;
+    aos_memory_hit_t got[K];
+    float q[D];
+    random_unit(q, d);
+    assert_int_equal(
+        aos_memory_index_search_by(ix, q, K, AOS_MEMORY_SEARCH_AUTO, 64, NULL, NULL, got, &used),
+        K);
+    assert_int_equal(used, AOS_MEMORY_SEARCH_HNSW_INT8);
+    assert_int_equal(aos_memory_index_hnsw_wait(ix), 0);
+    aos_memory_index_hnsw_info(ix, &in);
+    assert_int_equal(in.rebuilds, 1);
+    assert_int_equal(in.builds, 2);
+    int live = n - n / 2 - 1 - 100;
+    /* compacted: the slots are the live vectors (and the removals after the swap, if any) */
+    assert_int_equal(aos_memory_index_count(ix), live);
+    print_message("after the rebuild: %zu slots, %zu dead, %d live\n", in.slots, in.dead, live);
+    assert_true(in.slots - in.dead == (size_t)live);
+    assert_true(in.slots < (size_t)n);
+    double r = graph_recall(ix, data, n, d, dead, 50);
+    print_message("rebuilt graph, recall@10 (ef 128): %.3f\n", r);
+    assert_true(r >= 0.95);
+    /* adds go on into the new graph */
+    float v[32];
+    random_unit(v, d);
+    assert_int_equal(aos_memory_index_add(ix, 99999, 0, v), 0);
+    assert_int_equal(aos_memory_index_search(ix, v, 1, AOS_MEMORY_SEARCH_HNSW, 64, NULL, NULL, got),
+                     1);
+    assert_int_equal(got[0].id, 99999);
+    free(dead);
     free(data);
     aos_memory_index_free(ix);
 }
@@ -676,10 +1142,14 @@ int main(void)
         cmocka_unit_test(test_index_hnsw_background),
         cmocka_unit_test(test_index_hnsw_free_while_building),
         cmocka_unit_test(test_index_change),
+        cmocka_unit_test(test_index_hnsw_file),
+        cmocka_unit_test(test_index_hnsw_file_bad),
+        cmocka_unit_test(test_index_hnsw_rebuild),
+        cmocka_unit_test(test_index_hnsw_autosave),
         cmocka_unit_test(test_rrf),
         cmocka_unit_test(test_embed_answer),
         cmocka_unit_test(test_embed_error_body),
         cmocka_unit_test(test_index_dims),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, remove_tmpdir);
 }

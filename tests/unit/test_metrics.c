@@ -281,6 +281,30 @@ static void test_histogram_without_labels(void **state)
     aos_metrics_free(m);
 }
 
+/* A series set whole from counts kept elsewhere (the store's job times):
+ * buckets given one by one come out cumulative, count is their total,
+ * and a second set replaces the first. */
+static void test_histogram_set_whole(void **state)
+{
+    (void)state;
+    aos_metrics_t *m = aos_metrics_new();
+    const double bounds[] = {0.001, 0.01};
+    aos_metric_t *h = aos_metrics_histogram(m, "aos_job_seconds", "Jobs.", "kind", bounds, 2);
+    const uint64_t first[] = {9, 9, 9};
+    const uint64_t counts[] = {4, 2, 1};
+    aos_metric_set_histogram(h, first, 1.0, "fill");
+    aos_metric_set_histogram(h, counts, 0.5, "fill");
+    aos_metric_set_histogram(NULL, counts, 0.5, "fill"); /* no family: nothing */
+    expect_render(m, "# HELP aos_job_seconds Jobs.\n"
+                     "# TYPE aos_job_seconds histogram\n"
+                     "aos_job_seconds_bucket{kind=\"fill\",le=\"0.001\"} 4\n"
+                     "aos_job_seconds_bucket{kind=\"fill\",le=\"0.01\"} 6\n"
+                     "aos_job_seconds_bucket{kind=\"fill\",le=\"+Inf\"} 7\n"
+                     "aos_job_seconds_sum{kind=\"fill\"} 0.5\n"
+                     "aos_job_seconds_count{kind=\"fill\"} 7\n");
+    aos_metrics_free(m);
+}
+
 static void test_histogram_bounds_are_copied(void **state)
 {
     (void)state;
@@ -847,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_label_escaping),
         cmocka_unit_test(test_histogram_cumulative_buckets),
         cmocka_unit_test(test_histogram_without_labels),
+        cmocka_unit_test(test_histogram_set_whole),
         cmocka_unit_test(test_histogram_bounds_are_copied),
         cmocka_unit_test(test_histogram_with_only_inf_bucket),
         cmocka_unit_test(test_observe_ignored_on_counter_and_null),

@@ -982,7 +982,9 @@ static int job_fn(aos_store_t *st, void *arg, aos_err_t *err)
     uv_thread_t self = uv_thread_self();
     if (uv_thread_equal(&self, &ja->as->loop_thread))
         ja->as->bad_thread = 1;
-    ja->as->nran++; /* only the worker writes it until close joins it */
+    ja->as->nran++;         /* only the worker writes it until close joins it */
+    if (ja->index % 2 == 0) /* the others count as "other" */
+        aos_store_job_note("even", ja->index);
     /* Domain functions work from a job. */
     char key[32];
     snprintf(key, sizeof(key), "job.%d", ja->index);
@@ -1079,6 +1081,72 @@ static void test_background_checkpoint(void **state)
                  (long long)sb.st_size);
 }
 
+/* Frames in the WAL of path now, seen from a connection of its own (a
+ * PASSIVE checkpoint reports them; what it copies does not matter here). */
+static int wal_frames(const char *path)
+{
+    sqlite3 *db = NULL;
+    int log = -1, copied = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    }
+    sqlite3_close(db);
+    return log;
+}
+
+/* A large WAL starts over without the writer running a checkpoint (its two
+ * syncs would hold up whatever job comes next): at gaps between jobs
+ * (upkeep, no job waiting) the writer only wakes the checkpointer, whose
+ * pass copies everything while the writer is idle, and the next commit
+ * starts the WAL over. */
+static void test_wal_restart_off_the_writer(void **state)
+{
+    fixture_t *f = *state;
+    void *conn = NULL;
+    aos_err_t err = {0};
+    assert_int_equal(aos__store_sqlite.open(&conn, f->path, &err), 0);
+    assert_int_equal(aos__store_sqlite.exec(conn, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)",
+                                            NULL, 0, NULL, &err),
+                     0);
+    /* one commit of ~10,000 pages: past the size from which the WAL may
+     * start over, short of the one where the writer copies it itself */
+    static char blob[64 * 1024];
+    memset(blob, 'x', sizeof(blob));
+    assert_int_equal(aos__store_sqlite.begin(conn, &err), 0);
+    for (int i = 0; i < 600; i++) {
+        aos__sql_val_t v = aos__sql_blob(blob, sizeof(blob));
+        assert_int_equal(
+            aos__store_sqlite.exec(conn, "INSERT INTO t (b) VALUES (?)", &v, 1, NULL, &err), 0);
+    }
+    assert_int_equal(aos__store_sqlite.commit(conn, &err), 0);
+    char wal[4096];
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    struct stat sb = {0};
+    assert_int_equal(stat(wal, &sb), 0);
+    int before = (int)(sb.st_size / (4096 + 24)); /* frames of a 4 KiB page */
+    assert_true(before >= 8000);
+    /* gaps between jobs, and a small commit, which the checkpointer has
+     * yet to copy: the writer copies nothing itself */
+    aos__sql_val_t v = aos__sql_blob(blob, 16);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 50; i++) {
+            assert_int_equal(aos__store_sqlite.upkeep(conn, 0), 0);
+            usleep(20 * 1000);
+        }
+        if (round == 0)
+            assert_int_equal(
+                aos__store_sqlite.exec(conn, "INSERT INTO t (b) VALUES (?)", &v, 1, NULL, &err), 0);
+    }
+    assert_int_equal(
+        aos__store_sqlite.exec(conn, "INSERT INTO t (b) VALUES (?)", &v, 1, NULL, &err), 0);
+    int after = wal_frames(f->path);
+    aos__store_sqlite.close(conn);
+    if (after < 0 || after > 10)
+        fail_msg("the WAL did not start over: %d frames after a commit (%d before)", after, before);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM t"), 602);
+}
+
 /* Open file descriptors of this process. */
 static int open_fds(void)
 {
@@ -1159,6 +1227,32 @@ static void test_async_order_and_threads(void **state)
     assert_int_equal(aos_store_setting_get(as.st, "job.39", &v, &err), 0);
     assert_int_equal(json_integer_value(v), 39);
     json_decref(v);
+
+    /* Every job timed, by the kind it noted (or "other"), with its entries. */
+    aos_store_job_time_t jt[AOS_STORE_JOB_KINDS];
+    size_t nk = aos_store_job_times(as.st, jt, AOS_STORE_JOB_KINDS);
+    uint64_t seen = 0;
+    int even = 0;
+    for (size_t k = 0; k < nk; k++) {
+        uint64_t in_buckets = 0;
+        for (size_t b = 0; b <= AOS_STORE_JOB_BOUNDS; b++)
+            in_buckets += jt[k].buckets[b];
+        assert_int_equal(in_buckets, jt[k].count);
+        assert_true(jt[k].seconds > 0 && jt[k].max_seconds > 0);
+        assert_true(jt[k].max_seconds <= jt[k].seconds);
+        seen += jt[k].count;
+        if (strcmp(jt[k].kind, "even") == 0) {
+            even = 1;
+            assert_int_equal(jt[k].count, NJOBS / 2);
+            assert_int_equal(jt[k].entries, (NJOBS / 2) * (NJOBS - 2) / 2); /* 0 + 2 + ... */
+        } else {
+            assert_string_equal(jt[k].kind, "other");
+            assert_int_equal(jt[k].count, NJOBS - NJOBS / 2);
+            assert_int_equal(jt[k].entries, 0);
+        }
+    }
+    assert_true(even);
+    assert_int_equal(seen, NJOBS);
 
     assert_int_equal(aos_store_submit(as.st, NULL, NULL, NULL), AOS_EINVAL);
     aos_store_close(as.st);
@@ -1284,6 +1378,7 @@ int main(void)
         T(test_agent_runs),
         T(test_backend_contract),
         T(test_background_checkpoint),
+        T(test_wal_restart_off_the_writer),
         T(test_savepoint_journal_in_memory),
         T(test_async_order_and_threads),
         T(test_close_drains_then_rejects),

@@ -43,7 +43,8 @@ static void rm_rf(const char *path)
 static void put(const char *dir, const char *name, const char *data, size_t n)
 {
     char p[600];
-    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    int w = snprintf(p, sizeof(p), "%s/%s", dir, name);
+    assert_true(w > 0 && (size_t)w < sizeof(p));
     FILE *f = fopen(p, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, n, f), n);
@@ -53,7 +54,8 @@ static void put(const char *dir, const char *name, const char *data, size_t n)
 static char *slurp(const char *dir, const char *name)
 {
     char p[600];
-    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    int w = snprintf(p, sizeof(p), "%s/%s", dir, name);
+    assert_true(w > 0 && (size_t)w < sizeof(p));
     FILE *f = fopen(p, "rb");
     if (!f)
         return NULL;

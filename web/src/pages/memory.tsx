@@ -19,6 +19,7 @@ import { t, Key } from '../i18n';
 import { api } from '../api';
 import { can } from '../perm';
 import { useLoad, Err, Tabs, TabPanel, Modal, DiffView, pretty, when, val } from '../ui';
+import { BlueprintList } from '../blueprints';
 
 type Tab = 'profile' | 'blueprints' | 'vars' | 'items';
 
@@ -99,7 +100,6 @@ function Blueprints() {
   const [open, setOpen] = useState<number | null>(null);
   const [creating, setCreating] = useState(false);
   const [err, setErr] = useState('');
-  const op = can('operate');
   const create = async (e: Event) => {
     e.preventDefault();
     setErr('');
@@ -114,21 +114,8 @@ function Blueprints() {
   };
   return (
     <div class="split">
-      <section class="panel">
-        <label>{t('mem.project')}<input class="mono" value={project} placeholder={t('mem.project.all')}
-          onChange={(e) => setProject((e.target as HTMLInputElement).value.trim())} /></label>
-        {!list.data ? <Err msg={list.err} /> : list.data.blueprints.length === 0 ? <p class="muted">{t('common.none')}</p> : (
-          <ul class="list" data-testid="blueprints">
-            {list.data.blueprints.map((b) => (
-              <li key={b.id} class={open === b.id ? 'active' : ''} data-blueprint={b.name}>
-                <button type="button" class="link" onClick={() => setOpen(b.id)} aria-current={open === b.id}>{b.name}</button>
-                <div class="small muted">{b.project_id} · v{b.current_version ?? b.version}</div>
-              </li>
-            ))}
-          </ul>
-        )}
-        {op && <button type="button" onClick={() => setCreating(true)} data-testid="bp-new">{t('mem.bp.new')}</button>}
-      </section>
+      <BlueprintList project={project} setProject={setProject} list={list.data?.blueprints} err={list.err}
+        open={open} onOpen={setOpen} onNew={() => setCreating(true)} ids={{ list: 'blueprints', add: 'bp-new' }} />
       <div>
         {open != null && <BlueprintView key={open} id={open} onChanged={list.reload} />}
         {open == null && <p class="muted">{t('mem.bp.pick')}</p>}

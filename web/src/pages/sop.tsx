@@ -27,6 +27,7 @@ import { can } from '../perm';
 import { Err, useLoad, DiffView, pretty, when } from '../ui';
 import { SchemaFields, JsonBox, NumberBox } from '../schemaform';
 import { listToolsAt, Tool } from './integrations';
+import { BlueprintList } from '../blueprints';
 
 type Json = any;
 type Step = Record<string, Json>;
@@ -88,23 +89,8 @@ export function Blueprints({ onOpenRun }: { onOpenRun: (trace: string) => void }
   };
   return (
     <div class="split sop">
-      <section class="panel">
-        <h2>{t('sop.title')}</h2>
-        <label>{t('mem.project')}<input class="mono" value={project} placeholder={t('mem.project.all')}
-          onChange={(e) => setProject((e.target as HTMLInputElement).value.trim())} data-testid="sop-project" /></label>
-        <Err msg={list.err} />
-        {list.data && (list.data.blueprints.length === 0 ? <p class="muted">{t('common.none')}</p> : (
-          <ul class="list" data-testid="sop-list">
-            {list.data.blueprints.map((b) => (
-              <li key={b.id} class={open === b.id ? 'active' : ''} data-blueprint={b.name}>
-                <button type="button" class="link" onClick={() => setOpen(b.id)} aria-current={open === b.id}>{b.name}</button>
-                <div class="small muted">{b.project_id} · v{b.current_version ?? b.version}</div>
-              </li>
-            ))}
-          </ul>
-        ))}
-        {can('operate') && <button type="button" onClick={() => setOpen('new')} data-testid="sop-new">{t('mem.bp.new')}</button>}
-      </section>
+      <BlueprintList title={t('sop.title')} project={project} setProject={setProject} list={list.data?.blueprints} err={list.err}
+        open={open} onOpen={setOpen} onNew={() => setOpen('new')} ids={{ list: 'sop-list', add: 'sop-new', project: 'sop-project' }} />
       <div>
         {open === 'new' && <NewBlueprint project={project} onSaved={(id) => { list.reload(); setOpen(id); }} />}
         {typeof open === 'number' && <BlueprintEditor key={open} id={open} onSaved={list.reload} onOpenRun={onOpenRun} />}
