@@ -100,7 +100,8 @@ static void on_gateway_down(void *data)
     d->http = NULL;
     aos_gateway_free(d->gateway);
     d->gateway = NULL;
-    aos_llm_free(d->llm); /* wiring: llm -- before httpc, which carries its calls */
+    aos_memory_stop(d->memory); /* wiring: memory -- its re-embedding, before the llm client */
+    aos_llm_free(d->llm);       /* wiring: llm -- before httpc, which carries its calls */
     d->llm = NULL;
     aos_telemetry_shutdown(d->telemetry); /* wiring: telemetry -- before httpc */
     aos_httpc_free(d->httpc);
@@ -297,6 +298,7 @@ static int apply_settings(const char *group, int dry_run, void *data)
     char *key = aos_settings_llm_key(d->settings);
     aos_llm_cfg_t mc = {.base_url = c->llm_base_url,
                         .model = c->llm_model,
+                        .embed_model = c->llm_embed_model,
                         .api_key = key,
                         .temperature = c->llm_temperature,
                         .max_tokens = (unsigned)c->llm_max_tokens,
@@ -613,22 +615,6 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     for (size_t i = 0; i < sizeof(tb) / sizeof(tb[0]); i++)
         if ((rc = aos_gateway_add_builtin(d->gateway, tb[i])))
             return aos_err_set(err, rc, "unable to add the built-in server '%s'", tb[i]->name);
-    /* wiring: memory -- create (loads the vector index), add routes and the "memory" built-in */
-    aos_memory_cfg_t memc = {.loop = d->loop,
-                             .store = d->store,
-                             .principal_of = memory_principal,
-                             .principal_data = d->auth,
-                             .hnsw_min_items = (size_t)c->memory_hnsw_min_items,
-                             .hnsw_threads = (int)c->memory_hnsw_threads,
-                             .hnsw_m = (int)c->memory_hnsw_m,
-                             .hnsw_efc = (int)c->memory_hnsw_efc,
-                             .hnsw_ef = (int)c->memory_hnsw_ef,
-                             .data_dir = c->data_dir};
-    if ((rc = aos_memory_new(&d->memory, &memc, err)) ||
-        (rc = aos_memory_add_routes(d->memory, d->http)))
-        return rc;
-    if ((rc = aos_gateway_add_builtin(d->gateway, aos_memory_builtin(d->memory))))
-        return aos_err_set(err, rc, "unable to add the built-in server 'memory'");
     /* wiring: llm -- the client the planner (and later the Critic, agents,
      * memory) calls, when a model server is configured; it hands its key to
      * the redactor through on_unseal */
@@ -637,6 +623,7 @@ static int run(aos_daemon_t *d, aos_err_t *err)
         d->llm_key_flag = c->llm_api_key != NULL;
         aos_llm_cfg_t mc = {.base_url = c->llm_base_url,
                             .model = c->llm_model,
+                            .embed_model = c->llm_embed_model,
                             .api_key = c->llm_api_key ? c->llm_api_key : stored_key,
                             .temperature = c->llm_temperature,
                             .max_tokens = (unsigned)c->llm_max_tokens,
@@ -660,6 +647,30 @@ static int run(aos_daemon_t *d, aos_err_t *err)
     } else if (c->llm_api_key) {
         aos_log_warn("aosd", "--llm-api-key is ignored without --llm-base-url");
     }
+    /* wiring: memory -- create (loads the vector index), add routes and the "memory" built-in;
+     * after the llm client, which --memory-embed llm embeds with */
+    /* (after the stored settings: llm.base_url and llm.embed_model may come from them) */
+    if (!strcmp(c->memory_embed, "llm") && (!d->llm || !c->llm_embed_model))
+        return aos_err_set(err, AOS_EINVAL,
+                           "--memory-embed llm needs --llm-base-url and --llm-embed-model");
+    aos_memory_cfg_t memc = {.loop = d->loop,
+                             .store = d->store,
+                             .principal_of = memory_principal,
+                             .principal_data = d->auth,
+                             .hnsw_min_items = (size_t)c->memory_hnsw_min_items,
+                             .hnsw_threads = (int)c->memory_hnsw_threads,
+                             .hnsw_m = (int)c->memory_hnsw_m,
+                             .hnsw_efc = (int)c->memory_hnsw_efc,
+                             .hnsw_ef = (int)c->memory_hnsw_ef,
+                             .data_dir = c->data_dir,
+                             /* --memory-embed llm: the model server's vectors */
+                             .llm = strcmp(c->memory_embed, "llm") ? NULL : d->llm,
+                             .embed_model = c->llm_embed_model};
+    if ((rc = aos_memory_new(&d->memory, &memc, err)) ||
+        (rc = aos_memory_add_routes(d->memory, d->http)))
+        return rc;
+    if ((rc = aos_gateway_add_builtin(d->gateway, aos_memory_builtin(d->memory))))
+        return aos_err_set(err, rc, "unable to add the built-in server 'memory'");
     /* wiring: orch -- create, add routes; started after the gateway is loaded */
     aos_orch_cfg_t oc = {.loop = d->loop,
                          .store = d->store,
@@ -777,6 +788,8 @@ static const char *check_llm(const aos_config_t *c)
         return "--llm-retries must be from 0 to 10";
     if (c->llm_max_tokens > 10000000)
         return "--llm-max-tokens must be at most 10000000";
+    if (c->llm_embed_model && (!*c->llm_embed_model || strlen(c->llm_embed_model) > 200))
+        return "--llm-embed-model must be 1 to 200 bytes";
     return NULL;
 }
 
@@ -799,6 +812,8 @@ static const char *check_http_limits(const aos_config_t *c)
         return "--memory-hnsw-threads must be from 1 to 8";
     if (c->memory_hnsw_min_items > 100000000)
         return "--memory-hnsw-min-items must be from 0 (never) to 100000000";
+    if (!c->memory_embed || (strcmp(c->memory_embed, "builtin") && strcmp(c->memory_embed, "llm")))
+        return "--memory-embed must be builtin or llm";
     if (c->memory_hnsw_m < 2 || c->memory_hnsw_m > 64)
         return "--memory-hnsw-m must be from 2 to 64";
     if (c->memory_hnsw_efc < 1 || c->memory_hnsw_efc > 4096)

@@ -118,6 +118,8 @@
        "days a finished run (its steps, events and workspace rows) is kept (0: for ever)")         \
     XX(memory_hnsw_min_items, U, "memory-hnsw-min-items", "AOS_MEMORY_HNSW_MIN_ITEMS", "200000",   \
        "memory vectors past which an HNSW graph is built in the background (0: never)")            \
+    XX(memory_embed, S, "memory-embed", "AOS_MEMORY_EMBED", "builtin",                             \
+       "memory vectors: builtin (hashed n-grams, no network) or llm (--llm-embed-model)")          \
     XX(memory_hnsw_threads, U, "memory-hnsw-threads", "AOS_MEMORY_HNSW_THREADS", "1",              \
        "threads building that graph, at a lower priority (1-8)")                                   \
     XX(memory_hnsw_m, U, "memory-hnsw-m", "AOS_MEMORY_HNSW_M", "16",                               \
@@ -129,6 +131,8 @@
     XX(llm_base_url, S, "llm-base-url", "AOS_LLM_BASE_URL", NULL,                                  \
        "OpenAI-compatible API, e.g. https://api.openai.com/v1 (unset: no LLM, offline planner)")   \
     XX(llm_model, S, "llm-model", "AOS_LLM_MODEL", NULL, "model to call at --llm-base-url")        \
+    XX(llm_embed_model, S, "llm-embed-model", "AOS_LLM_EMBED_MODEL", NULL,                         \
+       "embeddings model at --llm-base-url, for --memory-embed llm (e.g. text-embedding-3-small)") \
     XX(llm_api_key, S, "llm-api-key", "AOS_LLM_API_KEY", NULL,                                     \
        "API key for --llm-base-url (a secret: prefer the environment variable)")                   \
     XX(llm_temperature, D, "llm-temperature", "AOS_LLM_TEMPERATURE", "-1",                         \

@@ -3,31 +3,50 @@
 #ifndef AOS_MEMORY_INTERNAL_H
 #define AOS_MEMORY_INTERNAL_H
 
+#include "llm/llm.h"
 #include "memory/memory.h"
 
 #include <jansson.h>
 
 /* Limits of an item and a search; past them a request is refused (400). */
-#define MEM_TEXT_MAX    32768 /* bytes of text */
-#define MEM_SUBJECT_MAX 256
-#define MEM_TAG_MAX     64 /* bytes of a tag */
-#define MEM_TAGS_MAX    32
-#define MEM_META_MAX    16384 /* bytes of meta as compact JSON */
-#define MEM_PROJECT_MAX 128
-#define MEM_Q_MAX       1024
-#define MEM_K_MAX       100
-#define MEM_BODY_MAX    (128 << 10)
-#define MEM_GRAPH_FILE  "memory-hnsw.graph" /* the HNSW graph's file, in the data dir */
+#define MEM_TEXT_MAX       32768 /* bytes of text */
+#define MEM_SUBJECT_MAX    256
+#define MEM_TAG_MAX        64 /* bytes of a tag */
+#define MEM_TAGS_MAX       32
+#define MEM_META_MAX       16384 /* bytes of meta as compact JSON */
+#define MEM_PROJECT_MAX    128
+#define MEM_Q_MAX          1024
+#define MEM_K_MAX          100
+#define MEM_BODY_MAX       (128 << 10)
+#define MEM_EMBED_DIMS_MAX 16384               /* dimensions of a model's vector */
+#define MEM_GRAPH_FILE     "memory-hnsw.graph" /* the HNSW graph's file, in the data dir */
 
 struct aos_memory_s {
     aos_memory_cfg_t cfg;
     aos_builtin_t builtin;
-    aos_memory_index_t *index; /* owned; written by store jobs only */
+    aos_memory_index_t *index; /* owned; written by store jobs only; NULL until the
+                                  model's first vector (llm) */
+    int dims;                  /* the index's dimension (store jobs) */
+    char *model;               /* the embedding model: AOS_MEMORY_EMBED_MODEL or cfg.embed_model */
     int loaded;                /* the index load job finished (loop) */
     int load_failed;
+    size_t load_skipped;                   /* the model's vectors of another dimension at load */
     int hnsw_started;                      /* the graph's build was started (store jobs) */
     uint64_t hnsw_retry_at, hnsw_retry_ns; /* a failed build: the next start, back-off */
     char *graph_path;                      /* <data_dir>/MEM_GRAPH_FILE, or NULL */
+    int stopping;                          /* aos_memory_stop ran (loop) */
+
+    /* re-embedding the items whose vector is of another model (embed.c;
+     * loop) */
+    struct {
+        int running, busy, waiting, dirty;
+        int single;    /* a batch was refused (4xx): one text a call until the pass ends */
+        int64_t after; /* the pass is past this id */
+        size_t written;
+        unsigned backoff_ms;
+        uv_timer_t *timer; /* the back-off; closed by aos_memory_stop */
+        aos_llm_call_t *call;
+    } re;
 
     /* projects seen, interned: an item's vector carries its project's
      * number as its index group. Appended by store jobs, read by the
@@ -83,6 +102,9 @@ struct mem_op {
     int deleted;    /* the soft-deleted items instead of the live ones */
     int64_t before; /* ids under this one; 0: from the newest */
 
+    float *vec; /* llm: the text's or query's vector (dims floats), embedded on the loop */
+    int dims;
+
     json_t *row;    /* the item read or written */
     json_t *result; /* the answer */
 };
@@ -114,6 +136,31 @@ void mem_op_start(mem_op_t *op);
 
 /* 1 if p is a project id: 1..MEM_PROJECT_MAX of A-Z a-z 0-9 . _ - @ / : */
 int mem_project_ok(const char *p);
+
+/* Ends op with err (op->finish). */
+void mem_op_fail(mem_op_t *op, const aos_err_t *err);
+/* The number of project name, interned if new; UINT32_MAX without memory. */
+uint32_t mem_proj_intern(aos_memory_t *m, const char *name);
+/* Store jobs, after an add: starts the HNSW graph's build past the threshold. */
+void mem_maybe_build(aos_memory_t *m);
+
+/* embed.c: vectors from the model server (cfg.llm) */
+/* Checks the result of embedding n texts with model (the call's error, the
+ * count, the dimension) and L2-normalises its vectors in place: 0 or an
+ * AOS_E* code with err naming the model. */
+int mem_embed_check(aos_llm_result_t *r, size_t n, const char *model, aos_err_t *err);
+/* Store jobs: creates the index for dims if there is none yet, else
+ * checks that dims is its dimension (AOS_EUPSTREAM naming both). */
+int mem_index_ready(aos_memory_t *m, int dims, aos_err_t *err);
+/* Embeds text for op (op->vec, op->dims), then runs next(op) on the loop;
+ * on failure ends op with the error instead. */
+typedef void (*mem_next_fn)(mem_op_t *op);
+void mem_embed_then(mem_op_t *op, const char *text, mem_next_fn next);
+/* Starts re-embedding the items whose vector is missing or of another
+ * model, or goes on at once after a back-off (loop). */
+void mem_reembed_kick(aos_memory_t *m);
+/* Goes on at once with a pass waiting for its back-off (loop). */
+void mem_reembed_resume(aos_memory_t *m);
 
 /* blueprint.c: the routes of R2 blueprints */
 int mem_blueprint_add_routes(aos_memory_t *m, aos_http_t *http);

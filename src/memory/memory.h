@@ -24,6 +24,12 @@
  * transaction. The vectors are also held in memory, in an index loaded from
  * the store at start and kept in step by those jobs.
  *
+ * Vectors: the built-in embedding (below), computed in the store jobs; or
+ * with cfg.llm a model's, from an OpenAI-compatible /embeddings call the
+ * loop starts before the store job and waits for without blocking
+ * (embed.c), the index of the model's dimension, and the items whose
+ * vector is of another model re-embedded in the background.
+ *
  * Threads: the service's functions run on the loop thread; its store work
  * (and searches) on the store's worker. The tokenizer, the embedding and
  * RRF are pure (any thread). The index has its own lock (see below). */
@@ -34,6 +40,7 @@
 #include "builtin/builtin.h"
 #include "err/err.h"
 #include "http/http.h"
+#include "llm/llm.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -261,6 +268,11 @@ typedef struct {
      * at aos_memory_free when it changed, and read back by the next build
      * (NULL: not saved). */
     const char *data_dir;
+    /* Vectors from this model server's /embeddings (borrowed; must outlive
+     * m until aos_memory_stop) with the model embed_model (copied), or
+     * NULL: the built-in embedding. */
+    aos_llm_t *llm;
+    const char *embed_model;
 } aos_memory_cfg_t;
 
 /* Starts loading the index from the store (a store job: queued before any
@@ -280,6 +292,9 @@ const aos_builtin_t *aos_memory_builtin(aos_memory_t *m);
 typedef void (*aos_memory_search_fn)(int status, json_t *result, const aos_err_t *err, void *data);
 int aos_memory_search(aos_memory_t *m, const aos_principal_t *who, const json_t *args,
                       aos_memory_search_fn done, void *data, aos_err_t *err);
+/* Stops the background re-embedding (its call, its timer) before the llm
+ * client and the loop go; operations still finish. Loop thread. */
+void aos_memory_stop(aos_memory_t *m);
 /* After aos_store_close (whose callbacks reach m). May be NULL. */
 void aos_memory_free(aos_memory_t *m);
 

@@ -35,7 +35,7 @@
 
 /* The number of project name, interned if new; UINT32_MAX without memory.
  * Any thread. */
-static uint32_t proj_intern(aos_memory_t *m, const char *name)
+uint32_t mem_proj_intern(aos_memory_t *m, const char *name)
 {
     uint32_t g = UINT32_MAX;
     uv_mutex_lock(&m->proj_lock);
@@ -434,12 +434,18 @@ void mem_op_free(mem_op_t *op)
         free(op->allowed[i]);
     free(op->allowed);
     free(op->groups_ok);
+    free(op->vec);
     free(op);
 }
 
 static void op_fail(mem_op_t *op, const aos_err_t *err)
 {
     op->finish(op, err->code ? err->code : AOS_EINTERNAL, NULL, err);
+}
+
+void mem_op_fail(mem_op_t *op, const aos_err_t *err)
+{
+    op_fail(op, err);
 }
 
 static void op_fail_code(mem_op_t *op, int code, const char *fmt, const char *arg)
@@ -449,17 +455,29 @@ static void op_fail_code(mem_op_t *op, int code, const char *fmt, const char *ar
     op_fail(op, &err);
 }
 
-/* The terms and vector of text, for a write. */
+/* The terms and vector of text, for a write: the vector is the built-in
+ * embedding's, or (llm) the one op got on the loop. */
 struct derived {
     char *terms;
-    float vec[AOS_MEMORY_DIMS];
+    const float *vec; /* builtin or op->vec; NULL: keep the stored one */
+    int dims;
+    float builtin[AOS_MEMORY_DIMS];
 };
 
-static int derive(const char *text, struct derived *d, aos_err_t *err)
+static int derive(const mem_op_t *op, const char *text, struct derived *d, aos_err_t *err)
 {
     size_t n = strlen(text);
-    if (aos_memory_terms_join(text, n, &d->terms, NULL) || aos_memory_embed(text, n, d->vec))
+    if (aos_memory_terms_join(text, n, &d->terms, NULL))
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    if (op->m->cfg.llm) {
+        d->vec = op->vec;
+        d->dims = op->dims;
+        return d->vec ? mem_index_ready(op->m, d->dims, err) : 0;
+    }
+    if (aos_memory_embed(text, n, d->builtin))
+        return aos_err_set(err, AOS_ENOMEM, "out of memory");
+    d->vec = d->builtin;
+    d->dims = AOS_MEMORY_DIMS;
     return 0;
 }
 
@@ -473,9 +491,9 @@ static char *jdump(const json_t *v)
     return v && !json_is_null(v) ? json_dumps(v, JSON_COMPACT) : NULL;
 }
 
-static int vec_zero(const float *v)
+static int vec_zero(const float *v, int dims)
 {
-    for (int i = 0; i < AOS_MEMORY_DIMS; i++)
+    for (int i = 0; i < dims; i++)
         if (v[i] != 0.0f)
             return 0;
     return 1;
@@ -532,10 +550,10 @@ static int create_tx(aos_store_t *st, void *arg, aos_err_t *err)
  * doubling up to an hour. */
 #define HNSW_RETRY_NS     (60ull * 1000000000ull)
 #define HNSW_RETRY_MAX_NS (3600ull * 1000000000ull)
-static void maybe_build(aos_memory_t *m)
+void mem_maybe_build(aos_memory_t *m)
 {
     size_t min = m->cfg.hnsw_min_items;
-    if (!min || aos_memory_index_count(m->index) < min)
+    if (!min || !m->index || aos_memory_index_count(m->index) < min)
         return;
     aos_memory_hnsw_state_t st = aos_memory_index_hnsw_state(m->index);
     uint64_t now = uv_hrtime();
@@ -568,7 +586,7 @@ static int job_create(aos_store_t *st, void *arg, aos_err_t *err)
     mem_op_t *op = arg;
     struct tx_arg a = {.op = op};
     const json_t *f = op->fields;
-    int rc = derive(jstr(f, "text"), &a.der, err);
+    int rc = derive(op, jstr(f, "text"), &a.der, err);
     char *tags = jdump(json_object_get(f, "tags")), *meta = jdump(json_object_get(f, "meta"));
     if (!rc && !tags)
         rc = aos_err_set(err, AOS_ENOMEM, NULL);
@@ -581,19 +599,19 @@ static int job_create(aos_store_t *st, void *arg, aos_err_t *err)
                                   .source = op->actor,
                                   .terms = a.der.terms,
                                   .vec = a.der.vec,
-                                  .dims = AOS_MEMORY_DIMS,
-                                  .model = AOS_MEMORY_EMBED_MODEL};
+                                  .dims = a.der.dims,
+                                  .model = op->m->model};
         rc = aos_store_tx(st, create_tx, &a, err);
     }
     if (!rc) {
-        uint32_t g = proj_intern(op->m, a.rec.project_id);
+        uint32_t g = mem_proj_intern(op->m, a.rec.project_id);
         if (g == UINT32_MAX || aos_memory_index_add(op->m->index, a.rec.id, g, a.der.vec))
             aos_log_error("memory",
                           "item %lld is stored but not in the vector index (out of "
                           "memory); it is found by keyword only until a restart",
                           (long long)a.rec.id);
         else
-            maybe_build(op->m);
+            mem_maybe_build(op->m);
     }
     free(a.der.terms);
     free(tags);
@@ -633,7 +651,7 @@ static int write_tx(aos_store_t *st, void *arg, aos_err_t *err)
             json_decref(row);
             return aos_err_set(err, AOS_ENOMEM, NULL);
         }
-        rc = derive(jstr(next, "text"), &a->der, err);
+        rc = derive(op, jstr(next, "text"), &a->der, err);
         tags = jdump(json_object_get(next, "tags"));
         meta = jdump(json_object_get(next, "meta"));
         if (!rc && !tags)
@@ -647,8 +665,8 @@ static int write_tx(aos_store_t *st, void *arg, aos_err_t *err)
                                        .meta = meta,
                                        .terms = a->der.terms,
                                        .vec = a->der.vec,
-                                       .dims = AOS_MEMORY_DIMS,
-                                       .model = AOS_MEMORY_EMBED_MODEL};
+                                       .dims = a->der.dims,
+                                       .model = op->m->model};
             rc = aos_store_mem_update(st, &a->rec, err);
             snprintf(a->project, sizeof(a->project), "%s", a->rec.project_id);
         }
@@ -683,8 +701,9 @@ static int restore_vec(int64_t id, const char *project_id, const float *vec, int
                        aos_err_t *err)
 {
     aos_memory_t *m = arg;
-    uint32_t g = proj_intern(m, project_id);
-    if (dims != AOS_MEMORY_DIMS || g == UINT32_MAX || aos_memory_index_add(m->index, id, g, vec))
+    uint32_t g = mem_proj_intern(m, project_id);
+    if (!m->index || dims != m->dims || g == UINT32_MAX ||
+        aos_memory_index_add(m->index, id, g, vec))
         aos_log_warn("memory", "item %lld: its vector (%d dims) is not searchable", (long long)id,
                      dims);
     return 0;
@@ -697,16 +716,21 @@ static int job_write(aos_store_t *st, void *arg, aos_err_t *err)
     int rc = aos_store_tx(st, write_tx, &a, err);
     if (!rc) {
         aos_memory_t *m = op->m;
-        if (op->kind == MEM_OP_UPDATE && a.live) {
-            uint32_t g = proj_intern(m, a.project);
+        if (op->kind == MEM_OP_UPDATE && a.live && a.der.vec) {
+            uint32_t g = mem_proj_intern(m, a.project);
             if (g == UINT32_MAX || aos_memory_index_add(m->index, op->id, g, a.der.vec))
                 aos_log_error("memory", "item %lld: its new vector is not in the index",
                               (long long)op->id);
         } else if (op->kind == MEM_OP_DELETE) {
-            aos_memory_index_remove(m->index, op->id);
-        } else if (op->kind == MEM_OP_RESTORE) {
+            if (m->index)
+                aos_memory_index_remove(m->index, op->id);
+        } else if (op->kind == MEM_OP_RESTORE || (op->kind == MEM_OP_UPDATE && a.live)) {
+            /* a restore, or (llm) an update keeping the text: the stored
+             * vector of the model, under the item's project now */
             aos_err_t e2 = {0, ""};
-            if (aos_store_mem_vectors(st, op->id, restore_vec, m, &e2))
+            if (m->index)
+                aos_memory_index_remove(m->index, op->id);
+            if (aos_store_mem_vectors(st, op->id, m->model, restore_vec, m, &e2))
                 aos_log_error("memory", "item %lld: %s", (long long)op->id, aos_err_msg(&e2));
         }
     }
@@ -821,13 +845,23 @@ static int job_search(aos_store_t *st, void *arg, aos_err_t *err)
             goto out;
     }
     if (op->mode != MODE_KEYWORD) {
-        float qv[AOS_MEMORY_DIMS];
-        if ((rc = aos_memory_embed(op->q, strlen(op->q), qv)))
+        float builtin[AOS_MEMORY_DIMS];
+        const float *qv = op->vec;
+        int dims = op->dims;
+        if (!qv) {
+            if ((rc = aos_memory_embed(op->q, strlen(op->q), builtin)))
+                goto out;
+            qv = builtin;
+            dims = AOS_MEMORY_DIMS;
+        }
+        if (op->m->index && dims != op->m->dims) {
+            rc = mem_index_ready(op->m, dims, err); /* the error naming both */
             goto out;
-        if (!vec_zero(qv)) {
+        }
+        if (op->m->index && !vec_zero(qv, dims)) {
             nhits = aos_memory_index_search_by(op->m->index, qv, n_vec, AOS_MEMORY_SEARCH_AUTO,
                                                op->m->cfg.hnsw_ef, group_filter, op, hits, &used);
-            maybe_build(op->m); /* a failed build is tried again later */
+            mem_maybe_build(op->m); /* a failed build is tried again later */
             if (nhits < 0) {
                 rc = aos_err_set(err, nhits, "vector search failed");
                 goto out;
@@ -892,8 +926,9 @@ static int job_search(aos_store_t *st, void *arg, aos_err_t *err)
     static const char *const modes[] = {"keyword", "vector", "hybrid"};
     /* the vector index's method that answered (null: none ran) */
     static const char *const methods[] = {NULL, "exact", "int8", "hnsw", "hnsw_int8"};
-    op->result = json_pack("{s:s, s:i, s:o, s:s?}", "mode", modes[op->mode], "k", op->k, "results",
-                           results ? results : json_array(), "index", methods[used]);
+    op->result = json_pack("{s:s, s:i, s:o, s:s?, s:s?}", "mode", modes[op->mode], "k", op->k,
+                           "results", results ? results : json_array(), "index", methods[used],
+                           "model", op->mode == MODE_KEYWORD ? NULL : op->m->model);
     if (!op->result)
         rc = aos_err_set(err, AOS_ENOMEM, NULL);
 out:
@@ -947,6 +982,21 @@ static void submit(mem_op_t *op, aos_store_job_fn fn)
         op_fail_code(op, rc, "%s", "the store is not accepting work");
 }
 
+static void submit_write(mem_op_t *op)
+{
+    submit(op, job_write);
+}
+
+static void submit_create(mem_op_t *op)
+{
+    submit(op, job_create);
+}
+
+static void submit_search(mem_op_t *op)
+{
+    submit(op, job_search);
+}
+
 static void job_done(int status, const aos_err_t *err, void *arg)
 {
     mem_op_t *op = arg;
@@ -977,6 +1027,8 @@ static void job_done(int status, const aos_err_t *err, void *arg)
         break;
     }
     if (op->write_phase) {
+        if (op->kind == MEM_OP_RESTORE) /* its vector may be of an older model */
+            mem_reembed_kick(op->m);
         op->finish(op, 0, json_incref(op->row), NULL);
         return;
     }
@@ -993,7 +1045,10 @@ static void job_done(int status, const aos_err_t *err, void *arg)
     }
     snprintf(op->project, sizeof(op->project), "%s", proj);
     op->write_phase = 1;
-    submit(op, job_write);
+    if (op->kind == MEM_OP_UPDATE && op->m->cfg.llm && jstr(op->fields, "text"))
+        mem_embed_then(op, jstr(op->fields, "text"), submit_write);
+    else
+        submit(op, job_write);
 }
 
 static int search_prepare(mem_op_t *op)
@@ -1047,7 +1102,10 @@ void mem_op_start(mem_op_t *op)
             op_fail_code(op, AOS_EFORBIDDEN, "operator role on project '%.128s' needed", p);
             return;
         }
-        submit(op, job_create);
+        if (op->m->cfg.llm)
+            mem_embed_then(op, jstr(op->fields, "text"), submit_create);
+        else
+            submit(op, job_create);
         return;
     }
     case MEM_OP_PROFILE_GET:
@@ -1070,8 +1128,12 @@ void mem_op_start(mem_op_t *op)
                          "the caller may read more than 500 projects: pass project_id");
         else if (rc)
             op_fail_code(op, rc, "%s", "out of memory");
+        else if (op->kind == MEM_OP_LIST)
+            submit(op, job_list);
+        else if (op->m->cfg.llm && op->mode != MODE_KEYWORD)
+            mem_embed_then(op, op->q, submit_search);
         else
-            submit(op, op->kind == MEM_OP_LIST ? job_list : job_search);
+            submit(op, job_search);
         return;
     }
     default:
@@ -1335,9 +1397,13 @@ static int load_vec(int64_t id, const char *project_id, const float *vec, int di
                     aos_err_t *err)
 {
     aos_memory_t *m = arg;
-    if (dims != AOS_MEMORY_DIMS)
-        return 0; /* another model's vector: not searchable here */
-    uint32_t g = proj_intern(m, project_id);
+    if (m->index && dims != m->dims) {
+        m->load_skipped++; /* the model's own but of another size: re-embedded */
+        return 0;
+    }
+    if (!m->index && mem_index_ready(m, dims, err))
+        return err->code;
+    uint32_t g = mem_proj_intern(m, project_id);
     if (g == UINT32_MAX)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
     int rc = aos_memory_index_add(m->index, id, g, vec);
@@ -1348,9 +1414,10 @@ static int load_vec(int64_t id, const char *project_id, const float *vec, int di
 
 static int job_load(aos_store_t *st, void *arg, aos_err_t *err)
 {
-    int rc = aos_store_mem_vectors(st, 0, load_vec, arg, err);
+    aos_memory_t *m = arg;
+    int rc = aos_store_mem_vectors(st, 0, m->model, load_vec, arg, err);
     if (!rc)
-        maybe_build(arg);
+        mem_maybe_build(arg);
     return rc;
 }
 
@@ -1363,8 +1430,14 @@ static void load_done(int status, const aos_err_t *err, void *arg)
         aos_log_error("memory", "unable to load the vector index: %s", aos_err_msg(err));
         return;
     }
-    aos_log_info("memory", "vector index: %zu item(s), %s", aos_memory_index_count(m->index),
+    aos_log_info("memory", "vector index: %zu item(s) of model %s (%d dimensions), %s",
+                 m->index ? aos_memory_index_count(m->index) : 0, m->model, m->dims,
                  aos_memory_index_simd() ? "AVX2" : "no AVX2");
+    if (m->load_skipped)
+        aos_log_warn("memory",
+                     "%zu vector(s) of model %s have another dimension than %d: re-embedded",
+                     m->load_skipped, m->model, m->dims);
+    mem_reembed_kick(m); /* items without a vector of this model */
 }
 
 int aos_memory_new(aos_memory_t **out, const aos_memory_cfg_t *cfg, aos_err_t *err)
@@ -1374,11 +1447,22 @@ int aos_memory_new(aos_memory_t **out, const aos_memory_cfg_t *cfg, aos_err_t *e
     if (!m)
         return aos_err_set(err, AOS_ENOMEM, NULL);
     m->cfg = *cfg;
-    if (uv_mutex_init(&m->proj_lock)) {
+    if (cfg->llm && (!cfg->embed_model || !*cfg->embed_model)) {
+        free(m);
+        return aos_err_set(err, AOS_EINVAL, "the memory service needs an embeddings model");
+    }
+    m->model = strdup(cfg->llm ? cfg->embed_model : AOS_MEMORY_EMBED_MODEL);
+    m->cfg.embed_model = m->model;
+    if (!m->model || uv_mutex_init(&m->proj_lock)) {
+        free(m->model);
         free(m);
         return aos_err_set(err, AOS_ENOMEM, NULL);
     }
-    int rc = aos_memory_index_new(&m->index, AOS_MEMORY_DIMS, 1);
+    /* the built-in embedding's dimension is known; a model's comes with
+     * its first vector (mem_index_ready, which gives it the graph's file) */
+    int rc = cfg->llm ? 0 : aos_memory_index_new(&m->index, AOS_MEMORY_DIMS, 1);
+    if (!cfg->llm)
+        m->dims = AOS_MEMORY_DIMS;
     /* the graph's file beside the database */
     if (!rc && cfg->data_dir && *cfg->data_dir) {
         size_t len = strlen(cfg->data_dir) + sizeof("/" MEM_GRAPH_FILE);
@@ -1386,7 +1470,7 @@ int aos_memory_new(aos_memory_t **out, const aos_memory_cfg_t *cfg, aos_err_t *e
             rc = AOS_ENOMEM;
         else
             snprintf(m->graph_path, len, "%s/" MEM_GRAPH_FILE, cfg->data_dir);
-        if (!rc)
+        if (!rc && m->index)
             rc = aos_memory_index_hnsw_file(m->index, m->graph_path, 1);
     }
     if (!rc)
@@ -1395,6 +1479,7 @@ int aos_memory_new(aos_memory_t **out, const aos_memory_cfg_t *cfg, aos_err_t *e
         free(m->graph_path);
         aos_memory_index_free(m->index);
         uv_mutex_destroy(&m->proj_lock);
+        free(m->model);
         free(m);
         return aos_err_set(err, rc, "unable to start the memory service");
     }
@@ -1415,7 +1500,7 @@ void aos_memory_free(aos_memory_t *m)
         return;
     /* the graph as it is now, so the next start has fewer changes to apply
      * (the loop has ended: blocking here delays only the exit) */
-    if (m->graph_path && aos_memory_index_hnsw_dirty(m->index)) {
+    if (m->graph_path && m->index && aos_memory_index_hnsw_dirty(m->index)) {
         uint64_t t0 = uv_hrtime();
         if (!aos_memory_index_hnsw_save(m->index, NULL))
             aos_log_info("memory", "HNSW graph saved to %s in %.1f s", m->graph_path,
@@ -1423,6 +1508,9 @@ void aos_memory_free(aos_memory_t *m)
     }
     free(m->graph_path);
     aos_memory_index_free(m->index);
+    free(m->model);
+    if (m->re.timer) /* aos_memory_stop did not run: the loop is gone */
+        free(m->re.timer);
     for (size_t i = 0; i < m->nprojects; i++)
         free(m->projects[i]);
     free(m->projects);

@@ -23,6 +23,8 @@ const set_key_t settings_keys[] = {
     KEY("llm.base_url", K_URL, 0, 2048, "llm", CFG(llm_base_url, CF_S), "llm-base-url",
         "OpenAI-compatible API base URL (null: no LLM; turning it on takes a restart)"),
     KEY("llm.model", K_STR, 1, 200, "llm", CFG(llm_model, CF_S), "llm-model", "chat model"),
+    KEY("llm.embed_model", K_STR, 1, 200, NULL, CFG(llm_embed_model, CF_S), "llm-embed-model",
+        "embeddings model for --memory-embed llm (next start: the items are re-embedded then)"),
     KEY("llm.api_key_secret", K_SECRET, 1, 64, "llm", NOCFG, "llm-api-key",
         "name of the runtime secret (scope system) holding the API key"),
     KEY("llm.temperature", K_NUM, -1, 2, "llm", CFG(llm_temperature, CF_D), "llm-temperature",

@@ -71,14 +71,15 @@ static int write_parts(aos_store_t *st, aos_store_mem_t *m, int fresh, aos_err_t
                               aos__sql_int(m->dims),
                               aos__sql_blob(m->vec, (size_t)m->dims * sizeof(float)),
                               aos__sql_text(meta),
-                              aos__sql_text(m->updated_at)};
+                              aos__sql_text(m->updated_at),
+                              aos__sql_text(m->model ? m->model : "")};
         rc = aos__store_exec(
             st,
             "INSERT INTO mem_embeddings (id, subject, project_id, dims, embedding, meta, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "updated_at, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
             "subject = excluded.subject, project_id = excluded.project_id, dims = excluded.dims, "
             "embedding = excluded.embedding, meta = excluded.meta, updated_at = "
-            "excluded.updated_at",
+            "excluded.updated_at, model = excluded.model",
             e, NCOLS(e), NULL, err);
         if (rc < 0)
             return aos__store_fail(err, rc, "unable to store the vector of memory item %lld",
@@ -394,23 +395,100 @@ static int vec_row(const aos__sql_val_t *cols, int ncols, void *arg, aos_err_t *
     return v->fn(cols[0].i, project, v->buf, dims, v->arg, err);
 }
 
-int aos_store_mem_vectors(aos_store_t *st, int64_t only_id, aos_store_mem_vec_fn fn, void *arg,
-                          aos_err_t *err)
+int aos_store_mem_vectors(aos_store_t *st, int64_t only_id, const char *model,
+                          aos_store_mem_vec_fn fn, void *arg, aos_err_t *err)
 {
     struct vecs v = {fn, arg, NULL, 0};
-    aos__sql_val_t p = aos__sql_int(only_id);
-    int rc = aos__store_query(
-        st,
-        only_id > 0 ? "SELECT i.id, i.project_id, e.dims, e.embedding FROM mem_items i JOIN "
-                      "mem_embeddings e ON e.id = CAST(i.id AS TEXT) WHERE i.deleted_at IS NULL "
-                      "AND i.id = ?"
-                    : "SELECT i.id, i.project_id, e.dims, e.embedding FROM mem_items i JOIN "
-                      "mem_embeddings e ON e.id = CAST(i.id AS TEXT) WHERE i.deleted_at IS NULL "
-                      "ORDER BY i.id",
-        only_id > 0 ? &p : NULL, only_id > 0 ? 1 : 0, vec_row, &v, err);
+    aos__sql_val_t p[2];
+    int np = 0;
+    char sql[320];
+    snprintf(sql, sizeof(sql),
+             "SELECT i.id, i.project_id, e.dims, e.embedding FROM mem_items i JOIN "
+             "mem_embeddings e ON e.id = CAST(i.id AS TEXT) WHERE i.deleted_at IS NULL%s%s%s",
+             model ? " AND e.model = ?" : "", only_id > 0 ? " AND i.id = ?" : "",
+             only_id > 0 ? "" : " ORDER BY i.id");
+    if (model)
+        p[np++] = aos__sql_text(model);
+    if (only_id > 0)
+        p[np++] = aos__sql_int(only_id);
+    int rc = aos__store_query(st, sql, np ? p : NULL, np, vec_row, &v, err);
     free(v.buf);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to read memory vectors");
+    return 0;
+}
+
+static const col_t stale_cols[] = {
+    {"id", COL_INT},
+    {"text", COL_TEXT},
+    {"version", COL_INT},
+};
+
+int aos_store_mem_stale(aos_store_t *st, const char *model, int dims, int64_t after_id, int limit,
+                        json_t **out, aos_err_t *err)
+{
+    *out = NULL;
+    if (limit < 1 || limit > AOS_STORE_LIST_MAX)
+        return aos_err_set(err, AOS_EINVAL, "limit must be 1..%d", AOS_STORE_LIST_MAX);
+    aos__sql_val_t p[] = {aos__sql_int(after_id), aos__sql_text(model), aos__sql_int(dims),
+                          aos__sql_int(dims), aos__sql_int(limit)};
+    int rc = aos__store_select(
+        st,
+        "SELECT i.id, i.text, i.version FROM mem_items i LEFT JOIN mem_embeddings e ON e.id = "
+        "CAST(i.id AS TEXT) WHERE i.deleted_at IS NULL AND i.id > ? AND (e.model IS NULL OR "
+        "e.model <> ? OR (? > 0 AND e.dims <> ?)) ORDER BY i.id LIMIT ?",
+        p, NCOLS(p), stale_cols, NCOLS(stale_cols), out, err);
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to list the memory items to re-embed");
+    return 0;
+}
+
+int aos_store_mem_set_vector(aos_store_t *st, int64_t id, int64_t version, const char *model,
+                             const float *vec, int dims, char *project, size_t project_size,
+                             int *written, aos_err_t *err)
+{
+    json_t *row = NULL;
+    *written = 0;
+    int rc = aos_store_mem_get(st, id, &row, err);
+    if (rc == AOS_ENOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    if (json_integer_value(json_object_get(row, "version")) != version ||
+        !json_is_null(json_object_get(row, "deleted_at"))) {
+        json_decref(row); /* changed or deleted meanwhile: its own write embedded it */
+        return 0;
+    }
+    char sid[24], meta[160], now[32];
+    snprintf(sid, sizeof(sid), "%lld", (long long)id);
+    snprintf(meta, sizeof(meta), "{\"model\":\"%.120s\"}", model);
+    aos_isotime_now(now);
+    aos__sql_val_t e[] = {aos__sql_text(sid),
+                          aos__sql_text(json_string_value(json_object_get(row, "subject"))),
+                          aos__sql_text(json_string_value(json_object_get(row, "project_id"))),
+                          aos__sql_int(dims),
+                          aos__sql_blob(vec, (size_t)dims * sizeof(float)),
+                          aos__sql_text(meta),
+                          aos__sql_text(now),
+                          aos__sql_text(model)};
+    rc = aos__store_exec(
+        st,
+        "INSERT INTO mem_embeddings (id, subject, project_id, dims, embedding, meta, updated_at, "
+        "model) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET subject = "
+        "excluded.subject, project_id = excluded.project_id, dims = excluded.dims, embedding = "
+        "excluded.embedding, meta = excluded.meta, updated_at = excluded.updated_at, model = "
+        "excluded.model",
+        e, NCOLS(e), NULL, err);
+    if (rc < 0) {
+        json_decref(row);
+        return aos__store_fail(err, rc, "unable to store the vector of memory item %lld",
+                               (long long)id);
+    }
+    if (project && project_size)
+        snprintf(project, project_size, "%s",
+                 json_string_value(json_object_get(row, "project_id")));
+    json_decref(row);
+    *written = 1;
     return 0;
 }
 

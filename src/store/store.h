@@ -765,12 +765,27 @@ int aos_store_mem_list(aos_store_t *st, const char *const *projects, size_t npro
                        const char *const *tags, size_t ntags, int deleted, int64_t before_id,
                        int limit, json_t **out, aos_err_t *err);
 /* Calls fn for the vector of every live item (dims floats), in id order
- * (only_id > 0: of that item only, if it is live);
+ * (only_id > 0: of that item only, if it is live); model: only vectors of
+ * that model (mem_embeddings.model, migration 0029), NULL: any.
  * fn returns 0 to go on. */
 typedef int (*aos_store_mem_vec_fn)(int64_t id, const char *project_id, const float *vec, int dims,
                                     void *arg, aos_err_t *err);
-int aos_store_mem_vectors(aos_store_t *st, int64_t only_id, aos_store_mem_vec_fn fn, void *arg,
-                          aos_err_t *err);
+int aos_store_mem_vectors(aos_store_t *st, int64_t only_id, const char *model,
+                          aos_store_mem_vec_fn fn, void *arg, aos_err_t *err);
+/* The live items with ids above after_id whose vector is missing, of
+ * another model than model or (dims > 0) of another dimension than dims,
+ * in id order, at most limit (1..AOS_STORE_LIST_MAX): *out an array of
+ * {id, text, version}. */
+int aos_store_mem_stale(aos_store_t *st, const char *model, int dims, int64_t after_id, int limit,
+                        json_t **out, aos_err_t *err);
+/* Writes item id's vector (dims floats of model) if the item is live and
+ * still at version (a write since then embedded it itself): *written 1
+ * and its project into project (size bytes, may be NULL), else
+ * *written 0 and nothing changes. A statement for the caller's
+ * aos_store_tx or on its own. */
+int aos_store_mem_set_vector(aos_store_t *st, int64_t id, int64_t version, const char *model,
+                             const float *vec, int dims, char *project, size_t project_size,
+                             int *written, aos_err_t *err);
 /* R1 profiles: {principal, profile (object), updated_at, version} of
  * principal, or AOS_ENOTFOUND. */
 int aos_store_mem_profile_get(aos_store_t *st, const char *principal, json_t **out, aos_err_t *err);

@@ -7,7 +7,11 @@
  * replacement, filters, compaction; the graph's file saved, loaded,
  * loaded with changes applied, and ignored when truncated, corrupt or
  * made for other parameters or vectors; the rebuild when most nodes are
- * dead) and reciprocal rank fusion (exact scores). */
+ * dead), reciprocal rank fusion (exact scores), and the handling of a
+ * model server's embeddings answer (--memory-embed llm): the llm client's
+ * reader fed real bodies, then mem_embed_check (count, dimension,
+ * normalisation, the error naming the model), error bodies and the
+ * index's dimension check. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "memory/memory.h"
+#include "llm/internal.h"
+#include "memory/internal.h"
 
 static char *terms(const char *s)
 {
@@ -963,6 +968,169 @@ static void test_rrf(void **state)
     assert_true(fabs(out[1].rrf - 1.0 / 63) < 1e-12);
 }
 
+/* ---- embeddings from a model server ------------------------------------------------ */
+
+/* body read as the llm client reads an embeddings answer for n texts, then
+ * checked by the memory service: the code, and the result in *out. */
+static int read_embed(const char *body, size_t n, aos_llm_result_t **out, aos_err_t *err)
+{
+    aos__llm_rd_t rd;
+    aos__llm_rd_init(&rd, AOS_LLM_EMBED, 0, 1 << 20, NULL, NULL);
+    aos_llm_result_t *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    r->op = AOS_LLM_EMBED;
+    int rc = aos__llm_rd_feed(&rd, body, strlen(body));
+    if (!rc)
+        rc = aos__llm_rd_finish(&rd, r, n);
+    if (rc) {
+        r->status = rc;
+        snprintf(r->errmsg, sizeof(r->errmsg), "%s", rd.why);
+    }
+    aos__llm_rd_release(&rd);
+    rc = mem_embed_check(r, n, "emb-x", err);
+    *out = r;
+    return rc;
+}
+
+static void expect_embed_error(const char *body, size_t n, int code, const char *part)
+{
+    aos_llm_result_t *r;
+    aos_err_t err = {0, ""};
+    assert_int_equal(read_embed(body, n, &r, &err), code);
+    if (!strstr(aos_err_msg(&err), part) || !strstr(aos_err_msg(&err), "emb-x"))
+        fail_msg("'%s' lacks '%s' or the model", aos_err_msg(&err), part);
+    aos_llm_result_free(r);
+}
+
+static void test_embed_answer(void **state)
+{
+    (void)state;
+    aos_llm_result_t *r;
+    aos_err_t err = {0, ""};
+    /* two vectors, given out of order by index, normalised */
+    assert_int_equal(read_embed("{\"object\":\"list\",\"model\":\"emb-x\",\"data\":["
+                                "{\"index\":1,\"embedding\":[0,0,2]},"
+                                "{\"index\":0,\"embedding\":[3,4,0]}],"
+                                "\"usage\":{\"prompt_tokens\":5,\"total_tokens\":5}}",
+                                2, &r, &err),
+                     0);
+    assert_int_equal(r->nvectors, 2);
+    assert_int_equal(r->dim, 3);
+    const float want[] = {0.6f, 0.8f, 0, 0, 0, 1};
+    for (int i = 0; i < 6; i++)
+        assert_true(fabsf(r->vectors[i] - want[i]) < 1e-6f);
+    aos_llm_result_free(r);
+    /* a zero vector stays zero (it matches nothing) */
+    assert_int_equal(read_embed("{\"data\":[{\"embedding\":[0,0]}]}", 1, &r, &err), 0);
+    assert_true(r->vectors[0] == 0 && r->vectors[1] == 0);
+    aos_llm_result_free(r);
+
+    /* malformed answers */
+    expect_embed_error("not json", 1, AOS_EUPSTREAM, "malformed JSON");
+    expect_embed_error("[1,2]", 1, AOS_EUPSTREAM, "not a JSON object");
+    expect_embed_error("{\"data\":[]}", 1, AOS_EUPSTREAM, "0 embeddings for 1");
+    expect_embed_error("{\"data\":{}}", 1, AOS_EUPSTREAM, "0 embeddings for 1");
+    expect_embed_error("{\"data\":[{\"embedding\":[1]}]}", 2, AOS_EUPSTREAM, "1 embeddings for 2");
+    expect_embed_error("{\"data\":[{\"embedding\":[]}]}", 1, AOS_EUPSTREAM, "0 dimensions");
+    expect_embed_error("{\"data\":[{\"embedding\":[1,2]},{\"embedding\":[1]}]}", 2, AOS_EUPSTREAM,
+                       "embedding 1 is not 2 numbers");
+    expect_embed_error("{\"data\":[{\"embedding\":[1,\"2\"]}]}", 1, AOS_EUPSTREAM,
+                       "other than a number");
+    expect_embed_error("{\"data\":[{\"embedding\":[1,2],\"index\":5}]}", 1, AOS_EUPSTREAM,
+                       "bad index");
+    expect_embed_error(
+        "{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":0,\"embedding\":[1]}]}", 2,
+        AOS_EUPSTREAM, "bad index");
+    expect_embed_error("{\"data\":[{\"embedding\":[1e39]}]}", 1, AOS_EUPSTREAM,
+                       "other than a number");
+    /* floats whose squares overflow a float: normalised in double, not NaN */
+    assert_int_equal(read_embed("{\"data\":[{\"embedding\":[3e38,-3e38]}]}", 1, &r, &err), 0);
+    assert_true(fabsf(r->vectors[0] - 0.70710678f) < 1e-6f);
+    assert_true(fabsf(r->vectors[1] + 0.70710678f) < 1e-6f);
+    aos_llm_result_free(r);
+    /* an error object in a 200 answer */
+    expect_embed_error("{\"error\":{\"message\":\"model not found\",\"code\":\"model_not_found\"}}",
+                       1, AOS_EUPSTREAM, "model not found");
+    /* more dimensions than an index takes */
+    size_t big = (size_t)MEM_EMBED_DIMS_MAX + 1;
+    size_t cap = big * 2 + 64, at = 0;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    at += (size_t)snprintf(body, cap, "{\"data\":[{\"embedding\":[");
+    for (size_t i = 0; i < big; i++)
+        at += (size_t)snprintf(body + at, cap - at, i ? ",1" : "1");
+    snprintf(body + at, cap - at, "]}]}");
+    expect_embed_error(body, 1, AOS_EUPSTREAM, "16385 dimensions");
+    free(body);
+
+    /* a failed call keeps its code and message, the model named */
+    r = calloc(1, sizeof(*r));
+    r->status = AOS_ETIMEDOUT;
+    snprintf(r->errmsg, sizeof(r->errmsg), "no answer within 1500 ms");
+    assert_int_equal(mem_embed_check(r, 1, "emb-x", &err), AOS_ETIMEDOUT);
+    assert_non_null(strstr(aos_err_msg(&err), "'emb-x' failed: no answer within 1500 ms"));
+    aos_llm_result_free(r);
+}
+
+/* An error body as the client reports it: the status and the server's
+ * message, never a piece of the key it quotes. */
+static void test_embed_error_body(void **state)
+{
+    (void)state;
+    const char *key = "sk-proj-0123456789abcdefghij";
+    char why[256];
+    char *type = NULL;
+    const char *body = "{\"error\":{\"message\":\"Incorrect API key provided: "
+                       "sk-proj-0123456789abcdefghij.\",\"type\":\"invalid_request_error\","
+                       "\"code\":\"invalid_api_key\"}}";
+    aos__llm_http_why(401, body, strlen(body), why, sizeof(why), &type);
+    aos__llm_scrub(why, sizeof(why), key);
+    assert_non_null(strstr(why, "http 401"));
+    assert_null(strstr(why, "0123456789"));
+    assert_string_equal(type, "invalid_api_key");
+    free(type);
+    aos_llm_result_t *r = calloc(1, sizeof(*r));
+    r->status = AOS_EUPAUTH;
+    snprintf(r->errmsg, sizeof(r->errmsg), "%s", why);
+    aos_err_t err = {0, ""};
+    assert_int_equal(mem_embed_check(r, 1, "emb-x", &err), AOS_EUPAUTH);
+    assert_null(strstr(aos_err_msg(&err), "0123456789"));
+    aos_llm_result_free(r);
+    /* a body that is not JSON: the status alone */
+    aos__llm_http_why(503, "<html>busy</html>", 17, why, sizeof(why), &type);
+    assert_non_null(strstr(why, "http 503"));
+    assert_null(type);
+}
+
+/* The index takes the first dimension it is given and refuses another,
+ * naming both. */
+static void test_index_dims(void **state)
+{
+    (void)state;
+    aos_memory_t m;
+    memset(&m, 0, sizeof(m));
+    m.model = "emb-x";
+    aos_err_t err = {0, ""};
+    assert_int_equal(mem_index_ready(&m, 1536, &err), 0);
+    assert_non_null(m.index);
+    assert_int_equal(m.dims, 1536);
+    assert_int_equal(mem_index_ready(&m, 1536, &err), 0);
+    assert_int_equal(mem_index_ready(&m, 768, &err), AOS_EUPSTREAM);
+    assert_non_null(strstr(aos_err_msg(&err), "'emb-x' gave 768 dimensions"));
+    assert_non_null(strstr(aos_err_msg(&err), "vectors of 1536"));
+    /* a model's dimension works end to end: add, search */
+    float *v = calloc(1536, sizeof(float));
+    v[7] = 1;
+    assert_int_equal(aos_memory_index_add(m.index, 42, 0, v), 0);
+    aos_memory_hit_t hit;
+    assert_int_equal(
+        aos_memory_index_search(m.index, v, 1, AOS_MEMORY_SEARCH_AUTO, 0, NULL, NULL, &hit), 1);
+    assert_int_equal(hit.id, 42);
+    assert_true(fabsf(hit.score - 1) < 1e-6f);
+    free(v);
+    aos_memory_index_free(m.index);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -979,6 +1147,9 @@ int main(void)
         cmocka_unit_test(test_index_hnsw_rebuild),
         cmocka_unit_test(test_index_hnsw_autosave),
         cmocka_unit_test(test_rrf),
+        cmocka_unit_test(test_embed_answer),
+        cmocka_unit_test(test_embed_error_body),
+        cmocka_unit_test(test_index_dims),
     };
     return cmocka_run_group_tests(tests, NULL, remove_tmpdir);
 }

@@ -612,6 +612,108 @@ static void test_settings(void **state)
     assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM settings"), 1);
 }
 
+/* Memory vectors by model (migration 0029): the load reads one model's,
+ * the re-embedding lists the live items without a vector of the model (or
+ * of its dimension) and writes a vector only if the item is unchanged. */
+static int count_vec(int64_t id, const char *project_id, const float *vec, int dims, void *arg,
+                     aos_err_t *err)
+{
+    (void)id;
+    (void)project_id;
+    (void)vec;
+    (void)err;
+    *(int *)arg += dims;
+    return 0;
+}
+
+static int64_t mem_put(aos_store_t *st, const char *text, const char *model, const float *vec,
+                       int dims)
+{
+    aos_err_t err = {0};
+    aos_store_mem_t m = {.project_id = "p",
+                         .text = text,
+                         .tags = "[]",
+                         .source = "test",
+                         .terms = text,
+                         .vec = vec,
+                         .dims = dims,
+                         .model = model};
+    assert_int_equal(aos_store_mem_insert(st, &m, &err), 0);
+    return m.id;
+}
+
+static void test_mem_vectors_by_model(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = open_store(f, NULL);
+    const float v4[4] = {1, 0, 0, 0}, v2[2] = {0, 1}, v3[3] = {1, 1, 1};
+    int64_t a1 = mem_put(st, "one", "a", v4, 4);
+    int64_t b1 = mem_put(st, "two", "b", v2, 2);
+    int64_t none = mem_put(st, "three", NULL, NULL, 0);
+    int64_t a3 = mem_put(st, "four", "a", v3, 3); /* model a, another dimension */
+    int64_t gone = mem_put(st, "five", "b", v2, 2);
+    assert_int_equal(aos_store_mem_set_deleted(st, gone, 1, &err), 0);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM mem_embeddings WHERE model = 'a'"), 2);
+
+    int dims = 0;
+    assert_int_equal(aos_store_mem_vectors(st, 0, "a", count_vec, &dims, &err), 0);
+    assert_int_equal(dims, 7);
+    dims = 0;
+    assert_int_equal(aos_store_mem_vectors(st, 0, NULL, count_vec, &dims, &err), 0);
+    assert_int_equal(dims, 9); /* the deleted one left out */
+    dims = 0;
+    assert_int_equal(aos_store_mem_vectors(st, b1, "a", count_vec, &dims, &err), 0);
+    assert_int_equal(dims, 0);
+
+    json_t *rows = NULL;
+    assert_int_equal(aos_store_mem_stale(st, "a", 4, 0, 100, &rows, &err), 0);
+    assert_int_equal(json_array_size(rows), 3);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 0), "id")), b1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 1), "id")), none);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 2), "id")), a3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "text")), "two");
+    json_decref(rows);
+    /* without a dimension: the model alone; after an id; a limit */
+    assert_int_equal(aos_store_mem_stale(st, "a", 0, b1, 1, &rows, &err), 0);
+    assert_int_equal(json_array_size(rows), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 0), "id")), none);
+    json_decref(rows);
+    assert_int_equal(aos_store_mem_stale(st, "a", 0, 0, 0, &rows, &err), AOS_EINVAL);
+
+    /* written only at the version read, and only while live */
+    char project[64] = "";
+    int written = -1;
+    assert_int_equal(
+        aos_store_mem_set_vector(st, b1, 2, "a", v4, 4, project, sizeof(project), &written, &err),
+        0);
+    assert_int_equal(written, 0);
+    assert_int_equal(
+        aos_store_mem_set_vector(st, gone, 2, "a", v4, 4, project, sizeof(project), &written, &err),
+        0);
+    assert_int_equal(written, 0);
+    assert_int_equal(
+        aos_store_mem_set_vector(st, 9999, 1, "a", v4, 4, project, sizeof(project), &written, &err),
+        0);
+    assert_int_equal(written, 0);
+    assert_int_equal(
+        aos_store_mem_set_vector(st, b1, 1, "a", v4, 4, project, sizeof(project), &written, &err),
+        0);
+    assert_int_equal(written, 1);
+    assert_string_equal(project, "p");
+    assert_int_equal(aos_store_mem_set_vector(st, none, 1, "a", v4, 4, NULL, 0, &written, &err), 0);
+    assert_int_equal(written, 1);
+    assert_int_equal(aos_store_mem_stale(st, "a", 4, 0, 100, &rows, &err), 0);
+    assert_int_equal(json_array_size(rows), 1); /* a3 only */
+    json_decref(rows);
+    (void)a1;
+    aos_store_close(st);
+    assert_int_equal(
+        raw_int(f, "SELECT COUNT(*) FROM mem_embeddings WHERE model = 'a' AND dims = 4 AND "
+                   "json_extract(meta, '$.model') = 'a'"),
+        3);
+}
+
 static void test_counters(void **state)
 {
     fixture_t *f = *state;
@@ -1270,6 +1372,7 @@ int main(void)
         T(test_tx_commit_rollback_nested),
         T(test_audit_paging),
         T(test_settings),
+        T(test_mem_vectors_by_model),
         T(test_counters),
         T(test_tokens),
         T(test_agent_runs),
