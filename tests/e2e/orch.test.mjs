@@ -114,6 +114,11 @@ test('two tool steps around an approval gate: value events in order, approve onc
   // the executor ran each step once, in order, with its idempotency key
   assert.deepEqual(ep.steps.map((s) => s.id), ['plan', 's1', 'gate', 's2']);
   assert.equal(stepOf(ep, 's1').attempts[0].idempotency_key, `${trace}:s1:1`);
+  // a registered server's tool waits for its intent to be durable: its
+  // start is an event of its own, before its end
+  const st = ep.events.filter((e) => e.type.startsWith('step.')).map((e) => `${e.type} ${e.payload.step}`);
+  assert.deepEqual(st, ['step.started s1', 'step.finished s1', 'step.started s2', 'step.finished s2']);
+  assert.equal(ep.events.find((e) => e.type === 'step.started').payload.idempotency_key, `${trace}:s1:1`);
   // a tool of a registered server may use the task's workspace: it was made
   assert.ok(existsSync(join(aos.dataDir, 'workspaces', trace)));
 });
