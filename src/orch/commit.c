@@ -475,16 +475,15 @@ static int merge_into(orch_op_t *later, orch_op_t *earlier, const char *type)
         }
         steal(&later->s[4], &earlier->s[4]); /* input: COALESCE */
         later->n[1] = earlier->n[1];
-    } else { /* events */
-        if (!strcmp(type, "task.progress.milestone"))
-            ; /* the newest of the card */
-        else {
-            const char *et = json_string_value(json_object_get(earlier->json, "type"));
-            if (!et || strcmp(et, "step.started") || !strcmp(type, "step.started"))
-                return 0;
-            json_object_update_missing(json_object_get(later->json, "payload"),
-                                       json_object_get(earlier->json, "payload"));
-        }
+    } else if (!type) {
+        return 0;
+    } else if (strcmp(type, "task.progress.milestone") != 0) { /* progress: the newest */
+        /* a step's end takes over its start's event */
+        const char *et = json_string_value(json_object_get(earlier->json, "type"));
+        if (!et || strcmp(et, "step.started") || !strcmp(type, "step.started"))
+            return 0;
+        json_object_update_missing(json_object_get(later->json, "payload"),
+                                   json_object_get(earlier->json, "payload"));
     }
     earlier->run = NULL;
     return 1;
