@@ -6,26 +6,39 @@
  *
  * The same database and pragmas (aos_store_open: the migrations, WAL,
  * synchronous=NORMAL, the checkpointer thread), the same store functions
- * with the same rows as src/orch/task.c writes (the job and trace, the
- * plan's step row, the state row, one row per attempt, the events through
+ * with the same rows as src/orch writes (the job and trace, the plan's
+ * step row, the state row, one row per attempt, the events through
  * aos_bus_append_tx with its folding, the receipt's listing of the
  * workspace - not made: aos__echo is aosd's own read-only tool), in the
- * same transitions: per task 2 + STEPS (acceptance; start with the first
- * step's start; each step's end with the next one's start; the last end
- * with the finish), each in a savepoint of its own. The commits are the
- * fewest aosd's rule allows (docs/ORCHESTRATOR.md, Durability): the
- * acceptance commits before the task runs (the 201 waits for it); the
- * transitions of aos__echo steps need no commit of their own, so all the
- * rest of the task is one commit. As aosd's group commit does, a commit
+ * shape src/orch/commit.c gives them: the acceptance in a savepoint of
+ * its own, committed before the task runs (the 201 waits for it); the rest
+ * of the task - its start, 2 + STEPS transitions in all, each step's end
+ * with the next one's start, the last with the finish - needs no commit
+ * of its own (aos__echo's steps do not wait for theirs, docs/ORCHESTRATOR.md
+ * Durability), so it is one commit, and its transitions, which no caller
+ * waits on, share one savepoint where each row is written once
+ * (commit.c, coalesce): one insert per attempt (started and ended there),
+ * one step.finished event per step (no step.started), the last progress
+ * of the card, the last state row and job update. Trace ids are
+ * time-ordered, as aosd's (orch.c). As aosd's group commit does, a commit
  * takes what is next of each of --conc tasks in flight: --conc 1 is two
  * commits per task, --conc 64 the next part of 64 tasks.
  *
  *   orch_limit --db /tmp/x/aos.db --conc 64 --seconds 10 --warmup 2 [--steps 4]
  *   -> mode=limit conc=64 tasks=... tps=... commit_p50_us=... commit_p99_us=...
+ *      stmts_per_task=... wal_bytes_per_task=... cpu_s=...
  *   orch_limit --init --db /tmp/x/aos.db    (the schema only: a baseline size)
  *
  * Commit time: the transaction (BEGIN to COMMIT) around the transitions,
- * exact (CLOCK_MONOTONIC) for every commit of the measured window. */
+ * exact (CLOCK_MONOTONIC) for every commit of the measured window.
+ * Statements: executions of a prepared statement (sqlite3_step on a
+ * statement not yet started, savepoints included), counted by defining
+ * sqlite3_step here in front of libsqlite3's. WAL bytes: what pwrite64
+ * wrote to a file whose name ends in -wal, counted the same way. Both over
+ * the measured window, per task done. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "../args.h"
 #include "../common.h"
 #include "bus/bus.h"
@@ -33,13 +46,91 @@
 #include "store/store.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+/* ---- counting: statements and WAL bytes --------------------------------------- */
+
+static atomic_long n_stmts, wal_bytes;
+
+int sqlite3_step(sqlite3_stmt *stmt)
+{
+    static int (*real)(sqlite3_stmt *);
+    if (!real)
+        real = (int (*)(sqlite3_stmt *))dlsym(RTLD_NEXT, "sqlite3_step");
+    if (!sqlite3_stmt_busy(stmt))
+        atomic_fetch_add(&n_stmts, 1);
+    return real(stmt);
+}
+
+/* per fd: 1 a -wal file, else 0 or 2 */
+static _Atomic unsigned char fd_kind[4096];
+
+static void count_write(int fd, ssize_t w)
+{
+    if (w > 0 && fd >= 0 && fd < 4096 && fd_kind[fd] == 1)
+        atomic_fetch_add(&wal_bytes, (long)w);
+}
+
+/* SQLite opens its files with open64 and closes them with close: the fds
+ * of -wal files are marked there */
+int open64(const char *path, int flags, ...)
+{
+    static int (*real)(const char *, int, ...);
+    if (!real)
+        real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
+    va_list ap;
+    va_start(ap, flags);
+    mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
+    va_end(ap);
+    int fd = real(path, flags, mode);
+    size_t l = strlen(path);
+    if (fd >= 0 && fd < 4096)
+        fd_kind[fd] = l > 4 && !strcmp(path + l - 4, "-wal") ? 1 : 2;
+    return fd;
+}
+
+int close(int fd)
+{
+    static int (*real)(int);
+    if (!real)
+        real = (int (*)(int))dlsym(RTLD_NEXT, "close");
+    if (fd >= 0 && fd < 4096)
+        fd_kind[fd] = 0;
+    return real(fd);
+}
+
+/* SQLite writes its files with pwrite (or pwrite64, by its build) */
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    static ssize_t (*real)(int, const void *, size_t, off_t);
+    if (!real)
+        real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+    ssize_t w = real(fd, buf, n, off);
+    count_write(fd, w);
+    return w;
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+    static ssize_t (*real)(int, const void *, size_t, off_t);
+    if (!real)
+        real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite64");
+    ssize_t w = real(fd, buf, n, off);
+    count_write(fd, w);
+    return w;
+}
 
 enum { OP_JOB_INSERT, OP_STEP, OP_STATE, OP_EVENT, OP_RECEIPT, OP_JOB_UPDATE, OP_TRACE_UPDATE };
 
@@ -50,22 +141,22 @@ typedef struct {
     json_t *ev;
 } op_t;
 
-#define MAX_OPS 16
 typedef struct {
-    op_t op[MAX_OPS];
-    int nops;
+    op_t *op;
+    int nops, cap;
     int64_t job_id;
 } tx_t;
 
-/* What one commit writes of one task: its acceptance, or all the rest. */
+/* What one commit writes of one task: its acceptance, or all the rest
+ * (one savepoint each). */
 typedef struct {
-    tx_t *tx; /* steps + 1 */
-    int n;
+    tx_t tx;
+    int transitions; /* that it stands for: 1, or steps + 1 */
 } unit_t;
 
 typedef struct {
     char trace[33];
-    int stage; /* the next transition: 0 .. steps + 1 */
+    int stage; /* 0: accept next; 1: run next */
     int64_t seq;
     int done;
     double started_ms;
@@ -90,10 +181,17 @@ static void iso_now(char out[32])
     snprintf(out, 32, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
+/* time-ordered, as aosd's (src/orch/orch.c): 12 hex digits of
+ * milliseconds, 20 random */
 static void new_trace(char out[33])
 {
     static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++)
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    for (int i = 0; i < 12; i++)
+        out[i] = hex[(ms >> (4 * (11 - i))) & 15];
+    for (int i = 12; i < 32; i++)
         out[i] = hex[rand() & 15];
     out[32] = '\0';
 }
@@ -110,9 +208,13 @@ static char *dump(const json_t *v)
 
 static op_t *add(tx_t *tx, int kind)
 {
-    if (tx->nops == MAX_OPS) {
-        fprintf(stderr, "orch_limit: too many operations\n");
-        exit(1);
+    if (tx->nops == tx->cap) {
+        tx->cap = tx->cap ? 2 * tx->cap : 16;
+        tx->op = realloc(tx->op, (size_t)tx->cap * sizeof(*tx->op));
+        if (!tx->op) {
+            fprintf(stderr, "orch_limit: out of memory\n");
+            exit(1);
+        }
     }
     op_t *op = &tx->op[tx->nops++];
     memset(op, 0, sizeof(*op));
@@ -155,34 +257,22 @@ static void event(tx_t *tx, task_t *t, const char *type, const char *card, json_
         json_object_set_new(op->ev, "card_id", json_string(card));
 }
 
-static void step_start(tx_t *tx, task_t *t, int k, const char *now)
+/* Step k of the run: its attempt row written once (its start and end in
+ * the same savepoint) and its one step event. */
+static void step_run(tx_t *tx, task_t *t, int k, const char *now)
 {
-    char id[16], key[64], in[32];
+    char id[16], key[64], in[32], out[96];
     snprintf(id, sizeof(id), "s%d", k);
     snprintf(key, sizeof(key), "%s:%s:1", t->trace, id);
     snprintf(in, sizeof(in), "{\"message\":\"%d\"}", k);
-    step_row(tx, t, id, "tool", "running", t->seq++, in, NULL, now, NULL, key);
-    state_row(tx, t, NULL, k - 1, k - 1, "running");
-    event(tx, t, "step.started", NULL,
-          json_pack("{s:s, s:s, s:i, s:s}", "step", id, "tool", "aos__echo", "attempt", 1,
+    snprintf(out, sizeof(out), "{\"content\":[{\"type\":\"text\",\"text\":\"Echo: %d\"}]}", k);
+    step_row(tx, t, id, "tool", "done", t->seq++, in, out, now, now, key);
+    event(tx, t, "step.finished", NULL,
+          json_pack("{s:s, s:i, s:s, s:s}", "step", id, "attempt", 1, "tool", "aos__echo",
                     "idempotency_key", key));
 }
 
-static void step_end(tx_t *tx, task_t *t, int k, const char *now)
-{
-    char id[16], key[64], out[96], card[48];
-    snprintf(id, sizeof(id), "s%d", k);
-    snprintf(key, sizeof(key), "%s:%s:1", t->trace, id);
-    snprintf(out, sizeof(out), "{\"content\":[{\"type\":\"text\",\"text\":\"Echo: %d\"}]}", k);
-    step_row(tx, t, id, "tool", "done", 0, NULL, out, now, now, key);
-    event(tx, t, "step.finished", NULL, json_pack("{s:s, s:i}", "step", id, "attempt", 1));
-    snprintf(card, sizeof(card), "progress:%s", t->trace);
-    event(tx, t, "task.progress.milestone", card,
-          json_pack("{s:i, s:i, s:s, s:s}", "done", k, "total", C.steps, "step", id, "label",
-                    "aos__echo"));
-}
-
-/* The writes of transition t->stage of t, as src/orch builds them. */
+/* The writes of t's next commit, as src/orch builds and coalesces them. */
 static void build(tx_t *tx, task_t *t)
 {
     char now[32], card[48];
@@ -201,43 +291,43 @@ static void build(tx_t *tx, task_t *t)
         event(tx, t, "task.acceptance", card,
               json_pack("{s:s, s:i, s:s, s:s}", "planner", "given", "steps", C.steps, "actor",
                         "token:owner", "status", "queued"));
-    } else if (t->stage == 1) { /* orch_task_run, advance, begin_tool */
-        snprintf(t->started_at, sizeof(t->started_at), "%s", now);
-        t->started_ms = bench_now_ms();
-        op_t *op = add(tx, OP_JOB_UPDATE);
-        op->s[0] = sdup(t->trace);
-        op->s[1] = sdup("running");
-        op->s[2] = sdup(now);
-        state_row(tx, t, NULL, 0, 0, "running");
-        step_start(tx, t, 1, now);
-    } else if (t->stage <= C.steps) { /* on_tool_done, advance, begin_tool */
-        step_end(tx, t, t->stage - 1, now);
-        step_start(tx, t, t->stage, now);
-    } else { /* on_tool_done, advance, finish */
-        step_end(tx, t, C.steps, now);
-        state_row(tx, t, NULL, C.steps, C.steps, "done");
-        op_t *op = add(tx, OP_JOB_UPDATE);
-        op->s[0] = sdup(t->trace);
-        op->s[1] = sdup("done");
-        op->s[3] = sdup(now);
-        op = add(tx, OP_TRACE_UPDATE);
-        op->s[0] = sdup(t->trace);
-        op->s[1] = sdup(now);
-        op->n[0] = (int64_t)(bench_now_ms() - t->started_ms);
-        op = add(tx, OP_RECEIPT);
-        char ws[4096];
-        snprintf(ws, sizeof(ws), "%s/%s", C.ws_root, t->trace);
-        op->s[0] = sdup(ws);
-        snprintf(card, sizeof(card), "task:%s", t->trace);
-        json_t *p = json_pack("{s:s, s:{s:i, s:i, s:i}, s:b, s:f, s:I, s:{s:o, s:o}}", "status",
-                              "done", "summary", "done", C.steps, "failed", 0, "skipped", 0,
-                              "downgraded", 0, "cost_cny", 0.0, "latency_ms", (json_int_t)op->n[0],
-                              "links", "episode", json_sprintf("/api/episodes/%s", t->trace),
-                              "trace", json_sprintf("/api/traces/%s", t->trace));
-        op->ev =
-            json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "type", "task.receipt", "trace_id",
-                      t->trace, "topic", "task", "severity", "info", "payload", p, "card_id", card);
+        return;
     }
+    /* orch_task_run, then per step on_tool_done + advance + begin_tool, then
+     * finish: 1 + STEPS transitions, coalesced */
+    snprintf(t->started_at, sizeof(t->started_at), "%s", now);
+    t->started_ms = bench_now_ms();
+    for (int k = 1; k <= C.steps; k++)
+        step_run(tx, t, k, now);
+    char last[16];
+    snprintf(last, sizeof(last), "s%d", C.steps);
+    snprintf(card, sizeof(card), "progress:%s", t->trace);
+    event(tx, t, "task.progress.milestone", card,
+          json_pack("{s:i, s:i, s:s, s:s}", "done", C.steps, "total", C.steps, "step", last,
+                    "label", "aos__echo"));
+    state_row(tx, t, NULL, C.steps, C.steps, "done");
+    op_t *op = add(tx, OP_JOB_UPDATE);
+    op->s[0] = sdup(t->trace);
+    op->s[1] = sdup("done");
+    op->s[2] = sdup(now);
+    op->s[3] = sdup(now);
+    op = add(tx, OP_TRACE_UPDATE);
+    op->s[0] = sdup(t->trace);
+    op->s[1] = sdup(now);
+    op->n[0] = (int64_t)(bench_now_ms() - t->started_ms);
+    op = add(tx, OP_RECEIPT);
+    char ws[4096];
+    snprintf(ws, sizeof(ws), "%s/%s", C.ws_root, t->trace);
+    op->s[0] = sdup(ws);
+    snprintf(card, sizeof(card), "task:%s", t->trace);
+    json_t *p = json_pack("{s:s, s:{s:i, s:i, s:i}, s:b, s:f, s:I, s:{s:o, s:o}}", "status", "done",
+                          "summary", "done", C.steps, "failed", 0, "skipped", 0, "downgraded", 0,
+                          "cost_cny", 0.0, "latency_ms", (json_int_t)op->n[0], "links", "episode",
+                          json_sprintf("/api/episodes/%s", t->trace), "trace",
+                          json_sprintf("/api/traces/%s", t->trace));
+    op->ev =
+        json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "type", "task.receipt", "trace_id", t->trace,
+                  "topic", "task", "severity", "info", "payload", p, "card_id", card);
 }
 
 static void tx_clear(tx_t *tx)
@@ -313,12 +403,10 @@ static int run_group(aos_store_t *st, void *arg, aos_err_t *err)
 {
     group_t *g = arg;
     for (int i = 0; i < g->n; i++) {
-        for (int k = 0; k < g->units[i].n; k++) {
-            aos_err_t e = {0, ""};
-            if (aos_store_tx(st, run_tx, &g->units[i].tx[k], &e)) {
-                fprintf(stderr, "orch_limit: a transition failed: %s\n", aos_err_msg(&e));
-                exit(1);
-            }
+        aos_err_t e = {0, ""};
+        if (aos_store_tx(st, run_tx, &g->units[i].tx, &e)) {
+            fprintf(stderr, "orch_limit: a transition failed: %s\n", aos_err_msg(&e));
+            exit(1);
         }
     }
     return 0;
@@ -395,12 +483,10 @@ int main(int argc, char **argv)
     }
     task_t *tasks = calloc((size_t)conc, sizeof(*tasks));
     unit_t *units = calloc((size_t)conc, sizeof(*units));
-    tx_t *txs = calloc((size_t)conc * (size_t)(C.steps + 1), sizeof(*txs));
-    for (int i = 0; i < conc; i++)
-        units[i].tx = txs + (size_t)i * (size_t)(C.steps + 1);
     size_t cap = 1 << 16, ncommit = 0;
     double *commit = malloc(cap * sizeof(double));
-    long done = 0, total = 0, transitions = 0, commits = 0;
+    long done = 0, total = 0, transitions = 0, commits = 0, ran = 0;
+    long stmts0 = 0, stmts1 = 0, wal0 = 0, wal1 = 0;
     double *lat = malloc(cap * sizeof(double));
     size_t nlat = 0, caplat = cap;
     for (int i = 0; i < conc; i++)
@@ -413,24 +499,23 @@ int main(int argc, char **argv)
             phase = 1;
             t0 = now;
             cpu0 = bench_cpu_s();
+            stmts0 = atomic_load(&n_stmts);
+            wal0 = atomic_load(&wal_bytes);
         }
         if (phase == 1 && now - t0 >= (double)seconds * 1e3) {
             t1 = now;
             cpu1 = bench_cpu_s();
+            stmts1 = atomic_load(&n_stmts);
+            wal1 = atomic_load(&wal_bytes);
             break;
         }
         long ntx = 0;
         for (int i = 0; i < conc; i++) {
             task_t *t = &tasks[i];
             unit_t *u = &units[i];
-            if (t->stage == 0) {
-                build(&u->tx[0], t);
-                u->n = 1;
-            } else {
-                for (u->n = 0; t->stage <= C.steps + 1; t->stage++)
-                    build(&u->tx[u->n++], t);
-            }
-            ntx += u->n;
+            build(&u->tx, t);
+            u->transitions = t->stage == 0 ? 1 : C.steps + 1;
+            ntx += u->transitions;
         }
         group_t g = {units, (int)conc};
         double c0 = bench_now_ms();
@@ -450,13 +535,13 @@ int main(int argc, char **argv)
         }
         for (int i = 0; i < conc; i++) {
             task_t *t = &tasks[i];
-            for (int k = 0; k < units[i].n; k++)
-                tx_clear(&units[i].tx[k]);
+            tx_clear(&units[i].tx);
             if (t->stage == 0) {
                 t->done = phase; /* accepted inside the window */
                 t->stage = 1;
             } else {
                 total++;
+                ran += phase;
                 if (phase == 1 && t->done) {
                     done++;
                     if (nlat == caplat) {
@@ -478,12 +563,17 @@ int main(int argc, char **argv)
         sum += commit[i];
     printf("mode=limit conc=%ld steps=%d tasks=%ld secs=%.3f tps=%.1f p50_ms=%.3f p99_ms=%.3f "
            "total_tasks=%ld commits=%ld transitions=%ld commit_p50_us=%.1f commit_p99_us=%.1f "
-           "per_transition_us=%.1f cpu_s=%.2f\n",
+           "per_transition_us=%.1f cpu_s=%.2f stmts_per_task=%.1f wal_bytes_per_task=%.0f "
+           "tasks_per_cpu_s=%.0f\n",
            conc, C.steps, done, secs, (double)done / secs, bench_pct(lat, nlat, 0.5),
            bench_pct(lat, nlat, 0.99), total, commits, transitions,
            bench_pct(commit, ncommit, 0.5) * 1e3, bench_pct(commit, ncommit, 0.99) * 1e3,
-           transitions ? sum * 1e3 / (double)transitions : 0, cpu1 - cpu0);
-    free(txs);
+           transitions ? sum * 1e3 / (double)transitions : 0, cpu1 - cpu0,
+           ran ? (double)(stmts1 - stmts0) / (double)ran : 0,
+           ran ? (double)(wal1 - wal0) / (double)ran : 0,
+           cpu1 > cpu0 ? (double)ran / (cpu1 - cpu0) : 0);
+    for (int i = 0; i < conc; i++)
+        free(units[i].tx.op);
     free(units);
     free(tasks);
     free(commit);

@@ -14,7 +14,9 @@
 #              bench/orchestrator/orch_load.c submits and watches the
 #              tasks' receipts on GET /agent/events.
 #   limit      bench/orchestrator/orch_limit.c: the same writes in the same
-#              transitions, straight through aosd's store (same schema,
+#              shape (src/orch/commit.c: a task's run after its acceptance is
+#              one savepoint, each row written once), straight through
+#              aosd's store (same schema,
 #              pragmas and statements), in the fewest commits aosd's rule
 #              allows (the acceptance, then the rest of the task), nothing
 #              else: the ceiling of aosd on this machine and store.
@@ -31,7 +33,8 @@
 #      transition = commit seconds / transitions), the limit's commit time
 #      (exact), LangGraph's SqliteSaver.put (and putWrites) time; database
 #      bytes per step (the file after a TRUNCATE checkpoint, less the empty
-#      schema, over the steps run); CPU seconds of each target.
+#      schema, over the steps run); CPU seconds of each target; the limit's
+#      SQL statements and WAL bytes per task (it counts them itself).
 #   2. resume: 1,000 tasks in flight (aosd: each in a step calling a stdio
 #      tool that sleeps, --orch-max-running 1000; LangGraph: 1,000 threads in
 #      a node that never returns), kill -9, start again: the time from the
@@ -348,6 +351,7 @@ for c in $CONCS; do
   say "          limit commit p50 $(med limit "$c" commit_p50_us) us, p99 $(med limit "$c" commit_p99_us) us, $(med limit "$c" per_transition_us) us per transition;"
   say "          langgraph-$best_d put p50 $(med "langgraph-$best_d" "$c" put_p50_us) us, p99 $(med "langgraph-$best_d" "$c" put_p99_us) us; putWrites p50 $(med "langgraph-$best_d" "$c" writes_p50_us) us, p99 $(med "langgraph-$best_d" "$c" writes_p99_us) us"
   say "        bytes per step: aosd $(med aosd "$c" bps), limit $(med limit "$c" bps), langgraph-$best_d $(med "langgraph-$best_d" "$c" bps)"
+  say "        limit per task: $(med limit "$c" stmts_per_task) SQL statements, $(med limit "$c" wal_bytes_per_task) WAL bytes; $(med limit "$c" tasks_per_cpu_s) tasks per CPU second"
 done
 say ""
 

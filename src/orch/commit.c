@@ -383,6 +383,132 @@ void orch_tx_audit(orch_tx_t *tx, const char *actor, const char *action, const c
         json_decref(diff);
 }
 
+/* ---- coalescing ------------------------------------------------------------------ */
+
+/* Within one savepoint, a write that a later one of the same row replaces
+ * whole need not be made: the savepoint commits both or neither, so what
+ * the store holds after it is the same. Per row (the key), the later
+ * operation takes what the earlier one set and it does not (the columns
+ * the upsert keeps), and the earlier one is dropped (run = NULL):
+ *   the state row          the last one (with the plan, the re-run's
+ *                          origin, when an earlier one had them)
+ *   an attempt's row       started and ended in the same commit: one
+ *                          insert, with the start's input, order, key and
+ *                          time
+ *   the job's row          the last update, with the earlier times
+ *   step.started           dropped when its step.finished / step.failed
+ *                          (same step and attempt) follows: that event
+ *                          takes its tool and idempotency key - one step
+ *                          event per attempt
+ *   task.progress.milestone the last of each card: the bus folds a
+ *                          card's burst to its newest anyway (bus.h)
+ * This is what lets a run of aosd's own read-only steps, which all land
+ * in one commit (task.c), write each row once. */
+static char *row_key(char kind, const char *a, const char *b, int64_t n)
+{
+    size_t len = 4 + strlen(a) + (b ? strlen(b) : 0) + 24;
+    char *k = malloc(len);
+    if (k)
+        snprintf(k, len, "%c\x1f%s\x1f%s\x1f%lld", kind, a, b ? b : "", (long long)n);
+    return k;
+}
+
+static void steal(char **to, char **from)
+{
+    if (!*to && *from) {
+        *to = *from;
+        *from = NULL;
+    }
+}
+
+/* The key of op's row, or NULL when op is not one coalescing knows. */
+static char *op_key(orch_op_t *op, const char **type)
+{
+    *type = NULL;
+    if (op->run == run_state && op->s[0])
+        return row_key('S', op->s[0], NULL, 0);
+    if (op->run == run_job_update && op->s[0])
+        return row_key('J', op->s[0], NULL, 0);
+    if (op->run == run_step && op->s[0] && op->s[1])
+        return row_key('T', op->s[0], op->s[1], op->n[0]);
+    if (op->run != run_event)
+        return NULL;
+    const char *t = json_string_value(json_object_get(op->json, "type"));
+    const char *trace = json_string_value(json_object_get(op->json, "trace_id"));
+    json_t *p = json_object_get(op->json, "payload");
+    const char *step = json_string_value(json_object_get(p, "step"));
+    if (!t || !trace)
+        return NULL;
+    *type = t;
+    if (!strcmp(t, "task.progress.milestone")) {
+        const char *card = json_string_value(json_object_get(op->json, "card_id"));
+        return card ? row_key('P', card, NULL, 0) : NULL;
+    }
+    if (step &&
+        (!strcmp(t, "step.started") || !strcmp(t, "step.finished") || !strcmp(t, "step.failed")))
+        return row_key('E', trace, step, json_integer_value(json_object_get(p, "attempt")));
+    return NULL;
+}
+
+/* later takes over what earlier wrote; earlier is dropped (or kept: 0). */
+static int merge_into(orch_op_t *later, orch_op_t *earlier, const char *type)
+{
+    if (later->run != earlier->run)
+        return 0;
+    if (later->run == run_state) {
+        steal(&later->s[1], &earlier->s[1]); /* the plan */
+        steal(&later->s[4], &earlier->s[4]); /* rerun_of, from_step */
+        steal(&later->s[5], &earlier->s[5]);
+    } else if (later->run == run_job_update) {
+        for (int i = 2; i <= 4; i++) /* started_at, finished_at, error: COALESCE */
+            steal(&later->s[i], &earlier->s[i]);
+    } else if (later->run == run_step) {
+        /* the upsert keeps the first insert's seq, kind, key and start */
+        json_t *start = json_array_get(earlier->json, 0);
+        if (start && json_array_set(later->json, 0, start))
+            return 0;
+        static const int kept[] = {2, 7}; /* kind, idempotency_key */
+        for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+            free(later->s[kept[i]]);
+            later->s[kept[i]] = earlier->s[kept[i]];
+            earlier->s[kept[i]] = NULL;
+        }
+        steal(&later->s[4], &earlier->s[4]); /* input: COALESCE */
+        later->n[1] = earlier->n[1];
+    } else if (!type) {
+        return 0;
+    } else if (strcmp(type, "task.progress.milestone") != 0) { /* progress: the newest */
+        /* a step's end takes over its start's event */
+        const char *et = json_string_value(json_object_get(earlier->json, "type"));
+        if (!et || strcmp(et, "step.started") || !strcmp(type, "step.started"))
+            return 0;
+        json_object_update_missing(json_object_get(later->json, "payload"),
+                                   json_object_get(earlier->json, "payload"));
+    }
+    earlier->run = NULL;
+    return 1;
+}
+
+static void coalesce(orch_tx_t *tx)
+{
+    if (!tx->ops || !tx->ops->next)
+        return;
+    aos_map_t last;
+    aos_map_init(&last);
+    for (orch_op_t *op = tx->ops; op; op = op->next) {
+        const char *type;
+        char *key = op_key(op, &type);
+        if (!key)
+            continue;
+        orch_op_t *prev = aos_map_get(&last, key);
+        if (prev)
+            merge_into(op, prev, type);
+        aos_map_put(&last, key, op); /* on no memory: nothing merged, all written */
+        free(key);
+    }
+    aos_map_release(&last);
+}
+
 /* ---- the group commit -------------------------------------------------------- */
 
 static int run_tx(aos_store_t *st, void *arg, aos_err_t *err)
@@ -392,8 +518,9 @@ static int run_tx(aos_store_t *st, void *arg, aos_err_t *err)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
     if (tx->dropped || (tx->after && tx->after->status))
         return aos_err_set(err, AOS_ECONFLICT, "an earlier transition of the task failed");
+    coalesce(tx);
     for (orch_op_t *op = tx->ops; op; op = op->next) {
-        int rc = op->run(st, op, tx, err);
+        int rc = op->run ? op->run(st, op, tx, err) : 0;
         if (rc)
             return rc;
     }
@@ -403,6 +530,12 @@ static int run_tx(aos_store_t *st, void *arg, aos_err_t *err)
 static int run_group(aos_store_t *st, void *arg, aos_err_t *err)
 {
     for (orch_tx_t *tx = arg; tx; tx = tx->next) {
+        if (tx->into) { /* written in an earlier one's savepoint: its fate */
+            tx->status = tx->into->status;
+            if (tx->status)
+                tx->err = tx->into->err;
+            continue;
+        }
         /* a savepoint each: one failing transition undoes only itself */
         tx->status = aos_store_tx(st, run_tx, tx, &tx->err);
     }
@@ -458,6 +591,11 @@ static void group_done(int status, const aos_err_t *err, void *arg)
     flush(o);
 }
 
+static int mergeable(const orch_tx_t *tx)
+{
+    return !tx->reply && !tx->nomem && !tx->dropped;
+}
+
 static void flush(aos_orch_t *o)
 {
     if (o->inflight)
@@ -482,6 +620,23 @@ static void flush(aos_orch_t *o)
         tx->after = t->batch_gen == o->gen ? t->batch_last : NULL;
         t->batch_gen = o->gen;
         t->batch_last = tx;
+        /* The transitions of a task in one group commit that no caller
+         * waits on (no reply: a 409 on a decision must undo only itself)
+         * share one savepoint: the task's run in this commit is then
+         * written in one piece, each row once (coalesce). If it fails,
+         * all of them fail, as the later ones did when an earlier one
+         * failed; the store keeps a prefix of the task's transitions. */
+        orch_tx_t *prev = tx->after;
+        if (prev && mergeable(prev) && mergeable(tx)) {
+            orch_tx_t *head = prev->into ? prev->into : prev;
+            if (tx->ops) {
+                *head->tail = tx->ops;
+                head->tail = tx->tail;
+                tx->ops = NULL;
+                tx->tail = &tx->ops;
+            }
+            tx->into = head;
+        }
     }
     if (aos_store_submit(o->cfg.store, group_job, group_done, o) != 0) {
         aos_err_t e = {0, ""};

@@ -62,6 +62,9 @@ struct orch_tx {
      * loop when the group is taken; read on the worker): if that one
      * failed, this one is not written */
     orch_tx_t *after;
+    /* the transition of the same task, earlier in the same group commit,
+     * whose savepoint took this one's operations (commit.c), or NULL */
+    orch_tx_t *into;
 };
 
 orch_tx_t *orch_tx_new(aos_orch_t *o, orch_task_t *t);
@@ -240,7 +243,7 @@ void orch_task_ended(orch_task_t *t);
 void orch_idle(aos_orch_t *o);
 /* An RFC 3339 time with a zone -> the store's form in out; -1 if it is none. */
 int orch_iso_norm(const char *s, char out[32]);
-/* A new trace id: 32 lowercase hex digits. */
+/* A new trace id: 32 lowercase hex digits, time-ordered (orch.c). */
 void orch_trace_id(char out[33]);
 
 /* Plans spec (borrowed) for a task: its plan, DSL or goal (the offline

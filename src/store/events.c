@@ -80,15 +80,18 @@ static int write_event(aos_store_t *st, const char *trace_id, const char *topic,
     aos__sql_val_t version_val = aos__sql_null();
     *version = 0;
     if (card_id) {
+        /* one statement: the upsert says the version it wrote (RETURNING,
+         * SQLite >= 3.35 and PostgreSQL, as audit.c) */
         aos__sql_val_t p[] = {aos__sql_text(card_id), aos__sql_int(now_ms)};
-        rc = aos__store_exec(st,
+        rc =
+            aos__store_query(st,
                              "INSERT INTO event_cards (card_id, version, last_ms) VALUES (?, 1, ?) "
                              "ON CONFLICT (card_id) DO UPDATE SET "
-                             "version = event_cards.version + 1, last_ms = excluded.last_ms",
-                             p, 2, NULL, err);
-        if (rc == 0)
-            rc = aos__store_query(st, "SELECT version FROM event_cards WHERE card_id = ?", p, 1,
-                                  read_int64, version, err);
+                             "version = event_cards.version + 1, last_ms = excluded.last_ms "
+                             "RETURNING version",
+                             p, 2, read_int64, version, err);
+        if (rc == 0 && *version <= 0)
+            rc = aos_err_set(err, AOS_ESTORE, "the card %.64s has no version", card_id);
         if (rc < 0)
             return rc;
         version_val = aos__sql_int(*version);
@@ -214,6 +217,7 @@ struct flush {
     const char *trace_id;
     int n;
     int64_t next_due;
+    int want_next; /* the caller asks for next_due */
 };
 
 static int flush_tx(aos_store_t *st, void *arg, aos_err_t *err)
@@ -254,7 +258,7 @@ static int flush_tx(aos_store_t *st, void *arg, aos_err_t *err)
             f->n++;
     }
     json_decref(rows);
-    if (rc == 0) {
+    if (rc == 0 && f->want_next) {
         f->next_due = 0;
         rc = aos__store_query(st, "SELECT MIN(due_ms) FROM event_folds", NULL, 0, read_int64,
                               &f->next_due, err);
@@ -265,8 +269,11 @@ static int flush_tx(aos_store_t *st, void *arg, aos_err_t *err)
 int aos_store_event_flush(aos_store_t *st, int64_t now_ms, const char *trace_id, int *n,
                           int64_t *next_due_ms, aos_err_t *err)
 {
-    struct flush f = {now_ms, trace_id, 0, 0};
-    int rc = aos_store_tx(st, flush_tx, &f, err);
+    struct flush f = {now_ms, trace_id, 0, 0, next_due_ms != NULL};
+    /* in the caller's transaction when there is one (an event appended
+     * with a transition: no savepoint of its own, as append), else one of
+     * its own */
+    int rc = aos__store_in_tx(st, flush_tx, &f, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to flush folded events");
     if (n)

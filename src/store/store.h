@@ -526,7 +526,9 @@ int aos_store_event_append(aos_store_t *st, const json_t *ev, int64_t now_ms, in
 /* Writes the folds that are due (due_ms <= now_ms) or, with trace_id, every
  * fold of that trace, as events; their window restarts at now_ms. *n (may be
  * NULL) gets how many were written, *next_due_ms (may be NULL) the earliest
- * due time left, or 0 when no fold is pending. */
+ * due time left, or 0 when no fold is pending (read only when asked for).
+ * Atomic as aos_store_event_append: a transaction of its own, or part of
+ * the caller's (no savepoint), which must then fail with it. */
 int aos_store_event_flush(aos_store_t *st, int64_t now_ms, const char *trace_id, int *n,
                           int64_t *next_due_ms, aos_err_t *err);
 

@@ -114,6 +114,11 @@ test('two tool steps around an approval gate: value events in order, approve onc
   // the executor ran each step once, in order, with its idempotency key
   assert.deepEqual(ep.steps.map((s) => s.id), ['plan', 's1', 'gate', 's2']);
   assert.equal(stepOf(ep, 's1').attempts[0].idempotency_key, `${trace}:s1:1`);
+  // a registered server's tool waits for its intent to be durable: its
+  // start is an event of its own, before its end
+  const st = ep.events.filter((e) => e.type.startsWith('step.')).map((e) => `${e.type} ${e.payload.step}`);
+  assert.deepEqual(st, ['step.started s1', 'step.finished s1', 'step.started s2', 'step.finished s2']);
+  assert.equal(ep.events.find((e) => e.type === 'step.started').payload.idempotency_key, `${trace}:s1:1`);
   // a tool of a registered server may use the task's workspace: it was made
   assert.ok(existsSync(join(aos.dataDir, 'workspaces', trace)));
 });
@@ -521,13 +526,33 @@ test("aosd's own read-only steps do not wait for a commit each; the events still
   // (the 201 waits for it), then the whole run in one commit
   assert.ok(tx >= N + 2, text({ before, after }));
   assert.ok(commits <= 3, `${commits} commits for ${tx} transitions`);
-  // each step started, then finished, in plan order, each result the next one's input
+  // a step whose start and end share a commit is one record: one
+  // step.finished (with its tool and key; no step.started), in plan order,
+  // and its attempt's row written once with the start's input, time and
+  // key and the end's output - each result the next one's input
   const ep = await episode(trace);
   const steps = ep.events.filter((e) => e.type.startsWith('step.')).map((e) => `${e.type} ${e.payload.step}`);
-  assert.deepEqual(steps, Array.from({ length: N }, (_, k) => [`step.started e${k}`, `step.finished e${k}`]).flat());
+  assert.deepEqual(steps, Array.from({ length: N }, (_, k) => `step.finished e${k}`));
+  for (const e of ep.events.filter((x) => x.type === 'step.finished')) {
+    assert.equal(e.payload.tool, 'aos__echo', text(e));
+    assert.equal(e.payload.idempotency_key, `${trace}:${e.payload.step}:1`, text(e));
+    assert.equal(e.payload.attempt, 1, text(e));
+  }
   assert.equal(ep.status, 'done');
+  for (let k = 0; k < N; k++) {
+    const [a, ...more] = ep.steps.find((s) => s.id === `e${k}`).attempts;
+    assert.equal(more.length, 0);
+    assert.equal(a.status, 'done', text(a));
+    assert.deepEqual(a.input, { message: k ? 'Echo: '.repeat(k) + 'x' : 'x' }, text(a));
+    assert.ok(a.started_at && a.finished_at && a.started_at <= a.finished_at, text(a));
+    assert.equal(a.idempotency_key, `${trace}:e${k}:1`, text(a));
+  }
   assert.equal(ep.steps.find((s) => s.id === `e${N - 1}`).attempts[0].output.content[0].text,
     'Echo: '.repeat(N) + 'x');
+  // the progress card's burst is one event per commit: the newest, N of N
+  const prog = ep.events.filter((e) => e.type === 'task.progress.milestone');
+  assert.ok(prog.length >= 1 && prog.length <= 2, text(prog));
+  assert.deepEqual([prog.at(-1).payload.done, prog.at(-1).payload.total], [N, N]);
   // no tool that could use a workspace ran: none was made
   assert.ok(!existsSync(join(aos.dataDir, 'workspaces', trace)));
 });
