@@ -185,6 +185,13 @@ void gw_span_outcome(aos_http_req_t *req, const json_t *msg)
         set_code(s, (long long)json_integer_value(json_object_get(e, "code")),
                  json_string_value(json_object_get(e, "message")));
     else if (json_is_true(json_object_get(json_object_get(msg, "result"), "isError")))
+        gw_span_tool_error(req);
+}
+
+void gw_span_tool_error(aos_http_req_t *req)
+{
+    aos_span_t *s = aos_trace_request_span_of(req);
+    if (s)
         aos_span_set_error(s, AOS_ATTR_ERROR_TOOL, "the tool reported an error");
 }
 
