@@ -50,8 +50,9 @@ gw_call_t *gw_call_new(aos_gateway_t *gw, enum gw_call_kind kind, gw_session_t *
         const char *accept = aos_http_header(req, "Accept");
         c->accept_sse = accept && strstr(accept, "text/event-stream") != NULL;
         const aos_principal_t *p = aos_auth_principal(req);
+        size_t n = 0;
         if (p)
-            snprintf(c->caller, sizeof(c->caller), "%s", p->id);
+            aos_str_put(c->caller, sizeof(c->caller), &n, p->id, SIZE_MAX);
         aos_http_on_close(req, call_closed, c);
     }
     if (sess) {

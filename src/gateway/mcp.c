@@ -322,8 +322,12 @@ static int may(const aos_http_req_t *req, aos_perm_t perm, const char *server, c
 {
     if (!req)
         return 1;
-    char res[2 * AOS_REGISTRY_NAME_MAX + 300];
-    snprintf(res, sizeof(res), "tool:%s" GW_SEP "%.256s", server, tool ? tool : "*");
+    char res[2 * AOS_REGISTRY_NAME_MAX + 300]; /* "tool:<server>__<tool>", tool cut at 256 */
+    size_t n = 0;
+    aos_str_put(res, sizeof(res), &n, "tool:", SIZE_MAX);
+    aos_str_put(res, sizeof(res), &n, server, SIZE_MAX);
+    aos_str_put(res, sizeof(res), &n, GW_SEP, SIZE_MAX);
+    aos_str_put(res, sizeof(res), &n, tool ? tool : "*", 256);
     return aos_auth_req_check(req, perm, res) == 0;
 }
 
