@@ -2,6 +2,7 @@
  * memory, the scrape list and the HTTP authorizer; see auth.h. The routes
  * that manage tokens and grants are in routes.c. */
 #include "auth/auth.h"
+#include "buf/buf.h"
 #include "cidr/cidr.h"
 #include "isotime/isotime.h"
 #include "auth/internal.h"
@@ -11,6 +12,7 @@
 
 #include <sodium.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -995,15 +997,27 @@ const aos_principal_t *aos_auth_principal(const aos_http_req_t *req)
     return aos_http_principal(req);
 }
 
+/* "a", or "a:b" when b is not NULL, in buf (n >= 1), cut as snprintf cuts:
+ * these run on every request (spans, sessions). */
+static const char *name2(char *buf, size_t n, const char *a, const char *b)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    aos_str_put(buf, n, &k, a, SIZE_MAX);
+    if (b) {
+        aos_str_put(buf, n, &k, ":", 1);
+        aos_str_put(buf, n, &k, b, SIZE_MAX);
+    }
+    return buf;
+}
+
 const char *aos_auth_actor(const aos_principal_t *p, char *buf, size_t n)
 {
     if (!p)
-        snprintf(buf, n, "anonymous");
-    else if (p->kind[0])
-        snprintf(buf, n, "%s:%s", p->kind, p->id);
-    else
-        snprintf(buf, n, "%s", p->id);
-    return buf;
+        return name2(buf, n, "anonymous", NULL);
+    if (p->kind[0])
+        return name2(buf, n, p->kind, p->id);
+    return name2(buf, n, p->id, NULL);
 }
 
 const char *aos_auth_display(const aos_principal_t *p, char *buf, size_t n)
@@ -1012,10 +1026,8 @@ const char *aos_auth_display(const aos_principal_t *p, char *buf, size_t n)
     if (!p || !p->kind[0])
         return aos_auth_actor(p, buf, n);
     if (!strcmp(p->kind, "token") && !strncmp(p->name, AOS_AUTH_MINTED_PREFIX, mp) && p->name[mp])
-        snprintf(buf, n, "%s", p->name); /* "agent:<agent>" */
-    else
-        snprintf(buf, n, "%s:%s", p->kind, p->name[0] ? p->name : p->id);
-    return buf;
+        return name2(buf, n, p->name, NULL); /* "agent:<agent>" */
+    return name2(buf, n, p->kind, p->name[0] ? p->name : p->id);
 }
 
 const aos_principal_t *aos_auth_find(aos_auth_t *a, const char *id)

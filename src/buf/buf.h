@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     char *ptr;
@@ -35,6 +36,19 @@ int aos_buf_printf(aos_buf_t *b, const char *fmt, ...) __attribute__((format(pri
 int aos_buf_vprintf(aos_buf_t *b, const char *fmt, va_list ap);
 /* Drops the first n bytes (n <= len). */
 void aos_buf_consume(aos_buf_t *b, size_t n);
+/* Appends at most max bytes of s to the string out[0..*len) in cap bytes
+ * (cap >= 1, *len < cap), cutting where snprintf would and keeping out
+ * NUL-terminated: short names built on a hot path without snprintf's
+ * format parsing. */
+static inline void aos_str_put(char *out, size_t cap, size_t *len, const char *s, size_t max)
+{
+    size_t k = *len;
+    while (*s && max-- && k + 1 < cap)
+        out[k++] = *s++;
+    out[k] = '\0';
+    *len = k;
+}
+
 /* Hands the content to the caller (free() it); the buffer is left empty.
  * Returns an empty allocated string for an empty buffer, NULL on ENOMEM. */
 char *aos_buf_detach(aos_buf_t *b, size_t *len);

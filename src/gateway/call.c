@@ -50,8 +50,9 @@ gw_call_t *gw_call_new(aos_gateway_t *gw, enum gw_call_kind kind, gw_session_t *
         const char *accept = aos_http_header(req, "Accept");
         c->accept_sse = accept && strstr(accept, "text/event-stream") != NULL;
         const aos_principal_t *p = aos_auth_principal(req);
+        size_t n = 0;
         if (p)
-            snprintf(c->caller, sizeof(c->caller), "%s", p->id);
+            aos_str_put(c->caller, sizeof(c->caller), &n, p->id, SIZE_MAX);
         aos_http_on_close(req, call_closed, c);
     }
     if (sess) {
@@ -595,6 +596,45 @@ static void on_reply(aos_upstream_t *up, json_t *reply, int status, const char *
     gw_call_finish(c, msg);
 }
 
+/* A plain successful answer (aos_upstream_set_raw) as the upstream wrote
+ * it: what on_reply does with one, without building it as values - the
+ * client's id goes in place of ours, the rest of the text as it came
+ * (aos_rpc_scan_result checked it and saw no "error", so the call
+ * succeeded for the breaker and there are no marks of ours to forget). An
+ * answer that goes on a stream (kept for replay there) or is transformed
+ * takes the ordinary way. */
+static void on_reply_raw(aos_upstream_t *up, const char *text, size_t len, const aos_rpc_scan_t *sc,
+                         void *data)
+{
+    gw_call_t *c = data;
+    if (c->st || c->kind != GW_CALL_MCP || c->xform != GW_XF_NONE || c->span) {
+        json_t *reply = json_loadb(text, len, JSON_ALLOW_NUL, NULL);
+        on_reply(up, reply, reply ? 0 : AOS_ENOMEM, NULL, data);
+        json_decref(reply);
+        return;
+    }
+    gw_server_t *sv = c->server;
+    unlink_server(c);
+    sv->active--;
+    aos_breaker_record(&sv->breaker, gw_now_ms(), 1);
+    c->probe = 0;
+    record(c, sv->name, sc->is_error ? "tool_error" : "ok");
+    pump(sv);
+    if (c->req) {
+        if (sc->is_error)
+            gw_span_tool_error(c->req);
+        aos_buf_t id;
+        aos_buf_init(&id, 0);
+        if (aos_rpc_dump(c->id, &id) == 0)
+            gw_respond_text(c->req, c->accept_sse, text, len, sc->id_off, sc->id_len, id.ptr,
+                            id.len);
+        else
+            aos_http_respond_error(c->req, AOS_ENOMEM, NULL);
+        aos_buf_release(&id);
+    }
+    gw_call_free(c);
+}
+
 /* Sends c to sv now; c must not be linked to a server. */
 /* The span of one attempt of an in-process call: the tool call of a task's
  * step, MCP's client span and GenAI's execute_tool span in one (kind:
@@ -659,6 +699,8 @@ static int send_call(gw_call_t *c, gw_server_t *sv)
         span_end(c, rc, NULL);
         return rc;
     }
+    if (c->kind == GW_CALL_MCP && c->xform == GW_XF_NONE)
+        aos_upstream_set_raw(c->up, c->up_id, on_reply_raw);
     link_server(c, sv);
     c->phase = GW_PHASE_SENT;
     sv->active++;

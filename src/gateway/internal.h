@@ -325,6 +325,12 @@ int gw_session_send(gw_session_t *s, json_t *msg);
 /* Answers a POST with one JSON-RPC message (stolen): one SSE event when the
  * client accepts text/event-stream, else application/json. */
 int gw_respond_msg(aos_http_req_t *req, json_t *msg);
+/* The same for a message given as its text (one line of JSON, no CR or
+ * LF), with id_text spliced in place of text[id_off..id_off+id_len):
+ * an upstream's answer passed on with the client's id. sse: as one SSE
+ * event (the client accepts text/event-stream). */
+int gw_respond_text(aos_http_req_t *req, int sse, const char *text, size_t len, size_t id_off,
+                    size_t id_len, const char *id_text, size_t id_text_len);
 /* One SSE "message" event carrying msg, with id (may be NULL), appended to b. */
 int gw_sse_frame(const json_t *msg, const char *id, aos_buf_t *b);
 void gw_sessions_sweep(aos_gateway_t *gw);
@@ -372,6 +378,8 @@ int gw_mcp_handle(aos_http_req_t *req, void *data);
  * rpc.response.status_code = its code, and status ERROR with its message; a
  * tool result with isError is error.type "tool_error". */
 void gw_span_outcome(aos_http_req_t *req, const json_t *msg);
+/* The tool-result-with-isError case of gw_span_outcome on its own. */
+void gw_span_tool_error(aos_http_req_t *req);
 /* The same for a failure of ours with an AOS_E* code. */
 void gw_span_fail(aos_span_t *s, int code, const char *msg);
 /* Routing of what an upstream up of sv sends by itself. only: the session

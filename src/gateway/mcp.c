@@ -185,6 +185,13 @@ void gw_span_outcome(aos_http_req_t *req, const json_t *msg)
         set_code(s, (long long)json_integer_value(json_object_get(e, "code")),
                  json_string_value(json_object_get(e, "message")));
     else if (json_is_true(json_object_get(json_object_get(msg, "result"), "isError")))
+        gw_span_tool_error(req);
+}
+
+void gw_span_tool_error(aos_http_req_t *req)
+{
+    aos_span_t *s = aos_trace_request_span_of(req);
+    if (s)
         aos_span_set_error(s, AOS_ATTR_ERROR_TOOL, "the tool reported an error");
 }
 
@@ -315,8 +322,12 @@ static int may(const aos_http_req_t *req, aos_perm_t perm, const char *server, c
 {
     if (!req)
         return 1;
-    char res[2 * AOS_REGISTRY_NAME_MAX + 300];
-    snprintf(res, sizeof(res), "tool:%s" GW_SEP "%.256s", server, tool ? tool : "*");
+    char res[2 * AOS_REGISTRY_NAME_MAX + 300]; /* "tool:<server>__<tool>", tool cut at 256 */
+    size_t n = 0;
+    aos_str_put(res, sizeof(res), &n, "tool:", SIZE_MAX);
+    aos_str_put(res, sizeof(res), &n, server, SIZE_MAX);
+    aos_str_put(res, sizeof(res), &n, GW_SEP, SIZE_MAX);
+    aos_str_put(res, sizeof(res), &n, tool ? tool : "*", 256);
     return aos_auth_req_check(req, perm, res) == 0;
 }
 

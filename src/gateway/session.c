@@ -138,6 +138,33 @@ int gw_respond_msg(aos_http_req_t *req, json_t *msg)
     return rc;
 }
 
+int gw_respond_text(aos_http_req_t *req, int sse, const char *text, size_t len, size_t id_off,
+                    size_t id_len, const char *id_text, size_t id_text_len)
+{
+    static const char pre[] = "event: message\ndata: ";
+    aos_buf_t b;
+    aos_buf_init(&b, 0);
+    int rc = aos_buf_grow(&b, sizeof(pre) + len + id_text_len + 2);
+    if (!rc && sse)
+        rc = aos_buf_append(&b, pre, sizeof(pre) - 1);
+    if (!rc)
+        rc = aos_buf_append(&b, text, id_off);
+    if (!rc)
+        rc = aos_buf_append(&b, id_text, id_text_len);
+    if (!rc)
+        rc = aos_buf_append(&b, text + id_off + id_len, len - id_off - id_len);
+    if (!rc && sse)
+        rc = aos_buf_append(&b, "\n\n", 2);
+    if (!rc) {
+        if (sse)
+            aos_http_add_header(req, "Cache-Control", "no-cache");
+        rc = aos_http_respond(req, 200, sse ? "text/event-stream" : "application/json", b.ptr,
+                              b.len);
+    }
+    aos_buf_release(&b);
+    return rc;
+}
+
 void gw_sessions_sweep(aos_gateway_t *gw)
 {
     uint64_t now = gw_now_ms();

@@ -50,7 +50,10 @@
  * make room still count in MHD until its next run cleans them up, and MHD
  * refuses (or stops accepting) at its limit before asking us */
 #define MHD_LIMIT_SLACK 64
-#define LIMIT_LOG_MS    10000 /* at most one warning per 10 s about limits */
+/* per connection: request line and headers up to about half of it, and
+ * the read buffer (see aos_http_start) */
+#define AOS_HTTP_CONN_MEMORY (16u * 1024)
+#define LIMIT_LOG_MS         10000 /* at most one warning per 10 s about limits */
 /* A refused request body read and dropped before the answer, at most */
 #define HTTP_DRAIN_MAX (4u << 20)
 
@@ -1494,9 +1497,16 @@ int aos_http_start(aos_http_t *h, aos_err_t *err)
         flags |= MHD_USE_IPv6;
     if (h->tls_cert_pem)
         flags |= MHD_USE_TLS;
-    struct MHD_OptionItem opts[8];
+    struct MHD_OptionItem opts[10];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+    /* libmicrohttpd zeroes a connection's whole memory pool after every
+     * request (and the part the read buffer gives back): 32 KiB by default.
+     * The pool holds the request line and headers and the read buffer;
+     * bodies pass through the buffer in pieces, so their size does not
+     * depend on it. */
+    opts[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, AOS_HTTP_CONN_MEMORY, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
                                         h->cfg.conn_limit + MHD_LIMIT_SLACK, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, h->cfg.conn_timeout_s, NULL};

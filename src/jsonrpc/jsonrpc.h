@@ -5,6 +5,8 @@
 #define AOS_JSONRPC_H
 
 #include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "buf/buf.h"
 #include "err/err.h"
@@ -36,6 +38,26 @@ json_t *aos_rpc_notification(const char *method, json_t *params);
  * for a value nested deeper than jansson's parser accepts (2048). On error
  * b may hold part of the text. */
 int aos_rpc_dump(const json_t *v, aos_buf_t *b);
+
+/* A successful answer found in a message's text without building values
+ * (scan.c): what a gateway needs to pass it on with another id. */
+typedef struct {
+    uint64_t id;                   /* the "id": a positive integer */
+    size_t id_off, id_len;         /* where its text is */
+    size_t result_off, result_len; /* where the "result" value's text is */
+    int is_error;                  /* result.isError is true */
+} aos_rpc_scan_t;
+
+/* 1 when text[0..len) is exactly one JSON object that json_loadb(...,
+ * JSON_ALLOW_NUL) reads the same way, holding a "result", a positive
+ * integer "id" (at most 18 digits), no "error" and no "method" - a plain
+ * successful answer to a request of ours - with no CR or LF anywhere (so
+ * that it can go out as one SSE data line or stdio line as it is). 0
+ * otherwise, including for anything the scan cannot be sure jansson reads
+ * alike (escaped or repeated member names at the top level, very large
+ * numbers, more than 2048 levels): the caller then parses the text with
+ * jansson. Never reads outside text[0..len). Any thread. */
+int aos_rpc_scan_result(const char *text, size_t len, aos_rpc_scan_t *out);
 
 /* Shortcuts on a message. */
 const char *aos_rpc_method(const json_t *msg);

@@ -63,9 +63,10 @@ static void on_request(aos_http_req_t *req, unsigned status, double seconds, int
     (void)aborted;
     aos_monitor_t *mo = data;
     const aos_http_route_t *rt = aos_http_route(req);
-    char code[12] = "";
-    if (status)
-        snprintf(code, sizeof(code), "%u", status);
+    char digits[12], *code = digits + sizeof(digits) - 1; /* status in decimal, "" for none */
+    *code = '\0';
+    for (unsigned v = status; v; v /= 10)
+        *--code = (char)('0' + v % 10);
     aos_metric_observe(mo->m_http_dur, seconds, method_label(aos_http_method(req)),
                        rt ? rt->pattern : "", code);
 }

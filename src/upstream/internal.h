@@ -30,8 +30,9 @@ struct up_pending_s {
     uint64_t id;
     json_t *msg; /* the whole request; HTTP keeps it to resend it in a new session */
     aos_upstream_reply_fn cb;
-    void *data;        /* borrowed */
-    uint64_t deadline; /* uv_now() ms; 0 = none */
+    aos_upstream_raw_fn raw; /* plain results as text (stdio), or NULL */
+    void *data;              /* borrowed */
+    uint64_t deadline;       /* uv_now() ms; 0 = none */
     uint32_t timeout_ms;
     char traceparent[AOS_TRACEPARENT_LEN + 1]; /* the caller's context, "" for none */
     char *tracestate;                          /* owned; NULL for none */
@@ -113,6 +114,10 @@ struct aos_upstream_s {
 
 /* Routes one incoming message (object or batch array; borrowed). */
 void aos__up_dispatch(aos_upstream_t *up, json_t *msg);
+/* A line's text, when it is a plain answer to a request that takes its
+ * answer raw (aos_upstream_set_raw): delivers it and returns 1. Else 0,
+ * and the caller parses and dispatches the line as usual. */
+int aos__up_dispatch_raw(aos_upstream_t *up, const char *line, size_t len);
 /* Routes the message in an SSE event's data; data that is not JSON is
  * logged and dropped. */
 void aos__up_dispatch_event(aos_upstream_t *up, const char *data, size_t len);

@@ -100,6 +100,9 @@ static void handle_line(up_child_t *ch, const char *line, size_t n)
         n--;
     if (n == 0)
         return;
+    /* a plain answer to a caller that takes it as text: no parse */
+    if (aos__up_dispatch_raw(up, line, n))
+        return;
     json_error_t jerr;
     json_t *msg = json_loadb(line, n, JSON_ALLOW_NUL, &jerr);
     if (!msg) {

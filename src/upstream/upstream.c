@@ -695,6 +695,21 @@ void aos__up_dispatch(aos_upstream_t *up, json_t *msg)
         dispatch_one(up, msg);
 }
 
+int aos__up_dispatch_raw(aos_upstream_t *up, const char *line, size_t len)
+{
+    aos_rpc_scan_t sc;
+    if (up->closing || !aos_rpc_scan_result(line, len, &sc))
+        return 0;
+    up_pending_t *p = aos__up_pending_find(up, sc.id);
+    if (!p || !p->sent || !p->raw)
+        return 0; /* dispatch_one's, as any other message */
+    up->expiries = 0;
+    pending_detach(up, p);
+    p->raw(up, line, len, &sc, p->data);
+    pending_free(p);
+    return 1;
+}
+
 void aos__up_dispatch_event(aos_upstream_t *up, const char *data, size_t len)
 {
     json_error_t jerr;
@@ -1001,6 +1016,15 @@ int aos_upstream_request(aos_upstream_t *up, const char *method, json_t *params,
     timer_arm(up, p->deadline);
     if (id)
         *id = p->id;
+    return 0;
+}
+
+int aos_upstream_set_raw(aos_upstream_t *up, uint64_t id, aos_upstream_raw_fn raw)
+{
+    up_pending_t *p = up ? aos__up_pending_find(up, id) : NULL;
+    if (!p)
+        return AOS_ENOTFOUND;
+    p->raw = raw;
     return 0;
 }
 

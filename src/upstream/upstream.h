@@ -62,6 +62,7 @@
 
 #include "err/err.h"
 #include "httpc/httpc.h"
+#include "jsonrpc/jsonrpc.h"
 #include "tracectx/tracectx.h"
 
 typedef struct aos_upstream_s aos_upstream_t;
@@ -147,6 +148,17 @@ typedef void (*aos_upstream_reply_fn)(aos_upstream_t *up, json_t *reply, int sta
 int aos_upstream_request(aos_upstream_t *up, const char *method, json_t *params,
                          uint32_t timeout_ms, const aos_tracectx_t *trace, aos_upstream_reply_fn cb,
                          void *data, uint64_t *id);
+/* A request's answer as the server wrote it, for a caller that passes it
+ * on as it is (the gateway): msg[0..len) is one line of a stdio server,
+ * a plain successful answer by aos_rpc_scan_result (scan says where its
+ * id and result are); valid during the call only. */
+typedef void (*aos_upstream_raw_fn)(aos_upstream_t *up, const char *msg, size_t len,
+                                    const aos_rpc_scan_t *scan, void *data);
+/* From now on the answer of request id, when it is such a line, goes to
+ * raw instead of its cb (with the same data; cb is then not called); any
+ * other outcome (an error answer, a timeout, a failure, another transport)
+ * still goes to cb. AOS_ENOTFOUND when id is not pending. */
+int aos_upstream_set_raw(aos_upstream_t *up, uint64_t id, aos_upstream_raw_fn raw);
 /* Sends a notification; params stolen (may be NULL). Only when READY, else
  * AOS_EUNAVAIL. */
 int aos_upstream_notify(aos_upstream_t *up, const char *method, json_t *params);

@@ -17,6 +17,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import http from 'node:http';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -378,6 +379,37 @@ test('a body too large for its route gets its 413, not a reset (the body is read
       assert.equal(r.status, 413, `attempt ${i}: ${r.text}`);
       assert.equal(r.body.error.code, 'too_large');
     }
+  } finally {
+    await aos.cleanup();
+  }
+});
+
+test('request heads up to 8 KiB and bodies of megabytes pass the connection\'s memory pool (16 KiB)', async () => {
+  const aos = await startAosd();
+  try {
+    // one kept-alive connection: a large head, then a large body, then both
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const req = (method, path, headers, body) => new Promise((resolve, reject) => {
+      const r = http.request(aos.url + path, { method, agent, headers: { Authorization: `Bearer ${TOKEN}`, ...headers } }, (res) => {
+        const parts = [];
+        res.on('data', (d) => parts.push(d));
+        res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(parts).toString() }));
+      });
+      r.on('error', reject);
+      r.end(body);
+    });
+    const pad = { 'X-Pad-1': 'a'.repeat(2000), 'X-Pad-2': 'b'.repeat(2000), 'X-Pad-3': 'c'.repeat(2000), 'X-Pad-4': 'd'.repeat(2000) };
+    assert.equal((await req('GET', '/healthz', pad)).status, 200);
+    const message = 'm'.repeat(3 << 20);
+    const body = JSON.stringify({ server: 'aos', tool: 'echo', args: { message } });
+    for (const headers of [{}, pad]) {
+      const r = await req('POST', '/mcp/call', { 'Content-Type': 'application/json', ...headers }, body);
+      assert.equal(r.status, 200, r.text.slice(0, 200));
+      assert.ok(r.text.includes(message), 'the whole message came back');
+    }
+    // past what the pool holds: refused with 431, not a reset
+    assert.equal((await req('GET', '/healthz', { 'X-Pad': 'e'.repeat(20000) })).status, 431);
+    agent.destroy();
   } finally {
     await aos.cleanup();
   }

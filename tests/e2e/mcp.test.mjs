@@ -368,3 +368,56 @@ test('per-client session mode: concurrent sampling requests reach the client tha
     assert.doesNotMatch(JSON.stringify(rb), /answer-of-A/);
   } finally { await a.close(); await b.close(); }
 });
+
+test('an upstream\'s answer reaches its caller with the caller\'s id in one well-formed frame, whatever its text holds', async () => {
+  // aosd passes a plain answer on as the upstream wrote it, with the
+  // caller's id spliced in (src/jsonrpc/scan.c), and parses the others:
+  // both ways must give the caller its own id, the upstream's result, and
+  // one SSE event on one data line.
+  const { join } = await import('node:path');
+  const { ROOT } = await import('./lib.mjs');
+  const entry = { name: 'forge', command: process.execPath, args: [join(ROOT, 'tests/e2e/fixtures/faulty-server.mjs')] };
+  assert.equal((await aos.api('POST', '/mcp/registry', entry)).status, 201);
+  await waitReady(aos, 'forge');
+  const r = await post('/mcp/servers/forge', init);
+  const sid = r.headers.get('mcp-session-id');
+  assert.equal((await post('/mcp/servers/forge', { jsonrpc: '2.0', method: 'notifications/initialized' }, { 'Mcp-Session-Id': sid })).status, 202);
+  const metric = async (outcome) => {
+    const m = await aos.api('GET', '/metrics');
+    const line = m.text.split('\n').find((l) => l.startsWith('aos_mcp_calls_total{') && l.includes('server="forge"') && l.includes(`outcome="${outcome}"`));
+    return line ? Number(line.split(' ').pop()) : 0;
+  };
+  const t = (s) => `{"type":"text","text":"${s}"}`;
+  const cases = [
+    // [the line the upstream writes, the text the caller must get, isError]
+    [`{"result":{"content":[${t('nested ids')}],"id":999,"structuredContent":{"id":"x"}},"jsonrpc":"2.0","id":$ID}`, 'nested ids'],
+    [`{"jsonrpc":"2.0","id":$ID,"result":{"content":[${t('tool failed')}],"isError":true}}`, 'tool failed', true],
+    [`{"jsonrpc":"2.0","\\u0069d":$ID,"result":{"content":[${t('escaped name')}]}}`, 'escaped name'],
+    [`{"jsonrpc":"2.0","id":$ID,\r"result":{"content":[${t('carriage return')}]}}`, 'carriage return'],
+    [`{"jsonrpc":"2.0","id":$ID,"result":{"content":[${t('a\\u2028b\\u0000c\\ud83d\\ude00')}]}}`, 'a\u2028b\u0000c\u{1f600}'],
+    // jansson reads the last id (no call of ours): dropped, and the real answer follows
+    [`{"jsonrpc":"2.0","id":$ID,"result":{"content":[${t('forged')}]},"id":999999}`, 'late'],
+    // not JSON, then an answer to no call of ours: both dropped
+    [`{"jsonrpc":"2.0","id":$ID,"result":{"content":[${t('cut')}]}`, 'late'],
+    [`{"jsonrpc":"2.0","id":999998,"result":{"content":[${t('stray')}]}}`, 'late'],
+  ];
+  const errorsBefore = await metric('tool_error');
+  let i = 0;
+  await Promise.all(cases.map(async ([line, want, isError]) => {
+    const id = i % 2 ? 1000 + i : `caller "${i}" \u2028 é`;
+    i++;
+    const a = await post('/mcp/servers/forge', { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'raw-answer', arguments: { lines: [line] } } }, { 'Mcp-Session-Id': sid });
+    assert.equal(a.status, 200, a.text);
+    assert.match(a.text, /^event: message\ndata: [^\r\n]*\n\n$/, `one event on one line: ${JSON.stringify(a.text)}`);
+    assert.deepEqual(a.json.id, id);
+    assert.equal(a.json.jsonrpc, '2.0');
+    assert.equal(a.json.result.content[0].text, want);
+    assert.equal(a.json.result.isError === true, !!isError);
+  }));
+  assert.equal(await metric('tool_error'), errorsBefore + 1);
+  // the same through plain JSON answers
+  const j = await post('/mcp/servers/forge', { jsonrpc: '2.0', id: 'json', method: 'tools/call', params: { name: 'raw-answer', arguments: { lines: [cases[0][0]] } } }, { 'Mcp-Session-Id': sid, Accept: 'application/json' });
+  assert.match(j.headers.get('content-type'), /^application\/json/);
+  assert.deepEqual(JSON.parse(j.text).id, 'json');
+  assert.equal(JSON.parse(j.text).result.content[0].text, 'nested ids');
+});

@@ -562,6 +562,27 @@ static void test_regression_grow_unlimited_overflow_reports_success(void **state
     assert_int_not_equal(rc, 0);
 }
 
+/* aos_str_put cuts where snprintf cuts, at any capacity, and stops at max. */
+static void test_str_put_matches_snprintf(void **state)
+{
+    (void)state;
+    const char *a = "tool:", *b = "server", *c = "__", *d = "a-rather-long-tool-name";
+    for (size_t cap = 1; cap <= 48; cap++) {
+        char want[64], got[64];
+        memset(got, 'X', sizeof(got));
+        snprintf(want, cap, "%s%s%s%.7s", a, b, c, d);
+        size_t n = 0;
+        got[0] = '\0';
+        aos_str_put(got, cap, &n, a, SIZE_MAX);
+        aos_str_put(got, cap, &n, b, SIZE_MAX);
+        aos_str_put(got, cap, &n, c, SIZE_MAX);
+        aos_str_put(got, cap, &n, d, 7);
+        assert_string_equal(got, want);
+        assert_int_equal(n, strlen(want));
+        assert_int_equal(got[cap], 'X'); /* nothing written past cap */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -589,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_release_and_reuse),
         /* Suspected bug, see the comment above the function. */
         cmocka_unit_test(test_regression_grow_unlimited_overflow_reports_success),
+        cmocka_unit_test(test_str_put_matches_snprintf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

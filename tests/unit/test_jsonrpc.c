@@ -458,6 +458,253 @@ static void test_dump_refuses_too_deep(void **state)
     json_decref(v);
 }
 
+/* ---- aos_rpc_scan_result ------------------------------------------------- */
+
+/* What the scan says of text[0..n) agrees with jansson's reading: when it
+ * accepts, jansson parses the same message, whose id is the integer the
+ * scan found at the place it found it, whose result is the value at the
+ * place it found it, and whose result.isError is what it found. Returns
+ * the scan's verdict. */
+static int scan_agrees(const char *text, size_t n, aos_rpc_scan_t *sc)
+{
+    int ok = aos_rpc_scan_result(text, n, sc);
+    if (!ok)
+        return 0;
+    json_error_t je;
+    json_t *m = json_loadb(text, n, JSON_ALLOW_NUL, &je);
+    assert_non_null(m);
+    assert_true(json_is_object(m));
+    assert_null(json_object_get(m, "error"));
+    assert_null(json_object_get(m, "method"));
+    json_t *id = json_object_get(m, "id");
+    assert_true(json_is_integer(id));
+    assert_int_equal((uint64_t)json_integer_value(id), sc->id);
+    json_t *id_at = json_loadb(text + sc->id_off, sc->id_len, JSON_DECODE_ANY, &je);
+    assert_non_null(id_at);
+    assert_true(json_equal(id, id_at));
+    json_t *res = json_object_get(m, "result");
+    json_t *res_at =
+        json_loadb(text + sc->result_off, sc->result_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    assert_non_null(res);
+    assert_non_null(res_at);
+    assert_true(json_equal(res, res_at));
+    assert_int_equal(sc->is_error, json_is_true(json_object_get(res, "isError")));
+    assert_null(memchr(text, '\r', n));
+    assert_null(memchr(text, '\n', n));
+    json_decref(id_at);
+    json_decref(res_at);
+    json_decref(m);
+    return 1;
+}
+
+static int scan_text(const char *text, aos_rpc_scan_t *sc)
+{
+    return scan_agrees(text, strlen(text), sc);
+}
+
+static void test_scan_plain_result(void **state)
+{
+    (void)state;
+    aos_rpc_scan_t sc;
+    const char *t = "{\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"Echo: hello\"}]},"
+                    "\"jsonrpc\":\"2.0\",\"id\":42}";
+    assert_int_equal(scan_text(t, &sc), 1);
+    assert_int_equal(sc.id, 42);
+    assert_int_equal(sc.id_len, 2);
+    assert_memory_equal(t + sc.id_off, "42", 2);
+    assert_int_equal(sc.is_error, 0);
+    assert_int_equal(t[sc.result_off], '{');
+    assert_int_equal(t[sc.result_off + sc.result_len], ',');
+    /* spaces and tabs between tokens; a result of any type */
+    assert_int_equal(
+        scan_text(" {\t\"jsonrpc\" : \"2.0\" , \"id\" : 7 , \"result\" : null } ", &sc), 1);
+    assert_int_equal(sc.id, 7);
+    assert_int_equal(
+        scan_text("{\"id\":123456789012345678,\"result\":[1,-2.5e10,\"x\",true]}", &sc), 1);
+    assert_int_equal(sc.id, 123456789012345678ull);
+}
+
+static void test_scan_is_error(void **state)
+{
+    (void)state;
+    aos_rpc_scan_t sc;
+    assert_int_equal(scan_text("{\"id\":1,\"result\":{\"content\":[],\"isError\":true}}", &sc), 1);
+    assert_int_equal(sc.is_error, 1);
+    assert_int_equal(scan_text("{\"id\":1,\"result\":{\"isError\":false}}", &sc), 1);
+    assert_int_equal(sc.is_error, 0);
+    /* the last of two counts, as in jansson */
+    assert_int_equal(scan_text("{\"id\":1,\"result\":{\"isError\":true,\"isError\":false}}", &sc),
+                     1);
+    assert_int_equal(sc.is_error, 0);
+    assert_int_equal(scan_text("{\"id\":1,\"result\":{\"isError\":false,\"isError\":true}}", &sc),
+                     1);
+    assert_int_equal(sc.is_error, 1);
+    /* only result's own member: not a nested one, not a string, not elsewhere */
+    assert_int_equal(scan_text("{\"id\":1,\"result\":{\"isError\":{\"a\":true}}}", &sc), 1);
+    assert_int_equal(sc.is_error, 0);
+    assert_int_equal(scan_text("{\"id\":1,\"result\":{\"x\":{\"isError\":true}}}", &sc), 1);
+    assert_int_equal(sc.is_error, 0);
+    assert_int_equal(scan_text("{\"id\":1,\"result\":{\"isError\":\"true\"}}", &sc), 1);
+    assert_int_equal(sc.is_error, 0);
+    assert_int_equal(scan_text("{\"isError\":true,\"id\":1,\"result\":{}}", &sc), 1);
+    assert_int_equal(sc.is_error, 0);
+    assert_int_equal(scan_text("{\"id\":1,\"result\":[{\"isError\":true}]}", &sc), 1);
+    assert_int_equal(sc.is_error, 0);
+}
+
+/* An upstream controls the text: the id the scan reports must be the
+ * top-level one, whatever the result holds. */
+static void test_scan_id_is_the_top_level_one(void **state)
+{
+    (void)state;
+    aos_rpc_scan_t sc;
+    assert_int_equal(scan_text("{\"result\":{\"id\":5},\"id\":3}", &sc), 1);
+    assert_int_equal(sc.id, 3);
+    assert_int_equal(scan_text("{\"id\":3,\"result\":{\"id\":5,\"result\":{\"id\":6}}}", &sc), 1);
+    assert_int_equal(sc.id, 3);
+    assert_int_equal(scan_text("{\"result\":\"\\\"id\\\":5,\",\"id\":3}", &sc), 1);
+    assert_int_equal(sc.id, 3);
+    assert_int_equal(scan_text("{\"x\":[{\"id\":9}],\"result\":[],\"id\":4}", &sc), 1);
+    assert_int_equal(sc.id, 4);
+}
+
+static void test_scan_leaves_the_rest_to_jansson(void **state)
+{
+    (void)state;
+    static const char *const no[] = {
+        "",
+        "[{\"id\":1,\"result\":{}}]",                               /* a batch */
+        "{\"id\":1,\"error\":{\"code\":-32603,\"message\":\"x\"}}", /* an error */
+        "{\"id\":1,\"result\":{},\"error\":{}}",
+        "{\"id\":1,\"method\":\"ping\"}",
+        "{\"id\":1,\"method\":\"x\",\"result\":{}}",
+        "{\"method\":\"notifications/progress\",\"params\":{}}",
+        "{\"id\":1}",                   /* no result */
+        "{\"result\":{}}",              /* no id */
+        "{\"id\":\"1\",\"result\":{}}", /* not ours: ours are integers */
+        "{\"id\":0,\"result\":{}}",     /* nor 0 */
+        "{\"id\":-1,\"result\":{}}",
+        "{\"id\":1.0,\"result\":{}}",
+        "{\"id\":1e2,\"result\":{}}",
+        "{\"id\":null,\"result\":{}}",
+        "{\"id\":1234567890123456789,\"result\":{}}", /* too long for the scan */
+        "{\"id\":1,\"id\":2,\"result\":{}}",          /* repeated names */
+        "{\"id\":1,\"result\":{},\"result\":{}}",
+        "{\"\\u0069d\":1,\"result\":{}}", /* escaped names at the top */
+        "{\"id\":1,\"r\\u0065sult\":{},\"result\":{}}",
+        "{\"id\":1,\"result\":{\"is\\u0045rror\":true}}",
+        "{\"id\":1,\"result\":{\"a\\u0000\":1}}", /* NUL in a name: jansson refuses */
+        "{\"id\":1,\"result\":{}}x",              /* trailing text */
+        "{\"id\":1,\"result\":{}}{}",
+        "{\"id\":1,\"result\":{}",   /* cut short */
+        "{\"id\":1,\"result\":{}},", /* trailing comma, missing value, ... */
+        "{\"id\":1,\"result\":[1,]}",
+        "{\"id\":1,\"result\":{\"a\":1,}}",
+        "{\"id\":1,\"result\":{\"a\"}}",
+        "{\"id\":1,\"result\":{\"a\" 1}}",
+        "{\"id\":1 \"result\":{}}",
+        "{\"id\":1,\"result\":tru}",
+        "{\"id\":1,\"result\":truex}",
+        "{\"id\":1,\"result\":nul}",
+        "{\"id\":1,\"result\":01}", /* numbers */
+        "{\"id\":01,\"result\":{}}",
+        "{\"id\":1,\"result\":-}",
+        "{\"id\":1,\"result\":1.}",
+        "{\"id\":1,\"result\":.5}",
+        "{\"id\":1,\"result\":1e}",
+        "{\"id\":1,\"result\":1e+}",
+        "{\"id\":1,\"result\":+1}",
+        "{\"id\":1,\"result\":1e999}", /* jansson: overflow */
+        "{\"id\":1,\"result\":99999999999999999999}",
+        "{\"id\":1,\"result\":\"a\tb\"}", /* a control character */
+        "{\"id\":1,\"result\":\"\\x\"}",  /* bad escapes */
+        "{\"id\":1,\"result\":\"\\u12\"}",
+        "{\"id\":1,\"result\":\"\\u12g4\"}",
+        "{\"id\":1,\"result\":\"\\ud800\"}", /* lone surrogates */
+        "{\"id\":1,\"result\":\"\\udc00\"}",
+        "{\"id\":1,\"result\":\"\\ud800\\u0041\"}",
+        "{\"id\":1,\"result\":\"\xc3\x28\"}",         /* bad UTF-8 */
+        "{\"id\":1,\"result\":\"\xc0\xaf\"}",         /* overlong */
+        "{\"id\":1,\"result\":\"\xed\xa0\x80\"}",     /* a surrogate in UTF-8 */
+        "{\"id\":1,\"result\":\"\xf4\x90\x80\x80\"}", /* past U+10FFFF */
+        "{\"id\":1,\"result\":\"\xe2\x82\"}",         /* cut */
+        "{\"id\":1,\"result\":\xc3\xa9}",             /* non-ASCII outside a string */
+        "{\"id\":1,\r\"result\":{}}", /* CR between tokens: JSON, not one SSE line */
+        "{\"id\":1,\n\"result\":{}}",
+        "{\"id\":1,\f\"result\":{}}",
+        "{\"id\":1,\"result\":'x'}",
+        "{'id':1,\"result\":{}}",
+        "\"id\"",
+        "1",
+    };
+    aos_rpc_scan_t sc;
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        if (aos_rpc_scan_result(no[i], strlen(no[i]), &sc))
+            fail_msg("accepted: %s", no[i]);
+    }
+    /* a NUL byte in the text itself */
+    static const char nul[] = "{\"id\":1,\"result\":\"a\0b\"}";
+    assert_int_equal(aos_rpc_scan_result(nul, sizeof(nul) - 1, &sc), 0);
+    /* escapes that are fine: in values, and \u0000 in a value */
+    assert_int_equal(scan_text("{\"id\":1,\"result\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0000\\u00e9"
+                               "\\ud83d\\ude00\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}",
+                               &sc),
+                     1);
+    /* escapes in member names below the top level */
+    assert_int_equal(scan_text("{\"id\":1,\"result\":{\"x\":{\"\\u0061\":1}}}", &sc), 1);
+    /* numbers at the limits of what the scan vouches for */
+    assert_int_equal(
+        scan_text("{\"id\":1,\"result\":[-0,0.0,123456789012345678,1.5E-99,2e+9]}", &sc), 1);
+}
+
+/* Never past the length: the same text cut at every length is refused
+ * (it ends inside the object), and read within its bounds (ASan). */
+static void test_scan_every_prefix(void **state)
+{
+    (void)state;
+    const char *t = "{\"jsonrpc\":\"2.0\",\"id\":12,\"result\":{\"content\":[{\"type\":\"text\","
+                    "\"text\":\"\\u00e9\xc3\xa9\"}],\"isError\":false,\"n\":-1.5e3}}";
+    size_t n = strlen(t);
+    aos_rpc_scan_t sc;
+    for (size_t i = 0; i < n; i++) {
+        char *cut = malloc(i ? i : 1);
+        memcpy(cut, t, i);
+        assert_int_equal(aos_rpc_scan_result(cut, i, &sc), 0);
+        free(cut);
+    }
+    assert_int_equal(scan_text(t, &sc), 1);
+}
+
+static void test_scan_depth(void **state)
+{
+    (void)state;
+    /* jansson counts every value as a level, a scalar too, and allows 2048:
+     * the scan agrees on both sides of the limit, with and without a
+     * scalar innermost */
+    static const char head[] = "{\"id\":1,\"result\":";
+    for (int scalar = 0; scalar <= 1; scalar++) {
+        for (size_t levels = 2046; levels <= 2050; levels++) {
+            size_t inner = levels - 1 - (size_t)scalar; /* arrays below the top object */
+            char *t = malloc(sizeof(head) + 2 * inner + 8);
+            size_t k = sizeof(head) - 1;
+            memcpy(t, head, k);
+            for (size_t i = 0; i < inner; i++)
+                t[k++] = '[';
+            if (scalar)
+                t[k++] = '7';
+            for (size_t i = 0; i < inner; i++)
+                t[k++] = ']';
+            t[k++] = '}';
+            aos_rpc_scan_t sc;
+            json_t *j = json_loadb(t, k, JSON_ALLOW_NUL, NULL);
+            assert_int_equal(j != NULL, levels <= 2048);
+            assert_int_equal(scan_agrees(t, k, &sc), levels <= 2048);
+            json_decref(j);
+            free(t);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -486,6 +733,12 @@ int main(void)
         cmocka_unit_test(test_dump_matches_jansson),
         cmocka_unit_test(test_dump_escapes_round_trip),
         cmocka_unit_test(test_dump_refuses_too_deep),
+        cmocka_unit_test(test_scan_plain_result),
+        cmocka_unit_test(test_scan_is_error),
+        cmocka_unit_test(test_scan_id_is_the_top_level_one),
+        cmocka_unit_test(test_scan_leaves_the_rest_to_jansson),
+        cmocka_unit_test(test_scan_every_prefix),
+        cmocka_unit_test(test_scan_depth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
