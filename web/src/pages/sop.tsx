@@ -149,6 +149,9 @@ function BlueprintEditor({ id, onSaved, onOpenRun }: { id: number; onSaved: () =
   const op = can('operate');
   useEffect(() => { if (cur.data && (!draft || base !== cur.data.version)) { setDraft(draftOf(cur.data)); setBase(cur.data.version); } }, [cur.data]);
   if (!cur.data || !draft) return <Err msg={cur.err} />;
+  // data-version says which version the draft below holds: a reload
+  // renders once with the new version and the old draft before the effect
+  // above replaces the draft, so it is `base`, not the loaded version.
   const bp = cur.data;
   const dirty = JSON.stringify(bodyOf(draft)) !== JSON.stringify(bodyOf(draftOf(bp)));
   const save = async () => {
@@ -165,7 +168,7 @@ function BlueprintEditor({ id, onSaved, onOpenRun }: { id: number; onSaved: () =
     } catch (x: any) { setErr(x.message); }
   };
   return (
-    <div class="stack" data-testid="sop-editor" data-version={bp.version}>
+    <div class="stack" data-testid="sop-editor" data-version={base}>
       <section class="panel stack">
         <header class="row">
           <h2>{bp.name} <span class="badge" data-testid="sop-version">v{bp.version}</span></h2>
