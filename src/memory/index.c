@@ -54,6 +54,7 @@
  * under way notices and gives up). */
 #include "memory/memory.h"
 
+#include "file/file.h"
 #include "log/log.h"
 #include "map/map.h"
 
@@ -1855,11 +1856,7 @@ static void graph_load(aos_memory_index_t *ix, build_t *b)
 static int graph_save(aos_memory_index_t *ix, const char *path, atomic_int *stop, char *why,
                       size_t whylen)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        snprintf(why, whylen, "path too long");
-        return AOS_EINVAL;
-    }
+    char tmp[4096] = "";
     uv_mutex_lock(&ix->save_lock);
     fio_t w = {.fd = -1};
     int32_t *fmap = NULL;
@@ -1889,9 +1886,15 @@ static int graph_save(aos_memory_index_t *ix, const char *path, atomic_int *stop
         rc = AOS_ENOMEM;
         goto out;
     }
-    w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    aos_err_t ferr = {0, ""};
+    w.fd = aos_file_tmp(path, tmp, sizeof(tmp), 0600, &ferr);
     unsigned char hdr[FILE_HEADER] = {0};
-    if (w.fd < 0 || pwrite(w.fd, hdr, FILE_HEADER, 0) != FILE_HEADER ||
+    if (w.fd < 0) {
+        snprintf(why, whylen, "%s", ferr.msg);
+        rc = ferr.code;
+        goto out;
+    }
+    if (pwrite(w.fd, hdr, FILE_HEADER, 0) != FILE_HEADER ||
         lseek(w.fd, FILE_HEADER, SEEK_SET) != FILE_HEADER) {
         snprintf(why, whylen, "creating the temporary file: %s", strerror(errno));
         rc = AOS_EIO;
@@ -1951,33 +1954,16 @@ static int graph_save(aos_memory_index_t *ix, const char *path, atomic_int *stop
     memcpy(hdr + 40, &w.bytes, 8);
     uint64_t sum = header_sum(w.sum, hdr);
     memcpy(hdr + 56, &sum, 8);
-    if (w.err || pwrite(w.fd, hdr, FILE_HEADER, 0) != FILE_HEADER || fsync(w.fd)) {
+    if (w.err || pwrite(w.fd, hdr, FILE_HEADER, 0) != FILE_HEADER) {
         snprintf(why, whylen, "writing the temporary file: %s", strerror(errno));
         rc = AOS_EIO;
         goto out;
     }
     int fd = w.fd;
     w.fd = -1;
-    if (close(fd) || rename(tmp, path)) {
-        snprintf(why, whylen, "renaming the temporary file over it: %s", strerror(errno));
-        unlink(tmp);
-        rc = AOS_EIO;
+    if ((rc = aos_file_commit(fd, tmp, path, &ferr))) { /* fsync, rename, fsync the directory */
+        snprintf(why, whylen, "%s", ferr.msg);
         goto out;
-    }
-    /* the rename itself durable */
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof(dir), ".");
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
     }
     wrlock(ix);
     if (ix->epoch == epoch && ix->hnsw == g && snap > ix->saved_at)

@@ -14,6 +14,7 @@
  * RLIMIT_NPROC counts only the sandbox's processes) and forks the command.
  * aosd running as root starts bubblewrap as an unprivileged uid. */
 #include "proc/internal.h"
+#include "file/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -206,21 +207,25 @@ const char *aos_proc_helper_path(void)
 char *aos_proc_helper_copy(const char *src, const char *dir, aos_err_t *err)
 {
     char dst[PATH_MAX], tmp[PATH_MAX];
-    if ((size_t)snprintf(dst, sizeof(dst), "%s/aos-exec", dir) >= sizeof(dst) ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s/.aos-exec.tmp", dir) >= sizeof(tmp)) {
+    if ((size_t)snprintf(dst, sizeof(dst), "%s/aos-exec", dir) >= sizeof(dst)) {
         aos_err_set(err, AOS_EINVAL, "the helper's directory path is too long");
         return NULL;
     }
     int in = open(src, O_RDONLY | O_CLOEXEC);
-    (void)unlink(tmp); /* a copy left by a crash */
-    int out = in < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
-    int ok = out >= 0;
+    if (in < 0) {
+        aos_err_set(err, AOS_EIO, "unable to copy the helper aos-exec into %s: %s", dir,
+                    strerror(errno));
+        return NULL;
+    }
+    int out = aos_file_tmp(dst, tmp, sizeof(tmp), 0755, err);
+    int ok = out >= 0, e = 0;
     char buf[65536];
     ssize_t n;
     while (ok && (n = read(in, buf, sizeof(buf))) != 0) {
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            e = errno;
             ok = 0;
             break;
         }
@@ -228,28 +233,26 @@ char *aos_proc_helper_copy(const char *src, const char *dir, aos_err_t *err)
             ssize_t w = write(out, buf + off, (size_t)(n - off));
             if (w < 0 && errno == EINTR)
                 continue;
-            if (w <= 0)
+            if (w <= 0) {
+                e = w < 0 ? errno : EIO;
                 ok = 0;
-            else
+            } else {
                 off += w;
+            }
         }
     }
-    int e = errno;
-    if (ok && (fchmod(out, 0755) != 0 || close(out) != 0 || rename(tmp, dst) != 0)) {
-        e = errno;
-        ok = 0;
-        out = -1;
-    }
-    if (in >= 0)
-        close(in);
+    close(in);
+    if (out < 0)
+        return NULL; /* err set by aos_file_tmp */
     if (!ok) {
-        if (out >= 0)
-            close(out);
+        close(out);
         (void)unlink(tmp);
         aos_err_set(err, AOS_EIO, "unable to copy the helper aos-exec into %s: %s", dir,
                     strerror(e));
         return NULL;
     }
+    if (aos_file_commit(out, tmp, dst, err))
+        return NULL;
     char *r = strdup(dst);
     if (!r)
         aos_err_set(err, AOS_ENOMEM, NULL);

@@ -11,6 +11,7 @@
  * instead of replacing it. */
 #include "secret/secret.h"
 
+#include "file/file.h"
 #include "log/log.h"
 
 #include <errno.h>
@@ -157,11 +158,7 @@ static int create_key_file(const char *dir, const char *path, unsigned char key[
         goto out;
     }
     /* Make the new name durable too. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    (void)aos_file_sync_dir(path);
     aos_log_info("secret", "created master key '%s'", path);
 out:
     unlink(tmp);
@@ -235,41 +232,13 @@ int aos_secret_box_new(aos_secret_box_t **out, aos_err_t *err)
 
 int aos_secret_box_save(aos_secret_box_t *b, const char *path, aos_err_t *err)
 {
-    char tmp[PATH_MAX];
     char text[sodium_base64_ENCODED_LEN(KEY_BYTES, B64) + 1];
-    char dir[PATH_MAX];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp))
-        return aos_err_set(err, AOS_EINVAL, "key file path too long");
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return aos_err_set(err, AOS_EIO, "unable to create '%s': %s", tmp, strerror(errno));
     pthread_rwlock_rdlock(&b->lock);
     sodium_bin2base64(text, sizeof(text) - 1, b->k->key, KEY_BYTES, B64);
     pthread_rwlock_unlock(&b->lock);
     size_t len = strlen(text);
     text[len++] = '\n';
-    int rc = 0;
-    if (fchmod(fd, 0600) < 0 || write_all(fd, text, len) < 0 || fsync(fd) < 0) {
-        rc = aos_err_set(err, AOS_EIO, "unable to write '%s': %s", tmp, strerror(errno));
-        close(fd);
-    } else if (close(fd) < 0 || rename(tmp, path) < 0) {
-        rc = aos_err_set(err, AOS_EIO, "unable to write '%s': %s", path, strerror(errno));
-    }
-    if (rc)
-        unlink(tmp);
-    else {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
+    int rc = aos_file_replace(path, text, len, 0600, err);
     sodium_memzero(text, sizeof(text));
     return rc;
 }

@@ -17,6 +17,7 @@
 #include "settings/internal.h"
 
 #include "auth/auth.h"
+#include "file/file.h"
 #include "log/log.h"
 
 #include <limits.h>
@@ -266,10 +267,10 @@ static int job_run(aos_store_t *st, void *arg, aos_err_t *err)
             unlink(next);
             return rc;
         }
-        if (rename(next, j->path) != 0)
+        aos_err_t rerr = {0, ""};
+        if (aos_file_rename(next, j->path, &rerr) != 0)
             /* the store holds the new key's values: the next start finishes */
-            aos_log_error("settings", "unable to rename '%s' over '%s'; the next start will", next,
-                          j->path);
+            aos_log_error("settings", "%s; the next start will", aos_err_msg(&rerr));
         /* swapped here, right after the commit, so that whatever is sealed
          * from now on uses the new key */
         aos_secret_box_swap(j->s->cfg.secrets, j->nb);

@@ -9,6 +9,7 @@
 #include "settings/internal.h"
 
 #include "auth/auth.h"
+#include "file/file.h"
 #include "log/log.h"
 #include "redact/redact.h"
 
@@ -428,7 +429,7 @@ static void recover_rotation(aos_settings_t *s)
         }
     }
     sodium_memzero(key, sizeof(key));
-    if (use_next && rename(next, path) == 0) {
+    if (use_next && aos_file_rename(next, path, NULL) == 0) {
         aos_secret_box_swap(s->cfg.secrets, nb);
         nb = NULL;
         aos_log_warn("settings", "finished an interrupted master-key rotation");

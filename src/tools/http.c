@@ -44,6 +44,7 @@
  * and nothing is sent. The opened header lines are wiped when the call
  * ends; a secret header never follows a cross-origin redirect. */
 #include "tools/net.h"
+#include "file/file.h"
 #include "secret/secret.h"
 #include "utf8/utf8.h"
 
@@ -523,21 +524,6 @@ static int mkdirs(const char *path)
     return mkdir(tmp, 0700) && errno != EEXIST ? -1 : 0;
 }
 
-static void fsync_parent(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *s = strrchr(dir, '/');
-    if (!s)
-        return;
-    *s = '\0';
-    int fd = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 static int write_all_fsync(int fd, const char *s, size_t n)
 {
     size_t off = 0;
@@ -581,7 +567,7 @@ static void idem_begin_work(uv_work_t *w)
             c->idem_state = IDEM_FAIL;
             return;
         }
-        fsync_parent(c->idem_path);
+        (void)aos_file_sync_dir(c->idem_path);
         c->idem_state = IDEM_NEW;
         return;
     }
@@ -628,24 +614,17 @@ static void end_work(uv_work_t *w)
         return;
     if (!c->sent) {
         unlink(c->idem_path); /* nothing went out: a retry may send it */
-        fsync_parent(c->idem_path);
+        (void)aos_file_sync_dir(c->idem_path);
         return;
     }
     json_t *rec = json_pack("{s:s, s:s, s:O}", "state", "done", "args", c->args_hash, "result",
                             c->result ? c->result : json_null());
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", c->idem_path);
     char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
     json_decref(rec);
-    int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-    if (fd >= 0) {
-        int bad = write_all_fsync(fd, text, strlen(text));
-        close(fd);
-        if (bad || rename(tmp, c->idem_path))
-            unlink(tmp);
-        else
-            fsync_parent(c->idem_path);
-    }
+    /* on failure the claimed record stays "started": a retry is answered
+     * as busy rather than sent twice */
+    if (text)
+        (void)aos_file_replace(c->idem_path, text, strlen(text), 0600, NULL);
     free(text);
 }
 
