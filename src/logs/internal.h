@@ -155,11 +155,13 @@ int aos__logs_respond_error(aos_http_req_t *req, const aos_err_t *err,
 int aos__logs_http_op(aos_http_req_t *req, aos_logs_t *l, aos__logs_op_t op, unsigned status,
                       const char *via);
 
-/* The trailing indexes (logs.c): entries per fill between inserts, and
- * the unindexed entries after which a fill goes in between inserts without
- * waiting for the store to idle. */
+/* The trailing indexes (logs.c): entries per fill between inserts, the
+ * unindexed entries after which a fill (of ~2 ms) goes in between inserts
+ * without waiting for the store to idle, and those after which that fill
+ * takes the whole tail. */
 #define AOS__LOGS_INDEX_CHUNK  1000
 #define AOS__LOGS_INDEX_BEHIND 4000
+#define AOS__LOGS_INDEX_FAR    8000
 
 /* What the group commit and the trailing indexes are doing (tests). */
 typedef struct {

@@ -15,9 +15,10 @@
  * indexes, INDEX_CHUNK at a time, submitted only when no insert group is
  * queued or running. A batch arriving during a fill waits for one chunk at
  * most, never for a whole window of the indexes, and the fills use the
- * store's idle time. Should inserts never leave the store idle (a load at
- * full speed), a fill of the whole tail goes in between them once
- * INDEX_BEHIND entries wait, so that queries check a bounded tail. */
+ * store's idle time. Should inserts never leave the store idle, a fill of
+ * ~2 ms goes in between two of them once INDEX_BEHIND entries wait, and a
+ * fill of the whole tail once INDEX_FAR do (a load at full speed), so that
+ * queries check a bounded tail. */
 #include "logs/internal.h"
 #include "isotime/isotime.h"
 
@@ -41,6 +42,7 @@
 #define GROUPS_INFLIGHT  2     /* one inserting, one queued: the worker never waits for us */
 #define INDEX_CHUNK      AOS__LOGS_INDEX_CHUNK
 #define INDEX_BEHIND     AOS__LOGS_INDEX_BEHIND
+#define INDEX_FAR        AOS__LOGS_INDEX_FAR
 
 typedef struct sub sub_t;
 
@@ -461,24 +463,26 @@ static void insert_next(aos_logs_t *l)
 }
 
 /* Filling the trailing indexes: one job at a time, a chunk of INDEX_CHUNK
- * entries when no insert group is queued or running, or the whole tail once
- * INDEX_BEHIND wait (inserts never left the store idle). A fill of a chunk
- * ends after a step of it when a job waits, or after ~2 ms of work (the
- * store, aos_store_logs_index), so a batch that arrives meanwhile waits
- * for about a step; the next fill goes on with the chunk as soon as the
- * store is free of inserts again. Groups report the tail's length, a fill
- * what it left. */
+ * entries when no insert group is queued or running; once INDEX_BEHIND wait
+ * (inserts never left the store idle) ~2 ms of work in between two groups,
+ * and the whole tail once INDEX_FAR wait (inserts outrun those: a load at
+ * full speed, where one large fill costs less per entry than many). A fill
+ * of a chunk ends after a step of it when a job waits, or after ~1 ms of
+ * work (the store, aos_store_logs_index), so a batch that arrives
+ * meanwhile waits for about a step; the next fill goes on with the chunk
+ * as soon as the store is free of inserts again. Groups report the tail's
+ * length, a fill what it left. */
 struct fill {
     aos_logs_t *l;
     int64_t max;
-    int yield;
+    int mode; /* AOS_STORE_LOGS_FILL_* */
     int64_t unindexed;
 };
 
 static int fill_run(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct fill *f = arg;
-    return aos_store_logs_index(st, f->max, f->yield, &f->unindexed, err);
+    return aos_store_logs_index(st, f->max, f->mode, &f->unindexed, err);
 }
 
 static void fill_done(int status, const aos_err_t *err, void *arg)
@@ -489,7 +493,9 @@ static void fill_done(int status, const aos_err_t *err, void *arg)
     if (status == 0) {
         /* the inserts that ran before it have reported: what it did */
         int64_t done = l->unindexed - f->unindexed;
-        l->chunk_left = f->yield && done > 0 && l->chunk_left > done ? l->chunk_left - done : 0;
+        l->chunk_left = f->mode == AOS_STORE_LOGS_FILL_IDLE && done > 0 && l->chunk_left > done
+                            ? l->chunk_left - done
+                            : 0;
         l->unindexed = f->unindexed;
         l->index_failed = 0;
     } else if (!l->index_failed) {
@@ -517,7 +523,9 @@ static void index_next(aos_logs_t *l)
         l->chunk_left = INDEX_CHUNK;
     f->l = l;
     f->max = inserting ? 0 : l->chunk_left;
-    f->yield = !inserting;
+    f->mode = !inserting                  ? AOS_STORE_LOGS_FILL_IDLE
+              : l->unindexed >= INDEX_FAR ? AOS_STORE_LOGS_FILL_ALL
+                                          : AOS_STORE_LOGS_FILL_BEHIND;
     if (aos_store_submit(l->cfg.store, fill_run, fill_done, f) < 0) {
         free(f);
         return;

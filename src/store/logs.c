@@ -17,13 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PARAMS      64
-#define FTS_MAX_WORDS   16
-#define FTS_MAX_BYTES   512
-#define INDEX_STEP      AOS_STORE_LOGS_INDEX_STEP /* entries per full-text statement of a fill */
-#define FTS_MERGE_PAGES 32                        /* pages per FTS5 merge step of a fill (~1 ms) */
-#define FTS_MERGE_STEPS 64                        /* merge steps per fill, at most */
-#define FILL_BUDGET_NS  2000000 /* a yielding fill's work before it commits (2 ms) */
+#define MAX_PARAMS    64
+#define FTS_MAX_WORDS 16
+#define FTS_MAX_BYTES 512
+#define INDEX_STEP    AOS_STORE_LOGS_INDEX_STEP /* entries per full-text statement of a fill */
+/* pages per FTS5 merge step of a fill: ~0.7 ms on bench/logs' VM (32
+ * took 2-3 ms). A step ends only between two terms, so a word in every
+ * entry ("for", "ms") makes one step of a merge of large segments last
+ * longer all the same. */
+#define FTS_MERGE_PAGES  8
+#define FTS_MERGE_STEPS  256     /* merge steps per fill, at most */
+#define FILL_BUDGET_NS   1000000 /* an idle fill's steps, and its merges, each (1 ms) */
+#define BEHIND_BUDGET_NS 2000000 /* a fill behind's steps (2 ms); its merges get FILL_BUDGET_NS */
 /* the last id the indexes hold (0006_logs_index_tail.sql), as a subquery */
 #define INDEXED_UPTO "(SELECT indexed_upto FROM logs_index_state)"
 
@@ -314,19 +319,19 @@ static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
 
 struct index_arg {
     int64_t max;
-    int yield;
+    int mode;          /* AOS_STORE_LOGS_FILL_* */
     int64_t unindexed; /* out */
 };
 
 /* FTS5's merges (automerge is off, 0012_logs_fts_merge.sql): up to steps
- * of FTS_MERGE_PAGES pages, while no job waits and until deadline (ns,
- * 0: none) if we yield; done when a step changes nothing (FTS5's own
+ * of FTS_MERGE_PAGES pages, until deadline (ns, 0: none) and, if yield,
+ * while no job waits; done when a step changes nothing (FTS5's own
  * test). */
 static int fts_merge(aos_store_t *st, int yield, int steps, uint64_t deadline, aos_err_t *err)
 {
     int rc = 0;
     for (int i = 0; rc == 0 && i < steps; i++) {
-        if (yield && (aos__store_busy(st) || (deadline && uv_hrtime() >= deadline)))
+        if ((yield && aos__store_busy(st)) || (deadline && uv_hrtime() >= deadline))
             break;
         int64_t before = 0, after = 0;
         aos__sql_val_t pages = aos__sql_int(FTS_MERGE_PAGES);
@@ -376,18 +381,21 @@ static int fill_groups(aos_store_t *st, struct tail *t, int64_t upto, int64_t hi
     return rc;
 }
 
-/* A fill that yields (the store otherwise idle): step by step, each step
- * whole - INDEX_STEP entries into the full-text index, FTS5's pending
- * terms flushed into a segment, the groups, indexed_upto - so that it may
- * end after any step: when a job waits, or after FILL_BUDGET_NS of work,
- * since the commit's cost grows with the work (FTS5 would otherwise flush
- * every step's terms at the commit, and a commit writes every page the
- * fill changed). Then merges, while no job waits, for another
- * FILL_BUDGET_NS at most. */
-static int index_yielding(aos_store_t *st, struct index_arg *a, int64_t upto, int64_t *done,
-                          aos_err_t *err)
+/* A fill in steps: each step whole - INDEX_STEP entries into the
+ * full-text index, FTS5's pending terms flushed into a segment, the
+ * groups, indexed_upto - so that it may end after any step, since the
+ * commit's cost grows with the work (FTS5 would otherwise flush every
+ * step's terms at the commit, and a commit writes every page the fill
+ * changed). An idle fill (the store otherwise idle) ends when a job waits
+ * or after FILL_BUDGET_NS of work, a fill behind (inserts always waiting)
+ * after BEHIND_BUDGET_NS, whatever waits, and at least one step. Then
+ * merges for another FILL_BUDGET_NS at most, an idle fill's only while no
+ * job waits. */
+static int index_steps(aos_store_t *st, struct index_arg *a, int64_t upto, int64_t *done,
+                       aos_err_t *err)
 {
-    uint64_t deadline = uv_hrtime() + FILL_BUDGET_NS;
+    int yield = a->mode == AOS_STORE_LOGS_FILL_IDLE;
+    uint64_t deadline = uv_hrtime() + (yield ? FILL_BUDGET_NS : BEHIND_BUDGET_NS);
     int64_t hi = upto;
     int rc = 0;
     while (rc == 0) {
@@ -409,19 +417,19 @@ static int index_yielding(aos_store_t *st, struct index_arg *a, int64_t upto, in
         *done += (int64_t)t.n;
         int short_step = (int64_t)t.n < want;
         tail_release(&t);
-        if (short_step || aos__store_busy(st) || uv_hrtime() >= deadline)
+        if (short_step || (yield && aos__store_busy(st)) || uv_hrtime() >= deadline)
             break;
     }
     /* merges get a budget of their own: the steps flush a segment each,
      * and if they used up the fill's budget every time, segments would
      * pile up until FTS5 merged 16 at once inside a flush (crisismerge) */
     if (rc == 0)
-        rc = fts_merge(st, 1, FTS_MERGE_STEPS, uv_hrtime() + FILL_BUDGET_NS, err);
+        rc = fts_merge(st, yield, FTS_MERGE_STEPS, uv_hrtime() + FILL_BUDGET_NS, err);
     return rc;
 }
 
-/* aos_store_logs_index. Yielding: index_yielding. Else (the whole tail,
- * inserts never leaving the store idle): the oldest unindexed entries,
+/* aos_store_logs_index. Idle and behind: index_steps. Else (the whole
+ * tail, inserts far behind): the oldest unindexed entries,
  * INDEX_STEP at a time into the full-text index (its costly part), their
  * ids and keys read back for the groups, which are written for all of
  * them at the end; between the two, FTS5's segment merges in steps. */
@@ -435,8 +443,8 @@ static int index_tx(aos_store_t *st, void *arg, aos_err_t *err)
         rc = aos__store_query(st, "SELECT COALESCE(MAX(id), 0) FROM logs", NULL, 0, read_int, &last,
                               err);
     hi = upto;
-    if (rc == 0 && a->yield) {
-        rc = index_yielding(st, a, upto, &done, err);
+    if (rc == 0 && a->mode != AOS_STORE_LOGS_FILL_ALL) {
+        rc = index_steps(st, a, upto, &done, err);
         if (rc == 0)
             rc = read_upto(st, &hi, err);
         goto out;
@@ -460,14 +468,16 @@ static int index_tx(aos_store_t *st, void *arg, aos_err_t *err)
 out:
     if (rc == 0)
         a->unindexed = last > hi ? last - hi : 0;
-    aos_store_job_note(a->yield ? "logs_fill" : "logs_fill_behind", done);
+    aos_store_job_note(a->mode == AOS_STORE_LOGS_FILL_IDLE     ? "logs_fill"
+                       : a->mode == AOS_STORE_LOGS_FILL_BEHIND ? "logs_fill_behind"
+                                                               : "logs_fill_all",
+                       done);
     return rc;
 }
 
-int aos_store_logs_index(aos_store_t *st, int64_t max, int yield, int64_t *unindexed,
-                         aos_err_t *err)
+int aos_store_logs_index(aos_store_t *st, int64_t max, int mode, int64_t *unindexed, aos_err_t *err)
 {
-    struct index_arg a = {max, yield, 0};
+    struct index_arg a = {max, mode, 0};
     if (unindexed)
         *unindexed = 0;
     int rc = aos_store_tx(st, index_tx, &a, err);

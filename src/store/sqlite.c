@@ -25,10 +25,12 @@
  * no commit in between leaves nothing to copy, and the next commit starts
  * the WAL over. The writer never waits for it. Only past CKPT_HARD_PAGES
  * (the store never idle for as long as a pass takes) does the writer copy
- * the few pages left itself, with the two syncs, between two jobs with
- * jobs waiting - never inside a commit - and at a moment the checkpointer
- * is not running (unless the WAL has grown past CKPT_LAST_PAGES
- * meanwhile). The commit that starts the WAL over syncs its first frame
+ * the few pages left itself, with the two syncs - never inside a commit,
+ * at a moment the checkpointer is not running, and between two jobs with
+ * no job waiting, so that only a request arriving during those syncs
+ * waits, and for what is left of them (with jobs waiting it wakes the
+ * checkpointer instead, which keeps the rest small); past CKPT_LAST_PAGES
+ * at any gap. The commit that starts the WAL over syncs its first frame
  * (SQLite's own rule).
  *
  * Temporary storage is in memory (temp_store=MEMORY), savepoint journals
@@ -56,8 +58,8 @@
 #define CACHE_SIZE         32
 #define CKPT_PAGES         1000  /* uncopied pages that wake the checkpointer (SQLite's default) */
 #define CKPT_RESTART_PAGES 8000  /* from here the checkpointer stays close behind the writer */
-#define CKPT_HARD_PAGES    20000 /* from here the writer copies the rest itself, with jobs waiting */
-#define CKPT_LAST_PAGES    24000 /* ... even while the checkpointer runs */
+#define CKPT_HARD_PAGES    20000 /* from here the writer copies the rest itself, no job waiting */
+#define CKPT_LAST_PAGES    24000 /* ... at any gap, even while the checkpointer runs */
 #define FTS_PHRASE_MAX     1024  /* a query word's tokens (q is at most 512 bytes) */
 
 /* The checkpointer thread and its connection. */
@@ -163,8 +165,10 @@ static int sqlite_upkeep(void *conn, int busy)
     int running = k->running || k->wanted; /* woken: about to run */
     int rest = c->wal_pages - (k->copied > c->wal_pages ? 0 : k->copied);
     int hard =
-        c->wal_pages >= CKPT_LAST_PAGES || (c->wal_pages >= CKPT_HARD_PAGES && busy && !running);
-    if (!hard && !running && rest > 0) { /* done before the next commit: the WAL starts over */
+        c->wal_pages >= CKPT_LAST_PAGES || (c->wal_pages >= CKPT_HARD_PAGES && !busy && !running);
+    /* done before the next commit, the WAL starts over; else the rest it
+     * leaves is less for the writer to copy */
+    if (!hard && !running && rest > 0) {
         k->wanted = 1;
         uv_cond_signal(&k->cond);
     }

@@ -414,16 +414,24 @@ typedef struct {
  * by (ids above the last one they hold). */
 int aos_store_logs_insert(aos_store_t *st, aos_store_log_t *rows, size_t n, char created_at[32],
                           int64_t *unindexed, aos_err_t *err);
+/* How aos_store_logs_index goes (mode). */
+enum {
+    AOS_STORE_LOGS_FILL_ALL = 0,    /* max entries (all if max <= 0) in one go */
+    AOS_STORE_LOGS_FILL_IDLE = 1,   /* yields to any job that waits, ~1 ms of work */
+    AOS_STORE_LOGS_FILL_BEHIND = 2, /* ~2 ms of work, whatever waits */
+};
 /* Moves the oldest max unindexed entries (all if max <= 0) into the
- * indexes, in one transaction: a few microseconds per entry. With yield it
- * goes in steps of AOS_STORE_LOGS_INDEX_STEP entries, each one whole (full
- * text written out, groups, indexed_upto), and stops after a step when
- * other jobs wait for the store's worker or after about 2 ms of work, so
- * that it holds them up for about a step and a small commit. Then it
- * merges the full-text index's segments a few pages a step (FTS5's
- * automerge is off), stopping likewise. *unindexed (may be NULL) gets how
- * many entries remain. */
-int aos_store_logs_index(aos_store_t *st, int64_t max, int yield, int64_t *unindexed,
+ * indexes, in one transaction: a few microseconds per entry. In modes
+ * IDLE and BEHIND it goes in steps of AOS_STORE_LOGS_INDEX_STEP entries,
+ * each one whole (full text written out, groups, indexed_upto), and stops
+ * after a step once its budget is used up - IDLE also as soon as other
+ * jobs wait for the store's worker, so that it holds them up for about a
+ * step and a small commit; BEHIND (for inserts that never leave the
+ * worker idle) after at least one step. Then it merges the full-text
+ * index's segments a few pages a step (FTS5's automerge is off) for ~1 ms
+ * at most, IDLE stopping likewise. *unindexed (may be NULL) gets how many
+ * entries remain. */
+int aos_store_logs_index(aos_store_t *st, int64_t max, int mode, int64_t *unindexed,
                          aos_err_t *err);
 
 /* What to select. Zero/NULL members do not filter. */

@@ -2203,16 +2203,17 @@ static void svc_wait_ingest(svc_t *s, int parsing, int queued, int groups)
 }
 
 /* Inserts that never leave the store idle: once INDEX_BEHIND entries wait,
- * a fill of the whole tail goes in between two groups, so the lag stays
- * bounded (far below the store's own AOS_STORE_LOGS_TAIL_MAX). Gates hold
- * the store's worker so that the order is known: groups g1 and g2 of 100
- * in flight and 4,800 entries queued; g1's answer sends those as g3; with
- * the worker held again, two batches more arrive (g4 in flight, one
- * queued). g3 leaves 5,000 unindexed while g4 is in flight: the fill goes
- * in right then, with g5, and before any later group. */
-static void test_service_fill_behind(void **state)
+ * a fill goes in between two groups, so the lag stays bounded (far below
+ * the store's own AOS_STORE_LOGS_TAIL_MAX): one within a budget (~2 ms,
+ * AOS_STORE_LOGS_FILL_BEHIND) below INDEX_FAR, the whole tail from there.
+ * Gates hold the store's worker so that the order is known: groups g1 and
+ * g2 of 100 in flight and queued * 100 entries queued; g1's answer sends
+ * those as g3; with the worker held again, two batches more arrive (g4 in
+ * flight, one queued). g3 leaves (queued + 2) * 100 unindexed while g4 is
+ * in flight: the fill goes in right then, with g5, and before any later
+ * group. Returns the needle's id (in g4). */
+static int64_t fill_behind(svc_t *s, int queued)
 {
-    svc_t *s = *state;
     enum { PER = 100 };
     gate_t a, b;
     gate_init(&a, s->f.st);
@@ -2220,39 +2221,68 @@ static void test_service_fill_behind(void **state)
     svc_publish(s, 0, PER, -1);
     svc_publish(s, PER, PER, -1);
     svc_wait_ingest(s, 0, 0, 2); /* g1, g2 */
-    for (int k = 2; k < 50; k++)
+    for (int k = 2; k < queued + 2; k++)
         svc_publish(s, k * PER, PER, -1);
-    svc_wait_ingest(s, 0, 48, 2);
+    svc_wait_ingest(s, 0, queued, 2);
     gate_init(&b, s->f.st); /* behind g2 */
     gate_open(&a);
     gate_wait_started(&b);
     svc_wait_ingest(s, 0, 0, 1); /* g1, g2 answered; g3 behind b */
     assert_int_equal(s->ndone, 2);
     assert_int_equal(s->max_unindexed, 2 * PER);
-    svc_publish(s, 50 * PER, PER, 50 * PER + 7);
-    svc_publish(s, 51 * PER, PER, -1);
+    int at = (queued + 2) * PER;
+    svc_publish(s, at, PER, at + 7);
+    svc_publish(s, at + PER, PER, -1);
     svc_wait_ingest(s, 0, 1, 2); /* g4 */
     gate_open(&b);
-    svc_wait_done(s, 52);
+    svc_wait_done(s, queued + 4);
     /* the fill was queued before the last group was answered */
     assert_true(s->indexing_at_done);
-    assert_int_equal(s->max_unindexed, 52 * PER);
+    assert_int_equal(s->max_unindexed, (queued + 4) * PER);
     svc_wait_fills(s, 1);
+    gate_destroy(&a);
+    gate_destroy(&b);
+    char msg[64];
+    snprintf(msg, sizeof(msg), "SELECT id FROM logs WHERE message = 'entry %d needle'", at + 7);
+    return raw_count(&s->f, msg);
+}
+
+/* Below INDEX_FAR: the fill behind does part of the tail (at least a step
+ * of it), the idle fills after it the rest but for less than a chunk. */
+static void test_service_fill_behind(void **state)
+{
+    svc_t *s = *state;
+    int64_t needle = fill_behind(s, 48); /* 5,000 */
+    aos__logs_ingest_t in;
+    aos__logs_ingest_state(s->l, &in);
+    assert_int_equal(in.fills_behind, 1);
+    assert_true(in.unindexed < AOS__LOGS_INDEX_CHUNK);
+    int64_t upto = raw_count(&s->f, "SELECT indexed_upto FROM logs_index_state");
+    assert_int_equal(upto, s->last_id - in.unindexed);
+    assert_true(upto >= AOS_STORE_LOGS_INDEX_STEP);
+    char want[32];
+    snprintf(want, sizeof(want), "%lld,", (long long)needle);
+    assert_string_equal(svc_search(s, "needle"), want);
+    assert_fts_consistent(&s->f);
+}
+
+/* From INDEX_FAR on: the fill behind takes the whole tail at once. */
+static void test_service_fill_far_behind(void **state)
+{
+    svc_t *s = *state;
+    int64_t needle = fill_behind(s, AOS__LOGS_INDEX_FAR / 100); /* 8,200 */
     aos__logs_ingest_t in;
     aos__logs_ingest_state(s->l, &in);
     assert_int_equal(in.fills_behind, 1);
     assert_int_equal(in.fills_idle, 0);
     assert_int_equal(in.unindexed, 0);
     assert_int_equal(raw_count(&s->f, "SELECT indexed_upto FROM logs_index_state"), s->last_id);
-    int64_t needle = raw_count(&s->f, "SELECT id FROM logs WHERE message = 'entry 5007 needle'");
     assert_int_equal(raw_count(&s->f, "SELECT rowid FROM logs_fts WHERE logs_fts MATCH 'needle'"),
                      needle);
     char want[32];
     snprintf(want, sizeof(want), "%lld,", (long long)needle);
     assert_string_equal(svc_search(s, "needle"), want);
     assert_fts_consistent(&s->f);
-    gate_destroy(&a);
-    gate_destroy(&b);
 }
 
 struct fill_job {
@@ -2279,9 +2309,10 @@ static int fill_job_finished(const void *arg)
     return ((const struct fill_job *)arg)->done != 0;
 }
 
-/* A fill that may yield stops after a step of AOS_STORE_LOGS_INDEX_STEP
- * entries when another job waits for the worker, and says how many it
- * left; one that may not goes on to the end. */
+/* An idle fill stops after a step of AOS_STORE_LOGS_INDEX_STEP entries
+ * when another job waits for the worker, and says how many it left; a fill
+ * behind goes on for its budget all the same (a step at least); one of the
+ * whole tail goes on to the end. */
 static void test_store_index_yields(void **state)
 {
     svc_t *s = *state;
@@ -2290,8 +2321,10 @@ static void test_store_index_yields(void **state)
     for (int k = 0; k < N; k++)
         rows[k] = row("yield", 2, "y", NULL);
     insert(&s->f, rows, N); /* the worker is idle: on this thread */
-    struct fill_job fill[2] = {{1, 0, -1}, {0, 0, -1}};
-    for (int i = 0; i < 2; i++) {
+    struct fill_job fill[3] = {{AOS_STORE_LOGS_FILL_IDLE, 0, -1},
+                               {AOS_STORE_LOGS_FILL_BEHIND, 0, -1},
+                               {AOS_STORE_LOGS_FILL_ALL, 0, -1}};
+    for (int i = 0; i < 3; i++) {
         gate_t g, behind;
         gate_init(&g, s->f.st);
         gate_wait_started(&g);
@@ -2307,13 +2340,15 @@ static void test_store_index_yields(void **state)
         gate_destroy(&behind);
     }
     assert_int_equal(fill[0].left, N - AOS_STORE_LOGS_INDEX_STEP);
-    assert_int_equal(fill[1].left, 0);
+    /* behind: a step at least, whatever waits, the rest within its budget */
+    assert_true(fill[1].left <= N - 2 * AOS_STORE_LOGS_INDEX_STEP);
+    assert_int_equal(fill[2].left, 0);
     assert_int_equal(raw_count(&s->f, "SELECT indexed_upto FROM logs_index_state"), rows[N - 1].id);
     assert_int_equal(raw_count(&s->f, "SELECT COUNT(*) FROM logs_fts WHERE logs_fts MATCH 'yield'"),
                      N);
 }
 
-/* A fill that may yield also ends on its own after about 2 ms of work
+/* A fill that may yield also ends on its own after about 1 ms of work
  * with no job waiting, after a whole step: its commit, and a request that
  * arrives meanwhile, never wait for more. What it did is complete - the
  * full-text index and the groups hold exactly the entries up to
@@ -2429,6 +2464,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_index_segments_bounded, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_service_fill_when_idle, svc_setup, svc_teardown),
         cmocka_unit_test_setup_teardown(test_service_fill_behind, svc_setup, svc_teardown),
+        cmocka_unit_test_setup_teardown(test_service_fill_far_behind, svc_setup, svc_teardown),
         T(test_store_phrase_order),
         T(test_store_time_batches),
         cmocka_unit_test(test_store_upgrade_from_0003),

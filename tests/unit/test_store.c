@@ -1147,6 +1147,63 @@ static void test_wal_restart_off_the_writer(void **state)
     assert_int_equal(raw_int(f, "SELECT count(*) FROM t"), 602);
 }
 
+/* Past 20,000 pages (CKPT_HARD_PAGES in sqlite.c) the writer copies the
+ * rest itself, but only at a gap with no job waiting, where a request can
+ * arrive during its syncs at worst: with jobs waiting it leaves the copy
+ * to the checkpointer. At a gap the WAL then starts over with the next
+ * commit. A reader that holds a snapshot from before the large commit
+ * keeps the checkpointer from copying it meanwhile. */
+static void test_wal_restart_hard(void **state)
+{
+    fixture_t *f = *state;
+    void *conn = NULL;
+    aos_err_t err = {0};
+    assert_int_equal(aos__store_sqlite.open(&conn, f->path, &err), 0);
+    assert_int_equal(aos__store_sqlite.exec(conn, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)",
+                                            NULL, 0, NULL, &err),
+                     0);
+    static char blob[64 * 1024];
+    memset(blob, 'x', sizeof(blob));
+    aos__sql_val_t small = aos__sql_blob(blob, 16);
+    assert_int_equal(
+        aos__store_sqlite.exec(conn, "INSERT INTO t (b) VALUES (?)", &small, 1, NULL, &err), 0);
+    sqlite3 *reader = NULL;
+    assert_int_equal(sqlite3_open_v2(f->path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM t", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(aos__store_sqlite.begin(conn, &err), 0);
+    for (int i = 0; i < 1300; i++) { /* ~21,000 pages */
+        aos__sql_val_t v = aos__sql_blob(blob, sizeof(blob));
+        assert_int_equal(
+            aos__store_sqlite.exec(conn, "INSERT INTO t (b) VALUES (?)", &v, 1, NULL, &err), 0);
+    }
+    assert_int_equal(aos__store_sqlite.commit(conn, &err), 0);
+    char wal[4096];
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    struct stat sb = {0};
+    assert_int_equal(stat(wal, &sb), 0);
+    int before = (int)(sb.st_size / (4096 + 24));
+    assert_true(before >= 20000 && before < 24000);
+    /* the checkpointer's pass, woken by that commit, copies nothing; then
+     * gaps with jobs waiting */
+    usleep(200 * 1000);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(aos__store_sqlite.upkeep(conn, 1), 0);
+    assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(reader);
+    /* gaps with none: once the checkpointer is idle the writer copies the
+     * rest, unless the checkpointer did */
+    for (int i = 0; i < 200 && aos__store_sqlite.upkeep(conn, 0) == 0; i++)
+        usleep(20 * 1000);
+    assert_int_equal(
+        aos__store_sqlite.exec(conn, "INSERT INTO t (b) VALUES (?)", &small, 1, NULL, &err), 0);
+    int after = wal_frames(f->path);
+    aos__store_sqlite.close(conn);
+    if (after < 0 || after > 10)
+        fail_msg("the WAL did not start over: %d frames after a commit (%d before)", after, before);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM t"), 1302);
+}
+
 /* Open file descriptors of this process. */
 static int open_fds(void)
 {
@@ -1379,6 +1436,7 @@ int main(void)
         T(test_backend_contract),
         T(test_background_checkpoint),
         T(test_wal_restart_off_the_writer),
+        T(test_wal_restart_hard),
         T(test_savepoint_journal_in_memory),
         T(test_async_order_and_threads),
         T(test_close_drains_then_rejects),
