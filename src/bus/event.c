@@ -141,7 +141,10 @@ static int check(const json_t *in, json_t *out, aos_err_t *err)
     if (v && !json_is_null(v)) {
         if (!json_is_object(v))
             return aos_err_set(err, AOS_EINVAL, "'payload' must be an object");
-        size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+        aos_buf_t text; /* its size, as jansson would write it */
+        aos_buf_init(&text, AOS_BUS_MAX_PAYLOAD);
+        size_t n = aos_buf_json(&text, v) ? 0 : text.len;
+        aos_buf_release(&text);
         if (n == 0 || n > AOS_BUS_MAX_PAYLOAD)
             return aos_err_set(err, AOS_EINVAL, "'payload' is larger than %d bytes",
                                AOS_BUS_MAX_PAYLOAD);
@@ -205,22 +208,19 @@ int aos__bus_event_init(aos_bus_event_t *e, json_t *env, int frame)
     e->value = aos_bus_is_value_type(e->type);
     if (!frame)
         return 0;
-    size_t n = json_dumpb(env, NULL, 0, JSON_COMPACT);
+    /* one pass over the envelope (aos_buf_json: jansson's compact text,
+     * without its cost), not a dump to size it and another to write it */
     char head[40];
     int hn = snprintf(head, sizeof(head), "id: %lld\ndata: ", (long long)e->id);
-    char *s = malloc((size_t)hn + n + 3);
-    if (!s || n == 0)
-        goto nomem;
-    memcpy(s, head, (size_t)hn);
-    if (json_dumpb(env, s + hn, n, JSON_COMPACT) != n)
-        goto nomem;
-    memcpy(s + hn + n, "\n\n", 3);
-    e->sse = s;
-    e->sse_len = (size_t)hn + n + 2;
+    aos_buf_t b;
+    aos_buf_init(&b, 0);
+    if (aos_buf_grow(&b, 511) || aos_buf_append(&b, head, (size_t)hn) || aos_buf_json(&b, env) ||
+        aos_buf_append(&b, "\n\n", 2)) {
+        aos_buf_release(&b);
+        return AOS_ENOMEM;
+    }
+    e->sse = aos_buf_detach(&b, &e->sse_len);
     return 0;
-nomem:
-    free(s);
-    return AOS_ENOMEM;
 }
 
 void aos__bus_event_release(aos_bus_event_t *e)

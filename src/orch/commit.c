@@ -23,6 +23,7 @@
  * The operations run on the store's worker; they own copies of everything
  * they write. */
 #include "orch/internal.h"
+#include "buf/buf.h"
 #include "isotime/isotime.h"
 #include "log/log.h"
 
@@ -89,7 +90,7 @@ static orch_op_t *op_add(orch_tx_t *tx,
 
 static char *dump(const json_t *v)
 {
-    return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    return v ? aos_buf_json_text(v, NULL) : NULL; /* json_dumps' text, faster */
 }
 
 /* ---- the operations ------------------------------------------------------- */

@@ -6,6 +6,7 @@
  * keeps the three tables consistent, in portable SQL, inside one savepoint
  * per operation so that an event joins the caller's transaction. */
 #include "store/internal.h"
+#include "buf/buf.h"
 #include "isotime/isotime.h"
 
 #include <stdlib.h>
@@ -128,7 +129,7 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
         return aos_err_set(err, AOS_EINVAL, "'type' is required");
     if (payload_v && !json_is_object(payload_v))
         return aos_err_set(err, AOS_EINVAL, "'payload' must be an object");
-    char *payload = payload_v ? json_dumps(payload_v, JSON_COMPACT) : strdup("{}");
+    char *payload = payload_v ? aos_buf_json_text(payload_v, NULL) : strdup("{}");
     if (!payload)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
     char now[32];
