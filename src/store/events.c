@@ -143,6 +143,7 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
         if (rc < 0)
             goto out;
         if (last_ms >= 0 && a->now_ms - last_ms < a->fold_ms) {
+            st->folds_maybe = 1;
             aos__sql_val_t p[] = {aos__sql_text(card_id),
                                   aos__sql_int(last_ms + a->fold_ms),
                                   aos__sql_text(str(a->ev, "trace_id")),
@@ -166,7 +167,7 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
             goto out;
         }
     }
-    if (card_id) {
+    if (card_id && st->folds_maybe) {
         aos__sql_val_t k = aos__sql_text(card_id);
         rc = aos__store_exec(st, "DELETE FROM event_folds WHERE card_id = ?", &k, 1, NULL, err);
         if (rc < 0)
@@ -224,6 +225,8 @@ struct flush {
 static int flush_tx(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct flush *f = arg;
+    if (f->trace_id && !st->folds_maybe)
+        return 0; /* nothing of this trace (nor any other) is folded */
     json_t *rows = json_array();
     int rc;
     if (!rows)
@@ -274,7 +277,14 @@ int aos_store_event_flush(aos_store_t *st, int64_t now_ms, const char *trace_id,
     /* in the caller's transaction when there is one (an event appended
      * with a transition: no savepoint of its own, as append), else one of
      * its own */
+    uv_mutex_lock(&st->db_lock);
+    int own = st->tx_depth == 0;
     int rc = aos__store_in_tx(st, flush_tx, &f, err);
+    /* committed, all that was due written: what is left is what MIN(due_ms)
+     * saw (NULL: nothing). Not in a caller's transaction: it may roll back. */
+    if (rc == 0 && own && !trace_id && f.want_next)
+        st->folds_maybe = f.next_due != 0;
+    uv_mutex_unlock(&st->db_lock);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to flush folded events");
     if (n)

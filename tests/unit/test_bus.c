@@ -427,6 +427,68 @@ static void test_pending_progress_precedes_receipt(void **state)
     aos_store_close(st);
 }
 
+/* While nothing is folded the store skips a value event's flush of its
+ * trace and the delete of its card's fold (events.c): a fold made after
+ * the pump's flush found none still goes out before the receipt, and a
+ * fold whose flush was rolled back is still there for the next one. */
+static json_t *receipt(const char *trace)
+{
+    return env(json_pack("{s:s, s:s}", "type", "task.receipt", "trace_id", trace));
+}
+
+static int receipt_undone(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    int64_t id, v;
+    json_t *e = receipt(arg);
+    int rc = aos__bus_append_checked(st, e, 1700000000070, &id, &v, err);
+    json_decref(e);
+    return rc ? rc : aos_err_set(err, AOS_ECONFLICT, "undone");
+}
+
+static void test_folds_after_an_empty_flush(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_t *st = open_store(f, NULL);
+    aos_err_t err = {0};
+    int64_t id, v, due = -1;
+    int n = -1;
+    const int64_t t0 = 1700000000000;
+    assert_int_equal(aos_store_event_flush(st, t0, NULL, &n, &due, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(due, 0); /* nothing folded */
+    append(st, milestone("t1", 1), t0, &id, &v);
+    assert_true(id > 0);
+    append(st, milestone("t1", 2), t0 + 10, &id, &v);
+    assert_int_equal(id, 0); /* folded */
+    append(st, receipt("t1"), t0 + 20, &id, &v);
+    json_t *rows = list(st, (aos_store_event_query_t){.trace_id = "t1"});
+    assert_int_equal(json_array_size(rows), 3);
+    assert_int_equal(payload_step(rows, 1), 2);
+    assert_string_equal(row_str(rows, 2, "type"), "task.receipt");
+    json_decref(rows);
+
+    assert_int_equal(aos_store_event_flush(st, t0 + 30, NULL, &n, &due, &err), 0);
+    assert_int_equal(due, 0);
+    append(st, milestone("t2", 1), t0 + 40, &id, &v);
+    append(st, milestone("t2", 2), t0 + 50, &id, &v);
+    assert_int_equal(id, 0);
+    /* the receipt flushes t2's fold in a transaction that is undone */
+    assert_int_equal(aos_store_tx(st, receipt_undone, "t2", &err), AOS_ECONFLICT);
+    assert_int_equal(aos_store_event_flush(st, t0 + 60, NULL, &n, &due, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(due, t0 + 1040); /* still folded */
+    append(st, receipt("t2"), t0 + 70, &id, &v);
+    rows = list(st, (aos_store_event_query_t){.trace_id = "t2"});
+    assert_int_equal(json_array_size(rows), 3);
+    assert_int_equal(payload_step(rows, 1), 2);
+    assert_string_equal(row_str(rows, 2, "type"), "task.receipt");
+    json_decref(rows);
+    assert_int_equal(aos_store_event_flush(st, t0 + 5000, NULL, &n, &due, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(due, 0);
+    aos_store_close(st);
+}
+
 struct tx_arg {
     int fail;
     int64_t id;
@@ -805,6 +867,7 @@ int main(void)
         T(test_outbox_order_and_filters),
         T(test_fold_window_fake_clock),
         T(test_pending_progress_precedes_receipt),
+        T(test_folds_after_an_empty_flush),
         T(test_append_tx_joins_the_transaction),
         T(test_bus_replay_then_live),
         T(test_bus_sees_rows_of_others),
