@@ -126,6 +126,9 @@ int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err);
  * transaction: return it from the aos_store_tx function (the event may be
  * partly written, and only that rollback undoes it). */
 int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err);
+/* The same for a caller that drops event afterwards: its payload is taken
+ * as it is and redacted in place, not copied first. */
+int aos_bus_append_tx_own(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err);
 
 /* New rows are committed: read and deliver them soon. Any thread, but not
  * once aos_bus_free was called. */

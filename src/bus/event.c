@@ -92,7 +92,7 @@ static int new_card_id(json_t *out)
     return json_object_set_new(out, "card_id", json_string(id)) ? AOS_ENOMEM : 0;
 }
 
-static int check(const json_t *in, json_t *out, aos_err_t *err)
+static int check(const json_t *in, json_t *out, int own, aos_err_t *err)
 {
     static const char *const known[] = {"type",    "trace_id", "topic",     "severity",
                                         "payload", "card_id",  "project_id"};
@@ -148,8 +148,9 @@ static int check(const json_t *in, json_t *out, aos_err_t *err)
         if (n == 0 || n > AOS_BUS_MAX_PAYLOAD)
             return aos_err_set(err, AOS_EINVAL, "'payload' is larger than %d bytes",
                                AOS_BUS_MAX_PAYLOAD);
-        /* a copy, redacted (redact.h): the caller's tree is left alone */
-        json_t *copy = json_deep_copy(v);
+        /* a copy, redacted (redact.h): the caller's tree is left alone,
+         * unless the caller gives it up (own) */
+        json_t *copy = own ? json_incref(v) : json_deep_copy(v);
         if (!copy || aos_redact_json(aos_redact_global(), copy) < 0 ||
             json_object_set_new(out, "payload", copy)) {
             json_decref(copy);
@@ -178,13 +179,13 @@ static int check(const json_t *in, json_t *out, aos_err_t *err)
     return 0;
 }
 
-int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err)
+int aos__bus_event_check(const json_t *in, int own, json_t **out, aos_err_t *err)
 {
     json_t *o = json_object();
     *out = NULL;
     if (!o)
         return aos_err_set(err, AOS_ENOMEM, NULL);
-    int rc = check(in, o, err);
+    int rc = check(in, o, own, err);
     if (rc) {
         json_decref(o);
         if (rc == AOS_ENOMEM)
@@ -193,6 +194,11 @@ int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err)
     }
     *out = o;
     return 0;
+}
+
+int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err)
+{
+    return aos__bus_event_check(in, 0, out, err);
 }
 
 /* Delivered events ---------------------------------------------------------- */

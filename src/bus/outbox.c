@@ -51,11 +51,11 @@ int aos__bus_append_checked(aos_store_t *st, const json_t *env, int64_t now_ms, 
     return aos_store_event_append(st, env, now_ms, fold_ms, id, version, err);
 }
 
-int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err)
+static int append_tx(aos_store_t *st, json_t *event, int own, int64_t *id, aos_err_t *err)
 {
     json_t *env;
     int64_t got = 0;
-    int rc = aos_bus_event_check(event, &env, err);
+    int rc = aos__bus_event_check(event, own, &env, err);
     if (rc)
         return rc;
     rc = aos__bus_append_checked(st, env, aos_isotime_now_ms(), &got, NULL, err);
@@ -63,6 +63,16 @@ int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *er
     if (id)
         *id = rc ? 0 : got;
     return rc;
+}
+
+int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err)
+{
+    return append_tx(st, event, 0, id, err);
+}
+
+int aos_bus_append_tx_own(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err)
+{
+    return append_tx(st, event, 1, id, err);
 }
 
 /* Writes ------------------------------------------------------------------ */

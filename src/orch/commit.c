@@ -226,23 +226,61 @@ void orch_tx_approval_decide(orch_tx_t *tx, const char *trace_id, const char *st
     op_add(tx, run_approval_decide, 6, s);
 }
 
+/* The operations own their events and drop them once run: the bus takes
+ * the payload as it is (redacting it in place), no copy. */
 static int run_event(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
 {
-    return aos_bus_append_tx(st, op->json, NULL, err);
+    return aos_bus_append_tx_own(st, op->json, NULL, err);
 }
 
-/* The envelope of an event of t, or NULL. */
-static json_t *envelope(orch_task_t *t, const char *type, const char *severity, const char *card_id,
-                        json_t *payload)
+/* The envelope of an event of the task trace_id (in project_id, may be
+ * NULL), or NULL; payload is stolen. */
+static json_t *envelope_of(const char *trace_id, const char *project_id, const char *type,
+                           const char *severity, const char *card_id, json_t *payload)
 {
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", type, "trace_id", t->trace_id,
-                           "topic", "task", "severity", severity ? severity : "info", "payload",
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", type, "trace_id", trace_id, "topic",
+                           "task", "severity", severity ? severity : "info", "payload",
                            payload ? payload : json_object());
     if (ev && card_id && aos_bus_is_value_type(type))
         json_object_set_new(ev, "card_id", json_string(card_id));
-    if (ev && t->project_id)
-        json_object_set_new(ev, "project_id", json_string(t->project_id));
+    if (ev && project_id)
+        json_object_set_new(ev, "project_id", json_string(project_id));
     return ev;
+}
+
+static json_t *envelope(orch_task_t *t, const char *type, const char *severity, const char *card_id,
+                        json_t *payload)
+{
+    return envelope_of(t->trace_id, t->project_id, type, severity, card_id, payload);
+}
+
+/* step.started, made on the worker when it is written: most often (a local
+ * read-only tool's attempt, started and ended in one commit) its
+ * step.finished or step.failed takes it over (coalesce) and it is never
+ * made. s: trace id, step id, tool, idempotency key, project id; n[0]: the
+ * attempt. The event is the one step_event (task.c) would have queued. */
+static json_t *started_event(const orch_op_t *op)
+{
+    json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "step", op->s[1], "tool", op->s[2], "attempt",
+                          (int)op->n[0], "idempotency_key", op->s[3]);
+    return p ? envelope_of(op->s[0], op->s[4], "step.started", "info", NULL, p) : NULL;
+}
+
+static int run_started(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    json_t *ev = started_event(op);
+    int rc = ev ? aos_bus_append_tx_own(st, ev, NULL, err) : aos_err_set(err, AOS_ENOMEM, NULL);
+    json_decref(ev);
+    return rc;
+}
+
+void orch_tx_step_started(orch_tx_t *tx, orch_task_t *t, const char *step_id, const char *tool,
+                          int attempt, const char *key)
+{
+    const char *s[] = {t->trace_id, step_id, tool ? tool : "", key, t->project_id};
+    orch_op_t *op = op_add(tx, run_started, 5, s);
+    if (op)
+        op->n[0] = attempt;
 }
 
 static orch_op_t *event_op(orch_tx_t *tx, json_t *ev,
@@ -304,7 +342,7 @@ static int run_receipt(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t 
 {
     json_t *payload = json_object_get(op->json, "payload");
     json_object_set_new(payload, "artifacts", list_artifacts(op->s[0], op->s[1]));
-    return aos_bus_append_tx(st, op->json, NULL, err);
+    return aos_bus_append_tx_own(st, op->json, NULL, err);
 }
 
 void orch_tx_receipt(orch_tx_t *tx, orch_task_t *t, json_t *payload)
@@ -432,6 +470,10 @@ static char *op_key(orch_op_t *op, const char **type)
         return row_key('J', op->s[0], NULL, 0);
     if (op->run == run_step && op->s[0] && op->s[1])
         return row_key('T', op->s[0], op->s[1], op->n[0]);
+    if (op->run == run_started) {
+        *type = "step.started";
+        return row_key('E', op->s[0], op->s[1], op->n[0]);
+    }
     if (op->run != run_event)
         return NULL;
     const char *t = json_string_value(json_object_get(op->json, "type"));
@@ -454,6 +496,20 @@ static char *op_key(orch_op_t *op, const char **type)
 /* later takes over what earlier wrote; earlier is dropped (or kept: 0). */
 static int merge_into(orch_op_t *later, orch_op_t *earlier, const char *type)
 {
+    if (earlier->run == run_started && later->run == run_event && type &&
+        (!strcmp(type, "step.finished") || !strcmp(type, "step.failed"))) {
+        /* a step's end takes over its start's event: the tool and the
+         * key, after the end's own members, as json_object_update_missing
+         * with the start's payload would */
+        json_t *p = json_object_get(later->json, "payload");
+        if ((!json_object_get(p, "tool") &&
+             json_object_set_new(p, "tool", json_string(earlier->s[2]))) ||
+            (!json_object_get(p, "idempotency_key") &&
+             json_object_set_new(p, "idempotency_key", json_string(earlier->s[3]))))
+            return 0;
+        earlier->run = NULL;
+        return 1;
+    }
     if (later->run != earlier->run)
         return 0;
     if (later->run == run_state) {

@@ -91,6 +91,10 @@ void orch_tx_approval_put(orch_tx_t *tx, const char *trace_id, const char *step_
 void orch_tx_approval_decide(orch_tx_t *tx, const char *trace_id, const char *step_id,
                              const char *status, const char *decision, const char *comment,
                              const char *actor);
+/* The step.started event of t's attempt of step_id (made when it is
+ * written, if its end does not take it over in the same savepoint). */
+void orch_tx_step_started(orch_tx_t *tx, orch_task_t *t, const char *step_id, const char *tool,
+                          int attempt, const char *key);
 /* An event: type, severity, payload (stolen); card_id may be NULL. */
 void orch_tx_event(orch_tx_t *tx, orch_task_t *t, const char *type, const char *severity,
                    const char *card_id, json_t *payload);
