@@ -274,6 +274,31 @@ static int run_started(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t 
     return rc;
 }
 
+/* task.progress.milestone, made on the worker when it is written: of a
+ * card's progress in one savepoint only the newest is (coalesce). s:
+ * trace id, card, step id, label, project id; n: done, total. */
+static int run_progress(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    json_t *p = json_pack("{s:I, s:I, s:s, s:s}", "done", (json_int_t)op->n[0], "total",
+                          (json_int_t)op->n[1], "step", op->s[2], "label", op->s[3]);
+    json_t *ev =
+        p ? envelope_of(op->s[0], op->s[4], "task.progress.milestone", "info", op->s[1], p) : NULL;
+    int rc = ev ? aos_bus_append_tx_own(st, ev, NULL, err) : aos_err_set(err, AOS_ENOMEM, NULL);
+    json_decref(ev);
+    return rc;
+}
+
+void orch_tx_progress(orch_tx_t *tx, orch_task_t *t, const char *card, const char *step_id,
+                      const char *label, int64_t done, int64_t total)
+{
+    const char *s[] = {t->trace_id, card, step_id, label, t->project_id};
+    orch_op_t *op = op_add(tx, run_progress, 5, s);
+    if (op) {
+        op->n[0] = done;
+        op->n[1] = total;
+    }
+}
+
 void orch_tx_step_started(orch_tx_t *tx, orch_task_t *t, const char *step_id, const char *tool,
                           int attempt, const char *key)
 {
@@ -474,6 +499,10 @@ static char *op_key(orch_op_t *op, const char **type)
         *type = "step.started";
         return row_key('E', op->s[0], op->s[1], op->n[0]);
     }
+    if (op->run == run_progress) {
+        *type = "task.progress.milestone";
+        return row_key('P', op->s[1], NULL, 0);
+    }
     if (op->run != run_event)
         return NULL;
     const char *t = json_string_value(json_object_get(op->json, "type"));
@@ -512,6 +541,10 @@ static int merge_into(orch_op_t *later, orch_op_t *earlier, const char *type)
     }
     if (later->run != earlier->run)
         return 0;
+    if (later->run == run_progress) { /* the newest of the card */
+        earlier->run = NULL;
+        return 1;
+    }
     if (later->run == run_state) {
         steal(&later->s[1], &earlier->s[1]); /* the plan */
         steal(&later->s[4], &earlier->s[4]); /* rerun_of, from_step */

@@ -231,9 +231,7 @@ static void progress(orch_tx_t *tx, orch_task_t *t, const char *id, const char *
                       json_integer_value(json_object_get(c, "failed"));
     char card[48];
     snprintf(card, sizeof(card), "progress:%s", t->trace_id);
-    orch_tx_event(tx, t, "task.progress.milestone", "info", card,
-                  json_pack("{s:I, s:I, s:s, s:s}", "done", done, "total", (json_int_t)total,
-                            "step", id, "label", label ? label : id));
+    orch_tx_progress(tx, t, card, id, label ? label : id, done, (int64_t)total);
 }
 
 /* Commits tx for t; `next` says what follows once it is durable. */
