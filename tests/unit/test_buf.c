@@ -603,9 +603,12 @@ static json_t *random_string(void)
         "\n",  "\r",  "\t", "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x80\xa8", "\xf0\x9f\x98\x80",
         "key", "${x}"};
     char t[64] = "";
-    size_t n = next_rand() % 8;
-    for (size_t i = 0; i < n; i++)
-        strcat(t, parts[next_rand() % (sizeof(parts) / sizeof(parts[0]))]);
+    size_t n = next_rand() % 8, len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = parts[next_rand() % (sizeof(parts) / sizeof(parts[0]))];
+        memcpy(t + len, p, strlen(p) + 1); /* 7 parts of at most 4 bytes */
+        len += strlen(p);
+    }
     return json_string(t);
 }
 
