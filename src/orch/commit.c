@@ -468,13 +468,27 @@ void orch_tx_audit(orch_tx_t *tx, const char *actor, const char *action, const c
  *                          card's burst to its newest anyway (bus.h)
  * This is what lets a run of aosd's own read-only steps, which all land
  * in one commit (task.c), write each row once. */
-static char *row_key(char kind, const char *a, const char *b, int64_t n)
+/* The row an operation writes: kind ('S' state, 'J' job, 'T' attempt,
+ * 'E' step event, 'P' progress card) and what names it within the kind;
+ * pointers into the operation's own strings and JSON. */
+typedef struct {
+    orch_op_t *op;
+    const char *a, *b, *type;
+    int64_t n;
+    char kind; /* 0: not one coalescing knows */
+} row_t;
+
+static void row_set(row_t *r, char kind, const char *a, const char *b, int64_t n)
 {
-    size_t len = 4 + strlen(a) + (b ? strlen(b) : 0) + 24;
-    char *k = malloc(len);
-    if (k)
-        snprintf(k, len, "%c\x1f%s\x1f%s\x1f%lld", kind, a, b ? b : "", (long long)n);
-    return k;
+    r->kind = kind;
+    r->a = a;
+    r->b = b ? b : "";
+    r->n = n;
+}
+
+static int row_same(const row_t *x, const row_t *y)
+{
+    return x->kind == y->kind && x->n == y->n && !strcmp(x->a, y->a) && !strcmp(x->b, y->b);
 }
 
 static void steal(char **to, char **from)
@@ -485,41 +499,52 @@ static void steal(char **to, char **from)
     }
 }
 
-/* The key of op's row, or NULL when op is not one coalescing knows. */
-static char *op_key(orch_op_t *op, const char **type)
+/* The row of r->op (r->kind 0 when it is not one coalescing knows). */
+static void op_key(row_t *r)
 {
-    *type = NULL;
-    if (op->run == run_state && op->s[0])
-        return row_key('S', op->s[0], NULL, 0);
-    if (op->run == run_job_update && op->s[0])
-        return row_key('J', op->s[0], NULL, 0);
-    if (op->run == run_step && op->s[0] && op->s[1])
-        return row_key('T', op->s[0], op->s[1], op->n[0]);
+    orch_op_t *op = r->op;
+    r->kind = 0;
+    r->type = NULL;
+    if (op->run == run_state && op->s[0]) {
+        row_set(r, 'S', op->s[0], NULL, 0);
+        return;
+    }
+    if (op->run == run_job_update && op->s[0]) {
+        row_set(r, 'J', op->s[0], NULL, 0);
+        return;
+    }
+    if (op->run == run_step && op->s[0] && op->s[1]) {
+        row_set(r, 'T', op->s[0], op->s[1], op->n[0]);
+        return;
+    }
     if (op->run == run_started) {
-        *type = "step.started";
-        return row_key('E', op->s[0], op->s[1], op->n[0]);
+        r->type = "step.started";
+        row_set(r, 'E', op->s[0], op->s[1], op->n[0]);
+        return;
     }
     if (op->run == run_progress) {
-        *type = "task.progress.milestone";
-        return row_key('P', op->s[1], NULL, 0);
+        r->type = "task.progress.milestone";
+        row_set(r, 'P', op->s[1], NULL, 0);
+        return;
     }
     if (op->run != run_event)
-        return NULL;
+        return;
     const char *t = json_string_value(json_object_get(op->json, "type"));
     const char *trace = json_string_value(json_object_get(op->json, "trace_id"));
     json_t *p = json_object_get(op->json, "payload");
     const char *step = json_string_value(json_object_get(p, "step"));
     if (!t || !trace)
-        return NULL;
-    *type = t;
+        return;
+    r->type = t;
     if (!strcmp(t, "task.progress.milestone")) {
         const char *card = json_string_value(json_object_get(op->json, "card_id"));
-        return card ? row_key('P', card, NULL, 0) : NULL;
+        if (card)
+            row_set(r, 'P', card, NULL, 0);
+        return;
     }
     if (step &&
         (!strcmp(t, "step.started") || !strcmp(t, "step.finished") || !strcmp(t, "step.failed")))
-        return row_key('E', trace, step, json_integer_value(json_object_get(p, "attempt")));
-    return NULL;
+        row_set(r, 'E', trace, step, json_integer_value(json_object_get(p, "attempt")));
 }
 
 /* later takes over what earlier wrote; earlier is dropped (or kept: 0). */
@@ -583,20 +608,32 @@ static void coalesce(orch_tx_t *tx)
 {
     if (!tx->ops || !tx->ops->next)
         return;
-    aos_map_t last;
-    aos_map_init(&last);
-    for (orch_op_t *op = tx->ops; op; op = op->next) {
-        const char *type;
-        char *key = op_key(op, &type);
-        if (!key)
-            continue;
-        orch_op_t *prev = aos_map_get(&last, key);
-        if (prev)
-            merge_into(op, prev, type);
-        aos_map_put(&last, key, op); /* on no memory: nothing merged, all written */
-        free(key);
+    /* each operation's row, named before any merge; then each one takes
+     * over the nearest earlier one of the same row (a scan: a task's
+     * savepoint holds tens of operations, not a map's worth) */
+    size_t n = 0;
+    for (orch_op_t *op = tx->ops; op; op = op->next)
+        n++;
+    row_t local[64], *rows = n <= 64 ? local : malloc(n * sizeof(*rows));
+    if (!rows)
+        return; /* on no memory: nothing merged, all written */
+    size_t i = 0;
+    for (orch_op_t *op = tx->ops; op; op = op->next, i++) {
+        rows[i].op = op;
+        op_key(&rows[i]);
     }
-    aos_map_release(&last);
+    for (i = 1; i < n; i++) {
+        if (!rows[i].kind)
+            continue;
+        for (size_t j = i; j-- > 0;) {
+            if (row_same(&rows[i], &rows[j])) {
+                merge_into(rows[i].op, rows[j].op, rows[i].type);
+                break;
+            }
+        }
+    }
+    if (rows != local)
+        free(rows);
 }
 
 /* ---- the group commit -------------------------------------------------------- */
