@@ -2,6 +2,7 @@
 #include "buf/buf.h"
 #include "err/err.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,8 +246,19 @@ static int put_json(aos_buf_t *b, const json_t *v, int depth)
         return aos_buf_append(b, "false", 5);
     case JSON_NULL:
         return aos_buf_append(b, "null", 4);
-    default: /* JSON_REAL */
+    default: { /* JSON_REAL */
+        /* a whole number (a cost of 0.0) is what jansson's "%.17g" plus
+         * ".0" makes of it, without printf */
+        double d = json_real_value(v);
+        if (d == (double)(long long)d && d > -1e15 && d < 1e15) {
+            long long w = (long long)d;
+            if ((w == 0 && signbit(d) && (rc = aos_buf_append(b, "-", 1))) ||
+                (rc = put_int(b, (json_int_t)w)))
+                return rc;
+            return aos_buf_append(b, ".0", 2);
+        }
         return put_jansson(b, v);
+    }
     }
 }
 

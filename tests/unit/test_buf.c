@@ -625,9 +625,26 @@ static json_t *random_json(int depth)
                                : json_integer((json_int_t)next_rand());
     }
     case 3: {
-        static const double edge[] = {0.0,    -0.0,  1.5,     1e300,  -2.5e-300,
-                                      0.1,    100.0, 1e-5,    1e21,   123456789.125,
-                                      5e-324, 1e16,  -1e-300, 3.14159};
+        static const double edge[] = {0.0,
+                                      -0.0,
+                                      1.5,
+                                      1e300,
+                                      -2.5e-300,
+                                      0.1,
+                                      100.0,
+                                      1e-5,
+                                      1e21,
+                                      123456789.125,
+                                      5e-324,
+                                      1e16,
+                                      -1e-300,
+                                      3.14159,
+                                      5.0,
+                                      -3.0,
+                                      123456789012345.0,
+                                      999999999999999.0,
+                                      -999999999999999.0,
+                                      1e15};
         return json_real(edge[next_rand() % (sizeof(edge) / sizeof(edge[0]))]);
     }
     case 4:
