@@ -1,4 +1,8 @@
-/* buf.c - growable byte buffer; see buf.h for the invariants. */
+/* buf.c - growable byte buffer; see buf.h for the invariants. The JSON
+ * writer walks the value once, straight into the buffer: strings escaped
+ * with one reservation of the worst case, integers by hand, reals whole
+ * numbers by hand and others through jansson's own formatting (one call,
+ * into a stack buffer), so that its text is jansson's byte for byte. */
 #include "buf/buf.h"
 #include "err/err.h"
 

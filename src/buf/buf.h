@@ -1,5 +1,6 @@
 /* buf.h - a growable byte buffer for building text (request bodies, SSE
- * frames, Prometheus output).
+ * frames, Prometheus output), and compact JSON written into it
+ * (aos_buf_json: jansson's text, at a fraction of its cost).
  *
  * Invariants: ptr is either NULL (len == cap == 0) or points to cap bytes of
  * which the first len are the content, always followed by a '\0' so that ptr

@@ -4,7 +4,10 @@
  *
  * The bus decides what folds and for how long (src/bus); this file only
  * keeps the three tables consistent, in portable SQL, inside one savepoint
- * per operation so that an event joins the caller's transaction. */
+ * per operation so that an event joins the caller's transaction. While the
+ * fold buffer is known to be empty (st->folds_maybe, internal.h) a value
+ * event neither flushes its trace's folds nor deletes its card's fold:
+ * both would find nothing. */
 #include "store/internal.h"
 #include "buf/buf.h"
 #include "isotime/isotime.h"
