@@ -266,6 +266,11 @@ static int put_json(aos_buf_t *b, const json_t *v, int depth)
     }
 }
 
+int aos_buf_json_str(aos_buf_t *b, const char *s, size_t n)
+{
+    return put_str(b, s, n);
+}
+
 int aos_buf_json(aos_buf_t *b, const json_t *v)
 {
     if (!v)

@@ -43,6 +43,8 @@ int aos_buf_vprintf(aos_buf_t *b, const char *fmt, va_list ap);
  * per token. 0, or AOS_ENOMEM / AOS_ETOOBIG / AOS_EINVAL (a real jansson
  * refuses) with the buffer as it was. */
 int aos_buf_json(aos_buf_t *b, const json_t *v);
+/* Appends s[0..n) as a JSON string, escaped as aos_buf_json does. */
+int aos_buf_json_str(aos_buf_t *b, const char *s, size_t n);
 /* The same text as a new string (free() it; *len its length when len is
  * not NULL): what json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) returns.
  * NULL for a NULL v or on failure. */

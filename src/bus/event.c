@@ -203,10 +203,37 @@ int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err)
 
 /* Delivered events ---------------------------------------------------------- */
 
+/* env's compact JSON text: aos_buf_json's, except a payload that is still
+ * its stored text (a string: a checked payload is an object), which goes
+ * in as it is - it was written as compact JSON (store events.c). */
+static int put_envelope(aos_buf_t *b, const json_t *env)
+{
+    const char *k;
+    size_t kl;
+    json_t *v;
+    int first = 1, rc;
+    if ((rc = aos_buf_append(b, "{", 1)))
+        return rc;
+    json_object_keylen_foreach((json_t *)env, k, kl, v)
+    {
+        if ((!first && (rc = aos_buf_append(b, ",", 1))) || (rc = aos_buf_json_str(b, k, kl)) ||
+            (rc = aos_buf_append(b, ":", 1)))
+            return rc;
+        first = 0;
+        if (json_is_string(v) && !strcmp(k, "payload"))
+            rc = aos_buf_append(b, json_string_value(v), json_string_length(v));
+        else
+            rc = aos_buf_json(b, v);
+        if (rc)
+            return rc;
+    }
+    return aos_buf_append(b, "}", 1);
+}
+
 int aos__bus_event_init(aos_bus_event_t *e, json_t *env, int frame)
 {
     memset(e, 0, sizeof(*e));
-    e->json = env;
+    e->envelope = env;
     e->id = json_integer_value(json_object_get(env, "id"));
     e->type = json_string_value(json_object_get(env, "type"));
     e->trace_id = json_string_value(json_object_get(env, "trace_id"));
@@ -214,13 +241,13 @@ int aos__bus_event_init(aos_bus_event_t *e, json_t *env, int frame)
     e->value = aos_bus_is_value_type(e->type);
     if (!frame)
         return 0;
-    /* one pass over the envelope (aos_buf_json: jansson's compact text,
-     * without its cost), not a dump to size it and another to write it */
+    /* one pass over the envelope, the stored payload's text as it is: no
+     * parse and dump of it (aos_buf_json: jansson's compact text) */
     char head[40];
     int hn = snprintf(head, sizeof(head), "id: %lld\ndata: ", (long long)e->id);
     aos_buf_t b;
     aos_buf_init(&b, 0);
-    if (aos_buf_grow(&b, 511) || aos_buf_append(&b, head, (size_t)hn) || aos_buf_json(&b, env) ||
+    if (aos_buf_grow(&b, 511) || aos_buf_append(&b, head, (size_t)hn) || put_envelope(&b, env) ||
         aos_buf_append(&b, "\n\n", 2)) {
         aos_buf_release(&b);
         return AOS_ENOMEM;
@@ -229,9 +256,27 @@ int aos__bus_event_init(aos_bus_event_t *e, json_t *env, int frame)
     return 0;
 }
 
+const json_t *aos_bus_event_json(const aos_bus_event_t *e)
+{
+    json_t *env = (json_t *)e->envelope;
+    json_t *p = json_object_get(env, "payload");
+    if (json_is_string(p)) { /* the stored text: parsed once, in its place */
+        json_t *v = json_loadb(json_string_value(p), json_string_length(p), 0, NULL);
+        if (v && !json_is_object(v)) {
+            json_decref(v);
+            v = NULL;
+        }
+        if (!v)
+            v = json_object();
+        if (!v || json_object_set_new(env, "payload", v))
+            return NULL;
+    }
+    return env;
+}
+
 void aos__bus_event_release(aos_bus_event_t *e)
 {
-    json_decref((json_t *)e->json);
+    json_decref((json_t *)e->envelope);
     free((char *)e->sse);
     memset(e, 0, sizeof(*e));
 }

@@ -5,7 +5,9 @@
  * event_folds tables, in the same transaction as the events, so a folded
  * update is as durable as a written one and is flushed after a restart.
  * Reads turn rows into delivered events (envelope + SSE frame) on the
- * worker, so the loop thread only matches and copies. */
+ * worker, so the loop thread only matches and copies. The payload stays
+ * the stored text: the frame takes it as it is, and it is parsed only for
+ * a subscriber that looks into it (aos_bus_event_json). */
 #include "bus/internal.h"
 #include "isotime/isotime.h"
 
@@ -189,7 +191,9 @@ static int read_batch(aos_store_t *st, const aos_store_event_query_t *q, aos__bu
                       aos_err_t *err)
 {
     json_t *rows = NULL;
-    int rc = aos_store_event_list(st, q, &rows, err);
+    aos_store_event_query_t raw = *q;
+    raw.raw_payload = 1; /* the frames take the stored text; aos_bus_event_json parses */
+    int rc = aos_store_event_list(st, &raw, &rows, err);
     if (rc)
         return rc;
     size_t n = json_array_size(rows);

@@ -19,8 +19,9 @@
     "id, trace_id, topic, type, severity, payload, created_at, card_id, card_version, project_id"
 #define NEVENT_COLS 10
 
-/* One envelope from the columns of EVENT_COLS, in order. */
-static json_t *event_from_row(const aos__sql_val_t *c)
+/* One envelope from the columns of EVENT_COLS, in order (the payload as
+ * its text when raw). */
+static json_t *event_from_row(const aos__sql_val_t *c, int raw)
 {
     static const char *const names[NEVENT_COLS] = {
         "id",      "trace_id",   "topic",   "type",         "severity",
@@ -34,7 +35,7 @@ static json_t *event_from_row(const aos__sql_val_t *c)
             v = json_null();
         else if (c[i].type == AOS__SQL_INT)
             v = json_integer(c[i].i);
-        else if (i == 5) /* payload */
+        else if (i == 5 && !raw) /* payload */
             v = json_loadb(c[i].p, c[i].len, 0, NULL);
         else if (c[i].type == AOS__SQL_TEXT)
             v = json_stringn(c[i].p, c[i].len);
@@ -48,14 +49,20 @@ static json_t *event_from_row(const aos__sql_val_t *c)
     return ev;
 }
 
+struct collect {
+    json_t *rows;
+    int raw;
+};
+
 static int collect_event(const aos__sql_val_t *cols, int ncols, void *arg, aos_err_t *err)
 {
+    struct collect *c = arg;
     if (ncols != NEVENT_COLS)
         return aos_err_set(err, AOS_EINTERNAL, "event query returned %d columns", ncols);
-    json_t *ev = event_from_row(cols);
+    json_t *ev = event_from_row(cols, c->raw);
     if (!ev)
         return aos_err_set(err, AOS_ESTORE, "unreadable event row");
-    if (json_array_append_new(arg, ev) < 0)
+    if (json_array_append_new(c->rows, ev) < 0)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
     return 0;
 }
@@ -329,7 +336,8 @@ int aos_store_event_list(aos_store_t *st, const aos_store_event_query_t *q, json
     json_t *rows = json_array();
     if (!rows)
         return aos_err_set(err, AOS_ENOMEM, "unable to list events: out of memory");
-    int rc = aos__store_query(st, sql, p, np, collect_event, rows, err);
+    struct collect c = {rows, q->raw_payload};
+    int rc = aos__store_query(st, sql, p, np, collect_event, &c, err);
     if (rc < 0) {
         json_decref(rows);
         return aos__store_fail(err, rc, "unable to list events");

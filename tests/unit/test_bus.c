@@ -237,6 +237,41 @@ static void test_sse_frame(void **state)
     aos__bus_event_release(&e);
 }
 
+/* An envelope read with its payload still the stored text (the outbox's
+ * reads): the frame holds that text where the payload goes, byte for byte
+ * what the parsed envelope dumps to; aos_bus_event_json parses it in its
+ * place once; a stored payload that is no object reads as {}. */
+static void test_sse_frame_stored_payload(void **state)
+{
+    (void)state;
+    static const char text[] = "{\"done\":4,\"label\":\"a \\\"q\\\"\",\"cost\":0.0}";
+    aos_bus_event_t e;
+    json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:n}", "id", (json_int_t)7, "trace_id", "t1",
+                          "type", "task.progress.milestone", "payload", text, "project_id");
+    assert_int_equal(aos__bus_event_init(&e, j, 1), 0);
+    json_t *parsed =
+        json_pack("{s:I, s:s, s:s, s:o, s:n}", "id", (json_int_t)7, "trace_id", "t1", "type",
+                  "task.progress.milestone", "payload", json_loads(text, 0, NULL), "project_id");
+    char *want = json_dumps(parsed, JSON_COMPACT);
+    assert_int_equal(e.sse_len, strlen("id: 7\ndata: ") + strlen(want) + 2);
+    assert_memory_equal(e.sse, "id: 7\ndata: ", 12);
+    assert_memory_equal(e.sse + 12, want, strlen(want));
+    const json_t *env = aos_bus_event_json(&e);
+    assert_ptr_equal(env, e.envelope);
+    assert_true(json_equal(env, parsed));
+    assert_ptr_equal(aos_bus_event_json(&e), env); /* once */
+    free(want);
+    json_decref(parsed);
+    aos__bus_event_release(&e);
+
+    j = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)8, "type", "x.y", "payload", "[1]");
+    assert_int_equal(aos__bus_event_init(&e, j, 0), 0);
+    env = aos_bus_event_json(&e);
+    assert_true(json_is_object(json_object_get(env, "payload")));
+    assert_int_equal(json_object_size(json_object_get(env, "payload")), 0);
+    aos__bus_event_release(&e);
+}
+
 /* The outbox ------------------------------------------------------------------ */
 
 static void append(aos_store_t *st, json_t *e, int64_t now, int64_t *id, int64_t *version)
@@ -562,9 +597,10 @@ static void on_ev(aos_bus_sub_t *sub, const aos_bus_event_t *ev, void *data)
         r->ids[r->n++] = ev->id;
     if (!ev->replay)
         r->live_n++;
-    json_t *p = json_object_get(ev->json, "payload");
+    const json_t *env = aos_bus_event_json(ev);
+    json_t *p = json_object_get(env, "payload");
     r->last_step = (int)json_integer_value(json_object_get(p, "step"));
-    r->versions = (int)json_integer_value(json_object_get(ev->json, "card_version"));
+    r->versions = (int)json_integer_value(json_object_get(env, "card_version"));
     if (r->stop_after && r->n == r->stop_after)
         aos_bus_unsubscribe(sub);
 }
@@ -868,6 +904,7 @@ int main(void)
         T(test_fold_window_fake_clock),
         T(test_pending_progress_precedes_receipt),
         T(test_folds_after_an_empty_flush),
+        cmocka_unit_test(test_sse_frame_stored_payload),
         T(test_append_tx_joins_the_transaction),
         T(test_bus_replay_then_live),
         T(test_bus_sees_rows_of_others),
