@@ -1,7 +1,12 @@
-/* buf.c - growable byte buffer; see buf.h for the invariants. */
+/* buf.c - growable byte buffer; see buf.h for the invariants. The JSON
+ * writer walks the value once, straight into the buffer: strings escaped
+ * with one reservation of the worst case, integers by hand, reals whole
+ * numbers by hand and others through jansson's own formatting (one call,
+ * into a stack buffer), so that its text is jansson's byte for byte. */
 #include "buf/buf.h"
 #include "err/err.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,4 +120,177 @@ char *aos_buf_detach(aos_buf_t *b, size_t *len)
     b->ptr = NULL;
     b->len = b->cap = 0;
     return p;
+}
+
+/* ---- compact JSON ------------------------------------------------------------ */
+
+/* s[0..n) as a JSON string, escaped as jansson's dump_string does. */
+static int put_str(aos_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    /* the worst case, every byte a \u00XX, is reserved once */
+    if (n > (SIZE_MAX - 3) / 6)
+        return AOS_ENOMEM;
+    int rc = aos_buf_grow(b, 6 * n + 2);
+    if (rc)
+        return rc;
+    char *o = b->ptr + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *o++ = (char)c;
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            memcpy(o, "u00", 3);
+            o[3] = hex[c >> 4];
+            o[4] = hex[c & 15];
+            o += 5;
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->ptr);
+    b->ptr[b->len] = '\0';
+    return 0;
+}
+
+static int put_int(aos_buf_t *b, json_int_t v)
+{
+    char t[24], *p = t + sizeof(t);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return aos_buf_append(b, p, (size_t)(t + sizeof(t) - p));
+}
+
+/* jansson's own text of v (reals: its %.17g and ".0"; deep values). */
+static int put_jansson(aos_buf_t *b, const json_t *v)
+{
+    char t[64]; /* a real's text fits: one pass */
+    size_t n = json_dumpb(v, t, sizeof(t), JSON_COMPACT | JSON_ENCODE_ANY);
+    if (n == 0)
+        return AOS_EINVAL;
+    if (n <= sizeof(t))
+        return aos_buf_append(b, t, n);
+    int rc = aos_buf_grow(b, n);
+    if (rc)
+        return rc;
+    if (json_dumpb(v, b->ptr + b->len, n, JSON_COMPACT | JSON_ENCODE_ANY) != n)
+        return AOS_EINVAL;
+    b->len += n;
+    b->ptr[b->len] = '\0';
+    return 0;
+}
+
+static int put_json(aos_buf_t *b, const json_t *v, int depth)
+{
+    int rc = 0;
+    if (depth > 256) /* jansson's recursion, not ours, for what nests deeper */
+        return put_jansson(b, v);
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        size_t klen;
+        json_t *m;
+        int first = 1;
+        if ((rc = aos_buf_append(b, "{", 1)))
+            return rc;
+        json_object_keylen_foreach((json_t *)v, k, klen, m)
+        {
+            if ((!first && (rc = aos_buf_append(b, ",", 1))) || (rc = put_str(b, k, klen)) ||
+                (rc = aos_buf_append(b, ":", 1)) || (rc = put_json(b, m, depth + 1)))
+                return rc;
+            first = 0;
+        }
+        return aos_buf_append(b, "}", 1);
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        if ((rc = aos_buf_append(b, "[", 1)))
+            return rc;
+        for (size_t i = 0; i < n; i++)
+            if ((i && (rc = aos_buf_append(b, ",", 1))) ||
+                (rc = put_json(b, json_array_get(v, i), depth + 1)))
+                return rc;
+        return aos_buf_append(b, "]", 1);
+    }
+    case JSON_STRING:
+        return put_str(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        return put_int(b, json_integer_value(v));
+    case JSON_TRUE:
+        return aos_buf_append(b, "true", 4);
+    case JSON_FALSE:
+        return aos_buf_append(b, "false", 5);
+    case JSON_NULL:
+        return aos_buf_append(b, "null", 4);
+    default: { /* JSON_REAL */
+        /* a whole number (a cost of 0.0) is what jansson's "%.17g" plus
+         * ".0" makes of it, without printf */
+        double d = json_real_value(v);
+        if (d == (double)(long long)d && d > -1e15 && d < 1e15) {
+            long long w = (long long)d;
+            if ((w == 0 && signbit(d) && (rc = aos_buf_append(b, "-", 1))) ||
+                (rc = put_int(b, (json_int_t)w)))
+                return rc;
+            return aos_buf_append(b, ".0", 2);
+        }
+        return put_jansson(b, v);
+    }
+    }
+}
+
+int aos_buf_json_str(aos_buf_t *b, const char *s, size_t n)
+{
+    return put_str(b, s, n);
+}
+
+int aos_buf_json(aos_buf_t *b, const json_t *v)
+{
+    if (!v)
+        return AOS_EINVAL;
+    size_t len = b->len;
+    int rc = put_json(b, v, 0);
+    if (rc && b->ptr) { /* as it was */
+        b->len = len;
+        b->ptr[len] = '\0';
+    }
+    return rc;
+}
+
+char *aos_buf_json_text(const json_t *v, size_t *len)
+{
+    aos_buf_t b;
+    aos_buf_init(&b, 0);
+    if (!v || aos_buf_grow(&b, 255) || aos_buf_json(&b, v)) {
+        aos_buf_release(&b);
+        return NULL;
+    }
+    return aos_buf_detach(&b, len);
 }

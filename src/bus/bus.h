@@ -126,6 +126,9 @@ int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err);
  * transaction: return it from the aos_store_tx function (the event may be
  * partly written, and only that rollback undoes it). */
 int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err);
+/* The same for a caller that drops event afterwards: its payload is taken
+ * as it is and redacted in place, not copied first. */
+int aos_bus_append_tx_own(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err);
 
 /* New rows are committed: read and deliver them soon. Any thread, but not
  * once aos_bus_free was called. */
@@ -155,10 +158,18 @@ typedef struct {
     const char *project_id; /* NULL when absent */
     int value;              /* aos_bus_is_value_type(type) */
     int replay;             /* read back for a subscriber catching up, not live */
-    const json_t *json;     /* the envelope */
-    const char *sse;        /* "id: N\ndata: <envelope>\n\n" */
+    /* the envelope: read it with aos_bus_event_json (its payload may be
+     * still the stored text, parsed when first asked for) */
+    const json_t *envelope;
+    const char *sse; /* "id: N\ndata: <envelope>\n\n" */
     size_t sse_len;
 } aos_bus_event_t;
+
+/* The envelope of e with its payload parsed (the first call parses it;
+ * the SSE frame never needs it), borrowed as e is; NULL on no memory. A
+ * stored payload that is not a JSON object reads as {}. Loop thread, as
+ * the callbacks that get e. */
+const json_t *aos_bus_event_json(const aos_bus_event_t *e);
 
 typedef struct {
     const char *trace_id;   /* NULL: any; copied */

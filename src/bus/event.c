@@ -92,7 +92,7 @@ static int new_card_id(json_t *out)
     return json_object_set_new(out, "card_id", json_string(id)) ? AOS_ENOMEM : 0;
 }
 
-static int check(const json_t *in, json_t *out, aos_err_t *err)
+static int check(const json_t *in, json_t *out, int own, aos_err_t *err)
 {
     static const char *const known[] = {"type",    "trace_id", "topic",     "severity",
                                         "payload", "card_id",  "project_id"};
@@ -141,12 +141,16 @@ static int check(const json_t *in, json_t *out, aos_err_t *err)
     if (v && !json_is_null(v)) {
         if (!json_is_object(v))
             return aos_err_set(err, AOS_EINVAL, "'payload' must be an object");
-        size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+        aos_buf_t text; /* its size, as jansson would write it */
+        aos_buf_init(&text, AOS_BUS_MAX_PAYLOAD);
+        size_t n = aos_buf_json(&text, v) ? 0 : text.len;
+        aos_buf_release(&text);
         if (n == 0 || n > AOS_BUS_MAX_PAYLOAD)
             return aos_err_set(err, AOS_EINVAL, "'payload' is larger than %d bytes",
                                AOS_BUS_MAX_PAYLOAD);
-        /* a copy, redacted (redact.h): the caller's tree is left alone */
-        json_t *copy = json_deep_copy(v);
+        /* a copy, redacted (redact.h): the caller's tree is left alone,
+         * unless the caller gives it up (own) */
+        json_t *copy = own ? json_incref(v) : json_deep_copy(v);
         if (!copy || aos_redact_json(aos_redact_global(), copy) < 0 ||
             json_object_set_new(out, "payload", copy)) {
             json_decref(copy);
@@ -175,13 +179,13 @@ static int check(const json_t *in, json_t *out, aos_err_t *err)
     return 0;
 }
 
-int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err)
+int aos__bus_event_check(const json_t *in, int own, json_t **out, aos_err_t *err)
 {
     json_t *o = json_object();
     *out = NULL;
     if (!o)
         return aos_err_set(err, AOS_ENOMEM, NULL);
-    int rc = check(in, o, err);
+    int rc = check(in, o, own, err);
     if (rc) {
         json_decref(o);
         if (rc == AOS_ENOMEM)
@@ -192,12 +196,44 @@ int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err)
     return 0;
 }
 
+int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err)
+{
+    return aos__bus_event_check(in, 0, out, err);
+}
+
 /* Delivered events ---------------------------------------------------------- */
+
+/* env's compact JSON text: aos_buf_json's, except a payload that is still
+ * its stored text (a string: a checked payload is an object), which goes
+ * in as it is - it was written as compact JSON (store events.c). */
+static int put_envelope(aos_buf_t *b, const json_t *env)
+{
+    const char *k;
+    size_t kl;
+    json_t *v;
+    int first = 1, rc;
+    if ((rc = aos_buf_append(b, "{", 1)))
+        return rc;
+    json_object_keylen_foreach((json_t *)env, k, kl, v)
+    {
+        if ((!first && (rc = aos_buf_append(b, ",", 1))) || (rc = aos_buf_json_str(b, k, kl)) ||
+            (rc = aos_buf_append(b, ":", 1)))
+            return rc;
+        first = 0;
+        if (json_is_string(v) && !strcmp(k, "payload"))
+            rc = aos_buf_append(b, json_string_value(v), json_string_length(v));
+        else
+            rc = aos_buf_json(b, v);
+        if (rc)
+            return rc;
+    }
+    return aos_buf_append(b, "}", 1);
+}
 
 int aos__bus_event_init(aos_bus_event_t *e, json_t *env, int frame)
 {
     memset(e, 0, sizeof(*e));
-    e->json = env;
+    e->envelope = env;
     e->id = json_integer_value(json_object_get(env, "id"));
     e->type = json_string_value(json_object_get(env, "type"));
     e->trace_id = json_string_value(json_object_get(env, "trace_id"));
@@ -205,27 +241,42 @@ int aos__bus_event_init(aos_bus_event_t *e, json_t *env, int frame)
     e->value = aos_bus_is_value_type(e->type);
     if (!frame)
         return 0;
-    size_t n = json_dumpb(env, NULL, 0, JSON_COMPACT);
+    /* one pass over the envelope, the stored payload's text as it is: no
+     * parse and dump of it (aos_buf_json: jansson's compact text) */
     char head[40];
     int hn = snprintf(head, sizeof(head), "id: %lld\ndata: ", (long long)e->id);
-    char *s = malloc((size_t)hn + n + 3);
-    if (!s || n == 0)
-        goto nomem;
-    memcpy(s, head, (size_t)hn);
-    if (json_dumpb(env, s + hn, n, JSON_COMPACT) != n)
-        goto nomem;
-    memcpy(s + hn + n, "\n\n", 3);
-    e->sse = s;
-    e->sse_len = (size_t)hn + n + 2;
+    aos_buf_t b;
+    aos_buf_init(&b, 0);
+    if (aos_buf_grow(&b, 511) || aos_buf_append(&b, head, (size_t)hn) || put_envelope(&b, env) ||
+        aos_buf_append(&b, "\n\n", 2)) {
+        aos_buf_release(&b);
+        return AOS_ENOMEM;
+    }
+    e->sse = aos_buf_detach(&b, &e->sse_len);
     return 0;
-nomem:
-    free(s);
-    return AOS_ENOMEM;
+}
+
+const json_t *aos_bus_event_json(const aos_bus_event_t *e)
+{
+    json_t *env = (json_t *)e->envelope;
+    json_t *p = json_object_get(env, "payload");
+    if (json_is_string(p)) { /* the stored text: parsed once, in its place */
+        json_t *v = json_loadb(json_string_value(p), json_string_length(p), 0, NULL);
+        if (v && !json_is_object(v)) {
+            json_decref(v);
+            v = NULL;
+        }
+        if (!v)
+            v = json_object();
+        if (!v || json_object_set_new(env, "payload", v))
+            return NULL;
+    }
+    return env;
 }
 
 void aos__bus_event_release(aos_bus_event_t *e)
 {
-    json_decref((json_t *)e->json);
+    json_decref((json_t *)e->envelope);
     free((char *)e->sse);
     memset(e, 0, sizeof(*e));
 }

@@ -5,7 +5,9 @@
  * event_folds tables, in the same transaction as the events, so a folded
  * update is as durable as a written one and is flushed after a restart.
  * Reads turn rows into delivered events (envelope + SSE frame) on the
- * worker, so the loop thread only matches and copies. */
+ * worker, so the loop thread only matches and copies. The payload stays
+ * the stored text: the frame takes it as it is, and it is parsed only for
+ * a subscriber that looks into it (aos_bus_event_json). */
 #include "bus/internal.h"
 #include "isotime/isotime.h"
 
@@ -51,11 +53,11 @@ int aos__bus_append_checked(aos_store_t *st, const json_t *env, int64_t now_ms, 
     return aos_store_event_append(st, env, now_ms, fold_ms, id, version, err);
 }
 
-int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err)
+static int append_tx(aos_store_t *st, json_t *event, int own, int64_t *id, aos_err_t *err)
 {
     json_t *env;
     int64_t got = 0;
-    int rc = aos_bus_event_check(event, &env, err);
+    int rc = aos__bus_event_check(event, own, &env, err);
     if (rc)
         return rc;
     rc = aos__bus_append_checked(st, env, aos_isotime_now_ms(), &got, NULL, err);
@@ -63,6 +65,16 @@ int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *er
     if (id)
         *id = rc ? 0 : got;
     return rc;
+}
+
+int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err)
+{
+    return append_tx(st, event, 0, id, err);
+}
+
+int aos_bus_append_tx_own(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err)
+{
+    return append_tx(st, event, 1, id, err);
 }
 
 /* Writes ------------------------------------------------------------------ */
@@ -179,7 +191,9 @@ static int read_batch(aos_store_t *st, const aos_store_event_query_t *q, aos__bu
                       aos_err_t *err)
 {
     json_t *rows = NULL;
-    int rc = aos_store_event_list(st, q, &rows, err);
+    aos_store_event_query_t raw = *q;
+    raw.raw_payload = 1; /* the frames take the stored text; aos_bus_event_json parses */
+    int rc = aos_store_event_list(st, &raw, &rows, err);
     if (rc)
         return rc;
     size_t n = json_array_size(rows);

@@ -252,8 +252,11 @@ static void history_done(int status, const aos_err_t *err, aos__bus_batch_t *b, 
         } else {
             json_t *events = json_array();
             for (size_t i = 0; i < b->n; i++)
-                if (may_see(h->req, &b->v[i])) /* a page may hold fewer than limit */
-                    json_array_append(events, (json_t *)b->v[i].json);
+                if (may_see(h->req, &b->v[i])) { /* a page may hold fewer than limit */
+                    const json_t *env = aos_bus_event_json(&b->v[i]);
+                    if (env)
+                        json_array_append(events, (json_t *)env);
+                }
             json_t *next = b->n == (size_t)h->limit ? json_integer(b->v[b->n - 1].id) : json_null();
             aos_http_respond_json(h->req, 200,
                                   json_pack("{s:o, s:o}", "events", events, "next_before", next));

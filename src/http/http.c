@@ -450,7 +450,10 @@ int aos_http_respond_json(aos_http_req_t *r, unsigned status, json_t *body)
 {
     struct MHD_Response *resp;
     if (body) {
-        char *s = json_dumps(body, JSON_COMPACT);
+        /* jansson's compact text, written by aos_buf_json (an object or an
+         * array: json_dumps refuses anything else) */
+        char *s =
+            json_is_object(body) || json_is_array(body) ? aos_buf_json_text(body, NULL) : NULL;
         json_decref(body);
         if (!s)
             return AOS_ENOMEM;

@@ -4,6 +4,7 @@
  * aos_log). Every line goes through the process's redactor (redact.h)
  * before it is written or handed to the sink. */
 #include "log/log.h"
+#include "buf/buf.h"
 #include "isotime/isotime.h"
 #include "redact/redact.h"
 #include "utf8/utf8.h"
@@ -94,7 +95,7 @@ void aos_log(aos_log_level_t level, const char *component, json_t *fields, const
     /* secrets and patterns (redact.h) out of the message and the fields,
      * before the line reaches stderr (the journal) or the sink */
     aos_redact_json(aos_redact_global(), e);
-    char *line = json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *line = aos_buf_json_text(e, NULL); /* json_dumps' text, in order, faster */
     pthread_mutex_lock(&logger.lock);
     if (line) {
         fputs(line, stderr);

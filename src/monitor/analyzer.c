@@ -634,7 +634,8 @@ static void on_event(aos_bus_sub_t *sub, const aos_bus_event_t *ev, void *data)
     if (strncmp(ev->type, "anomaly.", 8) != 0 && strcmp(ev->type, "task.receipt") != 0)
         return;
     int64_t now = aos_isotime_now_ms();
-    struct group *g = add(a, ev->json, now);
+    const json_t *env = aos_bus_event_json(ev);
+    struct group *g = env ? add(a, env, now) : NULL;
     if (!g || ev->replay)
         return;
     /* a receipt over its budget or deadline came with the task's anomaly,

@@ -23,6 +23,7 @@
  * The operations run on the store's worker; they own copies of everything
  * they write. */
 #include "orch/internal.h"
+#include "buf/buf.h"
 #include "isotime/isotime.h"
 #include "log/log.h"
 
@@ -89,7 +90,7 @@ static orch_op_t *op_add(orch_tx_t *tx,
 
 static char *dump(const json_t *v)
 {
-    return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    return v ? aos_buf_json_text(v, NULL) : NULL; /* json_dumps' text, faster */
 }
 
 /* ---- the operations ------------------------------------------------------- */
@@ -225,23 +226,86 @@ void orch_tx_approval_decide(orch_tx_t *tx, const char *trace_id, const char *st
     op_add(tx, run_approval_decide, 6, s);
 }
 
+/* The operations own their events and drop them once run: the bus takes
+ * the payload as it is (redacting it in place), no copy. */
 static int run_event(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
 {
-    return aos_bus_append_tx(st, op->json, NULL, err);
+    return aos_bus_append_tx_own(st, op->json, NULL, err);
 }
 
-/* The envelope of an event of t, or NULL. */
-static json_t *envelope(orch_task_t *t, const char *type, const char *severity, const char *card_id,
-                        json_t *payload)
+/* The envelope of an event of the task trace_id (in project_id, may be
+ * NULL), or NULL; payload is stolen. */
+static json_t *envelope_of(const char *trace_id, const char *project_id, const char *type,
+                           const char *severity, const char *card_id, json_t *payload)
 {
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", type, "trace_id", t->trace_id,
-                           "topic", "task", "severity", severity ? severity : "info", "payload",
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", type, "trace_id", trace_id, "topic",
+                           "task", "severity", severity ? severity : "info", "payload",
                            payload ? payload : json_object());
     if (ev && card_id && aos_bus_is_value_type(type))
         json_object_set_new(ev, "card_id", json_string(card_id));
-    if (ev && t->project_id)
-        json_object_set_new(ev, "project_id", json_string(t->project_id));
+    if (ev && project_id)
+        json_object_set_new(ev, "project_id", json_string(project_id));
     return ev;
+}
+
+static json_t *envelope(orch_task_t *t, const char *type, const char *severity, const char *card_id,
+                        json_t *payload)
+{
+    return envelope_of(t->trace_id, t->project_id, type, severity, card_id, payload);
+}
+
+/* step.started, made on the worker when it is written: most often (a local
+ * read-only tool's attempt, started and ended in one commit) its
+ * step.finished or step.failed takes it over (coalesce) and it is never
+ * made. s: trace id, step id, tool, idempotency key, project id; n[0]: the
+ * attempt. The event is the one step_event (task.c) would have queued. */
+static json_t *started_event(const orch_op_t *op)
+{
+    json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "step", op->s[1], "tool", op->s[2], "attempt",
+                          (int)op->n[0], "idempotency_key", op->s[3]);
+    return p ? envelope_of(op->s[0], op->s[4], "step.started", "info", NULL, p) : NULL;
+}
+
+static int run_started(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    json_t *ev = started_event(op);
+    int rc = ev ? aos_bus_append_tx_own(st, ev, NULL, err) : aos_err_set(err, AOS_ENOMEM, NULL);
+    json_decref(ev);
+    return rc;
+}
+
+/* task.progress.milestone, made on the worker when it is written: of a
+ * card's progress in one savepoint only the newest is (coalesce). s:
+ * trace id, card, step id, label, project id; n: done, total. */
+static int run_progress(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
+{
+    json_t *p = json_pack("{s:I, s:I, s:s, s:s}", "done", (json_int_t)op->n[0], "total",
+                          (json_int_t)op->n[1], "step", op->s[2], "label", op->s[3]);
+    json_t *ev =
+        p ? envelope_of(op->s[0], op->s[4], "task.progress.milestone", "info", op->s[1], p) : NULL;
+    int rc = ev ? aos_bus_append_tx_own(st, ev, NULL, err) : aos_err_set(err, AOS_ENOMEM, NULL);
+    json_decref(ev);
+    return rc;
+}
+
+void orch_tx_progress(orch_tx_t *tx, orch_task_t *t, const char *card, const char *step_id,
+                      const char *label, int64_t done, int64_t total)
+{
+    const char *s[] = {t->trace_id, card, step_id, label, t->project_id};
+    orch_op_t *op = op_add(tx, run_progress, 5, s);
+    if (op) {
+        op->n[0] = done;
+        op->n[1] = total;
+    }
+}
+
+void orch_tx_step_started(orch_tx_t *tx, orch_task_t *t, const char *step_id, const char *tool,
+                          int attempt, const char *key)
+{
+    const char *s[] = {t->trace_id, step_id, tool ? tool : "", key, t->project_id};
+    orch_op_t *op = op_add(tx, run_started, 5, s);
+    if (op)
+        op->n[0] = attempt;
 }
 
 static orch_op_t *event_op(orch_tx_t *tx, json_t *ev,
@@ -303,7 +367,7 @@ static int run_receipt(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t 
 {
     json_t *payload = json_object_get(op->json, "payload");
     json_object_set_new(payload, "artifacts", list_artifacts(op->s[0], op->s[1]));
-    return aos_bus_append_tx(st, op->json, NULL, err);
+    return aos_bus_append_tx_own(st, op->json, NULL, err);
 }
 
 void orch_tx_receipt(orch_tx_t *tx, orch_task_t *t, json_t *payload)
@@ -404,13 +468,27 @@ void orch_tx_audit(orch_tx_t *tx, const char *actor, const char *action, const c
  *                          card's burst to its newest anyway (bus.h)
  * This is what lets a run of aosd's own read-only steps, which all land
  * in one commit (task.c), write each row once. */
-static char *row_key(char kind, const char *a, const char *b, int64_t n)
+/* The row an operation writes: kind ('S' state, 'J' job, 'T' attempt,
+ * 'E' step event, 'P' progress card) and what names it within the kind;
+ * pointers into the operation's own strings and JSON. */
+typedef struct {
+    orch_op_t *op;
+    const char *a, *b, *type;
+    int64_t n;
+    char kind; /* 0: not one coalescing knows */
+} row_t;
+
+static void row_set(row_t *r, char kind, const char *a, const char *b, int64_t n)
 {
-    size_t len = 4 + strlen(a) + (b ? strlen(b) : 0) + 24;
-    char *k = malloc(len);
-    if (k)
-        snprintf(k, len, "%c\x1f%s\x1f%s\x1f%lld", kind, a, b ? b : "", (long long)n);
-    return k;
+    r->kind = kind;
+    r->a = a;
+    r->b = b ? b : "";
+    r->n = n;
+}
+
+static int row_same(const row_t *x, const row_t *y)
+{
+    return x->kind == y->kind && x->n == y->n && !strcmp(x->a, y->a) && !strcmp(x->b, y->b);
 }
 
 static void steal(char **to, char **from)
@@ -421,40 +499,77 @@ static void steal(char **to, char **from)
     }
 }
 
-/* The key of op's row, or NULL when op is not one coalescing knows. */
-static char *op_key(orch_op_t *op, const char **type)
+/* The row of r->op (r->kind 0 when it is not one coalescing knows). */
+static void op_key(row_t *r)
 {
-    *type = NULL;
-    if (op->run == run_state && op->s[0])
-        return row_key('S', op->s[0], NULL, 0);
-    if (op->run == run_job_update && op->s[0])
-        return row_key('J', op->s[0], NULL, 0);
-    if (op->run == run_step && op->s[0] && op->s[1])
-        return row_key('T', op->s[0], op->s[1], op->n[0]);
+    orch_op_t *op = r->op;
+    r->kind = 0;
+    r->type = NULL;
+    if (op->run == run_state && op->s[0]) {
+        row_set(r, 'S', op->s[0], NULL, 0);
+        return;
+    }
+    if (op->run == run_job_update && op->s[0]) {
+        row_set(r, 'J', op->s[0], NULL, 0);
+        return;
+    }
+    if (op->run == run_step && op->s[0] && op->s[1]) {
+        row_set(r, 'T', op->s[0], op->s[1], op->n[0]);
+        return;
+    }
+    if (op->run == run_started) {
+        r->type = "step.started";
+        row_set(r, 'E', op->s[0], op->s[1], op->n[0]);
+        return;
+    }
+    if (op->run == run_progress) {
+        r->type = "task.progress.milestone";
+        row_set(r, 'P', op->s[1], NULL, 0);
+        return;
+    }
     if (op->run != run_event)
-        return NULL;
+        return;
     const char *t = json_string_value(json_object_get(op->json, "type"));
     const char *trace = json_string_value(json_object_get(op->json, "trace_id"));
     json_t *p = json_object_get(op->json, "payload");
     const char *step = json_string_value(json_object_get(p, "step"));
     if (!t || !trace)
-        return NULL;
-    *type = t;
+        return;
+    r->type = t;
     if (!strcmp(t, "task.progress.milestone")) {
         const char *card = json_string_value(json_object_get(op->json, "card_id"));
-        return card ? row_key('P', card, NULL, 0) : NULL;
+        if (card)
+            row_set(r, 'P', card, NULL, 0);
+        return;
     }
     if (step &&
         (!strcmp(t, "step.started") || !strcmp(t, "step.finished") || !strcmp(t, "step.failed")))
-        return row_key('E', trace, step, json_integer_value(json_object_get(p, "attempt")));
-    return NULL;
+        row_set(r, 'E', trace, step, json_integer_value(json_object_get(p, "attempt")));
 }
 
 /* later takes over what earlier wrote; earlier is dropped (or kept: 0). */
 static int merge_into(orch_op_t *later, orch_op_t *earlier, const char *type)
 {
+    if (earlier->run == run_started && later->run == run_event && type &&
+        (!strcmp(type, "step.finished") || !strcmp(type, "step.failed"))) {
+        /* a step's end takes over its start's event: the tool and the
+         * key, after the end's own members, as json_object_update_missing
+         * with the start's payload would */
+        json_t *p = json_object_get(later->json, "payload");
+        if ((!json_object_get(p, "tool") &&
+             json_object_set_new(p, "tool", json_string(earlier->s[2]))) ||
+            (!json_object_get(p, "idempotency_key") &&
+             json_object_set_new(p, "idempotency_key", json_string(earlier->s[3]))))
+            return 0;
+        earlier->run = NULL;
+        return 1;
+    }
     if (later->run != earlier->run)
         return 0;
+    if (later->run == run_progress) { /* the newest of the card */
+        earlier->run = NULL;
+        return 1;
+    }
     if (later->run == run_state) {
         steal(&later->s[1], &earlier->s[1]); /* the plan */
         steal(&later->s[4], &earlier->s[4]); /* rerun_of, from_step */
@@ -493,20 +608,32 @@ static void coalesce(orch_tx_t *tx)
 {
     if (!tx->ops || !tx->ops->next)
         return;
-    aos_map_t last;
-    aos_map_init(&last);
-    for (orch_op_t *op = tx->ops; op; op = op->next) {
-        const char *type;
-        char *key = op_key(op, &type);
-        if (!key)
-            continue;
-        orch_op_t *prev = aos_map_get(&last, key);
-        if (prev)
-            merge_into(op, prev, type);
-        aos_map_put(&last, key, op); /* on no memory: nothing merged, all written */
-        free(key);
+    /* each operation's row, named before any merge; then each one takes
+     * over the nearest earlier one of the same row (a scan: a task's
+     * savepoint holds tens of operations, not a map's worth) */
+    size_t n = 0;
+    for (orch_op_t *op = tx->ops; op; op = op->next)
+        n++;
+    row_t local[64], *rows = n <= 64 ? local : malloc(n * sizeof(*rows));
+    if (!rows)
+        return; /* on no memory: nothing merged, all written */
+    size_t i = 0;
+    for (orch_op_t *op = tx->ops; op; op = op->next, i++) {
+        rows[i].op = op;
+        op_key(&rows[i]);
     }
-    aos_map_release(&last);
+    for (i = 1; i < n; i++) {
+        if (!rows[i].kind)
+            continue;
+        for (size_t j = i; j-- > 0;) {
+            if (row_same(&rows[i], &rows[j])) {
+                merge_into(rows[i].op, rows[j].op, rows[i].type);
+                break;
+            }
+        }
+    }
+    if (rows != local)
+        free(rows);
 }
 
 /* ---- the group commit -------------------------------------------------------- */

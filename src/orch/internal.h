@@ -91,6 +91,14 @@ void orch_tx_approval_put(orch_tx_t *tx, const char *trace_id, const char *step_
 void orch_tx_approval_decide(orch_tx_t *tx, const char *trace_id, const char *step_id,
                              const char *status, const char *decision, const char *comment,
                              const char *actor);
+/* The step.started event of t's attempt of step_id (made when it is
+ * written, if its end does not take it over in the same savepoint). */
+void orch_tx_step_started(orch_tx_t *tx, orch_task_t *t, const char *step_id, const char *tool,
+                          int attempt, const char *key);
+/* task.progress.milestone of t on card ({done, total, step, label}; made
+ * when it is written, and only the newest of the card in a savepoint). */
+void orch_tx_progress(orch_tx_t *tx, orch_task_t *t, const char *card, const char *step_id,
+                      const char *label, int64_t done, int64_t total);
 /* An event: type, severity, payload (stolen); card_id may be NULL. */
 void orch_tx_event(orch_tx_t *tx, orch_task_t *t, const char *type, const char *severity,
                    const char *card_id, json_t *payload);

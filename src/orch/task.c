@@ -27,6 +27,7 @@
  * steps needs no commit of its own per step; t->busy counts the task's
  * transitions not yet committed. */
 #include "orch/internal.h"
+#include "buf/buf.h"
 #include "isotime/isotime.h"
 #include "guard/guard.h"
 #include "log/log.h"
@@ -167,7 +168,7 @@ static void count(orch_task_t *t, const char *what)
 
 static char *dump(const json_t *v)
 {
-    return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    return v ? aos_buf_json_text(v, NULL) : NULL; /* json_dumps' text, faster */
 }
 
 /* A step row into tx; input, output and error as JSON (may be NULL). */
@@ -190,9 +191,22 @@ static void idempotency_key(const orch_task_t *t, const char *id, int attempt, c
     snprintf(out, n, "%s:%s:%d", t->trace_id, id, attempt);
 }
 
-/* A step event (topic task) and the same as a line of aosd's log under
- * the task's trace, so the run's log lines (the run page, Monitor) say
- * what its steps did. */
+/* A step event's line of aosd's log under the task's trace, so the run's
+ * log lines (the run page, Monitor) say what its steps did (nothing is
+ * made when the level drops it). */
+static void step_log(orch_task_t *t, const char *type, const char *id, const char *tool,
+                     const char *why)
+{
+    aos_log_level_t level = !strcmp(type, "step.failed") ? AOS_LOG_WARN : AOS_LOG_INFO;
+    if (level < aos_log_get_level())
+        return;
+    const char *what = strchr(type, '.') ? strchr(type, '.') + 1 : type;
+    aos_log(level, "orch", json_pack("{s:s, s:s}", "trace_id", t->trace_id, "step", id),
+            "step %s %s%s%s%s%s%s", id, what, tool ? " (" : "", tool ? tool : "", tool ? ")" : "",
+            why ? ": " : "", why ? why : "");
+}
+
+/* A step event (topic task) and its log line. */
 static void step_event(orch_tx_t *tx, orch_task_t *t, const char *type, const char *id,
                        json_t *more)
 {
@@ -201,15 +215,10 @@ static void step_event(orch_tx_t *tx, orch_task_t *t, const char *type, const ch
         json_object_update(p, more);
         json_decref(more);
     }
-    const char *what = strchr(type, '.') ? strchr(type, '.') + 1 : type;
-    const char *tool = json_string_value(json_object_get(p, "tool"));
     const char *why = json_string_value(json_object_get(p, "error"));
     if (!why)
         why = json_string_value(json_object_get(p, "reason"));
-    aos_log(!strcmp(type, "step.failed") ? AOS_LOG_WARN : AOS_LOG_INFO, "orch",
-            json_pack("{s:s, s:s}", "trace_id", t->trace_id, "step", id), "step %s %s%s%s%s%s%s",
-            id, what, tool ? " (" : "", tool ? tool : "", tool ? ")" : "", why ? ": " : "",
-            why ? why : "");
+    step_log(t, type, id, json_string_value(json_object_get(p, "tool")), why);
     orch_tx_event(tx, t, type, "info", NULL, p);
 }
 
@@ -222,9 +231,7 @@ static void progress(orch_tx_t *tx, orch_task_t *t, const char *id, const char *
                       json_integer_value(json_object_get(c, "failed"));
     char card[48];
     snprintf(card, sizeof(card), "progress:%s", t->trace_id);
-    orch_tx_event(tx, t, "task.progress.milestone", "info", card,
-                  json_pack("{s:I, s:I, s:s, s:s}", "done", done, "total", (json_int_t)total,
-                            "step", id, "label", label ? label : id));
+    orch_tx_progress(tx, t, card, id, label ? label : id, done, (int64_t)total);
 }
 
 /* Commits tx for t; `next` says what follows once it is durable. */
@@ -442,9 +449,8 @@ static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const 
     t->status = ST_RUNNING;
     orch_tx_state(tx, t, 0);
     const char *tool = json_string_value(json_object_get(step, "tool"));
-    step_event(
-        tx, t, "step.started", id,
-        json_pack("{s:s, s:i, s:s}", "tool", tool, "attempt", attempt, "idempotency_key", key));
+    step_log(t, "step.started", id, tool, NULL);
+    orch_tx_step_started(tx, t, id, tool, attempt, key);
     if (!t->cancel && !t->o->shutting_down && aos_gateway_tool_local(t->o->cfg.gateway, tool)) {
         /* nothing outside aosd can see this call: it need not wait for its
          * start to be durable (the rule is in docs/ORCHESTRATOR.md) */

@@ -4,8 +4,12 @@
  *
  * The bus decides what folds and for how long (src/bus); this file only
  * keeps the three tables consistent, in portable SQL, inside one savepoint
- * per operation so that an event joins the caller's transaction. */
+ * per operation so that an event joins the caller's transaction. While the
+ * fold buffer is known to be empty (st->folds_maybe, internal.h) a value
+ * event neither flushes its trace's folds nor deletes its card's fold:
+ * both would find nothing. */
 #include "store/internal.h"
+#include "buf/buf.h"
 #include "isotime/isotime.h"
 
 #include <stdlib.h>
@@ -15,8 +19,9 @@
     "id, trace_id, topic, type, severity, payload, created_at, card_id, card_version, project_id"
 #define NEVENT_COLS 10
 
-/* One envelope from the columns of EVENT_COLS, in order. */
-static json_t *event_from_row(const aos__sql_val_t *c)
+/* One envelope from the columns of EVENT_COLS, in order (the payload as
+ * its text when raw). */
+static json_t *event_from_row(const aos__sql_val_t *c, int raw)
 {
     static const char *const names[NEVENT_COLS] = {
         "id",      "trace_id",   "topic",   "type",         "severity",
@@ -30,7 +35,7 @@ static json_t *event_from_row(const aos__sql_val_t *c)
             v = json_null();
         else if (c[i].type == AOS__SQL_INT)
             v = json_integer(c[i].i);
-        else if (i == 5) /* payload */
+        else if (i == 5 && !raw) /* payload */
             v = json_loadb(c[i].p, c[i].len, 0, NULL);
         else if (c[i].type == AOS__SQL_TEXT)
             v = json_stringn(c[i].p, c[i].len);
@@ -44,14 +49,20 @@ static json_t *event_from_row(const aos__sql_val_t *c)
     return ev;
 }
 
+struct collect {
+    json_t *rows;
+    int raw;
+};
+
 static int collect_event(const aos__sql_val_t *cols, int ncols, void *arg, aos_err_t *err)
 {
+    struct collect *c = arg;
     if (ncols != NEVENT_COLS)
         return aos_err_set(err, AOS_EINTERNAL, "event query returned %d columns", ncols);
-    json_t *ev = event_from_row(cols);
+    json_t *ev = event_from_row(cols, c->raw);
     if (!ev)
         return aos_err_set(err, AOS_ESTORE, "unreadable event row");
-    if (json_array_append_new(arg, ev) < 0)
+    if (json_array_append_new(c->rows, ev) < 0)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
     return 0;
 }
@@ -128,7 +139,7 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
         return aos_err_set(err, AOS_EINVAL, "'type' is required");
     if (payload_v && !json_is_object(payload_v))
         return aos_err_set(err, AOS_EINVAL, "'payload' must be an object");
-    char *payload = payload_v ? json_dumps(payload_v, JSON_COMPACT) : strdup("{}");
+    char *payload = payload_v ? aos_buf_json_text(payload_v, NULL) : strdup("{}");
     if (!payload)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
     char now[32];
@@ -142,6 +153,7 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
         if (rc < 0)
             goto out;
         if (last_ms >= 0 && a->now_ms - last_ms < a->fold_ms) {
+            st->folds_maybe = 1;
             aos__sql_val_t p[] = {aos__sql_text(card_id),
                                   aos__sql_int(last_ms + a->fold_ms),
                                   aos__sql_text(str(a->ev, "trace_id")),
@@ -165,7 +177,7 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
             goto out;
         }
     }
-    if (card_id) {
+    if (card_id && st->folds_maybe) {
         aos__sql_val_t k = aos__sql_text(card_id);
         rc = aos__store_exec(st, "DELETE FROM event_folds WHERE card_id = ?", &k, 1, NULL, err);
         if (rc < 0)
@@ -223,6 +235,8 @@ struct flush {
 static int flush_tx(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct flush *f = arg;
+    if (f->trace_id && !st->folds_maybe)
+        return 0; /* nothing of this trace (nor any other) is folded */
     json_t *rows = json_array();
     int rc;
     if (!rows)
@@ -273,7 +287,14 @@ int aos_store_event_flush(aos_store_t *st, int64_t now_ms, const char *trace_id,
     /* in the caller's transaction when there is one (an event appended
      * with a transition: no savepoint of its own, as append), else one of
      * its own */
+    uv_mutex_lock(&st->db_lock);
+    int own = st->tx_depth == 0;
     int rc = aos__store_in_tx(st, flush_tx, &f, err);
+    /* committed, all that was due written: what is left is what MIN(due_ms)
+     * saw (NULL: nothing). Not in a caller's transaction: it may roll back. */
+    if (rc == 0 && own && !trace_id && f.want_next)
+        st->folds_maybe = f.next_due != 0;
+    uv_mutex_unlock(&st->db_lock);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to flush folded events");
     if (n)
@@ -315,7 +336,8 @@ int aos_store_event_list(aos_store_t *st, const aos_store_event_query_t *q, json
     json_t *rows = json_array();
     if (!rows)
         return aos_err_set(err, AOS_ENOMEM, "unable to list events: out of memory");
-    int rc = aos__store_query(st, sql, p, np, collect_event, rows, err);
+    struct collect c = {rows, q->raw_payload};
+    int rc = aos__store_query(st, sql, p, np, collect_event, &c, err);
     if (rc < 0) {
         json_decref(rows);
         return aos__store_fail(err, rc, "unable to list events");

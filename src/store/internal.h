@@ -105,6 +105,12 @@ struct aos_store_s {
     int schema_version; /* set by open, read-only afterwards */
     int audit_anchor;   /* 0024: audit retention's anchor in audit_head */
     int audit_chain;    /* set by open: migration 0015 (audit.c) is applied */
+    /* under db_lock: 0 when event_folds was empty at the last flush of
+     * all that is due (the bus's pump, each read) in a transaction of its
+     * own, and nothing was folded since (events.c): a value event's flush
+     * of its trace and the delete of its card's fold are then no
+     * statements. A fold another process wrote is seen by the next pump. */
+    int folds_maybe;
 
     /* The worker thread and its queues (all absent when loop is NULL). */
     uv_loop_t *loop;   /* borrowed */

@@ -75,6 +75,10 @@ typedef struct {
 
 typedef struct {
     char *sql; /* owned copy: the key */
+    /* the caller's text it was last found by: the domain functions pass
+     * string literals, so a hit is mostly one pointer compare (and one
+     * strcmp to be sure), not a strcmp with each entry */
+    const char *seen;
     sqlite3_stmt *stmt;
     int busy; /* in use by a query whose row callback runs another */
 } cached_stmt_t;
@@ -353,12 +357,16 @@ fail:
 static int prepare(conn_t *c, const char *sql, sqlite3_stmt **out, cached_stmt_t **cached,
                    aos_err_t *err)
 {
-    cached_stmt_t *slot = NULL;
+    cached_stmt_t *slot = NULL, *hint = NULL;
     int reentered = 0;
     *cached = NULL;
+    for (int i = 0; i < CACHE_SIZE && !hint; i++)
+        if (c->cache[i].seen == sql && c->cache[i].sql && strcmp(c->cache[i].sql, sql) == 0)
+            hint = &c->cache[i];
     for (int i = 0; i < CACHE_SIZE; i++) {
-        cached_stmt_t *e = &c->cache[i];
-        if (e->sql && strcmp(e->sql, sql) == 0) {
+        cached_stmt_t *e = hint ? hint : &c->cache[i];
+        if (e->sql && (e == hint || strcmp(e->sql, sql) == 0)) {
+            e->seen = sql;
             if (e->busy) {
                 reentered = 1; /* use a one-off statement, leave the cache alone */
                 break;
@@ -399,6 +407,7 @@ static int prepare(conn_t *c, const char *sql, sqlite3_stmt **out, cached_stmt_t
     char *key = slot ? strdup(sql) : NULL;
     if (key) {
         slot->sql = key;
+        slot->seen = sql;
         slot->stmt = stmt;
         slot->busy = 1;
         *cached = slot;

@@ -459,6 +459,7 @@ int aos__store_open_with(aos_store_t **out, uv_loop_t *loop, const char *url,
     aos_store_t *st = calloc(1, sizeof(*st));
     if (!st)
         return aos_err_set(err, AOS_ENOMEM, "unable to open '%s': out of memory", url);
+    st->folds_maybe = 1; /* until the bus's first flush looks */
     if (uv_mutex_init_recursive(&st->db_lock) != 0) {
         free(st);
         return aos_err_set(err, AOS_EINTERNAL, "unable to open '%s': no mutex", url);

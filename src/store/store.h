@@ -548,6 +548,10 @@ typedef struct {
     const char *project_id; /* NULL: any */
     int value_only;         /* 1: only events with a card */
     int limit;              /* 1..AOS_STORE_LIST_MAX */
+    /* 1: each envelope's payload is a JSON string holding the stored text
+     * (compact JSON, as written), not parsed: for a reader that sends the
+     * text on (the bus's SSE frames) and parses only what it looks into */
+    int raw_payload;
 } aos_store_event_query_t;
 
 /* Events matching q as an array of envelopes (see above). */

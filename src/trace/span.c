@@ -30,6 +30,7 @@
  * on to the servers called was already cleared. The cost: the spans of
  * traces not sampled build their attributes as the sampled ones do. */
 #include "trace/internal.h"
+#include "buf/buf.h"
 
 #include "log/log.h"
 #include "redact/redact.h"
@@ -405,7 +406,7 @@ static void drop(aos_trace_t *tr, size_t n, const char *reason)
 
 static char *dump_or_null(const json_t *v)
 {
-    return v && json_array_size(v) + json_object_size(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+    return v && json_array_size(v) + json_object_size(v) ? aos_buf_json_text(v, NULL) : NULL;
 }
 
 static int batch_run(aos_store_t *st, void *arg, aos_err_t *err)

@@ -583,6 +583,138 @@ static void test_str_put_matches_snprintf(void **state)
     }
 }
 
+/* aos_buf_json writes what jansson's compact dump writes, for random trees
+ * of every type: strings with quotes, backslashes, every control character,
+ * DEL and multi-byte UTF-8 (in keys too), integers at both ends, reals,
+ * empty and nested containers, members in insertion order. */
+static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static json_t *random_string(void)
+{
+    static const char *const parts[] = {
+        "a",   "Z",   "0",  " ",    "\"",   "\\",   "/",        "\b",           "\f",
+        "\n",  "\r",  "\t", "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x80\xa8", "\xf0\x9f\x98\x80",
+        "key", "${x}"};
+    char t[64] = "";
+    size_t n = next_rand() % 8, len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = parts[next_rand() % (sizeof(parts) / sizeof(parts[0]))];
+        memcpy(t + len, p, strlen(p) + 1); /* 7 parts of at most 4 bytes */
+        len += strlen(p);
+    }
+    return json_string(t);
+}
+
+static json_t *random_json(int depth)
+{
+    switch (next_rand() % (depth > 4 ? 6 : 8)) {
+    case 0:
+        return json_null();
+    case 1:
+        return json_boolean(next_rand() % 2);
+    case 2: {
+        static const json_int_t edge[] = {0, -1, 9, 10, INT64_MAX, INT64_MIN, 1234567890123LL};
+        return next_rand() % 2 ? json_integer(edge[next_rand() % 7])
+                               : json_integer((json_int_t)next_rand());
+    }
+    case 3: {
+        static const double edge[] = {0.0,
+                                      -0.0,
+                                      1.5,
+                                      1e300,
+                                      -2.5e-300,
+                                      0.1,
+                                      100.0,
+                                      1e-5,
+                                      1e21,
+                                      123456789.125,
+                                      5e-324,
+                                      1e16,
+                                      -1e-300,
+                                      3.14159,
+                                      5.0,
+                                      -3.0,
+                                      123456789012345.0,
+                                      999999999999999.0,
+                                      -999999999999999.0,
+                                      1e15};
+        return json_real(edge[next_rand() % (sizeof(edge) / sizeof(edge[0]))]);
+    }
+    case 4:
+    case 5:
+        return random_string();
+    case 6: {
+        json_t *a = json_array();
+        for (size_t i = 0, n = next_rand() % 5; i < n; i++)
+            json_array_append_new(a, random_json(depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (size_t i = 0, n = next_rand() % 6; i < n; i++) {
+            json_t *k = random_string();
+            json_object_set_new(o, json_string_value(k), random_json(depth + 1));
+            json_decref(k);
+        }
+        return o;
+    }
+    }
+}
+
+static void test_json_matches_jansson(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 20000; i++) {
+        json_t *v = random_json(0);
+        char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        aos_buf_t b;
+        aos_buf_init(&b, 0);
+        assert_int_equal(aos_buf_puts(&b, "x"), 0);
+        assert_int_equal(aos_buf_json(&b, v), 0);
+        check_invariant(&b);
+        assert_non_null(want);
+        assert_string_equal(b.ptr + 1, want);
+        assert_int_equal(b.len, 1 + strlen(want));
+        free(want);
+        aos_buf_release(&b);
+        json_decref(v);
+    }
+    /* nested past the depth written by hand: jansson's text all the same */
+    json_t *deep = json_array(), *at = deep;
+    for (int i = 0; i < 400; i++) {
+        json_t *in = json_object();
+        json_array_append_new(at, in);
+        json_t *a = json_array();
+        json_object_set_new(in, "k", a);
+        at = a;
+    }
+    char *want = json_dumps(deep, JSON_COMPACT);
+    aos_buf_t b;
+    aos_buf_init(&b, 0);
+    assert_int_equal(aos_buf_json(&b, deep), 0);
+    assert_string_equal(b.ptr, want);
+    free(want);
+    /* too big for the cap: refused, the buffer as it was */
+    aos_buf_release(&b);
+    aos_buf_init(&b, 8);
+    assert_int_equal(aos_buf_puts(&b, "ab"), 0);
+    json_t *big = json_pack("{s:s}", "key", "a long enough value");
+    assert_int_equal(aos_buf_json(&b, big), AOS_ETOOBIG);
+    assert_string_equal(b.ptr, "ab");
+    assert_int_equal(b.len, 2);
+    assert_int_equal(aos_buf_json(&b, NULL), AOS_EINVAL);
+    json_decref(big);
+    json_decref(deep);
+    aos_buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -611,6 +743,7 @@ int main(void)
         /* Suspected bug, see the comment above the function. */
         cmocka_unit_test(test_regression_grow_unlimited_overflow_reports_success),
         cmocka_unit_test(test_str_put_matches_snprintf),
+        cmocka_unit_test(test_json_matches_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -237,6 +237,41 @@ static void test_sse_frame(void **state)
     aos__bus_event_release(&e);
 }
 
+/* An envelope read with its payload still the stored text (the outbox's
+ * reads): the frame holds that text where the payload goes, byte for byte
+ * what the parsed envelope dumps to; aos_bus_event_json parses it in its
+ * place once; a stored payload that is no object reads as {}. */
+static void test_sse_frame_stored_payload(void **state)
+{
+    (void)state;
+    static const char text[] = "{\"done\":4,\"label\":\"a \\\"q\\\"\",\"cost\":0.0}";
+    aos_bus_event_t e;
+    json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:n}", "id", (json_int_t)7, "trace_id", "t1",
+                          "type", "task.progress.milestone", "payload", text, "project_id");
+    assert_int_equal(aos__bus_event_init(&e, j, 1), 0);
+    json_t *parsed =
+        json_pack("{s:I, s:s, s:s, s:o, s:n}", "id", (json_int_t)7, "trace_id", "t1", "type",
+                  "task.progress.milestone", "payload", json_loads(text, 0, NULL), "project_id");
+    char *want = json_dumps(parsed, JSON_COMPACT);
+    assert_int_equal(e.sse_len, strlen("id: 7\ndata: ") + strlen(want) + 2);
+    assert_memory_equal(e.sse, "id: 7\ndata: ", 12);
+    assert_memory_equal(e.sse + 12, want, strlen(want));
+    const json_t *env = aos_bus_event_json(&e);
+    assert_ptr_equal(env, e.envelope);
+    assert_true(json_equal(env, parsed));
+    assert_ptr_equal(aos_bus_event_json(&e), env); /* once */
+    free(want);
+    json_decref(parsed);
+    aos__bus_event_release(&e);
+
+    j = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)8, "type", "x.y", "payload", "[1]");
+    assert_int_equal(aos__bus_event_init(&e, j, 0), 0);
+    env = aos_bus_event_json(&e);
+    assert_true(json_is_object(json_object_get(env, "payload")));
+    assert_int_equal(json_object_size(json_object_get(env, "payload")), 0);
+    aos__bus_event_release(&e);
+}
+
 /* The outbox ------------------------------------------------------------------ */
 
 static void append(aos_store_t *st, json_t *e, int64_t now, int64_t *id, int64_t *version)
@@ -427,6 +462,68 @@ static void test_pending_progress_precedes_receipt(void **state)
     aos_store_close(st);
 }
 
+/* While nothing is folded the store skips a value event's flush of its
+ * trace and the delete of its card's fold (events.c): a fold made after
+ * the pump's flush found none still goes out before the receipt, and a
+ * fold whose flush was rolled back is still there for the next one. */
+static json_t *receipt(const char *trace)
+{
+    return env(json_pack("{s:s, s:s}", "type", "task.receipt", "trace_id", trace));
+}
+
+static int receipt_undone(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    int64_t id, v;
+    json_t *e = receipt(arg);
+    int rc = aos__bus_append_checked(st, e, 1700000000070, &id, &v, err);
+    json_decref(e);
+    return rc ? rc : aos_err_set(err, AOS_ECONFLICT, "undone");
+}
+
+static void test_folds_after_an_empty_flush(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_t *st = open_store(f, NULL);
+    aos_err_t err = {0};
+    int64_t id, v, due = -1;
+    int n = -1;
+    const int64_t t0 = 1700000000000;
+    assert_int_equal(aos_store_event_flush(st, t0, NULL, &n, &due, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(due, 0); /* nothing folded */
+    append(st, milestone("t1", 1), t0, &id, &v);
+    assert_true(id > 0);
+    append(st, milestone("t1", 2), t0 + 10, &id, &v);
+    assert_int_equal(id, 0); /* folded */
+    append(st, receipt("t1"), t0 + 20, &id, &v);
+    json_t *rows = list(st, (aos_store_event_query_t){.trace_id = "t1"});
+    assert_int_equal(json_array_size(rows), 3);
+    assert_int_equal(payload_step(rows, 1), 2);
+    assert_string_equal(row_str(rows, 2, "type"), "task.receipt");
+    json_decref(rows);
+
+    assert_int_equal(aos_store_event_flush(st, t0 + 30, NULL, &n, &due, &err), 0);
+    assert_int_equal(due, 0);
+    append(st, milestone("t2", 1), t0 + 40, &id, &v);
+    append(st, milestone("t2", 2), t0 + 50, &id, &v);
+    assert_int_equal(id, 0);
+    /* the receipt flushes t2's fold in a transaction that is undone */
+    assert_int_equal(aos_store_tx(st, receipt_undone, "t2", &err), AOS_ECONFLICT);
+    assert_int_equal(aos_store_event_flush(st, t0 + 60, NULL, &n, &due, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(due, t0 + 1040); /* still folded */
+    append(st, receipt("t2"), t0 + 70, &id, &v);
+    rows = list(st, (aos_store_event_query_t){.trace_id = "t2"});
+    assert_int_equal(json_array_size(rows), 3);
+    assert_int_equal(payload_step(rows, 1), 2);
+    assert_string_equal(row_str(rows, 2, "type"), "task.receipt");
+    json_decref(rows);
+    assert_int_equal(aos_store_event_flush(st, t0 + 5000, NULL, &n, &due, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(due, 0);
+    aos_store_close(st);
+}
+
 struct tx_arg {
     int fail;
     int64_t id;
@@ -500,9 +597,10 @@ static void on_ev(aos_bus_sub_t *sub, const aos_bus_event_t *ev, void *data)
         r->ids[r->n++] = ev->id;
     if (!ev->replay)
         r->live_n++;
-    json_t *p = json_object_get(ev->json, "payload");
+    const json_t *env = aos_bus_event_json(ev);
+    json_t *p = json_object_get(env, "payload");
     r->last_step = (int)json_integer_value(json_object_get(p, "step"));
-    r->versions = (int)json_integer_value(json_object_get(ev->json, "card_version"));
+    r->versions = (int)json_integer_value(json_object_get(env, "card_version"));
     if (r->stop_after && r->n == r->stop_after)
         aos_bus_unsubscribe(sub);
 }
@@ -805,6 +903,8 @@ int main(void)
         T(test_outbox_order_and_filters),
         T(test_fold_window_fake_clock),
         T(test_pending_progress_precedes_receipt),
+        T(test_folds_after_an_empty_flush),
+        cmocka_unit_test(test_sse_frame_stored_payload),
         T(test_append_tx_joins_the_transaction),
         T(test_bus_replay_then_live),
         T(test_bus_sees_rows_of_others),

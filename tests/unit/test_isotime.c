@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -111,6 +112,30 @@ static void test_fmt(void **state)
     int64_t ms;
     assert_int_equal(aos_isotime_parse("2025-12-07T10:00:00.123Z", 0, &ms), 0);
     assert_int_equal(ms, 1765101600123LL);
+    aos_isotime_fmt(951782400000LL, out); /* 2000 is a leap year */
+    assert_string_equal(out, "2000-02-29T00:00:00.000Z");
+    aos_isotime_fmt(4107542399999LL, out); /* 2100 is not */
+    assert_string_equal(out, "2100-02-28T23:59:59.999Z");
+    /* the same text as gmtime_r and the calendar's fields, across the range */
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ms = (int64_t)(x % 253402300800000ULL);
+        if (i % 4 == 0) /* around midnight and the turn of a year */
+            ms -= ms % 86400000 + (i % 8 ? 1 : 0);
+        if (ms < 0)
+            ms = 0;
+        time_t secs = (time_t)(ms / 1000);
+        struct tm tm;
+        char want[64];
+        assert_non_null(gmtime_r(&secs, &tm));
+        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+        aos_isotime_fmt(ms, out);
+        assert_string_equal(out, want);
+    }
 }
 
 static void test_now(void **state)
