@@ -254,7 +254,7 @@ static int put_json(aos_buf_t *b, const json_t *v, int depth)
         /* a whole number (a cost of 0.0) is what jansson's "%.17g" plus
          * ".0" makes of it, without printf */
         double d = json_real_value(v);
-        if (d == (double)(long long)d && d > -1e15 && d < 1e15) {
+        if (d > -1e15 && d < 1e15 && d == (double)(long long)d) { /* in range before the cast */
             long long w = (long long)d;
             if ((w == 0 && signbit(d) && (rc = aos_buf_append(b, "-", 1))) ||
                 (rc = put_int(b, (json_int_t)w)))
