@@ -166,6 +166,9 @@ function AgentView({ name, onChanged, onGone, onOpen }: { name: string; onChange
   const vers = useLoad<{ versions: any[] }>(`${path}/versions`);
   const [err, setErr] = useState('');
   const [msg, setMsg] = useState('');
+  // a saved version: its message waits until the loaded agent has it, so
+  // that the form (keyed by latest_version) is the saved one when it shows
+  const [want, setWant] = useState(0);
   const [releasing, setReleasing] = useState<number | null>(null);
   // the routes' resource is agent:<the path's name>
   const admin = can('admin', `agent:${name}`);
@@ -245,7 +248,7 @@ function AgentView({ name, onChanged, onGone, onOpen }: { name: string; onChange
           {admin && !(a.registered || a.route_prefix) && <button type="button" onClick={() => act(() => post('register-mcp'), t('ag.registered.done'))} data-testid="agent-register">{t('ag.register')}</button>}
           {admin && (a.registered || a.route_prefix) && <button type="button" onClick={() => { if (confirm(t('ag.unregister.confirm', { name: a.name }))) act(() => post('unregister-mcp'), t('ag.unregistered.done')); }} data-testid="agent-unregister">{t('ag.unregister')}</button>}
         </p>
-        {msg && <p role="status" data-testid="agent-msg">{msg}</p>}
+        {msg && (a.latest_version ?? a.version) >= want && <p role="status" data-testid="agent-msg">{msg}</p>}
         <Err msg={err} />
         {reps.length > 0 && (
           <Scroll label={t('ag.reps')}>
@@ -271,7 +274,7 @@ function AgentView({ name, onChanged, onGone, onOpen }: { name: string; onChange
       </section>
       <AgentRuns name={a.name} tick={`${a.run_id || ''} ${a.status}`} />
       {local && <AgentLogs name={a.name} />}
-      <ConfigEditor agent={a} canEdit={admin} onSaved={(v) => { setMsg(t('ag.saved', { v })); reload(); }} />
+      <ConfigEditor agent={a} canEdit={admin} onSaved={(v) => { setWant(v); setMsg(t('ag.saved', { v })); reload(); }} />
       <Versions agent={a} versions={vers.data?.versions || null} err={vers.err} canRelease={op} onRelease={setReleasing} />
       {releasing != null && vers.data && (
         <ReleaseModal agent={a} versions={vers.data.versions} target={releasing} onClose={() => setReleasing(null)}
