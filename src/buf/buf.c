@@ -189,7 +189,7 @@ static int put_int(aos_buf_t *b, json_int_t v)
     return aos_buf_append(b, p, (size_t)(t + sizeof(t) - p));
 }
 
-/* jansson's own text of v (reals: its %.17g and ".0"; deep values). */
+/* jansson's own text of a real (its %.17g and ".0"). */
 static int put_jansson(aos_buf_t *b, const json_t *v)
 {
     char t[64]; /* a real's text fits: one pass */
@@ -211,8 +211,8 @@ static int put_jansson(aos_buf_t *b, const json_t *v)
 static int put_json(aos_buf_t *b, const json_t *v, int depth)
 {
     int rc = 0;
-    if (depth > 256) /* jansson's recursion, not ours, for what nests deeper */
-        return put_jansson(b, v);
+    if (depth > 2048) /* deeper than jansson's parser reads back */
+        return AOS_EINVAL;
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         const char *k;

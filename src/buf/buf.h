@@ -41,7 +41,8 @@ int aos_buf_vprintf(aos_buf_t *b, const char *fmt, va_list ap);
  * their order, strings escaped as jansson does, UTF-8 as it is), at a
  * fraction of its cost: no loop check by printf'd addresses, no callback
  * per token. 0, or AOS_ENOMEM / AOS_ETOOBIG / AOS_EINVAL (a real jansson
- * refuses) with the buffer as it was. */
+ * refuses, or a value nested deeper than jansson's parser reads back:
+ * 2048) with the buffer as it was. */
 int aos_buf_json(aos_buf_t *b, const json_t *v);
 /* Appends s[0..n) as a JSON string, escaped as aos_buf_json does. */
 int aos_buf_json_str(aos_buf_t *b, const char *s, size_t n);

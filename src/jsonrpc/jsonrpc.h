@@ -30,13 +30,11 @@ json_t *aos_rpc_error_aos(const json_t *id, int aos_code, const char *message);
 json_t *aos_rpc_request(const json_t *id, const char *method, json_t *params);
 json_t *aos_rpc_notification(const char *method, json_t *params);
 
-/* Appends v as compact JSON to b (what json_dumps(v, JSON_COMPACT |
- * JSON_ENCODE_ANY) gives, in the same key order, up to how characters are
- * escaped), without jansson's per-container loop check, which formats a
- * pointer with snprintf and hashes it for every object and array: the
- * gateway serialises every message it passes. 0, AOS_ENOMEM, or AOS_EINVAL
- * for a value nested deeper than jansson's parser accepts (2048). On error
- * b may hold part of the text. */
+/* Appends v as compact JSON to b: aos_buf_json (buf.h), jansson's
+ * json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) byte for byte without its
+ * per-container loop check; the gateway serialises every message it passes.
+ * 0, AOS_ENOMEM, or AOS_EINVAL for NULL or a value nested deeper than
+ * jansson's parser accepts (2048); on error b is as it was. */
 int aos_rpc_dump(const json_t *v, aos_buf_t *b);
 
 /* A successful answer found in a message's text without building values
