@@ -128,10 +128,20 @@ char *aos_buf_detach(aos_buf_t *b, size_t *len)
 static int put_str(aos_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    /* the worst case, every byte a \u00XX, is reserved once */
+    /* the exact length first, so that one reservation serves and a capped
+     * buffer refuses only what would not fit */
     if (n > (SIZE_MAX - 3) / 6)
         return AOS_ENOMEM;
-    int rc = aos_buf_grow(b, 6 * n + 2);
+    size_t need = n + 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\')
+            need += c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
+                            c == '\t'
+                        ? 1
+                        : 5;
+    }
+    int rc = aos_buf_grow(b, need);
     if (rc)
         return rc;
     char *o = b->ptr + b->len;

@@ -713,6 +713,39 @@ static void test_json_matches_jansson(void **state)
     json_decref(big);
     json_decref(deep);
     aos_buf_release(&b);
+
+    /* what fits a cap exactly is written: a string's room is its escaped
+     * length, not the worst case (a payload check uses a capped buffer) */
+    char s[201];
+    memset(s, 'x', 200);
+    s[200] = '\0';
+    s[10] = '\n';
+    s[20] = '\x01';
+    json_t *fits = json_pack("{s:s}", "k", s);
+    char *text = json_dumps(fits, JSON_COMPACT);
+    size_t n = strlen(text); /* 200 + 1 + 5 escape bytes + the braces, quotes, key */
+    aos_buf_init(&b, n);
+    assert_int_equal(aos_buf_json(&b, fits), 0);
+    assert_string_equal(b.ptr, text);
+    aos_buf_release(&b);
+    aos_buf_init(&b, n - 1);
+    assert_int_equal(aos_buf_json(&b, fits), AOS_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    aos_buf_release(&b);
+    free(text);
+    json_decref(fits);
+    /* deeper than jansson's parser reads back (2048): refused */
+    json_t *too = json_array();
+    for (int i = 0; i < 2100; i++) {
+        json_t *outer = json_array();
+        json_array_append_new(outer, too);
+        too = outer;
+    }
+    aos_buf_init(&b, 0);
+    assert_int_equal(aos_buf_json(&b, too), AOS_EINVAL);
+    assert_int_equal(b.len, 0);
+    aos_buf_release(&b);
+    json_decref(too);
 }
 
 int main(void)
