@@ -6,9 +6,10 @@
  * that does not match: the first day of the next month at 00:00:00; an
  * hour: the next hour at :00:00), so the walk takes at most a few
  * thousand steps for any expression, and stops after 5 years. Calendar
- * arithmetic is H. Hinnant's days_from_civil / civil_from_days: no time
+ * arithmetic is isotime's (H. Hinnant's days_from_civil / civil_from_days): no time
  * zone, no libc state. */
 #include "cron/cron.h"
+#include "isotime/isotime.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -167,30 +168,7 @@ int aos_cron_parse(const char *text, aos_cron_t *out, aos_err_t *err)
     return 0;
 }
 
-/* ---- the calendar --------------------------------------------------------- */
-
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
+/* ---- the calendar: isotime.h's days_from_civil / civil_from_days ---------- */
 
 static int day_ok(const aos_cron_t *c, int64_t day, int d)
 {
@@ -210,9 +188,9 @@ int64_t aos_cron_next(const aos_cron_t *c, int64_t after_ms)
         int64_t sod = t - day * 86400;
         int64_t y;
         int m, d;
-        civil_from_days(day, &y, &m, &d);
+        aos_isotime_civil_from_days(day, &y, &m, &d);
         if (!((c->month >> m) & 1)) { /* the first day of the next month */
-            t = days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1) * 86400;
+            t = aos_isotime_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1) * 86400;
             continue;
         }
         if (!day_ok(c, day, d)) {

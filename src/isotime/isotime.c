@@ -39,8 +39,7 @@ static int days_in_month(int y, int m)
     return m == 2 && leap(y) ? 29 : d[m - 1];
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, int m, int d)
+int64_t aos_isotime_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -96,7 +95,8 @@ int aos_isotime_parse(const char *s, unsigned flags, int64_t *ms)
         if (*p)
             return AOS_EINVAL;
     }
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off * 60;
+    int64_t secs =
+        aos_isotime_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off * 60;
     int64_t v = secs * 1000 + frac;
     if (v < 0 || v > MS_MAX)
         return AOS_EINVAL;
@@ -104,9 +104,7 @@ int aos_isotime_parse(const char *s, unsigned flags, int64_t *ms)
     return 0;
 }
 
-/* Year, month, day of days since 1970-01-01 (H. Hinnant's civil_from_days,
- * the inverse of days_from_civil). */
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
+void aos_isotime_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -116,7 +114,7 @@ static void civil_from_days(int64_t z, int *y, int *m, int *d)
     int64_t mp = (5 * doy + 2) / 153;
     *d = (int)(doy - (153 * mp + 2) / 5 + 1);
     *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
+    *y = yoe + era * 400 + (*m <= 2);
 }
 
 /* v as n decimal digits at p (leading zeros). */
@@ -138,8 +136,9 @@ void aos_isotime_fmt(int64_t ms, char out[32])
      * times (rows, events, spans), ~3,500 instructions each that way */
     int64_t secs = ms / 1000, days = secs / 86400;
     unsigned sod = (unsigned)(secs % 86400);
-    int y, mo, d;
-    civil_from_days(days, &y, &mo, &d);
+    int64_t y;
+    int mo, d;
+    aos_isotime_civil_from_days(days, &y, &mo, &d);
     /* 1970..9999: every field has its width */
     memcpy(out, "0000-00-00T00:00:00.000Z", 25);
     put_digits(out, (unsigned)y, 4);

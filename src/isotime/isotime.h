@@ -31,6 +31,11 @@ int aos_isotime_parse(const char *s, unsigned flags, int64_t *ms);
  * into out, which holds at least 32 bytes. */
 void aos_isotime_fmt(int64_t ms, char out[32]);
 
+/* The proleptic Gregorian calendar (H. Hinnant's algorithms): days since
+ * 1970-01-01 of year y, month m (1-12), day d, and back. */
+int64_t aos_isotime_days_from_civil(int64_t y, int m, int d);
+void aos_isotime_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+
 /* The wall clock (CLOCK_REALTIME) in Unix milliseconds, and as text. */
 int64_t aos_isotime_now_ms(void);
 void aos_isotime_now(char out[32]);
