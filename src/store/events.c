@@ -91,16 +91,17 @@ static int write_event(aos_store_t *st, const char *trace_id, const char *topic,
     aos__sql_val_t version_val = aos__sql_null();
     *version = 0;
     if (card_id) {
-        /* one statement: the upsert says the version it wrote (RETURNING,
-         * SQLite >= 3.35 and PostgreSQL, as audit.c) */
+        /* the upsert, then the version it wrote: two plain statements cost
+         * SQLite less than one with RETURNING (a temporary table each time) */
         aos__sql_val_t p[] = {aos__sql_text(card_id), aos__sql_int(now_ms)};
-        rc =
-            aos__store_query(st,
+        rc = aos__store_exec(st,
                              "INSERT INTO event_cards (card_id, version, last_ms) VALUES (?, 1, ?) "
                              "ON CONFLICT (card_id) DO UPDATE SET "
-                             "version = event_cards.version + 1, last_ms = excluded.last_ms "
-                             "RETURNING version",
-                             p, 2, read_int64, version, err);
+                             "version = event_cards.version + 1, last_ms = excluded.last_ms",
+                             p, 2, NULL, err);
+        if (rc == 0)
+            rc = aos__store_query(st, "SELECT version FROM event_cards WHERE card_id = ?", p, 1,
+                                  read_int64, version, err);
         if (rc == 0 && *version <= 0)
             rc = aos_err_set(err, AOS_ESTORE, "the card %.64s has no version", card_id);
         if (rc < 0)
