@@ -138,10 +138,14 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
     int rc;
     if (!type || !type[0])
         return aos_err_set(err, AOS_EINVAL, "'type' is required");
-    if (payload_v && !json_is_object(payload_v))
+    if (payload_v && !json_is_object(payload_v) && !json_is_string(payload_v))
         return aos_err_set(err, AOS_EINVAL, "'payload' must be an object");
-    char *payload = payload_v ? aos_buf_json_text(payload_v, NULL) : strdup("{}");
-    if (!payload)
+    /* a string: the text of a checked payload, written out once (store.h) */
+    char *payload = json_is_string(payload_v) ? NULL
+                    : payload_v               ? aos_buf_json_text(payload_v, NULL)
+                                              : strdup("{}");
+    const char *text = payload ? payload : json_string_value(payload_v);
+    if (!text)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
     char now[32];
     aos_isotime_now(now);
@@ -161,7 +165,7 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
                                   aos__sql_text(str(a->ev, "topic")),
                                   aos__sql_text(type),
                                   aos__sql_text(str(a->ev, "severity")),
-                                  aos__sql_text(payload),
+                                  aos__sql_text(text),
                                   aos__sql_text(str(a->ev, "project_id")),
                                   aos__sql_text(now)};
             rc = aos__store_exec(st,
@@ -185,7 +189,7 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
             goto out;
     }
     rc = write_event(st, str(a->ev, "trace_id"), str(a->ev, "topic"), type, str(a->ev, "severity"),
-                     payload, card_id, str(a->ev, "project_id"), now, a->now_ms, &a->id,
+                     text, card_id, str(a->ev, "project_id"), now, a->now_ms, &a->id,
                      &a->version, err);
 out:
     free(payload);
