@@ -168,8 +168,8 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
     int rc = aos__store_exec(st, "UPDATE audit_head SET last_id = last_id + 1 WHERE id = 1", NULL,
                              0, &changed, err);
     if (rc == 0 && changed == 1)
-        rc = aos__store_query(st, "SELECT last_id, last_hash FROM audit_head WHERE id = 1", NULL,
-                              0, read_head, &h, err);
+        rc = aos__store_query(st, "SELECT last_id, last_hash FROM audit_head WHERE id = 1", NULL, 0,
+                              read_head, &h, err);
     if (rc < 0)
         return rc;
     if (h.rows != 1)

@@ -189,8 +189,8 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
             goto out;
     }
     rc = write_event(st, str(a->ev, "trace_id"), str(a->ev, "topic"), type, str(a->ev, "severity"),
-                     text, card_id, str(a->ev, "project_id"), now, a->now_ms, &a->id,
-                     &a->version, err);
+                     text, card_id, str(a->ev, "project_id"), now, a->now_ms, &a->id, &a->version,
+                     err);
 out:
     free(payload);
     return rc;

@@ -591,10 +591,10 @@ static void test_append_tx_own_stores_what_a_copy_would(void **state)
     aos_store_t *st = open_store(f, NULL);
     aos_err_t err = {0};
     for (int own = 0; own < 2; own++) {
-        json_t *e = json_pack("{s:s, s:s, s:{s:s, s:s, s:[i, {s:s}], s:b}}", "type",
-                              "step.finished", "trace_id", "own", "payload", "step", "s1",
-                              "api_key", "k-123", "output", 1, "note",
-                              "sent Bearer abcdefgh12345678", "ok", 1);
+        json_t *e =
+            json_pack("{s:s, s:s, s:{s:s, s:s, s:[i, {s:s}], s:b}}", "type", "step.finished",
+                      "trace_id", "own", "payload", "step", "s1", "api_key", "k-123", "output", 1,
+                      "note", "sent Bearer abcdefgh12345678", "ok", 1);
         struct own_arg a = {own, e, 0};
         assert_int_equal(aos_store_tx(st, own_body, &a, &err), 0);
         assert_true(a.id > 0);
@@ -607,8 +607,8 @@ static void test_append_tx_own_stores_what_a_copy_would(void **state)
     const char *want = "{\"step\":\"s1\",\"api_key\":\"[REDACTED]\",\"output\":[1,{\"note\":"
                        "\"sent Bearer [REDACTED]\"}],\"ok\":true}";
     for (size_t i = 0; i < 2; i++)
-        assert_string_equal(
-            json_string_value(json_object_get(json_array_get(rows, i), "payload")), want);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(rows, i), "payload")),
+                            want);
     json_decref(rows);
 
     for (int own = 0; own < 2; own++) {

@@ -225,12 +225,13 @@ static void test_secret_field_names(void **state)
     (void)state;
     aos_redact_t *r = aos_redact_new(AOS_REDACT_DEFAULT);
     static const char *const secret[] = {
-        "password", "PASSWORD", "db_Password", "x-api-key", "X-API-KEY", "apikey", "ApiKey",
-        "passwd", "client_secret", "SECRET", "refresh_token", "Token", "access_key",
-        "private_key", "Authorization", "set-cookie", "Cookie", "credentials", "session_key",
-        "my-api_key-2", "tokentoken"};
-    static const char *const plain[] = {"name",  "pass",    "passw0rd", "tok",   "apikez",
-                                        "cook",  "session", "access",   "author", "key",
+        "password",      "PASSWORD", "db_Password", "x-api-key",     "X-API-KEY",
+        "apikey",        "ApiKey",   "passwd",      "client_secret", "SECRET",
+        "refresh_token", "Token",    "access_key",  "private_key",   "Authorization",
+        "set-cookie",    "Cookie",   "credentials", "session_key",   "my-api_key-2",
+        "tokentoken"};
+    static const char *const plain[] = {"name",  "pass",    "passw0rd", "tok",     "apikez",
+                                        "cook",  "session", "access",   "author",  "key",
                                         "steps", "output",  "",         "p@ssword"};
     aos_buf_t b;
     aos_buf_init(&b, 0);
@@ -298,8 +299,7 @@ int main(void)
         cmocka_unit_test(test_email),          cmocka_unit_test(test_url_bearer_keys),
         cmocka_unit_test(test_values),         cmocka_unit_test(test_overlaps),
         cmocka_unit_test(test_patterns_parse), cmocka_unit_test(test_secret_field_names),
-        cmocka_unit_test(test_json_and_cstr),
-        cmocka_unit_test(test_global),
+        cmocka_unit_test(test_json_and_cstr),  cmocka_unit_test(test_global),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

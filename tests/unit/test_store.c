@@ -293,14 +293,24 @@ static void test_task_rows_allowed_values(void **state)
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
         for (size_t s = 0; s < sizeof(statuses) / sizeof(statuses[0]); s++) {
             snprintf(id, sizeof(id), "s%zu%zu", k, s);
-            aos_store_step_t row = {trace, id, 1, (int64_t)(k * 10 + s), kinds[k], statuses[s],
-                                    "{\"in\":1}", NULL, NULL, NULL, 0, "2026-12-07T10:00:00.000Z",
-                                    NULL};
+            aos_store_step_t row = {.trace_id = trace,
+                                    .step_id = id,
+                                    .attempt = 1,
+                                    .seq = (int64_t)(k * 10 + s),
+                                    .kind = kinds[k],
+                                    .status = statuses[s],
+                                    .input = "{\"in\":1}",
+                                    .started_at = "2026-12-07T10:00:00.000Z"};
             assert_int_equal(aos_store_task_step_put(st, &row, &err), 0);
         }
     }
-    aos_store_step_t bad = {trace, "x", 1, 99, "Tool", "done", NULL, NULL, NULL, NULL, 0,
-                            "2026-12-07T10:00:00.000Z", NULL};
+    aos_store_step_t bad = {.trace_id = trace,
+                            .step_id = "x",
+                            .attempt = 1,
+                            .seq = 99,
+                            .kind = "Tool",
+                            .status = "done",
+                            .started_at = "2026-12-07T10:00:00.000Z"};
     assert_int_not_equal(aos_store_task_step_put(st, &bad, &err), 0);
     bad.kind = "tool";
     bad.status = "doneish";
@@ -308,8 +318,15 @@ static void test_task_rows_allowed_values(void **state)
     bad.status = "";
     assert_int_not_equal(aos_store_task_step_put(st, &bad, &err), 0);
     /* an update to a status outside the set is refused and changes nothing */
-    aos_store_step_t upd = {trace, "s10", 1, 77, "plan", "cancelled", NULL, "{\"out\":2}", NULL,
-                            NULL, 0, "2026-12-07T11:00:00.000Z", "2026-12-07T11:00:01.000Z"};
+    aos_store_step_t upd = {.trace_id = trace,
+                            .step_id = "s10",
+                            .attempt = 1,
+                            .seq = 77,
+                            .kind = "plan",
+                            .status = "cancelled",
+                            .output = "{\"out\":2}",
+                            .started_at = "2026-12-07T11:00:00.000Z",
+                            .finished_at = "2026-12-07T11:00:01.000Z"};
     assert_int_not_equal(aos_store_task_step_put(st, &upd, &err), 0);
     upd.status = "done";
     assert_int_equal(aos_store_task_step_put(st, &upd, &err), 0);
@@ -324,13 +341,8 @@ static void test_task_rows_allowed_values(void **state)
 
     st = open_store(f, NULL);
     aos_store_task_state_t plain = {trace, NULL, 0, "{}", "running", NULL, NULL};
-    aos_store_task_state_t rerun = {"1af7651916cd43dd8448eb211c80319c",
-                                    NULL,
-                                    0,
-                                    "{}",
-                                    "running",
-                                    trace,
-                                    "s1"};
+    aos_store_task_state_t rerun = {
+        "1af7651916cd43dd8448eb211c80319c", NULL, 0, "{}", "running", trace, "s1"};
     assert_int_equal(aos_store_task_state_put(st, &plain, &err), 0);
     assert_int_equal(aos_store_task_state_put(st, &rerun, &err), 0);
     aos_store_close(st);
