@@ -138,7 +138,7 @@ static int check(const json_t *in, json_t *out, int own, aos_err_t *err)
     }
 
     v = json_object_get(in, "payload");
-    if (v && !json_is_null(v) && own && json_is_object(v)) {
+    if (own && json_is_object(v)) {
         /* the caller gives the tree up: redacted in place, then written
          * out once, as the text the store keeps (the limit bounds that) */
         aos_buf_t text;
