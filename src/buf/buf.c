@@ -125,15 +125,39 @@ char *aos_buf_detach(aos_buf_t *b, size_t *len)
 /* ---- compact JSON ------------------------------------------------------------ */
 
 /* s[0..n) as a JSON string, escaped as jansson's dump_string does. */
+/* Whether one of the 8 bytes of w is below 0x20, '"' or a backslash: the
+ * "has a byte less than" and "has a zero byte" tests of bit twiddling,
+ * exact for whether any byte is (a byte of 0x80 or more has its high bit
+ * set, which ~w clears). */
+static int word_escapes(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    uint64_t low = (w - ones * 0x20) & ~w; /* a byte below 0x20 */
+    uint64_t quote = (q - ones) & ~q;      /* a byte that is '"' */
+    uint64_t back = (bs - ones) & ~bs;     /* a byte that is a backslash */
+    return ((low | quote | back) & high) != 0;
+}
+
 static int put_str(aos_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     /* the exact length first, so that one reservation serves and a capped
-     * buffer refuses only what would not fit */
+     * buffer refuses only what would not fit; the part before the first
+     * byte to escape (most often all of it) is found 8 bytes at a time and
+     * copied as it is */
     if (n > (SIZE_MAX - 3) / 6)
         return AOS_ENOMEM;
+    size_t plain = 0;
+    for (uint64_t w; plain + 8 <= n; plain += 8) {
+        memcpy(&w, s + plain, 8);
+        if (word_escapes(w))
+            break;
+    }
+    while (plain < n && (unsigned char)s[plain] >= 0x20 && s[plain] != '"' && s[plain] != '\\')
+        plain++;
     size_t need = n + 2;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = plain; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == '"' || c == '\\')
             need += c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
@@ -146,7 +170,11 @@ static int put_str(aos_buf_t *b, const char *s, size_t n)
         return rc;
     char *o = b->ptr + b->len;
     *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
+    if (plain) {
+        memcpy(o, s, plain);
+        o += plain;
+    }
+    for (size_t i = plain; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') {
             *o++ = (char)c;

@@ -138,7 +138,25 @@ static int check(const json_t *in, json_t *out, int own, aos_err_t *err)
     }
 
     v = json_object_get(in, "payload");
-    if (v && !json_is_null(v)) {
+    if (own && json_is_object(v)) {
+        /* the caller gives the tree up: redacted in place, then written
+         * out once, as the text the store keeps (the limit bounds that) */
+        aos_buf_t text;
+        aos_buf_init(&text, AOS_BUS_MAX_PAYLOAD);
+        if (aos_redact_json(aos_redact_global(), (json_t *)v) < 0) {
+            aos_buf_release(&text);
+            return AOS_ENOMEM;
+        }
+        if (aos_buf_json(&text, v) || text.len == 0 || text.len > AOS_BUS_MAX_PAYLOAD) {
+            aos_buf_release(&text);
+            return aos_err_set(err, AOS_EINVAL, "'payload' is larger than %d bytes",
+                               AOS_BUS_MAX_PAYLOAD);
+        }
+        json_t *t = json_stringn_nocheck(text.ptr, text.len);
+        aos_buf_release(&text);
+        if (!t || json_object_set_new(out, "payload", t))
+            return AOS_ENOMEM;
+    } else if (v && !json_is_null(v)) {
         if (!json_is_object(v))
             return aos_err_set(err, AOS_EINVAL, "'payload' must be an object");
         aos_buf_t text; /* its size, as jansson would write it */
@@ -148,9 +166,8 @@ static int check(const json_t *in, json_t *out, int own, aos_err_t *err)
         if (n == 0 || n > AOS_BUS_MAX_PAYLOAD)
             return aos_err_set(err, AOS_EINVAL, "'payload' is larger than %d bytes",
                                AOS_BUS_MAX_PAYLOAD);
-        /* a copy, redacted (redact.h): the caller's tree is left alone,
-         * unless the caller gives it up (own) */
-        json_t *copy = own ? json_incref(v) : json_deep_copy(v);
+        /* a copy, redacted (redact.h): the caller's tree is left alone */
+        json_t *copy = json_deep_copy(v);
         if (!copy || aos_redact_json(aos_redact_global(), copy) < 0 ||
             json_object_set_new(out, "payload", copy)) {
             json_decref(copy);

@@ -147,7 +147,9 @@ int aos__bus_read(aos_bus_t *bus, const aos__bus_query_t *q, aos__bus_read_fn do
  * the SSE frame when frame is 1. */
 int aos__bus_event_init(aos_bus_event_t *e, json_t *env, int frame);
 /* aos_bus_event_check; own: in's payload is taken, not copied (redacted in
- * place). */
+ * place), and *out's payload is its compact JSON text, a string, as
+ * aos_store_event_append writes it (the limit then bounds the redacted
+ * text: it is written out once, not measured first and written again). */
 int aos__bus_event_check(const json_t *in, int own, json_t **out, aos_err_t *err);
 void aos__bus_event_release(aos_bus_event_t *e);
 void aos__bus_batch_free(aos__bus_batch_t *b);

@@ -3,9 +3,10 @@
  * A transition (orch_tx_t) is the list of writes one change of one task
  * makes: its step rows, its state row, its job and trace rows, its events.
  * Transitions are queued on the loop; one store job at a time takes every
- * transition queued so far and runs them in one transaction, each in a
- * savepoint of its own (a transition that fails - an approval decided
- * twice - undoes only itself). When the job is done each transition's done
+ * transition queued so far and runs them in one transaction, all together;
+ * only if one of them fails (an approval decided twice) is that undone and
+ * the batch run again, each transition in a savepoint of its own, so that
+ * the one that fails undoes only itself. When the job is done each transition's done
  * callback runs on the loop, the bus is kicked for the events, and the next
  * batch goes. So a task waits for a commit only where something depends
  * on a transition being durable, and a thousand tasks ready at once share
@@ -638,16 +639,25 @@ static void coalesce(orch_tx_t *tx)
 
 /* ---- the group commit -------------------------------------------------------- */
 
-static int run_tx(aos_store_t *st, void *arg, aos_err_t *err)
+/* Why tx is not run at all (it writes nothing), or 0. */
+static int refused(const orch_tx_t *tx, aos_err_t *err)
 {
-    orch_tx_t *tx = arg;
     if (tx->nomem)
         return aos_err_set(err, AOS_ENOMEM, "out of memory");
     if (tx->dropped || (tx->after && tx->after->status))
         return aos_err_set(err, AOS_ECONFLICT, "an earlier transition of the task failed");
+    return 0;
+}
+
+static int run_tx(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    orch_tx_t *tx = arg;
+    int rc = refused(tx, err);
+    if (rc)
+        return rc;
     coalesce(tx);
     for (orch_op_t *op = tx->ops; op; op = op->next) {
-        int rc = op->run ? op->run(st, op, tx, err) : 0;
+        rc = op->run ? op->run(st, op, tx, err) : 0;
         if (rc)
             return rc;
     }
@@ -669,6 +679,64 @@ static int run_group(aos_store_t *st, void *arg, aos_err_t *err)
     return 0;
 }
 
+struct flat {
+    orch_tx_t *batch;
+    int failed; /* a transition failed: the batch goes again, in savepoints */
+};
+
+/* Whether running op a second time, after the transaction of the first was
+ * undone, does what running it once does: the store's writes, a mkdir, the
+ * receipt's listing of the workspace. Not the operations that create files
+ * (a task's files, a re-run's copy of the workspace: orch.c), which refuse
+ * a file that exists; nor one this list does not know. */
+static int op_repeatable(const orch_op_t *op)
+{
+    static int (*const known[])(aos_store_t *, orch_op_t *, orch_tx_t *, aos_err_t *) = {
+        run_job_insert,   run_job_update,      run_trace_update, run_state,   run_step,
+        run_approval_put, run_approval_decide, run_event,        run_started, run_progress,
+        run_receipt,      run_mkdir,           run_message,      run_audit,
+    };
+    if (!op->run)
+        return 1;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (op->run == known[i])
+            return 1;
+    return 0;
+}
+
+static int batch_repeatable(const orch_tx_t *batch)
+{
+    for (const orch_tx_t *tx = batch; tx; tx = tx->next)
+        for (const orch_op_t *op = tx->ops; op; op = op->next)
+            if (!op_repeatable(op))
+                return 0;
+    return 1;
+}
+
+/* The batch without a savepoint per transition: the first transition that
+ * fails stops it, and the whole transaction is undone (group_job). One
+ * refused before it writes anything fails alone, as in run_group. */
+static int run_flat(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct flat *f = arg;
+    for (orch_tx_t *tx = f->batch; tx; tx = tx->next) {
+        if (tx->into) { /* its ops went into its head's: its fate */
+            tx->status = tx->into->status;
+            if (tx->status)
+                tx->err = tx->into->err;
+            continue;
+        }
+        if ((tx->status = refused(tx, &tx->err)))
+            continue;
+        int rc = run_tx(st, tx, &tx->err);
+        if (rc) {
+            f->failed = 1;
+            return aos_err_set(err, rc, "%s", aos_err_msg(&tx->err));
+        }
+    }
+    return 0;
+}
+
 static int64_t mono_ns(void)
 {
     struct timespec ts;
@@ -682,7 +750,25 @@ static int group_job(aos_store_t *st, void *arg, aos_err_t *err)
 {
     aos_orch_t *o = arg;
     int64_t t0 = mono_ns();
-    int rc = aos_store_tx(st, run_group, o->inflight, err);
+    /* Almost always every transition succeeds: the batch runs first with no
+     * savepoint per transition (each costs SQLite a statement at each end
+     * and a copy of every page the transition changes first). Only when
+     * one fails is it all undone and run again, each in a savepoint, so
+     * that the failure undoes only its own. Running an operation again
+     * does what it did the first time (coalesce merged its rows already,
+     * its event is redacted already, the store writes what it wrote); a
+     * batch with one that would not (op_repeatable) goes in savepoints
+     * at once. */
+    struct flat f = {o->inflight, !batch_repeatable(o->inflight)};
+    int rc = f.failed ? 0 : aos_store_tx(st, run_flat, &f, err);
+    if (f.failed) {
+        for (orch_tx_t *tx = o->inflight; tx; tx = tx->next) {
+            tx->status = 0;
+            tx->err = (aos_err_t){0, ""};
+            tx->job_id = 0;
+        }
+        rc = aos_store_tx(st, run_group, o->inflight, err);
+    }
     o->inflight_ns = mono_ns() - t0;
     return rc;
 }

@@ -787,15 +787,20 @@ int aos_redact_text(aos_redact_t *r, const char *text, size_t len, aos_buf_t *ou
     return rc;
 }
 
+/* Whether key holds a secret word, in any case. Each word is compared only
+ * where key has its first letter (c | 0x20 folds an ASCII capital; a
+ * character it folds onto a letter by chance is only compared in full):
+ * this runs for every string of every event and span. */
 static int secret_name(const char *key)
 {
     if (!key)
         return 0;
     size_t n = strlen(key);
     for (size_t w = 0; w < sizeof(secret_words) / sizeof(secret_words[0]); w++) {
-        size_t m = strlen(secret_words[w]);
+        size_t m = secret_lens[w];
+        const char c0 = secret_words[w][0];
         for (size_t i = 0; i + m <= n; i++)
-            if (!strncasecmp(key + i, secret_words[w], m))
+            if ((key[i] | 0x20) == c0 && !strncasecmp(key + i, secret_words[w], m))
                 return 1;
     }
     return 0;

@@ -14,8 +14,8 @@
  * Appending (aos_store_audit_append) runs in the caller's transaction
  * (or one of its own): it first advances the one row of audit_head, which
  * holds the write lock on that row until the transaction ends, and takes
- * the previous id and hash from it (UPDATE ... RETURNING, SQLite >= 3.35
- * and PostgreSQL), then inserts the row with the next id. Two appenders -
+ * the previous id and hash from it (an UPDATE, then a SELECT of the row it
+ * wrote), then inserts the row with the next id. Two appenders -
  * two aosd on one PostgreSQL database - queue on that lock, so the chain
  * never forks and ids follow the chain without gaps (the id is ours, not a
  * sequence's, and a rolled back append rolls back the head too). On
@@ -35,6 +35,7 @@
  * elsewhere: whoever can write the database can also rewrite every hash
  * after the row they changed (docs/SECURITY.md). */
 #include "store/internal.h"
+#include "buf/buf.h"
 #include "isotime/isotime.h"
 
 #include "redact/redact.h"
@@ -162,10 +163,14 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct append *a = arg;
     head_t h = {0};
-    int rc = aos__store_query(st,
-                              "UPDATE audit_head SET last_id = last_id + 1 WHERE id = 1 "
-                              "RETURNING last_id, last_hash",
-                              NULL, 0, read_head, &h, err);
+    /* the UPDATE takes the lock, the SELECT reads what it wrote (a RETURNING
+     * would say the same, through a temporary table SQLite makes each time) */
+    int64_t changed = 0;
+    int rc = aos__store_exec(st, "UPDATE audit_head SET last_id = last_id + 1 WHERE id = 1", NULL,
+                             0, &changed, err);
+    if (rc == 0 && changed == 1)
+        rc = aos__store_query(st, "SELECT last_id, last_hash FROM audit_head WHERE id = 1", NULL, 0,
+                              read_head, &h, err);
     if (rc < 0)
         return rc;
     if (h.rows != 1)
@@ -218,7 +223,7 @@ int aos_store_audit_append(aos_store_t *st, const char *actor, const char *actio
     char *text = NULL;
     json_t *red = diff ? json_deep_copy(diff) : NULL; /* redacted (redact.h) */
     if (diff && (!red || aos_redact_json(aos_redact_global(), red) < 0 ||
-                 !(text = json_dumps(red, JSON_COMPACT | JSON_ENCODE_ANY)))) {
+                 !(text = aos_buf_json_text(red, NULL)))) { /* jansson's text, faster */
         json_decref(red);
         return aos_err_set(err, AOS_ENOMEM, "unable to append audit: out of memory");
     }

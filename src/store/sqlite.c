@@ -37,7 +37,8 @@
  * above all. A nested aos_store_tx is a savepoint, and SQLite first copies
  * every page the savepoint changes into the savepoint's journal, which by
  * default becomes a temporary file past 64 KiB. The orchestrator's group
- * commit runs each task's transition in a savepoint: at 64 transitions
+ * commit ran each task's transition in a savepoint (now only a batch in
+ * which one failed, commit.c): at 64 transitions
  * per commit that was 20 pages per transition written to a temporary file
  * (bench/orchestrator: 43 pwrite calls per transition, 6 with it in
  * memory). The journal lives until its savepoint ends. */

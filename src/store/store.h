@@ -517,7 +517,9 @@ int aos_store_logs_sql(const aos_store_logs_filter_t *f, const char *group_by, c
  * next version. Times (now_ms, fold_ms) are milliseconds since the epoch,
  * passed in so that tests can drive the clock. */
 
-/* Appends ev (borrowed: an envelope without id, created_at, card_version).
+/* Appends ev (borrowed: an envelope without id, created_at, card_version;
+ * its payload an object, or a string holding the object's compact JSON
+ * text, written as it is: the bus's checked envelopes, src/bus event.c).
  * With a card_id and fold_ms > 0, if the card's last version was written
  * less than fold_ms before now_ms, ev is folded instead: it replaces the
  * card's pending fold (durable, in event_folds) and is written, as the next

@@ -556,3 +556,31 @@ test("aosd's own read-only steps do not wait for a commit each; the events still
   // no tool that could use a workspace ran: none was made
   assert.ok(!existsSync(join(aos.dataDir, 'workspaces', trace)));
 });
+
+test('a transition that fails in a group commit undoes only itself; the others of the commit are written', async () => {
+  // A goal of control characters is 6 bytes each in JSON: its acceptance
+  // event is past the bus's 64 KiB, which only the store finds, inside the
+  // commit. Sent with others at once, it shares their group commit: the
+  // commit runs without a savepoint per transition, is undone, and runs
+  // again with one each, so that this acceptance alone fails.
+  const jobs = async () => (await aos.api('GET', '/api/jobs?limit=500')).body.jobs.length;
+  const before = await jobs();
+  const plan = { steps: [{ id: 'a', tool: 'aos__echo', args: { message: 'a' } },
+    { id: 'b', tool: 'aos__echo', args: { message: '${a.result}' } }] };
+  const specs = Array.from({ length: 13 }, (_, k) => (k === 6
+    ? { goal: '\u0001'.repeat(12000), plan }
+    : { goal: `batch ${k}`, plan }));
+  const sent = await Promise.all(specs.map((s) => aos.api('POST', '/api/run', s)));
+  const bad = sent[6];
+  assert.equal(bad.status, 400, bad.text);
+  assert.match(bad.body.error.message, /payload.*larger/);
+  const good = sent.filter((_, k) => k !== 6);
+  for (const r of good) assert.equal(r.status, 201, r.text);
+  for (const r of good) {
+    await watch(r.body.trace_id).until('task.receipt');
+    const ep = await episode(r.body.trace_id);
+    assert.equal(ep.status, 'done', text(ep));
+    assert.equal(ep.steps.find((s) => s.id === 'b').attempts[0].output.content[0].text, 'Echo: Echo: a');
+  }
+  assert.equal(await jobs(), before + 12);
+});

@@ -668,6 +668,60 @@ static json_t *random_json(int depth)
     }
 }
 
+/* A string's escapes wherever they fall in the 8-byte words the writer
+ * scans: every byte that is escaped, and its neighbours in value, at every
+ * place of strings of 1 to 24 bytes (of ASCII or of two-byte UTF-8), as
+ * jansson writes them. */
+static void test_json_str_escapes_at_every_place(void **state)
+{
+    (void)state;
+    unsigned char specials[40];
+    size_t ns = 0;
+    for (int c = 0; c < 0x20; c++)
+        specials[ns++] = (unsigned char)c;
+    const unsigned char near[] = {0x20, 0x21, '"', 0x23, 0x5b, '\\', 0x5d, 0x7f};
+    for (size_t i = 0; i < sizeof(near); i++)
+        specials[ns++] = near[i];
+    char s[64];
+    for (int utf8 = 0; utf8 < 2; utf8++) {
+        for (size_t len = 1; len <= 24; len++) {
+            for (size_t at = 0; at < len; at++) {
+                for (size_t k = 0; k < ns; k++) {
+                    size_t n = 0;
+                    for (size_t i = 0; i < len; i++) {
+                        if (i == at) {
+                            s[n++] = (char)specials[k];
+                        } else if (utf8) {
+                            s[n++] = (char)0xc3; /* é */
+                            s[n++] = (char)0xa9;
+                        } else {
+                            s[n++] = (char)('a' + i % 26);
+                        }
+                    }
+                    json_t *v = json_stringn(s, n);
+                    assert_non_null(v);
+                    char *want = json_dumps(v, JSON_ENCODE_ANY);
+                    aos_buf_t b;
+                    aos_buf_init(&b, 0);
+                    assert_int_equal(aos_buf_json_str(&b, s, n), 0);
+                    assert_string_equal(b.ptr, want);
+                    assert_int_equal(b.len, strlen(want));
+                    aos_buf_release(&b);
+                    /* exactly its length fits a capped buffer */
+                    aos_buf_init(&b, strlen(want));
+                    assert_int_equal(aos_buf_json_str(&b, s, n), 0);
+                    aos_buf_release(&b);
+                    aos_buf_init(&b, strlen(want) - 1);
+                    assert_int_equal(aos_buf_json_str(&b, s, n), AOS_ETOOBIG);
+                    aos_buf_release(&b);
+                    free(want);
+                    json_decref(v);
+                }
+            }
+        }
+    }
+}
+
 static void test_json_matches_jansson(void **state)
 {
     (void)state;
@@ -777,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_regression_grow_unlimited_overflow_reports_success),
         cmocka_unit_test(test_str_put_matches_snprintf),
         cmocka_unit_test(test_json_matches_jansson),
+        cmocka_unit_test(test_json_str_escapes_at_every_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

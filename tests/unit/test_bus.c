@@ -569,6 +569,63 @@ static void test_append_tx_joins_the_transaction(void **state)
     aos_store_close(st);
 }
 
+struct own_arg {
+    int own;
+    json_t *ev; /* given up when own */
+    int64_t id;
+};
+
+static int own_body(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct own_arg *a = arg;
+    return a->own ? aos_bus_append_tx_own(st, a->ev, &a->id, err)
+                  : aos_bus_append_tx(st, a->ev, &a->id, err);
+}
+
+/* An event appended by a caller that gives it up (the orchestrator's
+ * commit) is stored as one appended with a copy is: its payload redacted,
+ * as compact JSON text; a payload over the limit is refused either way. */
+static void test_append_tx_own_stores_what_a_copy_would(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_t *st = open_store(f, NULL);
+    aos_err_t err = {0};
+    for (int own = 0; own < 2; own++) {
+        json_t *e =
+            json_pack("{s:s, s:s, s:{s:s, s:s, s:[i, {s:s}], s:b}}", "type", "step.finished",
+                      "trace_id", "own", "payload", "step", "s1", "api_key", "k-123", "output", 1,
+                      "note", "sent Bearer abcdefgh12345678", "ok", 1);
+        struct own_arg a = {own, e, 0};
+        assert_int_equal(aos_store_tx(st, own_body, &a, &err), 0);
+        assert_true(a.id > 0);
+        json_decref(e);
+    }
+    aos_store_event_query_t q = {.after_id = 0, .limit = 10, .raw_payload = 1};
+    json_t *rows = NULL;
+    assert_int_equal(aos_store_event_list(st, &q, &rows, &err), 0);
+    assert_int_equal(json_array_size(rows), 2);
+    const char *want = "{\"step\":\"s1\",\"api_key\":\"[REDACTED]\",\"output\":[1,{\"note\":"
+                       "\"sent Bearer [REDACTED]\"}],\"ok\":true}";
+    for (size_t i = 0; i < 2; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(rows, i), "payload")),
+                            want);
+    json_decref(rows);
+
+    for (int own = 0; own < 2; own++) {
+        char *big = malloc(AOS_BUS_MAX_PAYLOAD);
+        assert_non_null(big);
+        memset(big, 'y', AOS_BUS_MAX_PAYLOAD - 1);
+        big[AOS_BUS_MAX_PAYLOAD - 1] = '\0';
+        json_t *e = json_pack("{s:s, s:{s:s}}", "type", "step.finished", "payload", "b", big);
+        free(big);
+        struct own_arg a = {own, e, 0};
+        assert_int_equal(aos_store_tx(st, own_body, &a, &err), AOS_EINVAL);
+        assert_non_null(strstr(err.msg, "larger"));
+        json_decref(e);
+    }
+    aos_store_close(st);
+}
+
 /* The bus on a loop ------------------------------------------------------------ */
 
 typedef struct {
@@ -906,6 +963,7 @@ int main(void)
         T(test_folds_after_an_empty_flush),
         cmocka_unit_test(test_sse_frame_stored_payload),
         T(test_append_tx_joins_the_transaction),
+        T(test_append_tx_own_stores_what_a_copy_would),
         T(test_bus_replay_then_live),
         T(test_bus_sees_rows_of_others),
         T(test_bus_folds_a_burst),

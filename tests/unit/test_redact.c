@@ -218,6 +218,40 @@ static void test_patterns_parse(void **state)
     aos_redact_free(r);
 }
 
+/* A field whose name holds a secret word is redacted whatever its value,
+ * the word in any case and anywhere in the name; a name with none is not. */
+static void test_secret_field_names(void **state)
+{
+    (void)state;
+    aos_redact_t *r = aos_redact_new(AOS_REDACT_DEFAULT);
+    static const char *const secret[] = {
+        "password",      "PASSWORD", "db_Password", "x-api-key",     "X-API-KEY",
+        "apikey",        "ApiKey",   "passwd",      "client_secret", "SECRET",
+        "refresh_token", "Token",    "access_key",  "private_key",   "Authorization",
+        "set-cookie",    "Cookie",   "credentials", "session_key",   "my-api_key-2",
+        "tokentoken"};
+    static const char *const plain[] = {"name",  "pass",    "passw0rd", "tok",     "apikez",
+                                        "cook",  "session", "access",   "author",  "key",
+                                        "steps", "output",  "",         "p@ssword"};
+    aos_buf_t b;
+    aos_buf_init(&b, 0);
+    for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++) {
+        aos_buf_reset(&b);
+        if (aos_redact_field(secret[i], "plain words", 11, &b, r) != 1)
+            fail_msg("'%s' is not taken for a secret's name", secret[i]);
+        assert_int_equal(b.len, strlen(AOS_REDACT_MARK));
+    }
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        aos_buf_reset(&b);
+        if (aos_redact_field(plain[i], "plain words", 11, &b, r) != 0)
+            fail_msg("'%s' is taken for a secret's name", plain[i]);
+    }
+    aos_buf_reset(&b);
+    assert_int_equal(aos_redact_field(NULL, "plain words", 11, &b, r), 0);
+    aos_buf_release(&b);
+    aos_redact_free(r);
+}
+
 static void test_json_and_cstr(void **state)
 {
     (void)state;
@@ -264,8 +298,8 @@ int main(void)
         cmocka_unit_test(test_cn_id),          cmocka_unit_test(test_phone),
         cmocka_unit_test(test_email),          cmocka_unit_test(test_url_bearer_keys),
         cmocka_unit_test(test_values),         cmocka_unit_test(test_overlaps),
-        cmocka_unit_test(test_patterns_parse), cmocka_unit_test(test_json_and_cstr),
-        cmocka_unit_test(test_global),
+        cmocka_unit_test(test_patterns_parse), cmocka_unit_test(test_secret_field_names),
+        cmocka_unit_test(test_json_and_cstr),  cmocka_unit_test(test_global),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

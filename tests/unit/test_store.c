@@ -268,6 +268,96 @@ static void test_upgrade_keeps_a_v9_waiting_task(void **state)
     /* The plan moved: task_state no longer carries a copy. */
     assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM task_state WHERE plan IS NOT NULL"), 0);
     assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM task_plans"), 1);
+    /* 0030 made task_steps again: the row came over whole */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM task_steps WHERE step_id = 's1' AND "
+                                "attempt = 1 AND seq = 1 AND kind = 'tool' AND status = 'done' "
+                                "AND output = '{\"ok\":true}' AND input IS NULL AND "
+                                "started_at = '2026-12-06T10:00:00.500Z' AND "
+                                "finished_at = '2026-12-06T10:00:00.900Z'"),
+                     1);
+}
+
+/* A step's row takes the kinds and statuses of migration 0009 and no other,
+ * on insert and on update (0030 wrote the same sets as OR chains), and the
+ * upsert keeps what it kept: the first input, seq, kind and start. Only a
+ * re-run has an entry in task_state_rerun_idx. */
+static void test_task_rows_allowed_values(void **state)
+{
+    fixture_t *f = *state;
+    aos_err_t err = {0};
+    aos_store_t *st = open_store(f, NULL);
+    static const char *const kinds[] = {"plan", "tool", "approval", "milestone"};
+    static const char *const statuses[] = {"running", "done", "failed", "skipped", "reused"};
+    const char *trace = "0af7651916cd43dd8448eb211c80319c";
+    char id[16];
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        for (size_t s = 0; s < sizeof(statuses) / sizeof(statuses[0]); s++) {
+            snprintf(id, sizeof(id), "s%zu%zu", k, s);
+            aos_store_step_t row = {.trace_id = trace,
+                                    .step_id = id,
+                                    .attempt = 1,
+                                    .seq = (int64_t)(k * 10 + s),
+                                    .kind = kinds[k],
+                                    .status = statuses[s],
+                                    .input = "{\"in\":1}",
+                                    .started_at = "2026-12-07T10:00:00.000Z"};
+            assert_int_equal(aos_store_task_step_put(st, &row, &err), 0);
+        }
+    }
+    aos_store_step_t bad = {.trace_id = trace,
+                            .step_id = "x",
+                            .attempt = 1,
+                            .seq = 99,
+                            .kind = "Tool",
+                            .status = "done",
+                            .started_at = "2026-12-07T10:00:00.000Z"};
+    assert_int_not_equal(aos_store_task_step_put(st, &bad, &err), 0);
+    bad.kind = "tool";
+    bad.status = "doneish";
+    assert_int_not_equal(aos_store_task_step_put(st, &bad, &err), 0);
+    bad.status = "";
+    assert_int_not_equal(aos_store_task_step_put(st, &bad, &err), 0);
+    /* an update to a status outside the set is refused and changes nothing */
+    aos_store_step_t upd = {.trace_id = trace,
+                            .step_id = "s10",
+                            .attempt = 1,
+                            .seq = 77,
+                            .kind = "plan",
+                            .status = "cancelled",
+                            .output = "{\"out\":2}",
+                            .started_at = "2026-12-07T11:00:00.000Z",
+                            .finished_at = "2026-12-07T11:00:01.000Z"};
+    assert_int_not_equal(aos_store_task_step_put(st, &upd, &err), 0);
+    upd.status = "done";
+    assert_int_equal(aos_store_task_step_put(st, &upd, &err), 0);
+    aos_store_close(st);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM task_steps"), 20);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM task_steps WHERE step_id = 's10' AND "
+                                "kind = 'tool' AND seq = 10 AND status = 'done' AND "
+                                "input = '{\"in\":1}' AND output = '{\"out\":2}' AND "
+                                "started_at = '2026-12-07T10:00:00.000Z' AND "
+                                "finished_at = '2026-12-07T11:00:01.000Z'"),
+                     1);
+
+    st = open_store(f, NULL);
+    aos_store_task_state_t plain = {trace, NULL, 0, "{}", "running", NULL, NULL};
+    aos_store_task_state_t rerun = {
+        "1af7651916cd43dd8448eb211c80319c", NULL, 0, "{}", "running", trace, "s1"};
+    assert_int_equal(aos_store_task_state_put(st, &plain, &err), 0);
+    assert_int_equal(aos_store_task_state_put(st, &rerun, &err), 0);
+    aos_store_close(st);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM task_state"), 2);
+    /* the index holds the re-runs only; a read by rerun_of walks it */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
+                                "name = 'task_state_rerun_idx' AND "
+                                "sql LIKE '%WHERE rerun_of IS NOT NULL'"),
+                     1);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM task_state INDEXED BY task_state_rerun_idx "
+                                "WHERE rerun_of IS NOT NULL"),
+                     1);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM task_state INDEXED BY task_state_rerun_idx "
+                                "WHERE rerun_of = '0af7651916cd43dd8448eb211c80319c'"),
+                     1);
 }
 
 /* A migration numbered below one already applied (two branches merged in
@@ -1422,6 +1512,7 @@ int main(void)
         T(test_migrations_apply_only_new_ones),
         T(test_migration_filling_a_gap_is_applied),
         T(test_upgrade_keeps_a_v9_waiting_task),
+        T(test_task_rows_allowed_values),
         T(test_failed_migration_rolls_back),
         T(test_open_errors),
         T(test_registry_round_trip),
