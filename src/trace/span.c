@@ -114,7 +114,7 @@ static json_t *text_json(const char *s, size_t max)
     if (n > max)
         n = aos_utf8_trim(s, max);
     if (aos_utf8_valid(s, n))
-        return json_stringn(s, n);
+        return json_stringn_nocheck(s, n); /* checked just now */
     size_t cap = 3 * n + 1;
     char *buf = malloc(cap);
     if (!buf)
@@ -130,10 +130,68 @@ static json_t *text_json(const char *s, size_t max)
 /* A malloc'd copy of s as text_json makes it. */
 static char *text_copy(const char *s, size_t max)
 {
-    json_t *v = text_json(s ? s : "", max);
+    if (!s)
+        s = "";
+    size_t n = strlen(s);
+    if (n > max)
+        n = aos_utf8_trim(s, max);
+    if (aos_utf8_valid(s, n)) { /* nearly always: no JSON string made */
+        char *out = malloc(n + 1);
+        if (out) {
+            memcpy(out, s, n);
+            out[n] = '\0';
+        }
+        return out;
+    }
+    json_t *v = text_json(s, max);
     char *out = v ? strdup(json_string_value(v)) : NULL;
     json_decref(v);
     return out;
+}
+
+/* value as text_json makes it, redacted (redact.h) as a string of its
+ * own, without a JSON string made to be walked: a new JSON string, or
+ * NULL (out of memory, or a redaction that failed: the attribute is then
+ * dropped rather than stored unredacted). */
+static json_t *text_redacted(const char *value, size_t max)
+{
+    size_t n = strlen(value);
+    if (n > max)
+        n = aos_utf8_trim(value, max);
+    const char *t = value;
+    char *scrubbed = NULL;
+    if (!aos_utf8_valid(value, n)) {
+        size_t cap = 3 * n + 1;
+        if (!(scrubbed = malloc(cap)))
+            return NULL;
+        n = aos_utf8_scrub(scrubbed, cap, value, n);
+        if (n > max)
+            n = aos_utf8_trim(scrubbed, max);
+        t = scrubbed;
+    }
+    aos_buf_t b;
+    aos_buf_init(&b, 0);
+    int rc = aos_redact_text(aos_redact_global(), t, n, &b);
+    json_t *v = NULL;
+    if (rc == 0)
+        v = json_stringn_nocheck(t, n); /* valid UTF-8: checked or scrubbed */
+    else if (rc == 1)
+        v = json_stringn(b.ptr ? b.ptr : "", b.len);
+    aos_buf_release(&b);
+    free(scrubbed);
+    return v;
+}
+
+/* key as an attribute's name, as text_copy makes it: key itself when it is
+ * valid UTF-8 within AOS_TRACE_NAME_MAX (aosd's own names: all), else a
+ * copy, left in *copy for the caller to free. NULL: out of memory. */
+static const char *attr_key(const char *key, char **copy)
+{
+    size_t n = strlen(key);
+    *copy = NULL;
+    if (n <= AOS_TRACE_NAME_MAX && aos_utf8_valid(key, n))
+        return key;
+    return *copy = text_copy(key, AOS_TRACE_NAME_MAX);
 }
 
 static void span_free(aos_span_t *s)
@@ -225,14 +283,16 @@ static void set_attr(aos_span_t *s, const char *key, json_t *v)
         json_decref(v);
         return;
     }
-    char *k = text_copy(key, AOS_TRACE_NAME_MAX);
-    if (!k || (!json_object_get(s->attrs, k) && json_object_size(s->attrs) >= AOS_TRACE_ATTRS)) {
+    char *copy;
+    const char *k = attr_key(key, &copy);
+    /* a key already set is replaced, whatever the count */
+    if (!k || (json_object_size(s->attrs) >= AOS_TRACE_ATTRS && !json_object_get(s->attrs, k))) {
         s->dropped_attrs++;
         json_decref(v);
     } else {
-        json_object_set_new(s->attrs, k, v);
+        json_object_set_new_nocheck(s->attrs, k, v); /* k: valid UTF-8 */
     }
-    free(k);
+    free(copy);
 }
 
 /* What the MCP server metric needs of a SERVER span (internal.h). */
@@ -254,12 +314,7 @@ void aos_span_set_str(aos_span_t *s, const char *key, const char *value)
         metric_attr(s, key, value);
     if (!s || !s->recording || !value)
         return;
-    json_t *v = text_json(value, AOS_TRACE_VALUE_MAX);
-    if (v && aos_redact_json(aos_redact_global(), v) < 0) { /* redact.h */
-        json_decref(v);
-        v = NULL;
-    }
-    set_attr(s, key, v);
+    set_attr(s, key, text_redacted(value, AOS_TRACE_VALUE_MAX));
 }
 
 void aos_span_set_int(aos_span_t *s, const char *key, int64_t value)
