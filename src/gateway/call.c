@@ -660,6 +660,19 @@ static void span_begin(gw_call_t *c, gw_server_t *sv, aos_span_kind_t kind)
     }
 }
 
+/* Ends the attempt's span of a result (that may be isError). */
+static void span_end_result(gw_call_t *c, const json_t *result)
+{
+    if (!c->span)
+        return;
+    if (json_is_true(json_object_get(result, "isError")))
+        aos_span_set_error(c->span, AOS_ATTR_ERROR_TOOL, NULL);
+    else
+        aos_span_set_status(c->span, AOS_SPAN_OK, NULL);
+    aos_span_end(c->span);
+    c->span = NULL;
+}
+
 /* Ends the attempt's span with its outcome: status (an AOS_E* code) or the
  * reply (a JSON-RPC error, or a result that may be isError). */
 static void span_end(gw_call_t *c, int status, const json_t *reply)
@@ -667,6 +680,10 @@ static void span_end(gw_call_t *c, int status, const json_t *reply)
     if (!c->span)
         return;
     const json_t *e = json_object_get(reply, "error");
+    if (!status && !e) {
+        span_end_result(c, json_object_get(reply, "result"));
+        return;
+    }
     if (status) {
         aos_span_set_error(c->span, aos_err_code(status), aos_strerror(status));
     } else if (e) {
@@ -674,10 +691,6 @@ static void span_end(gw_call_t *c, int status, const json_t *reply)
         snprintf(code, sizeof(code), "%lld",
                  (long long)json_integer_value(json_object_get(e, "code")));
         aos_span_set_error(c->span, code, json_string_value(json_object_get(e, "message")));
-    } else if (json_is_true(json_object_get(json_object_get(reply, "result"), "isError"))) {
-        aos_span_set_error(c->span, AOS_ATTR_ERROR_TOOL, NULL);
-    } else {
-        aos_span_set_status(c->span, AOS_SPAN_OK, NULL);
     }
     aos_span_end(c->span);
     c->span = NULL;
@@ -1046,12 +1059,20 @@ static void builtin_done(void *ctx, json_t *result, const aos_err_t *err)
     c->ticket = NULL;
     json_t *msg;
     if (result) {
-        json_t *as_reply = json_pack("{s:O}", "result", result);
-        span_end(c, 0, as_reply);
-        json_decref(as_reply);
-        msg = aos_rpc_result(c->id, result);
+        span_end_result(c, result);
         record(c, c->server_name,
                json_is_true(json_object_get(result, "isError")) ? "tool_error" : "ok");
+        /* an in-process caller reads the result only (finish_inproc): no
+         * JSON-RPC message is made for it */
+        if (c->kind == GW_CALL_INPROC && !c->req && !c->st) {
+            msg = json_object();
+            if (!msg || json_object_set_new_nocheck(msg, "result", result)) {
+                json_decref(msg);
+                msg = call_error(c, AOS_ENOMEM, "out of memory");
+            }
+        } else {
+            msg = aos_rpc_result(c->id, result);
+        }
     } else {
         int code = err ? err->code : AOS_EINTERNAL;
         span_end(c, code, NULL);
