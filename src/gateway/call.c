@@ -1202,8 +1202,8 @@ int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, con
     c->tool = strdup(rest);
     if (who->principal)
         snprintf(c->caller, sizeof(c->caller), "%s", who->principal);
-    if (who->caps)
-        c->caps = json_deep_copy(who->caps);
+    if (who->caps) /* not changed until done runs (gateway.h): no copy */
+        c->caps = json_incref((json_t *)who->caps);
     if (who->idempotency_key)
         c->idempotency_key = strdup(who->idempotency_key);
     if (who->on_behalf_of)

@@ -34,6 +34,7 @@
 #include "secret/secret.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,29 @@ const char *orch_status_name(enum orch_status s)
     return status_names[s];
 }
 
+/* An object of n members, given as (const char *key, json_t *value)
+ * pairs, the values stolen; NULL when one is NULL or out of memory. What
+ * json_pack makes, without a format parsed at each of the executor's
+ * calls (per step and per task). Keys: literals, valid UTF-8. */
+static json_t *obj(int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    json_t *o = json_object();
+    for (int i = 0; i < n; i++) {
+        const char *k = va_arg(ap, const char *);
+        json_t *v = va_arg(ap, json_t *);
+        if (!o) {
+            json_decref(v);
+        } else if (json_object_set_new_nocheck(o, k, v)) { /* v is taken either way */
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    va_end(ap);
+    return o;
+}
+
 orch_task_t *orch_task_new(aos_orch_t *o, const char *trace_id)
 {
     orch_task_t *t = calloc(1, sizeof(*t));
@@ -54,8 +78,10 @@ orch_task_t *orch_task_new(aos_orch_t *o, const char *trace_id)
         return NULL;
     t->o = o;
     snprintf(t->trace_id, sizeof(t->trace_id), "%s", trace_id);
-    t->vars = json_pack("{s:{}, s:b, s:f, s:{s:i, s:i, s:i}}", "decided", "downgraded", 0,
-                        "cost_cny", 0.0, "counts", "done", 0, "failed", 0, "skipped", 0);
+    t->vars =
+        obj(4, "decided", json_object(), "downgraded", json_false(), "cost_cny", json_real(0.0),
+            "counts",
+            obj(3, "done", json_integer(0), "failed", json_integer(0), "skipped", json_integer(0)));
     if (!t->vars) {
         free(t);
         return NULL;
@@ -102,17 +128,17 @@ void orch_task_free(orch_task_t *t)
 
 json_t *orch_scope_new(orch_task_t *t, const json_t *inputs)
 {
-    return json_pack("{s:o, s:{}, s:{s:s, s:s}}", "inputs",
-                     inputs ? json_incref((json_t *)inputs) : json_object(), "steps", "task",
-                     "trace_id", t->trace_id, "workspace", t->workspace ? t->workspace : "");
+    return obj(3, "inputs", inputs ? json_incref((json_t *)inputs) : json_object(), "steps",
+               json_object(), "task",
+               obj(2, "trace_id", json_string(t->trace_id), "workspace",
+                   json_string(t->workspace ? t->workspace : "")));
 }
 
 int orch_scope_add_step(json_t *scope, const char *kind, const char *step_id, const json_t *output)
 {
     json_t *steps = json_object_get(scope, "steps");
     if (!strcmp(kind, "tool"))
-        return json_object_set_new(steps, step_id,
-                                   json_pack("{s:o}", "result", aos_plan_result(output)));
+        return json_object_set_new(steps, step_id, obj(1, "result", aos_plan_result(output)));
     if (!strcmp(kind, "approval"))
         return json_object_set_new(steps, step_id,
                                    json_pack("{s:O}", "decision",
@@ -210,7 +236,7 @@ static void step_log(orch_task_t *t, const char *type, const char *id, const cha
 static void step_event(orch_tx_t *tx, orch_task_t *t, const char *type, const char *id,
                        json_t *more)
 {
-    json_t *p = json_pack("{s:s}", "step", id);
+    json_t *p = obj(1, "step", json_string(id));
     if (more) {
         json_object_update(p, more);
         json_decref(more);
@@ -558,7 +584,10 @@ static void call_tool(orch_task_t *t)
     char principal[48], key[128];
     snprintf(principal, sizeof(principal), "task:%s", t->trace_id);
     idempotency_key(t, step_id(step), t->attempt, key, sizeof(key));
-    json_t *caps = json_pack("{s:s}", "workspace", t->workspace ? t->workspace : "");
+    /* a new object for each call, never changed once made (the gateway
+     * keeps a reference for the call) */
+    json_t *caps = json_object();
+    json_object_set_new_nocheck(caps, "workspace", json_string(t->workspace ? t->workspace : ""));
     if (json_is_array(json_object_get(c, "tools")))
         json_object_set(caps, "tools", json_object_get(c, "tools"));
     if (json_is_object(json_object_get(c, "http")))
