@@ -643,8 +643,13 @@ static void span_begin(gw_call_t *c, gw_server_t *sv, aos_span_kind_t kind)
 {
     if (c->kind != GW_CALL_INPROC || !c->gw->cfg.trace || c->span)
         return;
-    char name[AOS_REGISTRY_NAME_MAX + 256];
-    snprintf(name, sizeof(name), "tools/call %s" GW_SEP "%.200s", sv->name, c->tool ? c->tool : "");
+    char name[AOS_REGISTRY_NAME_MAX + 256]; /* "tools/call <server>__<tool>", no snprintf */
+    size_t k = 0;
+    name[0] = '\0';
+    aos_str_put(name, sizeof(name), &k, "tools/call ", SIZE_MAX);
+    aos_str_put(name, sizeof(name), &k, sv->name, SIZE_MAX);
+    aos_str_put(name, sizeof(name), &k, GW_SEP, SIZE_MAX);
+    aos_str_put(name, sizeof(name), &k, c->tool ? c->tool : "", 200);
     c->span = aos_trace_span_start(c->gw->cfg.trace, &c->trace, name, kind);
     aos_span_set_str(c->span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_EXECUTE_TOOL);
     aos_span_set_str(c->span, AOS_ATTR_GEN_AI_TOOL_NAME, name + strlen("tools/call "));

@@ -212,9 +212,35 @@ static void step_row(orch_tx_t *tx, orch_task_t *t, const char *id, const char *
     free(er);
 }
 
+/* "a" then "b" (NULL: "") into out[0..n), cut as snprintf would: the
+ * short names built for each step, without snprintf's format parsing. */
+static void join2(char *out, size_t n, const char *a, const char *b)
+{
+    size_t k = 0;
+    out[0] = '\0';
+    aos_str_put(out, n, &k, a, SIZE_MAX);
+    aos_str_put(out, n, &k, b ? b : "", SIZE_MAX);
+}
+
 static void idempotency_key(const orch_task_t *t, const char *id, int attempt, char *out, size_t n)
 {
-    snprintf(out, n, "%s:%s:%d", t->trace_id, id, attempt);
+    /* trace:step:attempt */
+    char d[16], *p = d + sizeof(d);
+    unsigned u = attempt < 0 ? 0u - (unsigned)attempt : (unsigned)attempt;
+    *--p = '\0';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (attempt < 0)
+        *--p = '-';
+    size_t k = 0;
+    out[0] = '\0';
+    aos_str_put(out, n, &k, t->trace_id, SIZE_MAX);
+    aos_str_put(out, n, &k, ":", 1);
+    aos_str_put(out, n, &k, id ? id : "", SIZE_MAX);
+    aos_str_put(out, n, &k, ":", 1);
+    aos_str_put(out, n, &k, p, SIZE_MAX);
 }
 
 /* A step event's line of aosd's log under the task's trace, so the run's
@@ -256,7 +282,7 @@ static void progress(orch_tx_t *tx, orch_task_t *t, const char *id, const char *
                       json_integer_value(json_object_get(c, "skipped")) +
                       json_integer_value(json_object_get(c, "failed"));
     char card[48];
-    snprintf(card, sizeof(card), "progress:%s", t->trace_id);
+    join2(card, sizeof(card), "progress:", t->trace_id);
     orch_tx_progress(tx, t, card, id, label ? label : id, done, (int64_t)total);
 }
 
@@ -582,7 +608,7 @@ static void call_tool(orch_task_t *t)
     const json_t *step = t->cur;
     const json_t *c = json_object_get(t->spec, "constraints");
     char principal[48], key[128];
-    snprintf(principal, sizeof(principal), "task:%s", t->trace_id);
+    join2(principal, sizeof(principal), "task:", t->trace_id);
     idempotency_key(t, step_id(step), t->attempt, key, sizeof(key));
     /* a new object for each call, never changed once made (the gateway
      * keeps a reference for the call) */
@@ -596,7 +622,7 @@ static void call_tool(orch_task_t *t)
         json_object_set_new(caps, "project", json_string(t->project_id));
     root_span(t);
     char name[AOS_PLAN_ID_MAX + 16];
-    snprintf(name, sizeof(name), "step %s", step_id(step));
+    join2(name, sizeof(name), "step ", step_id(step));
     t->step_span =
         aos_trace_span_start(t->o->cfg.trace, aos_span_context(t->span), name, AOS_SPAN_INTERNAL);
     aos_span_set_str(t->step_span, "aos.step.id", step_id(step));
