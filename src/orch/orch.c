@@ -3,6 +3,7 @@
  * unfinished tasks found again at start-up, finished runs expired.
  * The loop of one task is task.c; its writes are commit.c. */
 #include "orch/internal.h"
+#include "buf/buf.h"
 #include "isotime/isotime.h"
 #include "log/log.h"
 #include "settings/settings.h"
@@ -542,8 +543,8 @@ int orch_accept(aos_orch_t *o, json_t *spec, json_t *plan, const char *actor, co
     /* the plan itself is task_state.plan: the row says who made it */
     json_t *pout = json_pack("{s:s, s:I}", "planner", planner, "steps",
                              (json_int_t)json_array_size(json_object_get(plan, "steps")));
-    char *pin_s = json_dumps(pin, JSON_COMPACT);
-    char *pout_s = json_dumps(pout, JSON_COMPACT);
+    char *pin_s = aos_buf_json_text(pin, NULL); /* json_dumps' text, faster */
+    char *pout_s = aos_buf_json_text(pout, NULL);
     json_decref(pout);
     ps.input = pin_s;
     ps.output = pout_s;

@@ -766,7 +766,7 @@ void orch_task_judged(orch_task_t *t, json_t *result, int code, const char *why,
         orch_scope_add_step(t->scope, "tool", step_id(t->cur_for), result);
     json_decref(result);
     count(t, "done");
-    json_t *more = json_pack("{s:i}", "attempt", t->attempt);
+    json_t *more = obj(1, "attempt", json_integer(t->attempt));
     if (critique)
         json_object_set(more, "critique", critique);
     json_decref(critique);
@@ -1138,14 +1138,18 @@ static void finish(orch_task_t *t, orch_tx_t *tx, enum orch_status st, const cha
     orch_tx_trace_update(tx, t, now);
     double cost = json_number_value(json_object_get(t->vars, "cost_cny"));
     uint64_t latency = t->started_ms ? uv_now(t->o->cfg.loop) - t->started_ms : 0;
+    /* status first: a reader may tell a done receipt from its text's start
+     * (the Analyzer does) */
+    char episode[64], trace[64];
+    join2(episode, sizeof(episode), "/api/episodes/", t->trace_id);
+    join2(trace, sizeof(trace), "/api/traces/", t->trace_id);
+    json_t *counts = json_object_get(t->vars, "counts");
     json_t *payload =
-        json_pack("{s:s, s:O, s:b, s:f, s:I, s:{s:s, s:s}}", "status", orch_status_name(st),
-                  "summary", json_object_get(t->vars, "counts"), "downgraded",
-                  json_is_true(json_object_get(t->vars, "downgraded")), "cost_cny", cost,
-                  "latency_ms", (json_int_t)latency, "links", "episode", "", "trace", "");
-    json_t *links = json_object_get(payload, "links");
-    json_object_set_new(links, "episode", json_sprintf("/api/episodes/%s", t->trace_id));
-    json_object_set_new(links, "trace", json_sprintf("/api/traces/%s", t->trace_id));
+        obj(6, "status", json_string(orch_status_name(st)), "summary",
+            counts ? json_incref(counts) : NULL, "downgraded",
+            json_boolean(json_is_true(json_object_get(t->vars, "downgraded"))), "cost_cny",
+            json_real(cost), "latency_ms", json_integer((json_int_t)latency), "links",
+            obj(2, "episode", json_string(episode), "trace", json_string(trace)));
     if (why)
         json_object_set_new(payload, "error", json_string(why));
     json_t *top = orch_task_costliest(t);
