@@ -643,8 +643,13 @@ static void span_begin(gw_call_t *c, gw_server_t *sv, aos_span_kind_t kind)
 {
     if (c->kind != GW_CALL_INPROC || !c->gw->cfg.trace || c->span)
         return;
-    char name[AOS_REGISTRY_NAME_MAX + 256];
-    snprintf(name, sizeof(name), "tools/call %s" GW_SEP "%.200s", sv->name, c->tool ? c->tool : "");
+    char name[AOS_REGISTRY_NAME_MAX + 256]; /* "tools/call <server>__<tool>", no snprintf */
+    size_t k = 0;
+    name[0] = '\0';
+    aos_str_put(name, sizeof(name), &k, "tools/call ", SIZE_MAX);
+    aos_str_put(name, sizeof(name), &k, sv->name, SIZE_MAX);
+    aos_str_put(name, sizeof(name), &k, GW_SEP, SIZE_MAX);
+    aos_str_put(name, sizeof(name), &k, c->tool ? c->tool : "", 200);
     c->span = aos_trace_span_start(c->gw->cfg.trace, &c->trace, name, kind);
     aos_span_set_str(c->span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_EXECUTE_TOOL);
     aos_span_set_str(c->span, AOS_ATTR_GEN_AI_TOOL_NAME, name + strlen("tools/call "));
@@ -660,6 +665,19 @@ static void span_begin(gw_call_t *c, gw_server_t *sv, aos_span_kind_t kind)
     }
 }
 
+/* Ends the attempt's span of a result (that may be isError). */
+static void span_end_result(gw_call_t *c, const json_t *result)
+{
+    if (!c->span)
+        return;
+    if (json_is_true(json_object_get(result, "isError")))
+        aos_span_set_error(c->span, AOS_ATTR_ERROR_TOOL, NULL);
+    else
+        aos_span_set_status(c->span, AOS_SPAN_OK, NULL);
+    aos_span_end(c->span);
+    c->span = NULL;
+}
+
 /* Ends the attempt's span with its outcome: status (an AOS_E* code) or the
  * reply (a JSON-RPC error, or a result that may be isError). */
 static void span_end(gw_call_t *c, int status, const json_t *reply)
@@ -667,6 +685,10 @@ static void span_end(gw_call_t *c, int status, const json_t *reply)
     if (!c->span)
         return;
     const json_t *e = json_object_get(reply, "error");
+    if (!status && !e) {
+        span_end_result(c, json_object_get(reply, "result"));
+        return;
+    }
     if (status) {
         aos_span_set_error(c->span, aos_err_code(status), aos_strerror(status));
     } else if (e) {
@@ -674,10 +696,6 @@ static void span_end(gw_call_t *c, int status, const json_t *reply)
         snprintf(code, sizeof(code), "%lld",
                  (long long)json_integer_value(json_object_get(e, "code")));
         aos_span_set_error(c->span, code, json_string_value(json_object_get(e, "message")));
-    } else if (json_is_true(json_object_get(json_object_get(reply, "result"), "isError"))) {
-        aos_span_set_error(c->span, AOS_ATTR_ERROR_TOOL, NULL);
-    } else {
-        aos_span_set_status(c->span, AOS_SPAN_OK, NULL);
     }
     aos_span_end(c->span);
     c->span = NULL;
@@ -1046,12 +1064,20 @@ static void builtin_done(void *ctx, json_t *result, const aos_err_t *err)
     c->ticket = NULL;
     json_t *msg;
     if (result) {
-        json_t *as_reply = json_pack("{s:O}", "result", result);
-        span_end(c, 0, as_reply);
-        json_decref(as_reply);
-        msg = aos_rpc_result(c->id, result);
+        span_end_result(c, result);
         record(c, c->server_name,
                json_is_true(json_object_get(result, "isError")) ? "tool_error" : "ok");
+        /* an in-process caller reads the result only (finish_inproc): no
+         * JSON-RPC message is made for it */
+        if (c->kind == GW_CALL_INPROC && !c->req && !c->st) {
+            msg = json_object();
+            if (!msg || json_object_set_new_nocheck(msg, "result", result)) {
+                json_decref(msg);
+                msg = call_error(c, AOS_ENOMEM, "out of memory");
+            }
+        } else {
+            msg = aos_rpc_result(c->id, result);
+        }
     } else {
         int code = err ? err->code : AOS_EINTERNAL;
         span_end(c, code, NULL);
@@ -1181,8 +1207,8 @@ int aos_gateway_call(aos_gateway_t *gw, const aos_gateway_call_opts_t *opts, con
     c->tool = strdup(rest);
     if (who->principal)
         snprintf(c->caller, sizeof(c->caller), "%s", who->principal);
-    if (who->caps)
-        c->caps = json_deep_copy(who->caps);
+    if (who->caps) /* not changed until done runs (gateway.h): no copy */
+        c->caps = json_incref((json_t *)who->caps);
     if (who->idempotency_key)
         c->idempotency_key = strdup(who->idempotency_key);
     if (who->on_behalf_of)

@@ -109,7 +109,9 @@ typedef void (*aos_gateway_done_fn)(json_t *result, const aos_err_t *err, uint64
 typedef void (*aos_gateway_progress_fn)(const json_t *params, void *data);
 
 typedef struct {
-    aos_caller_t caller;              /* borrowed for the call of aos_gateway_call only */
+    /* borrowed for the call of aos_gateway_call only, but caller.caps: a
+     * reference is kept until done runs, so it must not change meanwhile */
+    aos_caller_t caller;
     uint32_t timeout_ms;              /* 0: the server's timeout_ms; else the smaller */
     aos_gateway_progress_fn progress; /* may be NULL */
 } aos_gateway_call_opts_t;

@@ -323,11 +323,11 @@ int orch_route_chat_send(aos_http_req_t *req, void *data)
     }
     s->reply = plan ? plan_reply(plan) : strdup("Planning it with the model...");
     s->plan = plan ? json_deep_copy(plan) : json_null();
+    /* takes spec */
     if (orch_accept(o, spec, plan, s->actor, NULL, NULL, NULL, send_extra, send_accepted, s, &err))
         rc = aos_http_respond_err(req, &err);
     else
         s = NULL;
-    json_decref(spec);
 out:
     if (s)
         send_free(s);

@@ -592,14 +592,14 @@ static void rerun_read(int status, const aos_err_t *err, void *arg)
         snprintf(w->text, sizeof(w->text), "%s", j->trace);
         w->body = json_pack("{s:s}", "from", from);
         if (orch_accept(j->o, spec, np, actor, j->trace, from, j->task, NULL, rerun_accepted, w,
-                        &e)) {
+                        &e)) { /* takes spec */
             j->w = w;
             aos_http_respond_err(req, &e);
         }
     } else {
         aos_http_respond_err(req, &e);
+        json_decref(spec);
     }
-    json_decref(spec);
     if (j->w == NULL) {
         json_decref(j->task);
         json_decref(j->arg);

@@ -303,14 +303,14 @@ int orch_route_chat_send(aos_http_req_t *req, void *data);
 int orch_route_conversations(aos_http_req_t *req, void *data);
 int orch_route_conversation(aos_http_req_t *req, void *data);
 
-/* Starts a task already planned: plan (stolen), spec (borrowed), inputs in
+/* Starts a task already planned: plan and spec (both stolen, on failure
+ * too: the spec becomes the task's own, with no copy made), inputs in
  * the spec. With rerun_of: the steps before from_step reuse the recorded
  * outputs of prev (the stored task of rerun_of). More writes (a chat
  * message) may be added to the acceptance transition by extra(tx, data).
  * done(tx) runs once it is durable (tx->status, tx->job_id, tx->task). */
-int orch_accept(aos_orch_t *o, const json_t *spec, json_t *plan, const char *actor,
-                const char *rerun_of, const char *from_step, const json_t *prev,
-                void (*extra)(orch_tx_t *tx, void *data), void (*done)(orch_tx_t *tx), void *data,
-                aos_err_t *err);
+int orch_accept(aos_orch_t *o, json_t *spec, json_t *plan, const char *actor, const char *rerun_of,
+                const char *from_step, const json_t *prev, void (*extra)(orch_tx_t *tx, void *data),
+                void (*done)(orch_tx_t *tx), void *data, aos_err_t *err);
 
 #endif

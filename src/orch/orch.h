@@ -85,13 +85,14 @@ int aos_orch_new(aos_orch_t **out, const aos_orch_cfg_t *cfg, aos_err_t *err);
 int aos_orch_start(aos_orch_t *o, aos_err_t *err);
 int aos_orch_add_routes(aos_orch_t *o, aos_http_t *http);
 
-/* Submits a TaskSpec (borrowed) as the principal actor; done runs once the
+/* Submits a TaskSpec (stolen: it becomes the task's own, with no copy
+ * made; taken on failure too) as the principal actor; done runs once the
  * job, its trace and its task.acceptance event are durable, with the trace
  * id and job id, or with an error. Returns 0, or AOS_EINVAL (a bad spec or
  * plan: err names the field; done is not called). */
 typedef void (*aos_orch_submit_fn)(int status, const aos_err_t *err, const char *trace_id,
                                    int64_t job_id, void *data);
-int aos_orch_submit(aos_orch_t *o, const json_t *spec, const char *actor, aos_orch_submit_fn done,
+int aos_orch_submit(aos_orch_t *o, json_t *spec, const char *actor, aos_orch_submit_fn done,
                     void *data, aos_err_t *err);
 
 /* Stops starting tasks and waits for the commits in flight; the tasks stay

@@ -140,13 +140,12 @@ static void run_go(struct run_wait *r)
 {
     aos_err_t err = {0, ""};
     orch_waiter_t *w = r->w;
-    int rc = aos_orch_submit(r->o, r->spec, r->actor, run_submitted, w, &err);
+    int rc = aos_orch_submit(r->o, r->spec, r->actor, run_submitted, w, &err); /* takes spec */
     if (rc) {
         if (w->req)
             aos_http_respond_err(w->req, &err);
         orch_waiter_free(w);
     }
-    json_decref(r->spec);
     free(r);
 }
 

@@ -34,6 +34,7 @@
 #include "secret/secret.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,29 @@ const char *orch_status_name(enum orch_status s)
     return status_names[s];
 }
 
+/* An object of n members, given as (const char *key, json_t *value)
+ * pairs, the values stolen; NULL when one is NULL or out of memory. What
+ * json_pack makes, without a format parsed at each of the executor's
+ * calls (per step and per task). Keys: literals, valid UTF-8. */
+static json_t *obj(int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    json_t *o = json_object();
+    for (int i = 0; i < n; i++) {
+        const char *k = va_arg(ap, const char *);
+        json_t *v = va_arg(ap, json_t *);
+        if (!o) {
+            json_decref(v);
+        } else if (json_object_set_new_nocheck(o, k, v)) { /* v is taken either way */
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    va_end(ap);
+    return o;
+}
+
 orch_task_t *orch_task_new(aos_orch_t *o, const char *trace_id)
 {
     orch_task_t *t = calloc(1, sizeof(*t));
@@ -54,8 +78,10 @@ orch_task_t *orch_task_new(aos_orch_t *o, const char *trace_id)
         return NULL;
     t->o = o;
     snprintf(t->trace_id, sizeof(t->trace_id), "%s", trace_id);
-    t->vars = json_pack("{s:{}, s:b, s:f, s:{s:i, s:i, s:i}}", "decided", "downgraded", 0,
-                        "cost_cny", 0.0, "counts", "done", 0, "failed", 0, "skipped", 0);
+    t->vars =
+        obj(4, "decided", json_object(), "downgraded", json_false(), "cost_cny", json_real(0.0),
+            "counts",
+            obj(3, "done", json_integer(0), "failed", json_integer(0), "skipped", json_integer(0)));
     if (!t->vars) {
         free(t);
         return NULL;
@@ -102,17 +128,17 @@ void orch_task_free(orch_task_t *t)
 
 json_t *orch_scope_new(orch_task_t *t, const json_t *inputs)
 {
-    return json_pack("{s:o, s:{}, s:{s:s, s:s}}", "inputs",
-                     inputs ? json_incref((json_t *)inputs) : json_object(), "steps", "task",
-                     "trace_id", t->trace_id, "workspace", t->workspace ? t->workspace : "");
+    return obj(3, "inputs", inputs ? json_incref((json_t *)inputs) : json_object(), "steps",
+               json_object(), "task",
+               obj(2, "trace_id", json_string(t->trace_id), "workspace",
+                   json_string(t->workspace ? t->workspace : "")));
 }
 
 int orch_scope_add_step(json_t *scope, const char *kind, const char *step_id, const json_t *output)
 {
     json_t *steps = json_object_get(scope, "steps");
     if (!strcmp(kind, "tool"))
-        return json_object_set_new(steps, step_id,
-                                   json_pack("{s:o}", "result", aos_plan_result(output)));
+        return json_object_set_new(steps, step_id, obj(1, "result", aos_plan_result(output)));
     if (!strcmp(kind, "approval"))
         return json_object_set_new(steps, step_id,
                                    json_pack("{s:O}", "decision",
@@ -186,9 +212,35 @@ static void step_row(orch_tx_t *tx, orch_task_t *t, const char *id, const char *
     free(er);
 }
 
+/* "a" then "b" (NULL: "") into out[0..n), cut as snprintf would: the
+ * short names built for each step, without snprintf's format parsing. */
+static void join2(char *out, size_t n, const char *a, const char *b)
+{
+    size_t k = 0;
+    out[0] = '\0';
+    aos_str_put(out, n, &k, a, SIZE_MAX);
+    aos_str_put(out, n, &k, b ? b : "", SIZE_MAX);
+}
+
 static void idempotency_key(const orch_task_t *t, const char *id, int attempt, char *out, size_t n)
 {
-    snprintf(out, n, "%s:%s:%d", t->trace_id, id, attempt);
+    /* trace:step:attempt */
+    char d[16], *p = d + sizeof(d);
+    unsigned u = attempt < 0 ? 0u - (unsigned)attempt : (unsigned)attempt;
+    *--p = '\0';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (attempt < 0)
+        *--p = '-';
+    size_t k = 0;
+    out[0] = '\0';
+    aos_str_put(out, n, &k, t->trace_id, SIZE_MAX);
+    aos_str_put(out, n, &k, ":", 1);
+    aos_str_put(out, n, &k, id ? id : "", SIZE_MAX);
+    aos_str_put(out, n, &k, ":", 1);
+    aos_str_put(out, n, &k, p, SIZE_MAX);
 }
 
 /* A step event's line of aosd's log under the task's trace, so the run's
@@ -210,7 +262,7 @@ static void step_log(orch_task_t *t, const char *type, const char *id, const cha
 static void step_event(orch_tx_t *tx, orch_task_t *t, const char *type, const char *id,
                        json_t *more)
 {
-    json_t *p = json_pack("{s:s}", "step", id);
+    json_t *p = obj(1, "step", json_string(id));
     if (more) {
         json_object_update(p, more);
         json_decref(more);
@@ -230,7 +282,7 @@ static void progress(orch_tx_t *tx, orch_task_t *t, const char *id, const char *
                       json_integer_value(json_object_get(c, "skipped")) +
                       json_integer_value(json_object_get(c, "failed"));
     char card[48];
-    snprintf(card, sizeof(card), "progress:%s", t->trace_id);
+    join2(card, sizeof(card), "progress:", t->trace_id);
     orch_tx_progress(tx, t, card, id, label ? label : id, done, (int64_t)total);
 }
 
@@ -556,9 +608,12 @@ static void call_tool(orch_task_t *t)
     const json_t *step = t->cur;
     const json_t *c = json_object_get(t->spec, "constraints");
     char principal[48], key[128];
-    snprintf(principal, sizeof(principal), "task:%s", t->trace_id);
+    join2(principal, sizeof(principal), "task:", t->trace_id);
     idempotency_key(t, step_id(step), t->attempt, key, sizeof(key));
-    json_t *caps = json_pack("{s:s}", "workspace", t->workspace ? t->workspace : "");
+    /* a new object for each call, never changed once made (the gateway
+     * keeps a reference for the call) */
+    json_t *caps = json_object();
+    json_object_set_new_nocheck(caps, "workspace", json_string(t->workspace ? t->workspace : ""));
     if (json_is_array(json_object_get(c, "tools")))
         json_object_set(caps, "tools", json_object_get(c, "tools"));
     if (json_is_object(json_object_get(c, "http")))
@@ -567,7 +622,7 @@ static void call_tool(orch_task_t *t)
         json_object_set_new(caps, "project", json_string(t->project_id));
     root_span(t);
     char name[AOS_PLAN_ID_MAX + 16];
-    snprintf(name, sizeof(name), "step %s", step_id(step));
+    join2(name, sizeof(name), "step ", step_id(step));
     t->step_span =
         aos_trace_span_start(t->o->cfg.trace, aos_span_context(t->span), name, AOS_SPAN_INTERNAL);
     aos_span_set_str(t->step_span, "aos.step.id", step_id(step));
@@ -711,7 +766,7 @@ void orch_task_judged(orch_task_t *t, json_t *result, int code, const char *why,
         orch_scope_add_step(t->scope, "tool", step_id(t->cur_for), result);
     json_decref(result);
     count(t, "done");
-    json_t *more = json_pack("{s:i}", "attempt", t->attempt);
+    json_t *more = obj(1, "attempt", json_integer(t->attempt));
     if (critique)
         json_object_set(more, "critique", critique);
     json_decref(critique);
@@ -1083,14 +1138,18 @@ static void finish(orch_task_t *t, orch_tx_t *tx, enum orch_status st, const cha
     orch_tx_trace_update(tx, t, now);
     double cost = json_number_value(json_object_get(t->vars, "cost_cny"));
     uint64_t latency = t->started_ms ? uv_now(t->o->cfg.loop) - t->started_ms : 0;
+    /* status first: a reader may tell a done receipt from its text's start
+     * (the Analyzer does) */
+    char episode[64], trace[64];
+    join2(episode, sizeof(episode), "/api/episodes/", t->trace_id);
+    join2(trace, sizeof(trace), "/api/traces/", t->trace_id);
+    json_t *counts = json_object_get(t->vars, "counts");
     json_t *payload =
-        json_pack("{s:s, s:O, s:b, s:f, s:I, s:{s:s, s:s}}", "status", orch_status_name(st),
-                  "summary", json_object_get(t->vars, "counts"), "downgraded",
-                  json_is_true(json_object_get(t->vars, "downgraded")), "cost_cny", cost,
-                  "latency_ms", (json_int_t)latency, "links", "episode", "", "trace", "");
-    json_t *links = json_object_get(payload, "links");
-    json_object_set_new(links, "episode", json_sprintf("/api/episodes/%s", t->trace_id));
-    json_object_set_new(links, "trace", json_sprintf("/api/traces/%s", t->trace_id));
+        obj(6, "status", json_string(orch_status_name(st)), "summary",
+            counts ? json_incref(counts) : NULL, "downgraded",
+            json_boolean(json_is_true(json_object_get(t->vars, "downgraded"))), "cost_cny",
+            json_real(cost), "latency_ms", json_integer((json_int_t)latency), "links",
+            obj(2, "episode", json_string(episode), "trace", json_string(trace)));
     if (why)
         json_object_set_new(payload, "error", json_string(why));
     json_t *top = orch_task_costliest(t);

@@ -53,8 +53,15 @@ json_t *aos_plan_result(const json_t *call_result)
         aos_buf_release(&text);
         return json_array_size(content) ? json_deep_copy(content) : json_null();
     }
-    json_error_t je;
-    json_t *v = json_loadb(text.ptr, text.len, JSON_DECODE_ANY, &je);
+    /* JSON text when it parses; a text that cannot begin a JSON value
+     * (most tools' prose) is not handed to the parser, and a failed parse
+     * makes no error message (each cost thousands of instructions) */
+    size_t at = 0;
+    while (at < text.len && strchr(" \t\r\n", text.ptr[at]) && text.ptr[at])
+        at++;
+    json_t *v = at < text.len && text.ptr[at] && strchr("{[\"-0123456789tfn", text.ptr[at])
+                    ? json_loadb(text.ptr, text.len, JSON_DECODE_ANY, NULL)
+                    : NULL;
     if (!v)
         v = json_stringn(text.ptr, text.len);
     aos_buf_release(&text);

@@ -420,6 +420,22 @@ static int only_tool(const char *k)
     return 0;
 }
 
+/* {k1: v1, k2: v2} (values stolen), or NULL: a tool step's defaults, made
+ * without json_pack (they are made for every step of every plan). */
+static json_t *pair(const char *k1, json_t *v1, const char *k2, json_t *v2)
+{
+    json_t *o = json_object();
+    if (o && !json_object_set_nocheck(o, k1, v1) && !json_object_set_nocheck(o, k2, v2)) {
+        json_decref(v1);
+        json_decref(v2);
+        return o;
+    }
+    json_decref(o);
+    json_decref(v1);
+    json_decref(v2);
+    return NULL;
+}
+
 static int check_step(vctx_t *c, const json_t *st, json_t *out)
 {
     char kind = c->kind[c->cur];
@@ -439,10 +455,10 @@ static int check_step(vctx_t *c, const json_t *st, json_t *out)
             json_object_set_new(out, "args", args ? json_deep_copy(args) : json_object()))
             return oom(c);
         if (json_object_set_new(out, "check",
-                                json_pack("{s:b, s:b}", "non_empty", 0, "not_error", 1)) ||
+                                pair("non_empty", json_false(), "not_error", json_true())) ||
             json_object_set_new(
                 out, "retry",
-                json_pack("{s:i, s:i}", "max", 0, "backoff_ms", BACKOFF_MS_DEFAULT)) ||
+                pair("max", json_integer(0), "backoff_ms", json_integer(BACKOFF_MS_DEFAULT))) ||
             json_object_set_new(out, "optional", json_false()))
             return oom(c);
     } else if (kind == 'a') {

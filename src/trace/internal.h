@@ -25,6 +25,12 @@
 #define AOS__SPAN_FLAG_HAS_IS_REMOTE 0x100
 #define AOS__SPAN_FLAG_IS_REMOTE     0x200
 
+/* Where one attribute is in its span's text: the member "key":value at
+ * off, len bytes, its "key" the first klen; hash: of that "key". */
+struct aos__span_attr {
+    uint32_t hash, off, len, klen;
+};
+
 /* A span being recorded, then queued for the store. */
 struct aos_span_s {
     aos_trace_t *tr;                     /* borrowed */
@@ -37,7 +43,13 @@ struct aos_span_s {
     uint64_t start_hr; /* uv_hrtime() at the start: the duration is monotonic */
     aos_span_status_t status;
     char *status_message;
-    json_t *attrs, *events, *links; /* NULL until the first one */
+    /* the attributes as the JSON object text stored, {"key":value,...} in
+     * the order first set (empty until the first), built as they are set:
+     * no JSON values are made for them, and the worker dumps none */
+    aos_buf_t attrs;
+    struct aos__span_attr *attr; /* nattrs of them, room for cap_attrs */
+    uint32_t nattrs, cap_attrs;
+    json_t *events, *links; /* NULL until the first one */
     uint32_t dropped_attrs, dropped_events, dropped_links;
     aos_span_t *next; /* in the queue, once ended */
     int recording;    /* sampled, or tail: kept and stored; else only its context counts */

@@ -7,7 +7,9 @@
  * back (group commit: what arrived meanwhile goes in one transaction). At
  * most two batches are in flight, one being inserted and one waiting, so
  * the worker never waits for the loop and the loop never waits for the
- * disk. The worker turns each span's attributes, events and links into
+ * disk. A span's attributes are kept as the JSON text stored, written as
+ * they are set (redacted, and a key set again takes its new value in its
+ * place, as in a JSON object); the worker turns its events and links into
  * JSON text and inserts the batch; the span objects go back to the loop to
  * be freed. Ended spans are immutable, so the worker reads them without a
  * lock: the store's queue orders the hand-over.
@@ -114,7 +116,7 @@ static json_t *text_json(const char *s, size_t max)
     if (n > max)
         n = aos_utf8_trim(s, max);
     if (aos_utf8_valid(s, n))
-        return json_stringn(s, n);
+        return json_stringn_nocheck(s, n); /* checked just now */
     size_t cap = 3 * n + 1;
     char *buf = malloc(cap);
     if (!buf)
@@ -130,17 +132,80 @@ static json_t *text_json(const char *s, size_t max)
 /* A malloc'd copy of s as text_json makes it. */
 static char *text_copy(const char *s, size_t max)
 {
-    json_t *v = text_json(s ? s : "", max);
+    if (!s)
+        s = "";
+    size_t n = strlen(s);
+    if (n > max)
+        n = aos_utf8_trim(s, max);
+    if (aos_utf8_valid(s, n)) { /* nearly always: no JSON string made */
+        char *out = malloc(n + 1);
+        if (out) {
+            memcpy(out, s, n);
+            out[n] = '\0';
+        }
+        return out;
+    }
+    json_t *v = text_json(s, max);
     char *out = v ? strdup(json_string_value(v)) : NULL;
     json_decref(v);
     return out;
+}
+
+/* Appends value, as text_json makes it and redacted (redact.h) on its
+ * own bytes, to out as a JSON string. 0, or -1: out of memory, or a
+ * redaction that failed or made invalid UTF-8 (the attribute is then
+ * dropped rather than stored unredacted). */
+static int put_redacted(aos_buf_t *out, const char *value, size_t max)
+{
+    size_t n = strlen(value);
+    if (n > max)
+        n = aos_utf8_trim(value, max);
+    const char *t = value;
+    char *scrubbed = NULL;
+    if (!aos_utf8_valid(value, n)) {
+        size_t cap = 3 * n + 1;
+        if (!(scrubbed = malloc(cap)))
+            return -1;
+        n = aos_utf8_scrub(scrubbed, cap, value, n);
+        if (n > max)
+            n = aos_utf8_trim(scrubbed, max);
+        t = scrubbed;
+    }
+    aos_buf_t b;
+    aos_buf_init(&b, 0);
+    int rc = aos_redact_text(aos_redact_global(), t, n, &b);
+    if (rc == 0)
+        rc = aos_buf_json_str(out, t, n) ? -1 : 0; /* valid UTF-8: checked or scrubbed */
+    else if (rc == 1)
+        rc = aos_utf8_valid(b.ptr ? b.ptr : "", b.len) &&
+                     !aos_buf_json_str(out, b.ptr ? b.ptr : "", b.len)
+                 ? 0
+                 : -1;
+    else
+        rc = -1;
+    aos_buf_release(&b);
+    free(scrubbed);
+    return rc;
+}
+
+/* key as an attribute's name, as text_copy makes it: key itself when it is
+ * valid UTF-8 within AOS_TRACE_NAME_MAX (aosd's own names: all), else a
+ * copy, left in *copy for the caller to free. NULL: out of memory. */
+static const char *attr_key(const char *key, char **copy)
+{
+    size_t n = strlen(key);
+    *copy = NULL;
+    if (n <= AOS_TRACE_NAME_MAX && aos_utf8_valid(key, n))
+        return key;
+    return *copy = text_copy(key, AOS_TRACE_NAME_MAX);
 }
 
 static void span_free(aos_span_t *s)
 {
     free(s->name);
     free(s->status_message);
-    json_decref(s->attrs);
+    aos_buf_release(&s->attrs);
+    free(s->attr);
     json_decref(s->events);
     json_decref(s->links);
     free(s);
@@ -209,6 +274,107 @@ const aos_tracectx_t *aos_span_context(const aos_span_t *s)
     return s ? &s->ctx : NULL;
 }
 
+static uint32_t key_hash(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return h;
+}
+
+/* An attribute being written in place, at the end of its span's text. */
+typedef struct {
+    size_t was;       /* the text's length before (0, or it ended in "}") */
+    size_t off, klen; /* the member's offset, and the length of its "key" */
+} attr_w;
+
+/* The text as it was before w began. */
+static void attr_abort(aos_span_t *s, const attr_w *w)
+{
+    aos_buf_t *t = &s->attrs;
+    t->len = w->was;
+    if (t->ptr) {
+        if (w->was)
+            t->ptr[w->was - 1] = '}';
+        t->ptr[w->was] = '\0';
+    }
+}
+
+/* Begins an attribute's member at the end of the span's text, in place of
+ * its "}": "," (or "{") and "key": with key as text_copy makes a name.
+ * 0, or -1 with the text as it was. */
+static int attr_begin(aos_span_t *s, const char *key, attr_w *w)
+{
+    aos_buf_t *t = &s->attrs;
+    w->was = t->len;
+    if (t->len)
+        t->len--; /* the "}" */
+    char *copy;
+    const char *k = attr_key(key, &copy);
+    int rc = !k || aos_buf_append(t, s->nattrs ? "," : "{", 1);
+    w->off = t->len;
+    rc = rc || aos_buf_json_str(t, k, strlen(k));
+    w->klen = t->len - w->off;
+    rc = rc || aos_buf_append(t, ":", 1);
+    free(copy);
+    if (rc)
+        attr_abort(s, w);
+    return rc ? -1 : 0;
+}
+
+/* Ends the member w began (its value written after it), within the span's
+ * attribute limit: a key already set keeps its place and takes the new
+ * value, as a JSON object's member would. */
+static void attr_end(aos_span_t *s, const attr_w *w)
+{
+    aos_buf_t *t = &s->attrs;
+    size_t mlen = t->len - w->off;
+    const char *m = t->ptr + w->off;
+    uint32_t h = key_hash(m, w->klen);
+    for (uint32_t i = 0; i < s->nattrs; i++) {
+        struct aos__span_attr *a = &s->attr[i];
+        if (a->hash != h || a->klen != w->klen || memcmp(t->ptr + a->off, m, w->klen) != 0)
+            continue;
+        /* set again: the text is made anew, the new member in the old one's
+         * place (the text before w is t[0 .. was - 1) and its "}") */
+        aos_buf_t n;
+        aos_buf_init(&n, 0);
+        size_t end = a->off + a->len;
+        if (aos_buf_append(&n, t->ptr, a->off) || aos_buf_append(&n, m, mlen) ||
+            aos_buf_append(&n, t->ptr + end, w->was - 1 - end) || aos_buf_append(&n, "}", 1)) {
+            aos_buf_release(&n);
+            attr_abort(s, w);
+            s->dropped_attrs++;
+            return;
+        }
+        uint32_t old = a->len;
+        a->len = (uint32_t)mlen;
+        for (uint32_t j = i + 1; j < s->nattrs; j++)
+            s->attr[j].off = s->attr[j].off - old + a->len;
+        aos_buf_release(t);
+        *t = n;
+        return;
+    }
+    if (s->nattrs >= AOS_TRACE_ATTRS || aos_buf_append(t, "}", 1)) {
+        attr_abort(s, w);
+        s->dropped_attrs++;
+        return;
+    }
+    if (s->nattrs == s->cap_attrs) {
+        uint32_t cap = s->cap_attrs ? 2 * s->cap_attrs : 8;
+        struct aos__span_attr *more = realloc(s->attr, cap * sizeof(*more));
+        if (!more) {
+            attr_abort(s, w);
+            s->dropped_attrs++;
+            return;
+        }
+        s->attr = more;
+        s->cap_attrs = cap;
+    }
+    s->attr[s->nattrs++] =
+        (struct aos__span_attr){h, (uint32_t)w->off, (uint32_t)mlen, (uint32_t)w->klen};
+}
+
 /* Sets key to v (stolen), within the span's attribute limit. */
 static void set_attr(aos_span_t *s, const char *key, json_t *v)
 {
@@ -216,23 +382,17 @@ static void set_attr(aos_span_t *s, const char *key, json_t *v)
         json_decref(v);
         return;
     }
-    if (!key || !*key || !v) { /* no key, or a value JSON cannot hold (NaN) */
+    attr_w w;
+    /* no key, or a value JSON cannot hold (NaN) */
+    if (!key || !*key || !v || attr_begin(s, key, &w)) {
         s->dropped_attrs++;
-        json_decref(v);
-        return;
-    }
-    if (!s->attrs && !(s->attrs = json_object())) {
-        json_decref(v);
-        return;
-    }
-    char *k = text_copy(key, AOS_TRACE_NAME_MAX);
-    if (!k || (!json_object_get(s->attrs, k) && json_object_size(s->attrs) >= AOS_TRACE_ATTRS)) {
+    } else if (aos_buf_json(&s->attrs, v)) {
+        attr_abort(s, &w);
         s->dropped_attrs++;
-        json_decref(v);
     } else {
-        json_object_set_new(s->attrs, k, v);
+        attr_end(s, &w);
     }
-    free(k);
+    json_decref(v);
 }
 
 /* What the MCP server metric needs of a SERVER span (internal.h). */
@@ -254,18 +414,39 @@ void aos_span_set_str(aos_span_t *s, const char *key, const char *value)
         metric_attr(s, key, value);
     if (!s || !s->recording || !value)
         return;
-    json_t *v = text_json(value, AOS_TRACE_VALUE_MAX);
-    if (v && aos_redact_json(aos_redact_global(), v) < 0) { /* redact.h */
-        json_decref(v);
-        v = NULL;
+    attr_w w;
+    if (!key || !*key || attr_begin(s, key, &w)) {
+        s->dropped_attrs++;
+    } else if (put_redacted(&s->attrs, value, AOS_TRACE_VALUE_MAX)) {
+        attr_abort(s, &w);
+        s->dropped_attrs++;
+    } else {
+        attr_end(s, &w);
     }
-    set_attr(s, key, v);
 }
 
 void aos_span_set_int(aos_span_t *s, const char *key, int64_t value)
 {
-    if (s && s->recording)
-        set_attr(s, key, json_integer((json_int_t)value));
+    if (!s || !s->recording)
+        return;
+    /* the digits as aos_buf_json writes an integer, without a JSON value */
+    char d[24], *p = d + sizeof(d);
+    unsigned long long u = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (value < 0)
+        *--p = '-';
+    attr_w w;
+    if (!key || !*key || attr_begin(s, key, &w)) {
+        s->dropped_attrs++;
+    } else if (aos_buf_append(&s->attrs, p, (size_t)(d + sizeof(d) - p))) {
+        attr_abort(s, &w);
+        s->dropped_attrs++;
+    } else {
+        attr_end(s, &w);
+    }
 }
 
 void aos_span_set_double(aos_span_t *s, const char *key, double value)
@@ -427,11 +608,12 @@ static int batch_run(aos_store_t *st, void *arg, aos_err_t *err)
     for (aos_span_t *s = b->spans; s; s = s->next, i++) {
         aos_store_span_t *r = &b->rows[i];
         char **t = &b->texts[3 * i];
-        t[0] = dump_or_null(s->attrs);
+        /* the attributes' text was made as they were set (t[0] stays NULL) */
+        const char *attrs = s->attrs.len ? s->attrs.ptr : NULL;
         t[1] = dump_or_null(s->events);
         t[2] = dump_or_null(s->links);
-        if (b->json) {
-            b->json[3 * i] = t[0] ? s->attrs : NULL;
+        if (b->json) { /* the feed reads values: the attributes parsed (owned) */
+            b->json[3 * i] = attrs ? json_loads(attrs, 0, NULL) : NULL;
             b->json[3 * i + 1] = t[1] ? s->events : NULL;
             b->json[3 * i + 2] = t[2] ? s->links : NULL;
         }
@@ -447,7 +629,7 @@ static int batch_run(aos_store_t *st, void *arg, aos_err_t *err)
         r->end_ns = s->end_ns;
         r->status_code = (int)s->status;
         r->status_message = s->status_message;
-        r->attributes = t[0];
+        r->attributes = attrs;
         r->events = t[1];
         r->links = t[2];
         r->dropped_attributes = s->dropped_attrs;
@@ -468,6 +650,8 @@ static void batch_free(struct batch *b)
     }
     for (size_t i = 0; b->texts && i < 3 * b->n; i++)
         free(b->texts[i]);
+    for (size_t i = 0; b->json && i < b->n; i++)
+        json_decref(b->json[3 * i]); /* the attributes' (batch_run) */
     free(b->texts);
     free(b->json);
     free(b->rows);
@@ -553,12 +737,7 @@ static size_t span_bytes(const aos_span_t *s)
 {
     size_t n =
         sizeof(*s) + strlen(s->name) + 1 + (s->status_message ? strlen(s->status_message) : 0);
-    const char *k;
-    json_t *v;
-    json_object_foreach(s->attrs, k, v)
-    {
-        n += strlen(k) + 64 + (json_is_string(v) ? json_string_length(v) : 0);
-    }
+    n += s->attrs.len + s->cap_attrs * sizeof(*s->attr);
     return n + (json_array_size(s->events) + json_array_size(s->links)) * 256;
 }
 

@@ -733,6 +733,14 @@ static void test_span_redaction(void **state)
     aos_span_set_str(sp, "db.statement", "SELECT 1 -- span-secret-0042");
     aos_span_set_str(sp, "url.full", "https://u:pw-12345@h/x");
     aos_span_set_str(sp, "plain", "nothing here");
+    /* invalid UTF-8 is scrubbed first, then redacted */
+    aos_span_set_str(sp, "scrubbed", "bad \xff span-secret-0042");
+    /* a key that is not valid UTF-8, or too long, is stored as a name is */
+    aos_span_set_str(sp, "key\xfe", "v");
+    char long_key[AOS_TRACE_NAME_MAX + 20];
+    memset(long_key, 'k', sizeof(long_key) - 1);
+    long_key[sizeof(long_key) - 1] = '\0';
+    aos_span_set_int(sp, long_key, 7);
     aos_span_set_error(sp, "x", "failed for 11010519491231002X");
     const aos_tracectx_t *c = aos_span_context(sp);
     char tid[AOS_TRACE_ID_LEN + 1];
@@ -749,6 +757,11 @@ static void test_span_redaction(void **state)
     assert_string_equal(json_string_value(json_object_get(a, "url.full")),
                         "https://u:[REDACTED]@h/x");
     assert_string_equal(json_string_value(json_object_get(a, "plain")), "nothing here");
+    assert_string_equal(json_string_value(json_object_get(a, "scrubbed")),
+                        "bad \xef\xbf\xbd [REDACTED]");
+    assert_string_equal(json_string_value(json_object_get(a, "key\xef\xbf\xbd")), "v");
+    long_key[AOS_TRACE_NAME_MAX] = '\0';
+    assert_int_equal(json_integer_value(json_object_get(a, long_key)), 7);
     assert_string_equal(pg.rows[0].status_message, "failed for [REDACTED]");
     json_decref(a);
     aos_store_span_page_release(&pg);
