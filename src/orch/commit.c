@@ -28,10 +28,8 @@
 #include "isotime/isotime.h"
 #include "log/log.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
-#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -328,46 +326,18 @@ void orch_tx_event(orch_tx_t *tx, orch_task_t *t, const char *type, const char *
     event_op(tx, envelope(t, type, severity, card_id, payload), run_event);
 }
 
-/* Lists the regular files of dir (at most 1,000) as artifacts with a type
- * by extension, a size and a download link. */
-static json_t *list_artifacts(const char *dir, const char *trace_id)
-{
-    static const struct {
-        const char *ext, *type;
-    } types[] = {{".csv", "text/csv"},     {".json", "application/json"}, {".txt", "text/plain"},
-                 {".md", "text/markdown"}, {".png", "image/png"},         {".svg", "image/svg+xml"},
-                 {".html", "text/html"},   {".pdf", "application/pdf"},   {".jpg", "image/jpeg"},
-                 {".log", "text/plain"}};
-    json_t *out = json_array();
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && out && (e = readdir(d)) && json_array_size(out) < 1000) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[4096];
-        struct stat sb;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-            continue;
-        const char *type = "application/octet-stream";
-        const char *dot = strrchr(e->d_name, '.');
-        for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
-            if (!strcasecmp(dot, types[i].ext))
-                type = types[i].type;
-        json_array_append_new(
-            out, json_pack("{s:s, s:s, s:I, s:o}", "name", e->d_name, "type", type, "size",
-                           (json_int_t)sb.st_size, "url",
-                           json_sprintf("/api/episodes/%s/artifacts/%s", trace_id, e->d_name)));
-    }
-    if (d)
-        closedir(d);
-    return out;
-}
+#define RECEIPT_ARTIFACTS_BYTES (32u * 1024) /* of the event's 64 KiB */
 
 static int run_receipt(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
 {
+    /* the list fits in the event whatever the workspace holds: past the
+     * budget it is cut and artifacts_total says how many there are (the
+     * episode lists them all) */
     json_t *payload = json_object_get(op->json, "payload");
-    json_object_set_new(payload, "artifacts", list_artifacts(op->s[0], op->s[1]));
+    size_t total = 0;
+    json_object_set_new(payload, "artifacts",
+                        orch_artifacts_list(op->s[0], op->s[1], RECEIPT_ARTIFACTS_BYTES, &total));
+    json_object_set_new(payload, "artifacts_total", json_integer((json_int_t)total));
     return aos_bus_append_tx_own(st, op->json, NULL, err);
 }
 

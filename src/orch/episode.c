@@ -5,6 +5,7 @@
  * again), its artifacts, and a re-run from one of its steps (a new trace
  * linked to it; the steps before reuse their recorded results). */
 #include "orch/internal.h"
+#include "buf/buf.h"
 #include "isotime/isotime.h"
 #include "log/log.h"
 
@@ -211,23 +212,101 @@ static json_t *steps_view(const json_t *rows)
     return out;
 }
 
-static json_t *list_dir(const char *dir, const char *trace)
+/* ---- the artifacts of a task: its workspace's files -------------------------------- */
+
+static int by_name(const void *a, const void *b)
 {
-    json_t *out = json_array();
-    char path[4608];
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) && json_array_size(out) < 1000) {
-        struct stat sb;
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (lstat(path, &sb) || !S_ISREG(sb.st_mode))
-            continue;
-        json_array_append_new(
-            out, json_pack("{s:s, s:I, s:o}", "name", e->d_name, "size", (json_int_t)sb.st_size,
-                           "url", json_sprintf("/api/episodes/%s/artifacts/%s", trace, e->d_name)));
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* name as a path segment: unreserved bytes as they are, the rest %XX. */
+static int put_segment(aos_buf_t *b, const char *name)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
+        char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+        int rc = plain ? aos_buf_append(b, (const char *)p, 1) : aos_buf_append(b, esc, 3);
+        if (rc)
+            return rc;
     }
+    return 0;
+}
+
+static const char *artifact_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {{".csv", "text/csv"},     {".json", "application/json"}, {".txt", "text/plain"},
+                 {".md", "text/markdown"}, {".png", "image/png"},         {".svg", "image/svg+xml"},
+                 {".html", "text/html"},   {".pdf", "application/pdf"},   {".jpg", "image/jpeg"},
+                 {".log", "text/plain"}};
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+        if (!strcasecmp(dot, types[i].ext))
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+json_t *orch_artifacts_list(const char *dir, const char *trace_id, size_t budget, size_t *total)
+{
+    char **names = NULL;
+    size_t n = 0, cap = 0, bytes = 2;
+    json_t *out = json_array();
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *e;
+    int fd = d ? dirfd(d) : -1;
+    while (out && d && (e = readdir(d)) && n < ORCH_ARTIFACTS_MAX) {
+        struct stat sb;
+        if (e->d_name[0] == '.' || fstatat(fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(sb.st_mode))
+            continue;
+        if (n == cap) {
+            size_t c = cap ? cap * 2 : 32;
+            char **g = realloc(names, c * sizeof(*g));
+            if (!g)
+                break;
+            names = g;
+            cap = c;
+        }
+        if (!(names[n] = strdup(e->d_name)))
+            break;
+        n++;
+    }
+    if (total)
+        *total = n;
+    if (n > 1)
+        qsort(names, n, sizeof(*names), by_name);
+    aos_buf_t url;
+    aos_buf_init(&url, 0);
+    for (size_t i = 0; out && i < n; i++) {
+        struct stat sb;
+        if (fstatat(fd, names[i], &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
+            continue; /* gone since */
+        aos_buf_reset(&url);
+        if (aos_buf_append(&url, "/api/episodes/", 14) ||
+            aos_buf_append(&url, trace_id, strlen(trace_id)) ||
+            aos_buf_append(&url, "/artifacts/", 11) || put_segment(&url, names[i]))
+            break;
+        json_t *a =
+            json_pack("{s:s, s:s, s:I, s:s%}", "name", names[i], "type", artifact_type(names[i]),
+                      "size", (json_int_t)sb.st_size, "url", url.ptr, url.len);
+        if (!a)
+            break;
+        /* the entry's compact size, an upper bound: a name escapes at most 6:1 */
+        size_t add = 64 + strlen(names[i]) * 6 + strlen(artifact_type(names[i])) + url.len + 21;
+        if (budget && bytes + add > budget) {
+            json_decref(a);
+            break;
+        }
+        bytes += add;
+        json_array_append_new(out, a);
+    }
+    aos_buf_release(&url);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
     if (d)
         closedir(d);
     return out;
@@ -276,8 +355,8 @@ static void episode_done(int status, const aos_err_t *err, void *arg)
         json_object_get(state, "from_step") ? json_object_get(state, "from_step") : json_null(),
         "steps", steps_view(json_object_get(t, "steps")), "approvals",
         json_object_get(t, "approvals"), "events", j->events ? j->events : json_null(), "logs",
-        j->logs ? j->logs : json_null(), "artifacts", list_dir(ws, j->trace), "spans",
-        j->spans ? j->spans : json_null());
+        j->logs ? j->logs : json_null(), "artifacts", orch_artifacts_list(ws, j->trace, 0, NULL),
+        "spans", j->spans ? j->spans : json_null());
     const struct {
         const char *name;
         int64_t v;

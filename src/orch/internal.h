@@ -265,6 +265,18 @@ int orch_spec_check(const json_t *spec, aos_err_t *err);
  * (err set). routes.c. */
 int orch_http_caps_check(aos_http_req_t *req, const json_t *spec, aos_err_t *err);
 
+/* ---- artifacts (episode.c) ----------------------------------------------------------- */
+
+#define ORCH_ARTIFACTS_MAX 1000 /* files listed of one workspace */
+
+/* The regular files of the workspace dir (no dot files, no links; at most
+ * ORCH_ARTIFACTS_MAX), sorted by name, each {name, type (by extension),
+ * size, url (the name percent-encoded)}. With budget > 0 the list ends
+ * before the entry that could take its compact JSON past budget bytes (a
+ * receipt must fit in an event). *total (NULL: not asked) is the number
+ * of files found. A new array; NULL dir or a missing one: []. */
+json_t *orch_artifacts_list(const char *dir, const char *trace_id, size_t budget, size_t *total);
+
 /* ---- routes (routes.c, episode.c, chat.c) ------------------------------------------ */
 
 /* A request waiting for a commit or a store job; req is NULL once the

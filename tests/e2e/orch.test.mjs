@@ -584,3 +584,36 @@ test('a transition that fails in a group commit undoes only itself; the others o
   }
   assert.equal(await jobs(), before + 12);
 });
+
+test('a workspace of many files: the receipt lists what fits, says how many, the episode lists them all', async () => {
+  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const { trace_id: trace } = await run({ plan: { steps: [{ id: 'gate', approval: { message: 'files?' } }] } });
+  const ev = watch(trace);
+  await ev.until('approval.request');
+  // 600 files with long names: their listing is larger than an event may be
+  const ws = join(aos.dataDir, 'workspaces', trace);
+  mkdirSync(ws, { recursive: true }); // made by the first tool that writes there
+  const names = [];
+  for (let i = 0; i < 600; i++) {
+    const name = `result ${String(i).padStart(3, '0')} ${'x'.repeat(100)}#.csv`;
+    writeFileSync(join(ws, name), 'a,b\n');
+    names.push(name);
+  }
+  const ok = await aos.api('POST', '/agent/approve', { trace_id: trace, step_id: 'gate', decision: 'approve' });
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  await ev.until('task.receipt');
+  const receipt = ev.events.find((e) => e.type === 'task.receipt').payload;
+  assert.equal(receipt.status, 'done');
+  assert.equal(receipt.artifacts_total, 600);
+  assert.ok(receipt.artifacts.length > 10 && receipt.artifacts.length < 600, String(receipt.artifacts.length));
+  // sorted by name, the first ones; each link works although the name has a space and a '#'
+  assert.deepEqual(receipt.artifacts.map((a) => a.name), names.slice(0, receipt.artifacts.length));
+  const first = receipt.artifacts[0];
+  assert.equal(first.type, 'text/csv');
+  const got = await fetch(aos.url + first.url, { headers: { Authorization: `Bearer ${(await import('./lib.mjs')).TOKEN}` } });
+  assert.equal(got.status, 200, first.url);
+  assert.equal(await got.text(), 'a,b\n');
+  const ep = await episode(trace);
+  assert.equal(ep.artifacts.length, 600);
+  assert.deepEqual(ep.artifacts.map((a) => a.name), names);
+});
