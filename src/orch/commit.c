@@ -592,10 +592,12 @@ static int merge_into(orch_op_t *later, orch_op_t *earlier, const char *type)
          * key, after the end's own members, as json_object_update_missing
          * with the start's payload would */
         json_t *p = json_object_get(later->json, "payload");
+        /* both strings came from JSON strings (the plan's tool, the key
+         * made of the ids it checked): valid UTF-8 already */
         if ((!json_object_get(p, "tool") &&
-             json_object_set_new(p, "tool", json_string(earlier->s[2]))) ||
+             json_object_set_new_nocheck(p, "tool", json_string_nocheck(earlier->s[2]))) ||
             (!json_object_get(p, "idempotency_key") &&
-             json_object_set_new(p, "idempotency_key", json_string(earlier->s[3]))))
+             json_object_set_new_nocheck(p, "idempotency_key", json_string_nocheck(earlier->s[3]))))
             return 0;
         earlier->run = NULL;
         return 1;
