@@ -48,10 +48,8 @@ orch_tx_t *orch_tx_new(aos_orch_t *o, orch_task_t *t)
 
 static void op_free(orch_op_t *op)
 {
-    for (size_t i = 0; i < sizeof(op->s) / sizeof(op->s[0]); i++)
-        free(op->s[i]);
     json_decref(op->json);
-    free(op);
+    free(op); /* its strings with it */
 }
 
 void orch_tx_free(orch_tx_t *tx)
@@ -64,22 +62,29 @@ void orch_tx_free(orch_tx_t *tx)
     free(tx);
 }
 
-/* A new operation at the end of tx, with strings copied (NULL stays NULL). */
-static orch_op_t *op_add(orch_tx_t *tx,
-                         int (*run)(aos_store_t *, orch_op_t *, orch_tx_t *, aos_err_t *), int n,
-                         const char *const *strs)
+orch_op_t *orch_tx_op(orch_tx_t *tx,
+                      int (*run)(aos_store_t *, orch_op_t *, orch_tx_t *, aos_err_t *), int n,
+                      const char *const *strs)
 {
-    orch_op_t *op = calloc(1, sizeof(*op));
+    /* one block: the operation, then its strings */
+    size_t len[ORCH_OP_STRS], total = sizeof(orch_op_t);
+    for (int i = 0; i < n; i++) {
+        len[i] = strs[i] ? strlen(strs[i]) + 1 : 0;
+        total += len[i];
+    }
+    orch_op_t *op = malloc(total);
     if (!op) {
         tx->nomem = 1;
         return NULL;
     }
+    memset(op, 0, sizeof(*op));
     op->run = run;
+    char *p = (char *)(op + 1);
     for (int i = 0; i < n; i++) {
-        if (strs[i] && !(op->s[i] = strdup(strs[i]))) {
-            op_free(op);
-            tx->nomem = 1;
-            return NULL;
+        if (strs[i]) {
+            memcpy(p, strs[i], len[i]);
+            op->s[i] = p;
+            p += len[i];
         }
     }
     *tx->tail = op;
@@ -87,9 +92,33 @@ static orch_op_t *op_add(orch_tx_t *tx,
     return op;
 }
 
-static char *dump(const json_t *v)
+#define op_add orch_tx_op
+
+/* The JSON text of v appended to the loop's scratch buffer, NUL-ended
+ * (the operation copies it): its offset there, or -1 for a NULL v or a
+ * failure (as the NULL of aos_buf_json_text). The buffer keeps its memory
+ * from one transition to the next: no allocation per text. */
+static ptrdiff_t scratch_json(orch_tx_t *tx, const json_t *v)
 {
-    return v ? aos_buf_json_text(v, NULL) : NULL; /* json_dumps' text, faster */
+    if (!v)
+        return -1;
+    aos_buf_t *b = &tx->o->scratch;
+    size_t at = b->len;
+    if (aos_buf_json(b, v) || aos_buf_append(b, "", 1))
+        return -1;
+    return (ptrdiff_t)at;
+}
+
+static const char *scratch_at(orch_tx_t *tx, ptrdiff_t at)
+{
+    return at < 0 ? NULL : tx->o->scratch.ptr + at;
+}
+
+static void scratch_reset(orch_tx_t *tx)
+{
+    if (tx->o->scratch.cap > (1u << 20)) /* a huge plan once: not kept */
+        aos_buf_release(&tx->o->scratch);
+    aos_buf_reset(&tx->o->scratch);
 }
 
 /* ---- the operations ------------------------------------------------------- */
@@ -102,7 +131,8 @@ static int run_job_insert(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err
 
 void orch_tx_job_insert(orch_tx_t *tx, orch_task_t *t)
 {
-    char *spec = dump(t->spec);
+    scratch_reset(tx);
+    const char *spec = scratch_at(tx, scratch_json(tx, t->spec));
     char sched[32] = "";
     const char *at = json_string_value(json_object_get(t->spec, "scheduled_at"));
     if (at && orch_iso_norm(at, sched) != 0)
@@ -114,7 +144,6 @@ void orch_tx_job_insert(orch_tx_t *tx, orch_task_t *t)
         tx->nomem = 1;
     if (op)
         op->n[0] = t->priority;
-    free(spec);
 }
 
 static int run_job_update(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
@@ -125,10 +154,10 @@ static int run_job_update(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err
 void orch_tx_job_update(orch_tx_t *tx, const char *trace_id, const char *status,
                         const char *started_at, const char *finished_at, const json_t *error)
 {
-    char *e = dump(error);
+    scratch_reset(tx);
+    const char *e = scratch_at(tx, scratch_json(tx, error));
     const char *s[] = {trace_id, status, started_at, finished_at, e};
     op_add(tx, run_job_update, 5, s);
-    free(e);
 }
 
 static int run_trace_update(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
@@ -155,8 +184,10 @@ static int run_state(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *e
 
 void orch_tx_state(orch_tx_t *tx, orch_task_t *t, int with_plan)
 {
-    char *plan = with_plan ? dump(t->plan) : NULL;
-    char *vars = dump(t->vars);
+    scratch_reset(tx);
+    ptrdiff_t plan_at = with_plan ? scratch_json(tx, t->plan) : -1;
+    ptrdiff_t vars_at = scratch_json(tx, t->vars);
+    const char *plan = scratch_at(tx, plan_at), *vars = scratch_at(tx, vars_at);
     const char *s[] = {t->trace_id,
                        plan,
                        vars,
@@ -168,33 +199,30 @@ void orch_tx_state(orch_tx_t *tx, orch_task_t *t, int with_plan)
         tx->nomem = 1;
     if (op)
         op->n[0] = (int64_t)t->cursor;
-    free(plan);
-    free(vars);
 }
 
 static int run_step(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
 {
     aos_store_step_t s = {op->s[0], op->s[1], (int)op->n[0], op->n[1], op->s[2], op->s[3], op->s[4],
-                          op->s[5], op->s[6], op->s[7],      op->x,    NULL,     NULL};
-    /* the times ride in the json member: [started_at, finished_at] */
-    s.started_at = json_string_value(json_array_get(op->json, 0));
-    s.finished_at = json_string_value(json_array_get(op->json, 1));
+                          op->s[5], op->s[6], op->s[7],      op->x,    op->s[8], op->s[9]};
     return aos_store_task_step_put(st, &s, err);
 }
 
 void orch_tx_step(orch_tx_t *tx, const aos_store_step_t *st)
 {
-    const char *s[] = {st->trace_id, st->step_id, st->kind,  st->status,
-                       st->input,    st->output,  st->error, st->idempotency_key};
-    orch_op_t *op = op_add(tx, run_step, 8, s);
+    const char *s[] = {st->trace_id,   st->step_id,    st->kind,  st->status,
+                       st->input,      st->output,     st->error, st->idempotency_key,
+                       st->started_at, st->finished_at};
+    if (!st->started_at) { /* every attempt has its start */
+        tx->nomem = 1;
+        return;
+    }
+    orch_op_t *op = op_add(tx, run_step, 10, s);
     if (!op)
         return;
     op->n[0] = st->attempt;
     op->n[1] = st->seq;
     op->x = st->cost_cny;
-    op->json = json_pack("[s, s*]", st->started_at, st->finished_at);
-    if (!op->json)
-        tx->nomem = 1;
 }
 
 static int run_approval_put(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
@@ -202,13 +230,25 @@ static int run_approval_put(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_e
     return aos_store_approval_put(st, op->s[0], op->s[1], op->s[2], op->s[3], op->s[4], err);
 }
 
+void orch_tx_step_json(orch_tx_t *tx, aos_store_step_t *st, const json_t *input,
+                       const json_t *output, const json_t *error)
+{
+    scratch_reset(tx);
+    ptrdiff_t in = scratch_json(tx, input), out = scratch_json(tx, output),
+              er = scratch_json(tx, error);
+    st->input = scratch_at(tx, in);
+    st->output = scratch_at(tx, out);
+    st->error = scratch_at(tx, er);
+    orch_tx_step(tx, st);
+}
+
 void orch_tx_approval_put(orch_tx_t *tx, const char *trace_id, const char *step_id,
                           const char *message, const json_t *decisions, const char *deadline)
 {
-    char *d = dump(decisions);
+    scratch_reset(tx);
+    const char *d = scratch_at(tx, scratch_json(tx, decisions));
     const char *s[] = {trace_id, step_id, message, d, deadline};
     op_add(tx, run_approval_put, 5, s);
-    free(d);
 }
 
 static int run_approval_decide(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
@@ -237,13 +277,28 @@ static int run_event(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *e
 static json_t *envelope_of(const char *trace_id, const char *project_id, const char *type,
                            const char *severity, const char *card_id, json_t *payload)
 {
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o}", "type", type, "trace_id", trace_id, "topic",
-                           "task", "severity", severity ? severity : "info", "payload",
-                           payload ? payload : json_object());
-    if (ev && card_id && aos_bus_is_value_type(type))
-        json_object_set_new(ev, "card_id", json_string(card_id));
-    if (ev && project_id)
-        json_object_set_new(ev, "project_id", json_string(project_id));
+    /* what json_pack("{s:s, s:s, s:s, s:s, s:o}", ...) made, without
+     * parsing its format each time: the members in the same order */
+    json_t *ev = json_object();
+    if (!payload)
+        payload = json_object();
+    if (!ev || !payload || !type || !trace_id ||
+        json_object_set_new_nocheck(ev, "type", json_string(type)) ||
+        json_object_set_new_nocheck(ev, "trace_id", json_string(trace_id)) ||
+        json_object_set_new_nocheck(ev, "topic", json_string_nocheck("task")) ||
+        json_object_set_new_nocheck(ev, "severity", json_string(severity ? severity : "info"))) {
+        json_decref(ev);
+        json_decref(payload);
+        return NULL;
+    }
+    if (json_object_set_new_nocheck(ev, "payload", payload)) {
+        json_decref(ev);
+        return NULL;
+    }
+    if (card_id && aos_bus_is_value_type(type))
+        json_object_set_new_nocheck(ev, "card_id", json_string(card_id));
+    if (project_id)
+        json_object_set_new_nocheck(ev, "project_id", json_string(project_id));
     return ev;
 }
 
@@ -260,8 +315,15 @@ static json_t *envelope(orch_task_t *t, const char *type, const char *severity, 
  * attempt. The event is the one step_event (task.c) would have queued. */
 static json_t *started_event(const orch_op_t *op)
 {
-    json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "step", op->s[1], "tool", op->s[2], "attempt",
-                          (int)op->n[0], "idempotency_key", op->s[3]);
+    /* json_pack("{s:s, s:s, s:i, s:s}", ...)'s object, built directly */
+    json_t *p = op->s[1] && op->s[2] && op->s[3] ? json_object() : NULL;
+    if (p && (json_object_set_new_nocheck(p, "step", json_string(op->s[1])) ||
+              json_object_set_new_nocheck(p, "tool", json_string(op->s[2])) ||
+              json_object_set_new_nocheck(p, "attempt", json_integer((int)op->n[0])) ||
+              json_object_set_new_nocheck(p, "idempotency_key", json_string(op->s[3])))) {
+        json_decref(p);
+        p = NULL;
+    }
     return p ? envelope_of(op->s[0], op->s[4], "step.started", "info", NULL, p) : NULL;
 }
 
@@ -278,8 +340,15 @@ static int run_started(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t 
  * trace id, card, step id, label, project id; n: done, total. */
 static int run_progress(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
 {
-    json_t *p = json_pack("{s:I, s:I, s:s, s:s}", "done", (json_int_t)op->n[0], "total",
-                          (json_int_t)op->n[1], "step", op->s[2], "label", op->s[3]);
+    /* json_pack("{s:I, s:I, s:s, s:s}", ...)'s object, built directly */
+    json_t *p = op->s[2] && op->s[3] ? json_object() : NULL;
+    if (p && (json_object_set_new_nocheck(p, "done", json_integer((json_int_t)op->n[0])) ||
+              json_object_set_new_nocheck(p, "total", json_integer((json_int_t)op->n[1])) ||
+              json_object_set_new_nocheck(p, "step", json_string(op->s[2])) ||
+              json_object_set_new_nocheck(p, "label", json_string(op->s[3])))) {
+        json_decref(p);
+        p = NULL;
+    }
     json_t *ev =
         p ? envelope_of(op->s[0], op->s[4], "task.progress.milestone", "info", op->s[1], p) : NULL;
     int rc = ev ? aos_bus_append_tx_own(st, ev, NULL, err) : aos_err_set(err, AOS_ENOMEM, NULL);
@@ -308,9 +377,10 @@ void orch_tx_step_started(orch_tx_t *tx, orch_task_t *t, const char *step_id, co
 }
 
 static orch_op_t *event_op(orch_tx_t *tx, json_t *ev,
-                           int (*run)(aos_store_t *, orch_op_t *, orch_tx_t *, aos_err_t *))
+                           int (*run)(aos_store_t *, orch_op_t *, orch_tx_t *, aos_err_t *), int n,
+                           const char *const *strs)
 {
-    orch_op_t *op = ev ? op_add(tx, run, 0, NULL) : NULL;
+    orch_op_t *op = ev ? op_add(tx, run, n, strs) : NULL;
     if (!op) {
         tx->nomem = 1;
         json_decref(ev);
@@ -323,7 +393,7 @@ static orch_op_t *event_op(orch_tx_t *tx, json_t *ev,
 void orch_tx_event(orch_tx_t *tx, orch_task_t *t, const char *type, const char *severity,
                    const char *card_id, json_t *payload)
 {
-    event_op(tx, envelope(t, type, severity, card_id, payload), run_event);
+    event_op(tx, envelope(t, type, severity, card_id, payload), run_event, 0, NULL);
 }
 
 #define RECEIPT_ARTIFACTS_BYTES (32u * 1024) /* of the event's 64 KiB */
@@ -345,13 +415,8 @@ void orch_tx_receipt(orch_tx_t *tx, orch_task_t *t, json_t *payload)
 {
     char card[48];
     snprintf(card, sizeof(card), "task:%s", t->trace_id);
-    orch_op_t *op = event_op(tx, envelope(t, "task.receipt", "info", card, payload), run_receipt);
-    if (!op)
-        return;
-    op->s[0] = t->workspace ? strdup(t->workspace) : NULL;
-    op->s[1] = strdup(t->trace_id);
-    if (!op->s[1])
-        tx->nomem = 1;
+    const char *s[] = {t->workspace, t->trace_id};
+    event_op(tx, envelope(t, "task.receipt", "info", card, payload), run_receipt, 2, s);
 }
 
 static int run_mkdir(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
@@ -527,10 +592,12 @@ static int merge_into(orch_op_t *later, orch_op_t *earlier, const char *type)
          * key, after the end's own members, as json_object_update_missing
          * with the start's payload would */
         json_t *p = json_object_get(later->json, "payload");
+        /* both strings came from JSON strings (the plan's tool, the key
+         * made of the ids it checked): valid UTF-8 already */
         if ((!json_object_get(p, "tool") &&
-             json_object_set_new(p, "tool", json_string(earlier->s[2]))) ||
+             json_object_set_new_nocheck(p, "tool", json_string_nocheck(earlier->s[2]))) ||
             (!json_object_get(p, "idempotency_key") &&
-             json_object_set_new(p, "idempotency_key", json_string(earlier->s[3]))))
+             json_object_set_new_nocheck(p, "idempotency_key", json_string_nocheck(earlier->s[3]))))
             return 0;
         earlier->run = NULL;
         return 1;
@@ -550,13 +617,9 @@ static int merge_into(orch_op_t *later, orch_op_t *earlier, const char *type)
             steal(&later->s[i], &earlier->s[i]);
     } else if (later->run == run_step) {
         /* the upsert keeps the first insert's seq, kind, key and start */
-        json_t *start = json_array_get(earlier->json, 0);
-        if (start && json_array_set(later->json, 0, start))
-            return 0;
-        static const int kept[] = {2, 7}; /* kind, idempotency_key */
+        static const int kept[] = {2, 7, 8}; /* kind, idempotency_key, started_at */
         for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
-            free(later->s[kept[i]]);
-            later->s[kept[i]] = earlier->s[kept[i]];
+            later->s[kept[i]] = earlier->s[kept[i]]; /* in earlier's block, freed with it */
             earlier->s[kept[i]] = NULL;
         }
         steal(&later->s[4], &earlier->s[4]); /* input: COALESCE */

@@ -16,6 +16,7 @@
 #define AOS_ORCH_INTERNAL_H
 
 #include "orch/orch.h"
+#include "buf/buf.h"
 #include "map/map.h"
 #include "plan/plan.h"
 
@@ -30,10 +31,14 @@ const char *orch_status_name(enum orch_status s);
 
 /* ---- transitions (commit.c) -------------------------------------------- */
 
+#define ORCH_OP_STRS 10
 struct orch_op {
     orch_op_t *next;
     int (*run)(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err);
-    char *s[8]; /* owned strings; what each means is up to run */
+    /* strings in the operation's own block (orch_tx_op), freed with it;
+     * what each means is up to run. Coalescing moves them between the
+     * operations of one transition, all freed together. */
+    char *s[ORCH_OP_STRS];
     int64_t n[3];
     double x;
     json_t *json; /* owned */
@@ -78,6 +83,12 @@ void orch_tx_local_done(aos_orch_t *o);
 /* A transition of t failed: those of t still queued are not written. */
 void orch_tx_drop_queued(aos_orch_t *o, orch_task_t *t);
 
+/* A new operation at the end of tx, its n strings (NULL stays NULL)
+ * copied into the one block that holds it; NULL (and tx->nomem set) on no
+ * memory. */
+orch_op_t *orch_tx_op(orch_tx_t *tx,
+                      int (*run)(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err),
+                      int n, const char *const *strs);
 /* The writes a transition may hold; strings are copied. */
 void orch_tx_job_insert(orch_tx_t *tx, orch_task_t *t);
 void orch_tx_job_update(orch_tx_t *tx, const char *trace_id, const char *status,
@@ -86,6 +97,10 @@ void orch_tx_trace_update(orch_tx_t *tx, orch_task_t *t, const char *finished_at
 /* the task's state row from t (plan written when with_plan) */
 void orch_tx_state(orch_tx_t *tx, orch_task_t *t, int with_plan);
 void orch_tx_step(orch_tx_t *tx, const aos_store_step_t *s);
+/* orch_tx_step with input, output and error the JSON texts of these (each
+ * may be NULL); s's three strings are set to what was written. */
+void orch_tx_step_json(orch_tx_t *tx, aos_store_step_t *s, const json_t *input,
+                       const json_t *output, const json_t *error);
 void orch_tx_approval_put(orch_tx_t *tx, const char *trace_id, const char *step_id,
                           const char *message, const json_t *decisions, const char *deadline);
 void orch_tx_approval_decide(orch_tx_t *tx, const char *trace_id, const char *step_id,
@@ -233,6 +248,7 @@ struct aos_orch_s {
     unsigned local_calls; /* local read-only tool calls in flight (task.c) */
     unsigned urgent;      /* queued transitions something waits for */
     int64_t inflight_ns;  /* its transaction's time, set on the worker */
+    aos_buf_t scratch;    /* the JSON texts of the transition being built */
     int shutting_down;
     int closed; /* handles closed, of 2 */
     void (*on_shutdown)(void *data);

@@ -535,24 +535,27 @@ int orch_accept(aos_orch_t *o, json_t *spec, json_t *plan, const char *actor, co
                           : json_object_get(spec, "dsl") ? "dsl"
                           : !plan                        ? "llm"
                                                          : "offline";
-    json_t *pin = json_pack("{s:s}", "planner", planner);
-    if (json_object_get(spec, "goal"))
-        json_object_set(pin, "goal", json_object_get(spec, "goal"));
+    json_int_t nsteps = (json_int_t)json_array_size(json_object_get(plan, "steps"));
     aos_store_step_t ps = {trace, "plan", 1,    t->seq++, "plan", "done", NULL,
                            NULL,  NULL,   NULL, 0,        now,    now};
-    /* the plan itself is task_state.plan: the row says who made it */
-    json_t *pout = json_pack("{s:s, s:I}", "planner", planner, "steps",
-                             (json_int_t)json_array_size(json_object_get(plan, "steps")));
-    char *pin_s = aos_buf_json_text(pin, NULL); /* json_dumps' text, faster */
-    char *pout_s = aos_buf_json_text(pout, NULL);
-    json_decref(pout);
-    ps.input = pin_s;
-    ps.output = pout_s;
     orch_tx_job_insert(tx, t);
-    if (plan) /* the model's plan gets its row when it is made */
-        orch_tx_step(tx, &ps);
-    free(pin_s);
-    free(pout_s);
+    if (plan) { /* the model's plan gets its row when it is made */
+        /* the plan itself is task_state.plan: the row says who made it
+         * ({planner, goal?} in, {planner, steps} out: json_pack's objects,
+         * built without parsing a format) */
+        json_t *pin = json_object(), *pout = json_object();
+        if (pin)
+            json_object_set_new_nocheck(pin, "planner", json_string_nocheck(planner));
+        if (pin && json_object_get(spec, "goal"))
+            json_object_set_nocheck(pin, "goal", json_object_get(spec, "goal"));
+        if (pout) {
+            json_object_set_new_nocheck(pout, "planner", json_string_nocheck(planner));
+            json_object_set_new_nocheck(pout, "steps", json_integer(nsteps));
+        }
+        orch_tx_step_json(tx, &ps, pin, pout, NULL);
+        json_decref(pin);
+        json_decref(pout);
+    }
     if (rerun_of && prev) {
         /* the steps before from_step: their recorded results, reused */
         size_t i;
@@ -595,37 +598,27 @@ int orch_accept(aos_orch_t *o, json_t *spec, json_t *plan, const char *actor, co
         t->ws_made = 1;
         char from[4096];
         snprintf(from, sizeof(from), "%s/workspaces/%s", o->data_dir, rerun_of);
-        orch_op_t *op = calloc(1, sizeof(*op));
-        if (op && (op->s[0] = strdup(from)) && (op->s[1] = strdup(t->workspace))) {
-            op->run = run_copy_workspace;
-            *tx->tail = op;
-            tx->tail = &op->next;
-        } else {
-            if (op)
-                free(op->s[0]);
-            free(op);
-            tx->nomem = 1;
-        }
+        const char *s[] = {from, t->workspace};
+        orch_tx_op(tx, run_copy_workspace, 2, s);
     }
     if (json_array_size(files)) {
         orch_tx_mkdir(tx, t->workspace);
         t->ws_made = 1;
-        orch_op_t *op = calloc(1, sizeof(*op));
-        if (op && (op->s[0] = strdup(t->workspace))) {
-            op->run = run_files;
+        const char *s[] = {t->workspace};
+        orch_op_t *op = orch_tx_op(tx, run_files, 1, s);
+        if (op)
             op->json = json_incref(files);
-            *tx->tail = op;
-            tx->tail = &op->next;
-        } else {
-            free(op);
-            tx->nomem = 1;
-        }
     }
     char card[48];
     snprintf(card, sizeof(card), "task:%s", trace);
-    json_t *acc = json_pack("{s:s, s:I, s:s, s:s}", "planner", planner, "steps",
-                            (json_int_t)json_array_size(json_object_get(plan, "steps")), "actor",
-                            t->actor, "status", "queued");
+    /* json_pack("{s:s, s:I, s:s, s:s}", ...)'s object, built directly */
+    json_t *acc = t->actor ? json_object() : NULL;
+    if (acc) {
+        json_object_set_new_nocheck(acc, "planner", json_string_nocheck(planner));
+        json_object_set_new_nocheck(acc, "steps", json_integer(nsteps));
+        json_object_set_new_nocheck(acc, "actor", json_string(t->actor));
+        json_object_set_new_nocheck(acc, "status", json_string_nocheck("queued"));
+    }
     if (json_object_get(spec, "goal"))
         json_object_set(acc, "goal", json_object_get(spec, "goal"));
     if (json_object_get(spec, "title"))
@@ -635,14 +628,20 @@ int orch_accept(aos_orch_t *o, json_t *spec, json_t *plan, const char *actor, co
         json_object_set_new(acc, "from_step", json_string(from_step));
     }
     orch_tx_event(tx, t, "task.acceptance", "info", card, acc);
-    json_t *ad =
-        json_pack("{s:s, s:I, s:s?, s:s?, s:s?}", "planner", planner, "steps",
-                  (json_int_t)json_array_size(json_object_get(plan, "steps")), "project_id",
-                  t->project_id, "rerun_of", rerun_of, "from_step", from_step);
+    /* json_pack("{s:s, s:I, s:s?, s:s?, s:s?}", ...)'s object */
+    json_t *ad = json_object();
+    if (ad) {
+        json_object_set_new_nocheck(ad, "planner", json_string_nocheck(planner));
+        json_object_set_new_nocheck(ad, "steps", json_integer(nsteps));
+        json_object_set_new_nocheck(ad, "project_id",
+                                    t->project_id ? json_string(t->project_id) : json_null());
+        json_object_set_new_nocheck(ad, "rerun_of", rerun_of ? json_string(rerun_of) : json_null());
+        json_object_set_new_nocheck(ad, "from_step",
+                                    from_step ? json_string(from_step) : json_null());
+    }
     if (json_object_get(spec, "title"))
         json_object_set(ad, "title", json_object_get(spec, "title"));
     orch_tx_audit(tx, t->actor, rerun_of ? "task.rerun" : "task.submit", trace, ad);
-    json_decref(pin);
     json_decref(files);
     if (extra)
         extra(tx, data);
@@ -1139,6 +1138,7 @@ void aos_orch_free(aos_orch_t *o)
     while (aos_map_iter_next(&o->per_project, &it, NULL, NULL, &v))
         free(v);
     aos_map_release(&o->per_project);
+    aos_buf_release(&o->scratch);
     uv_close((uv_handle_t *)&o->sched_timer, on_closed);
     uv_close((uv_handle_t *)&o->sweep, on_closed);
 }

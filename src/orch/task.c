@@ -192,24 +192,15 @@ static void count(orch_task_t *t, const char *what)
     json_object_set_new(c, what, json_integer(json_integer_value(json_object_get(c, what)) + 1));
 }
 
-static char *dump(const json_t *v)
-{
-    return v ? aos_buf_json_text(v, NULL) : NULL; /* json_dumps' text, faster */
-}
-
 /* A step row into tx; input, output and error as JSON (may be NULL). */
 static void step_row(orch_tx_t *tx, orch_task_t *t, const char *id, const char *kind,
                      const char *status, int attempt, int64_t seq, const json_t *input,
                      const json_t *output, const json_t *error, const char *started,
                      const char *finished, const char *key, double cost)
 {
-    char *in = dump(input), *out = dump(output), *er = dump(error);
-    aos_store_step_t s = {t->trace_id, id, attempt, seq,  kind,    status,  in,
-                          out,         er, key,     cost, started, finished};
-    orch_tx_step(tx, &s);
-    free(in);
-    free(out);
-    free(er);
+    aos_store_step_t s = {t->trace_id, id,   attempt, seq,  kind,    status,  NULL,
+                          NULL,        NULL, key,     cost, started, finished};
+    orch_tx_step_json(tx, &s, input, output, error);
 }
 
 /* "a" then "b" (NULL: "") into out[0..n), cut as snprintf would: the

@@ -440,7 +440,7 @@ static int check_step(vctx_t *c, const json_t *st, json_t *out)
 {
     char kind = c->kind[c->cur];
     int rc = 0;
-    if (json_object_set_new(out, "id", json_string(c->cur_id)))
+    if (json_object_set_new_nocheck(out, "id", json_string_nocheck(c->cur_id)))
         return oom(c);
     if (kind == 't') {
         const json_t *t = json_object_get(st, "tool");
@@ -451,15 +451,15 @@ static int check_step(vctx_t *c, const json_t *st, json_t *out)
             return bad(c, AOS_EINVAL, "args", "must be an object");
         if ((rc = set_path(c, "args")) != 0 || (rc = check_value(c, args, 0)) != 0)
             return rc;
-        if (json_object_set_new(out, "tool", json_deep_copy(t)) ||
-            json_object_set_new(out, "args", args ? json_deep_copy(args) : json_object()))
+        if (json_object_set_new_nocheck(out, "tool", json_deep_copy(t)) ||
+            json_object_set_new_nocheck(out, "args", args ? json_deep_copy(args) : json_object()))
             return oom(c);
-        if (json_object_set_new(out, "check",
-                                pair("non_empty", json_false(), "not_error", json_true())) ||
+        if (json_object_set_new_nocheck(
+                out, "check", pair("non_empty", json_false(), "not_error", json_true())) ||
             json_object_set_new(
                 out, "retry",
                 pair("max", json_integer(0), "backoff_ms", json_integer(BACKOFF_MS_DEFAULT))) ||
-            json_object_set_new(out, "optional", json_false()))
+            json_object_set_new_nocheck(out, "optional", json_false()))
             return oom(c);
     } else if (kind == 'a') {
         if ((rc = check_approval(c, json_object_get(st, "approval"), out)) != 0)
@@ -472,7 +472,7 @@ static int check_step(vctx_t *c, const json_t *st, json_t *out)
                        AOS_PLAN_LABEL_MAX);
         if ((rc = set_path(c, "milestone")) != 0 || (rc = check_value(c, m, 0)) != 0)
             return rc;
-        if (json_object_set_new(out, "milestone", json_deep_copy(m)))
+        if (json_object_set_new_nocheck(out, "milestone", json_deep_copy(m)))
             return oom(c);
     }
     const char *k;
@@ -642,7 +642,7 @@ json_t *aos__plan_validate(const json_t *plan, const aos_plan_opts_t *opts, aos_
         if ((rc = check_step(&c, st, o)) != 0)
             goto out;
     }
-    if (json_object_set_new(out, "steps", steps_out))
+    if (json_object_set_new_nocheck(out, "steps", steps_out))
         rc = oom(&c);
     steps_out = NULL;
 out:
