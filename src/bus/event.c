@@ -54,8 +54,9 @@ int64_t aos_bus_fold_window_ms(const char *type)
 static int take_str(const json_t *in, const char *key, size_t max, json_t *out, aos_err_t *err)
 {
     json_t *v = json_object_get(in, key);
+    /* the keys are this file's ASCII names: no UTF-8 check of them */
     if (!v || json_is_null(v))
-        return json_object_set_new(out, key, json_null()) ? AOS_ENOMEM : 0;
+        return json_object_set_new_nocheck(out, key, json_null()) ? AOS_ENOMEM : 0;
     if (!json_is_string(v))
         return aos_err_set(err, AOS_EINVAL, "'%s' must be a string", key);
     const char *s = json_string_value(v);
@@ -67,7 +68,7 @@ static int take_str(const json_t *in, const char *key, size_t max, json_t *out, 
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return aos_err_set(err, AOS_EINVAL, "'%s' holds a control character", key);
-    return json_object_set(out, key, v) ? AOS_ENOMEM : 0;
+    return json_object_set_new_nocheck(out, key, json_incref(v)) ? AOS_ENOMEM : 0;
 }
 
 static int valid_type(const char *s, size_t n)
@@ -92,21 +93,46 @@ static int new_card_id(json_t *out)
     return json_object_set_new(out, "card_id", json_string(id)) ? AOS_ENOMEM : 0;
 }
 
+/* 1 for a member a publisher may send, 2 for one the bus assigns, 0 for
+ * any other: by length first, one comparison at most. */
+static int member(const char *k, size_t n)
+{
+    switch (n) {
+    case 2:
+        return memcmp(k, "id", 2) ? 0 : 2;
+    case 4:
+        return memcmp(k, "type", 4) ? 0 : 1;
+    case 5:
+        return memcmp(k, "topic", 5) ? 0 : 1;
+    case 7:
+        return memcmp(k, "payload", 7) == 0 || memcmp(k, "card_id", 7) == 0;
+    case 8:
+        return memcmp(k, "trace_id", 8) == 0 || memcmp(k, "severity", 8) == 0;
+    case 10:
+        return memcmp(k, "project_id", 10) == 0   ? 1
+               : memcmp(k, "created_at", 10) == 0 ? 2
+                                                  : 0;
+    case 12:
+        return memcmp(k, "card_version", 12) ? 0 : 2;
+    default:
+        return 0;
+    }
+}
+
 static int check(const json_t *in, json_t *out, int own, aos_err_t *err)
 {
-    static const char *const known[] = {"type",    "trace_id", "topic",     "severity",
-                                        "payload", "card_id",  "project_id"};
-    static const char *const assigned[] = {"id", "created_at", "card_version"};
     const char *key;
+    size_t klen;
     json_t *v;
     int rc;
     if (!json_is_object(in))
         return aos_err_set(err, AOS_EINVAL, "an event must be an object");
-    json_object_foreach((json_t *)in, key, v)
+    json_object_keylen_foreach((json_t *)in, key, klen, v)
     {
-        if (in_list(key, assigned, sizeof(assigned) / sizeof(assigned[0])))
+        int m = member(key, klen);
+        if (m == 2)
             return aos_err_set(err, AOS_EINVAL, "'%.64s' is assigned by the bus", key);
-        if (!in_list(key, known, sizeof(known) / sizeof(known[0])))
+        if (m == 0)
             return aos_err_set(err, AOS_EINVAL, "unknown member '%.64s'", key);
     }
     v = json_object_get(in, "type");
@@ -117,7 +143,7 @@ static int check(const json_t *in, json_t *out, int own, aos_err_t *err)
                            "'type' must be 1 to %d characters of a-z, 0-9, '.', '_', '-'",
                            MAX_TYPE);
     const char *type = json_string_value(v);
-    if (json_object_set(out, "type", v))
+    if (json_object_set_new_nocheck(out, "type", json_incref(v)))
         return AOS_ENOMEM;
     if ((rc = take_str(in, "trace_id", MAX_IDTEXT, out, err)) ||
         (rc = take_str(in, "topic", MAX_IDTEXT, out, err)) ||
@@ -131,9 +157,9 @@ static int check(const json_t *in, json_t *out, int own, aos_err_t *err)
             return aos_err_set(err, AOS_EINVAL,
                                "'severity' must be one of debug, info, notice, warning, error, "
                                "critical");
-        if (json_object_set(out, "severity", v))
+        if (json_object_set_new_nocheck(out, "severity", json_incref(v)))
             return AOS_ENOMEM;
-    } else if (json_object_set_new(out, "severity", json_string("info"))) {
+    } else if (json_object_set_new_nocheck(out, "severity", json_string("info"))) {
         return AOS_ENOMEM;
     }
 
