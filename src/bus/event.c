@@ -109,9 +109,7 @@ static int member(const char *k, size_t n)
     case 8:
         return memcmp(k, "trace_id", 8) == 0 || memcmp(k, "severity", 8) == 0;
     case 10:
-        return memcmp(k, "project_id", 10) == 0   ? 1
-               : memcmp(k, "created_at", 10) == 0 ? 2
-                                                  : 0;
+        return memcmp(k, "project_id", 10) == 0 ? 1 : memcmp(k, "created_at", 10) == 0 ? 2 : 0;
     case 12:
         return memcmp(k, "card_version", 12) ? 0 : 2;
     default:

@@ -147,8 +147,8 @@ static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
                 span_params(&a->rows[i + j], &p[j * INSERT_PARAMS]);
             /* aos_store_tx holds db_lock; the backend keeps the statement
              * prepared */
-            int rc = st->be->exec(st->conn, insert_chunks[c].sql, p, (int)(k * INSERT_PARAMS),
-                                  NULL, err);
+            int rc = st->be->exec(st->conn, insert_chunks[c].sql, p, (int)(k * INSERT_PARAMS), NULL,
+                                  err);
             if (rc < 0)
                 return aos__store_fail(err, rc, "spans %zu to %zu", i, i + k - 1);
         }

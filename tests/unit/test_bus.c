@@ -282,16 +282,16 @@ static void test_sse_frame_stored_payload(void **state)
     (void)state;
     static const char text[] = "{\"done\":4,\"label\":\"a \\\"q\\\" \xc3\xa9\",\"cost\":0.0}";
     aos_bus_event_t e;
-    json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", (json_int_t)7,
-                          "trace_id", "t1", "topic", "orch", "type", "task.progress.milestone",
-                          "severity", "info", "payload", text, "created_at",
-                          "2026-12-07T10:00:00.000Z", "card_id", "progress:t1", "card_version",
-                          (json_int_t)2);
+    json_t *j =
+        json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", (json_int_t)7, "trace_id",
+                  "t1", "topic", "orch", "type", "task.progress.milestone", "severity", "info",
+                  "payload", text, "created_at", "2026-12-07T10:00:00.000Z", "card_id",
+                  "progress:t1", "card_version", (json_int_t)2);
     aos_store_event_row_t r = row_of(j);
     assert_int_equal(aos__bus_event_init(&e, &r, 1), 0);
     json_t *parsed = json_pack(
-        "{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:n}", "id", (json_int_t)7, "trace_id",
-        "t1", "topic", "orch", "type", "task.progress.milestone", "severity", "info", "payload",
+        "{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:n}", "id", (json_int_t)7, "trace_id", "t1",
+        "topic", "orch", "type", "task.progress.milestone", "severity", "info", "payload",
         json_loads(text, 0, NULL), "created_at", "2026-12-07T10:00:00.000Z", "card_id",
         "progress:t1", "card_version", (json_int_t)2, "project_id");
     char *want = json_dumps(parsed, JSON_COMPACT);
