@@ -319,7 +319,8 @@ int aos__bus_event_init(aos_bus_event_t *e, const aos_store_event_row_t *r, int 
         memcpy(type, r->text[AOS_STORE_EV_TYPE], r->len[AOS_STORE_EV_TYPE]);
         type[r->len[AOS_STORE_EV_TYPE]] = '\0';
     }
-    frame = frame && aos_bus_is_value_type(type);
+    /* what a stream may get: live a value type, replayed a row with a card */
+    frame = frame && (aos_bus_is_value_type(type) || r->text[AOS_STORE_EV_CARD_ID]);
     if (aos_buf_grow(&b, need + (frame ? 2 * need + 160 : 0)) || (frame && put_frame(&b, r))) {
         aos_buf_release(&b);
         return AOS_ENOMEM;
