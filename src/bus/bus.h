@@ -150,25 +150,35 @@ int aos_bus_publish(aos_bus_t *bus, json_t *events, aos_bus_done_fn done, void *
 
 /* --- subscribing ---------------------------------------------------------- */
 
-/* One delivered event. Every pointer is borrowed for the callback. */
+/* One delivered event: the columns of its row. Every pointer is borrowed
+ * for the callback; strings are NUL-terminated, NULL when absent. */
 typedef struct {
     int64_t id;
     const char *type;
-    const char *trace_id;   /* NULL when absent */
-    const char *project_id; /* NULL when absent */
-    int value;              /* aos_bus_is_value_type(type) */
-    int replay;             /* read back for a subscriber catching up, not live */
-    /* the envelope: read it with aos_bus_event_json (its payload may be
-     * still the stored text, parsed when first asked for) */
-    const json_t *envelope;
-    const char *sse; /* "id: N\ndata: <envelope>\n\n" */
+    const char *trace_id;
+    const char *project_id;
+    int value;  /* aos_bus_is_value_type(type) */
+    int replay; /* read back for a subscriber catching up, not live */
+    const char *topic, *severity, *created_at, *card_id;
+    int64_t card_version; /* 0: none */
+    /* the payload as stored: its compact JSON text (an object's) */
+    const char *payload;
+    size_t payload_len;
+    /* value events: "id: N\ndata: <envelope>\n\n", the envelope's compact
+     * JSON as aos_bus_event_json would dump it; NULL for other events (no
+     * stream sends them) */
+    const char *sse;
     size_t sse_len;
+    /* private: the envelope once aos_bus_event_json built it, the block
+     * that holds the strings and the frame */
+    json_t *envelope;
+    char *mem;
 } aos_bus_event_t;
 
-/* The envelope of e with its payload parsed (the first call parses it;
- * the SSE frame never needs it), borrowed as e is; NULL on no memory. A
- * stored payload that is not a JSON object reads as {}. Loop thread, as
- * the callbacks that get e. */
+/* The envelope of e (bus.h's top), built the first time it is asked for
+ * (the frame and the columns above never need it), its payload parsed;
+ * borrowed as e is; NULL on no memory. A stored payload that is not a JSON
+ * object reads as {}. Loop thread, as the callbacks that get e. */
 const json_t *aos_bus_event_json(const aos_bus_event_t *e);
 
 typedef struct {

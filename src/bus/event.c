@@ -54,8 +54,9 @@ int64_t aos_bus_fold_window_ms(const char *type)
 static int take_str(const json_t *in, const char *key, size_t max, json_t *out, aos_err_t *err)
 {
     json_t *v = json_object_get(in, key);
+    /* the keys are this file's ASCII names: no UTF-8 check of them */
     if (!v || json_is_null(v))
-        return json_object_set_new(out, key, json_null()) ? AOS_ENOMEM : 0;
+        return json_object_set_new_nocheck(out, key, json_null()) ? AOS_ENOMEM : 0;
     if (!json_is_string(v))
         return aos_err_set(err, AOS_EINVAL, "'%s' must be a string", key);
     const char *s = json_string_value(v);
@@ -67,7 +68,7 @@ static int take_str(const json_t *in, const char *key, size_t max, json_t *out, 
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return aos_err_set(err, AOS_EINVAL, "'%s' holds a control character", key);
-    return json_object_set(out, key, v) ? AOS_ENOMEM : 0;
+    return json_object_set_new_nocheck(out, key, json_incref(v)) ? AOS_ENOMEM : 0;
 }
 
 static int valid_type(const char *s, size_t n)
@@ -92,21 +93,44 @@ static int new_card_id(json_t *out)
     return json_object_set_new(out, "card_id", json_string(id)) ? AOS_ENOMEM : 0;
 }
 
+/* 1 for a member a publisher may send, 2 for one the bus assigns, 0 for
+ * any other: by length first, one comparison at most. */
+static int member(const char *k, size_t n)
+{
+    switch (n) {
+    case 2:
+        return memcmp(k, "id", 2) ? 0 : 2;
+    case 4:
+        return memcmp(k, "type", 4) ? 0 : 1;
+    case 5:
+        return memcmp(k, "topic", 5) ? 0 : 1;
+    case 7:
+        return memcmp(k, "payload", 7) == 0 || memcmp(k, "card_id", 7) == 0;
+    case 8:
+        return memcmp(k, "trace_id", 8) == 0 || memcmp(k, "severity", 8) == 0;
+    case 10:
+        return memcmp(k, "project_id", 10) == 0 ? 1 : memcmp(k, "created_at", 10) == 0 ? 2 : 0;
+    case 12:
+        return memcmp(k, "card_version", 12) ? 0 : 2;
+    default:
+        return 0;
+    }
+}
+
 static int check(const json_t *in, json_t *out, int own, aos_err_t *err)
 {
-    static const char *const known[] = {"type",    "trace_id", "topic",     "severity",
-                                        "payload", "card_id",  "project_id"};
-    static const char *const assigned[] = {"id", "created_at", "card_version"};
     const char *key;
+    size_t klen;
     json_t *v;
     int rc;
     if (!json_is_object(in))
         return aos_err_set(err, AOS_EINVAL, "an event must be an object");
-    json_object_foreach((json_t *)in, key, v)
+    json_object_keylen_foreach((json_t *)in, key, klen, v)
     {
-        if (in_list(key, assigned, sizeof(assigned) / sizeof(assigned[0])))
+        int m = member(key, klen);
+        if (m == 2)
             return aos_err_set(err, AOS_EINVAL, "'%.64s' is assigned by the bus", key);
-        if (!in_list(key, known, sizeof(known) / sizeof(known[0])))
+        if (m == 0)
             return aos_err_set(err, AOS_EINVAL, "unknown member '%.64s'", key);
     }
     v = json_object_get(in, "type");
@@ -117,7 +141,7 @@ static int check(const json_t *in, json_t *out, int own, aos_err_t *err)
                            "'type' must be 1 to %d characters of a-z, 0-9, '.', '_', '-'",
                            MAX_TYPE);
     const char *type = json_string_value(v);
-    if (json_object_set(out, "type", v))
+    if (json_object_set_new_nocheck(out, "type", json_incref(v)))
         return AOS_ENOMEM;
     if ((rc = take_str(in, "trace_id", MAX_IDTEXT, out, err)) ||
         (rc = take_str(in, "topic", MAX_IDTEXT, out, err)) ||
@@ -131,9 +155,9 @@ static int check(const json_t *in, json_t *out, int own, aos_err_t *err)
             return aos_err_set(err, AOS_EINVAL,
                                "'severity' must be one of debug, info, notice, warning, error, "
                                "critical");
-        if (json_object_set(out, "severity", v))
+        if (json_object_set_new_nocheck(out, "severity", json_incref(v)))
             return AOS_ENOMEM;
-    } else if (json_object_set_new(out, "severity", json_string("info"))) {
+    } else if (json_object_set_new_nocheck(out, "severity", json_string("info"))) {
         return AOS_ENOMEM;
     }
 
@@ -220,81 +244,178 @@ int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err)
 
 /* Delivered events ---------------------------------------------------------- */
 
-/* env's compact JSON text: aos_buf_json's, except a payload that is still
- * its stored text (a string: a checked payload is an object), which goes
- * in as it is - it was written as compact JSON (store events.c). */
-static int put_envelope(aos_buf_t *b, const json_t *env)
+/* The envelope's key order, as the store's rows give it (bus.h). */
+static const struct {
+    const char *key; /* with its quotes and colon, as the frame writes it */
+    int col;         /* AOS_STORE_EV_*, or -1 for id, -2 for card_version */
+} env_keys[] = {
+    {"\"id\":", -1},
+    {",\"trace_id\":", AOS_STORE_EV_TRACE_ID},
+    {",\"topic\":", AOS_STORE_EV_TOPIC},
+    {",\"type\":", AOS_STORE_EV_TYPE},
+    {",\"severity\":", AOS_STORE_EV_SEVERITY},
+    {",\"payload\":", AOS_STORE_EV_PAYLOAD},
+    {",\"created_at\":", AOS_STORE_EV_CREATED_AT},
+    {",\"card_id\":", AOS_STORE_EV_CARD_ID},
+    {",\"card_version\":", -2},
+    {",\"project_id\":", AOS_STORE_EV_PROJECT_ID},
+};
+#define NENV_KEYS (sizeof(env_keys) / sizeof(env_keys[0]))
+
+/* The decimal digits of v, as printf's %lld. */
+static int put_int(aos_buf_t *b, int64_t v)
 {
-    const char *k;
-    size_t kl;
-    json_t *v;
-    int first = 1, rc;
-    if ((rc = aos_buf_append(b, "{", 1)))
+    char d[24], *p = d + sizeof(d);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    return aos_buf_append(b, p, (size_t)(d + sizeof(d) - p));
+}
+
+/* "id: N\ndata: <envelope>\n\n" from the row's columns: byte for byte what
+ * jansson writes for the envelope (compact), the stored payload's text as
+ * it is - it was written as compact JSON (store events.c). */
+static int put_frame(aos_buf_t *b, const aos_store_event_row_t *r)
+{
+    int rc;
+    if ((rc = aos_buf_append(b, "id: ", 4)) || (rc = put_int(b, r->id)) ||
+        (rc = aos_buf_append(b, "\ndata: {", 8)))
         return rc;
-    json_object_keylen_foreach((json_t *)env, k, kl, v)
-    {
-        if ((!first && (rc = aos_buf_append(b, ",", 1))) || (rc = aos_buf_json_str(b, k, kl)) ||
-            (rc = aos_buf_append(b, ":", 1)))
+    for (size_t k = 0; k < NENV_KEYS; k++) {
+        int col = env_keys[k].col;
+        if ((rc = aos_buf_puts(b, env_keys[k].key)))
             return rc;
-        first = 0;
-        if (json_is_string(v) && !strcmp(k, "payload"))
-            rc = aos_buf_append(b, json_string_value(v), json_string_length(v));
+        if (col == -1)
+            rc = put_int(b, r->id);
+        else if (col == -2 && r->card_version)
+            rc = put_int(b, r->card_version);
+        else if (col == -2 || !r->text[col])
+            rc = aos_buf_append(b, "null", 4);
+        else if (col == AOS_STORE_EV_PAYLOAD)
+            rc = aos_buf_append(b, r->text[col], r->len[col]);
         else
-            rc = aos_buf_json(b, v);
+            rc = aos_buf_json_str(b, r->text[col], r->len[col]);
         if (rc)
             return rc;
     }
-    return aos_buf_append(b, "}", 1);
+    return aos_buf_append(b, "}\n\n", 3);
 }
 
-int aos__bus_event_init(aos_bus_event_t *e, json_t *env, int frame)
+int aos__bus_event_init(aos_bus_event_t *e, const aos_store_event_row_t *r, int frame)
 {
     memset(e, 0, sizeof(*e));
-    e->envelope = env;
-    e->id = json_integer_value(json_object_get(env, "id"));
-    e->type = json_string_value(json_object_get(env, "type"));
-    e->trace_id = json_string_value(json_object_get(env, "trace_id"));
-    e->project_id = json_string_value(json_object_get(env, "project_id"));
-    e->value = aos_bus_is_value_type(e->type);
-    if (!frame)
-        return 0;
-    /* one pass over the envelope, the stored payload's text as it is: no
-     * parse and dump of it (aos_buf_json: jansson's compact text) */
-    char head[40];
-    int hn = snprintf(head, sizeof(head), "id: %lld\ndata: ", (long long)e->id);
+    /* one block: the frame (value events: no stream sends another), then
+     * each column's text, NUL-terminated */
     aos_buf_t b;
     aos_buf_init(&b, 0);
-    if (aos_buf_grow(&b, 511) || aos_buf_append(&b, head, (size_t)hn) || put_envelope(&b, env) ||
-        aos_buf_append(&b, "\n\n", 2)) {
+    size_t need = 2;
+    for (int k = 0; k < AOS_STORE_EV_NTEXT; k++)
+        need += r->text[k] ? r->len[k] + 1 : 0;
+    char type[MAX_TYPE + 1] = "";
+    if (r->text[AOS_STORE_EV_TYPE] && r->len[AOS_STORE_EV_TYPE] <= MAX_TYPE) {
+        memcpy(type, r->text[AOS_STORE_EV_TYPE], r->len[AOS_STORE_EV_TYPE]);
+        type[r->len[AOS_STORE_EV_TYPE]] = '\0';
+    }
+    /* what a stream may get: live a value type, replayed a row with a card */
+    frame = frame && (aos_bus_is_value_type(type) || r->text[AOS_STORE_EV_CARD_ID]);
+    if (aos_buf_grow(&b, need + (frame ? 2 * need + 160 : 0)) || (frame && put_frame(&b, r))) {
         aos_buf_release(&b);
         return AOS_ENOMEM;
     }
-    e->sse = aos_buf_detach(&b, &e->sse_len);
+    size_t sse_len = b.len, at[AOS_STORE_EV_NTEXT];
+    if (frame)
+        b.len++; /* the frame is a C string too: past its '\0' */
+    for (int k = 0; k < AOS_STORE_EV_NTEXT; k++) {
+        at[k] = b.len;
+        if (!r->text[k])
+            continue;
+        if (aos_buf_append(&b, r->text[k], r->len[k])) {
+            aos_buf_release(&b);
+            return AOS_ENOMEM;
+        }
+        b.len++; /* past the '\0' aos_buf_append keeps after the content */
+    }
+    char *mem = aos_buf_detach(&b, NULL);
+    if (!mem)
+        return AOS_ENOMEM;
+    const char *t[AOS_STORE_EV_NTEXT];
+    for (int k = 0; k < AOS_STORE_EV_NTEXT; k++)
+        t[k] = r->text[k] ? mem + at[k] : NULL;
+    e->mem = mem;
+    e->id = r->id;
+    e->type = t[AOS_STORE_EV_TYPE];
+    e->trace_id = t[AOS_STORE_EV_TRACE_ID];
+    e->project_id = t[AOS_STORE_EV_PROJECT_ID];
+    e->topic = t[AOS_STORE_EV_TOPIC];
+    e->severity = t[AOS_STORE_EV_SEVERITY];
+    e->created_at = t[AOS_STORE_EV_CREATED_AT];
+    e->card_id = t[AOS_STORE_EV_CARD_ID];
+    e->card_version = r->card_version;
+    e->payload = t[AOS_STORE_EV_PAYLOAD];
+    e->payload_len = r->len[AOS_STORE_EV_PAYLOAD];
+    e->value = aos_bus_is_value_type(e->type);
+    if (frame) {
+        e->sse = mem;
+        e->sse_len = sse_len;
+    }
     return 0;
+}
+
+/* s as a JSON string, or null. */
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
 }
 
 const json_t *aos_bus_event_json(const aos_bus_event_t *e)
 {
-    json_t *env = (json_t *)e->envelope;
-    json_t *p = json_object_get(env, "payload");
-    if (json_is_string(p)) { /* the stored text: parsed once, in its place */
-        json_t *v = json_loadb(json_string_value(p), json_string_length(p), 0, NULL);
-        if (v && !json_is_object(v)) {
-            json_decref(v);
-            v = NULL;
-        }
-        if (!v)
-            v = json_object();
-        if (!v || json_object_set_new(env, "payload", v))
-            return NULL;
+    if (e->envelope)
+        return e->envelope;
+    /* built once, the first time a subscriber asks: the stored payload
+     * parsed in its place (a text that is no object reads as {}) */
+    json_t *p = e->payload ? json_loadb(e->payload, e->payload_len, 0, NULL) : NULL;
+    if (p && !json_is_object(p)) {
+        json_decref(p);
+        p = NULL;
     }
+    json_t *env = json_object();
+    const struct {
+        const char *key;
+        json_t *v;
+    } m[NENV_KEYS] = {
+        {"id", json_integer(e->id)},
+        {"trace_id", str_or_null(e->trace_id)},
+        {"topic", str_or_null(e->topic)},
+        {"type", str_or_null(e->type)},
+        {"severity", str_or_null(e->severity)},
+        {"payload", p ? p : json_object()},
+        {"created_at", str_or_null(e->created_at)},
+        {"card_id", str_or_null(e->card_id)},
+        {"card_version", e->card_version ? json_integer(e->card_version) : json_null()},
+        {"project_id", str_or_null(e->project_id)},
+    };
+    int bad = !env;
+    for (size_t k = 0; k < NENV_KEYS; k++) {
+        if (bad)
+            json_decref(m[k].v); /* (set_new takes the value, even when it fails) */
+        else if (json_object_set_new_nocheck(env, m[k].key, m[k].v))
+            bad = 1;
+    }
+    if (bad) {
+        json_decref(env);
+        return NULL;
+    }
+    ((aos_bus_event_t *)e)->envelope = env; /* the event's cache: see bus.h */
     return env;
 }
 
 void aos__bus_event_release(aos_bus_event_t *e)
 {
-    json_decref((json_t *)e->envelope);
-    free((char *)e->sse);
+    json_decref(e->envelope);
+    free(e->mem);
     memset(e, 0, sizeof(*e));
 }
 

@@ -27,8 +27,8 @@
 #include "bus/bus.h"
 #include "map/map.h"
 
-/* A batch of events read by a backend. Each event owns a reference to its
- * envelope (json) and its SSE frame (sse, malloc'd). */
+/* A batch of events read by a backend. Each event owns its memory (mem:
+ * the strings and the SSE frame; envelope once built). */
 typedef struct {
     aos_bus_event_t *v;
     size_t n;
@@ -143,9 +143,9 @@ void aos__bus_maybe_free(aos_bus_t *bus);
 int aos__bus_read(aos_bus_t *bus, const aos__bus_query_t *q, aos__bus_read_fn done, void *arg);
 
 /* event.c */
-/* Fills e from env (a stored envelope, whose reference e takes), building
- * the SSE frame when frame is 1. */
-int aos__bus_event_init(aos_bus_event_t *e, json_t *env, int frame);
+/* Fills e from the row r (copied), building the SSE frame of a value
+ * event when frame is 1. The envelope waits for aos_bus_event_json. */
+int aos__bus_event_init(aos_bus_event_t *e, const aos_store_event_row_t *r, int frame);
 /* aos_bus_event_check; own: in's payload is taken, not copied (redacted in
  * place), and *out's payload is its compact JSON text, a string, as
  * aos_store_event_append writes it (the limit then bounds the redacted

@@ -4,10 +4,11 @@
  * Writes apply the fold policy of bus.h with the store's event_cards and
  * event_folds tables, in the same transaction as the events, so a folded
  * update is as durable as a written one and is flushed after a restart.
- * Reads turn rows into delivered events (envelope + SSE frame) on the
- * worker, so the loop thread only matches and copies. The payload stays
- * the stored text: the frame takes it as it is, and it is parsed only for
- * a subscriber that looks into it (aos_bus_event_json). */
+ * Reads turn rows into delivered events (columns + SSE frame) on the
+ * worker, so the loop thread only matches and copies. No envelope is built
+ * and the payload stays the stored text: the frame is made from the
+ * columns, and the envelope only for a subscriber that looks into it
+ * (aos_bus_event_json). */
 #include "bus/internal.h"
 #include "isotime/isotime.h"
 
@@ -186,32 +187,38 @@ struct read_job {
     void *arg;
 };
 
-/* Events matching q into b, each with its SSE frame. */
+struct take {
+    aos__bus_batch_t *b;
+    size_t cap;
+};
+
+/* One row into the next event of the batch. */
+static int take_row(const aos_store_event_row_t *r, void *arg, aos_err_t *err)
+{
+    struct take *t = arg;
+    aos__bus_batch_t *b = t->b;
+    if (b->n == t->cap) {
+        size_t cap = t->cap ? 4 * t->cap : 16;
+        aos_bus_event_t *v = realloc(b->v, cap * sizeof(*v));
+        if (!v)
+            return aos_err_set(err, AOS_ENOMEM, NULL);
+        b->v = v;
+        t->cap = cap;
+    }
+    if (aos__bus_event_init(&b->v[b->n], r, 1))
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    b->n++;
+    return 0;
+}
+
+/* Events matching q into b, each with its SSE frame: straight from the
+ * rows' columns, no envelope built (aos_bus_event_json makes it when a
+ * subscriber asks). */
 static int read_batch(aos_store_t *st, const aos_store_event_query_t *q, aos__bus_batch_t *b,
                       aos_err_t *err)
 {
-    json_t *rows = NULL;
-    aos_store_event_query_t raw = *q;
-    raw.raw_payload = 1; /* the frames take the stored text; aos_bus_event_json parses */
-    int rc = aos_store_event_list(st, &raw, &rows, err);
-    if (rc)
-        return rc;
-    size_t n = json_array_size(rows);
-    if (n) {
-        b->v = calloc(n, sizeof(*b->v));
-        if (!b->v) {
-            json_decref(rows);
-            return aos_err_set(err, AOS_ENOMEM, NULL);
-        }
-    }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = aos__bus_event_init(&b->v[i], json_incref(json_array_get(rows, i)), 1);
-        b->n = i + 1;
-    }
-    json_decref(rows);
-    if (rc)
-        return aos_err_set(err, rc, NULL);
-    return 0;
+    struct take t = {b, 0};
+    return aos_store_event_scan(st, q, take_row, &t, err);
 }
 
 static int read_job(aos_store_t *st, void *arg, aos_err_t *err)

@@ -116,7 +116,7 @@ static void on_event(aos_bus_sub_t *sub, const aos_bus_event_t *ev, void *data)
         stream_end(st, NULL, 0);
         return;
     }
-    if (!may_see(st->req, ev))
+    if (!ev->sse || !may_see(st->req, ev))
         return;
     /* Slow means: still holding more than the buffer unread when a later
      * turn of the loop fans out again. Checking per turn rather than per

@@ -631,10 +631,9 @@ static void ask(aos__analyzer_t *a, struct group *g, int64_t now)
 static int receipt_done(const aos_bus_event_t *ev)
 {
     static const char done[] = "{\"status\":\"done\"";
-    const json_t *p = json_object_get(ev->envelope, "payload");
-    if (!json_is_string(p) || json_string_length(p) < sizeof(done))
+    if (!ev->payload || ev->payload_len < sizeof(done))
         return 0;
-    const char *t = json_string_value(p);
+    const char *t = ev->payload;
     return !strncmp(t, done, sizeof(done) - 1) &&
            (t[sizeof(done) - 1] == ',' || t[sizeof(done) - 1] == '}');
 }

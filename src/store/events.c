@@ -12,6 +12,7 @@
 #include "buf/buf.h"
 #include "isotime/isotime.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -312,19 +313,13 @@ int aos_store_event_flush(aos_store_t *st, int64_t now_ms, const char *trace_id,
 
 /* Reading ----------------------------------------------------------------- */
 
-int aos_store_event_list(aos_store_t *st, const aos_store_event_query_t *q, json_t **out,
-                         aos_err_t *err)
+/* The statement of q and its parameters (p: 4). The text is one of a few
+ * fixed variants (order, filters), so each stays in the backend's statement
+ * cache; each has an index to walk: the primary key, (trace_id, id) or
+ * (project_id, id). */
+static int event_query(const aos_store_event_query_t *q, char *sql, size_t size, aos__sql_val_t *p)
 {
-    *out = NULL;
-    if (q->limit < 1 || q->limit > AOS_STORE_LIST_MAX)
-        return aos_err_set(err, AOS_EINVAL, "unable to list events: limit must be 1..%d",
-                           AOS_STORE_LIST_MAX);
-    /* The statement text is one of a few fixed variants (order, filters),
-     * so each stays in the backend's statement cache; each has an index to
-     * walk: the primary key, (trace_id, id) or (project_id, id). */
-    aos__sql_val_t p[4];
     int np = 0;
-    char sql[512];
     if (q->newest_first)
         p[np++] = aos__sql_int(q->before_id > 0 ? q->before_id : INT64_MAX);
     else
@@ -334,11 +329,24 @@ int aos_store_event_list(aos_store_t *st, const aos_store_event_query_t *q, json
     if (q->project_id)
         p[np++] = aos__sql_text(q->project_id);
     p[np++] = aos__sql_int(q->limit);
-    snprintf(sql, sizeof(sql),
+    snprintf(sql, size,
              "SELECT " EVENT_COLS " FROM events WHERE id %s ?%s%s%s ORDER BY id %s LIMIT ?",
              q->newest_first ? "<" : ">", q->trace_id ? " AND trace_id = ?" : "",
              q->project_id ? " AND project_id = ?" : "",
              q->value_only ? " AND card_id IS NOT NULL" : "", q->newest_first ? "DESC" : "ASC");
+    return np;
+}
+
+int aos_store_event_list(aos_store_t *st, const aos_store_event_query_t *q, json_t **out,
+                         aos_err_t *err)
+{
+    *out = NULL;
+    if (q->limit < 1 || q->limit > AOS_STORE_LIST_MAX)
+        return aos_err_set(err, AOS_EINVAL, "unable to list events: limit must be 1..%d",
+                           AOS_STORE_LIST_MAX);
+    aos__sql_val_t p[4];
+    char sql[512];
+    int np = event_query(q, sql, sizeof(sql), p);
     json_t *rows = json_array();
     if (!rows)
         return aos_err_set(err, AOS_ENOMEM, "unable to list events: out of memory");
@@ -350,6 +358,56 @@ int aos_store_event_list(aos_store_t *st, const aos_store_event_query_t *q, json
     }
     *out = rows;
     return 0;
+}
+
+struct scan {
+    aos_store_event_fn fn;
+    void *arg;
+    int rc; /* fn's, when it stopped the read */
+};
+
+static int scan_event(const aos__sql_val_t *c, int ncols, void *arg, aos_err_t *err)
+{
+    /* the text columns of EVENT_COLS, in the order of AOS_STORE_EV_* */
+    static const int cols[AOS_STORE_EV_NTEXT] = {1, 2, 3, 4, 5, 6, 7, 9};
+    struct scan *s = arg;
+    aos_store_event_row_t r;
+    if (ncols != NEVENT_COLS || c[0].type != AOS__SQL_INT)
+        return aos_err_set(err, AOS_ESTORE, "unreadable event row");
+    r.id = c[0].i;
+    r.card_version = c[8].type == AOS__SQL_INT ? c[8].i : 0;
+    for (int k = 0; k < AOS_STORE_EV_NTEXT; k++) {
+        const aos__sql_val_t *v = &c[cols[k]];
+        if (v->type == AOS__SQL_NULL) {
+            r.text[k] = NULL;
+            r.len[k] = 0;
+        } else if (v->type == AOS__SQL_TEXT) {
+            r.text[k] = v->p;
+            r.len[k] = v->len;
+        } else {
+            return aos_err_set(err, AOS_ESTORE, "unreadable event row");
+        }
+    }
+    int rc = s->fn(&r, s->arg, err);
+    if (rc)
+        s->rc = rc;
+    return rc;
+}
+
+int aos_store_event_scan(aos_store_t *st, const aos_store_event_query_t *q, aos_store_event_fn fn,
+                         void *arg, aos_err_t *err)
+{
+    if (q->limit < 1 || q->limit > AOS_STORE_LIST_MAX)
+        return aos_err_set(err, AOS_EINVAL, "unable to list events: limit must be 1..%d",
+                           AOS_STORE_LIST_MAX);
+    aos__sql_val_t p[4];
+    char sql[512];
+    int np = event_query(q, sql, sizeof(sql), p);
+    struct scan s = {fn, arg, 0};
+    int rc = aos__store_query(st, sql, p, np, scan_event, &s, err);
+    if (rc < 0 && !s.rc)
+        return aos__store_fail(err, rc, "unable to list events");
+    return rc;
 }
 
 int aos_store_event_last_id(aos_store_t *st, int64_t *id, aos_err_t *err)

@@ -21,11 +21,32 @@
     "resource_id"
 #define NSPAN_COLS 19
 
-#define INSERT_SQL                                                                                 \
+/* Rows go in with multi-row INSERTs of 32, 4 or 1 rows (three statements
+ * for the cache, at most 576 parameters: under SQLite's oldest limit,
+ * 999): a statement's fixed cost (its start and halt, AUTOINCREMENT's read
+ * and write of sqlite_sequence) is paid once per chunk, not per span. Rows
+ * are inserted in their order, so ids keep the order of the batch. */
+#define INSERT_HEAD                                                                                \
     "INSERT INTO spans (trace_id, span_id, parent_span_id, trace_state, flags, name, kind, "       \
     "start_time_unix_nano, end_time_unix_nano, status_code, status_message, attributes, "          \
     "dropped_attributes_count, events, dropped_events_count, links, dropped_links_count, "         \
-    "resource_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "resource_id) VALUES "
+#define INSERT_PARAMS 18
+#define VALUES_1      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define VALUES_2      VALUES_1 ", " VALUES_1
+#define VALUES_4      VALUES_2 ", " VALUES_2
+#define VALUES_8      VALUES_4 ", " VALUES_4
+#define VALUES_16     VALUES_8 ", " VALUES_8
+#define VALUES_32     VALUES_16 ", " VALUES_16
+
+static const struct {
+    size_t rows;
+    const char *sql;
+} insert_chunks[] = {
+    {32, INSERT_HEAD VALUES_32},
+    {4, INSERT_HEAD VALUES_4},
+    {1, INSERT_HEAD VALUES_1},
+};
 
 struct aos_store_chunk_s {
     struct aos_store_chunk_s *next;
@@ -91,35 +112,46 @@ static aos__sql_val_t opt_int(int64_t v)
     return v ? aos__sql_int(v) : aos__sql_null();
 }
 
+/* The parameters of r, INSERT_PARAMS of them, into p. */
+static void span_params(const aos_store_span_t *r, aos__sql_val_t *p)
+{
+    p[0] = aos__sql_text(r->trace_id);
+    p[1] = aos__sql_text(r->span_id);
+    p[2] = aos__sql_text(r->parent_span_id);
+    p[3] = aos__sql_text(r->trace_state);
+    p[4] = aos__sql_int(r->flags);
+    p[5] = aos__sql_text(r->name);
+    p[6] = aos__sql_int(r->kind);
+    p[7] = aos__sql_int(r->start_ns);
+    p[8] = aos__sql_int(r->end_ns);
+    p[9] = aos__sql_int(r->status_code);
+    p[10] = aos__sql_text(r->status_message);
+    p[11] = aos__sql_text(r->attributes);
+    p[12] = aos__sql_int(r->dropped_attributes);
+    p[13] = aos__sql_text(r->events);
+    p[14] = aos__sql_int(r->dropped_events);
+    p[15] = aos__sql_text(r->links);
+    p[16] = aos__sql_int(r->dropped_links);
+    p[17] = opt_int(r->resource_id);
+}
+
 static int insert_rows(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct insert_arg *a = arg;
-    for (size_t i = 0; i < a->n; i++) {
-        const aos_store_span_t *r = &a->rows[i];
-        aos__sql_val_t p[] = {
-            aos__sql_text(r->trace_id),
-            aos__sql_text(r->span_id),
-            aos__sql_text(r->parent_span_id),
-            aos__sql_text(r->trace_state),
-            aos__sql_int(r->flags),
-            aos__sql_text(r->name),
-            aos__sql_int(r->kind),
-            aos__sql_int(r->start_ns),
-            aos__sql_int(r->end_ns),
-            aos__sql_int(r->status_code),
-            aos__sql_text(r->status_message),
-            aos__sql_text(r->attributes),
-            aos__sql_int(r->dropped_attributes),
-            aos__sql_text(r->events),
-            aos__sql_int(r->dropped_events),
-            aos__sql_text(r->links),
-            aos__sql_int(r->dropped_links),
-            opt_int(r->resource_id),
-        };
-        /* aos_store_tx holds db_lock; the backend keeps the statement prepared */
-        int rc = st->be->exec(st->conn, INSERT_SQL, p, 18, NULL, err);
-        if (rc < 0)
-            return aos__store_fail(err, rc, "span %zu", i);
+    aos__sql_val_t p[32 * INSERT_PARAMS];
+    size_t i = 0;
+    for (size_t c = 0; c < sizeof(insert_chunks) / sizeof(insert_chunks[0]); c++) {
+        size_t k = insert_chunks[c].rows;
+        for (; a->n - i >= k; i += k) {
+            for (size_t j = 0; j < k; j++)
+                span_params(&a->rows[i + j], &p[j * INSERT_PARAMS]);
+            /* aos_store_tx holds db_lock; the backend keeps the statement
+             * prepared */
+            int rc = st->be->exec(st->conn, insert_chunks[c].sql, p, (int)(k * INSERT_PARAMS), NULL,
+                                  err);
+            if (rc < 0)
+                return aos__store_fail(err, rc, "spans %zu to %zu", i, i + k - 1);
+        }
     }
     return 0;
 }

@@ -560,6 +560,37 @@ typedef struct {
 int aos_store_event_list(aos_store_t *st, const aos_store_event_query_t *q, json_t **out,
                          aos_err_t *err);
 
+/* The text columns of an event row, as aos_store_event_row_t holds them. */
+enum {
+    AOS_STORE_EV_TRACE_ID,
+    AOS_STORE_EV_TOPIC,
+    AOS_STORE_EV_TYPE,
+    AOS_STORE_EV_SEVERITY,
+    AOS_STORE_EV_PAYLOAD, /* the stored text: compact JSON, as written */
+    AOS_STORE_EV_CREATED_AT,
+    AOS_STORE_EV_CARD_ID,
+    AOS_STORE_EV_PROJECT_ID,
+    AOS_STORE_EV_NTEXT
+};
+
+/* One event row as its columns, borrowed for the call: text[k] and len[k]
+ * (NULL for SQL NULL; not NUL-terminated), card_version 0 for NULL. */
+typedef struct {
+    int64_t id;
+    int64_t card_version;
+    const char *text[AOS_STORE_EV_NTEXT];
+    size_t len[AOS_STORE_EV_NTEXT];
+} aos_store_event_row_t;
+
+typedef int (*aos_store_event_fn)(const aos_store_event_row_t *row, void *arg, aos_err_t *err);
+
+/* The events matching q (raw_payload does not apply), in order, to fn: the
+ * same rows as aos_store_event_list without building an envelope of each
+ * (for a reader that makes its own: the bus's delivered events). A non-zero
+ * return of fn stops the read and is returned. */
+int aos_store_event_scan(aos_store_t *st, const aos_store_event_query_t *q, aos_store_event_fn fn,
+                         void *arg, aos_err_t *err);
+
 /* The highest event id written (0 for none). */
 int aos_store_event_last_id(aos_store_t *st, int64_t *id, aos_err_t *err);
 

@@ -210,65 +210,115 @@ static void test_check_rejects(void **state)
     free(big);
 }
 
+/* A row of the events table from j: its string members as the text
+ * columns (borrowed from j), id and card_version as they are. */
+static aos_store_event_row_t row_of(const json_t *j)
+{
+    static const char *const cols[AOS_STORE_EV_NTEXT] = {
+        "trace_id", "topic", "type", "severity", "payload", "created_at", "card_id", "project_id"};
+    aos_store_event_row_t r;
+    memset(&r, 0, sizeof(r));
+    r.id = json_integer_value(json_object_get(j, "id"));
+    r.card_version = json_integer_value(json_object_get(j, "card_version"));
+    for (int k = 0; k < AOS_STORE_EV_NTEXT; k++) {
+        json_t *v = json_object_get(j, cols[k]);
+        if (json_is_string(v)) {
+            r.text[k] = json_string_value(v);
+            r.len[k] = json_string_length(v);
+        }
+    }
+    return r;
+}
+
+/* A value event's frame: one data line (newlines in values stay escaped),
+ * the envelope with every member, null for what the row lacks. */
 static void test_sse_frame(void **state)
 {
+    (void)state;
     aos_bus_event_t e;
-    json_t *j =
-        json_pack("{s:I, s:s, s:s, s:n, s:{s:s}}", "id", (json_int_t)42, "type", "task.receipt",
-                  "trace_id", "t9", "project_id", "payload", "text", "two\nlines");
-    assert_int_equal(aos__bus_event_init(&e, j, 1), 0);
+    json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I}", "id", (json_int_t)42, "type",
+                          "task.receipt", "trace_id", "t9", "payload", "{\"text\":\"two\\nlines\"}",
+                          "card_id", "c\"1", "card_version", (json_int_t)3);
+    aos_store_event_row_t r = row_of(j);
+    assert_int_equal(aos__bus_event_init(&e, &r, 1), 0);
+    json_decref(j); /* the event holds copies */
     assert_int_equal(e.id, 42);
     assert_string_equal(e.type, "task.receipt");
     assert_string_equal(e.trace_id, "t9");
+    assert_string_equal(e.card_id, "c\"1");
     assert_null(e.project_id);
+    assert_null(e.topic);
     assert_true(e.value);
     assert_int_equal(strlen(e.sse), e.sse_len);
-    assert_memory_equal(e.sse, "id: 42\ndata: {", 14);
-    /* one data line: newlines in values stay escaped */
-    int lines = 0;
-    for (size_t i = 0; i < e.sse_len; i++)
-        lines += e.sse[i] == '\n';
-    assert_int_equal(lines, 3);
-    assert_string_equal(e.sse + e.sse_len - 2, "\n\n");
+    const char *want = "id: 42\ndata: {\"id\":42,\"trace_id\":\"t9\",\"topic\":null,\"type\":"
+                       "\"task.receipt\",\"severity\":null,\"payload\":{\"text\":\"two\\nlines\"},"
+                       "\"created_at\":null,\"card_id\":\"c\\\"1\",\"card_version\":3,"
+                       "\"project_id\":null}\n\n";
+    assert_string_equal(e.sse, want);
     json_t *back = json_loads(e.sse + 13, JSON_DISABLE_EOF_CHECK, NULL);
     assert_non_null(back);
-    assert_true(json_equal(back, j));
+    assert_true(json_equal(back, aos_bus_event_json(&e)));
     json_decref(back);
+    aos__bus_event_release(&e);
+
+    /* not a value event: no stream sends it, no frame */
+    j = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)43, "type", "step.finished", "payload",
+                  "{}");
+    r = row_of(j);
+    assert_int_equal(aos__bus_event_init(&e, &r, 1), 0);
+    json_decref(j);
+    assert_false(e.value);
+    assert_null(e.sse);
+    assert_string_equal(e.payload, "{}");
     aos__bus_event_release(&e);
 }
 
-/* An envelope read with its payload still the stored text (the outbox's
- * reads): the frame holds that text where the payload goes, byte for byte
- * what the parsed envelope dumps to; aos_bus_event_json parses it in its
- * place once; a stored payload that is no object reads as {}. */
+/* A row as the outbox reads it, its payload the stored text: the frame
+ * holds that text where the payload goes, byte for byte what jansson dumps
+ * the envelope to; aos_bus_event_json builds the envelope once, the
+ * payload parsed; a stored payload that is no object reads as {}. */
 static void test_sse_frame_stored_payload(void **state)
 {
     (void)state;
-    static const char text[] = "{\"done\":4,\"label\":\"a \\\"q\\\"\",\"cost\":0.0}";
+    static const char text[] = "{\"done\":4,\"label\":\"a \\\"q\\\" \xc3\xa9\",\"cost\":0.0}";
     aos_bus_event_t e;
-    json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:n}", "id", (json_int_t)7, "trace_id", "t1",
-                          "type", "task.progress.milestone", "payload", text, "project_id");
-    assert_int_equal(aos__bus_event_init(&e, j, 1), 0);
-    json_t *parsed =
-        json_pack("{s:I, s:s, s:s, s:o, s:n}", "id", (json_int_t)7, "trace_id", "t1", "type",
-                  "task.progress.milestone", "payload", json_loads(text, 0, NULL), "project_id");
+    json_t *j =
+        json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", (json_int_t)7, "trace_id",
+                  "t1", "topic", "orch", "type", "task.progress.milestone", "severity", "info",
+                  "payload", text, "created_at", "2026-12-07T10:00:00.000Z", "card_id",
+                  "progress:t1", "card_version", (json_int_t)2);
+    aos_store_event_row_t r = row_of(j);
+    assert_int_equal(aos__bus_event_init(&e, &r, 1), 0);
+    json_t *parsed = json_pack(
+        "{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:n}", "id", (json_int_t)7, "trace_id", "t1",
+        "topic", "orch", "type", "task.progress.milestone", "severity", "info", "payload",
+        json_loads(text, 0, NULL), "created_at", "2026-12-07T10:00:00.000Z", "card_id",
+        "progress:t1", "card_version", (json_int_t)2, "project_id");
     char *want = json_dumps(parsed, JSON_COMPACT);
     assert_int_equal(e.sse_len, strlen("id: 7\ndata: ") + strlen(want) + 2);
     assert_memory_equal(e.sse, "id: 7\ndata: ", 12);
     assert_memory_equal(e.sse + 12, want, strlen(want));
+    assert_memory_equal(e.sse + 12 + strlen(want), "\n\n", 2);
+    assert_int_equal(e.payload_len, strlen(text));
+    assert_string_equal(e.payload, text);
+    assert_null(e.envelope);
     const json_t *env = aos_bus_event_json(&e);
     assert_ptr_equal(env, e.envelope);
     assert_true(json_equal(env, parsed));
     assert_ptr_equal(aos_bus_event_json(&e), env); /* once */
     free(want);
     json_decref(parsed);
+    json_decref(j);
     aos__bus_event_release(&e);
 
     j = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)8, "type", "x.y", "payload", "[1]");
-    assert_int_equal(aos__bus_event_init(&e, j, 0), 0);
+    r = row_of(j);
+    assert_int_equal(aos__bus_event_init(&e, &r, 0), 0);
+    json_decref(j);
     env = aos_bus_event_json(&e);
     assert_true(json_is_object(json_object_get(env, "payload")));
     assert_int_equal(json_object_size(json_object_get(env, "payload")), 0);
+    assert_true(json_is_null(json_object_get(env, "card_version")));
     aos__bus_event_release(&e);
 }
 
