@@ -131,7 +131,9 @@ int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *er
 int aos_bus_append_tx_own(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err);
 
 /* New rows are committed: read and deliver them soon. Any thread, but not
- * once aos_bus_free was called. */
+ * once aos_bus_free was called. With the store's outbox, a kick right
+ * after submitting the store job that commits the rows will do as well:
+ * the bus's read is a store job too, and the worker runs jobs in order. */
 void aos_bus_kick(aos_bus_t *bus);
 
 /* results (borrowed for the call) has one object per event, in order:

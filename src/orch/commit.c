@@ -820,7 +820,9 @@ static void group_done(int status, const aos_err_t *err, void *arg)
         aos_metric_observe(o->m_commit_tx, (double)o->inflight_n);
     }
     o->inflight_ns = 0;
-    aos_bus_kick(o->cfg.bus);
+    if (!o->kicked)
+        aos_bus_kick(o->cfg.bus);
+    o->kicked = 0;
     while (batch) {
         orch_tx_t *tx = batch;
         batch = tx->next;
@@ -888,6 +890,18 @@ static void flush(aos_orch_t *o)
         aos_err_t e = {0, ""};
         aos_err_set(&e, AOS_EUNAVAIL, "the store is closing");
         group_done(AOS_EUNAVAIL, &e, o);
+        return;
+    }
+    /* A worker with nothing else to do: the bus's read of the new events
+     * is queued now, right behind this commit (the store runs its jobs in
+     * order, so it finds them), and the worker and the loop wake once for
+     * both instead of once each. A busy worker: the read is asked for
+     * when the commit is done, so that one read may serve several. */
+    aos_store_stats_t ss;
+    aos_store_stats(o->cfg.store, &ss);
+    if (ss.queued == 1 && !ss.running) {
+        o->kicked = 1;
+        aos_bus_kick(o->cfg.bus);
     }
 }
 

@@ -248,6 +248,7 @@ struct aos_orch_s {
     unsigned local_calls; /* local read-only tool calls in flight (task.c) */
     unsigned urgent;      /* queued transitions something waits for */
     int64_t inflight_ns;  /* its transaction's time, set on the worker */
+    int kicked;           /* the bus was kicked when inflight was submitted */
     aos_buf_t scratch;    /* the JSON texts of the transition being built */
     int shutting_down;
     int closed; /* handles closed, of 2 */

@@ -298,6 +298,7 @@ static void worker_main(void *arg)
         if (!st->todo)
             st->todo_tail = &st->todo;
         st->stats.queued--;
+        st->stats.running = 1;
         uv_mutex_unlock(&st->q_lock);
 
         uint64_t t0 = uv_hrtime();
@@ -315,6 +316,7 @@ static void worker_main(void *arg)
             aos_err_set(&job->err, job->status, NULL);
 
         uv_mutex_lock(&st->q_lock);
+        st->stats.running = 0;
         st->stats.wait_seconds += (double)(t0 - job->queued_ns) / 1e9;
         st->stats.busy_seconds += (double)(t1 - t0) / 1e9;
         st->stats.done++;

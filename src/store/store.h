@@ -80,6 +80,7 @@ typedef struct {
     uint64_t done;       /* jobs run */
     uint64_t failed;     /* ... whose fn returned an error */
     uint64_t queued;     /* jobs waiting for the worker now */
+    uint64_t running;    /* 1 while the worker runs a job */
     double busy_seconds; /* time jobs ran, all together */
     double wait_seconds; /* time jobs waited in the queue, all together */
 } aos_store_stats_t;
