@@ -214,10 +214,10 @@ static int put_str(aos_buf_t *b, const char *s, size_t n)
     return 0;
 }
 
-static int put_int(aos_buf_t *b, json_int_t v)
+int aos_buf_int(aos_buf_t *b, int64_t v)
 {
     char t[24], *p = t + sizeof(t);
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
     do {
         *--p = (char)('0' + u % 10);
         u /= 10;
@@ -281,7 +281,7 @@ static int put_json(aos_buf_t *b, const json_t *v, int depth)
     case JSON_STRING:
         return put_str(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
-        return put_int(b, json_integer_value(v));
+        return aos_buf_int(b, json_integer_value(v));
     case JSON_TRUE:
         return aos_buf_append(b, "true", 4);
     case JSON_FALSE:
@@ -295,7 +295,7 @@ static int put_json(aos_buf_t *b, const json_t *v, int depth)
         if (d > -1e15 && d < 1e15 && d == (double)(long long)d) { /* in range before the cast */
             long long w = (long long)d;
             if ((w == 0 && signbit(d) && (rc = aos_buf_append(b, "-", 1))) ||
-                (rc = put_int(b, (json_int_t)w)))
+                (rc = aos_buf_int(b, (int64_t)w)))
                 return rc;
             return aos_buf_append(b, ".0", 2);
         }

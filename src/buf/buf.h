@@ -36,6 +36,8 @@ int aos_buf_append(aos_buf_t *b, const void *data, size_t n);
 int aos_buf_puts(aos_buf_t *b, const char *s);
 int aos_buf_printf(aos_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int aos_buf_vprintf(aos_buf_t *b, const char *fmt, va_list ap);
+/* Appends the decimal digits of v, as printf's %lld (and JSON) writes them. */
+int aos_buf_int(aos_buf_t *b, int64_t v);
 /* Appends the compact JSON text of v, byte for byte what jansson's
  * json_dumpb(v, ..., JSON_COMPACT | JSON_ENCODE_ANY) writes (members in
  * their order, strings escaped as jansson does, UTF-8 as it is), at a

@@ -262,26 +262,13 @@ static const struct {
 };
 #define NENV_KEYS (sizeof(env_keys) / sizeof(env_keys[0]))
 
-/* The decimal digits of v, as printf's %lld. */
-static int put_int(aos_buf_t *b, int64_t v)
-{
-    char d[24], *p = d + sizeof(d);
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while (u /= 10);
-    if (v < 0)
-        *--p = '-';
-    return aos_buf_append(b, p, (size_t)(d + sizeof(d) - p));
-}
-
 /* "id: N\ndata: <envelope>\n\n" from the row's columns: byte for byte what
  * jansson writes for the envelope (compact), the stored payload's text as
  * it is - it was written as compact JSON (store events.c). */
 static int put_frame(aos_buf_t *b, const aos_store_event_row_t *r)
 {
     int rc;
-    if ((rc = aos_buf_append(b, "id: ", 4)) || (rc = put_int(b, r->id)) ||
+    if ((rc = aos_buf_append(b, "id: ", 4)) || (rc = aos_buf_int(b, r->id)) ||
         (rc = aos_buf_append(b, "\ndata: {", 8)))
         return rc;
     for (size_t k = 0; k < NENV_KEYS; k++) {
@@ -289,9 +276,9 @@ static int put_frame(aos_buf_t *b, const aos_store_event_row_t *r)
         if ((rc = aos_buf_puts(b, env_keys[k].key)))
             return rc;
         if (col == -1)
-            rc = put_int(b, r->id);
+            rc = aos_buf_int(b, r->id);
         else if (col == -2 && r->card_version)
-            rc = put_int(b, r->card_version);
+            rc = aos_buf_int(b, r->card_version);
         else if (col == -2 || !r->text[col])
             rc = aos_buf_append(b, "null", 4);
         else if (col == AOS_STORE_EV_PAYLOAD)

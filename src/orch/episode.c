@@ -214,9 +214,14 @@ static json_t *steps_view(const json_t *rows)
 
 /* ---- the artifacts of a task: its workspace's files -------------------------------- */
 
+struct entry {
+    char *name;
+    int64_t size;
+};
+
 static int by_name(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
 }
 
 /* name as a path segment: unreserved bytes as they are, the rest %XX. */
@@ -234,24 +239,38 @@ static int put_segment(aos_buf_t *b, const char *name)
     return 0;
 }
 
-static const char *artifact_type(const char *name)
+/* An artifact's type by its extension: the one listed and the
+ * Content-Type it is served with (NULL: served as bytes, e.g. HTML). */
+static void artifact_types(const char *name, const char **listed, const char **served)
 {
     static const struct {
-        const char *ext, *type;
-    } types[] = {{".csv", "text/csv"},     {".json", "application/json"}, {".txt", "text/plain"},
-                 {".md", "text/markdown"}, {".png", "image/png"},         {".svg", "image/svg+xml"},
-                 {".html", "text/html"},   {".pdf", "application/pdf"},   {".jpg", "image/jpeg"},
-                 {".log", "text/plain"}};
+        const char *ext, *type, *served;
+    } types[] = {
+        {".csv", "text/csv", "text/csv; charset=utf-8"},
+        {".json", "application/json", "application/json"},
+        {".txt", "text/plain", "text/plain; charset=utf-8"},
+        {".md", "text/markdown", "text/markdown; charset=utf-8"},
+        {".png", "image/png", "image/png"},
+        {".svg", "image/svg+xml", "image/svg+xml"},
+        {".html", "text/html", NULL},
+        {".pdf", "application/pdf", "application/pdf"},
+        {".jpg", "image/jpeg", "image/jpeg"},
+        {".log", "text/plain", "text/plain; charset=utf-8"},
+    };
     const char *dot = strrchr(name, '.');
+    *listed = "application/octet-stream";
+    *served = NULL;
     for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
-        if (!strcasecmp(dot, types[i].ext))
-            return types[i].type;
-    return "application/octet-stream";
+        if (!strcasecmp(dot, types[i].ext)) {
+            *listed = types[i].type;
+            *served = types[i].served;
+            return;
+        }
 }
 
 json_t *orch_artifacts_list(const char *dir, const char *trace_id, size_t budget, size_t *total)
 {
-    char **names = NULL;
+    struct entry *v = NULL;
     size_t n = 0, cap = 0, bytes = 2;
     json_t *out = json_array();
     DIR *d = dir ? opendir(dir) : NULL;
@@ -264,49 +283,45 @@ json_t *orch_artifacts_list(const char *dir, const char *trace_id, size_t budget
             continue;
         if (n == cap) {
             size_t c = cap ? cap * 2 : 32;
-            char **g = realloc(names, c * sizeof(*g));
+            struct entry *g = realloc(v, c * sizeof(*g));
             if (!g)
                 break;
-            names = g;
+            v = g;
             cap = c;
         }
-        if (!(names[n] = strdup(e->d_name)))
+        if (!(v[n].name = strdup(e->d_name)))
             break;
-        n++;
+        v[n++].size = (int64_t)sb.st_size;
     }
     if (total)
         *total = n;
     if (n > 1)
-        qsort(names, n, sizeof(*names), by_name);
+        qsort(v, n, sizeof(*v), by_name);
     aos_buf_t url;
     aos_buf_init(&url, 0);
     for (size_t i = 0; out && i < n; i++) {
-        struct stat sb;
-        if (fstatat(fd, names[i], &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
-            continue; /* gone since */
+        const char *type, *served;
+        artifact_types(v[i].name, &type, &served);
         aos_buf_reset(&url);
         if (aos_buf_append(&url, "/api/episodes/", 14) ||
             aos_buf_append(&url, trace_id, strlen(trace_id)) ||
-            aos_buf_append(&url, "/artifacts/", 11) || put_segment(&url, names[i]))
-            break;
-        json_t *a =
-            json_pack("{s:s, s:s, s:I, s:s%}", "name", names[i], "type", artifact_type(names[i]),
-                      "size", (json_int_t)sb.st_size, "url", url.ptr, url.len);
-        if (!a)
+            aos_buf_append(&url, "/artifacts/", 11) || put_segment(&url, v[i].name))
             break;
         /* the entry's compact size, an upper bound: a name escapes at most 6:1 */
-        size_t add = 64 + strlen(names[i]) * 6 + strlen(artifact_type(names[i])) + url.len + 21;
-        if (budget && bytes + add > budget) {
-            json_decref(a);
+        size_t add = 64 + strlen(v[i].name) * 6 + strlen(type) + url.len + 21;
+        if (budget && bytes + add > budget)
             break;
-        }
+        json_t *a = json_pack("{s:s, s:s, s:I, s:s%}", "name", v[i].name, "type", type, "size",
+                              (json_int_t)v[i].size, "url", url.ptr, url.len);
+        if (!a)
+            break;
         bytes += add;
         json_array_append_new(out, a);
     }
     aos_buf_release(&url);
     for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+        free(v[i].name);
+    free(v);
     if (d)
         closedir(d);
     return out;
@@ -505,26 +520,6 @@ static void artifact_read(uv_work_t *wk)
         close(fd);
 }
 
-static const char *content_type(const char *name)
-{
-    static const struct {
-        const char *ext, *type;
-    } types[] = {{".csv", "text/csv; charset=utf-8"},
-                 {".json", "application/json"},
-                 {".txt", "text/plain; charset=utf-8"},
-                 {".md", "text/markdown; charset=utf-8"},
-                 {".png", "image/png"},
-                 {".svg", "image/svg+xml"},
-                 {".log", "text/plain; charset=utf-8"},
-                 {".jpg", "image/jpeg"},
-                 {".pdf", "application/pdf"}};
-    const char *dot = strrchr(name, '.');
-    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
-        if (!strcasecmp(dot, types[i].ext))
-            return types[i].type;
-    return "application/octet-stream";
-}
-
 static void artifact_done(uv_work_t *wk, int status)
 {
     struct artifact *a = wk->data;
@@ -537,7 +532,10 @@ static void artifact_done(uv_work_t *wk, int status)
             /* never rendered as a page of aosd's origin: a tool wrote it */
             aos_http_add_header(req, "Content-Security-Policy", "sandbox; default-src 'none'");
             aos_http_add_header(req, "X-Content-Type-Options", "nosniff");
-            aos_http_respond(req, 200, content_type(name), a->data, a->len);
+            const char *listed, *served;
+            artifact_types(name, &listed, &served);
+            aos_http_respond(req, 200, served ? served : "application/octet-stream", a->data,
+                             a->len);
         }
     }
     free(a->data);

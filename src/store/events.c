@@ -313,12 +313,17 @@ int aos_store_event_flush(aos_store_t *st, int64_t now_ms, const char *trace_id,
 
 /* Reading ----------------------------------------------------------------- */
 
-/* The statement of q and its parameters (p: 4). The text is one of a few
+/* The statement of q and its parameters (p: 4): their number, or
+ * AOS_EINVAL for a limit outside 1..AOS_STORE_LIST_MAX. The text is one of a few
  * fixed variants (order, filters), so each stays in the backend's statement
  * cache; each has an index to walk: the primary key, (trace_id, id) or
  * (project_id, id). */
-static int event_query(const aos_store_event_query_t *q, char *sql, size_t size, aos__sql_val_t *p)
+static int event_query(const aos_store_event_query_t *q, char *sql, size_t size, aos__sql_val_t *p,
+                       aos_err_t *err)
 {
+    if (q->limit < 1 || q->limit > AOS_STORE_LIST_MAX)
+        return aos_err_set(err, AOS_EINVAL, "unable to list events: limit must be 1..%d",
+                           AOS_STORE_LIST_MAX);
     int np = 0;
     if (q->newest_first)
         p[np++] = aos__sql_int(q->before_id > 0 ? q->before_id : INT64_MAX);
@@ -341,12 +346,11 @@ int aos_store_event_list(aos_store_t *st, const aos_store_event_query_t *q, json
                          aos_err_t *err)
 {
     *out = NULL;
-    if (q->limit < 1 || q->limit > AOS_STORE_LIST_MAX)
-        return aos_err_set(err, AOS_EINVAL, "unable to list events: limit must be 1..%d",
-                           AOS_STORE_LIST_MAX);
     aos__sql_val_t p[4];
     char sql[512];
-    int np = event_query(q, sql, sizeof(sql), p);
+    int np = event_query(q, sql, sizeof(sql), p, err);
+    if (np < 0)
+        return np;
     json_t *rows = json_array();
     if (!rows)
         return aos_err_set(err, AOS_ENOMEM, "unable to list events: out of memory");
@@ -397,12 +401,11 @@ static int scan_event(const aos__sql_val_t *c, int ncols, void *arg, aos_err_t *
 int aos_store_event_scan(aos_store_t *st, const aos_store_event_query_t *q, aos_store_event_fn fn,
                          void *arg, aos_err_t *err)
 {
-    if (q->limit < 1 || q->limit > AOS_STORE_LIST_MAX)
-        return aos_err_set(err, AOS_EINVAL, "unable to list events: limit must be 1..%d",
-                           AOS_STORE_LIST_MAX);
     aos__sql_val_t p[4];
     char sql[512];
-    int np = event_query(q, sql, sizeof(sql), p);
+    int np = event_query(q, sql, sizeof(sql), p, err);
+    if (np < 0)
+        return np;
     struct scan s = {fn, arg, 0};
     int rc = aos__store_query(st, sql, p, np, scan_event, &s, err);
     if (rc < 0 && !s.rc)

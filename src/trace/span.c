@@ -429,19 +429,10 @@ void aos_span_set_int(aos_span_t *s, const char *key, int64_t value)
 {
     if (!s || !s->recording)
         return;
-    /* the digits as aos_buf_json writes an integer, without a JSON value */
-    char d[24], *p = d + sizeof(d);
-    unsigned long long u = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (value < 0)
-        *--p = '-';
     attr_w w;
     if (!key || !*key || attr_begin(s, key, &w)) {
         s->dropped_attrs++;
-    } else if (aos_buf_append(&s->attrs, p, (size_t)(d + sizeof(d) - p))) {
+    } else if (aos_buf_int(&s->attrs, value)) { /* as aos_buf_json writes an integer */
         attr_abort(s, &w);
         s->dropped_attrs++;
     } else {
