@@ -37,6 +37,14 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+/* the allocator the build linked in front of the C library's (CMakeLists.txt,
+ * AOS_ALLOCATOR); `aosd --version` says which */
+#ifdef AOS_JEMALLOC
+#define AOS_MALLOC_NAME "jemalloc"
+#else
+#define AOS_MALLOC_NAME "system"
+#endif
+
 /* Descriptors kept beside the client connections: the store, upstream
  * connections and children's pipes, logs, and the connections the HTTP
  * server has closed but not yet cleaned up. */
@@ -842,7 +850,7 @@ int main(int argc, char **argv)
         if (d.cfg.help)
             aos_config_usage(argv[0]);
         else
-            printf("aosd %s\n", AOS_VERSION);
+            printf("aosd %s (malloc: %s)\n", AOS_VERSION, AOS_MALLOC_NAME);
         aos_config_release(&d.cfg);
         return 0;
     }
