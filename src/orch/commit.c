@@ -823,6 +823,20 @@ static void group_done(int status, const aos_err_t *err, void *arg)
     if (!o->kicked)
         aos_bus_kick(o->cfg.bus);
     o->kicked = 0;
+    /* What was queued while this batch was on the worker goes now, before
+     * this batch's callbacks run: the worker writes it while the loop does
+     * what follows this one (replies, the tasks' next moves), instead of
+     * the two taking turns. It never depends on this batch's callbacks: a
+     * transition that must wait for another's commit is queued from that
+     * one's callback. Except when something in this batch failed: then
+     * the callbacks drop what the failed tasks queued (committed(), task.c)
+     * before anything of theirs goes, as before. */
+    int clean = !status;
+    for (orch_tx_t *tx = batch; tx && clean; tx = tx->next)
+        if (tx->status)
+            clean = 0;
+    if (clean && o->pending && !o->shutting_down)
+        flush(o);
     while (batch) {
         orch_tx_t *tx = batch;
         batch = tx->next;
