@@ -777,12 +777,54 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The batch o->inflight (set on the loop before the job was submitted,
- * and left alone until its done callback, which also reads inflight_ns). */
+struct orch_batch {
+    aos_orch_t *o;
+    orch_tx_t *txs;
+    size_t n;          /* transitions in it */
+    unsigned gen;      /* o->gen when it was taken */
+    unsigned base_gen; /* the oldest batch in flight then (its own gen if none) */
+    int64_t ns;        /* its transaction's time, set on the worker */
+    int kicked;        /* the bus was kicked when it was submitted */
+    orch_batch_t *next;
+};
+
+/* On the worker: whether a transition of t failed in a batch from base_gen
+ * on, before gen - one whose callbacks had not run when this batch was
+ * taken, so that t's later transitions are in it all the same. */
+static int failed_before(const aos_orch_t *o, const orch_task_t *t, unsigned base_gen,
+                         unsigned gen)
+{
+    unsigned n = o->wfail_n < 32 ? o->wfail_n : 32;
+    for (unsigned i = 0; i < n; i++)
+        if (o->wfail[i].task == t && o->wfail[i].gen >= base_gen && o->wfail[i].gen < gen)
+            return 1;
+    return 0;
+}
+
+static void note_failed(aos_orch_t *o, const orch_task_t *t, unsigned gen)
+{
+    o->wfail[o->wfail_n % 32].task = t;
+    o->wfail[o->wfail_n % 32].gen = gen;
+    o->wfail_n++;
+}
+
+/* The batch b (set on the loop before the job was submitted, and left
+ * alone until its done callback, which also reads b->ns). */
 static int group_job(aos_store_t *st, void *arg, aos_err_t *err)
 {
-    aos_orch_t *o = arg;
+    orch_batch_t *b = arg;
+    aos_orch_t *o = b->o;
     int64_t t0 = mono_ns();
+    /* A batch taken while an earlier one was in flight may hold later
+     * transitions of a task whose transition failed in that one: they are
+     * not written, as committed() (task.c) would have dropped them had
+     * they still been queued when it saw the failure. (A ring of the last
+     * 32 failures: failures are rare, and only those of the batches in
+     * flight at once, ORCH_MAX_INFLIGHT, matter.) */
+    if (o->wfail_n && b->base_gen < b->gen)
+        for (orch_tx_t *tx = b->txs; tx; tx = tx->next)
+            if (tx->task && failed_before(o, tx->task, b->base_gen, b->gen))
+                tx->dropped = 1;
     /* Almost always every transition succeeds: the batch runs first with no
      * savepoint per transition (each costs SQLite a statement at each end
      * and a copy of every page the transition changes first). Only when
@@ -792,37 +834,40 @@ static int group_job(aos_store_t *st, void *arg, aos_err_t *err)
      * its event is redacted already, the store writes what it wrote); a
      * batch with one that would not (op_repeatable) goes in savepoints
      * at once. */
-    struct flat f = {o->inflight, !batch_repeatable(o->inflight)};
+    struct flat f = {b->txs, !batch_repeatable(b->txs)};
     int rc = f.failed ? 0 : aos_store_tx(st, run_flat, &f, err);
     if (f.failed) {
-        for (orch_tx_t *tx = o->inflight; tx; tx = tx->next) {
+        for (orch_tx_t *tx = b->txs; tx; tx = tx->next) {
             tx->status = 0;
             tx->err = (aos_err_t){0, ""};
             tx->job_id = 0;
         }
-        rc = aos_store_tx(st, run_group, o->inflight, err);
+        rc = aos_store_tx(st, run_group, b->txs, err);
     }
-    o->inflight_ns = mono_ns() - t0;
+    for (orch_tx_t *tx = b->txs; tx; tx = tx->next)
+        if (tx->task && (rc || tx->status))
+            note_failed(o, tx->task, b->gen);
+    b->ns = mono_ns() - t0;
     return rc;
 }
 
 static void flush(aos_orch_t *o);
 
-static void group_done(int status, const aos_err_t *err, void *arg)
+/* b's transitions are committed or failed: their callbacks, then the
+ * next batch. */
+static void batch_end(orch_batch_t *b, int status, const aos_err_t *err)
 {
-    aos_orch_t *o = arg;
-    orch_tx_t *batch = o->inflight;
-    o->inflight = NULL;
+    aos_orch_t *o = b->o;
+    orch_tx_t *batch = b->txs;
     if (status)
         aos_log_error("orch", "a group commit failed: %s", aos_err_msg(err));
-    if (o->m_commit && o->inflight_ns > 0) { /* 0: the job never ran */
-        aos_metric_observe(o->m_commit, (double)o->inflight_ns / 1e9);
-        aos_metric_observe(o->m_commit_tx, (double)o->inflight_n);
+    if (o->m_commit && b->ns > 0) { /* 0: the job never ran */
+        aos_metric_observe(o->m_commit, (double)b->ns / 1e9);
+        aos_metric_observe(o->m_commit_tx, (double)b->n);
     }
-    o->inflight_ns = 0;
-    if (!o->kicked)
+    if (!b->kicked)
         aos_bus_kick(o->cfg.bus);
-    o->kicked = 0;
+    free(b);
     /* What was queued while this batch was on the worker goes now, before
      * this batch's callbacks run: the worker writes it while the loop does
      * what follows this one (replies, the tasks' next moves), instead of
@@ -853,29 +898,84 @@ static void group_done(int status, const aos_err_t *err, void *arg)
     flush(o);
 }
 
+static void group_done(int status, const aos_err_t *err, void *arg)
+{
+    orch_batch_t *b = arg;
+    aos_orch_t *o = b->o;
+    /* the store runs its jobs in order: b is the oldest in flight */
+    o->inflight = b->next;
+    if (!o->inflight)
+        o->inflight_tail = &o->inflight;
+    o->ninflight--;
+    batch_end(b, status, err);
+}
+
 static int mergeable(const orch_tx_t *tx)
 {
     return !tx->reply && !tx->nomem && !tx->dropped;
 }
 
+static void take(aos_orch_t *o);
+
+/* Whether what is queued may go into a group commit now. */
+static int may_take(const aos_orch_t *o)
+{
+    if (!o->pending || o->ninflight >= ORCH_MAX_INFLIGHT)
+        return 0;
+    /* what the local calls in flight cause goes in the same commit */
+    return o->urgent || !o->local_calls || o->shutting_down;
+}
+
+static void on_flusher(uv_check_t *h)
+{
+    aos_orch_t *o = h->data;
+    uv_check_stop(h);
+    o->flush_armed = 0;
+    if (may_take(o))
+        take(o);
+}
+
+/* Takes what is queued into a group commit when it may go: at once when
+ * the worker has none of ours (the latency of one task alone), else at the
+ * end of this turn of the loop (a uv_check), so that what the turn queues
+ * goes together - a batch per transition would cost a commit each. A batch
+ * armed for the end of a turn is never left waiting: one is in flight, and
+ * its done callback wakes the loop. */
 static void flush(aos_orch_t *o)
 {
-    if (o->inflight)
-        return;
     if (!o->pending) {
-        orch_idle(o);
+        if (!o->ninflight)
+            orch_idle(o);
         return;
     }
-    if (!o->urgent && o->local_calls && !o->shutting_down)
-        return; /* what the local calls in flight cause goes in the same commit */
+    if (!may_take(o))
+        return;
+    if (!o->ninflight || o->shutting_down) {
+        take(o);
+        return;
+    }
+    if (!o->flush_armed) {
+        o->flush_armed = 1;
+        uv_check_start(&o->flusher, on_flusher);
+    }
+}
+
+static void take(aos_orch_t *o)
+{
+    orch_batch_t *b = calloc(1, sizeof(*b));
+    if (!b) {
+        aos_log_error("orch", "a group commit: out of memory");
+        return; /* what is queued goes with the next flush */
+    }
+    b->o = o;
     o->urgent = 0;
-    o->inflight = o->pending;
+    b->txs = o->pending;
     o->pending = NULL;
     o->pending_tail = &o->pending;
-    o->inflight_n = 0;
-    o->gen++;
-    for (orch_tx_t *tx = o->inflight; tx; tx = tx->next) {
-        o->inflight_n++;
+    b->gen = ++o->gen;
+    b->base_gen = o->inflight ? o->inflight->gen : b->gen;
+    for (orch_tx_t *tx = b->txs; tx; tx = tx->next) {
+        b->n++;
         orch_task_t *t = tx->task;
         if (!t)
             continue;
@@ -900,21 +1000,26 @@ static void flush(aos_orch_t *o)
             tx->into = head;
         }
     }
-    if (aos_store_submit(o->cfg.store, group_job, group_done, o) != 0) {
-        aos_err_t e = {0, ""};
-        aos_err_set(&e, AOS_EUNAVAIL, "the store is closing");
-        group_done(AOS_EUNAVAIL, &e, o);
-        return;
-    }
     /* A worker with nothing else to do: the bus's read of the new events
-     * is queued now, right behind this commit (the store runs its jobs in
+     * is queued right behind this commit (the store runs its jobs in
      * order, so it finds them), and the worker and the loop wake once for
      * both instead of once each. A busy worker: the read is asked for
      * when the commit is done, so that one read may serve several. */
     aos_store_stats_t ss;
     aos_store_stats(o->cfg.store, &ss);
-    if (ss.queued == 1 && !ss.running) {
-        o->kicked = 1;
+    int idle = ss.queued == 0 && !ss.running;
+    if (aos_store_submit(o->cfg.store, group_job, group_done, b) != 0) {
+        aos_err_t e = {0, ""};
+        aos_err_set(&e, AOS_EUNAVAIL, "the store is closing");
+        batch_end(b, AOS_EUNAVAIL, &e);
+        return;
+    }
+    /* its done callback runs on this loop, later: linked after the submit */
+    *o->inflight_tail = b;
+    o->inflight_tail = &b->next;
+    o->ninflight++;
+    if (idle) {
+        b->kicked = 1;
         aos_bus_kick(o->cfg.bus);
     }
 }

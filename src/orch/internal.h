@@ -44,6 +44,13 @@ struct orch_op {
     json_t *json; /* owned */
 };
 
+/* One group commit: the transitions taken together, on the worker from its
+ * submission until its done callback (commit.c). */
+typedef struct orch_batch orch_batch_t;
+/* Group commits on the store's queue at once: the next is taken while the
+ * worker writes one, so the loop and the worker need not take turns. */
+#define ORCH_MAX_INFLIGHT 2
+
 struct orch_tx {
     aos_orch_t *o;
     orch_task_t *task; /* may be NULL */
@@ -242,16 +249,24 @@ struct aos_orch_s {
     uv_timer_t sweep;       /* retention */
     /* group commit (commit.c) */
     orch_tx_t *pending, **pending_tail;
-    orch_tx_t *inflight;
-    size_t inflight_n;    /* transitions in it */
+    orch_batch_t *inflight, **inflight_tail; /* submitted, oldest first */
+    unsigned ninflight;   /* batches in inflight: at most ORCH_MAX_INFLIGHT */
     unsigned gen;         /* group commits taken so far */
     unsigned local_calls; /* local read-only tool calls in flight (task.c) */
     unsigned urgent;      /* queued transitions something waits for */
-    int64_t inflight_ns;  /* its transaction's time, set on the worker */
-    int kicked;           /* the bus was kicked when inflight was submitted */
+    uv_check_t flusher;   /* the end of this turn's flush (commit.c) */
+    int flush_armed;
+    /* the store worker's own (group_job): tasks whose transition failed in
+     * a recent batch, with its generation, so that a batch taken before
+     * the loop saw that failure does not write their later transitions */
+    struct {
+        const orch_task_t *task;
+        unsigned gen;
+    } wfail[32];
+    unsigned wfail_n; /* entries written, the ring's next is wfail_n % 32 */
     aos_buf_t scratch;    /* the JSON texts of the transition being built */
     int shutting_down;
-    int closed; /* handles closed, of 2 */
+    int closed; /* handles closed, of 3 */
     void (*on_shutdown)(void *data);
     void *shutdown_data;
     aos_metric_t *m_tasks, *m_commit, *m_commit_tx, *m_steps;

@@ -1007,6 +1007,10 @@ int aos_orch_new(aos_orch_t **out, const aos_orch_cfg_t *cfg, aos_err_t *err)
     aos_map_init(&o->jobs);
     aos_map_init(&o->per_project);
     o->pending_tail = &o->pending;
+    o->inflight_tail = &o->inflight;
+    uv_check_init(cfg->loop, &o->flusher);
+    o->flusher.data = o;
+    uv_unref((uv_handle_t *)&o->flusher);
     uv_timer_init(cfg->loop, &o->sched_timer);
     o->sched_timer.data = o;
     uv_unref((uv_handle_t *)&o->sched_timer);
@@ -1106,14 +1110,14 @@ void aos_orch_shutdown(aos_orch_t *o, void (*done)(void *data), void *data)
         if (t->timer)
             uv_timer_stop(t->timer);
     }
-    if (!o->inflight && !o->pending)
+    if (!o->ninflight && !o->pending)
         orch_idle(o);
 }
 
 static void on_closed(uv_handle_t *h)
 {
     aos_orch_t *o = h->data;
-    if (++o->closed < 2)
+    if (++o->closed < 3)
         return;
     free(o->data_dir);
     free(o);
@@ -1141,4 +1145,5 @@ void aos_orch_free(aos_orch_t *o)
     aos_buf_release(&o->scratch);
     uv_close((uv_handle_t *)&o->sched_timer, on_closed);
     uv_close((uv_handle_t *)&o->sweep, on_closed);
+    uv_close((uv_handle_t *)&o->flusher, on_closed);
 }
