@@ -534,6 +534,25 @@ int aos_store_logs_sql(const aos_store_logs_filter_t *f, const char *group_by, c
 int aos_store_event_append(aos_store_t *st, const json_t *ev, int64_t now_ms, int64_t fold_ms,
                            int64_t *id, int64_t *card_version, aos_err_t *err);
 
+/* An event to append as its columns, borrowed for the call: type (not
+ * empty), trace_id, topic, severity, card_id, project_id (NULL: SQL NULL)
+ * and payload, the compact JSON text of an object (NULL: "{}"), all
+ * checked already (the bus's checks, src/bus event.c). */
+typedef struct {
+    const char *type, *trace_id, *topic, *severity, *card_id, *project_id;
+    const char *payload;
+} aos_store_event_in_t;
+
+/* aos_store_event_append for an event given as its columns. */
+int aos_store_event_put(aos_store_t *st, const aos_store_event_in_t *ev, int64_t now_ms,
+                        int64_t fold_ms, int64_t *id, int64_t *card_version, aos_err_t *err);
+
+/* Appends ev[0..n), events without a card (card_id NULL, else AOS_EINVAL),
+ * in order (their ids ascending), as aos_store_event_put would one by one
+ * (no card, no fold: nothing else to write), a few rows per statement. */
+int aos_store_event_insert(aos_store_t *st, const aos_store_event_in_t *ev, size_t n,
+                           aos_err_t *err);
+
 /* Writes the folds that are due (due_ms <= now_ms) or, with trace_id, every
  * fold of that trace, as events; their window restarts at now_ms. *n (may be
  * NULL) gets how many were written, *next_due_ms (may be NULL) the earliest
