@@ -83,11 +83,13 @@ static const char *str(const json_t *ev, const char *key)
     return json_string_value(json_object_get(ev, key));
 }
 
-/* Writes the next version of card_id (NULL: no card) and the event itself. */
+/* Writes the next version of card_id (NULL: no card) and the event itself;
+ * *version gets the version when want_version (else 0: the card's row
+ * gives it to the event's INSERT, one statement fewer). */
 static int write_event(aos_store_t *st, const char *trace_id, const char *topic, const char *type,
                        const char *severity, const char *payload, const char *card_id, int card_new,
                        const char *project_id, const char *created_at, int64_t now_ms, int64_t *id,
-                       int64_t *version, aos_err_t *err)
+                       int64_t *version, int want_version, aos_err_t *err)
 {
     int rc;
     aos__sql_val_t version_val = aos__sql_null();
@@ -112,6 +114,23 @@ static int write_event(aos_store_t *st, const char *trace_id, const char *topic,
                              "ON CONFLICT (card_id) DO UPDATE SET "
                              "version = event_cards.version + 1, last_ms = excluded.last_ms",
                              p, 2, NULL, err);
+        if (rc == 0 && !want_version) {
+            /* the version the upsert wrote, read by the INSERT itself */
+            aos__sql_val_t q[] = {
+                aos__sql_text(trace_id), aos__sql_text(topic),   aos__sql_text(type),
+                aos__sql_text(severity), aos__sql_text(payload), aos__sql_text(created_at),
+                aos__sql_text(card_id),  aos__sql_text(card_id), aos__sql_text(project_id)};
+            rc = aos__store_exec(st,
+                                 "INSERT INTO events (trace_id, topic, type, severity, payload, "
+                                 "created_at, card_id, card_version, project_id) VALUES "
+                                 "(?, ?, ?, ?, ?, ?, ?, "
+                                 "(SELECT version FROM event_cards WHERE card_id = ?), ?)",
+                                 q, 9, NULL, err);
+            if (rc < 0)
+                return rc;
+            *id = aos__store_last_insert_id(st);
+            return 0;
+        }
         if (rc == 0)
             rc = aos__store_query(st, "SELECT version FROM event_cards WHERE card_id = ?", p, 1,
                                   read_int64, version, err);
@@ -141,6 +160,7 @@ struct append {
     const aos_store_event_in_t *ev;
     int64_t now_ms, fold_ms;
     int64_t id, version;
+    int want_version;
 };
 
 static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
@@ -192,13 +212,13 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
             return rc;
     }
     return write_event(st, ev->trace_id, ev->topic, type, ev->severity, text, card_id, card_new,
-                       ev->project_id, now, a->now_ms, &a->id, &a->version, err);
+                       ev->project_id, now, a->now_ms, &a->id, &a->version, a->want_version, err);
 }
 
 int aos_store_event_put(aos_store_t *st, const aos_store_event_in_t *ev, int64_t now_ms,
                         int64_t fold_ms, int64_t *id, int64_t *card_version, aos_err_t *err)
 {
-    struct append a = {ev, now_ms, fold_ms, 0, 0};
+    struct append a = {ev, now_ms, fold_ms, 0, 0, card_version != NULL};
     int rc = aos__store_in_tx(st, append_tx, &a, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to append event");
@@ -352,7 +372,7 @@ static int flush_tx(aos_store_t *st, void *arg, aos_err_t *err)
         rc = aos__store_exec(st, "DELETE FROM event_folds WHERE card_id = ?", &k, 1, NULL, err);
         if (rc == 0)
             rc = write_event(st, COL(1), COL(2), COL(3), COL(4), COL(5), COL(0), 0, COL(6), COL(7),
-                             f->now_ms, &id, &version, err);
+                             f->now_ms, &id, &version, 0, err);
 #undef COL
         if (rc == 0)
             f->n++;

@@ -526,7 +526,8 @@ int aos_store_logs_sql(const aos_store_logs_filter_t *f, const char *group_by, c
  * card's pending fold (durable, in event_folds) and is written, as the next
  * version, by aos_store_event_flush once the window ends; *id is then 0.
  * Otherwise any pending fold of the card is dropped (ev is newer) and ev is
- * written. *id, *card_version (0 without a card or when folded) may be NULL.
+ * written. *id, *card_version (0 without a card or when folded) may be NULL
+ * (a NULL card_version saves a statement: the version is not read back).
  * Atomic on its own: a transaction of its own; inside an aos_store_tx it
  * is part of the caller's (no savepoint of its own: two statements and a
  * journal per event), and on failure it may have written part of itself,

@@ -722,6 +722,38 @@ static void test_append_tx_own_stores_what_a_copy_would(void **state)
     aos_store_close(st);
 }
 
+/* A value event appended without asking for its card's version (the
+ * orchestrator's) stores the version all the same: each append of one
+ * card, whatever the path, is its next version. */
+static void test_card_versions_unasked(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_t *st = open_store(f, NULL);
+    aos_err_t err = {0};
+    for (int i = 0; i < 6; i++) {
+        json_t *e = json_pack("{s:s, s:s, s:s, s:{s:i}}", "type", "task.receipt", "trace_id", "cv",
+                              "card_id", "task:cv", "payload", "n", i);
+        struct own_arg a = {i % 3, e, 0};
+        assert_int_equal(aos_store_tx(st, own_body, &a, &err), 0);
+        json_decref(e);
+    }
+    json_t *e = json_pack("{s:s, s:s, s:s}", "type", "task.receipt", "trace_id", "cv", "card_id",
+                          "task:cv");
+    int64_t id = 0, version = 0; /* asked for: read back */
+    assert_int_equal(aos_store_event_append(st, e, 0, 0, &id, &version, &err), 0);
+    assert_int_equal(version, 7);
+    json_decref(e);
+    aos_store_event_query_t q = {.after_id = 0, .limit = 10, .raw_payload = 1};
+    json_t *rows = NULL;
+    assert_int_equal(aos_store_event_list(st, &q, &rows, &err), 0);
+    assert_int_equal(json_array_size(rows), 7);
+    for (size_t i = 0; i < 7; i++)
+        assert_int_equal(
+            json_integer_value(json_object_get(json_array_get(rows, i), "card_version")), i + 1);
+    json_decref(rows);
+    aos_store_close(st);
+}
+
 struct n_arg {
     const aos_store_event_in_t *ev;
     json_t **payload;
@@ -1136,6 +1168,7 @@ int main(void)
         T(test_append_tx_joins_the_transaction),
         T(test_append_tx_own_stores_what_a_copy_would),
         T(test_append_n_in_order),
+        T(test_card_versions_unasked),
         T(test_bus_replay_then_live),
         T(test_bus_sees_rows_of_others),
         T(test_bus_folds_a_burst),
