@@ -107,6 +107,8 @@ struct aos_bus_s {
     /* Subscriptions. */
     aos_bus_sub_t *all; /* every live (not dead) one */
     size_t nsubs;
+    size_t nsubs_every;       /* of them, those that take events of every type */
+    int pump_value_only;      /* the pump's read in flight reads value events only */
     aos__bus_bucket_t any;    /* those without a trace filter */
     aos_map_t by_trace;       /* trace_id -> aos__bus_bucket_t* (owned) */
     aos_bus_sub_t *waiting;   /* replays waiting for ready() */

@@ -1076,6 +1076,68 @@ static void test_bus_sees_rows_of_others(void **state)
     free(r);
 }
 
+static void append_typed(fixture_t *f, const char *type, int step)
+{
+    aos_err_t err = {0};
+    aos_store_t *other = open_store(f, NULL);
+    json_t *e =
+        json_pack("{s:s, s:s, s:{s:i}}", "type", type, "trace_id", "vt", "payload", "step", step);
+    assert_int_equal(aos_bus_append_tx(other, e, NULL, &err), 0);
+    json_decref(e);
+    aos_store_close(other);
+}
+
+/* While every subscription takes value events only, the pump reads only
+ * those; one that takes every type, live from then on or replaying from
+ * the start, gets every event after its cursor all the same, in order,
+ * once. */
+static void test_bus_value_only_pump(void **state)
+{
+    fixture_t *f = *state;
+    rig_t g;
+    rig_start(&g, f, 600000); /* only a kick delivers */
+    rec_t *v = calloc(1, sizeof(*v)), *a = calloc(1, sizeof(*a)), *r = calloc(1, sizeof(*r));
+    aos_bus_filter_t fv = {NULL, NULL, 1, -1}, fa = {NULL, NULL, 0, -1}, fr = {NULL, NULL, 0, 0};
+    assert_int_equal(aos_bus_subscribe(g.bus, &fv, on_ev, NULL, v, &v->sub), 0);
+    run_until(&g.loop, &(int){0}, 1, 100);
+    append_typed(f, "step.finished", 1);
+    append_typed(f, "recovery.start", 2);
+    aos_bus_kick(g.bus);
+    run_until(&g.loop, &v->n, 1, 2000);
+    assert_int_equal(v->n, 1);
+    assert_int_equal(v->last_step, 2);
+
+    assert_int_equal(aos_bus_subscribe(g.bus, &fa, on_ev, NULL, a, &a->sub), 0);
+    assert_int_equal(aos_bus_subscribe(g.bus, &fr, on_ev, NULL, r, &r->sub), 0);
+    append_typed(f, "step.finished", 3);
+    append_typed(f, "recovery.start", 4);
+    aos_bus_kick(g.bus);
+    run_until(&g.loop, &a->n, 2, 2000);
+    run_until(&g.loop, &r->n, 4, 2000);
+    run_until(&g.loop, &v->n, 2, 2000);
+    assert_int_equal(a->n, 2); /* step 3 and value 4: after its cursor */
+    assert_int_equal(a->last_step, 4);
+    assert_int_equal(r->n, 4); /* replayed from the start: all four */
+    assert_int_equal(r->last_step, 4);
+    assert_int_equal(v->n, 2);
+    assert_int_equal(v->last_step, 4);
+    assert_int_equal(a->dups + r->dups + v->dups, 0);
+
+    /* every-type subscriptions gone: value events only again */
+    aos_bus_unsubscribe(a->sub);
+    aos_bus_unsubscribe(r->sub);
+    append_typed(f, "step.finished", 5);
+    append_typed(f, "recovery.start", 6);
+    aos_bus_kick(g.bus);
+    run_until(&g.loop, &v->n, 3, 2000);
+    assert_int_equal(v->n, 3);
+    assert_int_equal(v->last_step, 6);
+    rig_stop(&g);
+    free(v);
+    free(a);
+    free(r);
+}
+
 static void test_bus_folds_a_burst(void **state)
 {
     rig_t g;
@@ -1172,6 +1234,7 @@ int main(void)
         T(test_bus_replay_then_live),
         T(test_bus_sees_rows_of_others),
         T(test_bus_folds_a_burst),
+        T(test_bus_value_only_pump),
         T(test_publish_checks_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
