@@ -11,6 +11,12 @@
  * the order they were issued (the store has one FIFO worker), so every live
  * event it ignored was committed before its last read and so was in it; and
  * every later one arrives live, above its cursor.
+ * While every subscription takes value events only (the Chat Hub's
+ * streams, the monitor's analyzer), the pump reads value events only: the
+ * step events between them are skipped, not read and dropped. A
+ * subscription that takes every type makes the pump read everything again
+ * from tail_id, and a value-only read in flight when it came is not
+ * delivered but read again, all of it.
  *
  * Callbacks may unsubscribe anyone, subscribe, or free the bus: a dead
  * subscription is only marked during a fan-out and unlinked afterwards
@@ -296,7 +302,10 @@ static void pump_done(int status, const aos_err_t *err, aos__bus_batch_t *b, voi
     if (status) {
         aos_log_warn("bus", "unable to read new events: %s", aos_err_msg(err));
     } else {
-        deliver(bus, b);
+        if (bus->pump_value_only && bus->nsubs_every > 0)
+            bus->pump_again = 1; /* read it again: someone takes every event now */
+        else
+            deliver(bus, b);
         if (b->next_due_ms && !bus->closing) {
             int64_t wait = b->next_due_ms - aos_isotime_now_ms();
             uv_timer_start(&bus->fold, on_timer, wait > 0 ? (uint64_t)wait : 1, 0);
@@ -327,6 +336,8 @@ static void pump(aos_bus_t *bus)
     q.after_id = bus->tail_id;
     q.limit = TAIL_PAGE;
     q.flush = 1;
+    q.value_only = bus->nsubs_every == 0;
+    bus->pump_value_only = q.value_only;
     int rc = aos__bus_read(bus, &q, pump_done, bus);
     if (rc == 0)
         bus->pumping = 1;
@@ -457,6 +468,8 @@ int aos_bus_subscribe(aos_bus_t *bus, const aos_bus_filter_t *f, aos_bus_event_f
         bus->all->aprev = s;
     bus->all = s;
     bus->nsubs++;
+    if (!s->value_only)
+        bus->nsubs_every++;
 
     if (f->after_id < 0 || f->after_id >= bus->tail_id) {
         s->cursor = f->after_id < 0 ? bus->tail_id : f->after_id;
@@ -480,6 +493,8 @@ void aos_bus_unsubscribe(aos_bus_sub_t *s)
     aos_bus_t *bus = s->bus;
     s->dead = 1;
     bus->nsubs--;
+    if (!s->value_only)
+        bus->nsubs_every--;
     /* out of bus->all at once, into the graveyard (same links) */
     if (s->aprev)
         s->aprev->anext = s->anext;

@@ -130,6 +130,22 @@ int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *er
  * as it is and redacted in place, not copied first. */
 int aos_bus_append_tx_own(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err);
 
+/* The same for an event given as its columns (ev, borrowed; its payload
+ * member ignored; its strings valid UTF-8, checked as aos_bus_event_check
+ * checks the envelope's) and payload (may be NULL: {}; the caller's, which
+ * it drops afterwards: redacted in place, not copied): no envelope is
+ * built. */
+int aos_bus_append_in_tx(aos_store_t *st, const aos_store_event_in_t *ev, json_t *payload,
+                         int64_t *id, aos_err_t *err);
+
+/* aos_bus_append_in_tx for n (at most AOS_BUS_APPEND_N_MAX) events that
+ * are not value events (AOS_EINVAL for one that is): ev[i] with
+ * payload[i], each checked and redacted alike, all checked before any is
+ * written, then written in order, a few rows to a statement. */
+#define AOS_BUS_APPEND_N_MAX 16
+int aos_bus_append_in_n_tx(aos_store_t *st, const aos_store_event_in_t *ev, json_t *const *payload,
+                           size_t n, aos_err_t *err);
+
 /* New rows are committed: read and deliver them soon. Any thread, but not
  * once aos_bus_free was called. With the store's outbox, a kick right
  * after submitting the store job that commits the rows will do as well:

@@ -242,6 +242,75 @@ int aos_bus_event_check(const json_t *in, json_t **out, aos_err_t *err)
     return aos__bus_event_check(in, 0, out, err);
 }
 
+/* The checks of take_str on a C string (NULL: absent). */
+static int check_str(const char *s, const char *key, size_t max, aos_err_t *err)
+{
+    if (!s)
+        return 0;
+    size_t n = 0;
+    for (; s[n]; n++)
+        if ((unsigned char)s[n] < 0x20 || s[n] == 0x7f)
+            return aos_err_set(err, AOS_EINVAL, "'%s' holds a control character", key);
+    if (n == 0)
+        return aos_err_set(err, AOS_EINVAL, "'%s' must not be empty", key);
+    if (n > max)
+        return aos_err_set(err, AOS_EINVAL, "'%s' is longer than %zu bytes", key, max);
+    return 0;
+}
+
+int aos__bus_event_check_in(aos_store_event_in_t *ev, json_t *payload, aos_buf_t *text,
+                            char card[AOS__BUS_CARD_MAX], aos_err_t *err)
+{
+    int rc;
+    if (!ev->type)
+        return aos_err_set(err, AOS_EINVAL, "'type' is required");
+    if (!valid_type(ev->type, strlen(ev->type)))
+        return aos_err_set(err, AOS_EINVAL,
+                           "'type' must be 1 to %d characters of a-z, 0-9, '.', '_', '-'",
+                           MAX_TYPE);
+    if ((rc = check_str(ev->trace_id, "trace_id", MAX_IDTEXT, err)) ||
+        (rc = check_str(ev->topic, "topic", MAX_IDTEXT, err)) ||
+        (rc = check_str(ev->project_id, "project_id", MAX_IDTEXT, err)) ||
+        (rc = check_str(ev->card_id, "card_id", MAX_IDTEXT, err)))
+        return rc;
+    if (!ev->severity)
+        ev->severity = "info";
+    else if (!aos_bus_is_severity(ev->severity))
+        return aos_err_set(err, AOS_EINVAL,
+                           "'severity' must be one of debug, info, notice, warning, error, "
+                           "critical");
+    if (payload && !json_is_object(payload))
+        return aos_err_set(err, AOS_EINVAL, "'payload' must be an object");
+    /* redacted in place, then written out once, as the text the store
+     * keeps (the limit bounds that): as check() does for an owned tree */
+    aos_buf_reset(text);
+    if (payload && aos_redact_json(aos_redact_global(), payload) < 0)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    if ((payload ? aos_buf_json(text, payload) : aos_buf_append(text, "{}", 2)) || text->len == 0 ||
+        text->len > AOS_BUS_MAX_PAYLOAD)
+        return aos_err_set(err, AOS_EINVAL, "'payload' is larger than %d bytes",
+                           AOS_BUS_MAX_PAYLOAD);
+    ev->payload = text->ptr;
+
+    if (!aos_bus_is_value_type(ev->type)) {
+        if (ev->card_id)
+            return aos_err_set(err, AOS_EINVAL, "'card_id' is only for value events");
+    } else if (!ev->card_id) {
+        if (strcmp(ev->type, MILESTONE) == 0 && ev->trace_id) {
+            /* one progress card per task: its milestones fold into it */
+            snprintf(card, AOS__BUS_CARD_MAX, "progress:%s", ev->trace_id);
+        } else {
+            unsigned char rnd[12];
+            char hex[2 * sizeof(rnd) + 1];
+            randombytes_buf(rnd, sizeof(rnd));
+            sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+            snprintf(card, AOS__BUS_CARD_MAX, "card_%s", hex);
+        }
+        ev->card_id = card;
+    }
+    return 0;
+}
+
 /* Delivered events ---------------------------------------------------------- */
 
 /* The envelope's key order, as the store's rows give it (bus.h). */

@@ -25,6 +25,7 @@
 #define AOS_BUS_INTERNAL_H
 
 #include "bus/bus.h"
+#include "buf/buf.h"
 #include "map/map.h"
 
 /* A batch of events read by a backend. Each event owns its memory (mem:
@@ -106,6 +107,8 @@ struct aos_bus_s {
     /* Subscriptions. */
     aos_bus_sub_t *all; /* every live (not dead) one */
     size_t nsubs;
+    size_t nsubs_every;       /* of them, those that take events of every type */
+    int pump_value_only;      /* the pump's read in flight reads value events only */
     aos__bus_bucket_t any;    /* those without a trace filter */
     aos_map_t by_trace;       /* trace_id -> aos__bus_bucket_t* (owned) */
     aos_bus_sub_t *waiting;   /* replays waiting for ready() */
@@ -151,12 +154,24 @@ int aos__bus_event_init(aos_bus_event_t *e, const aos_store_event_row_t *r, int 
  * aos_store_event_append writes it (the limit then bounds the redacted
  * text: it is written out once, not measured first and written again). */
 int aos__bus_event_check(const json_t *in, int own, json_t **out, aos_err_t *err);
+/* The checks of aos_bus_event_check on an event given as its columns (ev,
+ * its payload member ignored) and payload (may be NULL: {}), which is
+ * redacted in place and written out to text (reset first; the limit
+ * bounds the redacted text): then ev->payload is text's, severity the
+ * default when NULL, and a value event without a card gets its default
+ * one, written in card. ev's strings must be valid UTF-8. */
+#define AOS__BUS_CARD_MAX 160
+int aos__bus_event_check_in(aos_store_event_in_t *ev, json_t *payload, aos_buf_t *text,
+                            char card[AOS__BUS_CARD_MAX], aos_err_t *err);
 void aos__bus_event_release(aos_bus_event_t *e);
 void aos__bus_batch_free(aos__bus_batch_t *b);
 /* Writes one checked envelope with the fold policy: the body of
  * aos_bus_append_tx and of the outbox's batches. */
 int aos__bus_append_checked(aos_store_t *st, const json_t *env, int64_t now_ms, int64_t *id,
                             int64_t *version, aos_err_t *err);
+/* The same for a checked event given as its columns. */
+int aos__bus_append_in(aos_store_t *st, const aos_store_event_in_t *ev, int64_t now_ms, int64_t *id,
+                       int64_t *version, aos_err_t *err);
 
 /* routes.c */
 void aos__bus_streams_close(aos_bus_t *bus);

@@ -39,19 +39,61 @@ static void outbox_free(void *be)
     free(be);
 }
 
-int aos__bus_append_checked(aos_store_t *st, const json_t *env, int64_t now_ms, int64_t *id,
-                            int64_t *version, aos_err_t *err)
+int aos__bus_append_in(aos_store_t *st, const aos_store_event_in_t *ev, int64_t now_ms, int64_t *id,
+                       int64_t *version, aos_err_t *err)
 {
-    const char *type = json_string_value(json_object_get(env, "type"));
-    const char *trace = json_string_value(json_object_get(env, "trace_id"));
-    int64_t fold_ms = aos_bus_fold_window_ms(type);
+    int64_t fold_ms = aos_bus_fold_window_ms(ev->type);
     /* a task's pending progress goes out before its next value event */
-    if (fold_ms == 0 && trace && aos_bus_is_value_type(type)) {
-        int rc = aos_store_event_flush(st, now_ms, trace, NULL, NULL, err);
+    if (fold_ms == 0 && ev->trace_id && aos_bus_is_value_type(ev->type)) {
+        int rc = aos_store_event_flush(st, now_ms, ev->trace_id, NULL, NULL, err);
         if (rc)
             return rc;
     }
-    return aos_store_event_append(st, env, now_ms, fold_ms, id, version, err);
+    return aos_store_event_put(st, ev, now_ms, fold_ms, id, version, err);
+}
+
+static const char *str(const json_t *env, const char *key)
+{
+    return json_string_value(json_object_get(env, key));
+}
+
+int aos__bus_append_checked(aos_store_t *st, const json_t *env, int64_t now_ms, int64_t *id,
+                            int64_t *version, aos_err_t *err)
+{
+    json_t *payload = json_object_get(env, "payload");
+    char *text = json_is_object(payload) ? aos_buf_json_text(payload, NULL) : NULL;
+    if (json_is_object(payload) && !text)
+        return aos_err_set(err, AOS_ENOMEM, NULL);
+    aos_store_event_in_t in = {
+        .type = str(env, "type"),
+        .trace_id = str(env, "trace_id"),
+        .topic = str(env, "topic"),
+        .severity = str(env, "severity"),
+        .card_id = str(env, "card_id"),
+        .project_id = str(env, "project_id"),
+        /* a checked envelope's payload is its text (event.c) */
+        .payload = text ? text : json_string_value(payload),
+    };
+    int rc = aos__bus_append_in(st, &in, now_ms, id, version, err);
+    free(text);
+    return rc;
+}
+
+int aos_bus_append_in_tx(aos_store_t *st, const aos_store_event_in_t *ev, json_t *payload,
+                         int64_t *id, aos_err_t *err)
+{
+    aos_store_event_in_t in = *ev;
+    aos_buf_t text;
+    char card[AOS__BUS_CARD_MAX];
+    int64_t got = 0;
+    aos_buf_init(&text, AOS_BUS_MAX_PAYLOAD);
+    int rc = aos__bus_event_check_in(&in, payload, &text, card, err);
+    if (rc == 0)
+        rc = aos__bus_append_in(st, &in, aos_isotime_now_ms(), &got, NULL, err);
+    aos_buf_release(&text);
+    if (id)
+        *id = rc ? 0 : got;
+    return rc;
 }
 
 static int append_tx(aos_store_t *st, json_t *event, int own, int64_t *id, aos_err_t *err)
@@ -76,6 +118,31 @@ int aos_bus_append_tx(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *er
 int aos_bus_append_tx_own(aos_store_t *st, json_t *event, int64_t *id, aos_err_t *err)
 {
     return append_tx(st, event, 1, id, err);
+}
+
+int aos_bus_append_in_n_tx(aos_store_t *st, const aos_store_event_in_t *ev, json_t *const *payload,
+                           size_t n, aos_err_t *err)
+{
+    if (n > AOS_BUS_APPEND_N_MAX)
+        return aos_err_set(err, AOS_EINVAL, "more than %d events", AOS_BUS_APPEND_N_MAX);
+    aos_store_event_in_t in[AOS_BUS_APPEND_N_MAX] = {{0}};
+    aos_buf_t text[AOS_BUS_APPEND_N_MAX];
+    char card[AOS__BUS_CARD_MAX];
+    size_t made = 0;
+    int rc = 0;
+    for (; made < n && rc == 0; made++) {
+        in[made] = ev[made];
+        aos_buf_init(&text[made], AOS_BUS_MAX_PAYLOAD);
+        if (ev[made].type && aos_bus_is_value_type(ev[made].type))
+            rc = aos_err_set(err, AOS_EINVAL, "'%s' is a value event", ev[made].type);
+        else
+            rc = aos__bus_event_check_in(&in[made], payload[made], &text[made], card, err);
+    }
+    if (rc == 0)
+        rc = aos_store_event_insert(st, in, n, err);
+    for (size_t i = 0; i < made; i++)
+        aos_buf_release(&text[i]);
+    return rc;
 }
 
 /* Writes ------------------------------------------------------------------ */

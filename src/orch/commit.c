@@ -265,47 +265,29 @@ void orch_tx_approval_decide(orch_tx_t *tx, const char *trace_id, const char *st
     op_add(tx, run_approval_decide, 6, s);
 }
 
-/* The operations own their events and drop them once run: the bus takes
- * the payload as it is (redacting it in place), no copy. */
+/* An event operation: s[0] the trace, s[1] the type, s[2] the severity,
+ * s[3] the card (value events), s[4] the project; json its payload. The
+ * operations own their payloads and drop them once run: the bus takes
+ * the payload as it is (redacting it in place), no copy, and no envelope
+ * is built (aos_bus_append_in_tx). */
+enum { EV_TRACE, EV_TYPE, EV_SEVERITY, EV_CARD, EV_PROJECT, EV_NSTRS };
+
+static int append_event(aos_store_t *st, const char *trace, const char *type, const char *severity,
+                        const char *card, const char *project, json_t *payload, aos_err_t *err)
+{
+    aos_store_event_in_t in = {.type = type,
+                               .trace_id = trace,
+                               .topic = "task",
+                               .severity = severity,
+                               .card_id = card,
+                               .project_id = project};
+    return aos_bus_append_in_tx(st, &in, payload, NULL, err);
+}
+
 static int run_event(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
 {
-    return aos_bus_append_tx_own(st, op->json, NULL, err);
-}
-
-/* The envelope of an event of the task trace_id (in project_id, may be
- * NULL), or NULL; payload is stolen. */
-static json_t *envelope_of(const char *trace_id, const char *project_id, const char *type,
-                           const char *severity, const char *card_id, json_t *payload)
-{
-    /* what json_pack("{s:s, s:s, s:s, s:s, s:o}", ...) made, without
-     * parsing its format each time: the members in the same order */
-    json_t *ev = json_object();
-    if (!payload)
-        payload = json_object();
-    if (!ev || !payload || !type || !trace_id ||
-        json_object_set_new_nocheck(ev, "type", json_string(type)) ||
-        json_object_set_new_nocheck(ev, "trace_id", json_string(trace_id)) ||
-        json_object_set_new_nocheck(ev, "topic", json_string_nocheck("task")) ||
-        json_object_set_new_nocheck(ev, "severity", json_string(severity ? severity : "info"))) {
-        json_decref(ev);
-        json_decref(payload);
-        return NULL;
-    }
-    if (json_object_set_new_nocheck(ev, "payload", payload)) {
-        json_decref(ev);
-        return NULL;
-    }
-    if (card_id && aos_bus_is_value_type(type))
-        json_object_set_new_nocheck(ev, "card_id", json_string(card_id));
-    if (project_id)
-        json_object_set_new_nocheck(ev, "project_id", json_string(project_id));
-    return ev;
-}
-
-static json_t *envelope(orch_task_t *t, const char *type, const char *severity, const char *card_id,
-                        json_t *payload)
-{
-    return envelope_of(t->trace_id, t->project_id, type, severity, card_id, payload);
+    return append_event(st, op->s[EV_TRACE], op->s[EV_TYPE], op->s[EV_SEVERITY], op->s[EV_CARD],
+                        op->s[EV_PROJECT], op->json, err);
 }
 
 /* step.started, made on the worker when it is written: most often (a local
@@ -313,7 +295,7 @@ static json_t *envelope(orch_task_t *t, const char *type, const char *severity, 
  * step.finished or step.failed takes it over (coalesce) and it is never
  * made. s: trace id, step id, tool, idempotency key, project id; n[0]: the
  * attempt. The event is the one step_event (task.c) would have queued. */
-static json_t *started_event(const orch_op_t *op)
+static int run_started(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
 {
     /* json_pack("{s:s, s:s, s:i, s:s}", ...)'s object, built directly */
     json_t *p = op->s[1] && op->s[2] && op->s[3] ? json_object() : NULL;
@@ -324,14 +306,10 @@ static json_t *started_event(const orch_op_t *op)
         json_decref(p);
         p = NULL;
     }
-    return p ? envelope_of(op->s[0], op->s[4], "step.started", "info", NULL, p) : NULL;
-}
-
-static int run_started(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
-{
-    json_t *ev = started_event(op);
-    int rc = ev ? aos_bus_append_tx_own(st, ev, NULL, err) : aos_err_set(err, AOS_ENOMEM, NULL);
-    json_decref(ev);
+    int rc = p && op->s[0]
+                 ? append_event(st, op->s[0], "step.started", "info", NULL, op->s[4], p, err)
+                 : aos_err_set(err, AOS_ENOMEM, NULL);
+    json_decref(p);
     return rc;
 }
 
@@ -349,10 +327,10 @@ static int run_progress(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t
         json_decref(p);
         p = NULL;
     }
-    json_t *ev =
-        p ? envelope_of(op->s[0], op->s[4], "task.progress.milestone", "info", op->s[1], p) : NULL;
-    int rc = ev ? aos_bus_append_tx_own(st, ev, NULL, err) : aos_err_set(err, AOS_ENOMEM, NULL);
-    json_decref(ev);
+    int rc = p && op->s[0] ? append_event(st, op->s[0], "task.progress.milestone", "info", op->s[1],
+                                          op->s[4], p, err)
+                           : aos_err_set(err, AOS_ENOMEM, NULL);
+    json_decref(p);
     return rc;
 }
 
@@ -376,47 +354,58 @@ void orch_tx_step_started(orch_tx_t *tx, orch_task_t *t, const char *step_id, co
         op->n[0] = attempt;
 }
 
-static orch_op_t *event_op(orch_tx_t *tx, json_t *ev,
-                           int (*run)(aos_store_t *, orch_op_t *, orch_tx_t *, aos_err_t *), int n,
-                           const char *const *strs)
+/* An event operation of t (run: run_event or run_receipt, whose more
+ * strings follow the event's), or NULL (tx->nomem); payload is stolen. */
+static orch_op_t *event_op(orch_tx_t *tx, orch_task_t *t, const char *type, const char *severity,
+                           const char *card_id, json_t *payload,
+                           int (*run)(aos_store_t *, orch_op_t *, orch_tx_t *, aos_err_t *),
+                           int nmore, const char *const *more)
 {
-    orch_op_t *op = ev ? op_add(tx, run, n, strs) : NULL;
+    const char *s[ORCH_OP_STRS] = {t->trace_id, type, severity ? severity : "info",
+                                   card_id && aos_bus_is_value_type(type) ? card_id : NULL,
+                                   t->project_id};
+    for (int i = 0; i < nmore && EV_NSTRS + i < ORCH_OP_STRS; i++)
+        s[EV_NSTRS + i] = more[i];
+    if (!payload)
+        payload = json_object();
+    orch_op_t *op = payload && type ? op_add(tx, run, EV_NSTRS + nmore, s) : NULL;
     if (!op) {
         tx->nomem = 1;
-        json_decref(ev);
+        json_decref(payload);
         return NULL;
     }
-    op->json = ev;
+    op->json = payload;
     return op;
 }
 
 void orch_tx_event(orch_tx_t *tx, orch_task_t *t, const char *type, const char *severity,
                    const char *card_id, json_t *payload)
 {
-    event_op(tx, envelope(t, type, severity, card_id, payload), run_event, 0, NULL);
+    event_op(tx, t, type, severity, card_id, payload, run_event, 0, NULL);
 }
 
 #define RECEIPT_ARTIFACTS_BYTES (32u * 1024) /* of the event's 64 KiB */
 
+/* task.receipt: the event's strings, then s[5] the workspace. */
 static int run_receipt(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
 {
     /* the list fits in the event whatever the workspace holds: past the
      * budget it is cut and artifacts_total says how many there are (the
      * episode lists them all) */
-    json_t *payload = json_object_get(op->json, "payload");
     size_t total = 0;
-    json_object_set_new(payload, "artifacts",
-                        orch_artifacts_list(op->s[0], op->s[1], RECEIPT_ARTIFACTS_BYTES, &total));
-    json_object_set_new(payload, "artifacts_total", json_integer((json_int_t)total));
-    return aos_bus_append_tx_own(st, op->json, NULL, err);
+    json_object_set_new(
+        op->json, "artifacts",
+        orch_artifacts_list(op->s[EV_NSTRS], op->s[EV_TRACE], RECEIPT_ARTIFACTS_BYTES, &total));
+    json_object_set_new(op->json, "artifacts_total", json_integer((json_int_t)total));
+    return run_event(st, op, tx, err);
 }
 
 void orch_tx_receipt(orch_tx_t *tx, orch_task_t *t, json_t *payload)
 {
     char card[48];
     snprintf(card, sizeof(card), "task:%s", t->trace_id);
-    const char *s[] = {t->workspace, t->trace_id};
-    event_op(tx, envelope(t, "task.receipt", "info", card, payload), run_receipt, 2, s);
+    const char *s[] = {t->workspace};
+    event_op(tx, t, "task.receipt", "info", card, payload, run_receipt, 1, s);
 }
 
 static int run_mkdir(aos_store_t *st, orch_op_t *op, orch_tx_t *tx, aos_err_t *err)
@@ -565,22 +554,19 @@ static void op_key(row_t *r)
     }
     if (op->run != run_event)
         return;
-    const char *t = json_string_value(json_object_get(op->json, "type"));
-    const char *trace = json_string_value(json_object_get(op->json, "trace_id"));
-    json_t *p = json_object_get(op->json, "payload");
-    const char *step = json_string_value(json_object_get(p, "step"));
+    const char *t = op->s[EV_TYPE], *trace = op->s[EV_TRACE];
+    const char *step = json_string_value(json_object_get(op->json, "step"));
     if (!t || !trace)
         return;
     r->type = t;
     if (!strcmp(t, "task.progress.milestone")) {
-        const char *card = json_string_value(json_object_get(op->json, "card_id"));
-        if (card)
-            row_set(r, 'P', card, NULL, 0);
+        if (op->s[EV_CARD])
+            row_set(r, 'P', op->s[EV_CARD], NULL, 0);
         return;
     }
     if (step &&
         (!strcmp(t, "step.started") || !strcmp(t, "step.finished") || !strcmp(t, "step.failed")))
-        row_set(r, 'E', trace, step, json_integer_value(json_object_get(p, "attempt")));
+        row_set(r, 'E', trace, step, json_integer_value(json_object_get(op->json, "attempt")));
 }
 
 /* later takes over what earlier wrote; earlier is dropped (or kept: 0). */
@@ -591,7 +577,7 @@ static int merge_into(orch_op_t *later, orch_op_t *earlier, const char *type)
         /* a step's end takes over its start's event: the tool and the
          * key, after the end's own members, as json_object_update_missing
          * with the start's payload would */
-        json_t *p = json_object_get(later->json, "payload");
+        json_t *p = later->json;
         /* both strings came from JSON strings (the plan's tool, the key
          * made of the ids it checked): valid UTF-8 already */
         if ((!json_object_get(p, "tool") &&
@@ -628,11 +614,10 @@ static int merge_into(orch_op_t *later, orch_op_t *earlier, const char *type)
         return 0;
     } else if (strcmp(type, "task.progress.milestone") != 0) { /* progress: the newest */
         /* a step's end takes over its start's event */
-        const char *et = json_string_value(json_object_get(earlier->json, "type"));
+        const char *et = earlier->s[EV_TYPE];
         if (!et || strcmp(et, "step.started") || !strcmp(type, "step.started"))
             return 0;
-        json_object_update_missing(json_object_get(later->json, "payload"),
-                                   json_object_get(earlier->json, "payload"));
+        json_object_update_missing(later->json, earlier->json);
     }
     earlier->run = NULL;
     return 1;
@@ -682,6 +667,41 @@ static int refused(const orch_tx_t *tx, aos_err_t *err)
     return 0;
 }
 
+/* An event with no card (a step event): its writing may wait, in order
+ * with the others, until the next operation that writes events. */
+static int plain_event(const orch_op_t *op)
+{
+    return op->run == run_event && !aos_bus_is_value_type(op->s[EV_TYPE]);
+}
+
+/* An operation that writes no event: the waiting events may be written
+ * after it (nothing in the transaction reads them). */
+static int writes_no_event(const orch_op_t *op)
+{
+    return op->run == run_step || op->run == run_state || op->run == run_job_update ||
+           op->run == run_trace_update;
+}
+
+#define WAITING_MAX AOS_BUS_APPEND_N_MAX
+
+/* The waiting events, w[0..*n), written together, in order. */
+static int write_waiting(aos_store_t *st, orch_op_t **w, size_t *n, aos_err_t *err)
+{
+    aos_store_event_in_t ev[WAITING_MAX];
+    json_t *payload[WAITING_MAX];
+    for (size_t i = 0; i < *n; i++) {
+        ev[i] = (aos_store_event_in_t){.type = w[i]->s[EV_TYPE],
+                                       .trace_id = w[i]->s[EV_TRACE],
+                                       .topic = "task",
+                                       .severity = w[i]->s[EV_SEVERITY],
+                                       .project_id = w[i]->s[EV_PROJECT]};
+        payload[i] = w[i]->json;
+    }
+    int rc = *n ? aos_bus_append_in_n_tx(st, ev, payload, *n, err) : 0;
+    *n = 0;
+    return rc;
+}
+
 static int run_tx(aos_store_t *st, void *arg, aos_err_t *err)
 {
     orch_tx_t *tx = arg;
@@ -689,12 +709,26 @@ static int run_tx(aos_store_t *st, void *arg, aos_err_t *err)
     if (rc)
         return rc;
     coalesce(tx);
+    /* the step events of a run of steps (each between its step's row and
+     * the next one's) go in one INSERT of a few rows: their ids follow
+     * their order, as one by one */
+    orch_op_t *waiting[WAITING_MAX];
+    size_t nw = 0;
     for (orch_op_t *op = tx->ops; op; op = op->next) {
-        rc = op->run ? op->run(st, op, tx, err) : 0;
-        if (rc)
+        if (!op->run)
+            continue;
+        if (plain_event(op)) {
+            waiting[nw++] = op;
+            if (nw == WAITING_MAX && (rc = write_waiting(st, waiting, &nw, err)))
+                return rc;
+            continue;
+        }
+        if (!writes_no_event(op) && (rc = write_waiting(st, waiting, &nw, err)))
+            return rc;
+        if ((rc = op->run(st, op, tx, err)))
             return rc;
     }
-    return 0;
+    return write_waiting(st, waiting, &nw, err);
 }
 
 static int run_group(aos_store_t *st, void *arg, aos_err_t *err)

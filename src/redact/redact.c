@@ -700,10 +700,17 @@ static size_t value_at(const aos_redact_t *r, const unsigned char *s, size_t i, 
 static unsigned start_table[256]; /* starts(c), filled once */
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
+/* The secret words (by their bit) that start with each byte, as c | 0x20
+ * folds it (secret_name). */
+static unsigned secret_first[256];
+_Static_assert(sizeof(secret_words) / sizeof(secret_words[0]) <= 32, "a bit per secret word");
+
 static void init_table(void)
 {
     for (int c = 0; c < 256; c++)
         start_table[c] = starts((unsigned char)c);
+    for (size_t w = 0; w < sizeof(secret_words) / sizeof(secret_words[0]); w++)
+        secret_first[(unsigned char)secret_words[w][0]] |= 1u << w;
 }
 
 static int scan(const aos_redact_t *r, const unsigned char *s, size_t len, aos_buf_t *out)
@@ -795,15 +802,31 @@ static int secret_name(const char *key)
 {
     if (!key)
         return 0;
+    pthread_once(&table_once, init_table);
     size_t n = strlen(key);
-    for (size_t w = 0; w < sizeof(secret_words) / sizeof(secret_words[0]); w++) {
-        size_t m = secret_lens[w];
-        const char c0 = secret_words[w][0];
-        for (size_t i = 0; i + m <= n; i++)
-            if ((key[i] | 0x20) == c0 && !strncasecmp(key + i, secret_words[w], m))
+    /* at each byte only the words that start with it (folded) */
+    for (size_t i = 0; i < n; i++) {
+        unsigned m = secret_first[(unsigned char)(key[i] | 0x20)];
+        while (m) {
+            int w = __builtin_ctz(m);
+            m &= m - 1;
+            if (i + secret_lens[w] <= n && !strncasecmp(key + i, secret_words[w], secret_lens[w]))
                 return 1;
+        }
     }
     return 0;
+}
+
+/* aos_redact_field, under r's read lock already. */
+static int field_locked(const char *key, const char *text, size_t len, aos_buf_t *out,
+                        aos_redact_t *r)
+{
+    if (len > 0 && secret_name(key)) {
+        if (aos_buf_puts(out, AOS_REDACT_MARK) < 0)
+            return AOS_ENOMEM;
+        return 1;
+    }
+    return text && len ? scan(r, (const unsigned char *)text, len, out) : 0;
 }
 
 int aos_redact_field(const char *key, const char *text, size_t len, aos_buf_t *out, void *r)
@@ -846,7 +869,7 @@ static int json_walk(aos_redact_t *r, json_t *v, const char *key, aos_buf_t *b, 
     int changed = 0, rc;
     if (json_is_string(v)) {
         aos_buf_reset(b);
-        rc = aos_redact_field(key, json_string_value(v), json_string_length(v), b, r);
+        rc = field_locked(key, json_string_value(v), json_string_length(v), b, r);
         if (rc < 0)
             return rc;
         if (rc == 1 && json_string_setn(v, b->ptr ? b->ptr : "", b->len) < 0)
@@ -881,7 +904,11 @@ int aos_redact_json(aos_redact_t *r, json_t *v)
         return 0;
     aos_buf_t b;
     aos_buf_init(&b, 0);
+    /* the read lock once for the whole tree, not once per string */
+    pthread_once(&table_once, init_table);
+    uv_rwlock_rdlock(&r->lock);
     int rc = json_walk(r, v, NULL, &b, 0);
+    uv_rwlock_rdunlock(&r->lock);
     aos_buf_release(&b);
     return rc;
 }

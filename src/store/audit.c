@@ -15,7 +15,9 @@
  * (or one of its own): it first advances the one row of audit_head, which
  * holds the write lock on that row until the transaction ends, and takes
  * the previous id and hash from it (an UPDATE, then a SELECT of the row it
- * wrote), then inserts the row with the next id. Two appenders -
+ * wrote), then inserts the row with the next id. (On SQLite, whose
+ * transactions hold the database's write lock from their start, it reads
+ * the head, inserts, and advances the head once, id and hash together.) Two appenders -
  * two aosd on one PostgreSQL database - queue on that lock, so the chain
  * never forks and ids follow the chain without gaps (the id is ours, not a
  * sequence's, and a rolled back append rolls back the head too). On
@@ -163,14 +165,25 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct append *a = arg;
     head_t h = {0};
-    /* the UPDATE takes the lock, the SELECT reads what it wrote (a RETURNING
-     * would say the same, through a temporary table SQLite makes each time) */
-    int64_t changed = 0;
-    int rc = aos__store_exec(st, "UPDATE audit_head SET last_id = last_id + 1 WHERE id = 1", NULL,
-                             0, &changed, err);
-    if (rc == 0 && changed == 1)
+    int rc;
+    /* SQLite: the transaction holds the database's write lock from its
+     * BEGIN IMMEDIATE, so the head is read, and advanced once, with the
+     * new hash, after the insert. Elsewhere the UPDATE takes the row's
+     * lock first and the SELECT reads what it wrote (a RETURNING would
+     * say the same, through a temporary table SQLite makes each time). */
+    int locked = st->be == &aos__store_sqlite;
+    if (locked) {
         rc = aos__store_query(st, "SELECT last_id, last_hash FROM audit_head WHERE id = 1", NULL, 0,
                               read_head, &h, err);
+        h.last_id++;
+    } else {
+        int64_t changed = 0;
+        rc = aos__store_exec(st, "UPDATE audit_head SET last_id = last_id + 1 WHERE id = 1", NULL,
+                             0, &changed, err);
+        if (rc == 0 && changed == 1)
+            rc = aos__store_query(st, "SELECT last_id, last_hash FROM audit_head WHERE id = 1",
+                                  NULL, 0, read_head, &h, err);
+    }
     if (rc < 0)
         return rc;
     if (h.rows != 1)
@@ -209,6 +222,11 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
                          p, NCOLS(p), NULL, err);
     if (rc < 0)
         return rc;
+    if (locked) {
+        aos__sql_val_t q[] = {aos__sql_int(h.last_id), aos__sql_text(hash_hex)};
+        return aos__store_exec(st, "UPDATE audit_head SET last_id = ?, last_hash = ? WHERE id = 1",
+                               q, NCOLS(q), NULL, err);
+    }
     aos__sql_val_t q[] = {aos__sql_text(hash_hex)};
     return aos__store_exec(st, "UPDATE audit_head SET last_hash = ? WHERE id = 1", q, NCOLS(q),
                            NULL, err);

@@ -83,16 +83,29 @@ static const char *str(const json_t *ev, const char *key)
     return json_string_value(json_object_get(ev, key));
 }
 
-/* Writes the next version of card_id (NULL: no card) and the event itself. */
+/* Writes the next version of card_id (NULL: no card) and the event itself;
+ * *version gets the version when want_version (else 0: the card's row
+ * gives it to the event's INSERT, one statement fewer). */
 static int write_event(aos_store_t *st, const char *trace_id, const char *topic, const char *type,
-                       const char *severity, const char *payload, const char *card_id,
+                       const char *severity, const char *payload, const char *card_id, int card_new,
                        const char *project_id, const char *created_at, int64_t now_ms, int64_t *id,
-                       int64_t *version, aos_err_t *err)
+                       int64_t *version, int want_version, aos_err_t *err)
 {
     int rc;
     aos__sql_val_t version_val = aos__sql_null();
     *version = 0;
-    if (card_id) {
+    if (card_id && card_new) {
+        /* no row yet (the caller just read that, in this transaction): the
+         * first version, one plain insert */
+        aos__sql_val_t p[] = {aos__sql_text(card_id), aos__sql_int(now_ms)};
+        rc = aos__store_exec(st,
+                             "INSERT INTO event_cards (card_id, version, last_ms) VALUES (?, 1, ?)",
+                             p, 2, NULL, err);
+        if (rc < 0)
+            return rc;
+        *version = 1;
+        version_val = aos__sql_int(1);
+    } else if (card_id) {
         /* the upsert, then the version it wrote: two plain statements cost
          * SQLite less than one with RETURNING (a temporary table each time) */
         aos__sql_val_t p[] = {aos__sql_text(card_id), aos__sql_int(now_ms)};
@@ -101,6 +114,23 @@ static int write_event(aos_store_t *st, const char *trace_id, const char *topic,
                              "ON CONFLICT (card_id) DO UPDATE SET "
                              "version = event_cards.version + 1, last_ms = excluded.last_ms",
                              p, 2, NULL, err);
+        if (rc == 0 && !want_version) {
+            /* the version the upsert wrote, read by the INSERT itself */
+            aos__sql_val_t q[] = {
+                aos__sql_text(trace_id), aos__sql_text(topic),   aos__sql_text(type),
+                aos__sql_text(severity), aos__sql_text(payload), aos__sql_text(created_at),
+                aos__sql_text(card_id),  aos__sql_text(card_id), aos__sql_text(project_id)};
+            rc = aos__store_exec(st,
+                                 "INSERT INTO events (trace_id, topic, type, severity, payload, "
+                                 "created_at, card_id, card_version, project_id) VALUES "
+                                 "(?, ?, ?, ?, ?, ?, ?, "
+                                 "(SELECT version FROM event_cards WHERE card_id = ?), ?)",
+                                 q, 9, NULL, err);
+            if (rc < 0)
+                return rc;
+            *id = aos__store_last_insert_id(st);
+            return 0;
+        }
         if (rc == 0)
             rc = aos__store_query(st, "SELECT version FROM event_cards WHERE card_id = ?", p, 1,
                                   read_int64, version, err);
@@ -127,48 +157,39 @@ static int write_event(aos_store_t *st, const char *trace_id, const char *topic,
 }
 
 struct append {
-    const json_t *ev;
+    const aos_store_event_in_t *ev;
     int64_t now_ms, fold_ms;
     int64_t id, version;
+    int want_version;
 };
 
 static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct append *a = arg;
-    const char *type = str(a->ev, "type"), *card_id = str(a->ev, "card_id");
-    json_t *payload_v = json_object_get(a->ev, "payload");
+    const aos_store_event_in_t *ev = a->ev;
+    const char *type = ev->type, *card_id = ev->card_id;
+    const char *text = ev->payload ? ev->payload : "{}";
     int rc;
     if (!type || !type[0])
         return aos_err_set(err, AOS_EINVAL, "'type' is required");
-    if (payload_v && !json_is_object(payload_v) && !json_is_string(payload_v))
-        return aos_err_set(err, AOS_EINVAL, "'payload' must be an object");
-    /* a string: the text of a checked payload, written out once (store.h) */
-    char *payload = json_is_string(payload_v) ? NULL
-                    : payload_v               ? aos_buf_json_text(payload_v, NULL)
-                                              : strdup("{}");
-    const char *text = payload ? payload : json_string_value(payload_v);
-    if (!text)
-        return aos_err_set(err, AOS_ENOMEM, "out of memory");
     char now[32];
     aos_isotime_now(now);
 
+    int card_new = 0; /* the card is known to have no row yet */
     if (card_id && a->fold_ms > 0) {
         int64_t last_ms = -1;
         aos__sql_val_t k = aos__sql_text(card_id);
         rc = aos__store_query(st, "SELECT last_ms FROM event_cards WHERE card_id = ?", &k, 1,
                               read_int64, &last_ms, err);
         if (rc < 0)
-            goto out;
+            return rc;
+        card_new = last_ms < 0;
         if (last_ms >= 0 && a->now_ms - last_ms < a->fold_ms) {
             st->folds_maybe = 1;
-            aos__sql_val_t p[] = {aos__sql_text(card_id),
-                                  aos__sql_int(last_ms + a->fold_ms),
-                                  aos__sql_text(str(a->ev, "trace_id")),
-                                  aos__sql_text(str(a->ev, "topic")),
-                                  aos__sql_text(type),
-                                  aos__sql_text(str(a->ev, "severity")),
-                                  aos__sql_text(text),
-                                  aos__sql_text(str(a->ev, "project_id")),
+            aos__sql_val_t p[] = {aos__sql_text(card_id),      aos__sql_int(last_ms + a->fold_ms),
+                                  aos__sql_text(ev->trace_id), aos__sql_text(ev->topic),
+                                  aos__sql_text(type),         aos__sql_text(ev->severity),
+                                  aos__sql_text(text),         aos__sql_text(ev->project_id),
                                   aos__sql_text(now)};
             rc = aos__store_exec(st,
                                  "INSERT INTO event_folds (card_id, due_ms, trace_id, topic, type, "
@@ -181,29 +202,23 @@ static int append_tx(aos_store_t *st, void *arg, aos_err_t *err)
                                  "created_at = excluded.created_at",
                                  p, 9, NULL, err);
             a->id = a->version = 0;
-            goto out;
+            return rc;
         }
     }
     if (card_id && st->folds_maybe) {
         aos__sql_val_t k = aos__sql_text(card_id);
         rc = aos__store_exec(st, "DELETE FROM event_folds WHERE card_id = ?", &k, 1, NULL, err);
         if (rc < 0)
-            goto out;
+            return rc;
     }
-    rc = write_event(st, str(a->ev, "trace_id"), str(a->ev, "topic"), type, str(a->ev, "severity"),
-                     text, card_id, str(a->ev, "project_id"), now, a->now_ms, &a->id, &a->version,
-                     err);
-out:
-    free(payload);
-    return rc;
+    return write_event(st, ev->trace_id, ev->topic, type, ev->severity, text, card_id, card_new,
+                       ev->project_id, now, a->now_ms, &a->id, &a->version, a->want_version, err);
 }
 
-int aos_store_event_append(aos_store_t *st, const json_t *ev, int64_t now_ms, int64_t fold_ms,
-                           int64_t *id, int64_t *card_version, aos_err_t *err)
+int aos_store_event_put(aos_store_t *st, const aos_store_event_in_t *ev, int64_t now_ms,
+                        int64_t fold_ms, int64_t *id, int64_t *card_version, aos_err_t *err)
 {
-    struct append a = {ev, now_ms, fold_ms, 0, 0};
-    if (!json_is_object(ev))
-        return aos_err_set(err, AOS_EINVAL, "unable to append event: not an object");
+    struct append a = {ev, now_ms, fold_ms, 0, 0, card_version != NULL};
     int rc = aos__store_in_tx(st, append_tx, &a, err);
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to append event");
@@ -212,6 +227,90 @@ int aos_store_event_append(aos_store_t *st, const json_t *ev, int64_t now_ms, in
     if (card_version)
         *card_version = a.version;
     return 0;
+}
+
+/* The INSERT of 1..INSERT_ROWS events without a card. */
+#define INSERT_ROWS 4
+#define INSERT_HEAD                                                                                \
+    "INSERT INTO events (trace_id, topic, type, severity, payload, created_at, project_id) "       \
+    "VALUES "
+#define INSERT_ROW "(?, ?, ?, ?, ?, ?, ?)"
+static const char *const insert_sql[INSERT_ROWS + 1] = {
+    NULL,
+    INSERT_HEAD INSERT_ROW,
+    INSERT_HEAD INSERT_ROW ", " INSERT_ROW,
+    INSERT_HEAD INSERT_ROW ", " INSERT_ROW ", " INSERT_ROW,
+    INSERT_HEAD INSERT_ROW ", " INSERT_ROW ", " INSERT_ROW ", " INSERT_ROW,
+};
+
+struct insert {
+    const aos_store_event_in_t *ev;
+    size_t n;
+};
+
+static int insert_tx(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    const struct insert *a = arg;
+    char now[32];
+    aos_isotime_now(now);
+    for (size_t at = 0; at < a->n; at += INSERT_ROWS) {
+        size_t k = a->n - at < INSERT_ROWS ? a->n - at : INSERT_ROWS;
+        aos__sql_val_t p[7 * INSERT_ROWS];
+        for (size_t i = 0; i < k; i++) {
+            const aos_store_event_in_t *e = &a->ev[at + i];
+            if (!e->type || !e->type[0] || e->card_id)
+                return aos_err_set(err, AOS_EINVAL, "event %zu: %s", at + i,
+                                   e->card_id ? "has a card" : "'type' is required");
+            aos__sql_val_t *r = p + 7 * i;
+            r[0] = aos__sql_text(e->trace_id);
+            r[1] = aos__sql_text(e->topic);
+            r[2] = aos__sql_text(e->type);
+            r[3] = aos__sql_text(e->severity);
+            r[4] = aos__sql_text(e->payload ? e->payload : "{}");
+            r[5] = aos__sql_text(now);
+            r[6] = aos__sql_text(e->project_id);
+        }
+        int rc = aos__store_exec(st, insert_sql[k], p, (int)(7 * k), NULL, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int aos_store_event_insert(aos_store_t *st, const aos_store_event_in_t *ev, size_t n,
+                           aos_err_t *err)
+{
+    struct insert a = {ev, n};
+    int rc = n ? aos__store_in_tx(st, insert_tx, &a, err) : 0;
+    if (rc < 0)
+        return aos__store_fail(err, rc, "unable to append events");
+    return 0;
+}
+
+int aos_store_event_append(aos_store_t *st, const json_t *ev, int64_t now_ms, int64_t fold_ms,
+                           int64_t *id, int64_t *card_version, aos_err_t *err)
+{
+    if (!json_is_object(ev))
+        return aos_err_set(err, AOS_EINVAL, "unable to append event: not an object");
+    json_t *payload_v = json_object_get(ev, "payload");
+    if (payload_v && !json_is_object(payload_v) && !json_is_string(payload_v))
+        return aos_err_set(err, AOS_EINVAL, "unable to append event: 'payload' must be an object");
+    /* a string: the text of a checked payload, written out once (store.h) */
+    char *payload = json_is_object(payload_v) ? aos_buf_json_text(payload_v, NULL) : NULL;
+    if (json_is_object(payload_v) && !payload)
+        return aos_err_set(err, AOS_ENOMEM, "unable to append event: out of memory");
+    aos_store_event_in_t in = {
+        .type = str(ev, "type"),
+        .trace_id = str(ev, "trace_id"),
+        .topic = str(ev, "topic"),
+        .severity = str(ev, "severity"),
+        .card_id = str(ev, "card_id"),
+        .project_id = str(ev, "project_id"),
+        .payload = payload ? payload : json_string_value(payload_v),
+    };
+    int rc = aos_store_event_put(st, &in, now_ms, fold_ms, id, card_version, err);
+    free(payload);
+    return rc;
 }
 
 /* Folds ------------------------------------------------------------------ */
@@ -272,8 +371,8 @@ static int flush_tx(aos_store_t *st, void *arg, aos_err_t *err)
         aos__sql_val_t k = aos__sql_text(COL(0));
         rc = aos__store_exec(st, "DELETE FROM event_folds WHERE card_id = ?", &k, 1, NULL, err);
         if (rc == 0)
-            rc = write_event(st, COL(1), COL(2), COL(3), COL(4), COL(5), COL(0), COL(6), COL(7),
-                             f->now_ms, &id, &version, err);
+            rc = write_event(st, COL(1), COL(2), COL(3), COL(4), COL(5), COL(0), 0, COL(6), COL(7),
+                             f->now_ms, &id, &version, 0, err);
 #undef COL
         if (rc == 0)
             f->n++;

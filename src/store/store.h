@@ -526,13 +526,33 @@ int aos_store_logs_sql(const aos_store_logs_filter_t *f, const char *group_by, c
  * card's pending fold (durable, in event_folds) and is written, as the next
  * version, by aos_store_event_flush once the window ends; *id is then 0.
  * Otherwise any pending fold of the card is dropped (ev is newer) and ev is
- * written. *id, *card_version (0 without a card or when folded) may be NULL.
+ * written. *id, *card_version (0 without a card or when folded) may be NULL
+ * (a NULL card_version saves a statement: the version is not read back).
  * Atomic on its own: a transaction of its own; inside an aos_store_tx it
  * is part of the caller's (no savepoint of its own: two statements and a
  * journal per event), and on failure it may have written part of itself,
  * so the caller's transaction must fail too. */
 int aos_store_event_append(aos_store_t *st, const json_t *ev, int64_t now_ms, int64_t fold_ms,
                            int64_t *id, int64_t *card_version, aos_err_t *err);
+
+/* An event to append as its columns, borrowed for the call: type (not
+ * empty), trace_id, topic, severity, card_id, project_id (NULL: SQL NULL)
+ * and payload, the compact JSON text of an object (NULL: "{}"), all
+ * checked already (the bus's checks, src/bus event.c). */
+typedef struct {
+    const char *type, *trace_id, *topic, *severity, *card_id, *project_id;
+    const char *payload;
+} aos_store_event_in_t;
+
+/* aos_store_event_append for an event given as its columns. */
+int aos_store_event_put(aos_store_t *st, const aos_store_event_in_t *ev, int64_t now_ms,
+                        int64_t fold_ms, int64_t *id, int64_t *card_version, aos_err_t *err);
+
+/* Appends ev[0..n), events without a card (card_id NULL, else AOS_EINVAL),
+ * in order (their ids ascending), as aos_store_event_put would one by one
+ * (no card, no fold: nothing else to write), a few rows per statement. */
+int aos_store_event_insert(aos_store_t *st, const aos_store_event_in_t *ev, size_t n,
+                           aos_err_t *err);
 
 /* Writes the folds that are due (due_ms <= now_ms) or, with trace_id, every
  * fold of that trace, as events; their window restarts at now_ms. *n (may be

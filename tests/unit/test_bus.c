@@ -620,7 +620,7 @@ static void test_append_tx_joins_the_transaction(void **state)
 }
 
 struct own_arg {
-    int own;
+    int own;    /* 0: a copy, 1: given up, 2: given up as columns and payload */
     json_t *ev; /* given up when own */
     int64_t id;
 };
@@ -628,40 +628,77 @@ struct own_arg {
 static int own_body(aos_store_t *st, void *arg, aos_err_t *err)
 {
     struct own_arg *a = arg;
+    if (a->own == 2) {
+#define S(k) json_string_value(json_object_get(a->ev, k))
+        aos_store_event_in_t in = {.type = S("type"),
+                                   .trace_id = S("trace_id"),
+                                   .topic = S("topic"),
+                                   .severity = S("severity"),
+                                   .card_id = S("card_id"),
+                                   .project_id = S("project_id")};
+#undef S
+        return aos_bus_append_in_tx(st, &in, json_object_get(a->ev, "payload"), &a->id, err);
+    }
     return a->own ? aos_bus_append_tx_own(st, a->ev, &a->id, err)
                   : aos_bus_append_tx(st, a->ev, &a->id, err);
 }
 
 /* An event appended by a caller that gives it up (the orchestrator's
- * commit) is stored as one appended with a copy is: its payload redacted,
- * as compact JSON text; a payload over the limit is refused either way. */
+ * commit), as an envelope or as its columns, is stored as one appended
+ * with a copy is: its payload redacted, as compact JSON text, the same
+ * defaults (severity, a value event's card) and the same refusals (a
+ * payload over the limit, a card on a step event, a bad type). */
 static void test_append_tx_own_stores_what_a_copy_would(void **state)
 {
     fixture_t *f = *state;
     aos_store_t *st = open_store(f, NULL);
     aos_err_t err = {0};
-    for (int own = 0; own < 2; own++) {
+    for (int own = 0; own < 3; own++) {
         json_t *e =
-            json_pack("{s:s, s:s, s:{s:s, s:s, s:[i, {s:s}], s:b}}", "type", "step.finished",
-                      "trace_id", "own", "payload", "step", "s1", "api_key", "k-123", "output", 1,
-                      "note", "sent Bearer abcdefgh12345678", "ok", 1);
+            json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:[i, {s:s}], s:b}}", "type", "step.finished",
+                      "trace_id", "own", "project_id", "p1", "payload", "step", "s1", "api_key",
+                      "k-123", "output", 1, "note", "sent Bearer abcdefgh12345678", "ok", 1);
         struct own_arg a = {own, e, 0};
         assert_int_equal(aos_store_tx(st, own_body, &a, &err), 0);
         assert_true(a.id > 0);
         json_decref(e);
     }
+    for (int own = 0; own < 3; own++) { /* a milestone's card: progress:<trace> */
+        char trace[16];
+        snprintf(trace, sizeof(trace), "mile%d", own);
+        json_t *e =
+            json_pack("{s:s, s:s, s:s, s:{s:s}}", "type", "task.progress.milestone", "trace_id",
+                      trace, "topic", "task", "payload", "label", "password=hunter22");
+        struct own_arg a = {own, e, 0};
+        assert_int_equal(aos_store_tx(st, own_body, &a, &err), 0);
+        json_decref(e);
+    }
     aos_store_event_query_t q = {.after_id = 0, .limit = 10, .raw_payload = 1};
     json_t *rows = NULL;
     assert_int_equal(aos_store_event_list(st, &q, &rows, &err), 0);
-    assert_int_equal(json_array_size(rows), 2);
+    assert_int_equal(json_array_size(rows), 6);
     const char *want = "{\"step\":\"s1\",\"api_key\":\"[REDACTED]\",\"output\":[1,{\"note\":"
                        "\"sent Bearer [REDACTED]\"}],\"ok\":true}";
-    for (size_t i = 0; i < 2; i++)
-        assert_string_equal(json_string_value(json_object_get(json_array_get(rows, i), "payload")),
-                            want);
+    for (size_t i = 0; i < 6; i++) {
+        json_t *r = json_array_get(rows, i);
+        const char *p = json_string_value(json_object_get(r, "payload"));
+        if (i < 3) {
+            assert_string_equal(p, want);
+            assert_string_equal(json_string_value(json_object_get(r, "project_id")), "p1");
+            assert_true(json_is_null(json_object_get(r, "card_id")));
+        } else {
+            char card[32];
+            snprintf(card, sizeof(card), "progress:mile%zu", i - 3);
+            assert_null(strstr(p, "hunter22"));
+            assert_non_null(strstr(p, "[REDACTED]"));
+            assert_string_equal(json_string_value(json_object_get(r, "card_id")), card);
+            assert_int_equal(json_integer_value(json_object_get(r, "card_version")), 1);
+        }
+        assert_string_equal(json_string_value(json_object_get(r, "severity")), "info");
+    }
     json_decref(rows);
 
-    for (int own = 0; own < 2; own++) {
+    for (int own = 0; own < 3; own++) {
         char *big = malloc(AOS_BUS_MAX_PAYLOAD);
         assert_non_null(big);
         memset(big, 'y', AOS_BUS_MAX_PAYLOAD - 1);
@@ -672,7 +709,123 @@ static void test_append_tx_own_stores_what_a_copy_would(void **state)
         assert_int_equal(aos_store_tx(st, own_body, &a, &err), AOS_EINVAL);
         assert_non_null(strstr(err.msg, "larger"));
         json_decref(e);
+        e = json_pack("{s:s, s:s}", "type", "step.finished", "card_id", "c1");
+        a.ev = e;
+        assert_int_equal(aos_store_tx(st, own_body, &a, &err), AOS_EINVAL);
+        assert_non_null(strstr(err.msg, "only for value events"));
+        json_decref(e);
+        e = json_pack("{s:s}", "type", "Step Finished");
+        a.ev = e;
+        assert_int_equal(aos_store_tx(st, own_body, &a, &err), AOS_EINVAL);
+        json_decref(e);
     }
+    aos_store_close(st);
+}
+
+/* A value event appended without asking for its card's version (the
+ * orchestrator's) stores the version all the same: each append of one
+ * card, whatever the path, is its next version. */
+static void test_card_versions_unasked(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_t *st = open_store(f, NULL);
+    aos_err_t err = {0};
+    for (int i = 0; i < 6; i++) {
+        json_t *e = json_pack("{s:s, s:s, s:s, s:{s:i}}", "type", "task.receipt", "trace_id", "cv",
+                              "card_id", "task:cv", "payload", "n", i);
+        struct own_arg a = {i % 3, e, 0};
+        assert_int_equal(aos_store_tx(st, own_body, &a, &err), 0);
+        json_decref(e);
+    }
+    json_t *e = json_pack("{s:s, s:s, s:s}", "type", "task.receipt", "trace_id", "cv", "card_id",
+                          "task:cv");
+    int64_t id = 0, version = 0; /* asked for: read back */
+    assert_int_equal(aos_store_event_append(st, e, 0, 0, &id, &version, &err), 0);
+    assert_int_equal(version, 7);
+    json_decref(e);
+    aos_store_event_query_t q = {.after_id = 0, .limit = 10, .raw_payload = 1};
+    json_t *rows = NULL;
+    assert_int_equal(aos_store_event_list(st, &q, &rows, &err), 0);
+    assert_int_equal(json_array_size(rows), 7);
+    for (size_t i = 0; i < 7; i++)
+        assert_int_equal(
+            json_integer_value(json_object_get(json_array_get(rows, i), "card_version")), i + 1);
+    json_decref(rows);
+    aos_store_close(st);
+}
+
+struct n_arg {
+    const aos_store_event_in_t *ev;
+    json_t **payload;
+    size_t n;
+};
+
+static int n_body(aos_store_t *st, void *arg, aos_err_t *err)
+{
+    struct n_arg *a = arg;
+    return aos_bus_append_in_n_tx(st, a->ev, a->payload, a->n, err);
+}
+
+/* Step events written several to a statement (the orchestrator's commit)
+ * come out as one by one: in their order, ids ascending, each payload
+ * redacted; a value event among them, a bad one or too many refuse them
+ * all and write nothing. */
+static void test_append_n_in_order(void **state)
+{
+    fixture_t *f = *state;
+    aos_store_t *st = open_store(f, NULL);
+    aos_err_t err = {0};
+    enum { N = 6 };
+    aos_store_event_in_t ev[AOS_BUS_APPEND_N_MAX + 1];
+    json_t *payload[AOS_BUS_APPEND_N_MAX + 1];
+    char steps[N][8];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(steps[i], sizeof(steps[i]), "s%zu", i);
+        ev[i] = (aos_store_event_in_t){.type = i % 2 ? "step.finished" : "step.started",
+                                       .trace_id = "n1",
+                                       .topic = "task",
+                                       .project_id = i == 3 ? "p" : NULL};
+        payload[i] =
+            json_pack("{s:s, s:s}", "step", steps[i], "error", "token=abcdefghijklmnop1234");
+    }
+    struct n_arg a = {ev, payload, N};
+    assert_int_equal(aos_store_tx(st, n_body, &a, &err), 0);
+    aos_store_event_query_t q = {.after_id = 0, .limit = 20, .raw_payload = 1};
+    json_t *rows = NULL;
+    assert_int_equal(aos_store_event_list(st, &q, &rows, &err), 0);
+    assert_int_equal(json_array_size(rows), N);
+    for (size_t i = 0; i < N; i++) {
+        json_t *r = json_array_get(rows, i);
+        char want[96];
+        snprintf(want, sizeof(want), "{\"step\":\"s%zu\",\"error\":\"token=[REDACTED]\"}", i);
+        assert_string_equal(json_string_value(json_object_get(r, "payload")), want);
+        assert_string_equal(json_string_value(json_object_get(r, "type")), ev[i].type);
+        assert_string_equal(json_string_value(json_object_get(r, "severity")), "info");
+        assert_true(json_is_null(json_object_get(r, "card_id")));
+        assert_int_equal(json_is_null(json_object_get(r, "project_id")), i != 3);
+        if (i > 0)
+            assert_true(json_integer_value(json_object_get(r, "id")) >
+                        json_integer_value(json_object_get(json_array_get(rows, i - 1), "id")));
+    }
+    json_decref(rows);
+
+    /* refused, all of them: a value event, a bad type, too many */
+    ev[2].type = "task.receipt";
+    assert_int_equal(aos_store_tx(st, n_body, &a, &err), AOS_EINVAL);
+    ev[2].type = "Bad Type";
+    assert_int_equal(aos_store_tx(st, n_body, &a, &err), AOS_EINVAL);
+    ev[2].type = "step.started";
+    for (size_t i = N; i <= AOS_BUS_APPEND_N_MAX; i++) {
+        ev[i] = ev[0];
+        payload[i] = NULL;
+    }
+    a.n = AOS_BUS_APPEND_N_MAX + 1;
+    assert_int_equal(aos_store_tx(st, n_body, &a, &err), AOS_EINVAL);
+    int64_t last = 0;
+    assert_int_equal(aos_store_event_last_id(st, &last, &err), 0);
+    assert_int_equal(last, N);
+    for (size_t i = 0; i < N; i++)
+        json_decref(payload[i]);
     aos_store_close(st);
 }
 
@@ -923,6 +1076,68 @@ static void test_bus_sees_rows_of_others(void **state)
     free(r);
 }
 
+static void append_typed(fixture_t *f, const char *type, int step)
+{
+    aos_err_t err = {0};
+    aos_store_t *other = open_store(f, NULL);
+    json_t *e =
+        json_pack("{s:s, s:s, s:{s:i}}", "type", type, "trace_id", "vt", "payload", "step", step);
+    assert_int_equal(aos_bus_append_tx(other, e, NULL, &err), 0);
+    json_decref(e);
+    aos_store_close(other);
+}
+
+/* While every subscription takes value events only, the pump reads only
+ * those; one that takes every type, live from then on or replaying from
+ * the start, gets every event after its cursor all the same, in order,
+ * once. */
+static void test_bus_value_only_pump(void **state)
+{
+    fixture_t *f = *state;
+    rig_t g;
+    rig_start(&g, f, 600000); /* only a kick delivers */
+    rec_t *v = calloc(1, sizeof(*v)), *a = calloc(1, sizeof(*a)), *r = calloc(1, sizeof(*r));
+    aos_bus_filter_t fv = {NULL, NULL, 1, -1}, fa = {NULL, NULL, 0, -1}, fr = {NULL, NULL, 0, 0};
+    assert_int_equal(aos_bus_subscribe(g.bus, &fv, on_ev, NULL, v, &v->sub), 0);
+    run_until(&g.loop, &(int){0}, 1, 100);
+    append_typed(f, "step.finished", 1);
+    append_typed(f, "recovery.start", 2);
+    aos_bus_kick(g.bus);
+    run_until(&g.loop, &v->n, 1, 2000);
+    assert_int_equal(v->n, 1);
+    assert_int_equal(v->last_step, 2);
+
+    assert_int_equal(aos_bus_subscribe(g.bus, &fa, on_ev, NULL, a, &a->sub), 0);
+    assert_int_equal(aos_bus_subscribe(g.bus, &fr, on_ev, NULL, r, &r->sub), 0);
+    append_typed(f, "step.finished", 3);
+    append_typed(f, "recovery.start", 4);
+    aos_bus_kick(g.bus);
+    run_until(&g.loop, &a->n, 2, 2000);
+    run_until(&g.loop, &r->n, 4, 2000);
+    run_until(&g.loop, &v->n, 2, 2000);
+    assert_int_equal(a->n, 2); /* step 3 and value 4: after its cursor */
+    assert_int_equal(a->last_step, 4);
+    assert_int_equal(r->n, 4); /* replayed from the start: all four */
+    assert_int_equal(r->last_step, 4);
+    assert_int_equal(v->n, 2);
+    assert_int_equal(v->last_step, 4);
+    assert_int_equal(a->dups + r->dups + v->dups, 0);
+
+    /* every-type subscriptions gone: value events only again */
+    aos_bus_unsubscribe(a->sub);
+    aos_bus_unsubscribe(r->sub);
+    append_typed(f, "step.finished", 5);
+    append_typed(f, "recovery.start", 6);
+    aos_bus_kick(g.bus);
+    run_until(&g.loop, &v->n, 3, 2000);
+    assert_int_equal(v->n, 3);
+    assert_int_equal(v->last_step, 6);
+    rig_stop(&g);
+    free(v);
+    free(a);
+    free(r);
+}
+
 static void test_bus_folds_a_burst(void **state)
 {
     rig_t g;
@@ -1014,9 +1229,12 @@ int main(void)
         cmocka_unit_test(test_sse_frame_stored_payload),
         T(test_append_tx_joins_the_transaction),
         T(test_append_tx_own_stores_what_a_copy_would),
+        T(test_append_n_in_order),
+        T(test_card_versions_unasked),
         T(test_bus_replay_then_live),
         T(test_bus_sees_rows_of_others),
         T(test_bus_folds_a_burst),
+        T(test_bus_value_only_pump),
         T(test_publish_checks_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
