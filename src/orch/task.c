@@ -538,7 +538,7 @@ static void root_span(orch_task_t *t)
     snprintf(name, sizeof(name), "invoke_workflow %.100s%s", goal ? goal : t->trace_id,
              stored ? " (resumed)" : "");
     t->span = aos_trace_span_start(tr, &parent, name, AOS_SPAN_INTERNAL);
-    aos_span_set_str(t->span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_INVOKE_WORKFLOW);
+    aos_span_set_const(t->span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_INVOKE_WORKFLOW);
     aos_span_set_int(t->span, "aos.job.id", t->job_id);
     if (t->project_id)
         aos_span_set_str(t->span, "aos.project.id", t->project_id);

@@ -176,6 +176,56 @@ static int check_value(vctx_t *c, const json_t *v, int depth)
     return 0;
 }
 
+/* jansson's json_deep_copy keeps a table of the containers it is inside
+ * (to refuse a loop), made and freed at every call: most of the cost of
+ * copying a step's tool and args. A parsed value has no loop; one deeper
+ * than any parse makes goes to json_deep_copy all the same. */
+#define COPY_DEPTH_MAX 2048
+
+static json_t *copy_at(const json_t *v, int depth)
+{
+    if (depth > COPY_DEPTH_MAX)
+        return json_deep_copy(v);
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return json_stringn_nocheck(json_string_value(v), json_string_length(v));
+    case JSON_ARRAY: {
+        json_t *out = json_array();
+        size_t i;
+        const json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            if (!out || json_array_append_new(out, copy_at(e, depth + 1))) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    case JSON_OBJECT: {
+        json_t *out = json_object();
+        const char *k;
+        size_t klen;
+        json_t *e;
+        json_object_keylen_foreach((json_t *)v, k, klen, e)
+        {
+            if (!out || json_object_setn_new_nocheck(out, k, klen, copy_at(e, depth + 1))) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    default:
+        return json_copy((json_t *)v); /* a number anew; true, false, null themselves */
+    }
+}
+
+json_t *aos__json_copy(const json_t *v)
+{
+    return v ? copy_at(v, 0) : NULL;
+}
+
 /* ---- fields ------------------------------------------------------------------------ */
 
 static int int_in(const json_t *v, long long lo, long long hi)
@@ -310,7 +360,7 @@ static int check_check(vctx_t *c, const json_t *v, json_t *out)
                        "unknown field '%s' (non_empty, not_error, contains, matches, schema, llm)",
                        k);
         }
-        if (json_object_set_new(chk, k, json_deep_copy(f)))
+        if (json_object_set_new(chk, k, aos__json_copy(f)))
             return oom(c);
     }
     return 0;
@@ -384,7 +434,7 @@ static int check_approval(vctx_t *c, const json_t *v, json_t *out)
             return bad(c, AOS_EINVAL, "approval",
                        "unknown field '%s' (message, timeout_s, on_timeout)", k);
         }
-        if (json_object_set_new(a, k, json_deep_copy(f)))
+        if (json_object_set_new(a, k, aos__json_copy(f)))
             return oom(c);
     }
     return 0;
@@ -451,8 +501,8 @@ static int check_step(vctx_t *c, const json_t *st, json_t *out)
             return bad(c, AOS_EINVAL, "args", "must be an object");
         if ((rc = set_path(c, "args")) != 0 || (rc = check_value(c, args, 0)) != 0)
             return rc;
-        if (json_object_set_new_nocheck(out, "tool", json_deep_copy(t)) ||
-            json_object_set_new_nocheck(out, "args", args ? json_deep_copy(args) : json_object()))
+        if (json_object_set_new_nocheck(out, "tool", aos__json_copy(t)) ||
+            json_object_set_new_nocheck(out, "args", args ? aos__json_copy(args) : json_object()))
             return oom(c);
         if (json_object_set_new_nocheck(
                 out, "check", pair("non_empty", json_false(), "not_error", json_true())) ||
@@ -472,7 +522,7 @@ static int check_step(vctx_t *c, const json_t *st, json_t *out)
                        AOS_PLAN_LABEL_MAX);
         if ((rc = set_path(c, "milestone")) != 0 || (rc = check_value(c, m, 0)) != 0)
             return rc;
-        if (json_object_set_new_nocheck(out, "milestone", json_deep_copy(m)))
+        if (json_object_set_new_nocheck(out, "milestone", aos__json_copy(m)))
             return oom(c);
     }
     const char *k;
