@@ -152,8 +152,9 @@ static int check_value(vctx_t *c, const json_t *v, int depth)
         const json_t *e;
         json_array_foreach(v, i, e)
         {
-            c->path.len = mark;
-            if (aos_buf_printf(&c->path, "[%zu]", i))
+            c->path.len = mark; /* "[i]" and ".name" without printf: per member of every step */
+            if (aos_buf_append(&c->path, "[", 1) || aos_buf_int(&c->path, (int64_t)i) ||
+                aos_buf_append(&c->path, "]", 1))
                 return oom(c);
             if ((rc = check_value(c, e, depth + 1)) != 0)
                 return rc;
@@ -164,7 +165,8 @@ static int check_value(vctx_t *c, const json_t *v, int depth)
         json_object_foreach((json_t *)v, k, e)
         {
             c->path.len = mark;
-            if (aos_buf_printf(&c->path, aos__plain_name(k) ? ".%s" : "[\"%s\"]", k))
+            if (aos__plain_name(k) ? aos_buf_append(&c->path, ".", 1) || aos_buf_puts(&c->path, k)
+                                   : aos_buf_printf(&c->path, "[\"%s\"]", k))
                 return oom(c);
             if ((rc = check_value(c, e, depth + 1)) != 0)
                 return rc;
@@ -576,13 +578,10 @@ static int check_head(vctx_t *c, const json_t *st)
     c->index[c->cur] = c->cur;
     if (aos_map_put(&c->ids, c->cur_id, &c->index[c->cur]))
         return oom(c);
-    int kinds = !!json_object_get(st, "tool") + !!json_object_get(st, "approval") +
-                !!json_object_get(st, "milestone");
-    if (kinds != 1)
+    const json_t *tool = json_object_get(st, "tool"), *approval = json_object_get(st, "approval");
+    if (!!tool + !!approval + !!json_object_get(st, "milestone") != 1)
         return bad(c, AOS_EINVAL, "", "needs exactly one of tool, approval and milestone");
-    c->kind[c->cur] = json_object_get(st, "tool")       ? 't'
-                      : json_object_get(st, "approval") ? 'a'
-                                                        : 'm';
+    c->kind[c->cur] = tool ? 't' : approval ? 'a' : 'm';
     return 0;
 }
 
@@ -598,7 +597,7 @@ static json_t *tool_fallbacks(const json_t *steps)
     json_array_foreach(steps, i, st)
     {
         const char *fb = json_string_value(json_object_get(st, "fallback"));
-        const char *id = json_string_value(json_object_get(st, "id"));
+        const char *id = fb ? json_string_value(json_object_get(st, "id")) : NULL;
         if (!fb || !id || !strstr(fb, "__"))
             continue;
         int is_step = 0;
