@@ -204,7 +204,8 @@ static int plan_info(orch_task_t *t)
         const char *f = json_string_value(json_object_get(s, "fallback"));
         json_array_foreach(steps, j, o)
         {
-            if (f && !strcmp(step_id(o), f))
+            const char *oid = f ? step_id(o) : NULL;
+            if (oid && !strcmp(oid, f))
                 fb[j] = 1;
         }
         scope = scope || json_object_get(s, "when") || has_dollar(json_object_get(s, "args")) ||
