@@ -651,17 +651,17 @@ static void span_begin(gw_call_t *c, gw_server_t *sv, aos_span_kind_t kind)
     aos_str_put(name, sizeof(name), &k, GW_SEP, SIZE_MAX);
     aos_str_put(name, sizeof(name), &k, c->tool ? c->tool : "", 200);
     c->span = aos_trace_span_start(c->gw->cfg.trace, &c->trace, name, kind);
-    aos_span_set_str(c->span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_EXECUTE_TOOL);
+    aos_span_set_const(c->span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_EXECUTE_TOOL);
     aos_span_set_str(c->span, AOS_ATTR_GEN_AI_TOOL_NAME, name + strlen("tools/call "));
     if (c->idempotency_key)
         aos_span_set_str(c->span, AOS_ATTR_GEN_AI_TOOL_CALL_ID, c->idempotency_key);
-    aos_span_set_str(c->span, AOS_ATTR_MCP_METHOD_NAME, "tools/call");
+    aos_span_set_const(c->span, AOS_ATTR_MCP_METHOD_NAME, "tools/call");
     aos_span_set_str(c->span, AOS_ATTR_AOS_MCP_SERVER, sv->name);
     aos_span_set_int(c->span, "aos.attempt", (int64_t)c->attempts);
     if (kind == AOS_SPAN_CLIENT) { /* an upstream: a child's pipes, or a connection */
         const char *transport = json_string_value(json_object_get(sv->entry, "transport"));
-        aos_span_set_str(c->span, AOS_ATTR_NETWORK_TRANSPORT,
-                         transport && !strcmp(transport, "stdio") ? "pipe" : "tcp");
+        aos_span_set_const(c->span, AOS_ATTR_NETWORK_TRANSPORT,
+                           transport && !strcmp(transport, "stdio") ? "pipe" : "tcp");
     }
 }
 

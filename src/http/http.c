@@ -28,6 +28,7 @@
 #include "http/http.h"
 #include "buf/buf.h"
 #include "http/conns.h"
+#include "http/json.h"
 #include "http/route.h"
 #include "http/writer.h"
 #include "log/log.h"
@@ -1032,8 +1033,11 @@ json_t *aos_http_parse_json(const char *body, size_t len, aos_err_t *err)
         aos_err_set(err, AOS_EPARSE, "request body is empty");
         return NULL;
     }
+    json_t *j = aos__json_fast(body, len); /* the common case, in a fraction of the time */
+    if (j)
+        return j;
     json_error_t je;
-    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!j)
         aos_err_set(err, AOS_EPARSE, "malformed JSON at line %d column %d: %s", je.line, je.column,
                     je.text);

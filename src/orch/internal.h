@@ -144,6 +144,13 @@ struct orch_task {
     json_t *plan;  /* normalized; NULL until planned */
     json_t *scope; /* {"inputs", "steps": {id: {result | decision}}, "task"} */
     json_t *vars;  /* {"decided": {id: decision}, "downgraded": bool, "cost_cny": n} */
+    /* what the walk asks of the plan's steps, found once (task.c plan_info;
+     * a task's plan does not change once it has one) */
+    const json_t *info_plan;  /* the plan it was found in, or NULL */
+    const json_t *info_steps; /* its steps */
+    unsigned char *info_fb;   /* per step: another names it as fallback */
+    int info_scope;           /* a step's when, args or message may read the scope */
+    json_t *caps;             /* what its calls may do: made at the first (call_tool) */
     char *project_id;
     char *actor;
     char *workspace;

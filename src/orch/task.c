@@ -119,6 +119,8 @@ void orch_task_free(orch_task_t *t)
     json_decref(t->scope);
     json_decref(t->vars);
     json_decref(t->cur_input);
+    free(t->info_fb);
+    json_decref(t->caps);
     free(t->project_id);
     free(t->actor);
     free(t->cancel_actor);
@@ -150,17 +152,85 @@ int orch_scope_add_step(json_t *scope, const char *kind, const char *step_id, co
 
 /* ---- small helpers ------------------------------------------------------------ */
 
-static const json_t *steps_of(const orch_task_t *t)
-{
-    return json_object_get(t->plan, "steps");
-}
-
 static const char *step_id(const json_t *step)
 {
     return json_string_value(json_object_get(step, "id"));
 }
 
-static const json_t *step_by_id(const orch_task_t *t, const char *id)
+/* Whether v holds a string with a '$' (a ${reference} may be in it). */
+static int has_dollar(const json_t *v)
+{
+    if (json_is_string(v))
+        return memchr(json_string_value(v), '$', json_string_length(v)) != NULL;
+    size_t i;
+    const char *k;
+    json_t *e;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, e)
+        {
+            if (has_dollar(e))
+                return 1;
+        }
+    } else if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k, e)
+        {
+            if (has_dollar(e))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Finds what the walk asks of the plan's steps at every turn - which run
+ * only as a fallback, whether any reads the scope - once per plan rather
+ * than a scan of the steps per turn. 0, or -1 (out of memory: the callers
+ * scan as before). */
+static int plan_info(orch_task_t *t)
+{
+    if (t->info_plan && t->info_plan == t->plan)
+        return 0;
+    free(t->info_fb);
+    t->info_fb = NULL;
+    t->info_plan = NULL;
+    const json_t *steps = json_object_get(t->plan, "steps");
+    size_t n = json_array_size(steps), i, j;
+    unsigned char *fb = calloc(n ? n : 1, 1);
+    if (!fb)
+        return -1;
+    int scope = 0;
+    const json_t *s, *o;
+    json_array_foreach(steps, i, s)
+    {
+        const char *f = json_string_value(json_object_get(s, "fallback"));
+        json_array_foreach(steps, j, o)
+        {
+            const char *oid = f ? step_id(o) : NULL;
+            if (oid && !strcmp(oid, f))
+                fb[j] = 1;
+        }
+        scope = scope || json_object_get(s, "when") || has_dollar(json_object_get(s, "args")) ||
+                has_dollar(json_object_get(json_object_get(s, "approval"), "message"));
+    }
+    t->info_plan = t->plan;
+    t->info_steps = steps;
+    t->info_fb = fb;
+    t->info_scope = scope;
+    return 0;
+}
+
+static const json_t *steps_of(orch_task_t *t)
+{
+    return plan_info(t) == 0 ? t->info_steps : json_object_get(t->plan, "steps");
+}
+
+/* Whether a step's result or decision is needed in the scope: only a
+ * `when`, a ${reference} in args or an approval's message reads it. */
+static int scope_read(orch_task_t *t)
+{
+    return plan_info(t) != 0 || t->info_scope;
+}
+
+static const json_t *step_by_id(orch_task_t *t, const char *id)
 {
     size_t i;
     const json_t *s;
@@ -172,9 +242,12 @@ static const json_t *step_by_id(const orch_task_t *t, const char *id)
     return NULL;
 }
 
-/* Another step names this one as its fallback: it never runs on its own. */
-static int fallback_only(const orch_task_t *t, const char *id)
+/* Another step names this one (steps[at]) as its fallback: it never runs
+ * on its own. */
+static int fallback_only(orch_task_t *t, size_t at, const char *id)
 {
+    if (plan_info(t) == 0)
+        return t->info_fb[at];
     size_t i;
     const json_t *s;
     json_array_foreach(steps_of(t), i, s)
@@ -258,10 +331,13 @@ static void step_event(orch_tx_t *tx, orch_task_t *t, const char *type, const ch
         json_object_update(p, more);
         json_decref(more);
     }
-    const char *why = json_string_value(json_object_get(p, "error"));
-    if (!why)
-        why = json_string_value(json_object_get(p, "reason"));
-    step_log(t, type, id, json_string_value(json_object_get(p, "tool")), why);
+    aos_log_level_t level = !strcmp(type, "step.failed") ? AOS_LOG_WARN : AOS_LOG_INFO;
+    if (level >= aos_log_get_level()) { /* what the line says, only when it is made */
+        const char *why = json_string_value(json_object_get(p, "error"));
+        if (!why)
+            why = json_string_value(json_object_get(p, "reason"));
+        step_log(t, type, id, json_string_value(json_object_get(p, "tool")), why);
+    }
     orch_tx_event(tx, t, type, "info", NULL, p);
 }
 
@@ -422,7 +498,7 @@ static void advance(orch_task_t *t, orch_tx_t *tx)
             return;
         const json_t *step = json_array_get(steps, t->cursor);
         const char *id = step_id(step);
-        if (fallback_only(t, id)) {
+        if (fallback_only(t, t->cursor, id)) {
             /* one that ran in its step's stead has its rows already */
             if (!json_object_get(json_object_get(t->vars, "fell_back"), id))
                 skip(t, tx, step, "runs only as a fallback");
@@ -471,7 +547,12 @@ static void begin_tool(orch_task_t *t, orch_tx_t *tx, const json_t *step, const 
     t->attempt = attempt;
     json_decref(t->cur_input);
     aos_err_t e = {0, ""};
-    t->cur_input = aos_plan_resolve(json_object_get(step, "args"), t->scope, &e);
+    const json_t *args = json_object_get(step, "args");
+    /* args with no '$' in any string (no step's has one) resolve to a copy
+     * of themselves: the plan's own value serves, as nothing changes a
+     * call's input (the gateway borrows it) */
+    t->cur_input =
+        args && !scope_read(t) ? json_incref((json_t *)args) : aos_plan_resolve(args, t->scope, &e);
     aos_isotime_now(t->cur_started);
     char key[128];
     idempotency_key(t, id, attempt, key, sizeof(key));
@@ -538,7 +619,7 @@ static void root_span(orch_task_t *t)
     snprintf(name, sizeof(name), "invoke_workflow %.100s%s", goal ? goal : t->trace_id,
              stored ? " (resumed)" : "");
     t->span = aos_trace_span_start(tr, &parent, name, AOS_SPAN_INTERNAL);
-    aos_span_set_str(t->span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_INVOKE_WORKFLOW);
+    aos_span_set_const(t->span, AOS_ATTR_GEN_AI_OPERATION_NAME, AOS_ATTR_GEN_AI_OP_INVOKE_WORKFLOW);
     aos_span_set_int(t->span, "aos.job.id", t->job_id);
     if (t->project_id)
         aos_span_set_str(t->span, "aos.project.id", t->project_id);
@@ -593,30 +674,40 @@ void orch_env_free(json_t *env)
     json_decref(env);
 }
 
+/* What the task's calls may do (c: the spec's constraints), made at its
+ * first call and handed to every call after: nothing changes it once made
+ * (the gateway keeps a reference for a call and changes nothing in it). */
+static json_t *task_caps(orch_task_t *t, const json_t *c)
+{
+    if (t->caps)
+        return t->caps;
+    json_t *caps = json_object();
+    json_object_set_new_nocheck(caps, "workspace", json_string(t->workspace ? t->workspace : ""));
+    json_t *tools = json_object_get(c, "tools"), *http = json_object_get(c, "http");
+    if (json_is_array(tools))
+        json_object_set(caps, "tools", tools);
+    if (json_is_object(http))
+        json_object_set(caps, "http", http);
+    if (t->project_id) /* where http's {"var"} headers and secrets' scope look */
+        json_object_set_new(caps, "project", json_string(t->project_id));
+    return t->caps = caps;
+}
+
 static void call_tool(orch_task_t *t)
 {
     aos_orch_t *o = t->o;
     const json_t *step = t->cur;
-    const json_t *c = json_object_get(t->spec, "constraints");
+    const char *sid = step_id(step);
     char principal[48], key[128];
     join2(principal, sizeof(principal), "task:", t->trace_id);
-    idempotency_key(t, step_id(step), t->attempt, key, sizeof(key));
-    /* a new object for each call, never changed once made (the gateway
-     * keeps a reference for the call) */
-    json_t *caps = json_object();
-    json_object_set_new_nocheck(caps, "workspace", json_string(t->workspace ? t->workspace : ""));
-    if (json_is_array(json_object_get(c, "tools")))
-        json_object_set(caps, "tools", json_object_get(c, "tools"));
-    if (json_is_object(json_object_get(c, "http")))
-        json_object_set(caps, "http", json_object_get(c, "http"));
-    if (t->project_id) /* where http's {"var"} headers and secrets' scope look */
-        json_object_set_new(caps, "project", json_string(t->project_id));
+    idempotency_key(t, sid, t->attempt, key, sizeof(key));
+    json_t *caps = task_caps(t, json_object_get(t->spec, "constraints"));
     root_span(t);
     char name[AOS_PLAN_ID_MAX + 16];
-    join2(name, sizeof(name), "step ", step_id(step));
+    join2(name, sizeof(name), "step ", sid);
     t->step_span =
         aos_trace_span_start(t->o->cfg.trace, aos_span_context(t->span), name, AOS_SPAN_INTERNAL);
-    aos_span_set_str(t->step_span, "aos.step.id", step_id(step));
+    aos_span_set_str(t->step_span, "aos.step.id", sid);
     aos_span_set_int(t->step_span, "aos.step.attempt", t->attempt);
     char tp[AOS_TRACEPARENT_LEN + 1] = "";
     if (t->step_span)
@@ -626,7 +717,6 @@ static void call_tool(orch_task_t *t)
     int env_failed = 0;
     json_t *env = env_open(t, &env_failed, &env_err);
     if (env_failed) {
-        json_decref(caps);
         on_tool_done(NULL, &env_err, 0, t);
         return;
     }
@@ -641,7 +731,6 @@ static void call_tool(orch_task_t *t)
     };
     int rc = aos_gateway_call(o->cfg.gateway, &opts, tool, t->cur_input, on_tool_done, t, &t->call);
     orch_env_free(env); /* the gateway keeps its own copy for the call */
-    json_decref(caps);
     if (rc) {
         t->call = NULL;
         aos_err_t e = {0, ""};
@@ -752,9 +841,11 @@ void orch_task_judged(orch_task_t *t, json_t *result, int code, const char *why,
     }
     step_row(tx, t, id, "tool", "done", t->attempt, 0, NULL, result, NULL, t->cur_started, now, key,
              cost);
-    orch_scope_add_step(t->scope, "tool", id, result);
-    if (t->cur_for) /* a fallback's result stands for the step it replaced */
-        orch_scope_add_step(t->scope, "tool", step_id(t->cur_for), result);
+    if (scope_read(t)) {
+        orch_scope_add_step(t->scope, "tool", id, result);
+        if (t->cur_for) /* a fallback's result stands for the step it replaced */
+            orch_scope_add_step(t->scope, "tool", step_id(t->cur_for), result);
+    }
     json_decref(result);
     count(t, "done");
     json_t *more = obj(1, "attempt", json_integer(t->attempt));
@@ -1285,12 +1376,15 @@ void orch_task_run(orch_task_t *t)
         aos_isotime_now(t->started_at);
         t->status = ST_RUNNING;
         orch_tx_job_update(tx, t->trace_id, "running", t->started_at, NULL, NULL);
-        orch_tx_state(tx, t, 0);
         if (!t->plan) { /* the model plans it, once this is durable */
+            orch_tx_state(tx, t, 0);
             t->next = NEXT_PLAN;
             task_commit(tx, t);
             return;
         }
+        /* no state row of its own here: every way advance ends writes one
+         * into this transaction (a tool's start, an approval's wait, a
+         * retry, the end), which would replace it */
         advance(t, tx);
         return;
     }

@@ -31,7 +31,7 @@ json_t *aos_plan_result(const json_t *call_result)
 {
     const json_t *sc = json_object_get(call_result, "structuredContent");
     if (sc && !json_is_null(sc))
-        return json_deep_copy(sc);
+        return aos__json_copy(sc);
     const json_t *content = json_object_get(call_result, "content");
     aos_buf_t text;
     aos_buf_init(&text, 0);
@@ -51,7 +51,7 @@ json_t *aos_plan_result(const json_t *call_result)
     }
     if (!texts) {
         aos_buf_release(&text);
-        return json_array_size(content) ? json_deep_copy(content) : json_null();
+        return json_array_size(content) ? aos__json_copy(content) : json_null();
     }
     /* JSON text when it parses; a text that cannot begin a JSON value
      * (most tools' prose) is not handed to the parser, and a failed parse

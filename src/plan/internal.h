@@ -77,6 +77,11 @@ int aos__depth(const json_t *v);
  * AOS_EINVAL with why ("properties.rows.type: unknown type 'int'"). */
 int aos__schema_syntax(const json_t *schema, char *why, size_t n);
 
+/* A deep copy of v (NULL: NULL), as json_deep_copy makes it - the same
+ * members in the same order, numbers anew - without its search for loops
+ * (a parsed value has none). NULL when out of memory. */
+json_t *aos__json_copy(const json_t *v);
+
 /* aos_plan_validate, also telling which step failed (-1: none or the plan
  * itself) and the field its message names ("retry.max", "args.path", ""),
  * in field (n bytes). */

@@ -152,8 +152,9 @@ static int check_value(vctx_t *c, const json_t *v, int depth)
         const json_t *e;
         json_array_foreach(v, i, e)
         {
-            c->path.len = mark;
-            if (aos_buf_printf(&c->path, "[%zu]", i))
+            c->path.len = mark; /* "[i]" and ".name" without printf: per member of every step */
+            if (aos_buf_append(&c->path, "[", 1) || aos_buf_int(&c->path, (int64_t)i) ||
+                aos_buf_append(&c->path, "]", 1))
                 return oom(c);
             if ((rc = check_value(c, e, depth + 1)) != 0)
                 return rc;
@@ -164,7 +165,8 @@ static int check_value(vctx_t *c, const json_t *v, int depth)
         json_object_foreach((json_t *)v, k, e)
         {
             c->path.len = mark;
-            if (aos_buf_printf(&c->path, aos__plain_name(k) ? ".%s" : "[\"%s\"]", k))
+            if (aos__plain_name(k) ? aos_buf_append(&c->path, ".", 1) || aos_buf_puts(&c->path, k)
+                                   : aos_buf_printf(&c->path, "[\"%s\"]", k))
                 return oom(c);
             if ((rc = check_value(c, e, depth + 1)) != 0)
                 return rc;
@@ -174,6 +176,56 @@ static int check_value(vctx_t *c, const json_t *v, int depth)
     if (c->path.ptr)
         c->path.ptr[mark] = '\0';
     return 0;
+}
+
+/* jansson's json_deep_copy keeps a table of the containers it is inside
+ * (to refuse a loop), made and freed at every call: most of the cost of
+ * copying a step's tool and args. A parsed value has no loop; one deeper
+ * than any parse makes goes to json_deep_copy all the same. */
+#define COPY_DEPTH_MAX 2048
+
+static json_t *copy_at(const json_t *v, int depth)
+{
+    if (depth > COPY_DEPTH_MAX)
+        return json_deep_copy(v);
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return json_stringn_nocheck(json_string_value(v), json_string_length(v));
+    case JSON_ARRAY: {
+        json_t *out = json_array();
+        size_t i;
+        const json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            if (!out || json_array_append_new(out, copy_at(e, depth + 1))) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    case JSON_OBJECT: {
+        json_t *out = json_object();
+        const char *k;
+        size_t klen;
+        json_t *e;
+        json_object_keylen_foreach((json_t *)v, k, klen, e)
+        {
+            if (!out || json_object_setn_new_nocheck(out, k, klen, copy_at(e, depth + 1))) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    default:
+        return json_copy((json_t *)v); /* a number anew; true, false, null themselves */
+    }
+}
+
+json_t *aos__json_copy(const json_t *v)
+{
+    return v ? copy_at(v, 0) : NULL;
 }
 
 /* ---- fields ------------------------------------------------------------------------ */
@@ -310,7 +362,7 @@ static int check_check(vctx_t *c, const json_t *v, json_t *out)
                        "unknown field '%s' (non_empty, not_error, contains, matches, schema, llm)",
                        k);
         }
-        if (json_object_set_new(chk, k, json_deep_copy(f)))
+        if (json_object_set_new(chk, k, aos__json_copy(f)))
             return oom(c);
     }
     return 0;
@@ -384,7 +436,7 @@ static int check_approval(vctx_t *c, const json_t *v, json_t *out)
             return bad(c, AOS_EINVAL, "approval",
                        "unknown field '%s' (message, timeout_s, on_timeout)", k);
         }
-        if (json_object_set_new(a, k, json_deep_copy(f)))
+        if (json_object_set_new(a, k, aos__json_copy(f)))
             return oom(c);
     }
     return 0;
@@ -451,8 +503,8 @@ static int check_step(vctx_t *c, const json_t *st, json_t *out)
             return bad(c, AOS_EINVAL, "args", "must be an object");
         if ((rc = set_path(c, "args")) != 0 || (rc = check_value(c, args, 0)) != 0)
             return rc;
-        if (json_object_set_new_nocheck(out, "tool", json_deep_copy(t)) ||
-            json_object_set_new_nocheck(out, "args", args ? json_deep_copy(args) : json_object()))
+        if (json_object_set_new_nocheck(out, "tool", aos__json_copy(t)) ||
+            json_object_set_new_nocheck(out, "args", args ? aos__json_copy(args) : json_object()))
             return oom(c);
         if (json_object_set_new_nocheck(
                 out, "check", pair("non_empty", json_false(), "not_error", json_true())) ||
@@ -472,7 +524,7 @@ static int check_step(vctx_t *c, const json_t *st, json_t *out)
                        AOS_PLAN_LABEL_MAX);
         if ((rc = set_path(c, "milestone")) != 0 || (rc = check_value(c, m, 0)) != 0)
             return rc;
-        if (json_object_set_new_nocheck(out, "milestone", json_deep_copy(m)))
+        if (json_object_set_new_nocheck(out, "milestone", aos__json_copy(m)))
             return oom(c);
     }
     const char *k;
@@ -526,13 +578,10 @@ static int check_head(vctx_t *c, const json_t *st)
     c->index[c->cur] = c->cur;
     if (aos_map_put(&c->ids, c->cur_id, &c->index[c->cur]))
         return oom(c);
-    int kinds = !!json_object_get(st, "tool") + !!json_object_get(st, "approval") +
-                !!json_object_get(st, "milestone");
-    if (kinds != 1)
+    const json_t *tool = json_object_get(st, "tool"), *approval = json_object_get(st, "approval");
+    if (!!tool + !!approval + !!json_object_get(st, "milestone") != 1)
         return bad(c, AOS_EINVAL, "", "needs exactly one of tool, approval and milestone");
-    c->kind[c->cur] = json_object_get(st, "tool")       ? 't'
-                      : json_object_get(st, "approval") ? 'a'
-                                                        : 'm';
+    c->kind[c->cur] = tool ? 't' : approval ? 'a' : 'm';
     return 0;
 }
 
@@ -548,7 +597,7 @@ static json_t *tool_fallbacks(const json_t *steps)
     json_array_foreach(steps, i, st)
     {
         const char *fb = json_string_value(json_object_get(st, "fallback"));
-        const char *id = json_string_value(json_object_get(st, "id"));
+        const char *id = fb ? json_string_value(json_object_get(st, "id")) : NULL;
         if (!fb || !id || !strstr(fb, "__"))
             continue;
         int is_step = 0;

@@ -273,7 +273,7 @@ static json_t *resolve_string(resolver_t *r, const json_t *str)
         aos_err_t ignore;
         if (aos__ref_parse(s, len, 0, &ref, &ignore) == 0 && ref.end == len) {
             const json_t *v = aos__ref_lookup(r->scope, &ref, s, r->err);
-            return v ? json_deep_copy(v) : NULL;
+            return v ? aos__json_copy(v) : NULL;
         }
     }
     aos_buf_t b;

@@ -425,6 +425,28 @@ void aos_span_set_str(aos_span_t *s, const char *key, const char *value)
     }
 }
 
+void aos_span_set_const(aos_span_t *s, const char *key, const char *value)
+{
+    if (s && s->kind == AOS_SPAN_SERVER && key && value)
+        metric_attr(s, key, value);
+    if (!s || !s->recording || !value)
+        return;
+    size_t n = strlen(value);
+    if (n > AOS_TRACE_VALUE_MAX || !aos_utf8_valid(value, n)) { /* not a literal of ours */
+        aos_span_set_str(s, key, value);
+        return;
+    }
+    attr_w w;
+    if (!key || !*key || attr_begin(s, key, &w)) {
+        s->dropped_attrs++;
+    } else if (aos_buf_json_str(&s->attrs, value, n)) {
+        attr_abort(s, &w);
+        s->dropped_attrs++;
+    } else {
+        attr_end(s, &w);
+    }
+}
+
 void aos_span_set_int(aos_span_t *s, const char *key, int64_t value)
 {
     if (!s || !s->recording)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plan/internal.h"
 #include "plan/plan.h"
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -317,6 +318,39 @@ static void test_validate_tool(void **state)
     opts.tools = allow;
     json_decref(valid("{\"steps\":[{\"id\":\"a\",\"tool\":\"x__y\"}]}", &opts));
     json_decref(allow);
+}
+
+/* aos__json_copy: what json_deep_copy makes (types, members in order),
+ * and a value of its own: changing the copy leaves the original. */
+static void test_json_copy_is_a_deep_copy(void **state)
+{
+    (void)state;
+    json_t *v = json_loads("{\"z\":1,\"a\":[true,false,null,-2.5,\"x\\u0000y\",{\"k\":[[]]}],"
+                           "\"m\":{},\"n\":{\"q\":\"caf\\u00e9\"}}",
+                           JSON_ALLOW_NUL, NULL);
+    assert_non_null(v);
+    json_t *c = aos__json_copy(v), *d = json_deep_copy(v);
+    char *a = json_dumps(c, JSON_COMPACT | JSON_ENCODE_ANY),
+         *b = json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY);
+    assert_string_equal(a, b);
+    assert_int_equal(json_string_length(json_array_get(json_object_get(c, "a"), 4)), 3);
+    assert_ptr_not_equal(c, v);
+    json_object_set_new(json_object_get(c, "n"), "q", json_integer(7));
+    json_integer_set(json_object_get(c, "z"), 2);
+    json_array_append_new(json_object_get(c, "a"), json_null());
+    assert_true(json_equal(v, d));
+    assert_null(aos__json_copy(NULL));
+    json_t *s = json_string("alone");
+    json_t *sc = aos__json_copy(s);
+    assert_ptr_not_equal(s, sc);
+    assert_string_equal(json_string_value(sc), "alone");
+    free(a);
+    free(b);
+    json_decref(s);
+    json_decref(sc);
+    json_decref(c);
+    json_decref(d);
+    json_decref(v);
 }
 
 static void test_validate_args(void **state)
@@ -1667,6 +1701,7 @@ int main(void)
         cmocka_unit_test(test_validate_ids),
         cmocka_unit_test(test_validate_kinds),
         cmocka_unit_test(test_validate_tool),
+        cmocka_unit_test(test_json_copy_is_a_deep_copy),
         cmocka_unit_test(test_validate_args),
         cmocka_unit_test(test_validate_references),
         cmocka_unit_test(test_validate_approval),

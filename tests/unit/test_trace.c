@@ -598,6 +598,12 @@ static void test_spans_written_within_flush(void **state)
     aos_span_set_bool(client, "cached", 1);
     aos_span_set_str(client, "replaced", "first");
     aos_span_set_str(client, "replaced", "second");
+    /* a literal of aosd's own, unscanned: the same member set_str writes;
+     * a value that is not one after all goes the way of set_str */
+    aos_span_set_const(client, AOS_ATTR_GEN_AI_OPERATION_NAME, "execute_tool");
+    aos_span_set_const(client, "const.scrubbed", "bad \xff utf-8");
+    aos_span_set_const(client, "replaced", "third");
+    aos_span_set_const(client, "const.null", NULL);
     aos_span_set_error(client, "timeout", "no answer in 30 s");
     aos_span_add_event(client, "retry", json_pack("{s:i}", "attempt", 2));
     aos_tracectx_t other;
@@ -636,7 +642,12 @@ static void test_spans_written_within_flush(void **state)
     assert_int_equal(json_integer_value(json_object_get(a, "gen_ai.usage.input_tokens")), 12);
     assert_true(json_is_real(json_object_get(a, "ratio")));
     assert_true(json_is_true(json_object_get(a, "cached")));
-    assert_string_equal(json_string_value(json_object_get(a, "replaced")), "second");
+    assert_string_equal(json_string_value(json_object_get(a, "replaced")), "third");
+    assert_string_equal(json_string_value(json_object_get(a, "gen_ai.operation.name")),
+                        "execute_tool");
+    assert_string_equal(json_string_value(json_object_get(a, "const.scrubbed")),
+                        "bad \xef\xbf\xbd utf-8");
+    assert_null(json_object_get(a, "const.null"));
     json_decref(a);
     json_t *ev = json_loads(cl->events, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 0), "name")), "retry");
