@@ -5,6 +5,7 @@
 #ifndef AOS_BENCH_COMMON_H
 #define AOS_BENCH_COMMON_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +56,50 @@ static inline double bench_proc_cpu_s(int pid)
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
         return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The CPU seconds of pid's threads named name (their comm, as
+ * pthread_setname_np set it; the main thread's is the program's), summed;
+ * -1 when none is found. */
+static inline double bench_thread_cpu_s(int pid, const char *name)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = pid > 0 ? opendir(path) : NULL;
+    if (!d)
+        return -1;
+    double sum = -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char comm[64] = "";
+        snprintf(path, sizeof(path), "/proc/%d/task/%.16s/comm", pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (!fgets(comm, sizeof(comm), f))
+            comm[0] = '\0';
+        fclose(f);
+        comm[strcspn(comm, "\n")] = '\0';
+        if (strcmp(comm, name) != 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/task/%.16s/stat", pid, e->d_name);
+        char buf[2048];
+        f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *p = strrchr(buf, ')');
+        unsigned long ut = 0, st = 0;
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+            continue;
+        sum = (sum < 0 ? 0 : sum) + (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    }
+    closedir(d);
+    return sum;
 }
 
 /* Writes all n bytes to fd, retrying on EINTR and short writes: 0, or -1. */

@@ -39,7 +39,7 @@
  *            received here.
  *
  * Common: --port P --token T [--pid AOSD_PID: its CPU seconds in the window,
- * tasks mode]. */
+ * and those of its loop thread and its store's worker apart, tasks mode]. */
 #include "../args.h"
 #include "../common.h"
 
@@ -570,12 +570,14 @@ static int run_tasks(int conc, int seconds, int warmup, int drain)
     commit_metrics_t m0, m1;
     scrape(&m0);
     double a0 = bench_proc_cpu_s(cfg.pid);
+    double l0 = bench_thread_cpu_s(cfg.pid, "aosd"), w0 = bench_thread_cpu_s(cfg.pid, "aos-store");
     double c0 = bench_cpu_s(), t0 = bench_now_ms();
     atomic_store(&T.phase, 1);
     usleep((useconds_t)seconds * 1000000);
     atomic_store(&T.phase, 2);
     double t1 = bench_now_ms(), c1 = bench_cpu_s();
     double a1 = bench_proc_cpu_s(cfg.pid);
+    double l1 = bench_thread_cpu_s(cfg.pid, "aosd"), w1 = bench_thread_cpu_s(cfg.pid, "aos-store");
     scrape(&m1);
     /* the drain: every worker's task in flight ends, or the time is up */
     double d0 = bench_now_ms();
@@ -624,12 +626,12 @@ static int run_tasks(int conc, int seconds, int warmup, int drain)
     printf("mode=tasks conc=%d steps=%d tasks=%ld secs=%.3f tps=%.1f p50_ms=%.3f p99_ms=%.3f "
            "max_ms=%.3f errors=%ld total_tasks=%ld unfinished=%d loadgen_cpu_s=%.2f "
            "commits=%.0f transitions=%.0f commit_p50_us=%.1f commit_p99_us=%.1f "
-           "per_transition_us=%.1f cpu_s=%.2f\n",
+           "per_transition_us=%.1f cpu_s=%.2f loop_cpu_s=%.2f store_cpu_s=%.2f\n",
            conc, T.steps, done, secs, (double)done / secs, bench_pct(lat, nlat, 0.5),
            bench_pct(lat, nlat, 0.99), nlat ? lat[nlat - 1] : 0.0, errors, total, stuck, c1 - c0,
            commits, txs, hist_pct(&m0.secs, &m1.secs, 0.5) * 1e6,
            hist_pct(&m0.secs, &m1.secs, 0.99) * 1e6,
-           txs > 0 ? (m1.secs.sum - m0.secs.sum) * 1e6 / txs : 0.0, a1 - a0);
+           txs > 0 ? (m1.secs.sum - m0.secs.sum) * 1e6 / txs : 0.0, a1 - a0, l1 - l0, w1 - w0);
     free(lat);
     free(T.w);
     free(s);

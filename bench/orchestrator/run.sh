@@ -343,6 +343,10 @@ for c in $CONCS; do
   ac=$(med aosd "$c" cpu_s) at=$(med aosd "$c" tasks)
   lc=$(med "langgraph-$best_d" "$c" cpu_s) lt=$(med "langgraph-$best_d" "$c" tasks)
   say "        per CPU second: aosd $(div "$at" "$ac" %.0f) tasks, langgraph-$best_d $(div "$lt" "$lc" %.0f) tasks: $(div "$(div "$at" "$ac")" "$(div "$lt" "$lc")" %.1f)x"
+  # how busy aosd's two busy threads were in the window: one at ~1.0 is
+  # the bound; both well under it, they waited for each other
+  secs=$(med aosd "$c" secs)
+  say "        aosd's threads busy (CPU s per s): loop $(div "$(med aosd "$c" loop_cpu_s)" "$secs"), store worker $(div "$(med aosd "$c" store_cpu_s)" "$secs"), all $(div "$ac" "$secs")"
   say "        task p50/p99 ms: aosd $(med aosd "$c" p50_ms)/$(med aosd "$c" p99_ms), limit $(med limit "$c" p50_ms)/$(med limit "$c" p99_ms), langgraph-$best_d $(med "langgraph-$best_d" "$c" p50_ms)/$(med "langgraph-$best_d" "$c" p99_ms)"
   p50=$(med aosd "$c" commit_p50_us) p99=$(med aosd "$c" commit_p99_us) per=$(med aosd "$c" per_transition_us)
   ok=$(awk -v a="$p50" -v b="$p99" 'BEGIN{print (a != "" && a <= 500 && b <= 2000) ? "yes" : "NO"}')
