@@ -10,15 +10,17 @@
  * finished (exited and stdout at EOF, or 200 ms after the exit).
  *
  * Messages to the child are serialised (aos_rpc_dump) straight into one
- * buffer and written once per turn of the loop (by a check handle after
- * the poll phase, and a prepare handle before the loop blocks, so that
- * messages made in any phase go out before it sleeps): the requests of
- * every client that arrived together reach the child in one write, and
- * the child reads them in one read. A request to a ready child is written
- * straight from its method and params, with the trace context spliced into
- * params._meta as it is written: no message object is built, copied and
- * freed per call. Its stdout arrives 64 KiB at a time and is split into
- * lines in place. */
+ * buffer. A request to a ready child is written straight from its method
+ * and params, with the trace context spliced into params._meta as it is
+ * written (no message object is built, copied and freed per call), and the
+ * buffer goes to the child at once: the child starts on the first request
+ * of a turn while aosd still reads the others (when it is busy it reads
+ * what has piled up in one read anyway). Other messages (initialize,
+ * notifications, cancellations, answers to the child's own requests) are
+ * written once per turn of the loop (by a check handle after the poll
+ * phase, and a prepare handle before the loop blocks, so that messages
+ * made in any phase go out before it sleeps), or with the next request.
+ * Its stdout arrives 64 KiB at a time and is split into lines in place. */
 #include "upstream/internal.h"
 
 #include <signal.h>
@@ -392,10 +394,7 @@ int aos__up_stdio_request(aos_upstream_t *up, const up_pending_t *p, const char 
             b->ptr[was] = '\0';
         return AOS_ENOMEM; /* as aos__up_stdio_send */
     }
-    if (!uv_is_active((uv_handle_t *)&ch->flush)) {
-        uv_check_start(&ch->flush, on_flush);
-        uv_prepare_start(&ch->flush2, on_flush2);
-    }
+    child_flush(ch); /* at once: the child may be idle (see the top) */
     return 0;
 }
 
