@@ -162,6 +162,12 @@ void aos__up_note_cert(aos_upstream_t *up, aos_httpc_req_t *r);
  * close: final teardown for aos_upstream_close; drops its refs when done. */
 int aos__up_stdio_connect(aos_upstream_t *up, char *err, size_t errlen);
 int aos__up_stdio_send(aos_upstream_t *up, json_t *msg);
+/* Writes request p (its id, its trace context in params._meta as
+ * with_trace puts it) for method with params (borrowed; NULL for none) to
+ * the child straight from the values, no message built; the result of a
+ * send. */
+int aos__up_stdio_request(aos_upstream_t *up, const up_pending_t *p, const char *method,
+                          const json_t *params);
 void aos__up_stdio_disconnect(aos_upstream_t *up);
 void aos__up_stdio_close(aos_upstream_t *up);
 int aos__up_stdio_pid(const aos_upstream_t *up);

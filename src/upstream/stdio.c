@@ -10,12 +10,17 @@
  * finished (exited and stdout at EOF, or 200 ms after the exit).
  *
  * Messages to the child are serialised (aos_rpc_dump) straight into one
- * buffer and written once per turn of the loop (by a check handle after
- * the poll phase, and a prepare handle before the loop blocks, so that
- * messages made in any phase go out before it sleeps): the requests of
- * every client that arrived together reach the child in one write, and
- * the child reads them in one read. Its stdout arrives 64 KiB at a time
- * and is split into lines in place. */
+ * buffer. A request to a ready child is written straight from its method
+ * and params, with the trace context spliced into params._meta as it is
+ * written (no message object is built, copied and freed per call), and the
+ * buffer goes to the child at once: the child starts on the first request
+ * of a turn while aosd still reads the others (when it is busy it reads
+ * what has piled up in one read anyway). Other messages (initialize,
+ * notifications, cancellations, answers to the child's own requests) are
+ * written once per turn of the loop (by a check handle after the poll
+ * phase, and a prepare handle before the loop blocks, so that messages
+ * made in any phase go out before it sleeps), or with the next request.
+ * Its stdout arrives 64 KiB at a time and is split into lines in place. */
 #include "upstream/internal.h"
 
 #include <signal.h>
@@ -27,6 +32,7 @@
 #include "jsonrpc/jsonrpc.h"
 #include "log/log.h"
 #include "proc/proc.h"
+#include "utf8/utf8.h"
 
 #define CHILD_MAX_WRITE_QUEUE (64u * 1024 * 1024) /* unread stdin: the child is stuck */
 
@@ -278,6 +284,66 @@ static void on_flush2(uv_prepare_t *h)
     child_flush(h->data);
 }
 
+/* Appends "key":value to b, a comma first unless *first. */
+static int put_member(aos_buf_t *b, int *first, const char *k, size_t klen, const json_t *v)
+{
+    int rc;
+    if ((!*first && (rc = aos_buf_append(b, ",", 1))) || (rc = aos_buf_json_str(b, k, klen)) ||
+        (rc = aos_buf_append(b, ":", 1)) || (rc = aos_buf_json(b, v)))
+        return rc;
+    *first = 0;
+    return 0;
+}
+
+/* Appends "key":"string" to b, a comma first unless *first. */
+static int put_str_member(aos_buf_t *b, int *first, const char *k, const char *s)
+{
+    int rc;
+    if ((!*first && (rc = aos_buf_append(b, ",", 1))) || (rc = aos_buf_json_str(b, k, strlen(k))) ||
+        (rc = aos_buf_append(b, ":", 1)) || (rc = aos_buf_json_str(b, s, strlen(s))))
+        return rc;
+    *first = 0;
+    return 0;
+}
+
+/* Appends params (an object or NULL) with the trace context in its _meta:
+ * the members of params but _meta, then _meta with the members of the old
+ * one but traceparent and tracestate, then those two (upstream.c's
+ * with_trace, the same values). */
+static int put_traced_params(aos_buf_t *b, const json_t *params, const char *traceparent,
+                             const char *tracestate)
+{
+    const json_t *old = json_object_get(params, "_meta");
+    const char *k;
+    size_t klen;
+    json_t *v;
+    int rc, first = 1;
+    if ((rc = aos_buf_append(b, "{", 1)))
+        return rc;
+    if (params)
+        json_object_keylen_foreach((json_t *)params, k, klen, v)
+        {
+            if (!(klen == 5 && memcmp(k, "_meta", 5) == 0) &&
+                (rc = put_member(b, &first, k, klen, v)))
+                return rc;
+        }
+    if ((!first && (rc = aos_buf_append(b, ",", 1))) || (rc = aos_buf_puts(b, "\"_meta\":{")))
+        return rc;
+    first = 1;
+    if (old)
+        json_object_keylen_foreach((json_t *)old, k, klen, v)
+        {
+            if (!(klen == 11 && memcmp(k, "traceparent", 11) == 0) &&
+                !(klen == 10 && memcmp(k, "tracestate", 10) == 0) &&
+                (rc = put_member(b, &first, k, klen, v)))
+                return rc;
+        }
+    if ((rc = put_str_member(b, &first, "traceparent", traceparent)) ||
+        (tracestate && (rc = put_str_member(b, &first, "tracestate", tracestate))))
+        return rc;
+    return aos_buf_append(b, "}}", 2);
+}
+
 int aos__up_stdio_send(aos_upstream_t *up, json_t *msg)
 {
     up_child_t *ch = up->child;
@@ -297,6 +363,38 @@ int aos__up_stdio_send(aos_upstream_t *up, json_t *msg)
         uv_check_start(&ch->flush, on_flush);
         uv_prepare_start(&ch->flush2, on_flush2);
     }
+    return 0;
+}
+
+int aos__up_stdio_request(aos_upstream_t *up, const up_pending_t *p, const char *method,
+                          const json_t *params)
+{
+    up_child_t *ch = up->child;
+    if (!ch || child_gone(ch))
+        return AOS_EUNAVAIL;
+    if (aos_proc_write_queue(ch->proc) + ch->wbuf.len > CHILD_MAX_WRITE_QUEUE)
+        return AOS_EUPSTREAM;
+    size_t mlen = strlen(method);
+    if (!aos_utf8_valid(method, mlen))
+        return AOS_ENOMEM; /* as json_string() refusing it did */
+    /* the trace goes where with_trace puts it: into an object's _meta
+     * that is an object or absent, else params go as they are */
+    const json_t *meta = params ? json_object_get(params, "_meta") : NULL;
+    int traced =
+        p->traceparent[0] && (!params || json_is_object(params)) && (!meta || json_is_object(meta));
+    aos_buf_t *b = &ch->wbuf;
+    size_t was = b->len;
+    if (aos_buf_puts(b, "{\"jsonrpc\":\"2.0\",\"id\":") || aos_buf_int(b, (int64_t)p->id) ||
+        aos_buf_puts(b, ",\"method\":") || aos_buf_json_str(b, method, mlen) ||
+        ((traced || params) && aos_buf_puts(b, ",\"params\":")) ||
+        (traced && put_traced_params(b, params, p->traceparent, p->tracestate)) ||
+        (!traced && params && aos_buf_json(b, params)) || aos_buf_append(b, "}\n", 2)) {
+        b->len = was; /* nothing of it goes */
+        if (b->ptr)
+            b->ptr[was] = '\0';
+        return AOS_ENOMEM; /* as aos__up_stdio_send */
+    }
+    child_flush(ch); /* at once: the child may be idle (see the top) */
     return 0;
 }
 

@@ -203,26 +203,40 @@ static void pending_complete(aos_upstream_t *up, up_pending_t *p, json_t *reply,
     pending_free(p);
 }
 
+/* A pending request without its message yet: id, trace context, callback,
+ * deadline. NULL when out of memory. */
+static up_pending_t *pending_alloc(aos_upstream_t *up, const aos_tracectx_t *trace,
+                                   uint32_t timeout_ms, aos_upstream_reply_fn cb, void *data)
+{
+    up_pending_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    if (aos_tracectx_format(trace, p->traceparent) == 0 && trace->tracestate[0] &&
+        !(p->tracestate = strdup(trace->tracestate))) {
+        free(p);
+        return NULL;
+    }
+    p->id = ++up->next_id;
+    p->cb = cb;
+    p->data = data;
+    p->timeout_ms = timeout_ms ? timeout_ms : up->timeout_ms;
+    p->deadline = uv_now(up->loop) + p->timeout_ms;
+    return p;
+}
+
 /* params stolen; trace may be NULL. */
 static up_pending_t *pending_new(aos_upstream_t *up, const char *method, json_t *params,
                                  const aos_tracectx_t *trace, uint32_t timeout_ms,
                                  aos_upstream_reply_fn cb, void *data)
 {
-    up_pending_t *p = calloc(1, sizeof(*p));
-    if (!p) {
+    up_pending_t *p = pending_alloc(up, trace, timeout_ms, cb, data);
+    if (!p ||
+        (p->traceparent[0] && !(params = with_trace(params, p->traceparent, p->tracestate)))) {
         json_decref(params);
+        if (p)
+            pending_free(p);
         return NULL;
     }
-    if (aos_tracectx_format(trace, p->traceparent) == 0) {
-        if ((trace->tracestate[0] && !(p->tracestate = strdup(trace->tracestate))) ||
-            !(params = with_trace(params, p->traceparent, p->tracestate))) {
-            json_decref(params);
-            free(p->tracestate);
-            free(p);
-            return NULL;
-        }
-    }
-    p->id = ++up->next_id;
     /* built by hand: json_pack parses its format string on every call */
     p->msg = json_object();
     if (p->msg && (json_object_set_new_nocheck(p->msg, "jsonrpc", json_string_nocheck("2.0")) ||
@@ -234,14 +248,9 @@ static up_pending_t *pending_new(aos_upstream_t *up, const char *method, json_t 
     if (!p->msg || (params && json_object_set_new(p->msg, "params", params) != 0)) {
         if (!p->msg)
             json_decref(params);
-        json_decref(p->msg);
-        free(p);
+        pending_free(p);
         return NULL;
     }
-    p->cb = cb;
-    p->data = data;
-    p->timeout_ms = timeout_ms ? timeout_ms : up->timeout_ms;
-    p->deadline = uv_now(up->loop) + p->timeout_ms;
     return p;
 }
 
@@ -996,17 +1005,28 @@ int aos_upstream_request(aos_upstream_t *up, const char *method, json_t *params,
         json_decref(params);
         return AOS_EUNAVAIL;
     }
-    up_pending_t *p = pending_new(up, method, params, trace, timeout_ms, cb, data);
-    if (!p)
+    /* to a ready stdio child the message is written straight from method
+     * and params (stdio.c), no message built: it is sent once, now */
+    int direct = ready && up->kind == UP_TX_STDIO;
+    up_pending_t *p = direct ? pending_alloc(up, trace, timeout_ms, cb, data)
+                             : pending_new(up, method, params, trace, timeout_ms, cb, data);
+    if (!p) {
+        if (direct)
+            json_decref(params);
         return AOS_ENOMEM;
+    }
     if (table_add(up, p) != 0) {
+        if (direct)
+            json_decref(params);
         pending_free(p);
         return AOS_ENOMEM;
     }
     p->sent = ready;
     list_push(ready ? &up->inflight : &up->queue, p);
     if (ready) {
-        int rc = pending_send(up, p);
+        int rc = direct ? aos__up_stdio_request(up, p, method, params) : pending_send(up, p);
+        if (direct)
+            json_decref(params);
         if (rc) {
             pending_detach(up, p);
             pending_free(p);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf/buf.h"
 #include "jsonrpc/jsonrpc.h"
 
 static json_t *parse(const char *text)
@@ -704,6 +705,147 @@ static void test_scan_depth(void **state)
     }
 }
 
+/* ---- aos_rpc_load -------------------------------------------------------- */
+
+/* What aos_rpc_load makes of text[0..n) agrees with jansson: when it gives
+ * a value, json_loadb(JSON_REJECT_DUPLICATES) reads an equal one, of the
+ * same types and with members in the same order (their compact texts are
+ * the same bytes). Returns 1 when it gave a value. */
+static int load_agrees(const char *text, size_t n)
+{
+    json_t *fast = aos_rpc_load(text, n);
+    if (!fast)
+        return 0;
+    json_error_t je;
+    json_t *slow = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+    assert_non_null(slow);
+    assert_true(json_equal(fast, slow));
+    aos_buf_t a, b;
+    aos_buf_init(&a, 0);
+    aos_buf_init(&b, 0);
+    assert_int_equal(aos_rpc_dump(fast, &a), 0);
+    assert_int_equal(aos_rpc_dump(slow, &b), 0);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.ptr, b.ptr, a.len);
+    aos_buf_release(&a);
+    aos_buf_release(&b);
+    json_decref(fast);
+    json_decref(slow);
+    return 1;
+}
+
+static int load_text(const char *text)
+{
+    return load_agrees(text, strlen(text));
+}
+
+static void test_load_plain(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        load_text("{\"jsonrpc\":\"2.0\",\"id\":1000000001,\"method\":\"tools/call\","
+                  "\"params\":{\"name\":\"echo\",\"arguments\":{\"message\":\"hello\"}}}"),
+        1);
+    assert_int_equal(
+        load_text(" \r\n\t{ \"a\" : [ 1 , -2 , 0 , -0 , true , false , null , [ ] , { } ,"
+                  " \"\" ] , \"\" : 123456789012345678 } \n"),
+        1);
+    assert_int_equal(load_text("[\"q\\\"\\\\\\/\\b\\f\\n\\r\\t\", {\"k\\n\": \"v\"}]"), 1);
+    assert_int_equal(load_text("{\"x\":-123456789012345678}"), 1);
+    assert_int_equal(load_text("[]"), 1);
+}
+
+/* What it leaves to jansson, valid or not */
+static void test_load_leaves_the_rest_to_jansson(void **state)
+{
+    (void)state;
+    static const char *const rest[] = {
+        "",
+        "   ",
+        "1", /* not an object or array: an error without JSON_DECODE_ANY */
+        "\"s\"",
+        "{\"a\":1.5}", /* reals */
+        "{\"a\":1e3}",
+        "{\"a\":1E3}",
+        "{\"a\":1234567890123456789}", /* 19 digits */
+        "{\"a\":01}",
+        "{\"a\":-}",
+        "{\"a\":\"\\u0041\"}",
+        "{\"a\":\"\xc3\xa9\"}",
+        "{\"a\":\"\x7f\"}",
+        "{\"a\":\"\x01\"}",
+        "{\"a\":\"\\x\"}",
+        "{\"a\":1,\"a\":2}", /* a name twice */
+        "{\"a\":1}x",
+        "{\"a\":1}{}",
+        "{\"a\":1,}",
+        "[1,]",
+        "{\"a\" 1}",
+        "{a:1}",
+        "{\"a\":tru}",
+        "{\"a\":truex}",
+        "{\"a\":nul}",
+        "{\"a\":1",
+        "[1 2]",
+        "{\"a\":\"unterminated}",
+        "\xef\xbb\xbf{}", /* a BOM */
+    };
+    for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+        assert_int_equal(load_text(rest[i]), 0);
+    /* a NUL byte in the text */
+    assert_int_equal(load_agrees("{\"a\":\"b\0c\"}", 11), 0);
+    assert_int_equal(load_agrees("{}\0", 3), 0);
+    assert_null(aos_rpc_load(NULL, 0));
+    /* deep nesting: 32 levels read here, more left to jansson */
+    char deep[200];
+    for (int levels = 30; levels <= 34; levels++) {
+        size_t k = 0;
+        for (int i = 0; i < levels; i++)
+            deep[k++] = '[';
+        for (int i = 0; i < levels; i++)
+            deep[k++] = ']';
+        assert_int_equal(load_agrees(deep, k), levels <= 32);
+    }
+    /* a long escaped string goes to jansson, a long plain one does not */
+    size_t big = 4000;
+    char *t = malloc(big + 16);
+    memcpy(t, "[\"", 2);
+    memset(t + 2, 'a', big);
+    memcpy(t + 2 + big, "\"]", 2);
+    assert_int_equal(load_agrees(t, big + 4), 1);
+    t[10] = '\\';
+    t[11] = 'n';
+    assert_int_equal(load_agrees(t, big + 4), 0);
+    free(t);
+}
+
+/* Every prefix, and every byte replaced by each of a set of bytes that
+ * matter to a JSON reader: where it gives a value, jansson agrees. */
+static void test_load_mutations(void **state)
+{
+    (void)state;
+    static const char seed[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":-12,\"method\":\"a\\\"b\",\"params\":{\"l\":[1,true,false,"
+        "null,\"\\n\",{},[]],\"e\":\"\"}}";
+    static const char bytes[] = "{}[]\",:\\ 0-1.eE+tfnrux\t\r\n\x7f\x80\xc3\0";
+    size_t n = sizeof(seed) - 1;
+    char *t = malloc(n);
+    int gave = 0;
+    for (size_t i = 0; i <= n; i++) {
+        memcpy(t, seed, n);
+        gave += load_agrees(t, i);
+    }
+    assert_int_equal(gave, 1); /* the whole text only */
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < sizeof(bytes) - 1; b++) {
+            memcpy(t, seed, n);
+            t[i] = bytes[b];
+            gave += load_agrees(t, n);
+        }
+    assert_true(gave > 100); /* some of them read here, and checked */
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +880,9 @@ int main(void)
         cmocka_unit_test(test_scan_leaves_the_rest_to_jansson),
         cmocka_unit_test(test_scan_every_prefix),
         cmocka_unit_test(test_scan_depth),
+        cmocka_unit_test(test_load_plain),
+        cmocka_unit_test(test_load_leaves_the_rest_to_jansson),
+        cmocka_unit_test(test_load_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -584,6 +584,34 @@ static void test_stdio_trace_meta(void **state)
     assert_int_equal(json_integer_value(json_array_get(json_object_get(r, "params"), 0)), 1);
     call_release(&k3);
     call_release(&k4);
+
+    /* a _meta that is not an object: sent as it is */
+    call_t k5 = {0}, k6 = {0};
+    k5.ctx = k6.ctx = c;
+    assert_int_equal(aos_upstream_request(c->up, "test/meta", json_pack("{s:i}", "_meta", 5), 0,
+                                          &tc, on_reply, &k5, NULL),
+                     0);
+    /* the other members of params and of its _meta go along, their keys
+     * escaped as they are written */
+    assert_int_equal(aos_upstream_request(c->up, "test/meta",
+                                          json_pack("{s:{s:i, s:s}, s:s}", "_meta", "a\"", 1,
+                                                    "traceparent", "theirs", "q\"\n\\", "x"),
+                                          0, &tc, on_reply, &k6, NULL),
+                     0);
+    assert_int_equal(run_until(&c->loop, &k6.done, 1, 5000), 0);
+    assert_int_equal(run_until(&c->loop, &k5.done, 1, 5000), 0);
+    r = json_object_get(k5.reply, "result");
+    assert_int_equal(json_integer_value(json_object_get(r, "meta")), 5);
+    r = json_object_get(k6.reply, "result");
+    meta = json_object_get(r, "meta");
+    assert_int_equal(json_integer_value(json_object_get(meta, "a\"")), 1);
+    assert_string_equal(json_string_value(json_object_get(meta, "traceparent")),
+                        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    assert_string_equal(json_string_value(json_object_get(meta, "tracestate")), "rojo=1");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "params"), "q\"\n\\")),
+                        "x");
+    call_release(&k5);
+    call_release(&k6);
     up_close(c);
     ctx_free(c);
 }
