@@ -772,13 +772,9 @@ static int handle_post(aos_gateway_t *gw, aos_http_req_t *req, gw_server_t *sv)
         return mcp_fail(req, AOS_ENOTACCEPT,
                         "Accept must include application/json or text/event-stream");
     aos_err_t err = {0, ""};
-    size_t blen;
-    const char *body = aos_http_body(req, &blen);
-    /* a plain message is read without jansson's lexer; jansson reads the
-     * rest and words the errors */
-    json_t *msg = aos_rpc_load(body, blen);
-    if (!msg)
-        msg = aos_http_body_json(req, &err);
+    /* a plain message is read without jansson's lexer (http/json.c);
+     * jansson reads the rest and words the errors */
+    json_t *msg = aos_http_body_json(req, &err);
     if (!msg)
         return mcp_fail(req, AOS_EPARSE, aos_err_msg(&err));
     int rc = 0;

@@ -57,15 +57,6 @@ typedef struct {
  * jansson. Never reads outside text[0..len). Any thread. */
 int aos_rpc_scan_result(const char *text, size_t len, aos_rpc_scan_t *out);
 
-/* The value json_loadb(text, len, JSON_REJECT_DUPLICATES, ...) returns
- * (new reference), built without jansson's lexer (load.c), when text is
- * plain enough to vouch for: an object or array of ASCII strings with no
- * \u escape, integers of up to 18 digits, true, false, null, nested up to
- * 32 levels. NULL for anything else, valid or not: the caller then parses
- * the text with jansson, which gives the value or its error. Never reads
- * outside text[0..len). Any thread. */
-json_t *aos_rpc_load(const char *text, size_t len);
-
 /* Shortcuts on a message. */
 const char *aos_rpc_method(const json_t *msg);
 json_t *aos_rpc_id(const json_t *msg);     /* borrowed */
