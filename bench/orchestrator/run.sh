@@ -187,7 +187,7 @@ say "orchestrator benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 say "machine: $(nproc) cores, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), busy $(cpu_busy_pct)% in the second before the run"
 say "uptime before: $(uptime)"
 lgv() { sed -n "/\"node_modules\/$1\"/,/version/s/.*\"version\": \"\\(.*\\)\".*/\\1/p" "$HERE/package-lock.json" | head -1; }
-say "versions: aosd $("$AOSD" --version 2>&1 | head -1 | awk '{print $NF}'), SQLite $(sqlite3 --version | cut -d' ' -f1) (aosd, system);" \
+say "versions: aosd $("$AOSD" --version 2>&1 | head -1 | cut -d' ' -f2-), SQLite $(sqlite3 --version | cut -d' ' -f1) (aosd, system);" \
   "@langchain/langgraph $(lgv '@langchain\/langgraph'), langgraph-checkpoint-sqlite $(lgv '@langchain\/langgraph-checkpoint-sqlite')," \
   "better-sqlite3 $(lgv better-sqlite3) (SQLite $(cd "$HERE" && node -e "console.log(new (require('better-sqlite3'))(':memory:').prepare('select sqlite_version() v').get().v)")), node $(node --version)"
 say "load: ${WARMUP}s warm-up + ${SECS}s measured per load, concurrency $CONCS, $RUNS rounds; targets: $TARGETS (langgraph durability: $LG_DUR)"
