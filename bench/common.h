@@ -94,7 +94,8 @@ static inline double bench_thread_cpu_s(int pid, const char *name)
         buf[n] = '\0';
         const char *p = strrchr(buf, ')');
         unsigned long ut = 0, st = 0;
-        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        if (!p ||
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
             continue;
         sum = (sum < 0 ? 0 : sum) + (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
     }

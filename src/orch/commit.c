@@ -825,8 +825,7 @@ struct orch_batch {
 /* On the worker: whether a transition of t failed in a batch from base_gen
  * on, before gen - one whose callbacks had not run when this batch was
  * taken, so that t's later transitions are in it all the same. */
-static int failed_before(const aos_orch_t *o, const orch_task_t *t, unsigned base_gen,
-                         unsigned gen)
+static int failed_before(const aos_orch_t *o, const orch_task_t *t, unsigned base_gen, unsigned gen)
 {
     unsigned n = o->wfail_n < 32 ? o->wfail_n : 32;
     for (unsigned i = 0; i < n; i++)

@@ -257,11 +257,11 @@ struct aos_orch_s {
     /* group commit (commit.c) */
     orch_tx_t *pending, **pending_tail;
     orch_batch_t *inflight, **inflight_tail; /* submitted, oldest first */
-    unsigned ninflight;   /* batches in inflight: at most ORCH_MAX_INFLIGHT */
-    unsigned gen;         /* group commits taken so far */
-    unsigned local_calls; /* local read-only tool calls in flight (task.c) */
-    unsigned urgent;      /* queued transitions something waits for */
-    uv_check_t flusher;   /* the end of this turn's flush (commit.c) */
+    unsigned ninflight;                      /* batches in inflight: at most ORCH_MAX_INFLIGHT */
+    unsigned gen;                            /* group commits taken so far */
+    unsigned local_calls;                    /* local read-only tool calls in flight (task.c) */
+    unsigned urgent;                         /* queued transitions something waits for */
+    uv_check_t flusher;                      /* the end of this turn's flush (commit.c) */
     int flush_armed;
     /* the store worker's own (group_job): tasks whose transition failed in
      * a recent batch, with its generation, so that a batch taken before
@@ -270,8 +270,8 @@ struct aos_orch_s {
         const orch_task_t *task;
         unsigned gen;
     } wfail[32];
-    unsigned wfail_n; /* entries written, the ring's next is wfail_n % 32 */
-    aos_buf_t scratch;    /* the JSON texts of the transition being built */
+    unsigned wfail_n;  /* entries written, the ring's next is wfail_n % 32 */
+    aos_buf_t scratch; /* the JSON texts of the transition being built */
     int shutting_down;
     int closed; /* handles closed, of 3 */
     void (*on_shutdown)(void *data);
