@@ -18,6 +18,7 @@
 #include "log/log.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <netinet/in.h>
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -58,7 +60,12 @@ struct aos__writers_s {
     void *closed_data;
     unsigned n, next;
     aos__writer_t *w;
+    uint64_t inline_ms; /* the loop's now when inline_left was set */
+    unsigned inline_left;
 };
+
+/* Sends the loop may make itself per millisecond of the loop's clock. */
+#define INLINE_PER_MS 32
 
 /* ---- the writer thread ---------------------------------------------------- */
 
@@ -198,6 +205,11 @@ static void service(aos__dstream_t *d)
     }
     d->poll_events = want;
     uv_poll_start(&d->poll, want, on_poll);
+    if (!d->watched) {
+        uv_mutex_lock(&d->mu);
+        d->watched = 1;
+        uv_mutex_unlock(&d->mu);
+    }
 }
 
 /* Takes the ready list in arrival order. Entries stay marked queued (so the
@@ -540,6 +552,63 @@ static size_t chunk_header(char *hdr, size_t len)
     return n + 2;
 }
 
+/* Whether the loop may send on d itself now: called with d->mu held. The
+ * writer sends only under d->mu (flush_locked) or with bytes in d->inflight
+ * (io_uring), and only what d->out held: with neither, nothing of d is on
+ * its way and the next bytes go first whoever sends them. */
+static int may_send_inline(const aos__dstream_t *d)
+{
+    if (!d->watched || d->queued || d->out.len || d->inflight.len || d->blocked)
+        return 0;
+    aos__writers_t *ws = d->w->ws;
+    uint64_t now = uv_now(ws->loop);
+    if (now != ws->inline_ms) {
+        ws->inline_ms = now;
+        ws->inline_left = INLINE_PER_MS;
+    }
+    if (!ws->inline_left)
+        return 0;
+    ws->inline_left--;
+    return 1;
+}
+
+/* The loop's own send of one write (framed): how many bytes went, or -1
+ * when the socket is broken (d->broken set). */
+static ssize_t send_inline(aos__dstream_t *d, const char *hdr, size_t hlen, const void *data,
+                           size_t len)
+{
+    struct iovec iov[3] = {{(void *)hdr, hlen}, {(void *)data, len}, {(void *)"\r\n", 2}};
+    struct msghdr mh = {.msg_iov = hlen ? iov : iov + 1, .msg_iovlen = hlen ? 3 : 1};
+    ssize_t n;
+    do
+        n = sendmsg(d->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return 0;
+    d->broken = 1;
+    return -1;
+}
+
+/* Appends what is left of a framed write after `sent` bytes of it went. */
+static int append_rest(aos__dstream_t *d, const char *hdr, size_t hlen, const void *data,
+                       size_t len, size_t sent)
+{
+    const void *part[3] = {hdr, data, "\r\n"};
+    size_t plen[3] = {hlen, len, hlen ? 2 : 0};
+    int rc = 0;
+    for (int i = 0; i < 3 && !rc; i++) {
+        if (sent >= plen[i]) {
+            sent -= plen[i];
+            continue;
+        }
+        rc = aos_buf_append(&d->out, (const char *)part[i] + sent, plen[i] - sent);
+        sent = 0;
+    }
+    return rc;
+}
+
 int aos__writers_write(aos__dstream_t *d, const void *data, size_t len)
 {
     if (!len)
@@ -549,6 +618,26 @@ int aos__writers_write(aos__dstream_t *d, const void *data, size_t len)
     if (d->closing || d->broken || d->released) {
         uv_mutex_unlock(&d->mu);
         return AOS_EINVAL;
+    }
+    if (may_send_inline(d)) {
+        char hdr[24];
+        size_t hlen = d->chunked ? chunk_header(hdr, len) : 0;
+        size_t total = hlen + len + (hlen ? 2 : 0);
+        ssize_t sent = send_inline(d, hdr, hlen, data, len);
+        if (sent < 0) { /* broken: the writer lets the socket go */
+            enqueue_locked(d);
+            uv_mutex_unlock(&d->mu);
+            return AOS_EINVAL;
+        }
+        if ((size_t)sent < total) { /* the rest goes through the writer */
+            if (append_rest(d, hdr, hlen, data, len, (size_t)sent)) {
+                d->broken = 1; /* a half-sent chunk cannot be taken back */
+                rc = AOS_ENOMEM;
+            }
+            enqueue_locked(d);
+        }
+        uv_mutex_unlock(&d->mu);
+        return rc;
     }
     if (d->chunked) {
         char hdr[24];

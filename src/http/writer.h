@@ -43,6 +43,8 @@ struct aos__dstream_s {
     int released; /* the writer let go of the socket */
     int blocked;  /* the last send found the socket full */
     int service;  /* writer: after a batch, service() still has work */
+    int watched;  /* the writer watches the socket for a hang-up: the
+                   * loop may send on it itself while nothing is pending */
     /* writer-thread side */
     aos__writer_t *w;
     uv_poll_t poll;
@@ -65,7 +67,11 @@ int aos__writers_new(aos__writers_t **out, uv_loop_t *loop, unsigned n,
 /* Hands fd to a writer; d must be zeroed except owner. */
 int aos__writers_attach(aos__writers_t *ws, aos__dstream_t *d, int fd, int chunked);
 /* Appends data (framed as a chunk if chunked) and wakes the writer. Data
- * written after a close or once the stream broke is dropped. */
+ * written after a close or once the stream broke is dropped. While nothing
+ * of the stream is pending (nothing buffered, nothing in the writer's
+ * hands) the loop sends it itself, at most a few streams per millisecond
+ * of the loop (a burst to many streams still goes to the writers): one
+ * wake of another thread less between an event and its client. */
 int aos__writers_write(aos__dstream_t *d, const void *data, size_t len);
 /* Bytes waiting because the peer does not read: those buffered while the
  * socket is full. Bytes the writer has not got to yet are not counted - a

@@ -1,8 +1,9 @@
 /* test_http_writer.c - the stream writer threads of the HTTP server, on
  * socketpairs: data arrives framed and in order, a close flushes first and
  * hands the socket back, a peer that hangs up is noticed without a write, a
- * full socket keeps bytes pending until the peer reads, and stopping the
- * writers hands back every stream still attached. */
+ * full socket keeps bytes pending until the peer reads, the loop sends
+ * itself while nothing is pending, and stopping the writers hands back
+ * every stream still attached. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -164,6 +165,64 @@ static void many_streams(fixture_t *f, int n, int events, int pause_every)
     free(sv);
 }
 
+static int watched(aos__dstream_t *d)
+{
+    uv_mutex_lock(&d->mu);
+    int w = d->watched;
+    uv_mutex_unlock(&d->mu);
+    return w;
+}
+
+/* While nothing of a stream is pending the loop sends a write itself: it
+ * is on the socket when the call returns, with no writer woken. A write
+ * that finds the socket full leaves its rest to the writer, and what is
+ * written after it keeps its place. */
+static void test_inline_when_idle(void **state)
+{
+    fixture_t *f = *state;
+    int sv[2];
+    pair(sv);
+    aos__dstream_t d = {0};
+    assert_int_equal(aos__writers_attach(f->ws, &d, sv[0], 1), 0);
+    RUN_UNTIL(f, watched(&d)); /* the writer watches for a hang-up */
+    uv_update_time(&f->loop);
+    assert_int_equal(aos__writers_write(&d, "hello", 5), 0);
+    char got[64];
+    ssize_t n = recv(sv[1], got, sizeof(got), MSG_DONTWAIT);
+    assert_int_equal(n, 10);
+    assert_memory_equal(got, "5\r\nhello\r\n", 10);
+    uv_mutex_lock(&d.mu);
+    assert_int_equal(d.queued, 0);
+    uv_mutex_unlock(&d.mu);
+
+    /* 4 MiB does not fit the socket: part goes at once, the rest and the
+     * write after it through the writer, in order */
+    size_t big = 4u << 20;
+    char *payload = malloc(big);
+    assert_non_null(payload);
+    for (size_t i = 0; i < big; i++)
+        payload[i] = (char)('a' + i % 26);
+    uv_update_time(&f->loop);
+    assert_int_equal(aos__writers_write(&d, payload, big), 0);
+    assert_int_equal(aos__writers_write(&d, "tail", 4), 0);
+    const char *hdr = "400000\r\n";
+    size_t want = strlen(hdr) + big + 2 + 9;
+    char *all = malloc(want);
+    assert_non_null(all);
+    assert_int_equal(read_all(sv[1], all, want), want);
+    assert_memory_equal(all, hdr, strlen(hdr));
+    assert_memory_equal(all + strlen(hdr), payload, big);
+    assert_memory_equal(all + strlen(hdr) + big, "\r\n4\r\ntail\r\n", 11);
+    aos__writers_close(&d);
+    RUN_UNTIL(f, f->released == 1);
+    assert_int_equal(f->last_broken, 0);
+    aos__writers_dispose(&d);
+    free(all);
+    free(payload);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 static void test_raw_many_streams(void **state)
 {
     many_streams(*state, 50, 40, 0);
@@ -250,6 +309,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_chunked_in_order_then_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inline_when_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_raw_many_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writes_race_the_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_hangup_is_noticed, setup, teardown),
