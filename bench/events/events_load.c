@@ -420,9 +420,14 @@ static void on_pub_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     pub_t *p = st->data;
     if (nread < 0) {
-        if (phase_no < 3)
+        /* a connection with no request on it may be closed by aosd's
+         * head timeout (10 s without a request: at a low rate only the
+         * first connections are used): it is not used again */
+        if (phase_no < 3 && p->busy)
             die("publisher connection closed", (int)nread);
-        uv_close((uv_handle_t *)st, NULL);
+        p->ready = 0;
+        if (!uv_is_closing((uv_handle_t *)st))
+            uv_close((uv_handle_t *)st, NULL);
         return;
     }
     if (p->inlen + (size_t)nread >= sizeof(p->in))
