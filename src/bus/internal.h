@@ -151,7 +151,7 @@ int aos__bus_read(aos_bus_t *bus, const aos__bus_query_t *q, aos__bus_read_fn do
 int aos__bus_event_init(aos_bus_event_t *e, const aos_store_event_row_t *r, int frame);
 /* aos_bus_event_check; own: in's payload is taken, not copied (redacted in
  * place), and *out's payload is its compact JSON text, a string, as
- * aos_store_event_append writes it (the limit then bounds the redacted
+ * aos__bus_append_checked writes it (the limit then bounds the redacted
  * text: it is written out once, not measured first and written again). */
 int aos__bus_event_check(const json_t *in, int own, json_t **out, aos_err_t *err);
 /* The checks of aos_bus_event_check on an event given as its columns (ev,

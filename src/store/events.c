@@ -77,12 +77,6 @@ static int read_int64(const aos__sql_val_t *cols, int ncols, void *arg, aos_err_
     return 0;
 }
 
-/* A string member of an envelope, or NULL. */
-static const char *str(const json_t *ev, const char *key)
-{
-    return json_string_value(json_object_get(ev, key));
-}
-
 /* Writes the next version of card_id (NULL: no card) and the event itself;
  * *version gets the version when want_version (else 0: the card's row
  * gives it to the event's INSERT, one statement fewer). */
@@ -285,32 +279,6 @@ int aos_store_event_insert(aos_store_t *st, const aos_store_event_in_t *ev, size
     if (rc < 0)
         return aos__store_fail(err, rc, "unable to append events");
     return 0;
-}
-
-int aos_store_event_append(aos_store_t *st, const json_t *ev, int64_t now_ms, int64_t fold_ms,
-                           int64_t *id, int64_t *card_version, aos_err_t *err)
-{
-    if (!json_is_object(ev))
-        return aos_err_set(err, AOS_EINVAL, "unable to append event: not an object");
-    json_t *payload_v = json_object_get(ev, "payload");
-    if (payload_v && !json_is_object(payload_v) && !json_is_string(payload_v))
-        return aos_err_set(err, AOS_EINVAL, "unable to append event: 'payload' must be an object");
-    /* a string: the text of a checked payload, written out once (store.h) */
-    char *payload = json_is_object(payload_v) ? aos_buf_json_text(payload_v, NULL) : NULL;
-    if (json_is_object(payload_v) && !payload)
-        return aos_err_set(err, AOS_ENOMEM, "unable to append event: out of memory");
-    aos_store_event_in_t in = {
-        .type = str(ev, "type"),
-        .trace_id = str(ev, "trace_id"),
-        .topic = str(ev, "topic"),
-        .severity = str(ev, "severity"),
-        .card_id = str(ev, "card_id"),
-        .project_id = str(ev, "project_id"),
-        .payload = payload ? payload : json_string_value(payload_v),
-    };
-    int rc = aos_store_event_put(st, &in, now_ms, fold_ms, id, card_version, err);
-    free(payload);
-    return rc;
 }
 
 /* Folds ------------------------------------------------------------------ */

@@ -518,23 +518,6 @@ int aos_store_logs_sql(const aos_store_logs_filter_t *f, const char *group_by, c
  * next version. Times (now_ms, fold_ms) are milliseconds since the epoch,
  * passed in so that tests can drive the clock. */
 
-/* Appends ev (borrowed: an envelope without id, created_at, card_version;
- * its payload an object, or a string holding the object's compact JSON
- * text, written as it is: the bus's checked envelopes, src/bus event.c).
- * With a card_id and fold_ms > 0, if the card's last version was written
- * less than fold_ms before now_ms, ev is folded instead: it replaces the
- * card's pending fold (durable, in event_folds) and is written, as the next
- * version, by aos_store_event_flush once the window ends; *id is then 0.
- * Otherwise any pending fold of the card is dropped (ev is newer) and ev is
- * written. *id, *card_version (0 without a card or when folded) may be NULL
- * (a NULL card_version saves a statement: the version is not read back).
- * Atomic on its own: a transaction of its own; inside an aos_store_tx it
- * is part of the caller's (no savepoint of its own: two statements and a
- * journal per event), and on failure it may have written part of itself,
- * so the caller's transaction must fail too. */
-int aos_store_event_append(aos_store_t *st, const json_t *ev, int64_t now_ms, int64_t fold_ms,
-                           int64_t *id, int64_t *card_version, aos_err_t *err);
-
 /* An event to append as its columns, borrowed for the call: type (not
  * empty), trace_id, topic, severity, card_id, project_id (NULL: SQL NULL)
  * and payload, the compact JSON text of an object (NULL: "{}"), all
@@ -544,7 +527,17 @@ typedef struct {
     const char *payload;
 } aos_store_event_in_t;
 
-/* aos_store_event_append for an event given as its columns. */
+/* Appends ev (borrowed). With a card_id and fold_ms > 0, if the card's
+ * last version was written less than fold_ms before now_ms, ev is folded
+ * instead: it replaces the card's pending fold (durable, in event_folds)
+ * and is written, as the next version, by aos_store_event_flush once the
+ * window ends; *id is then 0. Otherwise any pending fold of the card is
+ * dropped (ev is newer) and ev is written. *id, *card_version (0 without a
+ * card or when folded) may be NULL (a NULL card_version saves a statement:
+ * the version is not read back). Atomic on its own: a transaction of its
+ * own; inside an aos_store_tx it is part of the caller's (no savepoint of
+ * its own: two statements and a journal per event), and on failure it may
+ * have written part of itself, so the caller's transaction must fail too. */
 int aos_store_event_put(aos_store_t *st, const aos_store_event_in_t *ev, int64_t now_ms,
                         int64_t fold_ms, int64_t *id, int64_t *card_version, aos_err_t *err);
 
@@ -558,7 +551,7 @@ int aos_store_event_insert(aos_store_t *st, const aos_store_event_in_t *ev, size
  * fold of that trace, as events; their window restarts at now_ms. *n (may be
  * NULL) gets how many were written, *next_due_ms (may be NULL) the earliest
  * due time left, or 0 when no fold is pending (read only when asked for).
- * Atomic as aos_store_event_append: a transaction of its own, or part of
+ * Atomic as aos_store_event_put: a transaction of its own, or part of
  * the caller's (no savepoint), which must then fail with it. */
 int aos_store_event_flush(aos_store_t *st, int64_t now_ms, const char *trace_id, int *n,
                           int64_t *next_due_ms, aos_err_t *err);

@@ -737,12 +737,10 @@ static void test_card_versions_unasked(void **state)
         assert_int_equal(aos_store_tx(st, own_body, &a, &err), 0);
         json_decref(e);
     }
-    json_t *e = json_pack("{s:s, s:s, s:s}", "type", "task.receipt", "trace_id", "cv", "card_id",
-                          "task:cv");
+    aos_store_event_in_t in = {.type = "task.receipt", .trace_id = "cv", .card_id = "task:cv"};
     int64_t id = 0, version = 0; /* asked for: read back */
-    assert_int_equal(aos_store_event_append(st, e, 0, 0, &id, &version, &err), 0);
+    assert_int_equal(aos_store_event_put(st, &in, 0, 0, &id, &version, &err), 0);
     assert_int_equal(version, 7);
-    json_decref(e);
     aos_store_event_query_t q = {.after_id = 0, .limit = 10, .raw_payload = 1};
     json_t *rows = NULL;
     assert_int_equal(aos_store_event_list(st, &q, &rows, &err), 0);
