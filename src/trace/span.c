@@ -407,17 +407,25 @@ static void metric_attr(aos_span_t *s, const char *key, const char *value)
 }
 
 /* The setters build no value for a span that is not recorded: most spans
- * are not, and each would cost an allocation for nothing. */
-void aos_span_set_str(aos_span_t *s, const char *key, const char *value)
+ * are not, and each would cost an allocation for nothing. A literal of
+ * aosd's own (valid UTF-8, within the limit) is written as it is; any
+ * other value, and a "literal" that is not one, redacted. */
+static void set_text(aos_span_t *s, const char *key, const char *value, int literal)
 {
     if (s && s->kind == AOS_SPAN_SERVER && key && value)
         metric_attr(s, key, value);
     if (!s || !s->recording || !value)
         return;
+    size_t n = 0;
+    if (literal) {
+        n = strlen(value);
+        literal = n <= AOS_TRACE_VALUE_MAX && aos_utf8_valid(value, n);
+    }
     attr_w w;
     if (!key || !*key || attr_begin(s, key, &w)) {
         s->dropped_attrs++;
-    } else if (put_redacted(&s->attrs, value, AOS_TRACE_VALUE_MAX)) {
+    } else if (literal ? aos_buf_json_str(&s->attrs, value, n)
+                       : put_redacted(&s->attrs, value, AOS_TRACE_VALUE_MAX)) {
         attr_abort(s, &w);
         s->dropped_attrs++;
     } else {
@@ -425,26 +433,14 @@ void aos_span_set_str(aos_span_t *s, const char *key, const char *value)
     }
 }
 
+void aos_span_set_str(aos_span_t *s, const char *key, const char *value)
+{
+    set_text(s, key, value, 0);
+}
+
 void aos_span_set_const(aos_span_t *s, const char *key, const char *value)
 {
-    if (s && s->kind == AOS_SPAN_SERVER && key && value)
-        metric_attr(s, key, value);
-    if (!s || !s->recording || !value)
-        return;
-    size_t n = strlen(value);
-    if (n > AOS_TRACE_VALUE_MAX || !aos_utf8_valid(value, n)) { /* not a literal of ours */
-        aos_span_set_str(s, key, value);
-        return;
-    }
-    attr_w w;
-    if (!key || !*key || attr_begin(s, key, &w)) {
-        s->dropped_attrs++;
-    } else if (aos_buf_json_str(&s->attrs, value, n)) {
-        attr_abort(s, &w);
-        s->dropped_attrs++;
-    } else {
-        attr_end(s, &w);
-    }
+    set_text(s, key, value, 1);
 }
 
 void aos_span_set_int(aos_span_t *s, const char *key, int64_t value)
